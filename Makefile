@@ -1,0 +1,28 @@
+# `make demo` and `make test` each set everything up from a fresh clone first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/zhizao demo --out zhizao-demo --db zhizao-demo/zhizao.duckdb
+
+test: setup
+	$(BIN)/python -m pytest -n 2
+
+bench: setup
+	$(BIN)/python benchmarks/kpi_engine.py
+
+clean:
+	rm -rf $(VENV) zhizao-demo .pytest_cache

@@ -1,0 +1,155 @@
+"""The Python API: ``zhizao.connect(db)`` returns a :class:`Workspace` over one store.
+
+Example
+-------
+>>> import zhizao
+>>> ws = zhizao.connect("plant.duckdb")
+>>> ws.ingest("equipment", "equipment.csv")
+>>> ws.ingest("states", "states.csv")
+>>> ws.kpi(level="work_center", period="day")          # pandas DataFrame
+>>> ws.kpi(level="site", period="month", as_arrow=True)  # pyarrow Table
+
+The command line, the report and the demo only call these methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from zhizao.ingest.load import LoadReport, load_file
+from zhizao.ingest.mapping import Mapping, load_mapping
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elements
+from zhizao.kpi.kpis import compute_kpis, loss_waterfall, six_big_losses
+from zhizao.kpi.quality import data_quality
+from zhizao.kpi.rollup import rollup
+from zhizao.schema import LEVEL_ID_COLUMN
+from zhizao.store.db import open_db
+
+
+def _local(ts: pd.Series, tz: pd.Series) -> list[str]:
+    """ISO 8601 strings with the plant's offset."""
+    return [t.tz_convert(z).isoformat() for t, z in zip(ts, tz)]
+
+
+class Workspace:
+    """A zhizao store and the stages over it.
+
+    Parameters
+    ----------
+    db : str or Path
+        DuckDB file (created if missing) or ``":memory:"``.
+    settings : Settings, optional
+        Engine settings (minor-stop threshold, kgce factors).
+    read_only : bool
+    """
+
+    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False):
+        self.path = str(db)
+        self.con = open_db(db, read_only=read_only)
+        self.settings = settings or Settings()
+        self._cache: dict = {}
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- ingest
+    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None
+               ) -> list[LoadReport]:
+        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`)."""
+        m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
+        reports = [load_file(self.con, table, f, m) for f in files]
+        self._cache.clear()
+        return reports
+
+    def quarantine(self) -> pd.DataFrame:
+        """Every rejected record with its table, source file, record and line number, rule and detail."""
+        return self.con.execute('SELECT "table", source, record, line, rule, detail, raw, loaded_at '
+                                'FROM quarantine ORDER BY loaded_at, "table", source, record').df()
+
+    # -- kpi
+    def elements_raw(self, period: str = "day", start=None, end=None) -> ElementsResult:
+        """Elements of every entity (equipment and scopes) per bucket, cached per arguments."""
+        key = (period, str(start), str(end))
+        if key not in self._cache:
+            self._cache[key] = compute_elements(self.con, period, start, end, self.settings)
+        return self._cache[key]
+
+    def elements(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
+        """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`)."""
+        return rollup(self.elements_raw(period, start, end).elements, level)
+
+    def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
+            kpis: list[str] | None = None, as_arrow: bool = False):
+        """Elements and KPIs per entity of ``level`` and ``period`` bucket.
+
+        Parameters
+        ----------
+        level : {'equipment', 'work_center', 'area', 'site', 'enterprise'}
+        period : {'hour', 'shift', 'day', 'week', 'month', 'all'}
+        start, end : optional
+            Query range; defaults to whole buckets around the data.
+        kpis : list of str, optional
+            KPI names (default all).
+        as_arrow : bool
+            Return a pyarrow Table instead of a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame or pyarrow.Table
+            The level's id column, period_start and period_end (ISO 8601 strings with the plant's offset),
+            n_equipment, no_calendar, every element (s, units, kWh, kgce, h) and every KPI (fractions, or
+            null), and null_reasons.
+        """
+        el = self.elements(level, period, start, end)
+        k = compute_kpis(el, kpis)
+        out = pd.concat([el, k], axis=1)
+        out["period_start"] = _local(out["period_start"], out["tz"])
+        out["period_end"] = _local(out["period_end"], out["tz"])
+        out = out.drop(columns=["tz"])
+        return pa.Table.from_pandas(out, preserve_index=False) if as_arrow else out
+
+    def losses(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
+        """The ten-category loss waterfall and the six big losses [s] per entity and period."""
+        el = self.elements(level, period, start, end)
+        col = LEVEL_ID_COLUMN[level]
+        w = loss_waterfall(el)
+        six = six_big_losses(el).add_prefix("six_")
+        return pd.concat([el[[col, "period_start", "period_end"]], w, six], axis=1)
+
+    def stop_reasons(self, level: str = "site", period: str = "all", start=None, end=None) -> pd.DataFrame:
+        """Loss seconds inside planned busy time by category and reason, largest first (for a Pareto)."""
+        res = self.elements_raw(period, start, end)
+        col = LEVEL_ID_COLUMN[level]
+        ids = res.elements[res.elements["level"] == "equipment"][["entity_id", col]].drop_duplicates()
+        r = res.reasons.merge(ids, on="entity_id")
+        g = r.groupby([col, "category", "reason"], as_index=False)["seconds"].sum()
+        return g.sort_values([col, "seconds"], ascending=[True, False], ignore_index=True)
+
+    def data_quality(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
+        """The data-quality table (see :mod:`zhizao.kpi.quality`)."""
+        el = self.elements(level, period, start, end)
+        rows = pd.concat([el, compute_kpis(el, ["effectiveness"])], axis=1)
+        out = data_quality(rows, LEVEL_ID_COLUMN[level])
+        return out
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A stored canonical table as a DataFrame."""
+        return self.con.execute(f'SELECT * FROM "{name}"').df()
+
+
+def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False
+            ) -> Workspace:
+    """Open a zhizao store (created if missing) and return its :class:`Workspace`."""
+    return Workspace(db, settings, read_only)
+
+
+__all__ = ["Workspace", "connect", "ELEMENTS"]

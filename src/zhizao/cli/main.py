@@ -1,0 +1,130 @@
+"""The ``zhizao`` command line: a thin layer over :mod:`zhizao.api` (contract in DESIGN.md).
+
+Exit codes: 0 on success, 2 on bad input with a one-line reason on standard error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import zhizao
+from zhizao.ingest.load import IngestError
+from zhizao.ingest.mapping import MappingError
+from zhizao.schema import LEVELS, PERIODS, TABLES
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="zhizao: ISO 22400 KPIs and verified transformation results from shop-floor data.")
+console = Console()
+err = Console(stderr=True)
+
+DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
+
+
+def fail(msg: str) -> None:
+    """Print one line to stderr and exit with code 2."""
+    err.print(f"zhizao: {msg}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _choice(value: str, allowed, what: str) -> str:
+    if value not in allowed:
+        fail(f"unknown {what} {value!r}; one of {', '.join(allowed)}")
+    return value
+
+
+@app.command()
+def ingest(table: str = typer.Argument(..., help=f"canonical table: {', '.join(TABLES)}"),
+           files: list[Path] = typer.Argument(..., help="CSV or Parquet files"),
+           mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="mapping file (YAML)"),
+           db: str = DB):
+    """Load files into a canonical table; rejected records go to the quarantine."""
+    _choice(table, TABLES, "table")
+    try:
+        with zhizao.connect(db) as ws:
+            for f in files:
+                r = ws.ingest(table, f, mapping=mapping)[0]
+                console.print(str(r), markup=False, highlight=False)
+    except (IngestError, MappingError) as e:
+        fail(str(e))
+
+
+def write_frame(df, fmt: str, output: Optional[Path]) -> None:
+    """Write a DataFrame as table, csv, json, parquet or xlsx (to ``output`` or standard output)."""
+    if fmt == "table":
+        t = Table(show_lines=False)
+        for c in df.columns:
+            t.add_column(str(c))
+        for row in df.itertuples(index=False):
+            t.add_row(*["" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                        for v in row])
+        Console(file=open(output, "w") if output else None, width=max(200, 20 * len(df.columns))).print(t)
+    elif fmt == "csv":
+        df.to_csv(output or sys.stdout, index=False)
+    elif fmt == "json":
+        text = json.dumps(json.loads(df.to_json(orient="records", date_format="iso")), ensure_ascii=False,
+                          indent=1)
+        if output:
+            output.write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
+    elif fmt in ("parquet", "xlsx"):
+        if output is None:
+            fail(f"--format {fmt} needs -o FILE")
+        if fmt == "parquet":
+            df.to_parquet(output, index=False)
+        else:
+            df.to_excel(output, index=False)
+
+
+@app.command()
+def kpi(db: str = DB,
+        level: str = typer.Option("equipment", help="|".join(LEVELS)),
+        period: str = typer.Option("day", help="|".join(PERIODS)),
+        from_: Optional[str] = typer.Option(None, "--from", help="start (ISO 8601)"),
+        to: Optional[str] = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
+        kpi_names: Optional[str] = typer.Option(None, "--kpi", help="comma-separated KPI names"),
+        fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
+        output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
+    """ISO 22400 elements and KPIs per level and period."""
+    _choice(level, LEVELS, "level")
+    _choice(period, PERIODS, "period")
+    _choice(fmt, ("table", "csv", "json", "parquet", "xlsx"), "format")
+    if not Path(db).exists():
+        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+    names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
+    try:
+        with zhizao.connect(db, read_only=True) as ws:
+            df = ws.kpi(level=level, period=period, start=from_, end=to, kpis=names)
+    except (KeyError, ValueError) as e:
+        fail(str(e).strip("'\""))
+    if fmt == "table":
+        from zhizao.schema import LEVEL_ID_COLUMN
+        show = [LEVEL_ID_COLUMN[level], "period_start", "pbt", "apt", "pq", "gq"]
+        show += [c for c in (names or ["availability", "effectiveness", "quality_ratio", "oee", "teep"])]
+        df = df[[c for c in show if c in df.columns]]
+    write_frame(df, fmt, output)
+
+
+@app.command()
+def quarantine(db: str = DB,
+               fmt: str = typer.Option("table", "--format", help="table|csv|json")):
+    """What was rejected and why."""
+    if not Path(db).exists():
+        fail(f"no store at {db}")
+    with zhizao.connect(db, read_only=True) as ws:
+        q = ws.quarantine()
+    if fmt == "table" and q.empty:
+        console.print("quarantine is empty")
+        return
+    write_frame(q.drop(columns=["raw"]) if fmt == "table" else q, fmt, None)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,5 @@
+"""Ingest stage: mapping files, validation, quarantine and atomic loads."""
+from zhizao.ingest.load import IngestError, LoadReport, load_file
+from zhizao.ingest.mapping import Mapping, MappingError, load_mapping
+
+__all__ = ["IngestError", "LoadReport", "load_file", "Mapping", "MappingError", "load_mapping"]

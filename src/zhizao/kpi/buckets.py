@@ -1,0 +1,104 @@
+"""Time buckets (hour, day, week, month, all) in the plant's IANA time zone.
+
+Bucket edges are local wall-clock boundaries converted to UTC instants, so a day in a zone with daylight
+saving time lasts 23 h or 25 h of elapsed time, and a week starts on Monday 00:00 local time (ISO 8601).
+Shift buckets come from calendar entries and are built by the elements stage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from zhizao.kpi.intervals import MS
+
+_FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
+
+
+def floor_local(t: pd.Timestamp, period: str, tz: str) -> pd.Timestamp:
+    """The start of the ``period`` bucket containing instant ``t``, in zone ``tz``.
+
+    Parameters
+    ----------
+    t : pandas.Timestamp
+        A tz-aware instant.
+    period : {'hour', 'day', 'week', 'month'}
+    tz : str
+        IANA time zone name.
+
+    Returns
+    -------
+    pandas.Timestamp
+        tz-aware (in ``tz``).
+    """
+    lt = t.tz_convert(tz)
+    if period == "hour":
+        # local hours: floor the wall clock, then re-attach the zone (ambiguous hours keep t's offset)
+        wall = lt.tz_localize(None).floor("h")
+        return wall.tz_localize(tz, ambiguous=bool(lt.dst()), nonexistent="shift_backward")
+    day = lt.tz_localize(None).normalize()
+    if period == "week":
+        day = day - pd.Timedelta(days=day.weekday())
+    elif period == "month":
+        day = day.replace(day=1)
+    elif period != "day":
+        raise ValueError(f"no calendar floor for period {period!r}")
+    # midnight may not exist in a few zones (DST at 00:00): take the first instant of the local day
+    return day.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+
+
+def bucket_edges(start_ms: int, end_ms: int, period: str, tz: str) -> np.ndarray:
+    """Edges of the ``period`` buckets that cover ``[start, end)``, clipped to it.
+
+    Parameters
+    ----------
+    start_ms, end_ms : int
+        Query range [ms since the Unix epoch, UTC], ``start_ms < end_ms``.
+    period : {'hour', 'day', 'week', 'month', 'all'}
+    tz : str
+        IANA time zone of the plant.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n + 1,)
+        Increasing edges [ms]; the first is ``start_ms`` and the last ``end_ms``. Bucket ``i`` is
+        ``[edges[i], edges[i+1])``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown period.
+    """
+    if period == "all":
+        return np.array([start_ms, end_ms], dtype=np.int64)
+    if period not in _FREQ:
+        raise ValueError(f"unknown period {period!r}; one of hour, shift, day, week, month, all")
+    a = pd.Timestamp(start_ms * 1_000_000, tz="UTC")
+    b = pd.Timestamp(end_ms * 1_000_000, tz="UTC")
+    first = floor_local(a, period, tz)
+    if period == "hour":
+        # hours are 3600 s apart in elapsed time, aligned to the local wall clock (also in +05:30 zones)
+        edges = pd.date_range(first.tz_convert("UTC"), b, freq="h")
+    else:
+        local_days = pd.date_range(first.tz_localize(None), b.tz_convert(tz).tz_localize(None)
+                                   + pd.Timedelta(days=32), freq=_FREQ[period])
+        local_days = local_days[local_days >= first.tz_localize(None)]
+        edges = local_days.tz_localize(tz, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC")
+    ms = (edges.as_unit("ns").asi8 // 1_000_000).astype(np.int64)
+    ms = ms[(ms > start_ms) & (ms < end_ms)]
+    return np.concatenate([[start_ms], ms, [end_ms]]).astype(np.int64)
+
+
+def default_range(t_min_ms: int, t_max_ms: int, period: str, tz: str) -> tuple[int, int]:
+    """Whole buckets covering the data: ``[floor(t_min), ceil(t_max))`` for ``period`` in ``tz`` [ms]."""
+    p = "day" if period in ("all", "shift") else period
+    a = floor_local(pd.Timestamp(t_min_ms * 1_000_000, tz="UTC"), p, tz)
+    b = floor_local(pd.Timestamp(t_max_ms * 1_000_000, tz="UTC"), p, tz)
+    end = pd.Timestamp(t_max_ms * 1_000_000, tz="UTC")
+    if b.tz_convert("UTC") < end:
+        # the next bucket start after b
+        e = bucket_edges(int(b.value // 1_000_000), int(b.value // 1_000_000) + 40 * 86400 * MS, p, tz)
+        b_ms = int(e[1])
+    else:
+        b_ms = int(b.value // 1_000_000)
+    return int(a.value // 1_000_000), b_ms

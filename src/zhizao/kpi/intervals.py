@@ -1,0 +1,203 @@
+"""Interval algebra: the one place where time intervals are merged, clipped, overlaid and bucketed.
+
+All intervals are half-open, ``[start, end)``, on an integer time line. To process many timelines (one per
+equipment) in one vectorised pass, each timeline ``k`` is laid out in its own band of a single int64 axis:
+``t' = k * span + (t - t0)`` (see :class:`Timeline`). An interval never leaves its band, so sorting and
+searching the single axis sorts and searches every timeline at once.
+
+Times are integer milliseconds since the Unix epoch (UTC); durations come out in milliseconds and are
+converted to seconds by the caller. Nothing here rounds, caps or drops time silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MS = 1000  # milliseconds per second
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Lays out ``n_keys`` timelines in disjoint bands of one int64 axis.
+
+    Parameters
+    ----------
+    t0, t1 : int
+        Earliest and latest time [ms since epoch] that any interval may touch.
+    n_keys : int
+        Number of timelines (equipment or other entities).
+
+    Raises
+    ------
+    OverflowError
+        If the bands do not fit into int64 (more than ~14 million keys over ten years).
+    """
+
+    t0: int
+    t1: int
+    n_keys: int
+
+    def __post_init__(self):
+        if self.n_keys * self.span >= 2**62:
+            raise OverflowError(f"{self.n_keys} timelines of {self.span} ms do not fit into int64; "
+                                "process the equipment in smaller batches")
+
+    @property
+    def span(self) -> int:
+        # one spare millisecond keeps the end of one band from touching the start of the next
+        return int(self.t1 - self.t0 + 2)
+
+    def encode(self, key: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Composite positions of times ``t`` [ms] on timelines ``key`` (clipped into the band)."""
+        t = np.clip(np.asarray(t, dtype=np.int64), self.t0, self.t1)
+        return np.asarray(key, dtype=np.int64) * self.span + (t - self.t0)
+
+    def decode(self, ct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inverse of :meth:`encode`: ``(key, t [ms])``."""
+        ct = np.asarray(ct, dtype=np.int64)
+        return ct // self.span, ct % self.span + self.t0
+
+
+def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
+    """Turn possibly overlapping ranked intervals into disjoint segments.
+
+    Where intervals overlap, the lowest rank wins (rank 0 is the highest precedence); intervals of the same
+    rank are united (the overlap counts once). Adjacent segments of equal rank are merged, so each output
+    segment is a maximal run of one rank.
+
+    Parameters
+    ----------
+    start, end : array of int64, shape (n,)
+        Interval bounds on one (composite) time axis; intervals with ``end <= start`` are ignored.
+    rank : array of int, shape (n,)
+        Rank of each interval, ``0 <= rank < n_ranks``.
+    n_ranks : int
+
+    Returns
+    -------
+    seg_start, seg_end : array of int64, shape (m,)
+        Disjoint segments in increasing order.
+    seg_rank : array of int64, shape (m,)
+        The winning rank of each segment.
+    overlap : int
+        Total time covered by more than one input interval (double counting that was avoided).
+    """
+    start = np.asarray(start, dtype=np.int64)
+    end = np.asarray(end, dtype=np.int64)
+    rank = np.asarray(rank, dtype=np.int64)
+    ok = end > start
+    start, end, rank = start[ok], end[ok], rank[ok]
+    empty = np.empty(0, dtype=np.int64)
+    if start.size == 0:
+        return empty, empty, empty, 0
+    t = np.concatenate([start, end])
+    r = np.concatenate([rank, rank])
+    d = np.concatenate([np.ones(start.size, np.int64), -np.ones(end.size, np.int64)])
+    points, inv = np.unique(t, return_inverse=True)
+    counts = np.bincount(inv * n_ranks + r, weights=d, minlength=points.size * n_ranks)
+    active = np.cumsum(counts.reshape(points.size, n_ranks), axis=0)[:-1]  # state on [p_i, p_i+1)
+    dur = np.diff(points)
+    covered = active > 0.5
+    anyc = covered.any(axis=1)
+    win = np.where(anyc, covered.argmax(axis=1), -1)
+    overlap = int((dur * (active.sum(axis=1) > 1.5)).sum())
+    # maximal runs of equal rank (gaps, rank -1, separate runs and are dropped)
+    seg_s, seg_e = points[:-1], points[1:]
+    change = np.ones(win.size, dtype=bool)
+    change[1:] = win[1:] != win[:-1]
+    first = np.flatnonzero(change)
+    last = np.r_[first[1:] - 1, win.size - 1]
+    rs, re_, rr = seg_s[first], seg_e[last], win[first]
+    keep = rr >= 0
+    return rs[keep], re_[keep], rr[keep], overlap
+
+
+def locate(seg_start: np.ndarray, seg_end: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Index of the segment containing each time ``t`` (half-open), or -1.
+
+    Parameters
+    ----------
+    seg_start, seg_end : array of int64, shape (m,)
+        Disjoint segments in increasing order.
+    t : array of int64, shape (n,)
+
+    Returns
+    -------
+    array of int64, shape (n,)
+    """
+    t = np.asarray(t, dtype=np.int64)
+    if seg_start.size == 0:
+        return np.full(t.shape, -1, dtype=np.int64)
+    i = np.searchsorted(seg_start, t, side="right") - 1
+    inside = (i >= 0) & (t < seg_end[np.clip(i, 0, None)])
+    return np.where(inside, i, -1)
+
+
+def overlay(bounds: list[np.ndarray], layers: list[tuple[np.ndarray, np.ndarray]]):
+    """Cut the time axis at every boundary of several segment layers and locate each piece in each layer.
+
+    Parameters
+    ----------
+    bounds : list of arrays of int64
+        Extra cut points (may be empty).
+    layers : list of (seg_start, seg_end)
+        Each a set of disjoint segments in increasing order.
+
+    Returns
+    -------
+    piece_start, piece_end : array of int64, shape (p,)
+        Consecutive pieces between all cut points.
+    where : list of arrays of int64, shape (p,)
+        For each layer, the index of its segment that contains the piece, or -1.
+    """
+    pts = np.unique(np.concatenate([*bounds, *(x for s, e in layers for x in (s, e))]))
+    ps, pe = pts[:-1], pts[1:]
+    return ps, pe, [locate(s, e, ps) for s, e in layers]
+
+
+def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_end: np.ndarray):
+    """Split intervals over disjoint segments in proportion to the overlap.
+
+    An interval that covers a segment partly contributes the overlapping fraction of its length; time of the
+    interval outside every segment is not assigned. Zero-length intervals (``start == end``) are points and go
+    wholly to the segment that contains them.
+
+    Parameters
+    ----------
+    start, end : array of int64, shape (n,)
+    seg_start, seg_end : array of int64, shape (m,)
+        Disjoint, increasing.
+
+    Returns
+    -------
+    rec : array of int64, shape (k,)
+        Index of the interval.
+    seg : array of int64, shape (k,)
+        Index of the segment.
+    fraction : array of float64, shape (k,)
+        Share of the interval's length that lies in the segment (1.0 for points).
+    """
+    start = np.asarray(start, dtype=np.int64)
+    end = np.asarray(end, dtype=np.int64)
+    n = start.size
+    if n == 0 or seg_start.size == 0:
+        z = np.empty(0, dtype=np.int64)
+        return z, z, np.empty(0)
+    point = end <= start
+    # candidate segments: from the one containing (or following) start to the one before end
+    lo = np.searchsorted(seg_end, start, side="right")
+    hi = np.searchsorted(seg_start, np.where(point, start + 1, end), side="left")
+    cnt = np.maximum(hi - lo, 0)
+    rec = np.repeat(np.arange(n), cnt)
+    offs = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    seg = lo[rec] + offs
+    s, e = start[rec], end[rec]
+    ov = np.minimum(e, seg_end[seg]) - np.maximum(s, seg_start[seg])
+    length = (e - s).astype(np.float64)
+    pt = point[rec]
+    inside_pt = pt & (s >= seg_start[seg]) & (s < seg_end[seg])
+    frac = np.where(pt, inside_pt.astype(np.float64), ov / np.where(length > 0, length, 1.0))
+    keep = np.where(pt, inside_pt, ov > 0)
+    return rec[keep], seg[keep], frac[keep]

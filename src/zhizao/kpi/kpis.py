@@ -1,0 +1,211 @@
+"""ISO 22400-2 KPIs computed from (summed) elements, plus TEEP, the loss waterfall and the six big losses.
+
+Every KPI is a pure function of elements. A KPI is *unavailable* when an element it needs is missing (null:
+the data has no records of that kind) and *undefined* when its denominator is zero; both give null, with the
+reason in column ``null_reasons``. Nothing is capped or rounded: an effectiveness above 1 stays above 1 and
+is flagged by :mod:`zhizao.kpi.quality`.
+
+Source: ISO 22400-2:2014, clause 6 (KPI descriptions), as summarised in reference/iso22400.md. Readings the
+standard leaves open are marked "(reading)" in the docstring of the KPI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class KPI:
+    number: int | None  # ISO 22400-2 number; None for non-ISO figures (TEEP, ...)
+    name: str
+    numerator: tuple[str, ...]  # elements multiplied or summed as below
+    denominator: tuple[str, ...]
+    better: str  # 'up', 'down' or '-'
+    formula: str
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        return self.numerator + self.denominator
+
+
+def _k(number, name, num, den, better, formula):
+    return KPI(number, name, tuple(num), tuple(den), better, formula)
+
+
+#: KPIs that are ratios of (sums of) elements. Compound KPIs (oee, nee, teep) are computed from these.
+RATIO_KPIS: tuple[KPI, ...] = (
+    _k(1, "worker_efficiency", ["apwt"], ["apat"], "up", "APWT / APAT"),
+    _k(4, "allocation_efficiency", ["aubt"], ["pbt"], "up", "AUBT / PBT"),
+    _k(5, "utilization_efficiency", ["apt"], ["aubt"], "up", "APT / AUBT"),
+    _k(8, "availability", ["apt"], ["pbt"], "up", "APT / PBT"),
+    _k(9, "effectiveness", ["ideal_time"], ["apt"], "up", "sum(PRI_i x PQ_i) / APT"),
+    _k(10, "quality_ratio", ["gq"], ["pq"], "up", "GQ / PQ (count based)"),
+    _k(11, "setup_ratio", ["aust"], ["aupt"], "down", "AUST / AUPT"),
+    _k(12, "technical_efficiency", ["apt"], ["apt", "adet"], "up", "APT / (APT + ADET)"),
+    _k(15, "first_pass_yield", ["gp"], ["ip"], "up", "GP / IP"),
+    _k(16, "scrap_ratio", ["sq"], ["pq"], "down", "SQ / PQ"),
+    _k(17, "rework_ratio", ["rq"], ["pq"], "down", "RQ / PQ"),
+    _k(23, "comprehensive_energy_consumption", ["energy_kgce"], ["pq"], "down", "E [kgce] / PQ"),
+    _k(30, "equipment_load_ratio", ["pq"], ["epc"], "-", "PQ / EPC (EPC = capacity [units/h] x POT)"),
+    _k(31, "mean_operating_time_between_failures", ["pbt"], ["fe"], "up",
+       "sum TBF / FE with sum TBF = PBT (reading)"),
+    _k(32, "mean_time_to_failure", ["pbt", "-ttr"], ["fe"], "up", "sum TTF / FE with TTF = TBF - TTR (reading)"),
+    _k(33, "mean_time_to_restoration", ["ttr"], ["fe"], "down", "sum TTR / FE"),
+    _k(34, "corrective_maintenance_ratio", ["ttr"], ["ttr", "pmt"], "down", "CMT / (CMT + PMT), CMT = TTR"),
+    _k(None, "quality_ratio_time", ["ideal_good_time"], ["ideal_time"], "up",
+       "ideal good time / ideal time (time based)"),
+    _k(None, "defect_rate", ["defects"], ["ip"], "down", "failed / inspected units"),
+    _k(None, "energy_per_good_unit", ["energy_kwh"], ["gq"], "down", "kWh / GQ"),
+    _k(None, "labour_productivity", ["earned_hours"], ["apat"], "up", "standard hours earned / APAT"),
+    _k(None, "utilization", ["pbt"], ["ct"], "up", "PBT / calendar time (TEEP loading)"),
+)
+
+COMPOUND_KPIS = (
+    _k(6, "oee", ["availability", "effectiveness", "quality_ratio"], [], "up",
+       "availability x effectiveness x quality ratio"),
+    _k(7, "nee", ["aupt/pbt", "effectiveness", "quality_ratio"], [], "up",
+       "(AUPT / PBT) x effectiveness x quality ratio"),
+    _k(None, "teep", ["oee", "pbt/ct"], [], "up", "OEE x PBT / calendar time"),
+)
+
+#: ISO 22400-2 KPIs that zhizao cannot compute from the canonical tables, with the element that is missing.
+UNAVAILABLE = {
+    2: ("allocation_ratio", "aoet (order execution time)"),
+    3: ("throughput_rate", "aoet (order execution time)"),
+    13: ("production_process_ratio", "aoet (order execution time)"),
+    14: ("actual_to_planned_scrap_ratio", "psq (planned scrap quantity)"),
+    18: ("fall_off_ratio", "scrap per process step"),
+    24: ("inventory_turns", "inventory"),
+    25: ("finished_goods_ratio", "cm (consumed material)"),
+    26: ("integrated_goods_ratio", "igq, cm (consumed material)"),
+    27: ("production_loss_ratio", "pl, cm (consumed material)"),
+    28: ("storage_and_transportation_loss_ratio", "stl, cm (consumed material)"),
+    29: ("other_loss_ratio", "ol, cm (consumed material)"),
+}
+
+KPI_NAMES = tuple(k.name for k in RATIO_KPIS) + tuple(k.name for k in COMPOUND_KPIS)
+
+
+def _sum(df: pd.DataFrame, names) -> pd.Series:
+    total = pd.Series(0.0, index=df.index)
+    for n in names:
+        total = total + (-df[n[1:]] if n.startswith("-") else df[n])
+    return total
+
+
+def ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    """``num / den`` with null (NaN) where the denominator is zero or either side is null. Never rounds."""
+    num = num.astype("float64")
+    den = den.astype("float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (num / den).where(den != 0)
+
+
+def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.DataFrame:
+    """KPIs of each row of an elements table.
+
+    Parameters
+    ----------
+    elements : pandas.DataFrame
+        Rows of summed elements (any level and period; see :mod:`zhizao.kpi.elements`).
+    kpis : list of str, optional
+        Names to return (default all of :data:`KPI_NAMES`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; one float column per KPI (fractions, not percent; times in seconds) with NaN where
+        undefined or unavailable, and ``null_reasons``: ``"kpi: reason; ..."`` for every null KPI.
+
+    Raises
+    ------
+    KeyError
+        For an unknown KPI name.
+    """
+    wanted = list(kpis) if kpis else list(KPI_NAMES)
+    for k in wanted:
+        if k not in KPI_NAMES:
+            raise KeyError(f"unknown KPI {k!r}; known: {', '.join(KPI_NAMES)}")
+    out = pd.DataFrame(index=elements.index)
+    reasons = [[] for _ in range(len(elements))]
+
+    def note(name, mask, why):
+        for i in np.flatnonzero(np.asarray(mask)):
+            reasons[i].append(f"{name}: {why}")
+
+    for k in RATIO_KPIS:
+        num, den = _sum(elements, k.numerator), _sum(elements, k.denominator)
+        out[k.name] = ratio(num, den)
+        missing = [e.lstrip("-") for e in k.elements if elements[e.lstrip("-")].isna().all()]
+        if missing:
+            note(k.name, np.ones(len(elements), bool), f"unavailable, no data for {', '.join(sorted(set(missing)))}")
+            continue
+        some_null = num.isna() | den.isna()
+        note(k.name, some_null, "no data in this period")
+        note(k.name, ~some_null & (den == 0), f"undefined, {' + '.join(k.denominator)} = 0")
+    # an ideal time with unknown PRI is not an ideal time
+    no_pri = elements["pq_no_pri"].fillna(0) > 0
+    for name in ("effectiveness", "quality_ratio_time"):
+        out.loc[no_pri, name] = np.nan
+        note(name, no_pri, "unavailable, pri missing for some products (pq_no_pri > 0)")
+    part_apwt = elements["apat_no_apwt"].fillna(0) > 0
+    out.loc[part_apwt, "worker_efficiency"] = np.nan
+    note("worker_efficiency", part_apwt, "unavailable, work_hours missing for some labour records")
+
+    out["oee"] = out["availability"] * out["effectiveness"] * out["quality_ratio"]
+    # a full breakdown: no production time, OEE 0 with undefined effectiveness and quality
+    zero = (elements["apt"] == 0) & (elements["pbt"] > 0) & out["oee"].isna() & elements["pq"].notna()
+    out.loc[zero, "oee"] = 0.0
+    out["nee"] = ratio(elements["aupt"], elements["pbt"]) * out["effectiveness"] * out["quality_ratio"]
+    out["teep"] = out["oee"] * ratio(elements["pbt"], elements["ct"])
+    for name in ("oee", "nee", "teep"):
+        note(name, out[name].isna(), "undefined, a factor is null")
+    out["null_reasons"] = ["; ".join(r) if r else None for r in reasons]
+    keep = [k for k in KPI_NAMES if k in wanted] + ["null_reasons"]
+    return out[keep]
+
+
+def loss_waterfall(elements: pd.DataFrame) -> pd.DataFrame:
+    """The ten loss categories of reference/iso22400.md in seconds, per row of summed elements.
+
+    Columns: calendar_time, not_scheduled (ct - pot), unscheduled, planned_downtime (pdt - unscheduled),
+    setup (aust), unplanned_downtime (adet - minor), minor_stops (adet_minor), no_order (adot), unaccounted,
+    reduced_speed (apt - ideal_time), rejects_rework (ideal_time - ideal_good_time), startup_yield (null: the
+    data do not separate start-up scrap), fully_productive (ideal_good_time). The first column minus the
+    losses gives the last one, up to unaccounted time.
+    """
+    e = elements
+    w = pd.DataFrame(index=e.index)
+    w["calendar_time"] = e["ct"]
+    w["not_scheduled"] = e["ct"] - e["pot"]
+    w["unscheduled"] = e["unscheduled"]
+    w["planned_downtime"] = e["pdt"] - e["unscheduled"]
+    w["setup"] = e["aust"]
+    w["unplanned_downtime"] = e["adet"] - e["adet_minor"]
+    w["minor_stops"] = e["adet_minor"]
+    w["no_order"] = e["adot"]
+    w["unaccounted"] = e["unaccounted"]
+    ideal = e["ideal_time"].where(e["pq_no_pri"].fillna(0) == 0)
+    good = e["ideal_good_time"].where(e["pq_no_pri"].fillna(0) == 0)
+    w["reduced_speed"] = e["apt"] - ideal
+    w["rejects_rework"] = ideal - good
+    w["startup_yield"] = np.nan
+    w["fully_productive"] = good
+    return w
+
+
+def six_big_losses(elements: pd.DataFrame) -> pd.DataFrame:
+    """The six big losses (Nakajima) in seconds: breakdowns, setup_adjustments, small_stops, reduced_speed,
+    startup_rejects (null, not separable in the data) and production_rejects."""
+    w = loss_waterfall(elements)
+    return pd.DataFrame({
+        "breakdowns": w["unplanned_downtime"],
+        "setup_adjustments": w["setup"],
+        "small_stops": w["minor_stops"],
+        "reduced_speed": w["reduced_speed"],
+        "startup_rejects": w["startup_yield"],
+        "production_rejects": w["rejects_rework"],
+    }, index=elements.index)

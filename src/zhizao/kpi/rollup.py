@@ -1,0 +1,52 @@
+"""Roll-up of elements to an ISA-95 level: sums, never averages of KPIs.
+
+A group's KPI is computed from the sums of its members' elements (reference/iso22400.md, "Roll-up"): two
+machines at OEE 0.80 (PBT 100) and 0.45 (PBT 300) make a line at 0.5375, not 0.625.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from zhizao.kpi.elements import ELEMENTS
+from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+
+
+def rollup(elements: pd.DataFrame, level: str = "equipment") -> pd.DataFrame:
+    """Sum elements to ``level`` per period.
+
+    Parameters
+    ----------
+    elements : pandas.DataFrame
+        Output of :func:`zhizao.kpi.elements.compute_elements` (``.elements``).
+    level : {'equipment', 'work_center', 'area', 'site', 'enterprise'}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the level's id column (``equipment_id``, ``work_center``, ...), ``tz``, ``period_start``,
+        ``period_end``, ``n_equipment``, ``no_calendar`` (any member without calendar) and every element, summed;
+        an element is null when no member has data of that kind. Rows whose member has no id at this level
+        are left out; labour, energy and quality booked to a scope count from that scope's level up.
+
+    Raises
+    ------
+    ValueError
+        For an unknown level.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; one of {', '.join(LEVELS)}")
+    col = LEVEL_ID_COLUMN[level]
+    if level == "equipment":
+        df = elements[elements["level"] == "equipment"]
+    else:
+        df = elements[elements[col].notna()]
+    keys = [col, "tz", "period_start", "period_end"]
+    if df.empty:
+        return pd.DataFrame(columns=keys + ["n_equipment", "no_calendar", *ELEMENTS])
+    g = df.groupby(keys, sort=True, dropna=False)
+    out = g[list(ELEMENTS)].sum(min_count=1)
+    out["n_equipment"] = g["equipment_id"].nunique()
+    out["no_calendar"] = g["no_calendar"].any()
+    out = out.reset_index()
+    return out[keys + ["n_equipment", "no_calendar", *ELEMENTS]]

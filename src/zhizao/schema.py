@@ -1,0 +1,221 @@
+"""Canonical tables: the interchange format every source is mapped to.
+
+The column names are exact (see DESIGN.md, "Canonical tables"). Each column has a logical type that the
+ingest stage parses and validates, and a flag telling whether it is required. Durations are seconds,
+quantities are units of the product, timestamps are stored as UTC instants (DuckDB ``TIMESTAMPTZ``).
+
+State categories follow the ten-category loss model of reference/iso22400.md; ``CATEGORY_PRECEDENCE`` is the
+one rule used when state records of different categories overlap in time (the first listed wins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Logical column types -> DuckDB storage types.
+SQL_TYPES = {
+    "text": "VARCHAR",
+    "timestamp": "TIMESTAMPTZ",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # one of SQL_TYPES
+    required: bool = False
+    nonnegative: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    #: columns that identify a record: two records with the same key are duplicates
+    key: tuple[str, ...]
+    #: groups of columns of which at least one must be present and non-null
+    one_of: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    description: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def _c(name, type_, required=False, nonnegative=False, description=""):
+    return Column(name, type_, required, nonnegative, description)
+
+
+#: State categories, in precedence order: where records of different categories overlap, the first wins.
+#: Losses beat running (a stop logged over a running period is a stop); among losses the least planned wins
+#: (a failure is never hidden by a setup or a plan), and the schedule-side categories come last.
+CATEGORY_PRECEDENCE = (
+    "unplanned_downtime",
+    "minor_stop",
+    "setup",
+    "production",
+    "no_order",
+    "planned_downtime",
+    "unscheduled",
+    "not_scheduled",
+)
+STATE_CATEGORIES = frozenset(CATEGORY_PRECEDENCE)
+
+#: Default raw-state -> category mapping used when a state has no category and the mapping file gives none
+#: for it.  A raw state absent from the effective mapping is quarantined, never guessed.
+DEFAULT_STATE_MAP = {c: c for c in CATEGORY_PRECEDENCE}
+
+CALENDAR_KINDS = ("shift", "break", "planned_downtime", "holiday")
+ENERGY_READINGS = ("interval", "cumulative")
+QUALITY_RESULTS = ("pass", "fail")
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        Table(
+            "equipment",
+            (
+                _c("equipment_id", "text", True),
+                _c("name", "text"),
+                _c("work_center", "text"),
+                _c("area", "text"),
+                _c("site", "text"),
+                _c("enterprise", "text"),
+                _c("timezone", "text", description="IANA zone, default UTC"),
+                _c("digital", "bool"),
+                _c("epc", "float", nonnegative=True, description="equipment production capacity [units/h]"),
+            ),
+            key=("equipment_id",),
+            description="the ISA-95 equipment hierarchy",
+        ),
+        Table(
+            "states",
+            (
+                _c("equipment_id", "text", True),
+                _c("start", "timestamp", True),
+                _c("end", "timestamp"),
+                _c("state", "text", True),
+                _c("category", "text"),
+                _c("reason", "text"),
+            ),
+            key=("equipment_id", "start", "state"),
+            description="machine states; without end a state lasts until the next state of the equipment",
+        ),
+        Table(
+            "production",
+            (
+                _c("equipment_id", "text", True),
+                _c("start", "timestamp"),
+                _c("end", "timestamp", description="end of the counting interval, or the count's time stamp"),
+                _c("order_id", "text"),
+                _c("product_id", "text"),
+                _c("produced", "float", True, True),
+                _c("good", "float", nonnegative=True),
+                _c("scrap", "float", nonnegative=True),
+                _c("rework", "float", nonnegative=True),
+            ),
+            key=("equipment_id", "start", "end", "order_id", "product_id"),
+            one_of=(("end",),),
+        ),
+        Table(
+            "products",
+            (
+                _c("product_id", "text", True),
+                _c("equipment_id", "text"),
+                _c("pri", "float", True, True, "planned run time per item [s]"),
+                _c("standard_minutes", "float", nonnegative=True, description="labour standard [min/unit]"),
+                _c("unit_value", "float", nonnegative=True, description="output value per unit [CNY]"),
+            ),
+            key=("product_id", "equipment_id"),
+        ),
+        Table(
+            "calendar",
+            (
+                _c("scope", "text", True),
+                _c("start", "timestamp", True),
+                _c("end", "timestamp", True),
+                _c("kind", "text", True),
+                _c("name", "text"),
+            ),
+            key=("scope", "start", "end", "kind"),
+        ),
+        Table(
+            "energy",
+            (
+                _c("meter_id", "text", True),
+                _c("equipment_id", "text"),
+                _c("scope", "text"),
+                _c("start", "timestamp"),
+                _c("end", "timestamp", description="interval end, or the reading's time stamp"),
+                _c("carrier", "text", True),
+                _c("quantity", "float", True),
+                _c("unit", "text", True),
+                _c("reading", "text", description="interval (default) or cumulative"),
+            ),
+            key=("meter_id", "start", "end", "carrier"),
+            one_of=(("equipment_id", "scope"), ("end",)),
+        ),
+        Table(
+            "labour",
+            (
+                _c("scope", "text", True),
+                _c("start", "timestamp", True),
+                _c("end", "timestamp", True),
+                _c("attendance_hours", "float", True, True, "APAT [h]"),
+                _c("work_hours", "float", nonnegative=True, description="APWT [h]"),
+                _c("headcount", "float", nonnegative=True),
+                _c("earned_hours", "float", nonnegative=True,
+                   description="standard hours earned: sum of quantity x standard time [h]"),
+            ),
+            key=("scope", "start", "end"),
+        ),
+        Table(
+            "quality",
+            (
+                _c("equipment_id", "text"),
+                _c("scope", "text"),
+                _c("ts", "timestamp", True),
+                _c("product_id", "text"),
+                _c("unit_id", "text"),
+                _c("result", "text", True),
+                _c("first_pass", "bool"),
+                _c("defect", "text"),
+                _c("characteristic", "text"),
+                _c("value", "float"),
+                _c("lsl", "float"),
+                _c("usl", "float"),
+            ),
+            key=("equipment_id", "scope", "ts", "unit_id", "product_id", "characteristic"),
+            one_of=(("equipment_id", "scope"),),
+        ),
+    ]
+}
+
+#: ISA-95 levels from the bottom up, as used by ``--level``.
+LEVELS = ("equipment", "work_center", "area", "site", "enterprise")
+LEVEL_ID_COLUMN = {"equipment": "equipment_id", "work_center": "work_center", "area": "area",
+                   "site": "site", "enterprise": "enterprise"}
+PERIODS = ("hour", "shift", "day", "week", "month", "all")
+
+
+def table(name: str) -> Table:
+    """Return the canonical table ``name``.
+
+    Raises
+    ------
+    KeyError
+        If ``name`` is not a canonical table; the message lists the valid names.
+    """
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; canonical tables are {', '.join(TABLES)}") from None

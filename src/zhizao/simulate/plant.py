@@ -1,0 +1,877 @@
+"""A discrete-event plant simulator that writes the canonical tables and its own ISO 22400 ground truth.
+
+The simulator generates a plant (enterprise ``E1``, site ``S1``, areas ``A1..``, lines ``L01..``, machines
+``M001..``), a two-shift calendar, machine states with orders, setups, failures, minor stops and idle gaps,
+hourly production counts, quarter-hour energy readings, labour per line and shift, and sampled quality
+inspections.  Next to the data it computes the ISO 22400-2 *elements* per machine and local calendar day
+from its own event list and calendar (never from zhizao's KPI engine), so that an engine run on the written
+tables can be checked against a known answer.
+
+All internal time arithmetic uses integer seconds since the Unix epoch (UTC); local days, hours and quarter
+hours come from the IANA time zone, so 23 h and 25 h days at daylight-saving changes are handled exactly.
+Intervals are half-open, ``[start, end)``.
+
+References
+----------
+.. [1] ISO 22400-2:2014, Automation systems and integration - Key performance indicators (KPIs) for
+   manufacturing operations management - Part 2: Definitions and descriptions.
+.. [2] OPC Foundation, OPC 40001-1 (Machinery), Annex C: mapping of machine states to ISO 22400 times.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["simulate_plant", "write_plant", "TRUTH_COLUMNS", "STATE_CATEGORY"]
+
+# --------------------------------------------------------------------------------------------------------------
+# Model constants
+# --------------------------------------------------------------------------------------------------------------
+
+#: Shift template for Monday to Saturday: (name, start, end, break start, break end), local wall-clock time.
+SHIFTS = (
+    ("early", "06:00", "14:00", "10:00", "10:30"),
+    ("late", "14:00", "22:00", "18:00", "18:30"),
+)
+MACHINES_PER_LINE = 5
+LINES_PER_AREA = 4
+SITE = "S1"
+ENTERPRISE = "E1"
+
+MAINTENANCE_S = 7200  #: preventive maintenance window per machine and week [s]
+MINOR_STOP_THRESHOLD_S = 300  #: failures last >= this, minor stops < this [s]
+REPAIR_MEDIAN_S = 1500.0  #: median repair time of a failure (lognormal) [s]
+REPAIR_SIGMA = 0.6  #: log-space standard deviation of the repair time [-]
+MINOR_MIN_S, MINOR_MAX_S = 20, 240  #: minor stop duration, uniform [s]
+SETUP_MIN_S, SETUP_MAX_S = 600, 2700  #: setup at a product change, uniform [s]
+IDLE_PROBABILITY = 0.2  #: probability of a no-order gap between two orders [-]
+IDLE_MEDIAN_S = 1800.0  #: median no-order gap (lognormal, sigma 0.7) [s]
+SPEED_FACTOR = (1.03, 1.30)  #: actual cycle time = pri x factor, uniform per order [-]
+SCRAP_P, REWORK_P = 0.015, 0.010  #: binomial scrap and rework probabilities per produced unit [-]
+INSPECT_EVERY = 200  #: one inspected unit per this many produced units of a machine
+STANDBY_KW = 0.3  #: electrical standby load while a machine is OFF [kW]
+LSL, USL, NOMINAL, SIGMA = 9.94, 10.06, 10.0, 0.02  #: diameter characteristic [mm]
+
+# Raw state codes (internal integers) and their canonical categories.
+RUN, SETUP, FAIL, MINOR, IDLE, BREAK, OFF = range(7)
+STATE_NAMES = ("RUN", "SETUP", "FAIL", "MINOR", "IDLE", "BREAK", "OFF")
+STATE_CATEGORY = {
+    "RUN": "production",
+    "SETUP": "setup",
+    "FAIL": "unplanned_downtime",
+    "MINOR": "minor_stop",
+    "IDLE": "no_order",
+    "BREAK": "planned_downtime",
+    "OFF": "not_scheduled",
+}
+_CATEGORY_BY_CODE = tuple(STATE_CATEGORY[s] for s in STATE_NAMES)
+
+FAIL_REASONS = ("spindle", "hydraulics", "electrical", "tooling jam")
+FAIL_WEIGHTS = (0.25, 0.2, 0.2, 0.35)
+MINOR_REASONS = ("sensor blocked", "material jam", "adjust")
+MINOR_WEIGHTS = (0.3, 0.45, 0.25)
+# reason codes: 0 = none, then fixed texts, then failure and minor-stop reasons
+REASONS = ("", "break", "preventive maintenance", "product changeover", "no order", *FAIL_REASONS,
+           *MINOR_REASONS)
+_R_NONE, _R_BREAK, _R_PM, _R_SETUP, _R_IDLE = range(5)
+_R_FAIL0 = 5
+_R_MINOR0 = 5 + len(FAIL_REASONS)
+
+# timeline segment labels (calendar view of one machine)
+_SEG_PROD, _SEG_BREAK, _SEG_PM, _SEG_OFF = range(4)
+
+QUALITY_DEFECTS = ("burr", "scratch", "porosity")
+
+TRUTH_COLUMNS = (
+    "equipment_id", "day", "period_start", "period_end",
+    "ct", "pot", "pdt", "pbt", "apt", "aust", "adot", "adet", "adet_minor", "aupt", "aubt", "fe", "ttr",
+    "pq", "gq", "sq", "rq", "ideal_time", "energy_kwh", "ip", "gp",
+)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Time helpers (integer seconds since the epoch, UTC)
+# --------------------------------------------------------------------------------------------------------------
+
+def _hms(text: str) -> int:
+    h, m = text.split(":")
+    return int(h) * 3600 + int(m) * 60
+
+
+def _localize(dates: np.ndarray, seconds_of_day, tz: str) -> np.ndarray:
+    """UTC epoch seconds of local wall-clock times ``dates + seconds_of_day`` in zone ``tz``.
+
+    Nonexistent wall times (spring forward) move forward; ambiguous ones (fall back) take the first (DST)
+    occurrence.
+    """
+    naive = np.asarray(dates, dtype="datetime64[D]").astype("datetime64[s]") + np.asarray(
+        seconds_of_day, dtype="timedelta64[s]")
+    naive = np.atleast_1d(naive)
+    if naive.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = pd.DatetimeIndex(naive).tz_localize(
+        tz, ambiguous=np.ones(naive.size, dtype=bool), nonexistent="shift_forward")
+    return idx.as_unit("s").asi8.astype(np.int64)
+
+
+def _local_grid(t0: int, t1: int, tz: str, minutes: int) -> np.ndarray:
+    """UTC epoch seconds in ``[t0, t1]`` whose local wall-clock time is a multiple of ``minutes``."""
+    cand = np.arange(t0 - t0 % 60, t1 + 1, 60, dtype=np.int64)
+    cand = cand[cand >= t0]
+    loc = pd.DatetimeIndex(cand.astype("datetime64[s]")).tz_localize("UTC").tz_convert(tz)
+    keep = (np.asarray(loc.second) == 0) & (np.asarray(loc.minute) % minutes == 0)
+    grid = cand[keep]
+    return np.unique(np.concatenate([[t0, t1], grid]))
+
+
+def _covered(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Number of half-open intervals ``[starts, ends)`` (may overlap) that contain each point."""
+    if len(starts) == 0:
+        return np.zeros(len(points), dtype=np.int64)
+    return (np.searchsorted(np.sort(starts), points, "right")
+            - np.searchsorted(np.sort(ends), points, "right"))
+
+
+def _runs(seg_s: np.ndarray, seg_e: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the contiguous segments where ``mask`` is true into disjoint intervals."""
+    s, e = seg_s[mask], seg_e[mask]
+    if len(s) == 0:
+        return s, e
+    new = np.r_[True, s[1:] != e[:-1]]
+    last = np.r_[new[1:], True]
+    return s[new], e[last]
+
+
+def _to_timestamps(sec: np.ndarray, tz: str) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(sec, dtype=np.int64).astype("datetime64[s]")).tz_localize(
+        "UTC").tz_convert(tz)
+
+
+def _iso(sec: np.ndarray, tz: str) -> np.ndarray:
+    """ISO 8601 strings with the UTC offset (``2025-03-03T06:00:00+01:00``) of epoch seconds."""
+    return _format_iso(_to_timestamps(sec, tz))
+
+
+def _format_iso(idx) -> np.ndarray:
+    """Format a tz-aware DatetimeIndex / Series as ISO 8601 with offset; NaT becomes ''."""
+    idx = pd.DatetimeIndex(idx)
+    n = len(idx)
+    out = np.full(n, "", dtype=object)
+    if n == 0:
+        return out
+    nat = np.asarray(idx.isna())
+    if nat.all():
+        return out
+    utc = idx.tz_convert("UTC").tz_localize(None).as_unit("s").asi8
+    wall = idx.tz_localize(None).as_unit("s").asi8
+    ok = ~nat
+    utc, wall = utc[ok], wall[ok]
+    off = (wall - utc)
+    text = np.datetime_as_string(wall.astype("datetime64[s]"), unit="s")
+    offs = np.unique(off)
+    off_text = np.empty(len(off), dtype="<U6")
+    for o in offs:
+        sign = "+" if o >= 0 else "-"
+        h, rem = divmod(abs(int(o)), 3600)
+        off_text[off == o] = f"{sign}{h:02d}:{rem // 60:02d}"
+    out[ok] = np.strings.add(text, off_text).astype(object)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Machine state simulation
+# --------------------------------------------------------------------------------------------------------------
+
+def _stream(draw, n: int = 2048):
+    """Endless iterator over pre-drawn random numbers (draws ``n`` at a time; keeps the Python loop lean)."""
+    while True:
+        yield from draw(n).tolist()
+
+
+def _simulate_machine(rng: np.random.Generator, seg_s, seg_e, seg_l, t_end: int, pri: np.ndarray,
+                      main_product: int, mtbf_s: float, minor_mean_s: float):
+    """Walk one machine through its calendar segments.
+
+    Returns
+    -------
+    starts, codes, reasons, orders : lists
+        One record per state change (the last one is the closing OFF at ``t_end``); ``orders`` is the order
+        index for RUN, SETUP, FAIL and MINOR states (and -1 otherwise).
+    order_product, order_qty, order_ct : lists
+        Per order: product index, planned quantity [units], actual cycle time [s].
+    """
+    n_products = len(pri)
+    u = _stream(rng.random)
+    # running time to the next failure / minor stop, whole seconds
+    fail_gap = _stream(lambda n: np.maximum(1, np.rint(rng.exponential(mtbf_s, n))).astype(np.int64))
+    minor_gap = _stream(lambda n: np.maximum(1, np.rint(rng.exponential(minor_mean_s, n))).astype(np.int64))
+    repair = _stream(lambda n: np.maximum(
+        MINOR_STOP_THRESHOLD_S, np.rint(rng.lognormal(math.log(REPAIR_MEDIAN_S), REPAIR_SIGMA, n))).astype(np.int64))
+    minor_dur = _stream(lambda n: rng.integers(MINOR_MIN_S, MINOR_MAX_S + 1, n))
+    setup_dur = _stream(lambda n: rng.integers(SETUP_MIN_S, SETUP_MAX_S + 1, n))
+    idle_dur = _stream(lambda n: np.maximum(60, np.rint(rng.lognormal(math.log(IDLE_MEDIAN_S), 0.7, n))).astype(np.int64))
+    factor = _stream(lambda n: rng.uniform(*SPEED_FACTOR, n))
+    hours = _stream(lambda n: rng.uniform(1.0, 6.0, n))
+    fail_cdf = np.cumsum(FAIL_WEIGHTS).tolist()
+    minor_cdf = np.cumsum(MINOR_WEIGHTS).tolist()
+    pri_l = pri.tolist()
+
+    st: list[int] = []
+    sc: list[int] = []
+    sr: list[int] = []
+    so: list[int] = []
+    o_prod: list[int] = []
+    o_qty: list[int] = []
+    o_ct: list[float] = []
+
+    def emit(t, code, reason, order):
+        while st and st[-1] == t:  # a zero-length state is replaced
+            st.pop(); sc.pop(); sr.pop(); so.pop()
+        if st and sc[-1] == code and sr[-1] == reason and so[-1] == order:
+            return
+        st.append(t); sc.append(code); sr.append(reason); so.append(order)
+
+    def pick(cdf):
+        x = next(u)
+        for i, c in enumerate(cdf):
+            if x < c:
+                return i
+        return len(cdf) - 1
+
+    cur_product = main_product
+    order = -1
+
+    def new_order():
+        """Create the next order; return (order index, phase, phase remaining, run seconds needed)."""
+        nonlocal cur_product
+        if next(u) < 0.5:
+            p = main_product
+        else:
+            p = min(int(next(u) * n_products), n_products - 1)
+        ct = pri_l[p] * next(factor)
+        qty = max(10, int(round(next(hours) * 3600.0 / pri_l[p], -1)))
+        need = int(math.ceil(qty * ct - 1e-9))
+        o_prod.append(p); o_qty.append(qty); o_ct.append(ct)
+        if p != cur_product:
+            cur_product = p
+            return len(o_prod) - 1, SETUP, next(setup_dur), need
+        return len(o_prod) - 1, RUN, 0, need
+
+    order, phase, phase_rem, order_rem = new_order()
+    to_fail = next(fail_gap)
+    to_minor = next(minor_gap)
+    fail_until = -1
+
+    emit(int(seg_s[0]), OFF, _R_NONE, -1)
+    for s, e, lab in zip(seg_s.tolist(), seg_e.tolist(), seg_l.tolist()):
+        if fail_until > s:  # a failure goes on across this segment's start
+            if fail_until >= e:
+                continue
+            s = fail_until
+        if lab != _SEG_PROD:
+            if lab == _SEG_OFF:
+                emit(s, OFF, _R_NONE, -1)
+            else:
+                emit(s, BREAK, _R_PM if lab == _SEG_PM else _R_BREAK, -1)
+            continue
+        t = s
+        if phase == RUN:
+            emit(t, RUN, _R_NONE, order)
+        elif phase == SETUP:
+            emit(t, SETUP, _R_SETUP, order)
+        else:
+            emit(t, IDLE, _R_IDLE, -1)
+        while True:
+            if phase == RUN:
+                step = min(order_rem, to_fail, to_minor)
+                if t + step >= e:  # the window ends first
+                    d = e - t
+                    order_rem -= d; to_fail -= d; to_minor -= d
+                    break
+                t += step
+                order_rem -= step; to_fail -= step; to_minor -= step
+                if order_rem <= 0:  # order complete
+                    if next(u) < IDLE_PROBABILITY:
+                        phase, phase_rem, order = IDLE, next(idle_dur), -1
+                        emit(t, IDLE, _R_IDLE, -1)
+                    else:
+                        order, phase, phase_rem, order_rem = new_order()
+                        emit(t, phase, _R_SETUP if phase == SETUP else _R_NONE, order)
+                elif to_fail <= 0:
+                    to_fail = next(fail_gap)
+                    emit(t, FAIL, _R_FAIL0 + pick(fail_cdf), order)
+                    end = min(t + int(next(repair)), t_end)
+                    if end < e:
+                        t = end
+                        emit(t, RUN, _R_NONE, order)
+                    else:  # the failure runs across the end of the window
+                        fail_until = end
+                        break
+                else:  # minor stop
+                    to_minor = next(minor_gap)
+                    emit(t, MINOR, _R_MINOR0 + pick(minor_cdf), order)
+                    t += next(minor_dur)
+                    if t >= e:
+                        break
+                    emit(t, RUN, _R_NONE, order)
+            else:  # IDLE or SETUP: wall-clock durations that pause outside the window
+                if t + phase_rem >= e:
+                    phase_rem -= e - t
+                    break
+                t += phase_rem
+                phase_rem = 0
+                if phase == IDLE:
+                    order, phase, phase_rem, order_rem = new_order()
+                    emit(t, phase, _R_SETUP if phase == SETUP else _R_NONE, order)
+                else:
+                    phase = RUN
+                    emit(t, RUN, _R_NONE, order)
+    # close the timeline
+    st.append(int(t_end)); sc.append(OFF); sr.append(_R_NONE); so.append(-1)
+    return st, sc, sr, so, o_prod, o_qty, o_ct
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------------------------
+
+def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str = "2025-03-03",
+                   timezone: str = "Europe/Berlin", *,
+                   holidays: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Simulate a discrete-manufacturing plant and its ISO 22400 ground truth.
+
+    Parameters
+    ----------
+    machines : int, default 12
+        Number of machines ``M001..``; 5 per line (work center ``L01..``), 4 lines per area (``A1..``).
+    days : int, default 14
+        Number of local calendar days simulated, starting at local midnight of ``start``.
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``; equal seeds and parameters give equal tables.
+    start : str, default "2025-03-03"
+        First local date, ``YYYY-MM-DD``.
+    timezone : str, default "Europe/Berlin"
+        IANA time zone of the site.  Days, shifts, hours and quarter hours are local; days at
+        daylight-saving changes last 23 h or 25 h.
+    holidays : iterable of str, optional
+        Local dates (``YYYY-MM-DD``) that are plant holidays (no production; shifts stay in the calendar and a
+        ``holiday`` entry removes them from POT).  By default one Monday-to-Friday plant holiday is drawn
+        when the range has at least 7 days (none otherwise); pass ``[]`` for none.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``equipment``, ``states``, ``production``, ``products``, ``calendar``, ``energy``, ``labour``,
+        ``quality`` with the canonical columns (see ``zhizao.schema.TABLES``; timestamps are tz-aware in
+        ``timezone``, durations [s], energy [kWh], labour [h]) and ``truth``: one row per machine and local
+        day with the ISO 22400 elements computed from the simulator's own events (times [s], quantities
+        [units], ``ideal_time`` [s], ``energy_kwh`` [kWh]).  ``truth.attrs["zhizao_simulation"]`` holds
+        the parameters.
+
+    Raises
+    ------
+    ValueError
+        If ``machines`` or ``days`` is below 1 or ``start`` is not a date.
+
+    Notes
+    -----
+    Time model of the truth (half-open intervals, per local day):
+
+    * ``ct`` calendar time of the day (82800, 86400 or 90000 s),
+    * ``pot`` union of the site's shift entries minus holidays,
+    * ``pdt`` part of ``pot`` covered by calendar breaks, planned downtime (site or machine) or states of
+      category planned_downtime (union, no double counting); ``pbt = pot - pdt``,
+    * ``apt``, ``aust``, ``adot``, ``adet`` time of RUN, SETUP, IDLE and FAIL + MINOR states inside PBT
+      (state time outside PBT counts nowhere); ``adet_minor`` the MINOR part; ``ttr`` the FAIL part,
+    * ``aupt = apt + aust``, ``aubt = aupt + adet``,
+    * ``fe`` FAIL events starting in the day; ``pq``, ``gq``, ``sq``, ``rq``, ``ideal_time`` (sum of
+      pri x produced) and ``energy_kwh`` over records starting in the day; ``ip``, ``gp`` inspections by
+      time stamp.
+
+    References
+    ----------
+    .. [1] ISO 22400-2:2014, clauses 5.5 (time elements) and 5.6 (quantity elements).
+    """
+    if machines < 1 or days < 1:
+        raise ValueError("machines and days must be at least 1")
+    try:
+        d0 = _dt.date.fromisoformat(str(start))
+    except ValueError:
+        raise ValueError(f"start must be a date YYYY-MM-DD, got {start!r}") from None
+    tz = str(timezone)
+    rng = np.random.default_rng(seed)
+
+    # ---- days, calendar -------------------------------------------------------------------------------------
+    dates = np.datetime64(d0, "D") + np.arange(days + 1)
+    day_edges = _localize(dates, 0, tz)  # local midnights, days + 1 edges
+    t0, t1 = int(day_edges[0]), int(day_edges[-1])
+    dates = dates[:-1]
+    weekday = (dates.astype(np.int64) + 3) % 7  # Monday = 0
+    working = weekday < 6
+    if holidays is None:
+        cand = np.flatnonzero(weekday < 5)
+        hol_idx = [int(rng.choice(cand))] if days >= 7 and len(cand) else []
+    else:
+        hol_set = {_dt.date.fromisoformat(str(h)) for h in holidays}
+        hol_idx = [i for i, d in enumerate(dates.tolist()) if d in hol_set]
+    is_holiday = np.zeros(days, dtype=bool)
+    is_holiday[hol_idx] = True
+
+    wd = dates[working]
+    cal_rows = []  # (scope, start, end, kind, name)
+    shift_s, shift_e, shift_name, brk_s, brk_e = [], [], [], [], []
+    for name, a, b, ba, bb in SHIFTS:
+        s = _localize(wd, _hms(a), tz); e = _localize(wd, _hms(b), tz)
+        shift_s.append(s); shift_e.append(e); shift_name += [name] * len(s)
+        brk_s.append(_localize(wd, _hms(ba), tz)); brk_e.append(_localize(wd, _hms(bb), tz))
+    shift_s, shift_e = np.concatenate(shift_s), np.concatenate(shift_e)
+    brk_s, brk_e = np.concatenate(brk_s), np.concatenate(brk_e)
+    shift_name = np.array(shift_name, dtype=object)
+    hol_s, hol_e = day_edges[:-1][is_holiday], day_edges[1:][is_holiday]
+
+    # POT = shifts minus holidays (site level, disjoint intervals)
+    pts = np.unique(np.concatenate([[t0, t1], shift_s, shift_e, hol_s, hol_e]))
+    ps, pe = pts[:-1], pts[1:]
+    pot_s, pot_e = _runs(ps, pe, (_covered(ps, shift_s, shift_e) > 0) & (_covered(ps, hol_s, hol_e) == 0))
+
+    # ---- products, equipment --------------------------------------------------------------------------------
+    n_products = int(rng.integers(4, 7))
+    pri = np.round(rng.uniform(20.0, 60.0, n_products), 1)
+    standard_minutes = np.round(pri / 60.0 * rng.uniform(0.5, 1.0, n_products), 3)
+    unit_value = np.round(rng.uniform(5.0, 80.0, n_products), 2)
+    product_ids = [f"P{i + 1}" for i in range(n_products)]
+
+    mids = [f"M{i + 1:03d}" for i in range(machines)]
+    line_of = np.arange(machines) // MACHINES_PER_LINE
+    n_lines = int(line_of.max()) + 1
+    line_ids = [f"L{i + 1:02d}" for i in range(n_lines)]
+    area_ids = [f"A{i // LINES_PER_AREA + 1}" for i in range(n_lines)]
+    main_product = rng.integers(0, n_products, machines)
+    digital = rng.random(machines) < 0.8
+    mtbf_s = rng.uniform(6.0, 10.0, machines) * 3600.0
+    minor_mean_s = rng.uniform(30.0, 50.0, machines) * 60.0
+    idle_kw = rng.uniform(2.0, 4.0, machines)
+    run_kw = rng.uniform(10.0, 25.0, machines)
+    mean_offset = rng.normal(0.0, 0.004, machines)
+    headcount_base = rng.integers(4, 8, n_lines)
+
+    # ---- preventive maintenance: one 2 h window per machine and week ----------------------------------------
+    slots = []  # (shift index, seconds of day)
+    for k, (_, a, b, ba, bb) in enumerate(SHIFTS):
+        x = _hms(a)
+        while x + MAINTENANCE_S <= _hms(b):
+            if x + MAINTENANCE_S <= _hms(ba) or x >= _hms(bb):
+                slots.append(x)
+            x += 1800
+    slots = np.array(slots)
+    week = (np.arange(days) + int(weekday[0])) // 7
+    ok_day = working & ~is_holiday
+    pm_day, pm_slot, pm_machine = [], [], []
+    for w in np.unique(week):
+        cand = np.flatnonzero((week == w) & ok_day)
+        if len(cand) == 0:
+            continue
+        pm_day.append(rng.choice(cand, machines))
+        pm_slot.append(rng.choice(slots, machines))
+        pm_machine.append(np.arange(machines))
+    if pm_day:
+        pm_day, pm_slot, pm_machine = map(np.concatenate, (pm_day, pm_slot, pm_machine))
+    else:
+        pm_day = pm_slot = pm_machine = np.zeros(0, dtype=np.int64)
+    pm_s = _localize(dates[pm_day], pm_slot, tz)
+    pm_e = _localize(dates[pm_day], pm_slot + MAINTENANCE_S, tz)
+
+    # ---- machine timelines ------------------------------------------------------------------------------------
+    child = rng.spawn(machines)
+    all_st, all_sc, all_sr, all_so, all_m = [], [], [], [], []
+    o_prod, o_qty, o_ct, o_m, o_local = [], [], [], [], []
+    cal_edges = np.concatenate([[t0, t1], pot_s, pot_e, brk_s, brk_e])
+    order_base = 0
+    pm_by_machine = [(pm_s[pm_machine == m], pm_e[pm_machine == m]) for m in range(machines)]
+    for m in range(machines):
+        ms, me = pm_by_machine[m]
+        pts = np.unique(np.concatenate([cal_edges, ms, me]))
+        ss, ee = pts[:-1], pts[1:]
+        in_pot = _covered(ss, pot_s, pot_e) > 0
+        lab = np.where(~in_pot, _SEG_OFF,
+                       np.where(_covered(ss, ms, me) > 0, _SEG_PM,
+                                np.where(_covered(ss, brk_s, brk_e) > 0, _SEG_BREAK, _SEG_PROD)))
+        keep = np.r_[True, lab[1:] != lab[:-1]]
+        ss, lab = ss[keep], lab[keep]
+        ee = np.r_[ss[1:], t1]
+        st, sc, sr, so, op, oq, oc = _simulate_machine(
+            child[m], ss, ee, lab, t1, pri, int(main_product[m]), float(mtbf_s[m]), float(minor_mean_s[m]))
+        so = np.asarray(so, dtype=np.int64)
+        all_st.append(np.asarray(st, dtype=np.int64)); all_sc.append(np.asarray(sc, dtype=np.int8))
+        all_sr.append(np.asarray(sr, dtype=np.int16))
+        all_so.append(np.where(so >= 0, so + order_base, -1)); all_m.append(np.full(len(st), m, np.int32))
+        o_prod += op; o_qty += oq; o_ct += oc; o_m += [m] * len(op); o_local += list(range(1, len(op) + 1))
+        order_base += len(op)
+    st = np.concatenate(all_st); sc = np.concatenate(all_sc); sr = np.concatenate(all_sr)
+    so = np.concatenate(all_so); sm = np.concatenate(all_m)
+    nxt = np.r_[st[1:], t1]  # end of each state (the closing OFF of a machine gets t1, zero length)
+    o_prod = np.asarray(o_prod, dtype=np.int64); o_ct = np.asarray(o_ct); o_m = np.asarray(o_m)
+    order_ids = np.array([f"WO-{mids[m]}-{k:05d}" for m, k in zip(o_m.tolist(), o_local)], dtype=object)
+
+    # ---- production: RUN segments split at local hour boundaries ---------------------------------------------
+    hours = _local_grid(t0, t1, tz, 60)
+    run = np.flatnonzero((sc == RUN) & (nxt > st))
+    rs, re_, ro, rm = st[run], nxt[run], so[run], sm[run]
+    rd = re_ - rs
+    n = len(run)
+    cs = np.cumsum(rd) - rd
+    first = np.r_[True, ro[1:] != ro[:-1]] if n else np.zeros(0, bool)
+    gstart = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+    cb = cs - cs[gstart]  # run seconds of the order before this segment
+    lo = np.searchsorted(hours, rs, "right")
+    hi = np.searchsorted(hours, re_, "left")
+    npieces = hi - lo + 1
+    rep = np.repeat(np.arange(n), npieces)
+    offs = np.cumsum(npieces) - npieces
+    j = np.arange(len(rep)) - offs[rep]
+    hmax = len(hours) - 1
+    p_s = np.where(j == 0, rs[rep], hours[np.clip(lo[rep] + j - 1, 0, hmax)])
+    p_e = np.where(j == npieces[rep] - 1, re_[rep], hours[np.clip(lo[rep] + j, 0, hmax)])
+    p_o = ro[rep]; p_m = rm[rep]
+    ct_p = o_ct[p_o]
+    c_start = cb[rep] + (p_s - rs[rep])
+    c_end = cb[rep] + (p_e - rs[rep])
+    produced = (np.floor(c_end / ct_p + 1e-9) - np.floor(c_start / ct_p + 1e-9)).astype(np.int64)
+    prng = np.random.default_rng(rng.integers(2**63))
+    scrap = prng.binomial(produced, SCRAP_P)
+    rework = prng.binomial(produced - scrap, REWORK_P)
+    good = produced - scrap - rework
+    p_prod = o_prod[p_o]
+
+    # ---- quality: every INSPECT_EVERY-th unit of a machine ----------------------------------------------------
+    qrng = np.random.default_rng(rng.integers(2**63))
+    insp_off = qrng.integers(0, INSPECT_EVERY, machines)
+    cum = np.cumsum(produced) - produced  # units of all machines before the piece
+    mfirst = np.r_[True, p_m[1:] != p_m[:-1]] if len(p_m) else np.zeros(0, bool)
+    mstart = np.maximum.accumulate(np.where(mfirst, np.arange(len(p_m)), 0)) if len(p_m) else np.zeros(0, int)
+    c0 = cum - cum[mstart]  # machine units before the piece
+    c1 = c0 + produced
+    off = insp_off[p_m]
+    n_before = lambda c: np.maximum(0, (c - off + INSPECT_EVERY - 1) // INSPECT_EVERY)  # noqa: E731
+    k0, k1 = n_before(c0), n_before(c1)
+    qn = k1 - k0
+    qrep = np.repeat(np.arange(len(p_m)), qn)
+    qk = k0[qrep] + (np.arange(len(qrep)) - (np.cumsum(qn) - qn)[qrep])
+    q_unit = off[qrep] + qk * INSPECT_EVERY  # 0-based unit number of the machine
+    q_ts = p_s[qrep] + np.floor((q_unit - c0[qrep] + 0.5) * (p_e - p_s)[qrep] / produced[qrep]).astype(np.int64)
+    q_m = p_m[qrep]
+    nq = len(qrep)
+    q_val = np.round(qrng.normal(NOMINAL, SIGMA, nq) + mean_offset[q_m], 3)
+    out_tol = (q_val < LSL) | (q_val > USL)
+    other_defect = qrng.random(nq) < 0.01
+    q_fail = out_tol | other_defect
+    defect = np.where(out_tol, "diameter out of tolerance",
+                      np.array(QUALITY_DEFECTS, dtype=object)[qrng.integers(0, len(QUALITY_DEFECTS), nq)])
+    defect = np.where(q_fail, defect, None)
+    first_pass = np.where(q_fail, True, qrng.random(nq) >= 0.03)
+
+    # ---- energy (quarter hours) and truth, per machine -------------------------------------------------------
+    quarters = _local_grid(t0, t1, tz, 15)
+    qlen = np.diff(quarters)
+    n_q = len(qlen)
+    erng = np.random.default_rng(rng.integers(2**63))
+    e_qty = np.empty(machines * n_q)
+    n_days = days
+    ndl = np.diff(day_edges)
+    truth_cols = {k: np.zeros(machines * n_days, dtype=np.int64) for k in
+                  ("pot", "pdt", "pbt", "apt", "aust", "adot", "adet", "adet_minor", "ttr", "fe")}
+    bounds = np.r_[0, np.cumsum([len(a) for a in all_st])]
+    calpd_s = np.concatenate([brk_s, pm_s]); calpd_e = np.concatenate([brk_e, pm_e])
+    for m in range(machines):
+        a, b = bounds[m], bounds[m + 1]
+        mst, msc = st[a:b], sc[a:b]
+        # energy: RUN / OFF / other seconds per quarter
+        pts = np.union1d(mst, quarters)
+        ss = pts[:-1]; ln = np.diff(pts)
+        code = msc[np.searchsorted(mst, ss, "right") - 1]
+        qi = np.searchsorted(quarters, ss, "right") - 1
+        run_s = np.bincount(qi, ln * (code == RUN), n_q)
+        off_s = np.bincount(qi, ln * (code == OFF), n_q)
+        other_s = qlen - run_s - off_s
+        kwh = (run_kw[m] * run_s + idle_kw[m] * other_s + STANDBY_KW * off_s) / 3600.0
+        e_qty[m * n_q:(m + 1) * n_q] = np.round(kwh * (1.0 + erng.normal(0.0, 0.01, n_q)), 4)
+        # truth time elements
+        mpm = pm_machine == m
+        ms_, me_ = calpd_s[np.r_[np.ones(len(brk_s), bool), mpm]], calpd_e[np.r_[np.ones(len(brk_s), bool), mpm]]
+        pts = np.unique(np.concatenate([mst, day_edges, pot_s, pot_e, ms_, me_]))
+        pts = pts[(pts >= t0) & (pts <= t1)]
+        ss = pts[:-1]; ln = np.diff(pts)
+        code = msc[np.searchsorted(mst, ss, "right") - 1]
+        in_pot = _covered(ss, pot_s, pot_e) > 0
+        in_pdt = in_pot & ((_covered(ss, ms_, me_) > 0) | (code == BREAK))
+        in_pbt = in_pot & ~in_pdt
+        di = np.searchsorted(day_edges, ss, "right") - 1
+        sl = slice(m * n_days, (m + 1) * n_days)
+
+        def agg(mask):
+            return np.rint(np.bincount(di, ln * mask, n_days)).astype(np.int64)
+
+        truth_cols["pot"][sl] = agg(in_pot)
+        truth_cols["pdt"][sl] = agg(in_pdt)
+        truth_cols["pbt"][sl] = agg(in_pbt)
+        truth_cols["apt"][sl] = agg(in_pbt & (code == RUN))
+        truth_cols["aust"][sl] = agg(in_pbt & (code == SETUP))
+        truth_cols["adot"][sl] = agg(in_pbt & (code == IDLE))
+        truth_cols["adet"][sl] = agg(in_pbt & ((code == FAIL) | (code == MINOR)))
+        truth_cols["adet_minor"][sl] = agg(in_pbt & (code == MINOR))
+        truth_cols["ttr"][sl] = agg(in_pbt & (code == FAIL))
+        fst = mst[msc == FAIL]
+        truth_cols["fe"][sl] = np.bincount(np.searchsorted(day_edges, fst, "right") - 1, minlength=n_days)
+
+    def by_day(m_idx, ts, weights=None):
+        d = np.searchsorted(day_edges, ts, "right") - 1
+        return np.bincount(m_idx * n_days + d, weights, machines * n_days)
+
+    e_m = np.repeat(np.arange(machines), n_q)
+    e_s = np.tile(quarters[:-1], machines)
+    e_e = np.tile(quarters[1:], machines)
+
+    # ---- labour: per line and shift of POT ----------------------------------------------------------------
+    lrng = np.random.default_rng(rng.integers(2**63))
+    pot_shift = _covered(shift_s, hol_s, hol_e) == 0
+    ls_s, ls_e, ls_name = shift_s[pot_shift], shift_e[pot_shift], shift_name[pot_shift]
+    order_sh = np.argsort(ls_s, kind="stable")
+    ls_s, ls_e, ls_name = ls_s[order_sh], ls_e[order_sh], ls_name[order_sh]
+    n_sh = len(ls_s)
+    sh_i = np.searchsorted(ls_s, p_s, "right") - 1
+    in_sh = (sh_i >= 0) & (p_s < ls_e[np.clip(sh_i, 0, max(n_sh - 1, 0))]) if n_sh else np.zeros(len(p_s), bool)
+    earned = np.bincount((sh_i * n_lines + line_of[p_m])[in_sh],
+                         (good * standard_minutes[p_prod] / 60.0)[in_sh], n_sh * n_lines)
+    lab_line = np.tile(np.arange(n_lines), n_sh)
+    lab_sh = np.repeat(np.arange(n_sh), n_lines)
+    head = np.maximum(1, headcount_base[lab_line] - lrng.binomial(headcount_base[lab_line], 0.05))
+    shift_h = (ls_e - ls_s)[lab_sh] / 3600.0
+    attendance = head * shift_h
+    work = attendance - head * 0.5 - np.round(attendance * lrng.uniform(0.0, 0.1, len(head)), 2)
+
+    # ---- assemble tables -----------------------------------------------------------------------------------
+    mids_a = np.array(mids, dtype=object)
+    pid_a = np.array(product_ids, dtype=object)
+    equipment = pd.DataFrame({
+        "equipment_id": mids_a,
+        "name": [f"machine {i + 1}" for i in range(machines)],
+        "work_center": np.array(line_ids, dtype=object)[line_of],
+        "area": np.array(area_ids, dtype=object)[line_of],
+        "site": SITE,
+        "enterprise": ENTERPRISE,
+        "timezone": tz,
+        "digital": digital,
+        "epc": np.round(3600.0 / pri[main_product], 4),
+    })
+    products = pd.DataFrame({
+        "product_id": pid_a,
+        "equipment_id": pd.Series([None] * n_products, dtype=object),
+        "pri": pri,
+        "standard_minutes": standard_minutes,
+        "unit_value": unit_value,
+    })
+    # calendar
+    n_sh_all = len(shift_s)
+    cal = {
+        "scope": np.r_[np.full(n_sh_all, SITE, object), np.full(len(brk_s), SITE, object),
+                       mids_a[pm_machine], np.full(len(hol_s), SITE, object)],
+        "start": np.r_[shift_s, brk_s, pm_s, hol_s],
+        "end": np.r_[shift_e, brk_e, pm_e, hol_e],
+        "kind": np.r_[np.full(n_sh_all, "shift", object), np.full(len(brk_s), "break", object),
+                      np.full(len(pm_s), "planned_downtime", object), np.full(len(hol_s), "holiday", object)],
+        "name": np.r_[shift_name, np.full(len(brk_s), "break", object),
+                      np.full(len(pm_s), "preventive maintenance", object),
+                      np.full(len(hol_s), "plant holiday", object)],
+    }
+    corder = np.lexsort((cal["scope"].astype(str), cal["start"]))
+    calendar = pd.DataFrame({
+        "scope": cal["scope"][corder],
+        "start": _to_timestamps(cal["start"][corder], tz),
+        "end": _to_timestamps(cal["end"][corder], tz),
+        "kind": cal["kind"][corder],
+        "name": cal["name"][corder],
+    })
+    states = pd.DataFrame({
+        "equipment_id": mids_a[sm],
+        "start": _to_timestamps(st, tz),
+        "end": pd.Series(pd.NaT, index=range(len(st)), dtype=f"datetime64[s, {tz}]"),
+        "state": np.array(STATE_NAMES, dtype=object)[sc],
+        "category": np.array(_CATEGORY_BY_CODE, dtype=object)[sc],
+        "reason": np.array([r or None for r in REASONS], dtype=object)[sr],
+    })
+    production = pd.DataFrame({
+        "equipment_id": mids_a[p_m],
+        "start": _to_timestamps(p_s, tz),
+        "end": _to_timestamps(p_e, tz),
+        "order_id": order_ids[p_o],
+        "product_id": pid_a[p_prod],
+        "produced": produced,
+        "good": good,
+        "scrap": scrap,
+        "rework": rework,
+    })
+    energy = pd.DataFrame({
+        "meter_id": np.array([f"EM-{x}" for x in mids], dtype=object)[e_m],
+        "equipment_id": mids_a[e_m],
+        "start": _to_timestamps(e_s, tz),
+        "end": _to_timestamps(e_e, tz),
+        "carrier": "electricity",
+        "quantity": e_qty,
+        "unit": "kWh",
+        "reading": "interval",
+    })
+    labour = pd.DataFrame({
+        "scope": np.array(line_ids, dtype=object)[lab_line],
+        "start": _to_timestamps(ls_s[lab_sh], tz),
+        "end": _to_timestamps(ls_e[lab_sh], tz),
+        "attendance_hours": attendance,
+        "work_hours": np.round(work, 2),
+        "headcount": head.astype(np.int64),
+        "earned_hours": np.round(earned, 4),
+    })
+    quality = pd.DataFrame({
+        "equipment_id": mids_a[q_m],
+        "ts": _to_timestamps(q_ts, tz),
+        "product_id": pid_a[p_prod[qrep]],
+        "unit_id": [f"{mids[m]}-{u + 1:07d}" for m, u in zip(q_m.tolist(), q_unit.tolist())],
+        "result": np.where(q_fail, "fail", "pass").astype(object),
+        "first_pass": first_pass.astype(bool),
+        "defect": defect,
+        "characteristic": "diameter_mm",
+        "value": q_val,
+        "lsl": LSL,
+        "usl": USL,
+    })
+
+    # ---- truth ------------------------------------------------------------------------------------------------
+    tm = np.repeat(np.arange(machines), n_days)
+    td = np.tile(np.arange(n_days), machines)
+    tc = truth_cols
+    truth = pd.DataFrame({
+        "equipment_id": mids_a[tm],
+        "day": np.datetime_as_string(dates, unit="D").astype(object)[td],
+        "period_start": _iso(day_edges[:-1], tz)[td],
+        "period_end": _iso(day_edges[1:], tz)[td],
+        "ct": ndl[td].astype(np.int64),
+        "pot": tc["pot"], "pdt": tc["pdt"], "pbt": tc["pbt"],
+        "apt": tc["apt"], "aust": tc["aust"], "adot": tc["adot"], "adet": tc["adet"],
+        "adet_minor": tc["adet_minor"],
+        "aupt": tc["apt"] + tc["aust"],
+        "aubt": tc["apt"] + tc["aust"] + tc["adet"],
+        "fe": tc["fe"], "ttr": tc["ttr"],
+        "pq": by_day(p_m, p_s, produced).astype(np.int64),
+        "gq": by_day(p_m, p_s, good).astype(np.int64),
+        "sq": by_day(p_m, p_s, scrap).astype(np.int64),
+        "rq": by_day(p_m, p_s, rework).astype(np.int64),
+        "ideal_time": by_day(p_m, p_s, pri[p_prod] * produced),
+        "energy_kwh": by_day(e_m, e_s, e_qty),
+        "ip": by_day(q_m, q_ts).astype(np.int64),
+        "gp": by_day(q_m, q_ts, (first_pass & ~q_fail).astype(float)).astype(np.int64),
+    })
+    truth.attrs["zhizao_simulation"] = {
+        "generator": "zhizao.simulate.plant.simulate_plant",
+        "machines": machines, "days": days, "seed": seed, "start": d0.isoformat(), "timezone": tz,
+        "holidays": [str(dates[i]) for i in hol_idx],
+        "products": n_products,
+    }
+    return {
+        "equipment": equipment, "states": states, "production": production, "products": products,
+        "calendar": calendar, "energy": energy, "labour": labour, "quality": quality, "truth": truth,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------------------------
+
+def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``df`` with tz-aware timestamps as ISO 8601 with offset and booleans as true/false."""
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            out[col] = _format_iso(s)
+        elif pd.api.types.is_bool_dtype(s.dtype):
+            out[col] = np.where(s.to_numpy(dtype=bool), "true", "false")
+        else:
+            out[col] = s.to_numpy()
+    return pd.DataFrame(out, columns=df.columns)
+
+
+def write_plant(tables: dict, out_dir) -> dict[str, Path]:
+    """Write simulated tables as CSV files plus a README.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        As returned by :func:`simulate_plant`.
+    out_dir : str or path-like
+        Directory, created if missing.  Existing files of the same names are overwritten.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``<name>`` -> ``<out_dir>/<name>.csv`` for each table (``truth`` -> ``truth_elements.csv``) and
+        ``readme`` -> ``<out_dir>/README.md``.
+
+    Notes
+    -----
+    Timestamps are written as ISO 8601 with the UTC offset (``2025-03-03T06:00:00+01:00``), booleans as
+    ``true``/``false``, missing values (e.g. the states' ``end``) as empty fields.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    counts = {}
+    for name, df in tables.items():
+        fname = "truth_elements.csv" if name == "truth" else f"{name}.csv"
+        p = out / fname
+        _csv_frame(df).to_csv(p, index=False, lineterminator="\n")
+        paths[name] = p
+        counts[fname] = len(df)
+    meta = {}
+    for df in tables.values():
+        meta = df.attrs.get("zhizao_simulation") or meta
+        if meta:
+            break
+    params = ", ".join(f"{k}={meta[k]!r}" for k in ("machines", "days", "seed", "start", "timezone",
+                                                      "holidays") if k in meta) or "unknown"
+    lines = [
+        "# Simulated plant data",
+        "",
+        "This data is SIMULATED by zhizao's plant simulator (`zhizao.simulate.simulate_plant`); it describes "
+        "no real plant.",
+        "",
+        f"- seed: {meta.get('seed', 'unknown')}",
+        f"- parameters: {params}",
+        "",
+        "## Files",
+        "",
+        "| file | rows |",
+        "|---|---|",
+        *[f"| {f} | {n} |" for f, n in counts.items()],
+        "",
+        "The canonical tables follow zhizao's schema (`zhizao.schema.TABLES`). Timestamps are ISO 8601 with "
+        "the UTC offset; durations in seconds; energy in kWh; labour in hours. States have no `end`: a state "
+        "lasts until the next state of the same machine, and each machine's timeline is closed by an `OFF` "
+        "state at the end of the range.",
+        "",
+        "`truth_elements.csv` holds the ISO 22400-2 elements per machine and local day, computed by the "
+        "simulator from its own events and calendar (half-open intervals; times in seconds): ct, pot "
+        "(shifts minus holidays), pdt (part of pot covered by breaks, planned downtime or BREAK states), "
+        "pbt = pot - pdt, apt / aust / adot / adet (RUN / SETUP / IDLE / FAIL+MINOR time inside pbt), "
+        "adet_minor, aupt = apt + aust, aubt = aupt + adet, fe (failures starting in the day), ttr "
+        "(failure time inside pbt), pq / gq / sq / rq, ideal_time (sum of pri x produced) and energy_kwh by "
+        "record start, ip / gp by inspection time.",
+        "",
+    ]
+    readme = out / "README.md"
+    readme.write_text("\n".join(lines), encoding="utf-8")
+    paths["readme"] = readme
+    return paths
