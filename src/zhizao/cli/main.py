@@ -128,3 +128,48 @@ def quarantine(db: str = DB,
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+@app.command()
+def report(db: str = DB,
+           output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write"),
+           lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en")):
+    """A self-contained HTML report (works offline): KPIs, waterfall, Pareto, trends, energy, data quality."""
+    from zhizao.report import render_report
+
+    _choice(lang, ("zh", "en"), "language")
+    if not Path(db).exists():
+        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+    with zhizao.connect(db, read_only=True) as ws:
+        path = render_report(ws, output, lang=lang)
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def simulate(machines: int = typer.Option(12, "--machines", min=1),
+             days: int = typer.Option(14, "--days", min=1),
+             seed: int = typer.Option(0, "--seed"),
+             start: str = typer.Option("2025-03-03", "--start", help="first local day (YYYY-MM-DD)"),
+             timezone: str = typer.Option("Europe/Berlin", "--timezone", help="IANA zone of the plant"),
+             output: Path = typer.Option(Path("simulated-plant"), "-o", "--output", help="output folder")):
+    """Write the canonical tables of a simulated plant and its true elements per equipment and day."""
+    from zhizao.simulate import simulate_plant, write_plant
+
+    try:
+        tables = simulate_plant(machines=machines, days=days, seed=seed, start=start, timezone=timezone)
+    except (ValueError, KeyError) as e:
+        fail(str(e))
+    paths = write_plant(tables, output)
+    console.print(f"wrote {len(paths)} files to {output} (SIMULATED data, seed {seed})")
+
+
+@app.command()
+def demo(db: Optional[str] = typer.Option(None, "--db", help="store file (default OUT/zhizao.duckdb)"),
+         out: Path = typer.Option(Path("zhizao-demo"), "--out", help="output folder"),
+         machines: int = typer.Option(12, "--machines", min=1),
+         days: int = typer.Option(28, "--days", min=1),
+         seed: int = typer.Option(7, "--seed")):
+    """The main job on the bundled real datasets and a simulated plant, end to end."""
+    from zhizao.demo import run_demo
+
+    run_demo(out=out, db=db, machines=machines, days=days, seed=seed, console=console)

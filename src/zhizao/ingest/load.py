@@ -84,7 +84,7 @@ def _read_sql(path: Path, mapping: Mapping) -> str:
         return f"SELECT * FROM read_parquet({_lit(str(path))})"
     if fmt != "csv":
         raise IngestError(f"{path}: unknown format {fmt!r} in mapping (csv or parquet)")
-    opts = ["all_varchar = true", "auto_detect = true", "null_padding = false"]
+    opts = ["all_varchar = true"]
     if "delimiter" in mapping.read:
         opts.append(f"delim = {_lit(mapping.read['delimiter'])}")
     if "quote" in mapping.read:
@@ -92,9 +92,16 @@ def _read_sql(path: Path, mapping: Mapping) -> str:
     header = mapping.read.get("header", True)
     opts.append(f"header = {'true' if header else 'false'}")
     if "names" in mapping.read:
-        opts.append("names = [" + ", ".join(_lit(n) for n in mapping.read["names"]) + "]")
+        # a file without header: the mapping names the columns, all read as text, no sniffing
+        opts.append("auto_detect = false")
+        opts.append("columns = {" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in mapping.read["names"]) + "}")
     if "skip" in mapping.read:
         opts.append(f"skip = {int(mapping.read['skip'])}")
+    if "strict" in mapping.read:
+        # tolerate files that are not RFC 4180 (stray carriage returns, ...)
+        opts.append(f"strict_mode = {'true' if mapping.read['strict'] else 'false'}")
+    if "encoding" in mapping.read:
+        opts.append(f"encoding = {_lit(mapping.read['encoding'])}")
     return f"SELECT * FROM read_csv({_lit(str(path))}, {', '.join(opts)})"
 
 

@@ -10,6 +10,8 @@ A mapping file looks like this (every key but ``table`` is optional)::
       header: true
       names: [label, ts]          # column names when the file has no header
       quote: '"'
+      strict: false               # tolerate files that are not RFC 4180 (stray carriage returns)
+      encoding: utf-8
     timezone: Asia/Seoul          # zone of naive time stamps (default: the equipment's zone, else UTC)
     columns:                      # canonical column: a source column, a SQL expression, or a constant
       meter_id: {value: steel-main}

@@ -44,7 +44,7 @@ import pandas as pd
 
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.energy import energy_intervals_sql
-from zhizao.kpi.intervals import MS, Timeline, locate, overlay, resolve, split_over
+from zhizao.kpi.intervals import MS, Timeline, locate, overlay, resolve, split_over, take
 from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
 
 RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
@@ -120,18 +120,30 @@ def _ms(ts) -> int:
         int(pd.Timestamp(ts).tz_localize("UTC").value // 1_000_000)
 
 
-def data_extent(con) -> tuple[int, int] | None:
-    """Earliest and latest time stamp [ms] of the shop-floor data (states, production, energy, labour, quality)."""
-    r = con.execute("""
-        SELECT min(t0), max(t1) FROM (
-            SELECT min(start) t0, max(greatest(start, coalesce("end", start))) t1 FROM states
-            UNION ALL SELECT min(coalesce(start, "end")), max("end") FROM production
-            UNION ALL SELECT min(coalesce(start, "end")), max("end") FROM energy
-            UNION ALL SELECT min(start), max("end") FROM labour
-            UNION ALL SELECT min(ts), max(ts) FROM quality)""").fetchall()[0]
-    if r[0] is None:
-        return None
-    return _ms(r[0]), _ms(r[1])
+def data_extent(con) -> dict[str | None, tuple[int, int]]:
+    """Earliest and latest time stamp [ms] of the shop-floor data per site (key None: all sites).
+
+    States, production, energy, labour and quality records count; records booked to an enterprise count for
+    each of its sites.
+    """
+    rows = con.execute("""
+        WITH sc AS (SELECT DISTINCT site, unnest([equipment_id, work_center, area, site, enterprise]) AS sid
+                    FROM equipment)
+        SELECT site, min(t0), max(t1) FROM (
+            SELECT e.site, min(start) t0, max(greatest(start, coalesce("end", start))) t1
+                FROM states JOIN equipment e USING (equipment_id) GROUP BY ALL
+            UNION ALL SELECT e.site, min(coalesce(start, "end")), max("end")
+                FROM production JOIN equipment e USING (equipment_id) GROUP BY ALL
+            UNION ALL SELECT sc.site, min(coalesce(start, "end")), max("end")
+                FROM energy x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL
+            UNION ALL SELECT sc.site, min(start), max("end") FROM labour x JOIN sc ON sc.sid = x.scope GROUP BY ALL
+            UNION ALL SELECT sc.site, min(ts), max(ts)
+                FROM quality x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL)
+        WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
+    out = {site: (_ms(a), _ms(b)) for site, a, b in rows}
+    if out:
+        out[None] = (min(a for a, _ in out.values()), max(b for _, b in out.values()))
+    return out
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
@@ -165,18 +177,22 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     ent = _entities(con)
     if ent.empty:
         return ElementsResult(_empty_elements(), _empty_reasons(), period)
-    extent = data_extent(con)
     if start is not None and end is not None:
         w0, w1 = _ms(start), _ms(end)
         if w1 <= w0:
             raise ValueError(f"empty query range: end {end} is not after start {start}")
         ent["w0"], ent["w1"] = w0, w1
     else:
-        if extent is None:
+        # by default each site's range: whole buckets around that site's data
+        extent = data_extent(con)
+        if not extent:
             return ElementsResult(_empty_elements(), _empty_reasons(), period)
-        ranges = {tz: default_range(extent[0], extent[1], period, tz) for tz in ent["tz"].unique()}
-        ent["w0"] = [ranges[tz][0] if start is None else _ms(start) for tz in ent["tz"]]
-        ent["w1"] = [ranges[tz][1] if end is None else _ms(end) for tz in ent["tz"]]
+        w0, w1 = [], []
+        for site, tz in zip(ent["site"], ent["tz"]):
+            a, b = default_range(*extent.get(site, extent[None]), period, tz)
+            w0.append(a if start is None else _ms(start))
+            w1.append(b if end is None else _ms(end))
+        ent["w0"], ent["w1"] = w0, w1
         if (ent["w1"] <= ent["w0"]).any():
             raise ValueError("empty query range")
     thr_ms = int(round(settings.minor_stop_threshold * MS))
@@ -253,6 +269,10 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
         WHERE s."end" > make_timestamptz({lo} * 1000) AND s.start < make_timestamptz({hi} * 1000)
         """).fetchnumpy()
     skey = np.asarray(st["key"], dtype=np.int64)
+    has_states = np.zeros(len(ent), bool)
+    has_states[np.unique(np.asarray(con.execute(
+        "SELECT DISTINCT k.key FROM states s JOIN _zz_ent k ON k.level = 'equipment' "
+        "AND k.entity_id = s.equipment_id").fetchnumpy()["key"], np.int64))] = True
     srank = np.array([RANK[c] for c in st["category"]], dtype=np.int64) if len(skey) else np.empty(0, np.int64)
     ss = tl.encode(skey, np.clip(np.asarray(st["s"], np.int64), lo, hi))
     se = tl.encode(skey, np.clip(np.asarray(st["e"], np.int64), lo, hi))
@@ -293,8 +313,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     m = ib >= 0
     ps, pe, ib, ist, ipot, ipd, iov = ps[m], pe[m], ib[m], ist[m], ipot[m], ipd[m], iov[m]
     dur = (pe - ps).astype(np.float64) / MS
-    cat = np.where(ist >= 0, seg_r[np.clip(ist, 0, None)], -1)
-    pdk = np.where(ipd >= 0, pd_r[np.clip(ipd, 0, None)], -1)  # 0 maintenance, 1 break
+    cat = take(seg_r, ist, -1)
+    pdk = take(pd_r, ipd, -1)  # 0 maintenance, 1 break
     pot = (ipot >= 0) & (cat != R_NOT_SCHED)
     pdt = pot & ((pdk >= 0) | (cat == R_PLANNED) | (cat == R_UNSCHED))
     pbt = pot & ~pdt
@@ -413,7 +433,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
         df[name] = out[name]
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
     scope_rows = df["level"] != "equipment"
-    df.loc[scope_rows, list(TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS)] = np.nan
+    df.loc[scope_rows | ~has_states[bkey], list(TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS)] = np.nan
     for group, names in OPTIONAL_GROUPS.items():
         df.loc[~present[group][bkey], list(names)] = np.nan
     df["no_calendar"] = ~has_cal[bkey] & ~scope_rows
@@ -456,7 +476,7 @@ def _reasons(ps, ib, cat, pbt, dur, ss, srank, reason_arr, nb) -> pd.DataFrame:
         order = np.argsort(rs, kind="stable")
         rs, rr = rs[order], reason_arr[src][order]
         i = np.searchsorted(rs, ps[pm], side="right") - 1
-        reason = np.where(i >= 0, rr[np.clip(i, 0, None)], "")
+        reason = take(rr, i, "")
         frames.append(pd.DataFrame({"bucket": ib[pm], "category": CATEGORY_PRECEDENCE[r], "reason": reason,
                                     "seconds": dur[pm]}))
     if not frames:

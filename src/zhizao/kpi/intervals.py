@@ -135,6 +135,14 @@ def locate(seg_start: np.ndarray, seg_end: np.ndarray, t: np.ndarray) -> np.ndar
     return np.where(inside, i, -1)
 
 
+def take(values: np.ndarray, idx: np.ndarray, fill) -> np.ndarray:
+    """``values[idx]`` where ``idx >= 0``, else ``fill`` (also for an empty ``values``)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if values.size == 0:
+        return np.full(idx.shape, fill, dtype=np.asarray(fill).dtype if values.dtype == object else values.dtype)
+    return np.where(idx >= 0, values[np.clip(idx, 0, None)], fill)
+
+
 def overlay(bounds: list[np.ndarray], layers: list[tuple[np.ndarray, np.ndarray]]):
     """Cut the time axis at every boundary of several segment layers and locate each piece in each layer.
 
