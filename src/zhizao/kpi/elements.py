@@ -358,7 +358,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     if len(pr["key"]):
         pk = np.asarray(pr["key"], np.int64)
         present["production"][np.unique(pk)] = True
-        rec, seg, frac = split_over(tl.encode(pk, pr["s"]), tl.encode(pk, pr["e"]), bs, be)
+        rec, seg, frac = _split(tl, pk, pr["s"], pr["e"], bs, be)
         pri = np.asarray(pr["pri"], dtype=np.float64)  # NaN where missing
         pq = np.asarray(pr["produced"], np.float64)
         good = np.asarray(pr["good"], np.float64)
@@ -387,7 +387,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     if len(en["key"]):
         ek = np.asarray(en["key"], np.int64)
         present["energy"][np.unique(ek)] = True
-        rec, seg, frac = split_over(tl.encode(ek, en["s"]), tl.encode(ek, en["e"]), bs, be)
+        rec, seg, frac = _split(tl, ek, en["s"], en["e"], bs, be)
         out["energy_kwh"] = np.bincount(seg, weights=frac * np.asarray(en["kwh"], np.float64)[rec], minlength=nb)
         out["energy_kgce"] = np.bincount(seg, weights=frac * np.asarray(en["kgce"], np.float64)[rec], minlength=nb)
         fb = locate(bs, be, tl.encode(ek, en["e"]) - 1)
@@ -402,7 +402,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][np.unique(lk)] = True
-        rec, seg, frac = split_over(tl.encode(lk, lb["s"]), tl.encode(lk, lb["e"]), bs, be)
+        rec, seg, frac = _split(tl, lk, lb["s"], lb["e"], bs, be)
         apat = np.asarray(lb["attendance_hours"], np.float64)
         out["apat"] = np.bincount(seg, weights=frac * apat[rec], minlength=nb)
         out["apwt"] = np.bincount(seg, weights=frac * np.asarray(lb["wh"], np.float64)[rec], minlength=nb)
@@ -444,6 +444,14 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     reasons = reasons.merge(df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket"),
                             on="bucket").drop(columns="bucket")
     return ElementsResult(df[cols].reset_index(drop=True), reasons, period)
+
+
+def _split(tl, key, s, e, bs, be):
+    """Split records [s, e) [ms] of timelines ``key`` over the bucket segments, in proportion to their true
+    length (the composite axis clips records to the query window)."""
+    s = np.asarray(s, np.int64)
+    e = np.asarray(e, np.int64)
+    return split_over(tl.encode(key, s), tl.encode(key, e), bs, be, length=(e - s).astype(np.float64))
 
 
 def _overlap_segments(ss, se):

@@ -165,7 +165,8 @@ def overlay(bounds: list[np.ndarray], layers: list[tuple[np.ndarray, np.ndarray]
     return ps, pe, [locate(s, e, ps) for s, e in layers]
 
 
-def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_end: np.ndarray):
+def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_end: np.ndarray,
+               length: np.ndarray | None = None):
     """Split intervals over disjoint segments in proportion to the overlap.
 
     An interval that covers a segment partly contributes the overlapping fraction of its length; time of the
@@ -177,6 +178,9 @@ def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_en
     start, end : array of int64, shape (n,)
     seg_start, seg_end : array of int64, shape (m,)
         Disjoint, increasing.
+    length : array of float, shape (n,), optional
+        True length of each interval, when ``start``/``end`` were clipped to a window (as
+        :meth:`Timeline.encode` does): the fraction is the overlap over the true length.
 
     Returns
     -------
@@ -203,7 +207,7 @@ def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_en
     seg = lo[rec] + offs
     s, e = start[rec], end[rec]
     ov = np.minimum(e, seg_end[seg]) - np.maximum(s, seg_start[seg])
-    length = (e - s).astype(np.float64)
+    length = (e - s).astype(np.float64) if length is None else np.asarray(length, np.float64)[rec]
     pt = point[rec]
     inside_pt = pt & (s >= seg_start[seg]) & (s < seg_end[seg])
     frac = np.where(pt, inside_pt.astype(np.float64), ov / np.where(length > 0, length, 1.0))

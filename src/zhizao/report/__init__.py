@@ -1,0 +1,5 @@
+"""The report stage: a self-contained, offline HTML report of a store in Simplified Chinese or English."""
+
+from zhizao.report.html import ReportWarning, render_report
+
+__all__ = ["render_report", "ReportWarning"]

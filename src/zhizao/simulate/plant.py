@@ -30,9 +30,9 @@ import pandas as pd
 
 __all__ = ["simulate_plant", "write_plant", "TRUTH_COLUMNS", "STATE_CATEGORY"]
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Model constants
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 #: Shift template for Monday to Saturday: (name, start, end, break start, break end), local wall-clock time.
 SHIFTS = (
@@ -95,9 +95,9 @@ TRUTH_COLUMNS = (
 )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Time helpers (integer seconds since the epoch, UTC)
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 def _hms(text: str) -> int:
     h, m = text.split(":")
@@ -162,7 +162,7 @@ def _format_iso(idx) -> np.ndarray:
     """Format a tz-aware DatetimeIndex / Series as ISO 8601 with offset; NaT becomes ''."""
     idx = pd.DatetimeIndex(idx)
     n = len(idx)
-    out = np.full(n, "", dtype=object)
+    out = np.full(n, "", dtype="<U32")
     if n == 0:
         return out
     nat = np.asarray(idx.isna())
@@ -180,13 +180,13 @@ def _format_iso(idx) -> np.ndarray:
         sign = "+" if o >= 0 else "-"
         h, rem = divmod(abs(int(o)), 3600)
         off_text[off == o] = f"{sign}{h:02d}:{rem // 60:02d}"
-    out[ok] = np.strings.add(text, off_text).astype(object)
+    out[ok] = np.strings.add(text, off_text)
     return out
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Machine state simulation
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 def _stream(draw, n: int = 2048):
     """Endless iterator over pre-drawn random numbers (draws ``n`` at a time; keeps the Python loop lean)."""
@@ -211,11 +211,13 @@ def _simulate_machine(rng: np.random.Generator, seg_s, seg_e, seg_l, t_end: int,
     # running time to the next failure / minor stop, whole seconds
     fail_gap = _stream(lambda n: np.maximum(1, np.rint(rng.exponential(mtbf_s, n))).astype(np.int64))
     minor_gap = _stream(lambda n: np.maximum(1, np.rint(rng.exponential(minor_mean_s, n))).astype(np.int64))
-    repair = _stream(lambda n: np.maximum(
-        MINOR_STOP_THRESHOLD_S, np.rint(rng.lognormal(math.log(REPAIR_MEDIAN_S), REPAIR_SIGMA, n))).astype(np.int64))
+    repair = _stream(lambda n: np.maximum(  # never below the minor-stop threshold
+        MINOR_STOP_THRESHOLD_S,
+        np.rint(rng.lognormal(math.log(REPAIR_MEDIAN_S), REPAIR_SIGMA, n))).astype(np.int64))
     minor_dur = _stream(lambda n: rng.integers(MINOR_MIN_S, MINOR_MAX_S + 1, n))
     setup_dur = _stream(lambda n: rng.integers(SETUP_MIN_S, SETUP_MAX_S + 1, n))
-    idle_dur = _stream(lambda n: np.maximum(60, np.rint(rng.lognormal(math.log(IDLE_MEDIAN_S), 0.7, n))).astype(np.int64))
+    idle_dur = _stream(lambda n: np.maximum(
+        60, np.rint(rng.lognormal(math.log(IDLE_MEDIAN_S), 0.7, n))).astype(np.int64))
     factor = _stream(lambda n: rng.uniform(*SPEED_FACTOR, n))
     hours = _stream(lambda n: rng.uniform(1.0, 6.0, n))
     fail_cdf = np.cumsum(FAIL_WEIGHTS).tolist()
@@ -337,9 +339,9 @@ def _simulate_machine(rng: np.random.Generator, seg_s, seg_e, seg_l, t_end: int,
     return st, sc, sr, so, o_prod, o_qty, o_ct
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Public API
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str = "2025-03-03",
                    timezone: str = "Europe/Berlin", *,
@@ -407,16 +409,17 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     tz = str(timezone)
     rng = np.random.default_rng(seed)
 
-    # ---- days, calendar -------------------------------------------------------------------------------------
+    # ---- days, calendar
     dates = np.datetime64(d0, "D") + np.arange(days + 1)
     day_edges = _localize(dates, 0, tz)  # local midnights, days + 1 edges
     t0, t1 = int(day_edges[0]), int(day_edges[-1])
     dates = dates[:-1]
     weekday = (dates.astype(np.int64) + 3) % 7  # Monday = 0
     working = weekday < 6
+    x_holiday = rng.random()  # drawn always, so the rest of the plant does not depend on the holiday choice
     if holidays is None:
         cand = np.flatnonzero(weekday < 5)
-        hol_idx = [int(rng.choice(cand))] if days >= 7 and len(cand) else []
+        hol_idx = [int(cand[int(x_holiday * len(cand))])] if days >= 7 and len(cand) else []
     else:
         hol_set = {_dt.date.fromisoformat(str(h)) for h in holidays}
         hol_idx = [i for i, d in enumerate(dates.tolist()) if d in hol_set]
@@ -440,7 +443,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     ps, pe = pts[:-1], pts[1:]
     pot_s, pot_e = _runs(ps, pe, (_covered(ps, shift_s, shift_e) > 0) & (_covered(ps, hol_s, hol_e) == 0))
 
-    # ---- products, equipment --------------------------------------------------------------------------------
+    # ---- products, equipment
     n_products = int(rng.integers(4, 7))
     pri = np.round(rng.uniform(20.0, 60.0, n_products), 1)
     standard_minutes = np.round(pri / 60.0 * rng.uniform(0.5, 1.0, n_products), 3)
@@ -461,7 +464,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     mean_offset = rng.normal(0.0, 0.004, machines)
     headcount_base = rng.integers(4, 8, n_lines)
 
-    # ---- preventive maintenance: one 2 h window per machine and week ----------------------------------------
+    # ---- preventive maintenance: one 2 h window per machine and week
     slots = []  # (shift index, seconds of day)
     for k, (_, a, b, ba, bb) in enumerate(SHIFTS):
         x = _hms(a)
@@ -487,7 +490,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     pm_s = _localize(dates[pm_day], pm_slot, tz)
     pm_e = _localize(dates[pm_day], pm_slot + MAINTENANCE_S, tz)
 
-    # ---- machine timelines ------------------------------------------------------------------------------------
+    # ---- machine timelines
     child = rng.spawn(machines)
     all_st, all_sc, all_sr, all_so, all_m = [], [], [], [], []
     o_prod, o_qty, o_ct, o_m, o_local = [], [], [], [], []
@@ -519,7 +522,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     o_prod = np.asarray(o_prod, dtype=np.int64); o_ct = np.asarray(o_ct); o_m = np.asarray(o_m)
     order_ids = np.array([f"WO-{mids[m]}-{k:05d}" for m, k in zip(o_m.tolist(), o_local)], dtype=object)
 
-    # ---- production: RUN segments split at local hour boundaries ---------------------------------------------
+    # ---- production: RUN segments split at local hour boundaries
     hours = _local_grid(t0, t1, tz, 60)
     run = np.flatnonzero((sc == RUN) & (nxt > st))
     rs, re_, ro, rm = st[run], nxt[run], so[run], sm[run]
@@ -549,7 +552,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     good = produced - scrap - rework
     p_prod = o_prod[p_o]
 
-    # ---- quality: every INSPECT_EVERY-th unit of a machine ----------------------------------------------------
+    # ---- quality: every INSPECT_EVERY-th unit of a machine
     qrng = np.random.default_rng(rng.integers(2**63))
     insp_off = qrng.integers(0, INSPECT_EVERY, machines)
     cum = np.cumsum(produced) - produced  # units of all machines before the piece
@@ -564,7 +567,8 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     qrep = np.repeat(np.arange(len(p_m)), qn)
     qk = k0[qrep] + (np.arange(len(qrep)) - (np.cumsum(qn) - qn)[qrep])
     q_unit = off[qrep] + qk * INSPECT_EVERY  # 0-based unit number of the machine
-    q_ts = p_s[qrep] + np.floor((q_unit - c0[qrep] + 0.5) * (p_e - p_s)[qrep] / produced[qrep]).astype(np.int64)
+    frac = (q_unit - c0[qrep] + 0.5) / produced[qrep]  # in (0, 1): the stamp stays inside the piece
+    q_ts = p_s[qrep] + np.floor(frac * (p_e - p_s)[qrep]).astype(np.int64)
     q_m = p_m[qrep]
     nq = len(qrep)
     q_val = np.round(qrng.normal(NOMINAL, SIGMA, nq) + mean_offset[q_m], 3)
@@ -576,7 +580,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     defect = np.where(q_fail, defect, None)
     first_pass = np.where(q_fail, True, qrng.random(nq) >= 0.03)
 
-    # ---- energy (quarter hours) and truth, per machine -------------------------------------------------------
+    # ---- energy (quarter hours) and truth, per machine
     quarters = _local_grid(t0, t1, tz, 15)
     qlen = np.diff(quarters)
     n_q = len(qlen)
@@ -603,7 +607,8 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
         e_qty[m * n_q:(m + 1) * n_q] = np.round(kwh * (1.0 + erng.normal(0.0, 0.01, n_q)), 4)
         # truth time elements
         mpm = pm_machine == m
-        ms_, me_ = calpd_s[np.r_[np.ones(len(brk_s), bool), mpm]], calpd_e[np.r_[np.ones(len(brk_s), bool), mpm]]
+        sel = np.r_[np.ones(len(brk_s), bool), mpm]  # site breaks and this machine's maintenance
+        ms_, me_ = calpd_s[sel], calpd_e[sel]
         pts = np.unique(np.concatenate([mst, day_edges, pot_s, pot_e, ms_, me_]))
         pts = pts[(pts >= t0) & (pts <= t1)]
         ss = pts[:-1]; ln = np.diff(pts)
@@ -637,7 +642,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     e_s = np.tile(quarters[:-1], machines)
     e_e = np.tile(quarters[1:], machines)
 
-    # ---- labour: per line and shift of POT ----------------------------------------------------------------
+    # ---- labour: per line and shift of POT
     lrng = np.random.default_rng(rng.integers(2**63))
     pot_shift = _covered(shift_s, hol_s, hol_e) == 0
     ls_s, ls_e, ls_name = shift_s[pot_shift], shift_e[pot_shift], shift_name[pot_shift]
@@ -645,7 +650,10 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     ls_s, ls_e, ls_name = ls_s[order_sh], ls_e[order_sh], ls_name[order_sh]
     n_sh = len(ls_s)
     sh_i = np.searchsorted(ls_s, p_s, "right") - 1
-    in_sh = (sh_i >= 0) & (p_s < ls_e[np.clip(sh_i, 0, max(n_sh - 1, 0))]) if n_sh else np.zeros(len(p_s), bool)
+    if n_sh:
+        in_sh = (sh_i >= 0) & (p_s < ls_e[np.clip(sh_i, 0, n_sh - 1)])
+    else:
+        in_sh = np.zeros(len(p_s), bool)
     earned = np.bincount((sh_i * n_lines + line_of[p_m])[in_sh],
                          (good * standard_minutes[p_prod] / 60.0)[in_sh], n_sh * n_lines)
     lab_line = np.tile(np.arange(n_lines), n_sh)
@@ -655,7 +663,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     attendance = head * shift_h
     work = attendance - head * 0.5 - np.round(attendance * lrng.uniform(0.0, 0.1, len(head)), 2)
 
-    # ---- assemble tables -----------------------------------------------------------------------------------
+    # ---- assemble tables
     mids_a = np.array(mids, dtype=object)
     pid_a = np.array(product_ids, dtype=object)
     equipment = pd.DataFrame({
@@ -749,15 +757,15 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
         "usl": USL,
     })
 
-    # ---- truth ------------------------------------------------------------------------------------------------
+    # ---- truth
     tm = np.repeat(np.arange(machines), n_days)
     td = np.tile(np.arange(n_days), machines)
     tc = truth_cols
     truth = pd.DataFrame({
         "equipment_id": mids_a[tm],
         "day": np.datetime_as_string(dates, unit="D").astype(object)[td],
-        "period_start": _iso(day_edges[:-1], tz)[td],
-        "period_end": _iso(day_edges[1:], tz)[td],
+        "period_start": _iso(day_edges[:-1], tz).astype(object)[td],
+        "period_end": _iso(day_edges[1:], tz).astype(object)[td],
         "ct": ndl[td].astype(np.int64),
         "pot": tc["pot"], "pdt": tc["pdt"], "pbt": tc["pbt"],
         "apt": tc["apt"], "aust": tc["aust"], "adot": tc["adot"], "adet": tc["adet"],
@@ -769,8 +777,9 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
         "gq": by_day(p_m, p_s, good).astype(np.int64),
         "sq": by_day(p_m, p_s, scrap).astype(np.int64),
         "rq": by_day(p_m, p_s, rework).astype(np.int64),
-        "ideal_time": by_day(p_m, p_s, pri[p_prod] * produced),
-        "energy_kwh": by_day(e_m, e_s, e_qty),
+        # rounded to 1e-6 only to drop floating-point summation noise (inputs have 1 and 4 decimals)
+        "ideal_time": np.round(by_day(p_m, p_s, pri[p_prod] * produced), 6),
+        "energy_kwh": np.round(by_day(e_m, e_s, e_qty), 6),
         "ip": by_day(q_m, q_ts).astype(np.int64),
         "gp": by_day(q_m, q_ts, (first_pass & ~q_fail).astype(float)).astype(np.int64),
     })
@@ -786,22 +795,46 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     }
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Writing
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
-def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Copy of ``df`` with tz-aware timestamps as ISO 8601 with offset and booleans as true/false."""
-    out = {}
-    for col in df.columns:
-        s = df[col]
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            out[col] = _format_iso(s)
-        elif pd.api.types.is_bool_dtype(s.dtype):
-            out[col] = np.where(s.to_numpy(dtype=bool), "true", "false")
+def _format_unique(values) -> np.ndarray:
+    """CSV texts of distinct non-missing values (a pandas Index)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return _format_iso(values)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return np.where(np.asarray(values, dtype=bool), "true", "false")
+    if pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_float_dtype(values.dtype):
+        return np.asarray(values).astype(str)  # shortest round-trip repr
+    out = []
+    for x in values:
+        if isinstance(x, (bool, np.bool_)):
+            t = "true" if x else "false"
         else:
-            out[col] = s.to_numpy()
-    return pd.DataFrame(out, columns=df.columns)
+            t = str(x)
+            if any(c in t for c in ',"\n\r'):
+                t = '"' + t.replace('"', '""') + '"'
+        out.append(t)
+    return np.array(out, dtype=str)
+
+
+def _cells(s: pd.Series) -> list[str]:
+    """CSV cell texts of one column: ISO 8601 with offset for tz-aware timestamps, true/false for booleans,
+    shortest round-trip repr for numbers, '' for missing values, RFC 4180 quoting where needed."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    text = np.append(_format_unique(uniques), "")  # code -1 (missing) -> ''
+    return text[codes].tolist()
+
+
+def _write_csv(df: pd.DataFrame, path: Path, chunk: int = 500_000) -> None:
+    """Write ``df`` as CSV (header, comma separated, ``\n`` line ends) in chunks of rows."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(str(c) for c in df.columns) + "\n")
+        for a in range(0, len(df), chunk):
+            part = df.iloc[a:a + chunk]
+            cols = [_cells(part[c]) for c in part.columns]
+            fh.write("".join([",".join(row) + "\n" for row in zip(*cols)]))
 
 
 def write_plant(tables: dict, out_dir) -> dict[str, Path]:
@@ -832,7 +865,7 @@ def write_plant(tables: dict, out_dir) -> dict[str, Path]:
     for name, df in tables.items():
         fname = "truth_elements.csv" if name == "truth" else f"{name}.csv"
         p = out / fname
-        _csv_frame(df).to_csv(p, index=False, lineterminator="\n")
+        _write_csv(df, p)
         paths[name] = p
         counts[fname] = len(df)
     meta = {}

@@ -1,0 +1,144 @@
+"""Static charts of the report: Vega-Lite specs built with altair, rendered to inline SVG by vl-convert.
+
+Rendering happens in-process (``vl_convert.vegalite_to_svg``), with the data inline and no external URL
+allowed, so the report needs neither JavaScript nor a network connection. The functions take tidy frames that
+the report has already chosen and labelled; they plot values, they compute no KPI.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import altair as alt
+import pandas as pd
+import vl_convert as vlc
+
+from zhizao.report.i18n import D3_LOCALES
+
+WIDTH = 640  #: plot width [px]
+HEIGHT = 220  #: plot height [px]
+FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "Helvetica Neue", '
+        'Arial, sans-serif')
+COLORS = {"total": "#4c78a8", "loss": "#e45756", "other": "#bab0ac", "line": "#f58518"}
+_ids = itertools.count(1)
+
+
+def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    return chart.configure(font=FONT, background="white").configure_title(anchor="start", fontSize=13) \
+        .configure_axis(labelFontSize=11, titleFontSize=11) \
+        .configure_legend(labelFontSize=11, titleFontSize=11, orient="bottom", labelLimit=420)
+
+
+def to_svg(chart: alt.TopLevelMixin, lang: str) -> str:
+    """Render ``chart`` to an SVG string for inline use in HTML.
+
+    Parameters
+    ----------
+    chart : altair chart
+    lang : {'zh', 'en'}
+        Selects the d3 number and time locale of the axes.
+
+    Returns
+    -------
+    str
+        ``<svg ...>...</svg>`` without XML namespace declarations (an HTML parser sets them) and with
+        element ids made unique per chart, so several charts can share one document.
+    """
+    spec = _config(chart).to_dict(validate=False)
+    svg = vlc.vegalite_to_svg(spec, format_locale=D3_LOCALES[lang], time_format_locale=D3_LOCALES[lang],
+                              allowed_base_urls=[])
+    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg, count=2)
+    prefix = f"zz{next(_ids)}-"
+    for i in set(re.findall(r'\bid="([^"]+)"', svg)):
+        q = re.escape(i)
+        svg = re.sub(rf'\bid="{q}"', f'id="{prefix}{i}"', svg)
+        svg = re.sub(rf'url\(#{q}\)', f'url(#{prefix}{i})', svg)
+        svg = re.sub(rf'href="#{q}"', f'href="#{prefix}{i}"', svg)
+    return svg.replace("<svg ", '<svg role="img" style="max-width:100%;height:auto" ', 1)
+
+
+def waterfall(steps: pd.DataFrame, title: str, y_title: str, kind_title: str) -> alt.Chart:
+    """A waterfall of the time model.
+
+    Parameters
+    ----------
+    steps : pandas.DataFrame
+        One row per bar, in display order: ``label`` (str), ``kind`` (legend text), ``color`` (a key of
+        :data:`COLORS`, one per kind), ``start`` and ``end`` (the bar's ends [h]), ``top`` (the higher end,
+        where the value label goes) and ``text`` (value label).
+    title, y_title, kind_title : str
+        Chart title, y axis title and legend title.
+    """
+    base = alt.Chart(steps, title=title)
+    x = alt.X("label:N", sort=None, title=None, axis=alt.Axis(labelAngle=-35, labelLimit=160))
+    kinds = list(dict.fromkeys(steps["kind"]))
+    palette = [COLORS[k] for k in dict.fromkeys(steps["color"])]
+    bars = base.mark_bar().encode(
+        x=x, y=alt.Y("start:Q", title=y_title), y2="end:Q",
+        color=alt.Color("kind:N", title=kind_title, scale=alt.Scale(domain=kinds, range=palette)))
+    text = base.mark_text(dy=-6, fontSize=10).encode(x=x, y=alt.Y("top:Q", title=y_title), text="text:N")
+    return (bars + text).properties(width=WIDTH, height=HEIGHT + 40)
+
+
+def pareto(df: pd.DataFrame, title: str, y_title: str, cum_title: str) -> alt.LayerChart:
+    """A Pareto chart: bars sorted as given and a cumulative-share line on a second axis.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``label`` (str), ``value`` (bar height, e.g. [h]), ``cum`` (cumulative share, fraction 0..1).
+    title, y_title, cum_title : str
+    """
+    base = alt.Chart(df, title=title).encode(
+        x=alt.X("label:N", sort=None, title=None, axis=alt.Axis(labelAngle=-35, labelLimit=240)))
+    bars = base.mark_bar(color=COLORS["loss"]).encode(y=alt.Y("value:Q", title=y_title))
+    line = base.mark_line(color=COLORS["total"], point=True).encode(
+        y=alt.Y("cum:Q", title=cum_title, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")))
+    return alt.layer(bars, line).resolve_scale(y="independent").properties(width=WIDTH, height=HEIGHT)
+
+
+def lines(df: pd.DataFrame, title: str, y_title: str, series_title: str, percent: bool = True,
+          time_title: str | None = None) -> alt.Chart:
+    """Daily (or weekly) series as lines with points.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``date`` (``YYYY-MM-DD``, the local date of the period), ``series`` (legend text), ``value``
+        (fraction when ``percent``). A null value leaves a gap in the line.
+    title, y_title, series_title : str
+    percent : bool
+        Format the y axis as percent.
+    time_title : str, optional
+        X axis title.
+    """
+    point = alt.OverlayMarkDef(size=16) if df["date"].nunique() <= 60 else False
+    return alt.Chart(df, title=title).mark_line(point=point, strokeWidth=1.5).encode(
+        x=alt.X("date:T", title=time_title, scale=alt.Scale(type="utc"),
+                axis=alt.Axis(labelAngle=0, tickCount=8)),
+        y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=".1~%" if percent else ",~r"),
+                scale=alt.Scale(zero=False)),
+        color=alt.Color("series:N", title=series_title, sort=None),
+    ).properties(width=WIDTH, height=HEIGHT)
+
+
+def bars(df: pd.DataFrame, title: str, y_title: str, time_title: str | None = None) -> alt.Chart:
+    """Daily (or weekly) totals as bars, each spanning its period.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``date`` and ``date_end`` (``YYYY-MM-DD``, local start and end of the period) and ``value``.
+    """
+    return alt.Chart(df, title=title).mark_bar(color=COLORS["total"], stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("date:T", title=time_title, scale=alt.Scale(type="utc"),
+                axis=alt.Axis(labelAngle=0, tickCount=8)),
+        x2="date_end:T",
+        y=alt.Y("value:Q", title=y_title), y2=alt.datum(0),
+    ).properties(width=WIDTH, height=HEIGHT * 0.8)
+
+
+def stack(*charts: alt.TopLevelMixin) -> alt.VConcatChart:
+    """Charts one below the other, in one SVG."""
+    return alt.vconcat(*charts, spacing=24)

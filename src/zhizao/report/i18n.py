@@ -1,0 +1,146 @@
+"""Message catalogues and locale formatting of the report (Babel).
+
+The catalogues are the ``.po`` files under ``locale/<lang>/LC_MESSAGES/zhizao.po``; msgids are English. They
+are compiled in memory when first used (``read_po`` -> ``write_mo`` -> :class:`babel.support.Translations`),
+so no compile step is needed. Numbers and dates are formatted with :mod:`babel.numbers` and
+:mod:`babel.dates` for the report's locale. Values are formatted for display only: the figures themselves
+are never rounded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_interval
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+from babel.support import Translations
+
+#: Report language -> Babel locale used for numbers and dates.
+LANGUAGES = {"zh": "zh_CN", "en": "en"}
+#: Report language -> d3 locale name used by vl-convert for chart axes.
+D3_LOCALES = {"zh": "zh-CN", "en": "en-US"}
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "zhizao"
+#: Shown for a null (undefined or unavailable) value.
+NULL = "\u2014"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction; it is translated where it is displayed."""
+    return message
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if it is a report language.
+
+    Raises
+    ------
+    ValueError
+        If ``lang`` is not one of :data:`LANGUAGES` (the message names the allowed values).
+    """
+    if lang not in LANGUAGES:
+        allowed = ", ".join(f'"{k}"' for k in LANGUAGES)
+        raise ValueError(f"unknown report language {lang!r}; allowed: {allowed}")
+    return lang
+
+
+@lru_cache(maxsize=None)
+def translations(lang: str) -> Translations:
+    """The message catalogue of ``lang``, compiled in memory from its ``.po`` file.
+
+    Parameters
+    ----------
+    lang : {'zh', 'en'}
+
+    Returns
+    -------
+    babel.support.Translations
+
+    Raises
+    ------
+    ValueError
+        For an unknown language.
+    FileNotFoundError
+        If the catalogue file is missing.
+    """
+    check_lang(lang)
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=LANGUAGES[lang], domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(buf, domain=DOMAIN)
+
+
+def _isnull(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+class Formatter:
+    """Locale-aware display formatting of one report language.
+
+    Parameters
+    ----------
+    lang : {'zh', 'en'}
+    """
+
+    def __init__(self, lang: str):
+        self.lang = check_lang(lang)
+        self.locale = Locale.parse(LANGUAGES[lang])
+
+    def pct(self, v, digits: int = 1) -> str:
+        """A fraction as a percentage with ``digits`` decimals (0.7479 -> "74.8%"); null -> "—"."""
+        if _isnull(v):
+            return NULL
+        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+        return format_percent(float(v), pattern, locale=self.locale)
+
+    def num(self, v, digits: int = 0) -> str:
+        """A number with grouping and ``digits`` decimals; null -> "—"."""
+        if _isnull(v):
+            return NULL
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(float(v), pattern, locale=self.locale)
+
+    def sig(self, v) -> str:
+        """A number with 3 significant figures at least, up to 4 decimals (for small ratios); null -> "—"."""
+        if _isnull(v):
+            return NULL
+        a = abs(float(v))
+        digits = 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 1 else 3 if a >= 0.1 else 4
+        return self.num(v, digits)
+
+    def hours(self, seconds, digits: int = 1) -> str:
+        """Seconds shown as hours with ``digits`` decimals; null -> "—"."""
+        if _isnull(seconds):
+            return NULL
+        return self.num(float(seconds) / 3600.0, digits)
+
+    def date(self, value) -> str:
+        """A date (or an ISO 8601 string; its own offset is kept) in the locale's medium format."""
+        if _isnull(value):
+            return NULL
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        return format_date(value, "medium", locale=self.locale)
+
+    def date_range(self, first: dt.date, last: dt.date) -> str:
+        """An inclusive range of local dates, e.g. "2024年5月6日 – 20日"."""
+        return format_interval(first, last, "yMMMd", locale=self.locale)
+
+    def datetime(self, value: dt.datetime) -> str:
+        """A time stamp in the locale's long format (with its time zone)."""
+        return format_datetime(value, "long", tzinfo=value.tzinfo, locale=self.locale)

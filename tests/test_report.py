@@ -1,0 +1,174 @@
+"""The HTML report: written in zh and en, offline, robust to stores with some kinds of data only."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from babel.messages.extract import extract
+from babel.messages.pofile import read_po
+from babel.numbers import format_percent
+from jinja2.ext import babel_extract
+from test_worked_example import TABLES
+
+import zhizao
+from zhizao.report import ReportWarning, render_report
+from zhizao.report import html as report_html
+
+# a section that fails inside a test is a test failure (the report itself would show it and go on)
+pytestmark = pytest.mark.filterwarnings("error::zhizao.report.ReportWarning")
+
+REPORT_DIR = Path(report_html.__file__).parent
+EXTERNAL = re.compile(r"""(?:\b(?:src|href|xlink:href|srcset|action|data)\s*=\s*["']?\s*(?:https?:)?//)"""
+                      r"""|(?:url\(\s*["']?\s*(?:https?:)?//)|(?:@import)""", re.I)
+
+ENERGY_ONLY = {
+    "equipment": [{"equipment_id": "F1", "site": "SE", "timezone": "Asia/Shanghai"}],
+    "energy": [{"meter_id": "m1", "equipment_id": "F1", "start": f"2024-05-0{d}T00:00:00+08:00",
+                "end": f"2024-05-0{d + 1}T00:00:00+08:00", "carrier": "electricity", "quantity": 100.0 * d,
+                "unit": "kWh"} for d in range(1, 4)],
+}
+
+
+def offline(html: str) -> bool:
+    return not EXTERNAL.search(html) and "<script" not in html.lower() and "<link" not in html.lower()
+
+
+def text_of(html: str) -> str:
+    """Visible text, roughly: tags, styles and charts removed."""
+    html = re.sub(r"<(style|svg)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize("lang, locale, heading", [
+    ("zh", "zh_CN", "设备综合效率"),
+    ("en", "en", "Overall equipment effectiveness"),
+])
+def test_worked_example_report(make_ws, tmp_path, lang, locale, heading):
+    ws = make_ws(TABLES)
+    out = render_report(ws, tmp_path / "out" / f"report-{lang}.html", lang=lang,
+                        notes=["worked example <Vorne>"])
+    assert out == tmp_path / "out" / f"report-{lang}.html" and out.is_file()
+    html = out.read_text(encoding="utf-8")
+    assert heading in html
+    oee = ws.kpi(level="site", period="all")["oee"].iloc[0]
+    shown = format_percent(oee, "#,##0.0%", locale=locale)
+    assert "74.8" in shown and f">{shown}</td>" in html  # the OEE 0.7479, displayed with one decimal
+    assert offline(html)
+    assert html.count("<svg") >= 4  # waterfall, two Paretos, trend
+    assert "worked example &lt;Vorne&gt;" in html  # notes are shown, escaped
+    assert "jam" in text_of(html)  # the stop reason of the example
+
+
+def test_report_sections_with_quality_labour_energy_and_quarantine(make_ws, tmp_path):
+    day = "2024-05-06"
+    tables = dict(TABLES)
+    tables["labour"] = [{"scope": "L1", "start": f"{day}T06:00:00+00:00", "end": f"{day}T14:00:00+00:00",
+                         "attendance_hours": 16.0, "work_hours": 14.0, "earned_hours": 12.0}]
+    tables["quality"] = [{"equipment_id": "M1", "ts": f"{day}T0{h}:30:00+00:00", "result": r, "first_pass": r == "pass"}
+                         for h, r in zip(range(6, 10), ["pass", "pass", "fail", "pass"])]
+    tables["energy"] = [{"meter_id": "e1", "equipment_id": "M1", "start": f"{day}T06:00:00+00:00",
+                         "end": f"{day}T14:00:00+00:00", "carrier": "electricity", "quantity": 480.0, "unit": "kWh"}]
+    ws = make_ws(tables)
+    bad = tmp_path / "bad_states.csv"
+    pd.DataFrame([{"equipment_id": "M1", "start": "not a time", "state": "production"}]).to_csv(bad, index=False)
+    ws.ingest("states", bad)
+    assert len(ws.quarantine()) == 1
+    html = render_report(ws, tmp_path / "r.html", lang="en").read_text(encoding="utf-8")
+    text = text_of(html)
+    k = ws.kpi(level="site", period="all").iloc[0]
+    for name in ("first_pass_yield", "defect_rate", "worker_efficiency"):
+        assert pd.notna(k[name])
+        assert format_percent(k[name], "#,##0.0%", locale="en") in text, name
+    assert "No inspection data" not in text and "No labour data" not in text and "No energy data" not in text
+    assert "Quarantine" in text and "No records quarantined" not in text
+    assert offline(html)
+
+
+def test_energy_only_store_renders(make_ws, tmp_path):
+    ws = make_ws(ENERGY_ONLY)
+    for lang in ("zh", "en"):
+        html = render_report(ws, tmp_path / f"e-{lang}.html", lang=lang).read_text(encoding="utf-8")
+        assert offline(html) and "<svg" in html  # the energy chart
+    text = text_of(html)
+    assert "600" in text  # 100 + 200 + 300 kWh in the energy table
+    assert "No energy data" not in text
+    # time KPIs are null: a dash with the reason as a tooltip
+    assert re.search(r'<td class="num" title="[^"]+">\u2014</td>', html)
+
+
+def test_empty_store_renders_with_no_data(tmp_path):
+    with zhizao.connect(tmp_path / "empty.duckdb") as ws:
+        en = render_report(ws, tmp_path / "en.html", lang="en").read_text(encoding="utf-8")
+        zh = render_report(ws, tmp_path / "zh.html", lang="zh", title="空库").read_text(encoding="utf-8")
+    assert "No data." in en and "无数据" in zh and "<title>空库</title>" in zh
+    assert offline(en) and offline(zh)
+
+
+def test_bad_arguments(make_ws, tmp_path):
+    ws = make_ws(TABLES)
+    with pytest.raises(ValueError, match=r'"zh", "en"'):
+        render_report(ws, tmp_path / "x.html", lang="fr")
+    with pytest.raises(ValueError, match="line"):
+        render_report(ws, tmp_path / "x.html", level_order=("site", "line"))
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_a_failing_section_is_shown_and_the_rest_renders(make_ws, tmp_path, monkeypatch):
+    ws = make_ws(TABLES)
+
+    def broken(*a, **kw):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ws, "stop_reasons", broken)
+    with pytest.warns(ReportWarning, match="boom"):
+        html = render_report(ws, tmp_path / "r.html", lang="en").read_text(encoding="utf-8")
+    assert "RuntimeError: boom" in html and "Time model waterfall" in html
+
+
+def test_simulated_plant_report_is_small(tmp_path):
+    from zhizao.simulate.plant import simulate_plant, write_plant
+
+    tables = simulate_plant(machines=12, days=14, seed=1)
+    tables.pop("truth")
+    paths = write_plant(tables, tmp_path / "plant")
+    with zhizao.connect(tmp_path / "plant.duckdb") as ws:
+        for name in ("equipment", "products", "calendar", "states", "production", "energy", "labour", "quality"):
+            ws.ingest(name, paths[name])
+        out = render_report(ws, tmp_path / "plant.html", lang="zh", notes=["模拟工厂 (SIMULATED)"])
+    html = out.read_text(encoding="utf-8")
+    assert out.stat().st_size < 3_000_000
+    assert offline(html) and html.count("<svg") >= 6
+    # element ids are unique across the inline charts
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+
+
+def _msgids() -> set[str]:
+    kw = {"_": None, "N_": None, "gettext": None}
+    ids = set()
+    for p in REPORT_DIR.glob("*.py"):
+        with p.open("rb") as f:
+            ids |= {m for _l, m, _c, _x in extract("python", f, keywords=kw)}
+    for p in (REPORT_DIR / "templates").glob("*.j2"):
+        with p.open("rb") as f:
+            ids |= {m for _l, m, _c, _x in extract(babel_extract, f, keywords=kw,
+                                                     options={"extensions": "jinja2.ext.i18n"})}
+    return ids
+
+
+def test_catalogues_cover_every_message():
+    ids = _msgids()
+    assert len(ids) > 50
+    for lang in ("zh", "en"):
+        with (REPORT_DIR / "locale" / lang / "LC_MESSAGES" / "zhizao.po").open("rb") as f:
+            cat = read_po(f)
+        missing = sorted(m for m in ids if m not in cat)
+        assert not missing, (lang, missing)
+        if lang == "zh":
+            untranslated = sorted(m for m in ids if not cat[m].string or cat[m].fuzzy)
+            assert not untranslated, untranslated
+            for m in ids:  # the same placeholders on both sides
+                assert set(re.findall(r"%\(\w+\)s", m)) == set(re.findall(r"%\(\w+\)s", cat[m].string)), m
