@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
+from zhizao.kpi.capability import capability
 from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elements
 from zhizao.kpi.kpis import compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
@@ -140,6 +141,22 @@ class Workspace:
         rows = pd.concat([el, compute_kpis(el, ["effectiveness"])], axis=1)
         out = data_quality(rows, LEVEL_ID_COLUMN[level])
         return out
+
+    def capability(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
+        """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per entity, characteristic and period
+        (see :mod:`zhizao.kpi.capability`)."""
+        el = self.elements_raw(period, start, end).elements
+        buckets = el[el["level"] == "equipment"][["equipment_id", "work_center", "area", "site", "enterprise", "tz",
+                                                  "period_start", "period_end"]]
+        m = self.con.execute("""SELECT equipment_id, ts, characteristic, value, lsl, usl FROM quality
+                                WHERE value IS NOT NULL AND equipment_id IS NOT NULL""").df()
+        if not m.empty:
+            m["ts"] = pd.to_datetime(m["ts"], utc=True)
+        out = capability(m, buckets, level)
+        if not out.empty:
+            out["period_start"] = _local(out["period_start"], out["tz"])
+            out["period_end"] = _local(out["period_end"], out["tz"])
+        return out.drop(columns=["tz"])
 
     def table(self, name: str) -> pd.DataFrame:
         """A stored canonical table as a DataFrame."""

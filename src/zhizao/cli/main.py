@@ -113,6 +113,28 @@ def kpi(db: str = DB,
 
 
 @app.command()
+def capability(db: str = DB,
+               level: str = typer.Option("equipment", help="|".join(LEVELS)),
+               period: str = typer.Option("all", help="|".join(PERIODS)),
+               from_: Optional[str] = typer.Option(None, "--from", help="start (ISO 8601)"),
+               to: Optional[str] = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
+               fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
+               output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
+    """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per characteristic from measured quality values."""
+    _choice(level, LEVELS, "level")
+    _choice(period, PERIODS, "period")
+    _choice(fmt, ("table", "csv", "json", "parquet", "xlsx"), "format")
+    if not Path(db).exists():
+        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+    try:
+        with zhizao.connect(db, read_only=True) as ws:
+            df = ws.capability(level=level, period=period, start=from_, end=to)
+    except ValueError as e:
+        fail(str(e))
+    write_frame(df, fmt, output)
+
+
+@app.command()
 def quarantine(db: str = DB,
                fmt: str = typer.Option("table", "--format", help="table|csv|json")):
     """What was rejected and why."""

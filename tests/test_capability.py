@@ -1,0 +1,39 @@
+"""Capability indices (ISO 22400-2 KPIs 19-22) against hand-computed values."""
+
+import numpy as np
+import pytest
+
+
+def test_cm_cmk_cp_cpk_by_hand(make_ws):
+    # hour 1: 10.00, 10.02, 10.04 ; hour 2: 10.06, 10.08, 10.10 ; limits 9.9 .. 10.2
+    vals = [10.00, 10.02, 10.04, 10.06, 10.08, 10.10]
+    times = ["2024-01-01T08:10:00Z", "2024-01-01T08:20:00Z", "2024-01-01T08:30:00Z",
+             "2024-01-01T09:10:00Z", "2024-01-01T09:20:00Z", "2024-01-01T09:30:00Z"]
+    ws = make_ws({
+        "equipment": [{"equipment_id": "M1", "work_center": "L1", "site": "S1"}],
+        "quality": [{"equipment_id": "M1", "ts": t, "unit_id": f"u{i}", "result": "pass", "characteristic": "d",
+                     "value": v, "lsl": 9.9, "usl": 10.2} for i, (t, v) in enumerate(zip(times, vals))],
+    })
+    c = ws.capability(level="equipment", period="day").iloc[0]
+    mean = 10.05
+    sigma = np.std(vals, ddof=1)  # long term: all six
+    s = 0.02  # pooled within the two hours: each hour has sd 0.02
+    assert c["n"] == 6 and c["mean"] == pytest.approx(mean)
+    assert c["sigma"] == pytest.approx(sigma) and c["s"] == pytest.approx(s)
+    assert c["cp"] == pytest.approx(0.3 / (6 * sigma))
+    assert c["cpk"] == pytest.approx(min(10.2 - mean, mean - 9.9) / (3 * sigma))
+    assert c["cm"] == pytest.approx(0.3 / (6 * s))
+    assert c["cmk"] == pytest.approx(0.15 / (3 * s))
+    # roll-up from sums: the line has the same measurements
+    line = ws.capability(level="work_center", period="all").iloc[0]
+    assert line["cp"] == pytest.approx(c["cp"]) and line["cm"] == pytest.approx(c["cm"])
+
+
+def test_capability_without_limits_is_null_with_reason(make_ws):
+    ws = make_ws({
+        "equipment": [{"equipment_id": "M1"}],
+        "quality": [{"equipment_id": "M1", "ts": f"2024-01-01T08:0{i}:00Z", "unit_id": f"u{i}", "result": "pass",
+                     "characteristic": "d", "value": 1 + i / 10} for i in range(3)],
+    })
+    c = ws.capability(period="all").iloc[0]
+    assert np.isnan(c["cp"]) and "limits" in c["null_reason"]
