@@ -90,3 +90,13 @@ def test_console_script_is_installed(store):
     exe = shutil.which("zhizao") or str(__import__("pathlib").Path(sys.executable).parent / "zhizao")
     p = subprocess.run([exe, "kpi", "--db", store, "--level", "nowhere"], capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.startswith("zhizao: unknown level")
+
+
+def test_kpis_lists_all_34_with_availability(store):
+    r = runner.invoke(app, ["kpis", "--db", store, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = {x["number"]: x for x in json.loads(r.output) if x["number"] is not None}
+    assert set(rows) == set(range(1, 35))
+    assert rows[8]["status"] == "available" and rows[6]["status"] == "available"
+    assert rows[1]["status"] == "unavailable: no data for apat, apwt"
+    assert rows[3]["status"].startswith("unavailable: no data for aoet")

@@ -23,7 +23,7 @@ from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
 from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elements
-from zhizao.kpi.kpis import compute_kpis, loss_waterfall, six_big_losses
+from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
 from zhizao.kpi.rollup import rollup
 from zhizao.schema import LEVEL_ID_COLUMN
@@ -157,6 +157,13 @@ class Workspace:
             out["period_start"] = _local(out["period_start"], out["tz"])
             out["period_end"] = _local(out["period_end"], out["tz"])
         return out.drop(columns=["tz"])
+
+    def catalogue(self) -> pd.DataFrame:
+        """Every ISO 22400-2 KPI with its formula and whether this store's data can give it."""
+        el = self.elements_raw("all").elements
+        has_meas = self.con.execute("SELECT count(*) FROM quality WHERE value IS NOT NULL AND usl IS NOT NULL"
+                                    ).fetchall()[0][0] > 0
+        return catalogue(el, has_meas)
 
     def table(self, name: str) -> pd.DataFrame:
         """A stored canonical table as a DataFrame."""

@@ -135,6 +135,15 @@ def capability(db: str = DB,
 
 
 @app.command()
+def kpis(db: str = DB, fmt: str = typer.Option("table", "--format", help="table|csv|json")):
+    """List the ISO 22400-2 KPIs: formula, direction, and whether the stored data can give each."""
+    if not Path(db).exists():
+        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+    with zhizao.connect(db, read_only=True) as ws:
+        write_frame(ws.catalogue(), fmt, None)
+
+
+@app.command()
 def quarantine(db: str = DB,
                fmt: str = typer.Option("table", "--format", help="table|csv|json")):
     """What was rejected and why."""

@@ -209,3 +209,41 @@ def six_big_losses(elements: pd.DataFrame) -> pd.DataFrame:
         "startup_rejects": w["startup_yield"],
         "production_rejects": w["rejects_rework"],
     }, index=elements.index)
+
+
+CAPABILITY_KPIS = {19: "cm", 20: "cmk", 21: "cp", 22: "cpk"}
+
+
+def catalogue(elements: pd.DataFrame, has_measurements: bool = False) -> pd.DataFrame:
+    """All ISO 22400-2 KPIs (and zhizao's extra figures) with whether the data can give them.
+
+    Parameters
+    ----------
+    elements : pandas.DataFrame
+        Elements of the store (any level); a KPI is available when every element it needs has data.
+    has_measurements : bool
+        Whether the quality table holds measured values with limits (KPIs 19-22).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns number, name, formula, better, status ('available' or 'unavailable: no data for ...').
+    """
+    rows = []
+    present = {c for c in elements.columns if elements[c].notna().any()}
+    for k in RATIO_KPIS + COMPOUND_KPIS:
+        need = {e.lstrip("-") for e in k.elements if e.lstrip("-") in elements.columns}
+        if k.name in ("oee", "nee", "teep"):
+            need = {"apt", "pbt", "ideal_time", "pq", "gq", "aupt", "ct"}
+        missing = sorted(need - present)
+        rows.append((k.number, k.name, k.formula, k.better,
+                     "available" if not missing else f"unavailable: no data for {', '.join(missing)}"))
+    for n, name in CAPABILITY_KPIS.items():
+        rows.append((n, name, "see zhizao.kpi.capability", "up",
+                     "available" if has_measurements else "unavailable: no measured values with limits in quality"))
+    for n, (name, missing) in UNAVAILABLE.items():
+        rows.append((n, name, "", "", f"unavailable: no data for {missing}"))
+    df = pd.DataFrame(rows, columns=["number", "name", "formula", "better", "status"])
+    df["number"] = df["number"].astype("Int64")
+    df["order"] = df["number"].fillna(100)
+    return df.sort_values(["order", "name"]).drop(columns="order").reset_index(drop=True)
