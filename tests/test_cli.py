@@ -100,3 +100,12 @@ def test_kpis_lists_all_34_with_availability(store):
     assert rows[8]["status"] == "available" and rows[6]["status"] == "available"
     assert rows[1]["status"] == "unavailable: no data for apat, apwt"
     assert rows[3]["status"].startswith("unavailable: no data for aoet")
+
+
+def test_an_empty_store_answers_every_question_without_error(tmp_path):
+    import zhizao
+
+    with zhizao.connect(tmp_path / "empty.duckdb") as ws:
+        for call in (ws.kpi, ws.elements, ws.losses, ws.stop_reasons, ws.data_quality, ws.capability):
+            assert len(call()) == 0
+        assert ws.quarantine().empty

@@ -35,6 +35,15 @@ def _local(ts: pd.Series, tz: pd.Series) -> list[str]:
     return [t.tz_convert(z).isoformat() for t, z in zip(ts, tz)]
 
 
+def _present(df: pd.DataFrame) -> pd.DataFrame:
+    """Periods as ISO 8601 strings with the plant's offset (column ``tz`` dropped)."""
+    df = df.copy()
+    if len(df):
+        df["period_start"] = _local(df["period_start"], df["tz"])
+        df["period_end"] = _local(df["period_end"], df["tz"])
+    return df.drop(columns=["tz"])
+
+
 class Workspace:
     """A zhizao store and the stages over it.
 
@@ -112,10 +121,7 @@ class Workspace:
         """
         el = self.elements(level, period, start, end)
         k = compute_kpis(el, kpis)
-        out = pd.concat([el, k], axis=1)
-        out["period_start"] = _local(out["period_start"], out["tz"])
-        out["period_end"] = _local(out["period_end"], out["tz"])
-        out = out.drop(columns=["tz"])
+        out = _present(pd.concat([el, k], axis=1))
         return pa.Table.from_pandas(out, preserve_index=False) if as_arrow else out
 
     def losses(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
@@ -124,12 +130,14 @@ class Workspace:
         col = LEVEL_ID_COLUMN[level]
         w = loss_waterfall(el)
         six = six_big_losses(el).add_prefix("six_")
-        return pd.concat([el[[col, "period_start", "period_end"]], w, six], axis=1)
+        return _present(pd.concat([el[[col, "tz", "period_start", "period_end"]], w, six], axis=1))
 
     def stop_reasons(self, level: str = "site", period: str = "all", start=None, end=None) -> pd.DataFrame:
         """Loss seconds inside planned busy time by category and reason, largest first (for a Pareto)."""
         res = self.elements_raw(period, start, end)
         col = LEVEL_ID_COLUMN[level]
+        if res.reasons.empty:
+            return pd.DataFrame(columns=[col, "category", "reason", "seconds"])
         ids = res.elements[res.elements["level"] == "equipment"][["entity_id", col]].drop_duplicates()
         r = res.reasons.merge(ids, on="entity_id")
         g = r.groupby([col, "category", "reason"], as_index=False)["seconds"].sum()
@@ -139,8 +147,7 @@ class Workspace:
         """The data-quality table (see :mod:`zhizao.kpi.quality`)."""
         el = self.elements(level, period, start, end)
         rows = pd.concat([el, compute_kpis(el, ["effectiveness"])], axis=1)
-        out = data_quality(rows, LEVEL_ID_COLUMN[level])
-        return out
+        return _present(data_quality(rows, LEVEL_ID_COLUMN[level]))
 
     def capability(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
         """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per entity, characteristic and period
@@ -152,11 +159,7 @@ class Workspace:
                                 WHERE value IS NOT NULL AND equipment_id IS NOT NULL""").df()
         if not m.empty:
             m["ts"] = pd.to_datetime(m["ts"], utc=True)
-        out = capability(m, buckets, level)
-        if not out.empty:
-            out["period_start"] = _local(out["period_start"], out["tz"])
-            out["period_end"] = _local(out["period_end"], out["tz"])
-        return out.drop(columns=["tz"])
+        return _present(capability(m, buckets, level))
 
     def catalogue(self) -> pd.DataFrame:
         """Every ISO 22400-2 KPI with its formula and whether this store's data can give it."""

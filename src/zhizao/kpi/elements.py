@@ -436,7 +436,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     df.loc[scope_rows | ~has_states[bkey], list(TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS)] = np.nan
     for group, names in OPTIONAL_GROUPS.items():
         df.loc[~present[group][bkey], list(names)] = np.nan
-    df["no_calendar"] = ~has_cal[bkey] & ~scope_rows
+    df["no_calendar"] = ~has_cal[bkey] & ~scope_rows & has_states[bkey]
     df["period_start"] = pd.to_datetime(df["start_ms"], unit="ms", utc=True)
     df["period_end"] = pd.to_datetime(df["end_ms"], unit="ms", utc=True)
     cols = ["level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise", "tz",

@@ -36,7 +36,7 @@ def data_quality(rows: pd.DataFrame, id_column: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns: id_column, period_start, period_end, check, value, description.
+        Columns: id_column, tz, period_start, period_end, check, value, description.
     """
     frames = []
     for check, (desc, col) in CHECKS.items():
@@ -53,12 +53,12 @@ def data_quality(rows: pd.DataFrame, id_column: str) -> pd.DataFrame:
             hit = v.fillna(0) > 0
             value = v
         if hit.any():
-            f = rows.loc[hit, [id_column, "period_start", "period_end"]].copy()
+            f = rows.loc[hit, [id_column, "tz", "period_start", "period_end"]].copy()
             f["check"] = check
             f["value"] = value[hit].astype(float)
             f["description"] = desc
             frames.append(f)
     if not frames:
-        return pd.DataFrame(columns=[id_column, "period_start", "period_end", "check", "value", "description"])
+        return pd.DataFrame(columns=[id_column, "tz", "period_start", "period_end", "check", "value", "description"])
     return pd.concat(frames, ignore_index=True).sort_values([id_column, "period_start", "check"],
                                                             ignore_index=True)

@@ -452,8 +452,8 @@ class _Report:
         if not mask.any():
             return [self.nodata(empty)]
         hit = df[mask].groupby(col)["date"].agg(["min", "max"])
-        span = df[col].map(hit["min"]), df[col].map(hit["max"])
-        df = df[df[col].isin(hit.index) & (df["date"] >= span[0]) & (df["date"] <= span[1])]
+        df = df[df[col].isin(hit.index)]
+        df = df[(df["date"] >= df[col].map(hit["min"])) & (df["date"] <= df[col].map(hit["max"]))]
         blocks = self.period_note()
         if summary:
             tot = self.kpi_all[self.top]
