@@ -125,14 +125,15 @@ def _num(v, unit="") -> str:
 
 
 def _print_summary(console: Console, summary: pd.DataFrame, out: Path) -> None:
-    t = Table(title="zhizao demo: whole period per site")
-    for c in ("site", "from", "to", "OEE", "availability", "effectiveness", "quality", "energy kWh",
-              "first pass yield", "labour productivity"):
-        t.add_column(c)
+    t = Table(title="zhizao demo: whole period per site (A availability, P performance, Q quality ratio, "
+                    "FPY first pass yield)", title_justify="left")
+    for c in ("site", "period", "OEE", "A", "P", "Q", "energy kWh", "FPY", "labour prod."):
+        t.add_column(c, no_wrap=True)
     for r in summary.itertuples(index=False):
         label = r.site + (" (SIMULATED)" if r.site == SIM_SITE else "")
-        t.add_row(label, r.period_start[:10], r.period_end[:10], _pct(r.oee), _pct(r.availability),
+        t.add_row(label, f"{r.period_start[:10]}..{r.period_end[:10]}", _pct(r.oee), _pct(r.availability),
                   _pct(r.effectiveness), _pct(r.quality_ratio), _num(r.energy_kwh), _pct(r.first_pass_yield),
                   _pct(r.labour_productivity))
-    console.print(t)
-    console.print(f"Report: {out / 'report.html'} (English: {out / 'report.en.html'}); tables: {out}/*.csv")
+    wide = console if console.is_terminal else Console(width=140)
+    wide.print(t)
+    wide.print(f"Report: {out / 'report.html'} (English: {out / 'report.en.html'}); tables: {out}/*.csv")
