@@ -168,6 +168,20 @@ class Workspace:
                                     ).fetchall()[0][0] > 0
         return catalogue(el, has_meas)
 
+    # -- verify
+    def verify(self, indicator: str, scope: str, baseline, reporting, **kw):
+        """Verify one indicator at one scope (see :func:`zhizao.verify.verify`)."""
+        from zhizao.verify import verify
+
+        return verify(self, indicator, scope, baseline, reporting, **kw)
+
+    def verify_project(self, project_id: str, **kw):
+        """Verify a registered project's indicators and store the results (see
+        :func:`zhizao.verify.verify_project`)."""
+        from zhizao.verify import verify_project
+
+        return verify_project(self, project_id, **kw)
+
     def table(self, name: str) -> pd.DataFrame:
         """A stored canonical table as a DataFrame."""
         return self.con.execute(f'SELECT * FROM "{name}"').df()

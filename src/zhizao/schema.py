@@ -39,6 +39,8 @@ class Table:
     #: groups of columns of which at least one must be present and non-null
     one_of: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
     description: str = ""
+    #: foreign keys: column -> (table, column) that must hold the value
+    refs: dict = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -77,6 +79,9 @@ DEFAULT_STATE_MAP = {c: c for c in CATEGORY_PRECEDENCE}
 CALENDAR_KINDS = ("shift", "break", "planned_downtime", "holiday")
 ENERGY_READINGS = ("interval", "cumulative")
 QUALITY_RESULTS = ("pass", "fail")
+#: The four project types of the programme (reference/transformation.md, "Project recognition (2022)").
+PROJECT_TYPES = ("digital_equipment", "system_integration", "industrial_internet", "new_mode")
+DESIGNATIONS = ("demonstration_project", "digital_workshop", "smart_factory")
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -196,6 +201,89 @@ TABLES: dict[str, Table] = {
             ),
             key=("equipment_id", "scope", "ts", "unit_id", "product_id", "characteristic"),
             one_of=(("equipment_id", "scope"),),
+        ),
+        Table(
+            "variables",
+            (
+                _c("scope", "text", True),
+                _c("start", "timestamp", True),
+                _c("end", "timestamp"),
+                _c("name", "text", True, description="e.g. temperature_c, load_class, price_index"),
+                _c("value", "float", description="numeric value"),
+                _c("level", "text", description="categorical value (a class, a code)"),
+            ),
+            key=("scope", "start", "name"),
+            one_of=(("value", "level"),),
+            description="relevant variables (IPMVP / ISO 50006): weather, load class, prices, ...",
+        ),
+        Table(
+            "enterprises",
+            (
+                _c("enterprise_id", "text", True),
+                _c("name", "text"),
+                _c("industry", "text"),
+                _c("district", "text"),
+                _c("park", "text"),
+            ),
+            key=("enterprise_id",),
+        ),
+        Table(
+            "projects",
+            (
+                _c("project_id", "text", True),
+                _c("enterprise_id", "text", True),
+                _c("name", "text"),
+                _c("type", "text", True, description=f"one of {', '.join(PROJECT_TYPES)}"),
+                _c("scope", "text", description="equipment, work_center, area, site or enterprise id"),
+                _c("start", "timestamp", True),
+                _c("commissioning_end", "timestamp", True),
+                _c("investment", "float", nonnegative=True, description="CNY"),
+                _c("status", "text"),
+                _c("declared_efficiency", "float", description="declared change, fraction (+0.2 = +20 %)"),
+                _c("declared_defect_rate", "float", description="declared reduction, fraction"),
+                _c("declared_operating_cost", "float", description="declared reduction, fraction"),
+                _c("declared_unit_energy", "float", description="declared reduction, fraction"),
+                _c("declared_development_cycle", "float", description="declared reduction, fraction"),
+            ),
+            key=("project_id",),
+            refs={"enterprise_id": ("enterprises", "enterprise_id")},
+        ),
+        Table(
+            "designations",
+            (
+                _c("enterprise_id", "text", True),
+                _c("project_id", "text"),
+                _c("scope", "text"),
+                _c("designation", "text", True, description=f"one of {', '.join(DESIGNATIONS)}"),
+                _c("level", "text", description="district, municipal, provincial or national"),
+                _c("date", "timestamp", True),
+            ),
+            key=("enterprise_id", "project_id", "scope", "designation", "date"),
+            refs={"enterprise_id": ("enterprises", "enterprise_id"), "project_id": ("projects", "project_id")},
+        ),
+        Table(
+            "costs",
+            (
+                _c("scope", "text", True),
+                _c("start", "timestamp", True),
+                _c("end", "timestamp", True),
+                _c("category", "text", True, description="e.g. labour, energy, material, maintenance"),
+                _c("amount", "float", True),
+                _c("currency", "text", True),
+            ),
+            key=("scope", "start", "end", "category"),
+            description="operating cost per scope and period; deflate with variables named price_index[:category]",
+        ),
+        Table(
+            "development_cycles",
+            (
+                _c("enterprise_id", "text", True),
+                _c("product_id", "text", True),
+                _c("design_start", "timestamp", True),
+                _c("release", "timestamp", True),
+            ),
+            key=("enterprise_id", "product_id"),
+            refs={"enterprise_id": ("enterprises", "enterprise_id")},
         ),
     ]
 }

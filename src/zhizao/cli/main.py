@@ -21,7 +21,7 @@ from zhizao.schema import LEVELS, PERIODS, TABLES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="zhizao: ISO 22400 KPIs and verified transformation results from shop-floor data.")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
@@ -141,6 +141,71 @@ def kpis(db: str = DB, fmt: str = typer.Option("table", "--format", help="table|
         fail(f"no store at {db}; load data with 'zhizao ingest' first")
     with zhizao.connect(db, read_only=True) as ws:
         write_frame(ws.catalogue(), fmt, None)
+
+
+@app.command()
+def verify(indicator: str = typer.Argument(..., help="production_efficiency|defect_rate|operating_cost|"
+                                                     "unit_energy|development_cycle|energy"),
+           scope: Optional[str] = typer.Option(None, "--scope", help="equipment, work_center, area, site or "
+                                                                      "enterprise id"),
+           project: Optional[str] = typer.Option(None, "--project", help="a registered project (default windows)"),
+           baseline: Optional[str] = typer.Option(None, "--baseline", help="A..B (ISO 8601)"),
+           reporting: Optional[str] = typer.Option(None, "--reporting", help="C..D (ISO 8601)"),
+           definition: Optional[str] = typer.Option(None, "--definition", help="alternative definition"),
+           confidence: float = typer.Option(0.9, "--confidence", min=0.5, max=0.999),
+           uncertainty: str = typer.Option("exact_hac", "--uncertainty", help="exact_hac|ashrae14|block_bootstrap"),
+           granularity: str = typer.Option("day", "--granularity", help="hour|day|week|month"),
+           fmt: str = typer.Option("table", "--format", help="table|json"),
+           db: str = DB):
+    """Verify a before/after change with an adjusted baseline and a confidence interval."""
+    from zhizao.verify import INDICATORS
+
+    _choice(fmt, ("table", "json"), "format")
+    if indicator not in INDICATORS and indicator != "all":
+        fail(f"unknown indicator {indicator!r}; one of {', '.join(INDICATORS)}, all")
+    if not Path(db).exists():
+        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+
+    def window(text, name):
+        if text is None:
+            return None
+        if ".." not in text:
+            fail(f"--{name} must be START..END, not {text!r}")
+        return tuple(text.split("..", 1))
+
+    b, r = window(baseline, "baseline"), window(reporting, "reporting")
+    kw = dict(confidence=confidence, uncertainty=uncertainty, granularity=granularity)
+    try:
+        with zhizao.connect(db) as ws:
+            if project:
+                inds = None if indicator == "all" else [indicator]
+                results = ws.verify_project(project, indicators=inds, baseline=b, reporting=r, **kw)
+            else:
+                if scope is None or b is None or r is None:
+                    fail("give --project, or --scope with --baseline and --reporting")
+                results = [ws.verify(indicator, scope, b, r, definition=definition, **kw)]
+    except (KeyError, ValueError) as e:
+        fail(str(e).strip("'\""))
+    if fmt == "json":
+        print(json.dumps([x.to_dict() for x in results], ensure_ascii=False, indent=1))
+        return
+    t = Table(title="verification (improvement: positive is better)")
+    for c in ("indicator", "scope", "baseline", "reporting", "adjusted baseline", "improvement",
+              f"{int(round(100 * confidence))} % interval", "R2"):
+        t.add_column(c)
+    for x in results:
+        def n(v):
+            return "—" if v is None or v != v else f"{v:.4g}"
+
+        def pct(v):
+            return "—" if v is None or v != v else f"{100 * v:+.1f} %"
+        t.add_row(x.indicator, x.scope, n(x.baseline), n(x.reporting), n(x.adjusted_baseline), pct(x.improvement),
+                  f"{pct(x.ci_low)} .. {pct(x.ci_high)}", n(x.fit.get("r2")) if x.fit else "—")
+    console.print(t)
+    for x in results:
+        console.print(f"{x.indicator}: {x.method}", markup=False, highlight=False)
+        for w in x.warnings:
+            console.print(f"  warning: {w}", markup=False, highlight=False)
 
 
 @app.command()

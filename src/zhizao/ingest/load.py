@@ -11,6 +11,7 @@ end_not_after_start         ``end <= start``
 negative_quantity           a quantity or duration that must be >= 0 is negative
 counts_exceed_produced      good + scrap + rework > produced
 unknown_equipment           equipment_id (or scope) is not in the equipment table
+unknown_reference           a foreign key (enterprise_id, project_id) is not in its table
 unmapped_state              the raw state has no category in the mapping (never guessed)
 invalid_value               a code outside its list (calendar kind, quality result, energy reading,
                             state category, time zone, unit)
@@ -33,7 +34,8 @@ import duckdb
 
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.energy import UNIT_TO_BASE
-from zhizao.schema import CALENDAR_KINDS, DEFAULT_STATE_MAP, ENERGY_READINGS, QUALITY_RESULTS, TABLES
+from zhizao.schema import (CALENDAR_KINDS, DEFAULT_STATE_MAP, DESIGNATIONS, ENERGY_READINGS, PROJECT_TYPES,
+                           QUALITY_RESULTS, TABLES)
 
 
 class IngestError(ValueError):
@@ -63,7 +65,7 @@ _OFFSET_RE = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 #: tables whose equipment_id must exist in the equipment table
 _EQUIPMENT_REF = {"states", "production", "energy", "quality", "products"}
 #: tables whose scope must be an equipment, work_center, area, site or enterprise id
-_SCOPE_REF = {"calendar", "labour", "energy", "quality"}
+_SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "projects", "designations", "costs"}
 
 
 def _sha256(path: Path) -> str:
@@ -322,6 +324,20 @@ def _rules(table: str, tz_expr: str) -> list[tuple[str, str, str]]:
                     "scope IS NOT NULL AND NOT EXISTS (SELECT 1 FROM equipment e WHERE scope IN "
                     "(e.equipment_id, e.work_center, e.area, e.site, e.enterprise))",
                     "'scope ' || scope || ' is no equipment, work_center, area, site or enterprise'"))
+    for col, (ref_table, ref_col) in spec.refs.items():
+        out.append(("unknown_reference",
+                    f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{ref_col}" FROM "{ref_table}")',
+                    f"'{col} ' || \"{col}\" || ' is not in table {ref_table}'"))
+    if table == "projects":
+        out.append(("invalid_value", f"type NOT IN {_in(PROJECT_TYPES)}",
+                    f"'type ' || type || ' is not one of {', '.join(PROJECT_TYPES)}'"))
+        out.append(("end_not_after_start", "commissioning_end < start",
+                    "'commissioning_end is before start'"))
+    if table == "designations":
+        out.append(("invalid_value", f"designation NOT IN {_in(DESIGNATIONS)}",
+                    f"'designation ' || designation || ' is not one of {', '.join(DESIGNATIONS)}'"))
+    if table == "development_cycles":
+        out.append(("end_not_after_start", "release <= design_start", "'release is not after design_start'"))
     if table == "states":
         out.append(("unmapped_state", "category IS NULL",
                     "'state ' || state || ' has no category in the mapping'"))

@@ -38,6 +38,16 @@ CREATE TABLE IF NOT EXISTS loads (
 )"""
 
 
+VERIFICATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS verifications (
+    project_id VARCHAR,
+    indicator VARCHAR NOT NULL,
+    scope VARCHAR,
+    result JSON NOT NULL,
+    computed_at TIMESTAMPTZ DEFAULT current_timestamp
+)"""
+
+
 def table_ddl(name: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` statement of canonical table ``name`` (with provenance columns)."""
     t = TABLES[name]
@@ -71,6 +81,7 @@ def open_db(path: str | Path = "zhizao.duckdb", read_only: bool = False) -> duck
             con.execute(table_ddl(name))
         con.execute(QUARANTINE_DDL)
         con.execute(LOADS_DDL)
+        con.execute(VERIFICATIONS_DDL)
     return con
 
 

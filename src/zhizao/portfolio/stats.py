@@ -1,0 +1,356 @@
+"""Programme statistics: counts of projects and designations, and the average results of the projects.
+
+Averages follow reference/transformation.md: the headline is the UNWEIGHTED mean of project improvements
+(what press releases report), shown beside an output-weighted mean and the median, with the spread of the
+projects (quartiles, range) and a percentile-bootstrap interval over projects (reference/verification.md,
+"Programme level"). Verified values (stored verification results) and declared values (``declared_*`` of
+table ``projects``) are kept apart. Every number carries the list of project ids behind it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from zhizao.portfolio.registry import (DECLARED_COLUMNS, PROGRAMME_INDICATORS, designations, enterprises,
+                                       in_window, latest_verifications, projects)
+from zhizao.schema import DESIGNATIONS
+
+#: How many projects each ranking lists.
+TOP_N = 10
+#: Per-project status of an indicator.
+STATUSES = ("verified", "declared", "neither")
+
+
+def bootstrap_mean_ci(values, confidence: float = 0.9, n_boot: int = 2000, seed: int = 0
+                      ) -> tuple[float | None, float | None]:
+    """Percentile-bootstrap interval of the mean, resampling projects with replacement.
+
+    Parameters
+    ----------
+    values : array-like of float, shape (n,)
+        One value per project (fractions).
+    confidence : float
+        Two-sided confidence level, 0 < confidence < 1.
+    n_boot : int
+        Number of resamples.
+    seed : int
+        Seed of :func:`numpy.random.default_rng` (same inputs, same interval).
+
+    Returns
+    -------
+    (float or None, float or None)
+        The ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the resampled means; ``(None,
+        None)`` for fewer than two values (no spread to resample).
+
+    Raises
+    ------
+    ValueError
+        If ``confidence`` is not in (0, 1) or ``n_boot`` < 1.
+
+    References
+    ----------
+    Efron, B. and Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 13 (percentile interval).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return None, None
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(lo), float(hi)
+
+
+def choose_weights(output: pd.Series, investment: pd.Series) -> tuple[pd.Series, str | None]:
+    """Weights of an output-weighted mean and the basis used.
+
+    Parameters
+    ----------
+    output, investment : pandas.Series, same index (project ids)
+        Reporting-period output and investment [CNY] per project; null where unknown.
+
+    Returns
+    -------
+    (pandas.Series, str or None)
+        Positive weights of the projects that have the chosen basis, and the basis: ``"output"`` when every
+        project has a positive output, else ``"investment"`` when every project has a positive investment,
+        else the basis that covers more projects (the others left out of the weighted mean); ``None`` (and
+        an empty series) when neither is known.
+    """
+    out = pd.to_numeric(output, errors="coerce")
+    inv = pd.to_numeric(investment, errors="coerce")
+    ok_out, ok_inv = out > 0, inv > 0
+    if len(out) and ok_out.all():
+        return out.astype(float), "output"
+    if len(inv) and ok_inv.all():
+        return inv.astype(float), "investment"
+    if ok_out.sum() >= ok_inv.sum() and ok_out.any():
+        return out[ok_out].astype(float), "output"
+    if ok_inv.any():
+        return inv[ok_inv].astype(float), "investment"
+    return pd.Series(dtype=float), None
+
+
+def summarize(values: pd.Series, output: pd.Series | None = None, investment: pd.Series | None = None,
+              confidence: float = 0.9, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Summary of project values: mean with bootstrap interval, weighted mean, median, quartiles, range.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Improvement per project (fractions, positive = better), indexed by project id; nulls are dropped.
+    output, investment : pandas.Series, optional
+        Weights per project id (see :func:`choose_weights`).
+    confidence, n_boot, seed
+        See :func:`bootstrap_mean_ci`.
+
+    Returns
+    -------
+    dict
+        n, mean (unweighted), ci_low, ci_high, confidence, weighted_mean, weight_basis, weight_project_ids
+        (the projects in the weighted mean), median, q1, q3, iqr, min, max, project_ids. Statistics of no
+        project are None.
+    """
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    ids = [str(i) for i in v.index]
+    res = {"n": int(v.size), "mean": None, "ci_low": None, "ci_high": None, "confidence": confidence,
+           "weighted_mean": None, "weight_basis": None, "weight_project_ids": [], "median": None, "q1": None,
+           "q3": None, "iqr": None, "min": None, "max": None, "project_ids": ids}
+    if not v.size:
+        return res
+    x = v.to_numpy(dtype=float)
+    q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75])
+    lo, hi = bootstrap_mean_ci(x, confidence, n_boot, seed)
+    res.update(mean=float(x.mean()), ci_low=lo, ci_high=hi, median=float(med), q1=float(q1), q3=float(q3),
+               iqr=float(q3 - q1), min=float(x.min()), max=float(x.max()))
+    empty = pd.Series(np.nan, index=v.index)
+    w, basis = choose_weights(empty if output is None else output.reindex(v.index),
+                              empty if investment is None else investment.reindex(v.index))
+    if basis is not None and w.sum() > 0:
+        res.update(weighted_mean=float(np.average(v[w.index].to_numpy(float), weights=w.to_numpy(float))),
+                   weight_basis=basis, weight_project_ids=[str(i) for i in w.index])
+    return res
+
+
+def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
+    """One row per (project, programme indicator): the verified value, the declared value and the status.
+
+    Parameters
+    ----------
+    prj : pandas.DataFrame
+        Projects (:func:`zhizao.portfolio.registry.projects`).
+    ver : pandas.DataFrame
+        Latest verification results (:func:`zhizao.portfolio.registry.latest_verifications`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        project_id, enterprise_id, enterprise, type, indicator, status ("verified": a stored result with a
+        non-null improvement; "declared": no such result but a declared value; "neither"), improvement,
+        ci_low, ci_high, confidence, method, output, investment, declared, computed_at, warnings.
+    """
+    rows = []
+    by_key = {(r.project_id, r.indicator): r for r in ver.itertuples(index=False)}
+    for p in prj.itertuples(index=False):
+        for ind in PROGRAMME_INDICATORS:
+            r = by_key.get((p.project_id, ind))
+            declared = getattr(p, DECLARED_COLUMNS[ind])
+            declared = None if pd.isna(declared) else float(declared)
+            verified = r is not None and r.improvement is not None
+            rows.append({
+                "project_id": p.project_id, "enterprise_id": p.enterprise_id, "enterprise": p.enterprise,
+                "type": p.type, "indicator": ind,
+                "status": "verified" if verified else "declared" if declared is not None else "neither",
+                "improvement": r.improvement if verified else None,
+                "ci_low": r.ci_low if verified else None, "ci_high": r.ci_high if verified else None,
+                "confidence": r.confidence if verified else None, "method": r.method if verified else None,
+                "output": r.output if r is not None else None,
+                "investment": None if pd.isna(p.investment) else float(p.investment),
+                "declared": declared, "computed_at": r.computed_at if r is not None else None,
+                "warnings": r.warnings if r is not None else [],
+            })
+    cols = ["project_id", "enterprise_id", "enterprise", "type", "indicator", "status", "improvement", "ci_low",
+            "ci_high", "confidence", "method", "output", "investment", "declared", "computed_at", "warnings"]
+    df = pd.DataFrame(rows, columns=cols)
+    for c in ("improvement", "ci_low", "ci_high", "confidence", "output", "investment", "declared"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    return df
+
+
+def _count(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Projects per value of ``key`` (a null key is its own group, shown as None, listed last), with ids."""
+    groups: dict = {}
+    for k, pid in zip(df[key].astype(object), df["project_id"]):
+        groups.setdefault(None if pd.isna(k) else k, []).append(pid)
+    keys = sorted(groups, key=lambda k: (k is None, str(k)))
+    return pd.DataFrame({key: keys, "n_projects": [len(groups[k]) for k in keys],
+                         "project_ids": [sorted(groups[k]) for k in keys]},
+                        columns=[key, "n_projects", "project_ids"])
+
+
+def programme_designations(ws, prj: pd.DataFrame, park=None, district=None, start=None, end=None
+                           ) -> pd.DataFrame:
+    """The designation records that belong to the selection.
+
+    A designation naming a project belongs to it when the project is selected; a designation of an
+    enterprise (no project) belongs to it when the enterprise is in ``park`` / ``district`` and the
+    designation's date lies in ``[start, end)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        enterprise_id, project_id, scope, designation, level, date, unit (``enterprise_id[/scope][#project]``:
+        one designated plant, workshop or project; the same unit designated at several levels counts once in
+        the totals).
+    """
+    d = designations(ws)
+    ent_ids = set(enterprises(ws, park, district)["enterprise_id"])
+    by_project = d["project_id"].notna() & d["project_id"].isin(set(prj["project_id"]))
+    by_enterprise = d["project_id"].isna() & d["enterprise_id"].isin(ent_ids) \
+        & in_window(d["date"], d["tz"], start, end)
+    d = d[by_project | by_enterprise].reset_index(drop=True)
+    d["unit"] = [e + (f"/{s}" if isinstance(s, str) and s else "") + (f"#{p}" if isinstance(p, str) and p else "")
+                 for e, s, p in zip(d["enterprise_id"], d["scope"], d["project_id"])]
+    return d.drop(columns=["tz"])
+
+
+def _designation_counts(d: pd.DataFrame, by_level: bool) -> pd.DataFrame:
+    """Designated units per designation (and level), with the units, enterprises and projects behind."""
+    keys = ["designation", "level"] if by_level else ["designation"]
+    cols = keys + ["n", "units", "enterprise_ids", "project_ids"]
+    groups: dict = {}
+    for r in d.itertuples(index=False):
+        k = (r.designation, None if pd.isna(r.level) else r.level) if by_level else (r.designation,)
+        groups.setdefault(k, []).append(r)
+    order = {v: i for i, v in enumerate(DESIGNATIONS)}
+    rows = []
+    for k in sorted(groups, key=lambda k: (order.get(k[0], len(order)), str(k[0]), *(str(x) for x in k[1:]))):
+        g = groups[k]
+        units = sorted({r.unit for r in g})
+        rows.append({**dict(zip(keys, k)), "n": len(units), "units": units,
+                     "enterprise_ids": sorted({r.enterprise_id for r in g}),
+                     "project_ids": sorted({r.project_id for r in g if isinstance(r.project_id, str)})})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _coverage(pv: pd.DataFrame, n_projects: int) -> pd.DataFrame:
+    rows = []
+    for ind in PROGRAMME_INDICATORS:
+        g = pv[pv["indicator"] == ind]
+        ids = {s: sorted(g.loc[g["status"] == s, "project_id"]) for s in STATUSES}
+        rows.append({"indicator": ind, "n_projects": n_projects, "n_verified": len(ids["verified"]),
+                     "n_declared_only": len(ids["declared"]), "n_neither": len(ids["neither"]),
+                     "n_declared": int(g["declared"].notna().sum()),
+                     "verified_ids": ids["verified"], "declared_only_ids": ids["declared"],
+                     "neither_ids": ids["neither"], "declared_ids": sorted(g.loc[g["declared"].notna(), "project_id"])})
+    return pd.DataFrame(rows)
+
+
+def _averages(pv: pd.DataFrame, confidence, n_boot, seed) -> pd.DataFrame:
+    rows = []
+    for ind in PROGRAMME_INDICATORS:
+        g = pv[pv["indicator"] == ind].set_index("project_id")
+        for basis, col in (("verified", "improvement"), ("declared", "declared")):
+            s = summarize(g[col], g["output"], g["investment"], confidence, n_boot, seed)
+            rows.append({"indicator": ind, "basis": basis, **s})
+    return pd.DataFrame(rows)
+
+
+def _rankings(pv: pd.DataFrame, top: int) -> pd.DataFrame:
+    cols = ["indicator", "rank", "project_id", "enterprise_id", "enterprise", "type", "improvement", "ci_low",
+            "ci_high", "confidence"]
+    v = pv[pv["status"] == "verified"]
+    parts = []
+    for ind in PROGRAMME_INDICATORS:
+        g = v[v["indicator"] == ind].sort_values(["improvement", "project_id"], ascending=[False, True]).head(top)
+        parts.append(g.assign(rank=range(1, len(g) + 1))[cols])
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
+def programme_statistics(ws, park: str | None = None, district: str | None = None, start=None, end=None,
+                         confidence: float = 0.9, n_boot: int = 2000, seed: int = 0, top: int = TOP_N) -> dict:
+    """Statistics of a programme: projects, designations and the average results, traceable to projects.
+
+    Parameters
+    ----------
+    ws : zhizao.Workspace
+    park, district : str, optional
+        Keep projects (and enterprise designations) of enterprises in this park / district.
+    start, end : str or datetime, optional
+        Keep projects whose start lies in ``[start, end)`` (naive bounds in the project's local time; see
+        :mod:`zhizao.portfolio.registry`); enterprise designations are kept by their date.
+    confidence : float, default 0.9
+        Level of the bootstrap intervals of the means.
+    n_boot : int, default 2000
+        Bootstrap resamples (over projects).
+    seed : int, default 0
+        Bootstrap seed: the same store and arguments give the same intervals.
+    top : int, default 10
+        Projects per indicator in the rankings.
+
+    Returns
+    -------
+    dict
+        ``filters`` (dict of the arguments), ``confidence``;
+        ``totals`` (dict: n_projects, n_enterprises, n_demonstration_projects, n_smart_factories,
+        n_digital_workshops, n_verified_projects (projects with at least one verified indicator),
+        project_ids, verified_project_ids);
+        DataFrames ``projects`` (the selected projects), ``by_type``, ``by_district``, ``by_industry``,
+        ``by_year`` (n_projects, project_ids), ``designations`` (the records counted), ``by_designation``
+        and ``by_designation_level`` (n designated units, units, enterprise_ids, project_ids);
+        ``coverage`` (per indicator: n_verified, n_declared_only, n_neither, n_declared and the ids of each);
+        ``averages`` (per indicator and basis "verified" / "declared": n, mean (unweighted), ci_low, ci_high,
+        weighted_mean, weight_basis ("output" = reporting-period output from the result's coverage,
+        "investment" otherwise), weight_project_ids, median, q1, q3, iqr, min, max, project_ids);
+        ``rankings`` (top projects by verified improvement per indicator);
+        ``project_values`` (one row per project and indicator: every value the averages are computed from).
+        Values are fractions (0.598 = +59.8 %), positive = better for every indicator.
+
+    Raises
+    ------
+    ValueError
+        For an unparseable bound, a confidence outside (0, 1) or n_boot < 1.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
+    prj = projects(ws, park, district, start, end)
+    ver = latest_verifications(ws, prj["project_id"])
+    pv = project_values(prj, ver)
+    d = programme_designations(ws, prj, park, district, start, end)
+    by_des = _designation_counts(d, by_level=False)
+    n_des = dict(zip(by_des["designation"], by_des["n"]))
+    verified_ids = sorted(set(pv.loc[pv["status"] == "verified", "project_id"]))
+    filters = {"park": park, "district": district, "start": None if start is None else str(start),
+               "end": None if end is None else str(end)}
+    totals = {
+        "n_projects": int(len(prj)), "n_enterprises": int(prj["enterprise_id"].nunique()),
+        "n_demonstration_projects": int(n_des.get("demonstration_project", 0)),
+        "n_smart_factories": int(n_des.get("smart_factory", 0)),
+        "n_digital_workshops": int(n_des.get("digital_workshop", 0)),
+        "n_verified_projects": len(verified_ids),
+        "project_ids": prj["project_id"].tolist(), "verified_project_ids": verified_ids,
+    }
+    return {
+        "filters": filters, "confidence": confidence, "n_boot": n_boot, "seed": seed,
+        "totals": totals,
+        "projects": prj,
+        "by_type": _count(prj, "type"),
+        "by_district": _count(prj, "district"),
+        "by_industry": _count(prj, "industry"),
+        "by_year": _count(prj, "year"),
+        "designations": d,
+        "by_designation": by_des,
+        "by_designation_level": _designation_counts(d, by_level=True),
+        "coverage": _coverage(pv, len(prj)),
+        "averages": _averages(pv, confidence, n_boot, seed),
+        "rankings": _rankings(pv, top),
+        "project_values": pv,
+    }

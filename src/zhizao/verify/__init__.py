@@ -1,0 +1,9 @@
+"""Verify stage: before/after change of the headline indicators with an adjusted baseline and a stated
+confidence level (IPMVP, ISO 50006, ASHRAE Guideline 14; reference/verification.md)."""
+
+from zhizao.verify.indicators import DEFINITIONS, verify
+from zhizao.verify.project import PROJECT_INDICATORS, default_windows, stored_results, verify_project
+from zhizao.verify.result import INDICATORS, VerificationResult
+
+__all__ = ["DEFINITIONS", "INDICATORS", "PROJECT_INDICATORS", "VerificationResult", "default_windows",
+           "stored_results", "verify", "verify_project"]

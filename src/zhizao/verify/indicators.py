@@ -1,0 +1,382 @@
+"""Verification of one indicator for one scope: baseline period against reporting period.
+
+Definitions (reference/transformation.md; each is a setting, the first listed is the default when the data
+allow it):
+
+================================  ===============================================================================
+indicator / definition            value per period
+================================  ===============================================================================
+production_efficiency
+  good_units_per_production_hour  GQ / APT [units/h]
+  standard_hours_per_labour_hour  standard hours earned / APAT
+  good_units_per_labour_hour      GQ / APAT [units/h]
+defect_rate
+  scrap_rework_per_produced       (SQ + RQ) / PQ
+  failed_per_inspected            failed / inspected units (quality table)
+unit_energy
+  kgce_per_unit                   comprehensive energy [kgce] / PQ
+  kgce_per_good_unit              kgce / GQ
+  kgce_per_10k_cny                kgce per 10,000 CNY of output value
+energy
+  kwh_per_day                     electricity [kWh] per bucket (whole-facility M&V, IPMVP option C)
+  kgce_per_day                    comprehensive energy [kgce] per bucket
+operating_cost
+  cost_per_good_unit              operating cost at baseline prices / GQ
+development_cycle
+  days_design_to_release          mean days from design start to release of products released in the period
+================================  ===============================================================================
+
+Energy-type indicators use an adjusted baseline (regression, :mod:`zhizao.verify.model`); efficiency and
+defect rate are compared as a ratio of totals and a ratio of proportions (:mod:`zhizao.verify.ratios`);
+operating cost is deflated to baseline prices first (variables ``price_index:<category>`` or ``price_index``
+of the scope or an ancestor) and then regressed on output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from zhizao.kpi.elements import _ms
+from zhizao.kpi.variables import interval_sums, variable_buckets
+from zhizao.verify import model as M
+from zhizao.verify.ratios import proportion_ratio, ratio_of_totals_change
+from zhizao.verify.result import INDICATORS, VerificationResult
+from zhizao.verify.series import best_degree_days, degree_days, scope_info, scope_series
+
+DEFINITIONS = {
+    "production_efficiency": ("good_units_per_production_hour", "standard_hours_per_labour_hour",
+                              "good_units_per_labour_hour"),
+    "defect_rate": ("scrap_rework_per_produced", "failed_per_inspected"),
+    "unit_energy": ("kgce_per_unit", "kgce_per_good_unit", "kgce_per_10k_cny"),
+    "energy": ("kwh_per_day", "kgce_per_day"),
+    "operating_cost": ("cost_per_good_unit",),
+    "development_cycle": ("days_design_to_release",),
+}
+COVERAGE_MIN = 0.9
+
+
+def _iso(t) -> str:
+    return pd.Timestamp(t).isoformat()
+
+
+def _window(w) -> tuple[pd.Timestamp, pd.Timestamp]:
+    a, b = (pd.Timestamp(x) for x in w)
+    a = a.tz_localize("UTC") if a.tzinfo is None else a
+    b = b.tz_localize("UTC") if b.tzinfo is None else b
+    if b <= a:
+        raise ValueError(f"empty period {w[0]}..{w[1]}")
+    return a, b
+
+
+def _has(df, col) -> bool:
+    return col in df and df[col].notna().any() and (df[col].fillna(0) != 0).any()
+
+
+def _default_definition(indicator: str, b: pd.DataFrame) -> str:
+    if indicator == "production_efficiency":
+        if _has(b, "gq") and _has(b, "apt"):
+            return "good_units_per_production_hour"
+        if _has(b, "earned_hours") and _has(b, "apat"):
+            return "standard_hours_per_labour_hour"
+        return "good_units_per_labour_hour"
+    if indicator == "defect_rate":
+        return "scrap_rework_per_produced" if _has(b, "pq") else "failed_per_inspected"
+    if indicator == "energy":
+        return "kwh_per_day" if _has(b, "energy_kwh") else "kgce_per_day"
+    return DEFINITIONS[indicator][0]
+
+
+def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: str | None = None,
+           confidence: float = 0.9, uncertainty: str = "exact_hac", granularity: str = "day",
+           project_id: str | None = None, n_boot: int = 2000, seed: int = 0) -> VerificationResult:
+    """Verify the change of ``indicator`` at ``scope`` from ``baseline`` to ``reporting``.
+
+    Parameters
+    ----------
+    ws : zhizao.Workspace
+    indicator : str
+        One of :data:`zhizao.verify.result.INDICATORS`.
+    scope : str
+        Equipment, work_center, area, site or enterprise id.
+    baseline, reporting : (start, end)
+        Half-open periods (ISO 8601 strings or timestamps; naive ones are UTC).
+    definition : str, optional
+        One of :data:`DEFINITIONS` for the indicator (default: the first the data allow).
+    confidence : float
+        Confidence level of the interval (default 0.90).
+    uncertainty : {'exact_hac', 'ashrae14', 'block_bootstrap'}
+        Convention for regression-based indicators (see :mod:`zhizao.verify.model`).
+    granularity : {'day', 'hour', 'week', 'month'}
+        Bucket of the baseline model and of the bootstrap blocks.
+
+    Returns
+    -------
+    VerificationResult
+
+    Raises
+    ------
+    ValueError
+        Unknown indicator, definition or scope; empty periods; no data for the indicator in a period.
+    """
+    if indicator not in INDICATORS:
+        raise ValueError(f"unknown indicator {indicator!r}; one of {', '.join(INDICATORS)}")
+    (b0, b1), (r0, r1) = _window(baseline), _window(reporting)
+    if definition is not None and definition not in DEFINITIONS[indicator]:
+        raise ValueError(f"unknown definition {definition!r} of {indicator}; one of "
+                         f"{', '.join(DEFINITIONS[indicator])}")
+    scope_info(ws, scope)  # raises for an unknown scope
+    common = dict(indicator=indicator, scope=scope, baseline_period=(_iso(b0), _iso(b1)),
+                  reporting_period=(_iso(r0), _iso(r1)), confidence=confidence, project_id=project_id)
+    if indicator == "development_cycle":
+        return _development_cycle(ws, scope, (b0, b1), (r0, r1), confidence, n_boot, seed, common)
+    period = "month" if indicator == "operating_cost" else granularity
+    b = scope_series(ws, scope, period, b0, b1)
+    r = scope_series(ws, scope, period, r0, r1)
+    definition = definition or _default_definition(indicator, b)
+    common["definition"] = definition
+    if indicator == "production_efficiency":
+        return _efficiency(b, r, definition, confidence, n_boot, seed, common)
+    if indicator == "defect_rate":
+        return _defects(b, r, definition, confidence, common)
+    if indicator == "operating_cost":
+        return _cost(ws, scope, b, r, (b0, b1), (r0, r1), confidence, uncertainty, n_boot, seed, common)
+    return _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n_boot, seed, common)
+
+
+def _coverage(b: pd.Series, r: pd.Series, what: str) -> tuple[dict, list[str]]:
+    cov = {"baseline": float(b.notna().mean()) if len(b) else 0.0,
+           "reporting": float(r.notna().mean()) if len(r) else 0.0,
+           "baseline_buckets": int(b.notna().sum()), "reporting_buckets": int(r.notna().sum())}
+    w = []
+    for k in ("baseline", "reporting"):
+        if cov[k] < COVERAGE_MIN:
+            w.append(f"data coverage: {what} present in {100 * cov[k]:.0f} % of the {k} period's buckets")
+    if not cov["baseline_buckets"] or not cov["reporting_buckets"]:
+        raise ValueError(f"no {what} data in the " + ("baseline" if not cov["baseline_buckets"] else "reporting")
+                         + " period")
+    return cov, w
+
+
+# -- production efficiency: ratio of totals ---------------------------------------------------------------------
+def _efficiency(b, r, definition, confidence, n_boot, seed, common) -> VerificationResult:
+    num, den, scale = {"good_units_per_production_hour": ("gq", "apt", 3600.0),
+                       "standard_hours_per_labour_hour": ("earned_hours", "apat", 1.0),
+                       "good_units_per_labour_hour": ("gq", "apat", 1.0)}[definition]
+    cov, warnings = _coverage(b[num].where(b[den] > 0) if num in b else pd.Series(dtype=float),
+                              r[num].where(r[den] > 0) if num in r else pd.Series(dtype=float), f"{num} and {den}")
+    bb, rr = b[b[den] > 0], r[r[den] > 0]
+    res = ratio_of_totals_change(bb[num], bb[den] / scale, rr[num], rr[den] / scale, confidence, n_boot, seed=seed)
+    return VerificationResult(
+        **common, baseline=res["baseline"], reporting=res["reporting"], adjusted_baseline=res["baseline"],
+        change=res["change"], improvement=res["change"], ci_low=res["ci_low"], ci_high=res["ci_high"],
+        method=f"ratio of totals; paired circular block bootstrap over buckets (block {res.get('block')}, "
+               f"{n_boot} resamples), percentile interval",
+        simple_change=res["change"], fit={}, warnings=warnings + [
+            "no adjusted baseline: the ratio of totals is compared as it is"
+            + (" (product mix normalised by standard hours)" if definition.startswith("standard") else "")],
+        coverage={**cov, "output": float(rr[num].sum())})
+
+
+# -- defect rate: ratio of proportions --------------------------------------------------------------------------
+def _defects(b, r, definition, confidence, common) -> VerificationResult:
+    if definition == "scrap_rework_per_produced":
+        cb, nb = b["sq"] + b["rq"], b["pq"]
+        cr, nr = r["sq"] + r["rq"], r["pq"]
+    else:
+        cb, nb, cr, nr = b["defects"], b["ip"], r["defects"], r["ip"]
+    cov, warnings = _coverage(nb.where(nb > 0), nr.where(nr > 0), "inspected or produced units")
+    mb, mr = nb > 0, nr > 0
+    res = proportion_ratio(cb[mb], nb[mb], cr[mr], nr[mr], confidence)
+    if res["phi"] > 1:
+        warnings.append(f"over-dispersion between days: phi = {res['phi']:.2f}; the interval uses the "
+                        "effective sample size n / phi (quasi-binomial)")
+    warnings.append("no product-mix standardisation: the defect counts carry no product split")
+    improvement = 1 - res["ratio"]
+    return VerificationResult(
+        **common, baseline=res["baseline"], reporting=res["reporting"], adjusted_baseline=res["baseline"],
+        change=res["ratio"] - 1, improvement=improvement, ci_low=1 - res["ratio_high"],
+        ci_high=1 - res["ratio_low"],
+        method="ratio of proportions; score interval (statsmodels confint_proportions_2indep, compare=ratio) "
+               "on quasi-binomial effective counts",
+        simple_change=res["ratio"] - 1, fit={"phi": res["phi"]}, warnings=warnings,
+        coverage={**cov, "output": float(nr[mr].sum()), "defects_baseline": float(cb[mb].sum()),
+                  "defects_reporting": float(cr[mr].sum())})
+
+
+# -- energy and unit energy: adjusted baseline -----------------------------------------------------------------
+def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str, volume: str | None):
+    """Candidate relevant variables as groups of columns (for :func:`zhizao.verify.model.choose`)."""
+    Xb, Xr, groups, info = pd.DataFrame(index=b.index), pd.DataFrame(index=r.index), [], {}
+    if volume and _has(b, volume) and b[volume].nunique() > 1:
+        Xb["volume"], Xr["volume"] = b[volume], r[volume]
+        groups.append(["volume"])
+    if "apt" in b and _has(b, "apt") and b["apt"].nunique() > 1:
+        Xb["operating_hours"], Xr["operating_hours"] = b["apt"] / 3600, r["apt"] / 3600
+        groups.append(["operating_hours"])
+    if "temperature_c" in b and b["temperature_c"].notna().mean() > 0.5:
+        tb = b["temperature_c"].interpolate(limit_direction="both")
+        tr = r["temperature_c"].interpolate(limit_direction="both") if "temperature_c" in r else tb * np.nan
+        bh, bc = best_degree_days(y_b, tb, b["hours"])
+        info.update(heating_base_c=bh, cooling_base_c=bc)
+        Xb["hdd"], Xr["hdd"] = degree_days(tb, bh, "hdd", b["hours"]), degree_days(tr, bh, "hdd", r["hours"])
+        Xb["cdd"], Xr["cdd"] = degree_days(tb, bc, "cdd", b["hours"]), degree_days(tr, bc, "cdd", r["hours"])
+        groups += [["hdd"], ["cdd"]]
+    # categorical relevant variables (shares of time per level), reference level left out
+    cats = sorted({c.split("=")[0] for c in b.columns if "=" in c})
+    for name in cats:
+        levels = sorted(c for c in b.columns if c.startswith(name + "="))
+        cols = [c for c in levels[1:] if b[c].nunique() > 1]
+        if cols:
+            for c in cols:
+                Xb[c], Xr[c] = b[c].fillna(0), r[c].fillna(0) if c in r else 0.0
+            groups.append(cols)
+    if granularity == "hour":
+        hcols = [f"hour_{h}" for h in range(1, 24)]
+        for h in range(1, 24):
+            Xb[f"hour_{h}"], Xr[f"hour_{h}"] = (b["hour"] == h).astype(float), (r["hour"] == h).astype(float)
+        groups.append(hcols)
+    if granularity in ("hour", "day"):
+        wcols = [f"weekday_{d}" for d in range(1, 7)]
+        for d in range(1, 7):
+            Xb[f"weekday_{d}"], Xr[f"weekday_{d}"] = (b["weekday"] == d).astype(float), (r["weekday"] == d).astype(float)
+        groups.append(wcols)
+    return Xb, Xr, groups, info
+
+
+def _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n_boot, seed, common):
+    numcol = "energy_kwh" if definition == "kwh_per_day" else "energy_kgce"
+    if numcol not in b or not b[numcol].notna().any():
+        raise ValueError(f"no energy data ({numcol}) for {common['scope']} in the baseline period")
+    volume = {"kgce_per_unit": "pq", "kgce_per_good_unit": "gq", "kgce_per_10k_cny": "output_value"}.get(definition)
+    if indicator == "unit_energy" and not (_has(b, volume) and _has(r, volume)):
+        raise ValueError(f"unit_energy ({definition}) needs output ({volume}) in both periods at "
+                         f"{common['scope']}; without it verify indicator 'energy'")
+    cov, warnings = _coverage(b[numcol], r[numcol] if numcol in r else pd.Series(dtype=float), numcol)
+    b, r = b[b[numcol].notna()], r[r[numcol].notna()]
+    yb, yr = b[numcol].to_numpy(float), r[numcol].to_numpy(float)
+    Xb, Xr, groups, info = _drivers(b, r, yb, granularity, volume or "pq")
+    ok_b = Xb.notna().all(axis=1).to_numpy()
+    ok_r = Xr.notna().all(axis=1).to_numpy()
+    if (~ok_r).any():
+        warnings.append(f"{int((~ok_r).sum())} reporting buckets lack a relevant variable and are left out")
+    Xb, yb, Xr, yr = Xb[ok_b], yb[ok_b], Xr[ok_r], yr[ok_r]
+    f, w = M.choose(yb, Xb, groups)
+    warnings += w
+    chosen = [t for t in f.terms if t != "const"]
+    warnings += M.extrapolation(Xb, Xr, chosen)
+    s = M.savings(f, Xr, yr, confidence, uncertainty, n_boot=min(n_boot, 999), seed=seed, Xb=Xb, yb=yb)
+    fit = {**{k: v for k, v in f.stats.items()}, "passed": f.passed, "failed": f.failed, **info,
+           "params": dict(zip(f.terms, f.params.tolist())), "uncertainty": {k: s[k] for k in s if k not in
+                                                                            ("adjusted", "reporting")}}
+    if indicator == "unit_energy":
+        out_b, out_r = b[volume].to_numpy(float)[ok_b].sum(), r[volume].to_numpy(float)[ok_r].sum()
+        k = 10000.0 if volume == "output_value" else 1.0
+        base_v, rep_v, adj_v = yb.sum() / out_b * k, yr.sum() / out_r * k, s["adjusted"] / out_r * k
+        output = float(out_r)
+    else:
+        base_v, rep_v, adj_v = yb.mean(), yr.mean(), s["adjusted"] / max(len(yr), 1)
+        output = float(r["pq"].sum()) if _has(r, "pq") else None
+    improvement = s["fraction"]
+    return VerificationResult(
+        **common, baseline=float(base_v), reporting=float(rep_v), adjusted_baseline=float(adj_v),
+        change=-improvement, improvement=improvement, ci_low=s["frac_low"], ci_high=s["frac_high"],
+        method=f"adjusted baseline: OLS of {numcol} per {granularity} on "
+               f"{', '.join(chosen) or 'a constant'}; uncertainty {uncertainty}",
+        simple_change=float(rep_v / base_v - 1) if base_v else None, fit=fit, warnings=warnings,
+        coverage={**cov, "output": output})
+
+
+# -- operating cost ---------------------------------------------------------------------------------------------
+def _monthly_costs(ws, scope, w, tz) -> pd.Series:
+    c = ws.con.execute("""SELECT category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs WHERE scope = ?""",
+                       [scope]).df()
+    a, b = _ms(w[0]), _ms(w[1])
+    if c.empty:
+        return pd.Series(dtype=float)
+    _level, chain, _tz = scope_info(ws, scope)
+    idx = None
+    for sid in chain:
+        v = variable_buckets(ws.con, sid, "month", a, b, tz)
+        idx = v if idx is None else idx.combine_first(v)
+    total = None
+    for cat, g in c.groupby("category"):
+        sums = interval_sums(g["s"], g["e"], g["amount"], "month", a, b, tz)
+        col = f"price_index:{cat}" if idx is not None and f"price_index:{cat}" in idx else "price_index"
+        if idx is not None and col in idx:
+            sums = sums / idx[col].reindex(sums.index)
+        total = sums if total is None else total + sums
+    return total
+
+
+def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common) -> VerificationResult:
+    _level, chain, tz = scope_info(ws, scope)
+    cb, cr = _monthly_costs(ws, scope, wb, tz), _monthly_costs(ws, scope, wr, tz)
+    if cb.empty or cr.empty:
+        raise ValueError(f"no costs booked to {scope} in the " + ("baseline" if cb.empty else "reporting") + " period")
+    b = b.assign(cost=cb.reindex(b.index)).dropna(subset=["cost", "gq"])
+    r = r.assign(cost=cr.reindex(r.index)).dropna(subset=["cost", "gq"])
+    b, r = b[b["cost"] > 0], r[r["cost"] > 0]
+    cov, warnings = _coverage(b["cost"], r["cost"], "cost")
+    has_index = any(c.startswith("price_index") for c in
+                    variable_buckets(ws.con, chain[-1], "month", _ms(wb[0]), _ms(wr[1]), tz).columns) or any(
+        c.startswith("price_index") for sid in chain for c in
+        variable_buckets(ws.con, sid, "month", _ms(wb[0]), _ms(wr[1]), tz).columns)
+    if not has_index:
+        warnings.append("no price_index variable: costs are not deflated to baseline prices")
+    base_v = b["cost"].sum() / b["gq"].sum()
+    rep_v = r["cost"].sum() / r["gq"].sum()
+    fit = {}
+    if len(b) >= 4 and b["gq"].nunique() > 1:
+        Xb, Xr = pd.DataFrame({"output": b["gq"]}), pd.DataFrame({"output": r["gq"]})
+        f = M.fit(b["cost"].to_numpy(float), Xb)
+        s = M.savings(f, Xr, r["cost"].to_numpy(float), confidence, uncertainty, n_boot=min(n_boot, 999),
+                      seed=seed, Xb=Xb, yb=b["cost"].to_numpy(float))
+        if not f.passed:
+            warnings.append("the cost model fails the validity checks (" + "; ".join(f.failed) + ")")
+        warnings += M.extrapolation(Xb, Xr, ["output"])
+        adj_v = s["adjusted"] / r["gq"].sum()
+        improvement, lo, hi = s["fraction"], s["frac_low"], s["frac_high"]
+        method = f"adjusted baseline: OLS of monthly cost at baseline prices on good output; uncertainty {uncertainty}"
+        fit = {**f.stats, "passed": f.passed, "params": dict(zip(f.terms, f.params.tolist()))}
+    else:
+        res = ratio_of_totals_change(b["cost"], b["gq"], r["cost"], r["gq"], confidence, n_boot, block=1, seed=seed)
+        adj_v = base_v
+        improvement, lo, hi = -res["change"], -res["ci_high"], -res["ci_low"]
+        method = "ratio of totals (cost per good unit at baseline prices); bootstrap over months"
+        warnings.append("fewer than 4 baseline months: no regression, cost per unit compared as it is")
+    return VerificationResult(
+        **common, definition="cost_per_good_unit", baseline=float(base_v), reporting=float(rep_v),
+        adjusted_baseline=float(adj_v), change=-improvement, improvement=improvement, ci_low=lo, ci_high=hi,
+        method=method, simple_change=float(rep_v / base_v - 1), fit=fit, warnings=warnings,
+        coverage={**cov, "output": float(r["gq"].sum())})
+
+
+# -- development cycle ------------------------------------------------------------------------------------------
+def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> VerificationResult:
+    ent = ws.con.execute("SELECT DISTINCT enterprise FROM equipment WHERE ? IN "
+                         "(equipment_id, work_center, area, site, enterprise)", [scope]).fetchall()
+    ents = [e for (e,) in ent if e]
+    d = ws.con.execute(f"""SELECT product_id, release, date_diff('second', design_start, release) / 86400.0 AS days
+                           FROM development_cycles WHERE enterprise_id IN ({",".join("?" * len(ents)) or "NULL"})""",
+                       ents).df()
+    common["definition"] = "days_design_to_release"
+    if d.empty:
+        raise ValueError(f"no development cycles for the enterprise of {scope}")
+    rel = pd.to_datetime(d["release"], utc=True)
+    xb = d.loc[(rel >= wb[0]) & (rel < wb[1]), "days"].to_numpy(float)
+    xr = d.loc[(rel >= wr[0]) & (rel < wr[1]), "days"].to_numpy(float)
+    if not len(xb) or not len(xr):
+        raise ValueError("no product released in the " + ("baseline" if not len(xb) else "reporting") + " period")
+    mb, mr = xb.mean(), xr.mean()
+    rng = np.random.default_rng(seed)
+    boots = [1 - rng.choice(xr, xr.size).mean() / rng.choice(xb, xb.size).mean() for _ in range(n_boot)]
+    alpha = 1 - confidence
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    warnings = [] if min(len(xb), len(xr)) >= 5 else ["fewer than 5 products in a period: a wide interval"]
+    return VerificationResult(
+        **common, baseline=float(mb), reporting=float(mr), adjusted_baseline=float(mb), change=float(mr / mb - 1),
+        improvement=float(1 - mr / mb), ci_low=float(lo), ci_high=float(hi),
+        method=f"ratio of mean cycle times; bootstrap over products ({n_boot} resamples), percentile interval",
+        simple_change=float(mr / mb - 1), warnings=warnings,
+        coverage={"baseline_products": int(len(xb)), "reporting_products": int(len(xr))})

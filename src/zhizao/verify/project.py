@@ -1,0 +1,117 @@
+"""Verification of a registered project: default windows, all indicators, results stored with the project."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from zhizao.verify.indicators import verify
+from zhizao.verify.result import VerificationResult
+
+#: Indicators verified for a project by default (the programme's headline indicators).
+PROJECT_INDICATORS = ("production_efficiency", "defect_rate", "operating_cost", "unit_energy", "development_cycle")
+WINDOW_MONTHS = 12
+
+
+def default_windows(start, commissioning_end, months: int = WINDOW_MONTHS):
+    """The project's default windows: ``months`` before its start, and ``months`` from the end of
+    commissioning (steady state). reference/transformation.md, "Windows"."""
+    s, c = pd.Timestamp(start), pd.Timestamp(commissioning_end)
+    return (s - pd.DateOffset(months=months), s), (c, c + pd.DateOffset(months=months))
+
+
+def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9, baseline=None, reporting=None,
+                   store: bool = True, **kw) -> list[VerificationResult]:
+    """Verify a project's indicators and store the results with it.
+
+    Parameters
+    ----------
+    ws : zhizao.Workspace
+    project_id : str
+    indicators : list of str, optional
+        Default :data:`PROJECT_INDICATORS`.
+    confidence : float
+    baseline, reporting : (start, end), optional
+        Explicit windows; default :func:`default_windows`, clipped to the data of the scope (a shorter
+        window is stated in the result's warnings).
+    store : bool
+        Write the results into table ``verifications`` (the latest result per project and indicator counts).
+    **kw
+        Passed to :func:`zhizao.verify.indicators.verify` (uncertainty, granularity, n_boot, seed).
+
+    Returns
+    -------
+    list of VerificationResult
+        One per indicator that the data can verify; an indicator without data gives a result with null values
+        and the reason in ``warnings``.
+
+    Raises
+    ------
+    KeyError
+        If the project does not exist.
+    """
+    p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects "
+                       "WHERE project_id = ?", [project_id]).df()
+    if p.empty:
+        raise KeyError(f"no project {project_id!r}")
+    row = p.iloc[0]
+    scope = row["scope"] or ws.con.execute("SELECT min(site) FROM equipment WHERE enterprise = ?",
+                                           [row["enterprise_id"]]).fetchall()[0][0]
+    (b0, b1), (r0, r1) = default_windows(row["start"], row["commissioning_end"])
+    notes = []
+    if baseline is None or reporting is None:
+        ext = ws.con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
+                                USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site,
+                                e.enterprise)""", [scope]).fetchall()[0]
+        if ext[0] is not None:
+            lo, hi = pd.Timestamp(ext[0]), pd.Timestamp(ext[1])
+            if lo > b0:
+                notes.append(f"baseline window shortened to the data: {lo.isoformat()} .. {b1.isoformat()} "
+                             f"(default {WINDOW_MONTHS} months)")
+                b0 = lo
+            if hi < r1:
+                notes.append(f"reporting window shortened to the data: {r0.isoformat()} .. {hi.isoformat()} "
+                             f"(default {WINDOW_MONTHS} months)")
+                r1 = hi
+    baseline = baseline or (b0, b1)
+    reporting = reporting or (r0, r1)
+    out = []
+    for ind in indicators or PROJECT_INDICATORS:
+        try:
+            res = verify(ws, ind, scope, baseline, reporting, confidence=confidence, project_id=project_id, **kw)
+            res.warnings = notes + res.warnings
+        except ValueError as e:
+            res = VerificationResult(
+                indicator=ind, definition="", scope=scope,
+                baseline_period=(pd.Timestamp(baseline[0]).isoformat(), pd.Timestamp(baseline[1]).isoformat()),
+                reporting_period=(pd.Timestamp(reporting[0]).isoformat(), pd.Timestamp(reporting[1]).isoformat()),
+                baseline=None, reporting=None, adjusted_baseline=None, change=None, improvement=None, ci_low=None,
+                ci_high=None, confidence=confidence, method="not verified", warnings=notes + [str(e)],
+                project_id=project_id)
+        out.append(res)
+    if store:
+        store_results(ws, out)
+    return out
+
+
+def store_results(ws, results: list[VerificationResult]) -> None:
+    """Append results to table ``verifications`` in one transaction."""
+    ws.con.execute("BEGIN TRANSACTION")
+    try:
+        for r in results:
+            ws.con.execute("INSERT INTO verifications (project_id, indicator, scope, result) VALUES (?, ?, ?, ?)",
+                           [r.project_id, r.indicator, r.scope, r.to_json()])
+        ws.con.execute("COMMIT")
+    except BaseException:
+        ws.con.execute("ROLLBACK")
+        raise
+
+
+def stored_results(ws, project_id: str | None = None) -> list[VerificationResult]:
+    """The latest stored result per project and indicator (all projects when ``project_id`` is None)."""
+    q = """SELECT result FROM (
+               SELECT result, row_number() OVER (PARTITION BY project_id, indicator ORDER BY computed_at DESC) rn
+               FROM verifications WHERE (? IS NULL OR project_id = ?)) WHERE rn = 1"""
+    import json
+
+    return [VerificationResult.from_dict(json.loads(r)) for (r,) in ws.con.execute(q, [project_id, project_id]
+                                                                                  ).fetchall()]
