@@ -83,6 +83,18 @@ def write_frame(df, fmt: str, output: Optional[Path]) -> None:
             df.to_excel(output, index=False)
 
 
+FORMATS = ("table", "csv", "json", "parquet", "xlsx")
+
+
+def _check_query(db: str, level: str, period: str, fmt: str) -> None:
+    """Exit 2 for an unknown level, period or format, or a missing store."""
+    _choice(level, LEVELS, "level")
+    _choice(period, PERIODS, "period")
+    _choice(fmt, FORMATS, "format")
+    if not Path(db).exists():
+        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+
+
 @app.command()
 def kpi(db: str = DB,
         level: str = typer.Option("equipment", help="|".join(LEVELS)),
@@ -93,11 +105,7 @@ def kpi(db: str = DB,
         fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
         output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
     """ISO 22400 elements and KPIs per level and period."""
-    _choice(level, LEVELS, "level")
-    _choice(period, PERIODS, "period")
-    _choice(fmt, ("table", "csv", "json", "parquet", "xlsx"), "format")
-    if not Path(db).exists():
-        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+    _check_query(db, level, period, fmt)
     names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
     try:
         with zhizao.connect(db, read_only=True) as ws:
@@ -121,11 +129,7 @@ def capability(db: str = DB,
                fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
                output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
     """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per characteristic from measured quality values."""
-    _choice(level, LEVELS, "level")
-    _choice(period, PERIODS, "period")
-    _choice(fmt, ("table", "csv", "json", "parquet", "xlsx"), "format")
-    if not Path(db).exists():
-        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+    _check_query(db, level, period, fmt)
     try:
         with zhizao.connect(db, read_only=True) as ws:
             df = ws.capability(level=level, period=period, start=from_, end=to)

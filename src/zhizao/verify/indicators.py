@@ -288,22 +288,29 @@ def _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n
 
 
 # -- operating cost ---------------------------------------------------------------------------------------------
+def _price_indices(ws, chain: list[str], a: int, b: int, tz: str) -> pd.DataFrame:
+    """Monthly ``price_index*`` variables of the scope or its nearest ancestor that has them."""
+    idx = pd.DataFrame()
+    for sid in chain:
+        v = variable_buckets(ws.con, sid, "month", a, b, tz)
+        v = v[[c for c in v.columns if c.startswith("price_index")]]
+        idx = v if idx.empty else idx.combine_first(v)
+    return idx
+
+
 def _monthly_costs(ws, scope, w, tz) -> pd.Series:
+    """Monthly operating cost of ``scope`` at baseline prices (deflated by its price indices)."""
     c = ws.con.execute("""SELECT category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs WHERE scope = ?""",
                        [scope]).df()
     a, b = _ms(w[0]), _ms(w[1])
     if c.empty:
         return pd.Series(dtype=float)
-    _level, chain, _tz = scope_info(ws, scope)
-    idx = None
-    for sid in chain:
-        v = variable_buckets(ws.con, sid, "month", a, b, tz)
-        idx = v if idx is None else idx.combine_first(v)
+    idx = _price_indices(ws, scope_info(ws, scope)[1], a, b, tz)
     total = None
     for cat, g in c.groupby("category"):
         sums = interval_sums(g["s"], g["e"], g["amount"], "month", a, b, tz)
-        col = f"price_index:{cat}" if idx is not None and f"price_index:{cat}" in idx else "price_index"
-        if idx is not None and col in idx:
+        col = f"price_index:{cat}" if f"price_index:{cat}" in idx else "price_index"
+        if col in idx:
             sums = sums / idx[col].reindex(sums.index)
         total = sums if total is None else total + sums
     return total
@@ -318,11 +325,7 @@ def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common
     r = r.assign(cost=cr.reindex(r.index)).dropna(subset=["cost", "gq"])
     b, r = b[b["cost"] > 0], r[r["cost"] > 0]
     cov, warnings = _coverage(b["cost"], r["cost"], "cost")
-    has_index = any(c.startswith("price_index") for c in
-                    variable_buckets(ws.con, chain[-1], "month", _ms(wb[0]), _ms(wr[1]), tz).columns) or any(
-        c.startswith("price_index") for sid in chain for c in
-        variable_buckets(ws.con, sid, "month", _ms(wb[0]), _ms(wr[1]), tz).columns)
-    if not has_index:
+    if _price_indices(ws, chain, _ms(wb[0]), _ms(wr[1]), tz).empty:
         warnings.append("no price_index variable: costs are not deflated to baseline prices")
     base_v = b["cost"].sum() / b["gq"].sum()
     rep_v = r["cost"].sum() / r["gq"].sum()
