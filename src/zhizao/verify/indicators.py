@@ -349,7 +349,7 @@ def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common
         method = "ratio of totals (cost per good unit at baseline prices); bootstrap over months"
         warnings.append("fewer than 4 baseline months: no regression, cost per unit compared as it is")
     return VerificationResult(
-        **common, definition="cost_per_good_unit", baseline=float(base_v), reporting=float(rep_v),
+        **common, baseline=float(base_v), reporting=float(rep_v),
         adjusted_baseline=float(adj_v), change=-improvement, improvement=improvement, ci_low=lo, ci_high=hi,
         method=method, simple_change=float(rep_v / base_v - 1), fit=fit, warnings=warnings,
         coverage={**cov, "output": float(r["gq"].sum())})
