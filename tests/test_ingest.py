@@ -188,3 +188,21 @@ def test_bad_mapping_files_are_rejected_clearly(tmp_path, text, match):
     (tmp_path / "m.yaml").write_text(text)
     with pytest.raises(MappingError, match=match):
         load_mapping(tmp_path / "m.yaml")
+
+
+def test_a_date_alone_is_local_midnight_not_an_offset(ws, tmp_path):
+    # "2024-02-01" ends in "-01", which must not be read as a UTC offset of -01:00
+    load(ws, tmp_path, "labour", """
+        scope,date,attendance_hours
+        L1,2024-02-01,80
+    """)
+    lab = ws.table("labour")
+    assert lab["start"].iloc[0] == pd.Timestamp("2024-01-31T16:00:00Z")  # midnight in Asia/Shanghai
+    assert lab["end"].iloc[0] == pd.Timestamp("2024-02-01T16:00:00Z")
+    load(ws, tmp_path, "states", """
+        equipment_id,start,state
+        M1,2024-02-01 08:00:00-01:00,production
+        M1,2024-02-01T10:00:00Z,setup
+    """, name="s.csv")
+    st = sorted(ws.table("states")["start"])
+    assert st == [pd.Timestamp("2024-02-01T09:00:00Z"), pd.Timestamp("2024-02-01T10:00:00Z")]

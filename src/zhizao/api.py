@@ -94,8 +94,13 @@ class Workspace:
         return self._cache[key]
 
     def elements(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
-        """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`)."""
-        return rollup(self.elements_raw(period, start, end).elements, level)
+        """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`).
+
+        Cached per arguments until the next ingest; treat the result as read-only."""
+        key = ("rollup", level, period, str(start), str(end))
+        if key not in self._cache:
+            self._cache[key] = rollup(self.elements_raw(period, start, end).elements, level)
+        return self._cache[key]
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
             kpis: list[str] | None = None, as_arrow: bool = False):

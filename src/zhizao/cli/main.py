@@ -273,3 +273,13 @@ def demo(db: Optional[str] = typer.Option(None, "--db", help="store file (defaul
     from zhizao.demo import run_demo
 
     run_demo(out=out, db=db, machines=machines, days=days, seed=seed, console=console)
+
+
+def _register_front_ends() -> None:
+    """Commands of the other front ends, each in its own module."""
+    from zhizao.cli import portfolio
+
+    portfolio.register(app)
+
+
+_register_front_ends()

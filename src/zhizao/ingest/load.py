@@ -60,7 +60,8 @@ class LoadReport:
                 f"{self.skipped} already stored")
 
 
-_OFFSET_RE = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+#: an explicit UTC offset after a time of day (a date alone, 2024-02-01, has none)
+_OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 #: tables whose equipment_id must exist in the equipment table
 _EQUIPMENT_REF = {"states", "production", "energy", "quality", "products"}

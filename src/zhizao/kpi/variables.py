@@ -15,7 +15,19 @@ from zhizao.kpi.buckets import bucket_edges
 from zhizao.kpi.intervals import split_over
 
 
-def variable_buckets(con, scope: str, period: str, start_ms: int, end_ms: int, tz: str) -> pd.DataFrame:
+def scope_variables(con, scope: str) -> pd.DataFrame:
+    """The variables booked to ``scope`` as intervals: columns name, s, e [ms], value, level.
+
+    A reading without ``end`` holds until the next reading of the same variable (like a state)."""
+    return con.execute("""
+        SELECT name, epoch_ms(start) s,
+               epoch_ms(coalesce("end", lead(start) OVER (PARTITION BY scope, name ORDER BY start))) e,
+               value, level
+        FROM variables WHERE scope = ?""", [scope]).df()
+
+
+def variable_buckets(con, scope: str, period: str, start_ms: int, end_ms: int, tz: str,
+                     records: pd.DataFrame | None = None) -> pd.DataFrame:
     """Relevant variables of ``scope`` per ``period`` bucket of ``[start, end)`` in zone ``tz``.
 
     Parameters
@@ -28,6 +40,8 @@ def variable_buckets(con, scope: str, period: str, start_ms: int, end_ms: int, t
         Range [ms since the epoch, UTC].
     tz : str
         IANA zone of the buckets.
+    records : pandas.DataFrame, optional
+        The output of :func:`scope_variables` when the caller has it already.
 
     Returns
     -------
@@ -38,11 +52,7 @@ def variable_buckets(con, scope: str, period: str, start_ms: int, end_ms: int, t
     """
     edges = bucket_edges(start_ms, end_ms, period, tz)
     idx = pd.to_datetime(edges[:-1], unit="ms", utc=True)
-    v = con.execute("""
-        SELECT name, epoch_ms(start) s,
-               epoch_ms(coalesce("end", lead(start) OVER (PARTITION BY scope, name ORDER BY start))) e,
-               value, level
-        FROM variables WHERE scope = ?""", [scope]).df()
+    v = scope_variables(con, scope) if records is None else records
     out = pd.DataFrame(index=idx)
     if v.empty:
         return out

@@ -59,8 +59,8 @@ DESIGNATION_LABELS = {
 LEVEL_LABELS = {"district": N_("District level"), "municipal": N_("Municipal level"),
                 "provincial": N_("Provincial level"), "national": N_("National level")}
 BASIS_LABELS = {"verified": N_("Verified from data"), "declared": N_("Declared")}
-STATUS_MARKS = {"verified": N_("V"), "declared": N_("D")}
-WEIGHT_LABELS = {"output": N_("output"), "investment": N_("investment")}
+STATUS_MARKS = {"verified": N_("[verified]"), "declared": N_("[declared]")}
+WEIGHT_LABELS = {"output": N_("by output"), "investment": N_("by investment")}
 
 
 def _p(text: str, cls: str | None = None) -> dict:
@@ -116,7 +116,7 @@ class _Bulletin:
         mean, lo, hi = a["mean"], a["ci_low"], a["ci_high"]
         up = mean >= 0
         text = _(PHRASES[ind][0 if up else 1]) % {"v": self.f.pct(abs(mean))}
-        if verified and lo is not None and hi is not None:
+        if verified and pd.notna(lo) and pd.notna(hi):
             lo, hi = (lo, hi) if up else (-hi, -lo)
             text += _(" (%(conf)s confidence interval %(lo)s to %(hi)s, %(n)s projects)") % {
                 "conf": self.f.pct(self.s["confidence"], 0), "lo": self.f.pct(lo), "hi": self.f.pct(hi),
@@ -141,13 +141,22 @@ class _Bulletin:
         n = t["n_projects"]
         if not n and not (t["n_smart_factories"] or t["n_digital_workshops"] or t["n_demonstration_projects"]):
             return [_("No intelligent transformation project in the selection.")]
-        s1 = _("%(n)s intelligent transformation projects have been supported") % {"n": self.f.num(n)}
-        if t["n_demonstration_projects"]:
-            s1 += _(", %(m)s of them selected as demonstration projects") % {
-                "m": self.f.num(t["n_demonstration_projects"])}
-        if t["n_smart_factories"] or t["n_digital_workshops"]:
-            s1 += _("; %(x)s smart factories and %(y)s digital workshops have been recognised") % {
-                "x": self.f.num(t["n_smart_factories"]), "y": self.f.num(t["n_digital_workshops"])}
+        s1 = self.n_("%(n)s intelligent transformation project has been supported",
+                     "%(n)s intelligent transformation projects have been supported", n) % {"n": self.f.num(n)}
+        m = t["n_demonstration_projects"]
+        if m:
+            s1 += self.n_(", %(m)s of them selected as a demonstration project",
+                          ", %(m)s of them selected as demonstration projects", m) % {"m": self.f.num(m)}
+        x, y = t["n_smart_factories"], t["n_digital_workshops"]
+        recognised = []
+        if x:
+            recognised.append(self.n_("%(x)s smart factory", "%(x)s smart factories", x) % {"x": self.f.num(x)})
+        if y:
+            recognised.append(self.n_("%(y)s digital workshop", "%(y)s digital workshops", y) % {"y": self.f.num(y)})
+        if recognised:
+            what = recognised[0] if len(recognised) == 1 else \
+                _("%(a)s and %(b)s") % {"a": recognised[0], "b": recognised[1]}
+            s1 += _("; %(what)s recognised") % {"what": what}
         out = [_("%(text)s.") % {"text": s1}]
         av = self.s["averages"]
         ver = {r["indicator"]: r for r in av[av["basis"] == "verified"].to_dict("records") if r["n"]}
@@ -230,7 +239,7 @@ class _Bulletin:
         rows = []
         for r in self.s["averages"].to_dict("records"):
             weighted = f.pct(r["weighted_mean"])
-            if r["weight_basis"]:
+            if isinstance(r["weight_basis"], str):
                 weighted += f" ({self._(WEIGHT_LABELS[r['weight_basis']])})"
             rows.append([
                 _cell(self.ind(r["indicator"])), _cell(self._(BASIS_LABELS[r["basis"]])),
@@ -259,18 +268,19 @@ class _Bulletin:
             "indicator": [self.ind(i) for i in av["indicator"]],
             "basis": [_(BASIS_LABELS[b]) for b in av["basis"]],
             "mean": av["mean"].astype(float), "lo": av["ci_low"].astype(float), "hi": av["ci_high"].astype(float)})
-        order = [self.ind(i) for i in PROGRAMME_INDICATORS if self.ind(i) in set(df["indicator"])]
         basis_order = [_(BASIS_LABELS[b]) for b in ("verified", "declared")]
-        y = alt.Y("indicator:N", sort=order, title=None, axis=alt.Axis(labelLimit=240))
-        off = alt.YOffset("basis:N", sort=basis_order)
+        df["row"] = df["indicator"] + " · " + df["basis"]
+        order = [f"{self.ind(i)} · {b}" for i in PROGRAMME_INDICATORS for b in basis_order]
+        order = [o for o in order if o in set(df["row"])]
+        y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
         color = alt.Color("basis:N", title=_("Basis"), sort=basis_order,
                           scale=alt.Scale(domain=basis_order, range=[charts.COLORS["total"], charts.COLORS["other"]]))
         base = alt.Chart(df, title=_("Average improvement per indicator (unweighted mean of projects)"))
-        bars = base.mark_bar().encode(x=alt.X("mean:Q", title=_("Improvement"), axis=alt.Axis(format=".0%")),
-                                      y=y, yOffset=off, color=color)
-        err = base.transform_filter("isValid(datum.lo)").mark_rule(color=charts.COLORS["line"], strokeWidth=2).encode(
-            x="lo:Q", x2="hi:Q", y=y, yOffset=off)
-        chart = alt.layer(bars, err).properties(width=charts.WIDTH - 160, height=max(60, 34 * len(order)))
+        bars = base.mark_bar().encode(
+            x=alt.X("mean:Q", title=_("Improvement"), axis=alt.Axis(format=".0%", tickCount=8)), y=y, color=color)
+        err = base.transform_filter("isValid(datum.lo)").mark_rule(color=charts.COLORS["line"], strokeWidth=2) \
+            .encode(x="lo:Q", x2="hi:Q", y=y)
+        chart = alt.layer(bars, err).properties(width=charts.WIDTH - 200, height=max(40, 22 * len(order)))
         return charts.to_svg(chart, self.lang)
 
     def rankings_blocks(self) -> list[dict]:
@@ -308,9 +318,10 @@ class _Bulletin:
         pv = self.s["project_values"]
         prj = self.s["projects"]
         head = [_("Project"), _("Enterprise"), _("Type")] + [self.ind(i) for i in PROGRAMME_INDICATORS]
+        values = {(r["project_id"], r["indicator"]): r for r in pv.to_dict("records")}
         rows = []
         for p in prj.to_dict("records"):
-            g = {r["indicator"]: r for r in pv[pv["project_id"] == p["project_id"]].to_dict("records")}
+            g = {i: values[(p["project_id"], i)] for i in PROGRAMME_INDICATORS if (p["project_id"], i) in values}
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
             row = [_cell(p["project_id"]), _cell(f"{ent} ({p['enterprise_id']})" if ent != p["enterprise_id"] else ent),
                    _cell(self.label(TYPE_LABELS, p["type"]))]
@@ -331,9 +342,10 @@ class _Bulletin:
     def filters_text(self) -> str:
         _ = self._
         fl = self.s["filters"]
-        parts = [f"{_('Park')}: {fl['park'] or _('all')}", f"{_('District')}: {fl['district'] or _('all')}",
-                 f"{_('Project start')}: [{fl['start'] or '…'}, {fl['end'] or '…'})"]
-        return " · ".join(parts)
+        everything = _("all")
+        return _("Park: %(park)s · District: %(district)s · Project start: [%(start)s, %(end)s)") % {
+            "park": fl["park"] or everything, "district": fl["district"] or everything,
+            "start": fl["start"] or "…", "end": fl["end"] or "…"}
 
     def paragraph_text(self) -> str:
         """The sentences as one paragraph (Chinese sentences are not separated by spaces)."""
@@ -356,7 +368,9 @@ class _Bulletin:
                            "its investment (the basis is named); hover over a weighted mean for its projects."),
                          "note")]
         if svg:
-            avg_blocks.append({"type": "figure", "svg": Markup(svg), "caption": None})
+            avg_blocks.append({"type": "figure", "svg": Markup(svg), "caption": _(
+                "Bars: unweighted mean of the projects; orange line: %(conf)s percentile-bootstrap interval over "
+                "projects (two projects at least).") % {"conf": self.f.pct(self.s["confidence"], 0)}})
         avg_blocks.append(_table(self.averages_head(), self.averages_rows()))
         return [
             {"id": "counts", "title": _("Projects and designations"), "blocks": [
@@ -390,7 +404,7 @@ class _Bulletin:
             out += ["| " + " | ".join(esc(c["text"]) for c in r) + " |" for r in rows]
             return out + [""]
 
-        lines = [f"# {title}", "", f"{_('Generated')}: {generated}  ", self.filters_text(), ""]
+        lines = [f"# {title}", "", _("Generated") + f": {generated}  ", self.filters_text(), ""]
         lines += [self.paragraph_text(), ""]
         for sec in self.sections():
             lines += [f"## {sec['title']}", ""]

@@ -122,10 +122,17 @@ def _row(criterion, description, threshold=None, operator=None, value=None, pass
             "value": value, "passed": passed, "source": source, "basis": basis, "evidence": list(evidence or [])}
 
 
+#: Tolerance of a threshold comparison: a value equal to the threshold up to floating-point noise passes.
+TOLERANCE = 1e-12
+
+
 def _compare(value, operator: str, threshold) -> bool | None:
+    """``value >= threshold`` or ``value <= threshold`` (within :data:`TOLERANCE`); None for no value."""
     if value is None or pd.isna(value):
         return None
-    return bool(value >= threshold) if operator == ">=" else bool(value <= threshold)
+    if operator == ">=":
+        return bool(value >= threshold - TOLERANCE)
+    return bool(value <= threshold + TOLERANCE)
 
 
 def _change_row(ws, enterprise_id: str, indicator: str, criterion: str, description: str, threshold: float,
@@ -261,5 +268,6 @@ def recognition_checks(ws, enterprise_id: str, designation: str, period=(None, N
         rows.append(_row(crit, desc, thr, ">=" if thr is not None else None, None, None, DECLARATION,
                          "declared by the enterprise; to be confirmed by an assessor", []))
     out = pd.DataFrame(rows, columns=COLUMNS)
-    out["passed"] = out["passed"].astype(object).where(out["passed"].notna(), None)
+    for c in ("threshold", "value", "passed"):  # None, not NaN, where a criterion has no value
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
     return out

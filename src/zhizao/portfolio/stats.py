@@ -14,7 +14,7 @@ import pandas as pd
 
 from zhizao.portfolio.registry import (DECLARED_COLUMNS, PROGRAMME_INDICATORS, designations, enterprises,
                                        in_window, latest_verifications, projects)
-from zhizao.schema import DESIGNATIONS
+from zhizao.schema import DESIGNATIONS, PROJECT_TYPES
 
 #: How many projects each ranking lists.
 TOP_N = 10
@@ -161,7 +161,7 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
             r = by_key.get((p.project_id, ind))
             declared = getattr(p, DECLARED_COLUMNS[ind])
             declared = None if pd.isna(declared) else float(declared)
-            verified = r is not None and r.improvement is not None
+            verified = r is not None and pd.notna(r.improvement)
             rows.append({
                 "project_id": p.project_id, "enterprise_id": p.enterprise_id, "enterprise": p.enterprise,
                 "type": p.type, "indicator": ind,
@@ -182,12 +182,14 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _count(df: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Projects per value of ``key`` (a null key is its own group, shown as None, listed last), with ids."""
+def _count(df: pd.DataFrame, key: str, order: tuple = ()) -> pd.DataFrame:
+    """Projects per value of ``key`` with their ids: values in ``order`` first, then the others by name; a
+    null key is its own group (shown as None), listed last."""
     groups: dict = {}
     for k, pid in zip(df[key].astype(object), df["project_id"]):
         groups.setdefault(None if pd.isna(k) else k, []).append(pid)
-    keys = sorted(groups, key=lambda k: (k is None, str(k)))
+    rank = {v: i for i, v in enumerate(order)}
+    keys = sorted(groups, key=lambda k: (k is None, rank.get(k, len(rank)), str(k)))
     return pd.DataFrame({key: keys, "n_projects": [len(groups[k]) for k in keys],
                          "project_ids": [sorted(groups[k]) for k in keys]},
                         columns=[key, "n_projects", "project_ids"])
@@ -342,7 +344,7 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
         "filters": filters, "confidence": confidence, "n_boot": n_boot, "seed": seed,
         "totals": totals,
         "projects": prj,
-        "by_type": _count(prj, "type"),
+        "by_type": _count(prj, "type", PROJECT_TYPES),
         "by_district": _count(prj, "district"),
         "by_industry": _count(prj, "industry"),
         "by_year": _count(prj, "year"),

@@ -42,7 +42,7 @@ from zhizao.kpi.variables import interval_sums, variable_buckets
 from zhizao.verify import model as M
 from zhizao.verify.ratios import proportion_ratio, ratio_of_totals_change
 from zhizao.verify.result import INDICATORS, VerificationResult
-from zhizao.verify.series import best_degree_days, degree_days, scope_info, scope_series
+from zhizao.verify.series import best_degree_days, cached_variables, degree_days, scope_info, scope_series
 
 DEFINITIONS = {
     "production_efficiency": ("good_units_per_production_hour", "standard_hours_per_labour_hour",
@@ -211,7 +211,13 @@ def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str
     if volume and _has(b, volume) and b[volume].nunique() > 1:
         Xb["volume"], Xr["volume"] = b[volume], r[volume]
         groups.append(["volume"])
-    if "apt" in b and _has(b, "apt") and b["apt"].nunique() > 1:
+    # scheduled hours (POT): the plan, not a result of the project; they carry the fixed load of a shift
+    if _has(b, "pot") and b["pot"].nunique() > 1:
+        Xb["scheduled_hours"], Xr["scheduled_hours"] = b["pot"] / 3600, r["pot"] / 3600
+        groups.append(["scheduled_hours"])
+    # operating hours are a driver of whole-facility energy only: a project that speeds the line up changes
+    # them itself, so for unit energy they would absorb part of the effect
+    if volume is None and "apt" in b and _has(b, "apt") and b["apt"].nunique() > 1:
         Xb["operating_hours"], Xr["operating_hours"] = b["apt"] / 3600, r["apt"] / 3600
         groups.append(["operating_hours"])
     if "temperature_c" in b and b["temperature_c"].notna().mean() > 0.5:
@@ -255,7 +261,7 @@ def _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n
     cov, warnings = _coverage(b[numcol], r[numcol] if numcol in r else pd.Series(dtype=float), numcol)
     b, r = b[b[numcol].notna()], r[r[numcol].notna()]
     yb, yr = b[numcol].to_numpy(float), r[numcol].to_numpy(float)
-    Xb, Xr, groups, info = _drivers(b, r, yb, granularity, volume or "pq")
+    Xb, Xr, groups, info = _drivers(b, r, yb, granularity, volume)
     ok_b = Xb.notna().all(axis=1).to_numpy()
     ok_r = Xr.notna().all(axis=1).to_numpy()
     if (~ok_r).any():
@@ -292,7 +298,7 @@ def _price_indices(ws, chain: list[str], a: int, b: int, tz: str) -> pd.DataFram
     """Monthly ``price_index*`` variables of the scope or its nearest ancestor that has them."""
     idx = pd.DataFrame()
     for sid in chain:
-        v = variable_buckets(ws.con, sid, "month", a, b, tz)
+        v = variable_buckets(ws.con, sid, "month", a, b, tz, records=cached_variables(ws, sid))
         v = v[[c for c in v.columns if c.startswith("price_index")]]
         idx = v if idx.empty else idx.combine_first(v)
     return idx
@@ -373,7 +379,8 @@ def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> V
         raise ValueError("no product released in the " + ("baseline" if not len(xb) else "reporting") + " period")
     mb, mr = xb.mean(), xr.mean()
     rng = np.random.default_rng(seed)
-    boots = [1 - rng.choice(xr, xr.size).mean() / rng.choice(xb, xb.size).mean() for _ in range(n_boot)]
+    boots = 1 - (xr[rng.integers(0, xr.size, (n_boot, xr.size))].mean(axis=1)
+                 / xb[rng.integers(0, xb.size, (n_boot, xb.size))].mean(axis=1))
     alpha = 1 - confidence
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
     warnings = [] if min(len(xb), len(xr)) >= 5 else ["fewer than 5 products in a period: a wide interval"]

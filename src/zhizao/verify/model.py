@@ -10,7 +10,7 @@ ISO 50006). Three uncertainty conventions are offered; every result names the on
 - ``ashrae14``: the ASHRAE Guideline 14 fractional savings uncertainty
   ``FSU = 1.26 t CV(RMSE) sqrt((n / n') (1 + 2 / n') / m) / F`` with ``n' = n (1 - rho) / (1 + rho)``.
 - ``block_bootstrap``: circular block bootstrap of the baseline days (refit) and of the residuals added to
-  the reporting sum (arch.bootstrap.CircularBlockBootstrap); percentile interval.
+  the reporting sum (circular blocks as arch.bootstrap.CircularBlockBootstrap draws them); percentile interval.
 
 References
 ----------
@@ -71,6 +71,11 @@ def long_run_variance(e: np.ndarray, lags: int) -> float:
 def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
     """OLS of ``y`` on ``X`` (with an intercept column ``const``) and its validity figures.
 
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If the design matrix is rank deficient (collinear variables).
+
     Returns
     -------
     Fit
@@ -80,8 +85,10 @@ def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
     y = np.asarray(y, float)
     Xc = X.copy()
     Xc.insert(0, "const", 1.0)
-    res = sm.OLS(y, Xc).fit()
     n, p = Xc.shape
+    if np.linalg.matrix_rank(Xc.to_numpy(float)) < p:
+        raise np.linalg.LinAlgError(f"collinear relevant variables: {', '.join(Xc.columns)}")
+    res = sm.OLS(y, Xc).fit()
     lags = hac_lags(n)
     robust = res.get_robustcov_results(cov_type="HAC", maxlags=lags, use_correction=True)
     resid = res.resid
@@ -98,6 +105,7 @@ def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
         "f_p": float(robust.f_pvalue) if p > 1 else None,
         "pvalues": {k: v for k, v in pv.items() if k != "const"},
         "hac_lags": lags,
+        "bic": float(res.bic),
     }
     failed = []
     var_p = [v for k, v in pv.items() if k != "const"]
@@ -116,10 +124,11 @@ def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
 
 def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: list[str] | None = None
            ) -> tuple[Fit, list[str]]:
-    """The simplest model that passes the validity checks.
+    """The simplest adequate model: among the models that pass the validity checks, the lowest BIC.
 
     Candidate driver groups (a group enters or leaves whole, e.g. the dummies of one categorical variable)
-    are tried from the fewest terms up; among passing models of the same size the highest adjusted R2 wins.
+    are combined in every way; each model must pass the DOE EnPI checks (:data:`ACCEPT`), and among those the
+    Bayesian information criterion trades fit against the number of terms (a term must pay for itself).
     If none passes, the model with all groups is returned with a warning.
 
     Returns
@@ -135,16 +144,21 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
             candidates.append((len(cols), cols))
     candidates.sort(key=lambda t: t[0])
     best = None
-    size = None
-    for n_terms, cols in candidates:
-        if size is not None and n_terms > size:
-            break
-        f = fit(y, X[cols])
-        if f.passed and (best is None or f.stats["adj_r2"] > best.stats["adj_r2"]):
-            best, size = f, n_terms
+    for _n_terms, cols in candidates:
+        try:
+            f = fit(y, X[cols])
+        except np.linalg.LinAlgError:
+            continue  # collinear drivers (e.g. scheduled hours and weekday dummies): not a candidate
+        if f.passed and (best is None or f.stats["bic"] < best.stats["bic"]):
+            best = f
     if best is None:
         cols = required + [c for g in groups for c in g]
-        best = fit(y, X[cols])
+        while True:
+            try:
+                best = fit(y, X[cols])
+                break
+            except np.linalg.LinAlgError:
+                cols = cols[:-1]  # drop trailing terms until the design has full rank
         if cols:
             warnings.append("no model passed the validity checks (" + "; ".join(best.failed) +
                             "); the model with all candidate variables is used")
@@ -220,7 +234,7 @@ def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
         out.update(se=half * adjusted / t, frac_low=frac - half, frac_high=frac + half, fsu=float(fsu),
                    rho=rho)
     else:
-        from arch.bootstrap import CircularBlockBootstrap
+        from zhizao.verify.ratios import circular_block_indices
 
         if Xb is None or yb is None:
             raise ValueError("block_bootstrap needs the baseline data (Xb, yb)")
@@ -228,14 +242,14 @@ def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
         yb = np.asarray(yb, float)
         block = block or f.lags + 1
         rng = np.random.default_rng(seed)
-        bs = CircularBlockBootstrap(block, np.arange(f.n), seed=rng)
-        bsr = CircularBlockBootstrap(block, np.arange(f.n), seed=rng)
+        ib_all = circular_block_indices(f.n, block, n_boot, rng)
+        ir_all = circular_block_indices(f.n, block, n_boot, rng)
+        one = Dr.sum(axis=0)
         fr = []
-        for (ib,), _ in bs.bootstrap(n_boot):
+        for ib, ir in zip(ib_all, ir_all):
             beta, *_r = np.linalg.lstsq(Db[ib], yb[ib], rcond=None)
-            ir = next(bsr.bootstrap(1))[0][0]
             noise = resid[np.resize(ir, m)].sum()
-            adj_b = float((Dr @ beta).sum()) + noise
+            adj_b = float(one @ beta) + noise
             fr.append((adj_b - reporting) / adj_b)
         lo, hi = np.quantile(fr, [alpha / 2, 1 - alpha / 2])
         out.update(se=float(np.std(fr)) * adjusted, frac_low=float(lo), frac_high=float(hi), n_boot=n_boot,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from zhizao.kpi.buckets import bucket_edges, floor_local
 from zhizao.kpi.elements import _ms
-from zhizao.kpi.variables import variable_buckets
+from zhizao.kpi.variables import scope_variables, variable_buckets
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 
 #: Degree-day base temperatures searched [deg C] (CalTRACK searches balance points the same way).
@@ -22,8 +23,11 @@ def scope_info(ws, scope: str) -> tuple[str, list[str], str]:
     ValueError
         If ``scope`` is no equipment, work_center, area, site or enterprise id.
     """
-    eq = ws.con.execute("SELECT equipment_id, work_center, area, site, enterprise, coalesce(timezone, 'UTC') tz "
-                        "FROM equipment").df()
+    key = ("equipment_hierarchy",)
+    if key not in ws._cache:
+        ws._cache[key] = ws.con.execute("SELECT equipment_id, work_center, area, site, enterprise, "
+                                        "coalesce(timezone, 'UTC') tz FROM equipment").df()
+    eq = ws._cache[key]
     for level in LEVELS:
         col = LEVEL_ID_COLUMN[level]
         m = eq[eq[col] == scope]
@@ -31,6 +35,14 @@ def scope_info(ws, scope: str) -> tuple[str, list[str], str]:
             up = [scope] + [m[LEVEL_ID_COLUMN[L]].iloc[0] for L in LEVELS[LEVELS.index(level) + 1:]]
             return level, [u for u in up if isinstance(u, str)], str(m["tz"].min())
     raise ValueError(f"scope {scope!r} is no equipment, work_center, area, site or enterprise id")
+
+
+def cached_variables(ws, scope: str) -> pd.DataFrame:
+    """:func:`zhizao.kpi.variables.scope_variables` of ``scope``, cached in the workspace until the next ingest."""
+    key = ("variables", scope)
+    if key not in ws._cache:
+        ws._cache[key] = scope_variables(ws.con, scope)
+    return ws._cache[key]
 
 
 def scope_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
@@ -47,14 +59,39 @@ def scope_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
         :func:`zhizao.kpi.variables.variable_buckets`.
     """
     level, chain, tz = scope_info(ws, scope)
+    a, b = _ms(start), _ms(end)
+    edges = bucket_edges(a, b, period, tz)
+    idx = pd.DatetimeIndex(pd.to_datetime(edges[:-1], unit="ms", utc=True), name="period_start")
+    aligned = period != "all" and all(
+        floor_local(pd.Timestamp(t * 1_000_000, tz="UTC"), period, tz).value // 1_000_000 == t for t in (a, b))
+    if aligned:
+        # whole buckets: slice the scope's series over the whole data range (built once per store, scope and
+        # period); elements do not depend on the query range, so this equals a computation over [start, end)
+        key = ("scope_series", scope, period)
+        if key not in ws._cache:
+            ws._cache[key] = _frame(ws, scope, level, chain, tz, period, None, None)
+        df = ws._cache[key].reindex(idx)
+    else:
+        df = _frame(ws, scope, level, chain, tz, period, start, end).reindex(idx)
+    df["period_end"] = pd.to_datetime(edges[1:], unit="ms", utc=True)
+    return _features(df, tz)
+
+
+def _frame(ws, scope, level, chain, tz, period, start, end) -> pd.DataFrame:
     col = LEVEL_ID_COLUMN[level]
     el = ws.elements(level=level, period=period, start=start, end=end)
     el = el[el[col] == scope].set_index("period_start").drop(columns=[col, "tz"])
+    if el.empty:
+        return el
+    a, b = _ms(el.index.min()), _ms(el["period_end"].max())
     vs = None
     for sid in chain:
-        v = variable_buckets(ws.con, sid, period, _ms(start), _ms(end), tz)
+        v = variable_buckets(ws.con, sid, period, a, b, tz, records=cached_variables(ws, sid))
         vs = v if vs is None else vs.combine_first(v) if not v.empty else vs
-    df = el.join(vs, how="left") if vs is not None and not vs.empty else el
+    return el.join(vs, how="left") if vs is not None and not vs.empty else el
+
+
+def _features(df: pd.DataFrame, tz: str) -> pd.DataFrame:
     local = df.index.tz_convert(tz)
     df["hours"] = (df["period_end"] - df.index.to_series()).dt.total_seconds() / 3600.0
     df["weekday"] = local.day_of_week

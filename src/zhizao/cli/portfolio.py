@@ -1,0 +1,247 @@
+"""Portfolio commands: ``project``, ``programme``, ``recognition`` and ``bulletin``.
+
+Added to the main application by :func:`register`. Like the other commands they only call the stage
+(:mod:`zhizao.portfolio`) and reuse :func:`zhizao.cli.main.fail` (exit 2 with one line) and
+:func:`zhizao.cli.main.write_frame` (output formats).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+import zhizao
+from zhizao.cli import main as _main  # fail, write_frame (looked up at call time: main may import this module)
+
+DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
+FROM = typer.Option(None, "--from", help="start, inclusive (ISO 8601; naive = local time)")
+TO = typer.Option(None, "--to", help="end, exclusive (ISO 8601; naive = local time)")
+PARK = typer.Option(None, "--park", help="only enterprises of this park")
+DISTRICT = typer.Option(None, "--district", help="only enterprises of this district")
+OUTPUT = typer.Option(None, "-o", "--output", help="output file")
+
+
+def _open(db: str):
+    if not Path(db).exists():
+        _main.fail(f"no store at {db}; load data with 'zhizao ingest' first")
+    return zhizao.connect(db, read_only=True)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """A DataFrame as JSON-able row objects (time stamps ISO 8601, NaN -> null)."""
+    return json.loads(df.to_json(orient="records", date_format="iso"))
+
+
+def _jsonable(obj):
+    if isinstance(obj, pd.DataFrame):
+        return _records(obj)
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _print_json(obj, output: Optional[Path]) -> None:
+    text = json.dumps(_jsonable(obj), ensure_ascii=False, indent=1, default=str)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+
+
+def _check_format(fmt: str, allowed=("table", "csv", "json")) -> None:
+    if fmt not in allowed:
+        _main.fail(f"unknown format {fmt!r}; one of {', '.join(allowed)}")
+
+
+def _iso(v, tz: str | None = None):
+    """ISO 8601 with the offset of ``tz`` (the project's local zone) if given; null -> None."""
+    if v is None or pd.isna(v):
+        return None
+    t = pd.Timestamp(v)
+    if t.tzinfo is not None and isinstance(tz, str):
+        t = t.tz_convert(tz)
+    return t.isoformat()
+
+
+def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
+                 from_: Optional[str] = FROM, to: Optional[str] = TO,
+                 fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
+                 output: Optional[Path] = OUTPUT):
+    """List the projects (filters: park, district, project start in [--from, --to))."""
+    from zhizao.portfolio.registry import latest_verifications, projects
+
+    _check_format(fmt, ("table", "csv", "json", "parquet", "xlsx"))
+    with _open(db) as ws:
+        try:
+            prj = projects(ws, park, district, from_, to)
+        except ValueError as e:
+            _main.fail(str(e))
+        ver = latest_verifications(ws, prj["project_id"])
+    ver = ver[ver["improvement"].notna()]
+    verified = ver.groupby("project_id")["indicator"].agg(lambda s: ",".join(sorted(s)))
+    df = prj.assign(verified=prj["project_id"].map(verified).fillna(""))
+    for c in ("start", "commissioning_end"):
+        df[c] = [_iso(v, z) for v, z in zip(df[c], df["tz"])]
+    df = df.drop(columns=["tz"])
+    if fmt == "table":
+        df = df[["project_id", "enterprise_id", "enterprise", "district", "park", "type", "start",
+                 "commissioning_end", "investment", "status", "verified"]]
+    _main.write_frame(df, fmt, output)
+
+
+def project_show(project_id: str = typer.Argument(..., help="project id"), db: str = DB,
+                 fmt: str = typer.Option("table", "--format", help="table|json"),
+                 output: Optional[Path] = OUTPUT):
+    """One project: its record, designations and stored verification results (latest per indicator)."""
+    from zhizao.portfolio.registry import designations, latest_verifications, projects
+
+    _check_format(fmt, ("table", "json"))
+    with _open(db) as ws:
+        prj = projects(ws, project_ids=[project_id])
+        if not len(prj):
+            _main.fail(f"unknown project {project_id!r}")
+        ver = latest_verifications(ws, [project_id])
+        des = designations(ws)
+    p = prj.iloc[0].to_dict()
+    tz = p.pop("tz")
+    p = {k: (_iso(v, tz) if k in ("start", "commissioning_end") else (None if not isinstance(v, str) and pd.isna(v)
+                                                                        else v)) for k, v in p.items()}
+    p["timezone"] = tz
+    des = des[des["project_id"] == project_id].drop(columns=["tz"])
+    if fmt == "json":
+        _print_json({"project": p, "designations": des, "verifications": list(ver["result"])}, output)
+        return
+    con = Console(file=open(output, "w") if output else None, width=200)
+    for k, v in p.items():
+        con.print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
+    if len(des):
+        con.print("\ndesignations", markup=False)
+        _main.write_frame(des.assign(date=[_iso(v, tz) for v in des["date"]]), "table", None)
+    con.print("\nverification results (latest per indicator)", markup=False)
+    if not len(ver):
+        con.print("none stored", markup=False)
+        return
+    show = ver[["indicator", "improvement", "ci_low", "ci_high", "confidence", "method", "output"]].copy()
+    show["computed_at"] = [_iso(v) for v in ver["computed_at"]]
+    show["warnings"] = ["; ".join(w) for w in ver["warnings"]]
+    _main.write_frame(show, "table", None)
+
+
+#: Columns of the programme tables printed in table format (the JSON output has every column).
+_TABLE_VIEWS = {
+    "by_type": ["type", "n_projects"],
+    "by_designation_level": ["designation", "level", "n"],
+    "by_district": ["district", "n_projects"],
+    "by_industry": ["industry", "n_projects"],
+    "by_year": ["year", "n_projects"],
+    "coverage": ["indicator", "n_projects", "n_verified", "n_declared_only", "n_neither", "n_declared"],
+    "averages": ["indicator", "basis", "n", "mean", "ci_low", "ci_high", "weighted_mean", "weight_basis",
+                 "median", "q1", "q3", "min", "max"],
+    "rankings": ["indicator", "rank", "project_id", "enterprise_id", "improvement", "ci_low", "ci_high"],
+}
+
+
+def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
+              from_: Optional[str] = FROM, to: Optional[str] = TO,
+              confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
+              n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
+              seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
+              fmt: str = typer.Option("table", "--format", help="table|json"),
+              output: Optional[Path] = OUTPUT):
+    """Programme statistics: counts, verified vs declared results, averages with intervals, rankings.
+
+    Values are fractions (0.598 = +59.8 %), positive = better. ``--format json`` gives every table with the
+    project ids behind each number."""
+    from zhizao.portfolio.stats import programme_statistics
+
+    _check_format(fmt, ("table", "json"))
+    with _open(db) as ws:
+        try:
+            s = programme_statistics(ws, park, district, from_, to, confidence=confidence, n_boot=n_boot, seed=seed)
+        except ValueError as e:
+            _main.fail(str(e))
+    if fmt == "json":
+        _print_json(s, output)
+        return
+    con = Console(file=open(output, "w") if output else None, width=200)
+    t = s["totals"]
+    con.print(f"projects: {t['n_projects']}  enterprises: {t['n_enterprises']}  demonstration projects: "
+              f"{t['n_demonstration_projects']}  smart factories: {t['n_smart_factories']}  digital workshops: "
+              f"{t['n_digital_workshops']}  projects with a verified result: {t['n_verified_projects']}",
+              markup=False, highlight=False)
+    for name, cols in _TABLE_VIEWS.items():
+        con.print(f"\n{name}", markup=False)
+        df = s[name]
+        if not len(df):
+            con.print("(none)", markup=False)
+            continue
+        _main.write_frame(df[cols], "table", None)
+    con.print("\n(--format json lists the project ids behind every number)", markup=False)
+
+
+def recognition(db: str = DB,
+                enterprise: str = typer.Option(..., "--enterprise", help="enterprise id"),
+                designation: str = typer.Option(..., "--designation", help="digital_workshop|smart_factory"),
+                from_: Optional[str] = FROM, to: Optional[str] = TO,
+                scope: Optional[str] = typer.Option(None, "--scope", help="assessed scope (default the enterprise)"),
+                fmt: str = typer.Option("table", "--format", help="table|csv|json"),
+                output: Optional[Path] = OUTPUT):
+    """Recognition criteria of a digital workshop or smart factory: computed from data where possible, the
+    rest listed as declarations to be confirmed by an assessor (passed empty)."""
+    from zhizao.portfolio.recognition import RECOGNITIONS, recognition_checks
+
+    if designation not in RECOGNITIONS:
+        _main.fail(f"unknown designation {designation!r}; one of {', '.join(RECOGNITIONS)}")
+    _check_format(fmt)
+    with _open(db) as ws:
+        try:
+            df = recognition_checks(ws, enterprise, designation, (from_, to), scope=scope)
+        except ValueError as e:
+            _main.fail(str(e))
+    if fmt == "json":
+        _print_json(df, output)
+        return
+    df = df.assign(evidence=[",".join(map(str, e)) for e in df["evidence"]])
+    _main.write_frame(df, fmt, output)
+
+
+def bulletin(db: str = DB,
+             lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en"),
+             out: Path = typer.Option(Path("bulletin"), "-o", "--output", help="output folder"),
+             park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
+             from_: Optional[str] = FROM, to: Optional[str] = TO,
+             title: Optional[str] = typer.Option(None, "--title", help="bulletin title"),
+             confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
+             n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
+             seed: int = typer.Option(0, "--seed", help="bootstrap seed")):
+    """The programme bulletin: bulletin.<lang>.html (self-contained, offline) and bulletin.<lang>.md."""
+    from zhizao.portfolio.bulletin import render_bulletin
+
+    if lang not in ("zh", "en"):
+        _main.fail(f"unknown language {lang!r}; one of zh, en")
+    with _open(db) as ws:
+        try:
+            paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
+                                    end=to, confidence=confidence, n_boot=n_boot, seed=seed)
+        except ValueError as e:
+            _main.fail(str(e))
+    Console().print(f"wrote {paths['html']} and {paths['md']}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands ``project list|show``, ``programme``, ``recognition`` and ``bulletin`` to ``app``."""
+    project = typer.Typer(no_args_is_help=True, help="The project register: list projects, show one with its "
+                                                     "stored verification results.")
+    project.command("list")(project_list)
+    project.command("show")(project_show)
+    app.add_typer(project, name="project")
+    app.command("programme")(programme)
+    app.command("recognition")(recognition)
+    app.command("bulletin")(bulletin)

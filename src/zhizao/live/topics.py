@@ -1,0 +1,230 @@
+"""The MQTT topic namespace and JSON payloads of live records.
+
+Topic namespace (ISA-95 levels, then the canonical table)::
+
+    zhizao/v1/<enterprise>/<site>/<area>/<work_center>/<equipment>/<table>
+
+``zhizao/v1`` is the default prefix (``--prefix``). A level may be ``_`` when it does not apply (for example
+site-level calendar entries: ``zhizao/v1/E1/S1/_/_/_/calendar``). The payload is UTF-8 JSON: one canonical
+record (an object with canonical column names) or an array of them. Values are JSON strings, numbers,
+booleans or null; time stamps are ISO 8601 strings (with offset, or naive in the equipment's zone), exactly
+as in canonical CSV files.
+
+For the tables whose records belong to one machine (:data:`SUBJECT_TABLES`), the topic's equipment fills a
+missing ``equipment_id`` (energy and quality records that name a ``scope`` instead are left alone), and a
+record naming another equipment is rejected (``topic_mismatch``). Records of ``equipment`` also take their
+missing hierarchy levels from the topic.
+
+This module is pure: no network, no store.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from zhizao.schema import TABLES
+
+DEFAULT_PREFIX = "zhizao/v1"
+#: ISA-95 levels in topic order.
+TOPIC_LEVELS = ("enterprise", "site", "area", "work_center", "equipment")
+#: canonical tables accepted over MQTT (shop-floor data; the portfolio tables are not streamed)
+LIVE_TABLES = ("equipment", "states", "production", "energy", "quality", "calendar", "labour", "products",
+               "variables")
+#: tables whose records belong to the topic's equipment
+SUBJECT_TABLES = ("equipment", "states", "production", "energy", "quality")
+#: placeholder of a topic level that does not apply
+NO_LEVEL = "_"
+
+#: quarantine rules added by live ingestion (the loader's rules are in :mod:`zhizao.ingest.load`)
+LIVE_RULES = {
+    "malformed_topic": "the topic is not <prefix>/<enterprise>/<site>/<area>/<work_center>/<equipment>/<table>",
+    "unknown_table": "the topic's table is not a canonical table accepted live",
+    "malformed_payload": "the payload is not UTF-8 JSON, or not an object or an array of objects",
+    "topic_mismatch": "the record names another equipment (or hierarchy level) than its topic",
+    "mapping_error": "the table's mapping file cannot be applied to the records",
+}
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A parsed topic: the hierarchy levels (None for ``_``) and the table."""
+
+    enterprise: str | None
+    site: str | None
+    area: str | None
+    work_center: str | None
+    equipment: str | None
+    table: str
+
+    def levels(self) -> dict[str, str | None]:
+        return {k: getattr(self, k) for k in TOPIC_LEVELS}
+
+
+class TopicError(ValueError):
+    """A topic outside the namespace; ``rule`` is the quarantine rule."""
+
+    def __init__(self, rule: str, detail: str, table: str = ""):
+        super().__init__(detail)
+        self.rule = rule
+        self.table = table
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
+    """Split ``topic`` into hierarchy levels and table.
+
+    Raises
+    ------
+    TopicError
+        ``malformed_topic`` (wrong prefix or number of levels, empty level) or ``unknown_table``.
+    """
+    pre = prefix.strip("/").split("/") if prefix.strip("/") else []
+    parts = topic.split("/")
+    if parts[:len(pre)] != pre or len(parts) != len(pre) + len(TOPIC_LEVELS) + 1:
+        raise TopicError("malformed_topic", f"topic {topic!r} is not {prefix}/<enterprise>/<site>/<area>/"
+                                            f"<work_center>/<equipment>/<table>")
+    rest = parts[len(pre):]
+    if any(p == "" for p in rest):
+        raise TopicError("malformed_topic", f"topic {topic!r} has an empty level")
+    table = rest[-1]
+    if table not in LIVE_TABLES:
+        raise TopicError("unknown_table", f"topic table {table!r} is not one of {', '.join(LIVE_TABLES)}",
+                         table=table)
+    levels = [None if p == NO_LEVEL else p for p in rest[:-1]]
+    if table in SUBJECT_TABLES and levels[-1] is None:
+        raise TopicError("malformed_topic", f"topic {topic!r}: {table} records need an equipment level",
+                         table=table)
+    return Topic(*levels, table=table)
+
+
+def topic_for(table: str, equipment: str | None = None, work_center: str | None = None, area: str | None = None,
+              site: str | None = None, enterprise: str | None = None, prefix: str = DEFAULT_PREFIX) -> str:
+    """The topic of ``table`` records of one equipment (or a higher level: missing levels become ``_``)."""
+    levels = [enterprise, site, area, work_center, equipment]
+    return "/".join([prefix.strip("/"), *[NO_LEVEL if v in (None, "") else str(v) for v in levels], table])
+
+
+def message_hash(topic: str, payload: bytes) -> str:
+    """Identity of a message for redelivery dedupe: BLAKE2b-128 of topic and payload, hex."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(topic.encode("utf-8", "surrogateescape"))
+    h.update(b"\x00")
+    h.update(payload)
+    return h.hexdigest()
+
+
+def _text(v) -> str | None:
+    """A JSON value as the text the loader parses (like a CSV cell)."""
+    if v is None:
+        return None
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(v, ensure_ascii=False)
+
+
+@dataclass
+class Decoded:
+    """One message, decoded: its records as text columns, or the reason it was rejected."""
+
+    topic: str
+    table: str
+    hash: str | None
+    records: list[tuple[int, dict]] = field(default_factory=list)  # (index in the payload, text record)
+    rejected: list[tuple[str, int | None, str, str]] = field(default_factory=list)  # (rule, index, detail, raw)
+    topic_info: Topic | None = None
+
+
+def decode(topic: str, payload: bytes, prefix: str = DEFAULT_PREFIX, hash_: str | None = None) -> Decoded:
+    """Decode one message into canonical text records.
+
+    Parameters
+    ----------
+    topic : str
+    payload : bytes
+        UTF-8 JSON: an object or an array of objects.
+    prefix : str
+        Topic prefix (default ``zhizao/v1``).
+    hash_ : str, optional
+        The message's :func:`message_hash` (computed when omitted).
+
+    Returns
+    -------
+    Decoded
+        ``records`` (values as text, as read from a CSV file; ``equipment_id`` and, for ``equipment``, the
+        hierarchy filled from the topic) and ``rejected`` entries ``(rule, record index (1-based) or None,
+        detail, raw JSON text)`` for the quarantine.
+    """
+    h = hash_ or message_hash(topic, payload)
+    try:
+        t = parse_topic(topic, prefix)
+    except TopicError as e:
+        return Decoded(topic, e.table, h, rejected=[(e.rule, None, str(e), _raw_text(payload))])
+    out = Decoded(topic, t.table, h, topic_info=t)
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as e:
+        out.rejected.append(("malformed_payload", None, f"not UTF-8 JSON: {e}", _raw_text(payload)))
+        return out
+    items = doc if isinstance(doc, list) else [doc]
+    cols = _COLUMNS[t.table]
+    for i, rec in enumerate(items, 1):
+        if not isinstance(rec, dict):
+            out.rejected.append(("malformed_payload", i, f"record {i} is a JSON {type(rec).__name__}, "
+                                                         f"not an object", json.dumps(rec, ensure_ascii=False)))
+            continue
+        r = {str(k): _text(v) for k, v in rec.items() if not str(k).startswith("_")}
+        if cols.isdisjoint(r) and t.table != "equipment":
+            out.rejected.append(("malformed_payload", i, f"record {i} has no column of table {t.table}",
+                                 json.dumps(rec, ensure_ascii=False)))
+            continue
+        problem = _fill_from_topic(r, t)
+        if problem:
+            out.rejected.append(("topic_mismatch", i, problem, json.dumps(rec, ensure_ascii=False)))
+            continue
+        out.records.append((i, r))
+    return out
+
+
+_COLUMNS = {t: frozenset(TABLES[t].names) for t in LIVE_TABLES}
+
+
+def _fill_from_topic(r: dict, t: Topic) -> str | None:
+    if t.table not in SUBJECT_TABLES:
+        return None
+    eq = r.get("equipment_id")
+    if eq is None:
+        if not (t.table in ("energy", "quality") and r.get("scope") is not None):
+            r["equipment_id"] = t.equipment
+    elif eq != t.equipment:
+        return f"record equipment_id {eq!r} differs from the topic's equipment {t.equipment!r}"
+    if t.table == "equipment":
+        for lvl in TOPIC_LEVELS[:-1]:
+            v, tv = r.get(lvl), getattr(t, lvl)
+            if tv is None:
+                continue
+            if v is None:
+                r[lvl] = tv
+            elif v != tv:
+                return f"record {lvl} {v!r} differs from the topic's {lvl} {tv!r}"
+    return None
+
+
+def _raw_text(payload: bytes, limit: int = 4096) -> str:
+    """The payload as a JSON document for the quarantine's raw column (a JSON string if it is not JSON)."""
+    text = payload[:limit].decode("utf-8", "replace")
+    try:
+        json.loads(payload)
+        if len(payload) <= limit:
+            return payload.decode("utf-8")
+    except (UnicodeDecodeError, ValueError):
+        pass
+    return json.dumps(text, ensure_ascii=False)

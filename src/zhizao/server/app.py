@@ -1,0 +1,286 @@
+"""The FastAPI application: state, authentication dependencies, error handling, security headers.
+
+:func:`create_app` builds the application over one store; ``zhizao serve`` runs it with uvicorn (one
+process: DuckDB lets one process own the store).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import zhizao
+from zhizao.server.access import Principal, TenantView, derive_access
+from zhizao.server.auth import COOKIE, CSRF_HEADER, Auth
+from zhizao.server.errors import ApiError, Forbidden, Unauthorized, body
+from zhizao.server.store import LRU, Store
+
+log = logging.getLogger("zhizao.server")
+HERE = Path(__file__).parent
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+#: Largest request body that is not a file upload [bytes].
+MAX_BODY = 1 << 20
+
+CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class Server:
+    """What the application holds: the store, authentication, settings."""
+
+    def __init__(self, db, max_upload_mb: float = 200, warm: bool = True, secure_cookies: bool = False,
+                 cache_size: int = 256):
+        self.store = Store(db, cache_size=cache_size)
+        self.store.ws._cache = LRU(8)  # the writer's own elements cache (verifications), bounded
+        self.auth = Auth(self.store)
+        self.max_upload = int(max_upload_mb * 10**6)
+        self.secure_cookies = secure_cookies
+        self.warm = warm
+        self.pages = None  # set by zhizao.server.web
+
+    def after_write(self) -> None:
+        """Warm the caches of the dashboard's landing pages again (in the background)."""
+        if self.warm:
+            threading.Thread(target=self.warm_up, daemon=True, name="zhizao-warm").start()
+
+    def warm_up(self) -> None:
+        from zhizao.server.access import Access
+
+        try:
+            with self.store.read() as rd:
+                admin = Access(Principal("user", "warm-up", "admin"), None, None, None, True,
+                               ("equipment", "work_center", "area", "site", "enterprise"), frozenset(), True,
+                               True, True)
+                view = TenantView(rd, admin)
+                view.kpi("site", "all")
+                view.kpi("site", "day")
+                view.losses("site", "all")
+                view.stop_reasons("site", "all")
+                view.data_quality("equipment", "day")
+        except Exception as e:  # noqa: BLE001 - warming is an optimisation only
+            log.warning("warm-up failed: %s", e)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def get_server(request: Request) -> Server:
+    return request.app.state.server
+
+
+def _token(request: Request) -> tuple[str | None, bool]:
+    auth = request.headers.get("authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip(), False
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip(), False
+    c = request.cookies.get(COOKIE)
+    return (c, True) if c else (None, False)
+
+
+def optional_principal(request: Request) -> Principal | None:
+    token, via_cookie = _token(request)
+    request.state.via_cookie = via_cookie
+    if not token:
+        return None
+    p = get_server(request).auth.resolve(token)
+    if p is None and not via_cookie:
+        raise Unauthorized("invalid, expired or revoked credentials")
+    return p
+
+
+def current_principal(request: Request, p: Principal | None = Depends(optional_principal)) -> Principal:
+    if p is None:
+        raise Unauthorized("log in (session) or send an API key (X-API-Key or Authorization: Bearer)")
+    if request.method not in SAFE_METHODS and getattr(request.state, "via_cookie", False) \
+            and request.url.path.startswith("/api/"):
+        if request.headers.get(CSRF_HEADER) != p.csrf:
+            raise Forbidden("a request authenticated by the session cookie needs the header X-CSRF-Token")
+    return p
+
+
+def tenant(request: Request, p: Principal = Depends(current_principal)):
+    """The request's :class:`TenantView`: one read transaction and the principal's access."""
+    server = get_server(request)
+    with server.store.read() as rd:
+        access = rd.cached(("access", p), lambda: derive_access(p, rd.con))
+        yield TenantView(rd, access)
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for bodies above the limit (uploads: ``max_upload`` + 1 MB of form fields; other
+    requests: :data:`MAX_BODY`), checked on Content-Length before reading and while streaming."""
+
+    def __init__(self, app, server: Server):
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        limit = self.server.max_upload + MAX_BODY if path.startswith(("/api/v1/ingest/", "/data/upload")) \
+            else MAX_BODY
+        headers = dict(scope.get("headers") or [])
+        cl = headers.get(b"content-length")
+        if cl is not None:
+            try:
+                n = int(cl)
+            except ValueError:
+                n = -1
+            if n < 0:
+                return await _send_json(send, 400, "bad_request", "invalid Content-Length")
+            if n > limit:
+                return await _send_json(send, 413, "payload_too_large",
+                                        f"the request body is larger than the limit of {limit / 1e6:.0f} MB")
+        state = {"n": 0, "over": False, "started": False}
+
+        async def limited_receive():
+            msg = await receive()
+            if msg["type"] == "http.request":
+                state["n"] += len(msg.get("body", b""))
+                if state["n"] > limit:
+                    state["over"] = True
+                    return {"type": "http.disconnect"}
+            return msg
+
+        async def guarded_send(msg):
+            if state["over"]:
+                return
+            if msg["type"] == "http.response.start":
+                state["started"] = True
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not state["over"]:
+                raise
+        if state["over"] and not state["started"]:
+            await _send_json(send, 413, "payload_too_large",
+                             f"the request body is larger than the limit of {limit / 1e6:.0f} MB")
+
+
+async def _send_json(send, status: int, code: str, message: str):
+    data = json.dumps(body(status, code, message)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and request.url.path != "/openapi.json"
+
+
+def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = True,
+               secure_cookies: bool = False, cache_size: int = 256) -> FastAPI:
+    """The zhizao server application over the store ``db``.
+
+    Parameters
+    ----------
+    db : str or Path
+        DuckDB store (created if missing).
+    max_upload_mb : float
+        Largest accepted upload [MB].
+    warm : bool
+        Compute the landing pages' KPIs in the background at start and after each write.
+    secure_cookies : bool
+        Mark the session cookie ``Secure`` (behind HTTPS).
+    cache_size : int
+        Entries of the per-version result cache.
+    """
+    from zhizao.server import api, web
+
+    server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
+                    cache_size=cache_size)
+    @asynccontextmanager
+    async def lifespan(_app):
+        server.after_write()
+        yield
+        server.close()
+
+    app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
+                  description="ISO 22400 KPIs, verified transformation results and programme statistics of a "
+                              "zhizao store. Authenticate with an API key (X-API-Key: zk_...) or a session token "
+                              "from POST /api/v1/auth/login (Authorization: Bearer zs_...). Errors are JSON: "
+                              '{"error": {"status", "code", "message"}}.')
+    app.state.server = server
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        if _wants_html(request):
+            if exc.status == 401:
+                nxt = request.url.path + (("?" + request.url.query) if request.url.query else "")
+                return RedirectResponse("/login?next=" + _quote(nxt), status_code=303)
+            return web.error_page(request, exc.status, exc.message)
+        return JSONResponse(body(exc.status, exc.code, exc.message, **exc.extra), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errors = []
+        for e in exc.errors():
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
+            errors.append({"field": loc, "message": str(e.get("msg", ""))})
+        msg = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors) \
+            or "invalid request"
+        if _wants_html(request):
+            return web.error_page(request, 422, msg)
+        return JSONResponse(body(422, "invalid_request", msg, errors=errors), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        msg = str(exc.detail) if exc.detail else code
+        if exc.status_code == 404:
+            msg = f"no such page or endpoint: {request.url.path}"
+        if _wants_html(request):
+            return web.error_page(request, exc.status_code, msg)
+        return JSONResponse(body(exc.status_code, code, msg), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        msg = f"internal error ({type(exc).__name__}); the store is unchanged"
+        if _wants_html(request):
+            return web.error_page(request, 500, msg)
+        return JSONResponse(body(500, "internal_error", msg), status_code=500)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        h = response.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("Content-Security-Policy", CSP)
+        if not request.url.path.startswith("/static/"):
+            h.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.add_middleware(BodyLimit, server=server)
+    app.include_router(api.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    return app
+
+
+def _quote(s: str) -> str:
+    from urllib.parse import quote
+
+    return quote(s, safe="/")
+
+
+__all__ = ["create_app", "Server", "tenant", "current_principal", "optional_principal", "get_server",
+           "HTMLResponse"]

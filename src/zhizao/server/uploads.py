@@ -1,0 +1,175 @@
+"""Uploads into the ingest stage: safe file names, size limits, tenant checks, one transaction per file.
+
+An upload is saved under a private temporary folder as ``<upload id>_<file name>`` (so the quarantine and the
+provenance columns name the upload), checked by :meth:`zhizao.server.access.TenantView.check_upload`, and
+loaded with :meth:`zhizao.Workspace.ingest` while the server's write lock is held. A refused or failed upload
+stores nothing; the temporary folder is removed in every case.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import duckdb
+
+from zhizao.ingest.load import IngestError
+from zhizao.ingest.mapping import Mapping, MappingError, bundled_mapping, load_mapping
+from zhizao.server.access import TenantView, derive_access
+from zhizao.server.errors import BadRequest, Forbidden, TooLarge, Unsupported
+
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".data", ".parquet", ".pq", ".csv.gz", ".tsv.gz", ".txt.gz", ".data.gz")
+MAPPING_SUFFIXES = (".yaml", ".yml")
+MAX_MAPPING_BYTES = 1 << 20
+_NAME_RE = re.compile(r"^[\w.\-+() ]+$", re.UNICODE)
+CHUNK = 1 << 20
+
+
+def bundled_mappings() -> dict[str, Path]:
+    """Mapping files shipped with zhizao, by name."""
+    folder = bundled_mapping("x").parent
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def safe_name(name: str | None, suffixes=DATA_SUFFIXES) -> str:
+    """The file name if it is a plain name with an allowed suffix; 400 / 415 otherwise.
+
+    Folders, ``..``, hidden names, control characters and names longer than 120 characters are refused (no
+    path of the client ever reaches the file system).
+    """
+    if not name or not isinstance(name, str):
+        raise BadRequest("the uploaded file has no name")
+    name = unicodedata.normalize("NFC", name)
+    if ("/" in name or "\\" in name or "\x00" in name or ".." in name or name.startswith((".", " "))
+            or len(name) > 120 or not _NAME_RE.match(name)):
+        raise BadRequest(f"file name {name!r} is not allowed: give a plain file name such as states.csv "
+                         f"(letters, digits, '.', '-', '_'; no folders)")
+    if not name.lower().endswith(suffixes):
+        raise Unsupported(f"file {name!r}: only {', '.join(suffixes)} files are accepted")
+    return name
+
+
+def save(upload, dest: Path, limit: int) -> int:
+    """Copy an uploaded file to ``dest``; 413 past ``limit`` bytes, 400 when empty. Returns the size."""
+    n = 0
+    src = upload.file
+    src.seek(0)
+    with open(dest, "wb") as out:
+        while True:
+            chunk = src.read(CHUNK)
+            if not chunk:
+                break
+            n += len(chunk)
+            if n > limit:
+                raise TooLarge(f"the file is larger than the limit of {limit / 1e6:.0f} MB")
+            out.write(chunk)
+    if n == 0:
+        raise BadRequest(f"file {dest.name.split('_', 1)[-1]!r} is empty")
+    return n
+
+
+def sniff(path: Path, name: str) -> None:
+    """400 when the content does not match the suffix (Parquet magic, gzip magic, text without NUL bytes)."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    low = name.lower()
+    if low.endswith((".parquet", ".pq")):
+        if not head.startswith(b"PAR1"):
+            raise BadRequest(f"file {name!r} is not a Parquet file")
+    elif low.endswith(".gz"):
+        if not head.startswith(b"\x1f\x8b"):
+            raise BadRequest(f"file {name!r} is not gzip-compressed")
+    elif b"\x00" in head:
+        raise BadRequest(f"file {name!r} is not a text (CSV) file")
+
+
+def read_mapping(access, mapping_name: str | None, mapping_upload, folder: Path) -> tuple[Mapping | None, str | None]:
+    """The mapping of an upload: a bundled one by name, or an uploaded YAML file (SQL expressions only for
+    administrators: they run inside the store)."""
+    if mapping_name and mapping_upload is not None:
+        raise BadRequest("give a mapping name or a mapping file, not both")
+    if mapping_name:
+        known = bundled_mappings()
+        if mapping_name not in known:
+            raise BadRequest(f"unknown mapping {mapping_name!r}; bundled mappings: {', '.join(known)}")
+        return load_mapping(known[mapping_name]), mapping_name
+    if mapping_upload is None:
+        return None, None
+    name = safe_name(mapping_upload.filename, MAPPING_SUFFIXES)
+    path = folder / ("mapping_" + name)
+    save(mapping_upload, path, MAX_MAPPING_BYTES)
+    try:
+        m = load_mapping(path)
+    except MappingError as e:
+        raise BadRequest(str(e).replace(str(path), name)) from None
+    except (ValueError, TypeError, AttributeError) as e:
+        raise BadRequest(f"{name}: malformed mapping file: {e}") from None
+    if any("sql" in spec for spec in m.columns.values()) and not access.admin:
+        raise Forbidden(f"{name}: SQL expressions in a mapping run inside the store; only administrators may "
+                        f"upload such mappings (use a bundled mapping or column names)")
+    if "skip" in m.read:
+        try:
+            int(m.read["skip"])
+        except (TypeError, ValueError):
+            raise BadRequest(f"{name}: read.skip must be a whole number") from None
+    m.source = name
+    return m, name
+
+
+def ingest_upload(store, principal, table: str, upload, mapping_name: str | None = None, mapping_upload=None,
+                  limit: int = 200 * 10**6) -> dict:
+    """Check and load one uploaded file; returns the load report with the upload's quarantined records."""
+    folder = Path(tempfile.mkdtemp(prefix="zhizao-upload-"))
+    try:
+        name = safe_name(upload.filename)
+        upload_id = "u" + secrets.token_hex(6)
+        source = f"{upload_id}_{name}"
+        path = folder / source
+        size = save(upload, path, limit)
+        sniff(path, name)
+        with store.read() as rd:
+            access = derive_access(principal, rd.con)
+        mapping, mapping_label = read_mapping(access, mapping_name, mapping_upload, folder)
+
+        def clean(msg: str) -> str:
+            return msg.replace(str(path), name).replace(str(folder) + "/", "").replace(source, name)
+
+        with store.write() as ws:
+            with store.read() as rd:  # a snapshot taken under the write lock: nothing changes until we load
+                view = TenantView(rd, derive_access(principal, rd.con))
+                try:
+                    view.check_upload(table, path, mapping)
+                except IngestError as e:
+                    raise BadRequest(clean(str(e))) from None
+            try:
+                report = ws.ingest(table, path, mapping=mapping)[0]
+            except (IngestError, MappingError) as e:
+                raise BadRequest(clean(str(e))) from None
+            except duckdb.Error as e:
+                raise BadRequest(clean(f"{name}: cannot load: {str(e).splitlines()[0]}")) from None
+            a = view.access
+            ent = sorted(a.enterprises)[0] if a.enterprises is not None and len(a.enterprises) == 1 else None
+            site = sorted(a.sites)[0] if a.sites is not None and len(a.sites) == 1 else None
+            ws.con.execute(
+                """INSERT INTO server_uploads (upload_id, source, file_name, "table", principal, enterprise_id,
+                   site, mapping, bytes, loaded, quarantined, skipped, already_loaded)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [upload_id, source, name, table, f"{principal.kind}:{principal.name}", ent, site, mapping_label,
+                 size, report.loaded, report.quarantined, report.skipped, report.already_loaded])
+            q = ws.con.execute("""SELECT record, line, rule, detail, CAST(raw AS VARCHAR) AS raw FROM quarantine
+                                  WHERE source = ? ORDER BY record LIMIT 1000""", [source]).df()
+        import json
+
+        rows = [{"record": int(r.record) if r.record == r.record else None,
+                 "line": int(r.line) if r.line == r.line else None, "rule": r.rule, "detail": r.detail,
+                 "raw": json.loads(r.raw) if isinstance(r.raw, str) else None} for r in q.itertuples()]
+        return {"upload_id": upload_id, "table": table, "file": name, "mapping": mapping_label, "bytes": size,
+                "loaded": report.loaded, "quarantined": report.quarantined, "skipped": report.skipped,
+                "already_loaded": report.already_loaded, "quarantine": rows,
+                "message": str(report).replace(source, name)}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,577 @@
+"""What the dashboard pages show, built from the stages through the principal's TenantView.
+
+The functions choose rows, order them and format values for display (Babel, :class:`zhizao.report.i18n.
+Formatter`); they compute no KPI. Charts are the report's (:mod:`zhizao.report.charts`, inline SVG, no script).
+A section that fails shows its error in its place, the rest of the page still renders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pandas as pd
+from markupsafe import Markup
+
+from zhizao.portfolio.bulletin import (BASIS_LABELS, DESIGNATION_LABELS, INDICATOR_LABELS, TYPE_LABELS,
+                                       LEVEL_LABELS as DESIGNATION_LEVEL_LABELS)
+from zhizao.report import charts
+from zhizao.report.html import (DQ_CHECKS, KIND_COLORS, KIND_LABELS, KPI_NAMES, LEVEL_LABELS, PARETO_LOSSES,
+                                STATE_CATEGORIES, WATERFALL)
+from zhizao.report.i18n import NULL, N_, Formatter, translations
+from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+from zhizao.server.errors import ApiError
+
+log = logging.getLogger("zhizao.server")
+
+#: Drill-down: the level shown below each level.
+CHILD = {"enterprise": "site", "site": "area", "area": "work_center", "work_center": "equipment"}
+PARENTS = ("enterprise", "site", "area", "work_center")
+MAX_POINTS = 400
+MAX_REASONS = 15
+MAX_ROWS = 300
+CARDS = (
+    ("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "pct"),
+    ("effectiveness", N_("Performance"), "pct"), ("quality_ratio", N_("Quality ratio"), "pct"),
+    ("teep", N_("TEEP"), "pct"), ("first_pass_yield", N_("First pass yield"), "pct"),
+    ("comprehensive_energy_consumption", N_("Energy per unit [kgce/unit]"), "sig"),
+    ("energy_per_good_unit", N_("Energy per good unit [kWh/unit]"), "sig"),
+)
+TABLE_KPIS = (("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "pct"),
+              ("effectiveness", N_("Performance"), "pct"), ("quality_ratio", N_("Quality ratio"), "pct"),
+              ("teep", N_("TEEP"), "pct"), ("pq", N_("PQ"), "num"), ("gq", N_("GQ"), "num"),
+              ("energy_kwh", N_("Energy [kWh]"), "num"),
+              ("comprehensive_energy_consumption", N_("Energy per unit [kgce/unit]"), "sig"))
+ROLE_LABELS = {"admin": N_("Administrator"), "analyst": N_("Programme analyst"), "assessor": N_("Assessor"),
+               "enterprise": N_("Enterprise user")}
+
+
+class Page:
+    """Display helpers of one language."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self.tr = translations(lang)
+        self._ = self.tr.gettext
+        self.f = Formatter(lang)
+
+    def fmt(self, v, kind: str) -> str:
+        f = self.f
+        return {"pct": f.pct, "num": f.num, "sig": f.sig, "hours": f.hours,
+                "num1": lambda x: f.num(x, 1), "text": lambda x: NULL if x is None or x != x else str(x)}[kind](v)
+
+    def level(self, lvl: str) -> str:
+        return self._(LEVEL_LABELS[lvl])
+
+    def svg(self, chart) -> Markup:
+        return Markup(charts.to_svg(chart, self.lang))
+
+    def date(self, iso) -> str:
+        if iso is None or (isinstance(iso, float) and iso != iso):
+            return NULL
+        try:
+            return self.f.date(str(iso))
+        except (ValueError, TypeError):
+            return str(iso)
+
+    def datetime(self, v) -> str:
+        if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+            return NULL
+        try:
+            t = pd.Timestamp(v)
+            if t.tzinfo is None:
+                t = t.tz_localize("UTC")
+            return self.f.datetime(t.to_pydatetime().replace(microsecond=0))
+        except (ValueError, TypeError):
+            return str(v)
+
+    def guard(self, fn):
+        """Run a section; an error becomes a message in its place."""
+        try:
+            return {"ok": True, **fn()}
+        except ApiError:
+            raise
+        except Exception as e:  # noqa: BLE001 - one broken section must not hide the others
+            log.exception("dashboard section failed")
+            return {"ok": False, "error": self._("This section could not be computed: %(error)s")
+                    % {"error": f"{type(e).__name__}: {e}"}}
+
+
+def _num_cell(text, title=None):
+    return {"text": text, "num": True, "title": title}
+
+
+def _cell(text, href=None, title=None):
+    return {"text": text, "href": href, "title": title, "num": False}
+
+
+def entity_url(level: str, eid: str, q: dict | None = None) -> str:
+    from urllib.parse import quote, urlencode
+
+    url = f"/plant/{level}/{quote(str(eid), safe='')}"
+    q = {k: v for k, v in (q or {}).items() if v}
+    return url + ("?" + urlencode(q) if q else "")
+
+
+def _null_reasons(text) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(text, str):
+        for part in text.split("; "):
+            name, _sep, why = part.partition(": ")
+            out.setdefault(name.strip(), why.strip())
+    return out
+
+
+def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> dict:
+    col = LEVEL_ID_COLUMN[level]
+    _ = pg._
+    head = [_cell(pg.level(level))] + [_num_cell(_(h)) for _c, h, _k in TABLE_KPIS]
+    rows = []
+    for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_ROWS).iterrows():
+        reasons = _null_reasons(r.get("null_reasons"))
+        row = [_cell(str(r[col]), entity_url(level, r[col], q) if link else None)]
+        for c, _h, kind in TABLE_KPIS:
+            v = r.get(c)
+            row.append(_num_cell(pg.fmt(v, kind), reasons.get(c) if pd.isna(v) else None))
+        rows.append(row)
+    foot = None
+    if len(df) > MAX_ROWS:
+        foot = _("Rows shown: %(shown)s of %(total)s.") % {"shown": MAX_ROWS, "total": len(df)}
+    return {"head": head, "rows": rows, "foot": foot}
+
+
+# -- plant view
+def plant_home(view, pg: Page, q: dict) -> dict:
+    """The landing page: the highest level the principal may see, one row per entity."""
+    start, end = q.get("from"), q.get("to")
+    for level in ("site", "area", "work_center", "equipment"):
+        if level not in view.access.levels:
+            continue
+        df = view.kpi(level, "all", start, end)
+        if len(df):
+            return {"level": level, "level_label": pg.level(level), "table": kpi_table(pg, df, level, True, q),
+                    "n": len(df)}
+    return {"level": None, "table": None, "n": 0}
+
+
+def _hierarchy(view, level: str, eid: str) -> list[dict]:
+    """Breadcrumb: the parents of an entity (from the equipment table), linked where visible."""
+    eq = view.equipment()
+    col = LEVEL_ID_COLUMN[level]
+    rows = eq[eq[col] == eid]
+    crumbs = []
+    if len(rows):
+        r = rows.iloc[0]
+        for p in PARENTS:
+            if LEVELS.index(p) <= LEVELS.index(level):
+                continue
+            pid = r[LEVEL_ID_COLUMN[p]]
+            if isinstance(pid, str) and (rows[LEVEL_ID_COLUMN[p]] == pid).all():
+                ok = p in view.access.levels and view.scope_visible(pid)
+                crumbs.append({"level": p, "id": pid, "href": entity_url(p, pid) if ok else None})
+    order = {lv: i for i, lv in enumerate(("enterprise", "site", "area", "work_center", "equipment"))}
+    return sorted(crumbs, key=lambda c: order[c["level"]])
+
+
+def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
+    """An entity's page: KPI cards, children, waterfall, Paretos, trends, energy, data quality."""
+    _ = pg._
+    start, end = q.get("from"), q.get("to")
+    view.require_level(level)
+    if not view.scope_visible(eid):
+        from zhizao.server.errors import NotFound
+
+        raise NotFound(_("No such entity, or you may not see it: %(id)s") % {"id": eid})
+    total = view.kpi(level, "all", start, end, ids=[eid])
+    if total.empty:
+        from zhizao.server.errors import NotFound
+
+        raise NotFound(_("No data for %(level)s %(id)s in this range.") % {"level": pg.level(level), "id": eid})
+    r = total.iloc[0]
+    reasons = _null_reasons(r.get("null_reasons"))
+    cards = [{"label": _(label), "value": pg.fmt(r.get(c), kind),
+              "title": reasons.get(c) if pd.isna(r.get(c)) else None} for c, label, kind in CARDS]
+    ctx = {"level": level, "level_label": pg.level(level), "id": eid, "cards": cards,
+           "crumbs": [{**c, "label": pg.level(c["level"])} for c in _hierarchy(view, level, eid)],
+           "range": f"{pg.date(r['period_start'])} – {pg.date(r['period_end'])}",
+           "n_equipment": int(r["n_equipment"]) if pd.notna(r["n_equipment"]) else 0,
+           "no_calendar": bool(r.get("no_calendar"))}
+    child = CHILD.get(level)
+    col = LEVEL_ID_COLUMN[level]
+    within = {col: eid}
+
+    def children():
+        lv = child
+        while lv is not None and lv in view.access.levels:
+            df = view.kpi(lv, "all", start, end, within=within)
+            # skip a level that only repeats this entity (an area equal to its single work centre)
+            if len(df) == 1 and df.iloc[0][LEVEL_ID_COLUMN[lv]] == eid and lv in CHILD:
+                lv = CHILD[lv]
+                continue
+            return {"level_label": pg.level(lv), "table": kpi_table(pg, df, lv, True, q) if len(df) else None}
+        return {"level_label": None, "table": None}
+    ctx["children"] = pg.guard(children) if child else {"ok": True, "table": None}
+    ctx["waterfall"] = pg.guard(lambda: _waterfall(view, pg, level, eid, start, end))
+    ctx["pareto"] = pg.guard(lambda: _pareto(view, pg, level, eid, start, end))
+    ctx["trends"] = pg.guard(lambda: _trends(view, pg, level, eid, start, end, q.get("period")))
+    ctx["quality"] = pg.guard(lambda: _data_quality(view, pg, level, eid, start, end))
+    return ctx
+
+
+def _waterfall(view, pg: Page, level, eid, start, end) -> dict:
+    _ = pg._
+    df = view.losses(level, "all", start, end, ids=[eid])
+    if df.empty or not (df["calendar_time"].fillna(0) > 0).any():
+        return {"svg": None, "table": None}
+    r = df.iloc[0]
+    steps, level_h = [], 0.0
+    for c, (label, kind) in WATERFALL.items():
+        v = r[c]
+        if pd.isna(v):
+            continue
+        h = float(v) / 3600.0
+        if kind == "total":
+            s0, s1 = 0.0, h
+            level_h = h
+        else:
+            s0, s1 = level_h, level_h - h
+            level_h = s1
+        steps.append({"label": _(label), "kind": _(KIND_LABELS[kind]), "color": KIND_COLORS[kind], "start": s0,
+                      "end": s1, "top": max(s0, s1), "text": pg.f.num(h, 1)})
+    svg = pg.svg(charts.waterfall(pd.DataFrame(steps), _("Time model waterfall"), _("Hours"), _("Category")))
+    rows = [[_cell(_(WATERFALL[c][0])), _num_cell(pg.f.hours(r[c])),
+             _num_cell(pg.f.pct(r[c] / r["calendar_time"]) if r["calendar_time"] else NULL)] for c in WATERFALL]
+    return {"svg": svg, "table": {"head": [_cell(_("Category")), _num_cell(_("Hours")),
+                                           _num_cell(_("Share of calendar time"))], "rows": rows, "foot": None}}
+
+
+def _pareto_block(pg: Page, items, title) -> dict:
+    _ = pg._
+    total = sum(v for _l, v in items)
+    cum, data, rows = 0.0, [], []
+    for label, v in items:
+        cum += v
+        data.append({"label": label, "value": v / 3600.0, "cum": cum / total})
+        rows.append([_cell(label), _num_cell(pg.f.hours(v)), _num_cell(pg.f.pct(v / total)),
+                     _num_cell(pg.f.pct(cum / total))])
+    svg = pg.svg(charts.pareto(pd.DataFrame(data), title, _("Hours"), _("Cumulative share")))
+    return {"svg": svg, "table": {"head": [_cell(_("Loss")), _num_cell(_("Hours")), _num_cell(_("Share")),
+                                           _num_cell(_("Cumulative share"))], "rows": rows, "foot": None}}
+
+
+def _pareto(view, pg: Page, level, eid, start, end) -> dict:
+    _ = pg._
+    out = {"losses": None, "reasons": None}
+    df = view.losses(level, "all", start, end, ids=[eid])
+    if len(df):
+        r = df.iloc[0]
+        items = sorted(((_(WATERFALL[c][0]), float(r[c])) for c in PARETO_LOSSES if pd.notna(r[c]) and r[c] > 0),
+                       key=lambda t: -t[1])
+        if items:
+            out["losses"] = _pareto_block(pg, items, _("Pareto of losses"))
+    sr = view.stop_reasons(level, "all", start, end, ids=[eid])
+    sr = sr[sr["seconds"] > 0].sort_values("seconds", ascending=False)
+    if len(sr):
+        items = []
+        for _i, x in sr.head(MAX_REASONS).iterrows():
+            reason = x["reason"] if isinstance(x["reason"], str) and x["reason"] else _("(no reason)")
+            cat = _(STATE_CATEGORIES.get(x["category"], x["category"]))
+            items.append((f"{reason} ({cat})", float(x["seconds"])))
+        rest = sr["seconds"].iloc[MAX_REASONS:]
+        if len(rest):
+            items.append((_("Other reasons (%(n)s)") % {"n": len(rest)}, float(rest.sum())))
+        out["reasons"] = _pareto_block(pg, items, _("Pareto of stop reasons"))
+    return out
+
+
+def _series(pg: Page, g: pd.DataFrame, names) -> pd.DataFrame:
+    long = g.melt(id_vars=["date"], value_vars=list(names), var_name="kpi", value_name="value")
+    long["series"] = [pg._(KPI_NAMES[k]) for k in long["kpi"]]
+    long["value"] = long["value"].astype("float64")
+    return long[["date", "series", "value"]]
+
+
+def _trends(view, pg: Page, level, eid, start, end, period=None) -> dict:
+    _ = pg._
+    period = period if period in ("day", "week", "month") else "day"
+    df = view.kpi(level, period, start, end, ids=[eid])
+    if period == "day" and len(df) > MAX_POINTS:
+        period = "week"
+        df = view.kpi(level, period, start, end, ids=[eid])
+    if df.empty:
+        return {"period": period, "oee": None, "energy": None}
+    df = df.tail(MAX_POINTS).copy()
+    df["date"] = df["period_start"].astype(str).str[:10]
+    df["date_end"] = df["period_end"].astype(str).str[:10]
+    time_title = {"day": _("Date"), "week": _("Week"), "month": _("Month")}[period]
+    names = ["oee", "availability", "effectiveness", "quality_ratio"]
+    out = {"period": period, "oee": None, "energy": None}
+    has = df[names].notna().any(axis=1)
+    if has.any():
+        g = df[has.to_numpy()]
+        out["oee"] = pg.svg(charts.lines(_series(pg, g, names), _("OEE and its factors"), _("Value"), _("KPI"),
+                                         time_title=time_title))
+    if df["energy_kwh"].notna().any():
+        g = df[df["energy_kwh"].notna().to_numpy()]
+        parts = [charts.bars(g[["date", "date_end"]].assign(value=g["energy_kwh"]), _("Energy use"), _("kWh"),
+                             time_title)]
+        for k, unit in (("comprehensive_energy_consumption", _("kgce/unit")), ("energy_per_good_unit",
+                                                                               _("kWh/unit"))):
+            if g[k].notna().any():
+                parts.append(charts.lines(_series(pg, g, [k]), _(KPI_NAMES[k]), unit, _("KPI"), percent=False,
+                                          time_title=time_title))
+        out["energy"] = pg.svg(charts.stack(*parts))
+    return out
+
+
+def _data_quality(view, pg: Page, level, eid, start, end) -> dict:
+    _ = pg._
+    dq_level = "equipment" if "equipment" in view.access.levels else level
+    col = LEVEL_ID_COLUMN[level]
+    if dq_level == level:
+        dq = view.data_quality(dq_level, "day", start, end, ids=[eid])
+    else:
+        dq = view.data_quality(dq_level, "day", start, end, within={col: eid})
+    if dq.empty:
+        return {"summary": None, "rows": None}
+    dcol = LEVEL_ID_COLUMN[dq_level]
+    rows = []
+    for check, g in dq.groupby("check", sort=False):
+        label, unit = DQ_CHECKS.get(check, (check, "count"))
+        total = NULL if unit == "ratio" else _dq_value(pg, unit, g["value"].sum())
+        rows.append([_cell(_(label), title=check), _cell(_(str(g["description"].iloc[0]))),
+                     _num_cell(pg.f.num(len(g))), _num_cell(total), _num_cell(_dq_value(pg, unit, g["value"].max()))])
+    summary = {"head": [_cell(_("Check")), _cell(_("Description")), _num_cell(_("Rows")), _num_cell(_("Total")),
+                        _num_cell(_("Largest"))], "rows": rows, "foot": None}
+    first = dq.head(20)
+    listing = [[_cell(str(x[dcol]), entity_url(dq_level, x[dcol]) if dq_level in view.access.levels else None),
+                _cell(pg.date(x["period_start"])),
+                _cell(_(DQ_CHECKS[x["check"]][0]) if x["check"] in DQ_CHECKS else x["check"]),
+                _num_cell(_dq_value(pg, DQ_CHECKS.get(x["check"], ("", "count"))[1], x["value"]))]
+               for _i, x in first.iterrows()]
+    return {"summary": summary, "rows": {
+        "head": [_cell(pg.level(dq_level)), _cell(_("Date")), _cell(_("Check")), _num_cell(_("Value"))],
+        "rows": listing, "foot": _("Rows shown: %(shown)s of %(total)s.") % {"shown": len(first), "total": len(dq)}}}
+
+
+def _dq_value(pg: Page, unit: str, v) -> str:
+    if unit == "ratio":
+        return pg.f.pct(v)
+    if unit == "s":
+        return pg.f.hours(v) + " " + pg._("h")
+    return pg.f.num(v)
+
+
+# -- projects
+def project_list(view, pg: Page, q: dict) -> dict:
+    _ = pg._
+    prj = view.projects(q.get("park"), q.get("district"), q.get("from"), q.get("to"))
+    ver = view.latest_verifications()
+    nver = ver[ver["improvement"].notna()].groupby("project_id").size() if len(ver) else pd.Series(dtype=int)
+    rows = []
+    for _i, p in prj.iterrows():
+        rows.append([_cell(p["project_id"], f"/projects/{p['project_id']}"), _cell(str(p["enterprise"] or
+                                                                                       p["enterprise_id"])),
+                     _cell(str(p["name"]) if isinstance(p["name"], str) else NULL),
+                     _cell(_(TYPE_LABELS[p["type"]]) if p["type"] in TYPE_LABELS else str(p["type"])),
+                     _cell(str(p["scope"]) if isinstance(p["scope"], str) else NULL), _cell(pg.date(p["start"])),
+                     _cell(pg.date(p["commissioning_end"])), _num_cell(pg.f.num(p["investment"])),
+                     _num_cell(pg.f.num(int(nver.get(p["project_id"], 0))))])
+    head = [_cell(_("Project")), _cell(_("Enterprise")), _cell(_("Name")), _cell(_("Type")), _cell(_("Scope")),
+            _cell(_("Start")), _cell(_("Commissioning end")), _num_cell(_("Investment [CNY]")),
+            _num_cell(_("Verified indicators"))]
+    return {"table": {"head": head, "rows": rows, "foot": None}, "n": len(prj)}
+
+
+DECLARED = (("declared_efficiency", "production_efficiency"), ("declared_defect_rate", "defect_rate"),
+            ("declared_operating_cost", "operating_cost"), ("declared_unit_energy", "unit_energy"),
+            ("declared_development_cycle", "development_cycle"))
+
+
+def project_detail(view, pg: Page, project_id: str) -> dict:
+    _ = pg._
+    p = view.project(project_id)
+    results = view.stored_results(project_id)
+    facts = [(_("Enterprise"), f"{p.get('enterprise') or ''} ({p['enterprise_id']})"),
+             (_("Name"), p.get("name") or NULL),
+             (_("Type"), _(TYPE_LABELS[p["type"]]) if p.get("type") in TYPE_LABELS else str(p.get("type"))),
+             (_("Scope"), p.get("scope") or NULL), (_("Start"), pg.date(p.get("start"))),
+             (_("Commissioning end"), pg.date(p.get("commissioning_end"))),
+             (_("Investment [CNY]"), pg.f.num(p.get("investment"))), (_("Status"), p.get("status") or NULL)]
+    declared = [[_cell(_(INDICATOR_LABELS.get(ind, ind))), _num_cell(pg.f.pct(p.get(c)))] for c, ind in DECLARED]
+    rows, details = [], []
+    for r in sorted(results, key=lambda x: x.indicator):
+        label = _(INDICATOR_LABELS[r.indicator]) if r.indicator in INDICATOR_LABELS else r.indicator
+        ci = NULL if r.ci_low is None else f"{pg.f.pct(r.ci_low)} … {pg.f.pct(r.ci_high)}"
+        rows.append([_cell(label, title=r.definition), _cell(f"{pg.date(r.baseline_period[0])} – "
+                                                             f"{pg.date(r.baseline_period[1])}"),
+                     _num_cell(pg.f.sig(r.baseline)), _cell(f"{pg.date(r.reporting_period[0])} – "
+                                                            f"{pg.date(r.reporting_period[1])}"),
+                     _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
+                     _num_cell(pg.f.pct(r.change)), _num_cell(pg.f.pct(r.improvement)),
+                     _num_cell(ci, _("%(c)s confidence") % {"c": pg.f.pct(r.confidence, 0)})])
+        fit = [(k, pg.f.sig(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+               for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict))]
+        details.append({"label": label, "method": r.method, "definition": r.definition, "fit": fit,
+                        "warnings": list(r.warnings or [])})
+    head = [_cell(_("Indicator")), _cell(_("Baseline period")), _num_cell(_("Baseline")),
+            _cell(_("Reporting period")), _num_cell(_("Reporting")), _num_cell(_("Adjusted baseline")),
+            _num_cell(_("Change")), _num_cell(_("Improvement")), _num_cell(_("Interval"))]
+    des = view.designations()
+    des = des[des["project_id"] == project_id]
+    drows = [[_cell(_(DESIGNATION_LABELS.get(d["designation"], d["designation"]))),
+              _cell(_(DESIGNATION_LEVEL_LABELS[d["level"]]) if d["level"] in DESIGNATION_LEVEL_LABELS
+                    else str(d["level"])), _cell(pg.date(d["date"]))] for _i, d in des.iterrows()]
+    return {"project": p, "facts": facts, "declared": {"head": [_cell(_("Indicator")), _num_cell(_("Declared"))],
+                                                        "rows": declared, "foot": None},
+            "results": {"head": head, "rows": rows, "foot": None} if rows else None, "details": details,
+            "designations": {"head": [_cell(_("Designation")), _cell(_("Level")), _cell(_("Date"))], "rows": drows,
+                             "foot": None} if drows else None,
+            "can_verify": view.access.store_verifications}
+
+
+# -- programme
+def _count_table(pg: Page, df: pd.DataFrame, key: str, head: str, labels=None) -> dict:
+    _ = pg._
+    total = int(df["n_projects"].sum()) if len(df) else 0
+    rows = []
+    for _i, r in df.iterrows():
+        label = r[key]
+        label = _(labels[label]) if labels and label in labels else str(label)
+        share = r["n_projects"] / total if total else None
+        rows.append([_cell(label), _num_cell(pg.f.num(r["n_projects"])), _num_cell(pg.f.pct(share)),
+                     {"bar": 100 * share if share else 0}])
+    return {"head": [_cell(head), _num_cell(_("Projects")), _num_cell(_("Share")), _cell("")], "rows": rows,
+            "foot": None}
+
+
+def programme(view, pg: Page, q: dict) -> dict:
+    _ = pg._
+    s = view.programme_statistics(q.get("park"), q.get("district"), q.get("from"), q.get("to"))
+    t = s["totals"]
+    cards = [(_("Projects"), pg.f.num(t["n_projects"])), (_("Enterprises"), pg.f.num(t["n_enterprises"])),
+             (_("Demonstration projects"), pg.f.num(t["n_demonstration_projects"])),
+             (_("Smart factories"), pg.f.num(t["n_smart_factories"])),
+             (_("Digital workshops"), pg.f.num(t["n_digital_workshops"])),
+             (_("Projects with verified results"), pg.f.num(t["n_verified_projects"]))]
+    av = s["averages"]
+    arows = []
+    for _i, r in av.iterrows():
+        ci = NULL if pd.isna(r.get("ci_low")) else f"{pg.f.pct(r['ci_low'])} … {pg.f.pct(r['ci_high'])}"
+        arows.append([_cell(_(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))),
+                      _cell(_(BASIS_LABELS.get(r["basis"], r["basis"]))), _num_cell(pg.f.num(r["n"])),
+                      _num_cell(pg.f.pct(r["mean"])), _num_cell(ci), _num_cell(pg.f.pct(r.get("weighted_mean"))),
+                      _num_cell(pg.f.pct(r.get("median"))),
+                      _num_cell(f"{pg.f.pct(r.get('q1'))} … {pg.f.pct(r.get('q3'))}"),
+                      _num_cell(f"{pg.f.pct(r.get('min'))} … {pg.f.pct(r.get('max'))}")])
+    ahead = [_cell(_("Indicator")), _cell(_("Basis")), _num_cell(_("Projects")), _num_cell(_("Mean")),
+             _num_cell(_("%(c)s interval") % {"c": pg.f.pct(s["confidence"], 0)}), _num_cell(_("Weighted mean")),
+             _num_cell(_("Median")), _num_cell(_("Quartiles")), _num_cell(_("Range"))]
+    des = s["by_designation"]
+    drows = [[_cell(_(DESIGNATION_LABELS.get(r["designation"], r["designation"]))), _num_cell(pg.f.num(r["n"]))]
+             for _i, r in des.iterrows()]
+    dl = s["by_designation_level"]
+    dlrows = [[_cell(_(DESIGNATION_LABELS.get(r["designation"], r["designation"]))),
+               _cell(_(DESIGNATION_LEVEL_LABELS[r["level"]]) if r.get("level") in DESIGNATION_LEVEL_LABELS
+                     else str(r.get("level"))), _num_cell(pg.f.num(r["n"]))] for _i, r in dl.iterrows()]
+    cov = s["coverage"]
+    crows = [[_cell(_(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))), _num_cell(pg.f.num(r["n_verified"])),
+              _num_cell(pg.f.num(r["n_declared_only"])), _num_cell(pg.f.num(r["n_neither"]))]
+             for _i, r in cov.iterrows()]
+    rk = s["rankings"]
+    rrows = [[_cell(_(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))), _num_cell(pg.f.num(r["rank"])),
+              _cell(r["project_id"], f"/projects/{r['project_id']}"), _num_cell(pg.f.pct(r["improvement"]))]
+             for _i, r in rk.iterrows()] if len(rk) else []
+    pv = s["project_values"]
+    dist = []
+    if len(pv):
+        for ind, g in pv[pv["status"] == "verified"].groupby("indicator", sort=False):
+            vals = g["improvement"].dropna().astype(float).sort_values()
+            if not len(vals):
+                continue
+            lo, hi = min(0.0, float(vals.min())), max(0.0, float(vals.max()))
+            span = (hi - lo) or 1.0
+            dist.append({"label": _(INDICATOR_LABELS.get(ind, ind)), "zero": 100 * (0 - lo) / span,
+                         "points": [{"x": 100 * (float(v) - lo) / span, "title": f"{pid}: {pg.f.pct(v)}"}
+                                    for pid, v in zip(g.loc[vals.index, "project_id"], vals)],
+                         "lo": pg.f.pct(lo), "hi": pg.f.pct(hi)})
+    return {
+        "cards": cards, "averages": {"head": ahead, "rows": arows, "foot": None},
+        "by_type": _count_table(pg, s["by_type"], "type", _("Type"), TYPE_LABELS),
+        "by_district": _count_table(pg, s["by_district"], "district", _("District")),
+        "by_industry": _count_table(pg, s["by_industry"], "industry", _("Industry")),
+        "by_year": _count_table(pg, s["by_year"], "year", _("Year")),
+        "designations": {"head": [_cell(_("Designation")), _num_cell(_("Designated units"))], "rows": drows,
+                         "foot": None},
+        "designation_levels": {"head": [_cell(_("Designation")), _cell(_("Level")), _num_cell(_("Designated units"))],
+                               "rows": dlrows, "foot": None},
+        "coverage": {"head": [_cell(_("Indicator")), _num_cell(_("Verified")), _num_cell(_("Declared only")),
+                              _num_cell(_("Neither"))], "rows": crows, "foot": None},
+        "rankings": {"head": [_cell(_("Indicator")), _num_cell(_("Rank")), _cell(_("Project")),
+                              _num_cell(_("Improvement"))], "rows": rrows, "foot": None} if rrows else None,
+        "distributions": dist,
+    }
+
+
+def recognition(view, pg: Page, q: dict) -> dict:
+    _ = pg._
+    ents = view.enterprises()
+    ctx = {"enterprises": [(r["enterprise_id"], r["name"] if isinstance(r["name"], str) else r["enterprise_id"])
+                           for _i, r in ents.iterrows()],
+           "designations": [("digital_workshop", _(DESIGNATION_LABELS["digital_workshop"])),
+                            ("smart_factory", _(DESIGNATION_LABELS["smart_factory"]))],
+           "result": None}
+    if not q.get("enterprise"):
+        return ctx
+    des = q.get("designation") or "digital_workshop"
+    df = view.recognition(q["enterprise"], des, q.get("from"), q.get("to"), q.get("scope") or None)
+    rows = []
+    for _i, r in df.iterrows():
+        thr, val = r["threshold"], r["value"]
+        pct = r["criterion"].endswith(("share", "rate", "change", "adoption"))
+        fmt = pg.f.pct if pct else pg.f.num
+        passed = {True: "✓", False: "✗"}.get(r["passed"], NULL)
+        ev = list(r["evidence"] or [])
+        rows.append([_cell(r["criterion"], title=r["description"]), _cell(r["description"]),
+                     _num_cell(f"{r['operator'] or ''} {fmt(thr)}" if thr is not None else NULL),
+                     _num_cell(fmt(val) if val is not None else NULL),
+                     {"text": passed, "num": False, "cls": {True: "pass", False: "fail"}.get(r["passed"], "na")},
+                     _cell(_("data") if r["source"] == "data" else _("declaration to be confirmed")),
+                     _cell(r["basis"]), _cell(", ".join(map(str, ev[:8])) + (" …" if len(ev) > 8 else ""))])
+    ctx["result"] = {"head": [_cell(_("Criterion")), _cell(_("Description")), _num_cell(_("Threshold")),
+                              _num_cell(_("Value")), _cell(_("Passed")), _cell(_("Source")), _cell(_("Basis")),
+                              _cell(_("Evidence"))], "rows": rows, "foot": None}
+    ctx["designation_label"] = _(DESIGNATION_LABELS.get(des, des))
+    return ctx
+
+
+# -- data
+def data_page(view, pg: Page) -> dict:
+    _ = pg._
+    ups = view.uploads(50)
+    urows = [[_cell(u["upload_id"], f"/data/uploads/{u['upload_id']}"), _cell(u["file_name"]), _cell(u["table"]),
+              _cell(u["principal"]), _num_cell(pg.f.num(u["loaded"])), _num_cell(pg.f.num(u["quarantined"])),
+              _num_cell(pg.f.num(u["skipped"])), _cell(pg.datetime(u["uploaded_at"]))] for _i, u in ups.iterrows()]
+    qs = view.quarantine_summary()
+    qrows = [[_cell(r["table"]), _cell(r["rule"]), _num_cell(pg.f.num(r["records"])),
+              _cell(r["example"] if isinstance(r["example"], str) else NULL)] for _i, r in qs.iterrows()]
+    return {"uploads": {"head": [_cell(_("Upload")), _cell(_("File")), _cell(_("Table")), _cell(_("By")),
+                                 _num_cell(_("Loaded")), _num_cell(_("Quarantined")), _num_cell(_("Already stored")),
+                                 _cell(_("Time"))], "rows": urows, "foot": None} if urows else None,
+            "summary": {"head": [_cell(_("Table")), _cell(_("Rule")), _num_cell(_("Records")), _cell(_("Example"))],
+                        "rows": qrows, "foot": None} if qrows else None}
+
+
+def quarantine_rows(pg: Page, q: pd.DataFrame) -> dict | None:
+    _ = pg._
+    if q.empty:
+        return None
+    rows = [[_cell(str(r["table"])), _num_cell(pg.f.num(r["line"])), _cell(str(r["rule"])),
+             _cell(r["detail"] if isinstance(r["detail"], str) else NULL),
+             {"text": (r["raw"] or "")[:300], "num": False, "cls": "raw"}] for _i, r in q.iterrows()]
+    return {"head": [_cell(_("Table")), _num_cell(_("Line")), _cell(_("Rule")), _cell(_("Reason")),
+                     _cell(_("Record"))], "rows": rows, "foot": None}
+
+
+def today() -> str:
+    return dt.date.today().isoformat()

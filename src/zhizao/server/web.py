@@ -1,0 +1,454 @@
+"""The dashboard: server-rendered pages (Jinja2, inline SVG charts, one local stylesheet, no script, no CDN).
+
+Pages: plant view (``/plant``, drill-down ``/plant/{level}/{id}``), projects (``/projects``,
+``/projects/{id}``), programme (``/programme``, bulletin, ``/recognition``), data (``/data``, uploads and
+quarantine), accounts (``/admin``). Simplified Chinese by default, English with ``?lang=en`` (remembered in a
+cookie); messages come from the Babel catalogues of :mod:`zhizao.report.i18n`, numbers and dates are
+formatted for the locale.
+
+The content of a page is cached per store version, principal signature, language and URL; the frame around it
+(user name, the logout form's CSRF token) is rendered per request.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Optional
+from urllib.parse import urlencode, urlparse
+
+import jinja2
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+import zhizao
+from zhizao.report.i18n import LANGUAGES, translations
+from zhizao.schema import LEVELS, TABLES
+from zhizao.server import accounts, views
+from zhizao.server.access import Principal, TenantView
+from zhizao.server.app import get_server, optional_principal, tenant
+from zhizao.server.auth import COOKIE
+from zhizao.server.errors import ApiError, BadRequest, Forbidden, NotFound
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANG_COOKIE = "zhizao_lang"
+router = APIRouter(include_in_schema=False)
+View = Annotated[TenantView, Depends(tenant)]
+QUERY_KEYS = ("from", "to", "period", "park", "district", "enterprise", "designation", "scope")
+
+
+@lru_cache(maxsize=None)
+def env(lang: str) -> jinja2.Environment:
+    e = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                           extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
+                           undefined=jinja2.StrictUndefined)
+    e.install_gettext_translations(translations(lang), newstyle=True)
+    return e
+
+
+def lang_of(request: Request) -> tuple[str, bool]:
+    q = request.query_params.get("lang")
+    if q in LANGUAGES:
+        return q, True
+    c = request.cookies.get(LANG_COOKIE)
+    return (c if c in LANGUAGES else "zh"), False
+
+
+def _url_with(request: Request, **params) -> str:
+    q = dict(request.query_params)
+    q.update({k: v for k, v in params.items() if v is not None})
+    return request.url.path + "?" + urlencode(q)
+
+
+def _query(request: Request) -> dict:
+    out = {}
+    for k in QUERY_KEYS:
+        v = request.query_params.get(k)
+        if v:
+            if len(v) > 200:
+                raise BadRequest(f"{k} is too long")
+            out[k] = v
+    return out
+
+
+NAV = (("plant", "/plant", "Plant"), ("projects", "/projects", "Projects"), ("programme", "/programme", "Programme"),
+       ("data", "/data", "Data"), ("admin", "/admin", "Accounts"))
+
+
+def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
+           view: TenantView | None = None, principal: Principal | None = None, cache_key: tuple | None = None,
+           headers: dict | None = None) -> HTMLResponse:
+    """Render a page: its content (cached under ``cache_key`` when given) inside the frame."""
+    lang, from_query = lang_of(request)
+    pg = views.Page(lang)
+    e = env(lang)
+
+    def content():
+        c = ctx() if callable(ctx) else ctx  # a callable is only called when the content is not cached
+        return e.get_template(template).render(**c, pg=pg, f=pg.f, lang=lang)
+    if cache_key is not None and view is not None:
+        body = view.cached(("page", lang, view.access.signature, *cache_key), content)
+    else:
+        body = content()
+    principal = principal or (view.access.principal if view is not None else None)
+    nav_items = []
+    if principal is not None:
+        for key, href, label in NAV:
+            if key == "programme" and principal.role not in ("admin", "analyst"):
+                href = "/recognition"
+            nav_items.append({"key": key, "href": href, "label": label})
+    html = e.get_template("layout.html.j2").render(
+        content=Markup(body), title=title, nav=nav, nav_items=nav_items, principal=principal,
+        role_label=pg._(views.ROLE_LABELS.get(principal.role, principal.role)) if principal else None,
+        lang=lang, html_lang="zh-CN" if lang == "zh" else "en", url_zh=_url_with(request, lang="zh"),
+        url_en=_url_with(request, lang="en"), version=zhizao.__version__, pg=pg)
+    resp = HTMLResponse(html, status_code=status, headers=headers)
+    if from_query:
+        resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    return resp
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    lang, _q = lang_of(request)
+    pg = views.Page(lang)
+    titles = {400: pg._("Bad request"), 403: pg._("Not allowed"), 404: pg._("Not found"),
+              413: pg._("File too large"), 415: pg._("Unsupported file type"), 422: pg._("Invalid input"),
+              500: pg._("Internal error")}
+    principal = getattr(request.state, "principal", None)
+    return render(request, "error.html.j2", {"status": status, "message": message,
+                                             "heading": titles.get(status, str(status))},
+                  titles.get(status, str(status)), status=status, principal=principal)
+
+
+def _check_csrf(view: TenantView, token: str | None) -> None:
+    p = view.access.principal
+    if p.csrf is None or token != p.csrf:
+        raise Forbidden("the form has expired or was not sent by this site; reload the page and try again")
+
+
+def _remember(request: Request, view: TenantView) -> None:
+    request.state.principal = view.access.principal
+
+
+def _safe_next(nxt: str | None) -> str:
+    if not nxt or not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or len(nxt) > 500:
+        return "/plant"
+    u = urlparse(nxt)
+    if u.scheme or u.netloc:
+        return "/plant"
+    return nxt
+
+
+# -- login
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, p: Optional[Principal] = Depends(optional_principal)):
+    return RedirectResponse("/plant" if p else "/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/plant", p: Optional[Principal] = Depends(optional_principal)):
+    if p is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    pg = views.Page(lang_of(request)[0])
+    return render(request, "login.html.j2", {"next": _safe_next(next), "error": None}, pg._("Log in"))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, username: str = Form(..., max_length=64), password: str = Form(..., max_length=1024),
+          next: str = Form("/plant", max_length=500)):
+    s = get_server(request)
+    pg = views.Page(lang_of(request)[0])
+    if s.auth.locked(username):
+        return render(request, "login.html.j2", {"next": _safe_next(next),
+                                                 "error": pg._("Too many failed logins; wait a minute.")},
+                      pg._("Log in"), status=429)
+    res = s.auth.login(username, password, request.headers.get("user-agent"))
+    if res is None:
+        return render(request, "login.html.j2", {"next": _safe_next(next),
+                                                 "error": pg._("Wrong user name or password.")},
+                      pg._("Log in"), status=401)
+    token, session, _user = res
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp.set_cookie(COOKIE, token, max_age=accounts.SESSION_HOURS * 3600, httponly=True, samesite="lax",
+                    secure=s.secure_cookies, path="/")
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request, view: View, csrf: str = Form("", max_length=100)):
+    _check_csrf(view, csrf)
+    s = get_server(request)
+    if view.access.principal.session_id:
+        with s.store.accounts() as con:
+            accounts.revoke_session(con, view.access.principal.session_id)
+        s.auth.invalidate()
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+# -- plant view
+@router.get("/plant", response_class=HTMLResponse)
+def plant(request: Request, view: View):
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    q = _query(request)
+    return render(request, "plant_home.html.j2", lambda: {"home": views.plant_home(view, pg, q), "q": q}, pg._("Plant"), "plant", view=view,
+                  cache_key=("plant", tuple(sorted(q.items()))))
+
+
+@router.get("/plant/{level}/{eid}", response_class=HTMLResponse)
+def plant_entity(request: Request, level: str, eid: str, view: View):
+    _remember(request, view)
+    if level not in LEVELS:
+        raise NotFound(f"unknown level {level!r}")
+    if len(eid) > 200:
+        raise BadRequest("the id is too long")
+    pg = views.Page(lang_of(request)[0])
+    q = _query(request)
+
+    def build():
+        return {"e": views.plant_entity(view, pg, level, eid, q), "q": q,
+                "periods": [("day", pg._("Day")), ("week", pg._("Week")), ("month", pg._("Month"))]}
+    return render(request, "plant_entity.html.j2", build, f"{pg.level(level)} {eid}", "plant", view=view,
+                  cache_key=("plant", level, eid, tuple(sorted(q.items()))))
+
+
+# -- projects
+@router.get("/projects", response_class=HTMLResponse)
+def projects(request: Request, view: View):
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    q = _query(request)
+    return render(request, "projects.html.j2", lambda: {"list": views.project_list(view, pg, q), "q": q},
+                  pg._("Projects"),
+                  "projects", view=view, cache_key=("projects", tuple(sorted(q.items()))))
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+def project(request: Request, project_id: str, view: View):
+    _remember(request, view)
+    if len(project_id) > 100:
+        raise BadRequest("the project id is too long")
+    pg = views.Page(lang_of(request)[0])
+    ctx = {"d": views.project_detail(view, pg, project_id),
+           "csrf": view.access.principal.csrf, "notice": request.query_params.get("verified")}
+    return render(request, "project.html.j2", ctx, f"{pg._('Project')} {project_id}", "projects", view=view)
+
+
+@router.post("/projects/{project_id}/verify")
+def project_verify(request: Request, project_id: str, view: View, csrf: str = Form("", max_length=100)):
+    _remember(request, view)
+    _check_csrf(view, csrf)
+    view.require_store_verification(project_id)
+    s = get_server(request)
+    with s.store.write() as ws:
+        try:
+            results = ws.verify_project(project_id)
+        except KeyError as e:
+            raise NotFound(str(e).strip("'\"")) from None
+        except ValueError as e:
+            raise BadRequest(str(e)) from None
+    return RedirectResponse(f"/projects/{project_id}?verified={len(results)}", status_code=303)
+
+
+# -- programme
+@router.get("/programme", response_class=HTMLResponse)
+def programme(request: Request, view: View):
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    view.require("programme", "see programme statistics (analysts and administrators only)")
+    q = _query(request)
+    bq = urlencode({k: v for k, v in q.items() if k in ("park", "district", "from", "to")})
+    return render(request, "programme.html.j2", lambda: {"p": views.programme(view, pg, q), "q": q, "bq": bq},
+                  pg._("Programme"), "programme", view=view, cache_key=("programme", tuple(sorted(q.items()))))
+
+
+@router.get("/programme/bulletin", response_class=HTMLResponse)
+def programme_bulletin(request: Request, view: View):
+    _remember(request, view)
+    lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
+    q = _query(request)
+    b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"))
+    return HTMLResponse(b["html"])
+
+
+@router.get("/recognition", response_class=HTMLResponse)
+def recognition(request: Request, view: View):
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    q = _query(request)
+    return render(request, "recognition.html.j2", lambda: {"r": views.recognition(view, pg, q), "q": q},
+                  pg._("Recognition checks"), "programme", view=view,
+                  cache_key=("recognition", tuple(sorted(q.items()))))
+
+
+# -- data
+def _data_ctx(view: TenantView, pg: views.Page, error: str | None = None) -> dict:
+    from zhizao.server.uploads import bundled_mappings
+
+    q = view.quarantine(limit=50) if view.access.raw else None
+    return {"d": views.data_page(view, pg), "tables": sorted(view.access.write_tables, key=list(TABLES).index),
+            "mappings": list(bundled_mappings()), "csrf": view.access.principal.csrf, "error": error,
+            "quarantine": views.quarantine_rows(pg, q) if q is not None else None}
+
+
+@router.get("/data", response_class=HTMLResponse)
+def data(request: Request, view: View):
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    return render(request, "data.html.j2", _data_ctx(view, pg), pg._("Data"), "data", view=view)
+
+
+@router.post("/data/upload")
+def data_upload(request: Request, view: View, table: str = Form(..., max_length=40),
+                file: UploadFile = File(...), mapping_name: str = Form("", max_length=100),
+                mapping: Optional[UploadFile] = File(None), csrf: str = Form("", max_length=100)):
+    from zhizao.server.uploads import ingest_upload
+
+    _remember(request, view)
+    _check_csrf(view, csrf)
+    pg = views.Page(lang_of(request)[0])
+    s = get_server(request)
+    if mapping is not None and not mapping.filename:
+        mapping = None
+    try:
+        if table not in TABLES:
+            raise BadRequest(f"unknown table {table!r}")
+        if table not in view.access.write_tables:
+            raise Forbidden(f"your role may not load table {table!r}")
+        res = ingest_upload(s.store, view.access.principal, table, file, mapping_name or None, mapping,
+                            limit=s.max_upload)
+    except ApiError as e:
+        return render(request, "data.html.j2", _data_ctx(view, pg, e.message), pg._("Data"), "data", view=view,
+                      status=e.status)
+    s.after_write()
+    return RedirectResponse(f"/data/uploads/{res['upload_id']}", status_code=303)
+
+
+@router.get("/data/uploads/{upload_id}", response_class=HTMLResponse)
+def data_upload_page(request: Request, upload_id: str, view: View):
+    _remember(request, view)
+    if len(upload_id) > 40:
+        raise BadRequest("the upload id is too long")
+    pg = views.Page(lang_of(request)[0])
+    u = view.upload(upload_id)
+    q = view.quarantine(upload_id=upload_id, limit=1000)
+    ctx = {"u": u, "uploaded": pg.datetime(u["uploaded_at"]), "rows": views.quarantine_rows(pg, q), "n": len(q)}
+    return render(request, "upload.html.j2", ctx, f"{pg._('Upload')} {u['file_name']}", "data", view=view)
+
+
+# -- accounts
+def _admin_ctx(view: TenantView, pg: views.Page, notice: str | None = None, new_key: str | None = None,
+               error: str | None = None) -> dict:
+    from zhizao.server.api import _key_visible
+
+    a = view.access
+    p = a.principal
+    con = view.read.con
+    users = accounts.list_users(con) if a.admin else []
+    can_keys = a.admin or (p.kind == "user" and p.role == "enterprise")
+    keys = [k for k in accounts.list_keys(con) if _key_visible(view, k)] if can_keys else []
+    sessions = accounts.list_sessions(con) if a.admin else (accounts.list_sessions(con, p.name)
+                                                            if p.kind == "user" else [])
+    return {"users": users, "keys": keys, "sessions": sessions, "admin": a.admin, "can_keys": can_keys,
+            "csrf": p.csrf, "notice": notice, "new_key": new_key, "error": error, "roles": accounts.ROLES,
+            "me": p, "fmt_time": pg.datetime,
+            "role_labels": {r: pg._(views.ROLE_LABELS[r]) for r in accounts.ROLES}}
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin(request: Request, view: View):
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    return render(request, "admin.html.j2", _admin_ctx(view, pg), pg._("Accounts"), "admin", view=view)
+
+
+def _admin_action(request: Request, view: TenantView, fn, success: str):
+    pg = views.Page(lang_of(request)[0])
+    s = get_server(request)
+    try:
+        with s.store.accounts() as con:
+            extra = fn(con)
+    except accounts.AccountError as e:
+        return render(request, "admin.html.j2", _admin_ctx(view, pg, error=str(e)), pg._("Accounts"), "admin",
+                      view=view, status=400)
+    s.auth.invalidate()
+    if isinstance(extra, str):  # a new key: shown once, never in a URL
+        return render(request, "admin.html.j2", _admin_ctx(view, pg, notice=pg._(success), new_key=extra),
+                      pg._("Accounts"), "admin", view=view, status=201)
+    return RedirectResponse("/admin", status_code=303)
+
+
+@router.post("/admin/users")
+def admin_add_user(request: Request, view: View, username: str = Form(..., max_length=64),
+                   password: str = Form(..., max_length=1024), role: str = Form(..., max_length=20),
+                   enterprise_id: str = Form("", max_length=200), projects: str = Form("", max_length=5000),
+                   csrf: str = Form("", max_length=100)):
+    _remember(request, view)
+    _check_csrf(view, csrf)
+    if not view.access.admin:
+        raise Forbidden("administrators only")
+    pids = [x.strip() for x in projects.replace(",", " ").split() if x.strip()]
+    return _admin_action(request, view, lambda con: accounts.add_user(
+        con, username, password, role, enterprise_id or None, None, pids) and None, "User created.")
+
+
+@router.post("/admin/users/{username}/active")
+def admin_user_active(request: Request, username: str, view: View, active: str = Form(..., max_length=5),
+                      csrf: str = Form("", max_length=100)):
+    _remember(request, view)
+    _check_csrf(view, csrf)
+    if not view.access.admin:
+        raise Forbidden("administrators only")
+    return _admin_action(request, view, lambda con: accounts.set_active(con, username, active == "1"), "")
+
+
+@router.post("/admin/keys")
+def admin_add_key(request: Request, view: View, enterprise_id: str = Form("", max_length=200),
+                  site: str = Form("", max_length=200), name: str = Form("", max_length=200),
+                  csrf: str = Form("", max_length=100)):
+    _remember(request, view)
+    _check_csrf(view, csrf)
+    a = view.access
+    p = a.principal
+    if not a.admin:
+        if not (p.kind == "user" and p.role == "enterprise"):
+            raise Forbidden("administrators and enterprise users only")
+        if enterprise_id and enterprise_id != p.enterprise_id:
+            raise NotFound(f"no enterprise {enterprise_id!r} that you may see")
+        if site and not view.scope_visible(site):
+            raise NotFound(f"no site {site!r} that you may see")
+        enterprise_id = p.enterprise_id
+    return _admin_action(request, view, lambda con: accounts.create_key(
+        con, enterprise_id or None, site or None, name or None, f"{p.kind}:{p.name}")[0],
+        "API key created. Copy it now: it is not shown again.")
+
+
+@router.post("/admin/keys/{key_id}/revoke")
+def admin_revoke_key(request: Request, key_id: str, view: View, csrf: str = Form("", max_length=100)):
+    from zhizao.server.api import _key_visible
+
+    _remember(request, view)
+    _check_csrf(view, csrf)
+    k = accounts.get_key(view.read.con, key_id)
+    if k is None or not _key_visible(view, k):
+        raise NotFound(f"no key {key_id!r} that you may revoke")
+    return _admin_action(request, view, lambda con: accounts.revoke_key(con, key_id) and None, "")
+
+
+@router.post("/admin/sessions/{session_id}/revoke")
+def admin_revoke_session(request: Request, session_id: str, view: View, csrf: str = Form("", max_length=100)):
+    _remember(request, view)
+    _check_csrf(view, csrf)
+    p = view.access.principal
+    sess = accounts.get_session(view.read.con, session_id)
+    if sess is None or not (view.access.admin or (p.kind == "user" and sess["username"] == p.name)):
+        raise NotFound(f"no session {session_id!r} that you may revoke")
+    return _admin_action(request, view, lambda con: accounts.revoke_session(con, session_id) and None, "")
+
+
+@router.get("/favicon.ico")
+def favicon():
+    return Response(status_code=204)

@@ -1,0 +1,852 @@
+"""A simulated intelligent-transformation programme with known per-project effects.
+
+:func:`simulate_programme` generates a programme register (enterprises, projects, designations), the shop-floor
+data of every project's scope (one work centre with a few machines) for ``months_before`` months before the
+project start and ``months_after`` months after the end of commissioning, monthly operating costs with a price
+index, and product development cycles.  Each project has drawn, known effects on the five indicators of
+reference/transformation.md; ``truth_projects`` holds them next to the values realised in the generated data.
+:func:`write_programme` writes the tables as canonical CSV files with a README that marks them as simulated.
+
+The shop-floor records are deliberately coarse (so that a 120-project programme stays small): per machine and
+working day one setup, production runs, zero to two failures, two breaks (state category planned_downtime),
+no-order time at the end of the day and ``not_scheduled`` outside the shifts; one production count per shift,
+one energy interval per day, two inspected units per shift, one labour record per work centre and day.
+
+Model (per machine; ``d`` = defect rate, ``ct`` = cycle time, ``b`` = baseline, ``r`` = after the project)
+------------------------------------------------------------------------------------------------------------
+* Calendar: two shifts Mon-Sat, 06:00-14:00 and 14:00-22:00, breaks 10:00-10:30 and 18:00-18:30 (site scope).
+  Planned busy time 15 h per working day; the data windows start on the first of a month.
+* Time: setup U(10, 40) min at 06:00, Binomial(2, p) failures (lognormal, median 35 min; one that runs into
+  a break is repaired in the break), production ``APT = load x (PBT - setup - failures)`` and no-order time
+  for the rest.  ``load`` varies day to day
+  (AR(1)) around a level that changes between the periods (volume), differently per machine (mix).
+* Production efficiency (good units per production hour, GQ / APT): ``(1 - d) x 3600 / ct``.  The project
+  changes it by ``E``: ``d_r = d_b (1 - D)`` and ``ct_b = ct_r (1 + E)(1 - d_b) / (1 - d_r)``.  The product's
+  planned run time ``pri`` is the new line's ideal, so performance stays below 100 % in both periods.
+* Defect rate ((scrap + rework) / produced; and failed / inspected): scaled by ``1 - D``.
+* Unit energy (kgce per unit produced, electricity at 0.1229 kgce/kWh): per working day
+  ``run_kW x APT + idle_kW x (16 h - APT) + standby_kW x 8 h``, per Sunday ``standby_kW x 24 h``.  The fixed
+  (idle, standby) part makes unit energy depend on volume.  ``run_kW`` (and, if needed, ``idle_kW``) after the
+  project are solved so that producing the nominal baseline output takes ``(1 - U)`` times the baseline energy.
+* Operating cost: per work centre and month, categories labour, energy, material, maintenance,
+  ``amount = price_index x (fixed_k + variable_k x produced) x (1 - red_k) x noise``; ``red_energy = U`` and
+  the other categories' common reduction is chosen so that cost per unit at the nominal baseline output and
+  baseline prices falls by ``C``.  ``price_index`` (variables, scope = the site, monthly, 1.0 in the site's
+  first month) rises about 0.2-0.4 % a month.
+* Development cycle (days from design start to release): ``T0 x noise x prod(1 - R_q)`` over the enterprise's
+  projects ``q`` commissioned before the design start.
+
+"Nominal baseline conditions" are the drawn parameters: expected setup and failure time, the baseline load
+level, baseline prices, baseline output.  The ``true_*`` columns of ``truth_projects`` are the relative
+changes there, exactly (by construction).  The realised values (``*_baseline_value``, ``*_reporting_value``)
+are ratios of totals over each window computed from the generated tables:
+
+* efficiency: sum(good) / sum(production state hours) [units/h]
+* defect_rate: sum(scrap + rework) / sum(produced); inspection_defect_rate: failed / inspected (quality)
+* unit_energy: sum(kWh) x 0.1229 / sum(produced) [kgce/unit]
+* operating_cost: sum(amount / price_index of the month) / sum(produced) [CNY/unit at the site's first-month
+  prices]
+* development_cycle: mean days from design_start to release of the enterprise's products released in the
+  baseline window, and of those whose design started in the reporting window
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zhizao.kpi.energy import DEFAULT_KGCE
+from zhizao.schema import PROJECT_TYPES, TABLES
+from zhizao.simulate.plant import _localize, _to_timestamps, _write_csv
+
+__all__ = ["simulate_programme", "write_programme", "TRUTH_PROJECT_COLUMNS", "INDICATORS"]
+
+# ------------------------------------------------------------------------------------------------------------
+# Constants
+# ------------------------------------------------------------------------------------------------------------
+
+#: Indicators, named as the projects' ``declared_*`` columns.
+INDICATORS = ("efficiency", "defect_rate", "operating_cost", "unit_energy", "development_cycle")
+
+#: Drawn effect distributions (uniform ranges, fractions): efficiency change, and reductions of defect rate,
+#: operating cost, unit energy and development cycle.
+EFFECT_RANGES = {
+    "efficiency": (0.10, 0.80),
+    "defect_rate": (0.20, 0.60),
+    "operating_cost": (0.10, 0.35),
+    "unit_energy": (0.10, 0.30),
+    "development_cycle": (0.10, 0.40),
+}
+ZERO_EFFECT_SHARE = 0.05  #: share of projects whose effects are ~0 (each effect U(-0.03, 0.03))
+ZERO_EFFECT_RANGE = (-0.03, 0.03)
+START_SPREAD_MONTHS = 12  #: project starts spread over this many months after the first baseline months
+
+H = 3600
+SHIFT_START_S = 6 * H  #: 06:00
+WORK_DAY_S = 16 * H  #: 06:00-22:00
+PBT_S = 15 * H  #: shift time minus two 30 min breaks
+BREAK1_W, BREAK2_W = 4 * H, 11 * H + 1800  #: breaks on the working clock (10:00 and 18:00 wall time)
+EARLY_W = 7 * H + 1800  #: working seconds of the early shift (06:00-14:00 minus its break)
+WALL = {"t06": 6 * H, "t10": 10 * H, "t1030": 10 * H + 1800, "t14": 14 * H, "t18": 18 * H,
+        "t1830": 18 * H + 1800, "t22": 22 * H}
+SETUP_RANGE_S = (600, 2400)
+FAIL_MEDIAN_S, FAIL_SIGMA, FAIL_MIN_S, FAIL_MAX_S = 2100.0, 0.5, 360, 4 * H
+INSPECTIONS_PER_SHIFT = 2
+DAYS_PER_MONTH_WORKING = 365.25 * 6 / 7 / 12
+KGCE_PER_KWH = DEFAULT_KGCE["electricity"]
+COST_CATEGORIES = ("labour", "energy", "material", "maintenance")
+FIXED_SHARE = {"labour": 0.7, "energy": 0.3, "material": 0.05, "maintenance": 0.8}
+
+# raw states (written in ``state``) and their categories
+RUN, SETUP, FAIL, IDLE, BREAK, OFF = range(6)
+STATE_NAMES = ("RUN", "SETUP", "FAIL", "IDLE", "BREAK", "OFF")
+STATE_CATEGORIES = ("production", "setup", "unplanned_downtime", "no_order", "planned_downtime", "not_scheduled")
+FAIL_REASONS = ("spindle", "hydraulics", "electrical", "tooling", "conveyor")
+QUALITY_DEFECTS = ("dimension", "surface", "assembly", "material")
+
+INDUSTRIES = ("automotive_parts", "electronics", "machinery", "materials", "food")
+INDUSTRY_WEIGHTS = (0.35, 0.25, 0.2, 0.12, 0.08)
+INDUSTRY_CN = {"automotive_parts": "汽车零部件", "electronics": "电子科技", "machinery": "机械制造",
+               "materials": "新材料", "food": "食品"}
+WORKSHOPS_CN = {"automotive_parts": ("冲压", "焊装", "机加工", "涂装", "总装"),
+                "electronics": ("SMT", "组装", "测试", "注塑", "包装"),
+                "machinery": ("机加工", "焊接", "装配", "热处理", "喷涂"),
+                "materials": ("熔炼", "轧制", "挤压", "分切", "涂布"),
+                "food": ("配料", "灌装", "包装", "杀菌", "成型")}
+DISTRICTS = {"沙坪坝区": "西部(重庆)科学城西永微电园", "九龙坡区": "西部(重庆)科学城九龙坡园区",
+             "北碚区": "西部(重庆)科学城北碚园区", "璧山区": "西部(重庆)科学城璧山高新区",
+             "江津区": "西部(重庆)科学城江津双福园区"}
+NAME_PREFIXES = ("渝鑫", "金龙", "华宇", "长江", "嘉陵", "山城", "巴渝", "西永", "两江", "缙云", "歌乐",
+                 "鸿达", "博越", "精工", "恒通", "瑞丰", "天翔", "永盛", "宏远", "中科", "科城", "双福",
+                 "青凤", "白市驿", "陶然", "金凤", "含谷", "西彭", "蔡家", "来凤", "丁家", "几江", "德感",
+                 "珞璜", "龙凤", "曾家", "虎溪", "大学城", "井口", "歇马")
+TYPE_CN = {"digital_equipment": "数字化装备升级", "system_integration": "数字化车间系统集成",
+           "industrial_internet": "工业互联网平台上云", "new_mode": "智能制造新模式应用"}
+
+TRUTH_PROJECT_COLUMNS = (
+    "project_id", "enterprise_id", "scope", "type", "zero_effect",
+    "baseline_start", "baseline_end", "reporting_start", "reporting_end",
+    *[f"true_{k}" for k in ("efficiency_change", "defect_rate_reduction", "operating_cost_reduction",
+                            "unit_energy_reduction", "development_cycle_reduction")],
+    *[f"{i}_{w}" for i in ("efficiency", "defect_rate", "inspection_defect_rate", "operating_cost",
+                           "unit_energy", "development_cycle") for w in ("baseline_value", "reporting_value",
+                                                                         "realised")],
+    "baseline_produced", "reporting_produced", "baseline_apt_hours", "reporting_apt_hours",
+    "baseline_days", "reporting_days", "baseline_products", "reporting_products",
+)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------------------------
+
+def _month_grid(first: np.datetime64, n: int) -> np.ndarray:
+    """First days (datetime64[D]) of ``n + 1`` consecutive months from month ``first``."""
+    return (first + np.arange(n + 1)).astype("datetime64[D]")
+
+
+def _ar1(rng: np.random.Generator, n_series: int, n_steps: int, phi: float) -> np.ndarray:
+    """Unit-variance AR(1) series, shape (n_series, n_steps)."""
+    e = rng.standard_normal((n_steps, n_series)) * math.sqrt(1 - phi * phi)
+    x = np.empty((n_steps, n_series))
+    x[0] = rng.standard_normal(n_series)
+    for t in range(1, n_steps):
+        x[t] = phi * x[t - 1] + e[t]
+    return x.T
+
+
+def _obj(values) -> np.ndarray:
+    return np.asarray(values, dtype=object)
+
+
+def _frame(name: str, cols: dict) -> pd.DataFrame:
+    """A canonical table with exactly the canonical columns, in order (absent ones empty)."""
+    n = len(next(iter(cols.values())))
+    out = {}
+    for c in TABLES[name].names:
+        out[c] = cols[c] if c in cols else pd.Series([None] * n, dtype=object)
+    return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Simulation
+# ------------------------------------------------------------------------------------------------------------
+
+def simulate_programme(n_projects: int = 120, n_enterprises: int = 60, seed: int = 0, months_before: int = 6,
+                       months_after: int = 6, machines_per_project: int = 2, start: str = "2024-01-01",
+                       timezone: str = "Asia/Shanghai") -> dict[str, pd.DataFrame]:
+    """Simulate an intelligent-transformation programme whose project effects are known.
+
+    Parameters
+    ----------
+    n_projects : int, default 120
+        Projects ``P0001..``; each one's scope is one work centre ``<ENT>-WC<k>``.
+    n_enterprises : int, default 60
+        Enterprises ``ENT001..``, one site ``<ENT>-S1`` (area ``<ENT>-A1``) each.  Every enterprise gets a
+        project when ``n_projects >= n_enterprises``; the rest are spread at random.
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``; equal seeds and parameters give equal tables.
+    months_before, months_after : int, default 6
+        Whole months of data before the project start and after the end of commissioning.
+    machines_per_project : int, default 2
+        Machines ``<WC>-M1..`` per work centre.
+    start : str, default "2024-01-01"
+        First data month: the month of this date if it is the first of a month, else the next month.
+    timezone : str, default "Asia/Shanghai"
+        IANA time zone of every site.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The canonical tables ``equipment``, ``enterprises``, ``products``, ``calendar``, ``states``,
+        ``production``, ``energy``, ``labour``, ``quality``, ``variables``, ``costs``, ``projects``,
+        ``designations``, ``development_cycles`` (exact canonical columns; timestamps tz-aware in
+        ``timezone``) and ``truth_projects`` (columns :data:`TRUTH_PROJECT_COLUMNS`; see the module docstring
+        for the definitions).  ``truth_projects.attrs["zhizao_simulation"]`` holds the parameters.
+
+    Raises
+    ------
+    ValueError
+        On a non-positive size or an unparseable ``start``.
+    """
+    if min(n_projects, n_enterprises, months_before, months_after, machines_per_project) < 1:
+        raise ValueError("n_projects, n_enterprises, months_before, months_after and machines_per_project "
+                         "must be at least 1")
+    try:
+        d_start = _dt.date.fromisoformat(str(start))
+    except ValueError:
+        raise ValueError(f"start must be a date YYYY-MM-DD, got {start!r}") from None
+    tz = str(timezone)
+    m_first = np.datetime64(d_start, "M") + (0 if d_start.day == 1 else 1)
+    rng = np.random.default_rng(seed)
+    r_ent, r_proj, r_mach, r_day, r_cost, r_dev, r_des = rng.spawn(7)
+    n_e, n_p, mpp = int(n_enterprises), int(n_projects), int(machines_per_project)
+
+    # ---- enterprises ------------------------------------------------------------------------------------
+    ent_ids = np.array([f"ENT{i + 1:03d}" for i in range(n_e)], dtype=object)
+    industry = r_ent.choice(np.array(INDUSTRIES, dtype=object), n_e, p=INDUSTRY_WEIGHTS)
+    district = r_ent.choice(np.array(list(DISTRICTS), dtype=object), n_e)
+    perm = r_ent.permutation(len(NAME_PREFIXES))
+    short = [NAME_PREFIXES[perm[i % len(perm)]] + ("" if i < len(perm) else str(i // len(perm) + 1))
+             for i in range(n_e)]
+    ent_name = np.array([f"重庆{s}{INDUSTRY_CN[ind]}有限公司" for s, ind in zip(short, industry)], dtype=object)
+    infl = r_ent.uniform(0.002, 0.004, n_e)  # monthly price inflation
+    t0_days = r_ent.uniform(120.0, 360.0, n_e)  # development cycle at baseline [days]
+
+    # ---- projects ---------------------------------------------------------------------------------------
+    if n_p >= n_e:
+        ent_of = np.concatenate([r_proj.permutation(n_e), r_proj.integers(0, n_e, n_p - n_e)])
+    else:
+        ent_of = r_proj.choice(n_e, n_p, replace=False)
+    start_m = months_before + r_proj.integers(0, START_SPREAD_MONTHS + 1, n_p)
+    comm_m = r_proj.integers(1, 4, n_p)
+    order = np.lexsort((ent_of, start_m))
+    ent_of, start_m, comm_m = ent_of[order], start_m[order], comm_m[order]
+    eff = {k: r_proj.uniform(*EFFECT_RANGES[k], n_p) for k in INDICATORS}
+    n_zero = max(1, int(round(ZERO_EFFECT_SHARE * n_p)))
+    zero_idx = r_proj.choice(n_p, n_zero, replace=False)
+    zero = np.zeros(n_p, bool)
+    zero[zero_idx] = True
+    for k in INDICATORS:
+        eff[k][zero] = r_proj.uniform(*ZERO_EFFECT_RANGE, n_zero)
+    investment = np.round(r_proj.lognormal(math.log(18e6), 0.5, n_p), -4)
+    ptype = np.array(PROJECT_TYPES, dtype=object)[r_proj.permutation(np.arange(n_p) % len(PROJECT_TYPES))]
+    bias = {"efficiency": (0.05, 0.12), "defect_rate": (0.03, 0.08), "operating_cost": (0.02, 0.05),
+            "unit_energy": (0.02, 0.05), "development_cycle": (0.03, 0.06)}
+    declared = {k: np.round(np.minimum(eff[k] + m + np.abs(r_proj.normal(0.0, s, n_p)),
+                                       5.0 if k == "efficiency" else 0.95), 3)
+                for k, (m, s) in bias.items()}
+    wc_k = np.zeros(n_p, dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, e in enumerate(ent_of.tolist()):
+        seen[e] = seen.get(e, 0) + 1
+        wc_k[i] = seen[e]
+    proj_ids = np.array([f"P{i + 1:04d}" for i in range(n_p)], dtype=object)
+    wc_ids = np.array([f"{ent_ids[e]}-WC{k}" for e, k in zip(ent_of, wc_k)], dtype=object)
+    site_ids = np.array([f"{e}-S1" for e in ent_ids], dtype=object)
+    area_ids = np.array([f"{e}-A1" for e in ent_ids], dtype=object)
+    workshop = [WORKSHOPS_CN[industry[e]][(k - 1) % 5] for e, k in zip(ent_of, wc_k)]
+    proj_name = np.array([f"{short[e]}{w}车间{TYPE_CN[t]}项目" for e, w, t in zip(ent_of, workshop, ptype)],
+                         dtype=object)
+
+    # month windows (month indices from m_first): baseline [b0, b1), reporting [r0, r1)
+    b0, b1 = start_m - months_before, start_m
+    r0 = start_m + comm_m
+    r1 = r0 + months_after
+    n_months = int(r1.max())
+    months = _month_grid(m_first, n_months)  # n_months + 1 first days
+    month_edge = _localize(months, 0, tz)
+    dates = np.arange(months[0], months[-1])  # every day, datetime64[D]
+    n_days = len(dates)
+    month_of_day = np.searchsorted(months, dates, "right") - 1
+    day_of_month0 = np.searchsorted(dates, months)  # index of each month's first day (n_months + 1)
+    weekday = (dates.astype(np.int64) + 3) % 7  # Monday = 0
+    working_day = weekday < 6
+    day_edge = _localize(np.append(dates, months[-1]), 0, tz)
+    wall = {k: _localize(dates, v, tz) for k, v in WALL.items()}
+    # site ranges: the union of the site's project windows
+    site_m0 = np.full(n_e, n_months + 1)
+    site_m1 = np.full(n_e, -1)
+    np.minimum.at(site_m0, ent_of, b0)
+    np.maximum.at(site_m1, ent_of, r1)
+    has_site = site_m1 >= 0
+
+    # ---- machines -----------------------------------------------------------------------------------------
+    n_m = n_p * mpp
+    proj_of = np.repeat(np.arange(n_p), mpp)
+    mach_ids = np.array([f"{wc_ids[p]}-M{j + 1}" for p, j in zip(proj_of, np.tile(np.arange(mpp), n_p))],
+                        dtype=object)
+    E, D, U = (eff[k][proj_of] for k in ("efficiency", "defect_rate", "unit_energy"))
+    pri = np.round(r_mach.uniform(20.0, 90.0, n_m), 1)
+    ct1 = pri * r_mach.uniform(1.12, 1.30, n_m)
+    s0 = r_mach.uniform(0.01, 0.04, n_m)
+    rw0 = r_mach.uniform(0.005, 0.025, n_m)
+    s1, rw1 = s0 * (1 - D), rw0 * (1 - D)
+    d0, d1 = s0 + rw0, s1 + rw1
+    ct0 = ct1 * (1 + E) * (1 - d0) / (1 - d1)
+    fail_p = r_mach.uniform(0.10, 0.35, n_m)
+    load_p = r_mach.uniform(0.60, 0.85, n_p)
+    volume_p = r_mach.uniform(0.80, 1.25, n_p)
+    load0 = np.clip(load_p[proj_of] * r_mach.uniform(0.95, 1.05, n_m), 0.3, 0.9)
+    # after the project the demanded OUTPUT changes by the volume factor; the faster line needs fewer hours
+    load1 = np.clip(load0 * volume_p[proj_of] * r_mach.uniform(0.90, 1.10, n_m) * ct1 / ct0, 0.2, 0.95)
+    run0 = r_mach.uniform(8.0, 30.0, n_m)
+    idle0 = run0 * r_mach.uniform(0.15, 0.30, n_m)
+    standby = r_mach.uniform(0.3, 1.0, n_m)
+    crew = r_mach.integers(1, 3, n_m)  # operators per machine and shift
+    digital = r_mach.random(n_m) < 0.65
+    standard_minutes = np.round(pri / 60.0 * r_mach.uniform(1.0, 2.0, n_m), 3)
+    # nominal baseline operating point and the reporting-period energy model
+    fail_mean = math.exp(math.log(FAIL_MEDIAN_S) + FAIL_SIGMA ** 2 / 2)
+    a0 = load0 * (PBT_S - sum(SETUP_RANGE_S) / 2 - 2 * fail_p * fail_mean) / H  # APT [h / working day]
+    a1 = a0 * ct1 / ct0  # APT the new line needs for the same output
+    wk0 = 6 * (run0 * a0 + idle0 * (16 - a0) + 8 * standby) + 24 * standby  # kWh per week
+    per_day = ((1 - U) * wk0 - 24 * standby) / 6 - 8 * standby
+    run1 = (per_day - idle0 * (16 - a1)) / a1
+    idle1 = idle0.copy()
+    low = run1 < 1.05 * idle0
+    idle1[low] = per_day[low] / (1.05 * a1[low] + 16 - a1[low])
+    run1[low] = 1.05 * idle1[low]
+    if (idle1 <= 0).any():  # pragma: no cover - parameter ranges keep this away
+        raise RuntimeError("energy model: no positive load meets the drawn reduction")
+
+    # ---- machine-days: every day of the machine's windows -------------------------------------------------
+    md_m, md_d, md_per = [], [], []
+    for p in range(n_p):
+        for per, (a, b) in enumerate(((b0[p], b1[p]), (r0[p], r1[p]))):
+            days = np.arange(day_of_month0[a], day_of_month0[b])
+            for j in range(mpp):
+                md_m.append(np.full(len(days), p * mpp + j)); md_d.append(days)
+                md_per.append(np.full(len(days), per, np.int8))
+    md_m, md_d, md_per = np.concatenate(md_m), np.concatenate(md_d), np.concatenate(md_per)
+    n_md = len(md_m)
+    md_p = proj_of[md_m]
+    wmask = working_day[md_d]
+    ar = _ar1(r_day, n_m, n_days, 0.7)
+
+    w = np.flatnonzero(wmask)
+    n_w = len(w)
+    wm, wd, wp = md_m[w], md_d[w], md_per[w]
+    after = wp == 1
+    setup = r_day.integers(SETUP_RANGE_S[0], SETUP_RANGE_S[1] + 1, n_w)
+    nf = r_day.binomial(2, fail_p[wm])
+    fd = np.clip(np.rint(r_day.lognormal(math.log(FAIL_MEDIAN_S), FAIL_SIGMA, (n_w, 2))), FAIL_MIN_S,
+                 FAIL_MAX_S).astype(np.int64)
+    fd[:, 0] *= nf >= 1
+    fd[:, 1] *= nf >= 2
+    level = np.where(after, load1[wm], load0[wm])
+    load = np.clip(level * (1 + 0.10 * ar[wm, wd]), 0.05, 1.0)
+    avail = PBT_S - setup - fd.sum(1)
+    apt_plan = np.rint(load * avail).astype(np.int64)
+    u = np.sort(r_day.random((n_w, 2)), axis=1)
+    a1s = np.floor(apt_plan * u[:, 0]).astype(np.int64)
+    a2s = np.floor(apt_plan * u[:, 1]).astype(np.int64) - a1s
+    a3s = apt_plan - a1s - a2s
+    slot_len = np.stack([setup, a1s, fd[:, 0], a2s, fd[:, 1], a3s, avail - apt_plan], axis=1)
+    slot_code = np.array([SETUP, RUN, FAIL, RUN, FAIL, RUN, IDLE])
+    slot_end = np.cumsum(slot_len, axis=1)  # working-clock ends, last = PBT_S
+    fail_reason = r_day.integers(0, len(FAIL_REASONS), (n_w, 2))
+    # pieces: slot boundaries plus the break points and the shift change on the working clock
+    pts = np.sort(np.concatenate([np.zeros((n_w, 1), np.int64), slot_end,
+                                  np.tile(np.array([BREAK1_W, EARLY_W, BREAK2_W]), (n_w, 1))], axis=1), axis=1)
+    ps, pe = pts[:, :-1], pts[:, 1:]
+    slot = (slot_end[:, None, :] <= ps[:, :, None]).sum(2)  # slot holding each piece's start
+    keep = pe > ps
+    row = np.broadcast_to(np.arange(n_w)[:, None], ps.shape)[keep]
+    ps, pe, slot = ps[keep], pe[keep], slot[keep]
+    code = slot_code[slot]
+    # a failure that runs into a break is repaired during the break: production resumes after it
+    slot_start = np.where(slot > 0, slot_end[row, np.maximum(slot - 1, 0)], 0)
+    code[(code == FAIL) & np.isin(ps, (BREAK1_W, BREAK2_W)) & (slot_start < ps)] = RUN
+    is_run = code == RUN
+    apt_sh = np.stack([np.bincount(row, (pe - ps) * (is_run & (ps < EARLY_W)), n_w),
+                       np.bincount(row, (pe - ps) * (is_run & (ps >= EARLY_W)), n_w)], axis=1).astype(np.int64)
+    apt = apt_sh.sum(1)
+    dd = wd[row]
+
+    def to_wall(x, end):
+        a, b = (x > BREAK1_W, x > BREAK2_W) if end else (x >= BREAK1_W, x >= BREAK2_W)
+        return np.where(b, wall["t1830"][dd] + x - BREAK2_W,
+                        np.where(a, wall["t1030"][dd] + x - BREAK1_W, wall["t06"][dd] + x))
+
+    st_s = [to_wall(ps, False)]
+    st_e = [to_wall(pe, True)]
+    st_m = [wm[row]]
+    st_c = [code]
+    fail_slot = np.where(slot == 2, 0, 1)
+    st_r = [np.where(code == FAIL, 10 + fail_reason[row, fail_slot], code)]
+    # breaks
+    for a, b in (("t10", "t1030"), ("t18", "t1830")):
+        st_s.append(wall[a][wd]); st_e.append(wall[b][wd]); st_m.append(wm)
+        st_c.append(np.full(n_w, BREAK)); st_r.append(np.full(n_w, BREAK))
+    # not_scheduled: the complement of the machine's 06:00-22:00 working days within its site range
+    o = np.lexsort((wd, wm))
+    om, od = wm[o], wd[o]
+    first = np.r_[True, om[1:] != om[:-1]]
+    last = np.r_[om[1:] != om[:-1], True]
+    m_ent = ent_of[proj_of]
+    rng0 = month_edge[site_m0[m_ent]]
+    rng1 = month_edge[site_m1[m_ent]]
+    g_s = np.where(first, rng0[om], wall["t22"][np.r_[0, od[:-1]]])
+    g_e = wall["t06"][od]
+    g_m = om
+    g_s = np.r_[g_s, wall["t22"][od[last]]]
+    g_e = np.r_[g_e, rng1[om[last]]]
+    g_m = np.r_[g_m, om[last]]
+    machines_without_days = np.setdiff1d(np.arange(n_m), om)
+    g_s = np.r_[g_s, rng0[machines_without_days]]
+    g_e = np.r_[g_e, rng1[machines_without_days]]
+    g_m = np.r_[g_m, machines_without_days]
+    ok = g_e > g_s
+    g_s, g_e, g_m = g_s[ok], g_e[ok], g_m[ok]
+    gp = proj_of[g_m]
+    comm_mid = (month_edge[b1[gp]] + month_edge[r0[gp]]) // 2
+    g_r = np.where((g_s <= comm_mid) & (g_e > comm_mid), 20,
+                   np.where((g_s < month_edge[b0[gp]]) | (g_e > month_edge[r1[gp]]), 21, 22))
+    st_s.append(g_s); st_e.append(g_e); st_m.append(g_m); st_c.append(np.full(len(g_s), OFF)); st_r.append(g_r)
+    st_s, st_e, st_m = np.concatenate(st_s), np.concatenate(st_e), np.concatenate(st_m)
+    st_c, st_r = np.concatenate(st_c), np.concatenate(st_r)
+    o = np.lexsort((st_s, st_m))
+    st_s, st_e, st_m, st_c, st_r = st_s[o], st_e[o], st_m[o], st_c[o], st_r[o]
+    # merge contiguous records of the same machine, state and reason
+    cont = np.r_[False, (st_m[1:] == st_m[:-1]) & (st_c[1:] == st_c[:-1]) & (st_r[1:] == st_r[:-1])
+                 & (st_s[1:] == st_e[:-1])]
+    head = np.flatnonzero(~cont)
+    st_e = np.maximum.reduceat(st_e, head) if len(head) else st_e
+    st_s, st_m, st_c, st_r = st_s[head], st_m[head], st_c[head], st_r[head]
+    reason_text = {SETUP: "product changeover", IDLE: "no order", BREAK: "break", RUN: None,
+                   20: "commissioning (no data)", 21: "no data", 22: None,
+                   **{10 + i: r for i, r in enumerate(FAIL_REASONS)}}
+    codes = np.array(sorted(reason_text))
+    reason_arr = np.array([reason_text[c] for c in codes], dtype=object)[np.searchsorted(codes, st_r)]
+
+    # ---- production: one count per machine and shift ------------------------------------------------------
+    ct_day = np.where(after, ct1[wm], ct0[wm]) * np.exp(r_day.normal(0.0, 0.02, n_w))
+    produced = np.rint(apt_sh / ct_day[:, None]).astype(np.int64)
+    dfac = np.exp(r_day.normal(-0.045, 0.3, n_w))  # over-dispersion of the day's defect rates (mean 1)
+    ps_day = np.clip(np.where(after, s1[wm], s0[wm]) * dfac, 0, 0.5)
+    pr_day = np.clip(np.where(after, rw1[wm], rw0[wm]) * dfac, 0, 0.5)
+    scrap = r_day.binomial(produced, ps_day[:, None])
+    rework = r_day.binomial(produced - scrap, np.clip(pr_day / (1 - ps_day), 0, 1)[:, None])
+    good = produced - scrap - rework
+    sh_start = np.stack([wall["t06"][wd], wall["t14"][wd]], axis=1)
+    sh_end = np.stack([wall["t14"][wd], wall["t22"][wd]], axis=1)
+
+    # ---- quality: two inspected units per machine and shift ---------------------------------------------
+    k_q = INSPECTIONS_PER_SHIFT
+    q_w = np.repeat(np.arange(n_w), 2 * k_q)
+    q_sh = np.tile(np.repeat([0, 1], k_q), n_w)
+    q_k = np.tile(np.arange(k_q), 2 * n_w)
+    spacing = (8 * H) // k_q
+    q_ts = sh_start[q_w, q_sh] + q_k * spacing + spacing // 2 + r_day.integers(-spacing // 3, spacing // 3 + 1,
+                                                                                 len(q_w))
+    q_fail = r_day.random(len(q_w)) < (ps_day + pr_day)[q_w]
+    q_defect = np.where(q_fail, np.array(QUALITY_DEFECTS, dtype=object)[
+        r_day.integers(0, len(QUALITY_DEFECTS), len(q_w))], None)
+    day_txt = np.strings.replace(np.datetime_as_string(dates, unit="D"), "-", "")
+    q_unit = np.strings.add(np.strings.add(np.strings.add(mach_ids[wm[q_w]].astype(str), "-"),
+                                           day_txt[wd[q_w]]),
+                            np.strings.add("-", (q_sh * k_q + q_k + 1).astype(str)))
+
+    # ---- energy: one interval per machine and day (Sundays on standby) ------------------------------------
+    md_after = md_per == 1
+    run_kw = np.where(md_after, run1[md_m], run0[md_m])
+    idle_kw = np.where(md_after, idle1[md_m], idle0[md_m])
+    apt_md = np.zeros(n_md)
+    apt_md[w] = apt / H
+    kwh = np.where(wmask, run_kw * apt_md + idle_kw * (16 - apt_md) + standby[md_m] * 8, standby[md_m] * 24)
+    kwh = np.round(kwh * (1 + r_day.normal(0.0, 0.02, n_md)), 3)
+
+    # ---- labour: per work centre and working day ----------------------------------------------------------
+    wc_crew0 = np.bincount(proj_of, crew, n_p).astype(np.int64)
+    wc_crew1 = np.maximum(1, np.rint(wc_crew0 * (1 - r_day.uniform(0.0, 0.3, n_p)))).astype(np.int64)
+    lab_first = w[md_m[w] % mpp == 0]  # one working machine-day per work centre and day
+    lab_p, lab_d, lab_after = md_p[lab_first], md_d[lab_first], md_per[lab_first] == 1
+    lab_crew = np.where(lab_after, wc_crew1[lab_p], wc_crew0[lab_p])
+    headcount = 2 * lab_crew - r_day.binomial(2 * lab_crew, 0.03)
+    headcount = np.maximum(headcount, 1)
+    attendance = headcount * 8.0
+    work_hours = np.round(attendance - headcount * 0.5 - attendance * r_day.uniform(0.0, 0.05, len(lab_p)), 2)
+    earned_w = good.sum(1) * standard_minutes[wm] / 60.0
+    lab_key = np.full(n_p * n_days, -1, np.int64)
+    lab_key[lab_p * n_days + lab_d] = np.arange(len(lab_p))
+    earned = np.round(np.bincount(lab_key[proj_of[wm] * n_days + wd], earned_w, len(lab_p)), 4)
+
+    # ---- price index and costs ----------------------------------------------------------------------------
+    pi_site, pi_month, pi_val = [], [], []
+    price_index = np.full((n_e, n_months), np.nan)
+    for e in np.flatnonzero(has_site):
+        k = np.arange(site_m0[e], site_m1[e])
+        steps = 1 + infl[e] + r_cost.normal(0.0, 0.0015, len(k) - 1)
+        v = np.round(np.r_[1.0, np.cumprod(steps)], 5)
+        price_index[e, k] = v
+        pi_site.append(np.full(len(k), e)); pi_month.append(k); pi_val.append(v)
+    pi_site, pi_month, pi_val = np.concatenate(pi_site), np.concatenate(pi_month), np.concatenate(pi_val)
+
+    prod_md = np.zeros(n_md, np.int64)
+    prod_md[w] = produced.sum(1)
+    q_pm = np.bincount(md_p * n_months + month_of_day[md_d], prod_md, n_p * n_months).reshape(n_p, n_months)
+    unit_cost = r_cost.uniform(5.0, 40.0, n_p)  # CNY per unit at the nominal baseline point
+    sh_mat = r_cost.uniform(0.45, 0.60, n_p)
+    sh_en = r_cost.uniform(0.06, 0.12, n_p)
+    sh_mt = r_cost.uniform(0.06, 0.12, n_p)
+    share = {"labour": 1 - sh_mat - sh_en - sh_mt, "energy": sh_en, "material": sh_mat, "maintenance": sh_mt}
+    q0_nominal = np.bincount(proj_of, DAYS_PER_MONTH_WORKING * a0 * H / ct0, n_p)  # units / month
+    red_other = (eff["operating_cost"] - sh_en * eff["unit_energy"]) / (1 - sh_en)
+    red = {"labour": red_other, "energy": eff["unit_energy"], "material": red_other, "maintenance": red_other}
+    c_p, c_m, c_cat, c_amt = [], [], [], []
+    for p in range(n_p):
+        for per, (a, b) in enumerate(((b0[p], b1[p]), (r0[p], r1[p]))):
+            k = np.arange(a, b)
+            idx = price_index[ent_of[p], k]
+            for ci, cat in enumerate(COST_CATEGORIES):
+                total = share[cat][p] * unit_cost[p] * q0_nominal[p]
+                fixed = FIXED_SHARE[cat] * total
+                var = (1 - FIXED_SHARE[cat]) * share[cat][p] * unit_cost[p]
+                amt = idx * (fixed + var * q_pm[p, k]) * (1 - red[cat][p] * per)
+                amt = np.round(amt * (1 + r_cost.normal(0.0, 0.02, len(k))), 2)
+                c_p.append(np.full(len(k), p)); c_m.append(k); c_cat.append(np.full(len(k), ci)); c_amt.append(amt)
+    c_p, c_m, c_cat, c_amt = map(np.concatenate, (c_p, c_m, c_cat, c_amt))
+
+    # ---- development cycles: new products of each project's work centre -----------------------------------
+    nb = nr = 4
+    dv_p, dv_ds, dv_rel = [], [], []
+    for p in range(n_p):
+        e = int(ent_of[p])
+        ce_day = int(months[r0[p]].astype(np.int64))
+        lo, hi = int(months[b0[p]].astype(np.int64)), int(months[b1[p]].astype(np.int64))
+        rel = r_dev.integers(lo, hi, nb)  # released in the baseline window, designed before the project
+        ln = np.maximum(30, np.rint(t0_days[e] * r_dev.lognormal(-0.15 ** 2 / 2, 0.15, nb))).astype(np.int64)
+        dv_p.append(np.full(nb, p)); dv_ds.append(rel - ln); dv_rel.append(rel)
+        lo, hi = int(months[r0[p]].astype(np.int64)), int(months[r1[p]].astype(np.int64))
+        ds = r_dev.integers(lo, hi, nr)  # design started in the reporting window
+        f = np.where(ds >= ce_day, 1 - eff["development_cycle"][p], 1.0)
+        ln = np.maximum(30, np.rint(t0_days[e] * f * r_dev.lognormal(-0.15 ** 2 / 2, 0.15, nr))).astype(np.int64)
+        dv_p.append(np.full(nr, p)); dv_ds.append(ds); dv_rel.append(ds + ln)
+    dv_p, dv_ds, dv_rel = map(np.concatenate, (dv_p, dv_ds, dv_rel))
+    o = np.lexsort((dv_ds, dv_p))
+    dv_p, dv_ds, dv_rel = dv_p[o], dv_ds[o], dv_rel[o]
+    dv_num = np.arange(len(dv_p)) - np.searchsorted(dv_p, dv_p) + 1
+    dv_e = ent_of[dv_p]
+    dv_ids = _obj([f"{wc_ids[p]}-NP{k:02d}" for p, k in zip(dv_p, dv_num)])
+
+    # ---- designations ---------------------------------------------------------------------------------------
+    ce_edge = month_edge[r0]
+    n_demo = max(1, int(round(n_p * 25 / 120)))
+    score = declared["efficiency"] + r_des.normal(0.0, 0.15, n_p)
+    demo = np.sort(np.argsort(-score, kind="stable")[:n_demo])
+    des = []  # (enterprise index, project index or -1, scope, designation, level, date seconds)
+    day_s = 86400
+    for p in demo.tolist():
+        des.append((ent_of[p], p, wc_ids[p], "demonstration_project",
+                    "municipal" if investment[p] >= 30e6 else "district",
+                    int(ce_edge[p]) + int(r_des.integers(30, 121)) * day_s))
+    ents = np.unique(ent_of)
+    n_sf = min(len(ents), max(1, int(round(n_e * 7 / 60))))
+    multi = np.bincount(ent_of, minlength=n_e)[ents] >= 2
+    pref = np.r_[r_des.permutation(ents[multi]), r_des.permutation(ents[~multi])]
+    sf = np.sort(pref[:n_sf])
+    last_ce = np.zeros(n_e, np.int64)
+    np.maximum.at(last_ce, ent_of, ce_edge)
+    for e in sf.tolist():
+        des.append((e, -1, site_ids[e], "smart_factory", "municipal",
+                    int(last_ce[e]) + int(r_des.integers(60, 181)) * day_s))
+    n_dw = min(n_p, max(1, int(round(n_e * 17 / 60))))
+    dw = np.sort(r_des.choice(n_p, n_dw, replace=False))
+    for p in dw.tolist():
+        des.append((ent_of[p], -1, wc_ids[p], "digital_workshop",
+                    "municipal" if r_des.random() < 0.6 else "district",
+                    int(ce_edge[p]) + int(r_des.integers(30, 151)) * day_s))
+    # recognised scopes meet the digital-equipment criterion
+    digital[np.isin(proj_of, dw) | np.isin(ent_of[proj_of], sf)] = True
+
+    # ---- assemble tables ------------------------------------------------------------------------------------
+    ts = lambda x: _to_timestamps(np.asarray(x, dtype=np.int64), tz)  # noqa: E731
+    m_site, m_wc = site_ids[m_ent], wc_ids[proj_of]
+    equipment = _frame("equipment", {
+        "equipment_id": mach_ids,
+        "name": _obj([f"{wc_ids[p]} machine {j + 1}" for p, j in zip(proj_of, np.tile(np.arange(mpp), n_p))]),
+        "work_center": m_wc, "area": area_ids[m_ent], "site": m_site, "enterprise": ent_ids[m_ent],
+        "timezone": np.full(n_m, tz, dtype=object), "digital": digital, "epc": np.round(3600.0 / pri, 4),
+    })
+    enterprises = _frame("enterprises", {
+        "enterprise_id": ent_ids, "name": ent_name, "industry": industry, "district": district,
+        "park": _obj([DISTRICTS[d] for d in district]),
+    })
+    product_of_m = _obj([f"{wc_ids[p]}-PRD" for p in proj_of])
+    unit_value = np.round(unit_cost[proj_of] * r_mach.uniform(1.15, 1.5, n_m), 2)
+    # the running product of each machine, and the new products of the work centre (development cycles)
+    np_m = (dv_p[:, None] * mpp + np.arange(mpp)[None, :]).ravel()  # each new product on its scope's machines
+    np_i = np.repeat(np.arange(len(dv_p)), mpp)
+    products = _frame("products", {
+        "product_id": np.r_[product_of_m, dv_ids[np_i]],
+        "equipment_id": np.r_[mach_ids, mach_ids[np_m]],
+        "pri": np.r_[pri, np.round(pri[np_m] * r_mach.uniform(0.9, 1.1, len(np_m)), 1)],
+        "standard_minutes": np.r_[standard_minutes, np.round(standard_minutes[np_m] * 1.05, 3)],
+        "unit_value": np.r_[unit_value, np.round(unit_value[np_m] * r_mach.uniform(1.0, 1.3, len(np_m)), 2)],
+    })
+    # calendar: two shifts and two breaks per working day of each site's range
+    cal_s, cal_e, cal_scope, cal_kind, cal_name = [], [], [], [], []
+    for e in np.flatnonzero(has_site):
+        dsel = np.arange(day_of_month0[site_m0[e]], day_of_month0[site_m1[e]])
+        dsel = dsel[working_day[dsel]]
+        for a, b, kind, name in (("t06", "t14", "shift", "early"), ("t10", "t1030", "break", "break"),
+                                 ("t14", "t22", "shift", "late"), ("t18", "t1830", "break", "break")):
+            cal_s.append(wall[a][dsel]); cal_e.append(wall[b][dsel])
+            cal_scope.append(np.full(len(dsel), e)); cal_kind.append(np.full(len(dsel), kind, object))
+            cal_name.append(np.full(len(dsel), name, object))
+    cal_s, cal_e, cal_scope = map(np.concatenate, (cal_s, cal_e, cal_scope))
+    cal_kind, cal_name = np.concatenate(cal_kind), np.concatenate(cal_name)
+    o = np.lexsort((cal_s, cal_scope))
+    calendar = _frame("calendar", {
+        "scope": site_ids[cal_scope[o]], "start": ts(cal_s[o]), "end": ts(cal_e[o]), "kind": cal_kind[o],
+        "name": cal_name[o],
+    })
+    states = _frame("states", {
+        "equipment_id": mach_ids[st_m], "start": ts(st_s), "end": ts(st_e),
+        "state": np.array(STATE_NAMES, dtype=object)[st_c], "category": np.array(STATE_CATEGORIES, dtype=object)[st_c],
+        "reason": reason_arr,
+    })
+    pw = np.repeat(np.arange(n_w), 2)
+    psh = np.tile([0, 1], n_w)
+    production = _frame("production", {
+        "equipment_id": mach_ids[wm[pw]], "start": ts(sh_start[pw, psh]), "end": ts(sh_end[pw, psh]),
+        "product_id": product_of_m[wm[pw]], "produced": produced[pw, psh], "good": good[pw, psh],
+        "scrap": scrap[pw, psh], "rework": rework[pw, psh],
+    })
+    energy = _frame("energy", {
+        "meter_id": _obj(np.strings.add("EM-", mach_ids.astype(str)))[md_m], "equipment_id": mach_ids[md_m],
+        "start": ts(day_edge[md_d]), "end": ts(day_edge[md_d + 1]), "carrier": np.full(n_md, "electricity", object),
+        "quantity": kwh, "unit": np.full(n_md, "kWh", object), "reading": np.full(n_md, "interval", object),
+    })
+    labour = _frame("labour", {
+        "scope": wc_ids[lab_p], "start": ts(wall["t06"][lab_d]), "end": ts(wall["t22"][lab_d]),
+        "attendance_hours": attendance, "work_hours": work_hours, "headcount": headcount.astype(np.int64),
+        "earned_hours": earned,
+    })
+    quality = _frame("quality", {
+        "equipment_id": mach_ids[wm[q_w]], "ts": ts(q_ts), "product_id": product_of_m[wm[q_w]],
+        "unit_id": _obj(q_unit), "result": np.where(q_fail, "fail", "pass").astype(object), "first_pass": np.ones(len(q_w), bool), "defect": q_defect,
+    })
+    variables = _frame("variables", {
+        "scope": site_ids[pi_site], "start": ts(month_edge[pi_month]), "end": ts(month_edge[pi_month + 1]),
+        "name": np.full(len(pi_site), "price_index", object), "value": pi_val,
+    })
+    costs = _frame("costs", {
+        "scope": wc_ids[c_p], "start": ts(month_edge[c_m]), "end": ts(month_edge[c_m + 1]),
+        "category": np.array(COST_CATEGORIES, dtype=object)[c_cat], "amount": c_amt,
+        "currency": np.full(len(c_p), "CNY", object),
+    })
+    projects = _frame("projects", {
+        "project_id": proj_ids, "enterprise_id": ent_ids[ent_of], "name": proj_name, "type": ptype,
+        "scope": wc_ids, "start": ts(month_edge[start_m]), "commissioning_end": ts(month_edge[r0]),
+        "investment": investment, "status": np.full(n_p, "completed", object),
+        **{f"declared_{k}": declared[k] for k in INDICATORS},
+    })
+    des.sort(key=lambda x: (x[5], x[0], x[3]))
+    designations = _frame("designations", {
+        "enterprise_id": _obj([ent_ids[x[0]] for x in des]),
+        "project_id": _obj([proj_ids[x[1]] if x[1] >= 0 else None for x in des]),
+        "scope": _obj([x[2] for x in des]), "designation": _obj([x[3] for x in des]),
+        "level": _obj([x[4] for x in des]), "date": ts([x[5] for x in des]),
+    })
+    to_midnight = lambda days: _localize(np.asarray(days, dtype="datetime64[D]"), 0, tz)  # noqa: E731
+    development_cycles = _frame("development_cycles", {
+        "enterprise_id": ent_ids[dv_e],
+        "product_id": dv_ids,
+        "design_start": ts(to_midnight(dv_ds)), "release": ts(to_midnight(dv_rel)),
+    })
+
+    # ---- truth ----------------------------------------------------------------------------------------------
+    key_w = wp.astype(np.int64) * n_p + proj_of[wm]  # (period, project)
+    key_md = md_per.astype(np.int64) * n_p + md_p
+
+    def by_pp(key, weights):
+        return np.bincount(key, weights, 2 * n_p).reshape(2, n_p)
+
+    good_pp = by_pp(key_w, good.sum(1))
+    prod_pp = by_pp(key_w, produced.sum(1))
+    bad_pp = by_pp(key_w, (scrap + rework).sum(1))
+    apt_pp = by_pp(key_w, apt / H)
+    insp_pp = by_pp(np.repeat(key_w, 2 * k_q), None)
+    fail_pp = by_pp(np.repeat(key_w, 2 * k_q), q_fail.astype(float))
+    kwh_pp = by_pp(key_md, kwh)
+    days_pp = by_pp(key_md, (md_m % mpp == 0).astype(float))
+    deflated = c_amt / price_index[ent_of[c_p], c_m]
+    c_per = (c_m >= r0[c_p]).astype(np.int64)
+    cost_pp = by_pp(c_per * n_p + c_p, deflated)
+    dev_len = (dv_rel - dv_ds).astype(float)
+    dev_b, dev_r, dev_nb, dev_nr = (np.zeros(n_p) for _ in range(4))
+    for p in range(n_p):
+        sel = dv_p == p
+        lo, hi = months[b0[p]].astype(np.int64), months[b1[p]].astype(np.int64)
+        mb = sel & (dv_rel >= lo) & (dv_rel < hi)
+        lo, hi = months[r0[p]].astype(np.int64), months[r1[p]].astype(np.int64)
+        mr = sel & (dv_ds >= lo) & (dv_ds < hi)
+        dev_nb[p], dev_nr[p] = mb.sum(), mr.sum()
+        dev_b[p] = dev_len[mb].mean() if mb.any() else np.nan
+        dev_r[p] = dev_len[mr].mean() if mr.any() else np.nan
+
+    def vals(num, den):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return num[0] / den[0], num[1] / den[1]
+
+    def iso(x):
+        return _obj(pd.DatetimeIndex(ts(x)).map(lambda t: t.isoformat()))
+
+    truth = {
+        "project_id": proj_ids, "enterprise_id": ent_ids[ent_of], "scope": wc_ids, "type": ptype,
+        "zero_effect": zero,
+        "baseline_start": iso(month_edge[b0]), "baseline_end": iso(month_edge[b1]),
+        "reporting_start": iso(month_edge[r0]), "reporting_end": iso(month_edge[r1]),
+        "true_efficiency_change": eff["efficiency"],
+        "true_defect_rate_reduction": eff["defect_rate"],
+        "true_operating_cost_reduction": eff["operating_cost"],
+        "true_unit_energy_reduction": eff["unit_energy"],
+        "true_development_cycle_reduction": eff["development_cycle"],
+    }
+    realised = {
+        "efficiency": vals(good_pp, apt_pp),
+        "defect_rate": vals(bad_pp, prod_pp),
+        "inspection_defect_rate": vals(fail_pp, insp_pp),
+        "operating_cost": vals(cost_pp, prod_pp),
+        "unit_energy": vals(kwh_pp * KGCE_PER_KWH, prod_pp),
+        "development_cycle": (dev_b, dev_r),
+    }
+    for name, (vb, vr) in realised.items():
+        truth[f"{name}_baseline_value"] = vb
+        truth[f"{name}_reporting_value"] = vr
+        with np.errstate(divide="ignore", invalid="ignore"):
+            truth[f"{name}_realised"] = vr / vb - 1 if name == "efficiency" else (vb - vr) / vb
+    truth.update({
+        "baseline_produced": prod_pp[0].astype(np.int64), "reporting_produced": prod_pp[1].astype(np.int64),
+        "baseline_apt_hours": apt_pp[0], "reporting_apt_hours": apt_pp[1],
+        "baseline_days": days_pp[0].astype(np.int64), "reporting_days": days_pp[1].astype(np.int64),
+        "baseline_products": dev_nb.astype(np.int64), "reporting_products": dev_nr.astype(np.int64),
+    })
+    truth_projects = pd.DataFrame({c: truth[c] for c in TRUTH_PROJECT_COLUMNS})
+    truth_projects.attrs["zhizao_simulation"] = {
+        "generator": "zhizao.simulate.programme.simulate_programme", "seed": seed, "n_projects": n_p,
+        "n_enterprises": n_e, "months_before": months_before, "months_after": months_after,
+        "machines_per_project": mpp, "start": str(months[0]), "timezone": tz,
+    }
+    return {
+        "equipment": equipment, "enterprises": enterprises, "products": products, "calendar": calendar,
+        "states": states, "production": production, "energy": energy, "labour": labour, "quality": quality,
+        "variables": variables, "costs": costs, "projects": projects, "designations": designations,
+        "development_cycles": development_cycles, "truth_projects": truth_projects,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------------------------
+
+def write_programme(tables: dict, out_dir) -> dict[str, Path]:
+    """Write a simulated programme as CSV files plus a README.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        As returned by :func:`simulate_programme`.
+    out_dir : str or path-like
+        Directory, created if missing; files of the same names are overwritten.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``<name>`` -> ``<out_dir>/<name>.csv`` for every table (``truth_projects`` -> ``truth_projects.csv``)
+        and ``readme`` -> ``<out_dir>/README.md``.
+
+    Notes
+    -----
+    Timestamps are ISO 8601 with the UTC offset (``2024-01-01T06:00:00+08:00``), booleans ``true``/``false``,
+    missing values empty fields; text is UTF-8.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    counts = {}
+    for name, df in tables.items():
+        p = out / f"{name}.csv"
+        _write_csv(df, p)
+        paths[name] = p
+        counts[p.name] = len(df)
+    meta = tables.get("truth_projects", pd.DataFrame()).attrs.get("zhizao_simulation", {})
+    params = ", ".join(f"{k}={v!r}" for k, v in meta.items() if k != "generator") or "unknown"
+    ranges = ", ".join(f"{k} U({a:.2f}, {b:.2f})" for k, (a, b) in EFFECT_RANGES.items())
+    lines = [
+        "# Simulated intelligent-transformation programme",
+        "",
+        "This data is SIMULATED by zhizao's programme simulator (`zhizao.simulate.simulate_programme`); it "
+        "describes no real enterprise, project or plant. Names of enterprises are invented.",
+        "",
+        f"- seed: {meta.get('seed', 'unknown')}",
+        f"- parameters: {params}",
+        f"- effects drawn per project: {ranges} (efficiency as a change, the others as reductions); "
+        f"{ZERO_EFFECT_SHARE:.0%} of the projects have effects of about 0, U({ZERO_EFFECT_RANGE[0]}, "
+        f"{ZERO_EFFECT_RANGE[1]})",
+        "",
+        "## Files",
+        "",
+        "| file | rows |",
+        "|---|---|",
+        *[f"| {f} | {n} |" for f, n in counts.items()],
+        "",
+        "Load order into zhizao: equipment, enterprises, products, calendar, states, production, energy, labour, "
+        "quality, variables, costs, projects, designations, development_cycles. Timestamps are ISO 8601 with the "
+        "UTC offset, energy in kWh, labour in hours, costs in CNY (nominal; deflate with the site's monthly "
+        "`price_index` in variables). Every state record has an `end`; outside its project's windows a machine "
+        "is `not_scheduled` (reason `commissioning (no data)` or `no data`).",
+        "",
+        "## truth_projects.csv",
+        "",
+        "`true_*`: the drawn effect of each project, i.e. the relative change at nominal baseline conditions "
+        "(baseline load, expected setup and failure time, baseline output and prices), exact by construction: "
+        "efficiency as (after - before) / before, the others as (before - after) / before.",
+        "",
+        "`<indicator>_baseline_value`, `_reporting_value`, `_realised`: ratios of totals over the baseline window "
+        "[baseline_start, baseline_end) and the reporting window [reporting_start, reporting_end), computed from "
+        "the generated tables of the project's scope (its work centre):",
+        "",
+        "- efficiency: sum(good) / sum(hours in production states) [units/h]",
+        "- defect_rate: sum(scrap + rework) / sum(produced); inspection_defect_rate: failed / inspected units",
+        f"- unit_energy: sum(kWh) x {KGCE_PER_KWH} / sum(produced) [kgce/unit]",
+        "- operating_cost: sum(amount / price_index of the month and site) / sum(produced) [CNY/unit at the "
+        "prices of the site's first month]",
+        "- development_cycle: mean days from design_start to release of the enterprise's products released in "
+        "the baseline window, and of those whose design started in the reporting window",
+        "",
+        "The realised values differ from the true effects by noise, by the change in volume and machine mix "
+        "between the windows (the fixed part of energy and cost), and, for development cycles, by other projects "
+        "of the same enterprise.",
+        "",
+    ]
+    readme = out / "README.md"
+    readme.write_text("\n".join(lines), encoding="utf-8")
+    paths["readme"] = readme
+    return paths

@@ -1,0 +1,294 @@
+"""Live ingestion without a network: topics, payloads, the micro-batch ingestor, OPC UA conversion."""
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from zhizao.ingest.mapping import Mapping
+from zhizao.live import (LIVE_RULES, Converter, LiveIngestor, NodesError, counter_delta, decode, message_hash,
+                         parse_broker, parse_nodes, parse_topic, topic_for)
+from zhizao.live.ingestor import StateUpdate
+from zhizao.live.topics import TopicError
+
+T = "zhizao/v1/E1/S1/A1/L1/{eq}/{table}"
+
+
+def topic(table, eq="M1"):
+    return T.format(eq=eq, table=table)
+
+
+def msg(table, recs, eq="M1"):
+    return topic(table, eq), json.dumps(recs).encode()
+
+
+@pytest.fixture
+def ing(tmp_path):
+    i = LiveIngestor(tmp_path / "live.duckdb")
+    i.ingest_messages([msg("equipment", {"timezone": "Asia/Shanghai"}),
+                       msg("equipment", {"timezone": "Asia/Shanghai"}, eq="M2")])
+    yield i
+    i.close()
+
+
+def rows(ing, sql):
+    return ing.ws.con.execute(sql).fetchall()
+
+
+# ---------------------------------------------------------------------------------------------------- topics
+def test_topic_namespace_round_trip_and_errors():
+    t = parse_topic("zhizao/v1/E1/S1/A1/L1/M1/states")
+    assert (t.enterprise, t.site, t.area, t.work_center, t.equipment, t.table) == ("E1", "S1", "A1", "L1", "M1",
+                                                                                   "states")
+    assert topic_for("states", "M1", "L1", "A1", "S1", "E1") == "zhizao/v1/E1/S1/A1/L1/M1/states"
+    assert parse_topic(topic_for("calendar", site="S1", enterprise="E1")).site == "S1"
+    assert parse_topic("plant/x/E/S/A/W/M/quality", prefix="plant/x").equipment == "M"
+    for bad, rule in [("zhizao/v1/E1/S1/M1/states", "malformed_topic"),
+                      ("other/v1/E1/S1/A1/L1/M1/states", "malformed_topic"),
+                      ("zhizao/v1/E1/S1/A1//M1/states", "malformed_topic"),
+                      ("zhizao/v1/E1/S1/_/_/_/states", "malformed_topic"),  # machine data needs a machine
+                      ("zhizao/v1/E1/S1/A1/L1/M1/projects", "unknown_table")]:
+        with pytest.raises(TopicError) as e:
+            parse_topic(bad)
+        assert e.value.rule == rule and rule in LIVE_RULES
+
+
+def test_decode_fills_equipment_from_topic_and_rejects_mismatch_and_garbage():
+    d = decode(topic("production"), json.dumps([
+        {"end": "2025-01-01T09:00:00+08:00", "produced": 5, "good": 4.5, "first": True},
+        {"equipment_id": "M9", "end": "2025-01-01T09:00:00+08:00", "produced": 5},
+        [1, 2]]).encode())
+    assert d.records == [(1, {"end": "2025-01-01T09:00:00+08:00", "produced": "5", "good": "4.5", "first": "true",
+                              "equipment_id": "M1"})]
+    assert [(r[0], r[1]) for r in d.rejected] == [("topic_mismatch", 2), ("malformed_payload", 3)]
+    # energy and quality of a scope keep their scope
+    q = decode(topic("quality"), b'{"scope": "L1", "ts": "2025-01-01T09:00:00Z", "result": "pass"}')
+    assert "equipment_id" not in q.records[0][1]
+    assert decode(topic("states"), b"\xff\xfe").rejected[0][0] == "malformed_payload"
+    assert decode(topic("states"), b'{"nothing": 1}').rejected[0][0] == "malformed_payload"
+    # equipment records take the hierarchy from the topic
+    e = decode(topic("equipment"), b'{"name": "press"}')
+    assert e.records[0][1] == {"name": "press", "equipment_id": "M1", "enterprise": "E1", "site": "S1",
+                               "area": "A1", "work_center": "L1"}
+    assert message_hash("a", b"x") != message_hash("b", b"x") and len(message_hash("a", b"x")) == 32
+
+
+def test_parse_broker():
+    assert parse_broker("127.0.0.1:1884") == ("127.0.0.1", 1884)
+    assert parse_broker("broker.local") == ("broker.local", 1883)
+    assert parse_broker("[::1]:8883") == ("::1", 8883)
+    for bad in (":1883", "h:x", "h:70000"):
+        with pytest.raises(ValueError):
+            parse_broker(bad)
+
+
+# ---------------------------------------------------------------------------------------------------- ingestor
+def test_loader_rules_apply_and_quarantine_names_topic_and_record(ing):
+    r = ing.ingest_messages([
+        msg("states", [{"start": "2025-01-01T08:00:00", "state": "production"},
+                       {"start": "2025-01-01T08:10:00", "state": "dancing"},
+                       {"start": "yesterday", "state": "setup"}]),
+        msg("states", {"start": "2025-01-01T08:00:00", "state": "setup"}, eq="M7"),
+        msg("production", [{"start": "2025-01-01T09:00:00", "end": "2025-01-01T08:00:00", "produced": 3},
+                           {"end": "2025-01-01T09:00:00", "produced": 3, "scrap": 4},
+                           {"ts": "2025-01-01T10:00:00", "produced": 8}]),
+        (topic("states"), b"{not json"),
+    ])
+    assert (r.loaded, r.quarantined) == (2, 6)
+    q = rows(ing, 'SELECT rule, source, record, line FROM quarantine ORDER BY rule')
+    assert q == [("counts_exceed_produced", topic("production"), 2, None),
+                 ("end_not_after_start", topic("production"), 1, None),
+                 ("malformed_payload", topic("states"), None, None),
+                 ("unknown_equipment", topic("states", "M7"), 1, None),
+                 ("unmapped_state", topic("states"), 2, None),
+                 ("unparseable", topic("states"), 3, None)]
+    # naive time stamps are local to the equipment (Asia/Shanghai), as in files
+    assert rows(ing, "SELECT start FROM states")[0][0] == dt.datetime(2025, 1, 1, 0, 0, tzinfo=dt.timezone.utc)
+    # the `ts` alias of production works as in files
+    assert rows(ing, "SELECT produced FROM production")[0][0] == 8
+    # micro-batches leave no rows in the file load log; provenance is in _source and live_batches
+    assert rows(ing, "SELECT count(*) FROM loads") == [(0,)]
+    assert rows(ing, "SELECT _source FROM states")[0][0].startswith("live:mqtt:")
+
+
+def test_redelivery_and_resent_records_are_stored_once(ing):
+    batch = [msg("production", [{"end": f"2025-01-01T0{h}:00:00", "produced": h} for h in range(1, 4)]),
+             msg("production", {"end": "2025-01-01T01:00:00", "produced": 1}),  # the same record, another message
+             (topic("production"), b"garbage")]
+    r1 = ing.ingest_messages(batch)
+    assert (r1.loaded, r1.quarantined, r1.skipped) == (3, 1, 1)
+    r2 = ing.ingest_messages(batch + batch)  # redelivered, twice
+    assert (r2.loaded, r2.quarantined, r2.duplicate_messages) == (0, 0, 6)
+    r3 = ing.ingest_messages([msg("production", {"end": "2025-01-01T02:00:00", "produced": 2}),
+                              msg("production", {"end": "2025-01-01T03:00:00", "produced": 99})])
+    assert (r3.loaded, r3.skipped, r3.quarantined) == (0, 1, 1)  # identical -> skipped, other values -> conflict
+    # within one batch, as within one file, a second record with the same key is a duplicate
+    r4 = ing.ingest_messages([msg("production", [{"end": "2025-01-01T04:00:00", "produced": 4},
+                                                 {"end": "2025-01-01T04:00:00", "produced": 5}])])
+    assert (r4.loaded, r4.quarantined) == (1, 1)
+    assert rows(ing, "SELECT count(*) FROM production") == [(4,)]
+    assert sorted(r[0] for r in rows(ing, "SELECT rule FROM quarantine")) == [
+        "conflicts_with_stored", "duplicate", "malformed_payload"]
+
+
+def test_unknown_equipment_quarantined_or_registered_from_topic(tmp_path):
+    recs = [msg("states", {"start": "2025-01-01T08:00:00Z", "state": "production"}, eq="M5")]
+    with LiveIngestor(tmp_path / "a.duckdb") as a:
+        a.ingest_messages(recs)
+        assert rows(a, "SELECT rule FROM quarantine") == [("unknown_equipment",)]
+    with LiveIngestor(tmp_path / "b.duckdb", register_equipment=True, timezone="Asia/Shanghai") as b:
+        r = b.ingest_messages(recs)
+        assert r.loaded == 1
+        assert rows(b, "SELECT equipment_id, work_center, area, site, enterprise, timezone FROM equipment") == [
+            ("M5", "L1", "A1", "S1", "E1", "Asia/Shanghai")]
+        b.ingest_messages([msg("states", {"start": "2025-01-01T09:00:00Z", "state": "setup"}, eq="M5")])
+        assert rows(b, "SELECT count(*) FROM equipment") == [(1,)]
+
+
+def test_mapping_file_applies_to_live_records(tmp_path):
+    m = Mapping(table="states", states={"RUN": "production", "STOP": "unplanned_downtime"})
+    with LiveIngestor(tmp_path / "m.duckdb", mappings={"states": m}, register_equipment=True) as i:
+        i.ingest_messages([msg("states", [{"start": "2025-01-01T08:00:00Z", "state": "RUN"},
+                                          {"start": "2025-01-01T09:00:00Z", "state": "STOP"},
+                                          {"start": "2025-01-01T10:00:00Z", "state": "WHAT"}])])
+        assert rows(i, "SELECT state, category FROM states ORDER BY start") == [
+            ("RUN", "production"), ("STOP", "unplanned_downtime")]
+        assert rows(i, "SELECT rule FROM quarantine") == [("unmapped_state",)]
+
+
+def test_a_failed_batch_leaves_the_store_unchanged(ing, monkeypatch):
+    import zhizao.live.ingestor as mod
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    good = [msg("production", {"end": "2025-01-01T01:00:00", "produced": 1}),
+            msg("states", {"start": "2025-01-01T01:00:00", "state": "production"}), (topic("states"), b"x")]
+    count = ("SELECT (SELECT count(*) FROM production), (SELECT count(*) FROM states), "
+             "(SELECT count(*) FROM quarantine), (SELECT count(*) FROM live_messages), "
+             "(SELECT count(*) FROM live_batches)")
+    before = rows(ing, count)
+    monkeypatch.setattr(mod.LiveIngestor, "_prune", boom)
+    monkeypatch.setattr(ing, "_batch", 999)  # the next batch prunes -> fails after loading everything
+    with pytest.raises(RuntimeError):
+        ing.ingest_messages(good)
+    assert rows(ing, count) == before
+    monkeypatch.undo()
+    r = ing.ingest_messages(good)  # the redelivery stores it
+    assert (r.loaded, r.quarantined) == (2, 1)
+
+
+def test_current_shift_kpi_includes_just_committed_records(ing):
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    # without a calendar the current shift is the plant's local day
+    s, e, how = ing.current_shift(now)
+    assert how == "day" and s <= now < e
+    ing.ingest_messages([
+        msg("calendar", {"scope": "S1", "start": (now - pd.Timedelta(hours=2)).isoformat(),
+                         "end": (now + pd.Timedelta(hours=6)).isoformat(), "kind": "shift"}, eq="_"),
+        msg("states", {"start": (now - pd.Timedelta(hours=1)).isoformat(), "state": "production"}),
+        msg("production", {"start": (now - pd.Timedelta(minutes=5)).isoformat(),
+                           "end": (now - pd.Timedelta(seconds=2)).isoformat(), "produced": 7})])
+    df = ing.kpi(now=now)
+    assert df["shift_source"].iloc[0] == "calendar"
+    m1 = df[df["equipment_id"] == "M1"].iloc[0]
+    assert m1["pq"] == 7 and m1["apt"] == pytest.approx(3600)
+    ing.ingest_messages([msg("production", {"start": (now - pd.Timedelta(seconds=2)).isoformat(),
+                                            "end": (now - pd.Timedelta(seconds=1)).isoformat(), "produced": 2})])
+    assert ing.kpi(now=now).set_index("equipment_id").loc["M1", "pq"] == 9  # not a cached result
+
+
+# ---------------------------------------------------------------------------------------------------- OPC UA logic
+def test_counter_delta_resets_and_rollovers():
+    assert counter_delta(10, 15) == (5, None)
+    assert counter_delta(10, 10) == (0, None)
+    assert counter_delta(500, 3) == (3, "reset")
+    assert counter_delta(65530, 4, 65536) == (10, "rollover")
+    assert counter_delta(300, 4, 65536) == (4, "reset")  # a small drop is a reset even with a modulus
+    assert counter_delta(999.5, 0.5, 1000) == (1.0, "rollover")
+
+
+def test_nodes_file_is_checked():
+    ok = parse_nodes({"equipment": {"M1": {"parts": "ns=2;s=P", "site": "S1"}}, "states": {"R": "production"}})
+    assert ok.equipment[0].meter_id == "EM-M1" and ok.equipment_records() == [
+        {"equipment_id": "M1", "site": "S1", "timezone": "UTC"}]
+    for bad in ({}, {"equipment": {"M1": {}}}, {"equipment": {"M1": {"partz": "x"}}},
+                {"equipment": {"M1": {"parts": "x"}}, "states": {"R": "running"}},
+                {"equipment": {"M1": {"parts": "x", "counter_rollover": -1}}}, {"equipment": {"M1": "x"}},
+                {"equipment": {"M1": {"parts": "x"}}, "nodez": 1}):
+        with pytest.raises(NodesError):
+            parse_nodes(bad)
+
+
+def test_converter_states_counts_scrap_energy_and_restart():
+    cfg = parse_nodes({"state_codes": {0: "RUN", 4: "IDLE"}, "equipment": {
+        "M1": {"state": "s", "parts": "p", "scrap": "x", "energy": "e", "counter_rollover": 1000}}})
+    t0 = dt.datetime(2025, 1, 1, 8, tzinfo=dt.timezone.utc)
+
+    def at(s):
+        return t0 + dt.timedelta(seconds=s)
+
+    c = Converter(cfg)
+    recs, state, events = c.convert([("M1", "parts", 100, at(0)), ("M1", "scrap", 0, at(0)),
+                                     ("M1", "energy", 50.0, at(0)), ("M1", "state", 4, at(0))])
+    assert recs == {"states": [{"equipment_id": "M1", "start": at(0), "state": "IDLE"}]}  # baselines only
+    # scrap seen before the parts it belongs to (arrival order differs from time order)
+    recs, state, events = c.convert([("M1", "parts", 110, at(60)), ("M1", "state", 0.0, at(1)),
+                                     ("M1", "scrap", 3, at(70)), ("M1", "parts", 112, at(120)),
+                                     ("M1", "parts", 130, at(180)), ("M1", "state", 0, at(181)),
+                                     ("M1", "energy", 52.5, at(180)), ("M1", "parts", 5, at(240)),
+                                     ("M1", "parts", 995, at(300)), ("M1", "parts", 3, at(360))])
+    assert recs["states"] == [{"equipment_id": "M1", "start": at(1), "state": "RUN"}]
+    assert [(r["start"], r["end"], r["produced"], r.get("scrap")) for r in recs["production"]] == [
+        (at(0), at(60), 10, None), (at(60), at(120), 2, 2), (at(120), at(180), 18, 1), (at(180), at(240), 5, None),
+        (at(240), at(300), 990, None), (at(300), at(360), 8, None)]
+    assert recs["energy"] == [{"meter_id": "EM-M1", "equipment_id": "M1", "start": at(0), "end": at(180),
+                               "carrier": "electricity", "quantity": 2.5, "unit": "kWh", "reading": "interval"}]
+    assert [(e.kind, e.previous, e.value) for e in events] == [("reset", 130, 5), ("rollover", 995, 3)]
+    # a restart: the stored baselines bridge the gap, the unchanged state is not repeated
+    stored = {s.key: (s.value, pd.Timestamp(s.ts)) for s in state}
+    c2 = Converter(cfg, stored)
+    recs, _, _ = c2.convert([("M1", "state", 0, at(400)), ("M1", "parts", 13, at(500))])
+    assert recs == {"production": [{"equipment_id": "M1", "start": at(360), "end": at(500), "produced": 10}]}
+
+
+def test_ingest_records_keeps_source_state_in_the_same_transaction(tmp_path):
+    with LiveIngestor(tmp_path / "o.duckdb", source="opcua") as i:
+        t = dt.datetime(2025, 1, 1, 8, tzinfo=dt.timezone.utc)
+        i.ingest_records({"equipment": [{"equipment_id": "M1"}]})
+        r = i.ingest_records({"production": [{"equipment_id": "M1", "start": t, "end": t + dt.timedelta(minutes=1),
+                                              "produced": 4}]},
+                             [StateUpdate("M1.parts", 104.0, t), StateUpdate("M1.state", "3", t)])
+        assert r.loaded == 1
+        st = i.state()
+        assert st["M1.parts"][0] == 104.0 and st["M1.state"][0] == "3"
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def test_register_adds_commands_and_bad_input_exits_2(tmp_path):
+    from zhizao.cli.live import register
+
+    app = typer.Typer()
+
+    @app.command()
+    def other():
+        pass
+
+    register(app)
+    run = CliRunner().invoke
+    out = run(app, ["--help"]).output
+    assert "listen" in out and "simulate-live" in out
+    assert "mqtt" in run(app, ["listen", "--help"]).output
+    for args, text in [(["listen", "mqtt", "--broker", "h:x"], "not a number"),
+                       (["listen", "mqtt", "--broker", "h:1", "--timezone", "Mars/Olympus"], "time zone"),
+                       (["listen", "mqtt", "--broker", "h:1", "--mapping", str(tmp_path / "no.yaml")], "no.yaml"),
+                       (["listen", "opcua", "--endpoint", "http://x", "--nodes", "n.yaml"], "opc.tcp"),
+                       (["listen", "opcua", "--endpoint", "opc.tcp://h:1", "--nodes", str(tmp_path / "n.yaml")],
+                        "n.yaml"),
+                       (["simulate-live", "--to", "kafka"], "unknown target")]:
+        res = run(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert text in res.output

@@ -1,0 +1,450 @@
+"""Portfolio: programme statistics, recognition checks, bulletins and their command line, on a hand-made store.
+
+Verification results are inserted by hand into ``verifications`` (as the verify stage stores them), so every
+expected value below is computed by hand from the inserted numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from babel.messages.extract import extract
+from babel.messages.pofile import read_po
+from jinja2.ext import babel_extract
+from typer.testing import CliRunner
+
+import zhizao
+from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
+from zhizao.portfolio import bulletin as bulletin_module
+from zhizao.portfolio.stats import bootstrap_mean_ci, choose_weights
+from zhizao.verify.result import VerificationResult
+
+from conftest import write_tables
+
+PORTFOLIO_DIR = Path(bulletin_module.__file__).parent
+LOCALE_DIR = PORTFOLIO_DIR.parent / "report" / "locale"
+EXTERNAL = re.compile(r"""(?:\b(?:src|href|xlink:href|srcset|action|data)\s*=\s*["']?\s*(?:https?:)?//)"""
+                      r"""|(?:url\(\s*["']?\s*(?:https?:)?//)|(?:@import)""", re.I)
+SH = "Asia/Shanghai"
+
+TABLES = {
+    "equipment": [
+        {"equipment_id": "M1", "work_center": "WC1", "site": "S1", "enterprise": "E1", "timezone": SH, "digital": True},
+        {"equipment_id": "M2", "work_center": "WC1", "site": "S1", "enterprise": "E1", "timezone": SH, "digital": True},
+        {"equipment_id": "M3", "work_center": "WC2", "site": "S1", "enterprise": "E1", "timezone": SH,
+         "digital": False},
+        {"equipment_id": "M4", "work_center": "WC2", "site": "S1", "enterprise": "E1", "timezone": SH, "digital": None},
+        {"equipment_id": "N1", "work_center": "WN", "site": "S2", "enterprise": "E2", "timezone": SH, "digital": True},
+    ],
+    "enterprises": [
+        {"enterprise_id": "E1", "name": "Alpha", "industry": "automotive", "district": "Bishan", "park": "WSC"},
+        {"enterprise_id": "E2", "name": "Beta", "industry": "electronics", "district": "Bishan", "park": "WSC"},
+        {"enterprise_id": "E3", "name": "Gamma", "industry": "electronics", "district": "Jiulongpo",
+         "park": "Other"},
+    ],
+    "projects": [
+        {"project_id": "P1", "enterprise_id": "E1", "type": "digital_equipment", "scope": "WC1",
+         "start": "2021-03-01T00:00:00", "commissioning_end": "2021-09-01T00:00:00", "investment": 10e6,
+         "declared_efficiency": 0.5},
+        {"project_id": "P2", "enterprise_id": "E1", "type": "system_integration", "scope": "S1",
+         "start": "2022-05-01T00:00:00", "commissioning_end": "2022-12-01T00:00:00", "investment": 40e6,
+         "declared_efficiency": 0.3, "declared_operating_cost": 0.2},
+        {"project_id": "P3", "enterprise_id": "E2", "type": "industrial_internet", "scope": "E2",
+         "start": "2022-07-01T00:00:00", "commissioning_end": "2022-10-01T00:00:00", "investment": 20e6},
+        {"project_id": "P4", "enterprise_id": "E2", "type": "new_mode", "scope": "E2",
+         "start": "2023-02-01T00:00:00", "commissioning_end": "2023-06-01T00:00:00", "investment": 5e6,
+         "declared_defect_rate": 0.4},
+        {"project_id": "P5", "enterprise_id": "E3", "type": "digital_equipment",
+         "start": "2022-01-01T00:00:00", "commissioning_end": "2022-06-01T00:00:00", "investment": 30e6,
+         "declared_efficiency": 0.2},
+    ],
+    "designations": [
+        {"enterprise_id": "E1", "project_id": "P1", "designation": "demonstration_project", "level": "municipal",
+         "date": "2021-12-01T00:00:00"},
+        {"enterprise_id": "E2", "project_id": "P3", "designation": "demonstration_project", "level": "district",
+         "date": "2022-12-01T00:00:00"},
+        {"enterprise_id": "E3", "project_id": "P5", "designation": "demonstration_project", "level": "municipal",
+         "date": "2022-06-01T00:00:00"},
+        {"enterprise_id": "E1", "scope": "WC1", "designation": "digital_workshop", "level": "municipal",
+         "date": "2022-06-01T00:00:00"},
+        {"enterprise_id": "E1", "scope": "WC2", "designation": "digital_workshop", "level": "district",
+         "date": "2022-09-01T00:00:00"},
+        {"enterprise_id": "E1", "scope": "WC2", "designation": "digital_workshop", "level": "municipal",
+         "date": "2023-03-01T00:00:00"},
+        {"enterprise_id": "E1", "scope": "S1", "designation": "smart_factory", "level": "municipal",
+         "date": "2023-06-01T00:00:00"},
+    ],
+    # activity in January 2023 (local): M1 states, M2 production, M3 energy by scope; M4 only in 2022
+    "states": [
+        {"equipment_id": "M1", "start": "2023-01-05T08:00:00", "end": "2023-01-05T09:00:00", "state": "production"},
+        {"equipment_id": "M4", "start": "2022-12-05T08:00:00", "end": "2022-12-05T09:00:00", "state": "production"},
+    ],
+    "production": [
+        {"equipment_id": "M2", "start": "2023-01-10T08:00:00", "end": "2023-01-10T09:00:00", "produced": 10},
+    ],
+    "energy": [
+        {"meter_id": "g3", "scope": "M3", "start": "2023-01-15T00:00:00", "end": "2023-01-16T00:00:00",
+         "carrier": "electricity", "quantity": 5.0, "unit": "kWh"},
+    ],
+}
+ORDER = ["equipment", "enterprises", "projects", "designations", "states", "production", "energy"]
+
+# (project, indicator, improvement, ci_low, ci_high, coverage, computed_at); later rows supersede earlier ones
+RESULTS = [
+    ("P1", "production_efficiency", 0.70, 0.60, 0.80, {"output": 1000.0}, "2024-01-01T00:00:00Z"),
+    ("P2", "production_efficiency", 0.50, 0.40, 0.60, {"output": 3000.0}, "2024-01-01T00:00:00Z"),
+    ("P3", "production_efficiency", 0.90, 0.80, 1.00, {"output": 1000.0}, "2024-01-01T00:00:00Z"),
+    ("P3", "production_efficiency", 0.594, 0.50, 0.70, {"output": 1000.0}, "2024-02-01T00:00:00Z"),
+    ("P1", "operating_cost", 0.10, 0.05, 0.15, {}, "2024-01-01T00:00:00Z"),
+    ("P2", "operating_cost", 0.20, 0.10, 0.30, {}, "2024-01-01T00:00:00Z"),
+    ("P1", "defect_rate", 0.30, 0.20, 0.40, {}, "2024-01-01T00:00:00Z"),
+    ("P1", "defect_rate", None, None, None, {}, "2024-03-01T00:00:00Z"),  # latest: not verified
+    ("P5", "unit_energy", 0.25, 0.20, 0.30, {"output": 10.0}, "2024-01-01T00:00:00Z"),
+]
+
+
+def insert_result(ws, pid, ind, imp, lo, hi, coverage, at):
+    r = VerificationResult(
+        indicator=ind, definition="test", scope=pid, baseline_period=("2021-01-01", "2022-01-01"),
+        reporting_period=("2023-01-01", "2024-01-01"), baseline=1.0, reporting=None, adjusted_baseline=1.0,
+        change=None if imp is None else (imp if ind == "production_efficiency" else -imp), improvement=imp,
+        ci_low=lo, ci_high=hi, confidence=0.9, method="hand-made", coverage=coverage, project_id=pid)
+    ws.con.execute("INSERT INTO verifications (project_id, indicator, scope, result, computed_at) "
+                   "VALUES (?, ?, ?, ?, ?)", [pid, ind, pid, r.to_json(), at])
+
+
+def build_store(path: Path, tables=TABLES, results=RESULTS) -> zhizao.Workspace:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    paths = write_tables(path.parent, tables)
+    ws = zhizao.connect(path)
+    for name in ORDER:
+        if name in paths:
+            for rep in ws.ingest(name, paths[name]):
+                assert rep.quarantined == 0, (str(rep), ws.quarantine().to_dict("records"))
+    for row in results:
+        insert_result(ws, *row)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """One store for the read-only tests of this module."""
+    w = build_store(tmp_path_factory.mktemp("portfolio") / "p.duckdb")
+    yield w
+    w.close()
+
+
+def _by(df, key):
+    return {k: v for k, v in zip(df[key], df["n_projects"])}
+
+
+def _avg(s, ind, basis):
+    a = s["averages"]
+    return a[(a["indicator"] == ind) & (a["basis"] == basis)].iloc[0]
+
+
+# -- programme statistics
+
+def test_counts_by_type_designation_district_industry_year(ws):
+    s = programme_statistics(ws, n_boot=200)
+    t = s["totals"]
+    assert t["n_projects"] == 5 and t["n_enterprises"] == 3
+    assert (t["n_demonstration_projects"], t["n_smart_factories"], t["n_digital_workshops"]) == (3, 1, 2)
+    assert t["project_ids"] == ["P1", "P2", "P3", "P4", "P5"]
+    assert t["verified_project_ids"] == ["P1", "P2", "P3", "P5"]
+    assert _by(s["by_type"], "type") == {"digital_equipment": 2, "system_integration": 1,
+                                         "industrial_internet": 1, "new_mode": 1}
+    assert s["by_type"].set_index("type").loc["digital_equipment", "project_ids"] == ["P1", "P5"]
+    assert _by(s["by_district"], "district") == {"Bishan": 4, "Jiulongpo": 1}
+    assert _by(s["by_industry"], "industry") == {"automotive": 2, "electronics": 3}
+    assert _by(s["by_year"], "year") == {2021: 1, 2022: 3, 2023: 1}
+    lvl = {(r.designation, r.level): r.n for r in s["by_designation_level"].itertuples()}
+    assert lvl == {("demonstration_project", "municipal"): 2, ("demonstration_project", "district"): 1,
+                   ("digital_workshop", "municipal"): 2, ("digital_workshop", "district"): 1,
+                   ("smart_factory", "municipal"): 1}
+    dw = s["by_designation"].set_index("designation").loc["digital_workshop"]
+    assert dw["units"] == ["E1/WC1", "E1/WC2"]  # WC2 designated at two levels counts once
+    demo = s["by_designation"].set_index("designation").loc["demonstration_project"]
+    assert demo["project_ids"] == ["P1", "P3", "P5"]
+
+
+def test_filters_park_district_and_local_time_window(ws):
+    s = programme_statistics(ws, park="WSC", n_boot=100)
+    assert s["totals"]["project_ids"] == ["P1", "P2", "P3", "P4"]
+    assert s["totals"]["n_demonstration_projects"] == 2 and s["totals"]["n_smart_factories"] == 1
+    s = programme_statistics(ws, district="Jiulongpo", n_boot=100)
+    assert s["totals"]["project_ids"] == ["P5"] and s["totals"]["n_digital_workshops"] == 0
+    s = programme_statistics(ws, start="2022-01-01", end="2023-01-01", n_boot=100)
+    assert s["totals"]["project_ids"] == ["P2", "P3", "P5"]
+    # enterprise designations by date: both workshops (2022-06, 2022-09) but not the 2023 smart factory
+    assert (s["totals"]["n_digital_workshops"], s["totals"]["n_smart_factories"]) == (2, 0)
+    assert s["totals"]["n_demonstration_projects"] == 2  # P3, P5 (P1 is not selected)
+    # P4 starts 2023-02-01 00:00 Shanghai = 2023-01-31T16:00Z: a naive bound is local time
+    assert programme_statistics(ws, start="2023-01-01", end="2023-02-01", n_boot=10)["totals"]["n_projects"] == 0
+    assert programme_statistics(ws, start="2023-01-01", end="2023-02-01T00:00:00Z",
+                                n_boot=10)["totals"]["project_ids"] == ["P4"]
+    assert programme_statistics(ws, park="nowhere", n_boot=10)["totals"]["n_projects"] == 0
+
+
+def test_verified_declared_and_neither(ws):
+    cov = programme_statistics(ws, n_boot=100)["coverage"].set_index("indicator")
+    pe = cov.loc["production_efficiency"]
+    assert (pe.n_verified, pe.n_declared_only, pe.n_neither, pe.n_declared) == (3, 1, 1, 3)
+    assert pe.verified_ids == ["P1", "P2", "P3"] and pe.declared_only_ids == ["P5"] and pe.neither_ids == ["P4"]
+    dr = cov.loc["defect_rate"]  # P1's latest result has no improvement: not verified
+    assert (dr.n_verified, dr.n_declared_only, dr.n_neither) == (0, 1, 4) and dr.declared_only_ids == ["P4"]
+    oc = cov.loc["operating_cost"]  # P2 is verified and declared: verified
+    assert (oc.n_verified, oc.n_declared_only, oc.n_neither) == (2, 0, 3)
+    assert cov.loc["development_cycle", "n_neither"] == 5
+
+
+def test_means_weighted_means_and_intervals(ws):
+    s = programme_statistics(ws, n_boot=500, seed=3)
+    pe = _avg(s, "production_efficiency", "verified")
+    assert pe["n"] == 3 and pe["project_ids"] == ["P1", "P2", "P3"]
+    assert pe["mean"] == pytest.approx((0.70 + 0.50 + 0.594) / 3) == pytest.approx(0.598)  # latest P3 counts
+    assert pe["weight_basis"] == "output"
+    assert pe["weighted_mean"] == pytest.approx((0.70 * 1000 + 0.50 * 3000 + 0.594 * 1000) / 5000)
+    assert pe["median"] == pytest.approx(0.594) and pe["min"] == 0.5 and pe["max"] == 0.7
+    assert pe["q1"] == pytest.approx(np.quantile([0.5, 0.594, 0.7], 0.25))
+    assert 0.5 <= pe["ci_low"] < pe["mean"] < pe["ci_high"] <= 0.7
+    # bootstrap over projects, reproducible
+    assert bootstrap_mean_ci([0.7, 0.5, 0.594], 0.9, 500, 3) == (pe["ci_low"], pe["ci_high"])
+    oc = _avg(s, "operating_cost", "verified")  # no output in the results: weighted by investment
+    assert oc["mean"] == pytest.approx(0.15) and oc["weight_basis"] == "investment"
+    assert oc["weighted_mean"] == pytest.approx((0.10 * 10 + 0.20 * 40) / 50)
+    ue = _avg(s, "unit_energy", "verified")
+    assert ue["n"] == 1 and ue["mean"] == 0.25 and pd.isna(ue["ci_low"])  # one project: no interval
+    ped = _avg(s, "production_efficiency", "declared")
+    assert ped["n"] == 3 and ped["mean"] == pytest.approx((0.5 + 0.3 + 0.2) / 3)
+    assert ped["project_ids"] == ["P1", "P2", "P5"]
+    assert pd.isna(_avg(s, "development_cycle", "verified")["mean"])
+    rk = s["rankings"]
+    assert rk[rk["indicator"] == "production_efficiency"]["project_id"].tolist() == ["P1", "P3", "P2"]
+    # every average can be recomputed from the per-project values
+    pv = s["project_values"]
+    v = pv[(pv["indicator"] == "production_efficiency") & (pv["status"] == "verified")]
+    assert v["improvement"].mean() == pytest.approx(pe["mean"])
+
+
+def test_weights_and_bootstrap_edge_cases():
+    idx = ["a", "b"]
+    w, basis = choose_weights(pd.Series([1.0, None], idx), pd.Series([5.0, 6.0], idx))
+    assert basis == "investment" and list(w) == [5.0, 6.0]
+    w, basis = choose_weights(pd.Series([None, None], idx), pd.Series([None, None], idx))
+    assert basis is None and w.empty
+    assert bootstrap_mean_ci([0.3]) == (None, None)
+    assert bootstrap_mean_ci([0.2, 0.2, 0.2]) == pytest.approx((0.2, 0.2))
+    with pytest.raises(ValueError):
+        bootstrap_mean_ci([1, 2], confidence=1.5)
+
+
+# -- recognition
+
+def _rows(df):
+    return df.set_index("criterion")
+
+
+def test_digital_workshop_checks(ws):
+    r = _rows(recognition_checks(ws, "E1", "digital_workshop", period=("2023-01-01", "2023-02-01")))
+    assert r.loc["digital_equipment_share", "value"] == pytest.approx(2 / 4)  # M4 unknown counts as not digital
+    assert r.loc["digital_equipment_share", "passed"] is True  # >= 50 %
+    assert r.loc["data_upload_rate", "value"] == pytest.approx(3 / 4)  # M4 reported only in 2022
+    assert r.loc["data_upload_rate", "passed"] is False
+    assert r.loc["data_upload_rate", "evidence"] == ["M1", "M2", "M3"]
+    assert set(r.loc[r["source"] == "data"].index) == {"digital_equipment_share", "data_upload_rate"}
+    declared = r[r["source"] == "declaration to be confirmed"]
+    assert {"mes_coverage", "system_integration", "equipment_networked"} <= set(declared.index)
+    assert declared["passed"].isna().all()
+    wc1 = _rows(recognition_checks(ws, "E1", "digital_workshop", ("2023-01-01", "2023-02-01"), scope="WC1"))
+    assert wc1.loc["digital_equipment_share", "value"] == 1.0 and wc1.loc["data_upload_rate", "value"] == 1.0
+    # outside the period nobody reported
+    later = _rows(recognition_checks(ws, "E1", "digital_workshop", ("2023-06-01", "2023-07-01")))
+    assert later.loc["data_upload_rate", "value"] == 0.0
+
+
+def test_smart_factory_checks(ws):
+    r = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2023-01-01", "2024-01-01")))
+    assert r.loc["digital_equipment_share", "passed"] is False  # 50 % < 65 %
+    assert r.loc["digital_workshops", "value"] == 2 and r.loc["digital_workshops", "passed"] is True
+    assert r.loc["production_efficiency_change", "value"] == pytest.approx((0.7 + 0.5) / 2)
+    assert r.loc["production_efficiency_change", "passed"] is True
+    assert r.loc["production_efficiency_change", "evidence"] == ["P1", "P2"]
+    assert r.loc["operating_cost_change", "value"] == pytest.approx(-(0.1 + 0.2) / 2)
+    assert r.loc["operating_cost_change", "passed"] is True  # -15 % <= -15 %
+    dt = r.loc["design_tool_adoption"]
+    assert dt["source"] == "declaration to be confirmed" and dt["threshold"] == 0.8 and dt["passed"] is None
+    # workshops recognised after the period do not count
+    early = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2022-01-01", "2022-07-01")))
+    assert early.loc["digital_workshops", "value"] == 1 and early.loc["digital_workshops", "passed"] is False
+    # no equipment, no verified result: undecidable from data, declared value shown as a declaration
+    e3 = _rows(recognition_checks(ws, "E3", "smart_factory", period=(None, None)))
+    assert e3.loc["digital_equipment_share", "value"] is None and e3.loc["digital_equipment_share", "passed"] is None
+    eff = e3.loc["production_efficiency_change"]
+    assert eff["value"] == pytest.approx(0.2) and eff["passed"] is None
+    assert eff["source"] == "declaration to be confirmed"
+    with pytest.raises(ValueError, match="designation"):
+        recognition_checks(ws, "E1", "smart_plant")
+    with pytest.raises(ValueError, match="enterprise"):
+        recognition_checks(ws, "E9", "smart_factory")
+
+
+# -- bulletin
+
+def _text(html: str) -> str:
+    html = re.sub(r"<(style|svg)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def _offline(html: str) -> bool:
+    return not EXTERNAL.search(html) and "<script" not in html.lower() and "<link" not in html.lower() \
+        and not re.search(r"https?://", re.sub(r"<svg\b.*?</svg>", "", html, flags=re.S))
+
+
+def test_bulletin_zh_and_en(ws, tmp_path):
+    s = programme_statistics(ws, n_boot=200)
+    zh = render_bulletin(ws, tmp_path / "b", lang="zh", stats=s)
+    en = render_bulletin(ws, tmp_path / "b", lang="en", stats=s)
+    for p in (*zh.values(), *en.values()):
+        assert p.exists()
+    assert zh["html"].name == "bulletin.zh.html" and en["md"].name == "bulletin.en.md"
+    html = zh["html"].read_text("utf-8")
+    assert _offline(html) and "<svg" in html
+    text = _text(html)
+    assert "已推动5个项目实施智能化改造" in text and "其中3个入选示范项目" in text
+    assert "认定智能工厂1个、数字化车间2个" in text
+    assert "生产效率平均提高59.8%" in text and "运营成本平均降低15.0%" in text
+    assert "单位产品能耗平均降低25.0%" in text
+    # defect rate has declared values only: stated as declared, not verified
+    assert re.search(r"未经数据核验[^。]*产品不良率平均降低40.0%", text)
+    for pid in ("P1", "P2", "P3", "P4", "P5"):
+        assert pid in text
+    md = zh["md"].read_text("utf-8")
+    assert "生产效率平均提高59.8%" in md and "| P3 |" in md
+    html_en = en["html"].read_text("utf-8")
+    assert _offline(html_en)
+    t_en = _text(html_en)
+    assert "5 intelligent transformation projects" in t_en and "3 of them selected as demonstration projects" in t_en
+    assert "1 smart factory and 2 digital workshops recognised" in t_en
+    assert "production efficiency rose by 59.8% on average" in t_en
+    assert "not verified from data, the product defect rate fell by 40.0%" in t_en
+    assert "59.8%" in en["md"].read_text("utf-8")
+
+
+def test_bulletin_declared_only_and_empty(tmp_path):
+    ws = build_store(tmp_path / "d" / "d.duckdb", results=[])
+    try:
+        out = render_bulletin(ws, tmp_path / "d", lang="zh", n_boot=50)
+        text = _text(out["html"].read_text("utf-8"))
+        assert "尚无经数据核验的成效" in text and "生产效率平均提高33.3%" in text
+        assert "经数据核验的项目" not in text
+        en = _text(render_bulletin(ws, tmp_path / "d", lang="en", n_boot=50)["html"].read_text("utf-8"))
+        assert "No result has been verified from data yet; as declared by the enterprises" in en
+    finally:
+        ws.close()
+    empty = zhizao.connect(tmp_path / "e" / "e.duckdb")
+    try:
+        for lang, phrase in (("zh", "所选范围内没有智能化改造项目"), ("en", "No intelligent transformation project")):
+            paths = render_bulletin(empty, tmp_path / "e", lang=lang)
+            html = paths["html"].read_text("utf-8")
+            assert phrase in _text(html) and _offline(html)
+            assert phrase in paths["md"].read_text("utf-8")
+        s = programme_statistics(empty)
+        assert s["totals"]["n_projects"] == 0 and s["averages"]["mean"].isna().all()
+    finally:
+        empty.close()
+    with pytest.raises(ValueError):
+        render_bulletin(None, tmp_path, lang="fr")
+
+
+def _msgids() -> set[str]:
+    kw = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "n_": (1, 2)}
+    ids = set()
+    for p in PORTFOLIO_DIR.glob("*.py"):
+        with p.open("rb") as f:
+            for _l, m, _c, _x in extract("python", f, keywords=kw):
+                ids |= set(m) if isinstance(m, tuple) else {m}
+    for p in (PORTFOLIO_DIR / "templates").glob("*.j2"):
+        with p.open("rb") as f:
+            ids |= {m for _l, m, _c, _x in extract(babel_extract, f, keywords=kw,
+                                                     options={"extensions": "jinja2.ext.i18n"})}
+    return {m for m in ids if m}
+
+
+def test_catalogues_cover_the_bulletin():
+    ids = _msgids()
+    assert len(ids) > 40
+    for lang in ("zh", "en"):
+        with (LOCALE_DIR / lang / "LC_MESSAGES" / "zhizao.po").open("rb") as f:
+            cat = read_po(f)
+        keys = set()
+        for m in cat:
+            keys |= set(m.id) if isinstance(m.id, tuple) else {m.id}
+        missing = sorted(ids - keys)
+        assert not missing, (lang, missing)
+        if lang == "zh":
+            for m in cat:
+                mid = m.id[0] if isinstance(m.id, tuple) else m.id
+                if mid in ids:
+                    strings = m.string if isinstance(m.string, tuple) else (m.string,)
+                    assert all(strings) and not m.fuzzy, mid
+                    for s in strings:
+                        assert set(re.findall(r"%\(\w+\)s", mid)) == set(re.findall(r"%\(\w+\)s", s)), mid
+
+
+# -- command line
+
+@pytest.fixture
+def cli_db(tmp_path):
+    """A store file of its own, closed (the commands open it read-only)."""
+    w = build_store(tmp_path / "cli" / "c.duckdb")
+    w.close()
+    return w.path
+
+
+def _app():
+    import typer
+
+    from zhizao.cli.portfolio import register
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_cli_commands(cli_db, tmp_path):
+    app, run = _app(), CliRunner().invoke
+    r = run(app, ["project", "list", "--db", cli_db, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert [p["project_id"] for p in json.loads(r.output)] == ["P1", "P2", "P3", "P4", "P5"]
+    r = run(app, ["project", "show", "P3", "--db", cli_db])
+    assert r.exit_code == 0 and "production_efficiency" in r.output and "0.594" in r.output
+    r = run(app, ["project", "show", "P9", "--db", cli_db])
+    assert r.exit_code == 2
+    r = run(app, ["programme", "--db", cli_db, "--format", "json", "--park", "WSC", "--n-boot", "100"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["totals"]["n_projects"] == 4
+    pe = [a for a in data["averages"] if a["indicator"] == "production_efficiency" and a["basis"] == "verified"][0]
+    assert pe["mean"] == pytest.approx(0.598) and pe["project_ids"] == ["P1", "P2", "P3"]
+    r = run(app, ["programme", "--db", cli_db, "--n-boot", "100"])
+    assert r.exit_code == 0 and "production_efficiency" in r.output
+    r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "digital_workshop",
+                  "--from", "2023-01-01", "--to", "2023-02-01", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = {x["criterion"]: x for x in json.loads(r.output)}
+    assert rows["data_upload_rate"]["value"] == 0.75 and rows["mes_coverage"]["passed"] is None
+    r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "smart_plant"])
+    assert r.exit_code == 2
+    out = tmp_path / "bul"
+    r = run(app, ["bulletin", "--db", cli_db, "--lang", "en", "-o", str(out), "--park", "WSC"])
+    assert r.exit_code == 0, r.output
+    assert (out / "bulletin.en.html").exists() and (out / "bulletin.en.md").exists()
+    r = run(app, ["bulletin", "--db", cli_db, "--lang", "fr", "-o", str(out)])
+    assert r.exit_code == 2
+    r = run(app, ["programme", "--db", str(tmp_path / "missing.duckdb")])
+    assert r.exit_code == 2
