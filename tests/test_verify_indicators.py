@@ -82,11 +82,15 @@ def test_development_cycle(tmp_path):
             {"enterprise_id": "E1", "product_id": "B", "design_start": "2023-02-01T00:00:00Z", "release": "2023-06-01T00:00:00Z"},
             {"enterprise_id": "E1", "product_id": "C", "design_start": "2024-01-01T00:00:00Z", "release": "2024-03-21T00:00:00Z"},
             {"enterprise_id": "E1", "product_id": "D", "design_start": "2024-02-01T00:00:00Z", "release": "2024-05-01T00:00:00Z"},
+            # designed before the reporting window, released in it: developed the old way, not counted
+            {"enterprise_id": "E1", "product_id": "E", "design_start": "2023-06-01T00:00:00Z", "release": "2024-02-01T00:00:00Z"},
+            # designed in the reporting window, released after it: counted
+            {"enterprise_id": "E1", "product_id": "F", "design_start": "2024-12-01T00:00:00Z", "release": "2025-02-25T00:00:00Z"},
         ],
     })
     r = ws.verify("development_cycle", "S1", ("2023-01-01", "2024-01-01"), ("2024-01-01", "2025-01-01"))
     before = (100 + 120) / 2  # A: 100 days, B: 120 days
-    after = (80 + 90) / 2  # C: 80 days, D: 90 days
+    after = (80 + 90 + 86) / 3  # C: 80 days, D: 90 days, F: 86 days
     assert (r.baseline, r.reporting) == (before, after)
     assert r.improvement == pytest.approx(1 - after / before)
     assert "fewer than 5 products" in r.warnings[0]

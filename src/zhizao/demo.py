@@ -68,8 +68,49 @@ NOTES = (
 )
 
 
+#: Load order of a simulated programme's tables (foreign keys first).
+PROGRAMME_ORDER = ("equipment", "enterprises", "products", "calendar", "states", "production", "energy", "labour",
+                   "quality", "variables", "costs", "projects", "designations", "development_cycles")
+PROGRAMME_INDICATOR_TRUTH = {
+    "production_efficiency": "true_efficiency_change", "defect_rate": "true_defect_rate_reduction",
+    "operating_cost": "true_operating_cost_reduction", "unit_energy": "true_unit_energy_reduction",
+    "development_cycle": "true_development_cycle_reduction"}
+
+
+def run_programme(out: Path, n_projects: int = 40, n_enterprises: int = 20, seed: int = 3, progress=None,
+                  task=None) -> dict:
+    """Simulate a programme with known effects, verify every project, and write the bulletins.
+
+    The programme lives in its own store, ``<out>/programme.duckdb`` (a city's register, apart from the plant
+    store). Returns ``{"statistics": dict, "truth": DataFrame, "files": [Path, ...]}``.
+    """
+    from zhizao.portfolio import programme_statistics, render_bulletin
+    from zhizao.simulate import simulate_programme, write_programme
+    from zhizao.verify import verify_all_projects
+
+    def step(text):
+        if progress is not None:
+            progress.update(task, description=text)
+
+    step(f"simulate a programme ({n_projects} projects in {n_enterprises} enterprises)")
+    paths = write_programme(simulate_programme(n_projects=n_projects, n_enterprises=n_enterprises, seed=seed),
+                            out / "simulated-programme")
+    files = []
+    with zhizao.connect(out / "programme.duckdb") as ws:
+        for table in PROGRAMME_ORDER:
+            step(f"ingest programme {table}")
+            ws.ingest(table, paths[table])
+        verify_all_projects(ws, progress=lambda i, n: step(f"verify project {i}/{n}"))
+        step("programme statistics and bulletins")
+        stats = programme_statistics(ws)
+        for lang in ("zh", "en"):
+            files += list(render_bulletin(ws, out / "bulletin", lang=lang, stats=stats).values())
+    truth = pd.read_csv(out / "simulated-programme" / "truth_projects.csv")
+    return {"statistics": stats, "truth": truth, "files": files}
+
+
 def run_demo(out: str | Path = "zhizao-demo", db: str | Path | None = None, machines: int = 12, days: int = 28,
-             seed: int = 7, console: Console | None = None) -> dict:
+             seed: int = 7, console: Console | None = None, programme_projects: int = 40) -> dict:
     """Run the demo and write its outputs.
 
     Parameters
@@ -87,6 +128,9 @@ def run_demo(out: str | Path = "zhizao-demo", db: str | Path | None = None, mach
     -------
     dict
         ``{"out": Path, "files": [Path, ...], "summary": pandas.DataFrame}``.
+
+    Also simulates a programme of ``programme_projects`` projects (0: none) with known effects in its own store
+    ``<out>/programme.duckdb``, verifies every project and writes ``<out>/bulletin/bulletin.{zh,en}.{html,md}``.
     """
     from zhizao.report import render_report
     from zhizao.simulate import simulate_plant, write_plant
@@ -96,7 +140,7 @@ def run_demo(out: str | Path = "zhizao-demo", db: str | Path | None = None, mach
     out.mkdir(parents=True, exist_ok=True)
     db = Path(db) if db else out / "zhizao.duckdb"
     files: list[Path] = []
-    steps = len(REAL_SOURCES) + 1 + len(SIM_ORDER) + 4
+    steps = len(REAL_SOURCES) + 1 + len(SIM_ORDER) + 5
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress, zhizao.connect(db) as ws:
         task = progress.add_task("ingest real datasets", total=steps)
@@ -141,8 +185,14 @@ def run_demo(out: str | Path = "zhizao-demo", db: str | Path | None = None, mach
         files.append(render_report(ws, out / "report.en.html", lang="en", notes=list(NOTES)))
         progress.advance(task)
         summary = tables["kpi_site_all.csv"]
+        prog = run_programme(out, n_projects=programme_projects, n_enterprises=max(1, programme_projects // 2),
+                             progress=progress, task=task) if programme_projects else None
+        progress.advance(task)
+    files += prog["files"] if prog else []
     _print_summary(console, summary, out)
     _print_verifications(console, vt)
+    if prog:
+        _print_programme(console, prog, out)
     return {"out": out, "files": files, "summary": summary}
 
 
@@ -193,3 +243,20 @@ def _print_verifications(console: Console, vt: pd.DataFrame) -> None:
         t.add_row(r.case, r.indicator, f"{r.baseline:.4g}", f"{r.reporting:.4g}", f"{r.adjusted_baseline:.4g}",
                   _pct(r.improvement), f"{_pct(r.ci_low)} .. {_pct(r.ci_high)}")
     (console if console.is_terminal else Console(width=140)).print(t)
+
+
+def _print_programme(console: Console, prog: dict, out: Path) -> None:
+    av = prog["statistics"]["averages"]
+    av = av[av["basis"] == "verified"].set_index("indicator")
+    truth = prog["truth"]
+    t = Table(title=f"SIMULATED programme: {len(truth)} projects, verified from data vs the known effects "
+                    "(unweighted mean, 90 % bootstrap interval over projects)", title_justify="left")
+    for c in ("indicator", "projects verified", "mean improvement", "90 % interval", "known mean effect"):
+        t.add_column(c)
+    for ind, col in PROGRAMME_INDICATOR_TRUTH.items():
+        if ind in av.index:
+            r = av.loc[ind]
+            t.add_row(ind, str(int(r["n"])), _pct(r["mean"]), f"{_pct(r['ci_low'])} .. {_pct(r['ci_high'])}",
+                      _pct(truth[col].mean()))
+    (console if console.is_terminal else Console(width=140)).print(t)
+    console.print(f"Bulletin: {out / 'bulletin' / 'bulletin.zh.html'} (English: bulletin.en.html, Markdown: *.md)")

@@ -533,7 +533,7 @@ def simulate_programme(n_projects: int = 120, n_enterprises: int = 60, seed: int
     c_p, c_m, c_cat, c_amt = map(np.concatenate, (c_p, c_m, c_cat, c_amt))
 
     # ---- development cycles: new products of each project's work centre -----------------------------------
-    nb = nr = 4
+    nb = nr = 8
     dv_p, dv_ds, dv_rel = [], [], []
     for p in range(n_p):
         e = int(ent_of[p])

@@ -23,7 +23,9 @@ energy
 operating_cost
   cost_per_good_unit              operating cost at baseline prices / GQ
 development_cycle
-  days_design_to_release          mean days from design start to release of products released in the period
+  days_design_to_release          mean days from design start to release: baseline products released in the
+                                  baseline window, reporting products whose design started in the reporting
+                                  window; products made on the scope's equipment, or tied to no equipment
 ================================  ===============================================================================
 
 Energy-type indicators use an adjusted baseline (regression, :mod:`zhizao.verify.model`); efficiency and
@@ -366,15 +368,26 @@ def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> V
     ent = ws.con.execute("SELECT DISTINCT enterprise FROM equipment WHERE ? IN "
                          "(equipment_id, work_center, area, site, enterprise)", [scope]).fetchall()
     ents = [e for (e,) in ent if e]
-    d = ws.con.execute(f"""SELECT product_id, release, date_diff('second', design_start, release) / 86400.0 AS days
-                           FROM development_cycles WHERE enterprise_id IN ({",".join("?" * len(ents)) or "NULL"})""",
-                       ents).df()
+    # the scope's products: those made on its equipment (products table), or the enterprise's products that are
+    # tied to no equipment at all; products of other scopes of the enterprise are not this project's
+    d = ws.con.execute(f"""
+        SELECT product_id, design_start, release, date_diff('second', design_start, release) / 86400.0 AS days
+        FROM development_cycles d
+        WHERE enterprise_id IN ({",".join("?" * len(ents)) or "NULL"})
+          AND (NOT EXISTS (SELECT 1 FROM products p WHERE p.product_id = d.product_id AND p.equipment_id IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM products p JOIN equipment e USING (equipment_id)
+                          WHERE p.product_id = d.product_id
+                            AND ? IN (e.equipment_id, e.work_center, e.area, e.site, e.enterprise)))""",
+                       ents + [scope]).df()
     common["definition"] = "days_design_to_release"
     if d.empty:
         raise ValueError(f"no development cycles for the enterprise of {scope}")
+    # baseline: products finished (released) in the baseline window; reporting: products whose development
+    # started in the reporting window, i.e. developed with the new capability (released whenever recorded)
     rel = pd.to_datetime(d["release"], utc=True)
+    beg = pd.to_datetime(d["design_start"], utc=True)
     xb = d.loc[(rel >= wb[0]) & (rel < wb[1]), "days"].to_numpy(float)
-    xr = d.loc[(rel >= wr[0]) & (rel < wr[1]), "days"].to_numpy(float)
+    xr = d.loc[(beg >= wr[0]) & (beg < wr[1]), "days"].to_numpy(float)
     if not len(xb) or not len(xr):
         raise ValueError("no product released in the " + ("baseline" if not len(xb) else "reporting") + " period")
     mb, mr = xb.mean(), xr.mean()

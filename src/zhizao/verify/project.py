@@ -115,3 +115,17 @@ def stored_results(ws, project_id: str | None = None) -> list[VerificationResult
 
     return [VerificationResult.from_dict(json.loads(r)) for (r,) in ws.con.execute(q, [project_id, project_id]
                                                                                   ).fetchall()]
+
+
+def verify_all_projects(ws, project_ids=None, progress=None, **kw) -> list[VerificationResult]:
+    """Verify every registered project (or ``project_ids``) and store the results.
+
+    ``progress``, if given, is called with (done, total) after each project (for a progress bar).
+    """
+    ids = project_ids or [p for (p,) in ws.con.execute("SELECT project_id FROM projects ORDER BY 1").fetchall()]
+    out = []
+    for i, pid in enumerate(ids):
+        out += verify_project(ws, pid, **kw)
+        if progress:
+            progress(i + 1, len(ids))
+    return out
