@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.elements import _ms
 from zhizao.kpi.variables import interval_sums, variable_buckets
 from zhizao.verify import model as M
@@ -307,12 +308,26 @@ def _price_indices(ws, chain: list[str], a: int, b: int, tz: str) -> pd.DataFram
 
 
 def _monthly_costs(ws, scope, w, tz) -> pd.Series:
-    """Monthly operating cost of ``scope`` at baseline prices (deflated by its price indices)."""
+    """Monthly operating cost of ``scope`` at baseline prices (deflated by its price indices) over window ``w``.
+
+    The months of all the scope's costs are computed once per store and sliced (months do not depend on the
+    window)."""
+    key = ("monthly_costs", scope)
+    if key not in ws._cache:
+        ws._cache[key] = _all_monthly_costs(ws, scope, tz)
+    full = ws._cache[key]
+    if full.empty:
+        return full
+    edges = bucket_edges(_ms(w[0]), _ms(w[1]), "month", tz)
+    return full.reindex(pd.to_datetime(edges[:-1], unit="ms", utc=True)).dropna()
+
+
+def _all_monthly_costs(ws, scope, tz) -> pd.Series:
     c = ws.con.execute("""SELECT category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs WHERE scope = ?""",
                        [scope]).df()
-    a, b = _ms(w[0]), _ms(w[1])
     if c.empty:
         return pd.Series(dtype=float)
+    a, b = default_range(int(c["s"].min()), int(c["e"].max()), "month", tz)
     idx = _price_indices(ws, scope_info(ws, scope)[1], a, b, tz)
     total = None
     for cat, g in c.groupby("category"):

@@ -23,6 +23,9 @@ def scope_info(ws, scope: str) -> tuple[str, list[str], str]:
     ValueError
         If ``scope`` is no equipment, work_center, area, site or enterprise id.
     """
+    found = ws._cache.get(("scope_info", scope))
+    if found is not None:
+        return found
     key = ("equipment_hierarchy",)
     if key not in ws._cache:
         ws._cache[key] = ws.con.execute("SELECT equipment_id, work_center, area, site, enterprise, "
@@ -33,7 +36,9 @@ def scope_info(ws, scope: str) -> tuple[str, list[str], str]:
         m = eq[eq[col] == scope]
         if len(m):
             up = [scope] + [m[LEVEL_ID_COLUMN[L]].iloc[0] for L in LEVELS[LEVELS.index(level) + 1:]]
-            return level, [u for u in up if isinstance(u, str)], str(m["tz"].min())
+            found = level, [u for u in up if isinstance(u, str)], str(m["tz"].min())
+            ws._cache[("scope_info", scope)] = found
+            return found
     raise ValueError(f"scope {scope!r} is no equipment, work_center, area, site or enterprise id")
 
 
@@ -69,10 +74,13 @@ def scope_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
         # period); elements do not depend on the query range, so this equals a computation over [start, end)
         key = ("scope_series", scope, period)
         if key not in ws._cache:
-            ws._cache[key] = _frame(ws, scope, level, chain, tz, period, None, None)
+            ws._cache[key] = _features(_frame(ws, scope, level, chain, tz, period, None, None), tz)
         df = ws._cache[key].reindex(idx)
-    else:
-        df = _frame(ws, scope, level, chain, tz, period, start, end).reindex(idx)
+        if df["hours"].isna().any():  # buckets outside the data range
+            df["period_end"] = pd.to_datetime(edges[1:], unit="ms", utc=True)
+            df = _features(df, tz)
+        return df
+    df = _frame(ws, scope, level, chain, tz, period, start, end).reindex(idx)
     df["period_end"] = pd.to_datetime(edges[1:], unit="ms", utc=True)
     return _features(df, tz)
 
