@@ -31,8 +31,15 @@ from zhizao.store.db import open_db
 
 
 def _local(ts: pd.Series, tz: pd.Series) -> list[str]:
-    """ISO 8601 strings with the plant's offset."""
-    return [t.tz_convert(z).isoformat() for t, z in zip(ts, tz)]
+    """ISO 8601 strings with the plant's offset (each distinct instant and zone is formatted once)."""
+    memo: dict = {}
+    out = []
+    for t, z in zip(ts, tz):
+        k = (t, z)
+        if k not in memo:
+            memo[k] = t.tz_convert(z).isoformat()
+        out.append(memo[k])
+    return out
 
 
 def _present(df: pd.DataFrame) -> pd.DataFrame:

@@ -44,7 +44,7 @@ import pandas as pd
 
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.energy import energy_intervals_sql
-from zhizao.kpi.intervals import MS, Timeline, locate, overlay, resolve, split_over, take
+from zhizao.kpi.intervals import MS, Timeline, locate, overlay, resolve, split_over, take, unique_points
 from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
 
 RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
@@ -463,7 +463,7 @@ def _overlap_segments(ss, se):
     d = np.concatenate([np.ones(ss.size, np.int64), -np.ones(se.size, np.int64)])
     ok = np.concatenate([se > ss, se > ss])
     t, d = t[ok], d[ok]
-    pts, inv = np.unique(t, return_inverse=True)
+    pts, inv = unique_points(t, return_inverse=True)
     c = np.cumsum(np.bincount(inv, weights=d, minlength=pts.size))[:-1]
     m = c > 1.5
     return pts[:-1][m], pts[1:][m]

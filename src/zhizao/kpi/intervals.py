@@ -60,6 +60,26 @@ class Timeline:
         return ct // self.span, ct % self.span + self.t0
 
 
+def unique_points(t: np.ndarray, return_inverse: bool = False):
+    """Sorted distinct values of int64 ``t`` (and, optionally, each value's index among them).
+
+    The same as ``numpy.unique`` but by sorting, which for millions of int64 time points is several times
+    faster than numpy's hash-based unique.
+    """
+    t = np.asarray(t, dtype=np.int64)
+    order = np.argsort(t, kind="stable") if return_inverse else None
+    st = t[order] if return_inverse else np.sort(t)
+    change = np.empty(st.size, dtype=bool)
+    change[:1] = True
+    np.not_equal(st[1:], st[:-1], out=change[1:])
+    points = st[change]
+    if not return_inverse:
+        return points
+    inv = np.empty(t.size, dtype=np.int64)
+    inv[order] = np.cumsum(change) - 1
+    return points, inv
+
+
 def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
     """Turn possibly overlapping ranked intervals into disjoint segments.
 
@@ -95,7 +115,7 @@ def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
     t = np.concatenate([start, end])
     r = np.concatenate([rank, rank])
     d = np.concatenate([np.ones(start.size, np.int64), -np.ones(end.size, np.int64)])
-    points, inv = np.unique(t, return_inverse=True)
+    points, inv = unique_points(t, return_inverse=True)
     counts = np.bincount(inv * n_ranks + r, weights=d, minlength=points.size * n_ranks)
     active = np.cumsum(counts.reshape(points.size, n_ranks), axis=0)[:-1]  # state on [p_i, p_i+1)
     dur = np.diff(points)
@@ -160,7 +180,7 @@ def overlay(bounds: list[np.ndarray], layers: list[tuple[np.ndarray, np.ndarray]
     where : list of arrays of int64, shape (p,)
         For each layer, the index of its segment that contains the piece, or -1.
     """
-    pts = np.unique(np.concatenate([*bounds, *(x for s, e in layers for x in (s, e))]))
+    pts = unique_points(np.concatenate([*bounds, *(x for s, e in layers for x in (s, e))]))
     ps, pe = pts[:-1], pts[1:]
     return ps, pe, [locate(s, e, ps) for s, e in layers]
 
