@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 from scipy import stats
 
 UNCERTAINTY = ("exact_hac", "ashrae14", "block_bootstrap")
@@ -88,7 +88,7 @@ def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
     n, p = Xc.shape
     if np.linalg.matrix_rank(Xc.to_numpy(float)) < p:
         raise np.linalg.LinAlgError(f"collinear relevant variables: {', '.join(Xc.columns)}")
-    res = sm.OLS(y, Xc).fit()
+    res = OLS(y, Xc).fit()
     lags = hac_lags(n)
     robust = res.get_robustcov_results(cov_type="HAC", maxlags=lags, use_correction=True)
     resid = res.resid

@@ -123,12 +123,16 @@ def best_degree_days(y: np.ndarray, temp_c: pd.Series, hours: pd.Series, other: 
     baseline (grid search over :data:`HEATING_BASES` x :data:`COOLING_BASES`, cooling base >= heating base)."""
     best = (np.inf, HEATING_BASES[0], COOLING_BASES[0])
     base_cols = [np.ones(len(y))] + ([other[c].to_numpy(float) for c in other] if other is not None else [])
+    t = temp_c.to_numpy(float)
+    w = hours.to_numpy(float) / 24.0
+    hdd = {bh: np.clip(bh - t, 0, None) * w for bh in HEATING_BASES}  # as degree_days(), in numpy
+    cdd = {bc: np.clip(t - bc, 0, None) * w for bc in COOLING_BASES}
     for bh in HEATING_BASES:
-        h = degree_days(temp_c, bh, "hdd", hours).to_numpy(float)
+        h = hdd[bh]
         for bc in COOLING_BASES:
             if bc < bh:
                 continue
-            c = degree_days(temp_c, bc, "cdd", hours).to_numpy(float)
+            c = cdd[bc]
             A = np.column_stack(base_cols + [h, c])
             beta, *_ = np.linalg.lstsq(A, y, rcond=None)
             sse = float(((A @ beta - y) ** 2).sum())
