@@ -23,6 +23,8 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/kpi_engine.py
+	$(BIN)/python benchmarks/verify_vs_eemeter.py
+	$(BIN)/python benchmarks/verify_programme.py
 
 clean:
 	rm -rf $(VENV) zhizao-demo .pytest_cache
