@@ -37,3 +37,16 @@ def test_capability_without_limits_is_null_with_reason(make_ws):
     })
     c = ws.capability(period="all").iloc[0]
     assert np.isnan(c["cp"]) and "limits" in c["null_reason"]
+
+
+def test_capability_on_a_store_with_other_sites(tmp_path):
+    # measurements (text keys from the store) merged with equipment buckets of several sites
+    from zhizao.simulate import simulate_plant, write_plant
+    import zhizao
+
+    paths = write_plant(simulate_plant(machines=2, days=2, seed=1), tmp_path / "p")
+    with zhizao.connect(tmp_path / "c.duckdb") as ws:
+        for t in ("equipment", "products", "calendar", "states", "production", "quality"):
+            ws.ingest(t, paths[t])
+        c = ws.capability(level="equipment", period="all")
+        assert set(c["equipment_id"]) == {"M001", "M002"} and c["cp"].notna().all()

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from zhizao.ingest.mapping import Mapping
-from zhizao.live import (LIVE_RULES, Converter, LiveIngestor, NodesError, counter_delta, decode, message_hash,
+from zhizao.live import (LIVE_RULES, Converter, LiveIngestor, NodesError, counter_delta, message_hash,
                          parse_broker, parse_nodes, parse_topic, topic_for)
 from zhizao.live.ingestor import StateUpdate
 from zhizao.live.topics import TopicError
@@ -56,23 +56,28 @@ def test_topic_namespace_round_trip_and_errors():
         assert e.value.rule == rule and rule in LIVE_RULES
 
 
-def test_decode_fills_equipment_from_topic_and_rejects_mismatch_and_garbage():
-    d = decode(topic("production"), json.dumps([
-        {"end": "2025-01-01T09:00:00+08:00", "produced": 5, "good": 4.5, "first": True},
-        {"equipment_id": "M9", "end": "2025-01-01T09:00:00+08:00", "produced": 5},
-        [1, 2]]).encode())
-    assert d.records == [(1, {"end": "2025-01-01T09:00:00+08:00", "produced": "5", "good": "4.5", "first": "true",
-                              "equipment_id": "M1"})]
-    assert [(r[0], r[1]) for r in d.rejected] == [("topic_mismatch", 2), ("malformed_payload", 3)]
-    # energy and quality of a scope keep their scope
-    q = decode(topic("quality"), b'{"scope": "L1", "ts": "2025-01-01T09:00:00Z", "result": "pass"}')
-    assert "equipment_id" not in q.records[0][1]
-    assert decode(topic("states"), b"\xff\xfe").rejected[0][0] == "malformed_payload"
-    assert decode(topic("states"), b'{"nothing": 1}').rejected[0][0] == "malformed_payload"
-    # equipment records take the hierarchy from the topic
-    e = decode(topic("equipment"), b'{"name": "press"}')
-    assert e.records[0][1] == {"name": "press", "equipment_id": "M1", "enterprise": "E1", "site": "S1",
-                               "area": "A1", "work_center": "L1"}
+def test_records_take_equipment_from_topic_and_mismatch_or_garbage_is_rejected(ing):
+    r = ing.ingest_messages([
+        msg("production", [{"end": "2025-01-01T09:00:00+08:00", "produced": 5, "good": 4.5, "first": True},
+                           {"equipment_id": "M2", "end": "2025-01-01T09:00:00+08:00", "produced": 5},
+                           [1, 2], {"nothing": 1}]),
+        (topic("states"), b"\xff\xfe"), (topic("states"), b'"text"'),
+        # energy and quality of a scope keep their scope
+        msg("quality", {"scope": "S1", "ts": "2025-01-01T09:00:00Z", "result": "pass"}),
+        # equipment records take the hierarchy from the topic
+        msg("equipment", {"name": "press"}, eq="M3")])
+    assert (r.loaded, r.quarantined) == (3, 5)
+    assert rows(ing, "SELECT equipment_id, produced, good FROM production") == [("M1", 5, 4.5)]
+    assert rows(ing, "SELECT equipment_id, scope FROM quality") == [(None, "S1")]
+    assert rows(ing, "SELECT name, work_center, area, site, enterprise FROM equipment WHERE equipment_id = 'M3'") \
+        == [("press", "L1", "A1", "S1", "E1")]
+    assert rows(ing, "SELECT rule, record, detail FROM quarantine ORDER BY rule, record NULLS FIRST") == [
+        ("malformed_payload", None,
+         "not UTF-8: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+        ("malformed_payload", 1, "record 1 is a JSON varchar, not an object"),
+        ("malformed_payload", 3, "record 3 is a JSON array, not an object"),
+        ("malformed_payload", 4, "record 4 has no column of table production"),
+        ("topic_mismatch", 2, "record equipment_id 'M2' differs from the topic's equipment 'M1'")]
     assert message_hash("a", b"x") != message_hash("b", b"x") and len(message_hash("a", b"x")) == 32
 
 
@@ -195,7 +200,7 @@ def test_current_shift_kpi_includes_just_committed_records(ing):
     df = ing.kpi(now=now)
     assert df["shift_source"].iloc[0] == "calendar"
     m1 = df[df["equipment_id"] == "M1"].iloc[0]
-    assert m1["pq"] == 7 and m1["apt"] == pytest.approx(3600)
+    assert m1["pq"] == 7 and m1["apt"] == pytest.approx(3600)  # the open state lasts until now
     ing.ingest_messages([msg("production", {"start": (now - pd.Timedelta(seconds=2)).isoformat(),
                                             "end": (now - pd.Timedelta(seconds=1)).isoformat(), "produced": 2})])
     assert ing.kpi(now=now).set_index("equipment_id").loc["M1", "pq"] == 9  # not a cached result
@@ -292,3 +297,29 @@ def test_register_adds_commands_and_bad_input_exits_2(tmp_path):
         res = run(app, args)
         assert res.exit_code == 2, (args, res.output)
         assert text in res.output
+
+
+def test_a_poison_message_is_isolated_and_quarantined(ing, monkeypatch):
+    import duckdb
+
+    import zhizao.live.ingestor as mod
+
+    stage = mod.LiveIngestor._stage
+
+    def picky(self, msgs, rep):  # the store chokes on one payload
+        if any("poison" in p for p in msgs.column("payload").to_pylist()):
+            raise duckdb.InvalidInputException("cannot digest this")
+        return stage(self, msgs, rep)
+
+    monkeypatch.setattr(mod.LiveIngestor, "_stage", picky)
+    batch = [msg("production", {"end": f"2025-01-01T0{h}:00:00", "produced": h}) for h in range(1, 6)]
+    batch.insert(3, msg("production", {"end": "2025-01-01T09:00:00", "produced": 1, "note": "poison"}))
+    r = ing.ingest_messages(batch)
+    assert (r.messages, r.loaded, r.quarantined) == (6, 5, 1)
+    assert rows(ing, "SELECT rule, source, detail FROM quarantine") == [
+        ("unloadable", topic("production"), "cannot digest this")]
+    assert ing.ingest_messages(batch).duplicate_messages == 6  # the redelivery is skipped, poison included
+    # a failure of the store itself is not blamed on a message
+    monkeypatch.setattr(mod.LiveIngestor, "_stage", lambda *a: (_ for _ in ()).throw(duckdb.IOException("disk")))
+    with pytest.raises(duckdb.IOException):
+        ing.ingest_messages([msg("production", {"end": "2025-01-02T01:00:00", "produced": 1})])

@@ -1,7 +1,6 @@
 """The bundled real datasets through their mapping files; expected values computed here with plain pandas,
 independently of the engine."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -1,10 +1,8 @@
 """Verification on the real (and eemeter's simulated) datasets; expected values computed here with pandas,
 statsmodels or the datasets' documented designs, independently of zhizao.verify."""
 
-import gzip
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep

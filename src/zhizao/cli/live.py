@@ -2,7 +2,7 @@
 
 Added to the main application by :func:`register`; also runnable on its own as
 ``python -m zhizao.cli.live listen mqtt ...``. Like the other commands they only call the stage
-(:mod:`zhizao.live`) and reuse :func:`zhizao.cli.main.fail` (exit 2 with one line).
+(:mod:`zhizao.live`) and reuse :func:`zhizao.cli.common.fail` (exit 2 with one line).
 
 A listener holds the store (DuckDB allows one writing process): ``zhizao kpi`` cannot open it meanwhile.
 The current shift's KPIs come from the listener itself (``--kpi-every``), or from a server that shares a
@@ -23,7 +23,7 @@ from typing import List, Optional
 
 import typer
 
-from zhizao.cli import main as _main  # fail (looked up at call time: main may import this module)
+from zhizao.cli import common as _main  # fail
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file (the listener holds it while it runs)")
 KPI_EVERY = typer.Option(0.0, "--kpi-every", min=0.0,
@@ -43,10 +43,15 @@ def _fail(msg: str) -> None:
     _main.fail(msg)
 
 
+_write_lock = threading.Lock()
+
+
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Replace ``path`` atomically (the ingest thread and the main thread both write status files)."""
+    with _write_lock:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def _check_timezone(tz: str) -> None:
@@ -92,7 +97,10 @@ def _serve(listener, ingestor, *, kpi_every: float, kpi_out: Optional[Path], kpi
             d = ingestor.status()
             d.update(source=what, pid=os.getpid(), subscribed=listener.subscribed.is_set(),
                      session_present=getattr(listener, "session_present", None), running=not stop.is_set())
-            _write_json(status, d)
+            try:
+                _write_json(status, d)
+            except OSError as e:  # a status file is a convenience: never a reason to stop ingesting
+                print(f"zhizao: cannot write {status}: {e}", file=sys.stderr, flush=True)
 
     listener.on_batch = lambda rep: write_status()
     if kpi_level not in LEVELS:
@@ -144,8 +152,9 @@ def _serve(listener, ingestor, *, kpi_every: float, kpi_out: Optional[Path], kpi
 def _kpi(ingestor, level: str, out: Optional[Path]) -> None:
     try:
         df = ingestor.kpi(level=level)
-    except (ValueError, KeyError) as e:
-        print(f"zhizao: no KPIs yet: {e}", file=sys.stderr)
+    except Exception as e:  # KPIs are a view: a failure to compute them must not stop the ingestion
+        print(f"zhizao: no KPIs this time: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+              file=sys.stderr, flush=True)
         return
     rows = json.loads(df.to_json(orient="records", date_format="iso"))
     if out:

@@ -6,46 +6,27 @@ Exit codes: 0 on success, 2 on bad input with a one-line reason on standard erro
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import zhizao
+from zhizao.cli.common import DB, check_query, choice, console, fail, write_frame
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import MappingError
 from zhizao.schema import LEVELS, PERIODS, TABLES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="zhizao: ISO 22400 KPIs and verified transformation results from shop-floor data.")
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
-
-DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
-
-
-def fail(msg: str) -> None:
-    """Print one line to stderr and exit with code 2."""
-    err.print(f"zhizao: {msg}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _choice(value: str, allowed, what: str) -> str:
-    if value not in allowed:
-        fail(f"unknown {what} {value!r}; one of {', '.join(allowed)}")
-    return value
-
-
 @app.command()
 def ingest(table: str = typer.Argument(..., help=f"canonical table: {', '.join(TABLES)}"),
            files: list[Path] = typer.Argument(..., help="CSV or Parquet files"),
            mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="mapping file (YAML)"),
            db: str = DB):
     """Load files into a canonical table; rejected records go to the quarantine."""
-    _choice(table, TABLES, "table")
+    choice(table, TABLES, "table")
     try:
         with zhizao.connect(db) as ws:
             for f in files:
@@ -53,46 +34,6 @@ def ingest(table: str = typer.Argument(..., help=f"canonical table: {', '.join(T
                 console.print(str(r), markup=False, highlight=False)
     except (IngestError, MappingError) as e:
         fail(str(e))
-
-
-def write_frame(df, fmt: str, output: Optional[Path]) -> None:
-    """Write a DataFrame as table, csv, json, parquet or xlsx (to ``output`` or standard output)."""
-    if fmt == "table":
-        t = Table(show_lines=False)
-        for c in df.columns:
-            t.add_column(str(c))
-        for row in df.itertuples(index=False):
-            t.add_row(*["" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v))
-                        for v in row])
-        Console(file=open(output, "w") if output else None, width=max(200, 20 * len(df.columns))).print(t)
-    elif fmt == "csv":
-        df.to_csv(output or sys.stdout, index=False)
-    elif fmt == "json":
-        text = json.dumps(json.loads(df.to_json(orient="records", date_format="iso")), ensure_ascii=False,
-                          indent=1)
-        if output:
-            output.write_text(text + "\n", encoding="utf-8")
-        else:
-            print(text)
-    elif fmt in ("parquet", "xlsx"):
-        if output is None:
-            fail(f"--format {fmt} needs -o FILE")
-        if fmt == "parquet":
-            df.to_parquet(output, index=False)
-        else:
-            df.to_excel(output, index=False)
-
-
-FORMATS = ("table", "csv", "json", "parquet", "xlsx")
-
-
-def _check_query(db: str, level: str, period: str, fmt: str) -> None:
-    """Exit 2 for an unknown level, period or format, or a missing store."""
-    _choice(level, LEVELS, "level")
-    _choice(period, PERIODS, "period")
-    _choice(fmt, FORMATS, "format")
-    if not Path(db).exists():
-        fail(f"no store at {db}; load data with 'zhizao ingest' first")
 
 
 @app.command()
@@ -105,7 +46,7 @@ def kpi(db: str = DB,
         fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
         output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
     """ISO 22400 elements and KPIs per level and period."""
-    _check_query(db, level, period, fmt)
+    check_query(db, level, period, fmt)
     names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
     try:
         with zhizao.connect(db, read_only=True) as ws:
@@ -129,7 +70,7 @@ def capability(db: str = DB,
                fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
                output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
     """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per characteristic from measured quality values."""
-    _check_query(db, level, period, fmt)
+    check_query(db, level, period, fmt)
     try:
         with zhizao.connect(db, read_only=True) as ws:
             df = ws.capability(level=level, period=period, start=from_, end=to)
@@ -164,7 +105,7 @@ def verify(indicator: str = typer.Argument(..., help="production_efficiency|defe
     """Verify a before/after change with an adjusted baseline and a confidence interval."""
     from zhizao.verify import INDICATORS
 
-    _choice(fmt, ("table", "json"), "format")
+    choice(fmt, ("table", "json"), "format")
     if indicator not in INDICATORS and indicator != "all":
         fail(f"unknown indicator {indicator!r}; one of {', '.join(INDICATORS)}, all")
     if not Path(db).exists():
@@ -237,7 +178,7 @@ def report(db: str = DB,
     """A self-contained HTML report (works offline): KPIs, waterfall, Pareto, trends, energy, data quality."""
     from zhizao.report import render_report
 
-    _choice(lang, ("zh", "en"), "language")
+    choice(lang, ("zh", "en"), "language")
     if not Path(db).exists():
         fail(f"no store at {db}; load data with 'zhizao ingest' first")
     with zhizao.connect(db, read_only=True) as ws:
@@ -277,9 +218,11 @@ def demo(db: Optional[str] = typer.Option(None, "--db", help="store file (defaul
 
 def _register_front_ends() -> None:
     """Commands of the other front ends, each in its own module."""
-    from zhizao.cli import portfolio
+    from zhizao.cli import live, portfolio, server
 
     portfolio.register(app)
+    server.register(app)
+    live.register(app)
 
 
 _register_front_ends()

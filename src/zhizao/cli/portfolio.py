@@ -1,8 +1,8 @@
 """Portfolio commands: ``project``, ``programme``, ``recognition`` and ``bulletin``.
 
 Added to the main application by :func:`register`. Like the other commands they only call the stage
-(:mod:`zhizao.portfolio`) and reuse :func:`zhizao.cli.main.fail` (exit 2 with one line) and
-:func:`zhizao.cli.main.write_frame` (output formats).
+(:mod:`zhizao.portfolio`) and reuse :func:`zhizao.cli.common.fail` (exit 2 with one line) and
+:func:`zhizao.cli.common.write_frame` (output formats).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 import zhizao
-from zhizao.cli import main as _main  # fail, write_frame (looked up at call time: main may import this module)
+from zhizao.cli import common as _main  # fail, write_frame
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
 FROM = typer.Option(None, "--from", help="start, inclusive (ISO 8601; naive = local time)")

@@ -47,8 +47,8 @@ def capability(measurements: pd.DataFrame, buckets: pd.DataFrame, level: str) ->
     m = measurements.dropna(subset=["value", "characteristic"])
     if m.empty or buckets.empty:
         return pd.DataFrame(columns=cols)
-    m = m.sort_values("ts")
-    b = buckets.sort_values("period_start")
+    m = m.assign(equipment_id=m["equipment_id"].astype(object)).sort_values("ts")
+    b = buckets.assign(equipment_id=buckets["equipment_id"].astype(object)).sort_values("period_start")
     j = pd.merge_asof(m, b, left_on="ts", right_on="period_start", by="equipment_id", direction="backward")
     j = j[j["period_end"].notna() & (j["ts"] < j["period_end"])]
     if j.empty:

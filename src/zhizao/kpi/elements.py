@@ -346,7 +346,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
 
     # -- production
     present = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
-    pr = con.execute(f"""
+    pr = con.execute("""
         SELECT k.key, epoch_ms(coalesce(p.start, p."end")) s, epoch_ms(p."end") e, p.produced,
                coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) AS good,
                coalesce(p.scrap, 0) scrap, coalesce(p.rework, 0) rework,

@@ -11,9 +11,9 @@
 from zhizao.live.ingestor import BatchReport, LiveIngestor, current_shift
 from zhizao.live.mqtt import MqttListener, MqttPublisher, TlsOptions, parse_broker
 from zhizao.live.opcua import Converter, NodesConfig, NodesError, OpcUaListener, counter_delta, load_nodes, parse_nodes
-from zhizao.live.topics import DEFAULT_PREFIX, LIVE_RULES, LIVE_TABLES, decode, message_hash, parse_topic, topic_for
+from zhizao.live.topics import DEFAULT_PREFIX, LIVE_RULES, LIVE_TABLES, message_hash, parse_topic, topic_for
 
 __all__ = ["BatchReport", "LiveIngestor", "current_shift", "MqttListener", "MqttPublisher", "TlsOptions",
            "parse_broker", "Converter", "NodesConfig", "NodesError", "OpcUaListener", "counter_delta",
-           "load_nodes", "parse_nodes", "DEFAULT_PREFIX", "LIVE_RULES", "LIVE_TABLES", "decode", "message_hash",
+           "load_nodes", "parse_nodes", "DEFAULT_PREFIX", "LIVE_RULES", "LIVE_TABLES", "message_hash",
            "parse_topic", "topic_for"]

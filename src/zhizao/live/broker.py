@@ -7,10 +7,13 @@ so that persistent sessions and their queued QoS 1 messages survive a restart of
 The configuration is the one zhizao's no-loss guarantee needs from any Mosquitto (see docs/live.md):
 ``persistence true``, unlimited ``max_queued_messages`` (the default of 1000 drops messages of a listener
 that is away for longer), and no inflight limit (for MQTT 5 clients the client's receive maximum applies).
+``autosave_interval`` is 60 s: a SIGTERM saves everything; saving a large queue every second stalls the
+broker.
 """
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import signal
 import socket
@@ -20,11 +23,11 @@ from pathlib import Path
 
 CONF = """\
 listener {port} 127.0.0.1
-allow_anonymous true
-persistence true
+user {user}
+{security}persistence true
 persistence_location {dir}/
 persistence_file mosquitto.db
-autosave_interval 1
+autosave_interval 60
 max_queued_messages 0
 max_queued_bytes 0
 max_inflight_messages 0
@@ -60,7 +63,9 @@ class Mosquitto:
         If no ``mosquitto`` binary is installed (Debian: ``apt-get install mosquitto``).
     """
 
-    def __init__(self, workdir: str | Path, port: int | None = None, binary: str | None = None):
+    def __init__(self, workdir: str | Path, port: int | None = None, binary: str | None = None, *,
+                 certfile: str | Path | None = None, keyfile: str | Path | None = None,
+                 users: dict[str, str] | None = None):
         self.binary = binary or mosquitto_binary()
         if not self.binary:
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
@@ -68,7 +73,22 @@ class Mosquitto:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(CONF.format(port=self.port, dir=self.dir))
+        security = ""
+        if certfile:
+            security += f"certfile {Path(certfile).resolve()}\nkeyfile {Path(keyfile).resolve()}\n"
+        if users:
+            pw = self.dir / "passwd"
+            pw.unlink(missing_ok=True)
+            pw.touch(mode=0o600)
+            tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+            for user, password in users.items():
+                subprocess.run([tool, "-b", str(pw), user, password], check=True, capture_output=True)
+            security += f"allow_anonymous false\npassword_file {pw}\n"
+        else:
+            security += "allow_anonymous true\n"
+        # started as root, mosquitto would switch to the user 'mosquitto', who cannot write the persistence file
+        # into this folder: stay the user who starts it
+        self.conf.write_text(CONF.format(port=self.port, dir=self.dir, user=getpass.getuser(), security=security))
         self.proc: subprocess.Popen | None = None
 
     @property

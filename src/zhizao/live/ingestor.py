@@ -6,18 +6,22 @@ micro-batch and one transaction:
 
 1. messages already stored are recognised by their hash (topic + payload, table ``live_messages``) and
    skipped whole, so a redelivered message changes nothing, not even the quarantine;
-2. records identical to another record of the batch are dropped (a publisher that re-sends a record in
-   another message), and each table's records are written to a temporary Parquet file and loaded by the
-   file loader's own steps (:func:`zhizao.ingest.load._load`: mapping, parsing, the validation rules, the
-   record-key check against the store where an identical stored record is skipped and a different one is
-   quarantined as ``conflicts_with_stored``);
-3. rejected records land in ``quarantine`` with the topic as ``source`` and their index in the payload as
-   ``record``; malformed topics and payloads with the live rules of :data:`zhizao.live.topics.LIVE_RULES`;
+2. the payloads are parsed in bulk inside DuckDB (one row per JSON record, the columns as text, as a CSV
+   file would give them); malformed payloads and records that contradict their topic go to the quarantine;
+   the topic's equipment fills a missing ``equipment_id``; records identical to another record of the batch
+   are dropped (a publisher that re-sends a record in another message);
+3. each table's records are written to a temporary Parquet file and loaded by the file loader's own steps
+   (:func:`zhizao.ingest.load._load`: mapping, parsing, the validation rules, the record-key check against
+   the store where an identical stored record is skipped and a different one is quarantined as
+   ``conflicts_with_stored``); rejected records land in ``quarantine`` with the topic as ``source`` and
+   their index in the payload as ``record``;
 4. the message hashes, the batch log (``live_batches``) and any source state (OPC UA counter baselines,
    ``live_state``) are written in the same transaction, then it commits.
 
 Only after the commit returns does a listener acknowledge the messages to the broker, so a crash before the
-commit causes redelivery and a crash after it causes a redelivery that step 1 skips.
+commit causes redelivery and a crash after it causes a redelivery that step 1 skips. A batch that fails for
+a reason other than the store itself is halved until the message that makes it fail is found; that one is
+quarantined as ``unloadable`` (a poison message must not block the stream).
 
 Readers in the same process use :attr:`LiveIngestor.ws` (a :class:`zhizao.Workspace` on its own
 connection); :meth:`LiveIngestor.kpi` computes the KPIs of the current shift including every committed
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import shutil
 import tempfile
 import threading
@@ -39,15 +44,17 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import zhizao
 from zhizao.ingest import load as _loader
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import ALIASES, Mapping, MappingError, default_mapping
 from zhizao.kpi.buckets import floor_local
-from zhizao.live.topics import DEFAULT_PREFIX, SUBJECT_TABLES, Topic, _text, decode, message_hash, topic_for
+from zhizao.live.topics import (DEFAULT_PREFIX, SUBJECT_TABLES, TOPIC_LEVELS, Topic, TopicError, _raw_text,
+                                message_hash, parse_topic, topic_for)
 from zhizao.schema import TABLES
+
+log = logging.getLogger("zhizao.live")
 
 LIVE_DDL = (
     """CREATE TABLE IF NOT EXISTS live_batches (
@@ -104,6 +111,55 @@ class Event:
     previous: float | None
     value: float | None
     ts: _dt.datetime | None
+
+
+_MSG_TYPES = {"seq": pa.int64(), "topic": pa.string(), "tbl": pa.string(), "fill": pa.bool_(),
+              "t_enterprise": pa.string(), "t_site": pa.string(), "t_area": pa.string(),
+              "t_work_center": pa.string(), "t_equipment": pa.string(), "payload": pa.string()}
+_MSG_COLUMNS = tuple(_MSG_TYPES)
+
+
+def _append_msg(cols: dict, topic: str, table: str, fill: bool, payload: str, tp: Topic | None) -> None:
+    cols["seq"].append(len(cols["seq"]))
+    cols["topic"].append(topic)
+    cols["tbl"].append(table)
+    cols["fill"].append(fill)
+    for lvl in TOPIC_LEVELS:
+        cols["t_" + lvl].append(getattr(tp, lvl) if tp is not None else None)
+    cols["payload"].append(payload)
+
+
+def _json_default(v):
+    if isinstance(v, (_dt.datetime, _dt.date, pd.Timestamp)):
+        return v.isoformat()
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    raise TypeError(f"{type(v).__name__} is not JSON serialisable")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+#: store failures: never blamed on a message (nothing is acknowledged; the listener stops)
+_FATAL = tuple(getattr(duckdb, n) for n in ("IOException", "OutOfMemoryException", "FatalException",
+                                             "InternalException", "PermissionException") if hasattr(duckdb, n))
+
+
+def _merge(a: BatchReport, b: BatchReport) -> BatchReport:
+    out = BatchReport(b.batch)
+    for k in ("messages", "duplicate_messages", "records", "loaded", "quarantined", "skipped", "seconds"):
+        setattr(out, k, getattr(a, k) + getattr(b, k))
+    out.committed_at = b.committed_at
+    for t, v in list(a.tables.items()) + list(b.tables.items()):
+        tv = out.tables.setdefault(t, [0, 0, 0])
+        for i in range(3):
+            tv[i] += v[i]
+    return out
 
 
 class _TableFailed(Exception):
@@ -166,6 +222,7 @@ class LiveIngestor:
         self.totals: Counter = Counter()
         self.last_commit: float | None = None
         self._closed = False
+        self._view = None
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -174,6 +231,8 @@ class LiveIngestor:
         self._closed = True
         with self._write_lock:
             try:
+                if self._view is not None:
+                    self._view.close()
                 self._w.close()
             finally:
                 shutil.rmtree(self._tmp, ignore_errors=True)
@@ -199,32 +258,58 @@ class LiveIngestor:
         -------
         BatchReport
         """
-        t0 = time.perf_counter()
-        msgs = [(t, p if isinstance(p, (bytes, bytearray)) else str(p).encode()) for t, p in messages]
-        hashes = [message_hash(t, p) for t, p in msgs]
+        msgs = [(t, bytes(p) if isinstance(p, (bytes, bytearray, memoryview)) else str(p).encode())
+                for t, p in messages]
         with self._write_lock:
-            seen = self._stored_hashes(hashes)
-            fresh, fresh_hashes, dup = [], [], 0
-            for (t, p), h in zip(msgs, hashes):
-                if h in seen:
-                    dup += 1
-                    continue
-                seen.add(h)
-                fresh.append(decode(t, bytes(p), self.prefix, h))
-                fresh_hashes.append(h)
-            rows: dict[str, list] = {}
-            rejected = []
-            hints: dict[str, Topic] = {}
-            for d in fresh:
-                for rule, idx, detail, raw in d.rejected:
-                    rejected.append((d.table, d.topic, idx, rule, detail, raw))
-                for idx, rec in d.records:
-                    rows.setdefault(d.table, []).append((d.topic, idx, rec))
-                if d.topic_info is not None and d.table in SUBJECT_TABLES and d.table != "equipment" \
-                        and d.topic_info.equipment is not None:
-                    hints.setdefault(d.topic_info.equipment, d.topic_info)
-            rep = self._commit(rows, rejected, fresh_hashes, len(msgs), dup, hints, [], [], t0)
-        return rep
+            return self._ingest_isolating(msgs)
+
+    def _ingest_isolating(self, msgs: list) -> BatchReport:
+        """Ingest ``msgs``; if the batch fails for a reason other than the store itself, find the message that
+        makes it fail by halving, and quarantine that one as ``unloadable`` (a poison message must not block
+        the stream: its redelivery would fail again)."""
+        try:
+            return self._ingest(msgs)
+        except duckdb.Error as e:
+            if isinstance(e, _FATAL) or not msgs:
+                raise
+            log.warning("a batch of %d messages failed (%s); isolating the message", len(msgs),
+                        str(e).splitlines()[0])
+            if len(msgs) == 1:
+                t, p = msgs[0]
+                try:
+                    table = parse_topic(t, self.prefix).table
+                except TopicError as te:
+                    table = te.table
+                rej = [(table, t, None, "unloadable", str(e).splitlines()[0][:500], _raw_text(p))]
+                return self._commit({k: [] for k in _MSG_COLUMNS}, rej, [message_hash(t, p)], 1, 0, [], [],
+                                    time.perf_counter())
+            half = len(msgs) // 2
+            return _merge(self._ingest_isolating(msgs[:half]), self._ingest_isolating(msgs[half:]))
+
+    def _ingest(self, msgs: list) -> BatchReport:
+        t0 = time.perf_counter()
+        hashes = [message_hash(t, p) for t, p in msgs]
+        seen = self._stored_hashes(hashes)
+        cols = {k: [] for k in _MSG_COLUMNS}
+        rejected, fresh_hashes, dup = [], [], 0
+        for (t, p), h in zip(msgs, hashes):
+            if h in seen:
+                dup += 1
+                continue
+            seen.add(h)
+            fresh_hashes.append(h)
+            try:
+                tp = parse_topic(t, self.prefix)
+            except TopicError as e:
+                rejected.append((e.table, t, None, e.rule, str(e), _raw_text(p)))
+                continue
+            try:
+                text = p.decode("utf-8")
+            except UnicodeDecodeError as e:
+                rejected.append((tp.table, t, None, "malformed_payload", f"not UTF-8: {e}", _raw_text(p)))
+                continue
+            _append_msg(cols, t, tp.table, True, text, tp)
+        return self._commit(cols, rejected, fresh_hashes, len(msgs), dup, [], [], t0)
 
     def ingest_records(self, records: dict[str, list[dict]], state: list[StateUpdate] = (),
                        events: list[Event] = (), origin: str | None = None) -> BatchReport:
@@ -243,13 +328,12 @@ class LiveIngestor:
         """
         t0 = time.perf_counter()
         origin = origin or self.source
-        rows = {}
+        cols = {k: [] for k in _MSG_COLUMNS}
         for table, recs in records.items():
-            rows[table] = [(origin, i, {k: (v.isoformat() if isinstance(v, (_dt.datetime, pd.Timestamp))
-                                            else _text(v)) for k, v in r.items()})
-                           for i, r in enumerate(recs, 1)]
+            if recs:
+                _append_msg(cols, origin, table, False, json.dumps(list(recs), default=_json_default), None)
         with self._write_lock:
-            return self._commit(rows, [], [], 0, 0, {}, list(state), list(events), t0)
+            return self._commit(cols, [], [], 0, 0, list(state), list(events), t0)
 
     def _stored_hashes(self, hashes: list[str]) -> set[str]:
         if not hashes:
@@ -261,53 +345,51 @@ class LiveIngestor:
         finally:
             self._w.unregister("_zz_live_h")
 
-    def _commit(self, rows, rejected, hashes, n_messages, n_dup, hints, state, events, t0) -> BatchReport:
-        if not (rows or rejected or hashes or state or events):
+    def _commit(self, cols, rejected, hashes, n_messages, n_dup, state, events, t0) -> BatchReport:
+        if not (cols["seq"] or rejected or hashes or state or events):
             return BatchReport(self._batch, messages=n_messages, duplicate_messages=n_dup,
                                seconds=time.perf_counter() - t0, committed_at=time.time())
+        msgs = pa.table({k: pa.array(v, _MSG_TYPES[k]) for k, v in cols.items()})
         failed: dict[str, str] = {}
         while True:
             try:
-                return self._try_commit(rows, rejected, hashes, n_messages, n_dup, hints, state, events, t0,
-                                        failed)
+                return self._try_commit(msgs, rejected, hashes, n_messages, n_dup, state, events, t0, failed)
             except _TableFailed as e:
                 # a mapping that cannot be applied: that table's records go to the quarantine, the rest loads
                 failed[e.table] = e.msg
 
-    def _try_commit(self, rows, rejected, hashes, n_messages, n_dup, hints, state, events, t0, failed
-                    ) -> BatchReport:
+    def _try_commit(self, msgs, rejected, hashes, n_messages, n_dup, state, events, t0, failed) -> BatchReport:
         con = self._w
         self._pending_known = set()
         batch = self._batch + 1
         token = f"live:{self.source}:{batch}"
         rep = BatchReport(batch, messages=n_messages, duplicate_messages=n_dup)
-        rejected = list(rejected)
         con.execute("BEGIN TRANSACTION")
         try:
-            order = [t for t in _ORDER if t in rows] + [t for t in rows if t not in _ORDER]
-            if "equipment" in order:
-                order.remove("equipment")
-                order.insert(0, "equipment")
-            registered = False
-            for table in order:
-                if self.register_equipment and hints and not registered and table != "equipment":
-                    self._register(hints, token, rep)
-                    registered = True
-                recs = rows[table]
-                if table in failed:
-                    for topic, idx, rec in recs:
-                        rejected.append((table, topic, idx, "mapping_error", failed[table],
-                                         json.dumps(rec, ensure_ascii=False)))
-                    continue
-                self._load_table(table, recs, token, rep)
-            if self.register_equipment and hints and not registered:
-                self._register(hints, token, rep)
             if rejected:
                 con.executemany(
                     'INSERT INTO quarantine ("table", source, record, line, rule, detail, raw) '
                     'VALUES (?, ?, ?, NULL, ?, ?, ?)',
                     [[t or "", topic, idx, rule, detail, raw] for t, topic, idx, rule, detail, raw in rejected])
                 rep.quarantined += len(rejected)
+            if msgs.num_rows:
+                tables = self._stage(msgs, rep)
+                order = [t for t in _ORDER if t in tables] + [t for t in tables if t not in _ORDER]
+                registered = not self.register_equipment
+                for table in order:
+                    if not registered and table != "equipment":
+                        self._register(token, rep)
+                        registered = True
+                    if table in failed:
+                        n = con.execute("""
+                            INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
+                            SELECT tbl, topic, idx, NULL, 'mapping_error', ?, rec FROM _zz_live_rec
+                            WHERE tbl = ? AND json_type(rec) = 'OBJECT'""", [failed[table], table]).fetchall()
+                        rep.quarantined += n[0][0] if n else 0
+                        continue
+                    self._load_table(table, "tbl = ? AND NOT auto", [table], token, rep)
+                if not registered:
+                    self._register(token, rep)
             if hashes:
                 con.register("_zz_live_h", pa.table({"hash": pa.array(hashes, pa.string())}))
                 con.execute(f"INSERT INTO live_messages SELECT hash, {batch} FROM _zz_live_h")
@@ -337,11 +419,15 @@ class LiveIngestor:
                 pass
             raise
         finally:
-            for t in _TEMP:
+            for t in _TEMP + ("_zz_live_rec", "_zz_live_t"):
                 try:
                     con.execute(f"DROP TABLE IF EXISTS {t}")
                 except duckdb.Error:
                     pass
+            try:
+                con.unregister("_zz_live_msg")
+            except duckdb.Error:
+                pass
         self._batch = batch
         self._known_equipment |= self._pending_known
         rep.committed_at = time.time()
@@ -352,85 +438,166 @@ class LiveIngestor:
         self.totals["batches"] += 1
         return rep
 
+    def _stage(self, msgs: pa.Table, rep: BatchReport) -> list[str]:
+        """Messages -> one row per JSON record (``_zz_live_rec``); malformed payloads to the quarantine.
+
+        Returns the tables that have records.
+        """
+        con = self._w
+        con.register("_zz_live_msg", msgs)
+        # one parse per payload: an array gives its elements (zipped with their 1-based index), an object itself
+        con.execute("""
+            CREATE TEMP TABLE _zz_live_rec AS
+            WITH v AS (SELECT *, CASE WHEN json_valid(payload) THEN json_type(payload) END AS jt FROM _zz_live_msg),
+            x AS (SELECT * EXCLUDE (payload, jt),
+                         CASE WHEN jt = 'ARRAY' THEN json_extract(payload, '$[*]')
+                              WHEN jt IS NOT NULL THEN [payload::JSON] ELSE []::JSON[] END AS recs
+                  FROM v)
+            SELECT row_number() OVER (ORDER BY seq, idx) AS rseq, * FROM (
+                SELECT seq, topic, tbl, fill, false AS auto, t_enterprise, t_site, t_area, t_work_center,
+                       t_equipment, unnest(generate_series(1, CAST(len(recs) AS BIGINT))) AS idx, unnest(recs) AS rec
+                FROM x)""")
+        n = con.execute("""
+            INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
+            SELECT tbl, topic, NULL, NULL, 'malformed_payload', 'not JSON', to_json(left(payload, 4096))
+            FROM _zz_live_msg WHERE NOT json_valid(payload)""").fetchall()
+        rep.quarantined += n[0][0] if n else 0
+        n = con.execute("""
+            INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
+            SELECT tbl, topic, idx, NULL,
+                   'malformed_payload', 'record ' || idx || ' is a JSON ' || lower(json_type(rec)) || ', not an object',
+                   rec
+            FROM _zz_live_rec WHERE json_type(rec) <> 'OBJECT'""").fetchall()
+        rep.quarantined += n[0][0] if n else 0
+        return [t for (t,) in con.execute(
+            "SELECT DISTINCT tbl FROM _zz_live_rec WHERE json_type(rec) = 'OBJECT'").fetchall()]
+
     def _prune(self, con) -> None:
         con.execute("""DELETE FROM live_messages WHERE batch IN (SELECT batch FROM live_batches
                        WHERE committed_at < now() - to_days(?))""", [int(max(1, self.retention_days))])
 
-    def _register(self, hints: dict[str, Topic], token: str, rep: BatchReport) -> None:
-        ids = [e for e in hints if e not in self._known_equipment]
-        if not ids:
+    def _register(self, token: str, rep: BatchReport) -> None:
+        """Unknown equipment of the batch's topics -> equipment records from the topic hierarchy."""
+        con = self._w
+        subj = ", ".join(f"'{t}'" for t in SUBJECT_TABLES if t != "equipment")
+        hints = con.execute(f"""
+            SELECT t_equipment, first(t_work_center), first(t_area), first(t_site), first(t_enterprise),
+                   first(topic), min(rseq)
+            FROM _zz_live_rec WHERE fill AND tbl IN ({subj}) AND t_equipment IS NOT NULL GROUP BY ALL""").fetchall()
+        hints = [h for h in hints if h[0] not in self._known_equipment]
+        if not hints:
             return
-        known = {r[0] for r in self._w.execute(
-            "SELECT equipment_id FROM equipment WHERE list_contains(?, equipment_id)", [ids]).fetchall()}
+        known = {r[0] for r in con.execute("SELECT equipment_id FROM equipment WHERE list_contains(?, equipment_id)",
+                                           [[h[0] for h in hints]]).fetchall()}
         # remembered only once stored: a rolled-back batch registers again
-        self._pending_known = known | set(ids)
-        new = [(topic_for("equipment", eq, t.work_center, t.area, t.site, t.enterprise, self.prefix), None,
-                {"equipment_id": eq, "work_center": t.work_center, "area": t.area, "site": t.site,
-                 "enterprise": t.enterprise, "timezone": self.timezone})
-               for eq, t in hints.items() if eq in ids and eq not in known]
-        if new:
-            self._load_table("equipment", new, token, rep, count=False)
+        self._pending_known |= {h[0] for h in hints}
+        new = [h for h in hints if h[0] not in known]
+        if not new:
+            return
+        rows = [[-(i + 1), -1, topic_for("equipment", eq, wc, ar, si, en, self.prefix), "equipment", False, True,
+                 en, si, ar, wc, eq, 1,
+                 json.dumps({"equipment_id": eq, "work_center": wc, "area": ar, "site": si, "enterprise": en,
+                             "timezone": self.timezone})]
+                for i, (eq, wc, ar, si, en, _, _) in enumerate(new)]
+        con.executemany("INSERT INTO _zz_live_rec VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._load_table("equipment", "tbl = ? AND auto", ["equipment"], token, rep, count=False)
 
-    def _load_table(self, table: str, recs: list, token: str, rep: BatchReport, count: bool = True) -> None:
+    def _load_table(self, table: str, where: str, params: list, token: str, rep: BatchReport,
+                    count: bool = True) -> None:
         """Validate and store one table's records of the batch with the file loader's machinery."""
+        con = self._w
         spec = TABLES[table]
         mapping = self.mappings.get(table) or default_mapping(table)
-        aliases = ALIASES.get(table, {})
-        # identical records (same table, same values) are stored once
-        uniq, seen = [], set()
-        for topic, idx, rec in recs:
-            k = tuple(sorted(rec.items()))
-            if k in seen:
+        aliases = {c: a for c, (a, _) in ALIASES.get(table, {}).items() if c not in mapping.columns}
+        sel = f"({where}) AND json_type(rec) = 'OBJECT'"
+        keys = [k for (k,) in con.execute(f"SELECT DISTINCT unnest(json_keys(rec)) FROM _zz_live_rec WHERE {sel}",
+                                          params).fetchall()]
+        # column names: the canonical ones, then the records' other keys (a mapping may use them); SQL names
+        # are case-insensitive, "_" starts the ingestor's own names, and quotes or backslashes cannot be a path
+        names: dict[str, str] = {c.lower(): c for c in spec.names}
+        extra = [cs["column"] for cs in mapping.columns.values() if isinstance(cs, dict) and "column" in cs]
+        for k in extra + keys:
+            if k and not k.startswith("_") and '"' not in k and "\\" not in k and k.isprintable():
+                names.setdefault(k.lower(), k)
+        cols = list(names.values())
+        aliases = {c: a for c, a in aliases.items() if a in cols}
+        ext = ", ".join(f"json_extract_string(rec, '$.\"{c.replace(chr(39), chr(39) * 2)}\"') AS {_q(c)}"
+                        for c in cols)
+        canon = "[" + ", ".join(_lit(c) for c in spec.names) + "]"
+        con.execute("DROP TABLE IF EXISTS _zz_live_t")
+        con.execute(f"""CREATE TEMP TABLE _zz_live_t AS
+                        SELECT rseq AS _zz_rseq, topic AS _zz_topic, idx AS _zz_idx, fill AS _zz_fill,
+                               t_enterprise AS _zz_t_enterprise, t_site AS _zz_t_site, t_area AS _zz_t_area,
+                               t_work_center AS _zz_t_work_center, t_equipment AS _zz_t_equipment, rec AS _zz_rec,
+                               list_has_any(json_keys(rec), {canon}) AS _zz_has_col, {ext}
+                        FROM _zz_live_rec WHERE {sel}""", params)
+        # the topic's rules: a record must name a column of its table and not contradict its topic
+        bad = [("malformed_payload", "NOT _zz_has_col" + (" AND false" if table == "equipment" else ""),
+                f"'record ' || _zz_idx || ' has no column of table {table}'")]
+        if table in SUBJECT_TABLES:
+            bad.append(("topic_mismatch",
+                        "_zz_fill AND equipment_id IS NOT NULL AND equipment_id <> _zz_t_equipment",
+                        "'record equipment_id ''' || equipment_id || ''' differs from the topic''s equipment ''' "
+                        "|| _zz_t_equipment || ''''"))
+        if table == "equipment":
+            for lvl in TOPIC_LEVELS[:-1]:
+                bad.append(("topic_mismatch", f"_zz_fill AND {lvl} IS NOT NULL AND _zz_t_{lvl} IS NOT NULL AND "
+                                              f"{lvl} <> _zz_t_{lvl}",
+                            f"'record {lvl} ''' || {lvl} || ''' differs from the topic''s {lvl} ''' || _zz_t_{lvl} "
+                            f"|| ''''"))
+        for rule, cond, detail in bad:
+            n = con.execute(f"""INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
+                                SELECT {_lit(table)}, _zz_topic, _zz_idx, NULL, {_lit(rule)}, {detail}, _zz_rec
+                                FROM _zz_live_t WHERE {cond}""").fetchall()
+            n = n[0][0] if n else 0
+            if n:
+                con.execute(f"DELETE FROM _zz_live_t WHERE {cond}")
                 if count:
-                    rep.skipped += 1
-                continue
-            seen.add(k)
-            uniq.append((topic, idx, rec))
+                    rep.quarantined += n
+        if table in SUBJECT_TABLES:
+            scope_ok = "AND scope IS NULL" if table in ("energy", "quality") else ""
+            con.execute(f"UPDATE _zz_live_t SET equipment_id = _zz_t_equipment "
+                        f"WHERE _zz_fill AND equipment_id IS NULL {scope_ok}")
+        if table == "equipment":
+            for lvl in TOPIC_LEVELS[:-1]:
+                con.execute(f"UPDATE _zz_live_t SET {lvl} = _zz_t_{lvl} WHERE _zz_fill AND {lvl} IS NULL")
+        # identical records (same values) are stored once
+        part = ", ".join(_q(c) for c in cols)
+        n = con.execute(f"""DELETE FROM _zz_live_t WHERE _zz_rseq IN (
+                               SELECT _zz_rseq FROM (SELECT _zz_rseq, row_number() OVER (
+                                   PARTITION BY {part} ORDER BY _zz_rseq) AS rn FROM _zz_live_t) WHERE rn > 1)"""
+                        ).fetchall()
+        if count:
+            rep.skipped += n[0][0] if n else 0
         # records that use an alias column (ts for end, date for labour) load in their own group, as files do
-        groups: dict[tuple, list] = {}
-        for item in uniq:
-            rec = item[2]
-            sig = tuple(c for c, (a, _) in aliases.items() if c not in rec and a in rec
-                        and c not in mapping.columns)
-            groups.setdefault(sig, []).append(item)
+        sig_sql = "concat_ws(',', " + ", ".join(
+            f"CASE WHEN {_q(c)} IS NULL AND {_q(a)} IS NOT NULL THEN {_lit(c)} END" for c, a in aliases.items()
+        ) + ")" if aliases else "''"
+        sigs = [s for (s,) in con.execute(f"SELECT DISTINCT {sig_sql} FROM _zz_live_t").fetchall()]
         tally = rep.tables.setdefault(table, [0, 0, 0])
-        for g, (sig, items) in enumerate(groups.items()):
-            cols: dict[str, None] = {}
-            for _, _, rec in items:
-                for k in rec:
-                    cols.setdefault(k, None)
-            for c in spec.columns:  # a missing required column is a per-record rule, not a failed file
-                if c.required and c.name not in cols and c.name not in sig and c.name not in mapping.columns:
-                    cols[c.name] = None
-            for c, cspec in mapping.columns.items():
-                if isinstance(cspec, dict) and "column" in cspec:
-                    cols.setdefault(cspec["column"], None)
-            names = list(cols)
-            data = {n: pa.array([rec.get(n) for _, _, rec in items], pa.string()) for n in names}
-            data["_zz_seq"] = pa.array(range(len(items)), pa.int64())
+        for g, sig in enumerate(sigs):
+            drop = set(sig.split(",")) if sig else set()
+            group_cols = [c for c in cols if c not in drop]
             src = f"{token}:{table}:{g}"
             path = self._tmp / f"{batch_name(token)}-{table}-{g}.parquet"
-            pq.write_table(pa.table(data), path, compression="none")
+            con.execute(f"""COPY (SELECT {", ".join(_q(c) for c in group_cols)}, _zz_rseq AS _zz_seq FROM _zz_live_t
+                                  WHERE {sig_sql} = {_lit(sig)} ORDER BY _zz_rseq)
+                            TO {_lit(str(path))} (FORMAT parquet)""")
             try:
                 try:
-                    r = _loader._load(self._w, table, path, src, "live", mapping, names + ["_zz_seq"])
+                    r = _loader._load(con, table, path, src, "live", mapping, group_cols + ["_zz_seq"])
                 except (IngestError, MappingError) as e:
                     raise _TableFailed(table, str(e)) from None
-                # quarantined records: the topic and the record's index in its payload, not the temporary file
-                self._w.register("_zz_live_seq", pa.table({
-                    "seq": pa.array(range(len(items)), pa.int64()),
-                    "topic": pa.array([t for t, _, _ in items], pa.string()),
-                    "idx": pa.array([i for _, i, _ in items], pa.int64())}))
                 if r.quarantined:
-                    self._w.execute("""
+                    # quarantined records: the topic and the record's index in its payload, not the temporary file
+                    con.execute("""
                         UPDATE quarantine SET source = s.topic, record = s.idx, line = NULL
-                        FROM (SELECT r._record, q.topic, q.idx FROM _zz_raw r JOIN _zz_live_seq q
-                              ON r._zz_seq = q.seq) s
+                        FROM (SELECT r._record, t._zz_topic AS topic, t._zz_idx AS idx
+                              FROM _zz_raw r JOIN _zz_live_t t ON r._zz_seq = t._zz_rseq) s
                         WHERE quarantine.source = ? AND quarantine.record = s._record""", [src])
-                self._w.unregister("_zz_live_seq")
             finally:
                 for t in _TEMP:
-                    self._w.execute(f"DROP TABLE IF EXISTS {t}")
+                    con.execute(f"DROP TABLE IF EXISTS {t}")
                 path.unlink(missing_ok=True)
             if count:
                 rep.loaded += r.loaded
@@ -439,6 +606,7 @@ class LiveIngestor:
             tally[0] += r.loaded
             tally[1] += r.quarantined
             tally[2] += r.skipped
+        con.execute("DROP TABLE IF EXISTS _zz_live_t")
 
     # ------------------------------------------------------------------ reading
     def state(self) -> dict[str, tuple[float | str | None, pd.Timestamp | None]]:
@@ -456,6 +624,9 @@ class LiveIngestor:
     def kpi(self, level: str = "equipment", now=None, kpis: list[str] | None = None) -> pd.DataFrame:
         """ISO 22400 elements and KPIs of the current shift so far, including every committed record.
 
+        Each machine is taken to be in its last reported state until ``now`` (an open state record is
+        ongoing), where the stored data alone would end it at the machine's latest record.
+
         Parameters
         ----------
         level : {'equipment', 'work_center', 'area', 'site', 'enterprise'}
@@ -471,15 +642,34 @@ class LiveIngestor:
         """
         with self._read_lock:
             now = _utc(now)
-            start, end, how = current_shift(self.ws.con, now)
+            view = self._live_view(now)
+            start, end, how = current_shift(view.con, now)
             stop = max(min(end, now), start + pd.Timedelta(seconds=1))
-            # the workspace caches elements per query range: live data changes under it
-            self.ws._cache.clear()
-            df = self.ws.kpi(level=level, period="all", start=start, end=stop, kpis=kpis)
+            df = view.kpi(level=level, period="all", start=start, end=stop, kpis=kpis)
             df["shift_start"] = start.isoformat()
             df["shift_end"] = end.isoformat()
             df["shift_source"] = how
             return df
+
+    def _live_view(self, now: pd.Timestamp) -> zhizao.Workspace:
+        """A workspace on a reader connection whose ``states`` extend each machine's open last state to now."""
+        if self._view is None:
+            r = self.ws.con.cursor()
+            r.execute("SET TimeZone = 'UTC'")
+            db = r.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
+            r.execute("SET VARIABLE zhizao_live_now = now()")
+            r.execute(f"""
+                CREATE OR REPLACE TEMP VIEW states AS
+                SELECT s.* REPLACE (CASE WHEN s."end" IS NULL AND s.start = m.last
+                                         AND s.start < getvariable('zhizao_live_now')
+                                    THEN getvariable('zhizao_live_now') ELSE s."end" END AS "end")
+                FROM "{db}".main.states s
+                JOIN (SELECT equipment_id, max(start) AS last FROM "{db}".main.states GROUP BY ALL) m
+                USING (equipment_id)""")
+            self._view = _ReaderWorkspace(r, self.ws.settings, self.ws.path)
+        self._view.con.execute(f"SET VARIABLE zhizao_live_now = TIMESTAMPTZ '{now.isoformat()}'")
+        self._view._cache.clear()  # live data changes under the cached elements
+        return self._view
 
     def status(self) -> dict:
         """Counters since start: batches, messages, records, loaded, quarantined, skipped, last commit."""
@@ -487,6 +677,19 @@ class LiveIngestor:
         d["last_commit"] = self.last_commit
         d["batch"] = self._batch
         return d
+
+
+class _ReaderWorkspace(zhizao.Workspace):
+    """A :class:`zhizao.Workspace` over an existing (reader) connection of the same store."""
+
+    def __init__(self, con, settings, path):
+        self.path = path
+        self.con = con
+        self.settings = settings
+        self._cache = {}
+
+    def close(self) -> None:
+        self.con.close()
 
 
 def batch_name(token: str) -> str:

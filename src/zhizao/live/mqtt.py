@@ -117,8 +117,8 @@ class MqttListener:
     batch_seconds : float
         Gathering time of a micro-batch after its first message (a batch also starts as soon as the previous
         one is committed when messages wait: the batch size follows the load).
-    max_batch_messages : int
-        Upper bound of messages per batch.
+    max_batch_messages, max_batch_bytes : int
+        Upper bounds of a batch (messages, payload bytes); a batch holds at least one message.
     session_expiry : int
         MQTT 5 session expiry interval [s]: how long the broker keeps the session of a stopped listener.
     receive_maximum : int
@@ -131,7 +131,8 @@ class MqttListener:
     def __init__(self, ingestor: LiveIngestor, host: str = "127.0.0.1", port: int = 1883, *,
                  client_id: str = "zhizao-listener", prefix: str = DEFAULT_PREFIX, qos: int = 1,
                  tls: TlsOptions | None = None, username: str | None = None, password: str | None = None,
-                 batch_seconds: float = 0.2, max_batch_messages: int = 50_000, session_expiry: int = 7 * 86400,
+                 batch_seconds: float = 0.2, max_batch_messages: int = 50_000, max_batch_bytes: int = 4 << 20,
+                 session_expiry: int = 7 * 86400,
                  receive_maximum: int = 65535, keepalive: int = 30, protocol: str = "5", on_batch=None):
         self.ingestor = ingestor
         self.host, self.port = host, port
@@ -140,6 +141,8 @@ class MqttListener:
         self.qos = qos
         self.batch_seconds = batch_seconds
         self.max_batch_messages = max_batch_messages
+        self.max_batch_bytes = max_batch_bytes
+        self._queued_bytes = 0
         self.keepalive = keepalive
         self.protocol = protocol
         self.on_batch = on_batch
@@ -194,7 +197,9 @@ class MqttListener:
         m = _Msg(msg.topic, msg.payload, msg.mid, msg.qos, self._gen, time.time())
         with self._cond:
             self._queue.append(m)
-            if len(self._queue) == 1 or len(self._queue) >= self.max_batch_messages:
+            self._queued_bytes += len(m.payload)
+            if len(self._queue) == 1 or len(self._queue) >= self.max_batch_messages \
+                    or self._queued_bytes >= self.max_batch_bytes:
                 self._cond.notify()
 
     # ------------------------------------------------------------------ control
@@ -237,11 +242,16 @@ class MqttListener:
         wait = first + self.batch_seconds - time.time()
         if wait > 0 and not self._stop.is_set():
             with self._cond:
-                if len(self._queue) < self.max_batch_messages:
+                if len(self._queue) < self.max_batch_messages and self._queued_bytes < self.max_batch_bytes:
                     self._cond.wait(wait)
+        out, size = [], 0
         with self._cond:
-            n = min(len(self._queue), self.max_batch_messages)
-            return [self._queue.popleft() for _ in range(n)]
+            while self._queue and len(out) < self.max_batch_messages and (not out or size < self.max_batch_bytes):
+                m = self._queue.popleft()
+                size += len(m.payload)
+                out.append(m)
+            self._queued_bytes -= size
+        return out
 
     def _run(self) -> None:
         try:
@@ -260,7 +270,10 @@ class MqttListener:
                             self.client.ack(m.mid, m.qos)
                 self.last_report = rep
                 if self.on_batch is not None:
-                    self.on_batch(rep)
+                    try:
+                        self.on_batch(rep)
+                    except Exception:  # a reporting hook must not stop the ingestion
+                        log.exception("on_batch failed")
         except BaseException as e:  # the store failed: stop without acknowledging (the broker redelivers)
             self.error = e
             log.exception("live ingestion stopped")
@@ -268,7 +281,8 @@ class MqttListener:
 
 
 class MqttPublisher:
-    """A QoS 1 publisher that re-sends unacknowledged messages after a reconnect (paho keeps them).
+    """A QoS 1 publisher that re-sends unacknowledged messages after a reconnect (paho keeps them, also those
+    published while the broker was away).
 
     Parameters
     ----------
@@ -279,9 +293,10 @@ class MqttPublisher:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, client_id: str = "", qos: int = 1,
-                 max_inflight: int = 1000, tls: TlsOptions | None = None, username: str | None = None,
+                 max_inflight: int = 100, tls: TlsOptions | None = None, username: str | None = None,
                  password: str | None = None, protocol: str = "5"):
         self.qos = qos
+        self.max_inflight = max_inflight
         self.client = _client(client_id, protocol, False, tls, username, password)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)
@@ -289,7 +304,13 @@ class MqttPublisher:
         self.connected = threading.Event()
         self.client.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and self.connected.set()
         self.client.on_disconnect = lambda c, u, f, rc, p: self.connected.clear()
-        self._infos: collections.deque = collections.deque()
+        self.client.on_publish = self._on_publish
+        # paho's MQTTMessageInfo keeps the error of a publish made while disconnected even after the re-send
+        # succeeded, so completion is tracked here from PUBACKs
+        self._lock = threading.Lock()
+        self._pending: set[int] = set()
+        self._early: set[int] = set()
+        self.acknowledged = 0
         kw = {"clean_start": False} if protocol == "5" else {}
         if protocol == "5":
             p = Properties(PacketTypes.CONNECT)
@@ -298,21 +319,43 @@ class MqttPublisher:
         self.client.connect_async(host, port, keepalive=30, **kw)
         self.client.loop_start()
 
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        with self._lock:
+            self.acknowledged += 1
+            if mid in self._pending:
+                self._pending.discard(mid)
+            else:
+                self._early.add(mid)
+
     def wait_connected(self, timeout: float = 30.0) -> bool:
         return self.connected.wait(timeout)
 
-    def publish(self, topic: str, payload: bytes | str):
+    def publish(self, topic: str, payload: bytes | str, timeout: float | None = None):
+        """Publish one message; with ``max_inflight`` messages unacknowledged, wait for the broker first.
+
+        paho keeps unacknowledged messages in one queue that it scans on every acknowledgement, so a publisher
+        that runs ahead of the broker slows down quadratically; waiting here keeps the queue short (and
+        nothing is dropped: while the broker is away the messages wait in paho's queue).
+        """
+        if self.qos and self.connected.is_set():
+            end = None if timeout is None else time.time() + timeout
+            while self.pending() >= self.max_inflight and self.connected.is_set():
+                if end is not None and time.time() > end:
+                    break
+                time.sleep(0.0005)
         info = self.client.publish(topic, payload, qos=self.qos)
         if self.qos:
-            self._infos.append(info)
-            while self._infos and self._infos[0].is_published():
-                self._infos.popleft()
+            with self._lock:
+                if info.mid in self._early:
+                    self._early.discard(info.mid)
+                else:
+                    self._pending.add(info.mid)
         return info
 
     def pending(self) -> int:
-        while self._infos and self._infos[0].is_published():
-            self._infos.popleft()
-        return sum(1 for i in self._infos if not i.is_published())
+        """Messages not yet acknowledged by the broker."""
+        with self._lock:
+            return len(self._pending)
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until the broker acknowledged every message; False on time-out."""

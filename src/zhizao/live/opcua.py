@@ -383,7 +383,10 @@ class OpcUaListener:
         rep = await asyncio.to_thread(self.ingestor.ingest_records, recs, state, events, self.endpoint)
         self.last_report = rep
         if self.on_batch is not None:
-            self.on_batch(rep)
+            try:
+                self.on_batch(rep)
+            except Exception:  # a reporting hook must not stop the ingestion
+                log.exception("on_batch failed")
 
     async def _main(self) -> None:
         from asyncua import Client

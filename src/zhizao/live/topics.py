@@ -15,7 +15,8 @@ missing ``equipment_id`` (energy and quality records that name a ``scope`` inste
 record naming another equipment is rejected (``topic_mismatch``). Records of ``equipment`` also take their
 missing hierarchy levels from the topic.
 
-This module is pure: no network, no store.
+This module is pure: no network, no store. Payloads are decoded and checked in the store, in bulk, by
+:class:`zhizao.live.ingestor.LiveIngestor`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
-
-from zhizao.schema import TABLES
+from dataclasses import dataclass
 
 DEFAULT_PREFIX = "zhizao/v1"
 #: ISA-95 levels in topic order.
@@ -45,6 +44,7 @@ LIVE_RULES = {
     "malformed_payload": "the payload is not UTF-8 JSON, or not an object or an array of objects",
     "topic_mismatch": "the record names another equipment (or hierarchy level) than its topic",
     "mapping_error": "the table's mapping file cannot be applied to the records",
+    "unloadable": "the message makes its batch fail in the store (found by halving the batch); the store error",
 }
 
 
@@ -114,108 +114,6 @@ def message_hash(topic: str, payload: bytes) -> str:
     h.update(b"\x00")
     h.update(payload)
     return h.hexdigest()
-
-
-def _text(v) -> str | None:
-    """A JSON value as the text the loader parses (like a CSV cell)."""
-    if v is None:
-        return None
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return json.dumps(v, ensure_ascii=False)
-
-
-@dataclass
-class Decoded:
-    """One message, decoded: its records as text columns, or the reason it was rejected."""
-
-    topic: str
-    table: str
-    hash: str | None
-    records: list[tuple[int, dict]] = field(default_factory=list)  # (index in the payload, text record)
-    rejected: list[tuple[str, int | None, str, str]] = field(default_factory=list)  # (rule, index, detail, raw)
-    topic_info: Topic | None = None
-
-
-def decode(topic: str, payload: bytes, prefix: str = DEFAULT_PREFIX, hash_: str | None = None) -> Decoded:
-    """Decode one message into canonical text records.
-
-    Parameters
-    ----------
-    topic : str
-    payload : bytes
-        UTF-8 JSON: an object or an array of objects.
-    prefix : str
-        Topic prefix (default ``zhizao/v1``).
-    hash_ : str, optional
-        The message's :func:`message_hash` (computed when omitted).
-
-    Returns
-    -------
-    Decoded
-        ``records`` (values as text, as read from a CSV file; ``equipment_id`` and, for ``equipment``, the
-        hierarchy filled from the topic) and ``rejected`` entries ``(rule, record index (1-based) or None,
-        detail, raw JSON text)`` for the quarantine.
-    """
-    h = hash_ or message_hash(topic, payload)
-    try:
-        t = parse_topic(topic, prefix)
-    except TopicError as e:
-        return Decoded(topic, e.table, h, rejected=[(e.rule, None, str(e), _raw_text(payload))])
-    out = Decoded(topic, t.table, h, topic_info=t)
-    try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as e:
-        out.rejected.append(("malformed_payload", None, f"not UTF-8 JSON: {e}", _raw_text(payload)))
-        return out
-    items = doc if isinstance(doc, list) else [doc]
-    cols = _COLUMNS[t.table]
-    for i, rec in enumerate(items, 1):
-        if not isinstance(rec, dict):
-            out.rejected.append(("malformed_payload", i, f"record {i} is a JSON {type(rec).__name__}, "
-                                                         f"not an object", json.dumps(rec, ensure_ascii=False)))
-            continue
-        r = {str(k): _text(v) for k, v in rec.items() if not str(k).startswith("_")}
-        if cols.isdisjoint(r) and t.table != "equipment":
-            out.rejected.append(("malformed_payload", i, f"record {i} has no column of table {t.table}",
-                                 json.dumps(rec, ensure_ascii=False)))
-            continue
-        problem = _fill_from_topic(r, t)
-        if problem:
-            out.rejected.append(("topic_mismatch", i, problem, json.dumps(rec, ensure_ascii=False)))
-            continue
-        out.records.append((i, r))
-    return out
-
-
-_COLUMNS = {t: frozenset(TABLES[t].names) for t in LIVE_TABLES}
-
-
-def _fill_from_topic(r: dict, t: Topic) -> str | None:
-    if t.table not in SUBJECT_TABLES:
-        return None
-    eq = r.get("equipment_id")
-    if eq is None:
-        if not (t.table in ("energy", "quality") and r.get("scope") is not None):
-            r["equipment_id"] = t.equipment
-    elif eq != t.equipment:
-        return f"record equipment_id {eq!r} differs from the topic's equipment {t.equipment!r}"
-    if t.table == "equipment":
-        for lvl in TOPIC_LEVELS[:-1]:
-            v, tv = r.get(lvl), getattr(t, lvl)
-            if tv is None:
-                continue
-            if v is None:
-                r[lvl] = tv
-            elif v != tv:
-                return f"record {lvl} {v!r} differs from the topic's {lvl} {tv!r}"
-    return None
 
 
 def _raw_text(payload: bytes, limit: int = 4096) -> str:

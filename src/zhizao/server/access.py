@@ -185,7 +185,10 @@ class TenantView:
     def __init__(self, read, access: Access):
         self.read = read
         self.access = access
-        self.ws = read.ws
+
+    @property
+    def ws(self):
+        return self.read.ws
 
     # -- building blocks
     def cached(self, key: tuple, compute):

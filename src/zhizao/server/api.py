@@ -16,10 +16,10 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 import zhizao
-from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, TABLES
+from zhizao.schema import LEVELS, PERIODS, TABLES
 from zhizao.server import accounts
 from zhizao.server.access import Principal, TenantView
-from zhizao.server.app import current_principal, get_server, optional_principal, tenant
+from zhizao.server.app import current_principal, get_server, tenant
 from zhizao.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
 ERRORS = {s: {"description": d, "content": {"application/json": {"example": {
@@ -78,11 +78,16 @@ def jsonable(obj):
     return obj
 
 
-def table_response(df: pd.DataFrame, fmt=None) -> Response:
+def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str, str]:
     if _v(fmt) == "csv":
-        return Response(df.to_csv(index=False), media_type="text/csv; charset=utf-8")
-    text = df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str)
-    return Response(text, media_type="application/json")
+        return df.to_csv(index=False), "text/csv; charset=utf-8"
+    return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
+        "application/json"
+
+
+def table_response(df: pd.DataFrame, fmt=None) -> Response:
+    text, media = _table_text(df, fmt)
+    return Response(text, media_type=media)
 
 
 def json_response(obj, status: int = 200) -> Response:
@@ -171,9 +176,17 @@ def equipment(view: View, enterprise: Text = None, site: Text = None, area: Text
 
 # -- KPI stage
 def _q(view: View, fn, level, period, start, end, id, enterprise, site, area, work_center, format, **kw):
-    df = fn(_v(level), _v(period), start, end, ids=id or None, within=_within(enterprise, site, area, work_center),
-            **kw)
-    return table_response(df, format)
+    """A KPI-stage table for the principal; the answer's text is cached per store version, principal signature
+    and parameters (the stage result itself is cached for every principal)."""
+    key = ("api", fn.__name__, view.access.signature, _v(level), _v(period), start, end, tuple(id or ()),
+           enterprise, site, area, work_center, _v(format), tuple(sorted((k, str(v)) for k, v in kw.items())))
+
+    def compute():
+        df = fn(_v(level), _v(period), start, end, ids=id or None,
+                within=_within(enterprise, site, area, work_center), **kw)
+        return _table_text(df, format)
+    text, media = view.cached(key, compute)
+    return Response(text, media_type=media)
 
 
 IdList = Annotated[Optional[list[str]], Query(max_length=1000, description="keep only these entity ids")]
@@ -372,8 +385,9 @@ def programme_statistics(view: View, park: Text = None, district: Text = None, s
 
 @router.get("/programme/bulletin", tags=["portfolio"], summary="The programme bulletin as HTML or Markdown")
 def bulletin(view: View, lang: Lang = Lang.zh, format: str = Query("html", pattern="^(html|md)$"),
-             park: Text = None, district: Text = None, start: Text = None, end: Text = None):
-    b = view.bulletin(_v(lang), park, district, start, end)
+             park: Text = None, district: Text = None, start: Text = None, end: Text = None,
+             n_boot: int = Query(2000, ge=1, le=10000)):
+    b = view.bulletin(_v(lang), park, district, start, end, n_boot)
     if format == "md":
         return Response(b["md"], media_type="text/markdown; charset=utf-8")
     return Response(b["html"], media_type="text/html; charset=utf-8")
@@ -503,7 +517,8 @@ def _key_visible(view: TenantView, k: accounts.ApiKey) -> bool:
 
 @router.get("/keys", tags=["accounts"], summary="API keys (administrators: all; enterprise users: their own)")
 def keys(view: View):
-    if not view.access.admin and view.access.principal.role != "enterprise":
+    p = view.access.principal
+    if not view.access.admin and not (p.kind == "user" and p.role == "enterprise"):
         raise Forbidden("administrators and enterprise users only")
     return [k.to_dict() for k in accounts.list_keys(view.read.con) if _key_visible(view, k)]
 
@@ -566,4 +581,4 @@ def revoke_session(request: Request, view: View, session_id: str = PathParam(...
     return {"revoked": session_id}
 
 
-__all__ = ["router", "records", "jsonable", "optional_principal", "LEVEL_ID_COLUMN"]
+__all__ = ["router", "records", "jsonable"]

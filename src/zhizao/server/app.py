@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import zhizao
 from zhizao.server.access import Principal, TenantView, derive_access
 from zhizao.server.auth import COOKIE, CSRF_HEADER, Auth
 from zhizao.server.errors import ApiError, Forbidden, Unauthorized, body
@@ -66,6 +64,9 @@ class Server:
                 view.losses("site", "all")
                 view.stop_reasons("site", "all")
                 view.data_quality("equipment", "day")
+            import gc
+
+            gc.freeze()  # what the warm-up cached is long-lived too
         except Exception as e:  # noqa: BLE001 - warming is an optimisation only
             log.warning("warm-up failed: %s", e)
 
@@ -88,7 +89,7 @@ def _token(request: Request) -> tuple[str | None, bool]:
     return (c, True) if c else (None, False)
 
 
-def optional_principal(request: Request) -> Principal | None:
+async def optional_principal(request: Request) -> Principal | None:
     token, via_cookie = _token(request)
     request.state.via_cookie = via_cookie
     if not token:
@@ -99,7 +100,7 @@ def optional_principal(request: Request) -> Principal | None:
     return p
 
 
-def current_principal(request: Request, p: Principal | None = Depends(optional_principal)) -> Principal:
+async def current_principal(request: Request, p: Principal | None = Depends(optional_principal)) -> Principal:
     if p is None:
         raise Unauthorized("log in (session) or send an API key (X-API-Key or Authorization: Bearer)")
     if request.method not in SAFE_METHODS and getattr(request.state, "via_cookie", False) \
@@ -109,8 +110,11 @@ def current_principal(request: Request, p: Principal | None = Depends(optional_p
     return p
 
 
-def tenant(request: Request, p: Principal = Depends(current_principal)):
-    """The request's :class:`TenantView`: one read transaction and the principal's access."""
+async def tenant(request: Request, p: Principal = Depends(current_principal)):
+    """The request's :class:`TenantView`: one read transaction (opened on first use) and the principal's access.
+
+    The dependencies are coroutines (no thread hop): they touch the store only on a cache miss.
+    """
     server = get_server(request)
     with server.store.read() as rd:
         access = rd.cached(("access", p), lambda: derive_access(p, rd.con))
@@ -171,6 +175,33 @@ class BodyLimit:
                              f"the request body is larger than the limit of {limit / 1e6:.0f} MB")
 
 
+class SecurityHeaders:
+    """ASGI middleware: nosniff, no framing, same-origin referrers, the CSP (no script at all) and no caching of
+    anything but the static files and charts (which set their own Cache-Control)."""
+
+    FIXED = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+             (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope.get("path", "").startswith("/static/")
+
+        async def add(msg):
+            if msg["type"] == "http.response.start":
+                headers = list(msg.get("headers") or [])
+                have = {k.lower() for k, _v in headers}
+                headers += [(k, v) for k, v in self.FIXED if k not in have]
+                if not static and b"cache-control" not in have:
+                    headers.append((b"cache-control", b"no-store"))
+                msg = {**msg, "headers": headers}
+            await send(msg)
+        await self.app(scope, receive, add)
+
+
 async def _send_json(send, status: int, code: str, message: str):
     data = json.dumps(body(status, code, message)).encode()
     await send({"type": "http.response.start", "status": status,
@@ -200,16 +231,12 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
         Entries of the per-version result cache.
     """
     from zhizao.server import api, web
+    import zhizao.portfolio  # noqa: F401 - import the stages now, not on the first request
+    import zhizao.verify  # noqa: F401
 
     server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
                     cache_size=cache_size)
-    @asynccontextmanager
-    async def lifespan(_app):
-        server.after_write()
-        yield
-        server.close()
-
-    app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
+    app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None,
                   description="ISO 22400 KPIs, verified transformation results and programme statistics of a "
                               "zhizao store. Authenticate with an API key (X-API-Key: zk_...) or a session token "
                               "from POST /api/v1/auth/login (Authorization: Bearer zs_...). Errors are JSON: "
@@ -256,18 +283,7 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
             return web.error_page(request, 500, msg)
         return JSONResponse(body(500, "internal_error", msg), status_code=500)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        h = response.headers
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("Content-Security-Policy", CSP)
-        if not request.url.path.startswith("/static/"):
-            h.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, server=server)
     app.include_router(api.router)
     app.include_router(web.router)
@@ -282,5 +298,4 @@ def _quote(s: str) -> str:
     return quote(s, safe="/")
 
 
-__all__ = ["create_app", "Server", "tenant", "current_principal", "optional_principal", "get_server",
-           "HTMLResponse"]
+__all__ = ["create_app", "Server", "tenant", "current_principal", "optional_principal", "get_server"]

@@ -132,29 +132,53 @@ VERSION_SQL = """SELECT (SELECT count(*) FROM loads), (SELECT CAST(max(loaded_at
 
 
 class Read:
-    """One read transaction: ``ws`` is a Workspace over a cursor; ``con`` the cursor; ``version`` the store
+    """One read of the store: ``con`` is a cursor in a read transaction and ``ws`` a Workspace over it, both
+    opened on first use (a request answered from the cache never touches the store); ``version`` is the store
     version the request works on."""
 
-    def __init__(self, store: "Store", cur, version):
+    def __init__(self, store: "Store", version):
         self.store = store
-        self.con = cur
         self.version = version
-        ws = copy.copy(store.ws)
-        ws.con = cur
-        ws._cache = {}
-        stage = type(ws).elements_raw
+        self._cur = None
+        self._ws = None
 
-        def elements_raw(period: str = "day", start=None, end=None):
-            # the elements of every entity, computed once per store version and arguments for all requests
-            return self.cached(("elements_raw", period, str(start), str(end)),
-                               lambda: stage(ws, period, start, end))
+    @property
+    def con(self):
+        if self._cur is None:
+            cur = self.store.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            self._cur = cur
+        return self._cur
 
-        ws.elements_raw = elements_raw
-        self.ws = ws
+    @property
+    def ws(self):
+        if self._ws is None:
+            ws = copy.copy(self.store.ws)
+            ws.con = self.con
+            ws._cache = {}
+            stage = type(ws).elements_raw
+
+            def elements_raw(period: str = "day", start=None, end=None):
+                # the elements of every entity, computed once per store version and arguments for all requests
+                return self.cached(("elements_raw", period, str(start), str(end)),
+                                   lambda: stage(ws, period, start, end))
+
+            ws.elements_raw = elements_raw
+            self._ws = ws
+        return self._ws
 
     def cached(self, key: tuple, compute: Callable[[], Any]):
         """``compute()`` cached under (store version, *key)."""
         return self.store.results.get((self.version, *key), compute)
+
+    def close(self) -> None:
+        cur, self._cur, self._ws = self._cur, None, None
+        if cur is not None:
+            try:
+                cur.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the transaction may already be closed
+                pass
+            cur.close()
 
 
 class Store:
@@ -195,18 +219,12 @@ class Store:
 
     @contextmanager
     def read(self):
-        """A consistent read of the store (one transaction on a fresh cursor)."""
-        version = self.version  # read before the snapshot: cached data is never older than its version
-        cur = self.cursor()
+        """A consistent read of the store (one transaction on a fresh cursor, opened on first use)."""
+        rd = Read(self, self.version)  # the version is read before the snapshot: data is never older than it
         try:
-            cur.execute("BEGIN TRANSACTION")
-            yield Read(self, cur, version)
+            yield rd
         finally:
-            try:
-                cur.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - the transaction may already be closed
-                pass
-            cur.close()
+            rd.close()
 
     @contextmanager
     def write(self):

@@ -8,6 +8,8 @@ A section that fails shows its error in its place, the rest of the page still re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 
 import pandas as pd
@@ -21,8 +23,10 @@ from zhizao.report.html import (DQ_CHECKS, KIND_COLORS, KIND_LABELS, KPI_NAMES, 
 from zhizao.report.i18n import NULL, N_, Formatter, translations
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 from zhizao.server.errors import ApiError
+from zhizao.server.store import LRU
 
 log = logging.getLogger("zhizao.server")
+_SVG = LRU(512)
 
 #: Drill-down: the level shown below each level.
 CHILD = {"enterprise": "site", "site": "area", "area": "work_center", "work_center": "equipment"}
@@ -49,11 +53,23 @@ ROLE_LABELS = {"admin": N_("Administrator"), "analyst": N_("Programme analyst"),
 class Page:
     """Display helpers of one language."""
 
-    def __init__(self, lang: str):
+    def __init__(self, lang: str, chart_url=None, want: str | None = None):
         self.lang = lang
         self.tr = translations(lang)
         self._ = self.tr.gettext
         self.f = Formatter(lang)
+        self.chart_url = chart_url  # name -> URL of a chart of this page
+        self.want = want  # the one chart asked for (chart requests)
+        self.found = None
+
+    def chart(self, name: str, make):
+        """A chart of the page: its URL on a page (drawn by its own request), or, when this request asks for
+        it, its factory is kept in ``found``."""
+        if self.want is not None:
+            if name == self.want:
+                self.found = make
+            return None
+        return self.chart_url(name) if self.chart_url else self.svg(make())
 
     def fmt(self, v, kind: str) -> str:
         f = self.f
@@ -64,7 +80,14 @@ class Page:
         return self._(LEVEL_LABELS[lvl])
 
     def svg(self, chart) -> Markup:
-        return Markup(charts.to_svg(chart, self.lang))
+        """The chart as inline SVG; rendered once per language and chart specification (data included)."""
+        spec = json.dumps(chart.to_dict(validate=False), sort_keys=True, default=str)
+        key = (self.lang, hashlib.sha256(spec.encode()).hexdigest())
+        svg = _SVG.get(key)
+        if svg is None:
+            svg = charts.to_svg(chart, self.lang)
+            _SVG[key] = svg
+        return Markup(svg)
 
     def date(self, iso) -> str:
         if iso is None or (isinstance(iso, float) and iso != iso):
@@ -73,6 +96,19 @@ class Page:
             return self.f.date(str(iso))
         except (ValueError, TypeError):
             return str(iso)
+
+    def local_date(self, v, tz) -> str:
+        """A time stamp (or ISO string) shown as the local date in zone ``tz``."""
+        if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+            return NULL
+        try:
+            t = pd.Timestamp(v)
+            t = t.tz_localize("UTC") if t.tzinfo is None else t
+            if isinstance(tz, str) and tz:
+                t = t.tz_convert(tz)
+            return self.f.date(t.to_pydatetime())
+        except (ValueError, TypeError, KeyError):
+            return str(v)
 
     def datetime(self, v) -> str:
         if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
@@ -218,6 +254,29 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     return ctx
 
 
+CHART_SECTIONS = {"waterfall": "_waterfall", "pareto-losses": "_pareto", "pareto-reasons": "_pareto",
+                  "trend-oee": "_trends", "trend-energy": "_trends"}
+
+
+def plant_chart(view, pg: Page, level: str, eid: str, q: dict, name: str) -> str | None:
+    """The SVG of one chart of an entity's page (None when the page has no such chart)."""
+    view.require_level(level)
+    if name not in CHART_SECTIONS or not view.scope_visible(eid):
+        return None
+    pg.want = name
+    section = globals()[CHART_SECTIONS[name]]
+    args = (view, pg, level, eid, q.get("from"), q.get("to"))
+    section(*args, q.get("period")) if section is _trends else section(*args)
+    if pg.found is None:
+        return None
+    svg = str(pg.svg(pg.found()))
+    head = svg[:svg.find(">")]
+    if "xmlns=" not in head:  # a standalone SVG document needs its namespaces (inline SVG does not)
+        ns = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        svg = svg.replace("<svg ", "<svg " + ns, 1)
+    return svg
+
+
 def _waterfall(view, pg: Page, level, eid, start, end) -> dict:
     _ = pg._
     df = view.losses(level, "all", start, end, ids=[eid])
@@ -238,14 +297,15 @@ def _waterfall(view, pg: Page, level, eid, start, end) -> dict:
             level_h = s1
         steps.append({"label": _(label), "kind": _(KIND_LABELS[kind]), "color": KIND_COLORS[kind], "start": s0,
                       "end": s1, "top": max(s0, s1), "text": pg.f.num(h, 1)})
-    svg = pg.svg(charts.waterfall(pd.DataFrame(steps), _("Time model waterfall"), _("Hours"), _("Category")))
+    svg = pg.chart("waterfall", lambda: charts.waterfall(pd.DataFrame(steps), _("Time model waterfall"), _("Hours"),
+                                                         _("Category")))
     rows = [[_cell(_(WATERFALL[c][0])), _num_cell(pg.f.hours(r[c])),
              _num_cell(pg.f.pct(r[c] / r["calendar_time"]) if r["calendar_time"] else NULL)] for c in WATERFALL]
     return {"svg": svg, "table": {"head": [_cell(_("Category")), _num_cell(_("Hours")),
                                            _num_cell(_("Share of calendar time"))], "rows": rows, "foot": None}}
 
 
-def _pareto_block(pg: Page, items, title) -> dict:
+def _pareto_block(pg: Page, items, title, name) -> dict:
     _ = pg._
     total = sum(v for _l, v in items)
     cum, data, rows = 0.0, [], []
@@ -254,7 +314,7 @@ def _pareto_block(pg: Page, items, title) -> dict:
         data.append({"label": label, "value": v / 3600.0, "cum": cum / total})
         rows.append([_cell(label), _num_cell(pg.f.hours(v)), _num_cell(pg.f.pct(v / total)),
                      _num_cell(pg.f.pct(cum / total))])
-    svg = pg.svg(charts.pareto(pd.DataFrame(data), title, _("Hours"), _("Cumulative share")))
+    svg = pg.chart(name, lambda: charts.pareto(pd.DataFrame(data), title, _("Hours"), _("Cumulative share")))
     return {"svg": svg, "table": {"head": [_cell(_("Loss")), _num_cell(_("Hours")), _num_cell(_("Share")),
                                            _num_cell(_("Cumulative share"))], "rows": rows, "foot": None}}
 
@@ -268,7 +328,7 @@ def _pareto(view, pg: Page, level, eid, start, end) -> dict:
         items = sorted(((_(WATERFALL[c][0]), float(r[c])) for c in PARETO_LOSSES if pd.notna(r[c]) and r[c] > 0),
                        key=lambda t: -t[1])
         if items:
-            out["losses"] = _pareto_block(pg, items, _("Pareto of losses"))
+            out["losses"] = _pareto_block(pg, items, _("Pareto of losses"), "pareto-losses")
     sr = view.stop_reasons(level, "all", start, end, ids=[eid])
     sr = sr[sr["seconds"] > 0].sort_values("seconds", ascending=False)
     if len(sr):
@@ -280,7 +340,7 @@ def _pareto(view, pg: Page, level, eid, start, end) -> dict:
         rest = sr["seconds"].iloc[MAX_REASONS:]
         if len(rest):
             items.append((_("Other reasons (%(n)s)") % {"n": len(rest)}, float(rest.sum())))
-        out["reasons"] = _pareto_block(pg, items, _("Pareto of stop reasons"))
+        out["reasons"] = _pareto_block(pg, items, _("Pareto of stop reasons"), "pareto-reasons")
     return out
 
 
@@ -309,8 +369,8 @@ def _trends(view, pg: Page, level, eid, start, end, period=None) -> dict:
     has = df[names].notna().any(axis=1)
     if has.any():
         g = df[has.to_numpy()]
-        out["oee"] = pg.svg(charts.lines(_series(pg, g, names), _("OEE and its factors"), _("Value"), _("KPI"),
-                                         time_title=time_title))
+        out["oee"] = pg.chart("trend-oee", lambda: charts.lines(_series(pg, g, names), _("OEE and its factors"),
+                                                                _("Value"), _("KPI"), time_title=time_title))
     if df["energy_kwh"].notna().any():
         g = df[df["energy_kwh"].notna().to_numpy()]
         parts = [charts.bars(g[["date", "date_end"]].assign(value=g["energy_kwh"]), _("Energy use"), _("kWh"),
@@ -320,7 +380,7 @@ def _trends(view, pg: Page, level, eid, start, end, period=None) -> dict:
             if g[k].notna().any():
                 parts.append(charts.lines(_series(pg, g, [k]), _(KPI_NAMES[k]), unit, _("KPI"), percent=False,
                                           time_title=time_title))
-        out["energy"] = pg.svg(charts.stack(*parts))
+        out["energy"] = pg.chart("trend-energy", lambda: charts.stack(*parts))
     return out
 
 
@@ -374,8 +434,9 @@ def project_list(view, pg: Page, q: dict) -> dict:
                                                                                        p["enterprise_id"])),
                      _cell(str(p["name"]) if isinstance(p["name"], str) else NULL),
                      _cell(_(TYPE_LABELS[p["type"]]) if p["type"] in TYPE_LABELS else str(p["type"])),
-                     _cell(str(p["scope"]) if isinstance(p["scope"], str) else NULL), _cell(pg.date(p["start"])),
-                     _cell(pg.date(p["commissioning_end"])), _num_cell(pg.f.num(p["investment"])),
+                     _cell(str(p["scope"]) if isinstance(p["scope"], str) else NULL),
+                     _cell(pg.local_date(p["start"], p["tz"])),
+                     _cell(pg.local_date(p["commissioning_end"], p["tz"])), _num_cell(pg.f.num(p["investment"])),
                      _num_cell(pg.f.num(int(nver.get(p["project_id"], 0))))])
     head = [_cell(_("Project")), _cell(_("Enterprise")), _cell(_("Name")), _cell(_("Type")), _cell(_("Scope")),
             _cell(_("Start")), _cell(_("Commissioning end")), _num_cell(_("Investment [CNY]")),
@@ -391,22 +452,23 @@ DECLARED = (("declared_efficiency", "production_efficiency"), ("declared_defect_
 def project_detail(view, pg: Page, project_id: str) -> dict:
     _ = pg._
     p = view.project(project_id)
+    tz = p.get("tz")
     results = view.stored_results(project_id)
     facts = [(_("Enterprise"), f"{p.get('enterprise') or ''} ({p['enterprise_id']})"),
              (_("Name"), p.get("name") or NULL),
              (_("Type"), _(TYPE_LABELS[p["type"]]) if p.get("type") in TYPE_LABELS else str(p.get("type"))),
-             (_("Scope"), p.get("scope") or NULL), (_("Start"), pg.date(p.get("start"))),
-             (_("Commissioning end"), pg.date(p.get("commissioning_end"))),
+             (_("Scope"), p.get("scope") or NULL), (_("Start"), pg.local_date(p.get("start"), tz)),
+             (_("Commissioning end"), pg.local_date(p.get("commissioning_end"), tz)),
              (_("Investment [CNY]"), pg.f.num(p.get("investment"))), (_("Status"), p.get("status") or NULL)]
     declared = [[_cell(_(INDICATOR_LABELS.get(ind, ind))), _num_cell(pg.f.pct(p.get(c)))] for c, ind in DECLARED]
     rows, details = [], []
     for r in sorted(results, key=lambda x: x.indicator):
         label = _(INDICATOR_LABELS[r.indicator]) if r.indicator in INDICATOR_LABELS else r.indicator
         ci = NULL if r.ci_low is None else f"{pg.f.pct(r.ci_low)} … {pg.f.pct(r.ci_high)}"
-        rows.append([_cell(label, title=r.definition), _cell(f"{pg.date(r.baseline_period[0])} – "
-                                                             f"{pg.date(r.baseline_period[1])}"),
-                     _num_cell(pg.f.sig(r.baseline)), _cell(f"{pg.date(r.reporting_period[0])} – "
-                                                            f"{pg.date(r.reporting_period[1])}"),
+        rows.append([_cell(label, title=r.definition), _cell(f"{pg.local_date(r.baseline_period[0], tz)} – "
+                                                             f"{pg.local_date(r.baseline_period[1], tz)}"),
+                     _num_cell(pg.f.sig(r.baseline)), _cell(f"{pg.local_date(r.reporting_period[0], tz)} – "
+                                                            f"{pg.local_date(r.reporting_period[1], tz)}"),
                      _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
                      _num_cell(pg.f.pct(r.change)), _num_cell(pg.f.pct(r.improvement)),
                      _num_cell(ci, _("%(c)s confidence") % {"c": pg.f.pct(r.confidence, 0)})])
@@ -421,7 +483,8 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
     des = des[des["project_id"] == project_id]
     drows = [[_cell(_(DESIGNATION_LABELS.get(d["designation"], d["designation"]))),
               _cell(_(DESIGNATION_LEVEL_LABELS[d["level"]]) if d["level"] in DESIGNATION_LEVEL_LABELS
-                    else str(d["level"])), _cell(pg.date(d["date"]))] for _i, d in des.iterrows()]
+                    else str(d["level"])), _cell(pg.local_date(d["date"], d.get("tz") or tz))]
+             for _i, d in des.iterrows()]
     return {"project": p, "facts": facts, "declared": {"head": [_cell(_("Indicator")), _num_cell(_("Declared"))],
                                                         "rows": declared, "foot": None},
             "results": {"head": head, "rows": rows, "foot": None} if rows else None, "details": details,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Optional
-from urllib.parse import urlencode, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 import jinja2
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 import zhizao
-from zhizao.report.i18n import LANGUAGES, translations
+from zhizao.report.i18n import LANGUAGES, N_, translations
 from zhizao.schema import LEVELS, TABLES
 from zhizao.server import accounts, views
 from zhizao.server.access import Principal, TenantView
@@ -72,8 +72,8 @@ def _query(request: Request) -> dict:
     return out
 
 
-NAV = (("plant", "/plant", "Plant"), ("projects", "/projects", "Projects"), ("programme", "/programme", "Programme"),
-       ("data", "/data", "Data"), ("admin", "/admin", "Accounts"))
+NAV = (("plant", "/plant", N_("Plant")), ("projects", "/projects", N_("Projects")),
+       ("programme", "/programme", N_("Programme")), ("data", "/data", N_("Data")), ("admin", "/admin", N_("Accounts")))
 
 
 def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
@@ -194,7 +194,8 @@ def plant(request: Request, view: View):
     _remember(request, view)
     pg = views.Page(lang_of(request)[0])
     q = _query(request)
-    return render(request, "plant_home.html.j2", lambda: {"home": views.plant_home(view, pg, q), "q": q}, pg._("Plant"), "plant", view=view,
+    return render(request, "plant_home.html.j2", lambda: {"home": views.plant_home(view, pg, q), "q": q},
+                  pg._("Plant"), "plant", view=view,
                   cache_key=("plant", tuple(sorted(q.items()))))
 
 
@@ -205,14 +206,34 @@ def plant_entity(request: Request, level: str, eid: str, view: View):
         raise NotFound(f"unknown level {level!r}")
     if len(eid) > 200:
         raise BadRequest("the id is too long")
-    pg = views.Page(lang_of(request)[0])
     q = _query(request)
+    lang = lang_of(request)[0]
+    base = f"/plant/{quote(level)}/{quote(eid, safe='')}/chart/"
+    suffix = "?" + urlencode({**q, "lang": lang})
+    pg = views.Page(lang, chart_url=lambda name: base + name + ".svg" + suffix)
 
     def build():
         return {"e": views.plant_entity(view, pg, level, eid, q), "q": q,
                 "periods": [("day", pg._("Day")), ("week", pg._("Week")), ("month", pg._("Month"))]}
     return render(request, "plant_entity.html.j2", build, f"{pg.level(level)} {eid}", "plant", view=view,
                   cache_key=("plant", level, eid, tuple(sorted(q.items()))))
+
+
+@router.get("/plant/{level}/{eid}/chart/{name}.svg")
+def plant_chart(request: Request, level: str, eid: str, name: str, view: View):
+    """One chart of an entity's page, as SVG (drawn once per store version, language and query)."""
+    _remember(request, view)
+    if level not in LEVELS:
+        raise NotFound(f"unknown level {level!r}")
+    if len(eid) > 200 or len(name) > 40:
+        raise BadRequest("the id is too long")
+    lang = lang_of(request)[0]
+    q = _query(request)
+    svg = view.cached(("chart", lang, view.access.signature, level, eid, name, tuple(sorted(q.items()))),
+                      lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name))
+    if svg is None:
+        raise NotFound(f"no chart {name!r} for {level} {eid}")
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
 
 # -- projects
@@ -238,14 +259,20 @@ def project(request: Request, project_id: str, view: View):
 
 
 @router.post("/projects/{project_id}/verify")
-def project_verify(request: Request, project_id: str, view: View, csrf: str = Form("", max_length=100)):
+def project_verify(request: Request, project_id: str, view: View, csrf: str = Form("", max_length=100),
+                   indicator: list[str] = Form([], max_length=10)):
+    from zhizao.verify import PROJECT_INDICATORS
+
     _remember(request, view)
     _check_csrf(view, csrf)
     view.require_store_verification(project_id)
+    bad = [i for i in indicator if i not in PROJECT_INDICATORS]
+    if bad:
+        raise BadRequest(f"unknown indicator {bad[0]!r}")
     s = get_server(request)
     with s.store.write() as ws:
         try:
-            results = ws.verify_project(project_id)
+            results = ws.verify_project(project_id, indicators=indicator or None)
         except KeyError as e:
             raise NotFound(str(e).strip("'\"")) from None
         except ValueError as e:
@@ -270,7 +297,11 @@ def programme_bulletin(request: Request, view: View):
     _remember(request, view)
     lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
     q = _query(request)
-    b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"))
+    try:
+        n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
+    except ValueError:
+        raise BadRequest("n_boot is a whole number") from None
+    b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot)
     return HTMLResponse(b["html"])
 
 

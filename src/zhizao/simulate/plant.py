@@ -427,7 +427,6 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     is_holiday[hol_idx] = True
 
     wd = dates[working]
-    cal_rows = []  # (scope, start, end, kind, name)
     shift_s, shift_e, shift_name, brk_s, brk_e = [], [], [], [], []
     for name, a, b, ba, bb in SHIFTS:
         s = _localize(wd, _hms(a), tz); e = _localize(wd, _hms(b), tz)

@@ -107,9 +107,11 @@ def store_results(ws, results: list[VerificationResult]) -> None:
 
 
 def stored_results(ws, project_id: str | None = None) -> list[VerificationResult]:
-    """The latest stored result per project and indicator (all projects when ``project_id`` is None)."""
+    """The latest stored result per project, indicator and scope (all projects when ``project_id`` is None;
+    results without a project count per scope)."""
     q = """SELECT result FROM (
-               SELECT result, row_number() OVER (PARTITION BY project_id, indicator ORDER BY computed_at DESC) rn
+               SELECT result, row_number() OVER (PARTITION BY project_id, indicator, scope
+                                                 ORDER BY computed_at DESC) rn
                FROM verifications WHERE (? IS NULL OR project_id = ?)) WHERE rn = 1"""
     import json
 

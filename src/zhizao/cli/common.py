@@ -1,0 +1,72 @@
+"""Shared pieces of the command line: consoles, the one-line error exit, choices, output formats."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zhizao.schema import LEVELS, PERIODS
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
+
+
+def fail(msg: str) -> None:
+    """Print one line to stderr and exit with code 2."""
+    err.print(f"zhizao: {msg}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def choice(value: str, allowed, what: str) -> str:
+    """Exit 2 unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        fail(f"unknown {what} {value!r}; one of {', '.join(allowed)}")
+    return value
+
+
+def write_frame(df, fmt: str, output: Optional[Path]) -> None:
+    """Write a DataFrame as table, csv, json, parquet or xlsx (to ``output`` or standard output)."""
+    if fmt == "table":
+        t = Table(show_lines=False)
+        for c in df.columns:
+            t.add_column(str(c))
+        for row in df.itertuples(index=False):
+            t.add_row(*["" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                        for v in row])
+        Console(file=open(output, "w") if output else None, width=max(200, 20 * len(df.columns))).print(t)
+    elif fmt == "csv":
+        df.to_csv(output or sys.stdout, index=False)
+    elif fmt == "json":
+        text = json.dumps(json.loads(df.to_json(orient="records", date_format="iso")), ensure_ascii=False,
+                          indent=1)
+        if output:
+            output.write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
+    elif fmt in ("parquet", "xlsx"):
+        if output is None:
+            fail(f"--format {fmt} needs -o FILE")
+        if fmt == "parquet":
+            df.to_parquet(output, index=False)
+        else:
+            df.to_excel(output, index=False)
+
+
+FORMATS = ("table", "csv", "json", "parquet", "xlsx")
+
+
+def check_query(db: str, level: str, period: str, fmt: str) -> None:
+    """Exit 2 for an unknown level, period or format, or a missing store."""
+    choice(level, LEVELS, "level")
+    choice(period, PERIODS, "period")
+    choice(fmt, FORMATS, "format")
+    if not Path(db).exists():
+        fail(f"no store at {db}; load data with 'zhizao ingest' first")

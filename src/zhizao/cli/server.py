@@ -1,0 +1,259 @@
+"""Server commands: ``serve``, ``user``, ``key`` and ``session``.
+
+Added to the main application by :func:`register`. DuckDB lets one process own a store: while ``zhizao serve``
+runs, manage accounts through its REST API (``/api/v1/users``, ``/api/v1/keys``, ``/api/v1/sessions``) or the
+Accounts page; these commands work on a store that no server holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+
+from zhizao.cli import common as _main  # fail
+
+DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
+console = Console()
+
+
+def _open(db: str, must_exist: bool = True):
+    import duckdb
+
+    import zhizao
+    from zhizao.server import accounts
+
+    if must_exist and not Path(db).exists():
+        _main.fail(f"no store at {db}")
+    try:
+        ws = zhizao.connect(db)
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            _main.fail(f"the store {db} is held by another process (a running 'zhizao serve'?); stop it, or manage "
+                       f"accounts through its REST API (/api/v1/users, /api/v1/keys) or its Accounts page")
+        _main.fail(f"cannot open {db}: {str(e).splitlines()[0]}")
+    accounts.ensure_tables(ws.con)
+    return ws
+
+
+def _password(stdin: bool, confirm: bool = True) -> str:
+    if stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            _main.fail("no password on standard input")
+        return line
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+def _account(fn):
+    from zhizao.server.accounts import AccountError
+
+    try:
+        return fn()
+    except AccountError as e:
+        _main.fail(str(e))
+
+
+def serve(db: str = DB,
+          host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+          port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port"),
+          max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", min=0.001, help="largest upload [MB]"),
+          no_warm: bool = typer.Option(False, "--no-warm", help="do not precompute the landing pages"),
+          secure_cookies: bool = typer.Option(False, "--secure-cookies", help="session cookie only over HTTPS"),
+          log_level: str = typer.Option("info", "--log-level", help="uvicorn log level")):
+    """Run the REST API and the web dashboard (FastAPI; OpenAPI at /openapi.json)."""
+    from zhizao.server import serve as run
+
+    ws = _open(db, must_exist=False)  # create the store and the account tables, check that no one holds it
+    ws.close()
+    console.print(f"zhizao server on http://{host}:{port}/ (store {db}); Ctrl-C to stop", markup=False,
+                  highlight=False)
+    run(db, host, port, max_upload_mb, not no_warm, secure_cookies, log_level)
+
+
+def user_add(name: str = typer.Argument(..., help="user name"),
+             role: str = typer.Option(..., "--role", help="enterprise|analyst|assessor|admin"),
+             enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise id (enterprise users)"),
+             project: Optional[List[str]] = typer.Option(None, "--project", help="assigned project (assessors; "
+                                                                                 "repeat)"),
+             display_name: Optional[str] = typer.Option(None, "--display-name"),
+             password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
+             db: str = DB):
+    """Create a user (the password is asked for, or read from standard input)."""
+    from zhizao.server import accounts
+
+    with _open(db, must_exist=False) as ws:
+        pw = _password(password_stdin)
+        u = _account(lambda: accounts.add_user(ws.con, name, pw, role, enterprise, display_name, project or ()))
+    console.print(f"user {u.username} ({u.role}{', ' + u.enterprise_id if u.enterprise_id else ''}) created",
+                  markup=False, highlight=False)
+
+
+def user_list(db: str = DB, fmt: str = typer.Option("table", "--format", help="table|json")):
+    """List the users."""
+    from zhizao.server import accounts
+
+    with _open(db) as ws:
+        users = accounts.list_users(ws.con)
+    if fmt == "json":
+        print(json.dumps([u.to_dict() for u in users], ensure_ascii=False, indent=1))
+        return
+    t = Table()
+    for c in ("user", "role", "enterprise", "projects", "active"):
+        t.add_column(c)
+    for u in users:
+        t.add_row(u.username, u.role, u.enterprise_id or "", ", ".join(u.projects), "yes" if u.active else "no")
+    console.print(t)
+
+
+def user_passwd(name: str = typer.Argument(...),
+                password_stdin: bool = typer.Option(False, "--password-stdin"), db: str = DB):
+    """Set a user's password (revokes the user's sessions)."""
+    from zhizao.server import accounts
+
+    with _open(db) as ws:
+        pw = _password(password_stdin)
+        _account(lambda: accounts.set_password(ws.con, name, pw))
+    console.print(f"password of {name} set; its sessions are revoked", markup=False, highlight=False)
+
+
+def user_disable(name: str = typer.Argument(...), db: str = DB):
+    """Disable a user and revoke its sessions."""
+    from zhizao.server import accounts
+
+    with _open(db) as ws:
+        _account(lambda: accounts.set_active(ws.con, name, False))
+    console.print(f"user {name} disabled", markup=False, highlight=False)
+
+
+def user_enable(name: str = typer.Argument(...), db: str = DB):
+    """Enable a disabled user."""
+    from zhizao.server import accounts
+
+    with _open(db) as ws:
+        _account(lambda: accounts.set_active(ws.con, name, True))
+    console.print(f"user {name} enabled", markup=False, highlight=False)
+
+
+def user_assign(name: str = typer.Argument(..., help="an assessor"),
+                projects: List[str] = typer.Argument(..., help="project ids"),
+                remove: bool = typer.Option(False, "--remove", help="remove the assignments instead"),
+                db: str = DB):
+    """Assign projects to an assessor (or remove them with --remove)."""
+    from zhizao.server import accounts
+
+    with _open(db) as ws:
+        for p in projects:
+            if remove:
+                accounts.unassign(ws.con, name, p)
+            else:
+                _account(lambda: accounts.assign(ws.con, name, p))
+        u = accounts.get_user(ws.con, name)
+    console.print(f"{name}: {', '.join(u.projects) if u else ''}", markup=False, highlight=False)
+
+
+def key_create(enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise id"),
+               site: Optional[str] = typer.Option(None, "--site", help="site id (the key sees this site only)"),
+               name: Optional[str] = typer.Option(None, "--name", help="what the key is for"),
+               db: str = DB):
+    """Create an API key for one enterprise or one site; the key is printed once, only its hash is kept."""
+    from zhizao.server import accounts
+
+    with _open(db, must_exist=False) as ws:
+        key, rec = _account(lambda: accounts.create_key(ws.con, enterprise, site, name, "cli"))
+    print(key)
+    Console(stderr=True).print(f"key {rec.key_id} for {'site ' + site if site else 'enterprise ' + enterprise}: "
+                               f"send it as 'X-API-Key: <key>'; it is not shown again", markup=False,
+                               highlight=False)
+
+
+def key_list(db: str = DB, fmt: str = typer.Option("table", "--format", help="table|json")):
+    """List the API keys (ids and scopes; the keys themselves are not stored)."""
+    from zhizao.server import accounts
+
+    with _open(db) as ws:
+        keys = accounts.list_keys(ws.con)
+    if fmt == "json":
+        print(json.dumps([k.to_dict() for k in keys], ensure_ascii=False, indent=1))
+        return
+    t = Table()
+    for c in ("id", "name", "enterprise", "site", "created", "revoked"):
+        t.add_column(c)
+    for k in keys:
+        t.add_row(k.key_id, k.name or "", k.enterprise_id or "", k.site or "", str(k.created_at)[:19],
+                  str(k.revoked_at)[:19] if k.revoked_at else "")
+    console.print(t)
+
+
+def key_revoke(key_id: str = typer.Argument(..., help="key id (k_...)"), db: str = DB):
+    """Revoke an API key."""
+    from zhizao.server import accounts
+
+    with _open(db) as ws:
+        if not accounts.revoke_key(ws.con, key_id):
+            _main.fail(f"no live key {key_id!r}")
+    console.print(f"key {key_id} revoked", markup=False, highlight=False)
+
+
+def session_list(user: Optional[str] = typer.Option(None, "--user"), db: str = DB):
+    """List browser sessions."""
+    from zhizao.server import accounts
+
+    with _open(db) as ws:
+        rows = accounts.list_sessions(ws.con, user)
+    t = Table()
+    for c in ("id", "user", "created", "expires", "revoked"):
+        t.add_column(c)
+    for s in rows:
+        t.add_row(s["session_id"], s["username"], str(s["created_at"])[:19], str(s["expires_at"])[:19],
+                  str(s["revoked_at"])[:19] if s["revoked_at"] else "")
+    console.print(t)
+
+
+def session_revoke(session_id: Optional[str] = typer.Argument(None, help="session id (s_...)"),
+                   user: Optional[str] = typer.Option(None, "--user", help="revoke every session of this user"),
+                   db: str = DB):
+    """Revoke a session, or every session of a user."""
+    from zhizao.server import accounts
+
+    if bool(session_id) == bool(user):
+        _main.fail("give a session id or --user, not both")
+    with _open(db) as ws:
+        if user:
+            n = accounts.revoke_user_sessions(ws.con, user)
+            console.print(f"{n} session(s) of {user} revoked", markup=False, highlight=False)
+        elif not accounts.revoke_session(ws.con, session_id):
+            _main.fail(f"no live session {session_id!r}")
+        else:
+            console.print(f"session {session_id} revoked", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``user add|list|passwd|disable|enable|assign``, ``key create|list|revoke`` and
+    ``session list|revoke`` to ``app``."""
+    app.command("serve")(serve)
+    user = typer.Typer(no_args_is_help=True, help="Users of the server: roles enterprise, analyst, assessor, "
+                                                   "admin.")
+    user.command("add")(user_add)
+    user.command("list")(user_list)
+    user.command("passwd")(user_passwd)
+    user.command("disable")(user_disable)
+    user.command("enable")(user_enable)
+    user.command("assign")(user_assign)
+    app.add_typer(user, name="user")
+    key = typer.Typer(no_args_is_help=True, help="API keys of machine clients, scoped to one enterprise or site.")
+    key.command("create")(key_create)
+    key.command("list")(key_list)
+    key.command("revoke")(key_revoke)
+    app.add_typer(key, name="key")
+    session = typer.Typer(no_args_is_help=True, help="Browser sessions of the server.")
+    session.command("list")(session_list)
+    session.command("revoke")(session_revoke)
+    app.add_typer(session, name="session")

@@ -1,0 +1,45 @@
+"""zhizao server: a REST API and a web dashboard over one store (FastAPI, Jinja2, uvicorn).
+
+- :func:`create_app` builds the application (``zhizao.server.app``); the server computes nothing itself, it
+  calls the stages (:mod:`zhizao.api`, :mod:`zhizao.verify`, :mod:`zhizao.portfolio`) through the principal's
+  :class:`~zhizao.server.access.TenantView`, the one place where roles and tenant isolation are enforced.
+- :func:`serve` runs it with uvicorn in one process (DuckDB lets one process own the store).
+- Accounts, sessions, API keys and uploads live in the store's file, in tables of their own
+  (:mod:`zhizao.server.accounts`).
+
+See docs/server.md.
+"""
+
+from __future__ import annotations
+
+
+def create_app(db="zhizao.duckdb", **kw):
+    """The FastAPI application over store ``db`` (see :func:`zhizao.server.app.create_app`)."""
+    from zhizao.server.app import create_app as _create
+
+    return _create(db, **kw)
+
+
+def serve(db="zhizao.duckdb", host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 200,
+          warm: bool = True, secure_cookies: bool = False, log_level: str = "info") -> None:
+    """Run the server until interrupted; the store is closed (and checkpointed) on the way out."""
+    import gc
+
+    import uvicorn
+
+    app = create_app(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies)
+    server = app.state.server
+    # the libraries imported by now are long-lived: keep them out of the collector's full scans (which
+    # otherwise pause every request for ~0.1 s now and then)
+    gc.collect()
+    gc.freeze()
+    if warm:
+        server.after_write()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, proxy_headers=False,
+                    server_header=False, date_header=False)
+    finally:
+        server.close()
+
+
+__all__ = ["create_app", "serve"]

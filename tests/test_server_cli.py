@@ -1,0 +1,107 @@
+"""Command line of the server: ``zhizao serve``, ``user``, ``key`` and ``session`` (through ``register``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from test_server_support import A, SITE_B, clone
+
+pytest.importorskip("fastapi")
+
+
+def _app():
+    from zhizao.cli.server import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root():  # keep sub-commands as sub-commands
+        pass
+    return app
+
+
+def test_user_key_session_commands(tmp_path):
+    db = str(clone(tmp_path / "s.duckdb"))
+    app, run = _app(), CliRunner().invoke
+    r = run(app, ["user", "add", "plant-eng", "--role", "enterprise", "--enterprise", A, "--password-stdin",
+                  "--db", db], input="a long password\n")
+    assert r.exit_code == 0, r.output
+    r = run(app, ["user", "add", "plant-eng", "--role", "enterprise", "--enterprise", A, "--password-stdin",
+                  "--db", db], input="a long password\n")
+    assert r.exit_code == 2 and "exists already" in r.output
+    r = run(app, ["user", "add", "x", "--role", "emperor", "--password-stdin", "--db", db], input="a long password\n")
+    assert r.exit_code == 2 and "unknown role" in r.output
+    r = run(app, ["user", "add", "y", "--role", "admin", "--password-stdin", "--db", db], input="short\n")
+    assert r.exit_code == 2 and "password" in r.output
+    r = run(app, ["user", "add", "ass2", "--role", "assessor", "--project", "P0001", "--password-stdin", "--db", db],
+            input="a long password\n")
+    assert r.exit_code == 0, r.output
+    r = run(app, ["user", "assign", "ass2", "P0002", "--db", db])
+    assert r.exit_code == 0 and "P0001, P0002" in r.output
+    r = run(app, ["user", "list", "--format", "json", "--db", db])
+    users = {u["username"]: u for u in json.loads(r.output)}
+    assert users["plant-eng"]["enterprise_id"] == A and users["ass2"]["projects"] == ["P0001", "P0002"]
+    r = run(app, ["user", "passwd", "plant-eng", "--password-stdin", "--db", db], input="another long one\n")
+    assert r.exit_code == 0
+    assert run(app, ["user", "disable", "plant-eng", "--db", db]).exit_code == 0
+    assert run(app, ["user", "enable", "plant-eng", "--db", db]).exit_code == 0
+    assert run(app, ["user", "disable", "ghost", "--db", db]).exit_code == 2
+    r = run(app, ["key", "create", "--site", SITE_B, "--name", "PLC", "--db", db])
+    assert r.exit_code == 0, r.output
+    key = r.stdout.strip().splitlines()[0]
+    assert key.startswith("zk_")
+    assert run(app, ["key", "create", "--db", db]).exit_code == 2
+    r = run(app, ["key", "list", "--format", "json", "--db", db])
+    keys = json.loads(r.output)
+    kid = [k["key_id"] for k in keys if k["name"] == "PLC"][0]
+    assert key not in r.output  # only hashes are stored
+    assert run(app, ["key", "revoke", kid, "--db", db]).exit_code == 0
+    assert run(app, ["key", "revoke", kid, "--db", db]).exit_code == 2
+    assert run(app, ["session", "list", "--db", db]).exit_code == 0
+    assert run(app, ["session", "revoke", "--user", "usera", "--db", db]).exit_code == 0
+    assert run(app, ["session", "revoke", "s_nope", "--db", db]).exit_code == 2
+    assert run(app, ["user", "list", "--db", str(tmp_path / "missing.duckdb")]).exit_code == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_the_server_and_holds_the_store(tmp_path):
+    db = str(clone(tmp_path / "s.duckdb"))
+    port = _free_port()
+    code = ("import typer; from zhizao.cli.server import register; app = typer.Typer(); register(app); "
+            "app.callback()(lambda: None); app()")
+    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--db", db, "--port", str(port), "--no-warm",
+                             "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2) as r:
+                    assert json.loads(r.read())["status"] == "ok"
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.3)
+        # while the server holds the store, the account commands say so
+        r = CliRunner().invoke(_app(), ["user", "list", "--db", db])
+        assert r.exit_code == 2 and "held by another process" in r.output
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

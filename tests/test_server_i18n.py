@@ -1,0 +1,64 @@
+"""The dashboard's messages are in the Babel catalogues (Simplified Chinese translated), and pages are
+formatted for the chosen locale."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_file
+from babel.messages.pofile import read_po
+
+from test_server_support import bearer, clone, login, make_client
+
+pytest.importorskip("fastapi")
+
+SERVER = Path(__file__).resolve().parent.parent / "src" / "zhizao" / "server"
+LOCALE = Path(__file__).resolve().parent.parent / "src" / "zhizao" / "report" / "locale"
+
+
+def _server_msgids() -> set[str]:
+    ids = set()
+    for f in sorted(SERVER.glob("*.py")):
+        for _l, msg, _c, _x in extract_from_file("python", str(f), keywords={"_": None, "N_": None}):
+            ids.add(msg if isinstance(msg, str) else msg[0])
+    for f in sorted((SERVER / "templates").glob("*.j2")):
+        for _l, msg, _c, _x in extract_from_file("jinja2.ext:babel_extract", str(f), keywords={"_": None},
+                                                 options={"extensions": "jinja2.ext.i18n"}):
+            ids.add(msg if isinstance(msg, str) else msg[0])
+    return {i for i in ids if i}
+
+
+def test_catalogues_cover_the_server():
+    ids = _server_msgids()
+    assert len(ids) > 150
+    for lang in ("zh", "en"):
+        with open(LOCALE / lang / "LC_MESSAGES" / "zhizao.po", "rb") as f:
+            cat = read_po(f)
+        have = {m.id if isinstance(m.id, str) else m.id[0]: m for m in cat if m.id}
+        missing = sorted(ids - set(have))
+        assert not missing, (lang, missing[:10])
+        if lang == "zh":
+            for mid in ids:
+                s = have[mid].string
+                s = s if isinstance(s, str) else s[0]
+                assert s, mid
+                assert set(re.findall(r"%\(\w+\)s", mid)) == set(re.findall(r"%\(\w+\)s", s)), mid
+
+
+def test_pages_follow_the_language(tmp_path):
+    client = make_client(clone(tmp_path / "s.duckdb"))
+    try:
+        h = bearer(login(client, "ana"))
+        zh = client.get("/projects", headers=h)
+        assert zh.status_code == 200 and 'lang="zh-CN"' in zh.text and "项目" in zh.text
+        assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日", zh.text)  # dates for zh_CN
+        en = client.get("/projects?lang=en", headers=h)
+        assert 'lang="en"' in en.text and "Commissioning end" in en.text
+        assert re.search(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", en.text)  # dates for en
+        assert en.cookies.get("zhizao_lang") == "en"
+        client.cookies.set("zhizao_lang", "en")
+        assert "Commissioning end" in client.get("/projects", headers=h).text  # remembered
+    finally:
+        client.app.state.server.close()
