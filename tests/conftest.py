@@ -2,37 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
 import pytest
 
-import zhizao
-
-ORDER = ["equipment", "products", "calendar", "states", "production", "energy", "labour", "quality"]
-
-
-def write_tables(tmp: Path, tables: dict[str, list[dict] | pd.DataFrame]) -> dict[str, Path]:
-    """Write each table to ``tmp/<name>.csv`` and return the paths."""
-    paths = {}
-    for name, rows in tables.items():
-        df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-        p = tmp / f"{name}.csv"
-        df.to_csv(p, index=False)
-        paths[name] = p
-    return paths
-
-
-def build(tmp: Path, tables: dict, db: str = "test.duckdb", **kw) -> zhizao.Workspace:
-    """A workspace with ``tables`` loaded in dependency order; fails on any quarantined record."""
-    paths = write_tables(tmp, tables)
-    ws = zhizao.connect(tmp / db, **kw)
-    for name in ORDER:
-        if name in paths:
-            for r in ws.ingest(name, paths[name]):
-                assert r.quarantined == 0, (str(r), ws.quarantine().to_dict("records"))
-    return ws
-
+from canonical import build
 
 @pytest.fixture
 def make_ws(tmp_path):

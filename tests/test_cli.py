@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from zhizao.cli.main import app
 
 from test_worked_example import TABLES
-from conftest import ORDER, write_tables
+from canonical import ORDER, write_tables
 
 runner = CliRunner()
 

@@ -24,7 +24,7 @@ from zhizao.portfolio import bulletin as bulletin_module
 from zhizao.portfolio.stats import bootstrap_mean_ci, choose_weights
 from zhizao.verify.result import VerificationResult
 
-from conftest import write_tables
+from canonical import write_tables
 
 PORTFOLIO_DIR = Path(bulletin_module.__file__).parent
 LOCALE_DIR = PORTFOLIO_DIR.parent / "report" / "locale"

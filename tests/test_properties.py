@@ -15,7 +15,7 @@ import zhizao
 from zhizao.kpi.intervals import resolve, split_over
 from zhizao.schema import CATEGORY_PRECEDENCE
 
-from conftest import ORDER, write_tables
+from canonical import ORDER, write_tables
 
 T0 = pd.Timestamp("2024-03-30T00:00:00Z")  # spans the Europe/Berlin DST change of 2024-03-31
 CATS = list(CATEGORY_PRECEDENCE)

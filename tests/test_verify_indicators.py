@@ -6,7 +6,7 @@ import pytest
 
 import zhizao
 
-from conftest import write_tables
+from canonical import write_tables
 
 ORDER = ("equipment", "enterprises", "products", "production", "energy", "variables", "costs", "projects",
          "development_cycles")
