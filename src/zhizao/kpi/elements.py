@@ -264,7 +264,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
                        ORDER BY start, state), h.horizon) AS "end", category, reason
             FROM states JOIN h USING (equipment_id)
         )
-        SELECT k.key, epoch_ms(s.start) AS s, epoch_ms(s."end") AS e, s.category, coalesce(s.reason, '') AS reason
+        SELECT k.key, epoch_ms(s.start) AS s, epoch_ms(s."end") AS e, {_rank_sql("s.category")} AS rank,
+               coalesce(s.reason, '') AS reason
         FROM s JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = s.equipment_id
         WHERE s."end" > make_timestamptz({lo} * 1000) AND s.start < make_timestamptz({hi} * 1000)
         """).fetchnumpy()
@@ -273,7 +274,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     has_states[np.unique(np.asarray(con.execute(
         "SELECT DISTINCT k.key FROM states s JOIN _zz_ent k ON k.level = 'equipment' "
         "AND k.entity_id = s.equipment_id").fetchnumpy()["key"], np.int64))] = True
-    srank = np.array([RANK[c] for c in st["category"]], dtype=np.int64) if len(skey) else np.empty(0, np.int64)
+    srank = np.asarray(st["rank"], dtype=np.int64)
     ss = tl.encode(skey, np.clip(np.asarray(st["s"], np.int64), lo, hi))
     se = tl.encode(skey, np.clip(np.asarray(st["e"], np.int64), lo, hi))
     seg_s, seg_e, seg_r, _ = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
@@ -454,11 +455,19 @@ def _split(tl, key, s, e, bs, be):
     return split_over(tl.encode(key, s), tl.encode(key, e), bs, be, length=(e - s).astype(np.float64))
 
 
+def _rank_sql(column: str) -> str:
+    """SQL CASE giving the precedence rank of a state category (see CATEGORY_PRECEDENCE)."""
+    return "CASE " + column + " " + " ".join(f"WHEN '{c}' THEN {i}" for c, i in RANK.items()) + " END"
+
+
 def _overlap_segments(ss, se):
     """Segments of the composite axis covered by two or more state records."""
+    z = np.empty(0, np.int64)
     if ss.size == 0:
-        z = np.empty(0, np.int64)
         return z, z
+    order = np.argsort(ss, kind="stable")
+    if np.all(se[order][:-1] <= ss[order][1:]):
+        return z, z  # disjoint records: no overlap
     t = np.concatenate([ss, se])
     d = np.concatenate([np.ones(ss.size, np.int64), -np.ones(se.size, np.int64)])
     ok = np.concatenate([se > ss, se > ss])

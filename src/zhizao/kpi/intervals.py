@@ -112,6 +112,16 @@ def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
     empty = np.empty(0, dtype=np.int64)
     if start.size == 0:
         return empty, empty, empty, 0
+    order = np.argsort(start, kind="stable")
+    s, e, r = start[order], end[order], rank[order]
+    if np.all(e[:-1] <= s[1:]):
+        # the common case (a state lasts until the next one): nothing overlaps, so the intervals are the
+        # segments; only neighbours of equal rank that touch are merged into one run
+        new_run = np.ones(s.size, dtype=bool)
+        new_run[1:] = (r[1:] != r[:-1]) | (s[1:] != e[:-1])
+        first = np.flatnonzero(new_run)
+        last = np.r_[first[1:] - 1, s.size - 1]
+        return s[first], e[last], r[first], 0
     t = np.concatenate([start, end])
     r = np.concatenate([rank, rank])
     d = np.concatenate([np.ones(start.size, np.int64), -np.ones(end.size, np.int64)])
