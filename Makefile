@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-server bench-mqtt serve clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,15 @@ bench: setup
 	$(BIN)/python benchmarks/kpi_engine.py
 	$(BIN)/python benchmarks/verify_vs_eemeter.py
 	$(BIN)/python benchmarks/verify_programme.py
+
+bench-server: setup
+	$(BIN)/python benchmarks/server_load.py
+
+bench-mqtt: setup
+	$(BIN)/python benchmarks/mqtt_ingest.py
+
+serve: setup
+	$(BIN)/zhizao serve --db zhizao-demo/zhizao.duckdb
 
 clean:
 	rm -rf $(VENV) zhizao-demo .pytest_cache
