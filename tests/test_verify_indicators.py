@@ -95,3 +95,25 @@ def test_development_cycle(tmp_path):
     assert r.improvement == pytest.approx(1 - after / before)
     assert "fewer than 5 products" in r.warnings[0]
     ws.close()
+
+
+def test_defect_rate_is_standardised_to_the_baseline_product_mix(tmp_path):
+    # product A: 1 % defects, B: 5 %, in both periods (no real change); the mix moves from 80/20 A/B to 20/80
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2024-01-01", periods=120, freq="D", tz="UTC")
+    rows = []
+    for i, d in enumerate(days):
+        share_a = 0.8 if i < 60 else 0.2
+        for prod, share, p in (("A", share_a, 0.01), ("B", 1 - share_a, 0.05)):
+            n = int(1000 * share)
+            rows.append({"equipment_id": "M1", "end": (d + pd.Timedelta(hours=12)).isoformat(), "order_id": f"{i}{prod}",
+                         "product_id": prod, "produced": n, "scrap": int(rng.binomial(n, p))})
+    ws = build(tmp_path, {"equipment": [{"equipment_id": "M1", "work_center": "L1", "site": "S1"}],
+                          "production": rows})
+    r = ws.verify("defect_rate", "L1", ("2024-01-01", "2024-03-01"), ("2024-03-01", "2024-04-30"))
+    assert "direct standardisation" in r.method
+    assert r.fit["crude_improvement"] < -1.0  # the crude rate more than doubles with the mix
+    assert abs(r.improvement) < 0.15 and r.ci_low < 0 < r.ci_high  # at the baseline mix: no change
+    b = pd.DataFrame(rows[:120])
+    assert r.baseline == pytest.approx(b["scrap"].sum() / b["produced"].sum())
+    ws.close()

@@ -141,7 +141,7 @@ def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: s
     if indicator == "production_efficiency":
         return _efficiency(b, r, definition, confidence, n_boot, seed, common)
     if indicator == "defect_rate":
-        return _defects(b, r, definition, confidence, common)
+        return _defects(ws, b, r, definition, confidence, common)
     if indicator == "operating_cost":
         return _cost(ws, scope, b, r, (b0, b1), (r0, r1), confidence, uncertainty, n_boot, seed, common)
     return _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n_boot, seed, common)
@@ -182,7 +182,68 @@ def _efficiency(b, r, definition, confidence, n_boot, seed, common) -> Verificat
 
 
 # -- defect rate: ratio of proportions --------------------------------------------------------------------------
-def _defects(b, r, definition, confidence, common) -> VerificationResult:
+def _mix_standardised(ws, common, confidence, n_boot: int = 2000, seed: int = 0) -> dict | None:
+    """Reporting defect rate at the baseline product mix, with a block-bootstrap interval of the improvement.
+
+    Per product i: baseline weight w_i = its share of baseline output, reporting rate p_ri; the standardised
+    rate is sum_i w_i p_ri (direct standardisation). Counts are booked to the day of their time stamp
+    (``end``). None when the scope has fewer than two products in the baseline.
+    """
+    scope = common["scope"]
+    _level, _chain, tz = scope_info(ws, scope)
+    d = ws.con.execute("""
+        SELECT epoch_ms(p."end") t, p.product_id, p.produced n,
+               coalesce(p.scrap, 0) + coalesce(p.rework, 0) c
+        FROM production p JOIN equipment e USING (equipment_id)
+        WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site, e.enterprise) AND p.product_id IS NOT NULL""",
+                       [scope]).df()
+    if d.empty:
+        return None
+    mats = []
+    for w in (common["baseline_period"], common["reporting_period"]):
+        edges = bucket_edges(_ms(w[0]), _ms(w[1]), "day", tz)
+        day = np.searchsorted(edges, d["t"].to_numpy(np.int64), side="right") - 1
+        inside = (day >= 0) & (day < edges.size - 1)
+        g = d[inside].assign(day=day[inside]).groupby(["day", "product_id"])[["n", "c"]].sum()
+        mats.append(g)
+    products = sorted(set(mats[0].index.get_level_values(1)))
+    if len(products) < 2:
+        return None
+    rep = set(mats[1].index.get_level_values(1))
+    dropped = [p for p in products if p not in rep]
+    products = [p for p in products if p in rep]
+    if not products:
+        return None
+
+    def cube(g):  # days x products x (n, c)
+        full = g.unstack("product_id").reindex(columns=pd.MultiIndex.from_product([["n", "c"], products]))
+        full = full.fillna(0.0)
+        return np.stack([full["n"].to_numpy(float), full["c"].to_numpy(float)], axis=-1)
+
+    B, R = cube(mats[0]), cube(mats[1])
+
+    def rates(cb, cr):  # arrays (..., products, 2) summed over days
+        w = cb[..., 0] / cb[..., 0].sum(axis=-1, keepdims=True)
+        pb = cb[..., 1].sum(axis=-1) / cb[..., 0].sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pr = np.nansum(w * cr[..., 1] / cr[..., 0], axis=-1)
+        return pb, pr
+
+    pb, pr = rates(B.sum(axis=0), R.sum(axis=0))
+    rng = np.random.default_rng(seed)
+    from zhizao.verify.ratios import _blocks, circular_block_indices
+
+    ib = circular_block_indices(B.shape[0], _blocks(B.shape[0]), n_boot, rng)
+    ir = circular_block_indices(R.shape[0], _blocks(R.shape[0]), n_boot, rng)
+    bb, br = rates(B[ib].sum(axis=1), R[ir].sum(axis=1))
+    imp = 1 - br / bb
+    alpha = 1 - confidence
+    lo, hi = np.nanquantile(imp, [alpha / 2, 1 - alpha / 2])
+    return {"standardised": float(pr), "baseline": float(pb), "ci_low": float(lo), "ci_high": float(hi),
+            "n": len(products), "dropped": dropped}
+
+
+def _defects(ws, b, r, definition, confidence, common) -> VerificationResult:
     if definition == "scrap_rework_per_produced":
         cb, nb = b["sq"] + b["rq"], b["pq"]
         cr, nr = r["sq"] + r["rq"], r["pq"]
@@ -194,15 +255,29 @@ def _defects(b, r, definition, confidence, common) -> VerificationResult:
     if res["phi"] > 1:
         warnings.append(f"over-dispersion between days: phi = {res['phi']:.2f}; the interval uses the "
                         "effective sample size n / phi (quasi-binomial)")
-    warnings.append("no product-mix standardisation: the defect counts carry no product split")
     improvement = 1 - res["ratio"]
+    fit = {"phi": res["phi"]}
+    head = dict(reporting=res["reporting"], change=res["ratio"] - 1, improvement=improvement,
+                ci_low=1 - res["ratio_high"], ci_high=1 - res["ratio_low"],
+                method="ratio of proportions; score interval (statsmodels confint_proportions_2indep, "
+                       "compare=ratio) on quasi-binomial effective counts")
+    mix = _mix_standardised(ws, common, confidence) if definition == "scrap_rework_per_produced" else None
+    if mix is None:
+        warnings.append("no product-mix standardisation: the defect counts carry no product split")
+    else:
+        # the headline is the reporting rate at the baseline product mix (direct standardisation)
+        fit.update(crude_improvement=improvement, crude_ci=[head["ci_low"], head["ci_high"]], products=mix["n"])
+        head = dict(reporting=mix["standardised"], change=mix["standardised"] / res["baseline"] - 1,
+                    improvement=1 - mix["standardised"] / res["baseline"], ci_low=mix["ci_low"],
+                    ci_high=mix["ci_high"],
+                    method="ratio of proportions at the baseline product mix (direct standardisation over "
+                           f"{mix['n']} products); circular block bootstrap over days, percentile interval")
+        if mix["dropped"]:
+            warnings.append(f"products without reporting output left out of the standardisation: "
+                            f"{', '.join(mix['dropped'])}")
     return VerificationResult(
-        **common, baseline=res["baseline"], reporting=res["reporting"], adjusted_baseline=res["baseline"],
-        change=res["ratio"] - 1, improvement=improvement, ci_low=1 - res["ratio_high"],
-        ci_high=1 - res["ratio_low"],
-        method="ratio of proportions; score interval (statsmodels confint_proportions_2indep, compare=ratio) "
-               "on quasi-binomial effective counts",
-        simple_change=res["ratio"] - 1, fit={"phi": res["phi"]}, warnings=warnings,
+        **common, baseline=res["baseline"], adjusted_baseline=res["baseline"], **head,
+        simple_change=res["ratio"] - 1, fit=fit, warnings=warnings,
         coverage={**cov, "output": float(nr[mr].sum()), "defects_baseline": float(cb[mb].sum()),
                   "defects_reporting": float(cr[mr].sum())})
 
