@@ -84,6 +84,28 @@ WATERFALL = {
 KIND_LABELS = {"total": N_("Time base"), "other": N_("Not a loss"), "loss": N_("Loss"),
                "gap": N_("Data gap")}
 KIND_COLORS = {"total": "total", "other": "other", "loss": "loss", "gap": "line"}
+
+
+def waterfall_steps(row, _, f) -> list[dict]:
+    """The bars of the time-model waterfall [h] from one row of loss categories (``Workspace.losses``).
+
+    A total bar starts at zero; each loss bar hangs from the level the previous bars left. ``_`` translates,
+    ``f`` formats numbers (:class:`zhizao.report.i18n.Formatter`). Null categories are left out.
+    """
+    steps, level_h = [], 0.0
+    for c, (label, kind) in WATERFALL.items():
+        v = row[c]
+        if pd.isna(v):
+            continue
+        h = float(v) / 3600.0
+        if kind == "total":
+            start, end = 0.0, h
+        else:
+            start, end = level_h, level_h - h
+        level_h = end
+        steps.append({"label": _(label), "kind": _(KIND_LABELS[kind]), "color": KIND_COLORS[kind],
+                      "start": start, "end": end, "top": max(start, end), "text": f.num(h, 1)})
+    return steps
 #: Loss categories of the Pareto (schedule, availability, performance and quality losses).
 PARETO_LOSSES = ("planned_downtime", "setup", "unplanned_downtime", "minor_stops", "no_order", "reduced_speed",
                  "rejects_rework", "startup_yield")
@@ -351,20 +373,7 @@ class _Report:
         blocks += notes
         for eid, g in ents:
             r = g.iloc[0]
-            steps, level_h = [], 0.0
-            for c, (label, kind) in WATERFALL.items():
-                v = r[c]
-                if pd.isna(v):
-                    continue
-                h = float(v) / 3600.0
-                if kind == "total":
-                    start, end = 0.0, h
-                    level_h = h
-                else:
-                    start, end = level_h, level_h - h
-                    level_h = end
-                steps.append({"label": _(label), "kind": _(KIND_LABELS[kind]), "color": KIND_COLORS[kind],
-                              "start": start, "end": end, "top": max(start, end), "text": self.f.num(h, 1)})
+            steps = waterfall_steps(r, _, self.f)
             if len(ents) > 1:
                 blocks.append(self.heading(self.top, eid))
             chart = charts.waterfall(pd.DataFrame(steps), _("Time model waterfall"), _("Hours"),

@@ -18,8 +18,8 @@ from markupsafe import Markup
 from zhizao.portfolio.bulletin import (BASIS_LABELS, DESIGNATION_LABELS, INDICATOR_LABELS, TYPE_LABELS,
                                        LEVEL_LABELS as DESIGNATION_LEVEL_LABELS)
 from zhizao.report import charts
-from zhizao.report.html import (DQ_CHECKS, KIND_COLORS, KIND_LABELS, KPI_NAMES, LEVEL_LABELS, PARETO_LOSSES,
-                                STATE_CATEGORIES, WATERFALL)
+from zhizao.report.html import (DQ_CHECKS, KPI_NAMES, LEVEL_LABELS, PARETO_LOSSES, STATE_CATEGORIES, WATERFALL,
+                                waterfall_steps)
 from zhizao.report.i18n import NULL, N_, Formatter, translations
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 from zhizao.server.errors import ApiError
@@ -283,20 +283,7 @@ def _waterfall(view, pg: Page, level, eid, start, end) -> dict:
     if df.empty or not (df["calendar_time"].fillna(0) > 0).any():
         return {"svg": None, "table": None}
     r = df.iloc[0]
-    steps, level_h = [], 0.0
-    for c, (label, kind) in WATERFALL.items():
-        v = r[c]
-        if pd.isna(v):
-            continue
-        h = float(v) / 3600.0
-        if kind == "total":
-            s0, s1 = 0.0, h
-            level_h = h
-        else:
-            s0, s1 = level_h, level_h - h
-            level_h = s1
-        steps.append({"label": _(label), "kind": _(KIND_LABELS[kind]), "color": KIND_COLORS[kind], "start": s0,
-                      "end": s1, "top": max(s0, s1), "text": pg.f.num(h, 1)})
+    steps = waterfall_steps(r, _, pg.f)
     svg = pg.chart("waterfall", lambda: charts.waterfall(pd.DataFrame(steps), _("Time model waterfall"), _("Hours"),
                                                          _("Category")))
     rows = [[_cell(_(WATERFALL[c][0])), _num_cell(pg.f.hours(r[c])),
