@@ -41,6 +41,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import (
+    cpu_model,  # benchmarks/machine.py (the script folder is on sys.path)
+)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
@@ -127,15 +131,7 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+_cpu_model = cpu_model
 
 
 def _summary(times: list[float]) -> dict:

@@ -54,6 +54,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import (
+    cpu_model,  # benchmarks/machine.py (the script folder is on sys.path)
+)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
@@ -96,15 +100,7 @@ def windows(baseline_start: str) -> tuple[tuple[str, str], tuple[str, str]]:
 
 
 # -- machine ----------------------------------------------------------------------------------------------------
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+_cpu_model = cpu_model
 
 
 def _mem_gib() -> float | None:

@@ -168,6 +168,17 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     return out[keep]
 
 
+def parse_null_reasons(text) -> dict[str, str]:
+    """The ``null_reasons`` column of :func:`compute_kpis` as a dict: ``"kpi: reason; kpi2: reason2"`` ->
+    ``{kpi: reason}`` (the first reason per KPI; empty for None)."""
+    out: dict[str, str] = {}
+    if isinstance(text, str):
+        for part in text.split("; "):
+            name, _sep, why = part.partition(": ")
+            out.setdefault(name.strip(), why.strip())
+    return out
+
+
 def loss_waterfall(elements: pd.DataFrame) -> pd.DataFrame:
     """The ten loss categories of reference/iso22400.md in seconds, per row of summed elements.
 

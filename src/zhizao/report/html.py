@@ -20,8 +20,9 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from zhizao.kpi.kpis import parse_null_reasons
 from zhizao.report import charts
-from zhizao.report.i18n import NULL, N_, Formatter, check_lang, translations
+from zhizao.report.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.schema import LEVEL_ID_COLUMN
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -184,16 +185,6 @@ def _figure(svg: str, caption: str | None = None) -> dict:
     return {"type": "figure", "svg": Markup(svg), "caption": caption}
 
 
-def _null_reasons(text) -> dict[str, str]:
-    """``"kpi: reason; kpi2: reason2"`` -> {kpi: reason}."""
-    out: dict[str, str] = {}
-    if isinstance(text, str):
-        for part in text.split("; "):
-            name, _, why = part.partition(": ")
-            out.setdefault(name.strip(), why.strip())
-    return out
-
-
 def _day(period_start: pd.Series) -> pd.Series:
     """The local date ``YYYY-MM-DD`` of ISO 8601 period starts that carry the plant's offset."""
     return period_start.astype(str).str[:10]
@@ -288,7 +279,7 @@ class _Report:
                "num1": lambda v: self.f.num(v, 1)}
         rows = []
         for _, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
-            reasons = _null_reasons(r.get("null_reasons"))
+            reasons = parse_null_reasons(r.get("null_reasons"))
             row = [_cell(str(r[col]))]
             for c, _h, kind in cols:
                 v = r[c]
@@ -337,7 +328,7 @@ class _Report:
             col = LEVEL_ID_COLUMN[lvl]
             rows = []
             for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
-                reasons = _null_reasons(r["null_reasons"])
+                reasons = parse_null_reasons(r["null_reasons"])
                 row = [_cell(str(r[col]) + (" \u2020" if bool(r.get("no_calendar")) else ""))]
                 for c, _h, _full, kind in KPI_COLUMNS:
                     v = r[c]

@@ -15,12 +15,25 @@ import logging
 import pandas as pd
 from markupsafe import Markup
 
-from zhizao.portfolio.bulletin import (BASIS_LABELS, DESIGNATION_LABELS, INDICATOR_LABELS, TYPE_LABELS,
-                                       LEVEL_LABELS as DESIGNATION_LEVEL_LABELS)
+from zhizao.kpi.kpis import parse_null_reasons
+from zhizao.portfolio.bulletin import (
+    BASIS_LABELS,
+    DESIGNATION_LABELS,
+    INDICATOR_LABELS,
+    TYPE_LABELS,
+)
+from zhizao.portfolio.bulletin import LEVEL_LABELS as DESIGNATION_LEVEL_LABELS
 from zhizao.report import charts
-from zhizao.report.html import (DQ_CHECKS, KPI_NAMES, LEVEL_LABELS, PARETO_LOSSES, STATE_CATEGORIES, WATERFALL,
-                                waterfall_steps)
-from zhizao.report.i18n import NULL, N_, Formatter, translations
+from zhizao.report.html import (
+    DQ_CHECKS,
+    KPI_NAMES,
+    LEVEL_LABELS,
+    PARETO_LOSSES,
+    STATE_CATEGORIES,
+    WATERFALL,
+    waterfall_steps,
+)
+from zhizao.report.i18n import N_, NULL, Formatter, translations
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 from zhizao.server.errors import ApiError
 from zhizao.server.store import LRU
@@ -149,22 +162,13 @@ def entity_url(level: str, eid: str, q: dict | None = None) -> str:
     return url + ("?" + urlencode(q) if q else "")
 
 
-def _null_reasons(text) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if isinstance(text, str):
-        for part in text.split("; "):
-            name, _sep, why = part.partition(": ")
-            out.setdefault(name.strip(), why.strip())
-    return out
-
-
 def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> dict:
     col = LEVEL_ID_COLUMN[level]
     _ = pg._
     head = [_cell(pg.level(level))] + [_num_cell(_(h)) for _c, h, _k in TABLE_KPIS]
     rows = []
     for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_ROWS).iterrows():
-        reasons = _null_reasons(r.get("null_reasons"))
+        reasons = parse_null_reasons(r.get("null_reasons"))
         row = [_cell(str(r[col]), entity_url(level, r[col], q) if link else None)]
         for c, _h, kind in TABLE_KPIS:
             v = r.get(c)
@@ -224,7 +228,7 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
 
         raise NotFound(_("No data for %(level)s %(id)s in this range.") % {"level": pg.level(level), "id": eid})
     r = total.iloc[0]
-    reasons = _null_reasons(r.get("null_reasons"))
+    reasons = parse_null_reasons(r.get("null_reasons"))
     cards = [{"label": _(label), "value": pg.fmt(r.get(c), kind),
               "title": reasons.get(c) if pd.isna(r.get(c)) else None} for c, label, kind in CARDS]
     ctx = {"level": level, "level_label": pg.level(level), "id": eid, "cards": cards,
