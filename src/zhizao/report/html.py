@@ -87,6 +87,24 @@ KIND_LABELS = {"total": N_("Time base"), "other": N_("Not a loss"), "loss": N_("
 KIND_COLORS = {"total": "total", "other": "other", "loss": "loss", "gap": "line"}
 
 
+def stop_reason_items(reasons: pd.DataFrame, _) -> list[tuple[str, float]]:
+    """Bars of the stop-reason Pareto: ("reason (category)", seconds), largest first, the
+    :data:`MAX_REASONS` largest and one "Other reasons (n)" bar for the rest; empty when no loss time.
+
+    ``reasons`` has columns category, reason, seconds (``Workspace.stop_reasons``); ``_`` translates.
+    """
+    g = reasons[reasons["seconds"] > 0].sort_values("seconds", ascending=False)
+    items = []
+    for _i, r in g.head(MAX_REASONS).iterrows():
+        reason = r["reason"] if isinstance(r["reason"], str) and r["reason"] else _("(no reason)")
+        cat = _(STATE_CATEGORIES.get(r["category"], r["category"]))
+        items.append((f"{reason} ({cat})", float(r["seconds"])))
+    rest = g["seconds"].iloc[MAX_REASONS:]
+    if len(rest):
+        items.append((_("Other reasons (%(n)s)") % {"n": len(rest)}, float(rest.sum())))
+    return items
+
+
 def waterfall_steps(row, _, f) -> list[dict]:
     """The bars of the time-model waterfall [h] from one row of loss categories (``Workspace.losses``).
 
@@ -425,15 +443,7 @@ class _Report:
         for eid, g in ents:
             if len(ents) > 1:
                 blocks.append(self.heading(self.top, eid))
-            g = g[g["seconds"] > 0].sort_values("seconds", ascending=False)
-            items = []
-            for _i, r in g.head(MAX_REASONS).iterrows():
-                reason = r["reason"] if isinstance(r["reason"], str) and r["reason"] else _("(no reason)")
-                cat = _(STATE_CATEGORIES.get(r["category"], r["category"]))
-                items.append((f"{reason} ({cat})", float(r["seconds"])))
-            rest = g["seconds"].iloc[MAX_REASONS:]
-            if len(rest):
-                items.append((_("Other reasons (%(n)s)") % {"n": len(rest)}, float(rest.sum())))
+            items = stop_reason_items(g, _)
             if not items:
                 blocks.append(self.nodata(_("No stop reasons recorded.")))
                 continue

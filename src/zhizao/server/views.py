@@ -29,8 +29,8 @@ from zhizao.report.html import (
     KPI_NAMES,
     LEVEL_LABELS,
     PARETO_LOSSES,
-    STATE_CATEGORIES,
     WATERFALL,
+    stop_reason_items,
     waterfall_steps,
 )
 from zhizao.report.i18n import N_, NULL, Formatter, translations
@@ -45,7 +45,6 @@ _SVG = LRU(512)
 CHILD = {"enterprise": "site", "site": "area", "area": "work_center", "work_center": "equipment"}
 PARENTS = ("enterprise", "site", "area", "work_center")
 MAX_POINTS = 400
-MAX_REASONS = 15
 MAX_ROWS = 300
 CARDS = (
     ("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "pct"),
@@ -321,16 +320,8 @@ def _pareto(view, pg: Page, level, eid, start, end) -> dict:
         if items:
             out["losses"] = _pareto_block(pg, items, _("Pareto of losses"), "pareto-losses")
     sr = view.stop_reasons(level, "all", start, end, ids=[eid])
-    sr = sr[sr["seconds"] > 0].sort_values("seconds", ascending=False)
-    if len(sr):
-        items = []
-        for _i, x in sr.head(MAX_REASONS).iterrows():
-            reason = x["reason"] if isinstance(x["reason"], str) and x["reason"] else _("(no reason)")
-            cat = _(STATE_CATEGORIES.get(x["category"], x["category"]))
-            items.append((f"{reason} ({cat})", float(x["seconds"])))
-        rest = sr["seconds"].iloc[MAX_REASONS:]
-        if len(rest):
-            items.append((_("Other reasons (%(n)s)") % {"n": len(rest)}, float(rest.sum())))
+    items = stop_reason_items(sr, _)
+    if items:
         out["reasons"] = _pareto_block(pg, items, _("Pareto of stop reasons"), "pareto-reasons")
     return out
 
