@@ -5,6 +5,7 @@ would find whichever was imported first.)"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -34,3 +35,14 @@ def build(tmp: Path, tables: dict, db: str = "test.duckdb", **kw) -> zhizao.Work
             for r in ws.ingest(name, paths[name]):
                 assert r.quarantined == 0, (str(r), ws.quarantine().to_dict("records"))
     return ws
+
+
+def wait_for(pred, timeout, what):
+    """Poll ``pred`` every 50 ms until it returns something true (returned), or fail after ``timeout`` s."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -19,6 +19,8 @@ import pytest
 from zhizao.live import LiveIngestor, MqttListener, MqttPublisher, topic_for
 from zhizao.live.broker import Mosquitto, mosquitto_binary
 
+from canonical import wait_for
+
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None,
                                 reason="mosquitto is not installed (apt-get install mosquitto; .ci/run installs it)")
 
@@ -39,16 +41,6 @@ def spawned():
         if p.poll() is None:
             p.kill()
             p.wait(30)
-
-
-def wait_for(pred, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def read_json(path: Path):
@@ -158,7 +150,7 @@ def test_no_loss_exactly_once_across_listener_kills_and_a_broker_restart(broker,
     # drain: let the listener run until it is idle, stop it, look; again if something is missing
     deadline = time.time() + 60
     while True:
-        s = wait_subscribed(lst, status)
+        wait_subscribed(lst, status)
         t_sub = time.time()
         wait_for(lambda: time.time() - t_sub > 1.0 and (
             (read_json(status) or {}).get("last_commit") is None

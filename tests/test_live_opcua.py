@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import duckdb
 import pytest
@@ -14,6 +13,8 @@ import yaml
 
 from zhizao.live import LiveIngestor, OpcUaListener, parse_nodes
 from zhizao.live.broker import free_port
+
+from canonical import wait_for
 
 asyncua = pytest.importorskip("asyncua")
 ua = asyncua.ua
@@ -62,16 +63,6 @@ class Server:
         self.run(self.server.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
-
-
-def wait_for(pred, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_value_changes_become_states_production_and_energy_and_survive_a_restart(tmp_path):
