@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -31,15 +32,37 @@ from zhizao.store.db import open_db
 
 
 def _local(ts: pd.Series, tz: pd.Series) -> list[str]:
-    """ISO 8601 strings with the plant's offset (each distinct instant and zone is formatted once)."""
-    memo: dict = {}
-    out = []
-    for t, z in zip(ts, tz):
-        k = (t, z)
-        if k not in memo:
-            memo[k] = t.tz_convert(z).isoformat()
-        out.append(memo[k])
-    return out
+    """ISO 8601 strings with the plant's offset, e.g. ``2025-03-30T00:00:00+01:00``.
+
+    Each distinct pair of instant and zone is formatted once (a day table repeats the same few hundred
+    bucket bounds for every equipment).
+    """
+    ns = pd.to_datetime(pd.Series(ts), utc=True).astype("datetime64[ns, UTC]")
+    pairs = pd.DataFrame({"t": ns.dt.tz_localize(None).to_numpy().view(np.int64), "z": np.asarray(tz, dtype=object)})
+    codes, uniq = pd.MultiIndex.from_frame(pairs).factorize()
+    text = np.empty(len(uniq), dtype=object)
+    t_all = np.asarray(uniq.get_level_values(0), dtype=np.int64)
+    z_all = np.asarray(uniq.get_level_values(1), dtype=object)
+    for z in set(z_all):
+        m = z_all == z
+        text[m] = _isoformat(pd.DatetimeIndex(t_all[m].view("datetime64[ns]"), tz="UTC").tz_convert(z))
+    return text[codes].tolist()
+
+
+def _isoformat(t: pd.DatetimeIndex) -> list[str]:
+    """``Timestamp.isoformat()`` of every element of tz-aware ``t``, vectorised for whole seconds."""
+    wall = t.tz_localize(None).to_numpy()
+    utc = t.tz_convert("UTC").tz_localize(None).to_numpy()
+    if (wall.astype("datetime64[s]") != wall).any():
+        return [x.isoformat() for x in t]  # sub-second bounds: the exact, slower path
+    offset = ((wall - utc) // np.timedelta64(1, "s")).astype(np.int64)
+    fmt = {}
+    for o in np.unique(offset).tolist():
+        h, rest = divmod(abs(o), 3600)
+        m, sec = divmod(rest, 60)
+        fmt[o] = f"{'-' if o < 0 else '+'}{h:02d}:{m:02d}" + (f":{sec:02d}" if sec else "")
+    body = np.datetime_as_string(wall.astype("datetime64[s]"), unit="s")
+    return [b + fmt[o] for b, o in zip(body.tolist(), offset.tolist())]
 
 
 def _present(df: pd.DataFrame) -> pd.DataFrame:

@@ -41,10 +41,24 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.energy import energy_intervals_sql
-from zhizao.kpi.intervals import MS, Timeline, locate, overlay, resolve, split_over, take, unique_points
+from zhizao.kpi.intervals import (
+    MS,
+    Coverage,
+    Timeline,
+    is_sorted,
+    locate,
+    overlay,
+    resolve,
+    split_over,
+    take,
+    unique_points,
+)
+from zhizao.kpi.states import state_records
 from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
 
 RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
@@ -77,13 +91,29 @@ class Settings:
     kgce: dict[str, float] = field(default_factory=dict)  # overrides of DEFAULT_KGCE
 
 
-@dataclass
 class ElementsResult:
-    """Output of :func:`compute_elements`."""
+    """Output of :func:`compute_elements`.
 
-    elements: pd.DataFrame  # one row per entity and bucket
-    reasons: pd.DataFrame  # loss time per equipment, bucket, category and reason (inside pbt)
-    period: str
+    Attributes
+    ----------
+    elements : pandas.DataFrame
+        One row per entity and bucket.
+    reasons : pandas.DataFrame
+        Loss time per equipment, bucket, category and reason (inside pbt). Computed on first access (from
+        arrays kept with the result, not from the store), as only the report and the dashboard need it.
+    period : str
+    """
+
+    def __init__(self, elements: pd.DataFrame, reasons, period: str):
+        self.elements = elements
+        self._reasons = reasons  # a DataFrame, or a function computing it
+        self.period = period
+
+    @property
+    def reasons(self) -> pd.DataFrame:
+        if callable(self._reasons):
+            self._reasons = self._reasons()
+        return self._reasons
 
 
 def _entities(con) -> pd.DataFrame:
@@ -95,7 +125,8 @@ def _entities(con) -> pd.DataFrame:
     scopes = con.execute("""
         SELECT DISTINCT scope FROM labour
         UNION SELECT DISTINCT scope FROM energy WHERE equipment_id IS NULL AND scope IS NOT NULL
-        UNION SELECT DISTINCT scope FROM quality WHERE equipment_id IS NULL AND scope IS NOT NULL""").fetchall()
+        UNION SELECT DISTINCT scope FROM quality WHERE equipment_id IS NULL AND scope IS NOT NULL
+        ORDER BY 1""").fetchall()
     rows = []
     eq_ids = set(eq["equipment_id"])
     for (scope,) in scopes:
@@ -254,34 +285,19 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     bkey = buckets["key"].to_numpy()
 
     # -- states -> resolved category segments
-    st = con.execute(f"""
-        WITH h AS (
-            SELECT equipment_id, max(t) AS horizon FROM (
-                SELECT equipment_id, greatest(start, coalesce("end", start)) t FROM states
-                UNION ALL SELECT equipment_id, "end" FROM production) GROUP BY ALL
-        ), s AS (
-            SELECT equipment_id, start, coalesce("end", lead(start) OVER (PARTITION BY equipment_id
-                       ORDER BY start, state), h.horizon) AS "end", category, reason
-            FROM states JOIN h USING (equipment_id)
-        )
-        SELECT k.key, epoch_ms(s.start) AS s, epoch_ms(s."end") AS e, {_rank_sql("s.category")} AS rank,
-               coalesce(s.reason, '') AS reason
-        FROM s JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = s.equipment_id
-        WHERE s."end" > make_timestamptz({lo} * 1000) AND s.start < make_timestamptz({hi} * 1000)
-        """).fetchnumpy()
-    skey = np.asarray(st["key"], dtype=np.int64)
+    sr = state_records(con)
     has_states = np.zeros(len(ent), bool)
-    has_states[np.unique(np.asarray(con.execute(
-        "SELECT DISTINCT k.key FROM states s JOIN _zz_ent k ON k.level = 'equipment' "
-        "AND k.entity_id = s.equipment_id").fetchnumpy()["key"], np.int64))] = True
-    srank = np.asarray(st["rank"], dtype=np.int64)
-    ss = tl.encode(skey, np.clip(np.asarray(st["s"], np.int64), lo, hi))
-    se = tl.encode(skey, np.clip(np.asarray(st["e"], np.int64), lo, hi))
+    has_states[sr.keys_with_states] = True
+    win = (sr.end > lo) & (sr.start < hi)
+    skey, srank, sreason = sr.key[win], sr.rank[win], sr.reason[win]
+    ss = tl.encode(skey, np.clip(sr.start[win], lo, hi))
+    se = tl.encode(skey, np.clip(sr.end[win], lo, hi))
+    sr_codes = sr.reasons
+    del sr
     seg_s, seg_e, seg_r, _ = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
     # minor stops: unplanned runs shorter than the threshold
     seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
-
-    # overlap (double-covered time) per bucket: resolve each category alone and count coverage
+    # overlap (double-covered time): segments covered by two or more records
     ov_s, ov_e = _overlap_segments(ss, se)
 
     # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
@@ -307,47 +323,65 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     m_pd = (kind == "break") | (kind == "planned_downtime")
     pd_s, pd_e, pd_r, _ = resolve(cs[m_pd], ce[m_pd], (kind[m_pd] == "break").astype(np.int64), 2)  # 0 = maint.
 
-    # -- overlay: buckets x states x POT x planned downtime, cut at every loss record start (for reasons)
-    loss_starts = ss[np.isin(srank, LOSS_RANKS)]
-    ps, pe, (ib, ist, ipot, ipd, iov) = overlay(
-        [loss_starts], [(bs, be), (seg_s, seg_e), (pot_s, pot_e), (pd_s, pd_e), (ov_s, ov_e)])
+    # -- time elements: the calendar cuts each bucket into windows (in pot or not, in planned downtime or
+    # not); the time of each state category inside each window comes from the cumulative coverage of the
+    # state segments, so the millions of segments are never cut (kpi.intervals.Coverage)
+    ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
     m = ib >= 0
-    ps, pe, ib, ist, ipot, ipd, iov = ps[m], pe[m], ib[m], ist[m], ipot[m], ipd[m], iov[m]
-    dur = (pe - ps).astype(np.float64) / MS
-    cat = take(seg_r, ist, -1)
+    ps, pe, ib, ipot, ipd = ps[m], pe[m], ib[m], ipot[m], ipd[m]
+    cov = Coverage(seg_s, seg_e, seg_r, len(CATEGORY_PRECEDENCE))
+    d = [cov.between(ps, pe, r) for r in range(len(CATEGORY_PRECEDENCE))]
+    length = pe - ps
+    in_pot = ipot >= 0
+    in_pd = ipd >= 0
+    w_pbt = in_pot & ~in_pd  # windows of planned busy time by the calendar
     pdk = take(pd_r, ipd, -1)  # 0 maintenance, 1 break
-    pot = (ipot >= 0) & (cat != R_NOT_SCHED)
-    pdt = pot & ((pdk >= 0) | (cat == R_PLANNED) | (cat == R_UNSCHED))
-    pbt = pot & ~pdt
 
-    def acc(mask):
-        return np.bincount(ib[mask], weights=dur[mask], minlength=nb)
+    def acc(mask, x):  # summed milliseconds per bucket (integers, exact in float64 below 2**53)
+        return np.bincount(ib[mask], weights=x[mask], minlength=nb)
 
-    out["ct"] = acc(np.ones(ib.size, bool))
-    out["pot"], out["pdt"], out["pbt"] = acc(pot), acc(pdt), acc(pbt)
-    out["apt"] = acc(pbt & (cat == R_PRODUCTION))
-    out["aust"] = acc(pbt & (cat == R_SETUP))
-    out["ttr"] = acc(pbt & (cat == R_UNPLANNED))
-    out["adet_minor"] = acc(pbt & (cat == R_MINOR))
-    out["adet"] = out["ttr"] + out["adet_minor"]
-    out["adot"] = acc(pbt & (cat == R_NO_ORDER))
-    out["aupt"] = out["apt"] + out["aust"]
-    out["aubt"] = out["aupt"] + out["adet"]
-    out["unaccounted"] = acc(pbt & (cat < 0))
-    out["pmt"] = acc(pot & ((pdk == 0) | ((cat == R_PLANNED) & (pdk < 0))))
-    out["unscheduled"] = acc(pot & (cat == R_UNSCHED))
-    out["outside_pbt"] = acc(~pbt & np.isin(cat, (R_PRODUCTION, R_SETUP, R_UNPLANNED, R_MINOR)))
-    out["overlap"] = acc(iov >= 0)
+    allw = np.ones(ib.size, bool)
+    in_pot_ms = length - d[R_NOT_SCHED]  # pot: the calendar's shift time, minus not_scheduled states
+    planned = d[R_PLANNED] + d[R_UNSCHED]
+    ms = {
+        "ct": acc(allw, length),
+        "pot": acc(in_pot, in_pot_ms),
+        "pdt": acc(in_pot & in_pd, in_pot_ms) + acc(w_pbt, planned),
+        "pbt": acc(w_pbt, in_pot_ms - planned),
+        "apt": acc(w_pbt, d[R_PRODUCTION]),
+        "aust": acc(w_pbt, d[R_SETUP]),
+        "ttr": acc(w_pbt, d[R_UNPLANNED]),
+        "adet_minor": acc(w_pbt, d[R_MINOR]),
+        "adot": acc(w_pbt, d[R_NO_ORDER]),
+        "unaccounted": acc(w_pbt, length - sum(d)),
+        "pmt": acc(in_pot & (pdk == 0), in_pot_ms) + acc(w_pbt, d[R_PLANNED]),
+        "unscheduled": acc(in_pot, d[R_UNSCHED]),
+        "outside_pbt": acc(~w_pbt, d[R_PRODUCTION] + d[R_SETUP] + d[R_UNPLANNED] + d[R_MINOR]),
+        "overlap": (acc(allw, Coverage(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1).between(ps, pe, 0))
+                    if ov_s.size else np.zeros(nb)),
+    }
+    ms["adet"] = ms["ttr"] + ms["adet_minor"]
+    ms["aupt"] = ms["apt"] + ms["aust"]
+    ms["aubt"] = ms["aupt"] + ms["adet"]
+    for name, x in ms.items():
+        out[name] = x / MS
+    del d, cov
     fail = seg_r == R_UNPLANNED
     fb = locate(bs, be, seg_s[fail])
     out["fe"] = np.bincount(fb[fb >= 0], minlength=nb).astype(np.float64)
 
-    # loss reasons inside pbt
-    reasons = _reasons(ps, ib, cat, pbt, dur, ss, srank, st["reason"], nb)
+    # loss reasons inside pbt: computed when first asked for (the report and the dashboard need them, the
+    # KPI tables do not); only the loss segments and records are kept for it
+    loss_seg = np.isin(seg_r, LOSS_RANKS)
+    loss_rec = np.isin(srank, LOSS_RANKS)
+    reason_inputs = {"bs": bs, "be": be, "seg": (seg_s[loss_seg], seg_e[loss_seg], seg_r[loss_seg]),
+                     "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e),
+                     "rec": (ss[loss_rec], srank[loss_rec], sreason[loss_rec]), "codes": sr_codes}
+    del seg_s, seg_e, seg_r, ss, se, srank, sreason
 
     # -- production
     present = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
-    pr = con.execute("""
+    pr = _columns(con.sql("""
         SELECT k.key, epoch_ms(coalesce(p.start, p."end")) s, epoch_ms(p."end") e, p.produced,
                coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) AS good,
                coalesce(p.scrap, 0) scrap, coalesce(p.rework, 0) rework,
@@ -355,23 +389,21 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
         FROM production p JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = p.equipment_id
         LEFT JOIN products pe ON pe.product_id = p.product_id AND pe.equipment_id = p.equipment_id
         LEFT JOIN products pg ON pg.product_id = p.product_id AND pg.equipment_id IS NULL
-        """).fetchnumpy()
+        """).to_arrow_table())
     if len(pr["key"]):
-        pk = np.asarray(pr["key"], np.int64)
+        pk = pr["key"].astype(np.int64)
         present["production"][np.unique(pk)] = True
         rec, seg, frac = _split(tl, pk, pr["s"], pr["e"], bs, be)
-        pri = np.asarray(pr["pri"], dtype=np.float64)  # NaN where missing
-        pq = np.asarray(pr["produced"], np.float64)
-        good = np.asarray(pr["good"], np.float64)
-        val = np.asarray(pr["unit_value"], np.float64)
+        identity = rec.size == pk.size  # every record in one bucket, whole: no gathers needed
+        pri, pq, good, val = pr["pri"], pr["produced"], pr["good"], pr["unit_value"]  # NaN where null
 
         def addp(name, x):
-            out[name] = np.bincount(seg, weights=frac * x[rec], minlength=nb)
+            out[name] = np.bincount(seg, weights=frac * (x if identity else x[rec]), minlength=nb)
 
         addp("pq", pq)
         addp("gq", good)
-        addp("sq", np.asarray(pr["scrap"], np.float64))
-        addp("rq", np.asarray(pr["rework"], np.float64))
+        addp("sq", pr["scrap"])
+        addp("rq", pr["rework"])
         has_pri = ~np.isnan(pri)
         addp("ideal_time", np.where(has_pri, pri * pq, 0.0))
         addp("ideal_good_time", np.where(has_pri, pri * good, 0.0))
@@ -442,9 +474,22 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     df["period_end"] = pd.to_datetime(df["end_ms"], unit="ms", utc=True)
     cols = ["level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise", "tz",
             "period_start", "period_end", "no_calendar", *ELEMENTS]
-    reasons = reasons.merge(df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket"),
-                            on="bucket").drop(columns="bucket")
-    return ElementsResult(df[cols].reset_index(drop=True), reasons, period)
+    periods = df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket")
+    return ElementsResult(df[cols].reset_index(drop=True), lambda: _loss_reasons(**reason_inputs, periods=periods),
+                          period)
+
+
+def _columns(table) -> dict[str, np.ndarray]:
+    """Columns of an Arrow table as numpy arrays: integers and time stamps as they are, other numbers as
+    float64 with NaN for null."""
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_integer(col.type) and col.null_count == 0:
+            out[name] = col.to_numpy()
+        else:
+            out[name] = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)  # null -> NaN
+    return out
 
 
 def _split(tl, key, s, e, bs, be):
@@ -455,19 +500,18 @@ def _split(tl, key, s, e, bs, be):
     return split_over(tl.encode(key, s), tl.encode(key, e), bs, be, length=(e - s).astype(np.float64))
 
 
-def _rank_sql(column: str) -> str:
-    """SQL CASE giving the precedence rank of a state category (see CATEGORY_PRECEDENCE)."""
-    return "CASE " + column + " " + " ".join(f"WHEN '{c}' THEN {i}" for c, i in RANK.items()) + " END"
-
-
 def _overlap_segments(ss, se):
     """Segments of the composite axis covered by two or more state records."""
     z = np.empty(0, np.int64)
     if ss.size == 0:
         return z, z
-    order = np.argsort(ss, kind="stable")
-    if np.all(se[order][:-1] <= ss[order][1:]):
-        return z, z  # disjoint records: no overlap
+    if is_sorted(ss):
+        if np.all(se[:-1] <= ss[1:]):
+            return z, z  # disjoint records: no overlap
+    else:
+        order = np.argsort(ss, kind="stable")
+        if np.all(se[order][:-1] <= ss[order][1:]):
+            return z, z
     t = np.concatenate([ss, se])
     d = np.concatenate([np.ones(ss.size, np.int64), -np.ones(se.size, np.int64)])
     ok = np.concatenate([se > ss, se > ss])
@@ -478,28 +522,39 @@ def _overlap_segments(ss, se):
     return pts[:-1][m], pts[1:][m]
 
 
-def _reasons(ps, ib, cat, pbt, dur, ss, srank, reason_arr, nb) -> pd.DataFrame:
-    """Loss time inside pbt by bucket, category and reason (the reason of the latest record of that
-    category that started at or before the piece)."""
-    reason_arr = np.asarray(reason_arr, dtype=object)
+def _loss_reasons(bs, be, seg, pot, pdl, rec, codes, periods) -> pd.DataFrame:
+    """Loss time inside pbt by bucket, category and reason.
+
+    Each piece of loss time takes the reason of the latest record of its category that started at or
+    before it (the records behind a minor stop may be logged as unplanned downtime). ``seg``: the loss
+    segments (start, end, rank); ``rec``: the loss records (start, rank, reason code); ``codes``: reason
+    code -> text; ``periods``: entity_id, period_start, period_end per bucket.
+    """
+    seg_s, seg_e, seg_r = seg
+    rs_all, rrank, rcode = rec
+    ps, pe, (ib, ist, ipot, ipd) = overlay([rs_all], [(bs, be), (seg_s, seg_e), pot, pdl])
+    cat = take(seg_r, ist, -1)
+    m = (ib >= 0) & (cat >= 0) & (ipot >= 0) & (ipd < 0)  # loss time inside pbt
+    ps, ib, cat, dur = ps[m], ib[m], cat[m], (pe - ps)[m]
     frames = []
     for r in LOSS_RANKS:
-        pm = pbt & (cat == r)
+        pm = cat == r
         if not pm.any():
             continue
-        # the records behind a minor stop may be logged as unplanned downtime
-        src = (srank == r) | ((srank == R_UNPLANNED) if r == R_MINOR else False)
-        rs = ss[src]
+        src = (rrank == r) | ((rrank == R_UNPLANNED) if r == R_MINOR else False)
+        rs = rs_all[src]
         order = np.argsort(rs, kind="stable")
-        rs, rr = rs[order], reason_arr[src][order]
+        rs, rr = rs[order], rcode[src][order]
         i = np.searchsorted(rs, ps[pm], side="right") - 1
-        reason = take(rr, i, "")
-        frames.append(pd.DataFrame({"bucket": ib[pm], "category": CATEGORY_PRECEDENCE[r], "reason": reason,
-                                    "seconds": dur[pm]}))
+        frames.append(pd.DataFrame({"bucket": ib[pm], "category": r, "reason": take(rr, i, 0), "ms": dur[pm]}))
     if not frames:
-        return _empty_reasons().assign(bucket=pd.Series(dtype=np.int64))[["bucket", "category", "reason", "seconds"]]
-    df = pd.concat(frames, ignore_index=True)
-    return df.groupby(["bucket", "category", "reason"], as_index=False)["seconds"].sum()
+        return _empty_reasons().assign(entity_id=pd.Series(dtype=object), period_start=pd.Series(dtype=object),
+                                       period_end=pd.Series(dtype=object))
+    df = pd.concat(frames, ignore_index=True).groupby(["bucket", "category", "reason"], as_index=False)["ms"].sum()
+    df["category"] = np.asarray(CATEGORY_PRECEDENCE, dtype=object)[df["category"].to_numpy()]
+    df["reason"] = [codes.get(c, "") for c in df["reason"].tolist()]
+    df["seconds"] = df.pop("ms") / MS
+    return df.merge(periods, on="bucket").drop(columns="bucket")
 
 
 def _empty_elements() -> pd.DataFrame:

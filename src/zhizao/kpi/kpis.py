@@ -87,21 +87,16 @@ UNAVAILABLE = {
 }
 
 KPI_NAMES = tuple(k.name for k in RATIO_KPIS) + tuple(k.name for k in COMPOUND_KPIS)
+#: Elements that KPIs read.
+ELEMENT_INPUTS = tuple(sorted({e.lstrip("-") for k in RATIO_KPIS for e in k.elements}
+                              | {"pq_no_pri", "apat_no_apwt", "apt", "pbt", "pq", "aupt", "ct"}))
 
 
-def _sum(df: pd.DataFrame, names) -> pd.Series:
-    total = pd.Series(0.0, index=df.index)
-    for n in names:
-        total = total + (-df[n[1:]] if n.startswith("-") else df[n])
-    return total
-
-
-def ratio(num: pd.Series, den: pd.Series) -> pd.Series:
-    """``num / den`` with null (NaN) where the denominator is zero or either side is null. Never rounds."""
-    num = num.astype("float64")
-    den = den.astype("float64")
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` (float arrays) with null (NaN) where the denominator is zero or either side is null.
+    Never rounds."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (num / den).where(den != 0)
+        return np.where(den != 0, num / den, np.nan)
 
 
 def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.DataFrame:
@@ -129,43 +124,71 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     for k in wanted:
         if k not in KPI_NAMES:
             raise KeyError(f"unknown KPI {k!r}; known: {', '.join(KPI_NAMES)}")
-    out = pd.DataFrame(index=elements.index)
-    reasons = [[] for _ in range(len(elements))]
+    n = len(elements)
+    col = {name: elements[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in ELEMENT_INPUTS}
+    out: dict[str, np.ndarray] = {}
+    notes: list[tuple[str, np.ndarray]] = []  # (text, rows it applies to), in order
 
     def note(name, mask, why):
-        for i in np.flatnonzero(np.asarray(mask)):
-            reasons[i].append(f"{name}: {why}")
+        notes.append((f"{name}: {why}", np.broadcast_to(np.asarray(mask, dtype=bool), (n,))))
+
+    def total(names):
+        t = np.zeros(n)
+        for e in names:
+            t = t - col[e[1:]] if e.startswith("-") else t + col[e]
+        return t
 
     for k in RATIO_KPIS:
-        num, den = _sum(elements, k.numerator), _sum(elements, k.denominator)
+        num, den = total(k.numerator), total(k.denominator)
         out[k.name] = ratio(num, den)
-        missing = [e.lstrip("-") for e in k.elements if elements[e.lstrip("-")].isna().all()]
+        missing = [e.lstrip("-") for e in k.elements if np.isnan(col[e.lstrip("-")]).all()]
         if missing:
-            note(k.name, np.ones(len(elements), bool), f"unavailable, no data for {', '.join(sorted(set(missing)))}")
+            note(k.name, True, f"unavailable, no data for {', '.join(sorted(set(missing)))}")
             continue
-        some_null = num.isna() | den.isna()
+        some_null = np.isnan(num) | np.isnan(den)
         note(k.name, some_null, "no data in this period")
         note(k.name, ~some_null & (den == 0), f"undefined, {' + '.join(k.denominator)} = 0")
     # an ideal time with unknown PRI is not an ideal time
-    no_pri = elements["pq_no_pri"].fillna(0) > 0
+    no_pri = np.nan_to_num(col["pq_no_pri"]) > 0
     for name in ("effectiveness", "quality_ratio_time"):
-        out.loc[no_pri, name] = np.nan
+        out[name] = np.where(no_pri, np.nan, out[name])
         note(name, no_pri, "unavailable, pri missing for some products (pq_no_pri > 0)")
-    part_apwt = elements["apat_no_apwt"].fillna(0) > 0
-    out.loc[part_apwt, "worker_efficiency"] = np.nan
+    part_apwt = np.nan_to_num(col["apat_no_apwt"]) > 0
+    out["worker_efficiency"] = np.where(part_apwt, np.nan, out["worker_efficiency"])
     note("worker_efficiency", part_apwt, "unavailable, work_hours missing for some labour records")
 
-    out["oee"] = out["availability"] * out["effectiveness"] * out["quality_ratio"]
+    oee = out["availability"] * out["effectiveness"] * out["quality_ratio"]
     # a full breakdown: no production time, OEE 0 with undefined effectiveness and quality
-    zero = (elements["apt"] == 0) & (elements["pbt"] > 0) & out["oee"].isna() & elements["pq"].notna()
-    out.loc[zero, "oee"] = 0.0
-    out["nee"] = ratio(elements["aupt"], elements["pbt"]) * out["effectiveness"] * out["quality_ratio"]
-    out["teep"] = out["oee"] * ratio(elements["pbt"], elements["ct"])
+    zero = (col["apt"] == 0) & (col["pbt"] > 0) & np.isnan(oee) & ~np.isnan(col["pq"])
+    out["oee"] = np.where(zero, 0.0, oee)
+    out["nee"] = ratio(col["aupt"], col["pbt"]) * out["effectiveness"] * out["quality_ratio"]
+    out["teep"] = out["oee"] * ratio(col["pbt"], col["ct"])
     for name in ("oee", "nee", "teep"):
-        note(name, out[name].isna(), "undefined, a factor is null")
-    out["null_reasons"] = ["; ".join(r) if r else None for r in reasons]
+        note(name, np.isnan(out[name]), "undefined, a factor is null")
+    out["null_reasons"] = _join_notes(notes, n)
+    out = pd.DataFrame(out, index=elements.index)
     keep = [k for k in KPI_NAMES if k in wanted] + ["null_reasons"]
     return out[keep]
+
+
+def _join_notes(notes: list[tuple[str, np.ndarray]], n: int) -> list:
+    """Per row, the texts of the notes whose mask holds there, joined by "; " in order (None if none).
+    Rows share few distinct combinations, so each combination is joined once."""
+    if not notes or n == 0:
+        return [None] * n
+    hit = np.column_stack([m for _, m in notes])
+    packed = np.packbits(hit, axis=1)
+    if packed.shape[1] <= 8:  # one integer per row: hash-factorize instead of sorting rows
+        wide = np.zeros((n, 8), dtype=np.uint8)
+        wide[:, :packed.shape[1]] = packed
+        inverse, uniq = pd.factorize(wide.view("<u8").ravel())
+        combos = uniq.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :packed.shape[1]]
+    else:
+        combos, inverse = np.unique(packed, axis=0, return_inverse=True)
+    texts = [t for t, _ in notes]
+    joined = ["; ".join(texts[j] for j in np.flatnonzero(row)) or None
+              for row in np.unpackbits(combos, axis=1, count=len(notes)).astype(bool)]
+    return [joined[i] for i in np.asarray(inverse).ravel()]
 
 
 def parse_null_reasons(text) -> dict[str, str]:

@@ -1,0 +1,129 @@
+"""State records as intervals: the end of a record without ``end``, in one vectorised pass.
+
+A state record without ``end`` lasts until the next state record of the same equipment (ordered by start,
+then by the raw state name for records that start at the same instant); the last one lasts until the
+equipment's data horizon, its latest time stamp in states and production (reference/iso22400.md, "State
+intervals": carry-in of the last known state). The rule used to be a ``lead()`` window in SQL; sorting
+the fetched columns in numpy does the same several times faster, and the store's usual insertion order
+(by equipment and time) makes the sort a linear check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.compute as pc
+
+from zhizao.kpi.intervals import is_sorted
+from zhizao.schema import CATEGORY_PRECEDENCE
+
+
+def rank_sql(column: str) -> str:
+    """SQL CASE giving the precedence rank of a state category (see CATEGORY_PRECEDENCE)."""
+    return "CASE " + column + " " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CATEGORY_PRECEDENCE)) \
+        + " END"
+
+
+@dataclass
+class StateRecords:
+    """State records of the equipment entities, sorted by key and start (then raw state name).
+
+    Attributes
+    ----------
+    key : array of int64, shape (n,)
+        Entity key of the equipment (``key`` column of the entity table).
+    start, end : array of int64, shape (n,)
+        Interval bounds [ms since the epoch, UTC]; ``end`` resolved by the rule of this module. A record
+        whose next record starts at the same instant gets ``end == start`` (an empty interval).
+    rank : array of int64, shape (n,)
+        Precedence rank of the category (:data:`zhizao.schema.CATEGORY_PRECEDENCE`).
+    reason : array of uint64, shape (n,)
+        Hash code of the reason text (empty text for none); ``reasons`` maps codes to texts.
+    reasons : dict
+    keys_with_states : array of int64
+        Sorted distinct keys that have any state record.
+    """
+
+    key: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    rank: np.ndarray
+    reason: np.ndarray
+    reasons: dict
+    keys_with_states: np.ndarray
+
+
+def _fetch(con, entities: str, order: bool):
+    # no join to the entity table: a join returns rows in no particular order, while a plain scan keeps
+    # the store's insertion order (usually by equipment and time, which makes the sort below a check)
+    sql = f"""
+        SELECT s.equipment_id, epoch_ms(s.start) AS s, epoch_ms(s."end") AS e,
+               ({rank_sql("s.category")})::TINYINT AS rank, hash(coalesce(s.reason, '')) AS reason
+        FROM states s {"ORDER BY s.equipment_id, s.start, s.state" if order else ""}"""
+    t = con.sql(sql).to_arrow_table()
+    eq = t.column("equipment_id").dictionary_encode().combine_chunks()
+    ids = con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall()
+    lookup = dict(ids)
+    key_of_code = np.array([lookup.get(x, -1) for x in eq.dictionary.to_pylist()] or [-1], dtype=np.int64)
+    key = key_of_code[eq.indices.to_numpy(zero_copy_only=False)]
+    e = t.column("e")
+    cols = (key, t.column("s").to_numpy(), pc.fill_null(e, 0).to_numpy(),
+            pc.is_null(e).to_numpy(zero_copy_only=False), t.column("rank").to_numpy().astype(np.int64),
+            t.column("reason").to_numpy())
+    known = key >= 0  # every state's equipment is known after ingest; a foreign row is left out
+    return cols if known.all() else tuple(c[known] for c in cols)
+
+
+def state_records(con, entities: str = "_zz_ent") -> StateRecords:
+    """Every state record with its resolved end (see the module docstring).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        An open zhizao store.
+    entities : str
+        Name of a table or view with columns ``key``, ``level`` and ``entity_id`` (the engine's entities).
+
+    Returns
+    -------
+    StateRecords
+    """
+    key, s, e, no_end, rank, reason = _fetch(con, entities, order=False)
+    n = key.size
+    if n:
+        t0 = int(s.min())
+        span = int(s.max()) - t0 + 1
+        if (int(key.max()) + 1) * span < 2**62:
+            order_key = key * span + (s - t0)
+            if not is_sorted(order_key):
+                o = np.argsort(order_key, kind="stable")  # timsort: linear on the usual presorted runs
+                key, s, e, no_end, rank, reason, order_key = (x[o] for x in (key, s, e, no_end, rank, reason,
+                                                                              order_key))
+            ties = bool(np.any(order_key[1:] == order_key[:-1]))
+        else:
+            ties = True  # no room for a composite key: let the store sort
+        if ties:
+            # records starting at the same instant: their order (by raw state) decides which one lasts
+            key, s, e, no_end, rank, reason = _fetch(con, entities, order=True)
+    same_next = np.zeros(n, dtype=bool)
+    same_next[:-1] = key[1:] == key[:-1]
+    first = np.flatnonzero(np.r_[True, ~same_next[:-1]]) if n else np.empty(0, np.int64)
+    # horizon per equipment: latest time stamp in states and production
+    latest = np.where(no_end, s, np.maximum(s, e))
+    horizon = dict(zip(key[first].tolist(), np.maximum.reduceat(latest, first).tolist())) if n else {}
+    for k, t in con.execute(f"""
+            SELECT k.key, epoch_ms(max(p."end")) FROM production p
+            JOIN {entities} k ON k.level = 'equipment' AND k.entity_id = p.equipment_id GROUP BY 1""").fetchall():
+        if k in horizon and t is not None:
+            horizon[k] = max(horizon[k], t)
+    nxt = np.empty(n, dtype=np.int64)
+    nxt[:-1] = s[1:]
+    last = np.flatnonzero(~same_next)
+    nxt[last] = [horizon[k] for k in key[last].tolist()]
+    end = np.where(no_end, nxt, e)
+    codes = {}
+    if n:
+        codes = dict(con.execute("SELECT DISTINCT hash(coalesce(reason, '')), coalesce(reason, '') FROM states")
+                     .fetchall())
+    return StateRecords(key, s, end, rank, reason, codes, key[first])
