@@ -38,11 +38,12 @@ def _local(ts: pd.Series, tz: pd.Series) -> list[str]:
     bucket bounds for every equipment).
     """
     ns = pd.to_datetime(pd.Series(ts), utc=True).astype("datetime64[ns, UTC]")
-    pairs = pd.DataFrame({"t": ns.dt.tz_localize(None).to_numpy().view(np.int64), "z": np.asarray(tz, dtype=object)})
-    codes, uniq = pd.MultiIndex.from_frame(pairs).factorize()
-    text = np.empty(len(uniq), dtype=object)
-    t_all = np.asarray(uniq.get_level_values(0), dtype=np.int64)
-    z_all = np.asarray(uniq.get_level_values(1), dtype=object)
+    t_codes, t_uniq = pd.factorize(ns.dt.tz_localize(None).to_numpy().view(np.int64))
+    z_codes, z_uniq = pd.factorize(np.asarray(tz, dtype=object))
+    codes, pairs = pd.factorize(t_codes.astype(np.int64) * max(len(z_uniq), 1) + z_codes)
+    text = np.empty(len(pairs), dtype=object)
+    t_all = np.asarray(t_uniq)[pairs // max(len(z_uniq), 1)]
+    z_all = np.asarray(z_uniq, dtype=object)[pairs % max(len(z_uniq), 1)]
     for z in set(z_all):
         m = z_all == z
         text[m] = _isoformat(pd.DatetimeIndex(t_all[m].view("datetime64[ns]"), tz="UTC").tz_convert(z))

@@ -36,6 +36,7 @@ split the same way; quality results are counted at their time stamp.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -48,8 +49,8 @@ from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.energy import energy_intervals_sql
 from zhizao.kpi.intervals import (
     MS,
-    Coverage,
     Timeline,
+    coverage,
     is_sorted,
     locate,
     overlay,
@@ -151,30 +152,82 @@ def _ms(ts) -> int:
         int(pd.Timestamp(ts).tz_localize("UTC").value // 1_000_000)
 
 
-def data_extent(con) -> dict[str | None, tuple[int, int]]:
+#: The parts of :func:`data_extent`: per table, earliest and latest time stamp per site.
+_EXTENT_SQL = {
+    "states": """SELECT e.site, min(start) t0, max(greatest(start, coalesce("end", start))) t1
+                 FROM states JOIN equipment e USING (equipment_id) GROUP BY ALL""",
+    "production": """SELECT e.site, min(coalesce(start, "end")), max("end")
+                     FROM production JOIN equipment e USING (equipment_id) GROUP BY ALL""",
+    "energy": """SELECT sc.site, min(coalesce(start, "end")), max("end")
+                 FROM energy x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
+    "labour": """SELECT sc.site, min(start), max("end") FROM labour x JOIN sc ON sc.sid = x.scope GROUP BY ALL""",
+    "quality": """SELECT sc.site, min(ts), max(ts)
+                  FROM quality x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
+}
+
+
+def data_extent(con, tables=tuple(_EXTENT_SQL)) -> dict[str | None, tuple[int, int]]:
     """Earliest and latest time stamp [ms] of the shop-floor data per site (key None: all sites).
 
-    States, production, energy, labour and quality records count; records booked to an enterprise count for
-    each of its sites.
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+    tables : sequence of str
+        Which of states, production, energy, labour and quality count (default all). Records booked to an
+        enterprise count for each of its sites.
+
+    Returns
+    -------
+    dict
+        site -> (earliest, latest) [ms since the epoch]; empty if there are no records.
     """
-    rows = con.execute("""
+    rows = con.execute(f"""
         WITH sc AS (SELECT DISTINCT site, unnest([equipment_id, work_center, area, site, enterprise]) AS sid
                     FROM equipment)
-        SELECT site, min(t0), max(t1) FROM (
-            SELECT e.site, min(start) t0, max(greatest(start, coalesce("end", start))) t1
-                FROM states JOIN equipment e USING (equipment_id) GROUP BY ALL
-            UNION ALL SELECT e.site, min(coalesce(start, "end")), max("end")
-                FROM production JOIN equipment e USING (equipment_id) GROUP BY ALL
-            UNION ALL SELECT sc.site, min(coalesce(start, "end")), max("end")
-                FROM energy x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL
-            UNION ALL SELECT sc.site, min(start), max("end") FROM labour x JOIN sc ON sc.sid = x.scope GROUP BY ALL
-            UNION ALL SELECT sc.site, min(ts), max(ts)
-                FROM quality x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL)
+        SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(_EXTENT_SQL[t] for t in tables)}) x(site, t0, t1)
         WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
-    out = {site: (_ms(a), _ms(b)) for site, a, b in rows}
-    if out:
-        out[None] = (min(a for a, _ in out.values()), max(b for _, b in out.values()))
-    return out
+    return _with_total({site: (_ms(a), _ms(b)) for site, a, b in rows})
+
+
+def _with_total(extent: dict) -> dict:
+    if extent:
+        extent[None] = (min(a for a, _ in extent.values()), max(b for _, b in extent.values()))
+    return extent
+
+
+def _merge_extents(*parts: dict) -> dict:
+    out: dict = {}
+    for part in parts:
+        for site, (a, b) in part.items():
+            if site is not None:
+                out[site] = (min(a, out[site][0]), max(b, out[site][1])) if site in out else (a, b)
+    return _with_total(out)
+
+
+def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
+    """Per site, earliest and latest of per-key time stamps [ms]."""
+    if len(keys) == 0:
+        return {}
+    df = pd.DataFrame({"site": ent["site"].to_numpy()[np.asarray(keys)], "a": first, "b": last})
+    g = df.groupby("site", dropna=False).agg(a=("a", "min"), b=("b", "max"))
+    return {site: (int(r.a), int(r.b)) for site, r in zip(g.index, g.itertuples())}
+
+
+_PRODUCTION_SQL = """
+    SELECT k.key, epoch_ms(coalesce(p.start, p."end")) s, epoch_ms(p."end") e, p.produced,
+           coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) AS good,
+           coalesce(p.scrap, 0) scrap, coalesce(p.rework, 0) rework,
+           coalesce(pe.pri, pg.pri) AS pri, coalesce(pe.unit_value, pg.unit_value) AS unit_value
+    FROM production p JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = p.equipment_id
+    LEFT JOIN products pe ON pe.product_id = p.product_id AND pe.equipment_id = p.equipment_id
+    LEFT JOIN products pg ON pg.product_id = p.product_id AND pg.equipment_id IS NULL"""
+
+
+def _production_extent(cur):
+    """Per equipment key: earliest and latest production time stamp [ms]."""
+    return cur.execute("""
+        SELECT k.key, epoch_ms(min(coalesce(p.start, p."end"))), epoch_ms(max(p."end")) FROM production p
+        JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = p.equipment_id GROUP BY 1""").fetchall()
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
@@ -208,33 +261,47 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     ent = _entities(con)
     if ent.empty:
         return ElementsResult(_empty_elements(), _empty_reasons(), period)
-    if start is not None and end is not None:
-        w0, w1 = _ms(start), _ms(end)
-        if w1 <= w0:
-            raise ValueError(f"empty query range: end {end} is not after start {start}")
-        ent["w0"], ent["w1"] = w0, w1
-    else:
-        # by default each site's range: whole buckets around that site's data
-        extent = data_extent(con)
-        if not extent:
-            return ElementsResult(_empty_elements(), _empty_reasons(), period)
-        w0, w1 = [], []
-        for site, tz in zip(ent["site"], ent["tz"]):
-            a, b = default_range(*extent.get(site, extent[None]), period, tz)
-            w0.append(a if start is None else _ms(start))
-            w1.append(b if end is None else _ms(end))
-        ent["w0"], ent["w1"] = w0, w1
-        if (ent["w1"] <= ent["w0"]).any():
-            raise ValueError("empty query range")
-    thr_ms = int(round(settings.minor_stop_threshold * MS))
-    lo, hi = int(ent["w0"].min()) - thr_ms, int(ent["w1"].max()) + thr_ms
-    tl = Timeline(lo - 1, hi + 1, len(ent))
-    con.register("_zz_ent", ent[["key", "level", "entity_id", "equipment_id", "work_center", "area", "site",
-                                 "enterprise"]])
+    view = ent[["key", "level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise"]]
+    con.register("_zz_ent", view)
+    cur = con.cursor()  # a second connection: production is read while this one reads the states
+    cur.register("_zz_ent", view)
     try:
-        return _compute(con, ent, tl, period, lo, hi, thr_ms, settings)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            p_extent = pool.submit(_production_extent, cur)
+            p_records = pool.submit(lambda: _columns(cur.sql(_PRODUCTION_SQL).to_arrow_table()))
+            pe = p_extent.result()
+            sr = state_records(con, production_end={k: b for k, _a, b in pe})
+            if start is not None and end is not None:
+                w0, w1 = _ms(start), _ms(end)
+                if w1 <= w0:
+                    raise ValueError(f"empty query range: end {end} is not after start {start}")
+                ent["w0"], ent["w1"] = w0, w1
+            else:
+                # by default each site's range: whole buckets around that site's data
+                extent = _merge_extents(
+                    _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
+                    _key_extent(ent, [k for k, _a, _b in pe], [a for _k, a, _b in pe], [b for _k, _a, b in pe]),
+                    data_extent(con, ("energy", "labour", "quality")))
+                if not extent:
+                    return ElementsResult(_empty_elements(), _empty_reasons(), period)
+                ranges = {}
+                w0, w1 = [], []
+                for site, tz in zip(ent["site"], ent["tz"]):
+                    if (site, tz) not in ranges:
+                        ranges[site, tz] = default_range(*extent.get(site, extent[None]), period, tz)
+                    a, b = ranges[site, tz]
+                    w0.append(a if start is None else _ms(start))
+                    w1.append(b if end is None else _ms(end))
+                ent["w0"], ent["w1"] = w0, w1
+                if (ent["w1"] <= ent["w0"]).any():
+                    raise ValueError("empty query range")
+            thr_ms = int(round(settings.minor_stop_threshold * MS))
+            lo, hi = int(ent["w0"].min()) - thr_ms, int(ent["w1"].max()) + thr_ms
+            tl = Timeline(lo - 1, hi + 1, len(ent))
+            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records)
     finally:
         con.unregister("_zz_ent")
+        cur.close()
 
 
 def _bucket_segments(con, ent, tl, period):
@@ -277,7 +344,7 @@ def _bucket_segments(con, ent, tl, period):
     return tl.encode(key, s), tl.encode(key, e), pd.DataFrame({"key": key, "start_ms": s, "end_ms": e})
 
 
-def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
+def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> ElementsResult:
     n_eq = int((ent["level"] == "equipment").sum())
     bs, be, buckets = _bucket_segments(con, ent, tl, period)
     nb = len(buckets)
@@ -285,20 +352,22 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     bkey = buckets["key"].to_numpy()
 
     # -- states -> resolved category segments
-    sr = state_records(con)
     has_states = np.zeros(len(ent), bool)
     has_states[sr.keys_with_states] = True
     win = (sr.end > lo) & (sr.start < hi)
-    skey, srank, sreason = sr.key[win], sr.rank[win], sr.reason[win]
-    ss = tl.encode(skey, np.clip(sr.start[win], lo, hi))
-    se = tl.encode(skey, np.clip(sr.end[win], lo, hi))
+    if win.all():  # the default range holds all data
+        skey, srank, sreason, s0, e0 = sr.key, sr.rank, sr.reason, sr.start, sr.end
+    else:
+        skey, srank, sreason, s0, e0 = sr.key[win], sr.rank[win], sr.reason[win], sr.start[win], sr.end[win]
+    ss = tl.encode(skey, np.clip(s0, lo, hi))
+    se = tl.encode(skey, np.clip(e0, lo, hi))
     sr_codes = sr.reasons
     del sr
-    seg_s, seg_e, seg_r, _ = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
+    seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
     # minor stops: unplanned runs shorter than the threshold
     seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
     # overlap (double-covered time): segments covered by two or more records
-    ov_s, ov_e = _overlap_segments(ss, se)
+    ov_s, ov_e = _overlap_segments(ss, se) if overlap else (np.empty(0, np.int64), np.empty(0, np.int64))
 
     # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
     cal = con.execute("""
@@ -327,11 +396,14 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     # not); the time of each state category inside each window comes from the cumulative coverage of the
     # state segments, so the millions of segments are never cut (kpi.intervals.Coverage)
     ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
+    # the pieces are consecutive: coverage at their bounds, differences per piece
+    cut = np.r_[ps, pe[-1:]]
     m = ib >= 0
+    d = np.diff(coverage(seg_s, seg_e, seg_r, len(CATEGORY_PRECEDENCE), cut), axis=0)[m]
+    d = [d[:, r] for r in range(len(CATEGORY_PRECEDENCE))]
+    ov = np.diff(coverage(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0])[m] if ov_s.size else None
     ps, pe, ib, ipot, ipd = ps[m], pe[m], ib[m], ipot[m], ipd[m]
-    cov = Coverage(seg_s, seg_e, seg_r, len(CATEGORY_PRECEDENCE))
-    d = [cov.between(ps, pe, r) for r in range(len(CATEGORY_PRECEDENCE))]
-    length = pe - ps
+    length = (pe - ps).astype(np.float64)
     in_pot = ipot >= 0
     in_pd = ipd >= 0
     w_pbt = in_pot & ~in_pd  # windows of planned busy time by the calendar
@@ -357,15 +429,14 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
         "pmt": acc(in_pot & (pdk == 0), in_pot_ms) + acc(w_pbt, d[R_PLANNED]),
         "unscheduled": acc(in_pot, d[R_UNSCHED]),
         "outside_pbt": acc(~w_pbt, d[R_PRODUCTION] + d[R_SETUP] + d[R_UNPLANNED] + d[R_MINOR]),
-        "overlap": (acc(allw, Coverage(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1).between(ps, pe, 0))
-                    if ov_s.size else np.zeros(nb)),
+        "overlap": acc(allw, ov) if ov is not None else np.zeros(nb),
     }
     ms["adet"] = ms["ttr"] + ms["adet_minor"]
     ms["aupt"] = ms["apt"] + ms["aust"]
     ms["aubt"] = ms["aupt"] + ms["adet"]
     for name, x in ms.items():
         out[name] = x / MS
-    del d, cov
+    del d
     fail = seg_r == R_UNPLANNED
     fb = locate(bs, be, seg_s[fail])
     out["fe"] = np.bincount(fb[fb >= 0], minlength=nb).astype(np.float64)
@@ -381,15 +452,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
 
     # -- production
     present = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
-    pr = _columns(con.sql("""
-        SELECT k.key, epoch_ms(coalesce(p.start, p."end")) s, epoch_ms(p."end") e, p.produced,
-               coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) AS good,
-               coalesce(p.scrap, 0) scrap, coalesce(p.rework, 0) rework,
-               coalesce(pe.pri, pg.pri) AS pri, coalesce(pe.unit_value, pg.unit_value) AS unit_value
-        FROM production p JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = p.equipment_id
-        LEFT JOIN products pe ON pe.product_id = p.product_id AND pe.equipment_id = p.equipment_id
-        LEFT JOIN products pg ON pg.product_id = p.product_id AND pg.equipment_id IS NULL
-        """).to_arrow_table())
+    pr = p_records.result()
     if len(pr["key"]):
         pk = pr["key"].astype(np.int64)
         present["production"][np.unique(pk)] = True
@@ -461,21 +524,23 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings) -> ElementsResult:
     epc = ent["epc"].to_numpy(dtype=np.float64)[bkey]
     out["epc"] = epc * out["pot"] / 3600.0
 
-    df = buckets.merge(ent.drop(columns=["w0", "w1"]), on="key", how="left")
-    for name in ELEMENTS:
-        df[name] = out[name]
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
-    scope_rows = df["level"] != "equipment"
-    df.loc[scope_rows | ~has_states[bkey], list(TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS)] = np.nan
+    is_eq = (ent["level"] == "equipment").to_numpy()[bkey]
+    no_time = ~is_eq | ~has_states[bkey]
+    for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS:
+        out[name][no_time] = np.nan
     for group, names in OPTIONAL_GROUPS.items():
-        df.loc[~present[group][bkey], list(names)] = np.nan
-    df["no_calendar"] = ~has_cal[bkey] & ~scope_rows & has_states[bkey]
-    df["period_start"] = pd.to_datetime(df["start_ms"], unit="ms", utc=True)
-    df["period_end"] = pd.to_datetime(df["end_ms"], unit="ms", utc=True)
-    cols = ["level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise", "tz",
-            "period_start", "period_end", "no_calendar", *ELEMENTS]
+        for name in names:
+            out[name][~present[group][bkey]] = np.nan
+    info = ent.take(bkey)  # ent's row i has key i
+    cols = {c: info[c].to_numpy() for c in ("level", "entity_id", "equipment_id", "work_center", "area", "site",
+                                            "enterprise", "tz")}
+    cols["period_start"] = pd.to_datetime(buckets["start_ms"].to_numpy(), unit="ms", utc=True)
+    cols["period_end"] = pd.to_datetime(buckets["end_ms"].to_numpy(), unit="ms", utc=True)
+    cols["no_calendar"] = ~has_cal[bkey] & is_eq & has_states[bkey]
+    df = pd.DataFrame({**cols, **{name: out[name] for name in ELEMENTS}})
     periods = df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket")
-    return ElementsResult(df[cols].reset_index(drop=True), lambda: _loss_reasons(**reason_inputs, periods=periods),
+    return ElementsResult(df, lambda: _loss_reasons(**reason_inputs, periods=periods),
                           period)
 
 
@@ -502,16 +567,6 @@ def _split(tl, key, s, e, bs, be):
 
 def _overlap_segments(ss, se):
     """Segments of the composite axis covered by two or more state records."""
-    z = np.empty(0, np.int64)
-    if ss.size == 0:
-        return z, z
-    if is_sorted(ss):
-        if np.all(se[:-1] <= ss[1:]):
-            return z, z  # disjoint records: no overlap
-    else:
-        order = np.argsort(ss, kind="stable")
-        if np.all(se[order][:-1] <= ss[order][1:]):
-            return z, z
     t = np.concatenate([ss, se])
     d = np.concatenate([np.ones(ss.size, np.int64), -np.ones(se.size, np.int64)])
     ok = np.concatenate([se > ss, se > ss])

@@ -260,13 +260,16 @@ def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_en
     return rec[keep], seg[keep], frac[keep]
 
 
-class Coverage:
-    """Time covered by each rank of disjoint ranked segments, between any two points of the axis.
 
-    For every rank ``r`` the cumulative coverage ``F_r(t)`` (time of rank ``r`` before ``t``) is a prefix sum
-    over that rank's segments, so the time of rank ``r`` inside any window ``[a, b)`` is ``F_r(b) - F_r(a)``,
-    exactly, in integer milliseconds, without cutting the segments at the window bounds. This is how the
-    engine intersects millions of state segments with the few calendar and bucket windows.
+def coverage(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarray, n_ranks: int,
+             t: np.ndarray) -> np.ndarray:
+    """Time covered by each rank of disjoint ranked segments before each of the sorted points ``t``.
+
+    ``F[k, r]`` is the time of rank ``r`` before ``t[k]``, so the time of rank ``r`` inside ``[t[k], t[k+1])``
+    is ``F[k+1, r] - F[k, r]``: exact (integer milliseconds in float64), without cutting the segments at the
+    points. This is how the engine intersects millions of state segments with the few calendar and bucket
+    windows: one search of the points among the segments, one weighted count of the segments between
+    consecutive points, one cumulative sum.
 
     Parameters
     ----------
@@ -275,29 +278,27 @@ class Coverage:
     seg_rank : array of int, shape (m,)
         Rank of each segment, ``0 <= rank < n_ranks``.
     n_ranks : int
+    t : array of int64, shape (p,)
+        Points, in non-decreasing order.
+
+    Returns
+    -------
+    array of float64, shape (p, n_ranks)
+        Whole numbers (time in the units of the axis).
     """
-
-    def __init__(self, seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarray, n_ranks: int):
-        self.n_ranks = n_ranks
-        self._by_rank = []
-        for r in range(n_ranks):
-            m = seg_rank == r
-            s, e = seg_start[m], seg_end[m]
-            cum = np.zeros(s.size + 1, dtype=np.int64)
-            np.cumsum(e - s, out=cum[1:])
-            self._by_rank.append((s, e, cum))
-
-    def before(self, t: np.ndarray, rank: int) -> np.ndarray:
-        """``F_rank(t)``: time [ms] of ``rank`` before each point ``t``; array of int64 like ``t``."""
-        s, e, cum = self._by_rank[rank]
-        t = np.asarray(t, dtype=np.int64)
-        if s.size == 0:
-            return np.zeros(t.shape, dtype=np.int64)
-        j = np.searchsorted(s, t, side="right")  # segments starting at or before t
-        last_end = e[np.maximum(j - 1, 0)]
-        beyond = np.where(j > 0, np.maximum(last_end - t, 0), 0)  # part of segment j-1 after t
-        return cum[j] - beyond
-
-    def between(self, a: np.ndarray, b: np.ndarray, rank: int) -> np.ndarray:
-        """Time [ms] of ``rank`` inside each window ``[a, b)`` (``a <= b``); array of int64, shape of ``a``."""
-        return self.before(b, rank) - self.before(a, rank)
+    t = np.asarray(t, dtype=np.int64)
+    seg_rank = np.asarray(seg_rank, dtype=np.int64)
+    m = seg_start.size
+    if m == 0 or t.size == 0:
+        return np.zeros((t.size, n_ranks))
+    j = np.searchsorted(seg_start, t, side="right")  # segments starting at or before t[k]
+    # block k holds the segments i with j[k-1] <= i < j[k]; F[k] sums blocks 0..k
+    block = np.repeat(np.arange(t.size + 1), np.diff(j, prepend=0, append=m))
+    sums = np.bincount(block * n_ranks + seg_rank, weights=(seg_end - seg_start).astype(np.float64),
+                       minlength=(t.size + 1) * n_ranks).reshape(t.size + 1, n_ranks)
+    f = np.cumsum(sums, axis=0)[:-1]
+    # the segment that started last before t[k] may reach beyond it: take off the part after t[k]
+    k = np.flatnonzero(j > 0)
+    last = j[k] - 1
+    f[k, seg_rank[last]] -= np.maximum(seg_end[last] - t[k], 0)
+    return f

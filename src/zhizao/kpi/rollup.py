@@ -44,6 +44,11 @@ def rollup(elements: pd.DataFrame, level: str = "equipment") -> pd.DataFrame:
     keys = [col, "tz", "period_start", "period_end"]
     if df.empty:
         return pd.DataFrame(columns=keys + ["n_equipment", "no_calendar", *ELEMENTS])
+    if level == "equipment" and pd.MultiIndex.from_frame(df[keys]).is_unique:
+        # one row per equipment and bucket already: the sums are the rows themselves
+        out = df.sort_values(keys, kind="stable").reset_index(drop=True)
+        out.insert(len(keys), "n_equipment", 1)
+        return out[keys + ["n_equipment", "no_calendar", *ELEMENTS]]
     g = df.groupby(keys, sort=True, dropna=False)
     out = g[list(ELEMENTS)].sum(min_count=1)
     out["n_equipment"] = g["equipment_id"].nunique()

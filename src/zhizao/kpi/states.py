@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from zhizao.kpi.intervals import is_sorted
@@ -43,6 +44,9 @@ class StateRecords:
     reasons : dict
     keys_with_states : array of int64
         Sorted distinct keys that have any state record.
+    first, last : array of int64
+        Per key of ``keys_with_states``: earliest start and latest time stamp (start or end) of its records
+        [ms].
     """
 
     key: np.ndarray
@@ -52,30 +56,40 @@ class StateRecords:
     reason: np.ndarray
     reasons: dict
     keys_with_states: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
 
 
 def _fetch(con, entities: str, order: bool):
     # no join to the entity table: a join returns rows in no particular order, while a plain scan keeps
     # the store's insertion order (usually by equipment and time, which makes the sort below a check)
     sql = f"""
-        SELECT s.equipment_id, epoch_ms(s.start) AS s, epoch_ms(s."end") AS e,
+        SELECT s.equipment_id, s.start AS s, s."end" AS e,
                ({rank_sql("s.category")})::TINYINT AS rank, hash(coalesce(s.reason, '')) AS reason
         FROM states s {"ORDER BY s.equipment_id, s.start, s.state" if order else ""}"""
     t = con.sql(sql).to_arrow_table()
+    lookup = dict(con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall())
     eq = t.column("equipment_id").dictionary_encode().combine_chunks()
-    ids = con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall()
-    lookup = dict(ids)
     key_of_code = np.array([lookup.get(x, -1) for x in eq.dictionary.to_pylist()] or [-1], dtype=np.int64)
     key = key_of_code[eq.indices.to_numpy(zero_copy_only=False)]
-    e = t.column("e")
-    cols = (key, t.column("s").to_numpy(), pc.fill_null(e, 0).to_numpy(),
-            pc.is_null(e).to_numpy(zero_copy_only=False), t.column("rank").to_numpy().astype(np.int64),
-            t.column("reason").to_numpy())
+    e = t.column("e").combine_chunks()
+    cols = (key, epoch_ms(t.column("s").combine_chunks()), epoch_ms(pc.fill_null(e, 0)),
+            e.is_null().to_numpy(zero_copy_only=False), t.column("rank").combine_chunks().to_numpy().astype(np.int64),
+            t.column("reason").combine_chunks().to_numpy())
     known = key >= 0  # every state's equipment is known after ingest; a foreign row is left out
     return cols if known.all() else tuple(c[known] for c in cols)
 
 
-def state_records(con, entities: str = "_zz_ent") -> StateRecords:
+def epoch_ms(ts) -> np.ndarray:
+    """Milliseconds since the epoch (floor) of an Arrow array of time stamps without nulls; int64 array.
+
+    Fetching DuckDB's TIMESTAMPTZ as it is and dividing here is several times cheaper than ``epoch_ms()`` in
+    SQL."""
+    us = pc.cast(ts, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
+    return us // 1000
+
+
+def state_records(con, entities: str = "_zz_ent", production_end: dict | None = None) -> StateRecords:
     """Every state record with its resolved end (see the module docstring).
 
     Parameters
@@ -84,6 +98,8 @@ def state_records(con, entities: str = "_zz_ent") -> StateRecords:
         An open zhizao store.
     entities : str
         Name of a table or view with columns ``key``, ``level`` and ``entity_id`` (the engine's entities).
+    production_end : dict, optional
+        Latest production ``end`` [ms] per key, if the caller has it; read from the store otherwise.
 
     Returns
     -------
@@ -91,30 +107,32 @@ def state_records(con, entities: str = "_zz_ent") -> StateRecords:
     """
     key, s, e, no_end, rank, reason = _fetch(con, entities, order=False)
     n = key.size
-    if n:
+    same_next = np.zeros(n, dtype=bool)
+    np.equal(key[1:], key[:-1], out=same_next[:-1])
+    # in order, without ties: each record starts after the previous one of its equipment (one pass)
+    if n and not np.all((key[1:] > key[:-1]) | (same_next[:-1] & (s[1:] > s[:-1]))):
         t0 = int(s.min())
         span = int(s.max()) - t0 + 1
+        ties = True  # without room for a composite key, let the store sort
         if (int(key.max()) + 1) * span < 2**62:
             order_key = key * span + (s - t0)
-            if not is_sorted(order_key):
-                o = np.argsort(order_key, kind="stable")  # timsort: linear on the usual presorted runs
-                key, s, e, no_end, rank, reason, order_key = (x[o] for x in (key, s, e, no_end, rank, reason,
-                                                                              order_key))
+            o = np.argsort(order_key, kind="stable")  # timsort: fast on presorted runs
+            key, s, e, no_end, rank, reason, order_key = (x[o] for x in (key, s, e, no_end, rank, reason, order_key))
             ties = bool(np.any(order_key[1:] == order_key[:-1]))
-        else:
-            ties = True  # no room for a composite key: let the store sort
         if ties:
             # records starting at the same instant: their order (by raw state) decides which one lasts
             key, s, e, no_end, rank, reason = _fetch(con, entities, order=True)
-    same_next = np.zeros(n, dtype=bool)
-    same_next[:-1] = key[1:] == key[:-1]
+        np.equal(key[1:], key[:-1], out=same_next[:-1])
     first = np.flatnonzero(np.r_[True, ~same_next[:-1]]) if n else np.empty(0, np.int64)
     # horizon per equipment: latest time stamp in states and production
     latest = np.where(no_end, s, np.maximum(s, e))
-    horizon = dict(zip(key[first].tolist(), np.maximum.reduceat(latest, first).tolist())) if n else {}
-    for k, t in con.execute(f"""
+    last_time = np.maximum.reduceat(latest, first) if n else np.empty(0, np.int64)
+    horizon = dict(zip(key[first].tolist(), last_time.tolist()))
+    if production_end is None:
+        production_end = dict(con.execute(f"""
             SELECT k.key, epoch_ms(max(p."end")) FROM production p
-            JOIN {entities} k ON k.level = 'equipment' AND k.entity_id = p.equipment_id GROUP BY 1""").fetchall():
+            JOIN {entities} k ON k.level = 'equipment' AND k.entity_id = p.equipment_id GROUP BY 1""").fetchall())
+    for k, t in production_end.items():
         if k in horizon and t is not None:
             horizon[k] = max(horizon[k], t)
     nxt = np.empty(n, dtype=np.int64)
@@ -126,4 +144,4 @@ def state_records(con, entities: str = "_zz_ent") -> StateRecords:
     if n:
         codes = dict(con.execute("SELECT DISTINCT hash(coalesce(reason, '')), coalesce(reason, '') FROM states")
                      .fetchall())
-    return StateRecords(key, s, end, rank, reason, codes, key[first])
+    return StateRecords(key, s, end, rank, reason, codes, key[first], s[first], last_time)
