@@ -525,6 +525,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> E
     out["epc"] = epc * out["pot"] / 3600.0
 
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
+    out = {name: np.asarray(x, dtype=np.float64) for name, x in out.items()}
     is_eq = (ent["level"] == "equipment").to_numpy()[bkey]
     no_time = ~is_eq | ~has_states[bkey]
     for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS:
