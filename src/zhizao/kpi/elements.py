@@ -65,6 +65,7 @@ from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
 RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
 LOSS_RANKS = (R_UNPLANNED, R_MINOR, R_SETUP, R_NO_ORDER)
+IS_LOSS = np.isin(np.arange(len(CATEGORY_PRECEDENCE)), LOSS_RANKS)
 
 #: Default minor-stop threshold [s] (a setting; reference/iso22400.md, "Loss categories").
 MINOR_STOP_THRESHOLD = 300.0
@@ -298,7 +299,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             thr_ms = int(round(settings.minor_stop_threshold * MS))
             lo, hi = int(ent["w0"].min()) - thr_ms, int(ent["w1"].max()) + thr_ms
             tl = Timeline(lo - 1, hi + 1, len(ent))
-            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records)
+            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool)
     finally:
         con.unregister("_zz_ent")
         cur.close()
@@ -344,11 +345,13 @@ def _bucket_segments(con, ent, tl, period):
     return tl.encode(key, s), tl.encode(key, e), pd.DataFrame({"key": key, "start_ms": s, "end_ms": e})
 
 
-def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> ElementsResult:
+def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool) -> ElementsResult:
     n_eq = int((ent["level"] == "equipment").sum())
     bs, be, buckets = _bucket_segments(con, ent, tl, period)
     nb = len(buckets)
     out = {name: np.zeros(nb) for name in ELEMENTS}
+    # production elements on the worker thread while this one does the states (numpy releases the GIL)
+    p_elements = pool.submit(lambda: _production_elements(p_records.result(), tl, bs, be, nb))
     bkey = buckets["key"].to_numpy()
 
     # -- states -> resolved category segments
@@ -379,7 +382,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> E
     cs = tl.encode(ckey, np.asarray(cal["s"], np.int64))
     ce = tl.encode(ckey, np.asarray(cal["e"], np.int64))
     has_cal = np.zeros(len(ent), dtype=bool)
-    has_cal[np.unique(ckey)] = True
+    has_cal[ckey] = True
     no_cal = np.flatnonzero(~has_cal[:n_eq])
     # equipment without a calendar: one shift over its whole window
     nc_s = tl.encode(no_cal, ent["w0"].to_numpy()[no_cal] - thr_ms)
@@ -443,35 +446,18 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> E
 
     # loss reasons inside pbt: computed when first asked for (the report and the dashboard need them, the
     # KPI tables do not); only the loss segments and records are kept for it
-    loss_seg = np.isin(seg_r, LOSS_RANKS)
-    loss_rec = np.isin(srank, LOSS_RANKS)
+    loss_seg = IS_LOSS[seg_r]
+    loss_rec = IS_LOSS[srank]
     reason_inputs = {"bs": bs, "be": be, "seg": (seg_s[loss_seg], seg_e[loss_seg], seg_r[loss_seg]),
                      "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e),
                      "rec": (ss[loss_rec], srank[loss_rec], sreason[loss_rec]), "codes": sr_codes}
     del seg_s, seg_e, seg_r, ss, se, srank, sreason
 
-    # -- production
+    # -- production (computed on the worker thread meanwhile)
     present = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
-    pr = p_records.result()
-    if len(pr["key"]):
-        pk = pr["key"].astype(np.int64)
-        present["production"][np.unique(pk)] = True
-        rec, seg, frac = _split(tl, pk, pr["s"], pr["e"], bs, be)
-        identity = rec.size == pk.size  # every record in one bucket, whole: no gathers needed
-        pri, pq, good, val = pr["pri"], pr["produced"], pr["good"], pr["unit_value"]  # NaN where null
-
-        def addp(name, x):
-            out[name] = np.bincount(seg, weights=frac * (x if identity else x[rec]), minlength=nb)
-
-        addp("pq", pq)
-        addp("gq", good)
-        addp("sq", pr["scrap"])
-        addp("rq", pr["rework"])
-        has_pri = ~np.isnan(pri)
-        addp("ideal_time", np.where(has_pri, pri * pq, 0.0))
-        addp("ideal_good_time", np.where(has_pri, pri * good, 0.0))
-        addp("pq_no_pri", np.where(has_pri, 0.0, pq))
-        addp("output_value", np.where(np.isnan(val), 0.0, val * good))
+    p_out, p_keys = p_elements.result()
+    out.update(p_out)
+    present["production"][p_keys] = True
 
     # -- energy (interval readings and cumulative register steps)
     en = con.execute(f"""
@@ -482,7 +468,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> E
              AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)""").fetchnumpy()
     if len(en["key"]):
         ek = np.asarray(en["key"], np.int64)
-        present["energy"][np.unique(ek)] = True
+        present["energy"][ek] = True
         rec, seg, frac = _split(tl, ek, en["s"], en["e"], bs, be)
         out["energy_kwh"] = np.bincount(seg, weights=frac * np.asarray(en["kwh"], np.float64)[rec], minlength=nb)
         out["energy_kgce"] = np.bincount(seg, weights=frac * np.asarray(en["kgce"], np.float64)[rec], minlength=nb)
@@ -497,7 +483,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> E
         FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope""").fetchnumpy()
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
-        present["labour"][np.unique(lk)] = True
+        present["labour"][lk] = True
         rec, seg, frac = _split(tl, lk, lb["s"], lb["e"], bs, be)
         apat = np.asarray(lb["attendance_hours"], np.float64)
         out["apat"] = np.bincount(seg, weights=frac * apat[rec], minlength=nb)
@@ -513,7 +499,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> E
              AND (k.level = 'equipment') = (q.equipment_id IS NOT NULL)""").fetchnumpy()
     if len(qu["key"]):
         qk = np.asarray(qu["key"], np.int64)
-        present["quality"][np.unique(qk)] = True
+        present["quality"][qk] = True
         qb = locate(bs, be, tl.encode(qk, qu["t"]))
         ok = qb >= 0
         out["ip"] = np.bincount(qb[ok], minlength=nb).astype(np.float64)
@@ -534,8 +520,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> E
         for name in names:
             out[name][~present[group][bkey]] = np.nan
     info = ent.take(bkey)  # ent's row i has key i
-    cols = {c: info[c].to_numpy() for c in ("level", "entity_id", "equipment_id", "work_center", "area", "site",
-                                            "enterprise", "tz")}
+    cols = {c: info[c].reset_index(drop=True) for c in ("level", "entity_id", "equipment_id", "work_center",
+                                                        "area", "site", "enterprise", "tz")}
     cols["period_start"] = pd.to_datetime(buckets["start_ms"].to_numpy(), unit="ms", utc=True)
     cols["period_end"] = pd.to_datetime(buckets["end_ms"].to_numpy(), unit="ms", utc=True)
     cols["no_calendar"] = ~has_cal[bkey] & is_eq & has_states[bkey]
@@ -543,6 +529,32 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records) -> E
     periods = df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket")
     return ElementsResult(df, lambda: _loss_reasons(**reason_inputs, periods=periods),
                           period)
+
+
+def _production_elements(pr: dict, tl, bs, be, nb) -> tuple[dict, np.ndarray]:
+    """Production elements per bucket (pq, gq, sq, rq, ideal times, output value) from the production
+    records (:data:`_PRODUCTION_SQL` as numpy columns), and the keys that have production records."""
+    out = {}
+    if not len(pr["key"]):
+        return out, np.empty(0, np.int64)
+    pk = pr["key"].astype(np.int64)
+    rec, seg, frac = _split(tl, pk, pr["s"], pr["e"], bs, be)
+    identity = rec.size == pk.size  # every record in one bucket, whole: no gathers needed
+    pri, pq, good, val = pr["pri"], pr["produced"], pr["good"], pr["unit_value"]  # NaN where null
+
+    def addp(name, x):
+        out[name] = np.bincount(seg, weights=frac * (x if identity else x[rec]), minlength=nb)
+
+    addp("pq", pq)
+    addp("gq", good)
+    addp("sq", pr["scrap"])
+    addp("rq", pr["rework"])
+    has_pri = ~np.isnan(pri)
+    addp("ideal_time", np.where(has_pri, pri * pq, 0.0))
+    addp("ideal_good_time", np.where(has_pri, pri * good, 0.0))
+    addp("pq_no_pri", np.where(has_pri, 0.0, pq))
+    addp("output_value", np.where(np.isnan(val), 0.0, val * good))
+    return out, pk
 
 
 def _columns(table) -> dict[str, np.ndarray]:
@@ -583,7 +595,7 @@ def _loss_reasons(bs, be, seg, pot, pdl, rec, codes, periods) -> pd.DataFrame:
 
     Each piece of loss time takes the reason of the latest record of its category that started at or
     before it (the records behind a minor stop may be logged as unplanned downtime). ``seg``: the loss
-    segments (start, end, rank); ``rec``: the loss records (start, rank, reason code); ``codes``: reason
+    segments (start, end, rank); ``rec``: the loss records (start, rank, reason code); ``codes``: the reason
     code -> text; ``periods``: entity_id, period_start, period_end per bucket.
     """
     seg_s, seg_e, seg_r = seg
@@ -602,13 +614,13 @@ def _loss_reasons(bs, be, seg, pot, pdl, rec, codes, periods) -> pd.DataFrame:
         order = np.argsort(rs, kind="stable")
         rs, rr = rs[order], rcode[src][order]
         i = np.searchsorted(rs, ps[pm], side="right") - 1
-        frames.append(pd.DataFrame({"bucket": ib[pm], "category": r, "reason": take(rr, i, 0), "ms": dur[pm]}))
+        frames.append(pd.DataFrame({"bucket": ib[pm], "category": r, "reason": take(rr, i, -1), "ms": dur[pm]}))
     if not frames:
         return _empty_reasons().assign(entity_id=pd.Series(dtype=object), period_start=pd.Series(dtype=object),
                                        period_end=pd.Series(dtype=object))
     df = pd.concat(frames, ignore_index=True).groupby(["bucket", "category", "reason"], as_index=False)["ms"].sum()
     df["category"] = np.asarray(CATEGORY_PRECEDENCE, dtype=object)[df["category"].to_numpy()]
-    df["reason"] = [codes.get(c, "") for c in df["reason"].tolist()]
+    df["reason"] = np.asarray([*codes, ""], dtype=object)[df["reason"].to_numpy()]  # -1: none
     df["seconds"] = df.pop("ms") / MS
     return df.merge(periods, on="bucket").drop(columns="bucket")
 

@@ -39,9 +39,9 @@ class StateRecords:
         whose next record starts at the same instant gets ``end == start`` (an empty interval).
     rank : array of int64, shape (n,)
         Precedence rank of the category (:data:`zhizao.schema.CATEGORY_PRECEDENCE`).
-    reason : array of uint64, shape (n,)
-        Hash code of the reason text (empty text for none); ``reasons`` maps codes to texts.
-    reasons : dict
+    reason : array of int64, shape (n,)
+        Index of the reason text in ``reasons``, -1 for none.
+    reasons : list of str
     keys_with_states : array of int64
         Sorted distinct keys that have any state record.
     first, last : array of int64
@@ -54,7 +54,7 @@ class StateRecords:
     end: np.ndarray
     rank: np.ndarray
     reason: np.ndarray
-    reasons: dict
+    reasons: list
     keys_with_states: np.ndarray
     first: np.ndarray
     last: np.ndarray
@@ -65,19 +65,20 @@ def _fetch(con, entities: str, order: bool):
     # the store's insertion order (usually by equipment and time, which makes the sort below a check)
     sql = f"""
         SELECT s.equipment_id, s.start AS s, s."end" AS e,
-               ({rank_sql("s.category")})::TINYINT AS rank, hash(coalesce(s.reason, '')) AS reason
+               ({rank_sql("s.category")})::TINYINT AS rank, s.reason
         FROM states s {"ORDER BY s.equipment_id, s.start, s.state" if order else ""}"""
     t = con.sql(sql).to_arrow_table()
-    lookup = dict(con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall())
-    eq = t.column("equipment_id").dictionary_encode().combine_chunks()
-    key_of_code = np.array([lookup.get(x, -1) for x in eq.dictionary.to_pylist()] or [-1], dtype=np.int64)
-    key = key_of_code[eq.indices.to_numpy(zero_copy_only=False)]
+    ids = con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall()
+    pos = pc.index_in(t.column("equipment_id"), value_set=pa.array([i for i, _k in ids], pa.string()))
+    key = np.array([k for _i, k in ids] + [-1], dtype=np.int64)[pc.fill_null(pos, len(ids)).to_numpy()]
+    reason = t.column("reason").combine_chunks().dictionary_encode()
     e = t.column("e").combine_chunks()
     cols = (key, epoch_ms(t.column("s").combine_chunks()), epoch_ms(pc.fill_null(e, 0)),
             e.is_null().to_numpy(zero_copy_only=False), t.column("rank").combine_chunks().to_numpy().astype(np.int64),
-            t.column("reason").combine_chunks().to_numpy())
+            pc.fill_null(reason.indices, -1).to_numpy().astype(np.int64))
     known = key >= 0  # every state's equipment is known after ingest; a foreign row is left out
-    return cols if known.all() else tuple(c[known] for c in cols)
+    cols = cols if known.all() else tuple(c[known] for c in cols)
+    return (*cols, reason.dictionary.to_pylist())
 
 
 def epoch_ms(ts) -> np.ndarray:
@@ -105,7 +106,7 @@ def state_records(con, entities: str = "_zz_ent", production_end: dict | None = 
     -------
     StateRecords
     """
-    key, s, e, no_end, rank, reason = _fetch(con, entities, order=False)
+    key, s, e, no_end, rank, reason, texts = _fetch(con, entities, order=False)
     n = key.size
     same_next = np.zeros(n, dtype=bool)
     np.equal(key[1:], key[:-1], out=same_next[:-1])
@@ -121,7 +122,7 @@ def state_records(con, entities: str = "_zz_ent", production_end: dict | None = 
             ties = bool(np.any(order_key[1:] == order_key[:-1]))
         if ties:
             # records starting at the same instant: their order (by raw state) decides which one lasts
-            key, s, e, no_end, rank, reason = _fetch(con, entities, order=True)
+            key, s, e, no_end, rank, reason, texts = _fetch(con, entities, order=True)
         np.equal(key[1:], key[:-1], out=same_next[:-1])
     first = np.flatnonzero(np.r_[True, ~same_next[:-1]]) if n else np.empty(0, np.int64)
     # horizon per equipment: latest time stamp in states and production
@@ -140,8 +141,4 @@ def state_records(con, entities: str = "_zz_ent", production_end: dict | None = 
     last = np.flatnonzero(~same_next)
     nxt[last] = [horizon[k] for k in key[last].tolist()]
     end = np.where(no_end, nxt, e)
-    codes = {}
-    if n:
-        codes = dict(con.execute("SELECT DISTINCT hash(coalesce(reason, '')), coalesce(reason, '') FROM states")
-                     .fetchall())
-    return StateRecords(key, s, end, rank, reason, codes, key[first], s[first], last_time)
+    return StateRecords(key, s, end, rank, reason, texts, key[first], s[first], last_time)
