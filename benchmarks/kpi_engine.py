@@ -199,12 +199,13 @@ def child_engine(db: str, out: str | None, profile: str | None) -> dict:
         df.to_parquet(out, index=False)
         # zhizao's KPI stage alone, from the already computed elements (the same inputs the oee package gets)
         el = ws.elements(level="equipment", period="day")  # cached by the kpi call above
-        t = time.perf_counter()
-        compute_kpis(el, ["oee"])
-        res["kpi_stage_oee_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        compute_kpis(el)
-        res["kpi_stage_all_s"] = time.perf_counter() - t
+        for name, kpis in (("kpi_stage_oee_s", ["oee"]), ("kpi_stage_all_s", None)):
+            times = []
+            for _ in range(5):  # best of five, like the oee loop's best of the repeats
+                t = time.perf_counter()
+                compute_kpis(el, kpis)
+                times.append(time.perf_counter() - t)
+            res[name] = min(times)
     ws.close()
     return res
 
@@ -544,6 +545,7 @@ def main(argv=None) -> int:
         "zhizao_kpi_stage": {
             "what": "zhizao.kpi.kpis.compute_kpis on the engine's elements (the same aggregated inputs the "
                     "oee package gets): ['oee'] only, and all KPIs with null_reasons",
+            "method": "best of five calls",
             "oee_only_s": round(last["kpi_stage_oee_s"], 4),
             "all_kpis_s": round(last["kpi_stage_all_s"], 4),
             "vectorised_pandas_formula_s": round(vec_s, 5),
@@ -558,8 +560,16 @@ def main(argv=None) -> int:
                                  "measured": round(ratios["engine_over_bare_best"], 3),
                                  "met": ratios["engine_over_bare_best"] <= TARGETS["engine_over_bare"]},
             "oee_loop_over_engine": {"target": f">= {TARGETS['oee_loop_over_engine']}",
+                                     "reading": "end to end: the engine from raw states against the loop over "
+                                                "already aggregated inputs (unlike work)",
                                      "measured": round(ratios["oee_loop_over_engine_best"], 4),
                                      "met": ratios["oee_loop_over_engine_best"] >= TARGETS["oee_loop_over_engine"]},
+            "oee_loop_over_kpi_stage": {"target": f">= {TARGETS['oee_loop_over_engine']}",
+                                        "reading": "like for like: the same equipment-days' OEE from the same "
+                                                   "elements, the oee loop against zhizao's KPI stage",
+                                        "measured": round(ratios["oee_loop_over_zhizao_kpi_stage_oee"], 2),
+                                        "met": ratios["oee_loop_over_zhizao_kpi_stage_oee"]
+                                        >= TARGETS["oee_loop_over_engine"]},
             "figures_from": "best of the repeats (medians in the sections above)",
         },
         "profile": str(profile_path.relative_to(ROOT)) if profile_path and profile_path.is_relative_to(ROOT)
@@ -598,11 +608,11 @@ def markdown(r: dict) -> str:
         (f"| engine / bare aggregation | {r['ratios']['engine_over_bare_best']:.2f}x | <= 3x | "
          f"{yes[t['engine_over_bare']['met']]} |"),
         f"| `oee` package loop ({o['computed']:,} calls) | {o['loop_best_s']:.2f} s ({o['per_call_us']:.0f} us/call) | | |",
-        (f"| `oee` loop / engine (engine from raw states) | {r['ratios']['oee_loop_over_engine_best']:.3f}x | >= 50x | "
-         f"{yes[t['oee_loop_over_engine']['met']]} |"),
-        (f"| `oee` loop / zhizao KPI stage on the same elements (oee only; all KPIs) | "
-         f"{r['ratios']['oee_loop_over_zhizao_kpi_stage_oee']:.1f}x; {r['ratios']['oee_loop_over_zhizao_kpi_stage_all']:.1f}x"
-         f" | | informative |"),
+        (f"| `oee` loop / zhizao KPI stage, like for like: same elements in, same OEE out (all KPIs: "
+         f"{r['ratios']['oee_loop_over_zhizao_kpi_stage_all']:.1f}x) | "
+         f"{r['ratios']['oee_loop_over_zhizao_kpi_stage_oee']:.1f}x | >= 50x | {yes[t['oee_loop_over_kpi_stage']['met']]} |"),
+        (f"| `oee` loop / engine, end to end (engine from raw states, loop from aggregated inputs) | "
+         f"{r['ratios']['oee_loop_over_engine_best']:.3f}x | >= 50x | {yes[t['oee_loop_over_engine']['met']]} |"),
         f"| engine peak RSS (increment over imports + connect) | {e['peak_rss_mb']:,.0f} MiB ({e['increment_mb']:,.0f} MiB) | | |",
         f"| ingest, {', '.join(d['tables_ingested'])} | {r['ingest']['records_per_s']:,} records/s | | informative |",
         f"| engine elements = simulator truth | {e['matches_simulator_truth']['equal']} | | |",

@@ -43,7 +43,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.energy import energy_intervals_sql
@@ -362,8 +361,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         skey, srank, sreason, s0, e0 = sr.key, sr.rank, sr.reason, sr.start, sr.end
     else:
         skey, srank, sreason, s0, e0 = sr.key[win], sr.rank[win], sr.reason[win], sr.start[win], sr.end[win]
-    ss = tl.encode(skey, np.clip(s0, lo, hi))
-    se = tl.encode(skey, np.clip(e0, lo, hi))
+    ss = tl.encode(skey, s0, lo, hi)
+    se = tl.encode(skey, e0, lo, hi)
     sr_codes = sr.reasons
     del sr
     seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
@@ -558,15 +557,13 @@ def _production_elements(pr: dict, tl, bs, be, nb) -> tuple[dict, np.ndarray]:
 
 
 def _columns(table) -> dict[str, np.ndarray]:
-    """Columns of an Arrow table as numpy arrays: integers and time stamps as they are, other numbers as
+    """Columns of an Arrow table as numpy arrays: integers without nulls as they are, other numbers as
     float64 with NaN for null."""
     out = {}
     for name in table.column_names:
         col = table.column(name)
-        if pa.types.is_integer(col.type) and col.null_count == 0:
-            out[name] = col.to_numpy()
-        else:
-            out[name] = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)  # null -> NaN
+        x = col.to_numpy()
+        out[name] = x if pa.types.is_integer(col.type) and col.null_count == 0 else x.astype(np.float64)
     return out
 
 

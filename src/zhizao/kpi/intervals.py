@@ -49,10 +49,14 @@ class Timeline:
         # one spare millisecond keeps the end of one band from touching the start of the next
         return int(self.t1 - self.t0 + 2)
 
-    def encode(self, key: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Composite positions of times ``t`` [ms] on timelines ``key`` (clipped into the band)."""
-        t = np.clip(np.asarray(t, dtype=np.int64), self.t0, self.t1)
-        return np.asarray(key, dtype=np.int64) * self.span + (t - self.t0)
+    def encode(self, key: np.ndarray, t: np.ndarray, lo: int | None = None, hi: int | None = None) -> np.ndarray:
+        """Composite positions of times ``t`` [ms] on timelines ``key``, with ``t`` clipped to ``[lo, hi]``
+        (default: the band, ``[t0, t1]``)."""
+        lo = self.t0 if lo is None else max(lo, self.t0)
+        hi = self.t1 if hi is None else min(hi, self.t1)
+        out = np.multiply(key, self.span, dtype=np.int64)
+        out += np.clip(t, lo, hi) - self.t0
+        return out
 
     def decode(self, ct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inverse of :meth:`encode`: ``(key, t [ms])``."""

@@ -87,10 +87,9 @@ UNAVAILABLE = {
 }
 
 KPI_NAMES = tuple(k.name for k in RATIO_KPIS) + tuple(k.name for k in COMPOUND_KPIS)
-#: Elements that KPIs read.
-ELEMENT_INPUTS = tuple(sorted({e.lstrip("-") for k in RATIO_KPIS for e in k.elements}
-                              | {"pq_no_pri", "apat_no_apwt", "apt", "pbt", "pq", "aupt", "ct"}))
-
+#: The KPIs a compound KPI is made of.
+DEPENDS = {"oee": ("availability", "effectiveness", "quality_ratio"), "nee": ("effectiveness", "quality_ratio"),
+           "teep": ("oee", "availability", "effectiveness", "quality_ratio")}
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """``num / den`` (float arrays) with null (NaN) where the denominator is zero or either side is null.
@@ -107,7 +106,8 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     elements : pandas.DataFrame
         Rows of summed elements (any level and period; see :mod:`zhizao.kpi.elements`).
     kpis : list of str, optional
-        Names to return (default all of :data:`KPI_NAMES`).
+        Names to return (default all of :data:`KPI_NAMES`). Only these and the KPIs they are made of are
+        computed; ``null_reasons`` covers those.
 
     Returns
     -------
@@ -124,8 +124,9 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     for k in wanted:
         if k not in KPI_NAMES:
             raise KeyError(f"unknown KPI {k!r}; known: {', '.join(KPI_NAMES)}")
+    needed = set(wanted).union(*(DEPENDS.get(k, ()) for k in wanted))
     n = len(elements)
-    col = {name: elements[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in ELEMENT_INPUTS}
+    col = _Columns(elements)
     out: dict[str, np.ndarray] = {}
     notes: list[tuple[str, np.ndarray]] = []  # (text, rows it applies to), in order
 
@@ -139,6 +140,8 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
         return t
 
     for k in RATIO_KPIS:
+        if k.name not in needed:
+            continue
         num, den = total(k.numerator), total(k.denominator)
         out[k.name] = ratio(num, den)
         missing = [e.lstrip("-") for e in k.elements if np.isnan(col[e.lstrip("-")]).all()]
@@ -151,24 +154,41 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     # an ideal time with unknown PRI is not an ideal time
     no_pri = np.nan_to_num(col["pq_no_pri"]) > 0
     for name in ("effectiveness", "quality_ratio_time"):
-        out[name] = np.where(no_pri, np.nan, out[name])
-        note(name, no_pri, "unavailable, pri missing for some products (pq_no_pri > 0)")
+        if name in needed:
+            out[name] = np.where(no_pri, np.nan, out[name])
+            note(name, no_pri, "unavailable, pri missing for some products (pq_no_pri > 0)")
     part_apwt = np.nan_to_num(col["apat_no_apwt"]) > 0
-    out["worker_efficiency"] = np.where(part_apwt, np.nan, out["worker_efficiency"])
-    note("worker_efficiency", part_apwt, "unavailable, work_hours missing for some labour records")
+    if "worker_efficiency" in needed:
+        out["worker_efficiency"] = np.where(part_apwt, np.nan, out["worker_efficiency"])
+        note("worker_efficiency", part_apwt, "unavailable, work_hours missing for some labour records")
 
-    oee = out["availability"] * out["effectiveness"] * out["quality_ratio"]
-    # a full breakdown: no production time, OEE 0 with undefined effectiveness and quality
-    zero = (col["apt"] == 0) & (col["pbt"] > 0) & np.isnan(oee) & ~np.isnan(col["pq"])
-    out["oee"] = np.where(zero, 0.0, oee)
-    out["nee"] = ratio(col["aupt"], col["pbt"]) * out["effectiveness"] * out["quality_ratio"]
-    out["teep"] = out["oee"] * ratio(col["pbt"], col["ct"])
+    if "oee" in needed:
+        oee = out["availability"] * out["effectiveness"] * out["quality_ratio"]
+        # a full breakdown: no production time, OEE 0 with undefined effectiveness and quality
+        zero = (col["apt"] == 0) & (col["pbt"] > 0) & np.isnan(oee) & ~np.isnan(col["pq"])
+        out["oee"] = np.where(zero, 0.0, oee)
+    if "nee" in needed:
+        out["nee"] = ratio(col["aupt"], col["pbt"]) * out["effectiveness"] * out["quality_ratio"]
+    if "teep" in needed:
+        out["teep"] = out["oee"] * ratio(col["pbt"], col["ct"])
     for name in ("oee", "nee", "teep"):
-        note(name, np.isnan(out[name]), "undefined, a factor is null")
+        if name in needed:
+            note(name, np.isnan(out[name]), "undefined, a factor is null")
     out["null_reasons"] = _join_notes(notes, n)
-    out = pd.DataFrame(out, index=elements.index)
     keep = [k for k in KPI_NAMES if k in wanted] + ["null_reasons"]
-    return out[keep]
+    return pd.DataFrame({k: out[k] for k in keep}, index=elements.index)
+
+
+class _Columns(dict):
+    """Element columns as float arrays (NaN for null), converted when first used."""
+
+    def __init__(self, elements: pd.DataFrame):
+        super().__init__()
+        self.elements = elements
+
+    def __missing__(self, name: str) -> np.ndarray:
+        self[name] = self.elements[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        return self[name]
 
 
 def _join_notes(notes: list[tuple[str, np.ndarray]], n: int) -> list:

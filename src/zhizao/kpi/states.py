@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from zhizao.kpi.intervals import is_sorted
 from zhizao.schema import CATEGORY_PRECEDENCE
@@ -64,30 +63,44 @@ def _fetch(con, entities: str, order: bool):
     # no join to the entity table: a join returns rows in no particular order, while a plain scan keeps
     # the store's insertion order (usually by equipment and time, which makes the sort below a check)
     sql = f"""
-        SELECT s.equipment_id, s.start AS s, s."end" AS e,
+        SELECT s.equipment_id, s.start AS s, coalesce(s."end", s.start) AS e, s."end" IS NULL AS no_end,
                ({rank_sql("s.category")})::TINYINT AS rank, s.reason
         FROM states s {"ORDER BY s.equipment_id, s.start, s.state" if order else ""}"""
     t = con.sql(sql).to_arrow_table()
-    ids = con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall()
-    pos = pc.index_in(t.column("equipment_id"), value_set=pa.array([i for i, _k in ids], pa.string()))
-    key = np.array([k for _i, k in ids] + [-1], dtype=np.int64)[pc.fill_null(pos, len(ids)).to_numpy()]
+    ids = dict(con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall())
+    eq = t.column("equipment_id").combine_chunks().dictionary_encode()
+    key = np.array([ids.get(x, -1) for x in eq.dictionary.to_pylist()] + [-1], dtype=np.int64)[
+        _codes(eq.indices)]
     reason = t.column("reason").combine_chunks().dictionary_encode()
-    e = t.column("e").combine_chunks()
-    cols = (key, epoch_ms(t.column("s").combine_chunks()), epoch_ms(pc.fill_null(e, 0)),
-            e.is_null().to_numpy(zero_copy_only=False), t.column("rank").combine_chunks().to_numpy().astype(np.int64),
-            pc.fill_null(reason.indices, -1).to_numpy().astype(np.int64))
+    cols = (key, epoch_ms(t.column("s")), epoch_ms(t.column("e")), _numpy(t.column("no_end")),
+            _numpy(t.column("rank")), _codes(reason.indices))
     known = key >= 0  # every state's equipment is known after ingest; a foreign row is left out
     cols = cols if known.all() else tuple(c[known] for c in cols)
     return (*cols, reason.dictionary.to_pylist())
 
 
+def _numpy(col) -> np.ndarray:
+    """A chunked Arrow column without nulls as one numpy array."""
+    return col.combine_chunks().to_numpy(zero_copy_only=False)
+
+
+def _codes(indices) -> np.ndarray:
+    """Dictionary indices as int64 with -1 for null."""
+    codes = indices.to_numpy(zero_copy_only=False)
+    if indices.null_count:
+        codes = np.where(indices.is_null().to_numpy(zero_copy_only=False), -1, np.nan_to_num(codes, nan=-1))
+    return codes.astype(np.int64)
+
+
 def epoch_ms(ts) -> np.ndarray:
-    """Milliseconds since the epoch (floor) of an Arrow array of time stamps without nulls; int64 array.
+    """Milliseconds since the epoch (floor) of a chunked Arrow column of time stamps [us] without nulls.
 
     Fetching DuckDB's TIMESTAMPTZ as it is and dividing here is several times cheaper than ``epoch_ms()`` in
     SQL."""
-    us = pc.cast(ts, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
-    return us // 1000
+    ts = ts.combine_chunks()
+    if ts.type.unit != "us":
+        ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
+    return ts.view(pa.int64()).to_numpy() // 1000
 
 
 def state_records(con, entities: str = "_zz_ent", production_end: dict | None = None) -> StateRecords:
