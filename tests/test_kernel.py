@@ -11,14 +11,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from canonical import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zhizao.api import _local
 from zhizao.kpi.intervals import coverage, split_over
 from zhizao.kpi.kpis import _join_notes
-
-from canonical import build
 
 # -- coverage ---------------------------------------------------------------------------------------------------
 segments = st.lists(st.tuples(st.integers(0, 50), st.integers(1, 40), st.integers(0, 3)), max_size=25)

@@ -32,6 +32,14 @@ the part inside the query, so results do not depend on how a range is split.
 Counts (production) stamped at a time (no start) belong to the bucket ``[start, end)`` that contains the
 stamp; counts over an interval are split in proportion to the overlap. Energy and labour intervals are
 split the same way; quality results are counted at their time stamp.
+
+How it is computed (all interval arithmetic is in :mod:`zhizao.kpi.intervals`): the state records are read
+in the store's order and given their ends (:mod:`zhizao.kpi.states`), resolved into disjoint runs of one
+category per equipment, and never cut: the calendar cuts each bucket into a few windows (inside pot or not,
+inside planned downtime or not), and the time of every category inside every window is the difference of
+the categories' cumulative coverage at the window's bounds (:func:`zhizao.kpi.intervals.coverage`), exactly
+in integer milliseconds. Production is read on a second connection and split over the buckets on a worker
+thread meanwhile. The loss-reason table is computed only when it is first asked for.
 """
 
 from __future__ import annotations
@@ -50,7 +58,6 @@ from zhizao.kpi.intervals import (
     MS,
     Timeline,
     coverage,
-    is_sorted,
     locate,
     overlay,
     resolve,

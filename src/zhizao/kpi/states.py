@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from zhizao.kpi.intervals import is_sorted
 from zhizao.schema import CATEGORY_PRECEDENCE
 
 
