@@ -203,11 +203,11 @@ def _with_total(extent: dict) -> dict:
 
 
 def _merge_extents(*parts: dict) -> dict:
+    """Union of per-site extents; key None (records without site, and all sites) is recomputed."""
     out: dict = {}
     for part in parts:
         for site, (a, b) in part.items():
-            if site is not None:
-                out[site] = (min(a, out[site][0]), max(b, out[site][1])) if site in out else (a, b)
+            out[site] = (min(a, out[site][0]), max(b, out[site][1])) if site in out else (a, b)
     return _with_total(out)
 
 
@@ -217,7 +217,7 @@ def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
         return {}
     df = pd.DataFrame({"site": ent["site"].to_numpy()[np.asarray(keys)], "a": first, "b": last})
     g = df.groupby("site", dropna=False).agg(a=("a", "min"), b=("b", "max"))
-    return {site: (int(r.a), int(r.b)) for site, r in zip(g.index, g.itertuples())}
+    return {None if pd.isna(site) else site: (int(r.a), int(r.b)) for site, r in zip(g.index, g.itertuples())}
 
 
 _PRODUCTION_SQL = """
