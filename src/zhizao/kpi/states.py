@@ -38,7 +38,7 @@ class StateRecords:
     rank : array of int64, shape (n,)
         Precedence rank of the category (:data:`zhizao.schema.CATEGORY_PRECEDENCE`).
     reason : array of int64, shape (n,)
-        Index of the reason text in ``reasons``, -1 for none.
+        Index of the reason text in ``reasons`` (an empty text for none).
     reasons : list of str
     keys_with_states : array of int64
         Sorted distinct keys that have any state record.
@@ -63,7 +63,7 @@ def _fetch(con, entities: str, order: bool):
     # the store's insertion order (usually by equipment and time, which makes the sort below a check)
     sql = f"""
         SELECT s.equipment_id, s.start AS s, coalesce(s."end", s.start) AS e, s."end" IS NULL AS no_end,
-               ({rank_sql("s.category")})::TINYINT AS rank, s.reason
+               ({rank_sql("s.category")})::TINYINT AS rank, coalesce(s.reason, '') AS reason
         FROM states s {"ORDER BY s.equipment_id, s.start, s.state" if order else ""}"""
     t = con.sql(sql).to_arrow_table()
     ids = dict(con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall())
