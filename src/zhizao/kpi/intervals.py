@@ -264,7 +264,6 @@ def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_en
     return rec[keep], seg[keep], frac[keep]
 
 
-
 def coverage(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarray, n_ranks: int,
              t: np.ndarray) -> np.ndarray:
     """Time covered by each rank of disjoint ranked segments before each of the sorted points ``t``.

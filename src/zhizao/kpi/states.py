@@ -35,7 +35,7 @@ class StateRecords:
     start, end : array of int64, shape (n,)
         Interval bounds [ms since the epoch, UTC]; ``end`` resolved by the rule of this module. A record
         whose next record starts at the same instant gets ``end == start`` (an empty interval).
-    rank : array of int64, shape (n,)
+    rank : array of int8, shape (n,)
         Precedence rank of the category (:data:`zhizao.schema.CATEGORY_PRECEDENCE`).
     reason : array of int64, shape (n,)
         Index of the reason text in ``reasons`` (an empty text for none).
@@ -138,7 +138,7 @@ def state_records(con, entities: str = "_zz_ent", production_end: dict | None = 
         np.equal(key[1:], key[:-1], out=same_next[:-1])
     first = np.flatnonzero(np.r_[True, ~same_next[:-1]]) if n else np.empty(0, np.int64)
     # horizon per equipment: latest time stamp in states and production
-    latest = np.where(no_end, s, np.maximum(s, e))
+    latest = np.maximum(s, e)  # e is the start where there is no end
     last_time = np.maximum.reduceat(latest, first) if n else np.empty(0, np.int64)
     horizon = dict(zip(key[first].tolist(), last_time.tolist()))
     if production_end is None:
