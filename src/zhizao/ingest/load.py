@@ -27,6 +27,7 @@ an error or an interrupt (Ctrl-C) leaves the store as it was.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +82,33 @@ def _lit(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def _read_sql(path: Path, mapping: Mapping) -> str:
+def read_sql(path: str | Path, mapping: Mapping) -> str:
+    """The SQL query that reads a file as the ingest stage reads it, before any mapping.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV or Parquet file (Parquet by the mapping's ``read.format`` or a ``.parquet`` / ``.pq`` suffix).
+    mapping : Mapping
+        Its ``read`` options apply (delimiter, quote, header, names, skip, strict, encoding). CSV columns
+        are read as text (``all_varchar``), with no type sniffing.
+
+    Returns
+    -------
+    str
+        ``SELECT * FROM read_csv(...)`` or ``SELECT * FROM read_parquet(...)``; the file is not opened.
+
+    Raises
+    ------
+    IngestError
+        The mapping names a format other than csv or parquet.
+
+    Notes
+    -----
+    Used by :func:`load_file` and by callers that must see a file's columns exactly as the loader will,
+    e.g. the server's tenant check (:mod:`zhizao.server.access`).
+    """
+    path = Path(path)
     fmt = mapping.read.get("format") or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
     if fmt == "parquet":
         return f"SELECT * FROM read_parquet({_lit(str(path))})"
@@ -106,6 +133,11 @@ def _read_sql(path: Path, mapping: Mapping) -> str:
     if "encoding" in mapping.read:
         opts.append(f"encoding = {_lit(mapping.read['encoding'])}")
     return f"SELECT * FROM read_csv({_lit(str(path))}, {', '.join(opts)})"
+
+
+
+#: former private name, kept for callers of earlier versions
+_read_sql = read_sql
 
 
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
@@ -150,7 +182,7 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         return LoadReport(table, source, already_loaded=True)
 
     try:
-        rel = con.sql(_read_sql(path, mapping))
+        rel = con.sql(read_sql(path, mapping))
         source_columns = list(rel.columns)
     except duckdb.Error as e:
         raise IngestError(f"{path}: cannot read file: {str(e).splitlines()[0]}") from None
@@ -172,13 +204,68 @@ def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
     spec = TABLES[table]
     try:
         con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM "
-                    f"({_read_sql(path, mapping)})")
+                    f"({read_sql(path, mapping)})")
     except duckdb.Error as e:
         raise IngestError(f"{path}: cannot read file: {str(e).splitlines()[0]}") from None
     header_offset = 1 if mapping.read.get("header", True) and mapping.read.get("format") != "parquet" \
         and path.suffix.lower() not in (".parquet", ".pq") else 0
 
     # 1. map: every canonical column as text
+    exprs = _mapped_exprs(table, mapping, source_columns, str(path), "the file has")
+    sel = ", ".join(f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"' for c, e in exprs.items())
+    try:
+        con.execute(f"CREATE TEMP TABLE _zz_mapped AS SELECT _record, {sel} FROM _zz_raw")
+    except duckdb.Error as e:
+        raise IngestError(f"{mapping.source}: a mapping expression fails on {path.name}: "
+                          f"{str(e).splitlines()[0]}") from None
+
+    # 2. parse into types (null where unparseable; the raw text stays for the rules)
+    tz_expr = _tz_expr(table, mapping)
+    con.execute(f"CREATE TEMP TABLE _zz_parsed AS SELECT m._record, {', '.join(_parsed_exprs(table, mapping, tz_expr))} "
+                f"FROM _zz_mapped m")
+
+    # 3. state categories from the mapping (a given category column wins)
+    if table == "states":
+        con.execute(f'UPDATE _zz_parsed SET category = {_state_case(mapping)} WHERE category IS NULL')
+
+    # 4. rules, first broken one wins
+    con.execute(f"CREATE TEMP TABLE _zz_checked AS {_checked_sql(table, tz_expr, '_zz_parsed', 'file')}")
+
+    # 5. against what is stored: identical -> skip, same key with other values -> conflict
+    spec = TABLES[table]
+    on_key = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
+    same = " AND ".join(f'c."{n}" IS NOT DISTINCT FROM s."{n}"' for n in spec.names)
+    con.execute(f"""
+        UPDATE _zz_checked c SET _rule = CASE WHEN EXISTS (SELECT 1 FROM "{table}" s WHERE {on_key} AND {same})
+                THEN 'skip' ELSE 'conflicts_with_stored' END,
+            _detail = {_lit(_conflict_detail(table))}
+        WHERE c._rule IS NULL AND EXISTS (SELECT 1 FROM "{table}" s WHERE {on_key})""")
+
+    cols = ", ".join(f'"{n}"' for n in spec.names)
+    con.execute(f'INSERT INTO "{table}" ({cols}, _source, _record) '
+                f'SELECT {cols}, {_lit(source)}, _record FROM _zz_checked WHERE _rule IS NULL ORDER BY _record')
+    con.execute(f"""
+        INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
+        SELECT {_lit(table)}, {_lit(source)}, _record, _record + {header_offset}, _rule, _detail,
+               {_raw_json(table)}
+        FROM _zz_checked WHERE _rule IS NOT NULL AND _rule <> 'skip' ORDER BY _record""")
+    loaded, quarantined, skipped = con.execute("""
+        SELECT count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL AND _rule <> 'skip'),
+               count(*) FILTER (WHERE _rule = 'skip') FROM _zz_checked""").fetchall()[0]
+    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped) '
+                'VALUES (?, ?, ?, ?, ?, ?, ?)', [table, source, sha, mapping.sha256, loaded, quarantined, skipped])
+    return LoadReport(table, source, loaded, quarantined, skipped)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the steps' SQL, shared by the file loader (_load) and load_records: one definition of every rule
+
+def _mapped_exprs(table: str, mapping: Mapping, source_columns, what: str, has: str) -> dict[str, str | None]:
+    """Canonical column -> SQL expression over the source columns (None: no column).
+
+    Raises IngestError for a required column without a source, MappingError for a mapped column the source
+    lacks."""
+    spec = TABLES[table]
     exprs = {}
     for col in spec.names:
         e = mapping.expression(col, source_columns)
@@ -190,28 +277,46 @@ def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
     missing = [c.name for c in spec.columns if c.required and exprs[c.name] is None]
     if missing:
         raise IngestError(
-            f"{path}: no column for required {', '.join(missing)} of table {table!r} "
-            f"(the file has {', '.join(source_columns)}; use canonical names or a mapping file)")
-    sel = ", ".join(f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"' for c, e in exprs.items())
-    try:
-        con.execute(f"CREATE TEMP TABLE _zz_mapped AS SELECT _record, {sel} FROM _zz_raw")
-    except duckdb.Error as e:
-        raise IngestError(f"{mapping.source}: a mapping expression fails on {path.name}: "
-                          f"{str(e).splitlines()[0]}") from None
+            f"{what}: no column for required {', '.join(missing)} of table {table!r} "
+            f"({has} {', '.join(source_columns)}; use canonical names or a mapping file)")
+    return exprs
 
-    # 2. parse into types (null where unparseable; the raw text stays for the rules)
+
+def _tz_join(table: str, mapping: Mapping) -> tuple[str, str]:
+    """(tz_expr, join): :func:`_tz_expr` as a LEFT JOIN of the mapped records ``m`` with the equipment's zones
+    (one join instead of a correlated subquery per time stamp column; the same zone for every record)."""
+    spec = TABLES[table]
+    tz_default = _lit(mapping.timezone) if mapping.timezone else None
+    expr = "coalesce(" + (tz_default + ", " if tz_default else "") + "_zz_tz._zz_zone, 'UTC')"
+    if "equipment_id" in spec.names and table != "equipment":
+        # the scalar subquery's zone of the equipment (ids are unique in the equipment table)
+        return expr, ("LEFT JOIN (SELECT equipment_id AS _zz_key, any_value(timezone) AS _zz_zone FROM equipment "
+                      "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.equipment_id")
+    if "scope" in spec.names:
+        return expr, ("LEFT JOIN (SELECT _zz_key, min(timezone) AS _zz_zone FROM (SELECT unnest([equipment_id, "
+                      "work_center, area, site, enterprise]) AS _zz_key, timezone FROM equipment) "
+                      "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.scope")
+    return _tz_expr(table, mapping), ""
+
+
+def _tz_expr(table: str, mapping: Mapping) -> str:
+    """SQL (over mapped text columns ``m``) of the zone of naive time stamps: mapping, equipment, UTC."""
+    spec = TABLES[table]
     tz_default = _lit(mapping.timezone) if mapping.timezone else None
     if "equipment_id" in spec.names and table != "equipment":
-        tz_expr = "coalesce(" + (tz_default + ", " if tz_default else "") + \
-                  "(SELECT e.timezone FROM equipment e WHERE e.equipment_id = m.equipment_id), 'UTC')"
-    elif "scope" in spec.names:
-        tz_expr = "coalesce(" + (tz_default + ", " if tz_default else "") + \
-                  "(SELECT min(e.timezone) FROM equipment e WHERE m.scope IN " \
-                  "(e.equipment_id, e.work_center, e.area, e.site, e.enterprise)), 'UTC')"
-    else:
-        tz_expr = tz_default or "'UTC'"
+        return "coalesce(" + (tz_default + ", " if tz_default else "") + \
+               "(SELECT e.timezone FROM equipment e WHERE e.equipment_id = m.equipment_id), 'UTC')"
+    if "scope" in spec.names:
+        return "coalesce(" + (tz_default + ", " if tz_default else "") + \
+               "(SELECT min(e.timezone) FROM equipment e WHERE m.scope IN " \
+               "(e.equipment_id, e.work_center, e.area, e.site, e.enterprise)), 'UTC')"
+    return tz_default or "'UTC'"
+
+
+def _parsed_exprs(table: str, mapping: Mapping, tz_expr: str) -> list[str]:
+    """Per column: the typed value (null where unparseable) and ``_raw_<column>`` (trimmed text or null)."""
     parsed = []
-    for c in spec.columns:
+    for c in TABLES[table].columns:
         v = f'nullif(trim(m."{c.name}"), \'\')'
         if c.type == "timestamp":
             p = (f"CASE WHEN regexp_matches({v}, '{_OFFSET_RE}') THEN try_cast({v} AS TIMESTAMPTZ) "
@@ -225,24 +330,37 @@ def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
         else:
             p = v
         parsed.append(f'{p} AS "{c.name}", {v} AS "_raw_{c.name}"')
-    con.execute(f"CREATE TEMP TABLE _zz_parsed AS SELECT m._record, {', '.join(parsed)} FROM _zz_mapped m")
+    return parsed
 
-    # 3. state categories from the mapping (a given category column wins)
-    if table == "states":
-        smap = {**DEFAULT_STATE_MAP, **mapping.states}
-        cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in smap.items())
-        con.execute(f'UPDATE _zz_parsed SET category = CASE state {cases} ELSE NULL END WHERE category IS NULL')
 
-    # 4. rules, first broken one wins
+def _state_case(mapping: Mapping) -> str:
+    """The category of a raw state by the mapping (over the parsed column ``state``); null if unmapped."""
+    smap = {**DEFAULT_STATE_MAP, **mapping.states}
+    cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in smap.items())
+    return f"CASE state {cases} ELSE NULL END"
+
+
+def _checked_sql(table: str, tz_expr: str, parsed: str, what: str, duplicates: bool = True) -> str:
+    """SELECT over ``parsed`` adding ``_rule`` and ``_detail``: the first broken rule, then (``duplicates``)
+    ``duplicate`` for a later record with the key of an earlier valid one (by ``_record``; else see
+    :func:`_duplicates_sql`)."""
+    spec = TABLES[table]
     rules = _rules(table, tz_expr)
     case = " ".join(f"WHEN {cond} THEN {_lit(rule)}" for rule, cond, _ in rules)
     detail = " ".join(f"WHEN {cond} THEN {det}" for rule, cond, det in rules)
+    if not duplicates:
+        # each condition evaluated (and bound) once: the number of the first broken rule, then its name and detail
+        index = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(rules, 1))
+        name = " ".join(f"WHEN {i} THEN {_lit(rule)}" for i, (rule, _, _) in enumerate(rules, 1))
+        detail = " ".join(f"WHEN {i} THEN {det}" for i, (_, _, det) in enumerate(rules, 1))
+        return (f"SELECT * EXCLUDE (_ri), CASE _ri {name} ELSE NULL END AS _rule, "
+                f"CASE _ri {detail} ELSE NULL END AS _detail "
+                f"FROM (SELECT *, CASE {index} ELSE NULL END AS _ri FROM {parsed} m)")
     key = ", ".join(f'"{k}"' for k in spec.key)
-    con.execute(f"""
-        CREATE TEMP TABLE _zz_checked AS
+    return f"""
         WITH r AS (
             SELECT *, CASE {case} ELSE NULL END AS _rule, CASE {detail} ELSE NULL END AS _detail
-            FROM _zz_parsed m
+            FROM {parsed} m
         ), d AS (
             SELECT *, CASE WHEN _rule IS NULL THEN
                 row_number() OVER (PARTITION BY (_rule IS NULL), {key} ORDER BY _record) END AS _dup
@@ -250,34 +368,153 @@ def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
         )
         SELECT * REPLACE (
             CASE WHEN _dup > 1 THEN 'duplicate' ELSE _rule END AS _rule,
-            CASE WHEN _dup > 1 THEN 'same key as an earlier record of this file: {", ".join(spec.key)}'
+            CASE WHEN _dup > 1 THEN 'same key as an earlier record of this {what}: {", ".join(spec.key)}'
                  ELSE _detail END AS _detail)
-        FROM d""")
+        FROM d"""
 
-    # 5. against what is stored: identical -> skip, same key with other values -> conflict
-    on_key = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
-    same = " AND ".join(f'c."{n}" IS NOT DISTINCT FROM s."{n}"' for n in spec.names)
-    con.execute(f"""
-        UPDATE _zz_checked c SET _rule = CASE WHEN EXISTS (SELECT 1 FROM "{table}" s WHERE {on_key} AND {same})
-                THEN 'skip' ELSE 'conflicts_with_stored' END,
-            _detail = 'a stored record has the same key ({", ".join(spec.key)}) but other values'
-        WHERE c._rule IS NULL AND EXISTS (SELECT 1 FROM "{table}" s WHERE {on_key})""")
 
-    cols = ", ".join(f'"{n}"' for n in spec.names)
-    con.execute(f'INSERT INTO "{table}" ({cols}, _source, _record) '
-                f'SELECT {cols}, {_lit(source)}, _record FROM _zz_checked WHERE _rule IS NULL ORDER BY _record')
-    raw_struct = ", ".join(f"'{n}': \"_raw_{n}\"" for n in spec.names)
-    con.execute(f"""
-        INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-        SELECT {_lit(table)}, {_lit(source)}, _record, _record + {header_offset}, _rule, _detail,
-               to_json({{{raw_struct}}})
-        FROM _zz_checked WHERE _rule IS NOT NULL AND _rule <> 'skip' ORDER BY _record""")
-    loaded, quarantined, skipped = con.execute("""
-        SELECT count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL AND _rule <> 'skip'),
-               count(*) FILTER (WHERE _rule = 'skip') FROM _zz_checked""").fetchall()[0]
-    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped) '
-                'VALUES (?, ?, ?, ?, ?, ?, ?)', [table, source, sha, mapping.sha256, loaded, quarantined, skipped])
-    return LoadReport(table, source, loaded, quarantined, skipped)
+def _duplicate_detail(table: str, what: str) -> str:
+    return f"same key as an earlier record of this {what}: {', '.join(TABLES[table].key)}"
+
+
+def _duplicates_sql(table: str, checked: str, what: str) -> str:
+    """UPDATE of ``checked`` (rules applied) marking ``duplicate`` every valid record whose key an earlier valid
+    record (lower ``_record``) has: the file loader's window rule as an aggregate, cheaper where keys are
+    mostly unique (only the repeated keys are joined back)."""
+    key = TABLES[table].key
+    on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM d."{k}"' for k in key)
+    return f"""
+        UPDATE {checked} c SET _rule = 'duplicate', _detail = {_lit(_duplicate_detail(table, what))}
+        FROM (SELECT {", ".join(f'"{k}"' for k in key)}, min(_record) AS _first FROM {checked}
+              WHERE _rule IS NULL GROUP BY ALL HAVING count(*) > 1) d
+        WHERE c._rule IS NULL AND {on} AND c._record > d._first"""
+
+
+def _conflict_detail(table: str) -> str:
+    return f"a stored record has the same key ({', '.join(TABLES[table].key)}) but other values"
+
+
+def _raw_json(table: str) -> str:
+    """The quarantine's ``raw``: the record's canonical columns as text, a JSON object."""
+    return "to_json({" + ", ".join(f"'{n}': \"_raw_{n}\"" for n in TABLES[table].names) + "})"
+
+
+_PLAIN_EXPR = re.compile(r'^(NULL|"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\')$')
+
+
+def load_records(con: duckdb.DuckDBPyConnection, table: str, relation: str, columns: list[str], *,
+                 source: str, mapping: Mapping | None = None, record: str = "_record",
+                 quarantine_source: str | None = None, quarantine_record: str | None = None,
+                 quarantine_line: str | None = None, what: str = "records") -> LoadReport:
+    """Validate records given as a relation of text columns and store them, inside the caller's transaction.
+
+    The records go through the file loader's steps (mapping, parsing, every validation rule of this module,
+    ``duplicate`` within the relation, the record-key check against the store) with the same rules and
+    quarantine reasons, vectorised in one DuckDB statement, then the valid ones are inserted into ``table``
+    and the others into ``quarantine``. Used by live ingestion (:class:`zhizao.live.LiveIngestor`), one call
+    per table and micro-batch.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        An open store with a transaction begun by the caller (this function neither commits nor rolls back:
+        on an exception the caller rolls back).
+    table : str
+        Canonical table name (``zhizao.schema.TABLES``).
+    relation : str
+        A table or view name, or a parenthesised query, with the source columns as text (VARCHAR) and the
+        column ``record``.
+    columns : list of str
+        The source columns the mapping sees (as a file's header). As for files, an alias (``ts`` for
+        ``end``, ...) applies when its canonical column is not among them.
+    source : str
+        ``_source`` of the stored records (provenance) and default ``source`` of quarantined ones.
+    mapping : Mapping, optional
+        Default: the identity mapping of canonical columns (``default_mapping(table)``).
+    record : str
+        Column of ``relation`` numbering the records: unique integers (BIGINT); stored as ``_record``; of
+        two records with the same key the one with the lower number is loaded, the other is a ``duplicate``.
+    quarantine_source, quarantine_record, quarantine_line : str, optional
+        SQL expressions over ``relation`` giving a quarantined record's ``source``, ``record`` and ``line``
+        (defaults: ``source``, ``record``, NULL), e.g. an MQTT topic and the index in its payload.
+    what : str
+        Name of the whole in messages (``'same key as an earlier record of this <what>'``).
+
+    Returns
+    -------
+    LoadReport
+        Counts of loaded, quarantined and skipped records (identical to a stored one). Nothing is written to
+        ``loads`` (the file log).
+
+    Raises
+    ------
+    IngestError
+        A required column has no source column, or a mapping expression fails on the records (the message
+        names the mapping and the error); nothing of this call is stored.
+    MappingError
+        The mapping names a source column that ``columns`` lacks.
+    duckdb.Error
+        Any other failure of the statement (the caller's transaction is then to be rolled back).
+
+    Notes
+    -----
+    A rejected record's ``raw`` holds its canonical columns as text, as for files; the first broken rule wins
+    in the order of :func:`_rules`. Temporary tables ``_zz_rec_mapped`` and ``_zz_rec_checked`` are dropped
+    before returning.
+    """
+    if table not in TABLES:
+        raise IngestError(f"unknown table {table!r}; canonical tables are {', '.join(TABLES)}")
+    spec = TABLES[table]
+    mapping = mapping or default_mapping(table)
+    if mapping.table != table:
+        raise IngestError(f"{mapping.source} maps table {mapping.table!r}, not {table!r}")
+    exprs = _mapped_exprs(table, mapping, list(columns), what, "the records have")
+    carried = (f"{record} AS _record, {quarantine_source or _lit(source)} AS _zz_q_source, "
+               f"{quarantine_record or record} AS _zz_q_record, {quarantine_line or 'NULL'} AS _zz_q_line")
+    sel = ", ".join(f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"' for c, e in exprs.items())
+    mapped = None
+    try:
+        if all(e is None or _PLAIN_EXPR.match(e) for e in exprs.values()):
+            # column references and constants cannot fail: mapping, parsing and rules in one statement
+            mapped = f"(SELECT {carried}, {sel} FROM {relation})"
+        else:
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _zz_rec_mapped AS SELECT {carried}, {sel} FROM {relation}")
+            except duckdb.Error as e:
+                raise IngestError(f"{mapping.source}: a mapping expression fails on {what}: "
+                                  f"{str(e).splitlines()[0]}") from None
+            mapped = "_zz_rec_mapped"
+        tz_expr, tz_join = _tz_join(table, mapping)
+        parsed = (f"(SELECT m._record, m._zz_q_source, m._zz_q_record, m._zz_q_line, "
+                  f"{', '.join(_parsed_exprs(table, mapping, tz_expr))} FROM {mapped} m {tz_join})")
+        if table == "states":
+            parsed = f"(SELECT * REPLACE (coalesce(category, {_state_case(mapping)}) AS category) FROM {parsed})"
+        n = con.execute(f"CREATE OR REPLACE TEMP TABLE _zz_rec_checked AS "
+                        f"{_checked_sql(table, tz_expr, parsed, what, duplicates=False)}").fetchall()[0][0]
+        con.execute(_duplicates_sql(table, "_zz_rec_checked", what))
+        # against what is stored: identical -> skip, same key with other values -> conflict. The batch is the
+        # build side of the join (the stored table is only scanned), unlike a correlated EXISTS.
+        on_key = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
+        same = " AND ".join(f'c."{c}" IS NOT DISTINCT FROM s."{c}"' for c in spec.names)
+        con.execute(f"""
+            UPDATE _zz_rec_checked SET _rule = CASE WHEN m._same THEN 'skip' ELSE 'conflicts_with_stored' END,
+                _detail = {_lit(_conflict_detail(table))}
+            FROM (SELECT c._record AS _r, bool_or({same}) AS _same
+                  FROM _zz_rec_checked c JOIN "{table}" s ON {on_key}
+                  WHERE c._rule IS NULL GROUP BY c._record) m
+            WHERE _zz_rec_checked._record = m._r""")
+        cols = ", ".join(f'"{c}"' for c in spec.names)
+        loaded = con.execute(
+            f'INSERT INTO "{table}" ({cols}, _source, _record) SELECT {cols}, {_lit(source)}, _record '
+            f'FROM _zz_rec_checked WHERE _rule IS NULL ORDER BY _record').fetchall()[0][0]
+        quarantined = con.execute(f"""
+            INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
+            SELECT {_lit(table)}, _zz_q_source, _zz_q_record, _zz_q_line, _rule, _detail, {_raw_json(table)}
+            FROM _zz_rec_checked WHERE _rule IS NOT NULL AND _rule <> 'skip' ORDER BY _record""").fetchall()[0][0]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _zz_rec_checked" + ("; DROP TABLE IF EXISTS _zz_rec_mapped"
+                                                              if mapped == "_zz_rec_mapped" else ""))
+    return LoadReport(table, source, int(loaded), int(quarantined), int(n - loaded - quarantined))
 
 
 def _in(values) -> str:
