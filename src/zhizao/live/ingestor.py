@@ -33,8 +33,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -69,7 +67,9 @@ LIVE_DDL = (
 
 #: load order inside a batch: references first
 _ORDER = ("equipment", "products", "calendar", "states", "production", "energy", "labour", "quality", "variables")
-_TEMP = ("_zz_raw", "_zz_mapped", "_zz_parsed", "_zz_checked")
+_TEMP = ("_zz_rec_mapped", "_zz_rec_checked")
+#: record sequence = message number * stride + index in the payload (a payload of at most 4 MiB has fewer)
+_RSEQ_STRIDE = 1 << 32
 
 
 @dataclass
@@ -218,7 +218,6 @@ class LiveIngestor:
         self._known_equipment: set[str] = set()
         self._write_lock = threading.RLock()
         self._read_lock = threading.RLock()
-        self._tmp = Path(tempfile.mkdtemp(prefix="zhizao-live-"))
         self.totals: Counter = Counter()
         self.last_commit: float | None = None
         self._closed = False
@@ -235,7 +234,6 @@ class LiveIngestor:
                     self._view.close()
                 self._w.close()
             finally:
-                shutil.rmtree(self._tmp, ignore_errors=True)
                 if self._own_ws:
                     self.ws.close()
 
@@ -364,6 +362,7 @@ class LiveIngestor:
         batch = self._batch + 1
         token = f"live:{self.source}:{batch}"
         rep = BatchReport(batch, messages=n_messages, duplicate_messages=n_dup)
+        ok = False
         con.execute("BEGIN TRANSACTION")
         try:
             if rejected:
@@ -375,7 +374,7 @@ class LiveIngestor:
             if msgs.num_rows:
                 tables = self._stage(msgs, rep)
                 order = [t for t in _ORDER if t in tables] + [t for t in tables if t not in _ORDER]
-                registered = not self.register_equipment
+                registered = not self.register_equipment or not self._may_register(msgs)
                 for table in order:
                     if not registered and table != "equipment":
                         self._register(token, rep)
@@ -384,10 +383,10 @@ class LiveIngestor:
                         n = con.execute("""
                             INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
                             SELECT tbl, topic, idx, NULL, 'mapping_error', ?, rec FROM _zz_live_rec
-                            WHERE tbl = ? AND json_type(rec) = 'OBJECT'""", [failed[table], table]).fetchall()
+                            WHERE tbl = ? AND rtype = 'OBJECT'""", [failed[table], table]).fetchall()
                         rep.quarantined += n[0][0] if n else 0
                         continue
-                    self._load_table(table, "tbl = ? AND NOT auto", [table], token, rep)
+                    self._load_table(table, "tbl = ? AND NOT auto", [table], token, rep, keys=tables[table])
                 if not registered:
                     self._register(token, rep)
             if hashes:
@@ -403,7 +402,6 @@ class LiveIngestor:
             if events:
                 con.executemany("INSERT INTO live_events VALUES (?, ?, ?, ?, ?, ?, ?)",
                                 [[self.source, e.key, e.kind, e.previous, e.value, e.ts, batch] for e in events])
-            con.execute("DELETE FROM loads WHERE starts_with(source, ?)", [token + ":"])
             rep.records = rep.loaded + rep.quarantined + rep.skipped
             now = time.time()
             con.execute("INSERT INTO live_batches VALUES (?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?)",
@@ -412,6 +410,7 @@ class LiveIngestor:
             if batch % 1000 == 0:
                 self._prune(con)
             con.execute("COMMIT")
+            ok = True
         except BaseException:
             try:
                 con.execute("ROLLBACK")
@@ -419,11 +418,11 @@ class LiveIngestor:
                 pass
             raise
         finally:
-            for t in _TEMP + ("_zz_live_rec", "_zz_live_t"):
-                try:
-                    con.execute(f"DROP TABLE IF EXISTS {t}")
-                except duckdb.Error:
-                    pass
+            try:
+                con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in
+                                      (("_zz_live_rec", "_zz_live_t") if ok else _TEMP + ("_zz_live_rec", "_zz_live_t"))))
+            except duckdb.Error:
+                pass
             try:
                 con.unregister("_zz_live_msg")
             except duckdb.Error:
@@ -438,43 +437,55 @@ class LiveIngestor:
         self.totals["batches"] += 1
         return rep
 
-    def _stage(self, msgs: pa.Table, rep: BatchReport) -> list[str]:
+    def _stage(self, msgs: pa.Table, rep: BatchReport) -> dict[str, list[str]]:
         """Messages -> one row per JSON record (``_zz_live_rec``); malformed payloads to the quarantine.
 
-        Returns the tables that have records.
+        Each payload and record is parsed here once for its JSON type and keys. A payload that is not JSON is
+        one row with ``rtype`` NULL. Returns the tables that have records (objects), each with the distinct
+        keys of its records.
         """
         con = self._w
         con.register("_zz_live_msg", msgs)
-        # one parse per payload: an array gives its elements (zipped with their 1-based index), an object itself
-        con.execute("""
-            CREATE TEMP TABLE _zz_live_rec AS
+        # an array gives its elements (zipped with their 1-based index), an object itself; rseq orders the
+        # records (message, then index) without a sort
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _zz_live_rec AS
             WITH v AS (SELECT *, CASE WHEN json_valid(payload) THEN json_type(payload) END AS jt FROM _zz_live_msg),
-            x AS (SELECT * EXCLUDE (payload, jt),
+            x AS (SELECT * EXCLUDE (payload, jt), jt IS NULL AS bad,
+                         CASE WHEN jt IS NULL THEN to_json(left(payload, 4096)) END AS braw,
                          CASE WHEN jt = 'ARRAY' THEN json_extract(payload, '$[*]')
-                              WHEN jt IS NOT NULL THEN [payload::JSON] ELSE []::JSON[] END AS recs
-                  FROM v)
-            SELECT row_number() OVER (ORDER BY seq, idx) AS rseq, * FROM (
-                SELECT seq, topic, tbl, fill, false AS auto, t_enterprise, t_site, t_area, t_work_center,
-                       t_equipment, unnest(generate_series(1, CAST(len(recs) AS BIGINT))) AS idx, unnest(recs) AS rec
-                FROM x)""")
+                              WHEN jt IS NOT NULL THEN [payload::JSON] ELSE [NULL::JSON] END AS recs
+                  FROM v),
+            u AS (SELECT seq, topic, tbl, fill, false AS auto, t_enterprise, t_site, t_area, t_work_center,
+                         t_equipment, bad, braw, unnest(generate_series(1, CAST(len(recs) AS BIGINT))) AS idx,
+                         unnest(recs) AS rec
+                  FROM x)
+            SELECT seq * {_RSEQ_STRIDE} + idx AS rseq, * EXCLUDE (bad, braw, idx, rec),
+                   CASE WHEN NOT bad THEN idx END AS idx, coalesce(rec, braw) AS rec,
+                   CASE WHEN NOT bad THEN json_type(rec) END AS rtype,
+                   CASE WHEN json_type(rec) = 'OBJECT' THEN json_keys(rec) END AS rkeys
+            FROM u""")
         n = con.execute("""
             INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-            SELECT tbl, topic, NULL, NULL, 'malformed_payload', 'not JSON', to_json(left(payload, 4096))
-            FROM _zz_live_msg WHERE NOT json_valid(payload)""").fetchall()
+            SELECT tbl, topic, idx, NULL, 'malformed_payload',
+                   CASE WHEN rtype IS NULL THEN 'not JSON'
+                        ELSE 'record ' || idx || ' is a JSON ' || lower(rtype) || ', not an object' END, rec
+            FROM _zz_live_rec WHERE rtype IS DISTINCT FROM 'OBJECT' ORDER BY rseq""").fetchall()
         rep.quarantined += n[0][0] if n else 0
-        n = con.execute("""
-            INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-            SELECT tbl, topic, idx, NULL,
-                   'malformed_payload', 'record ' || idx || ' is a JSON ' || lower(json_type(rec)) || ', not an object',
-                   rec
-            FROM _zz_live_rec WHERE json_type(rec) <> 'OBJECT'""").fetchall()
-        rep.quarantined += n[0][0] if n else 0
-        return [t for (t,) in con.execute(
-            "SELECT DISTINCT tbl FROM _zz_live_rec WHERE json_type(rec) = 'OBJECT'").fetchall()]
+        return {t: list(k) for t, k in con.execute(
+            "SELECT tbl, list_distinct(flatten(list(rkeys))) FROM _zz_live_rec WHERE rtype = 'OBJECT' "
+            "GROUP BY tbl").fetchall()}
 
     def _prune(self, con) -> None:
         con.execute("""DELETE FROM live_messages WHERE batch IN (SELECT batch FROM live_batches
                        WHERE committed_at < now() - to_days(?))""", [int(max(1, self.retention_days))])
+
+    def _may_register(self, msgs: pa.Table) -> bool:
+        """Whether a message of the batch names equipment not yet known to be stored (else no query)."""
+        subj = set(SUBJECT_TABLES) - {"equipment"}
+        return any(f and t in subj and e is not None and e not in self._known_equipment
+                   for f, t, e in zip(msgs.column("fill").to_pylist(), msgs.column("tbl").to_pylist(),
+                                      msgs.column("t_equipment").to_pylist()))
 
     def _register(self, token: str, rep: BatchReport) -> None:
         """Unknown equipment of the batch's topics -> equipment records from the topic hierarchy."""
@@ -483,7 +494,8 @@ class LiveIngestor:
         hints = con.execute(f"""
             SELECT t_equipment, first(t_work_center), first(t_area), first(t_site), first(t_enterprise),
                    first(topic), min(rseq)
-            FROM _zz_live_rec WHERE fill AND tbl IN ({subj}) AND t_equipment IS NOT NULL GROUP BY ALL""").fetchall()
+            FROM _zz_live_rec WHERE fill AND tbl IN ({subj}) AND t_equipment IS NOT NULL AND rtype IS NOT NULL
+            GROUP BY ALL""").fetchall()
         hints = [h for h in hints if h[0] not in self._known_equipment]
         if not hints:
             return
@@ -499,21 +511,23 @@ class LiveIngestor:
                  json.dumps({"equipment_id": eq, "work_center": wc, "area": ar, "site": si, "enterprise": en,
                              "timezone": self.timezone})]
                 for i, (eq, wc, ar, si, en, _, _) in enumerate(new)]
-        con.executemany("INSERT INTO _zz_live_rec VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany("INSERT INTO _zz_live_rec SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, r::JSON, "
+                        "json_type(r::JSON), json_keys(r::JSON) FROM (SELECT ? AS r)", rows)
         self._load_table("equipment", "tbl = ? AND auto", ["equipment"], token, rep, count=False)
 
     def _load_table(self, table: str, where: str, params: list, token: str, rep: BatchReport,
-                    count: bool = True) -> None:
-        """Validate and store one table's records of the batch with the file loader's machinery."""
+                    count: bool = True, keys: list[str] | None = None) -> None:
+        """Validate and store one table's records of the batch (:func:`zhizao.ingest.load.load_records`)."""
         con = self._w
         spec = TABLES[table]
         mapping = self.mappings.get(table) or default_mapping(table)
         aliases = {c: a for c, (a, _) in ALIASES.get(table, {}).items() if c not in mapping.columns}
-        sel = f"({where}) AND json_type(rec) = 'OBJECT'"
-        keys = [k for (k,) in con.execute(f"SELECT DISTINCT unnest(json_keys(rec)) FROM _zz_live_rec WHERE {sel}",
-                                          params).fetchall()]
+        sel = f"({where}) AND rtype = 'OBJECT'"
+        if keys is None:
+            keys = [k for (k,) in con.execute(f"SELECT DISTINCT unnest(rkeys) FROM _zz_live_rec WHERE {sel}",
+                                              params).fetchall()]
         # column names: the canonical ones, then the records' other keys (a mapping may use them); SQL names
-        # are case-insensitive, "_" starts the ingestor's own names, and quotes or backslashes cannot be a path
+        # are case-insensitive, "_" starts the ingestor's own names, and quotes or backslashes cannot be a name
         names: dict[str, str] = {c.lower(): c for c in spec.names}
         extra = [cs["column"] for cs in mapping.columns.values() if isinstance(cs, dict) and "column" in cs]
         for k in extra + keys:
@@ -521,16 +535,10 @@ class LiveIngestor:
                 names.setdefault(k.lower(), k)
         cols = list(names.values())
         aliases = {c: a for c, a in aliases.items() if a in cols}
-        ext = ", ".join(f"json_extract_string(rec, '$.\"{c.replace(chr(39), chr(39) * 2)}\"') AS {_q(c)}"
-                        for c in cols)
+        # every column of a record in one parse (json_transform gives the text json_extract_string gives)
+        structure = "{" + ", ".join(f'"{c}": "VARCHAR"' for c in cols) + "}"
+        ext = ", ".join(f"struct_extract(_zz_j, {_lit(c)}) AS {_q(c)}" for c in cols)
         canon = "[" + ", ".join(_lit(c) for c in spec.names) + "]"
-        con.execute("DROP TABLE IF EXISTS _zz_live_t")
-        con.execute(f"""CREATE TEMP TABLE _zz_live_t AS
-                        SELECT rseq AS _zz_rseq, topic AS _zz_topic, idx AS _zz_idx, fill AS _zz_fill,
-                               t_enterprise AS _zz_t_enterprise, t_site AS _zz_t_site, t_area AS _zz_t_area,
-                               t_work_center AS _zz_t_work_center, t_equipment AS _zz_t_equipment, rec AS _zz_rec,
-                               list_has_any(json_keys(rec), {canon}) AS _zz_has_col, {ext}
-                        FROM _zz_live_rec WHERE {sel}""", params)
         # the topic's rules: a record must name a column of its table and not contradict its topic
         bad = [("malformed_payload", "NOT _zz_has_col" + (" AND false" if table == "equipment" else ""),
                 f"'record ' || _zz_idx || ' has no column of table {table}'")]
@@ -545,60 +553,67 @@ class LiveIngestor:
                                               f"{lvl} <> _zz_t_{lvl}",
                             f"'record {lvl} ''' || {lvl} || ''' differs from the topic''s {lvl} ''' || _zz_t_{lvl} "
                             f"|| ''''"))
-        for rule, cond, detail in bad:
-            n = con.execute(f"""INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-                                SELECT {_lit(table)}, _zz_topic, _zz_idx, NULL, {_lit(rule)}, {detail}, _zz_rec
-                                FROM _zz_live_t WHERE {cond}""").fetchall()
-            n = n[0][0] if n else 0
-            if n:
-                con.execute(f"DELETE FROM _zz_live_t WHERE {cond}")
-                if count:
-                    rep.quarantined += n
+        rule = "CASE " + " ".join(f"WHEN {c} THEN {_lit(r)}" for r, c, _ in bad) + " END"
+        detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for _, c, d in bad) + " END"
+        # the topic fills what the record leaves out
+        fill = []
         if table in SUBJECT_TABLES:
             scope_ok = "AND scope IS NULL" if table in ("energy", "quality") else ""
-            con.execute(f"UPDATE _zz_live_t SET equipment_id = _zz_t_equipment "
-                        f"WHERE _zz_fill AND equipment_id IS NULL {scope_ok}")
+            fill.append(f"CASE WHEN _zz_fill AND equipment_id IS NULL {scope_ok} THEN _zz_t_equipment "
+                        f"ELSE equipment_id END AS equipment_id")
         if table == "equipment":
-            for lvl in TOPIC_LEVELS[:-1]:
-                con.execute(f"UPDATE _zz_live_t SET {lvl} = _zz_t_{lvl} WHERE _zz_fill AND {lvl} IS NULL")
-        # identical records (same values) are stored once
-        part = ", ".join(_q(c) for c in cols)
-        n = con.execute(f"""DELETE FROM _zz_live_t WHERE _zz_rseq IN (
-                               SELECT _zz_rseq FROM (SELECT _zz_rseq, row_number() OVER (
-                                   PARTITION BY {part} ORDER BY _zz_rseq) AS rn FROM _zz_live_t) WHERE rn > 1)"""
-                        ).fetchall()
-        if count:
-            rep.skipped += n[0][0] if n else 0
+            fill += [f"CASE WHEN _zz_fill AND {lvl} IS NULL THEN _zz_t_{lvl} ELSE {lvl} END AS {lvl}"
+                     for lvl in TOPIC_LEVELS[:-1]]
+        replace = f"REPLACE ({', '.join(fill)})" if fill else ""
         # records that use an alias column (ts for end, date for labour) load in their own group, as files do
         sig_sql = "concat_ws(',', " + ", ".join(
             f"CASE WHEN {_q(c)} IS NULL AND {_q(a)} IS NOT NULL THEN {_lit(c)} END" for c, a in aliases.items()
         ) + ")" if aliases else "''"
-        sigs = [s for (s,) in con.execute(f"SELECT DISTINCT {sig_sql} FROM _zz_live_t").fetchall()]
+        part = ", ".join(_q(c) for c in cols)
+        # one statement: extraction, the topic's rules, filling from the topic
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _zz_live_t AS
+            WITH x AS (
+                SELECT rseq AS _zz_rseq, topic AS _zz_topic, idx AS _zz_idx, fill AS _zz_fill,
+                       t_enterprise AS _zz_t_enterprise, t_site AS _zz_t_site, t_area AS _zz_t_area,
+                       t_work_center AS _zz_t_work_center, t_equipment AS _zz_t_equipment, rec AS _zz_rec,
+                       list_has_any(rkeys, {canon}) AS _zz_has_col, json_transform(rec, {_lit(structure)}) AS _zz_j
+                FROM _zz_live_rec WHERE {sel}),
+            y AS (SELECT * EXCLUDE (_zz_j), {ext} FROM x),
+            z AS (SELECT *, {rule} AS _zz_rule, {detail} AS _zz_detail FROM y),
+            f AS (SELECT * {replace} FROM z)
+            SELECT *, {sig_sql} AS _zz_sig, CASE WHEN _zz_rule IS NULL THEN 1 END AS _zz_rn FROM f""", params)
+        # identical records (same values): all but the first are not loaded (an aggregate: cheaper than a window)
+        on = " AND ".join(f"t.{_q(c)} IS NOT DISTINCT FROM d.{_q(c)}" for c in cols)
+        con.execute(f"""UPDATE _zz_live_t t SET _zz_rn = 2
+                        FROM (SELECT {part}, min(_zz_rseq) AS _zz_first FROM _zz_live_t WHERE _zz_rule IS NULL
+                              GROUP BY ALL HAVING count(*) > 1) d
+                        WHERE t._zz_rule IS NULL AND {on} AND t._zz_rseq > d._zz_first""")
+        summary = con.execute("SELECT _zz_sig, count(*) FILTER (WHERE _zz_rn > 1), count(*) FILTER (WHERE _zz_rn = 1), "
+                              "count(*) FILTER (WHERE _zz_rule IS NOT NULL) FROM _zz_live_t "
+                              "GROUP BY ALL ORDER BY _zz_sig").fetchall()
+        if sum(r[3] for r in summary):
+            n = con.execute(f"""INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
+                                SELECT {_lit(table)}, _zz_topic, _zz_idx, NULL, _zz_rule, _zz_detail, _zz_rec
+                                FROM _zz_live_t WHERE _zz_rule IS NOT NULL ORDER BY _zz_rseq""").fetchall()
+            if count:
+                rep.quarantined += n[0][0] if n else 0
+        if count:
+            rep.skipped += sum(r[1] for r in summary)
+        groups = [(sig, n) for sig, _, n, _ in summary if n]
         tally = rep.tables.setdefault(table, [0, 0, 0])
-        for g, sig in enumerate(sigs):
+        for g, (sig, _) in enumerate(groups):
             drop = set(sig.split(",")) if sig else set()
             group_cols = [c for c in cols if c not in drop]
-            src = f"{token}:{table}:{g}"
-            path = self._tmp / f"{batch_name(token)}-{table}-{g}.parquet"
-            con.execute(f"""COPY (SELECT {", ".join(_q(c) for c in group_cols)}, _zz_rseq AS _zz_seq FROM _zz_live_t
-                                  WHERE {sig_sql} = {_lit(sig)} ORDER BY _zz_rseq)
-                            TO {_lit(str(path))} (FORMAT parquet)""")
+            relation = (f"(SELECT {', '.join(_q(c) for c in group_cols)}, _zz_topic, _zz_idx, "
+                        f"row_number() OVER (ORDER BY _zz_rseq) AS _zz_record FROM _zz_live_t "
+                        f"WHERE _zz_rule IS NULL AND _zz_rn = 1 AND _zz_sig = {_lit(sig)})")
             try:
-                try:
-                    r = _loader._load(con, table, path, src, "live", mapping, group_cols + ["_zz_seq"])
-                except (IngestError, MappingError) as e:
-                    raise _TableFailed(table, str(e)) from None
-                if r.quarantined:
-                    # quarantined records: the topic and the record's index in its payload, not the temporary file
-                    con.execute("""
-                        UPDATE quarantine SET source = s.topic, record = s.idx, line = NULL
-                        FROM (SELECT r._record, t._zz_topic AS topic, t._zz_idx AS idx
-                              FROM _zz_raw r JOIN _zz_live_t t ON r._zz_seq = t._zz_rseq) s
-                        WHERE quarantine.source = ? AND quarantine.record = s._record""", [src])
-            finally:
-                for t in _TEMP:
-                    con.execute(f"DROP TABLE IF EXISTS {t}")
-                path.unlink(missing_ok=True)
+                r = _loader.load_records(con, table, relation, group_cols, source=f"{token}:{table}:{g}",
+                                         mapping=mapping, record="_zz_record", quarantine_source="_zz_topic",
+                                         quarantine_record="_zz_idx", quarantine_line="NULL", what="batch")
+            except (IngestError, MappingError) as e:
+                raise _TableFailed(table, str(e)) from None
             if count:
                 rep.loaded += r.loaded
                 rep.quarantined += r.quarantined
@@ -606,7 +621,6 @@ class LiveIngestor:
             tally[0] += r.loaded
             tally[1] += r.quarantined
             tally[2] += r.skipped
-        con.execute("DROP TABLE IF EXISTS _zz_live_t")
 
     # ------------------------------------------------------------------ reading
     def state(self) -> dict[str, tuple[float | str | None, pd.Timestamp | None]]:
@@ -690,10 +704,6 @@ class _ReaderWorkspace(zhizao.Workspace):
 
     def close(self) -> None:
         self.con.close()
-
-
-def batch_name(token: str) -> str:
-    return token.replace(":", "-")
 
 
 def _utc(t) -> pd.Timestamp:
