@@ -34,6 +34,8 @@ KPI_LEVEL = typer.Option("equipment", "--kpi-level", help="equipment|work_center
 STATUS = typer.Option(None, "--status", help="JSON file with the listener's counters, replaced after each batch")
 DURATION = typer.Option(0.0, "--duration", min=0.0, help="stop after N seconds (0: run until SIGTERM/Ctrl-C)")
 QUIET = typer.Option(False, "--quiet", "-q", help="no progress lines")
+THREADS = typer.Option(1, "--threads", min=1, help="DuckDB threads of the store (1: least CPU per record; "
+                                                   "the broker and the publishers need the other cores)")
 
 listen_app = typer.Typer(no_args_is_help=True,
                          help="Listen to live shop-floor sources (MQTT, OPC UA) and store their records.")
@@ -193,7 +195,12 @@ def listen_mqtt(
             help="register unknown equipment from the topic hierarchy (default: quarantine its records)"),
         timezone: str = typer.Option("UTC", "--timezone", help="IANA zone of equipment registered from topics"),
         mapping: List[Path] = typer.Option([], "--mapping", "-m", help="mapping file of a table (repeatable)"),
-        batch_seconds: float = typer.Option(0.2, "--batch-seconds", min=0.0, help="micro-batch gathering time"),
+        batch_seconds: float = typer.Option(0.2, "--batch-seconds", min=0.0,
+                                            help="least micro-batch gathering time [s]"),
+        max_batch_seconds: float = typer.Option(1.0, "--max-batch-seconds", min=0.0,
+                                                help="most gathering time [s]: under load the gathering time grows "
+                                                     "to twice the last batch's store time, up to this"),
+        threads: int = THREADS,
         session_expiry: int = typer.Option(7 * 86400, "--session-expiry", min=0,
                                            help="seconds the broker keeps the session while the listener is away"),
         kpi_every: float = KPI_EVERY, kpi_out: Optional[Path] = KPI_OUT, kpi_level: str = KPI_LEVEL,
@@ -218,10 +225,10 @@ def listen_mqtt(
     tls_opts = TlsOptions(str(cafile) if cafile else None, str(certfile) if certfile else None,
                           str(keyfile) if keyfile else None, tls_insecure) if tls else None
     ingestor = LiveIngestor(db, source="mqtt", prefix=prefix, register_equipment=register_equipment,
-                            timezone=timezone, mappings=maps)
+                            timezone=timezone, mappings=maps, threads=threads)
     listener = MqttListener(ingestor, host, port, client_id=client_id, prefix=prefix, tls=tls_opts,
                             username=username, password=password, batch_seconds=batch_seconds,
-                            session_expiry=session_expiry, protocol=protocol)
+                            max_batch_seconds=max_batch_seconds, session_expiry=session_expiry, protocol=protocol)
     listener.start()
     _serve(listener, ingestor, kpi_every=kpi_every, kpi_out=kpi_out, kpi_level=kpi_level, status=status,
            duration=duration, quiet=quiet, what=f"mqtt {host}:{port} {prefix}/#")
@@ -236,6 +243,7 @@ def listen_opcua(
         name: str = typer.Option("opcua", "--name", help="source name (provenance; key of the counters' "
                                                           "stored baselines)"),
         batch_seconds: float = typer.Option(0.5, "--batch-seconds", min=0.05, help="micro-batch interval"),
+        threads: int = THREADS,
         kpi_every: float = KPI_EVERY, kpi_out: Optional[Path] = KPI_OUT, kpi_level: str = KPI_LEVEL,
         status: Optional[Path] = STATUS, duration: float = DURATION, quiet: bool = QUIET):
     """Subscribe to configured OPC UA nodes and turn value changes into states, production and energy."""
@@ -252,7 +260,7 @@ def listen_opcua(
     if not quiet:
         logging.basicConfig(level=logging.WARNING, format="zhizao: %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)
-    ingestor = LiveIngestor(db, source=name, mappings={"states": cfg.mapping()})
+    ingestor = LiveIngestor(db, source=name, mappings={"states": cfg.mapping()}, threads=threads)
     listener = OpcUaListener(ingestor, endpoint, cfg, batch_seconds=batch_seconds)
     listener.start()
     _serve(listener, ingestor, kpi_every=kpi_every, kpi_out=kpi_out, kpi_level=kpi_level, status=status,
