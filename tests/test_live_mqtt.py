@@ -207,13 +207,22 @@ def test_current_shift_kpis_include_a_record_within_5_seconds(broker, tmp_path, 
         assert stop(lst) == 0
 
 
-def test_simulator_plays_live_to_the_listener(broker, tmp_path):
+#: the documented form (zhizao simulate --live mqtt) and the older simulate-live --to mqtt
+SIMULATE_LIVE = {
+    "simulate --live": [sys.executable, "-c", "import sys; from zhizao.cli.main import app; sys.argv[0] = 'zhizao'; "
+                                              "app()", "simulate", "--live", "mqtt"],
+    "simulate-live --to": [sys.executable, "-m", "zhizao.cli.live", "simulate-live", "--to", "mqtt"],
+}
+
+
+@pytest.mark.parametrize("form", list(SIMULATE_LIVE))
+def test_simulator_plays_live_to_the_listener(broker, tmp_path, form):
     ing = LiveIngestor(tmp_path / "sim.duckdb")
     lst = MqttListener(ing, "127.0.0.1", broker.port, client_id="zhizao-test-sim-listener")
     lst.start()
     try:
         assert lst.wait_subscribed(30)
-        res = subprocess.run([sys.executable, "-m", "zhizao.cli.live", "simulate-live", "--to", "mqtt",
+        res = subprocess.run(SIMULATE_LIVE[form] + [
                               "--broker", broker.address, "--machines", "3", "--speed", "600", "--duration", "2",
                               "--start", pd.Timestamp.now(tz="Europe/Berlin").date().isoformat()],
                              capture_output=True, text=True, timeout=120)

@@ -323,3 +323,33 @@ def test_a_poison_message_is_isolated_and_quarantined(ing, monkeypatch):
     monkeypatch.setattr(mod.LiveIngestor, "_stage", lambda *a: (_ for _ in ()).throw(duckdb.IOException("disk")))
     with pytest.raises(duckdb.IOException):
         ing.ingest_messages([msg("production", {"end": "2025-01-02T01:00:00", "produced": 1})])
+
+
+def test_simulate_live_option_delegates_to_simulate_live(monkeypatch, tmp_path):
+    """``zhizao simulate --live mqtt|opcua`` (the issue's form) runs the same code as ``simulate-live --to``."""
+    import zhizao.cli.live as live_cli
+    from zhizao.cli.main import app
+
+    calls = []
+    monkeypatch.setattr(live_cli, "simulate_live", lambda **kw: calls.append(kw))
+    run = CliRunner().invoke
+    res = run(app, ["simulate", "--live", "mqtt", "--broker", "127.0.0.1:1999", "--machines", "3", "--speed", "60",
+                    "--records-per-message", "5", "--duration", "2", "--seed", "4"])
+    assert res.exit_code == 0, res.output
+    assert calls == [dict(to="mqtt", broker="127.0.0.1:1999", endpoint="opc.tcp://127.0.0.1:4840/zhizao/",
+                          nodes_out=None, speed=60.0, machines=3, days=1, seed=4, start=None,
+                          timezone="Europe/Berlin", backlog=True, records_per_message=5, prefix="zhizao/v1",
+                          duration=2.0, quiet=False)]
+    res = run(app, ["simulate", "--live", "opcua", "--nodes-out", str(tmp_path / "n.yaml"), "--days", "2"])
+    assert res.exit_code == 0 and calls[-1]["to"] == "opcua" and calls[-1]["days"] == 2
+    assert calls[-1]["nodes_out"] == tmp_path / "n.yaml"
+    monkeypatch.undo()
+    # bad input: exit 2 with one line naming the problem
+    res = run(app, ["simulate", "--live", "kafka"])
+    assert res.exit_code == 2 and "unknown target 'kafka'" in res.output
+    res = run(app, ["simulate", "--live", "mqtt", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "with --live" in res.output
+    # without --live the files are written as before (defaults: 14 days from 2025-03-03)
+    res = run(app, ["simulate", "--machines", "1", "--days", "1", "-o", str(tmp_path / "plant")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "plant").is_dir() and any((tmp_path / "plant").iterdir())

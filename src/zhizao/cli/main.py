@@ -188,16 +188,48 @@ def report(db: str = DB,
 
 @app.command()
 def simulate(machines: int = typer.Option(12, "--machines", min=1),
-             days: int = typer.Option(14, "--days", min=1),
+             days: Optional[int] = typer.Option(None, "--days", min=1, help="days [default: 14; --live: 1]"),
              seed: int = typer.Option(0, "--seed"),
-             start: str = typer.Option("2025-03-03", "--start", help="first local day (YYYY-MM-DD)"),
+             start: Optional[str] = typer.Option(None, "--start", help="first local day (YYYY-MM-DD) "
+                                                                        "[default: 2025-03-03; --live: today]"),
              timezone: str = typer.Option("Europe/Berlin", "--timezone", help="IANA zone of the plant"),
-             output: Path = typer.Option(Path("simulated-plant"), "-o", "--output", help="output folder")):
-    """Write the canonical tables of a simulated plant and its true elements per equipment and day."""
+             output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                                   help="output folder [default: simulated-plant]"),
+             live: Optional[str] = typer.Option(None, "--live", help="mqtt|opcua: play the plant live instead "
+                                                                     "of writing files (as 'simulate-live --to')"),
+             broker: str = typer.Option("127.0.0.1:1883", "--broker", help="HOST:PORT (--live mqtt)"),
+             endpoint: str = typer.Option("opc.tcp://127.0.0.1:4840/zhizao/", "--endpoint",
+                                          help="endpoint to serve (--live opcua)"),
+             nodes_out: Optional[Path] = typer.Option(None, "--nodes-out",
+                                                      help="write the nodes file for 'listen opcua' (--live opcua)"),
+             speed: float = typer.Option(1.0, "--speed", min=0.001,
+                                         help="simulated seconds per wall-clock second (--live)"),
+             backlog: bool = typer.Option(True, "--backlog/--no-backlog",
+                                          help="send the records due before now at once (--live mqtt)"),
+             records_per_message: int = typer.Option(20, "--records-per-message", min=1,
+                                                     help="records of one topic per message at most (--live mqtt)"),
+             prefix: str = typer.Option("zhizao/v1", "--prefix", help="topic prefix (--live mqtt)"),
+             duration: float = typer.Option(0.0, "--duration", min=0.0,
+                                            help="stop after N seconds (--live; 0: until SIGTERM/Ctrl-C)"),
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines (--live)")):
+    """Write the canonical tables of a simulated plant and its true elements per equipment and day, or with
+    --live mqtt|opcua play it in real time or faster to an MQTT broker or as an OPC UA server (SIMULATED)."""
+    if live is not None:
+        from zhizao.cli.live import simulate_live
+
+        if output is not None:
+            fail("-o writes files; with --live the plant is played to a broker or served over OPC UA")
+        simulate_live(to=live, broker=broker, endpoint=endpoint, nodes_out=nodes_out, speed=speed,
+                      machines=machines, days=days or 1, seed=seed, start=start, timezone=timezone,
+                      backlog=backlog, records_per_message=records_per_message, prefix=prefix,
+                      duration=duration, quiet=quiet)
+        return
     from zhizao.simulate import simulate_plant, write_plant
 
+    output = output or Path("simulated-plant")
     try:
-        tables = simulate_plant(machines=machines, days=days, seed=seed, start=start, timezone=timezone)
+        tables = simulate_plant(machines=machines, days=days or 14, seed=seed, start=start or "2025-03-03",
+                                timezone=timezone)
     except (ValueError, KeyError) as e:
         fail(str(e))
     paths = write_plant(tables, output)
