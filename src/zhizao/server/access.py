@@ -39,7 +39,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from zhizao.ingest.load import _read_sql
+from zhizao.ingest.load import read_sql
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.kpis import KPI_NAMES
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, TABLES
@@ -657,7 +657,7 @@ def _tenant_values(con, table: str, path: Path, mapping: Mapping) -> dict[str, s
     from zhizao.ingest.load import IngestError
 
     try:
-        src = _read_sql(path, mapping)
+        src = read_sql(path, mapping)
         source_columns = list(con.sql(src).columns)
     except duckdb.Error as e:
         raise IngestError(f"cannot read file: {str(e).splitlines()[0]}") from None
