@@ -264,8 +264,8 @@ class LiveIngestor:
         -------
         BatchReport
         """
-        msgs = [(t, bytes(p) if isinstance(p, (bytes, bytearray, memoryview)) else str(p).encode())
-                for t, p in messages]
+        msgs = [(t, p if type(p) is bytes else bytes(p) if isinstance(p, (bytearray, memoryview))
+                 else str(p).encode()) for t, p in messages]
         with self._write_lock:
             return self._ingest_isolating(msgs)
 
@@ -296,7 +296,8 @@ class LiveIngestor:
         t0 = time.perf_counter()
         hashes = [message_hash(t, p) for t, p in msgs]
         seen = self._stored_hashes(hashes)
-        cols = {k: [] for k in _MSG_COLUMNS}
+        rows = []  # (topic, table, fill, enterprise, site, area, work_center, equipment, payload text)
+        levels: dict[str, tuple | TopicError] = {}  # per topic of the batch: its table and levels
         rejected, fresh_hashes, dup = [], [], 0
         for (t, p), h in zip(msgs, hashes):
             if h in seen:
@@ -304,17 +305,24 @@ class LiveIngestor:
                 continue
             seen.add(h)
             fresh_hashes.append(h)
-            try:
-                tp = parse_topic(t, self.prefix)
-            except TopicError as e:
-                rejected.append((e.table, t, None, e.rule, str(e), _raw_text(p)))
+            lv = levels.get(t)
+            if lv is None:
+                try:
+                    tp = parse_topic(t, self.prefix)
+                    lv = levels[t] = (t, tp.table, True, *(getattr(tp, lvl) for lvl in TOPIC_LEVELS))
+                except TopicError as e:
+                    lv = levels[t] = e
+            if isinstance(lv, TopicError):
+                rejected.append((lv.table, t, None, lv.rule, str(lv), _raw_text(p)))
                 continue
             try:
                 text = p.decode("utf-8")
             except UnicodeDecodeError as e:
-                rejected.append((tp.table, t, None, "malformed_payload", f"not UTF-8: {e}", _raw_text(p)))
+                rejected.append((lv[1], t, None, "malformed_payload", f"not UTF-8: {e}", _raw_text(p)))
                 continue
-            _append_msg(cols, t, tp.table, True, text, tp)
+            rows.append((*lv, text))
+        cols = dict(zip(_MSG_COLUMNS[1:], map(list, zip(*rows)))) if rows else {k: [] for k in _MSG_COLUMNS[1:]}
+        cols = {"seq": list(range(len(rows))), **cols}
         return self._commit(cols, rejected, fresh_hashes, len(msgs), dup, [], [], t0)
 
     def ingest_records(self, records: dict[str, list[dict]], state: list[StateUpdate] = (),

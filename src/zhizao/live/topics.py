@@ -109,11 +109,8 @@ def topic_for(table: str, equipment: str | None = None, work_center: str | None 
 
 def message_hash(topic: str, payload: bytes) -> str:
     """Identity of a message for redelivery dedupe: BLAKE2b-128 of topic and payload, hex."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(topic.encode("utf-8", "surrogateescape"))
-    h.update(b"\x00")
-    h.update(payload)
-    return h.hexdigest()
+    return hashlib.blake2b(b"%s\x00%s" % (topic.encode("utf-8", "surrogateescape"), payload),
+                           digest_size=16).hexdigest()
 
 
 def _raw_text(payload: bytes, limit: int = 4096) -> str:
