@@ -353,3 +353,114 @@ def test_simulate_live_option_delegates_to_simulate_live(monkeypatch, tmp_path):
     res = run(app, ["simulate", "--machines", "1", "--days", "1", "-o", str(tmp_path / "plant")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "plant").is_dir() and any((tmp_path / "plant").iterdir())
+
+
+# ---------------------------------------------------------------------------------------------------- fast paths
+def test_identical_records_within_and_across_batches_are_stored_once(ing):
+    """Many messages re-sending records (in the same batch and in later ones): every record stored once, a
+    changed re-send quarantined once as a conflict, the counts add up."""
+    def rec(k, produced=None):
+        return {"end": f"2025-01-01T{k // 60:02d}:{k % 60:02d}:00", "order_id": f"W{k}",
+                "produced": produced if produced is not None else k % 7}
+
+    first = [msg("production", [rec(k) for k in range(i, i + 10)]) for i in range(0, 200, 10)]
+    # the same records again, regrouped into other messages of the same batch
+    resent = [msg("production", [rec(k) for k in range(i, i + 7)]) for i in range(0, 196, 7)]
+    r1 = ing.ingest_messages(first + resent)
+    assert (r1.loaded, r1.skipped, r1.quarantined) == (200, 196, 0)
+    # a later batch: identical ones skipped (stored), one with other values a conflict, new ones loaded
+    r2 = ing.ingest_messages([msg("production", [rec(k) for k in range(150, 250)]),
+                              msg("production", [rec(5, produced=99)])])
+    assert (r2.loaded, r2.skipped, r2.quarantined) == (50, 50, 1)
+    assert rows(ing, "SELECT count(*), count(DISTINCT order_id) FROM production") == [(250, 250)]
+    assert rows(ing, "SELECT rule, record FROM quarantine") == [("conflicts_with_stored", 1)]
+
+
+def test_a_mapping_that_fails_on_live_records_quarantines_its_table_only(tmp_path):
+    m = Mapping(table="states", columns={"start": {"sql": "CAST(start AS INTEGER)"}}, source="bad.yaml")
+    with LiveIngestor(tmp_path / "m.duckdb", mappings={"states": m}, register_equipment=True) as i:
+        r = i.ingest_messages([msg("states", [{"start": "2025-01-01T08:00:00Z", "state": "production"}]),
+                               msg("production", {"end": "2025-01-01T09:00:00Z", "produced": 3})])
+        assert (r.loaded, r.quarantined) == (1, 1)
+        q = rows(i, "SELECT rule, source, detail FROM quarantine")
+        assert len(q) == 1 and q[0][:2] == ("mapping_error", topic("states"))
+        assert q[0][2].startswith("bad.yaml: a mapping expression fails on batch")
+
+
+class _ChunkSocket:
+    """A socket whose recv returns prepared chunks, then would block."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+
+    def recv(self, n):
+        if not self.chunks:
+            raise BlockingIOError
+        c = self.chunks.pop(0)
+        assert len(c) <= n
+        return c
+
+    def pending(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+def _publish(topic_, payload, mid, qos=1, props=b"", v5=True):
+    import struct
+
+    def _varint(n):
+        out = bytearray()
+        while True:
+            b, n = n & 127, n >> 7
+            out.append(b | (128 if n else 0))
+            if not n:
+                return bytes(out)
+
+    t = topic_.encode()
+    body = struct.pack("!H", len(t)) + t + (struct.pack("!H", mid) if qos else b"") + \
+        ((_varint(len(props)) + props) if v5 else b"") + payload
+    return bytes([0x30 | (qos << 1)]) + _varint(len(body)) + body
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_buffered_mqtt_reader_splits_packets_and_leaves_the_rest_to_paho(protocol):
+    from zhizao.live.mqtt import _BufferedClient, _client, _fast_client_usable
+
+    assert _fast_client_usable()
+    v5 = protocol == "5"
+    got, slow = [], []
+    c = _client("t", protocol, True, None, None, None, sink=got.extend)
+    assert isinstance(c, _BufferedClient)
+    c.on_message = lambda cl, u, m: slow.append((m.topic, m.payload, m.mid, m.qos))
+    big = b"[" + b",".join([b'{"produced": 1}'] * 2000) + b"]"  # longer than one read of 16 KiB here
+    stream = (_publish("a/b", b"[1]", 1, v5=v5) + _publish("a/c", big, 2, v5=v5) +
+              _publish("a/d", b"{}", 0, qos=0, v5=v5) +  # QoS 0: paho's path
+              (_publish("a/e", b"{}", 3, props=b"\x01\x01", v5=v5) if v5 else b"") +  # a property: paho's path
+              _publish("a/f", b"", 4, v5=v5) +
+              b"\xd0\x00")  # PINGRESP
+    chunks = [stream[i:i + 16384] for i in range(0, len(stream), 16384)]
+    chunks = [chunks[0][:3], chunks[0][3:]] + chunks[1:]  # a split inside the first packet's header
+    c._sock = _ChunkSocket(chunks)
+    c._state = mqtt_state_connected()
+    for _ in range(len(chunks) + 2):
+        assert c.loop_read() == 0
+    assert got == [("a/b", b"[1]", 1), ("a/c", big, 2), ("a/f", b"", 4)]
+    assert slow == [("a/d", b"{}", 0, 0)] + ([("a/e", b"{}", 3, 1)] if v5 else [])
+    # the PUBACKs of a batch: one queued write, in order
+    c._out_packet.clear()
+    c.ack_many([1, 2, 300])
+    assert [p["packet"] for p in c._out_packet] == [b"\x40\x02\x00\x01\x40\x02\x00\x02\x40\x02\x01\x2c"]
+    # a new connection starts a new stream: a half packet of the old one is dropped
+    c._sock = _ChunkSocket([_publish("a/g", b"[]", 5, v5=v5)[:4]])
+    c.loop_read()
+    c._sock = _ChunkSocket([_publish("a/h", b"[]", 6, v5=v5)])
+    c.loop_read()
+    assert got[-1] == ("a/h", b"[]", 6)
+
+
+def mqtt_state_connected():
+    from paho.mqtt.enums import _ConnectionState
+
+    return _ConnectionState.MQTT_CS_CONNECTED

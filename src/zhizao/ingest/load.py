@@ -512,8 +512,11 @@ def load_records(con: duckdb.DuckDBPyConnection, table: str, relation: str, colu
             SELECT {_lit(table)}, _zz_q_source, _zz_q_record, _zz_q_line, _rule, _detail, {_raw_json(table)}
             FROM _zz_rec_checked WHERE _rule IS NOT NULL AND _rule <> 'skip' ORDER BY _record""").fetchall()[0][0]
     finally:
-        con.execute("DROP TABLE IF EXISTS _zz_rec_checked" + ("; DROP TABLE IF EXISTS _zz_rec_mapped"
-                                                              if mapped == "_zz_rec_mapped" else ""))
+        try:
+            con.execute("DROP TABLE IF EXISTS _zz_rec_checked" + ("; DROP TABLE IF EXISTS _zz_rec_mapped"
+                                                                  if mapped == "_zz_rec_mapped" else ""))
+        except duckdb.Error:  # an aborted transaction: the caller's rollback removes them
+            pass
     return LoadReport(table, source, int(loaded), int(quarantined), int(n - loaded - quarantined))
 
 
