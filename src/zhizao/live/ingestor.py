@@ -6,15 +6,16 @@ micro-batch and one transaction:
 
 1. messages already stored are recognised by their hash (topic + payload, table ``live_messages``) and
    skipped whole, so a redelivered message changes nothing, not even the quarantine;
-2. the payloads are parsed in bulk inside DuckDB (one row per JSON record, the columns as text, as a CSV
-   file would give them); malformed payloads and records that contradict their topic go to the quarantine;
-   the topic's equipment fills a missing ``equipment_id``; records identical to another record of the batch
-   are dropped (a publisher that re-sends a record in another message);
-3. each table's records are written to a temporary Parquet file and loaded by the file loader's own steps
-   (:func:`zhizao.ingest.load._load`: mapping, parsing, the validation rules, the record-key check against
-   the store where an identical stored record is skipped and a different one is quarantined as
-   ``conflicts_with_stored``); rejected records land in ``quarantine`` with the topic as ``source`` and
-   their index in the payload as ``record``;
+2. the payloads are parsed in bulk inside DuckDB (one row per JSON record; each payload and record parsed once
+   for its type and keys, the columns extracted as text with one ``json_transform``, as a CSV file would give
+   them); malformed payloads and records that contradict their topic go to the quarantine; the topic's
+   equipment fills a missing ``equipment_id``; records identical to another record of the batch are dropped
+   (a publisher that re-sends a record in another message);
+3. each table's records are validated and stored by :func:`zhizao.ingest.load_records`: the file loader's
+   mapping, parsing and validation rules (the same SQL), vectorised in one statement per table, then
+   ``duplicate`` within the batch and the record-key check against the store, where an identical stored
+   record is skipped and a different one is quarantined as ``conflicts_with_stored``; rejected records land
+   in ``quarantine`` with the topic as ``source`` and their index in the payload as ``record``;
 4. the message hashes, the batch log (``live_batches``) and any source state (OPC UA counter baselines,
    ``live_state``) are written in the same transaction, then it commits.
 
