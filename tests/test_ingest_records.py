@@ -220,10 +220,11 @@ def test_load_records_gives_the_file_loaders_rules_details_and_values(tmp_path, 
     text = textwrap.dedent(text).lstrip()
     a, b = _store(tmp_path / "a.duckdb"), _store(tmp_path / "b.duckdb")
     try:
-        # again under another name: identical records are skipped; then one with a stored key and other values
+        # again with an extra column (other bytes): identical records are skipped; then one with a stored key
+        # and other values
         head, *rows = text.splitlines()
-        for name, body in (("first.csv", text), ("second.csv", "\n".join([head + ",note"] + [r + ",x" for r in rows]) + "\n"),
-                           ("third.csv", head + "\n" + conflict + "\n")):
+        again = "\n".join([head + ",note"] + [r + ",x" for r in rows]) + "\n"
+        for name, body in (("first.csv", text), ("second.csv", again), ("third.csv", head + "\n" + conflict + "\n")):
             f = tmp_path / name
             f.write_text(body)
             ra, rb = _by_file(a, table, f, None), _by_records(b, table, f, None)
@@ -253,7 +254,8 @@ def test_a_mapping_with_sql_scale_time_zone_and_states_applies_alike(tmp_path):
         assert _state(a, "states") == _state(b, "states")
         assert [r[4] for r in _state(b, "states")[1]] == ["unmapped_state", "unparseable"]
         # a mapping expression that fails on the records: IngestError naming the mapping, nothing stored
-        bad = Mapping(table="states", columns={**m.columns, "start": {"sql": "CAST(ts AS INTEGER)"}}, source="bad.yaml")
+        bad = Mapping(table="states", columns={**m.columns, "start": {"sql": "CAST(ts AS INTEGER)"}},
+                      source="bad.yaml")
         with pytest.raises(IngestError, match="bad.yaml: a mapping expression fails on file"):
             _by_records(b, "states", f, bad)
         with pytest.raises(MappingError, match="nope"):

@@ -135,7 +135,6 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
     return f"SELECT * FROM read_csv({_lit(str(path))}, {', '.join(opts)})"
 
 
-
 #: former private name, kept for callers of earlier versions
 _read_sql = read_sql
 
@@ -221,8 +220,8 @@ def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
 
     # 2. parse into types (null where unparseable; the raw text stays for the rules)
     tz_expr = _tz_expr(table, mapping)
-    con.execute(f"CREATE TEMP TABLE _zz_parsed AS SELECT m._record, {', '.join(_parsed_exprs(table, mapping, tz_expr))} "
-                f"FROM _zz_mapped m")
+    parsed = ", ".join(_parsed_exprs(table, mapping, tz_expr))
+    con.execute(f"CREATE TEMP TABLE _zz_parsed AS SELECT m._record, {parsed} FROM _zz_mapped m")
 
     # 3. state categories from the mapping (a given category column wins)
     if table == "states":
@@ -232,7 +231,6 @@ def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
     con.execute(f"CREATE TEMP TABLE _zz_checked AS {_checked_sql(table, tz_expr, '_zz_parsed', 'file')}")
 
     # 5. against what is stored: identical -> skip, same key with other values -> conflict
-    spec = TABLES[table]
     on_key = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
     same = " AND ".join(f'c."{n}" IS NOT DISTINCT FROM s."{n}"' for n in spec.names)
     con.execute(f"""

@@ -436,8 +436,8 @@ class LiveIngestor:
             raise
         finally:
             try:
-                con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in
-                                      (("_zz_live_rec", "_zz_live_t") if ok else _TEMP + ("_zz_live_rec", "_zz_live_t"))))
+                temp = ("_zz_live_rec", "_zz_live_t") + (() if ok else _TEMP)
+                con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in temp))
             except duckdb.Error:
                 pass
             try:

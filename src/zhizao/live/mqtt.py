@@ -371,7 +371,7 @@ class MqttListener:
         return self._thread is not None and self._thread.is_alive()
 
     # ------------------------------------------------------------------ ingest thread
-    def _take(self) -> list[_Msg]:
+    def _take(self) -> list[tuple]:
         with self._cond:
             while not self._queue and not self._stop.is_set():
                 self._cond.wait(0.5)
