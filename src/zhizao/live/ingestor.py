@@ -49,7 +49,7 @@ from zhizao.ingest import load as _loader
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import ALIASES, Mapping, MappingError, default_mapping
 from zhizao.kpi.buckets import floor_local
-from zhizao.live.topics import (DEFAULT_PREFIX, SUBJECT_TABLES, TOPIC_LEVELS, Topic, TopicError, _raw_text,
+from zhizao.live.topics import (DEFAULT_PREFIX, SUBJECT_TABLES, TOPIC_LEVELS, TopicError, _raw_text,
                                 message_hash, parse_topic, topic_for)
 from zhizao.schema import TABLES
 
@@ -114,20 +114,29 @@ class Event:
     ts: _dt.datetime | None
 
 
-_MSG_TYPES = {"seq": pa.int64(), "topic": pa.string(), "tbl": pa.string(), "fill": pa.bool_(),
-              "t_enterprise": pa.string(), "t_site": pa.string(), "t_area": pa.string(),
-              "t_work_center": pa.string(), "t_equipment": pa.string(), "payload": pa.string()}
-_MSG_COLUMNS = tuple(_MSG_TYPES)
+#: per topic of a batch: its index, the topic, table, whether the topic's levels fill records, the levels
+_TOPIC_TYPES = {"tix": pa.int64(), "topic": pa.string(), "tbl": pa.string(), "fill": pa.bool_(),
+                "t_enterprise": pa.string(), "t_site": pa.string(), "t_area": pa.string(),
+                "t_work_center": pa.string(), "t_equipment": pa.string()}
 
 
-def _append_msg(cols: dict, topic: str, table: str, fill: bool, payload: str, tp: Topic | None) -> None:
-    cols["seq"].append(len(cols["seq"]))
-    cols["topic"].append(topic)
-    cols["tbl"].append(table)
-    cols["fill"].append(fill)
-    for lvl in TOPIC_LEVELS:
-        cols["t_" + lvl].append(getattr(tp, lvl) if tp is not None else None)
-    cols["payload"].append(payload)
+@dataclass
+class _Batch:
+    """The messages of a micro-batch: per message its topic's index and payload; the topics once each."""
+
+    tix: list = field(default_factory=list)
+    payloads: list | pa.Array = field(default_factory=list)
+    #: (topic, table, fill, enterprise, site, area, work_center, equipment) per topic index
+    topics: list = field(default_factory=list)
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        pay = self.payloads if isinstance(self.payloads, pa.Array) else pa.array(self.payloads, pa.string())
+        msgs = pa.table({"seq": pa.array(range(len(self.tix)), pa.int64()), "tix": pa.array(self.tix, pa.int64()),
+                         "payload": pay})
+        cols = list(zip(*self.topics)) if self.topics else [[]] * 8
+        top = pa.table({"tix": pa.array(range(len(self.topics)), pa.int64()),
+                        **{k: pa.array(v, _TOPIC_TYPES[k]) for k, v in zip(list(_TOPIC_TYPES)[1:], cols)}})
+        return msgs, top
 
 
 def _json_default(v):
@@ -288,8 +297,7 @@ class LiveIngestor:
                 except TopicError as te:
                     table = te.table
                 rej = [(table, t, None, "unloadable", str(e).splitlines()[0][:500], _raw_text(p))]
-                return self._commit({k: [] for k in _MSG_COLUMNS}, rej, [message_hash(t, p)], 1, 0, [], [],
-                                    time.perf_counter())
+                return self._commit(_Batch(), rej, [message_hash(t, p)], 1, 0, [], [], time.perf_counter())
             half = len(msgs) // 2
             return _merge(self._ingest_isolating(msgs[:half]), self._ingest_isolating(msgs[half:]))
 
@@ -297,8 +305,8 @@ class LiveIngestor:
         t0 = time.perf_counter()
         hashes = [message_hash(t, p) for t, p in msgs]
         seen = self._stored_hashes(hashes)
-        rows = []  # (topic, table, fill, enterprise, site, area, work_center, equipment, payload text)
-        levels: dict[str, tuple | TopicError] = {}  # per topic of the batch: its table and levels
+        batch = _Batch()
+        index: dict[str, int | TopicError] = {}  # topic -> its index in batch.topics, or why it is rejected
         rejected, fresh_hashes, dup = [], [], 0
         for (t, p), h in zip(msgs, hashes):
             if h in seen:
@@ -306,25 +314,33 @@ class LiveIngestor:
                 continue
             seen.add(h)
             fresh_hashes.append(h)
-            lv = levels.get(t)
-            if lv is None:
+            i = index.get(t)
+            if i is None:
                 try:
                     tp = parse_topic(t, self.prefix)
-                    lv = levels[t] = (t, tp.table, True, *(getattr(tp, lvl) for lvl in TOPIC_LEVELS))
+                    i = index[t] = len(batch.topics)
+                    batch.topics.append((t, tp.table, True, *(getattr(tp, lvl) for lvl in TOPIC_LEVELS)))
                 except TopicError as e:
-                    lv = levels[t] = e
-            if isinstance(lv, TopicError):
-                rejected.append((lv.table, t, None, lv.rule, str(lv), _raw_text(p)))
+                    i = index[t] = e
+            if i.__class__ is not int:
+                rejected.append((i.table, t, None, i.rule, str(i), _raw_text(p)))
                 continue
-            try:
-                text = p.decode("utf-8")
-            except UnicodeDecodeError as e:
-                rejected.append((lv[1], t, None, "malformed_payload", f"not UTF-8: {e}", _raw_text(p)))
-                continue
-            rows.append((*lv, text))
-        cols = dict(zip(_MSG_COLUMNS[1:], map(list, zip(*rows)))) if rows else {k: [] for k in _MSG_COLUMNS[1:]}
-        cols = {"seq": list(range(len(rows))), **cols}
-        return self._commit(cols, rejected, fresh_hashes, len(msgs), dup, [], [], t0)
+            batch.tix.append(i)
+            batch.payloads.append(p)
+        # UTF-8 checked for all payloads at once (Arrow); only if one fails, each is decoded to name it
+        try:
+            batch.payloads = pa.array(batch.payloads, pa.binary()).cast(pa.string())
+        except pa.ArrowInvalid:
+            tix, texts = [], []
+            for i, p in zip(batch.tix, batch.payloads):
+                try:
+                    texts.append(p.decode("utf-8"))
+                    tix.append(i)
+                except UnicodeDecodeError as e:
+                    t = batch.topics[i]
+                    rejected.append((t[1], t[0], None, "malformed_payload", f"not UTF-8: {e}", _raw_text(p)))
+            batch.tix, batch.payloads = tix, texts
+        return self._commit(batch, rejected, fresh_hashes, len(msgs), dup, [], [], t0)
 
     def ingest_records(self, records: dict[str, list[dict]], state: list[StateUpdate] = (),
                        events: list[Event] = (), origin: str | None = None) -> BatchReport:
@@ -343,12 +359,14 @@ class LiveIngestor:
         """
         t0 = time.perf_counter()
         origin = origin or self.source
-        cols = {k: [] for k in _MSG_COLUMNS}
+        batch = _Batch()
         for table, recs in records.items():
             if recs:
-                _append_msg(cols, origin, table, False, json.dumps(list(recs), default=_json_default), None)
+                batch.tix.append(len(batch.topics))
+                batch.topics.append((origin, table, False, None, None, None, None, None))
+                batch.payloads.append(json.dumps(list(recs), default=_json_default))
         with self._write_lock:
-            return self._commit(cols, [], [], 0, 0, list(state), list(events), t0)
+            return self._commit(batch, [], [], 0, 0, list(state), list(events), t0)
 
     def _stored_hashes(self, hashes: list[str]) -> set[str]:
         if not hashes:
@@ -360,20 +378,20 @@ class LiveIngestor:
         finally:
             self._w.unregister("_zz_live_h")
 
-    def _commit(self, cols, rejected, hashes, n_messages, n_dup, state, events, t0) -> BatchReport:
-        if not (cols["seq"] or rejected or hashes or state or events):
+    def _commit(self, batch: _Batch, rejected, hashes, n_messages, n_dup, state, events, t0) -> BatchReport:
+        if not (batch.tix or rejected or hashes or state or events):
             return BatchReport(self._batch, messages=n_messages, duplicate_messages=n_dup,
                                seconds=time.perf_counter() - t0, committed_at=time.time())
-        msgs = pa.table({k: pa.array(v, _MSG_TYPES[k]) for k, v in cols.items()})
+        msgs, topics = batch.tables()
         failed: dict[str, str] = {}
         while True:
             try:
-                return self._try_commit(msgs, rejected, hashes, n_messages, n_dup, state, events, t0, failed)
+                return self._try_commit(msgs, topics, rejected, hashes, n_messages, n_dup, state, events, t0, failed)
             except _TableFailed as e:
                 # a mapping that cannot be applied: that table's records go to the quarantine, the rest loads
                 failed[e.table] = e.msg
 
-    def _try_commit(self, msgs, rejected, hashes, n_messages, n_dup, state, events, t0, failed) -> BatchReport:
+    def _try_commit(self, msgs, topics, rejected, hashes, n_messages, n_dup, state, events, t0, failed) -> BatchReport:
         con = self._w
         self._pending_known = set()
         batch = self._batch + 1
@@ -389,9 +407,10 @@ class LiveIngestor:
                     [[t or "", topic, idx, rule, detail, raw] for t, topic, idx, rule, detail, raw in rejected])
                 rep.quarantined += len(rejected)
             if msgs.num_rows:
+                self._w.register("_zz_live_top", topics)
                 tables = self._stage(msgs, rep)
                 order = [t for t in _ORDER if t in tables] + [t for t in tables if t not in _ORDER]
-                registered = not self.register_equipment or not self._may_register(msgs)
+                registered = not self.register_equipment or not self._may_register(topics)
                 for table in order:
                     if not registered and table != "equipment":
                         self._register(token, rep)
@@ -440,10 +459,11 @@ class LiveIngestor:
                 con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in temp))
             except duckdb.Error:
                 pass
-            try:
-                con.unregister("_zz_live_msg")
-            except duckdb.Error:
-                pass
+            for view in ("_zz_live_msg", "_zz_live_top"):
+                try:
+                    con.unregister(view)
+                except duckdb.Error:
+                    pass
         self._batch = batch
         self._known_equipment |= self._pending_known
         rep.committed_at = time.time()
@@ -467,7 +487,8 @@ class LiveIngestor:
         # records (message, then index) without a sort
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _zz_live_rec AS
-            WITH v AS (SELECT *, CASE WHEN json_valid(payload) THEN json_type(payload) END AS jt FROM _zz_live_msg),
+            WITH m AS (SELECT m.seq, t.* EXCLUDE (tix), m.payload FROM _zz_live_msg m JOIN _zz_live_top t USING (tix)),
+            v AS (SELECT *, CASE WHEN json_valid(payload) THEN json_type(payload) END AS jt FROM m),
             x AS (SELECT * EXCLUDE (payload, jt), jt IS NULL AS bad,
                          CASE WHEN jt IS NULL THEN to_json(left(payload, 4096)) END AS braw,
                          CASE WHEN jt = 'ARRAY' THEN json_extract(payload, '$[*]')
@@ -497,12 +518,12 @@ class LiveIngestor:
         con.execute("""DELETE FROM live_messages WHERE batch IN (SELECT batch FROM live_batches
                        WHERE committed_at < now() - to_days(?))""", [int(max(1, self.retention_days))])
 
-    def _may_register(self, msgs: pa.Table) -> bool:
-        """Whether a message of the batch names equipment not yet known to be stored (else no query)."""
+    def _may_register(self, topics: pa.Table) -> bool:
+        """Whether a topic of the batch names equipment not yet known to be stored (else no query)."""
         subj = set(SUBJECT_TABLES) - {"equipment"}
         return any(f and t in subj and e is not None and e not in self._known_equipment
-                   for f, t, e in zip(msgs.column("fill").to_pylist(), msgs.column("tbl").to_pylist(),
-                                      msgs.column("t_equipment").to_pylist()))
+                   for f, t, e in zip(topics.column("fill").to_pylist(), topics.column("tbl").to_pylist(),
+                                      topics.column("t_equipment").to_pylist()))
 
     def _register(self, token: str, rep: BatchReport) -> None:
         """Unknown equipment of the batch's topics -> equipment records from the topic hierarchy."""

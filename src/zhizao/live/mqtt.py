@@ -386,6 +386,10 @@ class MqttListener:
                     self._cond.wait(wait)
         out, size = [], 0
         with self._cond:
+            if len(self._queue) <= self.max_batch_messages and self._queued_bytes < self.max_batch_bytes:
+                out = list(self._queue)  # all of it (the usual case): no loop per message
+                self._queue.clear()
+                size = self._queued_bytes
             while self._queue and len(out) < self.max_batch_messages and (not out or size < self.max_batch_bytes):
                 m = self._queue.popleft()
                 size += len(m[_PAYLOAD])
