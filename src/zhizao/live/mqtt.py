@@ -85,7 +85,8 @@ _PUBACK = struct.Struct("!BBH")
 
 
 class _BufferedClient(mqtt.Client):
-    """paho-mqtt's client with a buffered reader for the listener (paho-mqtt 2.x internals, checked at import).
+    """paho-mqtt's client with a buffered reader for the listener (relies on paho-mqtt 2.x internals; see
+    :func:`_fast_client_usable`).
 
     paho reads each packet with three or more ``recv`` calls, runs ``select`` once per packet and builds an
     ``MQTTMessage`` (with MQTT 5 properties and a condition variable) per message: about 0.1 ms of CPU per
