@@ -45,7 +45,8 @@ from zhizao.kpi.variables import interval_sums, variable_buckets
 from zhizao.verify import model as M
 from zhizao.verify.ratios import proportion_ratio, ratio_of_totals_change
 from zhizao.verify.result import INDICATORS, VerificationResult
-from zhizao.verify.series import best_degree_days, cached_variables, degree_days, scope_info, scope_series
+from zhizao.verify.series import (best_degree_days, cached_series, cached_variables, degree_days, monthly_output,
+                                 scope_info)
 
 DEFINITIONS = {
     "production_efficiency": ("good_units_per_production_hour", "standard_hours_per_labour_hour",
@@ -133,9 +134,11 @@ def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: s
                   reporting_period=(_iso(r0), _iso(r1)), confidence=confidence, project_id=project_id)
     if indicator == "development_cycle":
         return _development_cycle(ws, scope, (b0, b1), (r0, r1), confidence, n_boot, seed, common)
-    period = "month" if indicator == "operating_cost" else granularity
-    b = scope_series(ws, scope, period, b0, b1)
-    r = scope_series(ws, scope, period, r0, r1)
+    if indicator == "operating_cost":  # monthly good output (costs are booked per month)
+        b, r = monthly_output(ws, scope, b0, b1), monthly_output(ws, scope, r0, r1)
+    else:
+        b = cached_series(ws, scope, granularity, b0, b1)  # shared with the project's other indicators:
+        r = cached_series(ws, scope, granularity, r0, r1)  # read-only
     definition = definition or _default_definition(indicator, b)
     common["definition"] = definition
     if indicator == "production_efficiency":
@@ -376,10 +379,20 @@ def _price_indices(ws, chain: list[str], a: int, b: int, tz: str) -> pd.DataFram
     """Monthly ``price_index*`` variables of the scope or its nearest ancestor that has them."""
     idx = pd.DataFrame()
     for sid in chain:
+        if not _has_price_index(ws, sid):
+            continue  # its buckets would have no price_index column: nothing to combine
         v = variable_buckets(ws.con, sid, "month", a, b, tz, records=cached_variables(ws, sid))
         v = v[[c for c in v.columns if c.startswith("price_index")]]
         idx = v if idx.empty else idx.combine_first(v)
     return idx
+
+
+def _has_price_index(ws, sid: str) -> bool:
+    """Whether ``sid`` has a ``price_index*`` variable record that covers an interval."""
+    rec = cached_variables(ws, sid)
+    if rec.empty:
+        return False
+    return bool((rec["name"].astype(str).str.startswith("price_index") & rec["e"].notna()).any())
 
 
 def _monthly_costs(ws, scope, w, tz) -> pd.Series:
@@ -397,9 +410,26 @@ def _monthly_costs(ws, scope, w, tz) -> pd.Series:
     return full.reindex(pd.to_datetime(edges[:-1], unit="ms", utc=True)).dropna()
 
 
+def _scope_costs(ws, scope) -> pd.DataFrame:
+    """The cost records of ``scope`` (category, s, e [ms], amount); after :func:`prepare_costs` from one query."""
+    bulk = ws._cache.get(("costs_all",))
+    if bulk is not None:
+        return bulk[0].get(scope, bulk[1])
+    return ws.con.execute("""SELECT category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs
+                             WHERE scope = ?""", [scope]).df()
+
+
+def prepare_costs(ws) -> None:
+    """Read the cost records of every scope in one query into the workspace cache (see :func:`_scope_costs`)."""
+    if ("costs_all",) in ws._cache:
+        return
+    c = ws.con.execute("""SELECT scope, category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs""").df()
+    groups = {k: g.drop(columns="scope") for k, g in c.groupby("scope", sort=False)}
+    ws._cache[("costs_all",)] = (groups, c.drop(columns="scope").iloc[:0])
+
+
 def _all_monthly_costs(ws, scope, tz) -> pd.Series:
-    c = ws.con.execute("""SELECT category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs WHERE scope = ?""",
-                       [scope]).df()
+    c = _scope_costs(ws, scope)
     if c.empty:
         return pd.Series(dtype=float)
     a, b = default_range(int(c["s"].min()), int(c["e"].max()), "month", tz)
@@ -423,7 +453,7 @@ def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common
     r = r.assign(cost=cr.reindex(r.index)).dropna(subset=["cost", "gq"])
     b, r = b[b["cost"] > 0], r[r["cost"] > 0]
     cov, warnings = _coverage(b["cost"], r["cost"], "cost")
-    if _price_indices(ws, chain, _ms(wb[0]), _ms(wr[1]), tz).empty:
+    if not any(_has_price_index(ws, sid) for sid in chain):  # as _price_indices(...).empty over wb..wr
         warnings.append("no price_index variable: costs are not deflated to baseline prices")
     base_v = b["cost"].sum() / b["gq"].sum()
     rep_v = r["cost"].sum() / r["gq"].sum()

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from statsmodels.regression.linear_model import OLS
-from scipy import stats
+from scipy import special, stats
 
 UNCERTAINTY = ("exact_hac", "ashrae14", "block_bootstrap")
 
@@ -38,11 +37,16 @@ ACCEPT = {"f_p": 0.10, "var_p": 0.20, "any_var_p": 0.10, "r2": 0.50}
 
 @dataclass
 class Fit:
-    """A fitted baseline model."""
+    """A fitted baseline model.
+
+    ``result`` holds the ordinary least-squares figures of the fit (``params``, ``resid``, ``fittedvalues``,
+    ``rsquared``, ``bic``): an :class:`OLSFigures` from the numpy engine, or statsmodels' (non-robust)
+    results object from the reference engine; both have the same attributes.
+    """
 
     terms: list[str]
     params: np.ndarray
-    result: object  # statsmodels OLS results (non-robust), for predictions and residuals
+    result: object
     cov_hac: np.ndarray
     lags: int
     n: int
@@ -50,6 +54,19 @@ class Fit:
     stats: dict = field(default_factory=dict)
     passed: bool = False
     failed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OLSFigures:
+    """The ordinary least-squares figures the verification uses, computed in numpy (see :func:`fit`)."""
+
+    params: np.ndarray
+    resid: np.ndarray
+    fittedvalues: np.ndarray
+    rsquared: float
+    rsquared_adj: float
+    bic: float
+    ssr: float
 
 
 def hac_lags(n: int) -> int:
@@ -68,13 +85,30 @@ def long_run_variance(e: np.ndarray, lags: int) -> float:
     return float(max(v, e @ e / n * 1e-12))
 
 
-def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
+ENGINES = ("numpy", "statsmodels")
+
+
+def fit(y: np.ndarray, X: pd.DataFrame, engine: str = "numpy") -> Fit:
     """OLS of ``y`` on ``X`` (with an intercept column ``const``) and its validity figures.
+
+    Parameters
+    ----------
+    y : array, shape (n,)
+        The numerator per bucket of the baseline period (energy [kWh or kgce], cost [CNY], ...).
+    X : pandas.DataFrame, shape (n, k)
+        Relevant variables of the baseline period (no constant; ``const`` is added first).
+    engine : {'numpy', 'statsmodels'}
+        ``numpy`` (default): least squares by the singular value decomposition and the Newey-West covariance
+        written out in numpy (:func:`fit_arrays`); ``statsmodels``: ``OLS(y, X).fit()`` and
+        ``get_robustcov_results(cov_type='HAC', maxlags=hac_lags(n), use_correction=True)``, the reference
+        the numpy engine is tested against (equal to about 1e-12 relative).
 
     Raises
     ------
     numpy.linalg.LinAlgError
         If the design matrix is rank deficient (collinear variables).
+    ValueError
+        For an unknown engine.
 
     Returns
     -------
@@ -82,7 +116,22 @@ def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
         ``stats``: n, p, r2, adj_r2, cv_rmse, nmbe, f_p, pvalues (HAC), terms; ``passed`` by the DOE EnPI
         criteria of :data:`ACCEPT`; ``failed`` lists the broken ones.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
     y = np.asarray(y, float)
+    names = ["const", *X.columns]
+    if engine == "numpy":
+        A = np.empty((len(X), len(names)))
+        A[:, 0] = 1.0
+        if len(names) > 1:
+            A[:, 1:] = X.to_numpy(float)
+        return fit_arrays(y, A, names)
+    return _fit_statsmodels(y, X)
+
+
+def _fit_statsmodels(y: np.ndarray, X: pd.DataFrame) -> Fit:
+    from statsmodels.regression.linear_model import OLS
+
     Xc = X.copy()
     Xc.insert(0, "const", 1.0)
     n, p = Xc.shape
@@ -91,21 +140,93 @@ def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
     res = OLS(y, Xc).fit()
     lags = hac_lags(n)
     robust = res.get_robustcov_results(cov_type="HAC", maxlags=lags, use_correction=True)
-    resid = res.resid
+    pv = dict(zip(Xc.columns, np.asarray(robust.pvalues, float)))
+    f_p = float(robust.f_pvalue) if p > 1 else None
+    return _finish(list(Xc.columns), y, np.asarray(res.params, float), np.asarray(res.resid, float), res,
+                   np.asarray(robust.cov_params(), float), lags, pv, f_p,
+                   float(res.rsquared), float(res.rsquared_adj), float(res.bic))
+
+
+def fit_arrays(y: np.ndarray, A: np.ndarray, names: list[str]) -> Fit:
+    """:func:`fit` on arrays: ``A`` of shape (n, p) with the constant in its first column, ``names`` its p
+    column names.
+
+    The same arithmetic as statsmodels (``OLS.fit()`` with its default pseudo-inverse, then
+    ``get_robustcov_results(cov_type='HAC', maxlags=L, use_correction=True)``), written out:
+
+    - ``beta = pinv(A) y`` with the SVD pseudo-inverse (singular values below 1e-15 x the largest dropped),
+      ``(A'A)^-1 = pinv(A) pinv(A)'``;
+    - Newey-West covariance [3]_: ``u_t = a_t e_t``, ``S = sum_t u_t u_t' + sum_{l=1..L} (1 - l / (L + 1))
+      (sum_t u_t u_{t-l}' + transpose)``, ``V = n / (n - p) (A'A)^-1 S (A'A)^-1`` with
+      ``L = floor(4 (n / 100)^(2/9))``;
+    - p-values of the terms from Student t with n - p degrees of freedom on ``beta / sqrt(diag V)``; the
+      F-test of all terms but the constant as a Wald test with V, ``F = b' (R V R')^+ b / q`` on F(q, n - p);
+    - ``BIC = -2 llf + p log n`` with the Gaussian log-likelihood ``llf = -n/2 (log(2 pi SSR / n) + 1)``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If ``A`` is rank deficient (rank by numpy.linalg.matrix_rank's tolerance).
+    """
+    n, p = A.shape
+    u, sv, vt = np.linalg.svd(A, full_matrices=False)
+    smax = sv.max() if sv.size else 0.0
+    if int((sv > smax * max(n, p) * np.finfo(float).eps).sum()) < p:
+        raise np.linalg.LinAlgError(f"collinear relevant variables: {', '.join(names)}")
+    inv = np.where(sv > 1e-15 * smax, 1.0 / np.where(sv > 0, sv, 1.0), 0.0)
+    pinv = vt.T @ (inv[:, None] * u.T)
+    params = pinv @ y
+    ncov = pinv @ pinv.T
+    fitted = A @ params
+    resid = y - fitted
+    lags = hac_lags(n)
+    xu = A * resid[:, None]
+    S = xu.T @ xu
+    for lag in range(1, lags + 1):
+        s_ = xu[lag:].T @ xu[:-lag]
+        S += (1.0 - lag / (lags + 1.0)) * (s_ + s_.T)
+    cov = ncov @ S @ ncov.T
+    cov *= n / float(n - p)
+    df_resid = float(n - p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tv = params / np.sqrt(np.diag(cov))
+    pvals = special.stdtr(df_resid, -np.abs(tv)) * 2
+    pv = dict(zip(names, pvals))
+    f_p = None
+    if p > 1:
+        R = np.eye(p)[1:]
+        cov_r = R @ cov @ R.T
+        J = float(R.shape[0])
+        J_rank = np.linalg.matrix_rank(cov_r)
+        J = float(J_rank) if J_rank < J else J
+        rb = (R @ params[:, None])
+        F = float(np.squeeze(rb.T @ np.linalg.pinv(cov_r) @ rb)) / J
+        f_p = float(special.fdtrc(J, df_resid, F))
+    ssr = float(resid @ resid)
+    yc = y - y.mean()
+    r2 = 1.0 - ssr / float(yc @ yc)
+    r2_adj = 1.0 - (n - 1) / df_resid * (1.0 - r2)
+    llf = -n / 2.0 * np.log(2 * np.pi) - n / 2.0 * np.log(ssr / n) - n / 2.0
+    bic = float(-2 * llf + np.log(n) * p)
+    figures = OLSFigures(params, resid, fitted, r2, r2_adj, bic, ssr)
+    return _finish(list(names), y, params, resid, figures, cov, lags, pv, f_p, r2, r2_adj, bic)
+
+
+def _finish(terms, y, params, resid, result, cov_hac, lags, pv, f_p, r2, r2_adj, bic) -> Fit:
+    n, p = len(y), len(terms)
     dof = max(n - p, 1)
     ybar = float(np.mean(y))
     rmse = float(np.sqrt(resid @ resid / dof))
-    pv = dict(zip(Xc.columns, np.asarray(robust.pvalues, float)))
     st = {
-        "n": int(n), "p": int(p), "terms": list(Xc.columns),
-        "r2": float(res.rsquared) if p > 1 else 0.0,
-        "adj_r2": float(res.rsquared_adj) if p > 1 else 0.0,
+        "n": int(n), "p": int(p), "terms": list(terms),
+        "r2": r2 if p > 1 else 0.0,
+        "adj_r2": r2_adj if p > 1 else 0.0,
         "cv_rmse": rmse / ybar if ybar else None,
         "nmbe": float(resid.sum() / (dof * ybar)) if ybar else None,
-        "f_p": float(robust.f_pvalue) if p > 1 else None,
+        "f_p": f_p,
         "pvalues": {k: v for k, v in pv.items() if k != "const"},
         "hac_lags": lags,
-        "bic": float(res.bic),
+        "bic": bic,
     }
     failed = []
     var_p = [v for k, v in pv.items() if k != "const"]
@@ -118,18 +239,30 @@ def fit(y: np.ndarray, X: pd.DataFrame) -> Fit:
             failed.append(f"no variable has p < {ACCEPT['any_var_p']}")
         if st["r2"] < ACCEPT["r2"]:
             failed.append(f"R2 {st['r2']:.3f} < {ACCEPT['r2']}")
-    return Fit(list(Xc.columns), np.asarray(res.params, float), res, np.asarray(robust.cov_params(), float),
-               lags, n, p, st, passed=(p > 1 and not failed), failed=failed)
+    return Fit(list(terms), params, result, cov_hac, lags, n, p, st, passed=(p > 1 and not failed),
+               failed=failed)
 
 
-def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: list[str] | None = None
-           ) -> tuple[Fit, list[str]]:
+def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: list[str] | None = None,
+           engine: str = "numpy") -> tuple[Fit, list[str]]:
     """The simplest adequate model: among the models that pass the validity checks, the lowest BIC.
 
     Candidate driver groups (a group enters or leaves whole, e.g. the dummies of one categorical variable)
     are combined in every way; each model must pass the DOE EnPI checks (:data:`ACCEPT`), and among those the
     Bayesian information criterion trades fit against the number of terms (a term must pay for itself).
     If none passes, the model with all groups is returned with a warning.
+
+    Parameters
+    ----------
+    y : array, shape (n,)
+    X : pandas.DataFrame, shape (n, k)
+        Every candidate relevant variable.
+    groups : list of list of str
+        Columns of ``X`` that enter together.
+    required : list of str, optional
+        Columns in every candidate.
+    engine : {'numpy', 'statsmodels'}
+        See :func:`fit`; the numpy engine gives the same estimates, checks and BIC, so the same model.
 
     Returns
     -------
@@ -143,10 +276,23 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
             cols = required + [c for i in combo for c in groups[i]]
             candidates.append((len(cols), cols))
     candidates.sort(key=lambda t: t[0])
+    y = np.asarray(y, float)
+    if engine == "numpy":
+        pos = {c: i + 1 for i, c in enumerate(X.columns)}
+        full = np.empty((len(X), len(pos) + 1))
+        full[:, 0] = 1.0
+        if pos:
+            full[:, 1:] = X.to_numpy(float)
+
+        def fit_cols(cols):
+            return fit_arrays(y, full[:, [0] + [pos[c] for c in cols]], ["const", *cols])
+    else:
+        def fit_cols(cols):
+            return fit(y, X[cols], engine)
     best = None
     for _n_terms, cols in candidates:
         try:
-            f = fit(y, X[cols])
+            f = fit_cols(cols)
         except np.linalg.LinAlgError:
             continue  # collinear drivers (e.g. scheduled hours and weekday dummies): not a candidate
         if f.passed and (best is None or f.stats["bic"] < best.stats["bic"]):
@@ -155,7 +301,7 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
         cols = required + [c for g in groups for c in g]
         while True:
             try:
-                best = fit(y, X[cols])
+                best = fit_cols(cols)
                 break
             except np.linalg.LinAlgError:
                 cols = cols[:-1]  # drop trailing terms until the design has full rank
@@ -166,9 +312,10 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
 
 
 def _design(f: Fit, Xr: pd.DataFrame) -> np.ndarray:
-    Xr = Xr.copy()
-    Xr["const"] = 1.0
-    return Xr[f.terms].to_numpy(float)
+    D = np.empty((len(Xr), len(f.terms)))
+    for j, t in enumerate(f.terms):
+        D[:, j] = 1.0 if t == "const" else Xr[t].to_numpy(float)
+    return D
 
 
 def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 
@@ -23,31 +25,84 @@ def scope_info(ws, scope: str) -> tuple[str, list[str], str]:
     ValueError
         If ``scope`` is no equipment, work_center, area, site or enterprise id.
     """
-    found = ws._cache.get(("scope_info", scope))
+    key = ("scope_index",)
+    index = ws._cache.get(key)
+    if index is None:
+        index = ws._cache[key] = _scope_index(ws)
+    found = index.get(scope)
     if found is not None:
         return found
-    key = ("equipment_hierarchy",)
-    if key not in ws._cache:
-        ws._cache[key] = ws.con.execute("SELECT equipment_id, work_center, area, site, enterprise, "
-                                        "coalesce(timezone, 'UTC') tz FROM equipment").df()
-    eq = ws._cache[key]
-    for level in LEVELS:
-        col = LEVEL_ID_COLUMN[level]
-        m = eq[eq[col] == scope]
-        if len(m):
-            up = [scope] + [m[LEVEL_ID_COLUMN[L]].iloc[0] for L in LEVELS[LEVELS.index(level) + 1:]]
-            found = level, [u for u in up if isinstance(u, str)], str(m["tz"].min())
-            ws._cache[("scope_info", scope)] = found
-            return found
     raise ValueError(f"scope {scope!r} is no equipment, work_center, area, site or enterprise id")
 
 
+def _scope_index(ws) -> dict:
+    """Every scope id of the equipment table -> (level, [scope and its ancestors], tz), built in one pass.
+
+    A scope id found at several levels counts at the lowest; the ancestors are those of its first equipment
+    row, the zone the smallest name among its equipment (as a per-scope lookup would give)."""
+    eq = ws.con.execute("SELECT equipment_id, work_center, area, site, enterprise, "
+                        "coalesce(timezone, 'UTC') tz FROM equipment").df()
+    out = {}
+    for level in LEVELS:
+        col = LEVEL_ID_COLUMN[level]
+        up_cols = [LEVEL_ID_COLUMN[L] for L in LEVELS[LEVELS.index(level) + 1:]]
+        sub = eq[eq[col].notna()]
+        if sub.empty:
+            continue
+        g = sub.groupby(col, sort=False)
+        first = g.head(1).set_index(col)
+        tzmin = g["tz"].min()
+        for sid, row in zip(first.index, first[up_cols].itertuples(index=False)):
+            if sid in out:
+                continue
+            up = [sid] + list(row)
+            out[sid] = level, [u for u in up if isinstance(u, str)], str(tzmin[sid])
+    return out
+
+
 def cached_variables(ws, scope: str) -> pd.DataFrame:
-    """:func:`zhizao.kpi.variables.scope_variables` of ``scope``, cached in the workspace until the next ingest."""
+    """:func:`zhizao.kpi.variables.scope_variables` of ``scope``, cached in the workspace until the next ingest.
+
+    After :func:`prepare` the records come from one query over all scopes."""
     key = ("variables", scope)
-    if key not in ws._cache:
-        ws._cache[key] = scope_variables(ws.con, scope)
-    return ws._cache[key]
+    found = ws._cache.get(key)
+    if found is None:
+        bulk = ws._cache.get(("variables_all",))
+        if bulk is not None:
+            found = bulk[0].get(scope, bulk[1])
+        else:
+            found = scope_variables(ws.con, scope)
+        ws._cache[key] = found
+    return found
+
+
+def prepare(ws) -> None:
+    """Read what per-scope verification needs from the store in bulk, into the workspace cache.
+
+    One query loads the relevant-variable records of every scope (instead of one query per scope and
+    ancestor); the same records as :func:`zhizao.kpi.variables.scope_variables` per scope. Used by
+    :func:`zhizao.verify.project.verify_all_projects`; results do not change, only the number of queries.
+    """
+    if ("variables_all",) in ws._cache:
+        return
+    v = ws.con.execute("""
+        SELECT scope, name, epoch_ms(start) s,
+               epoch_ms(coalesce("end", lead(start) OVER (PARTITION BY scope, name ORDER BY start))) e,
+               value, level
+        FROM variables""").df()
+    groups = {k: g.drop(columns="scope").reset_index(drop=True) for k, g in v.groupby("scope", sort=False)}
+    ws._cache[("variables_all",)] = (groups, v.drop(columns="scope").iloc[:0])
+
+
+def _scope_elements(ws, level: str, period: str) -> tuple[pd.DataFrame, dict]:
+    """The store's elements at ``level`` per ``period`` and the row positions of each scope (built once)."""
+    key = ("scope_elements", level, period)
+    found = ws._cache.get(key)
+    if found is None:
+        el = ws.elements(level=level, period=period)
+        found = el, el.groupby(LEVEL_ID_COLUMN[level], sort=False).indices
+        ws._cache[key] = found
+    return found
 
 
 def scope_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
@@ -85,16 +140,76 @@ def scope_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
     return _features(df, tz)
 
 
+WINDOWS_KEPT = 8  #: windows of :func:`cached_series` kept per workspace
+
+
+def cached_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
+    """:func:`scope_series`, kept for the last :data:`WINDOWS_KEPT` (scope, period, window) combinations.
+
+    The indicators of one project share two windows at two periods, so each series is built once per project
+    instead of once per indicator. The frame is shared: treat it as read-only.
+    """
+    key = (scope, period, _ms(start), _ms(end))
+    kept = ws._cache.get(("series_windows",))
+    if kept is None:
+        kept = ws._cache[("series_windows",)] = OrderedDict()
+    df = kept.get(key)
+    if df is None:
+        df = kept[key] = scope_series(ws, scope, period, start, end)
+        while len(kept) > WINDOWS_KEPT:
+            kept.popitem(last=False)
+    else:
+        kept.move_to_end(key)
+    return df
+
+
+def monthly_output(ws, scope: str, start, end) -> pd.DataFrame:
+    """Good output ``gq`` [units] of ``scope`` per local calendar month of ``[start, end)``.
+
+    For a window of whole months the months are summed from the scope's daily series (the one the other
+    indicators use: days nest in months in the scope's zone, and the good quantity is additive), so the store's
+    elements are computed at one period only; otherwise :func:`scope_series` at period ``month``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index period_start (UTC, the months' local starts); column ``gq`` (NaN for a month without any
+        production record, as the monthly elements give).
+    """
+    _level, _chain, tz = scope_info(ws, scope)
+    a, b = _ms(start), _ms(end)
+    aligned = all(floor_local(pd.Timestamp(t * 1_000_000, tz="UTC"), "month", tz).value // 1_000_000 == t
+                  for t in (a, b))
+    if not aligned:
+        return cached_series(ws, scope, "month", start, end)
+    day = cached_series(ws, scope, "day", start, end)
+    edges = bucket_edges(a, b, "month", tz)
+    month = np.searchsorted(edges, day.index.as_unit("ms").asi8, side="right") - 1
+    gq = day["gq"].to_numpy(float) if "gq" in day else np.full(len(day), np.nan)
+    has = np.bincount(month, ~np.isnan(gq), edges.size - 1) > 0
+    sums = np.bincount(month, np.nan_to_num(gq), edges.size - 1)
+    idx = pd.DatetimeIndex(pd.to_datetime(edges[:-1], unit="ms", utc=True), name="period_start")
+    return pd.DataFrame({"gq": np.where(has, sums, np.nan)}, index=idx)
+
+
 def _frame(ws, scope, level, chain, tz, period, start, end) -> pd.DataFrame:
     col = LEVEL_ID_COLUMN[level]
-    el = ws.elements(level=level, period=period, start=start, end=end)
-    el = el[el[col] == scope].set_index("period_start").drop(columns=[col, "tz"])
+    if start is None and end is None:
+        full, pos = _scope_elements(ws, level, period)
+        el = full.iloc[pos[scope]] if scope in pos else full.iloc[:0]
+    else:
+        el = ws.elements(level=level, period=period, start=start, end=end)
+        el = el[el[col] == scope]
+    el = el.set_index("period_start").drop(columns=[col, "tz"])
     if el.empty:
         return el
     a, b = _ms(el.index.min()), _ms(el["period_end"].max())
     vs = None
     for sid in chain:
-        v = variable_buckets(ws.con, sid, period, a, b, tz, records=cached_variables(ws, sid))
+        rec = cached_variables(ws, sid)
+        if rec.empty and vs is not None:
+            continue  # no variables: an empty frame on the same buckets, nothing to combine
+        v = variable_buckets(ws.con, sid, period, a, b, tz, records=rec)
         vs = v if vs is None else vs.combine_first(v) if not v.empty else vs
     return el.join(vs, how="left") if vs is not None and not vs.empty else el
 
