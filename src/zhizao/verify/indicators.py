@@ -41,7 +41,8 @@ import pandas as pd
 
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.elements import _ms
-from zhizao.kpi.variables import interval_sums, variable_buckets
+from zhizao.kpi.intervals import split_over
+from zhizao.kpi.variables import variable_buckets
 from zhizao.verify import model as M
 from zhizao.verify.ratios import proportion_ratio, ratio_of_totals_change
 from zhizao.verify.result import INDICATORS, VerificationResult
@@ -194,12 +195,7 @@ def _mix_standardised(ws, common, confidence, n_boot: int = 2000, seed: int = 0)
     """
     scope = common["scope"]
     _level, _chain, tz = scope_info(ws, scope)
-    d = ws.con.execute("""
-        SELECT epoch_ms(p."end") t, p.product_id, p.produced n,
-               coalesce(p.scrap, 0) + coalesce(p.rework, 0) c
-        FROM production p JOIN equipment e USING (equipment_id)
-        WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site, e.enterprise) AND p.product_id IS NOT NULL""",
-                       [scope]).df()
+    d = _product_counts(ws, scope)
     if d.empty:
         return None
     mats = []
@@ -244,6 +240,49 @@ def _mix_standardised(ws, common, confidence, n_boot: int = 2000, seed: int = 0)
     lo, hi = np.nanquantile(imp, [alpha / 2, 1 - alpha / 2])
     return {"standardised": float(pr), "baseline": float(pb), "ci_low": float(lo), "ci_high": float(hi),
             "n": len(products), "dropped": dropped}
+
+
+_LEVEL_COLUMNS = ("equipment_id", "work_center", "area", "site", "enterprise")
+
+
+def _scope_rows(bulk: pd.DataFrame, index: dict, scope: str) -> pd.DataFrame:
+    """Rows of a bulk frame whose equipment lies in ``scope`` (``scope`` equal to one of its level columns),
+    in the frame's order."""
+    pos = [index[c][scope] for c in _LEVEL_COLUMNS if scope in index[c]]
+    if not pos:
+        return bulk.iloc[:0]
+    return bulk.iloc[np.unique(np.concatenate(pos)) if len(pos) > 1 else pos[0]]
+
+
+def _bulk_by_level(df: pd.DataFrame) -> dict:
+    return {c: df.groupby(c, sort=False).indices for c in _LEVEL_COLUMNS}
+
+
+def _product_counts(ws, scope) -> pd.DataFrame:
+    """Produced and defective (scrap + rework) units per production record with a product, of the equipment
+    in ``scope``: columns t (end [ms]), product_id, n, c. After :func:`prepare_products` from one query."""
+    bulk = ws._cache.get(("product_counts_all",))
+    if bulk is not None:
+        return _scope_rows(bulk[0], bulk[1], scope)[["t", "product_id", "n", "c"]]
+    return ws.con.execute("""
+        SELECT epoch_ms(p."end") t, p.product_id, p.produced n,
+               coalesce(p.scrap, 0) + coalesce(p.rework, 0) c
+        FROM production p JOIN equipment e USING (equipment_id)
+        WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site, e.enterprise) AND p.product_id IS NOT NULL""",
+                          [scope]).df()
+
+
+def prepare_products(ws) -> None:
+    """Read the production records of every scope with a product in one query (see :func:`_product_counts`)."""
+    if ("product_counts_all",) in ws._cache:
+        return
+    d = ws.con.execute("""
+        SELECT epoch_ms(p."end") t, p.product_id, p.produced n,
+               coalesce(p.scrap, 0) + coalesce(p.rework, 0) c,
+               e.equipment_id, e.work_center, e.area, e.site, e.enterprise
+        FROM production p JOIN equipment e USING (equipment_id)
+        WHERE p.product_id IS NOT NULL""").df()
+    ws._cache[("product_counts_all",)] = (d, _bulk_by_level(d))
 
 
 def _defects(ws, b, r, definition, confidence, common) -> VerificationResult:
@@ -434,9 +473,14 @@ def _all_monthly_costs(ws, scope, tz) -> pd.Series:
         return pd.Series(dtype=float)
     a, b = default_range(int(c["s"].min()), int(c["e"].max()), "month", tz)
     idx = _price_indices(ws, scope_info(ws, scope)[1], a, b, tz)
+    # interval_sums per category, with the month edges built once
+    edges = bucket_edges(a, b, "month", tz)
+    months = pd.to_datetime(edges[:-1], unit="ms", utc=True)
     total = None
     for cat, g in c.groupby("category"):
-        sums = interval_sums(g["s"], g["e"], g["amount"], "month", a, b, tz)
+        rec, seg, frac = split_over(g["s"].to_numpy(np.int64), g["e"].to_numpy(np.int64), edges[:-1], edges[1:])
+        sums = pd.Series(np.bincount(seg, weights=frac * g["amount"].to_numpy(float)[rec],
+                                     minlength=edges.size - 1), index=months)
         col = f"price_index:{cat}" if f"price_index:{cat}" in idx else "price_index"
         if col in idx:
             sums = sums / idx[col].reindex(sums.index)
@@ -484,13 +528,16 @@ def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common
 
 
 # -- development cycle ------------------------------------------------------------------------------------------
-def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> VerificationResult:
-    ent = ws.con.execute("SELECT DISTINCT enterprise FROM equipment WHERE ? IN "
-                         "(equipment_id, work_center, area, site, enterprise)", [scope]).fetchall()
-    ents = [e for (e,) in ent if e]
-    # the scope's products: those made on its equipment (products table), or the enterprise's products that are
-    # tied to no equipment at all; products of other scopes of the enterprise are not this project's
-    d = ws.con.execute(f"""
+def _scope_cycles(ws, scope) -> pd.DataFrame:
+    """Development cycles of ``scope``: its enterprises' products that are made on its equipment (products
+    table) or tied to no equipment at all; products of other scopes of the enterprise are not this project's.
+    Columns product_id, design_start, release, days. After :func:`prepare_cycles` from bulk queries."""
+    bulk = ws._cache.get(("cycles_all",))
+    if bulk is None:
+        ent = ws.con.execute("SELECT DISTINCT enterprise FROM equipment WHERE ? IN "
+                             "(equipment_id, work_center, area, site, enterprise)", [scope]).fetchall()
+        ents = [e for (e,) in ent if e]
+        return ws.con.execute(f"""
         SELECT product_id, design_start, release, date_diff('second', design_start, release) / 86400.0 AS days
         FROM development_cycles d
         WHERE enterprise_id IN ({",".join("?" * len(ents)) or "NULL"})
@@ -498,7 +545,36 @@ def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> V
                OR EXISTS (SELECT 1 FROM products p JOIN equipment e USING (equipment_id)
                           WHERE p.product_id = d.product_id
                             AND ? IN (e.equipment_id, e.work_center, e.area, e.site, e.enterprise)))""",
-                       ents + [scope]).df()
+                             ents + [scope]).df()
+    cycles, by_ent, eq, eq_index, made_on, tied = bulk
+    mine = _scope_rows(eq, eq_index, scope)
+    ents = [e for e in mine["enterprise"].unique() if isinstance(e, str) and e and e in by_ent]
+    if not ents:
+        return cycles.iloc[:0][["product_id", "design_start", "release", "days"]]
+    rows = cycles.iloc[np.sort(np.concatenate([by_ent[e] for e in ents]))]
+    own = {p for e in mine["equipment_id"] for p in made_on.get(e, ())}
+    keep = [p not in tied or p in own for p in rows["product_id"]]
+    return rows.loc[keep, ["product_id", "design_start", "release", "days"]]
+
+
+def prepare_cycles(ws) -> None:
+    """Read development cycles, products and equipment in three queries (see :func:`_scope_cycles`)."""
+    if ("cycles_all",) in ws._cache:
+        return
+    cycles = ws.con.execute("""SELECT enterprise_id, product_id, design_start, release,
+                                      date_diff('second', design_start, release) / 86400.0 AS days
+                               FROM development_cycles""").df()
+    eq = ws.con.execute("SELECT equipment_id, work_center, area, site, enterprise FROM equipment").df()
+    made_on = ws.con.execute("SELECT product_id, equipment_id FROM products WHERE equipment_id IS NOT NULL").df()
+    on = {}
+    for prod, e in zip(made_on["product_id"], made_on["equipment_id"]):
+        on.setdefault(e, []).append(prod)
+    ws._cache[("cycles_all",)] = (cycles, cycles.groupby("enterprise_id", sort=False).indices, eq,
+                                  _bulk_by_level(eq), on, set(made_on["product_id"]))
+
+
+def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> VerificationResult:
+    d = _scope_cycles(ws, scope)
     common["definition"] = "days_design_to_release"
     if d.empty:
         raise ValueError(f"no development cycles for the enterprise of {scope}")

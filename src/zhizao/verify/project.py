@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from zhizao.verify.indicators import verify
+from zhizao.verify.indicators import _scope_rows, verify
 from zhizao.verify.result import VerificationResult
 
 #: Indicators verified for a project by default (the programme's headline indicators).
@@ -49,19 +49,21 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
     KeyError
         If the project does not exist.
     """
-    p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects "
-                       "WHERE project_id = ?", [project_id]).df()
-    if p.empty:
-        raise KeyError(f"no project {project_id!r}")
-    row = p.iloc[0]
+    bulk = ws._cache.get(("projects_all",))
+    if bulk is not None and project_id in bulk:
+        row = bulk[project_id]
+    else:
+        p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects "
+                           "WHERE project_id = ?", [project_id]).df()
+        if p.empty:
+            raise KeyError(f"no project {project_id!r}")
+        row = p.iloc[0]
     scope = row["scope"] or ws.con.execute("SELECT min(site) FROM equipment WHERE enterprise = ?",
                                            [row["enterprise_id"]]).fetchall()[0][0]
     (b0, b1), (r0, r1) = default_windows(row["start"], row["commissioning_end"])
     notes = []
     if baseline is None or reporting is None:
-        ext = ws.con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
-                                USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site,
-                                e.enterprise)""", [scope]).fetchall()[0]
+        ext = _state_extent(ws, scope)
         if ext[0] is not None:
             lo, hi = pd.Timestamp(ext[0]), pd.Timestamp(ext[1])
             if lo > b0:
@@ -97,9 +99,10 @@ def store_results(ws, results: list[VerificationResult]) -> None:
     """Append results to table ``verifications`` in one transaction."""
     ws.con.execute("BEGIN TRANSACTION")
     try:
-        for r in results:
-            ws.con.execute("INSERT INTO verifications (project_id, indicator, scope, result) VALUES (?, ?, ?, ?)",
-                           [r.project_id, r.indicator, r.scope, r.to_json()])
+        if results:
+            ws.con.executemany("INSERT INTO verifications (project_id, indicator, scope, result) "
+                               "VALUES (?, ?, ?, ?)", [[r.project_id, r.indicator, r.scope, r.to_json()]
+                                                       for r in results])
         ws.con.execute("COMMIT")
     except BaseException:
         ws.con.execute("ROLLBACK")
@@ -119,15 +122,77 @@ def stored_results(ws, project_id: str | None = None) -> list[VerificationResult
                                                                                   ).fetchall()]
 
 
+def _state_extent(ws, scope: str) -> tuple:
+    """First start and last end (or start) of the states of the equipment in ``scope`` (None, None without)."""
+    bulk = ws._cache.get(("state_extent_all",))
+    if bulk is None:
+        return ws.con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
+                                 USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site,
+                                 e.enterprise)""", [scope]).fetchall()[0]
+    per_eq, eq, eq_index = bulk
+    mine = [per_eq[e] for e in _scope_rows(eq, eq_index, scope)["equipment_id"] if e in per_eq]
+    if not mine:
+        return None, None
+    return min(a for a, _ in mine), max(b for _, b in mine)
+
+
+def prepare(ws) -> None:
+    """Read in bulk what verifying many projects needs (projects, state extents, variables, costs, production
+    records, development cycles) into the workspace cache: a few queries instead of several per project.
+
+    The results are those of the per-project queries; the cache is cleared by the next ingest.
+    """
+    from zhizao.verify.indicators import prepare_costs, prepare_cycles, prepare_products
+    from zhizao.verify.series import prepare as prepare_variables
+
+    if ("projects_all",) not in ws._cache:
+        p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects").df()
+        ws._cache[("projects_all",)] = {r["project_id"]: r for r in p.to_dict("records")}
+    prepare_cycles(ws)
+    if ("state_extent_all",) not in ws._cache:
+        rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
+                                 GROUP BY equipment_id""").fetchall()
+        eq, eq_index = ws._cache[("cycles_all",)][2:4]
+        ws._cache[("state_extent_all",)] = ({e: (a, b) for e, a, b in rows}, eq, eq_index)
+    prepare_variables(ws)
+    prepare_costs(ws)
+    prepare_products(ws)
+
+
+STORE_EVERY = 100  #: projects whose results :func:`verify_all_projects` stores in one transaction
+
+
 def verify_all_projects(ws, project_ids=None, progress=None, **kw) -> list[VerificationResult]:
     """Verify every registered project (or ``project_ids``) and store the results.
 
-    ``progress``, if given, is called with (done, total) after each project (for a progress bar).
+    The store is read in bulk first (:func:`prepare`), and results are stored in transactions of
+    :data:`STORE_EVERY` projects; the results equal those of :func:`verify_project` one by one.
+
+    Parameters
+    ----------
+    ws : zhizao.Workspace
+    project_ids : list of str, optional
+        Default: every project, in id order.
+    progress : callable, optional
+        Called with (done, total) after each project (for a progress bar).
+    **kw
+        Passed to :func:`verify_project` (indicators, confidence, store, uncertainty, ...).
+
+    Returns
+    -------
+    list of VerificationResult
     """
     ids = project_ids or [p for (p,) in ws.con.execute("SELECT project_id FROM projects ORDER BY 1").fetchall()]
-    out = []
+    store = kw.pop("store", True)
+    prepare(ws)
+    out, pending = [], []
     for i, pid in enumerate(ids):
-        out += verify_project(ws, pid, **kw)
+        res = verify_project(ws, pid, store=False, **kw)
+        out += res
+        pending += res
+        if store and ((i + 1) % STORE_EVERY == 0 or i + 1 == len(ids)):
+            store_results(ws, pending)
+            pending = []
         if progress:
             progress(i + 1, len(ids))
     return out
