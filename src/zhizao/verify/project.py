@@ -136,13 +136,15 @@ def _state_extent(ws, scope: str) -> tuple:
     return min(a for a, _ in mine), max(b for _, b in mine)
 
 
-def prepare(ws) -> None:
-    """Read in bulk what verifying many projects needs (projects, state extents, variables, costs, production
-    records, development cycles) into the workspace cache: a few queries instead of several per project.
+def prepare(ws, periods=("day",), project_ids=None) -> None:
+    """Read in bulk what verifying many projects needs into the workspace cache: projects, state extents,
+    relevant variables, costs, production records, development cycles, the scope index, and the elements of
+    the projects' levels at ``periods``; a few queries instead of several per project.
 
     The results are those of the per-project queries; the cache is cleared by the next ingest.
     """
     from zhizao.verify.indicators import prepare_costs, prepare_cycles, prepare_products
+    from zhizao.verify.series import _scope_elements, scope_info
     from zhizao.verify.series import prepare as prepare_variables
 
     if ("projects_all",) not in ws._cache:
@@ -157,12 +159,56 @@ def prepare(ws) -> None:
     prepare_variables(ws)
     prepare_costs(ws)
     prepare_products(ws)
+    projects = ws._cache[("projects_all",)]
+    levels = set()
+    for pid in project_ids or projects:
+        row = projects.get(pid)
+        if row is not None and isinstance(row["scope"], str):
+            try:
+                levels.add(scope_info(ws, row["scope"])[0])
+            except ValueError:
+                pass  # verify_project reports it
+    for level in sorted(levels):
+        for period in periods:
+            _scope_elements(ws, level, period)
 
 
 STORE_EVERY = 100  #: projects whose results :func:`verify_all_projects` stores in one transaction
+CHUNK = 10  #: projects per task of the process pool
 
 
-def verify_all_projects(ws, project_ids=None, progress=None, **kw) -> list[VerificationResult]:
+class _NoStore:
+    """Stands in for the store connection in a forked worker: a worker computes from the prepared cache only."""
+
+    def __getattr__(self, name):
+        raise _NeedsStore(name)
+
+
+class _NeedsStore(Exception):
+    pass
+
+
+_WORKER: dict = {}
+
+
+def _worker_init() -> None:
+    ws = _WORKER["ws"]
+    _WORKER["con"] = ws.con  # kept referenced: the parent's connection must not be closed from a worker
+    ws.con = _NoStore()
+
+
+def _verify_chunk(ids: list[str]) -> list:
+    ws, kw = _WORKER["ws"], _WORKER["kw"]
+    out = []
+    for pid in ids:
+        try:
+            out.append((pid, verify_project(ws, pid, store=False, **kw)))
+        except Exception:  # noqa: BLE001 - the parent verifies this project itself and reports any error
+            out.append((pid, None))
+    return out
+
+
+def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, **kw) -> list[VerificationResult]:
     """Verify every registered project (or ``project_ids``) and store the results.
 
     The store is read in bulk first (:func:`prepare`), and results are stored in transactions of
@@ -175,24 +221,50 @@ def verify_all_projects(ws, project_ids=None, progress=None, **kw) -> list[Verif
         Default: every project, in id order.
     progress : callable, optional
         Called with (done, total) after each project (for a progress bar).
+    workers : int, default 1
+        Processes that verify projects in parallel (``fork`` start method only, e.g. Linux; elsewhere 1).
+        The workers compute from the bulk-read cache and never touch the store; a project that would need
+        the store is verified again in the calling process. Results and their order do not depend on it.
     **kw
         Passed to :func:`verify_project` (indicators, confidence, store, uncertainty, ...).
 
     Returns
     -------
     list of VerificationResult
+        In the order of ``project_ids``.
     """
+    import multiprocessing as mp
+
     ids = project_ids or [p for (p,) in ws.con.execute("SELECT project_id FROM projects ORDER BY 1").fetchall()]
     store = kw.pop("store", True)
-    prepare(ws)
+    prepare(ws, [kw.get("granularity", "day")], ids)
     out, pending = [], []
-    for i, pid in enumerate(ids):
-        res = verify_project(ws, pid, store=False, **kw)
-        out += res
+    done = 0
+
+    def collect(pid, res):
+        nonlocal done, pending
+        if res is None:  # a worker could not verify it from the cache: here, with the store
+            res = verify_project(ws, pid, store=False, **kw)
+        out.extend(res)
         pending += res
-        if store and ((i + 1) % STORE_EVERY == 0 or i + 1 == len(ids)):
+        done += 1
+        if store and (done % STORE_EVERY == 0 or done == len(ids)):
             store_results(ws, pending)
             pending = []
         if progress:
-            progress(i + 1, len(ids))
+            progress(done, len(ids))
+
+    if workers > 1 and len(ids) > CHUNK and "fork" in mp.get_all_start_methods():
+        _WORKER.update(ws=ws, kw=kw)
+        try:
+            chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+            with mp.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+                for part in pool.imap(_verify_chunk, chunks):
+                    for pid, res in part:
+                        collect(pid, res)
+        finally:
+            _WORKER.clear()
+    else:
+        for pid in ids:
+            collect(pid, verify_project(ws, pid, store=False, **kw))
     return out
