@@ -86,20 +86,26 @@ def test_register_structure(sim):
     demo = des[des["designation"] == "demonstration_project"]
     assert len(demo) >= 1 and set(demo["project_id"]) <= set(pr["project_id"])
     assert des.loc[des["designation"] != "demonstration_project", "project_id"].isna().all()
-    # the enterprise over-declares: declared values exceed the true effects
+    # the enterprise over-declares: declared values exceed the drawn effects
     for k, t in (("efficiency", "true_efficiency_change"), ("defect_rate", "true_defect_rate_reduction"),
-                 ("operating_cost", "true_operating_cost_reduction"),
-                 ("unit_energy", "true_unit_energy_reduction"),
+                 ("operating_cost", "drawn_operating_cost_reduction"),
+                 ("unit_energy", "drawn_unit_energy_reduction"),
                  ("development_cycle", "true_development_cycle_reduction")):
         assert (pr[f"declared_{k}"].to_numpy() > truth[t].to_numpy()).all(), k
     # effects: drawn ranges, except the zero-effect projects
     z = truth["zero_effect"].to_numpy()
     assert z.sum() >= 1
     for k, t in (("efficiency", "true_efficiency_change"), ("defect_rate", "true_defect_rate_reduction"),
-                 ("unit_energy", "true_unit_energy_reduction")):
+                 ("unit_energy", "drawn_unit_energy_reduction")):
         lo, hi = EFFECT_RANGES[k]
         assert truth.loc[~z, t].between(lo, hi).all()
         assert truth.loc[z, t].abs().max() <= 0.03
+    # energy and cost at the reporting period's conditions stay near the drawn effects at nominal baseline
+    # conditions: volume moves them by the fixed share, cost per good unit gains the defect reduction
+    for k in ("unit_energy", "operating_cost"):
+        diff = truth[f"true_{k}_reduction"] - truth[f"drawn_{k}_reduction"]
+        assert diff.abs().max() < 0.05, k
+    assert (truth["true_operating_cost_reduction"] > truth["drawn_operating_cost_reduction"] - 0.01).all()
 
 
 def test_every_scope_has_data_in_both_windows_and_none_during_commissioning(sim):

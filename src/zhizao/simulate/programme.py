@@ -37,8 +37,22 @@ Model (per machine; ``d`` = defect rate, ``ct`` = cycle time, ``b`` = baseline, 
   projects ``q`` commissioned before the design start.
 
 "Nominal baseline conditions" are the drawn parameters: expected setup and failure time, the baseline load
-level, baseline prices, baseline output.  The ``true_*`` columns of ``truth_projects`` are the relative
-changes there, exactly (by construction).  The realised values (``*_baseline_value``, ``*_reporting_value``)
+level, baseline prices, baseline output.  The drawn effects hold there exactly (by construction).  The
+``true_*`` columns of ``truth_projects`` state what each programme indicator means (reference/verification.md,
+reference/transformation.md), exactly:
+
+* efficiency, defect rate, development cycle: the drawn effects (they do not depend on volume or prices);
+* unit energy: the avoided share at the reporting period's conditions (IPMVP "avoided energy"), i.e.
+  ``1 - E_new / E_cf`` over the reporting window, with ``E_new`` the meter-noise-free energy of the new line
+  and ``E_cf`` what the baseline line (``run0``, ``idle0``) would have used for the same output on the same
+  days (production time ``APT x ct0 / ct1``).  The adjusted baseline estimates ``E_cf``; with a fixed (idle,
+  standby) part and a changed volume this differs from the drawn ``U`` at nominal baseline output, which is
+  kept as ``drawn_unit_energy_reduction``;
+* operating cost (cost per GOOD unit at baseline prices, zhizao's ``cost_per_good_unit``): ``1 - C_new /
+  C_cf`` over the reporting months, ``C_new = sum_k (fixed_k + variable_k x produced) (1 - red_k)`` and
+  ``C_cf`` the baseline cost of making the same good output at the baseline yields (produced x (1 - d_r) /
+  (1 - d_b) per machine).  The drawn ``C`` (cost per produced unit at nominal baseline output) is kept as
+  ``drawn_operating_cost_reduction``; the defect-rate reduction lowers cost per good unit further.  The realised values (``*_baseline_value``, ``*_reporting_value``)
 are ratios of totals over each window computed from the generated tables:
 
 * efficiency: sum(good) / sum(production state hours) [units/h]
@@ -132,6 +146,7 @@ TRUTH_PROJECT_COLUMNS = (
     "baseline_start", "baseline_end", "reporting_start", "reporting_end",
     *[f"true_{k}" for k in ("efficiency_change", "defect_rate_reduction", "operating_cost_reduction",
                             "unit_energy_reduction", "development_cycle_reduction")],
+    "drawn_operating_cost_reduction", "drawn_unit_energy_reduction",
     *[f"{i}_{w}" for i in ("efficiency", "defect_rate", "inspection_defect_rate", "operating_cost",
                            "unit_energy", "development_cycle") for w in ("baseline_value", "reporting_value",
                                                                          "realised")],
@@ -718,6 +733,30 @@ def simulate_programme(n_projects: int = 120, n_enterprises: int = 60, seed: int
     def iso(x):
         return _obj(pd.DatetimeIndex(ts(x)).map(lambda t: t.isoformat()))
 
+    # effects at the reporting period's conditions (what the adjusted-baseline indicators measure, IPMVP
+    # "avoided" use): the baseline line making the reporting period's output, against the new line, both
+    # without meter or cost noise.  Energy per unit produced: the baseline line needs APT x ct0 / ct1 for the
+    # same output (the day's cycle-time factor is common to both).
+    rep = md_per == 1
+    sb = standby[md_m]
+    apt_cf = apt_md * (ct0 / ct1)[md_m]
+    kwh_cf = np.where(wmask, run0[md_m] * apt_cf + idle0[md_m] * (16 - apt_cf) + 8 * sb, 24 * sb)
+    kwh_new = np.where(wmask, run_kw * apt_md + idle_kw * (16 - apt_md) + 8 * sb, 24 * sb)
+    true_energy = 1 - np.bincount(md_p[rep], kwh_new[rep], n_p) / np.bincount(md_p[rep], kwh_cf[rep], n_p)
+    # cost per good unit at baseline prices: the baseline line making the reporting GOOD output produces
+    # (1 - d1) / (1 - d0) times the units per machine (expected yields), at no reduction
+    q_cf = np.bincount(md_p * n_months + month_of_day[md_d], prod_md * ((1 - d1) / (1 - d0))[md_m],
+                       n_p * n_months).reshape(n_p, n_months)
+    cost_cf, cost_new = np.zeros(n_p), np.zeros(n_p)
+    for p in range(n_p):
+        k = np.arange(r0[p], r1[p])
+        for cat in COST_CATEGORIES:
+            fixed = FIXED_SHARE[cat] * share[cat][p] * unit_cost[p] * q0_nominal[p]
+            var = (1 - FIXED_SHARE[cat]) * share[cat][p] * unit_cost[p]
+            cost_cf[p] += (fixed + var * q_cf[p, k]).sum()
+            cost_new[p] += ((fixed + var * q_pm[p, k]) * (1 - red[cat][p])).sum()
+    true_cost = 1 - cost_new / cost_cf
+
     truth = {
         "project_id": proj_ids, "enterprise_id": ent_ids[ent_of], "scope": wc_ids, "type": ptype,
         "zero_effect": zero,
@@ -725,8 +764,10 @@ def simulate_programme(n_projects: int = 120, n_enterprises: int = 60, seed: int
         "reporting_start": iso(month_edge[r0]), "reporting_end": iso(month_edge[r1]),
         "true_efficiency_change": eff["efficiency"],
         "true_defect_rate_reduction": eff["defect_rate"],
-        "true_operating_cost_reduction": eff["operating_cost"],
-        "true_unit_energy_reduction": eff["unit_energy"],
+        "true_operating_cost_reduction": true_cost,
+        "true_unit_energy_reduction": true_energy,
+        "drawn_operating_cost_reduction": eff["operating_cost"],
+        "drawn_unit_energy_reduction": eff["unit_energy"],
         "true_development_cycle_reduction": eff["development_cycle"],
     }
     realised = {
@@ -825,9 +866,14 @@ def write_programme(tables: dict, out_dir) -> dict[str, Path]:
         "",
         "## truth_projects.csv",
         "",
-        "`true_*`: the drawn effect of each project, i.e. the relative change at nominal baseline conditions "
-        "(baseline load, expected setup and failure time, baseline output and prices), exact by construction: "
-        "efficiency as (after - before) / before, the others as (before - after) / before.",
+        "`true_*`: the known effect of each project as the programme's indicator means it, exact by "
+        "construction: efficiency as (after - before) / before, the others as (before - after) / before. "
+        "Efficiency, defect rate and development cycle: the drawn effects. Unit energy and operating cost (per "
+        "good unit, at baseline prices): the avoided share at the reporting period's conditions, i.e. the new "
+        "line against the baseline line making the same reporting output (IPMVP avoided energy/cost); "
+        "`drawn_unit_energy_reduction` and `drawn_operating_cost_reduction` are the drawn effects at nominal "
+        "baseline conditions (baseline load and output, expected setup and failure time, baseline prices; cost "
+        "per produced unit).",
         "",
         "`<indicator>_baseline_value`, `_reporting_value`, `_realised`: ratios of totals over the baseline window "
         "[baseline_start, baseline_end) and the reporting window [reporting_start, reporting_end), computed from "

@@ -288,7 +288,7 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
             return fit_arrays(y, full[:, [0] + [pos[c] for c in cols]], ["const", *cols])
     else:
         def fit_cols(cols):
-            return fit(y, X[cols], engine)
+            return fit(y, X[cols], engine=engine)
     best = None
     for _n_terms, cols in candidates:
         try:

@@ -31,8 +31,9 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
         Default :data:`PROJECT_INDICATORS`.
     confidence : float
     baseline, reporting : (start, end), optional
-        Explicit windows; default :func:`default_windows`, clipped to the data of the scope (a shorter
-        window is stated in the result's warnings).
+        Explicit windows; default :func:`default_windows`, clipped to the whole local months in which the
+        scope has operating records (states other than ``not_scheduled``; a shorter window is stated in the
+        result's warnings). Buckets without any record would otherwise enter as zero use at zero output.
     store : bool
         Write the results into table ``verifications`` (the latest result per project and indicator counts).
     **kw
@@ -65,7 +66,7 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
     if baseline is None or reporting is None:
         ext = _state_extent(ws, scope)
         if ext[0] is not None:
-            lo, hi = pd.Timestamp(ext[0]), pd.Timestamp(ext[1])
+            lo, hi = _whole_months(ws, scope, ext, b0.tz)
             if lo > b0:
                 notes.append(f"baseline window shortened to the data: {lo.isoformat()} .. {b1.isoformat()} "
                              f"(default {WINDOW_MONTHS} months)")
@@ -123,17 +124,34 @@ def stored_results(ws, project_id: str | None = None) -> list[VerificationResult
 
 
 def _state_extent(ws, scope: str) -> tuple:
-    """First start and last end (or start) of the states of the equipment in ``scope`` (None, None without)."""
+    """First start and last end (or start) of the operating records of ``scope``: the states of its equipment
+    other than ``not_scheduled`` (None, None without any).
+
+    A store may hold ``not_scheduled`` states far beyond the scope's measurements (a site's calendar range,
+    filler records "no data"); days covered only by them are no data of the project and stay out of its
+    windows."""
     bulk = ws._cache.get(("state_extent_all",))
     if bulk is None:
         return ws.con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
                                  USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site,
-                                 e.enterprise)""", [scope]).fetchall()[0]
+                                 e.enterprise) AND s.category IS DISTINCT FROM 'not_scheduled'""", [scope]).fetchall()[0]
     per_eq, eq, eq_index = bulk
     mine = [per_eq[e] for e in _scope_rows(eq, eq_index, scope)["equipment_id"] if e in per_eq]
     if not mine:
         return None, None
     return min(a for a, _ in mine), max(b for _, b in mine)
+
+
+def _whole_months(ws, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The whole local months of ``scope`` that contain the operating extent ``ext`` (start of the first, end
+    of the last), so that clipped windows keep whole days and months."""
+    from zhizao.kpi.buckets import default_range
+    from zhizao.kpi.elements import _ms
+    from zhizao.verify.series import scope_info
+
+    a, b = default_range(_ms(ext[0]), _ms(ext[1]), "month", scope_info(ws, scope)[2])
+    lo, hi = (pd.Timestamp(x, unit="ms", tz="UTC") for x in (a, b))
+    return (lo.tz_convert(tz), hi.tz_convert(tz)) if tz is not None else (lo, hi)
 
 
 def prepare(ws, periods=("day",), project_ids=None) -> None:
@@ -153,7 +171,7 @@ def prepare(ws, periods=("day",), project_ids=None) -> None:
     prepare_cycles(ws)
     if ("state_extent_all",) not in ws._cache:
         rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
-                                 GROUP BY equipment_id""").fetchall()
+                                 WHERE category IS DISTINCT FROM 'not_scheduled' GROUP BY equipment_id""").fetchall()
         eq, eq_index = ws._cache[("cycles_all",)][2:4]
         ws._cache[("state_extent_all",)] = ({e: (a, b) for e, a, b in rows}, eq, eq_index)
     prepare_variables(ws)

@@ -166,9 +166,10 @@ def cached_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
 def monthly_output(ws, scope: str, start, end) -> pd.DataFrame:
     """Good output ``gq`` [units] of ``scope`` per local calendar month of ``[start, end)``.
 
-    For a window of whole months the months are summed from the scope's daily series (the one the other
-    indicators use: days nest in months in the scope's zone, and the good quantity is additive), so the store's
-    elements are computed at one period only; otherwise :func:`scope_series` at period ``month``.
+    For a window of whole months inside the scope's daily data range the months are summed from the scope's
+    daily series (the one the other indicators use: days nest in months in the scope's zone, and the good
+    quantity is additive), so the store's elements are computed at one period only; otherwise
+    :func:`scope_series` at period ``month``.
 
     Returns
     -------
@@ -180,9 +181,13 @@ def monthly_output(ws, scope: str, start, end) -> pd.DataFrame:
     a, b = _ms(start), _ms(end)
     aligned = all(floor_local(pd.Timestamp(t * 1_000_000, tz="UTC"), "month", tz).value // 1_000_000 == t
                   for t in (a, b))
-    if not aligned:
+    if aligned:
+        day = cached_series(ws, scope, "day", start, end)
+        full = ws._cache.get(("scope_series", scope, "day"))  # the scope's days over its data range
+        aligned = (full is not None and len(full) > 0 and _ms(full.index[0]) <= a
+                   and _ms(full["period_end"].iloc[-1]) >= b)
+    if not aligned:  # (also when the window reaches beyond the daily data range, whose edges may differ)
         return cached_series(ws, scope, "month", start, end)
-    day = cached_series(ws, scope, "day", start, end)
     edges = bucket_edges(a, b, "month", tz)
     month = np.searchsorted(edges, day.index.as_unit("ms").asi8, side="right") - 1
     gq = day["gq"].to_numpy(float) if "gq" in day else np.full(len(day), np.nan)
