@@ -417,13 +417,29 @@ def _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n
 def _price_indices(ws, chain: list[str], a: int, b: int, tz: str) -> pd.DataFrame:
     """Monthly ``price_index*`` variables of the scope or its nearest ancestor that has them."""
     idx = pd.DataFrame()
+    months = None
     for sid in chain:
         if not _has_price_index(ws, sid):
             continue  # its buckets would have no price_index column: nothing to combine
-        v = variable_buckets(ws.con, sid, "month", a, b, tz, records=cached_variables(ws, sid))
-        v = v[[c for c in v.columns if c.startswith("price_index")]]
+        if months is None:
+            months = pd.to_datetime(bucket_edges(a, b, "month", tz)[:-1], unit="ms", utc=True)
+        v = _sid_price_indices(ws, sid, tz).reindex(months)
         idx = v if idx.empty else idx.combine_first(v)
     return idx
+
+
+def _sid_price_indices(ws, sid: str, tz: str) -> pd.DataFrame:
+    """The ``price_index*`` variables of ``sid`` per month over the whole months around its records (built once
+    per scope). Whole monthly buckets do not depend on the query range, so a query's months are a slice."""
+    key = ("price_indices", sid, tz)
+    found = ws._cache.get(key)
+    if found is None:
+        rec = cached_variables(ws, sid)
+        rec = rec[rec["name"].astype(str).str.startswith("price_index") & rec["e"].notna()]
+        a, b = default_range(int(rec["s"].min()), int(rec["e"].max()), "month", tz)
+        v = variable_buckets(ws.con, sid, "month", a, b, tz, records=rec)
+        found = ws._cache[key] = v[[c for c in v.columns if c.startswith("price_index")]]
+    return found
 
 
 def _has_price_index(ws, sid: str) -> bool:

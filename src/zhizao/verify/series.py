@@ -105,11 +105,13 @@ def _scope_elements(ws, level: str, period: str) -> tuple[pd.DataFrame, dict]:
     return found
 
 
-def scope_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
+def scope_series(ws, scope: str, period: str, start, end, drivers_only: bool = False) -> pd.DataFrame:
     """Elements of ``scope`` and its relevant variables per ``period`` bucket over ``[start, end)``.
 
     Variables booked to the scope or to any of its ancestors count (the nearest wins per name): a site's
-    outdoor temperature serves its work centres.
+    outdoor temperature serves its work centres. With ``drivers_only`` only the variables that the
+    adjusted-baseline models use as drivers are bucketed (``temperature_c`` and categorical variables;
+    price indices are read per month by the cost indicator itself).
 
     Returns
     -------
@@ -127,15 +129,15 @@ def scope_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
     if aligned:
         # whole buckets: slice the scope's series over the whole data range (built once per store, scope and
         # period); elements do not depend on the query range, so this equals a computation over [start, end)
-        key = ("scope_series", scope, period)
+        key = ("scope_series", scope, period) + (("drivers",) if drivers_only else ())
         if key not in ws._cache:
-            ws._cache[key] = _features(_frame(ws, scope, level, chain, tz, period, None, None), tz)
+            ws._cache[key] = _features(_frame(ws, scope, level, chain, tz, period, None, None, drivers_only), tz)
         df = ws._cache[key].reindex(idx)
         if df["hours"].isna().any():  # buckets outside the data range
             df["period_end"] = pd.to_datetime(edges[1:], unit="ms", utc=True)
             df = _features(df, tz)
         return df
-    df = _frame(ws, scope, level, chain, tz, period, start, end).reindex(idx)
+    df = _frame(ws, scope, level, chain, tz, period, start, end, drivers_only).reindex(idx)
     df["period_end"] = pd.to_datetime(edges[1:], unit="ms", utc=True)
     return _features(df, tz)
 
@@ -147,7 +149,8 @@ def cached_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
     """:func:`scope_series`, kept for the last :data:`WINDOWS_KEPT` (scope, period, window) combinations.
 
     The indicators of one project share two windows at two periods, so each series is built once per project
-    instead of once per indicator. The frame is shared: treat it as read-only.
+    instead of once per indicator. The frame is shared: treat it as read-only. It carries the driver
+    variables only (``drivers_only=True``).
     """
     key = (scope, period, _ms(start), _ms(end))
     kept = ws._cache.get(("series_windows",))
@@ -155,7 +158,7 @@ def cached_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
         kept = ws._cache[("series_windows",)] = OrderedDict()
     df = kept.get(key)
     if df is None:
-        df = kept[key] = scope_series(ws, scope, period, start, end)
+        df = kept[key] = scope_series(ws, scope, period, start, end, drivers_only=True)
         while len(kept) > WINDOWS_KEPT:
             kept.popitem(last=False)
     else:
@@ -183,7 +186,7 @@ def monthly_output(ws, scope: str, start, end) -> pd.DataFrame:
                   for t in (a, b))
     if aligned:
         day = cached_series(ws, scope, "day", start, end)
-        full = ws._cache.get(("scope_series", scope, "day"))  # the scope's days over its data range
+        full = ws._cache.get(("scope_series", scope, "day", "drivers"))  # the scope's days over its data range
         aligned = (full is not None and len(full) > 0 and _ms(full.index[0]) <= a
                    and _ms(full["period_end"].iloc[-1]) >= b)
     if not aligned:  # (also when the window reaches beyond the daily data range, whose edges may differ)
@@ -197,7 +200,20 @@ def monthly_output(ws, scope: str, start, end) -> pd.DataFrame:
     return pd.DataFrame({"gq": np.where(has, sums, np.nan)}, index=idx)
 
 
-def _frame(ws, scope, level, chain, tz, period, start, end) -> pd.DataFrame:
+def _driver_variables(ws, sid: str) -> pd.DataFrame:
+    """The variable records of ``sid`` that can be drivers: ``temperature_c`` and categorical variables."""
+    key = ("driver_variables", sid)
+    found = ws._cache.get(key)
+    if found is None:
+        rec = cached_variables(ws, sid)
+        if not rec.empty:
+            cat = set(rec.loc[rec["level"].notna(), "name"])
+            rec = rec[(rec["name"] == "temperature_c") | rec["name"].isin(cat)]
+        found = ws._cache[key] = rec
+    return found
+
+
+def _frame(ws, scope, level, chain, tz, period, start, end, drivers_only=False) -> pd.DataFrame:
     col = LEVEL_ID_COLUMN[level]
     if start is None and end is None:
         full, pos = _scope_elements(ws, level, period)
@@ -211,7 +227,7 @@ def _frame(ws, scope, level, chain, tz, period, start, end) -> pd.DataFrame:
     a, b = _ms(el.index.min()), _ms(el["period_end"].max())
     vs = None
     for sid in chain:
-        rec = cached_variables(ws, sid)
+        rec = _driver_variables(ws, sid) if drivers_only else cached_variables(ws, sid)
         if rec.empty and vs is not None:
             continue  # no variables: an empty frame on the same buckets, nothing to combine
         v = variable_buckets(ws.con, sid, period, a, b, tz, records=rec)
