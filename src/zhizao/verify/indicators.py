@@ -198,28 +198,37 @@ def _mix_standardised(ws, common, confidence, n_boot: int = 2000, seed: int = 0)
     d = _product_counts(ws, scope)
     if d.empty:
         return None
-    mats = []
+    pid = d["product_id"].to_numpy(object)
+    codes, pcode = np.unique(pid, return_inverse=True)  # sorted product ids
+    t = d["t"].to_numpy(np.int64)
+    nc = np.column_stack([np.nan_to_num(d["n"].to_numpy(float)), np.nan_to_num(d["c"].to_numpy(float))])
+    wins = []
     for w in (common["baseline_period"], common["reporting_period"]):
         edges = bucket_edges(_ms(w[0]), _ms(w[1]), "day", tz)
-        day = np.searchsorted(edges, d["t"].to_numpy(np.int64), side="right") - 1
+        day = np.searchsorted(edges, t, side="right") - 1
         inside = (day >= 0) & (day < edges.size - 1)
-        g = d[inside].assign(day=day[inside]).groupby(["day", "product_id"])[["n", "c"]].sum()
-        mats.append(g)
-    products = sorted(set(mats[0].index.get_level_values(1)))
-    if len(products) < 2:
+        days, row = np.unique(day[inside], return_inverse=True)  # the days with records, in order
+        wins.append((row, pcode[inside], nc[inside], days.size))
+    base_codes = np.unique(wins[0][1])
+    if base_codes.size < 2:
         return None
-    rep = set(mats[1].index.get_level_values(1))
-    dropped = [p for p in products if p not in rep]
-    products = [p for p in products if p in rep]
+    rep = set(wins[1][1].tolist())
+    dropped = [codes[k] for k in base_codes if k not in rep]
+    keep = [k for k in base_codes if k in rep]
+    products = [codes[k] for k in keep]
     if not products:
         return None
 
-    def cube(g):  # days x products x (n, c)
-        full = g.unstack("product_id").reindex(columns=pd.MultiIndex.from_product([["n", "c"], products]))
-        full = full.fillna(0.0)
-        return np.stack([full["n"].to_numpy(float), full["c"].to_numpy(float)], axis=-1)
+    def cube(row, pc, x, n_days):  # days with records x products x (n, c), summed per day and product
+        col = np.full(codes.size, -1)
+        col[keep] = np.arange(len(keep))
+        j = col[pc]
+        m = j >= 0
+        out = np.zeros((n_days, len(keep), 2))
+        np.add.at(out, (row[m], j[m]), x[m])
+        return out
 
-    B, R = cube(mats[0]), cube(mats[1])
+    B, R = cube(*wins[0]), cube(*wins[1])
 
     def rates(cb, cr):  # arrays (..., products, 2) summed over days
         w = cb[..., 0] / cb[..., 0].sum(axis=-1, keepdims=True)
@@ -230,11 +239,12 @@ def _mix_standardised(ws, common, confidence, n_boot: int = 2000, seed: int = 0)
 
     pb, pr = rates(B.sum(axis=0), R.sum(axis=0))
     rng = np.random.default_rng(seed)
-    from zhizao.verify.ratios import _blocks, circular_block_indices
+    from zhizao.verify.ratios import _blocks, circular_block_starts, circular_block_sums
 
-    ib = circular_block_indices(B.shape[0], _blocks(B.shape[0]), n_boot, rng)
-    ir = circular_block_indices(R.shape[0], _blocks(R.shape[0]), n_boot, rng)
-    bb, br = rates(B[ib].sum(axis=1), R[ir].sum(axis=1))
+    kb, kr = _blocks(B.shape[0]), _blocks(R.shape[0])
+    sb = circular_block_starts(B.shape[0], kb, n_boot, rng)  # the draws of circular_block_indices
+    sr = circular_block_starts(R.shape[0], kr, n_boot, rng)
+    bb, br = rates(circular_block_sums(B, sb, kb), circular_block_sums(R, sr, kr))
     imp = 1 - br / bb
     alpha = 1 - confidence
     lo, hi = np.nanquantile(imp, [alpha / 2, 1 - alpha / 2])
@@ -327,26 +337,32 @@ def _defects(ws, b, r, definition, confidence, common) -> VerificationResult:
 # -- energy and unit energy: adjusted baseline -----------------------------------------------------------------
 def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str, volume: str | None):
     """Candidate relevant variables as groups of columns (for :func:`zhizao.verify.model.choose`)."""
-    Xb, Xr, groups, info = pd.DataFrame(index=b.index), pd.DataFrame(index=r.index), [], {}
+    cb, cr, groups, info = {}, {}, [], {}
+
+    def col(df, c):
+        return df[c].to_numpy(float)
+
     if volume and _has(b, volume) and b[volume].nunique() > 1:
-        Xb["volume"], Xr["volume"] = b[volume], r[volume]
+        cb["volume"], cr["volume"] = col(b, volume), col(r, volume)
         groups.append(["volume"])
     # scheduled hours (POT): the plan, not a result of the project; they carry the fixed load of a shift
     if _has(b, "pot") and b["pot"].nunique() > 1:
-        Xb["scheduled_hours"], Xr["scheduled_hours"] = b["pot"] / 3600, r["pot"] / 3600
+        cb["scheduled_hours"], cr["scheduled_hours"] = col(b, "pot") / 3600, col(r, "pot") / 3600
         groups.append(["scheduled_hours"])
     # operating hours are a driver of whole-facility energy only: a project that speeds the line up changes
     # them itself, so for unit energy they would absorb part of the effect
     if volume is None and "apt" in b and _has(b, "apt") and b["apt"].nunique() > 1:
-        Xb["operating_hours"], Xr["operating_hours"] = b["apt"] / 3600, r["apt"] / 3600
+        cb["operating_hours"], cr["operating_hours"] = col(b, "apt") / 3600, col(r, "apt") / 3600
         groups.append(["operating_hours"])
     if "temperature_c" in b and b["temperature_c"].notna().mean() > 0.5:
         tb = b["temperature_c"].interpolate(limit_direction="both")
         tr = r["temperature_c"].interpolate(limit_direction="both") if "temperature_c" in r else tb * np.nan
         bh, bc = best_degree_days(y_b, tb, b["hours"])
         info.update(heating_base_c=bh, cooling_base_c=bc)
-        Xb["hdd"], Xr["hdd"] = degree_days(tb, bh, "hdd", b["hours"]), degree_days(tr, bh, "hdd", r["hours"])
-        Xb["cdd"], Xr["cdd"] = degree_days(tb, bc, "cdd", b["hours"]), degree_days(tr, bc, "cdd", r["hours"])
+        cb["hdd"], cr["hdd"] = (degree_days(tb, bh, "hdd", b["hours"]).to_numpy(float),
+                                degree_days(tr, bh, "hdd", r["hours"]).to_numpy(float))
+        cb["cdd"], cr["cdd"] = (degree_days(tb, bc, "cdd", b["hours"]).to_numpy(float),
+                                degree_days(tr, bc, "cdd", r["hours"]).to_numpy(float))
         groups += [["hdd"], ["cdd"]]
     # categorical relevant variables (shares of time per level), reference level left out
     cats = sorted({c.split("=")[0] for c in b.columns if "=" in c})
@@ -355,18 +371,25 @@ def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str
         cols = [c for c in levels[1:] if b[c].nunique() > 1]
         if cols:
             for c in cols:
-                Xb[c], Xr[c] = b[c].fillna(0), r[c].fillna(0) if c in r else 0.0
+                x = col(b, c)
+                cb[c] = np.where(np.isnan(x), 0.0, x)
+                if c in r:
+                    x = col(r, c)
+                    cr[c] = np.where(np.isnan(x), 0.0, x)
+                else:
+                    cr[c] = np.zeros(len(r))
             groups.append(cols)
     if granularity == "hour":
-        hcols = [f"hour_{h}" for h in range(1, 24)]
+        hb, hr = b["hour"].to_numpy(), r["hour"].to_numpy()
         for h in range(1, 24):
-            Xb[f"hour_{h}"], Xr[f"hour_{h}"] = (b["hour"] == h).astype(float), (r["hour"] == h).astype(float)
-        groups.append(hcols)
+            cb[f"hour_{h}"], cr[f"hour_{h}"] = (hb == h).astype(float), (hr == h).astype(float)
+        groups.append([f"hour_{h}" for h in range(1, 24)])
     if granularity in ("hour", "day"):
-        wcols = [f"weekday_{d}" for d in range(1, 7)]
+        wb, wr = b["weekday"].to_numpy(), r["weekday"].to_numpy()
         for d in range(1, 7):
-            Xb[f"weekday_{d}"], Xr[f"weekday_{d}"] = (b["weekday"] == d).astype(float), (r["weekday"] == d).astype(float)
-        groups.append(wcols)
+            cb[f"weekday_{d}"], cr[f"weekday_{d}"] = (wb == d).astype(float), (wr == d).astype(float)
+        groups.append([f"weekday_{d}" for d in range(1, 7)])
+    Xb, Xr = pd.DataFrame(cb, index=b.index), pd.DataFrame(cr, index=r.index)
     return Xb, Xr, groups, info
 
 

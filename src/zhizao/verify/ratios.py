@@ -38,6 +38,45 @@ def circular_block_indices(n: int, block: int, reps: int, rng: np.random.Generat
     return idx.reshape(reps, k * block)[:, :n]
 
 
+def circular_block_starts(n: int, block: int, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """The block starts of :func:`circular_block_indices` (the same draws from ``rng``), shape (reps, k)."""
+    return rng.integers(0, n, size=(reps, -(-n // block)))
+
+
+def circular_block_sums(x: np.ndarray, starts: np.ndarray, block: int) -> np.ndarray:
+    """Sums over axis 0 of the circular block resamples of ``x`` whose blocks start at ``starts``.
+
+    Equals ``x[circular_block_indices(...)].sum(axis=1)`` for the same draws (up to the order of the floating
+    point additions) without building the (reps, n) index array: each start's block sum is computed once
+    (the last block of a resample is cut to ``n - (k - 1) block`` positions).
+
+    Parameters
+    ----------
+    x : array, shape (n, ...)
+    starts : array of int, shape (reps, k)
+        From :func:`circular_block_starts`.
+    block : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (reps, ...)
+    """
+    x = np.asarray(x, float)
+    n, k = x.shape[0], starts.shape[1]
+    last = n - (k - 1) * block
+    tiled = x[np.arange(n + block) % n]
+    full = np.zeros_like(x)
+    for i in range(block):
+        full += tiled[i:i + n]
+    part = np.zeros_like(x)
+    for i in range(last):
+        part += tiled[i:i + n]
+    out = part[starts[:, -1]]
+    if k > 1:
+        out = out + full[starts[:, :-1]].sum(axis=1)
+    return out
+
+
 def ratio_of_totals_change(num_b, den_b, num_r, den_r, confidence: float = 0.9, n_boot: int = 2000,
                            block: int | None = None, seed: int = 0) -> dict:
     """Relative change of ``sum(num) / sum(den)`` from baseline to reporting, with a block-bootstrap interval.
@@ -68,10 +107,13 @@ def ratio_of_totals_change(num_b, den_b, num_r, den_r, confidence: float = 0.9, 
     if not np.isfinite(change) or num_b.size < 2 or num_r.size < 2:
         return out
     rng = np.random.default_rng(seed)
-    ib = circular_block_indices(num_b.size, block or _blocks(num_b.size), n_boot, rng)
-    ir = circular_block_indices(num_r.size, block or _blocks(num_r.size), n_boot, rng)
+    kb, kr = block or _blocks(num_b.size), block or _blocks(num_r.size)
+    sb = circular_block_starts(num_b.size, kb, n_boot, rng)  # the draws of circular_block_indices
+    sr = circular_block_starts(num_r.size, kr, n_boot, rng)
+    b2 = circular_block_sums(np.column_stack([num_b, den_b]), sb, kb)
+    r2 = circular_block_sums(np.column_stack([num_r, den_r]), sr, kr)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ch = (num_r[ir].sum(axis=1) / den_r[ir].sum(axis=1)) / (num_b[ib].sum(axis=1) / den_b[ib].sum(axis=1)) - 1
+        ch = (r2[:, 0] / r2[:, 1]) / (b2[:, 0] / b2[:, 1]) - 1
     alpha = 1 - confidence
     lo, hi = np.nanquantile(ch, [alpha / 2, 1 - alpha / 2])
     out.update(ci_low=float(lo), ci_high=float(hi), n_boot=n_boot, block=block or _blocks(num_b.size))
