@@ -527,14 +527,37 @@ def _all_monthly_costs(ws, scope, tz) -> pd.Series:
     return total
 
 
+def _month_costs_at(ws, scope, tz, months: pd.DatetimeIndex) -> np.ndarray:
+    """Deflated monthly cost of ``scope`` at the month starts ``months`` (NaN where none is booked)."""
+    key = ("monthly_costs_np", scope)
+    found = ws._cache.get(key)
+    if found is None:
+        full = ws._cache.get(("monthly_costs", scope))
+        if full is None:
+            full = ws._cache[("monthly_costs", scope)] = _all_monthly_costs(ws, scope, tz)
+        full = full.dropna()
+        found = ws._cache[key] = (full.index.as_unit("ms").asi8 if len(full) else np.empty(0, np.int64),
+                                  full.to_numpy(float))
+    keys, values = found
+    want = months.as_unit("ms").asi8
+    pos = np.clip(np.searchsorted(keys, want), 0, max(keys.size - 1, 0))
+    hit = (keys.size > 0) & (keys[pos] == want) if keys.size else np.zeros(want.size, bool)
+    return np.where(hit, values[pos] if keys.size else np.nan, np.nan)
+
+
 def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common) -> VerificationResult:
     _level, chain, tz = scope_info(ws, scope)
-    cb, cr = _monthly_costs(ws, scope, wb, tz), _monthly_costs(ws, scope, wr, tz)
-    if cb.empty or cr.empty:
-        raise ValueError(f"no costs booked to {scope} in the " + ("baseline" if cb.empty else "reporting") + " period")
-    b = b.assign(cost=cb.reindex(b.index)).dropna(subset=["cost", "gq"])
-    r = r.assign(cost=cr.reindex(r.index)).dropna(subset=["cost", "gq"])
-    b, r = b[b["cost"] > 0], r[r["cost"] > 0]
+    # the deflated monthly costs at the months of each window (as _monthly_costs(...) reindexed to them)
+    cb_all, cr_all = _month_costs_at(ws, scope, tz, b.index), _month_costs_at(ws, scope, tz, r.index)
+    if np.isnan(cb_all).all() or np.isnan(cr_all).all():
+        raise ValueError(f"no costs booked to {scope} in the " + ("baseline" if np.isnan(cb_all).all() else
+                                                                  "reporting") + " period")
+    gb_all, gr_all = b["gq"].to_numpy(float), r["gq"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        mb = ~np.isnan(cb_all) & ~np.isnan(gb_all) & (cb_all > 0)
+        mr = ~np.isnan(cr_all) & ~np.isnan(gr_all) & (cr_all > 0)
+    b = pd.DataFrame({"cost": cb_all[mb], "gq": gb_all[mb]})
+    r = pd.DataFrame({"cost": cr_all[mr], "gq": gr_all[mr]})
     cov, warnings = _coverage(b["cost"], r["cost"], "cost")
     if not any(_has_price_index(ws, sid) for sid in chain):  # as _price_indices(...).empty over wb..wr
         warnings.append("no price_index variable: costs are not deflated to baseline prices")
