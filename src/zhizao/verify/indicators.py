@@ -46,8 +46,15 @@ from zhizao.kpi.variables import variable_buckets
 from zhizao.verify import model as M
 from zhizao.verify.ratios import proportion_ratio, ratio_of_totals_change
 from zhizao.verify.result import INDICATORS, VerificationResult
-from zhizao.verify.series import (best_degree_days, cached_series, cached_variables, degree_days, monthly_output,
-                                 scope_info)
+from zhizao.verify.series import (
+    best_degree_days,
+    cached_edges,
+    cached_series,
+    cached_variables,
+    degree_days,
+    monthly_output,
+    scope_info,
+)
 
 DEFINITIONS = {
     "production_efficiency": ("good_units_per_production_hour", "standard_hours_per_labour_hour",
@@ -172,7 +179,9 @@ def _efficiency(b, r, definition, confidence, n_boot, seed, common) -> Verificat
                        "good_units_per_labour_hour": ("gq", "apat", 1.0)}[definition]
     cov, warnings = _coverage(b[num].where(b[den] > 0) if num in b else pd.Series(dtype=float),
                               r[num].where(r[den] > 0) if num in r else pd.Series(dtype=float), f"{num} and {den}")
-    bb, rr = b[b[den] > 0], r[r[den] > 0]
+    mb, mr = (b[den] > 0).to_numpy(), (r[den] > 0).to_numpy()  # the two columns only, not the whole frame
+    bb = {c: b[c].to_numpy(float)[mb] for c in (num, den)}
+    rr = {c: r[c].to_numpy(float)[mr] for c in (num, den)}
     res = ratio_of_totals_change(bb[num], bb[den] / scale, rr[num], rr[den] / scale, confidence, n_boot, seed=seed)
     return VerificationResult(
         **common, baseline=res["baseline"], reporting=res["reporting"], adjusted_baseline=res["baseline"],
@@ -182,7 +191,7 @@ def _efficiency(b, r, definition, confidence, n_boot, seed, common) -> Verificat
         simple_change=res["change"], fit={}, warnings=warnings + [
             "no adjusted baseline: the ratio of totals is compared as it is"
             + (" (product mix normalised by standard hours)" if definition.startswith("standard") else "")],
-        coverage={**cov, "output": float(rr[num].sum())})
+        coverage={**cov, "output": float(pd.Series(rr[num]).sum())})
 
 
 # -- defect rate: ratio of proportions --------------------------------------------------------------------------
@@ -204,7 +213,7 @@ def _mix_standardised(ws, common, confidence, n_boot: int = 2000, seed: int = 0)
     nc = np.column_stack([np.nan_to_num(d["n"].to_numpy(float)), np.nan_to_num(d["c"].to_numpy(float))])
     wins = []
     for w in (common["baseline_period"], common["reporting_period"]):
-        edges = bucket_edges(_ms(w[0]), _ms(w[1]), "day", tz)
+        edges = cached_edges(ws, _ms(w[0]), _ms(w[1]), "day", tz)
         day = np.searchsorted(edges, t, side="right") - 1
         inside = (day >= 0) & (day < edges.size - 1)
         days, row = np.unique(day[inside], return_inverse=True)  # the days with records, in order
@@ -402,7 +411,11 @@ def _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n
         raise ValueError(f"unit_energy ({definition}) needs output ({volume}) in both periods at "
                          f"{common['scope']}; without it verify indicator 'energy'")
     cov, warnings = _coverage(b[numcol], r[numcol] if numcol in r else pd.Series(dtype=float), numcol)
-    b, r = b[b[numcol].notna()], r[r[numcol].notna()]
+    # the columns the model can use, then the buckets with the numerator (not the whole wide frame)
+    keep = (numcol, volume, "pq", "pot", "apt", "temperature_c", "hours", "hour", "weekday")
+    used = [c for c in b.columns if c in keep or "=" in c]
+    b = b[used][b[numcol].notna()]
+    r = r[[c for c in used if c in r]][r[numcol].notna()]
     yb, yr = b[numcol].to_numpy(float), r[numcol].to_numpy(float)
     Xb, Xr, groups, info = _drivers(b, r, yb, granularity, volume)
     ok_b = Xb.notna().all(axis=1).to_numpy()
@@ -467,25 +480,13 @@ def _sid_price_indices(ws, sid: str, tz: str) -> pd.DataFrame:
 
 def _has_price_index(ws, sid: str) -> bool:
     """Whether ``sid`` has a ``price_index*`` variable record that covers an interval."""
-    rec = cached_variables(ws, sid)
-    if rec.empty:
-        return False
-    return bool((rec["name"].astype(str).str.startswith("price_index") & rec["e"].notna()).any())
-
-
-def _monthly_costs(ws, scope, w, tz) -> pd.Series:
-    """Monthly operating cost of ``scope`` at baseline prices (deflated by its price indices) over window ``w``.
-
-    The months of all the scope's costs are computed once per store and sliced (months do not depend on the
-    window)."""
-    key = ("monthly_costs", scope)
-    if key not in ws._cache:
-        ws._cache[key] = _all_monthly_costs(ws, scope, tz)
-    full = ws._cache[key]
-    if full.empty:
-        return full
-    edges = bucket_edges(_ms(w[0]), _ms(w[1]), "month", tz)
-    return full.reindex(pd.to_datetime(edges[:-1], unit="ms", utc=True)).dropna()
+    key = ("has_price_index", sid)
+    found = ws._cache.get(key)
+    if found is None:
+        rec = cached_variables(ws, sid)
+        found = ws._cache[key] = (not rec.empty and bool(
+            (rec["name"].astype(str).str.startswith("price_index") & rec["e"].notna()).any()))
+    return found
 
 
 def _scope_costs(ws, scope) -> pd.DataFrame:
@@ -512,23 +513,27 @@ def _all_monthly_costs(ws, scope, tz) -> pd.Series:
         return pd.Series(dtype=float)
     a, b = default_range(int(c["s"].min()), int(c["e"].max()), "month", tz)
     idx = _price_indices(ws, scope_info(ws, scope)[1], a, b, tz)
-    # interval_sums per category, with the month edges built once
+    # interval_sums per category (in category order, as a groupby), with the month edges built once
     edges = bucket_edges(a, b, "month", tz)
     months = pd.to_datetime(edges[:-1], unit="ms", utc=True)
+    cats = c["category"].to_numpy(object)
+    s_all, e_all, amount = c["s"].to_numpy(np.int64), c["e"].to_numpy(np.int64), c["amount"].to_numpy(float)
     total = None
-    for cat, g in c.groupby("category"):
-        rec, seg, frac = split_over(g["s"].to_numpy(np.int64), g["e"].to_numpy(np.int64), edges[:-1], edges[1:])
-        sums = pd.Series(np.bincount(seg, weights=frac * g["amount"].to_numpy(float)[rec],
-                                     minlength=edges.size - 1), index=months)
+    for cat in sorted({x for x in cats if not pd.isna(x)}):
+        m = cats == cat
+        rec, seg, frac = split_over(s_all[m], e_all[m], edges[:-1], edges[1:])
+        sums = np.bincount(seg, weights=frac * amount[m][rec], minlength=edges.size - 1)
         col = f"price_index:{cat}" if f"price_index:{cat}" in idx else "price_index"
         if col in idx:
-            sums = sums / idx[col].reindex(sums.index)
+            sums = sums / idx[col].reindex(months).to_numpy(float)
         total = sums if total is None else total + sums
-    return total
+    return pd.Series(total, index=months)
 
 
 def _month_costs_at(ws, scope, tz, months: pd.DatetimeIndex) -> np.ndarray:
-    """Deflated monthly cost of ``scope`` at the month starts ``months`` (NaN where none is booked)."""
+    """Monthly operating cost of ``scope`` at baseline prices (deflated by its price indices) at the month
+    starts ``months`` (NaN where none is booked). The months of all the scope's costs are computed once per
+    store (:func:`_all_monthly_costs`) and looked up: months do not depend on the window."""
     key = ("monthly_costs_np", scope)
     found = ws._cache.get(key)
     if found is None:
@@ -547,7 +552,7 @@ def _month_costs_at(ws, scope, tz, months: pd.DatetimeIndex) -> np.ndarray:
 
 def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common) -> VerificationResult:
     _level, chain, tz = scope_info(ws, scope)
-    # the deflated monthly costs at the months of each window (as _monthly_costs(...) reindexed to them)
+    # the deflated monthly costs at the months of each window (the scope's months are built once, sliced)
     cb_all, cr_all = _month_costs_at(ws, scope, tz, b.index), _month_costs_at(ws, scope, tz, r.index)
     if np.isnan(cb_all).all() or np.isnan(cr_all).all():
         raise ValueError(f"no costs booked to {scope} in the " + ("baseline" if np.isnan(cb_all).all() else

@@ -408,15 +408,22 @@ def extrapolation(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str]) -> list[s
     """Warnings for reporting-period drivers outside the baseline range or beyond 3 SD of its mean."""
     out = []
     for c in cols:
-        if c not in Xb or Xb[c].nunique() <= 2:  # dummies and shares are not extrapolated
+        if c not in Xb:
             continue
-        lo, hi = Xb[c].min(), Xb[c].max()
-        mu, sd = Xb[c].mean(), Xb[c].std()
-        rmean = Xr[c].mean()
+        xb = Xb[c].to_numpy(float)
+        xb = xb[~np.isnan(xb)]  # pandas statistics skip missing values
+        if np.unique(xb).size <= 2:  # dummies and shares are not extrapolated
+            continue
+        xr = Xr[c].to_numpy(float)
+        lo, hi = xb.min(), xb.max()
+        mu, sd = xb.mean(), xb.std(ddof=1)
+        xr_ok = xr[~np.isnan(xr)]
+        rmean = xr_ok.mean() if xr_ok.size else np.nan
+        outside = ((xr < lo) | (xr > hi)).mean() if xr.size else np.nan
         if not (lo <= rmean <= hi) or (sd > 0 and abs(rmean - mu) > 3 * sd):
             out.append(f"extrapolation: reporting mean of {c} ({rmean:.4g}) is outside the baseline range "
                        f"[{lo:.4g}, {hi:.4g}] or beyond 3 SD of its mean")
-        elif ((Xr[c] < lo) | (Xr[c] > hi)).mean() > 0.1:
-            out.append(f"extrapolation: {100 * ((Xr[c] < lo) | (Xr[c] > hi)).mean():.0f} % of reporting values "
+        elif outside > 0.1:
+            out.append(f"extrapolation: {100 * outside:.0f} % of reporting values "
                        f"of {c} lie outside the baseline range")
     return out

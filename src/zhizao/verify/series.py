@@ -100,7 +100,9 @@ def _scope_elements(ws, level: str, period: str) -> tuple[pd.DataFrame, dict]:
     found = ws._cache.get(key)
     if found is None:
         el = ws.elements(level=level, period=period)
-        found = el, el.groupby(LEVEL_ID_COLUMN[level], sort=False).indices
+        col = LEVEL_ID_COLUMN[level]
+        # indexed by period_start without the id and zone columns once for all scopes (a scope's rows are a slice)
+        found = (el.set_index("period_start").drop(columns=[col, "tz"]), el.groupby(col, sort=False).indices)
         ws._cache[key] = found
     return found
 
@@ -122,7 +124,7 @@ def scope_series(ws, scope: str, period: str, start, end, drivers_only: bool = F
     """
     level, chain, tz = scope_info(ws, scope)
     a, b = _ms(start), _ms(end)
-    edges = bucket_edges(a, b, period, tz)
+    edges = cached_edges(ws, a, b, period, tz)
     idx = pd.DatetimeIndex(pd.to_datetime(edges[:-1], unit="ms", utc=True), name="period_start")
     aligned = period != "all" and all(
         floor_local(pd.Timestamp(t * 1_000_000, tz="UTC"), period, tz).value // 1_000_000 == t for t in (a, b))
@@ -143,6 +145,21 @@ def scope_series(ws, scope: str, period: str, start, end, drivers_only: bool = F
 
 
 WINDOWS_KEPT = 8  #: windows of :func:`cached_series` kept per workspace
+
+
+def cached_edges(ws, start_ms: int, end_ms: int, period: str, tz: str) -> np.ndarray:
+    """:func:`zhizao.kpi.buckets.bucket_edges`, kept for the last few arguments (a project's indicators ask for
+    the same windows' edges several times). Treat the array as read-only."""
+    key = (start_ms, end_ms, period, tz)
+    kept = ws._cache.get(("edges",))
+    if kept is None:
+        kept = ws._cache[("edges",)] = OrderedDict()
+    found = kept.get(key)
+    if found is None:
+        found = kept[key] = bucket_edges(start_ms, end_ms, period, tz)
+        while len(kept) > 4 * WINDOWS_KEPT:
+            kept.popitem(last=False)
+    return found
 
 
 def cached_series(ws, scope: str, period: str, start, end) -> pd.DataFrame:
@@ -191,7 +208,7 @@ def monthly_output(ws, scope: str, start, end) -> pd.DataFrame:
                    and _ms(full["period_end"].iloc[-1]) >= b)
     if not aligned:  # (also when the window reaches beyond the daily data range, whose edges may differ)
         return cached_series(ws, scope, "month", start, end)
-    edges = bucket_edges(a, b, "month", tz)
+    edges = cached_edges(ws, a, b, "month", tz)
     month = np.searchsorted(edges, day.index.as_unit("ms").asi8, side="right") - 1
     gq = day["gq"].to_numpy(float) if "gq" in day else np.full(len(day), np.nan)
     has = np.bincount(month, ~np.isnan(gq), edges.size - 1) > 0
@@ -220,14 +237,15 @@ def _frame(ws, scope, level, chain, tz, period, start, end, drivers_only=False) 
         el = full.iloc[pos[scope]] if scope in pos else full.iloc[:0]
     else:
         el = ws.elements(level=level, period=period, start=start, end=end)
-        el = el[el[col] == scope]
-    el = el.set_index("period_start").drop(columns=[col, "tz"])
+        el = el[el[col] == scope].set_index("period_start").drop(columns=[col, "tz"])
     if el.empty:
         return el
+    records = [_driver_variables(ws, sid) if drivers_only else cached_variables(ws, sid) for sid in chain]
+    if all(rec.empty for rec in records):
+        return el  # no variables anywhere up the chain: nothing to join
     a, b = _ms(el.index.min()), _ms(el["period_end"].max())
     vs = None
-    for sid in chain:
-        rec = _driver_variables(ws, sid) if drivers_only else cached_variables(ws, sid)
+    for sid, rec in zip(chain, records):
         if rec.empty and vs is not None:
             continue  # no variables: an empty frame on the same buckets, nothing to combine
         v = variable_buckets(ws.con, sid, period, a, b, tz, records=rec)
