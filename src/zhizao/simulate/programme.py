@@ -39,7 +39,11 @@ Model (per machine; ``d`` = defect rate, ``ct`` = cycle time, ``b`` = baseline, 
 "Nominal baseline conditions" are the drawn parameters: expected setup and failure time, the baseline load
 level, baseline prices, baseline output.  The drawn effects hold there exactly (by construction).  The
 ``true_*`` columns of ``truth_projects`` state what each programme indicator means (reference/verification.md,
-reference/transformation.md), exactly:
+reference/transformation.md), exactly.  verification.md makes the adjusted-baseline figure the headline:
+``(adjusted baseline - reporting) / adjusted baseline`` with the adjusted baseline "what the baseline plant
+would have used under reporting conditions" (IPMVP avoided energy).  A drawn effect at nominal baseline
+conditions is another quantity (IPMVP normalised savings at baseline conditions): with a fixed part of energy
+or cost and a changed volume, or with cost per good unit and a changed yield, the two differ.  So:
 
 * efficiency, defect rate, development cycle: the drawn effects (they do not depend on volume or prices);
 * unit energy: the avoided share at the reporting period's conditions (IPMVP "avoided energy"), i.e.
@@ -52,7 +56,9 @@ reference/transformation.md), exactly:
   C_cf`` over the reporting months, ``C_new = sum_k (fixed_k + variable_k x produced) (1 - red_k)`` and
   ``C_cf`` the baseline cost of making the same good output at the baseline yields (produced x (1 - d_r) /
   (1 - d_b) per machine).  The drawn ``C`` (cost per produced unit at nominal baseline output) is kept as
-  ``drawn_operating_cost_reduction``; the defect-rate reduction lowers cost per good unit further.  The realised values (``*_baseline_value``, ``*_reporting_value``)
+  ``drawn_operating_cost_reduction``; the defect-rate reduction lowers cost per good unit further.
+
+The realised values (``*_baseline_value``, ``*_reporting_value``)
 are ratios of totals over each window computed from the generated tables:
 
 * efficiency: sum(good) / sum(production state hours) [units/h]

@@ -134,7 +134,8 @@ def _state_extent(ws, scope: str) -> tuple:
     if bulk is None:
         return ws.con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
                                  USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site,
-                                 e.enterprise) AND s.category IS DISTINCT FROM 'not_scheduled'""", [scope]).fetchall()[0]
+                                 e.enterprise) AND s.category IS DISTINCT FROM 'not_scheduled'""",
+                              [scope]).fetchall()[0]
     per_eq, eq, eq_index = bulk
     mine = [per_eq[e] for e in _scope_rows(eq, eq_index, scope)["equipment_id"] if e in per_eq]
     if not mine:
@@ -171,7 +172,8 @@ def prepare(ws, periods=("day",), project_ids=None) -> None:
     prepare_cycles(ws)
     if ("state_extent_all",) not in ws._cache:
         rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
-                                 WHERE category IS DISTINCT FROM 'not_scheduled' GROUP BY equipment_id""").fetchall()
+                                 WHERE category IS DISTINCT FROM 'not_scheduled'
+                                 GROUP BY equipment_id""").fetchall()
         eq, eq_index = ws._cache[("cycles_all",)][2:4]
         ws._cache[("state_extent_all",)] = ({e: (a, b) for e, a, b in rows}, eq, eq_index)
     prepare_variables(ws)
