@@ -139,3 +139,21 @@ def test_null_reasons_are_joined_per_row_in_order(n_notes):
     notes = [(f"k{j}: why {j}", rng.random(n) < 0.3) for j in range(n_notes)]
     expected = ["; ".join(t for t, m in notes if m[i]) or None for i in range(n)]
     assert _join_notes(notes, n) == expected
+
+
+# -- the default range holds every record ------------------------------------------------------------------------
+@pytest.mark.parametrize("period", ["hour", "day", "week", "month", "all"])
+def test_counts_stamped_at_the_end_of_the_data_are_inside_the_default_range(tmp_path, period):
+    # the last count is stamped exactly at a midnight (a bucket bound of every period): a half-open default
+    # range ending there would leave it out; every period must count all 12 units
+    ws = build(tmp_path, {
+        "equipment": EQ,
+        "states": [{"equipment_id": "M1", "start": "2024-05-01T06:00:00Z", "state": "production"}],
+        "production": [{"equipment_id": "M1", "end": "2024-05-01T12:00:00Z", "order_id": "o", "product_id": "P",
+                        "produced": 5},
+                       {"equipment_id": "M1", "end": "2024-05-06T00:00:00Z", "order_id": "o", "product_id": "P",
+                        "produced": 7}],
+    })
+    el = ws.elements(period=period)
+    assert el["pq"].sum() == 12
+    ws.close()

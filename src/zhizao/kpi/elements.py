@@ -159,16 +159,23 @@ def _ms(ts) -> int:
         int(pd.Timestamp(ts).tz_localize("UTC").value // 1_000_000)
 
 
-#: The parts of :func:`data_extent`: per table, earliest and latest time stamp per site.
+def _production_latest(p: str = "") -> str:
+    """SQL: the latest time a production record (table alias prefix ``p``) needs inside a half-open range: the
+    end of a count over an interval, just after the stamp of a count at an instant."""
+    return f'CASE WHEN {p}start IS NULL THEN {p}"end" + INTERVAL 1 MILLISECOND ELSE {p}"end" END'
+
+
+#: The parts of :func:`data_extent`: per table, earliest and latest time stamp per site (the latest is the
+#: first instant after the records: instants stamped at a point count up to 1 ms after the stamp).
 _EXTENT_SQL = {
     "states": """SELECT e.site, min(start) t0, max(greatest(start, coalesce("end", start))) t1
                  FROM states JOIN equipment e USING (equipment_id) GROUP BY ALL""",
-    "production": """SELECT e.site, min(coalesce(start, "end")), max("end")
+    "production": f"""SELECT e.site, min(coalesce(start, "end")), max({_production_latest()})
                      FROM production JOIN equipment e USING (equipment_id) GROUP BY ALL""",
     "energy": """SELECT sc.site, min(coalesce(start, "end")), max("end")
                  FROM energy x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
     "labour": """SELECT sc.site, min(start), max("end") FROM labour x JOIN sc ON sc.sid = x.scope GROUP BY ALL""",
-    "quality": """SELECT sc.site, min(ts), max(ts)
+    "quality": """SELECT sc.site, min(ts), max(ts) + INTERVAL 1 MILLISECOND
                   FROM quality x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
 }
 
@@ -231,9 +238,12 @@ _PRODUCTION_SQL = """
 
 
 def _production_extent(cur):
-    """Per equipment key: earliest and latest production time stamp [ms]."""
-    return cur.execute("""
-        SELECT k.key, epoch_ms(min(coalesce(p.start, p."end"))), epoch_ms(max(p."end")) FROM production p
+    """Per equipment key: earliest production time stamp, latest ``end`` and first instant after the records
+    (:func:`_production_latest`) [ms]."""
+    return cur.execute(f"""
+        SELECT k.key, epoch_ms(min(coalesce(p.start, p."end"))), epoch_ms(max(p."end")),
+               epoch_ms(max({_production_latest("p.")}))
+        FROM production p
         JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = p.equipment_id GROUP BY 1""").fetchall()
 
 
@@ -277,7 +287,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             p_extent = pool.submit(_production_extent, cur)
             p_records = pool.submit(lambda: _columns(cur.sql(_PRODUCTION_SQL).to_arrow_table()))
             pe = p_extent.result()
-            sr = state_records(con, production_end={k: b for k, _a, b in pe})
+            sr = state_records(con, production_end={k: b for k, _a, b, _c in pe})
             if start is not None and end is not None:
                 w0, w1 = _ms(start), _ms(end)
                 if w1 <= w0:
@@ -287,7 +297,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 # by default each site's range: whole buckets around that site's data
                 extent = _merge_extents(
                     _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
-                    _key_extent(ent, [k for k, _a, _b in pe], [a for _k, a, _b in pe], [b for _k, _a, b in pe]),
+                    _key_extent(ent, [k for k, *_ in pe], [a for _k, a, _b, _c in pe], [c for *_, c in pe]),
                     data_extent(con, ("energy", "labour", "quality")))
                 if not extent:
                     return ElementsResult(_empty_elements(), _empty_reasons(), period)
