@@ -1,6 +1,6 @@
 """The engine's fast kernels against plain reference implementations.
 
-- :func:`zhizao.kpi.intervals.coverage` (time per rank before each point) against a direct sum;
+- :func:`zhizao.kpi.intervals.time_between` (time per rank inside each window) against a direct sum;
 - :func:`zhizao.kpi.intervals.split_over` on its one-segment fast path against the general path;
 - the end of state records without ``end`` (:mod:`zhizao.kpi.states`), records that start at the same
   instant included, against the rule written out by hand;
@@ -16,15 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zhizao.api import _local
-from zhizao.kpi.intervals import coverage, split_over
+from zhizao.kpi.intervals import split_over, time_between
 from zhizao.kpi.kpis import _join_notes
 
-# -- coverage ---------------------------------------------------------------------------------------------------
+# -- time_between -----------------------------------------------------------------------------------------------
 segments = st.lists(st.tuples(st.integers(0, 50), st.integers(1, 40), st.integers(0, 3)), max_size=25)
 
 
 @given(segments, st.lists(st.integers(-10, 1500), max_size=30))
-def test_coverage_is_the_time_of_each_rank_before_each_point(segs, points):
+def test_time_between_is_the_time_of_each_rank_inside_each_window(segs, points):
     # disjoint segments from gaps and lengths
     s, e, r, t = [], [], [], 0
     for gap, length, rank in segs:
@@ -34,18 +34,19 @@ def test_coverage_is_the_time_of_each_rank_before_each_point(segs, points):
         r.append(rank)
         t += length
     s, e, r = (np.array(x, np.int64) for x in (s, e, r))
-    pts = np.sort(np.array(points, np.int64))
-    f = coverage(s, e, r, 4, pts)
-    assert f.shape == (pts.size, 4)
-    for k, p in enumerate(pts):
+    cuts = np.sort(np.array(points, np.int64))
+    got = time_between(s, e, r, 4, cuts)
+    assert got.shape == (max(cuts.size - 1, 0), 4)
+    for k in range(cuts.size - 1):
+        a, b = cuts[k], cuts[k + 1]
         for rank in range(4):
-            expected = sum(max(0, min(b, p) - a) for a, b, rr in zip(s, e, r) if rr == rank)
-            assert f[k, rank] == expected
+            expected = sum(max(0, min(y, b) - max(x, a)) for x, y, rr in zip(s, e, r) if rr == rank)
+            assert got[k, rank] == expected
 
 
-def test_coverage_of_nothing_is_zero():
+def test_time_between_of_nothing_is_zero():
     z = np.empty(0, np.int64)
-    assert np.array_equal(coverage(z, z, z, 3, np.array([1, 2])), np.zeros((2, 3)))
+    assert np.array_equal(time_between(z, z, z, 3, np.array([1, 2, 5])), np.zeros((2, 3)))
 
 
 # -- split_over: the fast path (every interval meets one segment) equals the general path --------------------------

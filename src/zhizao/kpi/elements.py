@@ -37,7 +37,7 @@ How it is computed (all interval arithmetic is in :mod:`zhizao.kpi.intervals`): 
 in the store's order and given their ends (:mod:`zhizao.kpi.states`), resolved into disjoint runs of one
 category per equipment, and never cut: the calendar cuts each bucket into a few windows (inside pot or not,
 inside planned downtime or not), and the time of every category inside every window is the difference of
-the categories' cumulative coverage at the window's bounds (:func:`zhizao.kpi.intervals.coverage`), exactly
+the categories' prefix sums at the window's bounds (:func:`zhizao.kpi.intervals.time_between`), exactly
 in integer milliseconds. Production is read on a second connection and split over the buckets on a worker
 thread meanwhile. The loss-reason table is computed only when it is first asked for.
 """
@@ -57,12 +57,12 @@ from zhizao.kpi.energy import energy_intervals_sql
 from zhizao.kpi.intervals import (
     MS,
     Timeline,
-    coverage,
     locate,
     overlay,
     resolve,
     split_over,
     take,
+    time_between,
     unique_points,
 )
 from zhizao.kpi.states import state_records
@@ -135,20 +135,28 @@ def _entities(con) -> pd.DataFrame:
         UNION SELECT DISTINCT scope FROM energy WHERE equipment_id IS NULL AND scope IS NOT NULL
         UNION SELECT DISTINCT scope FROM quality WHERE equipment_id IS NULL AND scope IS NOT NULL
         ORDER BY 1""").fetchall()
+    # each scope is an entity of the lowest level whose id it is (first match from work_center up), with the
+    # ids of the levels above from its first equipment and the earliest time zone name of its equipment
     rows = []
-    eq_ids = set(eq["equipment_id"])
-    for (scope,) in scopes:
-        if scope in eq_ids:
+    done = set(eq["equipment_id"])
+    wanted = {scope for (scope,) in scopes} - done
+    for lvl in LEVELS[1:]:
+        if not wanted:
+            break
+        m = eq[eq[lvl].isin(wanted)]
+        if m.empty:
             continue
-        for lvl in LEVELS[1:]:
-            m = eq[eq[lvl] == scope]
-            if len(m):
-                r = {"level": lvl, "entity_id": scope, "equipment_id": None, "tz": m["tz"].min(), "epc": np.nan}
-                above = LEVELS[LEVELS.index(lvl):]
-                for L in LEVELS[1:]:
-                    r[L] = m[L].iloc[0] if L in above else None
-                rows.append(r)
-                break
+        first = m.drop_duplicates(lvl)
+        tz = m.groupby(lvl)["tz"].min()
+        above = LEVELS[LEVELS.index(lvl):]
+        for row in first.itertuples(index=False):
+            scope = getattr(row, lvl)
+            r = {"level": lvl, "entity_id": scope, "equipment_id": None, "tz": tz[scope], "epc": np.nan}
+            for L in LEVELS[1:]:
+                r[L] = getattr(row, L) if L in above else None
+            rows.append(r)
+        wanted -= set(first[lvl])
+    rows.sort(key=lambda r: r["entity_id"])
     ent = pd.concat([eq, pd.DataFrame(rows, columns=eq.columns)], ignore_index=True) if rows else eq
     ent["key"] = np.arange(len(ent), dtype=np.int64)
     return ent
@@ -412,50 +420,50 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     pd_s, pd_e, pd_r, _ = resolve(cs[m_pd], ce[m_pd], (kind[m_pd] == "break").astype(np.int64), 2)  # 0 = maint.
 
     # -- time elements: the calendar cuts each bucket into windows (in pot or not, in planned downtime or
-    # not); the time of each state category inside each window comes from the cumulative coverage of the
-    # state segments, so the millions of segments are never cut (kpi.intervals.Coverage)
+    # not); the time of each state category inside each window comes from prefix sums over the state
+    # segments, so the millions of segments are never cut (kpi.intervals.time_between)
     ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
-    # the pieces are consecutive: coverage at their bounds, differences per piece
-    cut = np.r_[ps, pe[-1:]]
-    m = ib >= 0
-    d = np.diff(coverage(seg_s, seg_e, seg_r, len(CATEGORY_PRECEDENCE), cut), axis=0)[m]
-    d = [d[:, r] for r in range(len(CATEGORY_PRECEDENCE))]
-    ov = np.diff(coverage(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0])[m] if ov_s.size else None
-    ps, pe, ib, ipot, ipd = ps[m], pe[m], ib[m], ipot[m], ipd[m]
-    length = (pe - ps).astype(np.float64)
-    in_pot = ipot >= 0
-    in_pd = ipd >= 0
-    w_pbt = in_pot & ~in_pd  # windows of planned busy time by the calendar
+    cut = np.r_[ps, pe[-1:]]  # the pieces are consecutive
+    n_r = len(CATEGORY_PRECEDENCE)
+    d = time_between(seg_s, seg_e, seg_r, n_r, cut)
+    ov = time_between(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0] if ov_s.size else None
+    # sum the windows per bucket and class: 0 outside pot, 1 planned maintenance, 2 break (both planned
+    # downtime by the calendar), 3 planned busy time by the calendar
     pdk = take(pd_r, ipd, -1)  # 0 maintenance, 1 break
+    cls = np.where(ipot < 0, 0, np.where(ipd < 0, 3, 1 + pdk))
+    m = ib >= 0
+    group = (ib * 4 + cls)[m]
 
-    def acc(mask, x):  # summed milliseconds per bucket (integers, exact in float64 below 2**53)
-        return np.bincount(ib[mask], weights=x[mask], minlength=nb)
+    def per_class(x):  # summed milliseconds per bucket and class (integers, exact in float64 below 2**53)
+        return np.bincount(group, weights=x[m], minlength=nb * 4).reshape(nb, 4)
 
-    allw = np.ones(ib.size, bool)
-    in_pot_ms = length - d[R_NOT_SCHED]  # pot: the calendar's shift time, minus not_scheduled states
-    planned = d[R_PLANNED] + d[R_UNSCHED]
+    length = per_class((pe - ps).astype(np.float64))
+    D = [per_class(d[:, r]) for r in range(n_r)]
+    del d
+    in_pot = length - D[R_NOT_SCHED]  # pot: the calendar's shift time, minus not_scheduled states
+    planned = D[R_PLANNED] + D[R_UNSCHED]
+    working = D[R_PRODUCTION] + D[R_SETUP] + D[R_UNPLANNED] + D[R_MINOR]
     ms = {
-        "ct": acc(allw, length),
-        "pot": acc(in_pot, in_pot_ms),
-        "pdt": acc(in_pot & in_pd, in_pot_ms) + acc(w_pbt, planned),
-        "pbt": acc(w_pbt, in_pot_ms - planned),
-        "apt": acc(w_pbt, d[R_PRODUCTION]),
-        "aust": acc(w_pbt, d[R_SETUP]),
-        "ttr": acc(w_pbt, d[R_UNPLANNED]),
-        "adet_minor": acc(w_pbt, d[R_MINOR]),
-        "adot": acc(w_pbt, d[R_NO_ORDER]),
-        "unaccounted": acc(w_pbt, length - sum(d)),
-        "pmt": acc(in_pot & (pdk == 0), in_pot_ms) + acc(w_pbt, d[R_PLANNED]),
-        "unscheduled": acc(in_pot, d[R_UNSCHED]),
-        "outside_pbt": acc(~w_pbt, d[R_PRODUCTION] + d[R_SETUP] + d[R_UNPLANNED] + d[R_MINOR]),
-        "overlap": acc(allw, ov) if ov is not None else np.zeros(nb),
+        "ct": length.sum(axis=1),
+        "pot": in_pot[:, 1:].sum(axis=1),
+        "pdt": in_pot[:, 1:3].sum(axis=1) + planned[:, 3],
+        "pbt": in_pot[:, 3] - planned[:, 3],
+        "apt": D[R_PRODUCTION][:, 3],
+        "aust": D[R_SETUP][:, 3],
+        "ttr": D[R_UNPLANNED][:, 3],
+        "adet_minor": D[R_MINOR][:, 3],
+        "adot": D[R_NO_ORDER][:, 3],
+        "unaccounted": length[:, 3] - sum(x[:, 3] for x in D),
+        "pmt": in_pot[:, 1] + D[R_PLANNED][:, 3],
+        "unscheduled": D[R_UNSCHED][:, 1:].sum(axis=1),
+        "outside_pbt": working[:, :3].sum(axis=1),
+        "overlap": per_class(ov).sum(axis=1) if ov is not None else np.zeros(nb),
     }
     ms["adet"] = ms["ttr"] + ms["adet_minor"]
     ms["aupt"] = ms["apt"] + ms["aust"]
     ms["aubt"] = ms["aupt"] + ms["adet"]
     for name, x in ms.items():
         out[name] = x / MS
-    del d
     fail = seg_r == R_UNPLANNED
     fb = locate(bs, be, seg_s[fail])
     out["fe"] = np.bincount(fb[fb >= 0], minlength=nb).astype(np.float64)

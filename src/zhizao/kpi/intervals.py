@@ -264,15 +264,16 @@ def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_en
     return rec[keep], seg[keep], frac[keep]
 
 
-def coverage(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarray, n_ranks: int,
-             t: np.ndarray) -> np.ndarray:
-    """Time covered by each rank of disjoint ranked segments before each of the sorted points ``t``.
+def time_between(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarray, n_ranks: int,
+                 cuts: np.ndarray) -> np.ndarray:
+    """Time of each rank of disjoint ranked segments inside each window between consecutive cut points.
 
-    ``F[k, r]`` is the time of rank ``r`` before ``t[k]``, so the time of rank ``r`` inside ``[t[k], t[k+1])``
-    is ``F[k+1, r] - F[k, r]``: exact (integer milliseconds in float64), without cutting the segments at the
-    points. This is how the engine intersects millions of state segments with the few calendar and bucket
-    windows: one search of the points among the segments, one weighted count of the segments between
-    consecutive points, one cumulative sum.
+    With ``F_r(t)`` the time of rank ``r`` before ``t`` (a prefix sum over the segments), the time inside
+    ``[cuts[k], cuts[k+1])`` is ``F_r(cuts[k+1]) - F_r(cuts[k])``: the segments that start inside the window,
+    plus the part of the segment running into the window from before, minus the part of the window's last
+    segment that runs beyond it. Exact (integer milliseconds in float64), without cutting the segments: this
+    is how the engine intersects millions of state segments with the few calendar and bucket windows, with
+    one search of the cuts among the segments and one weighted count of the segments per window.
 
     Parameters
     ----------
@@ -281,27 +282,33 @@ def coverage(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarray, n
     seg_rank : array of int, shape (m,)
         Rank of each segment, ``0 <= rank < n_ranks``.
     n_ranks : int
-    t : array of int64, shape (p,)
-        Points, in non-decreasing order.
+    cuts : array of int64, shape (p + 1,)
+        Window bounds, in non-decreasing order.
 
     Returns
     -------
     array of float64, shape (p, n_ranks)
-        Whole numbers (time in the units of the axis).
+        Whole numbers (time in the units of the axis); zero rows for ``p = 0``.
     """
-    t = np.asarray(t, dtype=np.int64)
+    t = np.asarray(cuts, dtype=np.int64)
     seg_rank = np.asarray(seg_rank, dtype=np.int64)
-    m = seg_start.size
-    if m == 0 or t.size == 0:
-        return np.zeros((t.size, n_ranks))
+    p, m = max(t.size - 1, 0), seg_start.size
+    if m == 0 or p == 0:
+        return np.zeros((p, n_ranks))
     j = np.searchsorted(seg_start, t, side="right")  # segments starting at or before t[k]
-    # block k holds the segments i with j[k-1] <= i < j[k]; F[k] sums blocks 0..k
-    block = np.repeat(np.arange(t.size + 1), np.diff(j, prepend=0, append=m))
-    sums = np.bincount(block * n_ranks + seg_rank, weights=(seg_end - seg_start).astype(np.float64),
-                       minlength=(t.size + 1) * n_ranks).reshape(t.size + 1, n_ranks)
-    f = np.cumsum(sums, axis=0)[:-1]
-    # the segment that started last before t[k] may reach beyond it: take off the part after t[k]
+    # window k collects the segments i with j[k] <= i < j[k+1] (they start inside it); segments before the
+    # first cut or after the last one fall into the extra blocks 0 and p + 1, which are dropped
+    block = np.repeat(np.arange(p + 2), np.diff(j, prepend=0, append=m))
+    out = np.bincount(block * n_ranks + seg_rank, weights=(seg_end - seg_start).astype(np.float64),
+                      minlength=(p + 2) * n_ranks).reshape(p + 2, n_ranks)[1:-1]
+    # the last segment starting at or before t[k] may run beyond it: its part after t[k] belongs to the
+    # windows after t[k], not to window k - 1 (the window it was counted in) but to window k
     k = np.flatnonzero(j > 0)
     last = j[k] - 1
-    f[k, seg_rank[last]] -= np.maximum(seg_end[last] - t[k], 0)
-    return f
+    beyond = np.maximum(seg_end[last] - t[k], 0).astype(np.float64)
+    r = seg_rank[last]
+    before = k >= 1  # window k - 1 exists (one entry per window: plain fancy assignment is exact)
+    out[k[before] - 1, r[before]] -= beyond[before]
+    inside = k < p  # window k exists
+    out[k[inside], r[inside]] += beyond[inside]
+    return out
