@@ -135,10 +135,6 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
     return f"SELECT * FROM read_csv({_lit(str(path))}, {', '.join(opts)})"
 
 
-#: former private name, kept for callers of earlier versions
-_read_sql = read_sql
-
-
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
               mapping: Mapping | None = None) -> LoadReport:
     """Load one CSV or Parquet file into canonical table ``table``.
