@@ -167,19 +167,10 @@ def _ms(ts) -> int:
         int(pd.Timestamp(ts).tz_localize("UTC").value // 1_000_000)
 
 
-def _production_latest(p: str = "") -> str:
-    """SQL: the latest time a production record (table alias prefix ``p``) needs inside a half-open range: the
-    end of a count over an interval, just after the stamp of a count at an instant."""
-    return f'CASE WHEN {p}start IS NULL THEN {p}"end" + INTERVAL 1 MILLISECOND ELSE {p}"end" END'
-
-
-#: The parts of :func:`data_extent`: per table, earliest and latest time stamp per site (the latest is the
-#: first instant after the records: instants stamped at a point count up to 1 ms after the stamp).
+#: Earliest and latest time stamp per site of the records booked to equipment or scopes in energy, labour
+#: and quality (the latest is the first instant after the records: an inspection counts up to 1 ms after its
+#: stamp). States and production are covered from the records the engine reads anyway.
 _EXTENT_SQL = {
-    "states": """SELECT e.site, min(start) t0, max(greatest(start, coalesce("end", start))) t1
-                 FROM states JOIN equipment e USING (equipment_id) GROUP BY ALL""",
-    "production": f"""SELECT e.site, min(coalesce(start, "end")), max({_production_latest()})
-                     FROM production JOIN equipment e USING (equipment_id) GROUP BY ALL""",
     "energy": """SELECT sc.site, min(coalesce(start, "end")), max("end")
                  FROM energy x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
     "labour": """SELECT sc.site, min(start), max("end") FROM labour x JOIN sc ON sc.sid = x.scope GROUP BY ALL""",
@@ -188,25 +179,13 @@ _EXTENT_SQL = {
 }
 
 
-def data_extent(con, tables=tuple(_EXTENT_SQL)) -> dict[str | None, tuple[int, int]]:
-    """Earliest and latest time stamp [ms] of the shop-floor data per site (key None: all sites).
-
-    Parameters
-    ----------
-    con : duckdb.DuckDBPyConnection
-    tables : sequence of str
-        Which of states, production, energy, labour and quality count (default all). Records booked to an
-        enterprise count for each of its sites.
-
-    Returns
-    -------
-    dict
-        site -> (earliest, latest) [ms since the epoch]; empty if there are no records.
-    """
+def _scope_records_extent(con) -> dict[str | None, tuple[int, int]]:
+    """Earliest and latest time stamp [ms] of the energy, labour and quality records per site (key None: all
+    sites; records booked to an enterprise count for each of its sites); empty if there are none."""
     rows = con.execute(f"""
         WITH sc AS (SELECT DISTINCT site, unnest([equipment_id, work_center, area, site, enterprise]) AS sid
                     FROM equipment)
-        SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(_EXTENT_SQL[t] for t in tables)}) x(site, t0, t1)
+        SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(_EXTENT_SQL.values())}) x(site, t0, t1)
         WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
     return _with_total({site: (_ms(a), _ms(b)) for site, a, b in rows})
 
@@ -246,11 +225,11 @@ _PRODUCTION_SQL = """
 
 
 def _production_extent(cur):
-    """Per equipment key: earliest production time stamp, latest ``end`` and first instant after the records
-    (:func:`_production_latest`) [ms]."""
-    return cur.execute(f"""
+    """Per equipment key: earliest production time stamp, latest ``end``, and the first instant after the
+    records (a count at an instant needs 1 ms after its stamp inside a half-open range) [ms]."""
+    return cur.execute("""
         SELECT k.key, epoch_ms(min(coalesce(p.start, p."end"))), epoch_ms(max(p."end")),
-               epoch_ms(max({_production_latest("p.")}))
+               epoch_ms(max(CASE WHEN p.start IS NULL THEN p."end" + INTERVAL 1 MILLISECOND ELSE p."end" END))
         FROM production p
         JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = p.equipment_id GROUP BY 1""").fetchall()
 
@@ -306,7 +285,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 extent = _merge_extents(
                     _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
                     _key_extent(ent, [k for k, *_ in pe], [a for _k, a, _b, _c in pe], [c for *_, c in pe]),
-                    data_extent(con, ("energy", "labour", "quality")))
+                    _scope_records_extent(con))
                 if not extent:
                     return ElementsResult(_empty_elements(), _empty_reasons(), period)
                 ranges = {}

@@ -102,17 +102,17 @@ def epoch_ms(ts) -> np.ndarray:
     return ts.view(pa.int64()).to_numpy() // 1000
 
 
-def state_records(con, entities: str = "_zz_ent", production_end: dict | None = None) -> StateRecords:
+def state_records(con, production_end: dict, entities: str = "_zz_ent") -> StateRecords:
     """Every state record with its resolved end (see the module docstring).
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
         An open zhizao store.
+    production_end : dict
+        Latest production ``end`` [ms] per equipment key (keys without production may be missing).
     entities : str
         Name of a table or view with columns ``key``, ``level`` and ``entity_id`` (the engine's entities).
-    production_end : dict, optional
-        Latest production ``end`` [ms] per key, if the caller has it; read from the store otherwise.
 
     Returns
     -------
@@ -141,10 +141,6 @@ def state_records(con, entities: str = "_zz_ent", production_end: dict | None = 
     latest = np.maximum(s, e)  # e is the start where there is no end
     last_time = np.maximum.reduceat(latest, first) if n else np.empty(0, np.int64)
     horizon = dict(zip(key[first].tolist(), last_time.tolist()))
-    if production_end is None:
-        production_end = dict(con.execute(f"""
-            SELECT k.key, epoch_ms(max(p."end")) FROM production p
-            JOIN {entities} k ON k.level = 'equipment' AND k.entity_id = p.equipment_id GROUP BY 1""").fetchall())
     for k, t in production_end.items():
         if k in horizon and t is not None:
             horizon[k] = max(horizon[k], t)
