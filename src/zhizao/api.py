@@ -40,10 +40,11 @@ def _local(ts: pd.Series, tz: pd.Series) -> list[str]:
     ns = pd.to_datetime(pd.Series(ts), utc=True).astype("datetime64[ns, UTC]")
     t_codes, t_uniq = pd.factorize(ns.dt.tz_localize(None).to_numpy().view(np.int64))
     z_codes, z_uniq = pd.factorize(np.asarray(tz, dtype=object))
-    codes, pairs = pd.factorize(t_codes.astype(np.int64) * max(len(z_uniq), 1) + z_codes)
+    n_z = max(len(z_uniq), 1)
+    codes, pairs = pd.factorize(t_codes.astype(np.int64) * n_z + z_codes)
     text = np.empty(len(pairs), dtype=object)
-    t_all = np.asarray(t_uniq)[pairs // max(len(z_uniq), 1)]
-    z_all = np.asarray(z_uniq, dtype=object)[pairs % max(len(z_uniq), 1)]
+    t_all = np.asarray(t_uniq)[pairs // n_z]
+    z_all = np.asarray(z_uniq, dtype=object)[pairs % n_z]
     for z in set(z_all):
         m = z_all == z
         text[m] = _isoformat(pd.DatetimeIndex(t_all[m].view("datetime64[ns]"), tz="UTC").tz_convert(z))
