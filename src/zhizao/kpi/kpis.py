@@ -157,8 +157,8 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
         if name in needed:
             out[name] = np.where(no_pri, np.nan, out[name])
             note(name, no_pri, "unavailable, pri missing for some products (pq_no_pri > 0)")
-    part_apwt = np.nan_to_num(col["apat_no_apwt"]) > 0
     if "worker_efficiency" in needed:
+        part_apwt = np.nan_to_num(col["apat_no_apwt"]) > 0
         out["worker_efficiency"] = np.where(part_apwt, np.nan, out["worker_efficiency"])
         note("worker_efficiency", part_apwt, "unavailable, work_hours missing for some labour records")
 
