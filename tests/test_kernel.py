@@ -4,6 +4,13 @@
 - :func:`zhizao.kpi.intervals.split_over` on its one-segment fast path against the general path;
 - the end of state records without ``end`` (:mod:`zhizao.kpi.states`), records that start at the same
   instant included, against the rule written out by hand;
+- each production record's pri and unit value (``zhizao.kpi.production``): the equipment's own product
+  entry field by field, else the general entry, against a hand-made table;
+- the calendar layers (``zhizao.kpi.calendar_layers``) from entries booked at every level, against hand-computed
+  pot, pdt, pbt and pmt;
+- the state work split into parts of whole equipment on two threads against one part;
+- the loss-reason table (``ws.stop_reasons``) against a per-record sum, in any insertion order, with ties
+  and with a query window that cuts records off;
 - the formatting of period bounds (``zhizao.api._local``) against ``Timestamp.isoformat``;
 - the joining of null reasons (``zhizao.kpi.kpis._join_notes``) against a per-row join.
 """
@@ -15,6 +22,7 @@ from canonical import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import zhizao
 from zhizao.api import _local
 from zhizao.kpi.intervals import split_over, time_between
 from zhizao.kpi.kpis import _join_notes
@@ -116,6 +124,120 @@ def test_same_instant_records_give_the_same_result_in_any_insertion_order(tmp_pa
     ]
     el = _states(tmp_path_factory.mktemp("p"), [rows[i] for i in perm])
     assert (el["aust"], el["apt"], el["adet"]) == (3600.0, 7200.0, 0.0)
+
+
+# -- products' ideal rates and values per record ---------------------------------------------------------------
+def test_a_records_pri_and_value_come_from_its_own_product_entry_else_the_general_one(tmp_path):
+    # P: general pri 10 s, value 2; M1's own entry of P gives pri 5 and no value (the general value holds).
+    # Q: only M2's own entry (pri 3, value 7): on M1, Q has neither. R is not in the table; one count has
+    # no product. Each count of 1 unit is good; the records of each machine are a second apart.
+    products = [{"product_id": "P", "pri": 10.0, "unit_value": 2.0},
+                {"product_id": "P", "equipment_id": "M1", "pri": 5.0},
+                {"product_id": "Q", "equipment_id": "M2", "pri": 3.0, "unit_value": 7.0}]
+    counts = {"M1": ["P", "Q", "R", None], "M2": ["P", "Q", "R", None]}
+    production = [{"equipment_id": m, "end": f"2024-05-01T08:00:0{i}Z", "product_id": prod, "produced": 1}
+                  for m, prods in counts.items() for i, prod in enumerate(prods)]
+    ws = build(tmp_path, {"equipment": [dict(EQ[0]), dict(EQ[0], equipment_id="M2")],
+                          "products": pd.DataFrame(products), "production": pd.DataFrame(production)})
+    el = ws.elements(period="all", start="2024-05-01T00:00:00Z", end="2024-05-02T00:00:00Z").set_index("equipment_id")
+    ws.close()
+    expected = {  # (ideal_time [s], pq_no_pri, output_value)
+        "M1": (5.0, 3.0, 2.0),  # P: pri 5 (own), value 2 (general); Q, R, none: no pri, no value
+        "M2": (10.0 + 3.0, 2.0, 2.0 + 7.0),  # P general; Q own; R and none without
+    }
+    for m, (ideal, no_pri, value) in expected.items():
+        assert (el.loc[m, "ideal_time"], el.loc[m, "pq_no_pri"], el.loc[m, "output_value"]) == (ideal, no_pri, value)
+        assert el.loc[m, "pq"] == 4.0
+
+
+# -- the calendar booked at every level ----------------------------------------------------------------------
+def test_calendar_entries_of_every_level_hold_for_the_equipment_below(tmp_path):
+    # M1 (L1 < A < S < E): shift 06-18 at E and again at A (united), holiday 16-20 at S, break 10-11 at L1,
+    # planned downtime 10:30-12 at M1 (maintenance wins over the break). M2 (another site) has none.
+    def entry(scope, kind, a, b):
+        return {"scope": scope, "kind": kind, "start": f"2024-05-01T{a}:00Z", "end": f"2024-05-01T{b}:00Z"}
+    calendar = [entry("E", "shift", "06:00", "18:00"), entry("A", "shift", "06:00", "18:00"),
+                entry("S", "holiday", "16:00", "20:00"), entry("L1", "break", "10:00", "11:00"),
+                entry("M1", "planned_downtime", "10:30", "12:00")]
+    states = [[m, "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z", "production"] for m in ("M1", "M2")]
+    ws = build(tmp_path, {
+        "equipment": [dict(EQ[0], area="A"), dict(EQ[0], equipment_id="M2", work_center="L2", area="A2", site="S2",
+                                                  enterprise="E2")],
+        "calendar": pd.DataFrame(calendar),
+        "states": pd.DataFrame(states, columns=["equipment_id", "start", "end", "state"])})
+    el = ws.elements(period="all", start="2024-05-01T00:00:00Z", end="2024-05-02T00:00:00Z").set_index("equipment_id")
+    ws.close()
+    H = 3600.0
+    m1 = el.loc["M1"]
+    assert (m1["pot"], m1["pdt"], m1["pbt"], m1["pmt"]) == (10 * H, 2 * H, 8 * H, 1.5 * H)
+    assert (m1["apt"], m1["outside_pbt"], bool(m1["no_calendar"])) == (8 * H, 16 * H, False)
+    m2 = el.loc["M2"]
+    assert (m2["pot"], m2["pdt"], m2["pbt"], m2["apt"], bool(m2["no_calendar"])) == (24 * H, 0.0, 24 * H, 24 * H, True)
+
+
+# -- the state records in parts on two threads ------------------------------------------------------------------
+@pytest.mark.parametrize("window", [(None, None), ("2025-03-04T05:30:00Z", "2025-03-06T17:00:00Z")])
+def test_state_work_in_two_parts_equals_one_part(tmp_path, monkeypatch, window):
+    from zhizao.kpi import elements as engine
+    from zhizao.kpi.elements import compute_elements
+    from zhizao.simulate import simulate_plant, write_plant
+
+    paths = write_plant(simulate_plant(machines=7, days=5, seed=3), tmp_path / "p")
+    ws = zhizao.connect(tmp_path / "s.duckdb")
+    for t in ("equipment", "products", "calendar", "states", "production"):
+        ws.ingest(t, paths[t])
+    one = compute_elements(ws.con, "hour", *window)
+    monkeypatch.setattr(engine, "PARALLEL_STATES", 1)
+    two = compute_elements(ws.con, "hour", *window)
+    ws.close()
+    pd.testing.assert_frame_equal(one.elements, two.elements, check_exact=True)
+    assert len(one.reasons) > 0
+    pd.testing.assert_frame_equal(one.reasons, two.reasons, check_exact=True)
+
+
+# -- loss reasons ----------------------------------------------------------------------------------------------
+LOSS_CATEGORIES = {"unplanned_downtime", "setup", "no_order"}
+DAY0 = pd.Timestamp("2024-05-01T00:00:00Z")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["M1", "M2"]), st.integers(10, 120),
+                          st.sampled_from(["production", "setup", "no_order", "unplanned_downtime"]),
+                          st.sampled_from([None, "jam", "tool change", "no material"])), min_size=1, max_size=14),
+       st.randoms(use_true_random=False), st.booleans(), st.booleans())
+def test_loss_reasons_are_the_reasons_of_the_records_in_any_order(tmp_path_factory, recs, rnd, tie, cut):
+    # per equipment, records follow each other (durations of 10 to 120 min, longer than the minor-stop
+    # threshold); the last one carries an end. Each record's time inside the window goes to its category and
+    # reason. A tie adds a zero-length record of another category at the first record's start (ordered
+    # before it by raw state name, so it ends where it starts).
+    rows, expected = [], {}
+    w0, w1 = (DAY0 + pd.Timedelta(minutes=45), DAY0 + pd.Timedelta(hours=6)) if cut else (DAY0, DAY0 + pd.Timedelta(days=1))
+    t = {"M1": DAY0 + pd.Timedelta(minutes=5), "M2": DAY0 + pd.Timedelta(minutes=7)}
+    last = {}
+    for eq, minutes, cat, reason in recs:
+        a, b = t[eq], t[eq] + pd.Timedelta(minutes=minutes)
+        rows.append([eq, a.isoformat(), None, cat, cat, reason])
+        last[eq] = len(rows) - 1
+        t[eq] = b
+        lo, hi = max(a, w0), min(b, w1)
+        if cat in LOSS_CATEGORIES and hi > lo:
+            key = (eq, cat, reason or "")
+            expected[key] = expected.get(key, 0.0) + (hi - lo).total_seconds()
+    for eq, i in last.items():
+        rows[i][2] = t[eq].isoformat()
+    if tie:
+        first = rows[0]
+        # raw state "a ..." sorts before every raw state above; its category differs from the first record's
+        other = "no_order" if first[4] != "no_order" else "setup"
+        rows.append([first[0], first[1], None, "a " + other, other, "never counted"])
+    rnd.shuffle(rows)
+    ws = build(tmp_path_factory.mktemp("r"), {
+        "equipment": [dict(EQ[0]), dict(EQ[0], equipment_id="M2")],
+        "states": pd.DataFrame(rows, columns=["equipment_id", "start", "end", "state", "category", "reason"])})
+    got = ws.stop_reasons(level="equipment", period="all", start=w0.isoformat(), end=w1.isoformat())
+    ws.close()
+    got = {(r.equipment_id, r.category, r.reason): r.seconds for r in got.itertuples() if r.seconds > 0}
+    assert got == pytest.approx(expected)
 
 
 # -- period bounds as ISO 8601 with the plant's offset -----------------------------------------------------------

@@ -46,13 +46,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from zhizao.kpi.buckets import bucket_edges, default_range
+from zhizao.kpi.calendar_layers import calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
 from zhizao.kpi.intervals import (
     MS,
@@ -60,11 +61,12 @@ from zhizao.kpi.intervals import (
     locate,
     overlay,
     resolve,
-    split_over,
+    split_timelines,
     take,
     time_between,
     unique_points,
 )
+from zhizao.kpi.production import production_elements, production_records
 from zhizao.kpi.states import state_records
 from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
 
@@ -72,6 +74,8 @@ RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
 LOSS_RANKS = (R_UNPLANNED, R_MINOR, R_SETUP, R_NO_ORDER)
 IS_LOSS = np.isin(np.arange(len(CATEGORY_PRECEDENCE)), LOSS_RANKS)
+#: state records from which the engine splits the per-equipment work into two parts on two threads
+PARALLEL_STATES = 200_000
 
 #: Default minor-stop threshold [s] (a setting; reference/iso22400.md, "Loss categories").
 MINOR_STOP_THRESHOLD = 300.0
@@ -214,26 +218,6 @@ def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
     return {None if pd.isna(site) else site: (int(r.a), int(r.b)) for site, r in zip(g.index, g.itertuples())}
 
 
-_PRODUCTION_SQL = """
-    SELECT k.key, epoch_ms(coalesce(p.start, p."end")) s, epoch_ms(p."end") e, p.produced,
-           coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) AS good,
-           coalesce(p.scrap, 0) scrap, coalesce(p.rework, 0) rework,
-           coalesce(pe.pri, pg.pri) AS pri, coalesce(pe.unit_value, pg.unit_value) AS unit_value
-    FROM production p JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = p.equipment_id
-    LEFT JOIN products pe ON pe.product_id = p.product_id AND pe.equipment_id = p.equipment_id
-    LEFT JOIN products pg ON pg.product_id = p.product_id AND pg.equipment_id IS NULL"""
-
-
-def _production_extent(cur):
-    """Per equipment key: earliest production time stamp, latest ``end``, and the first instant after the
-    records (a count at an instant needs 1 ms after its stamp inside a half-open range) [ms]."""
-    return cur.execute("""
-        SELECT k.key, epoch_ms(min(coalesce(p.start, p."end"))), epoch_ms(max(p."end")),
-               epoch_ms(max(CASE WHEN p.start IS NULL THEN p."end" + INTERVAL 1 MILLISECOND ELSE p."end" END))
-        FROM production p
-        JOIN _zz_ent k ON k.level = 'equipment' AND k.entity_id = p.equipment_id GROUP BY 1""").fetchall()
-
-
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
                      settings: Settings | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
@@ -270,11 +254,11 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     cur = con.cursor()  # a second connection: production is read while this one reads the states
     cur.register("_zz_ent", view)
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            p_extent = pool.submit(_production_extent, cur)
-            p_records = pool.submit(lambda: _columns(cur.sql(_PRODUCTION_SQL).to_arrow_table()))
-            pe = p_extent.result()
-            sr = state_records(con, production_end={k: b for k, _a, b, _c in pe})
+        with ThreadPoolExecutor(max_workers=2) as pool:  # production, and the second part of the states
+            eq_ids = ent.loc[ent["level"] == "equipment", "entity_id"].tolist()  # keys 0 .. n_eq - 1
+            p_records = pool.submit(production_records, cur, eq_ids)
+            sr = state_records(con, lambda: {k: b for k, (_a, b, _c) in p_records.result()[1].items()}, eq_ids)
+            pe = p_records.result()[1]
             if start is not None and end is not None:
                 w0, w1 = _ms(start), _ms(end)
                 if w1 <= w0:
@@ -284,7 +268,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 # by default each site's range: whole buckets around that site's data
                 extent = _merge_extents(
                     _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
-                    _key_extent(ent, [k for k, *_ in pe], [a for _k, a, _b, _c in pe], [c for *_, c in pe]),
+                    _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
                     _scope_records_extent(con))
                 if not extent:
                     return ElementsResult(_empty_elements(), _empty_reasons(), period)
@@ -299,7 +283,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 ent["w0"], ent["w1"] = w0, w1
                 if (ent["w1"] <= ent["w0"]).any():
                     raise ValueError("empty query range")
-            thr_ms = int(round(settings.minor_stop_threshold * MS))
+            thr_ms = round(settings.minor_stop_threshold * MS)
             lo, hi = int(ent["w0"].min()) - thr_ms, int(ent["w1"].max()) + thr_ms
             tl = Timeline(lo - 1, hi + 1, len(ent))
             return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool)
@@ -354,58 +338,32 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     nb = len(buckets)
     out = {name: np.zeros(nb) for name in ELEMENTS}
     # production elements on the worker thread while this one does the states (numpy releases the GIL)
-    p_elements = pool.submit(lambda: _production_elements(p_records.result(), tl, bs, be, nb))
+    p_elements = pool.submit(lambda: production_elements(p_records.result()[0], tl, bs, be, nb))
     bkey = buckets["key"].to_numpy()
 
-    # -- states -> resolved category segments
     has_states = np.zeros(len(ent), bool)
     has_states[sr.keys_with_states] = True
-    win = (sr.end > lo) & (sr.start < hi)
-    if win.all():  # the default range holds all data
-        skey, srank, sreason, s0, e0 = sr.key, sr.rank, sr.reason, sr.start, sr.end
-    else:
-        skey, srank, sreason, s0, e0 = sr.key[win], sr.rank[win], sr.reason[win], sr.start[win], sr.end[win]
-    ss = tl.encode(skey, s0, lo, hi)
-    se = tl.encode(skey, e0, lo, hi)
-    sr_codes = sr.reasons
-    del sr
-    seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
-    # minor stops: unplanned runs shorter than the threshold
-    seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
-    # overlap (double-covered time): segments covered by two or more records
-    ov_s, ov_e = _overlap_segments(ss, se) if overlap else (np.empty(0, np.int64), np.empty(0, np.int64))
 
     # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
-    cal = con.execute("""
-        SELECT DISTINCT k.key, epoch_ms(c.start) s, epoch_ms(c."end") e, c.kind FROM calendar c
-        JOIN (SELECT key, unnest([equipment_id, work_center, area, site, enterprise]) AS sid
-              FROM _zz_ent WHERE level = 'equipment') k ON c.scope = k.sid""").fetchnumpy()
-    ckey = np.asarray(cal["key"], np.int64)
-    kind = np.asarray(cal["kind"], dtype=object)
-    cs = tl.encode(ckey, np.asarray(cal["s"], np.int64))
-    ce = tl.encode(ckey, np.asarray(cal["e"], np.int64))
-    has_cal = np.zeros(len(ent), dtype=bool)
-    has_cal[ckey] = True
-    no_cal = np.flatnonzero(~has_cal[:n_eq])
-    # equipment without a calendar: one shift over its whole window
-    nc_s = tl.encode(no_cal, ent["w0"].to_numpy()[no_cal] - thr_ms)
-    nc_e = tl.encode(no_cal, ent["w1"].to_numpy()[no_cal] + thr_ms)
-    m_shift = (kind == "shift") | (kind == "holiday")
-    pot_s, pot_e, pot_r, _ = resolve(np.r_[cs[m_shift], nc_s], np.r_[ce[m_shift], nc_e],
-                                     np.r_[(kind[m_shift] == "shift").astype(np.int64), np.ones(no_cal.size, np.int64)], 2)
-    keep = pot_r == 1  # rank 0 = holiday wins over shift
-    pot_s, pot_e = pot_s[keep], pot_e[keep]
-    m_pd = (kind == "break") | (kind == "planned_downtime")
-    pd_s, pd_e, pd_r, _ = resolve(cs[m_pd], ce[m_pd], (kind[m_pd] == "break").astype(np.int64), 2)  # 0 = maint.
+    (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl, thr_ms)
+    has_cal = np.r_[has_cal, np.zeros(len(ent) - n_eq, bool)]
 
     # -- time elements: the calendar cuts each bucket into windows (in pot or not, in planned downtime or
     # not); the time of each state category inside each window comes from prefix sums over the state
-    # segments, so the millions of segments are never cut (kpi.intervals.time_between)
+    # segments, so the millions of segments are never cut (kpi.intervals.time_between). Large stores are
+    # done in two parts of whole equipment, the second on the worker pool (numpy releases the GIL).
     ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
     cut = np.r_[ps, pe[-1:]]  # the pieces are consecutive
+    bounds = [0, sr.key.size]
+    if sr.key.size >= PARALLEL_STATES:
+        bounds.insert(1, int(np.searchsorted(sr.key, sr.key[sr.key.size // 2])))
+    parts = [(a, b) for a, b in pairwise(bounds) if b > a]
+    futures = [pool.submit(_state_times, sr, a, b, tl, lo, hi, thr_ms, cut, bs, be) for a, b in parts[1:]]
+    done = [_state_times(sr, *parts[0], tl, lo, hi, thr_ms, cut, bs, be)] if parts else []
+    done += [f.result() for f in futures]
     n_r = len(CATEGORY_PRECEDENCE)
-    d = time_between(seg_s, seg_e, seg_r, n_r, cut)
-    ov = time_between(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0] if ov_s.size else None
+    d = sum((x.d for x in done), np.zeros((cut.size - 1, n_r)))
+    ov = sum((x.ov for x in done if x.ov is not None), np.zeros(cut.size - 1))
     # sum the windows per bucket and class: 0 outside pot, 1 planned maintenance, 2 break (both planned
     # downtime by the calendar), 3 planned busy time by the calendar
     pdk = take(pd_r, ipd, -1)  # 0 maintenance, 1 break
@@ -436,25 +394,19 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         "pmt": in_pot[:, 1] + D[R_PLANNED][:, 3],
         "unscheduled": D[R_UNSCHED][:, 1:].sum(axis=1),
         "outside_pbt": working[:, :3].sum(axis=1),
-        "overlap": per_class(ov).sum(axis=1) if ov is not None else np.zeros(nb),
+        "overlap": per_class(ov).sum(axis=1),
     }
     ms["adet"] = ms["ttr"] + ms["adet_minor"]
     ms["aupt"] = ms["apt"] + ms["aust"]
     ms["aubt"] = ms["aupt"] + ms["adet"]
     for name, x in ms.items():
         out[name] = x / MS
-    fail = seg_r == R_UNPLANNED
-    fb = locate(bs, be, seg_s[fail])
-    out["fe"] = np.bincount(fb[fb >= 0], minlength=nb).astype(np.float64)
+    out["fe"] = sum((x.fe for x in done), np.zeros(nb))
 
     # loss reasons inside pbt: computed when first asked for (the report and the dashboard need them, the
-    # KPI tables do not); only the loss segments and records are kept for it
-    loss_seg = IS_LOSS[seg_r]
-    loss_rec = IS_LOSS[srank]
-    reason_inputs = {"bs": bs, "be": be, "seg": (seg_s[loss_seg], seg_e[loss_seg], seg_r[loss_seg]),
-                     "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e),
-                     "rec": (ss[loss_rec], srank[loss_rec], sreason[loss_rec]), "codes": sr_codes}
-    del seg_s, seg_e, seg_r, ss, se, srank, sreason
+    # KPI tables do not) from the segments and records kept for it
+    reason_inputs = {"bs": bs, "be": be, "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e), "parts": done, "sr": sr}
+    del sr
 
     # -- production (computed on the worker thread meanwhile)
     present = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
@@ -472,7 +424,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     if len(en["key"]):
         ek = np.asarray(en["key"], np.int64)
         present["energy"][ek] = True
-        rec, seg, frac = _split(tl, ek, en["s"], en["e"], bs, be)
+        rec, seg, frac = split_timelines(tl, ek, en["s"], en["e"], bs, be)
         out["energy_kwh"] = np.bincount(seg, weights=frac * np.asarray(en["kwh"], np.float64)[rec], minlength=nb)
         out["energy_kgce"] = np.bincount(seg, weights=frac * np.asarray(en["kgce"], np.float64)[rec], minlength=nb)
         fb = locate(bs, be, tl.encode(ek, en["e"]) - 1)
@@ -487,7 +439,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True
-        rec, seg, frac = _split(tl, lk, lb["s"], lb["e"], bs, be)
+        rec, seg, frac = split_timelines(tl, lk, lb["s"], lb["e"], bs, be)
         apat = np.asarray(lb["attendance_hours"], np.float64)
         out["apat"] = np.bincount(seg, weights=frac * apat[rec], minlength=nb)
         out["apwt"] = np.bincount(seg, weights=frac * np.asarray(lb["wh"], np.float64)[rec], minlength=nb)
@@ -534,49 +486,41 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
                           period)
 
 
-def _production_elements(pr: dict, tl, bs, be, nb) -> tuple[dict, np.ndarray]:
-    """Production elements per bucket (pq, gq, sq, rq, ideal times, output value) from the production
-    records (:data:`_PRODUCTION_SQL` as numpy columns), and the keys that have production records."""
-    out = {}
-    if not len(pr["key"]):
-        return out, np.empty(0, np.int64)
-    pk = pr["key"].astype(np.int64)
-    rec, seg, frac = _split(tl, pk, pr["s"], pr["e"], bs, be)
-    identity = rec.size == pk.size  # every record in one bucket, whole: no gathers needed
-    pri, pq, good, val = pr["pri"], pr["produced"], pr["good"], pr["unit_value"]  # NaN where null
+@dataclass
+class _StateTimes:
+    """What one part of the state records gives (see :func:`_state_times`)."""
 
-    def addp(name, x):
-        out[name] = np.bincount(seg, weights=frac * (x if identity else x[rec]), minlength=nb)
-
-    addp("pq", pq)
-    addp("gq", good)
-    addp("sq", pr["scrap"])
-    addp("rq", pr["rework"])
-    has_pri = ~np.isnan(pri)
-    addp("ideal_time", np.where(has_pri, pri * pq, 0.0))
-    addp("ideal_good_time", np.where(has_pri, pri * good, 0.0))
-    addp("pq_no_pri", np.where(has_pri, 0.0, pq))
-    addp("output_value", np.where(np.isnan(val), 0.0, val * good))
-    return out, pk
+    d: np.ndarray  # (p, n_ranks) time of each category inside each window [ms]
+    ov: np.ndarray | None  # (p,) double-covered time inside each window [ms], None if there is none
+    fe: np.ndarray  # (nb,) failure events per bucket
+    seg: tuple  # resolved segments (start, end, rank) on the composite axis
+    rec: tuple  # records in the query window: start on the composite axis, rank, row in the StateRecords
 
 
-def _columns(table) -> dict[str, np.ndarray]:
-    """Columns of an Arrow table as numpy arrays: integers without nulls as they are, other numbers as
-    float64 with NaN for null."""
-    out = {}
-    for name in table.column_names:
-        col = table.column(name)
-        x = col.to_numpy()
-        out[name] = x if pa.types.is_integer(col.type) and col.null_count == 0 else x.astype(np.float64)
-    return out
-
-
-def _split(tl, key, s, e, bs, be):
-    """Split records [s, e) [ms] of timelines ``key`` over the bucket segments, in proportion to their true
-    length (the composite axis clips records to the query window)."""
-    s = np.asarray(s, np.int64)
-    e = np.asarray(e, np.int64)
-    return split_over(tl.encode(key, s), tl.encode(key, e), bs, be, length=(e - s).astype(np.float64))
+def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateTimes:
+    """Time of each state category inside each window between ``cut`` points, and failure events per
+    bucket, from the state records ``a:b`` (whole equipment) of ``sr``."""
+    s0, e0 = sr.start[a:b], sr.end[a:b]
+    win = (e0 > lo) & (s0 < hi)
+    if win.all():  # the default range holds all data
+        rows, skey, srank = np.arange(a, b), sr.key[a:b], sr.rank[a:b]
+    else:
+        rows = np.flatnonzero(win)
+        skey, srank, s0, e0 = sr.key[a:b][rows], sr.rank[a:b][rows], s0[rows], e0[rows]
+        rows += a
+    ss = tl.encode(skey, s0, lo, hi)
+    se = tl.encode(skey, e0, lo, hi)
+    seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
+    # minor stops: unplanned runs shorter than the threshold
+    seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
+    d = time_between(seg_s, seg_e, seg_r, len(CATEGORY_PRECEDENCE), cut)
+    ov = None
+    if overlap:  # double-covered time: segments covered by two or more records
+        ov_s, ov_e = _overlap_segments(ss, se)
+        ov = time_between(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0]
+    fb = locate(bs, be, seg_s[seg_r == R_UNPLANNED])
+    fe = np.bincount(fb[fb >= 0], minlength=bs.size).astype(np.float64)
+    return _StateTimes(d, ov, fe, (seg_s, seg_e, seg_r), (ss, srank, rows))
 
 
 def _overlap_segments(ss, se):
@@ -591,16 +535,22 @@ def _overlap_segments(ss, se):
     return pts[:-1][m], pts[1:][m]
 
 
-def _loss_reasons(bs, be, seg, pot, pdl, rec, codes, periods) -> pd.DataFrame:
+def _loss_reasons(bs, be, pot, pdl, parts, sr, periods) -> pd.DataFrame:
     """Loss time inside pbt by bucket, category and reason.
 
     Each piece of loss time takes the reason of the latest record of its category that started at or
-    before it (the records behind a minor stop may be logged as unplanned downtime). ``seg``: the loss
-    segments (start, end, rank); ``rec``: the loss records (start, rank, reason code); ``codes``: the reason
-    code -> text; ``periods``: entity_id, period_start, period_end per bucket.
+    before it (the records behind a minor stop may be logged as unplanned downtime). ``parts``: the
+    :class:`_StateTimes` of the parts of the state records ``sr``, in order; ``periods``: entity_id,
+    period_start, period_end per bucket.
     """
-    seg_s, seg_e, seg_r = seg
-    rs_all, rrank, rcode = rec
+    seg = [np.concatenate(x) for x in zip(*(p.seg for p in parts))] if parts else [np.empty(0, np.int64)] * 3
+    rec = [np.concatenate(x) for x in zip(*(p.rec for p in parts))] if parts else [np.empty(0, np.int64)] * 3
+    loss_seg = IS_LOSS[seg[2]]
+    seg_s, seg_e, seg_r = (x[loss_seg] for x in seg)
+    ss, srank, rows = rec
+    loss_rec = IS_LOSS[srank]
+    rs_all, rrank = ss[loss_rec], srank[loss_rec]
+    rcode, codes = sr.reasons(rows[loss_rec])
     ps, pe, (ib, ist, ipot, ipd) = overlay([rs_all], [(bs, be), (seg_s, seg_e), pot, pdl])
     cat = take(seg_r, ist, -1)
     m = (ib >= 0) & (cat >= 0) & (ipot >= 0) & (ipd < 0)  # loss time inside pbt

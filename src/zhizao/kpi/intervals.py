@@ -312,3 +312,14 @@ def time_between(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarra
     inside = k < p  # window k exists
     out[k[inside], r[inside]] += beyond[inside]
     return out
+
+
+def split_timelines(tl: Timeline, key: np.ndarray, start: np.ndarray, end: np.ndarray, seg_start: np.ndarray,
+                    seg_end: np.ndarray):
+    """:func:`split_over` for records ``[start, end)`` [ms] of timelines ``key``: the records are laid out on
+    ``tl`` (clipped to its band) and split over the segments ``seg_start, seg_end`` (on the composite axis) in
+    proportion to their true, unclipped length. Returns ``(rec, seg, fraction)`` as :func:`split_over`."""
+    start = np.asarray(start, np.int64)
+    end = np.asarray(end, np.int64)
+    return split_over(tl.encode(key, start), tl.encode(key, end), seg_start, seg_end,
+                      length=(end - start).astype(np.float64))

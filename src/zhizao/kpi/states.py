@@ -10,11 +10,19 @@ the fetched columns in numpy does the same several times faster, and the store's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from zhizao.kpi.columns import (
+    dictionary_codes,
+    enum_codes,
+    enum_sql,
+    epoch_ms,
+    to_numpy,
+)
 from zhizao.schema import CATEGORY_PRECEDENCE
 
 
@@ -31,15 +39,17 @@ class StateRecords:
     Attributes
     ----------
     key : array of int64, shape (n,)
-        Entity key of the equipment (``key`` column of the entity table).
+        Entity key of the equipment (its position in ``equipment_ids``).
     start, end : array of int64, shape (n,)
         Interval bounds [ms since the epoch, UTC]; ``end`` resolved by the rule of this module. A record
         whose next record starts at the same instant gets ``end == start`` (an empty interval).
     rank : array of int8, shape (n,)
         Precedence rank of the category (:data:`zhizao.schema.CATEGORY_PRECEDENCE`).
-    reason : array of int64, shape (n,)
-        Index of the reason text in ``reasons`` (an empty text for none).
-    reasons : list of str
+    reason_text : pyarrow.StringArray, shape (n,)
+        Reason of each record, in the order the store returned them (see ``order``); empty for none. Kept
+        as Arrow strings: only the loss-reason table needs them, through :meth:`reasons`.
+    order : array of int64 or None
+        Position in ``reason_text`` of each sorted record (None: the same order).
     keys_with_states : array of int64
         Sorted distinct keys that have any state record.
     first, last : array of int64
@@ -51,74 +61,60 @@ class StateRecords:
     start: np.ndarray
     end: np.ndarray
     rank: np.ndarray
-    reason: np.ndarray
-    reasons: list
+    reason_text: pa.Array
+    order: np.ndarray | None
     keys_with_states: np.ndarray
     first: np.ndarray
     last: np.ndarray
 
+    def reasons(self, rows: np.ndarray) -> tuple[np.ndarray, list]:
+        """Reasons of the records at positions ``rows`` (int64, into the sorted arrays) as codes (int64, one
+        per row) into a list of distinct texts."""
+        src = rows if self.order is None else self.order[rows]
+        enc = self.reason_text.take(pa.array(src, pa.int64())).dictionary_encode()
+        return dictionary_codes(enc.indices), enc.dictionary.to_pylist()
 
-def _fetch(con, entities: str, order: bool):
+
+def _fetch(con, equipment_ids: list, order: bool):
     # no join to the entity table: a join returns rows in no particular order, while a plain scan keeps
-    # the store's insertion order (usually by equipment and time, which makes the sort below a check)
+    # the store's insertion order (usually by equipment and time, which makes the sort below a check). The
+    # equipment's key comes as the code of an ENUM of the ids in key order (null: not an equipment).
     sql = f"""
-        SELECT s.equipment_id, s.start AS s, coalesce(s."end", s.start) AS e, s."end" IS NULL AS no_end,
+        SELECT TRY_CAST(s.equipment_id AS {enum_sql(equipment_ids)}) AS key, s.start AS s,
+               coalesce(s."end", s.start) AS e, s."end" IS NULL AS no_end,
                ({rank_sql("s.category")})::TINYINT AS rank, coalesce(s.reason, '') AS reason
         FROM states s {"ORDER BY s.equipment_id, s.start, s.state" if order else ""}"""
     t = con.sql(sql).to_arrow_table()
-    ids = dict(con.sql(f"SELECT entity_id, key FROM {entities} WHERE level = 'equipment'").fetchall())
-    eq = t.column("equipment_id").combine_chunks().dictionary_encode()
-    key = np.array([ids.get(x, -1) for x in eq.dictionary.to_pylist()] + [-1], dtype=np.int64)[
-        _codes(eq.indices)]
-    reason = t.column("reason").combine_chunks().dictionary_encode()
-    cols = (key, epoch_ms(t.column("s")), epoch_ms(t.column("e")), _numpy(t.column("no_end")),
-            _numpy(t.column("rank")), _codes(reason.indices))
+    key = enum_codes(t.column("key"), len(equipment_ids))
+    cols = (key, epoch_ms(t.column("s")), epoch_ms(t.column("e")), to_numpy(t.column("no_end")),
+            to_numpy(t.column("rank")))
+    reason = t.column("reason").combine_chunks()
     known = key >= 0  # every state's equipment is known after ingest; a foreign row is left out
-    cols = cols if known.all() else tuple(c[known] for c in cols)
-    return (*cols, reason.dictionary.to_pylist())
+    if not known.all():
+        cols = tuple(c[known] for c in cols)
+        reason = reason.filter(pa.array(known))
+    return (*cols, reason)
 
 
-def _numpy(col) -> np.ndarray:
-    """A chunked Arrow column without nulls as one numpy array."""
-    return col.combine_chunks().to_numpy(zero_copy_only=False)
-
-
-def _codes(indices) -> np.ndarray:
-    """Dictionary indices as int64 with -1 for null."""
-    codes = indices.to_numpy(zero_copy_only=False)
-    if indices.null_count:
-        codes = np.where(indices.is_null().to_numpy(zero_copy_only=False), -1, np.nan_to_num(codes, nan=-1))
-    return codes.astype(np.int64)
-
-
-def epoch_ms(ts) -> np.ndarray:
-    """Milliseconds since the epoch (floor) of a chunked Arrow column of time stamps [us] without nulls.
-
-    Fetching DuckDB's TIMESTAMPTZ as it is and dividing here is several times cheaper than ``epoch_ms()`` in
-    SQL."""
-    ts = ts.combine_chunks()
-    if ts.type.unit != "us":
-        ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
-    return ts.view(pa.int64()).to_numpy() // 1000
-
-
-def state_records(con, production_end: dict, entities: str = "_zz_ent") -> StateRecords:
+def state_records(con, production_end: dict | Callable[[], dict], equipment_ids: list) -> StateRecords:
     """Every state record with its resolved end (see the module docstring).
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
         An open zhizao store.
-    production_end : dict
-        Latest production ``end`` [ms] per equipment key (keys without production may be missing).
-    entities : str
-        Name of a table or view with columns ``key``, ``level`` and ``entity_id`` (the engine's entities).
+    production_end : dict, or a callable returning one
+        Latest production ``end`` [ms] per equipment key (keys without production may be missing). A
+        callable is called after the states are read (so production can be read meanwhile).
+    equipment_ids : list of str
+        The equipment's ids in key order (the key of ``equipment_ids[k]`` is ``k``).
 
     Returns
     -------
     StateRecords
     """
-    key, s, e, no_end, rank, reason, texts = _fetch(con, entities, order=False)
+    key, s, e, no_end, rank, reason = _fetch(con, equipment_ids, order=False)
+    order = None
     n = key.size
     same_next = np.zeros(n, dtype=bool)
     np.equal(key[1:], key[:-1], out=same_next[:-1])
@@ -130,18 +126,20 @@ def state_records(con, production_end: dict, entities: str = "_zz_ent") -> State
         if (int(key.max()) + 1) * span < 2**62:
             order_key = key * span + (s - t0)
             o = np.argsort(order_key, kind="stable")  # timsort: fast on presorted runs
-            key, s, e, no_end, rank, reason, order_key = (x[o] for x in (key, s, e, no_end, rank, reason, order_key))
+            key, s, e, no_end, rank, order_key = (x[o] for x in (key, s, e, no_end, rank, order_key))
+            order = o
             ties = bool(np.any(order_key[1:] == order_key[:-1]))
         if ties:
             # records starting at the same instant: their order (by raw state) decides which one lasts
-            key, s, e, no_end, rank, reason, texts = _fetch(con, entities, order=True)
+            key, s, e, no_end, rank, reason = _fetch(con, equipment_ids, order=True)
+            order = None
         np.equal(key[1:], key[:-1], out=same_next[:-1])
     first = np.flatnonzero(np.r_[True, ~same_next[:-1]]) if n else np.empty(0, np.int64)
     # horizon per equipment: latest time stamp in states and production
     latest = np.maximum(s, e)  # e is the start where there is no end
     last_time = np.maximum.reduceat(latest, first) if n else np.empty(0, np.int64)
     horizon = dict(zip(key[first].tolist(), last_time.tolist()))
-    for k, t in production_end.items():
+    for k, t in (production_end() if callable(production_end) else production_end).items():
         if k in horizon and t is not None:
             horizon[k] = max(horizon[k], t)
     nxt = np.empty(n, dtype=np.int64)
@@ -149,4 +147,4 @@ def state_records(con, production_end: dict, entities: str = "_zz_ent") -> State
     last = np.flatnonzero(~same_next)
     nxt[last] = [horizon[k] for k in key[last].tolist()]
     end = np.where(no_end, nxt, e)
-    return StateRecords(key, s, end, rank, reason, texts, key[first], s[first], last_time)
+    return StateRecords(key, s, end, rank, reason, order, key[first], s[first], last_time)

@@ -1,0 +1,71 @@
+"""Store columns as numpy arrays: the few conversions the KPI engine's reads share.
+
+DuckDB returns query results as Arrow tables; the engine works on numpy arrays. Entity ids are turned into
+entity keys inside the query, as the codes of an anonymous ENUM of the ids in key order (cheaper than a join,
+and a plain scan keeps the store's insertion order); time stamps are fetched as they are and divided here,
+which is several times cheaper than ``epoch_ms()`` in SQL. No ``pyarrow.compute`` function is called: its
+first call costs a noticeable fraction of a second per process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+
+def enum_sql(values) -> str:
+    """SQL type of an anonymous ENUM of ``values`` (str, in order; at least one): a cast of a text to it gives
+    the text's position in ``values`` as the code of an Arrow dictionary column (see :func:`enum_codes`)."""
+    if not values:
+        raise ValueError("an ENUM needs at least one value")
+    return "ENUM(" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + ")"
+
+
+def enum_codes(col: pa.ChunkedArray, n: int) -> np.ndarray:
+    """Codes of a chunked Arrow dictionary column cast to an ENUM of ``n`` values.
+
+    Returns
+    -------
+    array of int64
+        The position of each value among the ENUM's values; -1 for null (``TRY_CAST`` of a text that is not
+        one of them).
+
+    Raises
+    ------
+    RuntimeError
+        If a chunk's dictionary is not the ENUM's ``n`` values.
+    """
+    parts = []
+    for chunk in col.chunks:
+        if len(chunk.dictionary) != n:
+            raise RuntimeError(f"ENUM column came with {len(chunk.dictionary)} values, expected {n}")
+        parts.append(dictionary_codes(chunk.indices))
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+
+def dictionary_codes(indices: pa.Array) -> np.ndarray:
+    """Dictionary indices as int64, with -1 for null."""
+    codes = indices.to_numpy(zero_copy_only=False)
+    if indices.null_count:
+        codes = np.where(indices.is_null().to_numpy(zero_copy_only=False), -1, np.nan_to_num(codes, nan=-1))
+    return codes.astype(np.int64)
+
+
+def to_numpy(col: pa.ChunkedArray) -> np.ndarray:
+    """A chunked Arrow column without nulls as one numpy array."""
+    return col.combine_chunks().to_numpy(zero_copy_only=False)
+
+
+def epoch_ms(ts: pa.ChunkedArray) -> np.ndarray:
+    """Milliseconds since the epoch (floor, int64) of a chunked Arrow column of time stamps without nulls."""
+    ts = ts.combine_chunks()
+    if ts.type.unit != "us":
+        ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
+    return ts.view(pa.int64()).to_numpy() // 1000
+
+
+def numbers(col: pa.ChunkedArray) -> np.ndarray:
+    """A numeric Arrow column as numpy: integers without nulls as they are, anything else as float64 with
+    NaN for null."""
+    x = col.to_numpy()
+    return x if pa.types.is_integer(col.type) and col.null_count == 0 else x.astype(np.float64)
