@@ -35,20 +35,23 @@ def enum_codes(col: pa.ChunkedArray, n: int) -> np.ndarray:
     RuntimeError
         If a chunk's dictionary is not the ENUM's ``n`` values.
     """
-    parts = []
+    out = np.empty(len(col), np.int64)
+    at = 0
     for chunk in col.chunks:
         if len(chunk.dictionary) != n:
             raise RuntimeError(f"ENUM column came with {len(chunk.dictionary)} values, expected {n}")
-        parts.append(dictionary_codes(chunk.indices))
-    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+        idx = chunk.indices
+        out[at:at + len(chunk)] = dictionary_codes(idx) if idx.null_count else idx.to_numpy()
+        at += len(chunk)
+    return out
 
 
 def dictionary_codes(indices: pa.Array) -> np.ndarray:
     """Dictionary indices as int64, with -1 for null."""
-    codes = indices.to_numpy(zero_copy_only=False)
     if indices.null_count:
-        codes = np.where(indices.is_null().to_numpy(zero_copy_only=False), -1, np.nan_to_num(codes, nan=-1))
-    return codes.astype(np.int64)
+        codes = indices.to_numpy(zero_copy_only=False)  # float with NaN for null
+        return np.where(np.isnan(codes), -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
+    return indices.to_numpy().astype(np.int64)
 
 
 def to_numpy(col: pa.ChunkedArray) -> np.ndarray:
@@ -68,4 +71,4 @@ def numbers(col: pa.ChunkedArray) -> np.ndarray:
     """A numeric Arrow column as numpy: integers without nulls as they are, anything else as float64 with
     NaN for null."""
     x = col.to_numpy()
-    return x if pa.types.is_integer(col.type) and col.null_count == 0 else x.astype(np.float64)
+    return x if pa.types.is_integer(col.type) and col.null_count == 0 else x.astype(np.float64, copy=False)

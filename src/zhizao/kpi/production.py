@@ -72,15 +72,17 @@ def _product_fields(products: list, names: list, equipment_ids: list, key: np.nd
         elif equipment in eq_pos:
             own_pair.append(eq_pos[equipment] * (m + 1) + pos[product])
             own_fields.append(fields)
-    out = general[code]  # (n, 2)
+    fields = [general[:, f].take(code) for f in (0, 1)]  # code -1: the last row
     if own_pair:
         order = np.argsort(own_pair)
         own_pair, own_fields = np.asarray(own_pair)[order], np.asarray(own_fields, np.float64)[order]
         pair = key * (m + 1) + np.where(code >= 0, code, m)
         i = np.minimum(np.searchsorted(own_pair, pair), own_pair.size - 1)
-        own = np.where((own_pair[i] == pair)[:, None], own_fields[i], np.nan)
-        out = np.where(np.isnan(own), out, own)
-    return np.ascontiguousarray(out[:, 0]), np.ascontiguousarray(out[:, 1])
+        hit = own_pair[i] == pair
+        for f in (0, 1):
+            own = np.where(hit, own_fields[i, f], np.nan)
+            fields[f] = np.where(np.isnan(own), fields[f], own)
+    return fields[0], fields[1]
 
 
 def _extent(key: np.ndarray, s: np.ndarray, e: np.ndarray) -> dict:
