@@ -6,6 +6,8 @@
   instant included, against the rule written out by hand;
 - each production record's pri and unit value (``zhizao.kpi.production``): the equipment's own product
   entry field by field, else the general entry, against a hand-made table;
+- production counts split over buckets, whole, across a bucket bound, at an instant and outside the range, in
+  any mix (the whole-record fast path against the split);
 - the calendar layers (``zhizao.kpi.calendar_layers``) from entries booked at every level, against hand-computed
   pot, pdt, pbt and pmt;
 - the state work split into parts of whole equipment on two threads against one part;
@@ -148,6 +150,26 @@ def test_a_records_pri_and_value_come_from_its_own_product_entry_else_the_genera
     for m, (ideal, no_pri, value) in expected.items():
         assert (el.loc[m, "ideal_time"], el.loc[m, "pq_no_pri"], el.loc[m, "output_value"]) == (ideal, no_pri, value)
         assert el.loc[m, "pq"] == 4.0
+
+
+# -- production counts over buckets --------------------------------------------------------------------------
+@pytest.mark.parametrize("with_outside", [False, True])
+@pytest.mark.parametrize("with_spanning", [False, True])
+def test_counts_split_over_buckets_in_any_mix(tmp_path, with_outside, with_spanning):
+    # a count over 23:00-01:00 goes half to each day; one before the range goes nowhere; the others are whole
+    rows = [{"equipment_id": "M1", "start": "2024-05-01T08:00:00Z", "end": "2024-05-01T09:00:00Z", "produced": 10},
+            {"equipment_id": "M1", "end": "2024-05-02T12:00:00Z", "produced": 7, "scrap": 1}]
+    expected_pq, expected_sq = [10.0, 7.0], [0.0, 1.0]
+    if with_spanning:
+        rows.append({"equipment_id": "M1", "start": "2024-05-01T23:00:00Z", "end": "2024-05-02T01:00:00Z",
+                     "produced": 100, "scrap": 4})
+        expected_pq, expected_sq = [60.0, 57.0], [2.0, 3.0]
+    if with_outside:
+        rows.insert(0, {"equipment_id": "M1", "end": "2024-04-20T12:00:00Z", "produced": 1000, "scrap": 999})
+    ws = build(tmp_path, {"equipment": EQ, "production": pd.DataFrame(rows)})
+    el = ws.elements(period="day", start="2024-05-01T00:00:00Z", end="2024-05-03T00:00:00Z")
+    ws.close()
+    assert el["pq"].tolist() == expected_pq and el["sq"].tolist() == expected_sq
 
 
 # -- the calendar booked at every level ----------------------------------------------------------------------
