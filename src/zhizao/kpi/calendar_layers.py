@@ -7,8 +7,10 @@ time minus holidays; its planned-downtime layer is the time in breaks and planne
 maintenance (planned_downtime) where the two overlap. Equipment without any calendar entry is scheduled
 around the clock over its query window.
 
-The entries of each scope are laid out on the timelines of the equipment below it in numpy (a join in SQL
-repeats them as rows first), and each layer is resolved in one vectorised pass over all equipment.
+Machines usually share their site's shifts and holidays and have some entries of their own (planned
+maintenance), so each layer is resolved once per set of scopes that more than one equipment shares and laid
+out on their timelines, and in one vectorised pass for the equipment with scopes of its own (a join in SQL
+would repeat the site's entries for every machine first).
 """
 
 from __future__ import annotations
@@ -48,35 +50,72 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, pad_ms: int):
     scope = np.asarray(entries["scope"], dtype=object)
     es, ee = np.asarray(entries["s"], np.int64), np.asarray(entries["e"], np.int64)
     kind = np.asarray(entries["kind"], dtype=object)
+    eq_key = eq["key"].to_numpy(np.int64)
+    chains = list(eq[["equipment_id", *LEVELS[1:]]].itertuples(index=False, name=None))
+    scopes = set(scope.tolist())
+    has_calendar = np.asarray([any(sc in scopes for sc in chain) for chain in chains], bool).reshape(len(eq))
+    # pot: shift time minus holidays (rank 0, a holiday, wins); equipment without any calendar entry has one
+    # shift over its whole window
+    m = (kind == "shift") | (kind == "holiday")
+    pot = _layer(tl, eq_key, chains, scope[m], es[m], ee[m], (kind[m] == "shift").astype(np.int8))
+    nc_key = eq_key[~has_calendar]
+    nc = (tl.encode(nc_key, eq["w0"].to_numpy(np.int64)[~has_calendar] - pad_ms),
+          tl.encode(nc_key, eq["w1"].to_numpy(np.int64)[~has_calendar] + pad_ms), np.ones(nc_key.size, np.int64))
+    pot_s, pot_e, pot_r = _merge([pot, nc])
+    keep = pot_r == 1
+    # planned downtime: breaks and planned maintenance (rank 0, maintenance, wins)
+    m = (kind == "break") | (kind == "planned_downtime")
+    pdl = _layer(tl, eq_key, chains, scope[m], es[m], ee[m], (kind[m] == "break").astype(np.int8))
+    return (pot_s[keep], pot_e[keep]), pdl, has_calendar
+
+
+def _layer(tl: Timeline, eq_key: np.ndarray, chains: list, scope: np.ndarray, s: np.ndarray, e: np.ndarray,
+           rank: np.ndarray):
+    """One layer (two ranks) of entries ``[s, e)`` [ms] booked to ``scope`` (sorted), resolved on the
+    timeline of each equipment ``eq_key`` whose scope ``chains`` hold them.
+
+    Equipment with the same scopes share the layer: it is resolved once and laid out on each timeline.
+    Equipment with scopes of its own is resolved in one vectorised pass.
+    """
     first = np.flatnonzero(np.r_[True, scope[1:] != scope[:-1]]) if scope.size else np.empty(0, np.int64)
     rows_of = dict(zip(scope[first].tolist(), zip(first.tolist(), np.r_[first[1:], scope.size].tolist())))
-    # the equipment each scope's entries hold for (an entry booked twice in one chain is united by resolve)
-    keys_of: dict = {}
-    eq_key = eq["key"].to_numpy(np.int64)
-    for col in ("equipment_id", *LEVELS[1:]):
-        for sc, k in zip(eq[col].tolist(), eq_key.tolist()):
-            if sc in rows_of:
-                keys_of.setdefault(sc, []).append(k)
-    key_parts, idx_parts = [], []
-    for sc, keys in keys_of.items():
-        a, b = rows_of[sc]
-        key_parts.append(np.repeat(np.asarray(keys, np.int64), b - a))
-        idx_parts.append(np.tile(np.arange(a, b), len(keys)))
-    ckey = np.concatenate(key_parts) if key_parts else np.empty(0, np.int64)
-    idx = np.concatenate(idx_parts) if idx_parts else np.empty(0, np.int64)
-    cs, ce, kind = tl.encode(ckey, es[idx]), tl.encode(ckey, ee[idx]), kind[idx]
-    has = np.zeros(tl.n_keys, bool)
-    has[ckey] = True
-    has_calendar = has[eq_key]
-    # equipment without a calendar: one shift over its whole window
-    nc = ~has_calendar
-    nc_key = eq_key[nc]
-    nc_s = tl.encode(nc_key, eq["w0"].to_numpy(np.int64)[nc] - pad_ms)
-    nc_e = tl.encode(nc_key, eq["w1"].to_numpy(np.int64)[nc] + pad_ms)
-    m = (kind == "shift") | (kind == "holiday")
-    pot_s, pot_e, pot_r, _ = resolve(np.r_[cs[m], nc_s], np.r_[ce[m], nc_e],
-                                     np.r_[(kind[m] == "shift").astype(np.int8), np.ones(nc_key.size, np.int8)], 2)
-    keep = pot_r == 1  # rank 0, a holiday, wins over a shift
-    m = (kind == "break") | (kind == "planned_downtime")
-    pdl = resolve(cs[m], ce[m], (kind[m] == "break").astype(np.int8), 2)[:3]  # rank 0: maintenance wins
-    return (pot_s[keep], pot_e[keep]), pdl, has_calendar
+    groups: dict[tuple, list] = {}
+    for key, chain in zip(eq_key.tolist(), chains):
+        sig = tuple(dict.fromkeys(sc for sc in chain if sc in rows_of))  # an entry booked twice counts once
+        if sig:
+            groups.setdefault(sig, []).append(key)
+    parts, one_key, one_idx = [], [], []
+    for sig, keys in groups.items():
+        idx = np.concatenate([np.arange(*rows_of[sc]) for sc in sig])
+        if len(keys) > 1:
+            gs, ge, gr, _ = resolve(s[idx], e[idx], rank[idx], 2)
+            parts.append(_lay_out(tl, np.asarray(keys, np.int64), gs, ge, gr))
+        else:
+            one_key.append(np.full(idx.size, keys[0], np.int64))
+            one_idx.append(idx)
+    if one_key:
+        k, idx = np.concatenate(one_key), np.concatenate(one_idx)
+        parts.append(resolve(tl.encode(k, s[idx]), tl.encode(k, e[idx]), rank[idx], 2)[:3])
+    return _merge(parts)
+
+
+def _lay_out(tl: Timeline, keys: np.ndarray, s: np.ndarray, e: np.ndarray, r: np.ndarray):
+    """Segments ``[s, e)`` [ms] with ranks ``r``, laid out on the timeline of each of ``keys`` (clipped to its
+    band, as :meth:`Timeline.encode` clips; segments left empty are dropped)."""
+    s, e = np.clip(s, tl.t0, tl.t1), np.clip(e, tl.t0, tl.t1)
+    m = e > s
+    base = (keys * tl.span - tl.t0)[:, None]
+    return (base + s[m]).ravel(), (base + e[m]).ravel(), np.tile(r[m].astype(np.int64), keys.size)
+
+
+def _merge(parts: list):
+    """(start, end, rank) parts on disjoint timelines as one set of segments in increasing order."""
+    parts = [p for p in parts if p[0].size]
+    if not parts:
+        z = np.empty(0, np.int64)
+        return z, z, z
+    if len(parts) == 1:
+        return parts[0]
+    s, e, r = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    order = np.argsort(s, kind="stable")
+    return s[order], e[order], r[order]
