@@ -211,11 +211,12 @@ def _merge_extents(*parts: dict) -> dict:
 
 def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
     """Per site, earliest and latest of per-key time stamps [ms]."""
-    if len(keys) == 0:
-        return {}
-    df = pd.DataFrame({"site": ent["site"].to_numpy()[np.asarray(keys)], "a": first, "b": last})
-    g = df.groupby("site", dropna=False).agg(a=("a", "min"), b=("b", "max"))
-    return {None if pd.isna(site) else site: (int(r.a), int(r.b)) for site, r in zip(g.index, g.itertuples())}
+    out: dict = {}
+    sites = ent["site"].to_numpy()[np.asarray(keys, np.int64)].tolist()
+    for site, a, b in zip(sites, np.asarray(first).tolist(), np.asarray(last).tolist()):
+        site = None if pd.isna(site) else site
+        out[site] = (min(a, out[site][0]), max(b, out[site][1])) if site in out else (a, b)
+    return out
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
@@ -362,8 +363,11 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     done = [_state_times(sr, *parts[0], tl, lo, hi, thr_ms, cut, bs, be)] if parts else []
     done += [f.result() for f in futures]
     n_r = len(CATEGORY_PRECEDENCE)
-    d = sum((x.d for x in done), np.zeros((cut.size - 1, n_r)))
-    ov = sum((x.ov for x in done if x.ov is not None), np.zeros(cut.size - 1))
+    d, ov = np.zeros((cut.size - 1, n_r)), np.zeros(cut.size - 1)
+    for x in done:  # each part's windows (those around its equipment's timelines)
+        d[x.windows] += x.d
+        if x.ov is not None:
+            ov[x.windows] += x.ov
     # sum the windows per bucket and class: 0 outside pot, 1 planned maintenance, 2 break (both planned
     # downtime by the calendar), 3 planned busy time by the calendar
     pdk = take(pd_r, ipd, -1)  # 0 maintenance, 1 break
@@ -490,16 +494,17 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
 class _StateTimes:
     """What one part of the state records gives (see :func:`_state_times`)."""
 
-    d: np.ndarray  # (p, n_ranks) time of each category inside each window [ms]
-    ov: np.ndarray | None  # (p,) double-covered time inside each window [ms], None if there is none
+    windows: slice  # the windows between the cut points around the part's timelines
+    d: np.ndarray  # (windows, n_ranks) time of each category inside each window [ms]
+    ov: np.ndarray | None  # (windows,) double-covered time inside each window [ms], None if there is none
     fe: np.ndarray  # (nb,) failure events per bucket
     seg: tuple  # resolved segments (start, end, rank) on the composite axis
     rec: tuple  # records in the query window: start on the composite axis, rank, row in the StateRecords
 
 
 def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateTimes:
-    """Time of each state category inside each window between ``cut`` points, and failure events per
-    bucket, from the state records ``a:b`` (whole equipment) of ``sr``."""
+    """Time of each state category inside the windows between ``cut`` points around the timelines of the
+    state records ``a:b`` (whole equipment) of ``sr``, and failure events per bucket."""
     s0, e0 = sr.start[a:b], sr.end[a:b]
     win = (e0 > lo) & (s0 < hi)
     if win.all():  # the default range holds all data
@@ -513,6 +518,12 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateT
     seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
     # minor stops: unplanned runs shorter than the threshold
     seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
+    # the windows that can hold the part's segments: from the one containing its first timeline's start to
+    # the one containing its last timeline's end
+    k0 = max(int(np.searchsorted(cut, int(sr.key[a]) * tl.span, side="right")) - 1, 0)
+    k1 = min(int(np.searchsorted(cut, (int(sr.key[b - 1]) + 1) * tl.span, side="left")), cut.size - 1)
+    k1 = max(k1, k0)
+    cut = cut[k0:k1 + 1]
     d = time_between(seg_s, seg_e, seg_r, len(CATEGORY_PRECEDENCE), cut)
     ov = None
     if overlap:  # double-covered time: segments covered by two or more records
@@ -520,7 +531,7 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateT
         ov = time_between(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0]
     fb = locate(bs, be, seg_s[seg_r == R_UNPLANNED])
     fe = np.bincount(fb[fb >= 0], minlength=bs.size).astype(np.float64)
-    return _StateTimes(d, ov, fe, (seg_s, seg_e, seg_r), (ss, srank, rows))
+    return _StateTimes(slice(k0, k1), d, ov, fe, (seg_s, seg_e, seg_r), (ss, srank, rows))
 
 
 def _overlap_segments(ss, se):
