@@ -107,7 +107,7 @@ def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
     Returns
     -------
     seg_start, seg_end : array of int64, shape (m,)
-        Disjoint segments in increasing order.
+        Disjoint segments in increasing order (the inputs themselves when they are already that).
     seg_rank : array of int64, shape (m,)
         The winning rank of each segment.
     overlap : int
@@ -117,7 +117,8 @@ def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
     end = np.asarray(end, dtype=np.int64)
     rank = np.asarray(rank, dtype=np.int64)
     ok = end > start
-    start, end, rank = start[ok], end[ok], rank[ok]
+    if not ok.all():
+        start, end, rank = start[ok], end[ok], rank[ok]
     empty = np.empty(0, dtype=np.int64)
     if start.size == 0:
         return empty, empty, empty, 0
@@ -130,10 +131,15 @@ def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
         # the common case (a state lasts until the next one): nothing overlaps, so the intervals are the
         # segments; only neighbours of equal rank that touch are merged into one run
         new_run = np.ones(s.size, dtype=bool)
-        new_run[1:] = (r[1:] != r[:-1]) | (s[1:] != e[:-1])
+        np.not_equal(r[1:], r[:-1], out=new_run[1:])
+        new_run[1:] |= s[1:] != e[:-1]
+        if new_run.all():
+            return s, e, r, 0
         first = np.flatnonzero(new_run)
-        last = np.r_[first[1:] - 1, s.size - 1]
-        return s[first], e[last], r[first], 0
+        run_end = np.empty(first.size, dtype=np.int64)  # the end of each run's last interval
+        np.take(e, first[1:] - 1, out=run_end[:-1])
+        run_end[-1] = e[-1]
+        return s[first], run_end, r[first], 0
     t = np.concatenate([start, end])
     r = np.concatenate([rank, rank])
     d = np.concatenate([np.ones(start.size, np.int64), -np.ones(end.size, np.int64)])
@@ -298,9 +304,9 @@ def time_between(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarra
     j = np.searchsorted(seg_start, t, side="right")  # segments starting at or before t[k]
     # window k collects the segments i with j[k] <= i < j[k+1] (they start inside it); segments before the
     # first cut or after the last one fall into the extra blocks 0 and p + 1, which are dropped
-    block = np.repeat(np.arange(p + 2), np.diff(j, prepend=0, append=m))
-    out = np.bincount(block * n_ranks + seg_rank, weights=(seg_end - seg_start).astype(np.float64),
-                      minlength=(p + 2) * n_ranks).reshape(p + 2, n_ranks)[1:-1]
+    cell = np.repeat(np.arange(0, (p + 2) * n_ranks, n_ranks), np.diff(j, prepend=0, append=m))
+    cell += seg_rank  # (window block, rank)
+    out = np.bincount(cell, weights=seg_end - seg_start, minlength=(p + 2) * n_ranks).reshape(p + 2, n_ranks)[1:-1]
     # the last segment starting at or before t[k] may run beyond it: its part after t[k] belongs to the
     # windows after t[k], not to window k - 1 (the window it was counted in) but to window k
     k = np.flatnonzero(j > 0)
