@@ -2,6 +2,8 @@
 
 - :func:`zhizao.kpi.intervals.time_between` (time per rank inside each window) against a direct sum;
 - :func:`zhizao.kpi.intervals.split_over` on its one-segment fast path against the general path;
+- time stamps with nulls read from Arrow's validity bitmap (``zhizao.kpi.columns.epoch_ms_or_null``) against
+  pyarrow, for chunked and sliced columns;
 - the end of state records without ``end`` (:mod:`zhizao.kpi.states`), records that start at the same
   instant included, against the rule written out by hand;
 - each production record's pri and unit value (``zhizao.kpi.production``): the equipment's own product
@@ -73,6 +75,24 @@ def test_split_over_fast_path_equals_general_path(ivs):
     assert np.array_equal(rec, rec2[keep]) and np.array_equal(seg, seg2[keep])
     assert np.allclose(frac, frac2[keep])
     assert np.allclose(frac, 1.0)
+
+
+# -- time stamps with nulls -------------------------------------------------------------------------------------
+@given(st.lists(st.one_of(st.none(), st.integers(-2**40, 2**40)), min_size=1, max_size=40),
+       st.integers(0, 39), st.integers(0, 40), st.sampled_from(["us", "ms"]))
+def test_epoch_ms_or_null_reads_the_validity_bitmap(values, cut, offset, unit):
+    import pyarrow as pa
+
+    from zhizao.kpi.columns import epoch_ms_or_null
+
+    arr = pa.array(values, pa.int64()).cast(pa.timestamp(unit, tz="UTC"))
+    # two chunks, or one array sliced (an offset into its buffers)
+    col = pa.chunked_array([arr[:cut], arr[cut:]]) if 0 < cut < len(values) else arr.slice(min(offset, len(values)))
+    ms, valid = epoch_ms_or_null(col)
+    expected = [None if v is None else pd.Timestamp(v).value // 1_000_000 for v in col.to_pylist()]
+    assert ms.dtype == np.int64 and valid.dtype == bool
+    assert valid.tolist() == [v is not None for v in expected]
+    assert ms.tolist() == [0 if v is None else v for v in expected]
 
 
 # -- the end of a state record without end ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from zhizao.kpi.columns import (
     enum_codes,
     enum_sql,
     epoch_ms,
+    epoch_ms_or_null,
     to_numpy,
 )
 from zhizao.schema import CATEGORY_PRECEDENCE
@@ -46,7 +47,7 @@ class StateRecords:
     rank : array of int8, shape (n,)
         Precedence rank of the category (:data:`zhizao.schema.CATEGORY_PRECEDENCE`).
     reason_text : pyarrow.StringArray, shape (n,)
-        Reason of each record, in the order the store returned them (see ``order``); empty for none. Kept
+        Reason of each record, in the order the store returned them (see ``order``); null for none. Kept
         as Arrow strings: only the loss-reason table needs them, through :meth:`reasons`.
     order : array of int64 or None
         Position in ``reason_text`` of each sorted record (None: the same order).
@@ -69,10 +70,16 @@ class StateRecords:
 
     def reasons(self, rows: np.ndarray) -> tuple[np.ndarray, list]:
         """Reasons of the records at positions ``rows`` (int64, into the sorted arrays) as codes (int64, one
-        per row) into a list of distinct texts."""
+        per row) into a list of distinct texts; no reason is the empty text."""
         src = rows if self.order is None else self.order[rows]
         enc = self.reason_text.take(pa.array(src, pa.int64())).dictionary_encode()
-        return dictionary_codes(enc.indices), enc.dictionary.to_pylist()
+        codes, texts = dictionary_codes(enc.indices), enc.dictionary.to_pylist()
+        none = codes < 0
+        if none.any():
+            if "" not in texts:
+                texts.append("")
+            codes[none] = texts.index("")
+        return codes, texts
 
 
 def _fetch(con, equipment_ids: list, order: bool):
@@ -80,14 +87,16 @@ def _fetch(con, equipment_ids: list, order: bool):
     # the store's insertion order (usually by equipment and time, which makes the sort below a check). The
     # equipment's key comes as the code of an ENUM of the ids in key order (null: not an equipment).
     sql = f"""
-        SELECT TRY_CAST(s.equipment_id AS {enum_sql(equipment_ids)}) AS key, s.start AS s,
-               coalesce(s."end", s.start) AS e, s."end" IS NULL AS no_end,
-               ({rank_sql("s.category")})::TINYINT AS rank, coalesce(s.reason, '') AS reason
+        SELECT TRY_CAST(s.equipment_id AS {enum_sql(equipment_ids)}) AS key, s.start AS s, s."end" AS e,
+               ({rank_sql("s.category")})::TINYINT AS rank, s.reason
         FROM states s {"ORDER BY s.equipment_id, s.start, s.state" if order else ""}"""
     t = con.sql(sql).to_arrow_table()
     key = enum_codes(t.column("key"), len(equipment_ids))
-    cols = (key, epoch_ms(t.column("s")), epoch_ms(t.column("e")), to_numpy(t.column("no_end")),
-            to_numpy(t.column("rank")))
+    s = epoch_ms(t.column("s"))
+    e, has_end = epoch_ms_or_null(t.column("e"))
+    no_end = ~has_end
+    e[no_end] = s[no_end]
+    cols = (key, s, e, no_end, to_numpy(t.column("rank")))
     reason = t.column("reason").combine_chunks()
     known = key >= 0  # every state's equipment is known after ingest; a foreign row is left out
     if not known.all():
