@@ -128,7 +128,18 @@ class ElementsResult:
         return self._reasons
 
 
-def _entities(con) -> pd.DataFrame:
+def _filled(con) -> set[str]:
+    """The optional tables (energy, labour, quality) that hold any record: the engine skips the others."""
+    return {t for (t,) in con.execute(" UNION ALL ".join(
+        f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM {t})" for t in ("energy", "labour", "quality"))).fetchall()}
+
+
+def _numpy_rows(con, filled: set[str], table: str, sql: str) -> dict:
+    """The columns of query ``sql`` on ``table`` as numpy arrays; only an empty ``key`` if ``table`` is empty."""
+    return con.execute(sql).fetchnumpy() if table in filled else {"key": np.empty(0, np.int64)}
+
+
+def _entities(con, filled: set[str]) -> pd.DataFrame:
     eq = con.execute("""SELECT equipment_id, work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz,
                                epc FROM equipment ORDER BY equipment_id""").df()
     eq.insert(0, "level", "equipment")
@@ -138,7 +149,7 @@ def _entities(con) -> pd.DataFrame:
         SELECT DISTINCT scope FROM labour
         UNION SELECT DISTINCT scope FROM energy WHERE equipment_id IS NULL AND scope IS NOT NULL
         UNION SELECT DISTINCT scope FROM quality WHERE equipment_id IS NULL AND scope IS NOT NULL
-        ORDER BY 1""").fetchall()
+        ORDER BY 1""").fetchall() if filled else []
     # each scope is an entity of the lowest level whose id it is (first match from work_center up), with the
     # ids of the levels above from its first equipment and the earliest time zone name of its equipment
     rows = []
@@ -183,14 +194,16 @@ _EXTENT_SQL = {
 }
 
 
-def _scope_records_extent(con) -> dict[str | None, tuple[int, int]]:
+def _scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, int]]:
     """Earliest and latest time stamp [ms] of the energy, labour and quality records per site (key None: all
     sites; records booked to an enterprise count for each of its sites); empty if there are none."""
+    if not filled:
+        return {}
     rows = con.execute(f"""
         WITH sc AS (SELECT DISTINCT site, unnest([equipment_id, work_center, area, site, enterprise]) AS sid
                     FROM equipment)
-        SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(_EXTENT_SQL.values())}) x(site, t0, t1)
-        WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
+        SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(q for t, q in _EXTENT_SQL.items() if t in filled)})
+        x(site, t0, t1) WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
     return _with_total({site: (_ms(a), _ms(b)) for site, a, b in rows})
 
 
@@ -247,7 +260,8 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
         Unknown period, an empty range, or ``shift`` buckets without shift entries.
     """
     settings = settings or Settings()
-    ent = _entities(con)
+    filled = _filled(con)
+    ent = _entities(con, filled)
     if ent.empty:
         return ElementsResult(_empty_elements(), _empty_reasons(), period)
     view = ent[["key", "level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise"]]
@@ -270,7 +284,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 extent = _merge_extents(
                     _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
                     _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
-                    _scope_records_extent(con))
+                    _scope_records_extent(con, filled))
                 if not extent:
                     return ElementsResult(_empty_elements(), _empty_reasons(), period)
                 ranges = {}
@@ -287,7 +301,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             thr_ms = round(settings.minor_stop_threshold * MS)
             lo, hi = int(ent["w0"].min()) - thr_ms, int(ent["w1"].max()) + thr_ms
             tl = Timeline(lo - 1, hi + 1, len(ent))
-            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool)
+            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
     finally:
         con.unregister("_zz_ent")
         cur.close()
@@ -333,7 +347,7 @@ def _bucket_segments(con, ent, tl, period):
     return tl.encode(key, s), tl.encode(key, e), pd.DataFrame({"key": key, "start_ms": s, "end_ms": e})
 
 
-def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool) -> ElementsResult:
+def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled) -> ElementsResult:
     n_eq = int((ent["level"] == "equipment").sum())
     bs, be, buckets = _bucket_segments(con, ent, tl, period)
     nb = len(buckets)
@@ -419,12 +433,12 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     present["production"][p_keys] = True
 
     # -- energy (interval readings and cumulative register steps)
-    en = con.execute(f"""
+    en = _numpy_rows(con, filled, "energy", f"""
         SELECT k.key, epoch_ms(i.start) s, epoch_ms(i."end") e, i.kwh, coalesce(i.kgce, 0) kgce,
                (i.flag IS NOT NULL)::INT AS flag
         FROM ({energy_intervals_sql(settings.kgce)}) i
         JOIN _zz_ent k ON k.entity_id = coalesce(i.equipment_id, i.scope)
-             AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)""").fetchnumpy()
+             AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)""")
     if len(en["key"]):
         ek = np.asarray(en["key"], np.int64)
         present["energy"][ek] = True
@@ -436,10 +450,10 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         out["counter_resets"] = np.bincount(fb[fl & (fb >= 0)], minlength=nb).astype(np.float64)
 
     # -- labour
-    lb = con.execute("""
+    lb = _numpy_rows(con, filled, "labour", """
         SELECT k.key, epoch_ms(l.start) s, epoch_ms(l."end") e, l.attendance_hours,
                coalesce(l.work_hours, 0) wh, (l.work_hours IS NULL)::INT AS no_wh, coalesce(l.earned_hours, 0) eh
-        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope""").fetchnumpy()
+        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope""")
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True
@@ -451,11 +465,11 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         out["earned_hours"] = np.bincount(seg, weights=frac * np.asarray(lb["eh"], np.float64)[rec], minlength=nb)
 
     # -- quality
-    qu = con.execute("""
+    qu = _numpy_rows(con, filled, "quality", """
         SELECT k.key, epoch_ms(q.ts) t, (q.result = 'pass' AND coalesce(q.first_pass, true))::INT AS gp,
                (q.result = 'fail')::INT AS bad
         FROM quality q JOIN _zz_ent k ON k.entity_id = coalesce(q.equipment_id, q.scope)
-             AND (k.level = 'equipment') = (q.equipment_id IS NOT NULL)""").fetchnumpy()
+             AND (k.level = 'equipment') = (q.equipment_id IS NOT NULL)""")
     if len(qu["key"]):
         qk = np.asarray(qu["key"], np.int64)
         present["quality"][qk] = True
