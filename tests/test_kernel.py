@@ -237,6 +237,25 @@ def test_state_work_in_two_parts_equals_one_part(tmp_path, monkeypatch, window):
     pd.testing.assert_frame_equal(one.reasons, two.reasons, check_exact=True)
 
 
+def test_a_failure_before_the_windows_reaches_the_caller_without_hanging_the_second_part(tmp_path, monkeypatch):
+    from zhizao.kpi import elements as engine
+    from zhizao.simulate import simulate_plant, write_plant
+
+    paths = write_plant(simulate_plant(machines=3, days=2, seed=3), tmp_path / "p")
+    ws = zhizao.connect(tmp_path / "s.duckdb")
+    for t in ("equipment", "calendar", "states"):
+        ws.ingest(t, paths[t])
+    monkeypatch.setattr(engine, "PARALLEL_STATES", 1)
+
+    def broken(*args, **kw):
+        raise ValueError("calendar broken on purpose")
+
+    monkeypatch.setattr(engine, "calendar_layers", broken)
+    with pytest.raises(ValueError, match="on purpose"):
+        engine.compute_elements(ws.con, "day")
+    ws.close()
+
+
 # -- loss reasons ----------------------------------------------------------------------------------------------
 LOSS_CATEGORIES = {"unplanned_downtime", "setup", "no_order"}
 DAY0 = pd.Timestamp("2024-05-01T00:00:00Z")

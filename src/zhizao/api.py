@@ -69,11 +69,12 @@ def _isoformat(t: pd.DatetimeIndex) -> list[str]:
 
 def _present(df: pd.DataFrame) -> pd.DataFrame:
     """Periods as ISO 8601 strings with the plant's offset (column ``tz`` dropped)."""
-    df = df.copy()
+    tz = df["tz"]
+    out = df.drop(columns=["tz"])  # a new frame; with copy-on-write its columns are not copied
     if len(df):
-        df["period_start"] = _local(df["period_start"], df["tz"])
-        df["period_end"] = _local(df["period_end"], df["tz"])
-    return df.drop(columns=["tz"])
+        out["period_start"] = _local(df["period_start"], tz)
+        out["period_end"] = _local(df["period_end"], tz)
+    return out
 
 
 class Workspace:

@@ -44,7 +44,7 @@ thread meanwhile. The loss-reason table is computed only when it is first asked 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -359,21 +359,27 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     has_states = np.zeros(len(ent), bool)
     has_states[sr.keys_with_states] = True
 
-    # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
-    (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl, thr_ms)
-    has_cal = np.r_[has_cal, np.zeros(len(ent) - n_eq, bool)]
-
     # -- time elements: the calendar cuts each bucket into windows (in pot or not, in planned downtime or
     # not); the time of each state category inside each window comes from prefix sums over the state
     # segments, so the millions of segments are never cut (kpi.intervals.time_between). Large stores are
-    # done in two parts of whole equipment, the second on the worker pool (numpy releases the GIL).
-    ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
-    cut = np.r_[ps, pe[-1:]]  # the pieces are consecutive
+    # done in two parts of whole equipment; the second starts on the worker pool at once (resolving its
+    # states needs no calendar) and waits for the windows (numpy releases the GIL).
     bounds = [0, sr.key.size]
     if sr.key.size >= PARALLEL_STATES:
         bounds.insert(1, int(np.searchsorted(sr.key, sr.key[sr.key.size // 2])))
     parts = [(a, b) for a, b in pairwise(bounds) if b > a]
-    futures = [pool.submit(_state_times, sr, a, b, tl, lo, hi, thr_ms, cut, bs, be) for a, b in parts[1:]]
+    windows: Future = Future()
+    futures = [pool.submit(_state_times, sr, a, b, tl, lo, hi, thr_ms, windows.result, bs, be) for a, b in parts[1:]]
+    try:
+        # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
+        (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl, thr_ms)
+        has_cal = np.r_[has_cal, np.zeros(len(ent) - n_eq, bool)]
+        ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
+        cut = np.r_[ps, pe[-1:]]  # the pieces are consecutive
+        windows.set_result(cut)
+    finally:
+        if not windows.done():  # the calendar failed: release the parts waiting for it
+            windows.set_exception(RuntimeError("no windows: the calendar could not be read"))
     done = [_state_times(sr, *parts[0], tl, lo, hi, thr_ms, cut, bs, be)] if parts else []
     done += [f.result() for f in futures]
     n_r = len(CATEGORY_PRECEDENCE)
@@ -518,7 +524,8 @@ class _StateTimes:
 
 def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateTimes:
     """Time of each state category inside the windows between ``cut`` points around the timelines of the
-    state records ``a:b`` (whole equipment) of ``sr``, and failure events per bucket."""
+    state records ``a:b`` (whole equipment) of ``sr``, and failure events per bucket. ``cut`` may be a
+    function returning the cut points (called once the states are resolved)."""
     s0, e0 = sr.start[a:b], sr.end[a:b]
     win = (e0 > lo) & (s0 < hi)
     if win.all():  # the default range holds all data
@@ -532,6 +539,7 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateT
     seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
     # minor stops: unplanned runs shorter than the threshold
     seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
+    cut = cut() if callable(cut) else cut
     # the windows that can hold the part's segments: from the one containing its first timeline's start to
     # the one containing its last timeline's end
     k0 = max(int(np.searchsorted(cut, int(sr.key[a]) * tl.span, side="right")) - 1, 0)
