@@ -519,7 +519,8 @@ class _StateTimes:
     ov: np.ndarray | None  # (windows,) double-covered time inside each window [ms], None if there is none
     fe: np.ndarray  # (nb,) failure events per bucket
     seg: tuple  # resolved segments (start, end, rank) on the composite axis
-    rec: tuple  # records in the query window: start on the composite axis, rank, row in the StateRecords
+    rec: tuple  # records in the query window: start on the composite axis, rank, rows in the StateRecords
+    # (an array, or a slice when all of the part's records are in the window)
 
 
 def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateTimes:
@@ -529,7 +530,7 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateT
     s0, e0 = sr.start[a:b], sr.end[a:b]
     win = (e0 > lo) & (s0 < hi)
     if win.all():  # the default range holds all data
-        rows, skey, srank = np.arange(a, b), sr.key[a:b], sr.rank[a:b]
+        rows, skey, srank = slice(a, b), sr.key[a:b], sr.rank[a:b]
     else:
         rows = np.flatnonzero(win)
         skey, srank, s0, e0 = sr.key[a:b][rows], sr.rank[a:b][rows], s0[rows], e0[rows]
@@ -577,7 +578,8 @@ def _loss_reasons(bs, be, pot, pdl, parts, sr, periods) -> pd.DataFrame:
     period_start, period_end per bucket.
     """
     seg = [np.concatenate(x) for x in zip(*(p.seg for p in parts))] if parts else [np.empty(0, np.int64)] * 3
-    rec = [np.concatenate(x) for x in zip(*(p.rec for p in parts))] if parts else [np.empty(0, np.int64)] * 3
+    rec = [np.concatenate([np.arange(r.start, r.stop) if isinstance(r, slice) else r for r in x])
+           for x in zip(*(p.rec for p in parts))] if parts else [np.empty(0, np.int64)] * 3
     loss_seg = IS_LOSS[seg[2]]
     seg_s, seg_e, seg_r = (x[loss_seg] for x in seg)
     ss, srank, rows = rec
