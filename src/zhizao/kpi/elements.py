@@ -34,11 +34,13 @@ stamp; counts over an interval are split in proportion to the overlap. Energy an
 split the same way; quality results are counted at their time stamp.
 
 How it is computed (all interval arithmetic is in :mod:`zhizao.kpi.intervals`): the state records are read
-in the store's order and given their ends (:mod:`zhizao.kpi.states`), resolved into disjoint runs of one
-category per equipment, and never cut: the calendar cuts each bucket into a few windows (inside pot or not,
-inside planned downtime or not), and the time of every category inside every window is the difference of
-the categories' prefix sums at the window's bounds (:func:`zhizao.kpi.intervals.time_between`), exactly
-in integer milliseconds. Production is read on a second connection and split over the buckets on a worker
+in the store's order and given their ends (:mod:`zhizao.kpi.states`) while production is read on a second
+connection (:mod:`zhizao.kpi.production`); the calendar is laid out as two layers per equipment
+(:mod:`zhizao.kpi.calendar_layers`) and cuts each bucket into a few windows (inside pot or not, inside planned
+downtime or not). The states are resolved into disjoint runs of one category per equipment and never cut:
+the time of every category inside every window is the difference of the categories' prefix sums at the
+window's bounds (:func:`zhizao.kpi.intervals.time_between`), exactly in integer milliseconds. Large stores
+are done in two parts of whole equipment on two threads, and production is split over the buckets on a worker
 thread meanwhile. The loss-reason table is computed only when it is first asked for.
 """
 

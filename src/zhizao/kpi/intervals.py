@@ -107,9 +107,11 @@ def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
     Returns
     -------
     seg_start, seg_end : array of int64, shape (m,)
-        Disjoint segments in increasing order (the inputs themselves when they are already that).
+        Disjoint segments in increasing order.
     seg_rank : array of int64, shape (m,)
-        The winning rank of each segment.
+        The winning rank of each segment. When the input intervals already are such segments (non-empty,
+        in order, disjoint, no touching neighbours of equal rank), the three are the inputs themselves (as
+        int64 arrays), not copies.
     overlap : int
         Total time covered by more than one input interval (double counting that was avoided).
     """
