@@ -12,7 +12,7 @@
   any mix (the whole-record fast path against the split);
 - the calendar layers (``zhizao.kpi.calendar_layers``) from entries booked at every level, against hand-computed
   pot, pdt, pbt and pmt;
-- the state work split into parts of whole equipment on two threads against one part;
+- the state work split into parts of whole equipment, taken in turn by two threads, against one part;
 - the loss-reason table (``ws.stop_reasons``) against a per-record sum, in any insertion order, with ties
   and with a query window that cuts records off;
 - the formatting of period bounds (``zhizao.api._local``) against ``Timestamp.isoformat``;
@@ -218,8 +218,9 @@ def test_calendar_entries_of_every_level_hold_for_the_equipment_below(tmp_path):
 
 
 # -- the state records in parts on two threads ------------------------------------------------------------------
+@pytest.mark.parametrize("n_parts", [2, 6, 50])
 @pytest.mark.parametrize("window", [(None, None), ("2025-03-04T05:30:00Z", "2025-03-06T17:00:00Z")])
-def test_state_work_in_two_parts_equals_one_part(tmp_path, monkeypatch, window):
+def test_state_work_in_parts_equals_one_part(tmp_path, monkeypatch, window, n_parts):
     from zhizao.kpi import elements as engine
     from zhizao.kpi.elements import compute_elements
     from zhizao.simulate import simulate_plant, write_plant
@@ -230,6 +231,7 @@ def test_state_work_in_two_parts_equals_one_part(tmp_path, monkeypatch, window):
         ws.ingest(t, paths[t])
     one = compute_elements(ws.con, "hour", *window)
     monkeypatch.setattr(engine, "PARALLEL_STATES", 1)
+    monkeypatch.setattr(engine, "STATE_PARTS", n_parts)  # 50: more parts than equipment
     two = compute_elements(ws.con, "hour", *window)
     ws.close()
     pd.testing.assert_frame_equal(one.elements, two.elements, check_exact=True)

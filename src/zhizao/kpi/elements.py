@@ -49,6 +49,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
+from threading import Lock
 
 import duckdb
 import numpy as np
@@ -76,8 +77,10 @@ RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
 LOSS_RANKS = (R_UNPLANNED, R_MINOR, R_SETUP, R_NO_ORDER)
 IS_LOSS = np.isin(np.arange(len(CATEGORY_PRECEDENCE)), LOSS_RANKS)
-#: state records from which the engine splits the per-equipment work into two parts on two threads
+#: state records from which the engine splits the per-equipment work into parts done on two threads
 PARALLEL_STATES = 200_000
+#: parts of whole equipment the state work is split into (taken in turn by two threads, for balance)
+STATE_PARTS = 6
 
 #: Default minor-stop threshold [s] (a setting; reference/iso22400.md, "Loss categories").
 MINOR_STOP_THRESHOLD = 300.0
@@ -364,14 +367,25 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     # -- time elements: the calendar cuts each bucket into windows (in pot or not, in planned downtime or
     # not); the time of each state category inside each window comes from prefix sums over the state
     # segments, so the millions of segments are never cut (kpi.intervals.time_between). Large stores are
-    # done in two parts of whole equipment; the second starts on the worker pool at once (resolving its
-    # states needs no calendar) and waits for the windows (numpy releases the GIL).
-    bounds = [0, sr.key.size]
-    if sr.key.size >= PARALLEL_STATES:
-        bounds.insert(1, int(np.searchsorted(sr.key, sr.key[sr.key.size // 2])))
+    # done in parts of whole equipment, taken in turn by this thread and one of the worker pool (numpy releases
+    # the GIL); the worker starts at once (resolving states needs no calendar) and waits for the windows.
+    n_parts = STATE_PARTS if sr.key.size >= PARALLEL_STATES else 1
+    bounds = sorted({0, sr.key.size, *(int(np.searchsorted(sr.key, sr.key[sr.key.size * i // n_parts]))
+                                        for i in range(1, n_parts))})
     parts = [(a, b) for a, b in pairwise(bounds) if b > a]
     windows: Future = Future()
-    futures = [pool.submit(_state_times, sr, a, b, tl, lo, hi, thr_ms, windows.result, bs, be) for a, b in parts[1:]]
+    done: list = [None] * len(parts)
+    todo, lock = iter(range(len(parts))), Lock()
+
+    def work(cut, sr=sr):
+        while True:
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                return
+            done[i] = _state_times(sr, *parts[i], tl, lo, hi, thr_ms, cut, bs, be)
+
+    helper = pool.submit(work, windows.result) if len(parts) > 1 else None
     try:
         # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
         (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl, thr_ms)
@@ -380,10 +394,11 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         cut = np.r_[ps, pe[-1:]]  # the pieces are consecutive
         windows.set_result(cut)
     finally:
-        if not windows.done():  # the calendar failed: release the parts waiting for it
+        if not windows.done():  # the calendar failed: release the worker waiting for it
             windows.set_exception(RuntimeError("no windows: the calendar could not be read"))
-    done = [_state_times(sr, *parts[0], tl, lo, hi, thr_ms, cut, bs, be)] if parts else []
-    done += [f.result() for f in futures]
+    work(cut)
+    if helper is not None:
+        helper.result()
     n_r = len(CATEGORY_PRECEDENCE)
     d, ov = np.zeros((cut.size - 1, n_r)), np.zeros(cut.size - 1)
     for x in done:  # each part's windows (those around its equipment's timelines)
