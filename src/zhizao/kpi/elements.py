@@ -40,7 +40,7 @@ connection (:mod:`zhizao.kpi.production`); the calendar is laid out as two layer
 downtime or not). The states are resolved into disjoint runs of one category per equipment and never cut:
 the time of every category inside every window is the difference of the categories' prefix sums at the
 window's bounds (:func:`zhizao.kpi.intervals.time_between`), exactly in integer milliseconds. Large stores
-are done in two parts of whole equipment on two threads, and production is split over the buckets on a worker
+are done in parts of whole equipment on two threads, and production is split over the buckets on a worker
 thread meanwhile. The loss-reason table is computed only when it is first asked for.
 """
 
