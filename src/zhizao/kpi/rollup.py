@@ -44,9 +44,11 @@ def rollup(elements: pd.DataFrame, level: str = "equipment") -> pd.DataFrame:
     keys = [col, "tz", "period_start", "period_end"]
     if df.empty:
         return pd.DataFrame(columns=keys + ["n_equipment", "no_calendar", *ELEMENTS])
-    if level == "equipment" and pd.MultiIndex.from_frame(df[keys]).is_unique:
-        # one row per equipment and bucket already: the sums are the rows themselves
-        out = df.sort_values(keys, kind="stable").reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(df[keys]) if level == "equipment" else None
+    if index is not None and index.is_unique:
+        # one row per equipment and bucket already: the sums are the rows themselves (the engine's rows come
+        # in this order already)
+        out = (df if index.is_monotonic_increasing else df.sort_values(keys, kind="stable")).reset_index(drop=True)
         out.insert(len(keys), "n_equipment", 1)
         return out[keys + ["n_equipment", "no_calendar", *ELEMENTS]]
     g = df.groupby(keys, sort=True, dropna=False)
