@@ -10,6 +10,7 @@
   entry field by field, else the general entry, against a hand-made table;
 - production counts split over buckets, whole, across a bucket bound, at an instant and outside the range, in
   any mix (the whole-record fast path against the split);
+- a query range without any bucket (shift buckets where no shift is): an empty table;
 - the calendar layers (``zhizao.kpi.calendar_layers``) from entries booked at every level, against hand-computed
   pot, pdt, pbt and pmt;
 - the state work split into parts of whole equipment, taken in turn by two threads, against one part;
@@ -190,6 +191,26 @@ def test_counts_split_over_buckets_in_any_mix(tmp_path, with_outside, with_spann
     el = ws.elements(period="day", start="2024-05-01T00:00:00Z", end="2024-05-03T00:00:00Z")
     ws.close()
     assert el["pq"].tolist() == expected_pq and el["sq"].tolist() == expected_sq
+
+
+# -- a query range without any bucket -------------------------------------------------------------------------
+def test_shift_buckets_of_a_range_without_shifts_are_none(tmp_path):
+    # shifts exist (on 1 May) but none in the range (1 June), where a break, states and a count are: no bucket,
+    # an empty table, no error (the windows, the state work and the production split have nothing to hold)
+    calendar = [{"scope": "S", "kind": "shift", "start": "2024-05-01T06:00:00Z", "end": "2024-05-01T14:00:00Z"},
+                {"scope": "S", "kind": "break", "start": "2024-06-01T10:00:00Z", "end": "2024-06-01T11:00:00Z"}]
+    states = [["M1", "2024-05-01T00:00:00Z", None, "production"], ["M1", "2024-06-01T00:00:00Z", None, "setup"],
+              ["M1", "2024-06-02T00:00:00Z", "2024-06-02T00:00:01Z", "setup"]]
+    ws = build(tmp_path, {"equipment": EQ, "calendar": pd.DataFrame(calendar),
+                          "states": pd.DataFrame(states, columns=["equipment_id", "start", "end", "state"]),
+                          "production": pd.DataFrame([{"equipment_id": "M1", "end": "2024-06-01T12:00:00Z",
+                                                       "produced": 5}])})
+    window = {"start": "2024-06-01T00:00:00Z", "end": "2024-06-02T00:00:00Z"}
+    raw = ws.elements_raw("shift", **window)
+    assert raw.elements.empty and raw.reasons.empty
+    assert ws.kpi(level="site", period="shift", **window).empty
+    assert len(ws.elements(period="day", **window)) == 1  # the same range has a day bucket
+    ws.close()
 
 
 # -- the calendar booked at every level ----------------------------------------------------------------------

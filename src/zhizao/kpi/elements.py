@@ -400,7 +400,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     if helper is not None:
         helper.result()
     n_r = len(CATEGORY_PRECEDENCE)
-    d, ov = np.zeros((cut.size - 1, n_r)), np.zeros(cut.size - 1)
+    n_windows = max(cut.size - 1, 0)  # none when no bucket lies in the query range
+    d, ov = np.zeros((n_windows, n_r)), np.zeros(n_windows)
     for x in done:  # each part's windows (those around its equipment's timelines)
         d[x.windows] += x.d
         if x.ov is not None:
@@ -622,8 +623,9 @@ def _loss_reasons(bs, be, pot, pdl, parts, sr, periods) -> pd.DataFrame:
         return _empty_reasons().assign(entity_id=pd.Series(dtype=object), period_start=pd.Series(dtype=object),
                                        period_end=pd.Series(dtype=object))
     df = pd.concat(frames, ignore_index=True).groupby(["bucket", "category", "reason"], as_index=False)["ms"].sum()
-    df["category"] = np.asarray(CATEGORY_PRECEDENCE, dtype=object)[df["category"].to_numpy()]
     df["reason"] = np.asarray([*codes, ""], dtype=object)[df["reason"].to_numpy()]  # -1: none
+    df = df.sort_values(["bucket", "category", "reason"], ignore_index=True)  # reason codes follow no order
+    df["category"] = np.asarray(CATEGORY_PRECEDENCE, dtype=object)[df["category"].to_numpy()]
     df["seconds"] = df.pop("ms") / MS
     return df.merge(periods, on="bucket").drop(columns="bucket")
 

@@ -128,8 +128,8 @@ def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, 
     ps, pe = tl.encode(pk, s), tl.encode(pk, e)
     # the usual case: each record whole inside one bucket (a count at an instant inside it) counts whole
     b = np.searchsorted(bs, ps, side="right") - 1
-    bucket_end = be[np.maximum(b, 0)]
-    if np.all((b >= 0) & np.where(pe > ps, pe <= bucket_end, ps < bucket_end)):
+    bucket_end = be[np.maximum(b, 0)] if nb else None
+    if nb and np.all((b >= 0) & np.where(pe > ps, pe <= bucket_end, ps < bucket_end)):
         seg, rec, frac = b, None, None
     else:  # split in proportion to the overlap (kpi.intervals.split_over)
         rec, seg, frac = split_over(ps, pe, bs, be, length=(e - s).astype(np.float64))
