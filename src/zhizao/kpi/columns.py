@@ -59,21 +59,22 @@ def to_numpy(col: pa.ChunkedArray) -> np.ndarray:
     return col.combine_chunks().to_numpy(zero_copy_only=False)
 
 
+def _microseconds(ts: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column of time stamps as one Arrow array in microseconds."""
+    if isinstance(ts, pa.ChunkedArray):
+        ts = ts.combine_chunks()
+    return ts if ts.type.unit == "us" else ts.cast(pa.timestamp("us", tz=ts.type.tz))
+
+
 def epoch_ms(ts: pa.ChunkedArray) -> np.ndarray:
     """Milliseconds since the epoch (floor, int64) of a chunked Arrow column of time stamps without nulls."""
-    ts = ts.combine_chunks()
-    if ts.type.unit != "us":
-        ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
-    return ts.view(pa.int64()).to_numpy() // 1000
+    return _microseconds(ts).view(pa.int64()).to_numpy() // 1000
 
 
 def epoch_ms_or_null(ts: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Milliseconds since the epoch (floor, int64; 0 where null) of an Arrow column of time stamps, and
     whether each is not null (bool), read from the validity bitmap (no ``pyarrow.compute`` call)."""
-    if isinstance(ts, pa.ChunkedArray):
-        ts = ts.combine_chunks()
-    if ts.type.unit != "us":
-        ts = ts.cast(pa.timestamp("us", tz=ts.type.tz))
+    ts = _microseconds(ts)
     n, at = len(ts), ts.offset
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, bool)

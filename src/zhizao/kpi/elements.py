@@ -200,8 +200,8 @@ _EXTENT_SQL = {
 
 
 def _scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, int]]:
-    """Earliest and latest time stamp [ms] of the energy, labour and quality records per site (key None: all
-    sites; records booked to an enterprise count for each of its sites); empty if there are none."""
+    """Earliest and latest time stamp [ms] of the energy, labour and quality records per site (key None: records
+    without site; records booked to an enterprise count for each of its sites); empty if there are none."""
     if not filled:
         return {}
     rows = con.execute(f"""
@@ -209,22 +209,23 @@ def _scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, 
                     FROM equipment)
         SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(q for t, q in _EXTENT_SQL.items() if t in filled)})
         x(site, t0, t1) WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
-    return _with_total({site: (_ms(a), _ms(b)) for site, a, b in rows})
+    return {site: (_ms(a), _ms(b)) for site, a, b in rows}
 
 
-def _with_total(extent: dict) -> dict:
-    if extent:
-        extent[None] = (min(a for a, _ in extent.values()), max(b for _, b in extent.values()))
-    return extent
+def _widen(extent: dict, site, a: int, b: int) -> None:
+    """Widen ``extent[site]`` (earliest, latest) to hold ``[a, b]``."""
+    extent[site] = (min(a, extent[site][0]), max(b, extent[site][1])) if site in extent else (a, b)
 
 
 def _merge_extents(*parts: dict) -> dict:
-    """Union of per-site extents; key None (records without site, and all sites) is recomputed."""
+    """Union of per-site extents, with key None for all sites (records without site count there too)."""
     out: dict = {}
     for part in parts:
         for site, (a, b) in part.items():
-            out[site] = (min(a, out[site][0]), max(b, out[site][1])) if site in out else (a, b)
-    return _with_total(out)
+            _widen(out, site, a, b)
+    if out:
+        out[None] = (min(a for a, _ in out.values()), max(b for _, b in out.values()))
+    return out
 
 
 def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
@@ -232,8 +233,7 @@ def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
     out: dict = {}
     sites = ent["site"].to_numpy()[np.asarray(keys, np.int64)].tolist()
     for site, a, b in zip(sites, np.asarray(first).tolist(), np.asarray(last).tolist()):
-        site = None if pd.isna(site) else site
-        out[site] = (min(a, out[site][0]), max(b, out[site][1])) if site in out else (a, b)
+        _widen(out, None if pd.isna(site) else site, a, b)
     return out
 
 
