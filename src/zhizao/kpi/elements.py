@@ -466,9 +466,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     if len(en["key"]):
         ek = np.asarray(en["key"], np.int64)
         present["energy"][ek] = True
-        rec, seg, frac = split_timelines(tl, ek, en["s"], en["e"], bs, be)
-        out["energy_kwh"] = np.bincount(seg, weights=frac * np.asarray(en["kwh"], np.float64)[rec], minlength=nb)
-        out["energy_kgce"] = np.bincount(seg, weights=frac * np.asarray(en["kgce"], np.float64)[rec], minlength=nb)
+        split = split_timelines(tl, ek, en["s"], en["e"], bs, be)
+        out["energy_kwh"] = split.sums(en["kwh"], nb)
+        out["energy_kgce"] = split.sums(en["kgce"], nb)
         fb = locate(bs, be, tl.encode(ek, en["e"]) - 1)
         fl = np.asarray(en["flag"]) > 0
         out["counter_resets"] = np.bincount(fb[fl & (fb >= 0)], minlength=nb).astype(np.float64)
@@ -481,12 +481,12 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True
-        rec, seg, frac = split_timelines(tl, lk, lb["s"], lb["e"], bs, be)
+        split = split_timelines(tl, lk, lb["s"], lb["e"], bs, be)
         apat = np.asarray(lb["attendance_hours"], np.float64)
-        out["apat"] = np.bincount(seg, weights=frac * apat[rec], minlength=nb)
-        out["apwt"] = np.bincount(seg, weights=frac * np.asarray(lb["wh"], np.float64)[rec], minlength=nb)
-        out["apat_no_apwt"] = np.bincount(seg, weights=frac * (apat * np.asarray(lb["no_wh"]))[rec], minlength=nb)
-        out["earned_hours"] = np.bincount(seg, weights=frac * np.asarray(lb["eh"], np.float64)[rec], minlength=nb)
+        out["apat"] = split.sums(apat, nb)
+        out["apwt"] = split.sums(lb["wh"], nb)
+        out["apat_no_apwt"] = split.sums(apat * np.asarray(lb["no_wh"]), nb)
+        out["earned_hours"] = split.sums(lb["eh"], nb)
 
     # -- quality
     qu = _numpy_rows(con, filled, "quality", """

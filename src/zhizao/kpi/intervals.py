@@ -322,12 +322,39 @@ def time_between(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarra
     return out
 
 
+@dataclass(frozen=True)
+class Split:
+    """How records fall into segments (see :func:`split_timelines`).
+
+    Piece ``i`` of record ``rec[i]`` lies in segment ``seg[i]`` with the share ``frac[i]`` of the record;
+    ``rec`` and ``frac`` are None when every record lies whole inside one segment, ``seg[i]`` being record
+    ``i``'s (the usual case, which needs no gathers and no fractions).
+    """
+
+    rec: np.ndarray | None
+    seg: np.ndarray
+    frac: np.ndarray | None
+
+    def sums(self, x: np.ndarray, n_segments: int) -> np.ndarray:
+        """Per segment, the sum of the records' values ``x`` (shape (n_records,)) in proportion to the shares;
+        float64, shape (n_segments,)."""
+        x = np.asarray(x, dtype=np.float64)
+        return np.bincount(self.seg, weights=x if self.rec is None else self.frac * x[self.rec],
+                           minlength=n_segments)
+
+
 def split_timelines(tl: Timeline, key: np.ndarray, start: np.ndarray, end: np.ndarray, seg_start: np.ndarray,
-                    seg_end: np.ndarray):
+                    seg_end: np.ndarray) -> Split:
     """:func:`split_over` for records ``[start, end)`` [ms] of timelines ``key``: the records are laid out on
     ``tl`` (clipped to its band) and split over the segments ``seg_start, seg_end`` (on the composite axis) in
-    proportion to their true, unclipped length. Returns ``(rec, seg, fraction)`` as :func:`split_over`."""
+    proportion to their true, unclipped length. When every record lies whole inside one segment (a record at
+    an instant: its instant inside it), one search finds the segments and the shares are all 1."""
     start = np.asarray(start, np.int64)
     end = np.asarray(end, np.int64)
-    return split_over(tl.encode(key, start), tl.encode(key, end), seg_start, seg_end,
-                      length=(end - start).astype(np.float64))
+    ps, pe = tl.encode(key, start), tl.encode(key, end)
+    if seg_start.size:
+        b = np.searchsorted(seg_start, ps, side="right") - 1
+        seg_stop = seg_end[np.maximum(b, 0)]
+        if np.all((b >= 0) & np.where(pe > ps, pe <= seg_stop, ps < seg_stop)):
+            return Split(None, b, None)
+    return Split(*split_over(ps, pe, seg_start, seg_end, length=(end - start).astype(np.float64)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from zhizao.kpi.columns import enum_codes, enum_sql, epoch_ms, numbers
-from zhizao.kpi.intervals import Timeline, is_sorted, split_over
+from zhizao.kpi.intervals import Timeline, is_sorted, split_timelines
 
 
 def production_records(con, equipment_ids: list) -> tuple[dict, dict]:
@@ -124,19 +124,11 @@ def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, 
     if not len(pr["key"]):
         return out, np.empty(0, np.int64)
     pk = pr["key"].astype(np.int64)
-    s, e = pr["s"], pr["e"]
-    ps, pe = tl.encode(pk, s), tl.encode(pk, e)
-    # the usual case: each record whole inside one bucket (a count at an instant inside it) counts whole
-    b = np.searchsorted(bs, ps, side="right") - 1
-    bucket_end = be[np.maximum(b, 0)] if nb else None
-    if nb and np.all((b >= 0) & np.where(pe > ps, pe <= bucket_end, ps < bucket_end)):
-        seg, rec, frac = b, None, None
-    else:  # split in proportion to the overlap (kpi.intervals.split_over)
-        rec, seg, frac = split_over(ps, pe, bs, be, length=(e - s).astype(np.float64))
+    split = split_timelines(tl, pk, pr["s"], pr["e"], bs, be)
     pri, pq, good, val = pr["pri"], pr["produced"], pr["good"], pr["unit_value"]  # NaN where null
 
     def addp(name, x):
-        out[name] = np.bincount(seg, weights=x if rec is None else frac * x[rec], minlength=nb)
+        out[name] = split.sums(x, nb)
 
     addp("pq", pq)
     addp("gq", good)
