@@ -255,7 +255,8 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     -------
     ElementsResult
         ``elements``: columns level, entity_id, equipment_id, work_center, area, site, enterprise, tz,
-        period_start, period_end (tz-aware, UTC), no_calendar (bool) and :data:`ELEMENTS` (times in seconds,
+        period_start, period_end (tz-aware, UTC), no_calendar and no_data (bool: equipment without any
+        calendar entry; equipment without any state or production record) and :data:`ELEMENTS` (times in seconds,
         quantities in units, energy in kWh and kgce, labour in hours); null where the entity has no records
         of that kind. ``reasons``: loss seconds inside pbt by equipment, bucket, category and reason.
 
@@ -304,12 +305,40 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 if (ent["w1"] <= ent["w0"]).any():
                     raise ValueError("empty query range")
             thr_ms = round(settings.minor_stop_threshold * MS)
-            lo, hi = int(ent["w0"].min()) - thr_ms, int(ent["w1"].max()) + thr_ms
+            lo, hi = _failure_lookback(sr, int(ent["w0"].min()) - thr_ms), int(ent["w1"].max()) + thr_ms
+            _data_extent(ent, sr, pe)
             tl = Timeline(lo - 1, hi + 1, len(ent))
             return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
     finally:
         con.unregister("_zz_ent")
         cur.close()
+
+
+def _failure_lookback(sr, lo: int) -> int:
+    """``lo`` moved back to the start of every failure run (unplanned_downtime records, which outrank every
+    other category, chained where they overlap or touch) that runs across it, so a failure's first instant
+    inside planned busy time is found wherever the run began (failure events are counted there)."""
+    u = sr.rank == R_UNPLANNED
+    us, ue = sr.start[u], sr.end[u]
+    while True:
+        across = (us < lo) & (ue >= lo)
+        if not across.any():
+            return lo
+        lo = int(us[across].min())
+
+
+def _data_extent(ent: pd.DataFrame, sr, pe: dict) -> None:
+    """Columns ``d0``, ``d1`` (first time stamp and horizon of each equipment's states and production [ms];
+    equal where there is none) and ``has_data`` of ``ent`` (equipment rows first, keys 0 .. n_eq - 1)."""
+    n = len(ent)
+    d0, d1 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    has = np.zeros(n, bool)
+    k = np.asarray(sr.keys_with_states, np.int64)
+    d0[k], d1[k], has[k] = sr.first, sr.last, True
+    for key, (a, b, _c) in pe.items():
+        d0[key], d1[key] = (min(d0[key], a), max(d1[key], b)) if has[key] else (a, b)
+        has[key] = True
+    ent["d0"], ent["d1"], ent["has_data"] = d0, d1, has
 
 
 def _bucket_segments(con, ent, tl, period):
@@ -361,9 +390,6 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     p_elements = pool.submit(lambda: production_elements(p_records.result()[0], tl, bs, be, nb))
     bkey = buckets["key"].to_numpy()
 
-    has_states = np.zeros(len(ent), bool)
-    has_states[sr.keys_with_states] = True
-
     # -- time elements: the calendar cuts each bucket into windows (in pot or not, in planned downtime or
     # not); the time of each state category inside each window comes from prefix sums over the state
     # segments, so the millions of segments are never cut (kpi.intervals.time_between). Large stores are
@@ -383,20 +409,21 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
                 i = next(todo, None)
             if i is None:
                 return
-            done[i] = _state_times(sr, *parts[i], tl, lo, hi, thr_ms, cut, bs, be)
+            done[i] = _state_times(sr, *parts[i], tl, lo, hi, thr_ms, cut, nb)
 
     helper = pool.submit(work, windows.result) if len(parts) > 1 else None
     try:
         # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
-        (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl, thr_ms)
+        (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl)
         has_cal = np.r_[has_cal, np.zeros(len(ent) - n_eq, bool)]
         ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
         cut = np.r_[ps, pe[-1:]]  # the pieces are consecutive
-        windows.set_result(cut)
+        in_pbt = (ipot >= 0) & (ipd < 0)  # planned busy time by the calendar (states cannot cut a failure)
+        windows.set_result((cut, ps[in_pbt], pe[in_pbt], ib[in_pbt]))
     finally:
         if not windows.done():  # the calendar failed: release the worker waiting for it
             windows.set_exception(RuntimeError("no windows: the calendar could not be read"))
-    work(cut)
+    work(windows.result())
     if helper is not None:
         helper.result()
     n_r = len(CATEGORY_PRECEDENCE)
@@ -510,7 +537,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
     out = {name: np.asarray(x, dtype=np.float64) for name, x in out.items()}
     is_eq = (ent["level"] == "equipment").to_numpy()[bkey]
-    no_time = ~is_eq | ~has_states[bkey]
+    has_data = ent["has_data"].to_numpy(bool)[bkey]
+    # equipment under a calendar is scheduled whether it reports or not; without one, over its data extent
+    no_time = ~is_eq | ~(has_cal[bkey] | has_data)
     for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS:
         out[name][no_time] = np.nan
     for group, names in OPTIONAL_GROUPS.items():
@@ -521,7 +550,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
                                                         "area", "site", "enterprise", "tz")}
     cols["period_start"] = pd.to_datetime(buckets["start_ms"].to_numpy(), unit="ms", utc=True)
     cols["period_end"] = pd.to_datetime(buckets["end_ms"].to_numpy(), unit="ms", utc=True)
-    cols["no_calendar"] = ~has_cal[bkey] & is_eq & has_states[bkey]
+    cols["no_calendar"] = ~has_cal[bkey] & is_eq & has_data
+    cols["no_data"] = is_eq & ~has_data
     df = pd.DataFrame({**cols, **{name: out[name] for name in ELEMENTS}})
     periods = df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket")
     return ElementsResult(df, lambda: _loss_reasons(**reason_inputs, periods=periods),
@@ -541,10 +571,11 @@ class _StateTimes:
     # (an array, or a slice when all of the part's records are in the window)
 
 
-def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateTimes:
-    """Time of each state category inside the windows between ``cut`` points around the timelines of the
-    state records ``a:b`` (whole equipment) of ``sr``, and failure events per bucket. ``cut`` may be a
-    function returning the cut points (called once the states are resolved)."""
+def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, windows, nb: int) -> _StateTimes:
+    """Time of each state category inside the windows between the cut points around the timelines of the
+    state records ``a:b`` (whole equipment) of ``sr``, and failure events per bucket. ``windows``: (cut
+    points, and the start, end and bucket of the pieces in planned busy time by the calendar), or a function
+    returning them (called once the states are resolved)."""
     s0, e0 = sr.start[a:b], sr.end[a:b]
     win = (e0 > lo) & (s0 < hi)
     if win.all():  # the default range holds all data
@@ -558,7 +589,7 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateT
     seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
     # minor stops: unplanned runs shorter than the threshold
     seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
-    cut = cut() if callable(cut) else cut
+    cut, pbt_s, pbt_e, pbt_b = windows() if callable(windows) else windows
     # the windows that can hold the part's segments: from the one containing its first timeline's start to
     # the one containing its last timeline's end
     k0 = max(int(np.searchsorted(cut, int(sr.key[a]) * tl.span, side="right")) - 1, 0)
@@ -570,9 +601,51 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateT
     if overlap:  # double-covered time: segments covered by two or more records
         ov_s, ov_e = _overlap_segments(ss, se)
         ov = time_between(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0]
-    fb = locate(bs, be, seg_s[seg_r == R_UNPLANNED])
-    fe = np.bincount(fb[fb >= 0], minlength=bs.size).astype(np.float64)
+    failure = seg_r == R_UNPLANNED
+    fe = failure_events(seg_s[failure], seg_e[failure], pbt_s, pbt_e, pbt_b, nb)
     return _StateTimes(slice(k0, k1), d, ov, fe, (seg_s, seg_e, seg_r), (ss, srank, rows))
+
+
+def failure_events(fail_start: np.ndarray, fail_end: np.ndarray, pbt_start: np.ndarray, pbt_end: np.ndarray,
+                   pbt_bucket: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Failure events FE per bucket: each failure counts once, in the bucket of its first instant inside
+    planned busy time; a failure that never overlaps planned busy time does not count.
+
+    So a counted failure always has a positive time to restoration in the bucket where it counts, and MTTR
+    is never 0 for a counted failure (docs/reference/iso22400.md, "Failure events").
+
+    Parameters
+    ----------
+    fail_start, fail_end : array of int64, shape (n,)
+        Failure runs (unplanned_downtime at or above the minor-stop threshold), on one axis.
+    pbt_start, pbt_end : array of int64, shape (m,)
+        Disjoint pieces of planned busy time, increasing.
+    pbt_bucket : array of int64, shape (m,)
+        Bucket of each piece (-1: outside every bucket; a failure whose first instant in planned busy time
+        falls there counts in no bucket of this query).
+    n_buckets : int
+
+    Returns
+    -------
+    array of float64, shape (n_buckets,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> failure_events(np.array([0, 50, 95]), np.array([20, 70, 99]),
+    ...                np.array([10, 60]), np.array([40, 90]), np.array([0, 1]), 2).tolist()
+    [1.0, 1.0]
+    """
+    fail_start = np.asarray(fail_start, np.int64)
+    j = np.searchsorted(pbt_end, fail_start, side="right")  # the first piece ending after the failure starts
+    ok = j < pbt_start.size
+    j = np.minimum(j, max(pbt_start.size - 1, 0))
+    if pbt_start.size:
+        ok &= pbt_start[j] < np.asarray(fail_end, np.int64)
+        b = np.where(ok, pbt_bucket[j], -1)
+    else:
+        b = np.full(fail_start.size, -1, np.int64)
+    return np.bincount(b[b >= 0], minlength=n_buckets).astype(np.float64)
 
 
 def _overlap_segments(ss, se):
@@ -632,7 +705,7 @@ def _loss_reasons(bs, be, pot, pdl, parts, sr, periods) -> pd.DataFrame:
 
 def _empty_elements() -> pd.DataFrame:
     cols = ["level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise", "tz",
-            "period_start", "period_end", "no_calendar", *ELEMENTS]
+            "period_start", "period_end", "no_calendar", "no_data", *ELEMENTS]
     return pd.DataFrame({c: pd.Series(dtype="float64" if c in ELEMENTS else "object") for c in cols})
 
 

@@ -43,17 +43,18 @@ def rollup(elements: pd.DataFrame, level: str = "equipment") -> pd.DataFrame:
         df = elements[elements[col].notna()]
     keys = [col, "tz", "period_start", "period_end"]
     if df.empty:
-        return pd.DataFrame(columns=keys + ["n_equipment", "no_calendar", *ELEMENTS])
+        return pd.DataFrame(columns=keys + ["n_equipment", "no_calendar", "no_data", *ELEMENTS])
     index = pd.MultiIndex.from_frame(df[keys]) if level == "equipment" else None
     if index is not None and index.is_unique:
         # one row per equipment and bucket already: the sums are the rows themselves (the engine's rows come
         # in this order already)
         out = (df if index.is_monotonic_increasing else df.sort_values(keys, kind="stable")).reset_index(drop=True)
         out.insert(len(keys), "n_equipment", 1)
-        return out[keys + ["n_equipment", "no_calendar", *ELEMENTS]]
+        return out[keys + ["n_equipment", "no_calendar", "no_data", *ELEMENTS]]
     g = df.groupby(keys, sort=True, dropna=False)
     out = g[list(ELEMENTS)].sum(min_count=1)
     out["n_equipment"] = g["equipment_id"].nunique()
     out["no_calendar"] = g["no_calendar"].any()
+    out["no_data"] = g["no_data"].any()
     out = out.reset_index()
-    return out[keys + ["n_equipment", "no_calendar", *ELEMENTS]]
+    return out[keys + ["n_equipment", "no_calendar", "no_data", *ELEMENTS]]
