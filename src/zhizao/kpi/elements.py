@@ -106,6 +106,9 @@ class Settings:
 
     minor_stop_threshold: float = MINOR_STOP_THRESHOLD  # [s]
     kgce: dict[str, float] = field(default_factory=dict)  # overrides of DEFAULT_KGCE
+    #: IANA zone of a work centre, area, site or enterprise whose equipment spans several zones (its day,
+    #: week, month and hour buckets); default: the zone of most of its equipment (see :func:`group_zones`)
+    zones: dict[str, str] = field(default_factory=dict)
 
 
 class ElementsResult:
@@ -237,8 +240,47 @@ def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
     return out
 
 
+def group_zones(eq: pd.DataFrame, level: str, configured: dict | None = None) -> dict[str, str]:
+    """The bucket zone of each group of ``level`` whose equipment spans several time zones.
+
+    One row per entity and period, always: the buckets of such a group (day, week, month, hour) are those of
+    one zone, its configured zone (``configured``, e.g. :attr:`Settings.zones`) or else the zone of most of
+    its equipment, the first by name among equally many (docs/reference/iso22400.md, "Time zones").
+
+    Parameters
+    ----------
+    eq : pandas.DataFrame
+        Equipment with the level's id column and ``tz``.
+    level : {'work_center', 'area', 'site', 'enterprise'}
+    configured : dict, optional
+        Group id -> IANA zone; applies to single-zone groups too.
+
+    Returns
+    -------
+    dict
+        Group id -> zone, for the groups whose equipment's zones differ or that have a configured zone.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> eq = pd.DataFrame({"site": ["S", "S", "S", "T"], "tz": ["Asia/Kolkata", "UTC", "UTC", "UTC"]})
+    >>> group_zones(eq, "site")
+    {'S': 'UTC'}
+    """
+    configured = configured or {}
+    m = eq[eq[level].notna()]
+    out = {}
+    for gid, tz in m.groupby(level)["tz"]:
+        if gid in configured:
+            out[gid] = configured[gid]
+        elif tz.nunique() > 1:
+            counts = tz.value_counts()
+            out[gid] = min(counts.index[counts == counts.max()])
+    return out
+
+
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                     settings: Settings | None = None) -> ElementsResult:
+                     settings: Settings | None = None, zone_level: str | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
 
     Parameters
@@ -250,6 +292,10 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     start, end : str, datetime or pandas.Timestamp, optional
         Query range (time stamps without offset are UTC). Defaults to whole buckets around the data.
     settings : Settings, optional
+    zone_level : {'work_center', 'area', 'site', 'enterprise'}, optional
+        Bucket every entity of a group of this level in the group's zone (:func:`group_zones`), so that
+        the group's members share bucket bounds and roll up to one row per period. Default: each entity's
+        own zone.
 
     Returns
     -------
@@ -270,6 +316,11 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     ent = _entities(con, filled)
     if ent.empty:
         return ElementsResult(_empty_elements(), _empty_reasons(), period)
+    if zone_level not in (None, "equipment"):
+        zones = group_zones(ent[ent["level"] == "equipment"], zone_level, settings.zones)
+        if zones:
+            mapped = ent[zone_level].map(zones)
+            ent["tz"] = mapped.where(mapped.notna(), ent["tz"])
     view = ent[["key", "level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise"]]
     con.register("_zz_ent", view)
     cur = con.cursor()  # a second connection: production is read while this one reads the states

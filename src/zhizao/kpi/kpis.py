@@ -164,8 +164,9 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
 
     if "oee" in needed:
         oee = out["availability"] * out["effectiveness"] * out["quality_ratio"]
-        # a full breakdown: no production time, OEE 0 with undefined effectiveness and quality
-        zero = (col["apt"] == 0) & (col["pbt"] > 0) & np.isnan(oee) & ~np.isnan(col["pq"])
+        # a full breakdown: no production time, OEE 0 with undefined effectiveness and quality, whether or not
+        # count records exist
+        zero = (col["apt"] == 0) & (col["pbt"] > 0)
         out["oee"] = np.where(zero, 0.0, oee)
     if "nee" in needed:
         out["nee"] = ratio(col["aupt"], col["pbt"]) * out["effectiveness"] * out["quality_ratio"]
