@@ -8,7 +8,9 @@ The time model (reference/iso22400.md, "Time model")::
 
     ct   calendar time of the bucket
     pot  planned operation time: shift time of the calendar, minus holidays, minus time in state category
-         not_scheduled. Equipment without any calendar entry is scheduled around the clock (flag no_calendar).
+         not_scheduled. Equipment under a calendar is scheduled whether it reports or not; a calendar without
+         shift entries schedules around the clock minus its holidays; equipment without any calendar entry is
+         scheduled around the clock over its own data extent (flag no_calendar).
     pdt  planned downtime: the part of pot covered by calendar breaks or planned_downtime entries, or by states
          of category planned_downtime or unscheduled
     pbt  planned busy time = pot - pdt
@@ -18,20 +20,25 @@ The time model (reference/iso22400.md, "Time model")::
     unaccounted       pbt time with no state record (pbt - aubt - adot); a data-quality figure
     pmt               planned maintenance: calendar planned_downtime, or planned_downtime states inside pbt
     ttr               failure time (unplanned_downtime, not minor stops) inside pbt; cmt = ttr
-    fe                failure events: unplanned_downtime runs at or above the minor-stop threshold, counted in
-                      the bucket where they start
+    fe                failure events: unplanned_downtime runs at or above the minor-stop threshold that
+                      overlap pbt, counted in the bucket of their first instant inside pbt (failure_events)
     outside_pbt       production, setup and stop time outside pbt (states outside the calendar; flagged)
     overlap           time covered by more than one state record (counted once; flagged)
 
-State records without ``end`` last until the next state of the equipment; the last one lasts until the
-equipment's data horizon (its latest time stamp in states and production). Overlapping records are resolved
-by :data:`zhizao.schema.CATEGORY_PRECEDENCE`. An unplanned_downtime run shorter than the minor-stop threshold
+State records without ``end`` last until the next record of the equipment with a strictly later start; the
+last ones until the equipment's data horizon (its latest time stamp in states and production). Overlapping
+records, records sharing a start among them, are resolved by :data:`zhizao.schema.CATEGORY_PRECEDENCE`; a
+raw state name never decides. A ``minor_stop`` record is a minor stop whatever its length. An unplanned_downtime run shorter than the minor-stop threshold
 is a minor stop; one of exactly the threshold is a failure. Runs are classified on their full length, not
 the part inside the query, so results do not depend on how a range is split.
 
 Counts (production) stamped at a time (no start) belong to the bucket ``[start, end)`` that contains the
 stamp; counts over an interval are split in proportion to the overlap. Energy and labour intervals are
 split the same way; quality results are counted at their time stamp.
+
+One row per entity and bucket; with ``zone_level``, the members of a group that spans time zones are
+bucketed in the group's zone (:func:`group_zones`), so the roll-up has one row per group and period. The
+readings the standard leaves open are in docs/reference/iso22400.md.
 
 How it is computed (all interval arithmetic is in :mod:`zhizao.kpi.intervals`): the state records are read
 in the store's order and given their ends (:mod:`zhizao.kpi.states`) while production is read on a second
