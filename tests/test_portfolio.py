@@ -27,7 +27,7 @@ from zhizao.verify.result import VerificationResult
 from canonical import write_tables
 
 PORTFOLIO_DIR = Path(bulletin_module.__file__).parent
-LOCALE_DIR = PORTFOLIO_DIR.parent / "report" / "locale"
+LOCALE_DIR = PORTFOLIO_DIR.parent / "locale"
 EXTERNAL = re.compile(r"""(?:\b(?:src|href|xlink:href|srcset|action|data)\s*=\s*["']?\s*(?:https?:)?//)"""
                       r"""|(?:url\(\s*["']?\s*(?:https?:)?//)|(?:@import)""", re.I)
 SH = "Asia/Shanghai"

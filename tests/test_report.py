@@ -21,6 +21,7 @@ from zhizao.report import html as report_html
 pytestmark = pytest.mark.filterwarnings("error::zhizao.report.ReportWarning")
 
 REPORT_DIR = Path(report_html.__file__).parent
+LOCALE_DIR = REPORT_DIR.parent / "locale"
 EXTERNAL = re.compile(r"""(?:\b(?:src|href|xlink:href|srcset|action|data)\s*=\s*["']?\s*(?:https?:)?//)"""
                       r"""|(?:url\(\s*["']?\s*(?:https?:)?//)|(?:@import)""", re.I)
 
@@ -163,7 +164,7 @@ def test_catalogues_cover_every_message():
     ids = _msgids()
     assert len(ids) > 50
     for lang in ("zh", "en"):
-        with (REPORT_DIR / "locale" / lang / "LC_MESSAGES" / "zhizao.po").open("rb") as f:
+        with (LOCALE_DIR / lang / "LC_MESSAGES" / "zhizao.po").open("rb") as f:
             cat = read_po(f)
         missing = sorted(m for m in ids if m not in cat)
         assert not missing, (lang, missing)

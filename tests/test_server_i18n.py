@@ -15,7 +15,7 @@ from test_server_support import bearer, clone, login, make_client
 pytest.importorskip("fastapi")
 
 SERVER = Path(__file__).resolve().parent.parent / "src" / "zhizao" / "server"
-LOCALE = Path(__file__).resolve().parent.parent / "src" / "zhizao" / "report" / "locale"
+LOCALE = Path(__file__).resolve().parent.parent / "src" / "zhizao" / "locale"
 
 
 def _server_msgids() -> set[str]:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from zhizao.errors import ZhizaoError
+from zhizao.messages import Message
 from zhizao.schema import LEVELS, PERIODS
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -19,10 +22,28 @@ err = Console(stderr=True)
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
 
 
-def fail(msg: str) -> None:
-    """Print one line to stderr and exit with code 2."""
-    err.print(f"zhizao: {msg}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+def cli_lang() -> str:
+    """Language of the command line's messages: ``ZHIZAO_LANG``, else the locale (``LC_ALL``,
+    ``LC_MESSAGES``, ``LANG``): ``"zh"`` for a Chinese locale, otherwise ``"en"``."""
+    for var in ("ZHIZAO_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        v = os.environ.get(var)
+        if v:
+            return "zh" if v.lower().startswith("zh") else "en"
+    return "en"
+
+
+def say(msg: str | Message | ZhizaoError) -> str:
+    """``msg`` as text in the command line's language."""
+    if isinstance(msg, (Message, ZhizaoError)):
+        return msg.text(cli_lang())
+    return str(msg)
+
+
+def fail(msg: str | Message | ZhizaoError, code: int = 2) -> NoReturn:
+    """Print one line to stderr and exit with ``code`` (2: bad input or a busy store; 1: an internal error)."""
+    line = " ".join(say(msg).split())  # one line, whatever the message holds
+    err.print(f"zhizao: {line}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def choice(value: str, allowed, what: str) -> str:

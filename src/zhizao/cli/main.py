@@ -1,11 +1,14 @@
 """The ``zhizao`` command line: a thin layer over :mod:`zhizao.api` (contract in DESIGN.md).
 
-Exit codes: 0 on success, 2 on bad input with a one-line reason on standard error.
+Exit codes: 0 on success; 2 on bad input or a busy store (any :class:`zhizao.errors.ZhizaoError`) with a
+one-line reason on standard error; 1 on an internal error, also with one line (``--debug`` shows the
+traceback instead). Messages follow ``ZHIZAO_LANG`` or the locale (zh or en).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -13,13 +16,15 @@ import typer
 from rich.table import Table
 
 import zhizao
-from zhizao.cli.common import DB, check_query, choice, console, fail, write_frame
+from zhizao.cli.common import DB, check_query, choice, console, err, fail, say, write_frame
+from zhizao.errors import ZhizaoError
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import MappingError
 from zhizao.schema import LEVELS, PERIODS, TABLES
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="zhizao: ISO 22400 KPIs and verified transformation results from shop-floor data.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="zhizao: ISO 22400 KPIs and verified transformation results from shop-floor data. "
+                       "Add --debug anywhere to see the traceback of an internal error.")
 @app.command()
 def ingest(table: str = typer.Argument(..., help=f"canonical table: {', '.join(TABLES)}"),
            files: list[Path] = typer.Argument(..., help="CSV or Parquet files"),
@@ -167,8 +172,35 @@ def quarantine(db: str = DB,
     write_frame(q.drop(columns=["raw"]) if fmt == "table" else q, fmt, None)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """The ``zhizao`` entry point: runs :data:`app` under the error contract of this module.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``); ``--debug`` anywhere lets an internal error's traceback through.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="zhizao")
+    except ZhizaoError as e:
+        if debug:
+            raise
+        _exit_line(say(e), 2)
+    except KeyboardInterrupt:
+        _exit_line("interrupted; the store is unchanged", 130)
+    except Exception as e:  # a fault of zhizao, not of the input
+        if debug:
+            raise
+        _exit_line(f"internal error ({type(e).__name__}: {' '.join(str(e).split())[:300]}); "
+                   "run again with --debug for the traceback", 1)
+
+
+def _exit_line(line: str, code: int) -> None:
+    err.print(f"zhizao: {line}", markup=False, highlight=False, soft_wrap=True)
+    raise SystemExit(code)
 
 
 @app.command()

@@ -28,16 +28,17 @@ def _open(db: str, must_exist: bool = True):
     import duckdb
 
     import zhizao
+    from zhizao.errors import StoreBusy
     from zhizao.server import accounts
 
     if must_exist and not Path(db).exists():
         _main.fail(f"no store at {db}")
     try:
         ws = zhizao.connect(db)
+    except StoreBusy:
+        _main.fail(f"the store {db} is held by another process (a running 'zhizao serve'?); stop it, or manage "
+                   f"accounts through its REST API (/api/v1/users, /api/v1/keys) or its Accounts page")
     except duckdb.IOException as e:
-        if "lock" in str(e).lower():
-            _main.fail(f"the store {db} is held by another process (a running 'zhizao serve'?); stop it, or manage "
-                       f"accounts through its REST API (/api/v1/users, /api/v1/keys) or its Accounts page")
         _main.fail(f"cannot open {db}: {str(e).splitlines()[0]}")
     accounts.ensure_tables(ws.con)
     return ws

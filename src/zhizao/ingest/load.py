@@ -37,9 +37,10 @@ from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.energy import UNIT_TO_BASE
 from zhizao.schema import (CALENDAR_KINDS, DEFAULT_STATE_MAP, DESIGNATIONS, ENERGY_READINGS, PROJECT_TYPES,
                            QUALITY_RESULTS, TABLES)
+from zhizao.errors import InputError
 
 
-class IngestError(ValueError):
+class IngestError(InputError):
     """A whole file cannot be loaded (unreadable, wrong columns); nothing was stored."""
 
 

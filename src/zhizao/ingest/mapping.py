@@ -36,9 +36,10 @@ from pathlib import Path
 import yaml
 
 from zhizao.schema import STATE_CATEGORIES, TABLES
+from zhizao.errors import InputError
 
 
-class MappingError(ValueError):
+class MappingError(InputError):
     """A mapping file is malformed; the message names the file and the offending key."""
 
 

@@ -59,6 +59,7 @@ import yaml
 from zhizao.ingest.mapping import Mapping
 from zhizao.live.ingestor import BatchReport, Event, LiveIngestor, StateUpdate
 from zhizao.schema import STATE_CATEGORIES
+from zhizao.errors import InputError
 
 log = logging.getLogger("zhizao.live.opcua")
 
@@ -66,7 +67,7 @@ SIGNALS = ("state", "parts", "scrap", "energy")
 HIERARCHY = ("work_center", "area", "site", "enterprise")
 
 
-class NodesError(ValueError):
+class NodesError(InputError):
     """A nodes file is malformed; the message names the file and the key."""
 
 

@@ -25,6 +25,7 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from zhizao.errors import InputError
 
 DEFAULT_PREFIX = "zhizao/v1"
 #: ISA-95 levels in topic order.
@@ -63,7 +64,7 @@ class Topic:
         return {k: getattr(self, k) for k in TOPIC_LEVELS}
 
 
-class TopicError(ValueError):
+class TopicError(InputError):
     """A topic outside the namespace; ``rule`` is the quarantine rule."""
 
     def __init__(self, rule: str, detail: str, table: str = ""):

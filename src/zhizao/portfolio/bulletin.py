@@ -4,7 +4,7 @@
 script, nothing loaded from the network) and ``bulletin.<lang>.md``, in Simplified Chinese or English. It
 computes nothing itself: every figure comes from :func:`zhizao.portfolio.stats.programme_statistics` and is
 shown with the projects behind it (a per-project appendix lists every value the averages are computed from).
-Messages come from the report's catalogues (:mod:`zhizao.report.i18n`), numbers are formatted with Babel for
+Messages come from the report's catalogues (:mod:`zhizao.i18n`), numbers are formatted with Babel for
 the bulletin's locale, for display only.
 """
 
@@ -21,7 +21,7 @@ from markupsafe import Markup
 from zhizao.portfolio.registry import PROGRAMME_INDICATORS
 from zhizao.portfolio.stats import programme_statistics
 from zhizao.report import charts
-from zhizao.report.i18n import NULL, N_, Formatter, check_lang, translations
+from zhizao.i18n import NULL, N_, Formatter, check_lang, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
 

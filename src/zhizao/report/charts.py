@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 import vl_convert as vlc
 
-from zhizao.report.i18n import D3_LOCALES
+from zhizao.i18n import D3_LOCALES
 
 WIDTH = 640  #: plot width [px]
 HEIGHT = 220  #: plot height [px]

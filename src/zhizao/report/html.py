@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from zhizao.kpi.kpis import parse_null_reasons
 from zhizao.report import charts
-from zhizao.report.i18n import N_, NULL, Formatter, check_lang, translations
+from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.schema import LEVEL_ID_COLUMN
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -109,7 +109,7 @@ def waterfall_steps(row, _, f) -> list[dict]:
     """The bars of the time-model waterfall [h] from one row of loss categories (``Workspace.losses``).
 
     A total bar starts at zero; each loss bar hangs from the level the previous bars left. ``_`` translates,
-    ``f`` formats numbers (:class:`zhizao.report.i18n.Formatter`). Null categories are left out.
+    ``f`` formats numbers (:class:`zhizao.i18n.Formatter`). Null categories are left out.
     """
     steps, level_h = [], 0.0
     for c, (label, kind) in WATERFALL.items():

@@ -23,6 +23,7 @@ import secrets
 from dataclasses import dataclass, field
 
 import argon2
+from zhizao.errors import InputError
 
 #: Roles, from the issue: enterprise user, programme analyst, assessor, administrator.
 ROLES = ("enterprise", "analyst", "assessor", "admin")
@@ -59,7 +60,7 @@ DDL = (
 _hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
-class AccountError(ValueError):
+class AccountError(InputError):
     """Bad account input (unknown role, bad name, short password, unknown user or key)."""
 
 

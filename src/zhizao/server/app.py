@@ -249,8 +249,8 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
             if exc.status == 401:
                 nxt = request.url.path + (("?" + request.url.query) if request.url.query else "")
                 return RedirectResponse("/login?next=" + _quote(nxt), status_code=303)
-            return web.error_page(request, exc.status, exc.message)
-        return JSONResponse(body(exc.status, exc.code, exc.message, **exc.extra), status_code=exc.status)
+            return web.error_page(request, exc.status, exc.text(web.lang_of(request)[0]))
+        return JSONResponse({"error": exc.to_dict(_api_lang(request))}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -290,6 +290,14 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     return app
+
+
+def _api_lang(request: Request) -> str:
+    """Language of an API error message: ``?lang=``, else Accept-Language (zh or en), else English."""
+    q = request.query_params.get("lang")
+    if q in ("zh", "en"):
+        return q
+    return "zh" if request.headers.get("accept-language", "").lower().startswith("zh") else "en"
 
 
 def _quote(s: str) -> str:

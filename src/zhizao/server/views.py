@@ -1,6 +1,6 @@
 """What the dashboard pages show, built from the stages through the principal's TenantView.
 
-The functions choose rows, order them and format values for display (Babel, :class:`zhizao.report.i18n.
+The functions choose rows, order them and format values for display (Babel, :class:`zhizao.i18n.
 Formatter`); they compute no KPI. Charts are the report's (:mod:`zhizao.report.charts`, inline SVG, no script).
 A section that fails shows its error in its place, the rest of the page still renders.
 """
@@ -33,7 +33,7 @@ from zhizao.report.html import (
     stop_reason_items,
     waterfall_steps,
 )
-from zhizao.report.i18n import N_, NULL, Formatter, translations
+from zhizao.i18n import N_, NULL, Formatter, translations
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 from zhizao.server.errors import ApiError
 from zhizao.server.store import LRU

@@ -3,7 +3,7 @@
 Pages: plant view (``/plant``, drill-down ``/plant/{level}/{id}``), projects (``/projects``,
 ``/projects/{id}``), programme (``/programme``, bulletin, ``/recognition``), data (``/data``, uploads and
 quarantine), accounts (``/admin``). Simplified Chinese by default, English with ``?lang=en`` (remembered in a
-cookie); messages come from the Babel catalogues of :mod:`zhizao.report.i18n`, numbers and dates are
+cookie); messages come from the Babel catalogues of :mod:`zhizao.i18n`, numbers and dates are
 formatted for the locale.
 
 The content of a page is cached per store version, principal signature, language and URL; the frame around it
@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 import zhizao
-from zhizao.report.i18n import LANGUAGES, N_, translations
+from zhizao.i18n import LANGUAGES, N_, translations
 from zhizao.schema import LEVELS, TABLES
 from zhizao.server import accounts, views
 from zhizao.server.access import Principal, TenantView
@@ -352,7 +352,7 @@ def data_upload(request: Request, view: View, table: str = Form(..., max_length=
         res = ingest_upload(s.store, view.access.principal, table, file, mapping_name or None, mapping,
                             limit=s.max_upload)
     except ApiError as e:
-        return render(request, "data.html.j2", _data_ctx(view, pg, e.message), pg._("Data"), "data", view=view,
+        return render(request, "data.html.j2", _data_ctx(view, pg, e.text(pg.lang)), pg._("Data"), "data", view=view,
                       status=e.status)
     s.after_write()
     return RedirectResponse(f"/data/uploads/{res['upload_id']}", status_code=303)

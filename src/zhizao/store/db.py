@@ -7,11 +7,18 @@ nothing depends on the machine's local zone.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
 
+from zhizao.errors import NotFound, StoreBusy
+from zhizao.messages import define
 from zhizao.schema import SQL_TYPES, TABLES
+
+STORE_BUSY = define("store.busy", "the store %(path)s is in use by another process (PID %(pid)s); stop it, or, "
+                                  "if it is a zhizao server, go through its API")
+NO_STORE = define("store.missing", "no store at %(path)s; load data with 'zhizao ingest' first")
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -70,11 +77,26 @@ def open_db(path: str | Path = "zhizao.duckdb", read_only: bool = False) -> duck
     -------
     duckdb.DuckDBPyConnection
         With ``TimeZone = 'UTC'`` and every canonical table, ``quarantine`` and ``loads`` present.
+
+    Raises
+    ------
+    zhizao.errors.StoreBusy
+        If another process holds the store (DuckDB allows one writing process per file).
+    zhizao.errors.NotFound
+        If ``read_only`` and there is no store at ``path``.
     """
     path = str(path)
     if path != ":memory:" and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(path, read_only=read_only)
+    if read_only and path != ":memory:" and not Path(path).exists():
+        raise NotFound(NO_STORE, path=path)
+    try:
+        con = duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as e:
+        held = re.search(r"Conflicting lock is held in .*\(PID (\d+)\)", str(e))
+        if held is None:
+            raise
+        raise StoreBusy(STORE_BUSY, path=path, pid=held.group(1)) from None
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         for name in TABLES:

@@ -1,4 +1,4 @@
-"""Message catalogues and locale formatting of the report (Babel).
+"""Message catalogues and locale formatting (Babel), shared by every front end.
 
 The catalogues are the ``.po`` files under ``locale/<lang>/LC_MESSAGES/zhizao.po``; msgids are English. They
 are compiled in memory when first used (``read_po`` -> ``write_mo`` -> :class:`babel.support.Translations`),
@@ -78,6 +78,39 @@ def translations(lang: str) -> Translations:
     write_mo(buf, catalog)
     buf.seek(0)
     return Translations(buf, domain=DOMAIN)
+
+
+#: Separator of the items of a list inside a message, per language.
+LIST_SEPARATORS = {"zh": "\u3001", "en": ", "}
+
+
+def _param(value, lang: str):
+    """One message parameter as text in ``lang``: messages rendered, lists joined, floats shortened."""
+    from zhizao.messages import Message
+
+    if isinstance(value, Message):
+        return render_message(value, lang)
+    if isinstance(value, (tuple, list)):
+        return LIST_SEPARATORS[lang].join(str(_param(v, lang)) for v in value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def render_message(message, lang: str = "en") -> str:
+    """The text of a :class:`zhizao.messages.Message` in ``lang``: its template looked up in the catalogue
+    (the English template itself where there is no translation), filled with its parameters.
+
+    >>> from zhizao.messages import define
+    >>> render_message(define("doc.n_rows", "%(n)s rows")(n=3), "en")
+    '3 rows'
+    """
+    template = translations(lang).gettext(message.template) if message.template else ""
+    params = {k: _param(v, lang) for k, v in message.params}
+    try:
+        return template % params
+    except (KeyError, ValueError, TypeError):  # a broken translation: fall back to the English text
+        return message.template % params
 
 
 def _isnull(v) -> bool:

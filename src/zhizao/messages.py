@@ -1,0 +1,159 @@
+"""Structured messages: a code, parameters and an English text, translated where they are shown.
+
+Every text that zhizao computes for a user -- a KPI's null reason, a data-quality flag, a quarantine detail, a
+verification warning or check, a recognition criterion, an error -- is a :class:`Message`, never a sentence
+built in the stage that found it. A message carries
+
+- ``code``: a stable identifier for machines (``"kpi.undefined_zero_denominator"``), dotted by stage;
+- ``template``: the English text with ``%(name)s`` placeholders; it is also the message id (msgid) in the
+  catalogues under ``src/zhizao/locale/`` (see :mod:`zhizao.i18n`);
+- ``params``: the values of the placeholders (text, numbers, lists, or other messages).
+
+Stages declare the kinds of message they emit once, at module level, with :func:`define`, and create
+messages by calling the kind::
+
+    >>> UNDEFINED = define("doc.undefined_zero", "undefined, %(denominator)s = 0")
+    >>> m = UNDEFINED(denominator="pbt")
+    >>> m.code, str(m)
+    ('doc.undefined_zero', 'undefined, pbt = 0')
+    >>> m.to_dict()
+    {'code': 'doc.undefined_zero', 'params': {'denominator': 'pbt'}, 'message': 'undefined, pbt = 0'}
+
+Front ends render a message in the reader's language with :meth:`Message.text` (``m.text("zh")``); machines
+read ``code`` and ``params``. Nothing parses a rendered text back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+#: Every message kind declared with :func:`define`, by code.
+KINDS: dict[str, "MessageKind"] = {}
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return value.item()
+    return value
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message: ``code``, English ``template`` (the msgid) and ``params`` (hashable, in order).
+
+    Create messages by calling a :class:`MessageKind` (see :func:`define`), not directly.
+    """
+
+    code: str
+    template: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The parameters as a dict."""
+        return dict(self.params)
+
+    def text(self, lang: str = "en") -> str:
+        """The message in language ``lang`` (``"zh"`` or ``"en"``), through the message catalogues."""
+        from zhizao.i18n import render_message
+
+        return render_message(self, lang)
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+    def to_dict(self, lang: str = "en") -> dict:
+        """``{"code", "params", "message"}`` with the message rendered in ``lang`` (JSON-able)."""
+        return {"code": self.code, "params": _plain(self.args), "message": self.text(lang)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Message":
+        """The message of :meth:`to_dict` (a stored message keeps its code and parameters; its text is taken
+        from the declared kind if there is one, else from the stored English ``message``)."""
+        kind = KINDS.get(d["code"])
+        template = kind.template if kind else str(d.get("message", d["code"])).replace("%", "%%")
+        params = {k: (cls.from_dict(v) if isinstance(v, dict) and "code" in v else v)
+                  for k, v in (d.get("params") or {}).items()}
+        return cls(d["code"], template, tuple((k, _freeze(v)) for k, v in params.items()))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Message):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class MessageKind:
+    """A kind of message: a code and its English template (see :func:`define`)."""
+
+    code: str
+    template: str
+
+    def __call__(self, **params: Any) -> Message:
+        """A message of this kind with ``params`` (every placeholder of the template must be given)."""
+        missing = _placeholders(self.template) - params.keys()
+        if missing:
+            raise TypeError(f"message {self.code} needs {', '.join(sorted(missing))}")
+        return Message(self.code, self.template, tuple((k, _freeze(v)) for k, v in params.items()))
+
+
+def _placeholders(template: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"%\((\w+)\)", template))
+
+
+def define(code: str, template: str) -> MessageKind:
+    """Declare a kind of message (once, at module level) and return it.
+
+    Parameters
+    ----------
+    code : str
+        Stable dotted identifier, ``"<stage>.<what>"``.
+    template : str
+        English text with ``%(name)s`` placeholders; the msgid of its translations.
+
+    Raises
+    ------
+    ValueError
+        If ``code`` is already declared with another template.
+    """
+    old = KINDS.get(code)
+    if old is not None and old.template != template:
+        raise ValueError(f"message code {code} declared twice with different texts")
+    kind = MessageKind(code, template)
+    KINDS[code] = kind
+    return kind
+
+
+def text(code: str, message: str) -> Message:
+    """A message without a declared kind: ``message`` (English, used as is) under ``code``.
+
+    For texts that cannot be declared in advance; they are shown untranslated, so prefer :func:`define`.
+    """
+    return Message(code, message.replace("%", "%%"))
+
+
+def dumps(messages) -> str:
+    """JSON text of a list of messages (English texts beside codes and parameters)."""
+    return json.dumps([m.to_dict() for m in messages], ensure_ascii=False)
+
+
+def loads(data) -> list[Message]:
+    """The messages of :func:`dumps` (text, or the already parsed list)."""
+    items = json.loads(data) if isinstance(data, (str, bytes)) else (data or [])
+    return [Message.from_dict(d) for d in items]
+
+
+__all__ = ["Message", "MessageKind", "KINDS", "define", "text", "dumps", "loads"]
