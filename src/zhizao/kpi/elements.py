@@ -21,7 +21,7 @@ The time model (reference/iso22400.md, "Time model")::
     pmt               planned maintenance: calendar planned_downtime, or planned_downtime states inside pbt
     ttr               failure time (unplanned_downtime, not minor stops) inside pbt; cmt = ttr
     fe                failure events: unplanned_downtime runs at or above the minor-stop threshold that
-                      overlap pbt, counted in the bucket of their first instant inside pbt (failure_events)
+                      overlap pbt, counted in the bucket of their first instant inside pbt (model.failure_events)
     outside_pbt       production, setup and stop time outside pbt (states outside the calendar; flagged)
     overlap           time covered by more than one state record (counted once; flagged)
 
@@ -62,6 +62,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from zhizao.kpi import model
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.calendar_layers import calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
@@ -511,9 +512,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         "outside_pbt": working[:, :3].sum(axis=1),
         "overlap": per_class(ov).sum(axis=1),
     }
-    ms["adet"] = ms["ttr"] + ms["adet_minor"]
-    ms["aupt"] = ms["apt"] + ms["aust"]
-    ms["aubt"] = ms["aupt"] + ms["adet"]
+    ms["adet"] = model.actual_unit_delay_time(ms["ttr"], ms["adet_minor"])
+    ms["aupt"] = model.actual_unit_processing_time(ms["apt"], ms["aust"])
+    ms["aubt"] = model.actual_unit_busy_time(ms["aupt"], ms["adet"])
     for name, x in ms.items():
         out[name] = x / MS
     out["fe"] = sum((x.fe for x in done), np.zeros(nb))
@@ -634,7 +635,7 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, windows, nb: int) -> _S
     se = tl.encode(skey, e0, lo, hi)
     seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
     # minor stops: unplanned runs shorter than the threshold
-    seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
+    seg_r = np.where((seg_r == R_UNPLANNED) & model.is_minor_stop(seg_e - seg_s, thr_ms), R_MINOR, seg_r)
     cut, pbt_s, pbt_e, pbt_b = windows() if callable(windows) else windows
     # the windows that can hold the part's segments: from the one containing its first timeline's start to
     # the one containing its last timeline's end
@@ -648,50 +649,8 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, windows, nb: int) -> _S
         ov_s, ov_e = _overlap_segments(ss, se)
         ov = time_between(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0]
     failure = seg_r == R_UNPLANNED
-    fe = failure_events(seg_s[failure], seg_e[failure], pbt_s, pbt_e, pbt_b, nb)
+    fe = model.failure_events(seg_s[failure], seg_e[failure], pbt_s, pbt_e, pbt_b, nb)
     return _StateTimes(slice(k0, k1), d, ov, fe, (seg_s, seg_e, seg_r), (ss, srank, rows))
-
-
-def failure_events(fail_start: np.ndarray, fail_end: np.ndarray, pbt_start: np.ndarray, pbt_end: np.ndarray,
-                   pbt_bucket: np.ndarray, n_buckets: int) -> np.ndarray:
-    """Failure events FE per bucket: each failure counts once, in the bucket of its first instant inside
-    planned busy time; a failure that never overlaps planned busy time does not count.
-
-    So a counted failure always has a positive time to restoration in the bucket where it counts, and MTTR
-    is never 0 for a counted failure (docs/reference/iso22400.md, "Failure events").
-
-    Parameters
-    ----------
-    fail_start, fail_end : array of int64, shape (n,)
-        Failure runs (unplanned_downtime at or above the minor-stop threshold), on one axis.
-    pbt_start, pbt_end : array of int64, shape (m,)
-        Disjoint pieces of planned busy time, increasing.
-    pbt_bucket : array of int64, shape (m,)
-        Bucket of each piece (-1: outside every bucket; a failure whose first instant in planned busy time
-        falls there counts in no bucket of this query).
-    n_buckets : int
-
-    Returns
-    -------
-    array of float64, shape (n_buckets,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> failure_events(np.array([0, 50, 95]), np.array([20, 70, 99]),
-    ...                np.array([10, 60]), np.array([40, 90]), np.array([0, 1]), 2).tolist()
-    [1.0, 1.0]
-    """
-    fail_start = np.asarray(fail_start, np.int64)
-    j = np.searchsorted(pbt_end, fail_start, side="right")  # the first piece ending after the failure starts
-    ok = j < pbt_start.size
-    j = np.minimum(j, max(pbt_start.size - 1, 0))
-    if pbt_start.size:
-        ok &= pbt_start[j] < np.asarray(fail_end, np.int64)
-        b = np.where(ok, pbt_bucket[j], -1)
-    else:
-        b = np.full(fail_start.size, -1, np.int64)
-    return np.bincount(b[b >= 0], minlength=n_buckets).astype(np.float64)
 
 
 def _overlap_segments(ss, se):
