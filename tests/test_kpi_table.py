@@ -105,3 +105,12 @@ def test_the_pure_function_of_each_kpi_gives_the_table_value(name):
         if want is None:
             continue
         assert got[i] == pytest.approx(want, rel=1e-12), (name, i)
+
+
+def test_the_examples_in_the_model_docstrings_run():
+    import doctest
+
+    from zhizao.kpi import states
+    for mod in (model, states):
+        res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__
