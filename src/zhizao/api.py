@@ -111,7 +111,7 @@ class Workspace:
         """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`)."""
         m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
         reports = [load_file(self.con, table, f, m) for f in files]
-        self._cache.clear()
+        self.clear_cache()
         return reports
 
     def quarantine(self) -> pd.DataFrame:
@@ -224,6 +224,14 @@ class Workspace:
         return catalogue(el, has_meas)
 
     # -- verify
+    def verification_inputs(self, project_ids=None, periods=("day",)):
+        """The inputs of verifying ``project_ids`` (default: every project), read from the store in bulk (see
+        :class:`zhizao.verify.VerificationInputs`); pass them to :meth:`verify` and :meth:`verify_project`.
+        Valid until the next ingest."""
+        from zhizao.verify import VerificationInputs
+
+        return VerificationInputs.prepare(self, project_ids, periods)
+
     def verify(self, indicator: str, scope: str, baseline, reporting, **kw):
         """Verify one indicator at one scope (see :func:`zhizao.verify.verify`)."""
         from zhizao.verify import verify
@@ -236,6 +244,22 @@ class Workspace:
         from zhizao.verify import verify_project
 
         return verify_project(self, project_id, **kw)
+
+    def verify_all_projects(self, project_ids=None, **kw):
+        """Verify every registered project (or ``project_ids``) and store the results (see
+        :func:`zhizao.verify.verify_all_projects`)."""
+        from zhizao.verify import verify_all_projects
+
+        return verify_all_projects(self, project_ids, **kw)
+
+    # -- cache
+    def clear_cache(self) -> None:
+        """Forget the computed elements (after the store changed under this workspace)."""
+        self._cache.clear()
+
+    def use_cache(self, cache) -> None:
+        """Keep computed elements in ``cache`` (a mapping, e.g. a bounded LRU) instead of a plain dict."""
+        self._cache = cache
 
     def table(self, name: str) -> pd.DataFrame:
         """A stored canonical table as a DataFrame."""

@@ -720,7 +720,7 @@ class LiveIngestor:
                 USING (equipment_id)""")
             self._view = _ReaderWorkspace(r, self.ws.settings, self.ws.path)
         self._view.con.execute(f"SET VARIABLE zhizao_live_now = TIMESTAMPTZ '{now.isoformat()}'")
-        self._view._cache.clear()  # live data changes under the cached elements
+        self._view.clear_cache()  # live data changes under the cached elements
         return self._view
 
     def status(self) -> dict:
@@ -738,7 +738,7 @@ class _ReaderWorkspace(zhizao.Workspace):
         self.path = path
         self.con = con
         self.settings = settings
-        self._cache = {}
+        self.use_cache({})
 
     def close(self) -> None:
         self.con.close()

@@ -38,7 +38,7 @@ class Server:
     def __init__(self, db, max_upload_mb: float = 200, warm: bool = True, secure_cookies: bool = False,
                  cache_size: int = 256):
         self.store = Store(db, cache_size=cache_size)
-        self.store.ws._cache = LRU(8)  # the writer's own elements cache (verifications), bounded
+        self.store.ws.use_cache(LRU(8))  # the writer's own elements cache (verifications), bounded
         self.auth = Auth(self.store)
         self.max_upload = int(max_upload_mb * 10**6)
         self.secure_cookies = secure_cookies

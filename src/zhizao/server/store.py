@@ -155,7 +155,7 @@ class Read:
         if self._ws is None:
             ws = copy.copy(self.store.ws)
             ws.con = self.con
-            ws._cache = {}
+            ws.use_cache({})
             stage = type(ws).elements_raw
 
             def elements_raw(period: str = "day", start=None, end=None, zone_level=None):

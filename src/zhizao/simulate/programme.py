@@ -215,7 +215,8 @@ class Scenario:
         much the load shifts between the machines of a work centre.
     products_per_machine : {1, 2}
         With 2, each machine makes a second product (cycle time and planned run time ``k`` times the first's,
-        ``k ~ U(1.5, 2.5)``; defect rates ``j`` times, ``j ~ U(0.5, 2)``), one product per working day.
+        ``k ~ U(1.5, 2.5)``; defect rates ``j`` times, ``j ~ U(0.5, 2)``), one product per working day; the
+        project changes its good units per production hour by the same ``1 + E``.
     product_share : (float, float)
         Share of working days on the second product in the baseline and in the reporting period.
     level_shift : float
@@ -418,7 +419,10 @@ def draw_machines(r: np.random.Generator, proj: SimpleNamespace, mpp: int, sc: S
     # a second product (scenario): k times the cycle and run times, j times the defect rates
     k2 = r_scn.uniform(1.5, 2.5, n_m) if sc.products_per_machine > 1 else np.ones(n_m)
     j2 = r_scn.uniform(0.5, 2.0, n_m) if sc.products_per_machine > 1 else np.ones(n_m)
-    return SimpleNamespace(n=n_m, mpp=mpp, proj_of=proj_of, ids=ids, pri=pri, ct0=ct0, ct1=ct1, s0=s0, rw0=rw0,
+    # the second product's baseline cycle time: its good units per production hour change by 1 + E as well
+    ct0_2 = ct1 * k2 * (1 + E) * (1 - j2 * d0) / (1 - j2 * d1)
+    return SimpleNamespace(n=n_m, mpp=mpp, proj_of=proj_of, ids=ids, pri=pri, ct0=ct0, ct1=ct1, ct0_2=ct0_2,
+                           s0=s0, rw0=rw0,
                            s1=s1, rw1=rw1, d0=d0, d1=d1, fail_p=fail_p, load0=load0, load1=load1, run0=run0,
                            idle0=idle0, run1=run1, idle1=idle1, standby=standby, crew=crew, digital=digital,
                            standard_minutes=standard_minutes, a0=a0, wk0=wk0, k2=k2, j2=j2)
@@ -563,7 +567,8 @@ def draw_production(r: np.random.Generator, mach: SimpleNamespace, md: SimpleNam
     k = np.where(second, mach.k2[wm], 1.0)
     j = np.where(second, mach.j2[wm], 1.0)
     ct_noise = _noise(r.normal(0.0, 1.0, n_w), sc.ar_noise, r_scn, wm, wd, mach.n, n_days)
-    ct_day = np.where(after, mach.ct1[wm], mach.ct0[wm]) * k * np.exp(0.02 * ct_noise)
+    ct_day = np.where(second, np.where(after, mach.ct1[wm] * mach.k2[wm], mach.ct0_2[wm]),
+                      np.where(after, mach.ct1[wm], mach.ct0[wm]) * k) * np.exp(0.02 * ct_noise)
     produced = np.rint(day.apt_sh / ct_day[:, None]).astype(np.int64)
     d_noise = _noise(r.normal(0.0, 1.0, n_w), sc.ar_noise, r_scn, wm, wd, mach.n, n_days)
     dfac = np.exp(-0.045 + 0.3 * d_noise)  # over-dispersion of the day's defect rates (mean 1)

@@ -119,15 +119,12 @@ NOTE_WINDOW = define("verify.note.window_shortened",
 NOTE_COMPUTABLE = define("verify.check.computable", "not computed: %(reason)s")
 ADJUSTMENT = define("verify.note.adjustment",
                          "non-routine adjustment %(adjustment)s from %(start)s (%(reason)s): %(how)s")
-NOTE_NOT_VERIFIED = define("verify.note.not_verified", "not verified: %(reason)s")
 NOTE_MIX_DROPPED = define("verify.note.cells_dropped",
                           "left out of the standardisation (no data in one window): %(cells)s")
 NOTE_NO_PRI = define("verify.note.no_pri",
                      "products without a planned run time on %(equipment)s: production time split by units")
 NOTE_MODEL = define("verify.note.model",
                     "baseline model of %(y)s per %(bucket)s on %(terms)s")
-NOTE_SIMPLE = define("verify.note.simple_change",
-                     "simple change (ratio of totals, not standardised): %(value)s")
 
 
 def fmt_pct(x) -> str:
