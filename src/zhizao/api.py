@@ -15,6 +15,7 @@ The command line, the report and the demo only call these methods.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, MutableMapping
 
 import numpy as np
 import pandas as pd
@@ -87,13 +88,65 @@ class Workspace:
     settings : Settings, optional
         Engine settings (minor-stop threshold, kgce factors).
     read_only : bool
+    cache : mutable mapping, optional
+        Where computed stage results are kept (default a plain dict, unbounded). Pass a bounded mapping (an LRU)
+        for a long-lived workspace; see :meth:`cached`.
+
+    Caching
+    -------
+    Stage results (the elements of each period and range, their roll-ups) are kept in :attr:`cache` under tuple
+    keys until :meth:`invalidate` is called. :meth:`ingest` invalidates by itself; a program that changes the
+    store by other means (a listener, another connection) calls :meth:`invalidate` after its writes. Results
+    are shared: treat them as read-only.
     """
 
-    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False):
+    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
+                 cache: MutableMapping | None = None):
         self.path = str(db)
         self.con = open_db(db, read_only=read_only)
         self.settings = settings or Settings()
-        self._cache: dict = {}
+        self.cache: MutableMapping = {} if cache is None else cache
+
+    @property
+    def _cache(self) -> MutableMapping:
+        # the former private name (zhizao.verify keeps its inputs here until it takes a prepared object)
+        return self.cache
+
+    @classmethod
+    def over(cls, con, settings: Settings | None = None, path: str | None = None,
+             cache: MutableMapping | None = None) -> "Workspace":
+        """A workspace on an open connection (for example a cursor of another workspace's store, with its own
+        transaction), with its own cache. Closing it closes ``con``."""
+        ws = cls.__new__(cls)
+        ws.path = str(path) if path is not None else ""
+        ws.con = con
+        ws.settings = settings or Settings()
+        ws.cache = {} if cache is None else cache
+        return ws
+
+    def reader(self, con=None, cache: MutableMapping | None = None) -> "Workspace":
+        """A workspace on ``con`` (default a new cursor of this store) with this one's settings and its own
+        cache (default empty): for a reader in another thread or transaction."""
+        return Workspace.over(con if con is not None else self.con.cursor(), self.settings, self.path, cache)
+
+    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``, kept in :attr:`cache` under ``key`` until :meth:`invalidate`.
+
+        A cache object with a ``get_or_compute(key, compute)`` method (such as the server's shared result
+        cache) is asked through it, so that concurrent readers compute a key once.
+        """
+        get_or_compute = getattr(self.cache, "get_or_compute", None)
+        if get_or_compute is not None:
+            return get_or_compute(key, compute)
+        try:
+            return self.cache[key]
+        except KeyError:
+            value = self.cache[key] = compute()
+            return value
+
+    def invalidate(self) -> None:
+        """Forget every cached result (after the store changed by other means than :meth:`ingest`)."""
+        self.cache.clear()
 
     def close(self) -> None:
         self.con.close()
@@ -109,9 +162,10 @@ class Workspace:
                ) -> list[LoadReport]:
         """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`)."""
         m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
-        reports = [load_file(self.con, table, f, m) for f in files]
-        self._cache.clear()
-        return reports
+        try:
+            return [load_file(self.con, table, f, m) for f in files]
+        finally:
+            self.invalidate()
 
     def quarantine(self) -> pd.DataFrame:
         """Every rejected record with its table, source file, record and line number, rule and detail."""
@@ -121,19 +175,15 @@ class Workspace:
     # -- kpi
     def elements_raw(self, period: str = "day", start=None, end=None) -> ElementsResult:
         """Elements of every entity (equipment and scopes) per bucket, cached per arguments."""
-        key = (period, str(start), str(end))
-        if key not in self._cache:
-            self._cache[key] = compute_elements(self.con, period, start, end, self.settings)
-        return self._cache[key]
+        return self.cached(("elements", period, str(start), str(end)),
+                           lambda: compute_elements(self.con, period, start, end, self.settings))
 
     def elements(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
         """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`).
 
         Cached per arguments until the next ingest; treat the result as read-only."""
-        key = ("rollup", level, period, str(start), str(end))
-        if key not in self._cache:
-            self._cache[key] = rollup(self.elements_raw(period, start, end).elements, level)
-        return self._cache[key]
+        return self.cached(("rollup", level, period, str(start), str(end)),
+                           lambda: rollup(self.elements_raw(period, start, end).elements, level))
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
             kpis: list[str] | None = None, as_arrow: bool = False):
@@ -225,10 +275,10 @@ class Workspace:
         return self.con.execute(f'SELECT * FROM "{name}"').df()
 
 
-def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False
-            ) -> Workspace:
-    """Open a zhizao store (created if missing) and return its :class:`Workspace`."""
-    return Workspace(db, settings, read_only)
+def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
+            cache: MutableMapping | None = None) -> Workspace:
+    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``: see there)."""
+    return Workspace(db, settings, read_only, cache)
 
 
 __all__ = ["Workspace", "connect", "ELEMENTS"]
