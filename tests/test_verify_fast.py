@@ -70,7 +70,7 @@ def reference(programme):
         ids = [p for (p,) in ws.con.execute("SELECT project_id FROM projects ORDER BY 1").fetchall()]
         out = []
         for pid in ids:
-            ws.clear_cache()  # nothing shared between projects: fresh inputs, per-scope queries
+            ws.invalidate()  # nothing shared between projects: fresh inputs, per-scope queries
             out += verify_project(ws, pid, store=False)
     finally:
         mp_.undo()
