@@ -116,8 +116,7 @@ ADJUSTMENT = define("verify.check.adjustment",
 # -- notes (information, not checks) -----------------------------------------------------------------------------
 NOTE_WINDOW = define("verify.note.window_shortened",
                      "%(period)s window shortened to the data: %(start)s .. %(end)s (default %(months)s months)")
-NOTE_COMPUTABLE = define("verify.check.computable", "not computed: %(reason)s")
-ADJUSTMENT = define("verify.note.adjustment",
+NOTE_ADJUSTMENT = define("verify.note.adjustment",
                          "non-routine adjustment %(adjustment)s from %(start)s (%(reason)s): %(how)s")
 NOTE_MIX_DROPPED = define("verify.note.cells_dropped",
                           "left out of the standardisation (no data in one window): %(cells)s")
