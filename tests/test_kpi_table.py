@@ -123,7 +123,7 @@ def test_the_pure_function_of_each_kpi_gives_the_table_value(name):
 def test_the_examples_in_the_model_docstrings_run():
     import doctest
 
-    from zhizao.kpi import kpis, states
-    for mod in (model, states, kpis):
+    from zhizao.kpi import coverage, kpis, states
+    for mod in (model, states, kpis, coverage):
         res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0 and res.attempted > 0, mod.__name__
