@@ -489,7 +489,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         if x.ov is not None:
             ov[x.windows] += x.ov
     # sum the windows per bucket and class: 0 outside pot, 1 planned maintenance, 2 break (both planned
-    # downtime by the calendar), 3 planned busy time by the calendar
+    # downtime by the calendar), 3 planned busy time by the calendar (model.CAL_*); the elements are
+    # model.time_elements of these sums
     pdk = take(pd_r, ipd, -1)  # 0 maintenance, 1 break
     cls = np.where(ipot < 0, 0, np.where(ipd < 0, 3, 1 + pdk))
     m = ib >= 0
@@ -499,30 +500,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         return np.bincount(group, weights=x[m], minlength=nb * 4).reshape(nb, 4)
 
     length = per_class((pe - ps).astype(np.float64))
-    D = [per_class(d[:, r]) for r in range(n_r)]
+    ms = model.time_elements(length, [per_class(d[:, r]) for r in range(n_r)])
     del d
-    in_pot = length - D[R_NOT_SCHED]  # pot: the calendar's shift time, minus not_scheduled states
-    planned = D[R_PLANNED] + D[R_UNSCHED]
-    working = D[R_PRODUCTION] + D[R_SETUP] + D[R_UNPLANNED] + D[R_MINOR]
-    ms = {
-        "ct": length.sum(axis=1),
-        "pot": in_pot[:, 1:].sum(axis=1),
-        "pdt": in_pot[:, 1:3].sum(axis=1) + planned[:, 3],
-        "pbt": in_pot[:, 3] - planned[:, 3],
-        "apt": D[R_PRODUCTION][:, 3],
-        "aust": D[R_SETUP][:, 3],
-        "ttr": D[R_UNPLANNED][:, 3],
-        "adet_minor": D[R_MINOR][:, 3],
-        "adot": D[R_NO_ORDER][:, 3],
-        "unaccounted": length[:, 3] - sum(x[:, 3] for x in D),
-        "pmt": in_pot[:, 1] + D[R_PLANNED][:, 3],
-        "unscheduled": D[R_UNSCHED][:, 1:].sum(axis=1),
-        "outside_pbt": working[:, :3].sum(axis=1),
-        "overlap": per_class(ov).sum(axis=1),
-    }
-    ms["adet"] = model.actual_unit_delay_time(ms["ttr"], ms["adet_minor"])
-    ms["aupt"] = model.actual_unit_processing_time(ms["apt"], ms["aust"])
-    ms["aubt"] = model.actual_unit_busy_time(ms["aupt"], ms["adet"])
+    ms["overlap"] = per_class(ov).sum(axis=1)
     for name, x in ms.items():
         out[name] = x / MS
     out["fe"] = sum((x.fe for x in done), np.zeros(nb))
