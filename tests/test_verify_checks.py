@@ -148,7 +148,8 @@ def test_a_meter_outage_is_left_out_and_flagged_not_read_as_zero(tmp_path):
     r = ws.verify("unit_energy", "L1", ("2024-01-01", "2024-03-01"), ("2024-03-01", "2024-04-30"))
     assert "verify.check.outage" in r.flags and r.verdict == "indicative"
     out = [c for c in r.checks if c.code == "verify.check.outage"][0]
-    assert dict(out.message.params)["kind"] == "meter" and dict(out.message.params)["buckets"] == 10
+    assert str(out.message.args["kind"]) == "meter" and out.message.args["buckets"] == 10
+    assert "电表" in out.message.text("zh")
     assert r.improvement == pytest.approx(0.2, abs=0.02) and r.ci_low < 0.2 < r.ci_high
     assert r.coverage["reporting"] == pytest.approx(50 / 60)
     assert r.coverage["baseline"] == 1.0

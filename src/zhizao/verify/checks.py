@@ -126,6 +126,18 @@ NOTE_MODEL = define("verify.note.model",
                     "baseline model of %(y)s per %(bucket)s on %(terms)s")
 
 
+#: Words that enter messages as parameters (translated with them).
+WORDS = {w: define(f"verify.word.{w.replace(' ', '_')}", w) for w in (
+    "baseline", "reporting", "counter", "meter", "time", "products", "months", "production hours",
+    "produced units")}
+
+
+def word(w):
+    """The message of a word of :data:`WORDS` (``w`` itself if it is none)."""
+    kind = WORDS.get(w)
+    return kind() if kind is not None else w
+
+
 def fmt_pct(x) -> str:
     """A fraction as a percent text for a message parameter (``0.123`` -> ``"12.3 %"``)."""
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
