@@ -110,7 +110,11 @@ def _window(w) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def _has(df, col) -> bool:
-    return col in df and df[col].notna().any() and (df[col].fillna(0) != 0).any()
+    """Whether column ``col`` of ``df`` has a value other than null and 0."""
+    if col not in df:
+        return False
+    x = df[col].to_numpy(float)
+    return bool((np.nan_to_num(x) != 0).any())
 
 
 def _default_definition(indicator: str, b: pd.DataFrame) -> str:
@@ -820,6 +824,14 @@ def _monthly_costs(inputs, scope, tz) -> tuple[np.ndarray, np.ndarray]:
     return inputs.memo(("monthly_costs", scope), build)
 
 
+def _month_edges(inputs, a_ms: int, b_ms: int, tz: str) -> np.ndarray:
+    """The edges of the whole local months around ``[a, b)`` (kept: the windows of many projects repeat)."""
+    def build():
+        lo, hi = default_range(a_ms, b_ms, "month", tz)
+        return bucket_edges(lo, hi, "month", tz)
+    return inputs.memo(("month_edges", a_ms, b_ms, tz), build)
+
+
 def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, common, run) -> VerificationResult:
     info = inputs.scope(scope)
     tz = info.tz
@@ -840,8 +852,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
                 run.check(False, C.BOOKING_PRORATED(period=C.word(name), n=n_cut))
         # months of the window: the month buckets clipped to it; each month's cost prorated by the share of the
         # month inside the window, its output the window's days in it
-        lo, hi = default_range(a_ms, b_ms, "month", tz)
-        medges = bucket_edges(lo, hi, "month", tz)
+        medges = _month_edges(inputs, a_ms, b_ms, tz)
         m0, m1 = medges[:-1], medges[1:]
         inside = np.clip(np.minimum(m1, b_ms) - np.maximum(m0, a_ms), 0, None)
         frac = inside / (m1 - m0)
@@ -926,11 +937,12 @@ def _development_cycle(inputs, scope, w, confidence, common, run) -> Verificatio
     common["estimand"] = estimand("development_cycle")
     if d.empty:
         raise DataSufficiencyError(NO_CYCLES(scope=scope))
-    (b0, b1), (r0, r1) = w
-    rel = pd.to_datetime(d["release"], utc=True)
-    beg = pd.to_datetime(d["design_start"], utc=True)
-    xb = d.loc[(rel >= b0) & (rel < b1), "days"].to_numpy(float)
-    xr = d.loc[(beg >= r0) & (beg < r1), "days"].to_numpy(float)
+    (b0, b1), (r0, r1) = (tuple(_ms(x) for x in pair) for pair in w)
+    rel = pd.DatetimeIndex(d["release"]).as_unit("ms").asi8
+    beg = pd.DatetimeIndex(d["design_start"]).as_unit("ms").asi8
+    days = d["days"].to_numpy(float)
+    xb = days[(rel >= b0) & (rel < b1)]
+    xr = days[(beg >= r0) & (beg < r1)]
     if not len(xb) or not len(xr):
         raise DataSufficiencyError(NO_DATA(what="development cycle", scope=scope,
                                            period=C.word("baseline" if not len(xb) else "reporting")))
