@@ -217,3 +217,25 @@ def test_every_result_states_its_estimand_and_interval_method(tmp_path):
     assert r.interval_method and r.estimand.text("zh") != str(r.estimand)
     assert isinstance(r.checks[0], Check) and all(c.message.text("zh") for c in r.checks)
     ws.close()
+
+
+def test_panel_status_of_gaps_zeros_and_the_engines_outage_elements():
+    # two machines, three days. M1: counts missing on day 1 while it produced (a counter outage), energy 0 on
+    # day 2 while it produced (a meter read as zero); M2: the engine reports 2 h of production without energy
+    # records on day 0 (energy_missing), the day total being present from another meter
+    from zhizao.verify.panel import build_panel
+
+    day = 86_400_000
+    eq = {"equipment_id": np.array(["M1"] * 3 + ["M2"] * 3, dtype=object), "t": np.tile(np.arange(3) * day, 2),
+          "apt": np.full(6, 3600.0 * 8), "pot": np.full(6, 3600.0 * 16),
+          "pq": np.array([100.0, np.nan, 120.0, 90.0, 95.0, 99.0]),
+          "energy_kgce": np.array([10.0, 11.0, 0.0, 9.0, 9.5, 9.9]),
+          "energy_missing": np.array([0.0, 0.0, 0.0, 7200.0, 0.0, 0.0])}
+    rec = {k: np.empty(0, dtype=object if k in ("equipment_id", "product_id") else float)
+           for k in ("equipment_id", "product_id", "n", "good", "c", "pri")}
+    rec["s"] = rec["t"] = np.empty(0, np.int64)
+    pn = build_panel(eq, np.arange(6), rec, np.empty(0, np.int64), np.arange(4) * day)
+    assert pn.equipment.tolist() == ["M1", "M2"]
+    assert pn.status["counter_outage"].tolist() == [[False, True, False], [False, False, False]]
+    assert pn.status["meter_outage"].tolist() == [[False, False, True], [True, False, False]]
+    assert pn.bad().sum() == 3
