@@ -125,6 +125,9 @@ class ElementsResult:
         self.elements = elements
         self._reasons = reasons  # a DataFrame, or a function computing it
         self.period = period
+        #: per-site (earliest, latest) time stamp [ms] from which default query ranges were derived (key None:
+        #: all sites); None when the query range was given or there were no data
+        self.extent: dict | None = None
 
     @property
     def reasons(self) -> pd.DataFrame:
@@ -238,7 +241,7 @@ def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                     settings: Settings | None = None) -> ElementsResult:
+                     settings: Settings | None = None, extent: dict | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
 
     Parameters
@@ -250,6 +253,10 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     start, end : str, datetime or pandas.Timestamp, optional
         Query range (time stamps without offset are UTC). Defaults to whole buckets around the data.
     settings : Settings, optional
+    extent : dict, optional
+        Per site, the (earliest, latest) time stamp [ms] of its data, key None for all sites (as
+        ``ElementsResult.extent`` gives it): default query ranges are derived from it instead of from this
+        store's records. For a store that holds part of a larger one (:mod:`zhizao.scale`).
 
     Returns
     -------
@@ -286,10 +293,11 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 ent["w0"], ent["w1"] = w0, w1
             else:
                 # by default each site's range: whole buckets around that site's data
-                extent = _merge_extents(
-                    _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
-                    _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
-                    _scope_records_extent(con, filled))
+                if extent is None:
+                    extent = _merge_extents(
+                        _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
+                        _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
+                        _scope_records_extent(con, filled))
                 if not extent:
                     return ElementsResult(_empty_elements(), _empty_reasons(), period)
                 ranges = {}
@@ -306,7 +314,9 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             thr_ms = round(settings.minor_stop_threshold * MS)
             lo, hi = int(ent["w0"].min()) - thr_ms, int(ent["w1"].max()) + thr_ms
             tl = Timeline(lo - 1, hi + 1, len(ent))
-            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
+            result = _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
+            result.extent = extent if start is None or end is None else None
+            return result
     finally:
         con.unregister("_zz_ent")
         cur.close()
