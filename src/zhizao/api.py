@@ -23,10 +23,9 @@ import pyarrow as pa
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elements
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
-from zhizao.kpi.rollup import rollup
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.store.db import open_db
 
@@ -87,12 +86,19 @@ class Workspace:
     settings : Settings, optional
         Engine settings (minor-stop threshold, kgce factors).
     read_only : bool
+    engine : optional
+        Where elements and their roll-up are computed: the embedded engine (default), or
+        :class:`zhizao.scale.SparkStoreEngine` (Apache Spark, same kernel, same results).
     """
 
-    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False):
+    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
+                 engine=None):
+        from zhizao.scale.engines import EmbeddedEngine
+
         self.path = str(db)
         self.con = open_db(db, read_only=read_only)
         self.settings = settings or Settings()
+        self.engine = engine or EmbeddedEngine()
         self._cache: dict = {}
 
     def close(self) -> None:
@@ -123,7 +129,7 @@ class Workspace:
         """Elements of every entity (equipment and scopes) per bucket, cached per arguments."""
         key = (period, str(start), str(end))
         if key not in self._cache:
-            self._cache[key] = compute_elements(self.con, period, start, end, self.settings)
+            self._cache[key] = self.engine.elements(self, period, start, end)
         return self._cache[key]
 
     def elements(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
@@ -132,7 +138,7 @@ class Workspace:
         Cached per arguments until the next ingest; treat the result as read-only."""
         key = ("rollup", level, period, str(start), str(end))
         if key not in self._cache:
-            self._cache[key] = rollup(self.elements_raw(period, start, end).elements, level)
+            self._cache[key] = self.engine.rollup(self, level, period, start, end)
         return self._cache[key]
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
@@ -225,10 +231,11 @@ class Workspace:
         return self.con.execute(f'SELECT * FROM "{name}"').df()
 
 
-def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False
-            ) -> Workspace:
-    """Open a zhizao store (created if missing) and return its :class:`Workspace`."""
-    return Workspace(db, settings, read_only)
+def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
+            engine=None) -> Workspace:
+    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``engine``: see
+    :class:`Workspace`)."""
+    return Workspace(db, settings, read_only, engine)
 
 
 __all__ = ["Workspace", "connect", "ELEMENTS"]
