@@ -21,7 +21,6 @@ import zhizao
 from scale_data import ingest_city
 from zhizao.demo import DATA, REAL_SOURCES, REAL_VERIFICATIONS
 from zhizao.ingest.mapping import bundled_mapping
-from zhizao.kpi.rollup import rollup
 from zhizao.scale.dataset import export_dataset
 from zhizao.schema import LEVELS
 
@@ -121,15 +120,15 @@ def test_sites_in_parts_give_the_same_elements(city, spark):
             assert {"s:S3#0", "s:S3#1"} <= set(engine.last_second)
     assert {"s:S1#0", "s:S1#5", "s:S2#4"} <= set(engine.last_plan.sites)
     assert {"x:L02", "x:S2"} <= set(engine.last_plan.scope_groups)
-    assert_same(rollup(ws.elements_raw("day").elements, "work_center"), engine.rollup(ds, "work_center", "day"))
+    assert_same(ws.elements("enterprise", "day"), engine.rollup(ds, "enterprise", "day"))
 
 
 @pytest.mark.parametrize("level", LEVELS)
-def test_city_rollup_and_kpis_are_identical(city, engine, level):
+def test_city_rollup_is_identical(city, engine, level):
+    """Enterprise E1 spans Berlin and Shanghai: its members are bucketed in one zone (zone_level)."""
     ws, ds = city
-    want = rollup(ws.elements_raw("day").elements, level)
-    got = engine.rollup(ds, level, "day")
-    assert_same(want, got)
+    for period in ("day", "all"):
+        assert_same(ws.elements(level, period), engine.rollup(ds, level, period))
 
 
 def test_real_datasets_are_identical(real, engine):
@@ -137,7 +136,7 @@ def test_real_datasets_are_identical(real, engine):
     for period in ("day", "month"):
         assert_same(ws.elements_raw(period).elements, engine.elements(ds, period))
         for level in ("equipment", "work_center", "site"):
-            assert_same(rollup(ws.elements_raw(period).elements, level), engine.rollup(ds, level, period))
+            assert_same(ws.elements(level, period), engine.rollup(ds, level, period))
 
 
 def test_workspace_on_spark_gives_the_same_kpis_and_verification(real, spark, tmp_path):

@@ -38,11 +38,13 @@ class EmbeddedEngine:
 
     name = "embedded"
 
-    def elements(self, ws, period: str = "day", start=None, end=None) -> ElementsResult:
-        return compute_elements(ws.con, period, start, end, ws.settings)
+    def elements(self, ws, period: str = "day", start=None, end=None, zone_level: str | None = None
+                 ) -> ElementsResult:
+        return compute_elements(ws.con, period, start, end, ws.settings, zone_level)
 
     def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
-        return rollup(ws.elements_raw(period, start, end).elements, level)
+        raw = ws.elements_raw(period, start, end, ws._zone_level(level, period))
+        return rollup(raw.elements, level, period)
 
 
 class SparkStoreEngine:
@@ -82,8 +84,9 @@ class SparkStoreEngine:
             found = ws._cache[key] = d
         return found
 
-    def elements(self, ws, period: str = "day", start=None, end=None) -> ElementsResult:
-        el = self.spark.elements(self._dataset(ws), period, start, end, ws.settings)
+    def elements(self, ws, period: str = "day", start=None, end=None, zone_level: str | None = None
+                 ) -> ElementsResult:
+        el = self.spark.elements(self._dataset(ws), period, start, end, ws.settings, zone_level)
 
         def reasons():
             raise InputError(NO_REASONS)

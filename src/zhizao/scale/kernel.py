@@ -18,8 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elements
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements
 from zhizao.schema import SQL_TYPES, TABLES
+from zhizao.settings import Settings
 from zhizao.store.db import open_db
 
 #: The tables a group's store holds.
@@ -74,7 +75,8 @@ def group_store(tables: dict[str, pa.Table]):
 
 
 def group_elements(tables: dict[str, pa.Table], period: str = "day", start=None, end=None,
-                   settings: Settings | None = None, extent: dict | None = None) -> ElementsResult:
+                   settings: Settings | None = None, extent: dict | None = None, zone_level: str | None = None
+                   ) -> ElementsResult:
     """Elements of every entity of a group's records: :func:`compute_elements` on a store holding them.
 
     Parameters
@@ -85,10 +87,12 @@ def group_elements(tables: dict[str, pa.Table], period: str = "day", start=None,
         As for :func:`zhizao.kpi.elements.compute_elements`.
     extent : dict, optional
         Per-site extent of the whole data (see :func:`compute_elements`); None: derived from the group.
+    zone_level : str, optional
+        As for :func:`compute_elements` (give the groups' zones in ``settings.zones``).
     """
     con = group_store(tables)
     try:
-        return compute_elements(con, period, start, end, settings, extent=extent)
+        return compute_elements(con, period, start, end, settings, zone_level, extent=extent)
     finally:
         con.close()
 

@@ -52,11 +52,12 @@ import pandas as pd
 import pyarrow as pa
 
 from zhizao.errors import InputError
-from zhizao.kpi.elements import ELEMENTS, Settings
+from zhizao.kpi.elements import ELEMENTS, group_zones
 from zhizao.messages import define
 from zhizao.scale.dataset import read_manifest, table_files
 from zhizao.scale.kernel import ID_COLUMNS, TIME_COLUMNS, elements_schema, group_elements, tables_of, to_arrow
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, TABLES
+from zhizao.settings import Settings
 
 BIG = ("states", "production")
 #: Most equipment in one group by default: about 16,000 state records per machine-year make a year of 100
@@ -239,7 +240,15 @@ def make_plan(equipment: pa.Table, scopes: list[str], group_size: int | None = N
 OUT_EXTRA = (("_g", pa.string()), ("_x0", pa.int64()), ("_x1", pa.int64()))
 
 
-def _kernel(plan: Plan, products: pa.Table, period: str, start, end, settings: Settings, extent, schema):
+def _zone_frame(equipment: pa.Table) -> pd.DataFrame:
+    """The equipment's level ids and zones (``tz``; UTC where none is given), as the engine reads them."""
+    eq = equipment.select([c for c in HIERARCHY if c != "equipment_id"] + ["timezone"]).to_pandas()
+    eq["tz"] = eq.pop("timezone").where(lambda z: z.notna(), "UTC")
+    return eq
+
+
+def _kernel(plan: Plan, products: pa.Table, period: str, start, end, settings: Settings, zone_level, extent,
+            schema):
     """The function applied to each cogroup (key, big, small): elements of the group's owned entities."""
 
     def run(key, big, small):
@@ -253,7 +262,7 @@ def _kernel(plan: Plan, products: pa.Table, period: str, start, end, settings: S
                 return schema.empty_table()  # no shift bucket in this group
         if tables["equipment"] is None:
             return schema.empty_table()
-        res = group_elements(tables, period, start, end, settings, extent)
+        res = group_elements(tables, period, start, end, settings, extent, zone_level)
         df = res.elements
         is_eq = (df["level"] == "equipment").to_numpy()
         mine = is_eq & df["equipment_id"].isin(plan.members.get(g, ())).to_numpy()
@@ -360,18 +369,19 @@ class SparkEngine:
 
     # -- elements
     def elements_frame(self, dataset: str | Path, period: str = "day", start=None, end=None,
-                       settings: Settings | None = None):
-        """The elements of every entity (the rows of ``compute_elements(...).elements``) as a Spark DataFrame,
-        with the extra columns ``_g`` (group), ``_x0`` and ``_x1`` (the extent its group derived).
+                       settings: Settings | None = None, zone_level: str | None = None):
+        """The elements of every entity (the rows of ``compute_elements(...).elements``, ``zone_level`` as
+        there) as a Spark DataFrame, with the extra columns ``_g`` (group), ``_x0`` and ``_x1`` (the extent its
+        group derived).
 
         Persisted and kept per arguments (a roll-up to several levels computes the elements once); the
         dataset is taken as unchanged meanwhile (:meth:`clear` forgets)."""
         check_query(period, start, end)
         settings = settings or Settings()
         dataset = str(dataset)
-        key = (dataset, period, str(start), str(end), repr(settings), self.group_size)
+        key = (dataset, period, str(start), str(end), repr(settings), self.group_size, zone_level)
         if key not in self._frames:
-            self._frames[key] = self._elements_frame(dataset, period, start, end, settings).persist()
+            self._frames[key] = self._elements_frame(dataset, period, start, end, settings, zone_level).persist()
         return self._frames[key]
 
     def clear(self) -> None:
@@ -380,16 +390,26 @@ class SparkEngine:
             df.unpersist()
         self._frames.clear()
 
-    def _elements_frame(self, dataset: str, period: str, start, end, settings: Settings):
+    def _equipment(self, dataset: str) -> pa.Table:
         if _is_local(dataset):
             read_manifest(dataset.removeprefix("file://"))
+        return read_table(self.spark, dataset, "equipment").toArrow()
+
+    def _elements_frame(self, dataset: str, period: str, start, end, settings: Settings, zone_level):
         spark = self.spark
-        equipment = read_table(spark, dataset, "equipment").toArrow()
+        equipment = self._equipment(dataset)
         products = read_table(spark, dataset, "products").drop("site").toArrow()
         if period == "shift":
             cal = read_table(spark, dataset, "calendar")
             if cal.where(cal["kind"] == "shift").limit(1).count() == 0:
                 raise InputError(NO_SHIFTS)
+        extra_zones: list = []
+        if zone_level not in (None, "equipment"):
+            # the groups' bucket zones from all their equipment (a group sees only part of them), given to each
+            # group as configured zones
+            zones = group_zones(_zone_frame(equipment), zone_level, settings.zones)
+            settings = settings.replace(zones={**settings.zones, **zones})
+            extra_zones = sorted(set(zones.values()))
         plan = make_plan(equipment, _scopes(spark, dataset), self.group_size)
         big, small = _routed(spark, dataset, plan)
         schema = elements_schema(OUT_EXTRA)
@@ -397,13 +417,13 @@ class SparkEngine:
         explicit = start is not None and end is not None
 
         def run(groups, extent):
-            fn = _kernel(plan, products, period, start, end, settings, extent, schema)
+            fn = _kernel(plan, products, period, start, end, settings, zone_level, extent, schema)
             b = big.where(big["_g"].isin(groups))
             s = small.where(small["_g"].isin(groups))
             return b.groupBy("_g").cogroup(s.groupBy("_g")).applyInArrow(fn, ddl)
 
         own = plan.sites + (["n"] if plan.has_null else [])
-        self.last_plan = plan
+        self.last_plan, self.last_second = plan, []
         if explicit:
             return run(own + plan.scope_groups, None)
         # first pass: the equipment groups with the extents they derive; then whatever needs the extent of
@@ -413,37 +433,50 @@ class SparkEngine:
                if r["_x0"] is not None}
         extent: dict = {}
         for g, (a, b) in ext.items():
-            key = plan.site_of[g]
-            a0, b0 = extent.get(key, (a, b))
-            extent[key] = (min(a, a0), max(b, b0))
+            site = plan.site_of[g]
+            a0, b0 = extent.get(site, (a, b))
+            extent[site] = (min(a, a0), max(b, b0))
         if extent:
             extent[None] = (min(a for a, _ in extent.values()), max(b for _, b in extent.values()))
-        redo = {g for g in own if g == "n" or g not in ext
-                or _ranges(ext[g], period, plan.tzs[g]) != _ranges(extent[plan.site_of[g]], period, plan.tzs[g])}
-        out = first.where(~first["_g"].isin(sorted(redo))) if redo else first
-        second = sorted(redo) + plan.scope_groups
-        self.last_second = second        if second and extent:
-            out = out.unionByName(run(second, extent))
-        self.last_plan = plan
+
+        def differs(g):
+            tzs = plan.tzs[g] + extra_zones
+            return _ranges(ext[g], period, tzs) != _ranges(extent[plan.site_of[g]], period, tzs)
+
+        redo = sorted(g for g in own if g == "n" or g not in ext or differs(g))
+        out = first.where(~first["_g"].isin(redo)) if redo else first
+        self.last_second = redo + plan.scope_groups
+        if self.last_second and extent:
+            out = out.unionByName(run(self.last_second, extent))
         return out
 
     def elements(self, dataset: str | Path, period: str = "day", start=None, end=None,
-                 settings: Settings | None = None) -> pd.DataFrame:
+                 settings: Settings | None = None, zone_level: str | None = None) -> pd.DataFrame:
         """The elements of every entity, as :func:`zhizao.kpi.elements.compute_elements` gives them (same
         rows, same order, same values)."""
         from pyspark.sql import functions as F
 
-        df = self.elements_frame(dataset, period, start, end, settings)
+        df = self.elements_frame(dataset, period, start, end, settings, zone_level)
         df = df.orderBy((F.col("level") != "equipment").cast("int"), "entity_id", "period_start")
-        t = df.drop("_g", "_x0", "_x1").toArrow()
-        return _frame(t)
+        return _frame(df.drop("_g", "_x0", "_x1").toArrow())
 
     # -- roll-up
+    def zone_level(self, dataset: str | Path, level: str, period: str, settings: Settings | None = None):
+        """``level`` if some group of it is bucketed in a zone other than its members' own (as the workspace
+        decides it for the embedded engine), else None."""
+        settings = settings or Settings()
+        if level == "equipment" or period in ("all", "shift"):
+            return None
+        eq = _zone_frame(self._equipment(str(dataset)))
+        zones = group_zones(eq, level, settings.zones)
+        return level if any((eq.loc[eq[level] == g, "tz"] != z).any() for g, z in zones.items()) else None
+
     def rollup_frame(self, dataset: str | Path, level: str = "equipment", period: str = "day", start=None,
                      end=None, settings: Settings | None = None):
         """The elements summed to ``level`` per bucket as a Spark DataFrame (see :func:`spark_rollup`)."""
         check_query(period, start, end, level)
-        return spark_rollup(self.elements_frame(dataset, period, start, end, settings), level)
+        zl = self.zone_level(dataset, level, period, settings)
+        return spark_rollup(self.elements_frame(dataset, period, start, end, settings, zl), level, period)
 
     def rollup(self, dataset: str | Path, level: str = "equipment", period: str = "day", start=None, end=None,
                settings: Settings | None = None) -> pd.DataFrame:
@@ -496,8 +529,10 @@ def _summed(members: str, n: int) -> str:
         a -> zip_with(a.s, a.n, (s, k) -> CASE WHEN k > 0 THEN s END))"""
 
 
-def spark_rollup(elements, level: str):
-    """:func:`zhizao.kpi.rollup.rollup` as a Spark aggregation of an elements DataFrame."""
+def spark_rollup(elements, level: str, period: str | None = None):
+    """:func:`zhizao.kpi.rollup.rollup` as a Spark aggregation of an elements DataFrame: one row per entity of
+    ``level`` and period, the members' elements summed as pandas sums them, ``tz`` the first member's."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     col = LEVEL_ID_COLUMN[level]
@@ -508,12 +543,17 @@ def spark_rollup(elements, level: str):
         df = elements.where(F.col("level") == "equipment")
         return df.select(*keys, F.lit(1).cast("long").alias("n_equipment"), *flags, *ELEMENTS).orderBy(*keys)
     df = elements.where(F.col(col).isNotNull())
+    if period == "all":  # one row per group: from its members' earliest start to their latest end
+        w = Window.partitionBy(col)
+        df = df.withColumn("period_start", F.min("period_start").over(w)) \
+               .withColumn("period_end", F.max("period_end").over(w))
     # the members in the order of the engine's rows: equipment by id, then scopes by id
     member = F.struct((F.col("level") != "equipment").cast("int").alias("o"), F.col("entity_id").alias("e"),
-                      F.array(*[F.col(e) for e in ELEMENTS]).alias("v"))
-    g = df.groupBy(*keys).agg(F.array_sort(F.collect_list(member)).alias("_m"),
-                              F.countDistinct("equipment_id").alias("n_equipment"),
-                              *[F.max(f).alias(f) for f in flags])
-    g = g.select(*keys, "n_equipment", *flags, F.expr(_summed("_m", len(ELEMENTS))).alias("_s"))
+                      F.col("tz").alias("tz"), F.array(*[F.col(e) for e in ELEMENTS]).alias("v"))
+    g = df.groupBy(col, "period_start", "period_end").agg(
+        F.array_sort(F.collect_list(member)).alias("_m"), F.countDistinct("equipment_id").alias("n_equipment"),
+        *[F.max(f).alias(f) for f in flags])
+    g = g.select(col, F.col("_m")[0]["tz"].alias("tz"), "period_start", "period_end", "n_equipment", *flags,
+                 F.expr(_summed("_m", len(ELEMENTS))).alias("_s"))
     return g.select(*keys, "n_equipment", *flags, *[F.col("_s")[i].alias(e) for i, e in enumerate(ELEMENTS)]
-                    ).orderBy(*keys)
+                    ).orderBy(col, "period_start", "period_end")
