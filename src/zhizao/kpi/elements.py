@@ -547,7 +547,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
                (i.flag IS NOT NULL)::INT AS flag
         FROM ({energy_intervals_sql(settings.kgce)}) i
         JOIN _zz_ent k ON k.entity_id = coalesce(i.equipment_id, i.scope)
-             AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)""")
+             AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)
+        ORDER BY k.key, s, e, i.meter_id, i.carrier""")  # sums in one order, whatever the query plan
     if len(en["key"]):
         ek = np.asarray(en["key"], np.int64)
         present["energy"][ek] = True
@@ -562,7 +563,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     lb = _numpy_rows(con, filled, "labour", """
         SELECT k.key, epoch_ms(l.start) s, epoch_ms(l."end") e, l.attendance_hours,
                coalesce(l.work_hours, 0) wh, (l.work_hours IS NULL)::INT AS no_wh, coalesce(l.earned_hours, 0) eh
-        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope""")
+        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope ORDER BY k.key, s, e""")
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True
