@@ -7,7 +7,8 @@ two time zones, a third enterprise's plant without calendar, and the awkward cas
 - E1-wide labour and a holiday booked to the enterprise (counts for both sites' ranges);
 - quality booked to the shared area ``A1``; a cumulative energy register booked to site S2;
 - S3 of enterprise E2: two machines, no calendar, states only;
-- X1 of E2 without site; S4 (E2) with a machine and a calendar but no records at all.
+- X1 of E2 without site; S4 (E2) with a machine and a calendar but no records at all; S5 (E2) with a machine
+  and nothing else.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def city_tables() -> dict[str, pd.DataFrame]:
          "enterprise": "E2", "timezone": "UTC", "digital": False, "epc": None},
         {"equipment_id": "Z1", "name": "idle machine", "work_center": "ZW", "area": "ZA", "site": "S4",
          "enterprise": "E2", "timezone": "Asia/Tokyo", "digital": False, "epc": None},
+        {"equipment_id": "Z2", "name": "unused machine", "work_center": "YW", "area": "YA", "site": "S5",
+         "enterprise": "E2", "timezone": "UTC", "digital": False, "epc": None},
     ])
     t["equipment"] = pd.concat([eq, extra_eq], ignore_index=True)
     states = []

@@ -37,7 +37,7 @@ def test_partitions_by_site_and_month(city):
     parts = {p.relative_to(ds / "states").parent.as_posix() for p in (ds / "states").rglob("*.parquet")}
     assert parts == {"site=S1/month=2025-03", "site=S2/month=2025-03",
                      "site=S3/month=2025-04", "site=__HIVE_DEFAULT_PARTITION__/month=2025-04"}  # X1 has no site
-    assert {p.name for p in (ds / "equipment").iterdir()} == {"site=S1", "site=S2", "site=S3", "site=S4",
+    assert {p.name for p in (ds / "equipment").iterdir()} == {"site=S1", "site=S2", "site=S3", "site=S4", "site=S5",
                                                               "site=__HIVE_DEFAULT_PARTITION__"}
     q = duckdb.sql(f"""SELECT site, scope, count(*) n FROM read_parquet('{ds}/labour/**/*.parquet',
                        hive_partitioning = true) GROUP BY ALL ORDER BY ALL""").fetchall()

@@ -419,7 +419,10 @@ class SparkEngine:
         def run(groups, extent):
             fn = _kernel(plan, products, period, start, end, settings, zone_level, extent, schema)
             b = big.where(big["_g"].isin(groups))
-            s = small.where(small["_g"].isin(groups))
+            # one marker row per group: a group without any record is computed too (its equipment may be
+            # scheduled by a calendar, or have rows without data)
+            marks = spark.createDataFrame([(g, "_group") for g in groups], "_g string, _t string")
+            s = small.where(small["_g"].isin(groups)).unionByName(marks, allowMissingColumns=True)
             return b.groupBy("_g").cogroup(s.groupBy("_g")).applyInArrow(fn, ddl)
 
         own = plan.sites + (["n"] if plan.has_null else [])
