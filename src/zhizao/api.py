@@ -94,13 +94,21 @@ class Workspace:
 
     def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
                  engine=None):
-        from zhizao.scale.engines import EmbeddedEngine
-
         self.path = str(db)
         self.con = open_db(db, read_only=read_only)
         self.settings = settings or Settings()
-        self.engine = engine or EmbeddedEngine()
+        self._engine = engine
         self._cache: dict = {}
+
+    @property
+    def engine(self):
+        """The engine computing elements and roll-ups (the embedded one unless another was given)."""
+        found = getattr(self, "_engine", None)  # subclasses over an existing connection may set none
+        if found is None:
+            from zhizao.scale.engines import EmbeddedEngine
+
+            found = self._engine = EmbeddedEngine()
+        return found
 
     def close(self) -> None:
         self.con.close()
