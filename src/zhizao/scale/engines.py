@@ -73,16 +73,15 @@ class SparkStoreEngine:
     def _dataset(self, ws) -> str:
         if self.dataset is not None:
             return self.dataset
-        key = ("spark_dataset",)
-        found = ws._cache.get(key)
-        if found is None:
+        def export():
             from zhizao.scale.dataset import export_dataset
 
             d = tempfile.mkdtemp(prefix="zhizao-dataset-")
             weakref.finalize(ws, shutil.rmtree, d, True)
             export_dataset(ws.con, d)
-            found = ws._cache[key] = d
-        return found
+            return d
+
+        return ws.cached(("spark_dataset",), export)  # again after every ingest (ws.invalidate)
 
     def elements(self, ws, period: str = "day", start=None, end=None, zone_level: str | None = None
                  ) -> ElementsResult:
