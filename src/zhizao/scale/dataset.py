@@ -54,16 +54,16 @@ KPI_TABLES = ("equipment", "products", "states", "production", "calendar", "ener
 PLAIN_TABLES = ("enterprises", "projects", "designations", "development_cycles")
 #: Load order of every table of a dataset (a referenced table before the tables referring to it).
 LOAD_ORDER = ("equipment", "enterprises", "projects", "designations", "development_cycles", "products",
-              "states", "production", "calendar", "energy", "labour", "quality", "variables", "costs")
+              "states", "production", "calendar", "energy", "labour", "quality", "variables", "costs", "adjustments")
 assert set(LOAD_ORDER) == set(TABLES), "every canonical table has a place in the dataset"
 
 #: The time that decides a record's month.
 MONTH_OF = {"states": "start", "production": "start_or_end", "energy": "start_or_end", "quality": "ts",
-            "calendar": "start", "labour": "start", "variables": "start", "costs": "start"}
+            "calendar": "start", "labour": "start", "variables": "start", "costs": "start", "adjustments": "start"}
 #: How a record finds its site: through its equipment, its scope, or both (equipment first).
 SITE_OF = {"states": ("equipment_id",), "production": ("equipment_id",), "energy": ("equipment_id", "scope"),
            "quality": ("equipment_id", "scope"), "products": ("equipment_id",), "calendar": ("scope",),
-           "labour": ("scope",), "variables": ("scope",), "costs": ("scope",)}
+           "labour": ("scope",), "variables": ("scope",), "costs": ("scope",), "adjustments": ("scope",)}
 
 NOT_EMPTY = define("dataset.not_empty", "%(path)s exists and is not a zhizao dataset; give an empty or new "
                                         "directory")
