@@ -16,6 +16,7 @@ import pytest
 
 import zhizao
 from zhizao.demo import PROGRAMME_ORDER
+from zhizao.errors import InputError
 from zhizao.simulate import simulate_programme, write_programme
 from zhizao.verify import model as M
 from zhizao.verify import verify_all_projects, verify_project
@@ -188,5 +189,5 @@ def test_collinear_design_and_unknown_engine():
     for engine in M.ENGINES:
         with pytest.raises(np.linalg.LinAlgError):
             M.fit(x, X, engine=engine)
-    with pytest.raises(ValueError, match="unknown engine"):
+    with pytest.raises(InputError, match="unknown engine"):
         M.fit(x, X[["a"]], engine="R")

@@ -9,6 +9,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 
 import zhizao
 from zhizao.demo import DATA
+from zhizao.errors import DataSufficiencyError, InputError, NotFound
 from zhizao.ingest.mapping import bundled_mapping as bm
 from zhizao.kpi.elements import _ms
 from zhizao.kpi.variables import energy_by_level
@@ -92,7 +93,7 @@ def test_steel_energy_h1_vs_h2_normalised_for_load_class_weekday_and_hour(ws):
 
 
 def test_steel_unit_energy_needs_output(ws):
-    with pytest.raises(ValueError, match="needs output"):
+    with pytest.raises(DataSufficiencyError, match="needs output"):
         ws.verify("unit_energy", "DAEWOO-Gwangyang", H1, H2)
 
 
@@ -133,11 +134,11 @@ def test_garment_standard_hours_per_labour_hour_january_vs_february_march(ws):
 
 
 def test_bad_verification_requests_raise_clearly(ws):
-    with pytest.raises(ValueError, match="unknown indicator"):
+    with pytest.raises(InputError, match="unknown indicator"):
         ws.verify("happiness", "SECOM-line", ("2008-07-01", "2008-08-01"), ("2008-09-01", "2008-10-01"))
-    with pytest.raises(ValueError, match="no equipment, work_center"):
+    with pytest.raises(NotFound, match="no equipment, work_center"):
         ws.verify("defect_rate", "Atlantis", ("2008-07-01", "2008-08-01"), ("2008-09-01", "2008-10-01"))
-    with pytest.raises(ValueError, match="empty period"):
+    with pytest.raises(InputError, match="empty period"):
         ws.verify("defect_rate", "SECOM-line", ("2008-08-01", "2008-07-01"), ("2008-09-01", "2008-10-01"))
-    with pytest.raises(ValueError, match="no .* data in the baseline"):
+    with pytest.raises(DataSufficiencyError, match="no .* data in the baseline"):
         ws.verify("defect_rate", "SECOM-line", ("2007-07-01", "2007-08-01"), ("2008-09-01", "2008-10-01"))

@@ -43,6 +43,8 @@ from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.elements import _ms
 from zhizao.kpi.intervals import split_over
 from zhizao.kpi.variables import variable_buckets
+from zhizao.errors import DataSufficiencyError, InputError
+from zhizao.messages import define
 from zhizao.verify import model as M
 from zhizao.verify.ratios import proportion_ratio, ratio_of_totals_change
 from zhizao.verify.result import INDICATORS, VerificationResult
@@ -55,6 +57,23 @@ from zhizao.verify.series import (
     monthly_output,
     scope_info,
 )
+
+EMPTY_PERIOD = define("verify.empty_period", "empty period %(start)s..%(end)s")
+UNKNOWN_INDICATOR = define("verify.unknown_indicator", "unknown indicator '%(name)s'; one of %(known)s")
+UNKNOWN_DEFINITION = define("verify.unknown_definition",
+                            "unknown definition '%(definition)s' of %(indicator)s; one of %(known)s")
+NO_DATA_BASELINE = define("verify.no_data_baseline", "no %(what)s data in the baseline period")
+NO_DATA_REPORTING = define("verify.no_data_reporting", "no %(what)s data in the reporting period")
+NO_ENERGY_BASELINE = define("verify.no_energy_baseline",
+                            "no energy data (%(column)s) for %(scope)s in the baseline period")
+UNIT_ENERGY_NEEDS_OUTPUT = define("verify.unit_energy_needs_output",
+                                  "unit_energy (%(definition)s) needs output (%(volume)s) in both periods at "
+                                  "%(scope)s; without it verify indicator 'energy'")
+NO_COSTS_BASELINE = define("verify.no_costs_baseline", "no costs booked to %(scope)s in the baseline period")
+NO_COSTS_REPORTING = define("verify.no_costs_reporting", "no costs booked to %(scope)s in the reporting period")
+NO_CYCLES = define("verify.no_cycles", "no development cycles for the enterprise of %(scope)s")
+NO_RELEASE_BASELINE = define("verify.no_release_baseline", "no product released in the baseline period")
+NO_RELEASE_REPORTING = define("verify.no_release_reporting", "no product released in the reporting period")
 
 DEFINITIONS = {
     "production_efficiency": ("good_units_per_production_hour", "standard_hours_per_labour_hour",
@@ -77,7 +96,7 @@ def _window(w) -> tuple[pd.Timestamp, pd.Timestamp]:
     a = a.tz_localize("UTC") if a.tzinfo is None else a
     b = b.tz_localize("UTC") if b.tzinfo is None else b
     if b <= a:
-        raise ValueError(f"empty period {w[0]}..{w[1]}")
+        raise InputError(EMPTY_PERIOD, start=str(w[0]), end=str(w[1]))
     return a, b
 
 
@@ -132,11 +151,11 @@ def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: s
         Unknown indicator, definition or scope; empty periods; no data for the indicator in a period.
     """
     if indicator not in INDICATORS:
-        raise ValueError(f"unknown indicator {indicator!r}; one of {', '.join(INDICATORS)}")
+        raise InputError(UNKNOWN_INDICATOR, name=indicator, known=list(INDICATORS))
     (b0, b1), (r0, r1) = _window(baseline), _window(reporting)
     if definition is not None and definition not in DEFINITIONS[indicator]:
-        raise ValueError(f"unknown definition {definition!r} of {indicator}; one of "
-                         f"{', '.join(DEFINITIONS[indicator])}")
+        raise InputError(UNKNOWN_DEFINITION, definition=definition, indicator=indicator,
+                         known=list(DEFINITIONS[indicator]))
     scope_info(ws, scope)  # raises for an unknown scope
     common = dict(indicator=indicator, scope=scope, baseline_period=(_iso(b0), _iso(b1)),
                   reporting_period=(_iso(r0), _iso(r1)), confidence=confidence, project_id=project_id)
@@ -167,8 +186,8 @@ def _coverage(b: pd.Series, r: pd.Series, what: str) -> tuple[dict, list[str]]:
         if cov[k] < COVERAGE_MIN:
             w.append(f"data coverage: {what} present in {100 * cov[k]:.0f} % of the {k} period's buckets")
     if not cov["baseline_buckets"] or not cov["reporting_buckets"]:
-        raise ValueError(f"no {what} data in the " + ("baseline" if not cov["baseline_buckets"] else "reporting")
-                         + " period")
+        raise DataSufficiencyError(NO_DATA_BASELINE if not cov["baseline_buckets"] else NO_DATA_REPORTING,
+                                   what=what)
     return cov, w
 
 
@@ -404,12 +423,12 @@ def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str
 
 def _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n_boot, seed, common):
     numcol = "energy_kwh" if definition == "kwh_per_day" else "energy_kgce"
-    if numcol not in b or not b[numcol].notna().any():
-        raise ValueError(f"no energy data ({numcol}) for {common['scope']} in the baseline period")
+    if numcol not in b or not (b[numcol].fillna(0) != 0).any():  # nothing metered: no baseline to compare
+        raise DataSufficiencyError(NO_ENERGY_BASELINE, column=numcol, scope=common["scope"])
     volume = {"kgce_per_unit": "pq", "kgce_per_good_unit": "gq", "kgce_per_10k_cny": "output_value"}.get(definition)
     if indicator == "unit_energy" and not (_has(b, volume) and _has(r, volume)):
-        raise ValueError(f"unit_energy ({definition}) needs output ({volume}) in both periods at "
-                         f"{common['scope']}; without it verify indicator 'energy'")
+        raise DataSufficiencyError(UNIT_ENERGY_NEEDS_OUTPUT, definition=definition, volume=volume,
+                                   scope=common["scope"])
     cov, warnings = _coverage(b[numcol], r[numcol] if numcol in r else pd.Series(dtype=float), numcol)
     # the columns the model can use, then the buckets with the numerator (not the whole wide frame)
     keep = (numcol, volume, "pq", "pot", "apt", "temperature_c", "hours", "hour", "weekday")
@@ -555,8 +574,8 @@ def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common
     # the deflated monthly costs at the months of each window (the scope's months are built once, sliced)
     cb_all, cr_all = _month_costs_at(ws, scope, tz, b.index), _month_costs_at(ws, scope, tz, r.index)
     if np.isnan(cb_all).all() or np.isnan(cr_all).all():
-        raise ValueError(f"no costs booked to {scope} in the " + ("baseline" if np.isnan(cb_all).all() else
-                                                                  "reporting") + " period")
+        raise DataSufficiencyError(NO_COSTS_BASELINE if np.isnan(cb_all).all() else NO_COSTS_REPORTING,
+                                   scope=scope)
     gb_all, gr_all = b["gq"].to_numpy(float), r["gq"].to_numpy(float)
     with np.errstate(invalid="ignore"):
         mb = ~np.isnan(cb_all) & ~np.isnan(gb_all) & (cb_all > 0)
@@ -644,7 +663,7 @@ def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> V
     d = _scope_cycles(ws, scope)
     common["definition"] = "days_design_to_release"
     if d.empty:
-        raise ValueError(f"no development cycles for the enterprise of {scope}")
+        raise DataSufficiencyError(NO_CYCLES, scope=scope)
     # baseline: products finished (released) in the baseline window; reporting: products whose development
     # started in the reporting window, i.e. developed with the new capability (released whenever recorded)
     rel = pd.to_datetime(d["release"], utc=True)
@@ -652,7 +671,7 @@ def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> V
     xb = d.loc[(rel >= wb[0]) & (rel < wb[1]), "days"].to_numpy(float)
     xr = d.loc[(beg >= wr[0]) & (beg < wr[1]), "days"].to_numpy(float)
     if not len(xb) or not len(xr):
-        raise ValueError("no product released in the " + ("baseline" if not len(xb) else "reporting") + " period")
+        raise DataSufficiencyError(NO_RELEASE_BASELINE if not len(xb) else NO_RELEASE_REPORTING)
     mb, mr = xb.mean(), xr.mean()
     rng = np.random.default_rng(seed)
     boots = 1 - (xr[rng.integers(0, xr.size, (n_boot, xr.size))].mean(axis=1)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from zhizao.errors import DataSufficiencyError, InputError, NotFound
+from zhizao.messages import define
+
 from zhizao.verify.indicators import _scope_rows, verify
 from zhizao.verify.result import VerificationResult
+
+NO_PROJECT = define("verify.no_project", "no project '%(id)s'")
 
 #: Indicators verified for a project by default (the programme's headline indicators).
 PROJECT_INDICATORS = ("production_efficiency", "defect_rate", "operating_cost", "unit_energy", "development_cycle")
@@ -57,7 +62,7 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
         p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects "
                            "WHERE project_id = ?", [project_id]).df()
         if p.empty:
-            raise KeyError(f"no project {project_id!r}")
+            raise NotFound(NO_PROJECT, id=project_id)
         row = p.iloc[0]
     scope = row["scope"] or ws.con.execute("SELECT min(site) FROM equipment WHERE enterprise = ?",
                                            [row["enterprise_id"]]).fetchall()[0][0]
@@ -82,7 +87,7 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
         try:
             res = verify(ws, ind, scope, baseline, reporting, confidence=confidence, project_id=project_id, **kw)
             res.warnings = notes + res.warnings
-        except ValueError as e:
+        except (InputError, NotFound, DataSufficiencyError) as e:
             res = VerificationResult(
                 indicator=ind, definition="", scope=scope,
                 baseline_period=(pd.Timestamp(baseline[0]).isoformat(), pd.Timestamp(baseline[1]).isoformat()),
@@ -186,7 +191,7 @@ def prepare(ws, periods=("day",), project_ids=None) -> None:
         if row is not None and isinstance(row["scope"], str):
             try:
                 levels.add(scope_info(ws, row["scope"])[0])
-            except ValueError:
+            except NotFound:
                 pass  # verify_project reports it
     for level in sorted(levels):
         for period in periods:

@@ -11,6 +11,11 @@ from zhizao.kpi.buckets import bucket_edges, floor_local
 from zhizao.kpi.elements import _ms
 from zhizao.kpi.variables import scope_variables, variable_buckets
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+from zhizao.errors import NotFound
+from zhizao.messages import define
+
+UNKNOWN_SCOPE = define("verify.unknown_scope", "scope '%(scope)s' is no equipment, work_center, area, site or "
+                                               "enterprise id")
 
 #: Degree-day base temperatures searched [deg C] (CalTRACK searches balance points the same way).
 HEATING_BASES = np.arange(8.0, 21.0, 1.0)
@@ -32,7 +37,7 @@ def scope_info(ws, scope: str) -> tuple[str, list[str], str]:
     found = index.get(scope)
     if found is not None:
         return found
-    raise ValueError(f"scope {scope!r} is no equipment, work_center, area, site or enterprise id")
+    raise NotFound(UNKNOWN_SCOPE, scope=str(scope))
 
 
 def _scope_index(ws) -> dict:
