@@ -383,13 +383,9 @@ class TenantView:
         return _records(df[keep.to_numpy(dtype=bool)])
 
     def _stage(self, name: str, fn, *args, deps=ALL):
-        """A stage call, cached under the counters of ``deps``; ValueError and KeyError of the stage become 400."""
-        try:
-            return self.cached((name, *args), lambda: fn(*args), deps)
-        except pd.errors.MergeError:
-            raise  # a fault of the stage, not of the request
-        except (ValueError, KeyError) as e:
-            raise BadRequest(str(e).strip("'\"")) from None
+        """A stage call, cached under the counters of ``deps``. The stage's own errors
+        (:class:`zhizao.errors.ZhizaoError`) reach the caller as they are; anything else is a fault (500)."""
+        return self.cached((name, *args), lambda: fn(*args), deps)
 
     # -- KPI stage
     def kpi(self, level="equipment", period="day", start=None, end=None, kpis=None, ids=None, within=None):
