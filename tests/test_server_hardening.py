@@ -34,7 +34,7 @@ def test_energy_verification_without_baseline_data_is_422_not_500(client):
                                                        "reporting": ["2024-07-01", "2024-09-01"]})
     assert r.status_code == 422, r.text
     e = r.json()["error"]
-    assert e["code"] == "verify.no_energy_baseline" and e["params"]["scope"] == "ENT001-WC1"
+    assert e["code"] == "verify.error.no_data" and e["params"]["scope"] == "ENT001-WC1"
     assert all(k in r.headers for k in SECURITY_HEADERS)
 
 
