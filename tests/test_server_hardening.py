@@ -203,3 +203,52 @@ def test_upload_of_a_stage_error_is_4xx(client):
     h = bearer(login(client, "usera"))
     r = client.post("/api/v1/ingest/states", headers=h, files={"file": ("s.csv", io.BytesIO(b"a,b\n1,2\n"))})
     assert r.status_code == 400 and all(k in r.headers for k in SECURITY_HEADERS)
+
+
+# -- issue 14, items 5 and 9: site keys of one enterprise; the analyst's aggregates-only boundary
+def test_site_keys_are_bound_to_one_enterprise(tmp_path):
+    import zhizao
+    from zhizao.server import accounts
+    from zhizao.server.access import derive_access, Principal
+
+    db = clone(tmp_path / "site.duckdb")
+    with zhizao.connect(db) as ws:
+        accounts.ensure_tables(ws.con)
+        ws.con.execute("""INSERT INTO equipment (equipment_id, site, enterprise) VALUES
+                          ('SH-A', 'SHARED', 'ENT001'), ('SH-B', 'SHARED', 'ENT002')""")
+        _k, rec = accounts.create_key(ws.con, site="ENT002-S1")
+        assert rec.enterprise_id == "ENT002"  # bound to the one enterprise at that site
+        with pytest.raises(accounts.AccountError):
+            accounts.create_key(ws.con, site="SHARED")  # two enterprises: name one
+        legacy = Principal("key", "k_old", "enterprise", None, "SHARED")
+        a = derive_access(legacy, ws.con)
+        assert a.enterprises == frozenset()  # a key of a shared site made before sees nothing
+
+
+def test_analyst_may_not_name_a_piece_of_equipment(client):
+    h = bearer(login(client, "ana"))
+    body = {"indicator": "defect_rate", "baseline": ["2024-08-01", "2024-10-01"],
+            "reporting": ["2025-01-01", "2025-03-01"]}
+    r = client.post("/api/v1/verify", headers=h, json={**body, "scope": "ENT001-WC1-M1"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "server.aggregates_only"
+    r = client.post("/api/v1/verify", headers=h, json={**body, "scope": "ENT001-WC1"})
+    assert r.status_code < 300, r.text
+    r = client.get("/api/v1/recognition", headers=h, params={"enterprise": "ENT001",
+                                                              "designation": "digital_workshop",
+                                                              "scope": "ENT001-WC1-M1"})
+    assert r.status_code == 403
+    r = client.get("/recognition", headers=h, params={"enterprise": "ENT001", "designation": "digital_workshop",
+                                                      "scope": "ENT001-WC1-M1"})
+    assert r.status_code == 403
+
+
+def test_analyst_quarantine_summary_has_counts_without_values(client):
+    hu = bearer(login(client, "usera"))
+    r = client.post("/api/v1/ingest/states", headers=hu, files={"file": ("q.csv", io.BytesIO(csv_bytes([{
+        "equipment_id": "ENT001-WC1-M1", "start": "2026-06-01T00:00:00Z", "end": "2026-06-01T01:00:00Z",
+        "state": "SECRET-STATE-VALUE"}])))})
+    assert r.status_code == 201, r.text
+    s = client.get("/api/v1/quarantine/summary", headers=bearer(login(client, "ana"))).json()
+    assert s and all(x["example"] is None for x in s) and sum(x["records"] for x in s) >= 1
+    s = client.get("/api/v1/quarantine/summary", headers=bearer(login(client, "root"))).json()
+    assert any(x["example"] for x in s)
