@@ -178,7 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     common.DEBUG = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    try:
+        _run([a for a in args if a != "--debug"])
+    finally:
+        common.DEBUG = False
+
+
+def _run(args: list[str]) -> None:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="zhizao", standalone_mode=False)
