@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 import zhizao
-from zhizao.cli.common import DB, FORMATS, check_query, choice, console, fail, say
+from zhizao.cli.common import DB, FORMATS, check_query, choice, console, fail, open_store, say
 from zhizao.messages import define
 from zhizao.schema import LEVELS, PERIODS
 
@@ -52,7 +52,7 @@ def open_for_kpi(db: str, level: str, period: str, fmt: str, engine: str, master
         if master or remote or parquet:
             fail(NEEDS_SPARK)
         check_query(db, level, period, fmt)
-        return zhizao.connect(db, read_only=True)
+        return open_store(db)
     from zhizao.scale.engines import SparkStoreEngine
 
     choice(level, LEVELS, "level")

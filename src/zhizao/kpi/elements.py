@@ -66,7 +66,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
+from zhizao.messages import define
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.calendar_layers import calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
@@ -90,6 +92,9 @@ RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
 LOSS_RANKS = (R_UNPLANNED, R_MINOR, R_SETUP, R_NO_ORDER)
 IS_LOSS = np.isin(np.arange(len(CATEGORY_PRECEDENCE)), LOSS_RANKS)
+EMPTY_RANGE = define("kpi.empty_range", "empty query range: end %(end)s is not after start %(start)s")
+EMPTY_RANGE_SHORT = define("kpi.empty_range_short", "empty query range")
+SHIFT_NEEDS_CALENDAR = define("kpi.shift_needs_calendar", "period 'shift' needs calendar entries of kind shift")
 #: state records from which the engine splits the per-equipment work into parts done on two threads
 PARALLEL_STATES = 200_000
 #: parts of whole equipment the state work is split into (taken in turn by two threads, for balance)
@@ -346,7 +351,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             if start is not None and end is not None:
                 w0, w1 = _ms(start), _ms(end)
                 if w1 <= w0:
-                    raise ValueError(f"empty query range: end {end} is not after start {start}")
+                    raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
                 ent["w0"], ent["w1"] = w0, w1
             else:
                 # by default each site's range: whole buckets around that site's data
@@ -367,7 +372,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                     w1.append(b if end is None else _ms(end))
                 ent["w0"], ent["w1"] = w0, w1
                 if (ent["w1"] <= ent["w0"]).any():
-                    raise ValueError("empty query range")
+                    raise InputError(EMPTY_RANGE_SHORT)
             thr_ms = round(settings.minor_stop_threshold * MS)
             lo, hi = _failure_lookback(sr, int(ent["w0"].min()) - thr_ms), int(ent["w1"].max()) + thr_ms
             _data_extent(ent, sr, pe)
@@ -417,7 +422,7 @@ def _bucket_segments(con, ent, tl, period):
                   FROM _zz_ent) k ON c.scope = k.sid
             WHERE c.kind = 'shift' ORDER BY k.key, s""").fetchnumpy()
         if len(cal["s"]) == 0:
-            raise ValueError("period 'shift' needs calendar entries of kind shift")
+            raise DataSufficiencyError(SHIFT_NEEDS_CALENDAR)
         df = pd.DataFrame({"key": cal["key"], "s": cal["s"], "e": cal["e"]}).drop_duplicates()
         df = df.merge(ent[["key", "w0", "w1"]], on="key")
         df["s"] = np.maximum(df["s"], df["w0"])
