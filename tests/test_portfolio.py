@@ -19,13 +19,12 @@ from jinja2.ext import babel_extract
 from typer.testing import CliRunner
 
 import zhizao
+from canonical import write_tables
 from zhizao.errors import InputError, NotFound
-from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
 from zhizao.portfolio import bulletin as bulletin_module
+from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
 from zhizao.portfolio.stats import bootstrap_mean_ci, choose_weights
 from zhizao.verify.result import VerificationResult
-
-from canonical import write_tables
 
 PORTFOLIO_DIR = Path(bulletin_module.__file__).parent
 LOCALE_DIR = PORTFOLIO_DIR.parent / "locale"
@@ -467,7 +466,7 @@ def test_cli_commands(cli_db, tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["totals"]["n_projects"] == 4
-    pe = [a for a in data["averages"] if a["indicator"] == "production_efficiency" and a["basis"] == "verified"][0]
+    pe = next(a for a in data["averages"] if a["indicator"] == "production_efficiency" and a["basis"] == "verified")
     assert pe["mean"] == pytest.approx(0.598) and pe["project_ids"] == ["P1", "P2", "P3"]
     r = run(app, ["programme", "--db", cli_db, "--n-boot", "100"])
     assert r.exit_code == 0 and "production_efficiency" in r.output
@@ -486,3 +485,20 @@ def test_cli_commands(cli_db, tmp_path):
     assert r.exit_code == 2
     r = run(app, ["programme", "--db", str(tmp_path / "missing.duckdb")])
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("args", [["project", "show", "P3"], ["programme", "--n-boot", "100"]])
+def test_table_output_goes_whole_to_the_file(cli_db, tmp_path, args):
+    """--output with the table format: every part (the header lines and each table) in the file, none on stdout.
+
+    The tables of these commands used to go to standard output while their header went to the file."""
+    out = tmp_path / "out.txt"
+    r = CliRunner().invoke(_app(), [*args, "--db", cli_db, "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text(encoding="utf-8")
+    assert r.output == ""
+    assert "production_efficiency" in text
+    if args[0] == "project":
+        assert "verification results" in text and "0.594" in text
+    else:
+        assert "projects: " in text and "by_type" in text

@@ -7,9 +7,9 @@ Added to the main application by :func:`register`. Like the other commands they 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 import typer
@@ -48,7 +48,7 @@ def _jsonable(obj):
     return obj
 
 
-def _print_json(obj, output: Optional[Path]) -> None:
+def _print_json(obj, output: Path | None) -> None:
     text = json.dumps(_jsonable(obj), ensure_ascii=False, indent=1, default=str)
     if output:
         output.write_text(text + "\n", encoding="utf-8")
@@ -70,10 +70,10 @@ def _iso(v, tz: str | None = None):
     return t.isoformat()
 
 
-def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
-                 from_: Optional[str] = FROM, to: Optional[str] = TO,
+def project_list(db: str = DB, park: str | None = PARK, district: str | None = DISTRICT,
+                 from_: str | None = FROM, to: str | None = TO,
                  fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
-                 output: Optional[Path] = OUTPUT):
+                 output: Path | None = OUTPUT):
     """List the projects (filters: park, district, project start in [--from, --to))."""
     from zhizao.portfolio.registry import latest_verifications, projects
 
@@ -95,7 +95,7 @@ def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[st
 
 def project_show(project_id: str = typer.Argument(..., help="project id"), db: str = DB,
                  fmt: str = typer.Option("table", "--format", help="table|json"),
-                 output: Optional[Path] = OUTPUT):
+                 output: Path | None = OUTPUT):
     """One project: its record, designations and stored verification results (latest per indicator)."""
     from zhizao.portfolio.registry import designations, latest_verifications, projects
 
@@ -115,20 +115,21 @@ def project_show(project_id: str = typer.Argument(..., help="project id"), db: s
     if fmt == "json":
         _print_json({"project": p, "designations": des, "verifications": list(ver["result"])}, output)
         return
-    con = Console(file=open(output, "w") if output else None, width=200)
-    for k, v in p.items():
-        con.print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
-    if len(des):
-        con.print("\ndesignations", markup=False)
-        _main.write_frame(des.assign(date=[_iso(v, tz) for v in des["date"]]), "table", None)
-    con.print("\nverification results (latest per indicator)", markup=False)
-    if not len(ver):
-        con.print("none stored", markup=False)
-        return
-    show = ver[["indicator", "improvement", "ci_low", "ci_high", "confidence", "method", "output"]].copy()
-    show["computed_at"] = [_iso(v) for v in ver["computed_at"]]
-    show["warnings"] = ["; ".join(w) for w in ver["warnings"]]
-    _main.write_frame(show, "table", None)
+    with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
+        con = Console(file=fh, width=200)
+        for k, v in p.items():
+            con.print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
+        if len(des):
+            con.print("\ndesignations", markup=False)
+            _main.write_frame(des.assign(date=[_iso(v, tz) for v in des["date"]]), "table", None, con)
+        con.print("\nverification results (latest per indicator)", markup=False)
+        if not len(ver):
+            con.print("none stored", markup=False)
+            return
+        show = ver[["indicator", "improvement", "ci_low", "ci_high", "confidence", "method", "output"]].copy()
+        show["computed_at"] = [_iso(v) for v in ver["computed_at"]]
+        show["warnings"] = ["; ".join(w) for w in ver["warnings"]]
+        _main.write_frame(show, "table", None, con)
 
 
 #: Columns of the programme tables printed in table format (the JSON output has every column).
@@ -145,13 +146,13 @@ _TABLE_VIEWS = {
 }
 
 
-def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
-              from_: Optional[str] = FROM, to: Optional[str] = TO,
+def programme(db: str = DB, park: str | None = PARK, district: str | None = DISTRICT,
+              from_: str | None = FROM, to: str | None = TO,
               confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
               n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
               seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
               fmt: str = typer.Option("table", "--format", help="table|json"),
-              output: Optional[Path] = OUTPUT):
+              output: Path | None = OUTPUT):
     """Programme statistics: counts, verified vs declared results, averages with intervals, rankings.
 
     Values are fractions (0.598 = +59.8 %), positive = better. ``--format json`` gives every table with the
@@ -164,29 +165,30 @@ def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] 
     if fmt == "json":
         _print_json(s, output)
         return
-    con = Console(file=open(output, "w") if output else None, width=200)
-    t = s["totals"]
-    con.print(f"projects: {t['n_projects']}  enterprises: {t['n_enterprises']}  demonstration projects: "
-              f"{t['n_demonstration_projects']}  smart factories: {t['n_smart_factories']}  digital workshops: "
-              f"{t['n_digital_workshops']}  projects with a verified result: {t['n_verified_projects']}",
-              markup=False, highlight=False)
-    for name, cols in _TABLE_VIEWS.items():
-        con.print(f"\n{name}", markup=False)
-        df = s[name]
-        if not len(df):
-            con.print("(none)", markup=False)
-            continue
-        _main.write_frame(df[cols], "table", None)
-    con.print("\n(--format json lists the project ids behind every number)", markup=False)
+    with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
+        con = Console(file=fh, width=200)
+        t = s["totals"]
+        con.print(f"projects: {t['n_projects']}  enterprises: {t['n_enterprises']}  demonstration projects: "
+                  f"{t['n_demonstration_projects']}  smart factories: {t['n_smart_factories']}  digital workshops: "
+                  f"{t['n_digital_workshops']}  projects with a verified result: {t['n_verified_projects']}",
+                  markup=False, highlight=False)
+        for name, cols in _TABLE_VIEWS.items():
+            con.print(f"\n{name}", markup=False)
+            df = s[name]
+            if not len(df):
+                con.print("(none)", markup=False)
+                continue
+            _main.write_frame(df[cols], "table", None, con)
+        con.print("\n(--format json lists the project ids behind every number)", markup=False)
 
 
 def recognition(db: str = DB,
                 enterprise: str = typer.Option(..., "--enterprise", help="enterprise id"),
                 designation: str = typer.Option(..., "--designation", help="digital_workshop|smart_factory"),
-                from_: Optional[str] = FROM, to: Optional[str] = TO,
-                scope: Optional[str] = typer.Option(None, "--scope", help="assessed scope (default the enterprise)"),
+                from_: str | None = FROM, to: str | None = TO,
+                scope: str | None = typer.Option(None, "--scope", help="assessed scope (default the enterprise)"),
                 fmt: str = typer.Option("table", "--format", help="table|csv|json"),
-                output: Optional[Path] = OUTPUT):
+                output: Path | None = OUTPUT):
     """Recognition criteria of a digital workshop or smart factory: computed from data where possible, the
     rest listed as declarations to be confirmed by an assessor (passed empty)."""
     from zhizao.portfolio.recognition import RECOGNITIONS, recognition_checks
@@ -205,9 +207,9 @@ def recognition(db: str = DB,
 def bulletin(db: str = DB,
              lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en"),
              out: Path = typer.Option(Path("bulletin"), "-o", "--output", help="output folder"),
-             park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
-             from_: Optional[str] = FROM, to: Optional[str] = TO,
-             title: Optional[str] = typer.Option(None, "--title", help="bulletin title"),
+             park: str | None = PARK, district: str | None = DISTRICT,
+             from_: str | None = FROM, to: str | None = TO,
+             title: str | None = typer.Option(None, "--title", help="bulletin title"),
              confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
              n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
              seed: int = typer.Option(0, "--seed", help="bootstrap seed")):
