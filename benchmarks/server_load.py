@@ -221,7 +221,7 @@ async def run_phase(port: int, users: int, duration: float, think: float, meta: 
                 t = time.perf_counter()
                 try:
                     status, n = await asyncio.wait_for(conns[a].get(path), timeout=120)
-                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                     status, n = 599, 0
                     conns[a].close()
                     conns[a] = Conn(port, auth[a])
@@ -268,7 +268,8 @@ def machine() -> dict:
 
     import zhizao
     try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name")),
                    platform.processor())
     except OSError:
         cpu = platform.processor()
@@ -347,7 +348,7 @@ def main(argv=None) -> int:
                 raise SystemExit("the server stopped")
             time.sleep(0.2)
         log(f"server up in {time.perf_counter() - t_start:.1f} s")
-        status, body, _ = http(base + "/api/v1/auth/login", "POST", {"username": "bench-user", "password": PASSWORD})
+        _status, body, _ = http(base + "/api/v1/auth/login", "POST", {"username": "bench-user", "password": PASSWORD})
         token = json.loads(body)["token"]
         auth = {"session": {"Cookie": f"zhizao_session={token}"}, "key": {"X-API-Key": key}}
         # cold: wait for the background warm-up (site KPIs), then the first views
@@ -386,11 +387,12 @@ def main(argv=None) -> int:
                 f"errors {res['all']['errors']}")
         rss = None
         try:
-            rss = int(next(ln.split()[1] for ln in open(f"/proc/{proc.pid}/status") if ln.startswith("VmHWM"))) / 1024
+            status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+            rss = int(next(ln.split()[1] for ln in status if ln.startswith("VmHWM"))) / 1024
         except (OSError, StopIteration):
             pass
         result = {
-            "benchmark": "server_load", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "benchmark": "server_load", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": "python benchmarks/server_load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": machine(), "loadavg_start": list(load_start), "loadavg_end": list(os.getloadavg()),
             "data": {k: meta[k] for k in ("machines", "days", "records", "simulate_seconds", "ingest_seconds")},

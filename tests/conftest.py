@@ -6,6 +6,7 @@ import pytest
 
 from canonical import build
 
+
 @pytest.fixture
 def make_ws(tmp_path):
     opened = []

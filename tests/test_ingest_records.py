@@ -256,7 +256,7 @@ def test_a_mapping_with_sql_scale_time_zone_and_states_applies_alike(tmp_path):
         # a mapping expression that fails on the records: IngestError naming the mapping, nothing stored
         bad = Mapping(table="states", columns={**m.columns, "start": {"sql": "CAST(ts AS INTEGER)"}},
                       source="bad.yaml")
-        with pytest.raises(IngestError, match="bad.yaml: a mapping expression fails on file"):
+        with pytest.raises(IngestError, match=r"bad\.yaml: a mapping expression fails on file"):
             _by_records(b, "states", f, bad)
         with pytest.raises(MappingError, match="nope"):
             _by_records(b, "states", f, Mapping(table="states", columns={"state": {"column": "nope"}}))

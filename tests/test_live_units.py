@@ -9,8 +9,18 @@ import typer
 from typer.testing import CliRunner
 
 from zhizao.ingest.mapping import Mapping
-from zhizao.live import (LIVE_RULES, Converter, LiveIngestor, NodesError, counter_delta, message_hash,
-                         parse_broker, parse_nodes, parse_topic, topic_for)
+from zhizao.live import (
+    LIVE_RULES,
+    Converter,
+    LiveIngestor,
+    NodesError,
+    counter_delta,
+    message_hash,
+    parse_broker,
+    parse_nodes,
+    parse_topic,
+    topic_for,
+)
 from zhizao.live.ingestor import StateUpdate
 from zhizao.live.topics import TopicError
 
@@ -111,7 +121,7 @@ def test_loader_rules_apply_and_quarantine_names_topic_and_record(ing):
                  ("unmapped_state", topic("states"), 2, None),
                  ("unparseable", topic("states"), 3, None)]
     # naive time stamps are local to the equipment (Asia/Shanghai), as in files
-    assert rows(ing, "SELECT start FROM states")[0][0] == dt.datetime(2025, 1, 1, 0, 0, tzinfo=dt.timezone.utc)
+    assert rows(ing, "SELECT start FROM states")[0][0] == dt.datetime(2025, 1, 1, 0, 0, tzinfo=dt.UTC)
     # the `ts` alias of production works as in files
     assert rows(ing, "SELECT produced FROM production")[0][0] == 8
     # micro-batches leave no rows in the file load log; provenance is in _source and live_batches
@@ -231,7 +241,7 @@ def test_nodes_file_is_checked():
 def test_converter_states_counts_scrap_energy_and_restart():
     cfg = parse_nodes({"state_codes": {0: "RUN", 4: "IDLE"}, "equipment": {
         "M1": {"state": "s", "parts": "p", "scrap": "x", "energy": "e", "counter_rollover": 1000}}})
-    t0 = dt.datetime(2025, 1, 1, 8, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2025, 1, 1, 8, tzinfo=dt.UTC)
 
     def at(s):
         return t0 + dt.timedelta(seconds=s)
@@ -262,7 +272,7 @@ def test_converter_states_counts_scrap_energy_and_restart():
 
 def test_ingest_records_keeps_source_state_in_the_same_transaction(tmp_path):
     with LiveIngestor(tmp_path / "o.duckdb", source="opcua") as i:
-        t = dt.datetime(2025, 1, 1, 8, tzinfo=dt.timezone.utc)
+        t = dt.datetime(2025, 1, 1, 8, tzinfo=dt.UTC)
         i.ingest_records({"equipment": [{"equipment_id": "M1"}]})
         r = i.ingest_records({"production": [{"equipment_id": "M1", "start": t, "end": t + dt.timedelta(minutes=1),
                                               "produced": 4}]},

@@ -11,9 +11,9 @@ from babel.messages.extract import extract
 from babel.messages.pofile import read_po
 from babel.numbers import format_percent
 from jinja2.ext import babel_extract
-from test_worked_example import TABLES
 
 import zhizao
+from test_worked_example import TABLES
 from zhizao.report import ReportWarning, render_report
 from zhizao.report import html as report_html
 

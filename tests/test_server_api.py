@@ -12,8 +12,22 @@ import pandas as pd
 import pytest
 
 import zhizao
-from test_server_support import (A, B, PASSWORD, PROJECT_A, PROJECT_B, SITE_A, SITE_B, base_store, bearer, clone,
-                                 counts, csv_bytes, login, make_client)
+from test_server_support import (
+    PASSWORD,
+    PROJECT_A,
+    PROJECT_B,
+    SITE_A,
+    SITE_B,
+    A,
+    B,
+    base_store,
+    bearer,
+    clone,
+    counts,
+    csv_bytes,
+    login,
+    make_client,
+)
 
 pytest.importorskip("fastapi")
 

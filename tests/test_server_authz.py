@@ -14,8 +14,21 @@ import itertools
 
 import pytest
 
-from test_server_support import (A, B, PASSWORD, PROJECT_A, PROJECT_B, SITE_A, SITE_B, all_routes, base_store,
-                                 clone, counts, csv_bytes, make_client)
+from test_server_support import (
+    PASSWORD,
+    PROJECT_A,
+    PROJECT_B,
+    SITE_A,
+    SITE_B,
+    A,
+    B,
+    all_routes,
+    base_store,
+    clone,
+    counts,
+    csv_bytes,
+    make_client,
+)
 
 pytest.importorskip("fastapi")
 
@@ -223,10 +236,10 @@ def test_matrix(m, case):
 
 
 def test_every_route_is_in_the_matrix(m):
+    import re
+
     from fastapi.routing import APIRoute
     from starlette.routing import Mount
-
-    import re
 
     covered = set(ELSEWHERE)
     for _id, method, path, _b, _a in CASES:

@@ -209,7 +209,7 @@ def test_upload_of_a_stage_error_is_4xx(client):
 def test_site_keys_are_bound_to_one_enterprise(tmp_path):
     import zhizao
     from zhizao.server import accounts
-    from zhizao.server.access import derive_access, Principal
+    from zhizao.server.access import Principal, derive_access
 
     db = clone(tmp_path / "site.duckdb")
     with zhizao.connect(db) as ws:

@@ -143,5 +143,5 @@ def test_bad_verification_requests_raise_clearly(ws):
         ws.verify("defect_rate", "Atlantis", ("2008-07-01", "2008-08-01"), ("2008-09-01", "2008-10-01"))
     with pytest.raises(InputError, match="empty period"):
         ws.verify("defect_rate", "SECOM-line", ("2008-08-01", "2008-07-01"), ("2008-09-01", "2008-10-01"))
-    with pytest.raises(DataSufficiencyError, match="no .* data for SECOM-line in the baseline"):
+    with pytest.raises(DataSufficiencyError, match=r"no .* data for SECOM-line in the baseline"):
         ws.verify("defect_rate", "SECOM-line", ("2007-07-01", "2007-08-01"), ("2008-09-01", "2008-10-01"))

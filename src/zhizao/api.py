@@ -14,8 +14,9 @@ The command line, the report and the demo only call these methods.
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
-from typing import Any, Callable, MutableMapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -123,7 +124,7 @@ class Workspace:
 
     @classmethod
     def over(cls, con, settings: Settings | None = None, path: str | None = None,
-             cache: MutableMapping | None = None) -> "Workspace":
+             cache: MutableMapping | None = None) -> Workspace:
         """A workspace on an open connection (for example a cursor of another workspace's store, with its own
         transaction), with its own cache. Closing it closes ``con``."""
         ws = cls.__new__(cls)
@@ -133,7 +134,7 @@ class Workspace:
         ws.cache = {} if cache is None else cache
         return ws
 
-    def reader(self, con=None, cache: MutableMapping | None = None) -> "Workspace":
+    def reader(self, con=None, cache: MutableMapping | None = None) -> Workspace:
         """A workspace on ``con`` (default a new cursor of this store) with this one's settings and its own
         cache (default empty): for a reader in another thread or transaction."""
         return Workspace.over(con if con is not None else self.con.cursor(), self.settings, self.path, cache)
@@ -319,4 +320,4 @@ def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, 
     return Workspace(db, settings, read_only, cache, engine)
 
 
-__all__ = ["Workspace", "connect", "ELEMENTS"]
+__all__ = ["ELEMENTS", "Workspace", "connect"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +51,7 @@ def check_lang(lang: str) -> str:
     return lang
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> Translations:
     """The message catalogue of ``lang``, compiled in memory from its ``.po`` file.
 

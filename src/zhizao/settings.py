@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from zhizao.errors import InputError
 from zhizao.messages import define
@@ -97,7 +98,7 @@ class Settings:
     def __reduce__(self):  # picklable (process pools) although kgce is a read-only mapping
         return (_rebuild, (type(self), {f.name: _plain(getattr(self, f.name)) for f in fields(self)}))
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` (validated)."""
         known = {f.name for f in fields(self)}
         for name in changes:
@@ -108,13 +109,13 @@ class Settings:
         return Settings(**values)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "Settings":
+    def from_mapping(cls, data: Mapping[str, Any]) -> Settings:
         """Settings from a (nested) mapping, e.g. a parsed TOML file; unknown keys are refused."""
         out = cls()
         return out.replace(**{k: _section(getattr(out, k, None), k, v) for k, v in data.items()})
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Settings":
+    def from_file(cls, path: str | Path) -> Settings:
         """Settings from a TOML file (see the module docstring)."""
         try:
             with open(path, "rb") as f:
@@ -148,4 +149,4 @@ def _section(current: Any, name: str, value: Any) -> Any:
     return value
 
 
-__all__ = ["Settings", "MINOR_STOP_THRESHOLD"]
+__all__ = ["MINOR_STOP_THRESHOLD", "Settings"]

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from browser_support import ARGS, CHROMIUM
+
 from test_server_support import PASSWORD, clone, csv_bytes
 
 

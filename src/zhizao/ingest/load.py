@@ -33,11 +33,18 @@ from pathlib import Path
 
 import duckdb
 
+from zhizao.errors import InputError
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.energy import UNIT_TO_BASE
-from zhizao.schema import (CALENDAR_KINDS, DEFAULT_STATE_MAP, DESIGNATIONS, ENERGY_READINGS, PROJECT_TYPES,
-                           QUALITY_RESULTS, TABLES)
-from zhizao.errors import InputError
+from zhizao.schema import (
+    CALENDAR_KINDS,
+    DEFAULT_STATE_MAP,
+    DESIGNATIONS,
+    ENERGY_READINGS,
+    PROJECT_TYPES,
+    QUALITY_RESULTS,
+    TABLES,
+)
 
 
 class IngestError(InputError):

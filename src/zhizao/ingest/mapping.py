@@ -35,8 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from zhizao.schema import STATE_CATEGORIES, TABLES
 from zhizao.errors import InputError
+from zhizao.schema import STATE_CATEGORIES, TABLES
 
 
 class MappingError(InputError):

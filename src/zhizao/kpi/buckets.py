@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zhizao.kpi.intervals import MS
 from zhizao.errors import InputError
+from zhizao.kpi.intervals import MS
 from zhizao.messages import define
 
 UNKNOWN_PERIOD = define("kpi.unknown_period", "unknown period '%(period)s'; one of hour, shift, day, week, month, all")

@@ -28,9 +28,10 @@ The time model (reference/iso22400.md, "Time model")::
 State records without ``end`` last until the next record of the equipment with a strictly later start; the
 last ones until the equipment's data horizon (its latest time stamp in states and production). Overlapping
 records, records sharing a start among them, are resolved by :data:`zhizao.schema.CATEGORY_PRECEDENCE`; a
-raw state name never decides. A ``minor_stop`` record is a minor stop whatever its length. An unplanned_downtime run shorter than the minor-stop threshold
-is a minor stop; one of exactly the threshold is a failure. Runs are classified on their full length, not
-the part inside the query, so results do not depend on how a range is split.
+raw state name never decides. A ``minor_stop`` record is a minor stop whatever its length. An
+unplanned_downtime run shorter than the minor-stop threshold is a minor stop; one of exactly the threshold
+is a failure. Runs are classified on their full length, not the part inside the query, so results do not
+depend on how a range is split.
 
 Gaps are gaps: a bucket without any record of production, energy, labour or quality has null elements of that
 kind (not zeros); counts_missing and energy_missing measure production time without counts or energy of
@@ -68,7 +69,6 @@ import pandas as pd
 
 from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
-from zhizao.messages import define
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.calendar_layers import calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
@@ -85,6 +85,7 @@ from zhizao.kpi.intervals import (
 )
 from zhizao.kpi.production import production_elements, production_records
 from zhizao.kpi.states import state_records
+from zhizao.messages import define
 from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
 from zhizao.settings import Settings
 

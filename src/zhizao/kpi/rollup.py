@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from zhizao.kpi.elements import ELEMENTS
 from zhizao.errors import InputError
+from zhizao.kpi.elements import ELEMENTS
 from zhizao.messages import define
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 
@@ -35,8 +35,9 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
         ``period_end``, ``n_equipment``, ``no_calendar`` (any member without calendar), ``no_data`` (any member
         without state or production records) and every element, summed; an element is null when no member
         has data of that kind. One row per entity and period: members bucketed in different zones (see
-        ``zone_level`` of :func:`zhizao.kpi.elements.compute_elements`) are rows of different periods. Rows whose member has no id at this level
-        are left out; labour, energy and quality booked to a scope count from that scope's level up.
+        ``zone_level`` of :func:`zhizao.kpi.elements.compute_elements`) are rows of different periods. Rows
+        whose member has no id at this level are left out; labour, energy and quality booked to a scope
+        count from that scope's level up.
 
     Raises
     ------

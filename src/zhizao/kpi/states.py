@@ -3,9 +3,9 @@
 A state record without ``end`` lasts until the next state record of the same equipment with a strictly
 later start; the last ones last until the equipment's data horizon, its latest time stamp in states and
 production (docs/reference/iso22400.md, "Open states"). Records that share a start overlap: the precedence
-rule decides which category occupies the time, never the order of the records or their raw state names. The rule used to be a ``lead()`` window in SQL; sorting
-the fetched columns in numpy does the same several times faster, and the store's usual insertion order
-(by equipment and time) makes the sort a linear check.
+rule decides which category occupies the time, never the order of the records or their raw state names.
+The rule used to be a ``lead()`` window in SQL; sorting the fetched columns in numpy does the same several
+times faster, and the store's usual insertion order (by equipment and time) makes the sort a linear check.
 """
 
 from __future__ import annotations

@@ -15,7 +15,25 @@ from zhizao.live.mqtt import MqttListener, MqttPublisher, TlsOptions, parse_brok
 from zhizao.live.opcua import Converter, NodesConfig, NodesError, OpcUaListener, counter_delta, load_nodes, parse_nodes
 from zhizao.live.topics import DEFAULT_PREFIX, LIVE_RULES, LIVE_TABLES, message_hash, parse_topic, topic_for
 
-__all__ = ["BatchReport", "LiveIngestor", "current_shift", "MqttListener", "MqttPublisher", "TlsOptions",
-           "parse_broker", "Converter", "NodesConfig", "NodesError", "OpcUaListener", "counter_delta",
-           "load_nodes", "parse_nodes", "DEFAULT_PREFIX", "LIVE_RULES", "LIVE_TABLES", "message_hash",
-           "parse_topic", "topic_for"]
+__all__ = [
+           "DEFAULT_PREFIX",
+           "LIVE_RULES",
+           "LIVE_TABLES",
+           "BatchReport",
+           "Converter",
+           "LiveIngestor",
+           "MqttListener",
+           "MqttPublisher",
+           "NodesConfig",
+           "NodesError",
+           "OpcUaListener",
+           "TlsOptions",
+           "counter_delta",
+           "current_shift",
+           "load_nodes",
+           "message_hash",
+           "parse_broker",
+           "parse_nodes",
+           "parse_topic",
+           "topic_for",
+]

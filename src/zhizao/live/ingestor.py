@@ -49,8 +49,16 @@ from zhizao.ingest import load as _loader
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import ALIASES, Mapping, MappingError, default_mapping
 from zhizao.kpi.buckets import floor_local
-from zhizao.live.topics import (DEFAULT_PREFIX, SUBJECT_TABLES, TOPIC_LEVELS, TopicError, _raw_text,
-                                message_hash, parse_topic, topic_for)
+from zhizao.live.topics import (
+    DEFAULT_PREFIX,
+    SUBJECT_TABLES,
+    TOPIC_LEVELS,
+    TopicError,
+    _raw_text,
+    message_hash,
+    parse_topic,
+    topic_for,
+)
 from zhizao.schema import TABLES
 
 log = logging.getLogger("zhizao.live")

@@ -25,6 +25,7 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+
 from zhizao.errors import InputError
 
 DEFAULT_PREFIX = "zhizao/v1"

@@ -18,10 +18,10 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.portfolio.registry import PROGRAMME_INDICATORS
 from zhizao.portfolio.stats import programme_statistics
 from zhizao.report import charts
-from zhizao.i18n import NULL, N_, Formatter, check_lang, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -469,7 +469,7 @@ def render_bulletin(ws, out_dir, lang: str = "zh", title: str | None = None, sta
     b = _Bulletin(s, lang)
     _ = b._
     title = title or _("Intelligent transformation programme bulletin")
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     generated = b.f.datetime(now)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,15 @@ import pandas as pd
 
 from zhizao.errors import InputError
 from zhizao.messages import define
-
-from zhizao.portfolio.registry import (DECLARED_COLUMNS, PROGRAMME_INDICATORS, designations, enterprises,
-                                       in_window, latest_verifications, projects)
+from zhizao.portfolio.registry import (
+    DECLARED_COLUMNS,
+    PROGRAMME_INDICATORS,
+    designations,
+    enterprises,
+    in_window,
+    latest_verifications,
+    projects,
+)
 from zhizao.schema import DESIGNATIONS, PROJECT_TYPES
 
 BAD_CONFIDENCE = define("portfolio.bad_confidence", "confidence must be in (0, 1), got %(value)s")
@@ -357,7 +363,7 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
     filters = {"park": park, "district": district, "start": None if start is None else str(start),
                "end": None if end is None else str(end)}
     totals = {
-        "n_projects": int(len(prj)), "n_enterprises": int(prj["enterprise_id"].nunique()),
+        "n_projects": len(prj), "n_enterprises": int(prj["enterprise_id"].nunique()),
         "n_demonstration_projects": int(n_des.get("demonstration_project", 0)),
         "n_smart_factories": int(n_des.get("smart_factory", 0)),
         "n_digital_workshops": int(n_des.get("digital_workshop", 0)),

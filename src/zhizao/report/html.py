@@ -11,20 +11,31 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Sequence
 
 import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.kpi.kpis import null_reason_messages
 from zhizao.report import charts
-from zhizao.report.summaries import (DQ_CHECKS, MAX_REASONS, PARETO_LOSSES, STATE_CATEGORIES,  # noqa: F401
-                                     WATERFALL, check_label, check_unit, dq_summary, dq_value, loss_items, pareto,
-                                     stop_reason_items)
-from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
+from zhizao.report.summaries import (  # noqa: F401
+    DQ_CHECKS,
+    MAX_REASONS,
+    PARETO_LOSSES,
+    STATE_CATEGORIES,
+    WATERFALL,
+    check_label,
+    check_unit,
+    dq_summary,
+    dq_value,
+    loss_items,
+    pareto,
+    stop_reason_items,
+)
 from zhizao.schema import LEVEL_ID_COLUMN
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -213,7 +224,7 @@ class _Report:
         return _p(text or self._("No data."), "nodata")
 
     def period_note(self) -> list[dict]:
-        df, period = self.daily
+        _df, period = self.daily
         if period == "week":
             return [_p(self._("More than %(n)s days: values are shown per week.") % {"n": MAX_POINTS}, "note")]
         return []
@@ -530,7 +541,7 @@ class _Report:
         """Run a section; a failure is shown in its place (and warned), the rest of the report still renders."""
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+        except Exception as exc:
             warnings.warn(f"report section {sid!r} failed: {type(exc).__name__}: {exc}", ReportWarning,
                           stacklevel=3)
             return [_p(self._("This section could not be computed: %(error)s")
@@ -593,11 +604,11 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
 
     rep = _Report(ws, lang, level_order)
     _ = rep._
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
         header = rep.header()
         header_error = None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         warnings.warn(f"report header failed: {type(exc).__name__}: {exc}", ReportWarning, stacklevel=2)
         header, header_error = {"levels": [], "data_range": None, "no_calendar": 0}, f"{type(exc).__name__}: {exc}"
     env = _env()

@@ -15,8 +15,8 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 
@@ -165,6 +165,19 @@ def check_label(check: str) -> str:
     return DQ_CHECKS[check][0] if check in DQ_CHECKS else check
 
 
-__all__ = ["ParetoBar", "pareto", "loss_items", "stop_reason_items", "CheckSummary", "dq_summary", "dq_value",
-           "check_unit", "check_label", "WATERFALL", "PARETO_LOSSES", "STATE_CATEGORIES", "DQ_CHECKS",
-           "MAX_REASONS"]
+__all__ = [
+    "DQ_CHECKS",
+    "MAX_REASONS",
+    "PARETO_LOSSES",
+    "STATE_CATEGORIES",
+    "WATERFALL",
+    "CheckSummary",
+    "ParetoBar",
+    "check_label",
+    "check_unit",
+    "dq_summary",
+    "dq_value",
+    "loss_items",
+    "pareto",
+    "stop_reason_items",
+]

@@ -110,7 +110,7 @@ def sha256(text: str) -> str:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def check_name(name: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -22,14 +22,55 @@ from zhizao.server import accounts
 from zhizao.server.access import TenantView
 from zhizao.server.deps import AnyWho, View, Who, get_server
 from zhizao.server.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
-from zhizao.server.models import (CapabilityRow, CatalogueRow, DataQualityRow, DesignationRow, Designation,
-                                  Disabled, ElementsRow, EnterpriseRow, EquipmentRow, ErrorBody, Fmt, Health,
-                                  KeyBody, KeyOut, KpiRow, Lang, LatestVerificationRow, Level, Login,
-                                  LoginAnswer, LossesRow, MappingOut, Me, NewKey, Period, ProgrammeStatistics,
-                                  ProjectDetail, ProjectRow, ProjectVerifyBody, QuarantineRow,
-                                  QuarantineSummaryRow, RecognitionRow, Revoked, SessionOut, StopReasonRow,
-                                  TableName, TableOut, UploadAnswer, UploadDetail, UploadRow, UserBody, UserOut,
-                                  UserPatch, VerificationOut, VerifyBody, table_responses, text_responses)
+from zhizao.server.models import (
+    CapabilityRow,
+    CatalogueRow,
+    DataQualityRow,
+    Designation,
+    DesignationRow,
+    Disabled,
+    ElementsRow,
+    EnterpriseRow,
+    EquipmentRow,
+    ErrorBody,
+    Fmt,
+    Health,
+    KeyBody,
+    KeyOut,
+    KpiRow,
+    Lang,
+    LatestVerificationRow,
+    Level,
+    Login,
+    LoginAnswer,
+    LossesRow,
+    MappingOut,
+    Me,
+    NewKey,
+    Period,
+    ProgrammeStatistics,
+    ProjectDetail,
+    ProjectRow,
+    ProjectVerifyBody,
+    QuarantineRow,
+    QuarantineSummaryRow,
+    RecognitionRow,
+    Revoked,
+    SessionOut,
+    StopReasonRow,
+    TableName,
+    TableOut,
+    UploadAnswer,
+    UploadDetail,
+    UploadRow,
+    UserBody,
+    UserOut,
+    UserPatch,
+    VerificationOut,
+    VerifyBody,
+    table_responses,
+    text_responses,
+)
 from zhizao.server.uploads import bundled_mappings, ingest_upload
 
 ERRORS = {s: {"description": d, "model": ErrorBody} for s, d in (
@@ -39,7 +80,7 @@ ERRORS = {s: {"description": d, "model": ErrorBody} for s, d in (
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
-Text = Annotated[Optional[str], Query(max_length=200)]
+Text = Annotated[str | None, Query(max_length=200)]
 
 WRONG_LOGIN = define("server.wrong_login", "wrong user name or password")
 TOO_MANY_LOGINS = define("server.too_many_logins", "too many failed logins; try again in %(seconds)s s")
@@ -197,7 +238,7 @@ def _q(view: TenantView, fn, level, period, start, end, id, enterprise, site, ar
     return Response(text, media_type=media)
 
 
-IdList = Annotated[Optional[list[str]], Query(max_length=1000, description="keep only these entity ids")]
+IdList = Annotated[list[str] | None, Query(max_length=1000, description="keep only these entity ids")]
 
 
 @router.get("/kpi", tags=["kpi"], summary="ISO 22400 elements and KPIs by level, period and range",
@@ -264,8 +305,8 @@ def kpi_catalogue(view: View, format: Fmt = Fmt.json):
              summary="Upload a CSV or Parquet file into a canonical table; answers with its quarantine")
 def ingest(request: Request, table: TableName, who: Who, view: View,
            file: UploadFile = File(..., description="CSV or Parquet file"),
-           mapping: Optional[UploadFile] = File(None, description="mapping file (YAML)"),
-           mapping_name: Optional[str] = Form(None, max_length=100, description="a bundled mapping")):
+           mapping: UploadFile | None = File(None, description="mapping file (YAML)"),
+           mapping_name: str | None = Form(None, max_length=100, description="a bundled mapping")):
     """Records about equipment, scopes or enterprises of another tenant are refused (403) before anything is
     stored; invalid records are quarantined with the rule they broke (listed in the answer)."""
     s = get_server(request)
@@ -459,7 +500,7 @@ def patch_user(request: Request, view: View, body: UserPatch, username: str = Pa
             for pid in set(u.projects) - set(body.projects):
                 accounts.unassign(con, username, pid)
             for pid in body.projects:
-                _account_call(lambda: accounts.assign(con, username, pid))
+                _account_call(lambda pid=pid: accounts.assign(con, username, pid))
         u = accounts.get_user(con, username)
     s.auth.invalidate()
     return u.to_dict()
@@ -519,4 +560,4 @@ def revoke_session(request: Request, view: View, session_id: str = PathParam(...
     return {"revoked": session_id}
 
 
-__all__ = ["router", "records", "jsonable"]
+__all__ = ["jsonable", "records", "router"]

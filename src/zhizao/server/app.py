@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,12 +18,11 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import zhizao
+from zhizao.messages import define
 from zhizao.server import api, web
 from zhizao.server.access import TenantView, admin_access
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
-from zhizao.messages import define
 from zhizao.server.errors import ApiError, body
 from zhizao.server.store import Store
 
@@ -85,7 +85,7 @@ class Server:
             import gc
 
             gc.freeze()  # what the warm-up cached is long-lived too
-        except Exception as e:  # noqa: BLE001 - warming is an optimisation only
+        except Exception as e:
             log.warning("warm-up failed: %s", e)
 
     def verify_project(self, project_id: str, indicators=None, confidence: float = 0.9) -> list:
@@ -158,8 +158,9 @@ class SecurityHeaders:
     (``hsts``: with ``--secure-cookies``) and no caching of anything but the static files and charts (which set
     their own Cache-Control). It is the outermost layer, so every answer carries them, errors included."""
 
-    FIXED = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-             (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
+    FIXED: ClassVar[list[tuple[bytes, bytes]]] = [
+        (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
     HSTS = (b"strict-transport-security", b"max-age=31536000")
 
     def __init__(self, app, hsts: bool = False):
@@ -205,7 +206,7 @@ class InternalErrors:
             await send(msg)
         try:
             await self.app(scope, receive, tracked)
-        except Exception as exc:  # noqa: BLE001 - the answer to any fault is one 500
+        except Exception as exc:
             request = Request(scope)
             log.exception("internal error on %s %s", request.method, request.url.path)
             if started:
@@ -247,8 +248,8 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     cache_size : int
         Entries of the per-version result cache.
     """
-    import zhizao.portfolio  # noqa: F401 - import the stages now, not on the first request
-    import zhizao.verify  # noqa: F401
+    import zhizao.portfolio
+    import zhizao.verify
 
     server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
                     cache_size=cache_size)
@@ -317,4 +318,4 @@ def _quote(s: str) -> str:
     return quote(s, safe="/")
 
 
-__all__ = ["create_app", "Server", "tenant", "current_principal", "optional_principal", "get_server"]
+__all__ = ["Server", "create_app", "current_principal", "get_server", "optional_principal", "tenant"]

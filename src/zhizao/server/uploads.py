@@ -18,9 +18,9 @@ from pathlib import Path
 
 import duckdb
 
+from zhizao.errors import ZhizaoError
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import Mapping, MappingError, bundled_mapping, load_mapping
-from zhizao.errors import ZhizaoError
 from zhizao.messages import KINDS, Message, define
 from zhizao.server.access import REGISTRY_TABLES, TenantView, derive_access
 from zhizao.server.errors import BadRequest, Forbidden, TooLarge, Unsupported

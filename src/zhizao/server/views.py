@@ -15,7 +15,9 @@ import logging
 import pandas as pd
 from markupsafe import Markup
 
+from zhizao.i18n import N_, NULL, Formatter, translations
 from zhizao.kpi.kpis import null_reason_messages
+from zhizao.messages import define
 from zhizao.portfolio.bulletin import (
     BASIS_LABELS,
     DESIGNATION_LABELS,
@@ -25,11 +27,17 @@ from zhizao.portfolio.bulletin import (
 from zhizao.portfolio.bulletin import LEVEL_LABELS as DESIGNATION_LEVEL_LABELS
 from zhizao.report import charts
 from zhizao.report.html import KPI_NAMES, LEVEL_LABELS, waterfall_steps
-from zhizao.report.summaries import (WATERFALL, check_label, check_unit, dq_summary, dq_value, loss_items, pareto,
-                                     stop_reason_items)
-from zhizao.i18n import N_, NULL, Formatter, translations
+from zhizao.report.summaries import (
+    WATERFALL,
+    check_label,
+    check_unit,
+    dq_summary,
+    dq_value,
+    loss_items,
+    pareto,
+    stop_reason_items,
+)
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
-from zhizao.messages import define
 from zhizao.server.errors import ApiError, NotFound
 from zhizao.server.store import LRU
 
@@ -138,7 +146,7 @@ class Page:
             return {"ok": True, **fn()}
         except ApiError:
             raise
-        except Exception as e:  # noqa: BLE001 - one broken section must not hide the others
+        except Exception as e:
             log.exception("dashboard section failed")
             return {"ok": False, "error": self._("This section could not be computed: %(error)s")
                     % {"error": f"{type(e).__name__}: {e}"}}

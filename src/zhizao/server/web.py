@@ -12,9 +12,8 @@ The content of a page is cached per store version, principal signature, language
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Optional
 from urllib.parse import quote, urlencode, urlparse
 
 import jinja2
@@ -48,7 +47,7 @@ NOT_A_WHOLE_NUMBER = define("server.not_whole_number", "%(name)s is a whole numb
 UNKNOWN_TABLE = define("server.unknown_table_form", "unknown table '%(table)s'")
 
 
-@lru_cache(maxsize=None)
+@cache
 def env(lang: str) -> jinja2.Environment:
     e = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                            extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
@@ -178,7 +177,7 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
         return render(request, "login.html.j2", {"next": _safe_next(next),
                                                  "error": pg._("Wrong user name or password.")},
                       pg._("Log in"), status=401)
-    token, session, _user = res
+    token, _session, _user = res
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(COOKIE, token, max_age=accounts.SESSION_HOURS * 3600, httponly=True, samesite="lax",
                     secure=s.secure_cookies, path="/")
@@ -336,7 +335,7 @@ def data(request: Request, view: View):
 @router.post("/data/upload")
 def data_upload(request: Request, view: View, table: str = Form(..., max_length=40),
                 file: UploadFile = File(...), mapping_name: str = Form("", max_length=100),
-                mapping: Optional[UploadFile] = File(None), csrf: str = Form("", max_length=100)):
+                mapping: UploadFile | None = File(None), csrf: str = Form("", max_length=100)):
     _remember(request, view)
     _check_csrf(view, csrf)
     pg = views.Page(lang_of(request)[0])

@@ -503,7 +503,7 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     cell = csb["e"][ok] * max(pb.products.size, 1) + csb["p"][ok]
     for c in np.unique(cell):
         m = cell == c
-        A, I = hb[ok][m], ib[ok][m]
+        A, I = hb[ok][m], ib[ok][m]  # noqa: E741  (A and I: hours and input, as in the docstring)
         u = A / A.sum() - I / I.sum()  # linearised log(sum A / sum I) per day
         key = (names_b[c // max(pb.products.size, 1)], str(pb.products[c % max(pb.products.size, 1)]))
         rho[key], var[key] = A.sum() / I.sum(), sum_variance(u, center=False)[0]
@@ -524,7 +524,6 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     Hm = np.zeros((len(cols), pr.days.size))
     pos = {n: i for i, n in enumerate(cols)}
     rel_num, rel_den = np.zeros(len(cols)), np.zeros(len(cols))
-    v = np.array([var.get(k, 0.0) for k in keys])
     for j, (k, h) in enumerate(zip(keys, H)):
         i = pos.get(k[0])
         if i is None or not np.isfinite(h):
@@ -844,7 +843,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         # booking periods cut by the window: a cost record that overlaps it only in part
         s_, e_ = recs["s"].to_numpy(np.int64), recs["e"].to_numpy(np.int64)
         cut = ((s_ < a_ms) & (e_ > a_ms)) | ((s_ < b_ms) & (e_ > b_ms))
-        n_cut = int(len(set(zip(s_[cut], e_[cut]))))
+        n_cut = len(set(zip(s_[cut], e_[cut])))
         if n_cut:
             if partial == "refuse":
                 run.check(False, C.BOOKING_REFUSED(period=C.word(name), n=n_cut))
@@ -887,7 +886,8 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
     fit: dict = {}
     n_min = C.LIMITS["cost_months_min"]
     if len(bmon) >= n_min and bmon["gq"].nunique() > 1:
-        Xb, Xr = pd.DataFrame({"output": bmon["gq"].to_numpy(float)}), pd.DataFrame({"output": rmon["gq"].to_numpy(float)})
+        Xb = pd.DataFrame({"output": bmon["gq"].to_numpy(float)})
+        Xr = pd.DataFrame({"output": rmon["gq"].to_numpy(float)})
         yb = bmon["cost"].to_numpy(float)
         f = M.fit(yb, Xb)
         run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or ["none"]))
@@ -925,8 +925,8 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         **common, baseline=float(base_v), reporting=float(rep_v), adjusted_baseline=float(adj_v),
         change=-improvement, improvement=improvement, ci_low=lo, ci_high=hi, method=method,
         interval_method=interval_method, simple_change=float(rep_v / base_v - 1), fit=fit,
-        coverage={"output": float(rmon["gq"].sum()), "baseline_months": int(len(bmon)),
-                  "reporting_months": int(len(rmon)),
+        coverage={"output": float(rmon["gq"].sum()), "baseline_months": len(bmon),
+                  "reporting_months": len(rmon),
                   "prorated_months": int((bmon["frac"] < 1).sum() + (rmon["frac"] < 1).sum())})
 
 
@@ -957,4 +957,4 @@ def _development_cycle(inputs, scope, w, confidence, common, run) -> Verificatio
         interval_method="t interval on the log of the ratio of means (delta method), Welch-Satterthwaite "
                         "degrees of freedom",
         simple_change=res.ratio - 1, fit={"log_variance": res.log_variance, "df": res.df},
-        coverage={"baseline_products": int(len(xb)), "reporting_products": int(len(xr))})
+        coverage={"baseline_products": len(xb), "reporting_products": len(xr)})

@@ -183,7 +183,7 @@ def _verify_chunk(ids: list[str]) -> list:
     for pid in ids:
         try:
             out.append((pid, verify_project(inputs.ws, pid, store=False, inputs=inputs, **kw)))
-        except Exception:  # noqa: BLE001 - the parent verifies this project itself and reports any error
+        except Exception:
             out.append((pid, None))
     return out
 

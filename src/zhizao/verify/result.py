@@ -81,7 +81,7 @@ class VerificationResult:
     adjustments: list[dict] = field(default_factory=list)
     verdict: str = "indicative"
 
-    def judge(self) -> "VerificationResult":
+    def judge(self) -> VerificationResult:
         """Set ``verdict`` from the checks; a refused result keeps no improvement or interval."""
         self.verdict = verdict(self.checks)
         if self.verdict == "refused":
@@ -117,7 +117,7 @@ class VerificationResult:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VerificationResult":
+    def from_dict(cls, d: dict) -> VerificationResult:
         """The result of :meth:`to_dict` (also a stored result written before checks existed: it has no
         checks, and its verdict is ``indicative``)."""
         d = dict(d)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zhizao.kpi.buckets import bucket_edges, floor_local
+from zhizao.kpi.buckets import floor_local
 from zhizao.kpi.elements import _ms
 from zhizao.kpi.variables import variable_buckets
 from zhizao.schema import LEVEL_ID_COLUMN
