@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-server bench-mqtt serve clean
+.PHONY: setup demo lint test bench bench-server bench-mqtt serve clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml requirements.lock
 demo: setup
 	$(BIN)/zhizao demo --out zhizao-demo --db zhizao-demo/zhizao.duckdb
 
-test: setup
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+test: setup lint
 	$(BIN)/python -m pytest -n 2
 
 bench: setup
