@@ -215,24 +215,37 @@ def recognition(db: str = DB,
 def bulletin(db: str = DB,
              lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en"),
              out: Path = typer.Option(Path("bulletin"), "-o", "--output", help="output folder"),
+             fmt: str = typer.Option("html,md", "--format", help="html, md, pdf or several: html,md,pdf"),
              park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
              from_: Optional[str] = FROM, to: Optional[str] = TO,
-             title: Optional[str] = typer.Option(None, "--title", help="bulletin title"),
+             title: Optional[str] = typer.Option(None, "--title", help="the notice's title"),
+             letterhead: Optional[Path] = typer.Option(
+                 None, "--letterhead", help="YAML file of the office's header, document number, addressees, "
+                                            "programme name, closing, signature and date (see "
+                                            "portfolio/templates/letterhead.example.yaml)"),
+             template: Optional[Path] = typer.Option(
+                 None, "--template", help="folder with an own bulletin.html.j2 and/or bulletin.css"),
+             date: Optional[str] = typer.Option(None, "--date", help="document date YYYY-MM-DD [default: today, "
+                                                                     "Beijing time]"),
              confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
              n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
              seed: int = typer.Option(0, "--seed", help="bootstrap seed")):
-    """The programme bulletin: bulletin.<lang>.html (self-contained, offline) and bulletin.<lang>.md."""
+    """The programme notice (通报): bulletin.<lang>.html (self-contained, offline), .md and .pdf (A4)."""
     from zhizao.portfolio.bulletin import render_bulletin
 
     if lang not in ("zh", "en"):
         _main.fail(f"unknown language {lang!r}; one of zh, en")
+    formats = tuple(x.strip() for x in fmt.split(",") if x.strip())
+    for f in formats:
+        _main.choice(f, ("html", "md", "pdf"), "format")
     with _open(db) as ws:
         try:
             paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
-                                    end=to, confidence=confidence, n_boot=n_boot, seed=seed)
+                                    end=to, confidence=confidence, n_boot=n_boot, seed=seed, letterhead=letterhead,
+                                    template_dir=template, date=date, formats=formats)
         except ValueError as e:
             _main.fail(str(e))
-    Console().print(f"wrote {paths['html']} and {paths['md']}", markup=False, highlight=False)
+    Console().print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -330,7 +330,19 @@ class _Report:
             data_range = self.f.date_range(first.date(), (last - dt.timedelta(microseconds=1)).date())
         eq = self.kpi_all["equipment"]
         no_cal = int(eq["no_calendar"].fillna(False).astype(bool).sum()) if len(eq) else 0
-        return {"levels": levels, "data_range": data_range, "no_calendar": no_cal}
+        return {"levels": levels, "data_range": data_range, "no_calendar": no_cal, "simulated": self.simulated()}
+
+    def simulated(self) -> list[str]:
+        """Sites (else equipment) whose equipment records came from simulated data (:mod:`zhizao.provenance`)."""
+        from zhizao.provenance import simulated_ids
+
+        ids = simulated_ids(self.ws.con, "equipment", "equipment_id")
+        if not ids:
+            return []
+        eq = self.ws.table("equipment")
+        eq = eq[eq["equipment_id"].isin(ids)]
+        sites = eq["site"].dropna().astype(str).unique().tolist() if "site" in eq else []
+        return sorted(sites) or sorted(ids)
 
     def sec_kpis(self) -> list[dict]:
         _ = self._
@@ -620,7 +632,7 @@ class _Report:
 
 def render_report(ws, path, lang: str = "zh", title: str | None = None,
                   level_order: Sequence[str] = ("site", "area", "work_center", "equipment"),
-                  notes: list[str] | None = None) -> Path:
+                  notes: list[str] | None = None, format: str | None = None) -> Path:
     """Write a self-contained HTML report of a store.
 
     Sections: header (title, generation time, store, data range, levels, ``notes``); ISO 22400 KPIs per level
@@ -644,6 +656,8 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
         Levels of the KPI tables, in order; any of 'enterprise', 'site', 'area', 'work_center', 'equipment'.
     notes : list of str, optional
         Free lines shown at the top, e.g. the provenance of the data ("simulated plant").
+    format : {'html', 'pdf'}, optional
+        Default from the file's suffix (``.pdf``: PDF, A4 with page numbers and contents; else HTML).
 
     Returns
     -------
@@ -666,6 +680,9 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
     only; a null KPI is shown as "—" with its null reason as a tooltip. Durations are shown in hours.
     """
     check_lang(lang)
+    from zhizao.report.pdf import check_format
+
+    fmt = check_format(format or ("pdf" if str(path).lower().endswith(".pdf") else "html"), ("html", "pdf"))
     bad = [lvl for lvl in level_order if lvl not in LEVEL_ID_COLUMN]
     if bad:
         raise ValueError(f"unknown level(s) {', '.join(map(repr, bad))} in level_order; "
@@ -674,19 +691,22 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
 
     rep = _Report(ws, lang, level_order)
     _ = rep._
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    from zoneinfo import ZoneInfo
+
+    now = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
     try:
         header = rep.header()
         header_error = None
     except Exception as exc:  # noqa: BLE001
         warnings.warn(f"report header failed: {type(exc).__name__}: {exc}", ReportWarning, stacklevel=2)
-        header, header_error = {"levels": [], "data_range": None, "no_calendar": 0}, f"{type(exc).__name__}: {exc}"
+        header, header_error = {"levels": [], "data_range": None, "no_calendar": 0, "simulated": []}, \
+            f"{type(exc).__name__}: {exc}"
     env = _env()
     env.install_gettext_translations(rep.tr, newstyle=True)
     html = env.get_template("report.html.j2").render(
         lang="zh-CN" if lang == "zh" else "en",
         title=title or _("Manufacturing performance report"),
-        generated=rep.f.datetime(now),
+        generated=rep.f.day(now),
         store=str(getattr(ws, "path", "")),
         header=header,
         header_error=header_error,
@@ -696,5 +716,9 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "pdf":
+        from zhizao.report.pdf import PRINT_CSS, html_to_pdf
+
+        return html_to_pdf(html, out, extra_css=PRINT_CSS)
     out.write_text(html, encoding="utf-8")
     return out
