@@ -23,11 +23,12 @@ import pyarrow as pa
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elements
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
 from zhizao.kpi.rollup import rollup
 from zhizao.schema import LEVEL_ID_COLUMN
+from zhizao.settings import Settings
 from zhizao.store.db import open_db
 
 

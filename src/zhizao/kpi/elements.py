@@ -47,7 +47,7 @@ thread meanwhile. The loss-reason table is computed only when it is first asked 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from threading import Lock
 
@@ -72,6 +72,7 @@ from zhizao.kpi.intervals import (
 from zhizao.kpi.production import production_elements, production_records
 from zhizao.kpi.states import state_records
 from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
+from zhizao.settings import Settings
 
 RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
@@ -82,8 +83,6 @@ PARALLEL_STATES = 200_000
 #: parts of whole equipment the state work is split into (taken in turn by two threads, for balance)
 STATE_PARTS = 6
 
-#: Default minor-stop threshold [s] (a setting; reference/iso22400.md, "Loss categories").
-MINOR_STOP_THRESHOLD = 300.0
 
 TIME_ELEMENTS = ("ct", "pot", "pdt", "pbt", "apt", "aust", "aupt", "adet", "adet_minor", "aubt", "adot",
                  "unaccounted", "pmt", "ttr", "unscheduled", "outside_pbt", "overlap")
@@ -98,14 +97,6 @@ ELEMENTS = (TIME_ELEMENTS + COUNT_ELEMENTS + PRODUCTION_ELEMENTS + ENERGY_ELEMEN
 #: Elements that are null (no data) for an entity with no records in the source table, rather than zero.
 OPTIONAL_GROUPS = {"production": PRODUCTION_ELEMENTS, "energy": ENERGY_ELEMENTS, "labour": LABOUR_ELEMENTS,
                    "quality": QUALITY_ELEMENTS}
-
-
-@dataclass
-class Settings:
-    """Engine settings (all have documented defaults)."""
-
-    minor_stop_threshold: float = MINOR_STOP_THRESHOLD  # [s]
-    kgce: dict[str, float] = field(default_factory=dict)  # overrides of DEFAULT_KGCE
 
 
 class ElementsResult:
