@@ -153,7 +153,9 @@ def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] 
               confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
               n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
               seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
-              fmt: str = typer.Option("table", "--format", help="table|json"),
+              fmt: str = typer.Option("table", "--format", help="table|json|xlsx (xlsx: one sheet per table, "
+                                                                "labelled in --lang)"),
+              lang: str = typer.Option("zh", "--lang", help="language of the xlsx sheets: zh or en"),
               output: Optional[Path] = OUTPUT):
     """Programme statistics: counts, verified vs declared results, averages with intervals, rankings.
 
@@ -161,12 +163,23 @@ def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] 
     project ids behind each number."""
     from zhizao.portfolio.stats import programme_statistics
 
-    _check_format(fmt, ("table", "json"))
+    _check_format(fmt, ("table", "json", "xlsx"))
+    _main.choice(lang, ("zh", "en"), "language")
+    if fmt == "xlsx" and output is None:
+        _main.fail("--format xlsx needs -o FILE")
     with _open(db) as ws:
         try:
             s = programme_statistics(ws, park, district, from_, to, confidence=confidence, n_boot=n_boot, seed=seed)
         except ValueError as e:
             _main.fail(str(e))
+    if fmt == "xlsx":
+        from zhizao.export import write_xlsx
+        from zhizao.portfolio.tables import programme_sheets
+
+        sheets, pct = programme_sheets(s, lang)
+        write_xlsx(sheets, output, pct)
+        Console().print(f"wrote {output} ({len(sheets)} sheets)", markup=False, highlight=False)
+        return
     if fmt == "json":
         _print_json(s, output)
         return
