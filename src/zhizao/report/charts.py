@@ -25,7 +25,8 @@ _ids = itertools.count(1)
 
 
 def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    return chart.configure(font=FONT, background="white").configure_title(anchor="start", fontSize=13) \
+    # no ARIA descriptions: Vega writes them in English ("X-axis titled ..."); the caption describes the chart
+    return chart.configure(font=FONT, background="white", aria=False).configure_title(anchor="start", fontSize=13) \
         .configure_axis(labelFontSize=11, titleFontSize=11) \
         .configure_legend(labelFontSize=11, titleFontSize=11, orient="bottom", labelLimit=420)
 
