@@ -394,7 +394,7 @@ class _Bulletin:
         inv = self.s["totals"].get("investment")
         total = [_cell(_("Total")), _cell(self.f.count(df["n_projects"].sum()), True), _cell(self.f.pct(1.0), True),
                  _cell(self.f.wan(inv), True)]
-        return _table([_cell(head), _cell(_("Projects"), True), _cell(_("Share"), True),
+        return _table([_cell(head), _cell(_("Number of projects"), True), _cell(_("Share"), True),
                        _cell(self.money_head(), True)], self.count_rows(df, key, kind),
                       caption=_("Table %(n)s. Projects by %(what)s") % {"n": number, "what": head.lower()
                                                                         if self.lang == "en" else head},
@@ -416,7 +416,7 @@ class _Bulletin:
                              "investment": [(x or 0) / (1e4 if self.lang == "zh" else 1e6)
                                             for x in df["investment"]]})
         return charts.to_svg(charts.count_and_amount(
-            data, _("Projects and investment by district"), _("Projects"), self.money_head(), self.amount_format()),
+            data, _("Projects and investment by district"), _("Number of projects"), self.money_head(), self.amount_format()),
             self.lang)
 
     def year_chart(self) -> str | None:
@@ -430,7 +430,7 @@ class _Bulletin:
                              "investment": [(x or 0) / (1e4 if self.lang == "zh" else 1e6)
                                             for x in df["investment"]]})
         return charts.to_svg(charts.count_and_amount(
-            data, _("Projects and investment by start year"), _("Projects"), self.money_head(),
+            data, _("Projects and investment by start year"), _("Number of projects"), self.money_head(),
             self.amount_format()), self.lang)
 
     def spread_paragraph(self) -> str | None:
