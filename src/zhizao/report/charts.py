@@ -50,6 +50,7 @@ def to_svg(chart: alt.TopLevelMixin, lang: str) -> str:
     svg = vlc.vegalite_to_svg(spec, format_locale=D3_LOCALES[lang], time_format_locale=D3_LOCALES[lang],
                               allowed_base_urls=[])
     svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg, count=2)
+    svg = re.sub(r'\s+aria-(?:label|roledescription)="[^"]*"', "", svg)  # Vega's, in English
     prefix = f"zz{next(_ids)}-"
     for i in set(re.findall(r'\bid="([^"]+)"', svg)):
         q = re.escape(i)
