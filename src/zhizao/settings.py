@@ -40,6 +40,7 @@ from zhizao.messages import define
 BAD_SETTING = define("settings.bad_value", "setting %(name)s must be %(rule)s, not %(value)s")
 UNKNOWN_SETTING = define("settings.unknown", "unknown setting %(name)s; known: %(known)s")
 RULE_POSITIVE = define("settings.rule_positive", "a finite number above 0")
+RULE_ZONE = define("settings.rule_zone", "an IANA time zone name")
 BAD_SETTINGS_FILE = define("settings.bad_file", "cannot read the settings file %(path)s: %(reason)s")
 
 #: Default minor-stop threshold [s]: an unplanned stop shorter than this is a minor stop (reference:
@@ -69,10 +70,15 @@ class Settings:
     kgce : mapping of str to float
         Coal-equivalent factors per energy carrier that replace the GB/T 2589-2020 reference factors of
         :data:`zhizao.kpi.energy.DEFAULT_KGCE` [kgce per base unit of the carrier].
+    zones : mapping of str to str
+        IANA time zone in which a work centre, area, site or enterprise (by id) is bucketed (its hours, days,
+        weeks and months). Default: for a group whose equipment spans zones, the zone of most of its
+        equipment (docs/reference/iso22400.md, "Time zones and buckets"); otherwise its equipment's zone.
     """
 
     minor_stop_threshold: float = MINOR_STOP_THRESHOLD
     kgce: Mapping[str, float] = field(default_factory=dict)
+    zones: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "minor_stop_threshold",
@@ -81,6 +87,12 @@ class Settings:
         for carrier, f in dict(self.kgce).items():
             factors[str(carrier)] = _positive(f"kgce.{carrier}", f)
         object.__setattr__(self, "kgce", MappingProxyType(factors))
+        zones = {}
+        for scope, zone in dict(self.zones).items():
+            if zone not in _iana_zones():
+                raise InputError(BAD_SETTING, name=f"zones.{scope}", rule=RULE_ZONE(), value=repr(zone))
+            zones[str(scope)] = zone
+        object.__setattr__(self, "zones", MappingProxyType(zones))
 
     def __reduce__(self):  # picklable (process pools) although kgce is a read-only mapping
         return (_rebuild, (type(self), {f.name: _plain(getattr(self, f.name)) for f in fields(self)}))
@@ -110,6 +122,11 @@ class Settings:
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise InputError(BAD_SETTINGS_FILE, path=str(path), reason=str(e)) from None
         return cls.from_mapping(data)
+
+
+def _iana_zones() -> set[str]:
+    import zoneinfo
+    return zoneinfo.available_timezones() | {"UTC"}
 
 
 def _plain(value: Any) -> Any:

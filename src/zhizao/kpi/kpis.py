@@ -5,16 +5,20 @@ the data has no records of that kind) and *undefined* when its denominator is ze
 reason in column ``null_reasons``. Nothing is capped or rounded: an effectiveness above 1 stays above 1 and
 is flagged by :mod:`zhizao.kpi.quality`.
 
-Source: ISO 22400-2:2014, clause 6 (KPI descriptions), as summarised in reference/iso22400.md. Readings the
-standard leaves open are marked "(reading)" in the docstring of the KPI.
+Source: ISO 22400-2:2014, clause 6 (KPI descriptions); each formula is one pure, cited function of
+:mod:`zhizao.kpi.model` (docs/reference/iso22400.md, "KPI index", lists formula, clause, function and test).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import inspect
+
 import numpy as np
 import pandas as pd
+
+from zhizao.kpi import model
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,17 @@ KPI_NAMES = tuple(k.name for k in RATIO_KPIS) + tuple(k.name for k in COMPOUND_K
 DEPENDS = {"oee": ("availability", "effectiveness", "quality_ratio"), "nee": ("effectiveness", "quality_ratio"),
            "teep": ("oee", "availability", "effectiveness", "quality_ratio")}
 
-def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` (float arrays) with null (NaN) where the denominator is zero or either side is null.
-    Never rounds."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den != 0, num / den, np.nan)
+ratio = model.ratio
+
+
+def formula(name: str):
+    """The pure function of KPI ``name`` in :mod:`zhizao.kpi.model` (the formula, its clause and its test)."""
+    return getattr(model, name)
+
+
+def formula_args(name: str) -> tuple[str, ...]:
+    """The element names that :func:`formula` of ``name`` takes, in order."""
+    return tuple(inspect.signature(formula(name)).parameters)
 
 
 def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.DataFrame:
@@ -143,7 +153,7 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
         if k.name not in needed:
             continue
         num, den = total(k.numerator), total(k.denominator)
-        out[k.name] = ratio(num, den)
+        out[k.name] = formula(k.name)(*(col[a] for a in formula_args(k.name)))
         missing = [e.lstrip("-") for e in k.elements if np.isnan(col[e.lstrip("-")]).all()]
         if missing:
             note(k.name, True, f"unavailable, no data for {', '.join(sorted(set(missing)))}")
@@ -163,14 +173,13 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
         note("worker_efficiency", part_apwt, "unavailable, work_hours missing for some labour records")
 
     if "oee" in needed:
-        oee = out["availability"] * out["effectiveness"] * out["quality_ratio"]
-        # a full breakdown: no production time, OEE 0 with undefined effectiveness and quality
-        zero = (col["apt"] == 0) & (col["pbt"] > 0) & np.isnan(oee) & ~np.isnan(col["pq"])
-        out["oee"] = np.where(zero, 0.0, oee)
+        # a full breakdown gives 0 whether or not count records exist (model.oee)
+        out["oee"] = model.oee(out["availability"], out["effectiveness"], out["quality_ratio"], col["apt"],
+                               col["pbt"])
     if "nee" in needed:
-        out["nee"] = ratio(col["aupt"], col["pbt"]) * out["effectiveness"] * out["quality_ratio"]
+        out["nee"] = model.nee(col["aupt"], col["pbt"], out["effectiveness"], out["quality_ratio"])
     if "teep" in needed:
-        out["teep"] = out["oee"] * ratio(col["pbt"], col["ct"])
+        out["teep"] = model.teep(out["oee"], col["pbt"], col["ct"])
     for name in ("oee", "nee", "teep"):
         if name in needed:
             note(name, np.isnan(out[name]), "undefined, a factor is null")
