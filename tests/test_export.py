@@ -131,3 +131,12 @@ def test_cli_programme_xlsx(tmp_path):
     assert "项目名称" in [c.value for c in prj[1]] and prj.cell(2, 1).value.startswith("P")
     r = CliRunner().invoke(app, ["programme", "--db", str(db), "--format", "xlsx"])
     assert r.exit_code == 2
+
+
+def test_nested_values_become_text_cells():
+    df = pd.DataFrame({"a": [{"x": 1, "f": "=1"}, None], "b": [["P1", "P2"], [{"k": 1}]],
+                       "t": [pd.Timestamp("2024-01-01T08:00:00+08:00"), pd.NaT]})
+    ws = openpyxl.load_workbook(io.BytesIO(xlsx_bytes({"s": df}))).active
+    assert ws.cell(2, 1).value == '{"x": 1, "f": "=1"}' and ws.cell(3, 1).value is None
+    assert ws.cell(2, 2).value == "P1, P2" and ws.cell(3, 2).value == '[{"k": 1}]'
+    assert str(ws.cell(2, 3).value).startswith("2024-01-01 08:00")

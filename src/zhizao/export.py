@@ -80,9 +80,7 @@ def xlsx_bytes(sheets: Mapping[str, pd.DataFrame], percent_columns: Mapping[str,
         safe = _safe(df)
         ws.append([str(c) for c in safe.columns])
         for row in safe.itertuples(index=False):
-            ws.append([None if (not isinstance(v, (list, tuple, dict)) and pd.isna(v)) else
-                       (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else
-                        (v.item() if hasattr(v, "item") else v)) for v in row])
+            ws.append([_cell_value(v) for v in row])
         for cell in ws[1]:
             cell.font = Font(bold=True)
         ws.freeze_panes = "A2"
@@ -98,6 +96,30 @@ def xlsx_bytes(sheets: Mapping[str, pd.DataFrame], percent_columns: Mapping[str,
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _cell_value(v):
+    """A value a worksheet cell can hold: lists of plain values joined, nested structures as JSON text."""
+    import json
+
+    if isinstance(v, dict) or (isinstance(v, (list, tuple)) and any(isinstance(x, (dict, list, tuple)) for x in v)):
+        return neutralise(json.dumps(v, ensure_ascii=False, default=str))
+    if isinstance(v, (list, tuple)):
+        return neutralise(", ".join(map(str, v)))
+    if hasattr(v, "tolist") and not hasattr(v, "item"):
+        return _cell_value(v.tolist())
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        return neutralise(str(v))
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if hasattr(v, "isoformat"):
+        return v.replace(tzinfo=None) if getattr(v, "tzinfo", None) else v
+    return neutralise(str(v))
 
 
 def _width(text: str) -> int:

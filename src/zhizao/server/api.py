@@ -84,8 +84,7 @@ def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
     if _v(fmt) == "csv":  # text cells that a spreadsheet would run as formulas are neutralised
         return csv_bytes(df, bom=False), CSV_TYPE
     if _v(fmt) == "xlsx":
-        return xlsx_bytes({"data": df.map(lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
-                           if len(df) else df}), XLSX_TYPE
+        return xlsx_bytes({"data": df}), XLSX_TYPE
     return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
         "application/json"
 
