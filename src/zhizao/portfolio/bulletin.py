@@ -281,7 +281,7 @@ class _Bulletin:
                 text += _(" (all %(level)s)") % {"level": self.level_adj(levels[0]["level"])}
             elif levels:
                 text += _(" (%(what)s)") % {"what": ("、" if self.lang == "zh" else ", ").join(
-                    _("%(level)s %(n)s") % {"level": self.level_adj(x["level"]), "n": self.f.count(x["n"])}
+                    _("%(n)s %(level)s") % {"level": self.level_adj(x["level"]), "n": self.f.count(x["n"])}
                     for x in levels)}
             parts.append(text)
         return _("Designated so far (cumulative): %(list)s.") % {"list": self.listing(parts)}
@@ -668,6 +668,8 @@ def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, lette
     css = env.get_template("bulletin.css").render()
     html = env.get_template("bulletin.html.j2").render(doc=doc, css=Markup(css), version=__version__,
                                                       for_print=for_print)
+    if for_print:  # charts at their own size on paper (a fluid height leaves blank space in WeasyPrint)
+        html = html.replace(charts.FLUID, "")
     return html, b.markdown(doc)
 
 

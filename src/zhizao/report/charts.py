@@ -20,6 +20,8 @@ WIDTH = 640  #: plot width [px]
 HEIGHT = 220  #: plot height [px]
 FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "Helvetica Neue", '
         'Arial, sans-serif')
+#: The style that lets an inline chart shrink with the page (removed for print).
+FLUID = 'style="max-width:100%;height:auto" '
 COLORS = {"total": "#4c78a8", "loss": "#e45756", "other": "#bab0ac", "line": "#f58518"}
 _ids = itertools.count(1)
 
@@ -57,7 +59,7 @@ def to_svg(chart: alt.TopLevelMixin, lang: str) -> str:
         svg = re.sub(rf'\bid="{q}"', f'id="{prefix}{i}"', svg)
         svg = re.sub(rf'url\(#{q}\)', f'url(#{prefix}{i})', svg)
         svg = re.sub(rf'href="#{q}"', f'href="#{prefix}{i}"', svg)
-    return svg.replace("<svg ", '<svg role="img" style="max-width:100%;height:auto" ', 1)
+    return svg.replace("<svg ", '<svg role="img" ' + FLUID, 1)
 
 
 def waterfall(steps: pd.DataFrame, title: str, y_title: str, kind_title: str) -> alt.Chart:

@@ -145,6 +145,7 @@ DQ_CHECKS = {
     "counter_resets": (N_("Energy counter resets"), "count"),
     "missing_pri": (N_("Missing ideal cycle time (PRI)"), "units"),
     "no_calendar": (N_("No calendar"), "flag"),
+    "no_data": (N_("No records"), "flag"),
 }
 # The check descriptions of zhizao.kpi.quality, for the catalogue (translated when shown).
 _DQ_DESCRIPTIONS = (
@@ -155,6 +156,7 @@ _DQ_DESCRIPTIONS = (
     N_("energy register resets, rollovers or implausible jumps"),
     N_("units produced whose product has no pri (ideal time unknown)"),
     N_("no calendar: the equipment is taken as scheduled around the clock"),
+    N_("no data: equipment without any state or production record"),
 )
 
 
@@ -169,6 +171,38 @@ NULL_REASONS = (
     (re.compile(r"unavailable, work_hours missing for some labour records"),
      N_("unavailable, work_hours missing for some labour records")),
 )
+
+
+#: ISO 22400 elements as readers write them (abbreviations upper case; the others named).
+ELEMENT_NAMES = {"ideal_time": N_("ideal production time"), "pq_no_pri": N_("units without ideal cycle time"),
+                 "work_hours": N_("work hours"), "calendar_time": N_("calendar time"),
+                 "energy_kgce": N_("energy (kgce)"), "energy_kwh": N_("energy (kWh)"),
+                 "earned_hours": N_("earned standard hours"), "output_value": N_("output value")}
+
+
+def element_names(codes: str, lang: str) -> str:
+    """``"apt, pbt"`` -> ``"APT、PBT"`` (Chinese) / ``"APT, PBT"``: element codes as a reader writes them."""
+    from zhizao.i18n import LIST_SEPARATORS
+
+    _ = translations(lang).gettext
+    items = [c.strip() for c in str(codes).split(",") if c.strip()]
+    return LIST_SEPARATORS[lang].join(_(ELEMENT_NAMES[c]) if c in ELEMENT_NAMES else c.upper() for c in items)
+
+
+def null_reason_text(reason, lang: str) -> str:
+    """Why a KPI is null, in ``lang``: a :class:`~zhizao.messages.Message` is rendered; an engine text of a known
+    form is translated (element codes written as ISO abbreviations); anything else is shown as given."""
+    _ = translations(lang).gettext
+    if not reason:
+        return _("no data")
+    if hasattr(reason, "text"):
+        return reason.text(lang)
+    for pattern, msgid in NULL_REASONS:
+        m = pattern.fullmatch(str(reason))
+        if m:
+            groups = {k: element_names(v, lang) for k, v in m.groupdict().items()}
+            return _(msgid) % groups
+    return str(reason)
 
 
 class ReportWarning(UserWarning):
@@ -249,15 +283,9 @@ class _Report:
         return df, period
 
     # -- helpers
-    def reason(self, text: str | None) -> str:
-        """A null reason of the KPI engine, translated where its pattern is known (else as given)."""
-        if not text:
-            return self._("no data")
-        for pattern, msgid in NULL_REASONS:
-            m = pattern.fullmatch(text)
-            if m:
-                return self._(msgid) % m.groupdict()
-        return text
+    def reason(self, text) -> str:
+        """A null reason of the KPI engine in the report's language (see :func:`null_reason_text`)."""
+        return null_reason_text(text, self.lang)
 
     def level(self, lvl: str) -> str:
         return self._(LEVEL_LABELS[lvl])
@@ -578,7 +606,7 @@ class _Report:
                 label = _(DQ_CHECKS[check][0]) if check in DQ_CHECKS else check
                 unit = DQ_CHECKS.get(check, ("", "count"))[1]
                 total = NULL if unit == "ratio" else self.dq_value(check, g["value"].sum())
-                rows.append([_cell(label, check), _cell(_(str(g["description"].iloc[0]))),
+                rows.append([_cell(label), _cell(_(str(g["description"].iloc[0]))),
                              _cell(self.f.num(len(g)), num=True), _cell(total, num=True),
                              _cell(self.dq_value(check, g["value"].max()), num=True)])
             blocks.append(_table([_("Check"), _("Description"), _cell(_("Rows"), num=True),
@@ -719,6 +747,6 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
     if fmt == "pdf":
         from zhizao.report.pdf import PRINT_CSS, html_to_pdf
 
-        return html_to_pdf(html, out, extra_css=PRINT_CSS)
+        return html_to_pdf(html.replace(charts.FLUID, 'style="max-width:100%" '), out, extra_css=PRINT_CSS)
     out.write_text(html, encoding="utf-8")
     return out
