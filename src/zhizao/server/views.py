@@ -30,6 +30,7 @@ from zhizao.report.html import (
     LEVEL_LABELS,
     PARETO_LOSSES,
     WATERFALL,
+    null_reason_text,
     stop_reason_items,
     waterfall_steps,
 )
@@ -47,6 +48,36 @@ CHILD = {"enterprise": "site", "site": "area", "area": "work_center", "work_cent
 PARENTS = ("enterprise", "site", "area", "work_center")
 MAX_POINTS = 400
 MAX_ROWS = 300
+#: Definitions of the verify stage's indicators (zhizao.verify.indicators.DEFINITIONS).
+DEFINITION_LABELS = {
+    "good_units_per_production_hour": N_("good units per production hour"),
+    "standard_hours_per_labour_hour": N_("standard hours earned per labour hour"),
+    "good_units_per_labour_hour": N_("good units per labour hour"),
+    "scrap_rework_per_produced": N_("scrap and rework per unit produced"),
+    "failed_per_inspected": N_("failed units per unit inspected"),
+    "kgce_per_unit": N_("kgce per unit produced"), "kgce_per_good_unit": N_("kgce per good unit"),
+    "kgce_per_10k_cny": N_("kgce per 10,000 CNY of output value"), "kwh_per_day": N_("kWh per day"),
+    "kgce_per_day": N_("kgce per day"), "cost_per_good_unit": N_("operating cost per good unit at baseline prices"),
+    "days_design_to_release": N_("days from design start to release"),
+}
+#: The standing description of each indicator's verification method (the exact method is in the result).
+METHOD_LABELS = {
+    "production_efficiency": N_("Ratio of totals of the reporting and the baseline period; the interval from "
+                                "resampling blocks of days (bootstrap)."),
+    "defect_rate": N_("Ratio of the defect proportions of the two periods; score interval, widened for the "
+                      "variation between days."),
+    "operating_cost": N_("Cost per good unit against the baseline adjusted to the reporting period's output and "
+                         "prices (regression on the baseline months)."),
+    "unit_energy": N_("Energy against the baseline adjusted to the reporting period's conditions (regression on "
+                      "the baseline: output, operating hours, weather)."),
+    "energy": N_("Energy against the baseline adjusted to the reporting period's conditions (regression on the "
+                 "baseline: output, operating hours, weather)."),
+    "development_cycle": N_("Ratio of the mean development cycles of the products of the two periods."),
+}
+#: Fit statistics shown on a Chinese page (the others only on the English one).
+FIT_LABELS = {"r2": N_("Coefficient of determination (R²)"), "cv_rmse": N_("CV(RMSE)"), "nmbe": N_("NMBE"),
+              "f_p": N_("F-test p-value"), "phi": N_("Over-dispersion factor"), "n_baseline": N_("Baseline points"),
+              "n": N_("Points")}
 #: Zone of the clock times shown (uploads, sessions).
 DISPLAY_TZ = "Asia/Shanghai"
 #: Validation rules of the ingest stage (quarantine), as readers name them.
@@ -155,6 +186,20 @@ class Page:
         except (ValueError, TypeError):
             return str(v)
 
+    def message(self, m) -> str:
+        """A stage's message in this language (a :class:`~zhizao.messages.Message`; a plain text as is)."""
+        return m.text(self.lang) if hasattr(m, "text") else self._(str(m))
+
+    def definition(self, code) -> str:
+        return self._(DEFINITION_LABELS[code]) if code in DEFINITION_LABELS else (str(code) if code else NULL)
+
+    def method(self, r) -> str:
+        """How a result was verified: the method as the verify stage states it (English, exact) on an English
+        page; its standing description on a Chinese one (the exact text stays in the API and the English page)."""
+        if self.lang == "en" or not r.indicator:
+            return str(r.method)
+        return self._(METHOD_LABELS.get(r.indicator, METHOD_LABELS["energy"]))
+
     def rule_label(self, rule) -> str:
         return self._(RULE_LABELS[rule]) if rule in RULE_LABELS else str(rule)
 
@@ -237,7 +282,7 @@ def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> di
         row = [_cell(str(r[col]), entity_url(level, r[col], q) if link else None)]
         for c, _h, kind in TABLE_KPIS:
             v = r.get(c)
-            row.append(_num_cell(pg.fmt(v, kind), reasons.get(c) if pd.isna(v) else None))
+            row.append(_num_cell(pg.fmt(v, kind), null_reason_text(reasons.get(c), pg.lang) if pd.isna(v) else None))
         rows.append(row)
     foot = None
     if len(df) > MAX_ROWS:
@@ -295,7 +340,8 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     r = total.iloc[0]
     reasons = parse_null_reasons(r.get("null_reasons"))
     cards = [{"label": _(label), "value": pg.fmt(r.get(c), kind),
-              "title": reasons.get(c) if pd.isna(r.get(c)) else None} for c, label, kind in CARDS]
+              "title": null_reason_text(reasons.get(c), pg.lang) if pd.isna(r.get(c)) else None}
+             for c, label, kind in CARDS]
     ctx = {"level": level, "level_label": pg.level(level), "id": eid, "cards": cards,
            "crumbs": [{**c, "label": pg.level(c["level"])} for c in _hierarchy(view, level, eid)],
            "range": pg.f.period(r["period_start"], r["period_end"]),
@@ -448,7 +494,7 @@ def _data_quality(view, pg: Page, level, eid, start, end) -> dict:
     for check, g in dq.groupby("check", sort=False):
         label, unit = DQ_CHECKS.get(check, (check, "count"))
         total = NULL if unit == "ratio" else _dq_value(pg, unit, g["value"].sum())
-        rows.append([_cell(_(label), title=check), _cell(_(str(g["description"].iloc[0]))),
+        rows.append([_cell(_(label)), _cell(_(str(g["description"].iloc[0]))),
                      _num_cell(pg.f.num(len(g))), _num_cell(total), _num_cell(_dq_value(pg, unit, g["value"].max()))])
     summary = {"head": [_cell(_("Check")), _cell(_("Description")), _num_cell(_("Rows")), _num_cell(_("Total")),
                         _num_cell(_("Largest"))], "rows": rows, "foot": None}
@@ -525,10 +571,12 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
                      _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
                      _num_cell(pg.f.pct(r.change)), _num_cell(pg.f.pct(r.improvement)),
                      _num_cell(ci, _("%(c)s confidence") % {"c": pg.f.pct(r.confidence, 0)})])
-        fit = [(k, pg.f.sig(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
-               for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict))]
-        details.append({"label": label, "method": r.method, "definition": r.definition, "fit": fit,
-                        "warnings": list(r.warnings or [])})
+        fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
+                pg.f.sig(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+               for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict)) and
+               (k in FIT_LABELS or pg.lang == "en")]
+        details.append({"label": label, "method": pg.method(r), "definition": pg.definition(r.definition),
+                        "fit": fit, "warnings": [pg.message(w) for w in (r.warnings or [])]})
     head = [_cell(_("Indicator")), _cell(_("Baseline period")), _num_cell(_("Baseline")),
             _cell(_("Reporting period")), _num_cell(_("Reporting")), _num_cell(_("Adjusted baseline")),
             _num_cell(_("Change")), _num_cell(_("Improvement")), _num_cell(_("Interval"))]
