@@ -11,9 +11,14 @@ import pandas as pd
 import pytest
 
 from zhizao.kpi import model
-from zhizao.kpi.kpis import KPI_NAMES, compute_kpis, parse_null_reasons
+from zhizao.kpi.kpis import KPI_NAMES, compute_kpis, null_reason_messages, parse_null_reasons
 
 NAN = float("nan")
+#: the reason's English start -> its code
+CODES = (("no data", "kpi.no_data_in_period"), ("undefined, a factor", "kpi.undefined_factor_null"),
+         ("undefined, ", "kpi.undefined_zero_denominator"), ("unavailable, pri", "kpi.unavailable_pri_missing"),
+         ("unavailable, work_hours", "kpi.unavailable_work_hours_missing"),
+         ("unavailable, no data", "kpi.unavailable_no_data"))
 BASE = dict(ct=28800.0, pot=27000.0, pdt=1800.0, pbt=25200.0, apt=18000.0, aust=1800.0, aupt=19800.0,
             adet=2400.0, adet_minor=600.0, aubt=22200.0, adot=1800.0, unaccounted=1200.0, pmt=1200.0,
             ttr=1800.0, fe=3.0, pq=1000.0, gq=950.0, sq=40.0, rq=10.0, ideal_time=16200.0,
@@ -77,9 +82,17 @@ def test_every_kpi_from_hand_computed_rows(name):
             assert math.isnan(got[i]), (name, i, got[i])
             assert why is not None and parse_null_reasons(out["null_reasons"][i])[name].startswith(why), (
                 name, i, out["null_reasons"][i])
+            # the same reason, structured: a code and its parameters, rendered in either language
+            m = null_reason_messages(out["null_reason_codes"][i])[name]
+            assert str(m) == parse_null_reasons(out["null_reasons"][i])[name]
+            assert m.code == next(code for prefix, code in CODES if why.startswith(prefix))
+            if why.startswith("undefined, ") and why.endswith(" = 0"):
+                assert (m.code, m.args) == ("kpi.undefined_zero_denominator", {"den": why[len("undefined, "):-4]})
+            assert m.text("zh") != str(m)  # translated
         else:
             assert got[i] == pytest.approx(want, rel=1e-12), (name, i)
             assert name not in parse_null_reasons(out["null_reasons"][i])
+            assert name not in null_reason_messages(out["null_reason_codes"][i])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -110,7 +123,7 @@ def test_the_pure_function_of_each_kpi_gives_the_table_value(name):
 def test_the_examples_in_the_model_docstrings_run():
     import doctest
 
-    from zhizao.kpi import states
-    for mod in (model, states):
+    from zhizao.kpi import kpis, states
+    for mod in (model, states, kpis):
         res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0 and res.attempted > 0, mod.__name__

@@ -18,8 +18,7 @@ CHECKS = {
                                 "outside_pbt"),
     "counter_resets": ("energy register resets, rollovers or implausible jumps", "counter_resets"),
     "missing_pri": ("units produced whose product has no pri (ideal time unknown)", "pq_no_pri"),
-    "no_calendar": ("no calendar: the equipment is taken as scheduled around the clock over its data extent",
-                    "no_calendar"),
+    "no_calendar": ("no calendar: the equipment is taken as scheduled around the clock", "no_calendar"),
     "no_data": ("no data: equipment without any state or production record", "no_data"),
 }
 

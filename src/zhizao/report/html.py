@@ -10,7 +10,6 @@ opens offline and prints as it shows.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +19,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from zhizao.kpi.kpis import parse_null_reasons
+from zhizao.kpi.kpis import null_reason_messages
 from zhizao.report import charts
 from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.schema import LEVEL_ID_COLUMN
@@ -160,19 +159,6 @@ _DQ_DESCRIPTIONS = (
 )
 
 
-#: Null reasons of :func:`zhizao.kpi.kpis.compute_kpis` (pattern -> msgid with the pattern's named groups).
-NULL_REASONS = (
-    (re.compile(r"no data in this period"), N_("no data in this period")),
-    (re.compile(r"undefined, (?P<den>.+) = 0"), N_("undefined, %(den)s = 0")),
-    (re.compile(r"unavailable, no data for (?P<elements>.+)"), N_("unavailable, no data for %(elements)s")),
-    (re.compile(r"undefined, a factor is null"), N_("undefined, a factor is null")),
-    (re.compile(r"unavailable, pri missing for some products \(pq_no_pri > 0\)"),
-     N_("unavailable, pri missing for some products (pq_no_pri > 0)")),
-    (re.compile(r"unavailable, work_hours missing for some labour records"),
-     N_("unavailable, work_hours missing for some labour records")),
-)
-
-
 #: ISO 22400 elements as readers write them (abbreviations upper case; the others named).
 ELEMENT_NAMES = {"ideal_time": N_("ideal production time"), "pq_no_pri": N_("units without ideal cycle time"),
                  "work_hours": N_("work hours"), "calendar_time": N_("calendar time"),
@@ -189,20 +175,22 @@ def element_names(codes: str, lang: str) -> str:
     return LIST_SEPARATORS[lang].join(_(ELEMENT_NAMES[c]) if c in ELEMENT_NAMES else c.upper() for c in items)
 
 
+#: Parameters of the KPI engine's null reasons that name elements.
+ELEMENT_PARAMS = ("elements", "den")
+
+
 def null_reason_text(reason, lang: str) -> str:
-    """Why a KPI is null, in ``lang``: a :class:`~zhizao.messages.Message` is rendered; an engine text of a known
-    form is translated (element codes written as ISO abbreviations); anything else is shown as given."""
-    _ = translations(lang).gettext
-    if not reason:
-        return _("no data")
-    if hasattr(reason, "text"):
-        return reason.text(lang)
-    for pattern, msgid in NULL_REASONS:
-        m = pattern.fullmatch(str(reason))
-        if m:
-            groups = {k: element_names(v, lang) for k, v in m.groupdict().items()}
-            return _(msgid) % groups
-    return str(reason)
+    """Why a KPI is null (a :class:`~zhizao.messages.Message` of the KPI engine), in ``lang``, with element codes
+    written as readers write them (``apt`` -> ``APT``, ``ideal_time`` -> 理想生产时间); None -> "no data"."""
+    from zhizao.messages import Message
+
+    if reason is None:
+        return translations(lang).gettext("no data")
+    if not isinstance(reason, Message):
+        return str(reason)
+    params = tuple((k, element_names(", ".join(v) if isinstance(v, (list, tuple)) else str(v), lang)
+                    if k in ELEMENT_PARAMS else v) for k, v in reason.params)
+    return Message(reason.code, reason.template, params).text(lang)
 
 
 class ReportWarning(UserWarning):
@@ -283,9 +271,9 @@ class _Report:
         return df, period
 
     # -- helpers
-    def reason(self, text) -> str:
-        """A null reason of the KPI engine in the report's language (see :func:`null_reason_text`)."""
-        return null_reason_text(text, self.lang)
+    def reason(self, message) -> str:
+        """A null reason of the KPI engine (a :class:`zhizao.messages.Message`) in the report's language."""
+        return null_reason_text(message, self.lang)
 
     def level(self, lvl: str) -> str:
         return self._(LEVEL_LABELS[lvl])
@@ -325,7 +313,7 @@ class _Report:
                "num1": lambda v: self.f.num(v, 1)}
         rows = []
         for _, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
-            reasons = parse_null_reasons(r.get("null_reasons"))
+            reasons = null_reason_messages(r.get("null_reason_codes"))
             row = [_cell(str(r[col]))]
             for c, _h, kind in cols:
                 v = r[c]
@@ -386,7 +374,7 @@ class _Report:
             col = LEVEL_ID_COLUMN[lvl]
             rows = []
             for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
-                reasons = parse_null_reasons(r["null_reasons"])
+                reasons = null_reason_messages(r["null_reason_codes"])
                 row = [_cell(str(r[col]) + (" \u2020" if bool(r.get("no_calendar")) else ""))]
                 for c, _h, _full, kind in KPI_COLUMNS:
                     v = r[c]

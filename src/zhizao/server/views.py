@@ -15,7 +15,7 @@ import logging
 import pandas as pd
 from markupsafe import Markup
 
-from zhizao.kpi.kpis import parse_null_reasons
+from zhizao.kpi.kpis import null_reason_messages
 from zhizao.portfolio.bulletin import (
     BASIS_LABELS,
     DESIGNATION_LABELS,
@@ -278,7 +278,7 @@ def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> di
     head = [_cell(pg.level(level))] + [_num_cell(_(h)) for _c, h, _k in TABLE_KPIS]
     rows = []
     for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_ROWS).iterrows():
-        reasons = parse_null_reasons(r.get("null_reasons"))
+        reasons = null_reason_messages(r.get("null_reason_codes"))
         row = [_cell(str(r[col]), entity_url(level, r[col], q) if link else None)]
         for c, _h, kind in TABLE_KPIS:
             v = r.get(c)
@@ -338,7 +338,7 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
 
         raise NotFound(_("No data for %(level)s %(id)s in this range.") % {"level": pg.level(level), "id": eid})
     r = total.iloc[0]
-    reasons = parse_null_reasons(r.get("null_reasons"))
+    reasons = null_reason_messages(r.get("null_reason_codes"))
     cards = [{"label": _(label), "value": pg.fmt(r.get(c), kind),
               "title": null_reason_text(reasons.get(c), pg.lang) if pd.isna(r.get(c)) else None}
              for c, label, kind in CARDS]
