@@ -319,9 +319,10 @@ class _Bulletin:
         ver = {r["indicator"]: r for r in av[av["basis"] == "verified"].to_dict("records") if r["n"]}
         dec = {r["indicator"]: r for r in av[av["basis"] == "declared"].to_dict("records") if r["n"]}
         nd, nv = t.get("n_declared_projects", 0), t["n_verified_projects"]
-        comma = "，" if self.lang == "zh" else ", "
-        d_text = comma.join(self.clause(i, dec[i], nd, False) for i in PROGRAMME_INDICATORS if i in dec)
-        v_text = comma.join(self.clause(i, ver[i], nv, True) for i in PROGRAMME_INDICATORS if i in ver)
+        def join(items: list[str]) -> str:
+            return "，".join(items) if self.lang == "zh" else self.listing(items)
+        d_text = join([self.clause(i, dec[i], nd, False) for i in PROGRAMME_INDICATORS if i in dec])
+        v_text = join([self.clause(i, ver[i], nv, True) for i in PROGRAMME_INDICATORS if i in ver])
         pv = self.s["project_values"]
         subset = set(pv.loc[pv["status"] == "verified", "project_id"]) <= set(pv.loc[pv["declared"].notna(),
                                                                                      "project_id"])
@@ -517,9 +518,12 @@ class _Bulletin:
               "of the projects in Annex 1."),
         ]
         if self.simulated:
-            notes.insert(0, _("This notice is made from SIMULATED data (%(n)s of %(total)s projects come from the "
-                              "programme simulator); it describes no real enterprise or project.") % {
-                "n": self.f.count(s["totals"]["n_simulated_projects"]), "total": self.f.count(s["totals"]["n_projects"])})
+            n_sim, n_all = s["totals"]["n_simulated_projects"], s["totals"]["n_projects"]
+            key = _("This notice is made from SIMULATED data (all %(total)s projects come from the programme "
+                    "simulator); it describes no real enterprise or project.") if n_sim == n_all else \
+                _("This notice is made from SIMULATED data (%(n)s of %(total)s projects come from the programme "
+                  "simulator); it describes no real enterprise or project.")
+            notes.insert(0, key % {"n": self.f.count(n_sim), "total": self.f.count(n_all)})
         return notes
 
     # -- the annex
