@@ -713,13 +713,18 @@ def recognition(view, pg: Page, q: dict) -> dict:
     df = view.recognition(q["enterprise"], des, q.get("from"), q.get("to"), q.get("scope") or None)
     rows = []
     for _i, r in df.iterrows():
-        thr, val = r["threshold"], r["value"]
+        thr, val, op = r["threshold"], r["value"], r["operator"] or ""
+        if r["criterion"] in REDUCTIONS:  # one sign convention: a reduction is a positive improvement
+            thr = None if thr is None or pd.isna(thr) else -thr
+            val = None if val is None or pd.isna(val) else -val
+            op = {"<=": ">=", ">=": "<=", "<": ">", ">": "<"}.get(op, op)
         pct = r["criterion"].endswith(("share", "rate", "change", "adoption"))
         fmt = pg.f.pct if pct else pg.f.num
         passed = {True: "✓", False: "✗"}.get(r["passed"], NULL)
         ev = list(r["evidence"] or [])
-        rows.append([_cell(r["criterion"], title=r["description"]), _cell(r["description"]),
-                     _num_cell(f"{r['operator'] or ''} {fmt(thr)}" if thr is not None else NULL),
+        label = _(CRITERIA[r["criterion"]]) if r["criterion"] in CRITERIA else r["criterion"]
+        rows.append([_cell(label, title=r["description"]), _cell(r["description"]),
+                     _num_cell(f"{OPERATORS.get(op, op)} {fmt(thr)}" if thr is not None else NULL),
                      _num_cell(fmt(val) if val is not None else NULL),
                      {"text": passed, "num": False, "cls": {True: "pass", False: "fail"}.get(r["passed"], "na")},
                      _cell(_("data") if r["source"] == "data" else _("declaration to be confirmed")),
@@ -729,6 +734,24 @@ def recognition(view, pg: Page, q: dict) -> dict:
                               _cell(_("Evidence"))], "rows": rows, "foot": None}
     ctx["designation_label"] = _(DESIGNATION_LABELS.get(des, des))
     return ctx
+
+
+#: Recognition criteria by their readers' names (the programme's rule sets will carry their own texts).
+CRITERIA = {
+    "digital_equipment_share": N_("Share of digital equipment"), "data_upload_rate": N_("Equipment data upload rate"),
+    "digital_workshops": N_("Digital workshops of the enterprise"),
+    "production_efficiency_change": N_("Production efficiency gain"),
+    "operating_cost_change": N_("Operating cost reduction"),
+    "equipment_networked": N_("Equipment networked and monitored in real time"),
+    "mes_coverage": N_("Manufacturing execution system (MES) coverage"),
+    "system_integration": N_("Integration of the systems"), "design_tool_adoption": N_("Design tool adoption"),
+    "erp_closed_loop": N_("Closed loop centred on the enterprise resource planning system (ERP)"),
+    "integrated_systems": N_("Integrated design, operations, manufacturing and maintenance systems"),
+    "other_improvement_thresholds": N_("Other improvement thresholds"),
+}
+#: Criteria stated as a change where lower is better: shown as a reduction (positive = better), as everywhere.
+REDUCTIONS = ("operating_cost_change",)
+OPERATORS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 
 
 # -- data
