@@ -78,7 +78,7 @@ WATERFALL = {
     "unaccounted": (N_("Unaccounted time"), "gap"),
     "reduced_speed": (N_("Reduced speed"), "loss"),
     "rejects_rework": (N_("Rejects and rework"), "loss"),
-    "startup_yield": (N_("Start-up yield"), "loss"),
+    "startup_yield": (N_("Start-up losses (reduced yield)"), "loss"),
     "fully_productive": (N_("Fully productive time"), "total"),
 }
 KIND_LABELS = {"total": N_("Time base"), "other": N_("Not a loss"), "loss": N_("Loss"),
@@ -422,7 +422,7 @@ class _Report:
             blocks.append(_table([_("Category"), _cell(_("Hours"), num=True),
                                   _cell(_("Share of calendar time"), num=True)], rows))
             if pd.isna(r["startup_yield"]):
-                blocks.append(_p(_("Start-up yield is not separable in the data and is left out."), "note"))
+                blocks.append(_p(_("Start-up losses are not separable in the data and are left out."), "note"))
             if pd.isna(r["fully_productive"]):
                 blocks.append(_p(_("Ideal cycle time (PRI) unknown for some products: speed and quality "
                                    "losses cannot be drawn."), "note"))

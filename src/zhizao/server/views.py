@@ -565,12 +565,12 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
     rows, details = [], []
     for r in sorted(results, key=lambda x: x.indicator):
         label = _(INDICATOR_LABELS[r.indicator]) if r.indicator in INDICATOR_LABELS else r.indicator
+        gain = vocab.label("gain", r.indicator, pg.lang) if r.indicator in vocab.INDICATOR_GAINS else label
         ci = NULL if r.ci_low is None else pg.f.pct_range(r.ci_low, r.ci_high)
-        rows.append([_cell(label, title=r.definition), _cell(pg.f.period(*r.baseline_period, tz=tz)),
+        rows.append([_cell(gain, title=pg.definition(r.definition)), _cell(pg.f.period(*r.baseline_period, tz=tz)),
                      _num_cell(pg.f.sig(r.baseline)), _cell(pg.f.period(*r.reporting_period, tz=tz)),
                      _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
-                     _num_cell(pg.f.pct(r.change)), _num_cell(pg.f.pct(r.improvement)),
-                     _num_cell(ci, _("%(c)s confidence") % {"c": pg.f.pct(r.confidence, 0)})])
+                     _num_cell(pg.f.pct(r.improvement)), _num_cell(ci)])
         fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
                 pg.f.sig(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
                for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict)) and
@@ -579,7 +579,9 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
                         "fit": fit, "warnings": [pg.message(w) for w in (r.warnings or [])]})
     head = [_cell(_("Indicator")), _cell(_("Baseline period")), _num_cell(_("Baseline")),
             _cell(_("Reporting period")), _num_cell(_("Reporting")), _num_cell(_("Adjusted baseline")),
-            _num_cell(_("Change")), _num_cell(_("Improvement")), _num_cell(_("Interval"))]
+            _num_cell(_("Improvement")),
+            _num_cell(_("%(conf)s confidence interval") % {"conf": pg.f.pct(results[0].confidence, 0)
+                                                           if results and results[0].confidence else ""})]
     des = view.designations()
     des = des[des["project_id"] == project_id]
     drows = [[_cell(_(DESIGNATION_LABELS.get(d["designation"], d["designation"]))),
