@@ -140,3 +140,20 @@ def test_nested_values_become_text_cells():
     assert ws.cell(2, 1).value == '{"x": 1, "f": "=1"}' and ws.cell(3, 1).value is None
     assert ws.cell(2, 2).value == "P1, P2" and ws.cell(3, 2).value == '[{"k": 1}]'
     assert str(ws.cell(2, 3).value).startswith("2024-01-01 08:00")
+
+
+def test_cli_project_list_xlsx_is_labelled(tmp_path):
+    from typer.testing import CliRunner
+
+    from zhizao.cli.main import app
+
+    db = clone(tmp_path / "s.duckdb")
+    out = tmp_path / "projects.xlsx"
+    r = CliRunner().invoke(app, ["project", "list", "--db", str(db), "--format", "xlsx", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    ws = openpyxl.load_workbook(out).active
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    assert rows[0][:3] == ["项目编号", "项目名称", "企业名称"] and "总投资（万元）" in rows[0]
+    flat = " ".join(str(v) for row in rows for v in row)
+    assert "completed" not in flat and "UTC" not in flat and "+00:00" not in flat and "已建成" in flat
+    assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日", flat)

@@ -72,7 +72,9 @@ def _iso(v, tz: str | None = None):
 
 def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
                  from_: Optional[str] = FROM, to: Optional[str] = TO,
-                 fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
+                 fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx (xlsx: labelled "
+                                                                  "in --lang, local dates)"),
+                 lang: str = typer.Option("zh", "--lang", help="language of the xlsx sheet: zh or en"),
                  output: Optional[Path] = OUTPUT):
     """List the projects (filters: park, district, project start in [--from, --to))."""
     from zhizao.portfolio.registry import latest_verifications, projects
@@ -85,6 +87,18 @@ def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[st
             _main.fail(str(e))
         ver = latest_verifications(ws, prj["project_id"])
     ver = ver[ver["improvement"].notna()]
+    if fmt == "xlsx":
+        from zhizao.export import write_xlsx
+        from zhizao.portfolio.tables import project_sheet
+
+        _main.choice(lang, ("zh", "en"), "language")
+        if output is None:
+            _main.fail("--format xlsx needs -o FILE")
+        from zhizao.i18n import translations
+
+        write_xlsx({translations(lang).gettext("Projects"): project_sheet(prj, ver.groupby("project_id").size(),
+                                                                           lang)}, output)
+        return
     verified = ver.groupby("project_id")["indicator"].agg(lambda s: ",".join(sorted(s)))
     df = prj.assign(verified=prj["project_id"].map(verified).fillna(""))
     for c in ("start", "commissioning_end"):

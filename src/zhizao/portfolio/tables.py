@@ -110,4 +110,28 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
     return sheets, pct
 
 
-__all__ = ["programme_sheets"]
+def project_sheet(prj: pd.DataFrame, verified: pd.Series | None = None, lang: str = "zh") -> pd.DataFrame:
+    """The project register as a labelled table (``zhizao project list --format xlsx``): headers in ``lang``,
+    labels instead of codes, local dates, investment in 万元 (CNY million in English), the number of verified
+    indicators per project."""
+    _ = translations(lang).gettext
+    f = Formatter(lang)
+    money = 1e4 if lang == "zh" else 1e6
+
+    def day(v, tz):
+        return f.day(pd.Timestamp(v).tz_convert(tz).to_pydatetime()) if pd.notna(v) else None
+    return pd.DataFrame({
+        _("Project code"): prj["project_id"], _("Project name"): prj["name"],
+        _("Enterprise"): [e if isinstance(e, str) else i for e, i in zip(prj["enterprise"], prj["enterprise_id"])],
+        _("District"): prj["district"], _("Industry"): [vocab.label("industry", x, lang) for x in prj["industry"]],
+        _("Project type"): [vocab.label("type", x, lang) for x in prj["type"]], _("Scope"): prj["scope"],
+        _("Start"): [day(v, z) for v, z in zip(prj["start"], prj["tz"])],
+        _("Commissioning end"): [day(v, z) for v, z in zip(prj["commissioning_end"], prj["tz"])],
+        (_("Investment (10,000 CNY)") if lang == "zh" else _("Investment (CNY million)")):
+            [None if pd.isna(x) else x / money for x in prj["investment"]],
+        _("Status"): [vocab.label("status", x, lang) for x in prj["status"]],
+        _("Verified indicators"): [int((verified if verified is not None else pd.Series(dtype=int)).get(p, 0))
+                                   for p in prj["project_id"]]})
+
+
+__all__ = ["programme_sheets", "project_sheet"]
