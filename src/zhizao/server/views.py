@@ -555,9 +555,10 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
     results = view.stored_results(project_id)
     facts = [(_("Enterprise"), f"{p.get('enterprise') or ''}（{p['enterprise_id']}）" if pg.lang == "zh"
               else f"{p.get('enterprise') or ''} ({p['enterprise_id']})"),
-             (_("Project name"), p.get("name") or NULL),
+             (_("Project name"), p.get("name") if isinstance(p.get("name"), str) and p.get("name") else NULL),
              (_("Project type"), vocab.label("type", p.get("type"), pg.lang)),
-             (_("Scope"), p.get("scope") or NULL), (_("Start"), pg.local_date(p.get("start"), tz)),
+             (_("Scope"), p.get("scope") if isinstance(p.get("scope"), str) and p.get("scope") else NULL),
+             (_("Start"), pg.local_date(p.get("start"), tz)),
              (_("Commissioning end"), pg.local_date(p.get("commissioning_end"), tz)),
              (_("Investment (10,000 CNY)"), pg.f.wan(p.get("investment"), 1)),
              (_("Status"), vocab.label("status", p.get("status"), pg.lang))]
