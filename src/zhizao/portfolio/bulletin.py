@@ -256,7 +256,9 @@ class _Bulletin:
                 text += _(", with a total investment of %(money)s (%(k)s projects stating an investment)") % {
                     "money": self.money(t["investment"]), "k": self.f.count(t["n_investment"])}
         ds = self.districts()
-        if ds:
+        if len(ds) == 1:
+            text += _("; all projects are in %(district)s") % {"district": ds[0]}
+        elif ds:
             text += _("; the projects are in %(k)s districts: %(districts)s") % {
                 "k": self.f.count(len(ds)), "districts": self.listing(ds)}
         period = self.period_text()
@@ -440,15 +442,20 @@ class _Bulletin:
         i = self.s["by_industry"]
         if not len(d):
             return None
-        top = d.sort_values("n_projects", ascending=False, kind="stable").iloc[0]
-        text = _("By district, %(district)s has the most projects (%(n)s)") % {
-            "district": top["district"] if isinstance(top["district"], str) else _("(not stated)"),
-            "n": self.f.count(top["n_projects"])}
-        if len(i):
+        parts = []
+        if len(d) > 1:
+            top = d.sort_values("n_projects", ascending=False, kind="stable").iloc[0]
+            parts.append(_("By district, %(district)s has the most projects (%(n)s)") % {
+                "district": top["district"] if isinstance(top["district"], str) else _("(not stated)"),
+                "n": self.f.count(top["n_projects"])})
+        if len(i) > 1:
             ti = i.sort_values("n_projects", ascending=False, kind="stable").iloc[0]
-            text += _("; by industry, %(industry)s leads with %(n)s projects") % {
-                "industry": vocab.label("industry", ti["industry"], self.lang), "n": self.f.count(ti["n_projects"])}
-        return _("%(text)s.") % {"text": text}
+            parts.append(_("by industry, %(industry)s leads with %(n)s projects") % {
+                "industry": vocab.label("industry", ti["industry"], self.lang), "n": self.f.count(ti["n_projects"])})
+        if not parts:
+            return None
+        text = ("；" if self.lang == "zh" else "; ").join(parts)
+        return _("%(text)s.") % {"text": text[0].upper() + text[1:] if self.lang == "en" else text}
 
     def sections(self) -> list[dict]:
         """The body's sections (computed once)."""
