@@ -380,7 +380,11 @@ def programme_bulletin_pdf(request: Request, view: View):
     _remember(request, view)
     lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
     q = _query(request)
-    b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), 2000, pdf=True)
+    try:
+        n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
+    except ValueError:
+        raise BadRequest(NOT_A_WHOLE_NUMBER, name="n_boot") from None
+    b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot, pdf=True)
     return Response(b["pdf"], media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="bulletin.{lang}.pdf"'})
 
