@@ -92,7 +92,7 @@ TABLE_LABELS = {
     "products": N_("Products"), "calendar": N_("Calendar"), "energy": N_("Energy"), "labour": N_("Labour"),
     "quality": N_("Quality inspections"), "variables": N_("Relevant variables"), "enterprises": N_("Enterprises"),
     "projects": N_("Projects"), "designations": N_("Designations"), "costs": N_("Operating costs"),
-    "development_cycles": N_("Development cycles"),
+    "development_cycles": N_("Development cycles"), "adjustments": N_("Non-routine adjustments"),
 }
 CARDS = (
     ("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "pct"),
