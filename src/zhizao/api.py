@@ -168,12 +168,13 @@ class Workspace:
         self.close()
 
     # -- ingest
-    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None
-               ) -> list[LoadReport]:
-        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`)."""
+    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
+               provenance: str | None = None) -> list[LoadReport]:
+        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`); ``provenance``
+        (``"simulated"``) is recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`)."""
         m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
         try:
-            return [load_file(self.con, table, f, m) for f in files]
+            return [load_file(self.con, table, f, m, provenance=provenance) for f in files]
         finally:
             self.invalidate()
 
