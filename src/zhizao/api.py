@@ -27,6 +27,9 @@ from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elem
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
 from zhizao.kpi.rollup import rollup
+from zhizao.errors import InputError, ZhizaoError
+from zhizao.limits import Limits
+from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.store.db import open_db
 
@@ -87,10 +90,15 @@ class Workspace:
     settings : Settings, optional
         Engine settings (minor-stop threshold, kgce factors).
     read_only : bool
+    limits : zhizao.limits.Limits, optional
+        Input limits of :meth:`ingest` (default: :func:`zhizao.limits.current`, the defaults overridden by
+        ``ZHIZAO_LIMIT_*`` environment variables).
     """
 
-    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False):
+    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
+                 limits: Limits | None = None):
         self.path = str(db)
+        self.limits = limits or current_limits()
         self.con = open_db(db, read_only=read_only)
         self.settings = settings or Settings()
         self._cache: dict = {}
@@ -105,26 +113,67 @@ class Workspace:
         self.close()
 
     # -- ingest
-    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None
-               ) -> list[LoadReport]:
-        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`)."""
-        m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
-        reports = [load_file(self.con, table, f, m) for f in files]
-        self._cache.clear()
+    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
+               timeout: float | None = None, source: str | None = None) -> list[LoadReport]:
+        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`), each in one
+        transaction, within :attr:`limits`; ``timeout`` [s] cancels a load that takes longer (nothing of it is
+        stored), ``source`` names a single file in provenance and messages."""
+        if source is not None and len(files) != 1:
+            raise InputError("source names one file; give one file with it")
+        m = load_mapping(mapping, self.limits.max_mapping_bytes) if isinstance(mapping, (str, Path)) else mapping
+        try:
+            reports = [load_file(self.con, table, f, m, limits=self.limits, timeout=timeout, source=source)
+                       for f in files]
+        finally:
+            self._cache.clear()
         return reports
 
-    def quarantine(self) -> pd.DataFrame:
-        """Every rejected record with its table, source file, record and line number, rule and detail."""
-        return self.con.execute('SELECT "table", source, record, line, rule, detail, raw, loaded_at '
-                                'FROM quarantine ORDER BY loaded_at, "table", source, record').df()
+    def quarantine(self, lang: str | None = None) -> pd.DataFrame:
+        """Every rejected record with its table, source file, record and line number, rule, detail (English),
+        its structured form (``code``, ``params``), raw values and load time.
+
+        With ``lang`` (``"zh"`` or ``"en"``), ``detail`` is rendered in that language from code and params."""
+        df = self.con.execute('SELECT "table", source, record, line, rule, detail, raw, loaded_at, code, '
+                              'CAST(params AS VARCHAR) AS params '
+                              'FROM quarantine ORDER BY loaded_at, "table", source, record').df()
+        if lang is not None and len(df):
+            from zhizao.ingest.rules import detail_message
+
+            df["detail"] = [detail_message(c, p, d).text(lang)
+                            for c, p, d in zip(df["code"], df["params"], df["detail"])]
+        return df
 
     # -- kpi
     def elements_raw(self, period: str = "day", start=None, end=None) -> ElementsResult:
-        """Elements of every entity (equipment and scopes) per bucket, cached per arguments."""
+        """Elements of every entity (equipment and scopes) per bucket, cached per arguments.
+
+        If the engine fails on the whole store, the failure is isolated rather than spread to every tenant:
+        the elements are computed per enterprise, and inside an enterprise that fails, per halves of its
+        equipment down to the equipment that fails (:func:`isolate_failures`). The result then holds every
+        entity that could be computed, and ``failures`` (also :attr:`failures`) names the equipment left
+        out and why. When every part fails alike (an impossible query, say), the original error is raised.
+        """
         key = (period, str(start), str(end))
         if key not in self._cache:
-            self._cache[key] = compute_elements(self.con, period, start, end, self.settings)
+            try:
+                res = compute_elements(self.con, period, start, end, self.settings)
+                res.failures = []
+            except ZhizaoError:
+                raise
+            except Exception as e:  # noqa: BLE001 - isolated below, or raised again unchanged
+                res = isolate_failures(self.con, e, lambda con: compute_elements(con, period, start, end,
+                                                                                  self.settings))
+            self._cache[key] = res
         return self._cache[key]
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """(equipment_id, error) of the equipment left out of the latest computed elements because the engine
+        failed on them (see :meth:`elements_raw`); empty when nothing failed."""
+        out = []
+        for v in list(self._cache.values()) if hasattr(self._cache, "values") else []:
+            out += [f for f in getattr(v, "failures", []) if f not in out]
+        return out
 
     def elements(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
         """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`).
@@ -225,10 +274,109 @@ class Workspace:
         return self.con.execute(f'SELECT * FROM "{name}"').df()
 
 
-def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False
-            ) -> Workspace:
+def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
+            limits: Limits | None = None) -> Workspace:
     """Open a zhizao store (created if missing) and return its :class:`Workspace`."""
-    return Workspace(db, settings, read_only)
+    return Workspace(db, settings, read_only, limits)
 
 
 __all__ = ["Workspace", "connect", "ELEMENTS"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# isolating the entities the engine fails on
+
+#: canonical tables the engine reads, and how a part of the equipment restricts them (SQL over the table's
+#: columns; ``_zz_part_ids``: the part's equipment ids, ``_zz_part_scopes``: their ids at every level)
+_PART_FILTERS = {
+    "states": "equipment_id IN (SELECT equipment_id FROM _zz_part_ids)",
+    "production": "equipment_id IN (SELECT equipment_id FROM _zz_part_ids)",
+    "products": "equipment_id IS NULL OR equipment_id IN (SELECT equipment_id FROM _zz_part_ids)",
+    "energy": "equipment_id IN (SELECT equipment_id FROM _zz_part_ids) OR (equipment_id IS NULL AND scope IN "
+              "(SELECT sid FROM _zz_part_scopes))",
+    "quality": "equipment_id IN (SELECT equipment_id FROM _zz_part_ids) OR (equipment_id IS NULL AND scope IN "
+               "(SELECT sid FROM _zz_part_scopes))",
+    "calendar": "scope IN (SELECT sid FROM _zz_part_scopes)",
+    "labour": "scope IN (SELECT sid FROM _zz_part_scopes)",
+    "variables": "scope IN (SELECT sid FROM _zz_part_scopes)",
+}
+
+
+def _part_connection(con, ids: list[str]):
+    """A cursor of the store on which every table the engine reads holds only the records of equipment ``ids``
+    (temporary views shadowing the tables)."""
+    cur = con.cursor()
+    cur.execute("SET TimeZone = 'UTC'")
+    db = cur.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
+    cur.register("_zz_part_ids", pa.table({"equipment_id": pa.array(ids, pa.string())}))
+    cur.execute(f'CREATE TEMP VIEW equipment AS SELECT * FROM "{db}".main.equipment '
+                f'WHERE equipment_id IN (SELECT equipment_id FROM _zz_part_ids)')
+    cur.execute("CREATE TEMP VIEW _zz_part_scopes AS SELECT DISTINCT unnest([equipment_id, work_center, area, site, "
+                "enterprise]) AS sid FROM equipment")
+    for table, where in _PART_FILTERS.items():
+        cur.execute(f'CREATE TEMP VIEW "{table}" AS SELECT * FROM "{db}".main."{table}" WHERE {where}')
+    return cur
+
+
+def isolate_failures(con, error: BaseException, compute) -> ElementsResult:
+    """The elements of every part of the store ``compute(con)`` does not fail on, after it failed on the whole.
+
+    The store is split by enterprise (the tenants), then each failing enterprise into halves of its equipment,
+    down to single equipment; each part is computed on :func:`_part_connection`. The parts' elements are
+    concatenated (a scope entity shared by parts is kept once).
+
+    Returns
+    -------
+    ElementsResult
+        With ``failures``: (equipment_id, first line of the error) of each equipment that fails on its own.
+
+    Raises
+    ------
+    BaseException
+        ``error`` itself, when every enterprise fails alike (the failure is not one entity's).
+    """
+    import logging
+
+    eq = con.execute("SELECT equipment_id, enterprise FROM equipment ORDER BY enterprise NULLS LAST, "
+                     "equipment_id").fetchall()
+    groups: dict = {}
+    for eid, ent in eq:
+        groups.setdefault(ent, []).append(eid)
+    parts, failures, errors = [], [], []
+
+    def run(ids: list[str]) -> None:
+        cur = _part_connection(con, ids)
+        try:
+            parts.append(compute(cur))
+        except ZhizaoError:
+            raise
+        except Exception as e:  # noqa: BLE001 - narrowed down below
+            if len(ids) == 1:
+                failures.append((ids[0], " ".join(f"{type(e).__name__}: {e}".split())[:300]))
+                errors.append(e)
+                return
+            half = len(ids) // 2
+            run(ids[:half])
+            run(ids[half:])
+        finally:
+            cur.close()
+
+    if len(groups) <= 1 and len(eq) <= 1:
+        raise error
+    for ids in groups.values():
+        run(ids)
+    if not parts:
+        raise error
+    logging.getLogger("zhizao.kpi").warning("elements of %d equipment left out (the engine fails on them): %s",
+                                            len(failures), "; ".join(f"{e}: {m}" for e, m in failures))
+    elements = pd.concat([p.elements for p in parts], ignore_index=True)
+    elements = elements.drop_duplicates(["level", "entity_id", "period_start"], keep="first", ignore_index=True)
+    period = parts[0].period
+
+    def reasons():
+        r = [p.reasons for p in parts]
+        return pd.concat(r, ignore_index=True) if r else pd.DataFrame()
+
+    out = ElementsResult(elements, reasons, period)
+    out.failures = failures
+    return out

@@ -56,6 +56,9 @@ def kpi(db: str = DB,
     try:
         with zhizao.connect(db, read_only=True) as ws:
             df = ws.kpi(level=level, period=period, start=from_, end=to, kpis=names)
+            for eid, why in ws.failures:  # isolated by the engine's fallback: the others are complete
+                err.print(f"zhizao: warning: equipment {eid} is left out, the engine fails on its records ({why})",
+                          markup=False, highlight=False, soft_wrap=True)
     except (KeyError, ValueError) as e:
         fail(str(e).strip("'\""))
     if fmt == "table":
@@ -164,12 +167,14 @@ def quarantine(db: str = DB,
     """What was rejected and why."""
     if not Path(db).exists():
         fail(f"no store at {db}")
+    from zhizao.cli.common import cli_lang
+
     with zhizao.connect(db, read_only=True) as ws:
-        q = ws.quarantine()
+        q = ws.quarantine(lang=cli_lang())
     if fmt == "table" and q.empty:
         console.print("quarantine is empty")
         return
-    write_frame(q.drop(columns=["raw"]) if fmt == "table" else q, fmt, None)
+    write_frame(q.drop(columns=["raw", "code", "params"]) if fmt == "table" else q, fmt, None)
 
 
 def main(argv: list[str] | None = None) -> None:
