@@ -33,7 +33,7 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 Level = Enum("Level", {x: x for x in LEVELS}, type=str)
 Period = Enum("Period", {x: x for x in PERIODS}, type=str)
 TableName = Enum("TableName", {x: x for x in TABLES}, type=str)
-Fmt = Enum("Fmt", {"json": "json", "csv": "csv"}, type=str)
+Fmt = Enum("Fmt", {"json": "json", "csv": "csv", "xlsx": "xlsx"}, type=str)
 Lang = Enum("Lang", {"zh": "zh", "en": "en"}, type=str)
 Role = Enum("Role", {r: r for r in accounts.ROLES}, type=str)
 Designation = Enum("Designation", {"digital_workshop": "digital_workshop", "smart_factory": "smart_factory"},
@@ -78,16 +78,21 @@ def jsonable(obj):
     return obj
 
 
-def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str, str]:
-    if _v(fmt) == "csv":
-        return df.to_csv(index=False), "text/csv; charset=utf-8"
+def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
+    """The body and media type of a table answer: CSV and xlsx through :func:`zhizao.export.to_bytes` (formula-
+    like text neutralised), JSON as row objects."""
+    from zhizao.export import media_type, to_bytes
+
+    if _v(fmt) in ("csv", "xlsx"):
+        return to_bytes(df, _v(fmt)), media_type(_v(fmt))
     return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
         "application/json"
 
 
 def table_response(df: pd.DataFrame, fmt=None) -> Response:
     text, media = _table_text(df, fmt)
-    return Response(text, media_type=media)
+    headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(fmt) == "xlsx" else None
+    return Response(text, media_type=media, headers=headers)
 
 
 def json_response(obj, status: int = 200) -> Response:
@@ -186,7 +191,8 @@ def _q(view: View, fn, level, period, start, end, id, enterprise, site, area, wo
                 within=_within(enterprise, site, area, work_center), **kw)
         return _table_text(df, format)
     text, media = view.cached(key, compute)
-    return Response(text, media_type=media)
+    headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(format) == "xlsx" else None
+    return Response(text, media_type=media, headers=headers)
 
 
 IdList = Annotated[Optional[list[str]], Query(max_length=1000, description="keep only these entity ids")]
