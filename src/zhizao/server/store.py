@@ -192,8 +192,8 @@ class Store:
         Entries of the result cache (whole stage results: KPI frames, rendered charts and pages).
     """
 
-    def __init__(self, db, cache_size: int = 256):
-        self.ws = zhizao.connect(db)
+    def __init__(self, db, cache_size: int = 256, limits=None):
+        self.ws = zhizao.connect(db, limits=limits)
         self.path = self.ws.path
         accounts.ensure_tables(self.ws.con)
         self.write_lock = threading.RLock()
