@@ -54,7 +54,7 @@ def test_a_gzip_bomb_is_refused_by_its_unpacked_size(limited):
     before, folders = stored(client), my_folders()
     t0 = time.monotonic()
     r = post(client, a, "bomb.csv.gz", bomb)
-    assert r.status_code == 413 and r.json()["error"]["code"] == "upload.unpacks_too_large", r.text
+    assert r.status_code == 413 and r.json()["error"]["code"] == "uploads.unpacks_too_large", r.text
     assert time.monotonic() - t0 < 10
     assert stored(client) == before and my_folders() == folders
     # a small one is unpacked and loaded as usual

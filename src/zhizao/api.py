@@ -15,6 +15,7 @@ The command line, the report and the demo only call these methods.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, MutableMapping
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ import pyarrow as pa
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elements
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, group_zones
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
 from zhizao.kpi.rollup import rollup
@@ -31,6 +32,7 @@ from zhizao.errors import InputError, ZhizaoError
 from zhizao.limits import Limits
 from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
+from zhizao.settings import Settings
 from zhizao.store.db import open_db
 
 
@@ -93,15 +95,67 @@ class Workspace:
     limits : zhizao.limits.Limits, optional
         Input limits of :meth:`ingest` (default: :func:`zhizao.limits.current`, the defaults overridden by
         ``ZHIZAO_LIMIT_*`` environment variables).
+    cache : mutable mapping, optional
+        Where computed stage results are kept (default a plain dict, unbounded). Pass a bounded mapping (an LRU)
+        for a long-lived workspace; see :meth:`cached`.
+
+    Caching
+    -------
+    Stage results (the elements of each period and range, their roll-ups) are kept in :attr:`cache` under tuple
+    keys until :meth:`invalidate` is called. :meth:`ingest` invalidates by itself; a program that changes the
+    store by other means (a listener, another connection) calls :meth:`invalidate` after its writes. Results
+    are shared: treat them as read-only.
     """
 
     def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
-                 limits: Limits | None = None):
+                 cache: MutableMapping | None = None, limits: Limits | None = None):
         self.path = str(db)
         self.limits = limits or current_limits()
         self.con = open_db(db, read_only=read_only)
         self.settings = settings or Settings()
-        self._cache: dict = {}
+        self.cache: MutableMapping = {} if cache is None else cache
+
+    @property
+    def _cache(self) -> MutableMapping:
+        # the former private name (zhizao.verify keeps its inputs here until it takes a prepared object)
+        return self.cache
+
+    @classmethod
+    def over(cls, con, settings: Settings | None = None, path: str | None = None,
+             cache: MutableMapping | None = None) -> "Workspace":
+        """A workspace on an open connection (for example a cursor of another workspace's store, with its own
+        transaction), with its own cache. Closing it closes ``con``."""
+        ws = cls.__new__(cls)
+        ws.path = str(path) if path is not None else ""
+        ws.limits = current_limits()
+        ws.con = con
+        ws.settings = settings or Settings()
+        ws.cache = {} if cache is None else cache
+        return ws
+
+    def reader(self, con=None, cache: MutableMapping | None = None) -> "Workspace":
+        """A workspace on ``con`` (default a new cursor of this store) with this one's settings and its own
+        cache (default empty): for a reader in another thread or transaction."""
+        return Workspace.over(con if con is not None else self.con.cursor(), self.settings, self.path, cache)
+
+    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``, kept in :attr:`cache` under ``key`` until :meth:`invalidate`.
+
+        A cache object with a ``get_or_compute(key, compute)`` method (such as the server's shared result
+        cache) is asked through it, so that concurrent readers compute a key once.
+        """
+        get_or_compute = getattr(self.cache, "get_or_compute", None)
+        if get_or_compute is not None:
+            return get_or_compute(key, compute)
+        try:
+            return self.cache[key]
+        except KeyError:
+            value = self.cache[key] = compute()
+            return value
+
+    def invalidate(self) -> None:
+        """Forget every cached result (after the store changed by other means than :meth:`ingest`)."""
+        self.cache.clear()
 
     def close(self) -> None:
         self.con.close()
@@ -122,11 +176,10 @@ class Workspace:
             raise InputError("source names one file; give one file with it")
         m = load_mapping(mapping, self.limits.max_mapping_bytes) if isinstance(mapping, (str, Path)) else mapping
         try:
-            reports = [load_file(self.con, table, f, m, limits=self.limits, timeout=timeout, source=source)
-                       for f in files]
+            return [load_file(self.con, table, f, m, limits=self.limits, timeout=timeout, source=source)
+                    for f in files]
         finally:
-            self._cache.clear()
-        return reports
+            self.invalidate()
 
     def quarantine(self, lang: str | None = None) -> pd.DataFrame:
         """Every rejected record with its table, source file, record and line number, rule, detail (English),
@@ -144,8 +197,10 @@ class Workspace:
         return df
 
     # -- kpi
-    def elements_raw(self, period: str = "day", start=None, end=None) -> ElementsResult:
-        """Elements of every entity (equipment and scopes) per bucket, cached per arguments.
+    def elements_raw(self, period: str = "day", start=None, end=None, zone_level: str | None = None
+                     ) -> ElementsResult:
+        """Elements of every entity (equipment and scopes) per bucket, cached per arguments (``zone_level``:
+        see :func:`zhizao.kpi.elements.compute_elements`).
 
         If the engine fails on the whole store, the failure is isolated rather than spread to every tenant:
         the elements are computed per enterprise, and inside an enterprise that fails, per halves of its
@@ -153,36 +208,49 @@ class Workspace:
         entity that could be computed, and ``failures`` (also :attr:`failures`) names the equipment left
         out and why. When every part fails alike (an impossible query, say), the original error is raised.
         """
-        key = (period, str(start), str(end))
-        if key not in self._cache:
+        key = ("elements", period, str(start), str(end)) + ((zone_level,) if zone_level else ())
+
+        def compute():
             try:
-                res = compute_elements(self.con, period, start, end, self.settings)
+                res = compute_elements(self.con, period, start, end, self.settings, zone_level)
                 res.failures = []
+                return res
             except ZhizaoError:
                 raise
             except Exception as e:  # noqa: BLE001 - isolated below, or raised again unchanged
-                res = isolate_failures(self.con, e, lambda con: compute_elements(con, period, start, end,
-                                                                                  self.settings))
-            self._cache[key] = res
-        return self._cache[key]
+                return isolate_failures(self.con, e, lambda con: compute_elements(
+                    con, period, start, end, self.settings, zone_level))
+        return self.cached(key, compute)
 
     @property
     def failures(self) -> list[tuple[str, str]]:
-        """(equipment_id, error) of the equipment left out of the latest computed elements because the engine
-        failed on them (see :meth:`elements_raw`); empty when nothing failed."""
+        """(equipment_id, error) of the equipment left out of the computed elements because the engine failed on
+        them (see :meth:`elements_raw`); empty when nothing failed."""
         out = []
-        for v in list(self._cache.values()) if hasattr(self._cache, "values") else []:
+        values = getattr(self.cache, "values", None)
+        for v in (list(values()) if callable(values) else []):
             out += [f for f in getattr(v, "failures", []) if f not in out]
         return out
 
+    def _zone_level(self, level: str, period: str) -> str | None:
+        """``level`` if some group of it is bucketed in a zone other than its members' own (day, week, month and
+        hour buckets of a group spanning zones, or with a configured zone), else None."""
+        if level == "equipment" or period in ("all", "shift"):
+            return None
+        eq = self.cached(("equipment_zones",), lambda: self.con.execute(
+            "SELECT work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz FROM equipment").df())
+        zones = group_zones(eq, level, self.settings.zones)
+        return level if any((eq.loc[eq[level] == g, "tz"] != z).any() for g, z in zones.items()) else None
+
     def elements(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
-        """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`).
+        """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`): one
+        row per entity and period, also for a group whose equipment spans time zones.
 
         Cached per arguments until the next ingest; treat the result as read-only."""
-        key = ("rollup", level, period, str(start), str(end))
-        if key not in self._cache:
-            self._cache[key] = rollup(self.elements_raw(period, start, end).elements, level)
-        return self._cache[key]
+        def compute():
+            return rollup(self.elements_raw(period, start, end, self._zone_level(level, period)).elements, level,
+                          period)
+        return self.cached(("rollup", level, period, str(start), str(end)), compute)
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
             kpis: list[str] | None = None, as_arrow: bool = False):
@@ -275,9 +343,10 @@ class Workspace:
 
 
 def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
-            limits: Limits | None = None) -> Workspace:
-    """Open a zhizao store (created if missing) and return its :class:`Workspace`."""
-    return Workspace(db, settings, read_only, limits)
+            cache: MutableMapping | None = None, limits: Limits | None = None) -> Workspace:
+    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``, ``limits``: see
+    there)."""
+    return Workspace(db, settings, read_only, cache, limits)
 
 
 __all__ = ["Workspace", "connect", "ELEMENTS"]

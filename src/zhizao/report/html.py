@@ -10,7 +10,6 @@ opens offline and prints as it shows.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -20,8 +19,11 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from zhizao.kpi.kpis import parse_null_reasons
+from zhizao.kpi.kpis import null_reason_messages
 from zhizao.report import charts
+from zhizao.report.summaries import (DQ_CHECKS, MAX_REASONS, PARETO_LOSSES, STATE_CATEGORIES,  # noqa: F401
+                                     WATERFALL, check_label, check_unit, dq_summary, dq_value, loss_items, pareto,
+                                     stop_reason_items)
 from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.schema import LEVEL_ID_COLUMN
 
@@ -33,8 +35,6 @@ MAX_ENTITIES = 12
 #: Rows of a per-entity KPI table shown; rows of the data-quality listing shown.
 MAX_TABLE_ROWS = 300
 MAX_DQ_ROWS = 20
-#: Stop reasons shown in the Pareto; the rest are summed into one bar.
-MAX_REASONS = 15
 
 LEVEL_LABELS = {
     "enterprise": N_("Enterprise"),
@@ -66,43 +66,9 @@ KPI_NAMES = {
     "comprehensive_energy_consumption": N_("Comprehensive energy consumption per unit [kgce/unit]"),
     "energy_per_good_unit": N_("Energy per good unit [kWh/unit]"),
 }
-#: Time-model categories of ``Workspace.losses`` in waterfall order: column -> (label, kind).
-WATERFALL = {
-    "calendar_time": (N_("Calendar time"), "total"),
-    "not_scheduled": (N_("Not scheduled"), "other"),
-    "unscheduled": (N_("Scheduled, not required"), "other"),
-    "planned_downtime": (N_("Planned downtime"), "loss"),
-    "setup": (N_("Setup / changeover"), "loss"),
-    "unplanned_downtime": (N_("Unplanned downtime"), "loss"),
-    "minor_stops": (N_("Minor stops"), "loss"),
-    "no_order": (N_("No order"), "loss"),
-    "unaccounted": (N_("Unaccounted time"), "gap"),
-    "reduced_speed": (N_("Reduced speed"), "loss"),
-    "rejects_rework": (N_("Rejects and rework"), "loss"),
-    "startup_yield": (N_("Start-up yield"), "loss"),
-    "fully_productive": (N_("Fully productive time"), "total"),
-}
 KIND_LABELS = {"total": N_("Time base"), "other": N_("Not a loss"), "loss": N_("Loss"),
                "gap": N_("Data gap")}
 KIND_COLORS = {"total": "total", "other": "other", "loss": "loss", "gap": "line"}
-
-
-def stop_reason_items(reasons: pd.DataFrame, _) -> list[tuple[str, float]]:
-    """Bars of the stop-reason Pareto: ("reason (category)", seconds), largest first, the
-    :data:`MAX_REASONS` largest and one "Other reasons (n)" bar for the rest; empty when no loss time.
-
-    ``reasons`` has columns category, reason, seconds (``Workspace.stop_reasons``); ``_`` translates.
-    """
-    g = reasons[reasons["seconds"] > 0].sort_values("seconds", ascending=False)
-    items = []
-    for _i, r in g.head(MAX_REASONS).iterrows():
-        reason = r["reason"] if isinstance(r["reason"], str) and r["reason"] else _("(no reason)")
-        cat = _(STATE_CATEGORIES.get(r["category"], r["category"]))
-        items.append((f"{reason} ({cat})", float(r["seconds"])))
-    rest = g["seconds"].iloc[MAX_REASONS:]
-    if len(rest):
-        items.append((_("Other reasons (%(n)s)") % {"n": len(rest)}, float(rest.sum())))
-    return items
 
 
 def waterfall_steps(row, _, f) -> list[dict]:
@@ -125,27 +91,6 @@ def waterfall_steps(row, _, f) -> list[dict]:
         steps.append({"label": _(label), "kind": _(KIND_LABELS[kind]), "color": KIND_COLORS[kind],
                       "start": start, "end": end, "top": max(start, end), "text": f.num(h, 1)})
     return steps
-#: Loss categories of the Pareto (schedule, availability, performance and quality losses).
-PARETO_LOSSES = ("planned_downtime", "setup", "unplanned_downtime", "minor_stops", "no_order", "reduced_speed",
-                 "rejects_rework", "startup_yield")
-STATE_CATEGORIES = {
-    "unplanned_downtime": N_("Unplanned downtime"),
-    "minor_stop": N_("Minor stop"),
-    "setup": N_("Setup / changeover"),
-    "no_order": N_("No order"),
-    "planned_downtime": N_("Planned downtime"),
-    "production": N_("Production"),
-}
-#: Data-quality checks of :mod:`zhizao.kpi.quality`: check -> (label, unit of the value).
-DQ_CHECKS = {
-    "performance_above_100": (N_("Performance above 100 %"), "ratio"),
-    "overlapping_states": (N_("Overlapping states"), "s"),
-    "unaccounted_time": (N_("Unaccounted time"), "s"),
-    "states_outside_calendar": (N_("States outside the calendar"), "s"),
-    "counter_resets": (N_("Energy counter resets"), "count"),
-    "missing_pri": (N_("Missing ideal cycle time (PRI)"), "units"),
-    "no_calendar": (N_("No calendar"), "flag"),
-}
 # The check descriptions of zhizao.kpi.quality, for the catalogue (translated when shown).
 _DQ_DESCRIPTIONS = (
     N_("effectiveness above 1: ideal cycle time (pri) set too long or counts too high"),
@@ -155,19 +100,7 @@ _DQ_DESCRIPTIONS = (
     N_("energy register resets, rollovers or implausible jumps"),
     N_("units produced whose product has no pri (ideal time unknown)"),
     N_("no calendar: the equipment is taken as scheduled around the clock"),
-)
-
-
-#: Null reasons of :func:`zhizao.kpi.kpis.compute_kpis` (pattern -> msgid with the pattern's named groups).
-NULL_REASONS = (
-    (re.compile(r"no data in this period"), N_("no data in this period")),
-    (re.compile(r"undefined, (?P<den>.+) = 0"), N_("undefined, %(den)s = 0")),
-    (re.compile(r"unavailable, no data for (?P<elements>.+)"), N_("unavailable, no data for %(elements)s")),
-    (re.compile(r"undefined, a factor is null"), N_("undefined, a factor is null")),
-    (re.compile(r"unavailable, pri missing for some products \(pq_no_pri > 0\)"),
-     N_("unavailable, pri missing for some products (pq_no_pri > 0)")),
-    (re.compile(r"unavailable, work_hours missing for some labour records"),
-     N_("unavailable, work_hours missing for some labour records")),
+    N_("no data: equipment without any state or production record"),
 )
 
 
@@ -249,15 +182,11 @@ class _Report:
         return df, period
 
     # -- helpers
-    def reason(self, text: str | None) -> str:
-        """A null reason of the KPI engine, translated where its pattern is known (else as given)."""
-        if not text:
+    def reason(self, message) -> str:
+        """A null reason of the KPI engine (a :class:`zhizao.messages.Message`) in the report's language."""
+        if message is None:
             return self._("no data")
-        for pattern, msgid in NULL_REASONS:
-            m = pattern.fullmatch(text)
-            if m:
-                return self._(msgid) % m.groupdict()
-        return text
+        return message.text(self.lang)
 
     def level(self, lvl: str) -> str:
         return self._(LEVEL_LABELS[lvl])
@@ -297,7 +226,7 @@ class _Report:
                "num1": lambda v: self.f.num(v, 1)}
         rows = []
         for _, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
-            reasons = parse_null_reasons(r.get("null_reasons"))
+            reasons = null_reason_messages(r.get("null_reason_codes"))
             row = [_cell(str(r[col]))]
             for c, _h, kind in cols:
                 v = r[c]
@@ -346,7 +275,7 @@ class _Report:
             col = LEVEL_ID_COLUMN[lvl]
             rows = []
             for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
-                reasons = parse_null_reasons(r["null_reasons"])
+                reasons = null_reason_messages(r["null_reason_codes"])
                 row = [_cell(str(r[col]) + (" \u2020" if bool(r.get("no_calendar")) else ""))]
                 for c, _h, _full, kind in KPI_COLUMNS:
                     v = r[c]
@@ -403,14 +332,10 @@ class _Report:
     def pareto_block(self, items: list[tuple[str, float]], title: str) -> list[dict]:
         """A Pareto chart and table of (label, seconds), largest first."""
         _ = self._
-        total = sum(v for _l, v in items)
-        cum, rows, data = 0.0, [], []
-        for label, v in items:
-            cum += v
-            share = cum / total
-            data.append({"label": label, "value": v / 3600.0, "cum": share})
-            rows.append([_cell(label), _cell(self.f.hours(v), num=True), _cell(self.f.pct(v / total), num=True),
-                         _cell(self.f.pct(share), num=True)])
+        bars = pareto(items)
+        data = [{"label": b.label, "value": b.seconds / 3600.0, "cum": b.cumulative} for b in bars]
+        rows = [[_cell(b.label), _cell(self.f.hours(b.seconds), num=True), _cell(self.f.pct(b.share), num=True),
+                 _cell(self.f.pct(b.cumulative), num=True)] for b in bars]
         chart = charts.pareto(pd.DataFrame(data), title, _("Hours"), _("Cumulative share"))
         table = _table([_("Loss"), _cell(_("Hours"), num=True), _cell(_("Share"), num=True),
                         _cell(_("Cumulative share"), num=True)], rows)
@@ -426,8 +351,7 @@ class _Report:
         blocks += notes
         for eid, g in ents:
             r = g.iloc[0]
-            items = sorted(((_(WATERFALL[c][0]), float(r[c])) for c in PARETO_LOSSES
-                            if pd.notna(r[c]) and r[c] > 0), key=lambda t: -t[1])
+            items = loss_items(r, _)
             if len(ents) > 1:
                 blocks.append(self.heading(self.top, eid))
             if not items:
@@ -547,12 +471,7 @@ class _Report:
         return ts.tz_convert(self.equipment_tz.get(equipment_id, "UTC")).to_pydatetime()
 
     def dq_value(self, check: str, v) -> str:
-        unit = DQ_CHECKS.get(check, ("", "count"))[1]
-        if unit == "ratio":
-            return self.f.pct(v)
-        if unit == "s":
-            return self.f.hours(v) + " " + self._("h")
-        return self.f.num(v)
+        return dq_value(self.f, self._, check_unit(check), v)
 
     def sec_data_quality(self) -> list[dict]:
         _ = self._
@@ -562,19 +481,17 @@ class _Report:
             blocks.append(_p(_("No data-quality findings."), "nodata"))
         else:
             rows = []
-            for check, g in dq.groupby("check", sort=False):
-                label = _(DQ_CHECKS[check][0]) if check in DQ_CHECKS else check
-                unit = DQ_CHECKS.get(check, ("", "count"))[1]
-                total = NULL if unit == "ratio" else self.dq_value(check, g["value"].sum())
-                rows.append([_cell(label, check), _cell(_(str(g["description"].iloc[0]))),
-                             _cell(self.f.num(len(g)), num=True), _cell(total, num=True),
-                             _cell(self.dq_value(check, g["value"].max()), num=True)])
+            for c in dq_summary(dq):
+                total = NULL if c.total is None else dq_value(self.f, _, c.unit, c.total)
+                rows.append([_cell(_(c.label), c.check), _cell(_(c.description)),
+                             _cell(self.f.num(c.rows), num=True), _cell(total, num=True),
+                             _cell(dq_value(self.f, _, c.unit, c.largest), num=True)])
             blocks.append(_table([_("Check"), _("Description"), _cell(_("Rows"), num=True),
                                   _cell(_("Total"), num=True), _cell(_("Largest"), num=True)], rows))
             first = dq.head(MAX_DQ_ROWS)
             rows = [[_cell(str(r["equipment_id"])),
                      _cell(self.f.date(self.local(r["equipment_id"], r["period_start"]))),
-                     _cell(_(DQ_CHECKS[r["check"]][0]) if r["check"] in DQ_CHECKS else r["check"]),
+                     _cell(_(check_label(r["check"]))),
                      _cell(self.dq_value(r["check"], r["value"]), num=True)] for _i, r in first.iterrows()]
             blocks.append(_table([_("Equipment"), _("Date"), _("Check"), _cell(_("Value"), num=True)], rows,
                                  caption=_("First rows"),
