@@ -133,7 +133,6 @@ def upload_bomb(tmp: Path, unpacked: int) -> dict:
 
 def far_valid_date(tmp: Path) -> dict:
     import zhizao
-    from zhizao.api import _part_connection
     from zhizao.kpi.elements import compute_elements
     from zhizao.simulate.plant import simulate_plant
 
@@ -161,10 +160,9 @@ def far_valid_date(tmp: Path) -> dict:
                                 "production\nX1,2025-03-05T00:00:00Z,2025-03-05T01:00:00Z,production\n")
     ws.ingest("states", tmp / "xs.csv")
     out["whole_store_hour_after"] = timed(lambda: compute_elements(ws.con, "hour"))
-    ids = [e for (e,) in ws.con.execute("SELECT equipment_id FROM equipment WHERE enterprise = 'E1'").fetchall()]
-    cur = _part_connection(ws.con, ids)
-    out["one_enterprise_hour_after"] = timed(lambda: compute_elements(cur, "hour"))
-    cur.close()
+    part = ws.scoped(["E1"])
+    out["one_enterprise_hour_after"] = timed(lambda: compute_elements(part.con, "hour"))
+    part.close()
     ws.close()
     return out
 

@@ -434,3 +434,24 @@ def test_malformed_mapping_structures_are_mapping_errors(tmp_path, text):
     (tmp_path / "m.yaml").write_text(text)
     with pytest.raises(MappingError):
         load_mapping(tmp_path / "m.yaml")
+
+
+def test_a_scoped_workspace_computes_one_tenant_alone_and_equally(ws, tmp_path):
+    load(ws, tmp_path, "states", """
+        equipment_id,start,end,state
+        M1,2024-01-01T00:00:00Z,2024-01-01T08:00:00Z,production
+        M2,2024-01-01T02:00:00Z,2024-01-01T03:00:00Z,setup
+        B1,1970-01-02T00:00:00Z,1970-01-02T04:00:00Z,production
+        B1,2024-01-01T00:00:00Z,2024-01-01T04:00:00Z,production
+    """)
+    whole = ws.kpi("equipment", "day")
+    part = ws.scoped(["E1"])
+    try:
+        mine = part.kpi("equipment", "day")
+        assert sorted(mine["equipment_id"].unique()) == ["M1", "M2"]
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True),
+                                      whole[whole["equipment_id"].isin(["M1", "M2"])].reset_index(drop=True))
+        # the other tenant's days since 1970 are not computed for this one
+        assert len(mine) < 10 < len(whole)
+    finally:
+        part.close()

@@ -153,6 +153,16 @@ class Workspace:
             value = self.cache[key] = compute()
             return value
 
+    def scoped(self, enterprises) -> "Workspace":
+        """A workspace whose stages see only the equipment of ``enterprises`` (and the records booked to them or
+        their work centres, areas and sites): a tenant's computation then costs what its own data costs,
+        whatever other tenants stored (a far but valid date of one tenant makes only that tenant's buckets).
+        It reads through a cursor of its own (closed with the returned workspace)."""
+        ids = [e for (e,) in self.con.execute(
+            "SELECT equipment_id FROM equipment WHERE list_contains(?, enterprise) ORDER BY equipment_id",
+            [list(enterprises)]).fetchall()]
+        return Workspace.over(_part_connection(self.con, ids), self.settings, self.path)
+
     def invalidate(self) -> None:
         """Forget every cached result (after the store changed by other means than :meth:`ingest`)."""
         self.cache.clear()
