@@ -158,9 +158,10 @@ def test_fuzz_every_canonical_table_through_the_file_loader(store, table):
             # a whole file refused: nothing of it stored
             assert ws.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0] == before
         else:
-            _check_stored_and_quarantined(ws, table, name, len(rows), report)
+            if not report.already_loaded:  # (the same bytes may come twice)
+                _check_stored_and_quarantined(ws, table, name, len(rows), report)
         if table in ("states", "production", "energy", "labour", "quality", "calendar", "equipment"):
-            ws._cache.clear()
+            ws.invalidate()
             ws.kpi("site", "day")  # the engine computes the store (isolating what it cannot)
         assert time.monotonic() - t0 < STALL
 

@@ -163,6 +163,7 @@ def _valid_record(table: str) -> dict:
                   "category": "energy", "amount": "1", "currency": "CNY"},
         "development_cycles": {"enterprise_id": "ENT1", "product_id": "X", "design_start": "2024-01-01T00:00:00Z",
                                "release": "2024-02-01T00:00:00Z"},
+        "adjustments": {"adjustment_id": "AD", "scope": "S1", "start": "2024-01-01T00:00:00Z", "reason": "new load"},
     }
     return dict(base[table])
 
@@ -175,8 +176,8 @@ def test_nan_and_infinity_are_refused_in_every_numeric_column(ws, tmp_path, tabl
     rows = []
     for i, v in enumerate(bad):
         rec = _valid_record(table)
-        for k in ("equipment_id", "product_id", "meter_id", "enterprise_id", "project_id", "name"):
-            if k in rec and table in ("equipment", "products", "enterprises", "projects"):
+        for k in ("equipment_id", "product_id", "meter_id", "enterprise_id", "project_id", "name", "adjustment_id"):
+            if k in rec and table in ("equipment", "products", "enterprises", "projects", "adjustments"):
                 rec[k] = f"{rec[k]}{i}"
         if table in ("states", "production", "quality", "variables", "labour", "calendar", "costs", "energy"):
             for k in ("start", "end", "ts"):
@@ -275,7 +276,7 @@ def test_the_engine_isolates_an_entity_it_fails_on_and_reports_it(ws, tmp_path):
     ws.con.execute("INSERT INTO equipment (equipment_id, site, enterprise) VALUES ('X1', 'S9', 'E9')")
     ws.con.execute("INSERT INTO states (equipment_id, start, state, category) VALUES "
                    "('X1', TIMESTAMPTZ '2024-01-01 00:00:00+00', 'production', 'production')")
-    ws._cache.clear()
+    ws.invalidate()
     after = ws.kpi("equipment", "day")
     assert ws.failures and ws.failures[0][0] == "X1"
     pd.testing.assert_frame_equal(after.reset_index(drop=True), before.reset_index(drop=True))

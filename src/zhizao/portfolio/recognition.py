@@ -19,9 +19,11 @@ equipment data upload rate
 digital workshops (smart factory)
     distinct digital-workshop designations of the enterprise dated before the end of the period.
 efficiency and operating cost change (smart factory)
-    the latest stored verification results of the enterprise's projects (table ``verifications``): the
-    improvement of one project, or the unweighted mean over several (the row lists them). Without a verified
-    result the declared value of table ``projects`` is shown, as a declaration to be confirmed.
+    the latest stored verification results of the enterprise's projects (table ``verifications``) whose
+    verdict is ``verified`` (every check passed): the improvement of one project, or the unweighted mean over
+    several (the row lists them). Indicative results (a failed check) are shown with their flags and
+    ``passed`` None: never a pass. Without either, the declared value of table ``projects`` is shown, as a
+    declaration to be confirmed.
 """
 
 from __future__ import annotations
@@ -145,6 +147,9 @@ def _change_row(ws, enterprise_id: str, indicator: str, criterion: str, descript
     prj = prj[prj["enterprise_id"] == enterprise_id]
     ver = latest_verifications(ws, prj["project_id"])
     ver = ver[(ver["indicator"] == indicator) & ver["improvement"].notna()]
+    verdict = ver["result"].map(lambda r: (r or {}).get("verdict") if isinstance(r, dict) else None)
+    indicative = ver[verdict != "verified"]
+    ver = ver[verdict == "verified"]
     if len(ver):
         ids = ver["project_id"].tolist()
         value = sign * float(ver["improvement"].mean())
@@ -160,6 +165,13 @@ def _change_row(ws, enterprise_id: str, indicator: str, criterion: str, descript
             basis = f"unweighted mean of the verified results of {len(ids)} projects: {', '.join(ids)}"
         return _row(criterion, description, threshold, operator, value, _compare(value, operator, threshold),
                     DATA, basis, ids)
+    if len(indicative):  # results with failed checks: shown, never counted as passing
+        ids = indicative["project_id"].tolist()
+        value = sign * float(indicative["improvement"].mean())
+        flags = sorted({f for r in indicative["result"] for f in ((r or {}).get("flags") or [])})
+        return _row(criterion, description, threshold, operator, value, None, DATA,
+                    f"indicative result{'s' if len(ids) > 1 else ''} of {', '.join(ids)}, not verified (failed "
+                    f"checks: {', '.join(flags) or 'not stated'})", ids)
     col = DECLARED_COLUMNS[indicator]
     dec = prj[prj[col].notna()]
     if len(dec):
