@@ -220,8 +220,6 @@ class Workspace:
                 res = compute_elements(self.con, period, start, end, self.settings, zone_level)
                 res.failures = []
                 return res
-            except ZhizaoError:
-                raise
             except Exception as e:  # noqa: BLE001 - isolated below, or raised again unchanged
                 return isolate_failures(self.con, e, lambda con: compute_elements(
                     con, period, start, end, self.settings, zone_level))
@@ -411,7 +409,8 @@ def isolate_failures(con, error: BaseException, compute) -> ElementsResult:
     """The elements of every part of the store ``compute(con)`` does not fail on, after it failed on the whole.
 
     The store is split by enterprise (the tenants), then each failing enterprise into halves of its equipment,
-    down to single equipment; each part is computed on :func:`_part_connection`. The parts' elements are
+    down to single equipment; each part is computed on :func:`_part_connection`. Errors of every kind count
+    (also zhizao's own: the engine calls one equipment's empty range an empty query range). The parts' elements are
     concatenated (a scope entity shared by parts is kept once).
 
     Returns
@@ -431,31 +430,41 @@ def isolate_failures(con, error: BaseException, compute) -> ElementsResult:
     groups: dict = {}
     for eid, ent in eq:
         groups.setdefault(ent, []).append(eid)
-    parts, failures, errors = [], [], []
+    parts, failures = [], []
 
-    def run(ids: list[str]) -> None:
+    def attempt(ids: list[str]):
         cur = _part_connection(con, ids)
         try:
-            parts.append(compute(cur))
-        except ZhizaoError:
-            raise
+            return compute(cur), None
         except Exception as e:  # noqa: BLE001 - narrowed down below
-            if len(ids) == 1:
-                failures.append((ids[0], " ".join(f"{type(e).__name__}: {e}".split())[:300]))
-                errors.append(e)
-                return
-            half = len(ids) // 2
-            run(ids[:half])
-            run(ids[half:])
+            return None, e
         finally:
             cur.close()
 
-    if len(groups) <= 1 and len(eq) <= 1:
+    def narrow(ids: list[str], e: BaseException) -> None:
+        """Halves of a failing part, down to the single equipment that fail."""
+        if len(ids) == 1:
+            failures.append((ids[0], " ".join(f"{type(e).__name__}: {e}".split())[:300]))
+            return
+        half = len(ids) // 2
+        for sub in (ids[:half], ids[half:]):
+            res, err = attempt(sub)
+            if err is None:
+                parts.append(res)
+            else:
+                narrow(sub, err)
+
+    if len(eq) <= 1:
         raise error
-    for ids in groups.values():
-        run(ids)
-    if not parts:
+    # each enterprise first: if all fail, the failure is not one entity's (an impossible query, say)
+    tried = [(ids, *attempt(ids)) for ids in groups.values()]
+    if all(err is not None for _, _, err in tried):
         raise error
+    for ids, res, err in tried:
+        if err is None:
+            parts.append(res)
+        else:
+            narrow(ids, err)
     logging.getLogger("zhizao.kpi").warning("elements of %d equipment left out (the engine fails on them): %s",
                                             len(failures), "; ".join(f"{e}: {m}" for e, m in failures))
     elements = pd.concat([p.elements for p in parts], ignore_index=True)

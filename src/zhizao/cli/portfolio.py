@@ -15,8 +15,8 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-import zhizao
 from zhizao.cli import common as _main  # fail, write_frame
+from zhizao.messages import define
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
 FROM = typer.Option(None, "--from", help="start, inclusive (ISO 8601; naive = local time)")
@@ -26,10 +26,11 @@ DISTRICT = typer.Option(None, "--district", help="only enterprises of this distr
 OUTPUT = typer.Option(None, "-o", "--output", help="output file")
 
 
+UNKNOWN_PROJECT = define("cli.unknown_project", "unknown project '%(id)s'")
+
+
 def _open(db: str):
-    if not Path(db).exists():
-        _main.fail(f"no store at {db}; load data with 'zhizao ingest' first")
-    return zhizao.connect(db, read_only=True)
+    return _main.open_store(db)
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -56,8 +57,7 @@ def _print_json(obj, output: Optional[Path]) -> None:
 
 
 def _check_format(fmt: str, allowed=("table", "csv", "json")) -> None:
-    if fmt not in allowed:
-        _main.fail(f"unknown format {fmt!r}; one of {', '.join(allowed)}")
+    _main.choice(fmt, allowed, "format")
 
 
 def _iso(v, tz: str | None = None):
@@ -79,10 +79,7 @@ def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[st
 
     _check_format(fmt, ("table", "csv", "json", "parquet", "xlsx"))
     with _open(db) as ws:
-        try:
-            prj = projects(ws, park, district, from_, to)
-        except ValueError as e:
-            _main.fail(str(e))
+        prj = projects(ws, park, district, from_, to)
         ver = latest_verifications(ws, prj["project_id"])
     ver = ver[ver["improvement"].notna()]
     verified = ver.groupby("project_id")["indicator"].agg(lambda s: ",".join(sorted(s)))
@@ -106,7 +103,7 @@ def project_show(project_id: str = typer.Argument(..., help="project id"), db: s
     with _open(db) as ws:
         prj = projects(ws, project_ids=[project_id])
         if not len(prj):
-            _main.fail(f"unknown project {project_id!r}")
+            _main.fail(UNKNOWN_PROJECT, id=project_id)
         ver = latest_verifications(ws, [project_id])
         des = designations(ws)
     p = prj.iloc[0].to_dict()
@@ -163,10 +160,7 @@ def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] 
 
     _check_format(fmt, ("table", "json"))
     with _open(db) as ws:
-        try:
-            s = programme_statistics(ws, park, district, from_, to, confidence=confidence, n_boot=n_boot, seed=seed)
-        except ValueError as e:
-            _main.fail(str(e))
+        s = programme_statistics(ws, park, district, from_, to, confidence=confidence, n_boot=n_boot, seed=seed)
     if fmt == "json":
         _print_json(s, output)
         return
@@ -197,14 +191,10 @@ def recognition(db: str = DB,
     rest listed as declarations to be confirmed by an assessor (passed empty)."""
     from zhizao.portfolio.recognition import RECOGNITIONS, recognition_checks
 
-    if designation not in RECOGNITIONS:
-        _main.fail(f"unknown designation {designation!r}; one of {', '.join(RECOGNITIONS)}")
+    _main.choice(designation, list(RECOGNITIONS), "designation")
     _check_format(fmt)
     with _open(db) as ws:
-        try:
-            df = recognition_checks(ws, enterprise, designation, (from_, to), scope=scope)
-        except ValueError as e:
-            _main.fail(str(e))
+        df = recognition_checks(ws, enterprise, designation, (from_, to), scope=scope)
     if fmt == "json":
         _print_json(df, output)
         return
@@ -224,21 +214,18 @@ def bulletin(db: str = DB,
     """The programme bulletin: bulletin.<lang>.html (self-contained, offline) and bulletin.<lang>.md."""
     from zhizao.portfolio.bulletin import render_bulletin
 
-    if lang not in ("zh", "en"):
-        _main.fail(f"unknown language {lang!r}; one of zh, en")
+    _main.choice(lang, ("zh", "en"), "language")
     with _open(db) as ws:
-        try:
-            paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
-                                    end=to, confidence=confidence, n_boot=n_boot, seed=seed)
-        except ValueError as e:
-            _main.fail(str(e))
+        paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
+                                end=to, confidence=confidence, n_boot=n_boot, seed=seed)
     Console().print(f"wrote {paths['html']} and {paths['md']}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add the commands ``project list|show``, ``programme``, ``recognition`` and ``bulletin`` to ``app``."""
-    project = typer.Typer(no_args_is_help=True, help="The project register: list projects, show one with its "
-                                                     "stored verification results.")
+    project = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
+                          help="The project register: list projects, show one with its stored verification "
+                               "results.")
     project.command("list")(project_list)
     project.command("show")(project_show)
     app.add_typer(project, name="project")

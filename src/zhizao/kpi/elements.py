@@ -32,6 +32,10 @@ raw state name never decides. A ``minor_stop`` record is a minor stop whatever i
 is a minor stop; one of exactly the threshold is a failure. Runs are classified on their full length, not
 the part inside the query, so results do not depend on how a range is split.
 
+Gaps are gaps: a bucket without any record of production, energy, labour or quality has null elements of that
+kind (not zeros); counts_missing and energy_missing measure production time without counts or energy of
+equipment that has a counter or a meter (:mod:`zhizao.kpi.coverage`).
+
 Counts (production) stamped at a time (no start) belong to the bucket ``[start, end)`` that contains the
 stamp; counts over an interval are split in proportion to the overlap. Energy and labour intervals are
 split the same way; quality results are counted at their time stamp.
@@ -62,7 +66,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
+from zhizao.messages import define
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.calendar_layers import calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
@@ -86,6 +92,9 @@ RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
 LOSS_RANKS = (R_UNPLANNED, R_MINOR, R_SETUP, R_NO_ORDER)
 IS_LOSS = np.isin(np.arange(len(CATEGORY_PRECEDENCE)), LOSS_RANKS)
+EMPTY_RANGE = define("kpi.empty_range", "empty query range: end %(end)s is not after start %(start)s")
+EMPTY_RANGE_SHORT = define("kpi.empty_range_short", "empty query range")
+SHIFT_NEEDS_CALENDAR = define("kpi.shift_needs_calendar", "period 'shift' needs calendar entries of kind shift")
 #: state records from which the engine splits the per-equipment work into parts done on two threads
 PARALLEL_STATES = 200_000
 #: parts of whole equipment the state work is split into (taken in turn by two threads, for balance)
@@ -100,9 +109,13 @@ ENERGY_ELEMENTS = ("energy_kwh", "energy_kgce", "counter_resets")
 LABOUR_ELEMENTS = ("apat", "apwt", "apat_no_apwt", "earned_hours")
 QUALITY_ELEMENTS = ("ip", "gp", "defects")
 CAPACITY_ELEMENTS = ("epc",)
+#: Outages (see :mod:`zhizao.kpi.coverage`): production time [s] in buckets without count records
+#: (counts_missing) or without energy records (energy_missing), of equipment that has a counter or a meter
+OUTAGE_ELEMENTS = ("counts_missing", "energy_missing")
 ELEMENTS = (TIME_ELEMENTS + COUNT_ELEMENTS + PRODUCTION_ELEMENTS + ENERGY_ELEMENTS + LABOUR_ELEMENTS
-            + QUALITY_ELEMENTS + CAPACITY_ELEMENTS)
-#: Elements that are null (no data) for an entity with no records in the source table, rather than zero.
+            + QUALITY_ELEMENTS + CAPACITY_ELEMENTS + OUTAGE_ELEMENTS)
+#: Elements that are null (no data) in a bucket where the entity has no record of the source table, rather
+#: than zero (gaps are gaps: docs/reference/iso22400.md, "Gaps").
 OPTIONAL_GROUPS = {"production": PRODUCTION_ELEMENTS, "energy": ENERGY_ELEMENTS, "labour": LABOUR_ELEMENTS,
                    "quality": QUALITY_ELEMENTS}
 
@@ -330,7 +343,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             if start is not None and end is not None:
                 w0, w1 = _ms(start), _ms(end)
                 if w1 <= w0:
-                    raise ValueError(f"empty query range: end {end} is not after start {start}")
+                    raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
                 ent["w0"], ent["w1"] = w0, w1
             else:
                 # by default each site's range: whole buckets around that site's data
@@ -350,7 +363,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                     w1.append(b if end is None else _ms(end))
                 ent["w0"], ent["w1"] = w0, w1
                 if (ent["w1"] <= ent["w0"]).any():
-                    raise ValueError("empty query range")
+                    raise InputError(EMPTY_RANGE_SHORT)
             thr_ms = round(settings.minor_stop_threshold * MS)
             lo, hi = _failure_lookback(sr, int(ent["w0"].min()) - thr_ms), int(ent["w1"].max()) + thr_ms
             _data_extent(ent, sr, pe)
@@ -398,7 +411,7 @@ def _bucket_segments(con, ent, tl, period):
                   FROM _zz_ent) k ON c.scope = k.sid
             WHERE c.kind = 'shift' ORDER BY k.key, s""").fetchnumpy()
         if len(cal["s"]) == 0:
-            raise ValueError("period 'shift' needs calendar entries of kind shift")
+            raise DataSufficiencyError(SHIFT_NEEDS_CALENDAR)
         df = pd.DataFrame({"key": cal["key"], "s": cal["s"], "e": cal["e"]}).drop_duplicates()
         df = df.merge(ent[["key", "w0", "w1"]], on="key")
         df["s"] = np.maximum(df["s"], df["w0"])
@@ -481,7 +494,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         if x.ov is not None:
             ov[x.windows] += x.ov
     # sum the windows per bucket and class: 0 outside pot, 1 planned maintenance, 2 break (both planned
-    # downtime by the calendar), 3 planned busy time by the calendar
+    # downtime by the calendar), 3 planned busy time by the calendar (model.CAL_*); the elements are
+    # model.time_elements of these sums
     pdk = take(pd_r, ipd, -1)  # 0 maintenance, 1 break
     cls = np.where(ipot < 0, 0, np.where(ipd < 0, 3, 1 + pdk))
     m = ib >= 0
@@ -491,30 +505,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         return np.bincount(group, weights=x[m], minlength=nb * 4).reshape(nb, 4)
 
     length = per_class((pe - ps).astype(np.float64))
-    D = [per_class(d[:, r]) for r in range(n_r)]
+    ms = model.time_elements(length, [per_class(d[:, r]) for r in range(n_r)])
     del d
-    in_pot = length - D[R_NOT_SCHED]  # pot: the calendar's shift time, minus not_scheduled states
-    planned = D[R_PLANNED] + D[R_UNSCHED]
-    working = D[R_PRODUCTION] + D[R_SETUP] + D[R_UNPLANNED] + D[R_MINOR]
-    ms = {
-        "ct": length.sum(axis=1),
-        "pot": in_pot[:, 1:].sum(axis=1),
-        "pdt": in_pot[:, 1:3].sum(axis=1) + planned[:, 3],
-        "pbt": in_pot[:, 3] - planned[:, 3],
-        "apt": D[R_PRODUCTION][:, 3],
-        "aust": D[R_SETUP][:, 3],
-        "ttr": D[R_UNPLANNED][:, 3],
-        "adet_minor": D[R_MINOR][:, 3],
-        "adot": D[R_NO_ORDER][:, 3],
-        "unaccounted": length[:, 3] - sum(x[:, 3] for x in D),
-        "pmt": in_pot[:, 1] + D[R_PLANNED][:, 3],
-        "unscheduled": D[R_UNSCHED][:, 1:].sum(axis=1),
-        "outside_pbt": working[:, :3].sum(axis=1),
-        "overlap": per_class(ov).sum(axis=1),
-    }
-    ms["adet"] = model.actual_unit_delay_time(ms["ttr"], ms["adet_minor"])
-    ms["aupt"] = model.actual_unit_processing_time(ms["apt"], ms["aust"])
-    ms["aubt"] = model.actual_unit_busy_time(ms["aupt"], ms["adet"])
+    ms["overlap"] = per_class(ov).sum(axis=1)
     for name, x in ms.items():
         out[name] = x / MS
     out["fe"] = sum((x.fe for x in done), np.zeros(nb))
@@ -524,9 +517,11 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     reason_inputs = {"bs": bs, "be": be, "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e), "parts": done, "sr": sr}
     del sr
 
-    # -- production (computed on the worker thread meanwhile)
+    # -- production (computed on the worker thread meanwhile). present: entities with any record of a kind;
+    # in_bucket: buckets with any record of the kind
     present = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
-    p_out, p_keys = p_elements.result()
+    in_bucket = {g: np.zeros(nb, bool) for g in OPTIONAL_GROUPS}
+    p_out, p_keys, in_bucket["production"] = p_elements.result()
     out.update(p_out)
     present["production"][p_keys] = True
 
@@ -541,6 +536,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         ek = np.asarray(en["key"], np.int64)
         present["energy"][ek] = True
         split = split_timelines(tl, ek, en["s"], en["e"], bs, be)
+        in_bucket["energy"] = split.touched(nb)
         out["energy_kwh"] = split.sums(en["kwh"], nb)
         out["energy_kgce"] = split.sums(en["kgce"], nb)
         fb = locate(bs, be, tl.encode(ek, en["e"]) - 1)
@@ -556,6 +552,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True
         split = split_timelines(tl, lk, lb["s"], lb["e"], bs, be)
+        in_bucket["labour"] = split.touched(nb)
         apat = np.asarray(lb["attendance_hours"], np.float64)
         out["apat"] = split.sums(apat, nb)
         out["apwt"] = split.sums(lb["wh"], nb)
@@ -574,6 +571,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         qb = locate(bs, be, tl.encode(qk, qu["t"]))
         ok = qb >= 0
         out["ip"] = np.bincount(qb[ok], minlength=nb).astype(np.float64)
+        in_bucket["quality"] = out["ip"] > 0
         out["gp"] = np.bincount(qb[ok], weights=np.asarray(qu["gp"], np.float64)[ok], minlength=nb)
         out["defects"] = np.bincount(qb[ok], weights=np.asarray(qu["bad"], np.float64)[ok], minlength=nb)
 
@@ -587,11 +585,16 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     has_data = ent["has_data"].to_numpy(bool)[bkey]
     # equipment under a calendar is scheduled whether it reports or not; without one, over its data extent
     no_time = ~is_eq | ~(has_cal[bkey] | has_data)
-    for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS:
+    # outages: production time in buckets without counts (of equipment with a counter) or without energy
+    # records (of equipment with a meter)
+    for name, group in (("counts_missing", "production"), ("energy_missing", "energy")):
+        out[name] = np.where(present[group][bkey] & ~in_bucket[group], out["apt"], 0.0)
+    for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS + OUTAGE_ELEMENTS:
         out[name][no_time] = np.nan
+    # gaps are gaps: a bucket without any record of a kind has null elements of that kind, not zeros
     for group, names in OPTIONAL_GROUPS.items():
         for name in names:
-            out[name][~present[group][bkey]] = np.nan
+            out[name][~in_bucket[group]] = np.nan
     info = ent.take(bkey)  # ent's row i has key i
     cols = {c: info[c].reset_index(drop=True) for c in ("level", "entity_id", "equipment_id", "work_center",
                                                         "area", "site", "enterprise", "tz")}

@@ -30,8 +30,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from zhizao.errors import InputError, NotFound
+from zhizao.messages import define
+
 from zhizao.portfolio.registry import (DECLARED_COLUMNS, designations, has_table, in_window, latest_verifications,
                                        parse_bound, projects)
+
+UNKNOWN_DESIGNATION = define("portfolio.unknown_designation", "unknown designation '%(designation)s'; one of %(known)s")
+UNKNOWN_ENTERPRISE = define("portfolio.unknown_enterprise",
+                            "unknown enterprise '%(id)s'; load it into table enterprises first")
 
 #: ``source`` of a computed criterion and of a declared one.
 DATA = "data"
@@ -219,12 +226,12 @@ def recognition_checks(ws, enterprise_id: str, designation: str, period=(None, N
         For an unknown designation, an unknown enterprise or an unparseable period bound.
     """
     if designation not in RECOGNITIONS:
-        raise ValueError(f"unknown designation {designation!r}; one of {', '.join(RECOGNITIONS)}")
+        raise InputError(UNKNOWN_DESIGNATION, designation=designation, known=list(RECOGNITIONS))
     start, end = (tuple(period) + (None, None))[:2] if period is not None else (None, None)
     parse_bound(start), parse_bound(end)
     if not has_table(ws.con, "enterprises") or not ws.con.execute(
             "SELECT count(*) FROM enterprises WHERE enterprise_id = ?", [enterprise_id]).fetchall()[0][0]:
-        raise ValueError(f"unknown enterprise {enterprise_id!r}; load it into table enterprises first")
+        raise NotFound(UNKNOWN_ENTERPRISE, id=enterprise_id)
     th = {**THRESHOLDS[designation], **(thresholds or {})}
     scope = scope or enterprise_id
     eq = equipment_activity(ws, scope, start, end)

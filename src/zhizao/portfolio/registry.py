@@ -16,6 +16,11 @@ import math
 
 import pandas as pd
 
+from zhizao.errors import InputError
+from zhizao.messages import define
+
+NOT_A_TIME = define("portfolio.not_a_time", "not a date or time stamp: '%(value)s'")
+
 #: The programme indicators, in bulletin order (reference/transformation.md, "The indicators").
 PROGRAMME_INDICATORS = ("production_efficiency", "defect_rate", "operating_cost", "unit_energy",
                         "development_cycle")
@@ -58,7 +63,7 @@ def parse_bound(value) -> pd.Timestamp | None:
     try:
         return pd.Timestamp(value)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"not a date or time stamp: {value!r}") from e
+        raise InputError(NOT_A_TIME, value=str(value)) from e
 
 
 def in_window(ts: pd.Series, tz: pd.Series, start=None, end=None) -> pd.Series:

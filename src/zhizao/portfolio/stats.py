@@ -14,9 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from zhizao.errors import InputError
+from zhizao.messages import define
+
 from zhizao.portfolio.registry import (DECLARED_COLUMNS, PROGRAMME_INDICATORS, designations, enterprises,
                                        in_window, latest_verifications, projects)
 from zhizao.schema import DESIGNATIONS, PROJECT_TYPES
+
+BAD_CONFIDENCE = define("portfolio.bad_confidence", "confidence must be in (0, 1), got %(value)s")
+BAD_N_BOOT = define("portfolio.bad_n_boot", "n_boot must be at least 1, got %(value)s")
 
 #: How many projects each ranking lists.
 TOP_N = 10
@@ -56,9 +62,9 @@ def bootstrap_mean_ci(values, confidence: float = 0.9, n_boot: int = 2000, seed:
     Efron, B. and Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 13 (percentile interval).
     """
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise InputError(BAD_CONFIDENCE, value=confidence)
     if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
+        raise InputError(BAD_N_BOOT, value=n_boot)
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size < 2:
@@ -337,9 +343,9 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
         For an unparseable bound, a confidence outside (0, 1) or n_boot < 1.
     """
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise InputError(BAD_CONFIDENCE, value=confidence)
     if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
+        raise InputError(BAD_N_BOOT, value=n_boot)
     prj = projects(ws, park, district, start, end)
     ver = latest_verifications(ws, prj["project_id"])
     pv = project_values(prj, ver)
