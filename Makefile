@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 demo: setup
 	$(BIN)/zhizao demo --out zhizao-demo --db zhizao-demo/zhizao.duckdb
 
-# Mosquitto, Chromium and CJK fonts: installed as root (as .ci/run does), else checked with a clear message
+# Mosquitto, Chromium, CJK fonts, Java: installed as root (as .ci/run does), else checked with a clear message
 system-deps:
 	.ci/system-deps
 

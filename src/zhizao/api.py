@@ -27,8 +27,7 @@ from zhizao.kpi.capability import capability
 from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, group_zones
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
-from zhizao.kpi.rollup import rollup
-from zhizao.errors import InputError, ZhizaoError
+from zhizao.errors import InputError
 from zhizao.limits import Limits
 from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
@@ -92,6 +91,9 @@ class Workspace:
     settings : Settings, optional
         Engine settings (minor-stop threshold, kgce factors).
     read_only : bool
+    engine : optional
+        Where elements and their roll-up are computed: the embedded engine (default), or
+        :class:`zhizao.scale.SparkStoreEngine` (Apache Spark, same kernel, same results).
     limits : zhizao.limits.Limits, optional
         Input limits of :meth:`ingest` (default: :func:`zhizao.limits.current`, the defaults overridden by
         ``ZHIZAO_LIMIT_*`` environment variables).
@@ -108,12 +110,23 @@ class Workspace:
     """
 
     def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
-                 cache: MutableMapping | None = None, limits: Limits | None = None):
+                 cache: MutableMapping | None = None, engine=None, limits: Limits | None = None):
         self.path = str(db)
         self.limits = limits or current_limits()
         self.con = open_db(db, read_only=read_only)
         self.settings = settings or Settings()
         self.cache: MutableMapping = {} if cache is None else cache
+        self._engine = engine
+
+    @property
+    def engine(self):
+        """The engine computing elements and roll-ups (the embedded one unless another was given)."""
+        found = getattr(self, "_engine", None)  # a workspace made by over() or a subclass may have none
+        if found is None:
+            from zhizao.scale.engines import EmbeddedEngine
+
+            found = self._engine = EmbeddedEngine()
+        return found
 
     @classmethod
     def over(cls, con, settings: Settings | None = None, path: str | None = None,
@@ -207,22 +220,24 @@ class Workspace:
         """Elements of every entity (equipment and scopes) per bucket, cached per arguments (``zone_level``:
         see :func:`zhizao.kpi.elements.compute_elements`).
 
-        If the engine fails on the whole store, the failure is isolated rather than spread to every tenant:
-        the elements are computed per enterprise, and inside an enterprise that fails, per halves of its
-        equipment down to the equipment that fails (:func:`isolate_failures`). The result then holds every
-        entity that could be computed, and ``failures`` (also :attr:`failures`) names the equipment left
-        out and why. When every part fails alike (an impossible query, say), the original error is raised.
+        If the embedded engine fails on the whole store, the failure is isolated rather than spread to every
+        tenant: the elements are computed per enterprise, and inside an enterprise that fails, per halves of
+        its equipment down to the equipment that fails (:func:`isolate_failures`). The result then holds every
+        entity that could be computed, and ``failures`` (also :attr:`failures`) names the equipment left out
+        and why. When every part fails alike (an impossible query, say), the original error is raised.
         """
         key = ("elements", period, str(start), str(end)) + ((zone_level,) if zone_level else ())
 
         def compute():
             try:
-                res = compute_elements(self.con, period, start, end, self.settings, zone_level)
-                res.failures = []
-                return res
+                res = self.engine.elements(self, period, start, end, zone_level)
             except Exception as e:  # noqa: BLE001 - isolated below, or raised again unchanged
+                if getattr(self.engine, "name", None) != "embedded":
+                    raise
                 return isolate_failures(self.con, e, lambda con: compute_elements(
                     con, period, start, end, self.settings, zone_level))
+            res.failures = getattr(res, "failures", [])
+            return res
         return self.cached(key, compute)
 
     @property
@@ -250,10 +265,8 @@ class Workspace:
         row per entity and period, also for a group whose equipment spans time zones.
 
         Cached per arguments until the next ingest; treat the result as read-only."""
-        def compute():
-            return rollup(self.elements_raw(period, start, end, self._zone_level(level, period)).elements, level,
-                          period)
-        return self.cached(("rollup", level, period, str(start), str(end)), compute)
+        return self.cached(("rollup", level, period, str(start), str(end)),
+                           lambda: self.engine.rollup(self, level, period, start, end))
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
             kpis: list[str] | None = None, as_arrow: bool = False):
@@ -361,10 +374,10 @@ class Workspace:
 
 
 def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
-            cache: MutableMapping | None = None, limits: Limits | None = None) -> Workspace:
-    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``, ``limits``: see
-    there)."""
-    return Workspace(db, settings, read_only, cache, limits)
+            cache: MutableMapping | None = None, engine=None, limits: Limits | None = None) -> Workspace:
+    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``, ``engine``,
+    ``limits``: see there)."""
+    return Workspace(db, settings, read_only, cache, engine, limits)
 
 
 __all__ = ["Workspace", "connect", "ELEMENTS"]

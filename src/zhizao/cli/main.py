@@ -28,6 +28,7 @@ app = typer.Typer(cls=ContractGroup, add_completion=False, no_args_is_help=True,
                   help="zhizao: ISO 22400 KPIs and verified transformation results from shop-floor data. "
                        "Add --debug anywhere to see the traceback of an internal error.")
 
+INGEST_ONE_WAY = define("cli.ingest_args", "give TABLE FILE... (with --mapping), or --parquet DIR")
 UNKNOWN_INDICATOR = define("cli.unknown_indicator", "unknown indicator '%(name)s'; one of %(known)s, all")
 BAD_WINDOW = define("cli.bad_window", "--%(name)s must be START..END, not '%(value)s'")
 VERIFY_NEEDS = define("cli.verify_needs", "give --project, or --scope with --baseline and --reporting")
@@ -39,11 +40,23 @@ LEFT_OUT = define("cli.equipment_left_out", "warning: equipment %(equipment)s is
                                             "records (%(error)s)")
 
 @app.command()
-def ingest(table: str = typer.Argument(..., help=f"canonical table: {', '.join(TABLES)}"),
-           files: list[Path] = typer.Argument(..., help="CSV or Parquet files"),
+def ingest(table: Optional[str] = typer.Argument(None, help=f"canonical table: {', '.join(TABLES)}"),
+           files: Optional[list[Path]] = typer.Argument(None, help="CSV or Parquet files"),
            mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="mapping file (YAML)"),
+           parquet: Optional[Path] = typer.Option(None, "--parquet",
+                                                  help="a Parquet dataset written by 'zhizao export --parquet' "
+                                                       "(instead of TABLE FILE...)"),
            db: str = DB):
-    """Load files into a canonical table; rejected records go to the quarantine."""
+    """Load files into a canonical table, or a whole Parquet dataset; rejected records go to the quarantine."""
+    if parquet is not None:
+        from zhizao.cli.scale import ingest_parquet
+
+        if table or files or mapping:
+            fail(INGEST_ONE_WAY)
+        ingest_parquet(parquet, db)
+        return
+    if not table or not files:
+        fail(INGEST_ONE_WAY)
     choice(table, TABLES, "table")
     with open_store(db, read_only=False, create=True) as ws:
         for f in files:
@@ -59,11 +72,19 @@ def kpi(db: str = DB,
         to: Optional[str] = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
         kpi_names: Optional[str] = typer.Option(None, "--kpi", help="comma-separated KPI names"),
         fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
-        output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
+        output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file"),
+        engine: str = typer.Option("embedded", "--engine", help="embedded|spark"),
+        spark_master: Optional[str] = typer.Option(None, "--spark-master",
+                                                   help="Spark master URL (default local[*])"),
+        spark_remote: Optional[str] = typer.Option(None, "--spark-remote", help="Spark Connect URL sc://HOST:PORT"),
+        parquet: Optional[str] = typer.Option(None, "--parquet",
+                                              help="with --engine spark: the Parquet dataset to read (a directory "
+                                                   "or a URI the cluster reads) instead of the store")):
     """ISO 22400 elements and KPIs per level and period."""
-    check_query(db, level, period, fmt)
+    from zhizao.cli.scale import open_for_kpi
+
     names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
-    with open_store(db) as ws:
+    with open_for_kpi(db, level, period, fmt, engine, spark_master, spark_remote, parquet) as ws:
         df = ws.kpi(level=level, period=period, start=from_, end=to, kpis=names)
         for eid, why in ws.failures:  # isolated by the engine's fallback: the others are complete
             err.print("zhizao: " + say(LEFT_OUT(equipment=eid, error=why)), markup=False, highlight=False,
@@ -299,8 +320,9 @@ def demo(db: Optional[str] = typer.Option(None, "--db", help="store file (defaul
 
 def _register_front_ends() -> None:
     """Commands of the other front ends, each in its own module."""
-    from zhizao.cli import live, portfolio, server
+    from zhizao.cli import live, portfolio, scale, server
 
+    scale.register(app)
     portfolio.register(app)
     server.register(app)
     live.register(app)

@@ -137,6 +137,9 @@ class ElementsResult:
         self.elements = elements
         self._reasons = reasons  # a DataFrame, or a function computing it
         self.period = period
+        #: per-site (earliest, latest) time stamp [ms] from which default query ranges were derived (key None:
+        #: all sites); None when the query range was given or there were no data
+        self.extent: dict | None = None
 
     @property
     def reasons(self) -> pd.DataFrame:
@@ -289,7 +292,8 @@ def group_zones(eq: pd.DataFrame, level: str, configured: dict | None = None) ->
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                     settings: Settings | None = None, zone_level: str | None = None) -> ElementsResult:
+                     settings: Settings | None = None, zone_level: str | None = None,
+                     extent: dict | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
 
     Parameters
@@ -305,6 +309,10 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
         Bucket every entity of a group of this level in the group's zone (:func:`group_zones`), so that
         the group's members share bucket bounds and roll up to one row per period. Default: each entity's
         own zone.
+    extent : dict, optional
+        Per site, the (earliest, latest) time stamp [ms] of its data, key None for all sites (as
+        ``ElementsResult.extent`` gives it): default query ranges are derived from it instead of from this
+        store's records. For a store that holds part of a larger one (:mod:`zhizao.scale`).
 
     Returns
     -------
@@ -347,10 +355,11 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 ent["w0"], ent["w1"] = w0, w1
             else:
                 # by default each site's range: whole buckets around that site's data
-                extent = _merge_extents(
-                    _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
-                    _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
-                    _scope_records_extent(con, filled))
+                if extent is None:
+                    extent = _merge_extents(
+                        _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
+                        _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
+                        _scope_records_extent(con, filled))
                 if not extent:
                     return ElementsResult(_empty_elements(), _empty_reasons(), period)
                 ranges = {}
@@ -368,7 +377,9 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             lo, hi = _failure_lookback(sr, int(ent["w0"].min()) - thr_ms), int(ent["w1"].max()) + thr_ms
             _data_extent(ent, sr, pe)
             tl = Timeline(lo - 1, hi + 1, len(ent))
-            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
+            result = _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
+            result.extent = extent if start is None or end is None else None
+            return result
     finally:
         con.unregister("_zz_ent")
         cur.close()
@@ -531,7 +542,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
                (i.flag IS NOT NULL)::INT AS flag
         FROM ({energy_intervals_sql(settings.kgce)}) i
         JOIN _zz_ent k ON k.entity_id = coalesce(i.equipment_id, i.scope)
-             AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)""")
+             AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)
+        ORDER BY k.key, s, e, i.meter_id, i.carrier""")  # sums in one order, whatever the query plan
     if len(en["key"]):
         ek = np.asarray(en["key"], np.int64)
         present["energy"][ek] = True
@@ -547,7 +559,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     lb = _numpy_rows(con, filled, "labour", """
         SELECT k.key, epoch_ms(l.start) s, epoch_ms(l."end") e, l.attendance_hours,
                coalesce(l.work_hours, 0) wh, (l.work_hours IS NULL)::INT AS no_wh, coalesce(l.earned_hours, 0) eh
-        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope""")
+        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope ORDER BY k.key, s, e""")
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True
