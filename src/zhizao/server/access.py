@@ -621,6 +621,12 @@ class TenantView:
         elif not (own and password_only):
             raise Forbidden(ADMIN_OR_OWN_PASSWORD)
 
+    def changes_own_password(self, username: str) -> bool:
+        """Whether a password change of ``username`` is the principal's own (then the old password is needed:
+        a stolen session must not take over the account)."""
+        p = self.access.principal
+        return p.kind == "user" and p.name == username
+
     @property
     def manages_users(self) -> bool:
         """Administrators manage users."""
