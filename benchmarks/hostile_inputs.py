@@ -34,6 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
 
 
 def _rss_mb() -> float:
@@ -167,12 +168,31 @@ def far_valid_date(tmp: Path) -> dict:
     return out
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a 150 MB bomb instead of 1.5 GB")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="zhizao-bench-hostile-"))
-    res = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+    import duckdb
+
+    import zhizao
+    from machine import cpu_model
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    res = {"machine": {"nproc": os.cpu_count(), "cpu_model": cpu_model(), "memory_gib": round(mem, 1),
+                       "python": platform.python_version(), "duckdb": duckdb.__version__,
+                       "zhizao": zhizao.__version__, "commit": _commit(),
+                       "run_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                        "load_average": os.getloadavg()}}
     res["mqtt_keys_4000"] = mqtt_keys(4000)
     res["mqtt_keys_50000"] = mqtt_keys(50000)
@@ -184,7 +204,10 @@ def main() -> None:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "hostile_inputs.json").write_text(json.dumps(res, indent=1) + "\n")
-    lines = ["# Hostile inputs (issue 14), timed", "", f"load average before/after: "
+    m = res["machine"]
+    lines = ["# Hostile inputs (issue 14), timed", "",
+             f"{m['run_at']}, commit {m['commit']}: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, "
+             f"Python {m['python']}, DuckDB {m['duckdb']}; shared machine, load average before/after: "
              f"{res['machine']['load_average']} / {res['machine']['load_average_after']}", "",
              "| attack | result |", "|---|---|"]
     for k, v in res.items():
