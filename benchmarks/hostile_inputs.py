@@ -183,6 +183,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a 150 MB bomb instead of 1.5 GB")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="zhizao-bench-hostile-"))
+    for sub in ("w", "b", "f"):
+        (tmp / sub).mkdir()
     import duckdb
 
     import zhizao
