@@ -184,6 +184,18 @@ def test_unknown_equipment_quarantined_or_registered_from_topic(tmp_path):
         assert rows(b, "SELECT count(*) FROM equipment") == [(1,)]
 
 
+def test_registration_from_topics_only_for_the_allowed_enterprises(tmp_path):
+    """Issue 14, item 14: with an allow-list, a publisher cannot create equipment for another enterprise."""
+    rec = {"start": "2025-01-01T08:00:00Z", "state": "production"}
+    mine = ("zhizao/v1/E1/S1/A1/L1/M7/states", json.dumps(rec).encode())
+    theirs = ("zhizao/v1/E2/S9/A9/L9/M8/states", json.dumps(rec).encode())
+    with LiveIngestor(tmp_path / "r.duckdb", register_equipment=True, register_enterprises=["E1"]) as i:
+        r = i.ingest_messages([mine, theirs])
+        assert (r.loaded, r.quarantined) == (1, 1)
+        assert rows(i, "SELECT equipment_id, enterprise FROM equipment") == [("M7", "E1")]
+        assert rows(i, "SELECT rule FROM quarantine") == [("unknown_equipment",)]
+
+
 def test_mapping_file_applies_to_live_records(tmp_path):
     m = Mapping(table="states", states={"RUN": "production", "STOP": "unplanned_downtime"})
     with LiveIngestor(tmp_path / "m.duckdb", mappings={"states": m}, register_equipment=True) as i:

@@ -196,6 +196,11 @@ class LiveIngestor:
     register_equipment : bool
         Register unknown equipment from the topic hierarchy (time zone ``timezone``) instead of quarantining
         its records as ``unknown_equipment`` (the default, as for files).
+    register_enterprises : iterable of str, optional
+        With ``register_equipment``, register equipment only of these enterprises (the topic's enterprise
+        level); records of unknown equipment of any other enterprise are quarantined as
+        ``unknown_equipment``. Without it any publisher on the broker may create equipment for any enterprise:
+        restrict the publishers with the broker's ACLs.
     timezone : str
         IANA zone of auto-registered equipment.
     mappings : dict of str to Mapping, optional
@@ -217,7 +222,7 @@ class LiveIngestor:
     """
 
     def __init__(self, db: str | Path = "zhizao.duckdb", *, source: str = "mqtt", prefix: str = DEFAULT_PREFIX,
-                 register_equipment: bool = False, timezone: str = "UTC",
+                 register_equipment: bool = False, register_enterprises=None, timezone: str = "UTC",
                  mappings: dict[str, Mapping] | None = None, workspace: zhizao.Workspace | None = None,
                  settings=None, retention_days: float = 7.0, threads: int | None = None,
                  limits: Limits | None = None):
@@ -227,6 +232,8 @@ class LiveIngestor:
         self.source = source
         self.prefix = prefix
         self.register_equipment = register_equipment
+        self.register_enterprises = (None if register_enterprises is None
+                                     else frozenset(str(e) for e in register_enterprises))
         self.timezone = timezone
         self.mappings = {}
         for t, m in (mappings or {}).items():
@@ -571,7 +578,8 @@ class LiveIngestor:
                    first(topic), min(rseq)
             FROM _zz_live_rec WHERE fill AND tbl IN ({subj}) AND t_equipment IS NOT NULL AND rtype IS NOT NULL
             GROUP BY ALL""").fetchall()
-        hints = [h for h in hints if h[0] not in self._known_equipment]
+        hints = [h for h in hints if h[0] not in self._known_equipment
+                 and (self.register_enterprises is None or h[4] in self.register_enterprises)]
         if not hints:
             return
         known = {r[0] for r in con.execute("SELECT equipment_id FROM equipment WHERE list_contains(?, equipment_id)",
