@@ -186,16 +186,18 @@ class Workspace:
 
     # -- ingest
     def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
-               timeout: float | None = None, source: str | None = None) -> list[LoadReport]:
+               timeout: float | None = None, source: str | None = None,
+               provenance: str | None = None) -> list[LoadReport]:
         """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`), each in one
         transaction, within :attr:`limits`; ``timeout`` [s] cancels a load that takes longer (nothing of it is
-        stored), ``source`` names a single file in provenance and messages."""
+        stored), ``source`` names a single file in provenance and messages; ``provenance`` (``"simulated"``) is
+        recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`)."""
         if source is not None and len(files) != 1:
             raise InputError("source names one file; give one file with it")
         m = load_mapping(mapping, self.limits.max_mapping_bytes) if isinstance(mapping, (str, Path)) else mapping
         try:
-            return [load_file(self.con, table, f, m, limits=self.limits, timeout=timeout, source=source)
-                    for f in files]
+            return [load_file(self.con, table, f, m, limits=self.limits, timeout=timeout, source=source,
+                              provenance=provenance) for f in files]
         finally:
             self.invalidate()
 

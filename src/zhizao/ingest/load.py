@@ -377,7 +377,8 @@ _WATCH = threading.local()
 
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
               mapping: Mapping | None = None, *, limits: Limits | None = None,
-              timeout: float | None = None, source: str | None = None) -> LoadReport:
+              timeout: float | None = None, source: str | None = None,
+              provenance: str | None = None) -> LoadReport:
     """Load one CSV or Parquet file into canonical table ``table``.
 
     Parameters
@@ -397,6 +398,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         Seconds after which the load is cancelled (rolled back) and :class:`zhizao.errors.TooLarge` raised.
     source : str, optional
         Name of the file in provenance and messages (default: the file name).
+    provenance : str, optional
+        Where the records come from (``"simulated"``), kept in the load log; default the provenance sidecar
+        beside the file (:mod:`zhizao.provenance`), else none.
 
     Returns
     -------
@@ -444,7 +448,8 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         con.execute("BEGIN TRANSACTION")
         began = True
         try:
-            report = _load(con, table, path, source, sha, mapping, source_columns, limits)
+            report = _load(con, table, path, source, sha, mapping, source_columns, limits,
+                           provenance)
             dog.stop()
             con.execute("COMMIT")
         except BaseException as e:
@@ -470,7 +475,8 @@ def _read_error(path: Path, source: str, e: duckdb.Error, limits: Limits) -> Exc
     return IngestError(f"{path}: cannot read file: {first}")
 
 
-def _load(con, table, path, source, sha, mapping, source_columns, limits=None) -> LoadReport:
+def _load(con, table, path, source, sha, mapping, source_columns, limits=None,
+          provenance=None) -> LoadReport:
     limits = limits or current()
     spec = TABLES[table]
     now = pd.Timestamp.now(tz="UTC")
@@ -516,8 +522,12 @@ def _load(con, table, path, source, sha, mapping, source_columns, limits=None) -
     loaded, quarantined, skipped = con.execute("""
         SELECT count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL AND _rule <> 'skip'),
                count(*) FILTER (WHERE _rule = 'skip') FROM _zz_checked""").fetchall()[0]
-    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped) '
-                'VALUES (?, ?, ?, ?, ?, ?, ?)', [table, source, sha, mapping.sha256, loaded, quarantined, skipped])
+    from zhizao.provenance import sidecar_provenance
+
+    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped, '
+                'provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                [table, source, sha, mapping.sha256, loaded, quarantined, skipped,
+                 provenance or sidecar_provenance(path)])
     return LoadReport(table, source, loaded, quarantined, skipped)
 
 

@@ -467,8 +467,11 @@ class RecognitionRow(Row):
 
 def table_responses(model) -> dict:
     """``responses=`` of a table route: the JSON rows (``model``) or CSV with ``format=csv``."""
-    return {200: {"content": {"text/csv": {"schema": {"type": "string", "description": "the same rows as CSV"}}},
-                  "description": "JSON rows, or CSV with format=csv"}}
+    return {200: {"content": {"text/csv": {"schema": {"type": "string", "description": "the same rows as CSV"}},
+                              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                                  "schema": {"type": "string", "format": "binary",
+                                             "description": "the same rows as an Excel workbook"}}},
+                  "description": "JSON rows, or CSV with format=csv, or Excel with format=xlsx"}}
 
 
 def text_responses(*media: str, status: int = 200) -> dict:

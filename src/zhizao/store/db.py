@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS loads (
     loaded INTEGER,
     quarantined INTEGER,
     skipped INTEGER,
-    loaded_at TIMESTAMPTZ DEFAULT current_timestamp
+    loaded_at TIMESTAMPTZ DEFAULT current_timestamp,
+    provenance VARCHAR
 )"""
 
 
@@ -144,6 +145,7 @@ def open_db(path: str | Path = "zhizao.duckdb", read_only: bool = False) -> duck
             con.execute(table_ddl(name))
         con.execute(QUARANTINE_DDL)
         con.execute(LOADS_DDL)
+        con.execute("ALTER TABLE loads ADD COLUMN IF NOT EXISTS provenance VARCHAR")  # stores made before it
         con.execute(VERIFICATIONS_DDL)
         con.execute(RECORD_FLAGS_DDL)
         con.execute(META_DDL)
