@@ -140,6 +140,8 @@ class UserBody(Body):
 
 class UserPatch(Body):
     password: str | None = Field(None, min_length=accounts.MIN_PASSWORD, max_length=1024)
+    old_password: str | None = Field(None, max_length=1024,
+                                        description="your current password (needed to change your own)")
     active: bool | None = None
     projects: list[str] | None = Field(None, max_length=1000)
 
