@@ -123,3 +123,29 @@ def test_the_engine_lowers_duckdbs_memory_limit_and_restores_it(store):
         mp.undo()
     assert seen and partitions._bytes(seen[0]) <= 256 * 2**20 * 1.01
     assert store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
+
+
+@pytest.mark.parametrize("period", ["hour", "shift", "day", "month", "all"])
+@pytest.mark.parametrize("level", ["equipment", "work_center", "area", "site", "enterprise"])
+def test_the_streamed_roll_up_is_the_roll_up_of_the_whole_to_the_last_bit(store, level, period):
+    from zhizao.kpi.rollup import rollup, rollup_stream
+
+    zl = None if period in ("all", "shift") or level == "equipment" else "site"
+    whole = compute_elements(store.con, period, settings=WHOLE, zone_level=zl).elements
+    parts = [p.elements for p in iter_elements(store.con, period, settings=TINY, zone_level=zl)]
+    assert len(parts) > 1
+    pd.testing.assert_frame_equal(rollup(whole, level, period), rollup_stream(iter(parts), level, period),
+                                  check_exact=True)
+
+
+def test_the_workspace_streams_the_roll_up_of_a_partitioned_store(store, monkeypatch):
+    from zhizao.scale import engines
+
+    streamed = []
+    real = engines.rollup_stream
+    monkeypatch.setattr(engines, "rollup_stream", lambda *a, **k: streamed.append(1) or real(*a, **k))
+    for level, period in (("site", "day"), ("work_center", "all"), ("enterprise", "month")):
+        want = zhizao.Workspace.over(store.con, WHOLE).kpi(level, period)
+        got = zhizao.Workspace.over(store.con, TINY).kpi(level, period)
+        pd.testing.assert_frame_equal(want, got, check_exact=True)
+    assert len(streamed) == 3

@@ -228,13 +228,34 @@ def iter_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=Non
     """The elements of :func:`compute_elements`, one :class:`ElementsResult` per partition of whole entities (in
     key order: equipment by id, then the scope entities), so that a caller streaming them out holds one
     partition at a time."""
-    settings = settings or Settings()
-    with duckdb_memory(con, settings):
-        ctx, ent = _prepared(con, period, start, end, settings, zone_level, None)
-        if ent is None:
-            return
-        for p in _parts(ctx, ent, period):
-            yield partition_elements(con, ctx, ent.iloc[p.keys], period)
+    yield from PartitionedElements(con, period, start, end, settings, zone_level)
+
+
+class PartitionedElements:
+    """The partitions :func:`compute_elements` works in, planned (``len``: how many) but not yet computed;
+    iterating computes them in turn, one :class:`ElementsResult` each (see :func:`iter_elements`).
+
+    Raises
+    ------
+    InputError, DataSufficiencyError
+        As :func:`compute_elements` (when planned).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
+                 settings: Settings | None = None, zone_level: str | None = None):
+        self.con, self.period = con, period
+        self.settings = settings or Settings()
+        with duckdb_memory(con, self.settings):
+            self.ctx, self.ent = _prepared(con, period, start, end, self.settings, zone_level, None)
+        self.parts = [] if self.ent is None else _parts(self.ctx, self.ent, period)
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __iter__(self):
+        with duckdb_memory(self.con, self.settings):
+            for p in self.parts:
+                yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period)
 
 
 def _prepared(con, period, start, end, settings, zone_level, extent):

@@ -25,8 +25,8 @@ import weakref
 import pandas as pd
 
 from zhizao.errors import InputError
-from zhizao.kpi.elements import ElementsResult, compute_elements
-from zhizao.kpi.rollup import rollup
+from zhizao.kpi.elements import ElementsResult, PartitionedElements, compute_elements
+from zhizao.kpi.rollup import rollup, rollup_stream
 from zhizao.messages import define
 
 NO_REASONS = define("spark.no_reasons", "loss reasons are computed by the embedded engine only; connect "
@@ -43,7 +43,15 @@ class EmbeddedEngine:
         return compute_elements(ws.con, period, start, end, ws.settings, zone_level)
 
     def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
-        raw = ws.elements_raw(period, start, end, ws._zone_level(level, period))
+        zone_level = ws._zone_level(level, period)
+        if level != "equipment":
+            # a store the engine works through in several partitions: each partition's elements go into the
+            # roll-up and are dropped (bounded memory, the same sums to the last bit); the elements of a store
+            # done in one pass are kept (cached) for the other tables that need them
+            parts = PartitionedElements(ws.con, period, start, end, ws.settings, zone_level)
+            if len(parts) > 1:
+                return rollup_stream((r.elements for r in parts), level, period)
+        raw = ws.elements_raw(period, start, end, zone_level)
         return rollup(raw.elements, level, period)
 
 
