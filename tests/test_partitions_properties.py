@@ -23,6 +23,7 @@ import zhizao
 from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import elements as engine
 from zhizao.kpi.partitions import Part
+from zhizao.kpi.rollup import rollup, rollup_stream
 from zhizao.schema import CATEGORY_PRECEDENCE
 
 from canonical import build
@@ -91,8 +92,8 @@ def stores(draw):
         calendar.append({"scope": scope, "start": _iso(t0, a), "end": _iso(t0, a + d), "kind": kind})
     energy, labour, quality = [], [], []
     if draw(st.booleans()):
-        for k, owner in enumerate(draw(st.lists(st.sampled_from(["M0", "M1", "S1", "S2", "E1"]), max_size=3,
-                                                unique=True))):
+        owners = ["M0", "M1", "S1", "E1", equipment[-1]["site"], equipment[-1]["enterprise"]]
+        for k, owner in enumerate(draw(st.lists(st.sampled_from(owners), max_size=3, unique=True))):
             is_eq = owner.startswith("M")
             for h in draw(st.lists(st.integers(0, HOURS - 2), min_size=1, max_size=4, unique=True)):
                 energy.append({"meter_id": f"E{k}", "equipment_id": owner if is_eq else None,
@@ -189,5 +190,10 @@ def test_partitioned_is_whole_for_random_stores(tmp_path_factory, store, period,
             streamed = pd.concat([p.elements for p in parts], ignore_index=True) if parts else None
             if streamed is not None:
                 pd.testing.assert_frame_equal(one.elements, streamed, check_exact=True)
+            # and their roll-up, streamed, is the roll-up of the whole to the last bit
+            for level in ("equipment", "work_center", "area", "site", "enterprise"):
+                pd.testing.assert_frame_equal(rollup(one.elements, level, period),
+                                              rollup_stream(iter([p.elements for p in parts]), level, period),
+                                              check_exact=True)
     finally:
         ws.close()

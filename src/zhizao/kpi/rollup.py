@@ -100,13 +100,17 @@ def rollup_stream(parts, level: str = "equipment", period: str | None = None) ->
     gid, tz, ps, pe, n_eq, no_cal, no_data = [], [], [], [], [], [], []
     cap = 0
     s = c = n = np.empty((0, n_el))
-    dtypes = None
+    heads = []  # a row of each part (one with an id where there is one, none of an empty part): their
+    # concatenation has the dtypes of the concatenated parts (pandas leaves all-null columns out of that choice)
     for part in parts:
-        df = part[part[col].notna()]
+        if part.empty:  # left out, as compute_elements leaves out the partitions without rows
+            continue
+        has = part[col].notna().to_numpy()
+        heads.append(part[[col, "tz", "period_start", "period_end"]].iloc[np.flatnonzero(has)[:1] if has.any()
+                                                                          else slice(0, 1)])
+        df = part[has]
         if df.empty:
             continue
-        if dtypes is None:
-            dtypes = {k: df[k].dtype for k in (col, "tz", "period_start", "period_end")}
         ids = df[col].tolist()
         a = df["period_start"].to_numpy()
         b = df["period_end"].to_numpy()
@@ -155,14 +159,21 @@ def rollup_stream(parts, level: str = "equipment", period: str | None = None) ->
     if not gid:
         return pd.DataFrame(columns=columns)
     m = len(gid)
+    dtypes = pd.concat(heads, ignore_index=True).dtypes
     sums = np.where(n[:m] > 0, s[:m], np.nan)
-    out = pd.DataFrame({col: pd.Series(gid, dtype=dtypes[col]),
-                        "tz": pd.Series(tz, dtype=dtypes["tz"]),
-                        "period_start": pd.Series(np.asarray(ps), dtype=dtypes["period_start"]),
-                        "period_end": pd.Series(np.asarray(pe), dtype=dtypes["period_end"]),
-                        "n_equipment": np.asarray(n_eq, np.int64), "no_calendar": np.asarray(no_cal, bool),
-                        "no_data": np.asarray(no_data, bool)})
+    # the groups' keys and zones through the same pandas steps as rollup's (so the same dtypes come out)
+    small = pd.DataFrame({col: pd.Series(gid, dtype=dtypes[col]), "tz": pd.Series(tz, dtype=dtypes["tz"]),
+                          "period_start": pd.Series(np.asarray(ps), dtype=dtypes["period_start"]),
+                          "period_end": pd.Series(np.asarray(pe), dtype=dtypes["period_end"]),
+                          "_g": np.arange(m)})
+    g = small.groupby([col, "period_start", "period_end"], sort=True, dropna=False)
+    out = g[["_g"]].first()
+    out["tz"] = g["tz"].first()
+    out = out.reset_index()
+    at = out.pop("_g").to_numpy()
+    out["n_equipment"] = np.asarray(n_eq, np.int64)[at]
+    out["no_calendar"] = np.asarray(no_cal, bool)[at]
+    out["no_data"] = np.asarray(no_data, bool)[at]
     for j, name in enumerate(ELEMENTS):
-        out[name] = sums[:, j]
-    out = out.sort_values([col, "period_start", "period_end"], kind="stable", ignore_index=True)
+        out[name] = sums[at, j]
     return out[columns]
