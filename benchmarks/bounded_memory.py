@@ -19,6 +19,8 @@ What it does:
 
    - ``stream``: the engine, elements per equipment and day (``zhizao.kpi.elements.iter_elements``), each
      partition's rows summed to the site and dropped: the engine's own memory, whatever the size of the answer;
+   - ``kpi_site``: ``ws.kpi(level='site', period='day')`` with the default settings: the elements streamed into
+     the roll-up (``zhizao.kpi.rollup.rollup_stream``), the path of a user's site, area or work-centre table;
    - ``kpi``: ``ws.kpi(level='equipment', period='day')`` with the default settings (``memory_mb`` 1536), the
      call of ``benchmarks/kpi_engine.py`` and of the issue's 3.8 GB figure (it returns one row per
      equipment-day, so the answer itself grows with the store);
@@ -91,7 +93,7 @@ def child_stream(db: str, memory_mb: float) -> dict:
     return out
 
 
-def child_kpi(db: str, memory_mb: float) -> dict:
+def child_kpi(db: str, memory_mb: float, level: str = "equipment") -> dict:
     import zhizao
 
     ws = zhizao.connect(db, read_only=True, settings=zhizao.Settings(memory_mb=memory_mb))
@@ -99,7 +101,7 @@ def child_kpi(db: str, memory_mb: float) -> dict:
     gc.collect()
     base_rss = _rss_now_mb()
     c0, t0 = _cpu_s(), time.perf_counter()
-    df = ws.kpi(level="equipment", period="day")
+    df = ws.kpi(level=level, period="day")
     wall = time.perf_counter() - t0
     out = {"wall_s": wall, "cpu_s": _cpu_s() - c0, "rows": len(df), "pbt_h": float(df["pbt"].sum() / 3600),
            "baseline_rss_mb": base_rss, "peak_rss_mb": _peak_rss_mb(),
@@ -224,7 +226,9 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-mb", type=float, default=1536.0)
     ap.add_argument("--workdir", required=False, default="/tmp/zhizao-bm")
     ap.add_argument("--out", default=str(RESULTS / "bounded_memory.json"))
-    ap.add_argument("--child", choices=["stream", "kpi", "bare"], help=argparse.SUPPRESS)
+    ap.add_argument("--steps", default="stream,kpi,baseline,bare",
+                    help="steps to run (of stream, kpi, kpi_site, baseline, bare)")
+    ap.add_argument("--child", choices=["stream", "kpi", "kpi_site", "bare"], help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--child-memory", type=float, default=1536.0, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -233,6 +237,9 @@ def main(argv=None) -> int:
         return 0
     if a.child == "kpi":
         print(json.dumps(child_kpi(a.db, a.child_memory)))
+        return 0
+    if a.child == "kpi_site":
+        print(json.dumps(child_kpi(a.db, a.child_memory, "site")))
         return 0
     if a.child == "bare":
         print(json.dumps(child_bare(a.db)))
@@ -266,10 +273,14 @@ def main(argv=None) -> int:
         size = {"replicas": reps, "build_s": round(time.perf_counter() - t, 1), **_size(db)}
         _log(f"size x{reps}: {size}")
         n = size["states"]
-        runs = [("stream", ["--child-memory", str(a.memory_mb)]), ("bare", [])]
-        if n <= a.kpi_max:
-            runs.insert(1, ("kpi", ["--child-memory", str(a.memory_mb)]))
-        if n <= a.baseline_max:
+        steps = a.steps.split(",")
+        mem = ["--child-memory", str(a.memory_mb)]
+        runs = [(s, mem) for s in ("stream", "kpi_site") if s in steps]
+        if n <= a.kpi_max and "kpi" in steps:
+            runs.append(("kpi", mem))
+        if "bare" in steps:
+            runs.append(("bare", []))
+        if n <= a.baseline_max and "baseline" in steps:
             runs.append(("baseline", ["--child-memory", "1000000"]))
         for name, extra in runs:
             mode = "kpi" if name == "baseline" else name
@@ -296,7 +307,7 @@ def markdown(r: dict) -> str:
              f"(other agents' jobs on the same cores). Peak RSS: VmHWM of a fresh process that ran only the step.",
              "", "| state records | machines | store | step | wall s | peak RSS MiB | rows |", "|---|---|---|---|---|---|---|"]
     for s in r["sizes"]:
-        for step in ("stream", "kpi", "baseline", "bare"):
+        for step in ("stream", "kpi_site", "kpi", "baseline", "bare"):
             x = s.get(step)
             if not x:
                 continue
