@@ -144,8 +144,8 @@ def test_the_workspace_streams_the_roll_up_of_a_partitioned_store(store, monkeyp
     streamed = []
     real = engines.rollup_stream
     monkeypatch.setattr(engines, "rollup_stream", lambda *a, **k: streamed.append(1) or real(*a, **k))
-    for level, period in (("site", "day"), ("work_center", "all"), ("enterprise", "month")):
+    for level, period in (("site", "day"), ("work_center", "all"), ("enterprise", "month"), ("equipment", "day")):
         want = zhizao.Workspace.over(store.con, WHOLE).kpi(level, period)
         got = zhizao.Workspace.over(store.con, TINY).kpi(level, period)
         pd.testing.assert_frame_equal(want, got, check_exact=True)
-    assert len(streamed) == 3
+    assert len(streamed) == 4

@@ -44,13 +44,14 @@ class EmbeddedEngine:
 
     def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
         zone_level = ws._zone_level(level, period)
-        if level != "equipment":
-            # a store the engine works through in several partitions: each partition's elements go into the
-            # roll-up and are dropped (bounded memory, the same sums to the last bit); the elements of a store
-            # done in one pass are kept (cached) for the other tables that need them
+        # a store the engine works through in several partitions: each partition's elements go into the roll-up
+        # and are dropped with what the partition kept for its loss reasons (bounded memory, the same sums to
+        # the last bit); the elements of a store done in one pass are kept (cached) for the other tables
+        # (how many partitions: cached with the elements, so that a reader sharing them does not plan again)
+        key = ("elements", period, str(start), str(end), zone_level, "partitions")
+        if ws.cached(key, lambda: len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level))) > 1:
             parts = PartitionedElements(ws.con, period, start, end, ws.settings, zone_level)
-            if len(parts) > 1:
-                return rollup_stream((r.elements for r in parts), level, period)
+            return rollup_stream((r.elements for r in parts), level, period)
         raw = ws.elements_raw(period, start, end, zone_level)
         return rollup(raw.elements, level, period)
 
