@@ -93,8 +93,8 @@ def rollup_stream(parts, level: str = "equipment", period: str | None = None) ->
     if level == "equipment":  # one row per equipment and bucket: the rows themselves
         frames = [p[p["level"] == "equipment"] for p in parts]
         frames = [f for f in frames if len(f)]
-        return rollup(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns), level,
-                      period)
+        return rollup(pd.concat(frames, ignore_index=True), level, period) if frames \
+            else pd.DataFrame(columns=columns)
     n_el = len(ELEMENTS)
     index: dict = {}  # group key -> group number
     gid, tz, ps, pe, n_eq, no_cal, no_data = [], [], [], [], [], [], []
