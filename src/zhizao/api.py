@@ -1,13 +1,13 @@
 """The Python API: ``zhizao.connect(db)`` returns a :class:`Workspace` over one store.
 
-Example
--------
->>> import zhizao
->>> ws = zhizao.connect("plant.duckdb")
->>> ws.ingest("equipment", "equipment.csv")
->>> ws.ingest("states", "states.csv")
->>> ws.kpi(level="work_center", period="day")          # pandas DataFrame
->>> ws.kpi(level="site", period="month", as_arrow=True)  # pyarrow Table
+Example (a sketch with your own files; not run as a doctest)::
+
+    import zhizao
+    ws = zhizao.connect("plant.duckdb")
+    ws.ingest("equipment", "equipment.csv")
+    ws.ingest("states", "states.csv")
+    ws.kpi(level="work_center", period="day")          # pandas DataFrame
+    ws.kpi(level="site", period="month", as_arrow=True)  # pyarrow Table
 
 The command line, the report and the demo only call these methods.
 """
@@ -167,12 +167,13 @@ class Workspace:
         self.close()
 
     # -- ingest
-    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None
-               ) -> list[LoadReport]:
-        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`)."""
+    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
+               provenance: str | None = None) -> list[LoadReport]:
+        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`); ``provenance``
+        (``"simulated"``) is recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`)."""
         m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
         try:
-            return [load_file(self.con, table, f, m) for f in files]
+            return [load_file(self.con, table, f, m, provenance=provenance) for f in files]
         finally:
             self.invalidate()
 

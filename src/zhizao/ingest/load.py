@@ -137,7 +137,7 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
 
 
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
-              mapping: Mapping | None = None) -> LoadReport:
+              mapping: Mapping | None = None, provenance: str | None = None) -> LoadReport:
     """Load one CSV or Parquet file into canonical table ``table``.
 
     Parameters
@@ -150,6 +150,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         The file. Without ``mapping`` its columns must carry the canonical names.
     mapping : Mapping, optional
         How the file's format maps to the canonical table.
+    provenance : str, optional
+        Where the records come from (``"simulated"``), kept in the load log; default the provenance sidecar
+        beside the file (:mod:`zhizao.provenance`), else none.
 
     Returns
     -------
@@ -185,7 +188,7 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
 
     con.execute("BEGIN TRANSACTION")
     try:
-        report = _load(con, table, path, source, sha, mapping, source_columns)
+        report = _load(con, table, path, source, sha, mapping, source_columns, provenance)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -196,7 +199,7 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     return report
 
 
-def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
+def _load(con, table, path, source, sha, mapping, source_columns, provenance=None) -> LoadReport:
     spec = TABLES[table]
     try:
         con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM "
@@ -247,8 +250,12 @@ def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
     loaded, quarantined, skipped = con.execute("""
         SELECT count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL AND _rule <> 'skip'),
                count(*) FILTER (WHERE _rule = 'skip') FROM _zz_checked""").fetchall()[0]
-    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped) '
-                'VALUES (?, ?, ?, ?, ?, ?, ?)', [table, source, sha, mapping.sha256, loaded, quarantined, skipped])
+    from zhizao.provenance import sidecar_provenance
+
+    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped, '
+                'provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                [table, source, sha, mapping.sha256, loaded, quarantined, skipped,
+                 provenance or sidecar_provenance(path)])
     return LoadReport(table, source, loaded, quarantined, skipped)
 
 

@@ -79,9 +79,13 @@ def jsonable(obj):
     return obj
 
 
-def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str, str]:
-    if _v(fmt) == "csv":
-        return df.to_csv(index=False), "text/csv; charset=utf-8"
+def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
+    from zhizao.export import CSV_TYPE, XLSX_TYPE, csv_bytes, xlsx_bytes
+
+    if _v(fmt) == "csv":  # text cells that a spreadsheet would run as formulas are neutralised
+        return csv_bytes(df, bom=False), CSV_TYPE
+    if _v(fmt) == "xlsx":
+        return xlsx_bytes({"data": df}), XLSX_TYPE
     return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
         "application/json"
 
@@ -381,14 +385,17 @@ def programme_statistics(view: View, park: Text = None, district: Text = None, s
 
 
 @router.get("/programme/bulletin", tags=["portfolio"], response_class=HTMLResponse,
-            responses=text_responses("text/html", "text/markdown"),
-            summary="The programme bulletin as HTML or Markdown")
-def bulletin(view: View, lang: Lang = Lang.zh, format: str = Query("html", pattern="^(html|md)$"),
+            responses=text_responses("text/html", "text/markdown", "application/pdf"),
+            summary="The programme bulletin as HTML, Markdown or PDF")
+def bulletin(view: View, lang: Lang = Lang.zh, format: str = Query("html", pattern="^(html|md|pdf)$"),
              park: Text = None, district: Text = None, start: Text = None, end: Text = None,
              n_boot: int = Query(2000, ge=1, le=10000)):
-    b = view.bulletin(_v(lang), park, district, start, end, n_boot)
+    b = view.bulletin(_v(lang), park, district, start, end, n_boot, pdf=format == "pdf")
     if format == "md":
         return Response(b["md"], media_type="text/markdown; charset=utf-8")
+    if format == "pdf":
+        return Response(b["pdf"], media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="bulletin.{_v(lang)}.pdf"'})
     return Response(b["html"], media_type="text/html; charset=utf-8")
 
 

@@ -86,16 +86,82 @@ NAV = (("plant", "/plant", N_("Plant")), ("projects", "/projects", N_("Projects"
        ("programme", "/programme", N_("Programme")), ("data", "/data", N_("Data")), ("admin", "/admin", N_("Accounts")))
 
 
+EXPORT_FORMATS = ("xlsx", "csv")
+
+
+def _tables(obj, path: tuple = ()):
+    """(key, table) of every displayed table in a page's context, in a stable order (key: dotted path)."""
+    if isinstance(obj, dict):
+        if "head" in obj and "rows" in obj and isinstance(obj.get("rows"), list):
+            yield ".".join(path), obj
+            return
+        for k in obj:
+            yield from _tables(obj[k], path + (str(k),))
+    elif isinstance(obj, (list, tuple)):
+        for k, v in enumerate(obj):
+            yield from _tables(v, path + (str(k),))
+
+
+def _simulated(obj) -> bool:
+    """Whether a page's context says it shows simulated records (any ``"simulated": True``)."""
+    if isinstance(obj, dict):
+        return obj.get("simulated") is True or any(_simulated(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_simulated(v) for v in obj)
+    return False
+
+
+def _export_links(request: Request, c: dict) -> None:
+    """Give every table of a page its download links (the same URL with ``export=<key>&format=xlsx|csv``)."""
+    base = {k: v for k, v in request.query_params.items() if k not in ("export", "format")}
+    for key, t in _tables(c):
+        t["export"] = {f: request.url.path + "?" + urlencode({**base, "export": key, "format": f})
+                       for f in EXPORT_FORMATS}
+
+
+def _export(request: Request, c: dict, title: str, lang: str) -> Response:
+    """One table of a page as .xlsx or CSV: the headers, labels and local dates the page shows."""
+    from zhizao.export import CSV_TYPE, XLSX_TYPE, csv_bytes, display_frame, xlsx_bytes
+
+    key, fmt = request.query_params.get("export", ""), request.query_params.get("format", "xlsx")
+    if fmt not in EXPORT_FORMATS:
+        raise BadRequest(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    tables = dict(_tables(c))
+    if key not in tables:
+        raise NotFound(f"no table {key!r} on this page")
+    df, pct = display_frame(tables[key])
+    pg = views.Page(lang)
+    name = title
+    if _simulated(c):
+        mark = pg._("SIMULATED DATA")
+        df.insert(0, pg._("Data source"), mark)
+        name = f"{mark} {title}"
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{name}-{key}").strip("_")[:80] or "table"
+    if fmt == "csv":
+        body, media = csv_bytes(df), CSV_TYPE
+    else:
+        body, media = xlsx_bytes({name: df}, {name: pct}), XLSX_TYPE
+    return Response(body, media_type=media, headers={
+        "Content-Disposition": f"attachment; filename=\"table.{fmt}\"; filename*=UTF-8''{quote(stem)}.{fmt}"})
+
+
 def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
            view: TenantView | None = None, principal: Principal | None = None, cache_key: tuple | None = None,
            headers: dict | None = None) -> HTMLResponse:
-    """Render a page: its content (cached under ``cache_key`` when given) inside the frame."""
+    """Render a page: its content (cached under ``cache_key`` when given) inside the frame.
+
+    With ``?export=<table key>&format=xlsx|csv`` the answer is that table of the page as a file instead."""
     lang, from_query = lang_of(request)
     pg = views.Page(lang)
     e = env(lang)
+    if request.query_params.get("export") and status == 200:
+        c = ctx() if callable(ctx) else ctx
+        return _export(request, c, title, lang)
 
     def content():
         c = ctx() if callable(ctx) else ctx  # a callable is only called when the content is not cached
+        if isinstance(c, dict):
+            _export_links(request, c)
         return e.get_template(template).render(**c, pg=pg, f=pg.f, lang=lang)
     if cache_key is not None and view is not None:
         body = view.cached(("page", lang, view.access.signature, *cache_key), content)
@@ -306,6 +372,49 @@ def programme_bulletin(request: Request, view: View):
         raise BadRequest(NOT_A_WHOLE_NUMBER, name="n_boot") from None
     b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot)
     return HTMLResponse(b["html"])
+
+
+@router.get("/programme/bulletin.pdf")
+def programme_bulletin_pdf(request: Request, view: View):
+    """The notice as PDF (A4, page numbers, contents), for download."""
+    _remember(request, view)
+    lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
+    q = _query(request)
+    try:
+        n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
+    except ValueError:
+        raise BadRequest(NOT_A_WHOLE_NUMBER, name="n_boot") from None
+    b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot, pdf=True)
+    return Response(b["pdf"], media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="bulletin.{lang}.pdf"'})
+
+
+@router.get("/programme/export.xlsx")
+def programme_export(request: Request, view: View):
+    """Every table of the programme page, one sheet each, as the page shows them."""
+    from zhizao.export import XLSX_TYPE, display_frame, xlsx_bytes
+
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    view.require("programme", "see programme statistics (analysts and administrators only)")
+    q = _query(request)
+    p = views.programme(view, pg, q)
+    sheets, pct = {}, {}
+    titles = {"averages": pg._("Average results"), "coverage": pg._("Coverage"), "by_type": pg._("By type"),
+              "by_district": pg._("By district"), "by_industry": pg._("By industry"), "by_year": pg._("By year"),
+              "designations": pg._("Designations"), "designation_levels": pg._("Designations by level"),
+              "rankings": pg._("Rankings")}
+    if p.get("simulated"):
+        sheets[pg._("SIMULATED DATA")] = __import__("pandas").DataFrame(
+            {pg._("Data source"): [pg._("SIMULATED DATA: this page shows records that come from the simulator, "
+                                        "not from a real plant or project.")]})
+    for key, title in titles.items():
+        if p.get(key):
+            df, cols = display_frame(p[key])
+            sheets[title], pct[title] = df, cols
+    return Response(xlsx_bytes(sheets, pct), media_type=XLSX_TYPE,
+                    headers={"Content-Disposition": "attachment; filename=\"programme.xlsx\"; "
+                                                    f"filename*=UTF-8''{quote(pg._('Programme'))}.xlsx"})
 
 
 @router.get("/recognition", response_class=HTMLResponse)
