@@ -7,7 +7,6 @@ Added to the main application by :func:`register`. Like the other commands they 
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -129,8 +128,7 @@ def project_show(project_id: str = typer.Argument(..., help="project id"), db: s
     if fmt == "json":
         _print_json({"project": p, "designations": des, "verifications": list(ver["result"])}, output)
         return
-    with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
-        con = Console(file=fh, width=200)
+    with _main.output_console(output) as con:
         for k, v in p.items():
             con.print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
         if len(des):
@@ -192,8 +190,7 @@ def programme(db: str = DB, park: str | None = PARK, district: str | None = DIST
     if fmt == "json":
         _print_json(s, output)
         return
-    with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
-        con = Console(file=fh, width=200)
+    with _main.output_console(output) as con:
         t = s["totals"]
         con.print(f"projects: {t['n_projects']}  enterprises: {t['n_enterprises']}  demonstration projects: "
                   f"{t['n_demonstration_projects']}  smart factories: {t['n_smart_factories']}  digital workshops: "
