@@ -58,8 +58,8 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, scopes: str | None = No
     kind = np.asarray(entries["kind"], dtype=object)
     eq_key = eq["key"].to_numpy(np.int64)
     chains = list(eq[["equipment_id", *LEVELS[1:]]].itertuples(index=False, name=None))
-    scopes = set(scope.tolist())
-    has_calendar = np.asarray([any(sc in scopes for sc in chain) for chain in chains], bool).reshape(len(eq))
+    scoped = set(scope.tolist())
+    has_calendar = np.asarray([any(sc in scoped for sc in chain) for chain in chains], np.bool_).reshape(len(eq))
     # pot: shift time minus holidays (rank 0, a holiday, wins); equipment without any calendar entry has one
     # shift over its data extent, and so has equipment whose scopes give no shift entry (around the clock
     # minus the holidays)
@@ -67,7 +67,7 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, scopes: str | None = No
     pot = _layer(tl, eq_key, chains, scope[m], es[m], ee[m], (kind[m] == "shift").astype(np.int8))
     shift_scopes = set(scope[kind == "shift"].tolist())
     no_shift = np.asarray([has and not any(sc in shift_scopes for sc in chain)
-                           for has, chain in zip(has_calendar.tolist(), chains)], bool).reshape(len(eq))
+                           for has, chain in zip(has_calendar.tolist(), chains)], np.bool_).reshape(len(eq))
     nc_key, ns_key = eq_key[~has_calendar], eq_key[no_shift]
     nc = (tl.encode(nc_key, eq["d0"].to_numpy(np.int64)[~has_calendar]),
           tl.encode(nc_key, eq["d1"].to_numpy(np.int64)[~has_calendar]), np.ones(nc_key.size, np.int64))
@@ -122,7 +122,7 @@ def _lay_out(tl: Timeline, keys: np.ndarray, s: np.ndarray, e: np.ndarray, r: np
     return (base + s[m]).ravel(), (base + e[m]).ravel(), np.tile(r[m].astype(np.int64), keys.size)
 
 
-def _merge(parts: list):
+def _merge(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start, end, rank) parts on disjoint timelines as one set of segments in increasing order."""
     parts = [p for p in parts if p[0].size]
     if not parts:

@@ -142,6 +142,8 @@ class ElementsResult:
         Loss time per equipment, bucket, category and reason (inside pbt). Computed on first access (from
         arrays kept with the result, not from the store), as only the report and the dashboard need it.
     period : str
+    failures : list of (str, str)
+        Equipment left out by :func:`zhizao.api.isolate_failures`, with its error (empty: none left out).
     """
 
     def __init__(self, elements: pd.DataFrame, reasons, period: str):
@@ -151,6 +153,8 @@ class ElementsResult:
         #: per-site (earliest, latest) time stamp [ms] from which default query ranges were derived (key None:
         #: all sites); None when the query range was given or there were no data
         self.extent: dict | None = None
+        #: (entity id, error) of the equipment the embedded engine's fallback left out (zhizao.api)
+        self.failures: list[tuple[str, str]] = []
 
     @property
     def reasons(self) -> pd.DataFrame:
@@ -341,6 +345,7 @@ def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: 
     ids = None if whole or not eq_ids else f"{_lit(min(eq_ids))} <= {{c}} AND {{c}} <= {_lit(max(eq_ids))}"
     p_where = None if ids is None else ids.format(c="p.equipment_id")
     if window is not None and eq_ids:
+        assert p_where is not None  # a window is never whole, so there are ids
         p_where += f""" AND p."end" >= {_ts(w0)} AND p."end" < {_ts(w1 + window.o_maxlen + 1)}"""
     view = ent[["key", "level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise"]]
     con.register("_zz_ent", view)
@@ -348,6 +353,7 @@ def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: 
     cur.register("_zz_ent", view)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:  # production, and the second part of the states
+            p_records: Future[tuple[dict, dict]]
             if not eq_ids:
                 p_records = pool.submit(lambda: ({"key": np.empty(0, np.int64)}, {}))
                 sr = empty_state_records()
@@ -432,6 +438,7 @@ class ReadWindow:
             first, last = self.first_start.get(e), self.last_start.get(e)
             if e in found or first is None or first >= x:
                 continue  # its last start before x is read (or it has none)
+            assert last is not None  # first_start and last_start hold the same equipment
             if last < xr:
                 known.append((e, last))  # its last records of all
             elif last >= x:
@@ -785,6 +792,7 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, windows, nb: int) -> _S
     returning them (called once the states are resolved)."""
     s0, e0 = sr.start[a:b], sr.end[a:b]
     win = (e0 > lo) & (s0 < hi)
+    rows: slice | np.ndarray
     if win.all():  # the default range holds all data
         rows, skey, srank = slice(a, b), sr.key[a:b], sr.rank[a:b]
     else:

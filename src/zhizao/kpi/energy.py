@@ -8,6 +8,8 @@ reference/transformation.md and can be overridden per call (a plant may use its 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: (carrier, unit) -> factor to the carrier's base unit (electricity kWh, natural gas m3, solids and liquids
 #: kg, heat and steam MJ, water m3).
 UNIT_TO_BASE: dict[tuple[str, str], float] = {
@@ -49,8 +51,8 @@ DEFAULT_KGCE: dict[str, float] = {
 JUMP_FACTOR = 50.0
 
 
-def _cases(mapping: dict, key_sql: str) -> str:
-    parts = " ".join(f"WHEN {k} THEN {v!r}" for k, v in mapping)
+def _cases(pairs: Iterable[tuple[str, float]], key_sql: str) -> str:
+    parts = " ".join(f"WHEN {k} THEN {v!r}" for k, v in pairs)
     return f"CASE {key_sql} {parts} ELSE NULL END"
 
 

@@ -199,11 +199,11 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     for name in ("oee", "nee", "teep"):
         if name in needed:
             note(name, np.isnan(out[name]), FACTOR_NULL())
-    out["null_reasons"] = _join_notes([(f"{k}: {m}", mask) for (k, m), mask in notes], n)
-    out["null_reason_codes"] = _join_notes([(_code_json(k, m), mask) for (k, m), mask in notes], n,
-                                           ",", "[%s]")
-    keep = [k for k in KPI_NAMES if k in wanted] + ["null_reasons", "null_reason_codes"]
-    return pd.DataFrame({k: out[k] for k in keep}, index=elements.index)
+    columns: dict[str, np.ndarray | list[str | None]] = {k: out[k] for k in KPI_NAMES if k in wanted}
+    columns["null_reasons"] = _join_notes([(f"{k}: {m}", mask) for (k, m), mask in notes], n)
+    columns["null_reason_codes"] = _join_notes([(_code_json(k, m), mask) for (k, m), mask in notes], n,
+                                               ",", "[%s]")
+    return pd.DataFrame(columns, index=elements.index)
 
 
 class _Columns(dict):
@@ -222,7 +222,8 @@ def _code_json(kpi: str, m: Message) -> str:
     return json.dumps({"kpi": kpi, "code": m.code, "params": m.args}, ensure_ascii=False)
 
 
-def _join_notes(notes: list[tuple[str, np.ndarray]], n: int, sep: str = "; ", wrap: str = "%s") -> list:
+def _join_notes(notes: list[tuple[str, np.ndarray]], n: int, sep: str = "; ",
+                wrap: str = "%s") -> list[str | None]:
     """Per row, the texts of the notes whose mask holds there, joined by ``sep`` in order and put in ``wrap``
     (None if none). Rows share few distinct combinations, so each combination is joined once."""
     if not notes or n == 0:
@@ -343,8 +344,8 @@ def catalogue(elements: pd.DataFrame, has_measurements: bool = False) -> pd.Data
     for n, name in CAPABILITY_KPIS.items():
         rows.append((n, name, "see zhizao.kpi.capability", "up",
                      "available" if has_measurements else "unavailable: no measured values with limits in quality"))
-    for n, (name, missing) in UNAVAILABLE.items():
-        rows.append((n, name, "", "", f"unavailable: no data for {missing}"))
+    for n, (name, lacking) in UNAVAILABLE.items():
+        rows.append((n, name, "", "", f"unavailable: no data for {lacking}"))
     df = pd.DataFrame(rows, columns=["number", "name", "formula", "better", "status"])
     df["number"] = df["number"].astype("Int64")
     df["order"] = df["number"].fillna(100)

@@ -33,6 +33,7 @@ partition (:meth:`EngineContext.part`), so a partition is computed the same wher
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -152,7 +153,7 @@ def entities(con, filled: set[str]) -> pd.DataFrame:
     return ent
 
 
-def group_zones(eq: pd.DataFrame, level: str, configured: dict | None = None) -> dict[str, str]:
+def group_zones(eq: pd.DataFrame, level: str, configured: Mapping[str, str] | None = None) -> dict[str, str]:
     """The bucket zone of each group of ``level`` whose equipment spans several time zones.
 
     One row per entity and period, always: the buckets of such a group (day, week, month, hour) are those of
@@ -297,7 +298,7 @@ class EngineContext:
     settings: Settings
     filled: set
     ent: pd.DataFrame
-    extent: dict
+    extent: dict[str | None, tuple[int, int]]
     n_eq: int
     _edges: dict = field(default_factory=dict, repr=False)
 
@@ -364,15 +365,16 @@ class EngineContext:
         if not self.extent:
             return None
         ranges: dict = {}
-        w0, w1 = [], []
+        starts: list[int] = []
+        ends: list[int] = []
         for site, tz in zip(ent["site"], ent["tz"]):
             site = None if pd.isna(site) else site
             if (site, tz) not in ranges:
                 ranges[site, tz] = default_range(*self.extent.get(site, self.extent[None]), period, tz)
             a, b = ranges[site, tz]
-            w0.append(a if start is None else _ms(start))
-            w1.append(b if end is None else _ms(end))
-        ent["w0"], ent["w1"] = w0, w1
+            starts.append(a if start is None else _ms(start))
+            ends.append(b if end is None else _ms(end))
+        ent["w0"], ent["w1"] = starts, ends
         if (ent["w1"] <= ent["w0"]).any():
             raise InputError(EMPTY_RANGE_SHORT)
         return ent

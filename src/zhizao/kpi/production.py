@@ -69,18 +69,19 @@ def _product_fields(products: list, names: list, equipment_ids: list, key: np.nd
     pos = {name: i for i, name in enumerate(names)}
     general = np.full((m + 1, 2), np.nan)  # the last row: no product (code -1)
     eq_pos = {e: k for k, e in enumerate(equipment_ids)}
-    own_pair, own_fields = [], []
+    own_pairs: list[int] = []
+    own_rows: list[tuple[float, float]] = []
     for product, equipment, pri, value in products:
-        fields = (np.nan if pri is None else pri, np.nan if value is None else value)
+        row = (np.nan if pri is None else pri, np.nan if value is None else value)
         if equipment is None:
-            general[pos[product]] = fields
+            general[pos[product]] = row
         elif equipment in eq_pos:
-            own_pair.append(eq_pos[equipment] * (m + 1) + pos[product])
-            own_fields.append(fields)
+            own_pairs.append(eq_pos[equipment] * (m + 1) + pos[product])
+            own_rows.append(row)
     fields = [general[:, f].take(code) for f in (0, 1)]  # code -1: the last row
-    if own_pair:
-        order = np.argsort(own_pair)
-        own_pair, own_fields = np.asarray(own_pair)[order], np.asarray(own_fields, np.float64)[order]
+    if own_pairs:
+        order = np.argsort(own_pairs)
+        own_pair, own_fields = np.asarray(own_pairs)[order], np.asarray(own_rows, np.float64)[order]
         pair = key * (m + 1) + np.where(code >= 0, code, m)
         i = np.minimum(np.searchsorted(own_pair, pair), own_pair.size - 1)
         hit = own_pair[i] == pair
@@ -128,7 +129,7 @@ def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, 
     in_bucket : array of bool, shape (nb,)
         Whether any record lies (partly) in the bucket: where not, the bucket has no count data (null, not 0).
     """
-    out = {}
+    out: dict[str, np.ndarray] = {}
     if not len(pr["key"]):
         return out, np.empty(0, np.int64), np.zeros(nb, bool)
     pk = pr["key"].astype(np.int64)

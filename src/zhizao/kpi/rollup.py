@@ -98,7 +98,13 @@ def rollup_stream(parts, level: str = "equipment", period: str | None = None) ->
             else pd.DataFrame(columns=columns)
     n_el = len(ELEMENTS)
     index: dict = {}  # group key -> group number
-    gid, tz, ps, pe, n_eq, no_cal, no_data = [], [], [], [], [], [], []
+    gid: list[str] = []
+    tz: list[str] = []
+    ps: list = []
+    pe: list = []
+    n_eq: list[int] = []
+    no_cal: list[bool] = []
+    no_data: list[bool] = []
     cap = 0
     s = c = n = np.empty((0, n_el))
     heads = []  # a row of each part (one with an id where there is one, none of an empty part): their

@@ -102,7 +102,7 @@ def _fetch(con, equipment_ids: list, order: bool, where: str | list | None = Non
     e, has_end = epoch_ms_or_null(t.column("e"))
     no_end = ~has_end
     e[no_end] = s[no_end]
-    cols = (key, s, e, no_end, to_numpy(t.column("rank")))
+    cols: tuple[np.ndarray, ...] = (key, s, e, no_end, to_numpy(t.column("rank")))
     reason = t.column("reason").combine_chunks()
     known = key >= 0  # every state's equipment is known after ingest; a foreign row is left out
     if not known.all():
@@ -145,7 +145,7 @@ def empty_state_records() -> StateRecords:
 
 
 def state_records(con, production_end: dict | Callable[[], dict], equipment_ids: list,
-                  where: str | None = None, horizon: dict | None = None) -> StateRecords:
+                  where: str | list[str] | None = None, horizon: dict | None = None) -> StateRecords:
     """Every state record with its resolved end (see the module docstring).
 
     Parameters
@@ -157,10 +157,11 @@ def state_records(con, production_end: dict | Callable[[], dict], equipment_ids:
         callable is called after the states are read (so production can be read meanwhile).
     equipment_ids : list of str
         The equipment's ids in key order (the key of ``equipment_ids[k]`` is ``k``).
-    where : str, optional
-        A condition on the records (table alias ``s``): only those are read, e.g. a range of equipment ids, so
-        that DuckDB reads only the row groups that can hold them (records of other equipment are left out
-        anyway), or a window of time around the buckets with every record that reaches into it.
+    where : str or list of str, optional
+        A condition on the records (table alias ``s``), or several (one query each): only those are read,
+        e.g. a range of equipment ids, so that DuckDB reads only the row groups that can hold them (records of
+        other equipment are left out anyway), or a window of time around the buckets with every record that
+        reaches into it.
     horizon : dict, optional
         The data horizon [ms] per key, instead of the one derived from the records read and ``production_end``
         (a read of a window of time does not see the equipment's last records).
