@@ -1002,7 +1002,7 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     horizon = now + pd.Timedelta(days=limits.max_future_days)
-    out = []
+    out: list[tuple[str, str, tuple]] = []
 
     def raw(c):
         return Sql(f'"_raw_{c}"')
@@ -1022,22 +1022,22 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
         cond = " AND ".join(f'"{g}" IS NULL' for g in group)
         out.append(("missing_field", cond, (R.MISSING_ONE_OF, {"columns": list(group)})))
     stamps = [c.name for c in spec.columns if c.type == "timestamp"]
-    for c in stamps:
-        out.append(("time_out_of_range", f'"{c}" < {_ts_lit(lo)} OR "{c}" >= {_ts_lit(hi)}',
-                    (R.TIME_OUT_OF_RANGE, {"column": c, "value": raw(c), "earliest": lo.isoformat(),
+    for name in stamps:
+        out.append(("time_out_of_range", f'"{name}" < {_ts_lit(lo)} OR "{name}" >= {_ts_lit(hi)}',
+                    (R.TIME_OUT_OF_RANGE, {"column": name, "value": raw(name), "earliest": lo.isoformat(),
                                            "latest": hi.isoformat()})))
     if table in MEASURED_TABLES:
-        for c in stamps:
-            out.append(("time_out_of_range", f'"{c}" > {_ts_lit(horizon)}',
-                        (R.TIME_IN_FUTURE, {"column": c, "value": raw(c), "days": f"{limits.max_future_days:g}",
+        for name in stamps:
+            out.append(("time_out_of_range", f'"{name}" > {_ts_lit(horizon)}',
+                        (R.TIME_IN_FUTURE, {"column": name, "value": raw(name), "days": f"{limits.max_future_days:g}",
                                             "today": now.date().isoformat()})))
-    for c in stamps:
+    for name in stamps:
         out.append(("invalid_offset",
-                    f'abs(epoch(try_cast("_raw_{c}" AS TIMESTAMP)) - epoch("{c}")) > {_MAX_OFFSET_S}',
-                    (R.INVALID_OFFSET, {"column": c, "value": raw(c)})))
-    for c in stamps:
-        out.append(("nonexistent_local_time", f'"_dst_{c}" = \'gap\'',
-                    (R.NONEXISTENT_LOCAL, {"column": c, "value": raw(c), "zone": Sql("_zz_zone")})))
+                    f'abs(epoch(try_cast("_raw_{name}" AS TIMESTAMP)) - epoch("{name}")) > {_MAX_OFFSET_S}',
+                    (R.INVALID_OFFSET, {"column": name, "value": raw(name)})))
+    for name in stamps:
+        out.append(("nonexistent_local_time", f'"_dst_{name}" = \'gap\'',
+                    (R.NONEXISTENT_LOCAL, {"column": name, "value": raw(name), "zone": Sql("_zz_zone")})))
     for c in spec.columns:
         if c.type == "float":
             out.append(("not_finite", f'NOT isfinite("{c.name}")',

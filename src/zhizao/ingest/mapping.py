@@ -120,8 +120,14 @@ def _parser() -> duckdb.DuckDBPyConnection:
 
 @functools.lru_cache(maxsize=1)
 def _skeleton() -> dict:
-    return _strip(json.loads(_parser().execute("SELECT json_serialize_sql('SELECT NULL')").fetchone()[0])
-                  ["statements"][0]["node"])
+    return _strip(json.loads(_serialized("SELECT NULL"))["statements"][0]["node"])
+
+
+def _serialized(sql: str) -> str:
+    """DuckDB's JSON serialisation of the statement ``sql`` (the query returns one row always)."""
+    row = _parser().execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    assert row is not None
+    return row[0]
 
 
 def _strip(node):
@@ -176,7 +182,7 @@ def _check(sql: str):
     except (RuntimeError, duckdb.Error) as e:  # the tokenizer's own complaints
         return None, WHY_PARSE(error=str(e).splitlines()[0][:200])
     with _PARSER_LOCK:
-        tree = json.loads(_parser().execute("SELECT json_serialize_sql(?)", ["SELECT " + sql]).fetchone()[0])
+        tree = json.loads(_serialized("SELECT " + sql))
         skeleton = _skeleton()
     if tree.get("error"):
         return None, WHY_PARSE(error=str(tree.get("error_message", "")).splitlines()[0][:200])
