@@ -403,7 +403,10 @@ def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str
 
     ``eq_out``: per-equipment output drivers (baseline frame, reporting frame) on the same buckets, or None
     for the scope's total output ``volume``."""
-    cb, cr, groups, info = {}, {}, [], {}
+    cb: dict = {}
+    cr: dict = {}
+    groups: list = []
+    info: dict = {}
 
     def col(df, c):
         return df[c].to_numpy(float)
@@ -532,7 +535,7 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     fr = pd.DataFrame(Hm.T, index=pd.to_datetime(pr.days, unit="ms", utc=True), columns=cols).reindex(
         r_idx).fillna(0.0)
     # relative variance of each equipment's reporting hours from its products' rho estimates
-    per = {}
+    per: dict = {}
     for j, k in enumerate(keys):
         if np.isfinite(H[j]):
             per.setdefault(k, 0.0)

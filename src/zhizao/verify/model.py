@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,7 @@ class Fit:
 
     terms: list[str]
     params: np.ndarray
-    result: object
+    result: Any  # OLSFigures, or a statsmodels results object (untyped)
     cov_hac: np.ndarray
     lags: int
     n: int
@@ -587,6 +588,7 @@ def prediction_leverage(f: Fit, Xb: pd.DataFrame, Xr: pd.DataFrame) -> tuple[flo
     """Leverage of the reporting period's mean conditions ``x_r' (X'X)^-1 x_r`` and the largest leverage of
     a baseline bucket; the first above the second means the reporting conditions lie outside the data the
     model was fitted on (jointly, even when each driver is inside its own range)."""
+    assert f.xtx_inv is not None  # every fit (fit_model) has it
     xr = f.design(Xr).mean(axis=0)
     Db = f.design(Xb)
     h_b = np.einsum("ij,jk,ik->i", Db, f.xtx_inv, Db)

@@ -9,7 +9,7 @@ import pandas as pd
 from zhizao.errors import NotFound, ZhizaoError
 from zhizao.messages import define
 from zhizao.verify import checks as C
-from zhizao.verify.indicators import verify
+from zhizao.verify.indicators import UNKNOWN_SCOPE, verify
 from zhizao.verify.inputs import VerificationInputs
 from zhizao.verify.result import VerificationResult
 
@@ -101,6 +101,8 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
     out = []
     for ind in indicators or PROJECT_INDICATORS:
         try:
+            if scope is None:  # an enterprise without sited equipment: refused as verify refuses any unknown scope
+                raise NotFound(UNKNOWN_SCOPE(scope=None))
             res = verify(ws, ind, scope, baseline, reporting, confidence=confidence, project_id=project_id,
                          inputs=inputs, **kw)
             res.notes = notes + res.notes
@@ -179,7 +181,7 @@ def _worker_init() -> None:
 
 def _verify_chunk(ids: list[str]) -> list:
     inputs, kw = _WORKER["inputs"], _WORKER["kw"]
-    out = []
+    out: list[tuple[str, list[VerificationResult] | None]] = []
     for pid in ids:
         try:
             out.append((pid, verify_project(inputs.ws, pid, store=False, inputs=inputs, **kw)))
