@@ -39,7 +39,7 @@ REAL_SOURCES = (
 )
 
 #: Before/after verifications on the real data: (label, indicator, scope, baseline, reporting, options)
-REAL_VERIFICATIONS = (
+REAL_VERIFICATIONS: tuple[tuple[str, str, str, tuple[str, str], tuple[str, str], dict[str, str]], ...] = (
     ("eemeter daily sample (simulated, designed saving 10 %)", "energy", "il-daily-meter",
      ("2015-12-26T00:00:00-06:00", "2016-12-26T00:00:00-06:00"),
      ("2017-01-04T00:00:00-06:00", "2018-01-04T00:00:00-06:00"), {}),

@@ -324,7 +324,7 @@ def display_frame(table: dict, null: str = "\u2014") -> tuple[pd.DataFrame, list
         cols.append(h if seen[h] == 1 else f"{h} ({seen[h]})")
     rows, pct = [], set()
     for r in table["rows"]:
-        out = []
+        out: list[object] = []
         for k, c in enumerate(r):
             if isinstance(c, dict) and "bar" in c and "text" not in c:
                 out.append(None)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, fields
+from typing import Any
 
 import pandas as pd
 
@@ -120,7 +121,7 @@ def current(environ=None) -> Limits:
         An environment variable names an unknown limit or gives a value that is not allowed.
     """
     env = os.environ if environ is None else environ
-    changes = {}
+    changes: dict[str, Any] = {}  # texts: Limits converts and checks them
     names = {f.name for f in fields(Limits)}
     for k, v in env.items():
         if k.startswith("ZHIZAO_LIMIT_"):

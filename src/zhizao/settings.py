@@ -151,7 +151,7 @@ def _rebuild(cls: type, values: dict) -> Any:
 
 def _section(current: Any, name: str, value: Any) -> Any:
     """``value`` for field ``name``: a mapping becomes the field's section dataclass if it is one."""
-    if is_dataclass(current) and isinstance(value, Mapping):
+    if is_dataclass(current) and not isinstance(current, type) and isinstance(value, Mapping):
         known = {f.name for f in fields(current)}
         for k in value:
             if k not in known:

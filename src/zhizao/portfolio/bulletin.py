@@ -677,7 +677,7 @@ def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, lette
     b = _Bulletin(stats, lang, lh)
     doc = b.document(title)
     env = _env(template_dir)
-    env.install_gettext_translations(b.tr, newstyle=True)
+    env.install_gettext_translations(b.tr, newstyle=True)  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
     css = env.get_template("bulletin.css").render()
     html = env.get_template("bulletin.html.j2").render(doc=doc, css=Markup(css), version=__version__,
                                                       for_print=for_print)

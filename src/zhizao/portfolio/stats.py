@@ -11,6 +11,8 @@ project ids behind it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -133,9 +135,10 @@ def summarize(values: pd.Series, output: pd.Series | None = None, investment: pd
     """
     v = pd.to_numeric(values, errors="coerce").dropna()
     ids = [str(i) for i in v.index]
-    res = {"n": int(v.size), "mean": None, "ci_low": None, "ci_high": None, "confidence": confidence,
-           "weighted_mean": None, "weight_basis": None, "weight_project_ids": [], "median": None, "q1": None,
-           "q3": None, "iqr": None, "min": None, "max": None, "project_ids": ids}
+    res: dict[str, Any] = {
+        "n": int(v.size), "mean": None, "ci_low": None, "ci_high": None, "confidence": confidence,
+        "weighted_mean": None, "weight_basis": None, "weight_project_ids": [], "median": None, "q1": None,
+        "q3": None, "iqr": None, "min": None, "max": None, "project_ids": ids}
     if not v.size:
         return res
     x = v.to_numpy(dtype=float)
@@ -180,16 +183,19 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
             declared = None if pd.isna(declared) else float(declared)
             result = r.result if r is not None and isinstance(r.result, dict) else {}
             verdict = result.get("verdict") or ("indicative" if r is not None else None)
-            has_value = r is not None and pd.notna(r.improvement)
+            shown = r if r is not None and pd.notna(r.improvement) else None  # the stored result with a value
+            has_value = shown is not None
             status = ("verified" if has_value and verdict == "verified" else "indicative" if has_value
                       else "declared" if declared is not None else "neither")
             rows.append({
                 "project_id": p.project_id, "enterprise_id": p.enterprise_id, "enterprise": p.enterprise,
                 "type": p.type, "indicator": ind, "status": status, "verdict": verdict,
                 "flags": list(result.get("flags") or []),
-                "improvement": r.improvement if has_value else None,
-                "ci_low": r.ci_low if has_value else None, "ci_high": r.ci_high if has_value else None,
-                "confidence": r.confidence if has_value else None, "method": r.method if has_value else None,
+                "improvement": shown.improvement if shown is not None else None,
+                "ci_low": shown.ci_low if shown is not None else None,
+                "ci_high": shown.ci_high if shown is not None else None,
+                "confidence": shown.confidence if shown is not None else None,
+                "method": shown.method if shown is not None else None,
                 "output": r.output if r is not None else None,
                 "investment": None if pd.isna(p.investment) else float(p.investment),
                 "declared": declared, "computed_at": r.computed_at if r is not None else None,

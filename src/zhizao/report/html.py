@@ -664,7 +664,7 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
         header, header_error = {"levels": [], "data_range": None, "no_calendar": 0, "simulated": []}, \
             f"{type(exc).__name__}: {exc}"
     env = _env()
-    env.install_gettext_translations(rep.tr, newstyle=True)
+    env.install_gettext_translations(rep.tr, newstyle=True)  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
     html = env.get_template("report.html.j2").render(
         lang="zh-CN" if lang == "zh" else "en",
         title=title or _("Manufacturing performance report"),

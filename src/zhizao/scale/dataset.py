@@ -73,7 +73,7 @@ BAD_DATASET = define("dataset.bad_manifest", "%(path)s is not a zhizao dataset o
 UNREADABLE = define("dataset.unreadable", "cannot read the %(table)s files of the dataset %(path)s: %(error)s")
 
 
-def _lit(s: str) -> str:
+def _lit(s: str | Path) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 

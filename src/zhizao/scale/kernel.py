@@ -122,7 +122,7 @@ def take_rows(t: pa.Table, mask) -> pa.Table:
 
 def tables_of(wide: pa.Table, names: tuple[str, ...]) -> dict[str, pa.Table]:
     """Split a union of tables (column ``_t`` naming each row's table) into one table per name."""
-    out = {}
+    out: dict[str, pa.Table] = {}
     if wide.num_rows == 0:
         return out
     t_col = wide.column("_t")

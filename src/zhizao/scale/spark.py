@@ -133,7 +133,7 @@ def _is_local(path: str) -> bool:
 
 def read_table(spark, dataset: str, name: str):
     """Table ``name`` of the dataset as a Spark DataFrame (canonical columns, ``_row`` and ``site``)."""
-    extra = (("site", "string"),) if name != "equipment" else ()
+    extra: tuple[tuple[str, str], ...] = (("site", "string"),) if name != "equipment" else ()
     if name in ("states", "production", "calendar", "energy", "labour", "quality"):
         extra += (("month", "string"),)
     schema = _struct(name, extra)

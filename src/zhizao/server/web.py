@@ -57,7 +57,7 @@ def env(lang: str) -> jinja2.Environment:
     e = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                            extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
                            undefined=jinja2.StrictUndefined)
-    e.install_gettext_translations(translations(lang), newstyle=True)
+    e.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
     return e
 
 
