@@ -468,18 +468,18 @@ def _calendar(rng: np.random.Generator, d0: _dt.date, days: int, tz: str, holida
     is_holiday[hol_idx] = True
 
     wd = dates[working]
-    shift_s, shift_e, shift_name, brk_s, brk_e = [], [], [], [], []
+    shift_s_parts, shift_e_parts, shift_name_parts, brk_s_parts, brk_e_parts = [], [], [], [], []
     for name, a, b, ba, bb in SHIFTS:
         s = _localize(wd, _hms(a), tz)
         e = _localize(wd, _hms(b), tz)
-        shift_s.append(s)
-        shift_e.append(e)
-        shift_name += [name] * len(s)
-        brk_s.append(_localize(wd, _hms(ba), tz))
-        brk_e.append(_localize(wd, _hms(bb), tz))
-    shift_s, shift_e = np.concatenate(shift_s), np.concatenate(shift_e)
-    brk_s, brk_e = np.concatenate(brk_s), np.concatenate(brk_e)
-    shift_name = np.array(shift_name, dtype=object)
+        shift_s_parts.append(s)
+        shift_e_parts.append(e)
+        shift_name_parts += [name] * len(s)
+        brk_s_parts.append(_localize(wd, _hms(ba), tz))
+        brk_e_parts.append(_localize(wd, _hms(bb), tz))
+    shift_s, shift_e = np.concatenate(shift_s_parts), np.concatenate(shift_e_parts)
+    brk_s, brk_e = np.concatenate(brk_s_parts), np.concatenate(brk_e_parts)
+    shift_name = np.array(shift_name_parts, dtype=object)
     hol_s, hol_e = day_edges[:-1][is_holiday], day_edges[1:][is_holiday]
 
     # POT = shifts minus holidays (site level, disjoint intervals)
@@ -523,27 +523,27 @@ def _parameters(rng: np.random.Generator, machines: int) -> _Step:
 def _maintenance(rng: np.random.Generator, cal: _Step, machines: int, tz: str) -> _Step:
     """Preventive maintenance: one 2 h window per machine and week, on a working non-holiday day, in a
     shift outside its break."""
-    slots = []  # seconds of day
+    slots_list = []  # seconds of day
     for _, a, b, ba, bb in SHIFTS:
         x = _hms(a)
         while x + MAINTENANCE_S <= _hms(b):
             if x + MAINTENANCE_S <= _hms(ba) or x >= _hms(bb):
-                slots.append(x)
+                slots_list.append(x)
             x += 1800
-    slots = np.array(slots)
+    slots = np.array(slots_list)
     days = len(cal.dates)
     week = (np.arange(days) + int(cal.weekday[0])) // 7
     ok_day = cal.working & ~cal.is_holiday
-    pm_day, pm_slot, pm_machine = [], [], []
+    pm_day_parts, pm_slot_parts, pm_machine_parts = [], [], []
     for w in np.unique(week):
         cand = np.flatnonzero((week == w) & ok_day)
         if len(cand) == 0:
             continue
-        pm_day.append(rng.choice(cand, machines))
-        pm_slot.append(rng.choice(slots, machines))
-        pm_machine.append(np.arange(machines))
-    if pm_day:
-        pm_day, pm_slot, pm_machine = map(np.concatenate, (pm_day, pm_slot, pm_machine))
+        pm_day_parts.append(rng.choice(cand, machines))
+        pm_slot_parts.append(rng.choice(slots, machines))
+        pm_machine_parts.append(np.arange(machines))
+    if pm_day_parts:
+        pm_day, pm_slot, pm_machine = map(np.concatenate, (pm_day_parts, pm_slot_parts, pm_machine_parts))
     else:
         pm_day = pm_slot = pm_machine = np.zeros(0, dtype=np.int64)
     pm_s = _localize(cal.dates[pm_day], pm_slot, tz)
@@ -556,7 +556,7 @@ def _timelines(rng: np.random.Generator, cal: _Step, par: _Step, pm: _Step, mach
     its calendar segments, and its orders."""
     child = rng.spawn(machines)
     all_st, all_sc, all_sr, all_so, all_m = [], [], [], [], []
-    o_prod, o_qty, o_ct, o_m, o_local = [], [], [], [], []
+    o_prod_list, o_qty, o_ct_list, o_m_list, o_local = [], [], [], [], []
     t0, t1 = cal.t0, cal.t1
     cal_edges = np.concatenate([[t0, t1], cal.pot_s, cal.pot_e, cal.brk_s, cal.brk_e])
     order_base = 0
@@ -581,10 +581,10 @@ def _timelines(rng: np.random.Generator, cal: _Step, par: _Step, pm: _Step, mach
         all_sr.append(np.asarray(sr, dtype=np.int16))
         all_so.append(np.where(so >= 0, so + order_base, -1))
         all_m.append(np.full(len(st), m, np.int32))
-        o_prod += op
+        o_prod_list += op
         o_qty += oq
-        o_ct += oc
-        o_m += [m] * len(op)
+        o_ct_list += oc
+        o_m_list += [m] * len(op)
         o_local += list(range(1, len(op) + 1))
         order_base += len(op)
     st = np.concatenate(all_st)
@@ -593,9 +593,9 @@ def _timelines(rng: np.random.Generator, cal: _Step, par: _Step, pm: _Step, mach
     so = np.concatenate(all_so)
     sm = np.concatenate(all_m)
     nxt = np.r_[st[1:], t1]  # end of each state (the closing OFF of a machine gets t1, zero length)
-    o_prod = np.asarray(o_prod, dtype=np.int64)
-    o_ct = np.asarray(o_ct)
-    o_m = np.asarray(o_m)
+    o_prod = np.asarray(o_prod_list, dtype=np.int64)
+    o_ct = np.asarray(o_ct_list)
+    o_m = np.asarray(o_m_list)
     order_ids = np.array([f"WO-{par.mids[m]}-{k:05d}" for m, k in zip(o_m.tolist(), o_local)], dtype=object)
     bounds = np.r_[0, np.cumsum([len(a) for a in all_st])]
     return _Step(st=st, sc=sc, sr=sr, so=so, sm=sm, nxt=nxt, o_prod=o_prod, o_ct=o_ct, order_ids=order_ids,
@@ -666,7 +666,7 @@ def _quality(rng: np.random.Generator, par: _Step, prod: _Step, machines: int) -
     q_fail = out_tol | other_defect
     defect = np.where(out_tol, "diameter out of tolerance",
                       np.array(QUALITY_DEFECTS, dtype=object)[qrng.integers(0, len(QUALITY_DEFECTS), nq)])
-    defect = np.where(q_fail, defect, None)
+    defect = np.where(q_fail, defect, None)  # type: ignore[call-overload]  # numpy takes None; its types do not
     first_pass = np.where(q_fail, True, qrng.random(nq) >= 0.03)
     return _Step(qrep=qrep, q_unit=q_unit, q_ts=q_ts, q_m=q_m, q_val=q_val, q_fail=q_fail, defect=defect,
                  first_pass=first_pass)
@@ -980,7 +980,7 @@ def write_plant(tables: dict, out_dir) -> dict[str, Path]:
         _write_csv(df, p)
         paths[name] = p
         counts[fname] = len(df)
-    meta = {}
+    meta: dict = {}
     for df in tables.values():
         meta = df.attrs.get("zhizao_simulation") or meta
         if meta:

@@ -437,15 +437,15 @@ def draw_machines(r: np.random.Generator, proj: SimpleNamespace, mpp: int, sc: S
 
 def machine_days(proj: SimpleNamespace, grid: SimpleNamespace, mpp: int) -> SimpleNamespace:
     """Every day of each machine's two windows: machine, day and period (0 baseline, 1 reporting)."""
-    md_m, md_d, md_per = [], [], []
+    md_m_parts, md_d_parts, md_per_parts = [], [], []
     for p in range(proj.n):
         for per, (a, b) in enumerate(((proj.b0[p], proj.b1[p]), (proj.r0[p], proj.r1[p]))):
             days = np.arange(grid.day_of_month0[a], grid.day_of_month0[b])
             for j in range(mpp):
-                md_m.append(np.full(len(days), p * mpp + j))
-                md_d.append(days)
-                md_per.append(np.full(len(days), per, np.int8))
-    md_m, md_d, md_per = np.concatenate(md_m), np.concatenate(md_d), np.concatenate(md_per)
+                md_m_parts.append(np.full(len(days), p * mpp + j))
+                md_d_parts.append(days)
+                md_per_parts.append(np.full(len(days), per, np.int8))
+    md_m, md_d, md_per = np.concatenate(md_m_parts), np.concatenate(md_d_parts), np.concatenate(md_per_parts)
     working = grid.working_day[md_d]
     w = np.flatnonzero(working)
     return SimpleNamespace(n=len(md_m), m=md_m, d=md_d, per=md_per, working=working, w=w, n_w=len(w),
@@ -522,14 +522,14 @@ def state_records(day: SimpleNamespace, md: SimpleNamespace, mach: SimpleNamespa
         return np.where(b, wall["t1830"][dd] + x - BREAK2_W,
                         np.where(a, wall["t1030"][dd] + x - BREAK1_W, wall["t06"][dd] + x))
 
-    st_s, st_e, st_m, st_c, st_r = [to_wall(day.ps, False)], [to_wall(day.pe, True)], [wm[day.row]], [day.code], \
-        [day.reason]
+    st_s_parts, st_e_parts = [to_wall(day.ps, False)], [to_wall(day.pe, True)]
+    st_m_parts, st_c_parts, st_r_parts = [wm[day.row]], [day.code], [day.reason]
     for a, b in (("t10", "t1030"), ("t18", "t1830")):  # breaks
-        st_s.append(wall[a][wd])
-        st_e.append(wall[b][wd])
-        st_m.append(wm)
-        st_c.append(np.full(n_w, BREAK))
-        st_r.append(np.full(n_w, BREAK))
+        st_s_parts.append(wall[a][wd])
+        st_e_parts.append(wall[b][wd])
+        st_m_parts.append(wm)
+        st_c_parts.append(np.full(n_w, BREAK))
+        st_r_parts.append(np.full(n_w, BREAK))
     # not_scheduled: the complement of the machine's 06:00-22:00 working days within its site range
     o = np.lexsort((wd, wm))
     om, od = wm[o], wd[o]
@@ -555,13 +555,13 @@ def state_records(day: SimpleNamespace, md: SimpleNamespace, mach: SimpleNamespa
     comm_mid = (me[proj.b1[gp]] + me[proj.r0[gp]]) // 2
     g_r = np.where((g_s <= comm_mid) & (g_e > comm_mid), 20,
                    np.where((g_s < me[proj.b0[gp]]) | (g_e > me[proj.r1[gp]]), 21, 22))
-    st_s.append(g_s)
-    st_e.append(g_e)
-    st_m.append(g_m)
-    st_c.append(np.full(len(g_s), OFF))
-    st_r.append(g_r)
-    st_s, st_e, st_m = np.concatenate(st_s), np.concatenate(st_e), np.concatenate(st_m)
-    st_c, st_r = np.concatenate(st_c), np.concatenate(st_r)
+    st_s_parts.append(g_s)
+    st_e_parts.append(g_e)
+    st_m_parts.append(g_m)
+    st_c_parts.append(np.full(len(g_s), OFF))
+    st_r_parts.append(g_r)
+    st_s, st_e, st_m = np.concatenate(st_s_parts), np.concatenate(st_e_parts), np.concatenate(st_m_parts)
+    st_c, st_r = np.concatenate(st_c_parts), np.concatenate(st_r_parts)
     o = np.lexsort((st_s, st_m))
     st_s, st_e, st_m, st_c, st_r = st_s[o], st_e[o], st_m[o], st_c[o], st_r[o]
     cont = np.r_[False, (st_m[1:] == st_m[:-1]) & (st_c[1:] == st_c[:-1]) & (st_r[1:] == st_r[:-1])
@@ -610,7 +610,7 @@ def draw_quality(r: np.random.Generator, md: SimpleNamespace, prod: SimpleNamesp
                                                                              len(q_w))
     q_fail = r.random(len(q_w)) < (prod.ps_day + prod.pr_day)[q_w]
     q_defect = np.where(q_fail, np.array(QUALITY_DEFECTS, dtype=object)[
-        r.integers(0, len(QUALITY_DEFECTS), len(q_w))], None)
+        r.integers(0, len(QUALITY_DEFECTS), len(q_w))], None)  # type: ignore[call-overload]  # numpy takes None; its types do not
     day_txt = np.strings.replace(np.datetime_as_string(grid.dates, unit="D"), "-", "")
     q_unit = np.strings.add(np.strings.add(np.strings.add(mach.ids[wm[q_w]].astype(str), "-"),
                                            day_txt[wd[q_w]]),
@@ -653,6 +653,7 @@ def draw_energy(r: np.random.Generator, mach: SimpleNamespace, md: SimpleNamespa
     else:
         shift_day = np.full(proj.n, -1)
     if sc.weather > 0:
+        assert temp is not None  # drawn whenever the scenario has weather
         site = proj.ent_of[mach.proj_of[md.m]]
         extra += sc.weather * mach.wk0[md.m] / 7 * degree_days_10(temp[site, md.d])
     noise = _noise(r.normal(0.0, 1.0, md.n), sc.ar_noise, r_scn, md.m, md.d, mach.n, grid.n_days)
@@ -705,17 +706,18 @@ def draw_costs(r: np.random.Generator, ent: SimpleNamespace, proj: SimpleNamespa
     """Monthly price index per site and monthly operating cost per work centre and category,
     ``price_index x (fixed_k + variable_k x produced) x (1 - red_k) x noise`` (module docstring)."""
     n_p, n_months = proj.n, grid.n_months
-    pi_site, pi_month, pi_val = [], [], []
+    pi_site_parts, pi_month_parts, pi_val_parts = [], [], []
     price_index = np.full((ent.n, n_months), np.nan)
     for e in np.flatnonzero(grid.has_site):
         k = np.arange(grid.site_m0[e], grid.site_m1[e])
         steps = 1 + ent.infl[e] + r.normal(0.0, 0.0015, len(k) - 1)
         v = np.round(np.r_[1.0, np.cumprod(steps)], 5)
         price_index[e, k] = v
-        pi_site.append(np.full(len(k), e))
-        pi_month.append(k)
-        pi_val.append(v)
-    pi_site, pi_month, pi_val = np.concatenate(pi_site), np.concatenate(pi_month), np.concatenate(pi_val)
+        pi_site_parts.append(np.full(len(k), e))
+        pi_month_parts.append(k)
+        pi_val_parts.append(v)
+    pi_site, pi_month = np.concatenate(pi_site_parts), np.concatenate(pi_month_parts)
+    pi_val = np.concatenate(pi_val_parts)
     prod_md = np.zeros(md.n, np.int64)
     prod_md[md.w] = prod.produced.sum(1)
     md_p = mach.proj_of[md.m]
@@ -730,7 +732,7 @@ def draw_costs(r: np.random.Generator, ent: SimpleNamespace, proj: SimpleNamespa
     eff = proj.eff
     red_other = (eff["operating_cost"] - sh_en * eff["unit_energy"]) / (1 - sh_en)
     red = {"labour": red_other, "energy": eff["unit_energy"], "material": red_other, "maintenance": red_other}
-    c_p, c_m, c_cat, c_amt = [], [], [], []
+    c_p_parts, c_m_parts, c_cat_parts, c_amt_parts = [], [], [], []
     for p in range(n_p):
         for per, (a, b) in enumerate(((proj.b0[p], proj.b1[p]), (proj.r0[p], proj.r1[p]))):
             k = np.arange(a, b)
@@ -744,11 +746,11 @@ def draw_costs(r: np.random.Generator, ent: SimpleNamespace, proj: SimpleNamespa
                 if sc.ar_noise > 0:
                     z = _ar1(r_scn, 1, len(k), sc.ar_noise)[0]
                 amt = np.round(amt * (1 + 0.02 * z), 2)
-                c_p.append(np.full(len(k), p))
-                c_m.append(k)
-                c_cat.append(np.full(len(k), ci))
-                c_amt.append(amt)
-    c_p, c_m, c_cat, c_amt = map(np.concatenate, (c_p, c_m, c_cat, c_amt))
+                c_p_parts.append(np.full(len(k), p))
+                c_m_parts.append(k)
+                c_cat_parts.append(np.full(len(k), ci))
+                c_amt_parts.append(amt)
+    c_p, c_m, c_cat, c_amt = map(np.concatenate, (c_p_parts, c_m_parts, c_cat_parts, c_amt_parts))
     return SimpleNamespace(pi_site=pi_site, pi_month=pi_month, pi_val=pi_val, price_index=price_index,
                            prod_md=prod_md, q_pm=q_pm, unit_cost=unit_cost, share=share, q0_nominal=q0_nominal,
                            red=red, p=c_p, m=c_m, cat=c_cat, amount=c_amt)
@@ -760,24 +762,24 @@ def draw_development_cycles(r: np.random.Generator, ent: SimpleNamespace, proj: 
     reporting window; cycle ``T0 x lognormal(sd 0.15) x (1 - R)`` after commissioning [days]."""
     nb = nr = 8
     months = grid.months
-    dv_p, dv_ds, dv_rel = [], [], []
+    dv_p_parts, dv_ds_parts, dv_rel_parts = [], [], []
     for p in range(proj.n):
         e = int(proj.ent_of[p])
         ce_day = int(months[proj.r0[p]].astype(np.int64))
         lo, hi = int(months[proj.b0[p]].astype(np.int64)), int(months[proj.b1[p]].astype(np.int64))
         rel = r.integers(lo, hi, nb)  # released in the baseline window, designed before the project
         ln = np.maximum(30, np.rint(ent.t0_days[e] * r.lognormal(-0.15 ** 2 / 2, 0.15, nb))).astype(np.int64)
-        dv_p.append(np.full(nb, p))
-        dv_ds.append(rel - ln)
-        dv_rel.append(rel)
+        dv_p_parts.append(np.full(nb, p))
+        dv_ds_parts.append(rel - ln)
+        dv_rel_parts.append(rel)
         lo, hi = int(months[proj.r0[p]].astype(np.int64)), int(months[proj.r1[p]].astype(np.int64))
         ds = r.integers(lo, hi, nr)  # design started in the reporting window
         f = np.where(ds >= ce_day, 1 - proj.eff["development_cycle"][p], 1.0)
         ln = np.maximum(30, np.rint(ent.t0_days[e] * f * r.lognormal(-0.15 ** 2 / 2, 0.15, nr))).astype(np.int64)
-        dv_p.append(np.full(nr, p))
-        dv_ds.append(ds)
-        dv_rel.append(ds + ln)
-    dv_p, dv_ds, dv_rel = map(np.concatenate, (dv_p, dv_ds, dv_rel))
+        dv_p_parts.append(np.full(nr, p))
+        dv_ds_parts.append(ds)
+        dv_rel_parts.append(ds + ln)
+    dv_p, dv_ds, dv_rel = map(np.concatenate, (dv_p_parts, dv_ds_parts, dv_rel_parts))
     o = np.lexsort((dv_ds, dv_p))
     dv_p, dv_ds, dv_rel = dv_p[o], dv_ds[o], dv_rel[o]
     dv_num = np.arange(len(dv_p)) - np.searchsorted(dv_p, dv_p) + 1
@@ -863,19 +865,19 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
                                    "pri": np.concatenate(ppri), "standard_minutes": np.concatenate(psm),
                                    "unit_value": np.concatenate(puv)})
     # calendar: two shifts and two breaks per working day of each site's range
-    cal_s, cal_e, cal_scope, cal_kind, cal_name = [], [], [], [], []
+    cal_s_parts, cal_e_parts, cal_scope_parts, cal_kind_parts, cal_name_parts = [], [], [], [], []
     for e in np.flatnonzero(grid.has_site):
         dsel = np.arange(grid.day_of_month0[grid.site_m0[e]], grid.day_of_month0[grid.site_m1[e]])
         dsel = dsel[grid.working_day[dsel]]
         for a, b, kind, name in (("t06", "t14", "shift", "early"), ("t10", "t1030", "break", "break"),
                                  ("t14", "t22", "shift", "late"), ("t18", "t1830", "break", "break")):
-            cal_s.append(wall[a][dsel])
-            cal_e.append(wall[b][dsel])
-            cal_scope.append(np.full(len(dsel), e))
-            cal_kind.append(np.full(len(dsel), kind, object))
-            cal_name.append(np.full(len(dsel), name, object))
-    cal_s, cal_e, cal_scope = map(np.concatenate, (cal_s, cal_e, cal_scope))
-    cal_kind, cal_name = np.concatenate(cal_kind), np.concatenate(cal_name)
+            cal_s_parts.append(wall[a][dsel])
+            cal_e_parts.append(wall[b][dsel])
+            cal_scope_parts.append(np.full(len(dsel), e))
+            cal_kind_parts.append(np.full(len(dsel), kind, object))
+            cal_name_parts.append(np.full(len(dsel), name, object))
+    cal_s, cal_e, cal_scope = map(np.concatenate, (cal_s_parts, cal_e_parts, cal_scope_parts))
+    cal_kind, cal_name = np.concatenate(cal_kind_parts), np.concatenate(cal_name_parts)
     o = np.lexsort((cal_s, cal_scope))
     calendar = _frame("calendar", {
         "scope": proj.site_ids[cal_scope[o]], "start": ts(cal_s[o]), "end": ts(cal_e[o]), "kind": cal_kind[o],
