@@ -19,17 +19,16 @@ import click
 import typer
 from rich.console import Console
 from rich.table import Table
+
+# typer (>= 0.20; pinned) runs on a copy of click of its own: its commands get that copy's Context
+from typer._click import exceptions as _click_exceptions
+from typer._click.core import Context as TyperContext
 from typer.core import TyperGroup
 
 from zhizao.errors import ZhizaoError
-from zhizao.messages import Message, define
+from zhizao.messages import Message, MessageKind, define
 from zhizao.schema import LEVELS, PERIODS
 from zhizao.store.db import NO_STORE
-
-try:  # typer >= 0.20 runs on a copy of click of its own
-    from typer._click import exceptions as _click_exceptions
-except ImportError:  # pragma: no cover
-    from click import exceptions as _click_exceptions
 
 #: Exceptions that end a command the way click means them to (exit codes, usage errors): passed through.
 CLICK_EXITS = (typer.Exit, typer.Abort, _click_exceptions.ClickException, click.exceptions.Exit,
@@ -76,11 +75,11 @@ def say(msg: str | Message | ZhizaoError) -> str:
     return str(msg)
 
 
-def fail(msg: str | Message | ZhizaoError, code: int = 2, **params) -> NoReturn:
+def fail(msg: str | Message | ZhizaoError | MessageKind, code: int = 2, **params) -> NoReturn:
     """Print one line to stderr and exit with ``code`` (2: bad input or a busy store; 1: an internal error).
 
     ``msg``: a message, an error, or a kind of message with its ``params``."""
-    if params or (callable(msg) and not isinstance(msg, (Message, ZhizaoError, str))):
+    if isinstance(msg, MessageKind):
         msg = msg(**params)
     line = " ".join(say(msg).split())  # one line, whatever the message holds
     err.print(f"zhizao: {line}", markup=False, highlight=False, soft_wrap=True)
@@ -95,7 +94,7 @@ def internal_error(e: BaseException) -> Message:
 class ContractGroup(TyperGroup):
     """The command group that applies the error contract of this module to every command below it."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: TyperContext):
         try:
             return super().invoke(ctx)
         except CLICK_EXITS:

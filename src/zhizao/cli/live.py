@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -49,7 +50,7 @@ UNKNOWN_TARGET = define("cli.unknown_target", "unknown target '%(target)s'; mqtt
 NO_BROKER = define("cli.no_broker", "no MQTT broker at %(host)s:%(port)s")
 
 
-def _fail(msg, **params) -> None:
+def _fail(msg, **params) -> NoReturn:
     _main.fail(msg, **params)
 
 

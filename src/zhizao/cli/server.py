@@ -172,7 +172,7 @@ def key_create(enterprise: str | None = typer.Option(None, "--enterprise", help=
     with _open(db, must_exist=False) as ws:
         key, rec = _account(lambda: accounts.create_key(ws.con, enterprise, site, name, "cli"))
     print(key)
-    Console(stderr=True).print(f"key {rec.key_id} for {'site ' + site if site else 'enterprise ' + enterprise}: "
+    Console(stderr=True).print(f"key {rec.key_id} for {f'site {site}' if site else f'enterprise {enterprise}'}: "
                                f"send it as 'X-API-Key: <key>'; it is not shown again", markup=False,
                                highlight=False)
 
@@ -232,7 +232,7 @@ def session_revoke(session_id: str | None = typer.Argument(None, help="session i
         if user:
             n = accounts.revoke_user_sessions(ws.con, user)
             console.print(f"{n} session(s) of {user} revoked", markup=False, highlight=False)
-        elif not accounts.revoke_session(ws.con, session_id):
+        elif not accounts.revoke_session(ws.con, session_id or ""):  # given when user is not
             _main.fail(NO_LIVE_SESSION, id=session_id)
         else:
             console.print(f"session {session_id} revoked", markup=False, highlight=False)
