@@ -21,6 +21,13 @@ SERVER = Path(zhizao.__file__).parent / "server"
 ROUTERS = ("api", "web")
 
 
+def test_level_and_period_enumerations_are_the_schemas():
+    from zhizao.schema import LEVELS, PERIODS
+    from zhizao.server.models import Level, Period
+
+    assert [m.value for m in Level] == list(LEVELS) and [m.value for m in Period] == list(PERIODS)
+
+
 @pytest.mark.parametrize("module", ["api", "web", "app", "deps", "access", "views", "uploads", "models", "store",
                                     "auth"])
 def test_each_server_module_imports_first_in_a_fresh_interpreter(module):

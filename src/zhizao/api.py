@@ -14,9 +14,9 @@ The command line, the report and the demo only call these methods.
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,16 @@ from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.settings import Settings
 from zhizao.store.db import open_db
+
+
+class Cache(Protocol):
+    """What a workspace needs of its result cache: a dict, or a bounded mapping such as
+    :class:`zhizao.server.store.LRU` (which may add ``get_or_compute``, see :meth:`Workspace.cached`)."""
+
+    def __contains__(self, key: Any) -> bool: ...
+    def __getitem__(self, key: Any) -> Any: ...
+    def __setitem__(self, key: Any, value: Any) -> None: ...
+    def clear(self) -> None: ...
 
 
 def _local(ts: pd.Series, tz: pd.Series) -> list[str]:
@@ -98,7 +108,7 @@ class Workspace:
     limits : zhizao.limits.Limits, optional
         Input limits of :meth:`ingest` (default: :func:`zhizao.limits.current`, the defaults overridden by
         ``ZHIZAO_LIMIT_*`` environment variables).
-    cache : mutable mapping, optional
+    cache : Cache, optional
         Where computed stage results are kept (default a plain dict, unbounded). Pass a bounded mapping (an LRU)
         for a long-lived workspace; see :meth:`cached`.
 
@@ -111,12 +121,12 @@ class Workspace:
     """
 
     def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
-                 cache: MutableMapping | None = None, engine=None, limits: Limits | None = None):
+                 cache: Cache | None = None, engine=None, limits: Limits | None = None):
         self.path = str(db)
         self.limits = limits or current_limits()
         self.con = open_db(db, read_only=read_only)
         self.settings = settings or Settings()
-        self.cache: MutableMapping = {} if cache is None else cache
+        self.cache: Cache = {} if cache is None else cache
         self._engine = engine
 
     @property
@@ -131,7 +141,7 @@ class Workspace:
 
     @classmethod
     def over(cls, con, settings: Settings | None = None, path: str | None = None,
-             cache: MutableMapping | None = None) -> Workspace:
+             cache: Cache | None = None) -> Workspace:
         """A workspace on an open connection (for example a cursor of another workspace's store, with its own
         transaction), with its own cache. Closing it closes ``con``."""
         ws = cls.__new__(cls)
@@ -142,7 +152,7 @@ class Workspace:
         ws.cache = {} if cache is None else cache
         return ws
 
-    def reader(self, con=None, cache: MutableMapping | None = None) -> Workspace:
+    def reader(self, con=None, cache: Cache | None = None) -> Workspace:
         """A workspace on ``con`` (default a new cursor of this store) with this one's settings and its own
         cache (default empty): for a reader in another thread or transaction."""
         return Workspace.over(con if con is not None else self.con.cursor(), self.settings, self.path, cache)
@@ -377,7 +387,7 @@ class Workspace:
 
 
 def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
-            cache: MutableMapping | None = None, engine=None, limits: Limits | None = None) -> Workspace:
+            cache: Cache | None = None, engine=None, limits: Limits | None = None) -> Workspace:
     """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``, ``engine``,
     ``limits``: see there)."""
     return Workspace(db, settings, read_only, cache, engine, limits)

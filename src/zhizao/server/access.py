@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -46,6 +47,9 @@ from zhizao.messages import define
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, TABLES
 from zhizao.server.errors import BadRequest, Forbidden, NotFound
 from zhizao.server.store import ALL
+
+if TYPE_CHECKING:  # zhizao.verify is imported when first used
+    from zhizao.verify.result import VerificationResult
 
 #: What cached results depend on (see zhizao.server.store).
 DATA, REGISTER, VERIFICATIONS = ("data",), ("register",), ("verifications", "register")
@@ -473,7 +477,8 @@ class TenantView:
             for level in LEVELS:
                 keep |= (el["level"] == level) & el["entity_id"].isin(list(al[level]))
             el = el[keep.to_numpy(dtype=bool)]
-        vis = None if al is None else sorted(self.visible_any())
+        any_vis = self.visible_any()  # None exactly when al is None
+        vis = None if any_vis is None else sorted(any_vis)
         has = self.read.con.execute(
             """SELECT count(*) FROM quality WHERE value IS NOT NULL AND usl IS NOT NULL
                AND (? IS NULL OR list_contains(?, equipment_id) OR list_contains(?, scope))""",
@@ -526,7 +531,7 @@ class TenantView:
         df = self._stage("latest_verifications", lambda: latest_verifications(self.ws), deps=VERIFICATIONS)
         return _records(df[df["project_id"].isin(sorted(ids))])
 
-    def stored_results(self, project_id: str) -> list:
+    def stored_results(self, project_id: str) -> list[VerificationResult]:
         from zhizao.verify import stored_results
 
         self.project(project_id)
@@ -870,16 +875,16 @@ def _tenant_values(con, table: str, path: Path, mapping: Mapping) -> dict[str, s
         raise IngestError(CANNOT_READ_FILE, error=str(e).splitlines()[0]) from None
     out: dict[str, set] = {}
     for col in TENANT_COLUMNS.get(table, ()):
-        e = mapping.expression(col, source_columns)
-        if e is None and col in ALIASES.get(table, {}) and col not in mapping.columns:
+        expr = mapping.expression(col, source_columns)
+        if expr is None and col in ALIASES.get(table, {}) and col not in mapping.columns:
             alias_col, alias_sql = ALIASES[table][col]
             if alias_col in source_columns:
-                e = alias_sql
-        if e is None:
+                expr = alias_sql
+        if expr is None:
             out[col] = {None}
             continue
         try:
-            rows = con.execute(f"SELECT DISTINCT nullif(trim(CAST({e} AS VARCHAR)), '') FROM ({src})").fetchall()
+            rows = con.execute(f"SELECT DISTINCT nullif(trim(CAST({expr} AS VARCHAR)), '') FROM ({src})").fetchall()
         except duckdb.Error as err:
             raise IngestError(CANNOT_READ_COLUMN, column=col, error=str(err).splitlines()[0]) from None
         out[col] = {r[0] for r in rows}

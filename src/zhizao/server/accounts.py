@@ -237,7 +237,8 @@ def get_user(con, username: str) -> User | None:
 
 def list_users(con) -> list[User]:
     names = [n for (n,) in con.execute("SELECT username FROM server_users ORDER BY username").fetchall()]
-    return [get_user(con, n) for n in names]
+    users = [get_user(con, n) for n in names]
+    return [u for u in users if u is not None]  # a user deleted meanwhile is left out
 
 
 def add_user(con, username: str, password: str, role: str, enterprise_id: str | None = None,
@@ -266,7 +267,9 @@ def add_user(con, username: str, password: str, role: str, enterprise_id: str | 
                 "VALUES (?, ?, ?, ?, ?)", [username, h, role, enterprise_id, display_name])
     for p in projects:
         assign(con, username, p)
-    return get_user(con, username)
+    user = get_user(con, username)
+    assert user is not None  # just inserted
+    return user
 
 
 def set_password(con, username: str, password: str) -> None:
@@ -424,7 +427,9 @@ def create_key(con, enterprise_id: str | None = None, site: str | None = None, n
     con.execute("INSERT INTO server_api_keys (key_id, key_sha256, name, enterprise_id, site, created_by) "
                 "VALUES (?, ?, ?, ?, ?, ?)", [kid, sha256(key), name, enterprise_id or None, site or None,
                                               created_by])
-    return key, get_key(con, kid)
+    rec = get_key(con, kid)
+    assert rec is not None  # just inserted
+    return key, rec
 
 
 def site_enterprises(con, site: str) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -74,7 +74,7 @@ from zhizao.server.models import (
 )
 from zhizao.server.uploads import bundled_mappings, ingest_upload
 
-ERRORS = {s: {"description": d, "model": ErrorBody} for s, d in (
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"description": d, "model": ErrorBody} for s, d in (
     (400, "Bad input (message says what)"), (401, "Not authenticated"), (403, "Not allowed for this principal"),
     (404, "Not found or not visible"), (413, "Body too large"), (422, "Invalid parameters"),
     (429, "Too many attempts"), (503, "The store is busy"))}
@@ -159,7 +159,7 @@ def table(model):
 @router.get("/health", tags=["server"], response_model=Health, response_model_exclude_none=True,
             summary="Liveness (no authentication); the store version for signed-in callers")
 def health(request: Request, who: AnyWho):
-    out = {"status": "ok", "version": zhizao.__version__}
+    out: dict[str, Any] = {"status": "ok", "version": zhizao.__version__}
     if who is not None:
         out["store_version"] = [str(x) for x in get_server(request).store.version]
     return out
@@ -510,12 +510,16 @@ def patch_user(request: Request, view: View, body: UserPatch, username: str = Pa
             _account_call(lambda: accounts.set_active(con, username, body.active))
         if body.projects is not None:
             u = accounts.get_user(con, username)
+            if u is None:  # deleted meanwhile
+                raise NotFound(NO_USER, name=username)
             for pid in set(u.projects) - set(body.projects):
                 accounts.unassign(con, username, pid)
             for pid in body.projects:
                 _account_call(lambda pid=pid: accounts.assign(con, username, pid))
         u = accounts.get_user(con, username)
     s.auth.invalidate()
+    if u is None:  # deleted meanwhile
+        raise NotFound(NO_USER, name=username)
     return u.to_dict()
 
 

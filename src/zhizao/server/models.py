@@ -16,28 +16,71 @@ model (``Answer`` subclass, or ``list[...Row]`` for a table), then pass ``respon
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from zhizao.kpi.elements import COUNT_ELEMENTS, PRODUCTION_ELEMENTS, TIME_ELEMENTS
 from zhizao.kpi.kpis import KPI_NAMES
-from zhizao.schema import LEVELS, PERIODS, TABLES
+from zhizao.schema import TABLES
 from zhizao.server import accounts
 
+
 # -- enumerations of query parameters and bodies
-Level = Enum("Level", {x: x for x in LEVELS}, type=str)
-Period = Enum("Period", {x: x for x in PERIODS}, type=str)
-TableName = Enum("TableName", {x: x for x in TABLES}, type=str)
+# the routes name members of Level and Period as defaults, so these two are spelled out (the members are
+# those of zhizao.schema.LEVELS and PERIODS; tests/test_server_contract.py checks that they agree)
+class Level(str, Enum):
+    equipment = "equipment"
+    work_center = "work_center"
+    area = "area"
+    site = "site"
+    enterprise = "enterprise"
+
+
+class Period(str, Enum):
+    hour = "hour"
+    shift = "shift"
+    day = "day"
+    week = "week"
+    month = "month"
+    all = "all"
+
+
+if TYPE_CHECKING:  # built from the schema and the roles; no member is named in code
+    class TableName(str, Enum): ...
+
+    class Role(str, Enum): ...
+else:
+    TableName = Enum("TableName", {x: x for x in TABLES}, type=str)
+    Role = Enum("Role", {r: r for r in accounts.ROLES}, type=str)
+
 Fmt = Enum("Fmt", {"json": "json", "csv": "csv", "xlsx": "xlsx"}, type=str)
 Lang = Enum("Lang", {"zh": "zh", "en": "en"}, type=str)
-Role = Enum("Role", {r: r for r in accounts.ROLES}, type=str)
 Designation = Enum("Designation", {"digital_workshop": "digital_workshop", "smart_factory": "smart_factory"},
                    type=str)
-Indicator = Enum("Indicator", {x: x for x in ("production_efficiency", "defect_rate", "operating_cost",
-                                              "unit_energy", "development_cycle", "energy")}, type=str)
-Uncertainty = Enum("Uncertainty", {x: x for x in ("exact_hac", "ashrae14", "block_bootstrap")}, type=str)
-Granularity = Enum("Granularity", {x: x for x in ("hour", "day", "week", "month")}, type=str)
+
+
+class Indicator(str, Enum):
+    production_efficiency = "production_efficiency"
+    defect_rate = "defect_rate"
+    operating_cost = "operating_cost"
+    unit_energy = "unit_energy"
+    development_cycle = "development_cycle"
+    energy = "energy"
+
+
+class Uncertainty(str, Enum):
+    exact_hac = "exact_hac"
+    ashrae14 = "ashrae14"
+    block_bootstrap = "block_bootstrap"
+
+
+class Granularity(str, Enum):
+    hour = "hour"
+    day = "day"
+    week = "week"
+    month = "month"
+
 
 Num = float | None
 Text = str | None
@@ -270,20 +313,28 @@ class QuarantineSummaryRow(Row):
 
 # -- KPI stage (row models built from the engine's element and KPI names)
 _ELEMENTS = tuple(TIME_ELEMENTS) + tuple(COUNT_ELEMENTS) + tuple(PRODUCTION_ELEMENTS)
-_LEVEL_IDS = {"equipment_id": (Text, None), "work_center": (Text, None), "area": (Text, None),
+# field definitions (type, default) as create_model takes them
+_LEVEL_IDS: dict[str, Any] = {"equipment_id": (Text, None), "work_center": (Text, None), "area": (Text, None),
               "site": (Text, None), "enterprise": (Text, None)}
-_PERIOD = {"period_start": (Any, Field(None, description="ISO 8601 with the plant's offset")),
+_PERIOD: dict[str, Any] = {"period_start": (Any, Field(None, description="ISO 8601 with the plant's offset")),
            "period_end": (Any, Field(None, description="ISO 8601 with the plant's offset, exclusive"))}
+
+
+
+def _fields(names, kind) -> dict[str, Any]:
+    """Optional fields ``names`` of type ``kind``, for create_model."""
+    return {n: (kind, None) for n in names}
+
 
 ElementsRow = create_model(
     "ElementsRow", __base__=Row, __doc__="Elements of one entity and period (times [s], quantities [units], energy "
                                          "[kWh, kgce], labour [h]); the level's id column is set.",
     **_LEVEL_IDS, **_PERIOD, n_equipment=(int | None, None), no_calendar=(bool | None, None),
-    **{e: (Num, None) for e in _ELEMENTS})
+    **_fields(_ELEMENTS, Num))
 KpiRow = create_model(
     "KpiRow", __base__=ElementsRow, __doc__="Elements and KPIs (fractions, null when undefined) of one entity "
                                             "and period; null_reasons says why each null KPI is null.",
-    null_reasons=(Any | None, None), **{k: (Num, None) for k in KPI_NAMES})
+    null_reasons=(Any | None, None), **_fields(KPI_NAMES, Num))
 
 
 class LossesRow(Row):

@@ -108,7 +108,7 @@ class ResultCache:
                 return self.lru[key]
             flight = self._flights.get(key)
             owner = flight is None
-            if owner:
+            if flight is None:
                 flight = self._flights[key] = _Flight()
                 self.misses += 1
         if not owner:

@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 from markupsafe import Markup
@@ -140,8 +142,10 @@ class Page:
 
     def fmt(self, v, kind: str) -> str:
         f = self.f
-        return {"pct": f.pct, "num": f.num, "sig": f.sig, "hours": f.hours,
-                "num1": lambda x: f.num(x, 1), "text": lambda x: NULL if x is None or x != x else str(x)}[kind](v)
+        formats: dict[str, Callable[[Any], str]] = {
+            "pct": f.pct, "num": f.num, "sig": f.sig, "hours": f.hours, "num1": lambda x: f.num(x, 1),
+            "text": lambda x: NULL if x is None or x != x else str(x)}
+        return formats[kind](v)
 
     def level(self, lvl: str) -> str:
         return self._(LEVEL_LABELS[lvl])
@@ -422,7 +426,7 @@ def _pareto_block(pg: Page, items, title, name) -> dict:
 
 def _pareto(view, pg: Page, level, eid, start, end) -> dict:
     _ = pg._
-    out = {"losses": None, "reasons": None}
+    out: dict[str, dict | None] = {"losses": None, "reasons": None}
     df = view.losses(level, "all", start, end, ids=[eid])
     if len(df):
         items = loss_items(df.iloc[0], _)
@@ -555,8 +559,9 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
         label = _(INDICATOR_LABELS[r.indicator]) if r.indicator in INDICATOR_LABELS else r.indicator
         gain = vocab.label("gain", r.indicator, pg.lang) if r.indicator in vocab.INDICATOR_GAINS else label
         ci = NULL if r.ci_low is None else pg.f.pct_range(r.ci_low, r.ci_high)
-        rows.append([_cell(gain, title=pg.definition(r.definition)), _cell(pg.f.period(*r.baseline_period, tz=tz)),
-                     _num_cell(pg.f.sig(r.baseline)), _cell(pg.f.period(*r.reporting_period, tz=tz)),
+        (b0, b1), (r0, r1) = r.baseline_period, r.reporting_period
+        rows.append([_cell(gain, title=pg.definition(r.definition)), _cell(pg.f.period(b0, b1, tz=tz)),
+                     _num_cell(pg.f.sig(r.baseline)), _cell(pg.f.period(r0, r1, tz=tz)),
                      _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
                      _num_cell(pg.f.pct(r.improvement)), _num_cell(ci)])
         fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
@@ -692,11 +697,12 @@ def programme(view, pg: Page, q: dict) -> dict:
 def recognition(view, pg: Page, q: dict) -> dict:
     _ = pg._
     ents = view.enterprises()
-    ctx = {"enterprises": [(r["enterprise_id"], r["name"] if isinstance(r["name"], str) else r["enterprise_id"])
-                           for _i, r in ents.iterrows()],
-           "designations": [("digital_workshop", _(DESIGNATION_LABELS["digital_workshop"])),
-                            ("smart_factory", _(DESIGNATION_LABELS["smart_factory"]))],
-           "result": None}
+    ctx: dict[str, Any] = {
+        "enterprises": [(r["enterprise_id"], r["name"] if isinstance(r["name"], str) else r["enterprise_id"])
+                        for _i, r in ents.iterrows()],
+        "designations": [("digital_workshop", _(DESIGNATION_LABELS["digital_workshop"])),
+                         ("smart_factory", _(DESIGNATION_LABELS["smart_factory"]))],
+        "result": None}
     if not q.get("enterprise"):
         return ctx
     des = q.get("designation") or "digital_workshop"

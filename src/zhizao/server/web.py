@@ -16,6 +16,7 @@ import hmac
 import secrets
 from functools import cache
 from pathlib import Path
+from typing import TypeGuard
 from urllib.parse import quote, urlencode, urlparse
 
 import jinja2
@@ -151,7 +152,7 @@ def _export(request: Request, c: dict, title: str, lang: str) -> Response:
 
 def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
            view: TenantView | None = None, principal: Principal | None = None, cache_key: tuple | None = None,
-           headers: dict | None = None) -> HTMLResponse:
+           headers: dict | None = None) -> Response:
     """Render a page: its content (cached under ``cache_key`` when given) inside the frame.
 
     With ``?export=<table key>&format=xlsx|csv`` the answer is that table of the page as a file instead."""
@@ -189,7 +190,7 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
     return resp
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+def error_page(request: Request, status: int, message: str) -> Response:
     lang, _q = lang_of(request)
     pg = views.Page(lang)
     titles = {400: pg._("Bad request"), 403: pg._("Not allowed"), 404: pg._("Not found"),
@@ -226,7 +227,7 @@ def home(request: Request, p: MaybeWho):
     return RedirectResponse("/plant" if p else "/login", status_code=303)
 
 
-def _login_page(request: Request, nxt: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+def _login_page(request: Request, nxt: str, error: str | None = None, status: int = 200) -> Response:
     """The login form with a login CSRF token: a random value in a pre-session cookie and the same value in
     the form (a foreign page can neither read the cookie nor set the field), renewed when missing."""
     pg = views.Page(lang_of(request)[0])
@@ -240,7 +241,7 @@ def _login_page(request: Request, nxt: str, error: str | None = None, status: in
     return resp
 
 
-def _token_like(token) -> bool:
+def _token_like(token) -> TypeGuard[str]:
     return isinstance(token, str) and 20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
 
 
@@ -411,7 +412,8 @@ def programme(request: Request, view: View):
 def _bulletin_request(request: Request, view) -> tuple[str, dict, int]:
     """The notice's language (``lang`` or the reader's), filters and bootstrap resamples (1 to 10,000)."""
     _remember(request, view)
-    lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
+    asked = request.query_params.get("lang")
+    lang = asked if asked is not None and asked in LANGUAGES else lang_of(request)[0]
     q = _query(request)
     try:
         n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
