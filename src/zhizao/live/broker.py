@@ -66,15 +66,18 @@ class Mosquitto:
     def __init__(self, workdir: str | Path, port: int | None = None, binary: str | None = None, *,
                  certfile: str | Path | None = None, keyfile: str | Path | None = None,
                  users: dict[str, str] | None = None):
-        self.binary = binary or mosquitto_binary()
-        if not self.binary:
+        found = binary or mosquitto_binary()
+        if not found:
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
+        self.binary: str = found
         self.dir = Path(workdir).resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.conf = self.dir / "mosquitto.conf"
         security = ""
         if certfile:
+            if not keyfile:
+                raise ValueError("certfile needs its keyfile")
             security += f"certfile {Path(certfile).resolve()}\nkeyfile {Path(keyfile).resolve()}\n"
         if users:
             pw = self.dir / "passwd"
@@ -101,6 +104,7 @@ class Mosquitto:
         end = time.time() + timeout
         while time.time() < end:
             if self.proc.poll() is not None:
+                assert self.proc.stderr is not None  # a pipe
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: "
                                    f"{self.proc.stderr.read().decode(errors='replace')[-500:]}")
             try:

@@ -37,8 +37,10 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -145,7 +147,7 @@ class _Batch:
         pay = self.payloads if isinstance(self.payloads, pa.Array) else pa.array(self.payloads, pa.string())
         msgs = pa.table({"seq": pa.array(range(len(self.tix)), pa.int64()), "tix": pa.array(self.tix, pa.int64()),
                          "payload": pay})
-        cols = list(zip(*self.topics)) if self.topics else [[]] * 8
+        cols: list = list(zip(*self.topics)) if self.topics else [[]] * 8
         top = pa.table({"tix": pa.array(range(len(self.topics)), pa.int64()),
                         **{k: pa.array(v, _TOPIC_TYPES[k]) for k, v in zip(list(_TOPIC_TYPES)[1:], cols)}})
         return msgs, top
@@ -266,7 +268,7 @@ class LiveIngestor:
         self.totals: Counter = Counter()
         self.last_commit: float | None = None
         self._closed = False
-        self._view = None
+        self._view: zhizao.Workspace | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -349,7 +351,7 @@ class LiveIngestor:
                     batch.topics.append((t, tp.table, True, *(getattr(tp, lvl) for lvl in TOPIC_LEVELS)))
                 except TopicError as e:
                     i = index[t] = e
-            if i.__class__ is not int:
+            if isinstance(i, TopicError):
                 rejected.append((i.table, t, None, i.rule, i.message, _raw_text(p)))
                 continue
             if len(p) > self.limits.max_payload_bytes:
@@ -374,8 +376,8 @@ class LiveIngestor:
             batch.tix, batch.payloads = tix, texts
         return self._commit(batch, rejected, fresh_hashes, len(msgs), dup, [], [], t0)
 
-    def ingest_records(self, records: dict[str, list[dict]], state: list[StateUpdate] = (),
-                       events: list[Event] = (), origin: str | None = None) -> BatchReport:
+    def ingest_records(self, records: dict[str, list[dict]], state: Sequence[StateUpdate] = (),
+                       events: Sequence[Event] = (), origin: str | None = None) -> BatchReport:
         """Store one micro-batch of records made by a source (OPC UA), with the source's state.
 
         Parameters
@@ -425,7 +427,7 @@ class LiveIngestor:
 
     def _try_commit(self, msgs, topics, rejected, hashes, n_messages, n_dup, state, events, t0, failed) -> BatchReport:
         con = self._w
-        self._pending_known = set()
+        self._pending_known: set[str] = set()
         batch = self._batch + 1
         token = f"live:{self.source}:{batch}"
         rep = BatchReport(batch, messages=n_messages, duplicate_messages=n_dup)
@@ -800,7 +802,7 @@ class LiveIngestor:
 
     def status(self) -> dict:
         """Counters since start: batches, messages, records, loaded, quarantined, skipped, last commit."""
-        d = {k: int(v) for k, v in self.totals.items()}
+        d: dict[str, Any] = {k: int(v) for k, v in self.totals.items()}
         d["last_commit"] = self.last_commit
         d["batch"] = self._batch
         return d

@@ -29,6 +29,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt
 import paho.mqtt.client as mqtt
@@ -196,7 +197,8 @@ def _fast_client_usable() -> bool:
 def _client(client_id: str, protocol: str, manual_ack: bool, tls: TlsOptions | None, username, password,
             sink=None):
     proto = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
-    kw = {} if proto == mqtt.MQTTv5 else {"clean_session": False}
+    kw: dict[str, Any] = {} if proto == mqtt.MQTTv5 else {"clean_session": False}
+    c: mqtt.Client
     if sink is not None:
         c = _BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=proto, manual_ack=manual_ack,
                             sink=sink, **kw)
@@ -457,7 +459,11 @@ class MqttPublisher:
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(0.2, 2)
         self.connected = threading.Event()
-        self.client.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and self.connected.set()
+        def on_connect(c, u, f, rc, p) -> None:
+            if not rc.is_failure:
+                self.connected.set()
+
+        self.client.on_connect = on_connect
         self.client.on_disconnect = lambda c, u, f, rc, p: self.connected.clear()
         self.client.on_publish = self._on_publish
         # paho's MQTTMessageInfo keeps the error of a publish made while disconnected even after the re-send
@@ -466,7 +472,7 @@ class MqttPublisher:
         self._pending: set[int] = set()
         self._early: set[int] = set()
         self.acknowledged = 0
-        kw = {"clean_start": False} if protocol == "5" else {}
+        kw: dict[str, Any] = {"clean_start": False} if protocol == "5" else {}
         if protocol == "5":
             p = Properties(PacketTypes.CONNECT)
             p.SessionExpiryInterval = 3600

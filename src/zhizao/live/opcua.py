@@ -412,13 +412,14 @@ class OpcUaListener:
                 try:
                     self._nodes = {}
                     nodes = []
-                    for e in self.config.equipment:
-                        for sig, nid in e.nodes.items():
+                    for eq in self.config.equipment:
+                        for sig, nid in eq.nodes.items():
                             n = client.get_node(nid)
-                            self._nodes[n.nodeid] = (e.equipment_id, sig)
+                            self._nodes[n.nodeid] = (eq.equipment_id, sig)
                             nodes.append(n)
                     sub = await client.create_subscription(self.config.publishing_interval_ms, self)
-                    await sub.subscribe_data_change(nodes, sampling_interval=0.0)
+                    # asyncua types sampling_interval as its Duration alias; it takes a float
+                    await sub.subscribe_data_change(nodes, sampling_interval=0.0)  # type: ignore[call-overload]
                     self.subscribed.set()
                     log.info("subscribed to %d nodes at %s", len(nodes), self.endpoint)
                     while not self._stop.is_set() and not lost.is_set():

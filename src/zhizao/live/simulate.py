@@ -216,16 +216,17 @@ def nodes_document(tables: dict[str, pd.DataFrame], ns: int = 2, publishing_inte
     from zhizao.simulate.plant import STATE_CATEGORY, STATE_NAMES
 
     eq = tables["equipment"]
+    nodes: dict[str, dict] = {}
     doc = {
         "publishing_interval_ms": publishing_interval_ms,
         "state_codes": {i: s for i, s in enumerate(STATE_NAMES)},
         "states": dict(STATE_CATEGORY),
         "timezone": str(eq["timezone"].iloc[0]),
-        "equipment": {},
+        "equipment": nodes,
     }
     for r in _records(eq):
         m = r["equipment_id"]
-        doc["equipment"][m] = {
+        nodes[m] = {
             "state": f"ns={ns};s={m}.State", "parts": f"ns={ns};s={m}.Parts", "scrap": f"ns={ns};s={m}.Scrap",
             "energy": f"ns={ns};s={m}.Energy", "counter_rollover": 4294967296, "meter_id": f"EM-{m}",
             **{h: r[h] for h in ("work_center", "area", "site", "enterprise") if r.get(h)},
@@ -236,7 +237,8 @@ def nodes_document(tables: dict[str, pd.DataFrame], ns: int = 2, publishing_inte
 def opcua_events(tables: dict[str, pd.DataFrame]) -> tuple[np.ndarray, list[tuple[str, str, float]]]:
     """Node writes of a simulated plant: times [ms] (sorted) and (machine, signal, new value)."""
     codes = _state_codes()
-    ev_t, ev = [], []
+    ev_t: list[int] = []
+    ev: list[tuple[str, str, float]] = []
     st = tables["states"]
     for m, s, t in zip(st["equipment_id"], st["state"], pd.DatetimeIndex(st["start"]).as_unit("ms").asi8):
         ev_t.append(int(t))

@@ -108,10 +108,11 @@ def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
     table = rest[-1]
     if table not in LIVE_TABLES:
         raise TopicError("unknown_table", UNKNOWN_TABLE(table=repr(table), tables=list(LIVE_TABLES)), table=table)
-    levels = [None if p == NO_LEVEL else p for p in rest[:-1]]
-    if table in SUBJECT_TABLES and levels[-1] is None:
+    # the levels of TOPIC_LEVELS, None for NO_LEVEL
+    enterprise, site, area, work_center, equipment = (None if p == NO_LEVEL else p for p in rest[:-1])
+    if table in SUBJECT_TABLES and equipment is None:
         raise TopicError("malformed_topic", NEEDS_EQUIPMENT(topic=repr(topic), table=table), table=table)
-    return Topic(*levels, table=table)
+    return Topic(enterprise, site, area, work_center, equipment, table=table)
 
 
 def topic_for(table: str, equipment: str | None = None, work_center: str | None = None, area: str | None = None,
