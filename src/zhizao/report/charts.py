@@ -49,8 +49,9 @@ def to_svg(chart: alt.TopLevelMixin, lang: str) -> str:
         element ids made unique per chart, so several charts can share one document.
     """
     spec = _config(chart).to_dict(validate=False)
-    svg = vlc.vegalite_to_svg(spec, format_locale=D3_LOCALES[lang], time_format_locale=D3_LOCALES[lang],
-                              allowed_base_urls=[])
+    # vl_convert types the locales as Literals of the names it knows; D3_LOCALES holds known names only
+    svg = vlc.vegalite_to_svg(spec, format_locale=D3_LOCALES[lang],  # type: ignore[arg-type]
+                              time_format_locale=D3_LOCALES[lang], allowed_base_urls=[])  # type: ignore[arg-type]
     svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg, count=2)
     svg = re.sub(r'\s+aria-(?:label|roledescription)="[^"]*"', "", svg)  # Vega's, in English
     prefix = f"zz{next(_ids)}-"
@@ -143,7 +144,7 @@ def bars(df: pd.DataFrame, title: str, y_title: str, time_title: str | None = No
     ).properties(width=WIDTH, height=HEIGHT * 0.8)
 
 
-def stack(*charts: alt.TopLevelMixin) -> alt.VConcatChart:
+def stack(*charts: alt.Chart | alt.LayerChart) -> alt.VConcatChart:
     """Charts one below the other, in one SVG."""
     return alt.vconcat(*charts, spacing=24)
 

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pandas as pd
@@ -213,6 +214,13 @@ class _Report:
                 return lvl
         return None
 
+    @property
+    def top_level(self) -> str:
+        """:attr:`top` where a section has data (each section checks that first; without a top level there is
+        none)."""
+        assert self.top is not None
+        return self.top
+
     @cached_property
     def daily(self) -> tuple[pd.DataFrame, str]:
         """KPIs of the top level per day (per week when a series would be longer than :data:`MAX_POINTS`)."""
@@ -267,8 +275,8 @@ class _Report:
     def summary_table(self, level: str, df: pd.DataFrame, cols: list[tuple[str, str, str]]) -> dict:
         """One row per entity of ``df``; cols: (column, header, kind in pct/num/hours/sig)."""
         col = LEVEL_ID_COLUMN[level]
-        fmt = {"pct": self.f.pct, "num": self.f.num, "hours": self.f.hours, "sig": self.f.sig,
-               "num1": lambda v: self.f.num(v, 1)}
+        fmt: dict[str, Callable[[Any], str]] = {"pct": self.f.pct, "num": self.f.num, "hours": self.f.hours,
+                                                "sig": self.f.sig, "num1": lambda v: self.f.num(v, 1)}
         rows = []
         for _, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
             reasons = null_reason_messages(r.get("null_reason_codes"))
@@ -289,18 +297,20 @@ class _Report:
 
     # -- sections
     def header(self) -> dict:
-        levels, first, last = [], None, None
+        levels: list[str] = []
+        first: dt.datetime | None = None
+        last: dt.datetime | None = None
         for lvl in self.level_order:
             df = self.kpi_all[lvl]
             n = df[LEVEL_ID_COLUMN[lvl]].nunique() if len(df) else 0
             if n:
                 levels.append(f"{self.level(lvl)} ({n})")
-            for s, e in zip(df.get("period_start", []), df.get("period_end", [])):
-                s, e = dt.datetime.fromisoformat(s), dt.datetime.fromisoformat(e)
+            for a, b in zip(df.get("period_start", []), df.get("period_end", [])):
+                s, e = dt.datetime.fromisoformat(a), dt.datetime.fromisoformat(b)
                 first = s if first is None or s < first else first
                 last = e if last is None or e > last else last
         data_range = None
-        if first is not None:
+        if first is not None and last is not None:
             data_range = self.f.date_range(first.date(), (last - dt.timedelta(microseconds=1)).date())
         eq = self.kpi_all["equipment"]
         no_cal = int(eq["no_calendar"].fillna(False).astype(bool).sum()) if len(eq) else 0
@@ -364,13 +374,13 @@ class _Report:
             return [self.nodata()]
         blocks = [_p(_("Where the calendar time went, in hours, from calendar time down to fully productive "
                        "time (ideal cycle time x good quantity)."), "note")]
-        ents, notes = self.entities(df, self.top)
+        ents, notes = self.entities(df, self.top_level)
         blocks += notes
         for eid, g in ents:
             r = g.iloc[0]
             steps = waterfall_steps(r, _, self.f)
             if len(ents) > 1:
-                blocks.append(self.heading(self.top, eid))
+                blocks.append(self.heading(self.top_level, eid))
             chart = charts.waterfall(pd.DataFrame(steps), _("Time model waterfall"), _("Hours"),
                                      _("Category"))
             blocks.append(_figure(self.svg(chart)))
@@ -404,13 +414,13 @@ class _Report:
         df = self.timed_losses
         if not len(df):
             return blocks + [self.nodata()]
-        ents, notes = self.entities(df, self.top)
+        ents, notes = self.entities(df, self.top_level)
         blocks += notes
         for eid, g in ents:
             r = g.iloc[0]
             items = loss_items(r, _)
             if len(ents) > 1:
-                blocks.append(self.heading(self.top, eid))
+                blocks.append(self.heading(self.top_level, eid))
             if not items:
                 blocks.append(self.nodata(_("No losses recorded.")))
                 continue
@@ -419,11 +429,11 @@ class _Report:
         sr = self.ws.stop_reasons(level=self.top, period="all")
         if not len(sr):
             return blocks + [self.nodata(_("No stop reasons recorded."))]
-        ents, notes = self.entities(sr, self.top)
+        ents, notes = self.entities(sr, self.top_level)
         blocks += notes
         for eid, g in ents:
             if len(ents) > 1:
-                blocks.append(self.heading(self.top, eid))
+                blocks.append(self.heading(self.top_level, eid))
             items = stop_reason_items(g, _)
             if not items:
                 blocks.append(self.nodata(_("No stop reasons recorded.")))
@@ -438,7 +448,7 @@ class _Report:
         df, _period = self.daily
         if not len(df):
             return [self.nodata(empty)]
-        col = LEVEL_ID_COLUMN[self.top]
+        col = LEVEL_ID_COLUMN[self.top_level]
         mask = has(df).fillna(False).astype(bool).to_numpy()
         if not mask.any():
             return [self.nodata(empty)]
@@ -447,13 +457,13 @@ class _Report:
         df = df[(df["date"] >= df[col].map(hit["min"])) & (df["date"] <= df[col].map(hit["max"]))]
         blocks = self.period_note()
         if summary:
-            tot = self.kpi_all[self.top]
+            tot = self.kpi_all[self.top_level]
             tot = tot[tot[col].isin(df[col].unique())]
-            blocks.append(self.summary_table(self.top, tot, summary))
-        ents, notes = self.entities(df, self.top)
+            blocks.append(self.summary_table(self.top_level, tot, summary))
+        ents, notes = self.entities(df, self.top_level)
         blocks += notes
         for eid, g in ents:
-            blocks.append(self.heading(self.top, eid))
+            blocks.append(self.heading(self.top_level, eid))
             for chart in draw(g):
                 blocks.append(_figure(self.svg(chart)))
         return blocks
