@@ -22,8 +22,10 @@ demo: setup
 system-deps:
 	.ci/system-deps
 
+# ruff (rules in pyproject.toml) and mypy (the package; settings in pyproject.toml's [tool.mypy])
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 test: setup system-deps lint
 	$(BIN)/python -m pytest -n 2
