@@ -40,7 +40,7 @@ class Table:
     one_of: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
     description: str = ""
     #: foreign keys: column -> (table, column) that must hold the value
-    refs: dict = field(default_factory=dict)
+    refs: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: columns whose absence makes a record an *event* that the key does not name (a quality result without
     #: unit_id, a count at an instant without start): identical events are distinct occurrences, not
     #: duplicates (see :mod:`zhizao.ingest.load`, "Record identity")
@@ -57,7 +57,7 @@ class Table:
         raise KeyError(name)
 
 
-def _c(name, type_, required=False, nonnegative=False, description=""):
+def _c(name: str, type_: str, required: bool = False, nonnegative: bool = False, description: str = "") -> Column:
     return Column(name, type_, required, nonnegative, description)
 
 
