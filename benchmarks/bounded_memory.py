@@ -305,8 +305,10 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Run {r['date'][:10]} on {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Python "
              f"{m['python']}, DuckDB {m['duckdb']}; load average {m['loadavg_at_start'][0]:.1f} at start "
-             f"(other agents' jobs on the same cores). Peak RSS: VmHWM of a fresh process that ran only the step.",
-             "", "| state records | machines | store | step | wall s | peak RSS MiB | rows |", "|---|---|---|---|---|---|---|"]
+             f"(other agents' jobs on the same cores; the load at each step's end is in the last column: wall times grow "
+             f"with it, CPU times much less). Peak RSS: VmHWM of a fresh process that ran only the step.",
+             "", "| state records | machines | store | step | wall s | CPU s | peak RSS MiB | rows | load |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in r["sizes"]:
         for step in ("stream", "kpi_site", "kpi", "baseline", "bare"):
             x = s.get(step)
@@ -314,10 +316,11 @@ def markdown(r: dict) -> str:
                 continue
             if x.get("failed"):
                 lines.append(f"| {s['states']:,} | {s['equipment']:,} | {s['store_mib']:,} MiB | {step} | failed "
-                             f"({x['returncode']}) | | |")
+                             f"({x['returncode']}) | | | | |")
                 continue
             lines.append(f"| {s['states']:,} | {s['equipment']:,} | {s['store_mib']:,} MiB | {step} | "
-                         f"{x['wall_s']:.1f} | {x['peak_rss_mb']:,.0f} | {x['rows']:,} |")
+                         f"{x['wall_s']:.1f} | {_f(x.get('cpu_s'), '{:.1f}')} | {x['peak_rss_mb']:,.0f} | {x['rows']:,} | "
+                         f"{_f((x.get('loadavg') or [None])[0], '{:.1f}')} |")
     return "\n".join(lines) + "\n"
 
 
