@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from zhizao.errors import NotFound, StoreBusy
 from zhizao.messages import define
 from zhizao.schema import SQL_TYPES, TABLES
+
+if TYPE_CHECKING:  # zhizao.limits is imported where it is used
+    from zhizao.limits import Limits
 
 STORE_BUSY = define("store.busy", "the store %(path)s is in use by another process (PID %(pid)s); stop it, or, "
                                   "if it is a zhizao server, go through its API")
@@ -154,7 +158,7 @@ def open_db(path: str | Path = "zhizao.duckdb", read_only: bool = False) -> duck
     return con
 
 
-def _migrate(con) -> None:
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Add the columns newer versions expect to the tables of an older store (no-ops on a current one)."""
     present = {(t, c) for t, c in con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'").fetchall()}
@@ -165,7 +169,7 @@ def _migrate(con) -> None:
                 con.execute(f'ALTER TABLE "{t}" {ddl}')
 
 
-def quarantine_implausible(con, limits=None) -> int:
+def quarantine_implausible(con: duckdb.DuckDBPyConnection, limits: Limits | None = None) -> int:
     """Move stored records that today's validation would reject as implausible to the quarantine: a time
     stamp outside ``limits``' plausible range (rule ``time_out_of_range``) or a number that is NaN or infinite
     (rule ``not_finite``).
@@ -233,4 +237,5 @@ def quarantine_implausible(con, limits=None) -> int:
 
 def row_count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Number of rows in table ``name``."""
-    return con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
+    n: int = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
+    return n
