@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
+from zhizao.ingest.reader import is_workbook, readable
 from zhizao.kpi.energy import UNIT_TO_BASE
 from zhizao.schema import (CALENDAR_KINDS, DEFAULT_STATE_MAP, DESIGNATIONS, ENERGY_READINGS, PROJECT_TYPES,
                            QUALITY_RESULTS, TABLES)
@@ -89,20 +90,24 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
     Parameters
     ----------
     path : str or Path
-        CSV or Parquet file (Parquet by the mapping's ``read.format`` or a ``.parquet`` / ``.pq`` suffix).
+        CSV, Parquet or .xlsx file (by the mapping's ``read.format`` or the suffix).
     mapping : Mapping
-        Its ``read`` options apply (delimiter, quote, header, names, skip, strict, encoding). CSV columns
-        are read as text (``all_varchar``), with no type sniffing.
+        Its ``read`` options apply (delimiter, quote, header, names, skip, strict, encoding, sheet). CSV
+        columns are read as text (``all_varchar``), with no type sniffing.
 
     Returns
     -------
     str
-        ``SELECT * FROM read_csv(...)`` or ``SELECT * FROM read_parquet(...)``; the file is not opened.
+        ``SELECT * FROM read_csv(...)`` or ``SELECT * FROM read_parquet(...)``. A CSV in GBK or GB18030 and a
+        workbook are first made a UTF-8 CSV by :func:`zhizao.ingest.reader.readable` (the one place of
+        encodings and workbooks); the query reads that file.
 
     Raises
     ------
     IngestError
-        The mapping names a format other than csv or parquet.
+        The mapping names a format other than csv, parquet or xlsx.
+    zhizao.errors.Unsupported
+        The file is neither UTF-8 nor GB18030 text, or an unreadable workbook.
 
     Notes
     -----
@@ -110,15 +115,17 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
     e.g. the server's tenant check (:mod:`zhizao.server.access`).
     """
     path = Path(path)
-    fmt = mapping.read.get("format") or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
+    if mapping.read.get("format") not in (None, "csv", "parquet", "xlsx"):
+        raise IngestError(f"{path}: unknown format {mapping.read['format']!r} in mapping (csv, parquet or xlsx)")
+    # the one place of encodings and workbooks: GBK/GB18030 text and .xlsx become a UTF-8 CSV
+    workbook = is_workbook(path, mapping.read.get("format"))
+    path, fmt = readable(path, mapping.read, mapping.table)
     if fmt == "parquet":
         return f"SELECT * FROM read_parquet({_lit(str(path))})"
-    if fmt != "csv":
-        raise IngestError(f"{path}: unknown format {fmt!r} in mapping (csv or parquet)")
     opts = ["all_varchar = true"]
-    if "delimiter" in mapping.read:
+    if "delimiter" in mapping.read and not workbook:
         opts.append(f"delim = {_lit(mapping.read['delimiter'])}")
-    if "quote" in mapping.read:
+    if "quote" in mapping.read and not workbook:
         opts.append(f"quote = {_lit(mapping.read['quote'])}")
     header = mapping.read.get("header", True)
     opts.append(f"header = {'true' if header else 'false'}")
@@ -131,8 +138,6 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
     if "strict" in mapping.read:
         # tolerate files that are not RFC 4180 (stray carriage returns, ...)
         opts.append(f"strict_mode = {'true' if mapping.read['strict'] else 'false'}")
-    if "encoding" in mapping.read:
-        opts.append(f"encoding = {_lit(mapping.read['encoding'])}")
     return f"SELECT * FROM read_csv({_lit(str(path))}, {', '.join(opts)})"
 
 
