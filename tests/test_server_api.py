@@ -214,9 +214,10 @@ def test_upload_canonical_csv_answers_with_its_quarantine(fresh):
     assert {x["rule"] for x in q} == rules and all(x["source"] == "my states.csv" for x in q)
     s = client.get("/api/v1/quarantine/summary", headers=bearer(tokens["usera"])).json()
     assert {x["rule"]: x["records"] for x in s} == {"unmapped_state": 1, "end_not_after_start": 1}
-    # the same bytes again: nothing changes
+    # the same bytes again: read again (they had rejected records), nothing new stored, the rejections reported
     r2 = upload(client, tokens["usera"], "states", "again.csv", csv_bytes(STATES_A))
-    assert r2.status_code == 200 and r2.json()["already_loaded"]
+    assert r2.status_code == 201 and not r2.json()["already_loaded"]
+    assert (r2.json()["loaded"], r2.json()["skipped"], r2.json()["quarantined"]) == (0, 2, 2)
     assert store_counts(client)["states"] == after["states"]
     # other tenant sees neither the upload nor its quarantine
     err(client.get(f"/api/v1/uploads/{res['upload_id']}", headers=bearer(tokens["userb"])), 404)

@@ -143,7 +143,7 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
 
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
               mapping: Mapping | None = None) -> LoadReport:
-    """Load one CSV or Parquet file into canonical table ``table``.
+    """Load one CSV, Parquet or .xlsx file into canonical table ``table``.
 
     Parameters
     ----------
@@ -165,6 +165,13 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     ------
     IngestError
         The file cannot be read at all, or lacks a required column; nothing is stored.
+
+    Notes
+    -----
+    Reloading is idempotent per record: a record identical to a stored one is skipped. A file whose bytes were
+    loaded before with the same mapping and without any quarantined record is not read again; one that had
+    quarantined records is read again (after the cause was fixed, e.g. the missing equipment loaded, its
+    records load), and its earlier quarantine entries are replaced by this load's.
     """
     if table not in TABLES:
         raise IngestError(f"unknown table {table!r}; canonical tables are {', '.join(TABLES)}")
@@ -176,10 +183,10 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         raise IngestError(f"{path}: no such file")
     sha = _sha256(path)
     source = path.name
-    done = con.execute(
-        'SELECT count(*) FROM loads WHERE "table" = ? AND sha256 = ? AND mapping_sha256 IS NOT DISTINCT FROM ?',
-        [table, sha, mapping.sha256]).fetchall()[0][0]
-    if done:
+    earlier = con.execute(
+        'SELECT count(*), count(*) FILTER (WHERE coalesce(quarantined, 0) = 0) FROM loads WHERE "table" = ? '
+        'AND sha256 = ? AND mapping_sha256 IS NOT DISTINCT FROM ?', [table, sha, mapping.sha256]).fetchall()[0]
+    if earlier[1]:
         return LoadReport(table, source, already_loaded=True)
 
     try:
@@ -190,6 +197,8 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
 
     con.execute("BEGIN TRANSACTION")
     try:
+        if earlier[0]:  # loaded before with rejections: this load's quarantine replaces that one's
+            con.execute('DELETE FROM quarantine WHERE "table" = ? AND source = ?', [table, source])
         report = _load(con, table, path, source, sha, mapping, source_columns)
         con.execute("COMMIT")
     except BaseException:
