@@ -19,6 +19,7 @@ from jinja2.ext import babel_extract
 from typer.testing import CliRunner
 
 import zhizao
+from zhizao.errors import InputError
 from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
 from zhizao.portfolio import bulletin as bulletin_module
 from zhizao.portfolio.stats import bootstrap_mean_ci, choose_weights
@@ -42,9 +43,9 @@ TABLES = {
         {"equipment_id": "N1", "work_center": "WN", "site": "S2", "enterprise": "E2", "timezone": SH, "digital": True},
     ],
     "enterprises": [
-        {"enterprise_id": "E1", "name": "Alpha", "industry": "automotive", "district": "Bishan", "park": "WSC"},
-        {"enterprise_id": "E2", "name": "Beta", "industry": "electronics", "district": "Bishan", "park": "WSC"},
-        {"enterprise_id": "E3", "name": "Gamma", "industry": "electronics", "district": "Jiulongpo",
+        {"enterprise_id": "E1", "name": "Alpha", "industry": "汽车制造业", "district": "Bishan", "park": "WSC"},
+        {"enterprise_id": "E2", "name": "Beta", "industry": "C39", "district": "Bishan", "park": "WSC"},
+        {"enterprise_id": "E3", "name": "Gamma", "industry": "C39", "district": "Jiulongpo",
          "park": "Other"},
     ],
     "projects": [
@@ -160,8 +161,8 @@ def test_counts_by_type_designation_district_industry_year(ws):
     assert _by(s["by_type"], "type") == {"digital_equipment": 2, "system_integration": 1,
                                          "industrial_internet": 1, "new_mode": 1}
     assert s["by_type"].set_index("type").loc["digital_equipment", "project_ids"] == ["P1", "P5"]
-    assert _by(s["by_district"], "district") == {"Bishan": 4, "Jiulongpo": 1}
-    assert _by(s["by_industry"], "industry") == {"automotive": 2, "electronics": 3}
+    assert _by(s["by_district"], "district") == {"bishan": 4, "jiulongpo": 1}  # codes of the district vocabulary
+    assert _by(s["by_industry"], "industry") == {"36": 2, "39": 3}  # GB/T 4754 divisions, given by name or C39
     assert _by(s["by_year"], "year") == {2021: 1, 2022: 3, 2023: 1}
     lvl = {(r.designation, r.level): r.n for r in s["by_designation_level"].itertuples()}
     assert lvl == {("demonstration_project", "municipal"): 2, ("demonstration_project", "district"): 1,
@@ -188,7 +189,16 @@ def test_filters_park_district_and_local_time_window(ws):
     assert programme_statistics(ws, start="2023-01-01", end="2023-02-01", n_boot=10)["totals"]["n_projects"] == 0
     assert programme_statistics(ws, start="2023-01-01", end="2023-02-01T00:00:00Z",
                                 n_boot=10)["totals"]["project_ids"] == ["P4"]
-    assert programme_statistics(ws, park="nowhere", n_boot=10)["totals"]["n_projects"] == 0
+    # an unknown value is an error naming the known ones, never a silent empty selection
+    with pytest.raises(InputError, match="unknown park nowhere; known: Other, WSC"):
+        programme_statistics(ws, park="nowhere", n_boot=10)
+    with pytest.raises(InputError, match="unknown district Atlantis"):
+        programme_statistics(ws, district="Bishan,Atlantis", n_boot=10)
+    # several values: a list or comma-separated, codes or labels
+    assert programme_statistics(ws, park="WSC,Other", n_boot=10)["totals"]["n_projects"] == 5
+    assert programme_statistics(ws, district=["璧山区", "jiulongpo"], n_boot=10)["totals"]["n_projects"] == 5
+    assert programme_statistics(ws, year="2022,2023", n_boot=10)["totals"]["project_ids"] == ["P2", "P3", "P4",
+                                                                                             "P5"]
 
 
 def test_verified_declared_and_neither(ws):
@@ -436,7 +446,7 @@ def test_cli_commands(cli_db, tmp_path):
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "digital_workshop",
                   "--from", "2023-01-01", "--to", "2023-02-01", "--format", "json"])
     assert r.exit_code == 0, r.output
-    rows = {x["criterion"]: x for x in json.loads(r.output)}
+    rows = {x["criterion"]: x for x in json.loads(r.output)["criteria"]}
     assert rows["data_upload_rate"]["value"] == 0.75 and rows["mes_coverage"]["passed"] is None
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "smart_plant"])
     assert r.exit_code == 2

@@ -181,11 +181,15 @@ def test_injection_attempts_in_filters_match_nothing(srv, injection):
     for path, params in (("/api/v1/kpi", {"level": "site", "period": "all", "site": injection}),
                          ("/api/v1/kpi", {"level": "site", "period": "all", "id": injection}),
                          ("/api/v1/equipment", {"work_center": injection}),
-                         ("/api/v1/projects", {"park": injection, "district": injection}),
                          ("/api/v1/quarantine", {"upload_id": injection})):
         r = client.get(path, params=params, headers=h)
         assert r.status_code == 200, (path, r.text)
         assert r.json() == []
+    # a register filter with a value that is no district or park is refused, naming only what the user may see
+    for params in ({"park": injection}, {"district": injection}):
+        r = client.get("/api/v1/projects", params=params, headers=h)
+        e = err(r, 400)
+        assert "unknown" in e["message"] and "ENT002" not in r.text
     r = client.get("/api/v1/recognition", params={"enterprise": injection, "designation": "digital_workshop"},
                    headers=h)
     err(r, 404)

@@ -92,6 +92,10 @@ class Workspace:
     def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False):
         self.path = str(db)
         self.con = open_db(db, read_only=read_only)
+        if not read_only:
+            from zhizao.portfolio.register import ensure_register
+
+            ensure_register(self.con)  # the audit log, settings, and an older store's register brought up to date
         self.settings = settings or Settings()
         self._cache: dict = {}
 
@@ -105,11 +109,14 @@ class Workspace:
         self.close()
 
     # -- ingest
-    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None
-               ) -> list[LoadReport]:
-        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`)."""
+    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
+               update: bool = False, actor: str | None = None, reason: str | None = None) -> list[LoadReport]:
+        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`).
+
+        For the register tables (``zhizao.schema.REGISTER_TABLES``) ``update`` updates stored records by key,
+        and ``actor`` and ``reason`` go to the audit log (see :mod:`zhizao.portfolio.register`)."""
         m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
-        reports = [load_file(self.con, table, f, m) for f in files]
+        reports = [load_file(self.con, table, f, m, update=update, actor=actor, reason=reason) for f in files]
         self._cache.clear()
         return reports
 

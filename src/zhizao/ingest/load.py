@@ -36,8 +36,8 @@ import duckdb
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.ingest.reader import is_workbook, readable
 from zhizao.kpi.energy import UNIT_TO_BASE
-from zhizao.schema import (CALENDAR_KINDS, DEFAULT_STATE_MAP, DESIGNATIONS, ENERGY_READINGS, PROJECT_TYPES,
-                           QUALITY_RESULTS, TABLES)
+from zhizao.schema import (CALENDAR_KINDS, DEFAULT_STATE_MAP, ENERGY_READINGS, QUALITY_RESULTS, REGISTER_TABLES,
+                           TABLES)
 from zhizao.errors import InputError
 
 
@@ -69,7 +69,7 @@ _OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-][0-9]{2}(:?[
 #: tables whose equipment_id must exist in the equipment table
 _EQUIPMENT_REF = {"states", "production", "energy", "quality", "products"}
 #: tables whose scope must be an equipment, work_center, area, site or enterprise id
-_SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "projects", "designations", "costs"}
+_SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "costs"}
 
 
 def _sha256(path: Path) -> str:
@@ -142,7 +142,8 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
 
 
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
-              mapping: Mapping | None = None) -> LoadReport:
+              mapping: Mapping | None = None, *, update: bool = False, actor: str | None = None,
+              reason: str | None = None) -> LoadReport:
     """Load one CSV, Parquet or .xlsx file into canonical table ``table``.
 
     Parameters
@@ -155,6 +156,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         The file. Without ``mapping`` its columns must carry the canonical names.
     mapping : Mapping, optional
         How the file's format maps to the canonical table.
+    update, actor, reason
+        Register tables only (``zhizao.schema.REGISTER_TABLES``; loaded by
+        :func:`zhizao.portfolio.register.load_register_file`): update stored records by key, who loads, why.
 
     Returns
     -------
@@ -175,6 +179,13 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     """
     if table not in TABLES:
         raise IngestError(f"unknown table {table!r}; canonical tables are {', '.join(TABLES)}")
+    if table in REGISTER_TABLES:
+        from zhizao.portfolio.register import load_register_file
+
+        return load_register_file(con, table, path, mapping, update=update, actor=actor, reason=reason)
+    if update:
+        raise IngestError(f"--update applies to the register tables ({', '.join(REGISTER_TABLES)}), "
+                          f"not to {table!r}")
     path = Path(path)
     mapping = mapping or default_mapping(table)
     if mapping.table != table:
@@ -578,14 +589,6 @@ def _rules(table: str, tz_expr: str) -> list[tuple[str, str, str]]:
         out.append(("unknown_reference",
                     f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{ref_col}" FROM "{ref_table}")',
                     f"'{col} ' || \"{col}\" || ' is not in table {ref_table}'"))
-    if table == "projects":
-        out.append(("invalid_value", f"type NOT IN {_in(PROJECT_TYPES)}",
-                    f"'type ' || type || ' is not one of {', '.join(PROJECT_TYPES)}'"))
-        out.append(("end_not_after_start", "commissioning_end < start",
-                    "'commissioning_end is before start'"))
-    if table == "designations":
-        out.append(("invalid_value", f"designation NOT IN {_in(DESIGNATIONS)}",
-                    f"'designation ' || designation || ' is not one of {', '.join(DESIGNATIONS)}'"))
     if table == "development_cycles":
         out.append(("end_not_after_start", "release <= design_start", "'release is not after design_start'"))
     if table == "states":

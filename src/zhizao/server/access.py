@@ -392,6 +392,14 @@ class TenantView:
         from zhizao.portfolio.registry import projects
 
         start, end = parse_time(start, "start"), parse_time(end, "end")
+        if park and self.access.enterprises is not None:
+            # an unknown park is refused naming the parks this principal may see, not every tenant's
+            from zhizao.portfolio.filters import UNKNOWN, split
+
+            own = sorted({p for p in self.enterprises()["park"] if isinstance(p, str)})
+            bad = [p for p in split(park) or () if p not in own]
+            if bad:
+                raise BadRequest(UNKNOWN(what="park", value=bad[0], known=own or ["(none)"]))
         df = self._stage("projects", lambda *a: projects(self.ws, *a), park, district, start, end)
         if len(df):
             df = df[[self.project_visible(r) for _i, r in df.iterrows()]]

@@ -109,10 +109,22 @@ class Page:
         except (ValueError, TypeError):
             return str(iso)
 
-    def local_date(self, v, tz) -> str:
-        """A time stamp (or ISO string) shown as the local date in zone ``tz``."""
+    def register_date(self, v) -> str:
+        """A register date (a project's start, a designation's date) as it is: no time zone moves it."""
         if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
             return NULL
+        if isinstance(v, pd.Timestamp):
+            v = v.date()
+        if isinstance(v, str):
+            v = dt.date.fromisoformat(v[:10])
+        return self.f.date(v)
+
+    def local_date(self, v, tz) -> str:
+        """A time stamp (or ISO string) shown as the local date in zone ``tz``; a date as it is."""
+        if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+            return NULL
+        if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+            return self.register_date(v)
         try:
             t = pd.Timestamp(v)
             t = t.tz_localize("UTC") if t.tzinfo is None else t

@@ -61,7 +61,8 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
         row = p.iloc[0]
     scope = row["scope"] or ws.con.execute("SELECT min(site) FROM equipment WHERE enterprise = ?",
                                            [row["enterprise_id"]]).fetchall()[0][0]
-    (b0, b1), (r0, r1) = default_windows(row["start"], row["commissioning_end"])
+    tz = _scope_zone(ws, scope)
+    (b0, b1), (r0, r1) = default_windows(_instant(row["start"], tz), _instant(row["commissioning_end"], tz))
     notes = []
     if baseline is None or reporting is None:
         ext = _state_extent(ws, scope)
@@ -94,6 +95,25 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
     if store:
         store_results(ws, out)
     return out
+
+
+def _scope_zone(ws, scope) -> str | None:
+    """The plant's zone of a scope (None when no equipment names it)."""
+    from zhizao.verify.series import scope_info
+
+    try:
+        return scope_info(ws, scope)[2] if isinstance(scope, str) else None
+    except ValueError:
+        return None
+
+
+def _instant(v, tz: str | None) -> pd.Timestamp:
+    """A project's register date as the instant it begins in the plant's zone ``tz`` (register dates are
+    calendar dates, :mod:`zhizao.portfolio.dates`); a time stamp with a zone stays as it is."""
+    t = pd.Timestamp(v)
+    if t.tzinfo is not None:
+        return t
+    return t.tz_localize(tz or "UTC")
 
 
 def store_results(ws, results: list[VerificationResult]) -> None:
