@@ -27,18 +27,30 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                        "Add --debug anywhere to see the traceback of an internal error.")
 @app.command()
 def ingest(table: str = typer.Argument(..., help=f"canonical table: {', '.join(TABLES)}"),
-           files: list[Path] = typer.Argument(..., help="CSV or Parquet files"),
+           files: list[Path] = typer.Argument(..., help="CSV (UTF-8, GBK, GB18030), Parquet or .xlsx files"),
            mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="mapping file (YAML)"),
+           update: bool = typer.Option(False, "--update", help="register tables: update stored records by key "
+                                                               "and print the differences"),
+           reason: Optional[str] = typer.Option(None, "--reason", help="why (register tables: the audit log)"),
            db: str = DB):
-    """Load files into a canonical table; rejected records go to the quarantine."""
+    """Load files into a canonical table; rejected records go to the quarantine. Exits 2 with a summary when
+    a file stores nothing because every record was rejected."""
+    from zhizao.cli.portfolio import print_load_report
+
     choice(table, TABLES, "table")
+    failed = []
     try:
         with zhizao.connect(db) as ws:
             for f in files:
-                r = ws.ingest(table, f, mapping=mapping)[0]
-                console.print(str(r), markup=False, highlight=False)
+                r = ws.ingest(table, f, mapping=mapping, update=update, reason=reason)[0]
+                if print_load_report(r):
+                    failed.append(r)
     except (IngestError, MappingError) as e:
         fail(str(e))
+    if failed:
+        from zhizao.portfolio.register import nothing_stored
+
+        fail(nothing_stored(failed[0]), 2)
 
 
 @app.command()
