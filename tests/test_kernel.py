@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zhizao
+from zhizao.schema import CATEGORY_PRECEDENCE
 from zhizao.api import _local
 from zhizao.kpi.intervals import split_over, time_between
 from zhizao.kpi.kpis import _join_notes
@@ -108,9 +109,9 @@ def _states(tmp_path, rows):
     return el
 
 
-def test_records_starting_at_the_same_instant_last_by_state_name(tmp_path):
-    # the ordering is by start, then raw state: of 'production' and 'setup' at 08:00, 'setup' is later and
-    # lasts until the next record at 09:00; 'production' ends where 'setup' starts (no time)
+def test_open_records_starting_at_the_same_instant_overlap_and_precedence_decides(tmp_path):
+    # issue 16: records that share a start overlap; both open ones last until the next strictly later start
+    # (09:00); setup outranks production, whatever the raw names or the order of the records
     el = _states(tmp_path, [
         ["M1", "2024-05-01T08:00:00Z", None, "setup"],
         ["M1", "2024-05-01T08:00:00Z", None, "production"],
@@ -120,19 +121,21 @@ def test_records_starting_at_the_same_instant_last_by_state_name(tmp_path):
     assert el["aust"] == 3600.0
     assert el["apt"] == 3600.0  # 09:00-10:00
     assert el["adot"] == 1.0
-    assert el["overlap"] == 0.0
+    assert el["overlap"] == 3600.0  # 08:00-09:00 is covered twice (flagged)
 
 
-def test_a_record_with_end_at_the_same_instant_cuts_the_one_without(tmp_path):
-    # 'production' without end and 'setup' with end, both at 08:00: ordered by state, 'production' comes
-    # first and ends at 'setup''s start; 'setup' keeps its own end; the horizon is the latest time stamp
+def test_an_open_record_sharing_its_start_with_the_last_record_lasts_until_the_horizon(tmp_path):
+    # 'production' without end and 'setup' with end, both at 08:00: no record starts later, so 'production'
+    # lasts until the horizon (08:30, the latest time stamp); setup outranks it there. Without a calendar the
+    # machine is scheduled over its data extent, 08:00-08:30, so nothing is unaccounted
     el = _states(tmp_path, [
         ["M1", "2024-05-01T08:00:00Z", None, "production"],
         ["M1", "2024-05-01T08:00:00Z", "2024-05-01T08:30:00Z", "setup"],
     ])
     assert el["aust"] == 1800.0
     assert el["apt"] == 0.0
-    assert el["unaccounted"] == 86400.0 - 1800.0
+    assert el["overlap"] == 1800.0
+    assert (el["pot"], el["pbt"], el["unaccounted"]) == (1800.0, 1800.0, 0.0)
 
 
 @settings(max_examples=30, deadline=None)
@@ -146,7 +149,9 @@ def test_same_instant_records_give_the_same_result_in_any_insertion_order(tmp_pa
         ["M1", "2024-05-01T11:00:00Z", "2024-05-01T11:00:00.5Z", "no_order"],
     ]
     el = _states(tmp_path_factory.mktemp("p"), [rows[i] for i in perm])
-    assert (el["aust"], el["apt"], el["adet"]) == (3600.0, 7200.0, 0.0)
+    # the three open records at 08:00 last until 09:00; minor_stop outranks setup and production there
+    assert (el["aust"], el["apt"], el["adet"], el["adet_minor"]) == (0.0, 7200.0, 3600.0, 3600.0)
+    assert el["overlap"] == 3600.0
 
 
 # -- products' ideal rates and values per record ---------------------------------------------------------------
@@ -298,22 +303,25 @@ def test_loss_reasons_are_the_reasons_of_the_records_in_any_order(tmp_path_facto
     w0, w1 = (DAY0 + pd.Timedelta(minutes=45), DAY0 + pd.Timedelta(hours=6)) if cut else (DAY0, DAY0 + pd.Timedelta(days=1))
     t = {"M1": DAY0 + pd.Timedelta(minutes=5), "M2": DAY0 + pd.Timedelta(minutes=7)}
     last = {}
-    for eq, minutes, cat, reason in recs:
+    for i, (eq, minutes, cat, reason) in enumerate(recs):
         a, b = t[eq], t[eq] + pd.Timedelta(minutes=minutes)
         rows.append([eq, a.isoformat(), None, cat, cat, reason])
         last[eq] = len(rows) - 1
         t[eq] = b
+        if i == 0 and tie:
+            # an open record of another category at the first record's start (its raw state sorts first): it
+            # lasts as long as the first record (until the next later start, or the horizon at its end), and
+            # the higher-ranked of the two categories occupies the time with its own record's reason
+            other = "no_order" if cat != "no_order" else "setup"
+            rows.append([eq, a.isoformat(), None, "a " + other, other, "tie"])
+            if CATEGORY_PRECEDENCE.index(other) < CATEGORY_PRECEDENCE.index(cat):
+                cat, reason = other, "tie"
         lo, hi = max(a, w0), min(b, w1)
         if cat in LOSS_CATEGORIES and hi > lo:
             key = (eq, cat, reason or "")
             expected[key] = expected.get(key, 0.0) + (hi - lo).total_seconds()
     for eq, i in last.items():
         rows[i][2] = t[eq].isoformat()
-    if tie:
-        first = rows[0]
-        # raw state "a ..." sorts before every raw state above; its category differs from the first record's
-        other = "no_order" if first[4] != "no_order" else "setup"
-        rows.append([first[0], first[1], None, "a " + other, other, "never counted"])
     rnd.shuffle(rows)
     ws = build(tmp_path_factory.mktemp("r"), {
         "equipment": [dict(EQ[0]), dict(EQ[0], equipment_id="M2")],

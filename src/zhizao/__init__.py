@@ -1,7 +1,7 @@
 """zhizao (智造): ISO 22400 KPIs and verified transformation results from shop-floor data."""
 
 from zhizao.api import Workspace, connect
-from zhizao.kpi.elements import Settings
+from zhizao.settings import Settings
 
 __version__ = "0.1.0"
 __all__ = ["Workspace", "Settings", "connect", "__version__"]

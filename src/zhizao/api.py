@@ -23,11 +23,12 @@ import pyarrow as pa
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, Settings, compute_elements
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, group_zones
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
 from zhizao.kpi.rollup import rollup
 from zhizao.schema import LEVEL_ID_COLUMN
+from zhizao.settings import Settings
 from zhizao.store.db import open_db
 
 
@@ -126,20 +127,36 @@ class Workspace:
                                 'FROM quarantine ORDER BY loaded_at, "table", source, record').df()
 
     # -- kpi
-    def elements_raw(self, period: str = "day", start=None, end=None) -> ElementsResult:
-        """Elements of every entity (equipment and scopes) per bucket, cached per arguments."""
-        key = (period, str(start), str(end))
+    def elements_raw(self, period: str = "day", start=None, end=None, zone_level: str | None = None
+                     ) -> ElementsResult:
+        """Elements of every entity (equipment and scopes) per bucket, cached per arguments (``zone_level``:
+        see :func:`zhizao.kpi.elements.compute_elements`)."""
+        key = (period, str(start), str(end)) + ((zone_level,) if zone_level else ())
         if key not in self._cache:
-            self._cache[key] = compute_elements(self.con, period, start, end, self.settings)
+            self._cache[key] = compute_elements(self.con, period, start, end, self.settings, zone_level)
         return self._cache[key]
 
+    def _zone_level(self, level: str, period: str) -> str | None:
+        """``level`` if some group of it is bucketed in a zone other than its members' own (day, week, month and
+        hour buckets of a group spanning zones, or with a configured zone), else None."""
+        if level == "equipment" or period in ("all", "shift"):
+            return None
+        if "equipment_zones" not in self._cache:
+            self._cache["equipment_zones"] = self.con.execute(
+                "SELECT work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz FROM equipment").df()
+        eq = self._cache["equipment_zones"]
+        zones = group_zones(eq, level, self.settings.zones)
+        return level if any((eq.loc[eq[level] == g, "tz"] != z).any() for g, z in zones.items()) else None
+
     def elements(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
-        """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`).
+        """ISO 22400 elements summed to ``level`` per ``period`` (see :func:`zhizao.kpi.rollup.rollup`): one
+        row per entity and period, also for a group whose equipment spans time zones.
 
         Cached per arguments until the next ingest; treat the result as read-only."""
         key = ("rollup", level, period, str(start), str(end))
         if key not in self._cache:
-            self._cache[key] = rollup(self.elements_raw(period, start, end).elements, level)
+            raw = self.elements_raw(period, start, end, self._zone_level(level, period))
+            self._cache[key] = rollup(raw.elements, level, period)
         return self._cache[key]
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,

@@ -4,8 +4,10 @@ Calendar entries are booked to a scope: an equipment, or a work_center, area, si
 entries hold for each of its equipment (reference/iso22400.md, "Time model"). An equipment's entries are
 the distinct entries of the scopes above and at it. Its planned operation time (pot layer) is the shift
 time minus holidays; its planned-downtime layer is the time in breaks and planned_downtime entries, planned
-maintenance (planned_downtime) where the two overlap. Equipment without any calendar entry is scheduled
-around the clock over its query window.
+maintenance (planned_downtime) where the two overlap. A scope whose entries are only holidays, breaks or
+planned downtime is not "never scheduled": without shift entries it is scheduled around the clock minus
+those entries. Equipment without any calendar entry is scheduled around the clock over its own data extent
+(from its first time stamp in states and production to its data horizon).
 
 Machines usually share their site's shifts and holidays and have some entries of their own (planned
 maintenance), so each layer is resolved once per set of scopes that more than one equipment shares and laid
@@ -22,7 +24,7 @@ from zhizao.kpi.intervals import Timeline, resolve
 from zhizao.schema import LEVELS
 
 
-def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, pad_ms: int):
+def calendar_layers(con, eq: pd.DataFrame, tl: Timeline):
     """The pot and planned-downtime layers of every equipment on the composite axis.
 
     Parameters
@@ -31,10 +33,9 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, pad_ms: int):
         An open zhizao store.
     eq : pandas.DataFrame
         The equipment: columns ``key`` (int, the timeline on ``tl``), ``equipment_id``, ``work_center``,
-        ``area``, ``site``, ``enterprise``, and ``w0``, ``w1`` (the query window [ms]).
+        ``area``, ``site``, ``enterprise``, and ``d0``, ``d1`` (the data extent [ms]: equipment without a
+        calendar is scheduled over ``[d0, d1)``).
     tl : Timeline
-    pad_ms : int
-        Equipment without a calendar is scheduled over ``[w0 - pad_ms, w1 + pad_ms)``.
 
     Returns
     -------
@@ -55,13 +56,21 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, pad_ms: int):
     scopes = set(scope.tolist())
     has_calendar = np.asarray([any(sc in scopes for sc in chain) for chain in chains], bool).reshape(len(eq))
     # pot: shift time minus holidays (rank 0, a holiday, wins); equipment without any calendar entry has one
-    # shift over its whole window
+    # shift over its data extent, and so has equipment whose scopes give no shift entry (around the clock
+    # minus the holidays)
     m = (kind == "shift") | (kind == "holiday")
     pot = _layer(tl, eq_key, chains, scope[m], es[m], ee[m], (kind[m] == "shift").astype(np.int8))
-    nc_key = eq_key[~has_calendar]
-    nc = (tl.encode(nc_key, eq["w0"].to_numpy(np.int64)[~has_calendar] - pad_ms),
-          tl.encode(nc_key, eq["w1"].to_numpy(np.int64)[~has_calendar] + pad_ms), np.ones(nc_key.size, np.int64))
+    shift_scopes = set(scope[kind == "shift"].tolist())
+    no_shift = np.asarray([has and not any(sc in shift_scopes for sc in chain)
+                           for has, chain in zip(has_calendar.tolist(), chains)], bool).reshape(len(eq))
+    nc_key, ns_key = eq_key[~has_calendar], eq_key[no_shift]
+    nc = (tl.encode(nc_key, eq["d0"].to_numpy(np.int64)[~has_calendar]),
+          tl.encode(nc_key, eq["d1"].to_numpy(np.int64)[~has_calendar]), np.ones(nc_key.size, np.int64))
+    ns = (tl.encode(ns_key, np.full(ns_key.size, tl.t0)), tl.encode(ns_key, np.full(ns_key.size, tl.t1)),
+          np.ones(ns_key.size, np.int64))
     pot_s, pot_e, pot_r = _merge([pot, nc])
+    if ns_key.size:  # around the clock, holidays (rank 0) cut out
+        pot_s, pot_e, pot_r, _ = resolve(*_merge([(pot_s, pot_e, pot_r), ns]), 2)
     keep = pot_r == 1
     # planned downtime: breaks and planned maintenance (rank 0, maintenance, wins)
     m = (kind == "break") | (kind == "planned_downtime")

@@ -8,7 +8,9 @@ The time model (reference/iso22400.md, "Time model")::
 
     ct   calendar time of the bucket
     pot  planned operation time: shift time of the calendar, minus holidays, minus time in state category
-         not_scheduled. Equipment without any calendar entry is scheduled around the clock (flag no_calendar).
+         not_scheduled. Equipment under a calendar is scheduled whether it reports or not; a calendar without
+         shift entries schedules around the clock minus its holidays; equipment without any calendar entry is
+         scheduled around the clock over its own data extent (flag no_calendar).
     pdt  planned downtime: the part of pot covered by calendar breaks or planned_downtime entries, or by states
          of category planned_downtime or unscheduled
     pbt  planned busy time = pot - pdt
@@ -18,20 +20,25 @@ The time model (reference/iso22400.md, "Time model")::
     unaccounted       pbt time with no state record (pbt - aubt - adot); a data-quality figure
     pmt               planned maintenance: calendar planned_downtime, or planned_downtime states inside pbt
     ttr               failure time (unplanned_downtime, not minor stops) inside pbt; cmt = ttr
-    fe                failure events: unplanned_downtime runs at or above the minor-stop threshold, counted in
-                      the bucket where they start
+    fe                failure events: unplanned_downtime runs at or above the minor-stop threshold that
+                      overlap pbt, counted in the bucket of their first instant inside pbt (model.failure_events)
     outside_pbt       production, setup and stop time outside pbt (states outside the calendar; flagged)
     overlap           time covered by more than one state record (counted once; flagged)
 
-State records without ``end`` last until the next state of the equipment; the last one lasts until the
-equipment's data horizon (its latest time stamp in states and production). Overlapping records are resolved
-by :data:`zhizao.schema.CATEGORY_PRECEDENCE`. An unplanned_downtime run shorter than the minor-stop threshold
+State records without ``end`` last until the next record of the equipment with a strictly later start; the
+last ones until the equipment's data horizon (its latest time stamp in states and production). Overlapping
+records, records sharing a start among them, are resolved by :data:`zhizao.schema.CATEGORY_PRECEDENCE`; a
+raw state name never decides. A ``minor_stop`` record is a minor stop whatever its length. An unplanned_downtime run shorter than the minor-stop threshold
 is a minor stop; one of exactly the threshold is a failure. Runs are classified on their full length, not
 the part inside the query, so results do not depend on how a range is split.
 
 Counts (production) stamped at a time (no start) belong to the bucket ``[start, end)`` that contains the
 stamp; counts over an interval are split in proportion to the overlap. Energy and labour intervals are
 split the same way; quality results are counted at their time stamp.
+
+One row per entity and bucket; with ``zone_level``, the members of a group that spans time zones are
+bucketed in the group's zone (:func:`group_zones`), so the roll-up has one row per group and period. The
+readings the standard leaves open are in docs/reference/iso22400.md.
 
 How it is computed (all interval arithmetic is in :mod:`zhizao.kpi.intervals`): the state records are read
 in the store's order and given their ends (:mod:`zhizao.kpi.states`) while production is read on a second
@@ -47,7 +54,7 @@ thread meanwhile. The loss-reason table is computed only when it is first asked 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from threading import Lock
 
@@ -55,6 +62,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from zhizao.kpi import model
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.calendar_layers import calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
@@ -72,6 +80,7 @@ from zhizao.kpi.intervals import (
 from zhizao.kpi.production import production_elements, production_records
 from zhizao.kpi.states import state_records
 from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
+from zhizao.settings import Settings
 
 RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
@@ -82,8 +91,6 @@ PARALLEL_STATES = 200_000
 #: parts of whole equipment the state work is split into (taken in turn by two threads, for balance)
 STATE_PARTS = 6
 
-#: Default minor-stop threshold [s] (a setting; reference/iso22400.md, "Loss categories").
-MINOR_STOP_THRESHOLD = 300.0
 
 TIME_ELEMENTS = ("ct", "pot", "pdt", "pbt", "apt", "aust", "aupt", "adet", "adet_minor", "aubt", "adot",
                  "unaccounted", "pmt", "ttr", "unscheduled", "outside_pbt", "overlap")
@@ -98,14 +105,6 @@ ELEMENTS = (TIME_ELEMENTS + COUNT_ELEMENTS + PRODUCTION_ELEMENTS + ENERGY_ELEMEN
 #: Elements that are null (no data) for an entity with no records in the source table, rather than zero.
 OPTIONAL_GROUPS = {"production": PRODUCTION_ELEMENTS, "energy": ENERGY_ELEMENTS, "labour": LABOUR_ELEMENTS,
                    "quality": QUALITY_ELEMENTS}
-
-
-@dataclass
-class Settings:
-    """Engine settings (all have documented defaults)."""
-
-    minor_stop_threshold: float = MINOR_STOP_THRESHOLD  # [s]
-    kgce: dict[str, float] = field(default_factory=dict)  # overrides of DEFAULT_KGCE
 
 
 class ElementsResult:
@@ -237,8 +236,47 @@ def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
     return out
 
 
+def group_zones(eq: pd.DataFrame, level: str, configured: dict | None = None) -> dict[str, str]:
+    """The bucket zone of each group of ``level`` whose equipment spans several time zones.
+
+    One row per entity and period, always: the buckets of such a group (day, week, month, hour) are those of
+    one zone, its configured zone (``configured``, e.g. :attr:`Settings.zones`) or else the zone of most of
+    its equipment, the first by name among equally many (docs/reference/iso22400.md, "Time zones").
+
+    Parameters
+    ----------
+    eq : pandas.DataFrame
+        Equipment with the level's id column and ``tz``.
+    level : {'work_center', 'area', 'site', 'enterprise'}
+    configured : dict, optional
+        Group id -> IANA zone; applies to single-zone groups too.
+
+    Returns
+    -------
+    dict
+        Group id -> zone, for the groups whose equipment's zones differ or that have a configured zone.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> eq = pd.DataFrame({"site": ["S", "S", "S", "T"], "tz": ["Asia/Kolkata", "UTC", "UTC", "UTC"]})
+    >>> group_zones(eq, "site")
+    {'S': 'UTC'}
+    """
+    configured = configured or {}
+    m = eq[eq[level].notna()]
+    out = {}
+    for gid, tz in m.groupby(level)["tz"]:
+        if gid in configured:
+            out[gid] = configured[gid]
+        elif tz.nunique() > 1:
+            counts = tz.value_counts()
+            out[gid] = min(counts.index[counts == counts.max()])
+    return out
+
+
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                     settings: Settings | None = None) -> ElementsResult:
+                     settings: Settings | None = None, zone_level: str | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
 
     Parameters
@@ -250,12 +288,17 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     start, end : str, datetime or pandas.Timestamp, optional
         Query range (time stamps without offset are UTC). Defaults to whole buckets around the data.
     settings : Settings, optional
+    zone_level : {'work_center', 'area', 'site', 'enterprise'}, optional
+        Bucket every entity of a group of this level in the group's zone (:func:`group_zones`), so that
+        the group's members share bucket bounds and roll up to one row per period. Default: each entity's
+        own zone.
 
     Returns
     -------
     ElementsResult
         ``elements``: columns level, entity_id, equipment_id, work_center, area, site, enterprise, tz,
-        period_start, period_end (tz-aware, UTC), no_calendar (bool) and :data:`ELEMENTS` (times in seconds,
+        period_start, period_end (tz-aware, UTC), no_calendar and no_data (bool: equipment without any
+        calendar entry; equipment without any state or production record) and :data:`ELEMENTS` (times in seconds,
         quantities in units, energy in kWh and kgce, labour in hours); null where the entity has no records
         of that kind. ``reasons``: loss seconds inside pbt by equipment, bucket, category and reason.
 
@@ -269,6 +312,11 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     ent = _entities(con, filled)
     if ent.empty:
         return ElementsResult(_empty_elements(), _empty_reasons(), period)
+    if zone_level not in (None, "equipment"):
+        zones = group_zones(ent[ent["level"] == "equipment"], zone_level, settings.zones)
+        if zones:
+            mapped = ent[zone_level].map(zones)
+            ent["tz"] = mapped.where(mapped.notna(), ent["tz"])
     view = ent[["key", "level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise"]]
     con.register("_zz_ent", view)
     cur = con.cursor()  # a second connection: production is read while this one reads the states
@@ -304,12 +352,40 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                 if (ent["w1"] <= ent["w0"]).any():
                     raise ValueError("empty query range")
             thr_ms = round(settings.minor_stop_threshold * MS)
-            lo, hi = int(ent["w0"].min()) - thr_ms, int(ent["w1"].max()) + thr_ms
+            lo, hi = _failure_lookback(sr, int(ent["w0"].min()) - thr_ms), int(ent["w1"].max()) + thr_ms
+            _data_extent(ent, sr, pe)
             tl = Timeline(lo - 1, hi + 1, len(ent))
             return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
     finally:
         con.unregister("_zz_ent")
         cur.close()
+
+
+def _failure_lookback(sr, lo: int) -> int:
+    """``lo`` moved back to the start of every failure run (unplanned_downtime records, which outrank every
+    other category, chained where they overlap or touch) that runs across it, so a failure's first instant
+    inside planned busy time is found wherever the run began (failure events are counted there)."""
+    u = sr.rank == R_UNPLANNED
+    us, ue = sr.start[u], sr.end[u]
+    while True:
+        across = (us < lo) & (ue >= lo)
+        if not across.any():
+            return lo
+        lo = int(us[across].min())
+
+
+def _data_extent(ent: pd.DataFrame, sr, pe: dict) -> None:
+    """Columns ``d0``, ``d1`` (first time stamp and horizon of each equipment's states and production [ms];
+    equal where there is none) and ``has_data`` of ``ent`` (equipment rows first, keys 0 .. n_eq - 1)."""
+    n = len(ent)
+    d0, d1 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    has = np.zeros(n, bool)
+    k = np.asarray(sr.keys_with_states, np.int64)
+    d0[k], d1[k], has[k] = sr.first, sr.last, True
+    for key, (a, b, _c) in pe.items():
+        d0[key], d1[key] = (min(d0[key], a), max(d1[key], b)) if has[key] else (a, b)
+        has[key] = True
+    ent["d0"], ent["d1"], ent["has_data"] = d0, d1, has
 
 
 def _bucket_segments(con, ent, tl, period):
@@ -361,9 +437,6 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     p_elements = pool.submit(lambda: production_elements(p_records.result()[0], tl, bs, be, nb))
     bkey = buckets["key"].to_numpy()
 
-    has_states = np.zeros(len(ent), bool)
-    has_states[sr.keys_with_states] = True
-
     # -- time elements: the calendar cuts each bucket into windows (in pot or not, in planned downtime or
     # not); the time of each state category inside each window comes from prefix sums over the state
     # segments, so the millions of segments are never cut (kpi.intervals.time_between). Large stores are
@@ -383,20 +456,21 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
                 i = next(todo, None)
             if i is None:
                 return
-            done[i] = _state_times(sr, *parts[i], tl, lo, hi, thr_ms, cut, bs, be)
+            done[i] = _state_times(sr, *parts[i], tl, lo, hi, thr_ms, cut, nb)
 
     helper = pool.submit(work, windows.result) if len(parts) > 1 else None
     try:
         # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
-        (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl, thr_ms)
+        (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl)
         has_cal = np.r_[has_cal, np.zeros(len(ent) - n_eq, bool)]
         ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
         cut = np.r_[ps, pe[-1:]]  # the pieces are consecutive
-        windows.set_result(cut)
+        in_pbt = (ipot >= 0) & (ipd < 0)  # planned busy time by the calendar (states cannot cut a failure)
+        windows.set_result((cut, ps[in_pbt], pe[in_pbt], ib[in_pbt]))
     finally:
         if not windows.done():  # the calendar failed: release the worker waiting for it
             windows.set_exception(RuntimeError("no windows: the calendar could not be read"))
-    work(cut)
+    work(windows.result())
     if helper is not None:
         helper.result()
     n_r = len(CATEGORY_PRECEDENCE)
@@ -438,9 +512,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         "outside_pbt": working[:, :3].sum(axis=1),
         "overlap": per_class(ov).sum(axis=1),
     }
-    ms["adet"] = ms["ttr"] + ms["adet_minor"]
-    ms["aupt"] = ms["apt"] + ms["aust"]
-    ms["aubt"] = ms["aupt"] + ms["adet"]
+    ms["adet"] = model.actual_unit_delay_time(ms["ttr"], ms["adet_minor"])
+    ms["aupt"] = model.actual_unit_processing_time(ms["apt"], ms["aust"])
+    ms["aubt"] = model.actual_unit_busy_time(ms["aupt"], ms["adet"])
     for name, x in ms.items():
         out[name] = x / MS
     out["fe"] = sum((x.fe for x in done), np.zeros(nb))
@@ -510,7 +584,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
     out = {name: np.asarray(x, dtype=np.float64) for name, x in out.items()}
     is_eq = (ent["level"] == "equipment").to_numpy()[bkey]
-    no_time = ~is_eq | ~has_states[bkey]
+    has_data = ent["has_data"].to_numpy(bool)[bkey]
+    # equipment under a calendar is scheduled whether it reports or not; without one, over its data extent
+    no_time = ~is_eq | ~(has_cal[bkey] | has_data)
     for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS:
         out[name][no_time] = np.nan
     for group, names in OPTIONAL_GROUPS.items():
@@ -521,7 +597,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
                                                         "area", "site", "enterprise", "tz")}
     cols["period_start"] = pd.to_datetime(buckets["start_ms"].to_numpy(), unit="ms", utc=True)
     cols["period_end"] = pd.to_datetime(buckets["end_ms"].to_numpy(), unit="ms", utc=True)
-    cols["no_calendar"] = ~has_cal[bkey] & is_eq & has_states[bkey]
+    cols["no_calendar"] = ~has_cal[bkey] & is_eq & has_data
+    cols["no_data"] = is_eq & ~has_data
     df = pd.DataFrame({**cols, **{name: out[name] for name in ELEMENTS}})
     periods = df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket")
     return ElementsResult(df, lambda: _loss_reasons(**reason_inputs, periods=periods),
@@ -541,10 +618,11 @@ class _StateTimes:
     # (an array, or a slice when all of the part's records are in the window)
 
 
-def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateTimes:
-    """Time of each state category inside the windows between ``cut`` points around the timelines of the
-    state records ``a:b`` (whole equipment) of ``sr``, and failure events per bucket. ``cut`` may be a
-    function returning the cut points (called once the states are resolved)."""
+def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, windows, nb: int) -> _StateTimes:
+    """Time of each state category inside the windows between the cut points around the timelines of the
+    state records ``a:b`` (whole equipment) of ``sr``, and failure events per bucket. ``windows``: (cut
+    points, and the start, end and bucket of the pieces in planned busy time by the calendar), or a function
+    returning them (called once the states are resolved)."""
     s0, e0 = sr.start[a:b], sr.end[a:b]
     win = (e0 > lo) & (s0 < hi)
     if win.all():  # the default range holds all data
@@ -557,8 +635,8 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateT
     se = tl.encode(skey, e0, lo, hi)
     seg_s, seg_e, seg_r, overlap = resolve(ss, se, srank, len(CATEGORY_PRECEDENCE))
     # minor stops: unplanned runs shorter than the threshold
-    seg_r = np.where((seg_r == R_UNPLANNED) & (seg_e - seg_s < thr_ms), R_MINOR, seg_r)
-    cut = cut() if callable(cut) else cut
+    seg_r = np.where((seg_r == R_UNPLANNED) & model.is_minor_stop(seg_e - seg_s, thr_ms), R_MINOR, seg_r)
+    cut, pbt_s, pbt_e, pbt_b = windows() if callable(windows) else windows
     # the windows that can hold the part's segments: from the one containing its first timeline's start to
     # the one containing its last timeline's end
     k0 = max(int(np.searchsorted(cut, int(sr.key[a]) * tl.span, side="right")) - 1, 0)
@@ -570,8 +648,8 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, cut, bs, be) -> _StateT
     if overlap:  # double-covered time: segments covered by two or more records
         ov_s, ov_e = _overlap_segments(ss, se)
         ov = time_between(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0]
-    fb = locate(bs, be, seg_s[seg_r == R_UNPLANNED])
-    fe = np.bincount(fb[fb >= 0], minlength=bs.size).astype(np.float64)
+    failure = seg_r == R_UNPLANNED
+    fe = model.failure_events(seg_s[failure], seg_e[failure], pbt_s, pbt_e, pbt_b, nb)
     return _StateTimes(slice(k0, k1), d, ov, fe, (seg_s, seg_e, seg_r), (ss, srank, rows))
 
 
@@ -632,7 +710,7 @@ def _loss_reasons(bs, be, pot, pdl, parts, sr, periods) -> pd.DataFrame:
 
 def _empty_elements() -> pd.DataFrame:
     cols = ["level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise", "tz",
-            "period_start", "period_end", "no_calendar", *ELEMENTS]
+            "period_start", "period_end", "no_calendar", "no_data", *ELEMENTS]
     return pd.DataFrame({c: pd.Series(dtype="float64" if c in ELEMENTS else "object") for c in cols})
 
 

@@ -5,16 +5,31 @@ the data has no records of that kind) and *undefined* when its denominator is ze
 reason in column ``null_reasons``. Nothing is capped or rounded: an effectiveness above 1 stays above 1 and
 is flagged by :mod:`zhizao.kpi.quality`.
 
-Source: ISO 22400-2:2014, clause 6 (KPI descriptions), as summarised in reference/iso22400.md. Readings the
-standard leaves open are marked "(reading)" in the docstring of the KPI.
+Source: ISO 22400-2:2014, clause 6 (KPI descriptions); each formula is one pure, cited function of
+:mod:`zhizao.kpi.model` (docs/reference/iso22400.md, "KPI index", lists formula, clause, function and test).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import inspect
+import json
+
 import numpy as np
 import pandas as pd
+
+from zhizao.kpi import model
+from zhizao.messages import Message, define
+
+#: Why a KPI is null (structured: a code, parameters and the English text, translated where shown).
+NO_DATA_IN_PERIOD = define("kpi.no_data_in_period", "no data in this period")
+UNDEFINED_ZERO = define("kpi.undefined_zero_denominator", "undefined, %(den)s = 0")
+UNAVAILABLE_NO_DATA = define("kpi.unavailable_no_data", "unavailable, no data for %(elements)s")
+FACTOR_NULL = define("kpi.undefined_factor_null", "undefined, a factor is null")
+PRI_MISSING = define("kpi.unavailable_pri_missing", "unavailable, pri missing for some products (pq_no_pri > 0)")
+WORK_HOURS_MISSING = define("kpi.unavailable_work_hours_missing",
+                            "unavailable, work_hours missing for some labour records")
 
 
 @dataclass(frozen=True)
@@ -91,11 +106,17 @@ KPI_NAMES = tuple(k.name for k in RATIO_KPIS) + tuple(k.name for k in COMPOUND_K
 DEPENDS = {"oee": ("availability", "effectiveness", "quality_ratio"), "nee": ("effectiveness", "quality_ratio"),
            "teep": ("oee", "availability", "effectiveness", "quality_ratio")}
 
-def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` (float arrays) with null (NaN) where the denominator is zero or either side is null.
-    Never rounds."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den != 0, num / den, np.nan)
+ratio = model.ratio
+
+
+def formula(name: str):
+    """The pure function of KPI ``name`` in :mod:`zhizao.kpi.model` (the formula, its clause and its test)."""
+    return getattr(model, name)
+
+
+def formula_args(name: str) -> tuple[str, ...]:
+    """The element names that :func:`formula` of ``name`` takes, in order."""
+    return tuple(inspect.signature(formula(name)).parameters)
 
 
 def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.DataFrame:
@@ -113,7 +134,9 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     -------
     pandas.DataFrame
         Same index; one float column per KPI (fractions, not percent; times in seconds) with NaN where
-        undefined or unavailable, and ``null_reasons``: ``"kpi: reason; ..."`` for every null KPI.
+        undefined or unavailable; ``null_reason_codes``: for every null KPI its reason as a JSON list of
+        ``{"kpi", "code", "params"}`` (read with :func:`null_reason_messages`); ``null_reasons``: the same in
+        English, ``"kpi: reason; ..."`` (for reading, not for parsing).
 
     Raises
     ------
@@ -128,10 +151,10 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     n = len(elements)
     col = _Columns(elements)
     out: dict[str, np.ndarray] = {}
-    notes: list[tuple[str, np.ndarray]] = []  # (text, rows it applies to), in order
+    notes: list[tuple[tuple[str, Message], np.ndarray]] = []  # ((kpi, reason), rows it applies to), in order
 
-    def note(name, mask, why):
-        notes.append((f"{name}: {why}", np.broadcast_to(np.asarray(mask, dtype=bool), (n,))))
+    def note(name, mask, why: Message):
+        notes.append(((name, why), np.broadcast_to(np.asarray(mask, dtype=bool), (n,))))
 
     def total(names):
         t = np.zeros(n)
@@ -143,39 +166,40 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
         if k.name not in needed:
             continue
         num, den = total(k.numerator), total(k.denominator)
-        out[k.name] = ratio(num, den)
+        out[k.name] = formula(k.name)(*(col[a] for a in formula_args(k.name)))
         missing = [e.lstrip("-") for e in k.elements if np.isnan(col[e.lstrip("-")]).all()]
         if missing:
-            note(k.name, True, f"unavailable, no data for {', '.join(sorted(set(missing)))}")
+            note(k.name, True, UNAVAILABLE_NO_DATA(elements=", ".join(sorted(set(missing)))))
             continue
         some_null = np.isnan(num) | np.isnan(den)
-        note(k.name, some_null, "no data in this period")
-        note(k.name, ~some_null & (den == 0), f"undefined, {' + '.join(k.denominator)} = 0")
+        note(k.name, some_null, NO_DATA_IN_PERIOD())
+        note(k.name, ~some_null & (den == 0), UNDEFINED_ZERO(den=" + ".join(k.denominator)))
     # an ideal time with unknown PRI is not an ideal time
     no_pri = np.nan_to_num(col["pq_no_pri"]) > 0
     for name in ("effectiveness", "quality_ratio_time"):
         if name in needed:
             out[name] = np.where(no_pri, np.nan, out[name])
-            note(name, no_pri, "unavailable, pri missing for some products (pq_no_pri > 0)")
+            note(name, no_pri, PRI_MISSING())
     if "worker_efficiency" in needed:
         part_apwt = np.nan_to_num(col["apat_no_apwt"]) > 0
         out["worker_efficiency"] = np.where(part_apwt, np.nan, out["worker_efficiency"])
-        note("worker_efficiency", part_apwt, "unavailable, work_hours missing for some labour records")
+        note("worker_efficiency", part_apwt, WORK_HOURS_MISSING())
 
     if "oee" in needed:
-        oee = out["availability"] * out["effectiveness"] * out["quality_ratio"]
-        # a full breakdown: no production time, OEE 0 with undefined effectiveness and quality
-        zero = (col["apt"] == 0) & (col["pbt"] > 0) & np.isnan(oee) & ~np.isnan(col["pq"])
-        out["oee"] = np.where(zero, 0.0, oee)
+        # a full breakdown gives 0 whether or not count records exist (model.oee)
+        out["oee"] = model.oee(out["availability"], out["effectiveness"], out["quality_ratio"], col["apt"],
+                               col["pbt"])
     if "nee" in needed:
-        out["nee"] = ratio(col["aupt"], col["pbt"]) * out["effectiveness"] * out["quality_ratio"]
+        out["nee"] = model.nee(col["aupt"], col["pbt"], out["effectiveness"], out["quality_ratio"])
     if "teep" in needed:
-        out["teep"] = out["oee"] * ratio(col["pbt"], col["ct"])
+        out["teep"] = model.teep(out["oee"], col["pbt"], col["ct"])
     for name in ("oee", "nee", "teep"):
         if name in needed:
-            note(name, np.isnan(out[name]), "undefined, a factor is null")
-    out["null_reasons"] = _join_notes(notes, n)
-    keep = [k for k in KPI_NAMES if k in wanted] + ["null_reasons"]
+            note(name, np.isnan(out[name]), FACTOR_NULL())
+    out["null_reasons"] = _join_notes([(f"{k}: {m}", mask) for (k, m), mask in notes], n)
+    out["null_reason_codes"] = _join_notes([(_code_json(k, m), mask) for (k, m), mask in notes], n,
+                                           ",", "[%s]")
+    keep = [k for k in KPI_NAMES if k in wanted] + ["null_reasons", "null_reason_codes"]
     return pd.DataFrame({k: out[k] for k in keep}, index=elements.index)
 
 
@@ -191,9 +215,13 @@ class _Columns(dict):
         return self[name]
 
 
-def _join_notes(notes: list[tuple[str, np.ndarray]], n: int) -> list:
-    """Per row, the texts of the notes whose mask holds there, joined by "; " in order (None if none).
-    Rows share few distinct combinations, so each combination is joined once."""
+def _code_json(kpi: str, m: Message) -> str:
+    return json.dumps({"kpi": kpi, "code": m.code, "params": m.args}, ensure_ascii=False)
+
+
+def _join_notes(notes: list[tuple[str, np.ndarray]], n: int, sep: str = "; ", wrap: str = "%s") -> list:
+    """Per row, the texts of the notes whose mask holds there, joined by ``sep`` in order and put in ``wrap``
+    (None if none). Rows share few distinct combinations, so each combination is joined once."""
     if not notes or n == 0:
         return [None] * n
     hit = np.column_stack([m for _, m in notes])
@@ -206,14 +234,31 @@ def _join_notes(notes: list[tuple[str, np.ndarray]], n: int) -> list:
     else:
         combos, inverse = np.unique(packed, axis=0, return_inverse=True)
     texts = [t for t, _ in notes]
-    joined = ["; ".join(texts[j] for j in np.flatnonzero(row)) or None
+    joined = [(wrap % sep.join(texts[j] for j in np.flatnonzero(row))) if row.any() else None
               for row in np.unpackbits(combos, axis=1, count=len(notes)).astype(bool)]
     return [joined[i] for i in np.asarray(inverse).ravel()]
 
 
+def null_reason_messages(codes) -> dict[str, Message]:
+    """The ``null_reason_codes`` of a row of :func:`compute_kpis` as ``{kpi: Message}`` (the first reason per
+    KPI; empty for None). Render a reason with ``message.text(lang)``; machines read ``code`` and ``args``.
+
+    >>> k = compute_kpis(pd.DataFrame({"apt": [0.0], "pbt": [0.0], "pq_no_pri": [0.0]}), ["availability"])
+    >>> m = null_reason_messages(k["null_reason_codes"][0])["availability"]
+    >>> m.code, m.args, str(m)
+    ('kpi.undefined_zero_denominator', {'den': 'pbt'}, 'undefined, pbt = 0')
+    """
+    out: dict[str, Message] = {}
+    if isinstance(codes, str):
+        for d in json.loads(codes):
+            out.setdefault(d["kpi"], Message.from_dict(d))
+    return out
+
+
 def parse_null_reasons(text) -> dict[str, str]:
-    """The ``null_reasons`` column of :func:`compute_kpis` as a dict: ``"kpi: reason; kpi2: reason2"`` ->
-    ``{kpi: reason}`` (the first reason per KPI; empty for None)."""
+    """The English ``null_reasons`` text of :func:`compute_kpis` as a dict: ``"kpi: reason; kpi2: reason2"`` ->
+    ``{kpi: reason}`` (the first reason per KPI; empty for None). For display only: programs read
+    :func:`null_reason_messages`."""
     out: dict[str, str] = {}
     if isinstance(text, str):
         for part in text.split("; "):

@@ -43,7 +43,8 @@ def production_records(con, equipment_ids: list) -> tuple[dict, dict]:
         SELECT TRY_CAST(p.equipment_id AS {enum_sql(equipment_ids)}) AS key,
                coalesce(p.start, p."end") AS s, p."end" AS e, p.produced,
                coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) AS good,
-               coalesce(p.scrap, 0) AS scrap, coalesce(p.rework, 0) AS rework, {product} AS product
+               coalesce(p.scrap, CASE WHEN p.good IS NOT NULL
+                                      THEN p.produced - p.good - coalesce(p.rework, 0) ELSE 0 END) AS scrap, coalesce(p.rework, 0) AS rework, {product} AS product
         FROM production p""").to_arrow_table()
     key = enum_codes(t.column("key"), len(equipment_ids))
     code = enum_codes(t.column("product"), len(names)) if names else np.full(len(key), -1, np.int64)

@@ -19,6 +19,7 @@ CHECKS = {
     "counter_resets": ("energy register resets, rollovers or implausible jumps", "counter_resets"),
     "missing_pri": ("units produced whose product has no pri (ideal time unknown)", "pq_no_pri"),
     "no_calendar": ("no calendar: the equipment is taken as scheduled around the clock", "no_calendar"),
+    "no_data": ("no data: equipment without any state or production record", "no_data"),
 }
 
 
@@ -43,7 +44,7 @@ def data_quality(rows: pd.DataFrame, id_column: str) -> pd.DataFrame:
         if col not in rows:
             continue
         v = rows[col]
-        if check == "no_calendar":
+        if check in ("no_calendar", "no_data"):
             hit = v.fillna(False).astype(bool)
             value = hit.astype(float)
         elif check == "performance_above_100":

@@ -1,9 +1,9 @@
 """State records as intervals: the end of a record without ``end``, in one vectorised pass.
 
-A state record without ``end`` lasts until the next state record of the same equipment (ordered by start,
-then by the raw state name for records that start at the same instant); the last one lasts until the
-equipment's data horizon, its latest time stamp in states and production (reference/iso22400.md, "State
-intervals": carry-in of the last known state). The rule used to be a ``lead()`` window in SQL; sorting
+A state record without ``end`` lasts until the next state record of the same equipment with a strictly
+later start; the last ones last until the equipment's data horizon, its latest time stamp in states and
+production (docs/reference/iso22400.md, "Open states"). Records that share a start overlap: the precedence
+rule decides which category occupies the time, never the order of the records or their raw state names. The rule used to be a ``lead()`` window in SQL; sorting
 the fetched columns in numpy does the same several times faster, and the store's usual insertion order
 (by equipment and time) makes the sort a linear check.
 """
@@ -35,15 +35,15 @@ def rank_sql(column: str) -> str:
 
 @dataclass
 class StateRecords:
-    """State records of the equipment entities, sorted by key and start (then raw state name).
+    """State records of the equipment entities, sorted by key and start.
 
     Attributes
     ----------
     key : array of int64, shape (n,)
         Entity key of the equipment (its position in ``equipment_ids``).
     start, end : array of int64, shape (n,)
-        Interval bounds [ms since the epoch, UTC]; ``end`` resolved by the rule of this module. A record
-        whose next record starts at the same instant gets ``end == start`` (an empty interval).
+        Interval bounds [ms since the epoch, UTC]; ``end`` resolved by the rule of this module (records
+        without ``end`` that share a start all get the same end).
     rank : array of int8, shape (n,)
         Precedence rank of the category (:data:`zhizao.schema.CATEGORY_PRECEDENCE`).
     reason_text : pyarrow.StringArray, shape (n,)
@@ -105,6 +105,33 @@ def _fetch(con, equipment_ids: list, order: bool):
     return (*cols, reason)
 
 
+def next_later_start(key: np.ndarray, s: np.ndarray, same_next: np.ndarray, horizon: dict) -> np.ndarray:
+    """Per record, the first start of its equipment strictly after its own start, else the equipment's horizon.
+
+    ``key`` and ``s`` are sorted by key, then start; ``same_next[i]``: record ``i + 1`` has the same key (the
+    last entry is False). Records sharing a start get the same value, whatever their order (one pass).
+
+    >>> import numpy as np
+    >>> key, s = np.array([0, 0, 0, 1]), np.array([10, 10, 20, 5])
+    >>> next_later_start(key, s, np.array([True, True, False, False]), {0: 30, 1: 9}).tolist()
+    [20, 20, 30, 9]
+    """
+    n = key.size
+    nxt = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return nxt
+    nxt[:-1] = s[1:]
+    last = np.flatnonzero(~same_next)
+    nxt[last] = [horizon[k] for k in key[last].tolist()]
+    # a record followed by one with the same start takes the value of the last record of its tie group
+    tied = np.zeros(n, dtype=bool)
+    np.logical_and(same_next[:-1], s[1:] == s[:-1], out=tied[:-1])
+    if tied.any():
+        group_end = np.flatnonzero(~tied)  # the last record of each tie group
+        nxt = nxt[group_end[np.searchsorted(group_end, np.arange(n))]]
+    return nxt
+
+
 def state_records(con, production_end: dict | Callable[[], dict], equipment_ids: list) -> StateRecords:
     """Every state record with its resolved end (see the module docstring).
 
@@ -127,19 +154,18 @@ def state_records(con, production_end: dict | Callable[[], dict], equipment_ids:
     n = key.size
     same_next = np.zeros(n, dtype=bool)
     np.equal(key[1:], key[:-1], out=same_next[:-1])
-    # in order, without ties: each record starts after the previous one of its equipment (one pass)
-    if n and not np.all((key[1:] > key[:-1]) | (same_next[:-1] & (s[1:] > s[:-1]))):
+    # in order: each record starts at or after the previous one of its equipment (one pass)
+    if n and not np.all((key[1:] > key[:-1]) | (same_next[:-1] & (s[1:] >= s[:-1]))):
         t0 = int(s.min())
         span = int(s.max()) - t0 + 1
-        ties = True  # without room for a composite key, let the store sort
+        by_store = True  # without room for a composite key, let the store sort
         if (int(key.max()) + 1) * span < 2**62:
             order_key = key * span + (s - t0)
             o = np.argsort(order_key, kind="stable")  # timsort: fast on presorted runs
-            key, s, e, no_end, rank, order_key = (x[o] for x in (key, s, e, no_end, rank, order_key))
+            key, s, e, no_end, rank = (x[o] for x in (key, s, e, no_end, rank))
             order = o
-            ties = bool(np.any(order_key[1:] == order_key[:-1]))
-        if ties:
-            # records starting at the same instant: their order (by raw state) decides which one lasts
+            by_store = False
+        if by_store:
             key, s, e, no_end, rank, reason = _fetch(con, equipment_ids, order=True)
             order = None
         np.equal(key[1:], key[:-1], out=same_next[:-1])
@@ -151,9 +177,5 @@ def state_records(con, production_end: dict | Callable[[], dict], equipment_ids:
     for k, t in (production_end() if callable(production_end) else production_end).items():
         if k in horizon and t is not None:
             horizon[k] = max(horizon[k], t)
-    nxt = np.empty(n, dtype=np.int64)
-    nxt[:-1] = s[1:]
-    last = np.flatnonzero(~same_next)
-    nxt[last] = [horizon[k] for k in key[last].tolist()]
-    end = np.where(no_end, nxt, e)
+    end = np.where(no_end, next_later_start(key, s, same_next, horizon), e)
     return StateRecords(key, s, end, rank, reason, order, key[first], s[first], last_time)

@@ -10,7 +10,6 @@ opens offline and prints as it shows.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +19,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from zhizao.kpi.kpis import parse_null_reasons
+from zhizao.kpi.kpis import null_reason_messages
 from zhizao.report import charts
 from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.schema import LEVEL_ID_COLUMN
@@ -155,19 +154,7 @@ _DQ_DESCRIPTIONS = (
     N_("energy register resets, rollovers or implausible jumps"),
     N_("units produced whose product has no pri (ideal time unknown)"),
     N_("no calendar: the equipment is taken as scheduled around the clock"),
-)
-
-
-#: Null reasons of :func:`zhizao.kpi.kpis.compute_kpis` (pattern -> msgid with the pattern's named groups).
-NULL_REASONS = (
-    (re.compile(r"no data in this period"), N_("no data in this period")),
-    (re.compile(r"undefined, (?P<den>.+) = 0"), N_("undefined, %(den)s = 0")),
-    (re.compile(r"unavailable, no data for (?P<elements>.+)"), N_("unavailable, no data for %(elements)s")),
-    (re.compile(r"undefined, a factor is null"), N_("undefined, a factor is null")),
-    (re.compile(r"unavailable, pri missing for some products \(pq_no_pri > 0\)"),
-     N_("unavailable, pri missing for some products (pq_no_pri > 0)")),
-    (re.compile(r"unavailable, work_hours missing for some labour records"),
-     N_("unavailable, work_hours missing for some labour records")),
+    N_("no data: equipment without any state or production record"),
 )
 
 
@@ -249,15 +236,11 @@ class _Report:
         return df, period
 
     # -- helpers
-    def reason(self, text: str | None) -> str:
-        """A null reason of the KPI engine, translated where its pattern is known (else as given)."""
-        if not text:
+    def reason(self, message) -> str:
+        """A null reason of the KPI engine (a :class:`zhizao.messages.Message`) in the report's language."""
+        if message is None:
             return self._("no data")
-        for pattern, msgid in NULL_REASONS:
-            m = pattern.fullmatch(text)
-            if m:
-                return self._(msgid) % m.groupdict()
-        return text
+        return message.text(self.lang)
 
     def level(self, lvl: str) -> str:
         return self._(LEVEL_LABELS[lvl])
@@ -297,7 +280,7 @@ class _Report:
                "num1": lambda v: self.f.num(v, 1)}
         rows = []
         for _, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
-            reasons = parse_null_reasons(r.get("null_reasons"))
+            reasons = null_reason_messages(r.get("null_reason_codes"))
             row = [_cell(str(r[col]))]
             for c, _h, kind in cols:
                 v = r[c]
@@ -346,7 +329,7 @@ class _Report:
             col = LEVEL_ID_COLUMN[lvl]
             rows = []
             for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_TABLE_ROWS).iterrows():
-                reasons = parse_null_reasons(r["null_reasons"])
+                reasons = null_reason_messages(r["null_reason_codes"])
                 row = [_cell(str(r[col]) + (" \u2020" if bool(r.get("no_calendar")) else ""))]
                 for c, _h, _full, kind in KPI_COLUMNS:
                     v = r[c]

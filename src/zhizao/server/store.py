@@ -158,10 +158,10 @@ class Read:
             ws._cache = {}
             stage = type(ws).elements_raw
 
-            def elements_raw(period: str = "day", start=None, end=None):
+            def elements_raw(period: str = "day", start=None, end=None, zone_level=None):
                 # the elements of every entity, computed once per store version and arguments for all requests
-                return self.cached(("elements_raw", period, str(start), str(end)),
-                                   lambda: stage(ws, period, start, end))
+                return self.cached(("elements_raw", period, str(start), str(end), zone_level),
+                                   lambda: stage(ws, period, start, end, zone_level))
 
             ws.elements_raw = elements_raw
             self._ws = ws

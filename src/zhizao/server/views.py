@@ -15,7 +15,7 @@ import logging
 import pandas as pd
 from markupsafe import Markup
 
-from zhizao.kpi.kpis import parse_null_reasons
+from zhizao.kpi.kpis import null_reason_messages
 from zhizao.portfolio.bulletin import (
     BASIS_LABELS,
     DESIGNATION_LABELS,
@@ -179,11 +179,11 @@ def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> di
     head = [_cell(pg.level(level))] + [_num_cell(_(h)) for _c, h, _k in TABLE_KPIS]
     rows = []
     for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_ROWS).iterrows():
-        reasons = parse_null_reasons(r.get("null_reasons"))
+        reasons = null_reason_messages(r.get("null_reason_codes"))
         row = [_cell(str(r[col]), entity_url(level, r[col], q) if link else None)]
         for c, _h, kind in TABLE_KPIS:
             v = r.get(c)
-            row.append(_num_cell(pg.fmt(v, kind), reasons.get(c) if pd.isna(v) else None))
+            row.append(_num_cell(pg.fmt(v, kind), reasons[c].text(pg.lang) if pd.isna(v) and c in reasons else None))
         rows.append(row)
     foot = None
     if len(df) > MAX_ROWS:
@@ -239,9 +239,10 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
 
         raise NotFound(_("No data for %(level)s %(id)s in this range.") % {"level": pg.level(level), "id": eid})
     r = total.iloc[0]
-    reasons = parse_null_reasons(r.get("null_reasons"))
+    reasons = null_reason_messages(r.get("null_reason_codes"))
     cards = [{"label": _(label), "value": pg.fmt(r.get(c), kind),
-              "title": reasons.get(c) if pd.isna(r.get(c)) else None} for c, label, kind in CARDS]
+              "title": reasons[c].text(pg.lang) if pd.isna(r.get(c)) and c in reasons else None}
+             for c, label, kind in CARDS]
     ctx = {"level": level, "level_label": pg.level(level), "id": eid, "cards": cards,
            "crumbs": [{**c, "label": pg.level(c["level"])} for c in _hierarchy(view, level, eid)],
            "range": f"{pg.date(r['period_start'])} – {pg.date(r['period_end'])}",

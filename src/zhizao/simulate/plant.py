@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterable
 
 import numpy as np
@@ -408,8 +409,33 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
         raise ValueError(f"start must be a date YYYY-MM-DD, got {start!r}") from None
     tz = str(timezone)
     rng = np.random.default_rng(seed)
+    # each step draws from ``rng`` in this order (the same tables for the same seed)
+    cal = _calendar(rng, d0, days, tz, holidays)
+    par = _parameters(rng, machines)
+    pm = _maintenance(rng, cal, machines, tz)
+    tl = _timelines(rng, cal, par, pm, machines)
+    prod = _production(rng, cal, tl, tz)
+    qual = _quality(rng, par, prod, machines)
+    en = _energy(rng, cal, par, tl, machines, tz)
+    lab = _labour(rng, cal, par, prod)
+    tables = _tables(cal, par, pm, tl, prod, qual, en, lab, machines, tz)
+    tables["truth"] = _truth(cal, par, pm, tl, prod, qual, en, machines, days, tz)
+    tables["truth"].attrs["zhizao_simulation"] = {
+        "generator": "zhizao.simulate.plant.simulate_plant",
+        "machines": machines, "days": days, "seed": seed, "start": d0.isoformat(), "timezone": tz,
+        "holidays": [str(cal.dates[i]) for i in cal.hol_idx],
+        "products": par.n_products,
+    }
+    return tables
 
-    # ---- days, calendar
+
+class _Step(SimpleNamespace):
+    """What one step of :func:`simulate_plant` gives to the next ones (named arrays)."""
+
+
+def _calendar(rng: np.random.Generator, d0: _dt.date, days: int, tz: str, holidays) -> _Step:
+    """The site calendar: local days and their edges, shifts and breaks of working days, the plant holiday(s)
+    and POT = shifts minus holidays (disjoint intervals) [s since the epoch]."""
     dates = np.datetime64(d0, "D") + np.arange(days + 1)
     day_edges = _localize(dates, 0, tz)  # local midnights, days + 1 edges
     t0, t1 = int(day_edges[0]), int(day_edges[-1])
@@ -441,8 +467,14 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     pts = np.unique(np.concatenate([[t0, t1], shift_s, shift_e, hol_s, hol_e]))
     ps, pe = pts[:-1], pts[1:]
     pot_s, pot_e = _runs(ps, pe, (_covered(ps, shift_s, shift_e) > 0) & (_covered(ps, hol_s, hol_e) == 0))
+    return _Step(dates=dates, day_edges=day_edges, t0=t0, t1=t1, weekday=weekday, working=working,
+                 hol_idx=hol_idx, is_holiday=is_holiday, shift_s=shift_s, shift_e=shift_e, shift_name=shift_name,
+                 brk_s=brk_s, brk_e=brk_e, hol_s=hol_s, hol_e=hol_e, pot_s=pot_s, pot_e=pot_e)
 
-    # ---- products, equipment
+
+def _parameters(rng: np.random.Generator, machines: int) -> _Step:
+    """Products (pri [s/unit], standard minutes, unit value) and the machines' lines, areas and drawn
+    parameters (MTBF [s], minor-stop mean [s], loads [kW], measurement offset, line headcounts)."""
     n_products = int(rng.integers(4, 7))
     pri = np.round(rng.uniform(20.0, 60.0, n_products), 1)
     standard_minutes = np.round(pri / 60.0 * rng.uniform(0.5, 1.0, n_products), 3)
@@ -462,18 +494,27 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     run_kw = rng.uniform(10.0, 25.0, machines)
     mean_offset = rng.normal(0.0, 0.004, machines)
     headcount_base = rng.integers(4, 8, n_lines)
+    return _Step(n_products=n_products, pri=pri, standard_minutes=standard_minutes, unit_value=unit_value,
+                 product_ids=product_ids, mids=mids, line_of=line_of, n_lines=n_lines, line_ids=line_ids,
+                 area_ids=area_ids, main_product=main_product, digital=digital, mtbf_s=mtbf_s,
+                 minor_mean_s=minor_mean_s, idle_kw=idle_kw, run_kw=run_kw, mean_offset=mean_offset,
+                 headcount_base=headcount_base)
 
-    # ---- preventive maintenance: one 2 h window per machine and week
-    slots = []  # (shift index, seconds of day)
-    for k, (_, a, b, ba, bb) in enumerate(SHIFTS):
+
+def _maintenance(rng: np.random.Generator, cal: _Step, machines: int, tz: str) -> _Step:
+    """Preventive maintenance: one 2 h window per machine and week, on a working non-holiday day, in a
+    shift outside its break."""
+    slots = []  # seconds of day
+    for _, a, b, ba, bb in SHIFTS:
         x = _hms(a)
         while x + MAINTENANCE_S <= _hms(b):
             if x + MAINTENANCE_S <= _hms(ba) or x >= _hms(bb):
                 slots.append(x)
             x += 1800
     slots = np.array(slots)
-    week = (np.arange(days) + int(weekday[0])) // 7
-    ok_day = working & ~is_holiday
+    days = len(cal.dates)
+    week = (np.arange(days) + int(cal.weekday[0])) // 7
+    ok_day = cal.working & ~cal.is_holiday
     pm_day, pm_slot, pm_machine = [], [], []
     for w in np.unique(week):
         cand = np.flatnonzero((week == w) & ok_day)
@@ -486,29 +527,35 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
         pm_day, pm_slot, pm_machine = map(np.concatenate, (pm_day, pm_slot, pm_machine))
     else:
         pm_day = pm_slot = pm_machine = np.zeros(0, dtype=np.int64)
-    pm_s = _localize(dates[pm_day], pm_slot, tz)
-    pm_e = _localize(dates[pm_day], pm_slot + MAINTENANCE_S, tz)
+    pm_s = _localize(cal.dates[pm_day], pm_slot, tz)
+    pm_e = _localize(cal.dates[pm_day], pm_slot + MAINTENANCE_S, tz)
+    return _Step(pm_s=pm_s, pm_e=pm_e, pm_machine=pm_machine)
 
-    # ---- machine timelines
+
+def _timelines(rng: np.random.Generator, cal: _Step, par: _Step, pm: _Step, machines: int) -> _Step:
+    """Each machine's state timeline (failures, minor stops, orders, setups; :func:`_simulate_machine`) over
+    its calendar segments, and its orders."""
     child = rng.spawn(machines)
     all_st, all_sc, all_sr, all_so, all_m = [], [], [], [], []
     o_prod, o_qty, o_ct, o_m, o_local = [], [], [], [], []
-    cal_edges = np.concatenate([[t0, t1], pot_s, pot_e, brk_s, brk_e])
+    t0, t1 = cal.t0, cal.t1
+    cal_edges = np.concatenate([[t0, t1], cal.pot_s, cal.pot_e, cal.brk_s, cal.brk_e])
     order_base = 0
-    pm_by_machine = [(pm_s[pm_machine == m], pm_e[pm_machine == m]) for m in range(machines)]
+    pm_by_machine = [(pm.pm_s[pm.pm_machine == m], pm.pm_e[pm.pm_machine == m]) for m in range(machines)]
     for m in range(machines):
         ms, me = pm_by_machine[m]
         pts = np.unique(np.concatenate([cal_edges, ms, me]))
         ss, ee = pts[:-1], pts[1:]
-        in_pot = _covered(ss, pot_s, pot_e) > 0
+        in_pot = _covered(ss, cal.pot_s, cal.pot_e) > 0
         lab = np.where(~in_pot, _SEG_OFF,
                        np.where(_covered(ss, ms, me) > 0, _SEG_PM,
-                                np.where(_covered(ss, brk_s, brk_e) > 0, _SEG_BREAK, _SEG_PROD)))
+                                np.where(_covered(ss, cal.brk_s, cal.brk_e) > 0, _SEG_BREAK, _SEG_PROD)))
         keep = np.r_[True, lab[1:] != lab[:-1]]
         ss, lab = ss[keep], lab[keep]
         ee = np.r_[ss[1:], t1]
         st, sc, sr, so, op, oq, oc = _simulate_machine(
-            child[m], ss, ee, lab, t1, pri, int(main_product[m]), float(mtbf_s[m]), float(minor_mean_s[m]))
+            child[m], ss, ee, lab, t1, par.pri, int(par.main_product[m]), float(par.mtbf_s[m]),
+            float(par.minor_mean_s[m]))
         so = np.asarray(so, dtype=np.int64)
         all_st.append(np.asarray(st, dtype=np.int64)); all_sc.append(np.asarray(sc, dtype=np.int8))
         all_sr.append(np.asarray(sr, dtype=np.int16))
@@ -519,10 +566,17 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     so = np.concatenate(all_so); sm = np.concatenate(all_m)
     nxt = np.r_[st[1:], t1]  # end of each state (the closing OFF of a machine gets t1, zero length)
     o_prod = np.asarray(o_prod, dtype=np.int64); o_ct = np.asarray(o_ct); o_m = np.asarray(o_m)
-    order_ids = np.array([f"WO-{mids[m]}-{k:05d}" for m, k in zip(o_m.tolist(), o_local)], dtype=object)
+    order_ids = np.array([f"WO-{par.mids[m]}-{k:05d}" for m, k in zip(o_m.tolist(), o_local)], dtype=object)
+    bounds = np.r_[0, np.cumsum([len(a) for a in all_st])]
+    return _Step(st=st, sc=sc, sr=sr, so=so, sm=sm, nxt=nxt, o_prod=o_prod, o_ct=o_ct, order_ids=order_ids,
+                 bounds=bounds)
 
-    # ---- production: RUN segments split at local hour boundaries
-    hours = _local_grid(t0, t1, tz, 60)
+
+def _production(rng: np.random.Generator, cal: _Step, tl: _Step, tz: str) -> _Step:
+    """Production records: RUN segments split at local hour boundaries, units from each order's cycle time,
+    scrap and rework drawn per record."""
+    hours = _local_grid(cal.t0, cal.t1, tz, 60)
+    st, sc, so, sm, nxt = tl.st, tl.sc, tl.so, tl.sm, tl.nxt
     run = np.flatnonzero((sc == RUN) & (nxt > st))
     rs, re_, ro, rm = st[run], nxt[run], so[run], sm[run]
     rd = re_ - rs
@@ -541,7 +595,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     p_s = np.where(j == 0, rs[rep], hours[np.clip(lo[rep] + j - 1, 0, hmax)])
     p_e = np.where(j == npieces[rep] - 1, re_[rep], hours[np.clip(lo[rep] + j, 0, hmax)])
     p_o = ro[rep]; p_m = rm[rep]
-    ct_p = o_ct[p_o]
+    ct_p = tl.o_ct[p_o]
     c_start = cb[rep] + (p_s - rs[rep])
     c_end = cb[rep] + (p_e - rs[rep])
     produced = (np.floor(c_end / ct_p + 1e-9) - np.floor(c_start / ct_p + 1e-9)).astype(np.int64)
@@ -549,11 +603,16 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     scrap = prng.binomial(produced, SCRAP_P)
     rework = prng.binomial(produced - scrap, REWORK_P)
     good = produced - scrap - rework
-    p_prod = o_prod[p_o]
+    p_prod = tl.o_prod[p_o]
+    return _Step(p_s=p_s, p_e=p_e, p_o=p_o, p_m=p_m, p_prod=p_prod, produced=produced, scrap=scrap,
+                 rework=rework, good=good)
 
-    # ---- quality: every INSPECT_EVERY-th unit of a machine
+
+def _quality(rng: np.random.Generator, par: _Step, prod: _Step, machines: int) -> _Step:
+    """Inspections: every INSPECT_EVERY-th unit of a machine, with a measured diameter and a result."""
     qrng = np.random.default_rng(rng.integers(2**63))
     insp_off = qrng.integers(0, INSPECT_EVERY, machines)
+    produced, p_m, p_s, p_e = prod.produced, prod.p_m, prod.p_s, prod.p_e
     cum = np.cumsum(produced) - produced  # units of all machines before the piece
     mfirst = np.r_[True, p_m[1:] != p_m[:-1]] if len(p_m) else np.zeros(0, bool)
     mstart = np.maximum.accumulate(np.where(mfirst, np.arange(len(p_m)), 0)) if len(p_m) else np.zeros(0, int)
@@ -570,7 +629,7 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
     q_ts = p_s[qrep] + np.floor(frac * (p_e - p_s)[qrep]).astype(np.int64)
     q_m = p_m[qrep]
     nq = len(qrep)
-    q_val = np.round(qrng.normal(NOMINAL, SIGMA, nq) + mean_offset[q_m], 3)
+    q_val = np.round(qrng.normal(NOMINAL, SIGMA, nq) + par.mean_offset[q_m], 3)
     out_tol = (q_val < LSL) | (q_val > USL)
     other_defect = qrng.random(nq) < 0.01
     q_fail = out_tol | other_defect
@@ -578,23 +637,21 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
                       np.array(QUALITY_DEFECTS, dtype=object)[qrng.integers(0, len(QUALITY_DEFECTS), nq)])
     defect = np.where(q_fail, defect, None)
     first_pass = np.where(q_fail, True, qrng.random(nq) >= 0.03)
+    return _Step(qrep=qrep, q_unit=q_unit, q_ts=q_ts, q_m=q_m, q_val=q_val, q_fail=q_fail, defect=defect,
+                 first_pass=first_pass)
 
-    # ---- energy (quarter hours) and truth, per machine
-    quarters = _local_grid(t0, t1, tz, 15)
+
+def _energy(rng: np.random.Generator, cal: _Step, par: _Step, tl: _Step, machines: int, tz: str) -> _Step:
+    """Quarter-hour electricity per machine [kWh]: run, idle and standby loads by the seconds in each state,
+    with 1 % measurement noise."""
+    quarters = _local_grid(cal.t0, cal.t1, tz, 15)
     qlen = np.diff(quarters)
     n_q = len(qlen)
     erng = np.random.default_rng(rng.integers(2**63))
     e_qty = np.empty(machines * n_q)
-    n_days = days
-    ndl = np.diff(day_edges)
-    truth_cols = {k: np.zeros(machines * n_days, dtype=np.int64) for k in
-                  ("pot", "pdt", "pbt", "apt", "aust", "adot", "adet", "adet_minor", "ttr", "fe")}
-    bounds = np.r_[0, np.cumsum([len(a) for a in all_st])]
-    calpd_s = np.concatenate([brk_s, pm_s]); calpd_e = np.concatenate([brk_e, pm_e])
     for m in range(machines):
-        a, b = bounds[m], bounds[m + 1]
-        mst, msc = st[a:b], sc[a:b]
-        # energy: RUN / OFF / other seconds per quarter
+        a, b = tl.bounds[m], tl.bounds[m + 1]
+        mst, msc = tl.st[a:b], tl.sc[a:b]
         pts = np.union1d(mst, quarters)
         ss = pts[:-1]; ln = np.diff(pts)
         code = msc[np.searchsorted(mst, ss, "right") - 1]
@@ -602,17 +659,158 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
         run_s = np.bincount(qi, ln * (code == RUN), n_q)
         off_s = np.bincount(qi, ln * (code == OFF), n_q)
         other_s = qlen - run_s - off_s
-        kwh = (run_kw[m] * run_s + idle_kw[m] * other_s + STANDBY_KW * off_s) / 3600.0
+        kwh = (par.run_kw[m] * run_s + par.idle_kw[m] * other_s + STANDBY_KW * off_s) / 3600.0
         e_qty[m * n_q:(m + 1) * n_q] = np.round(kwh * (1.0 + erng.normal(0.0, 0.01, n_q)), 4)
-        # truth time elements
-        mpm = pm_machine == m
-        sel = np.r_[np.ones(len(brk_s), bool), mpm]  # site breaks and this machine's maintenance
+    e_m = np.repeat(np.arange(machines), n_q)
+    return _Step(e_qty=e_qty, e_m=e_m, e_s=np.tile(quarters[:-1], machines), e_e=np.tile(quarters[1:], machines))
+
+
+def _labour(rng: np.random.Generator, cal: _Step, par: _Step, prod: _Step) -> _Step:
+    """Labour per line and shift of POT: headcount, attendance and work hours, standard hours earned."""
+    lrng = np.random.default_rng(rng.integers(2**63))
+    pot_shift = _covered(cal.shift_s, cal.hol_s, cal.hol_e) == 0
+    ls_s, ls_e = cal.shift_s[pot_shift], cal.shift_e[pot_shift]
+    order_sh = np.argsort(ls_s, kind="stable")
+    ls_s, ls_e = ls_s[order_sh], ls_e[order_sh]
+    n_sh = len(ls_s)
+    n_lines = par.n_lines
+    sh_i = np.searchsorted(ls_s, prod.p_s, "right") - 1
+    if n_sh:
+        in_sh = (sh_i >= 0) & (prod.p_s < ls_e[np.clip(sh_i, 0, n_sh - 1)])
+    else:
+        in_sh = np.zeros(len(prod.p_s), bool)
+    earned = np.bincount((sh_i * n_lines + par.line_of[prod.p_m])[in_sh],
+                         (prod.good * par.standard_minutes[prod.p_prod] / 60.0)[in_sh], n_sh * n_lines)
+    lab_line = np.tile(np.arange(n_lines), n_sh)
+    lab_sh = np.repeat(np.arange(n_sh), n_lines)
+    head = np.maximum(1, par.headcount_base[lab_line] - lrng.binomial(par.headcount_base[lab_line], 0.05))
+    shift_h = (ls_e - ls_s)[lab_sh] / 3600.0
+    attendance = head * shift_h
+    work = attendance - head * 0.5 - np.round(attendance * lrng.uniform(0.0, 0.1, len(head)), 2)
+    return _Step(ls_s=ls_s, ls_e=ls_e, lab_line=lab_line, lab_sh=lab_sh, head=head, attendance=attendance,
+                 work=work, earned=earned)
+
+
+def _tables(cal: _Step, par: _Step, pm: _Step, tl: _Step, prod: _Step, qual: _Step, en: _Step, lab: _Step,
+            machines: int, tz: str) -> dict[str, pd.DataFrame]:
+    """The canonical tables of the simulated plant."""
+    mids_a = np.array(par.mids, dtype=object)
+    pid_a = np.array(par.product_ids, dtype=object)
+    n_products = par.n_products
+    equipment = pd.DataFrame({
+        "equipment_id": mids_a,
+        "name": [f"machine {i + 1}" for i in range(machines)],
+        "work_center": np.array(par.line_ids, dtype=object)[par.line_of],
+        "area": np.array(par.area_ids, dtype=object)[par.line_of],
+        "site": SITE,
+        "enterprise": ENTERPRISE,
+        "timezone": tz,
+        "digital": par.digital,
+        "epc": np.round(3600.0 / par.pri[par.main_product], 4),
+    })
+    products = pd.DataFrame({
+        "product_id": pid_a,
+        "equipment_id": pd.Series([None] * n_products, dtype=object),
+        "pri": par.pri,
+        "standard_minutes": par.standard_minutes,
+        "unit_value": par.unit_value,
+    })
+    # calendar
+    shift_s, brk_s, hol_s, pm_s = cal.shift_s, cal.brk_s, cal.hol_s, pm.pm_s
+    n_sh_all = len(shift_s)
+    c = {
+        "scope": np.r_[np.full(n_sh_all, SITE, object), np.full(len(brk_s), SITE, object),
+                       mids_a[pm.pm_machine], np.full(len(hol_s), SITE, object)],
+        "start": np.r_[shift_s, brk_s, pm_s, hol_s],
+        "end": np.r_[cal.shift_e, cal.brk_e, pm.pm_e, cal.hol_e],
+        "kind": np.r_[np.full(n_sh_all, "shift", object), np.full(len(brk_s), "break", object),
+                      np.full(len(pm_s), "planned_downtime", object), np.full(len(hol_s), "holiday", object)],
+        "name": np.r_[cal.shift_name, np.full(len(brk_s), "break", object),
+                      np.full(len(pm_s), "preventive maintenance", object),
+                      np.full(len(hol_s), "plant holiday", object)],
+    }
+    corder = np.lexsort((c["scope"].astype(str), c["start"]))
+    calendar = pd.DataFrame({
+        "scope": c["scope"][corder],
+        "start": _to_timestamps(c["start"][corder], tz),
+        "end": _to_timestamps(c["end"][corder], tz),
+        "kind": c["kind"][corder],
+        "name": c["name"][corder],
+    })
+    st = tl.st
+    states = pd.DataFrame({
+        "equipment_id": mids_a[tl.sm],
+        "start": _to_timestamps(st, tz),
+        "end": pd.Series(pd.NaT, index=range(len(st)), dtype=f"datetime64[s, {tz}]"),
+        "state": np.array(STATE_NAMES, dtype=object)[tl.sc],
+        "category": np.array(_CATEGORY_BY_CODE, dtype=object)[tl.sc],
+        "reason": np.array([r or None for r in REASONS], dtype=object)[tl.sr],
+    })
+    production = pd.DataFrame({
+        "equipment_id": mids_a[prod.p_m],
+        "start": _to_timestamps(prod.p_s, tz),
+        "end": _to_timestamps(prod.p_e, tz),
+        "order_id": tl.order_ids[prod.p_o],
+        "product_id": pid_a[prod.p_prod],
+        "produced": prod.produced,
+        "good": prod.good,
+        "scrap": prod.scrap,
+        "rework": prod.rework,
+    })
+    energy = pd.DataFrame({
+        "meter_id": np.array([f"EM-{x}" for x in par.mids], dtype=object)[en.e_m],
+        "equipment_id": mids_a[en.e_m],
+        "start": _to_timestamps(en.e_s, tz),
+        "end": _to_timestamps(en.e_e, tz),
+        "carrier": "electricity",
+        "quantity": en.e_qty,
+        "unit": "kWh",
+        "reading": "interval",
+    })
+    labour = pd.DataFrame({
+        "scope": np.array(par.line_ids, dtype=object)[lab.lab_line],
+        "start": _to_timestamps(lab.ls_s[lab.lab_sh], tz),
+        "end": _to_timestamps(lab.ls_e[lab.lab_sh], tz),
+        "attendance_hours": lab.attendance,
+        "work_hours": np.round(lab.work, 2),
+        "headcount": lab.head.astype(np.int64),
+        "earned_hours": np.round(lab.earned, 4),
+    })
+    quality = pd.DataFrame({
+        "equipment_id": mids_a[qual.q_m],
+        "ts": _to_timestamps(qual.q_ts, tz),
+        "product_id": pid_a[prod.p_prod[qual.qrep]],
+        "unit_id": [f"{par.mids[m]}-{u + 1:07d}" for m, u in zip(qual.q_m.tolist(), qual.q_unit.tolist())],
+        "result": np.where(qual.q_fail, "fail", "pass").astype(object),
+        "first_pass": qual.first_pass.astype(bool),
+        "defect": qual.defect,
+        "characteristic": "diameter_mm",
+        "value": qual.q_val,
+        "lsl": LSL,
+        "usl": USL,
+    })
+    return {"equipment": equipment, "states": states, "production": production, "products": products,
+            "calendar": calendar, "energy": energy, "labour": labour, "quality": quality}
+
+
+def _truth_times(cal: _Step, pm: _Step, tl: _Step, machines: int, days: int) -> dict[str, np.ndarray]:
+    """The time elements and failure events of every machine and local day, from the simulator's own
+    states and calendar (see the Notes of :func:`simulate_plant`) [s]."""
+    day_edges, t0, t1 = cal.day_edges, cal.t0, cal.t1
+    n_days = days
+    cols = {k: np.zeros(machines * n_days, dtype=np.int64) for k in
+            ("pot", "pdt", "pbt", "apt", "aust", "adot", "adet", "adet_minor", "ttr", "fe")}
+    calpd_s = np.concatenate([cal.brk_s, pm.pm_s]); calpd_e = np.concatenate([cal.brk_e, pm.pm_e])
+    for m in range(machines):
+        a, b = tl.bounds[m], tl.bounds[m + 1]
+        mst, msc = tl.st[a:b], tl.sc[a:b]
+        sel = np.r_[np.ones(len(cal.brk_s), bool), pm.pm_machine == m]  # site breaks, this machine's maintenance
         ms_, me_ = calpd_s[sel], calpd_e[sel]
-        pts = np.unique(np.concatenate([mst, day_edges, pot_s, pot_e, ms_, me_]))
+        pts = np.unique(np.concatenate([mst, day_edges, cal.pot_s, cal.pot_e, ms_, me_]))
         pts = pts[(pts >= t0) & (pts <= t1)]
         ss = pts[:-1]; ln = np.diff(pts)
         code = msc[np.searchsorted(mst, ss, "right") - 1]
-        in_pot = _covered(ss, pot_s, pot_e) > 0
+        in_pot = _covered(ss, cal.pot_s, cal.pot_e) > 0
         in_pdt = in_pot & ((_covered(ss, ms_, me_) > 0) | (code == BREAK))
         in_pbt = in_pot & ~in_pdt
         di = np.searchsorted(day_edges, ss, "right") - 1
@@ -621,177 +819,58 @@ def simulate_plant(machines: int = 12, days: int = 14, seed: int = 0, start: str
         def agg(mask):
             return np.rint(np.bincount(di, ln * mask, n_days)).astype(np.int64)
 
-        truth_cols["pot"][sl] = agg(in_pot)
-        truth_cols["pdt"][sl] = agg(in_pdt)
-        truth_cols["pbt"][sl] = agg(in_pbt)
-        truth_cols["apt"][sl] = agg(in_pbt & (code == RUN))
-        truth_cols["aust"][sl] = agg(in_pbt & (code == SETUP))
-        truth_cols["adot"][sl] = agg(in_pbt & (code == IDLE))
-        truth_cols["adet"][sl] = agg(in_pbt & ((code == FAIL) | (code == MINOR)))
-        truth_cols["adet_minor"][sl] = agg(in_pbt & (code == MINOR))
-        truth_cols["ttr"][sl] = agg(in_pbt & (code == FAIL))
+        cols["pot"][sl] = agg(in_pot)
+        cols["pdt"][sl] = agg(in_pdt)
+        cols["pbt"][sl] = agg(in_pbt)
+        cols["apt"][sl] = agg(in_pbt & (code == RUN))
+        cols["aust"][sl] = agg(in_pbt & (code == SETUP))
+        cols["adot"][sl] = agg(in_pbt & (code == IDLE))
+        cols["adet"][sl] = agg(in_pbt & ((code == FAIL) | (code == MINOR)))
+        cols["adet_minor"][sl] = agg(in_pbt & (code == MINOR))
+        cols["ttr"][sl] = agg(in_pbt & (code == FAIL))
         fst = mst[msc == FAIL]
-        truth_cols["fe"][sl] = np.bincount(np.searchsorted(day_edges, fst, "right") - 1, minlength=n_days)
+        cols["fe"][sl] = np.bincount(np.searchsorted(day_edges, fst, "right") - 1, minlength=n_days)
+    return cols
+
+
+def _truth(cal: _Step, par: _Step, pm: _Step, tl: _Step, prod: _Step, qual: _Step, en: _Step, machines: int,
+           days: int, tz: str) -> pd.DataFrame:
+    """The ground truth: ISO 22400 elements per machine and local day (see :func:`simulate_plant`)."""
+    tc = _truth_times(cal, pm, tl, machines, days)
+    n_days = days
+    day_edges = cal.day_edges
 
     def by_day(m_idx, ts, weights=None):
         d = np.searchsorted(day_edges, ts, "right") - 1
         return np.bincount(m_idx * n_days + d, weights, machines * n_days)
 
-    e_m = np.repeat(np.arange(machines), n_q)
-    e_s = np.tile(quarters[:-1], machines)
-    e_e = np.tile(quarters[1:], machines)
-
-    # ---- labour: per line and shift of POT
-    lrng = np.random.default_rng(rng.integers(2**63))
-    pot_shift = _covered(shift_s, hol_s, hol_e) == 0
-    ls_s, ls_e, ls_name = shift_s[pot_shift], shift_e[pot_shift], shift_name[pot_shift]
-    order_sh = np.argsort(ls_s, kind="stable")
-    ls_s, ls_e, ls_name = ls_s[order_sh], ls_e[order_sh], ls_name[order_sh]
-    n_sh = len(ls_s)
-    sh_i = np.searchsorted(ls_s, p_s, "right") - 1
-    if n_sh:
-        in_sh = (sh_i >= 0) & (p_s < ls_e[np.clip(sh_i, 0, n_sh - 1)])
-    else:
-        in_sh = np.zeros(len(p_s), bool)
-    earned = np.bincount((sh_i * n_lines + line_of[p_m])[in_sh],
-                         (good * standard_minutes[p_prod] / 60.0)[in_sh], n_sh * n_lines)
-    lab_line = np.tile(np.arange(n_lines), n_sh)
-    lab_sh = np.repeat(np.arange(n_sh), n_lines)
-    head = np.maximum(1, headcount_base[lab_line] - lrng.binomial(headcount_base[lab_line], 0.05))
-    shift_h = (ls_e - ls_s)[lab_sh] / 3600.0
-    attendance = head * shift_h
-    work = attendance - head * 0.5 - np.round(attendance * lrng.uniform(0.0, 0.1, len(head)), 2)
-
-    # ---- assemble tables
-    mids_a = np.array(mids, dtype=object)
-    pid_a = np.array(product_ids, dtype=object)
-    equipment = pd.DataFrame({
-        "equipment_id": mids_a,
-        "name": [f"machine {i + 1}" for i in range(machines)],
-        "work_center": np.array(line_ids, dtype=object)[line_of],
-        "area": np.array(area_ids, dtype=object)[line_of],
-        "site": SITE,
-        "enterprise": ENTERPRISE,
-        "timezone": tz,
-        "digital": digital,
-        "epc": np.round(3600.0 / pri[main_product], 4),
-    })
-    products = pd.DataFrame({
-        "product_id": pid_a,
-        "equipment_id": pd.Series([None] * n_products, dtype=object),
-        "pri": pri,
-        "standard_minutes": standard_minutes,
-        "unit_value": unit_value,
-    })
-    # calendar
-    n_sh_all = len(shift_s)
-    cal = {
-        "scope": np.r_[np.full(n_sh_all, SITE, object), np.full(len(brk_s), SITE, object),
-                       mids_a[pm_machine], np.full(len(hol_s), SITE, object)],
-        "start": np.r_[shift_s, brk_s, pm_s, hol_s],
-        "end": np.r_[shift_e, brk_e, pm_e, hol_e],
-        "kind": np.r_[np.full(n_sh_all, "shift", object), np.full(len(brk_s), "break", object),
-                      np.full(len(pm_s), "planned_downtime", object), np.full(len(hol_s), "holiday", object)],
-        "name": np.r_[shift_name, np.full(len(brk_s), "break", object),
-                      np.full(len(pm_s), "preventive maintenance", object),
-                      np.full(len(hol_s), "plant holiday", object)],
-    }
-    corder = np.lexsort((cal["scope"].astype(str), cal["start"]))
-    calendar = pd.DataFrame({
-        "scope": cal["scope"][corder],
-        "start": _to_timestamps(cal["start"][corder], tz),
-        "end": _to_timestamps(cal["end"][corder], tz),
-        "kind": cal["kind"][corder],
-        "name": cal["name"][corder],
-    })
-    states = pd.DataFrame({
-        "equipment_id": mids_a[sm],
-        "start": _to_timestamps(st, tz),
-        "end": pd.Series(pd.NaT, index=range(len(st)), dtype=f"datetime64[s, {tz}]"),
-        "state": np.array(STATE_NAMES, dtype=object)[sc],
-        "category": np.array(_CATEGORY_BY_CODE, dtype=object)[sc],
-        "reason": np.array([r or None for r in REASONS], dtype=object)[sr],
-    })
-    production = pd.DataFrame({
-        "equipment_id": mids_a[p_m],
-        "start": _to_timestamps(p_s, tz),
-        "end": _to_timestamps(p_e, tz),
-        "order_id": order_ids[p_o],
-        "product_id": pid_a[p_prod],
-        "produced": produced,
-        "good": good,
-        "scrap": scrap,
-        "rework": rework,
-    })
-    energy = pd.DataFrame({
-        "meter_id": np.array([f"EM-{x}" for x in mids], dtype=object)[e_m],
-        "equipment_id": mids_a[e_m],
-        "start": _to_timestamps(e_s, tz),
-        "end": _to_timestamps(e_e, tz),
-        "carrier": "electricity",
-        "quantity": e_qty,
-        "unit": "kWh",
-        "reading": "interval",
-    })
-    labour = pd.DataFrame({
-        "scope": np.array(line_ids, dtype=object)[lab_line],
-        "start": _to_timestamps(ls_s[lab_sh], tz),
-        "end": _to_timestamps(ls_e[lab_sh], tz),
-        "attendance_hours": attendance,
-        "work_hours": np.round(work, 2),
-        "headcount": head.astype(np.int64),
-        "earned_hours": np.round(earned, 4),
-    })
-    quality = pd.DataFrame({
-        "equipment_id": mids_a[q_m],
-        "ts": _to_timestamps(q_ts, tz),
-        "product_id": pid_a[p_prod[qrep]],
-        "unit_id": [f"{mids[m]}-{u + 1:07d}" for m, u in zip(q_m.tolist(), q_unit.tolist())],
-        "result": np.where(q_fail, "fail", "pass").astype(object),
-        "first_pass": first_pass.astype(bool),
-        "defect": defect,
-        "characteristic": "diameter_mm",
-        "value": q_val,
-        "lsl": LSL,
-        "usl": USL,
-    })
-
-    # ---- truth
+    mids_a = np.array(par.mids, dtype=object)
     tm = np.repeat(np.arange(machines), n_days)
     td = np.tile(np.arange(n_days), machines)
-    tc = truth_cols
-    truth = pd.DataFrame({
+    p_m, p_s = prod.p_m, prod.p_s
+    q_m, q_ts = qual.q_m, qual.q_ts
+    return pd.DataFrame({
         "equipment_id": mids_a[tm],
-        "day": np.datetime_as_string(dates, unit="D").astype(object)[td],
+        "day": np.datetime_as_string(cal.dates, unit="D").astype(object)[td],
         "period_start": _iso(day_edges[:-1], tz).astype(object)[td],
         "period_end": _iso(day_edges[1:], tz).astype(object)[td],
-        "ct": ndl[td].astype(np.int64),
+        "ct": np.diff(day_edges)[td].astype(np.int64),
         "pot": tc["pot"], "pdt": tc["pdt"], "pbt": tc["pbt"],
         "apt": tc["apt"], "aust": tc["aust"], "adot": tc["adot"], "adet": tc["adet"],
         "adet_minor": tc["adet_minor"],
         "aupt": tc["apt"] + tc["aust"],
         "aubt": tc["apt"] + tc["aust"] + tc["adet"],
         "fe": tc["fe"], "ttr": tc["ttr"],
-        "pq": by_day(p_m, p_s, produced).astype(np.int64),
-        "gq": by_day(p_m, p_s, good).astype(np.int64),
-        "sq": by_day(p_m, p_s, scrap).astype(np.int64),
-        "rq": by_day(p_m, p_s, rework).astype(np.int64),
+        "pq": by_day(p_m, p_s, prod.produced).astype(np.int64),
+        "gq": by_day(p_m, p_s, prod.good).astype(np.int64),
+        "sq": by_day(p_m, p_s, prod.scrap).astype(np.int64),
+        "rq": by_day(p_m, p_s, prod.rework).astype(np.int64),
         # rounded to 1e-6 only to drop floating-point summation noise (inputs have 1 and 4 decimals)
-        "ideal_time": np.round(by_day(p_m, p_s, pri[p_prod] * produced), 6),
-        "energy_kwh": np.round(by_day(e_m, e_s, e_qty), 6),
+        "ideal_time": np.round(by_day(p_m, p_s, par.pri[prod.p_prod] * prod.produced), 6),
+        "energy_kwh": np.round(by_day(en.e_m, en.e_s, en.e_qty), 6),
         "ip": by_day(q_m, q_ts).astype(np.int64),
-        "gp": by_day(q_m, q_ts, (first_pass & ~q_fail).astype(float)).astype(np.int64),
+        "gp": by_day(q_m, q_ts, (qual.first_pass & ~qual.q_fail).astype(float)).astype(np.int64),
     })
-    truth.attrs["zhizao_simulation"] = {
-        "generator": "zhizao.simulate.plant.simulate_plant",
-        "machines": machines, "days": days, "seed": seed, "start": d0.isoformat(), "timezone": tz,
-        "holidays": [str(dates[i]) for i in hol_idx],
-        "products": n_products,
-    }
-    return {
-        "equipment": equipment, "states": states, "production": production, "products": products,
-        "calendar": calendar, "energy": energy, "labour": labour, "quality": quality, "truth": truth,
-    }
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,280 @@
+"""The readings of the ISO 22400 time model that the specification leaves open (issue 16), each tested over
+its whole kind: ties of state records, silent machines under calendars, entities spanning time zones,
+holiday-only calendars, full breakdowns, failure events, scrap from good counts.
+
+See docs/reference/iso22400.md, "Readings".
+"""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
+
+from canonical import build
+
+H = 3600.0
+DAY = "2024-05-06"
+
+
+def _t(hhmm: str, day: str = DAY) -> str:
+    return f"{day}T{hhmm}:00Z"
+
+
+# -- 1. records that share a start: precedence decides, never the label ------------------------------------------
+def _time_of(el: pd.Series, cat: str) -> float:
+    """Time [s] the category occupies in a row of elements (no calendar: everything is inside pot)."""
+    return {"production": el["apt"], "setup": el["aust"], "unplanned_downtime": el["ttr"],
+            "minor_stop": el["adet_minor"], "no_order": el["adot"], "planned_downtime": el["pmt"],
+            "unscheduled": el["unscheduled"], "not_scheduled": el["ct"] - el["pot"]}[cat]
+
+
+def test_ties_of_every_pair_of_categories_in_both_label_orders(tmp_path):
+    # one machine per (first category, second category, label order, variant): both records start at 10:00;
+    # variant 'open': both without end; variant 'closed': the second ends at 10:04 (the issue's example). A
+    # no_order record at 12:00-12:01 is the next later start and the horizon. The open record(s) last until
+    # 12:00; from 10:00 the higher-ranked category of the two occupies the time, whatever the raw names.
+    eq, states, cases = [], [], {}
+    cats = list(CATEGORY_PRECEDENCE)
+    for n, (c1, c2, swap, variant) in enumerate(itertools.product(cats, cats, (False, True), ("open", "closed"))):
+        m = f"M{n:03d}"
+        eq.append({"equipment_id": m, "timezone": "UTC"})
+        names = ("A-state", "Z-state") if not swap else ("Z-state", "A-state")
+        states.append([m, _t("10:00"), None, names[0], c1])
+        states.append([m, _t("10:00"), _t("10:04") if variant == "closed" else None, names[1], c2])
+        states.append([m, _t("12:00"), _t("12:01"), "idle", "no_order"])
+        cases[m] = (c1, c2, variant)
+    ws = build(tmp_path, {"equipment": eq, "states": pd.DataFrame(
+        states, columns=["equipment_id", "start", "end", "state", "category"])})
+    el = ws.elements(period="all", start=_t("10:00"), end=_t("12:01")).set_index("equipment_id")
+    ws.close()
+    rank = CATEGORY_PRECEDENCE.index
+    for m, (c1, c2, variant) in cases.items():
+        row = el.loc[m]
+        expect = dict.fromkeys(cats, 0.0)
+        expect["no_order"] += 60.0
+        if variant == "open":
+            expect[min(c1, c2, key=rank)] += 2 * H
+        else:  # 10:00-10:04 both; 10:04-12:00 the open one alone
+            expect[min(c1, c2, key=rank)] += 240.0
+            expect[c1] += 2 * H - 240.0
+        if expect["unplanned_downtime"] and expect["unplanned_downtime"] < 300:
+            expect["minor_stop"] += expect.pop("unplanned_downtime")  # a run below the threshold
+            expect["unplanned_downtime"] = 0.0
+        got = {c: _time_of(row, c) for c in cats}
+        assert got == pytest.approx(expect), (m, c1, c2, variant)
+        assert row["overlap"] == (2 * H if variant == "open" else 240.0)
+
+
+def test_the_issue_example_gives_the_same_result_under_either_raw_name(make_ws):
+    out = []
+    for run in ("RUN", "ZRUN"):
+        ws = make_ws({"equipment": [{"equipment_id": "M1", "timezone": "UTC"}],
+                      "states": pd.DataFrame([["M1", _t("10:00"), None, run, "production"],
+                                              ["M1", _t("10:00"), _t("10:04"), "STOP", "unplanned_downtime"],
+                                              ["M1", _t("12:00"), _t("12:01"), "IDLE", "no_order"]],
+                                             columns=["equipment_id", "start", "end", "state", "category"])})
+        k = ws.kpi(period="all", start=_t("10:00"), end=_t("12:00")).iloc[0]
+        out.append((k["apt"], k["unaccounted"], k["availability"]))
+    assert out[0] == out[1] == (6960.0, 0.0, pytest.approx(6960 / 7200))
+
+
+# -- 2. silent machines under calendars at every level --------------------------------------------------------
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("silent_has_production", [False, True])
+def test_a_silent_machine_under_a_calendar_is_scheduled_and_unaccounted(make_ws, level, silent_has_production):
+    # M1 reports production 08-16; M2 (same work centre) reports no state. The shift 08-16 is booked to the
+    # level's scope (for 'equipment': to each machine). M3, at another site without calendar, has no record.
+    chain = {"work_center": "W", "area": "A", "site": "S", "enterprise": "E"}
+    eq = [dict(chain, equipment_id=m, timezone="UTC") for m in ("M1", "M2")]
+    eq.append({"equipment_id": "M3", "work_center": "W3", "area": "A3", "site": "S3", "enterprise": "E3",
+               "timezone": "UTC"})
+    scopes = ["M1", "M2"] if level == "equipment" else [chain[level]]
+    cal = [{"scope": sc, "start": _t("08:00"), "end": _t("16:00"), "kind": "shift"} for sc in scopes]
+    tables = {"equipment": eq, "calendar": cal, "products": [{"product_id": "P", "pri": 10.0}],
+              "states": [{"equipment_id": "M1", "start": _t("08:00"), "end": _t("16:00"), "state": "production"}]}
+    if silent_has_production:
+        tables["production"] = [{"equipment_id": "M2", "start": _t("09:00"), "end": _t("10:00"), "product_id": "P",
+                                 "produced": 100}]
+    ws = make_ws(tables)
+    kw = dict(period="day", start=_t("00:00"), end="2024-05-07T00:00:00Z")
+    eqp = ws.elements("equipment", **kw).set_index("equipment_id")
+    assert (eqp.loc["M2", "pot"], eqp.loc["M2", "pbt"], eqp.loc["M2", "unaccounted"]) == (8 * H, 8 * H, 8 * H)
+    assert eqp.loc["M2", "apt"] == 0.0 and not eqp.loc["M2", "no_calendar"]
+    assert bool(eqp.loc["M2", "no_data"]) == (not silent_has_production)  # no record at all: "no data" too
+    assert np.isnan(eqp.loc["M3", "pbt"]) and bool(eqp.loc["M3", "no_data"])
+    wc = ws.kpi("work_center", **kw).set_index("work_center").loc["W"]
+    assert (wc["pbt"], wc["unaccounted"], wc["availability"]) == (16 * H, 8 * H, 0.5)
+    for lvl in LEVELS[1:]:
+        row = ws.kpi(lvl, **kw).set_index(lvl).loc[chain[lvl]]
+        assert (row["pbt"], row["availability"]) == (16 * H, 0.5)
+    dq = ws.data_quality("equipment", **kw)
+    flags = set(zip(dq["equipment_id"], dq["check"]))
+    assert ("M2", "unaccounted_time") in flags and ("M3", "no_data") in flags
+    assert (("M2", "no_data") in flags) == (not silent_has_production)
+    assert ("M1", "unaccounted_time") not in flags
+    dqw = ws.data_quality("work_center", **kw)
+    assert dqw.loc[(dqw["work_center"] == "W") & (dqw["check"] == "unaccounted_time"), "value"].tolist() == [8 * H]
+
+
+def test_a_machine_without_calendar_is_scheduled_over_its_own_data_extent(make_ws):
+    # M1: states 08-12 (no calendar): pot 4 h, flagged no_calendar. M2: production only, 09-11: scheduled
+    # 09-11 around the clock, all of it unaccounted, flagged no_calendar; its counts enter the sums
+    ws = make_ws({"equipment": [{"equipment_id": m, "work_center": "W", "timezone": "UTC"} for m in ("M1", "M2")],
+                  "products": [{"product_id": "P", "pri": 10.0}],
+                  "states": [{"equipment_id": "M1", "start": _t("08:00"), "end": _t("12:00"), "state": "production"}],
+                  "production": [{"equipment_id": "M2", "start": _t("09:00"), "end": _t("11:00"), "product_id": "P",
+                                  "produced": 50}]})
+    el = ws.elements(period="day", start=_t("00:00"), end="2024-05-07T00:00:00Z").set_index("equipment_id")
+    assert (el.loc["M1", "pot"], el.loc["M1", "unaccounted"], bool(el.loc["M1", "no_calendar"])) == (4 * H, 0, True)
+    assert (el.loc["M2", "pot"], el.loc["M2", "unaccounted"], el.loc["M2", "pq"]) == (2 * H, 2 * H, 50.0)
+    assert bool(el.loc["M2", "no_calendar"])
+    dq = ws.data_quality("equipment", period="day", start=_t("00:00"), end="2024-05-07T00:00:00Z")
+    assert set(dq.loc[dq["equipment_id"] == "M2", "check"]) == {"no_calendar", "unaccounted_time"}
+
+
+def test_a_calendar_scope_of_only_holidays_and_breaks_is_scheduled_around_the_clock_minus_them(make_ws):
+    ws = make_ws({"equipment": [{"equipment_id": "M1", "site": "S", "timezone": "UTC"}],
+                  "calendar": [{"scope": "S", "start": _t("00:00"), "end": _t("06:00"), "kind": "holiday"},
+                               {"scope": "S", "start": _t("12:00"), "end": _t("12:30"), "kind": "break"}],
+                  "states": [{"equipment_id": "M1", "start": _t("00:00"), "end": "2024-05-07T00:00:00Z",
+                              "state": "production"}]})
+    el = ws.elements(period="day", start=_t("00:00"), end="2024-05-07T00:00:00Z").iloc[0]
+    assert (el["pot"], el["pdt"], el["pbt"], el["apt"]) == (18 * H, 0.5 * H, 17.5 * H, 17.5 * H)
+    assert not el["no_calendar"]
+
+
+# -- 3. one row per entity and period, also across time zones -------------------------------------------------
+ZONES = {"MB": "Europe/Berlin", "MS": "Asia/Shanghai", "MK": "Asia/Kolkata", "MU": "UTC"}
+
+
+def _zoned_plant(make_ws):
+    # every group spans zones: W1 = {MB, MS}, W2 = {MK, MU}; areas A1 = {W1}, A2 = {W2}; site S = all;
+    # enterprise E = all. Each machine: production 08:00-10:00Z, then a failure 10:00-10:30Z on each day
+    eq = []
+    for m, wc in (("MB", "W1"), ("MS", "W1"), ("MK", "W2"), ("MU", "W2")):
+        eq.append({"equipment_id": m, "work_center": wc, "area": "A" + wc[1], "site": "S", "enterprise": "E",
+                   "timezone": ZONES[m]})
+    states = []
+    for day in ("2024-05-06", "2024-05-07"):
+        for m in ZONES:
+            states.append({"equipment_id": m, "start": _t("08:00", day), "end": _t("10:00", day), "state": "production"})
+            states.append({"equipment_id": m, "start": _t("10:00", day), "end": _t("10:30", day),
+                           "state": "unplanned_downtime"})
+    cal = [{"scope": "S", "start": _t("06:00", d), "end": _t("14:00", d), "kind": "shift"}
+           for d in ("2024-05-06", "2024-05-07")]
+    return make_ws({"equipment": eq, "states": states, "calendar": cal})
+
+
+@pytest.mark.parametrize("period", ["hour", "shift", "day", "week", "month", "all"])
+def test_an_entity_spanning_zones_has_one_row_per_period_at_every_level(make_ws, period):
+    ws = _zoned_plant(make_ws)
+    kw = dict(period=period, start="2024-05-06T00:00:00Z", end="2024-05-08T00:00:00Z")
+    eqp = ws.elements("equipment", **kw)
+    total = eqp[["pbt", "apt", "ttr", "fe"]].sum()
+    for level in LEVELS[1:]:
+        el = ws.elements(level, **kw)
+        col = level
+        # one row per entity and period: periods of an entity do not repeat and do not overlap
+        for _gid, g in el.groupby(col):
+            g = g.sort_values("period_start")
+            assert g["period_start"].is_unique
+            assert (g["period_start"].iloc[1:].to_numpy() >= g["period_end"].iloc[:-1].to_numpy()).all()
+            assert g["tz"].nunique() == 1
+        # nothing lost or double counted
+        assert el[["pbt", "apt", "ttr", "fe"]].sum().to_dict() == pytest.approx(total.to_dict())
+        if period == "all":
+            assert len(el) == el[col].nunique()
+    ent = ws.kpi("enterprise", **kw)
+    assert ent["availability"].dropna().between(0, 1).all()
+    if period == "all":
+        assert len(ent) == 1 and ent["pbt"].iloc[0] == 8 * 2 * 4 * H
+        assert ent["availability"].iloc[0] == pytest.approx(2 / 8)
+
+
+def test_the_issue_two_zone_enterprise(make_ws):
+    ws = make_ws({"equipment": [{"equipment_id": "M1", "work_center": "W1", "site": "S1", "enterprise": "E",
+                                 "timezone": "Europe/Berlin"},
+                                {"equipment_id": "M2", "work_center": "W2", "site": "S2", "enterprise": "E",
+                                 "timezone": "Asia/Shanghai"}],
+                  "states": [{"equipment_id": "M1", "start": _t("08:00"), "end": _t("10:00"), "state": "production"},
+                             {"equipment_id": "M2", "start": _t("08:00"), "end": _t("10:00"), "state": "setup"}]})
+    for period in ("all", "hour", "day"):
+        k = ws.kpi("enterprise", period=period, start=_t("08:00"), end=_t("10:00"))
+        assert k["pbt"].sum() == 4 * H and (k["availability"] == 0.5).all()
+        assert len(k) == (2 if period == "hour" else 1)
+    # equally many machines in each zone: the first zone by name (Asia/Shanghai) buckets the days
+    d = ws.kpi("enterprise", period="day", start="2024-05-05T00:00:00Z", end="2024-05-08T00:00:00Z")
+    assert d["period_start"].tolist() == ["2024-05-05T08:00:00+08:00", "2024-05-06T00:00:00+08:00",
+                                          "2024-05-07T00:00:00+08:00", "2024-05-08T00:00:00+08:00"]
+
+
+def test_a_half_hour_zone_in_a_group_is_bucketed_in_the_groups_zone(make_ws):
+    # W: MU and MU2 in UTC, MK in Asia/Kolkata (+05:30). MK produces 08:00-09:00Z. At equipment level MK's
+    # hours are its own (07:30-08:30Z and 08:30-09:30Z: 30 min each); W's hours are UTC hours (most of its
+    # machines), so MK's hour lies in one of W's rows; configured in Kolkata, W's hours are MK's again
+    eq = [{"equipment_id": m, "work_center": "W", "timezone": tz}
+          for m, tz in (("MU", "UTC"), ("MU2", "UTC"), ("MK", "Asia/Kolkata"))]
+    tables = {"equipment": eq, "states": [{"equipment_id": "MK", "start": _t("08:00"), "end": _t("09:00"),
+                                           "state": "production"}]}
+    kw = dict(period="hour", start=_t("07:00"), end=_t("10:00"))
+    ws = make_ws(tables)
+    mk = ws.elements("equipment", **kw).query("equipment_id == 'MK' and apt > 0")
+    assert mk["apt"].tolist() == [1800.0, 1800.0]
+    w = ws.kpi("work_center", **kw)
+    assert w.loc[w["apt"] > 0, ["period_start", "apt"]].values.tolist() == [["2024-05-06T08:00:00+00:00", 3600.0]]
+    assert w["period_start"].is_unique
+    import zhizao
+    ws2 = make_ws(tables, settings=zhizao.Settings(zones={"W": "Asia/Kolkata"}))
+    w2 = ws2.kpi("work_center", **kw)
+    assert w2.loc[w2["apt"] > 0, ["period_start", "apt"]].values.tolist() == [
+        ["2024-05-06T13:00:00+05:30", 1800.0], ["2024-05-06T14:00:00+05:30", 1800.0]]
+
+
+# -- 4. full breakdown, failure events, scrap ------------------------------------------------------------------
+@pytest.mark.parametrize("with_counts", [False, True])
+def test_a_full_breakdown_gives_availability_and_oee_zero_with_or_without_counts(make_ws, with_counts):
+    tables = {"equipment": [{"equipment_id": "M1", "timezone": "UTC"}],
+              "states": [{"equipment_id": "M1", "start": _t("08:00"), "end": _t("16:00"),
+                          "state": "unplanned_downtime"}]}
+    if with_counts:
+        tables["products"] = [{"product_id": "P", "pri": 10.0}]
+        tables["production"] = [{"equipment_id": "M1", "end": _t("09:00"), "product_id": "P", "produced": 0}]
+    k = make_ws(tables).kpi(period="all", start=_t("08:00"), end=_t("16:00")).iloc[0]
+    assert (k["availability"], k["oee"], k["teep"]) == (0.0, 0.0, 0.0)
+    assert np.isnan(k["effectiveness"])
+
+
+def test_failure_events_count_failures_overlapping_pbt_where_they_enter_it(make_ws):
+    # shift 08-16 each day. F1 05:00-09:00 starts before the shift: one event, counted on day 1 (TTR 1 h).
+    # F2 20:00-22:00 lies outside every shift: no event. F3 15:00 day 1 - 09:00 day 2: one event on day 1.
+    # F4 22:00 day 2 - 09:00 day 3: starts on day 2 outside the shift, first in PBT on day 3 at 08:00.
+    cal = [{"scope": "M1", "start": _t("08:00", d), "end": _t("16:00", d), "kind": "shift"}
+           for d in ("2024-05-06", "2024-05-07", "2024-05-08")]
+    st = [("05:00", "2024-05-06", "09:00", "2024-05-06"), ("20:00", "2024-05-06", "22:00", "2024-05-06"),
+          ("15:00", "2024-05-06", "09:00", "2024-05-07"), ("22:00", "2024-05-07", "09:00", "2024-05-08")]
+    states = [{"equipment_id": "M1", "start": _t(a, da), "end": _t(b, db), "state": "unplanned_downtime"}
+              for a, da, b, db in st]
+    ws = make_ws({"equipment": [{"equipment_id": "M1", "timezone": "UTC"}], "calendar": cal, "states": states})
+    k = ws.kpi(period="day", start=_t("00:00"), end="2024-05-09T00:00:00Z")
+    assert k["fe"].tolist() == [2.0, 0.0, 1.0]
+    assert k["ttr"].tolist() == [2 * H, 1 * H, 1 * H]
+    assert k["mean_time_to_restoration"].tolist()[0] == H and k["mean_time_to_restoration"].tolist()[2] == H
+    # the same split at any instant: every event counted once
+    for cut in ("2024-05-06T12:00:00Z", "2024-05-06T23:00:00Z", "2024-05-07T23:30:00Z", "2024-05-08T07:00:00Z"):
+        left = ws.elements(period="all", start=_t("00:00"), end=cut)["fe"].sum()
+        right = ws.elements(period="all", start=cut, end="2024-05-09T00:00:00Z")["fe"].sum()
+        assert left + right == 3.0, cut
+
+
+def test_good_without_scrap_gives_scrap_as_the_rest(make_ws):
+    ws = make_ws({"equipment": [{"equipment_id": "M1", "timezone": "UTC"}],
+                  "products": [{"product_id": "P", "pri": 1.0}],
+                  "production": pd.DataFrame([["M1", _t("09:00"), "P", 10, 7.0, None],
+                                              ["M1", _t("09:01"), "P", 10, 6.0, 1.0]],
+                                             columns=["equipment_id", "end", "product_id", "produced", "good",
+                                                      "rework"])})
+    el = ws.elements(period="all", start=_t("00:00"), end=_t("23:00")).iloc[0]
+    assert (el["pq"], el["gq"], el["sq"], el["rq"]) == (20.0, 13.0, 3.0 + 3.0, 1.0)
