@@ -186,20 +186,27 @@ def ensure_register(con) -> None:
     con.execute("INSERT INTO register_settings (key, value) VALUES ('register_schema', ?)", [REGISTER_SCHEMA])
 
 
+_OPEN: set[int] = set()  # connections in a transaction begun by _transaction
+
+
 @contextmanager
 def _transaction(con):
-    """A transaction of its own, or the caller's when one is open (then the caller commits)."""
-    try:
-        con.execute("BEGIN TRANSACTION")
-    except duckdb.TransactionException:
+    """A transaction of its own, or the enclosing one when this module (or its callers through it) began one
+    on ``con`` (then the outermost commits or rolls back). A failed BEGIN would abort an open transaction in
+    DuckDB, so nesting is tracked here rather than probed."""
+    if id(con) in _OPEN:
         yield
         return
+    con.execute("BEGIN TRANSACTION")
+    _OPEN.add(id(con))
     try:
         yield
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        _OPEN.discard(id(con))
 
 
 def _py(v):
