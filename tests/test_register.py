@@ -465,3 +465,23 @@ def test_an_older_store_is_brought_up_to_date(tmp_path):
         d = w.con.execute("SELECT designation_id, date FROM designations").fetchall()
         assert d[0][0].startswith("D-") and d[0][1] == dt.date(2021, 11, 1)
         assert audit.entries(w.con)["action"].tolist() == ["baseline"] * 3
+
+
+def test_projects_without_data_are_skipped_with_their_reason(ws, tmp_path):
+    """City scale: a project whose scope has no equipment yet, or equipment without records, costs next to
+    nothing to 'verify': it is skipped, nothing is stored for it, and the reason is given."""
+    from zhizao.verify import unverifiable, verify_all_projects
+
+    base(ws, tmp_path)  # P1 in E1-WS1, P2 in E2-WS1: registered scopes, no equipment
+    load(ws, "equipment", write(tmp_path / "eq.csv", "equipment_id,work_center,enterprise\nM9,E2-WS1,E2\n"))
+    load(ws, "projects", write(tmp_path / "p3.csv", "project_id,enterprise_id,type,start,commissioning_end\n"
+                                                    "P3,E1,new_mode,2021-01-01,2021-02-01\n"))
+    why = unverifiable(ws)
+    assert {k: (m.code, m.text("en")) for k, m in why.items()} == {
+        "P1": ("verify.skip.no_equipment", "not verified: no equipment is registered in scope E1-WS1 yet"),
+        "P2": ("verify.skip.no_records", "not verified: the equipment of scope E2-WS1 has sent no shop-floor "
+                                         "records"),
+        "P3": ("verify.skip.no_scope", "not verified: project P3 names no scope and its enterprise E1 has no "
+                                       "registered equipment")}
+    assert verify_all_projects(ws) == []
+    assert ws.con.execute("SELECT count(*) FROM verifications").fetchone()[0] == 0

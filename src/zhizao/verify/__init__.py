@@ -2,9 +2,9 @@
 confidence level (IPMVP, ISO 50006, ASHRAE Guideline 14; reference/verification.md)."""
 
 from zhizao.verify.indicators import DEFINITIONS, verify
-from zhizao.verify.project import (PROJECT_INDICATORS, default_windows, stored_results, verify_all_projects,
-                                   verify_project)
+from zhizao.verify.project import (PROJECT_INDICATORS, default_windows, stored_results, unverifiable,
+                                   verify_all_projects, verify_project)
 from zhizao.verify.result import INDICATORS, VerificationResult
 
 __all__ = ["DEFINITIONS", "INDICATORS", "PROJECT_INDICATORS", "VerificationResult", "default_windows",
-           "stored_results", "verify", "verify_all_projects", "verify_project"]
+           "stored_results", "unverifiable", "verify", "verify_all_projects", "verify_project"]
