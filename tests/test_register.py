@@ -485,3 +485,13 @@ def test_projects_without_data_are_skipped_with_their_reason(ws, tmp_path):
                                        "registered equipment")}
     assert verify_all_projects(ws) == []
     assert ws.con.execute("SELECT count(*) FROM verifications").fetchone()[0] == 0
+
+
+def test_project_verify_command_reports_the_skipped(tmp_path):
+    db = str(tmp_path / "v.duckdb")
+    with zhizao.connect(db) as w:
+        base(w, tmp_path)
+    res = CliRunner().invoke(cli_app, ["project", "verify", "--db", db, "--reasons"])
+    assert res.exit_code == 0, res.output
+    assert "0 projects verified (0 results stored); 2 not verified" in res.output
+    assert "P1: not verified: no equipment is registered in scope E1-WS1 yet" in res.output

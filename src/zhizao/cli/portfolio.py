@@ -263,6 +263,35 @@ def project_withdraw(project_id: str = typer.Argument(..., help="project id"), d
     _say(WITHDRAWN(table="projects", key=project_id))
 
 
+VERIFIED = define("cli.project.verified", "%(n)s projects verified (%(results)s results stored); %(skipped)s not "
+                                         "verified: the data cannot verify them")
+
+
+def project_verify(project_ids: Optional[list[str]] = typer.Argument(None, help="projects (default: every one)"),
+                   db: str = DB, workers: int = typer.Option(2, "--workers", min=1, help="processes"),
+                   reasons: bool = typer.Option(False, "--reasons", help="list why each skipped project is not "
+                                                                         "verified")):
+    """Verify projects from data and store the results (every project by default). Projects the data cannot
+    verify at all (no equipment in their scope yet, no records) are skipped with their reason."""
+    from zhizao.verify import unverifiable, verify_all_projects
+
+    with _open(db, read_only=False) as ws:
+        ids = list(project_ids) if project_ids else None
+        skipped = unverifiable(ws, ids)
+        res = verify_all_projects(ws, project_ids=ids, workers=workers)
+    n = len({r.project_id for r in res})
+    _say(VERIFIED(n=n, results=len(res), skipped=len(skipped)))
+    counts: dict = {}
+    for pid, m in skipped.items():
+        counts.setdefault(m.code, []).append(pid)
+        if reasons:
+            Console().print(f"  {pid}: {_main.say(m)}", markup=False, highlight=False)
+    if not reasons:
+        for code, ids_ in sorted(counts.items()):
+            Console().print(f"  {code}: {len(ids_)} ({', '.join(ids_[:5])}{', ...' if len(ids_) > 5 else ''})",
+                            markup=False, highlight=False)
+
+
 def project_history(project_id: str = typer.Argument(..., help="project id"), db: str = DB,
                     fmt: str = typer.Option("table", "--format", help="table|csv|json")):
     """Every change of a project: who, when, what, why."""
@@ -696,6 +725,7 @@ def register(app: typer.Typer) -> None:
     project.command("update")(project_update)
     project.command("withdraw")(project_withdraw)
     project.command("history")(project_history)
+    project.command("verify")(project_verify)
     app.add_typer(project, name="project")
     reg = typer.Typer(no_args_is_help=True, help="The register (enterprises, scopes, projects, designations, "
                                                  "programmes, programme_targets): records with a history.")
