@@ -93,6 +93,21 @@ def make_client(db: Path, **kw):
     return TestClient(app, raise_server_exceptions=False)
 
 
+def all_routes(app) -> list:
+    """Every route of the application, routers included (FastAPI keeps an included router as one entry)."""
+    out = []
+
+    def walk(routes):
+        for r in routes:
+            inner = getattr(r, "original_router", None)
+            if inner is not None:
+                walk(inner.routes)
+            else:
+                out.append(r)
+    walk(app.routes)
+    return out
+
+
 def login(client, name: str) -> str:
     r = client.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD})
     assert r.status_code == 200, r.text

@@ -15,6 +15,7 @@ The command line, the report and the demo only call these methods.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, MutableMapping
 
 import numpy as np
 import pandas as pd
@@ -88,9 +89,20 @@ class Workspace:
     settings : Settings, optional
         Engine settings (minor-stop threshold, kgce factors).
     read_only : bool
+    cache : mutable mapping, optional
+        Where computed stage results are kept (default a plain dict, unbounded). Pass a bounded mapping (an LRU)
+        for a long-lived workspace; see :meth:`cached`.
+
+    Caching
+    -------
+    Stage results (the elements of each period and range, their roll-ups) are kept in :attr:`cache` under tuple
+    keys until :meth:`invalidate` is called. :meth:`ingest` invalidates by itself; a program that changes the
+    store by other means (a listener, another connection) calls :meth:`invalidate` after its writes. Results
+    are shared: treat them as read-only.
     """
 
-    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False):
+    def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
+                 cache: MutableMapping | None = None):
         self.path = str(db)
         self.con = open_db(db, read_only=read_only)
         if not read_only:
@@ -98,7 +110,48 @@ class Workspace:
 
             ensure_register(self.con)  # the audit log, settings, and an older store's register brought up to date
         self.settings = settings or Settings()
-        self._cache: dict = {}
+        self.cache: MutableMapping = {} if cache is None else cache
+
+    @property
+    def _cache(self) -> MutableMapping:
+        # the former private name (zhizao.verify keeps its inputs here until it takes a prepared object)
+        return self.cache
+
+    @classmethod
+    def over(cls, con, settings: Settings | None = None, path: str | None = None,
+             cache: MutableMapping | None = None) -> "Workspace":
+        """A workspace on an open connection (for example a cursor of another workspace's store, with its own
+        transaction), with its own cache. Closing it closes ``con``."""
+        ws = cls.__new__(cls)
+        ws.path = str(path) if path is not None else ""
+        ws.con = con
+        ws.settings = settings or Settings()
+        ws.cache = {} if cache is None else cache
+        return ws
+
+    def reader(self, con=None, cache: MutableMapping | None = None) -> "Workspace":
+        """A workspace on ``con`` (default a new cursor of this store) with this one's settings and its own
+        cache (default empty): for a reader in another thread or transaction."""
+        return Workspace.over(con if con is not None else self.con.cursor(), self.settings, self.path, cache)
+
+    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``, kept in :attr:`cache` under ``key`` until :meth:`invalidate`.
+
+        A cache object with a ``get_or_compute(key, compute)`` method (such as the server's shared result
+        cache) is asked through it, so that concurrent readers compute a key once.
+        """
+        get_or_compute = getattr(self.cache, "get_or_compute", None)
+        if get_or_compute is not None:
+            return get_or_compute(key, compute)
+        try:
+            return self.cache[key]
+        except KeyError:
+            value = self.cache[key] = compute()
+            return value
+
+    def invalidate(self) -> None:
+        """Forget every cached result (after the store changed by other means than :meth:`ingest`)."""
+        self.cache.clear()
 
     def close(self) -> None:
         self.con.close()
@@ -117,9 +170,10 @@ class Workspace:
         For the register tables (``zhizao.schema.REGISTER_TABLES``) ``update`` updates stored records by key,
         and ``actor`` and ``reason`` go to the audit log (see :mod:`zhizao.portfolio.register`)."""
         m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
-        reports = [load_file(self.con, table, f, m, update=update, actor=actor, reason=reason) for f in files]
-        self._cache.clear()
-        return reports
+        try:
+            return [load_file(self.con, table, f, m, update=update, actor=actor, reason=reason) for f in files]
+        finally:
+            self.invalidate()
 
     def quarantine(self) -> pd.DataFrame:
         """Every rejected record with its table, source file, record and line number, rule and detail."""
@@ -131,20 +185,16 @@ class Workspace:
                      ) -> ElementsResult:
         """Elements of every entity (equipment and scopes) per bucket, cached per arguments (``zone_level``:
         see :func:`zhizao.kpi.elements.compute_elements`)."""
-        key = (period, str(start), str(end)) + ((zone_level,) if zone_level else ())
-        if key not in self._cache:
-            self._cache[key] = compute_elements(self.con, period, start, end, self.settings, zone_level)
-        return self._cache[key]
+        key = ("elements", period, str(start), str(end)) + ((zone_level,) if zone_level else ())
+        return self.cached(key, lambda: compute_elements(self.con, period, start, end, self.settings, zone_level))
 
     def _zone_level(self, level: str, period: str) -> str | None:
         """``level`` if some group of it is bucketed in a zone other than its members' own (day, week, month and
         hour buckets of a group spanning zones, or with a configured zone), else None."""
         if level == "equipment" or period in ("all", "shift"):
             return None
-        if "equipment_zones" not in self._cache:
-            self._cache["equipment_zones"] = self.con.execute(
-                "SELECT work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz FROM equipment").df()
-        eq = self._cache["equipment_zones"]
+        eq = self.cached(("equipment_zones",), lambda: self.con.execute(
+            "SELECT work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz FROM equipment").df())
         zones = group_zones(eq, level, self.settings.zones)
         return level if any((eq.loc[eq[level] == g, "tz"] != z).any() for g, z in zones.items()) else None
 
@@ -153,11 +203,10 @@ class Workspace:
         row per entity and period, also for a group whose equipment spans time zones.
 
         Cached per arguments until the next ingest; treat the result as read-only."""
-        key = ("rollup", level, period, str(start), str(end))
-        if key not in self._cache:
-            raw = self.elements_raw(period, start, end, self._zone_level(level, period))
-            self._cache[key] = rollup(raw.elements, level, period)
-        return self._cache[key]
+        def compute():
+            return rollup(self.elements_raw(period, start, end, self._zone_level(level, period)).elements, level,
+                          period)
+        return self.cached(("rollup", level, period, str(start), str(end)), compute)
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
             kpis: list[str] | None = None, as_arrow: bool = False):
@@ -249,10 +298,10 @@ class Workspace:
         return self.con.execute(f'SELECT * FROM "{name}"').df()
 
 
-def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False
-            ) -> Workspace:
-    """Open a zhizao store (created if missing) and return its :class:`Workspace`."""
-    return Workspace(db, settings, read_only)
+def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
+            cache: MutableMapping | None = None) -> Workspace:
+    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``: see there)."""
+    return Workspace(db, settings, read_only, cache)
 
 
 __all__ = ["Workspace", "connect", "ELEMENTS"]

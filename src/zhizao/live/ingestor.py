@@ -718,9 +718,9 @@ class LiveIngestor:
                 FROM "{db}".main.states s
                 JOIN (SELECT equipment_id, max(start) AS last FROM "{db}".main.states GROUP BY ALL) m
                 USING (equipment_id)""")
-            self._view = _ReaderWorkspace(r, self.ws.settings, self.ws.path)
+            self._view = self.ws.reader(r)
         self._view.con.execute(f"SET VARIABLE zhizao_live_now = TIMESTAMPTZ '{now.isoformat()}'")
-        self._view._cache.clear()  # live data changes under the cached elements
+        self._view.invalidate()  # live data changes under the cached elements
         return self._view
 
     def status(self) -> dict:
@@ -729,19 +729,6 @@ class LiveIngestor:
         d["last_commit"] = self.last_commit
         d["batch"] = self._batch
         return d
-
-
-class _ReaderWorkspace(zhizao.Workspace):
-    """A :class:`zhizao.Workspace` over an existing (reader) connection of the same store."""
-
-    def __init__(self, con, settings, path):
-        self.path = path
-        self.con = con
-        self.settings = settings
-        self._cache = {}
-
-    def close(self) -> None:
-        self.con.close()
 
 
 def _utc(t) -> pd.Timestamp:

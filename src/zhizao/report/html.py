@@ -21,6 +21,9 @@ from markupsafe import Markup
 
 from zhizao.kpi.kpis import null_reason_messages
 from zhizao.report import charts
+from zhizao.report.summaries import (DQ_CHECKS, MAX_REASONS, PARETO_LOSSES, STATE_CATEGORIES,  # noqa: F401
+                                     WATERFALL, check_label, check_unit, dq_summary, dq_value, loss_items, pareto,
+                                     stop_reason_items)
 from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.schema import LEVEL_ID_COLUMN
 
@@ -32,8 +35,6 @@ MAX_ENTITIES = 12
 #: Rows of a per-entity KPI table shown; rows of the data-quality listing shown.
 MAX_TABLE_ROWS = 300
 MAX_DQ_ROWS = 20
-#: Stop reasons shown in the Pareto; the rest are summed into one bar.
-MAX_REASONS = 15
 
 LEVEL_LABELS = {
     "enterprise": N_("Enterprise"),
@@ -65,43 +66,9 @@ KPI_NAMES = {
     "comprehensive_energy_consumption": N_("Comprehensive energy consumption per unit [kgce/unit]"),
     "energy_per_good_unit": N_("Energy per good unit [kWh/unit]"),
 }
-#: Time-model categories of ``Workspace.losses`` in waterfall order: column -> (label, kind).
-WATERFALL = {
-    "calendar_time": (N_("Calendar time"), "total"),
-    "not_scheduled": (N_("Not scheduled"), "other"),
-    "unscheduled": (N_("Scheduled, not required"), "other"),
-    "planned_downtime": (N_("Planned downtime"), "loss"),
-    "setup": (N_("Setup / changeover"), "loss"),
-    "unplanned_downtime": (N_("Unplanned downtime"), "loss"),
-    "minor_stops": (N_("Minor stops"), "loss"),
-    "no_order": (N_("No order"), "loss"),
-    "unaccounted": (N_("Unaccounted time"), "gap"),
-    "reduced_speed": (N_("Reduced speed"), "loss"),
-    "rejects_rework": (N_("Rejects and rework"), "loss"),
-    "startup_yield": (N_("Start-up yield"), "loss"),
-    "fully_productive": (N_("Fully productive time"), "total"),
-}
 KIND_LABELS = {"total": N_("Time base"), "other": N_("Not a loss"), "loss": N_("Loss"),
                "gap": N_("Data gap")}
 KIND_COLORS = {"total": "total", "other": "other", "loss": "loss", "gap": "line"}
-
-
-def stop_reason_items(reasons: pd.DataFrame, _) -> list[tuple[str, float]]:
-    """Bars of the stop-reason Pareto: ("reason (category)", seconds), largest first, the
-    :data:`MAX_REASONS` largest and one "Other reasons (n)" bar for the rest; empty when no loss time.
-
-    ``reasons`` has columns category, reason, seconds (``Workspace.stop_reasons``); ``_`` translates.
-    """
-    g = reasons[reasons["seconds"] > 0].sort_values("seconds", ascending=False)
-    items = []
-    for _i, r in g.head(MAX_REASONS).iterrows():
-        reason = r["reason"] if isinstance(r["reason"], str) and r["reason"] else _("(no reason)")
-        cat = _(STATE_CATEGORIES.get(r["category"], r["category"]))
-        items.append((f"{reason} ({cat})", float(r["seconds"])))
-    rest = g["seconds"].iloc[MAX_REASONS:]
-    if len(rest):
-        items.append((_("Other reasons (%(n)s)") % {"n": len(rest)}, float(rest.sum())))
-    return items
 
 
 def waterfall_steps(row, _, f) -> list[dict]:
@@ -124,27 +91,6 @@ def waterfall_steps(row, _, f) -> list[dict]:
         steps.append({"label": _(label), "kind": _(KIND_LABELS[kind]), "color": KIND_COLORS[kind],
                       "start": start, "end": end, "top": max(start, end), "text": f.num(h, 1)})
     return steps
-#: Loss categories of the Pareto (schedule, availability, performance and quality losses).
-PARETO_LOSSES = ("planned_downtime", "setup", "unplanned_downtime", "minor_stops", "no_order", "reduced_speed",
-                 "rejects_rework", "startup_yield")
-STATE_CATEGORIES = {
-    "unplanned_downtime": N_("Unplanned downtime"),
-    "minor_stop": N_("Minor stop"),
-    "setup": N_("Setup / changeover"),
-    "no_order": N_("No order"),
-    "planned_downtime": N_("Planned downtime"),
-    "production": N_("Production"),
-}
-#: Data-quality checks of :mod:`zhizao.kpi.quality`: check -> (label, unit of the value).
-DQ_CHECKS = {
-    "performance_above_100": (N_("Performance above 100 %"), "ratio"),
-    "overlapping_states": (N_("Overlapping states"), "s"),
-    "unaccounted_time": (N_("Unaccounted time"), "s"),
-    "states_outside_calendar": (N_("States outside the calendar"), "s"),
-    "counter_resets": (N_("Energy counter resets"), "count"),
-    "missing_pri": (N_("Missing ideal cycle time (PRI)"), "units"),
-    "no_calendar": (N_("No calendar"), "flag"),
-}
 # The check descriptions of zhizao.kpi.quality, for the catalogue (translated when shown).
 _DQ_DESCRIPTIONS = (
     N_("effectiveness above 1: ideal cycle time (pri) set too long or counts too high"),
@@ -386,14 +332,10 @@ class _Report:
     def pareto_block(self, items: list[tuple[str, float]], title: str) -> list[dict]:
         """A Pareto chart and table of (label, seconds), largest first."""
         _ = self._
-        total = sum(v for _l, v in items)
-        cum, rows, data = 0.0, [], []
-        for label, v in items:
-            cum += v
-            share = cum / total
-            data.append({"label": label, "value": v / 3600.0, "cum": share})
-            rows.append([_cell(label), _cell(self.f.hours(v), num=True), _cell(self.f.pct(v / total), num=True),
-                         _cell(self.f.pct(share), num=True)])
+        bars = pareto(items)
+        data = [{"label": b.label, "value": b.seconds / 3600.0, "cum": b.cumulative} for b in bars]
+        rows = [[_cell(b.label), _cell(self.f.hours(b.seconds), num=True), _cell(self.f.pct(b.share), num=True),
+                 _cell(self.f.pct(b.cumulative), num=True)] for b in bars]
         chart = charts.pareto(pd.DataFrame(data), title, _("Hours"), _("Cumulative share"))
         table = _table([_("Loss"), _cell(_("Hours"), num=True), _cell(_("Share"), num=True),
                         _cell(_("Cumulative share"), num=True)], rows)
@@ -409,8 +351,7 @@ class _Report:
         blocks += notes
         for eid, g in ents:
             r = g.iloc[0]
-            items = sorted(((_(WATERFALL[c][0]), float(r[c])) for c in PARETO_LOSSES
-                            if pd.notna(r[c]) and r[c] > 0), key=lambda t: -t[1])
+            items = loss_items(r, _)
             if len(ents) > 1:
                 blocks.append(self.heading(self.top, eid))
             if not items:
@@ -530,12 +471,7 @@ class _Report:
         return ts.tz_convert(self.equipment_tz.get(equipment_id, "UTC")).to_pydatetime()
 
     def dq_value(self, check: str, v) -> str:
-        unit = DQ_CHECKS.get(check, ("", "count"))[1]
-        if unit == "ratio":
-            return self.f.pct(v)
-        if unit == "s":
-            return self.f.hours(v) + " " + self._("h")
-        return self.f.num(v)
+        return dq_value(self.f, self._, check_unit(check), v)
 
     def sec_data_quality(self) -> list[dict]:
         _ = self._
@@ -545,19 +481,17 @@ class _Report:
             blocks.append(_p(_("No data-quality findings."), "nodata"))
         else:
             rows = []
-            for check, g in dq.groupby("check", sort=False):
-                label = _(DQ_CHECKS[check][0]) if check in DQ_CHECKS else check
-                unit = DQ_CHECKS.get(check, ("", "count"))[1]
-                total = NULL if unit == "ratio" else self.dq_value(check, g["value"].sum())
-                rows.append([_cell(label, check), _cell(_(str(g["description"].iloc[0]))),
-                             _cell(self.f.num(len(g)), num=True), _cell(total, num=True),
-                             _cell(self.dq_value(check, g["value"].max()), num=True)])
+            for c in dq_summary(dq):
+                total = NULL if c.total is None else dq_value(self.f, _, c.unit, c.total)
+                rows.append([_cell(_(c.label), c.check), _cell(_(c.description)),
+                             _cell(self.f.num(c.rows), num=True), _cell(total, num=True),
+                             _cell(dq_value(self.f, _, c.unit, c.largest), num=True)])
             blocks.append(_table([_("Check"), _("Description"), _cell(_("Rows"), num=True),
                                   _cell(_("Total"), num=True), _cell(_("Largest"), num=True)], rows))
             first = dq.head(MAX_DQ_ROWS)
             rows = [[_cell(str(r["equipment_id"])),
                      _cell(self.f.date(self.local(r["equipment_id"], r["period_start"]))),
-                     _cell(_(DQ_CHECKS[r["check"]][0]) if r["check"] in DQ_CHECKS else r["check"]),
+                     _cell(_(check_label(r["check"]))),
                      _cell(self.dq_value(r["check"], r["value"]), num=True)] for _i, r in first.iterrows()]
             blocks.append(_table([_("Equipment"), _("Date"), _("Check"), _cell(_("Value"), num=True)], rows,
                                  caption=_("First rows"),

@@ -39,11 +39,17 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from zhizao.ingest.load import read_sql
+from zhizao.ingest.load import IngestError, read_sql
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.kpis import KPI_NAMES
+from zhizao.messages import define
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, TABLES
 from zhizao.server.errors import BadRequest, Forbidden, NotFound
+from zhizao.server.store import ALL
+
+#: What cached results depend on (see zhizao.server.store).
+DATA, REGISTER, VERIFICATIONS = ("data",), ("register",), ("verifications", "register")
+DATA_REGISTER = ("data", "register")
 
 HIERARCHY = ("equipment_id", "work_center", "area", "site", "enterprise")
 REGISTRY_TABLES = frozenset({"enterprises", "projects", "designations"})
@@ -53,6 +59,64 @@ ANALYST_LEVELS = ("work_center", "area", "site", "enterprise")
 #: Longest query range [days] (all periods) and for hourly buckets.
 MAX_RANGE_DAYS = 3700
 MAX_HOURLY_DAYS = 400
+
+# -- messages (the server's refusals; rendered in the request's language)
+UNKNOWN_ROLE = define("server.unknown_role", "unknown role '%(role)s'")
+BAD_TIME = define("server.bad_time", "%(name)s = '%(value)s' is not an ISO 8601 date or time stamp")
+UNKNOWN_PERIOD = define("server.unknown_period", "unknown period '%(value)s'; one of %(allowed)s")
+UNKNOWN_LEVEL = define("server.unknown_level", "unknown level '%(value)s'; one of %(allowed)s")
+RANGE_BOTH = define("server.range_both", "give both start and end, or neither (the whole data range)")
+RANGE_ORDER = define("server.range_order", "end %(end)s is not after start %(start)s")
+RANGE_TOO_LONG = define("server.range_too_long",
+                        "the range is %(days)s days; at most %(limit)s days for period '%(period)s'")
+NO_SCOPE = define("server.no_scope", "no scope '%(scope)s' (equipment, work centre, area, site or enterprise id) "
+                                     "that you may see")
+AGGREGATES_ONLY = define("server.aggregates_only",
+                         "your role sees shop-floor data only as aggregates: level '%(level)s' is not allowed "
+                         "(allowed: %(allowed)s)")
+UNKNOWN_KPI = define("server.unknown_kpi", "unknown KPI %(names)s; known: %(known)s")
+NO_PROJECT = define("server.no_project", "no project '%(id)s' that you may see")
+NO_ENTERPRISE = define("server.no_enterprise", "no enterprise '%(id)s' that you may see")
+NO_SITE = define("server.no_site", "no site '%(id)s' that you may see")
+NO_UPLOAD = define("server.no_upload", "no upload '%(id)s' that you may see")
+NO_KEY = define("server.no_key", "no key '%(id)s' that you may revoke")
+NO_SESSION = define("server.no_session", "no session '%(id)s' that you may revoke")
+WINDOW_PAIR = define("server.window_pair", "%(name)s is a pair [start, end]")
+WINDOW_ENDS = define("server.window_ends", "%(name)s needs a start and an end")
+PROGRAMME_ONLY = define("server.programme_only", "only programme analysts and administrators see programme "
+                                                 "statistics and the bulletin")
+STORE_VERIFICATIONS_ONLY = define("server.store_verifications_only",
+                                  "only analysts, assessors of the project and administrators store verification "
+                                  "results")
+QUARANTINE_COUNTS_ONLY = define("server.quarantine_counts_only",
+                                "your role sees the quarantine only as counts per table and rule "
+                                "(/api/v1/quarantine/summary)")
+ADMIN_ONLY = define("server.admin_only", "administrators only")
+ADMIN_OR_SELF = define("server.admin_or_self", "administrators only (or your own account)")
+ADMIN_OR_OWN_PASSWORD = define("server.admin_or_own_password",
+                               "administrators only (you may change your own password)")
+KEY_MANAGERS_ONLY = define("server.key_managers_only", "administrators and enterprise users only")
+KEY_NO_SESSIONS = define("server.key_no_sessions", "an API key has no sessions")
+UNKNOWN_TABLE = define("server.unknown_table", "unknown table '%(table)s'; canonical tables are %(tables)s")
+MAY_NOT_LOAD = define("server.may_not_load", "your role may not load table '%(table)s'")
+MAY_NOT_LOAD_BUT = define("server.may_not_load_but",
+                          "your role may not load table '%(table)s' (you may load: %(tables)s)")
+UPLOAD_REFUSED = define("server.upload_refused", "upload refused, nothing was stored: %(problems)s")
+UPLOAD_REFUSED_MORE = define("server.upload_refused_more",
+                             "upload refused, nothing was stored: %(problems)s (and %(more)s more)")
+P_NEEDS_ENTERPRISE = define("server.upload_needs_enterprise",
+                            "every equipment record must name its enterprise (%(enterprises)s)")
+P_NOT_YOUR_ENTERPRISE = define("server.upload_not_your_enterprise", "enterprise '%(id)s' is not yours")
+P_NOT_KEY_SITE = define("server.upload_not_key_site", "site '%(id)s' is not the site of this key (%(sites)s)")
+P_FOREIGN_ID = define("server.upload_foreign_id", "%(column)s '%(id)s' belongs to another tenant")
+P_PRODUCT_NO_EQUIPMENT = define("server.upload_product_no_equipment",
+                                "a product without equipment_id would apply to every enterprise; give "
+                                "equipment_id")
+P_FOREIGN_EQUIPMENT = define("server.upload_foreign_equipment", "equipment '%(id)s' belongs to another tenant")
+P_FOREIGN_SCOPE = define("server.upload_foreign_scope", "scope '%(id)s' belongs to another tenant")
+P_NOT_YOUR_ENTERPRISE_ID = define("server.upload_not_your_enterprise_id", "enterprise_id '%(id)s' is not yours")
+CANNOT_READ_FILE = define("server.cannot_read_file", "cannot read file: %(error)s")
+CANNOT_READ_COLUMN = define("server.cannot_read_column", "cannot read column %(column)s: %(error)s")
 
 
 @dataclass(frozen=True)
@@ -90,6 +154,11 @@ class Access:
     admin: bool
 
     @property
+    def sql_mappings(self) -> bool:
+        """Whether uploaded mappings may hold SQL expressions (they run inside the store: administrators)."""
+        return self.admin
+
+    @property
     def unrestricted(self) -> bool:
         return self.enterprises is None and self.sites is None
 
@@ -102,6 +171,15 @@ class Access:
         """Everything that decides what this principal sees (principals with equal signatures see the same)."""
         return (self.principal.role, self.enterprises, self.sites, self.projects, self.raw, self.levels,
                 self.programme, self.store_verifications, self.admin)
+
+
+#: Roles that see the programme (statistics, bulletin).
+PROGRAMME_ROLES = ("admin", "analyst")
+
+
+def role_sees_programme(role: str) -> bool:
+    """Whether a role sees programme statistics and the bulletin (the navigation's "Programme")."""
+    return role in PROGRAMME_ROLES
 
 
 def derive_access(principal: Principal, con) -> Access:
@@ -130,7 +208,12 @@ def derive_access(principal: Principal, con) -> Access:
                           SHOPFLOOR_TABLES - {"development_cycles"}, False, False, False)
         return Access(p, frozenset({p.enterprise_id}), None, None, True, all_levels, SHOPFLOOR_TABLES, False,
                       False, False)
-    raise Forbidden(f"unknown role {p.role!r}")
+    raise Forbidden(UNKNOWN_ROLE, role=p.role)
+
+
+def admin_access(name: str = "admin") -> Access:
+    """The access of an administrator (for the server's own work, such as warming the caches)."""
+    return derive_access(Principal("user", name, "admin"), None)
 
 
 def _records(df: pd.DataFrame) -> pd.DataFrame:
@@ -144,9 +227,9 @@ def parse_time(value, name: str):
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):
-        raise BadRequest(f"{name} = {value!r} is not an ISO 8601 date or time stamp") from None
+        raise BadRequest(BAD_TIME, name=name, value=str(value)) from None
     if ts is pd.NaT or pd.isna(ts):
-        raise BadRequest(f"{name} = {value!r} is not an ISO 8601 date or time stamp")
+        raise BadRequest(BAD_TIME, name=name, value=str(value))
     return str(value).strip()
 
 
@@ -154,20 +237,20 @@ def check_range(start, end, period: str = "day") -> tuple:
     """Validated (start, end) of a KPI query: both or neither, end after start, not longer than
     :data:`MAX_RANGE_DAYS` (:data:`MAX_HOURLY_DAYS` for hourly buckets)."""
     if period not in PERIODS:
-        raise BadRequest(f"unknown period {period!r}; one of {', '.join(PERIODS)}")
+        raise BadRequest(UNKNOWN_PERIOD, value=period, allowed=list(PERIODS))
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if (start is None) != (end is None):
-        raise BadRequest("give both start and end, or neither (the whole data range)")
+        raise BadRequest(RANGE_BOTH)
     if start is not None:
         a, b = pd.Timestamp(start), pd.Timestamp(end)
         a = a.tz_localize("UTC") if a.tzinfo is None else a
         b = b.tz_localize("UTC") if b.tzinfo is None else b
         if b <= a:
-            raise BadRequest(f"end {end} is not after start {start}")
+            raise BadRequest(RANGE_ORDER, end=end, start=start)
         days = (b - a).total_seconds() / 86400
         limit = MAX_HOURLY_DAYS if period == "hour" else MAX_RANGE_DAYS
         if days > limit:
-            raise BadRequest(f"the range is {days:.0f} days; at most {limit} days for period {period!r}")
+            raise BadRequest(RANGE_TOO_LONG, days=round(days), limit=limit, period=period)
     return start, end
 
 
@@ -191,15 +274,19 @@ class TenantView:
         return self.read.ws
 
     # -- building blocks
-    def cached(self, key: tuple, compute):
-        return self.read.cached(key, compute)
+    def cached(self, key: tuple, compute, deps=ALL, tenant: bool = False):
+        """``compute()`` cached under ``key`` and the counters of what it depends on (``deps``: ``data``,
+        ``register``, ``verifications``; see :mod:`zhizao.server.store`). ``tenant=True`` for a result of this
+        principal's own data (``key`` must then name the access signature): only writes to its enterprises'
+        data invalidate it."""
+        return self.read.cached(key, compute, deps, self.access.enterprises if tenant else None)
 
     @property
     def equipment_table(self) -> pd.DataFrame:
         def load():
             cols = ", ".join(f'"{c}"' for c in TABLES["equipment"].names)
             return self.read.con.execute(f"SELECT {cols} FROM equipment ORDER BY equipment_id").df()
-        return self.cached(("equipment",), load)
+        return self.cached(("equipment",), load, DATA)
 
     def _mask(self, eq: pd.DataFrame) -> pd.Series:
         a = self.access
@@ -224,7 +311,7 @@ class TenantView:
                 g = pd.DataFrame({"id": eq[col], "ok": ok}).dropna(subset=["id"]).groupby("id")["ok"].all()
                 out[level] = frozenset(g.index[g.to_numpy(dtype=bool)])
             return out
-        return self.cached(("allowed", self.access.tenant), compute)
+        return self.cached(("allowed", self.access.tenant), compute, DATA)
 
     def foreign_ids(self) -> frozenset:
         """Every hierarchy id of equipment this principal may not see."""
@@ -235,7 +322,7 @@ class TenantView:
             eq = self.equipment_table
             other = eq[~self._mask(eq)]
             return frozenset(v for c in HIERARCHY for v in other[c].dropna().tolist())
-        return self.cached(("foreign", self.access.tenant), compute)
+        return self.cached(("foreign", self.access.tenant), compute, DATA)
 
     def visible_any(self) -> frozenset | None:
         """Ids visible at any level (None: unrestricted)."""
@@ -250,21 +337,20 @@ class TenantView:
 
     def require_scope(self, scope: str) -> str:
         if not isinstance(scope, str) or not scope or not self.scope_visible(scope):
-            raise NotFound(f"no scope {scope!r} (equipment, work centre, area, site or enterprise id) that you "
-                           f"may see")
+            raise NotFound(NO_SCOPE, scope=str(scope))
         return scope
 
     def require_level(self, level: str) -> str:
         if level not in LEVELS:
-            raise BadRequest(f"unknown level {level!r}; one of {', '.join(LEVELS)}")
+            raise BadRequest(UNKNOWN_LEVEL, value=level, allowed=list(LEVELS))
         if level not in self.access.levels:
-            raise Forbidden(f"your role sees shop-floor data only as aggregates: level {level!r} is not allowed "
-                            f"(allowed: {', '.join(self.access.levels)})")
+            raise Forbidden(AGGREGATES_ONLY, level=level, allowed=list(self.access.levels))
         return level
 
-    def require(self, flag: str, what: str) -> None:
+    def require(self, flag: str, message) -> None:
+        """403 with ``message`` unless the access has ``flag`` (``programme``, ``store_verifications``, ...)."""
         if not getattr(self.access, flag):
-            raise Forbidden(f"your role may not {what}")
+            raise Forbidden(message)
 
     def within_ids(self, level: str, within: dict | None) -> frozenset | None:
         """Ids of ``level`` whose equipment all lie inside every ``{level_column: id}`` of ``within``."""
@@ -279,7 +365,7 @@ class TenantView:
                 ok &= (eq[pcol] == pid).fillna(False).astype(bool)
             g = pd.DataFrame({"id": eq[col], "ok": ok}).dropna(subset=["id"]).groupby("id")["ok"].all()
             return frozenset(g.index[g.to_numpy(dtype=bool)])
-        return self.cached(("within", level, tuple(sorted(within.items()))), compute)
+        return self.cached(("within", level, tuple(sorted(within.items()))), compute, DATA)
 
     def filter(self, df: pd.DataFrame, level: str, ids=None, within: dict | None = None) -> pd.DataFrame:
         """Rows of ``df`` (with the level's id column) that the principal may see, optionally only ``ids`` and
@@ -296,10 +382,10 @@ class TenantView:
             keep &= df[col].isin(list(w)).fillna(False).astype(bool)
         return _records(df[keep.to_numpy(dtype=bool)])
 
-    def _stage(self, name: str, fn, *args):
-        """A stage call, cached per store version; ValueError and KeyError of the stage become 400."""
+    def _stage(self, name: str, fn, *args, deps=ALL):
+        """A stage call, cached under the counters of ``deps``; ValueError and KeyError of the stage become 400."""
         try:
-            return self.cached((name, *args), lambda: fn(*args))
+            return self.cached((name, *args), lambda: fn(*args), deps)
         except pd.errors.MergeError:
             raise  # a fault of the stage, not of the request
         except (ValueError, KeyError) as e:
@@ -313,8 +399,8 @@ class TenantView:
         if kpis:
             bad = [k for k in kpis if k not in KPI_NAMES]
             if bad:
-                raise BadRequest(f"unknown KPI {', '.join(map(repr, bad))}; known: {', '.join(KPI_NAMES)}")
-        df = self._stage("kpi", lambda *a: self.ws.kpi(*a), level, period, start, end)
+                raise BadRequest(UNKNOWN_KPI, names=bad, known=list(KPI_NAMES))
+        df = self._stage("kpi", lambda *a: self.ws.kpi(*a), level, period, start, end, deps=DATA)
         df = self.filter(df, level, ids, within)
         if kpis:
             df = df.drop(columns=[k for k in KPI_NAMES if k not in kpis and k in df.columns])
@@ -323,38 +409,40 @@ class TenantView:
     def elements(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = check_range(start, end, period)
-        df = self._stage("elements", lambda *a: self.ws.elements(*a), level, period, start, end)
+        df = self._stage("elements", lambda *a: self.ws.elements(*a), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
     def losses(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = check_range(start, end, period)
-        df = self._stage("losses", lambda *a: self.ws.losses(*a), level, period, start, end)
+        df = self._stage("losses", lambda *a: self.ws.losses(*a), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
     def stop_reasons(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = check_range(start, end, period)
-        df = self._stage("stop_reasons", lambda *a: self.ws.stop_reasons(*a), level, period, start, end)
+        df = self._stage("stop_reasons", lambda *a: self.ws.stop_reasons(*a), level, period, start, end,
+                         deps=DATA)
         return self.filter(df, level, ids, within)
 
     def data_quality(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = check_range(start, end, period)
-        df = self._stage("data_quality", lambda *a: self.ws.data_quality(*a), level, period, start, end)
+        df = self._stage("data_quality", lambda *a: self.ws.data_quality(*a), level, period, start, end,
+                         deps=DATA)
         return self.filter(df, level, ids, within)
 
     def capability(self, level="equipment", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = check_range(start, end, period)
-        df = self._stage("capability", lambda *a: self.ws.capability(*a), level, period, start, end)
+        df = self._stage("capability", lambda *a: self.ws.capability(*a), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
     def catalogue(self) -> pd.DataFrame:
         """The KPI catalogue, with availability judged on the principal's own data only."""
         from zhizao.kpi.kpis import catalogue
 
-        res = self._stage("elements_all", lambda: self.ws.elements_raw("all"))
+        res = self._stage("elements_all", lambda: self.ws.elements_raw("all"), deps=DATA)
         el = res.elements
         al = self.allowed()
         if al is not None:
@@ -400,7 +488,7 @@ class TenantView:
             bad = [p for p in split(park) or () if p not in own]
             if bad:
                 raise BadRequest(UNKNOWN(what="park", value=bad[0], known=own or ["(none)"]))
-        df = self._stage("projects", lambda *a: projects(self.ws, *a), park, district, start, end)
+        df = self._stage("projects", lambda *a: projects(self.ws, *a), park, district, start, end, deps=REGISTER)
         if len(df):
             df = df[[self.project_visible(r) for _i, r in df.iterrows()]]
         return _records(df)
@@ -409,7 +497,7 @@ class TenantView:
         df = self.projects()
         hit = df[df["project_id"] == project_id]
         if hit.empty:
-            raise NotFound(f"no project {project_id!r} that you may see")
+            raise NotFound(NO_PROJECT, id=project_id)
         return hit.iloc[0].to_dict()
 
     def project_ids(self) -> list[str]:
@@ -420,14 +508,14 @@ class TenantView:
 
         visible = set(self.project_ids())
         ids = visible if project_ids is None else visible & set(project_ids)
-        df = self._stage("latest_verifications", lambda: latest_verifications(self.ws))
+        df = self._stage("latest_verifications", lambda: latest_verifications(self.ws), deps=VERIFICATIONS)
         return _records(df[df["project_id"].isin(sorted(ids))])
 
     def stored_results(self, project_id: str) -> list:
         from zhizao.verify import stored_results
 
         self.project(project_id)
-        return self._stage("stored_results", lambda p: stored_results(self.ws, p), project_id)
+        return self._stage("stored_results", lambda p: stored_results(self.ws, p), project_id, deps=VERIFICATIONS)
 
     def enterprise_visible(self, enterprise_id: str) -> bool:
         a = self.access
@@ -442,7 +530,7 @@ class TenantView:
     def enterprises(self) -> pd.DataFrame:
         from zhizao.portfolio.registry import enterprises
 
-        df = self._stage("enterprises", lambda: enterprises(self.ws))
+        df = self._stage("enterprises", lambda: enterprises(self.ws), deps=REGISTER)
         if self.access.enterprises is not None:
             df = df[df["enterprise_id"].isin(list(self.access.enterprises))]
         return _records(df)
@@ -450,7 +538,7 @@ class TenantView:
     def designations(self) -> pd.DataFrame:
         from zhizao.portfolio.registry import designations
 
-        df = self._stage("designations", lambda: designations(self.ws))
+        df = self._stage("designations", lambda: designations(self.ws), deps=REGISTER)
         a = self.access
         if a.enterprises is not None:
             df = df[df["enterprise_id"].isin(list(a.enterprises))]
@@ -464,7 +552,7 @@ class TenantView:
                              seed=0) -> dict:
         from zhizao.portfolio.stats import programme_statistics
 
-        self.require("programme", "see programme statistics (analysts and administrators only)")
+        self.require("programme", PROGRAMME_ONLY)
         start, end = parse_time(start, "start"), parse_time(end, "end")
         return self._stage("programme", lambda *a: programme_statistics(self.ws, *a), park, district, start,
                            end, confidence, n_boot, seed)
@@ -475,7 +563,7 @@ class TenantView:
 
         from zhizao.portfolio.bulletin import render_bulletin
 
-        self.require("programme", "see the programme bulletin (analysts and administrators only)")
+        self.require("programme", PROGRAMME_ONLY)
         start, end = parse_time(start, "start"), parse_time(end, "end")
 
         def render(lang, park, district, start, end, n_boot):
@@ -491,32 +579,123 @@ class TenantView:
 
         if not self.enterprise_visible(enterprise_id) and not (
                 self.access.sites is not None and enterprise_id in (self.access.enterprises or ())):
-            raise NotFound(f"no enterprise {enterprise_id!r} that you may see")
+            raise NotFound(NO_ENTERPRISE, id=enterprise_id)
         if scope is None and self.access.sites is not None:
             scope = sorted(self.access.sites)[0]
         if scope is not None:
             self.require_scope(scope)
         start, end = parse_time(start, "start"), parse_time(end, "end")
         return self._stage("recognition", lambda *a: recognition_checks(self.ws, a[0], a[1], (a[2], a[3]), a[4]),
-                           enterprise_id, designation, start, end, scope)
+                           enterprise_id, designation, start, end, scope, deps=DATA_REGISTER)
 
     # -- verification
     def verify(self, indicator: str, scope: str, baseline, reporting, **kw):
         self.require_scope(scope)
         for name, w in (("baseline", baseline), ("reporting", reporting)):
             if not isinstance(w, (list, tuple)) or len(w) != 2:
-                raise BadRequest(f"{name} is a pair [start, end]")
+                raise BadRequest(WINDOW_PAIR, name=name)
             parse_time(w[0], f"{name} start"), parse_time(w[1], f"{name} end")
             if w[0] is None or w[1] is None:
-                raise BadRequest(f"{name} needs a start and an end")
+                raise BadRequest(WINDOW_ENDS, name=name)
         key = tuple(sorted(kw.items()))
         return self._stage("verify", lambda *a: self.ws.verify(a[0], a[1], a[2], a[3], **dict(a[4])),
-                           indicator, scope, tuple(baseline), tuple(reporting), key)
+                           indicator, scope, tuple(baseline), tuple(reporting), key, deps=DATA_REGISTER)
 
     def require_store_verification(self, project_id: str) -> dict:
-        self.require("store_verifications", "store verification results (analysts, assessors of the project and "
-                                            "administrators only)")
+        self.require("store_verifications", STORE_VERIFICATIONS_ONLY)
         return self.project(project_id)
+
+    # -- accounts: users, API keys, sessions
+    def require_admin(self) -> None:
+        """403 unless the principal is an administrator."""
+        if not self.access.admin:
+            raise Forbidden(ADMIN_ONLY)
+
+    def require_user(self, username: str, change: bool = False, password_only: bool = False) -> None:
+        """Administrators may read and change any user; a user may read their own account and change only its
+        password (403 otherwise)."""
+        if self.access.admin:
+            return
+        p = self.access.principal
+        own = p.kind == "user" and p.name == username
+        if not change:
+            if not own:
+                raise Forbidden(ADMIN_OR_SELF)
+        elif not (own and password_only):
+            raise Forbidden(ADMIN_OR_OWN_PASSWORD)
+
+    @property
+    def manages_users(self) -> bool:
+        """Administrators manage users."""
+        return self.access.admin
+
+    @property
+    def manages_keys(self) -> bool:
+        """Administrators (every key) and enterprise users (their enterprise's keys) manage API keys."""
+        p = self.access.principal
+        return self.access.admin or (p.kind == "user" and p.role == "enterprise")
+
+    def require_key_manager(self) -> None:
+        if not self.manages_keys:
+            raise Forbidden(KEY_MANAGERS_ONLY)
+
+    def key_visible(self, key) -> bool:
+        """Whether the principal may see and revoke API key ``key`` (an :class:`~zhizao.server.accounts.ApiKey`):
+        administrators every key, an enterprise user the keys of their enterprise and of its sites."""
+        if self.access.admin:
+            return True
+        p = self.access.principal
+        return p.kind == "user" and p.role == "enterprise" and (
+            key.enterprise_id == p.enterprise_id or (key.site is not None and self.scope_visible(key.site)))
+
+    def keys(self, all_keys) -> list:
+        """The keys of ``all_keys`` the principal may see (403 for principals that manage no keys)."""
+        self.require_key_manager()
+        return [k for k in all_keys if self.key_visible(k)]
+
+    def require_key(self, key, key_id: str):
+        """``key`` if the principal may revoke it, else 404 (no difference between foreign and missing)."""
+        if key is None or not self.key_visible(key):
+            raise NotFound(NO_KEY, id=key_id)
+        return key
+
+    def key_scope(self, enterprise_id: str | None, site: str | None) -> tuple[str | None, str | None]:
+        """The (enterprise, site) of a new API key the principal asks for: administrators any; an enterprise
+        user only their own enterprise and its sites (404 for others)."""
+        self.require_key_manager()
+        if self.access.admin:
+            return enterprise_id or None, site or None
+        p = self.access.principal
+        if enterprise_id and enterprise_id != p.enterprise_id:
+            raise NotFound(NO_ENTERPRISE, id=enterprise_id)
+        if site and not self.scope_visible(site):
+            raise NotFound(NO_SITE, id=site)
+        return p.enterprise_id, site or None
+
+    def session_owner(self) -> str | None:
+        """Whose sessions the principal may list: None for an administrator (everyone's), else their own name;
+        403 for an API key."""
+        p = self.access.principal
+        if self.access.admin:
+            return None
+        if p.kind != "user":
+            raise Forbidden(KEY_NO_SESSIONS)
+        return p.name
+
+    def require_session(self, session: dict | None, session_id: str) -> dict:
+        """``session`` if the principal may revoke it (administrators: any; users: their own), else 404."""
+        p = self.access.principal
+        if session is None or not (self.access.admin or (p.kind == "user" and session["username"] == p.name)):
+            raise NotFound(NO_SESSION, id=session_id)
+        return session
+
+    def require_write(self, table: str) -> None:
+        """403 unless the principal may load ``table``."""
+        a = self.access
+        if table not in a.write_tables:
+            if a.write_tables:
+                raise Forbidden(MAY_NOT_LOAD_BUT, table=table, tables=sorted(a.write_tables))
+            raise Forbidden(MAY_NOT_LOAD, table=table)
 
     # -- data: uploads and quarantine
     def _upload_filter_sql(self) -> tuple[str, list]:
@@ -549,14 +728,13 @@ class TenantView:
                        quarantined, skipped, already_loaded, uploaded_at, source
                 FROM server_uploads u WHERE {where} AND upload_id = ?""", params + [upload_id]).df()
         if df.empty:
-            raise NotFound(f"no upload {upload_id!r} that you may see")
+            raise NotFound(NO_UPLOAD, id=upload_id)
         return df.iloc[0].to_dict()
 
     def quarantine(self, upload_id: str | None = None, limit: int = 500, offset: int = 0) -> pd.DataFrame:
         """Quarantined records with their reasons: all of them for the admin, else those of visible uploads."""
         if not self.access.raw and not self.access.admin and upload_id is None:
-            raise Forbidden("your role sees the quarantine only as counts per table and rule "
-                            "(/api/v1/quarantine/summary)")
+            raise Forbidden(QUARANTINE_COUNTS_ONLY)
         where, params = self._upload_filter_sql()
         if self.access.admin and upload_id is None:
             sql = """SELECT NULL AS upload_id, q."table", q.source, q.record, q.line, q.rule, q.detail,
@@ -591,10 +769,8 @@ class TenantView:
         quarantines them (unknown_equipment)."""
         a = self.access
         if table not in TABLES:
-            raise NotFound(f"unknown table {table!r}; canonical tables are {', '.join(TABLES)}")
-        if table not in a.write_tables:
-            raise Forbidden(f"your role may not load table {table!r}"
-                            + (f" (you may load: {', '.join(sorted(a.write_tables))})" if a.write_tables else ""))
+            raise NotFound(UNKNOWN_TABLE, table=table, tables=list(TABLES))
+        self.require_write(table)
         if a.unrestricted:
             return
         m = mapping or default_mapping(table)
@@ -608,43 +784,42 @@ class TenantView:
         if table == "equipment":
             for v in values.get("enterprise", ()):
                 if v is None:
-                    problems.append("every equipment record must name its enterprise "
-                                    f"({', '.join(sorted(ents))})")
+                    problems.append(P_NEEDS_ENTERPRISE(enterprises=sorted(ents)))
                 elif v not in ents:
-                    problems.append(f"enterprise {v!r} is not yours")
+                    problems.append(P_NOT_YOUR_ENTERPRISE(id=v))
             if a.sites is not None:
                 for v in values.get("site", ()):
                     if v not in a.sites:
-                        problems.append(f"site {v!r} is not the site of this key ({', '.join(sorted(a.sites))})")
+                        problems.append(P_NOT_KEY_SITE(id=v, sites=sorted(a.sites)))
             for col in ("equipment_id", "work_center", "area", "site"):
                 for v in values.get(col, ()):
                     if v is not None and v in foreign:
-                        problems.append(f"{col} {v!r} belongs to another tenant")
+                        problems.append(P_FOREIGN_ID(column=col, id=v))
         else:
             for v in values.get("equipment_id", ()):
                 if v is None:
                     if table == "products":
-                        problems.append("a product without equipment_id would apply to every enterprise; give "
-                                        "equipment_id")
+                        problems.append(P_PRODUCT_NO_EQUIPMENT())
                 elif v not in own_eq and v in foreign:
-                    problems.append(f"equipment {v!r} belongs to another tenant")
+                    problems.append(P_FOREIGN_EQUIPMENT(id=v))
             for v in values.get("scope", ()):
                 if v is not None and v not in own_any and (v in foreign or v in _all_ids(self)):
-                    problems.append(f"scope {v!r} belongs to another tenant")
+                    problems.append(P_FOREIGN_SCOPE(id=v))
             for v in values.get("enterprise_id", ()):
                 if v not in ents:
-                    problems.append(f"enterprise_id {v!r} is not yours")
+                    problems.append(P_NOT_YOUR_ENTERPRISE_ID(id=v))
         if problems:
             uniq = list(dict.fromkeys(problems))
-            more = f" (and {len(uniq) - 5} more)" if len(uniq) > 5 else ""
-            raise Forbidden("upload refused, nothing was stored: " + "; ".join(uniq[:5]) + more)
+            if len(uniq) > 5:
+                raise Forbidden(UPLOAD_REFUSED_MORE, problems=uniq[:5], more=len(uniq) - 5)
+            raise Forbidden(UPLOAD_REFUSED, problems=uniq)
 
 
 def _all_ids(view: TenantView) -> frozenset:
     def compute():
         eq = view.equipment_table
         return frozenset(v for c in HIERARCHY for v in eq[c].dropna().tolist())
-    return view.cached(("all_ids",), compute)
+    return view.cached(("all_ids",), compute, DATA)
 
 
 #: Columns of each table that name a tenant (equipment, scope or enterprise).
@@ -662,13 +837,11 @@ TENANT_COLUMNS = {
 def _tenant_values(con, table: str, path: Path, mapping: Mapping) -> dict[str, set]:
     """Distinct values (trimmed text, None for empty) of the tenant columns of a file, read as the ingest
     stage reads it (same mapping, same aliases)."""
-    from zhizao.ingest.load import IngestError
-
     try:
         src = read_sql(path, mapping)
         source_columns = list(con.sql(src).columns)
     except duckdb.Error as e:
-        raise IngestError(f"cannot read file: {str(e).splitlines()[0]}") from None
+        raise IngestError(CANNOT_READ_FILE, error=str(e).splitlines()[0]) from None
     out: dict[str, set] = {}
     for col in TENANT_COLUMNS.get(table, ()):
         e = mapping.expression(col, source_columns)
@@ -682,6 +855,6 @@ def _tenant_values(con, table: str, path: Path, mapping: Mapping) -> dict[str, s
         try:
             rows = con.execute(f"SELECT DISTINCT nullif(trim(CAST({e} AS VARCHAR)), '') FROM ({src})").fetchall()
         except duckdb.Error as err:
-            raise IngestError(f"cannot read column {col}: {str(err).splitlines()[0]}") from None
+            raise IngestError(CANNOT_READ_COLUMN, column=col, error=str(err).splitlines()[0]) from None
         out[col] = {r[0] for r in rows}
     return out

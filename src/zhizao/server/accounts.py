@@ -23,7 +23,9 @@ import secrets
 from dataclasses import dataclass, field
 
 import argon2
+
 from zhizao.errors import InputError
+from zhizao.messages import define
 
 #: Roles, from the issue: enterprise user, programme analyst, assessor, administrator.
 ROLES = ("enterprise", "analyst", "assessor", "admin")
@@ -60,8 +62,32 @@ DDL = (
 _hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
+BAD_NAME = define("accounts.bad_name", "a user name is 1 to 64 characters: letters, digits, '.', '_', '@', '-', "
+                                       "starting with a letter or digit")
+BAD_PASSWORD_LENGTH = define("accounts.password_length", "a password has %(min)s to 1024 characters")
+UNKNOWN_ROLE = define("accounts.unknown_role", "unknown role '%(role)s'; one of %(roles)s")
+NEEDS_ENTERPRISE = define("accounts.needs_enterprise", "an enterprise user needs an enterprise (--enterprise)")
+ONLY_ENTERPRISE_USERS = define("accounts.only_enterprise_users",
+                               "only enterprise users belong to an enterprise, not role '%(role)s'")
+ONLY_ASSESSORS = define("accounts.only_assessors", "only assessors are assigned projects")
+USER_EXISTS = define("accounts.user_exists", "user '%(name)s' exists already")
+NO_USER = define("accounts.no_user", "no user '%(name)s'")
+NOT_ASSESSOR = define("accounts.not_assessor", "user '%(name)s' is not an assessor")
+KEY_SCOPE = define("accounts.key_scope",
+                   "an API key is scoped to one enterprise or one site: give --enterprise or --site")
+KEY_NAME_LENGTH = define("accounts.key_name_length", "a key name has at most 200 characters")
+
+
 class AccountError(InputError):
     """Bad account input (unknown role, bad name, short password, unknown user or key)."""
+
+
+class UnknownUser(AccountError):
+    """No user of that name."""
+
+
+class UserExists(AccountError):
+    """A user of that name exists already."""
 
 
 def set_password_hasher(hasher: argon2.PasswordHasher) -> None:
@@ -86,14 +112,13 @@ def _now() -> dt.datetime:
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise AccountError("a user name is 1 to 64 characters: letters, digits, '.', '_', '@', '-', "
-                           "starting with a letter or digit")
+        raise AccountError(BAD_NAME)
     return name
 
 
 def check_password(password: str) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD or len(password) > 1024:
-        raise AccountError(f"a password has {MIN_PASSWORD} to 1024 characters")
+        raise AccountError(BAD_PASSWORD_LENGTH, min=MIN_PASSWORD)
     return password
 
 
@@ -148,15 +173,15 @@ def add_user(con, username: str, password: str, role: str, enterprise_id: str | 
     """
     check_name(username)
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        raise AccountError(UNKNOWN_ROLE, role=role, roles=list(ROLES))
     if role == "enterprise" and not enterprise_id:
-        raise AccountError("an enterprise user needs an enterprise (--enterprise)")
+        raise AccountError(NEEDS_ENTERPRISE)
     if role != "enterprise" and enterprise_id:
-        raise AccountError(f"only enterprise users belong to an enterprise, not role {role!r}")
+        raise AccountError(ONLY_ENTERPRISE_USERS, role=role)
     if projects and role != "assessor":
-        raise AccountError("only assessors are assigned projects")
+        raise AccountError(ONLY_ASSESSORS)
     if _user_row(con, username) is not None:
-        raise AccountError(f"user {username!r} exists already")
+        raise UserExists(USER_EXISTS, name=username)
     h = hash_password(password)
     con.execute("INSERT INTO server_users (username, password_hash, role, enterprise_id, display_name) "
                 "VALUES (?, ?, ?, ?, ?)", [username, h, role, enterprise_id, display_name])
@@ -168,7 +193,7 @@ def add_user(con, username: str, password: str, role: str, enterprise_id: str | 
 def set_password(con, username: str, password: str) -> None:
     """Set a new password and revoke the user's sessions."""
     if _user_row(con, username) is None:
-        raise AccountError(f"no user {username!r}")
+        raise UnknownUser(NO_USER, name=username)
     con.execute("UPDATE server_users SET password_hash = ? WHERE username = ?", [hash_password(password), username])
     revoke_user_sessions(con, username)
 
@@ -176,7 +201,7 @@ def set_password(con, username: str, password: str) -> None:
 def set_active(con, username: str, active: bool) -> None:
     """Enable or disable a user; disabling revokes the user's sessions."""
     if _user_row(con, username) is None:
-        raise AccountError(f"no user {username!r}")
+        raise UnknownUser(NO_USER, name=username)
     con.execute("UPDATE server_users SET active = ? WHERE username = ?", [bool(active), username])
     if not active:
         revoke_user_sessions(con, username)
@@ -186,9 +211,9 @@ def assign(con, username: str, project_id: str) -> None:
     """Assign a project to an assessor."""
     u = get_user(con, username)
     if u is None:
-        raise AccountError(f"no user {username!r}")
+        raise UnknownUser(NO_USER, name=username)
     if u.role != "assessor":
-        raise AccountError(f"user {username!r} is not an assessor")
+        raise AccountError(NOT_ASSESSOR, name=username)
     if project_id not in u.projects:
         con.execute("INSERT INTO server_assignments (username, project_id) VALUES (?, ?)", [username, project_id])
 
@@ -302,9 +327,9 @@ def create_key(con, enterprise_id: str | None = None, site: str | None = None, n
     The key is shown once: only its SHA-256 is stored.
     """
     if not enterprise_id and not site:
-        raise AccountError("an API key is scoped to one enterprise or one site: give --enterprise or --site")
+        raise AccountError(KEY_SCOPE)
     if name is not None and len(name) > 200:
-        raise AccountError("a key name has at most 200 characters")
+        raise AccountError(KEY_NAME_LENGTH)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     kid = "k_" + secrets.token_hex(6)
     con.execute("INSERT INTO server_api_keys (key_id, key_sha256, name, enterprise_id, site, created_by) "

@@ -11,20 +11,23 @@ import logging
 import threading
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from zhizao.server.access import Principal, TenantView, derive_access
-from zhizao.server.auth import COOKIE, CSRF_HEADER, Auth
-from zhizao.server.errors import ApiError, Forbidden, Unauthorized, body
-from zhizao.server.store import LRU, Store
+import zhizao
+from zhizao.server import api, web
+from zhizao.server.access import TenantView, admin_access
+from zhizao.server.auth import Auth
+from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
+from zhizao.messages import text
+from zhizao.server.errors import ApiError, BadRequest, NotFound, body
+from zhizao.server.store import Store
 
 log = logging.getLogger("zhizao.server")
 HERE = Path(__file__).parent
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Largest request body that is not a file upload [bytes].
 MAX_BODY = 1 << 20
 
@@ -38,27 +41,40 @@ class Server:
     def __init__(self, db, max_upload_mb: float = 200, warm: bool = True, secure_cookies: bool = False,
                  cache_size: int = 256):
         self.store = Store(db, cache_size=cache_size)
-        self.store.ws._cache = LRU(8)  # the writer's own elements cache (verifications), bounded
         self.auth = Auth(self.store)
         self.max_upload = int(max_upload_mb * 10**6)
         self.secure_cookies = secure_cookies
         self.warm = warm
-        self.pages = None  # set by zhizao.server.web
+        self._warm_lock = threading.Lock()
+        self._warm_state = "idle"  # idle, running, again
 
-    def after_write(self) -> None:
-        """Warm the caches of the dashboard's landing pages again (in the background)."""
-        if self.warm:
-            threading.Thread(target=self.warm_up, daemon=True, name="zhizao-warm").start()
+    def after_write(self, touched=None) -> None:
+        """After a write: warm the shared stage results of the dashboard's landing pages again, in the
+        background (one warm-up at a time; writes during one ask for one more afterwards). ``touched``: the
+        domains the write changed (nothing to warm when it changed no data)."""
+        if not self.warm or (touched is not None and not any(d.startswith("data") for d in touched)):
+            return
+        with self._warm_lock:
+            if self._warm_state != "idle":
+                self._warm_state = "again"
+                return
+            self._warm_state = "running"
+        threading.Thread(target=self._warm_loop, daemon=True, name="zhizao-warm").start()
+
+    def _warm_loop(self) -> None:
+        while True:
+            self.warm_up()
+            with self._warm_lock:
+                if self._warm_state == "again":
+                    self._warm_state = "running"
+                    continue
+                self._warm_state = "idle"
+                return
 
     def warm_up(self) -> None:
-        from zhizao.server.access import Access
-
         try:
             with self.store.read() as rd:
-                admin = Access(Principal("user", "warm-up", "admin"), None, None, None, True,
-                               ("equipment", "work_center", "area", "site", "enterprise"), frozenset(), True,
-                               True, True)
-                view = TenantView(rd, admin)
+                view = TenantView(rd, admin_access("warm-up"))
                 view.kpi("site", "all")
                 view.kpi("site", "day")
                 view.losses("site", "all")
@@ -70,55 +86,20 @@ class Server:
         except Exception as e:  # noqa: BLE001 - warming is an optimisation only
             log.warning("warm-up failed: %s", e)
 
+    def verify_project(self, project_id: str, indicators=None, confidence: float = 0.9) -> list:
+        """Verify a registered project's indicators and store the results (under the write lock); the caller
+        has checked that the principal may (:meth:`TenantView.require_store_verification`)."""
+        with self.store.write() as ws:
+            self.store.touch("verifications")
+            try:
+                return ws.verify_project(project_id, indicators=indicators, confidence=confidence)
+            except KeyError as e:
+                raise NotFound(text("verify.no_project", str(e).strip("'\""))) from None
+            except ValueError as e:
+                raise BadRequest(text("verify.failed", str(e))) from None
+
     def close(self) -> None:
         self.store.close()
-
-
-def get_server(request: Request) -> Server:
-    return request.app.state.server
-
-
-def _token(request: Request) -> tuple[str | None, bool]:
-    auth = request.headers.get("authorization")
-    if auth and auth[:7].lower() == "bearer ":
-        return auth[7:].strip(), False
-    key = request.headers.get("x-api-key")
-    if key:
-        return key.strip(), False
-    c = request.cookies.get(COOKIE)
-    return (c, True) if c else (None, False)
-
-
-async def optional_principal(request: Request) -> Principal | None:
-    token, via_cookie = _token(request)
-    request.state.via_cookie = via_cookie
-    if not token:
-        return None
-    p = get_server(request).auth.resolve(token)
-    if p is None and not via_cookie:
-        raise Unauthorized("invalid, expired or revoked credentials")
-    return p
-
-
-async def current_principal(request: Request, p: Principal | None = Depends(optional_principal)) -> Principal:
-    if p is None:
-        raise Unauthorized("log in (session) or send an API key (X-API-Key or Authorization: Bearer)")
-    if request.method not in SAFE_METHODS and getattr(request.state, "via_cookie", False) \
-            and request.url.path.startswith("/api/"):
-        if request.headers.get(CSRF_HEADER) != p.csrf:
-            raise Forbidden("a request authenticated by the session cookie needs the header X-CSRF-Token")
-    return p
-
-
-async def tenant(request: Request, p: Principal = Depends(current_principal)):
-    """The request's :class:`TenantView`: one read transaction (opened on first use) and the principal's access.
-
-    The dependencies are coroutines (no thread hop): they touch the store only on a cache miss.
-    """
-    server = get_server(request)
-    with server.store.read() as rd:
-        access = rd.cached(("access", p), lambda: derive_access(p, rd.con))
-        yield TenantView(rd, access)
 
 
 class BodyLimit:
@@ -230,7 +211,6 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     cache_size : int
         Entries of the per-version result cache.
     """
-    from zhizao.server import api, web
     import zhizao.portfolio  # noqa: F401 - import the stages now, not on the first request
     import zhizao.verify  # noqa: F401
 

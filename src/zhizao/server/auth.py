@@ -85,7 +85,11 @@ class Auth:
             if len(self._failures) > 10000:
                 self._failures.clear()
 
-    def login(self, username: str, password: str, user_agent: str | None = None):
+    def wait_seconds(self, username: str, client: str | None = None) -> int:
+        """Seconds until ``username`` may try to log in again (0: now)."""
+        return int(LOCK_SECONDS) if self.locked(username) else 0
+
+    def login(self, username: str, password: str, user_agent: str | None = None, client: str | None = None):
         """(token, session, user) of a new session, or None for a wrong name or password."""
         cur = self.store.cursor()
         try:

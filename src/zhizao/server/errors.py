@@ -1,14 +1,15 @@
 """Errors of the server: zhizao's own exceptions (:mod:`zhizao.errors`) under the names the server code uses.
 
 Each is an HTTP status and one clear message, answered as JSON by the API
-(``{"error": {"status": 403, "code": "forbidden", "message": "...", "params": {...}}}``, the message in the
-request's language) and as a page by the dashboard. Any other exception is an internal error (500).
+(``{"error": {"status": 403, "code": "server.admin_only", "message": "...", "params": {...}}}``, the message in
+the request's language) and as a page by the dashboard. Only these become 4xx (and 503 for a busy store); any
+other exception is an internal error (500), with the security headers and the connection kept.
 """
 
 from __future__ import annotations
 
-from zhizao.errors import (Conflict, Forbidden, InputError, NotFound, TooLarge, Unauthorized, Unsupported,
-                           ZhizaoError)
+from zhizao.errors import (Conflict, DataSufficiencyError, Forbidden, InputError, NotFound, RateLimited, StoreBusy,
+                           TooLarge, Unauthorized, Unsupported, ZhizaoError)
 
 ApiError = ZhizaoError
 BadRequest = InputError
@@ -19,4 +20,4 @@ def body(status: int, code: str, message: str, **extra) -> dict:
 
 
 __all__ = ["ApiError", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "TooLarge",
-           "Unsupported", "body"]
+           "Unsupported", "DataSufficiencyError", "RateLimited", "StoreBusy", "body"]

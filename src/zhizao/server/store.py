@@ -7,21 +7,30 @@ DuckDB lets one process own a database file. The server opens it once (:class:`z
 - reads through cursors (``con.cursor()``, a connection of its own to the same database), each request in
   one read transaction: a request sees the store as it was when it began, before or after a concurrent load,
   never in between;
-- caches the results of the stages per *store version* (the number of rows of ``loads`` and their latest
-  ``loaded_at``, and the same of ``verifications``). The version changes with every write the server makes,
-  so a cached result is never served for another version.
+- caches computed results by *what they depend on*. Every write says what it touched (:meth:`Store.touch`):
+  the shop-floor data of some enterprises (``data:<enterprise>``) or of all (``data:*``), the register
+  (``register``: enterprises, projects, designations) or the stored verifications (``verifications``); each
+  touched domain's counter goes up after the write commits. A cached result's key carries the counters of the
+  domains it depends on (:meth:`Read.cached` ``deps``), for a tenant's own results only the counters of the
+  tenant's enterprises (``tenant=True``). So a tenant's upload recomputes that tenant's pages and the
+  whole-store stage results, never another tenant's pages; a stored verification leaves the KPIs alone.
+  Counters only grow, so a key of an older counter is never asked for again; such entries are dropped.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import zhizao
 from zhizao.server import accounts
+
+#: Dependency domains of cached results (see the module docstring).
+DOMAINS = ("data", "register", "verifications")
+#: The domains of a cached result that says nothing: everything.
+ALL = DOMAINS
 
 
 class LRU:
@@ -118,9 +127,16 @@ class ResultCache:
                 self._flights.pop(key, None)
             flight.event.set()
 
-    def keep_version(self, version) -> None:
-        """Drop entries of other store versions (they can never be asked for again)."""
-        self.lru.drop(lambda k: isinstance(k, tuple) and len(k) and k[0] == version)
+    get_or_compute = get
+
+    def prune(self, current: dict) -> None:
+        """Drop entries whose key carries an older counter of some domain than ``current`` (they can never be
+        asked for again)."""
+        def fresh(k) -> bool:
+            if not (isinstance(k, tuple) and k and isinstance(k[0], tuple)):
+                return True
+            return all(current.get(name, 0) == n for name, n in k[0])
+        self.lru.drop(fresh)
 
     def clear(self) -> None:
         self.lru.clear()
@@ -131,16 +147,37 @@ VERSION_SQL = """SELECT (SELECT count(*) FROM loads), (SELECT CAST(max(loaded_at
                         (SELECT CAST(max(computed_at) AS VARCHAR) FROM verifications)"""
 
 
+class _ReaderCache(dict):
+    """The cache of a request's Workspace: its own dict, except the elements of every entity (the costly
+    stage result), which are shared by all requests through the store's result cache."""
+
+    def __init__(self, read: "Read"):
+        super().__init__()
+        self.read = read
+
+    def get_or_compute(self, key, compute):
+        if key and key[0] == "elements":
+            return self.read.cached(key, compute, deps=("data",))
+        if key not in self:
+            self[key] = compute()
+        return self[key]
+
+
 class Read:
     """One read of the store: ``con`` is a cursor in a read transaction and ``ws`` a Workspace over it, both
-    opened on first use (a request answered from the cache never touches the store); ``version`` is the store
-    version the request works on."""
+    opened on first use (a request answered from the cache never touches the store); ``counters`` are the
+    domain counters the request works on (read before the snapshot: data is never older than them)."""
 
-    def __init__(self, store: "Store", version):
+    def __init__(self, store: "Store", counters: dict):
         self.store = store
-        self.version = version
+        self.counters = counters
         self._cur = None
         self._ws = None
+
+    @property
+    def version(self) -> tuple:
+        """The store version (loads and verifications) when the read began."""
+        return self.counters["version"]
 
     @property
     def con(self):
@@ -153,23 +190,25 @@ class Read:
     @property
     def ws(self):
         if self._ws is None:
-            ws = copy.copy(self.store.ws)
-            ws.con = self.con
-            ws._cache = {}
-            stage = type(ws).elements_raw
-
-            def elements_raw(period: str = "day", start=None, end=None, zone_level=None):
-                # the elements of every entity, computed once per store version and arguments for all requests
-                return self.cached(("elements_raw", period, str(start), str(end), zone_level),
-                                   lambda: stage(ws, period, start, end, zone_level))
-
-            ws.elements_raw = elements_raw
-            self._ws = ws
+            self._ws = self.store.ws.reader(self.con, cache=_ReaderCache(self))
         return self._ws
 
-    def cached(self, key: tuple, compute: Callable[[], Any]):
-        """``compute()`` cached under (store version, *key)."""
-        return self.store.results.get((self.version, *key), compute)
+    def dependency(self, deps: Iterable[str] = ALL, enterprises: frozenset | None = None) -> tuple:
+        """The counters of ``deps`` (``data`` restricted to ``enterprises`` when given) as ((name, n), ...)."""
+        c = self.counters
+        out = []
+        for d in deps:
+            if d == "data" and enterprises is not None:
+                out.append(("data:*", c.get("data:*", 0)))
+                out += [(f"data:{e}", c.get(f"data:{e}", 0)) for e in sorted(enterprises)]
+            else:
+                out.append((d, c.get(d, 0)))
+        return tuple(out)
+
+    def cached(self, key: tuple, compute: Callable[[], Any], deps: Iterable[str] = ALL,
+               enterprises: frozenset | None = None):
+        """``compute()`` cached under the counters of ``deps`` (see :meth:`dependency`) and ``key``."""
+        return self.store.results.get((self.dependency(deps, enterprises), *key), compute)
 
     def close(self) -> None:
         cur, self._cur, self._ws = self._cur, None, None
@@ -193,13 +232,16 @@ class Store:
     """
 
     def __init__(self, db, cache_size: int = 256):
-        self.ws = zhizao.connect(db)
+        # the writer's own cache (the inputs of stored verifications) is bounded
+        self.ws = zhizao.connect(db, cache=LRU(8))
         self.path = self.ws.path
         accounts.ensure_tables(self.ws.con)
         self.write_lock = threading.RLock()
         self.account_lock = threading.RLock()
         self.results = ResultCache(cache_size)
-        self.version = self._read_version(self.ws.con)
+        self._counter_lock = threading.Lock()
+        self._counters: dict = {"version": self._read_version(self.ws.con)}
+        self._touched: set | None = None
         self._closed = False
 
     # -- versions and caches
@@ -207,9 +249,38 @@ class Store:
     def _read_version(con) -> tuple:
         return tuple(con.execute(VERSION_SQL).fetchone())
 
-    def _bump(self) -> None:
-        self.version = self._read_version(self.ws.con)
-        self.results.keep_version(self.version)
+    @property
+    def version(self) -> tuple:
+        """The number and latest time of loads and of stored verifications."""
+        return self._counters["version"]
+
+    @property
+    def counters(self) -> dict:
+        """A copy of the domain counters (see the module docstring) and ``version``."""
+        with self._counter_lock:
+            return dict(self._counters)
+
+    def touch(self, *domains: str) -> None:
+        """Declare what the current write changes: ``data:<enterprise>``, ``data:*``, ``register``,
+        ``verifications`` (called inside :meth:`write`; a write that declares nothing touches everything)."""
+        if self._touched is None:
+            self._touched = set()
+        self._touched.update(domains)
+
+    def _bump(self, touched: set | None) -> None:
+        if touched is None:
+            touched = {"data:*", "register", "verifications"}
+        version = self._read_version(self.ws.con)
+        with self._counter_lock:
+            c = self._counters
+            for d in touched:
+                c[d] = c.get(d, 0) + 1
+                if d.startswith("data:"):
+                    c["data"] = c.get("data", 0) + 1
+            c["version"] = version
+            current = dict(c)
+        if touched:
+            self.results.prune(current)
 
     # -- access
     def cursor(self):
@@ -220,7 +291,7 @@ class Store:
     @contextmanager
     def read(self):
         """A consistent read of the store (one transaction on a fresh cursor, opened on first use)."""
-        rd = Read(self, self.version)  # the version is read before the snapshot: data is never older than it
+        rd = Read(self, self.counters)  # counters are read before the snapshot: data is never older
         try:
             yield rd
         finally:
@@ -228,12 +299,16 @@ class Store:
 
     @contextmanager
     def write(self):
-        """Exclusive write access to the data (the main Workspace); the version is updated afterwards."""
+        """Exclusive write access to the data (the main Workspace). Inside, :meth:`touch` says what the write
+        changes; the counters of those domains go up afterwards (all of them if nothing was said)."""
         with self.write_lock:
+            outer = self._touched
+            self._touched = None
             try:
                 yield self.ws
             finally:
-                self._bump()
+                touched, self._touched = self._touched, outer
+                self._bump(touched)
 
     @contextmanager
     def accounts(self):

@@ -8,6 +8,7 @@ stores nothing; the temporary folder is removed in every case.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import shutil
@@ -19,7 +20,9 @@ import duckdb
 
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import Mapping, MappingError, bundled_mapping, load_mapping
-from zhizao.server.access import TenantView, derive_access
+from zhizao.errors import ZhizaoError
+from zhizao.messages import KINDS, Message, define
+from zhizao.server.access import REGISTRY_TABLES, TenantView, derive_access
 from zhizao.server.errors import BadRequest, Forbidden, TooLarge, Unsupported
 
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".data", ".parquet", ".pq", ".csv.gz", ".tsv.gz", ".txt.gz", ".data.gz")
@@ -27,6 +30,24 @@ MAPPING_SUFFIXES = (".yaml", ".yml")
 MAX_MAPPING_BYTES = 1 << 20
 _NAME_RE = re.compile(r"^[\w.\-+() ]+$", re.UNICODE)
 CHUNK = 1 << 20
+
+NO_NAME = define("uploads.no_name", "the uploaded file has no name")
+BAD_NAME = define("uploads.bad_name", "file name '%(name)s' is not allowed: give a plain file name such as "
+                                      "states.csv (letters, digits, '.', '-', '_'; no folders)")
+BAD_SUFFIX = define("uploads.bad_suffix", "file '%(name)s': only %(suffixes)s files are accepted")
+TOO_LARGE = define("uploads.too_large", "the file is larger than the limit of %(mb)s MB")
+EMPTY = define("uploads.empty", "file '%(name)s' is empty")
+NOT_PARQUET = define("uploads.not_parquet", "file '%(name)s' is not a Parquet file")
+NOT_GZIP = define("uploads.not_gzip", "file '%(name)s' is not gzip-compressed")
+NOT_TEXT = define("uploads.not_text", "file '%(name)s' is not a text (CSV) file")
+MAPPING_TWICE = define("uploads.mapping_twice", "give a mapping name or a mapping file, not both")
+UNKNOWN_MAPPING = define("uploads.unknown_mapping", "unknown mapping '%(name)s'; bundled mappings: %(known)s")
+MALFORMED_MAPPING = define("uploads.malformed_mapping", "%(name)s: malformed mapping file: %(error)s")
+SQL_MAPPING_ADMINS = define("uploads.sql_mapping_admins",
+                            "%(name)s: SQL expressions in a mapping run inside the store; only administrators may "
+                            "upload such mappings (use a bundled mapping or column names)")
+SKIP_WHOLE = define("uploads.skip_whole", "%(name)s: read.skip must be a whole number")
+CANNOT_LOAD = define("uploads.cannot_load", "%(name)s: cannot load: %(error)s")
 
 
 def bundled_mappings() -> dict[str, Path]:
@@ -42,14 +63,13 @@ def safe_name(name: str | None, suffixes=DATA_SUFFIXES) -> str:
     path of the client ever reaches the file system).
     """
     if not name or not isinstance(name, str):
-        raise BadRequest("the uploaded file has no name")
+        raise BadRequest(NO_NAME)
     name = unicodedata.normalize("NFC", name)
     if ("/" in name or "\\" in name or "\x00" in name or ".." in name or name.startswith((".", " "))
             or len(name) > 120 or not _NAME_RE.match(name)):
-        raise BadRequest(f"file name {name!r} is not allowed: give a plain file name such as states.csv "
-                         f"(letters, digits, '.', '-', '_'; no folders)")
+        raise BadRequest(BAD_NAME, name=name)
     if not name.lower().endswith(suffixes):
-        raise Unsupported(f"file {name!r}: only {', '.join(suffixes)} files are accepted")
+        raise Unsupported(BAD_SUFFIX, name=name, suffixes=list(suffixes))
     return name
 
 
@@ -65,10 +85,10 @@ def save(upload, dest: Path, limit: int) -> int:
                 break
             n += len(chunk)
             if n > limit:
-                raise TooLarge(f"the file is larger than the limit of {limit / 1e6:.0f} MB")
+                raise TooLarge(TOO_LARGE, mb=round(limit / 1e6))
             out.write(chunk)
     if n == 0:
-        raise BadRequest(f"file {dest.name.split('_', 1)[-1]!r} is empty")
+        raise BadRequest(EMPTY, name=dest.name.split('_', 1)[-1])
     return n
 
 
@@ -79,23 +99,23 @@ def sniff(path: Path, name: str) -> None:
     low = name.lower()
     if low.endswith((".parquet", ".pq")):
         if not head.startswith(b"PAR1"):
-            raise BadRequest(f"file {name!r} is not a Parquet file")
+            raise BadRequest(NOT_PARQUET, name=name)
     elif low.endswith(".gz"):
         if not head.startswith(b"\x1f\x8b"):
-            raise BadRequest(f"file {name!r} is not gzip-compressed")
+            raise BadRequest(NOT_GZIP, name=name)
     elif b"\x00" in head:
-        raise BadRequest(f"file {name!r} is not a text (CSV) file")
+        raise BadRequest(NOT_TEXT, name=name)
 
 
 def read_mapping(access, mapping_name: str | None, mapping_upload, folder: Path) -> tuple[Mapping | None, str | None]:
     """The mapping of an upload: a bundled one by name, or an uploaded YAML file (SQL expressions only for
     administrators: they run inside the store)."""
     if mapping_name and mapping_upload is not None:
-        raise BadRequest("give a mapping name or a mapping file, not both")
+        raise BadRequest(MAPPING_TWICE)
     if mapping_name:
         known = bundled_mappings()
         if mapping_name not in known:
-            raise BadRequest(f"unknown mapping {mapping_name!r}; bundled mappings: {', '.join(known)}")
+            raise BadRequest(UNKNOWN_MAPPING, name=mapping_name, known=list(known))
         return load_mapping(known[mapping_name]), mapping_name
     if mapping_upload is None:
         return None, None
@@ -105,19 +125,50 @@ def read_mapping(access, mapping_name: str | None, mapping_upload, folder: Path)
     try:
         m = load_mapping(path)
     except MappingError as e:
-        raise BadRequest(str(e).replace(str(path), name)) from None
+        raise BadRequest(_clean(e, {str(path): name})) from None
     except (ValueError, TypeError, AttributeError) as e:
-        raise BadRequest(f"{name}: malformed mapping file: {e}") from None
-    if any("sql" in spec for spec in m.columns.values()) and not access.admin:
-        raise Forbidden(f"{name}: SQL expressions in a mapping run inside the store; only administrators may "
-                        f"upload such mappings (use a bundled mapping or column names)")
+        raise BadRequest(MALFORMED_MAPPING, name=name, error=str(e)) from None
+    if any("sql" in spec for spec in m.columns.values()) and not access.sql_mappings:
+        raise Forbidden(SQL_MAPPING_ADMINS, name=name)
     if "skip" in m.read:
         try:
             int(m.read["skip"])
         except (TypeError, ValueError):
-            raise BadRequest(f"{name}: read.skip must be a whole number") from None
+            raise BadRequest(SKIP_WHOLE, name=name) from None
     m.source = name
     return m, name
+
+
+def touched_by(access, table: str) -> set[str]:
+    """What a load into ``table`` by a principal of ``access`` changes (domains of
+    :meth:`zhizao.server.store.Store.touch`): the register, the data of the principal's enterprises, or, for the
+    equipment table (it decides who sees what) and for principals of every enterprise, all data."""
+    if table in REGISTRY_TABLES:
+        return {"register"}
+    if table == "equipment" or access.enterprises is None:
+        return {"data:*"}
+    return {f"data:{e}" for e in access.enterprises}
+
+
+def _clean(error: ZhizaoError, replacements: dict) -> Message:
+    """The message of ``error`` with server paths replaced (in its parameters, and in the text of a message of
+    no declared kind)."""
+    def fix(v):
+        if isinstance(v, str):
+            for a, b in replacements.items():
+                v = v.replace(a, b)
+            return v
+        if isinstance(v, Message):
+            return msg(v)
+        if isinstance(v, tuple):
+            return tuple(fix(x) for x in v)
+        return v
+
+    def msg(m: Message) -> Message:
+        kind = KINDS.get(m.code)
+        template = m.template if kind is not None and kind.template == m.template else fix(m.template)
+        return Message(m.code, template, tuple((k, fix(v)) for k, v in m.params))
+    return msg(error.message)
 
 
 def ingest_upload(store, principal, table: str, upload, mapping_name: str | None = None, mapping_upload=None,
@@ -135,22 +186,23 @@ def ingest_upload(store, principal, table: str, upload, mapping_name: str | None
             access = derive_access(principal, rd.con)
         mapping, mapping_label = read_mapping(access, mapping_name, mapping_upload, folder)
 
-        def clean(msg: str) -> str:
-            return msg.replace(str(path), name).replace(str(folder) + "/", "").replace(source, name)
-
+        repl = {str(path): name, str(folder) + "/": "", source: name}
         with store.write() as ws:
             with store.read() as rd:  # a snapshot taken under the write lock: nothing changes until we load
                 view = TenantView(rd, derive_access(principal, rd.con))
                 try:
                     view.check_upload(table, path, mapping)
                 except IngestError as e:
-                    raise BadRequest(clean(str(e))) from None
+                    raise type(e)(_clean(e, repl)) from None
             try:
                 report = ws.ingest(table, path, mapping=mapping)[0]
-            except (IngestError, MappingError) as e:
-                raise BadRequest(clean(str(e))) from None
+            except ZhizaoError as e:
+                raise type(e)(_clean(e, repl)) from None
             except duckdb.Error as e:
-                raise BadRequest(clean(f"{name}: cannot load: {str(e).splitlines()[0]}")) from None
+                raise BadRequest(_clean(BadRequest(CANNOT_LOAD, name=name, error=str(e).splitlines()[0]), repl)
+                                 ) from None
+            touched = touched_by(view.access, table) if report.loaded else set()
+            store.touch(*touched)
             a = view.access
             ent = sorted(a.enterprises)[0] if a.enterprises is not None and len(a.enterprises) == 1 else None
             site = sorted(a.sites)[0] if a.sites is not None and len(a.sites) == 1 else None
@@ -162,14 +214,12 @@ def ingest_upload(store, principal, table: str, upload, mapping_name: str | None
                  size, report.loaded, report.quarantined, report.skipped, report.already_loaded])
             q = ws.con.execute("""SELECT record, line, rule, detail, CAST(raw AS VARCHAR) AS raw FROM quarantine
                                   WHERE source = ? ORDER BY record LIMIT 1000""", [source]).df()
-        import json
-
         rows = [{"record": int(r.record) if r.record == r.record else None,
                  "line": int(r.line) if r.line == r.line else None, "rule": r.rule, "detail": r.detail,
                  "raw": json.loads(r.raw) if isinstance(r.raw, str) else None} for r in q.itertuples()]
         return {"upload_id": upload_id, "table": table, "file": name, "mapping": mapping_label, "bytes": size,
                 "loaded": report.loaded, "quarantined": report.quarantined, "skipped": report.skipped,
                 "already_loaded": report.already_loaded, "quarantine": rows,
-                "message": str(report).replace(source, name)}
+                "message": str(report).replace(source, name), "touched": touched}
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -24,21 +24,20 @@ from zhizao.portfolio.bulletin import (
 )
 from zhizao.portfolio.bulletin import LEVEL_LABELS as DESIGNATION_LEVEL_LABELS
 from zhizao.report import charts
-from zhizao.report.html import (
-    DQ_CHECKS,
-    KPI_NAMES,
-    LEVEL_LABELS,
-    PARETO_LOSSES,
-    WATERFALL,
-    stop_reason_items,
-    waterfall_steps,
-)
+from zhizao.report.html import KPI_NAMES, LEVEL_LABELS, waterfall_steps
+from zhizao.report.summaries import (WATERFALL, check_label, check_unit, dq_summary, dq_value, loss_items, pareto,
+                                     stop_reason_items)
 from zhizao.i18n import N_, NULL, Formatter, translations
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
-from zhizao.server.errors import ApiError
+from zhizao.messages import define
+from zhizao.server.errors import ApiError, NotFound
 from zhizao.server.store import LRU
 
 log = logging.getLogger("zhizao.server")
+NO_ENTITY = define("server.no_entity", "No such entity, or you may not see it: %(id)s")
+NO_ENTITY_DATA = define("server.no_entity_data", "No data for %(level)s %(id)s in this range.")
+#: The level names as messages (parameters of other messages).
+LEVEL_MESSAGES = {lv: define(f"server.level_{lv}", label)() for lv, label in LEVEL_LABELS.items()}
 _SVG = LRU(512)
 
 #: Drill-down: the level shown below each level.
@@ -230,14 +229,10 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     start, end = q.get("from"), q.get("to")
     view.require_level(level)
     if not view.scope_visible(eid):
-        from zhizao.server.errors import NotFound
-
-        raise NotFound(_("No such entity, or you may not see it: %(id)s") % {"id": eid})
+        raise NotFound(NO_ENTITY, id=eid)
     total = view.kpi(level, "all", start, end, ids=[eid])
     if total.empty:
-        from zhizao.server.errors import NotFound
-
-        raise NotFound(_("No data for %(level)s %(id)s in this range.") % {"level": pg.level(level), "id": eid})
+        raise NotFound(NO_ENTITY_DATA, level=LEVEL_MESSAGES[level], id=eid)
     r = total.iloc[0]
     reasons = null_reason_messages(r.get("null_reason_codes"))
     cards = [{"label": _(label), "value": pg.fmt(r.get(c), kind),
@@ -310,13 +305,10 @@ def _waterfall(view, pg: Page, level, eid, start, end) -> dict:
 
 def _pareto_block(pg: Page, items, title, name) -> dict:
     _ = pg._
-    total = sum(v for _l, v in items)
-    cum, data, rows = 0.0, [], []
-    for label, v in items:
-        cum += v
-        data.append({"label": label, "value": v / 3600.0, "cum": cum / total})
-        rows.append([_cell(label), _num_cell(pg.f.hours(v)), _num_cell(pg.f.pct(v / total)),
-                     _num_cell(pg.f.pct(cum / total))])
+    bars = pareto(items)
+    data = [{"label": b.label, "value": b.seconds / 3600.0, "cum": b.cumulative} for b in bars]
+    rows = [[_cell(b.label), _num_cell(pg.f.hours(b.seconds)), _num_cell(pg.f.pct(b.share)),
+             _num_cell(pg.f.pct(b.cumulative))] for b in bars]
     svg = pg.chart(name, lambda: charts.pareto(pd.DataFrame(data), title, _("Hours"), _("Cumulative share")))
     return {"svg": svg, "table": {"head": [_cell(_("Loss")), _num_cell(_("Hours")), _num_cell(_("Share")),
                                            _num_cell(_("Cumulative share"))], "rows": rows, "foot": None}}
@@ -327,9 +319,7 @@ def _pareto(view, pg: Page, level, eid, start, end) -> dict:
     out = {"losses": None, "reasons": None}
     df = view.losses(level, "all", start, end, ids=[eid])
     if len(df):
-        r = df.iloc[0]
-        items = sorted(((_(WATERFALL[c][0]), float(r[c])) for c in PARETO_LOSSES if pd.notna(r[c]) and r[c] > 0),
-                       key=lambda t: -t[1])
+        items = loss_items(df.iloc[0], _)
         if items:
             out["losses"] = _pareto_block(pg, items, _("Pareto of losses"), "pareto-losses")
     sr = view.stop_reasons(level, "all", start, end, ids=[eid])
@@ -391,30 +381,21 @@ def _data_quality(view, pg: Page, level, eid, start, end) -> dict:
         return {"summary": None, "rows": None}
     dcol = LEVEL_ID_COLUMN[dq_level]
     rows = []
-    for check, g in dq.groupby("check", sort=False):
-        label, unit = DQ_CHECKS.get(check, (check, "count"))
-        total = NULL if unit == "ratio" else _dq_value(pg, unit, g["value"].sum())
-        rows.append([_cell(_(label), title=check), _cell(_(str(g["description"].iloc[0]))),
-                     _num_cell(pg.f.num(len(g))), _num_cell(total), _num_cell(_dq_value(pg, unit, g["value"].max()))])
+    for c in dq_summary(dq):
+        total = NULL if c.total is None else dq_value(pg.f, _, c.unit, c.total)
+        rows.append([_cell(_(c.label), title=c.check), _cell(_(c.description)), _num_cell(pg.f.num(c.rows)),
+                     _num_cell(total), _num_cell(dq_value(pg.f, _, c.unit, c.largest))])
     summary = {"head": [_cell(_("Check")), _cell(_("Description")), _num_cell(_("Rows")), _num_cell(_("Total")),
                         _num_cell(_("Largest"))], "rows": rows, "foot": None}
     first = dq.head(20)
     listing = [[_cell(str(x[dcol]), entity_url(dq_level, x[dcol]) if dq_level in view.access.levels else None),
                 _cell(pg.date(x["period_start"])),
-                _cell(_(DQ_CHECKS[x["check"]][0]) if x["check"] in DQ_CHECKS else x["check"]),
-                _num_cell(_dq_value(pg, DQ_CHECKS.get(x["check"], ("", "count"))[1], x["value"]))]
+                _cell(_(check_label(x["check"]))),
+                _num_cell(dq_value(pg.f, _, check_unit(x["check"]), x["value"]))]
                for _i, x in first.iterrows()]
     return {"summary": summary, "rows": {
         "head": [_cell(pg.level(dq_level)), _cell(_("Date")), _cell(_("Check")), _num_cell(_("Value"))],
         "rows": listing, "foot": _("Rows shown: %(shown)s of %(total)s.") % {"shown": len(first), "total": len(dq)}}}
-
-
-def _dq_value(pg: Page, unit: str, v) -> str:
-    if unit == "ratio":
-        return pg.f.pct(v)
-    if unit == "s":
-        return pg.f.hours(v) + " " + pg._("h")
-    return pg.f.num(v)
 
 
 # -- projects

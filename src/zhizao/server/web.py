@@ -14,28 +14,38 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 from urllib.parse import quote, urlencode, urlparse
 
 import jinja2
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 import zhizao
 from zhizao.i18n import LANGUAGES, N_, translations
+from zhizao.messages import define
 from zhizao.schema import LEVELS, TABLES
 from zhizao.server import accounts, views
-from zhizao.server.access import Principal, TenantView
-from zhizao.server.app import get_server, optional_principal, tenant
+from zhizao.server.access import Principal, TenantView, role_sees_programme
 from zhizao.server.auth import COOKIE
+from zhizao.server.deps import MaybeWho, View, get_server
 from zhizao.server.errors import ApiError, BadRequest, Forbidden, NotFound
+from zhizao.server.uploads import bundled_mappings, ingest_upload
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "zhizao_lang"
 router = APIRouter(include_in_schema=False)
-View = Annotated[TenantView, Depends(tenant)]
 QUERY_KEYS = ("from", "to", "period", "park", "district", "enterprise", "designation", "scope")
+
+TOO_LONG = define("server.parameter_too_long", "%(name)s is too long")
+FORM_EXPIRED = define("server.form_expired",
+                      "the form has expired or was not sent by this site; reload the page and try again")
+NO_LEVEL = define("server.no_level", "unknown level '%(level)s'")
+NO_CHART = define("server.no_chart", "no chart '%(name)s' for %(level)s %(id)s")
+UNKNOWN_INDICATOR = define("server.unknown_indicator", "unknown indicator '%(name)s'")
+NOT_A_WHOLE_NUMBER = define("server.not_whole_number", "%(name)s is a whole number")
+UNKNOWN_TABLE = define("server.unknown_table_form", "unknown table '%(table)s'")
 
 
 @lru_cache(maxsize=None)
@@ -67,7 +77,7 @@ def _query(request: Request) -> dict:
         v = request.query_params.get(k)
         if v:
             if len(v) > 200:
-                raise BadRequest(f"{k} is too long")
+                raise BadRequest(TOO_LONG, name=k)
             out[k] = v
     return out
 
@@ -95,7 +105,7 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
     nav_items = []
     if principal is not None:
         for key, href, label in NAV:
-            if key == "programme" and principal.role not in ("admin", "analyst"):
+            if key == "programme" and not role_sees_programme(principal.role):
                 href = "/recognition"
             nav_items.append({"key": key, "href": href, "label": label})
     html = e.get_template("layout.html.j2").render(
@@ -124,7 +134,7 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 def _check_csrf(view: TenantView, token: str | None) -> None:
     p = view.access.principal
     if p.csrf is None or token != p.csrf:
-        raise Forbidden("the form has expired or was not sent by this site; reload the page and try again")
+        raise Forbidden(FORM_EXPIRED)
 
 
 def _remember(request: Request, view: TenantView) -> None:
@@ -142,12 +152,12 @@ def _safe_next(nxt: str | None) -> str:
 
 # -- login
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, p: Optional[Principal] = Depends(optional_principal)):
+def home(request: Request, p: MaybeWho):
     return RedirectResponse("/plant" if p else "/login", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/plant", p: Optional[Principal] = Depends(optional_principal)):
+def login_form(request: Request, p: MaybeWho, next: str = "/plant"):
     if p is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     pg = views.Page(lang_of(request)[0])
@@ -203,9 +213,9 @@ def plant(request: Request, view: View):
 def plant_entity(request: Request, level: str, eid: str, view: View):
     _remember(request, view)
     if level not in LEVELS:
-        raise NotFound(f"unknown level {level!r}")
+        raise NotFound(NO_LEVEL, level=level)
     if len(eid) > 200:
-        raise BadRequest("the id is too long")
+        raise BadRequest(TOO_LONG, name="id")
     q = _query(request)
     lang = lang_of(request)[0]
     base = f"/plant/{quote(level)}/{quote(eid, safe='')}/chart/"
@@ -224,15 +234,15 @@ def plant_chart(request: Request, level: str, eid: str, name: str, view: View):
     """One chart of an entity's page, as SVG (drawn once per store version, language and query)."""
     _remember(request, view)
     if level not in LEVELS:
-        raise NotFound(f"unknown level {level!r}")
+        raise NotFound(NO_LEVEL, level=level)
     if len(eid) > 200 or len(name) > 40:
-        raise BadRequest("the id is too long")
+        raise BadRequest(TOO_LONG, name="id")
     lang = lang_of(request)[0]
     q = _query(request)
     svg = view.cached(("chart", lang, view.access.signature, level, eid, name, tuple(sorted(q.items()))),
                       lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name))
     if svg is None:
-        raise NotFound(f"no chart {name!r} for {level} {eid}")
+        raise NotFound(NO_CHART, name=name, level=level, id=eid)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
 
@@ -251,7 +261,7 @@ def projects(request: Request, view: View):
 def project(request: Request, project_id: str, view: View):
     _remember(request, view)
     if len(project_id) > 100:
-        raise BadRequest("the project id is too long")
+        raise BadRequest(TOO_LONG, name="project id")
     pg = views.Page(lang_of(request)[0])
     ctx = {"d": views.project_detail(view, pg, project_id),
            "csrf": view.access.principal.csrf, "notice": request.query_params.get("verified")}
@@ -268,15 +278,8 @@ def project_verify(request: Request, project_id: str, view: View, csrf: str = Fo
     view.require_store_verification(project_id)
     bad = [i for i in indicator if i not in PROJECT_INDICATORS]
     if bad:
-        raise BadRequest(f"unknown indicator {bad[0]!r}")
-    s = get_server(request)
-    with s.store.write() as ws:
-        try:
-            results = ws.verify_project(project_id, indicators=indicator or None)
-        except KeyError as e:
-            raise NotFound(str(e).strip("'\"")) from None
-        except ValueError as e:
-            raise BadRequest(str(e)) from None
+        raise BadRequest(UNKNOWN_INDICATOR, name=bad[0])
+    results = get_server(request).verify_project(project_id, indicator or None)
     return RedirectResponse(f"/projects/{project_id}?verified={len(results)}", status_code=303)
 
 
@@ -300,7 +303,7 @@ def programme_bulletin(request: Request, view: View):
     try:
         n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
     except ValueError:
-        raise BadRequest("n_boot is a whole number") from None
+        raise BadRequest(NOT_A_WHOLE_NUMBER, name="n_boot") from None
     b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot)
     return HTMLResponse(b["html"])
 
@@ -317,8 +320,6 @@ def recognition(request: Request, view: View):
 
 # -- data
 def _data_ctx(view: TenantView, pg: views.Page, error: str | None = None) -> dict:
-    from zhizao.server.uploads import bundled_mappings
-
     q = view.quarantine(limit=50) if view.access.raw else None
     return {"d": views.data_page(view, pg), "tables": sorted(view.access.write_tables, key=list(TABLES).index),
             "mappings": list(bundled_mappings()), "csrf": view.access.principal.csrf, "error": error,
@@ -336,8 +337,6 @@ def data(request: Request, view: View):
 def data_upload(request: Request, view: View, table: str = Form(..., max_length=40),
                 file: UploadFile = File(...), mapping_name: str = Form("", max_length=100),
                 mapping: Optional[UploadFile] = File(None), csrf: str = Form("", max_length=100)):
-    from zhizao.server.uploads import ingest_upload
-
     _remember(request, view)
     _check_csrf(view, csrf)
     pg = views.Page(lang_of(request)[0])
@@ -346,15 +345,14 @@ def data_upload(request: Request, view: View, table: str = Form(..., max_length=
         mapping = None
     try:
         if table not in TABLES:
-            raise BadRequest(f"unknown table {table!r}")
-        if table not in view.access.write_tables:
-            raise Forbidden(f"your role may not load table {table!r}")
+            raise BadRequest(UNKNOWN_TABLE, table=table)
+        view.require_write(table)
         res = ingest_upload(s.store, view.access.principal, table, file, mapping_name or None, mapping,
                             limit=s.max_upload)
     except ApiError as e:
         return render(request, "data.html.j2", _data_ctx(view, pg, e.text(pg.lang)), pg._("Data"), "data", view=view,
                       status=e.status)
-    s.after_write()
+    s.after_write(res.get("touched"))
     return RedirectResponse(f"/data/uploads/{res['upload_id']}", status_code=303)
 
 
@@ -362,7 +360,7 @@ def data_upload(request: Request, view: View, table: str = Form(..., max_length=
 def data_upload_page(request: Request, upload_id: str, view: View):
     _remember(request, view)
     if len(upload_id) > 40:
-        raise BadRequest("the upload id is too long")
+        raise BadRequest(TOO_LONG, name="upload id")
     pg = views.Page(lang_of(request)[0])
     u = view.upload(upload_id)
     q = view.quarantine(upload_id=upload_id, limit=1000)
@@ -373,16 +371,13 @@ def data_upload_page(request: Request, upload_id: str, view: View):
 # -- accounts
 def _admin_ctx(view: TenantView, pg: views.Page, notice: str | None = None, new_key: str | None = None,
                error: str | None = None) -> dict:
-    from zhizao.server.api import _key_visible
-
     a = view.access
     p = a.principal
     con = view.read.con
-    users = accounts.list_users(con) if a.admin else []
-    can_keys = a.admin or (p.kind == "user" and p.role == "enterprise")
-    keys = [k for k in accounts.list_keys(con) if _key_visible(view, k)] if can_keys else []
-    sessions = accounts.list_sessions(con) if a.admin else (accounts.list_sessions(con, p.name)
-                                                            if p.kind == "user" else [])
+    users = accounts.list_users(con) if view.manages_users else []
+    can_keys = view.manages_keys
+    keys = view.keys(accounts.list_keys(con)) if can_keys else []
+    sessions = accounts.list_sessions(con, view.session_owner()) if p.kind == "user" else []
     return {"users": users, "keys": keys, "sessions": sessions, "admin": a.admin, "can_keys": can_keys,
             "csrf": p.csrf, "notice": notice, "new_key": new_key, "error": error, "roles": accounts.ROLES,
             "me": p, "fmt_time": pg.datetime,
@@ -403,7 +398,7 @@ def _admin_action(request: Request, view: TenantView, fn, success: str):
         with s.store.accounts() as con:
             extra = fn(con)
     except accounts.AccountError as e:
-        return render(request, "admin.html.j2", _admin_ctx(view, pg, error=str(e)), pg._("Accounts"), "admin",
+        return render(request, "admin.html.j2", _admin_ctx(view, pg, error=e.text(pg.lang)), pg._("Accounts"), "admin",
                       view=view, status=400)
     s.auth.invalidate()
     if isinstance(extra, str):  # a new key: shown once, never in a URL
@@ -419,8 +414,7 @@ def admin_add_user(request: Request, view: View, username: str = Form(..., max_l
                    csrf: str = Form("", max_length=100)):
     _remember(request, view)
     _check_csrf(view, csrf)
-    if not view.access.admin:
-        raise Forbidden("administrators only")
+    view.require_admin()
     pids = [x.strip() for x in projects.replace(",", " ").split() if x.strip()]
     return _admin_action(request, view, lambda con: accounts.add_user(
         con, username, password, role, enterprise_id or None, None, pids) and None, "User created.")
@@ -431,8 +425,7 @@ def admin_user_active(request: Request, username: str, view: View, active: str =
                       csrf: str = Form("", max_length=100)):
     _remember(request, view)
     _check_csrf(view, csrf)
-    if not view.access.admin:
-        raise Forbidden("administrators only")
+    view.require_admin()
     return _admin_action(request, view, lambda con: accounts.set_active(con, username, active == "1"), "")
 
 
@@ -442,30 +435,18 @@ def admin_add_key(request: Request, view: View, enterprise_id: str = Form("", ma
                   csrf: str = Form("", max_length=100)):
     _remember(request, view)
     _check_csrf(view, csrf)
-    a = view.access
-    p = a.principal
-    if not a.admin:
-        if not (p.kind == "user" and p.role == "enterprise"):
-            raise Forbidden("administrators and enterprise users only")
-        if enterprise_id and enterprise_id != p.enterprise_id:
-            raise NotFound(f"no enterprise {enterprise_id!r} that you may see")
-        if site and not view.scope_visible(site):
-            raise NotFound(f"no site {site!r} that you may see")
-        enterprise_id = p.enterprise_id
+    p = view.access.principal
+    ent, site_ = view.key_scope(enterprise_id or None, site or None)
     return _admin_action(request, view, lambda con: accounts.create_key(
-        con, enterprise_id or None, site or None, name or None, f"{p.kind}:{p.name}")[0],
+        con, ent, site_, name or None, f"{p.kind}:{p.name}")[0],
         "API key created. Copy it now: it is not shown again.")
 
 
 @router.post("/admin/keys/{key_id}/revoke")
 def admin_revoke_key(request: Request, key_id: str, view: View, csrf: str = Form("", max_length=100)):
-    from zhizao.server.api import _key_visible
-
     _remember(request, view)
     _check_csrf(view, csrf)
-    k = accounts.get_key(view.read.con, key_id)
-    if k is None or not _key_visible(view, k):
-        raise NotFound(f"no key {key_id!r} that you may revoke")
+    view.require_key(accounts.get_key(view.read.con, key_id), key_id)
     return _admin_action(request, view, lambda con: accounts.revoke_key(con, key_id) and None, "")
 
 
@@ -473,10 +454,7 @@ def admin_revoke_key(request: Request, key_id: str, view: View, csrf: str = Form
 def admin_revoke_session(request: Request, session_id: str, view: View, csrf: str = Form("", max_length=100)):
     _remember(request, view)
     _check_csrf(view, csrf)
-    p = view.access.principal
-    sess = accounts.get_session(view.read.con, session_id)
-    if sess is None or not (view.access.admin or (p.kind == "user" and sess["username"] == p.name)):
-        raise NotFound(f"no session {session_id!r} that you may revoke")
+    view.require_session(accounts.get_session(view.read.con, session_id), session_id)
     return _admin_action(request, view, lambda con: accounts.revoke_session(con, session_id) and None, "")
 
 
