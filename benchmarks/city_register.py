@@ -269,6 +269,12 @@ def page_urls(db: Path) -> dict[str, str]:
             "plant": "/plant"}
 
 
+def zhizao_connect(db):
+    import zhizao
+
+    return zhizao.connect(db)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=int, default=400)
@@ -276,12 +282,23 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--pages", action="store_true")
     ap.add_argument("--keep", type=Path, default=None, help="keep the store in this folder")
+    ap.add_argument("--store", type=Path, default=None, help="time a copy of this store instead of building one")
     ap.add_argument("--out", type=Path, default=RESULTS / "city_register.json")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = a.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        db, built = build(folder, a.data, a.register)
+        if a.store is not None:
+            import shutil
+
+            db = folder / "city.duckdb"
+            shutil.copy(a.store, db)
+            with zhizao_connect(db) as ws:  # a fresh copy: no stored verification
+                ws.con.execute("DELETE FROM verifications")
+                n = ws.con.execute("SELECT count(*) FROM projects").fetchone()[0]
+            built = {"projects": int(n), "copied_from": str(a.store)}
+        else:
+            db, built = build(folder, a.data, a.register)
         res = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
                "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version()},
                "store": {**built, "with_data": a.data, "register_only": a.register}, "workers": a.workers,

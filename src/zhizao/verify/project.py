@@ -190,6 +190,20 @@ def prepare(ws, periods=("day",), project_ids=None) -> None:
     if ("projects_all",) not in ws._cache:
         p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects").df()
         ws._cache[("projects_all",)] = {r["project_id"]: r for r in p.to_dict("records")}
+    projects = ws._cache[("projects_all",)]
+    levels = set()
+    for pid in project_ids or projects:
+        row = projects.get(pid)
+        if row is not None and isinstance(row["scope"], str):
+            try:
+                levels.add(scope_info(ws, row["scope"])[0])
+            except ValueError:
+                pass  # verify_project reports it
+    # the elements first, while little else is held: the engine's working memory is the peak of the run
+    for level in sorted(levels):
+        for period in periods:
+            _scope_elements(ws, level, period)
+    _drop_engine_results(ws)
     prepare_cycles(ws)
     if ("state_extent_all",) not in ws._cache:
         rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
@@ -200,18 +214,28 @@ def prepare(ws, periods=("day",), project_ids=None) -> None:
     prepare_variables(ws)
     prepare_costs(ws)
     prepare_products(ws)
-    projects = ws._cache[("projects_all",)]
-    levels = set()
-    for pid in project_ids or projects:
-        row = projects.get(pid)
-        if row is not None and isinstance(row["scope"], str):
-            try:
-                levels.add(scope_info(ws, row["scope"])[0])
-            except ValueError:
-                pass  # verify_project reports it
-    for level in sorted(levels):
-        for period in periods:
-            _scope_elements(ws, level, period)
+
+
+def _drop_engine_results(ws) -> None:
+    """Free the engine's whole-store elements once the scopes' series are built from them (they hold their own
+    indexed copy): at city scale these are most of the memory, and the worker processes forked afterwards
+    would otherwise share, and partly copy, them."""
+    import gc
+
+    cache = ws._cache
+    try:
+        keys = [k for k in list(cache.keys()) if isinstance(k, tuple) and k and k[0] in ("elements", "rollup")]
+    except AttributeError:  # a bounded cache without keys(): it evicts by itself
+        return
+    for k in keys:
+        cache.pop(k, None)
+    gc.collect()
+    try:  # give the freed heap back to the system (glibc keeps it otherwise)
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 STORE_EVERY = 100  #: projects whose results :func:`verify_all_projects` stores in one transaction
