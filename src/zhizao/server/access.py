@@ -43,7 +43,7 @@ from zhizao.ingest.load import IngestError, read_sql
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.kpis import KPI_NAMES
 from zhizao.messages import define
-from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, TABLES
+from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, REGISTER_TABLES, TABLES
 from zhizao.server.errors import BadRequest, Forbidden, NotFound
 from zhizao.server.store import ALL
 
@@ -52,7 +52,8 @@ DATA, REGISTER, VERIFICATIONS = ("data",), ("register",), ("verifications", "reg
 DATA_REGISTER = ("data", "register")
 
 HIERARCHY = ("equipment_id", "work_center", "area", "site", "enterprise")
-REGISTRY_TABLES = frozenset({"enterprises", "projects", "designations"})
+#: The register (programmes, enterprises, scopes, projects, designations, targets): the programme office's.
+REGISTRY_TABLES = frozenset(REGISTER_TABLES)
 SHOPFLOOR_TABLES = frozenset(TABLES) - REGISTRY_TABLES
 #: Levels an analyst may query (aggregates of several machines' records).
 ANALYST_LEVELS = ("work_center", "area", "site", "enterprise")
