@@ -245,6 +245,7 @@ def test_a_full_breakdown_gives_availability_and_oee_zero_with_or_without_counts
     k = make_ws(tables).kpi(period="all", start=_t("08:00"), end=_t("16:00")).iloc[0]
     assert (k["availability"], k["oee"], k["teep"]) == (0.0, 0.0, 0.0)
     assert np.isnan(k["effectiveness"])
+    assert "effectiveness: undefined, apt = 0" in k["null_reasons"]
 
 
 def test_failure_events_count_failures_overlapping_pbt_where_they_enter_it(make_ws):

@@ -42,7 +42,7 @@ EXPECTED = {
     "allocation_efficiency": ([22200 / 25200, 1.0, None], [None, None, "undefined, pbt = 0"]),
     "utilization_efficiency": ([18000 / 22200, 0.0, None], [None, None, "undefined, aubt = 0"]),
     "availability": ([18000 / 25200, 0.0, None], [None, None, "undefined, pbt = 0"]),
-    "effectiveness": ([16200 / 18000, None, None], [None, "no data", "undefined, apt = 0"]),
+    "effectiveness": ([16200 / 18000, None, None], [None, "undefined, apt = 0", "undefined, apt = 0"]),
     "quality_ratio": ([950 / 1000, None, 0.95], [None, "no data", None]),
     "setup_ratio": ([1800 / 19800, None, None], [None, "undefined, aupt = 0", "undefined, aupt = 0"]),
     "technical_efficiency": ([18000 / 20400, 0.0, None], [None, None, "undefined, apt + adet = 0"]),
@@ -123,7 +123,7 @@ def test_the_pure_function_of_each_kpi_gives_the_table_value(name):
 def test_the_examples_in_the_model_docstrings_run():
     import doctest
 
-    from zhizao.kpi import kpis, states
-    for mod in (model, states, kpis):
+    from zhizao.kpi import coverage, kpis, states
+    for mod in (model, states, kpis, coverage):
         res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0 and res.attempted > 0, mod.__name__

@@ -109,12 +109,15 @@ RESULTS = [
 ]
 
 
-def insert_result(ws, pid, ind, imp, lo, hi, coverage, at):
+def insert_result(ws, pid, ind, imp, lo, hi, coverage, at, checks=()):
+    """A result as the verify stage stores it: verdict ``verified`` when every check passed (here: no failed
+    check given), ``indicative`` with the failed ``checks``."""
     r = VerificationResult(
         indicator=ind, definition="test", scope=pid, baseline_period=("2021-01-01", "2022-01-01"),
         reporting_period=("2023-01-01", "2024-01-01"), baseline=1.0, reporting=None, adjusted_baseline=1.0,
         change=None if imp is None else (imp if ind == "production_efficiency" else -imp), improvement=imp,
-        ci_low=lo, ci_high=hi, confidence=0.9, method="hand-made", coverage=coverage, project_id=pid)
+        ci_low=lo, ci_high=hi, confidence=0.9, method="hand-made", coverage=coverage, project_id=pid,
+        checks=list(checks)).judge()
     ws.con.execute("INSERT INTO verifications (project_id, indicator, scope, result, computed_at) "
                    "VALUES (?, ?, ?, ?, ?)", [pid, ind, pid, r.to_json(), at])
 
@@ -302,6 +305,41 @@ def test_smart_factory_checks(ws):
         recognition_checks(ws, "E1", "smart_plant")
     with pytest.raises(ValueError, match="enterprise"):
         recognition_checks(ws, "E9", "smart_factory")
+
+
+def test_indicative_results_are_shown_apart_and_never_pass_a_criterion(tmp_path):
+    # P1's and P2's efficiency results failed a check (an extrapolation, a level shift): they are indicative,
+    # not verified; the programme's verified mean leaves them out and shows them apart, and the smart-factory
+    # efficiency criterion is not passed on them
+    from zhizao.verify.checks import EXTRAPOLATION, LEVEL_SHIFT, Check
+
+    flagged = [Check(False, EXTRAPOLATION(driver="output", mean="2", low="0", high="1", baseline_mean="0.5",
+                                          sd="0.1", outside="100 %"))]
+    shift = [Check(False, LEVEL_SHIFT(size="3", date="2022-05-01", p="0.001"))]
+    results = [r for r in RESULTS if not (r[1] == "production_efficiency" and r[0] in ("P1", "P2"))]
+    ws = build_store(tmp_path / "i.duckdb", results=results)
+    insert_result(ws, "P1", "production_efficiency", 0.70, 0.60, 0.80, {"output": 1000.0},
+                  "2024-01-01T00:00:00Z", flagged)
+    insert_result(ws, "P2", "production_efficiency", 0.50, 0.40, 0.60, {"output": 3000.0},
+                  "2024-01-01T00:00:00Z", shift)
+    s = programme_statistics(ws, n_boot=200)
+    pv = s["project_values"].set_index(["project_id", "indicator"])
+    assert pv.loc[("P1", "production_efficiency"), "status"] == "indicative"
+    assert pv.loc[("P1", "production_efficiency"), "flags"] == ["verify.check.extrapolation"]
+    assert pv.loc[("P3", "production_efficiency"), "status"] == "verified"
+    cov = s["coverage"].set_index("indicator").loc["production_efficiency"]
+    assert (cov["n_verified"], cov["n_indicative"]) == (1, 2) and cov["indicative_ids"] == ["P1", "P2"]
+    av = s["averages"].set_index(["indicator", "basis"]).loc[("production_efficiency", "verified")]
+    assert av["n"] == 1 and av["mean"] == pytest.approx(0.594)
+    ind = s["averages_indicative"].set_index("indicator").loc["production_efficiency"]
+    assert ind["n"] == 2 and ind["mean"] == pytest.approx(0.6) and ind["project_ids"] == ["P1", "P2"]
+    assert s["totals"]["indicative_project_ids"] == ["P1", "P2"]
+    r = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2023-01-01", "2024-01-01")))
+    eff = r.loc["production_efficiency_change"]
+    assert eff["passed"] is None and eff["value"] == pytest.approx(0.6) and "indicative" in eff["basis"].text("en")
+    assert eff["verdict"] == "indicative"  # shown, never a pass
+    assert "verify.check.extrapolation" in eff["basis"].text("en") and eff["evidence"] == ["P1", "P2"]
+    ws.close()
 
 
 # -- bulletin

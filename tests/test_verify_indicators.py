@@ -37,6 +37,7 @@ def test_unit_energy_with_volume_as_relevant_variable(tmp_path):
                     "unit": "kWh"} for d, k in zip(days, kwh)],
     })
     r = ws.verify("unit_energy", "L1", ("2024-01-01", "2024-05-01"), ("2024-05-01", "2024-08-28"))
+    # no states: no production time to model energy on, so the output itself is the driver
     assert r.definition == "kgce_per_unit" and "volume" in r.fit["terms"]
     assert r.improvement == pytest.approx(0.2, abs=0.01) and r.ci_low < 0.2 < r.ci_high
     b, a = ~after, after
@@ -93,7 +94,10 @@ def test_development_cycle(tmp_path):
     after = (80 + 90 + 86) / 3  # C: 80 days, D: 90 days, F: 86 days
     assert (r.baseline, r.reporting) == (before, after)
     assert r.improvement == pytest.approx(1 - after / before)
-    assert "fewer than 5 products" in r.warnings[0]
+    # two and three products: a small-sample interval (t on the log of the ratio, Welch degrees of freedom),
+    # wider than for many products, and the result is only indicative
+    assert r.verdict == "indicative" and r.flags == ["verify.check.sample_size", "verify.check.sample_size"]
+    assert r.ci_low < r.improvement < r.ci_high and r.ci_high - r.ci_low > 0.4
     ws.close()
 
 
@@ -112,7 +116,7 @@ def test_defect_rate_is_standardised_to_the_baseline_product_mix(tmp_path):
                           "production": rows})
     r = ws.verify("defect_rate", "L1", ("2024-01-01", "2024-03-01"), ("2024-03-01", "2024-04-30"))
     assert "direct standardisation" in r.method
-    assert r.fit["crude_improvement"] < -1.0  # the crude rate more than doubles with the mix
+    assert r.simple_change > 1.0  # the crude rate more than doubles with the mix
     assert abs(r.improvement) < 0.15 and r.ci_low < 0 < r.ci_high  # at the baseline mix: no change
     b = pd.DataFrame(rows[:120])
     assert r.baseline == pytest.approx(b["scrap"].sum() / b["produced"].sum())

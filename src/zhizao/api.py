@@ -112,11 +112,6 @@ class Workspace:
         self.settings = settings or Settings()
         self.cache: MutableMapping = {} if cache is None else cache
 
-    @property
-    def _cache(self) -> MutableMapping:
-        # the former private name (zhizao.verify keeps its inputs here until it takes a prepared object)
-        return self.cache
-
     @classmethod
     def over(cls, con, settings: Settings | None = None, path: str | None = None,
              cache: MutableMapping | None = None) -> "Workspace":
@@ -280,6 +275,14 @@ class Workspace:
         return catalogue(el, has_meas)
 
     # -- verify
+    def verification_inputs(self, project_ids=None, periods=("day",)):
+        """The inputs of verifying ``project_ids`` (default: every project), read from the store in bulk (see
+        :class:`zhizao.verify.VerificationInputs`); pass them as ``inputs=`` to :meth:`verify`,
+        :meth:`verify_project` and :meth:`verify_all_projects`. Valid until the store changes."""
+        from zhizao.verify import VerificationInputs
+
+        return VerificationInputs.prepare(self, project_ids, periods)
+
     def verify(self, indicator: str, scope: str, baseline, reporting, **kw):
         """Verify one indicator at one scope (see :func:`zhizao.verify.verify`)."""
         from zhizao.verify import verify
@@ -292,6 +295,13 @@ class Workspace:
         from zhizao.verify import verify_project
 
         return verify_project(self, project_id, **kw)
+
+    def verify_all_projects(self, project_ids=None, **kw):
+        """Verify every registered project (or ``project_ids``) and store the results (see
+        :func:`zhizao.verify.verify_all_projects`)."""
+        from zhizao.verify import verify_all_projects
+
+        return verify_all_projects(self, project_ids, **kw)
 
     def table(self, name: str) -> pd.DataFrame:
         """A stored canonical table as a DataFrame."""

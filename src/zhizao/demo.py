@@ -208,7 +208,8 @@ def verification_table(ws) -> pd.DataFrame:
         results.append(res)
         rows.append({"case": label, **{k: v for k, v in res.to_dict().items()
                                        if k not in ("fit", "coverage", "project_id")},
-                     "r2": res.fit.get("r2"), "warnings": " | ".join(res.warnings)})
+                     "r2": res.fit.get("r2"), "verdict": res.verdict,
+                     "warnings": " | ".join(str(w) for w in res.warnings)})
     store_results(ws, results)
     return pd.DataFrame(rows)
 

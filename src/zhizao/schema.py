@@ -346,6 +346,24 @@ TABLES: dict[str, Table] = {
             description="operating cost per scope and period; deflate with variables named price_index[:category]",
         ),
         Table(
+            "adjustments",
+            (
+                _c("adjustment_id", "text", True),
+                _c("scope", "text", True, description="equipment, work_center, area, site or enterprise id"),
+                _c("project_id", "text", description="the project it belongs to (empty: every project of the scope)"),
+                _c("indicator", "text", description="unit_energy, energy, operating_cost, ... (empty or *: all)"),
+                _c("start", "timestamp", True, description="from when the non-routine change holds"),
+                _c("end", "timestamp", description="until when (empty: still holds)"),
+                _c("amount", "float", description="its size per day in `unit` (empty: estimated from the baseline)"),
+                _c("unit", "text", description="kWh, kgce or CNY (the indicator's numerator)"),
+                _c("reason", "text", True, description="what changed, unrelated to the project"),
+                _c("recorded_by", "text"),
+            ),
+            key=("adjustment_id",),
+            description="non-routine adjustments of adjusted baselines (IPMVP): dated, explained changes of static "
+                        "factors unrelated to a project, e.g. a new load",
+        ),
+        Table(
             "development_cycles",
             (
                 _c("enterprise_id", "text", True),

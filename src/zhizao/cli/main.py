@@ -165,7 +165,7 @@ def verify(indicator: str = typer.Argument(..., help="production_efficiency|defe
                   f"{pct(x.ci_low)} .. {pct(x.ci_high)}", n(x.fit.get("r2")) if x.fit else "—")
     console.print(t)
     for x in results:
-        console.print(f"{x.indicator}: {x.method}", markup=False, highlight=False)
+        console.print(f"{x.indicator}: {x.verdict}; {x.method}", markup=False, highlight=False)
         for w in x.warnings:
             console.print(f"  warning: {w}", markup=False, highlight=False)
 

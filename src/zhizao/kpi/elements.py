@@ -32,6 +32,10 @@ raw state name never decides. A ``minor_stop`` record is a minor stop whatever i
 is a minor stop; one of exactly the threshold is a failure. Runs are classified on their full length, not
 the part inside the query, so results do not depend on how a range is split.
 
+Gaps are gaps: a bucket without any record of production, energy, labour or quality has null elements of that
+kind (not zeros); counts_missing and energy_missing measure production time without counts or energy of
+equipment that has a counter or a meter (:mod:`zhizao.kpi.coverage`).
+
 Counts (production) stamped at a time (no start) belong to the bucket ``[start, end)`` that contains the
 stamp; counts over an interval are split in proportion to the overlap. Energy and labour intervals are
 split the same way; quality results are counted at their time stamp.
@@ -100,9 +104,13 @@ ENERGY_ELEMENTS = ("energy_kwh", "energy_kgce", "counter_resets")
 LABOUR_ELEMENTS = ("apat", "apwt", "apat_no_apwt", "earned_hours")
 QUALITY_ELEMENTS = ("ip", "gp", "defects")
 CAPACITY_ELEMENTS = ("epc",)
+#: Outages (see :mod:`zhizao.kpi.coverage`): production time [s] in buckets without count records
+#: (counts_missing) or without energy records (energy_missing), of equipment that has a counter or a meter
+OUTAGE_ELEMENTS = ("counts_missing", "energy_missing")
 ELEMENTS = (TIME_ELEMENTS + COUNT_ELEMENTS + PRODUCTION_ELEMENTS + ENERGY_ELEMENTS + LABOUR_ELEMENTS
-            + QUALITY_ELEMENTS + CAPACITY_ELEMENTS)
-#: Elements that are null (no data) for an entity with no records in the source table, rather than zero.
+            + QUALITY_ELEMENTS + CAPACITY_ELEMENTS + OUTAGE_ELEMENTS)
+#: Elements that are null (no data) in a bucket where the entity has no record of the source table, rather
+#: than zero (gaps are gaps: docs/reference/iso22400.md, "Gaps").
 OPTIONAL_GROUPS = {"production": PRODUCTION_ELEMENTS, "energy": ENERGY_ELEMENTS, "labour": LABOUR_ELEMENTS,
                    "quality": QUALITY_ELEMENTS}
 
@@ -481,7 +489,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         if x.ov is not None:
             ov[x.windows] += x.ov
     # sum the windows per bucket and class: 0 outside pot, 1 planned maintenance, 2 break (both planned
-    # downtime by the calendar), 3 planned busy time by the calendar
+    # downtime by the calendar), 3 planned busy time by the calendar (model.CAL_*); the elements are
+    # model.time_elements of these sums
     pdk = take(pd_r, ipd, -1)  # 0 maintenance, 1 break
     cls = np.where(ipot < 0, 0, np.where(ipd < 0, 3, 1 + pdk))
     m = ib >= 0
@@ -491,30 +500,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         return np.bincount(group, weights=x[m], minlength=nb * 4).reshape(nb, 4)
 
     length = per_class((pe - ps).astype(np.float64))
-    D = [per_class(d[:, r]) for r in range(n_r)]
+    ms = model.time_elements(length, [per_class(d[:, r]) for r in range(n_r)])
     del d
-    in_pot = length - D[R_NOT_SCHED]  # pot: the calendar's shift time, minus not_scheduled states
-    planned = D[R_PLANNED] + D[R_UNSCHED]
-    working = D[R_PRODUCTION] + D[R_SETUP] + D[R_UNPLANNED] + D[R_MINOR]
-    ms = {
-        "ct": length.sum(axis=1),
-        "pot": in_pot[:, 1:].sum(axis=1),
-        "pdt": in_pot[:, 1:3].sum(axis=1) + planned[:, 3],
-        "pbt": in_pot[:, 3] - planned[:, 3],
-        "apt": D[R_PRODUCTION][:, 3],
-        "aust": D[R_SETUP][:, 3],
-        "ttr": D[R_UNPLANNED][:, 3],
-        "adet_minor": D[R_MINOR][:, 3],
-        "adot": D[R_NO_ORDER][:, 3],
-        "unaccounted": length[:, 3] - sum(x[:, 3] for x in D),
-        "pmt": in_pot[:, 1] + D[R_PLANNED][:, 3],
-        "unscheduled": D[R_UNSCHED][:, 1:].sum(axis=1),
-        "outside_pbt": working[:, :3].sum(axis=1),
-        "overlap": per_class(ov).sum(axis=1),
-    }
-    ms["adet"] = model.actual_unit_delay_time(ms["ttr"], ms["adet_minor"])
-    ms["aupt"] = model.actual_unit_processing_time(ms["apt"], ms["aust"])
-    ms["aubt"] = model.actual_unit_busy_time(ms["aupt"], ms["adet"])
+    ms["overlap"] = per_class(ov).sum(axis=1)
     for name, x in ms.items():
         out[name] = x / MS
     out["fe"] = sum((x.fe for x in done), np.zeros(nb))
@@ -524,9 +512,11 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     reason_inputs = {"bs": bs, "be": be, "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e), "parts": done, "sr": sr}
     del sr
 
-    # -- production (computed on the worker thread meanwhile)
+    # -- production (computed on the worker thread meanwhile). present: entities with any record of a kind;
+    # in_bucket: buckets with any record of the kind
     present = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
-    p_out, p_keys = p_elements.result()
+    in_bucket = {g: np.zeros(nb, bool) for g in OPTIONAL_GROUPS}
+    p_out, p_keys, in_bucket["production"] = p_elements.result()
     out.update(p_out)
     present["production"][p_keys] = True
 
@@ -541,6 +531,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         ek = np.asarray(en["key"], np.int64)
         present["energy"][ek] = True
         split = split_timelines(tl, ek, en["s"], en["e"], bs, be)
+        in_bucket["energy"] = split.touched(nb)
         out["energy_kwh"] = split.sums(en["kwh"], nb)
         out["energy_kgce"] = split.sums(en["kgce"], nb)
         fb = locate(bs, be, tl.encode(ek, en["e"]) - 1)
@@ -556,6 +547,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True
         split = split_timelines(tl, lk, lb["s"], lb["e"], bs, be)
+        in_bucket["labour"] = split.touched(nb)
         apat = np.asarray(lb["attendance_hours"], np.float64)
         out["apat"] = split.sums(apat, nb)
         out["apwt"] = split.sums(lb["wh"], nb)
@@ -574,6 +566,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         qb = locate(bs, be, tl.encode(qk, qu["t"]))
         ok = qb >= 0
         out["ip"] = np.bincount(qb[ok], minlength=nb).astype(np.float64)
+        in_bucket["quality"] = out["ip"] > 0
         out["gp"] = np.bincount(qb[ok], weights=np.asarray(qu["gp"], np.float64)[ok], minlength=nb)
         out["defects"] = np.bincount(qb[ok], weights=np.asarray(qu["bad"], np.float64)[ok], minlength=nb)
 
@@ -587,11 +580,16 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     has_data = ent["has_data"].to_numpy(bool)[bkey]
     # equipment under a calendar is scheduled whether it reports or not; without one, over its data extent
     no_time = ~is_eq | ~(has_cal[bkey] | has_data)
-    for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS:
+    # outages: production time in buckets without counts (of equipment with a counter) or without energy
+    # records (of equipment with a meter)
+    for name, group in (("counts_missing", "production"), ("energy_missing", "energy")):
+        out[name] = np.where(present[group][bkey] & ~in_bucket[group], out["apt"], 0.0)
+    for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS + OUTAGE_ELEMENTS:
         out[name][no_time] = np.nan
+    # gaps are gaps: a bucket without any record of a kind has null elements of that kind, not zeros
     for group, names in OPTIONAL_GROUPS.items():
         for name in names:
-            out[name][~present[group][bkey]] = np.nan
+            out[name][~in_bucket[group]] = np.nan
     info = ent.take(bkey)  # ent's row i has key i
     cols = {c: info[c].reset_index(drop=True) for c in ("level", "entity_id", "equipment_id", "work_center",
                                                         "area", "site", "enterprise", "tz")}

@@ -342,6 +342,10 @@ class Split:
         return np.bincount(self.seg, weights=x if self.rec is None else self.frac * x[self.rec],
                            minlength=n_segments)
 
+    def touched(self, n_segments: int) -> np.ndarray:
+        """Per segment, whether any record lies (partly) in it; bool, shape (n_segments,)."""
+        return np.bincount(self.seg, minlength=n_segments)[:n_segments] > 0
+
 
 def split_timelines(tl: Timeline, key: np.ndarray, start: np.ndarray, end: np.ndarray, seg_start: np.ndarray,
                     seg_end: np.ndarray) -> Split:

@@ -168,12 +168,14 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
         num, den = total(k.numerator), total(k.denominator)
         out[k.name] = formula(k.name)(*(col[a] for a in formula_args(k.name)))
         missing = [e.lstrip("-") for e in k.elements if np.isnan(col[e.lstrip("-")]).all()]
+        # a zero denominator makes the KPI undefined whether or not the numerator has data (a full breakdown
+        # leaves effectiveness undefined, with or without count records)
+        zero = den == 0
         if missing:
-            note(k.name, True, UNAVAILABLE_NO_DATA(elements=", ".join(sorted(set(missing)))))
-            continue
-        some_null = np.isnan(num) | np.isnan(den)
-        note(k.name, some_null, NO_DATA_IN_PERIOD())
-        note(k.name, ~some_null & (den == 0), UNDEFINED_ZERO(den=" + ".join(k.denominator)))
+            note(k.name, ~zero, UNAVAILABLE_NO_DATA(elements=", ".join(sorted(set(missing)))))
+        else:
+            note(k.name, (np.isnan(num) | np.isnan(den)) & ~zero, NO_DATA_IN_PERIOD())
+        note(k.name, zero, UNDEFINED_ZERO(den=" + ".join(k.denominator)))
     # an ideal time with unknown PRI is not an ideal time
     no_pri = np.nan_to_num(col["pq_no_pri"]) > 0
     for name in ("effectiveness", "quality_ratio_time"):

@@ -43,6 +43,84 @@ def ratio(num, den):
 
 
 # -- element rules (ISO 22400-2, clause 5) ---------------------------------------------------------------------------
+#: Calendar classes of time in :func:`time_elements`: outside POT, planned maintenance, break, busy.
+CAL_OUTSIDE, CAL_MAINTENANCE, CAL_BREAK, CAL_BUSY = range(4)
+
+
+def time_elements(length, by_category):
+    """The time elements of ISO 22400-2 from the calendar and the resolved states, per bucket.
+
+    The calendar cuts each bucket into four classes: outside POT (no shift, or a holiday), planned
+    maintenance, break, and busy (POT without planned downtime). The states, resolved by precedence into
+    disjoint time of one category, fall into these classes. Then
+
+    - POT = time of the shift classes minus ``not_scheduled`` states; PDT = its planned maintenance and break
+      time plus ``planned_downtime`` and ``unscheduled`` states in the busy class; PBT = POT - PDT;
+    - APT, AUST, TTR (failures), ADET_minor, ADOT = time of production, setup, unplanned_downtime,
+      minor_stop, no_order states inside PBT; ADET = TTR + ADET_minor; AUPT = APT + AUST;
+      AUBT = AUPT + ADET;
+    - unaccounted = PBT without any state; PMT = calendar planned maintenance plus ``planned_downtime``
+      states in PBT; ``unscheduled`` = unscheduled states inside POT; ``outside_pbt`` = production, setup
+      and stop time outside PBT.
+
+    Parameters
+    ----------
+    length : array_like, shape (n, 4)
+        Time of each calendar class per bucket (classes :data:`CAL_OUTSIDE` .. :data:`CAL_BUSY`) [any time
+        unit].
+    by_category : array_like, shape (8, n, 4)
+        Time of each state category (in the order of :data:`zhizao.schema.CATEGORY_PRECEDENCE`) in each class
+        per bucket [same unit].
+
+    Returns
+    -------
+    dict of str to numpy.ndarray, shape (n,)
+        ct, pot, pdt, pbt, apt, aust, ttr, adet_minor, adet, aupt, aubt, adot, unaccounted, pmt, unscheduled,
+        outside_pbt [same unit].
+
+    References
+    ----------
+    ISO 22400-2:2014, clause 5, time elements; docs/reference/iso22400.md, "Time model" and "Scheduling".
+
+    Examples
+    --------
+    An 8 h shift with a 1 h break; 6 h production and 30 min failure in busy time:
+
+    >>> length = np.array([[0.0, 0.0, 3600.0, 25200.0]])
+    >>> by_cat = np.zeros((8, 1, 4))
+    >>> by_cat[3, 0, 3], by_cat[0, 0, 3] = 21600.0, 1800.0
+    >>> t = time_elements(length, by_cat)
+    >>> [t[k].item() for k in ("pot", "pdt", "pbt", "apt", "ttr", "aubt", "unaccounted")]
+    [28800.0, 3600.0, 25200.0, 21600.0, 1800.0, 23400.0, 1800.0]
+    """
+    length = np.asarray(length, dtype=np.float64)
+    unplanned, minor, setup, production, no_order, planned, unsched, not_sched = (
+        np.asarray(x, dtype=np.float64) for x in by_category)
+    in_pot = length - not_sched
+    planned_states = planned + unsched
+    working = production + setup + unplanned + minor
+    t = {
+        "ct": length.sum(axis=1),
+        "pot": in_pot[:, 1:].sum(axis=1),
+        "pdt": in_pot[:, 1:3].sum(axis=1) + planned_states[:, 3],
+        "pbt": in_pot[:, 3] - planned_states[:, 3],
+        "apt": production[:, 3],
+        "aust": setup[:, 3],
+        "ttr": unplanned[:, 3],
+        "adet_minor": minor[:, 3],
+        "adot": no_order[:, 3],
+        "unaccounted": length[:, 3] - sum(x[:, 3] for x in (unplanned, minor, setup, production, no_order,
+                                                              planned, unsched, not_sched)),
+        "pmt": in_pot[:, 1] + planned[:, 3],
+        "unscheduled": unsched[:, 1:].sum(axis=1),
+        "outside_pbt": working[:, :3].sum(axis=1),
+    }
+    t["adet"] = actual_unit_delay_time(t["ttr"], t["adet_minor"])
+    t["aupt"] = actual_unit_processing_time(t["apt"], t["aust"])
+    t["aubt"] = actual_unit_busy_time(t["aupt"], t["adet"])
+    return t
+
+
 def planned_busy_time(pot, pdt):
     """Planned busy time PBT = POT - PDT [s] (ISO 22400-2, clause 5, time elements).
 

@@ -99,7 +99,8 @@ def _extent(key: np.ndarray, s: np.ndarray, e: np.ndarray) -> dict:
     return {k: (a, b, c) for k, a, b, c in extent}
 
 
-def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, nb: int) -> tuple[dict, np.ndarray]:
+def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, nb: int
+                        ) -> tuple[dict, np.ndarray, np.ndarray]:
     """Production elements per bucket from the production records.
 
     Parameters
@@ -120,10 +121,12 @@ def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, 
         over an interval is split in proportion to its overlap with each bucket.
     keys : array of int64
         The key of each record (the entities that have production records).
+    in_bucket : array of bool, shape (nb,)
+        Whether any record lies (partly) in the bucket: where not, the bucket has no count data (null, not 0).
     """
     out = {}
     if not len(pr["key"]):
-        return out, np.empty(0, np.int64)
+        return out, np.empty(0, np.int64), np.zeros(nb, bool)
     pk = pr["key"].astype(np.int64)
     split = split_timelines(tl, pk, pr["s"], pr["e"], bs, be)
     pri, pq, good, val = pr["pri"], pr["produced"], pr["good"], pr["unit_value"]  # NaN where null
@@ -140,4 +143,4 @@ def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, 
     addp("ideal_good_time", np.where(has_pri, pri * good, 0.0))
     addp("pq_no_pri", np.where(has_pri, 0.0, pq))
     addp("output_value", np.where(np.isnan(val), 0.0, val * good))
-    return out, pk
+    return out, pk, split.touched(nb)

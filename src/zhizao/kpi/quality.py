@@ -20,6 +20,8 @@ CHECKS = {
     "missing_pri": ("units produced whose product has no pri (ideal time unknown)", "pq_no_pri"),
     "no_calendar": ("no calendar: the equipment is taken as scheduled around the clock", "no_calendar"),
     "no_data": ("no data: equipment without any state or production record", "no_data"),
+    "counter_outage": ("seconds of production time without any count record (counter outage)", "counts_missing"),
+    "meter_outage": ("seconds of production time without any energy record (meter outage)", "energy_missing"),
 }
 
 

@@ -13,7 +13,7 @@ tiers of MIIT's factory ladder, versioned per authority and year). Every criteri
 
 The overall verdict (:func:`verdict`) is ``pass`` when every computed criterion passes and every declared one
 is confirmed, ``fail`` when any computed criterion fails or any declared one is not confirmed, ``pending``
-otherwise. A recognised workshop or factory whose data now fail a computed criterion is a conflict
+otherwise (a declaration to confirm, no data, or only indicative results). A recognised workshop or factory whose data now fail a computed criterion is a conflict
 (:func:`recognition_conflicts`; shown on the programme page and in the bulletin's annex).
 
 Computed measures
@@ -29,9 +29,11 @@ digital workshops (smart factory)
     distinct digital-workshop units of the enterprise recognised before the end of the period and not
     revoked by then.
 efficiency and operating cost change (smart factory)
-    the latest stored verification results of the enterprise's projects (table ``verifications``): the
-    improvement of one project, or the unweighted mean over several (the row lists them). Without a verified
-    result the declared value of table ``projects`` is shown, as a declaration to be confirmed.
+    the latest stored verification results of the enterprise's projects (table ``verifications``) whose
+    verdict is ``verified`` (every check passed): the improvement of one project, or the unweighted mean over
+    several (the row lists them). Indicative results (a failed check) are shown with their flags, verdict
+    ``indicative``: never a pass. Without either, the declared value of table ``projects`` is shown, as a
+    declaration to be confirmed.
 maturity level
     the enterprise's current capability maturity level (:mod:`zhizao.portfolio.maturity`).
 designation held
@@ -95,6 +97,8 @@ B_VERIFIED_MEAN = define("recognition.basis.verified_mean", "unweighted mean of 
                                                             "projects: %(projects)s")
 B_DECLARED = define("recognition.basis.declared", "declared by the enterprise for %(projects)s, not verified from "
                                                   "data (no stored verification result)")
+B_INDICATIVE = define("recognition.basis.indicative", "indicative results of %(projects)s, not verified (failed "
+                                                      "checks: %(flags)s)")
 B_NEITHER = define("recognition.basis.neither", "no verified result and no declared value for the enterprise's "
                                                 "projects")
 B_MATURITY = define("recognition.basis.maturity", "capability maturity level %(level)s (%(source)s, %(date)s)")
@@ -201,6 +205,8 @@ def _confirmations(con, enterprise_id: str, scope, ruleset: str) -> dict:
 def _row(c: Criterion, rs: RuleSet, value=None, passed=None, basis=None, evidence=None, confirmation=None,
          kind=None) -> dict:
     kind = kind or c.kind
+    if kind == "indicative":  # computed from results that failed a check: shown, never judged
+        return {**_row(c, rs, value, None, basis, evidence, None, "computed"), "verdict": "indicative"}
     if kind == "computed":
         verdict = "no_data" if passed is None else ("pass" if passed else "fail")
     elif kind == "declared":
@@ -221,6 +227,9 @@ def _change(ctx: _Context, enterprise_id: str, indicator: str, sign: float):
     prj = ctx.prj[ctx.prj["enterprise_id"] == enterprise_id]
     ver = ctx.ver[ctx.ver["project_id"].isin(prj["project_id"])]
     ver = ver[(ver["indicator"] == indicator) & ver["improvement"].notna()]
+    verdict = ver["result"].map(lambda r: (r or {}).get("verdict") if isinstance(r, dict) else None)
+    indicative = ver[(verdict != "verified").to_numpy(dtype=bool)]
+    ver = ver[(verdict == "verified").to_numpy(dtype=bool)]
     if len(ver):
         ids = ver["project_id"].tolist()
         value = sign * float(ver["improvement"].mean())
@@ -231,14 +240,20 @@ def _change(ctx: _Context, enterprise_id: str, indicator: str, sign: float):
                 lo, hi = sorted((sign * r["ci_low"], sign * r["ci_high"]))
                 conf = r["confidence"] if pd.notna(r["confidence"]) else None
                 ci = f", {conf:.0%} interval {lo:+.1%} .. {hi:+.1%}" if conf else f", interval {lo:+.1%} .. {hi:+.1%}"
-            return value, B_VERIFIED_ONE(project=ids[0], method=r["method"] or "method not stated", ci=ci), ids, False
-        return value, B_VERIFIED_MEAN(n=len(ids), projects=ids), ids, False
+            return (value, B_VERIFIED_ONE(project=ids[0], method=r["method"] or "method not stated", ci=ci), ids,
+                    "verified")
+        return value, B_VERIFIED_MEAN(n=len(ids), projects=ids), ids, "verified"
+    if len(indicative):  # results with failed checks: shown, never counted as passing
+        ids = indicative["project_id"].tolist()
+        flags = sorted({f for r in indicative["result"] for f in ((r or {}).get("flags") or [])})
+        return (sign * float(indicative["improvement"].mean()), B_INDICATIVE(projects=ids, flags=flags or ["-"]),
+                ids, "indicative")
     col = DECLARED_COLUMNS[indicator]
     dec = prj[prj[col].notna()]
     if len(dec):
         ids = dec["project_id"].tolist()
-        return sign * float(dec[col].mean()), B_DECLARED(projects=ids), ids, True
-    return None, B_NEITHER(), prj["project_id"].tolist(), False
+        return sign * float(dec[col].mean()), B_DECLARED(projects=ids), ids, "declared"
+    return None, B_NEITHER(), prj["project_id"].tolist(), "none"
 
 
 def _held(ctx: _Context, enterprise_id: str, designation: str, end) -> list[str]:
@@ -298,10 +313,12 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
             basis = B_WORKSHOPS(n=len(units), enterprise=enterprise_id, end=str(end or today(ctx.zone)))
         elif m in ("production_efficiency_change", "operating_cost_change"):
             ind = "production_efficiency" if m == "production_efficiency_change" else "operating_cost"
-            value, basis, evidence, declared = _change(ctx, enterprise_id, ind, +1.0 if ind ==
-                                                       "production_efficiency" else -1.0)
-            if declared:
+            value, basis, evidence, mode = _change(ctx, enterprise_id, ind, +1.0 if ind ==
+                                                   "production_efficiency" else -1.0)
+            if mode == "declared":
                 kind = "declared"
+            elif mode == "indicative":
+                kind = "indicative"
         elif m == "maturity_level":
             from zhizao.portfolio.maturity import current_level
 
@@ -321,8 +338,8 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
         if c.kind == "information":
             rows.append(_row(c, rs, value=value, basis=basis, evidence=evidence))
             continue
-        passed = None if kind == "declared" else (_compare(value, c.operator, c.threshold)
-                                                  if c.threshold is not None else None)
+        passed = None if kind in ("declared", "indicative") else (_compare(value, c.operator, c.threshold)
+                                                                  if c.threshold is not None else None)
         row = _row(c, rs, value=value, passed=passed, basis=basis, evidence=evidence, kind=kind,
                    confirmation=conf.get(c.id) if kind == "declared" else None)
         rows.append(row)
@@ -400,7 +417,7 @@ def verdict(checks: pd.DataFrame) -> dict:
     """The overall verdict of checks: ``{"verdict": "pass"|"fail"|"pending", "failed": [...], "pending":
     [...]}`` (see the module docstring)."""
     failed = checks.loc[checks["verdict"].isin(["fail", "not_confirmed"]), "criterion"].tolist()
-    pending = checks.loc[checks["verdict"].isin(["pending", "no_data"]), "criterion"].tolist()
+    pending = checks.loc[checks["verdict"].isin(["pending", "no_data", "indicative"]), "criterion"].tolist()
     return {"verdict": "fail" if failed else ("pending" if pending else "pass"), "failed": failed,
             "pending": pending}
 

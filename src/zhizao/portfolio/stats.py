@@ -3,8 +3,10 @@
 Averages follow reference/transformation.md: the headline is the UNWEIGHTED mean of project improvements
 (what press releases report), shown beside an output-weighted mean and the median, with the spread of the
 projects (quartiles, range) and a percentile-bootstrap interval over projects (reference/verification.md,
-"Programme level"). Verified values (stored verification results) and declared values (``declared_*`` of
-table ``projects``) are kept apart. Every number carries the list of project ids behind it.
+"Programme level"). Verified values (stored verification results whose every check passed, verdict
+``verified``), indicative values (results with a failed check, shown apart: ``averages_indicative``) and
+declared values (``declared_*`` of table ``projects``) are kept apart. Every number carries the list of
+project ids behind it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from zhizao.schema import DESIGNATIONS, PROJECT_TYPES
 
 #: How many projects each ranking lists.
 TOP_N = 10
-#: Per-project status of an indicator.
-STATUSES = ("verified", "declared", "neither")
+#: Per-project status of an indicator: a verified result (every check passed), an indicative one (a value
+#: with failed checks), only a declared value, or none.
+STATUSES = ("verified", "indicative", "declared", "neither")
 
 
 def bootstrap_mean_ci(values, confidence: float = 0.9, n_boot: int = 2000, seed: int = 0
@@ -156,8 +159,10 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         project_id, enterprise_id, enterprise, type, indicator, status ("verified": a stored result with a
-        non-null improvement; "declared": no such result but a declared value; "neither"), improvement,
-        ci_low, ci_high, confidence, method, output, investment, declared, computed_at, warnings.
+        non-null improvement and verdict ``verified``; "indicative": a value whose checks did not all pass;
+        "declared": neither but a declared value; "neither"), verdict, flags (codes of the failed checks),
+        improvement, ci_low, ci_high, confidence, method, output, investment, declared, computed_at, warnings.
+        ``improvement`` and its interval are given for verified and indicative results.
     """
     rows = []
     by_key = {(r.project_id, r.indicator): r for r in ver.itertuples(index=False)}
@@ -166,21 +171,26 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
             r = by_key.get((p.project_id, ind))
             declared = getattr(p, DECLARED_COLUMNS[ind])
             declared = None if pd.isna(declared) else float(declared)
-            verified = r is not None and pd.notna(r.improvement)
+            result = r.result if r is not None and isinstance(r.result, dict) else {}
+            verdict = result.get("verdict") or ("indicative" if r is not None else None)
+            has_value = r is not None and pd.notna(r.improvement)
+            status = ("verified" if has_value and verdict == "verified" else "indicative" if has_value
+                      else "declared" if declared is not None else "neither")
             rows.append({
                 "project_id": p.project_id, "enterprise_id": p.enterprise_id, "enterprise": p.enterprise,
-                "type": p.type, "indicator": ind,
-                "status": "verified" if verified else "declared" if declared is not None else "neither",
-                "improvement": r.improvement if verified else None,
-                "ci_low": r.ci_low if verified else None, "ci_high": r.ci_high if verified else None,
-                "confidence": r.confidence if verified else None, "method": r.method if verified else None,
+                "type": p.type, "indicator": ind, "status": status, "verdict": verdict,
+                "flags": list(result.get("flags") or []),
+                "improvement": r.improvement if has_value else None,
+                "ci_low": r.ci_low if has_value else None, "ci_high": r.ci_high if has_value else None,
+                "confidence": r.confidence if has_value else None, "method": r.method if has_value else None,
                 "output": r.output if r is not None else None,
                 "investment": None if pd.isna(p.investment) else float(p.investment),
                 "declared": declared, "computed_at": r.computed_at if r is not None else None,
                 "warnings": r.warnings if r is not None else [],
             })
-    cols = ["project_id", "enterprise_id", "enterprise", "type", "indicator", "status", "improvement", "ci_low",
-            "ci_high", "confidence", "method", "output", "investment", "declared", "computed_at", "warnings"]
+    cols = ["project_id", "enterprise_id", "enterprise", "type", "indicator", "status", "verdict", "flags",
+            "improvement", "ci_low", "ci_high", "confidence", "method", "output", "investment", "declared",
+            "computed_at", "warnings"]
     df = pd.DataFrame(rows, columns=cols)
     for c in ("improvement", "ci_low", "ci_high", "confidence", "output", "investment", "declared"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
@@ -265,19 +275,23 @@ def _coverage(pv: pd.DataFrame, n_projects: int) -> pd.DataFrame:
         g = pv[pv["indicator"] == ind]
         ids = {s: sorted(g.loc[g["status"] == s, "project_id"]) for s in STATUSES}
         rows.append({"indicator": ind, "n_projects": n_projects, "n_verified": len(ids["verified"]),
+                     "n_indicative": len(ids["indicative"]),
                      "n_declared_only": len(ids["declared"]), "n_neither": len(ids["neither"]),
                      "n_declared": int(g["declared"].notna().sum()),
-                     "verified_ids": ids["verified"], "declared_only_ids": ids["declared"],
+                     "verified_ids": ids["verified"], "indicative_ids": ids["indicative"],
+                     "declared_only_ids": ids["declared"],
                      "neither_ids": ids["neither"], "declared_ids": sorted(g.loc[g["declared"].notna(), "project_id"])})
     return pd.DataFrame(rows)
 
 
-def _averages(pv: pd.DataFrame, confidence, n_boot, seed) -> pd.DataFrame:
+def _averages(pv: pd.DataFrame, confidence, n_boot, seed, bases=(("verified", "improvement"),
+                                                                 ("declared", "declared"))) -> pd.DataFrame:
     rows = []
     for ind in PROGRAMME_INDICATORS:
         g = pv[pv["indicator"] == ind].set_index("project_id")
-        for basis, col in (("verified", "improvement"), ("declared", "declared")):
-            s = summarize(g[col], g["output"], g["investment"], confidence, n_boot, seed)
+        for basis, col in bases:
+            values = g[col].where(g["status"] == basis) if basis in ("verified", "indicative") else g[col]
+            s = summarize(values, g["output"], g["investment"], confidence, n_boot, seed)
             rows.append({"indicator": ind, "basis": basis, **s})
     return pd.DataFrame(rows)
 
@@ -329,10 +343,13 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         DataFrames ``projects`` (the selected projects), ``by_type``, ``by_district``, ``by_industry``,
         ``by_year`` (n_projects, project_ids), ``designations`` (the records counted), ``by_designation``
         and ``by_designation_level`` (n designated units, units, enterprise_ids, project_ids);
-        ``coverage`` (per indicator: n_verified, n_declared_only, n_neither, n_declared and the ids of each);
+        ``coverage`` (per indicator: n_verified, n_indicative, n_declared_only, n_neither, n_declared and the
+        ids of each);
         ``averages`` (per indicator and basis "verified" / "declared": n, mean (unweighted), ci_low, ci_high,
         weighted_mean, weight_basis ("output" = reporting-period output from the result's coverage,
-        "investment" otherwise), weight_project_ids, median, q1, q3, iqr, min, max, project_ids);
+        "investment" otherwise), weight_project_ids, median, q1, q3, iqr, min, max, project_ids; "verified"
+        counts only results whose every check passed); ``averages_indicative`` (the same for the indicative
+        results, shown apart);
         ``rankings`` (top projects by verified improvement per indicator);
         ``project_values`` (one row per project and indicator: every value the averages are computed from);
         ``revoked`` (recognitions revoked before the end of the range, not counted);
@@ -362,6 +379,7 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
     by_des = _designation_counts(d, by_level=False)
     n_des = dict(zip(by_des["designation"], by_des["n"]))
     verified_ids = sorted(set(pv.loc[pv["status"] == "verified", "project_id"]))
+    indicative_ids = sorted(set(pv.loc[pv["status"] == "indicative", "project_id"]))
     f = sel.to_dict()
     filters = {k: (", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in f.items()}
     totals = {
@@ -372,6 +390,7 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         "n_verified_projects": len(verified_ids),
         "n_revoked": int(revoked["unit"].nunique()) if len(revoked) else 0,
         "project_ids": prj["project_id"].tolist(), "verified_project_ids": verified_ids,
+        "n_indicative_projects": len(indicative_ids), "indicative_project_ids": indicative_ids,
     }
     return {
         "filters": filters, "selection": f, "confidence": confidence, "n_boot": n_boot, "seed": seed,
@@ -389,6 +408,7 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         "by_designation_level": _designation_counts(d, by_level=True),
         "coverage": _coverage(pv, len(prj)),
         "averages": _averages(pv, confidence, n_boot, seed),
+        "averages_indicative": _averages(pv, confidence, n_boot, seed, (("indicative", "improvement"),)),
         "rankings": _rankings(pv, top),
         "project_values": pv,
         "targets": targets(ws, sel, pv),

@@ -101,6 +101,8 @@ _DQ_DESCRIPTIONS = (
     N_("units produced whose product has no pri (ideal time unknown)"),
     N_("no calendar: the equipment is taken as scheduled around the clock"),
     N_("no data: equipment without any state or production record"),
+    N_("seconds of production time without any count record (counter outage)"),
+    N_("seconds of production time without any energy record (meter outage)"),
 )
 
 

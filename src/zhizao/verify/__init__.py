@@ -1,10 +1,13 @@
 """Verify stage: before/after change of the headline indicators with an adjusted baseline and a stated
-confidence level (IPMVP, ISO 50006, ASHRAE Guideline 14; reference/verification.md)."""
+confidence level (IPMVP, ISO 50006, ASHRAE Guideline 14; docs/reference/verification.md)."""
 
+from zhizao.verify.checks import Check
 from zhizao.verify.indicators import DEFINITIONS, verify
+from zhizao.verify.inputs import VerificationInputs
 from zhizao.verify.project import (PROJECT_INDICATORS, default_windows, stored_results, unverifiable,
                                    verify_all_projects, verify_project)
-from zhizao.verify.result import INDICATORS, VerificationResult
+from zhizao.verify.result import INDICATORS, VERDICTS, VerificationResult
 
-__all__ = ["DEFINITIONS", "INDICATORS", "PROJECT_INDICATORS", "VerificationResult", "default_windows",
-           "stored_results", "unverifiable", "verify", "verify_all_projects", "verify_project"]
+__all__ = ["Check", "DEFINITIONS", "INDICATORS", "PROJECT_INDICATORS", "VERDICTS", "VerificationInputs",
+           "VerificationResult", "default_windows", "stored_results", "unverifiable", "verify",
+           "verify_all_projects", "verify_project"]

@@ -1,17 +1,17 @@
 """Verification of one indicator for one scope: baseline period against reporting period.
 
 Definitions (reference/transformation.md; each is a setting, the first listed is the default when the data
-allow it):
+allow it) and their estimands (:mod:`zhizao.verify.estimands`, docs/reference/verification.md):
 
 ================================  ===============================================================================
 indicator / definition            value per period
 ================================  ===============================================================================
 production_efficiency
-  good_units_per_production_hour  GQ / APT [units/h]
+  good_units_per_production_hour  GQ / APT [units/h], standardised to the baseline mix of equipment and products
   standard_hours_per_labour_hour  standard hours earned / APAT
   good_units_per_labour_hour      GQ / APAT [units/h]
 defect_rate
-  scrap_rework_per_produced       (SQ + RQ) / PQ
+  scrap_rework_per_produced       (SQ + RQ) / PQ, standardised to the baseline mix of equipment and products
   failed_per_inspected            failed / inspected units (quality table)
 unit_energy
   kgce_per_unit                   comprehensive energy [kgce] / PQ
@@ -28,33 +28,39 @@ development_cycle
                                   window; products made on the scope's equipment, or tied to no equipment
 ================================  ===============================================================================
 
-Energy-type indicators use an adjusted baseline (regression, :mod:`zhizao.verify.model`); efficiency and
-defect rate are compared as a ratio of totals and a ratio of proportions (:mod:`zhizao.verify.ratios`);
-operating cost is deflated to baseline prices first (variables ``price_index:<category>`` or ``price_index``
-of the scope or an ancestor) and then regressed on output.
+Energy-type indicators and cost use an adjusted baseline (regression, :mod:`zhizao.verify.model`; unit energy
+with each equipment's output as its own driver); efficiency and defect rate are standardised ratios
+(:mod:`zhizao.verify.ratios`); the development cycle a ratio of means with a small-sample interval. Every
+result runs its checks (:mod:`zhizao.verify.checks`) and carries its verdict.
+
+Data gaps: buckets where data were expected but are missing (a meter outage: an equipment-day with production
+time or scheduled time and no energy where its meter otherwise reads; a counter outage: production time and
+no counts) are left out of the computation, flagged, and counted against the data coverage; coverage counts
+only the buckets where data were expected.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
+from zhizao.errors import DataSufficiencyError, InputError, NotFound
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.elements import _ms
 from zhizao.kpi.intervals import split_over
 from zhizao.kpi.variables import variable_buckets
+from zhizao.messages import Message, define
+from zhizao.verify import checks as C
 from zhizao.verify import model as M
-from zhizao.verify.ratios import proportion_ratio, ratio_of_totals_change
+from zhizao.verify.estimands import estimand
+from zhizao.verify.inputs import VerificationInputs, as_inputs
+from zhizao.verify.panel import cell_sums, split_hours
+from zhizao.verify.ratios import ratio_of_means, standardised_ratio
 from zhizao.verify.result import INDICATORS, VerificationResult
-from zhizao.verify.series import (
-    best_degree_days,
-    cached_edges,
-    cached_series,
-    cached_variables,
-    degree_days,
-    monthly_output,
-    scope_info,
-)
+from zhizao.verify.series import best_degree_days, cached_series, degree_days
+from zhizao.verify.uncertainty import level_shift, sum_variance
 
 DEFINITIONS = {
     "production_efficiency": ("good_units_per_production_hour", "standard_hours_per_labour_hour",
@@ -65,7 +71,26 @@ DEFINITIONS = {
     "operating_cost": ("cost_per_good_unit",),
     "development_cycle": ("days_design_to_release",),
 }
-COVERAGE_MIN = 0.9
+PARTIAL_PERIODS = ("prorate", "refuse")
+#: Equipment per scope up to which unit energy gives each equipment's output its own coefficient (beyond it,
+#: or with fewer than 10 baseline buckets per coefficient, the scope's total output).
+MAX_EQUIPMENT_DRIVERS = 12
+
+UNKNOWN_INDICATOR = define("verify.error.unknown_indicator", "unknown indicator %(indicator)s; one of %(allowed)s")
+UNKNOWN_DEFINITION = define("verify.error.unknown_definition",
+                            "unknown definition %(definition)s of %(indicator)s; one of %(allowed)s")
+UNKNOWN_OPTION = define("verify.error.unknown_option", "unknown %(option)s %(value)s; one of %(allowed)s")
+EMPTY_PERIOD = define("verify.error.empty_period", "empty period %(start)s .. %(end)s")
+UNKNOWN_SCOPE = define("verify.error.unknown_scope",
+                       "scope %(scope)s is no equipment, work_center, area, site or enterprise id")
+NO_DATA = define("verify.error.no_data", "no %(what)s data for %(scope)s in the %(period)s window")
+NEEDS_OUTPUT = define("verify.error.needs_output",
+                      "unit_energy (%(definition)s) needs output (%(volume)s) in both windows at %(scope)s; "
+                      "without it verify indicator 'energy'")
+NO_CYCLES = define("verify.error.no_cycles", "no development cycles for the enterprise of %(scope)s")
+BOOKING_REFUSED = define("verify.error.booking_periods",
+                         "the %(period)s window cuts %(n)s booking periods of the costs of %(scope)s; choose "
+                         "windows of whole booking periods, or prorate")
 
 
 def _iso(t) -> str:
@@ -73,11 +98,14 @@ def _iso(t) -> str:
 
 
 def _window(w) -> tuple[pd.Timestamp, pd.Timestamp]:
-    a, b = (pd.Timestamp(x) for x in w)
+    try:
+        a, b = (pd.Timestamp(x) for x in w)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"unparseable period {w!r}: {e}") from None
     a = a.tz_localize("UTC") if a.tzinfo is None else a
     b = b.tz_localize("UTC") if b.tzinfo is None else b
     if b <= a:
-        raise ValueError(f"empty period {w[0]}..{w[1]}")
+        raise InputError(EMPTY_PERIOD(start=str(w[0]), end=str(w[1])))
     return a, b
 
 
@@ -99,9 +127,23 @@ def _default_definition(indicator: str, b: pd.DataFrame) -> str:
     return DEFINITIONS[indicator][0]
 
 
+@dataclass
+class _Run:
+    """What one verification collects on its way: checks, notes, coverage, adjustments."""
+
+    checks: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    coverage: dict = field(default_factory=dict)
+    adjustments: list = field(default_factory=list)
+
+    def check(self, passed, message: Message) -> None:
+        self.checks.append(C.Check(bool(passed), message))
+
+
 def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: str | None = None,
            confidence: float = 0.9, uncertainty: str = "exact_hac", granularity: str = "day",
-           project_id: str | None = None, n_boot: int = 2000, seed: int = 0) -> VerificationResult:
+           project_id: str | None = None, n_boot: int = 999, seed: int = 0,
+           inputs: VerificationInputs | None = None, partial_periods: str = "prorate") -> VerificationResult:
     """Verify the change of ``indicator`` at ``scope`` from ``baseline`` to ``reporting``.
 
     Parameters
@@ -118,9 +160,16 @@ def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: s
     confidence : float
         Confidence level of the interval (default 0.90).
     uncertainty : {'exact_hac', 'ashrae14', 'block_bootstrap'}
-        Convention for regression-based indicators (see :mod:`zhizao.verify.model`).
+        Convention for regression-based indicators (see :mod:`zhizao.verify.model`); ``exact_hac`` is the
+        calibrated one.
     granularity : {'day', 'hour', 'week', 'month'}
-        Bucket of the baseline model and of the bootstrap blocks.
+        Bucket of the baseline model.
+    inputs : VerificationInputs, optional
+        What the verification reads, prepared once for many verifications
+        (:meth:`zhizao.verify.inputs.VerificationInputs.prepare`); by default read for this call.
+    partial_periods : {'prorate', 'refuse'}
+        Operating cost: a window that cuts a booking period of the costs prorates its amount by time (the
+        result is indicative and says so) or is refused.
 
     Returns
     -------
@@ -128,230 +177,241 @@ def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: s
 
     Raises
     ------
-    ValueError
-        Unknown indicator, definition or scope; empty periods; no data for the indicator in a period.
+    zhizao.errors.InputError
+        Unknown indicator, definition or option; empty periods.
+    zhizao.errors.NotFound
+        Unknown scope.
+    zhizao.errors.DataSufficiencyError
+        No data for the indicator in a period.
     """
     if indicator not in INDICATORS:
-        raise ValueError(f"unknown indicator {indicator!r}; one of {', '.join(INDICATORS)}")
-    (b0, b1), (r0, r1) = _window(baseline), _window(reporting)
+        raise InputError(UNKNOWN_INDICATOR(indicator=indicator, allowed=list(INDICATORS)))
     if definition is not None and definition not in DEFINITIONS[indicator]:
-        raise ValueError(f"unknown definition {definition!r} of {indicator}; one of "
-                         f"{', '.join(DEFINITIONS[indicator])}")
-    scope_info(ws, scope)  # raises for an unknown scope
+        raise InputError(UNKNOWN_DEFINITION(definition=definition, indicator=indicator,
+                                            allowed=list(DEFINITIONS[indicator])))
+    if uncertainty not in M.UNCERTAINTY:
+        raise InputError(UNKNOWN_OPTION(option="uncertainty", value=uncertainty, allowed=list(M.UNCERTAINTY)))
+    if partial_periods not in PARTIAL_PERIODS:
+        raise InputError(UNKNOWN_OPTION(option="partial_periods", value=partial_periods,
+                                        allowed=list(PARTIAL_PERIODS)))
+    (b0, b1), (r0, r1) = _window(baseline), _window(reporting)
+    inputs = as_inputs(inputs if inputs is not None else ws)
+    try:
+        inputs.scope(scope)
+    except LookupError:
+        raise NotFound(UNKNOWN_SCOPE(scope=scope)) from None
     common = dict(indicator=indicator, scope=scope, baseline_period=(_iso(b0), _iso(b1)),
                   reporting_period=(_iso(r0), _iso(r1)), confidence=confidence, project_id=project_id)
+    run = _Run()
+    w = ((b0, b1), (r0, r1))
     if indicator == "development_cycle":
-        return _development_cycle(ws, scope, (b0, b1), (r0, r1), confidence, n_boot, seed, common)
-    if indicator == "operating_cost":  # monthly good output (costs are booked per month)
-        b, r = monthly_output(ws, scope, b0, b1), monthly_output(ws, scope, r0, r1)
+        res = _development_cycle(inputs, scope, w, confidence, common, run)
     else:
-        b = cached_series(ws, scope, granularity, b0, b1)  # shared with the project's other indicators:
-        r = cached_series(ws, scope, granularity, r0, r1)  # read-only
-    definition = definition or _default_definition(indicator, b)
-    common["definition"] = definition
-    if indicator == "production_efficiency":
-        return _efficiency(b, r, definition, confidence, n_boot, seed, common)
-    if indicator == "defect_rate":
-        return _defects(ws, b, r, definition, confidence, common)
-    if indicator == "operating_cost":
-        return _cost(ws, scope, b, r, (b0, b1), (r0, r1), confidence, uncertainty, n_boot, seed, common)
-    return _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n_boot, seed, common)
+        b = cached_series(inputs, scope, granularity, b0, b1)  # shared with the project's other indicators
+        definition = definition or _default_definition(indicator, b)
+        common["definition"] = definition
+        if indicator == "production_efficiency":
+            res = _efficiency(inputs, scope, w, b, definition, confidence, granularity, common, run)
+        elif indicator == "defect_rate":
+            res = _defects(inputs, scope, w, b, definition, confidence, granularity, common, run)
+        elif indicator == "operating_cost":
+            res = _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial_periods, common, run)
+        else:
+            res = _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty, granularity,
+                          n_boot, seed, project_id, common, run)
+    direction = INDICATORS[indicator]
+    run.checks += C.result_checks(res.improvement, res.ci_low, res.ci_high,
+                                  res.adjusted_baseline if indicator in ("unit_energy", "energy", "operating_cost")
+                                  else None, direction)
+    res.checks, res.notes, res.adjustments = run.checks, run.notes, run.adjustments
+    res.coverage = {**run.coverage, **res.coverage}
+    return res.judge()
 
 
-def _coverage(b: pd.Series, r: pd.Series, what: str) -> tuple[dict, list[str]]:
-    cov = {"baseline": float(b.notna().mean()) if len(b) else 0.0,
-           "reporting": float(r.notna().mean()) if len(r) else 0.0,
-           "baseline_buckets": int(b.notna().sum()), "reporting_buckets": int(r.notna().sum())}
-    w = []
-    for k in ("baseline", "reporting"):
-        if cov[k] < COVERAGE_MIN:
-            w.append(f"data coverage: {what} present in {100 * cov[k]:.0f} % of the {k} period's buckets")
-    if not cov["baseline_buckets"] or not cov["reporting_buckets"]:
-        raise ValueError(f"no {what} data in the " + ("baseline" if not cov["baseline_buckets"] else "reporting")
-                         + " period")
-    return cov, w
+# -- data present, and outages --------------------------------------------------------------------------------------
+def _num(df: pd.DataFrame, col: str) -> np.ndarray:
+    return df[col].to_numpy(float) if col in df else np.full(len(df), np.nan)
 
 
-# -- production efficiency: ratio of totals ---------------------------------------------------------------------
-def _efficiency(b, r, definition, confidence, n_boot, seed, common) -> VerificationResult:
-    num, den, scale = {"good_units_per_production_hour": ("gq", "apt", 3600.0),
-                       "standard_hours_per_labour_hour": ("earned_hours", "apat", 1.0),
-                       "good_units_per_labour_hour": ("gq", "apat", 1.0)}[definition]
-    cov, warnings = _coverage(b[num].where(b[den] > 0) if num in b else pd.Series(dtype=float),
-                              r[num].where(r[den] > 0) if num in r else pd.Series(dtype=float), f"{num} and {den}")
-    mb, mr = (b[den] > 0).to_numpy(), (r[den] > 0).to_numpy()  # the two columns only, not the whole frame
-    bb = {c: b[c].to_numpy(float)[mb] for c in (num, den)}
-    rr = {c: r[c].to_numpy(float)[mr] for c in (num, den)}
-    res = ratio_of_totals_change(bb[num], bb[den] / scale, rr[num], rr[den] / scale, confidence, n_boot, seed=seed)
+def _outage_checks(run: _Run, pn, period: str, kinds=("counter", "meter", "time")) -> None:
+    """A failed check per kind of outage found in the panel ``pn`` (equipment-days where data were expected
+    and are missing)."""
+    for kind in kinds:
+        bad = pn.status[f"{kind}_outage"]
+        if bad.any():
+            eqs = sorted(pn.equipment[bad.any(axis=1)].tolist())
+            run.check(False, C.OUTAGE(kind=kind, buckets=int(bad.sum()), equipment=eqs, period=period))
+
+
+def _coverage_check(run: _Run, period: str, expected: int, present: int) -> None:
+    share = present / expected if expected else 0.0
+    run.coverage[f"{period}_expected"] = int(expected)
+    run.coverage[f"{period}_present"] = int(present)
+    run.coverage[period] = float(share)
+    run.check(share >= C.LIMITS["coverage_min"],
+              C.COVERAGE(present=int(present), expected=int(expected), period=period, share=C.fmt_pct(share),
+                         minimum=C.fmt_pct(C.LIMITS["coverage_min"])))
+
+
+def _panels(inputs, scope, w):
+    return [inputs.panel(scope, _ms(a), _ms(b)) for a, b in w]
+
+
+# -- production efficiency and defect rate: standardised ratios --------------------------------------------------
+def _labels(pn, cs) -> np.ndarray:
+    """Cell labels ``equipment|product`` of the cell sums ``cs``."""
+    np_ = max(pn.products.size, 1)
+    code = cs["e"] * np_ + cs["p"]
+    u, inv = np.unique(code, return_inverse=True)
+    names = np.array([f"{pn.equipment[c // np_]}|{pn.products[c % np_]}" for c in u], dtype=object)
+    return names[inv] if u.size else np.empty(0, object)
+
+
+def _efficiency_rows(pn, run: _Run) -> dict:
+    """Rows (cell, day, good units, hours) of one window: each equipment-day's production time split between
+    its products by planned run time x units (by units where a product has no planned run time);
+    equipment-days of a counter or time outage left out."""
+    cs = cell_sums(pn, pn.bad(("counter", "time")))
+    hours, fallback = split_hours(pn, cs)
+    if fallback:
+        run.notes.append(C.NOTE_NO_PRI(equipment=sorted(set(pn.equipment[cs["e"][~np.isfinite(cs["ideal"])]]))))
+    ok = np.isfinite(hours) & (hours > 0)
+    return {"cell": _labels(pn, cs)[ok], "day": pn.days[cs["day"]][ok], "num": cs["good"][ok], "den": hours[ok]}
+
+
+def _defect_rows(pn) -> dict:
+    cs = cell_sums(pn)
+    ok = cs["n"] > 0
+    return {"cell": _labels(pn, cs)[ok], "day": pn.days[cs["day"]][ok], "num": cs["c"][ok], "den": cs["n"][ok]}
+
+
+def _scope_rows_series(b: pd.DataFrame, num: str, den: str, scale: float = 1.0) -> dict:
+    """One cell (the scope) per bucket of a scope series: rows (cell, day, num, den) where den > 0."""
+    n, d = _num(b, num), _num(b, den) / scale
+    ok = np.isfinite(n) & np.isfinite(d) & (d > 0)
+    day = b.index.as_unit("ms").asi8
+    return {"cell": np.full(int(ok.sum()), "scope", object), "day": day[ok], "num": n[ok], "den": d[ok]}
+
+
+def _ratio_result(common, run, res, direction: str, method: str, coverage_extra: dict, what: str):
+    """A VerificationResult from a StandardisedRatio (direction 'up': change of the rate; 'down': reduction)."""
+    if direction == "up":
+        improvement, lo, hi = res.ratio - 1, res.ratio_low - 1, res.ratio_high - 1
+        simple = res.simple_reporting / res.simple_baseline - 1 if res.simple_baseline else None
+    else:
+        improvement, lo, hi = 1 - res.ratio, 1 - res.ratio_high, 1 - res.ratio_low
+        simple = res.simple_reporting / res.simple_baseline - 1 if res.simple_baseline else None
+    if res.dropped or res.new:
+        run.notes.append(C.NOTE_MIX_DROPPED(cells=res.dropped + res.new))
+    run.check(res.missing_weight <= C.LIMITS["mix_missing_max"] and res.new_share <= C.LIMITS["mix_new_max"],
+              C.MIX(missing=C.fmt_pct(res.missing_weight), new=C.fmt_pct(res.new_share), what=what,
+                    maximum=C.fmt_pct(C.LIMITS["mix_missing_max"])))
     return VerificationResult(
-        **common, baseline=res["baseline"], reporting=res["reporting"], adjusted_baseline=res["baseline"],
-        change=res["change"], improvement=res["change"], ci_low=res["ci_low"], ci_high=res["ci_high"],
-        method=f"ratio of totals; paired circular block bootstrap over buckets (block {res.get('block')}, "
-               f"{n_boot} resamples), percentile interval",
-        simple_change=res["change"], fit={}, warnings=warnings + [
-            "no adjusted baseline: the ratio of totals is compared as it is"
-            + (" (product mix normalised by standard hours)" if definition.startswith("standard") else "")],
-        coverage={**cov, "output": float(pd.Series(rr[num]).sum())})
+        **common, baseline=res.baseline, reporting=res.reporting, adjusted_baseline=res.baseline,
+        change=res.ratio - 1, improvement=improvement, ci_low=lo, ci_high=hi, method=method,
+        simple_change=simple,
+        fit={"cells": len(res.cells), "log_variance": res.log_variance, "df": res.df, "phi": list(res.phi),
+             "simple_baseline": res.simple_baseline, "simple_reporting": res.simple_reporting},
+        interval_method="t interval on the log of the ratio; variance of the daily linearised estimator "
+                        "(AR(1)-prewhitened long-run variance), Welch-Satterthwaite degrees of freedom",
+        coverage={"days": list(res.days), **coverage_extra})
 
 
-# -- defect rate: ratio of proportions --------------------------------------------------------------------------
-def _mix_standardised(ws, common, confidence, n_boot: int = 2000, seed: int = 0) -> dict | None:
-    """Reporting defect rate at the baseline product mix, with a block-bootstrap interval of the improvement.
-
-    Per product i: baseline weight w_i = its share of baseline output, reporting rate p_ri; the standardised
-    rate is sum_i w_i p_ri (direct standardisation). Counts are booked to the day of their time stamp
-    (``end``). None when the scope has fewer than two products in the baseline.
-    """
-    scope = common["scope"]
-    _level, _chain, tz = scope_info(ws, scope)
-    d = _product_counts(ws, scope)
-    if d.empty:
-        return None
-    pid = d["product_id"].to_numpy(object)
-    codes, pcode = np.unique(pid, return_inverse=True)  # sorted product ids
-    t = d["t"].to_numpy(np.int64)
-    nc = np.column_stack([np.nan_to_num(d["n"].to_numpy(float)), np.nan_to_num(d["c"].to_numpy(float))])
-    wins = []
-    for w in (common["baseline_period"], common["reporting_period"]):
-        edges = cached_edges(ws, _ms(w[0]), _ms(w[1]), "day", tz)
-        day = np.searchsorted(edges, t, side="right") - 1
-        inside = (day >= 0) & (day < edges.size - 1)
-        days, row = np.unique(day[inside], return_inverse=True)  # the days with records, in order
-        wins.append((row, pcode[inside], nc[inside], days.size))
-    base_codes = np.unique(wins[0][1])
-    if base_codes.size < 2:
-        return None
-    rep = set(wins[1][1].tolist())
-    dropped = [codes[k] for k in base_codes if k not in rep]
-    keep = [k for k in base_codes if k in rep]
-    products = [codes[k] for k in keep]
-    if not products:
-        return None
-
-    def cube(row, pc, x, n_days):  # days with records x products x (n, c), summed per day and product
-        col = np.full(codes.size, -1)
-        col[keep] = np.arange(len(keep))
-        j = col[pc]
-        m = j >= 0
-        out = np.zeros((n_days, len(keep), 2))
-        np.add.at(out, (row[m], j[m]), x[m])
-        return out
-
-    B, R = cube(*wins[0]), cube(*wins[1])
-
-    def rates(cb, cr):  # arrays (..., products, 2) summed over days
-        w = cb[..., 0] / cb[..., 0].sum(axis=-1, keepdims=True)
-        pb = cb[..., 1].sum(axis=-1) / cb[..., 0].sum(axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pr = np.nansum(w * cr[..., 1] / cr[..., 0], axis=-1)
-        return pb, pr
-
-    pb, pr = rates(B.sum(axis=0), R.sum(axis=0))
-    rng = np.random.default_rng(seed)
-    from zhizao.verify.ratios import _blocks, circular_block_starts, circular_block_sums
-
-    kb, kr = _blocks(B.shape[0]), _blocks(R.shape[0])
-    sb = circular_block_starts(B.shape[0], kb, n_boot, rng)  # the draws of circular_block_indices
-    sr = circular_block_starts(R.shape[0], kr, n_boot, rng)
-    bb, br = rates(circular_block_sums(B, sb, kb), circular_block_sums(R, sr, kr))
-    imp = 1 - br / bb
-    alpha = 1 - confidence
-    lo, hi = np.nanquantile(imp, [alpha / 2, 1 - alpha / 2])
-    return {"standardised": float(pr), "baseline": float(pb), "ci_low": float(lo), "ci_high": float(hi),
-            "n": len(products), "dropped": dropped}
-
-
-_LEVEL_COLUMNS = ("equipment_id", "work_center", "area", "site", "enterprise")
-
-
-def _scope_rows(bulk: pd.DataFrame, index: dict, scope: str) -> pd.DataFrame:
-    """Rows of a bulk frame whose equipment lies in ``scope`` (``scope`` equal to one of its level columns),
-    in the frame's order."""
-    pos = [index[c][scope] for c in _LEVEL_COLUMNS if scope in index[c]]
-    if not pos:
-        return bulk.iloc[:0]
-    return bulk.iloc[np.unique(np.concatenate(pos)) if len(pos) > 1 else pos[0]]
-
-
-def _bulk_by_level(df: pd.DataFrame) -> dict:
-    return {c: df.groupby(c, sort=False).indices for c in _LEVEL_COLUMNS}
-
-
-def _product_counts(ws, scope) -> pd.DataFrame:
-    """Produced and defective (scrap + rework) units per production record with a product, of the equipment
-    in ``scope``: columns t (end [ms]), product_id, n, c. After :func:`prepare_products` from one query."""
-    bulk = ws._cache.get(("product_counts_all",))
-    if bulk is not None:
-        return _scope_rows(bulk[0], bulk[1], scope)[["t", "product_id", "n", "c"]]
-    return ws.con.execute("""
-        SELECT epoch_ms(p."end") t, p.product_id, p.produced n,
-               coalesce(p.scrap, 0) + coalesce(p.rework, 0) c
-        FROM production p JOIN equipment e USING (equipment_id)
-        WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site, e.enterprise) AND p.product_id IS NOT NULL""",
-                          [scope]).df()
-
-
-def prepare_products(ws) -> None:
-    """Read the production records of every scope with a product in one query (see :func:`_product_counts`)."""
-    if ("product_counts_all",) in ws._cache:
-        return
-    d = ws.con.execute("""
-        SELECT epoch_ms(p."end") t, p.product_id, p.produced n,
-               coalesce(p.scrap, 0) + coalesce(p.rework, 0) c,
-               e.equipment_id, e.work_center, e.area, e.site, e.enterprise
-        FROM production p JOIN equipment e USING (equipment_id)
-        WHERE p.product_id IS NOT NULL""").df()
-    ws._cache[("product_counts_all",)] = (d, _bulk_by_level(d))
-
-
-def _defects(ws, b, r, definition, confidence, common) -> VerificationResult:
-    if definition == "scrap_rework_per_produced":
-        cb, nb = b["sq"] + b["rq"], b["pq"]
-        cr, nr = r["sq"] + r["rq"], r["pq"]
+def _efficiency(inputs, scope, w, b, definition, confidence, granularity, common, run) -> VerificationResult:
+    common["estimand"] = estimand("production_efficiency", definition)
+    if definition == "good_units_per_production_hour" and granularity == "day":
+        panels = _panels(inputs, scope, w)
+        rows = [_efficiency_rows(pn, run) for pn in panels]
+        for pn, name in zip(panels, ("baseline", "reporting")):
+            _outage_checks(run, pn, name, ("counter", "time"))
+            st = pn.status
+            _coverage_check(run, name, int((st["counts_expected"] | st["time_outage"]).sum()),
+                            int((st["counts_expected"] & ~st["counter_outage"]).sum()))
+        method = ("good units per production hour at the baseline mix of equipment and products (direct "
+                  "standardisation)")
     else:
-        cb, nb, cr, nr = b["defects"], b["ip"], r["defects"], r["ip"]
-    cov, warnings = _coverage(nb.where(nb > 0), nr.where(nr > 0), "inspected or produced units")
-    mb, mr = nb > 0, nr > 0
-    res = proportion_ratio(cb[mb], nb[mb], cr[mr], nr[mr], confidence)
-    if res["phi"] > 1:
-        warnings.append(f"over-dispersion between days: phi = {res['phi']:.2f}; the interval uses the "
-                        "effective sample size n / phi (quasi-binomial)")
-    improvement = 1 - res["ratio"]
-    fit = {"phi": res["phi"]}
-    head = dict(reporting=res["reporting"], change=res["ratio"] - 1, improvement=improvement,
-                ci_low=1 - res["ratio_high"], ci_high=1 - res["ratio_low"],
-                method="ratio of proportions; score interval (statsmodels confint_proportions_2indep, "
-                       "compare=ratio) on quasi-binomial effective counts")
-    mix = _mix_standardised(ws, common, confidence) if definition == "scrap_rework_per_produced" else None
-    if mix is None:
-        warnings.append("no product-mix standardisation: the defect counts carry no product split")
+        num, den, scale = {"good_units_per_production_hour": ("gq", "apt", 3600.0),
+                           "standard_hours_per_labour_hour": ("earned_hours", "apat", 1.0),
+                           "good_units_per_labour_hour": ("gq", "apat", 1.0)}[definition]
+        r = cached_series(inputs, scope, granularity, *w[1])
+        rows = [_scope_rows_series(x, num, den, scale) for x in (b, r)]
+        for x, name in ((b, "baseline"), (r, "reporting")):
+            has_den = np.nan_to_num(_num(x, den)) > 0
+            _coverage_check(run, name, int(has_den.sum()), int((has_den & np.isfinite(_num(x, num))).sum()))
+        method = f"ratio of totals {num} / {den}"
+    for x, name in zip(rows, ("baseline", "reporting")):
+        if not len(x["num"]):
+            raise DataSufficiencyError(NO_DATA(what="output and production time", scope=common["scope"],
+                                               period=name))
+    res = standardised_ratio(rows[0]["cell"], rows[0]["day"], rows[0]["num"], rows[0]["den"],
+                             rows[1]["cell"], rows[1]["day"], rows[1]["num"], rows[1]["den"], confidence)
+    return _ratio_result(common, run, res, "up", method, {"output": float(rows[1]["num"].sum())},
+                         "production hours")
+
+
+def _defects(inputs, scope, w, b, definition, confidence, granularity, common, run) -> VerificationResult:
+    common["estimand"] = estimand("defect_rate", definition)
+    if definition == "scrap_rework_per_produced" and granularity == "day":
+        panels = _panels(inputs, scope, w)
+        rows = [_defect_rows(pn) for pn in panels]
+        for pn, name in zip(panels, ("baseline", "reporting")):
+            _outage_checks(run, pn, name, ("counter",))
+            st = pn.status
+            _coverage_check(run, name, int(st["counts_expected"].sum()),
+                            int((st["counts_expected"] & ~st["counter_outage"]).sum()))
+        method = "defect rate at the baseline mix of equipment and products (direct standardisation)"
     else:
-        # the headline is the reporting rate at the baseline product mix (direct standardisation)
-        fit.update(crude_improvement=improvement, crude_ci=[head["ci_low"], head["ci_high"]], products=mix["n"])
-        head = dict(reporting=mix["standardised"], change=mix["standardised"] / res["baseline"] - 1,
-                    improvement=1 - mix["standardised"] / res["baseline"], ci_low=mix["ci_low"],
-                    ci_high=mix["ci_high"],
-                    method="ratio of proportions at the baseline product mix (direct standardisation over "
-                           f"{mix['n']} products); circular block bootstrap over days, percentile interval")
-        if mix["dropped"]:
-            warnings.append(f"products without reporting output left out of the standardisation: "
-                            f"{', '.join(mix['dropped'])}")
-    return VerificationResult(
-        **common, baseline=res["baseline"], adjusted_baseline=res["baseline"], **head,
-        simple_change=res["ratio"] - 1, fit=fit, warnings=warnings,
-        coverage={**cov, "output": float(nr[mr].sum()), "defects_baseline": float(cb[mb].sum()),
-                  "defects_reporting": float(cr[mr].sum())})
+        num, den = ("sq_rq", "pq") if definition == "scrap_rework_per_produced" else ("defects", "ip")
+        r = cached_series(inputs, scope, granularity, *w[1])
+        rows = []
+        for x, name in ((b, "baseline"), (r, "reporting")):
+            x = x.assign(sq_rq=_num(x, "sq") + np.nan_to_num(_num(x, "rq"))) if num == "sq_rq" else x
+            rows.append(_scope_rows_series(x, num, den))
+            has = np.nan_to_num(_num(x, den)) > 0
+            _coverage_check(run, name, int(has.sum()), int(has.sum()))
+        method = f"ratio of totals {num} / {den}"
+    for x, name in zip(rows, ("baseline", "reporting")):
+        if not len(x["num"]):
+            raise DataSufficiencyError(NO_DATA(what="inspected or produced units", scope=common["scope"],
+                                               period=name))
+    res = standardised_ratio(rows[0]["cell"], rows[0]["day"], rows[0]["num"], rows[0]["den"],
+                             rows[1]["cell"], rows[1]["day"], rows[1]["num"], rows[1]["den"], confidence)
+    extra = {"output": float(rows[1]["den"].sum()), "defects_baseline": float(rows[0]["num"].sum()),
+             "defects_reporting": float(rows[1]["num"].sum())}
+    return _ratio_result(common, run, res, "down", method, extra, "produced units")
 
 
 # -- energy and unit energy: adjusted baseline -----------------------------------------------------------------
-def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str, volume: str | None):
-    """Candidate relevant variables as groups of columns (for :func:`zhizao.verify.model.choose`)."""
+CONTINUOUS = ("volume", "run_hours", "scheduled_hours", "operating_hours", "hdd", "cdd", "temperature_c")
+#: Weather drivers: their effect bends (change-point models), so a reporting period with more than
+#: LIMITS["extrapolation_share"] of its buckets outside the baseline's range is an extrapolation even when
+#: its mean is inside.
+WEATHER = ("hdd", "cdd", "temperature_c")
+
+
+def _is_continuous(col: str) -> bool:
+    return col in CONTINUOUS or col.startswith("run:")
+
+
+def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str, volume: str | None,
+             eq_out: tuple | None):
+    """Candidate relevant variables as groups of columns (for :func:`zhizao.verify.model.choose`).
+
+    ``eq_out``: per-equipment output drivers (baseline frame, reporting frame) on the same buckets, or None
+    for the scope's total output ``volume``."""
     cb, cr, groups, info = {}, {}, [], {}
 
     def col(df, c):
         return df[c].to_numpy(float)
 
-    if volume and _has(b, volume) and b[volume].nunique() > 1:
+    if eq_out is not None:
+        ob, orr = eq_out
+        cols = [c for c in ob.columns if ob[c].nunique() > 1]
+        for c in cols:
+            cb[c], cr[c] = ob[c].to_numpy(float), orr[c].to_numpy(float) if c in orr else np.zeros(len(r))
+        if cols:
+            groups.append(cols)
+    elif volume and _has(b, volume) and b[volume].nunique() > 1:
         cb["volume"], cr["volume"] = col(b, volume), col(r, volume)
         groups.append(["volume"])
     # scheduled hours (POT): the plan, not a result of the project; they carry the fixed load of a shift
@@ -373,7 +433,7 @@ def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str
         cb["cdd"], cr["cdd"] = (degree_days(tb, bc, "cdd", b["hours"]).to_numpy(float),
                                 degree_days(tr, bc, "cdd", r["hours"]).to_numpy(float))
         groups += [["hdd"], ["cdd"]]
-    # categorical relevant variables (shares of time per level), reference level left out
+        info["temperature"] = (tb.to_numpy(float), tr.to_numpy(float))
     cats = sorted({c.split("=")[0] for c in b.columns if "=" in c})
     for name in cats:
         levels = sorted(c for c in b.columns if c.startswith(name + "="))
@@ -402,267 +462,487 @@ def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str
     return Xb, Xr, groups, info
 
 
-def _energy(b, r, indicator, definition, confidence, uncertainty, granularity, n_boot, seed, common):
+def _run_hours(panels, b_idx, r_idx, volume: str):
+    """Per-equipment run hours per bucket as drivers of unit energy, at the baseline's speed.
+
+    Energy follows production time (APT), not units; but the adjusted baseline must be the baseline plant
+    making the reporting period's output. So the baseline is fitted on each equipment's APT, and predicted on
+    the hours the baseline plant would have needed for the reporting output: ``H = sum_i I_i rho_i`` per
+    equipment and bucket, with ``I_i`` the reporting output of product ``i`` in planned run hours (units
+    where a product has no planned run time) and ``rho_i`` the baseline's production hours per planned run
+    hour of that product on that equipment (an equipment-day's hours split between its products by planned
+    run time; products new in the reporting window take the equipment's rate). Fitting on APT keeps the
+    noise of daily counts out of the slope; the baseline totals make ``rho_i`` precise, and its variance is
+    carried into the interval.
+
+    Returns
+    -------
+    (baseline frame, reporting frame) with columns ``run:<equipment>`` [h]; per equipment the relative
+    variance of its reporting hours from the ``rho`` estimates; the output basis; or None when the scope has
+    no production time or no counts.
+    """
+    pb, pr = panels
+    if not pb.equipment.size or np.nansum(pb.el["apt"]) <= 0 or not pb.rec["e"].size:
+        return None
+    use_ideal = volume == "pq" and bool(np.isfinite(pb.rec["pri"]).all() and (pb.rec["pri"] > 0).all())
+
+    def basis(pn, cs):
+        return np.where(np.isfinite(cs["ideal"]), cs["ideal"], cs["n"]) if use_ideal else cs["n"]
+
+    # baseline: production hours per unit of output of each (equipment, product)
+    csb = cell_sums(pb, pb.bad())
+    hb, _fb = split_hours(pb, csb)
+    ib = basis(pb, csb)
+    ok = np.isfinite(hb) & (hb > 0) & (ib > 0)
+    names_b = pb.equipment.astype(str)
+    rho, var = {}, {}
+    cell = csb["e"][ok] * max(pb.products.size, 1) + csb["p"][ok]
+    for c in np.unique(cell):
+        m = cell == c
+        A, I = hb[ok][m], ib[ok][m]
+        u = A / A.sum() - I / I.sum()  # linearised log(sum A / sum I) per day
+        key = (names_b[c // max(pb.products.size, 1)], str(pb.products[c % max(pb.products.size, 1)]))
+        rho[key], var[key] = A.sum() / I.sum(), sum_variance(u, center=False)[0]
+    eq_rate = {}
+    for e in np.unique(csb["e"][ok]):
+        m = csb["e"][ok] == e
+        eq_rate[names_b[e]] = hb[ok][m].sum() / ib[ok][m].sum()
+    # reporting: the baseline plant's hours for the reporting output, per equipment and day
+    csr = cell_sums(pr, pr.bad())
+    ir = basis(pr, csr)
+    keys = [(str(pr.equipment[e]), str(pr.products[q])) for e, q in zip(csr["e"], csr["p"])]
+    rate = np.array([rho.get(k, eq_rate.get(k[0], np.nan)) for k in keys])
+    H = ir * rate
+    # baseline frame: APT per equipment and bucket; reporting: H per equipment and bucket
+    fb = pd.DataFrame(np.nan_to_num(pb.el["apt"]).T / 3600.0, index=pd.to_datetime(pb.days, unit="ms", utc=True),
+                      columns=names_b).reindex(b_idx).fillna(0.0)
+    cols = list(names_b)
+    Hm = np.zeros((len(cols), pr.days.size))
+    pos = {n: i for i, n in enumerate(cols)}
+    rel_num, rel_den = np.zeros(len(cols)), np.zeros(len(cols))
+    v = np.array([var.get(k, 0.0) for k in keys])
+    for j, (k, h) in enumerate(zip(keys, H)):
+        i = pos.get(k[0])
+        if i is None or not np.isfinite(h):
+            continue
+        Hm[i, csr["day"][j]] += h
+    fr = pd.DataFrame(Hm.T, index=pd.to_datetime(pr.days, unit="ms", utc=True), columns=cols).reindex(
+        r_idx).fillna(0.0)
+    # relative variance of each equipment's reporting hours from its products' rho estimates
+    per = {}
+    for j, k in enumerate(keys):
+        if np.isfinite(H[j]):
+            per.setdefault(k, 0.0)
+            per[k] += H[j]
+    for (e, q), h in per.items():
+        i = pos.get(e)
+        if i is not None:
+            rel_num[i] += h * h * var.get((e, q), 0.0)
+            rel_den[i] += h
+    rel = {cols[i]: (rel_num[i] / rel_den[i] ** 2 if rel_den[i] > 0 else 0.0) for i in range(len(cols))}
+    fb.columns = fr.columns = [f"run:{e}" for e in cols]
+    return (fb, fr), rel, "planned run hours" if use_ideal else volume
+
+
+def _adjustment_terms(inputs, scope, indicator, project_id, b_idx, b_end, r_idx, r_end, unit_factor, run):
+    """Non-routine adjustments as model terms (estimated level shifts) and stated amounts.
+
+    Returns (step columns baseline, step columns reporting, stated amount per baseline bucket, stated amount
+    per reporting bucket, records)."""
+    adj = inputs.adjustments(scope, indicator, project_id)
+    steps_b, steps_r = {}, {}
+    stated_b, stated_r = np.zeros(len(b_idx)), np.zeros(len(r_idx))
+    if adj.empty:
+        return steps_b, steps_r, stated_b, stated_r
+
+    def share(idx, end, s, e):
+        a = idx.as_unit("ms").asi8
+        z = np.r_[a[1:], _ms(end)] if len(a) else a
+        e = np.iinfo(np.int64).max if pd.isna(e) else int(e)
+        ov = np.clip(np.minimum(z, e) - np.maximum(a, int(s)), 0, None)
+        return ov / np.maximum(z - a, 1), ov / 86_400_000
+
+    for row in adj.itertuples(index=False):
+        fb, days_b = share(b_idx, b_end, row.s, row.e)
+        fr, days_r = share(r_idx, r_end, row.s, row.e)
+        rec = {"adjustment_id": row.adjustment_id, "start": pd.Timestamp(row.s, unit="ms", tz="UTC").isoformat(),
+               "end": None if pd.isna(row.e) else pd.Timestamp(row.e, unit="ms", tz="UTC").isoformat(),
+               "reason": row.reason}
+        if pd.isna(row.amount):
+            on = (fb > 0.5).sum()
+            if on < 10 or (fb <= 0.5).sum() < 10:
+                run.check(False, C.ADJUSTMENT(adjustment=row.adjustment_id, reason=row.reason,
+                                              why="its date leaves fewer than 10 baseline buckets on one side"))
+                continue
+            name = f"adjustment:{row.adjustment_id}"
+            steps_b[name], steps_r[name] = fb, fr
+            rec.update(kind="estimated level shift", term=name)
+            how = "level shift estimated from the baseline"
+        else:
+            per_day = float(row.amount) * unit_factor(row)
+            stated_b += per_day * days_b
+            stated_r += per_day * days_r
+            rec.update(kind="stated amount", amount_per_day=per_day,
+                       reporting_total=float(per_day * days_r.sum()))
+            how = f"{per_day:.6g} per day stated"
+        run.adjustments.append(rec)
+        run.notes.append(C.NOTE_ADJUSTMENT(adjustment=row.adjustment_id, start=rec["start"], reason=row.reason,
+                                           how=how))
+    return steps_b, steps_r, stated_b, stated_r
+
+
+def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty, granularity, n_boot, seed,
+            project_id, common, run):
     numcol = "energy_kwh" if definition == "kwh_per_day" else "energy_kgce"
+    scope_name = common["scope"]
     if numcol not in b or not b[numcol].notna().any():
-        raise ValueError(f"no energy data ({numcol}) for {common['scope']} in the baseline period")
+        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period="baseline"))
     volume = {"kgce_per_unit": "pq", "kgce_per_good_unit": "gq", "kgce_per_10k_cny": "output_value"}.get(definition)
+    r = cached_series(inputs, scope, granularity, *w[1])
     if indicator == "unit_energy" and not (_has(b, volume) and _has(r, volume)):
-        raise ValueError(f"unit_energy ({definition}) needs output ({volume}) in both periods at "
-                         f"{common['scope']}; without it verify indicator 'energy'")
-    cov, warnings = _coverage(b[numcol], r[numcol] if numcol in r else pd.Series(dtype=float), numcol)
-    # the columns the model can use, then the buckets with the numerator (not the whole wide frame)
+        raise DataSufficiencyError(NEEDS_OUTPUT(definition=definition, volume=volume, scope=scope_name))
+    if numcol not in r or not r[numcol].notna().any():
+        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period="reporting"))
+    info = inputs.scope(scope)
+    # equipment-level run hours at baseline speed, and outages (daily buckets)
+    eq_out, bad_b, bad_r, kappa_var = None, np.zeros(len(b), bool), np.zeros(len(r), bool), None
+    if granularity == "day" and info.equipment:
+        panels = _panels(inputs, scope, w)
+        for pn, name, frame in zip(panels, ("baseline", "reporting"), (b, r)):
+            _outage_checks(run, pn, name)
+            day_bad = pd.to_datetime(pn.days[pn.bad().any(axis=0)], unit="ms", utc=True)
+            mask = frame.index.isin(day_bad)
+            if name == "baseline":
+                bad_b = mask
+            else:
+                bad_r = mask
+        rh = _run_hours(panels, b.index, r.index, volume or "pq") if indicator == "unit_energy" else None
+        if rh is not None:
+            (fb, fr), kvar, basis = rh
+            k = fb.shape[1]
+            if not (k <= MAX_EQUIPMENT_DRIVERS and len(b) >= 10 * (k + 8)):
+                fb = pd.DataFrame({"run_hours": fb.sum(axis=1)})
+                fr_total = pd.DataFrame({"run_hours": fr.sum(axis=1)})
+            else:
+                fr_total = fr
+            eq_out = (fb, fr_total)
+            kappa_var = (kvar, fr)
+            run.coverage["output_driver"] = f"run hours per equipment at baseline speed ({basis})"
+    # expected buckets: scheduled or producing ones (all buckets without a calendar), energy present and not
+    # an outage
+    for frame, bad, name in ((b, bad_b, "baseline"), (r, bad_r, "reporting")):
+        expected = (np.nan_to_num(_num(frame, "pot")) > 0) | (np.nan_to_num(_num(frame, "apt")) > 0)
+        if not expected.any():
+            expected = np.ones(len(frame), bool)
+        present = expected & np.isfinite(_num(frame, numcol)) & ~bad
+        _coverage_check(run, name, int(expected.sum()), int(present.sum()))
     keep = (numcol, volume, "pq", "pot", "apt", "temperature_c", "hours", "hour", "weekday")
     used = [c for c in b.columns if c in keep or "=" in c]
-    b = b[used][b[numcol].notna()]
-    r = r[[c for c in used if c in r]][r[numcol].notna()]
-    yb, yr = b[numcol].to_numpy(float), r[numcol].to_numpy(float)
-    Xb, Xr, groups, info = _drivers(b, r, yb, granularity, volume)
-    ok_b = Xb.notna().all(axis=1).to_numpy()
-    ok_r = Xr.notna().all(axis=1).to_numpy()
-    if (~ok_r).any():
-        warnings.append(f"{int((~ok_r).sum())} reporting buckets lack a relevant variable and are left out")
-    Xb, yb, Xr, yr = Xb[ok_b], yb[ok_b], Xr[ok_r], yr[ok_r]
-    f, w = M.choose(yb, Xb, groups)
-    warnings += w
+    ok_b = b[numcol].notna().to_numpy() & ~bad_b
+    ok_r = (r[numcol].notna().to_numpy() if numcol in r else np.zeros(len(r), bool)) & ~bad_r
+    if eq_out is not None:
+        eq_out = (eq_out[0][ok_b], eq_out[1][ok_r])
+    bb, rr = b[used][ok_b], r[[c for c in used if c in r]][ok_r]
+    yb, yr = bb[numcol].to_numpy(float), rr[numcol].to_numpy(float)
+    kgce = inputs.ws.settings.kgce.get("electricity") if hasattr(inputs.ws, "settings") else None
+    from zhizao.kpi.energy import DEFAULT_KGCE
+
+    factor = kgce or DEFAULT_KGCE["electricity"]
+
+    def unit_factor(row):
+        unit = (row.unit if hasattr(row, "unit") else None) or ("kgce" if numcol == "energy_kgce" else "kWh")
+        if numcol == "energy_kgce" and unit == "kWh":
+            return factor
+        if numcol == "energy_kwh" and unit == "kgce":
+            return 1.0 / factor
+        return 1.0
+
+    steps_b, steps_r, stated_b, stated_r = _adjustment_terms(
+        inputs, scope, indicator, project_id, bb.index, w[0][1], rr.index, w[1][1], unit_factor, run)
+    yb = yb - stated_b
+    Xb, Xr, groups, dinfo = _drivers(bb, rr, yb, granularity, volume, eq_out)
+    for name in steps_b:
+        Xb[name], Xr[name] = steps_b[name], steps_r[name]
+    required = list(steps_b)
+    okx_b = Xb.notna().all(axis=1).to_numpy()
+    okx_r = Xr.notna().all(axis=1).to_numpy()
+    Xb, yb, Xr, yr = Xb[okx_b], yb[okx_b], Xr[okx_r], yr[okx_r]
+    stated_r = stated_r[okx_r]
+    if len(yb) < 3 or not len(yr):
+        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name,
+                                           period="baseline" if len(yb) < 3 else "reporting"))
+    f, _w = M.choose(yb, Xb, groups, required=required)
     chosen = [t for t in f.terms if t != "const"]
-    warnings += M.extrapolation(Xb, Xr, chosen)
-    s = M.savings(f, Xr, yr, confidence, uncertainty, n_boot=min(n_boot, 999), seed=seed, Xb=Xb, yb=yb)
-    fit = {**{k: v for k, v in f.stats.items()}, "passed": f.passed, "failed": f.failed, **info,
-           "params": dict(zip(f.terms, f.params.tolist())), "uncertainty": {k: s[k] for k in s if k not in
-                                                                            ("adjusted", "reporting")}}
+    run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or ["none"]))
+    for t, v in f.support.items():
+        if v < C.LIMITS["coefficient_n_eff_min"] and f.n >= M.SUPPORT_MIN_N:
+            run.check(False, C.SUPPORT(term=t, n_eff=C.fmt(v, 3), minimum=C.LIMITS["coefficient_n_eff_min"]))
+    # extrapolation: every continuous candidate, chosen or not, and the temperature itself
+    cont = [c for c in Xb.columns if _is_continuous(c)]
+    weather = [c for c in cont if c in WEATHER]
+    outside = M.drivers_outside(Xb, Xr, [c for c in cont if c not in WEATHER])
+    outside += M.drivers_outside(Xb, Xr, weather, share_max=C.LIMITS["extrapolation_share"])
+    if "temperature" in dinfo:
+        tb, tr = dinfo["temperature"]
+        outside += M.drivers_outside(pd.DataFrame({"temperature_c": tb[okx_b]}),
+                                     pd.DataFrame({"temperature_c": tr[okx_r]}), ["temperature_c"],
+                                     share_max=C.LIMITS["extrapolation_share"])
+    for d in outside:
+        run.check(False, C.EXTRAPOLATION(driver=d["driver"], mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
+                                         high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
+                                         sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
+    if not outside:
+        run.check(True, C.EXTRAPOLATION(driver=cont or ["none"], mean="-", low="-", high="-", baseline_mean="-",
+                                        sd="-", outside="0 %"))
+    h_r, h_max = M.prediction_leverage(f, Xb, Xr)
+    run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
+    shift = _level_shift_check(run, f.resid, Xb.index)
+    oos = M.out_of_sample(f, yb, Xb)
+    inflation = 1.0
+    if oos:
+        passed = oos["p_value"] >= C.LIMITS["out_of_sample_p"]
+        inflation = 1.0 if passed else oos["inflation"]
+        run.check(passed, C.OUT_OF_SAMPLE(folds=oos["folds"], nmbe=C.fmt_pct(oos["nmbe"]),
+                                          cv_rmse=C.fmt_pct(oos["cv_rmse"]), cv_rmse_in=C.fmt_pct(f.stats["cv_rmse"]),
+                                          p=C.fmt(oos["p_value"], 3)))
+    var_kappa = 0.0
+    if kappa_var is not None:  # the uncertainty of the baseline rates rho behind the reporting run hours
+        kvar, per_eq = kappa_var
+        per_eq = per_eq[ok_r][okx_r]
+        params = dict(zip(f.terms, f.params))
+        for e in kvar:
+            coef = params.get(f"run:{e}", params.get("run_hours"))
+            if coef is not None:
+                var_kappa += (coef * float(per_eq[f"run:{e}"].sum())) ** 2 * kvar[e]
+    s = M.savings(f, Xr, yr, confidence, uncertainty, n_boot=min(n_boot, 999), seed=seed, Xb=Xb, yb=yb,
+                  adjust=float(stated_r.sum()), adjust_var=var_kappa, inflation=inflation)
+    run.notes.append(C.NOTE_MODEL(y=numcol, bucket=granularity, terms=chosen or ["a constant"]))
+    fit = {**{k: v for k, v in f.stats.items()}, "passed": f.passed, "failed": f.failed,
+           **{k: v for k, v in dinfo.items() if k != "temperature"},
+           "params": dict(zip(f.terms, f.params.tolist())), "out_of_sample": oos, "level_shift": shift,
+           "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details}}
+    drivers = ", ".join(chosen) or "a constant"
+    common["estimand"] = estimand(indicator, drivers=drivers)
     if indicator == "unit_energy":
-        out_b, out_r = b[volume].to_numpy(float)[ok_b].sum(), r[volume].to_numpy(float)[ok_r].sum()
+        out_b = float(np.nansum(_num(bb, volume)))
+        out_r = float(np.nansum(_num(rr, volume)[okx_r]))
         k = 10000.0 if volume == "output_value" else 1.0
-        base_v, rep_v, adj_v = yb.sum() / out_b * k, yr.sum() / out_r * k, s["adjusted"] / out_r * k
-        output = float(out_r)
+        base_v, rep_v, adj_v = yb.sum() / out_b * k, yr.sum() / out_r * k, s.adjusted / out_r * k
+        output = out_r
+        simple_b = float(np.nansum(_num(b, numcol)[ok_b]) / out_b * k)
     else:
-        base_v, rep_v, adj_v = yb.mean(), yr.mean(), s["adjusted"] / max(len(yr), 1)
-        output = float(r["pq"].sum()) if _has(r, "pq") else None
-    improvement = s["fraction"]
+        base_v, rep_v, adj_v = yb.mean(), yr.mean(), s.adjusted / max(len(yr), 1)
+        output = float(np.nansum(_num(r, "pq"))) if _has(r, "pq") else None
+        simple_b = base_v
     return VerificationResult(
         **common, baseline=float(base_v), reporting=float(rep_v), adjusted_baseline=float(adj_v),
-        change=-improvement, improvement=improvement, ci_low=s["frac_low"], ci_high=s["frac_high"],
-        method=f"adjusted baseline: OLS of {numcol} per {granularity} on "
-               f"{', '.join(chosen) or 'a constant'}; uncertainty {uncertainty}",
-        simple_change=float(rep_v / base_v - 1) if base_v else None, fit=fit, warnings=warnings,
-        coverage={**cov, "output": output})
+        change=-s.fraction, improvement=s.fraction, ci_low=s.frac_low, ci_high=s.frac_high,
+        method=f"adjusted baseline: OLS of {numcol} per {granularity} on {drivers}",
+        interval_method={"exact_hac": "exact variance of the predicted reporting sum plus its noise, "
+                                      "AR(1)-prewhitened long-run variance, t with n_eff - p degrees of freedom",
+                         "ashrae14": "ASHRAE Guideline 14 fractional savings uncertainty (not calibrated)",
+                         "block_bootstrap": "circular block bootstrap, percentile interval (not calibrated)"
+                         }[uncertainty] + (" x out-of-sample inflation" if inflation > 1 else ""),
+        simple_change=float(rep_v / simple_b - 1) if simple_b else None, fit=fit,
+        coverage={"output": output})
 
 
-# -- operating cost ---------------------------------------------------------------------------------------------
-def _price_indices(ws, chain: list[str], a: int, b: int, tz: str) -> pd.DataFrame:
+def _level_shift_check(run: _Run, resid: np.ndarray, index) -> dict:
+    ls = level_shift(resid)
+    if ls["index"] is None:
+        return ls
+    date = pd.Timestamp(index[ls["index"]]).isoformat() if len(index) > ls["index"] else "?"
+    ls["date"] = date
+    run.check(ls["p_value"] >= C.LIMITS["level_shift_p"],
+              C.LEVEL_SHIFT(size=C.fmt(ls["size"]), date=date, p=C.fmt(ls["p_value"], 3)))
+    return ls
+
+
+# -- operating cost --------------------------------------------------------------------------------------------
+def _price_indices(inputs, chain, a: int, b: int, tz: str) -> pd.DataFrame:
     """Monthly ``price_index*`` variables of the scope or its nearest ancestor that has them."""
     idx = pd.DataFrame()
     months = None
     for sid in chain:
-        if not _has_price_index(ws, sid):
-            continue  # its buckets would have no price_index column: nothing to combine
+        if not _has_price_index(inputs, sid):
+            continue
         if months is None:
             months = pd.to_datetime(bucket_edges(a, b, "month", tz)[:-1], unit="ms", utc=True)
-        v = _sid_price_indices(ws, sid, tz).reindex(months)
+        v = _sid_price_indices(inputs, sid, tz).reindex(months)
         idx = v if idx.empty else idx.combine_first(v)
     return idx
 
 
-def _sid_price_indices(ws, sid: str, tz: str) -> pd.DataFrame:
-    """The ``price_index*`` variables of ``sid`` per month over the whole months around its records (built once
-    per scope). Whole monthly buckets do not depend on the query range, so a query's months are a slice."""
-    key = ("price_indices", sid, tz)
-    found = ws._cache.get(key)
-    if found is None:
-        rec = cached_variables(ws, sid)
+def _sid_price_indices(inputs, sid: str, tz: str) -> pd.DataFrame:
+    """The ``price_index*`` variables of ``sid`` per month over the whole months around its records."""
+    def build():
+        rec = inputs.variables(sid)
         rec = rec[rec["name"].astype(str).str.startswith("price_index") & rec["e"].notna()]
         a, b = default_range(int(rec["s"].min()), int(rec["e"].max()), "month", tz)
-        v = variable_buckets(ws.con, sid, "month", a, b, tz, records=rec)
-        found = ws._cache[key] = v[[c for c in v.columns if c.startswith("price_index")]]
-    return found
+        v = variable_buckets(inputs.con, sid, "month", a, b, tz, records=rec)
+        return v[[c for c in v.columns if c.startswith("price_index")]]
+    return inputs.memo(("price_indices", sid, tz), build)
 
 
-def _has_price_index(ws, sid: str) -> bool:
-    """Whether ``sid`` has a ``price_index*`` variable record that covers an interval."""
-    key = ("has_price_index", sid)
-    found = ws._cache.get(key)
-    if found is None:
-        rec = cached_variables(ws, sid)
-        found = ws._cache[key] = (not rec.empty and bool(
-            (rec["name"].astype(str).str.startswith("price_index") & rec["e"].notna()).any()))
-    return found
+def _has_price_index(inputs, sid: str) -> bool:
+    def build():
+        rec = inputs.variables(sid)
+        return (not rec.empty and bool((rec["name"].astype(str).str.startswith("price_index")
+                                        & rec["e"].notna()).any()))
+    return inputs.memo(("has_price_index", sid), build)
 
 
-def _scope_costs(ws, scope) -> pd.DataFrame:
-    """The cost records of ``scope`` (category, s, e [ms], amount); after :func:`prepare_costs` from one query."""
-    bulk = ws._cache.get(("costs_all",))
-    if bulk is not None:
-        return bulk[0].get(scope, bulk[1])
-    return ws.con.execute("""SELECT category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs
-                             WHERE scope = ?""", [scope]).df()
+def _monthly_costs(inputs, scope, tz) -> tuple[np.ndarray, np.ndarray]:
+    """Month starts [ms] and the scope's operating cost per month at baseline prices (deflated by its price
+    indices; each cost record split over months in proportion to time), over all its costs (built once)."""
+    def build():
+        c = inputs.costs(scope)
+        if c.empty:
+            return np.empty(0, np.int64), np.empty(0)
+        a, b = default_range(int(c["s"].min()), int(c["e"].max()), "month", tz)
+        idx = _price_indices(inputs, list(inputs.scope(scope).chain), a, b, tz)
+        edges = bucket_edges(a, b, "month", tz)
+        months = pd.to_datetime(edges[:-1], unit="ms", utc=True)
+        cats = c["category"].to_numpy(object)
+        s_all, e_all, amount = c["s"].to_numpy(np.int64), c["e"].to_numpy(np.int64), c["amount"].to_numpy(float)
+        total = np.zeros(edges.size - 1)
+        booked = np.zeros(edges.size - 1, bool)
+        for cat in sorted({x for x in cats if not pd.isna(x)}):
+            m = cats == cat
+            rec, seg, frac = split_over(s_all[m], e_all[m], edges[:-1], edges[1:])
+            sums = np.bincount(seg, weights=frac * amount[m][rec], minlength=edges.size - 1)
+            booked |= np.bincount(seg, minlength=edges.size - 1) > 0
+            col = f"price_index:{cat}" if f"price_index:{cat}" in idx else "price_index"
+            if col in idx:
+                sums = sums / idx[col].reindex(months).to_numpy(float)
+            total = total + sums
+        return edges[:-1].astype(np.int64), np.where(booked, total, np.nan)
+    return inputs.memo(("monthly_costs", scope), build)
 
 
-def prepare_costs(ws) -> None:
-    """Read the cost records of every scope in one query into the workspace cache (see :func:`_scope_costs`)."""
-    if ("costs_all",) in ws._cache:
-        return
-    c = ws.con.execute("""SELECT scope, category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs""").df()
-    groups = {k: g.drop(columns="scope") for k, g in c.groupby("scope", sort=False)}
-    ws._cache[("costs_all",)] = (groups, c.drop(columns="scope").iloc[:0])
-
-
-def _all_monthly_costs(ws, scope, tz) -> pd.Series:
-    c = _scope_costs(ws, scope)
-    if c.empty:
-        return pd.Series(dtype=float)
-    a, b = default_range(int(c["s"].min()), int(c["e"].max()), "month", tz)
-    idx = _price_indices(ws, scope_info(ws, scope)[1], a, b, tz)
-    # interval_sums per category (in category order, as a groupby), with the month edges built once
-    edges = bucket_edges(a, b, "month", tz)
-    months = pd.to_datetime(edges[:-1], unit="ms", utc=True)
-    cats = c["category"].to_numpy(object)
-    s_all, e_all, amount = c["s"].to_numpy(np.int64), c["e"].to_numpy(np.int64), c["amount"].to_numpy(float)
-    total = None
-    for cat in sorted({x for x in cats if not pd.isna(x)}):
-        m = cats == cat
-        rec, seg, frac = split_over(s_all[m], e_all[m], edges[:-1], edges[1:])
-        sums = np.bincount(seg, weights=frac * amount[m][rec], minlength=edges.size - 1)
-        col = f"price_index:{cat}" if f"price_index:{cat}" in idx else "price_index"
-        if col in idx:
-            sums = sums / idx[col].reindex(months).to_numpy(float)
-        total = sums if total is None else total + sums
-    return pd.Series(total, index=months)
-
-
-def _month_costs_at(ws, scope, tz, months: pd.DatetimeIndex) -> np.ndarray:
-    """Monthly operating cost of ``scope`` at baseline prices (deflated by its price indices) at the month
-    starts ``months`` (NaN where none is booked). The months of all the scope's costs are computed once per
-    store (:func:`_all_monthly_costs`) and looked up: months do not depend on the window."""
-    key = ("monthly_costs_np", scope)
-    found = ws._cache.get(key)
-    if found is None:
-        full = ws._cache.get(("monthly_costs", scope))
-        if full is None:
-            full = ws._cache[("monthly_costs", scope)] = _all_monthly_costs(ws, scope, tz)
-        full = full.dropna()
-        found = ws._cache[key] = (full.index.as_unit("ms").asi8 if len(full) else np.empty(0, np.int64),
-                                  full.to_numpy(float))
-    keys, values = found
-    want = months.as_unit("ms").asi8
-    pos = np.clip(np.searchsorted(keys, want), 0, max(keys.size - 1, 0))
-    hit = (keys.size > 0) & (keys[pos] == want) if keys.size else np.zeros(want.size, bool)
-    return np.where(hit, values[pos] if keys.size else np.nan, np.nan)
-
-
-def _cost(ws, scope, b, r, wb, wr, confidence, uncertainty, n_boot, seed, common) -> VerificationResult:
-    _level, chain, tz = scope_info(ws, scope)
-    # the deflated monthly costs at the months of each window (the scope's months are built once, sliced)
-    cb_all, cr_all = _month_costs_at(ws, scope, tz, b.index), _month_costs_at(ws, scope, tz, r.index)
-    if np.isnan(cb_all).all() or np.isnan(cr_all).all():
-        raise ValueError(f"no costs booked to {scope} in the " + ("baseline" if np.isnan(cb_all).all() else
-                                                                  "reporting") + " period")
-    gb_all, gr_all = b["gq"].to_numpy(float), r["gq"].to_numpy(float)
-    with np.errstate(invalid="ignore"):
-        mb = ~np.isnan(cb_all) & ~np.isnan(gb_all) & (cb_all > 0)
-        mr = ~np.isnan(cr_all) & ~np.isnan(gr_all) & (cr_all > 0)
-    b = pd.DataFrame({"cost": cb_all[mb], "gq": gb_all[mb]})
-    r = pd.DataFrame({"cost": cr_all[mr], "gq": gr_all[mr]})
-    cov, warnings = _coverage(b["cost"], r["cost"], "cost")
-    if not any(_has_price_index(ws, sid) for sid in chain):  # as _price_indices(...).empty over wb..wr
-        warnings.append("no price_index variable: costs are not deflated to baseline prices")
-    base_v = b["cost"].sum() / b["gq"].sum()
-    rep_v = r["cost"].sum() / r["gq"].sum()
-    fit = {}
-    if len(b) >= 4 and b["gq"].nunique() > 1:
-        Xb, Xr = pd.DataFrame({"output": b["gq"]}), pd.DataFrame({"output": r["gq"]})
-        f = M.fit(b["cost"].to_numpy(float), Xb)
-        s = M.savings(f, Xr, r["cost"].to_numpy(float), confidence, uncertainty, n_boot=min(n_boot, 999),
-                      seed=seed, Xb=Xb, yb=b["cost"].to_numpy(float))
-        if not f.passed:
-            warnings.append("the cost model fails the validity checks (" + "; ".join(f.failed) + ")")
-        warnings += M.extrapolation(Xb, Xr, ["output"])
-        adj_v = s["adjusted"] / r["gq"].sum()
-        improvement, lo, hi = s["fraction"], s["frac_low"], s["frac_high"]
-        method = f"adjusted baseline: OLS of monthly cost at baseline prices on good output; uncertainty {uncertainty}"
-        fit = {**f.stats, "passed": f.passed, "params": dict(zip(f.terms, f.params.tolist()))}
+def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, common, run) -> VerificationResult:
+    info = inputs.scope(scope)
+    tz = info.tz
+    keys, values = _monthly_costs(inputs, scope, tz)
+    common["definition"] = "cost_per_good_unit"
+    recs = inputs.costs(scope)
+    frames = []
+    for (a, b), name in zip(w, ("baseline", "reporting")):
+        a_ms, b_ms = _ms(a), _ms(b)
+        # booking periods cut by the window: a cost record that overlaps it only in part
+        s_, e_ = recs["s"].to_numpy(np.int64), recs["e"].to_numpy(np.int64)
+        cut = ((s_ < a_ms) & (e_ > a_ms)) | ((s_ < b_ms) & (e_ > b_ms))
+        n_cut = int(len(set(zip(s_[cut], e_[cut]))))
+        if n_cut:
+            if partial == "refuse":
+                run.check(False, C.BOOKING_REFUSED(period=name, n=n_cut))
+            else:
+                run.check(False, C.BOOKING_PRORATED(period=name, n=n_cut))
+        # months of the window: the month buckets clipped to it; each month's cost prorated by the share of the
+        # month inside the window, its output the window's days in it
+        lo, hi = default_range(a_ms, b_ms, "month", tz)
+        medges = bucket_edges(lo, hi, "month", tz)
+        m0, m1 = medges[:-1], medges[1:]
+        inside = np.clip(np.minimum(m1, b_ms) - np.maximum(m0, a_ms), 0, None)
+        frac = inside / (m1 - m0)
+        pos = np.searchsorted(keys, m0)
+        hit = (pos < keys.size) & (keys[np.clip(pos, 0, max(keys.size - 1, 0))] == m0) if keys.size else \
+            np.zeros(m0.size, bool)
+        cost = np.where(hit, values[np.clip(pos, 0, max(keys.size - 1, 0))] if keys.size else np.nan, np.nan) * frac
+        day = cached_series(inputs, scope, "day", a, b)
+        gq = _num(day, "gq")
+        t = day.index.as_unit("ms").asi8
+        mo = np.searchsorted(m0, t, side="right") - 1
+        has = np.bincount(mo, np.isfinite(gq), m0.size) > 0
+        out = np.where(has, np.bincount(mo, np.nan_to_num(gq), m0.size), np.nan)
+        frames.append(pd.DataFrame({"cost": cost, "gq": out, "frac": frac}, index=m0)[frac > 0])
+        # output outages inside the window's months make their output short
+        _outage_checks(run, inputs.panel(scope, a_ms, b_ms), name, ("counter",))
+    bmon, rmon = frames
+    for f_, name in ((bmon, "baseline"), (rmon, "reporting")):
+        if not np.isfinite(f_["cost"]).any():
+            raise DataSufficiencyError(NO_DATA(what="cost", scope=scope, period=name))
+    if any(not c.passed and c.code == "verify.check.booking_periods_refused" for c in run.checks):
+        raise DataSufficiencyError(BOOKING_REFUSED(period="baseline or reporting", n=sum(
+            1 for c in run.checks if c.code == "verify.check.booking_periods_refused"), scope=scope))
+    for f_, name in ((bmon, "baseline"), (rmon, "reporting")):
+        ok = np.isfinite(f_["cost"]) & np.isfinite(f_["gq"]) & (f_["cost"] > 0)
+        _coverage_check(run, name, len(f_), int(ok.sum()))
+    bmon = bmon[np.isfinite(bmon["cost"]) & np.isfinite(bmon["gq"]) & (bmon["cost"] > 0)]
+    rmon = rmon[np.isfinite(rmon["cost"]) & np.isfinite(rmon["gq"]) & (rmon["cost"] > 0)]
+    run.check(any(_has_price_index(inputs, sid) for sid in info.chain), C.PRICE_INDEX())
+    base_v = bmon["cost"].sum() / bmon["gq"].sum()
+    rep_v = rmon["cost"].sum() / rmon["gq"].sum()
+    fit: dict = {}
+    n_min = C.LIMITS["cost_months_min"]
+    if len(bmon) >= n_min and bmon["gq"].nunique() > 1:
+        Xb, Xr = pd.DataFrame({"output": bmon["gq"].to_numpy(float)}), pd.DataFrame({"output": rmon["gq"].to_numpy(float)})
+        yb = bmon["cost"].to_numpy(float)
+        f = M.fit(yb, Xb)
+        run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or ["none"]))
+        outside = M.drivers_outside(Xb, Xr, ["output"])
+        for d in outside:
+            run.check(False, C.EXTRAPOLATION(driver="output", mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
+                                             high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
+                                             sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
+        h_r, h_max = M.prediction_leverage(f, Xb, Xr)
+        run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
+        shift = _level_shift_check(run, f.resid, bmon.index)
+        s = M.savings(f, Xr, rmon["cost"].to_numpy(float), confidence, uncertainty, n_boot=min(n_boot, 999),
+                      seed=seed, Xb=Xb, yb=yb)
+        adj_v = s.adjusted / rmon["gq"].sum()
+        improvement, lo, hi = s.fraction, s.frac_low, s.frac_high
+        method = "adjusted baseline: OLS of monthly cost at baseline prices on good output"
+        interval_method = ("exact variance of the predicted reporting sum plus its noise (classical OLS "
+                           "prediction interval of a sum below 16 months), t with n_eff - p degrees of freedom"
+                           if uncertainty == "exact_hac" else uncertainty)
+        fit = {**f.stats, "passed": f.passed, "params": dict(zip(f.terms, f.params.tolist())), "level_shift": shift,
+               "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details}}
+        common["estimand"] = estimand("operating_cost")
     else:
-        res = ratio_of_totals_change(b["cost"], b["gq"], r["cost"], r["gq"], confidence, n_boot, block=1, seed=seed)
+        res = standardised_ratio(np.full(len(bmon), "scope"), np.arange(len(bmon)), bmon["cost"], bmon["gq"],
+                                 np.full(len(rmon), "scope"), np.arange(len(rmon)), rmon["cost"], rmon["gq"],
+                                 confidence)
         adj_v = base_v
-        improvement, lo, hi = -res["change"], -res["ci_high"], -res["ci_low"]
-        method = "ratio of totals (cost per good unit at baseline prices); bootstrap over months"
-        warnings.append("fewer than 4 baseline months: no regression, cost per unit compared as it is")
+        improvement, lo, hi = 1 - res.ratio, 1 - res.ratio_high, 1 - res.ratio_low
+        method = "ratio of totals (cost per good unit at baseline prices) over the months"
+        interval_method = "t interval on the log of the ratio of totals over the months (the fallback's own)"
+        run.check(False, C.FALLBACK(n=len(bmon), unit="months", minimum=n_min, method=method))
+        fit = {"log_variance": res.log_variance, "df": res.df}
+        common["estimand"] = estimand("operating_cost", "fallback")
     return VerificationResult(
-        **common, baseline=float(base_v), reporting=float(rep_v),
-        adjusted_baseline=float(adj_v), change=-improvement, improvement=improvement, ci_low=lo, ci_high=hi,
-        method=method, simple_change=float(rep_v / base_v - 1), fit=fit, warnings=warnings,
-        coverage={**cov, "output": float(r["gq"].sum())})
+        **common, baseline=float(base_v), reporting=float(rep_v), adjusted_baseline=float(adj_v),
+        change=-improvement, improvement=improvement, ci_low=lo, ci_high=hi, method=method,
+        interval_method=interval_method, simple_change=float(rep_v / base_v - 1), fit=fit,
+        coverage={"output": float(rmon["gq"].sum()), "baseline_months": int(len(bmon)),
+                  "reporting_months": int(len(rmon)),
+                  "prorated_months": int((bmon["frac"] < 1).sum() + (rmon["frac"] < 1).sum())})
 
 
 # -- development cycle ------------------------------------------------------------------------------------------
-def _scope_cycles(ws, scope) -> pd.DataFrame:
-    """Development cycles of ``scope``: its enterprises' products that are made on its equipment (products
-    table) or tied to no equipment at all; products of other scopes of the enterprise are not this project's.
-    Columns product_id, design_start, release, days. After :func:`prepare_cycles` from bulk queries."""
-    bulk = ws._cache.get(("cycles_all",))
-    if bulk is None:
-        ent = ws.con.execute("SELECT DISTINCT enterprise FROM equipment WHERE ? IN "
-                             "(equipment_id, work_center, area, site, enterprise)", [scope]).fetchall()
-        ents = [e for (e,) in ent if e]
-        return ws.con.execute(f"""
-        SELECT product_id, design_start, release, date_diff('second', design_start, release) / 86400.0 AS days
-        FROM development_cycles d
-        WHERE enterprise_id IN ({",".join("?" * len(ents)) or "NULL"})
-          AND (NOT EXISTS (SELECT 1 FROM products p WHERE p.product_id = d.product_id AND p.equipment_id IS NOT NULL)
-               OR EXISTS (SELECT 1 FROM products p JOIN equipment e USING (equipment_id)
-                          WHERE p.product_id = d.product_id
-                            AND ? IN (e.equipment_id, e.work_center, e.area, e.site, e.enterprise)))""",
-                             ents + [scope]).df()
-    cycles, by_ent, eq, eq_index, made_on, tied = bulk
-    mine = _scope_rows(eq, eq_index, scope)
-    ents = [e for e in mine["enterprise"].unique() if isinstance(e, str) and e and e in by_ent]
-    if not ents:
-        return cycles.iloc[:0][["product_id", "design_start", "release", "days"]]
-    rows = cycles.iloc[np.sort(np.concatenate([by_ent[e] for e in ents]))]
-    own = {p for e in mine["equipment_id"] for p in made_on.get(e, ())}
-    keep = [p not in tied or p in own for p in rows["product_id"]]
-    return rows.loc[keep, ["product_id", "design_start", "release", "days"]]
-
-
-def prepare_cycles(ws) -> None:
-    """Read development cycles, products and equipment in three queries (see :func:`_scope_cycles`)."""
-    if ("cycles_all",) in ws._cache:
-        return
-    cycles = ws.con.execute("""SELECT enterprise_id, product_id, design_start, release,
-                                      date_diff('second', design_start, release) / 86400.0 AS days
-                               FROM development_cycles""").df()
-    eq = ws.con.execute("SELECT equipment_id, work_center, area, site, enterprise FROM equipment").df()
-    made_on = ws.con.execute("SELECT product_id, equipment_id FROM products WHERE equipment_id IS NOT NULL").df()
-    on = {}
-    for prod, e in zip(made_on["product_id"], made_on["equipment_id"]):
-        on.setdefault(e, []).append(prod)
-    ws._cache[("cycles_all",)] = (cycles, cycles.groupby("enterprise_id", sort=False).indices, eq,
-                                  _bulk_by_level(eq), on, set(made_on["product_id"]))
-
-
-def _development_cycle(ws, scope, wb, wr, confidence, n_boot, seed, common) -> VerificationResult:
-    d = _scope_cycles(ws, scope)
+def _development_cycle(inputs, scope, w, confidence, common, run) -> VerificationResult:
+    d = inputs.cycles(scope)
     common["definition"] = "days_design_to_release"
+    common["estimand"] = estimand("development_cycle")
     if d.empty:
-        raise ValueError(f"no development cycles for the enterprise of {scope}")
-    # baseline: products finished (released) in the baseline window; reporting: products whose development
-    # started in the reporting window, i.e. developed with the new capability (released whenever recorded)
+        raise DataSufficiencyError(NO_CYCLES(scope=scope))
+    (b0, b1), (r0, r1) = w
     rel = pd.to_datetime(d["release"], utc=True)
     beg = pd.to_datetime(d["design_start"], utc=True)
-    xb = d.loc[(rel >= wb[0]) & (rel < wb[1]), "days"].to_numpy(float)
-    xr = d.loc[(beg >= wr[0]) & (beg < wr[1]), "days"].to_numpy(float)
+    xb = d.loc[(rel >= b0) & (rel < b1), "days"].to_numpy(float)
+    xr = d.loc[(beg >= r0) & (beg < r1), "days"].to_numpy(float)
     if not len(xb) or not len(xr):
-        raise ValueError("no product released in the " + ("baseline" if not len(xb) else "reporting") + " period")
-    mb, mr = xb.mean(), xr.mean()
-    rng = np.random.default_rng(seed)
-    boots = 1 - (xr[rng.integers(0, xr.size, (n_boot, xr.size))].mean(axis=1)
-                 / xb[rng.integers(0, xb.size, (n_boot, xb.size))].mean(axis=1))
-    alpha = 1 - confidence
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    warnings = [] if min(len(xb), len(xr)) >= 5 else ["fewer than 5 products in a period: a wide interval"]
+        raise DataSufficiencyError(NO_DATA(what="development cycle", scope=scope,
+                                           period="baseline" if not len(xb) else "reporting"))
+    for n, name in ((len(xb), "baseline"), (len(xr), "reporting")):
+        run.check(n >= C.LIMITS["products_min"], C.SAMPLE_SIZE(n=n, unit="products", period=name,
+                                                               minimum=C.LIMITS["products_min"]))
+    res = ratio_of_means(xb, xr, confidence)
     return VerificationResult(
-        **common, baseline=float(mb), reporting=float(mr), adjusted_baseline=float(mb), change=float(mr / mb - 1),
-        improvement=float(1 - mr / mb), ci_low=float(lo), ci_high=float(hi),
-        method=f"ratio of mean cycle times; bootstrap over products ({n_boot} resamples), percentile interval",
-        simple_change=float(mr / mb - 1), warnings=warnings,
+        **common, baseline=res.baseline, reporting=res.reporting, adjusted_baseline=res.baseline,
+        change=res.ratio - 1, improvement=1 - res.ratio, ci_low=1 - res.ratio_high, ci_high=1 - res.ratio_low,
+        method="ratio of mean cycle times",
+        interval_method="t interval on the log of the ratio of means (delta method), Welch-Satterthwaite "
+                        "degrees of freedom",
+        simple_change=res.ratio - 1, fit={"log_variance": res.log_variance, "df": res.df},
         coverage={"baseline_products": int(len(xb)), "reporting_products": int(len(xr))})

@@ -4,19 +4,27 @@ The baseline model regresses the indicator's numerator (energy, cost, ...) on re
 baseline period; the adjusted baseline is its prediction under reporting-period conditions (IPMVP option C,
 ISO 50006). Three uncertainty conventions are offered; every result names the one used:
 
-- ``exact_hac`` (default): the exact OLS variance of the summed reporting predictions with a Newey-West (HAC)
-  parameter covariance, plus ``m`` times the long-run (HAC) variance of the residuals for the noise of the
-  reporting sum: ``Var(S) = 1' X_r V_HAC X_r' 1 + m * lrv(e)``; Student t with n - p degrees of freedom.
+- ``exact_hac`` (default, calibrated): the exact variance of the OLS prediction of the reporting sum plus the
+  noise of the reporting sum, ``Var(S) = lrv(e) (c' (X'X)^-1 c + m)`` with ``c = X_r' 1`` and ``lrv(e)`` the
+  long-run variance of the baseline residuals (AR(1)-prewhitened with a bias-corrected coefficient,
+  :func:`zhizao.verify.uncertainty.long_run_variance`); Student t with ``n_eff - p`` degrees of freedom.
+  Without autocorrelation (and always below 16 points) this is the classical OLS prediction interval of a
+  sum, exact for independent normal errors; with autocorrelation the effective sample size shrinks.
 - ``ashrae14``: the ASHRAE Guideline 14 fractional savings uncertainty
-  ``FSU = 1.26 t CV(RMSE) sqrt((n / n') (1 + 2 / n') / m) / F`` with ``n' = n (1 - rho) / (1 + rho)``.
+  ``FSU = 1.26 t CV(RMSE) sqrt((n / n') (1 + 2 / n') / m) / F`` with ``n' = n (1 - rho) / (1 + rho)``. It
+  ignores leverage (reporting drivers away from the baseline mean) and cannot be calibrated: offered for
+  comparison with other tools, never the default.
 - ``block_bootstrap``: circular block bootstrap of the baseline days (refit) and of the residuals added to
-  the reporting sum (circular blocks as arch.bootstrap.CircularBlockBootstrap draws them); percentile interval.
+  the reporting sum (blocks of ``hac_lags(n) + 1``); percentile interval. Percentile intervals of small
+  samples are too narrow; offered for comparison, not the default.
 
 The least squares, the Newey-West covariance, the p-values, the F-test and the BIC are computed in numpy
 (:func:`fit_arrays`, the default engine): the arithmetic of statsmodels' ``OLS(...).fit()`` and
 ``get_robustcov_results(cov_type='HAC', use_correction=True)`` written out, equal to it to about 1e-12
 relative (``tests/test_verify_fast.py``), so the candidate models of :func:`choose` cost a few hundred
-microseconds each; ``engine='statsmodels'`` runs statsmodels itself as the reference.
+microseconds each; ``engine='statsmodels'`` runs statsmodels itself as the reference. A candidate whose
+coefficient rests on a handful of points (Kish effective sample size of the coefficient's weights below
+``LIMITS["coefficient_n_eff_min"]``) is not accepted, whatever its p-value.
 
 References
 ----------
@@ -24,6 +32,9 @@ References
 .. [2] US DOE, Superior Energy Performance EnPI tool: model acceptance criteria.
 .. [3] Newey, W. K. and West, K. D. (1987), A simple, positive semi-definite, heteroskedasticity and
    autocorrelation consistent covariance matrix. Econometrica 55(3).
+.. [4] Granderson, J. et al. (2016), Accuracy of automated measurement and verification (M&V) techniques
+   for energy savings in commercial buildings. Applied Energy 173, 296-308 (out-of-sample NMBE and
+   CV(RMSE) as the test of a baseline model).
 """
 
 from __future__ import annotations
@@ -35,7 +46,16 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from zhizao.errors import InputError
+from zhizao.verify.checks import LIMITS
+from zhizao.verify.uncertainty import (MIN_POINTS_AR, effective_n, log_ratio_interval, long_run_variance,
+                                       t_quantile)
+
 UNCERTAINTY = ("exact_hac", "ashrae14", "block_bootstrap")
+
+#: Fewest points for the coefficient-support check: below, every coefficient rests on a handful of points and
+#: the t quantile with n - p degrees of freedom carries that.
+SUPPORT_MIN_N = 30
 
 #: DOE EnPI acceptance: overall F-test p, each variable's p, at least one variable's p, R2
 ACCEPT = {"f_p": 0.10, "var_p": 0.20, "any_var_p": 0.10, "r2": 0.50}
@@ -60,6 +80,23 @@ class Fit:
     stats: dict = field(default_factory=dict)
     passed: bool = False
     failed: list[str] = field(default_factory=list)
+    xtx_inv: np.ndarray | None = None  #: (X'X)^-1 of the design [p x p]
+    support: dict = field(default_factory=dict)  #: term -> Kish effective points of its coefficient
+
+    def design(self, X: pd.DataFrame) -> np.ndarray:
+        """The design matrix of ``X`` for this model's terms (``const`` a column of ones)."""
+        D = np.empty((len(X), len(self.terms)))
+        for j, t in enumerate(self.terms):
+            D[:, j] = 1.0 if t == "const" else X[t].to_numpy(float)
+        return D
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predictions of the model for the relevant variables ``X`` (one row per bucket)."""
+        return self.design(X) @ self.params
+
+    @property
+    def resid(self) -> np.ndarray:
+        return np.asarray(self.result.resid, float)
 
 
 @dataclass
@@ -78,17 +115,6 @@ class OLSFigures:
 def hac_lags(n: int) -> int:
     """Newey-West lag truncation ``floor(4 (n / 100)^(2/9))``."""
     return int(np.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
-
-
-def long_run_variance(e: np.ndarray, lags: int) -> float:
-    """Newey-West (Bartlett kernel) long-run variance of a series ``e`` (its mean removed)."""
-    e = np.asarray(e, float) - np.mean(e)
-    n = e.size
-    v = e @ e / n
-    for k in range(1, lags + 1):
-        w = 1 - k / (lags + 1)
-        v += 2 * w * (e[k:] @ e[:-k]) / n
-    return float(max(v, e @ e / n * 1e-12))
 
 
 ENGINES = ("numpy", "statsmodels")
@@ -123,7 +149,7 @@ def fit(y: np.ndarray, X: pd.DataFrame, engine: str = "numpy") -> Fit:
         criteria of :data:`ACCEPT`; ``failed`` lists the broken ones.
     """
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
+        raise InputError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
     y = np.asarray(y, float)
     names = ["const", *X.columns]
     if engine == "numpy":
@@ -148,9 +174,10 @@ def _fit_statsmodels(y: np.ndarray, X: pd.DataFrame) -> Fit:
     robust = res.get_robustcov_results(cov_type="HAC", maxlags=lags, use_correction=True)
     pv = dict(zip(Xc.columns, np.asarray(robust.pvalues, float)))
     f_p = float(robust.f_pvalue) if p > 1 else None
+    pinv = np.linalg.pinv(Xc.to_numpy(float))
     return _finish(list(Xc.columns), y, np.asarray(res.params, float), np.asarray(res.resid, float), res,
                    np.asarray(robust.cov_params(), float), lags, pv, f_p,
-                   float(res.rsquared), float(res.rsquared_adj), float(res.bic))
+                   float(res.rsquared), float(res.rsquared_adj), float(res.bic), pinv)
 
 
 def fit_arrays(y: np.ndarray, A: np.ndarray, names: list[str]) -> Fit:
@@ -215,10 +242,10 @@ def fit_arrays(y: np.ndarray, A: np.ndarray, names: list[str]) -> Fit:
     llf = -n / 2.0 * np.log(2 * np.pi) - n / 2.0 * np.log(ssr / n) - n / 2.0
     bic = float(-2 * llf + np.log(n) * p)
     figures = OLSFigures(params, resid, fitted, r2, r2_adj, bic, ssr)
-    return _finish(list(names), y, params, resid, figures, cov, lags, pv, f_p, r2, r2_adj, bic)
+    return _finish(list(names), y, params, resid, figures, cov, lags, pv, f_p, r2, r2_adj, bic, pinv)
 
 
-def _finish(terms, y, params, resid, result, cov_hac, lags, pv, f_p, r2, r2_adj, bic) -> Fit:
+def _finish(terms, y, params, resid, result, cov_hac, lags, pv, f_p, r2, r2_adj, bic, pinv) -> Fit:
     n, p = len(y), len(terms)
     dof = max(n - p, 1)
     ybar = float(np.mean(y))
@@ -245,8 +272,16 @@ def _finish(terms, y, params, resid, result, cov_hac, lags, pv, f_p, r2, r2_adj,
             failed.append(f"no variable has p < {ACCEPT['any_var_p']}")
         if st["r2"] < ACCEPT["r2"]:
             failed.append(f"R2 {st['r2']:.3f} < {ACCEPT['r2']}")
+    # a coefficient decided by a handful of points (one cool day for a heating term) is not accepted,
+    # whatever its p-value: Kish's effective number of points of its weights row of pinv(X)
+    support = {t: effective_n(pinv[j]) for j, t in enumerate(terms) if t != "const"}
+    weak = [t for t, v in support.items() if v < LIMITS["coefficient_n_eff_min"]] if n >= SUPPORT_MIN_N else []
+    if weak:
+        failed.append("coefficients resting on fewer than "
+                      f"{LIMITS['coefficient_n_eff_min']:g} effective points: {', '.join(weak)}")
+    st["support"] = support
     return Fit(list(terms), params, result, cov_hac, lags, n, p, st, passed=(p > 1 and not failed),
-               failed=failed)
+               failed=failed, xtx_inv=pinv @ pinv.T, support=support)
 
 
 def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: list[str] | None = None,
@@ -308,25 +343,63 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
         while True:
             try:
                 best = fit_cols(cols)
-                break
             except np.linalg.LinAlgError:
                 cols = cols[:-1]  # drop trailing terms until the design has full rank
+                continue
+            # a group whose coefficient rests on a handful of points leaves the fallback model too
+            weak = {t for t, v in best.support.items() if v < LIMITS["coefficient_n_eff_min"]} \
+                if best.n >= SUPPORT_MIN_N else set()
+            drop = {c for g in groups if weak & set(g) for c in g} - set(required)
+            if not drop:
+                break
+            cols = [c for c in cols if c not in drop]
         if cols:
             warnings.append("no model passed the validity checks (" + "; ".join(best.failed) +
                             "); the model with all candidate variables is used")
     return best, warnings
 
 
-def _design(f: Fit, Xr: pd.DataFrame) -> np.ndarray:
-    D = np.empty((len(Xr), len(f.terms)))
-    for j, t in enumerate(f.terms):
-        D[:, j] = 1.0 if t == "const" else Xr[t].to_numpy(float)
-    return D
+@dataclass
+class Savings:
+    """Savings ``S = adjusted baseline - reporting`` over the reporting period, with their interval.
+
+    Attributes
+    ----------
+    adjusted, reporting, savings : float
+        Sums over the reporting period (the numerator's unit); ``adjusted`` includes non-routine adjustments.
+    fraction : float
+        ``savings / adjusted`` (the avoided share).
+    frac_low, frac_high : float
+        Interval of ``fraction`` at the confidence level.
+    se : float
+        Standard error of ``savings``.
+    df : float
+        Degrees of freedom of the t quantile (``inf`` for the bootstrap).
+    method : str
+        The convention (:data:`UNCERTAINTY`).
+    m : int
+        Reporting buckets.
+    details : dict
+        The convention's own figures (variances, long-run variance, phi, effective n, FSU, ...).
+    """
+
+    adjusted: float
+    reporting: float
+    savings: float
+    fraction: float
+    frac_low: float
+    frac_high: float
+    se: float
+    df: float
+    method: str
+    m: int
+    details: dict = field(default_factory=dict)
 
 
 def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
             method: str = "exact_hac", n_boot: int = 999, block: int | None = None, seed: int = 0,
-            Xb: pd.DataFrame | None = None, yb: np.ndarray | None = None) -> dict:
+            Xb: pd.DataFrame | None = None, yb: np.ndarray | None = None, adjust: float = 0.0,
+            adjust_var: float = 0.0, inflation: float = 1.0) -> Savings:
     """Savings ``S = sum(adjusted baseline) - sum(reporting)`` with its interval.
 
     Parameters
@@ -343,93 +416,176 @@ def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
         Bootstrap settings (block length defaults to ``hac_lags(n) + 1``).
     Xb, yb :
         Baseline data (needed for the bootstrap).
+    adjust, adjust_var : float
+        Non-routine adjustment added to the adjusted baseline, and its variance.
+    inflation : float
+        Factor (>= 1) on the model's error variance when its out-of-sample error is larger than its own
+        figures say (:func:`out_of_sample`).
 
     Returns
     -------
-    dict
-        adjusted (sum of predictions), reporting (sum of yr), savings, fraction (savings / adjusted), and the
-        interval of the fraction, ``frac_low``, ``frac_high``, with ``se`` (of savings) and ``method``.
+    Savings
 
     Raises
     ------
-    ValueError
-        For an unknown method.
+    zhizao.errors.InputError
+        For an unknown method, or the bootstrap without baseline data.
     """
     if method not in UNCERTAINTY:
-        raise ValueError(f"unknown uncertainty method {method!r}; one of {', '.join(UNCERTAINTY)}")
-    Dr = _design(f, Xr)
+        raise InputError(f"unknown uncertainty method {method!r}; one of {', '.join(UNCERTAINTY)}")
+    Dr = f.design(Xr)
     yr = np.asarray(yr, float)
     m = yr.size
-    pred = Dr @ f.params
-    adjusted, reporting = float(pred.sum()), float(yr.sum())
+    c = Dr.sum(axis=0)
+    adjusted = float(Dr.sum(axis=0) @ f.params) + adjust
+    reporting = float(yr.sum())
     s = adjusted - reporting
     frac = s / adjusted if adjusted else np.nan
     alpha = 1 - confidence
-    dof = max(f.n - f.p, 1)
-    t = stats.t.ppf(1 - alpha / 2, dof)
-    resid = np.asarray(f.result.resid, float)
-    out = {"adjusted": adjusted, "reporting": reporting, "savings": s, "fraction": frac, "method": method,
-           "m": int(m)}
+    resid = f.resid
     if method == "exact_hac":
-        one = Dr.sum(axis=0)
-        var_pred = float(one @ f.cov_hac @ one)
-        var_noise = m * long_run_variance(resid, f.lags)
-        se = np.sqrt(var_pred + var_noise)
-        out.update(se=se, frac_low=(s - t * se) / adjusted, frac_high=(s + t * se) / adjusted,
-                   var_prediction=var_pred, var_noise=var_noise)
-    elif method == "ashrae14":
+        lr = long_run_variance(resid, ddof=f.p)
+        if f.n >= MIN_POINTS_AR and Xb is not None:
+            # the prediction error of c'beta is sum_t w_t e_t with w = X (X'X)^-1 c: its long-run variance
+            # (prewhitened, with the n / (n - p) correction) keeps regressors that do not move together with
+            # the errors from inheriting the errors' autocorrelation
+            w = f.design(Xb) @ (f.xtx_inv @ c)
+            lv = long_run_variance(w * resid, center=False)
+            var_pred = lv.n * lv.variance * f.n / (f.n - f.p) * inflation
+        else:  # the classical OLS variance of a prediction
+            var_pred = lr.variance * float(c @ f.xtx_inv @ c) * inflation
+        var_noise = m * lr.variance * inflation
+        df = max(lr.n_eff - f.p, 1.0)
+        se = float(np.sqrt(var_pred + var_noise + adjust_var))
+        # the fraction is 1 - R / A: an error of the adjusted baseline A moves it by (R / A) dA / A, the
+        # reporting noise by dR / A; the interval is taken on log(R / A) (t on logs)
+        lo, hi = _fraction_interval(adjusted, reporting, var_pred + adjust_var, var_noise, df, confidence)
+        return Savings(adjusted, reporting, s, frac, lo, hi, se, df,
+                       method, m, {"var_prediction": var_pred, "var_noise": var_noise, "var_adjustment": adjust_var,
+                               "lrv": lr.variance, "phi": lr.phi, "n_eff": lr.n_eff, "inflation": inflation})
+    if method == "ashrae14":
         n = f.n
+        dof = max(f.n - f.p, 1)
+        t = float(stats.t.ppf(1 - alpha / 2, dof))
         rho = float(np.corrcoef(resid[1:], resid[:-1])[0, 1]) if n > 2 else 0.0
         n_eff = n * (1 - rho) / (1 + rho) if rho < 1 else 1.0
         cv = f.stats["cv_rmse"]
         fsu = 1.26 * t * cv * np.sqrt((n / n_eff) * (1 + 2 / n_eff) / m) / frac if frac else np.nan
         half = abs(fsu * frac)
-        out.update(se=half * adjusted / t, frac_low=frac - half, frac_high=frac + half, fsu=float(fsu),
-                   rho=rho)
-    else:
-        from zhizao.verify.ratios import circular_block_indices
+        return Savings(adjusted, reporting, s, frac, frac - half, frac + half, half * adjusted / t, float(dof),
+                       method, m, {"fsu": float(fsu), "rho": rho, "n_eff": n_eff})
+    from zhizao.verify.ratios import circular_block_indices
 
-        if Xb is None or yb is None:
-            raise ValueError("block_bootstrap needs the baseline data (Xb, yb)")
-        Db = _design(f, Xb)
-        yb = np.asarray(yb, float)
-        block = block or f.lags + 1
-        rng = np.random.default_rng(seed)
-        ib_all = circular_block_indices(f.n, block, n_boot, rng)
-        ir_all = circular_block_indices(f.n, block, n_boot, rng)
-        one = Dr.sum(axis=0)
-        fr = []
-        for ib, ir in zip(ib_all, ir_all):
-            beta, *_r = np.linalg.lstsq(Db[ib], yb[ib], rcond=None)
-            noise = resid[np.resize(ir, m)].sum()
-            adj_b = float(one @ beta) + noise
-            fr.append((adj_b - reporting) / adj_b)
-        lo, hi = np.quantile(fr, [alpha / 2, 1 - alpha / 2])
-        out.update(se=float(np.std(fr)) * adjusted, frac_low=float(lo), frac_high=float(hi), n_boot=n_boot,
-                   block=block)
-    return out
+    if Xb is None or yb is None:
+        raise InputError("block_bootstrap needs the baseline data (Xb, yb)")
+    Db = f.design(Xb)
+    yb = np.asarray(yb, float)
+    block = block or f.lags + 1
+    rng = np.random.default_rng(seed)
+    ib_all = circular_block_indices(f.n, block, n_boot, rng)
+    ir_all = circular_block_indices(f.n, block, n_boot, rng, length=m)  # m draws, whatever n
+    fr = []
+    for ib, ir in zip(ib_all, ir_all):
+        beta, *_r = np.linalg.lstsq(Db[ib], yb[ib], rcond=None)
+        adj_b = float(c @ beta) + adjust + resid[ir].sum()
+        fr.append((adj_b - reporting) / adj_b)
+    lo, hi = np.quantile(fr, [alpha / 2, 1 - alpha / 2])
+    return Savings(adjusted, reporting, s, frac, float(lo), float(hi), float(np.std(fr)) * adjusted, np.inf,
+                   method, m, {"n_boot": n_boot, "block": block})
 
 
-def extrapolation(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str]) -> list[str]:
-    """Warnings for reporting-period drivers outside the baseline range or beyond 3 SD of its mean."""
+def _fraction_interval(adjusted: float, reporting: float, var_adjusted: float, var_reporting: float, df: float,
+                       confidence: float) -> tuple[float, float]:
+    """Interval of ``1 - R / A`` from the variances of the adjusted baseline ``A`` and of the reporting sum
+    ``R``: ``log(R / A) +- t sqrt(var_A / A^2 + var_R / R^2)``; NaN unless both sums are positive."""
+    if not (adjusted > 0 and reporting > 0):
+        return float("nan"), float("nan")
+    v = var_adjusted / adjusted ** 2 + var_reporting / reporting ** 2
+    lo, hi = log_ratio_interval(float(np.log(reporting / adjusted)), v, df, confidence)
+    return 1 - hi, 1 - lo
+
+
+def out_of_sample(f: Fit, yb: np.ndarray, Xb: pd.DataFrame, folds: int = 5) -> dict:
+    """Out-of-sample error of the model's form on the baseline (the LBNL / EVO test of a baseline model [4]_).
+
+    The baseline is cut into ``folds`` contiguous blocks; each is predicted by the same terms fitted on the
+    others. Reported: NMBE and CV(RMSE) out of sample, and a test of whether the blocks' summed errors are
+    larger than the model's own variance says: ``Q = sum_k E_k^2 / V_k`` with ``V_k = lrv (c_k' (X'X)_(-k)^-1
+    c_k + n_k)``, chi-squared with ``folds`` degrees of freedom for a right model; ``inflation = max(1, Q /
+    folds)`` is what the model's error variance needs to cover the out-of-sample error.
+
+    Returns
+    -------
+    dict
+        folds, nmbe, cv_rmse (out of sample), q, p_value, inflation; an empty dict for too few points
+        (fewer than 8 per block).
+    """
+    y = np.asarray(yb, float)
+    n = y.size
+    k = min(folds, n // 8)
+    if k < 3:
+        return {}
+    D = f.design(Xb)
+    lr = long_run_variance(f.resid, ddof=f.p)
+    edges = np.linspace(0, n, k + 1).round().astype(int)
+    err = np.empty(n)
+    q = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        keep = np.r_[0:a, b:n]
+        A = D[keep]
+        pinv = np.linalg.pinv(A)
+        beta = pinv @ y[keep]
+        e = y[a:b] - D[a:b] @ beta
+        err[a:b] = e
+        cf = D[a:b].sum(axis=0)
+        v = lr.variance * (float(cf @ (pinv @ pinv.T) @ cf) + (b - a))
+        q += float(e.sum()) ** 2 / v if v > 0 else 0.0
+    ybar = float(y.mean())
+    return {"folds": int(k), "nmbe": float(err.sum() / (n * ybar)) if ybar else None,
+            "cv_rmse": float(np.sqrt(err @ err / n) / ybar) if ybar else None, "q": q,
+            "p_value": float(stats.chi2.sf(q, k)), "inflation": float(max(1.0, q / k))}
+
+
+def drivers_outside(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str], share_max: float | None = None
+                    ) -> list[dict]:
+    """Continuous drivers whose reporting mean lies outside the baseline range or beyond
+    ``LIMITS['extrapolation_sd']`` baseline SD of its mean (every continuous candidate, chosen or not,
+    near-constant ones included: a driver that is constant in the baseline has no range to extrapolate
+    into), or, with ``share_max``, with more than that share of the reporting buckets outside the range.
+
+    Returns
+    -------
+    list of dict
+        driver, mean (reporting), low, high, baseline_mean, sd, outside (share of reporting buckets outside
+        the baseline range).
+    """
     out = []
-    for c in cols:
-        if c not in Xb:
+    for col in cols:
+        if col not in Xb or col not in Xr:
             continue
-        xb = Xb[c].to_numpy(float)
-        xb = xb[~np.isnan(xb)]  # pandas statistics skip missing values
-        if np.unique(xb).size <= 2:  # dummies and shares are not extrapolated
+        xb = Xb[col].to_numpy(float)
+        xb = xb[~np.isnan(xb)]
+        xr = Xr[col].to_numpy(float)
+        xr = xr[~np.isnan(xr)]
+        if not xb.size or not xr.size:
             continue
-        xr = Xr[c].to_numpy(float)
-        lo, hi = xb.min(), xb.max()
-        mu, sd = xb.mean(), xb.std(ddof=1)
-        xr_ok = xr[~np.isnan(xr)]
-        rmean = xr_ok.mean() if xr_ok.size else np.nan
-        outside = ((xr < lo) | (xr > hi)).mean() if xr.size else np.nan
-        if not (lo <= rmean <= hi) or (sd > 0 and abs(rmean - mu) > 3 * sd):
-            out.append(f"extrapolation: reporting mean of {c} ({rmean:.4g}) is outside the baseline range "
-                       f"[{lo:.4g}, {hi:.4g}] or beyond 3 SD of its mean")
-        elif outside > 0.1:
-            out.append(f"extrapolation: {100 * outside:.0f} % of reporting values "
-                       f"of {c} lie outside the baseline range")
+        lo, hi = float(xb.min()), float(xb.max())
+        mu, sd = float(xb.mean()), float(xb.std(ddof=1)) if xb.size > 1 else 0.0
+        rmean = float(xr.mean())
+        tol = 1e-9 * max(abs(lo), abs(hi), 1.0)
+        beyond = abs(rmean - mu) > LIMITS["extrapolation_sd"] * sd + tol
+        share = float(((xr < lo - tol) | (xr > hi + tol)).mean())
+        if rmean < lo - tol or rmean > hi + tol or beyond or (share_max is not None and share > share_max):
+            out.append({"driver": col, "mean": rmean, "low": lo, "high": hi, "baseline_mean": mu, "sd": sd,
+                        "outside": share})
     return out
+
+
+def prediction_leverage(f: Fit, Xb: pd.DataFrame, Xr: pd.DataFrame) -> tuple[float, float]:
+    """Leverage of the reporting period's mean conditions ``x_r' (X'X)^-1 x_r`` and the largest leverage of
+    a baseline bucket; the first above the second means the reporting conditions lie outside the data the
+    model was fitted on (jointly, even when each driver is inside its own range)."""
+    xr = f.design(Xr).mean(axis=0)
+    Db = f.design(Xb)
+    h_b = np.einsum("ij,jk,ik->i", Db, f.xtx_inv, Db)
+    return float(xr @ f.xtx_inv @ xr), float(h_b.max()) if h_b.size else float("nan")

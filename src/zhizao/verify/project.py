@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
+from zhizao.errors import NotFound, ZhizaoError
 from zhizao.messages import define
-from zhizao.verify.indicators import _scope_rows, verify
+from zhizao.verify import checks as C
+from zhizao.verify.indicators import verify
+from zhizao.verify.inputs import VerificationInputs
 from zhizao.verify.result import VerificationResult
 
 #: Indicators verified for a project by default (the programme's headline indicators).
 PROJECT_INDICATORS = ("production_efficiency", "defect_rate", "operating_cost", "unit_energy", "development_cycle")
 WINDOW_MONTHS = 12
+
+NO_PROJECT = define("verify.error.no_project", "no project %(project_id)s")
 
 
 def default_windows(start, commissioning_end, months: int = WINDOW_MONTHS):
@@ -20,8 +27,21 @@ def default_windows(start, commissioning_end, months: int = WINDOW_MONTHS):
     return (s - pd.DateOffset(months=months), s), (c, c + pd.DateOffset(months=months))
 
 
+def not_verified(indicator: str, scope: str, baseline, reporting, confidence: float, project_id, reason,
+                 notes=()) -> VerificationResult:
+    """A result without a value: the indicator could not be computed (``reason``: a message or text)."""
+    res = VerificationResult(
+        indicator=indicator, definition="", scope=scope,
+        baseline_period=(pd.Timestamp(baseline[0]).isoformat(), pd.Timestamp(baseline[1]).isoformat()),
+        reporting_period=(pd.Timestamp(reporting[0]).isoformat(), pd.Timestamp(reporting[1]).isoformat()),
+        baseline=None, reporting=None, adjusted_baseline=None, change=None, improvement=None, ci_low=None,
+        ci_high=None, confidence=confidence, method="not verified", project_id=project_id,
+        checks=[C.Check(False, C.COMPUTABLE(reason=reason))], notes=list(notes))
+    return res.judge()
+
+
 def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9, baseline=None, reporting=None,
-                   store: bool = True, **kw) -> list[VerificationResult]:
+                   store: bool = True, inputs: VerificationInputs | None = None, **kw) -> list[VerificationResult]:
     """Verify a project's indicators and store the results with it.
 
     Parameters
@@ -34,77 +54,70 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
     baseline, reporting : (start, end), optional
         Explicit windows; default :func:`default_windows`, clipped to the whole local months in which the
         scope has operating records (states other than ``not_scheduled``; a shorter window is stated in the
-        result's warnings). Buckets without any record would otherwise enter as zero use at zero output.
+        result's notes). Buckets without any record would otherwise enter as zero use at zero output.
     store : bool
         Write the results into table ``verifications`` (the latest result per project and indicator counts).
+    inputs : VerificationInputs, optional
+        Prepared inputs (:meth:`VerificationInputs.prepare`); by default read for this project.
     **kw
-        Passed to :func:`zhizao.verify.indicators.verify` (uncertainty, granularity, n_boot, seed).
+        Passed to :func:`zhizao.verify.indicators.verify` (uncertainty, granularity, n_boot, seed, ...).
 
     Returns
     -------
     list of VerificationResult
-        One per indicator that the data can verify; an indicator without data gives a result with null values
-        and the reason in ``warnings``.
+        One per indicator; an indicator the data cannot verify gives a result without a value, verdict
+        ``refused`` and the reason in its failed check ``verify.check.computable``.
 
     Raises
     ------
-    KeyError
+    zhizao.errors.NotFound
         If the project does not exist.
     """
-    bulk = ws._cache.get(("projects_all",))
-    if bulk is not None and project_id in bulk:
-        row = bulk[project_id]
-    else:
-        p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects "
-                           "WHERE project_id = ?", [project_id]).df()
-        if p.empty:
-            raise KeyError(f"no project {project_id!r}")
-        row = p.iloc[0]
-    scope = row["scope"] or ws.con.execute("SELECT min(site) FROM equipment WHERE enterprise = ?",
-                                           [row["enterprise_id"]]).fetchall()[0][0]
-    tz = _scope_zone(ws, scope)
+    inputs = inputs if inputs is not None else VerificationInputs(ws)
+    row = inputs.project(project_id)
+    if row is None:
+        raise NotFound(NO_PROJECT(project_id=project_id))
+    scope = row["scope"] if isinstance(row["scope"], str) and row["scope"] else inputs.enterprise_site(
+        row["enterprise_id"])
+    tz = _scope_zone(inputs, scope)
     (b0, b1), (r0, r1) = default_windows(_instant(row["start"], tz), _instant(row["commissioning_end"], tz))
     notes = []
-    if baseline is None or reporting is None:
-        ext = _state_extent(ws, scope)
+    if (baseline is None or reporting is None) and scope is not None:
+        try:
+            ext = inputs.state_extent(scope)
+        except LookupError:
+            ext = (None, None)
         if ext[0] is not None:
-            lo, hi = _whole_months(ws, scope, ext, b0.tz)
+            lo, hi = _whole_months(inputs, scope, ext, b0.tz)
             if lo > b0:
-                notes.append(f"baseline window shortened to the data: {lo.isoformat()} .. {b1.isoformat()} "
-                             f"(default {WINDOW_MONTHS} months)")
+                notes.append(C.NOTE_WINDOW(period="baseline", start=lo.isoformat(), end=b1.isoformat(),
+                                           months=WINDOW_MONTHS))
                 b0 = lo
             if hi < r1:
-                notes.append(f"reporting window shortened to the data: {r0.isoformat()} .. {hi.isoformat()} "
-                             f"(default {WINDOW_MONTHS} months)")
+                notes.append(C.NOTE_WINDOW(period="reporting", start=r0.isoformat(), end=hi.isoformat(),
+                                           months=WINDOW_MONTHS))
                 r1 = hi
     baseline = baseline or (b0, b1)
     reporting = reporting or (r0, r1)
     out = []
     for ind in indicators or PROJECT_INDICATORS:
         try:
-            res = verify(ws, ind, scope, baseline, reporting, confidence=confidence, project_id=project_id, **kw)
-            res.warnings = notes + res.warnings
-        except ValueError as e:
-            res = VerificationResult(
-                indicator=ind, definition="", scope=scope,
-                baseline_period=(pd.Timestamp(baseline[0]).isoformat(), pd.Timestamp(baseline[1]).isoformat()),
-                reporting_period=(pd.Timestamp(reporting[0]).isoformat(), pd.Timestamp(reporting[1]).isoformat()),
-                baseline=None, reporting=None, adjusted_baseline=None, change=None, improvement=None, ci_low=None,
-                ci_high=None, confidence=confidence, method="not verified", warnings=notes + [str(e)],
-                project_id=project_id)
+            res = verify(ws, ind, scope, baseline, reporting, confidence=confidence, project_id=project_id,
+                         inputs=inputs, **kw)
+            res.notes = notes + res.notes
+        except ZhizaoError as e:
+            res = not_verified(ind, scope or "", baseline, reporting, confidence, project_id, e.message, notes)
         out.append(res)
     if store:
         store_results(ws, out)
     return out
 
 
-def _scope_zone(ws, scope) -> str | None:
+def _scope_zone(inputs, scope) -> str | None:
     """The plant's zone of a scope (None when no equipment names it)."""
-    from zhizao.verify.series import scope_info
-
     try:
-        return scope_info(ws, scope)[2] if isinstance(scope, str) else None
-    except ValueError:
+        return inputs.scope(scope).tz if isinstance(scope, str) else None
+    except LookupError:
         return None
 
 
@@ -138,104 +151,24 @@ def stored_results(ws, project_id: str | None = None) -> list[VerificationResult
                SELECT result, row_number() OVER (PARTITION BY project_id, indicator, scope
                                                  ORDER BY computed_at DESC) rn
                FROM verifications WHERE (? IS NULL OR project_id = ?)) WHERE rn = 1"""
-    import json
-
     return [VerificationResult.from_dict(json.loads(r)) for (r,) in ws.con.execute(q, [project_id, project_id]
                                                                                   ).fetchall()]
 
 
-def _state_extent(ws, scope: str) -> tuple:
-    """First start and last end (or start) of the operating records of ``scope``: the states of its equipment
-    other than ``not_scheduled`` (None, None without any).
-
-    A store may hold ``not_scheduled`` states far beyond the scope's measurements (a site's calendar range,
-    filler records "no data"); days covered only by them are no data of the project and stay out of its
-    windows."""
-    bulk = ws._cache.get(("state_extent_all",))
-    if bulk is None:
-        return ws.con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
-                                 USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site,
-                                 e.enterprise) AND s.category IS DISTINCT FROM 'not_scheduled'""",
-                              [scope]).fetchall()[0]
-    per_eq, eq, eq_index = bulk
-    mine = [per_eq[e] for e in _scope_rows(eq, eq_index, scope)["equipment_id"] if e in per_eq]
-    if not mine:
-        return None, None
-    return min(a for a, _ in mine), max(b for _, b in mine)
-
-
-def _whole_months(ws, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _whole_months(inputs, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The whole local months of ``scope`` that contain the operating extent ``ext`` (start of the first, end
     of the last), so that clipped windows keep whole days and months."""
     from zhizao.kpi.buckets import default_range
     from zhizao.kpi.elements import _ms
-    from zhizao.verify.series import scope_info
 
-    a, b = default_range(_ms(ext[0]), _ms(ext[1]), "month", scope_info(ws, scope)[2])
+    a, b = default_range(_ms(ext[0]), _ms(ext[1]), "month", inputs.scope(scope).tz)
     lo, hi = (pd.Timestamp(x, unit="ms", tz="UTC") for x in (a, b))
     return (lo.tz_convert(tz), hi.tz_convert(tz)) if tz is not None else (lo, hi)
 
 
-def prepare(ws, periods=("day",), project_ids=None) -> None:
-    """Read in bulk what verifying many projects needs into the workspace cache: projects, state extents,
-    relevant variables, costs, production records, development cycles, the scope index, and the elements of
-    the projects' levels at ``periods``; a few queries instead of several per project.
-
-    The results are those of the per-project queries; the cache is cleared by the next ingest.
-    """
-    from zhizao.verify.indicators import prepare_costs, prepare_cycles, prepare_products
-    from zhizao.verify.series import _scope_elements, scope_info
-    from zhizao.verify.series import prepare as prepare_variables
-
-    if ("projects_all",) not in ws._cache:
-        p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects").df()
-        ws._cache[("projects_all",)] = {r["project_id"]: r for r in p.to_dict("records")}
-    projects = ws._cache[("projects_all",)]
-    levels = set()
-    for pid in project_ids or projects:
-        row = projects.get(pid)
-        if row is not None and isinstance(row["scope"], str):
-            try:
-                levels.add(scope_info(ws, row["scope"])[0])
-            except ValueError:
-                pass  # verify_project reports it
-    # the elements first, while little else is held: the engine's working memory is the peak of the run
-    for level in sorted(levels):
-        for period in periods:
-            _scope_elements(ws, level, period)
-    _drop_engine_results(ws)
-    prepare_cycles(ws)
-    if ("state_extent_all",) not in ws._cache:
-        rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
-                                 WHERE category IS DISTINCT FROM 'not_scheduled'
-                                 GROUP BY equipment_id""").fetchall()
-        eq, eq_index = ws._cache[("cycles_all",)][2:4]
-        ws._cache[("state_extent_all",)] = ({e: (a, b) for e, a, b in rows}, eq, eq_index)
-    prepare_variables(ws)
-    prepare_costs(ws)
-    prepare_products(ws)
-
-
-def _drop_engine_results(ws) -> None:
-    """Free the engine's whole-store elements once the scopes' series are built from them (they hold their own
-    indexed copy): at city scale these are most of the memory, and the worker processes forked afterwards
-    would otherwise share, and partly copy, them."""
-    import gc
-
-    cache = ws._cache
-    try:
-        keys = [k for k in list(cache.keys()) if isinstance(k, tuple) and k and k[0] in ("elements", "rollup")]
-    except AttributeError:  # a bounded cache without keys(): it evicts by itself
-        return
-    for k in keys:
-        cache.pop(k, None)
-    gc.collect()
-    try:  # give the freed heap back to the system (glibc keeps it otherwise)
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+def prepare(ws, periods=("day",), project_ids=None) -> VerificationInputs:
+    """:meth:`VerificationInputs.prepare`: the inputs of verifying many projects, read in bulk."""
+    return VerificationInputs.prepare(ws, project_ids, periods)
 
 
 STORE_EVERY = 100  #: projects whose results :func:`verify_all_projects` stores in one transaction
@@ -243,7 +176,7 @@ CHUNK = 10  #: projects per task of the process pool
 
 
 class _NoStore:
-    """Stands in for the store connection in a forked worker: a worker computes from the prepared cache only."""
+    """Stands in for the store connection in a forked worker: a worker computes from the prepared inputs only."""
 
     def __getattr__(self, name):
         raise _NeedsStore(name)
@@ -257,17 +190,17 @@ _WORKER: dict = {}
 
 
 def _worker_init() -> None:
-    ws = _WORKER["ws"]
-    _WORKER["con"] = ws.con  # kept referenced: the parent's connection must not be closed from a worker
-    ws.con = _NoStore()
+    inputs = _WORKER["inputs"]
+    _WORKER["con"] = inputs.ws.con  # kept referenced: the parent's connection must not be closed from a worker
+    inputs.ws.con = _NoStore()
 
 
 def _verify_chunk(ids: list[str]) -> list:
-    ws, kw = _WORKER["ws"], _WORKER["kw"]
+    inputs, kw = _WORKER["inputs"], _WORKER["kw"]
     out = []
     for pid in ids:
         try:
-            out.append((pid, verify_project(ws, pid, store=False, **kw)))
+            out.append((pid, verify_project(inputs.ws, pid, store=False, inputs=inputs, **kw)))
         except Exception:  # noqa: BLE001 - the parent verifies this project itself and reports any error
             out.append((pid, None))
     return out
@@ -340,11 +273,12 @@ def unverifiable(ws, project_ids=None) -> dict:
     return out
 
 
-def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, **kw) -> list[VerificationResult]:
+def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, inputs=None, **kw
+                        ) -> list[VerificationResult]:
     """Verify every registered project (or ``project_ids``) and store the results.
 
-    The store is read in bulk first (:func:`prepare`), and results are stored in transactions of
-    :data:`STORE_EVERY` projects; the results equal those of :func:`verify_project` one by one.
+    The store is read in bulk first (:meth:`VerificationInputs.prepare`), and results are stored in
+    transactions of :data:`STORE_EVERY` projects; the results equal those of :func:`verify_project` one by one.
 
     Parameters
     ----------
@@ -355,8 +289,10 @@ def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, *
         Called with (done, total) after each project (for a progress bar).
     workers : int, default 1
         Processes that verify projects in parallel (``fork`` start method only, e.g. Linux; elsewhere 1).
-        The workers compute from the bulk-read cache and never touch the store; a project that would need
+        The workers compute from the prepared inputs and never touch the store; a project that would need
         the store is verified again in the calling process. Results and their order do not depend on it.
+    inputs : VerificationInputs, optional
+        Prepared inputs (default: prepared here).
     **kw
         Passed to :func:`verify_project` (indicators, confidence, store, uncertainty, ...).
 
@@ -364,7 +300,7 @@ def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, *
     -------
     list of VerificationResult
         In the order of ``project_ids``. Projects the data cannot verify at all (:func:`unverifiable`: no
-        equipment in their scope yet, no record of any kind) are skipped: no result is stored for them, and
+        equipment in their scope yet, no records) are skipped: no result is stored for them, and
         :func:`unverifiable` gives each one's reason.
     """
     import multiprocessing as mp
@@ -374,14 +310,14 @@ def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, *
     if skip:
         ids = [p for p in ids if p not in skip]
     store = kw.pop("store", True)
-    prepare(ws, [kw.get("granularity", "day")], ids)
+    inputs = inputs if inputs is not None else prepare(ws, [kw.get("granularity", "day")], ids)
     out, pending = [], []
     done = 0
 
     def collect(pid, res):
         nonlocal done, pending
-        if res is None:  # a worker could not verify it from the cache: here, with the store
-            res = verify_project(ws, pid, store=False, **kw)
+        if res is None:  # a worker could not verify it from the prepared inputs: here, with the store
+            res = verify_project(ws, pid, store=False, inputs=inputs, **kw)
         out.extend(res)
         pending += res
         done += 1
@@ -392,7 +328,7 @@ def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, *
             progress(done, len(ids))
 
     if workers > 1 and len(ids) > CHUNK and "fork" in mp.get_all_start_methods():
-        _WORKER.update(ws=ws, kw=kw)
+        _WORKER.update(inputs=inputs, kw=kw)
         try:
             chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
             with mp.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
@@ -403,5 +339,5 @@ def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, *
             _WORKER.clear()
     else:
         for pid in ids:
-            collect(pid, verify_project(ws, pid, store=False, **kw))
+            collect(pid, verify_project(ws, pid, store=False, inputs=inputs, **kw))
     return out

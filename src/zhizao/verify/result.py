@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+
+from zhizao.messages import Message
+from zhizao.verify.checks import Check, verdict
 
 #: Indicators and whether a higher value is better (reference/transformation.md, "The indicators").
 INDICATORS = {
@@ -16,6 +19,9 @@ INDICATORS = {
     "energy": "down",  # energy consumption itself (whole-facility M&V, IPMVP option C)
 }
 
+#: Verdicts (zhizao.verify.checks.verdict).
+VERDICTS = ("verified", "indicative", "refused")
+
 
 def _clean(v):
     if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
@@ -24,6 +30,8 @@ def _clean(v):
         return {k: _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
+    if isinstance(v, (Message, Check)):
+        return _clean(v.to_dict())
     if hasattr(v, "item"):  # numpy scalars
         return _clean(v.item())
     return v
@@ -37,8 +45,15 @@ class VerificationResult:
     against the adjusted baseline, ``(reporting - adjusted_baseline) / adjusted_baseline``; ``improvement`` is
     the same change signed so that positive is better (for a lower-is-better indicator,
     ``(adjusted_baseline - reporting) / adjusted_baseline``, the DOE SEP / ISO 50006 / IPMVP form);
-    ``ci_low`` and ``ci_high`` bound ``improvement`` at ``confidence``. ``simple_change`` is the raw ratio
-    change ``reporting / baseline - 1`` without normalisation, shown beside it.
+    ``ci_low`` and ``ci_high`` bound ``improvement`` at ``confidence``, computed by ``interval_method``.
+    ``simple_change`` is the raw ratio change ``reporting / baseline - 1`` of the plain ratios of totals,
+    shown beside it.
+
+    ``estimand`` says what the figure estimates (a structured message); ``checks`` lists every check run,
+    passed or not; ``verdict`` is ``verified`` when all passed, ``indicative`` (with ``flags``, the codes of
+    the failed checks) otherwise, and ``refused`` (no improvement given) when the value would be wrong
+    whatever its interval. ``notes`` are information (structured messages); ``adjustments`` the non-routine
+    adjustments applied (the audit trail of the adjusted baseline).
     """
 
     indicator: str
@@ -57,20 +72,67 @@ class VerificationResult:
     method: str
     simple_change: float | None = None
     fit: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
     coverage: dict = field(default_factory=dict)
     project_id: str | None = None
+    estimand: Message | None = None
+    interval_method: str | None = None
+    checks: list[Check] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
+    adjustments: list[dict] = field(default_factory=list)
+    verdict: str = "indicative"
 
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (NaN and infinities become None)."""
-        return _clean(asdict(self))
+    def judge(self) -> "VerificationResult":
+        """Set ``verdict`` from the checks; a refused result keeps no improvement or interval."""
+        self.verdict = verdict(self.checks)
+        if self.verdict == "refused":
+            self.improvement = self.change = self.ci_low = self.ci_high = None
+        return self
+
+    @property
+    def flags(self) -> list[str]:
+        """Codes of the failed checks (empty for a verified result)."""
+        return [c.code for c in self.checks if not c.passed]
+
+    @property
+    def verified(self) -> bool:
+        return self.verdict == "verified"
+
+    @property
+    def warnings(self) -> list[Message]:
+        """The failed checks' messages, then the notes (what a reader should see beside the figure)."""
+        return [c.message for c in self.checks if not c.passed] + list(self.notes)
+
+    def to_dict(self, lang: str = "en") -> dict:
+        """Plain JSON-able dict (NaN and infinities become None); messages as ``{code, params, message}``
+        rendered in ``lang``, and ``warnings`` as their texts."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["checks"] = [c.to_dict(lang) for c in self.checks]
+        d["notes"] = [m.to_dict(lang) for m in self.notes]
+        d["estimand"] = self.estimand.to_dict(lang) if self.estimand is not None else None
+        d["flags"] = self.flags
+        d["warnings"] = [m.text(lang) for m in self.warnings]
+        return _clean(d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, d: dict) -> "VerificationResult":
+        """The result of :meth:`to_dict` (also a stored result written before checks existed: it has no
+        checks, and its verdict is ``indicative``)."""
         d = dict(d)
         d["baseline_period"] = tuple(d["baseline_period"])
         d["reporting_period"] = tuple(d["reporting_period"])
-        return cls(**d)
+        d["checks"] = [Check.from_dict(c) for c in d.get("checks") or []]
+        notes = d.get("notes")
+        if notes is None:  # an old result: free-text warnings
+            from zhizao.messages import text
+
+            notes = [{"code": "verify.note.text", "message": w} for w in d.get("warnings") or []]
+            d["notes"] = [text("verify.note.text", w) for w in d.get("warnings") or []]
+        else:
+            d["notes"] = [Message.from_dict(m) for m in notes]
+        d["estimand"] = Message.from_dict(d["estimand"]) if d.get("estimand") else None
+        d["verdict"] = d.get("verdict") or "indicative"
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

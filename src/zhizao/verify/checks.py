@@ -1,0 +1,152 @@
+"""The checks of a verification, their verdict, and the texts of estimands and notes (structured messages).
+
+Every result runs a list of checks; each is a :class:`Check` (passed or not) with a structured message (code
+and parameters, :mod:`zhizao.messages`). The verdict (:func:`verdict`):
+
+- ``verified``: every check passed;
+- ``indicative``: a value is given, but at least one check failed (their codes are the result's ``flags``);
+- ``refused``: the value would be wrong whatever its interval (a non-positive adjusted baseline, an
+  improvement outside (-100 %, 100 %) for a reduction indicator, an inverted or undefined interval, a cost
+  window that cuts booking periods when proration is refused): no improvement is given.
+
+Thresholds are module constants (:data:`LIMITS`); docs/reference/verification.md explains each check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zhizao.messages import Message, define
+
+#: Thresholds of the checks.
+LIMITS = {
+    "coverage_min": 0.90,  # share of expected buckets with data
+    "coefficient_n_eff_min": 10.0,  # Kish effective points behind each model coefficient
+    "level_shift_p": 0.01,  # CUSUM p-value below which the baseline has a level shift
+    "extrapolation_sd": 3.0,  # reporting mean beyond this many baseline SD of a driver
+    "extrapolation_share": 0.10,  # share of reporting buckets outside a driver's baseline range
+    "mix_missing_max": 0.10,  # baseline share (of the weights) of cells without reporting data
+    "mix_new_max": 0.10,  # reporting share of cells without baseline data
+    "products_min": 5,  # development cycle: products per window
+    "cost_months_min": 4,  # operating cost: baseline months for the regression
+    "out_of_sample_p": 0.01,  # out-of-sample bias test: p below which the model's own error is too small
+}
+
+REFUSALS = frozenset({"verify.check.adjusted_baseline_positive", "verify.check.improvement_range",
+                      "verify.check.interval", "verify.check.booking_periods_refused", "verify.check.computable"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of a result: whether it passed, and its message (code and parameters)."""
+
+    passed: bool
+    message: Message
+
+    @property
+    def code(self) -> str:
+        return self.message.code
+
+    def to_dict(self, lang: str = "en") -> dict:
+        return {"passed": bool(self.passed), **self.message.to_dict(lang)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Check":
+        return cls(bool(d["passed"]), Message.from_dict(d))
+
+
+def verdict(checks: list[Check]) -> str:
+    """``refused`` if a refusal check failed, ``indicative`` if another failed, else ``verified``."""
+    failed = {c.code for c in checks if not c.passed}
+    if failed & REFUSALS:
+        return "refused"
+    return "indicative" if failed else "verified"
+
+
+# -- checks ------------------------------------------------------------------------------------------------------
+COVERAGE = define("verify.check.data_coverage",
+                  "data present in %(present)s of the %(expected)s buckets of the %(period)s window where data "
+                  "were expected (%(share)s; at least %(minimum)s)")
+OUTAGE = define("verify.check.outage",
+                "%(kind)s outage: %(buckets)s buckets of %(equipment)s without data in the %(period)s window "
+                "(left out of the computation)")
+MODEL_VALIDITY = define("verify.check.model_validity",
+                        "the baseline model fails the validity checks: %(failed)s")
+EXTRAPOLATION = define("verify.check.extrapolation",
+                       "%(driver)s: reporting mean %(mean)s against the baseline range %(low)s .. %(high)s "
+                       "(mean %(baseline_mean)s, SD %(sd)s); %(outside)s of the reporting buckets outside it")
+LEVERAGE = define("verify.check.prediction_leverage",
+                  "the reporting conditions lie outside the baseline data: leverage of their mean %(leverage)s, "
+                  "largest in the baseline %(max_baseline)s")
+SUPPORT = define("verify.check.coefficient_support",
+                 "%(term)s rests on about %(n_eff)s effective points (at least %(minimum)s)")
+LEVEL_SHIFT = define("verify.check.level_shift",
+                     "the baseline shifts by %(size)s near %(date)s (CUSUM p = %(p)s); if the change is unrelated "
+                     "to the project, record a non-routine adjustment")
+OUT_OF_SAMPLE = define("verify.check.out_of_sample",
+                       "out of sample (%(folds)s blocks of the baseline) the model predicts with NMBE %(nmbe)s and "
+                       "CV(RMSE) %(cv_rmse)s against %(cv_rmse_in)s in sample (p = %(p)s)")
+ADJ_POSITIVE = define("verify.check.adjusted_baseline_positive",
+                      "the adjusted baseline is %(value)s: not positive, no improvement can be stated")
+IMPROVEMENT_RANGE = define("verify.check.improvement_range",
+                           "an improvement of %(value)s is outside (-100 %%, 100 %%) for a reduction indicator")
+INTERVAL = define("verify.check.interval",
+                  "the interval %(low)s .. %(high)s is not an interval around the estimate %(value)s")
+BOOKING_PRORATED = define("verify.check.booking_periods",
+                          "the %(period)s window cuts %(n)s booking periods of the costs; their amounts are "
+                          "prorated by time")
+BOOKING_REFUSED = define("verify.check.booking_periods_refused",
+                         "the %(period)s window cuts %(n)s booking periods of the costs (proration refused)")
+FALLBACK = define("verify.check.fallback_method",
+                  "%(n)s baseline %(unit)s, fewer than the %(minimum)s the model needs: %(method)s, with that "
+                  "method's interval")
+SAMPLE_SIZE = define("verify.check.sample_size",
+                     "%(n)s %(unit)s in the %(period)s window (at least %(minimum)s)")
+MIX = define("verify.check.mix_coverage",
+             "cells without data in the reporting window hold %(missing)s of the baseline weight; cells new in "
+             "the reporting window hold %(new)s of its %(what)s (at most %(maximum)s each)")
+PRICE_INDEX = define("verify.check.price_index",
+                     "no price_index variable: costs are not deflated to baseline prices")
+COMPUTABLE = define("verify.check.computable", "not computed: %(reason)s")
+ADJUSTMENT = define("verify.check.adjustment",
+                    "non-routine adjustment %(adjustment)s (%(reason)s) could not be applied: %(why)s")
+
+# -- notes (information, not checks) -----------------------------------------------------------------------------
+NOTE_WINDOW = define("verify.note.window_shortened",
+                     "%(period)s window shortened to the data: %(start)s .. %(end)s (default %(months)s months)")
+NOTE_COMPUTABLE = define("verify.check.computable", "not computed: %(reason)s")
+ADJUSTMENT = define("verify.note.adjustment",
+                         "non-routine adjustment %(adjustment)s from %(start)s (%(reason)s): %(how)s")
+NOTE_MIX_DROPPED = define("verify.note.cells_dropped",
+                          "left out of the standardisation (no data in one window): %(cells)s")
+NOTE_NO_PRI = define("verify.note.no_pri",
+                     "products without a planned run time on %(equipment)s: production time split by units")
+NOTE_MODEL = define("verify.note.model",
+                    "baseline model of %(y)s per %(bucket)s on %(terms)s")
+
+
+def fmt_pct(x) -> str:
+    """A fraction as a percent text for a message parameter (``0.123`` -> ``"12.3 %"``)."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
+
+
+def fmt(x, digits: int = 4) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
+
+
+def result_checks(value, low, high, adjusted, direction: str) -> list[Check]:
+    """The checks every result gets: adjusted baseline positive, improvement inside (-1, 1) for a reduction
+    indicator, an interval that is an interval around the estimate."""
+    out = []
+    if adjusted is not None:
+        ok = bool(np.isfinite(adjusted) and adjusted > 0)
+        out.append(Check(ok, ADJ_POSITIVE(value=fmt(adjusted))))
+    if direction == "down" and value is not None:
+        ok = bool(np.isfinite(value) and -1 < value < 1)
+        out.append(Check(ok, IMPROVEMENT_RANGE(value=fmt_pct(value))))
+    ok = (value is not None and low is not None and high is not None and np.isfinite(value)
+          and np.isfinite(low) and np.isfinite(high) and low <= value <= high)
+    out.append(Check(bool(ok), INTERVAL(low=fmt_pct(low), high=fmt_pct(high), value=fmt_pct(value))))
+    return out

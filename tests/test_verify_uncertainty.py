@@ -1,0 +1,165 @@
+"""The interval algebra of the verification: long-run variances, t on logs, standardised ratios, ratios of
+means, the level-shift test and the effective sample size, against hand computation, statsmodels and
+simulation (coverage of the true value by the 90 % intervals)."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from zhizao.verify.ratios import circular_block_indices, ratio_of_means, standardised_ratio
+from zhizao.verify.uncertainty import (ar1_coefficient, effective_n, level_shift, log_ratio_interval,
+                                       long_run_variance, welch_df)
+
+
+def ar1(rng, n, phi, reps=1):
+    e = rng.standard_normal((reps, n + 100))
+    x = np.zeros_like(e)
+    for t in range(1, e.shape[1]):
+        x[:, t] = phi * x[:, t - 1] + e[:, t]
+    return x[:, 100:]
+
+
+def test_long_run_variance_of_white_noise_and_ar1():
+    rng = np.random.default_rng(3)
+    # white noise: the variance itself; AR(1) with unit innovations: 1 / (1 - phi)^2
+    assert long_run_variance(rng.standard_normal(20000)).variance == pytest.approx(1.0, rel=0.03)
+    lr = long_run_variance(ar1(rng, 20000, 0.5)[0])
+    assert lr.variance == pytest.approx(4.0, rel=0.05)
+    assert lr.phi == pytest.approx(0.5, abs=0.02)
+    assert lr.n_eff == pytest.approx(20000 * 0.5 / 1.5, rel=0.05)
+    # short series are taken as independent: the sample variance (ddof 1), n points
+    x = np.array([1.0, 3.0, 2.0, 6.0, 4.0])
+    assert long_run_variance(x).variance == pytest.approx(np.var(x, ddof=1))
+    assert long_run_variance(x).n_eff == 5
+
+
+def test_ar1_coefficient_is_bias_corrected():
+    # Kendall (1954): E[r] = phi - (1 + 3 phi) / n; the corrected mean over many short series is near phi
+    rng = np.random.default_rng(1)
+    x = ar1(rng, 30, 0.5, reps=4000)
+    raw = np.mean([np.corrcoef(s[1:], s[:-1])[0, 1] for s in x])
+    corrected = np.mean([ar1_coefficient(s) for s in x])
+    assert raw < 0.42 and abs(corrected - 0.5) < 0.03
+
+
+@pytest.mark.parametrize("n,phi", [(20, 0.0), (40, 0.4), (150, 0.0), (150, 0.7)])
+def test_mean_intervals_from_the_long_run_variance_cover_at_their_level(n, phi):
+    rng = np.random.default_rng(7)
+    x = ar1(rng, n, phi, reps=1500)
+    hits = 0
+    for s in x:
+        lr = long_run_variance(s)
+        t = stats.t.ppf(0.95, lr.df)
+        hits += abs(s.mean()) <= t * np.sqrt(lr.variance / n)
+    assert 0.86 <= hits / len(x) <= 0.94, hits / len(x)
+
+
+def test_welch_df_and_log_ratio_interval():
+    assert welch_df([(1.0, 10.0), (1.0, 10.0)]) == 20.0
+    assert welch_df([(1.0, 10.0), (0.0, 3.0)]) == 10.0
+    lo, hi = log_ratio_interval(np.log(2.0), 0.01, np.inf, 0.9)
+    assert (lo, hi) == pytest.approx((2 * np.exp(-1.6448536 * 0.1), 2 * np.exp(1.6448536 * 0.1)))
+
+
+def test_standardised_ratio_removes_a_mix_shift():
+    # two machines: A makes 10 units/h, B 30 units/h, in both windows (no change); the baseline runs A for
+    # 80 % of the hours, the reporting window for 20 %: the plant's ratio of totals jumps, the standardised one
+    # does not
+    days = np.arange(10)
+    cb = np.repeat(["A", "B"], 10)
+    hb = np.r_[np.full(10, 8.0), np.full(10, 2.0)]
+    hr = np.r_[np.full(10, 2.0), np.full(10, 8.0)]
+    rate = np.repeat([10.0, 30.0], 10)
+    res = standardised_ratio(cb, np.r_[days, days], rate * hb, hb, cb, np.r_[days, days], rate * hr, hr)
+    assert res.baseline == pytest.approx((10 * 0.8 + 30 * 0.2))
+    assert res.reporting == pytest.approx(res.baseline) and res.ratio == pytest.approx(1.0)
+    assert res.simple_reporting / res.simple_baseline == pytest.approx((10 * 0.2 + 30 * 0.8) / 14)
+    # a real change of both machines by +10 % is found at any mix
+    res = standardised_ratio(cb, np.r_[days, days], rate * hb, hb, cb, np.r_[days, days], 1.1 * rate * hr, hr)
+    assert res.ratio == pytest.approx(1.1)
+
+
+def test_standardised_ratio_reports_cells_missing_in_one_window():
+    res = standardised_ratio(["A", "B"], [0, 0], [10.0, 30.0], [8.0, 2.0], ["A", "C"], [0, 0], [10.0, 5.0],
+                             [1.0, 1.0])
+    assert res.cells == ["A"] and res.dropped == ["B"] and res.new == ["C"]
+    assert res.missing_weight == pytest.approx(0.2) and res.new_share == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.7])
+def test_standardised_ratio_intervals_cover_the_true_change(phi):
+    # two cells with different rates and a mix that shifts; daily rate noise AR(1); true change -20 %
+    rng = np.random.default_rng(11)
+    hits, reps, n = 0, 600, 60
+    for _ in range(reps):
+        rows = []
+        for w, (share, factor) in enumerate(((0.7, 1.0), (0.3, 0.8))):
+            noise = ar1(rng, n, phi, reps=2) * 0.05
+            for c, (rate, hours) in enumerate(((5.0, 10 * share), (20.0, 10 * (1 - share)))):
+                h = hours * rng.uniform(0.8, 1.2, n)
+                rows.append((np.full(n, c), np.arange(n), rate * factor * h * (1 + noise[c]), h))
+        b, r = rows[:2], rows[2:]
+        cat = [np.concatenate(x) for x in zip(*b)], [np.concatenate(x) for x in zip(*r)]
+        res = standardised_ratio(*cat[0], *cat[1], confidence=0.9)
+        hits += res.ratio_low <= 0.8 <= res.ratio_high
+    assert 0.86 <= hits / reps <= 0.95, hits / reps
+
+
+def test_ratio_of_means_small_samples_cover_at_their_level():
+    # 8 products per window, lognormal cycle times (sd 0.15 on the log scale), true ratio 0.7
+    rng = np.random.default_rng(5)
+    hits = 0
+    for _ in range(2000):
+        xb = 200 * rng.lognormal(-0.15 ** 2 / 2, 0.15, 8)
+        xr = 140 * rng.lognormal(-0.15 ** 2 / 2, 0.15, 8)
+        r = ratio_of_means(xb, xr, 0.9)
+        hits += r.ratio_low <= 0.7 <= r.ratio_high
+    assert 0.87 <= hits / 2000 <= 0.93
+
+
+def test_ratio_of_means_interval_widens_with_fewer_products():
+    rng = np.random.default_rng(2)
+    xb, xr = 200 * rng.lognormal(0, 0.15, 40), 150 * rng.lognormal(0, 0.15, 40)
+    wide = ratio_of_means(xb[:3], xr[:3])
+    narrow = ratio_of_means(xb, xr)
+    assert wide.ratio_high - wide.ratio_low > 2 * (narrow.ratio_high - narrow.ratio_low)
+    assert np.isnan(ratio_of_means(xb[:1], xr).ratio_low)
+
+
+def test_circular_block_draws_for_a_longer_reporting_period_are_not_repeated():
+    # the reporting period may be longer than the baseline: its residual draws continue with new blocks; a
+    # resample of length 3n is not the first n draws repeated (np.resize would repeat them)
+    rng = np.random.default_rng(0)
+    idx = circular_block_indices(10, 3, 200, rng, length=30)
+    assert idx.shape == (200, 30) and idx.min() >= 0 and idx.max() <= 9
+    repeated = (idx[:, :10] == idx[:, 10:20]).all(axis=1) & (idx[:, :10] == idx[:, 20:]).all(axis=1)
+    assert not repeated.any()
+    # blocks are consecutive positions modulo n
+    assert ((np.diff(idx[:, :3], axis=1) % 10) == 1).all()
+
+
+def test_level_shift_is_found_and_dated_and_noise_is_not():
+    rng = np.random.default_rng(4)
+    e = rng.standard_normal(150)
+    e[90:] += 1.0
+    ls = level_shift(e)
+    assert ls["p_value"] < 0.001 and 85 <= ls["index"] <= 95 and ls["size"] == pytest.approx(1.0, abs=0.45)
+    # under no shift, with autocorrelated noise, the test rejects at about its level
+    x = ar1(rng, 150, 0.6, reps=600)
+    rate = np.mean([level_shift(s)["p_value"] < 0.01 for s in x])
+    assert rate < 0.04
+
+
+def test_effective_n_of_weights():
+    assert effective_n(np.ones(8)) == 8.0
+    # a coefficient decided by one point: one weight dominating gives about 1
+    assert effective_n(np.r_[1.0, np.full(99, 1e-4)]) == pytest.approx(1.02, abs=0.01)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import zhizao.verify.uncertainty as mod
+
+    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted >= 4 and res.failed == 0
