@@ -128,6 +128,7 @@ UNDECLARED = define("workflow.undeclared", "%(assessor)s must declare a conflict
 BAD_SCORE = define("workflow.bad_score", "criterion %(criterion)s: %(value)s is not a score from 0 to %(max)s")
 UNKNOWN_CRITERION = define("workflow.unknown_criterion", "the score sheet has no criterion %(criterion)s "
                                                          "(criteria: %(known)s)")
+NO_SCORES = define("workflow.no_scores", "no score given for application %(application)s")
 INCOMPLETE_SCORES = define("workflow.incomplete_scores", "the review cannot close: %(missing)s")
 NO_ASSESSOR = define("workflow.no_assessor", "the review cannot close: no assessor without a conflict of interest "
                                              "has scored")
@@ -339,8 +340,13 @@ def assessors(con, app_id: str) -> pd.DataFrame:
             "declared_at", "active"]
     if not ensure_read:
         return pd.DataFrame(columns=cols)
-    return con.execute(f"SELECT {', '.join(cols)} FROM application_assessors WHERE application_id = ? "
-                       "ORDER BY assigned_at, assessor", [app_id]).df()
+    df = con.execute(f"SELECT {', '.join(cols)} FROM application_assessors WHERE application_id = ? "
+                     "ORDER BY assigned_at, assessor", [app_id]).df()
+    # a declaration not made yet is None (not pandas' NA, whose truth is ambiguous)
+    df["conflict"] = pd.Series([None if pd.isna(x) else bool(x) for x in df["conflict"]], index=df.index,
+                               dtype=object)
+    df["active"] = df["active"].fillna(False).astype(bool)
+    return df
 
 
 def assign(con, app_id: str, assessor: str, *, actor: str, deadline=None) -> dict:
@@ -388,8 +394,10 @@ def is_assessor(con, app_id: str, assessor: str) -> bool:
         return False
 
 
-def declare(con, app_id: str, assessor: str, conflict: bool, note: str | None = None) -> dict:
-    """An assessor's declaration of a conflict of interest (``conflict=True``: they take no further part)."""
+def declare(con, app_id: str, assessor: str, conflict: bool, note: str | None = None, *,
+            actor: str | None = None) -> dict:
+    """An assessor's declaration of a conflict of interest (``conflict=True``: they take no further part);
+    ``actor``: how the audit log names them (default: the assessor's name)."""
     app = _row(con, app_id)
     _check_state(app, "declare")
     _active(con, app_id, assessor)
@@ -399,13 +407,14 @@ def declare(con, app_id: str, assessor: str, conflict: bool, note: str | None = 
         con.execute("UPDATE application_assessors SET conflict = ?, conflict_note = ?, declared_at = ? "
                     "WHERE application_id = ? AND assessor = ? AND active", [bool(conflict), note, _now(), app_id,
                                                                              assessor])
-        audit.append(con, assessor, "declare", "application", app_id,
+        audit.append(con, actor or assessor, "declare", "application", app_id,
                      after={"assessor": assessor, "conflict": bool(conflict), "note": note}, reason=note)
     return app
 
 
-def score(con, app_id: str, assessor: str, scores: dict) -> dict:
-    """An assessor's score sheet: criterion -> (score, comment); a later sheet replaces the earlier one."""
+def score(con, app_id: str, assessor: str, scores: dict, *, actor: str | None = None) -> dict:
+    """An assessor's score sheet: criterion -> (score, comment); a later sheet replaces the earlier one's
+    criteria. ``actor``: how the audit log names the assessor (default: the name)."""
     app = _row(con, app_id)
     _check_state(app, "score")
     a = _active(con, app_id, assessor)
@@ -426,13 +435,15 @@ def score(con, app_id: str, assessor: str, scores: dict) -> dict:
         if not 0 <= f <= float(crit[cid]["max"]):
             raise InputError(BAD_SCORE(criterion=cid, value=v, max=crit[cid]["max"]))
         rows.append((cid, f, comment))
+    if not rows:
+        raise InputError(NO_SCORES(application=app_id))
     now = _now()
     with _tx(con):
         con.execute("DELETE FROM application_scores WHERE application_id = ? AND assessor = ? AND criterion IN "
                     f"({', '.join('?' for _ in rows)})", [app_id, assessor, *[r[0] for r in rows]])
         con.executemany("INSERT INTO application_scores VALUES (?, ?, ?, ?, ?, ?)",
                         [[app_id, assessor, c, f, cm, now] for c, f, cm in rows])
-        audit.append(con, assessor, "score", "application", app_id,
+        audit.append(con, actor or assessor, "score", "application", app_id,
                      after={"assessor": assessor, "scores": {c: [f, cm] for c, f, cm in rows}})
     return app
 

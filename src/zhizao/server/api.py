@@ -6,7 +6,6 @@ percent; null when undefined) or as CSV with ``format=csv``.
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from typing import Annotated, Optional
 
@@ -38,6 +37,8 @@ ERRORS = {s: {"description": d, "model": ErrorBody} for s, d in (
     (429, "Too many attempts"), (503, "The store is busy"))}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
+# the answers' JSON and CSV (shared with the programme's routes)
+from zhizao.server.answers import _table_text, json_response, jsonable, records, table_response  # noqa: E402
 
 Text = Annotated[Optional[str], Query(max_length=200)]
 
@@ -51,49 +52,6 @@ NO_USER = define("server.no_user", "no user '%(name)s'")
 
 def _v(x):
     return x.value if isinstance(x, Enum) else x
-
-
-def records(df: pd.DataFrame) -> list[dict]:
-    """A frame as JSON-able row objects (time stamps ISO 8601, NaN -> null)."""
-    return json.loads(df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str))
-
-
-def jsonable(obj):
-    if isinstance(obj, pd.DataFrame):
-        return records(obj)
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        try:
-            return jsonable(obj.item())
-        except (ValueError, AttributeError):
-            return str(obj)
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return obj
-
-
-def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str, str]:
-    if _v(fmt) == "csv":
-        return df.to_csv(index=False), "text/csv; charset=utf-8"
-    return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
-        "application/json"
-
-
-def table_response(df: pd.DataFrame, fmt=None) -> Response:
-    text, media = _table_text(df, fmt)
-    return Response(text, media_type=media)
-
-
-def json_response(obj, status: int = 200) -> Response:
-    return Response(json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False), status_code=status,
-                    media_type="application/json")
 
 
 def _within(enterprise, site, area, work_center) -> dict:
@@ -426,7 +384,8 @@ def create_user(request: Request, view: View, body: UserBody):
     s = get_server(request)
     with s.store.accounts() as con:
         u = _account_call(lambda: accounts.add_user(con, body.username, body.password, _v(body.role),
-                                                    body.enterprise_id, body.display_name, body.projects))
+                                                    body.enterprise_id, body.display_name, body.projects,
+                                                    body.district))
     s.auth.invalidate()
     return u.to_dict()
 

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import zhizao
-from zhizao.server import api, web
+from zhizao.server import api, programme_api, programme_web, web
 from zhizao.server.access import TenantView, admin_access
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
@@ -30,6 +30,8 @@ log = logging.getLogger("zhizao.server")
 HERE = Path(__file__).parent
 #: Largest request body that is not a file upload [bytes].
 MAX_BODY = 1 << 20
+#: Paths that take files (bodies up to the upload limit): uploads, the maturity import, evidence (by suffix).
+UPLOAD_PATHS = ("/api/v1/ingest/", "/data/upload", "/api/v1/maturity/import", "/maturity/import")
 
 CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -114,7 +116,8 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        limit = self.server.max_upload + MAX_BODY if path.startswith(("/api/v1/ingest/", "/data/upload")) \
+        limit = self.server.max_upload + MAX_BODY if path.startswith(UPLOAD_PATHS) or (
+            path.startswith(("/api/v1/applications/", "/applications/")) and path.endswith("/evidence")) \
             else MAX_BODY
         headers = dict(scope.get("headers") or [])
         cl = headers.get(b"content-length")
@@ -266,7 +269,9 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, server=server)
     app.include_router(api.router)
+    app.include_router(programme_api.router)
     app.include_router(web.router)
+    app.include_router(programme_web.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     return app

@@ -58,7 +58,7 @@ TABLE_KPIS = (("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "p
               ("energy_kwh", N_("Energy [kWh]"), "num"),
               ("comprehensive_energy_consumption", N_("Energy per unit [kgce/unit]"), "sig"))
 ROLE_LABELS = {"admin": N_("Administrator"), "analyst": N_("Programme analyst"), "assessor": N_("Assessor"),
-               "enterprise": N_("Enterprise user")}
+               "enterprise": N_("Enterprise user"), "district": N_("District reviewer")}
 
 
 class Page:

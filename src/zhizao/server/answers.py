@@ -1,0 +1,61 @@
+"""How the API answers: tables as JSON arrays of row objects (or CSV), objects as JSON (NaN as null, time stamps
+and dates ISO 8601, numpy scalars plain). Shared by the routers (:mod:`zhizao.server.api`,
+:mod:`zhizao.server.programme_api`)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+
+import pandas as pd
+from fastapi import Response
+
+
+def _v(x):
+    return x.value if isinstance(x, Enum) else x
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """A frame as JSON-able row objects (time stamps ISO 8601, NaN -> null)."""
+    return json.loads(df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str))
+
+
+def jsonable(obj):
+    if isinstance(obj, pd.DataFrame):
+        return records(obj)
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        try:
+            return jsonable(obj.item())
+        except (ValueError, AttributeError):
+            return str(obj)
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    return obj
+
+
+def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str, str]:
+    if _v(fmt) == "csv":
+        return df.to_csv(index=False), "text/csv; charset=utf-8"
+    return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
+        "application/json"
+
+
+def table_response(df: pd.DataFrame, fmt=None) -> Response:
+    text, media = _table_text(df, fmt)
+    return Response(text, media_type=media)
+
+
+def json_response(obj, status: int = 200) -> Response:
+    return Response(json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False), status_code=status,
+                    media_type="application/json")
+
+
+__all__ = ["records", "jsonable", "table_response", "json_response"]
