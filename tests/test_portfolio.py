@@ -19,7 +19,7 @@ from jinja2.ext import babel_extract
 from typer.testing import CliRunner
 
 import zhizao
-from zhizao.errors import InputError
+from zhizao.errors import InputError, NotFound
 from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
 from zhizao.portfolio import bulletin as bulletin_module
 from zhizao.portfolio.stats import bootstrap_mean_ci, choose_weights
@@ -253,7 +253,7 @@ def test_weights_and_bootstrap_edge_cases():
     assert basis is None and w.empty
     assert bootstrap_mean_ci([0.3]) == (None, None)
     assert bootstrap_mean_ci([0.2, 0.2, 0.2]) == pytest.approx((0.2, 0.2))
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         bootstrap_mean_ci([1, 2], confidence=1.5)
 
 
@@ -301,9 +301,9 @@ def test_smart_factory_checks(ws):
     eff = e3.loc["production_efficiency_change"]
     assert eff["value"] == pytest.approx(0.2) and eff["passed"] is None
     assert eff["source"] == "declaration to be confirmed"
-    with pytest.raises(ValueError, match="designation"):
+    with pytest.raises(InputError, match="designation"):
         recognition_checks(ws, "E1", "smart_plant")
-    with pytest.raises(ValueError, match="enterprise"):
+    with pytest.raises(NotFound, match="enterprise"):
         recognition_checks(ws, "E9", "smart_factory")
 
 

@@ -385,7 +385,7 @@ def test_projects_verifications_programme_recognition(srv):
     assert rc.status_code == 200 and "digital_equipment_share" in {x["criterion"] for x in rc.json()}
     err(client.get("/api/v1/recognition", params={"enterprise": A, "designation": "castle"}, headers=h), 422)
     err(client.get("/api/v1/recognition", params={"enterprise": "ENT999", "designation": "smart_factory"},
-                   headers=h), 400, "unknown enterprise")
+                   headers=h), 404, "unknown enterprise")
 
 
 def test_storing_a_project_verification(fresh):

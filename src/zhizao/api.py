@@ -24,10 +24,9 @@ import pyarrow as pa
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, group_zones
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, group_zones
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
-from zhizao.kpi.rollup import rollup
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.settings import Settings
 from zhizao.store.db import open_db
@@ -89,6 +88,9 @@ class Workspace:
     settings : Settings, optional
         Engine settings (minor-stop threshold, kgce factors).
     read_only : bool
+    engine : optional
+        Where elements and their roll-up are computed: the embedded engine (default), or
+        :class:`zhizao.scale.SparkStoreEngine` (Apache Spark, same kernel, same results).
     cache : mutable mapping, optional
         Where computed stage results are kept (default a plain dict, unbounded). Pass a bounded mapping (an LRU)
         for a long-lived workspace; see :meth:`cached`.
@@ -102,7 +104,7 @@ class Workspace:
     """
 
     def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
-                 cache: MutableMapping | None = None):
+                 cache: MutableMapping | None = None, engine=None):
         self.path = str(db)
         self.con = open_db(db, read_only=read_only)
         if not read_only:
@@ -111,6 +113,17 @@ class Workspace:
             ensure_register(self.con)  # the audit log, settings, and an older store's register brought up to date
         self.settings = settings or Settings()
         self.cache: MutableMapping = {} if cache is None else cache
+        self._engine = engine
+
+    @property
+    def engine(self):
+        """The engine computing elements and roll-ups (the embedded one unless another was given)."""
+        found = getattr(self, "_engine", None)  # a workspace made by over() or a subclass may have none
+        if found is None:
+            from zhizao.scale.engines import EmbeddedEngine
+
+            found = self._engine = EmbeddedEngine()
+        return found
 
     @classmethod
     def over(cls, con, settings: Settings | None = None, path: str | None = None,
@@ -181,7 +194,7 @@ class Workspace:
         """Elements of every entity (equipment and scopes) per bucket, cached per arguments (``zone_level``:
         see :func:`zhizao.kpi.elements.compute_elements`)."""
         key = ("elements", period, str(start), str(end)) + ((zone_level,) if zone_level else ())
-        return self.cached(key, lambda: compute_elements(self.con, period, start, end, self.settings, zone_level))
+        return self.cached(key, lambda: self.engine.elements(self, period, start, end, zone_level))
 
     def _zone_level(self, level: str, period: str) -> str | None:
         """``level`` if some group of it is bucketed in a zone other than its members' own (day, week, month and
@@ -198,10 +211,8 @@ class Workspace:
         row per entity and period, also for a group whose equipment spans time zones.
 
         Cached per arguments until the next ingest; treat the result as read-only."""
-        def compute():
-            return rollup(self.elements_raw(period, start, end, self._zone_level(level, period)).elements, level,
-                          period)
-        return self.cached(("rollup", level, period, str(start), str(end)), compute)
+        return self.cached(("rollup", level, period, str(start), str(end)),
+                           lambda: self.engine.rollup(self, level, period, start, end))
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
             kpis: list[str] | None = None, as_arrow: bool = False):
@@ -309,9 +320,10 @@ class Workspace:
 
 
 def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
-            cache: MutableMapping | None = None) -> Workspace:
-    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``: see there)."""
-    return Workspace(db, settings, read_only, cache)
+            cache: MutableMapping | None = None, engine=None) -> Workspace:
+    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``, ``engine``: see
+    there)."""
+    return Workspace(db, settings, read_only, cache, engine)
 
 
 __all__ = ["Workspace", "connect", "ELEMENTS"]

@@ -24,6 +24,7 @@ from typing import List, Optional
 import typer
 
 from zhizao.cli import common as _main  # fail
+from zhizao.messages import define
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file (the listener holds it while it runs)")
 KPI_EVERY = typer.Option(0.0, "--kpi-every", min=0.0,
@@ -37,12 +38,30 @@ QUIET = typer.Option(False, "--quiet", "-q", help="no progress lines")
 THREADS = typer.Option(1, "--threads", min=1, help="DuckDB threads of the store (1: least CPU per record; "
                                                    "the broker and the publishers need the other cores)")
 
-listen_app = typer.Typer(no_args_is_help=True,
+listen_app = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
                          help="Listen to live shop-floor sources (MQTT, OPC UA) and store their records.")
 
 
-def _fail(msg: str) -> None:
-    _main.fail(msg)
+BAD_BROKER = define("cli.bad_broker", "--broker %(broker)s: %(error)s")
+UNKNOWN_PROTOCOL = define("cli.unknown_protocol", "unknown MQTT protocol '%(protocol)s'; 5 or 3.1.1")
+NO_SUCH_FILE = define("cli.no_such_file", "%(path)s: no such file")
+BAD_ENDPOINT = define("cli.bad_endpoint", "endpoint '%(endpoint)s' is not opc.tcp://HOST:PORT/PATH")
+UNKNOWN_TARGET = define("cli.unknown_target", "unknown target '%(target)s'; mqtt or opcua")
+NO_BROKER = define("cli.no_broker", "no MQTT broker at %(host)s:%(port)s")
+
+
+def _fail(msg, **params) -> None:
+    _main.fail(msg, **params)
+
+
+def parse_broker_arg(broker: str) -> tuple[str, int]:
+    """HOST:PORT of ``--broker`` (exit 2 with one line when malformed)."""
+    from zhizao.live import parse_broker
+
+    try:
+        return parse_broker(broker)
+    except ValueError as e:  # the parser's documented refusal of its one argument
+        _fail(BAD_BROKER, broker=broker, error=str(e))
 
 
 _write_lock = threading.Lock()
@@ -57,23 +76,15 @@ def _write_json(path: Path, obj) -> None:
 
 
 def _check_timezone(tz: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        _fail(f"unknown time zone {tz!r} (an IANA name such as Asia/Shanghai)")
+    _main.check_timezone(tz)
 
 
 def _mappings(paths: list[Path]) -> dict:
-    from zhizao.ingest.mapping import MappingError, load_mapping
+    from zhizao.ingest.mapping import load_mapping
 
     out = {}
     for p in paths or []:
-        try:
-            m = load_mapping(p)
-        except MappingError as e:
-            _fail(str(e))
+        m = load_mapping(p)
         out[m.table] = m
     return out
 
@@ -106,7 +117,7 @@ def _serve(listener, ingestor, *, kpi_every: float, kpi_out: Optional[Path], kpi
 
     listener.on_batch = lambda rep: write_status()
     if kpi_level not in LEVELS:
-        _fail(f"unknown level {kpi_level!r}; one of {', '.join(LEVELS)}")
+        _main.choice(kpi_level, LEVELS, "level")
     was_subscribed = False
     try:
         while not stop.is_set():
@@ -207,17 +218,14 @@ def listen_mqtt(
         status: Optional[Path] = STATUS, duration: float = DURATION, quiet: bool = QUIET):
     """Subscribe to <prefix>/<enterprise>/<site>/<area>/<work_center>/<equipment>/<table> (QoS 1, persistent
     session) and store each record exactly once; rejected records go to the quarantine."""
-    from zhizao.live import LiveIngestor, MqttListener, TlsOptions, parse_broker
+    from zhizao.live import LiveIngestor, MqttListener, TlsOptions
 
-    try:
-        host, port = parse_broker(broker)
-    except ValueError as e:
-        _fail(str(e))
+    host, port = parse_broker_arg(broker)
     if protocol not in ("5", "3.1.1"):
-        _fail(f"unknown MQTT protocol {protocol!r}; 5 or 3.1.1")
+        _fail(UNKNOWN_PROTOCOL, protocol=protocol)
     for p in (cafile, certfile, keyfile):
         if p is not None and not p.is_file():
-            _fail(f"{p}: no such file")
+            _fail(NO_SUCH_FILE, path=str(p))
     _check_timezone(timezone)
     maps = _mappings(mapping)
     if not quiet:
@@ -248,14 +256,10 @@ def listen_opcua(
         status: Optional[Path] = STATUS, duration: float = DURATION, quiet: bool = QUIET):
     """Subscribe to configured OPC UA nodes and turn value changes into states, production and energy."""
     from zhizao.live import LiveIngestor, OpcUaListener, load_nodes
-    from zhizao.live.opcua import NodesError
 
     if not endpoint.startswith("opc.tcp://"):
-        _fail(f"endpoint {endpoint!r} is not opc.tcp://HOST:PORT/PATH")
-    try:
-        cfg = load_nodes(nodes)
-    except NodesError as e:
-        _fail(str(e))
+        _fail(BAD_ENDPOINT, endpoint=endpoint)
+    cfg = load_nodes(nodes)
     _check_timezone(cfg.timezone)
     if not quiet:
         logging.basicConfig(level=logging.WARNING, format="zhizao: %(message)s")
@@ -292,27 +296,22 @@ def simulate_live(
     from zhizao.simulate import simulate_plant
 
     if to not in ("mqtt", "opcua"):
-        _fail(f"unknown target {to!r}; mqtt or opcua")
+        _fail(UNKNOWN_TARGET, target=to)
     _check_timezone(timezone)
-    try:
-        tables = simulate_plant(machines=machines, days=days, seed=seed, start=start or today(timezone),
-                                timezone=timezone, holidays=[])
-    except (ValueError, KeyError) as e:
-        _fail(str(e))
+    _main.check_date(start, "--start")
+    tables = simulate_plant(machines=machines, days=days, seed=seed, start=start or today(timezone),
+                            timezone=timezone, holidays=[])
     stop = threading.Event()
     old = {s: signal.signal(s, lambda *a: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if to == "mqtt":
-            from zhizao.live import MqttPublisher, parse_broker
+            from zhizao.live import MqttPublisher
 
-            try:
-                host, port = parse_broker(broker)
-            except ValueError as e:
-                _fail(str(e))
+            host, port = parse_broker_arg(broker)
             pub = MqttPublisher(host, port)
             if not pub.wait_connected(30):
                 pub.close()
-                _fail(f"no MQTT broker at {host}:{port}")
+                _fail(NO_BROKER, host=host, port=port)
             if not quiet:
                 print(f"zhizao: playing {machines} simulated machines to {host}:{port} at speed {speed:g}",
                       file=sys.stderr, flush=True)
@@ -325,7 +324,7 @@ def simulate_live(
                       file=sys.stderr)
         else:
             if not endpoint.startswith("opc.tcp://"):
-                _fail(f"endpoint {endpoint!r} is not opc.tcp://HOST:PORT/PATH")
+                _fail(BAD_ENDPOINT, endpoint=endpoint)
             logging.getLogger("asyncua").setLevel(logging.ERROR)
             server = SimOpcUaServer(tables, endpoint).start()
             try:
@@ -354,7 +353,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _standalone() -> typer.Typer:
-    app = typer.Typer(add_completion=False, no_args_is_help=True, help="zhizao live ingestion")
+    app = typer.Typer(cls=_main.ContractGroup, add_completion=False, no_args_is_help=True,
+                      help="zhizao live ingestion")
     register(app)
     return app
 

@@ -12,41 +12,62 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.table import Table
 
 import zhizao
-from zhizao.cli.common import DB, check_query, choice, console, err, fail, say, write_frame
+from zhizao.cli import common
+from zhizao.cli.common import (DB, INTERRUPTED, ContractGroup, check_query, choice, console, err, fail,
+                               internal_error, open_store, say, write_frame)
 from zhizao.errors import ZhizaoError
-from zhizao.ingest.load import IngestError
-from zhizao.ingest.mapping import MappingError
+from zhizao.messages import define
 from zhizao.schema import LEVELS, PERIODS, TABLES
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(cls=ContractGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="zhizao: ISO 22400 KPIs and verified transformation results from shop-floor data. "
                        "Add --debug anywhere to see the traceback of an internal error.")
+
+INGEST_ONE_WAY = define("cli.ingest_args", "give TABLE FILE... (with --mapping), or --parquet DIR")
+UNKNOWN_INDICATOR = define("cli.unknown_indicator", "unknown indicator '%(name)s'; one of %(known)s, all")
+BAD_WINDOW = define("cli.bad_window", "--%(name)s must be START..END, not '%(value)s'")
+VERIFY_NEEDS = define("cli.verify_needs", "give --project, or --scope with --baseline and --reporting")
+LIVE_NO_OUTPUT = define("cli.live_no_output",
+                        "-o writes files; with --live the plant is played to a broker or served over OPC UA")
+
+
 @app.command()
-def ingest(table: str = typer.Argument(..., help=f"canonical table: {', '.join(TABLES)}"),
-           files: list[Path] = typer.Argument(..., help="CSV (UTF-8, GBK, GB18030), Parquet or .xlsx files"),
+def ingest(table: Optional[str] = typer.Argument(None, help=f"canonical table: {', '.join(TABLES)}"),
+           files: Optional[list[Path]] = typer.Argument(None, help="CSV (UTF-8, GBK, GB18030), Parquet or .xlsx "
+                                                                   "files"),
            mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="mapping file (YAML)"),
            update: bool = typer.Option(False, "--update", help="register tables: update stored records by key "
                                                                "and print the differences"),
            reason: Optional[str] = typer.Option(None, "--reason", help="why (register tables: the audit log)"),
+           parquet: Optional[Path] = typer.Option(None, "--parquet",
+                                                  help="a Parquet dataset written by 'zhizao export --parquet' "
+                                                       "(instead of TABLE FILE...)"),
            db: str = DB):
-    """Load files into a canonical table; rejected records go to the quarantine. Exits 2 with a summary when
-    a file stores nothing because every record was rejected."""
+    """Load files into a canonical table, or a whole Parquet dataset; rejected records go to the quarantine.
+    Exits 2 with a summary when a file stores nothing because every record was rejected."""
+    if parquet is not None:
+        from zhizao.cli.scale import ingest_parquet
+
+        if table or files or mapping or update:
+            fail(INGEST_ONE_WAY)
+        ingest_parquet(parquet, db)
+        return
+    if not table or not files:
+        fail(INGEST_ONE_WAY)
     from zhizao.cli.portfolio import print_load_report
 
     choice(table, TABLES, "table")
     failed = []
-    try:
-        with zhizao.connect(db) as ws:
-            for f in files:
-                r = ws.ingest(table, f, mapping=mapping, update=update, reason=reason)[0]
-                if print_load_report(r):
-                    failed.append(r)
-    except (IngestError, MappingError) as e:
-        fail(str(e))
+    with open_store(db, read_only=False, create=True) as ws:
+        for f in files:
+            r = ws.ingest(table, f, mapping=mapping, update=update, reason=reason)[0]
+            if print_load_report(r):
+                failed.append(r)
     if failed:
         from zhizao.portfolio.register import nothing_stored
 
@@ -61,15 +82,20 @@ def kpi(db: str = DB,
         to: Optional[str] = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
         kpi_names: Optional[str] = typer.Option(None, "--kpi", help="comma-separated KPI names"),
         fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
-        output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
+        output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file"),
+        engine: str = typer.Option("embedded", "--engine", help="embedded|spark"),
+        spark_master: Optional[str] = typer.Option(None, "--spark-master",
+                                                   help="Spark master URL (default local[*])"),
+        spark_remote: Optional[str] = typer.Option(None, "--spark-remote", help="Spark Connect URL sc://HOST:PORT"),
+        parquet: Optional[str] = typer.Option(None, "--parquet",
+                                              help="with --engine spark: the Parquet dataset to read (a directory "
+                                                   "or a URI the cluster reads) instead of the store")):
     """ISO 22400 elements and KPIs per level and period."""
-    check_query(db, level, period, fmt)
+    from zhizao.cli.scale import open_for_kpi
+
     names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
-    try:
-        with zhizao.connect(db, read_only=True) as ws:
-            df = ws.kpi(level=level, period=period, start=from_, end=to, kpis=names)
-    except (KeyError, ValueError) as e:
-        fail(str(e).strip("'\""))
+    with open_for_kpi(db, level, period, fmt, engine, spark_master, spark_remote, parquet) as ws:
+        df = ws.kpi(level=level, period=period, start=from_, end=to, kpis=names)
     if fmt == "table":
         from zhizao.schema import LEVEL_ID_COLUMN
         show = [LEVEL_ID_COLUMN[level], "period_start", "pbt", "apt", "pq", "gq"]
@@ -88,20 +114,16 @@ def capability(db: str = DB,
                output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
     """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per characteristic from measured quality values."""
     check_query(db, level, period, fmt)
-    try:
-        with zhizao.connect(db, read_only=True) as ws:
-            df = ws.capability(level=level, period=period, start=from_, end=to)
-    except ValueError as e:
-        fail(str(e))
+    with open_store(db) as ws:
+        df = ws.capability(level=level, period=period, start=from_, end=to)
     write_frame(df, fmt, output)
 
 
 @app.command()
 def kpis(db: str = DB, fmt: str = typer.Option("table", "--format", help="table|csv|json")):
     """List the ISO 22400-2 KPIs: formula, direction, and whether the stored data can give each."""
-    if not Path(db).exists():
-        fail(f"no store at {db}; load data with 'zhizao ingest' first")
-    with zhizao.connect(db, read_only=True) as ws:
+    choice(fmt, ("table", "csv", "json"), "format")
+    with open_store(db) as ws:
         write_frame(ws.catalogue(), fmt, None)
 
 
@@ -124,30 +146,25 @@ def verify(indicator: str = typer.Argument(..., help="production_efficiency|defe
 
     choice(fmt, ("table", "json"), "format")
     if indicator not in INDICATORS and indicator != "all":
-        fail(f"unknown indicator {indicator!r}; one of {', '.join(INDICATORS)}, all")
-    if not Path(db).exists():
-        fail(f"no store at {db}; load data with 'zhizao ingest' first")
+        fail(UNKNOWN_INDICATOR, name=indicator, known=list(INDICATORS))
 
     def window(text, name):
         if text is None:
             return None
         if ".." not in text:
-            fail(f"--{name} must be START..END, not {text!r}")
+            fail(BAD_WINDOW, name=name, value=text)
         return tuple(text.split("..", 1))
 
     b, r = window(baseline, "baseline"), window(reporting, "reporting")
+    if not project and (scope is None or b is None or r is None):
+        fail(VERIFY_NEEDS)
     kw = dict(confidence=confidence, uncertainty=uncertainty, granularity=granularity)
-    try:
-        with zhizao.connect(db) as ws:
-            if project:
-                inds = None if indicator == "all" else [indicator]
-                results = ws.verify_project(project, indicators=inds, baseline=b, reporting=r, **kw)
-            else:
-                if scope is None or b is None or r is None:
-                    fail("give --project, or --scope with --baseline and --reporting")
-                results = [ws.verify(indicator, scope, b, r, definition=definition, **kw)]
-    except (KeyError, ValueError) as e:
-        fail(str(e).strip("'\""))
+    with open_store(db, read_only=False) as ws:
+        if project:
+            inds = None if indicator == "all" else [indicator]
+            results = ws.verify_project(project, indicators=inds, baseline=b, reporting=r, **kw)
+        else:
+            results = [ws.verify(indicator, scope, b, r, definition=definition, **kw)]
     if fmt == "json":
         print(json.dumps([x.to_dict() for x in results], ensure_ascii=False, indent=1))
         return
@@ -174,9 +191,8 @@ def verify(indicator: str = typer.Argument(..., help="production_efficiency|defe
 def quarantine(db: str = DB,
                fmt: str = typer.Option("table", "--format", help="table|csv|json")):
     """What was rejected and why."""
-    if not Path(db).exists():
-        fail(f"no store at {db}")
-    with zhizao.connect(db, read_only=True) as ws:
+    choice(fmt, ("table", "csv", "json"), "format")
+    with open_store(db) as ws:
         q = ws.quarantine()
     if fmt == "table" and q.empty:
         console.print("quarantine is empty")
@@ -185,7 +201,9 @@ def quarantine(db: str = DB,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The ``zhizao`` entry point: runs :data:`app` under the error contract of this module.
+    """The ``zhizao`` entry point: runs :data:`app` under the error contract of :mod:`zhizao.cli.common`.
+
+    Usage errors (an unknown option, a missing argument) also end with one line and exit code 2.
 
     Parameters
     ----------
@@ -193,25 +211,41 @@ def main(argv: list[str] | None = None) -> None:
         Arguments (default ``sys.argv[1:]``); ``--debug`` anywhere lets an internal error's traceback through.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    common.DEBUG = "--debug" in args
     try:
-        app(args=args, prog_name="zhizao")
-    except ZhizaoError as e:
-        if debug:
+        _run([a for a in args if a != "--debug"])
+    finally:
+        common.DEBUG = False
+
+
+def _run(args: list[str]) -> None:
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=args, prog_name="zhizao", standalone_mode=False)
+    except common.NO_ARGS as e:
+        click.echo(e.ctx.get_help() if getattr(e, "ctx", None) else str(e))
+        raise SystemExit(0) from None
+    except common.USAGE_ERRORS as e:  # usage errors: one line
+        _exit_line(say(e.format_message()), e.exit_code)
+    except (typer.Abort, click.exceptions.Abort):
+        _exit_line(say(INTERRUPTED()), 130)
+    except (typer.Exit, click.exceptions.Exit) as e:
+        raise SystemExit(e.exit_code) from None
+    except ZhizaoError as e:  # raised outside a command (while parsing)
+        if common.DEBUG:
             raise
         _exit_line(say(e), 2)
     except KeyboardInterrupt:
-        _exit_line("interrupted; the store is unchanged", 130)
-    except Exception as e:  # a fault of zhizao, not of the input
-        if debug:
+        _exit_line(say(INTERRUPTED()), 130)
+    except Exception as e:  # noqa: BLE001 - a fault of zhizao, not of the input
+        if common.DEBUG:
             raise
-        _exit_line(f"internal error ({type(e).__name__}: {' '.join(str(e).split())[:300]}); "
-                   "run again with --debug for the traceback", 1)
+        _exit_line(say(internal_error(e)), 1)
+    raise SystemExit(rv if isinstance(rv, int) else 0)
 
 
 def _exit_line(line: str, code: int) -> None:
-    err.print(f"zhizao: {line}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"zhizao: {' '.join(str(line).split())}", markup=False, highlight=False, soft_wrap=True)
     raise SystemExit(code)
 
 
@@ -223,9 +257,7 @@ def report(db: str = DB,
     from zhizao.report import render_report
 
     choice(lang, ("zh", "en"), "language")
-    if not Path(db).exists():
-        fail(f"no store at {db}; load data with 'zhizao ingest' first")
-    with zhizao.connect(db, read_only=True) as ws:
+    with open_store(db) as ws:
         path = render_report(ws, output, lang=lang)
     console.print(f"wrote {path}")
 
@@ -262,7 +294,7 @@ def simulate(machines: int = typer.Option(12, "--machines", min=1),
         from zhizao.cli.live import simulate_live
 
         if output is not None:
-            fail("-o writes files; with --live the plant is played to a broker or served over OPC UA")
+            fail(LIVE_NO_OUTPUT)
         simulate_live(to=live, broker=broker, endpoint=endpoint, nodes_out=nodes_out, speed=speed,
                       machines=machines, days=days or 1, seed=seed, start=start, timezone=timezone,
                       backlog=backlog, records_per_message=records_per_message, prefix=prefix,
@@ -271,11 +303,10 @@ def simulate(machines: int = typer.Option(12, "--machines", min=1),
     from zhizao.simulate import simulate_plant, write_plant
 
     output = output or Path("simulated-plant")
-    try:
-        tables = simulate_plant(machines=machines, days=days or 14, seed=seed, start=start or "2025-03-03",
-                                timezone=timezone)
-    except (ValueError, KeyError) as e:
-        fail(str(e))
+    common.check_timezone(timezone)
+    common.check_date(start, "--start")
+    tables = simulate_plant(machines=machines, days=days or 14, seed=seed, start=start or "2025-03-03",
+                            timezone=timezone)
     paths = write_plant(tables, output)
     console.print(f"wrote {len(paths)} files to {output} (SIMULATED data, seed {seed})")
 
@@ -294,8 +325,9 @@ def demo(db: Optional[str] = typer.Option(None, "--db", help="store file (defaul
 
 def _register_front_ends() -> None:
     """Commands of the other front ends, each in its own module."""
-    from zhizao.cli import live, portfolio, server
+    from zhizao.cli import live, portfolio, scale, server
 
+    scale.register(app)
     portfolio.register(app)
     server.register(app)
     live.register(app)

@@ -18,7 +18,6 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-import zhizao
 from zhizao.cli import common as _main  # fail, write_frame, say
 from zhizao.messages import define
 
@@ -47,10 +46,11 @@ BAD_SET = define("cli.register.bad_set", "--set takes COLUMN=VALUE, not %(value)
 WROTE = define("cli.wrote", "wrote %(path)s")
 
 
+UNKNOWN_PROJECT = define("cli.unknown_project", "unknown project '%(id)s'")
+
+
 def _open(db: str, read_only: bool = True):
-    if not Path(db).exists():
-        _main.fail(f"no store at {db}; load data with 'zhizao ingest' first")
-    return zhizao.connect(db, read_only=read_only)
+    return _main.open_store(db, read_only=read_only)
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -83,8 +83,7 @@ def _say(msg) -> None:
 
 
 def _check_format(fmt: str, allowed=("table", "csv", "json")) -> None:
-    if fmt not in allowed:
-        _main.fail(f"unknown format {fmt!r}; one of {', '.join(allowed)}")
+    _main.choice(fmt, allowed, "format")
 
 
 def _iso(v, tz: str | None = None):
@@ -189,7 +188,7 @@ def project_show(project_id: str = typer.Argument(..., help="project id"), db: s
             return
         prj = projects(ws, project_ids=[project_id])
         if not len(prj):
-            _main.fail(f"unknown project {project_id!r}")
+            _main.fail(UNKNOWN_PROJECT, id=project_id)
         ver = latest_verifications(ws, [project_id])
         des = designations(ws)
         hist = status_history(ws.con, project_id)
@@ -411,7 +410,7 @@ def register_timezone(zone: Optional[str] = typer.Argument(None, help="IANA zone
         with _open(db) as ws:
             _say(ZONE_IS(zone=store_zone(ws.con)))
         return
-    with zhizao.connect(db) as ws:
+    with _main.open_store(db, read_only=False, create=True) as ws:
         set_store_zone(ws.con, zone, reason=reason)
         _say(ZONE_IS(zone=store_zone(ws.con)))
 
@@ -523,11 +522,8 @@ def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] 
 
     _check_format(fmt, ("table", "json"))
     with _open(db) as ws:
-        try:
-            s = programme_statistics(ws, park, district, from_, to, confidence=confidence, n_boot=n_boot,
-                                     seed=seed, level=level, programme=programme_, year=year)
-        except ValueError as e:
-            _main.fail(str(e))
+        s = programme_statistics(ws, park, district, from_, to, confidence=confidence, n_boot=n_boot,
+                                 seed=seed, level=level, programme=programme_, year=year)
     if fmt == "json":
         _print_json(s, output)
         return
@@ -566,8 +562,7 @@ def recognition(db: str = DB,
     from zhizao.portfolio.recognition import RECOGNITIONS, recognition_checks, verdict
     from zhizao.portfolio.rulesets import ruleset
 
-    if designation not in RECOGNITIONS:
-        _main.fail(f"unknown designation {designation!r}; one of {', '.join(RECOGNITIONS)}")
+    _main.choice(designation, list(RECOGNITIONS), "designation")
     _check_format(fmt)
     with _open(db) as ws:
         df = recognition_checks(ws, enterprise, designation, (from_, to), scope=scope, rules=rules,
@@ -704,22 +699,19 @@ def bulletin(db: str = DB,
     """The programme bulletin: bulletin.<lang>.html (self-contained, offline) and bulletin.<lang>.md."""
     from zhizao.portfolio.bulletin import render_bulletin
 
-    if lang not in ("zh", "en"):
-        _main.fail(f"unknown language {lang!r}; one of zh, en")
+    _main.choice(lang, ("zh", "en"), "language")
     with _open(db) as ws:
-        try:
-            paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
-                                    end=to, confidence=confidence, n_boot=n_boot, seed=seed)
-        except ValueError as e:
-            _main.fail(str(e))
+        paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
+                                end=to, confidence=confidence, n_boot=n_boot, seed=seed)
     Console().print(f"wrote {paths['html']} and {paths['md']}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add the commands ``register ...``, ``project ...``, ``audit``, ``programme``, ``recognition`` and
     ``bulletin`` to ``app``."""
-    project = typer.Typer(no_args_is_help=True, help="The project register: list, show (also as it was on a "
-                                                     "date), update (status transitions), withdraw, history.")
+    project = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
+                          help="The project register: list, show (also as it was on a date), update (status "
+                               "transitions), withdraw, history.")
     project.command("list")(project_list)
     project.command("show")(project_show)
     project.command("update")(project_update)
@@ -727,8 +719,9 @@ def register(app: typer.Typer) -> None:
     project.command("history")(project_history)
     project.command("verify")(project_verify)
     app.add_typer(project, name="project")
-    reg = typer.Typer(no_args_is_help=True, help="The register (enterprises, scopes, projects, designations, "
-                                                 "programmes, programme_targets): records with a history.")
+    reg = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
+                      help="The register (enterprises, scopes, projects, designations, programmes, "
+                           "programme_targets): records with a history.")
     reg.command("list")(register_list)
     reg.command("show")(register_show)
     reg.command("create")(register_create)
@@ -742,12 +735,14 @@ def register(app: typer.Typer) -> None:
     app.command("audit")(audit)
     app.command("programme")(programme)
     app.command("recognition")(recognition)
-    rules = typer.Typer(no_args_is_help=True, help="Recognition rule sets (versioned data files).")
+    rules = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
+                        help="Recognition rule sets (versioned data files).")
     rules.command("list")(rules_list)
     rules.command("show")(rules_show)
     app.add_typer(rules, name="rules")
-    mat = typer.Typer(no_args_is_help=True, help="Capability maturity (GB/T 39116-2020): import the "
-                                                 "self-diagnosis platform's results, show an enterprise's level.")
+    mat = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
+                      help="Capability maturity (GB/T 39116-2020): import the self-diagnosis platform's results, "
+                           "show an enterprise's level.")
     mat.command("import")(maturity_import)
     mat.command("show")(maturity_show)
     app.add_typer(mat, name="maturity")

@@ -19,27 +19,32 @@ from rich.table import Table
 
 
 from zhizao.cli import common as _main  # fail
+from zhizao.messages import define
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
 console = Console()
 
 
-def _open(db: str, must_exist: bool = True):
-    import duckdb
+HELD = define("cli.accounts_store_held",
+              "the store %(path)s is held by another process (a running 'zhizao serve'?); stop it, or manage "
+              "accounts through its REST API (/api/v1/users, /api/v1/keys) or its Accounts page")
+NO_PASSWORD = define("cli.no_password", "no password on standard input")
+NO_LIVE_KEY = define("cli.no_live_key", "no live key '%(id)s'")
+SESSION_OR_USER = define("cli.session_or_user", "give a session id or --user, not both")
+NO_LIVE_SESSION = define("cli.no_live_session", "no live session '%(id)s'")
 
+
+def _open(db: str, must_exist: bool = True):
     import zhizao
     from zhizao.errors import StoreBusy
     from zhizao.server import accounts
 
     if must_exist and not Path(db).exists():
-        _main.fail(f"no store at {db}")
+        _main.fail(_main.NO_STORE, path=db)
     try:
         ws = zhizao.connect(db)
     except StoreBusy:
-        _main.fail(f"the store {db} is held by another process (a running 'zhizao serve'?); stop it, or manage "
-                   f"accounts through its REST API (/api/v1/users, /api/v1/keys) or its Accounts page")
-    except duckdb.IOException as e:
-        _main.fail(f"cannot open {db}: {str(e).splitlines()[0]}")
+        _main.fail(HELD, path=db)
     accounts.ensure_tables(ws.con)
     return ws
 
@@ -48,7 +53,7 @@ def _password(stdin: bool, confirm: bool = True) -> str:
     if stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         if not line:
-            _main.fail("no password on standard input")
+            _main.fail(NO_PASSWORD)
         return line
     return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
 
@@ -59,7 +64,7 @@ def _account(fn):
     try:
         return fn()
     except AccountError as e:
-        _main.fail(str(e))
+        _main.fail(e)
 
 
 def serve(db: str = DB,
@@ -202,7 +207,7 @@ def key_revoke(key_id: str = typer.Argument(..., help="key id (k_...)"), db: str
 
     with _open(db) as ws:
         if not accounts.revoke_key(ws.con, key_id):
-            _main.fail(f"no live key {key_id!r}")
+            _main.fail(NO_LIVE_KEY, id=key_id)
     console.print(f"key {key_id} revoked", markup=False, highlight=False)
 
 
@@ -228,13 +233,13 @@ def session_revoke(session_id: Optional[str] = typer.Argument(None, help="sessio
     from zhizao.server import accounts
 
     if bool(session_id) == bool(user):
-        _main.fail("give a session id or --user, not both")
+        _main.fail(SESSION_OR_USER)
     with _open(db) as ws:
         if user:
             n = accounts.revoke_user_sessions(ws.con, user)
             console.print(f"{n} session(s) of {user} revoked", markup=False, highlight=False)
         elif not accounts.revoke_session(ws.con, session_id):
-            _main.fail(f"no live session {session_id!r}")
+            _main.fail(NO_LIVE_SESSION, id=session_id)
         else:
             console.print(f"session {session_id} revoked", markup=False, highlight=False)
 
@@ -243,8 +248,8 @@ def register(app: typer.Typer) -> None:
     """Add ``serve``, ``user add|list|passwd|disable|enable|assign``, ``key create|list|revoke`` and
     ``session list|revoke`` to ``app``."""
     app.command("serve")(serve)
-    user = typer.Typer(no_args_is_help=True, help="Users of the server: roles enterprise, analyst, assessor, "
-                                                   "admin.")
+    user = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
+                       help="Users of the server: roles enterprise, analyst, assessor, admin.")
     user.command("add")(user_add)
     user.command("list")(user_list)
     user.command("passwd")(user_passwd)
@@ -252,12 +257,14 @@ def register(app: typer.Typer) -> None:
     user.command("enable")(user_enable)
     user.command("assign")(user_assign)
     app.add_typer(user, name="user")
-    key = typer.Typer(no_args_is_help=True, help="API keys of machine clients, scoped to one enterprise or site.")
+    key = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
+                      help="API keys of machine clients, scoped to one enterprise or site.")
     key.command("create")(key_create)
     key.command("list")(key_list)
     key.command("revoke")(key_revoke)
     app.add_typer(key, name="key")
-    session = typer.Typer(no_args_is_help=True, help="Browser sessions of the server.")
+    session = typer.Typer(cls=_main.ContractGroup, no_args_is_help=True,
+                          help="Browser sessions of the server.")
     session.command("list")(session_list)
     session.command("revoke")(session_revoke)
     app.add_typer(session, name="session")

@@ -11,6 +11,10 @@ import numpy as np
 import pandas as pd
 
 from zhizao.kpi.intervals import MS
+from zhizao.errors import InputError
+from zhizao.messages import define
+
+UNKNOWN_PERIOD = define("kpi.unknown_period", "unknown period '%(period)s'; one of hour, shift, day, week, month, all")
 
 _FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
 
@@ -72,7 +76,7 @@ def bucket_edges(start_ms: int, end_ms: int, period: str, tz: str) -> np.ndarray
     if period == "all":
         return np.array([start_ms, end_ms], dtype=np.int64)
     if period not in _FREQ:
-        raise ValueError(f"unknown period {period!r}; one of hour, shift, day, week, month, all")
+        raise InputError(UNKNOWN_PERIOD, period=period)
     a = pd.Timestamp(start_ms * 1_000_000, tz="UTC")
     b = pd.Timestamp(end_ms * 1_000_000, tz="UTC")
     first = floor_local(a, period, tz)

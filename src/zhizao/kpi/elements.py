@@ -66,7 +66,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
+from zhizao.messages import define
 from zhizao.kpi.buckets import bucket_edges, default_range
 from zhizao.kpi.calendar_layers import calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
@@ -90,6 +92,9 @@ RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
 LOSS_RANKS = (R_UNPLANNED, R_MINOR, R_SETUP, R_NO_ORDER)
 IS_LOSS = np.isin(np.arange(len(CATEGORY_PRECEDENCE)), LOSS_RANKS)
+EMPTY_RANGE = define("kpi.empty_range", "empty query range: end %(end)s is not after start %(start)s")
+EMPTY_RANGE_SHORT = define("kpi.empty_range_short", "empty query range")
+SHIFT_NEEDS_CALENDAR = define("kpi.shift_needs_calendar", "period 'shift' needs calendar entries of kind shift")
 #: state records from which the engine splits the per-equipment work into parts done on two threads
 PARALLEL_STATES = 200_000
 #: parts of whole equipment the state work is split into (taken in turn by two threads, for balance)
@@ -132,6 +137,9 @@ class ElementsResult:
         self.elements = elements
         self._reasons = reasons  # a DataFrame, or a function computing it
         self.period = period
+        #: per-site (earliest, latest) time stamp [ms] from which default query ranges were derived (key None:
+        #: all sites); None when the query range was given or there were no data
+        self.extent: dict | None = None
 
     @property
     def reasons(self) -> pd.DataFrame:
@@ -284,7 +292,8 @@ def group_zones(eq: pd.DataFrame, level: str, configured: dict | None = None) ->
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                     settings: Settings | None = None, zone_level: str | None = None) -> ElementsResult:
+                     settings: Settings | None = None, zone_level: str | None = None,
+                     extent: dict | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
 
     Parameters
@@ -300,6 +309,10 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
         Bucket every entity of a group of this level in the group's zone (:func:`group_zones`), so that
         the group's members share bucket bounds and roll up to one row per period. Default: each entity's
         own zone.
+    extent : dict, optional
+        Per site, the (earliest, latest) time stamp [ms] of its data, key None for all sites (as
+        ``ElementsResult.extent`` gives it): default query ranges are derived from it instead of from this
+        store's records. For a store that holds part of a larger one (:mod:`zhizao.scale`).
 
     Returns
     -------
@@ -338,14 +351,15 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             if start is not None and end is not None:
                 w0, w1 = _ms(start), _ms(end)
                 if w1 <= w0:
-                    raise ValueError(f"empty query range: end {end} is not after start {start}")
+                    raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
                 ent["w0"], ent["w1"] = w0, w1
             else:
                 # by default each site's range: whole buckets around that site's data
-                extent = _merge_extents(
-                    _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
-                    _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
-                    _scope_records_extent(con, filled))
+                if extent is None:
+                    extent = _merge_extents(
+                        _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
+                        _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
+                        _scope_records_extent(con, filled))
                 if not extent:
                     return ElementsResult(_empty_elements(), _empty_reasons(), period)
                 ranges = {}
@@ -358,12 +372,14 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                     w1.append(b if end is None else _ms(end))
                 ent["w0"], ent["w1"] = w0, w1
                 if (ent["w1"] <= ent["w0"]).any():
-                    raise ValueError("empty query range")
+                    raise InputError(EMPTY_RANGE_SHORT)
             thr_ms = round(settings.minor_stop_threshold * MS)
             lo, hi = _failure_lookback(sr, int(ent["w0"].min()) - thr_ms), int(ent["w1"].max()) + thr_ms
             _data_extent(ent, sr, pe)
             tl = Timeline(lo - 1, hi + 1, len(ent))
-            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
+            result = _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
+            result.extent = extent if start is None or end is None else None
+            return result
     finally:
         con.unregister("_zz_ent")
         cur.close()
@@ -406,7 +422,7 @@ def _bucket_segments(con, ent, tl, period):
                   FROM _zz_ent) k ON c.scope = k.sid
             WHERE c.kind = 'shift' ORDER BY k.key, s""").fetchnumpy()
         if len(cal["s"]) == 0:
-            raise ValueError("period 'shift' needs calendar entries of kind shift")
+            raise DataSufficiencyError(SHIFT_NEEDS_CALENDAR)
         df = pd.DataFrame({"key": cal["key"], "s": cal["s"], "e": cal["e"]}).drop_duplicates()
         df = df.merge(ent[["key", "w0", "w1"]], on="key")
         df["s"] = np.maximum(df["s"], df["w0"])
@@ -526,7 +542,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
                (i.flag IS NOT NULL)::INT AS flag
         FROM ({energy_intervals_sql(settings.kgce)}) i
         JOIN _zz_ent k ON k.entity_id = coalesce(i.equipment_id, i.scope)
-             AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)""")
+             AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)
+        ORDER BY k.key, s, e, i.meter_id, i.carrier""")  # sums in one order, whatever the query plan
     if len(en["key"]):
         ek = np.asarray(en["key"], np.int64)
         present["energy"][ek] = True
@@ -542,7 +559,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     lb = _numpy_rows(con, filled, "labour", """
         SELECT k.key, epoch_ms(l.start) s, epoch_ms(l."end") e, l.attendance_hours,
                coalesce(l.work_hours, 0) wh, (l.work_hours IS NULL)::INT AS no_wh, coalesce(l.earned_hours, 0) eh
-        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope""")
+        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope ORDER BY k.key, s, e""")
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True

@@ -21,6 +21,7 @@ import pandas as pd
 
 from zhizao.kpi import model
 from zhizao.messages import Message, define
+from zhizao.errors import InputError
 
 #: Why a KPI is null (structured: a code, parameters and the English text, translated where shown).
 NO_DATA_IN_PERIOD = define("kpi.no_data_in_period", "no data in this period")
@@ -102,6 +103,7 @@ UNAVAILABLE = {
 }
 
 KPI_NAMES = tuple(k.name for k in RATIO_KPIS) + tuple(k.name for k in COMPOUND_KPIS)
+UNKNOWN_KPI = define("kpi.unknown_kpi", "unknown KPI '%(name)s'; known: %(known)s")
 #: The KPIs a compound KPI is made of.
 DEPENDS = {"oee": ("availability", "effectiveness", "quality_ratio"), "nee": ("effectiveness", "quality_ratio"),
            "teep": ("oee", "availability", "effectiveness", "quality_ratio")}
@@ -146,7 +148,7 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     wanted = list(kpis) if kpis else list(KPI_NAMES)
     for k in wanted:
         if k not in KPI_NAMES:
-            raise KeyError(f"unknown KPI {k!r}; known: {', '.join(KPI_NAMES)}")
+            raise InputError(UNKNOWN_KPI, name=k, known=list(KPI_NAMES))
     needed = set(wanted).union(*(DEPENDS.get(k, ()) for k in wanted))
     n = len(elements)
     col = _Columns(elements)

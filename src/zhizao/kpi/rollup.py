@@ -9,7 +9,11 @@ from __future__ import annotations
 import pandas as pd
 
 from zhizao.kpi.elements import ELEMENTS
+from zhizao.errors import InputError
+from zhizao.messages import define
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+
+UNKNOWN_LEVEL = define("kpi.unknown_level", "unknown level '%(level)s'; one of %(known)s")
 
 
 def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None = None) -> pd.DataFrame:
@@ -40,7 +44,7 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
         For an unknown level.
     """
     if level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; one of {', '.join(LEVELS)}")
+        raise InputError(UNKNOWN_LEVEL, level=level, known=list(LEVELS))
     col = LEVEL_ID_COLUMN[level]
     if level == "equipment":
         df = elements[elements["level"] == "equipment"]

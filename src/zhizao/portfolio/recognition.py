@@ -392,7 +392,7 @@ def recognition_checks(ws, enterprise_id: str, designation: str, period=(None, N
     parse_bound(start), parse_bound(end)
     if not has_table(ws.con, "enterprises") or not ws.con.execute(
             "SELECT count(*) FROM enterprises WHERE enterprise_id = ?", [enterprise_id]).fetchall()[0][0]:
-        raise _ValueInput(UNKNOWN_ENTERPRISE(enterprise=enterprise_id))
+        raise _ValueNotFound(UNKNOWN_ENTERPRISE(enterprise=enterprise_id))
     prog_rules = None
     if programme and has_table(ws.con, "programmes"):
         r = ws.con.execute("SELECT rules FROM programmes WHERE programme_id = ?", [programme]).fetchone()
@@ -411,6 +411,10 @@ def _frame(rows: list[dict], columns) -> pd.DataFrame:
 
 class _ValueInput(InputError, ValueError):
     """Bad input of the recognition checks (an InputError, and a ValueError for the callers that catch it)."""
+
+
+class _ValueNotFound(NotFound, ValueError):
+    """An unknown enterprise (HTTP 404; a ValueError for the callers that catch it)."""
 
 
 def verdict(checks: pd.DataFrame) -> dict:

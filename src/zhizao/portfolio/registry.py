@@ -20,9 +20,13 @@ import math
 
 import pandas as pd
 
+from zhizao.errors import InputError
+from zhizao.messages import define
 from zhizao.portfolio.dates import bound_date, in_dates, programme_zones, store_zone
 from zhizao.portfolio.filters import Selection, select
 from zhizao.portfolio.vocabularies import vocabulary
+
+NOT_A_TIME = define("portfolio.not_a_time", "not a date or time stamp: '%(value)s'")
 
 #: The programme indicators, in bulletin order (reference/transformation.md, "The indicators").
 PROGRAMME_INDICATORS = ("production_efficiency", "defect_rate", "operating_cost", "unit_energy",
@@ -72,7 +76,7 @@ def parse_bound(value) -> pd.Timestamp | None:
     try:
         return pd.Timestamp(value)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"not a date or time stamp: {value!r}") from e
+        raise InputError(NOT_A_TIME, value=str(value)) from e
 
 
 def _as_date(v):

@@ -16,12 +16,17 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from zhizao.errors import InputError
+from zhizao.messages import define
 from zhizao.portfolio.dates import bound_date, today
 from zhizao.portfolio.filters import Selection, select
 from zhizao.portfolio.programmes import targets
 from zhizao.portfolio.registry import (DECLARED_COLUMNS, PROGRAMME_INDICATORS, dates_in, designation_unit,
                                        designations, enterprises, latest_verifications, projects)
 from zhizao.schema import DESIGNATIONS, PROJECT_TYPES
+
+BAD_CONFIDENCE = define("portfolio.bad_confidence", "confidence must be in (0, 1), got %(value)s")
+BAD_N_BOOT = define("portfolio.bad_n_boot", "n_boot must be at least 1, got %(value)s")
 
 #: How many projects each ranking lists.
 TOP_N = 10
@@ -61,9 +66,9 @@ def bootstrap_mean_ci(values, confidence: float = 0.9, n_boot: int = 2000, seed:
     Efron, B. and Tibshirani, R. J. (1993). An Introduction to the Bootstrap, ch. 13 (percentile interval).
     """
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise InputError(BAD_CONFIDENCE, value=confidence)
     if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
+        raise InputError(BAD_N_BOOT, value=n_boot)
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size < 2:
@@ -366,9 +371,9 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         For an unknown district, park, level, programme, a year or a bound that is none.
     """
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise InputError(BAD_CONFIDENCE, value=confidence)
     if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
+        raise InputError(BAD_N_BOOT, value=n_boot)
     sel = select(ws.con, district=district, park=park, level=level, programme=programme, year=year, start=start,
                  end=end)
     prj = projects(ws, selection=sel)

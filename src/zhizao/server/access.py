@@ -250,10 +250,11 @@ def derive_access(principal: Principal, con) -> Access:
         if p.site:
             if p.enterprise_id:
                 ents = frozenset({p.enterprise_id})
-            else:
-                ents = frozenset(e for (e,) in con.execute(
-                    "SELECT DISTINCT enterprise FROM equipment WHERE site = ? AND enterprise IS NOT NULL",
-                    [p.site]).fetchall())
+            else:  # a key made before keys were bound to one enterprise: that enterprise, or nothing
+                from zhizao.server.accounts import site_enterprises
+
+                found = site_enterprises(con, p.site)
+                ents = frozenset(found) if len(found) == 1 else frozenset()
             return Access(p, ents, frozenset({p.site}), None, True, all_levels,
                           SHOPFLOOR_TABLES - {"development_cycles"}, False, False, False)
         return Access(p, frozenset({p.enterprise_id}), None, None, True, all_levels, SHOPFLOOR_TABLES, False,
@@ -402,9 +403,17 @@ class TenantView:
         return scope in vis
 
     def require_scope(self, scope: str) -> str:
+        """``scope`` if the principal may see it (404 otherwise) and may see its level: a role that sees
+        shop-floor data only as aggregates may not name a piece of equipment (403)."""
         if not isinstance(scope, str) or not scope or not self.scope_visible(scope):
             raise NotFound(NO_SCOPE, scope=str(scope))
+        if "equipment" not in self.access.levels and scope in self.equipment_ids():
+            raise Forbidden(AGGREGATES_ONLY, level="equipment", allowed=list(self.access.levels))
         return scope
+
+    def equipment_ids(self) -> frozenset:
+        """Every equipment id of the store."""
+        return self.cached(("equipment_ids",), lambda: frozenset(self.equipment_table["equipment_id"]), DATA)
 
     def require_level(self, level: str) -> str:
         if level not in LEVELS:
@@ -449,13 +458,9 @@ class TenantView:
         return _records(df[keep.to_numpy(dtype=bool)])
 
     def _stage(self, name: str, fn, *args, deps=ALL):
-        """A stage call, cached under the counters of ``deps``; ValueError and KeyError of the stage become 400."""
-        try:
-            return self.cached((name, *args), lambda: fn(*args), deps)
-        except pd.errors.MergeError:
-            raise  # a fault of the stage, not of the request
-        except (ValueError, KeyError) as e:
-            raise BadRequest(str(e).strip("'\"")) from None
+        """A stage call, cached under the counters of ``deps``. The stage's own errors
+        (:class:`zhizao.errors.ZhizaoError`) reach the caller as they are; anything else is a fault (500)."""
+        return self.cached((name, *args), lambda: fn(*args), deps)
 
     # -- KPI stage
     def kpi(self, level="equipment", period="day", start=None, end=None, kpis=None, ids=None, within=None):
@@ -1105,9 +1110,10 @@ class TenantView:
 
     def quarantine_summary(self) -> pd.DataFrame:
         """Counts of quarantined records per table and rule (aggregates: every role)."""
-        if self.access.unrestricted:
+        if self.access.unrestricted:  # an analyst sees counts, not other tenants' values
+            example = "min(detail)" if self.access.raw else "CAST(NULL AS VARCHAR)"
             return self.read.con.execute(
-                """SELECT "table", rule, count(*) AS records, min(detail) AS example FROM quarantine
+                f"""SELECT "table", rule, count(*) AS records, {example} AS example FROM quarantine
                    GROUP BY ALL ORDER BY "table", rule""").df()
         where, params = self._upload_filter_sql()
         return self.read.con.execute(

@@ -79,6 +79,9 @@ NOT_ASSESSOR = define("accounts.not_assessor", "user '%(name)s' is not an assess
 KEY_SCOPE = define("accounts.key_scope",
                    "an API key is scoped to one enterprise or one site: give --enterprise or --site")
 KEY_NAME_LENGTH = define("accounts.key_name_length", "a key name has at most 200 characters")
+SITE_KEY_ENTERPRISE = define("accounts.site_key_enterprise",
+                             "site '%(site)s' does not belong to exactly one enterprise: give the enterprise of the "
+                             "key (--enterprise)")
 
 
 class AccountError(InputError):
@@ -338,8 +341,8 @@ _KEY_COLS = "key_id, name, enterprise_id, site, created_by, created_at, revoked_
 
 def create_key(con, enterprise_id: str | None = None, site: str | None = None, name: str | None = None,
                created_by: str | None = None) -> tuple[str, ApiKey]:
-    """A new API key scoped to one enterprise, or to one site (of ``enterprise_id`` when given); returns
-    (key, record).
+    """A new API key scoped to one enterprise, or to one site of one enterprise (``enterprise_id``, or the one
+    enterprise whose equipment is at ``site``); returns (key, record).
 
     The key is shown once: only its SHA-256 is stored.
     """
@@ -347,12 +350,23 @@ def create_key(con, enterprise_id: str | None = None, site: str | None = None, n
         raise AccountError(KEY_SCOPE)
     if name is not None and len(name) > 200:
         raise AccountError(KEY_NAME_LENGTH)
+    if site and not enterprise_id:  # a site key is bound to the one enterprise at that site
+        ents = site_enterprises(con, site)
+        if len(ents) != 1:
+            raise AccountError(SITE_KEY_ENTERPRISE, site=site)
+        enterprise_id = ents[0]
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     kid = "k_" + secrets.token_hex(6)
     con.execute("INSERT INTO server_api_keys (key_id, key_sha256, name, enterprise_id, site, created_by) "
                 "VALUES (?, ?, ?, ?, ?, ?)", [kid, sha256(key), name, enterprise_id or None, site or None,
                                               created_by])
     return key, get_key(con, kid)
+
+
+def site_enterprises(con, site: str) -> list[str]:
+    """The enterprises whose equipment is at ``site``."""
+    return [e for (e,) in con.execute("SELECT DISTINCT enterprise FROM equipment WHERE site = ? AND enterprise IS "
+                                      "NOT NULL ORDER BY 1", [site]).fetchall()]
 
 
 def get_key(con, key_id: str) -> ApiKey | None:

@@ -65,7 +65,7 @@ def table(model):
 
 
 # -- public
-@router.get("/health", tags=["server"], response_model=Health,
+@router.get("/health", tags=["server"], response_model=Health, response_model_exclude_none=True,
             summary="Liveness (no authentication); the store version for signed-in callers")
 def health(request: Request, who: AnyWho):
     out = {"status": "ok", "version": zhizao.__version__}

@@ -22,12 +22,14 @@ from zhizao.server import api, programme_api, programme_web, web
 from zhizao.server.access import TenantView, admin_access
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
-from zhizao.messages import text
-from zhizao.server.errors import ApiError, BadRequest, NotFound, body
+from zhizao.messages import define
+from zhizao.server.errors import ApiError, body
 from zhizao.server.store import Store
 
 log = logging.getLogger("zhizao.server")
 HERE = Path(__file__).parent
+INTERNAL_ERROR = define("server.internal_error", "internal error (%(error)s); the store is unchanged")
+NO_SUCH_PAGE = define("server.no_such_page", "no such page or endpoint: %(path)s")
 #: Largest request body that is not a file upload [bytes].
 MAX_BODY = 1 << 20
 #: Paths that take files (bodies up to the upload limit): uploads, the maturity import, evidence (by suffix).
@@ -93,12 +95,7 @@ class Server:
         has checked that the principal may (:meth:`TenantView.require_store_verification`)."""
         with self.store.write() as ws:
             self.store.touch("verifications")
-            try:
-                return ws.verify_project(project_id, indicators=indicators, confidence=confidence)
-            except KeyError as e:
-                raise NotFound(text("verify.no_project", str(e).strip("'\""))) from None
-            except ValueError as e:
-                raise BadRequest(text("verify.failed", str(e))) from None
+            return ws.verify_project(project_id, indicators=indicators, confidence=confidence)
 
     def close(self) -> None:
         self.store.close()
@@ -160,14 +157,17 @@ class BodyLimit:
 
 
 class SecurityHeaders:
-    """ASGI middleware: nosniff, no framing, same-origin referrers, the CSP (no script at all) and no caching of
-    anything but the static files and charts (which set their own Cache-Control)."""
+    """ASGI middleware: nosniff, no framing, same-origin referrers, the CSP (no script at all), HSTS behind HTTPS
+    (``hsts``: with ``--secure-cookies``) and no caching of anything but the static files and charts (which set
+    their own Cache-Control). It is the outermost layer, so every answer carries them, errors included."""
 
     FIXED = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
              (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
+    HSTS = (b"strict-transport-security", b"max-age=31536000")
 
-    def __init__(self, app):
+    def __init__(self, app, hsts: bool = False):
         self.app = app
+        self.fixed = self.FIXED + ([self.HSTS] if hsts else [])
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -178,12 +178,48 @@ class SecurityHeaders:
             if msg["type"] == "http.response.start":
                 headers = list(msg.get("headers") or [])
                 have = {k.lower() for k, _v in headers}
-                headers += [(k, v) for k, v in self.FIXED if k not in have]
+                headers += [(k, v) for k, v in self.fixed if k not in have]
                 if not static and b"cache-control" not in have:
                     headers.append((b"cache-control", b"no-store"))
                 msg = {**msg, "headers": headers}
             await send(msg)
         await self.app(scope, receive, add)
+
+
+class InternalErrors:
+    """ASGI middleware inside the security headers: an exception that escapes a route (a fault of zhizao, not of
+    the request) is logged and answered 500 with one message, and the connection stays usable (the exception is
+    not passed on to the server, which would drop it)."""
+
+    def __init__(self, app, lang_of, error_page):
+        self.app = app
+        self.lang_of = lang_of
+        self.error_page = error_page
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(msg):
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:  # noqa: BLE001 - the answer to any fault is one 500
+            request = Request(scope)
+            log.exception("internal error on %s %s", request.method, request.url.path)
+            if started:
+                return  # the answer is on its way; nothing more can be said
+            m = INTERNAL_ERROR(error=type(exc).__name__)
+            if _wants_html(request):
+                response = self.error_page(request, 500, m.text(self.lang_of(request)[0]))
+            else:
+                response = JSONResponse({"error": {"status": 500, "code": m.code, "message": m.text(
+                    _api_lang(request)), "params": m.to_dict()["params"]}}, status_code=500)
+            await response(scope, receive, send)
 
 
 async def _send_json(send, status: int, code: str, message: str):
@@ -252,22 +288,17 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         msg = str(exc.detail) if exc.detail else code
         if exc.status_code == 404:
-            msg = f"no such page or endpoint: {request.url.path}"
+            m = NO_SUCH_PAGE(path=request.url.path)
+            code, msg = m.code, m.text(web.lang_of(request)[0] if _wants_html(request) else _api_lang(request))
         if _wants_html(request):
             return web.error_page(request, exc.status_code, msg)
         return JSONResponse(body(exc.status_code, code, msg), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception):
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        msg = f"internal error ({type(exc).__name__}); the store is unchanged"
-        if _wants_html(request):
-            return web.error_page(request, 500, msg)
-        return JSONResponse(body(500, "internal_error", msg), status_code=500)
-
-    app.add_middleware(SecurityHeaders)
+    # outermost last: every answer, a 413 of the body limit and a 500 included, gets the security headers
+    app.add_middleware(InternalErrors, lang_of=web.lang_of, error_page=web.error_page)
     app.add_middleware(BodyLimit, server=server)
+    app.add_middleware(SecurityHeaders, hsts=secure_cookies)
     app.include_router(api.router)
     app.include_router(programme_api.router)
     app.include_router(web.router)

@@ -126,7 +126,7 @@ def read_mapping(access, mapping_name: str | None, mapping_upload, folder: Path)
         m = load_mapping(path)
     except MappingError as e:
         raise BadRequest(_clean(e, {str(path): name})) from None
-    except (ValueError, TypeError, AttributeError) as e:
+    except (ValueError, TypeError, AttributeError) as e:  # the loader's checks missed a malformed document
         raise BadRequest(MALFORMED_MAPPING, name=name, error=str(e)) from None
     if any("sql" in spec for spec in m.columns.values()) and not access.sql_mappings:
         raise Forbidden(SQL_MAPPING_ADMINS, name=name)

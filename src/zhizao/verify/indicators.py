@@ -595,7 +595,7 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
             project_id, common, run):
     numcol = "energy_kwh" if definition == "kwh_per_day" else "energy_kgce"
     scope_name = common["scope"]
-    if numcol not in b or not b[numcol].notna().any():
+    if numcol not in b or not (b[numcol].fillna(0) != 0).any():  # nothing metered: no baseline to compare
         raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period="baseline"))
     volume = {"kgce_per_unit": "pq", "kgce_per_good_unit": "gq", "kgce_per_10k_cny": "output_value"}.get(definition)
     r = cached_series(inputs, scope, granularity, *w[1])

@@ -232,12 +232,14 @@ def fit_arrays(y: np.ndarray, A: np.ndarray, names: list[str]) -> Fit:
         J = float(R.shape[0])
         J_rank = np.linalg.matrix_rank(cov_r)
         J = float(J_rank) if J_rank < J else J
-        rb = (R @ params[:, None])
-        F = float(np.squeeze(rb.T @ np.linalg.pinv(cov_r) @ rb)) / J
-        f_p = float(special.fdtrc(J, df_resid, F))
+        if J > 0:  # a vanishing covariance (no variation left to test) leaves the F-test undefined
+            rb = (R @ params[:, None])
+            F = float(np.squeeze(rb.T @ np.linalg.pinv(cov_r) @ rb)) / J
+            f_p = float(special.fdtrc(J, df_resid, F))
     ssr = float(resid @ resid)
     yc = y - y.mean()
-    r2 = 1.0 - ssr / float(yc @ yc)
+    sst = float(yc @ yc)
+    r2 = 1.0 - ssr / sst if sst > 0 else float("nan")  # a constant numerator: R2 undefined
     r2_adj = 1.0 - (n - 1) / df_resid * (1.0 - r2)
     llf = -n / 2.0 * np.log(2 * np.pi) - n / 2.0 * np.log(ssr / n) - n / 2.0
     bic = float(-2 * llf + np.log(n) * p)
@@ -265,7 +267,8 @@ def _finish(terms, y, params, resid, result, cov_hac, lags, pv, f_p, r2, r2_adj,
     var_p = [v for k, v in pv.items() if k != "const"]
     if p > 1:
         if not (st["f_p"] is not None and st["f_p"] < ACCEPT["f_p"]):
-            failed.append(f"F-test p {st['f_p']:.3g} >= {ACCEPT['f_p']}")
+            failed.append(f"F-test p {st['f_p']:.3g} >= {ACCEPT['f_p']}" if st["f_p"] is not None
+                          else "F-test undefined")
         if any(v >= ACCEPT["var_p"] for v in var_p):
             failed.append(f"a variable has p >= {ACCEPT['var_p']}")
         if not any(v < ACCEPT["any_var_p"] for v in var_p):

@@ -1,0 +1,104 @@
+"""Engines behind a :class:`zhizao.Workspace`: where the elements and their roll-up are computed.
+
+Every stage that needs elements (KPI tables, reports, the programme verification) asks the workspace
+(``ws.elements_raw(period, start, end)``, ``ws.elements(level, period, start, end)``); the workspace asks its
+engine. The embedded engine computes in this process from the store; :class:`SparkStoreEngine` writes the
+store as a Parquet dataset (once per state of the store) and computes on Apache Spark with the same kernel,
+giving the same elements, row for row::
+
+    import zhizao
+    from zhizao.scale import SparkStoreEngine
+
+    ws = zhizao.connect("city.duckdb", engine=SparkStoreEngine(master="local[2]"))
+    ws.kpi(level="site", period="month")      # elements and roll-up on Spark, KPIs from the summed elements
+    ws.verify_project("P0001")                 # its elements step on Spark too
+
+:func:`elements` is the engine-agnostic entry point for code that holds a workspace.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+
+import pandas as pd
+
+from zhizao.errors import InputError
+from zhizao.kpi.elements import ElementsResult, compute_elements
+from zhizao.kpi.rollup import rollup
+from zhizao.messages import define
+
+NO_REASONS = define("spark.no_reasons", "loss reasons are computed by the embedded engine only; connect "
+                                        "without the Spark engine for stop reasons")
+
+
+class EmbeddedEngine:
+    """The engine in this process (:func:`zhizao.kpi.elements.compute_elements` on the store)."""
+
+    name = "embedded"
+
+    def elements(self, ws, period: str = "day", start=None, end=None, zone_level: str | None = None
+                 ) -> ElementsResult:
+        return compute_elements(ws.con, period, start, end, ws.settings, zone_level)
+
+    def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
+        raw = ws.elements_raw(period, start, end, ws._zone_level(level, period))
+        return rollup(raw.elements, level, period)
+
+
+class SparkStoreEngine:
+    """The Spark engine over a workspace's store, or over a dataset given once.
+
+    Parameters
+    ----------
+    master, remote, conf, session
+        See :class:`zhizao.scale.spark.SparkEngine`.
+    dataset : str, optional
+        A dataset of :func:`zhizao.scale.dataset.export_dataset` (a local directory, or a URI the Spark
+        cluster reads, e.g. ``hdfs://...`` or ``s3a://...``) to compute from, instead of the workspace's store.
+        Without it, the store is written to a temporary directory on this machine (for local mode or a
+        cluster that shares this file system), again after every ingest.
+    """
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None, remote: str | None = None, conf: dict | None = None,
+                 session=None, dataset: str | None = None):
+        from zhizao.scale.spark import SparkEngine
+
+        self.spark = SparkEngine(master, remote, conf, session)
+        self.dataset = dataset
+
+    def _dataset(self, ws) -> str:
+        if self.dataset is not None:
+            return self.dataset
+        def export():
+            from zhizao.scale.dataset import export_dataset
+
+            d = tempfile.mkdtemp(prefix="zhizao-dataset-")
+            weakref.finalize(ws, shutil.rmtree, d, True)
+            export_dataset(ws.con, d)
+            return d
+
+        return ws.cached(("spark_dataset",), export)  # again after every ingest (ws.invalidate)
+
+    def elements(self, ws, period: str = "day", start=None, end=None, zone_level: str | None = None
+                 ) -> ElementsResult:
+        el = self.spark.elements(self._dataset(ws), period, start, end, ws.settings, zone_level)
+
+        def reasons():
+            raise InputError(NO_REASONS)
+
+        return ElementsResult(el, reasons, period)
+
+    def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
+        return self.spark.rollup(self._dataset(ws), level, period, start, end, ws.settings)
+
+
+def elements(ws, level: str | None = None, period: str = "day", start=None, end=None):
+    """Elements of workspace ``ws`` by its engine: per entity (``level`` None, an :class:`ElementsResult`) or
+    summed to ``level`` (a DataFrame, see :func:`zhizao.kpi.rollup.rollup`)."""
+    if level is None:
+        return ws.elements_raw(period, start, end)
+    return ws.elements(level, period, start, end)
