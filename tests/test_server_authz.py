@@ -141,9 +141,30 @@ class M:
 
 @pytest.fixture(scope="module")
 def m(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZHIZAO_MATURITY", str(_filled_model(tmp_path_factory.mktemp("maturity"))))
     mm = M(tmp_path_factory.mktemp("authz"))
     yield mm
     mm.client.app.state.server.close()
+    mp.undo()
+    from zhizao.portfolio import maturity
+
+    maturity.model.cache_clear()
+
+
+def _filled_model(folder):
+    """The shipped model with one stand-in requirement, as a programme office's filled-in copy would have
+    (the shipped file has none, so the questionnaire cannot be scored until the office fills them in)."""
+    import yaml
+
+    from zhizao.portfolio import maturity
+
+    doc = yaml.safe_load(maturity._path(maturity.MODEL, "maturity").read_text(encoding="utf-8"))
+    doc["elements"][0]["domains"][0]["subdomains"][0]["requirements"][1] = [
+        {"id": "T-1-1", "zh": "测试条款", "en": "test clause", "clause": "test", "weight": 1}]
+    (folder / f"{maturity.MODEL}.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), "utf-8")
+    maturity.model.cache_clear()
+    return folder
 
 
 def ok(*names):
