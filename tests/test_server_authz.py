@@ -452,8 +452,13 @@ def test_every_route_is_in_the_matrix(m):
     from starlette.routing import Mount
 
     covered = set(ELSEWHERE)
+    #: placeholders that stand for several segments (see M.make)
+    compound = {"{assessor_A}": "{app}/assessors/{assessor}", "{obj_A}": "{app}/objections/{objection}"}
     for _id, method, path, _b, _a in CASES:
-        covered.add((method, path.split("?")[0]))
+        path = path.split("?")[0]
+        for k, v in compound.items():
+            path = path.replace(k, v)
+        covered.add((method, path))
 
     def matches(method, template):
         rx = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
