@@ -78,7 +78,8 @@ def vocabulary_one(view: View, name: str = PathParam(..., max_length=50)):
 
 
 @router.get("/register/template.xlsx", tags=["register"], response_class=Response,
-            responses={200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}},
+            responses={200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}}}}},
             summary="The import template: one sheet per register table, vocabularies as drop-downs")
 def register_template(view: View):
     import tempfile
@@ -417,7 +418,7 @@ async def evidence_upload(request: Request, view: View, app_id: AppId, file: Upl
 
 
 @router.get("/evidence/{file_id}", tags=["workflow"], response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}}},
+            responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
             summary="Download an evidence file (the enterprise, its reviewers, administrators)")
 def evidence_download(view: View, file_id: str = PathParam(..., max_length=40)):
     from urllib.parse import quote
