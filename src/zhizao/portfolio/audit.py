@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from zhizao.errors import InputError
 from zhizao.messages import define
 
 DDL = """CREATE TABLE IF NOT EXISTS audit_log (
@@ -43,6 +44,7 @@ DDL = """CREATE TABLE IF NOT EXISTS audit_log (
 
 COLUMNS = ["seq", "changed_at", "actor", "action", "entity", "record", "changes", "after", "reason", "source", "prev",
            "hash"]
+NOT_AN_INSTANT = define("audit.not_an_instant", "not a date or time stamp: %(value)s")
 BROKEN = define("audit.broken", "the audit log was changed outside zhizao: entry %(seq)s does not match its "
                                 "hash (%(why)s)")
 
@@ -216,7 +218,12 @@ def count(con, entity=None, record=None, actor=None, action=None, since=None, un
 def _ts(v):
     if v is None:
         return None
-    t = pd.Timestamp(v)
+    try:
+        t = pd.Timestamp(v)
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(NOT_AN_INSTANT(value=str(v)[:100])) from None
+    if t is pd.NaT:
+        raise InputError(NOT_AN_INSTANT(value=str(v)[:100]))
     return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).isoformat()
 
 
