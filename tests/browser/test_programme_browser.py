@@ -114,6 +114,7 @@ def test_one_application_from_submission_to_acceptance(server, browser, shots, t
     assessor.click("button.confirm >> nth=0")
     _no_error(assessor)
     shots(assessor, "application-acceptance.zh")
+    assert ">nan<" not in assessor.content()
     _open(office, server, app_id)
     office.select_option("#accepted", "yes")
     office.fill("form:has(#accept) >> input[name=reason]", "通过")

@@ -142,6 +142,11 @@ def register_list(view, pg: Page, table: str, q: dict) -> dict:
             "n": p["total"]}
 
 
+def _text(v) -> str:
+    """A text column's value; empty for a null of any kind (None, NaN)."""
+    return "" if v is None or (isinstance(v, float) and v != v) else str(v)
+
+
 def history_table(pg: Page, h: pd.DataFrame) -> dict:
     from zhizao.portfolio.register import diff_text
 
@@ -152,7 +157,7 @@ def history_table(pg: Page, h: pd.DataFrame) -> dict:
                                                                                                   e.action))),
                      _cell(e.entity), _cell(e.record),
                      _cell(diff_text({k: tuple(v) for k, v in ch.items()}) if ch else ""),
-                     _cell(e.reason or ""), _cell(e.source or "")])
+                     _cell(_text(e.reason)), _cell(_text(e.source))])
     return {"head": [_cell(pg._("When")), _cell(pg._("Who")), _cell(pg._("What")), _cell(pg._("Table")),
                      _cell(pg._("Record")), _cell(pg._("Changes")), _cell(pg._("Why")), _cell(pg._("Source"))],
             "rows": rows, "foot": None}
