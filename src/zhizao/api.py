@@ -1,13 +1,13 @@
 """The Python API: ``zhizao.connect(db)`` returns a :class:`Workspace` over one store.
 
-Example
--------
->>> import zhizao
->>> ws = zhizao.connect("plant.duckdb")
->>> ws.ingest("equipment", "equipment.csv")
->>> ws.ingest("states", "states.csv")
->>> ws.kpi(level="work_center", period="day")          # pandas DataFrame
->>> ws.kpi(level="site", period="month", as_arrow=True)  # pyarrow Table
+Example (a sketch with your own files; not run as a doctest)::
+
+    import zhizao
+    ws = zhizao.connect("plant.duckdb")
+    ws.ingest("equipment", "equipment.csv")
+    ws.ingest("states", "states.csv")
+    ws.kpi(level="work_center", period="day")          # pandas DataFrame
+    ws.kpi(level="site", period="month", as_arrow=True)  # pyarrow Table
 
 The command line, the report and the demo only call these methods.
 """

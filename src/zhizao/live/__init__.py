@@ -1,11 +1,13 @@
 """Live ingestion: MQTT and OPC UA sources into the canonical tables, exactly once (see docs/live.md).
 
->>> from zhizao.live import LiveIngestor, MqttListener
->>> ing = LiveIngestor("plant.duckdb")
->>> listener = MqttListener(ing, "127.0.0.1", 1883)
->>> listener.start()
->>> ing.kpi(level="work_center")      # the current shift so far, every committed record included
->>> listener.stop(); ing.close()
+Example (needs a broker; not run as a doctest)::
+
+    from zhizao.live import LiveIngestor, MqttListener
+    ing = LiveIngestor("plant.duckdb")
+    listener = MqttListener(ing, "127.0.0.1", 1883)
+    listener.start()
+    ing.kpi(level="work_center")      # the current shift so far, every committed record included
+    listener.stop(); ing.close()
 """
 
 from zhizao.live.ingestor import BatchReport, LiveIngestor, current_shift

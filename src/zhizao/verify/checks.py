@@ -116,8 +116,7 @@ ADJUSTMENT = define("verify.check.adjustment",
 # -- notes (information, not checks) -----------------------------------------------------------------------------
 NOTE_WINDOW = define("verify.note.window_shortened",
                      "%(period)s window shortened to the data: %(start)s .. %(end)s (default %(months)s months)")
-NOTE_COMPUTABLE = define("verify.check.computable", "not computed: %(reason)s")
-ADJUSTMENT = define("verify.note.adjustment",
+NOTE_ADJUSTMENT = define("verify.note.adjustment",
                          "non-routine adjustment %(adjustment)s from %(start)s (%(reason)s): %(how)s")
 NOTE_MIX_DROPPED = define("verify.note.cells_dropped",
                           "left out of the standardisation (no data in one window): %(cells)s")
@@ -125,6 +124,18 @@ NOTE_NO_PRI = define("verify.note.no_pri",
                      "products without a planned run time on %(equipment)s: production time split by units")
 NOTE_MODEL = define("verify.note.model",
                     "baseline model of %(y)s per %(bucket)s on %(terms)s")
+
+
+#: Words that enter messages as parameters (translated with them).
+WORDS = {w: define(f"verify.word.{w.replace(' ', '_')}", w) for w in (
+    "baseline", "reporting", "counter", "meter", "time", "products", "months", "production hours",
+    "produced units")}
+
+
+def word(w):
+    """The message of a word of :data:`WORDS` (``w`` itself if it is none)."""
+    kind = WORDS.get(w)
+    return kind() if kind is not None else w
 
 
 def fmt_pct(x) -> str:

@@ -110,7 +110,11 @@ def _window(w) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def _has(df, col) -> bool:
-    return col in df and df[col].notna().any() and (df[col].fillna(0) != 0).any()
+    """Whether column ``col`` of ``df`` has a value other than null and 0."""
+    if col not in df:
+        return False
+    x = df[col].to_numpy(float)
+    return bool((np.nan_to_num(x) != 0).any())
 
 
 def _default_definition(indicator: str, b: pd.DataFrame) -> str:
@@ -240,7 +244,7 @@ def _outage_checks(run: _Run, pn, period: str, kinds=("counter", "meter", "time"
         bad = pn.status[f"{kind}_outage"]
         if bad.any():
             eqs = sorted(pn.equipment[bad.any(axis=1)].tolist())
-            run.check(False, C.OUTAGE(kind=kind, buckets=int(bad.sum()), equipment=eqs, period=period))
+            run.check(False, C.OUTAGE(kind=C.word(kind), buckets=int(bad.sum()), equipment=eqs, period=C.word(period)))
 
 
 def _coverage_check(run: _Run, period: str, expected: int, present: int) -> None:
@@ -249,7 +253,7 @@ def _coverage_check(run: _Run, period: str, expected: int, present: int) -> None
     run.coverage[f"{period}_present"] = int(present)
     run.coverage[period] = float(share)
     run.check(share >= C.LIMITS["coverage_min"],
-              C.COVERAGE(present=int(present), expected=int(expected), period=period, share=C.fmt_pct(share),
+              C.COVERAGE(present=int(present), expected=int(expected), period=C.word(period), share=C.fmt_pct(share),
                          minimum=C.fmt_pct(C.LIMITS["coverage_min"])))
 
 
@@ -304,7 +308,7 @@ def _ratio_result(common, run, res, direction: str, method: str, coverage_extra:
     if res.dropped or res.new:
         run.notes.append(C.NOTE_MIX_DROPPED(cells=res.dropped + res.new))
     run.check(res.missing_weight <= C.LIMITS["mix_missing_max"] and res.new_share <= C.LIMITS["mix_new_max"],
-              C.MIX(missing=C.fmt_pct(res.missing_weight), new=C.fmt_pct(res.new_share), what=what,
+              C.MIX(missing=C.fmt_pct(res.missing_weight), new=C.fmt_pct(res.new_share), what=C.word(what),
                     maximum=C.fmt_pct(C.LIMITS["mix_missing_max"])))
     return VerificationResult(
         **common, baseline=res.baseline, reporting=res.reporting, adjusted_baseline=res.baseline,
@@ -342,7 +346,7 @@ def _efficiency(inputs, scope, w, b, definition, confidence, granularity, common
     for x, name in zip(rows, ("baseline", "reporting")):
         if not len(x["num"]):
             raise DataSufficiencyError(NO_DATA(what="output and production time", scope=common["scope"],
-                                               period=name))
+                                               period=C.word(name)))
     res = standardised_ratio(rows[0]["cell"], rows[0]["day"], rows[0]["num"], rows[0]["den"],
                              rows[1]["cell"], rows[1]["day"], rows[1]["num"], rows[1]["den"], confidence)
     return _ratio_result(common, run, res, "up", method, {"output": float(rows[1]["num"].sum())},
@@ -373,7 +377,7 @@ def _defects(inputs, scope, w, b, definition, confidence, granularity, common, r
     for x, name in zip(rows, ("baseline", "reporting")):
         if not len(x["num"]):
             raise DataSufficiencyError(NO_DATA(what="inspected or produced units", scope=common["scope"],
-                                               period=name))
+                                               period=C.word(name)))
     res = standardised_ratio(rows[0]["cell"], rows[0]["day"], rows[0]["num"], rows[0]["den"],
                              rows[1]["cell"], rows[1]["day"], rows[1]["num"], rows[1]["den"], confidence)
     extra = {"output": float(rows[1]["den"].sum()), "defects_baseline": float(rows[0]["num"].sum()),
@@ -596,13 +600,13 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
     numcol = "energy_kwh" if definition == "kwh_per_day" else "energy_kgce"
     scope_name = common["scope"]
     if numcol not in b or not (b[numcol].fillna(0) != 0).any():  # nothing metered: no baseline to compare
-        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period="baseline"))
+        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period=C.word("baseline")))
     volume = {"kgce_per_unit": "pq", "kgce_per_good_unit": "gq", "kgce_per_10k_cny": "output_value"}.get(definition)
     r = cached_series(inputs, scope, granularity, *w[1])
     if indicator == "unit_energy" and not (_has(b, volume) and _has(r, volume)):
         raise DataSufficiencyError(NEEDS_OUTPUT(definition=definition, volume=volume, scope=scope_name))
     if numcol not in r or not r[numcol].notna().any():
-        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period="reporting"))
+        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period=C.word("reporting")))
     info = inputs.scope(scope)
     # equipment-level run hours at baseline speed, and outages (daily buckets)
     eq_out, bad_b, bad_r, kappa_var = None, np.zeros(len(b), bool), np.zeros(len(r), bool), None
@@ -670,7 +674,7 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
     stated_r = stated_r[okx_r]
     if len(yb) < 3 or not len(yr):
         raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name,
-                                           period="baseline" if len(yb) < 3 else "reporting"))
+                                           period=C.word("baseline" if len(yb) < 3 else "reporting")))
     f, _w = M.choose(yb, Xb, groups, required=required)
     chosen = [t for t in f.terms if t != "const"]
     run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or ["none"]))
@@ -820,6 +824,14 @@ def _monthly_costs(inputs, scope, tz) -> tuple[np.ndarray, np.ndarray]:
     return inputs.memo(("monthly_costs", scope), build)
 
 
+def _month_edges(inputs, a_ms: int, b_ms: int, tz: str) -> np.ndarray:
+    """The edges of the whole local months around ``[a, b)`` (kept: the windows of many projects repeat)."""
+    def build():
+        lo, hi = default_range(a_ms, b_ms, "month", tz)
+        return bucket_edges(lo, hi, "month", tz)
+    return inputs.memo(("month_edges", a_ms, b_ms, tz), build)
+
+
 def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, common, run) -> VerificationResult:
     info = inputs.scope(scope)
     tz = info.tz
@@ -835,13 +847,12 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         n_cut = int(len(set(zip(s_[cut], e_[cut]))))
         if n_cut:
             if partial == "refuse":
-                run.check(False, C.BOOKING_REFUSED(period=name, n=n_cut))
+                run.check(False, C.BOOKING_REFUSED(period=C.word(name), n=n_cut))
             else:
-                run.check(False, C.BOOKING_PRORATED(period=name, n=n_cut))
+                run.check(False, C.BOOKING_PRORATED(period=C.word(name), n=n_cut))
         # months of the window: the month buckets clipped to it; each month's cost prorated by the share of the
         # month inside the window, its output the window's days in it
-        lo, hi = default_range(a_ms, b_ms, "month", tz)
-        medges = bucket_edges(lo, hi, "month", tz)
+        medges = _month_edges(inputs, a_ms, b_ms, tz)
         m0, m1 = medges[:-1], medges[1:]
         inside = np.clip(np.minimum(m1, b_ms) - np.maximum(m0, a_ms), 0, None)
         frac = inside / (m1 - m0)
@@ -861,7 +872,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
     bmon, rmon = frames
     for f_, name in ((bmon, "baseline"), (rmon, "reporting")):
         if not np.isfinite(f_["cost"]).any():
-            raise DataSufficiencyError(NO_DATA(what="cost", scope=scope, period=name))
+            raise DataSufficiencyError(NO_DATA(what="cost", scope=scope, period=C.word(name)))
     if any(not c.passed and c.code == "verify.check.booking_periods_refused" for c in run.checks):
         raise DataSufficiencyError(BOOKING_REFUSED(period="baseline or reporting", n=sum(
             1 for c in run.checks if c.code == "verify.check.booking_periods_refused"), scope=scope))
@@ -907,7 +918,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         improvement, lo, hi = 1 - res.ratio, 1 - res.ratio_high, 1 - res.ratio_low
         method = "ratio of totals (cost per good unit at baseline prices) over the months"
         interval_method = "t interval on the log of the ratio of totals over the months (the fallback's own)"
-        run.check(False, C.FALLBACK(n=len(bmon), unit="months", minimum=n_min, method=method))
+        run.check(False, C.FALLBACK(n=len(bmon), unit=C.word("months"), minimum=n_min, method=method))
         fit = {"log_variance": res.log_variance, "df": res.df}
         common["estimand"] = estimand("operating_cost", "fallback")
     return VerificationResult(
@@ -926,16 +937,17 @@ def _development_cycle(inputs, scope, w, confidence, common, run) -> Verificatio
     common["estimand"] = estimand("development_cycle")
     if d.empty:
         raise DataSufficiencyError(NO_CYCLES(scope=scope))
-    (b0, b1), (r0, r1) = w
-    rel = pd.to_datetime(d["release"], utc=True)
-    beg = pd.to_datetime(d["design_start"], utc=True)
-    xb = d.loc[(rel >= b0) & (rel < b1), "days"].to_numpy(float)
-    xr = d.loc[(beg >= r0) & (beg < r1), "days"].to_numpy(float)
+    (b0, b1), (r0, r1) = (tuple(_ms(x) for x in pair) for pair in w)
+    rel = pd.DatetimeIndex(d["release"]).as_unit("ms").asi8
+    beg = pd.DatetimeIndex(d["design_start"]).as_unit("ms").asi8
+    days = d["days"].to_numpy(float)
+    xb = days[(rel >= b0) & (rel < b1)]
+    xr = days[(beg >= r0) & (beg < r1)]
     if not len(xb) or not len(xr):
         raise DataSufficiencyError(NO_DATA(what="development cycle", scope=scope,
-                                           period="baseline" if not len(xb) else "reporting"))
+                                           period=C.word("baseline" if not len(xb) else "reporting")))
     for n, name in ((len(xb), "baseline"), (len(xr), "reporting")):
-        run.check(n >= C.LIMITS["products_min"], C.SAMPLE_SIZE(n=n, unit="products", period=name,
+        run.check(n >= C.LIMITS["products_min"], C.SAMPLE_SIZE(n=n, unit=C.word("products"), period=C.word(name),
                                                                minimum=C.LIMITS["products_min"]))
     res = ratio_of_means(xb, xr, confidence)
     return VerificationResult(

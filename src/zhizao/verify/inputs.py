@@ -316,14 +316,18 @@ class VerificationInputs:
         """Development cycles of ``scope``: its enterprises' products made on its equipment (products table)
         or tied to no equipment at all. Columns product_id, design_start, release, days."""
         cycles, by_ent, made_on, tied = self.cycles_all()
-        mine = scope_rows(self.equipment_table(), self.equipment_index(), scope)
-        ents = [e for e in mine["enterprise"].unique() if isinstance(e, str) and e and e in by_ent]
+        cols = self._get(("cycles_columns",), lambda: {c: cycles[c].to_numpy() for c in cycles.columns})
+        eq = self.equipment_table()
+        pos = scope_positions(self.equipment_index(), scope)
+        ents = {e for e in eq["enterprise"].to_numpy(object)[pos] if isinstance(e, str) and e and e in by_ent}
         if not ents:
             return cycles.iloc[:0][["product_id", "design_start", "release", "days"]]
-        rows = cycles.iloc[np.sort(np.concatenate([by_ent[e] for e in ents]))]
-        own = {p for e in mine["equipment_id"] for p in made_on.get(e, ())}
-        keep = [p not in tied or p in own for p in rows["product_id"]]
-        return rows.loc[keep, ["product_id", "design_start", "release", "days"]]
+        rows = np.sort(np.concatenate([by_ent[e] for e in sorted(ents)]))
+        own = {p for e in eq["equipment_id"].to_numpy(object)[pos] for p in made_on.get(e, ())}
+        prod = cols["product_id"][rows]
+        keep = np.fromiter((p not in tied or p in own for p in prod), bool, rows.size)
+        rows = rows[keep]
+        return pd.DataFrame({c: cols[c][rows] for c in ("product_id", "design_start", "release", "days")})
 
     # -- projects ----------------------------------------------------------------------------------------------
     def project(self, project_id: str) -> dict | None:

@@ -529,7 +529,7 @@ def out_of_sample(f: Fit, yb: np.ndarray, Xb: pd.DataFrame, folds: int = 5) -> d
     if k < 3:
         return {}
     D = f.design(Xb)
-    lr = long_run_variance(f.resid, ddof=f.p)
+    lr = long_run_variance(f.resid, ddof=f.p, noise=False)
     edges = np.linspace(0, n, k + 1).round().astype(int)
     err = np.empty(n)
     q = 0.0

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Daily equipment elements the panel keeps.
-COLUMNS = ("apt", "pot", "pq", "gq", "ideal_time", "pq_no_pri", "energy_kgce", "energy_kwh", "output_value")
+#: Daily equipment elements the panel keeps (``counts_missing`` and ``energy_missing``, production time in
+#: buckets without counts or without energy records of an equipment that has a counter or a meter, where the
+#: engine gives them: zhizao.kpi.coverage).
+COLUMNS = ("apt", "pot", "pq", "gq", "ideal_time", "pq_no_pri", "energy_kgce", "energy_kwh", "output_value",
+           "counts_missing", "energy_missing")
 
 
 @dataclass
@@ -76,10 +79,16 @@ def equipment_day_status(el: dict, present: np.ndarray) -> dict:
     metered = (kgce > 0).sum(axis=1, keepdims=True) / days
     counts_expected = run & has_counts & present
     energy_expected = (((metered >= 0.5) & (sched | run)) | (metered >= 0.9)) & present
-    return {"counts_expected": counts_expected, "counter_outage": counts_expected & ~counted,
+    counter_outage = counts_expected & ~counted
+    meter_outage = energy_expected & ~(kgce > 0)
+    # the engine's own outage elements, where it gives them (production time without counts or energy)
+    if "counts_missing" in el:
+        counter_outage |= (np.nan_to_num(el["counts_missing"]) > 0) & present
+    if "energy_missing" in el:
+        meter_outage |= (np.nan_to_num(el["energy_missing"]) > 0) & present
+    return {"counts_expected": counts_expected | counter_outage, "counter_outage": counter_outage,
             "time_outage": counted & ~run & present & run.any(axis=1, keepdims=True),
-            "energy_expected": energy_expected,
-            "meter_outage": energy_expected & ~(kgce > 0)}
+            "energy_expected": energy_expected | meter_outage, "meter_outage": meter_outage}
 
 
 def build_panel(eq_cols: dict, eq_rows: np.ndarray, rec_cols: dict, rec_rows: np.ndarray, day_edges: np.ndarray

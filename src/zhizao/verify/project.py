@@ -90,11 +90,11 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
         if ext[0] is not None:
             lo, hi = _whole_months(inputs, scope, ext, b0.tz)
             if lo > b0:
-                notes.append(C.NOTE_WINDOW(period="baseline", start=lo.isoformat(), end=b1.isoformat(),
+                notes.append(C.NOTE_WINDOW(period=C.word("baseline"), start=lo.isoformat(), end=b1.isoformat(),
                                            months=WINDOW_MONTHS))
                 b0 = lo
             if hi < r1:
-                notes.append(C.NOTE_WINDOW(period="reporting", start=r0.isoformat(), end=hi.isoformat(),
+                notes.append(C.NOTE_WINDOW(period=C.word("reporting"), start=r0.isoformat(), end=hi.isoformat(),
                                            months=WINDOW_MONTHS))
                 r1 = hi
     baseline = baseline or (b0, b1)

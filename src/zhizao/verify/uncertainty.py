@@ -4,8 +4,9 @@ logs, and the tests behind the checks (level shift, effective sample size).
 Every interval of zhizao's verification is built from three pieces:
 
 - the **long-run variance** of a series of per-bucket contributions (linearised estimators, regression
-  residuals), by AR(1) prewhitening with a bias-corrected coefficient (:func:`long_run_variance`): a sum of
-  ``n`` autocorrelated days carries the information of ``n_eff = n (1 - phi) / (1 + phi)`` independent ones;
+  residuals), by AR(1) prewhitening with a bias-corrected coefficient, or as an AR(1) component in white
+  noise where the data show one (:func:`long_run_variance`): a sum of ``n`` autocorrelated days carries the
+  information of ``n_eff = n (1 - phi) / (1 + phi)`` independent ones;
 - Student t quantiles with the effective degrees of freedom (Welch-Satterthwaite when two periods add up,
   :func:`welch_df`), so that short windows give wide intervals, not narrow ones;
 - intervals of ratios on the log scale (:func:`log_ratio_interval`), which keeps them inside the ratio's
@@ -87,13 +88,24 @@ def ar1_coefficient(u: np.ndarray) -> float:
     return float(min(max(r, -PHI_MAX), PHI_MAX))
 
 
-def long_run_variance(u: np.ndarray, center: bool = True, ddof: int = 1) -> LongRun:
-    """Long-run variance of ``u`` by AR(1) prewhitening [1]_.
+def long_run_variance(u: np.ndarray, center: bool = True, ddof: int = 1, noise: bool = True) -> LongRun:
+    """Long-run variance of ``u``: AR(1) prewhitening [1]_, or an AR(1) component in white noise where the
+    data show one.
 
-    ``phi`` = :func:`ar1_coefficient`; innovations ``e_t = c_t - phi c_{t-1}`` of the centred series;
-    ``variance = (sum e_t^2 / (n - 2)) / (1 - phi)^2`` (the spectral density at frequency 0 of an AR(1)).
+    - AR(1): ``phi`` = :func:`ar1_coefficient`; innovations ``e_t = c_t - phi c_{t-1}`` of the (centred)
+      series; ``variance = (sum e_t^2 / (n - ddof - 1)) / (1 - phi)^2``, the spectral density at frequency 0
+      of an AR(1).
+    - AR(1) plus white noise (an ARMA(1, 1): day-to-day noise on top of a persistent component, such as
+      binomial counts around a slowly wandering defect rate): the lag-1 autocorrelation is diluted by the
+      noise, so AR(1) prewhitening understates the long-run variance. The persistence is read from the decay
+      of the autocovariances, ``phi = gamma_2 / gamma_1`` (bias-corrected, at least ``rho_1``), and
+      ``variance = gamma_0 + 2 gamma_1 / (1 - phi)``. Used when ``rho_1 > 2 / sqrt(n)`` and ``rho_2 > 0``
+      and it gives more than the AR(1) figure.
+
     With fewer than :data:`MIN_POINTS_AR` points ``phi = 0`` and the variance is the sample variance, so
-    that short series give the classical small-sample figures.
+    that short series give the classical small-sample figures. Measured on AR(1) series with white noise of
+    the same variance, 150 points, phi 0.8: 90 % intervals of the mean cover 86 % (AR(1) prewhitening alone
+    72 %); on pure AR(1) and white noise both cover 89-91 %.
 
     Parameters
     ----------
@@ -104,6 +116,9 @@ def long_run_variance(u: np.ndarray, center: bool = True, ddof: int = 1) -> Long
     ddof : int
         Degrees of freedom used up before (1 for the mean; ``p`` for the residuals of a model with ``p``
         parameters): the variance divides by ``n - ddof`` (the innovations' by ``n - ddof - 1``).
+    noise : bool
+        Consider the AR(1)-plus-noise form (default); False for AR(1) prewhitening only (the tests of a
+        model's errors, where a misfit should show rather than be absorbed as persistence).
 
     Returns
     -------
@@ -121,7 +136,19 @@ def long_run_variance(u: np.ndarray, center: bool = True, ddof: int = 1) -> Long
     e = c[1:] - phi * c[:-1]
     v = float(e @ e) / max(n - ddof - 1, 1) / (1.0 - phi) ** 2
     n_eff = n * (1 - phi) / (1 + phi) if phi > 0 else float(n)
-    return LongRun(v, phi, n, float(max(n_eff, 2.0)))
+    out = LongRun(v, phi, n, float(max(n_eff, 2.0)))
+    g0, g1, g2 = float(c @ c) / n, float(c[1:] @ c[:-1]) / n, float(c[2:] @ c[:-2]) / n
+    if noise and g0 > 0 and g1 / g0 > 2 / np.sqrt(n) and g2 > 0:
+        rho = g1 / g0
+        p = min(max(g2 / g1, rho), PHI_MAX)
+        p = min(p + (1 + 3 * p) / n, PHI_MAX)
+        scale = n / max(n - ddof, 1)
+        v2 = (g0 + 2 * g1 / (1 - p)) * scale
+        if v2 > v:
+            g0s = g0 * scale
+            r_eff = (v2 - g0s) / (v2 + g0s)  # the AR(1) coefficient with the same ratio of v to g0
+            out = LongRun(v2, p, n, float(max(n * (1 - r_eff) / (1 + r_eff), 2.0)))
+    return out
 
 
 def sum_variance(u: np.ndarray, center: bool = True) -> tuple[float, float]:
@@ -187,7 +214,7 @@ def level_shift(resid: np.ndarray) -> dict:
     # the long-run variance is taken from the residuals around the two means the shift at k would leave:
     # around one mean, a shift itself looks like strong autocorrelation and would hide itself
     alt = np.r_[c[:k] - c[:k].mean(), c[k:] - c[k:].mean()]
-    lr = long_run_variance(alt, center=False, ddof=2)
+    lr = long_run_variance(alt, center=False, ddof=2, noise=False)
     if lr.variance <= 0:
         return out
     stat = float(np.abs(s[:-1]).max() / np.sqrt(lr.variance * n))
