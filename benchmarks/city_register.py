@@ -25,7 +25,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ import pandas as pd
 
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402
+from machine import machine  # noqa: E402
 
 
 # -- the store ---------------------------------------------------------------------------------------------
@@ -264,9 +263,50 @@ def page_urls(db: Path) -> dict[str, str]:
         ent = ws.con.execute("SELECT min(enterprise_id) FROM enterprises").fetchone()[0]
     return {"projects": "/projects", "projects-page-40": "/projects?page=40", "projects-search": "/projects?q=RP01",
             "project-with-data": f"/projects/{pid}", "project-register-only": f"/projects/{rid}",
-            "programme": "/programme", "register": "/register/enterprises", "audit": "/audit",
+            "programme": "/programme", "register": "/register", "register-enterprises": "/register/enterprises",
+            "register-projects": "/register/projects?sort=-start", "register-projects-page-40":
+                "/register/projects?page=40", "register-projects-search": "/register/projects?q=RP01",
+            "register-project": f"/register/projects/{rid}", "audit": "/audit",
             "applications": "/applications", "maturity": f"/maturity/{ent}", "recognition": "/recognition",
             "plant": "/plant"}
+
+
+def markdown(res: dict) -> str:
+    """The results as a Markdown page (benchmarks/results/city_register.md)."""
+    m, v = res["machine"], res["verify"]
+    lines = [f"# City register benchmark ({res['date']})", "",
+             f"Machine: {m.get('nproc')} cores ({m.get('usable_cpus')} usable), {m.get('cpu_model')}, "
+             f"{m.get('memory_gib')} GiB RAM, Python {m.get('python')}. The cores are shared with other jobs: "
+             "the load average before and after each part is recorded.", "",
+             f"Store: {res['store'].get('projects')} projects, {res['store'].get('with_data')} with shop-floor data "
+             f"(simulated), {res['store'].get('register_only')} register-only; build "
+             f"{res['store'].get('generate', '-')} s generation + {res['store'].get('ingest', '-')} s ingest "
+             "(not counted).", "",
+             "## Verifying the register", "",
+             "| measure | value | target |", "|---|---|---|",
+             f"| wall time, {res['workers']} workers | {v['seconds']} s | at most 60 s |",
+             f"| peak memory (PSS of the process and its workers) | {v['peak_pss_mb']} MB (RSS {v['peak_rss_mb']} MB)"
+             " | at most 2,048 MB |",
+             f"| CPU (process + workers) | {v['cpu_seconds']['process']} + {v['cpu_seconds']['workers']} s | |",
+             f"| projects with results / not verified | {v['projects_with_results']} / {v['projects_not_verified']}"
+             " | |",
+             f"| stored verification rows | {v['stored_rows']} | no row per project without data |",
+             f"| reasons of the projects not verified | {', '.join(f'{k}: {n}' for k, n in v['reasons'].items())} | |",
+             f"| load average before / after | {v['load_average_before']} / {v['load_average_after']} | |", "",
+             f"Target met: {'yes' if v['target']['met'] else 'no'}.", ""]
+    if v.get("example_reason"):
+        lines += [f"Example reason: {v['example_reason']}", ""]
+    if "pages" in res:
+        pg = res["pages"]
+        lines += ["## Dashboard pages (administrator; cold = first request after a fresh start)", "",
+                  "| page | status | cold s | p50 s | p95 s |", "|---|---|---|---|---|"]
+        for name, p in pg["pages"].items():
+            lines.append(f"| {name} (`{p['url']}`) | {p['status']} | {p['cold_s']} | {p.get('p50_s')} | "
+                         f"{p.get('p95_s')} |")
+        lines += ["", f"Load average before / after: {pg['load_average_before']} / {pg['load_average_after']}.",
+                  f"Target (every page within 1 s at p95 and cold): {'met' if pg['target']['met'] else 'not met'}.",
+                  ""]
+    return "\n".join(lines)
 
 
 def zhizao_connect(db):
@@ -300,7 +340,7 @@ def main() -> None:
         else:
             db, built = build(folder, a.data, a.register)
         res = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-               "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version()},
+               "machine": machine(),
                "store": {**built, "with_data": a.data, "register_only": a.register}, "workers": a.workers,
                "verify": verify(db, a.workers)}
         res["verify"]["target"] = {"seconds": 60, "memory_mb": 2048,
@@ -311,6 +351,7 @@ def main() -> None:
             res["pages"]["target"] = {"p95_s": 1.0, "met": max(worst) <= 1.0}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1, ensure_ascii=False))
+    a.out.with_suffix(".md").write_text(markdown(res), encoding="utf-8")
     print(json.dumps(res, indent=1, ensure_ascii=False))
 
 
