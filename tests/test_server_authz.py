@@ -258,6 +258,8 @@ CASES = [
         "csrf": m.csrf.get(p, ""), "indicator": "defect_rate"}}, PROGRAMME),
     ("page-programme", "GET", "/programme", None, PROGRAMME),
     ("page-bulletin", "GET", "/programme/bulletin?lang=zh&n_boot=20", None, PROGRAMME),
+    ("page-bulletin-pdf", "GET", "/programme/bulletin.pdf?lang=zh&n_boot=20", None, PROGRAMME),
+    ("page-programme-xlsx", "GET", "/programme/export.xlsx", None, PROGRAMME),
     ("page-recognition", "GET", "/recognition", None, EVERYONE),
     ("page-recognition-a", "GET", f"/recognition?enterprise={A}&designation=digital_workshop", None, SEES_A),
     ("page-data", "GET", "/data", None, EVERYONE),

@@ -172,14 +172,17 @@ class Workspace:
 
     # -- ingest
     def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
-               update: bool = False, actor: str | None = None, reason: str | None = None) -> list[LoadReport]:
-        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`).
+               update: bool = False, actor: str | None = None, reason: str | None = None,
+               provenance: str | None = None) -> list[LoadReport]:
+        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`); ``provenance``
+        (``"simulated"``) is recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`).
 
         For the register tables (``zhizao.schema.REGISTER_TABLES``) ``update`` updates stored records by key,
         and ``actor`` and ``reason`` go to the audit log (see :mod:`zhizao.portfolio.register`)."""
         m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
         try:
-            return [load_file(self.con, table, f, m, update=update, actor=actor, reason=reason) for f in files]
+            return [load_file(self.con, table, f, m, update=update, actor=actor, reason=reason, provenance=provenance)
+                    for f in files]
         finally:
             self.invalidate()
 

@@ -103,10 +103,8 @@ def run_programme(out: Path, n_projects: int = 40, n_enterprises: int = 20, seed
         verify_all_projects(ws, progress=lambda i, n: step(f"verify project {i}/{n}"))
         step("programme statistics and bulletins")
         stats = programme_statistics(ws)
-        titles = {"zh": "智能化改造成效通报（模拟项目群，SIMULATED）",
-                  "en": "Intelligent transformation bulletin (SIMULATED programme)"}
-        for lang in ("zh", "en"):
-            files += list(render_bulletin(ws, out / "bulletin", lang=lang, stats=stats, title=titles[lang]).values())
+        for lang in ("zh", "en"):  # marked SIMULATED from the data's provenance (zhizao.provenance)
+            files += list(render_bulletin(ws, out / "bulletin", lang=lang, stats=stats).values())
     truth = pd.read_csv(out / "simulated-programme" / "truth_projects.csv")
     return {"statistics": stats, "truth": truth, "files": files}
 

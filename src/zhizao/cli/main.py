@@ -251,14 +251,20 @@ def _exit_line(line: str, code: int) -> None:
 
 @app.command()
 def report(db: str = DB,
-           output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write"),
-           lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en")):
-    """A self-contained HTML report (works offline): KPIs, waterfall, Pareto, trends, energy, data quality."""
+           output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                                 help="file to write [default: report.html or report.pdf]"),
+           lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en"),
+           fmt: Optional[str] = typer.Option(None, "--format", help="html|pdf [default: from the file's suffix]")):
+    """A self-contained report (HTML that works offline, or PDF: A4, page numbers, contents): KPIs, waterfall,
+    Pareto, trends, energy, data quality."""
     from zhizao.report import render_report
 
     choice(lang, ("zh", "en"), "language")
+    if fmt is not None:
+        choice(fmt, ("html", "pdf"), "format")
+    output = output or Path("report.pdf" if fmt == "pdf" else "report.html")
     with open_store(db) as ws:
-        path = render_report(ws, output, lang=lang)
+        path = render_report(ws, output, lang=lang, format=fmt)
     console.print(f"wrote {path}")
 
 

@@ -141,10 +141,11 @@ def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[st
                  from_: Optional[str] = FROM, to: Optional[str] = TO,
                  search: Optional[str] = typer.Option(None, "--search", help="text in id, name or enterprise"),
                  sort: str = typer.Option("project_id", "--sort", help="column to sort by (-column: descending)"),
-                 fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
+                 fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx (xlsx: labelled "
+                                                                  "in --lang, local dates)"),
+                 lang: str = typer.Option("zh", "--lang", help="language of the xlsx sheet: zh or en"),
                  output: Optional[Path] = OUTPUT):
-    """List the projects (filters: parks, districts, levels, programmes, years, start date in [--from, --to)).
-    An .xlsx written here loads back with 'zhizao ingest projects FILE --update'."""
+    """List the projects (filters: parks, districts, levels, programmes, years, start date in [--from, --to))."""
     from zhizao.portfolio.listing import page
     from zhizao.portfolio.registry import latest_verifications, projects
 
@@ -153,6 +154,18 @@ def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[st
         prj = projects(ws, park, district, from_, to, level=level, programme=programme, year=year)
         ver = latest_verifications(ws, prj["project_id"])
     ver = ver[ver["improvement"].notna()]
+    if fmt == "xlsx":
+        from zhizao.export import write_xlsx
+        from zhizao.portfolio.tables import project_sheet
+
+        _main.choice(lang, ("zh", "en"), "language")
+        if output is None:
+            _main.fail("--format xlsx needs -o FILE")
+        from zhizao.i18n import translations
+
+        write_xlsx({translations(lang).gettext("Projects"): project_sheet(prj, ver.groupby("project_id").size(),
+                                                                           lang)}, output)
+        return
     verified = ver.groupby("project_id")["indicator"].agg(lambda s: ",".join(sorted(s)))
     df = prj.assign(verified=prj["project_id"].map(verified).astype(object).fillna(""))
     df = page(df, search=search, sort=sort, columns=("project_id", "name", "enterprise", "enterprise_id"),
@@ -511,7 +524,9 @@ def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] 
               confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
               n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
               seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
-              fmt: str = typer.Option("table", "--format", help="table|json"),
+              fmt: str = typer.Option("table", "--format", help="table|json|xlsx (xlsx: one sheet per table, "
+                                                                "labelled in --lang)"),
+              lang: str = typer.Option("zh", "--lang", help="language of the xlsx sheets: zh or en"),
               output: Optional[Path] = OUTPUT):
     """Programme statistics: counts, verified vs declared results, averages with intervals, rankings, targets
     with actual values and completion rates.
@@ -520,10 +535,21 @@ def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] 
     project ids behind each number."""
     from zhizao.portfolio.stats import programme_statistics
 
-    _check_format(fmt, ("table", "json"))
+    _check_format(fmt, ("table", "json", "xlsx"))
+    _main.choice(lang, ("zh", "en"), "language")
+    if fmt == "xlsx" and output is None:
+        _main.fail("--format xlsx needs -o FILE")
     with _open(db) as ws:
         s = programme_statistics(ws, park, district, from_, to, confidence=confidence, n_boot=n_boot,
                                  seed=seed, level=level, programme=programme_, year=year)
+    if fmt == "xlsx":
+        from zhizao.export import write_xlsx
+        from zhizao.portfolio.tables import programme_sheets
+
+        sheets, pct = programme_sheets(s, lang)
+        write_xlsx(sheets, output, pct)
+        Console().print(f"wrote {output} ({len(sheets)} sheets)", markup=False, highlight=False)
+        return
     if fmt == "json":
         _print_json(s, output)
         return
@@ -690,20 +716,33 @@ def maturity_show(enterprise: str = typer.Argument(..., help="enterprise id"), d
 def bulletin(db: str = DB,
              lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en"),
              out: Path = typer.Option(Path("bulletin"), "-o", "--output", help="output folder"),
+             fmt: str = typer.Option("html,md", "--format", help="html, md, pdf or several: html,md,pdf"),
              park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
              from_: Optional[str] = FROM, to: Optional[str] = TO,
-             title: Optional[str] = typer.Option(None, "--title", help="bulletin title"),
+             title: Optional[str] = typer.Option(None, "--title", help="the notice's title"),
+             letterhead: Optional[Path] = typer.Option(
+                 None, "--letterhead", help="YAML file of the office's header, document number, addressees, "
+                                            "programme name, closing, signature and date (see "
+                                            "portfolio/templates/letterhead.example.yaml)"),
+             template: Optional[Path] = typer.Option(
+                 None, "--template", help="folder with an own bulletin.html.j2 and/or bulletin.css"),
+             date: Optional[str] = typer.Option(None, "--date", help="document date YYYY-MM-DD [default: today, "
+                                                                     "Beijing time]"),
              confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
              n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
              seed: int = typer.Option(0, "--seed", help="bootstrap seed")):
-    """The programme bulletin: bulletin.<lang>.html (self-contained, offline) and bulletin.<lang>.md."""
+    """The programme notice (通报): bulletin.<lang>.html (self-contained, offline), .md and .pdf (A4)."""
     from zhizao.portfolio.bulletin import render_bulletin
 
     _main.choice(lang, ("zh", "en"), "language")
+    formats = tuple(x.strip() for x in fmt.split(",") if x.strip())
+    for f in formats:
+        _main.choice(f, ("html", "md", "pdf"), "format")
     with _open(db) as ws:
         paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
-                                end=to, confidence=confidence, n_boot=n_boot, seed=seed)
-    Console().print(f"wrote {paths['html']} and {paths['md']}", markup=False, highlight=False)
+                                end=to, confidence=confidence, n_boot=n_boot, seed=seed, letterhead=letterhead,
+                                template_dir=template, date=date, formats=formats)
+    Console().print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

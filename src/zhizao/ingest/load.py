@@ -142,8 +142,8 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
 
 
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
-              mapping: Mapping | None = None, *, update: bool = False, actor: str | None = None,
-              reason: str | None = None) -> LoadReport:
+              mapping: Mapping | None = None, provenance: str | None = None, *, update: bool = False,
+              actor: str | None = None, reason: str | None = None) -> LoadReport:
     """Load one CSV, Parquet or .xlsx file into canonical table ``table``.
 
     Parameters
@@ -159,6 +159,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     update, actor, reason
         Register tables only (``zhizao.schema.REGISTER_TABLES``; loaded by
         :func:`zhizao.portfolio.register.load_register_file`): update stored records by key, who loads, why.
+    provenance : str, optional
+        Where the records come from (``"simulated"``), kept in the load log; default the provenance sidecar
+        beside the file (:mod:`zhizao.provenance`), else none.
 
     Returns
     -------
@@ -210,7 +213,7 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     try:
         if earlier[0]:  # loaded before with rejections: this load's quarantine replaces that one's
             con.execute('DELETE FROM quarantine WHERE "table" = ? AND source = ?', [table, source])
-        report = _load(con, table, path, source, sha, mapping, source_columns)
+        report = _load(con, table, path, source, sha, mapping, source_columns, provenance)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -221,7 +224,7 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     return report
 
 
-def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
+def _load(con, table, path, source, sha, mapping, source_columns, provenance=None) -> LoadReport:
     spec = TABLES[table]
     try:
         con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM "
@@ -272,8 +275,12 @@ def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
     loaded, quarantined, skipped = con.execute("""
         SELECT count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL AND _rule <> 'skip'),
                count(*) FILTER (WHERE _rule = 'skip') FROM _zz_checked""").fetchall()[0]
-    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped) '
-                'VALUES (?, ?, ?, ?, ?, ?, ?)', [table, source, sha, mapping.sha256, loaded, quarantined, skipped])
+    from zhizao.provenance import sidecar_provenance
+
+    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped, '
+                'provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                [table, source, sha, mapping.sha256, loaded, quarantined, skipped,
+                 provenance or sidecar_provenance(path)])
     return LoadReport(table, source, loaded, quarantined, skipped)
 
 

@@ -203,16 +203,24 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
 
 
 def _count(df: pd.DataFrame, key: str, order: tuple = ()) -> pd.DataFrame:
-    """Projects per value of ``key`` with their ids: values in ``order`` first, then the others by name; a
-    null key is its own group (shown as None), listed last."""
+    """Projects per value of ``key`` with their ids and summed investment [CNY] (null when no project of the
+    group states one): values in ``order`` first, then the others by name; a null key is its own group (shown
+    as None), listed last."""
     groups: dict = {}
-    for k, pid in zip(df[key].astype(object), df["project_id"]):
-        groups.setdefault(None if pd.isna(k) else k, []).append(pid)
+    money: dict = {}
+    inv = pd.to_numeric(df["investment"], errors="coerce") if "investment" in df else pd.Series(float("nan"),
+                                                                                               index=df.index)
+    for k, pid, x in zip(df[key].astype(object), df["project_id"], inv):
+        k = None if pd.isna(k) else k
+        groups.setdefault(k, []).append(pid)
+        if pd.notna(x):
+            money[k] = money.get(k, 0.0) + float(x)
     rank = {v: i for i, v in enumerate(order)}
     keys = sorted(groups, key=lambda k: (k is None, rank.get(k, len(rank)), str(k)))
     return pd.DataFrame({key: keys, "n_projects": [len(groups[k]) for k in keys],
+                         "investment": [money.get(k) for k in keys],
                          "project_ids": [sorted(groups[k]) for k in keys]},
-                        columns=[key, "n_projects", "project_ids"])
+                        columns=[key, "n_projects", "investment", "project_ids"])
 
 
 def programme_designations(ws, prj: pd.DataFrame, park=None, district=None, start=None, end=None, *,
@@ -344,9 +352,11 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         ``filters`` (dict of the arguments), ``confidence``;
         ``totals`` (dict: n_projects, n_enterprises, n_demonstration_projects, n_smart_factories,
         n_digital_workshops, n_verified_projects (projects with at least one verified indicator),
-        project_ids, verified_project_ids);
+        n_declared_projects (with at least one declared value), project_ids, verified_project_ids, investment
+        (total [CNY] of the projects that state one, n_investment of them), n_simulated_projects and
+        simulated_project_ids (projects whose record was loaded from simulated data, :mod:`zhizao.provenance`));
         DataFrames ``projects`` (the selected projects), ``by_type``, ``by_district``, ``by_industry``,
-        ``by_year`` (n_projects, project_ids), ``designations`` (the records counted), ``by_designation``
+        ``by_year`` (n_projects, investment [CNY], project_ids), ``designations`` (the records counted), ``by_designation``
         and ``by_designation_level`` (n designated units, units, enterprise_ids, project_ids);
         ``coverage`` (per indicator: n_verified, n_indicative, n_declared_only, n_neither, n_declared and the
         ids of each);
@@ -387,6 +397,10 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
     indicative_ids = sorted(set(pv.loc[pv["status"] == "indicative", "project_id"]))
     f = sel.to_dict()
     filters = {k: (", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in f.items()}
+    from zhizao.provenance import simulated_ids
+
+    simulated = sorted(simulated_ids(ws.con, "projects", "project_id", prj["project_id"]))
+    inv = pd.to_numeric(prj["investment"], errors="coerce")
     totals = {
         "n_projects": int(len(prj)), "n_enterprises": int(prj["enterprise_id"].nunique()),
         "n_demonstration_projects": int(n_des.get("demonstration_project", 0)),
@@ -396,6 +410,10 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         "n_revoked": int(revoked["unit"].nunique()) if len(revoked) else 0,
         "project_ids": prj["project_id"].tolist(), "verified_project_ids": verified_ids,
         "n_indicative_projects": len(indicative_ids), "indicative_project_ids": indicative_ids,
+        "investment": float(inv.sum()) if inv.notna().any() else None,
+        "n_investment": int(inv.notna().sum()),
+        "n_declared_projects": int(pv.loc[pv["declared"].notna(), "project_id"].nunique()),
+        "n_simulated_projects": len(simulated), "simulated_project_ids": simulated,
     }
     return {
         "filters": filters, "selection": f, "confidence": confidence, "n_boot": n_boot, "seed": seed,

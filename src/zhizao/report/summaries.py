@@ -38,7 +38,7 @@ WATERFALL = {
     "unaccounted": (N_("Unaccounted time"), "gap"),
     "reduced_speed": (N_("Reduced speed"), "loss"),
     "rejects_rework": (N_("Rejects and rework"), "loss"),
-    "startup_yield": (N_("Start-up yield"), "loss"),
+    "startup_yield": (N_("Start-up losses (reduced yield)"), "loss"),
     "fully_productive": (N_("Fully productive time"), "total"),
 }
 #: Loss categories of the Pareto (schedule, availability, performance and quality losses).
@@ -62,6 +62,7 @@ DQ_CHECKS = {
     "counter_resets": (N_("Energy counter resets"), "count"),
     "missing_pri": (N_("Missing ideal cycle time (PRI)"), "units"),
     "no_calendar": (N_("No calendar"), "flag"),
+    "no_data": (N_("No records"), "flag"),
 }
 
 

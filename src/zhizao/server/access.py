@@ -628,8 +628,9 @@ class TenantView:
         return self._stage("programme", lambda *a: programme_statistics(self.ws, *a), park, district, start,
                            end, confidence, n_boot, seed)
 
-    def bulletin(self, lang="zh", park=None, district=None, start=None, end=None, n_boot=2000) -> dict:
-        """The bulletin's HTML and Markdown ({"html": str, "md": str})."""
+    def bulletin(self, lang="zh", park=None, district=None, start=None, end=None, n_boot=2000,
+                 pdf: bool = False) -> dict:
+        """The bulletin's HTML and Markdown ({"html": str, "md": str}); with ``pdf``, its PDF ({"pdf": bytes})."""
         import tempfile
 
         from zhizao.portfolio.bulletin import render_bulletin
@@ -637,13 +638,16 @@ class TenantView:
         self.require("programme", PROGRAMME_ONLY)
         start, end = parse_time(start, "start"), parse_time(end, "end")
 
-        def render(lang, park, district, start, end, n_boot):
+        def render(lang, park, district, start, end, n_boot, pdf):
             stats = self.programme_statistics(park, district, start, end, 0.9, n_boot, 0)
             with tempfile.TemporaryDirectory(prefix="zhizao-bulletin-") as d:
+                if pdf:
+                    paths = render_bulletin(self.ws, d, lang=lang, stats=stats, formats=("pdf",))
+                    return {"pdf": paths["pdf"].read_bytes()}
                 paths = render_bulletin(self.ws, d, lang=lang, stats=stats)
                 return {"html": paths["html"].read_text(encoding="utf-8"),
                         "md": paths["md"].read_text(encoding="utf-8")}
-        return self._stage("bulletin", render, lang, park, district, start, end, n_boot)
+        return self._stage("bulletin", render, lang, park, district, start, end, n_boot, bool(pdf))
 
     def recognition(self, enterprise_id: str, designation: str, start=None, end=None, scope=None) -> pd.DataFrame:
         from zhizao.portfolio.recognition import recognition_checks

@@ -41,9 +41,13 @@ def jsonable(obj):
     return obj
 
 
-def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str, str]:
-    if _v(fmt) == "csv":
-        return df.to_csv(index=False), "text/csv; charset=utf-8"
+def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
+    from zhizao.export import CSV_TYPE, XLSX_TYPE, csv_bytes, xlsx_bytes
+
+    if _v(fmt) == "csv":  # text cells that a spreadsheet would run as formulas are neutralised
+        return csv_bytes(df, bom=False), CSV_TYPE
+    if _v(fmt) == "xlsx":
+        return xlsx_bytes({"data": df}), XLSX_TYPE
     return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
         "application/json"
 

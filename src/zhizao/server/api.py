@@ -339,14 +339,17 @@ def programme_statistics(view: View, park: Text = None, district: Text = None, s
 
 
 @router.get("/programme/bulletin", tags=["portfolio"], response_class=HTMLResponse,
-            responses=text_responses("text/html", "text/markdown"),
-            summary="The programme bulletin as HTML or Markdown")
-def bulletin(view: View, lang: Lang = Lang.zh, format: str = Query("html", pattern="^(html|md)$"),
+            responses=text_responses("text/html", "text/markdown", "application/pdf"),
+            summary="The programme bulletin as HTML, Markdown or PDF")
+def bulletin(view: View, lang: Lang = Lang.zh, format: str = Query("html", pattern="^(html|md|pdf)$"),
              park: Text = None, district: Text = None, start: Text = None, end: Text = None,
              n_boot: int = Query(2000, ge=1, le=10000)):
-    b = view.bulletin(_v(lang), park, district, start, end, n_boot)
+    b = view.bulletin(_v(lang), park, district, start, end, n_boot, pdf=format == "pdf")
     if format == "md":
         return Response(b["md"], media_type="text/markdown; charset=utf-8")
+    if format == "pdf":
+        return Response(b["pdf"], media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="bulletin.{_v(lang)}.pdf"'})
     return Response(b["html"], media_type="text/html; charset=utf-8")
 
 

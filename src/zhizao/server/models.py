@@ -29,7 +29,7 @@ from zhizao.server import accounts
 Level = Enum("Level", {x: x for x in LEVELS}, type=str)
 Period = Enum("Period", {x: x for x in PERIODS}, type=str)
 TableName = Enum("TableName", {x: x for x in TABLES}, type=str)
-Fmt = Enum("Fmt", {"json": "json", "csv": "csv"}, type=str)
+Fmt = Enum("Fmt", {"json": "json", "csv": "csv", "xlsx": "xlsx"}, type=str)
 Lang = Enum("Lang", {"zh": "zh", "en": "en"}, type=str)
 Role = Enum("Role", {r: r for r in accounts.ROLES}, type=str)
 Designation = Enum("Designation", {"digital_workshop": "digital_workshop", "smart_factory": "smart_factory"},
@@ -467,8 +467,11 @@ class RecognitionRow(Row):
 
 def table_responses(model) -> dict:
     """``responses=`` of a table route: the JSON rows (``model``) or CSV with ``format=csv``."""
-    return {200: {"content": {"text/csv": {"schema": {"type": "string", "description": "the same rows as CSV"}}},
-                  "description": "JSON rows, or CSV with format=csv"}}
+    return {200: {"content": {"text/csv": {"schema": {"type": "string", "description": "the same rows as CSV"}},
+                              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                                  "schema": {"type": "string", "format": "binary",
+                                             "description": "the same rows as an Excel workbook"}}},
+                  "description": "JSON rows, or CSV with format=csv, or Excel with format=xlsx"}}
 
 
 def text_responses(*media: str, status: int = 200) -> dict:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 import jinja2
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 import zhizao
@@ -22,7 +22,7 @@ from zhizao.i18n import LANGUAGES, N_, translations
 from zhizao.messages import define
 from zhizao.server import views
 from zhizao.server.access import Principal, TenantView, nav_items
-from zhizao.server.errors import BadRequest, Forbidden
+from zhizao.server.errors import BadRequest, Forbidden, NotFound
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "zhizao_lang"
@@ -73,16 +73,82 @@ NAV = (("plant", "/plant", N_("Plant")), ("projects", "/projects", N_("Projects"
        ("data", "/data", N_("Data")), ("admin", "/admin", N_("Accounts")))
 
 
+EXPORT_FORMATS = ("xlsx", "csv")
+
+
+def _tables(obj, path: tuple = ()):
+    """(key, table) of every displayed table in a page's context, in a stable order (key: dotted path)."""
+    if isinstance(obj, dict):
+        if "head" in obj and "rows" in obj and isinstance(obj.get("rows"), list):
+            yield ".".join(path), obj
+            return
+        for k in obj:
+            yield from _tables(obj[k], path + (str(k),))
+    elif isinstance(obj, (list, tuple)):
+        for k, v in enumerate(obj):
+            yield from _tables(v, path + (str(k),))
+
+
+def _simulated(obj) -> bool:
+    """Whether a page's context says it shows simulated records (any ``"simulated": True``)."""
+    if isinstance(obj, dict):
+        return obj.get("simulated") is True or any(_simulated(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_simulated(v) for v in obj)
+    return False
+
+
+def _export_links(request: Request, c: dict) -> None:
+    """Give every table of a page its download links (the same URL with ``export=<key>&format=xlsx|csv``)."""
+    base = {k: v for k, v in request.query_params.items() if k not in ("export", "format")}
+    for key, t in _tables(c):
+        t["export"] = {f: request.url.path + "?" + urlencode({**base, "export": key, "format": f})
+                       for f in EXPORT_FORMATS}
+
+
+def _export(request: Request, c: dict, title: str, lang: str) -> Response:
+    """One table of a page as .xlsx or CSV: the headers, labels and local dates the page shows."""
+    from zhizao.export import CSV_TYPE, XLSX_TYPE, csv_bytes, display_frame, xlsx_bytes
+
+    key, fmt = request.query_params.get("export", ""), request.query_params.get("format", "xlsx")
+    if fmt not in EXPORT_FORMATS:
+        raise BadRequest(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    tables = dict(_tables(c))
+    if key not in tables:
+        raise NotFound(f"no table {key!r} on this page")
+    df, pct = display_frame(tables[key])
+    pg = views.Page(lang)
+    name = title
+    if _simulated(c):
+        mark = pg._("SIMULATED DATA")
+        df.insert(0, pg._("Data source"), mark)
+        name = f"{mark} {title}"
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{name}-{key}").strip("_")[:80] or "table"
+    if fmt == "csv":
+        body, media = csv_bytes(df), CSV_TYPE
+    else:
+        body, media = xlsx_bytes({name: df}, {name: pct}), XLSX_TYPE
+    return Response(body, media_type=media, headers={
+        "Content-Disposition": f"attachment; filename=\"table.{fmt}\"; filename*=UTF-8''{quote(stem)}.{fmt}"})
+
+
 def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
            view: TenantView | None = None, principal: Principal | None = None, cache_key: tuple | None = None,
            headers: dict | None = None) -> HTMLResponse:
-    """Render a page: its content (cached under ``cache_key`` when given) inside the frame."""
+    """Render a page: its content (cached under ``cache_key`` when given) inside the frame.
+
+    With ``?export=<table key>&format=xlsx|csv`` the answer is that table of the page as a file instead."""
     lang, from_query = lang_of(request)
     pg = views.Page(lang)
     e = env(lang)
+    if request.query_params.get("export") and status == 200:
+        c = ctx() if callable(ctx) else ctx
+        return _export(request, c, title, lang)
 
     def content():
         c = ctx() if callable(ctx) else ctx  # a callable is only called when the content is not cached
+        if isinstance(c, dict):
+            _export_links(request, c)
         return e.get_template(template).render(**c, pg=pg, f=pg.f, lang=lang)
     if cache_key is not None and view is not None:
         body = view.cached(("page", lang, view.access.signature, *cache_key), content)

@@ -202,6 +202,49 @@ def programme_bulletin(request: Request, view: View):
     return HTMLResponse(b["html"])
 
 
+@router.get("/programme/bulletin.pdf")
+def programme_bulletin_pdf(request: Request, view: View):
+    """The notice as PDF (A4, page numbers, contents), for download."""
+    _remember(request, view)
+    lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
+    q = _query(request)
+    try:
+        n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
+    except ValueError:
+        raise BadRequest(NOT_A_WHOLE_NUMBER, name="n_boot") from None
+    b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot, pdf=True)
+    return Response(b["pdf"], media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="bulletin.{lang}.pdf"'})
+
+
+@router.get("/programme/export.xlsx")
+def programme_export(request: Request, view: View):
+    """Every table of the programme page, one sheet each, as the page shows them."""
+    from zhizao.export import XLSX_TYPE, display_frame, xlsx_bytes
+
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    view.require("programme", "see programme statistics (analysts and administrators only)")
+    q = _query(request)
+    p = views.programme(view, pg, q)
+    sheets, pct = {}, {}
+    titles = {"averages": pg._("Average results"), "coverage": pg._("Coverage"), "by_type": pg._("By type"),
+              "by_district": pg._("By district"), "by_industry": pg._("By industry"), "by_year": pg._("By year"),
+              "designations": pg._("Designations"), "designation_levels": pg._("Designations by level"),
+              "rankings": pg._("Rankings")}
+    if p.get("simulated"):
+        sheets[pg._("SIMULATED DATA")] = __import__("pandas").DataFrame(
+            {pg._("Data source"): [pg._("SIMULATED DATA: this page shows records that come from the simulator, "
+                                        "not from a real plant or project.")]})
+    for key, title in titles.items():
+        if p.get(key):
+            df, cols = display_frame(p[key])
+            sheets[title], pct[title] = df, cols
+    return Response(xlsx_bytes(sheets, pct), media_type=XLSX_TYPE,
+                    headers={"Content-Disposition": "attachment; filename=\"programme.xlsx\"; "
+                                                    f"filename*=UTF-8''{quote(pg._('Programme'))}.xlsx"})
+
+
 @router.get("/recognition", response_class=HTMLResponse)
 def recognition(request: Request, view: View):
     _remember(request, view)

@@ -985,4 +985,8 @@ def write_plant(tables: dict, out_dir) -> dict[str, Path]:
     readme = out / "README.md"
     readme.write_text("\n".join(lines), encoding="utf-8")
     paths["readme"] = readme
+    from zhizao.provenance import write_sidecar
+
+    paths["provenance"] = write_sidecar(out, generator="zhizao.simulate.simulate_plant",
+                                        **{k: v for k, v in meta.items() if k != "generator"})
     return paths

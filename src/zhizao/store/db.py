@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS loads (
     loaded INTEGER,
     quarantined INTEGER,
     skipped INTEGER,
-    loaded_at TIMESTAMPTZ DEFAULT current_timestamp
+    loaded_at TIMESTAMPTZ DEFAULT current_timestamp,
+    provenance VARCHAR
 )"""
 
 
@@ -103,6 +104,7 @@ def open_db(path: str | Path = "zhizao.duckdb", read_only: bool = False) -> duck
             con.execute(table_ddl(name))
         con.execute(QUARANTINE_DDL)
         con.execute(LOADS_DDL)
+        con.execute("ALTER TABLE loads ADD COLUMN IF NOT EXISTS provenance VARCHAR")  # stores made before it
         con.execute(VERIFICATIONS_DDL)
     return con
 
