@@ -104,7 +104,7 @@ def test_one_application_from_submission_to_acceptance(server, browser, shots, t
     office.select_option("select[name=level]", "municipal")
     office.click("#decide")
     _no_error(office)
-    assert _state(office) == "已批准"
+    assert _state(office) == "已立项"
     # the enterprise asks for acceptance; the assessor confirms a declared criterion; the office accepts
     _open(ent, server, app_id)
     ent.click("#request-acceptance")
