@@ -421,7 +421,13 @@ def test_account_administration(fresh):
     assert client.get("/api/v1/me", headers=bearer(t)).json()["enterprises"] == [A]
     assert client.get("/api/v1/users/newbie", headers=bearer(t)).status_code == 200
     err(client.get("/api/v1/users/root", headers=bearer(t)), 403)
-    assert client.patch("/api/v1/users/newbie", json={"password": "another long pw"}, headers=bearer(t)
+    # one's own password changes only with the old one (a stolen session must not take over the account)
+    err(client.patch("/api/v1/users/newbie", json={"password": "another long pw"}, headers=bearer(t)), 400,
+        "old_password")
+    err(client.patch("/api/v1/users/newbie", json={"password": "another long pw", "old_password": "not it at all"},
+                     headers=bearer(t)), 403)
+    assert client.patch("/api/v1/users/newbie", json={"password": "another long pw",
+                                                       "old_password": "long enough pw"}, headers=bearer(t)
                         ).status_code == 200
     err(client.get("/api/v1/me", headers=bearer(t)), 401)  # a new password revokes the sessions
     t = client.post("/api/v1/auth/login", json={"username": "newbie", "password": "another long pw"}).json()["token"]

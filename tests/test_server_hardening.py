@@ -252,3 +252,38 @@ def test_analyst_quarantine_summary_has_counts_without_values(client):
     assert s and all(x["example"] is None for x in s) and sum(x["records"] for x in s) >= 1
     s = client.get("/api/v1/quarantine/summary", headers=bearer(login(client, "root"))).json()
     assert any(x["example"] for x in s)
+
+
+# -- issue 14, items 1 and 14: one tenant's writes and data neither invalidate nor slow another's results
+def test_a_tenants_stages_are_its_own_and_survive_another_tenants_upload(tmp_path, monkeypatch):
+    import zhizao
+    from test_server_support import A, B
+
+    client = make_client(clone(tmp_path / "t.duckdb"))
+    try:
+        ha, hb, hr = (bearer(login(client, n)) for n in ("usera", "userb", "root"))
+        q = "/api/v1/kpi?level=equipment&period=day"
+        mine = client.get(q, headers=ha).json()
+        assert mine and all(r["equipment_id"].startswith(A) for r in mine)
+        # equal to the whole store's rows of the same entities (what the administrator sees)
+        whole = {(r["equipment_id"], r["period_start"]): r for r in client.get(q, headers=hr).json()
+                 if r["equipment_id"].startswith(A)}
+        assert {(r["equipment_id"], r["period_start"]): r for r in mine} == whole
+        calls = []
+        real = zhizao.Workspace.scoped
+        monkeypatch.setattr(zhizao.Workspace, "scoped", lambda self, ents: calls.append(tuple(ents)) or
+                            real(self, ents))
+        up = client.post("/api/v1/ingest/states", headers=hb, files={"file": ("b.csv", io.BytesIO(csv_bytes([{
+            "equipment_id": f"{B}-WC1-M1", "start": "1970-01-02T00:00:00Z", "end": "1970-01-02T01:00:00Z",
+            "state": "production"}])))})
+        assert up.status_code == 201 and up.json()["loaded"] == 1, up.text
+        assert client.get(q, headers=ha).json() == mine  # from the cache: B's upload did not touch A's results
+        assert calls == []
+        assert client.get(q, headers=hb).status_code == 200 and calls == [(B,)]  # B's own are computed again
+        up = client.post("/api/v1/ingest/states", headers=ha, files={"file": ("a.csv", io.BytesIO(csv_bytes([{
+            "equipment_id": f"{A}-WC1-M1", "start": "2025-06-01T00:00:00Z", "end": "2025-06-01T00:10:00Z",
+            "state": "production"}])))})
+        assert up.status_code == 201, up.text
+        assert client.get(q, headers=ha).status_code == 200 and calls[-1] == (A,)
+    finally:
+        client.app.state.server.close()

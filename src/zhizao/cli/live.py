@@ -204,6 +204,10 @@ def listen_mqtt(
         register_equipment: bool = typer.Option(
             False, "--register-equipment",
             help="register unknown equipment from the topic hierarchy (default: quarantine its records)"),
+        register_enterprise: List[str] = typer.Option(
+            [], "--register-enterprise",
+            help="with --register-equipment: only for this enterprise (repeatable; default any enterprise, so "
+                 "restrict the publishers with the broker's ACLs)"),
         timezone: str = typer.Option("UTC", "--timezone", help="IANA zone of equipment registered from topics"),
         mapping: List[Path] = typer.Option([], "--mapping", "-m", help="mapping file of a table (repeatable)"),
         batch_seconds: float = typer.Option(0.2, "--batch-seconds", min=0.0,
@@ -233,7 +237,8 @@ def listen_mqtt(
     tls_opts = TlsOptions(str(cafile) if cafile else None, str(certfile) if certfile else None,
                           str(keyfile) if keyfile else None, tls_insecure) if tls else None
     ingestor = LiveIngestor(db, source="mqtt", prefix=prefix, register_equipment=register_equipment,
-                            timezone=timezone, mappings=maps, threads=threads)
+                            register_enterprises=register_enterprise or None, timezone=timezone, mappings=maps,
+                            threads=threads)
     listener = MqttListener(ingestor, host, port, client_id=client_id, prefix=prefix, tls=tls_opts,
                             username=username, password=password, batch_seconds=batch_seconds,
                             max_batch_seconds=max_batch_seconds, session_expiry=session_expiry, protocol=protocol)

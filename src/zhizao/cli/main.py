@@ -36,6 +36,9 @@ LIVE_NO_OUTPUT = define("cli.live_no_output",
                         "-o writes files; with --live the plant is played to a broker or served over OPC UA")
 
 
+LEFT_OUT = define("cli.equipment_left_out", "warning: equipment %(equipment)s is left out, the engine fails on its "
+                                            "records (%(error)s)")
+
 @app.command()
 def ingest(table: Optional[str] = typer.Argument(None, help=f"canonical table: {', '.join(TABLES)}"),
            files: Optional[list[Path]] = typer.Argument(None, help="CSV (UTF-8, GBK, GB18030), Parquet or .xlsx "
@@ -96,6 +99,9 @@ def kpi(db: str = DB,
     names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
     with open_for_kpi(db, level, period, fmt, engine, spark_master, spark_remote, parquet) as ws:
         df = ws.kpi(level=level, period=period, start=from_, end=to, kpis=names)
+        for eid, why in ws.failures:  # isolated by the engine's fallback: the others are complete
+            err.print("zhizao: " + say(LEFT_OUT(equipment=eid, error=why)), markup=False, highlight=False,
+                      soft_wrap=True)
     if fmt == "table":
         from zhizao.schema import LEVEL_ID_COLUMN
         show = [LEVEL_ID_COLUMN[level], "period_start", "pbt", "apt", "pq", "gq"]
@@ -192,12 +198,14 @@ def quarantine(db: str = DB,
                fmt: str = typer.Option("table", "--format", help="table|csv|json")):
     """What was rejected and why."""
     choice(fmt, ("table", "csv", "json"), "format")
+    from zhizao.cli.common import cli_lang
+
     with open_store(db) as ws:
-        q = ws.quarantine()
+        q = ws.quarantine(lang=cli_lang())
     if fmt == "table" and q.empty:
         console.print("quarantine is empty")
         return
-    write_frame(q.drop(columns=["raw"]) if fmt == "table" else q, fmt, None)
+    write_frame(q.drop(columns=["raw", "code", "params"]) if fmt == "table" else q, fmt, None)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -335,10 +335,11 @@ class TenantView:
     def __init__(self, read, access: Access):
         self.read = read
         self.access = access
+        self._part = None  # the tenant's scoped workspace while a tenant stage computes
 
     @property
     def ws(self):
-        return self.read.ws
+        return self._part if self._part is not None else self.read.ws
 
     # -- building blocks
     def cached(self, key: tuple, compute, deps=ALL, tenant: bool = False):
@@ -459,7 +460,24 @@ class TenantView:
 
     def _stage(self, name: str, fn, *args, deps=ALL):
         """A stage call, cached under the counters of ``deps``. The stage's own errors
-        (:class:`zhizao.errors.ZhizaoError`) reach the caller as they are; anything else is a fault (500)."""
+        (:class:`zhizao.errors.ZhizaoError`) reach the caller as they are; anything else is a fault (500).
+
+        A stage of shop-floor data (``deps=DATA``) of a principal bound to enterprises (enterprise users and
+        keys, assessors) is computed on a workspace that sees only those enterprises' data
+        (:meth:`zhizao.Workspace.scoped`) and cached under their counters only: another tenant's upload, or a
+        far date in another tenant's data, neither invalidates nor slows it. The entities the principal may see
+        are computed alike either way (their equipment is all the principal's)."""
+        ents = self.access.enterprises
+        if deps is DATA and ents:
+            def compute():
+                part = self.read.ws.scoped(sorted(ents))
+                self._part = part
+                try:
+                    return fn(*args)
+                finally:
+                    self._part = None
+                    part.close()
+            return self.cached((name, "tenant", *args), compute, DATA, tenant=True)
         return self.cached((name, *args), lambda: fn(*args), deps)
 
     # -- KPI stage
@@ -698,6 +716,12 @@ class TenantView:
                 raise Forbidden(ADMIN_OR_SELF)
         elif not (own and password_only):
             raise Forbidden(ADMIN_OR_OWN_PASSWORD)
+
+    def changes_own_password(self, username: str) -> bool:
+        """Whether a password change of ``username`` is the principal's own (then the old password is needed:
+        a stolen session must not take over the account)."""
+        p = self.access.principal
+        return p.kind == "user" and p.name == username
 
     @property
     def manages_users(self) -> bool:

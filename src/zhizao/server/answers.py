@@ -42,19 +42,20 @@ def jsonable(obj):
 
 
 def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
-    from zhizao.export import CSV_TYPE, XLSX_TYPE, csv_bytes, xlsx_bytes
+    """The body and media type of a table answer: CSV and xlsx through :func:`zhizao.export.to_bytes` (formula-
+    like text neutralised), JSON as row objects."""
+    from zhizao.export import media_type, to_bytes
 
-    if _v(fmt) == "csv":  # text cells that a spreadsheet would run as formulas are neutralised
-        return csv_bytes(df, bom=False), CSV_TYPE
-    if _v(fmt) == "xlsx":
-        return xlsx_bytes({"data": df}), XLSX_TYPE
+    if _v(fmt) in ("csv", "xlsx"):
+        return to_bytes(df, _v(fmt)), media_type(_v(fmt))
     return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
         "application/json"
 
 
 def table_response(df: pd.DataFrame, fmt=None) -> Response:
     text, media = _table_text(df, fmt)
-    return Response(text, media_type=media)
+    headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(fmt) == "xlsx" else None
+    return Response(text, media_type=media, headers=headers)
 
 
 def json_response(obj, status: int = 200) -> Response:

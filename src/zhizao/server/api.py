@@ -19,8 +19,9 @@ from zhizao.ingest.mapping import load_mapping
 from zhizao.messages import define
 from zhizao.server import accounts
 from zhizao.server.access import TenantView
+from zhizao.server.auth import DEVICE_COOKIE
 from zhizao.server.deps import AnyWho, View, Who, get_server
-from zhizao.server.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
+from zhizao.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from zhizao.server.models import (CapabilityRow, CatalogueRow, DataQualityRow, DesignationRow, Designation,
                                   Disabled, ElementsRow, EnterpriseRow, EquipmentRow, ErrorBody, Fmt, Health,
                                   KeyBody, KeyOut, KpiRow, Lang, LatestVerificationRow, Level, Login,
@@ -43,11 +44,13 @@ from zhizao.server.answers import _table_text, json_response, jsonable, records,
 Text = Annotated[Optional[str], Query(max_length=200)]
 
 WRONG_LOGIN = define("server.wrong_login", "wrong user name or password")
-TOO_MANY_LOGINS = define("server.too_many_logins", "too many failed logins; try again in %(seconds)s s")
 KEY_HAS_NO_SESSION = define("server.key_has_no_session",
                             "an API key has no session; revoke the key instead (DELETE /api/v1/keys/{key_id})")
 TIMESTAMP_TOO_LONG = define("server.timestamp_too_long", "time stamps are at most 64 characters")
 NO_USER = define("server.no_user", "no user '%(name)s'")
+OLD_PASSWORD_NEEDED = define("server.old_password_needed",
+                             "to change your own password, give your current one too (old_password)")
+OLD_PASSWORD_WRONG = define("server.old_password_wrong", "the current password (old_password) is wrong")
 
 
 def _v(x):
@@ -79,10 +82,8 @@ def health(request: Request, who: AnyWho):
 def login(request: Request, body: Login):
     s = get_server(request)
     client = request.client.host if request.client else None
-    wait = s.auth.wait_seconds(body.username, client)
-    if wait:
-        raise RateLimited(TOO_MANY_LOGINS, seconds=wait)
-    res = s.auth.login(body.username, body.password, request.headers.get("user-agent"), client)
+    res = s.auth.login(body.username, body.password, request.headers.get("user-agent"), client,
+                       request.cookies.get(DEVICE_COOKIE))
     if res is None:
         raise Unauthorized(WRONG_LOGIN)
     token, session, user = res
@@ -152,7 +153,8 @@ def _q(view: TenantView, fn, level, period, start, end, id, enterprise, site, ar
                 within=_within(enterprise, site, area, work_center), **kw)
         return _table_text(df, format)
     text, media = view.cached(key, compute, tenant=True)
-    return Response(text, media_type=media)
+    headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(format) == "xlsx" else None
+    return Response(text, media_type=media, headers=headers)
 
 
 IdList = Annotated[Optional[list[str]], Query(max_length=1000, description="keep only these entity ids")]
@@ -409,6 +411,12 @@ def get_user(view: View, username: str = PathParam(..., max_length=64)):
 def patch_user(request: Request, view: View, body: UserPatch, username: str = PathParam(..., max_length=64)):
     view.require_user(username, change=True, password_only=body.active is None and body.projects is None)
     s = get_server(request)
+    if body.password is not None and view.changes_own_password(username):
+        if not body.old_password:
+            raise BadRequest(OLD_PASSWORD_NEEDED)
+        client = request.client.host if request.client else None
+        if s.auth.check(username, body.old_password, client, request.cookies.get(DEVICE_COOKIE)) is None:
+            raise Forbidden(OLD_PASSWORD_WRONG)
     with s.store.accounts() as con:
         if accounts.get_user(con, username) is None:
             raise NotFound(NO_USER, name=username)

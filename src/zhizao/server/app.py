@@ -43,8 +43,11 @@ class Server:
     """What the application holds: the store, authentication, settings."""
 
     def __init__(self, db, max_upload_mb: float = 200, warm: bool = True, secure_cookies: bool = False,
-                 cache_size: int = 256):
-        self.store = Store(db, cache_size=cache_size)
+                 cache_size: int = 256, limits=None):
+        from zhizao.server.uploads import clean_stale_folders
+
+        clean_stale_folders()  # upload folders of a server that crashed
+        self.store = Store(db, cache_size=cache_size, limits=limits)
         self.auth = Auth(self.store)
         self.max_upload = int(max_upload_mb * 10**6)
         self.secure_cookies = secure_cookies
@@ -234,7 +237,7 @@ def _wants_html(request: Request) -> bool:
 
 
 def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = True,
-               secure_cookies: bool = False, cache_size: int = 256) -> FastAPI:
+               secure_cookies: bool = False, cache_size: int = 256, limits=None) -> FastAPI:
     """The zhizao server application over the store ``db``.
 
     Parameters
@@ -249,12 +252,14 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
         Mark the session cookie ``Secure`` (behind HTTPS).
     cache_size : int
         Entries of the per-version result cache.
+    limits : zhizao.limits.Limits, optional
+        Input limits of uploads (default :func:`zhizao.limits.current`: the defaults and ``ZHIZAO_LIMIT_*``).
     """
     import zhizao.portfolio  # noqa: F401 - import the stages now, not on the first request
     import zhizao.verify  # noqa: F401
 
     server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
-                    cache_size=cache_size)
+                    cache_size=cache_size, limits=limits)
     app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None,
                   description="ISO 22400 KPIs, verified transformation results and programme statistics of a "
                               "zhizao store. Authenticate with an API key (X-API-Key: zk_...) or a session token "

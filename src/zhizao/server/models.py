@@ -142,6 +142,8 @@ class UserBody(Body):
 
 class UserPatch(Body):
     password: Optional[str] = Field(None, min_length=accounts.MIN_PASSWORD, max_length=1024)
+    old_password: Optional[str] = Field(None, max_length=1024,
+                                        description="your current password (needed to change your own)")
     active: Optional[bool] = None
     projects: Optional[list[str]] = Field(None, max_length=1000)
 

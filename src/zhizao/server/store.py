@@ -231,9 +231,9 @@ class Store:
         Entries of the result cache (whole stage results: KPI frames, rendered charts and pages).
     """
 
-    def __init__(self, db, cache_size: int = 256):
+    def __init__(self, db, cache_size: int = 256, limits=None):
         # the writer's own cache (the inputs of stored verifications) is bounded
-        self.ws = zhizao.connect(db, cache=LRU(8))
+        self.ws = zhizao.connect(db, cache=LRU(8), limits=limits)
         self.path = self.ws.path
         accounts.ensure_tables(self.ws.con)
         self.write_lock = threading.RLock()

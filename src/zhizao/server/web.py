@@ -12,6 +12,8 @@ The content of a page is cached per store version, principal signature, language
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -28,7 +30,7 @@ from zhizao.messages import define
 from zhizao.schema import LEVELS, TABLES
 from zhizao.server import accounts, views
 from zhizao.server.access import Principal, TenantView, role_sees_programme
-from zhizao.server.auth import COOKIE
+from zhizao.server.auth import COOKIE, DEVICE_COOKIE, DEVICE_DAYS
 from zhizao.server.deps import MaybeWho, View, get_server
 from zhizao.server.errors import ApiError, BadRequest, Forbidden, NotFound
 from zhizao.server.pages import (FORM_EXPIRED, LANG_COOKIE, NAV, QUERY_KEYS, TEMPLATES, TOO_LONG,  # noqa: F401
@@ -36,6 +38,9 @@ from zhizao.server.pages import (FORM_EXPIRED, LANG_COOKIE, NAV, QUERY_KEYS, TEM
                                  render)
 from zhizao.server.uploads import bundled_mappings, ingest_upload
 
+#: The pre-session cookie of the login form's CSRF token (path /login only).
+LOGIN_COOKIE = "zhizao_login"
+LOGIN_COOKIE_SECONDS = 2 * 3600
 router = APIRouter(include_in_schema=False)
 NO_LEVEL = define("server.no_level", "unknown level '%(level)s'")
 NO_CHART = define("server.no_chart", "no chart '%(name)s' for %(level)s %(id)s")
@@ -50,32 +55,75 @@ def home(request: Request, p: MaybeWho):
     return RedirectResponse("/plant" if p else "/login", status_code=303)
 
 
+def _login_page(request: Request, nxt: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+    """The login form with a login CSRF token: a random value in a pre-session cookie and the same value in
+    the form (a foreign page can neither read the cookie nor set the field), renewed when missing."""
+    pg = views.Page(lang_of(request)[0])
+    token = request.cookies.get(LOGIN_COOKIE)
+    if not _token_like(token):
+        token = secrets.token_urlsafe(24)
+    resp = render(request, "login.html.j2", {"next": _safe_next(nxt), "error": error, "login_csrf": token},
+                  pg._("Log in"), status=status)
+    resp.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_COOKIE_SECONDS, httponly=True, samesite="strict",
+                    secure=get_server(request).secure_cookies, path="/login")
+    return resp
+
+
+def _token_like(token) -> bool:
+    return isinstance(token, str) and 20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
+
+
+def same_origin(request: Request) -> bool:
+    """False when the request's ``Origin`` (or, without one, its ``Referer``) names another site than the one
+    the request was sent to (its ``Host``); True when it names this site or the browser sent neither."""
+    host = (request.headers.get("host") or "").lower()
+    origin = request.headers.get("origin")
+    if origin is None:
+        ref = request.headers.get("referer")
+        if not ref:
+            return True
+        origin = ref
+    if origin.strip().lower() == "null":
+        return False
+    u = urlparse(origin.strip())
+    return bool(u.scheme in ("http", "https") and u.netloc and u.netloc.lower() == host)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, p: MaybeWho, next: str = "/plant"):
     if p is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    pg = views.Page(lang_of(request)[0])
-    return render(request, "login.html.j2", {"next": _safe_next(next), "error": None}, pg._("Log in"))
+    return _login_page(request, next)
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, username: str = Form(..., max_length=64), password: str = Form(..., max_length=1024),
-          next: str = Form("/plant", max_length=500)):
+          next: str = Form("/plant", max_length=500), login_csrf: str = Form("", max_length=100)):
+    """Log in from the form: refused (403, nothing checked) unless the form came from this site, i.e. carries
+    the login CSRF token of its pre-session cookie and no foreign Origin or Referer (login CSRF: a foreign
+    page must not log the browser into the attacker's account)."""
     s = get_server(request)
-    pg = views.Page(lang_of(request)[0])
-    if s.auth.locked(username):
-        return render(request, "login.html.j2", {"next": _safe_next(next),
-                                                 "error": pg._("Too many failed logins; wait a minute.")},
-                      pg._("Log in"), status=429)
-    res = s.auth.login(username, password, request.headers.get("user-agent"))
+    lang = lang_of(request)[0]
+    pg = views.Page(lang)
+    cookie = request.cookies.get(LOGIN_COOKIE)
+    if not same_origin(request) or not _token_like(cookie) or not hmac.compare_digest(
+            str(cookie), str(login_csrf)):
+        return _login_page(request, next, FORM_EXPIRED().text(lang), 403)
+    client = request.client.host if request.client else None
+    try:
+        res = s.auth.login(username, password, request.headers.get("user-agent"), client,
+                           request.cookies.get(DEVICE_COOKIE))
+    except ApiError as e:  # too many failed logins: wait
+        return _login_page(request, next, e.text(lang), e.status)
     if res is None:
-        return render(request, "login.html.j2", {"next": _safe_next(next),
-                                                 "error": pg._("Wrong user name or password.")},
-                      pg._("Log in"), status=401)
-    token, session, _user = res
+        return _login_page(request, next, pg._("Wrong user name or password."), 401)
+    token, session, user = res
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(COOKIE, token, max_age=accounts.SESSION_HOURS * 3600, httponly=True, samesite="lax",
                     secure=s.secure_cookies, path="/")
+    resp.set_cookie(DEVICE_COOKIE, s.auth.device_cookie(user.username), max_age=DEVICE_DAYS * 86400, httponly=True,
+                    samesite="strict", secure=s.secure_cookies, path="/")
+    resp.delete_cookie(LOGIN_COOKIE, path="/login")
     return resp
 
 
