@@ -25,8 +25,8 @@ import weakref
 import pandas as pd
 
 from zhizao.errors import InputError
-from zhizao.kpi.elements import ElementsResult, compute_elements
-from zhizao.kpi.rollup import rollup
+from zhizao.kpi.elements import ElementsResult, PartitionedElements, compute_elements
+from zhizao.kpi.rollup import rollup, rollup_stream
 from zhizao.messages import define
 
 NO_REASONS = define("spark.no_reasons", "loss reasons are computed by the embedded engine only; connect "
@@ -43,7 +43,16 @@ class EmbeddedEngine:
         return compute_elements(ws.con, period, start, end, ws.settings, zone_level)
 
     def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
-        raw = ws.elements_raw(period, start, end, ws._zone_level(level, period))
+        zone_level = ws._zone_level(level, period)
+        # a store the engine works through in several partitions: each partition's elements go into the roll-up
+        # and are dropped with what the partition kept for its loss reasons (bounded memory, the same sums to
+        # the last bit); the elements of a store done in one pass are kept (cached) for the other tables
+        # (how many partitions: cached with the elements, so that a reader sharing them does not plan again)
+        key = ("elements", period, str(start), str(end), zone_level, "partitions")
+        if ws.cached(key, lambda: len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level))) > 1:
+            parts = PartitionedElements(ws.con, period, start, end, ws.settings, zone_level)
+            return rollup_stream((r.elements for r in parts), level, period)
+        raw = ws.elements_raw(period, start, end, zone_level)
         return rollup(raw.elements, level, period)
 
 
