@@ -131,7 +131,7 @@ def test_xlsx_and_zhizaos_own_export_load_back(ws, tmp_path):
     wb = openpyxl.load_workbook(out)
     sh = wb.active
     head = [c.value for c in sh[1]]
-    sh.cell(2, head.index("name") + 1, "冲压车间数字化改造（二期）")
+    sh.cell(2, head.index("项目名称") + 1, "冲压车间数字化改造（二期）")  # the labelled sheet (zh)
     wb.save(out)
     w = zhizao.connect(db)
     try:

@@ -121,7 +121,8 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
 def project_sheet(prj: pd.DataFrame, verified: pd.Series | None = None, lang: str = "zh") -> pd.DataFrame:
     """The project register as a labelled table (``zhizao project list --format xlsx``): headers in ``lang``,
     labels instead of codes, local dates, investment in 万元 (CNY million in English), the number of verified
-    indicators per project."""
+    indicators per project. Its Chinese headers are the register's, and it carries the enterprise code: edited in
+    Excel, it loads back with ``zhizao ingest projects FILE --update`` (:mod:`zhizao.portfolio.register`)."""
     _ = translations(lang).gettext
     f = Formatter(lang)
     money = 1e4 if lang == "zh" else 1e6
@@ -131,6 +132,7 @@ def project_sheet(prj: pd.DataFrame, verified: pd.Series | None = None, lang: st
     return pd.DataFrame({
         _("Project code"): prj["project_id"], _("Project name"): prj["name"],
         _("Enterprise"): [e if isinstance(e, str) else i for e, i in zip(prj["enterprise"], prj["enterprise_id"])],
+        _("Enterprise code"): prj["enterprise_id"],  # the key the register reads back (zhizao ingest --update)
         _("District"): prj["district"], _("Industry"): [vocab.label("industry", x, lang) for x in prj["industry"]],
         _("Project type"): [vocab.label("type", x, lang) for x in prj["type"]], _("Scope"): prj["scope"],
         _("Start"): [day(v, z) for v, z in zip(prj["start"], prj["tz"])],
