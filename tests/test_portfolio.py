@@ -371,7 +371,8 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     body = _body(html)
     # scope: cumulative, districts, period of the starts, total investment in 亿元 (105,000,000 CNY)
     assert "截至2026年12月3日，累计支持智能化改造项目5个，涉及企业3家，总投资1.05亿元" in body
-    assert "分布在Bishan、Jiulongpo2个区县，开工日期为2021年3月1日至2023年2月1日。" in body
+    # districts by their names (the district vocabulary), not the stored codes
+    assert "分布在璧山区、九龙坡区2个区县，开工日期为2021年3月1日至2023年2月1日。" in body
     # designations with their levels (a unit designated at two levels counts once)
     assert "累计认定智能化赋能示范项目3个（市级2个、区级1个）、数字化车间2个（市级2个、区级1个）、智能工厂1个（均为市级）。" \
         in body
