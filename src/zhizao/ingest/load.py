@@ -436,7 +436,8 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     if table in REGISTER_TABLES:
         from zhizao.portfolio.register import load_register_file
 
-        return load_register_file(con, table, path, mapping, update=update, actor=actor, reason=reason)
+        return load_register_file(con, table, path, mapping, update=update, actor=actor, reason=reason,
+                                  provenance=provenance)
     if update:
         raise IngestError(f"--update applies to the register tables ({', '.join(REGISTER_TABLES)}), "
                           f"not to {table!r}")

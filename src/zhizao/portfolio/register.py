@@ -602,7 +602,8 @@ def diff_text(changes: dict) -> str:
 
 
 def load_register_file(con, table: str, path, mapping: Mapping | None = None, *, update: bool = False,
-                       actor: str | None = None, reason: str | None = None) -> RegisterReport:
+                       actor: str | None = None, reason: str | None = None,
+                       provenance: str | None = None) -> RegisterReport:
     """Load a file into a register table (see the module docstring).
 
     Parameters
@@ -618,6 +619,9 @@ def load_register_file(con, table: str, path, mapping: Mapping | None = None, *,
         Update stored records whose values differ (else they are quarantined as ``conflicts_with_stored``).
     actor, reason : str, optional
         Who loads and why, for the audit log (default :func:`zhizao.portfolio.audit.default_actor`).
+    provenance : str, optional
+        Where the records come from (``"simulated"``), kept in the load log; default the provenance sidecar
+        beside the file (:mod:`zhizao.provenance`), else none.
 
     Returns
     -------
@@ -644,10 +648,13 @@ def load_register_file(con, table: str, path, mapping: Mapping | None = None, *,
         _apply(con, table, rows, present, report, update=update, actor=actor, reason=reason, source=source,
                header=header)
         sha = _sha256(path)
-        con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped) '
-                    'VALUES (?, ?, ?, ?, ?, ?, ?)', [table, source, sha, mapping.sha256 if mapping else None,
-                                                     report.loaded + report.updated, report.quarantined,
-                                                     report.skipped])
+        from zhizao.provenance import sidecar_provenance
+
+        # where the records come from ("simulated"), as for every load (zhizao.provenance)
+        con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped, '
+                    'provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                    [table, source, sha, mapping.sha256 if mapping else None, report.loaded + report.updated,
+                     report.quarantined, report.skipped, provenance or sidecar_provenance(path)])
     return report
 
 
