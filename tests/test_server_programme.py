@@ -33,7 +33,10 @@ def srv(tmp_path_factory):
     clients = {}
     for u in ("root", "ana", "ass", "ass2", "usera", "userb", "dist", "distb"):
         c = TestClient(base.app, raise_server_exceptions=False)
-        r = c.post("/login", data={"username": u, "password": PASSWORD, "next": "/plant"}, follow_redirects=False)
+        form = c.get("/login")  # the login form's CSRF token (main's login, tests/test_server_login.py)
+        token = re.search(r'name="login_csrf" value="([^"]+)"', form.text).group(1)
+        r = c.post("/login", data={"username": u, "password": PASSWORD, "next": "/plant", "login_csrf": token},
+                   follow_redirects=False)
         assert r.status_code == 303, r.text
         c.cookies.set("zhizao_lang", "en")  # messages are asserted in English (test_messages checks zh)
         clients[u] = c
