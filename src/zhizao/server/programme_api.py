@@ -270,12 +270,25 @@ def application_pre_review(request: Request, view: View, app_id: AppId, body: Pr
                  lambda ws: workflow.pre_review(ws.con, app_id, verdict, actor=view.actor, comment=body.comment))
 
 
+def _date(name: str, value: str | None) -> dt.date | None:
+    """A YYYY-MM-DD field of a request body; anything else is a 400, not a server error."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        from zhizao.server.errors import BadRequest
+        from zhizao.server.programme_web import BAD_DATE_FIELD
+
+        raise BadRequest(BAD_DATE_FIELD, name=name, value=value[:64]) from None
+
+
 @router.post("/applications/{app_id}/assessors", tags=["workflow"], response_model=ApplicationAnswer,
              summary="Assign an assessor to the expert review (programme office)")
 def application_assign(request: Request, view: View, app_id: AppId, body: AssignBody):
     from zhizao.portfolio import workflow
 
-    deadline = dt.date.fromisoformat(body.deadline) if body.deadline else None
+    deadline = _date("deadline", body.deadline)
     return _step(request, view, app_id, "assign",
                  lambda ws: workflow.assign(ws.con, app_id, body.assessor, actor=view.actor, deadline=deadline))
 
@@ -328,7 +341,7 @@ def application_object(request: Request, view: View, app_id: AppId, body: Object
     from zhizao.portfolio import workflow
 
     view.require_step(app_id, "object")
-    received = dt.date.fromisoformat(body.received_on) if body.received_on else None
+    received = _date("received_on", body.received_on)
     oid = _write(request, lambda ws: workflow.object_(ws.con, app_id, body.text, actor=view.actor,
                                                       raised_by=body.raised_by, received_on=received))
     return _json({"objection_id": oid}, 201)
