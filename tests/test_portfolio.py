@@ -42,9 +42,9 @@ TABLES = {
         {"equipment_id": "N1", "work_center": "WN", "site": "S2", "enterprise": "E2", "timezone": SH, "digital": True},
     ],
     "enterprises": [
-        {"enterprise_id": "E1", "name": "Alpha", "industry": "automotive", "district": "Bishan", "park": "WSC"},
-        {"enterprise_id": "E2", "name": "Beta", "industry": "electronics", "district": "Bishan", "park": "WSC"},
-        {"enterprise_id": "E3", "name": "Gamma", "industry": "electronics", "district": "Jiulongpo",
+        {"enterprise_id": "E1", "name": "Alpha", "industry": "汽车制造业", "district": "Bishan", "park": "WSC"},
+        {"enterprise_id": "E2", "name": "Beta", "industry": "C39", "district": "Bishan", "park": "WSC"},
+        {"enterprise_id": "E3", "name": "Gamma", "industry": "C39", "district": "Jiulongpo",
          "park": "Other"},
     ],
     "projects": [
@@ -163,8 +163,8 @@ def test_counts_by_type_designation_district_industry_year(ws):
     assert _by(s["by_type"], "type") == {"digital_equipment": 2, "system_integration": 1,
                                          "industrial_internet": 1, "new_mode": 1}
     assert s["by_type"].set_index("type").loc["digital_equipment", "project_ids"] == ["P1", "P5"]
-    assert _by(s["by_district"], "district") == {"Bishan": 4, "Jiulongpo": 1}
-    assert _by(s["by_industry"], "industry") == {"automotive": 2, "electronics": 3}
+    assert _by(s["by_district"], "district") == {"bishan": 4, "jiulongpo": 1}  # codes of the district vocabulary
+    assert _by(s["by_industry"], "industry") == {"36": 2, "39": 3}  # GB/T 4754 divisions, given by name or C39
     assert _by(s["by_year"], "year") == {2021: 1, 2022: 3, 2023: 1}
     lvl = {(r.designation, r.level): r.n for r in s["by_designation_level"].itertuples()}
     assert lvl == {("demonstration_project", "municipal"): 2, ("demonstration_project", "district"): 1,
@@ -191,7 +191,16 @@ def test_filters_park_district_and_local_time_window(ws):
     assert programme_statistics(ws, start="2023-01-01", end="2023-02-01", n_boot=10)["totals"]["n_projects"] == 0
     assert programme_statistics(ws, start="2023-01-01", end="2023-02-01T00:00:00Z",
                                 n_boot=10)["totals"]["project_ids"] == ["P4"]
-    assert programme_statistics(ws, park="nowhere", n_boot=10)["totals"]["n_projects"] == 0
+    # an unknown value is an error naming the known ones, never a silent empty selection
+    with pytest.raises(InputError, match="unknown park nowhere; known: Other, WSC"):
+        programme_statistics(ws, park="nowhere", n_boot=10)
+    with pytest.raises(InputError, match="unknown district Atlantis"):
+        programme_statistics(ws, district="Bishan,Atlantis", n_boot=10)
+    # several values: a list or comma-separated, codes or labels
+    assert programme_statistics(ws, park="WSC,Other", n_boot=10)["totals"]["n_projects"] == 5
+    assert programme_statistics(ws, district=["璧山区", "jiulongpo"], n_boot=10)["totals"]["n_projects"] == 5
+    assert programme_statistics(ws, year="2022,2023", n_boot=10)["totals"]["project_ids"] == ["P2", "P3", "P4",
+                                                                                             "P5"]
 
 
 def test_verified_declared_and_neither(ws):
@@ -326,8 +335,9 @@ def test_indicative_results_are_shown_apart_and_never_pass_a_criterion(tmp_path)
     assert s["totals"]["indicative_project_ids"] == ["P1", "P2"]
     r = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2023-01-01", "2024-01-01")))
     eff = r.loc["production_efficiency_change"]
-    assert eff["passed"] is None and eff["value"] == pytest.approx(0.6) and "indicative" in eff["basis"]
-    assert "verify.check.extrapolation" in eff["basis"] and eff["evidence"] == ["P1", "P2"]
+    assert eff["passed"] is None and eff["value"] == pytest.approx(0.6) and "indicative" in eff["basis"].text("en")
+    assert eff["verdict"] == "indicative"  # shown, never a pass
+    assert "verify.check.extrapolation" in eff["basis"].text("en") and eff["evidence"] == ["P1", "P2"]
     ws.close()
 
 
@@ -359,7 +369,8 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     body = _body(html)
     # scope: cumulative, districts, period of the starts, total investment in 亿元 (105,000,000 CNY)
     assert "截至2026年12月3日，累计支持智能化改造项目5个，涉及企业3家，总投资1.05亿元" in body
-    assert "分布在Bishan、Jiulongpo2个区县，开工日期为2021年3月1日至2023年2月1日。" in body
+    # districts by their names (the district vocabulary), not the stored codes
+    assert "分布在璧山区、九龙坡区2个区县，开工日期为2021年3月1日至2023年2月1日。" in body
     # designations with their levels (a unit designated at two levels counts once)
     assert "累计认定智能化赋能示范项目3个（市级2个、区级1个）、数字化车间2个（市级2个、区级1个）、智能工厂1个（均为市级）。" \
         in body
@@ -519,7 +530,7 @@ def test_cli_commands(cli_db, tmp_path):
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "digital_workshop",
                   "--from", "2023-01-01", "--to", "2023-02-01", "--format", "json"])
     assert r.exit_code == 0, r.output
-    rows = {x["criterion"]: x for x in json.loads(r.output)}
+    rows = {x["criterion"]: x for x in json.loads(r.output)["criteria"]}
     assert rows["data_upload_rate"]["value"] == 0.75 and rows["mes_coverage"]["passed"] is None
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "smart_plant"])
     assert r.exit_code == 2

@@ -115,6 +115,10 @@ class Workspace:
         self.path = str(db)
         self.limits = limits or current_limits()
         self.con = open_db(db, read_only=read_only)
+        if not read_only:
+            from zhizao.portfolio.register import ensure_register
+
+            ensure_register(self.con)  # the audit log, settings, and an older store's register brought up to date
         self.settings = settings or Settings()
         self.cache: MutableMapping = {} if cache is None else cache
         self._engine = engine
@@ -187,18 +191,23 @@ class Workspace:
 
     # -- ingest
     def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
+               update: bool = False, actor: str | None = None, reason: str | None = None,
                timeout: float | None = None, source: str | None = None,
                provenance: str | None = None) -> list[LoadReport]:
         """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`), each in one
         transaction, within :attr:`limits`; ``timeout`` [s] cancels a load that takes longer (nothing of it is
         stored), ``source`` names a single file in provenance and messages; ``provenance`` (``"simulated"``) is
-        recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`)."""
+        recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`).
+
+        For the register tables (``zhizao.schema.REGISTER_TABLES``) ``update`` updates stored records by key,
+        and ``actor`` and ``reason`` go to the audit log (see :mod:`zhizao.portfolio.register`)."""
         if source is not None and len(files) != 1:
             raise InputError("source names one file; give one file with it")
         m = load_mapping(mapping, self.limits.max_mapping_bytes) if isinstance(mapping, (str, Path)) else mapping
         try:
-            return [load_file(self.con, table, f, m, limits=self.limits, timeout=timeout, source=source,
-                              provenance=provenance) for f in files]
+            return [load_file(self.con, table, f, m, update=update, actor=actor, reason=reason,
+                              limits=self.limits, timeout=timeout, source=source, provenance=provenance)
+                    for f in files]
         finally:
             self.invalidate()
 

@@ -72,19 +72,12 @@ import pyarrow as pa
 from zhizao.errors import InputError, TooLarge
 from zhizao.ingest import rules as R
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping, sandbox
+from zhizao.ingest.reader import is_workbook, readable
 from zhizao.ingest.rules import Sql, sql_detail
 from zhizao.kpi.energy import UNIT_TO_BASE
 from zhizao.limits import MEASURED_TABLES, Limits, current
 from zhizao.messages import define
-from zhizao.schema import (
-    CALENDAR_KINDS,
-    DEFAULT_STATE_MAP,
-    DESIGNATIONS,
-    ENERGY_READINGS,
-    PROJECT_TYPES,
-    QUALITY_RESULTS,
-    TABLES,
-)
+from zhizao.schema import CALENDAR_KINDS, DEFAULT_STATE_MAP, ENERGY_READINGS, QUALITY_RESULTS, REGISTER_TABLES, TABLES
 
 TOO_MANY_COLUMNS = define("ingest.too_many_columns", "%(source)s has %(columns)s columns, more than the limit of "
                                                      "%(limit)s")
@@ -124,7 +117,7 @@ _MAX_OFFSET_S = 14 * 3600
 #: tables whose equipment_id must exist in the equipment table
 _EQUIPMENT_REF = {"states", "production", "energy", "quality", "products"}
 #: tables whose scope must be an equipment, work_center, area, site or enterprise id
-_SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "projects", "designations", "costs"}
+_SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "costs"}
 #: the loader's temporary tables
 _TEMP = ("_zz_raw", "_zz_mapped", "_zz_parsed", "_zz_checked")
 
@@ -155,22 +148,26 @@ def read_sql(path: str | Path, mapping: Mapping, limits: Limits | None = None) -
     Parameters
     ----------
     path : str or Path
-        CSV or Parquet file (Parquet by the mapping's ``read.format`` or a ``.parquet`` / ``.pq`` suffix).
+        CSV, Parquet or .xlsx file (by the mapping's ``read.format`` or the suffix).
     mapping : Mapping
-        Its ``read`` options apply (delimiter, quote, header, names, skip, strict, encoding). CSV columns
-        are read as text (``all_varchar``), with no type sniffing.
+        Its ``read`` options apply (delimiter, quote, header, names, skip, strict, encoding, sheet). CSV
+        columns are read as text (``all_varchar``), with no type sniffing.
     limits : Limits, optional
         ``max_line_bytes`` bounds the length of a CSV line (default: :func:`zhizao.limits.current`).
 
     Returns
     -------
     str
-        ``SELECT * FROM read_csv(...)`` or ``SELECT * FROM read_parquet(...)``; the file is not opened.
+        ``SELECT * FROM read_csv(...)`` or ``SELECT * FROM read_parquet(...)``. A CSV in GBK or GB18030 and a
+        workbook are first made a UTF-8 CSV by :func:`zhizao.ingest.reader.readable` (the one place of
+        encodings and workbooks); the query reads that file.
 
     Raises
     ------
     IngestError
-        The mapping names a format other than csv or parquet.
+        The mapping names a format other than csv, parquet or xlsx.
+    zhizao.errors.Unsupported
+        The file is neither UTF-8 nor GB18030 text, or an unreadable workbook.
 
     Notes
     -----
@@ -179,15 +176,17 @@ def read_sql(path: str | Path, mapping: Mapping, limits: Limits | None = None) -
     """
     path = Path(path)
     limits = limits or current()
-    fmt = _format(path, mapping)
+    if mapping.read.get("format") not in (None, "csv", "parquet", "xlsx"):
+        raise IngestError(f"{path}: unknown format {mapping.read['format']!r} in mapping (csv, parquet or xlsx)")
+    # the one place of encodings and workbooks: GBK/GB18030 text and .xlsx become a UTF-8 CSV
+    workbook = is_workbook(path, mapping.read.get("format"))
+    path, fmt = readable(path, mapping.read, mapping.table)
     if fmt == "parquet":
         return f"SELECT * FROM read_parquet({_lit(str(path))})"
-    if fmt != "csv":
-        raise IngestError(f"{path}: unknown format {fmt!r} in mapping (csv or parquet)")
     opts = ["all_varchar = true", f"max_line_size = {int(limits.max_line_bytes)}"]
-    if "delimiter" in mapping.read:
+    if "delimiter" in mapping.read and not workbook:
         opts.append(f"delim = {_lit(mapping.read['delimiter'])}")
-    if "quote" in mapping.read:
+    if "quote" in mapping.read and not workbook:
         opts.append(f"quote = {_lit(mapping.read['quote'])}")
     header = mapping.read.get("header", True)
     opts.append(f"header = {'true' if header else 'false'}")
@@ -200,8 +199,6 @@ def read_sql(path: str | Path, mapping: Mapping, limits: Limits | None = None) -
     if "strict" in mapping.read:
         # tolerate files that are not RFC 4180 (stray carriage returns, ...)
         opts.append(f"strict_mode = {'true' if mapping.read['strict'] else 'false'}")
-    if "encoding" in mapping.read:
-        opts.append(f"encoding = {_lit(mapping.read['encoding'])}")
     return f"SELECT * FROM read_csv({_lit(str(path))}, {', '.join(opts)})"
 
 
@@ -222,6 +219,8 @@ def check_file(path: str | Path, mapping: Mapping | None = None, limits: Limits 
     mapping = mapping or default_mapping("equipment")
     limits = limits or current()
     source = source or path.name
+    if is_workbook(path, mapping.read.get("format")):
+        return  # a workbook is made a CSV first (zhizao.ingest.reader), whose lines read_sql bounds
     if _format(path, mapping) == "parquet":
         import pyarrow.parquet as pq
 
@@ -382,10 +381,10 @@ _WATCH = threading.local()
 
 
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
-              mapping: Mapping | None = None, *, limits: Limits | None = None,
-              timeout: float | None = None, source: str | None = None,
-              provenance: str | None = None) -> LoadReport:
-    """Load one CSV or Parquet file into canonical table ``table``.
+              mapping: Mapping | None = None, provenance: str | None = None, *, update: bool = False,
+              actor: str | None = None, reason: str | None = None, limits: Limits | None = None,
+              timeout: float | None = None, source: str | None = None) -> LoadReport:
+    """Load one CSV, Parquet or .xlsx file into canonical table ``table``.
 
     Parameters
     ----------
@@ -397,6 +396,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         The file. Without ``mapping`` its columns must carry the canonical names.
     mapping : Mapping, optional
         How the file's format maps to the canonical table.
+    update, actor, reason
+        Register tables only (``zhizao.schema.REGISTER_TABLES``; loaded by
+        :func:`zhizao.portfolio.register.load_register_file`): update stored records by key, who loads, why.
     limits : Limits, optional
         Column count, line and field size, plausible times and values (default
         :func:`zhizao.limits.current`).
@@ -417,11 +419,26 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     ------
     IngestError
         The file cannot be read at all, or lacks a required column; nothing is stored.
+
+    Notes
+    -----
+    Reloading is idempotent per record: a record identical to a stored one is skipped. A file whose bytes were
+    loaded before with the same mapping and without any quarantined record is not read again; one that had
+    quarantined records is read again (after the cause was fixed, e.g. the missing equipment loaded, its
+    records load), and its earlier quarantine entries are replaced by this load's.
     zhizao.errors.TooLarge
         Too many columns, a line too long, or past ``timeout``; nothing is stored.
     """
     if table not in TABLES:
         raise IngestError(f"unknown table {table!r}; canonical tables are {', '.join(TABLES)}")
+    if table in REGISTER_TABLES:
+        from zhizao.portfolio.register import load_register_file
+
+        return load_register_file(con, table, path, mapping, update=update, actor=actor, reason=reason,
+                                  provenance=provenance)
+    if update:
+        raise IngestError(f"--update applies to the register tables ({', '.join(REGISTER_TABLES)}), "
+                          f"not to {table!r}")
     path = Path(path)
     mapping = mapping or default_mapping(table)
     limits = limits or current()
@@ -432,10 +449,10 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     source = source or path.name
     check_file(path, mapping, limits, source)
     sha = _sha256(path)
-    done = con.execute(
-        'SELECT count(*) FROM loads WHERE "table" = ? AND sha256 = ? AND mapping_sha256 IS NOT DISTINCT FROM ?',
-        [table, sha, mapping.sha256]).fetchall()[0][0]
-    if done:
+    earlier = con.execute(
+        'SELECT count(*), count(*) FILTER (WHERE coalesce(quarantined, 0) = 0) FROM loads WHERE "table" = ? '
+        'AND sha256 = ? AND mapping_sha256 IS NOT DISTINCT FROM ?', [table, sha, mapping.sha256]).fetchall()[0]
+    if earlier[1]:
         return LoadReport(table, source, already_loaded=True)
 
     dog = Watchdog(con, timeout).start()
@@ -454,6 +471,8 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         con.execute("BEGIN TRANSACTION")
         began = True
         try:
+            if earlier[0]:  # loaded before with rejections: this load's quarantine replaces that one's
+                con.execute('DELETE FROM quarantine WHERE "table" = ? AND source = ?', [table, source])
             report = _load(con, table, path, source, sha, mapping, source_columns, limits,
                            provenance)
             dog.stop()
@@ -493,7 +512,7 @@ def _load(con, table, path, source, sha, mapping, source_columns, limits=None,
         raise
     except duckdb.Error as e:
         raise _read_error(path, source, e, limits) from None
-    header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) == "csv" else 0
+    header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) != "parquet" else 0
 
     # 1. map: every canonical column as text (SQL expressions outside the store, in the sandbox)
     exprs = _mapped_exprs(table, mapping, source_columns, str(path), "the file has")
@@ -1081,16 +1100,6 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
         out.append(("unknown_reference",
                     f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{ref_col}" FROM "{ref_table}")',
                     (R.UNKNOWN_REFERENCE, {"column": col, "value": Sql(f'"{col}"'), "table": ref_table})))
-    if table == "projects":
-        out.append(("invalid_value", f"type NOT IN {_in(PROJECT_TYPES)}",
-                    (R.NOT_ALLOWED, {"column": "type", "value": Sql("type"), "allowed": list(PROJECT_TYPES)})))
-        out.append(("end_not_after_start", "commissioning_end < start",
-                    (R.END_BEFORE_START, {"end_column": "commissioning_end", "end": raw("commissioning_end"),
-                                          "start_column": "start", "start": raw("start")})))
-    if table == "designations":
-        out.append(("invalid_value", f"designation NOT IN {_in(DESIGNATIONS)}",
-                    (R.NOT_ALLOWED, {"column": "designation", "value": Sql("designation"),
-                                     "allowed": list(DESIGNATIONS)})))
     if table == "development_cycles":
         out.append(("end_not_after_start", "release <= design_start",
                     (R.END_NOT_AFTER_START, {"end_column": "release", "end": raw("release"),

@@ -10,7 +10,6 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhizao.messages import define
-from zhizao.server import api, web
+from zhizao.server import api, programme_api, programme_web, web
 from zhizao.server.access import TenantView, admin_access
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
@@ -32,6 +31,8 @@ INTERNAL_ERROR = define("server.internal_error", "internal error (%(error)s); th
 NO_SUCH_PAGE = define("server.no_such_page", "no such page or endpoint: %(path)s")
 #: Largest request body that is not a file upload [bytes].
 MAX_BODY = 1 << 20
+#: Paths that take files (bodies up to the upload limit): uploads, the maturity import, evidence (by suffix).
+UPLOAD_PATHS = ("/api/v1/ingest/", "/data/upload", "/api/v1/maturity/import", "/maturity/import")
 
 CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -114,7 +115,8 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        limit = self.server.max_upload + MAX_BODY if path.startswith(("/api/v1/ingest/", "/data/upload")) \
+        limit = self.server.max_upload + MAX_BODY if path.startswith(UPLOAD_PATHS) or (
+            path.startswith(("/api/v1/applications/", "/applications/")) and path.endswith("/evidence")) \
             else MAX_BODY
         headers = dict(scope.get("headers") or [])
         cl = headers.get(b"content-length")
@@ -161,9 +163,8 @@ class SecurityHeaders:
     (``hsts``: with ``--secure-cookies``) and no caching of anything but the static files and charts (which set
     their own Cache-Control). It is the outermost layer, so every answer carries them, errors included."""
 
-    FIXED: ClassVar[list[tuple[bytes, bytes]]] = [
-        (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
+    FIXED = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+             (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
     HSTS = (b"strict-transport-security", b"max-age=31536000")
 
     def __init__(self, app, hsts: bool = False):
@@ -303,7 +304,9 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     app.add_middleware(BodyLimit, server=server)
     app.add_middleware(SecurityHeaders, hsts=secure_cookies)
     app.include_router(api.router)
+    app.include_router(programme_api.router)
     app.include_router(web.router)
+    app.include_router(programme_web.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     return app

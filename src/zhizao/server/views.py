@@ -114,7 +114,7 @@ TABLE_KPIS = (("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "p
               ("energy_kwh", N_("Energy [kWh]"), "num"),
               ("comprehensive_energy_consumption", N_("Energy per unit [kgce/unit]"), "sig"))
 ROLE_LABELS = {"admin": N_("Administrator"), "analyst": N_("Programme analyst"), "assessor": N_("Assessor"),
-               "enterprise": N_("Enterprise user")}
+               "enterprise": N_("Enterprise user"), "district": N_("District reviewer")}
 
 
 class Page:
@@ -164,10 +164,22 @@ class Page:
         except (ValueError, TypeError):
             return str(iso)
 
-    def local_date(self, v, tz) -> str:
-        """A time stamp (or ISO string) shown as the local date in zone ``tz``."""
+    def register_date(self, v) -> str:
+        """A register date (a project's start, a designation's date) as it is: no time zone moves it."""
         if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
             return NULL
+        if isinstance(v, pd.Timestamp):
+            v = v.date()
+        if isinstance(v, str):
+            v = dt.date.fromisoformat(v[:10])
+        return self.f.date(v)
+
+    def local_date(self, v, tz) -> str:
+        """A time stamp (or ISO string) shown as the local date in zone ``tz``; a date as it is."""
+        if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+            return NULL
+        if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+            return self.register_date(v)
         try:
             t = pd.Timestamp(v)
             t = t.tz_localize("UTC") if t.tzinfo is None else t

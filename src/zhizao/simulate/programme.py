@@ -138,15 +138,16 @@ STATE_CATEGORIES = ("production", "setup", "unplanned_downtime", "no_order", "pl
 FAIL_REASONS = ("spindle", "hydraulics", "electrical", "tooling", "conveyor")
 QUALITY_DEFECTS = ("dimension", "surface", "assembly", "material")
 
-INDUSTRIES = ("automotive_parts", "electronics", "machinery", "materials", "food")
+#: Industries as GB/T 4754-2017 divisions (the register's vocabulary ``industry``): 36 汽车制造业 (automotive
+#: parts), 39 计算机、通信和其他电子设备制造业, 34 通用设备制造业, 32 有色金属冶炼和压延加工业 (materials), 14 食品制造业.
+INDUSTRIES = ("36", "39", "34", "32", "14")
 INDUSTRY_WEIGHTS = (0.35, 0.25, 0.2, 0.12, 0.08)
-INDUSTRY_CN = {"automotive_parts": "汽车零部件", "electronics": "电子科技", "machinery": "机械制造",
-               "materials": "新材料", "food": "食品"}
-WORKSHOPS_CN = {"automotive_parts": ("冲压", "焊装", "机加工", "涂装", "总装"),
-                "electronics": ("SMT", "组装", "测试", "注塑", "包装"),
-                "machinery": ("机加工", "焊接", "装配", "热处理", "喷涂"),
-                "materials": ("熔炼", "轧制", "挤压", "分切", "涂布"),
-                "food": ("配料", "灌装", "包装", "杀菌", "成型")}
+INDUSTRY_CN = {"36": "汽车零部件", "39": "电子科技", "34": "机械制造", "32": "新材料", "14": "食品"}
+WORKSHOPS_CN = {"36": ("冲压", "焊装", "机加工", "涂装", "总装"),
+                "39": ("SMT", "组装", "测试", "注塑", "包装"),
+                "34": ("机加工", "焊接", "装配", "热处理", "喷涂"),
+                "32": ("熔炼", "轧制", "挤压", "分切", "涂布"),
+                "14": ("配料", "灌装", "包装", "杀菌", "成型")}
 DISTRICTS = {"沙坪坝区": "西部(重庆)科学城西永微电园", "九龙坡区": "西部(重庆)科学城九龙坡园区",
              "北碚区": "西部(重庆)科学城北碚园区", "璧山区": "西部(重庆)科学城璧山高新区",
              "江津区": "西部(重庆)科学城江津双福园区"}
