@@ -146,11 +146,19 @@ class Conn:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
     async def get(self, path: str) -> tuple[int, int]:
+        status, body = await self.request("GET", path)
+        return status, len(body)
+
+    async def request(self, method: str, path: str, body: bytes = b"", ctype: str | None = None
+                      ) -> tuple[int, bytes]:
+        """One request on the keep-alive connection (a POST carries ``body`` as ``ctype``): status and body."""
         reused = self.writer is not None
         if not reused:
             await self.open()
+        extra = (f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n" if method == "POST" else "")
         try:
-            self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.head}\r\n".encode())
+            self.writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.head}{extra}\r\n".encode()
+                              + body)
             await self.writer.drain()
             head = await self.reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -159,26 +167,26 @@ class Conn:
             # the server closed an idle keep-alive connection (as a browser does, send again on a new one)
             self.close()
             self.reader = self.writer = None
-            return await self.get(path)
+            return await self.request(method, path, body, ctype)
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         h = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
         if "content-length" in h:
-            body = await self.reader.readexactly(int(h["content-length"]))
+            data = await self.reader.readexactly(int(h["content-length"]))
         elif h.get("transfer-encoding") == "chunked":
-            body = b""
+            data = b""
             while True:
                 size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
                 if size == 0:
                     await self.reader.readuntil(b"\r\n")
                     break
-                body += await self.reader.readexactly(size + 2)
+                data += (await self.reader.readexactly(size + 2))[:-2]
         else:
-            body = await self.reader.read()
+            data = await self.reader.read()
         if h.get("connection", "").lower() == "close":
             self.writer.close()
             self.reader = self.writer = None
-        return status, len(body)
+        return status, data
 
     def close(self):
         if self.writer is not None:

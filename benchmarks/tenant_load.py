@@ -94,47 +94,6 @@ def build_store(work: Path, enterprises: int, tenants: int, clients: int, seed: 
                 "work_centers": wcs, "build_seconds": round(time.perf_counter() - t, 1)}
 
 
-class Client(Conn):
-    """A keep-alive connection that also posts multipart uploads."""
-
-    async def request(self, method: str, path: str, body: bytes = b"", ctype: str | None = None
-                      ) -> tuple[int, bytes]:
-        reused = self.writer is not None
-        if not reused:
-            await self.open()
-        extra = (f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n" if method == "POST" else "")
-        try:
-            self.writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.head}{extra}\r\n".encode()
-                              + body)
-            await self.writer.drain()
-            head = await self.reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            if not reused:
-                raise
-            self.close()
-            self.reader = self.writer = None
-            return await self.request(method, path, body, ctype)
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        h = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
-        if "content-length" in h:
-            data = await self.reader.readexactly(int(h["content-length"]))
-        elif h.get("transfer-encoding") == "chunked":
-            data = b""
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-                if size == 0:
-                    await self.reader.readuntil(b"\r\n")
-                    break
-                data += (await self.reader.readexactly(size + 2))[:-2]
-        else:
-            data = await self.reader.read()
-        if h.get("connection", "").lower() == "close":
-            self.writer.close()
-            self.reader = self.writer = None
-        return status, data
-
-
 def multipart(name: str, content: bytes) -> tuple[bytes, str]:
     b = uuid.uuid4().hex
     body = (f"--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
@@ -163,7 +122,7 @@ async def run(port: int, meta: dict, tokens: dict, clients: int, duration: float
     async def client(i: int):
         b = meta["bench"][i]
         ent, eq = b["enterprise"], b["equipment_id"]
-        conn = Client(port, {"Authorization": f"Bearer {tokens[ent]}"})
+        conn = Conn(port, {"Authorization": f"Bearer {tokens[ent]}"})
         r = random.Random(seed * 1000 + i)
         minute, files = 0, []
         sent.setdefault(eq, set())
@@ -199,7 +158,7 @@ async def run(port: int, meta: dict, tokens: dict, clients: int, duration: float
                 except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                     status = 599
                     conn.close()
-                    conn = Client(port, {"Authorization": f"Bearer {tokens[ent]}"})
+                    conn = Conn(port, {"Authorization": f"Bearer {tokens[ent]}"})
                 samples[kind].append(time.perf_counter() - t)
                 statuses[kind][status] = statuses[kind].get(status, 0) + 1
                 if method == "POST":

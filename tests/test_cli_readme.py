@@ -80,29 +80,15 @@ def _check(args, code, out, err, allowed=(0, 2)):
         assert len(lines) == 1 and lines[0].startswith("zhizao: "), (args, err)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    import zhizao
-    from zhizao.simulate import simulate_plant, write_plant
-
-    d = tmp_path_factory.mktemp("readme")
-    paths = write_plant(simulate_plant(machines=2, days=3, seed=1), d / "plant")
-    db = d / "plant.duckdb"
-    with zhizao.connect(db) as ws:
-        for t in ("equipment", "products", "calendar", "states", "production"):
-            ws.ingest(t, paths[t])
-    return db
-
-
 def _args(cmd, tmp_path):
     (tmp_path / "s.csv").write_text("equipment_id,start,state\nM1,2025-01-01T00:00:00Z,production\n")
     return [a.format(tmp=tmp_path) for a in RUNS[cmd]]
 
 
 @pytest.mark.parametrize("cmd", [c for c, a in RUNS.items() if a is not None])
-def test_on_a_store_with_data(cmd, store, tmp_path, capsys):
+def test_on_a_store_with_data(cmd, small_plant_store, tmp_path, capsys):
     args = _args(cmd, tmp_path)
-    code, out, err = _main(args + ([] if cmd in STORELESS else ["--db", str(store)]), capsys)
+    code, out, err = _main(args + ([] if cmd in STORELESS else ["--db", str(small_plant_store)]), capsys)
     _check(args, code, out, err)
 
 
@@ -114,8 +100,8 @@ def test_on_a_missing_store(cmd, tmp_path, capsys):
     _check(args, code, out, err, allowed=(2,) if cmd != "ingest" else (0, 2))
 
 
-def test_on_a_busy_store(store, tmp_path, capsys):
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(store)!r}); "
+def test_on_a_busy_store(small_plant_store, tmp_path, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(small_plant_store)!r}); "
                                "print('held', flush=True); time.sleep(300)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -123,7 +109,7 @@ def test_on_a_busy_store(store, tmp_path, capsys):
             if a is None or cmd in STORELESS:
                 continue
             args = _args(cmd, tmp_path)
-            code, out, err = _main(args + ["--db", str(store)], capsys)
+            code, out, err = _main(args + ["--db", str(small_plant_store)], capsys)
             _check(args, code, out, err, allowed=(2,))
             assert str(holder.pid) in err or "held by another process" in err, (args, err)
     finally:

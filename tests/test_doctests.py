@@ -24,7 +24,10 @@ def _with_examples(name: str) -> bool:
     return any(t.examples for t in doctest.DocTestFinder().find(module, name))
 
 
-@pytest.mark.parametrize("name", [m for m in MODULES if _with_examples(m)])
+WITH_EXAMPLES = [m for m in MODULES if _with_examples(m)]
+
+
+@pytest.mark.parametrize("name", WITH_EXAMPLES)
 def test_docstring_examples(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)          # an example that writes a file writes it here, not in the checkout
     result = doctest.testmod(importlib.import_module(name), optionflags=FLAGS, verbose=False, report=True)
@@ -33,6 +36,5 @@ def test_docstring_examples(name, tmp_path, monkeypatch):
 
 def test_the_examples_are_found():
     # the ISO 22400 time model (kpi/model.py) carries worked examples; a refactor must not drop them
-    with_examples = [m for m in MODULES if _with_examples(m)]
-    assert "zhizao.kpi.model" in with_examples
-    assert len(with_examples) >= 10
+    assert "zhizao.kpi.model" in WITH_EXAMPLES
+    assert len(WITH_EXAMPLES) >= 10

@@ -3,13 +3,13 @@ confined mapping SQL, YAML bombs, and the engine isolating what it fails on."""
 
 import json
 import os
-import textwrap
 
 import duckdb
 import pandas as pd
 import pytest
 
 import zhizao
+from canonical import load
 from zhizao.errors import InputError, TooLarge
 from zhizao.ingest import MappingError, load_mapping
 from zhizao.ingest.mapping import Mapping, MappingSqlError, check_expression, sandbox
@@ -28,12 +28,6 @@ def ws(tmp_path):
     w.ingest("equipment", tmp_path / "eq.csv")
     yield w
     w.close()
-
-
-def load(ws, tmp_path, table, text, name="f.csv", **kw):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text).lstrip())
-    return ws.ingest(table, p, **kw)[0]
 
 
 def quarantined(ws, source=None):

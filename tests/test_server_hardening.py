@@ -144,22 +144,8 @@ def _main(argv, capsys):
     return e.value.code, out.out, out.err
 
 
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory):
-    import zhizao
-    from zhizao.simulate import simulate_plant, write_plant
-
-    d = tmp_path_factory.mktemp("cli")
-    paths = write_plant(simulate_plant(machines=2, days=3, seed=1), d / "plant")
-    db = d / "plant.duckdb"
-    with zhizao.connect(db) as ws:
-        for t in ("equipment", "products", "calendar", "states", "production"):
-            ws.ingest(t, paths[t])
-    return db
-
-
-def test_kpis_as_a_table_with_unnumbered_kpis(small_store, capsys):
-    code, out, err = _main(["kpis", "--db", str(small_store)], capsys)
+def test_kpis_as_a_table_with_unnumbered_kpis(small_plant_store, capsys):
+    code, out, err = _main(["kpis", "--db", str(small_plant_store)], capsys)
     assert code == 0, err
     assert "oee" in out and "Traceback" not in out + err
 
@@ -171,15 +157,15 @@ BUSY = [["kpi"], ["kpis"], ["capability"], ["quarantine"], ["report", "-o", "{tm
         ["bulletin", "-o", "{tmp}/b"], ["user", "list"], ["key", "list"], ["session", "list"]]
 
 
-def test_every_command_on_a_busy_store_exits_2_with_one_line(small_store, tmp_path, capsys):
+def test_every_command_on_a_busy_store_exits_2_with_one_line(small_plant_store, tmp_path, capsys):
     (tmp_path / "s.csv").write_bytes(csv_bytes([{"equipment_id": "M1", "start": "2025-01-01T00:00:00Z",
                                                  "state": "production"}]))
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(small_store)!r}); "
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(small_plant_store)!r}); "
                                "print('held', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         for args in BUSY:
-            args = [a.format(tmp=tmp_path) for a in args] + ["--db", str(small_store)]
+            args = [a.format(tmp=tmp_path) for a in args] + ["--db", str(small_plant_store)]
             code, out, err = _main(args, capsys)
             assert code == 2, (args, out, err)
             lines = err.strip().splitlines()
@@ -190,11 +176,11 @@ def test_every_command_on_a_busy_store_exits_2_with_one_line(small_store, tmp_pa
         holder.wait()
 
 
-def test_bad_arguments_exit_2_with_one_line(small_store, capsys):
+def test_bad_arguments_exit_2_with_one_line(small_plant_store, capsys):
     for args in (["kpi", "--bogus"], ["kpi", "--level", "galaxy"], ["ingest"], ["verify", "happiness"],
                  ["simulate", "--timezone", "Mars/Olympus"], ["simulate", "--start", "soon"],
                  ["kpi", "--from", "2025-03-05", "--to", "2025-03-04"]):
-        code, out, err = _main(args + (["--db", str(small_store)] if args[0] != "simulate" else []), capsys)
+        code, out, err = _main(args + (["--db", str(small_plant_store)] if args[0] != "simulate" else []), capsys)
         assert code == 2, (args, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in out + err, (args, err)
 

@@ -128,6 +128,13 @@ def render_message(message, lang: str = "en") -> str:
         return message.template % params
 
 
+def _as_date(value) -> dt.date:
+    """The date of a date, a datetime (its own local date) or an ISO 8601 string (its own offset kept)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
 def _isnull(v) -> bool:
     try:
         return bool(pd.isna(v))
@@ -182,11 +189,7 @@ class Formatter:
         """A date (or an ISO 8601 string; its own offset is kept) in the locale's medium format."""
         if _isnull(value):
             return NULL
-        if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        if isinstance(value, dt.datetime):
-            value = value.date()
-        return format_date(value, "medium", locale=self.locale)
+        return format_date(_as_date(value), "medium", locale=self.locale)
 
     def date_range(self, first: dt.date, last: dt.date) -> str:
         """An inclusive range of local dates: "2024年5月6日至2024年5月20日", "6 May 2024 to 20 May 2024"."""
@@ -198,10 +201,7 @@ class Formatter:
         A datetime (or ISO 8601 string) gives its own local date; null -> "—"."""
         if _isnull(value):
             return NULL
-        if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        if isinstance(value, dt.datetime):
-            value = value.date()
+        value = _as_date(value)
         if self.lang == "zh":
             return f"{value.year}年{value.month}月{value.day}日"
         return format_date(value, "d MMMM y", locale=self.locale)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -134,6 +135,13 @@ def _isna(v) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def output_console(output: Path | None, width: int = 200) -> Iterator[Console]:
+    """A console that writes to the file ``output`` (closed at the end) or, without one, to standard output."""
+    with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
+        yield Console(file=fh, width=width)
+
+
 def write_frame(df, fmt: str, output: Path | None, console: Console | None = None) -> None:
     """Write a DataFrame as table (the terminal), or csv, json, parquet or xlsx through the one table writer
     :func:`zhizao.export.write_table` (formula-like text neutralised in csv and xlsx), to ``output`` or
@@ -153,8 +161,8 @@ def write_frame(df, fmt: str, output: Path | None, console: Console | None = Non
         if console is not None:
             console.print(t)
             return
-        with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
-            Console(file=fh, width=max(200, 20 * len(df.columns))).print(t)
+        with output_console(output, width=max(200, 20 * len(df.columns))) as con:
+            con.print(t)
     elif fmt in ("csv", "json"):
         if output:
             write_table(df, fmt, output)

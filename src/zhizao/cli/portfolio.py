@@ -9,7 +9,6 @@ the entry point turns them into one line and exit code 2.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 from pathlib import Path
@@ -195,8 +194,7 @@ def project_show(project_id: str = typer.Argument(..., help="project id"), db: s
             if fmt == "json":
                 _print_json({"project": p, "as_of": as_of}, output)
             else:
-                with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
-                    con = Console(file=fh, width=200)
+                with _main.output_console(output) as con:
                     for k, v in p.items():
                         con.print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
             return
@@ -217,8 +215,7 @@ def project_show(project_id: str = typer.Argument(..., help="project id"), db: s
         _print_json({"project": p, "status_history": hist, "designations": des,
                      "verifications": list(ver["result"])}, output)
         return
-    with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
-        con = Console(file=fh, width=200)
+    with _main.output_console(output) as con:
         for k, v in p.items():
             con.print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
         if hist:
@@ -555,8 +552,7 @@ def programme(db: str = DB, park: str | None = PARK, district: str | None = DIST
     if fmt == "json":
         _print_json(s, output)
         return
-    with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
-        con = Console(file=fh, width=200)
+    with _main.output_console(output) as con:
         t = s["totals"]
         con.print(f"projects: {t['n_projects']}  enterprises: {t['n_enterprises']}  demonstration projects: "
                   f"{t['n_demonstration_projects']}  smart factories: {t['n_smart_factories']}  digital workshops: "

@@ -49,11 +49,26 @@ class EmbeddedEngine:
         # the last bit); the elements of a store done in one pass are kept (cached) for the other tables
         # (how many partitions: cached with the elements, so that a reader sharing them does not plan again)
         key = ("elements", period, str(start), str(end), zone_level, "partitions")
-        if ws.cached(key, lambda: len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level))) > 1:
+        if ws.cached(key, lambda: _n_partitions(ws, period, start, end, zone_level)) > 1:
             parts = PartitionedElements(ws.con, period, start, end, ws.settings, zone_level)
             return rollup_stream((r.elements for r in parts), level, period)
         raw = ws.elements_raw(period, start, end, zone_level)
         return rollup(raw.elements, level, period)
+
+
+def _n_partitions(ws, period, start, end, zone_level) -> int:
+    """How many partitions the engine would use; 1 (the one-pass path) when the store cannot be planned.
+
+    Planning reads the store's data extent; a store whose records are out of any plausible range (or empty)
+    is left to the one-pass path, which cleans implausible records and isolates an entity it fails on."""
+    import pandas as pd
+
+    from zhizao.errors import InputError
+
+    try:
+        return len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level))
+    except (InputError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return 1
 
 
 class SparkStoreEngine:

@@ -90,20 +90,24 @@ def safe_name(name: str | None, suffixes=DATA_SUFFIXES) -> str:
     return name
 
 
+def _copy(src, out, limit: int, too_large: TooLarge) -> int:
+    """Copy ``src`` to ``out`` in chunks, counting; ``too_large`` is raised past ``limit`` bytes (nothing more
+    is written). Returns the bytes copied."""
+    n = 0
+    while chunk := src.read(CHUNK):
+        n += len(chunk)
+        if n > limit:
+            raise too_large
+        out.write(chunk)
+    return n
+
+
 def save(upload, dest: Path, limit: int) -> int:
     """Copy an uploaded file to ``dest``; 413 past ``limit`` bytes, 400 when empty. Returns the size."""
-    n = 0
     src = upload.file
     src.seek(0)
     with open(dest, "wb") as out:
-        while True:
-            chunk = src.read(CHUNK)
-            if not chunk:
-                break
-            n += len(chunk)
-            if n > limit:
-                raise TooLarge(TOO_LARGE, mb=round(limit / 1e6))
-            out.write(chunk)
+        n = _copy(src, out, limit, TooLarge(TOO_LARGE, mb=round(limit / 1e6)))
     if n == 0:
         raise BadRequest(EMPTY, name=dest.name.split('_', 1)[-1])
     return n
@@ -127,17 +131,9 @@ def sniff(path: Path, name: str) -> None:
 def unpack(path: Path, dest: Path, limit: int, name: str) -> int:
     """Unpack the gzip file ``path`` to ``dest``, counting: 413 past ``limit`` bytes (nothing more is written),
     400 for a broken archive. Returns the unpacked size."""
-    n = 0
     try:
         with gzip.open(path, "rb") as src, open(dest, "wb") as out:
-            while True:
-                chunk = src.read(CHUNK)
-                if not chunk:
-                    break
-                n += len(chunk)
-                if n > limit:
-                    raise TooLarge(UNPACKS_TOO_LARGE, name=name, limit=limit)
-                out.write(chunk)
+            n = _copy(src, out, limit, TooLarge(UNPACKS_TOO_LARGE, name=name, limit=limit))
     except (OSError, EOFError, zlib.error) as e:
         raise BadRequest(BAD_GZIP, name=name, error=str(e).splitlines()[0] if str(e) else type(e).__name__) \
             from None

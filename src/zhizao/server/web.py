@@ -245,8 +245,8 @@ def programme(request: Request, view: View):
                   pg._("Programme"), "programme", view=view, cache_key=("programme", tuple(sorted(q.items()))))
 
 
-@router.get("/programme/bulletin", response_class=HTMLResponse)
-def programme_bulletin(request: Request, view: View):
+def _bulletin_request(request: Request, view) -> tuple[str, dict, int]:
+    """The notice's language (``lang`` or the reader's), filters and bootstrap resamples (1 to 10,000)."""
     _remember(request, view)
     lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
     q = _query(request)
@@ -254,6 +254,12 @@ def programme_bulletin(request: Request, view: View):
         n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
     except ValueError:
         raise BadRequest(NOT_A_WHOLE_NUMBER, name="n_boot") from None
+    return lang, q, n_boot
+
+
+@router.get("/programme/bulletin", response_class=HTMLResponse)
+def programme_bulletin(request: Request, view: View):
+    lang, q, n_boot = _bulletin_request(request, view)
     b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot)
     return HTMLResponse(b["html"])
 
@@ -261,13 +267,7 @@ def programme_bulletin(request: Request, view: View):
 @router.get("/programme/bulletin.pdf")
 def programme_bulletin_pdf(request: Request, view: View):
     """The notice as PDF (A4, page numbers, contents), for download."""
-    _remember(request, view)
-    lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
-    q = _query(request)
-    try:
-        n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
-    except ValueError:
-        raise BadRequest(NOT_A_WHOLE_NUMBER, name="n_boot") from None
+    lang, q, n_boot = _bulletin_request(request, view)
     b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot, pdf=True)
     return Response(b["pdf"], media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="bulletin.{lang}.pdf"'})
