@@ -44,7 +44,7 @@ def test_one_application_from_submission_to_acceptance(ws):
     p = get_record(con, "projects", aid)
     assert (p["status"], p["type"], p["start"], p["scope"]) == ("applied", "digital_equipment",
                                                                  dt.date(2025, 3, 1), "E1-WS1")
-    with pytest.raises(Conflict, match="edit does not apply to application .* in state submitted"):
+    with pytest.raises(Conflict, match=r"edit does not apply to application .* in state submitted"):
         workflow.edit(con, aid, {"name": "y"}, actor="user:ent1")
     with pytest.raises(InputError, match="give a reason for pre_return"):
         workflow.pre_review(con, aid, "return", actor="user:dist")

@@ -2,10 +2,10 @@
 
 The catalogues are the ``.po`` files under ``locale/<lang>/LC_MESSAGES/``: ``zhizao.po`` and, for parts of
 zhizao that keep their messages apart, further files merged into it (``programme.po``: the register,
-workflow, maturity and recognition rules); msgids are English. They are compiled in memory when first used (``read_po`` -> ``write_mo`` -> :class:`babel.support.Translations`),
-so no compile step is needed. Numbers and dates are formatted with :mod:`babel.numbers` and
-:mod:`babel.dates` for the report's locale. Values are formatted for display only: the figures themselves
-are never rounded.
+workflow, maturity and recognition rules); msgids are English. They are compiled in memory when first used
+(``read_po`` -> ``write_mo`` -> :class:`babel.support.Translations`), so no compile step is needed.
+Numbers and dates are formatted with :mod:`babel.numbers` and :mod:`babel.dates` for the report's locale.
+Values are formatted for display only: the figures themselves are never rounded.
 """
 
 from __future__ import annotations

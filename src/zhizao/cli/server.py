@@ -160,7 +160,7 @@ def user_assign(name: str = typer.Argument(..., help="an assessor"),
             if remove:
                 accounts.unassign(ws.con, name, p)
             else:
-                _account(lambda: accounts.assign(ws.con, name, p))
+                _account(lambda p=p: accounts.assign(ws.con, name, p))
         u = accounts.get_user(ws.con, name)
     console.print(f"{name}: {', '.join(u.projects) if u else ''}", markup=False, highlight=False)
 

@@ -13,8 +13,9 @@ tiers of MIIT's factory ladder, versioned per authority and year). Every criteri
 
 The overall verdict (:func:`verdict`) is ``pass`` when every computed criterion passes and every declared one
 is confirmed, ``fail`` when any computed criterion fails or any declared one is not confirmed, ``pending``
-otherwise (a declaration to confirm, no data, or only indicative results). A recognised workshop or factory whose data now fail a computed criterion is a conflict
-(:func:`recognition_conflicts`; shown on the programme page and in the bulletin's annex).
+otherwise (a declaration to confirm, no data, or only indicative results). A recognised workshop or factory
+whose data now fail a computed criterion is a conflict (:func:`recognition_conflicts`; shown on the programme
+page and in the bulletin's annex).
 
 Computed measures
 -----------------

@@ -69,8 +69,8 @@ HEADERS = {
                  "declared_defect_rate": "申报产品不良率降低", "declared_operating_cost": "申报运营成本降低",
                  "declared_unit_energy": "申报单位产品能耗降低", "declared_development_cycle": "申报研制周期缩短"},
     "designations": {"designation_id": "认定编号", "enterprise_id": "企业编号", "project_id": "项目编号",
-                     "scope": "实施范围", "name": "名称", "designation": "认定类别", "level": "级别", "programme": "批次",
-                     "date": "认定日期", "revoked": "撤销日期", "note": "备注"},
+                     "scope": "实施范围", "name": "名称", "designation": "认定类别", "level": "级别",
+                     "programme": "批次", "date": "认定日期", "revoked": "撤销日期", "note": "备注"},
     "programmes": {"programme_id": "批次编号", "name": "批次名称", "name_en": "英文名称", "year": "年度",
                    "level": "级别", "authority": "主管部门", "timezone": "时区", "rules": "认定规则",
                    "start": "开始日期", "end": "结束日期", "description": "说明"},
@@ -716,7 +716,7 @@ def _apply(con, table: str, rows: list[dict], present: set, report: RegisterRepo
             audit.append(con, actor, "create", table, _key_text(table, key) if isinstance(key, tuple) else key,
                          after=new, reason=reason, source=source)
             stored_out.append(new)
-    for key, old, new, ch in updates:
+    for key, _old, new, ch in updates:
         _update(con, table, key, new)
         audit.append(con, actor, "update", table, _key_text(table, key) if isinstance(key, tuple) else key,
                      changes=ch, after=new, reason=reason, source=source)

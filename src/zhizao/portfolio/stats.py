@@ -364,8 +364,8 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         (total [CNY] of the projects that state one, n_investment of them), n_simulated_projects and
         simulated_project_ids (projects whose record was loaded from simulated data, :mod:`zhizao.provenance`));
         DataFrames ``projects`` (the selected projects), ``by_type``, ``by_district``, ``by_industry``,
-        ``by_year`` (n_projects, investment [CNY], project_ids), ``designations`` (the records counted), ``by_designation``
-        and ``by_designation_level`` (n designated units, units, enterprise_ids, project_ids);
+        ``by_year`` (n_projects, investment [CNY], project_ids), ``designations`` (the records counted),
+        ``by_designation`` and ``by_designation_level`` (n designated units, units, enterprise_ids, project_ids);
         ``coverage`` (per indicator: n_verified, n_indicative, n_declared_only, n_neither, n_declared and the
         ids of each);
         ``averages`` (per indicator and basis "verified" / "declared": n, mean (unweighted), ci_low, ci_high,

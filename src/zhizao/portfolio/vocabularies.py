@@ -43,7 +43,8 @@ BAD_FILE = define("vocabulary.bad_file", "vocabulary file %(file)s: %(error)s")
 #: The names of the shipped vocabularies in messages (their files carry the same titles as data).
 TITLES = {n: define(f"vocabulary.title.{n}", t) for n, t in (
     ("project_type", "project type"), ("project_status", "project status"), ("designation", "designation"),
-    ("level", "level (district, municipal, national)"), ("industry", "industry (GB/T 4754-2017)"), ("district", "district"),
+    ("level", "level (district, municipal, national)"), ("industry", "industry (GB/T 4754-2017)"),
+    ("district", "district"),
     ("scope_kind", "kind of scope"), ("target_measure", "target measure"))}
 
 

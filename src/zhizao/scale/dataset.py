@@ -55,7 +55,8 @@ PLAIN_TABLES = ("enterprises", "programmes", "programme_targets", "scopes", "pro
                 "development_cycles")
 #: Load order of every table of a dataset (a referenced table before the tables referring to it).
 LOAD_ORDER = ("equipment", "enterprises", "programmes", "programme_targets", "scopes", "projects", "designations",
-              "development_cycles", "products", "states", "production", "calendar", "energy", "labour", "quality", "variables", "costs", "adjustments")
+              "development_cycles", "products", "states", "production", "calendar", "energy", "labour", "quality",
+              "variables", "costs", "adjustments")
 assert set(LOAD_ORDER) == set(TABLES), "every canonical table has a place in the dataset"
 
 #: The time that decides a record's month.

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -163,8 +164,9 @@ class SecurityHeaders:
     (``hsts``: with ``--secure-cookies``) and no caching of anything but the static files and charts (which set
     their own Cache-Control). It is the outermost layer, so every answer carries them, errors included."""
 
-    FIXED = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-             (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
+    FIXED: ClassVar[list[tuple[bytes, bytes]]] = [
+        (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
     HSTS = (b"strict-transport-security", b"max-age=31536000")
 
     def __init__(self, app, hsts: bool = False):

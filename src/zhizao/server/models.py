@@ -137,7 +137,7 @@ class UserBody(Body):
     enterprise_id: str | None = Field(None, max_length=200)
     display_name: str | None = Field(None, max_length=200)
     projects: list[str] = Field(default_factory=list, max_length=1000)
-    district: Optional[str] = Field(None, max_length=100, description="district reviewers: their district")
+    district: str | None = Field(None, max_length=100, description="district reviewers: their district")
 
 
 class UserPatch(Body):

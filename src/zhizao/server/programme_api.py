@@ -459,7 +459,8 @@ async def evidence_upload(request: Request, view: View, app_id: AppId, file: Upl
 
 
 @router.get("/evidence/{file_id}", tags=["workflow"], response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+            responses={200: {"content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}},
             summary="Download an evidence file (the enterprise, its reviewers, administrators)")
 def evidence_download(view: View, file_id: str = PathParam(..., max_length=40)):
     from urllib.parse import quote

@@ -363,7 +363,8 @@ def _acceptance(view, pg: Page, app: dict) -> dict:
         for r in df.to_dict("records"):
             criteria.append({"id": r["criterion"], "text": r["text_zh"] if pg.lang == "zh" else r["text_en"],
                              "kind": r["kind"], "verdict": r["verdict"],
-                             "verdict_label": pg._(VERDICT_LABELS.get(r["verdict"], r["verdict"])), "confirmable": r["criterion"] in confirmable,
+                             "verdict_label": pg._(VERDICT_LABELS.get(r["verdict"], r["verdict"])),
+                             "confirmable": r["criterion"] in confirmable,
                              "confirmation": r.get("confirmation") or None,
                              "basis": r["basis"].text(pg.lang) if r["basis"] is not None else "",
                              "value": pg.f.pct(r["value"]) if isinstance(r["value"], float) else

@@ -420,7 +420,8 @@ def application_object(request: Request, app_id: str, view: View, csrf: str = Fo
 
 @router.post("/applications/{app_id}/objections/{objection_id}/resolution")
 def application_resolve(request: Request, app_id: str, objection_id: str, view: View,
-                        csrf: str = Form("", max_length=100), resolution: str = Form(..., min_length=1, max_length=4000)):
+                        csrf: str = Form("", max_length=100),
+                        resolution: str = Form(..., min_length=1, max_length=4000)):
     from zhizao.portfolio import workflow
 
     if len(objection_id) > 40:

@@ -138,8 +138,9 @@ STATE_CATEGORIES = ("production", "setup", "unplanned_downtime", "no_order", "pl
 FAIL_REASONS = ("spindle", "hydraulics", "electrical", "tooling", "conveyor")
 QUALITY_DEFECTS = ("dimension", "surface", "assembly", "material")
 
-#: Industries as GB/T 4754-2017 divisions (the register's vocabulary ``industry``): 36 汽车制造业 (automotive
-#: parts), 39 计算机、通信和其他电子设备制造业, 34 通用设备制造业, 32 有色金属冶炼和压延加工业 (materials), 14 食品制造业.
+#: Industries as GB/T 4754-2017 divisions (the register's vocabulary ``industry``): 36 汽车制造业
+#: (automotive parts), 39 计算机、通信和其他电子设备制造业, 34 通用设备制造业, 32 有色金属冶炼和压延加工业
+#: (materials), 14 食品制造业.
 INDUSTRIES = ("36", "39", "34", "32", "14")
 INDUSTRY_WEIGHTS = (0.35, 0.25, 0.2, 0.12, 0.08)
 INDUSTRY_CN = {"36": "汽车零部件", "39": "电子科技", "34": "机械制造", "32": "新材料", "14": "食品"}
