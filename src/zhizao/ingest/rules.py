@@ -42,6 +42,8 @@ RULES = {
                      "time zone, unit)",
     "duplicate": "the same record key occurs earlier in the same file or batch",
     "conflicts_with_stored": "a stored record has the same key but different values",
+    # register tables (enterprises, scopes, projects, designations, programmes; zhizao.portfolio.register)
+    "scope_of_other_enterprise": "the scope (or parent scope) of a register record belongs to another enterprise",
     # live sources (MQTT, OPC UA)
     "malformed_topic": "the topic is not <prefix>/<enterprise>/<site>/<area>/<work_center>/<equipment>/<table>",
     "unknown_table": "the topic's table is not a canonical table accepted live",

@@ -26,11 +26,13 @@ Loading a file
 - A designation without ``designation_id`` gets one derived from its values, so the same file loads once;
   two designations of one enterprise with empty scopes are two records (two units in the statistics).
 
-Rules (the quarantine's ``rule``): ``missing_field``, ``unparseable``, ``invalid_value`` (a code outside its
-vocabulary, a time zone), ``negative_quantity``, ``end_not_after_start`` (commissioning before start, revoked
-before recognised), ``unknown_reference`` (an enterprise, programme, project or parent scope that is not
-registered), ``scope_of_other_enterprise``, ``duplicate`` (the key of an earlier record of the file),
-``conflicts_with_stored``.
+Rules (the quarantine's ``rule``): ``missing_field``, ``unparseable``, ``not_finite`` (NaN, infinity),
+``value_out_of_range`` (larger in magnitude than the limit of :mod:`zhizao.limits`), ``invalid_value`` (a code
+outside its vocabulary, a time zone), ``negative_quantity``, ``end_not_after_start`` (commissioning before
+start, revoked before recognised), ``unknown_reference`` (an enterprise, programme, project or parent scope that
+is not registered), ``scope_of_other_enterprise``, ``duplicate`` (the key of an earlier record of the file),
+``conflicts_with_stored``. Every rejected record is stored with its rule, its detail as a message code and
+parameters (:mod:`zhizao.ingest.rules`) and the detail in English.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import unicodedata
 from contextlib import contextmanager
@@ -50,6 +53,8 @@ import pandas as pd
 from zhizao.errors import Conflict, InputError, NotFound
 from zhizao.ingest.load import IngestError, LoadReport, _sha256, read_sql
 from zhizao.ingest.mapping import Mapping, default_mapping
+from zhizao.ingest.rules import NOT_FINITE, VALUE_OUT_OF_RANGE
+from zhizao.limits import current as current_limits
 from zhizao.messages import define
 from zhizao.portfolio import audit
 from zhizao.portfolio.dates import check_zone, ensure_settings, parse_date, programme_zones, store_zone
@@ -263,6 +268,8 @@ _FALSE = {"false", "0", "no", "n", "否", "f"}
 
 
 def _number(text: str) -> float | None:
+    """The number of ``text`` (``%`` divides by 100, thousands separators allowed); None when it is none.
+    NaN and infinities are returned as such (the caller refuses them as ``not_finite``)."""
     t = unicodedata.normalize("NFKC", text).strip()
     pct = t.endswith("%")
     if pct:
@@ -272,8 +279,6 @@ def _number(text: str) -> float | None:
     try:
         v = float(t)
     except ValueError:
-        return None
-    if v != v or v in (float("inf"), float("-inf")):
         return None
     return v / 100.0 if pct else v
 
@@ -304,6 +309,11 @@ def parse_value(table: str, column: str, text, zone: str):
         return text
     if c.type in ("float", "int"):
         v = _number(text)
+        if v is not None and not math.isfinite(v):
+            raise _Reject("not_finite", NOT_FINITE(column=column, value=text))
+        if v is not None and abs(v) > current_limits().max_abs_value:
+            raise _Reject("value_out_of_range", VALUE_OUT_OF_RANGE(
+                column=column, value=text, limit=f"{current_limits().max_abs_value:g}"))
         if v is None or (c.type == "int" and not float(v).is_integer()):
             raise _Reject("unparseable", D_UNPARSEABLE(column=column, value=text, type=c.type))
         return int(v) if c.type == "int" else v
@@ -557,7 +567,7 @@ def _scaled_text(x, factor: float):
     if _is_null(x) or not str(x).strip():
         return None
     n = _number(str(x))
-    return str(x) if n is None else repr(n * factor)
+    return str(x) if n is None or not math.isfinite(n) else repr(n * factor)
 
 
 def _diff(table: str, stored: dict, new: dict, present: set) -> dict:
@@ -723,9 +733,11 @@ def _apply(con, table: str, rows: list[dict], present: set, report: RegisterRepo
         report.changes.append((_key_text(table, key) if isinstance(key, tuple) else str(key), ch))
         stored_out.append(new)
     for rid, line, rule, detail, raw in quarantine:
-        con.execute('INSERT INTO quarantine ("table", source, record, line, rule, detail, raw) '
-                    'VALUES (?, ?, ?, ?, ?, ?, ?)',
-                    [table, source, rid, line, rule, detail.text("en") if hasattr(detail, "text") else str(detail),
+        d = detail.to_dict("en")
+        con.execute('INSERT INTO quarantine ("table", source, record, line, rule, detail, code, params, raw) '
+                    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                    [table, source, rid, line, rule, d["message"], d["code"],
+                     json.dumps(d["params"], ensure_ascii=False, default=str),
                      json.dumps({c: (None if _is_null(v) else str(v)) for c, v in raw.items()},
                                 ensure_ascii=False)])
     report.loaded += len(inserts)
