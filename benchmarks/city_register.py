@@ -214,9 +214,8 @@ def pages(db: Path, repeats: int = 20, port: int = 8765) -> dict:
     import httpx
 
     exe = str(Path(sys.executable).parent / "zhizao")
-    env = {**os.environ, "ZHIZAO_ADMIN_PASSWORD": "bench-password-1"}
-    subprocess.run([exe, "user", "add", "bench", "--role", "admin", "--db", str(db), "--password-env",
-                    "ZHIZAO_ADMIN_PASSWORD"], check=True, env=env, capture_output=True)
+    subprocess.run([exe, "user", "add", "bench", "--role", "admin", "--db", str(db), "--password-stdin"],
+                   check=True, input="bench-password-1\n", text=True, capture_output=True)
     urls = page_urls(db)
     proc = subprocess.Popen([exe, "serve", "--db", str(db), "--port", str(port), "--host", "127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -344,14 +343,19 @@ def main() -> None:
                "verify": verify(db, a.workers)}
         res["verify"]["target"] = {"seconds": 60, "memory_mb": 2048,
                                    "met": res["verify"]["seconds"] <= 60 and res["verify"]["peak_pss_mb"] <= 2048}
+        _write(a.out, res)  # the verification's figures are kept even if the page timing fails
         if a.pages:
             res["pages"] = pages(db)
             worst = max((p.get("p95_s", 0), p["cold_s"]) for p in res["pages"]["pages"].values())
             res["pages"]["target"] = {"p95_s": 1.0, "met": max(worst) <= 1.0}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(res, indent=1, ensure_ascii=False))
-    a.out.with_suffix(".md").write_text(markdown(res), encoding="utf-8")
+    _write(a.out, res)
     print(json.dumps(res, indent=1, ensure_ascii=False))
+
+
+def _write(out: Path, res: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1, ensure_ascii=False))
+    out.with_suffix(".md").write_text(markdown(res), encoding="utf-8")
 
 
 if __name__ == "__main__":
