@@ -13,7 +13,13 @@ DuckDB lets one process own a database file. The server opens it once (:class:`z
   touched domain's counter goes up after the write commits. A cached result's key carries the counters of the
   domains it depends on (:meth:`Read.cached` ``deps``), for a tenant's own results only the counters of the
   tenant's enterprises (``tenant=True``). So a tenant's upload recomputes that tenant's pages and the
-  whole-store stage results, never another tenant's pages; a stored verification leaves the KPIs alone.
+  whole-store stage results, never another tenant's pages nor what is derived from the equipment table (the
+  access checks); a stored verification leaves the KPIs alone.
+- shares a tenant's stage inputs between its requests: the stages of a principal bound to enterprises run on
+  a workspace that sees only those enterprises' data (:meth:`zhizao.Workspace.scoped`), whose own cache (the
+  elements of each period, the engine's store-wide facts, the roll-ups) is kept in the result cache under
+  the tenant's counters (:meth:`Read.scoped`): a tenant's pages after its upload compute its elements once,
+  not once per table of the page.
   Counters only grow, so a key of an older counter is never asked for again; such entries are dropped.
 """
 
@@ -29,7 +35,7 @@ import zhizao
 from zhizao.server import accounts
 
 #: Dependency domains of cached results (see the module docstring).
-DOMAINS = ("data", "register", "verifications")
+DOMAINS = ("data", "register", "verifications", "equipment")
 #: The domains of a cached result that says nothing: everything.
 ALL = DOMAINS
 
@@ -164,6 +170,27 @@ class _ReaderCache(dict):
         return self[key]
 
 
+class _ScopedCache:
+    """The cache of a tenant's scoped workspace (:meth:`Read.scoped`): every entry is kept in the store's result
+    cache under the counters of the tenant's data, so that the tenant's requests share it until one of its
+    enterprises' data changes."""
+
+    def __init__(self, read: Read, enterprises: frozenset):
+        self.read = read
+        self.enterprises = enterprises
+        self.part = tuple(sorted(enterprises))
+
+    def get_or_compute(self, key, compute):
+        return self.read.cached(("scoped", self.part, *key), compute, deps=("data",),
+                                enterprises=self.enterprises)
+
+    def values(self):  # what Workspace.failures looks through: nothing of its own
+        return []
+
+    def clear(self) -> None:  # the store's counters decide what is fresh (a scoped workspace never writes)
+        pass
+
+
 class Read:
     """One read of the store: ``con`` is a cursor in a read transaction and ``ws`` a Workspace over it, both
     opened on first use (a request answered from the cache never touches the store); ``counters`` are the
@@ -193,6 +220,14 @@ class Read:
         if self._ws is None:
             self._ws = self.store.ws.reader(self.con, cache=_ReaderCache(self))
         return self._ws
+
+    def scoped(self, enterprises: frozenset):
+        """A workspace that sees only the data of ``enterprises`` (:meth:`zhizao.Workspace.scoped`), with a cache
+        shared by every request on the same counters of those enterprises' data (see the module docstring).
+        Close it after use."""
+        ws = self.ws.scoped(sorted(enterprises))
+        ws.cache = _ScopedCache(self, frozenset(enterprises))
+        return ws
 
     def dependency(self, deps: Iterable[str] = ALL, enterprises: frozenset | None = None) -> tuple:
         """The counters of ``deps`` (``data`` restricted to ``enterprises`` when given) as ((name, n), ...)."""
@@ -270,7 +305,7 @@ class Store:
 
     def _bump(self, touched: set | None) -> None:
         if touched is None:
-            touched = {"data:*", "register", "verifications"}
+            touched = {"data:*", "register", "verifications", "equipment"}
         version = self._read_version(self.ws.con)
         with self._counter_lock:
             c = self._counters

@@ -151,8 +151,12 @@ def _export(request: Request, c: dict, title: str, lang: str) -> Response:
 
 def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
            view: TenantView | None = None, principal: Principal | None = None, cache_key: tuple | None = None,
-           headers: dict | None = None) -> HTMLResponse:
+           headers: dict | None = None, tenant: bool = False) -> HTMLResponse:
     """Render a page: its content (cached under ``cache_key`` when given) inside the frame.
+
+    ``tenant=True`` for a page made only of the principal's own shop-floor data, the equipment table, the
+    register and verifications (the plant pages): its cached content then outlives other tenants' uploads
+    (:meth:`zhizao.server.access.TenantView.cached`).
 
     With ``?export=<table key>&format=xlsx|csv`` the answer is that table of the page as a file instead."""
     lang, from_query = lang_of(request)
@@ -168,7 +172,7 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
             _export_links(request, c)
         return e.get_template(template).render(**c, pg=pg, f=pg.f, lang=lang)
     if cache_key is not None and view is not None:
-        body = view.cached(("page", lang, view.access.signature, *cache_key), content)
+        body = view.cached(("page", lang, view.access.signature, *cache_key), content, tenant=tenant)
     else:
         body = content()
     principal = principal or (view.access.principal if view is not None else None)
@@ -319,7 +323,7 @@ def plant(request: Request, view: View):
     q = _query(request)
     return render(request, "plant_home.html.j2", lambda: {"home": views.plant_home(view, pg, q), "q": q},
                   pg._("Plant"), "plant", view=view,
-                  cache_key=("plant", tuple(sorted(q.items()))))
+                  cache_key=("plant", tuple(sorted(q.items()))), tenant=True)
 
 
 @router.get("/plant/{level}/{eid}", response_class=HTMLResponse)
@@ -339,7 +343,7 @@ def plant_entity(request: Request, level: str, eid: str, view: View):
         return {"e": views.plant_entity(view, pg, level, eid, q), "q": q,
                 "periods": [("day", pg._("Day")), ("week", pg._("Week")), ("month", pg._("Month"))]}
     return render(request, "plant_entity.html.j2", build, f"{pg.level(level)} {eid}", "plant", view=view,
-                  cache_key=("plant", level, eid, tuple(sorted(q.items()))))
+                  cache_key=("plant", level, eid, tuple(sorted(q.items()))), tenant=True)
 
 
 @router.get("/plant/{level}/{eid}/chart/{name}.svg")
@@ -353,7 +357,7 @@ def plant_chart(request: Request, level: str, eid: str, name: str, view: View):
     lang = lang_of(request)[0]
     q = _query(request)
     svg = view.cached(("chart", lang, view.access.signature, level, eid, name, tuple(sorted(q.items()))),
-                      lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name))
+                      lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name), tenant=True)
     if svg is None:
         raise NotFound(NO_CHART, name=name, level=level, id=eid)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
