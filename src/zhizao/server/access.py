@@ -415,13 +415,11 @@ class TenantView:
         ents = self.access.enterprises
         if deps is DATA and ents:
             def compute():
-                part = self.read.scoped(ents)
-                self._part = part
+                self._part = self.read.scoped(ents)  # closed with the read
                 try:
                     return fn(*args)
                 finally:
                     self._part = None
-                    part.close()
             return self.cached((name, "tenant", *args), compute, DATA, tenant=True)
         return self.cached((name, *args), lambda: fn(*args), deps)
 
