@@ -50,6 +50,9 @@ from zhizao.server.store import ALL
 
 #: What cached results depend on (see zhizao.server.store).
 DATA, REGISTER, VERIFICATIONS = ("data",), ("register",), ("verifications", "register")
+#: What is derived from the equipment table alone (who sees what, the hierarchy): only a load of the equipment
+#: table changes it, not another tenant's records.
+EQUIPMENT = ("equipment",)
 DATA_REGISTER = ("data", "register")
 
 HIERARCHY = ("equipment_id", "work_center", "area", "site", "enterprise")
@@ -283,6 +286,12 @@ def admin_access(name: str = "admin") -> Access:
     return derive_access(Principal("user", name, "admin"), None)
 
 
+def enterprise_access(enterprise_id: str, name: str = "enterprise") -> Access:
+    """The access of a user of enterprise ``enterprise_id`` (for the server's own work on that enterprise's
+    results, such as warming them after its upload)."""
+    return derive_access(Principal("user", name, "enterprise", enterprise_id=enterprise_id), None)
+
+
 def _records(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
@@ -354,7 +363,7 @@ class TenantView:
         def load():
             cols = ", ".join(f'"{c}"' for c in TABLES["equipment"].names)
             return self.read.con.execute(f"SELECT {cols} FROM equipment ORDER BY equipment_id").df()
-        return self.cached(("equipment",), load, DATA)
+        return self.cached(("equipment",), load, EQUIPMENT)
 
     def _mask(self, eq: pd.DataFrame) -> pd.Series:
         a = self.access
@@ -379,7 +388,7 @@ class TenantView:
                 g = pd.DataFrame({"id": eq[col], "ok": ok}).dropna(subset=["id"]).groupby("id")["ok"].all()
                 out[level] = frozenset(g.index[g.to_numpy(dtype=bool)])
             return out
-        return self.cached(("allowed", self.access.tenant), compute, DATA)
+        return self.cached(("allowed", self.access.tenant), compute, EQUIPMENT)
 
     def foreign_ids(self) -> frozenset:
         """Every hierarchy id of equipment this principal may not see."""
@@ -390,7 +399,7 @@ class TenantView:
             eq = self.equipment_table
             other = eq[~self._mask(eq)]
             return frozenset(v for c in HIERARCHY for v in other[c].dropna().tolist())
-        return self.cached(("foreign", self.access.tenant), compute, DATA)
+        return self.cached(("foreign", self.access.tenant), compute, EQUIPMENT)
 
     def visible_any(self) -> frozenset | None:
         """Ids visible at any level (None: unrestricted)."""
@@ -414,7 +423,7 @@ class TenantView:
 
     def equipment_ids(self) -> frozenset:
         """Every equipment id of the store."""
-        return self.cached(("equipment_ids",), lambda: frozenset(self.equipment_table["equipment_id"]), DATA)
+        return self.cached(("equipment_ids",), lambda: frozenset(self.equipment_table["equipment_id"]), EQUIPMENT)
 
     def require_level(self, level: str) -> str:
         if level not in LEVELS:
@@ -441,7 +450,7 @@ class TenantView:
                 ok &= (eq[pcol] == pid).fillna(False).astype(bool)
             g = pd.DataFrame({"id": eq[col], "ok": ok}).dropna(subset=["id"]).groupby("id")["ok"].all()
             return frozenset(g.index[g.to_numpy(dtype=bool)])
-        return self.cached(("within", level, tuple(sorted(within.items()))), compute, DATA)
+        return self.cached(("within", level, tuple(sorted(within.items()))), compute, EQUIPMENT)
 
     def filter(self, df: pd.DataFrame, level: str, ids=None, within: dict | None = None) -> pd.DataFrame:
         """Rows of ``df`` (with the level's id column) that the principal may see, optionally only ``ids`` and
@@ -465,18 +474,18 @@ class TenantView:
         A stage of shop-floor data (``deps=DATA``) of a principal bound to enterprises (enterprise users and
         keys, assessors) is computed on a workspace that sees only those enterprises' data
         (:meth:`zhizao.Workspace.scoped`) and cached under their counters only: another tenant's upload, or a
-        far date in another tenant's data, neither invalidates nor slows it. The entities the principal may see
-        are computed alike either way (their equipment is all the principal's)."""
+        far date in another tenant's data, neither invalidates nor slows it. The stages of one tenant share
+        what the workspace computes (the elements of each period: :meth:`zhizao.server.store.Read.scoped`). The
+        entities the principal may see are computed alike either way (their equipment is all the
+        principal's)."""
         ents = self.access.enterprises
         if deps is DATA and ents:
             def compute():
-                part = self.read.ws.scoped(sorted(ents))
-                self._part = part
+                self._part = self.read.scoped(ents)  # closed with the read
                 try:
                     return fn(*args)
                 finally:
                     self._part = None
-                    part.close()
             return self.cached((name, "tenant", *args), compute, DATA, tenant=True)
         return self.cached((name, *args), lambda: fn(*args), deps)
 
@@ -1205,7 +1214,7 @@ def _all_ids(view: TenantView) -> frozenset:
     def compute():
         eq = view.equipment_table
         return frozenset(v for c in HIERARCHY for v in eq[c].dropna().tolist())
-    return view.cached(("all_ids",), compute, DATA)
+    return view.cached(("all_ids",), compute, EQUIPMENT)
 
 
 #: Columns of each table that name a tenant (equipment, scope or enterprise).

@@ -134,8 +134,12 @@ def _export(request: Request, c: dict, title: str, lang: str) -> Response:
 
 def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
            view: TenantView | None = None, principal: Principal | None = None, cache_key: tuple | None = None,
-           headers: dict | None = None) -> HTMLResponse:
+           headers: dict | None = None, tenant: bool = False) -> HTMLResponse:
     """Render a page: its content (cached under ``cache_key`` when given) inside the frame.
+
+    ``tenant=True`` for a page made only of the principal's own shop-floor data, the equipment table, the
+    register and verifications (the plant pages): its cached content then outlives other tenants' uploads
+    (:meth:`zhizao.server.access.TenantView.cached`).
 
     With ``?export=<table key>&format=xlsx|csv`` the answer is that table of the page as a file instead."""
     lang, from_query = lang_of(request)
@@ -151,7 +155,7 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
             _export_links(request, c)
         return e.get_template(template).render(**c, pg=pg, f=pg.f, lang=lang)
     if cache_key is not None and view is not None:
-        body = view.cached(("page", lang, view.access.signature, *cache_key), content)
+        body = view.cached(("page", lang, view.access.signature, *cache_key), content, tenant=tenant)
     else:
         body = content()
     principal = principal or (view.access.principal if view is not None else None)

@@ -38,6 +38,7 @@ from zhizao.report.summaries import (
     stop_reason_items,
 )
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+from zhizao.server.access import EQUIPMENT
 from zhizao.server.errors import ApiError, NotFound
 from zhizao.server.store import LRU
 
@@ -254,7 +255,7 @@ def simulated_equipment(view) -> set:
     from zhizao.provenance import simulated_ids
 
     return view.cached(("simulated", "equipment"), lambda: simulated_ids(view.read.con, "equipment",
-                                                                          "equipment_id"))
+                                                                          "equipment_id"), EQUIPMENT)
 
 
 def simulated_projects(view) -> set:

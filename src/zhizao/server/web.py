@@ -156,7 +156,7 @@ def plant(request: Request, view: View):
     q = _query(request)
     return render(request, "plant_home.html.j2", lambda: {"home": views.plant_home(view, pg, q), "q": q},
                   pg._("Plant"), "plant", view=view,
-                  cache_key=("plant", tuple(sorted(q.items()))))
+                  cache_key=("plant", tuple(sorted(q.items()))), tenant=True)
 
 
 @router.get("/plant/{level}/{eid}", response_class=HTMLResponse)
@@ -176,7 +176,7 @@ def plant_entity(request: Request, level: str, eid: str, view: View):
         return {"e": views.plant_entity(view, pg, level, eid, q), "q": q,
                 "periods": [("day", pg._("Day")), ("week", pg._("Week")), ("month", pg._("Month"))]}
     return render(request, "plant_entity.html.j2", build, f"{pg.level(level)} {eid}", "plant", view=view,
-                  cache_key=("plant", level, eid, tuple(sorted(q.items()))))
+                  cache_key=("plant", level, eid, tuple(sorted(q.items()))), tenant=True)
 
 
 @router.get("/plant/{level}/{eid}/chart/{name}.svg")
@@ -190,7 +190,7 @@ def plant_chart(request: Request, level: str, eid: str, name: str, view: View):
     lang = lang_of(request)[0]
     q = _query(request)
     svg = view.cached(("chart", lang, view.access.signature, level, eid, name, tuple(sorted(q.items()))),
-                      lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name))
+                      lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name), tenant=True)
     if svg is None:
         raise NotFound(NO_CHART, name=name, level=level, id=eid)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
