@@ -324,3 +324,108 @@ def test_good_without_scrap_gives_scrap_as_the_rest(make_ws, tmp_path):
     assert ws.ingest("production", bad)[0].quarantined == 1
     assert ws.quarantine().iloc[-1]["rule"] == "counts_exceed_produced"
     assert ws.elements(period="all", start=_t("00:00"), end=_t("23:00")).iloc[0]["sq"] == 6.0
+
+
+# -- 5. flags of single records in the data-quality table ---------------------------------------------------------
+def test_ambiguous_local_times_are_counted_per_entity_in_the_data_quality_table(make_ws):
+    # Europe/Berlin, 2024-10-27: clocks go back at 03:00 CEST (01:00Z), so 02:00-03:00 local happens twice and
+    # a naive 02:xx is read as the earlier instant (CEST, +02:00) and flagged. The day is 25 h:
+    # 2024-10-26T22:00Z .. 2024-10-27T23:00Z. W = {M1, M2}, V = {M3}, site S = all.
+    #   M1 production 02:30 (fold, 00:30Z) .. 04:00 CET (03:00Z): 1 flag (start)
+    #   calendar break of W 02:15 (fold, 00:15Z) .. 02:45 (fold, 00:45Z): 2 flags, concerning M1, M2, W and S
+    #   M3 count stamped 02:40 (fold, 00:40Z): 1 flag
+    #   M2 production 2024-10-27T02:30:00+01:00 (an offset: an instant, no flag)
+    eq = [{"equipment_id": m, "work_center": wc, "site": "S", "timezone": "Europe/Berlin"}
+          for m, wc in (("M1", "W"), ("M2", "W"), ("M3", "V"))]
+    ws = make_ws({"equipment": eq,
+                  "calendar": [{"scope": "W", "start": "2024-10-27 02:15:00", "end": "2024-10-27 02:45:00",
+                                "kind": "break"}],
+                  "states": [{"equipment_id": "M1", "start": "2024-10-27 02:30:00", "end": "2024-10-27 04:00:00",
+                              "state": "production"},
+                             {"equipment_id": "M2", "start": "2024-10-27T02:30:00+01:00",
+                              "end": "2024-10-27T03:30:00+01:00", "state": "production"}],
+                  "production": [{"equipment_id": "M3", "end": "2024-10-27 02:40:00", "produced": 5}]})
+    kw = dict(period="day", start="2024-10-26T22:00:00Z", end="2024-10-27T23:00:00Z")
+    # the readings themselves, by hand: a break-only calendar schedules W's machines around the clock minus
+    # the break: pot = 25 h = 90,000 s, pdt = 1,800 s, pbt = 88,200 s. M1 produces 00:30Z-03:00Z = 9,000 s, of
+    # which 00:30-00:45Z lies in the break: apt = 8,100 s, outside_pbt = 900 s, unaccounted = 80,100 s.
+    # M2 produces 01:30Z-02:30Z = 3,600 s: apt 3,600 s, unaccounted 84,600 s
+    el = ws.elements("equipment", **kw).set_index("equipment_id")
+    assert el.loc["M1", ["ct", "pot", "pdt", "pbt", "apt", "outside_pbt", "unaccounted"]].tolist() == [
+        90000.0, 90000.0, 1800.0, 88200.0, 8100.0, 900.0, 80100.0]
+    assert el.loc["M2", ["pbt", "apt", "unaccounted"]].tolist() == [88200.0, 3600.0, 84600.0]
+
+    def flags(level):
+        dq = ws.data_quality(level, **kw)
+        dq = dq[dq["check"] == "ambiguous_local_time"]
+        return dict(zip(dq[level if level != "equipment" else "equipment_id"], dq["value"]))
+
+    assert flags("equipment") == {"M1": 3.0, "M2": 2.0, "M3": 1.0}
+    assert flags("work_center") == {"W": 3.0, "V": 1.0}
+    assert flags("site") == {"S": 4.0}
+    dq = ws.data_quality("equipment", **kw)
+    row = dq[(dq["equipment_id"] == "M1") & (dq["check"] == "ambiguous_local_time")].iloc[0]
+    assert row["period_start"] == "2024-10-27T00:00:00+02:00" and row["period_end"] == "2024-10-28T00:00:00+01:00"
+    # outside the period: no row; the whole range: the same counts
+    assert flags_outside(ws) == {}
+    all_ = ws.data_quality("equipment", period="all")
+    assert all_[all_["check"] == "ambiguous_local_time"]["value"].sum() == 6.0
+
+    # translated like the other checks, in the report's data-quality section
+    from zhizao.i18n import translations
+    from zhizao.report.html import _Report
+    from zhizao.report.summaries import check_label, dq_summary
+
+    zh = translations("zh").gettext
+    c = next(c for c in dq_summary(dq) if c.check == "ambiguous_local_time")
+    assert (c.rows, c.total, c.largest) == (3, 6.0, 3.0)
+    assert zh(check_label("ambiguous_local_time")) == "有歧义的本地时间"
+    assert zh(c.description).startswith("落在夏令时重复小时内")
+    text = str(_Report(ws, "zh", ("site",)).sec_data_quality())
+    assert "有歧义的本地时间" in text and "落在夏令时重复小时内" in text
+    assert "Ambiguous local times" in str(_Report(ws, "en", ("site",)).sec_data_quality())
+
+
+def flags_outside(ws):
+    dq = ws.data_quality("equipment", period="day", start="2024-10-28T00:00:00Z", end="2024-10-29T00:00:00Z")
+    dq = dq[dq["check"] == "ambiguous_local_time"]
+    return dict(zip(dq["equipment_id"], dq["value"]))
+
+
+# -- 6. the label of a group's rows that no zone cuts -------------------------------------------------------------
+@pytest.mark.parametrize("configured", [None, "Europe/Berlin"])
+def test_the_whole_range_row_of_a_group_spanning_zones_is_labelled_with_the_groups_zone(make_ws, configured):
+    # E: M1 in Berlin (+02:00 in May), M2 and M3 in Shanghai (+08:00). The first member by id is M1 (Berlin),
+    # the zone of most machines is Shanghai. M1 produces and M2 sets up, both 08:00-10:00Z; M3 is silent and
+    # has no calendar: null times. So pbt = 2 h + 2 h = 14,400 s, apt = 7,200 s, availability 0.5.
+    import zhizao
+
+    eq = [{"equipment_id": m, "work_center": w, "site": s, "enterprise": "E", "timezone": tz}
+          for m, w, s, tz in (("M1", "W1", "S1", "Europe/Berlin"), ("M2", "W2", "S2", "Asia/Shanghai"),
+                              ("M3", "W2", "S2", "Asia/Shanghai"))]
+    tables = {"equipment": eq,
+              "states": [{"equipment_id": "M1", "start": _t("08:00"), "end": _t("10:00"), "state": "production"},
+                         {"equipment_id": "M2", "start": _t("08:00"), "end": _t("10:00"), "state": "setup"}]}
+    kw = {} if configured is None else {"settings": zhizao.Settings(zones={"E": configured})}
+    ws = make_ws(tables, **kw)
+    offset = "+08:00" if configured is None else "+02:00"
+    local = {"+08:00": ("16:00", "18:00"), "+02:00": ("10:00", "12:00")}[offset]
+    for period in ("all", "day", "hour", "week", "month"):
+        k = ws.kpi("enterprise", period=period, start=_t("08:00"), end=_t("10:00"))
+        assert k["pbt"].sum() == 14400.0 and k["apt"].sum() == 7200.0
+        assert k["period_start"].str.endswith(offset).all() and k["period_end"].str.endswith(offset).all(), period
+    a = ws.kpi("enterprise", period="all", start=_t("08:00"), end=_t("10:00")).iloc[0]
+    assert (a["period_start"], a["period_end"]) == (f"2024-05-06T{local[0]}:00{offset}",
+                                                  f"2024-05-06T{local[1]}:00{offset}")
+    assert (a["pbt"], a["apt"], a["aust"], a["availability"]) == (14400.0, 7200.0, 7200.0, 0.5)
+    # a group in one zone keeps its members' zone: W1 (Berlin), W2 (Shanghai)
+    w = ws.kpi("work_center", period="all", start=_t("08:00"), end=_t("10:00")).set_index("work_center")
+    assert w.loc["W1", "period_start"] == "2024-05-06T10:00:00+02:00"
+    assert w.loc["W2", "period_start"] == "2024-05-06T16:00:00+08:00"
+    # shift rows of a shift booked to the enterprise: the enterprise's zone too
+    ws2 = make_ws({**tables, "calendar": [{"scope": "E", "start": _t("06:00"), "end": _t("12:00"), "kind": "shift"}]},
+                  **kw)
+    s = ws2.kpi("enterprise", period="shift", start=_t("00:00"), end="2024-05-07T00:00:00Z")
+    assert len(s) == 1 and s["period_start"].iloc[0].endswith(offset)
+    # 3 machines x 6 h = 64,800 s pbt; apt 7,200 s
+    assert (s["pbt"].iloc[0], s["apt"].iloc[0]) == (64800.0, 7200.0)
