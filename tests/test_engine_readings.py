@@ -429,3 +429,74 @@ def test_the_whole_range_row_of_a_group_spanning_zones_is_labelled_with_the_grou
     assert len(s) == 1 and s["period_start"].iloc[0].endswith(offset)
     # 3 machines x 6 h = 64,800 s pbt; apt 7,200 s
     assert (s["pbt"].iloc[0], s["apt"].iloc[0]) == (64800.0, 7200.0)
+
+
+# -- 7. naive calendar times of a scope spanning zones ------------------------------------------------------------
+def test_a_naive_calendar_time_of_a_scope_spanning_zones_is_quarantined_not_guessed(make_ws, tmp_path):
+    # W: MB in Berlin (+02:00 in May), MS in Shanghai (+08:00); both produce 00:00Z-12:00Z. A naive
+    # "08:00-16:00" booked to W has no one reading right for both machines (06:00-14:00Z in Berlin,
+    # 00:00-08:00Z in Shanghai): quarantined, never read in one member's zone. Booked to each machine (one
+    # zone each) it is read in that machine's zone; with an offset, or with the mapping's timezone, it is an
+    # instant for the whole group.
+    from canonical import load
+    from zhizao.ingest.mapping import Mapping
+    from zhizao.ingest.rules import detail_message
+
+    eq = [{"equipment_id": "MB", "work_center": "W", "timezone": "Europe/Berlin"},
+          {"equipment_id": "MS", "work_center": "W", "timezone": "Asia/Shanghai"}]
+    states = [{"equipment_id": m, "start": _t("00:00"), "end": _t("12:00"), "state": "production"}
+              for m in ("MB", "MS")]
+    ws = make_ws({"equipment": eq, "states": states,
+                  "calendar": [{"scope": m, "start": "2024-05-06 08:00:00", "end": "2024-05-06 16:00:00",
+                                "kind": "shift"} for m in ("MB", "MS")]})
+    r = load(ws, tmp_path, "calendar", """
+        scope,start,end,kind
+        W,2024-05-06 08:00:00,2024-05-06 16:00:00,shift
+        W,2024-05-06T18:00:00+02:00,2024-05-06T20:00:00+02:00,shift
+        """, name="w.csv")
+    assert (r.loaded, r.quarantined) == (1, 1)
+    q = ws.quarantine("zh").iloc[-1]
+    assert (q["table"], q["source"], q["record"], q["line"], q["rule"]) == ("calendar", "w.csv", 1, 2,
+                                                                            "ambiguous_time_zone")
+    en = ws.quarantine().iloc[-1]["detail"]
+    assert en == ("start = 2024-05-06 08:00:00 has no UTC offset and scope W has equipment in several time zones "
+                  "(Asia/Shanghai, Europe/Berlin): give the offset, the mapping's timezone, or one entry per zone")
+    assert q["detail"].startswith("start = 2024-05-06 08:00:00 未带 UTC 偏移，而范围 W 的设备分属多个时区"
+                                  "（Asia/Shanghai, Europe/Berlin）")
+    assert detail_message(q["code"], q["params"]).text("zh") == q["detail"]
+    # by hand: MB's own shift 06:00-14:00Z plus W's 16:00-18:00Z: pbt 10 h = 36,000 s, apt 06:00-12:00Z =
+    # 21,600 s; MS's own 00:00-08:00Z plus 16:00-18:00Z: pbt 36,000 s, apt 00:00-08:00Z = 28,800 s.
+    # W: pbt 72,000 s, apt 50,400 s, availability 0.7
+    kw = dict(period="all", start="2024-05-06T00:00:00Z", end="2024-05-07T00:00:00Z")
+    e = ws.kpi("equipment", **kw).set_index("equipment_id")
+    assert e.loc["MB", ["pbt", "apt"]].tolist() == [36000.0, 21600.0]
+    assert e.loc["MS", ["pbt", "apt"]].tolist() == [36000.0, 28800.0]
+    w = ws.kpi("work_center", **kw).iloc[0]
+    assert (w["pbt"], w["apt"], w["availability"]) == (72000.0, 50400.0, 0.7)
+    # the naive entry again with the mapping's timezone (Asia/Shanghai): 00:00-08:00Z for both machines.
+    # MB: 00:00-08:00Z u 06:00-14:00Z u 16:00-18:00Z = 16 h, apt 00:00-12:00Z = 12 h; MS: 00:00-08:00Z u
+    # 16:00-18:00Z = 10 h, apt 8 h. W: pbt 26 h = 93,600 s, apt 20 h = 72,000 s
+    r = load(ws, tmp_path, "calendar", """
+        scope,start,end,kind
+        W,2024-05-06 08:00:00,2024-05-06 16:00:00,shift
+        """, name="w2.csv", mapping=Mapping(table="calendar", timezone="Asia/Shanghai"))
+    assert (r.loaded, r.quarantined) == (1, 0)
+    e = ws.kpi("equipment", **kw).set_index("equipment_id")
+    assert e.loc["MB", ["pbt", "apt"]].tolist() == [57600.0, 43200.0]
+    assert e.loc["MS", ["pbt", "apt"]].tolist() == [36000.0, 28800.0]
+    w = ws.kpi("work_center", **kw).iloc[0]
+    assert (w["pbt"], w["apt"]) == (93600.0, 72000.0)
+
+
+def test_a_naive_calendar_time_of_a_scope_in_one_zone_is_read_in_that_zone(make_ws):
+    # S: M1 and M2 both in Asia/Kolkata (+05:30), M3 without a zone (UTC) in another site T. A naive shift of S
+    # 08:00-16:00 is 02:30-10:30Z for both: pbt 8 h each, apt (production 00:00-06:00Z) 02:30-06:00Z = 3.5 h
+    eq = [{"equipment_id": m, "site": s, "timezone": tz}
+          for m, s, tz in (("M1", "S", "Asia/Kolkata"), ("M2", "S", "Asia/Kolkata"), ("M3", "T", None))]
+    ws = make_ws({"equipment": eq,
+                  "calendar": [{"scope": "S", "start": "2024-05-06 08:00:00", "end": "2024-05-06 16:00:00",
+                                "kind": "shift"}],
+                  "states": [{"equipment_id": m, "start": _t("00:00"), "end": _t("06:00"), "state": "production"}
+                             for m in ("M1", "M2")]})
+    k = ws.kpi("site", period="all", start="2024-05-06T00:00:00Z", end="2024-05-07T00:00:00Z").set_index("site")
+    assert k.loc["S", ["pbt", "apt", "unaccounted"]].tolist() == [57600.0, 25200.0, 32400.0]
