@@ -1,6 +1,7 @@
 """The readings of the ISO 22400 time model that the specification leaves open (issue 16), each tested over
 its whole kind: ties of state records, silent machines under calendars, entities spanning time zones,
-holiday-only calendars, full breakdowns, failure events, scrap from good counts.
+holiday-only calendars, full breakdowns, failure events, scrap from good counts; then naive local times:
+flagged ones in the data-quality table, the zone label of a group's rows, calendars of scopes spanning zones.
 
 See docs/reference/iso22400.md, "Readings".
 """
@@ -500,3 +501,14 @@ def test_a_naive_calendar_time_of_a_scope_in_one_zone_is_read_in_that_zone(make_
                              for m in ("M1", "M2")]})
     k = ws.kpi("site", period="all", start="2024-05-06T00:00:00Z", end="2024-05-07T00:00:00Z").set_index("site")
     assert k.loc["S", ["pbt", "apt", "unaccounted"]].tolist() == [57600.0, 25200.0, 32400.0]
+
+
+def test_a_naive_labour_time_of_a_scope_spanning_zones_is_read_in_its_first_zone_by_name(make_ws):
+    # documented, not chosen: labour booked to W (Berlin and Shanghai) at a naive 08:00-16:00 is read in
+    # Asia/Shanghai (first by name): 00:00-08:00Z, so its 8 attendance hours fall on 2024-05-06 UTC before 08:00
+    eq = [{"equipment_id": "MB", "work_center": "W", "timezone": "Europe/Berlin"},
+          {"equipment_id": "MS", "work_center": "W", "timezone": "Asia/Shanghai"}]
+    ws = make_ws({"equipment": eq, "labour": [{"scope": "W", "start": "2024-05-06 08:00:00",
+                                               "end": "2024-05-06 16:00:00", "attendance_hours": 8}]})
+    start, end = ws.con.execute("SELECT start, \"end\" FROM labour").fetchall()[0]
+    assert (pd.Timestamp(start), pd.Timestamp(end)) == (pd.Timestamp(_t("00:00")), pd.Timestamp(_t("08:00")))

@@ -36,7 +36,8 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
         ``period_end``, ``n_equipment``, ``no_calendar`` (any member without calendar), ``no_data`` (any member
         without state or production records) and every element, summed; an element is null when no member
         has data of that kind. One row per entity and period: members bucketed in different zones (see
-        ``zone_level`` of :func:`zhizao.kpi.elements.compute_elements`) are rows of different periods. Rows
+        ``zone_level`` of :func:`zhizao.kpi.elements.compute_elements`) are rows of different periods. A
+        group's ``tz`` is its first row's; :func:`label_zones` gives groups spanning zones their own. Rows
         whose member has no id at this level are left out; labour, energy and quality booked to a scope
         count from that scope's level up.
 
