@@ -14,6 +14,8 @@ time_out_of_range           a time stamp outside ``earliest_time .. latest_time`
                             energy, labour, quality) later than the load time + ``max_future_days``
 invalid_offset              a UTC offset beyond -14:00 .. +14:00
 nonexistent_local_time      a naive local time inside a daylight-saving gap of its zone
+ambiguous_time_zone         a naive time of a calendar entry booked to a scope whose equipment lie
+                            in several time zones (and no mapping ``timezone``)
 not_finite                  NaN, inf, -inf (also 1e309 and 1e400, which are infinite as doubles)
 value_out_of_range          a number larger in magnitude than ``max_abs_value`` (1e15)
 end_not_after_start         ``end <= start``
@@ -110,6 +112,9 @@ class LoadReport:
 
 
 #: an explicit UTC offset after a time of day (a date alone, 2024-02-01, has none)
+#: tables whose naive time stamps booked to a scope whose equipment lie in several zones are quarantined
+#: (``ambiguous_time_zone``): a calendar entry is read as instants, and no one zone is right for every machine
+ZONE_CHECKED = ("calendar",)
 _OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 #: the largest UTC offset in use anywhere [s] (+14:00, Line Islands)
 _MAX_OFFSET_S = 14 * 3600
@@ -680,9 +685,13 @@ def _tz_join(table: str, mapping: Mapping) -> tuple[str, str]:
         joins.append("LEFT JOIN (SELECT equipment_id AS _zz_key, any_value(timezone) AS _zz_zone FROM equipment "
                      "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.equipment_id")
     if "scope" in spec.names:
-        # the earliest zone name of the scope's equipment
+        # the earliest zone name of the scope's equipment; how many zones its equipment are in (no zone is
+        # UTC), and which (for the calendar's rule ambiguous_time_zone)
         zones.append("_zz_tzs._zz_zone")
-        joins.append("LEFT JOIN (SELECT _zz_key, min(timezone) AS _zz_zone FROM (SELECT unnest([equipment_id, "
+        joins.append("LEFT JOIN (SELECT _zz_key, min(timezone) AS _zz_zone, "
+                     "count(DISTINCT coalesce(timezone, 'UTC')) AS _zz_n, "
+                     "string_agg(DISTINCT coalesce(timezone, 'UTC'), ', ' ORDER BY coalesce(timezone, 'UTC')) "
+                     "AS _zz_list FROM (SELECT unnest([equipment_id, "
                      "work_center, area, site, enterprise]) AS _zz_key, timezone FROM equipment) "
                      "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tzs ON _zz_tzs._zz_key = m.scope")
     if not zones:
@@ -740,6 +749,9 @@ def _parse_select(table: str, mapping: Mapping, mapped: str, carried: str, dst: 
     tz_expr, tz_join = _tz_join(table, mapping)
     joins = [tz_join] if tz_join else []
     parsed = [f"{tz_expr} AS _zz_zone"]
+    if table in ZONE_CHECKED:  # the zones of the scope that a naive time would be local to
+        parsed.append("CAST(NULL AS BIGINT) AS _zz_nzones, CAST(NULL AS VARCHAR) AS _zz_zones" if mapping.timezone
+                      else "_zz_tzs._zz_n AS _zz_nzones, _zz_tzs._zz_list AS _zz_zones")
     for c in TABLES[table].columns:
         v = f'nullif(trim(m."{c.name}"), \'\')'
         if c.type == "timestamp":
@@ -1054,6 +1066,12 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
         out.append(("invalid_offset",
                     f'abs(epoch(try_cast("_raw_{c}" AS TIMESTAMP)) - epoch("{c}")) > {_MAX_OFFSET_S}',
                     (R.INVALID_OFFSET, {"column": c, "value": raw(c)})))
+    if table in ZONE_CHECKED:
+        for c in stamps:
+            out.append(("ambiguous_time_zone",
+                        f'_zz_nzones > 1 AND NOT regexp_matches("_raw_{c}", \'{_OFFSET_RE}\')',
+                        (R.AMBIGUOUS_ZONE, {"column": c, "value": raw(c), "scope": Sql("scope"),
+                                            "zones": Sql("_zz_zones")})))
     for c in stamps:
         out.append(("nonexistent_local_time", f'"_dst_{c}" = \'gap\'',
                     (R.NONEXISTENT_LOCAL, {"column": c, "value": raw(c), "zone": Sql("_zz_zone")})))
