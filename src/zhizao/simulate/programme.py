@@ -244,6 +244,9 @@ class Scenario:
         between months of the cost noise (base 0: independent).
     no_effect : bool
         Every project's effects are exactly 0.
+    speed_noise : float
+        Standard deviation of the log of a machine-day's cycle time around its nominal value (base 0.02):
+        the day's speed moves its counts, while its energy follows its production time.
     months_before, months_after : int, optional
         Override the window lengths of :func:`simulate_programme`.
     """
@@ -258,6 +261,7 @@ class Scenario:
     weather: float = 0.0
     ar_noise: float = 0.0
     no_effect: bool = False
+    speed_noise: float = 0.02
     months_before: int | None = None
     months_after: int | None = None
 
@@ -585,7 +589,7 @@ def draw_production(r: np.random.Generator, mach: SimpleNamespace, md: SimpleNam
     j = np.where(second, mach.j2[wm], 1.0)
     ct_noise = _noise(r.normal(0.0, 1.0, n_w), sc.ar_noise, r_scn, wm, wd, mach.n, n_days)
     ct_day = np.where(second, np.where(after, mach.ct1[wm] * mach.k2[wm], mach.ct0_2[wm]),
-                      np.where(after, mach.ct1[wm], mach.ct0[wm]) * k) * np.exp(0.02 * ct_noise)
+                      np.where(after, mach.ct1[wm], mach.ct0[wm]) * k) * np.exp(sc.speed_noise * ct_noise)
     produced = np.rint(day.apt_sh / ct_day[:, None]).astype(np.int64)
     d_noise = _noise(r.normal(0.0, 1.0, n_w), sc.ar_noise, r_scn, wm, wd, mach.n, n_days)
     dfac = np.exp(-0.045 + 0.3 * d_noise)  # over-dispersion of the day's defect rates (mean 1)

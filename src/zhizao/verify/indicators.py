@@ -479,11 +479,16 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     noise of daily counts out of the slope; the baseline totals make ``rho_i`` precise, and its variance is
     carried into the interval.
 
+    The reporting hours carry noise of their own: a day's speed (cycle time) moves its counts and so ``H``,
+    while the energy follows the day's production time. The deviations of ``H`` from each (equipment,
+    product) cell's production hours at the cell's reporting ratio ``sum H / sum hours`` are that noise;
+    their long-run variance enters the interval too.
+
     Returns
     -------
-    (baseline frame, reporting frame) with columns ``run:<equipment>`` [h]; per equipment the relative
-    variance of its reporting hours from the ``rho`` estimates; the output basis; or None when the scope has
-    no production time or no counts.
+    (baseline frame, reporting frame) with columns ``run:<equipment>`` [h]; (per equipment the relative
+    variance of its reporting hours from the ``rho`` estimates, the reporting deviations per equipment and
+    bucket [h]); the output basis; or None when the scope has no production time or no counts.
     """
     pb, pr = panels
     if not pb.equipment.size or np.nansum(pb.el["apt"]) <= 0 or not pb.rec["e"].size:
@@ -531,6 +536,21 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
         Hm[i, csr["day"][j]] += h
     fr = pd.DataFrame(Hm.T, index=pd.to_datetime(pr.days, unit="ms", utc=True), columns=cols).reindex(
         r_idx).fillna(0.0)
+    # the reporting hours' own noise: H follows the day's counts, the energy the day's production time, and a
+    # day's speed (its cycle time) moves the counts around the hours the baseline plant would have needed on
+    # that day. Per (equipment, product) cell, the deviation of H from its production hours at the cell's
+    # reporting-window ratio sum H / sum hours (which holds the project's speed change); the long-run variance
+    # of these deviations, weighted by the run-hour coefficients, enters the adjusted baseline's (_energy)
+    hr, _ = split_hours(pr, csr)
+    okr = np.isfinite(H) & np.isfinite(hr) & (hr > 0)
+    dev = np.zeros_like(Hm)
+    cell_r = np.array([pos.get(k[0], -1) for k in keys], dtype=np.int64) * max(pr.products.size, 1) + csr["p"]
+    for c in np.unique(cell_r[okr & (cell_r >= 0)]):
+        m = okr & (cell_r == c)
+        k_c = H[m].sum() / hr[m].sum()
+        np.add.at(dev[c // max(pr.products.size, 1)], csr["day"][m], H[m] - k_c * hr[m])
+    fdev = pd.DataFrame(dev.T, index=pd.to_datetime(pr.days, unit="ms", utc=True), columns=cols).reindex(
+        r_idx).fillna(0.0)
     # relative variance of each equipment's reporting hours from its products' rho estimates
     per = {}
     for j, k in enumerate(keys):
@@ -543,8 +563,8 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
             rel_num[i] += h * h * var.get((e, q), 0.0)
             rel_den[i] += h
     rel = {cols[i]: (rel_num[i] / rel_den[i] ** 2 if rel_den[i] > 0 else 0.0) for i in range(len(cols))}
-    fb.columns = fr.columns = [f"run:{e}" for e in cols]
-    return (fb, fr), rel, "planned run hours" if use_ideal else volume
+    fb.columns = fr.columns = fdev.columns = [f"run:{e}" for e in cols]
+    return (fb, fr), (rel, fdev), "planned run hours" if use_ideal else volume
 
 
 def _adjustment_terms(inputs, scope, indicator, project_id, b_idx, b_end, r_idx, r_end, unit_factor, run):
@@ -709,21 +729,31 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
                                           cv_rmse=C.fmt_pct(oos["cv_rmse"]), cv_rmse_in=C.fmt_pct(f.stats["cv_rmse"]),
                                           p=C.fmt(oos["p_value"], 3)))
     var_kappa = 0.0
+    var_hours = 0.0
     if kappa_var is not None:  # the uncertainty of the baseline rates rho behind the reporting run hours
-        kvar, per_eq = kappa_var
+        (kvar, dev), per_eq = kappa_var
         per_eq = per_eq[ok_r][okx_r]
+        dev = dev[ok_r][okx_r]
         params = dict(zip(f.terms, f.params))
+        dev_sum = np.zeros(len(dev))
         for e in kvar:
             coef = params.get(f"run:{e}", params.get("run_hours"))
             if coef is not None:
                 var_kappa += (coef * float(per_eq[f"run:{e}"].sum())) ** 2 * kvar[e]
+                dev_sum += coef * dev[f"run:{e}"].to_numpy(float)
+        # and the reporting hours' daily noise (the day's speed moves the counts, not the energy): the error
+        # of the predicted sum is sum_t dev_t, its variance the long-run variance of the daily series
+        if len(dev_sum) >= 2 and np.any(dev_sum != 0):
+            var_hours = sum_variance(dev_sum)[0]
+        var_kappa += var_hours
     s = M.savings(f, Xr, yr, confidence, uncertainty, n_boot=min(n_boot, 999), seed=seed, Xb=Xb, yb=yb,
                   adjust=float(stated_r.sum()), adjust_var=var_kappa, inflation=inflation)
     run.notes.append(C.NOTE_MODEL(y=numcol, bucket=granularity, terms=chosen or ["a constant"]))
     fit = {**{k: v for k, v in f.stats.items()}, "passed": f.passed, "failed": f.failed,
            **{k: v for k, v in dinfo.items() if k != "temperature"},
            "params": dict(zip(f.terms, f.params.tolist())), "out_of_sample": oos, "level_shift": shift,
-           "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details}}
+           "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details,
+                           **({"var_hours": var_hours} if kappa_var is not None else {})}}
     drivers = ", ".join(chosen) or "a constant"
     common["estimand"] = estimand(indicator, drivers=drivers)
     if indicator == "unit_energy":
