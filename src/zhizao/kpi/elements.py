@@ -197,7 +197,8 @@ def _entities(con, filled: set[str]) -> pd.DataFrame:
     return ent
 
 
-def _ms(ts) -> int:
+def utc_ms(ts) -> int:
+    """Milliseconds since the Unix epoch of a time stamp; a naive one is read as UTC."""
     return int(pd.Timestamp(ts).tz_convert("UTC").value // 1_000_000) if pd.Timestamp(ts).tzinfo else \
         int(pd.Timestamp(ts).tz_localize("UTC").value // 1_000_000)
 
@@ -224,7 +225,7 @@ def _scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, 
                     FROM equipment)
         SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(q for t, q in _EXTENT_SQL.items() if t in filled)})
         x(site, t0, t1) WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
-    return {site: (_ms(a), _ms(b)) for site, a, b in rows}
+    return {site: (utc_ms(a), utc_ms(b)) for site, a, b in rows}
 
 
 def _widen(extent: dict, site, a: int, b: int) -> None:
@@ -349,7 +350,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
             sr = state_records(con, lambda: {k: b for k, (_a, b, _c) in p_records.result()[1].items()}, eq_ids)
             pe = p_records.result()[1]
             if start is not None and end is not None:
-                w0, w1 = _ms(start), _ms(end)
+                w0, w1 = utc_ms(start), utc_ms(end)
                 if w1 <= w0:
                     raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
                 ent["w0"], ent["w1"] = w0, w1
@@ -368,8 +369,8 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
                     if (site, tz) not in ranges:
                         ranges[site, tz] = default_range(*extent.get(site, extent[None]), period, tz)
                     a, b = ranges[site, tz]
-                    w0.append(a if start is None else _ms(start))
-                    w1.append(b if end is None else _ms(end))
+                    w0.append(a if start is None else utc_ms(start))
+                    w1.append(b if end is None else utc_ms(end))
                 ent["w0"], ent["w1"] = w0, w1
                 if (ent["w1"] <= ent["w0"]).any():
                     raise InputError(EMPTY_RANGE_SHORT)

@@ -49,7 +49,7 @@ from zhizao.ingest import load as _loader
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import ALIASES, Mapping, MappingError, default_mapping
 from zhizao.kpi.buckets import floor_local
-from zhizao.live.topics import (DEFAULT_PREFIX, SUBJECT_TABLES, TOPIC_LEVELS, TopicError, _raw_text,
+from zhizao.live.topics import (DEFAULT_PREFIX, SUBJECT_TABLES, TOPIC_LEVELS, TopicError, raw_text,
                                 message_hash, parse_topic, topic_for)
 from zhizao.schema import TABLES
 
@@ -296,7 +296,7 @@ class LiveIngestor:
                     table = parse_topic(t, self.prefix).table
                 except TopicError as te:
                     table = te.table
-                rej = [(table, t, None, "unloadable", str(e).splitlines()[0][:500], _raw_text(p))]
+                rej = [(table, t, None, "unloadable", str(e).splitlines()[0][:500], raw_text(p))]
                 return self._commit(_Batch(), rej, [message_hash(t, p)], 1, 0, [], [], time.perf_counter())
             half = len(msgs) // 2
             return _merge(self._ingest_isolating(msgs[:half]), self._ingest_isolating(msgs[half:]))
@@ -323,7 +323,7 @@ class LiveIngestor:
                 except TopicError as e:
                     i = index[t] = e
             if i.__class__ is not int:
-                rejected.append((i.table, t, None, i.rule, str(i), _raw_text(p)))
+                rejected.append((i.table, t, None, i.rule, str(i), raw_text(p)))
                 continue
             batch.tix.append(i)
             batch.payloads.append(p)
@@ -338,7 +338,7 @@ class LiveIngestor:
                     tix.append(i)
                 except UnicodeDecodeError as e:
                     t = batch.topics[i]
-                    rejected.append((t[1], t[0], None, "malformed_payload", f"not UTF-8: {e}", _raw_text(p)))
+                    rejected.append((t[1], t[0], None, "malformed_payload", f"not UTF-8: {e}", raw_text(p)))
             batch.tix, batch.payloads = tix, texts
         return self._commit(batch, rejected, fresh_hashes, len(msgs), dup, [], [], t0)
 

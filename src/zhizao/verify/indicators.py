@@ -48,7 +48,7 @@ import pandas as pd
 
 from zhizao.errors import DataSufficiencyError, InputError, NotFound
 from zhizao.kpi.buckets import bucket_edges, default_range
-from zhizao.kpi.elements import _ms
+from zhizao.kpi.elements import utc_ms
 from zhizao.kpi.intervals import split_over
 from zhizao.kpi.variables import variable_buckets
 from zhizao.messages import Message, define
@@ -258,7 +258,7 @@ def _coverage_check(run: _Run, period: str, expected: int, present: int) -> None
 
 
 def _panels(inputs, scope, w):
-    return [inputs.panel(scope, _ms(a), _ms(b)) for a, b in w]
+    return [inputs.panel(scope, utc_ms(a), utc_ms(b)) for a, b in w]
 
 
 # -- production efficiency and defect rate: standardised ratios --------------------------------------------------
@@ -561,7 +561,7 @@ def _adjustment_terms(inputs, scope, indicator, project_id, b_idx, b_end, r_idx,
 
     def share(idx, end, s, e):
         a = idx.as_unit("ms").asi8
-        z = np.r_[a[1:], _ms(end)] if len(a) else a
+        z = np.r_[a[1:], utc_ms(end)] if len(a) else a
         e = np.iinfo(np.int64).max if pd.isna(e) else int(e)
         ov = np.clip(np.minimum(z, e) - np.maximum(a, int(s)), 0, None)
         return ov / np.maximum(z - a, 1), ov / 86_400_000
@@ -840,7 +840,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
     recs = inputs.costs(scope)
     frames = []
     for (a, b), name in zip(w, ("baseline", "reporting")):
-        a_ms, b_ms = _ms(a), _ms(b)
+        a_ms, b_ms = utc_ms(a), utc_ms(b)
         # booking periods cut by the window: a cost record that overlaps it only in part
         s_, e_ = recs["s"].to_numpy(np.int64), recs["e"].to_numpy(np.int64)
         cut = ((s_ < a_ms) & (e_ > a_ms)) | ((s_ < b_ms) & (e_ > b_ms))
@@ -937,7 +937,7 @@ def _development_cycle(inputs, scope, w, confidence, common, run) -> Verificatio
     common["estimand"] = estimand("development_cycle")
     if d.empty:
         raise DataSufficiencyError(NO_CYCLES(scope=scope))
-    (b0, b1), (r0, r1) = (tuple(_ms(x) for x in pair) for pair in w)
+    (b0, b1), (r0, r1) = (tuple(utc_ms(x) for x in pair) for pair in w)
     rel = pd.DatetimeIndex(d["release"]).as_unit("ms").asi8
     beg = pd.DatetimeIndex(d["design_start"]).as_unit("ms").asi8
     days = d["days"].to_numpy(float)

@@ -141,9 +141,9 @@ def _whole_months(inputs, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.
     """The whole local months of ``scope`` that contain the operating extent ``ext`` (start of the first, end
     of the last), so that clipped windows keep whole days and months."""
     from zhizao.kpi.buckets import default_range
-    from zhizao.kpi.elements import _ms
+    from zhizao.kpi.elements import utc_ms
 
-    a, b = default_range(_ms(ext[0]), _ms(ext[1]), "month", inputs.scope(scope).tz)
+    a, b = default_range(utc_ms(ext[0]), utc_ms(ext[1]), "month", inputs.scope(scope).tz)
     lo, hi = (pd.Timestamp(x, unit="ms", tz="UTC") for x in (a, b))
     return (lo.tz_convert(tz), hi.tz_convert(tz)) if tz is not None else (lo, hi)
 
