@@ -22,6 +22,7 @@ from zhizao.portfolio.registry import PROGRAMME_INDICATORS
 from zhizao.portfolio.stats import programme_statistics
 from zhizao.report import charts
 from zhizao.i18n import NULL, N_, Formatter, check_lang, translations
+from zhizao.messages import Message
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -329,7 +330,8 @@ class _Bulletin:
                 r = g.get(i)
                 title = None
                 if r and r["status"] == "verified" and r["method"]:
-                    title = str(r["method"])
+                    mm = r.get("method_message")
+                    title = Message.from_dict(mm).text(self.lang) if isinstance(mm, dict) else str(r["method"])
                 row.append(_cell(self.value_text(r) if r else NULL, num=True, title=title))
             rows.append(row)
         return head, rows

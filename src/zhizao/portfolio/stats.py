@@ -184,13 +184,15 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
                 "improvement": r.improvement if has_value else None,
                 "ci_low": r.ci_low if has_value else None, "ci_high": r.ci_high if has_value else None,
                 "confidence": r.confidence if has_value else None, "method": r.method if has_value else None,
+                "method_message": result.get("method_message") if has_value else None,
                 "output": r.output if r is not None else None,
                 "investment": None if pd.isna(p.investment) else float(p.investment),
                 "declared": declared, "computed_at": r.computed_at if r is not None else None,
                 "warnings": r.warnings if r is not None else [],
             })
     cols = ["project_id", "enterprise_id", "enterprise", "type", "indicator", "status", "verdict", "flags",
-            "improvement", "ci_low", "ci_high", "confidence", "method", "output", "investment", "declared",
+            "improvement", "ci_low", "ci_high", "confidence", "method", "method_message", "output", "investment",
+            "declared",
             "computed_at", "warnings"]
     df = pd.DataFrame(rows, columns=cols)
     for c in ("improvement", "ci_low", "ci_high", "confidence", "output", "investment", "declared"):

@@ -408,6 +408,17 @@ def project_list(view, pg: Page, q: dict) -> dict:
     return {"table": {"head": head, "rows": rows, "foot": None}, "n": len(prj)}
 
 
+#: Labels of a verification's fit figures (zhizao.verify: model statistics, ratio figures); others show their key.
+FIT_LABELS = {"n": N_("Baseline points"), "p": N_("Model terms"), "r2": N_("R2"), "adj_r2": N_("Adjusted R2"),
+              "cv_rmse": N_("CV(RMSE)"), "nmbe": N_("NMBE"), "f_p": N_("F-test p"),
+              "hac_lags": N_("Newey-West lags"), "bic": N_("BIC"), "passed": N_("Passes the model checks"),
+              "heating_base_c": N_("Heating balance point [°C]"), "cooling_base_c": N_("Cooling balance point [°C]"),
+              "cells": N_("Cells (equipment and product)"), "log_variance": N_("Variance of the log ratio"),
+              "df": N_("Degrees of freedom"), "simple_baseline": N_("Baseline, ratio of totals"),
+              "simple_reporting": N_("Reporting, ratio of totals")}
+#: Labels of the verdicts (zhizao.verify.result.VERDICTS).
+VERDICT_LABELS = {"verified": N_("verified"), "indicative": N_("indicative"), "refused": N_("refused")}
+
 DECLARED = (("declared_efficiency", "production_efficiency"), ("declared_defect_rate", "defect_rate"),
             ("declared_operating_cost", "operating_cost"), ("declared_unit_energy", "unit_energy"),
             ("declared_development_cycle", "development_cycle"))
@@ -436,10 +447,15 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
                      _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
                      _num_cell(pg.f.pct(r.change)), _num_cell(pg.f.pct(r.improvement)),
                      _num_cell(ci, _("%(c)s confidence") % {"c": pg.f.pct(r.confidence, 0)})])
-        fit = [(k, pg.f.sig(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+        fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
+                (_("yes") if v else _("no")) if isinstance(v, bool) else
+                pg.f.sig(v) if isinstance(v, (int, float)) else str(v))
                for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict))]
-        details.append({"label": label, "method": r.method, "definition": r.definition, "fit": fit,
-                        "warnings": list(r.warnings or [])})
+        details.append({"label": label, "method": r.method_text(pg.lang), "definition": r.definition,
+                        "estimand": r.estimand.text(pg.lang) if r.estimand is not None else None,
+                        "interval": r.interval_text(pg.lang),
+                        "verdict": _(VERDICT_LABELS[r.verdict]) if r.verdict in VERDICT_LABELS else r.verdict,
+                        "fit": fit, "warnings": [w.text(pg.lang) for w in r.warnings]})
     head = [_cell(_("Indicator")), _cell(_("Baseline period")), _num_cell(_("Baseline")),
             _cell(_("Reporting period")), _num_cell(_("Reporting")), _num_cell(_("Adjusted baseline")),
             _num_cell(_("Change")), _num_cell(_("Improvement")), _num_cell(_("Interval"))]

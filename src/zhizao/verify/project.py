@@ -11,6 +11,7 @@ from zhizao.messages import define
 from zhizao.verify import checks as C
 from zhizao.verify.indicators import verify
 from zhizao.verify.inputs import VerificationInputs
+from zhizao.verify.methods import METHODS
 from zhizao.verify.result import VerificationResult
 
 #: Indicators verified for a project by default (the programme's headline indicators).
@@ -35,7 +36,7 @@ def not_verified(indicator: str, scope: str, baseline, reporting, confidence: fl
         baseline_period=(pd.Timestamp(baseline[0]).isoformat(), pd.Timestamp(baseline[1]).isoformat()),
         reporting_period=(pd.Timestamp(reporting[0]).isoformat(), pd.Timestamp(reporting[1]).isoformat()),
         baseline=None, reporting=None, adjusted_baseline=None, change=None, improvement=None, ci_low=None,
-        ci_high=None, confidence=confidence, method="not verified", project_id=project_id,
+        ci_high=None, confidence=confidence, method=METHODS["not_verified"](), project_id=project_id,
         checks=[C.Check(False, C.COMPUTABLE(reason=reason))], notes=list(notes))
     return res.judge()
 
