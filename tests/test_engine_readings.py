@@ -81,6 +81,24 @@ def test_the_issue_example_gives_the_same_result_under_either_raw_name(make_ws):
     assert out[0] == out[1] == (6960.0, 0.0, pytest.approx(6960 / 7200))
 
 
+@pytest.mark.parametrize("run", ["RUN", "ZRUN"])
+@pytest.mark.parametrize("open_first", [True, False])
+def test_an_open_state_sharing_its_start_lasts_until_a_horizon_set_by_production(make_ws, run, open_first):
+    # the issue's example with the open state as the last one: no state starts later, so it lasts until the
+    # data horizon, here a count stamped at 12:00; the stop outranks it 10:00-10:04 under either raw name and
+    # in either file order
+    recs = [["M1", _t("10:00"), None, run, "production"],
+            ["M1", _t("10:00"), _t("10:04"), "STOP", "unplanned_downtime"]]
+    ws = make_ws({"equipment": [{"equipment_id": "M1", "timezone": "UTC"}],
+                  "products": [{"product_id": "P", "pri": 60.0}],
+                  "states": pd.DataFrame(recs if open_first else recs[::-1],
+                                         columns=["equipment_id", "start", "end", "state", "category"]),
+                  "production": [{"equipment_id": "M1", "end": _t("12:00"), "product_id": "P", "produced": 5}]})
+    k = ws.kpi(period="all", start=_t("10:00"), end=_t("12:00")).iloc[0]
+    assert (k["pbt"], k["apt"], k["adet_minor"], k["unaccounted"]) == (2 * H, 6960.0, 240.0, 0.0)
+    assert k["availability"] == pytest.approx(6960 / 7200)
+
+
 # -- 2. silent machines under calendars at every level --------------------------------------------------------
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("silent_has_production", [False, True])
@@ -233,6 +251,27 @@ def test_a_half_hour_zone_in_a_group_is_bucketed_in_the_groups_zone(make_ws):
         ["2024-05-06T13:00:00+05:30", 1800.0], ["2024-05-06T14:00:00+05:30", 1800.0]]
 
 
+def test_shift_rows_of_a_group_are_its_members_shift_entries(make_ws):
+    # W: MB in Berlin, MK in Kolkata, both producing 00:00-14:00Z. A shift booked to W is one row of W;
+    # each machine's own local 06:00-14:00 shift gives W one row per entry (they overlap), sums exact
+    eq = [{"equipment_id": "MB", "work_center": "W", "timezone": "Europe/Berlin"},
+          {"equipment_id": "MK", "work_center": "W", "timezone": "Asia/Kolkata"}]
+    states = [{"equipment_id": m, "start": _t("00:00"), "end": _t("14:00"), "state": "production"}
+              for m in ("MB", "MK")]
+    kw = dict(period="shift", start=_t("00:00"), end="2024-05-07T00:00:00Z")
+    shared = make_ws({"equipment": eq, "states": states,
+                      "calendar": [{"scope": "W", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"}]})
+    w = shared.kpi("work_center", **kw)
+    assert len(w) == 1 and (w["pbt"].iloc[0], w["availability"].iloc[0]) == (16 * H, 1.0)
+    own = make_ws({"equipment": eq, "states": states,
+                   "calendar": [{"scope": "MB", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"},
+                                {"scope": "MK", "start": _t("00:30"), "end": _t("08:30"), "kind": "shift"}]})
+    w = own.elements("work_center", **kw).sort_values("period_start")
+    assert [str(t) for t in w["period_start"]] == ["2024-05-06 00:30:00+00:00", "2024-05-06 04:00:00+00:00"]
+    assert w["pbt"].tolist() == [8 * H, 8 * H] and w["n_equipment"].tolist() == [1, 1]
+    assert w["pbt"].sum() == own.elements("equipment", **kw)["pbt"].sum()
+
+
 # -- 4. full breakdown, failure events, scrap ------------------------------------------------------------------
 @pytest.mark.parametrize("with_counts", [False, True])
 def test_a_full_breakdown_gives_availability_and_oee_zero_with_or_without_counts(make_ws, with_counts):
@@ -270,7 +309,7 @@ def test_failure_events_count_failures_overlapping_pbt_where_they_enter_it(make_
         assert left + right == 3.0, cut
 
 
-def test_good_without_scrap_gives_scrap_as_the_rest(make_ws):
+def test_good_without_scrap_gives_scrap_as_the_rest(make_ws, tmp_path):
     ws = make_ws({"equipment": [{"equipment_id": "M1", "timezone": "UTC"}],
                   "products": [{"product_id": "P", "pri": 1.0}],
                   "production": pd.DataFrame([["M1", _t("09:00"), "P", 10, 7.0, None],
@@ -279,3 +318,10 @@ def test_good_without_scrap_gives_scrap_as_the_rest(make_ws):
                                                       "rework"])})
     el = ws.elements(period="all", start=_t("00:00"), end=_t("23:00")).iloc[0]
     assert (el["pq"], el["gq"], el["sq"], el["rq"]) == (20.0, 13.0, 3.0 + 3.0, 1.0)
+    # good + rework above produced without scrap would make scrap negative: quarantined instead
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame([["M1", _t("09:02"), "P", 10, 9.0, 2.0]],
+                 columns=["equipment_id", "end", "product_id", "produced", "good", "rework"]).to_csv(bad, index=False)
+    assert ws.ingest("production", bad)[0].quarantined == 1
+    assert ws.quarantine().iloc[-1]["rule"] == "counts_exceed_produced"
+    assert ws.elements(period="all", start=_t("00:00"), end=_t("23:00")).iloc[0]["sq"] == 6.0

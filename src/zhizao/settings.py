@@ -44,7 +44,7 @@ RULE_ZONE = define("settings.rule_zone", "an IANA time zone name")
 BAD_SETTINGS_FILE = define("settings.bad_file", "cannot read the settings file %(path)s: %(reason)s")
 
 #: Default minor-stop threshold [s]: an unplanned stop shorter than this is a minor stop (reference:
-#: docs/reference/iso22400.md, "Loss categories"; ISO 22400-2 leaves the threshold to the user).
+#: docs/reference/iso22400.md, "Minor stops"; ISO 22400-2 leaves the threshold to the user).
 MINOR_STOP_THRESHOLD = 300.0
 
 

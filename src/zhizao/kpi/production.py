@@ -4,7 +4,7 @@ A production record counts ``produced`` units (of which ``good``, ``scrap`` and 
 ``good`` is produced minus scrap and rework) over ``[start, end)``, or at the instant ``end`` when it has no
 start. Its product's ideal production time per unit (``pri``) and value per good unit (``unit_value``) come
 from the products table: the entry for the product on this equipment, else the product's general entry
-(``equipment_id`` null), each field on its own (reference/iso22400.md, "Production quantities").
+(``equipment_id`` null), each field on its own (reference/iso22400.md, "Quantities").
 """
 
 from __future__ import annotations
