@@ -17,7 +17,6 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from zhizao.verify import verify_all_projects
 
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model
+from machine import machine  # noqa: E402
 
 
 def _timed_verify(db: Path, workers: int) -> tuple[float, list, tuple, tuple]:
@@ -99,7 +98,7 @@ def main() -> None:
                 recovered[ind]["drawn_at_baseline_conditions"] = float(truth[drawn].mean())
     out = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version()},
+        "machine": machine(),
         "projects": a.projects, "results": len(results), "with_interval": sum(r.ci_low is not None for r in results),
         "workers": a.workers,
         "seconds": {"generate_and_write": round(t_gen, 2), "ingest": round(t_ingest, 2), "verify": round(t_verify, 2)},
