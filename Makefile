@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-server bench-mqtt serve clean
+.PHONY: setup system-deps demo lint test test-fuzz bench bench-server bench-mqtt serve clean
 
 setup: $(STAMP)
 
@@ -18,8 +18,19 @@ $(STAMP): pyproject.toml requirements.lock
 demo: setup
 	$(BIN)/zhizao demo --out zhizao-demo --db zhizao-demo/zhizao.duckdb
 
-test: setup
+# Mosquitto, Chromium, CJK fonts, Java: installed as root (as .ci/run does), else checked with a clear message
+system-deps:
+	.ci/system-deps
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+test: setup system-deps lint
 	$(BIN)/python -m pytest -n 2
+
+# the fuzz suite with many more examples (HYPOTHESIS_PROFILE=thorough; `make test` runs the quick profile)
+test-fuzz: setup
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -n 2 tests/test_fuzz_inputs.py
 
 bench: setup
 	$(BIN)/python benchmarks/kpi_engine.py

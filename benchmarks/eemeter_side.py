@@ -51,10 +51,9 @@ import time
 import warnings
 
 T_IMPORT0 = time.perf_counter()
+import eemeter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-import eemeter  # noqa: E402
 from eemeter.common.metrics import BaselineMetrics, ReportingMetrics  # noqa: E402
 from eemeter.eemeter.samples import load_sample  # noqa: E402
 from eemeter.eemeter.utilities.io import meter_data_from_csv, temperature_data_from_csv  # noqa: E402

@@ -316,7 +316,7 @@ def run(rate: float, seconds: float, rpm: int, machines: int, publishers: int, d
         "committed_records_per_s_overall": round(float(overall), 1),
         "drain_s_after_last_publish": round(last_commit - t_last, 3),
         "latency_s": {"p50": _q(lat, 0.5), "p90": _q(lat, 0.9), "p99": _q(lat, 0.99), "max": _q(lat, 1.0)},
-        "batches": int(len(batches)), "mean_records_per_batch": round(float(br.mean()), 1) if len(br) else 0,
+        "batches": len(batches), "mean_records_per_batch": round(float(br.mean()), 1) if len(br) else 0,
         "cpu_cores_used": {**{k: round((cpu1[k] - cpu0[k]) / (w1 - w0), 2) for k in cpu0},
                            "publishers": round(sum(p["cpu_s"] for p in pubs) / seconds, 2)},
         "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},

@@ -146,11 +146,19 @@ class Conn:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
     async def get(self, path: str) -> tuple[int, int]:
+        status, body = await self.request("GET", path)
+        return status, len(body)
+
+    async def request(self, method: str, path: str, body: bytes = b"", ctype: str | None = None
+                      ) -> tuple[int, bytes]:
+        """One request on the keep-alive connection (a POST carries ``body`` as ``ctype``): status and body."""
         reused = self.writer is not None
         if not reused:
             await self.open()
+        extra = (f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n" if method == "POST" else "")
         try:
-            self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.head}\r\n".encode())
+            self.writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.head}{extra}\r\n".encode()
+                              + body)
             await self.writer.drain()
             head = await self.reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -159,26 +167,26 @@ class Conn:
             # the server closed an idle keep-alive connection (as a browser does, send again on a new one)
             self.close()
             self.reader = self.writer = None
-            return await self.get(path)
+            return await self.request(method, path, body, ctype)
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         h = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
         if "content-length" in h:
-            body = await self.reader.readexactly(int(h["content-length"]))
+            data = await self.reader.readexactly(int(h["content-length"]))
         elif h.get("transfer-encoding") == "chunked":
-            body = b""
+            data = b""
             while True:
                 size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
                 if size == 0:
                     await self.reader.readuntil(b"\r\n")
                     break
-                body += await self.reader.readexactly(size + 2)
+                data += (await self.reader.readexactly(size + 2))[:-2]
         else:
-            body = await self.reader.read()
+            data = await self.reader.read()
         if h.get("connection", "").lower() == "close":
             self.writer.close()
             self.reader = self.writer = None
-        return status, len(body)
+        return status, data
 
     def close(self):
         if self.writer is not None:
@@ -221,7 +229,7 @@ async def run_phase(port: int, users: int, duration: float, think: float, meta: 
                 t = time.perf_counter()
                 try:
                     status, n = await asyncio.wait_for(conns[a].get(path), timeout=120)
-                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                     status, n = 599, 0
                     conns[a].close()
                     conns[a] = Conn(port, auth[a])
@@ -268,7 +276,8 @@ def machine() -> dict:
 
     import zhizao
     try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name")),
                    platform.processor())
     except OSError:
         cpu = platform.processor()
@@ -347,7 +356,7 @@ def main(argv=None) -> int:
                 raise SystemExit("the server stopped")
             time.sleep(0.2)
         log(f"server up in {time.perf_counter() - t_start:.1f} s")
-        status, body, _ = http(base + "/api/v1/auth/login", "POST", {"username": "bench-user", "password": PASSWORD})
+        _status, body, _ = http(base + "/api/v1/auth/login", "POST", {"username": "bench-user", "password": PASSWORD})
         token = json.loads(body)["token"]
         auth = {"session": {"Cookie": f"zhizao_session={token}"}, "key": {"X-API-Key": key}}
         # cold: wait for the background warm-up (site KPIs), then the first views
@@ -386,11 +395,12 @@ def main(argv=None) -> int:
                 f"errors {res['all']['errors']}")
         rss = None
         try:
-            rss = int(next(ln.split()[1] for ln in open(f"/proc/{proc.pid}/status") if ln.startswith("VmHWM"))) / 1024
+            status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+            rss = int(next(ln.split()[1] for ln in status if ln.startswith("VmHWM"))) / 1024
         except (OSError, StopIteration):
             pass
         result = {
-            "benchmark": "server_load", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "benchmark": "server_load", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": "python benchmarks/server_load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": machine(), "loadavg_start": list(load_start), "loadavg_end": list(os.getloadavg()),
             "data": {k: meta[k] for k in ("machines", "days", "records", "simulate_seconds", "ingest_seconds")},

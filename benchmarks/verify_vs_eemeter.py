@@ -257,7 +257,7 @@ def profile_hourly(db: Path, baseline, reporting, path: Path, top: int = 25) -> 
     path.write_text(buf.getvalue())
     # a compact summary: own (tottime) and cumulative of the top functions
     rows = []
-    for (fn, line, name), (cc, nc, tt, ct, _callers) in pstats.Stats(pr).stats.items():
+    for (fn, line, name), (_cc, nc, tt, ct, _callers) in pstats.Stats(pr).stats.items():
         rows.append({"function": f"{Path(fn).name}:{line}({name})", "path": fn, "calls": nc, "tottime_s": tt,
                      "cumtime_s": ct})
     by_tot = sorted(rows, key=lambda r: -r["tottime_s"])[:12]
@@ -317,7 +317,7 @@ def run_eemeter(repeat: int, jit_cold: bool, cache_dir: Path, baseline_start: st
     out = {}
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     py = str(_ee_python())
-    for key, sample, model, tz, _label in EEMETER_RUNS:
+    for key, _sample, model, tz, _label in EEMETER_RUNS:
         n = repeat + 1
         if key == "daily" and jit_cold:
             # first process: empty numba cache -> the first call includes the JIT compile

@@ -5,6 +5,7 @@ would find whichever was imported first.)"""
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 
@@ -35,6 +36,13 @@ def build(tmp: Path, tables: dict, db: str = "test.duckdb", **kw) -> zhizao.Work
             for r in ws.ingest(name, paths[name]):
                 assert r.quarantined == 0, (str(r), ws.quarantine().to_dict("records"))
     return ws
+
+
+def load(ws, tmp_path, table, text, name="f.csv", **kw):
+    """Ingest ``text`` (an indented CSV literal) as file ``name`` into ``table``; the load's report."""
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text).lstrip())
+    return ws.ingest(table, p, **kw)[0]
 
 
 def wait_for(pred, timeout, what):

@@ -61,8 +61,8 @@ def city_tables() -> dict[str, pd.DataFrame]:
     states = []
     for i, e in enumerate(("R1", "R2", "X1")):
         t0 = pd.Timestamp("2025-04-02T08:00:00Z") + pd.Timedelta(hours=i)
-        for k, (cat, minutes) in enumerate([("production", 50), ("unplanned_downtime", 3), ("production", 90),
-                                            ("unplanned_downtime", 25), ("setup", 10), ("production", 200)]):
+        for cat, minutes in [("production", 50), ("unplanned_downtime", 3), ("production", 90),
+                             ("unplanned_downtime", 25), ("setup", 10), ("production", 200)]:
             states.append({"equipment_id": e, "start": t0, "state": cat.upper(), "category": cat,
                            "reason": "jam" if cat == "unplanned_downtime" else None})
             t0 += pd.Timedelta(minutes=minutes)

@@ -41,8 +41,8 @@ def test_capability_without_limits_is_null_with_reason(make_ws):
 
 def test_capability_on_a_store_with_other_sites(tmp_path):
     # measurements (text keys from the store) merged with equipment buckets of several sites
-    from zhizao.simulate import simulate_plant, write_plant
     import zhizao
+    from zhizao.simulate import simulate_plant, write_plant
 
     paths = write_plant(simulate_plant(machines=2, days=2, seed=1), tmp_path / "p")
     with zhizao.connect(tmp_path / "c.duckdb") as ws:

@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from zhizao.cli.main import app
-
-from test_worked_example import TABLES
 from canonical import ORDER, write_tables
+from test_worked_example import TABLES
+from zhizao.cli.main import app
 
 runner = CliRunner()
 

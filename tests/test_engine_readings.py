@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
-
 from canonical import build
+from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
 
 H = 3600.0
 DAY = "2024-05-06"

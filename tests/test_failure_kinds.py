@@ -1,4 +1,4 @@
-"""Every kind of failure listed at the end of reference/iso22400.md ("Where other systems go wrong").
+"""Every kind of failure listed in docs/reference/iso22400.md ("Where other systems go wrong").
 
 Expected values are computed by hand in each test.
 """

@@ -8,7 +8,6 @@ has no counter and no meter. M3 has complete counts and energy.
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from zhizao.kpi.coverage import bucket_flags, coverage

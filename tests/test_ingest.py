@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import zhizao
+from canonical import load
 from zhizao.ingest import IngestError, MappingError, load_mapping
 from zhizao.store import row_count
 
@@ -20,12 +21,6 @@ def ws(tmp_path):
     w.ingest("equipment", tmp_path / "eq.csv")
     yield w
     w.close()
-
-
-def load(ws, tmp_path, table, text, name="f.csv", **kw):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text).lstrip())
-    return ws.ingest(table, p, **kw)[0]
 
 
 def rules(ws):

@@ -23,15 +23,15 @@
 import numpy as np
 import pandas as pd
 import pytest
-from canonical import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zhizao
-from zhizao.schema import CATEGORY_PRECEDENCE
+from canonical import build
 from zhizao.api import _local
 from zhizao.kpi.intervals import split_over, time_between
 from zhizao.kpi.kpis import _join_notes
+from zhizao.schema import CATEGORY_PRECEDENCE
 
 # -- time_between -----------------------------------------------------------------------------------------------
 segments = st.lists(st.tuples(st.integers(0, 50), st.integers(1, 40), st.integers(0, 3)), max_size=25)

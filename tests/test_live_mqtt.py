@@ -16,10 +16,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from canonical import wait_for
 from zhizao.live import LiveIngestor, MqttListener, MqttPublisher, topic_for
 from zhizao.live.broker import Mosquitto, mosquitto_binary
-
-from canonical import wait_for
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None,
                                 reason="mosquitto is not installed (apt-get install mosquitto; .ci/run installs it)")
@@ -79,7 +78,7 @@ def topic(eq, table="production"):
 
 def test_no_loss_exactly_once_across_listener_kills_and_a_broker_restart(broker, tmp_path, spawned):
     db, status = tmp_path / "live.duckdb", tmp_path / "status.json"
-    log = open(tmp_path / "listener.log", "ab")
+    log = open(tmp_path / "listener.log", "ab")  # noqa: SIM115  (the listeners' stderr; closed at the end)
 
     def listener():
         p = start_listener(broker, db, status, "--register-equipment", log=log)
@@ -152,7 +151,7 @@ def test_no_loss_exactly_once_across_listener_kills_and_a_broker_restart(broker,
     while True:
         wait_subscribed(lst, status)
         t_sub = time.time()
-        wait_for(lambda: time.time() - t_sub > 1.0 and (
+        wait_for(lambda t_sub=t_sub: time.time() - t_sub > 1.0 and (
             (read_json(status) or {}).get("last_commit") is None
             or time.time() - read_json(status)["last_commit"] > 1.5), 60, "an idle listener")
         assert stop(lst) == 0
@@ -173,7 +172,7 @@ def test_no_loss_exactly_once_across_listener_kills_and_a_broker_restart(broker,
 def test_current_shift_kpis_include_a_record_within_5_seconds(broker, tmp_path, spawned):
     db, status, kpi = tmp_path / "live.duckdb", tmp_path / "status.json", tmp_path / "kpi.json"
     lst = start_listener(broker, db, status, "--register-equipment", "--kpi-every", "0.5", "--kpi-out", str(kpi),
-                         log=open(tmp_path / "listener.log", "ab"))
+                         log=open(tmp_path / "listener.log", "ab"))  # noqa: SIM115  (the child keeps it)
     spawned.append(lst)
     try:
         wait_subscribed(lst, status)
@@ -257,7 +256,7 @@ def _certificates(d: Path):
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def cert(subject, key, issuer, issuer_key, ca, san=None):
         b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))

@@ -6,15 +6,15 @@ import json
 import subprocess
 import sys
 import threading
+from typing import ClassVar
 
 import duckdb
 import pytest
 import yaml
 
+from canonical import wait_for
 from zhizao.live import LiveIngestor, OpcUaListener, parse_nodes
 from zhizao.live.broker import free_port
-
-from canonical import wait_for
 
 asyncua = pytest.importorskip("asyncua")
 ua = asyncua.ua
@@ -23,7 +23,7 @@ ua = asyncua.ua
 class Server:
     """An asyncua server with State / Parts / Scrap / Energy variables per machine, in its own thread."""
 
-    TYPES = {"State": ua.VariantType.Int32, "Parts": ua.VariantType.UInt32, "Scrap": ua.VariantType.UInt32,
+    TYPES: ClassVar[dict] = {"State": ua.VariantType.Int32, "Parts": ua.VariantType.UInt32, "Scrap": ua.VariantType.UInt32,
              "Energy": ua.VariantType.Double}
 
     def __init__(self, machines, initial):
@@ -66,7 +66,7 @@ class Server:
 
 
 def test_value_changes_become_states_production_and_energy_and_survive_a_restart(tmp_path):
-    t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    t0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
 
     def at(s):
         return t0 + dt.timedelta(seconds=s)

@@ -9,8 +9,18 @@ import typer
 from typer.testing import CliRunner
 
 from zhizao.ingest.mapping import Mapping
-from zhizao.live import (LIVE_RULES, Converter, LiveIngestor, NodesError, counter_delta, message_hash,
-                         parse_broker, parse_nodes, parse_topic, topic_for)
+from zhizao.live import (
+    LIVE_RULES,
+    Converter,
+    LiveIngestor,
+    NodesError,
+    counter_delta,
+    message_hash,
+    parse_broker,
+    parse_nodes,
+    parse_topic,
+    topic_for,
+)
 from zhizao.live.ingestor import StateUpdate
 from zhizao.live.topics import TopicError
 
@@ -111,7 +121,7 @@ def test_loader_rules_apply_and_quarantine_names_topic_and_record(ing):
                  ("unmapped_state", topic("states"), 2, None),
                  ("unparseable", topic("states"), 3, None)]
     # naive time stamps are local to the equipment (Asia/Shanghai), as in files
-    assert rows(ing, "SELECT start FROM states")[0][0] == dt.datetime(2025, 1, 1, 0, 0, tzinfo=dt.timezone.utc)
+    assert rows(ing, "SELECT start FROM states")[0][0] == dt.datetime(2025, 1, 1, 0, 0, tzinfo=dt.UTC)
     # the `ts` alias of production works as in files
     assert rows(ing, "SELECT produced FROM production")[0][0] == 8
     # micro-batches leave no rows in the file load log; provenance is in _source and live_batches
@@ -120,23 +130,54 @@ def test_loader_rules_apply_and_quarantine_names_topic_and_record(ing):
 
 
 def test_redelivery_and_resent_records_are_stored_once(ing):
-    batch = [msg("production", [{"end": f"2025-01-01T0{h}:00:00", "produced": h} for h in range(1, 4)]),
-             msg("production", {"end": "2025-01-01T01:00:00", "produced": 1}),  # the same record, another message
+    # interval counts: the key (equipment, start, end, order, product) names a record
+    def rec(h, produced):
+        return {"start": f"2025-01-01T0{h - 1}:00:00", "end": f"2025-01-01T0{h}:00:00", "produced": produced}
+
+    batch = [msg("production", [rec(h, h) for h in range(1, 4)]),
+             msg("production", rec(1, 1)),  # the same record, another message
              (topic("production"), b"garbage")]
     r1 = ing.ingest_messages(batch)
     assert (r1.loaded, r1.quarantined, r1.skipped) == (3, 1, 1)
     r2 = ing.ingest_messages(batch + batch)  # redelivered, twice
     assert (r2.loaded, r2.quarantined, r2.duplicate_messages) == (0, 0, 6)
-    r3 = ing.ingest_messages([msg("production", {"end": "2025-01-01T02:00:00", "produced": 2}),
-                              msg("production", {"end": "2025-01-01T03:00:00", "produced": 99})])
+    r3 = ing.ingest_messages([msg("production", rec(2, 2)), msg("production", rec(3, 99))])
     assert (r3.loaded, r3.skipped, r3.quarantined) == (0, 1, 1)  # identical -> skipped, other values -> conflict
     # within one batch, as within one file, a second record with the same key is a duplicate
-    r4 = ing.ingest_messages([msg("production", [{"end": "2025-01-01T04:00:00", "produced": 4},
-                                                 {"end": "2025-01-01T04:00:00", "produced": 5}])])
+    r4 = ing.ingest_messages([msg("production", [rec(5, 4), rec(5, 5)])])
     assert (r4.loaded, r4.quarantined) == (1, 1)
     assert rows(ing, "SELECT count(*) FROM production") == [(4,)]
     assert sorted(r[0] for r in rows(ing, "SELECT rule FROM quarantine")) == [
         "conflicts_with_stored", "duplicate", "malformed_payload"]
+
+
+def test_counts_at_an_instant_are_events_each_occurrence_stored_once(ing):
+    """Issue 14, item 15: two parts counted at the same instant (no start) are two events; a message is one
+    source, whose k-th identical event is stored once however often the message or its records come again."""
+    two = [{"end": "2025-01-01T05:00:00", "produced": 1}] * 2
+    m = (topic("production"), json.dumps(two).encode())
+    r = ing.ingest_messages([m])
+    assert (r.loaded, r.quarantined, r.skipped) == (2, 0, 0)
+    assert ing.ingest_messages([m]).duplicate_messages == 1  # broker redelivery: skipped whole
+    # the same two events re-sent in another message (other bytes): nothing new
+    r = ing.ingest_messages([(topic("production"), json.dumps(two, indent=1).encode())])
+    assert (r.loaded, r.skipped) == (0, 2)
+    # three identical events in one message: the third is new
+    r = ing.ingest_messages([msg("production", two + two[:1])])
+    assert (r.loaded, r.skipped) == (1, 2)
+    # another count at the same instant is another event, never a conflict
+    r = ing.ingest_messages([msg("production", {"end": "2025-01-01T05:00:00", "produced": 2})])
+    assert (r.loaded, r.quarantined) == (1, 0)
+    assert rows(ing, "SELECT sum(produced), count(*), list(_occurrence ORDER BY _occurrence, produced) "
+                     "FROM production") == [(5.0, 4, [1, 1, 2, 3])]
+    # within one batch, identical events of two messages are one record each
+    r = ing.ingest_messages([msg("production", {"end": "2025-01-01T06:00:00", "produced": 1}),
+                             (topic("production"), b'{"end": "2025-01-01T06:00:00",  "produced": 1}')])
+    assert (r.loaded, r.skipped) == (1, 1)
+    # quality results without unit id: the same
+    q = [{"ts": "2025-01-01T07:00:00", "result": "pass"}] * 2 + [{"ts": "2025-01-01T07:00:00", "result": "fail"}]
+    assert ing.ingest_messages([msg("quality", q)]).loaded == 3
+    assert ing.ingest_messages([msg("quality", q[::-1])]).loaded == 0  # the same events in another order
 
 
 def test_unknown_equipment_quarantined_or_registered_from_topic(tmp_path):
@@ -151,6 +192,18 @@ def test_unknown_equipment_quarantined_or_registered_from_topic(tmp_path):
             ("M5", "L1", "A1", "S1", "E1", "Asia/Shanghai")]
         b.ingest_messages([msg("states", {"start": "2025-01-01T09:00:00Z", "state": "setup"}, eq="M5")])
         assert rows(b, "SELECT count(*) FROM equipment") == [(1,)]
+
+
+def test_registration_from_topics_only_for_the_allowed_enterprises(tmp_path):
+    """Issue 14, item 14: with an allow-list, a publisher cannot create equipment for another enterprise."""
+    rec = {"start": "2025-01-01T08:00:00Z", "state": "production"}
+    mine = ("zhizao/v1/E1/S1/A1/L1/M7/states", json.dumps(rec).encode())
+    theirs = ("zhizao/v1/E2/S9/A9/L9/M8/states", json.dumps(rec).encode())
+    with LiveIngestor(tmp_path / "r.duckdb", register_equipment=True, register_enterprises=["E1"]) as i:
+        r = i.ingest_messages([mine, theirs])
+        assert (r.loaded, r.quarantined) == (1, 1)
+        assert rows(i, "SELECT equipment_id, enterprise FROM equipment") == [("M7", "E1")]
+        assert rows(i, "SELECT rule FROM quarantine") == [("unknown_equipment",)]
 
 
 def test_mapping_file_applies_to_live_records(tmp_path):
@@ -231,7 +284,7 @@ def test_nodes_file_is_checked():
 def test_converter_states_counts_scrap_energy_and_restart():
     cfg = parse_nodes({"state_codes": {0: "RUN", 4: "IDLE"}, "equipment": {
         "M1": {"state": "s", "parts": "p", "scrap": "x", "energy": "e", "counter_rollover": 1000}}})
-    t0 = dt.datetime(2025, 1, 1, 8, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2025, 1, 1, 8, tzinfo=dt.UTC)
 
     def at(s):
         return t0 + dt.timedelta(seconds=s)
@@ -262,7 +315,7 @@ def test_converter_states_counts_scrap_energy_and_restart():
 
 def test_ingest_records_keeps_source_state_in_the_same_transaction(tmp_path):
     with LiveIngestor(tmp_path / "o.duckdb", source="opcua") as i:
-        t = dt.datetime(2025, 1, 1, 8, tzinfo=dt.timezone.utc)
+        t = dt.datetime(2025, 1, 1, 8, tzinfo=dt.UTC)
         i.ingest_records({"equipment": [{"equipment_id": "M1"}]})
         r = i.ingest_records({"production": [{"equipment_id": "M1", "start": t, "end": t + dt.timedelta(minutes=1),
                                               "produced": 4}]},
@@ -359,8 +412,9 @@ def test_simulate_live_option_delegates_to_simulate_live(monkeypatch, tmp_path):
 def test_identical_records_within_and_across_batches_are_stored_once(ing):
     """Many messages re-sending records (in the same batch and in later ones): every record stored once, a
     changed re-send quarantined once as a conflict, the counts add up."""
-    def rec(k, produced=None):
-        return {"end": f"2025-01-01T{k // 60:02d}:{k % 60:02d}:00", "order_id": f"W{k}",
+    def rec(k, produced=None):  # interval counts: their key names them (counts at an instant are events)
+        return {"start": f"2025-01-01T{k // 60:02d}:{k % 60:02d}:00",
+                "end": f"2025-01-01T{(k + 1) // 60:02d}:{(k + 1) % 60:02d}:00", "order_id": f"W{k}",
                 "produced": produced if produced is not None else k % 7}
 
     first = [msg("production", [rec(k) for k in range(i, i + 10)]) for i in range(0, 200, 10)]

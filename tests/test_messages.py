@@ -11,8 +11,19 @@ import pytest
 from babel.messages.pofile import read_po
 
 import zhizao
-from zhizao.errors import (Conflict, DataSufficiencyError, Forbidden, InputError, NotFound, RateLimited,
-                           StoreBusy, TooLarge, Unauthorized, Unsupported, ZhizaoError)
+from zhizao.errors import (
+    Conflict,
+    DataSufficiencyError,
+    Forbidden,
+    InputError,
+    NotFound,
+    RateLimited,
+    StoreBusy,
+    TooLarge,
+    Unauthorized,
+    Unsupported,
+    ZhizaoError,
+)
 from zhizao.messages import KINDS, Message, define, dumps, loads, text
 
 LOCALE = Path(zhizao.__file__).parent / "locale"

@@ -19,13 +19,12 @@ from jinja2.ext import babel_extract
 from typer.testing import CliRunner
 
 import zhizao
+from canonical import write_tables
 from zhizao.errors import InputError, NotFound
-from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
 from zhizao.portfolio import bulletin as bulletin_module
+from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
 from zhizao.portfolio.stats import bootstrap_mean_ci, choose_weights
 from zhizao.verify.result import VerificationResult
-
-from canonical import write_tables
 
 PORTFOLIO_DIR = Path(bulletin_module.__file__).parent
 LOCALE_DIR = PORTFOLIO_DIR.parent / "locale"
@@ -344,50 +343,96 @@ def _offline(html: str) -> bool:
         and not re.search(r"https?://", re.sub(r"<svg\b.*?</svg>", "", html, flags=re.S))
 
 
-def test_bulletin_zh_and_en(ws, tmp_path):
+def _body(html: str) -> str:
+    """The notice's running text: everything before the notes and the annex, without tables and charts."""
+    main = html[html.index("<main>"):html.index('<section id="notes"')]
+    main = re.sub(r"<(table|figure)\b.*?</\1>", " ", main, flags=re.S)
+    return _text(main)
+
+
+def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     s = programme_statistics(ws, n_boot=200)
-    zh = render_bulletin(ws, tmp_path / "b", lang="zh", stats=s)
-    en = render_bulletin(ws, tmp_path / "b", lang="en", stats=s)
-    for p in (*zh.values(), *en.values()):
-        assert p.exists()
-    assert zh["html"].name == "bulletin.zh.html" and en["md"].name == "bulletin.en.md"
+    zh = render_bulletin(ws, tmp_path / "b", lang="zh", stats=s, date="2026-12-03")
+    assert set(zh) == {"html", "md"} and all(p.exists() for p in zh.values())
     html = zh["html"].read_text("utf-8")
     assert _offline(html) and "<svg" in html
-    text = _text(html)
-    assert "已推动5个项目实施智能化改造" in text and "其中3个入选示范项目" in text
-    assert "认定智能工厂1个、数字化车间2个" in text
-    assert "生产效率平均提高59.8%" in text and "运营成本平均降低15.0%" in text
-    assert "单位产品能耗平均降低25.0%" in text
-    # defect rate has declared values only: stated as declared, not verified
-    assert re.search(r"未经数据核验[^。]*产品不良率平均降低40.0%", text)
-    for pid in ("P1", "P2", "P3", "P4", "P5"):
-        assert pid in text
+    body = _body(html)
+    # scope: cumulative, districts, period of the starts, total investment in 亿元 (105,000,000 CNY)
+    assert "截至2026年12月3日，累计支持智能化改造项目5个，涉及企业3家，总投资1.05亿元" in body
+    assert "分布在Bishan、Jiulongpo2个区县，开工日期为2021年3月1日至2023年2月1日。" in body
+    # designations with their levels (a unit designated at two levels counts once)
+    assert "累计认定智能化赋能示范项目3个（市级2个、区级1个）、数字化车间2个（市级2个、区级1个）、智能工厂1个（均为市级）。" \
+        in body
+    # declared and verified in one sentence; a count only where it differs from the sentence's
+    assert "据4个项目申报，生产效率平均提升33.3%（3个项目），产品不良率平均降低40.0%（1个项目），" \
+           "运营成本平均降低20.0%（1个项目）；经数据核验的4个项目，生产效率平均提升59.8%（3个项目，90%置信区间为" in body
+    assert "运营成本平均降低15.0%（2个项目，90%置信区间为" in body and "单位产品能耗平均降低25.0%（1个项目）。" in body
+    # no ids, codes, interval brackets, thousands separators or negative zeros in the running text
+    for bad in ("P1", "P3", "E1", "automotive", "[", "bootstrap", "自助法", "-0.0%", "UTC", "duckdb"):
+        assert bad not in body, bad
+    assert not re.search(r"\d,\d{3}", body)
+    # the method is a note at the end; the annex has every project with its name, district and investment
+    notes = _text(html[html.index('<section id="notes"'):html.index('<section id="annex"')])
+    assert "自助法" in notes and "申报值为企业" in notes
+    annex = _text(html[html.index('<section id="annex"'):])
+    for pid, ent, inv in (("P1", "Alpha", "1000"), ("P2", "Alpha", "4000"), ("P5", "Gamma", "3000")):
+        assert re.search(rf"{pid} .*? {ent} .*? {inv} ", annex), pid
+    assert "合计 10500" in annex  # total investment, 万元
+    assert "汽车制造业" in _text(html) and "计算机、通信和其他电子设备制造业" in _text(html)  # GB/T 4754 names
+    assert 'id="document-date">2026年12月3日<' in html
     md = zh["md"].read_text("utf-8")
-    assert "生产效率平均提高59.8%" in md and "| P3 |" in md
-    html_en = en["html"].read_text("utf-8")
-    assert _offline(html_en)
-    t_en = _text(html_en)
-    assert "5 intelligent transformation projects" in t_en and "3 of them selected as demonstration projects" in t_en
-    assert "1 smart factory and 2 digital workshops recognised" in t_en
-    assert "production efficiency rose by 59.8% on average" in t_en
-    assert "not verified from data, the product defect rate fell by 40.0%" in t_en
-    assert "59.8%" in en["md"].read_text("utf-8")
+    assert "据4个项目申报" in md and "| P3 |" in md
+
+
+def test_bulletin_en_follows_the_same_structure(ws, tmp_path):
+    s = programme_statistics(ws, n_boot=200)
+    en = render_bulletin(ws, tmp_path / "b", lang="en", stats=s, date="2026-12-03")
+    html = en["html"].read_text("utf-8")
+    body = _body(html)
+    assert "As of 3 December 2026, 5 intelligent transformation projects had been supported in total " \
+           "(cumulative), in 3 enterprises, with a total investment of CNY 105 million" in body
+    assert "According to the declarations of 4 projects, production efficiency rose by 33.3% on average " \
+           "(3 projects)" in body
+    assert "4 projects were verified from data: production efficiency rose by 59.8% on average (3 projects, " \
+           "90% confidence interval" in body
+    assert "P1" not in body and "Manufacture of automobiles" in _text(html)
+
+
+def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
+    lh = tmp_path / "lh.yaml"
+    lh.write_text("header: 某市经济和信息化委员会文件\nnumber: 某经信发〔2026〕7号\nprogramme: 某市\n"
+                  "addressee: 各区县经济信息委\nsignature: 某市经济和信息化委员会\ndate: 2026-05-04\n"
+                  "closing: |\n  请认真组织实施。\n", encoding="utf-8")
+    out = render_bulletin(ws, tmp_path / "b", lang="zh", letterhead=lh, n_boot=50)
+    html = out["html"].read_text("utf-8")
+    for text in ("某市经济和信息化委员会文件", "某经信发〔2026〕7号", "关于某市智能化改造项目实施成效的通报",
+                 "各区县经济信息委：", "某市经济和信息化委员会", "2026年5月4日", "请认真组织实施。",
+                 "截至2026年5月4日，某市累计支持智能化改造项目5个"):
+        assert text in html, text
+    own = tmp_path / "tpl"
+    own.mkdir()
+    (own / "bulletin.css").write_text("body { color: #123456; }", encoding="utf-8")
+    html = render_bulletin(ws, tmp_path / "c", lang="zh", template_dir=own, n_boot=50)["html"].read_text("utf-8")
+    assert "#123456" in html
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("heading: x\n", encoding="utf-8")
+    with pytest.raises(InputError, match="heading"):
+        render_bulletin(ws, tmp_path / "d", lang="zh", letterhead=bad)
 
 
 def test_bulletin_declared_only_and_empty(tmp_path):
     ws = build_store(tmp_path / "d" / "d.duckdb", results=[])
     try:
         out = render_bulletin(ws, tmp_path / "d", lang="zh", n_boot=50)
-        text = _text(out["html"].read_text("utf-8"))
-        assert "尚无经数据核验的成效" in text and "生产效率平均提高33.3%" in text
-        assert "经数据核验的项目" not in text
-        en = _text(render_bulletin(ws, tmp_path / "d", lang="en", n_boot=50)["html"].read_text("utf-8"))
-        assert "No result has been verified from data yet; as declared by the enterprises" in en
+        text = _body(out["html"].read_text("utf-8"))
+        assert "目前尚无经数据核验的成效" in text and "生产效率平均提升33.3%（3个项目）" in text
+        en = _body(render_bulletin(ws, tmp_path / "d", lang="en", n_boot=50)["html"].read_text("utf-8"))
+        assert "no result has been verified from data yet" in en
     finally:
         ws.close()
     empty = zhizao.connect(tmp_path / "e" / "e.duckdb")
     try:
-        for lang, phrase in (("zh", "所选范围内没有智能化改造项目"), ("en", "No intelligent transformation project")):
+        for lang, phrase in (("zh", "统计范围内没有智能化改造项目"), ("en", "No intelligent transformation project")):
             paths = render_bulletin(empty, tmp_path / "e", lang=lang)
             html = paths["html"].read_text("utf-8")
             assert phrase in _text(html) and _offline(html)
@@ -467,7 +512,7 @@ def test_cli_commands(cli_db, tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["totals"]["n_projects"] == 4
-    pe = [a for a in data["averages"] if a["indicator"] == "production_efficiency" and a["basis"] == "verified"][0]
+    pe = next(a for a in data["averages"] if a["indicator"] == "production_efficiency" and a["basis"] == "verified")
     assert pe["mean"] == pytest.approx(0.598) and pe["project_ids"] == ["P1", "P2", "P3"]
     r = run(app, ["programme", "--db", cli_db, "--n-boot", "100"])
     assert r.exit_code == 0 and "production_efficiency" in r.output
@@ -486,3 +531,20 @@ def test_cli_commands(cli_db, tmp_path):
     assert r.exit_code == 2
     r = run(app, ["programme", "--db", str(tmp_path / "missing.duckdb")])
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("args", [["project", "show", "P3"], ["programme", "--n-boot", "100"]])
+def test_table_output_goes_whole_to_the_file(cli_db, tmp_path, args):
+    """--output with the table format: every part (the header lines and each table) in the file, none on stdout.
+
+    The tables of these commands used to go to standard output while their header went to the file."""
+    out = tmp_path / "out.txt"
+    r = CliRunner().invoke(_app(), [*args, "--db", cli_db, "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text(encoding="utf-8")
+    assert r.output == ""
+    assert "production_efficiency" in text
+    if args[0] == "project":
+        assert "verification results" in text and "0.594" in text
+    else:
+        assert "projects: " in text and "by_type" in text

@@ -10,8 +10,7 @@ import pytest
 
 import zhizao
 from zhizao.schema import DESIGNATIONS, PROJECT_TYPES, TABLES
-from zhizao.simulate.programme import (EFFECT_RANGES, TRUTH_PROJECT_COLUMNS, simulate_programme,
-                                       write_programme)
+from zhizao.simulate.programme import EFFECT_RANGES, TRUTH_PROJECT_COLUMNS, simulate_programme, write_programme
 
 KW = dict(n_projects=6, n_enterprises=4, seed=3, months_before=2, months_after=2)
 ORDER = ["equipment", "enterprises", "products", "calendar", "states", "production", "energy", "labour",

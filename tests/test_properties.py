@@ -12,10 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zhizao
+from canonical import ORDER, write_tables
 from zhizao.kpi.intervals import resolve, split_over
 from zhizao.schema import CATEGORY_PRECEDENCE
-
-from canonical import ORDER, write_tables
 
 T0 = pd.Timestamp("2024-03-30T00:00:00Z")  # spans the Europe/Berlin DST change of 2024-03-31
 CATS = list(CATEGORY_PRECEDENCE)
@@ -58,7 +57,7 @@ def test_split_over_conserves_what_lies_inside(ivs, cuts):
     edges = np.array([0, *sorted(cuts), 1300], np.int64)
     s = np.array([a for a, d in ivs], np.int64)
     e = np.array([a + d for a, d in ivs], np.int64)
-    rec, seg, frac = split_over(s, e, edges[:-1], edges[1:])
+    rec, _seg, frac = split_over(s, e, edges[:-1], edges[1:])
     total = np.bincount(rec, weights=frac, minlength=len(ivs))
     assert np.allclose(total, 1.0)  # everything lies inside [0, 1300)
 

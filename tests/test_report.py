@@ -11,9 +11,9 @@ from babel.messages.extract import extract
 from babel.messages.pofile import read_po
 from babel.numbers import format_percent
 from jinja2.ext import babel_extract
-from test_worked_example import TABLES
 
 import zhizao
+from test_worked_example import TABLES
 from zhizao.report import ReportWarning, render_report
 from zhizao.report import html as report_html
 
@@ -138,8 +138,10 @@ def test_simulated_plant_report_is_small(tmp_path):
     with zhizao.connect(tmp_path / "plant.duckdb") as ws:
         for name in ("equipment", "products", "calendar", "states", "production", "energy", "labour", "quality"):
             ws.ingest(name, paths[name])
-        out = render_report(ws, tmp_path / "plant.html", lang="zh", notes=["模拟工厂 (SIMULATED)"])
+        out = render_report(ws, tmp_path / "plant.html", lang="zh")
     html = out.read_text(encoding="utf-8")
+    # simulated data are marked from their provenance, without any note or flag
+    assert re.search(r'id="simulated">模拟数据：[^<]*S1', html)
     assert out.stat().st_size < 3_000_000
     assert offline(html) and html.count("<svg") >= 6
     # element ids are unique across the inline charts

@@ -12,8 +12,22 @@ import pandas as pd
 import pytest
 
 import zhizao
-from test_server_support import (A, B, PASSWORD, PROJECT_A, PROJECT_B, SITE_A, SITE_B, base_store, bearer, clone,
-                                 counts, csv_bytes, login, make_client)
+from test_server_support import (
+    PASSWORD,
+    PROJECT_A,
+    PROJECT_B,
+    SITE_A,
+    SITE_B,
+    A,
+    B,
+    base_store,
+    bearer,
+    clone,
+    counts,
+    csv_bytes,
+    login,
+    make_client,
+)
 
 pytest.importorskip("fastapi")
 
@@ -416,7 +430,13 @@ def test_account_administration(fresh):
     assert client.get("/api/v1/me", headers=bearer(t)).json()["enterprises"] == [A]
     assert client.get("/api/v1/users/newbie", headers=bearer(t)).status_code == 200
     err(client.get("/api/v1/users/root", headers=bearer(t)), 403)
-    assert client.patch("/api/v1/users/newbie", json={"password": "another long pw"}, headers=bearer(t)
+    # one's own password changes only with the old one (a stolen session must not take over the account)
+    err(client.patch("/api/v1/users/newbie", json={"password": "another long pw"}, headers=bearer(t)), 400,
+        "old_password")
+    err(client.patch("/api/v1/users/newbie", json={"password": "another long pw", "old_password": "not it at all"},
+                     headers=bearer(t)), 403)
+    assert client.patch("/api/v1/users/newbie", json={"password": "another long pw",
+                                                       "old_password": "long enough pw"}, headers=bearer(t)
                         ).status_code == 200
     err(client.get("/api/v1/me", headers=bearer(t)), 401)  # a new password revokes the sessions
     t = client.post("/api/v1/auth/login", json={"username": "newbie", "password": "another long pw"}).json()["token"]

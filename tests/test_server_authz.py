@@ -14,8 +14,21 @@ import itertools
 
 import pytest
 
-from test_server_support import (A, B, PASSWORD, PROJECT_A, PROJECT_B, SITE_A, SITE_B, all_routes, base_store,
-                                 clone, counts, csv_bytes, make_client)
+from test_server_support import (
+    PASSWORD,
+    PROJECT_A,
+    PROJECT_B,
+    SITE_A,
+    SITE_B,
+    A,
+    B,
+    all_routes,
+    base_store,
+    clone,
+    counts,
+    csv_bytes,
+    make_client,
+)
 
 pytest.importorskip("fastapi")
 
@@ -160,6 +173,8 @@ CASES = [
         "csrf": m.csrf.get(p, ""), "indicator": "defect_rate"}}, PROGRAMME),
     ("page-programme", "GET", "/programme", None, PROGRAMME),
     ("page-bulletin", "GET", "/programme/bulletin?lang=zh&n_boot=20", None, PROGRAMME),
+    ("page-bulletin-pdf", "GET", "/programme/bulletin.pdf?lang=zh&n_boot=20", None, PROGRAMME),
+    ("page-programme-xlsx", "GET", "/programme/export.xlsx", None, PROGRAMME),
     ("page-recognition", "GET", "/recognition", None, EVERYONE),
     ("page-recognition-a", "GET", f"/recognition?enterprise={A}&designation=digital_workshop", None, SEES_A),
     ("page-data", "GET", "/data", None, EVERYONE),
@@ -223,10 +238,10 @@ def test_matrix(m, case):
 
 
 def test_every_route_is_in_the_matrix(m):
+    import re
+
     from fastapi.routing import APIRoute
     from starlette.routing import Mount
-
-    import re
 
     covered = set(ELSEWHERE)
     for _id, method, path, _b, _a in CASES:

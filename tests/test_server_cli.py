@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from test_server_support import A, SITE_B, clone
+from test_server_support import SITE_B, A, clone
 
 pytest.importorskip("fastapi")
 
@@ -64,7 +64,7 @@ def test_user_key_session_commands(tmp_path):
     assert run(app, ["key", "create", "--db", db]).exit_code == 2
     r = run(app, ["key", "list", "--format", "json", "--db", db])
     keys = json.loads(r.output)
-    kid = [k["key_id"] for k in keys if k["name"] == "PLC"][0]
+    kid = next(k["key_id"] for k in keys if k["name"] == "PLC")
     assert key not in r.output  # only hashes are stored
     assert run(app, ["key", "revoke", kid, "--db", db]).exit_code == 0
     assert run(app, ["key", "revoke", kid, "--db", db]).exit_code == 2

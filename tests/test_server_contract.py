@@ -133,7 +133,7 @@ def test_pareto_and_data_quality_summaries_have_hand_computed_values():
                      "no_order": 50.0, "reduced_speed": 200.0, "rejects_rework": float("nan"),
                      "startup_yield": 1.0})
     assert loss_items(row, str) == [("Unplanned downtime", 300.0), ("Reduced speed", 200.0),
-                                    ("Planned downtime", 100.0), ("No order", 50.0), ("Start-up yield", 1.0)]
+                                    ("Planned downtime", 100.0), ("No order", 50.0), ("Start-up losses (reduced yield)", 1.0)]
     dq = pd.DataFrame({"check": ["unaccounted_time", "performance_above_100", "unaccounted_time"],
                        "value": [120.0, 1.25, 30.0], "description": ["d1", "d2", "d1"]})
     s = dq_summary(dq)

@@ -144,22 +144,8 @@ def _main(argv, capsys):
     return e.value.code, out.out, out.err
 
 
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory):
-    import zhizao
-    from zhizao.simulate import simulate_plant, write_plant
-
-    d = tmp_path_factory.mktemp("cli")
-    paths = write_plant(simulate_plant(machines=2, days=3, seed=1), d / "plant")
-    db = d / "plant.duckdb"
-    with zhizao.connect(db) as ws:
-        for t in ("equipment", "products", "calendar", "states", "production"):
-            ws.ingest(t, paths[t])
-    return db
-
-
-def test_kpis_as_a_table_with_unnumbered_kpis(small_store, capsys):
-    code, out, err = _main(["kpis", "--db", str(small_store)], capsys)
+def test_kpis_as_a_table_with_unnumbered_kpis(small_plant_store, capsys):
+    code, out, err = _main(["kpis", "--db", str(small_plant_store)], capsys)
     assert code == 0, err
     assert "oee" in out and "Traceback" not in out + err
 
@@ -171,15 +157,15 @@ BUSY = [["kpi"], ["kpis"], ["capability"], ["quarantine"], ["report", "-o", "{tm
         ["bulletin", "-o", "{tmp}/b"], ["user", "list"], ["key", "list"], ["session", "list"]]
 
 
-def test_every_command_on_a_busy_store_exits_2_with_one_line(small_store, tmp_path, capsys):
+def test_every_command_on_a_busy_store_exits_2_with_one_line(small_plant_store, tmp_path, capsys):
     (tmp_path / "s.csv").write_bytes(csv_bytes([{"equipment_id": "M1", "start": "2025-01-01T00:00:00Z",
                                                  "state": "production"}]))
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(small_store)!r}); "
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(small_plant_store)!r}); "
                                "print('held', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         for args in BUSY:
-            args = [a.format(tmp=tmp_path) for a in args] + ["--db", str(small_store)]
+            args = [a.format(tmp=tmp_path) for a in args] + ["--db", str(small_plant_store)]
             code, out, err = _main(args, capsys)
             assert code == 2, (args, out, err)
             lines = err.strip().splitlines()
@@ -190,11 +176,11 @@ def test_every_command_on_a_busy_store_exits_2_with_one_line(small_store, tmp_pa
         holder.wait()
 
 
-def test_bad_arguments_exit_2_with_one_line(small_store, capsys):
+def test_bad_arguments_exit_2_with_one_line(small_plant_store, capsys):
     for args in (["kpi", "--bogus"], ["kpi", "--level", "galaxy"], ["ingest"], ["verify", "happiness"],
                  ["simulate", "--timezone", "Mars/Olympus"], ["simulate", "--start", "soon"],
                  ["kpi", "--from", "2025-03-05", "--to", "2025-03-04"]):
-        code, out, err = _main(args + (["--db", str(small_store)] if args[0] != "simulate" else []), capsys)
+        code, out, err = _main(args + (["--db", str(small_plant_store)] if args[0] != "simulate" else []), capsys)
         assert code == 2, (args, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in out + err, (args, err)
 
@@ -209,7 +195,7 @@ def test_upload_of_a_stage_error_is_4xx(client):
 def test_site_keys_are_bound_to_one_enterprise(tmp_path):
     import zhizao
     from zhizao.server import accounts
-    from zhizao.server.access import derive_access, Principal
+    from zhizao.server.access import Principal, derive_access
 
     db = clone(tmp_path / "site.duckdb")
     with zhizao.connect(db) as ws:
@@ -252,3 +238,38 @@ def test_analyst_quarantine_summary_has_counts_without_values(client):
     assert s and all(x["example"] is None for x in s) and sum(x["records"] for x in s) >= 1
     s = client.get("/api/v1/quarantine/summary", headers=bearer(login(client, "root"))).json()
     assert any(x["example"] for x in s)
+
+
+# -- issue 14, items 1 and 14: one tenant's writes and data neither invalidate nor slow another's results
+def test_a_tenants_stages_are_its_own_and_survive_another_tenants_upload(tmp_path, monkeypatch):
+    import zhizao
+    from test_server_support import A, B
+
+    client = make_client(clone(tmp_path / "t.duckdb"))
+    try:
+        ha, hb, hr = (bearer(login(client, n)) for n in ("usera", "userb", "root"))
+        q = "/api/v1/kpi?level=equipment&period=day"
+        mine = client.get(q, headers=ha).json()
+        assert mine and all(r["equipment_id"].startswith(A) for r in mine)
+        # equal to the whole store's rows of the same entities (what the administrator sees)
+        whole = {(r["equipment_id"], r["period_start"]): r for r in client.get(q, headers=hr).json()
+                 if r["equipment_id"].startswith(A)}
+        assert {(r["equipment_id"], r["period_start"]): r for r in mine} == whole
+        calls = []
+        real = zhizao.Workspace.scoped
+        monkeypatch.setattr(zhizao.Workspace, "scoped", lambda self, ents: calls.append(tuple(ents)) or
+                            real(self, ents))
+        up = client.post("/api/v1/ingest/states", headers=hb, files={"file": ("b.csv", io.BytesIO(csv_bytes([{
+            "equipment_id": f"{B}-WC1-M1", "start": "1970-01-02T00:00:00Z", "end": "1970-01-02T01:00:00Z",
+            "state": "production"}])))})
+        assert up.status_code == 201 and up.json()["loaded"] == 1, up.text
+        assert client.get(q, headers=ha).json() == mine  # from the cache: B's upload did not touch A's results
+        assert calls == []
+        assert client.get(q, headers=hb).status_code == 200 and calls == [(B,)]  # B's own are computed again
+        up = client.post("/api/v1/ingest/states", headers=ha, files={"file": ("a.csv", io.BytesIO(csv_bytes([{
+            "equipment_id": f"{A}-WC1-M1", "start": "2025-06-01T00:00:00Z", "end": "2025-06-01T00:10:00Z",
+            "state": "production"}])))})
+        assert up.status_code == 201, up.text
+        assert client.get(q, headers=ha).status_code == 200 and calls[-1] == (A,)
+    finally:
+        client.app.state.server.close()

@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("schemathesis")
 
-import schemathesis  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 
-from test_server_support import PASSWORD, base_store, clone, make_client  # noqa: E402
+from test_server_support import PASSWORD, base_store, clone, make_client
 
 EXAMPLES = 12
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -50,7 +50,7 @@ def _fuzz(schema, headers, examples: int) -> list[str]:
             case.call_and_validate(headers=headers, checks=[not_a_server_error])
         try:
             run()
-        except Exception as e:  # noqa: BLE001 - collect every operation's failure
+        except Exception as e:
             failures.append(f"{op.method.upper()} {op.path}: {type(e).__name__}: {str(e)[:400]}")
     assert n_ops > 10
     return failures

@@ -12,7 +12,7 @@ import atexit
 import shutil
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import argon2
@@ -47,7 +47,7 @@ class Base:
     folder: Path
 
 
-@lru_cache(maxsize=None)
+@cache
 def base_store() -> Base:
     """Build the base store once per process (a few seconds)."""
     from zhizao.simulate.programme import simulate_programme, write_programme

@@ -8,11 +8,10 @@ import pandas as pd
 import pytest
 
 import zhizao
+from canonical import write_tables
 from zhizao.errors import DataSufficiencyError
 from zhizao.verify.checks import Check, result_checks, verdict
 from zhizao.verify.result import VerificationResult
-
-from canonical import write_tables
 
 ORDER = ("equipment", "products", "states", "production", "energy", "variables", "costs", "adjustments")
 
@@ -147,7 +146,7 @@ def test_a_meter_outage_is_left_out_and_flagged_not_read_as_zero(tmp_path):
     ws = build(tmp_path, tables)
     r = ws.verify("unit_energy", "L1", ("2024-01-01", "2024-03-01"), ("2024-03-01", "2024-04-30"))
     assert "verify.check.outage" in r.flags and r.verdict == "indicative"
-    out = [c for c in r.checks if c.code == "verify.check.outage"][0]
+    out = next(c for c in r.checks if c.code == "verify.check.outage")
     assert str(out.message.args["kind"]) == "meter" and out.message.args["buckets"] == 10
     assert "电表" in out.message.text("zh")
     assert r.improvement == pytest.approx(0.2, abs=0.02) and r.ci_low < 0.2 < r.ci_high
@@ -183,7 +182,7 @@ def test_a_cost_window_that_cuts_a_month_is_prorated_or_refused(tmp_path):
     # the reporting window runs from the 1st to mid-month: a whole month's cost over half a month's output
     # made the cost per unit look 54 % worse; prorated by time it is about the true 25 % saving, and the
     # result says the month was prorated
-    ws, days, gq, months, real = _cost_store(tmp_path)
+    ws, days, gq, _months, real = _cost_store(tmp_path)
     rep = ("2023-07-01", "2023-12-16")
     r = ws.verify("operating_cost", "L1", ("2023-01-01", "2023-07-01"), rep)
     assert "verify.check.booking_periods" in r.flags and r.verdict == "indicative"
@@ -199,7 +198,7 @@ def test_a_cost_window_that_cuts_a_month_is_prorated_or_refused(tmp_path):
 
 
 def test_cost_with_few_baseline_months_falls_back_and_labels_the_interval_as_the_fallbacks(tmp_path):
-    ws, days, gq, months, real = _cost_store(tmp_path, months_n=6)
+    ws, days, gq, _months, real = _cost_store(tmp_path, months_n=6)
     r = ws.verify("operating_cost", "L1", ("2023-01-01", "2023-04-01"), ("2023-04-01", "2023-07-01"))
     assert "verify.check.fallback_method" in r.flags and r.verdict == "indicative"
     assert r.method.startswith("ratio of totals") and "fallback" in r.interval_method

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 import zhizao
-
 from canonical import write_tables
 
 ORDER = ("equipment", "enterprises", "products", "production", "energy", "variables", "costs", "projects",

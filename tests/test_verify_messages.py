@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 
 import zhizao
+from test_verify_scenarios import SEEDS, programmes  # noqa: F401  (the module's fixture)
 from zhizao.messages import Message
 from zhizao.verify import checks as C
 from zhizao.verify.methods import INTERVALS, METHODS
-
-from test_verify_scenarios import SEEDS, programmes  # noqa: F401  (the module's fixture)
 
 SRC = Path(zhizao.__file__).resolve().parent
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

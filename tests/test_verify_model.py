@@ -43,7 +43,7 @@ def test_choose_takes_the_simplest_valid_model():
 def test_a_coefficient_resting_on_one_point_is_not_accepted():
     # a heating term that is 0 on every baseline day but one cool day: its p-value is tiny (the one point is
     # fitted exactly), but the coefficient rests on about 4 effective points
-    x, y, rng = data(n=180)
+    x, y, _rng = data(n=180)
     hdd = np.zeros(180)
     hdd[17] = 6.0
     y = y + 40 * hdd
@@ -110,7 +110,7 @@ def test_other_conventions_run_and_name_themselves(method):
 
 
 def test_out_of_sample_error_of_a_right_and_a_wrong_model():
-    x, y, rng = data(n=200)
+    x, y, _rng = data(n=200)
     good = fit(y, pd.DataFrame({"x": x}))
     oos = out_of_sample(good, y, pd.DataFrame({"x": x}))
     assert oos["folds"] == 5 and oos["p_value"] > 0.01 and abs(oos["nmbe"]) < 0.02

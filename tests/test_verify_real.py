@@ -37,7 +37,8 @@ def ws(tmp_path_factory):
     ]
     for table, path, mapping in loads:
         r = w.ingest(table, path, mapping=bm(mapping) if mapping else None)[0]
-        assert r.quarantined == 0
+        # the daily sample's last day has usage "nan": not a number, quarantined as not_finite
+        assert r.quarantined == (1 if mapping == "eemeter-daily" else 0)
     yield w
     w.close()
 
@@ -143,5 +144,5 @@ def test_bad_verification_requests_raise_clearly(ws):
         ws.verify("defect_rate", "Atlantis", ("2008-07-01", "2008-08-01"), ("2008-09-01", "2008-10-01"))
     with pytest.raises(InputError, match="empty period"):
         ws.verify("defect_rate", "SECOM-line", ("2008-08-01", "2008-07-01"), ("2008-09-01", "2008-10-01"))
-    with pytest.raises(DataSufficiencyError, match="no .* data for SECOM-line in the baseline"):
+    with pytest.raises(DataSufficiencyError, match=r"no .* data for SECOM-line in the baseline"):
         ws.verify("defect_rate", "SECOM-line", ("2007-07-01", "2007-08-01"), ("2008-09-01", "2008-10-01"))

@@ -10,7 +10,6 @@ count falls below that with probability about 0.1 %). benchmarks/verify_coverage
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -7,8 +7,14 @@ import pytest
 from scipy import stats
 
 from zhizao.verify.ratios import circular_block_indices, ratio_of_means, standardised_ratio
-from zhizao.verify.uncertainty import (ar1_coefficient, effective_n, level_shift, log_ratio_interval,
-                                       long_run_variance, welch_df)
+from zhizao.verify.uncertainty import (
+    ar1_coefficient,
+    effective_n,
+    level_shift,
+    log_ratio_interval,
+    long_run_variance,
+    welch_df,
+)
 
 
 def ar1(rng, n, phi, reps=1):
@@ -71,7 +77,7 @@ def test_standardised_ratio_removes_a_mix_shift():
     hr = np.r_[np.full(10, 2.0), np.full(10, 8.0)]
     rate = np.repeat([10.0, 30.0], 10)
     res = standardised_ratio(cb, np.r_[days, days], rate * hb, hb, cb, np.r_[days, days], rate * hr, hr)
-    assert res.baseline == pytest.approx((10 * 0.8 + 30 * 0.2))
+    assert res.baseline == pytest.approx(10 * 0.8 + 30 * 0.2)
     assert res.reporting == pytest.approx(res.baseline) and res.ratio == pytest.approx(1.0)
     assert res.simple_reporting / res.simple_baseline == pytest.approx((10 * 0.2 + 30 * 0.8) / 14)
     # a real change of both machines by +10 % is found at any mix
@@ -93,7 +99,7 @@ def test_standardised_ratio_intervals_cover_the_true_change(phi):
     hits, reps, n = 0, 600, 60
     for _ in range(reps):
         rows = []
-        for w, (share, factor) in enumerate(((0.7, 1.0), (0.3, 0.8))):
+        for _w, (share, factor) in enumerate(((0.7, 1.0), (0.3, 0.8))):
             noise = ar1(rng, n, phi, reps=2) * 0.05
             for c, (rate, hours) in enumerate(((5.0, 10 * share), (20.0, 10 * (1 - share)))):
                 h = hours * rng.uniform(0.8, 1.2, n)

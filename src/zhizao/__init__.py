@@ -4,4 +4,4 @@ from zhizao.api import Workspace, connect
 from zhizao.settings import Settings
 
 __version__ = "0.1.0"
-__all__ = ["Workspace", "Settings", "connect", "__version__"]
+__all__ = ["Settings", "Workspace", "__version__", "connect"]

@@ -1,32 +1,36 @@
 """The Python API: ``zhizao.connect(db)`` returns a :class:`Workspace` over one store.
 
-Example
--------
->>> import zhizao
->>> ws = zhizao.connect("plant.duckdb")
->>> ws.ingest("equipment", "equipment.csv")
->>> ws.ingest("states", "states.csv")
->>> ws.kpi(level="work_center", period="day")          # pandas DataFrame
->>> ws.kpi(level="site", period="month", as_arrow=True)  # pyarrow Table
+Example (a sketch with your own files; not run as a doctest)::
+
+    import zhizao
+    ws = zhizao.connect("plant.duckdb")
+    ws.ingest("equipment", "equipment.csv")
+    ws.ingest("states", "states.csv")
+    ws.kpi(level="work_center", period="day")          # pandas DataFrame
+    ws.kpi(level="site", period="month", as_arrow=True)  # pyarrow Table
 
 The command line, the report and the demo only call these methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
-from typing import Any, Callable, MutableMapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from zhizao.errors import InputError
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, group_zones
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, group_zones
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.quality import data_quality
+from zhizao.limits import Limits
+from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.settings import Settings
 from zhizao.store.db import open_db
@@ -91,6 +95,9 @@ class Workspace:
     engine : optional
         Where elements and their roll-up are computed: the embedded engine (default), or
         :class:`zhizao.scale.SparkStoreEngine` (Apache Spark, same kernel, same results).
+    limits : zhizao.limits.Limits, optional
+        Input limits of :meth:`ingest` (default: :func:`zhizao.limits.current`, the defaults overridden by
+        ``ZHIZAO_LIMIT_*`` environment variables).
     cache : mutable mapping, optional
         Where computed stage results are kept (default a plain dict, unbounded). Pass a bounded mapping (an LRU)
         for a long-lived workspace; see :meth:`cached`.
@@ -104,8 +111,9 @@ class Workspace:
     """
 
     def __init__(self, db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only=False,
-                 cache: MutableMapping | None = None, engine=None):
+                 cache: MutableMapping | None = None, engine=None, limits: Limits | None = None):
         self.path = str(db)
+        self.limits = limits or current_limits()
         self.con = open_db(db, read_only=read_only)
         self.settings = settings or Settings()
         self.cache: MutableMapping = {} if cache is None else cache
@@ -123,17 +131,18 @@ class Workspace:
 
     @classmethod
     def over(cls, con, settings: Settings | None = None, path: str | None = None,
-             cache: MutableMapping | None = None) -> "Workspace":
+             cache: MutableMapping | None = None) -> Workspace:
         """A workspace on an open connection (for example a cursor of another workspace's store, with its own
         transaction), with its own cache. Closing it closes ``con``."""
         ws = cls.__new__(cls)
         ws.path = str(path) if path is not None else ""
+        ws.limits = current_limits()
         ws.con = con
         ws.settings = settings or Settings()
         ws.cache = {} if cache is None else cache
         return ws
 
-    def reader(self, con=None, cache: MutableMapping | None = None) -> "Workspace":
+    def reader(self, con=None, cache: MutableMapping | None = None) -> Workspace:
         """A workspace on ``con`` (default a new cursor of this store) with this one's settings and its own
         cache (default empty): for a reader in another thread or transaction."""
         return Workspace.over(con if con is not None else self.con.cursor(), self.settings, self.path, cache)
@@ -153,6 +162,16 @@ class Workspace:
             value = self.cache[key] = compute()
             return value
 
+    def scoped(self, enterprises) -> Workspace:
+        """A workspace whose stages see only the equipment of ``enterprises`` (and the records booked to them or
+        their work centres, areas and sites): a tenant's computation then costs what its own data costs,
+        whatever other tenants stored (a far but valid date of one tenant makes only that tenant's buckets).
+        It reads through a cursor of its own (closed with the returned workspace)."""
+        ids = [e for (e,) in self.con.execute(
+            "SELECT equipment_id FROM equipment WHERE list_contains(?, enterprise) ORDER BY equipment_id",
+            [list(enterprises)]).fetchall()]
+        return Workspace.over(_part_connection(self.con, ids), self.settings, self.path)
+
     def invalidate(self) -> None:
         """Forget every cached result (after the store changed by other means than :meth:`ingest`)."""
         self.cache.clear()
@@ -167,27 +186,72 @@ class Workspace:
         self.close()
 
     # -- ingest
-    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None
-               ) -> list[LoadReport]:
-        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`)."""
-        m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
+    def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
+               timeout: float | None = None, source: str | None = None,
+               provenance: str | None = None) -> list[LoadReport]:
+        """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`), each in one
+        transaction, within :attr:`limits`; ``timeout`` [s] cancels a load that takes longer (nothing of it is
+        stored), ``source`` names a single file in provenance and messages; ``provenance`` (``"simulated"``) is
+        recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`)."""
+        if source is not None and len(files) != 1:
+            raise InputError("source names one file; give one file with it")
+        m = load_mapping(mapping, self.limits.max_mapping_bytes) if isinstance(mapping, (str, Path)) else mapping
         try:
-            return [load_file(self.con, table, f, m) for f in files]
+            return [load_file(self.con, table, f, m, limits=self.limits, timeout=timeout, source=source,
+                              provenance=provenance) for f in files]
         finally:
             self.invalidate()
 
-    def quarantine(self) -> pd.DataFrame:
-        """Every rejected record with its table, source file, record and line number, rule and detail."""
-        return self.con.execute('SELECT "table", source, record, line, rule, detail, raw, loaded_at '
-                                'FROM quarantine ORDER BY loaded_at, "table", source, record').df()
+    def quarantine(self, lang: str | None = None) -> pd.DataFrame:
+        """Every rejected record with its table, source file, record and line number, rule, detail (English),
+        its structured form (``code``, ``params``), raw values and load time.
+
+        With ``lang`` (``"zh"`` or ``"en"``), ``detail`` is rendered in that language from code and params."""
+        df = self.con.execute('SELECT "table", source, record, line, rule, detail, raw, loaded_at, code, '
+                              'CAST(params AS VARCHAR) AS params '
+                              'FROM quarantine ORDER BY loaded_at, "table", source, record').df()
+        if lang is not None and len(df):
+            from zhizao.ingest.rules import detail_message
+
+            df["detail"] = [detail_message(c, p, d).text(lang)
+                            for c, p, d in zip(df["code"], df["params"], df["detail"])]
+        return df
 
     # -- kpi
     def elements_raw(self, period: str = "day", start=None, end=None, zone_level: str | None = None
                      ) -> ElementsResult:
         """Elements of every entity (equipment and scopes) per bucket, cached per arguments (``zone_level``:
-        see :func:`zhizao.kpi.elements.compute_elements`)."""
+        see :func:`zhizao.kpi.elements.compute_elements`).
+
+        If the embedded engine fails on the whole store, the failure is isolated rather than spread to every
+        tenant: the elements are computed per enterprise, and inside an enterprise that fails, per halves of
+        its equipment down to the equipment that fails (:func:`isolate_failures`). The result then holds every
+        entity that could be computed, and ``failures`` (also :attr:`failures`) names the equipment left out
+        and why. When every part fails alike (an impossible query, say), the original error is raised.
+        """
         key = ("elements", period, str(start), str(end)) + ((zone_level,) if zone_level else ())
-        return self.cached(key, lambda: self.engine.elements(self, period, start, end, zone_level))
+
+        def compute():
+            try:
+                res = self.engine.elements(self, period, start, end, zone_level)
+            except Exception as e:
+                if getattr(self.engine, "name", None) != "embedded":
+                    raise
+                return isolate_failures(self.con, e, lambda con: compute_elements(
+                    con, period, start, end, self.settings, zone_level))
+            res.failures = getattr(res, "failures", [])
+            return res
+        return self.cached(key, compute)
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """(equipment_id, error) of the equipment left out of the computed elements because the engine failed on
+        them (see :meth:`elements_raw`); empty when nothing failed."""
+        out = []
+        values = getattr(self.cache, "values", None)
+        for v in (list(values()) if callable(values) else []):
+            out += [f for f in getattr(v, "failures", []) if f not in out]
+        return out
 
     def _zone_level(self, level: str, period: str) -> str | None:
         """``level`` if some group of it is bucketed in a zone other than its members' own (day, week, month and
@@ -313,10 +377,120 @@ class Workspace:
 
 
 def connect(db: str | Path = "zhizao.duckdb", settings: Settings | None = None, read_only: bool = False,
-            cache: MutableMapping | None = None, engine=None) -> Workspace:
-    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``, ``engine``: see
-    there)."""
-    return Workspace(db, settings, read_only, cache, engine)
+            cache: MutableMapping | None = None, engine=None, limits: Limits | None = None) -> Workspace:
+    """Open a zhizao store (created if missing) and return its :class:`Workspace` (``cache``, ``engine``,
+    ``limits``: see there)."""
+    return Workspace(db, settings, read_only, cache, engine, limits)
 
 
-__all__ = ["Workspace", "connect", "ELEMENTS"]
+__all__ = ["ELEMENTS", "Workspace", "connect"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# isolating the entities the engine fails on
+
+#: canonical tables the engine reads, and how a part of the equipment restricts them (SQL over the table's
+#: columns; ``_zz_part_ids``: the part's equipment ids, ``_zz_part_scopes``: their ids at every level)
+_PART_FILTERS = {
+    "states": "equipment_id IN (SELECT equipment_id FROM _zz_part_ids)",
+    "production": "equipment_id IN (SELECT equipment_id FROM _zz_part_ids)",
+    "products": "equipment_id IS NULL OR equipment_id IN (SELECT equipment_id FROM _zz_part_ids)",
+    "energy": "equipment_id IN (SELECT equipment_id FROM _zz_part_ids) OR (equipment_id IS NULL AND scope IN "
+              "(SELECT sid FROM _zz_part_scopes))",
+    "quality": "equipment_id IN (SELECT equipment_id FROM _zz_part_ids) OR (equipment_id IS NULL AND scope IN "
+               "(SELECT sid FROM _zz_part_scopes))",
+    "calendar": "scope IN (SELECT sid FROM _zz_part_scopes)",
+    "labour": "scope IN (SELECT sid FROM _zz_part_scopes)",
+    "variables": "scope IN (SELECT sid FROM _zz_part_scopes)",
+}
+
+
+def _part_connection(con, ids: list[str]):
+    """A cursor of the store on which every table the engine reads holds only the records of equipment ``ids``
+    (temporary views shadowing the tables)."""
+    cur = con.cursor()
+    cur.execute("SET TimeZone = 'UTC'")
+    db = cur.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
+    cur.register("_zz_part_ids", pa.table({"equipment_id": pa.array(ids, pa.string())}))
+    cur.execute(f'CREATE TEMP VIEW equipment AS SELECT * FROM "{db}".main.equipment '
+                f'WHERE equipment_id IN (SELECT equipment_id FROM _zz_part_ids)')
+    cur.execute("CREATE TEMP VIEW _zz_part_scopes AS SELECT DISTINCT unnest([equipment_id, work_center, area, site, "
+                "enterprise]) AS sid FROM equipment")
+    for table, where in _PART_FILTERS.items():
+        cur.execute(f'CREATE TEMP VIEW "{table}" AS SELECT * FROM "{db}".main."{table}" WHERE {where}')
+    return cur
+
+
+def isolate_failures(con, error: BaseException, compute) -> ElementsResult:
+    """The elements of every part of the store ``compute(con)`` does not fail on, after it failed on the whole.
+
+    The store is split by enterprise (the tenants), then each failing enterprise into halves of its equipment,
+    down to single equipment; each part is computed on :func:`_part_connection`. Errors of every kind count
+    (also zhizao's own: the engine calls one equipment's empty range an empty query range). The parts' elements are
+    concatenated (a scope entity shared by parts is kept once).
+
+    Returns
+    -------
+    ElementsResult
+        With ``failures``: (equipment_id, first line of the error) of each equipment that fails on its own.
+
+    Raises
+    ------
+    BaseException
+        ``error`` itself, when every enterprise fails alike (the failure is not one entity's).
+    """
+    import logging
+
+    eq = con.execute("SELECT equipment_id, enterprise FROM equipment ORDER BY enterprise NULLS LAST, "
+                     "equipment_id").fetchall()
+    groups: dict = {}
+    for eid, ent in eq:
+        groups.setdefault(ent, []).append(eid)
+    parts, failures = [], []
+
+    def attempt(ids: list[str]):
+        cur = _part_connection(con, ids)
+        try:
+            return compute(cur), None
+        except Exception as e:
+            return None, e
+        finally:
+            cur.close()
+
+    def narrow(ids: list[str], e: BaseException) -> None:
+        """Halves of a failing part, down to the single equipment that fail."""
+        if len(ids) == 1:
+            failures.append((ids[0], " ".join(f"{type(e).__name__}: {e}".split())[:300]))
+            return
+        half = len(ids) // 2
+        for sub in (ids[:half], ids[half:]):
+            res, err = attempt(sub)
+            if err is None:
+                parts.append(res)
+            else:
+                narrow(sub, err)
+
+    if len(eq) <= 1:
+        raise error
+    # each enterprise first: if all fail, the failure is not one entity's (an impossible query, say)
+    tried = [(ids, *attempt(ids)) for ids in groups.values()]
+    if all(err is not None for _, _, err in tried):
+        raise error
+    for ids, res, err in tried:
+        if err is None:
+            parts.append(res)
+        else:
+            narrow(ids, err)
+    logging.getLogger("zhizao.kpi").warning("elements of %d equipment left out (the engine fails on them): %s",
+                                            len(failures), "; ".join(f"{e}: {m}" for e, m in failures))
+    elements = pd.concat([p.elements for p in parts], ignore_index=True)
+    elements = elements.drop_duplicates(["level", "entity_id", "period_start"], keep="first", ignore_index=True)
+    period = parts[0].period
+
+    def reasons():
+        r = [p.reasons for p in parts]
+        return pd.concat(r, ignore_index=True) if r else pd.DataFrame()
+
+    out = ElementsResult(elements, reasons, period)
+    out.failures = failures
+    return out

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import zhizao
+from zhizao.export import write_table
 from zhizao.ingest.mapping import bundled_mapping
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -103,10 +104,8 @@ def run_programme(out: Path, n_projects: int = 40, n_enterprises: int = 20, seed
         verify_all_projects(ws, progress=lambda i, n: step(f"verify project {i}/{n}"))
         step("programme statistics and bulletins")
         stats = programme_statistics(ws)
-        titles = {"zh": "智能化改造成效通报（模拟项目群，SIMULATED）",
-                  "en": "Intelligent transformation bulletin (SIMULATED programme)"}
-        for lang in ("zh", "en"):
-            files += list(render_bulletin(ws, out / "bulletin", lang=lang, stats=stats, title=titles[lang]).values())
+        for lang in ("zh", "en"):  # marked SIMULATED from the data's provenance (zhizao.provenance)
+            files += list(render_bulletin(ws, out / "bulletin", lang=lang, stats=stats).values())
     truth = pd.read_csv(out / "simulated-programme" / "truth_projects.csv")
     return {"statistics": stats, "truth": truth, "files": files}
 
@@ -173,12 +172,12 @@ def run_demo(out: str | Path = "zhizao-demo", db: str | Path | None = None, mach
         }
         for name, df in tables.items():
             p = out / name
-            df.to_csv(p, index=False)
+            write_table(df, "csv", p)  # formula-like texts from the data neutralised
             files.append(p)
         progress.advance(task)
         progress.update(task, description="verify before/after changes on the real data")
         vt = verification_table(ws)
-        vt.to_csv(out / "verification.csv", index=False)
+        write_table(vt, "csv", out / "verification.csv")
         files.append(out / "verification.csv")
         progress.advance(task)
         progress.update(task, description="write reports (zh, en)")

@@ -141,5 +141,16 @@ class StoreBusy(ZhizaoError):
     status, default_code = 503, "store_busy"
 
 
-__all__ = ["ZhizaoError", "InputError", "TooLarge", "Unsupported", "Unauthorized", "Forbidden", "NotFound",
-           "Conflict", "DataSufficiencyError", "RateLimited", "StoreBusy"]
+__all__ = [
+    "Conflict",
+    "DataSufficiencyError",
+    "Forbidden",
+    "InputError",
+    "NotFound",
+    "RateLimited",
+    "StoreBusy",
+    "TooLarge",
+    "Unauthorized",
+    "Unsupported",
+    "ZhizaoError",
+]

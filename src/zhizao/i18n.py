@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_interval
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -51,7 +51,7 @@ def check_lang(lang: str) -> str:
     return lang
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> Translations:
     """The message catalogue of ``lang``, compiled in memory from its ``.po`` file.
 
@@ -113,6 +113,13 @@ def render_message(message, lang: str = "en") -> str:
         return message.template % params
 
 
+def _as_date(value) -> dt.date:
+    """The date of a date, a datetime (its own local date) or an ISO 8601 string (its own offset kept)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
 def _isnull(v) -> bool:
     try:
         return bool(pd.isna(v))
@@ -137,7 +144,10 @@ class Formatter:
         if _isnull(v):
             return NULL
         pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
-        return format_percent(float(v), pattern, locale=self.locale)
+        x = float(v)
+        if round(abs(x) * 100, digits) == 0:  # never "-0.0%"
+            x = 0.0
+        return format_percent(x, pattern, locale=self.locale)
 
     def num(self, v, digits: int = 0) -> str:
         """A number with grouping and ``digits`` decimals; null -> "—"."""
@@ -164,15 +174,77 @@ class Formatter:
         """A date (or an ISO 8601 string; its own offset is kept) in the locale's medium format."""
         if _isnull(value):
             return NULL
-        if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        if isinstance(value, dt.datetime):
-            value = value.date()
-        return format_date(value, "medium", locale=self.locale)
+        return format_date(_as_date(value), "medium", locale=self.locale)
 
     def date_range(self, first: dt.date, last: dt.date) -> str:
-        """An inclusive range of local dates, e.g. "2024年5月6日 – 20日"."""
-        return format_interval(first, last, "yMMMd", locale=self.locale)
+        """An inclusive range of local dates: "2024年5月6日至2024年5月20日", "6 May 2024 to 20 May 2024"."""
+        return self.to(self.day(first), self.day(last))
+
+    def day(self, value) -> str:
+        """A date written out: "2024年1月1日" (GB/T 9704: Arabic numerals, no leading zero), "1 January 2024".
+
+        A datetime (or ISO 8601 string) gives its own local date; null -> "—"."""
+        if _isnull(value):
+            return NULL
+        value = _as_date(value)
+        if self.lang == "zh":
+            return f"{value.year}年{value.month}月{value.day}日"
+        return format_date(value, "d MMMM y", locale=self.locale)
+
+    def period(self, start, end, end_exclusive: bool = True, tz: str | None = None) -> str:
+        """A period of local dates shown inclusive: ``[2024-01-01, 2024-07-01)`` ->
+        "2024年1月1日至2024年6月30日" ("1 January 2024 to 30 June 2024").
+
+        Parameters
+        ----------
+        start, end : date, datetime, pandas.Timestamp or ISO 8601 str
+            The bounds; time stamps are read in ``tz`` (their own offset when ``tz`` is None).
+        end_exclusive : bool, default True
+            ``end`` is the first instant after the period (the stored convention): the last day shown is
+            the local date of the last instant before it.
+        """
+        def local(v):
+            if _isnull(v):
+                return None
+            t = pd.Timestamp(v)
+            if tz and t.tzinfo is not None:
+                t = t.tz_convert(tz)
+            return t
+        a, b = local(start), local(end)
+        if a is None or b is None:
+            return self.to(NULL if a is None else self.day(a.to_pydatetime()),
+                           NULL if b is None else self.day(b.to_pydatetime()))
+        if end_exclusive:
+            b = b - pd.Timedelta(microseconds=1)
+        return self.to(self.day(a.to_pydatetime()), self.day(b.to_pydatetime()))
+
+    def to(self, a: str, b: str) -> str:
+        """Two values as a range: "40.7%至55.1%", "40.7% to 55.1%"."""
+        return f"{a}至{b}" if self.lang == "zh" else f"{a} to {b}"
+
+    def pct_range(self, lo, hi, digits: int = 1) -> str:
+        """A range of fractions as percentages ("40.7%至55.1%"); null -> "—"."""
+        if _isnull(lo) or _isnull(hi):
+            return NULL
+        return self.to(self.pct(lo, digits), self.pct(hi, digits))
+
+    def count(self, v) -> str:
+        """A count in running text: no grouping in Chinese ("4000"), grouped in English ("4,000")."""
+        if _isnull(v):
+            return NULL
+        return str(int(v)) if self.lang == "zh" else self.num(v)
+
+    def wan(self, yuan, digits: int = 0) -> str:
+        """An amount in CNY shown in 万元 (10,000 CNY) in Chinese (no grouping: 12460000 -> "1246") and in
+        millions of CNY in English ("12.5"); ``digits`` decimals at most (trailing zeros dropped)."""
+        if _isnull(yuan):
+            return NULL
+        x = float(yuan) / (1e4 if self.lang == "zh" else 1e6)
+        d = digits if self.lang == "zh" else max(digits, 1)
+        text = f"{x:.{d}f}" if self.lang == "zh" else format_decimal(x, "#,##0." + "#" * d, locale=self.locale)
+        if "." in text and self.lang == "zh":
+            text = text.rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
 
     def datetime(self, value: dt.datetime) -> str:
         """A time stamp in the locale's long format (with its time zone)."""

@@ -26,11 +26,12 @@ read ``code`` and ``params``. Nothing parses a rendered text back.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 #: Every message kind declared with :func:`define`, by code.
-KINDS: dict[str, "MessageKind"] = {}
+KINDS: dict[str, MessageKind] = {}
 
 
 def _freeze(value: Any) -> Any:
@@ -73,7 +74,7 @@ class Message:
         return {"code": self.code, "params": _plain(self.args), "message": self.text(lang)}
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "Message":
+    def from_dict(cls, d: Mapping) -> Message:
         """The message of :meth:`to_dict` (a stored message keeps its code and parameters; its text is taken
         from the declared kind if there is one, else from the stored English ``message``)."""
         kind = KINDS.get(d["code"])
@@ -156,4 +157,4 @@ def loads(data) -> list[Message]:
     return [Message.from_dict(d) for d in items]
 
 
-__all__ = ["Message", "MessageKind", "KINDS", "define", "text", "dumps", "loads"]
+__all__ = ["KINDS", "Message", "MessageKind", "define", "dumps", "loads", "text"]

@@ -41,6 +41,10 @@ class Table:
     description: str = ""
     #: foreign keys: column -> (table, column) that must hold the value
     refs: dict = field(default_factory=dict)
+    #: columns whose absence makes a record an *event* that the key does not name (a quality result without
+    #: unit_id, a count at an instant without start): identical events are distinct occurrences, not
+    #: duplicates (see :mod:`zhizao.ingest.load`, "Record identity")
+    event_if_null: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -130,6 +134,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("equipment_id", "start", "end", "order_id", "product_id"),
             one_of=(("end",),),
+            event_if_null=("start",),
         ),
         Table(
             "products",
@@ -201,6 +206,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("equipment_id", "scope", "ts", "unit_id", "product_id", "characteristic"),
             one_of=(("equipment_id", "scope"),),
+            event_if_null=("unit_id",),
         ),
         Table(
             "variables",

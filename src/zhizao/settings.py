@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from zhizao.errors import InputError
 from zhizao.messages import define
@@ -46,6 +47,10 @@ BAD_SETTINGS_FILE = define("settings.bad_file", "cannot read the settings file %
 #: Default minor-stop threshold [s]: an unplanned stop shorter than this is a minor stop (reference:
 #: docs/reference/iso22400.md, "Minor stops"; ISO 22400-2 leaves the threshold to the user).
 MINOR_STOP_THRESHOLD = 300.0
+#: Default memory budget of the KPI engine [MiB]: the engine works through the store in partitions of whole
+#: equipment sized to stay within it (with DuckDB's buffers), so that a whole zhizao process (interpreter and
+#: libraries, about 250 MiB) stays under 2 GiB whatever the store's size (docs/scale.md).
+MEMORY_MB = 1536.0
 
 
 def _positive(name: str, value: Any) -> float:
@@ -74,15 +79,22 @@ class Settings:
         IANA time zone in which a work centre, area, site or enterprise (by id) is bucketed (its hours, days,
         weeks and months). Default: for a group whose equipment spans zones, the zone of most of its
         equipment (docs/reference/iso22400.md, "Time zones and buckets"); otherwise its equipment's zone.
+    memory_mb : float
+        Memory budget of the KPI engine [MiB], default 1536: the engine computes the elements in partitions of
+        whole equipment sized from it (states, counts and buckets per partition) and gives DuckDB a quarter of it
+        as its memory limit, so peak memory is bounded whatever the store's size (only a result asked for as
+        one table grows with the result: stream large ones, see :mod:`zhizao.kpi.partitions`).
     """
 
     minor_stop_threshold: float = MINOR_STOP_THRESHOLD
     kgce: Mapping[str, float] = field(default_factory=dict)
     zones: Mapping[str, str] = field(default_factory=dict)
+    memory_mb: float = MEMORY_MB
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "minor_stop_threshold",
                            _positive("minor_stop_threshold", self.minor_stop_threshold))
+        object.__setattr__(self, "memory_mb", _positive("memory_mb", self.memory_mb))
         factors = {}
         for carrier, f in dict(self.kgce).items():
             factors[str(carrier)] = _positive(f"kgce.{carrier}", f)
@@ -97,7 +109,7 @@ class Settings:
     def __reduce__(self):  # picklable (process pools) although kgce is a read-only mapping
         return (_rebuild, (type(self), {f.name: _plain(getattr(self, f.name)) for f in fields(self)}))
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` (validated)."""
         known = {f.name for f in fields(self)}
         for name in changes:
@@ -108,13 +120,13 @@ class Settings:
         return Settings(**values)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "Settings":
+    def from_mapping(cls, data: Mapping[str, Any]) -> Settings:
         """Settings from a (nested) mapping, e.g. a parsed TOML file; unknown keys are refused."""
         out = cls()
         return out.replace(**{k: _section(getattr(out, k, None), k, v) for k, v in data.items()})
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Settings":
+    def from_file(cls, path: str | Path) -> Settings:
         """Settings from a TOML file (see the module docstring)."""
         try:
             with open(path, "rb") as f:
@@ -148,4 +160,4 @@ def _section(current: Any, name: str, value: Any) -> Any:
     return value
 
 
-__all__ = ["Settings", "MINOR_STOP_THRESHOLD"]
+__all__ = ["MEMORY_MB", "MINOR_STOP_THRESHOLD", "Settings"]

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from browser_support import ARGS, CHROMIUM
+
 from test_server_support import PASSWORD, clone, csv_bytes
 
 
@@ -124,7 +124,7 @@ def test_plant_view_drill_down_language_and_upload(server, browser, shots):
     page.wait_for_url("**/data/uploads/**")
     assert page.inner_text("#loaded").strip() == "1" and page.inner_text("#quarantined").strip() == "1"
     q = page.inner_text("table.quarantine")
-    assert "unmapped_state" in q and "COFFEE" in q
+    assert "State not in the mapping" in q and "COFFEE" in q  # the rule by its name, the record as sent
     shots(page, "data-upload.en")
     # a refused upload says why and stores nothing
     page.goto(server + "/data")
@@ -155,6 +155,6 @@ def test_project_programme_and_bulletin(server, browser, shots):
     shots(page, "programme.zh")
     page.click("#bulletin-en")
     page.wait_for_load_state()
-    assert "bulletin" in page.inner_text("body").lower()
+    assert "notice on the results" in page.inner_text("body").lower()
     shots(page, "bulletin.en")
     page.close()

@@ -8,11 +8,12 @@ traceback with ``--debug``). Messages are in the command line's language (:func:
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import click
 import typer
@@ -22,6 +23,8 @@ from typer.core import TyperGroup
 
 from zhizao.errors import ZhizaoError
 from zhizao.messages import Message, define
+from zhizao.schema import LEVELS, PERIODS
+from zhizao.store.db import NO_STORE
 
 try:  # typer >= 0.20 runs on a copy of click of its own
     from typer._click import exceptions as _click_exceptions
@@ -35,8 +38,6 @@ CLICK_EXITS = (typer.Exit, typer.Abort, _click_exceptions.ClickException, click.
 USAGE_ERRORS = (_click_exceptions.ClickException, click.ClickException)
 NO_ARGS = tuple(c for c in (getattr(_click_exceptions, "NoArgsIsHelpError", None),
                             getattr(click.exceptions, "NoArgsIsHelpError", None)) if c is not None)
-from zhizao.schema import LEVELS, PERIODS
-from zhizao.store.db import NO_STORE
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -79,7 +80,7 @@ def fail(msg: str | Message | ZhizaoError, code: int = 2, **params) -> NoReturn:
     """Print one line to stderr and exit with ``code`` (2: bad input or a busy store; 1: an internal error).
 
     ``msg``: a message, an error, or a kind of message with its ``params``."""
-    if params or callable(msg) and not isinstance(msg, (Message, ZhizaoError, str)):
+    if params or (callable(msg) and not isinstance(msg, (Message, ZhizaoError, str))):
         msg = msg(**params)
     line = " ".join(say(msg).split())  # one line, whatever the message holds
     err.print(f"zhizao: {line}", markup=False, highlight=False, soft_wrap=True)
@@ -134,31 +135,44 @@ def _isna(v) -> bool:
         return False
 
 
-def write_frame(df, fmt: str, output: Optional[Path]) -> None:
-    """Write a DataFrame as table, csv, json, parquet or xlsx (to ``output`` or standard output)."""
+@contextlib.contextmanager
+def output_console(output: Path | None, width: int = 200) -> Iterator[Console]:
+    """A console that writes to the file ``output`` (closed at the end) or, without one, to standard output."""
+    with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
+        yield Console(file=fh, width=width)
+
+
+def write_frame(df, fmt: str, output: Path | None, console: Console | None = None) -> None:
+    """Write a DataFrame as table (the terminal), or csv, json, parquet or xlsx through the one table writer
+    :func:`zhizao.export.write_table` (formula-like text neutralised in csv and xlsx), to ``output`` or
+    standard output. A table goes to ``console`` when one is given (a command printing several parts into one
+    file)."""
+    from rich.text import Text
+
+    from zhizao.export import to_bytes, write_table
+
     if fmt == "table":
         t = Table(show_lines=False)
         for c in df.columns:
-            t.add_column(str(c))
+            t.add_column(Text(str(c)))
         for row in df.itertuples(index=False):
-            t.add_row(*[_cell(v) for v in row])
-        Console(file=open(output, "w") if output else None, width=max(200, 20 * len(df.columns))).print(t)
-    elif fmt == "csv":
-        df.to_csv(output or sys.stdout, index=False)
-    elif fmt == "json":
-        text = json.dumps(json.loads(df.to_json(orient="records", date_format="iso")), ensure_ascii=False,
-                          indent=1)
+            # Text cells: a value is shown as it is, never read as console markup
+            t.add_row(*[Text(_cell(v)) for v in row])
+        if console is not None:
+            console.print(t)
+            return
+        with output_console(output, width=max(200, 20 * len(df.columns))) as con:
+            con.print(t)
+    elif fmt in ("csv", "json"):
         if output:
-            output.write_text(text + "\n", encoding="utf-8")
+            write_table(df, fmt, output)
         else:
-            print(text)
+            sys.stdout.write(to_bytes(df, fmt).decode("utf-8"))
+            sys.stdout.flush()
     elif fmt in ("parquet", "xlsx"):
         if output is None:
             fail(NEEDS_OUTPUT, fmt=fmt)
-        if fmt == "parquet":
-            df.to_parquet(output, index=False)
-        else:
-            df.to_excel(output, index=False)
+        write_table(df, fmt, output)
 
 
 FORMATS = ("table", "csv", "json", "parquet", "xlsx")

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -89,8 +88,8 @@ def _mappings(paths: list[Path]) -> dict:
     return out
 
 
-def _serve(listener, ingestor, *, kpi_every: float, kpi_out: Optional[Path], kpi_level: str,
-           status: Optional[Path], duration: float, quiet: bool, what: str) -> None:
+def _serve(listener, ingestor, *, kpi_every: float, kpi_out: Path | None, kpi_level: str,
+           status: Path | None, duration: float, quiet: bool, what: str) -> None:
     """Run a started listener until a signal, ``duration`` or a store failure."""
     from zhizao.schema import LEVELS
 
@@ -162,7 +161,7 @@ def _serve(listener, ingestor, *, kpi_every: float, kpi_out: Optional[Path], kpi
               f"{s.get('skipped', 0)} already stored", file=sys.stderr)
 
 
-def _kpi(ingestor, level: str, out: Optional[Path]) -> None:
+def _kpi(ingestor, level: str, out: Path | None) -> None:
     try:
         df = ingestor.kpi(level=level)
     except Exception as e:  # KPIs are a view: a failure to compute them must not stop the ingestion
@@ -177,7 +176,7 @@ def _kpi(ingestor, level: str, out: Optional[Path]) -> None:
 
     col = LEVEL_ID_COLUMN[level]
     for r in rows:
-        def f(k):
+        def f(k, r=r):
             v = r.get(k)
             return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
         print(f"{r.get('shift_start')} {r.get(col)}: oee {f('oee')} availability {f('availability')} "
@@ -193,19 +192,23 @@ def listen_mqtt(
                                       help="fixed client id: the broker keeps its session while it is away"),
         prefix: str = typer.Option("zhizao/v1", "--prefix", help="topic prefix"),
         tls: bool = typer.Option(False, "--tls", help="connect with TLS"),
-        cafile: Optional[Path] = typer.Option(None, "--cafile", help="CA certificates (PEM) for --tls"),
-        certfile: Optional[Path] = typer.Option(None, "--certfile", help="client certificate (PEM)"),
-        keyfile: Optional[Path] = typer.Option(None, "--keyfile", help="client key (PEM)"),
+        cafile: Path | None = typer.Option(None, "--cafile", help="CA certificates (PEM) for --tls"),
+        certfile: Path | None = typer.Option(None, "--certfile", help="client certificate (PEM)"),
+        keyfile: Path | None = typer.Option(None, "--keyfile", help="client key (PEM)"),
         tls_insecure: bool = typer.Option(False, "--tls-insecure", help="do not check the broker's host name"),
-        username: Optional[str] = typer.Option(None, "--username"),
-        password: Optional[str] = typer.Option(None, "--password", envvar="ZHIZAO_MQTT_PASSWORD",
+        username: str | None = typer.Option(None, "--username"),
+        password: str | None = typer.Option(None, "--password", envvar="ZHIZAO_MQTT_PASSWORD",
                                                help="password (or the environment variable ZHIZAO_MQTT_PASSWORD)"),
         protocol: str = typer.Option("5", "--protocol", help="MQTT protocol version: 5 or 3.1.1"),
         register_equipment: bool = typer.Option(
             False, "--register-equipment",
             help="register unknown equipment from the topic hierarchy (default: quarantine its records)"),
+        register_enterprise: list[str] = typer.Option(
+            [], "--register-enterprise",
+            help="with --register-equipment: only for this enterprise (repeatable; default any enterprise, so "
+                 "restrict the publishers with the broker's ACLs)"),
         timezone: str = typer.Option("UTC", "--timezone", help="IANA zone of equipment registered from topics"),
-        mapping: List[Path] = typer.Option([], "--mapping", "-m", help="mapping file of a table (repeatable)"),
+        mapping: list[Path] = typer.Option([], "--mapping", "-m", help="mapping file of a table (repeatable)"),
         batch_seconds: float = typer.Option(0.2, "--batch-seconds", min=0.0,
                                             help="least micro-batch gathering time [s]"),
         max_batch_seconds: float = typer.Option(1.0, "--max-batch-seconds", min=0.0,
@@ -214,8 +217,8 @@ def listen_mqtt(
         threads: int = THREADS,
         session_expiry: int = typer.Option(7 * 86400, "--session-expiry", min=0,
                                            help="seconds the broker keeps the session while the listener is away"),
-        kpi_every: float = KPI_EVERY, kpi_out: Optional[Path] = KPI_OUT, kpi_level: str = KPI_LEVEL,
-        status: Optional[Path] = STATUS, duration: float = DURATION, quiet: bool = QUIET):
+        kpi_every: float = KPI_EVERY, kpi_out: Path | None = KPI_OUT, kpi_level: str = KPI_LEVEL,
+        status: Path | None = STATUS, duration: float = DURATION, quiet: bool = QUIET):
     """Subscribe to <prefix>/<enterprise>/<site>/<area>/<work_center>/<equipment>/<table> (QoS 1, persistent
     session) and store each record exactly once; rejected records go to the quarantine."""
     from zhizao.live import LiveIngestor, MqttListener, TlsOptions
@@ -233,7 +236,8 @@ def listen_mqtt(
     tls_opts = TlsOptions(str(cafile) if cafile else None, str(certfile) if certfile else None,
                           str(keyfile) if keyfile else None, tls_insecure) if tls else None
     ingestor = LiveIngestor(db, source="mqtt", prefix=prefix, register_equipment=register_equipment,
-                            timezone=timezone, mappings=maps, threads=threads)
+                            register_enterprises=register_enterprise or None, timezone=timezone, mappings=maps,
+                            threads=threads)
     listener = MqttListener(ingestor, host, port, client_id=client_id, prefix=prefix, tls=tls_opts,
                             username=username, password=password, batch_seconds=batch_seconds,
                             max_batch_seconds=max_batch_seconds, session_expiry=session_expiry, protocol=protocol)
@@ -252,8 +256,8 @@ def listen_opcua(
                                                           "stored baselines)"),
         batch_seconds: float = typer.Option(0.5, "--batch-seconds", min=0.05, help="micro-batch interval"),
         threads: int = THREADS,
-        kpi_every: float = KPI_EVERY, kpi_out: Optional[Path] = KPI_OUT, kpi_level: str = KPI_LEVEL,
-        status: Optional[Path] = STATUS, duration: float = DURATION, quiet: bool = QUIET):
+        kpi_every: float = KPI_EVERY, kpi_out: Path | None = KPI_OUT, kpi_level: str = KPI_LEVEL,
+        status: Path | None = STATUS, duration: float = DURATION, quiet: bool = QUIET):
     """Subscribe to configured OPC UA nodes and turn value changes into states, production and energy."""
     from zhizao.live import LiveIngestor, OpcUaListener, load_nodes
 
@@ -276,13 +280,13 @@ def simulate_live(
         broker: str = typer.Option("127.0.0.1:1883", "--broker", help="HOST:PORT (--to mqtt)"),
         endpoint: str = typer.Option("opc.tcp://127.0.0.1:4840/zhizao/", "--endpoint",
                                      help="endpoint to serve (--to opcua)"),
-        nodes_out: Optional[Path] = typer.Option(None, "--nodes-out",
+        nodes_out: Path | None = typer.Option(None, "--nodes-out",
                                                  help="write the nodes file for 'listen opcua' (--to opcua)"),
         speed: float = typer.Option(1.0, "--speed", min=0.001, help="simulated seconds per wall-clock second"),
         machines: int = typer.Option(12, "--machines", min=1),
         days: int = typer.Option(1, "--days", min=1),
         seed: int = typer.Option(0, "--seed"),
-        start: Optional[str] = typer.Option(None, "--start", help="first local day (default: today)"),
+        start: str | None = typer.Option(None, "--start", help="first local day (default: today)"),
         timezone: str = typer.Option("Europe/Berlin", "--timezone", help="IANA zone of the plant"),
         backlog: bool = typer.Option(True, "--backlog/--no-backlog",
                                      help="send the records due before now at once (mqtt)"),

@@ -10,16 +10,26 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 import typer
 from rich.table import Table
 
-import zhizao
 from zhizao.cli import common
-from zhizao.cli.common import (DB, INTERRUPTED, ContractGroup, check_query, choice, console, err, fail,
-                               internal_error, open_store, say, write_frame)
+from zhizao.cli.common import (
+    DB,
+    INTERRUPTED,
+    ContractGroup,
+    check_query,
+    choice,
+    console,
+    err,
+    fail,
+    internal_error,
+    open_store,
+    say,
+    write_frame,
+)
 from zhizao.errors import ZhizaoError
 from zhizao.messages import define
 from zhizao.schema import LEVELS, PERIODS, TABLES
@@ -36,11 +46,14 @@ LIVE_NO_OUTPUT = define("cli.live_no_output",
                         "-o writes files; with --live the plant is played to a broker or served over OPC UA")
 
 
+LEFT_OUT = define("cli.equipment_left_out", "warning: equipment %(equipment)s is left out, the engine fails on its "
+                                            "records (%(error)s)")
+
 @app.command()
-def ingest(table: Optional[str] = typer.Argument(None, help=f"canonical table: {', '.join(TABLES)}"),
-           files: Optional[list[Path]] = typer.Argument(None, help="CSV or Parquet files"),
-           mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="mapping file (YAML)"),
-           parquet: Optional[Path] = typer.Option(None, "--parquet",
+def ingest(table: str | None = typer.Argument(None, help=f"canonical table: {', '.join(TABLES)}"),
+           files: list[Path] | None = typer.Argument(None, help="CSV or Parquet files"),
+           mapping: Path | None = typer.Option(None, "--mapping", "-m", help="mapping file (YAML)"),
+           parquet: Path | None = typer.Option(None, "--parquet",
                                                   help="a Parquet dataset written by 'zhizao export --parquet' "
                                                        "(instead of TABLE FILE...)"),
            db: str = DB):
@@ -65,16 +78,16 @@ def ingest(table: Optional[str] = typer.Argument(None, help=f"canonical table: {
 def kpi(db: str = DB,
         level: str = typer.Option("equipment", help="|".join(LEVELS)),
         period: str = typer.Option("day", help="|".join(PERIODS)),
-        from_: Optional[str] = typer.Option(None, "--from", help="start (ISO 8601)"),
-        to: Optional[str] = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
-        kpi_names: Optional[str] = typer.Option(None, "--kpi", help="comma-separated KPI names"),
+        from_: str | None = typer.Option(None, "--from", help="start (ISO 8601)"),
+        to: str | None = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
+        kpi_names: str | None = typer.Option(None, "--kpi", help="comma-separated KPI names"),
         fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
-        output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file"),
+        output: Path | None = typer.Option(None, "-o", "--output", help="output file"),
         engine: str = typer.Option("embedded", "--engine", help="embedded|spark"),
-        spark_master: Optional[str] = typer.Option(None, "--spark-master",
+        spark_master: str | None = typer.Option(None, "--spark-master",
                                                    help="Spark master URL (default local[*])"),
-        spark_remote: Optional[str] = typer.Option(None, "--spark-remote", help="Spark Connect URL sc://HOST:PORT"),
-        parquet: Optional[str] = typer.Option(None, "--parquet",
+        spark_remote: str | None = typer.Option(None, "--spark-remote", help="Spark Connect URL sc://HOST:PORT"),
+        parquet: str | None = typer.Option(None, "--parquet",
                                               help="with --engine spark: the Parquet dataset to read (a directory "
                                                    "or a URI the cluster reads) instead of the store")):
     """ISO 22400 elements and KPIs per level and period."""
@@ -83,6 +96,9 @@ def kpi(db: str = DB,
     names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
     with open_for_kpi(db, level, period, fmt, engine, spark_master, spark_remote, parquet) as ws:
         df = ws.kpi(level=level, period=period, start=from_, end=to, kpis=names)
+        for eid, why in ws.failures:  # isolated by the engine's fallback: the others are complete
+            err.print("zhizao: " + say(LEFT_OUT(equipment=eid, error=why)), markup=False, highlight=False,
+                      soft_wrap=True)
     if fmt == "table":
         from zhizao.schema import LEVEL_ID_COLUMN
         show = [LEVEL_ID_COLUMN[level], "period_start", "pbt", "apt", "pq", "gq"]
@@ -95,10 +111,10 @@ def kpi(db: str = DB,
 def capability(db: str = DB,
                level: str = typer.Option("equipment", help="|".join(LEVELS)),
                period: str = typer.Option("all", help="|".join(PERIODS)),
-               from_: Optional[str] = typer.Option(None, "--from", help="start (ISO 8601)"),
-               to: Optional[str] = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
+               from_: str | None = typer.Option(None, "--from", help="start (ISO 8601)"),
+               to: str | None = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
                fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
-               output: Optional[Path] = typer.Option(None, "-o", "--output", help="output file")):
+               output: Path | None = typer.Option(None, "-o", "--output", help="output file")):
     """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per characteristic from measured quality values."""
     check_query(db, level, period, fmt)
     with open_store(db) as ws:
@@ -117,12 +133,12 @@ def kpis(db: str = DB, fmt: str = typer.Option("table", "--format", help="table|
 @app.command()
 def verify(indicator: str = typer.Argument(..., help="production_efficiency|defect_rate|operating_cost|"
                                                      "unit_energy|development_cycle|energy"),
-           scope: Optional[str] = typer.Option(None, "--scope", help="equipment, work_center, area, site or "
+           scope: str | None = typer.Option(None, "--scope", help="equipment, work_center, area, site or "
                                                                       "enterprise id"),
-           project: Optional[str] = typer.Option(None, "--project", help="a registered project (default windows)"),
-           baseline: Optional[str] = typer.Option(None, "--baseline", help="A..B (ISO 8601)"),
-           reporting: Optional[str] = typer.Option(None, "--reporting", help="C..D (ISO 8601)"),
-           definition: Optional[str] = typer.Option(None, "--definition", help="alternative definition"),
+           project: str | None = typer.Option(None, "--project", help="a registered project (default windows)"),
+           baseline: str | None = typer.Option(None, "--baseline", help="A..B (ISO 8601)"),
+           reporting: str | None = typer.Option(None, "--reporting", help="C..D (ISO 8601)"),
+           definition: str | None = typer.Option(None, "--definition", help="alternative definition"),
            confidence: float = typer.Option(0.9, "--confidence", min=0.5, max=0.999),
            uncertainty: str = typer.Option("exact_hac", "--uncertainty", help="exact_hac|ashrae14|block_bootstrap"),
            granularity: str = typer.Option("day", "--granularity", help="hour|day|week|month"),
@@ -179,12 +195,14 @@ def quarantine(db: str = DB,
                fmt: str = typer.Option("table", "--format", help="table|csv|json")):
     """What was rejected and why."""
     choice(fmt, ("table", "csv", "json"), "format")
+    from zhizao.cli.common import cli_lang
+
     with open_store(db) as ws:
-        q = ws.quarantine()
+        q = ws.quarantine(lang=cli_lang())
     if fmt == "table" and q.empty:
         console.print("quarantine is empty")
         return
-    write_frame(q.drop(columns=["raw"]) if fmt == "table" else q, fmt, None)
+    write_frame(q.drop(columns=["raw", "code", "params"]) if fmt == "table" else q, fmt, None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,7 +242,7 @@ def _run(args: list[str]) -> None:
         _exit_line(say(e), 2)
     except KeyboardInterrupt:
         _exit_line(say(INTERRUPTED()), 130)
-    except Exception as e:  # noqa: BLE001 - a fault of zhizao, not of the input
+    except Exception as e:
         if common.DEBUG:
             raise
         _exit_line(say(internal_error(e)), 1)
@@ -238,32 +256,38 @@ def _exit_line(line: str, code: int) -> None:
 
 @app.command()
 def report(db: str = DB,
-           output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write"),
-           lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en")):
-    """A self-contained HTML report (works offline): KPIs, waterfall, Pareto, trends, energy, data quality."""
+           output: Path | None = typer.Option(None, "-o", "--output",
+                                                 help="file to write [default: report.html or report.pdf]"),
+           lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en"),
+           fmt: str | None = typer.Option(None, "--format", help="html|pdf [default: from the file's suffix]")):
+    """A self-contained report (HTML that works offline, or PDF: A4, page numbers, contents): KPIs, waterfall,
+    Pareto, trends, energy, data quality."""
     from zhizao.report import render_report
 
     choice(lang, ("zh", "en"), "language")
+    if fmt is not None:
+        choice(fmt, ("html", "pdf"), "format")
+    output = output or Path("report.pdf" if fmt == "pdf" else "report.html")
     with open_store(db) as ws:
-        path = render_report(ws, output, lang=lang)
+        path = render_report(ws, output, lang=lang, format=fmt)
     console.print(f"wrote {path}")
 
 
 @app.command()
 def simulate(machines: int = typer.Option(12, "--machines", min=1),
-             days: Optional[int] = typer.Option(None, "--days", min=1, help="days [default: 14; --live: 1]"),
+             days: int | None = typer.Option(None, "--days", min=1, help="days [default: 14; --live: 1]"),
              seed: int = typer.Option(0, "--seed"),
-             start: Optional[str] = typer.Option(None, "--start", help="first local day (YYYY-MM-DD) "
+             start: str | None = typer.Option(None, "--start", help="first local day (YYYY-MM-DD) "
                                                                         "[default: 2025-03-03; --live: today]"),
              timezone: str = typer.Option("Europe/Berlin", "--timezone", help="IANA zone of the plant"),
-             output: Optional[Path] = typer.Option(None, "-o", "--output",
+             output: Path | None = typer.Option(None, "-o", "--output",
                                                    help="output folder [default: simulated-plant]"),
-             live: Optional[str] = typer.Option(None, "--live", help="mqtt|opcua: play the plant live instead "
+             live: str | None = typer.Option(None, "--live", help="mqtt|opcua: play the plant live instead "
                                                                      "of writing files (as 'simulate-live --to')"),
              broker: str = typer.Option("127.0.0.1:1883", "--broker", help="HOST:PORT (--live mqtt)"),
              endpoint: str = typer.Option("opc.tcp://127.0.0.1:4840/zhizao/", "--endpoint",
                                           help="endpoint to serve (--live opcua)"),
-             nodes_out: Optional[Path] = typer.Option(None, "--nodes-out",
+             nodes_out: Path | None = typer.Option(None, "--nodes-out",
                                                       help="write the nodes file for 'listen opcua' (--live opcua)"),
              speed: float = typer.Option(1.0, "--speed", min=0.001,
                                          help="simulated seconds per wall-clock second (--live)"),
@@ -299,7 +323,7 @@ def simulate(machines: int = typer.Option(12, "--machines", min=1),
 
 
 @app.command()
-def demo(db: Optional[str] = typer.Option(None, "--db", help="store file (default OUT/zhizao.duckdb)"),
+def demo(db: str | None = typer.Option(None, "--db", help="store file (default OUT/zhizao.duckdb)"),
          out: Path = typer.Option(Path("zhizao-demo"), "--out", help="output folder"),
          machines: int = typer.Option(12, "--machines", min=1),
          days: int = typer.Option(28, "--days", min=1),

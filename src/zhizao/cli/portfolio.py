@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 import typer
@@ -48,7 +47,7 @@ def _jsonable(obj):
     return obj
 
 
-def _print_json(obj, output: Optional[Path]) -> None:
+def _print_json(obj, output: Path | None) -> None:
     text = json.dumps(_jsonable(obj), ensure_ascii=False, indent=1, default=str)
     if output:
         output.write_text(text + "\n", encoding="utf-8")
@@ -70,10 +69,12 @@ def _iso(v, tz: str | None = None):
     return t.isoformat()
 
 
-def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
-                 from_: Optional[str] = FROM, to: Optional[str] = TO,
-                 fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
-                 output: Optional[Path] = OUTPUT):
+def project_list(db: str = DB, park: str | None = PARK, district: str | None = DISTRICT,
+                 from_: str | None = FROM, to: str | None = TO,
+                 fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx (xlsx: labelled "
+                                                                  "in --lang, local dates)"),
+                 lang: str = typer.Option("zh", "--lang", help="language of the xlsx sheet: zh or en"),
+                 output: Path | None = OUTPUT):
     """List the projects (filters: park, district, project start in [--from, --to))."""
     from zhizao.portfolio.registry import latest_verifications, projects
 
@@ -82,6 +83,18 @@ def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[st
         prj = projects(ws, park, district, from_, to)
         ver = latest_verifications(ws, prj["project_id"])
     ver = ver[ver["improvement"].notna()]
+    if fmt == "xlsx":
+        from zhizao.export import write_xlsx
+        from zhizao.portfolio.tables import project_sheet
+
+        _main.choice(lang, ("zh", "en"), "language")
+        if output is None:
+            _main.fail("--format xlsx needs -o FILE")
+        from zhizao.i18n import translations
+
+        write_xlsx({translations(lang).gettext("Projects"): project_sheet(prj, ver.groupby("project_id").size(),
+                                                                           lang)}, output)
+        return
     verified = ver.groupby("project_id")["indicator"].agg(lambda s: ",".join(sorted(s)))
     df = prj.assign(verified=prj["project_id"].map(verified).fillna(""))
     for c in ("start", "commissioning_end"):
@@ -95,7 +108,7 @@ def project_list(db: str = DB, park: Optional[str] = PARK, district: Optional[st
 
 def project_show(project_id: str = typer.Argument(..., help="project id"), db: str = DB,
                  fmt: str = typer.Option("table", "--format", help="table|json"),
-                 output: Optional[Path] = OUTPUT):
+                 output: Path | None = OUTPUT):
     """One project: its record, designations and stored verification results (latest per indicator)."""
     from zhizao.portfolio.registry import designations, latest_verifications, projects
 
@@ -115,20 +128,20 @@ def project_show(project_id: str = typer.Argument(..., help="project id"), db: s
     if fmt == "json":
         _print_json({"project": p, "designations": des, "verifications": list(ver["result"])}, output)
         return
-    con = Console(file=open(output, "w") if output else None, width=200)
-    for k, v in p.items():
-        con.print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
-    if len(des):
-        con.print("\ndesignations", markup=False)
-        _main.write_frame(des.assign(date=[_iso(v, tz) for v in des["date"]]), "table", None)
-    con.print("\nverification results (latest per indicator)", markup=False)
-    if not len(ver):
-        con.print("none stored", markup=False)
-        return
-    show = ver[["indicator", "improvement", "ci_low", "ci_high", "confidence", "method", "output"]].copy()
-    show["computed_at"] = [_iso(v) for v in ver["computed_at"]]
-    show["warnings"] = ["; ".join(w) for w in ver["warnings"]]
-    _main.write_frame(show, "table", None)
+    with _main.output_console(output) as con:
+        for k, v in p.items():
+            con.print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
+        if len(des):
+            con.print("\ndesignations", markup=False)
+            _main.write_frame(des.assign(date=[_iso(v, tz) for v in des["date"]]), "table", None, con)
+        con.print("\nverification results (latest per indicator)", markup=False)
+        if not len(ver):
+            con.print("none stored", markup=False)
+            return
+        show = ver[["indicator", "improvement", "ci_low", "ci_high", "confidence", "method", "output"]].copy()
+        show["computed_at"] = [_iso(v) for v in ver["computed_at"]]
+        show["warnings"] = ["; ".join(w) for w in ver["warnings"]]
+        _main.write_frame(show, "table", None, con)
 
 
 #: Columns of the programme tables printed in table format (the JSON output has every column).
@@ -145,48 +158,61 @@ _TABLE_VIEWS = {
 }
 
 
-def programme(db: str = DB, park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
-              from_: Optional[str] = FROM, to: Optional[str] = TO,
+def programme(db: str = DB, park: str | None = PARK, district: str | None = DISTRICT,
+              from_: str | None = FROM, to: str | None = TO,
               confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
               n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
               seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
-              fmt: str = typer.Option("table", "--format", help="table|json"),
-              output: Optional[Path] = OUTPUT):
+              fmt: str = typer.Option("table", "--format", help="table|json|xlsx (xlsx: one sheet per table, "
+                                                                "labelled in --lang)"),
+              lang: str = typer.Option("zh", "--lang", help="language of the xlsx sheets: zh or en"),
+              output: Path | None = OUTPUT):
     """Programme statistics: counts, verified vs declared results, averages with intervals, rankings.
 
     Values are fractions (0.598 = +59.8 %), positive = better. ``--format json`` gives every table with the
     project ids behind each number."""
     from zhizao.portfolio.stats import programme_statistics
 
-    _check_format(fmt, ("table", "json"))
+    _check_format(fmt, ("table", "json", "xlsx"))
+    _main.choice(lang, ("zh", "en"), "language")
+    if fmt == "xlsx" and output is None:
+        _main.fail("--format xlsx needs -o FILE")
     with _open(db) as ws:
         s = programme_statistics(ws, park, district, from_, to, confidence=confidence, n_boot=n_boot, seed=seed)
+    if fmt == "xlsx":
+        from zhizao.export import write_xlsx
+        from zhizao.portfolio.tables import programme_sheets
+
+        sheets, pct = programme_sheets(s, lang)
+        write_xlsx(sheets, output, pct)
+        Console().print(f"wrote {output} ({len(sheets)} sheets)", markup=False, highlight=False)
+        return
     if fmt == "json":
         _print_json(s, output)
         return
-    con = Console(file=open(output, "w") if output else None, width=200)
-    t = s["totals"]
-    con.print(f"projects: {t['n_projects']}  enterprises: {t['n_enterprises']}  demonstration projects: "
-              f"{t['n_demonstration_projects']}  smart factories: {t['n_smart_factories']}  digital workshops: "
-              f"{t['n_digital_workshops']}  projects with a verified result: {t['n_verified_projects']}",
-              markup=False, highlight=False)
-    for name, cols in _TABLE_VIEWS.items():
-        con.print(f"\n{name}", markup=False)
-        df = s[name]
-        if not len(df):
-            con.print("(none)", markup=False)
-            continue
-        _main.write_frame(df[cols], "table", None)
-    con.print("\n(--format json lists the project ids behind every number)", markup=False)
+    with _main.output_console(output) as con:
+        t = s["totals"]
+        con.print(f"projects: {t['n_projects']}  enterprises: {t['n_enterprises']}  demonstration projects: "
+                  f"{t['n_demonstration_projects']}  smart factories: {t['n_smart_factories']}  digital workshops: "
+                  f"{t['n_digital_workshops']}  projects with a verified result: {t['n_verified_projects']}",
+                  markup=False, highlight=False)
+        for name, cols in _TABLE_VIEWS.items():
+            con.print(f"\n{name}", markup=False)
+            df = s[name]
+            if not len(df):
+                con.print("(none)", markup=False)
+                continue
+            _main.write_frame(df[cols], "table", None, con)
+        con.print("\n(--format json lists the project ids behind every number)", markup=False)
 
 
 def recognition(db: str = DB,
                 enterprise: str = typer.Option(..., "--enterprise", help="enterprise id"),
                 designation: str = typer.Option(..., "--designation", help="digital_workshop|smart_factory"),
-                from_: Optional[str] = FROM, to: Optional[str] = TO,
-                scope: Optional[str] = typer.Option(None, "--scope", help="assessed scope (default the enterprise)"),
+                from_: str | None = FROM, to: str | None = TO,
+                scope: str | None = typer.Option(None, "--scope", help="assessed scope (default the enterprise)"),
                 fmt: str = typer.Option("table", "--format", help="table|csv|json"),
-                output: Optional[Path] = OUTPUT):
+                output: Path | None = OUTPUT):
     """Recognition criteria of a digital workshop or smart factory: computed from data where possible, the
     rest listed as declarations to be confirmed by an assessor (passed empty)."""
     from zhizao.portfolio.recognition import RECOGNITIONS, recognition_checks
@@ -205,20 +231,33 @@ def recognition(db: str = DB,
 def bulletin(db: str = DB,
              lang: str = typer.Option("zh", "--lang", help="zh (Simplified Chinese) or en"),
              out: Path = typer.Option(Path("bulletin"), "-o", "--output", help="output folder"),
-             park: Optional[str] = PARK, district: Optional[str] = DISTRICT,
-             from_: Optional[str] = FROM, to: Optional[str] = TO,
-             title: Optional[str] = typer.Option(None, "--title", help="bulletin title"),
+             fmt: str = typer.Option("html,md", "--format", help="html, md, pdf or several: html,md,pdf"),
+             park: str | None = PARK, district: str | None = DISTRICT,
+             from_: str | None = FROM, to: str | None = TO,
+             title: str | None = typer.Option(None, "--title", help="the notice's title"),
+             letterhead: Path | None = typer.Option(
+                 None, "--letterhead", help="YAML file of the office's header, document number, addressees, "
+                                            "programme name, closing, signature and date (see "
+                                            "portfolio/templates/letterhead.example.yaml)"),
+             template: Path | None = typer.Option(
+                 None, "--template", help="folder with an own bulletin.html.j2 and/or bulletin.css"),
+             date: str | None = typer.Option(None, "--date", help="document date YYYY-MM-DD [default: today, "
+                                                                     "Beijing time]"),
              confidence: float = typer.Option(0.9, "--confidence", help="level of the bootstrap intervals"),
              n_boot: int = typer.Option(2000, "--n-boot", min=1, help="bootstrap resamples over projects"),
              seed: int = typer.Option(0, "--seed", help="bootstrap seed")):
-    """The programme bulletin: bulletin.<lang>.html (self-contained, offline) and bulletin.<lang>.md."""
+    """The programme notice (通报): bulletin.<lang>.html (self-contained, offline), .md and .pdf (A4)."""
     from zhizao.portfolio.bulletin import render_bulletin
 
     _main.choice(lang, ("zh", "en"), "language")
+    formats = tuple(x.strip() for x in fmt.split(",") if x.strip())
+    for f in formats:
+        _main.choice(f, ("html", "md", "pdf"), "format")
     with _open(db) as ws:
         paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
-                                end=to, confidence=confidence, n_boot=n_boot, seed=seed)
-    Console().print(f"wrote {paths['html']} and {paths['md']}", markup=False, highlight=False)
+                                end=to, confidence=confidence, n_boot=n_boot, seed=seed, letterhead=letterhead,
+                                template_dir=template, date=date, formats=formats)
+    Console().print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

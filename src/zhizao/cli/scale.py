@@ -4,7 +4,6 @@ engine of ``zhizao kpi --engine spark`` (see docs/scale.md)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -43,8 +42,8 @@ def ingest_parquet(parquet: Path, db: str) -> None:
             console.print(str(r), markup=False, highlight=False)
 
 
-def open_for_kpi(db: str, level: str, period: str, fmt: str, engine: str, master: Optional[str],
-                 remote: Optional[str], parquet: Optional[str]):
+def open_for_kpi(db: str, level: str, period: str, fmt: str, engine: str, master: str | None,
+                 remote: str | None, parquet: str | None):
     """The workspace ``zhizao kpi`` computes on: the store with the embedded engine, or with the Spark engine
     (over the store, or over a dataset without any store)."""
     choice(engine, ENGINES, "engine")

@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
-
-
 
 from zhizao.cli import common as _main  # fail
 from zhizao.messages import define
@@ -86,10 +83,10 @@ def serve(db: str = DB,
 
 def user_add(name: str = typer.Argument(..., help="user name"),
              role: str = typer.Option(..., "--role", help="enterprise|analyst|assessor|admin"),
-             enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise id (enterprise users)"),
-             project: Optional[List[str]] = typer.Option(None, "--project", help="assigned project (assessors; "
+             enterprise: str | None = typer.Option(None, "--enterprise", help="enterprise id (enterprise users)"),
+             project: list[str] | None = typer.Option(None, "--project", help="assigned project (assessors; "
                                                                                  "repeat)"),
-             display_name: Optional[str] = typer.Option(None, "--display-name"),
+             display_name: str | None = typer.Option(None, "--display-name"),
              password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
              db: str = DB):
     """Create a user (the password is asked for, or read from standard input)."""
@@ -149,7 +146,7 @@ def user_enable(name: str = typer.Argument(...), db: str = DB):
 
 
 def user_assign(name: str = typer.Argument(..., help="an assessor"),
-                projects: List[str] = typer.Argument(..., help="project ids"),
+                projects: list[str] = typer.Argument(..., help="project ids"),
                 remove: bool = typer.Option(False, "--remove", help="remove the assignments instead"),
                 db: str = DB):
     """Assign projects to an assessor (or remove them with --remove)."""
@@ -160,14 +157,14 @@ def user_assign(name: str = typer.Argument(..., help="an assessor"),
             if remove:
                 accounts.unassign(ws.con, name, p)
             else:
-                _account(lambda: accounts.assign(ws.con, name, p))
+                _account(lambda p=p: accounts.assign(ws.con, name, p))
         u = accounts.get_user(ws.con, name)
     console.print(f"{name}: {', '.join(u.projects) if u else ''}", markup=False, highlight=False)
 
 
-def key_create(enterprise: Optional[str] = typer.Option(None, "--enterprise", help="enterprise id"),
-               site: Optional[str] = typer.Option(None, "--site", help="site id (the key sees this site only)"),
-               name: Optional[str] = typer.Option(None, "--name", help="what the key is for"),
+def key_create(enterprise: str | None = typer.Option(None, "--enterprise", help="enterprise id"),
+               site: str | None = typer.Option(None, "--site", help="site id (the key sees this site only)"),
+               name: str | None = typer.Option(None, "--name", help="what the key is for"),
                db: str = DB):
     """Create an API key for one enterprise or one site; the key is printed once, only its hash is kept."""
     from zhizao.server import accounts
@@ -208,7 +205,7 @@ def key_revoke(key_id: str = typer.Argument(..., help="key id (k_...)"), db: str
     console.print(f"key {key_id} revoked", markup=False, highlight=False)
 
 
-def session_list(user: Optional[str] = typer.Option(None, "--user"), db: str = DB):
+def session_list(user: str | None = typer.Option(None, "--user"), db: str = DB):
     """List browser sessions."""
     from zhizao.server import accounts
 
@@ -223,8 +220,8 @@ def session_list(user: Optional[str] = typer.Option(None, "--user"), db: str = D
     console.print(t)
 
 
-def session_revoke(session_id: Optional[str] = typer.Argument(None, help="session id (s_...)"),
-                   user: Optional[str] = typer.Option(None, "--user", help="revoke every session of this user"),
+def session_revoke(session_id: str | None = typer.Argument(None, help="session id (s_...)"),
+                   user: str | None = typer.Option(None, "--user", help="revoke every session of this user"),
                    db: str = DB):
     """Revoke a session, or every session of a user."""
     from zhizao.server import accounts

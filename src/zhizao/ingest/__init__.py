@@ -2,5 +2,13 @@
 from zhizao.ingest.load import IngestError, LoadReport, load_file, load_records, read_sql
 from zhizao.ingest.mapping import Mapping, MappingError, load_mapping
 
-__all__ = ["IngestError", "LoadReport", "load_file", "load_records", "read_sql", "Mapping", "MappingError",
-           "load_mapping"]
+__all__ = [
+           "IngestError",
+           "LoadReport",
+           "Mapping",
+           "MappingError",
+           "load_file",
+           "load_mapping",
+           "load_records",
+           "read_sql",
+]

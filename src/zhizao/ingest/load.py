@@ -1,15 +1,25 @@
 """Loading a file into a canonical table: read, map, parse, validate, quarantine, store, atomically.
 
-Validation rules (the ``rule`` of a quarantined record; the first broken rule is reported):
+Validation rules (the ``rule`` of a quarantined record; the first broken rule is reported; every rule is
+listed with its meaning in :data:`zhizao.ingest.rules.RULES`):
 
 ==========================  ======================================================================
 rule                        meaning
 ==========================  ======================================================================
 missing_field               a required column is empty (detail names the column)
+field_too_long              a value longer than ``max_field_bytes`` (:mod:`zhizao.limits`)
 unparseable                 a value cannot be parsed as its type (detail names column and value)
+time_out_of_range           a time stamp outside ``earliest_time .. latest_time`` (1970 .. 2100 by
+                            default; ``infinity`` included), or a measurement (states, production,
+                            energy, labour, quality) later than the load time + ``max_future_days``
+invalid_offset              a UTC offset beyond -14:00 .. +14:00
+nonexistent_local_time      a naive local time inside a daylight-saving gap of its zone
+not_finite                  NaN, inf, -inf (also 1e309 and 1e400, which are infinite as doubles)
+value_out_of_range          a number larger in magnitude than ``max_abs_value`` (1e15)
 end_not_after_start         ``end <= start``
 negative_quantity           a quantity or duration that must be >= 0 is negative
 counts_exceed_produced      good + scrap + rework > produced
+lsl_above_usl               a quality record's lower specification limit above its upper one
 unknown_equipment           equipment_id (or scope) is not in the equipment table
 unknown_reference           a foreign key (enterprise_id, project_id) is not in its table
 unmapped_state              the raw state has no category in the mapping (never guessed)
@@ -19,25 +29,69 @@ duplicate                   the same record key occurs earlier in the same file
 conflicts_with_stored       a stored record has the same key but different values
 ==========================  ======================================================================
 
+Each quarantined record carries its rule, a structured detail (``code`` and ``params``, see
+:mod:`zhizao.ingest.rules`) and, in ``detail``, that detail in English.
+
+Local time: a naive time stamp is local to its zone (the mapping's ``timezone``, else the equipment's, else
+UTC). In a repeated hour (the fold when clocks go back) it is the *earlier* of the two instants, and the
+stored record is flagged ``ambiguous_local_time`` in the store's ``record_flags`` table (which the
+data-quality table reads); a local time that does not exist (the gap when clocks go forward) is
+quarantined as ``nonexistent_local_time``.
+
+Record identity: a record's key identifies it (:attr:`zhizao.schema.Table.key`), except for *events*: rows of
+tables whose key leaves them unnamed (quality results without ``unit_id``, counts at an instant without
+``start``; :attr:`zhizao.schema.Table.event_if_null`). Two identical events in one file are two events (two
+units tested in the same minute); the k-th identical event of a file is stored with ``_occurrence = k``, and
+a later load skips an event whose values and occurrence number are stored already. So loading a file again,
+or a longer export that repeats it, stores each event once.
+
 A record identical to a stored one is skipped (loading the same data twice changes nothing), and a file
 whose bytes were already loaded with the same mapping is not read again. The load runs in one transaction:
-an error or an interrupt (Ctrl-C) leaves the store as it was.
+an error, an interrupt (Ctrl-C) or the ``timeout`` leaves the store as it was.
+
+Mapping expressions (``sql``) are evaluated outside the store, in a locked-down connection
+(:func:`zhizao.ingest.mapping.sandbox`).
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 
-from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
+from zhizao.errors import InputError, TooLarge
+from zhizao.ingest import rules as R
+from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping, sandbox
+from zhizao.ingest.rules import Sql, sql_detail
 from zhizao.kpi.energy import UNIT_TO_BASE
-from zhizao.schema import (CALENDAR_KINDS, DEFAULT_STATE_MAP, DESIGNATIONS, ENERGY_READINGS, PROJECT_TYPES,
-                           QUALITY_RESULTS, TABLES)
-from zhizao.errors import InputError
+from zhizao.limits import MEASURED_TABLES, Limits, current
+from zhizao.messages import define
+from zhizao.schema import (
+    CALENDAR_KINDS,
+    DEFAULT_STATE_MAP,
+    DESIGNATIONS,
+    ENERGY_READINGS,
+    PROJECT_TYPES,
+    QUALITY_RESULTS,
+    TABLES,
+)
+
+TOO_MANY_COLUMNS = define("ingest.too_many_columns", "%(source)s has %(columns)s columns, more than the limit of "
+                                                     "%(limit)s")
+LINE_TOO_LONG = define("ingest.line_too_long", "%(source)s has a line longer than the limit of %(limit)s bytes")
+TOO_SLOW = define("ingest.too_slow", "loading %(source)s took longer than the limit of %(seconds)s s; it was "
+                                     "cancelled and nothing was stored")
+MAPPING_FAILS = define("ingest.mapping_fails", "%(mapping)s: a mapping expression fails on %(what)s: %(error)s")
 
 
 class IngestError(InputError):
@@ -64,11 +118,15 @@ class LoadReport:
 
 #: an explicit UTC offset after a time of day (a date alone, 2024-02-01, has none)
 _OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+#: the largest UTC offset in use anywhere [s] (+14:00, Line Islands)
+_MAX_OFFSET_S = 14 * 3600
 
 #: tables whose equipment_id must exist in the equipment table
 _EQUIPMENT_REF = {"states", "production", "energy", "quality", "products"}
 #: tables whose scope must be an equipment, work_center, area, site or enterprise id
 _SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "projects", "designations", "costs"}
+#: the loader's temporary tables
+_TEMP = ("_zz_raw", "_zz_mapped", "_zz_parsed", "_zz_checked")
 
 
 def _sha256(path: Path) -> str:
@@ -83,7 +141,15 @@ def _lit(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def read_sql(path: str | Path, mapping: Mapping) -> str:
+def _ts_lit(t: pd.Timestamp) -> str:
+    return f"TIMESTAMPTZ '{t.tz_convert('UTC').isoformat()}'"
+
+
+def _format(path: Path, mapping: Mapping) -> str:
+    return mapping.read.get("format") or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
+
+
+def read_sql(path: str | Path, mapping: Mapping, limits: Limits | None = None) -> str:
     """The SQL query that reads a file as the ingest stage reads it, before any mapping.
 
     Parameters
@@ -93,6 +159,8 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
     mapping : Mapping
         Its ``read`` options apply (delimiter, quote, header, names, skip, strict, encoding). CSV columns
         are read as text (``all_varchar``), with no type sniffing.
+    limits : Limits, optional
+        ``max_line_bytes`` bounds the length of a CSV line (default: :func:`zhizao.limits.current`).
 
     Returns
     -------
@@ -110,12 +178,13 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
     e.g. the server's tenant check (:mod:`zhizao.server.access`).
     """
     path = Path(path)
-    fmt = mapping.read.get("format") or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
+    limits = limits or current()
+    fmt = _format(path, mapping)
     if fmt == "parquet":
         return f"SELECT * FROM read_parquet({_lit(str(path))})"
     if fmt != "csv":
         raise IngestError(f"{path}: unknown format {fmt!r} in mapping (csv or parquet)")
-    opts = ["all_varchar = true"]
+    opts = ["all_varchar = true", f"max_line_size = {int(limits.max_line_bytes)}"]
     if "delimiter" in mapping.read:
         opts.append(f"delim = {_lit(mapping.read['delimiter'])}")
     if "quote" in mapping.read:
@@ -136,8 +205,186 @@ def read_sql(path: str | Path, mapping: Mapping) -> str:
     return f"SELECT * FROM read_csv({_lit(str(path))}, {', '.join(opts)})"
 
 
+def check_file(path: str | Path, mapping: Mapping | None = None, limits: Limits | None = None,
+               source: str | None = None) -> None:
+    """Cheap checks of a file before DuckDB parses it: the number of columns and the length of the header line.
+
+    A CSV file's header (or first) line is read, at most ``max_line_bytes`` of it (after decompression for
+    ``.gz``), and its fields are counted with each candidate delimiter; a Parquet file's schema is read from
+    its footer. Both refuse files DuckDB would spend minutes sniffing (a 1.9 MB header of 200,000 columns).
+
+    Raises
+    ------
+    zhizao.errors.TooLarge
+        More columns than ``max_columns``, or a first line longer than ``max_line_bytes``.
+    """
+    path = Path(path)
+    mapping = mapping or default_mapping("equipment")
+    limits = limits or current()
+    source = source or path.name
+    if _format(path, mapping) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            n = len(pq.read_schema(path))
+        except (OSError, pa.ArrowException):
+            return  # unreadable: the loader says so
+        if n > limits.max_columns:
+            raise TooLarge(TOO_MANY_COLUMNS, source=source, columns=n, limit=limits.max_columns)
+        return
+    if "names" in mapping.read and len(mapping.read["names"]) > limits.max_columns:
+        raise TooLarge(TOO_MANY_COLUMNS, source=source, columns=len(mapping.read["names"]),
+                       limit=limits.max_columns)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(limits.max_line_bytes + 1)
+    except (OSError, EOFError):
+        return  # unreadable or a broken archive: the loader says so
+    skip = int(mapping.read.get("skip", 0) or 0)
+    lines = head.split(b"\n", skip + 1)
+    if len(lines) <= skip:
+        return
+    line = lines[skip]
+    if len(lines) == skip + 1 and len(head) > limits.max_line_bytes:
+        raise TooLarge(LINE_TOO_LONG, source=source, limit=limits.max_line_bytes)
+    text = line.rstrip(b"\r").decode(mapping.read.get("encoding") or "utf-8", "replace") \
+        if str(mapping.read.get("encoding") or "utf-8").lower().replace("-", "") in ("utf8", "latin1", "utf16") \
+        else line.decode("utf-8", "replace")
+    quote = mapping.read.get("quote") or '"'
+    delims = [mapping.read["delimiter"]] if mapping.read.get("delimiter") else [",", ";", "\t", "|"]
+    n = 0
+    for d in delims:
+        if len(d) == 1 and len(quote) == 1:
+            fields = next(csv.reader([text], delimiter=d, quotechar=quote, strict=False), [])
+            n = max(n, len(fields))
+        else:
+            n = max(n, text.count(d) + 1)
+    if n > limits.max_columns:
+        raise TooLarge(TOO_MANY_COLUMNS, source=source, columns=n, limit=limits.max_columns)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# daylight saving: the local hours around each change of a zone's UTC offset
+
+@lru_cache(maxsize=512)
+def _special_hours(zone: str, first_year: int, last_year: int) -> np.ndarray:
+    """Local wall-clock hours (naive ``datetime64[us]``) in which a local time of ``zone`` may be ambiguous
+    (a fold) or missing (a gap), from ``first_year`` to ``last_year``: a superset (every hour within the
+    window where the offset changed, sampled every 6 hours); the loader checks those hours exactly."""
+    try:
+        t = pd.date_range(f"{first_year - 1}-12-25", f"{last_year + 1}-01-08", freq="6h", tz="UTC")
+        local = t.tz_convert(zone)
+    except (KeyError, ValueError, TypeError, OSError, Exception):
+        return np.empty(0, "datetime64[us]")
+    utc = t.tz_localize(None).to_numpy()
+    off = local.tz_localize(None).to_numpy() - utc
+    changes = np.nonzero(off[1:] != off[:-1])[0]
+    hours = set()
+    h = np.timedelta64(1, "h")
+    for i in changes.tolist():
+        lo = (utc[i] + min(off[i], off[i + 1])).astype("datetime64[h]")
+        hi = (utc[i + 1] + max(off[i], off[i + 1])).astype("datetime64[h]")
+        x = lo
+        while x <= hi:
+            hours.add(x)
+            x = x + h
+    return np.array(sorted(hours), dtype="datetime64[h]").astype("datetime64[us]")
+
+
+def _zones(con, table: str, mapping: Mapping) -> list[str]:
+    """The zones naive time stamps of this load can be local to."""
+    if mapping.timezone:
+        return [str(mapping.timezone)]
+    spec = TABLES[table]
+    if ("equipment_id" in spec.names and table != "equipment") or "scope" in spec.names:
+        return [z for (z,) in con.execute("SELECT DISTINCT timezone FROM equipment WHERE timezone IS NOT NULL "
+                                          "ORDER BY 1").fetchall()]
+    return []
+
+
+def _register_dst(con, table: str, mapping: Mapping, limits: Limits) -> bool:
+    """Register ``_zz_dst`` (zone, hour): the special local hours of the load's zones. False if there are none
+    (or the table has no time stamps): then the parse needs no join."""
+    if not any(c.type == "timestamp" for c in TABLES[table].columns):
+        return False
+    lo, hi = limits.time_range()
+    zones, hours = [], []
+    for z in _zones(con, table, mapping):
+        hs = _special_hours(z, lo.year, hi.year)
+        zones += [z] * len(hs)
+        hours.append(hs)
+    if not zones:
+        return False
+    con.register("_zz_dst", pa.table({"zone": pa.array(zones, pa.string()),
+                                      "hour": pa.array(np.concatenate(hours), pa.timestamp("us"))}))
+    return True
+
+
+def _unregister_dst(con) -> None:
+    try:
+        con.unregister("_zz_dst")
+    except duckdb.Error:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------------
+# cancelling a load that takes too long
+
+class Watchdog:
+    """Interrupts the connections of a load after ``timeout`` seconds (DuckDB's ``interrupt``); ``stop()``
+    before the commit, after which nothing is interrupted."""
+
+    def __init__(self, con, timeout: float | None):
+        self.cons = [con]
+        self.fired = False
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._timer = threading.Timer(timeout, self._fire) if timeout else None
+        if self._timer is not None:
+            self._timer.daemon = True
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.fired = True
+            for c in self.cons:
+                try:
+                    c.interrupt()
+                except duckdb.Error:
+                    pass
+
+    def watch(self, con) -> None:
+        with self._lock:
+            self.cons.append(con)
+            if self.fired:
+                con.interrupt()
+
+    def unwatch(self, con) -> None:
+        with self._lock:
+            if con in self.cons:
+                self.cons.remove(con)
+
+    def start(self) -> Watchdog:
+        if self._timer is not None:
+            self._timer.start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+_WATCH = threading.local()
+
+
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
-              mapping: Mapping | None = None) -> LoadReport:
+              mapping: Mapping | None = None, *, limits: Limits | None = None,
+              timeout: float | None = None, source: str | None = None,
+              provenance: str | None = None) -> LoadReport:
     """Load one CSV or Parquet file into canonical table ``table``.
 
     Parameters
@@ -150,6 +397,16 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         The file. Without ``mapping`` its columns must carry the canonical names.
     mapping : Mapping, optional
         How the file's format maps to the canonical table.
+    limits : Limits, optional
+        Column count, line and field size, plausible times and values (default
+        :func:`zhizao.limits.current`).
+    timeout : float, optional
+        Seconds after which the load is cancelled (rolled back) and :class:`zhizao.errors.TooLarge` raised.
+    source : str, optional
+        Name of the file in provenance and messages (default: the file name).
+    provenance : str, optional
+        Where the records come from (``"simulated"``), kept in the load log; default the provenance sidecar
+        beside the file (:mod:`zhizao.provenance`), else none.
 
     Returns
     -------
@@ -160,96 +417,151 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     ------
     IngestError
         The file cannot be read at all, or lacks a required column; nothing is stored.
+    zhizao.errors.TooLarge
+        Too many columns, a line too long, or past ``timeout``; nothing is stored.
     """
     if table not in TABLES:
         raise IngestError(f"unknown table {table!r}; canonical tables are {', '.join(TABLES)}")
     path = Path(path)
     mapping = mapping or default_mapping(table)
+    limits = limits or current()
     if mapping.table != table:
         raise IngestError(f"{mapping.source} maps table {mapping.table!r}, not {table!r}")
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
+    source = source or path.name
+    check_file(path, mapping, limits, source)
     sha = _sha256(path)
-    source = path.name
     done = con.execute(
         'SELECT count(*) FROM loads WHERE "table" = ? AND sha256 = ? AND mapping_sha256 IS NOT DISTINCT FROM ?',
         [table, sha, mapping.sha256]).fetchall()[0][0]
     if done:
         return LoadReport(table, source, already_loaded=True)
 
+    dog = Watchdog(con, timeout).start()
+    _WATCH.dog = dog
+    began = False
     try:
-        rel = con.sql(read_sql(path, mapping))
-        source_columns = list(rel.columns)
-    except duckdb.Error as e:
-        raise IngestError(f"{path}: cannot read file: {str(e).splitlines()[0]}") from None
-
-    con.execute("BEGIN TRANSACTION")
-    try:
-        report = _load(con, table, path, source, sha, mapping, source_columns)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        try:
+            rel = con.sql(read_sql(path, mapping, limits))
+            source_columns = list(rel.columns)
+        except duckdb.Error as e:
+            if dog.fired:
+                raise TooLarge(TOO_SLOW, source=source, seconds=timeout) from None
+            raise _read_error(path, source, e, limits) from None
+        if len(source_columns) > limits.max_columns:
+            raise TooLarge(TOO_MANY_COLUMNS, source=source, columns=len(source_columns), limit=limits.max_columns)
+        con.execute("BEGIN TRANSACTION")
+        began = True
+        try:
+            report = _load(con, table, path, source, sha, mapping, source_columns, limits,
+                           provenance)
+            dog.stop()
+            con.execute("COMMIT")
+        except BaseException:
+            dog.stop()
+            con.execute("ROLLBACK")
+            if dog.fired:
+                raise TooLarge(TOO_SLOW, source=source, seconds=timeout) from None
+            raise
     finally:
-        for t in ("_zz_raw", "_zz_mapped", "_zz_parsed", "_zz_checked"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
+        dog.stop()
+        _WATCH.dog = None
+        if began:
+            for t in _TEMP:
+                con.execute(f"DROP TABLE IF EXISTS {t}")
+        _unregister_dst(con)
     return report
 
 
-def _load(con, table, path, source, sha, mapping, source_columns) -> LoadReport:
+def _read_error(path: Path, source: str, e: duckdb.Error, limits: Limits) -> Exception:
+    first = str(e).splitlines()[0]
+    if "maximum line size" in str(e).lower():
+        return TooLarge(LINE_TOO_LONG, source=source, limit=limits.max_line_bytes)
+    return IngestError(f"{path}: cannot read file: {first}")
+
+
+def _load(con, table, path, source, sha, mapping, source_columns, limits=None,
+          provenance=None) -> LoadReport:
+    limits = limits or current()
     spec = TABLES[table]
+    now = pd.Timestamp.now(tz="UTC")
     try:
         con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM "
-                    f"({read_sql(path, mapping)})")
+                    f"({read_sql(path, mapping, limits)})")
+    except duckdb.InterruptException:
+        raise
     except duckdb.Error as e:
-        raise IngestError(f"{path}: cannot read file: {str(e).splitlines()[0]}") from None
-    header_offset = 1 if mapping.read.get("header", True) and mapping.read.get("format") != "parquet" \
-        and path.suffix.lower() not in (".parquet", ".pq") else 0
+        raise _read_error(path, source, e, limits) from None
+    header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) == "csv" else 0
 
-    # 1. map: every canonical column as text
+    # 1. map: every canonical column as text (SQL expressions outside the store, in the sandbox)
     exprs = _mapped_exprs(table, mapping, source_columns, str(path), "the file has")
-    sel = ", ".join(f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"' for c, e in exprs.items())
-    try:
-        con.execute(f"CREATE TEMP TABLE _zz_mapped AS SELECT _record, {sel} FROM _zz_raw")
-    except duckdb.Error as e:
-        raise IngestError(f"{mapping.source}: a mapping expression fails on {path.name}: "
-                          f"{str(e).splitlines()[0]}") from None
+    _map(con, "_zz_raw", "_zz_mapped", exprs, mapping, {"_record": "_record"}, source_columns, path.name)
 
     # 2. parse into types (null where unparseable; the raw text stays for the rules)
-    tz_expr = _tz_expr(table, mapping)
-    parsed = ", ".join(_parsed_exprs(table, mapping, tz_expr))
-    con.execute(f"CREATE TEMP TABLE _zz_parsed AS SELECT m._record, {parsed} FROM _zz_mapped m")
+    dst = _register_dst(con, table, mapping, limits)
+    con.execute(f"CREATE TEMP TABLE _zz_parsed AS {_parse_select(table, mapping, '_zz_mapped', 'm._record', dst)}")
 
     # 3. state categories from the mapping (a given category column wins)
     if table == "states":
         con.execute(f'UPDATE _zz_parsed SET category = {_state_case(mapping)} WHERE category IS NULL')
 
-    # 4. rules, first broken one wins
-    con.execute(f"CREATE TEMP TABLE _zz_checked AS {_checked_sql(table, tz_expr, '_zz_parsed', 'file')}")
+    # 4. rules, first broken one wins; duplicates; occurrences of identical events
+    con.execute(f"CREATE TEMP TABLE _zz_checked AS "
+                f"{_checked_sql(table, '_zz_parsed', 'file', limits=limits, now=now)}")
 
     # 5. against what is stored: identical -> skip, same key with other values -> conflict
+    ev = _event_sql(table, "c")
     on_key = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
-    same = " AND ".join(f'c."{n}" IS NOT DISTINCT FROM s."{n}"' for n in spec.names)
+    same = " AND ".join(f'c."{n}" IS NOT DISTINCT FROM s."{n}"' for n in spec.names) + \
+        " AND coalesce(s._occurrence, 1) = c._occ"
+    cd, cc, cp = _conflict_detail(table)
     con.execute(f"""
         UPDATE _zz_checked c SET _rule = CASE WHEN EXISTS (SELECT 1 FROM "{table}" s WHERE {on_key} AND {same})
                 THEN 'skip' ELSE 'conflicts_with_stored' END,
-            _detail = {_lit(_conflict_detail(table))}
-        WHERE c._rule IS NULL AND EXISTS (SELECT 1 FROM "{table}" s WHERE {on_key})""")
+            _detail = {cd}, _code = {cc}, _params = {cp}
+        WHERE c._rule IS NULL AND EXISTS (SELECT 1 FROM "{table}" s WHERE {on_key} AND (NOT ({ev}) OR ({same})))""")
 
-    cols = ", ".join(f'"{n}"' for n in spec.names)
-    con.execute(f'INSERT INTO "{table}" ({cols}, _source, _record) '
-                f'SELECT {cols}, {_lit(source)}, _record FROM _zz_checked WHERE _rule IS NULL ORDER BY _record')
-    con.execute(f"""
-        INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-        SELECT {_lit(table)}, {_lit(source)}, _record, _record + {header_offset}, _rule, _detail,
-               {_raw_json(table)}
-        FROM _zz_checked WHERE _rule IS NOT NULL AND _rule <> 'skip' ORDER BY _record""")
+    _store(con, table, "_zz_checked", _lit(source), "_record",
+           quarantine=(_lit(table), _lit(source), "_record", f"_record + {header_offset}"), dst=dst)
     loaded, quarantined, skipped = con.execute("""
         SELECT count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL AND _rule <> 'skip'),
                count(*) FILTER (WHERE _rule = 'skip') FROM _zz_checked""").fetchall()[0]
-    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped) '
-                'VALUES (?, ?, ?, ?, ?, ?, ?)', [table, source, sha, mapping.sha256, loaded, quarantined, skipped])
+    from zhizao.provenance import sidecar_provenance
+
+    con.execute('INSERT INTO loads ("table", source, sha256, mapping_sha256, loaded, quarantined, skipped, '
+                'provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                [table, source, sha, mapping.sha256, loaded, quarantined, skipped,
+                 provenance or sidecar_provenance(path)])
     return LoadReport(table, source, loaded, quarantined, skipped)
+
+
+def _store(con, table: str, checked: str, source_sql: str, record_sql: str, quarantine, dst: bool) -> tuple:
+    """Insert the valid records of ``checked`` into ``table``, the rejected ones into ``quarantine``, and the
+    flags of the stored ones (folded local times) into ``record_flags``. Returns (loaded, quarantined)."""
+    spec = TABLES[table]
+    cols = ", ".join(f'"{n}"' for n in spec.names)
+    loaded = con.execute(
+        f'INSERT INTO "{table}" ({cols}, _source, _record, _occurrence) '
+        f'SELECT {cols}, {source_sql}, {record_sql}, _occ FROM {checked} WHERE _rule IS NULL '
+        f'ORDER BY {record_sql}').fetchall()[0][0]
+    q_table, q_source, q_record, q_line = quarantine
+    quarantined = con.execute(f"""
+        INSERT INTO quarantine ("table", source, record, line, rule, detail, code, params, raw)
+        SELECT {q_table}, {q_source}, {q_record}, {q_line}, _rule, _detail, _code, _params, {_raw_json(table)}
+        FROM {checked} WHERE _rule IS NOT NULL AND _rule <> 'skip' ORDER BY {record_sql}""").fetchall()[0][0]
+    if dst:
+        entity = ("coalesce(equipment_id, scope)" if {"equipment_id", "scope"} <= set(spec.names)
+                  else "equipment_id" if "equipment_id" in spec.names
+                  else "scope" if "scope" in spec.names else "NULL")
+        parts = [f"""SELECT {_lit(table)}, {source_sql}, {record_sql}, 'ambiguous_local_time', {_lit(c.name)},
+                            {entity}, "{c.name}", "_raw_{c.name}"
+                     FROM {checked} WHERE _rule IS NULL AND "_dst_{c.name}" = 'fold'"""
+                 for c in spec.columns if c.type == "timestamp"]
+        con.execute('INSERT INTO record_flags ("table", _source, _record, flag, "column", entity, ts, raw) '
+                    + " UNION ALL ".join(parts))
+    return int(loaded), int(quarantined)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -277,21 +589,86 @@ def _mapped_exprs(table: str, mapping: Mapping, source_columns, what: str, has: 
     return exprs
 
 
+def _select_mapped(exprs: dict) -> str:
+    return ", ".join(f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"' for c, e in exprs.items())
+
+
+def _map(con, relation: str, target: str, exprs: dict, mapping: Mapping, carried: dict[str, str],
+         source_columns, what: str) -> None:
+    """CREATE TEMP TABLE ``target``: the ``carried`` columns (name -> SQL over ``relation``) and every canonical
+    column as text.
+
+    Expressions of the mapping's ``sql`` entries run in :func:`zhizao.ingest.mapping.sandbox`, over a copy of
+    the columns they may read: never on the store's connection.
+
+    Raises
+    ------
+    IngestError
+        A mapping expression fails on the records (the message names the mapping and the error).
+    """
+    sel = _select_mapped(exprs)
+    keep = ", ".join(f"{e} AS {n}" for n, e in carried.items())
+    if not mapping.has_sql:
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {keep}, {sel} FROM {relation}")
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as e:
+            raise IngestError(MAPPING_FAILS, mapping=mapping.source, what=what,
+                              error=str(e).splitlines()[0]) from None
+        return
+    readable = (mapping.referenced_columns() | set(TABLES[mapping.table].names)
+                | {a for a, _ in ALIASES.get(mapping.table, {}).values()})
+    needed = [f'"{c}"' for c in source_columns if c in readable and c not in carried]
+    src = con.sql(f"SELECT {keep}{', ' if needed else ''}{', '.join(needed)} FROM {relation}").to_arrow_table()
+    sb = sandbox()
+    dog = getattr(_WATCH, "dog", None)
+    if dog is not None:
+        dog.watch(sb)
+    try:
+        sb.register("_zz_src", src)
+        out = sb.sql(f"SELECT {', '.join(carried)}, {sel} FROM _zz_src").to_arrow_table()
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as e:
+        if dog is not None and dog.fired:
+            raise duckdb.InterruptException("interrupted") from None
+        raise IngestError(MAPPING_FAILS, mapping=mapping.source, what=what,
+                          error=str(e).splitlines()[0]) from None
+    finally:
+        if dog is not None:
+            dog.unwatch(sb)
+        sb.close()
+    del src
+    con.register("_zz_sandboxed", out)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT * FROM _zz_sandboxed")
+    finally:
+        con.unregister("_zz_sandboxed")
+
+
 def _tz_join(table: str, mapping: Mapping) -> tuple[str, str]:
-    """(tz_expr, join): :func:`_tz_expr` as a LEFT JOIN of the mapped records ``m`` with the equipment's zones
-    (one join instead of a correlated subquery per time stamp column; the same zone for every record)."""
+    """(tz_expr, join): the zone of naive time stamps (the mapping's, else the equipment's, else the scope's,
+    else UTC) as LEFT JOINs of the mapped records ``m`` with the equipment's zones (joins instead of a
+    correlated subquery per time stamp column)."""
     spec = TABLES[table]
-    tz_default = _lit(mapping.timezone) if mapping.timezone else None
-    expr = "coalesce(" + (tz_default + ", " if tz_default else "") + "_zz_tz._zz_zone, 'UTC')"
+    if mapping.timezone:
+        return _lit(mapping.timezone), ""
+    zones, joins = [], []
     if "equipment_id" in spec.names and table != "equipment":
-        # the scalar subquery's zone of the equipment (ids are unique in the equipment table)
-        return expr, ("LEFT JOIN (SELECT equipment_id AS _zz_key, any_value(timezone) AS _zz_zone FROM equipment "
-                      "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.equipment_id")
+        # the zone of the equipment (ids are unique in the equipment table)
+        zones.append("_zz_tz._zz_zone")
+        joins.append("LEFT JOIN (SELECT equipment_id AS _zz_key, any_value(timezone) AS _zz_zone FROM equipment "
+                     "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.equipment_id")
     if "scope" in spec.names:
-        return expr, ("LEFT JOIN (SELECT _zz_key, min(timezone) AS _zz_zone FROM (SELECT unnest([equipment_id, "
-                      "work_center, area, site, enterprise]) AS _zz_key, timezone FROM equipment) "
-                      "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.scope")
-    return _tz_expr(table, mapping), ""
+        # the earliest zone name of the scope's equipment
+        zones.append("_zz_tzs._zz_zone")
+        joins.append("LEFT JOIN (SELECT _zz_key, min(timezone) AS _zz_zone FROM (SELECT unnest([equipment_id, "
+                     "work_center, area, site, enterprise]) AS _zz_key, timezone FROM equipment) "
+                     "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tzs ON _zz_tzs._zz_key = m.scope")
+    if not zones:
+        return "'UTC'", ""
+    return f"coalesce({', '.join(zones)}, 'UTC')", " ".join(joins)
 
 
 def _tz_expr(table: str, mapping: Mapping) -> str:
@@ -308,14 +685,49 @@ def _tz_expr(table: str, mapping: Mapping) -> str:
     return tz_default or "'UTC'"
 
 
-def _parsed_exprs(table: str, mapping: Mapping, tz_expr: str) -> list[str]:
-    """Per column: the typed value (null where unparseable) and ``_raw_<column>`` (trimmed text or null)."""
-    parsed = []
+def _timestamp_sql(name: str, v: str, z: str, dst: bool) -> tuple[str, str, str | None]:
+    """(value, flag, join) of a time stamp column: the instant (TIMESTAMPTZ), ``'gap'`` / ``'fold'`` / null for a
+    naive local time in a daylight-saving gap or fold, and the LEFT JOIN with ``_zz_dst`` it needs (or None).
+
+    A naive time in a fold is the earlier of its two instants; only the rare times inside the special hours
+    of ``_zz_dst`` pay for the exact check (a few more zone conversions)."""
+    n = f"try_cast({v} AS TIMESTAMP)"
+    off = f"regexp_matches({v}, '{_OFFSET_RE}')"
+    u = f"timezone({z}, {n})"
+    if not dst:
+        return (f"CASE WHEN {off} THEN try_cast({v} AS TIMESTAMPTZ) ELSE try_cast({u} AS TIMESTAMPTZ) END",
+                "CAST(NULL AS VARCHAR)", None)
+    d = f'"_zz_d_{name}"'
+    join = f"LEFT JOIN _zz_dst {d} ON {d}.zone = {z} AND {d}.hour = date_trunc('hour', {n})"
+    # the local time read with the offsets in force 3 hours before and after DuckDB's instant
+    eb = (f"CAST({n} - (timezone({z}, {u} - INTERVAL 3 HOUR) - CAST({u} - INTERVAL 3 HOUR AS TIMESTAMP)) "
+          f"AS TIMESTAMPTZ)")
+    ea = (f"CAST({n} - (timezone({z}, {u} + INTERVAL 3 HOUR) - CAST({u} + INTERVAL 3 HOUR AS TIMESTAMP)) "
+          f"AS TIMESTAMPTZ)")
+    fold_b = f"({eb} < {u} AND timezone({z}, {eb}) = {n})"
+    fold_a = f"({ea} > {u} AND timezone({z}, {ea}) = {n})"
+    value = (f"CASE WHEN {off} THEN try_cast({v} AS TIMESTAMPTZ) "
+             f"WHEN {d}.hour IS NULL THEN try_cast({u} AS TIMESTAMPTZ) "
+             f"WHEN {fold_b} THEN {eb} ELSE try_cast({u} AS TIMESTAMPTZ) END")
+    flag = (f"CASE WHEN {d}.hour IS NULL THEN NULL WHEN {off} THEN NULL "
+            f"WHEN timezone({z}, {u}) <> {n} THEN 'gap' WHEN {fold_b} OR {fold_a} THEN 'fold' END")
+    return value, flag, join
+
+
+def _parse_select(table: str, mapping: Mapping, mapped: str, carried: str, dst: bool) -> str:
+    """SELECT over the mapped text records ``mapped`` (alias ``m``): the ``carried`` columns, per canonical
+    column the typed value (null where unparseable) and ``_raw_<column>`` (trimmed text or null), and per time
+    stamp column ``_dst_<column>`` (``'gap'``, ``'fold'`` or null)."""
+    tz_expr, tz_join = _tz_join(table, mapping)
+    joins = [tz_join] if tz_join else []
+    parsed = [f"{tz_expr} AS _zz_zone"]
     for c in TABLES[table].columns:
         v = f'nullif(trim(m."{c.name}"), \'\')'
         if c.type == "timestamp":
-            p = (f"CASE WHEN regexp_matches({v}, '{_OFFSET_RE}') THEN try_cast({v} AS TIMESTAMPTZ) "
-                 f"ELSE try_cast(timezone({tz_expr}, try_cast({v} AS TIMESTAMP)) AS TIMESTAMPTZ) END")
+            p, flag, join = _timestamp_sql(c.name, v, tz_expr, dst)
+            parsed.append(f'{flag} AS "_dst_{c.name}"')
+            if join:
+                joins.append(join)
         elif c.type == "float":
             p = f"try_cast({v} AS DOUBLE)"
             if c.name in mapping.scale:
@@ -325,7 +737,7 @@ def _parsed_exprs(table: str, mapping: Mapping, tz_expr: str) -> list[str]:
         else:
             p = v
         parsed.append(f'{p} AS "{c.name}", {v} AS "_raw_{c.name}"')
-    return parsed
+    return f"SELECT {carried}, {', '.join(parsed)} FROM {mapped} m {' '.join(joins)}"
 
 
 def _state_case(mapping: Mapping) -> str:
@@ -335,58 +747,108 @@ def _state_case(mapping: Mapping) -> str:
     return f"CASE state {cases} ELSE NULL END"
 
 
-def _checked_sql(table: str, tz_expr: str, parsed: str, what: str, duplicates: bool = True) -> str:
-    """SELECT over ``parsed`` adding ``_rule`` and ``_detail``: the first broken rule, then (``duplicates``)
-    ``duplicate`` for a later record with the key of an earlier valid one (by ``_record``; else see
-    :func:`_duplicates_sql`)."""
+def _event_sql(table: str, alias: str | None = None) -> str:
+    """SQL condition: the record is an event (its key does not name it; see the module docstring)."""
+    cols = TABLES[table].event_if_null
+    if not cols:
+        return "false"
+    pre = f"{alias}." if alias else ""
+    return " AND ".join(f'{pre}"{c}" IS NULL' for c in cols)
+
+
+def _rule_cases(table: str, limits: Limits | None, now) -> tuple[str, str, str, str, str]:
+    """(index, rule, detail, code, params): CASE parts numbering the first broken rule (``_ri``), then its name,
+    English detail, message code and parameters by that number (each condition evaluated once)."""
+    rules = _rules(table, "'UTC'", limits, now)
+    index = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(rules, 1))
+    name = " ".join(f"WHEN {i} THEN {_lit(rule)}" for i, (rule, _, _) in enumerate(rules, 1))
+    texts, codes, params = [], [], []
+    for i, (_, _, (kind, ps)) in enumerate(rules, 1):
+        text, obj = sql_detail(kind, **ps)
+        texts.append(f"WHEN {i} THEN {text}")
+        codes.append(f"WHEN {i} THEN {_lit(kind.code)}")
+        params.append(f"WHEN {i} THEN {obj}")
+    return (f"CASE {index} ELSE NULL END", f"CASE _ri {name} ELSE NULL END",
+            f"CASE _ri {' '.join(texts)} ELSE NULL END", f"CASE _ri {' '.join(codes)} ELSE NULL END",
+            f"CASE _ri {' '.join(params)} ELSE NULL END")
+
+
+def _checked_sql(table: str, parsed: str, what: str, duplicates: bool = True, limits: Limits | None = None,
+                 now=None) -> str:
+    """SELECT over ``parsed`` adding ``_rule``, ``_detail``, ``_code``, ``_params`` (the first broken rule) and
+    ``_occ`` (the occurrence number of an event), then (``duplicates``) ``duplicate`` for a later record with
+    the key of an earlier valid one (by ``_record``; else see :func:`_duplicates_sql`)."""
     spec = TABLES[table]
-    rules = _rules(table, tz_expr)
-    case = " ".join(f"WHEN {cond} THEN {_lit(rule)}" for rule, cond, _ in rules)
-    detail = " ".join(f"WHEN {cond} THEN {det}" for rule, cond, det in rules)
+    index, name, detail, code, params = _rule_cases(table, limits, now)
+    checked = (f"SELECT * EXCLUDE (_ri), {name} AS _rule, {detail} AS _detail, {code} AS _code, "
+               f"CAST({params} AS JSON) AS _params, 1 AS _occ FROM (SELECT *, {index} AS _ri FROM {parsed} m)")
     if not duplicates:
-        # each condition evaluated (and bound) once: the number of the first broken rule, then its name and detail
-        index = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(rules, 1))
-        name = " ".join(f"WHEN {i} THEN {_lit(rule)}" for i, (rule, _, _) in enumerate(rules, 1))
-        detail = " ".join(f"WHEN {i} THEN {det}" for i, (_, _, det) in enumerate(rules, 1))
-        return (f"SELECT * EXCLUDE (_ri), CASE _ri {name} ELSE NULL END AS _rule, "
-                f"CASE _ri {detail} ELSE NULL END AS _detail "
-                f"FROM (SELECT *, CASE {index} ELSE NULL END AS _ri FROM {parsed} m)")
+        return checked
     key = ", ".join(f'"{k}"' for k in spec.key)
+    ev = _event_sql(table)
+    # events: the partition is all their values, so the row number is the occurrence of identical ones
+    extra = "".join(f', CASE WHEN {ev} THEN "{n}" END' for n in spec.names if n not in spec.key) \
+        if ev != "false" else ""
+    dd, dc, dp = _duplicate_detail(table, what)
     return f"""
-        WITH r AS (
-            SELECT *, CASE {case} ELSE NULL END AS _rule, CASE {detail} ELSE NULL END AS _detail
-            FROM {parsed} m
-        ), d AS (
+        WITH r AS ({checked}),
+        d AS (
             SELECT *, CASE WHEN _rule IS NULL THEN
-                row_number() OVER (PARTITION BY (_rule IS NULL), {key} ORDER BY _record) END AS _dup
+                row_number() OVER (PARTITION BY (_rule IS NULL), {key}{extra} ORDER BY _record) END AS _dup
             FROM r
         )
-        SELECT * REPLACE (
-            CASE WHEN _dup > 1 THEN 'duplicate' ELSE _rule END AS _rule,
-            CASE WHEN _dup > 1 THEN 'same key as an earlier record of this {what}: {", ".join(spec.key)}'
-                 ELSE _detail END AS _detail)
+        SELECT * EXCLUDE (_dup) REPLACE (
+            CASE WHEN _dup > 1 AND NOT ({ev}) THEN 'duplicate' ELSE _rule END AS _rule,
+            CASE WHEN _dup > 1 AND NOT ({ev}) THEN {dd} ELSE _detail END AS _detail,
+            CASE WHEN _dup > 1 AND NOT ({ev}) THEN {dc} ELSE _code END AS _code,
+            CASE WHEN _dup > 1 AND NOT ({ev}) THEN CAST({dp} AS JSON) ELSE _params END AS _params,
+            CASE WHEN _rule IS NULL AND {ev} THEN _dup ELSE 1 END AS _occ)
         FROM d"""
 
 
-def _duplicate_detail(table: str, what: str) -> str:
-    return f"same key as an earlier record of this {what}: {', '.join(TABLES[table].key)}"
+def _duplicate_detail(table: str, what: str) -> tuple[str, str, str]:
+    """(detail, code, params) SQL of a ``duplicate``."""
+    kind = R.DUPLICATE.get(what, R.DUPLICATE["records"])
+    text, obj = sql_detail(kind, key=list(TABLES[table].key))
+    return text, _lit(kind.code), obj
 
 
-def _duplicates_sql(table: str, checked: str, what: str) -> str:
-    """UPDATE of ``checked`` (rules applied) marking ``duplicate`` every valid record whose key an earlier valid
-    record (lower ``_record``) has: the file loader's window rule as an aggregate, cheaper where keys are
-    mostly unique (only the repeated keys are joined back)."""
-    key = TABLES[table].key
+def _duplicates_sql(table: str, checked: str, what: str, group: str | None = None) -> list[str]:
+    """UPDATEs of ``checked`` (rules applied): ``duplicate`` for every valid record (not an event) whose key an
+    earlier valid record (lower ``_record``) has -- the file loader's window rule as an aggregate, cheaper where
+    keys are mostly unique (only the repeated keys are joined back); for events, their occurrence number among
+    identical events of their ``group`` (e.g. one MQTT message) and ``skip`` for an event identical, with the
+    same occurrence number, to an earlier one of another group."""
+    spec = TABLES[table]
+    key = spec.key
+    ev = _event_sql(table)
     on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM d."{k}"' for k in key)
-    return f"""
-        UPDATE {checked} c SET _rule = 'duplicate', _detail = {_lit(_duplicate_detail(table, what))}
+    dd, dc, dp = _duplicate_detail(table, what)
+    out = [f"""
+        UPDATE {checked} c SET _rule = 'duplicate', _detail = {dd}, _code = {dc}, _params = CAST({dp} AS JSON)
         FROM (SELECT {", ".join(f'"{k}"' for k in key)}, min(_record) AS _first FROM {checked}
-              WHERE _rule IS NULL GROUP BY ALL HAVING count(*) > 1) d
-        WHERE c._rule IS NULL AND {on} AND c._record > d._first"""
+              WHERE _rule IS NULL AND NOT ({ev}) GROUP BY ALL HAVING count(*) > 1) d
+        WHERE c._rule IS NULL AND NOT ({_event_sql(table, "c")}) AND {on} AND c._record > d._first"""]
+    if ev != "false":
+        values = ", ".join(f'"{n}"' for n in spec.names)
+        out.append(f"""
+            UPDATE {checked} c SET _occ = o._k
+            FROM (SELECT _record AS _r, row_number() OVER (PARTITION BY {group or "NULL"}, {values} ORDER BY _record)
+                         AS _k FROM {checked} WHERE _rule IS NULL AND {ev}) o
+            WHERE c._record = o._r AND o._k > 1""")
+        if group:
+            out.append(f"""
+                UPDATE {checked} c SET _rule = 'skip'
+                FROM (SELECT _record AS _r, row_number() OVER (PARTITION BY {values}, _occ ORDER BY _record) AS _n
+                      FROM {checked} WHERE _rule IS NULL AND {ev}) o
+                WHERE c._record = o._r AND o._n > 1""")
+    return out
 
 
-def _conflict_detail(table: str) -> str:
-    return f"a stored record has the same key ({', '.join(TABLES[table].key)}) but other values"
+def _conflict_detail(table: str) -> tuple[str, str, str]:
+    """(detail, code, params) SQL of ``conflicts_with_stored``."""
+    text, obj = sql_detail(R.CONFLICT, key=list(TABLES[table].key))
+    return text, _lit(R.CONFLICT.code), f"CAST({obj} AS JSON)"
 
 
 def _raw_json(table: str) -> str:
@@ -400,7 +862,8 @@ _PLAIN_EXPR = re.compile(r'^(NULL|"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\')$')
 def load_records(con: duckdb.DuckDBPyConnection, table: str, relation: str, columns: list[str], *,
                  source: str, mapping: Mapping | None = None, record: str = "_record",
                  quarantine_source: str | None = None, quarantine_record: str | None = None,
-                 quarantine_line: str | None = None, what: str = "records") -> LoadReport:
+                 quarantine_line: str | None = None, what: str = "records", group: str | None = None,
+                 limits: Limits | None = None) -> LoadReport:
     """Validate records given as a relation of text columns and store them, inside the caller's transaction.
 
     The records go through the file loader's steps (mapping, parsing, every validation rule of this module,
@@ -433,7 +896,13 @@ def load_records(con: duckdb.DuckDBPyConnection, table: str, relation: str, colu
         SQL expressions over ``relation`` giving a quarantined record's ``source``, ``record`` and ``line``
         (defaults: ``source``, ``record``, NULL), e.g. an MQTT topic and the index in its payload.
     what : str
-        Name of the whole in messages (``'same key as an earlier record of this <what>'``).
+        ``"file"``, ``"batch"`` or ``"records"``: the whole named in a ``duplicate``'s detail.
+    group : str, optional
+        SQL expression over ``relation`` naming the source of each record (e.g. its MQTT message): identical
+        events (see the module docstring) are counted per group, and an event identical to one of another
+        group with the same occurrence number is skipped. Default: all records are one source.
+    limits : Limits, optional
+        Plausible times and values, field size (default :func:`zhizao.limits.current`).
 
     Returns
     -------
@@ -461,57 +930,57 @@ def load_records(con: duckdb.DuckDBPyConnection, table: str, relation: str, colu
         raise IngestError(f"unknown table {table!r}; canonical tables are {', '.join(TABLES)}")
     spec = TABLES[table]
     mapping = mapping or default_mapping(table)
+    limits = limits or current()
     if mapping.table != table:
         raise IngestError(f"{mapping.source} maps table {mapping.table!r}, not {table!r}")
     exprs = _mapped_exprs(table, mapping, list(columns), what, "the records have")
-    carried = (f"{record} AS _record, {quarantine_source or _lit(source)} AS _zz_q_source, "
-               f"{quarantine_record or record} AS _zz_q_record, {quarantine_line or 'NULL'} AS _zz_q_line")
-    sel = ", ".join(f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"' for c, e in exprs.items())
+    carried = {"_record": record, "_zz_q_source": quarantine_source or _lit(source),
+               "_zz_q_record": quarantine_record or record, "_zz_q_line": quarantine_line or "NULL",
+               "_zz_group": group or "NULL"}
+    keep = ", ".join(f"{e} AS {n}" for n, e in carried.items())
+    sel = _select_mapped(exprs)
     mapped = None
+    dst = False
     try:
         if all(e is None or _PLAIN_EXPR.match(e) for e in exprs.values()):
             # column references and constants cannot fail: mapping, parsing and rules in one statement
-            mapped = f"(SELECT {carried}, {sel} FROM {relation})"
+            mapped = f"(SELECT {keep}, {sel} FROM {relation})"
         else:
-            try:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _zz_rec_mapped AS SELECT {carried}, {sel} FROM {relation}")
-            except duckdb.Error as e:
-                raise IngestError(f"{mapping.source}: a mapping expression fails on {what}: "
-                                  f"{str(e).splitlines()[0]}") from None
+            _map(con, relation, "_zz_rec_mapped", exprs, mapping, carried, list(columns), what)
             mapped = "_zz_rec_mapped"
-        tz_expr, tz_join = _tz_join(table, mapping)
-        parsed = (f"(SELECT m._record, m._zz_q_source, m._zz_q_record, m._zz_q_line, "
-                  f"{', '.join(_parsed_exprs(table, mapping, tz_expr))} FROM {mapped} m {tz_join})")
+        dst = _register_dst(con, table, mapping, limits)
+        carried_cols = "m._record, m._zz_q_source, m._zz_q_record, m._zz_q_line, m._zz_group"
+        parsed = f"({_parse_select(table, mapping, mapped, carried_cols, dst)})"
         if table == "states":
             parsed = f"(SELECT * REPLACE (coalesce(category, {_state_case(mapping)}) AS category) FROM {parsed})"
         n = con.execute(f"CREATE OR REPLACE TEMP TABLE _zz_rec_checked AS "
-                        f"{_checked_sql(table, tz_expr, parsed, what, duplicates=False)}").fetchall()[0][0]
-        con.execute(_duplicates_sql(table, "_zz_rec_checked", what))
+                        f"{_checked_sql(table, parsed, what, duplicates=False, limits=limits)}").fetchall()[0][0]
+        for sql in _duplicates_sql(table, "_zz_rec_checked", what, "_zz_group" if group else None):
+            con.execute(sql)
         # against what is stored: identical -> skip, same key with other values -> conflict. The batch is the
         # build side of the join (the stored table is only scanned), unlike a correlated EXISTS.
         on_key = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
-        same = " AND ".join(f'c."{c}" IS NOT DISTINCT FROM s."{c}"' for c in spec.names)
+        same = " AND ".join(f'c."{c}" IS NOT DISTINCT FROM s."{c}"' for c in spec.names) + \
+            " AND coalesce(s._occurrence, 1) = c._occ"
+        cd, cc, cp = _conflict_detail(table)
         con.execute(f"""
             UPDATE _zz_rec_checked SET _rule = CASE WHEN m._same THEN 'skip' ELSE 'conflicts_with_stored' END,
-                _detail = {_lit(_conflict_detail(table))}
+                _detail = {cd}, _code = {cc}, _params = {cp}
             FROM (SELECT c._record AS _r, bool_or({same}) AS _same
                   FROM _zz_rec_checked c JOIN "{table}" s ON {on_key}
-                  WHERE c._rule IS NULL GROUP BY c._record) m
+                  WHERE c._rule IS NULL AND (NOT ({_event_sql(table, "c")}) OR ({same})) GROUP BY c._record) m
             WHERE _zz_rec_checked._record = m._r""")
-        cols = ", ".join(f'"{c}"' for c in spec.names)
-        loaded = con.execute(
-            f'INSERT INTO "{table}" ({cols}, _source, _record) SELECT {cols}, {_lit(source)}, _record '
-            f'FROM _zz_rec_checked WHERE _rule IS NULL ORDER BY _record').fetchall()[0][0]
-        quarantined = con.execute(f"""
-            INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-            SELECT {_lit(table)}, _zz_q_source, _zz_q_record, _zz_q_line, _rule, _detail, {_raw_json(table)}
-            FROM _zz_rec_checked WHERE _rule IS NOT NULL AND _rule <> 'skip' ORDER BY _record""").fetchall()[0][0]
+        loaded, quarantined = _store(
+            con, table, "_zz_rec_checked", _lit(source), "_record",
+            quarantine=(_lit(table), "_zz_q_source", "_zz_q_record", "_zz_q_line"), dst=dst)
     finally:
         try:
             con.execute("DROP TABLE IF EXISTS _zz_rec_checked" + ("; DROP TABLE IF EXISTS _zz_rec_mapped"
                                                                   if mapped == "_zz_rec_mapped" else ""))
         except duckdb.Error:  # an aborted transaction: the caller's rollback removes them
             pass
+        if dst:
+            _unregister_dst(con)
     return LoadReport(table, source, int(loaded), int(quarantined), int(n - loaded - quarantined))
 
 
@@ -519,81 +988,135 @@ def _in(values) -> str:
     return "(" + ", ".join(_lit(v) for v in values) + ")"
 
 
-def _rules(table: str, tz_expr: str) -> list[tuple[str, str, str]]:
-    """(rule, SQL condition, SQL detail) triples in the order they are checked."""
+def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now=None
+           ) -> list[tuple[str, str, tuple]]:
+    """(rule, SQL condition, (message kind, parameters)) triples in the order they are checked.
+
+    Conditions and parameters are SQL over the parsed record (typed columns and ``_raw_<column>`` texts);
+    parameters that are :class:`zhizao.ingest.rules.Sql` are expressions, the others constants. ``now`` is the
+    load time (default: the present), from which measurements may not lie more than ``max_future_days`` ahead.
+    """
     spec = TABLES[table]
+    limits = limits or current()
+    lo, hi = limits.time_range()
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    horizon = now + pd.Timedelta(days=limits.max_future_days)
     out = []
+
+    def raw(c):
+        return Sql(f'"_raw_{c}"')
+
     for c in spec.columns:
         if c.required:
-            out.append(("missing_field", f'"_raw_{c.name}" IS NULL', _lit(f"{c.name} is empty")))
+            out.append(("missing_field", f'"_raw_{c.name}" IS NULL', (R.MISSING, {"column": c.name})))
+    for c in spec.columns:
+        out.append(("field_too_long", f'strlen("_raw_{c.name}") > {int(limits.max_field_bytes)}',
+                    (R.FIELD_TOO_LONG, {"column": c.name, "bytes": Sql(f'strlen("_raw_{c.name}")'),
+                                        "limit": int(limits.max_field_bytes)})))
     for c in spec.columns:
         if c.type != "text":
             out.append(("unparseable", f'"_raw_{c.name}" IS NOT NULL AND "{c.name}" IS NULL',
-                        f"'{c.name} = ' || \"_raw_{c.name}\" || ' is not a valid {c.type}'"))
+                        (R.UNPARSEABLE, {"column": c.name, "value": raw(c.name), "type": c.type})))
     for group in spec.one_of:
         cond = " AND ".join(f'"{g}" IS NULL' for g in group)
-        out.append(("missing_field", cond, _lit(f"one of {', '.join(group)} is needed")))
+        out.append(("missing_field", cond, (R.MISSING_ONE_OF, {"columns": list(group)})))
+    stamps = [c.name for c in spec.columns if c.type == "timestamp"]
+    for c in stamps:
+        out.append(("time_out_of_range", f'"{c}" < {_ts_lit(lo)} OR "{c}" >= {_ts_lit(hi)}',
+                    (R.TIME_OUT_OF_RANGE, {"column": c, "value": raw(c), "earliest": lo.isoformat(),
+                                           "latest": hi.isoformat()})))
+    if table in MEASURED_TABLES:
+        for c in stamps:
+            out.append(("time_out_of_range", f'"{c}" > {_ts_lit(horizon)}',
+                        (R.TIME_IN_FUTURE, {"column": c, "value": raw(c), "days": f"{limits.max_future_days:g}",
+                                            "today": now.date().isoformat()})))
+    for c in stamps:
+        out.append(("invalid_offset",
+                    f'abs(epoch(try_cast("_raw_{c}" AS TIMESTAMP)) - epoch("{c}")) > {_MAX_OFFSET_S}',
+                    (R.INVALID_OFFSET, {"column": c, "value": raw(c)})))
+    for c in stamps:
+        out.append(("nonexistent_local_time", f'"_dst_{c}" = \'gap\'',
+                    (R.NONEXISTENT_LOCAL, {"column": c, "value": raw(c), "zone": Sql("_zz_zone")})))
+    for c in spec.columns:
+        if c.type == "float":
+            out.append(("not_finite", f'NOT isfinite("{c.name}")',
+                        (R.NOT_FINITE, {"column": c.name, "value": raw(c.name)})))
+    for c in spec.columns:
+        if c.type == "float":
+            out.append(("value_out_of_range", f'abs("{c.name}") > {float(limits.max_abs_value)!r}',
+                        (R.VALUE_OUT_OF_RANGE, {"column": c.name, "value": raw(c.name),
+                                                "limit": f"{limits.max_abs_value:g}"})))
     if "timezone" in spec.names:
         out.append(("invalid_value",
                     "timezone IS NOT NULL AND timezone NOT IN (SELECT name FROM pg_timezone_names())",
-                    "'timezone ' || timezone || ' is not an IANA time zone'"))
+                    (R.BAD_ZONE, {"value": Sql("timezone")})))
     if "start" in spec.names and "end" in spec.names:
         out.append(("end_not_after_start", '"start" IS NOT NULL AND "end" IS NOT NULL AND "end" <= "start"',
-                    "'end ' || \"_raw_end\" || ' is not after start ' || \"_raw_start\""))
+                    (R.END_NOT_AFTER_START, {"end_column": "end", "end": raw("end"), "start_column": "start",
+                                             "start": raw("start")})))
     for c in spec.columns:
         if c.nonnegative:
-            out.append(("negative_quantity", f'"{c.name}" < 0', f"'{c.name} = ' || \"{c.name}\" || ' < 0'"))
+            out.append(("negative_quantity", f'"{c.name}" < 0',
+                        (R.NEGATIVE, {"column": c.name, "value": Sql(f'"{c.name}"')})))
     if table == "energy":
         out.append(("negative_quantity", "quantity < 0 AND coalesce(reading, 'interval') = 'interval'",
-                    "'interval quantity ' || quantity || ' < 0'"))
+                    (R.NEGATIVE_INTERVAL, {"value": Sql("quantity")})))
     if table == "production":
-        out.append(("counts_exceed_produced",
-                    "coalesce(good, 0) + coalesce(scrap, 0) + coalesce(rework, 0) > produced",
-                    "'good + scrap + rework = ' || (coalesce(good, 0) + coalesce(scrap, 0) + coalesce(rework, 0))"
-                    " || ' > produced = ' || produced"))
+        total = "coalesce(good, 0) + coalesce(scrap, 0) + coalesce(rework, 0)"
+        out.append(("counts_exceed_produced", f"{total} > produced",
+                    (R.COUNTS_EXCEED, {"sum": Sql(total), "produced": Sql("produced")})))
+    if table == "quality":
+        out.append(("lsl_above_usl", "lsl > usl", (R.LSL_ABOVE_USL, {"lsl": raw("lsl"), "usl": raw("usl")})))
     if table in _EQUIPMENT_REF:
         out.append(("unknown_equipment",
                     "equipment_id IS NOT NULL AND equipment_id NOT IN (SELECT equipment_id FROM equipment)",
-                    "'equipment ' || equipment_id || ' is not in the equipment table'"))
+                    (R.UNKNOWN_EQUIPMENT, {"id": Sql("equipment_id")})))
     if table in _SCOPE_REF:
         out.append(("unknown_equipment",
                     "scope IS NOT NULL AND NOT EXISTS (SELECT 1 FROM equipment e WHERE scope IN "
                     "(e.equipment_id, e.work_center, e.area, e.site, e.enterprise))",
-                    "'scope ' || scope || ' is no equipment, work_center, area, site or enterprise'"))
+                    (R.UNKNOWN_SCOPE, {"id": Sql("scope")})))
     for col, (ref_table, ref_col) in spec.refs.items():
         out.append(("unknown_reference",
                     f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{ref_col}" FROM "{ref_table}")',
-                    f"'{col} ' || \"{col}\" || ' is not in table {ref_table}'"))
+                    (R.UNKNOWN_REFERENCE, {"column": col, "value": Sql(f'"{col}"'), "table": ref_table})))
     if table == "projects":
         out.append(("invalid_value", f"type NOT IN {_in(PROJECT_TYPES)}",
-                    f"'type ' || type || ' is not one of {', '.join(PROJECT_TYPES)}'"))
+                    (R.NOT_ALLOWED, {"column": "type", "value": Sql("type"), "allowed": list(PROJECT_TYPES)})))
         out.append(("end_not_after_start", "commissioning_end < start",
-                    "'commissioning_end is before start'"))
+                    (R.END_BEFORE_START, {"end_column": "commissioning_end", "end": raw("commissioning_end"),
+                                          "start_column": "start", "start": raw("start")})))
     if table == "designations":
         out.append(("invalid_value", f"designation NOT IN {_in(DESIGNATIONS)}",
-                    f"'designation ' || designation || ' is not one of {', '.join(DESIGNATIONS)}'"))
+                    (R.NOT_ALLOWED, {"column": "designation", "value": Sql("designation"),
+                                     "allowed": list(DESIGNATIONS)})))
     if table == "development_cycles":
-        out.append(("end_not_after_start", "release <= design_start", "'release is not after design_start'"))
+        out.append(("end_not_after_start", "release <= design_start",
+                    (R.END_NOT_AFTER_START, {"end_column": "release", "end": raw("release"),
+                                             "start_column": "design_start", "start": raw("design_start")})))
     if table == "states":
-        out.append(("unmapped_state", "category IS NULL",
-                    "'state ' || state || ' has no category in the mapping'"))
+        out.append(("unmapped_state", "category IS NULL", (R.UNMAPPED_STATE, {"state": Sql("state")})))
         out.append(("invalid_value", f"category NOT IN {_in(DEFAULT_STATE_MAP)}",
-                    "'category ' || category || ' is not a state category'"))
+                    (R.NOT_ALLOWED, {"column": "category", "value": Sql("category"),
+                                     "allowed": list(DEFAULT_STATE_MAP)})))
     if table == "calendar":
         out.append(("invalid_value", f"kind NOT IN {_in(CALENDAR_KINDS)}",
-                    f"'kind ' || kind || ' is not one of {', '.join(CALENDAR_KINDS)}'"))
+                    (R.NOT_ALLOWED, {"column": "kind", "value": Sql("kind"), "allowed": list(CALENDAR_KINDS)})))
     if table == "quality":
         out.append(("invalid_value", f"result NOT IN {_in(QUALITY_RESULTS)}",
-                    "'result ' || result || ' is not pass or fail'"))
+                    (R.NOT_ALLOWED, {"column": "result", "value": Sql("result"),
+                                     "allowed": list(QUALITY_RESULTS)})))
     if table == "energy":
         out.append(("invalid_value", f"reading IS NOT NULL AND reading NOT IN {_in(ENERGY_READINGS)}",
-                    "'reading ' || reading || ' is not interval or cumulative'"))
+                    (R.NOT_ALLOWED, {"column": "reading", "value": Sql("reading"),
+                                     "allowed": list(ENERGY_READINGS)})))
         known = " OR ".join(f"(carrier = {_lit(c)} AND unit IN {_in(units)})" for c, units in
                             _units_by_carrier().items())
         out.append(("invalid_value", f"NOT ({known})",
-                    "'no conversion for carrier ' || carrier || ' in unit ' || unit"))
+                    (R.NO_CONVERSION, {"carrier": Sql("carrier"), "unit": Sql("unit")})))
         out.append(("missing_field", "coalesce(reading, 'interval') = 'interval' AND start IS NULL",
-                    "'an interval reading needs start and end (a cumulative register needs reading: cumulative)'"))
+                    (R.MISSING_INTERVAL, {})))
     return out
 
 

@@ -24,7 +24,7 @@ from zhizao.kpi.intervals import Timeline, resolve
 from zhizao.schema import LEVELS
 
 
-def calendar_layers(con, eq: pd.DataFrame, tl: Timeline):
+def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, scopes: str | None = None):
     """The pot and planned-downtime layers of every equipment on the composite axis.
 
     Parameters
@@ -36,6 +36,9 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline):
         ``area``, ``site``, ``enterprise``, and ``d0``, ``d1`` (the data extent [ms]: equipment without a
         calendar is scheduled over ``[d0, d1)``).
     tl : Timeline
+    scopes : str, optional
+        A relation whose columns ``entity_id``, ``equipment_id``, ``work_center``, ``area``, ``site`` and
+        ``enterprise`` hold every scope of ``eq`` (its entity table): only their entries are read.
 
     Returns
     -------
@@ -46,8 +49,10 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline):
     has_calendar : array of bool, shape (len(eq),)
         Per row of ``eq``: whether any calendar entry applies.
     """
-    entries = con.execute("""SELECT scope, epoch_ms(start) AS s, epoch_ms("end") AS e, kind FROM calendar
-                             ORDER BY scope""").fetchnumpy()
+    where = "" if scopes is None else f"""WHERE scope IN (SELECT unnest([entity_id, equipment_id, work_center, area,
+                                                                       site, enterprise]) FROM {scopes})"""
+    entries = con.execute(f"""SELECT scope, epoch_ms(start) AS s, epoch_ms("end") AS e, kind FROM calendar {where}
+                              ORDER BY scope""").fetchnumpy()
     scope = np.asarray(entries["scope"], dtype=object)
     es, ee = np.asarray(entries["s"], np.int64), np.asarray(entries["e"], np.int64)
     kind = np.asarray(entries["kind"], dtype=object)

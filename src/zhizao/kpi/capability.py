@@ -57,8 +57,8 @@ def capability(measurements: pd.DataFrame, buckets: pd.DataFrame, level: str) ->
     j["hour"] = j["ts"].dt.floor("h")
     j["x2"] = j["value"] ** 2
     keys = [col, "tz", "period_start", "period_end", "characteristic"]
-    sub = j.groupby(keys + [k for k in ("equipment_id", "hour") if k not in keys]).agg(n=("value", "size"), sx=("value", "sum"),
-                                                         sxx=("x2", "sum")).reset_index()
+    by = keys + [k for k in ("equipment_id", "hour") if k not in keys]
+    sub = j.groupby(by).agg(n=("value", "size"), sx=("value", "sum"), sxx=("x2", "sum")).reset_index()
     sub["ss_within"] = sub["sxx"] - sub["sx"] ** 2 / sub["n"]
     sub["dof_within"] = sub["n"] - 1
     g = sub.groupby(keys).agg(n=("n", "sum"), sx=("sx", "sum"), sxx=("sxx", "sum"),

@@ -28,9 +28,10 @@ The time model (reference/iso22400.md, "Time model")::
 State records without ``end`` last until the next record of the equipment with a strictly later start; the
 last ones until the equipment's data horizon (its latest time stamp in states and production). Overlapping
 records, records sharing a start among them, are resolved by :data:`zhizao.schema.CATEGORY_PRECEDENCE`; a
-raw state name never decides. A ``minor_stop`` record is a minor stop whatever its length. An unplanned_downtime run shorter than the minor-stop threshold
-is a minor stop; one of exactly the threshold is a failure. Runs are classified on their full length, not
-the part inside the query, so results do not depend on how a range is split.
+raw state name never decides. A ``minor_stop`` record is a minor stop whatever its length. An
+unplanned_downtime run shorter than the minor-stop threshold is a minor stop; one of exactly the threshold
+is a failure. Runs are classified on their full length, not the part inside the query, so results do not
+depend on how a range is split.
 
 Gaps are gaps: a bucket without any record of production, energy, labour or quality has null elements of that
 kind (not zeros); counts_missing and energy_missing measure production time without counts or energy of
@@ -58,7 +59,7 @@ thread meanwhile. The loss-reason table is computed only when it is first asked 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from threading import Lock
 
@@ -68,8 +69,7 @@ import pandas as pd
 
 from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
-from zhizao.messages import define
-from zhizao.kpi.buckets import bucket_edges, default_range
+from zhizao.kpi.buckets import UNKNOWN_PERIOD, bucket_edges
 from zhizao.kpi.calendar_layers import calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
 from zhizao.kpi.intervals import (
@@ -83,17 +83,27 @@ from zhizao.kpi.intervals import (
     time_between,
     unique_points,
 )
+from zhizao.kpi.partitions import (  # noqa: F401 - EMPTY_RANGE*: the messages of this module too
+    EMPTY_RANGE,
+    EMPTY_RANGE_SHORT,
+    EngineContext,
+    Part,
+    cost,
+    duckdb_memory,
+    group_zones,
+    kernel_budget_bytes,
+    plan,
+)
 from zhizao.kpi.production import production_elements, production_records
-from zhizao.kpi.states import state_records
-from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
+from zhizao.kpi.states import empty_state_records, state_records
+from zhizao.messages import define
+from zhizao.schema import CATEGORY_PRECEDENCE
 from zhizao.settings import Settings
 
 RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R_NOT_SCHED = range(8)
 LOSS_RANKS = (R_UNPLANNED, R_MINOR, R_SETUP, R_NO_ORDER)
 IS_LOSS = np.isin(np.arange(len(CATEGORY_PRECEDENCE)), LOSS_RANKS)
-EMPTY_RANGE = define("kpi.empty_range", "empty query range: end %(end)s is not after start %(start)s")
-EMPTY_RANGE_SHORT = define("kpi.empty_range_short", "empty query range")
 SHIFT_NEEDS_CALENDAR = define("kpi.shift_needs_calendar", "period 'shift' needs calendar entries of kind shift")
 #: state records from which the engine splits the per-equipment work into parts done on two threads
 PARALLEL_STATES = 200_000
@@ -148,154 +158,19 @@ class ElementsResult:
         return self._reasons
 
 
-def _filled(con) -> set[str]:
-    """The optional tables (energy, labour, quality) that hold any record: the engine skips the others."""
-    return {t for (t,) in con.execute(" UNION ALL ".join(
-        f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM {t})" for t in ("energy", "labour", "quality"))).fetchall()}
-
-
 def _numpy_rows(con, filled: set[str], table: str, sql: str) -> dict:
     """The columns of query ``sql`` on ``table`` as numpy arrays; only an empty ``key`` if ``table`` is empty."""
     return con.execute(sql).fetchnumpy() if table in filled else {"key": np.empty(0, np.int64)}
-
-
-def _entities(con, filled: set[str]) -> pd.DataFrame:
-    eq = con.execute("""SELECT equipment_id, work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz,
-                               epc FROM equipment ORDER BY equipment_id""").df()
-    eq.insert(0, "level", "equipment")
-    eq.insert(1, "entity_id", eq["equipment_id"])
-    # scopes that carry labour, energy or quality records of their own
-    scopes = con.execute("""
-        SELECT DISTINCT scope FROM labour
-        UNION SELECT DISTINCT scope FROM energy WHERE equipment_id IS NULL AND scope IS NOT NULL
-        UNION SELECT DISTINCT scope FROM quality WHERE equipment_id IS NULL AND scope IS NOT NULL
-        ORDER BY 1""").fetchall() if filled else []
-    # each scope is an entity of the lowest level whose id it is (first match from work_center up), with the
-    # ids of the levels above from its first equipment and the earliest time zone name of its equipment
-    rows = []
-    done = set(eq["equipment_id"])
-    wanted = {scope for (scope,) in scopes} - done
-    for lvl in LEVELS[1:]:
-        if not wanted:
-            break
-        m = eq[eq[lvl].isin(wanted)]
-        if m.empty:
-            continue
-        first = m.drop_duplicates(lvl)
-        tz = m.groupby(lvl)["tz"].min()
-        above = LEVELS[LEVELS.index(lvl):]
-        for row in first.itertuples(index=False):
-            scope = getattr(row, lvl)
-            r = {"level": lvl, "entity_id": scope, "equipment_id": None, "tz": tz[scope], "epc": np.nan}
-            for L in LEVELS[1:]:
-                r[L] = getattr(row, L) if L in above else None
-            rows.append(r)
-        wanted -= set(first[lvl])
-    rows.sort(key=lambda r: r["entity_id"])
-    ent = pd.concat([eq, pd.DataFrame(rows, columns=eq.columns)], ignore_index=True) if rows else eq
-    ent["key"] = np.arange(len(ent), dtype=np.int64)
-    return ent
-
-
-def utc_ms(ts) -> int:
-    """Milliseconds since the Unix epoch of a time stamp; a naive one is read as UTC."""
-    return int(pd.Timestamp(ts).tz_convert("UTC").value // 1_000_000) if pd.Timestamp(ts).tzinfo else \
-        int(pd.Timestamp(ts).tz_localize("UTC").value // 1_000_000)
-
-
-#: Earliest and latest time stamp per site of the records booked to equipment or scopes in energy, labour
-#: and quality (the latest is the first instant after the records: an inspection counts up to 1 ms after its
-#: stamp). States and production are covered from the records the engine reads anyway.
-_EXTENT_SQL = {
-    "energy": """SELECT sc.site, min(coalesce(start, "end")), max("end")
-                 FROM energy x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
-    "labour": """SELECT sc.site, min(start), max("end") FROM labour x JOIN sc ON sc.sid = x.scope GROUP BY ALL""",
-    "quality": """SELECT sc.site, min(ts), max(ts) + INTERVAL 1 MILLISECOND
-                  FROM quality x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
-}
-
-
-def _scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, int]]:
-    """Earliest and latest time stamp [ms] of the energy, labour and quality records per site (key None: records
-    without site; records booked to an enterprise count for each of its sites); empty if there are none."""
-    if not filled:
-        return {}
-    rows = con.execute(f"""
-        WITH sc AS (SELECT DISTINCT site, unnest([equipment_id, work_center, area, site, enterprise]) AS sid
-                    FROM equipment)
-        SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(q for t, q in _EXTENT_SQL.items() if t in filled)})
-        x(site, t0, t1) WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
-    return {site: (utc_ms(a), utc_ms(b)) for site, a, b in rows}
-
-
-def _widen(extent: dict, site, a: int, b: int) -> None:
-    """Widen ``extent[site]`` (earliest, latest) to hold ``[a, b]``."""
-    extent[site] = (min(a, extent[site][0]), max(b, extent[site][1])) if site in extent else (a, b)
-
-
-def _merge_extents(*parts: dict) -> dict:
-    """Union of per-site extents, with key None for all sites (records without site count there too)."""
-    out: dict = {}
-    for part in parts:
-        for site, (a, b) in part.items():
-            _widen(out, site, a, b)
-    if out:
-        out[None] = (min(a for a, _ in out.values()), max(b for _, b in out.values()))
-    return out
-
-
-def _key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
-    """Per site, earliest and latest of per-key time stamps [ms]."""
-    out: dict = {}
-    sites = ent["site"].to_numpy()[np.asarray(keys, np.int64)].tolist()
-    for site, a, b in zip(sites, np.asarray(first).tolist(), np.asarray(last).tolist()):
-        _widen(out, None if pd.isna(site) else site, a, b)
-    return out
-
-
-def group_zones(eq: pd.DataFrame, level: str, configured: dict | None = None) -> dict[str, str]:
-    """The bucket zone of each group of ``level`` whose equipment spans several time zones.
-
-    One row per entity and period, always: the buckets of such a group (day, week, month, hour) are those of
-    one zone, its configured zone (``configured``, e.g. :attr:`Settings.zones`) or else the zone of most of
-    its equipment, the first by name among equally many (docs/reference/iso22400.md, "Time zones").
-
-    Parameters
-    ----------
-    eq : pandas.DataFrame
-        Equipment with the level's id column and ``tz``.
-    level : {'work_center', 'area', 'site', 'enterprise'}
-    configured : dict, optional
-        Group id -> IANA zone; applies to single-zone groups too.
-
-    Returns
-    -------
-    dict
-        Group id -> zone, for the groups whose equipment's zones differ or that have a configured zone.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> eq = pd.DataFrame({"site": ["S", "S", "S", "T"], "tz": ["Asia/Kolkata", "UTC", "UTC", "UTC"]})
-    >>> group_zones(eq, "site")
-    {'S': 'UTC'}
-    """
-    configured = configured or {}
-    m = eq[eq[level].notna()]
-    out = {}
-    for gid, tz in m.groupby(level)["tz"]:
-        if gid in configured:
-            out[gid] = configured[gid]
-        elif tz.nunique() > 1:
-            counts = tz.value_counts()
-            out[gid] = min(counts.index[counts == counts.max()])
-    return out
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
                      settings: Settings | None = None, zone_level: str | None = None,
                      extent: dict | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
+
+    The store is worked through in partitions of whole equipment sized by ``settings.memory_mb``
+    (:mod:`zhizao.kpi.partitions`); the partitions' rows are concatenated (use :func:`iter_elements` to take
+    them one partition at a time).
 
     Parameters
     ----------
@@ -326,64 +201,267 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
 
     Raises
     ------
-    ValueError
-        Unknown period, an empty range, or ``shift`` buckets without shift entries.
+    InputError
+        Unknown period or an empty range.
+    DataSufficiencyError
+        ``shift`` buckets without shift entries.
     """
     settings = settings or Settings()
-    filled = _filled(con)
-    ent = _entities(con, filled)
-    if ent.empty:
+    with duckdb_memory(con, settings):
+        ctx, ent = _prepared(con, period, start, end, settings, zone_level, extent)
+        if ent is None:
+            res = ElementsResult(_empty_elements(), _empty_reasons(), period)
+            res.extent = ctx.extent if start is None or end is None else None
+            return res
+        results = [partition_elements(con, ctx, ent.iloc[p.keys], period) for p in _parts(ctx, ent, period)]
+    res = concat_results(results, period)
+    res.extent = ctx.extent if start is None or end is None else None
+    return res
+
+
+def iter_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
+                  settings: Settings | None = None, zone_level: str | None = None):
+    """The elements of :func:`compute_elements`, one :class:`ElementsResult` per partition of whole entities (in
+    key order: equipment by id, then the scope entities), so that a caller streaming them out holds one
+    partition at a time."""
+    yield from PartitionedElements(con, period, start, end, settings, zone_level)
+
+
+class PartitionedElements:
+    """The partitions :func:`compute_elements` works in, planned (``len``: how many) but not yet computed;
+    iterating computes them in turn, one :class:`ElementsResult` each (see :func:`iter_elements`).
+
+    Raises
+    ------
+    InputError, DataSufficiencyError
+        As :func:`compute_elements` (when planned).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
+                 settings: Settings | None = None, zone_level: str | None = None):
+        self.con, self.period = con, period
+        self.settings = settings or Settings()
+        with duckdb_memory(con, self.settings):
+            self.ctx, self.ent = _prepared(con, period, start, end, self.settings, zone_level, None)
+        self.parts = [] if self.ent is None else _parts(self.ctx, self.ent, period)
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __iter__(self):
+        with duckdb_memory(self.con, self.settings):
+            for p in self.parts:
+                yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period)
+
+
+def _prepared(con, period, start, end, settings, zone_level, extent):
+    """The store-wide context, and the entities with their query ranges (None if there is nothing to
+    compute)."""
+    if period not in ("hour", "shift", "day", "week", "month", "all"):
+        raise InputError(UNKNOWN_PERIOD, period=period)
+    ctx = EngineContext.read(con, settings, zone_level, extent)
+    if ctx.ent.empty:
+        return ctx, None
+    if period == "shift" and not con.execute("""
+            SELECT count(*) FROM calendar WHERE kind = 'shift' AND scope IN
+            (SELECT unnest([equipment_id, work_center, area, site, enterprise]) FROM equipment)""").fetchall()[0][0]:
+        raise DataSufficiencyError(SHIFT_NEEDS_CALENDAR)
+    return ctx, ctx.ranges(period, start, end)
+
+
+def _parts(ctx: EngineContext, ent: pd.DataFrame, period: str) -> list[Part]:
+    return plan(cost(ent, ctx.n_buckets(ent, period)), kernel_budget_bytes(ctx.settings))
+
+
+def concat_results(results: list, period: str) -> ElementsResult:
+    """One :class:`ElementsResult` of the results of disjoint partitions (rows in the partitions' order)."""
+    results = [r for r in results if r is not None and len(r.elements)]
+    if not results:
         return ElementsResult(_empty_elements(), _empty_reasons(), period)
-    if zone_level not in (None, "equipment"):
-        zones = group_zones(ent[ent["level"] == "equipment"], zone_level, settings.zones)
-        if zones:
-            mapped = ent[zone_level].map(zones)
-            ent["tz"] = mapped.where(mapped.notna(), ent["tz"])
+    if len(results) == 1:
+        return results[0]
+    elements = pd.concat([r.elements for r in results], ignore_index=True)
+
+    def reasons():
+        frames = [r.reasons for r in results]
+        frames = [f for f in frames if len(f)] or frames[:1]
+        return pd.concat(frames, ignore_index=True)
+
+    return ElementsResult(elements, reasons, period)
+
+
+def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: pd.DataFrame, period: str,
+                       buckets: pd.DataFrame | None = None, raw: bool = False, window: ReadWindow | None = None):
+    """The kernel: elements of one partition of whole entities, from that partition's records only.
+
+    This is the per-partition entry point of every engine (the embedded one, partition by partition; the
+    materialised elements of :mod:`zhizao.kpi.materialise`; Apache Spark, see :mod:`zhizao.scale`).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The store (or a store holding at least the partition's records and the calendar and products).
+    ctx : EngineContext
+        The store-wide facts (:meth:`EngineContext.read`).
+    ent : pandas.DataFrame
+        The partition's entities: rows of :meth:`EngineContext.ranges` (equipment first, in key order, then
+        scope entities), with their query ranges ``w0``, ``w1``.
+    period : str
+        As for :func:`compute_elements`; ignored with ``buckets``.
+    buckets : pandas.DataFrame, optional
+        Explicit buckets instead of ``period``'s: ``entity_id``, ``start_ms``, ``end_ms`` (disjoint per entity,
+        inside its range).
+    raw : bool
+        Return the :class:`RawElements` (time elements in integer milliseconds, no frame) instead.
+    window : ReadWindow, optional
+        Read only the records near the ranges ``[w0, w1)`` (see :class:`ReadWindow`) instead of every record of
+        the partition's entities.
+
+    Returns
+    -------
+    ElementsResult or RawElements (None for a partition without buckets, with ``raw``)
+    """
+    ent = ent.reset_index(drop=True).copy()
+    ent["key"] = np.arange(len(ent), dtype=np.int64)
+    is_eq = (ent["level"] == "equipment").to_numpy()
+    n_eq = int(is_eq.sum())
+    if not is_eq[:n_eq].all():
+        raise ValueError("a partition lists its equipment first")
+    settings = ctx.settings
+    eq_ids = ent["entity_id"].iloc[:n_eq].tolist()
+    whole = len(ent) == len(ctx.ent) and window is None
+    thr_ms = round(settings.minor_stop_threshold * MS)
+    w0, w1 = int(ent["w0"].min()), int(ent["w1"].max())
+    # the partition's equipment are consecutive by id: a range lets DuckDB skip the row groups of others
+    ids = None if whole or not eq_ids else f"{_lit(min(eq_ids))} <= {{c}} AND {{c}} <= {_lit(max(eq_ids))}"
+    p_where = None if ids is None else ids.format(c="p.equipment_id")
+    if window is not None and eq_ids:
+        p_where += f""" AND p."end" >= {_ts(w0)} AND p."end" < {_ts(w1 + window.o_maxlen + 1)}"""
     view = ent[["key", "level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise"]]
     con.register("_zz_ent", view)
     cur = con.cursor()  # a second connection: production is read while this one reads the states
     cur.register("_zz_ent", view)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:  # production, and the second part of the states
-            eq_ids = ent.loc[ent["level"] == "equipment", "entity_id"].tolist()  # keys 0 .. n_eq - 1
-            p_records = pool.submit(production_records, cur, eq_ids)
-            sr = state_records(con, lambda: {k: b for k, (_a, b, _c) in p_records.result()[1].items()}, eq_ids)
-            pe = p_records.result()[1]
-            if start is not None and end is not None:
-                w0, w1 = utc_ms(start), utc_ms(end)
-                if w1 <= w0:
-                    raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
-                ent["w0"], ent["w1"] = w0, w1
+            if not eq_ids:
+                p_records = pool.submit(lambda: ({"key": np.empty(0, np.int64)}, {}))
+                sr = empty_state_records()
+                lo = w0 - thr_ms
+            elif window is None:
+                p_records = pool.submit(production_records, cur, eq_ids, p_where)
+                sr = state_records(con, lambda: {k: b for k, (_a, b, _c) in p_records.result()[1].items()},
+                                   eq_ids, None if ids is None else ids.format(c="s.equipment_id"))
+                lo = _failure_lookback(sr, w0 - thr_ms)
             else:
-                # by default each site's range: whole buckets around that site's data
-                if extent is None:
-                    extent = _merge_extents(
-                        _key_extent(ent, sr.keys_with_states, sr.first, sr.last),
-                        _key_extent(ent, list(pe), [a for a, _b, _c in pe.values()], [c for *_, c in pe.values()]),
-                        _scope_records_extent(con, filled))
-                if not extent:
-                    return ElementsResult(_empty_elements(), _empty_reasons(), period)
-                ranges = {}
-                w0, w1 = [], []
-                for site, tz in zip(ent["site"], ent["tz"]):
-                    if (site, tz) not in ranges:
-                        ranges[site, tz] = default_range(*extent.get(site, extent[None]), period, tz)
-                    a, b = ranges[site, tz]
-                    w0.append(a if start is None else utc_ms(start))
-                    w1.append(b if end is None else utc_ms(end))
-                ent["w0"], ent["w1"] = w0, w1
-                if (ent["w1"] <= ent["w0"]).any():
-                    raise InputError(EMPTY_RANGE_SHORT)
-            thr_ms = round(settings.minor_stop_threshold * MS)
-            lo, hi = _failure_lookback(sr, int(ent["w0"].min()) - thr_ms), int(ent["w1"].max()) + thr_ms
-            _data_extent(ent, sr, pe)
+                p_records = pool.submit(production_records, cur, eq_ids, p_where)
+                horizon = {k: window.horizon[e] for k, e in enumerate(eq_ids) if e in window.horizon}
+                x = w0 - thr_ms
+                while True:  # until the failure runs across the window's start begin inside what was read
+                    sr = state_records(con, {}, eq_ids, window.states_where(con, eq_ids, ids, x, w1 + thr_ms + 1),
+                                       horizon)
+                    lo = _failure_lookback(sr, w0 - thr_ms)
+                    if lo >= x:
+                        break
+                    x = lo
+            hi = w1 + thr_ms
             tl = Timeline(lo - 1, hi + 1, len(ent))
-            result = _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled)
-            result.extent = extent if start is None or end is None else None
-            return result
+            return _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, ctx.filled,
+                            whole, buckets, raw, window)
     finally:
         con.unregister("_zz_ent")
         cur.close()
+
+
+DAY_MS = 86_400_000
+
+
+@dataclass
+class ReadWindow:
+    """How the kernel reads only the records near its entities' ranges ``[w0, w1)`` (the materialised elements'
+    refresh, :mod:`zhizao.kpi.materialise`), with the facts that make such a read exact.
+
+    The state records read are those starting in ``[x - L, y)`` where ``x`` is the ranges' start less the
+    minor-stop threshold, moved back over failure runs that cross it, and ``L`` at least the longest closed
+    state record of the partition (a closed record starting earlier ends before ``x``), plus, per equipment,
+    the records of its last start before ``x`` (an open record lasts until the next start) where that is earlier
+    than ``x - L``. The last records read end at the equipment's horizon where no later start was read (the
+    true end is then beyond the ranges and clipped alike). Counts, energy and labour intervals are read by their
+    end (at most ``o_maxlen`` after their start); a cumulative energy register is read whole (its steps and
+    median are per meter).
+
+    Attributes
+    ----------
+    horizon : dict
+        Equipment id -> data horizon [ms] (latest time stamp of its states and counts).
+    last_start, first_start : dict
+        Equipment id -> latest and earliest start of its state records [ms] (missing: none).
+    s_maxlen : int
+        Longest closed state record of the partition's equipment [ms].
+    o_maxlen : int
+        Longest count, energy or labour interval of the partition's entities [ms].
+    cumulative : list of str
+        Entities with cumulative energy registers.
+    margin : int
+        Least ``L`` [ms].
+    """
+
+    horizon: dict
+    last_start: dict
+    first_start: dict
+    s_maxlen: int = 0
+    o_maxlen: int = 0
+    cumulative: list = field(default_factory=list)
+    margin: int = DAY_MS
+
+    def states_where(self, con, eq_ids: list, ids: str | None, x: int, y: int) -> list[str]:
+        """Conditions (one query each, disjoint) on the state records (alias ``s``) to read, for ranges from
+        ``x`` (the lookback included) to ``y`` (see the class docstring)."""
+        lead = max(self.margin, self.s_maxlen)
+        xr = x - lead
+        rng = "TRUE" if ids is None else ids.format(c="s.equipment_id")
+        found = {e for (e,) in con.execute(f"""
+            SELECT DISTINCT s.equipment_id FROM states s
+            WHERE {rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(x)}""").fetchall()}
+        known, unknown = [], []
+        for e in eq_ids:
+            first, last = self.first_start.get(e), self.last_start.get(e)
+            if e in found or first is None or first >= x:
+                continue  # its last start before x is read (or it has none)
+            if last < xr:
+                known.append((e, last))  # its last records of all
+            elif last >= x:
+                unknown.append(e)  # silent for a while before x: look its last start before x up
+        if unknown:
+            known += con.execute(f"""
+                SELECT s.equipment_id, epoch_ms(max(s.start)) FROM states s
+                WHERE s.equipment_id IN ({", ".join(_lit(e) for e in unknown)}) AND s.start < {_ts(xr)}
+                GROUP BY ALL""").fetchall()
+        out = [f"{rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(y)}"]
+        if known:
+            out.append(" OR ".join(f"(s.equipment_id = {_lit(e)} AND s.start = {_ts(t)})" for e, t in known))
+        return out
+
+
+def _ts(ms: int) -> str:
+    """A TIMESTAMPTZ literal of ``ms`` [ms since the epoch]."""
+    return "'" + pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat() + "'::TIMESTAMPTZ"
+
+
+def _time_filter(window, ent, column: str, interval: bool) -> str:
+    """``WHERE`` condition reading only the records near the ranges (``interval``: by their end)."""
+    if window is None:
+        return ""
+    w0, w1 = int(ent["w0"].min()), int(ent["w1"].max()) + (window.o_maxlen + 1 if interval else 0)
+    return f"WHERE {column} >= {_ts(w0)} AND {column} < {_ts(w1)}"
+
+
+#: the energy meters with records booked to an entity of the partition (their whole history: register steps)
+_PART_METERS = """meter_id IN (SELECT meter_id FROM energy WHERE coalesce(equipment_id, scope) IN
+                  (SELECT entity_id FROM _zz_ent))"""
+
+
+def _lit(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
 
 
 def _failure_lookback(sr, lo: int) -> int:
@@ -399,31 +477,31 @@ def _failure_lookback(sr, lo: int) -> int:
         lo = int(us[across].min())
 
 
-def _data_extent(ent: pd.DataFrame, sr, pe: dict) -> None:
-    """Columns ``d0``, ``d1`` (first time stamp and horizon of each equipment's states and production [ms];
-    equal where there is none) and ``has_data`` of ``ent`` (equipment rows first, keys 0 .. n_eq - 1)."""
-    n = len(ent)
-    d0, d1 = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    has = np.zeros(n, bool)
-    k = np.asarray(sr.keys_with_states, np.int64)
-    d0[k], d1[k], has[k] = sr.first, sr.last, True
-    for key, (a, b, _c) in pe.items():
-        d0[key], d1[key] = (min(d0[key], a), max(d1[key], b)) if has[key] else (a, b)
-        has[key] = True
-    ent["d0"], ent["d1"], ent["has_data"] = d0, d1, has
+def _bucket_segments(con, ent, tl, period, buckets=None):
+    """Bucket segments of every entity on the composite axis, and their (key, start, end) table (``buckets``:
+    explicit buckets by ``entity_id``, see :func:`partition_elements`)."""
+    b = bucket_table(con, ent, period, buckets)
+    key, s, e = (b[c].to_numpy() for c in ("key", "start_ms", "end_ms"))
+    return tl.encode(key, s), tl.encode(key, e), b
 
 
-def _bucket_segments(con, ent, tl, period):
-    """Bucket segments of every entity on the composite axis, and their (key, start, end) table."""
+def bucket_table(con, ent, period, buckets=None) -> pd.DataFrame:
+    """The ``period`` buckets of every entity of ``ent`` (columns ``key``, ``tz``, ``w0``, ``w1`` and the
+    level ids; for ``shift``, ``ent``'s keys and ids registered as ``_zz_ent`` on ``con``): columns ``key``,
+    ``start_ms``, ``end_ms``, sorted by key and start. ``buckets``: explicit buckets by ``entity_id``."""
     starts, ends, keys = [], [], []
-    if period == "shift":
+    if buckets is not None:
+        key = pd.Series(ent["key"].to_numpy(), index=ent["entity_id"].to_numpy())
+        keys = [key.reindex(buckets["entity_id"].to_numpy()).to_numpy()]
+        if pd.isna(keys[0]).any():
+            raise ValueError("buckets of entities outside the partition")
+        starts, ends = [buckets["start_ms"].to_numpy()], [buckets["end_ms"].to_numpy()]
+    elif period == "shift":
         cal = con.execute("""
             SELECT k.key, epoch_ms(c.start) s, epoch_ms(c."end") e FROM calendar c
             JOIN (SELECT key, unnest([entity_id, equipment_id, work_center, area, site, enterprise]) AS sid
                   FROM _zz_ent) k ON c.scope = k.sid
             WHERE c.kind = 'shift' ORDER BY k.key, s""").fetchnumpy()
-        if len(cal["s"]) == 0:
-            raise DataSufficiencyError(SHIFT_NEEDS_CALENDAR)
         df = pd.DataFrame({"key": cal["key"], "s": cal["s"], "e": cal["e"]}).drop_duplicates()
         df = df.merge(ent[["key", "w0", "w1"]], on="key")
         df["s"] = np.maximum(df["s"], df["w0"])
@@ -445,18 +523,21 @@ def _bucket_segments(con, ent, tl, period):
             keys.append(np.repeat(k, n))
             starts.append(np.tile(edges[:-1], k.size))
             ends.append(np.tile(edges[1:], k.size))
-    key = np.concatenate(keys).astype(np.int64)
-    s = np.concatenate(starts).astype(np.int64)
-    e = np.concatenate(ends).astype(np.int64)
+    key = np.concatenate(keys).astype(np.int64) if keys else np.empty(0, np.int64)
+    s = np.concatenate(starts).astype(np.int64) if keys else np.empty(0, np.int64)
+    e = np.concatenate(ends).astype(np.int64) if keys else np.empty(0, np.int64)
     order = np.lexsort((s, key))
     key, s, e = key[order], s[order], e[order]
-    return tl.encode(key, s), tl.encode(key, e), pd.DataFrame({"key": key, "start_ms": s, "end_ms": e})
+    return pd.DataFrame({"key": key, "start_ms": s, "end_ms": e})
 
 
-def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled) -> ElementsResult:
+def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled, whole=True,
+             explicit=None, raw=False, window=None):
     n_eq = int((ent["level"] == "equipment").sum())
-    bs, be, buckets = _bucket_segments(con, ent, tl, period)
+    bs, be, buckets = _bucket_segments(con, ent, tl, period, explicit)
     nb = len(buckets)
+    if nb == 0:  # a partition without buckets (no shift entries of its scopes)
+        return None if raw else ElementsResult(_empty_elements(), _empty_reasons(), period)
     out = {name: np.zeros(nb) for name in ELEMENTS}
     # production elements on the worker thread while this one does the states (numpy releases the GIL)
     p_elements = pool.submit(lambda: production_elements(p_records.result()[0], tl, bs, be, nb))
@@ -486,7 +567,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     helper = pool.submit(work, windows.result) if len(parts) > 1 else None
     try:
         # -- calendar -> POT layer (shift minus holiday) and planned-downtime layer
-        (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl)
+        (pot_s, pot_e), (pd_s, pd_e, pd_r), has_cal = calendar_layers(con, ent.iloc[:n_eq], tl,
+                                                                       None if whole else "_zz_ent")
         has_cal = np.r_[has_cal, np.zeros(len(ent) - n_eq, bool)]
         ps, pe, (ib, ipot, ipd) = overlay([], [(bs, be), (pot_s, pot_e), (pd_s, pd_e)])
         cut = np.r_[ps, pe[-1:]]  # the pieces are consecutive
@@ -521,7 +603,7 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     del d
     ms["overlap"] = per_class(ov).sum(axis=1)
     for name, x in ms.items():
-        out[name] = x / MS
+        out[name] = x if raw else x / MS
     out["fe"] = sum((x.fe for x in done), np.zeros(nb))
 
     # loss reasons inside pbt: computed when first asked for (the report and the dashboard need them, the
@@ -538,10 +620,24 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     present["production"][p_keys] = True
 
     # -- energy (interval readings and cumulative register steps)
+    if whole:
+        source = "energy"
+    elif window is None:
+        source = f"(SELECT * FROM energy WHERE {_PART_METERS})"
+    else:
+        w0, w1 = int(ent["w0"].min()), int(ent["w1"].max()) + window.o_maxlen + 1
+        source = f"""(SELECT * FROM energy WHERE "end" >= {_ts(w0)} AND "end" < {_ts(w1)}
+                         AND coalesce(reading, 'interval') = 'interval'
+                         AND coalesce(equipment_id, scope) IN (SELECT entity_id FROM _zz_ent)"""
+        if window.cumulative:
+            source += f"""
+                      UNION ALL SELECT * FROM energy WHERE reading = 'cumulative'
+                         AND coalesce(equipment_id, scope) IN ({", ".join(_lit(e) for e in window.cumulative)})"""
+        source += ")"
     en = _numpy_rows(con, filled, "energy", f"""
         SELECT k.key, epoch_ms(i.start) s, epoch_ms(i."end") e, i.kwh, coalesce(i.kgce, 0) kgce,
                (i.flag IS NOT NULL)::INT AS flag
-        FROM ({energy_intervals_sql(settings.kgce)}) i
+        FROM ({energy_intervals_sql(settings.kgce, source)}) i
         JOIN _zz_ent k ON k.entity_id = coalesce(i.equipment_id, i.scope)
              AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)
         ORDER BY k.key, s, e, i.meter_id, i.carrier""")  # sums in one order, whatever the query plan
@@ -557,10 +653,12 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         out["counter_resets"] = np.bincount(fb[fl & (fb >= 0)], minlength=nb).astype(np.float64)
 
     # -- labour
-    lb = _numpy_rows(con, filled, "labour", """
+    lb_filter = _time_filter(window, ent, 'l."end"', True)
+    lb = _numpy_rows(con, filled, "labour", f"""
         SELECT k.key, epoch_ms(l.start) s, epoch_ms(l."end") e, l.attendance_hours,
                coalesce(l.work_hours, 0) wh, (l.work_hours IS NULL)::INT AS no_wh, coalesce(l.earned_hours, 0) eh
-        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope ORDER BY k.key, s, e""")
+        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope {lb_filter}
+        ORDER BY k.key, s, e""")
     if len(lb["key"]):
         lk = np.asarray(lb["key"], np.int64)
         present["labour"][lk] = True
@@ -573,11 +671,11 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         out["earned_hours"] = split.sums(lb["eh"], nb)
 
     # -- quality
-    qu = _numpy_rows(con, filled, "quality", """
+    qu = _numpy_rows(con, filled, "quality", f"""
         SELECT k.key, epoch_ms(q.ts) t, (q.result = 'pass' AND coalesce(q.first_pass, true))::INT AS gp,
                (q.result = 'fail')::INT AS bad
         FROM quality q JOIN _zz_ent k ON k.entity_id = coalesce(q.equipment_id, q.scope)
-             AND (k.level = 'equipment') = (q.equipment_id IS NOT NULL)""")
+             AND (k.level = 'equipment') = (q.equipment_id IS NOT NULL) {_time_filter(window, ent, "q.ts", False)}""")
     if len(qu["key"]):
         qk = np.asarray(qu["key"], np.int64)
         present["quality"][qk] = True
@@ -588,16 +686,23 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         out["gp"] = np.bincount(qb[ok], weights=np.asarray(qu["gp"], np.float64)[ok], minlength=nb)
         out["defects"] = np.bincount(qb[ok], weights=np.asarray(qu["bad"], np.float64)[ok], minlength=nb)
 
-    # -- capacity: epc [units/h] x pot [h]
-    epc = ent["epc"].to_numpy(dtype=np.float64)[bkey]
-    out["epc"] = epc * out["pot"] / 3600.0
-
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
     out = {name: np.asarray(x, dtype=np.float64) for name, x in out.items()}
     is_eq = (ent["level"] == "equipment").to_numpy()[bkey]
     has_data = ent["has_data"].to_numpy(bool)[bkey]
     # equipment under a calendar is scheduled whether it reports or not; without one, over its data extent
     no_time = ~is_eq | ~(has_cal[bkey] | has_data)
+    if raw:
+        for name in TIME_ELEMENTS + COUNT_ELEMENTS:
+            out[name][no_time] = np.nan
+        for group, names in OPTIONAL_GROUPS.items():
+            for name in names:
+                out[name][~in_bucket[group]] = np.nan
+        return RawElements(ent, buckets, {n: out[n] for n in RAW_ELEMENTS}, has_cal,
+                           lambda periods: _loss_reasons(**reason_inputs, periods=periods, in_ms=True))
+    # -- capacity: epc [units/h] x pot [h]
+    epc = ent["epc"].to_numpy(dtype=np.float64)[bkey]
+    out["epc"] = epc * out["pot"] / 3600.0
     # outages: production time in buckets without counts (of equipment with a counter) or without energy
     # records (of equipment with a meter)
     for name, group in (("counts_missing", "production"), ("energy_missing", "energy")):
@@ -619,6 +724,40 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     periods = df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket")
     return ElementsResult(df, lambda: _loss_reasons(**reason_inputs, periods=periods),
                           period)
+
+
+#: The elements a :class:`RawElements` holds (capacity and outages are derived from them and the entity)
+RAW_ELEMENTS = TIME_ELEMENTS + COUNT_ELEMENTS + PRODUCTION_ELEMENTS + ENERGY_ELEMENTS + LABOUR_ELEMENTS \
+    + QUALITY_ELEMENTS
+
+
+@dataclass
+class RawElements:
+    """What the kernel computes for one partition, before it becomes a table (``raw=True`` of
+    :func:`partition_elements`).
+
+    Attributes
+    ----------
+    ent : pandas.DataFrame
+        The partition's entities (``key`` 0 .. n - 1).
+    buckets : pandas.DataFrame
+        ``key``, ``start_ms``, ``end_ms`` per bucket (sorted by key and start).
+    values : dict of str to array of float64, shape (n_buckets,)
+        :data:`RAW_ELEMENTS`: time elements in integer milliseconds (exact), ``fe`` in events, the others in
+        their units; NaN where the entity has no time elements (scope entities, equipment without calendar
+        and data) or the bucket no record of the kind (gaps are gaps).
+    has_calendar : array of bool, shape (n,)
+        Per entity: whether any calendar entry applies.
+    reasons : callable
+        ``reasons(periods)``: the loss-reason rows (see :func:`_loss_reasons`) for ``periods`` (bucket,
+        entity_id, period_start, period_end).
+    """
+
+    ent: pd.DataFrame
+    buckets: pd.DataFrame
+    values: dict
+    has_calendar: np.ndarray
+    reasons: object
 
 
 @dataclass
@@ -681,13 +820,13 @@ def _overlap_segments(ss, se):
     return pts[:-1][m], pts[1:][m]
 
 
-def _loss_reasons(bs, be, pot, pdl, parts, sr, periods) -> pd.DataFrame:
+def _loss_reasons(bs, be, pot, pdl, parts, sr, periods, in_ms: bool = False) -> pd.DataFrame:
     """Loss time inside pbt by bucket, category and reason.
 
     Each piece of loss time takes the reason of the latest record of its category that started at or
     before it (the records behind a minor stop may be logged as unplanned downtime). ``parts``: the
     :class:`_StateTimes` of the parts of the state records ``sr``, in order; ``periods``: entity_id,
-    period_start, period_end per bucket.
+    period_start, period_end per bucket. ``in_ms``: column ``ms`` (integer milliseconds) instead of ``seconds``.
     """
     seg = [np.concatenate(x) for x in zip(*(p.seg for p in parts))] if parts else [np.empty(0, np.int64)] * 3
     rec = [np.concatenate([np.arange(r.start, r.stop) if isinstance(r, slice) else r for r in x])
@@ -720,7 +859,8 @@ def _loss_reasons(bs, be, pot, pdl, parts, sr, periods) -> pd.DataFrame:
     df["reason"] = np.asarray([*codes, ""], dtype=object)[df["reason"].to_numpy()]  # -1: none
     df = df.sort_values(["bucket", "category", "reason"], ignore_index=True)  # reason codes follow no order
     df["category"] = np.asarray(CATEGORY_PRECEDENCE, dtype=object)[df["category"].to_numpy()]
-    df["seconds"] = df.pop("ms") / MS
+    if not in_ms:
+        df["seconds"] = df.pop("ms") / MS
     return df.merge(periods, on="bucket").drop(columns="bucket")
 
 

@@ -54,7 +54,7 @@ def _cases(mapping: dict, key_sql: str) -> str:
     return f"CASE {key_sql} {parts} ELSE NULL END"
 
 
-def energy_intervals_sql(kgce: dict[str, float] | None = None) -> str:
+def energy_intervals_sql(kgce: dict[str, float] | None = None, source: str = "energy") -> str:
     """SQL (DuckDB) of all energy consumption as intervals, in base units, kWh and kgce.
 
     Interval readings are taken as they are. Cumulative register readings become the interval from the
@@ -68,6 +68,9 @@ def energy_intervals_sql(kgce: dict[str, float] | None = None) -> str:
     ----------
     kgce : dict, optional
         kgce per base unit per carrier; defaults to :data:`DEFAULT_KGCE`.
+    source : str
+        The energy records read (a table or a parenthesised query): all of them by default; a part must hold a
+        cumulative register's readings all or none (register steps and the median step are per meter).
 
     Returns
     -------
@@ -83,7 +86,7 @@ def energy_intervals_sql(kgce: dict[str, float] | None = None) -> str:
     WITH base AS (
         SELECT meter_id, equipment_id, scope, carrier, start, "end", quantity * {to_base} AS q,
                coalesce(reading, 'interval') AS reading
-        FROM energy
+        FROM {source} _zz_energy
     ), cum AS (
         SELECT *, lag("end") OVER w AS prev_end, lag(q) OVER w AS prev_q
         FROM base WHERE reading = 'cumulative'

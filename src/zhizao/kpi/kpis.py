@@ -11,17 +11,16 @@ Source: ISO 22400-2:2014, clause 6 (KPI descriptions); each formula is one pure,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import inspect
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from zhizao.errors import InputError
 from zhizao.kpi import model
 from zhizao.messages import Message, define
-from zhizao.errors import InputError
 
 #: Why a KPI is null (structured: a code, parameters and the English text, translated where shown).
 NO_DATA_IN_PERIOD = define("kpi.no_data_in_period", "no data in this period")

@@ -15,7 +15,7 @@ from zhizao.kpi.columns import enum_codes, enum_sql, epoch_ms, numbers
 from zhizao.kpi.intervals import Timeline, is_sorted, split_timelines
 
 
-def production_records(con, equipment_ids: list) -> tuple[dict, dict]:
+def production_records(con, equipment_ids: list, where: str | None = None) -> tuple[dict, dict]:
     """The production records of the equipment as numpy columns, and their extent per equipment.
 
     Parameters
@@ -25,6 +25,9 @@ def production_records(con, equipment_ids: list) -> tuple[dict, dict]:
     equipment_ids : list of str
         The equipment's ids in key order (the key of ``equipment_ids[k]`` is ``k``); records of other
         equipment are left out.
+    where : str, optional
+        A condition on the records (table alias ``p``): only those are read (see
+        :func:`zhizao.kpi.states.state_records`).
 
     Returns
     -------
@@ -44,8 +47,9 @@ def production_records(con, equipment_ids: list) -> tuple[dict, dict]:
                coalesce(p.start, p."end") AS s, p."end" AS e, p.produced,
                coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) AS good,
                coalesce(p.scrap, CASE WHEN p.good IS NOT NULL
-                                      THEN p.produced - p.good - coalesce(p.rework, 0) ELSE 0 END) AS scrap, coalesce(p.rework, 0) AS rework, {product} AS product
-        FROM production p""").to_arrow_table()
+                                      THEN p.produced - p.good - coalesce(p.rework, 0) ELSE 0 END) AS scrap,
+               coalesce(p.rework, 0) AS rework, {product} AS product
+        FROM production p {"WHERE " + where if where else ""}""").to_arrow_table()
     key = enum_codes(t.column("key"), len(equipment_ids))
     code = enum_codes(t.column("product"), len(names)) if names else np.full(len(key), -1, np.int64)
     pr = {"key": key, "s": epoch_ms(t.column("s")), "e": epoch_ms(t.column("e")),

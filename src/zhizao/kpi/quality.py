@@ -1,7 +1,7 @@
 """The data-quality table: implausible or incomplete data, flagged, never corrected.
 
 Every report shows it. A check fires on a row of (rolled-up) elements and KPIs; values are never capped or
-rounded to hide a problem (reference/iso22400.md, "Where other systems go wrong").
+rounded to hide a problem (docs/reference/iso22400.md, "Where other systems go wrong").
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ machines at OEE 0.80 (PBT 100) and 0.45 (PBT 300) make a line at 0.5375, not 0.6
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from zhizao.kpi.elements import ELEMENTS
 from zhizao.errors import InputError
+from zhizao.kpi.elements import ELEMENTS
 from zhizao.messages import define
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 
@@ -35,8 +36,9 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
         ``period_end``, ``n_equipment``, ``no_calendar`` (any member without calendar), ``no_data`` (any member
         without state or production records) and every element, summed; an element is null when no member
         has data of that kind. One row per entity and period: members bucketed in different zones (see
-        ``zone_level`` of :func:`zhizao.kpi.elements.compute_elements`) are rows of different periods. Rows whose member has no id at this level
-        are left out; labour, energy and quality booked to a scope count from that scope's level up.
+        ``zone_level`` of :func:`zhizao.kpi.elements.compute_elements`) are rows of different periods. Rows
+        whose member has no id at this level are left out; labour, energy and quality booked to a scope
+        count from that scope's level up.
 
     Raises
     ------
@@ -72,3 +74,107 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
     out["no_data"] = g["no_data"].any()
     out = out.reset_index()
     return out[keys + ["n_equipment", "no_calendar", "no_data", *ELEMENTS]]
+
+
+def rollup_stream(parts, level: str = "equipment", period: str | None = None) -> pd.DataFrame:
+    """:func:`rollup` of the concatenation of ``parts`` (element tables of disjoint sets of entities, as
+    :func:`zhizao.kpi.elements.iter_elements` gives them), bit for bit, holding one part at a time besides the
+    groups' running sums.
+
+    pandas sums a group by compensated (Kahan) summation in the order of its rows; the running sum, its
+    compensation and the count of values of every group and element are carried from one part to the next, so
+    the sums are those of one pass over all rows. Equipment counts add up (the parts' equipment are disjoint),
+    flags are or-ed, a group's zone is that of its first row.
+    """
+    if level not in LEVELS:
+        raise InputError(UNKNOWN_LEVEL, level=level, known=list(LEVELS))
+    col = LEVEL_ID_COLUMN[level]
+    keys = [col, "tz", "period_start", "period_end"]
+    columns = keys + ["n_equipment", "no_calendar", "no_data", *ELEMENTS]
+    if level == "equipment":  # one row per equipment and bucket: the rows themselves
+        frames = [p[p["level"] == "equipment"] for p in parts]
+        frames = [f for f in frames if len(f)]
+        return rollup(pd.concat(frames, ignore_index=True), level, period) if frames \
+            else pd.DataFrame(columns=columns)
+    n_el = len(ELEMENTS)
+    index: dict = {}  # group key -> group number
+    gid, tz, ps, pe, n_eq, no_cal, no_data = [], [], [], [], [], [], []
+    cap = 0
+    s = c = n = np.empty((0, n_el))
+    heads = []  # a row of each part (one with an id where there is one, none of an empty part): their
+    # concatenation has the dtypes of the concatenated parts (pandas leaves all-null columns out of that choice)
+    for part in parts:
+        if part.empty:  # left out, as compute_elements leaves out the partitions without rows
+            continue
+        has = part[col].notna().to_numpy()
+        heads.append(part[[col, "tz", "period_start", "period_end"]].iloc[np.flatnonzero(has)[:1] if has.any()
+                                                                          else slice(0, 1)])
+        df = part[has]
+        if df.empty:
+            continue
+        ids = df[col].tolist()
+        a = df["period_start"].to_numpy()
+        b = df["period_end"].to_numpy()
+        zones = df["tz"].tolist()
+        labels = np.empty(len(df), np.int64)
+        for i, k in enumerate(ids if period == "all" else zip(ids, a.tolist(), b.tolist())):
+            g = index.get(k)
+            if g is None:
+                g = index[k] = len(gid)
+                gid.append(ids[i])
+                tz.append(zones[i])
+                ps.append(a[i])
+                pe.append(b[i])
+                n_eq.append(0)
+                no_cal.append(False)
+                no_data.append(False)
+            elif period == "all":
+                ps[g], pe[g] = min(ps[g], a[i]), max(pe[g], b[i])
+            labels[i] = g
+        if len(gid) > cap:  # room for the new groups
+            cap = max(len(gid), 2 * cap)
+            s, c, n = (np.concatenate([x, np.zeros((cap - x.shape[0], n_el))]) for x in (s, c, n))
+        by = pd.Series(labels)
+        for g, k in df["equipment_id"].groupby(labels).nunique().items():
+            n_eq[g] += int(k)
+        for g, f in df["no_calendar"].groupby(labels).any().items():
+            no_cal[g] = no_cal[g] or bool(f)
+        for g, f in df["no_data"].groupby(labels).any().items():
+            no_data[g] = no_data[g] or bool(f)
+        v = df[list(ELEMENTS)].to_numpy(np.float64)
+        rank = by.groupby(labels).cumcount().to_numpy()
+        order = np.argsort(rank, kind="stable")
+        bounds = np.searchsorted(rank[order], np.arange(rank.max() + 2))
+        for r in range(rank.max() + 1):  # the r-th row of every group: distinct groups, one Kahan step each
+            rows = order[bounds[r]:bounds[r + 1]]
+            L = labels[rows]
+            x = v[rows]
+            ok = ~np.isnan(x)
+            y = x - c[L]
+            t = s[L] + y
+            comp = t - s[L] - y
+            comp[np.isnan(comp)] = 0.0
+            s[L] = np.where(ok, t, s[L])
+            c[L] = np.where(ok, comp, c[L])
+            n[L] += ok
+    if not gid:
+        return pd.DataFrame(columns=columns)
+    m = len(gid)
+    dtypes = pd.concat(heads, ignore_index=True).dtypes
+    sums = np.where(n[:m] > 0, s[:m], np.nan)
+    # the groups' keys and zones through the same pandas steps as rollup's (so the same dtypes come out)
+    small = pd.DataFrame({col: pd.Series(gid, dtype=dtypes[col]), "tz": pd.Series(tz, dtype=dtypes["tz"]),
+                          "period_start": pd.Series(np.asarray(ps), dtype=dtypes["period_start"]),
+                          "period_end": pd.Series(np.asarray(pe), dtype=dtypes["period_end"]),
+                          "_g": np.arange(m)})
+    g = small.groupby([col, "period_start", "period_end"], sort=True, dropna=False)
+    out = g[["_g"]].first()
+    out["tz"] = g["tz"].first()
+    out = out.reset_index()
+    at = out.pop("_g").to_numpy()
+    out["n_equipment"] = np.asarray(n_eq, np.int64)[at]
+    out["no_calendar"] = np.asarray(no_cal, bool)[at]
+    out["no_data"] = np.asarray(no_data, bool)[at]
+    for j, name in enumerate(ELEMENTS):
+        out[name] = sums[at, j]
+    return out[columns]

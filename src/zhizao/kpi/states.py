@@ -3,9 +3,9 @@
 A state record without ``end`` lasts until the next state record of the same equipment with a strictly
 later start; the last ones last until the equipment's data horizon, its latest time stamp in states and
 production (docs/reference/iso22400.md, "Open states"). Records that share a start overlap: the precedence
-rule decides which category occupies the time, never the order of the records or their raw state names. The rule used to be a ``lead()`` window in SQL; sorting
-the fetched columns in numpy does the same several times faster, and the store's usual insertion order
-(by equipment and time) makes the sort a linear check.
+rule decides which category occupies the time, never the order of the records or their raw state names.
+The rule used to be a ``lead()`` window in SQL; sorting the fetched columns in numpy does the same several
+times faster, and the store's usual insertion order (by equipment and time) makes the sort a linear check.
 """
 
 from __future__ import annotations
@@ -82,14 +82,20 @@ class StateRecords:
         return codes, texts
 
 
-def _fetch(con, equipment_ids: list, order: bool):
+def _fetch(con, equipment_ids: list, order: bool, where: str | list | None = None):
     # no join to the entity table: a join returns rows in no particular order, while a plain scan keeps
     # the store's insertion order (usually by equipment and time, which makes the sort below a check). The
-    # equipment's key comes as the code of an ENUM of the ids in key order (null: not an equipment).
-    sql = f"""
+    # equipment's key comes as the code of an ENUM of the ids in key order (null: not an equipment). Several
+    # conditions are several scans (each with its own filter pushed into the scan), their rows one after another.
+    select = f"""
         SELECT TRY_CAST(s.equipment_id AS {enum_sql(equipment_ids)}) AS key, s.start AS s, s."end" AS e,
-               ({rank_sql("s.category")})::TINYINT AS rank, s.reason
-        FROM states s {"ORDER BY s.equipment_id, s.start, s.state" if order else ""}"""
+               ({rank_sql("s.category")})::TINYINT AS rank, s.reason{", s.equipment_id AS _id, s.state AS _st"
+                                                                    if order else ""}
+        FROM states s"""
+    conds = where if isinstance(where, list) else [where]
+    sql = " UNION ALL ".join(select + (f" WHERE {w}" if w else "") for w in conds)
+    if order:
+        sql = f"SELECT * EXCLUDE (_id, _st) FROM ({sql}) ORDER BY _id, s, _st"
     t = con.sql(sql).to_arrow_table()
     key = enum_codes(t.column("key"), len(equipment_ids))
     s = epoch_ms(t.column("s"))
@@ -132,7 +138,14 @@ def next_later_start(key: np.ndarray, s: np.ndarray, same_next: np.ndarray, hori
     return nxt
 
 
-def state_records(con, production_end: dict | Callable[[], dict], equipment_ids: list) -> StateRecords:
+def empty_state_records() -> StateRecords:
+    """No state records (a partition without equipment)."""
+    z = np.empty(0, np.int64)
+    return StateRecords(z, z, z, np.empty(0, np.int8), pa.array([], pa.string()), None, z, z, z)
+
+
+def state_records(con, production_end: dict | Callable[[], dict], equipment_ids: list,
+                  where: str | None = None, horizon: dict | None = None) -> StateRecords:
     """Every state record with its resolved end (see the module docstring).
 
     Parameters
@@ -144,12 +157,19 @@ def state_records(con, production_end: dict | Callable[[], dict], equipment_ids:
         callable is called after the states are read (so production can be read meanwhile).
     equipment_ids : list of str
         The equipment's ids in key order (the key of ``equipment_ids[k]`` is ``k``).
+    where : str, optional
+        A condition on the records (table alias ``s``): only those are read, e.g. a range of equipment ids, so
+        that DuckDB reads only the row groups that can hold them (records of other equipment are left out
+        anyway), or a window of time around the buckets with every record that reaches into it.
+    horizon : dict, optional
+        The data horizon [ms] per key, instead of the one derived from the records read and ``production_end``
+        (a read of a window of time does not see the equipment's last records).
 
     Returns
     -------
     StateRecords
     """
-    key, s, e, no_end, rank, reason = _fetch(con, equipment_ids, order=False)
+    key, s, e, no_end, rank, reason = _fetch(con, equipment_ids, order=False, where=where)
     order = None
     n = key.size
     same_next = np.zeros(n, dtype=bool)
@@ -166,16 +186,17 @@ def state_records(con, production_end: dict | Callable[[], dict], equipment_ids:
             order = o
             by_store = False
         if by_store:
-            key, s, e, no_end, rank, reason = _fetch(con, equipment_ids, order=True)
+            key, s, e, no_end, rank, reason = _fetch(con, equipment_ids, order=True, where=where)
             order = None
         np.equal(key[1:], key[:-1], out=same_next[:-1])
     first = np.flatnonzero(np.r_[True, ~same_next[:-1]]) if n else np.empty(0, np.int64)
     # horizon per equipment: latest time stamp in states and production
     latest = np.maximum(s, e)  # e is the start where there is no end
     last_time = np.maximum.reduceat(latest, first) if n else np.empty(0, np.int64)
-    horizon = dict(zip(key[first].tolist(), last_time.tolist()))
-    for k, t in (production_end() if callable(production_end) else production_end).items():
-        if k in horizon and t is not None:
-            horizon[k] = max(horizon[k], t)
+    if horizon is None:
+        horizon = dict(zip(key[first].tolist(), last_time.tolist()))
+        for k, t in (production_end() if callable(production_end) else production_end).items():
+            if k in horizon and t is not None:
+                horizon[k] = max(horizon[k], t)
     end = np.where(no_end, next_later_start(key, s, same_next, horizon), e)
     return StateRecords(key, s, end, rank, reason, order, key[first], s[first], last_time)

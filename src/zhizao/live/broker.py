@@ -95,7 +95,7 @@ class Mosquitto:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> "Mosquitto":
+    def start(self, timeout: float = 20.0) -> Mosquitto:
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         end = time.time() + timeout

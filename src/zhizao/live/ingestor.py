@@ -48,9 +48,21 @@ import zhizao
 from zhizao.ingest import load as _loader
 from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import ALIASES, Mapping, MappingError, default_mapping
+from zhizao.ingest.rules import Sql, sql_detail
 from zhizao.kpi.buckets import floor_local
-from zhizao.live.topics import (DEFAULT_PREFIX, SUBJECT_TABLES, TOPIC_LEVELS, TopicError, raw_text,
-                                message_hash, parse_topic, topic_for)
+from zhizao.limits import Limits
+from zhizao.limits import current as current_limits
+from zhizao.live import topics as T
+from zhizao.live.topics import (
+    DEFAULT_PREFIX,
+    SUBJECT_TABLES,
+    TOPIC_LEVELS,
+    TopicError,
+    message_hash,
+    parse_topic,
+    raw_text,
+    topic_for,
+)
 from zhizao.schema import TABLES
 
 log = logging.getLogger("zhizao.live")
@@ -193,6 +205,11 @@ class LiveIngestor:
     register_equipment : bool
         Register unknown equipment from the topic hierarchy (time zone ``timezone``) instead of quarantining
         its records as ``unknown_equipment`` (the default, as for files).
+    register_enterprises : iterable of str, optional
+        With ``register_equipment``, register equipment only of these enterprises (the topic's enterprise
+        level); records of unknown equipment of any other enterprise are quarantined as
+        ``unknown_equipment``. Without it any publisher on the broker may create equipment for any enterprise:
+        restrict the publishers with the broker's ACLs.
     timezone : str
         IANA zone of auto-registered equipment.
     mappings : dict of str to Mapping, optional
@@ -205,17 +222,27 @@ class LiveIngestor:
         DuckDB worker threads of the store (a setting of the whole database, readers included). Micro-batches
         of a few thousand records gain nothing from parallel operators; one thread costs about a quarter
         less CPU per record, which the broker and publishers on the same cores need. Default: DuckDB's.
+    limits : zhizao.limits.Limits, optional
+        ``max_payload_bytes`` (larger messages: ``payload_too_large``), ``max_record_keys`` (records with more
+        keys: ``too_many_keys``), and the loader's limits (times, values, field size). Default:
+        :func:`zhizao.limits.current`. A record's keys other than the canonical columns and those its table's
+        mapping reads are ignored, so the cost of a batch grows with its records, never with the keys they
+        invent.
     """
 
     def __init__(self, db: str | Path = "zhizao.duckdb", *, source: str = "mqtt", prefix: str = DEFAULT_PREFIX,
-                 register_equipment: bool = False, timezone: str = "UTC",
+                 register_equipment: bool = False, register_enterprises=None, timezone: str = "UTC",
                  mappings: dict[str, Mapping] | None = None, workspace: zhizao.Workspace | None = None,
-                 settings=None, retention_days: float = 7.0, threads: int | None = None):
+                 settings=None, retention_days: float = 7.0, threads: int | None = None,
+                 limits: Limits | None = None):
         self._own_ws = workspace is None
+        self.limits = limits or (workspace.limits if workspace is not None else current_limits())
         self.ws = workspace if workspace is not None else zhizao.connect(db, settings=settings)
         self.source = source
         self.prefix = prefix
         self.register_equipment = register_equipment
+        self.register_enterprises = (None if register_enterprises is None
+                                     else frozenset(str(e) for e in register_enterprises))
         self.timezone = timezone
         self.mappings = {}
         for t, m in (mappings or {}).items():
@@ -296,7 +323,7 @@ class LiveIngestor:
                     table = parse_topic(t, self.prefix).table
                 except TopicError as te:
                     table = te.table
-                rej = [(table, t, None, "unloadable", str(e).splitlines()[0][:500], raw_text(p))]
+                rej = [(table, t, None, "unloadable", T.UNLOADABLE(error=str(e).splitlines()[0][:500]), raw_text(p))]
                 return self._commit(_Batch(), rej, [message_hash(t, p)], 1, 0, [], [], time.perf_counter())
             half = len(msgs) // 2
             return _merge(self._ingest_isolating(msgs[:half]), self._ingest_isolating(msgs[half:]))
@@ -323,7 +350,12 @@ class LiveIngestor:
                 except TopicError as e:
                     i = index[t] = e
             if i.__class__ is not int:
-                rejected.append((i.table, t, None, i.rule, str(i), raw_text(p)))
+                rejected.append((i.table, t, None, i.rule, i.message, raw_text(p)))
+                continue
+            if len(p) > self.limits.max_payload_bytes:
+                rejected.append((batch.topics[i][1], t, None, "payload_too_large",
+                                 T.PAYLOAD_TOO_LARGE(bytes=len(p), limit=self.limits.max_payload_bytes),
+                                 raw_text(p)))
                 continue
             batch.tix.append(i)
             batch.payloads.append(p)
@@ -338,7 +370,7 @@ class LiveIngestor:
                     tix.append(i)
                 except UnicodeDecodeError as e:
                     t = batch.topics[i]
-                    rejected.append((t[1], t[0], None, "malformed_payload", f"not UTF-8: {e}", raw_text(p)))
+                    rejected.append((t[1], t[0], None, "malformed_payload", T.NOT_UTF8(error=str(e)), raw_text(p)))
             batch.tix, batch.payloads = tix, texts
         return self._commit(batch, rejected, fresh_hashes, len(msgs), dup, [], [], t0)
 
@@ -402,9 +434,10 @@ class LiveIngestor:
         try:
             if rejected:
                 con.executemany(
-                    'INSERT INTO quarantine ("table", source, record, line, rule, detail, raw) '
-                    'VALUES (?, ?, ?, NULL, ?, ?, ?)',
-                    [[t or "", topic, idx, rule, detail, raw] for t, topic, idx, rule, detail, raw in rejected])
+                    'INSERT INTO quarantine ("table", source, record, line, rule, detail, code, params, raw) '
+                    'VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)',
+                    [[t or "", topic, idx, rule, str(m), m.code, json.dumps(m.to_dict()["params"]), raw]
+                     for t, topic, idx, rule, m, raw in rejected])
                 rep.quarantined += len(rejected)
             if msgs.num_rows:
                 self._w.register("_zz_live_top", topics)
@@ -416,10 +449,12 @@ class LiveIngestor:
                         self._register(token, rep)
                         registered = True
                     if table in failed:
+                        m = T.MAPPING_ERROR(error=failed[table])
                         n = con.execute("""
-                            INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-                            SELECT tbl, topic, idx, NULL, 'mapping_error', ?, rec FROM _zz_live_rec
-                            WHERE tbl = ? AND rtype = 'OBJECT'""", [failed[table], table]).fetchall()
+                            INSERT INTO quarantine ("table", source, record, line, rule, detail, code, params, raw)
+                            SELECT tbl, topic, idx, NULL, 'mapping_error', ?, ?, ?, rec FROM _zz_live_rec
+                            WHERE tbl = ? AND rtype = 'OBJECT'""",
+                                        [str(m), m.code, json.dumps(m.to_dict()["params"]), table]).fetchall()
                         rep.quarantined += n[0][0] if n else 0
                         continue
                     self._load_table(table, "tbl = ? AND NOT auto", [table], token, rep, keys=tables[table])
@@ -498,17 +533,35 @@ class LiveIngestor:
                          t_equipment, bad, braw, unnest(generate_series(1, CAST(len(recs) AS BIGINT))) AS idx,
                          unnest(recs) AS rec
                   FROM x)
+            SELECT rseq, * EXCLUDE (rseq, rtype0, rkeys0) REPLACE (
+                       CASE WHEN len(rkeys0) > {int(self.limits.max_record_keys)} THEN 'TOO_MANY_KEYS'
+                            ELSE rtype0 END AS rtype,
+                       CASE WHEN len(rkeys0) > {int(self.limits.max_record_keys)} THEN NULL ELSE rkeys0 END AS rkeys)
+            FROM (
             SELECT seq * {_RSEQ_STRIDE} + idx AS rseq, * EXCLUDE (bad, braw, idx, rec),
                    CASE WHEN NOT bad THEN idx END AS idx, coalesce(rec, braw) AS rec,
-                   CASE WHEN NOT bad THEN json_type(rec) END AS rtype,
-                   CASE WHEN json_type(rec) = 'OBJECT' THEN json_keys(rec) END AS rkeys
-            FROM u""")
-        n = con.execute("""
-            INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-            SELECT tbl, topic, idx, NULL, 'malformed_payload',
-                   CASE WHEN rtype IS NULL THEN 'not JSON'
-                        ELSE 'record ' || idx || ' is a JSON ' || lower(rtype) || ', not an object' END, rec
-            FROM _zz_live_rec WHERE rtype IS DISTINCT FROM 'OBJECT' ORDER BY rseq""").fetchall()
+                   CASE WHEN NOT bad THEN json_type(rec) END AS rtype0,
+                   CASE WHEN json_type(rec) = 'OBJECT' THEN json_keys(rec) END AS rkeys0,
+                   NULL AS rtype, NULL AS rkeys
+            FROM u)""")
+        not_json = sql_detail(T.NOT_JSON)
+        not_object = sql_detail(T.NOT_OBJECT, index=Sql("idx"), type=Sql("lower(rtype)"))
+        too_many = sql_detail(T.TOO_MANY_KEYS, index=Sql("idx"), keys=Sql("json_keys_count"),
+                              limit=int(self.limits.max_record_keys))
+        n = con.execute(f"""
+            INSERT INTO quarantine ("table", source, record, line, rule, detail, code, params, raw)
+            SELECT tbl, topic, idx, NULL,
+                   CASE WHEN rtype = 'TOO_MANY_KEYS' THEN 'too_many_keys' ELSE 'malformed_payload' END,
+                   CASE WHEN rtype IS NULL THEN {not_json[0]} WHEN rtype = 'TOO_MANY_KEYS' THEN {too_many[0]}
+                        ELSE {not_object[0]} END,
+                   CASE WHEN rtype IS NULL THEN {_lit(T.NOT_JSON.code)}
+                        WHEN rtype = 'TOO_MANY_KEYS' THEN {_lit(T.TOO_MANY_KEYS.code)}
+                        ELSE {_lit(T.NOT_OBJECT.code)} END,
+                   CASE WHEN rtype IS NULL THEN {not_json[1]} WHEN rtype = 'TOO_MANY_KEYS' THEN {too_many[1]}
+                        ELSE {not_object[1]} END,
+                   CASE WHEN rtype = 'TOO_MANY_KEYS' THEN to_json(left(CAST(rec AS VARCHAR), 4096)) ELSE rec END
+            FROM (SELECT *, CASE WHEN rtype = 'TOO_MANY_KEYS' THEN len(json_keys(rec)) END AS json_keys_count
+                  FROM _zz_live_rec WHERE rtype IS DISTINCT FROM 'OBJECT') ORDER BY rseq""").fetchall()
         rep.quarantined += n[0][0] if n else 0
         return {t: list(k) for t, k in con.execute(
             "SELECT tbl, list_distinct(flatten(list(rkeys))) FROM _zz_live_rec WHERE rtype = 'OBJECT' "
@@ -534,7 +587,8 @@ class LiveIngestor:
                    first(topic), min(rseq)
             FROM _zz_live_rec WHERE fill AND tbl IN ({subj}) AND t_equipment IS NOT NULL AND rtype IS NOT NULL
             GROUP BY ALL""").fetchall()
-        hints = [h for h in hints if h[0] not in self._known_equipment]
+        hints = [h for h in hints if h[0] not in self._known_equipment
+                 and (self.register_enterprises is None or h[4] in self.register_enterprises)]
         if not hints:
             return
         known = {r[0] for r in con.execute("SELECT equipment_id FROM equipment WHERE list_contains(?, equipment_id)",
@@ -564,12 +618,16 @@ class LiveIngestor:
         if keys is None:
             keys = [k for (k,) in con.execute(f"SELECT DISTINCT unnest(rkeys) FROM _zz_live_rec WHERE {sel}",
                                               params).fetchall()]
-        # column names: the canonical ones, then the records' other keys (a mapping may use them); SQL names
-        # are case-insensitive, "_" starts the ingestor's own names, and quotes or backslashes cannot be a name
+        # column names: the canonical ones, then the records' keys that the mapping reads (its columns, the
+        # names in its SQL) and the aliases; every other key is ignored, so a record inventing thousands of keys
+        # costs nothing. SQL names are case-insensitive, "_" starts the ingestor's own names, and quotes or
+        # backslashes cannot be a name
         names: dict[str, str] = {c.lower(): c for c in spec.names}
+        readable = {c.lower() for c in mapping.referenced_columns()} | {a.lower() for a in aliases.values()}
         extra = [cs["column"] for cs in mapping.columns.values() if isinstance(cs, dict) and "column" in cs]
         for k in extra + keys:
-            if k and not k.startswith("_") and '"' not in k and "\\" not in k and k.isprintable():
+            if (k and k.lower() in readable and not k.startswith("_") and '"' not in k and "\\" not in k
+                    and k.isprintable()):
                 names.setdefault(k.lower(), k)
         cols = list(names.values())
         aliases = {c: a for c, a in aliases.items() if a in cols}
@@ -579,20 +637,23 @@ class LiveIngestor:
         canon = "[" + ", ".join(_lit(c) for c in spec.names) + "]"
         # the topic's rules: a record must name a column of its table and not contradict its topic
         bad = [("malformed_payload", "NOT _zz_has_col" + (" AND false" if table == "equipment" else ""),
-                f"'record ' || _zz_idx || ' has no column of table {table}'")]
+                (T.NO_COLUMN, {"index": Sql("_zz_idx"), "table": table}))]
         if table in SUBJECT_TABLES:
             bad.append(("topic_mismatch",
                         "_zz_fill AND equipment_id IS NOT NULL AND equipment_id <> _zz_t_equipment",
-                        "'record equipment_id ''' || equipment_id || ''' differs from the topic''s equipment ''' "
-                        "|| _zz_t_equipment || ''''"))
+                        (T.TOPIC_MISMATCH, {"column": "equipment_id", "value": Sql("equipment_id"),
+                                            "level": "equipment", "topic_value": Sql("_zz_t_equipment")})))
         if table == "equipment":
             for lvl in TOPIC_LEVELS[:-1]:
                 bad.append(("topic_mismatch", f"_zz_fill AND {lvl} IS NOT NULL AND _zz_t_{lvl} IS NOT NULL AND "
                                               f"{lvl} <> _zz_t_{lvl}",
-                            f"'record {lvl} ''' || {lvl} || ''' differs from the topic''s {lvl} ''' || _zz_t_{lvl} "
-                            f"|| ''''"))
+                            (T.TOPIC_MISMATCH, {"column": lvl, "value": Sql(lvl), "level": lvl,
+                                                "topic_value": Sql(f"_zz_t_{lvl}")})))
         rule = "CASE " + " ".join(f"WHEN {c} THEN {_lit(r)}" for r, c, _ in bad) + " END"
-        detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for _, c, d in bad) + " END"
+        details = [(c, kind, sql_detail(kind, **ps)) for _, c, (kind, ps) in bad]
+        detail = "CASE " + " ".join(f"WHEN {c} THEN {d[0]}" for c, _, d in details) + " END"
+        code = "CASE " + " ".join(f"WHEN {c} THEN {_lit(k.code)}" for c, k, _ in details) + " END"
+        pcase = "CASE " + " ".join(f"WHEN {c} THEN {d[1]}" for c, _, d in details) + " END"
         # the topic fills what the record leaves out
         fill = []
         if table in SUBJECT_TABLES:
@@ -618,21 +679,33 @@ class LiveIngestor:
                        list_has_any(rkeys, {canon}) AS _zz_has_col, json_transform(rec, {_lit(structure)}) AS _zz_j
                 FROM _zz_live_rec WHERE {sel}),
             y AS (SELECT * EXCLUDE (_zz_j), {ext} FROM x),
-            z AS (SELECT *, {rule} AS _zz_rule, {detail} AS _zz_detail FROM y),
+            z AS (SELECT *, {rule} AS _zz_rule, {detail} AS _zz_detail, {code} AS _zz_code,
+                         CAST({pcase} AS JSON) AS _zz_params FROM y),
             f AS (SELECT * {replace} FROM z)
             SELECT *, {sig_sql} AS _zz_sig, CASE WHEN _zz_rule IS NULL THEN 1 END AS _zz_rn FROM f""", params)
-        # identical records (same values): all but the first are not loaded (an aggregate: cheaper than a window)
-        on = " AND ".join(f"t.{_q(c)} IS NOT DISTINCT FROM d.{_q(c)}" for c in cols)
+        # identical records (same values) in different messages: the k-th of one message and the k-th of another
+        # are one record (a publisher re-sending), only the first is loaded; within one message each is an
+        # occurrence of its own (events) or a duplicate (keyed records), as in a file. Only values that occur
+        # more than once are numbered (an aggregate first: most records are unique)
+        on = " AND ".join(f"x.{_q(c)} IS NOT DISTINCT FROM d.{_q(c)}" for c in cols)
+        xpart = ", ".join(f"x.{_q(c)}" for c in cols)
         con.execute(f"""UPDATE _zz_live_t t SET _zz_rn = 2
-                        FROM (SELECT {part}, min(_zz_rseq) AS _zz_first FROM _zz_live_t WHERE _zz_rule IS NULL
-                              GROUP BY ALL HAVING count(*) > 1) d
-                        WHERE t._zz_rule IS NULL AND {on} AND t._zz_rseq > d._zz_first""")
+                        FROM (SELECT _zz_r, row_number() OVER (PARTITION BY {part}, _zz_k ORDER BY _zz_r) AS _zz_n
+                              FROM (SELECT x._zz_rseq AS _zz_r, {xpart}, row_number() OVER (
+                                        PARTITION BY x._zz_rseq // {_RSEQ_STRIDE}, {xpart} ORDER BY x._zz_rseq
+                                    ) AS _zz_k
+                                    FROM _zz_live_t x SEMI JOIN (SELECT {part} FROM _zz_live_t WHERE _zz_rule IS NULL
+                                                                 GROUP BY ALL HAVING count(*) > 1) d ON {on}
+                                    WHERE x._zz_rule IS NULL)) o
+                        WHERE t._zz_rseq = o._zz_r AND o._zz_n > 1""")
         summary = con.execute("SELECT _zz_sig, count(*) FILTER (WHERE _zz_rn > 1), count(*) FILTER (WHERE _zz_rn = 1), "
                               "count(*) FILTER (WHERE _zz_rule IS NOT NULL) FROM _zz_live_t "
                               "GROUP BY ALL ORDER BY _zz_sig").fetchall()
         if sum(r[3] for r in summary):
-            n = con.execute(f"""INSERT INTO quarantine ("table", source, record, line, rule, detail, raw)
-                                SELECT {_lit(table)}, _zz_topic, _zz_idx, NULL, _zz_rule, _zz_detail, _zz_rec
+            n = con.execute(f"""INSERT INTO quarantine ("table", source, record, line, rule, detail, code, params,
+                                                        raw)
+                                SELECT {_lit(table)}, _zz_topic, _zz_idx, NULL, _zz_rule, _zz_detail, _zz_code,
+                                       _zz_params, _zz_rec
                                 FROM _zz_live_t WHERE _zz_rule IS NOT NULL ORDER BY _zz_rseq""").fetchall()
             if count:
                 rep.quarantined += n[0][0] if n else 0
@@ -644,12 +717,14 @@ class LiveIngestor:
             drop = set(sig.split(",")) if sig else set()
             group_cols = [c for c in cols if c not in drop]
             relation = (f"(SELECT {', '.join(_q(c) for c in group_cols)}, _zz_topic, _zz_idx, "
+                        f"_zz_rseq // {_RSEQ_STRIDE} AS _zz_msg, "
                         f"row_number() OVER (ORDER BY _zz_rseq) AS _zz_record FROM _zz_live_t "
                         f"WHERE _zz_rule IS NULL AND _zz_rn = 1 AND _zz_sig = {_lit(sig)})")
             try:
                 r = _loader.load_records(con, table, relation, group_cols, source=f"{token}:{table}:{g}",
                                          mapping=mapping, record="_zz_record", quarantine_source="_zz_topic",
-                                         quarantine_record="_zz_idx", quarantine_line="NULL", what="batch")
+                                         quarantine_record="_zz_idx", quarantine_line="NULL", what="batch",
+                                         group="_zz_msg", limits=self.limits)
             except (IngestError, MappingError) as e:
                 raise _TableFailed(table, str(e)) from None
             if count:

@@ -56,10 +56,10 @@ from pathlib import Path
 
 import yaml
 
+from zhizao.errors import InputError
 from zhizao.ingest.mapping import Mapping
 from zhizao.live.ingestor import BatchReport, Event, LiveIngestor, StateUpdate
 from zhizao.schema import STATE_CATEGORIES
-from zhizao.errors import InputError
 
 log = logging.getLogger("zhizao.live.opcua")
 
@@ -196,9 +196,9 @@ def counter_delta(previous: float, value: float, rollover: float | None = None) 
 
 def _ts(t) -> _dt.datetime:
     if t is None:
-        return _dt.datetime.now(_dt.timezone.utc)
+        return _dt.datetime.now(_dt.UTC)
     if t.tzinfo is None:
-        return t.replace(tzinfo=_dt.timezone.utc)
+        return t.replace(tzinfo=_dt.UTC)
     return t
 
 
@@ -424,7 +424,7 @@ class OpcUaListener:
                     while not self._stop.is_set() and not lost.is_set():
                         await asyncio.sleep(self.batch_seconds)
                         await self._flush()
-                except (OSError, asyncio.TimeoutError, ConnectionError) as e:
+                except (TimeoutError, OSError, ConnectionError) as e:
                     log.warning("OPC UA session at %s failed: %s; reconnecting", self.endpoint, e)
                 except Exception as e:
                     if type(e).__module__.startswith("asyncua"):

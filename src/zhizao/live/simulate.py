@@ -239,22 +239,26 @@ def opcua_events(tables: dict[str, pd.DataFrame]) -> tuple[np.ndarray, list[tupl
     ev_t, ev = [], []
     st = tables["states"]
     for m, s, t in zip(st["equipment_id"], st["state"], pd.DatetimeIndex(st["start"]).as_unit("ms").asi8):
-        ev_t.append(int(t)); ev.append((m, "State", codes[s]))
+        ev_t.append(int(t))
+        ev.append((m, "State", codes[s]))
     pr = tables["production"].sort_values("end", kind="stable")
     parts: dict[str, int] = {}
     scrap: dict[str, int] = {}
     for m, p, s, t in zip(pr["equipment_id"], pr["produced"], pr["scrap"],
                           pd.DatetimeIndex(pr["end"]).as_unit("ms").asi8):
         parts[m] = parts.get(m, 0) + int(p)
-        ev_t.append(int(t)); ev.append((m, "Parts", parts[m]))
+        ev_t.append(int(t))
+        ev.append((m, "Parts", parts[m]))
         if s:
             scrap[m] = scrap.get(m, 0) + int(s)
-            ev_t.append(int(t)); ev.append((m, "Scrap", scrap[m]))
+            ev_t.append(int(t))
+            ev.append((m, "Scrap", scrap[m]))
     en = tables["energy"].sort_values("end", kind="stable")
     reg: dict[str, float] = {}
     for m, q, t in zip(en["equipment_id"], en["quantity"], pd.DatetimeIndex(en["end"]).as_unit("ms").asi8):
         reg[m] = round(reg.get(m, 0.0) + float(q), 6)
-        ev_t.append(int(t)); ev.append((m, "Energy", reg[m]))
+        ev_t.append(int(t))
+        ev.append((m, "Energy", reg[m]))
     t = np.asarray(ev_t, dtype=np.int64)
     order = np.argsort(t, kind="stable")
     return t[order], [ev[i] for i in order]
@@ -283,7 +287,7 @@ class SimOpcUaServer:
         self._server = None
         self.writes = 0
 
-    def start(self, timeout: float = 60.0) -> "SimOpcUaServer":
+    def start(self, timeout: float = 60.0) -> SimOpcUaServer:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._setup(), self._loop).result(timeout)
         return self
@@ -313,7 +317,7 @@ class SimOpcUaServer:
 
         for t_ms, (m, sig, v) in batch:
             node, vt = self._nodes[(m, sig)]
-            ts = _dt.datetime.fromtimestamp(t_ms / 1000.0, _dt.timezone.utc)
+            ts = _dt.datetime.fromtimestamp(t_ms / 1000.0, _dt.UTC)
             await node.write_value(ua.DataValue(ua.Variant(v, vt), SourceTimestamp=ts, ServerTimestamp=ts))
             self.writes += 1
 

@@ -25,7 +25,28 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+
 from zhizao.errors import InputError
+from zhizao.ingest.rules import RULES as _RULES
+from zhizao.messages import Message, define
+
+#: details of the live quarantine rules (structured messages: code and parameters in the quarantine)
+MALFORMED_TOPIC = define("live.malformed_topic", "topic %(topic)s is not %(prefix)s/<enterprise>/<site>/<area>/"
+                                                 "<work_center>/<equipment>/<table>")
+EMPTY_LEVEL = define("live.empty_level", "topic %(topic)s has an empty level")
+UNKNOWN_TABLE = define("live.unknown_table", "topic table %(table)s is not one of %(tables)s")
+NEEDS_EQUIPMENT = define("live.needs_equipment", "topic %(topic)s: %(table)s records need an equipment level")
+NOT_UTF8 = define("live.not_utf8", "not UTF-8: %(error)s")
+NOT_JSON = define("live.not_json", "not JSON")
+NOT_OBJECT = define("live.not_object", "record %(index)s is a JSON %(type)s, not an object")
+NO_COLUMN = define("live.no_column", "record %(index)s has no column of table %(table)s")
+TOO_MANY_KEYS = define("live.too_many_keys", "record %(index)s has %(keys)s keys, more than the limit of %(limit)s")
+PAYLOAD_TOO_LARGE = define("live.payload_too_large", "the message has %(bytes)s bytes, more than the limit of "
+                                                     "%(limit)s")
+TOPIC_MISMATCH = define("live.topic_mismatch", "record %(column)s '%(value)s' differs from the topic's "
+                                               "%(level)s '%(topic_value)s'")
+UNLOADABLE = define("live.unloadable", "%(error)s")
+MAPPING_ERROR = define("live.mapping_error", "%(error)s")
 
 DEFAULT_PREFIX = "zhizao/v1"
 #: ISA-95 levels in topic order.
@@ -39,14 +60,9 @@ SUBJECT_TABLES = ("equipment", "states", "production", "energy", "quality")
 NO_LEVEL = "_"
 
 #: quarantine rules added by live ingestion (the loader's rules are in :mod:`zhizao.ingest.load`)
-LIVE_RULES = {
-    "malformed_topic": "the topic is not <prefix>/<enterprise>/<site>/<area>/<work_center>/<equipment>/<table>",
-    "unknown_table": "the topic's table is not a canonical table accepted live",
-    "malformed_payload": "the payload is not UTF-8 JSON, or not an object or an array of objects",
-    "topic_mismatch": "the record names another equipment (or hierarchy level) than its topic",
-    "mapping_error": "the table's mapping file cannot be applied to the records",
-    "unloadable": "the message makes its batch fail in the store (found by halving the batch); the store error",
-}
+LIVE_RULES = {r: d for r, d in _RULES.items()
+              if r in ("malformed_topic", "unknown_table", "malformed_payload", "payload_too_large", "too_many_keys",
+                       "topic_mismatch", "mapping_error", "unloadable")}
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,7 @@ class Topic:
 class TopicError(InputError):
     """A topic outside the namespace; ``rule`` is the quarantine rule."""
 
-    def __init__(self, rule: str, detail: str, table: str = ""):
+    def __init__(self, rule: str, detail: Message | str, table: str = ""):
         super().__init__(detail)
         self.rule = rule
         self.table = table
@@ -85,19 +101,16 @@ def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
     pre = prefix.strip("/").split("/") if prefix.strip("/") else []
     parts = topic.split("/")
     if parts[:len(pre)] != pre or len(parts) != len(pre) + len(TOPIC_LEVELS) + 1:
-        raise TopicError("malformed_topic", f"topic {topic!r} is not {prefix}/<enterprise>/<site>/<area>/"
-                                            f"<work_center>/<equipment>/<table>")
+        raise TopicError("malformed_topic", MALFORMED_TOPIC(topic=repr(topic), prefix=prefix))
     rest = parts[len(pre):]
     if any(p == "" for p in rest):
-        raise TopicError("malformed_topic", f"topic {topic!r} has an empty level")
+        raise TopicError("malformed_topic", EMPTY_LEVEL(topic=repr(topic)))
     table = rest[-1]
     if table not in LIVE_TABLES:
-        raise TopicError("unknown_table", f"topic table {table!r} is not one of {', '.join(LIVE_TABLES)}",
-                         table=table)
+        raise TopicError("unknown_table", UNKNOWN_TABLE(table=repr(table), tables=list(LIVE_TABLES)), table=table)
     levels = [None if p == NO_LEVEL else p for p in rest[:-1]]
     if table in SUBJECT_TABLES and levels[-1] is None:
-        raise TopicError("malformed_topic", f"topic {topic!r}: {table} records need an equipment level",
-                         table=table)
+        raise TopicError("malformed_topic", NEEDS_EQUIPMENT(topic=repr(topic), table=table), table=table)
     return Topic(*levels, table=table)
 
 

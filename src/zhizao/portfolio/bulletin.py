@@ -1,39 +1,70 @@
-"""The programme bulletin (通报): a press-release paragraph and the tables behind every number it states.
+"""The programme bulletin (通报): an official notice of the projects' results, with its annex and charts.
 
-``render_bulletin`` writes ``bulletin.<lang>.html`` (self-contained: inline CSS, charts as inline SVG, no
-script, nothing loaded from the network) and ``bulletin.<lang>.md``, in Simplified Chinese or English. It
-computes nothing itself: every figure comes from :func:`zhizao.portfolio.stats.programme_statistics` and is
-shown with the projects behind it (a per-project appendix lists every value the averages are computed from).
-Messages come from the report's catalogues (:mod:`zhizao.i18n`), numbers are formatted with Babel for
-the bulletin's locale, for display only.
+``render_bulletin`` writes ``bulletin.<lang>.html`` (self-contained: inline CSS, charts as inline SVG, no script,
+nothing loaded from the network), ``bulletin.<lang>.md`` and, with ``formats=("pdf",)``, ``bulletin.<lang>.pdf``
+(A4, page numbers, table of contents, fonts embedded; :mod:`zhizao.report.pdf`), in Simplified Chinese or
+English. It computes nothing itself: every figure comes from
+:func:`zhizao.portfolio.stats.programme_statistics`.
+
+The notice follows the parts of a Chinese official document (GB/T 9704-2012): an optional header (版头) and
+document number (文号) of the issuing office, the title, the addressees (主送), the body (scope, results, how the
+projects are spread), the list of annexes, the signature and the document date (成文日期: the date only, Beijing
+time), and the notes on method (说明). Declared and verified results are stated in one sentence ("据N个项目申报……；
+其中M个项目经数据核验，……"). Running text carries no ids and no codes; the annex lists every project with its
+name, enterprise, district, investment, status and every indicator declared and verified.
+
+An office adapts the notice without touching code: a *letterhead* file (YAML; see
+``templates/letterhead.example.yaml``) gives its header, document number, addressees, the programme's name,
+closing paragraphs, signature and date, per language; a template folder may replace ``bulletin.html.j2`` (and
+``bulletin.css``) altogether. Every text comes from the message catalogues (docs/glossary.md is the terminology).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-import altair as alt
 import jinja2
 import pandas as pd
+import yaml
 from markupsafe import Markup
 
+from zhizao.errors import InputError
+from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
+from zhizao.messages import define
+from zhizao.portfolio import vocabulary as vocab
 from zhizao.portfolio.registry import PROGRAMME_INDICATORS
 from zhizao.portfolio.stats import programme_statistics
 from zhizao.report import charts
-from zhizao.i18n import NULL, N_, Formatter, check_lang, translations
-from zhizao.messages import Message
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: The zone of the document date (成文日期).
+DOCUMENT_TZ = "Asia/Shanghai"
+#: Fields of a letterhead file (each a text, or a mapping ``{zh: ..., en: ...}``).
+LETTERHEAD_FIELDS = ("header", "number", "title", "addressee", "programme", "closing", "signature", "date", "cc")
 
-INDICATOR_LABELS = {
-    "production_efficiency": N_("Production efficiency"),
-    "defect_rate": N_("Product defect rate"),
-    "operating_cost": N_("Operating cost"),
-    "unit_energy": N_("Unit product energy consumption"),
-    "development_cycle": N_("Product development cycle"),
+BAD_LETTERHEAD = define("bulletin.bad_letterhead", "cannot read the letterhead file %(path)s: %(error)s")
+UNKNOWN_LETTERHEAD_FIELD = define("bulletin.unknown_letterhead_field",
+                                  "unknown field %(field)s in the letterhead file %(path)s; allowed: %(allowed)s")
+
+# Labels kept for the dashboard and the command line (the vocabulary module holds them).
+INDICATOR_LABELS = vocab.INDICATORS
+TYPE_LABELS = vocab.PROJECT_TYPES
+DESIGNATION_LABELS = vocab.DESIGNATIONS
+LEVEL_LABELS = vocab.LEVELS
+BASIS_LABELS = vocab.BASES
+WEIGHT_LABELS = {"output": N_("by output"), "investment": N_("by investment")}
+#: Counted designations in running text (singular, plural).
+DESIGNATION_COUNTS = {
+    "demonstration_project": (N_("%(n)s demonstration project"), N_("%(n)s demonstration projects")),
+    "digital_workshop": (N_("%(n)s digital workshop"), N_("%(n)s digital workshops")),
+    "smart_factory": (N_("%(n)s smart factory"), N_("%(n)s smart factories")),
 }
-#: Indicator -> (phrase when the mean improvement is >= 0, phrase when it is < 0); %(v)s is the magnitude.
+LEVEL_ADJECTIVES = {"district": N_("district"), "municipal": N_("municipal"), "provincial": N_("provincial"),
+                    "national": N_("national")}
+
+#: Indicator -> (verb phrase when the mean improvement is >= 0, when it is < 0); %(v)s is the magnitude.
 PHRASES = {
     "production_efficiency": (N_("production efficiency rose by %(v)s on average"),
                               N_("production efficiency fell by %(v)s on average")),
@@ -46,22 +77,57 @@ PHRASES = {
     "development_cycle": (N_("the product development cycle was shortened by %(v)s on average"),
                           N_("the product development cycle was lengthened by %(v)s on average")),
 }
-TYPE_LABELS = {
-    "digital_equipment": N_("Digital equipment adoption"),
-    "system_integration": N_("Information system integration for digital workshops and smart factories"),
-    "industrial_internet": N_("Industrial internet platforms and moving onto the cloud"),
-    "new_mode": N_("New intelligent manufacturing modes"),
-}
-DESIGNATION_LABELS = {
-    "demonstration_project": N_("Demonstration project"),
-    "digital_workshop": N_("Digital workshop"),
-    "smart_factory": N_("Smart factory"),
-}
-LEVEL_LABELS = {"district": N_("District level"), "municipal": N_("Municipal level"),
-                "provincial": N_("Provincial level"), "national": N_("National level")}
-BASIS_LABELS = {"verified": N_("Verified from data"), "declared": N_("Declared")}
-STATUS_MARKS = {"verified": N_("[verified]"), "declared": N_("[declared]")}
-WEIGHT_LABELS = {"output": N_("by output"), "investment": N_("by investment")}
+#: Section numbers of the body (一、二、…) per language.
+ORDINALS = {"zh": "一二三四五六七八九十", "en": None}
+
+
+def load_letterhead(path) -> dict:
+    """Read a letterhead file: ``{field: text or {zh: text, en: text}}`` (see :data:`LETTERHEAD_FIELDS`).
+
+    Raises
+    ------
+    zhizao.errors.InputError
+        If the file cannot be read, is not a mapping, or names an unknown field.
+    """
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(BAD_LETTERHEAD, path=str(path),
+                         error=str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+    if not isinstance(data, dict):
+        raise InputError(BAD_LETTERHEAD, path=str(path), error="not a mapping of fields")
+    bad = sorted(set(data) - set(LETTERHEAD_FIELDS))
+    if bad:
+        raise InputError(UNKNOWN_LETTERHEAD_FIELD, field=bad[0], path=str(path), allowed=list(LETTERHEAD_FIELDS))
+    return data
+
+
+def _field(letterhead: dict, name: str, lang: str):
+    v = letterhead.get(name)
+    if isinstance(v, dict):
+        v = v.get(lang)
+    if v is None:
+        return None
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v
+    v = str(v).strip()
+    return v or None
+
+
+def document_date(value=None) -> dt.date:
+    """The document date: ``value`` (a date or ISO text) or today in Beijing time."""
+    if value is None:
+        return dt.datetime.now(ZoneInfo(DOCUMENT_TZ)).date()
+    if isinstance(value, dt.datetime):
+        return value.astimezone(ZoneInfo(DOCUMENT_TZ)).date() if value.tzinfo else value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise InputError(BAD_LETTERHEAD, path="date", error=f"not a date: {value!r}") from None
 
 
 def _p(text: str, cls: str | None = None) -> dict:
@@ -72,344 +138,499 @@ def _h3(text: str) -> dict:
     return {"type": "h3", "text": text}
 
 
-def _cell(text, num: bool = False, title: str | None = None, cls: str | None = None) -> dict:
-    return {"text": str(text), "num": num, "title": title, "cls": cls}
+def _cell(text, num: bool = False, cls: str | None = None, span: int | None = None) -> dict:
+    return {"text": str(text), "num": num, "cls": cls, "span": span}
 
 
 def _table(head: list, rows: list[list[dict]], caption: str | None = None, foot: str | None = None,
-           cls: str | None = None) -> dict:
+           cls: str | None = None, head2: list | None = None, total: list | None = None) -> dict:
     head = [h if isinstance(h, dict) else _cell(h) for h in head]
-    return {"type": "table", "head": head, "rows": rows, "caption": caption, "foot": foot, "cls": cls}
-
-
-def _ids(ids) -> str:
-    return ", ".join(map(str, ids)) if ids else NULL
+    return {"type": "table", "head": head, "head2": head2, "rows": rows, "caption": caption, "foot": foot,
+            "cls": cls, "total": total}
 
 
 class _Bulletin:
-    """The bulletin's content in one language, from one statistics dict."""
+    """The notice's content in one language, from one statistics dict."""
 
-    def __init__(self, stats: dict, lang: str):
+    def __init__(self, stats: dict, lang: str, letterhead: dict | None = None, date=None):
         self.s = stats
         self.lang = lang
         self.tr = translations(lang)
         self._ = self.tr.gettext
         self.n_ = self.tr.ngettext
         self.f = Formatter(lang)
+        self.lh = letterhead or {}
+        self.date = document_date(_field(self.lh, "date", lang))
+        t = stats["totals"]
+        self.simulated = bool(t.get("n_simulated_projects"))
 
-    # -- labels
-    def label(self, table: dict, key) -> str:
-        if key is None or (not isinstance(key, str) and pd.isna(key)):
-            return self._("(not stated)")
-        return self._(table[key]) if key in table else str(key)
-
+    # -- small helpers
     def ind(self, key: str) -> str:
-        return self._(INDICATOR_LABELS[key])
+        return vocab.label("indicator", key, self.lang)
 
-    def ci(self, lo, hi) -> str:
-        if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
-            return NULL
-        return f"[{self.f.pct(lo)}, {self.f.pct(hi)}]"
+    def gain(self, key: str) -> str:
+        return vocab.label("gain", key, self.lang)
 
-    # -- the paragraph
-    def clause(self, ind: str, a: dict, verified: bool) -> str:
+    def conf(self) -> str:
+        return self.f.pct(self.s["confidence"], 0)
+
+    def sep(self) -> str:
+        return "" if self.lang == "zh" else " "
+
+    def money(self, yuan) -> str:
+        """An amount in running text: 1246万元 / 26.18亿元; CNY 12.5 million / CNY 2.62 billion."""
         _ = self._
-        mean, lo, hi = a["mean"], a["ci_low"], a["ci_high"]
-        up = mean >= 0
-        text = _(PHRASES[ind][0 if up else 1]) % {"v": self.f.pct(abs(mean))}
-        if verified and pd.notna(lo) and pd.notna(hi):
-            lo, hi = (lo, hi) if up else (-hi, -lo)
-            text += _(" (%(conf)s confidence interval %(lo)s to %(hi)s, %(n)s projects)") % {
-                "conf": self.f.pct(self.s["confidence"], 0), "lo": self.f.pct(lo), "hi": self.f.pct(hi),
-                "n": self.f.num(a["n"])}
-        elif verified:
-            text += self.n_(" (%(n)s project)", " (%(n)s projects)", a["n"]) % {"n": self.f.num(a["n"])}
-        else:
-            text += self.n_(" (declared for %(n)s project)", " (declared for %(n)s projects)", a["n"]) % {
-                "n": self.f.num(a["n"])}
-        return text
+        if yuan is None or pd.isna(yuan):
+            return NULL
+        if self.lang == "zh":
+            if yuan >= 1e8:
+                return _("%(v)s hundred million CNY") % {"v": f"{yuan / 1e8:.2f}".rstrip("0").rstrip(".")}
+            return _("%(v)s ten thousand CNY") % {"v": self.f.wan(yuan, 1)}
+        if yuan >= 1e9:
+            return _("CNY %(v)s billion") % {"v": f"{yuan / 1e9:,.2f}"}
+        return _("CNY %(v)s million") % {"v": self.f.wan(yuan, 1)}
 
-    def join(self, clauses: list[str]) -> str:
-        out = clauses[0]
-        for c in clauses[1:]:
-            out = self._("%(first)s; %(next)s") % {"first": out, "next": c}
-        return out
+    def listing(self, items: list[str]) -> str:
+        if not items:
+            return ""
+        if self.lang == "zh":
+            return "、".join(items)
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
-    def paragraph(self) -> list[str]:
-        """The press-release sentences."""
+    def programme(self) -> str | None:
+        return _field(self.lh, "programme", self.lang)
+
+    def title(self, title: str | None = None) -> str:
+        _ = self._
+        if title:
+            return title
+        t = _field(self.lh, "title", self.lang)
+        if t:
+            return t
+        prog = self.programme()
+        if prog:
+            return _("Notice on the results of the intelligent transformation projects of %(programme)s") % {
+                "programme": prog}
+        return _("Notice on the results of the intelligent transformation projects")
+
+    # -- the body
+    def period_text(self) -> str | None:
+        """The projects' start dates as an inclusive period (the filter's bounds where given)."""
+        prj = self.s["projects"]
+        fl = self.s["filters"]
+        if not len(prj):
+            return None
+        tz = prj["tz"].iloc[0] if isinstance(prj["tz"].iloc[0], str) else DOCUMENT_TZ
+        starts = pd.to_datetime(prj["start"], utc=True).dt.tz_convert(tz)
+        first = pd.Timestamp(fl["start"]) if fl.get("start") else starts.min()
+        if fl.get("end"):
+            return self.f.period(first, pd.Timestamp(fl["end"]), end_exclusive=True)
+        return self.f.period(first, starts.max(), end_exclusive=False)
+
+    def districts(self) -> list[str]:
+        d = self.s["by_district"]
+        return [str(k) for k in d["district"] if isinstance(k, str)]
+
+    def scope_paragraph(self) -> str:
         _ = self._
         t = self.s["totals"]
         n = t["n_projects"]
-        if not n and not (t["n_smart_factories"] or t["n_digital_workshops"] or t["n_demonstration_projects"]):
-            return [_("No intelligent transformation project in the selection.")]
-        s1 = self.n_("%(n)s intelligent transformation project has been supported",
-                     "%(n)s intelligent transformation projects have been supported", n) % {"n": self.f.num(n)}
-        m = t["n_demonstration_projects"]
-        if m:
-            s1 += self.n_(", %(m)s of them selected as a demonstration project",
-                          ", %(m)s of them selected as demonstration projects", m) % {"m": self.f.num(m)}
-        x, y = t["n_smart_factories"], t["n_digital_workshops"]
-        recognised = []
-        if x:
-            recognised.append(self.n_("%(x)s smart factory", "%(x)s smart factories", x) % {"x": self.f.num(x)})
-        if y:
-            recognised.append(self.n_("%(y)s digital workshop", "%(y)s digital workshops", y) % {"y": self.f.num(y)})
-        if recognised:
-            what = recognised[0] if len(recognised) == 1 else \
-                _("%(a)s and %(b)s") % {"a": recognised[0], "b": recognised[1]}
-            s1 += _("; %(what)s recognised") % {"what": what}
-        out = [_("%(text)s.") % {"text": s1}]
+        prog = self.programme()
+        parts = {"date": self.f.day(self.date), "n": self.f.count(n), "e": self.f.count(t["n_enterprises"]),
+                 "programme": prog or ""}
+        if self.lang == "zh":
+            text = _("As of %(date)s, %(programme)s had supported %(n)s intelligent transformation projects in "
+                     "total (cumulative), in %(e)s enterprises") % parts
+        else:
+            text = (_("As of %(date)s, %(programme)s had supported %(n)s intelligent transformation projects in "
+                      "total (cumulative), in %(e)s enterprises") if prog else
+                    _("As of %(date)s, %(n)s intelligent transformation projects had been supported in total "
+                      "(cumulative), in %(e)s enterprises")) % parts
+            if n == 1:
+                text = text.replace(" projects ", " project ").replace(" enterprises", " enterprise"
+                                                                        if t["n_enterprises"] == 1 else " enterprises")
+        if t.get("investment") is not None:
+            if t["n_investment"] == n:
+                text += _(", with a total investment of %(money)s") % {"money": self.money(t["investment"])}
+            else:
+                text += _(", with a total investment of %(money)s (%(k)s projects stating an investment)") % {
+                    "money": self.money(t["investment"]), "k": self.f.count(t["n_investment"])}
+        ds = self.districts()
+        if len(ds) == 1:
+            text += _("; all projects are in %(district)s") % {"district": ds[0]}
+        elif ds:
+            text += _("; the projects are in %(k)s districts: %(districts)s") % {
+                "k": self.f.count(len(ds)), "districts": self.listing(ds)}
+        period = self.period_text()
+        if period:
+            text += _("; their start dates run from %(period)s") % {"period": period}
+        return _("%(text)s.") % {"text": text}
+
+    def designation_paragraph(self) -> str | None:
+        _ = self._
+        dl = self.s["by_designation_level"]
+        d = self.s["by_designation"]
+        if not len(d):
+            return None
+        parts = []
+        rank = {lv: k for k, lv in enumerate(("national", "provincial", "municipal", "district"))}
+        for r in d.to_dict("records"):
+            g = dl[dl["designation"] == r["designation"]]
+            levels = sorted(g.to_dict("records"), key=lambda x: (rank.get(x["level"], 9), str(x["level"])))
+            one, many = DESIGNATION_COUNTS.get(r["designation"], ("%(n)s %(what)s", "%(n)s %(what)s"))
+            text = self.n_(one, many, r["n"]) % {"n": self.f.count(r["n"]), "what": r["designation"]}
+            if len(levels) == 1 and isinstance(levels[0]["level"], str):
+                text += _(" (all %(level)s)") % {"level": self.level_adj(levels[0]["level"])}
+            elif levels:
+                text += _(" (%(what)s)") % {"what": ("、" if self.lang == "zh" else ", ").join(
+                    _("%(n)s %(level)s") % {"level": self.level_adj(x["level"]), "n": self.f.count(x["n"])}
+                    for x in levels)}
+            parts.append(text)
+        return _("Designated so far (cumulative): %(list)s.") % {"list": self.listing(parts)}
+
+    def level_adj(self, code) -> str:
+        """A level as an adjective: 市级 / municipal."""
+        if isinstance(code, str) and code in LEVEL_ADJECTIVES:
+            return self._(LEVEL_ADJECTIVES[code])
+        return self.level(code)
+
+    def level(self, code) -> str:
+        return vocab.label("level", code, self.lang)
+
+    def clause(self, ind: str, a: dict, n_all: int, verified: bool) -> str:
+        _ = self._
+        mean, lo, hi = a["mean"], a["ci_low"], a["ci_high"]
+        up = mean >= 0 or round(abs(mean) * 100, 1) == 0
+        text = _(PHRASES[ind][0 if up else 1]) % {"v": self.f.pct(abs(mean))}
+        extra = []
+        if a["n"] != n_all:
+            extra.append(self.n_("%(n)s project", "%(n)s projects", a["n"]) % {"n": self.f.count(a["n"])})
+        if verified and pd.notna(lo) and pd.notna(hi):
+            lo, hi = (lo, hi) if up else (-hi, -lo)
+            extra.append(_("%(conf)s confidence interval %(range)s") % {"conf": self.conf(),
+                                                                          "range": self.f.pct_range(lo, hi)})
+        if extra:
+            text += _(" (%(what)s)") % {"what": ("，" if self.lang == "zh" else ", ").join(extra)}
+        return text
+
+    def results_paragraph(self) -> str:
+        """One sentence: the declared averages, then those verified from data."""
+        _ = self._
+        t = self.s["totals"]
         av = self.s["averages"]
         ver = {r["indicator"]: r for r in av[av["basis"] == "verified"].to_dict("records") if r["n"]}
         dec = {r["indicator"]: r for r in av[av["basis"] == "declared"].to_dict("records") if r["n"]}
-        v_clauses = [self.clause(i, ver[i], True) for i in PROGRAMME_INDICATORS if i in ver]
-        d_clauses = [self.clause(i, dec[i], False) for i in PROGRAMME_INDICATORS if i not in ver and i in dec]
-        if v_clauses:
-            out.append(_("In the projects verified from data, %(clauses)s.") % {"clauses": self.join(v_clauses)})
-        if d_clauses:
-            key = _("As declared by the enterprises and not verified from data, %(clauses)s.") if v_clauses else \
-                _("No result has been verified from data yet; as declared by the enterprises, %(clauses)s.")
-            out.append(key % {"clauses": self.join(d_clauses)})
-        if not v_clauses and not d_clauses:
-            out.append(_("No project has a verified or declared result yet."))
-        if v_clauses:
-            out.append(_("Verified results are available for %(k)s of the %(n)s projects. Averages are unweighted "
-                         "means of the project results; the intervals are %(conf)s percentile-bootstrap "
-                         "intervals over projects.") % {"k": self.f.num(t["n_verified_projects"]),
-                                                       "n": self.f.num(n),
-                                                       "conf": self.f.pct(self.s["confidence"], 0)})
-        return out
+        nd, nv = t.get("n_declared_projects", 0), t["n_verified_projects"]
+        def join(items: list[str]) -> str:
+            return "，".join(items) if self.lang == "zh" else self.listing(items)
+        d_text = join([self.clause(i, dec[i], nd, False) for i in PROGRAMME_INDICATORS if i in dec])
+        v_text = join([self.clause(i, ver[i], nv, True) for i in PROGRAMME_INDICATORS if i in ver])
+        pv = self.s["project_values"]
+        subset = set(pv.loc[pv["status"] == "verified", "project_id"]) <= set(pv.loc[pv["declared"].notna(),
+                                                                                     "project_id"])
+        if d_text and v_text:
+            key = _("According to the declarations of %(nd)s projects, %(declared)s; %(nv)s of these projects "
+                    "were verified from data: %(verified)s.") if subset else \
+                _("According to the declarations of %(nd)s projects, %(declared)s; %(nv)s projects were verified "
+                  "from data: %(verified)s.")
+            return key % {"nd": self.f.count(nd), "declared": d_text, "nv": self.f.count(nv), "verified": v_text}
+        if d_text:
+            return _("According to the declarations of %(nd)s projects, %(declared)s; no result has been verified "
+                     "from data yet.") % {"nd": self.f.count(nd), "declared": d_text}
+        if v_text:
+            return _("No project has declared results; %(nv)s projects were verified from data: %(verified)s.") % {
+                "nv": self.f.count(nv), "verified": v_text}
+        return _("No project has a declared or verified result yet.")
 
-    # -- tables
-    def totals_table(self) -> dict:
+    def averages_table(self) -> dict:
         _ = self._
-        t = self.s["totals"]
-        d = self.s["by_designation"]
-        units = {r["designation"]: r["units"] for r in d.to_dict("records")}
-        rows = [
-            (_("Projects"), t["n_projects"], _ids(t["project_ids"])),
-            (_("Enterprises"), t["n_enterprises"], _ids(sorted(set(self.s["projects"]["enterprise_id"])))),
-            (_("Demonstration projects"), t["n_demonstration_projects"], _ids(units.get("demonstration_project"))),
-            (_("Smart factories"), t["n_smart_factories"], _ids(units.get("smart_factory"))),
-            (_("Digital workshops"), t["n_digital_workshops"], _ids(units.get("digital_workshop"))),
-            (_("Projects with a verified result"), t["n_verified_projects"], _ids(t["verified_project_ids"])),
-        ]
-        return _table([_("Item"), _cell(_("Number"), num=True), _("Behind the number")],
-                      [[_cell(a), _cell(self.f.num(b), num=True), _cell(c, cls="ids")] for a, b, c in rows])
-
-    def count_table(self, df: pd.DataFrame, key: str, head: str, labels: dict | None = None) -> dict:
-        _ = self._
+        av = self.s["averages"]
         rows = []
-        for r in df.to_dict("records"):
-            k = r[key]
-            text = self.label(labels, k) if labels else (_("(not stated)") if k is None or pd.isna(k) else str(k))
-            rows.append([_cell(text), _cell(self.f.num(r["n_projects"]), num=True),
-                         _cell(_ids(r["project_ids"]), cls="ids")])
-        if not rows:
-            return _p(_("No projects."), "nodata")
-        return _table([head, _cell(_("Projects"), num=True), _("Project ids")], rows)
-
-    def designation_table(self) -> dict:
-        _ = self._
-        df = self.s["by_designation_level"]
-        if not len(df):
-            return _p(_("No designations."), "nodata")
-        rows = [[_cell(self.label(DESIGNATION_LABELS, r["designation"])), _cell(self.label(LEVEL_LABELS, r["level"])),
-                 _cell(self.f.num(r["n"]), num=True), _cell(_ids(r["units"]), cls="ids"),
-                 _cell(_ids(r["project_ids"]), cls="ids")] for r in df.to_dict("records")]
-        return _table([_("Designation"), _("Level"), _cell(_("Number"), num=True), _("Designated units"),
-                       _("Project ids")], rows,
-                      foot=_("A unit is an enterprise, its scope (after /) or its project (after #). A unit "
-                             "designated at several levels counts once in the totals."))
-
-    def coverage_table(self) -> dict:
-        _ = self._
-        rows = []
-        for r in self.s["coverage"].to_dict("records"):
-            rows.append([_cell(self.ind(r["indicator"])),
-                         _cell(self.f.num(r["n_verified"]), num=True, title=_ids(r["verified_ids"])),
-                         _cell(self.f.num(r["n_declared_only"]), num=True, title=_ids(r["declared_only_ids"])),
-                         _cell(self.f.num(r["n_neither"]), num=True, title=_ids(r["neither_ids"])),
-                         _cell(_ids(r["verified_ids"]), cls="ids"), _cell(_ids(r["declared_only_ids"]), cls="ids")])
-        return _table([_("Indicator"), _cell(_("Verified from data"), num=True),
-                       _cell(_("Declared only"), num=True), _cell(_("Neither"), num=True),
-                       _("Verified projects"), _("Declared-only projects")], rows)
-
-    def averages_rows(self) -> list[list[dict]]:
-        f = self.f
-        rows = []
-        for r in self.s["averages"].to_dict("records"):
-            weighted = f.pct(r["weighted_mean"])
-            if isinstance(r["weight_basis"], str):
-                weighted += f" ({self._(WEIGHT_LABELS[r['weight_basis']])})"
-            rows.append([
-                _cell(self.ind(r["indicator"])), _cell(self._(BASIS_LABELS[r["basis"]])),
-                _cell(f.num(r["n"]), num=True), _cell(f.pct(r["mean"]), num=True),
-                _cell(self.ci(r["ci_low"], r["ci_high"]), num=True), _cell(weighted, num=True,
-                                                                           title=_ids(r["weight_project_ids"])),
-                _cell(f.pct(r["median"]), num=True), _cell(self.ci(r["q1"], r["q3"]), num=True),
-                _cell(self.ci(r["min"], r["max"]), num=True), _cell(_ids(r["project_ids"]), cls="ids")])
-        return rows
-
-    def averages_head(self) -> list:
-        _ = self._
-        conf = self.f.pct(self.s["confidence"], 0)
-        return [_("Indicator"), _("Basis"), _cell(_("Projects"), num=True), _cell(_("Mean"), num=True),
-                _cell(_("%(conf)s interval") % {"conf": conf}, num=True),
-                _cell(_("Weighted mean"), num=True), _cell(_("Median"), num=True),
-                _cell(_("Quartiles"), num=True), _cell(_("Range"), num=True), _("Project ids")]
+        for ind in PROGRAMME_INDICATORS:
+            g = {r["basis"]: r for r in av[av["indicator"] == ind].to_dict("records")}
+            d, v = g.get("declared", {}), g.get("verified", {})
+            rows.append([_cell(self.gain(ind)), _cell(self.f.count(d.get("n", 0)), True),
+                         _cell(self.f.pct(d.get("mean")), True), _cell(self.f.count(v.get("n", 0)), True),
+                         _cell(self.f.pct(v.get("mean")), True),
+                         _cell(self.f.pct_range(v.get("ci_low"), v.get("ci_high")), True),
+                         _cell(self.f.pct(v.get("median")), True)])
+        head = [_cell(_("Indicator")), _cell(_("Declared: projects"), True), _cell(_("Declared: mean"), True),
+                _cell(_("Verified: projects"), True), _cell(_("Verified: mean"), True),
+                _cell(_("%(conf)s confidence interval") % {"conf": self.conf()}, True),
+                _cell(_("Verified: median"), True)]
+        return _table(head, rows, caption=_("Table %(n)s. Average improvement per indicator") % {"n": 1},
+                      foot=_("Positive values are improvements (a rise in efficiency, a reduction of the "
+                             "others); negative values are deteriorations."))
 
     def averages_chart(self) -> str | None:
+        _ = self._
         av = self.s["averages"]
         av = av[av["n"] > 0]
         if not len(av):
             return None
-        _ = self._
-        df = pd.DataFrame({
-            "indicator": [self.ind(i) for i in av["indicator"]],
-            "basis": [_(BASIS_LABELS[b]) for b in av["basis"]],
-            "mean": av["mean"].astype(float), "lo": av["ci_low"].astype(float), "hi": av["ci_high"].astype(float)})
-        basis_order = [_(BASIS_LABELS[b]) for b in ("verified", "declared")]
-        df["row"] = df["indicator"] + " · " + df["basis"]
-        order = [f"{self.ind(i)} · {b}" for i in PROGRAMME_INDICATORS for b in basis_order]
-        order = [o for o in order if o in set(df["row"])]
-        y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
-        color = alt.Color("basis:N", title=_("Basis"), sort=basis_order,
-                          scale=alt.Scale(domain=basis_order, range=[charts.COLORS["total"], charts.COLORS["other"]]))
-        base = alt.Chart(df, title=_("Average improvement per indicator (unweighted mean of projects)"))
-        bars = base.mark_bar().encode(
-            x=alt.X("mean:Q", title=_("Improvement"), axis=alt.Axis(format=".0%", tickCount=8)), y=y, color=color)
-        err = base.transform_filter("isValid(datum.lo)").mark_rule(color=charts.COLORS["line"], strokeWidth=2) \
-            .encode(x="lo:Q", x2="hi:Q", y=y)
-        chart = alt.layer(bars, err).properties(width=charts.WIDTH - 200, height=max(40, 22 * len(order)))
-        return charts.to_svg(chart, self.lang)
+        basis_order = [vocab.label("basis", b, self.lang) for b in ("declared", "verified")]
+        df = pd.DataFrame({"indicator": [self.gain(i) for i in av["indicator"]],
+                           "basis": [vocab.label("basis", b, self.lang) for b in av["basis"]],
+                           "mean": av["mean"].astype(float),
+                           "text": [self.f.pct(v) for v in av["mean"]]})
+        order = [self.gain(i) for i in PROGRAMME_INDICATORS]
+        return charts.to_svg(charts.paired_bars(
+            df, _("Declared and verified average improvement per indicator"), _("Average improvement"),
+            basis_order, order), self.lang)
 
-    def rankings_blocks(self) -> list[dict]:
-        _ = self._
-        rk = self.s["rankings"]
-        if not len(rk):
-            return [_p(_("No verified results to rank."), "nodata")]
-        blocks = []
-        for ind in PROGRAMME_INDICATORS:
-            g = rk[rk["indicator"] == ind]
-            if not len(g):
-                continue
-            rows = [[_cell(self.f.num(r["rank"]), num=True), _cell(r["project_id"]),
-                     _cell(r["enterprise"] if isinstance(r["enterprise"], str) else r["enterprise_id"]),
-                     _cell(self.label(TYPE_LABELS, r["type"])), _cell(self.f.pct(r["improvement"]), num=True),
-                     _cell(self.ci(r["ci_low"], r["ci_high"]), num=True)] for r in g.to_dict("records")]
-            blocks.append(_table([_cell(_("Rank"), num=True), _("Project"), _("Enterprise"), _("Type"),
-                                  _cell(_("Improvement"), num=True), _cell(_("Interval"), num=True)], rows,
-                                 caption=self.ind(ind)))
-        return blocks
-
-    def value_text(self, r: dict) -> str:
-        parts = []
-        if r["status"] == "verified":
-            v = self.f.pct(r["improvement"])
-            if pd.notna(r["ci_low"]) and pd.notna(r["ci_high"]):
-                v += " " + self.ci(r["ci_low"], r["ci_high"])
-            parts.append(f"{v} {self._(STATUS_MARKS['verified'])}")
-        if pd.notna(r["declared"]):
-            parts.append(f"{self.f.pct(r['declared'])} {self._(STATUS_MARKS['declared'])}")
-        return " · ".join(parts) if parts else NULL
-
-    def appendix(self) -> tuple[list, list[list[dict]]]:
-        _ = self._
-        pv = self.s["project_values"]
-        prj = self.s["projects"]
-        head = [_("Project"), _("Enterprise"), _("Type")] + [self.ind(i) for i in PROGRAMME_INDICATORS]
-        values = {(r["project_id"], r["indicator"]): r for r in pv.to_dict("records")}
+    def count_rows(self, df: pd.DataFrame, key: str, kind: str | None) -> list[list[dict]]:
+        total = int(df["n_projects"].sum()) if len(df) else 0
         rows = []
-        for p in prj.to_dict("records"):
-            g = {i: values[(p["project_id"], i)] for i in PROGRAMME_INDICATORS if (p["project_id"], i) in values}
-            ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
-            row = [_cell(p["project_id"]), _cell(f"{ent} ({p['enterprise_id']})" if ent != p["enterprise_id"] else ent),
-                   _cell(self.label(TYPE_LABELS, p["type"]))]
-            for i in PROGRAMME_INDICATORS:
-                r = g.get(i)
-                title = None
-                if r and r["status"] == "verified" and r["method"]:
-                    mm = r.get("method_message")
-                    title = Message.from_dict(mm).text(self.lang) if isinstance(mm, dict) else str(r["method"])
-                row.append(_cell(self.value_text(r) if r else NULL, num=True, title=title))
-            rows.append(row)
-        return head, rows
+        for r in df.to_dict("records"):
+            k = r[key]
+            text = vocab.label(kind, k, self.lang) if kind else (
+                self._("(not stated)") if k is None or (not isinstance(k, str) and pd.isna(k)) else str(k))
+            rows.append([_cell(text), _cell(self.f.count(r["n_projects"]), True),
+                         _cell(self.f.pct(r["n_projects"] / total if total else None), True),
+                         _cell(self.f.wan(r.get("investment")), True)])
+        return rows
 
-    def appendix_note(self) -> str:
-        return self._("%(v)s: verified from data, the improvement and its interval at the confidence level of the "
-                      "verification (positive = better); %(d)s: declared by the enterprise, not verified.") % {
-            "v": self._(STATUS_MARKS["verified"]), "d": self._(STATUS_MARKS["declared"])}
-
-    def filters_text(self) -> str:
+    def count_table(self, df, key, head, kind, number) -> dict:
         _ = self._
-        fl = self.s["filters"]
-        everything = _("all")
-        return _("Park: %(park)s · District: %(district)s · Project start: [%(start)s, %(end)s)") % {
-            "park": fl["park"] or everything, "district": fl["district"] or everything,
-            "start": fl["start"] or "…", "end": fl["end"] or "…"}
+        if not len(df):
+            return _p(_("No projects."), "nodata")
+        inv = self.s["totals"].get("investment")
+        total = [_cell(_("Total")), _cell(self.f.count(df["n_projects"].sum()), True), _cell(self.f.pct(1.0), True),
+                 _cell(self.f.wan(inv), True)]
+        return _table([_cell(head), _cell(_("Number of projects"), True), _cell(_("Share"), True),
+                       _cell(self.money_head(), True)], self.count_rows(df, key, kind),
+                      caption=_("Table %(n)s. Projects by %(what)s") % {"n": number, "what": head.lower()
+                                                                        if self.lang == "en" else head},
+                      total=total)
 
-    def paragraph_text(self) -> str:
-        """The sentences as one paragraph (Chinese sentences are not separated by spaces)."""
-        return ("" if self.lang == "zh" else " ").join(self.paragraph())
+    def amount_format(self) -> str:
+        return ".0f" if self.lang == "zh" else ",.1f"
+
+    def money_head(self) -> str:
+        return self._("Investment (10,000 CNY)") if self.lang == "zh" else self._("Investment (CNY million)")
+
+    def district_chart(self) -> str | None:
+        df = self.s["by_district"]
+        if not len(df):
+            return None
+        _ = self._
+        data = pd.DataFrame({"label": [str(k) if isinstance(k, str) else _("(not stated)") for k in df["district"]],
+                             "projects": df["n_projects"].astype(int),
+                             "investment": [(x or 0) / (1e4 if self.lang == "zh" else 1e6)
+                                            for x in df["investment"]]})
+        return charts.to_svg(charts.count_and_amount(
+            data, _("Projects and investment by district"), _("Number of projects"), self.money_head(),
+            self.amount_format()),
+            self.lang)
+
+    def year_chart(self) -> str | None:
+        df = self.s["by_year"]
+        if not len(df):
+            return None
+        _ = self._
+        data = pd.DataFrame({"label": [str(k) if k is not None and not pd.isna(k) else _("(not stated)")
+                                       for k in df["year"]],
+                             "projects": df["n_projects"].astype(int),
+                             "investment": [(x or 0) / (1e4 if self.lang == "zh" else 1e6)
+                                            for x in df["investment"]]})
+        return charts.to_svg(charts.count_and_amount(
+            data, _("Projects and investment by start year"), _("Number of projects"), self.money_head(),
+            self.amount_format()), self.lang)
+
+    def spread_paragraph(self) -> str | None:
+        _ = self._
+        d = self.s["by_district"]
+        i = self.s["by_industry"]
+        if not len(d):
+            return None
+        parts = []
+        if len(d) > 1:
+            top = d.sort_values("n_projects", ascending=False, kind="stable").iloc[0]
+            parts.append(_("By district, %(district)s has the most projects (%(n)s)") % {
+                "district": top["district"] if isinstance(top["district"], str) else _("(not stated)"),
+                "n": self.f.count(top["n_projects"])})
+        if len(i) > 1:
+            ti = i.sort_values("n_projects", ascending=False, kind="stable").iloc[0]
+            parts.append(_("by industry, %(industry)s leads with %(n)s projects") % {
+                "industry": vocab.label("industry", ti["industry"], self.lang), "n": self.f.count(ti["n_projects"])})
+        if not parts:
+            return None
+        text = ("；" if self.lang == "zh" else "; ").join(parts)
+        return _("%(text)s.") % {"text": text[0].upper() + text[1:] if self.lang == "en" else text}
 
     def sections(self) -> list[dict]:
-        """The bulletin's sections (computed once)."""
+        """The body's sections (computed once)."""
         if getattr(self, "_sections", None) is None:
             self._sections = self._build_sections()
         return self._sections
 
     def _build_sections(self) -> list[dict]:
         _ = self._
-        head, rows = self.appendix()
+        s = self.s
+        numbers = ORDINALS[self.lang]
+        if not s["totals"]["n_projects"]:
+            return [{"id": "general", "title": _("General situation"), "number": numbers[0] + "、" if numbers
+                     else "1. ", "blocks": [_p(_("No intelligent transformation project in the selection."))]}]
+        general = [_p(self.scope_paragraph())]
+        dp = self.designation_paragraph()
+        if dp:
+            general.append(_p(dp))
+        results = [_p(self.results_paragraph()), self.averages_table()]
         svg = self.averages_chart()
-        avg_blocks = [_p(_("Values are fractions shown as percentages; positive means better for every indicator "
-                           "(a reduction for defect rate, cost, energy and development cycle). The mean is the "
-                           "unweighted mean of the project values (as bulletins report); the weighted mean weights "
-                           "each project by its reporting-period output where the verification states it, else by "
-                           "its investment (the basis is named); hover over a weighted mean for its projects."),
-                         "note")]
         if svg:
-            avg_blocks.append({"type": "figure", "svg": Markup(svg), "caption": _(
-                "Bars: unweighted mean of the projects; orange line: %(conf)s percentile-bootstrap interval over "
-                "projects (two projects at least).") % {"conf": self.f.pct(self.s["confidence"], 0)}})
-        avg_blocks.append(_table(self.averages_head(), self.averages_rows()))
-        return [
-            {"id": "counts", "title": _("Projects and designations"), "blocks": [
-                self.totals_table(),
-                _h3(_("Projects by type")), self.count_table(self.s["by_type"], "type", _("Type"), TYPE_LABELS),
-                _h3(_("Designations by level")), self.designation_table(),
-                _h3(_("Projects by district")), self.count_table(self.s["by_district"], "district", _("District")),
-                _h3(_("Projects by industry")), self.count_table(self.s["by_industry"], "industry", _("Industry")),
-                _h3(_("Projects by start year")), self.count_table(self.s["by_year"], "year", _("Year")),
-            ]},
-            {"id": "coverage", "title": _("Verified and declared results"), "blocks": [self.coverage_table()]},
-            {"id": "averages", "title": _("Average results per indicator"), "blocks": avg_blocks},
-            {"id": "rankings", "title": _("Projects with the largest verified improvements"),
-             "blocks": self.rankings_blocks()},
-            {"id": "appendix", "title": _("Appendix: results per project"), "blocks": [
-                _p(self.appendix_note(), "note"),
-                _table(head, rows) if rows else _p(_("No projects."), "nodata")]},
+            results.append({"type": "figure", "svg": Markup(svg), "caption": _(
+                "Figure %(n)s. Declared and verified average improvement per indicator (positive = better)")
+                % {"n": 1}})
+        spread = []
+        sp = self.spread_paragraph()
+        if sp:
+            spread.append(_p(sp))
+        svg = self.district_chart()
+        if svg:
+            spread.append({"type": "figure", "svg": Markup(svg),
+                           "caption": _("Figure %(n)s. Projects and investment by district") % {"n": 2}})
+        spread.append(self.count_table(s["by_district"], "district", _("District"), None, 2))
+        spread.append(self.count_table(s["by_industry"], "industry", _("Industry"), "industry", 3))
+        svg = self.year_chart()
+        if svg:
+            spread.append({"type": "figure", "svg": Markup(svg),
+                           "caption": _("Figure %(n)s. Projects and investment by start year") % {"n": 3}})
+        spread.append(self.count_table(s["by_year"], "year", _("Start year"), None, 4))
+        spread.append(self.count_table(s["by_type"], "type", _("Project type"), "type", 5))
+        out = [{"id": "general", "title": _("General situation"), "blocks": general},
+               {"id": "results", "title": _("Results of the transformation"), "blocks": results},
+               {"id": "spread", "title": _("Projects by district, industry and year"), "blocks": spread}]
+        for k, sec in enumerate(out):
+            sec["number"] = (numbers[k] + "、") if numbers else f"{k + 1}. "
+        return out
+
+    def notes(self) -> list[str]:
+        """The notes on method (说明), at the end of the notice."""
+        _ = self._
+        s = self.s
+        notes = [
+            _("Declared values are the improvements the enterprises stated in their applications; they have not "
+              "been checked against data."),
+            _("Verified values are computed by this platform from the shop-floor data each enterprise connected: "
+              "the baseline period is the whole months before the project start and the reporting period the "
+              "whole months after commissioning (12 months each by default, limited to the months with production "
+              "data). Energy and operating cost are compared with the baseline adjusted to the reporting period's "
+              "conditions (output, operating hours, weather, prices); efficiency is good output per production "
+              "hour; the defect rate reduction is relative (1.0% to 0.6% is a reduction of 40%)."),
+            _("Averages are unweighted means of the project values. The confidence interval (%(conf)s) is obtained "
+              "by resampling the projects %(n)s times (bootstrap); it shows how much the average depends on which "
+              "projects are included.") % {"conf": self.conf(), "n": self.f.count(s.get("n_boot", 2000))},
+            _("Positive values are improvements and negative values deteriorations, for every indicator. A unit "
+              "designated at several levels counts once in the totals."),
+            _("Percentages are rounded to one decimal for display; every average can be recomputed from the values "
+              "of the projects in Annex 1."),
         ]
+        if self.simulated:
+            n_sim, n_all = s["totals"]["n_simulated_projects"], s["totals"]["n_projects"]
+            key = _("This notice is made from SIMULATED data (all %(total)s projects come from the programme "
+                    "simulator); it describes no real enterprise or project.") if n_sim == n_all else \
+                _("This notice is made from SIMULATED data (%(n)s of %(total)s projects come from the programme "
+                  "simulator); it describes no real enterprise or project.")
+            notes.insert(0, key % {"n": self.f.count(n_sim), "total": self.f.count(n_all)})
+        return notes
+
+    # -- the annex
+    def annex_title(self) -> str:
+        return self._("Results of the intelligent transformation projects, project by project")
+
+    def annex(self) -> dict:
+        _ = self._
+        pv = self.s["project_values"]
+        prj = self.s["projects"]
+        values = {(r["project_id"], r["indicator"]): r for r in pv.to_dict("records")}
+        rows = []
+        for k, p in enumerate(prj.to_dict("records"), 1):
+            ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
+            row = [_cell(self.f.count(k), True), _cell(p["project_id"]),
+                   _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
+                   _cell(p["district"] if isinstance(p["district"], str) else NULL),
+                   _cell(self.f.wan(p["investment"], 1), True), _cell(vocab.label("status", p["status"], self.lang))]
+            for i in PROGRAMME_INDICATORS:
+                r = values.get((p["project_id"], i)) or {}
+                row.append(_cell(self.f.pct(r.get("declared")), True))
+                row.append(_cell(self.f.pct(r.get("improvement")) if r.get("status") == "verified" else NULL, True,
+                                 cls="verified"))
+            rows.append(row)
+        t = self.s["totals"]
+        total = [_cell(_("Total"), span=5), _cell(self.f.wan(t.get("investment"), 1), True), _cell("")] + \
+            [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
+        head = [_cell(_("No."), True), _cell(_("Project code")), _cell(_("Project name")), _cell(_("Enterprise")),
+                _cell(_("District")), _cell(self.money_head(), True), _cell(_("Status"))] + \
+            [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
+        head2 = [_cell(_("Declared"), True), _cell(_("Verified"), True)] * len(PROGRAMME_INDICATORS)
+        return _table(head, rows, head2=head2, total=total, cls="annex",
+                      foot=_("Declared: the improvement stated by the enterprise; Verified: the improvement computed "
+                             "from data (positive = better; a dash: no value)."))
+
+    # -- the whole document
+    def document(self, title: str | None = None) -> dict:
+        _ = self._
+        lh = self.lh
+        closing = _field(lh, "closing", self.lang)
+        return {
+            "lang": self.lang, "html_lang": "zh-CN" if self.lang == "zh" else "en",
+            "simulated": self.simulated,
+            "simulated_banner": _("SIMULATED DATA: this notice is made from simulated data and describes no real "
+                                  "enterprise or project."),
+            "header": _field(lh, "header", self.lang), "number": _field(lh, "number", self.lang),
+            "title": self.title(title), "addressee": _field(lh, "addressee", self.lang),
+            "sections": self.sections(),
+            "closing": [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else [],
+            "annex_list": [self.annex_title()],
+            "signature": _field(lh, "signature", self.lang), "date": self.f.day(self.date),
+            "notes": self.notes(), "annex": self.annex(), "annex_heading": _("Annex %(n)s") % {"n": 1},
+            "cc": _field(lh, "cc", self.lang),
+        }
 
     # -- markdown
-    def markdown(self, title: str, generated: str) -> str:
+    def markdown(self, doc: dict) -> str:
         _ = self._
 
         def esc(x) -> str:
             return str(x).replace("|", "\\|").replace("\n", " ")
 
-        def table(head, rows) -> list[str]:
-            h = [esc(c["text"] if isinstance(c, dict) else c) for c in head]
-            out = ["| " + " | ".join(h) + " |",
-                   "|" + "|".join("---:" if isinstance(c, dict) and c.get("num") else "---" for c in head) + "|"]
-            out += ["| " + " | ".join(esc(c["text"]) for c in r) + " |" for r in rows]
-            return out + [""]
+        def table(b) -> list[str]:
+            head = b["head"]
+            if b.get("head2"):
+                # one header row: group names repeated over their sub-columns
+                flat = []
+                sub = iter(b["head2"])
+                for h in head:
+                    if h.get("span") and h.get("cls") == "group":
+                        for _k in range(h["span"]):
+                            flat.append(_cell(f"{h['text']}：{next(sub)['text']}" if self.lang == "zh"
+                                              else f"{h['text']}: {next(sub)['text']}", True))
+                    else:
+                        flat.append(h)
+                head = flat
+            out = ["| " + " | ".join(esc(c["text"]) for c in head) + " |",
+                   "|" + "|".join("---:" if c.get("num") else "---" for c in head) + "|"]
+            for r in b["rows"]:
+                out.append("| " + " | ".join(esc(c["text"]) for c in r) + " |")
+            if b.get("total"):
+                cells = []
+                for c in b["total"]:
+                    cells += [esc(c["text"])] + [""] * ((c.get("span") or 1) - 1)
+                out.append("| " + " | ".join(cells) + " |")
+            return out + ([""] + [b["foot"]] if b.get("foot") else []) + [""]
 
-        lines = [f"# {title}", "", _("Generated") + f": {generated}  ", self.filters_text(), ""]
-        lines += [self.paragraph_text(), ""]
-        for sec in self.sections():
-            lines += [f"## {sec['title']}", ""]
+        lines = []
+        if doc["simulated"]:
+            lines += [f"> **{doc['simulated_banner']}**", ""]
+        if doc["header"]:
+            lines += [f"**{doc['header']}**", ""]
+        if doc["number"]:
+            lines += [doc["number"], ""]
+        lines += [f"# {doc['title']}", ""]
+        if doc["addressee"]:
+            lines += [doc["addressee"] + ("：" if self.lang == "zh" else ":"), ""]
+        for sec in doc["sections"]:
+            lines += [f"## {sec['number']}{sec['title']}", ""]
             for b in sec["blocks"]:
                 if b["type"] == "p":
                     lines += [b["text"], ""]
@@ -418,70 +639,114 @@ class _Bulletin:
                 elif b["type"] == "table":
                     if b.get("caption"):
                         lines += [f"**{b['caption']}**", ""]
-                    lines += table(b["head"], b["rows"])
-                    if b.get("foot"):
-                        lines += [b["foot"], ""]
+                    lines += table(b)
+                elif b["type"] == "figure" and b.get("caption"):
+                    lines += [f"*{b['caption']}*", ""]
+        lines += [*[x + "" for x in doc["closing"]], ""] if doc["closing"] else []
+        annexes = "；".join(f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
+        lines += [_("Annex: %(list)s") % {"list": annexes}, ""]
+        if doc["signature"]:
+            lines += [doc["signature"], ""]
+        lines += [doc["date"], ""]
+        lines += [f"## {_('Notes')}", ""] + [f"{k}. {n}" for k, n in enumerate(doc["notes"], 1)] + [""]
+        if doc["cc"]:
+            lines += [_("Copied to: %(cc)s") % {"cc": doc["cc"]}, ""]
+        lines += [f"## {doc['annex_heading']}　{self.annex_title()}" if self.lang == "zh"
+                  else f"## {doc['annex_heading']}: {self.annex_title()}", ""]
+        lines += table(doc["annex"])
         return "\n".join(lines).rstrip() + "\n"
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+def _env(template_dir=None) -> jinja2.Environment:
+    loaders = [jinja2.FileSystemLoader(str(template_dir))] if template_dir else []
+    loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
+    return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                               extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
                               undefined=jinja2.StrictUndefined)
 
 
+def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, letterhead: dict | None = None,
+                  template_dir=None, date=None, for_print: bool = False) -> tuple[str, str]:
+    """The notice as (HTML, Markdown) text (see :func:`render_bulletin`)."""
+    check_lang(lang)
+    from zhizao import __version__
+
+    lh = dict(letterhead or {})
+    if date is not None:
+        lh["date"] = date
+    b = _Bulletin(stats, lang, lh)
+    doc = b.document(title)
+    env = _env(template_dir)
+    env.install_gettext_translations(b.tr, newstyle=True)
+    css = env.get_template("bulletin.css").render()
+    html = env.get_template("bulletin.html.j2").render(doc=doc, css=Markup(css), version=__version__,
+                                                      for_print=for_print)
+    if for_print:  # charts at their own size on paper (a fluid height leaves blank space in WeasyPrint)
+        html = html.replace(charts.FLUID, "")
+    return html, b.markdown(doc)
+
+
 def render_bulletin(ws, out_dir, lang: str = "zh", title: str | None = None, stats: dict | None = None,
+                    letterhead=None, template_dir=None, date=None, formats=("html", "md"),
                     **statistics_filters) -> dict[str, Path]:
-    """Write the programme bulletin as HTML and Markdown.
+    """Write the programme notice (通报) as HTML, Markdown and, if asked, PDF.
 
     Parameters
     ----------
     ws : zhizao.Workspace
     out_dir : str or path-like
-        Folder (created if missing); ``bulletin.<lang>.html`` and ``bulletin.<lang>.md`` are overwritten.
+        Folder (created if missing); ``bulletin.<lang>.<format>`` files are overwritten.
     lang : {'zh', 'en'}, default 'zh'
     title : str, optional
-        Default a translated "Intelligent transformation programme bulletin".
+        The notice's title (default: the letterhead's, else "关于……智能化改造项目实施成效的通报").
     stats : dict, optional
-        A result of :func:`~zhizao.portfolio.stats.programme_statistics` to render (else computed here with
+        A result of :func:`~zhizao.portfolio.stats.programme_statistics` (else computed here with
         ``statistics_filters``).
+    letterhead : dict or path-like, optional
+        The office's header, document number, addressees, programme name, closing, signature and date
+        (:func:`load_letterhead`).
+    template_dir : path-like, optional
+        A folder whose ``bulletin.html.j2`` / ``bulletin.css`` replace the built-in ones.
+    date : date or str, optional
+        The document date (default: the letterhead's, else today in Beijing time).
+    formats : iterable of {'html', 'md', 'pdf'}, default ('html', 'md')
     **statistics_filters
         park, district, start, end, confidence, n_boot, seed: passed to ``programme_statistics``.
 
     Returns
     -------
     dict
-        ``{"html": Path, "md": Path}``.
+        Format -> Path of each file written.
 
     Raises
     ------
     ValueError
-        For an unknown ``lang`` or a bad filter (see ``programme_statistics``).
-
-    Notes
-    -----
-    The paragraph states verified averages where at least one project has a verified result for the
-    indicator; indicators with declared values only are stated in a separate sentence that says they are
-    declared and not verified; indicators with neither are left out. Without projects the paragraph says so.
+        For an unknown ``lang``.
+    zhizao.errors.InputError
+        For an unreadable letterhead or an unknown format.
     """
     check_lang(lang)
-    from zhizao import __version__
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in ("html", "md", "pdf")]
+    if bad:
+        from zhizao.report.pdf import UNKNOWN_FORMAT
 
+        raise InputError(UNKNOWN_FORMAT, format=bad[0], allowed=["html", "md", "pdf"])
+    lh = letterhead if isinstance(letterhead, dict) else load_letterhead(letterhead)
     s = stats if stats is not None else programme_statistics(ws, **statistics_filters)
-    b = _Bulletin(s, lang)
-    _ = b._
-    title = title or _("Intelligent transformation programme bulletin")
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    generated = b.f.datetime(now)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    env = _env()
-    env.install_gettext_translations(b.tr, newstyle=True)
-    html = env.get_template("bulletin.html.j2").render(
-        lang="zh-CN" if lang == "zh" else "en", title=title, generated=generated,
-        store=str(getattr(ws, "path", "")), filters=b.filters_text(), paragraph=b.paragraph_text(),
-        sections=b.sections(), version=__version__)
-    paths = {"html": out / f"bulletin.{lang}.html", "md": out / f"bulletin.{lang}.md"}
-    paths["html"].write_text(html, encoding="utf-8")
-    paths["md"].write_text(b.markdown(title, generated), encoding="utf-8")
+    html, md = bulletin_html(s, lang, title, lh, template_dir, date)
+    paths: dict[str, Path] = {}
+    if "html" in formats:
+        paths["html"] = out / f"bulletin.{lang}.html"
+        paths["html"].write_text(html, encoding="utf-8")
+    if "md" in formats:
+        paths["md"] = out / f"bulletin.{lang}.md"
+        paths["md"].write_text(md, encoding="utf-8")
+    if "pdf" in formats:
+        from zhizao.report.pdf import html_to_pdf
+
+        printed, _md = bulletin_html(s, lang, title, lh, template_dir, date, for_print=True)
+        paths["pdf"] = html_to_pdf(printed, out / f"bulletin.{lang}.pdf")
     return paths

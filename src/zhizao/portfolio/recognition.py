@@ -32,9 +32,15 @@ import pandas as pd
 
 from zhizao.errors import InputError, NotFound
 from zhizao.messages import define
-
-from zhizao.portfolio.registry import (DECLARED_COLUMNS, designations, has_table, in_window, latest_verifications,
-                                       parse_bound, projects)
+from zhizao.portfolio.registry import (
+    DECLARED_COLUMNS,
+    designations,
+    has_table,
+    in_window,
+    latest_verifications,
+    parse_bound,
+    projects,
+)
 
 UNKNOWN_DESIGNATION = define("portfolio.unknown_designation", "unknown designation '%(designation)s'; one of %(known)s")
 UNKNOWN_ENTERPRISE = define("portfolio.unknown_enterprise",

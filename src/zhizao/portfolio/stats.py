@@ -16,9 +16,15 @@ import pandas as pd
 
 from zhizao.errors import InputError
 from zhizao.messages import define
-
-from zhizao.portfolio.registry import (DECLARED_COLUMNS, PROGRAMME_INDICATORS, designations, enterprises,
-                                       in_window, latest_verifications, projects)
+from zhizao.portfolio.registry import (
+    DECLARED_COLUMNS,
+    PROGRAMME_INDICATORS,
+    designations,
+    enterprises,
+    in_window,
+    latest_verifications,
+    projects,
+)
 from zhizao.schema import DESIGNATIONS, PROJECT_TYPES
 
 BAD_CONFIDENCE = define("portfolio.bad_confidence", "confidence must be in (0, 1), got %(value)s")
@@ -184,15 +190,13 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
                 "improvement": r.improvement if has_value else None,
                 "ci_low": r.ci_low if has_value else None, "ci_high": r.ci_high if has_value else None,
                 "confidence": r.confidence if has_value else None, "method": r.method if has_value else None,
-                "method_message": result.get("method_message") if has_value else None,
                 "output": r.output if r is not None else None,
                 "investment": None if pd.isna(p.investment) else float(p.investment),
                 "declared": declared, "computed_at": r.computed_at if r is not None else None,
                 "warnings": r.warnings if r is not None else [],
             })
     cols = ["project_id", "enterprise_id", "enterprise", "type", "indicator", "status", "verdict", "flags",
-            "improvement", "ci_low", "ci_high", "confidence", "method", "method_message", "output", "investment",
-            "declared",
+            "improvement", "ci_low", "ci_high", "confidence", "method", "output", "investment", "declared",
             "computed_at", "warnings"]
     df = pd.DataFrame(rows, columns=cols)
     for c in ("improvement", "ci_low", "ci_high", "confidence", "output", "investment", "declared"):
@@ -201,16 +205,24 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
 
 
 def _count(df: pd.DataFrame, key: str, order: tuple = ()) -> pd.DataFrame:
-    """Projects per value of ``key`` with their ids: values in ``order`` first, then the others by name; a
-    null key is its own group (shown as None), listed last."""
+    """Projects per value of ``key`` with their ids and summed investment [CNY] (null when no project of the
+    group states one): values in ``order`` first, then the others by name; a null key is its own group (shown
+    as None), listed last."""
     groups: dict = {}
-    for k, pid in zip(df[key].astype(object), df["project_id"]):
-        groups.setdefault(None if pd.isna(k) else k, []).append(pid)
+    money: dict = {}
+    inv = pd.to_numeric(df["investment"], errors="coerce") if "investment" in df else pd.Series(float("nan"),
+                                                                                               index=df.index)
+    for k, pid, x in zip(df[key].astype(object), df["project_id"], inv):
+        k = None if pd.isna(k) else k
+        groups.setdefault(k, []).append(pid)
+        if pd.notna(x):
+            money[k] = money.get(k, 0.0) + float(x)
     rank = {v: i for i, v in enumerate(order)}
     keys = sorted(groups, key=lambda k: (k is None, rank.get(k, len(rank)), str(k)))
     return pd.DataFrame({key: keys, "n_projects": [len(groups[k]) for k in keys],
+                         "investment": [money.get(k) for k in keys],
                          "project_ids": [sorted(groups[k]) for k in keys]},
-                        columns=[key, "n_projects", "project_ids"])
+                        columns=[key, "n_projects", "investment", "project_ids"])
 
 
 def programme_designations(ws, prj: pd.DataFrame, park=None, district=None, start=None, end=None
@@ -324,10 +336,12 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
         ``filters`` (dict of the arguments), ``confidence``;
         ``totals`` (dict: n_projects, n_enterprises, n_demonstration_projects, n_smart_factories,
         n_digital_workshops, n_verified_projects (projects with at least one verified indicator),
-        project_ids, verified_project_ids);
+        n_declared_projects (with at least one declared value), project_ids, verified_project_ids, investment
+        (total [CNY] of the projects that state one, n_investment of them), n_simulated_projects and
+        simulated_project_ids (projects whose record was loaded from simulated data, :mod:`zhizao.provenance`));
         DataFrames ``projects`` (the selected projects), ``by_type``, ``by_district``, ``by_industry``,
-        ``by_year`` (n_projects, project_ids), ``designations`` (the records counted), ``by_designation``
-        and ``by_designation_level`` (n designated units, units, enterprise_ids, project_ids);
+        ``by_year`` (n_projects, investment [CNY], project_ids), ``designations`` (the records counted),
+        ``by_designation`` and ``by_designation_level`` (n designated units, units, enterprise_ids, project_ids);
         ``coverage`` (per indicator: n_verified, n_indicative, n_declared_only, n_neither, n_declared and the
         ids of each);
         ``averages`` (per indicator and basis "verified" / "declared": n, mean (unweighted), ci_low, ci_high,
@@ -356,16 +370,24 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
     n_des = dict(zip(by_des["designation"], by_des["n"]))
     verified_ids = sorted(set(pv.loc[pv["status"] == "verified", "project_id"]))
     indicative_ids = sorted(set(pv.loc[pv["status"] == "indicative", "project_id"]))
+    from zhizao.provenance import simulated_ids
+
+    simulated = sorted(simulated_ids(ws.con, "projects", "project_id", prj["project_id"]))
+    inv = pd.to_numeric(prj["investment"], errors="coerce")
     filters = {"park": park, "district": district, "start": None if start is None else str(start),
                "end": None if end is None else str(end)}
     totals = {
-        "n_projects": int(len(prj)), "n_enterprises": int(prj["enterprise_id"].nunique()),
+        "n_projects": len(prj), "n_enterprises": int(prj["enterprise_id"].nunique()),
         "n_demonstration_projects": int(n_des.get("demonstration_project", 0)),
         "n_smart_factories": int(n_des.get("smart_factory", 0)),
         "n_digital_workshops": int(n_des.get("digital_workshop", 0)),
         "n_verified_projects": len(verified_ids),
         "project_ids": prj["project_id"].tolist(), "verified_project_ids": verified_ids,
         "n_indicative_projects": len(indicative_ids), "indicative_project_ids": indicative_ids,
+        "investment": float(inv.sum()) if inv.notna().any() else None,
+        "n_investment": int(inv.notna().sum()),
+        "n_declared_projects": int(pv.loc[pv["declared"].notna(), "project_id"].nunique()),
+        "n_simulated_projects": len(simulated), "simulated_project_ids": simulated,
     }
     return {
         "filters": filters, "confidence": confidence, "n_boot": n_boot, "seed": seed,

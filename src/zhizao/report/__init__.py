@@ -2,4 +2,4 @@
 
 from zhizao.report.html import ReportWarning, render_report
 
-__all__ = ["render_report", "ReportWarning"]
+__all__ = ["ReportWarning", "render_report"]

@@ -20,12 +20,15 @@ WIDTH = 640  #: plot width [px]
 HEIGHT = 220  #: plot height [px]
 FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "Helvetica Neue", '
         'Arial, sans-serif')
+#: The style that lets an inline chart shrink with the page (removed for print).
+FLUID = 'style="max-width:100%;height:auto" '
 COLORS = {"total": "#4c78a8", "loss": "#e45756", "other": "#bab0ac", "line": "#f58518"}
 _ids = itertools.count(1)
 
 
 def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    return chart.configure(font=FONT, background="white").configure_title(anchor="start", fontSize=13) \
+    # no ARIA descriptions: Vega writes them in English ("X-axis titled ..."); the caption describes the chart
+    return chart.configure(font=FONT, background="white", aria=False).configure_title(anchor="start", fontSize=13) \
         .configure_axis(labelFontSize=11, titleFontSize=11) \
         .configure_legend(labelFontSize=11, titleFontSize=11, orient="bottom", labelLimit=420)
 
@@ -49,13 +52,14 @@ def to_svg(chart: alt.TopLevelMixin, lang: str) -> str:
     svg = vlc.vegalite_to_svg(spec, format_locale=D3_LOCALES[lang], time_format_locale=D3_LOCALES[lang],
                               allowed_base_urls=[])
     svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg, count=2)
+    svg = re.sub(r'\s+aria-(?:label|roledescription)="[^"]*"', "", svg)  # Vega's, in English
     prefix = f"zz{next(_ids)}-"
     for i in set(re.findall(r'\bid="([^"]+)"', svg)):
         q = re.escape(i)
         svg = re.sub(rf'\bid="{q}"', f'id="{prefix}{i}"', svg)
         svg = re.sub(rf'url\(#{q}\)', f'url(#{prefix}{i})', svg)
         svg = re.sub(rf'href="#{q}"', f'href="#{prefix}{i}"', svg)
-    return svg.replace("<svg ", '<svg role="img" style="max-width:100%;height:auto" ', 1)
+    return svg.replace("<svg ", '<svg role="img" ' + FLUID, 1)
 
 
 def waterfall(steps: pd.DataFrame, title: str, y_title: str, kind_title: str) -> alt.Chart:
@@ -142,3 +146,58 @@ def bars(df: pd.DataFrame, title: str, y_title: str, time_title: str | None = No
 def stack(*charts: alt.TopLevelMixin) -> alt.VConcatChart:
     """Charts one below the other, in one SVG."""
     return alt.vconcat(*charts, spacing=24)
+
+
+def paired_bars(df: pd.DataFrame, title: str, x_title: str, basis_order: list[str], order: list[str]) -> alt.Chart:
+    """Horizontal bars of two bases (e.g. declared and verified) side by side per category, with value labels.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``indicator`` (category label), ``basis`` (one of ``basis_order``), ``mean`` (fraction), ``text`` (the
+        value label).
+    title, x_title : str
+    basis_order : list of str
+        The two bases, in legend order (the first is drawn grey, the second blue).
+    order : list of str
+        Category order (top to bottom).
+    """
+    y = alt.Y("indicator:N", sort=order, title=None, axis=alt.Axis(labelLimit=0, labelPadding=6))
+    color = alt.Color("basis:N", title=None, sort=basis_order,
+                      scale=alt.Scale(domain=basis_order, range=[COLORS["other"], COLORS["total"]]),
+                      legend=alt.Legend(orient="top", labelLimit=0, symbolType="square"))
+    base = alt.Chart(df, title=title).encode(y=y, yOffset=alt.YOffset("basis:N", sort=basis_order))
+    bars = base.mark_bar(height=11).encode(
+        x=alt.X("mean:Q", title=x_title, axis=alt.Axis(format=".0%", tickCount=6)), color=color)
+    text = base.mark_text(align="left", dx=3, fontSize=10).encode(x="mean:Q", text="text:N")
+    return (bars + text).properties(width=420, height=alt.Step(13))
+
+
+def count_and_amount(df: pd.DataFrame, title: str, count_title: str, amount_title: str,
+                     amount_format: str = ",.0f") -> alt.HConcatChart:
+    """Two bar charts side by side over the same categories: a count and an amount (e.g. projects and
+    investment by district).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``label`` (category, in display order), ``projects`` (count), ``investment`` (amount in display unit).
+    title, count_title, amount_title : str
+    amount_format : str
+        d3 format of the amount labels (Chinese documents write amounts without grouping: ``".0f"``).
+    """
+    order = list(df["label"])
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=0, labelPadding=6))
+    left = alt.Chart(df, title=count_title).encode(y=y)
+    right = alt.Chart(df, title=amount_title).encode(y=alt.Y("label:N", sort=order, title=None,
+                                                             axis=alt.Axis(labels=False, ticks=False, domain=False)))
+    a = left.mark_bar(color=COLORS["total"]).encode(x=alt.X("projects:Q", title=None, axis=alt.Axis(tickMinStep=1)))
+    at = left.mark_text(align="left", dx=3, fontSize=10).encode(x="projects:Q", text=alt.Text("projects:Q"))
+    b = right.mark_bar(color=COLORS["line"]).encode(
+        x=alt.X("investment:Q", title=None, axis=alt.Axis(format=amount_format.replace(".0f", "~s")
+                                                          if amount_format == ",.0f" else "d")))
+    bt = right.mark_text(align="left", dx=3, fontSize=10).encode(x="investment:Q",
+                                                                 text=alt.Text("investment:Q", format=amount_format))
+    return alt.hconcat((a + at).properties(width=250, height=alt.Step(20)),
+                       (b + bt).properties(width=250, height=alt.Step(20)), spacing=30,
+                       title=alt.TitleParams(title, anchor="start"))

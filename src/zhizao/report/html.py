@@ -11,20 +11,31 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Sequence
 
 import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
 from zhizao.kpi.kpis import null_reason_messages
 from zhizao.report import charts
-from zhizao.report.summaries import (DQ_CHECKS, MAX_REASONS, PARETO_LOSSES, STATE_CATEGORIES,  # noqa: F401
-                                     WATERFALL, check_label, check_unit, dq_summary, dq_value, loss_items, pareto,
-                                     stop_reason_items)
-from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
+from zhizao.report.summaries import (  # noqa: F401
+    DQ_CHECKS,
+    MAX_REASONS,
+    PARETO_LOSSES,
+    STATE_CATEGORIES,
+    WATERFALL,
+    check_label,
+    check_unit,
+    dq_summary,
+    dq_value,
+    loss_items,
+    pareto,
+    stop_reason_items,
+)
 from zhizao.schema import LEVEL_ID_COLUMN
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -104,6 +115,40 @@ _DQ_DESCRIPTIONS = (
     N_("seconds of production time without any count record (counter outage)"),
     N_("seconds of production time without any energy record (meter outage)"),
 )
+
+
+#: ISO 22400 elements as readers write them (abbreviations upper case; the others named).
+ELEMENT_NAMES = {"ideal_time": N_("ideal production time"), "pq_no_pri": N_("units without ideal cycle time"),
+                 "work_hours": N_("work hours"), "calendar_time": N_("calendar time"),
+                 "energy_kgce": N_("energy (kgce)"), "energy_kwh": N_("energy (kWh)"),
+                 "earned_hours": N_("earned standard hours"), "output_value": N_("output value")}
+
+
+def element_names(codes: str, lang: str) -> str:
+    """``"apt, pbt"`` -> ``"APT、PBT"`` (Chinese) / ``"APT, PBT"``: element codes as a reader writes them."""
+    from zhizao.i18n import LIST_SEPARATORS
+
+    _ = translations(lang).gettext
+    items = [c.strip() for c in str(codes).split(",") if c.strip()]
+    return LIST_SEPARATORS[lang].join(_(ELEMENT_NAMES[c]) if c in ELEMENT_NAMES else c.upper() for c in items)
+
+
+#: Parameters of the KPI engine's null reasons that name elements.
+ELEMENT_PARAMS = ("elements", "den")
+
+
+def null_reason_text(reason, lang: str) -> str:
+    """Why a KPI is null (a :class:`~zhizao.messages.Message` of the KPI engine), in ``lang``, with element codes
+    written as readers write them (``apt`` -> ``APT``, ``ideal_time`` -> 理想生产时间); None -> "no data"."""
+    from zhizao.messages import Message
+
+    if reason is None:
+        return translations(lang).gettext("no data")
+    if not isinstance(reason, Message):
+        return str(reason)
+    params = tuple((k, element_names(", ".join(v) if isinstance(v, (list, tuple)) else str(v), lang)
+                    if k in ELEMENT_PARAMS else v) for k, v in reason.params)
+    return Message(reason.code, reason.template, params).text(lang)
 
 
 class ReportWarning(UserWarning):
@@ -186,9 +231,7 @@ class _Report:
     # -- helpers
     def reason(self, message) -> str:
         """A null reason of the KPI engine (a :class:`zhizao.messages.Message`) in the report's language."""
-        if message is None:
-            return self._("no data")
-        return message.text(self.lang)
+        return null_reason_text(message, self.lang)
 
     def level(self, lvl: str) -> str:
         return self._(LEVEL_LABELS[lvl])
@@ -213,7 +256,7 @@ class _Report:
         return _p(text or self._("No data."), "nodata")
 
     def period_note(self) -> list[dict]:
-        df, period = self.daily
+        _df, period = self.daily
         if period == "week":
             return [_p(self._("More than %(n)s days: values are shown per week.") % {"n": MAX_POINTS}, "note")]
         return []
@@ -261,7 +304,19 @@ class _Report:
             data_range = self.f.date_range(first.date(), (last - dt.timedelta(microseconds=1)).date())
         eq = self.kpi_all["equipment"]
         no_cal = int(eq["no_calendar"].fillna(False).astype(bool).sum()) if len(eq) else 0
-        return {"levels": levels, "data_range": data_range, "no_calendar": no_cal}
+        return {"levels": levels, "data_range": data_range, "no_calendar": no_cal, "simulated": self.simulated()}
+
+    def simulated(self) -> list[str]:
+        """Sites (else equipment) whose equipment records came from simulated data (:mod:`zhizao.provenance`)."""
+        from zhizao.provenance import simulated_ids
+
+        ids = simulated_ids(self.ws.con, "equipment", "equipment_id")
+        if not ids:
+            return []
+        eq = self.ws.table("equipment")
+        eq = eq[eq["equipment_id"].isin(ids)]
+        sites = eq["site"].dropna().astype(str).unique().tolist() if "site" in eq else []
+        return sorted(sites) or sorted(ids)
 
     def sec_kpis(self) -> list[dict]:
         _ = self._
@@ -325,7 +380,7 @@ class _Report:
             blocks.append(_table([_("Category"), _cell(_("Hours"), num=True),
                                   _cell(_("Share of calendar time"), num=True)], rows))
             if pd.isna(r["startup_yield"]):
-                blocks.append(_p(_("Start-up yield is not separable in the data and is left out."), "note"))
+                blocks.append(_p(_("Start-up losses are not separable in the data and are left out."), "note"))
             if pd.isna(r["fully_productive"]):
                 blocks.append(_p(_("Ideal cycle time (PRI) unknown for some products: speed and quality "
                                    "losses cannot be drawn."), "note"))
@@ -485,7 +540,7 @@ class _Report:
             rows = []
             for c in dq_summary(dq):
                 total = NULL if c.total is None else dq_value(self.f, _, c.unit, c.total)
-                rows.append([_cell(_(c.label), c.check), _cell(_(c.description)),
+                rows.append([_cell(_(c.label)), _cell(_(c.description)),
                              _cell(self.f.num(c.rows), num=True), _cell(total, num=True),
                              _cell(dq_value(self.f, _, c.unit, c.largest), num=True)])
             blocks.append(_table([_("Check"), _("Description"), _cell(_("Rows"), num=True),
@@ -530,7 +585,7 @@ class _Report:
         """Run a section; a failure is shown in its place (and warned), the rest of the report still renders."""
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+        except Exception as exc:
             warnings.warn(f"report section {sid!r} failed: {type(exc).__name__}: {exc}", ReportWarning,
                           stacklevel=3)
             return [_p(self._("This section could not be computed: %(error)s")
@@ -539,7 +594,7 @@ class _Report:
 
 def render_report(ws, path, lang: str = "zh", title: str | None = None,
                   level_order: Sequence[str] = ("site", "area", "work_center", "equipment"),
-                  notes: list[str] | None = None) -> Path:
+                  notes: list[str] | None = None, format: str | None = None) -> Path:
     """Write a self-contained HTML report of a store.
 
     Sections: header (title, generation time, store, data range, levels, ``notes``); ISO 22400 KPIs per level
@@ -563,6 +618,8 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
         Levels of the KPI tables, in order; any of 'enterprise', 'site', 'area', 'work_center', 'equipment'.
     notes : list of str, optional
         Free lines shown at the top, e.g. the provenance of the data ("simulated plant").
+    format : {'html', 'pdf'}, optional
+        Default from the file's suffix (``.pdf``: PDF, A4 with page numbers and contents; else HTML).
 
     Returns
     -------
@@ -585,6 +642,9 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
     only; a null KPI is shown as "—" with its null reason as a tooltip. Durations are shown in hours.
     """
     check_lang(lang)
+    from zhizao.report.pdf import check_format
+
+    fmt = check_format(format or ("pdf" if str(path).lower().endswith(".pdf") else "html"), ("html", "pdf"))
     bad = [lvl for lvl in level_order if lvl not in LEVEL_ID_COLUMN]
     if bad:
         raise ValueError(f"unknown level(s) {', '.join(map(repr, bad))} in level_order; "
@@ -593,19 +653,22 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
 
     rep = _Report(ws, lang, level_order)
     _ = rep._
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    from zoneinfo import ZoneInfo
+
+    now = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
     try:
         header = rep.header()
         header_error = None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         warnings.warn(f"report header failed: {type(exc).__name__}: {exc}", ReportWarning, stacklevel=2)
-        header, header_error = {"levels": [], "data_range": None, "no_calendar": 0}, f"{type(exc).__name__}: {exc}"
+        header, header_error = {"levels": [], "data_range": None, "no_calendar": 0, "simulated": []}, \
+            f"{type(exc).__name__}: {exc}"
     env = _env()
     env.install_gettext_translations(rep.tr, newstyle=True)
     html = env.get_template("report.html.j2").render(
         lang="zh-CN" if lang == "zh" else "en",
         title=title or _("Manufacturing performance report"),
-        generated=rep.f.datetime(now),
+        generated=rep.f.day(now),
         store=str(getattr(ws, "path", "")),
         header=header,
         header_error=header_error,
@@ -615,5 +678,9 @@ def render_report(ws, path, lang: str = "zh", title: str | None = None,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "pdf":
+        from zhizao.report.pdf import PRINT_CSS, html_to_pdf
+
+        return html_to_pdf(html.replace(charts.FLUID, 'style="max-width:100%" '), out, extra_css=PRINT_CSS)
     out.write_text(html, encoding="utf-8")
     return out

@@ -15,8 +15,8 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 
@@ -38,7 +38,7 @@ WATERFALL = {
     "unaccounted": (N_("Unaccounted time"), "gap"),
     "reduced_speed": (N_("Reduced speed"), "loss"),
     "rejects_rework": (N_("Rejects and rework"), "loss"),
-    "startup_yield": (N_("Start-up yield"), "loss"),
+    "startup_yield": (N_("Start-up losses (reduced yield)"), "loss"),
     "fully_productive": (N_("Fully productive time"), "total"),
 }
 #: Loss categories of the Pareto (schedule, availability, performance and quality losses).
@@ -62,6 +62,7 @@ DQ_CHECKS = {
     "counter_resets": (N_("Energy counter resets"), "count"),
     "missing_pri": (N_("Missing ideal cycle time (PRI)"), "units"),
     "no_calendar": (N_("No calendar"), "flag"),
+    "no_data": (N_("No records"), "flag"),
 }
 
 
@@ -165,6 +166,19 @@ def check_label(check: str) -> str:
     return DQ_CHECKS[check][0] if check in DQ_CHECKS else check
 
 
-__all__ = ["ParetoBar", "pareto", "loss_items", "stop_reason_items", "CheckSummary", "dq_summary", "dq_value",
-           "check_unit", "check_label", "WATERFALL", "PARETO_LOSSES", "STATE_CATEGORIES", "DQ_CHECKS",
-           "MAX_REASONS"]
+__all__ = [
+    "DQ_CHECKS",
+    "MAX_REASONS",
+    "PARETO_LOSSES",
+    "STATE_CATEGORIES",
+    "WATERFALL",
+    "CheckSummary",
+    "ParetoBar",
+    "check_label",
+    "check_unit",
+    "dq_summary",
+    "dq_value",
+    "loss_items",
+    "pareto",
+    "stop_reason_items",
+]

@@ -21,4 +21,4 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["export_dataset", "ingest_dataset", "EmbeddedEngine", "SparkStoreEngine", "SparkEngine", "elements"]
+__all__ = ["EmbeddedEngine", "SparkEngine", "SparkStoreEngine", "elements", "export_dataset", "ingest_dataset"]

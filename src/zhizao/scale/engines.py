@@ -25,8 +25,8 @@ import weakref
 import pandas as pd
 
 from zhizao.errors import InputError
-from zhizao.kpi.elements import ElementsResult, compute_elements
-from zhizao.kpi.rollup import rollup
+from zhizao.kpi.elements import ElementsResult, PartitionedElements, compute_elements
+from zhizao.kpi.rollup import rollup, rollup_stream
 from zhizao.messages import define
 
 NO_REASONS = define("spark.no_reasons", "loss reasons are computed by the embedded engine only; connect "
@@ -43,8 +43,32 @@ class EmbeddedEngine:
         return compute_elements(ws.con, period, start, end, ws.settings, zone_level)
 
     def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
-        raw = ws.elements_raw(period, start, end, ws._zone_level(level, period))
+        zone_level = ws._zone_level(level, period)
+        # a store the engine works through in several partitions: each partition's elements go into the roll-up
+        # and are dropped with what the partition kept for its loss reasons (bounded memory, the same sums to
+        # the last bit); the elements of a store done in one pass are kept (cached) for the other tables
+        # (how many partitions: cached with the elements, so that a reader sharing them does not plan again)
+        key = ("elements", period, str(start), str(end), zone_level, "partitions")
+        if ws.cached(key, lambda: _n_partitions(ws, period, start, end, zone_level)) > 1:
+            parts = PartitionedElements(ws.con, period, start, end, ws.settings, zone_level)
+            return rollup_stream((r.elements for r in parts), level, period)
+        raw = ws.elements_raw(period, start, end, zone_level)
         return rollup(raw.elements, level, period)
+
+
+def _n_partitions(ws, period, start, end, zone_level) -> int:
+    """How many partitions the engine would use; 1 (the one-pass path) when the store cannot be planned.
+
+    Planning reads the store's data extent; a store whose records are out of any plausible range (or empty)
+    is left to the one-pass path, which cleans implausible records and isolates an entity it fails on."""
+    import pandas as pd
+
+    from zhizao.errors import InputError
+
+    try:
+        return len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level))
+    except (InputError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return 1
 
 
 class SparkStoreEngine:

@@ -69,7 +69,8 @@ def group_store(tables: dict[str, pa.Table]):
             cols.append(f'CAST("{c.name}" AS {SQL_TYPES[c.type]})' if c.name in have else "NULL")
         order = "ORDER BY _row" if "_row" in have else ""
         con.register("_zz_in", t)
-        con.execute(f'INSERT INTO "{name}" SELECT {", ".join(cols)}, NULL, NULL FROM _zz_in {order}')
+        names = ", ".join(f'"{c.name}"' for c in TABLES[name].columns)  # the store's own columns stay null
+        con.execute(f'INSERT INTO "{name}" ({names}) SELECT {", ".join(cols)} FROM _zz_in {order}')
         con.unregister("_zz_in")
     return con
 

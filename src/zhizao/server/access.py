@@ -269,10 +269,11 @@ class TenantView:
     def __init__(self, read, access: Access):
         self.read = read
         self.access = access
+        self._part = None  # the tenant's scoped workspace while a tenant stage computes
 
     @property
     def ws(self):
-        return self.read.ws
+        return self._part if self._part is not None else self.read.ws
 
     # -- building blocks
     def cached(self, key: tuple, compute, deps=ALL, tenant: bool = False):
@@ -393,7 +394,24 @@ class TenantView:
 
     def _stage(self, name: str, fn, *args, deps=ALL):
         """A stage call, cached under the counters of ``deps``. The stage's own errors
-        (:class:`zhizao.errors.ZhizaoError`) reach the caller as they are; anything else is a fault (500)."""
+        (:class:`zhizao.errors.ZhizaoError`) reach the caller as they are; anything else is a fault (500).
+
+        A stage of shop-floor data (``deps=DATA``) of a principal bound to enterprises (enterprise users and
+        keys, assessors) is computed on a workspace that sees only those enterprises' data
+        (:meth:`zhizao.Workspace.scoped`) and cached under their counters only: another tenant's upload, or a
+        far date in another tenant's data, neither invalidates nor slows it. The entities the principal may see
+        are computed alike either way (their equipment is all the principal's)."""
+        ents = self.access.enterprises
+        if deps is DATA and ents:
+            def compute():
+                part = self.read.ws.scoped(sorted(ents))
+                self._part = part
+                try:
+                    return fn(*args)
+                finally:
+                    self._part = None
+                    part.close()
+            return self.cached((name, "tenant", *args), compute, DATA, tenant=True)
         return self.cached((name, *args), lambda: fn(*args), deps)
 
     # -- KPI stage
@@ -554,8 +572,9 @@ class TenantView:
         return self._stage("programme", lambda *a: programme_statistics(self.ws, *a), park, district, start,
                            end, confidence, n_boot, seed)
 
-    def bulletin(self, lang="zh", park=None, district=None, start=None, end=None, n_boot=2000) -> dict:
-        """The bulletin's HTML and Markdown ({"html": str, "md": str})."""
+    def bulletin(self, lang="zh", park=None, district=None, start=None, end=None, n_boot=2000,
+                 pdf: bool = False) -> dict:
+        """The bulletin's HTML and Markdown ({"html": str, "md": str}); with ``pdf``, its PDF ({"pdf": bytes})."""
         import tempfile
 
         from zhizao.portfolio.bulletin import render_bulletin
@@ -563,13 +582,16 @@ class TenantView:
         self.require("programme", PROGRAMME_ONLY)
         start, end = parse_time(start, "start"), parse_time(end, "end")
 
-        def render(lang, park, district, start, end, n_boot):
+        def render(lang, park, district, start, end, n_boot, pdf):
             stats = self.programme_statistics(park, district, start, end, 0.9, n_boot, 0)
             with tempfile.TemporaryDirectory(prefix="zhizao-bulletin-") as d:
+                if pdf:
+                    paths = render_bulletin(self.ws, d, lang=lang, stats=stats, formats=("pdf",))
+                    return {"pdf": paths["pdf"].read_bytes()}
                 paths = render_bulletin(self.ws, d, lang=lang, stats=stats)
                 return {"html": paths["html"].read_text(encoding="utf-8"),
                         "md": paths["md"].read_text(encoding="utf-8")}
-        return self._stage("bulletin", render, lang, park, district, start, end, n_boot)
+        return self._stage("bulletin", render, lang, park, district, start, end, n_boot, bool(pdf))
 
     def recognition(self, enterprise_id: str, designation: str, start=None, end=None, scope=None) -> pd.DataFrame:
         from zhizao.portfolio.recognition import recognition_checks
@@ -620,6 +642,12 @@ class TenantView:
                 raise Forbidden(ADMIN_OR_SELF)
         elif not (own and password_only):
             raise Forbidden(ADMIN_OR_OWN_PASSWORD)
+
+    def changes_own_password(self, username: str) -> bool:
+        """Whether a password change of ``username`` is the principal's own (then the old password is needed:
+        a stolen session must not take over the account)."""
+        p = self.access.principal
+        return p.kind == "user" and p.name == username
 
     @property
     def manages_users(self) -> bool:

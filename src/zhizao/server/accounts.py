@@ -17,10 +17,13 @@ account writes itself, the command line owns the store while it runs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gzip
 import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import argon2
 
@@ -57,6 +60,7 @@ DDL = (
         principal VARCHAR NOT NULL, enterprise_id VARCHAR, site VARCHAR, mapping VARCHAR, bytes BIGINT,
         loaded INTEGER, quarantined INTEGER, skipped INTEGER, already_loaded BOOLEAN,
         uploaded_at TIMESTAMPTZ DEFAULT current_timestamp)""",
+    "CREATE TABLE IF NOT EXISTS server_secrets (name VARCHAR NOT NULL, value VARCHAR NOT NULL)",
 )
 
 _hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -65,6 +69,12 @@ _hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 BAD_NAME = define("accounts.bad_name", "a user name is 1 to 64 characters: letters, digits, '.', '_', '@', '-', "
                                        "starting with a letter or digit")
 BAD_PASSWORD_LENGTH = define("accounts.password_length", "a password has %(min)s to 1024 characters")
+PASSWORD_COMMON = define("accounts.password_common",
+                         "this password is one of the most common passwords (or a simple variant of one); "
+                         "choose another")
+PASSWORD_NAME = define("accounts.password_name", "a password must not be the user name or a simple variant of it")
+PASSWORD_TRIVIAL = define("accounts.password_trivial",
+                          "a password of one or two repeated characters or a simple sequence is too easy to guess")
 UNKNOWN_ROLE = define("accounts.unknown_role", "unknown role '%(role)s'; one of %(roles)s")
 NEEDS_ENTERPRISE = define("accounts.needs_enterprise", "an enterprise user needs an enterprise (--enterprise)")
 ONLY_ENTERPRISE_USERS = define("accounts.only_enterprise_users",
@@ -110,7 +120,7 @@ def sha256(text: str) -> str:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def check_name(name: str) -> str:
@@ -119,14 +129,80 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_password(password: str) -> str:
+#: Undoing common letter substitutions (p@ssw0rd -> password).
+_LEET = (str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "l",
+                        "|": "l", "+": "t"}),
+         str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i",
+                        "|": "i", "+": "t"}))
+_EDGES = "0123456789!@#$%^&*()_+-=[]{};:'\",.<>/?`~|\\ "
+
+
+@functools.lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The common-password list shipped in ``zhizao/data/passwords`` (19,640 lower-case passwords; provenance
+    and licence beside it)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "passwords" / "common-passwords.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return frozenset(x.strip() for x in f if x.strip())
+
+
+def _variants(text: str) -> set[str]:
+    """``text`` in lower case, with leading and trailing digits and punctuation removed, and with common letter
+    substitutions undone (each alone and together)."""
+    low = text.lower()
+    out = {low, low.strip(_EDGES)}
+    out |= {v.translate(t) for v in list(out) for t in _LEET}
+    out |= {v.strip(_EDGES) for v in list(out)}
+    return {v for v in out if v}
+
+
+def _trivial(password: str) -> bool:
+    """One or two distinct characters, or a run of consecutive characters (abcdefgh, 98765432)."""
+    if len(set(password.lower())) <= 2:
+        return True
+    steps = {ord(b) - ord(a) for a, b in zip(password.lower(), password.lower()[1:])}
+    return steps in ({1}, {-1})
+
+
+def check_password(password: str, username: str | None = None, display_name: str | None = None) -> str:
+    """``password`` if it may be used (for ``username``), else :class:`AccountError` saying why.
+
+    The rules (NIST SP 800-63B, 5.1.1.2): 8 to 1024 characters; not one of the 19,640 most common passwords
+    (:func:`common_passwords`) nor a simple variant of one (digits or punctuation added before or after, letters
+    replaced by look-alike digits or signs); not the user name (or the display name) nor such a variant of it,
+    nor the name reversed or repeated; not one or two repeated characters nor a simple sequence.
+    """
     if not isinstance(password, str) or len(password) < MIN_PASSWORD or len(password) > 1024:
         raise AccountError(BAD_PASSWORD_LENGTH, min=MIN_PASSWORD)
+    if _trivial(password):
+        raise AccountError(PASSWORD_TRIVIAL)
+    variants = _variants(password)
+    for name in (username, display_name):
+        if isinstance(name, str) and name.strip():
+            names = _variants(name)
+            names |= {n[::-1] for n in names}
+            # the name (or a variant) alone, repeated, or with digits and punctuation around or between
+            if variants & names or any(n in v and not v.replace(n, "").strip(_EDGES) for v in variants
+                                       for n in names):
+                raise AccountError(PASSWORD_NAME)
+    common = common_passwords()
+    if any(v in common for v in variants):
+        raise AccountError(PASSWORD_COMMON)
     return password
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(check_password(password))
+def hash_password(password: str, username: str | None = None, display_name: str | None = None) -> str:
+    return _hasher.hash(check_password(password, username, display_name))
+
+
+def server_secret(con, name: str) -> bytes:
+    """A random secret of the server kept in the store (``server_secrets``), made on first use (256 bits)."""
+    r = con.execute("SELECT value FROM server_secrets WHERE name = ?", [name]).fetchone()
+    if r is None:
+        value = secrets.token_hex(32)
+        con.execute("INSERT INTO server_secrets VALUES (?, ?)", [name, value])
+        return bytes.fromhex(value)
+    return bytes.fromhex(r[0])
 
 
 # -- users
@@ -185,7 +261,7 @@ def add_user(con, username: str, password: str, role: str, enterprise_id: str | 
         raise AccountError(ONLY_ASSESSORS)
     if _user_row(con, username) is not None:
         raise UserExists(USER_EXISTS, name=username)
-    h = hash_password(password)
+    h = hash_password(password, username, display_name)
     con.execute("INSERT INTO server_users (username, password_hash, role, enterprise_id, display_name) "
                 "VALUES (?, ?, ?, ?, ?)", [username, h, role, enterprise_id, display_name])
     for p in projects:
@@ -194,10 +270,15 @@ def add_user(con, username: str, password: str, role: str, enterprise_id: str | 
 
 
 def set_password(con, username: str, password: str) -> None:
-    """Set a new password and revoke the user's sessions."""
-    if _user_row(con, username) is None:
+    """Set a new password (checked by :func:`check_password`) and revoke the user's sessions.
+
+    Whether the old password is needed (a user changing their own) is the caller's decision: the server asks
+    for it (:meth:`zhizao.server.auth.Auth.verify_password`), the command line on a store it owns does not."""
+    r = _user_row(con, username)
+    if r is None:
         raise UnknownUser(NO_USER, name=username)
-    con.execute("UPDATE server_users SET password_hash = ? WHERE username = ?", [hash_password(password), username])
+    con.execute("UPDATE server_users SET password_hash = ? WHERE username = ?",
+                [hash_password(password, username, r[4]), username])
     revoke_user_sessions(con, username)
 
 

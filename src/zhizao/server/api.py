@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -20,16 +20,58 @@ from zhizao.ingest.mapping import load_mapping
 from zhizao.messages import define
 from zhizao.server import accounts
 from zhizao.server.access import TenantView
+from zhizao.server.auth import DEVICE_COOKIE
 from zhizao.server.deps import AnyWho, View, Who, get_server
-from zhizao.server.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
-from zhizao.server.models import (CapabilityRow, CatalogueRow, DataQualityRow, DesignationRow, Designation,
-                                  Disabled, ElementsRow, EnterpriseRow, EquipmentRow, ErrorBody, Fmt, Health,
-                                  KeyBody, KeyOut, KpiRow, Lang, LatestVerificationRow, Level, Login,
-                                  LoginAnswer, LossesRow, MappingOut, Me, NewKey, Period, ProgrammeStatistics,
-                                  ProjectDetail, ProjectRow, ProjectVerifyBody, QuarantineRow,
-                                  QuarantineSummaryRow, RecognitionRow, Revoked, SessionOut, StopReasonRow,
-                                  TableName, TableOut, UploadAnswer, UploadDetail, UploadRow, UserBody, UserOut,
-                                  UserPatch, VerificationOut, VerifyBody, table_responses, text_responses)
+from zhizao.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from zhizao.server.models import (
+    CapabilityRow,
+    CatalogueRow,
+    DataQualityRow,
+    Designation,
+    DesignationRow,
+    Disabled,
+    ElementsRow,
+    EnterpriseRow,
+    EquipmentRow,
+    ErrorBody,
+    Fmt,
+    Health,
+    KeyBody,
+    KeyOut,
+    KpiRow,
+    Lang,
+    LatestVerificationRow,
+    Level,
+    Login,
+    LoginAnswer,
+    LossesRow,
+    MappingOut,
+    Me,
+    NewKey,
+    Period,
+    ProgrammeStatistics,
+    ProjectDetail,
+    ProjectRow,
+    ProjectVerifyBody,
+    QuarantineRow,
+    QuarantineSummaryRow,
+    RecognitionRow,
+    Revoked,
+    SessionOut,
+    StopReasonRow,
+    TableName,
+    TableOut,
+    UploadAnswer,
+    UploadDetail,
+    UploadRow,
+    UserBody,
+    UserOut,
+    UserPatch,
+    VerificationOut,
+    VerifyBody,
+    table_responses,
+    text_responses,
+)
 from zhizao.server.uploads import bundled_mappings, ingest_upload
 
 ERRORS = {s: {"description": d, "model": ErrorBody} for s, d in (
@@ -39,14 +81,16 @@ ERRORS = {s: {"description": d, "model": ErrorBody} for s, d in (
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
-Text = Annotated[Optional[str], Query(max_length=200)]
+Text = Annotated[str | None, Query(max_length=200)]
 
 WRONG_LOGIN = define("server.wrong_login", "wrong user name or password")
-TOO_MANY_LOGINS = define("server.too_many_logins", "too many failed logins; try again in %(seconds)s s")
 KEY_HAS_NO_SESSION = define("server.key_has_no_session",
                             "an API key has no session; revoke the key instead (DELETE /api/v1/keys/{key_id})")
 TIMESTAMP_TOO_LONG = define("server.timestamp_too_long", "time stamps are at most 64 characters")
 NO_USER = define("server.no_user", "no user '%(name)s'")
+OLD_PASSWORD_NEEDED = define("server.old_password_needed",
+                             "to change your own password, give your current one too (old_password)")
+OLD_PASSWORD_WRONG = define("server.old_password_wrong", "the current password (old_password) is wrong")
 
 
 def _v(x):
@@ -79,16 +123,21 @@ def jsonable(obj):
     return obj
 
 
-def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str, str]:
-    if _v(fmt) == "csv":
-        return df.to_csv(index=False), "text/csv; charset=utf-8"
+def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
+    """The body and media type of a table answer: CSV and xlsx through :func:`zhizao.export.to_bytes` (formula-
+    like text neutralised), JSON as row objects."""
+    from zhizao.export import media_type, to_bytes
+
+    if _v(fmt) in ("csv", "xlsx"):
+        return to_bytes(df, _v(fmt)), media_type(_v(fmt))
     return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
         "application/json"
 
 
 def table_response(df: pd.DataFrame, fmt=None) -> Response:
     text, media = _table_text(df, fmt)
-    return Response(text, media_type=media)
+    headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(fmt) == "xlsx" else None
+    return Response(text, media_type=media, headers=headers)
 
 
 def json_response(obj, status: int = 200) -> Response:
@@ -121,10 +170,8 @@ def health(request: Request, who: AnyWho):
 def login(request: Request, body: Login):
     s = get_server(request)
     client = request.client.host if request.client else None
-    wait = s.auth.wait_seconds(body.username, client)
-    if wait:
-        raise RateLimited(TOO_MANY_LOGINS, seconds=wait)
-    res = s.auth.login(body.username, body.password, request.headers.get("user-agent"), client)
+    res = s.auth.login(body.username, body.password, request.headers.get("user-agent"), client,
+                       request.cookies.get(DEVICE_COOKIE))
     if res is None:
         raise Unauthorized(WRONG_LOGIN)
     token, session, user = res
@@ -194,10 +241,11 @@ def _q(view: TenantView, fn, level, period, start, end, id, enterprise, site, ar
                 within=_within(enterprise, site, area, work_center), **kw)
         return _table_text(df, format)
     text, media = view.cached(key, compute, tenant=True)
-    return Response(text, media_type=media)
+    headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(format) == "xlsx" else None
+    return Response(text, media_type=media, headers=headers)
 
 
-IdList = Annotated[Optional[list[str]], Query(max_length=1000, description="keep only these entity ids")]
+IdList = Annotated[list[str] | None, Query(max_length=1000, description="keep only these entity ids")]
 
 
 @router.get("/kpi", tags=["kpi"], summary="ISO 22400 elements and KPIs by level, period and range",
@@ -264,8 +312,8 @@ def kpi_catalogue(view: View, format: Fmt = Fmt.json):
              summary="Upload a CSV or Parquet file into a canonical table; answers with its quarantine")
 def ingest(request: Request, table: TableName, who: Who, view: View,
            file: UploadFile = File(..., description="CSV or Parquet file"),
-           mapping: Optional[UploadFile] = File(None, description="mapping file (YAML)"),
-           mapping_name: Optional[str] = Form(None, max_length=100, description="a bundled mapping")):
+           mapping: UploadFile | None = File(None, description="mapping file (YAML)"),
+           mapping_name: str | None = Form(None, max_length=100, description="a bundled mapping")):
     """Records about equipment, scopes or enterprises of another tenant are refused (403) before anything is
     stored; invalid records are quarantined with the rule they broke (listed in the answer)."""
     s = get_server(request)
@@ -447,6 +495,12 @@ def get_user(view: View, username: str = PathParam(..., max_length=64)):
 def patch_user(request: Request, view: View, body: UserPatch, username: str = PathParam(..., max_length=64)):
     view.require_user(username, change=True, password_only=body.active is None and body.projects is None)
     s = get_server(request)
+    if body.password is not None and view.changes_own_password(username):
+        if not body.old_password:
+            raise BadRequest(OLD_PASSWORD_NEEDED)
+        client = request.client.host if request.client else None
+        if s.auth.check(username, body.old_password, client, request.cookies.get(DEVICE_COOKIE)) is None:
+            raise Forbidden(OLD_PASSWORD_WRONG)
     with s.store.accounts() as con:
         if accounts.get_user(con, username) is None:
             raise NotFound(NO_USER, name=username)
@@ -459,7 +513,7 @@ def patch_user(request: Request, view: View, body: UserPatch, username: str = Pa
             for pid in set(u.projects) - set(body.projects):
                 accounts.unassign(con, username, pid)
             for pid in body.projects:
-                _account_call(lambda: accounts.assign(con, username, pid))
+                _account_call(lambda pid=pid: accounts.assign(con, username, pid))
         u = accounts.get_user(con, username)
     s.auth.invalidate()
     return u.to_dict()
@@ -519,4 +573,4 @@ def revoke_session(request: Request, view: View, session_id: str = PathParam(...
     return {"revoked": session_id}
 
 
-__all__ = ["router", "records", "jsonable"]
+__all__ = ["jsonable", "records", "router"]

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,12 +18,11 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import zhizao
+from zhizao.messages import define
 from zhizao.server import api, web
 from zhizao.server.access import TenantView, admin_access
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
-from zhizao.messages import define
 from zhizao.server.errors import ApiError, body
 from zhizao.server.store import Store
 
@@ -41,8 +41,11 @@ class Server:
     """What the application holds: the store, authentication, settings."""
 
     def __init__(self, db, max_upload_mb: float = 200, warm: bool = True, secure_cookies: bool = False,
-                 cache_size: int = 256):
-        self.store = Store(db, cache_size=cache_size)
+                 cache_size: int = 256, limits=None):
+        from zhizao.server.uploads import clean_stale_folders
+
+        clean_stale_folders()  # upload folders of a server that crashed
+        self.store = Store(db, cache_size=cache_size, limits=limits)
         self.auth = Auth(self.store)
         self.max_upload = int(max_upload_mb * 10**6)
         self.secure_cookies = secure_cookies
@@ -85,7 +88,7 @@ class Server:
             import gc
 
             gc.freeze()  # what the warm-up cached is long-lived too
-        except Exception as e:  # noqa: BLE001 - warming is an optimisation only
+        except Exception as e:
             log.warning("warm-up failed: %s", e)
 
     def verify_project(self, project_id: str, indicators=None, confidence: float = 0.9) -> list:
@@ -158,8 +161,9 @@ class SecurityHeaders:
     (``hsts``: with ``--secure-cookies``) and no caching of anything but the static files and charts (which set
     their own Cache-Control). It is the outermost layer, so every answer carries them, errors included."""
 
-    FIXED = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-             (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
+    FIXED: ClassVar[list[tuple[bytes, bytes]]] = [
+        (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"), (b"content-security-policy", CSP.encode())]
     HSTS = (b"strict-transport-security", b"max-age=31536000")
 
     def __init__(self, app, hsts: bool = False):
@@ -205,7 +209,7 @@ class InternalErrors:
             await send(msg)
         try:
             await self.app(scope, receive, tracked)
-        except Exception as exc:  # noqa: BLE001 - the answer to any fault is one 500
+        except Exception as exc:
             request = Request(scope)
             log.exception("internal error on %s %s", request.method, request.url.path)
             if started:
@@ -231,7 +235,7 @@ def _wants_html(request: Request) -> bool:
 
 
 def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = True,
-               secure_cookies: bool = False, cache_size: int = 256) -> FastAPI:
+               secure_cookies: bool = False, cache_size: int = 256, limits=None) -> FastAPI:
     """The zhizao server application over the store ``db``.
 
     Parameters
@@ -246,12 +250,14 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
         Mark the session cookie ``Secure`` (behind HTTPS).
     cache_size : int
         Entries of the per-version result cache.
+    limits : zhizao.limits.Limits, optional
+        Input limits of uploads (default :func:`zhizao.limits.current`: the defaults and ``ZHIZAO_LIMIT_*``).
     """
-    import zhizao.portfolio  # noqa: F401 - import the stages now, not on the first request
-    import zhizao.verify  # noqa: F401
+    import zhizao.portfolio
+    import zhizao.verify
 
     server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
-                    cache_size=cache_size)
+                    cache_size=cache_size, limits=limits)
     app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None,
                   description="ISO 22400 KPIs, verified transformation results and programme statistics of a "
                               "zhizao store. Authenticate with an API key (X-API-Key: zk_...) or a session token "
@@ -317,4 +323,4 @@ def _quote(s: str) -> str:
     return quote(s, safe="/")
 
 
-__all__ = ["create_app", "Server", "tenant", "current_principal", "optional_principal", "get_server"]
+__all__ = ["Server", "create_app", "current_principal", "get_server", "optional_principal", "tenant"]

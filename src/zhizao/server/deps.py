@@ -80,9 +80,8 @@ async def current_principal(request: Request, p: Principal | None = Depends(opti
     if p is None:
         raise Unauthorized(NO_CREDENTIALS)
     if request.method not in SAFE_METHODS and getattr(request.state, "via_cookie", False) \
-            and request.url.path.startswith("/api/"):
-        if request.headers.get(CSRF_HEADER) != p.csrf:
-            raise Forbidden(NO_CSRF_HEADER)
+            and request.url.path.startswith("/api/") and request.headers.get(CSRF_HEADER) != p.csrf:
+        raise Forbidden(NO_CSRF_HEADER)
     return p
 
 
@@ -103,5 +102,16 @@ Who = Annotated[Principal, Depends(current_principal)]
 MaybeWho = Annotated[Principal | None, Depends(optional_principal)]
 AnyWho = Annotated[Principal | None, Depends(soft_principal)]
 
-__all__ = ["get_server", "credential", "optional_principal", "soft_principal", "current_principal", "tenant",
-           "View", "Who", "MaybeWho", "AnyWho", "SAFE_METHODS"]
+__all__ = [
+    "SAFE_METHODS",
+    "AnyWho",
+    "MaybeWho",
+    "View",
+    "Who",
+    "credential",
+    "current_principal",
+    "get_server",
+    "optional_principal",
+    "soft_principal",
+    "tenant",
+]

@@ -8,8 +8,19 @@ other exception is an internal error (500), with the security headers and the co
 
 from __future__ import annotations
 
-from zhizao.errors import (Conflict, DataSufficiencyError, Forbidden, InputError, NotFound, RateLimited, StoreBusy,
-                           TooLarge, Unauthorized, Unsupported, ZhizaoError)
+from zhizao.errors import (
+    Conflict,
+    DataSufficiencyError,
+    Forbidden,
+    InputError,
+    NotFound,
+    RateLimited,
+    StoreBusy,
+    TooLarge,
+    Unauthorized,
+    Unsupported,
+    ZhizaoError,
+)
 
 ApiError = ZhizaoError
 BadRequest = InputError
@@ -19,5 +30,17 @@ def body(status: int, code: str, message: str, **extra) -> dict:
     return {"error": {"status": status, "code": code, "message": message, **extra}}
 
 
-__all__ = ["ApiError", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "TooLarge",
-           "Unsupported", "DataSufficiencyError", "RateLimited", "StoreBusy", "body"]
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "DataSufficiencyError",
+    "Forbidden",
+    "NotFound",
+    "RateLimited",
+    "StoreBusy",
+    "TooLarge",
+    "Unauthorized",
+    "Unsupported",
+    "body",
+]

@@ -16,7 +16,7 @@ model (``Answer`` subclass, or ``list[...Row]`` for a table), then pass ``respon
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -29,7 +29,7 @@ from zhizao.server import accounts
 Level = Enum("Level", {x: x for x in LEVELS}, type=str)
 Period = Enum("Period", {x: x for x in PERIODS}, type=str)
 TableName = Enum("TableName", {x: x for x in TABLES}, type=str)
-Fmt = Enum("Fmt", {"json": "json", "csv": "csv"}, type=str)
+Fmt = Enum("Fmt", {"json": "json", "csv": "csv", "xlsx": "xlsx"}, type=str)
 Lang = Enum("Lang", {"zh": "zh", "en": "en"}, type=str)
 Role = Enum("Role", {r: r for r in accounts.ROLES}, type=str)
 Designation = Enum("Designation", {"digital_workshop": "digital_workshop", "smart_factory": "smart_factory"},
@@ -39,8 +39,8 @@ Indicator = Enum("Indicator", {x: x for x in ("production_efficiency", "defect_r
 Uncertainty = Enum("Uncertainty", {x: x for x in ("exact_hac", "ashrae14", "block_bootstrap")}, type=str)
 Granularity = Enum("Granularity", {x: x for x in ("hour", "day", "week", "month")}, type=str)
 
-Num = Optional[float]
-Text = Optional[str]
+Num = float | None
+Text = str | None
 
 
 class Body(BaseModel):
@@ -66,8 +66,8 @@ class ErrorDetail(BaseModel):
     status: int
     code: str
     message: str
-    params: Optional[dict[str, Any]] = None
-    errors: Optional[list[dict[str, Any]]] = None
+    params: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] | None = None
 
 
 class ErrorBody(BaseModel):
@@ -80,7 +80,7 @@ class ErrorBody(BaseModel):
 class Health(Answer):
     status: str = Field(description='"ok"')
     version: str
-    store_version: Optional[list[str]] = Field(None, description="only for signed-in callers")
+    store_version: list[str] | None = Field(None, description="only for signed-in callers")
 
 
 class Login(Body):
@@ -120,8 +120,8 @@ class Me(Answer):
     enterprise_id: Text = None
     site: Text = None
     projects: list[str]
-    enterprises: Optional[list[str]] = Field(None, description="null: every enterprise")
-    sites: Optional[list[str]] = Field(None, description="null: every site")
+    enterprises: list[str] | None = Field(None, description="null: every enterprise")
+    sites: list[str] | None = Field(None, description="null: every site")
     levels: list[str]
     write_tables: list[str]
     programme: bool
@@ -133,21 +133,23 @@ class UserBody(Body):
     username: str = Field(max_length=64)
     password: str = Field(min_length=accounts.MIN_PASSWORD, max_length=1024)
     role: Role
-    enterprise_id: Optional[str] = Field(None, max_length=200)
-    display_name: Optional[str] = Field(None, max_length=200)
+    enterprise_id: str | None = Field(None, max_length=200)
+    display_name: str | None = Field(None, max_length=200)
     projects: list[str] = Field(default_factory=list, max_length=1000)
 
 
 class UserPatch(Body):
-    password: Optional[str] = Field(None, min_length=accounts.MIN_PASSWORD, max_length=1024)
-    active: Optional[bool] = None
-    projects: Optional[list[str]] = Field(None, max_length=1000)
+    password: str | None = Field(None, min_length=accounts.MIN_PASSWORD, max_length=1024)
+    old_password: str | None = Field(None, max_length=1024,
+                                        description="your current password (needed to change your own)")
+    active: bool | None = None
+    projects: list[str] | None = Field(None, max_length=1000)
 
 
 class KeyBody(Body):
-    enterprise_id: Optional[str] = Field(None, max_length=200)
-    site: Optional[str] = Field(None, max_length=200)
-    name: Optional[str] = Field(None, max_length=200)
+    enterprise_id: str | None = Field(None, max_length=200)
+    site: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=200)
 
 
 class KeyOut(Answer):
@@ -201,16 +203,16 @@ class EquipmentRow(Row):
     site: Text = None
     enterprise: Text = None
     timezone: Text = None
-    digital: Optional[bool] = None
+    digital: bool | None = None
     epc: Num = None
 
 
 class QuarantinedRecord(Answer):
-    record: Optional[int] = None
-    line: Optional[int] = None
+    record: int | None = None
+    line: int | None = None
     rule: str
     detail: Text = None
-    raw: Optional[Any] = None
+    raw: Any | None = None
 
 
 class UploadAnswer(Answer):
@@ -235,11 +237,11 @@ class UploadRow(Row):
     enterprise_id: Text = None
     site: Text = None
     mapping: Text = None
-    bytes: Optional[int] = None
-    loaded: Optional[int] = None
-    quarantined: Optional[int] = None
-    skipped: Optional[int] = None
-    already_loaded: Optional[bool] = None
+    bytes: int | None = None
+    loaded: int | None = None
+    quarantined: int | None = None
+    skipped: int | None = None
+    already_loaded: bool | None = None
     uploaded_at: Any = None
 
 
@@ -247,8 +249,8 @@ class QuarantineRow(Row):
     upload_id: Text = None
     table: str
     source: Text = None
-    record: Optional[int] = None
-    line: Optional[int] = None
+    record: int | None = None
+    line: int | None = None
     rule: str
     detail: Text = None
     raw: Text = None
@@ -276,12 +278,12 @@ _PERIOD = {"period_start": (Any, Field(None, description="ISO 8601 with the plan
 ElementsRow = create_model(
     "ElementsRow", __base__=Row, __doc__="Elements of one entity and period (times [s], quantities [units], energy "
                                          "[kWh, kgce], labour [h]); the level's id column is set.",
-    **_LEVEL_IDS, **_PERIOD, n_equipment=(Optional[int], None), no_calendar=(Optional[bool], None),
+    **_LEVEL_IDS, **_PERIOD, n_equipment=(int | None, None), no_calendar=(bool | None, None),
     **{e: (Num, None) for e in _ELEMENTS})
 KpiRow = create_model(
     "KpiRow", __base__=ElementsRow, __doc__="Elements and KPIs (fractions, null when undefined) of one entity "
                                             "and period; null_reasons says why each null KPI is null.",
-    null_reasons=(Optional[Any], None), **{k: (Num, None) for k in KPI_NAMES})
+    null_reasons=(Any | None, None), **{k: (Num, None) for k in KPI_NAMES})
 
 
 class LossesRow(Row):
@@ -314,15 +316,15 @@ class DataQualityRow(Row):
     period_start: Any = None
     period_end: Any = None
     check: str
-    value: Optional[Any] = None
-    description: Optional[Any] = None
+    value: Any | None = None
+    description: Any | None = None
 
 
 class CapabilityRow(Row):
     period_start: Any = None
     period_end: Any = None
     characteristic: Text = None
-    n: Optional[float] = None
+    n: float | None = None
     mean: Num = None
     sigma: Num = None
     s: Num = None
@@ -332,11 +334,11 @@ class CapabilityRow(Row):
     cmk: Num = None
     cp: Num = None
     cpk: Num = None
-    null_reason: Optional[Any] = None
+    null_reason: Any | None = None
 
 
 class CatalogueRow(Row):
-    number: Optional[int] = None
+    number: int | None = None
     name: str
     formula: str
     better: Text = None
@@ -349,14 +351,14 @@ class VerifyBody(Body):
     scope: str = Field(max_length=200)
     baseline: tuple[str, str]
     reporting: tuple[str, str]
-    definition: Optional[str] = Field(None, max_length=100)
+    definition: str | None = Field(None, max_length=100)
     confidence: float = Field(0.9, ge=0.5, le=0.999)
     uncertainty: Uncertainty = Uncertainty.exact_hac
     granularity: Granularity = Granularity.day
 
 
 class ProjectVerifyBody(Body):
-    indicators: Optional[list[Indicator]] = Field(None, max_length=10)
+    indicators: list[Indicator] | None = Field(None, max_length=10)
     confidence: float = Field(0.9, ge=0.5, le=0.999)
 
 
@@ -366,8 +368,8 @@ class VerificationOut(Row):
     indicator: str
     definition: Text = None
     scope: Text = None
-    baseline_period: Optional[list[Any]] = None
-    reporting_period: Optional[list[Any]] = None
+    baseline_period: list[Any] | None = None
+    reporting_period: list[Any] | None = None
     baseline: Num = None
     reporting: Num = None
     adjusted_baseline: Num = None
@@ -378,9 +380,9 @@ class VerificationOut(Row):
     confidence: Num = None
     method: Text = None
     simple_change: Num = None
-    fit: Optional[Any] = None
-    warnings: Optional[list[Any]] = None
-    coverage: Optional[Any] = None
+    fit: Any | None = None
+    warnings: list[Any] | None = None
+    coverage: Any | None = None
     project_id: Text = None
 
 
@@ -448,25 +450,28 @@ class ProgrammeStatistics(BaseModel):
     model_config = ConfigDict(extra="allow")
     totals: dict[str, Any]
     averages: list[dict[str, Any]]
-    confidence: Optional[float] = None
+    confidence: float | None = None
 
 
 class RecognitionRow(Row):
     criterion: str
-    description: Optional[Any] = None
-    threshold: Optional[Any] = None
+    description: Any | None = None
+    threshold: Any | None = None
     operator: Text = None
-    value: Optional[Any] = None
-    passed: Optional[Any] = None
+    value: Any | None = None
+    passed: Any | None = None
     source: Text = None
-    basis: Optional[Any] = None
-    evidence: Optional[Any] = None
+    basis: Any | None = None
+    evidence: Any | None = None
 
 
 def table_responses(model) -> dict:
     """``responses=`` of a table route: the JSON rows (``model``) or CSV with ``format=csv``."""
-    return {200: {"content": {"text/csv": {"schema": {"type": "string", "description": "the same rows as CSV"}}},
-                  "description": "JSON rows, or CSV with format=csv"}}
+    return {200: {"content": {"text/csv": {"schema": {"type": "string", "description": "the same rows as CSV"}},
+                              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                                  "schema": {"type": "string", "format": "binary",
+                                             "description": "the same rows as an Excel workbook"}}},
+                  "description": "JSON rows, or CSV with format=csv, or Excel with format=xlsx"}}
 
 
 def text_responses(*media: str, status: int = 200) -> dict:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import zhizao
 from zhizao.server import accounts
@@ -151,7 +152,7 @@ class _ReaderCache(dict):
     """The cache of a request's Workspace: its own dict, except the elements of every entity (the costly
     stage result), which are shared by all requests through the store's result cache."""
 
-    def __init__(self, read: "Read"):
+    def __init__(self, read: Read):
         super().__init__()
         self.read = read
 
@@ -168,7 +169,7 @@ class Read:
     opened on first use (a request answered from the cache never touches the store); ``counters`` are the
     domain counters the request works on (read before the snapshot: data is never older than them)."""
 
-    def __init__(self, store: "Store", counters: dict):
+    def __init__(self, store: Store, counters: dict):
         self.store = store
         self.counters = counters
         self._cur = None
@@ -215,7 +216,7 @@ class Read:
         if cur is not None:
             try:
                 cur.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - the transaction may already be closed
+            except Exception:
                 pass
             cur.close()
 
@@ -231,9 +232,9 @@ class Store:
         Entries of the result cache (whole stage results: KPI frames, rendered charts and pages).
     """
 
-    def __init__(self, db, cache_size: int = 256):
+    def __init__(self, db, cache_size: int = 256, limits=None):
         # the writer's own cache (the inputs of stored verifications) is bounded
-        self.ws = zhizao.connect(db, cache=LRU(8))
+        self.ws = zhizao.connect(db, cache=LRU(8), limits=limits)
         self.path = self.ws.path
         accounts.ensure_tables(self.ws.con)
         self.write_lock = threading.RLock()

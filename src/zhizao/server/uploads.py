@@ -4,30 +4,44 @@ An upload is saved under a private temporary folder as ``<upload id>_<file name>
 provenance columns name the upload), checked by :meth:`zhizao.server.access.TenantView.check_upload`, and
 loaded with :meth:`zhizao.Workspace.ingest` while the server's write lock is held. A refused or failed upload
 stores nothing; the temporary folder is removed in every case.
+
+Limits (:mod:`zhizao.limits`, one place): the bytes sent (``max_upload_bytes``, or the server's
+``--max-upload-mb``), the bytes a ``.gz`` file unpacks to (``max_decompressed_bytes``: it is unpacked here,
+counting, before anything parses it), the columns and the length of the header line (``max_columns``,
+``max_line_bytes``: checked on the first line before DuckDB sniffs the file), the mapping file's size, and the
+load's time (``max_upload_seconds``: past it the load is interrupted and rolled back, the write lock released,
+and the client told 413). The temporary folders are named ``zhizao-upload-<pid>-...``; a server starting
+removes those of processes that no longer run (:func:`clean_stale_folders`), so a crash leaves nothing behind
+for long.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import re
 import secrets
 import shutil
 import tempfile
+import time
 import unicodedata
+import zlib
 from pathlib import Path
 
 import duckdb
 
-from zhizao.ingest.load import IngestError
-from zhizao.ingest.mapping import Mapping, MappingError, bundled_mapping, load_mapping
 from zhizao.errors import ZhizaoError
+from zhizao.ingest.load import TOO_SLOW, IngestError, Watchdog, check_file
+from zhizao.ingest.mapping import Mapping, MappingError, MappingSqlError, bundled_mapping, load_mapping
+from zhizao.limits import Limits, current
 from zhizao.messages import KINDS, Message, define
 from zhizao.server.access import REGISTRY_TABLES, TenantView, derive_access
 from zhizao.server.errors import BadRequest, Forbidden, TooLarge, Unsupported
 
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".data", ".parquet", ".pq", ".csv.gz", ".tsv.gz", ".txt.gz", ".data.gz")
 MAPPING_SUFFIXES = (".yaml", ".yml")
-MAX_MAPPING_BYTES = 1 << 20
+FOLDER_PREFIX = "zhizao-upload-"
 _NAME_RE = re.compile(r"^[\w.\-+() ]+$", re.UNICODE)
 CHUNK = 1 << 20
 
@@ -48,6 +62,9 @@ SQL_MAPPING_ADMINS = define("uploads.sql_mapping_admins",
                             "upload such mappings (use a bundled mapping or column names)")
 SKIP_WHOLE = define("uploads.skip_whole", "%(name)s: read.skip must be a whole number")
 CANNOT_LOAD = define("uploads.cannot_load", "%(name)s: cannot load: %(error)s")
+UNPACKS_TOO_LARGE = define("uploads.unpacks_too_large", "file '%(name)s' unpacks to more than the limit of "
+                                                         "%(limit)s bytes")
+BAD_GZIP = define("uploads.bad_gzip", "file '%(name)s' is not a valid gzip file: %(error)s")
 
 
 def bundled_mappings() -> dict[str, Path]:
@@ -73,20 +90,24 @@ def safe_name(name: str | None, suffixes=DATA_SUFFIXES) -> str:
     return name
 
 
+def _copy(src, out, limit: int, too_large: TooLarge) -> int:
+    """Copy ``src`` to ``out`` in chunks, counting; ``too_large`` is raised past ``limit`` bytes (nothing more
+    is written). Returns the bytes copied."""
+    n = 0
+    while chunk := src.read(CHUNK):
+        n += len(chunk)
+        if n > limit:
+            raise too_large
+        out.write(chunk)
+    return n
+
+
 def save(upload, dest: Path, limit: int) -> int:
     """Copy an uploaded file to ``dest``; 413 past ``limit`` bytes, 400 when empty. Returns the size."""
-    n = 0
     src = upload.file
     src.seek(0)
     with open(dest, "wb") as out:
-        while True:
-            chunk = src.read(CHUNK)
-            if not chunk:
-                break
-            n += len(chunk)
-            if n > limit:
-                raise TooLarge(TOO_LARGE, mb=round(limit / 1e6))
-            out.write(chunk)
+        n = _copy(src, out, limit, TooLarge(TOO_LARGE, mb=round(limit / 1e6)))
     if n == 0:
         raise BadRequest(EMPTY, name=dest.name.split('_', 1)[-1])
     return n
@@ -107,9 +128,60 @@ def sniff(path: Path, name: str) -> None:
         raise BadRequest(NOT_TEXT, name=name)
 
 
-def read_mapping(access, mapping_name: str | None, mapping_upload, folder: Path) -> tuple[Mapping | None, str | None]:
+def unpack(path: Path, dest: Path, limit: int, name: str) -> int:
+    """Unpack the gzip file ``path`` to ``dest``, counting: 413 past ``limit`` bytes (nothing more is written),
+    400 for a broken archive. Returns the unpacked size."""
+    try:
+        with gzip.open(path, "rb") as src, open(dest, "wb") as out:
+            n = _copy(src, out, limit, TooLarge(UNPACKS_TOO_LARGE, name=name, limit=limit))
+    except (OSError, EOFError, zlib.error) as e:
+        raise BadRequest(BAD_GZIP, name=name, error=str(e).splitlines()[0] if str(e) else type(e).__name__) \
+            from None
+    if n == 0:
+        raise BadRequest(EMPTY, name=name)
+    return n
+
+
+def new_folder() -> Path:
+    """A private temporary folder for one upload, named after this process (see :func:`clean_stale_folders`)."""
+    return Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_folders(root: str | Path | None = None, older_than: float = 3600.0) -> int:
+    """Remove upload folders left behind by processes that died (a crash, a SIGKILL): those named after a
+    process that no longer runs, and unnamed ones older than ``older_than`` seconds. Returns how many."""
+    root = Path(root or tempfile.gettempdir())
+    n = 0
+    for p in root.glob(FOLDER_PREFIX + "*"):
+        if not p.is_dir() or p.is_symlink():
+            continue
+        m = re.match(re.escape(FOLDER_PREFIX) + r"(\d+)-", p.name)
+        try:
+            stale = not _alive(int(m.group(1))) if m else time.time() - p.stat().st_mtime > older_than
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+            n += 1
+    return n
+
+
+def read_mapping(access, mapping_name: str | None, mapping_upload, folder: Path,
+                 limits: Limits | None = None) -> tuple[Mapping | None, str | None]:
     """The mapping of an upload: a bundled one by name, or an uploaded YAML file (SQL expressions only for
-    administrators: they run inside the store)."""
+    administrators; they are confined anyway: :func:`zhizao.ingest.mapping.check_expression`, evaluated in
+    a sandbox)."""
+    limits = limits or current()
     if mapping_name and mapping_upload is not None:
         raise BadRequest(MAPPING_TWICE)
     if mapping_name:
@@ -121,9 +193,15 @@ def read_mapping(access, mapping_name: str | None, mapping_upload, folder: Path)
         return None, None
     name = safe_name(mapping_upload.filename, MAPPING_SUFFIXES)
     path = folder / ("mapping_" + name)
-    save(mapping_upload, path, MAX_MAPPING_BYTES)
+    save(mapping_upload, path, limits.max_mapping_bytes)
     try:
-        m = load_mapping(path)
+        m = load_mapping(path, limits.max_mapping_bytes)
+    except MappingSqlError as e:
+        if not access.sql_mappings:
+            raise Forbidden(SQL_MAPPING_ADMINS, name=name) from None
+        raise BadRequest(_clean(e, {str(path): name})) from None
+    except TooLarge as e:
+        raise TooLarge(_clean(e, {str(path): name})) from None
     except MappingError as e:
         raise BadRequest(_clean(e, {str(path): name})) from None
     except (ValueError, TypeError, AttributeError) as e:  # the loader's checks missed a malformed document
@@ -172,9 +250,12 @@ def _clean(error: ZhizaoError, replacements: dict) -> Message:
 
 
 def ingest_upload(store, principal, table: str, upload, mapping_name: str | None = None, mapping_upload=None,
-                  limit: int = 200 * 10**6) -> dict:
-    """Check and load one uploaded file; returns the load report with the upload's quarantined records."""
-    folder = Path(tempfile.mkdtemp(prefix="zhizao-upload-"))
+                  limit: int | None = None, limits: Limits | None = None) -> dict:
+    """Check and load one uploaded file within ``limits`` (``limit``: the bytes sent, default
+    ``max_upload_bytes``); returns the load report with the upload's quarantined records."""
+    limits = limits or getattr(store.ws, "limits", None) or current()
+    limit = limits.max_upload_bytes if limit is None else limit
+    folder = new_folder()
     try:
         name = safe_name(upload.filename)
         upload_id = "u" + secrets.token_hex(6)
@@ -182,20 +263,41 @@ def ingest_upload(store, principal, table: str, upload, mapping_name: str | None
         path = folder / source
         size = save(upload, path, limit)
         sniff(path, name)
+        if name.lower().endswith(".gz"):  # unpacked here, counting: DuckDB never sees more than the limit
+            plain = folder / ("unpacked_" + source[:-3])
+            unpack(path, plain, limits.max_decompressed_bytes, name)
+            path.unlink()
+            path = plain
         with store.read() as rd:
             access = derive_access(principal, rd.con)
-        mapping, mapping_label = read_mapping(access, mapping_name, mapping_upload, folder)
+        mapping, mapping_label = read_mapping(access, mapping_name, mapping_upload, folder, limits)
 
-        repl = {str(path): name, str(folder) + "/": "", source: name}
+        repl = {str(path): name, str(folder) + "/": "", source: name, path.name: name}
+        # columns and header length, before anything parses the file (and before the write lock)
+        try:
+            check_file(path, mapping, limits, name)
+        except ZhizaoError as e:
+            raise type(e)(_clean(e, repl)) from None
         with store.write() as ws:
+            # the time limit counts from here: the tenant check and the load, both under the write lock
+            deadline = time.monotonic() + limits.max_upload_seconds
             with store.read() as rd:  # a snapshot taken under the write lock: nothing changes until we load
                 view = TenantView(rd, derive_access(principal, rd.con))
+                dog = Watchdog(rd.con, limits.max_upload_seconds).start()
                 try:
                     view.check_upload(table, path, mapping)
-                except IngestError as e:
-                    raise type(e)(_clean(e, repl)) from None
-            try:
-                report = ws.ingest(table, path, mapping=mapping)[0]
+                except (IngestError, duckdb.Error) as e:
+                    if dog.fired:
+                        raise TooLarge(TOO_SLOW, source=name, seconds=limits.max_upload_seconds) from None
+                    if isinstance(e, IngestError):
+                        raise type(e)(_clean(e, repl)) from None
+                    raise BadRequest(_clean(BadRequest(CANNOT_LOAD, name=name, error=str(e).splitlines()[0]),
+                                            repl)) from None
+                finally:
+                    dog.stop()
+            try:  # past the time limit: interrupted and rolled back (TooLarge); the lock is released on the way out
+                report = ws.ingest(table, path, mapping=mapping, timeout=max(0.001, deadline - time.monotonic()),
+                                   source=source)[0]
             except ZhizaoError as e:
                 raise type(e)(_clean(e, repl)) from None
             except duckdb.Error as e:

@@ -15,21 +15,29 @@ import logging
 import pandas as pd
 from markupsafe import Markup
 
+from zhizao.i18n import N_, NULL, Formatter, translations
 from zhizao.kpi.kpis import null_reason_messages
+from zhizao.messages import define
+from zhizao.portfolio import vocabulary as vocab
 from zhizao.portfolio.bulletin import (
     BASIS_LABELS,
     DESIGNATION_LABELS,
     INDICATOR_LABELS,
-    TYPE_LABELS,
 )
 from zhizao.portfolio.bulletin import LEVEL_LABELS as DESIGNATION_LEVEL_LABELS
 from zhizao.report import charts
-from zhizao.report.html import KPI_NAMES, LEVEL_LABELS, waterfall_steps
-from zhizao.report.summaries import (WATERFALL, check_label, check_unit, dq_summary, dq_value, loss_items, pareto,
-                                     stop_reason_items)
-from zhizao.i18n import N_, NULL, Formatter, translations
+from zhizao.report.html import KPI_NAMES, LEVEL_LABELS, null_reason_text, waterfall_steps
+from zhizao.report.summaries import (
+    WATERFALL,
+    check_label,
+    check_unit,
+    dq_summary,
+    dq_value,
+    loss_items,
+    pareto,
+    stop_reason_items,
+)
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
-from zhizao.messages import define
 from zhizao.server.errors import ApiError, NotFound
 from zhizao.server.store import LRU
 
@@ -45,6 +53,60 @@ CHILD = {"enterprise": "site", "site": "area", "area": "work_center", "work_cent
 PARENTS = ("enterprise", "site", "area", "work_center")
 MAX_POINTS = 400
 MAX_ROWS = 300
+#: Definitions of the verify stage's indicators (zhizao.verify.indicators.DEFINITIONS).
+DEFINITION_LABELS = {
+    "good_units_per_production_hour": N_("good units per production hour"),
+    "standard_hours_per_labour_hour": N_("standard hours earned per labour hour"),
+    "good_units_per_labour_hour": N_("good units per labour hour"),
+    "scrap_rework_per_produced": N_("scrap and rework per unit produced"),
+    "failed_per_inspected": N_("failed units per unit inspected"),
+    "kgce_per_unit": N_("kgce per unit produced"), "kgce_per_good_unit": N_("kgce per good unit"),
+    "kgce_per_10k_cny": N_("kgce per 10,000 CNY of output value"), "kwh_per_day": N_("kWh per day"),
+    "kgce_per_day": N_("kgce per day"), "cost_per_good_unit": N_("operating cost per good unit at baseline prices"),
+    "days_design_to_release": N_("days from design start to release"),
+}
+#: The standing description of each indicator's verification method (the exact method is in the result).
+METHOD_LABELS = {
+    "production_efficiency": N_("Ratio of totals of the reporting and the baseline period; the interval from "
+                                "resampling blocks of days (bootstrap)."),
+    "defect_rate": N_("Ratio of the defect proportions of the two periods; score interval, widened for the "
+                      "variation between days."),
+    "operating_cost": N_("Cost per good unit against the baseline adjusted to the reporting period's output and "
+                         "prices (regression on the baseline months)."),
+    "unit_energy": N_("Energy against the baseline adjusted to the reporting period's conditions (regression on "
+                      "the baseline: output, operating hours, weather)."),
+    "energy": N_("Energy against the baseline adjusted to the reporting period's conditions (regression on the "
+                 "baseline: output, operating hours, weather)."),
+    "development_cycle": N_("Ratio of the mean development cycles of the products of the two periods."),
+}
+#: Labels of a verification's fit figures (model statistics, ratio figures): shown on a Chinese page (the others
+#: only on the English one, by their key).
+FIT_LABELS = {"r2": N_("Coefficient of determination (R²)"), "cv_rmse": N_("CV(RMSE)"), "nmbe": N_("NMBE"),
+              "f_p": N_("F-test p-value"), "phi": N_("Over-dispersion factor"), "n_baseline": N_("Baseline points"),
+              "n": N_("Points"), "p": N_("Model terms"), "adj_r2": N_("Adjusted R2"),
+              "hac_lags": N_("Newey-West lags"), "bic": N_("BIC"), "passed": N_("Passes the model checks"),
+              "heating_base_c": N_("Heating balance point [°C]"), "cooling_base_c": N_("Cooling balance point [°C]"),
+              "cells": N_("Cells (equipment and product)"), "log_variance": N_("Variance of the log ratio"),
+              "df": N_("Degrees of freedom"), "simple_baseline": N_("Baseline, ratio of totals"),
+              "simple_reporting": N_("Reporting, ratio of totals")}
+#: Zone of the clock times shown (uploads, sessions).
+DISPLAY_TZ = "Asia/Shanghai"
+#: Validation rules of the ingest stage (quarantine), as readers name them.
+RULE_LABELS = {
+    "missing_field": N_("Required field missing"), "unparseable": N_("Value cannot be read"),
+    "end_not_after_start": N_("End not after start"), "negative_quantity": N_("Negative quantity"),
+    "counts_exceed_produced": N_("Good, scrap and rework exceed produced"),
+    "unknown_equipment": N_("Unknown equipment"), "unmapped_state": N_("State not in the mapping"),
+    "invalid_value": N_("Invalid value"), "duplicate": N_("Duplicate record"),
+    "conflicts_with_stored": N_("Conflicts with a stored record"),
+}
+TABLE_LABELS = {
+    "equipment": N_("Equipment"), "states": N_("States"), "production": N_("Production counts"),
+    "products": N_("Products"), "calendar": N_("Calendar"), "energy": N_("Energy"), "labour": N_("Labour"),
+    "quality": N_("Quality inspections"), "variables": N_("Relevant variables"), "enterprises": N_("Enterprises"),
+    "projects": N_("Projects"), "designations": N_("Designations"), "costs": N_("Operating costs"),
+    "development_cycles": N_("Development cycles"), "adjustments": N_("Non-routine adjustments"),
+}
 CARDS = (
     ("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "pct"),
     ("effectiveness", N_("Performance"), "pct"), ("quality_ratio", N_("Quality ratio"), "pct"),
@@ -122,15 +184,55 @@ class Page:
             return str(v)
 
     def datetime(self, v) -> str:
+        """A time stamp as date and clock time in Beijing time (the programme office's zone)."""
         if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
             return NULL
         try:
             t = pd.Timestamp(v)
             if t.tzinfo is None:
                 t = t.tz_localize("UTC")
-            return self.f.datetime(t.to_pydatetime().replace(microsecond=0))
+            t = t.tz_convert(DISPLAY_TZ)
+            return self._("%(date)s %(time)s (Beijing time)") % {"date": self.f.day(t.to_pydatetime()),
+                                                                 "time": t.strftime("%H:%M")}
         except (ValueError, TypeError):
             return str(v)
+
+    def message(self, m) -> str:
+        """A stage's message in this language (a :class:`~zhizao.messages.Message`; a plain text as is)."""
+        return m.text(self.lang) if hasattr(m, "text") else self._(str(m))
+
+    def definition(self, code) -> str:
+        return self._(DEFINITION_LABELS[code]) if code in DEFINITION_LABELS else (str(code) if code else NULL)
+
+    def method(self, r) -> str:
+        """How a result was verified: the method as the verify stage states it, in this language (its structured
+        message); for a result without one, the exact English text on an English page and the indicator's
+        standing description on a Chinese one."""
+        if getattr(r, "method_message", None) is not None:
+            return r.method_text(self.lang)
+        if self.lang == "en" or not r.indicator:
+            return str(r.method)
+        return self._(METHOD_LABELS.get(r.indicator, METHOD_LABELS["energy"]))
+
+    def rule_label(self, rule) -> str:
+        return self._(RULE_LABELS[rule]) if rule in RULE_LABELS else str(rule)
+
+    def table_label(self, table) -> str:
+        return self._(TABLE_LABELS[table]) if table in TABLE_LABELS else str(table)
+
+    def detail(self, detail) -> str:
+        """A quarantine detail: a stored message (JSON of code and parameters) in this language, else as stored."""
+        if not isinstance(detail, str) or not detail:
+            return NULL
+        if detail.startswith(("{", "[")):
+            from zhizao.messages import loads
+
+            try:
+                return "；".join(m.text(self.lang) for m in loads(detail if detail.startswith("[") else
+                                                                  f"[{detail}]"))
+            except (ValueError, KeyError, TypeError):
+                pass
+        return detail
 
     def guard(self, fn):
         """Run a section; an error becomes a message in its place."""
@@ -138,10 +240,34 @@ class Page:
             return {"ok": True, **fn()}
         except ApiError:
             raise
-        except Exception as e:  # noqa: BLE001 - one broken section must not hide the others
+        except Exception as e:
             log.exception("dashboard section failed")
             return {"ok": False, "error": self._("This section could not be computed: %(error)s")
                     % {"error": f"{type(e).__name__}: {e}"}}
+
+
+def simulated_equipment(view) -> set:
+    """Equipment ids whose records came from simulated data (:mod:`zhizao.provenance`)."""
+    from zhizao.provenance import simulated_ids
+
+    return view.cached(("simulated", "equipment"), lambda: simulated_ids(view.read.con, "equipment",
+                                                                          "equipment_id"))
+
+
+def simulated_projects(view) -> set:
+    """Project ids whose records came from simulated data."""
+    from zhizao.provenance import simulated_ids
+
+    return view.cached(("simulated", "projects"), lambda: simulated_ids(view.read.con, "projects", "project_id"))
+
+
+def _entity_simulated(view, level: str | None, ids) -> bool:
+    sim = simulated_equipment(view)
+    if not sim or level is None:
+        return False
+    eq = view.equipment()
+    col = LEVEL_ID_COLUMN[level]
+    return bool(set(eq.loc[eq[col].isin(list(ids)), "equipment_id"]) & sim)
 
 
 def _num_cell(text, title=None):
@@ -170,7 +296,7 @@ def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> di
         row = [_cell(str(r[col]), entity_url(level, r[col], q) if link else None)]
         for c, _h, kind in TABLE_KPIS:
             v = r.get(c)
-            row.append(_num_cell(pg.fmt(v, kind), reasons[c].text(pg.lang) if pd.isna(v) and c in reasons else None))
+            row.append(_num_cell(pg.fmt(v, kind), null_reason_text(reasons.get(c), pg.lang) if pd.isna(v) else None))
         rows.append(row)
     foot = None
     if len(df) > MAX_ROWS:
@@ -188,7 +314,7 @@ def plant_home(view, pg: Page, q: dict) -> dict:
         df = view.kpi(level, "all", start, end)
         if len(df):
             return {"level": level, "level_label": pg.level(level), "table": kpi_table(pg, df, level, True, q),
-                    "n": len(df)}
+                    "n": len(df), "simulated": _entity_simulated(view, level, df[LEVEL_ID_COLUMN[level]])}
     return {"level": None, "table": None, "n": 0}
 
 
@@ -224,11 +350,12 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     r = total.iloc[0]
     reasons = null_reason_messages(r.get("null_reason_codes"))
     cards = [{"label": _(label), "value": pg.fmt(r.get(c), kind),
-              "title": reasons[c].text(pg.lang) if pd.isna(r.get(c)) and c in reasons else None}
+              "title": null_reason_text(reasons.get(c), pg.lang) if pd.isna(r.get(c)) else None}
              for c, label, kind in CARDS]
     ctx = {"level": level, "level_label": pg.level(level), "id": eid, "cards": cards,
            "crumbs": [{**c, "label": pg.level(c["level"])} for c in _hierarchy(view, level, eid)],
-           "range": f"{pg.date(r['period_start'])} – {pg.date(r['period_end'])}",
+           "range": pg.f.period(r["period_start"], r["period_end"]),
+           "simulated": _entity_simulated(view, level, [eid]),
            "n_equipment": int(r["n_equipment"]) if pd.notna(r["n_equipment"]) else 0,
            "no_calendar": bool(r.get("no_calendar"))}
     child = CHILD.get(level)
@@ -371,7 +498,7 @@ def _data_quality(view, pg: Page, level, eid, start, end) -> dict:
     rows = []
     for c in dq_summary(dq):
         total = NULL if c.total is None else dq_value(pg.f, _, c.unit, c.total)
-        rows.append([_cell(_(c.label), title=c.check), _cell(_(c.description)), _num_cell(pg.f.num(c.rows)),
+        rows.append([_cell(_(c.label)), _cell(_(c.description)), _num_cell(pg.f.num(c.rows)),
                      _num_cell(total), _num_cell(dq_value(pg.f, _, c.unit, c.largest))])
     summary = {"head": [_cell(_("Check")), _cell(_("Description")), _num_cell(_("Rows")), _num_cell(_("Total")),
                         _num_cell(_("Largest"))], "rows": rows, "foot": None}
@@ -397,25 +524,21 @@ def project_list(view, pg: Page, q: dict) -> dict:
         rows.append([_cell(p["project_id"], f"/projects/{p['project_id']}"), _cell(str(p["enterprise"] or
                                                                                        p["enterprise_id"])),
                      _cell(str(p["name"]) if isinstance(p["name"], str) else NULL),
-                     _cell(_(TYPE_LABELS[p["type"]]) if p["type"] in TYPE_LABELS else str(p["type"])),
+                     _cell(str(p["district"]) if isinstance(p["district"], str) else NULL),
+                     _cell(vocab.label("type", p["type"], pg.lang)),
                      _cell(str(p["scope"]) if isinstance(p["scope"], str) else NULL),
                      _cell(pg.local_date(p["start"], p["tz"])),
-                     _cell(pg.local_date(p["commissioning_end"], p["tz"])), _num_cell(pg.f.num(p["investment"])),
+                     _cell(pg.local_date(p["commissioning_end"], p["tz"])),
+                     _num_cell(pg.f.wan(p["investment"], 1)), _cell(vocab.label("status", p["status"], pg.lang)),
                      _num_cell(pg.f.num(int(nver.get(p["project_id"], 0))))])
-    head = [_cell(_("Project")), _cell(_("Enterprise")), _cell(_("Name")), _cell(_("Type")), _cell(_("Scope")),
-            _cell(_("Start")), _cell(_("Commissioning end")), _num_cell(_("Investment [CNY]")),
-            _num_cell(_("Verified indicators"))]
-    return {"table": {"head": head, "rows": rows, "foot": None}, "n": len(prj)}
+    head = [_cell(_("Project code")), _cell(_("Enterprise")), _cell(_("Project name")), _cell(_("District")),
+            _cell(_("Project type")), _cell(_("Scope")), _cell(_("Start")), _cell(_("Commissioning end")),
+            _num_cell(_("Investment (10,000 CNY)")), _cell(_("Status")), _num_cell(_("Verified indicators"))]
+    sim = simulated_projects(view)
+    return {"table": {"head": head, "rows": rows, "foot": None}, "n": len(prj),
+            "simulated": bool(sim & set(prj["project_id"]))}
 
 
-#: Labels of a verification's fit figures (zhizao.verify: model statistics, ratio figures); others show their key.
-FIT_LABELS = {"n": N_("Baseline points"), "p": N_("Model terms"), "r2": N_("R2"), "adj_r2": N_("Adjusted R2"),
-              "cv_rmse": N_("CV(RMSE)"), "nmbe": N_("NMBE"), "f_p": N_("F-test p"),
-              "hac_lags": N_("Newey-West lags"), "bic": N_("BIC"), "passed": N_("Passes the model checks"),
-              "heating_base_c": N_("Heating balance point [°C]"), "cooling_base_c": N_("Cooling balance point [°C]"),
-              "cells": N_("Cells (equipment and product)"), "log_variance": N_("Variance of the log ratio"),
-              "df": N_("Degrees of freedom"), "simple_baseline": N_("Baseline, ratio of totals"),
-              "simple_reporting": N_("Reporting, ratio of totals")}
 #: Labels of the verdicts (zhizao.verify.result.VERDICTS).
 VERDICT_LABELS = {"verified": N_("verified"), "indicative": N_("indicative"), "refused": N_("refused")}
 
@@ -429,36 +552,40 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
     p = view.project(project_id)
     tz = p.get("tz")
     results = view.stored_results(project_id)
-    facts = [(_("Enterprise"), f"{p.get('enterprise') or ''} ({p['enterprise_id']})"),
-             (_("Name"), p.get("name") or NULL),
-             (_("Type"), _(TYPE_LABELS[p["type"]]) if p.get("type") in TYPE_LABELS else str(p.get("type"))),
-             (_("Scope"), p.get("scope") or NULL), (_("Start"), pg.local_date(p.get("start"), tz)),
+    facts = [(_("Enterprise"), f"{p.get('enterprise') or ''}（{p['enterprise_id']}）" if pg.lang == "zh"
+              else f"{p.get('enterprise') or ''} ({p['enterprise_id']})"),
+             (_("Project name"), p.get("name") if isinstance(p.get("name"), str) and p.get("name") else NULL),
+             (_("Project type"), vocab.label("type", p.get("type"), pg.lang)),
+             (_("Scope"), p.get("scope") if isinstance(p.get("scope"), str) and p.get("scope") else NULL),
+             (_("Start"), pg.local_date(p.get("start"), tz)),
              (_("Commissioning end"), pg.local_date(p.get("commissioning_end"), tz)),
-             (_("Investment [CNY]"), pg.f.num(p.get("investment"))), (_("Status"), p.get("status") or NULL)]
-    declared = [[_cell(_(INDICATOR_LABELS.get(ind, ind))), _num_cell(pg.f.pct(p.get(c)))] for c, ind in DECLARED]
+             (_("Investment (10,000 CNY)"), pg.f.wan(p.get("investment"), 1)),
+             (_("Status"), vocab.label("status", p.get("status"), pg.lang))]
+    declared = [[_cell(vocab.label("gain", ind, pg.lang)), _num_cell(pg.f.pct(p.get(c)))] for c, ind in DECLARED]
     rows, details = [], []
     for r in sorted(results, key=lambda x: x.indicator):
         label = _(INDICATOR_LABELS[r.indicator]) if r.indicator in INDICATOR_LABELS else r.indicator
-        ci = NULL if r.ci_low is None else f"{pg.f.pct(r.ci_low)} … {pg.f.pct(r.ci_high)}"
-        rows.append([_cell(label, title=r.definition), _cell(f"{pg.local_date(r.baseline_period[0], tz)} – "
-                                                             f"{pg.local_date(r.baseline_period[1], tz)}"),
-                     _num_cell(pg.f.sig(r.baseline)), _cell(f"{pg.local_date(r.reporting_period[0], tz)} – "
-                                                            f"{pg.local_date(r.reporting_period[1], tz)}"),
+        gain = vocab.label("gain", r.indicator, pg.lang) if r.indicator in vocab.INDICATOR_GAINS else label
+        ci = NULL if r.ci_low is None else pg.f.pct_range(r.ci_low, r.ci_high)
+        rows.append([_cell(gain, title=pg.definition(r.definition)), _cell(pg.f.period(*r.baseline_period, tz=tz)),
+                     _num_cell(pg.f.sig(r.baseline)), _cell(pg.f.period(*r.reporting_period, tz=tz)),
                      _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
-                     _num_cell(pg.f.pct(r.change)), _num_cell(pg.f.pct(r.improvement)),
-                     _num_cell(ci, _("%(c)s confidence") % {"c": pg.f.pct(r.confidence, 0)})])
+                     _num_cell(pg.f.pct(r.improvement)), _num_cell(ci)])
         fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
                 (_("yes") if v else _("no")) if isinstance(v, bool) else
                 pg.f.sig(v) if isinstance(v, (int, float)) else str(v))
-               for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict))]
-        details.append({"label": label, "method": r.method_text(pg.lang), "definition": r.definition,
+               for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict)) and
+               (k in FIT_LABELS or pg.lang == "en")]
+        details.append({"label": label, "method": pg.method(r), "definition": pg.definition(r.definition),
                         "estimand": r.estimand.text(pg.lang) if r.estimand is not None else None,
                         "interval": r.interval_text(pg.lang),
                         "verdict": _(VERDICT_LABELS[r.verdict]) if r.verdict in VERDICT_LABELS else r.verdict,
-                        "fit": fit, "warnings": [w.text(pg.lang) for w in r.warnings]})
+                        "fit": fit, "warnings": [pg.message(w) for w in (r.warnings or [])]})
     head = [_cell(_("Indicator")), _cell(_("Baseline period")), _num_cell(_("Baseline")),
             _cell(_("Reporting period")), _num_cell(_("Reporting")), _num_cell(_("Adjusted baseline")),
-            _num_cell(_("Change")), _num_cell(_("Improvement")), _num_cell(_("Interval"))]
+            _num_cell(_("Improvement")),
+            _num_cell(_("%(conf)s confidence interval") % {"conf": pg.f.pct(results[0].confidence, 0)
+                                                           if results and results[0].confidence else ""})]
     des = view.designations()
     des = des[des["project_id"] == project_id]
     drows = [[_cell(_(DESIGNATION_LABELS.get(d["designation"], d["designation"]))),
@@ -470,46 +597,66 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
             "results": {"head": head, "rows": rows, "foot": None} if rows else None, "details": details,
             "designations": {"head": [_cell(_("Designation")), _cell(_("Level")), _cell(_("Date"))], "rows": drows,
                              "foot": None} if drows else None,
-            "can_verify": view.access.store_verifications}
+            "can_verify": view.access.store_verifications,
+            "simulated": project_id in simulated_projects(view)}
 
 
 # -- programme
-def _count_table(pg: Page, df: pd.DataFrame, key: str, head: str, labels=None) -> dict:
+def _count_table(pg: Page, df: pd.DataFrame, key: str, head: str, labels=None, kind: str | None = None) -> dict:
     _ = pg._
     total = int(df["n_projects"].sum()) if len(df) else 0
     rows = []
     for _i, r in df.iterrows():
         label = r[key]
-        label = _(labels[label]) if labels and label in labels else str(label)
+        if kind:
+            label = vocab.label(kind, label, pg.lang)
+        elif label is None or (not isinstance(label, str) and pd.isna(label)):
+            label = _("(not stated)")
+        else:
+            label = _(labels[label]) if labels and label in labels else str(label)
         share = r["n_projects"] / total if total else None
         rows.append([_cell(label), _num_cell(pg.f.num(r["n_projects"])), _num_cell(pg.f.pct(share)),
-                     {"bar": 100 * share if share else 0}])
-    return {"head": [_cell(head), _num_cell(_("Projects")), _num_cell(_("Share")), _cell("")], "rows": rows,
-            "foot": None}
+                     _num_cell(pg.f.wan(r.get("investment"), 1)) if "investment" in r else _num_cell(NULL)])
+    return {"head": [_cell(head), _num_cell(_("Number of projects")), _num_cell(_("Share")),
+                     _num_cell(_("Investment (10,000 CNY)"))], "rows": rows, "foot": None}
+
+
+def _programme_charts(pg: Page, s: dict) -> dict:
+    """The programme page's charts (inline SVG): projects and investment by district and by year, declared
+    against verified per indicator."""
+    from zhizao.portfolio.bulletin import _Bulletin
+
+    b = _Bulletin(s, pg.lang)
+    out = {}
+    for name, make in (("district", b.district_chart), ("year", b.year_chart), ("indicators", b.averages_chart)):
+        svg = make() if s["totals"]["n_projects"] else None
+        out[name] = Markup(svg) if svg else None
+    return out
 
 
 def programme(view, pg: Page, q: dict) -> dict:
     _ = pg._
     s = view.programme_statistics(q.get("park"), q.get("district"), q.get("from"), q.get("to"))
     t = s["totals"]
-    cards = [(_("Projects"), pg.f.num(t["n_projects"])), (_("Enterprises"), pg.f.num(t["n_enterprises"])),
+    cards = [(_("Number of projects"), pg.f.num(t["n_projects"])), (_("Enterprises"), pg.f.num(t["n_enterprises"])),
+             (_("Total investment (10,000 CNY)"), pg.f.wan(t.get("investment"))),
              (_("Demonstration projects"), pg.f.num(t["n_demonstration_projects"])),
              (_("Smart factories"), pg.f.num(t["n_smart_factories"])),
              (_("Digital workshops"), pg.f.num(t["n_digital_workshops"])),
-             (_("Projects with verified results"), pg.f.num(t["n_verified_projects"]))]
+             (_("Projects verified from data"), pg.f.num(t["n_verified_projects"]))]
     av = s["averages"]
     arows = []
     for _i, r in av.iterrows():
-        ci = NULL if pd.isna(r.get("ci_low")) else f"{pg.f.pct(r['ci_low'])} … {pg.f.pct(r['ci_high'])}"
-        arows.append([_cell(_(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))),
+        ci = pg.f.pct_range(r.get("ci_low"), r.get("ci_high"))
+        arows.append([_cell(vocab.label("gain", r["indicator"], pg.lang)),
                       _cell(_(BASIS_LABELS.get(r["basis"], r["basis"]))), _num_cell(pg.f.num(r["n"])),
                       _num_cell(pg.f.pct(r["mean"])), _num_cell(ci), _num_cell(pg.f.pct(r.get("weighted_mean"))),
                       _num_cell(pg.f.pct(r.get("median"))),
-                      _num_cell(f"{pg.f.pct(r.get('q1'))} … {pg.f.pct(r.get('q3'))}"),
-                      _num_cell(f"{pg.f.pct(r.get('min'))} … {pg.f.pct(r.get('max'))}")])
-    ahead = [_cell(_("Indicator")), _cell(_("Basis")), _num_cell(_("Projects")), _num_cell(_("Mean")),
+                      _num_cell(pg.f.pct_range(r.get("q1"), r.get("q3"))),
+                      _num_cell(pg.f.pct_range(r.get("min"), r.get("max")))])
+    ahead = [_cell(_("Indicator")), _cell(_("Basis")), _num_cell(_("Number of projects")), _num_cell(_("Mean")),
              _num_cell(_("%(c)s interval") % {"c": pg.f.pct(s["confidence"], 0)}), _num_cell(_("Weighted mean")),
-             _num_cell(_("Median")), _num_cell(_("Quartiles")), _num_cell(_("Range"))]
+             _num_cell(_("Median")), _num_cell(_("Quartiles")), _num_cell(_("Minimum to maximum"))]
     des = s["by_designation"]
     drows = [[_cell(_(DESIGNATION_LABELS.get(r["designation"], r["designation"]))), _num_cell(pg.f.num(r["n"]))]
              for _i, r in des.iterrows()]
@@ -537,12 +684,12 @@ def programme(view, pg: Page, q: dict) -> dict:
             dist.append({"label": _(INDICATOR_LABELS.get(ind, ind)), "zero": 100 * (0 - lo) / span,
                          "points": [{"x": 100 * (float(v) - lo) / span, "title": f"{pid}: {pg.f.pct(v)}"}
                                     for pid, v in zip(g.loc[vals.index, "project_id"], vals)],
-                         "lo": pg.f.pct(lo), "hi": pg.f.pct(hi)})
+                         "lo": pg.f.pct(lo), "hi": pg.f.pct(hi), "range": pg.f.pct_range(lo, hi)})
     return {
         "cards": cards, "averages": {"head": ahead, "rows": arows, "foot": None},
-        "by_type": _count_table(pg, s["by_type"], "type", _("Type"), TYPE_LABELS),
+        "by_type": _count_table(pg, s["by_type"], "type", _("Project type"), kind="type"),
         "by_district": _count_table(pg, s["by_district"], "district", _("District")),
-        "by_industry": _count_table(pg, s["by_industry"], "industry", _("Industry")),
+        "by_industry": _count_table(pg, s["by_industry"], "industry", _("Industry"), kind="industry"),
         "by_year": _count_table(pg, s["by_year"], "year", _("Year")),
         "designations": {"head": [_cell(_("Designation")), _num_cell(_("Designated units"))], "rows": drows,
                          "foot": None},
@@ -553,6 +700,8 @@ def programme(view, pg: Page, q: dict) -> dict:
         "rankings": {"head": [_cell(_("Indicator")), _num_cell(_("Rank")), _cell(_("Project")),
                               _num_cell(_("Improvement"))], "rows": rrows, "foot": None} if rrows else None,
         "distributions": dist,
+        "charts": _programme_charts(pg, s),
+        "simulated": bool(s["totals"].get("n_simulated_projects")),
     }
 
 
@@ -570,13 +719,18 @@ def recognition(view, pg: Page, q: dict) -> dict:
     df = view.recognition(q["enterprise"], des, q.get("from"), q.get("to"), q.get("scope") or None)
     rows = []
     for _i, r in df.iterrows():
-        thr, val = r["threshold"], r["value"]
+        thr, val, op = r["threshold"], r["value"], r["operator"] or ""
+        if r["criterion"] in REDUCTIONS:  # one sign convention: a reduction is a positive improvement
+            thr = None if thr is None or pd.isna(thr) else -thr
+            val = None if val is None or pd.isna(val) else -val
+            op = {"<=": ">=", ">=": "<=", "<": ">", ">": "<"}.get(op, op)
         pct = r["criterion"].endswith(("share", "rate", "change", "adoption"))
         fmt = pg.f.pct if pct else pg.f.num
         passed = {True: "✓", False: "✗"}.get(r["passed"], NULL)
         ev = list(r["evidence"] or [])
-        rows.append([_cell(r["criterion"], title=r["description"]), _cell(r["description"]),
-                     _num_cell(f"{r['operator'] or ''} {fmt(thr)}" if thr is not None else NULL),
+        label = _(CRITERIA[r["criterion"]]) if r["criterion"] in CRITERIA else r["criterion"]
+        rows.append([_cell(label, title=r["description"]), _cell(r["description"]),
+                     _num_cell(f"{OPERATORS.get(op, op)} {fmt(thr)}" if thr is not None else NULL),
                      _num_cell(fmt(val) if val is not None else NULL),
                      {"text": passed, "num": False, "cls": {True: "pass", False: "fail"}.get(r["passed"], "na")},
                      _cell(_("data") if r["source"] == "data" else _("declaration to be confirmed")),
@@ -588,16 +742,35 @@ def recognition(view, pg: Page, q: dict) -> dict:
     return ctx
 
 
+#: Recognition criteria by their readers' names (the programme's rule sets will carry their own texts).
+CRITERIA = {
+    "digital_equipment_share": N_("Share of digital equipment"), "data_upload_rate": N_("Equipment data upload rate"),
+    "digital_workshops": N_("Digital workshops of the enterprise"),
+    "production_efficiency_change": N_("Production efficiency gain"),
+    "operating_cost_change": N_("Operating cost reduction"),
+    "equipment_networked": N_("Equipment networked and monitored in real time"),
+    "mes_coverage": N_("Manufacturing execution system (MES) coverage"),
+    "system_integration": N_("Integration of the systems"), "design_tool_adoption": N_("Design tool adoption"),
+    "erp_closed_loop": N_("Closed loop centred on the enterprise resource planning system (ERP)"),
+    "integrated_systems": N_("Integrated design, operations, manufacturing and maintenance systems"),
+    "other_improvement_thresholds": N_("Other improvement thresholds"),
+}
+#: Criteria stated as a change where lower is better: shown as a reduction (positive = better), as everywhere.
+REDUCTIONS = ("operating_cost_change",)
+OPERATORS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
 # -- data
 def data_page(view, pg: Page) -> dict:
     _ = pg._
     ups = view.uploads(50)
-    urows = [[_cell(u["upload_id"], f"/data/uploads/{u['upload_id']}"), _cell(u["file_name"]), _cell(u["table"]),
+    urows = [[_cell(u["upload_id"], f"/data/uploads/{u['upload_id']}"), _cell(u["file_name"]),
+              _cell(pg.table_label(u["table"])),
               _cell(u["principal"]), _num_cell(pg.f.num(u["loaded"])), _num_cell(pg.f.num(u["quarantined"])),
               _num_cell(pg.f.num(u["skipped"])), _cell(pg.datetime(u["uploaded_at"]))] for _i, u in ups.iterrows()]
     qs = view.quarantine_summary()
-    qrows = [[_cell(r["table"]), _cell(r["rule"]), _num_cell(pg.f.num(r["records"])),
-              _cell(r["example"] if isinstance(r["example"], str) else NULL)] for _i, r in qs.iterrows()]
+    qrows = [[_cell(pg.table_label(r["table"])), _cell(pg.rule_label(r["rule"])), _num_cell(pg.f.num(r["records"])),
+              _cell(pg.detail(r["example"]))] for _i, r in qs.iterrows()]
     return {"uploads": {"head": [_cell(_("Upload")), _cell(_("File")), _cell(_("Table")), _cell(_("By")),
                                  _num_cell(_("Loaded")), _num_cell(_("Quarantined")), _num_cell(_("Already stored")),
                                  _cell(_("Time"))], "rows": urows, "foot": None} if urows else None,
@@ -609,8 +782,8 @@ def quarantine_rows(pg: Page, q: pd.DataFrame) -> dict | None:
     _ = pg._
     if q.empty:
         return None
-    rows = [[_cell(str(r["table"])), _num_cell(pg.f.num(r["line"])), _cell(str(r["rule"])),
-             _cell(r["detail"] if isinstance(r["detail"], str) else NULL),
+    rows = [[_cell(pg.table_label(r["table"])), _num_cell(pg.f.num(r["line"])), _cell(pg.rule_label(r["rule"])),
+             _cell(pg.detail(r["detail"])),
              {"text": (r["raw"] or "")[:300], "num": False, "cls": "raw"}] for _i, r in q.iterrows()]
     return {"head": [_cell(_("Table")), _num_cell(_("Line")), _cell(_("Rule")), _cell(_("Reason")),
                      _cell(_("Record"))], "rows": rows, "foot": None}

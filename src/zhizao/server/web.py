@@ -12,9 +12,10 @@ The content of a page is cached per store version, principal signature, language
 
 from __future__ import annotations
 
-from functools import lru_cache
+import hmac
+import secrets
+from functools import cache
 from pathlib import Path
-from typing import Optional
 from urllib.parse import quote, urlencode, urlparse
 
 import jinja2
@@ -28,13 +29,16 @@ from zhizao.messages import define
 from zhizao.schema import LEVELS, TABLES
 from zhizao.server import accounts, views
 from zhizao.server.access import Principal, TenantView, role_sees_programme
-from zhizao.server.auth import COOKIE
+from zhizao.server.auth import COOKIE, DEVICE_COOKIE, DEVICE_DAYS
 from zhizao.server.deps import MaybeWho, View, get_server
 from zhizao.server.errors import ApiError, BadRequest, Forbidden, NotFound
 from zhizao.server.uploads import bundled_mappings, ingest_upload
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "zhizao_lang"
+#: The pre-session cookie of the login form's CSRF token (path /login only).
+LOGIN_COOKIE = "zhizao_login"
+LOGIN_COOKIE_SECONDS = 2 * 3600
 router = APIRouter(include_in_schema=False)
 QUERY_KEYS = ("from", "to", "period", "park", "district", "enterprise", "designation", "scope")
 
@@ -48,7 +52,7 @@ NOT_A_WHOLE_NUMBER = define("server.not_whole_number", "%(name)s is a whole numb
 UNKNOWN_TABLE = define("server.unknown_table_form", "unknown table '%(table)s'")
 
 
-@lru_cache(maxsize=None)
+@cache
 def env(lang: str) -> jinja2.Environment:
     e = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                            extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
@@ -86,16 +90,82 @@ NAV = (("plant", "/plant", N_("Plant")), ("projects", "/projects", N_("Projects"
        ("programme", "/programme", N_("Programme")), ("data", "/data", N_("Data")), ("admin", "/admin", N_("Accounts")))
 
 
+EXPORT_FORMATS = ("xlsx", "csv")
+
+
+def _tables(obj, path: tuple = ()):
+    """(key, table) of every displayed table in a page's context, in a stable order (key: dotted path)."""
+    if isinstance(obj, dict):
+        if "head" in obj and "rows" in obj and isinstance(obj.get("rows"), list):
+            yield ".".join(path), obj
+            return
+        for k in obj:
+            yield from _tables(obj[k], path + (str(k),))
+    elif isinstance(obj, (list, tuple)):
+        for k, v in enumerate(obj):
+            yield from _tables(v, path + (str(k),))
+
+
+def _simulated(obj) -> bool:
+    """Whether a page's context says it shows simulated records (any ``"simulated": True``)."""
+    if isinstance(obj, dict):
+        return obj.get("simulated") is True or any(_simulated(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_simulated(v) for v in obj)
+    return False
+
+
+def _export_links(request: Request, c: dict) -> None:
+    """Give every table of a page its download links (the same URL with ``export=<key>&format=xlsx|csv``)."""
+    base = {k: v for k, v in request.query_params.items() if k not in ("export", "format")}
+    for key, t in _tables(c):
+        t["export"] = {f: request.url.path + "?" + urlencode({**base, "export": key, "format": f})
+                       for f in EXPORT_FORMATS}
+
+
+def _export(request: Request, c: dict, title: str, lang: str) -> Response:
+    """One table of a page as .xlsx or CSV: the headers, labels and local dates the page shows."""
+    from zhizao.export import CSV_TYPE, XLSX_TYPE, csv_bytes, display_frame, xlsx_bytes
+
+    key, fmt = request.query_params.get("export", ""), request.query_params.get("format", "xlsx")
+    if fmt not in EXPORT_FORMATS:
+        raise BadRequest(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    tables = dict(_tables(c))
+    if key not in tables:
+        raise NotFound(f"no table {key!r} on this page")
+    df, pct = display_frame(tables[key])
+    pg = views.Page(lang)
+    name = title
+    if _simulated(c):
+        mark = pg._("SIMULATED DATA")
+        df.insert(0, pg._("Data source"), mark)
+        name = f"{mark} {title}"
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{name}-{key}").strip("_")[:80] or "table"
+    if fmt == "csv":
+        body, media = csv_bytes(df), CSV_TYPE
+    else:
+        body, media = xlsx_bytes({name: df}, {name: pct}), XLSX_TYPE
+    return Response(body, media_type=media, headers={
+        "Content-Disposition": f"attachment; filename=\"table.{fmt}\"; filename*=UTF-8''{quote(stem)}.{fmt}"})
+
+
 def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
            view: TenantView | None = None, principal: Principal | None = None, cache_key: tuple | None = None,
            headers: dict | None = None) -> HTMLResponse:
-    """Render a page: its content (cached under ``cache_key`` when given) inside the frame."""
+    """Render a page: its content (cached under ``cache_key`` when given) inside the frame.
+
+    With ``?export=<table key>&format=xlsx|csv`` the answer is that table of the page as a file instead."""
     lang, from_query = lang_of(request)
     pg = views.Page(lang)
     e = env(lang)
+    if request.query_params.get("export") and status == 200:
+        c = ctx() if callable(ctx) else ctx
+        return _export(request, c, title, lang)
 
     def content():
         c = ctx() if callable(ctx) else ctx  # a callable is only called when the content is not cached
+        if isinstance(c, dict):
+            _export_links(request, c)
         return e.get_template(template).render(**c, pg=pg, f=pg.f, lang=lang)
     if cache_key is not None and view is not None:
         body = view.cached(("page", lang, view.access.signature, *cache_key), content)
@@ -156,32 +226,75 @@ def home(request: Request, p: MaybeWho):
     return RedirectResponse("/plant" if p else "/login", status_code=303)
 
 
+def _login_page(request: Request, nxt: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+    """The login form with a login CSRF token: a random value in a pre-session cookie and the same value in
+    the form (a foreign page can neither read the cookie nor set the field), renewed when missing."""
+    pg = views.Page(lang_of(request)[0])
+    token = request.cookies.get(LOGIN_COOKIE)
+    if not _token_like(token):
+        token = secrets.token_urlsafe(24)
+    resp = render(request, "login.html.j2", {"next": _safe_next(nxt), "error": error, "login_csrf": token},
+                  pg._("Log in"), status=status)
+    resp.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_COOKIE_SECONDS, httponly=True, samesite="strict",
+                    secure=get_server(request).secure_cookies, path="/login")
+    return resp
+
+
+def _token_like(token) -> bool:
+    return isinstance(token, str) and 20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
+
+
+def same_origin(request: Request) -> bool:
+    """False when the request's ``Origin`` (or, without one, its ``Referer``) names another site than the one
+    the request was sent to (its ``Host``); True when it names this site or the browser sent neither."""
+    host = (request.headers.get("host") or "").lower()
+    origin = request.headers.get("origin")
+    if origin is None:
+        ref = request.headers.get("referer")
+        if not ref:
+            return True
+        origin = ref
+    if origin.strip().lower() == "null":
+        return False
+    u = urlparse(origin.strip())
+    return bool(u.scheme in ("http", "https") and u.netloc and u.netloc.lower() == host)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, p: MaybeWho, next: str = "/plant"):
     if p is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    pg = views.Page(lang_of(request)[0])
-    return render(request, "login.html.j2", {"next": _safe_next(next), "error": None}, pg._("Log in"))
+    return _login_page(request, next)
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, username: str = Form(..., max_length=64), password: str = Form(..., max_length=1024),
-          next: str = Form("/plant", max_length=500)):
+          next: str = Form("/plant", max_length=500), login_csrf: str = Form("", max_length=100)):
+    """Log in from the form: refused (403, nothing checked) unless the form came from this site, i.e. carries
+    the login CSRF token of its pre-session cookie and no foreign Origin or Referer (login CSRF: a foreign
+    page must not log the browser into the attacker's account)."""
     s = get_server(request)
-    pg = views.Page(lang_of(request)[0])
-    if s.auth.locked(username):
-        return render(request, "login.html.j2", {"next": _safe_next(next),
-                                                 "error": pg._("Too many failed logins; wait a minute.")},
-                      pg._("Log in"), status=429)
-    res = s.auth.login(username, password, request.headers.get("user-agent"))
+    lang = lang_of(request)[0]
+    pg = views.Page(lang)
+    cookie = request.cookies.get(LOGIN_COOKIE)
+    if not same_origin(request) or not _token_like(cookie) or not hmac.compare_digest(
+            str(cookie), str(login_csrf)):
+        return _login_page(request, next, FORM_EXPIRED().text(lang), 403)
+    client = request.client.host if request.client else None
+    try:
+        res = s.auth.login(username, password, request.headers.get("user-agent"), client,
+                           request.cookies.get(DEVICE_COOKIE))
+    except ApiError as e:  # too many failed logins: wait
+        return _login_page(request, next, e.text(lang), e.status)
     if res is None:
-        return render(request, "login.html.j2", {"next": _safe_next(next),
-                                                 "error": pg._("Wrong user name or password.")},
-                      pg._("Log in"), status=401)
-    token, session, _user = res
+        return _login_page(request, next, pg._("Wrong user name or password."), 401)
+    token, _session, user = res
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(COOKIE, token, max_age=accounts.SESSION_HOURS * 3600, httponly=True, samesite="lax",
                     secure=s.secure_cookies, path="/")
+    resp.set_cookie(DEVICE_COOKIE, s.auth.device_cookie(user.username), max_age=DEVICE_DAYS * 86400, httponly=True,
+                    samesite="strict", secure=s.secure_cookies, path="/")
+    resp.delete_cookie(LOGIN_COOKIE, path="/login")
     return resp
 
 
@@ -295,8 +408,8 @@ def programme(request: Request, view: View):
                   pg._("Programme"), "programme", view=view, cache_key=("programme", tuple(sorted(q.items()))))
 
 
-@router.get("/programme/bulletin", response_class=HTMLResponse)
-def programme_bulletin(request: Request, view: View):
+def _bulletin_request(request: Request, view) -> tuple[str, dict, int]:
+    """The notice's language (``lang`` or the reader's), filters and bootstrap resamples (1 to 10,000)."""
     _remember(request, view)
     lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
     q = _query(request)
@@ -304,8 +417,51 @@ def programme_bulletin(request: Request, view: View):
         n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
     except ValueError:
         raise BadRequest(NOT_A_WHOLE_NUMBER, name="n_boot") from None
+    return lang, q, n_boot
+
+
+@router.get("/programme/bulletin", response_class=HTMLResponse)
+def programme_bulletin(request: Request, view: View):
+    lang, q, n_boot = _bulletin_request(request, view)
     b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot)
     return HTMLResponse(b["html"])
+
+
+@router.get("/programme/bulletin.pdf")
+def programme_bulletin_pdf(request: Request, view: View):
+    """The notice as PDF (A4, page numbers, contents), for download."""
+    lang, q, n_boot = _bulletin_request(request, view)
+    b = view.bulletin(lang, q.get("park"), q.get("district"), q.get("from"), q.get("to"), n_boot, pdf=True)
+    return Response(b["pdf"], media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="bulletin.{lang}.pdf"'})
+
+
+@router.get("/programme/export.xlsx")
+def programme_export(request: Request, view: View):
+    """Every table of the programme page, one sheet each, as the page shows them."""
+    from zhizao.export import XLSX_TYPE, display_frame, xlsx_bytes
+
+    _remember(request, view)
+    pg = views.Page(lang_of(request)[0])
+    view.require("programme", "see programme statistics (analysts and administrators only)")
+    q = _query(request)
+    p = views.programme(view, pg, q)
+    sheets, pct = {}, {}
+    titles = {"averages": pg._("Average results"), "coverage": pg._("Coverage"), "by_type": pg._("By type"),
+              "by_district": pg._("By district"), "by_industry": pg._("By industry"), "by_year": pg._("By year"),
+              "designations": pg._("Designations"), "designation_levels": pg._("Designations by level"),
+              "rankings": pg._("Rankings")}
+    if p.get("simulated"):
+        sheets[pg._("SIMULATED DATA")] = __import__("pandas").DataFrame(
+            {pg._("Data source"): [pg._("SIMULATED DATA: this page shows records that come from the simulator, "
+                                        "not from a real plant or project.")]})
+    for key, title in titles.items():
+        if p.get(key):
+            df, cols = display_frame(p[key])
+            sheets[title], pct[title] = df, cols
+    return Response(xlsx_bytes(sheets, pct), media_type=XLSX_TYPE,
+                    headers={"Content-Disposition": "attachment; filename=\"programme.xlsx\"; "
+                                                    f"filename*=UTF-8''{quote(pg._('Programme'))}.xlsx"})
 
 
 @router.get("/recognition", response_class=HTMLResponse)
@@ -336,7 +492,7 @@ def data(request: Request, view: View):
 @router.post("/data/upload")
 def data_upload(request: Request, view: View, table: str = Form(..., max_length=40),
                 file: UploadFile = File(...), mapping_name: str = Form("", max_length=100),
-                mapping: Optional[UploadFile] = File(None), csrf: str = Form("", max_length=100)):
+                mapping: UploadFile | None = File(None), csrf: str = Form("", max_length=100)):
     _remember(request, view)
     _check_csrf(view, csrf)
     pg = views.Page(lang_of(request)[0])

@@ -8,5 +8,5 @@ README that marks them as simulated.
 
 from zhizao.simulate.plant import STATE_CATEGORY, TRUTH_COLUMNS, simulate_plant, write_plant
 
-__all__ = ["simulate_plant", "write_plant", "STATE_CATEGORY", "TRUTH_COLUMNS"]
-from zhizao.simulate.programme import TRUTH_PROJECT_COLUMNS, simulate_programme, write_programme  # noqa: E402,F401
+__all__ = ["STATE_CATEGORY", "TRUTH_COLUMNS", "simulate_plant", "write_plant"]
+from zhizao.simulate.programme import TRUTH_PROJECT_COLUMNS, simulate_programme, write_programme  # noqa: F401

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["simulate_plant", "write_plant", "TRUTH_COLUMNS", "STATE_CATEGORY"]
+__all__ = ["STATE_CATEGORY", "TRUTH_COLUMNS", "simulate_plant", "write_plant"]
 
 # ------------------------------------------------------------------------------------------------------------
 # Model constants
@@ -235,10 +235,16 @@ def _simulate_machine(rng: np.random.Generator, seg_s, seg_e, seg_l, t_end: int,
 
     def emit(t, code, reason, order):
         while st and st[-1] == t:  # a zero-length state is replaced
-            st.pop(); sc.pop(); sr.pop(); so.pop()
+            st.pop()
+            sc.pop()
+            sr.pop()
+            so.pop()
         if st and sc[-1] == code and sr[-1] == reason and so[-1] == order:
             return
-        st.append(t); sc.append(code); sr.append(reason); so.append(order)
+        st.append(t)
+        sc.append(code)
+        sr.append(reason)
+        so.append(order)
 
     def pick(cdf):
         x = next(u)
@@ -260,7 +266,9 @@ def _simulate_machine(rng: np.random.Generator, seg_s, seg_e, seg_l, t_end: int,
         ct = pri_l[p] * next(factor)
         qty = max(10, int(round(next(hours) * 3600.0 / pri_l[p], -1)))
         need = int(math.ceil(qty * ct - 1e-9))
-        o_prod.append(p); o_qty.append(qty); o_ct.append(ct)
+        o_prod.append(p)
+        o_qty.append(qty)
+        o_ct.append(ct)
         if p != cur_product:
             cur_product = p
             return len(o_prod) - 1, SETUP, next(setup_dur), need
@@ -295,10 +303,14 @@ def _simulate_machine(rng: np.random.Generator, seg_s, seg_e, seg_l, t_end: int,
                 step = min(order_rem, to_fail, to_minor)
                 if t + step >= e:  # the window ends first
                     d = e - t
-                    order_rem -= d; to_fail -= d; to_minor -= d
+                    order_rem -= d
+                    to_fail -= d
+                    to_minor -= d
                     break
                 t += step
-                order_rem -= step; to_fail -= step; to_minor -= step
+                order_rem -= step
+                to_fail -= step
+                to_minor -= step
                 if order_rem <= 0:  # order complete
                     if next(u) < IDLE_PROBABILITY:
                         phase, phase_rem, order = IDLE, next(idle_dur), -1
@@ -336,7 +348,10 @@ def _simulate_machine(rng: np.random.Generator, seg_s, seg_e, seg_l, t_end: int,
                     phase = RUN
                     emit(t, RUN, _R_NONE, order)
     # close the timeline
-    st.append(int(t_end)); sc.append(OFF); sr.append(_R_NONE); so.append(-1)
+    st.append(int(t_end))
+    sc.append(OFF)
+    sr.append(_R_NONE)
+    so.append(-1)
     return st, sc, sr, so, o_prod, o_qty, o_ct
 
 
@@ -455,9 +470,13 @@ def _calendar(rng: np.random.Generator, d0: _dt.date, days: int, tz: str, holida
     wd = dates[working]
     shift_s, shift_e, shift_name, brk_s, brk_e = [], [], [], [], []
     for name, a, b, ba, bb in SHIFTS:
-        s = localize(wd, _hms(a), tz); e = localize(wd, _hms(b), tz)
-        shift_s.append(s); shift_e.append(e); shift_name += [name] * len(s)
-        brk_s.append(localize(wd, _hms(ba), tz)); brk_e.append(localize(wd, _hms(bb), tz))
+        s = localize(wd, _hms(a), tz)
+        e = localize(wd, _hms(b), tz)
+        shift_s.append(s)
+        shift_e.append(e)
+        shift_name += [name] * len(s)
+        brk_s.append(localize(wd, _hms(ba), tz))
+        brk_e.append(localize(wd, _hms(bb), tz))
     shift_s, shift_e = np.concatenate(shift_s), np.concatenate(shift_e)
     brk_s, brk_e = np.concatenate(brk_s), np.concatenate(brk_e)
     shift_name = np.array(shift_name, dtype=object)
@@ -557,15 +576,26 @@ def _timelines(rng: np.random.Generator, cal: _Step, par: _Step, pm: _Step, mach
             child[m], ss, ee, lab, t1, par.pri, int(par.main_product[m]), float(par.mtbf_s[m]),
             float(par.minor_mean_s[m]))
         so = np.asarray(so, dtype=np.int64)
-        all_st.append(np.asarray(st, dtype=np.int64)); all_sc.append(np.asarray(sc, dtype=np.int8))
+        all_st.append(np.asarray(st, dtype=np.int64))
+        all_sc.append(np.asarray(sc, dtype=np.int8))
         all_sr.append(np.asarray(sr, dtype=np.int16))
-        all_so.append(np.where(so >= 0, so + order_base, -1)); all_m.append(np.full(len(st), m, np.int32))
-        o_prod += op; o_qty += oq; o_ct += oc; o_m += [m] * len(op); o_local += list(range(1, len(op) + 1))
+        all_so.append(np.where(so >= 0, so + order_base, -1))
+        all_m.append(np.full(len(st), m, np.int32))
+        o_prod += op
+        o_qty += oq
+        o_ct += oc
+        o_m += [m] * len(op)
+        o_local += list(range(1, len(op) + 1))
         order_base += len(op)
-    st = np.concatenate(all_st); sc = np.concatenate(all_sc); sr = np.concatenate(all_sr)
-    so = np.concatenate(all_so); sm = np.concatenate(all_m)
+    st = np.concatenate(all_st)
+    sc = np.concatenate(all_sc)
+    sr = np.concatenate(all_sr)
+    so = np.concatenate(all_so)
+    sm = np.concatenate(all_m)
     nxt = np.r_[st[1:], t1]  # end of each state (the closing OFF of a machine gets t1, zero length)
-    o_prod = np.asarray(o_prod, dtype=np.int64); o_ct = np.asarray(o_ct); o_m = np.asarray(o_m)
+    o_prod = np.asarray(o_prod, dtype=np.int64)
+    o_ct = np.asarray(o_ct)
+    o_m = np.asarray(o_m)
     order_ids = np.array([f"WO-{par.mids[m]}-{k:05d}" for m, k in zip(o_m.tolist(), o_local)], dtype=object)
     bounds = np.r_[0, np.cumsum([len(a) for a in all_st])]
     return _Step(st=st, sc=sc, sr=sr, so=so, sm=sm, nxt=nxt, o_prod=o_prod, o_ct=o_ct, order_ids=order_ids,
@@ -594,7 +624,8 @@ def _production(rng: np.random.Generator, cal: _Step, tl: _Step, tz: str) -> _St
     hmax = len(hours) - 1
     p_s = np.where(j == 0, rs[rep], hours[np.clip(lo[rep] + j - 1, 0, hmax)])
     p_e = np.where(j == npieces[rep] - 1, re_[rep], hours[np.clip(lo[rep] + j, 0, hmax)])
-    p_o = ro[rep]; p_m = rm[rep]
+    p_o = ro[rep]
+    p_m = rm[rep]
     ct_p = tl.o_ct[p_o]
     c_start = cb[rep] + (p_s - rs[rep])
     c_end = cb[rep] + (p_e - rs[rep])
@@ -653,7 +684,8 @@ def _energy(rng: np.random.Generator, cal: _Step, par: _Step, tl: _Step, machine
         a, b = tl.bounds[m], tl.bounds[m + 1]
         mst, msc = tl.st[a:b], tl.sc[a:b]
         pts = np.union1d(mst, quarters)
-        ss = pts[:-1]; ln = np.diff(pts)
+        ss = pts[:-1]
+        ln = np.diff(pts)
         code = msc[np.searchsorted(mst, ss, "right") - 1]
         qi = np.searchsorted(quarters, ss, "right") - 1
         run_s = np.bincount(qi, ln * (code == RUN), n_q)
@@ -800,7 +832,8 @@ def _truth_times(cal: _Step, pm: _Step, tl: _Step, machines: int, days: int) -> 
     n_days = days
     cols = {k: np.zeros(machines * n_days, dtype=np.int64) for k in
             ("pot", "pdt", "pbt", "apt", "aust", "adot", "adet", "adet_minor", "ttr", "fe")}
-    calpd_s = np.concatenate([cal.brk_s, pm.pm_s]); calpd_e = np.concatenate([cal.brk_e, pm.pm_e])
+    calpd_s = np.concatenate([cal.brk_s, pm.pm_s])
+    calpd_e = np.concatenate([cal.brk_e, pm.pm_e])
     for m in range(machines):
         a, b = tl.bounds[m], tl.bounds[m + 1]
         mst, msc = tl.st[a:b], tl.sc[a:b]
@@ -808,7 +841,8 @@ def _truth_times(cal: _Step, pm: _Step, tl: _Step, machines: int, days: int) -> 
         ms_, me_ = calpd_s[sel], calpd_e[sel]
         pts = np.unique(np.concatenate([mst, day_edges, cal.pot_s, cal.pot_e, ms_, me_]))
         pts = pts[(pts >= t0) & (pts <= t1)]
-        ss = pts[:-1]; ln = np.diff(pts)
+        ss = pts[:-1]
+        ln = np.diff(pts)
         code = msc[np.searchsorted(mst, ss, "right") - 1]
         in_pot = _covered(ss, cal.pot_s, cal.pot_e) > 0
         in_pdt = in_pot & ((_covered(ss, ms_, me_) > 0) | (code == BREAK))
@@ -816,7 +850,7 @@ def _truth_times(cal: _Step, pm: _Step, tl: _Step, machines: int, days: int) -> 
         di = np.searchsorted(day_edges, ss, "right") - 1
         sl = slice(m * n_days, (m + 1) * n_days)
 
-        def agg(mask):
+        def agg(mask, di=di, ln=ln):
             return np.rint(np.bincount(di, ln * mask, n_days)).astype(np.int64)
 
         cols["pot"][sl] = agg(in_pot)
@@ -985,4 +1019,8 @@ def write_plant(tables: dict, out_dir) -> dict[str, Path]:
     readme = out / "README.md"
     readme.write_text("\n".join(lines), encoding="utf-8")
     paths["readme"] = readme
+    from zhizao.provenance import write_sidecar
+
+    paths["provenance"] = write_sidecar(out, generator="zhizao.simulate.simulate_plant",
+                                        **{k: v for k, v in meta.items() if k != "generator"})
     return paths

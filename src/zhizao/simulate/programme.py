@@ -85,8 +85,15 @@ from zhizao.kpi.energy import DEFAULT_KGCE
 from zhizao.schema import PROJECT_TYPES, TABLES
 from zhizao.simulate.plant import localize, to_timestamps, write_csv
 
-__all__ = ["simulate_programme", "write_programme", "TRUTH_PROJECT_COLUMNS", "INDICATORS", "SCENARIOS",
-           "Scenario", "scenario_of"]
+__all__ = [
+    "INDICATORS",
+    "SCENARIOS",
+    "TRUTH_PROJECT_COLUMNS",
+    "Scenario",
+    "scenario_of",
+    "simulate_programme",
+    "write_programme",
+]
 
 # ------------------------------------------------------------------------------------------------------------
 # Constants
@@ -435,7 +442,8 @@ def machine_days(proj: SimpleNamespace, grid: SimpleNamespace, mpp: int) -> Simp
         for per, (a, b) in enumerate(((proj.b0[p], proj.b1[p]), (proj.r0[p], proj.r1[p]))):
             days = np.arange(grid.day_of_month0[a], grid.day_of_month0[b])
             for j in range(mpp):
-                md_m.append(np.full(len(days), p * mpp + j)); md_d.append(days)
+                md_m.append(np.full(len(days), p * mpp + j))
+                md_d.append(days)
                 md_per.append(np.full(len(days), per, np.int8))
     md_m, md_d, md_per = np.concatenate(md_m), np.concatenate(md_d), np.concatenate(md_per)
     working = grid.working_day[md_d]
@@ -517,8 +525,11 @@ def state_records(day: SimpleNamespace, md: SimpleNamespace, mach: SimpleNamespa
     st_s, st_e, st_m, st_c, st_r = [to_wall(day.ps, False)], [to_wall(day.pe, True)], [wm[day.row]], [day.code], \
         [day.reason]
     for a, b in (("t10", "t1030"), ("t18", "t1830")):  # breaks
-        st_s.append(wall[a][wd]); st_e.append(wall[b][wd]); st_m.append(wm)
-        st_c.append(np.full(n_w, BREAK)); st_r.append(np.full(n_w, BREAK))
+        st_s.append(wall[a][wd])
+        st_e.append(wall[b][wd])
+        st_m.append(wm)
+        st_c.append(np.full(n_w, BREAK))
+        st_r.append(np.full(n_w, BREAK))
     # not_scheduled: the complement of the machine's 06:00-22:00 working days within its site range
     o = np.lexsort((wd, wm))
     om, od = wm[o], wd[o]
@@ -544,7 +555,11 @@ def state_records(day: SimpleNamespace, md: SimpleNamespace, mach: SimpleNamespa
     comm_mid = (me[proj.b1[gp]] + me[proj.r0[gp]]) // 2
     g_r = np.where((g_s <= comm_mid) & (g_e > comm_mid), 20,
                    np.where((g_s < me[proj.b0[gp]]) | (g_e > me[proj.r1[gp]]), 21, 22))
-    st_s.append(g_s); st_e.append(g_e); st_m.append(g_m); st_c.append(np.full(len(g_s), OFF)); st_r.append(g_r)
+    st_s.append(g_s)
+    st_e.append(g_e)
+    st_m.append(g_m)
+    st_c.append(np.full(len(g_s), OFF))
+    st_r.append(g_r)
     st_s, st_e, st_m = np.concatenate(st_s), np.concatenate(st_e), np.concatenate(st_m)
     st_c, st_r = np.concatenate(st_c), np.concatenate(st_r)
     o = np.lexsort((st_s, st_m))
@@ -697,7 +712,9 @@ def draw_costs(r: np.random.Generator, ent: SimpleNamespace, proj: SimpleNamespa
         steps = 1 + ent.infl[e] + r.normal(0.0, 0.0015, len(k) - 1)
         v = np.round(np.r_[1.0, np.cumprod(steps)], 5)
         price_index[e, k] = v
-        pi_site.append(np.full(len(k), e)); pi_month.append(k); pi_val.append(v)
+        pi_site.append(np.full(len(k), e))
+        pi_month.append(k)
+        pi_val.append(v)
     pi_site, pi_month, pi_val = np.concatenate(pi_site), np.concatenate(pi_month), np.concatenate(pi_val)
     prod_md = np.zeros(md.n, np.int64)
     prod_md[md.w] = prod.produced.sum(1)
@@ -727,7 +744,10 @@ def draw_costs(r: np.random.Generator, ent: SimpleNamespace, proj: SimpleNamespa
                 if sc.ar_noise > 0:
                     z = _ar1(r_scn, 1, len(k), sc.ar_noise)[0]
                 amt = np.round(amt * (1 + 0.02 * z), 2)
-                c_p.append(np.full(len(k), p)); c_m.append(k); c_cat.append(np.full(len(k), ci)); c_amt.append(amt)
+                c_p.append(np.full(len(k), p))
+                c_m.append(k)
+                c_cat.append(np.full(len(k), ci))
+                c_amt.append(amt)
     c_p, c_m, c_cat, c_amt = map(np.concatenate, (c_p, c_m, c_cat, c_amt))
     return SimpleNamespace(pi_site=pi_site, pi_month=pi_month, pi_val=pi_val, price_index=price_index,
                            prod_md=prod_md, q_pm=q_pm, unit_cost=unit_cost, share=share, q0_nominal=q0_nominal,
@@ -747,12 +767,16 @@ def draw_development_cycles(r: np.random.Generator, ent: SimpleNamespace, proj: 
         lo, hi = int(months[proj.b0[p]].astype(np.int64)), int(months[proj.b1[p]].astype(np.int64))
         rel = r.integers(lo, hi, nb)  # released in the baseline window, designed before the project
         ln = np.maximum(30, np.rint(ent.t0_days[e] * r.lognormal(-0.15 ** 2 / 2, 0.15, nb))).astype(np.int64)
-        dv_p.append(np.full(nb, p)); dv_ds.append(rel - ln); dv_rel.append(rel)
+        dv_p.append(np.full(nb, p))
+        dv_ds.append(rel - ln)
+        dv_rel.append(rel)
         lo, hi = int(months[proj.r0[p]].astype(np.int64)), int(months[proj.r1[p]].astype(np.int64))
         ds = r.integers(lo, hi, nr)  # design started in the reporting window
         f = np.where(ds >= ce_day, 1 - proj.eff["development_cycle"][p], 1.0)
         ln = np.maximum(30, np.rint(ent.t0_days[e] * f * r.lognormal(-0.15 ** 2 / 2, 0.15, nr))).astype(np.int64)
-        dv_p.append(np.full(nr, p)); dv_ds.append(ds); dv_rel.append(ds + ln)
+        dv_p.append(np.full(nr, p))
+        dv_ds.append(ds)
+        dv_rel.append(ds + ln)
     dv_p, dv_ds, dv_rel = map(np.concatenate, (dv_p, dv_ds, dv_rel))
     o = np.lexsort((dv_ds, dv_p))
     dv_p, dv_ds, dv_rel = dv_p[o], dv_ds[o], dv_rel[o]
@@ -830,7 +854,9 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
     puv = [unit_value, np.round(unit_value[np_m] * r_mach.uniform(1.0, 1.3, len(np_m)), 2)]
     second_of_m = _obj([f"{proj.wc_ids[p]}-PRD2" for p in mach.proj_of])
     if sc.products_per_machine > 1:  # the second running product of each machine
-        pid.insert(1, second_of_m); peq.insert(1, mach.ids); ppri.insert(1, np.round(mach.pri * mach.k2, 1))
+        pid.insert(1, second_of_m)
+        peq.insert(1, mach.ids)
+        ppri.insert(1, np.round(mach.pri * mach.k2, 1))
         psm.insert(1, np.round(mach.standard_minutes * mach.k2, 3))
         puv.insert(1, np.round(unit_value * mach.k2 * r_scn.uniform(0.9, 1.1, n_m), 2))
     products = _frame("products", {"product_id": np.concatenate(pid), "equipment_id": np.concatenate(peq),
@@ -843,8 +869,10 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
         dsel = dsel[grid.working_day[dsel]]
         for a, b, kind, name in (("t06", "t14", "shift", "early"), ("t10", "t1030", "break", "break"),
                                  ("t14", "t22", "shift", "late"), ("t18", "t1830", "break", "break")):
-            cal_s.append(wall[a][dsel]); cal_e.append(wall[b][dsel])
-            cal_scope.append(np.full(len(dsel), e)); cal_kind.append(np.full(len(dsel), kind, object))
+            cal_s.append(wall[a][dsel])
+            cal_e.append(wall[b][dsel])
+            cal_scope.append(np.full(len(dsel), e))
+            cal_kind.append(np.full(len(dsel), kind, object))
             cal_name.append(np.full(len(dsel), name, object))
     cal_s, cal_e, cal_scope = map(np.concatenate, (cal_s, cal_e, cal_scope))
     cal_kind, cal_name = np.concatenate(cal_kind), np.concatenate(cal_name)
@@ -900,8 +928,10 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
     if temp is not None:  # daily mean temperature of each site over its range
         for e in np.flatnonzero(grid.has_site):
             dsel = np.arange(grid.day_of_month0[grid.site_m0[e]], grid.day_of_month0[grid.site_m1[e]])
-            v_scope.append(np.full(len(dsel), proj.site_ids[e], object)); v_start.append(grid.day_edge[dsel])
-            v_end.append(grid.day_edge[dsel + 1]); v_name.append(np.full(len(dsel), "temperature_c", object))
+            v_scope.append(np.full(len(dsel), proj.site_ids[e], object))
+            v_start.append(grid.day_edge[dsel])
+            v_end.append(grid.day_edge[dsel + 1])
+            v_name.append(np.full(len(dsel), "temperature_c", object))
             v_value.append(np.round(temp[e, dsel], 2))
     variables = _frame("variables", {
         "scope": np.concatenate(v_scope), "start": ts(np.concatenate(v_start)), "end": ts(np.concatenate(v_end)),
@@ -914,7 +944,8 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
     })
     projects = _frame("projects", {
         "project_id": proj.ids, "enterprise_id": ent.ids[proj.ent_of], "name": proj.name, "type": proj.ptype,
-        "scope": proj.wc_ids, "start": ts(grid.month_edge[proj.start_m]), "commissioning_end": ts(grid.month_edge[proj.r0]),
+        "scope": proj.wc_ids, "start": ts(grid.month_edge[proj.start_m]),
+        "commissioning_end": ts(grid.month_edge[proj.r0]),
         "investment": proj.investment, "status": np.full(n_p, "completed", object),
         **{f"declared_{k}": proj.declared[k] for k in INDICATORS},
     })
@@ -1234,4 +1265,8 @@ def write_programme(tables: dict, out_dir) -> dict[str, Path]:
     readme = out / "README.md"
     readme.write_text("\n".join(lines), encoding="utf-8")
     paths["readme"] = readme
+    from zhizao.provenance import write_sidecar
+
+    paths["provenance"] = write_sidecar(out, generator="zhizao.simulate.simulate_programme",
+                                        **{k: v for k, v in meta.items() if k != "generator"})
     return paths

@@ -53,7 +53,7 @@ class Check:
         return {"passed": bool(self.passed), **self.message.to_dict(lang)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Check":
+    def from_dict(cls, d: dict) -> Check:
         return cls(bool(d["passed"]), Message.from_dict(d))
 
 

@@ -47,8 +47,7 @@ import numpy as np
 import pandas as pd
 
 from zhizao.errors import DataSufficiencyError, InputError, NotFound
-from zhizao.kpi.buckets import bucket_edges, default_range
-from zhizao.kpi.elements import utc_ms
+from zhizao.kpi.buckets import bucket_edges, default_range, utc_ms
 from zhizao.kpi.intervals import split_over
 from zhizao.kpi.variables import variable_buckets
 from zhizao.messages import Message, define
@@ -502,7 +501,7 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     cell = csb["e"][ok] * max(pb.products.size, 1) + csb["p"][ok]
     for c in np.unique(cell):
         m = cell == c
-        A, I = hb[ok][m], ib[ok][m]
+        A, I = hb[ok][m], ib[ok][m]  # noqa: E741  (A and I: hours and input, as in the docstring)
         u = A / A.sum() - I / I.sum()  # linearised log(sum A / sum I) per day
         key = (names_b[c // max(pb.products.size, 1)], str(pb.products[c % max(pb.products.size, 1)]))
         rho[key], var[key] = A.sum() / I.sum(), sum_variance(u, center=False)[0]
@@ -523,7 +522,6 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     Hm = np.zeros((len(cols), pr.days.size))
     pos = {n: i for i, n in enumerate(cols)}
     rel_num, rel_den = np.zeros(len(cols)), np.zeros(len(cols))
-    v = np.array([var.get(k, 0.0) for k in keys])
     for j, (k, h) in enumerate(zip(keys, H)):
         i = pos.get(k[0])
         if i is None or not np.isfinite(h):
@@ -599,13 +597,15 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
     numcol = "energy_kwh" if definition == "kwh_per_day" else "energy_kgce"
     scope_name = common["scope"]
     if numcol not in b or not (b[numcol].fillna(0) != 0).any():  # nothing metered: no baseline to compare
-        raise DataSufficiencyError(NO_DATA(what=C.ENERGY_OF(column=numcol), scope=scope_name, period=C.word("baseline")))
+        raise DataSufficiencyError(NO_DATA(what=C.ENERGY_OF(column=numcol), scope=scope_name,
+                                           period=C.word("baseline")))
     volume = {"kgce_per_unit": "pq", "kgce_per_good_unit": "gq", "kgce_per_10k_cny": "output_value"}.get(definition)
     r = cached_series(inputs, scope, granularity, *w[1])
     if indicator == "unit_energy" and not (_has(b, volume) and _has(r, volume)):
         raise DataSufficiencyError(NEEDS_OUTPUT(definition=definition, volume=volume, scope=scope_name))
     if numcol not in r or not r[numcol].notna().any():
-        raise DataSufficiencyError(NO_DATA(what=C.ENERGY_OF(column=numcol), scope=scope_name, period=C.word("reporting")))
+        raise DataSufficiencyError(NO_DATA(what=C.ENERGY_OF(column=numcol), scope=scope_name,
+                                           period=C.word("reporting")))
     info = inputs.scope(scope)
     # equipment-level run hours at baseline speed, and outages (daily buckets)
     eq_out, bad_b, bad_r, kappa_var = None, np.zeros(len(b), bool), np.zeros(len(r), bool), None
@@ -841,7 +841,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         # booking periods cut by the window: a cost record that overlaps it only in part
         s_, e_ = recs["s"].to_numpy(np.int64), recs["e"].to_numpy(np.int64)
         cut = ((s_ < a_ms) & (e_ > a_ms)) | ((s_ < b_ms) & (e_ > b_ms))
-        n_cut = int(len(set(zip(s_[cut], e_[cut]))))
+        n_cut = len(set(zip(s_[cut], e_[cut])))
         if n_cut:
             if partial == "refuse":
                 run.check(False, C.BOOKING_REFUSED(period=C.word(name), n=n_cut))
@@ -884,7 +884,8 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
     fit: dict = {}
     n_min = C.LIMITS["cost_months_min"]
     if len(bmon) >= n_min and bmon["gq"].nunique() > 1:
-        Xb, Xr = pd.DataFrame({"output": bmon["gq"].to_numpy(float)}), pd.DataFrame({"output": rmon["gq"].to_numpy(float)})
+        Xb = pd.DataFrame({"output": bmon["gq"].to_numpy(float)})
+        Xr = pd.DataFrame({"output": rmon["gq"].to_numpy(float)})
         yb = bmon["cost"].to_numpy(float)
         f = M.fit(yb, Xb)
         run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or [C.word("none")]))
@@ -920,8 +921,8 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         **common, baseline=float(base_v), reporting=float(rep_v), adjusted_baseline=float(adj_v),
         change=-improvement, improvement=improvement, ci_low=lo, ci_high=hi, method=method,
         interval_method=interval_method, simple_change=float(rep_v / base_v - 1), fit=fit,
-        coverage={"output": float(rmon["gq"].sum()), "baseline_months": int(len(bmon)),
-                  "reporting_months": int(len(rmon)),
+        coverage={"output": float(rmon["gq"].sum()), "baseline_months": len(bmon),
+                  "reporting_months": len(rmon),
                   "prorated_months": int((bmon["frac"] < 1).sum() + (rmon["frac"] < 1).sum())})
 
 
@@ -951,4 +952,4 @@ def _development_cycle(inputs, scope, w, confidence, common, run) -> Verificatio
         method=METHODS["ratio_of_means"](),
         interval_method=INTERVALS["log_ratio_of_means"](),
         simple_change=res.ratio - 1, fit={"log_variance": res.log_variance, "df": res.df},
-        coverage={"baseline_products": int(len(xb)), "reporting_products": int(len(xr))})
+        coverage={"baseline_products": len(xb), "reporting_products": len(xr)})

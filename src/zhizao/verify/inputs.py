@@ -78,7 +78,7 @@ class VerificationInputs:
 
     # -- bulk ---------------------------------------------------------------------------------------------------
     @classmethod
-    def prepare(cls, ws, project_ids=None, periods=("day",)) -> "VerificationInputs":
+    def prepare(cls, ws, project_ids=None, periods=("day",)) -> VerificationInputs:
         """Read in bulk what verifying ``project_ids`` (default: every project) needs: projects, state
         extents, variables, costs, production records, development cycles, adjustments, the scope index and
         the elements of the projects' levels at ``periods`` (and of equipment per day)."""

@@ -48,10 +48,17 @@ from scipy import special, stats
 
 from zhizao.errors import InputError
 from zhizao.messages import Message
-from zhizao.verify.checks import (FAIL_F_TEST, FAIL_F_UNDEFINED, FAIL_NO_VARIABLE_P, FAIL_R2, FAIL_SUPPORT,
-                                  FAIL_VARIABLE_P, LIMITS, NO_VALID_MODEL)
-from zhizao.verify.uncertainty import (MIN_POINTS_AR, effective_n, log_ratio_interval, long_run_variance,
-                                       t_quantile)
+from zhizao.verify.checks import (
+    FAIL_F_TEST,
+    FAIL_F_UNDEFINED,
+    FAIL_NO_VARIABLE_P,
+    FAIL_R2,
+    FAIL_SUPPORT,
+    FAIL_VARIABLE_P,
+    LIMITS,
+    NO_VALID_MODEL,
+)
+from zhizao.verify.uncertainty import MIN_POINTS_AR, effective_n, log_ratio_interval, long_run_variance
 
 UNCERTAINTY = ("exact_hac", "ashrae14", "block_bootstrap")
 
@@ -533,7 +540,7 @@ def out_of_sample(f: Fit, yb: np.ndarray, Xb: pd.DataFrame, folds: int = 5) -> d
     edges = np.linspace(0, n, k + 1).round().astype(int)
     err = np.empty(n)
     q = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in itertools.pairwise(edges):
         keep = np.r_[0:a, b:n]
         A = D[keep]
         pinv = np.linalg.pinv(A)

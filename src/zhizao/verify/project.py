@@ -141,8 +141,7 @@ def stored_results(ws, project_id: str | None = None) -> list[VerificationResult
 def _whole_months(inputs, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The whole local months of ``scope`` that contain the operating extent ``ext`` (start of the first, end
     of the last), so that clipped windows keep whole days and months."""
-    from zhizao.kpi.buckets import default_range
-    from zhizao.kpi.elements import utc_ms
+    from zhizao.kpi.buckets import default_range, utc_ms
 
     a, b = default_range(utc_ms(ext[0]), utc_ms(ext[1]), "month", inputs.scope(scope).tz)
     lo, hi = (pd.Timestamp(x, unit="ms", tz="UTC") for x in (a, b))
@@ -184,7 +183,7 @@ def _verify_chunk(ids: list[str]) -> list:
     for pid in ids:
         try:
             out.append((pid, verify_project(inputs.ws, pid, store=False, inputs=inputs, **kw)))
-        except Exception:  # noqa: BLE001 - the parent verifies this project itself and reports any error
+        except Exception:
             out.append((pid, None))
     return out
 

@@ -166,7 +166,6 @@ def standardised_ratio(cells_b, day_b, num_b, den_b, cells_r, day_r, num_r, den_
     A_tot = AB_.sum()
     w = AB_ / A_tot
     with np.errstate(invalid="ignore", divide="ignore"):
-        r_b = np.where(AB_ > 0, GB / AB_, 0.0)
         r_r = np.where(AR_ > 0, GR / AR_, 0.0)
     v_b = float(GB.sum() / A_tot)
     v_r = float(w @ r_r)

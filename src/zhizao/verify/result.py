@@ -101,7 +101,7 @@ class VerificationResult:
         """How the interval is computed, in ``lang`` (the stored English text where no message is kept)."""
         return self.interval_message.text(lang) if self.interval_message is not None else self.interval_method
 
-    def judge(self) -> "VerificationResult":
+    def judge(self) -> VerificationResult:
         """Set ``verdict`` from the checks; a refused result keeps no improvement or interval."""
         self.verdict = verdict(self.checks)
         if self.verdict == "refused":
@@ -139,7 +139,7 @@ class VerificationResult:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VerificationResult":
+    def from_dict(cls, d: dict) -> VerificationResult:
         """The result of :meth:`to_dict` (also a stored result written before checks existed: it has no
         checks, and its verdict is ``indicative``)."""
         d = dict(d)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zhizao.kpi.buckets import bucket_edges, floor_local
-from zhizao.kpi.elements import utc_ms
+from zhizao.kpi.buckets import floor_local, utc_ms
 from zhizao.kpi.variables import variable_buckets
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.verify.inputs import WINDOWS_KEPT, as_inputs

@@ -1,0 +1,170 @@
+"""Quarantine rules and their structured details.
+
+Every rejected record lands in the store's ``quarantine`` table with
+
+- ``rule``: the name of the rule it broke (:data:`RULES`), stable, for filters and counts;
+- ``code`` and ``params``: the detail as a structured message (:mod:`zhizao.messages`), e.g.
+  ``ingest.unparseable`` with ``{"column": "start", "value": "yesterday", "type": "timestamp"}``, rendered
+  in the reader's language by :func:`detail_message` (``detail_message(code, params).text("zh")``);
+- ``detail``: the same message rendered in English (kept for readers of the table that do not render).
+
+The loaders build the details in SQL, for whole batches at once: :func:`sql_detail` renders a message
+kind's English template over SQL expressions, so the template declared here is the one source of the text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from zhizao.messages import KINDS, Message, MessageKind, define
+
+#: Every quarantine rule and what it means (files, uploads and live records; see also the live rules).
+RULES = {
+    "missing_field": "a required column is empty",
+    "unparseable": "a value cannot be parsed as its type",
+    "field_too_long": "a value is longer than the field size limit",
+    "time_out_of_range": "a time stamp outside the plausible range, or a measurement later than the load time "
+                         "plus its margin",
+    "invalid_offset": "a UTC offset beyond -14:00 .. +14:00",
+    "nonexistent_local_time": "a local time that does not exist in its zone (skipped by a daylight-saving change)",
+    "not_finite": "a number that is NaN or infinite",
+    "value_out_of_range": "a number larger in magnitude than the plausible limit",
+    "end_not_after_start": "end <= start",
+    "negative_quantity": "a quantity or duration that must be >= 0 is negative",
+    "counts_exceed_produced": "good + scrap + rework > produced",
+    "lsl_above_usl": "a lower specification limit above the upper one",
+    "unknown_equipment": "equipment_id (or scope) is not in the equipment table",
+    "unknown_reference": "a foreign key (enterprise_id, project_id) is not in its table",
+    "unmapped_state": "the raw state has no category in the mapping (never guessed)",
+    "invalid_value": "a code outside its list (calendar kind, quality result, energy reading, state category, "
+                     "time zone, unit)",
+    "duplicate": "the same record key occurs earlier in the same file or batch",
+    "conflicts_with_stored": "a stored record has the same key but different values",
+    # live sources (MQTT, OPC UA)
+    "malformed_topic": "the topic is not <prefix>/<enterprise>/<site>/<area>/<work_center>/<equipment>/<table>",
+    "unknown_table": "the topic's table is not a canonical table accepted live",
+    "malformed_payload": "the payload is not UTF-8 JSON, or not an object or an array of objects",
+    "payload_too_large": "a message larger than the payload limit",
+    "too_many_keys": "a record with more keys than the limit",
+    "topic_mismatch": "the record names another equipment (or hierarchy level) than its topic",
+    "mapping_error": "the table's mapping file cannot be applied to the records",
+    "unloadable": "the message makes its batch fail in the store (found by halving the batch); the store error",
+}
+
+# -- details of the file and record rules (English templates; zh in locale/zh/LC_MESSAGES/zhizao.po)
+MISSING = define("ingest.missing_field", "%(column)s is empty")
+MISSING_ONE_OF = define("ingest.missing_one_of", "one of %(columns)s is needed")
+MISSING_INTERVAL = define("ingest.interval_needs_start", "an interval reading needs start and end (a cumulative "
+                                                         "register needs reading: cumulative)")
+UNPARSEABLE = define("ingest.unparseable", "%(column)s = %(value)s is not a valid %(type)s")
+FIELD_TOO_LONG = define("ingest.field_too_long", "%(column)s is %(bytes)s bytes long, more than the limit of "
+                                                 "%(limit)s bytes")
+TIME_OUT_OF_RANGE = define("ingest.time_out_of_range", "%(column)s = %(value)s is outside the plausible range "
+                                                       "%(earliest)s .. %(latest)s")
+TIME_IN_FUTURE = define("ingest.time_in_future", "%(column)s = %(value)s is more than %(days)s days after the "
+                                                 "day of loading (%(today)s, UTC)")
+INVALID_OFFSET = define("ingest.invalid_offset", "%(column)s = %(value)s has a UTC offset beyond -14:00 .. +14:00")
+NONEXISTENT_LOCAL = define("ingest.nonexistent_local_time", "%(column)s = %(value)s does not exist in time zone "
+                                                            "%(zone)s (skipped by a daylight-saving change)")
+NOT_FINITE = define("ingest.not_finite", "%(column)s = %(value)s is not a finite number")
+VALUE_OUT_OF_RANGE = define("ingest.value_out_of_range", "%(column)s = %(value)s is larger in magnitude than "
+                                                         "%(limit)s")
+BAD_ZONE = define("ingest.bad_timezone", "timezone %(value)s is not an IANA time zone")
+END_NOT_AFTER_START = define("ingest.end_not_after_start", "%(end_column)s %(end)s is not after %(start_column)s "
+                                                           "%(start)s")
+END_BEFORE_START = define("ingest.end_before_start", "%(end_column)s %(end)s is before %(start_column)s %(start)s")
+NEGATIVE = define("ingest.negative", "%(column)s = %(value)s < 0")
+NEGATIVE_INTERVAL = define("ingest.negative_interval_quantity", "interval quantity %(value)s < 0")
+COUNTS_EXCEED = define("ingest.counts_exceed_produced", "good + scrap + rework = %(sum)s > produced = %(produced)s")
+LSL_ABOVE_USL = define("ingest.lsl_above_usl", "lsl %(lsl)s is above usl %(usl)s")
+UNKNOWN_EQUIPMENT = define("ingest.unknown_equipment", "equipment %(id)s is not in the equipment table")
+UNKNOWN_SCOPE = define("ingest.unknown_scope", "scope %(id)s is no equipment, work_center, area, site or "
+                                               "enterprise")
+UNKNOWN_REFERENCE = define("ingest.unknown_reference", "%(column)s %(value)s is not in table %(table)s")
+NOT_ALLOWED = define("ingest.not_allowed", "%(column)s %(value)s is not one of %(allowed)s")
+UNMAPPED_STATE = define("ingest.unmapped_state", "state %(state)s has no category in the mapping")
+NO_CONVERSION = define("ingest.no_conversion", "no conversion for carrier %(carrier)s in unit %(unit)s")
+DUPLICATE = {
+    "file": define("ingest.duplicate_in_file", "same key as an earlier record of this file: %(key)s"),
+    "batch": define("ingest.duplicate_in_batch", "same key as an earlier record of this batch: %(key)s"),
+    "records": define("ingest.duplicate_in_records", "same key as an earlier record of these records: %(key)s"),
+}
+CONFLICT = define("ingest.conflicts_with_stored", "a stored record has the same key (%(key)s) but other values")
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _lit(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+class Sql(str):
+    """A parameter of :func:`sql_detail` that is an SQL expression (anything else is a constant)."""
+
+
+def sql_detail(kind: MessageKind, **params: Any) -> tuple[str, str]:
+    """SQL expressions of a message's English text and of its JSON ``{code, params}`` object.
+
+    Parameters
+    ----------
+    kind : MessageKind
+    **params
+        Each placeholder's value: :class:`Sql` for an SQL expression (its text, NULL shown as empty), or a
+        constant (text, number, or a list of texts, shown joined by ", " in English).
+
+    Returns
+    -------
+    (text_sql, params_sql)
+        ``text_sql`` gives the English rendering (VARCHAR), ``params_sql`` the parameters (JSON).
+    """
+    missing = set(_PLACEHOLDER.findall(kind.template)) - params.keys()
+    if missing:
+        raise TypeError(f"message {kind.code} needs {', '.join(sorted(missing))}")
+
+    def value_sql(v) -> str:
+        if isinstance(v, Sql):
+            return f"coalesce(CAST({v} AS VARCHAR), '')"
+        if isinstance(v, (list, tuple)):
+            return _lit(", ".join(str(x) for x in v))
+        return _lit(v)
+
+    pieces = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(kind.template):
+        if m.start() > pos:
+            pieces.append(_lit(kind.template[pos:m.start()].replace("%%", "%")))
+        pieces.append(value_sql(params[m.group(1)]))
+        pos = m.end()
+    if pos < len(kind.template):
+        pieces.append(_lit(kind.template[pos:].replace("%%", "%")))
+    text = "concat(" + ", ".join(pieces) + ")" if len(pieces) > 1 else (pieces[0] if pieces else "''")
+
+    def json_sql(v) -> str:
+        if isinstance(v, Sql):
+            return f"CAST({v} AS VARCHAR)"
+        return f"CAST({_lit(json.dumps(v if not isinstance(v, tuple) else list(v), ensure_ascii=False))} AS JSON)"
+
+    obj = ("json_object(" + ", ".join(f"{_lit(k)}, {json_sql(v)}" for k, v in params.items()) + ")"
+           if params else "CAST('{}' AS JSON)")
+    return text, obj
+
+
+def detail_message(code: str | None, params: Any = None, detail: str | None = None) -> Message:
+    """The quarantine detail of a stored row as a :class:`Message` (render it with ``.text(lang)``).
+
+    ``params`` is the JSON object stored beside ``code`` (text or dict). A row stored before details were
+    structured (no ``code``) gives its English ``detail`` untranslated.
+    """
+    if isinstance(params, (str, bytes)):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            params = {}
+    if not code or code not in KINDS:
+        return Message.from_dict({"code": code or "ingest.detail", "params": {}, "message": detail or ""})
+    return Message.from_dict({"code": code, "params": params or {}})
+
+
+__all__ = ["RULES", "Sql", "detail_message", "sql_detail"]

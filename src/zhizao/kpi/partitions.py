@@ -1,0 +1,445 @@
+"""Bounded memory: the store-wide facts of a KPI computation, and the partitions of whole entities it runs in.
+
+The elements of an equipment depend only on its own records (states, counts, energy, labour, quality), the
+calendar entries of its scopes, the products table and a few store-wide facts. The store-wide facts are
+derived first, by aggregate queries that hold nothing per record (:class:`EngineContext`):
+
+- the entities: every equipment, and every work centre, area, site or enterprise with labour, energy or quality
+  records of its own (scope entities), each with the zone it is bucketed in (its own, or its group's zone with
+  ``zone_level``: the majority zone of a group spanning zones, or :attr:`zhizao.Settings.zones`);
+- each equipment's data extent (first time stamp and horizon of its states and counts): equipment without any
+  calendar is scheduled over it;
+- each site's data extent (states, counts, energy, labour and quality booked to its equipment and scopes; records
+  booked to an enterprise count for each of its sites), from which the default query range of every entity of
+  the site is derived (whole buckets around the site's data);
+- the record counts per entity, from which the partitions are sized.
+
+Then the entities are cut into partitions (:func:`plan`): consecutive equipment in key order (their id order),
+then the scope entities, each partition at most :attr:`zhizao.Settings.memory_mb` worth of records and buckets
+(:data:`BYTES_PER`). Each partition is one call of the kernel,
+:func:`zhizao.kpi.elements.partition_elements`, which reads only that partition's records (in the store's order,
+so sums are the same to the last bit as in one pass) and returns its entities' elements; the loss-reason
+table and the roll-up to groups (:func:`combine_rollups`) are built from the partitions' results. Nothing the
+engine keeps per record lives longer than its partition.
+
+The loss-reason table, the data-quality rows and the KPIs are computed per row from the elements, so they need
+no store-wide pass. A group's roll-up over equipment of several partitions is the sum of the partitions' partial
+roll-ups (sums and flags; n_equipment adds up since partitions are disjoint).
+
+Apache Spark runs the same kernel on partitions of its own (docs/scale.md): the context's facts travel with each
+partition (:meth:`EngineContext.part`), so a partition is computed the same wherever it runs.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from zhizao.errors import InputError
+from zhizao.kpi.buckets import bucket_edges, default_range, utc_ms
+from zhizao.messages import define
+from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+from zhizao.settings import Settings
+
+EMPTY_RANGE = define("kpi.empty_range", "empty query range: end %(end)s is not after start %(start)s")
+EMPTY_RANGE_SHORT = define("kpi.empty_range_short", "empty query range")
+
+#: Estimated peak bytes the kernel holds per state record, per count (production) record, per energy, labour or
+#: quality record, and per bucket of an entity (measured on simulated plants: benchmarks/results/kpi_engine.md).
+BYTES_PER = {"states": 300, "production": 160, "other": 200, "bucket": 1600}
+#: Share of :attr:`Settings.memory_mb` given to DuckDB (its memory_limit); the rest is the kernel's.
+DUCKDB_SHARE = 0.25
+#: Smallest DuckDB memory limit [MiB].
+DUCKDB_MIN_MB = 128
+
+
+def duckdb_memory_mb(settings: Settings) -> int:
+    """DuckDB's memory limit [MiB] under ``settings.memory_mb``."""
+    return int(max(DUCKDB_MIN_MB, settings.memory_mb * DUCKDB_SHARE))
+
+
+def kernel_budget_bytes(settings: Settings) -> float:
+    """Bytes the kernel may hold for one partition."""
+    return (settings.memory_mb - duckdb_memory_mb(settings)) * 2**20
+
+
+@contextmanager
+def duckdb_memory(con, settings: Settings):
+    """Inside, DuckDB has its share of the memory budget as its memory limit (it spills beyond it, and drops
+    cached blocks of the store): lowered if it is higher, restored afterwards. The limit holds for the whole
+    database instance (every cursor of the store)."""
+    want = duckdb_memory_mb(settings) * 2**20
+    try:
+        before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        have = _bytes(before)
+    except Exception:
+        before, have = None, None
+    lower = have is None or have > want
+    if lower:
+        con.execute(f"SET memory_limit = '{int(want // 2**20)}MB'")
+    try:
+        yield
+    finally:
+        if lower and before is not None:
+            try:
+                con.execute(f"SET memory_limit = '{before}'")
+            except Exception:
+                pass
+
+
+def _bytes(text: str) -> float | None:
+    units = {"B": 1, "KB": 1e3, "KIB": 2**10, "MB": 1e6, "MIB": 2**20, "GB": 1e9, "GIB": 2**30, "TB": 1e12,
+             "TIB": 2**40}
+    parts = str(text).strip().upper().replace(" ", "")
+    num = "".join(ch for ch in parts if ch.isdigit() or ch == ".")
+    unit = parts[len(num):] or "B"
+    return float(num) * units[unit] if num and unit in units else None
+
+
+# -- entities -------------------------------------------------------------------------------------------------------
+def filled_tables(con) -> set[str]:
+    """The optional tables (energy, labour, quality) that hold any record: the engine skips the others."""
+    return {t for (t,) in con.execute(" UNION ALL ".join(
+        f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM {t})" for t in ("energy", "labour", "quality"))).fetchall()}
+
+
+def entities(con, filled: set[str]) -> pd.DataFrame:
+    """Every equipment (keys 0 .. n_eq - 1, by id), then the scopes that carry labour, energy or quality records
+    of their own (by id): columns key, level, entity_id, equipment_id, work_center, area, site, enterprise, tz,
+    epc."""
+    eq = con.execute("""SELECT equipment_id, work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz,
+                               epc FROM equipment ORDER BY equipment_id""").df()
+    eq.insert(0, "level", "equipment")
+    eq.insert(1, "entity_id", eq["equipment_id"])
+    scopes = con.execute("""
+        SELECT DISTINCT scope FROM labour
+        UNION SELECT DISTINCT scope FROM energy WHERE equipment_id IS NULL AND scope IS NOT NULL
+        UNION SELECT DISTINCT scope FROM quality WHERE equipment_id IS NULL AND scope IS NOT NULL
+        ORDER BY 1""").fetchall() if filled else []
+    # each scope is an entity of the lowest level whose id it is (first match from work_center up), with the
+    # ids of the levels above from its first equipment and the earliest time zone name of its equipment
+    rows = []
+    done = set(eq["equipment_id"])
+    wanted = {scope for (scope,) in scopes} - done
+    for lvl in LEVELS[1:]:
+        if not wanted:
+            break
+        m = eq[eq[lvl].isin(wanted)]
+        if m.empty:
+            continue
+        first = m.drop_duplicates(lvl)
+        tz = m.groupby(lvl)["tz"].min()
+        above = LEVELS[LEVELS.index(lvl):]
+        for row in first.itertuples(index=False):
+            scope = getattr(row, lvl)
+            r = {"level": lvl, "entity_id": scope, "equipment_id": None, "tz": tz[scope], "epc": np.nan}
+            for L in LEVELS[1:]:
+                r[L] = getattr(row, L) if L in above else None
+            rows.append(r)
+        wanted -= set(first[lvl])
+    rows.sort(key=lambda r: r["entity_id"])
+    ent = pd.concat([eq, pd.DataFrame(rows, columns=eq.columns)], ignore_index=True) if rows else eq
+    ent["key"] = np.arange(len(ent), dtype=np.int64)
+    return ent
+
+
+def group_zones(eq: pd.DataFrame, level: str, configured: dict | None = None) -> dict[str, str]:
+    """The bucket zone of each group of ``level`` whose equipment spans several time zones.
+
+    One row per entity and period, always: the buckets of such a group (day, week, month, hour) are those of
+    one zone, its configured zone (``configured``, e.g. :attr:`Settings.zones`) or else the zone of most of
+    its equipment, the first by name among equally many (docs/reference/iso22400.md, "Time zones").
+
+    Parameters
+    ----------
+    eq : pandas.DataFrame
+        Equipment with the level's id column and ``tz``.
+    level : {'work_center', 'area', 'site', 'enterprise'}
+    configured : dict, optional
+        Group id -> IANA zone; applies to single-zone groups too.
+
+    Returns
+    -------
+    dict
+        Group id -> zone, for the groups whose equipment's zones differ or that have a configured zone.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> eq = pd.DataFrame({"site": ["S", "S", "S", "T"], "tz": ["Asia/Kolkata", "UTC", "UTC", "UTC"]})
+    >>> group_zones(eq, "site")
+    {'S': 'UTC'}
+    """
+    configured = configured or {}
+    m = eq[eq[level].notna()]
+    out = {}
+    for gid, tz in m.groupby(level)["tz"]:
+        if gid in configured:
+            out[gid] = configured[gid]
+        elif tz.nunique() > 1:
+            counts = tz.value_counts()
+            out[gid] = min(counts.index[counts == counts.max()])
+    return out
+
+
+def zoned(ent: pd.DataFrame, zone_level: str | None, settings: Settings) -> pd.DataFrame:
+    """``ent`` with column ``tz`` the zone each entity is bucketed in: with ``zone_level``, the zone of its group
+    at that level where the group has one (:func:`group_zones`)."""
+    if zone_level in (None, "equipment"):
+        return ent
+    zones = group_zones(ent[ent["level"] == "equipment"], zone_level, settings.zones)
+    if zones:
+        ent = ent.copy()
+        mapped = ent[zone_level].map(zones)
+        ent["tz"] = mapped.where(mapped.notna(), ent["tz"])
+    return ent
+
+
+# -- extents --------------------------------------------------------------------------------------------------------
+#: Earliest and latest time stamp per site of the records booked to equipment or scopes in energy, labour
+#: and quality (the latest is the first instant after the records: an inspection counts up to 1 ms after its
+#: stamp).
+_EXTENT_SQL = {
+    "energy": """SELECT sc.site, min(coalesce(start, "end")), max("end")
+                 FROM energy x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
+    "labour": """SELECT sc.site, min(start), max("end") FROM labour x JOIN sc ON sc.sid = x.scope GROUP BY ALL""",
+    "quality": """SELECT sc.site, min(ts), max(ts) + INTERVAL 1 MILLISECOND
+                  FROM quality x JOIN sc ON sc.sid = coalesce(x.equipment_id, x.scope) GROUP BY ALL""",
+}
+
+
+def scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, int]]:
+    """Earliest and latest time stamp [ms] of the energy, labour and quality records per site (key None: records
+    without site; records booked to an enterprise count for each of its sites); empty if there are none."""
+    if not filled:
+        return {}
+    rows = con.execute(f"""
+        WITH sc AS (SELECT DISTINCT site, unnest([equipment_id, work_center, area, site, enterprise]) AS sid
+                    FROM equipment)
+        SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(q for t, q in _EXTENT_SQL.items() if t in filled)})
+        x(site, t0, t1) WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
+    return {site: (utc_ms(a), utc_ms(b)) for site, a, b in rows}
+
+
+def widen(extent: dict, site, a: int, b: int) -> None:
+    """Widen ``extent[site]`` (earliest, latest) to hold ``[a, b]``."""
+    extent[site] = (min(a, extent[site][0]), max(b, extent[site][1])) if site in extent else (a, b)
+
+
+def merge_extents(*parts: dict) -> dict:
+    """Union of per-site extents, with key None for all sites (records without site count there too)."""
+    out: dict = {}
+    for part in parts:
+        for site, (a, b) in part.items():
+            widen(out, site, a, b)
+    if out:
+        out[None] = (min(a for a, _ in out.values()), max(b for _, b in out.values()))
+    return out
+
+
+def key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
+    """Per site, earliest and latest of per-key time stamps [ms] (key None: equipment without site)."""
+    out: dict = {}
+    sites = ent["site"].to_numpy()[np.asarray(keys, np.int64)].tolist()
+    for site, a, b in zip(sites, np.asarray(first).tolist(), np.asarray(last).tolist()):
+        widen(out, None if pd.isna(site) else site, a, b)
+    return out
+
+
+#: Per equipment: first start and latest time stamp (start or end) of its states, and how many
+_STATES_STATS = """
+    SELECT equipment_id, epoch_ms(min(start)) AS s_first,
+           epoch_ms(max(greatest(start, coalesce("end", start)))) AS s_last, count(*) AS n_states
+    FROM states GROUP BY ALL"""
+#: Per equipment: first time stamp, latest end and first instant after its counts (a count at an instant needs
+#: 1 ms after its stamp inside a half-open range), and how many
+_PRODUCTION_STATS = """
+    SELECT equipment_id, min(s) AS p_first, max(e) AS p_last, max(e + (e <= s)::BIGINT) AS p_after,
+           count(*) AS n_production
+    FROM (SELECT equipment_id, epoch_ms(coalesce(start, "end")) AS s, epoch_ms("end") AS e FROM production)
+    GROUP BY ALL"""
+#: Per entity: energy, labour and quality records booked to it
+_OTHER_COUNTS = {
+    "energy": "SELECT coalesce(equipment_id, scope) AS entity_id, count(*) AS n FROM energy GROUP BY ALL",
+    "labour": "SELECT scope AS entity_id, count(*) AS n FROM labour GROUP BY ALL",
+    "quality": "SELECT coalesce(equipment_id, scope) AS entity_id, count(*) AS n FROM quality GROUP BY ALL",
+}
+
+
+@dataclass
+class EngineContext:
+    """What a KPI computation derives from the whole store before it works through the partitions.
+
+    Attributes
+    ----------
+    settings : Settings
+    filled : set of str
+        The optional tables with records.
+    ent : pandas.DataFrame
+        The entities (see :func:`entities`) with ``tz`` the zone each is bucketed in, and per equipment ``d0``,
+        ``d1`` (data extent [ms]), ``has_data``, and per entity ``n_states``, ``n_production``, ``n_other``
+        (record counts).
+    extent : dict
+        Per site (key None: all), the earliest and latest time stamp of its data [ms]; empty without data.
+    n_eq : int
+        Number of equipment (keys 0 .. n_eq - 1).
+    """
+
+    settings: Settings
+    filled: set
+    ent: pd.DataFrame
+    extent: dict
+    n_eq: int
+    _edges: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def read(cls, con, settings: Settings | None = None, zone_level: str | None = None,
+             extent: dict | None = None) -> EngineContext:
+        """The context of the store on ``con`` (aggregate queries only).
+
+        ``extent``: per-site extents to use instead of the store's (a store holding part of a larger one)."""
+        settings = settings or Settings()
+        filled = filled_tables(con)
+        ent = zoned(entities(con, filled), zone_level, settings)
+        n_eq = int((ent["level"] == "equipment").sum())
+        st = con.execute(_STATES_STATS).df()
+        pr = con.execute(_PRODUCTION_STATS).df()
+        ids = ent["entity_id"]
+        pos = pd.Series(ent["key"].to_numpy(), index=ids.to_numpy())
+        n = len(ent)
+        d0, d1 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        has = np.zeros(n, bool)
+        n_states, n_prod, n_other = (np.zeros(n, np.int64) for _ in range(3))
+        st = st[st["equipment_id"].isin(ent["equipment_id"].iloc[:n_eq])]
+        pr = pr[pr["equipment_id"].isin(ent["equipment_id"].iloc[:n_eq])]
+        sk = pos[st["equipment_id"]].to_numpy(np.int64)
+        pk = pos[pr["equipment_id"]].to_numpy(np.int64)
+        d0[sk], d1[sk], has[sk] = st["s_first"].to_numpy(np.int64), st["s_last"].to_numpy(np.int64), True
+        n_states[sk] = st["n_states"].to_numpy(np.int64)
+        a, b = pr["p_first"].to_numpy(np.int64), pr["p_last"].to_numpy(np.int64)
+        d0[pk] = np.where(has[pk], np.minimum(d0[pk], a), a)
+        d1[pk] = np.where(has[pk], np.maximum(d1[pk], b), b)
+        has[pk] = True
+        n_prod[pk] = pr["n_production"].to_numpy(np.int64)
+        for t, q in _OTHER_COUNTS.items():
+            if t in filled:
+                oc = con.execute(q).df()
+                oc = oc[oc["entity_id"].isin(pos.index)]
+                np.add.at(n_other, pos[oc["entity_id"]].to_numpy(np.int64), oc["n"].to_numpy(np.int64))
+        ent = ent.assign(d0=d0, d1=d1, has_data=has, n_states=n_states, n_production=n_prod, n_other=n_other)
+        if extent is None:
+            extent = merge_extents(
+                key_extent(ent, sk, st["s_first"].to_numpy(np.int64), st["s_last"].to_numpy(np.int64)),
+                key_extent(ent, pk, a, pr["p_after"].to_numpy(np.int64)),
+                scope_records_extent(con, filled))
+        return cls(settings, filled, ent, extent, n_eq)
+
+    # -- ranges and buckets
+    def ranges(self, period: str, start=None, end=None) -> pd.DataFrame | None:
+        """The entities with their query range ``w0``, ``w1`` [ms]: ``[start, end)`` where given, else whole
+        ``period`` buckets around the site's data (in each entity's bucket zone); None when no range can be
+        derived (no data at all).
+
+        Raises
+        ------
+        InputError
+            An empty range.
+        """
+        ent = self.ent.copy()
+        if start is not None and end is not None:
+            w0, w1 = utc_ms(start), utc_ms(end)
+            if w1 <= w0:
+                raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
+            ent["w0"], ent["w1"] = w0, w1
+            return ent
+        if not self.extent:
+            return None
+        ranges: dict = {}
+        w0, w1 = [], []
+        for site, tz in zip(ent["site"], ent["tz"]):
+            site = None if pd.isna(site) else site
+            if (site, tz) not in ranges:
+                ranges[site, tz] = default_range(*self.extent.get(site, self.extent[None]), period, tz)
+            a, b = ranges[site, tz]
+            w0.append(a if start is None else utc_ms(start))
+            w1.append(b if end is None else utc_ms(end))
+        ent["w0"], ent["w1"] = w0, w1
+        if (ent["w1"] <= ent["w0"]).any():
+            raise InputError(EMPTY_RANGE_SHORT)
+        return ent
+
+    def n_buckets(self, ent: pd.DataFrame, period: str) -> np.ndarray:
+        """Number of ``period`` buckets of each entity of ``ent`` (with ``w0``, ``w1``); shifts estimated (one per
+        8 h)."""
+        if period == "all":
+            return np.ones(len(ent), np.int64)
+        if period == "shift":
+            return np.maximum((ent["w1"] - ent["w0"]).to_numpy(np.int64) // (8 * 3600 * 1000), 1)
+        out = np.zeros(len(ent), np.int64)
+        for (tz, a, b), idx in ent.groupby(["tz", "w0", "w1"]).indices.items():
+            k = (period, tz, a, b)
+            if k not in self._edges:
+                self._edges[k] = bucket_edges(int(a), int(b), period, tz).size - 1
+            out[idx] = self._edges[k]
+        return out
+
+
+# -- partitions ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Part:
+    """A partition: keys of :attr:`EngineContext.ent` (sorted: equipment, then scope entities)."""
+
+    keys: np.ndarray
+
+
+def cost(ent: pd.DataFrame, n_buckets: np.ndarray) -> np.ndarray:
+    """Estimated peak bytes of each entity's share of a partition (:data:`BYTES_PER`)."""
+    return (ent["n_states"].to_numpy(np.float64) * BYTES_PER["states"]
+            + ent["n_production"].to_numpy(np.float64) * BYTES_PER["production"]
+            + ent["n_other"].to_numpy(np.float64) * BYTES_PER["other"]
+            + np.asarray(n_buckets, np.float64) * BYTES_PER["bucket"])
+
+
+def plan(costs: np.ndarray, budget: float) -> list[Part]:
+    """Consecutive runs of entities (in key order) whose costs add up to at most ``budget`` each (an entity
+    costlier than the budget is a partition of its own)."""
+    costs = np.asarray(costs, np.float64)
+    parts, start, acc = [], 0, 0.0
+    for i, c in enumerate(costs.tolist()):
+        if i > start and acc + c > budget:
+            parts.append(Part(np.arange(start, i, dtype=np.int64)))
+            start, acc = i, 0.0
+        acc += c
+    if costs.size:
+        parts.append(Part(np.arange(start, costs.size, dtype=np.int64)))
+    return parts
+
+
+# -- roll-up of partitions ---------------------------------------------------------------------------------------
+def combine_rollups(parts: list[pd.DataFrame], level: str, period: str | None, elements: tuple) -> pd.DataFrame:
+    """The roll-up to ``level`` of the union of disjoint partitions, from their own roll-ups
+    (:func:`zhizao.kpi.rollup.rollup` of each): element sums (null where every partition's is null), member
+    counts added, flags or-ed; with period ``'all'`` a group has one row from the earliest start to the latest
+    end of its partitions' rows."""
+    col = LEVEL_ID_COLUMN[level]
+    keys = [col, "tz", "period_start", "period_end"]
+    cols = keys + ["n_equipment", "no_calendar", "no_data", *elements]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    if len(parts) == 1:
+        return parts[0][cols].reset_index(drop=True)
+    df = pd.concat(parts, ignore_index=True)
+    if period == "all":
+        df = df.assign(period_start=df.groupby(col)["period_start"].transform("min"),
+                       period_end=df.groupby(col)["period_end"].transform("max"))
+    g = df.groupby([col, "period_start", "period_end"], sort=True, dropna=False)
+    out = g[list(elements)].sum(min_count=1)
+    out["tz"] = g["tz"].first()
+    out["n_equipment"] = g["n_equipment"].sum()
+    out["no_calendar"] = g["no_calendar"].any()
+    out["no_data"] = g["no_data"].any()
+    return out.reset_index()[cols]

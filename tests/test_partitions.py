@@ -1,0 +1,151 @@
+"""Bounded memory: the engine in partitions of whole entities gives what it gives in one pass, to the last bit.
+
+A memory budget so small that every entity is a partition of its own is the extreme case; the store holds what
+the partitions must not lose: equipment in three zones (one of them +05:30) under calendars booked at the site,
+work centre and equipment level, records booked to scopes (labour to a work centre, energy and quality to the
+site, a cumulative register), a silent machine under a calendar and one without any record.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import zhizao
+from zhizao.kpi import partitions
+from zhizao.kpi.elements import compute_elements, iter_elements
+from zhizao.simulate import simulate_plant, write_plant
+
+TINY = zhizao.Settings(memory_mb=1)  # every entity a partition of its own
+WHOLE = zhizao.Settings(memory_mb=1e6)  # one partition
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    d = tmp_path_factory.mktemp("parts")
+    t = simulate_plant(machines=6, days=4, seed=5)
+    eq = t["equipment"].copy()
+    eq.loc[eq["equipment_id"] == "M002", "timezone"] = "Asia/Kolkata"
+    eq.loc[eq["equipment_id"] == "M003", "timezone"] = "UTC"
+    eq.loc[eq["equipment_id"].isin(["M004", "M005"]), "work_center"] = "L02"
+    silent = eq.iloc[[0]].assign(equipment_id="M900", name="silent", work_center="L02")
+    lone = eq.iloc[[0]].assign(equipment_id="M901", name="lone", work_center=None, area=None, site="S9",
+                               enterprise="E9")
+    t["equipment"] = pd.concat([eq, silent, lone], ignore_index=True)
+    cal = t["calendar"]
+    t["calendar"] = pd.concat([cal, cal.assign(scope="L02").iloc[:3],
+                               pd.DataFrame([{"scope": "M003", "start": "2025-03-04T10:00:00Z",
+                                              "end": "2025-03-04T11:30:00Z", "kind": "planned_downtime"}])],
+                              ignore_index=True)
+    site = t["equipment"]["site"].iloc[0]
+    t["energy"] = pd.concat([t["energy"], pd.DataFrame([
+        {"meter_id": "SITE", "scope": site, "start": "2025-03-03T00:00:00Z", "end": "2025-03-03T06:00:00Z",
+         "carrier": "natural_gas", "quantity": 12.5, "unit": "m3", "reading": "interval"},
+        {"meter_id": "REG", "scope": site, "end": "2025-03-03T00:00:00Z", "carrier": "electricity",
+         "quantity": 1000, "unit": "kWh", "reading": "cumulative"},
+        {"meter_id": "REG", "scope": site, "end": "2025-03-04T07:30:00Z", "carrier": "electricity",
+         "quantity": 1400, "unit": "kWh", "reading": "cumulative"}])], ignore_index=True)
+    t["quality"] = pd.concat([t["quality"], pd.DataFrame([
+        {"scope": site, "ts": "2025-03-05T12:00:00Z", "result": "fail"}])], ignore_index=True)
+    paths = write_plant({k: v for k, v in t.items() if k != "truth"}, d / "plant")
+    ws = zhizao.connect(d / "s.duckdb")
+    for name in ("equipment", "products", "calendar", "states", "production", "energy", "labour", "quality"):
+        for r in ws.ingest(name, paths[name]):
+            assert r.quarantined == 0, ws.quarantine().to_dict("records")
+    yield ws
+    ws.close()
+
+
+@pytest.mark.parametrize("period", ["hour", "shift", "day", "week", "month", "all"])
+@pytest.mark.parametrize("zone_level", [None, "site"])
+def test_partitions_give_what_one_pass_gives(store, period, zone_level):
+    one = compute_elements(store.con, period, settings=WHOLE, zone_level=zone_level)
+    many = compute_elements(store.con, period, settings=TINY, zone_level=zone_level)
+    assert set(one.elements["level"]) == {"equipment", "work_center", "site"}
+    pd.testing.assert_frame_equal(one.elements, many.elements, check_exact=True)
+    pd.testing.assert_frame_equal(one.reasons, many.reasons, check_exact=True)
+    assert one.extent == many.extent and one.extent is not None
+
+
+def test_partitions_of_an_explicit_window(store):
+    w = ("2025-03-04T05:30:00Z", "2025-03-05T17:00:00Z")
+    one = compute_elements(store.con, "hour", *w, settings=WHOLE)
+    many = compute_elements(store.con, "hour", *w, settings=TINY)
+    pd.testing.assert_frame_equal(one.elements, many.elements, check_exact=True)
+    assert many.extent is None
+
+
+def test_each_entity_is_a_partition_and_streams(store):
+    ctx = partitions.EngineContext.read(store.con, TINY)
+    n = len(ctx.ent)
+    parts = list(iter_elements(store.con, "day", settings=TINY))
+    assert len(parts) == n == 8 + 2 + 1  # equipment, then the work centres and the site with records
+    assert [p.elements["entity_id"].iloc[0] for p in parts] == ctx.ent["entity_id"].tolist()
+    silent = parts[ctx.ent["entity_id"].tolist().index("M900")].elements
+    assert (silent["pbt"] > 0).any() and silent["apt"].eq(0).all() and silent["no_data"].all()
+
+
+def test_the_roll_up_of_partitions_is_the_roll_up_of_the_whole(store):
+    from zhizao.kpi.elements import ELEMENTS
+    from zhizao.kpi.rollup import rollup
+
+    whole = compute_elements(store.con, "day", settings=WHOLE, zone_level="site").elements
+    parts = [p.elements for p in iter_elements(store.con, "day", settings=TINY, zone_level="site")]
+    for level in ("work_center", "site", "enterprise"):
+        for period in ("day", "all"):
+            want = rollup(whole, level, period)
+            got = partitions.combine_rollups([rollup(p, level, period) for p in parts], level, period, ELEMENTS)
+            pd.testing.assert_frame_equal(want.reset_index(drop=True), got.reset_index(drop=True),
+                                          check_exact=False, rtol=1e-12, check_dtype=False)
+
+
+def test_plan_keeps_to_the_budget():
+    p = partitions.plan(np.array([5.0, 5, 5, 20, 1, 1]), 10)
+    assert [x.keys.tolist() for x in p] == [[0, 1], [2], [3], [4, 5]]
+    assert partitions.plan(np.array([]), 10) == []
+
+
+def test_the_engine_lowers_duckdbs_memory_limit_and_restores_it(store):
+    before = store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    seen = []
+    real = partitions.EngineContext.read
+
+    def spy(con, *a, **kw):
+        seen.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return real(con, *a, **kw)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(partitions.EngineContext, "read", spy)
+    try:
+        compute_elements(store.con, "day", settings=zhizao.Settings(memory_mb=1024))
+    finally:
+        mp.undo()
+    assert seen and partitions._bytes(seen[0]) <= 256 * 2**20 * 1.01
+    assert store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
+
+
+@pytest.mark.parametrize("period", ["hour", "shift", "day", "month", "all"])
+@pytest.mark.parametrize("level", ["equipment", "work_center", "area", "site", "enterprise"])
+def test_the_streamed_roll_up_is_the_roll_up_of_the_whole_to_the_last_bit(store, level, period):
+    from zhizao.kpi.rollup import rollup, rollup_stream
+
+    zl = None if period in ("all", "shift") or level == "equipment" else "site"
+    whole = compute_elements(store.con, period, settings=WHOLE, zone_level=zl).elements
+    parts = [p.elements for p in iter_elements(store.con, period, settings=TINY, zone_level=zl)]
+    assert len(parts) > 1
+    pd.testing.assert_frame_equal(rollup(whole, level, period), rollup_stream(iter(parts), level, period),
+                                  check_exact=True)
+
+
+def test_the_workspace_streams_the_roll_up_of_a_partitioned_store(store, monkeypatch):
+    from zhizao.scale import engines
+
+    streamed = []
+    real = engines.rollup_stream
+    monkeypatch.setattr(engines, "rollup_stream", lambda *a, **k: streamed.append(1) or real(*a, **k))
+    for level, period in (("site", "day"), ("work_center", "all"), ("enterprise", "month"), ("equipment", "day")):
+        want = zhizao.Workspace.over(store.con, WHOLE).kpi(level, period)
+        got = zhizao.Workspace.over(store.con, TINY).kpi(level, period)
+        pd.testing.assert_frame_equal(want, got, check_exact=True)
+    assert len(streamed) == 4

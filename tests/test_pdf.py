@@ -1,0 +1,126 @@
+"""PDF of the bulletin and the KPI report (WeasyPrint): A4 pages, page numbers, contents with page numbers, fonts
+embedded; read back with pypdf (text and page sizes), as a reader's viewer would show them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+pypdf = pytest.importorskip("pypdf")
+pytest.importorskip("weasyprint")
+
+import zhizao  # noqa: E402
+from test_portfolio import build_store  # noqa: E402
+from test_worked_example import TABLES  # noqa: E402
+from zhizao.portfolio import programme_statistics, render_bulletin  # noqa: E402
+from zhizao.report import render_report  # noqa: E402
+
+A4 = (595.3, 841.9)  # points
+
+
+def _size(page) -> tuple[float, float]:
+    box = page.mediabox
+    return float(box.width), float(box.height)
+
+
+def _fonts(reader) -> dict[str, bool]:
+    """Base font name -> whether its program is embedded (FontFile, FontFile2 or FontFile3)."""
+    out = {}
+    for page in reader.pages:
+        fonts = (page.get("/Resources") or {}).get("/Font") or {}
+        for ref in fonts.values():
+            f = ref.get_object()
+            desc = f.get("/FontDescriptor")
+            if desc is None and "/DescendantFonts" in f:
+                desc = f["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+            desc = desc.get_object() if desc is not None else {}
+            out[str(f.get("/BaseFont"))] = any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    ws = build_store(tmp_path_factory.mktemp("pdf") / "p.duckdb")
+    yield ws
+    ws.close()
+
+
+def test_bulletin_pdf_pages_contents_and_fonts(store, tmp_path):
+    s = programme_statistics(store, n_boot=100)
+    paths = render_bulletin(store, tmp_path, lang="zh", stats=s, formats=("pdf",), date="2026-12-03")
+    assert set(paths) == {"pdf"} and paths["pdf"].name == "bulletin.zh.pdf"
+    r = pypdf.PdfReader(paths["pdf"])
+    pages = [p.extract_text() for p in r.pages]
+    assert len(pages) >= 3
+    assert _size(r.pages[0]) == pytest.approx(A4, abs=1)
+    # page numbers in the official style, one per page, in order
+    for k, text in enumerate(pages, 1):
+        assert re.search(rf"—\s*{k}\s*—", text), (k, text[-80:])
+    first = pages[0]
+    assert "关于智能化改造项目实施成效的通报" in first and "目" in first and "录" in first
+    # the contents give the page of the annex, and that page starts the annex, in landscape
+    m = re.search(r"附件1\s*智能化改造项目成效明细表[ .]*(\d+)", first)
+    assert m, first
+    annex_page = int(m.group(1))
+    assert "智能化改造项目成效明细表" in pages[annex_page - 1] and "P5" in "".join(pages[annex_page - 1:])
+    w, h = _size(r.pages[annex_page - 1])
+    assert w > h  # landscape annex
+    body = "".join(pages[:annex_page - 1])
+    assert "据4个项目申报" in body and "2026年12月3日" in body and "P1" not in body
+    fonts = _fonts(r)
+    assert fonts and all(fonts.values()), fonts  # every font embedded
+    assert any("CJK" in name for name in fonts), fonts
+    assert "模拟数据" not in "".join(pages)  # real (hand-made) data: no simulated mark
+
+
+def test_simulated_programme_is_marked_on_every_page(tmp_path):
+    from zhizao.demo import PROGRAMME_ORDER
+    from zhizao.simulate import simulate_programme, write_programme
+
+    paths = write_programme(simulate_programme(n_projects=3, n_enterprises=2, seed=5, months_before=1,
+                                               months_after=1, machines_per_project=1), tmp_path / "sim")
+    with zhizao.connect(tmp_path / "s.duckdb") as ws:
+        for t in PROGRAMME_ORDER:
+            ws.ingest(t, paths[t])
+        s = programme_statistics(ws, n_boot=50)
+        assert s["totals"]["n_simulated_projects"] == 3
+        out = render_bulletin(ws, tmp_path / "b", lang="zh", stats=s, formats=("html", "md", "pdf"))
+        en = render_bulletin(ws, tmp_path / "b", lang="en", stats=s, formats=("html",))
+    assert 'id="simulated"' in out["html"].read_text("utf-8") and "模拟数据" in out["md"].read_text("utf-8")
+    assert "SIMULATED" in en["html"].read_text("utf-8")
+    for k, page in enumerate(pypdf.PdfReader(out["pdf"]).pages, 1):
+        assert "模拟数据" in page.extract_text(), k
+
+
+def test_report_pdf_has_contents_and_page_numbers(make_ws, tmp_path):
+    ws = make_ws(TABLES)
+    out = render_report(ws, tmp_path / "report.pdf", lang="zh")
+    r = pypdf.PdfReader(out)
+    pages = [p.extract_text() for p in r.pages]
+    n = len(pages)
+    assert n >= 2 and _size(r.pages[0]) == pytest.approx(A4, abs=1)
+    for k, text in enumerate(pages, 1):
+        assert f"{k} / {n}" in text
+    m = re.search(r"数据质量[^\n]*?[ .]+(\d+)\s*$", pages[0], flags=re.M)
+    assert m, pages[0]
+    assert "数据质量" in pages[int(m.group(1)) - 1]
+    assert all(_fonts(r).values())
+
+
+def test_cli_writes_pdf(tmp_path):
+    from zhizao.cli.main import app
+
+    w = build_store(tmp_path / "c" / "c.duckdb")
+    w.close()
+    db = w.path
+    run = CliRunner().invoke
+    r = run(app, ["bulletin", "--db", str(db), "--format", "pdf", "-o", str(tmp_path / "b"), "--n-boot", "50"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b" / "bulletin.zh.pdf").stat().st_size > 10_000
+    r = run(app, ["bulletin", "--db", str(db), "--format", "docx", "-o", str(tmp_path / "b")])
+    assert r.exit_code == 2 and "docx" in r.output
+    r = run(app, ["report", "--db", str(db), "--format", "pdf", "-o", str(tmp_path / "r.pdf")])
+    assert r.exit_code == 0, r.output
+    assert pypdf.PdfReader(tmp_path / "r.pdf").pages[0].extract_text().startswith("制造")
