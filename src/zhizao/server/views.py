@@ -624,14 +624,11 @@ def _count_table(pg: Page, df: pd.DataFrame, key: str, head: str, labels=None, k
 def _programme_charts(pg: Page, s: dict) -> dict:
     """The programme page's charts (inline SVG): projects and investment by district and by year, declared
     against verified per indicator."""
-    from zhizao.portfolio.bulletin import _Bulletin
+    from zhizao.portfolio.bulletin import bulletin_charts
 
-    b = _Bulletin(s, pg.lang)
-    out = {}
-    for name, make in (("district", b.district_chart), ("year", b.year_chart), ("indicators", b.averages_chart)):
-        svg = make() if s["totals"]["n_projects"] else None
-        out[name] = Markup(svg) if svg else None
-    return out
+    if not s["totals"]["n_projects"]:
+        return {"district": None, "year": None, "indicators": None}
+    return {name: Markup(svg) if svg else None for name, svg in bulletin_charts(s, pg.lang).items()}
 
 
 def programme(view, pg: Page, q: dict) -> dict:
