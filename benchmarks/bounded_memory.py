@@ -69,24 +69,25 @@ def _child(mode: str, db: str, extra: list[str] | None = None) -> dict:
 # -- children --------------------------------------------------------------------------------------------------------
 def child_stream(db: str, memory_mb: float) -> dict:
     import zhizao
-    from zhizao.kpi.elements import ELEMENTS, iter_elements
-    from zhizao.kpi.partitions import combine_rollups
-    from zhizao.kpi.rollup import rollup
+    from zhizao.kpi.elements import iter_elements
+    from zhizao.kpi.rollup import rollup_stream
 
     ws = zhizao.connect(db, read_only=True, settings=zhizao.Settings(memory_mb=memory_mb))
     ws.con.execute("SET enable_progress_bar = false")
     gc.collect()
     base_rss = _rss_now_mb()
     c0, t0 = _cpu_s(), time.perf_counter()
-    n_rows, n_parts, site = 0, 0, []
-    for part in iter_elements(ws.con, "day", settings=ws.settings):
-        n_rows += len(part.elements)
-        n_parts += 1
-        site.append(rollup(part.elements, "site", "day"))
-        del part
-    site = combine_rollups(site, "site", "day", ELEMENTS)
+    counts = {"rows": 0, "partitions": 0}
+
+    def parts():
+        for part in iter_elements(ws.con, "day", settings=ws.settings):
+            counts["rows"] += len(part.elements)
+            counts["partitions"] += 1
+            yield part.elements
+
+    site = rollup_stream(parts(), "site", "day")
     wall = time.perf_counter() - t0
-    out = {"wall_s": wall, "cpu_s": _cpu_s() - c0, "rows": n_rows, "partitions": n_parts, "site_rows": len(site),
+    out = {"wall_s": wall, "cpu_s": _cpu_s() - c0, **counts, "site_rows": len(site),
            "site_pbt_h": float(site["pbt"].sum() / 3600), "baseline_rss_mb": base_rss,
            "peak_rss_mb": _peak_rss_mb()}
     ws.close()
@@ -304,8 +305,10 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Run {r['date'][:10]} on {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Python "
              f"{m['python']}, DuckDB {m['duckdb']}; load average {m['loadavg_at_start'][0]:.1f} at start "
-             f"(other agents' jobs on the same cores). Peak RSS: VmHWM of a fresh process that ran only the step.",
-             "", "| state records | machines | store | step | wall s | peak RSS MiB | rows |", "|---|---|---|---|---|---|---|"]
+             f"(other agents' jobs on the same cores; the load at each step's end is in the last column: wall times grow "
+             f"with it, CPU times much less). Peak RSS: VmHWM of a fresh process that ran only the step.",
+             "", "| state records | machines | store | step | wall s | CPU s | peak RSS MiB | rows | load |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in r["sizes"]:
         for step in ("stream", "kpi_site", "kpi", "baseline", "bare"):
             x = s.get(step)
@@ -313,10 +316,11 @@ def markdown(r: dict) -> str:
                 continue
             if x.get("failed"):
                 lines.append(f"| {s['states']:,} | {s['equipment']:,} | {s['store_mib']:,} MiB | {step} | failed "
-                             f"({x['returncode']}) | | |")
+                             f"({x['returncode']}) | | | | |")
                 continue
             lines.append(f"| {s['states']:,} | {s['equipment']:,} | {s['store_mib']:,} MiB | {step} | "
-                         f"{x['wall_s']:.1f} | {x['peak_rss_mb']:,.0f} | {x['rows']:,} |")
+                         f"{x['wall_s']:.1f} | {_f(x.get('cpu_s'), '{:.1f}')} | {x['peak_rss_mb']:,.0f} | {x['rows']:,} | "
+                         f"{_f((x.get('loadavg') or [None])[0], '{:.1f}')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@ would find whichever was imported first.)"""
 
 from __future__ import annotations
 
+import pkgutil
 import textwrap
 import time
 from pathlib import Path
@@ -12,6 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 import zhizao
+
+
+def package_modules() -> list[str]:
+    """The names of all of zhizao's modules, sorted, without the ``python -m`` entry points (they run on import)."""
+    return sorted(m.name for m in pkgutil.walk_packages(zhizao.__path__, "zhizao.") if not m.name.endswith("__main__"))
+
 
 ORDER = ["equipment", "products", "calendar", "states", "production", "energy", "labour", "quality"]
 

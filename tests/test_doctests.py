@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import pkgutil
 
 import pytest
 
-import zhizao
+from canonical import package_modules
 
-# `python -m` entry points run on import; they carry no examples
-MODULES = sorted(m.name for m in pkgutil.walk_packages(zhizao.__path__, "zhizao.") if not m.name.endswith("__main__"))
+MODULES = package_modules()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import re
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 import zhizao
+from canonical import package_modules
 from zhizao.errors import (
     Conflict,
     DataSufficiencyError,
@@ -31,9 +31,8 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 def _import_all() -> None:
-    for m in pkgutil.walk_packages(zhizao.__path__, "zhizao."):
-        if not m.name.endswith("__main__"):
-            importlib.import_module(m.name)
+    for name in package_modules():
+        importlib.import_module(name)
 
 
 def test_every_declared_message_has_a_chinese_translation_with_the_same_placeholders():

@@ -86,20 +86,6 @@ def test_each_entity_is_a_partition_and_streams(store):
     assert (silent["pbt"] > 0).any() and silent["apt"].eq(0).all() and silent["no_data"].all()
 
 
-def test_the_roll_up_of_partitions_is_the_roll_up_of_the_whole(store):
-    from zhizao.kpi.elements import ELEMENTS
-    from zhizao.kpi.rollup import rollup
-
-    whole = compute_elements(store.con, "day", settings=WHOLE, zone_level="site").elements
-    parts = [p.elements for p in iter_elements(store.con, "day", settings=TINY, zone_level="site")]
-    for level in ("work_center", "site", "enterprise"):
-        for period in ("day", "all"):
-            want = rollup(whole, level, period)
-            got = partitions.combine_rollups([rollup(p, level, period) for p in parts], level, period, ELEMENTS)
-            pd.testing.assert_frame_equal(want.reset_index(drop=True), got.reset_index(drop=True),
-                                          check_exact=False, rtol=1e-12, check_dtype=False)
-
-
 def test_plan_keeps_to_the_budget():
     p = partitions.plan(np.array([5.0, 5, 5, 20, 1, 1]), 10)
     assert [x.keys.tolist() for x in p] == [[0, 1], [2], [3], [4, 5]]

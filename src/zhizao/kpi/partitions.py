@@ -19,8 +19,9 @@ then the scope entities, each partition at most :attr:`zhizao.Settings.memory_mb
 (:data:`BYTES_PER`). Each partition is one call of the kernel,
 :func:`zhizao.kpi.elements.partition_elements`, which reads only that partition's records (in the store's order,
 so sums are the same to the last bit as in one pass) and returns its entities' elements; the loss-reason
-table and the roll-up to groups (:func:`combine_rollups`) are built from the partitions' results. Nothing the
-engine keeps per record lives longer than its partition.
+table and the roll-up to groups (:func:`zhizao.kpi.rollup.rollup_stream`, which carries each group's running sums
+from one partition to the next) are built from the partitions' results. Nothing the engine keeps per record lives
+longer than its partition.
 
 The loss-reason table, the data-quality rows and the KPIs are computed per row from the elements, so they need
 no store-wide pass. A group's roll-up over equipment of several partitions is the sum of the partitions' partial
@@ -41,7 +42,7 @@ import pandas as pd
 from zhizao.errors import InputError
 from zhizao.kpi.buckets import bucket_edges, default_range, utc_ms
 from zhizao.messages import define
-from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+from zhizao.schema import LEVELS
 from zhizao.settings import Settings
 
 EMPTY_RANGE = define("kpi.empty_range", "empty query range: end %(end)s is not after start %(start)s")
@@ -416,30 +417,3 @@ def plan(costs: np.ndarray, budget: float) -> list[Part]:
     if costs.size:
         parts.append(Part(np.arange(start, costs.size, dtype=np.int64)))
     return parts
-
-
-# -- roll-up of partitions ---------------------------------------------------------------------------------------
-def combine_rollups(parts: list[pd.DataFrame], level: str, period: str | None, elements: tuple) -> pd.DataFrame:
-    """The roll-up to ``level`` of the union of disjoint partitions, from their own roll-ups
-    (:func:`zhizao.kpi.rollup.rollup` of each): element sums (null where every partition's is null), member
-    counts added, flags or-ed; with period ``'all'`` a group has one row from the earliest start to the latest
-    end of its partitions' rows."""
-    col = LEVEL_ID_COLUMN[level]
-    keys = [col, "tz", "period_start", "period_end"]
-    cols = keys + ["n_equipment", "no_calendar", "no_data", *elements]
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    if len(parts) == 1:
-        return parts[0][cols].reset_index(drop=True)
-    df = pd.concat(parts, ignore_index=True)
-    if period == "all":
-        df = df.assign(period_start=df.groupby(col)["period_start"].transform("min"),
-                       period_end=df.groupby(col)["period_end"].transform("max"))
-    g = df.groupby([col, "period_start", "period_end"], sort=True, dropna=False)
-    out = g[list(elements)].sum(min_count=1)
-    out["tz"] = g["tz"].first()
-    out["n_equipment"] = g["n_equipment"].sum()
-    out["no_calendar"] = g["no_calendar"].any()
-    out["no_data"] = g["no_data"].any()
-    return out.reset_index()[cols]
