@@ -11,7 +11,7 @@ import zhizao
 from zhizao.demo import DATA
 from zhizao.errors import DataSufficiencyError, InputError, NotFound
 from zhizao.ingest.mapping import bundled_mapping as bm
-from zhizao.kpi.elements import utc_ms
+from zhizao.kpi.buckets import utc_ms
 from zhizao.kpi.variables import energy_by_level
 
 EE = DATA / "datasets/eemeter-samples"
