@@ -70,3 +70,32 @@ def test_pages_follow_the_language(tmp_path):
         assert "Commissioning end" in client.get("/projects", headers=h).text  # remembered
     finally:
         client.app.state.server.close()
+
+
+def test_the_project_page_shows_verifications_in_the_language(tmp_path):
+    from markupsafe import escape
+
+    import zhizao
+    from test_server_support import PROJECT_B
+
+    db = clone(tmp_path / "s.duckdb")
+    with zhizao.connect(db) as ws:
+        from zhizao.portfolio.registry import latest_verifications
+        from zhizao.verify.result import VerificationResult
+
+        stored = [VerificationResult.from_dict(r) for r in latest_verifications(ws, [PROJECT_B])["result"]]
+    assert stored
+    client = make_client(db)
+    try:
+        h = bearer(login(client, "ana"))
+        zh = client.get(f"/projects/{PROJECT_B}", headers=h).text
+        en = client.get(f"/projects/{PROJECT_B}?lang=en", headers=h).text
+        for r in stored:
+            for text in (r.method, r.interval_method, str(r.estimand)):
+                assert text and str(escape(text)) not in zh and str(escape(text)) in en
+            assert str(escape(r.method_text("zh"))) in zh and str(escape(r.interval_text("zh"))) in zh
+            for w in r.warnings:
+                assert str(escape(w.text("zh"))) in zh and str(escape(w.text("en"))) not in zh
+        assert "Degrees of freedom" in en and "自由度" in zh and "Degrees of freedom" not in zh
+    finally:
+        client.app.state.server.close()

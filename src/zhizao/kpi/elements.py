@@ -94,7 +94,6 @@ from zhizao.kpi.partitions import (  # noqa: F401 - EMPTY_RANGE*: the messages o
     kernel_budget_bytes,
     plan,
 )
-from zhizao.kpi.partitions import _ms as _to_ms
 from zhizao.kpi.production import production_elements, production_records
 from zhizao.kpi.states import empty_state_records, state_records
 from zhizao.messages import define
@@ -162,10 +161,6 @@ class ElementsResult:
 def _numpy_rows(con, filled: set[str], table: str, sql: str) -> dict:
     """The columns of query ``sql`` on ``table`` as numpy arrays; only an empty ``key`` if ``table`` is empty."""
     return con.execute(sql).fetchnumpy() if table in filled else {"key": np.empty(0, np.int64)}
-
-
-def _ms(ts) -> int:
-    return _to_ms(ts)
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,

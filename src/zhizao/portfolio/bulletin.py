@@ -674,6 +674,15 @@ def _env(template_dir=None) -> jinja2.Environment:
                               undefined=jinja2.StrictUndefined)
 
 
+def bulletin_charts(stats: dict, lang: str = "zh") -> dict[str, str | None]:
+    """The notice's charts as SVG text (None where there is nothing to draw), for pages that show them too:
+    ``district`` and ``year`` (projects and investment), ``indicators`` (declared against verified average
+    improvement)."""
+    check_lang(lang)
+    b = _Bulletin(stats, lang)
+    return {"district": b.district_chart(), "year": b.year_chart(), "indicators": b.averages_chart()}
+
+
 def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, letterhead: dict | None = None,
                   template_dir=None, date=None, for_print: bool = False) -> tuple[str, str]:
     """The notice as (HTML, Markdown) text (see :func:`render_bulletin`)."""

@@ -80,10 +80,16 @@ METHOD_LABELS = {
                  "baseline: output, operating hours, weather)."),
     "development_cycle": N_("Ratio of the mean development cycles of the products of the two periods."),
 }
-#: Fit statistics shown on a Chinese page (the others only on the English one).
+#: Labels of a verification's fit figures (model statistics, ratio figures): shown on a Chinese page (the others
+#: only on the English one, by their key).
 FIT_LABELS = {"r2": N_("Coefficient of determination (R²)"), "cv_rmse": N_("CV(RMSE)"), "nmbe": N_("NMBE"),
               "f_p": N_("F-test p-value"), "phi": N_("Over-dispersion factor"), "n_baseline": N_("Baseline points"),
-              "n": N_("Points")}
+              "n": N_("Points"), "p": N_("Model terms"), "adj_r2": N_("Adjusted R2"),
+              "hac_lags": N_("Newey-West lags"), "bic": N_("BIC"), "passed": N_("Passes the model checks"),
+              "heating_base_c": N_("Heating balance point [°C]"), "cooling_base_c": N_("Cooling balance point [°C]"),
+              "cells": N_("Cells (equipment and product)"), "log_variance": N_("Variance of the log ratio"),
+              "df": N_("Degrees of freedom"), "simple_baseline": N_("Baseline, ratio of totals"),
+              "simple_reporting": N_("Reporting, ratio of totals")}
 #: Zone of the clock times shown (uploads, sessions).
 DISPLAY_TZ = "Asia/Shanghai"
 #: Validation rules of the ingest stage (quarantine), as readers name them.
@@ -212,8 +218,11 @@ class Page:
         return self._(DEFINITION_LABELS[code]) if code in DEFINITION_LABELS else (str(code) if code else NULL)
 
     def method(self, r) -> str:
-        """How a result was verified: the method as the verify stage states it (English, exact) on an English
-        page; its standing description on a Chinese one (the exact text stays in the API and the English page)."""
+        """How a result was verified: the method as the verify stage states it, in this language (its structured
+        message); for a result without one, the exact English text on an English page and the indicator's
+        standing description on a Chinese one."""
+        if getattr(r, "method_message", None) is not None:
+            return r.method_text(self.lang)
         if self.lang == "en" or not r.indicator:
             return str(r.method)
         return self._(METHOD_LABELS.get(r.indicator, METHOD_LABELS["energy"]))
@@ -543,6 +552,9 @@ def project_list(view, pg: Page, q: dict) -> dict:
             "simulated": bool(sim & set(prj["project_id"]))}
 
 
+#: Labels of the verdicts (zhizao.verify.result.VERDICTS).
+VERDICT_LABELS = {"verified": N_("verified"), "indicative": N_("indicative"), "refused": N_("refused")}
+
 DECLARED = (("declared_efficiency", "production_efficiency"), ("declared_defect_rate", "defect_rate"),
             ("declared_operating_cost", "operating_cost"), ("declared_unit_energy", "unit_energy"),
             ("declared_development_cycle", "development_cycle"))
@@ -573,10 +585,14 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
                      _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
                      _num_cell(pg.f.pct(r.improvement)), _num_cell(ci)])
         fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
-                pg.f.sig(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+                (_("yes") if v else _("no")) if isinstance(v, bool) else
+                pg.f.sig(v) if isinstance(v, (int, float)) else str(v))
                for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict)) and
                (k in FIT_LABELS or pg.lang == "en")]
         details.append({"label": label, "method": pg.method(r), "definition": pg.definition(r.definition),
+                        "estimand": r.estimand.text(pg.lang) if r.estimand is not None else None,
+                        "interval": r.interval_text(pg.lang),
+                        "verdict": _(VERDICT_LABELS[r.verdict]) if r.verdict in VERDICT_LABELS else r.verdict,
                         "fit": fit, "warnings": [pg.message(w) for w in (r.warnings or [])]})
     head = [_cell(_("Indicator")), _cell(_("Baseline period")), _num_cell(_("Baseline")),
             _cell(_("Reporting period")), _num_cell(_("Reporting")), _num_cell(_("Adjusted baseline")),
@@ -621,14 +637,11 @@ def _count_table(pg: Page, df: pd.DataFrame, key: str, head: str, labels=None, k
 def _programme_charts(pg: Page, s: dict) -> dict:
     """The programme page's charts (inline SVG): projects and investment by district and by year, declared
     against verified per indicator."""
-    from zhizao.portfolio.bulletin import _Bulletin
+    from zhizao.portfolio.bulletin import bulletin_charts
 
-    b = _Bulletin(s, pg.lang)
-    out = {}
-    for name, make in (("district", b.district_chart), ("year", b.year_chart), ("indicators", b.averages_chart)):
-        svg = make() if s["totals"]["n_projects"] else None
-        out[name] = Markup(svg) if svg else None
-    return out
+    if not s["totals"]["n_projects"]:
+        return {"district": None, "year": None, "indicators": None}
+    return {name: Markup(svg) if svg else None for name, svg in bulletin_charts(s, pg.lang).items()}
 
 
 def programme(view, pg: Page, q: dict) -> dict:

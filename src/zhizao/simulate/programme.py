@@ -83,7 +83,7 @@ import pandas as pd
 
 from zhizao.kpi.energy import DEFAULT_KGCE
 from zhizao.schema import PROJECT_TYPES, TABLES
-from zhizao.simulate.plant import _localize, _to_timestamps, _write_csv
+from zhizao.simulate.plant import localize, to_timestamps, write_csv
 
 __all__ = [
     "INDICATORS",
@@ -376,11 +376,11 @@ def calendar_grid(m_first: np.datetime64, proj: SimpleNamespace, n_e: int, tz: s
     np.minimum.at(site_m0, proj.ent_of, proj.b0)
     np.maximum.at(site_m1, proj.ent_of, proj.r1)
     return SimpleNamespace(
-        n_months=n_months, months=months, month_edge=_localize(months, 0, tz), dates=dates, n_days=len(dates),
+        n_months=n_months, months=months, month_edge=localize(months, 0, tz), dates=dates, n_days=len(dates),
         month_of_day=np.searchsorted(months, dates, "right") - 1,
         day_of_month0=np.searchsorted(dates, months),  # index of each month's first day (n_months + 1)
-        weekday=weekday, working_day=weekday < 6, day_edge=_localize(np.append(dates, months[-1]), 0, tz),
-        wall={k: _localize(dates, v, tz) for k, v in WALL.items()}, site_m0=site_m0, site_m1=site_m1,
+        weekday=weekday, working_day=weekday < 6, day_edge=localize(np.append(dates, months[-1]), 0, tz),
+        wall={k: localize(dates, v, tz) for k, v in WALL.items()}, site_m0=site_m0, site_m1=site_m1,
         has_site=site_m1 >= 0, tz=tz)
 
 
@@ -835,7 +835,7 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
     """The canonical tables (exact canonical columns) from the drawn arrays."""
     tz, wall = grid.tz, grid.wall
     n_m, n_p, mpp = mach.n, proj.n, mach.mpp
-    ts = lambda x: _to_timestamps(np.asarray(x, dtype=np.int64), tz)  # noqa: E731
+    ts = lambda x: to_timestamps(np.asarray(x, dtype=np.int64), tz)  # noqa: E731
     m_ent = proj.ent_of[mach.proj_of]
     equipment = _frame("equipment", {
         "equipment_id": mach.ids,
@@ -961,7 +961,7 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
         "scope": _obj([x[2] for x in des]), "designation": _obj([x[3] for x in des]),
         "level": _obj([x[4] for x in des]), "date": ts([x[5] for x in des]),
     })
-    to_midnight = lambda days: _localize(np.asarray(days, dtype="datetime64[D]"), 0, tz)  # noqa: E731
+    to_midnight = lambda days: localize(np.asarray(days, dtype="datetime64[D]"), 0, tz)  # noqa: E731
     development_cycles = _frame("development_cycles", {
         "enterprise_id": ent.ids[dev.e], "product_id": dev.ids,
         "design_start": ts(to_midnight(dev.design_start)), "release": ts(to_midnight(dev.release)),
@@ -1017,7 +1017,7 @@ def truth_table(ent, proj, mach, md, day, prod, qual, en, cost, dev, grid, keep_
             return num[0] / den[0], num[1] / den[1]
 
     def iso(x):
-        return _obj(pd.DatetimeIndex(_to_timestamps(np.asarray(x, dtype=np.int64), grid.tz)).map(
+        return _obj(pd.DatetimeIndex(to_timestamps(np.asarray(x, dtype=np.int64), grid.tz)).map(
             lambda t: t.isoformat()))
 
     # effects at the reporting period's conditions (what the adjusted-baseline indicators measure, IPMVP
@@ -1210,7 +1210,7 @@ def write_programme(tables: dict, out_dir) -> dict[str, Path]:
     counts = {}
     for name, df in tables.items():
         p = out / f"{name}.csv"
-        _write_csv(df, p)
+        write_csv(df, p)
         paths[name] = p
         counts[p.name] = len(df)
     meta = tables.get("truth_projects", pd.DataFrame()).attrs.get("zhizao_simulation", {})

@@ -11,6 +11,7 @@ from zhizao.messages import define
 from zhizao.verify import checks as C
 from zhizao.verify.indicators import verify
 from zhizao.verify.inputs import VerificationInputs
+from zhizao.verify.methods import METHODS
 from zhizao.verify.result import VerificationResult
 
 #: Indicators verified for a project by default (the programme's headline indicators).
@@ -35,7 +36,7 @@ def not_verified(indicator: str, scope: str, baseline, reporting, confidence: fl
         baseline_period=(pd.Timestamp(baseline[0]).isoformat(), pd.Timestamp(baseline[1]).isoformat()),
         reporting_period=(pd.Timestamp(reporting[0]).isoformat(), pd.Timestamp(reporting[1]).isoformat()),
         baseline=None, reporting=None, adjusted_baseline=None, change=None, improvement=None, ci_low=None,
-        ci_high=None, confidence=confidence, method="not verified", project_id=project_id,
+        ci_high=None, confidence=confidence, method=METHODS["not_verified"](), project_id=project_id,
         checks=[C.Check(False, C.COMPUTABLE(reason=reason))], notes=list(notes))
     return res.judge()
 
@@ -158,10 +159,9 @@ def stored_results(ws, project_id: str | None = None) -> list[VerificationResult
 def _whole_months(inputs, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The whole local months of ``scope`` that contain the operating extent ``ext`` (start of the first, end
     of the last), so that clipped windows keep whole days and months."""
-    from zhizao.kpi.buckets import default_range
-    from zhizao.kpi.elements import _ms
+    from zhizao.kpi.buckets import default_range, utc_ms
 
-    a, b = default_range(_ms(ext[0]), _ms(ext[1]), "month", inputs.scope(scope).tz)
+    a, b = default_range(utc_ms(ext[0]), utc_ms(ext[1]), "month", inputs.scope(scope).tz)
     lo, hi = (pd.Timestamp(x, unit="ms", tz="UTC") for x in (a, b))
     return (lo.tz_convert(tz), hi.tz_convert(tz)) if tz is not None else (lo, hi)
 
