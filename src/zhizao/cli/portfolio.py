@@ -380,11 +380,11 @@ def register_show(table: str = typer.Argument(..., help="register table"),
 def register_create(table: str = typer.Argument(..., help="register table"), db: str = DB, sets: list[str] = SET,
                     reason: str | None = REASON):
     """Create one record: --set COLUMN=VALUE for each column (validated like a loaded file)."""
-    from zhizao.portfolio.register import _key_of, create_record
+    from zhizao.portfolio.register import create_record, key_of
 
     with _open(db, read_only=False) as ws:
         rec = create_record(ws.con, table, _sets(sets), reason=reason, source="cli")
-    _say(CREATED(table=table, key=_key_of(table, rec)))
+    _say(CREATED(table=table, key=key_of(table, rec)))
 
 
 def register_update(table: str = typer.Argument(..., help="register table"),
@@ -434,7 +434,7 @@ def register_template(tables: list[str] | None = typer.Argument(None, help="regi
                                                                           "(an export to edit and load again)")):
     """Write the import template: one sheet per register table, vocabularies as drop-downs."""
     from zhizao.portfolio.import_templates import write_template
-    from zhizao.portfolio.register import _stored_records, ensure_table
+    from zhizao.portfolio.register import ensure_table, stored_records
     from zhizao.schema import REGISTER_TABLES
 
     tables = tables or list(REGISTER_TABLES)
@@ -443,7 +443,7 @@ def register_template(tables: list[str] | None = typer.Argument(None, help="regi
     records = None
     if db:
         with _open(db) as ws:
-            records = {t: list(_stored_records(ws.con, t).values()) for t in tables}
+            records = {t: list(stored_records(ws.con, t).values()) for t in tables}
     _say(WROTE(path=str(write_template(output, tables, records))))
 
 

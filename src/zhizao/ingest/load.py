@@ -127,7 +127,7 @@ _SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "costs"}
 _TEMP = ("_zz_raw", "_zz_mapped", "_zz_parsed", "_zz_checked")
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -453,7 +453,7 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         raise IngestError(f"{path}: no such file")
     source = source or path.name
     check_file(path, mapping, limits, source)
-    sha = _sha256(path)
+    sha = sha256(path)
     earlier = con.execute(
         'SELECT count(*), count(*) FILTER (WHERE coalesce(quarantined, 0) = 0) FROM loads WHERE "table" = ? '
         'AND sha256 = ? AND mapping_sha256 IS NOT DISTINCT FROM ?', [table, sha, mapping.sha256]).fetchall()[0]

@@ -68,7 +68,7 @@ def default_actor() -> str:
         return "cli:unknown"
 
 
-def _plain(v):
+def plain(v):
     """A value as JSON (dates ISO 8601, NaN/NaT null, numpy scalars plain)."""
     if v is None:
         return None
@@ -81,11 +81,11 @@ def _plain(v):
     if isinstance(v, (dt.date, dt.datetime)):
         return v.isoformat()
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        return _plain(v.item())
+        return plain(v.item())
     if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
+        return {str(k): plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [plain(x) for x in v]
     return v
 
 
@@ -93,7 +93,7 @@ def dumps(obj) -> str | None:
     """Canonical JSON text (sorted keys, no spaces) of a record or of changes; None stays None."""
     if obj is None:
         return None
-    return json.dumps(_plain(obj), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return json.dumps(plain(obj), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _at_text(at: dt.datetime) -> str:

@@ -109,9 +109,9 @@ def store(con, enterprise_id: str, name: str, content: bytes, *, actor: str, pur
            "name": unicodedata.normalize("NFC", name), "media_type": media, "size": len(content), "sha256": sha,
            "purpose": purpose, "application_id": application_id, "uploaded_by": actor,
            "uploaded_at": dt.datetime.now(dt.UTC)}
-    from zhizao.portfolio.register import _transaction
+    from zhizao.portfolio.register import transaction
 
-    with _transaction(con):
+    with transaction(con):
         con.execute("INSERT INTO evidence_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [rec["file_id"], enterprise_id, rec["name"], media, len(content), sha, content, purpose,
                      application_id, actor, rec["uploaded_at"]])

@@ -332,7 +332,7 @@ def record(con, enterprise_id: str, *, source: str, assessed_on, level: int | No
            report_file: str | None = None, note: str | None = None, actor: str) -> dict:
     """Store one assessment (audited) and return it."""
     from zhizao.portfolio.dates import parse_date, store_zone
-    from zhizao.portfolio.register import _transaction
+    from zhizao.portfolio.register import transaction
 
     if source not in SOURCES:
         raise InputError(f"source {source!r} is not one of {', '.join(SOURCES)}")
@@ -346,7 +346,7 @@ def record(con, enterprise_id: str, *, source: str, assessed_on, level: int | No
            "answers": json.dumps(answers or {}, ensure_ascii=False),
            "facts": json.dumps(facts or {}, ensure_ascii=False, default=str), "report_file": report_file,
            "note": note, "recorded_by": actor, "recorded_at": dt.datetime.now(dt.UTC)}
-    with _transaction(con):
+    with transaction(con):
         con.execute(f"INSERT INTO maturity_assessments ({', '.join(COLUMNS)}) VALUES "
                     f"({', '.join('?' for _ in COLUMNS)})", [rec[c] for c in COLUMNS])
         audit.append(con, actor, "assess", "maturity", rec["assessment_id"],
@@ -406,18 +406,18 @@ def import_results(ws, path, *, report_folder=None, actor: str | None = None) ->
     from zhizao.ingest.load import read_sql
     from zhizao.ingest.mapping import Mapping
     from zhizao.portfolio import evidence
-    from zhizao.portfolio.register import _nfkc
+    from zhizao.portfolio.register import nfkc
 
     con = ws.con
     actor = actor or audit.default_actor()
     path = Path(path)
     df = con.execute(read_sql(path, Mapping(table="maturity"))).df()
-    cols = {_nfkc(c): c for c in df.columns}
+    cols = {nfkc(c): c for c in df.columns}
 
     def find(name, labels=()):
         for k in (name, *labels):
-            if _nfkc(k) in cols:
-                return cols[_nfkc(k)]
+            if nfkc(k) in cols:
+                return cols[nfkc(k)]
         return None
 
     found = {k: find(k, labels) for k, labels in IMPORT_COLUMNS.items()}

@@ -459,9 +459,9 @@ def confirm(con, enterprise_id: str, ruleset: str, criterion: str, confirmed: bo
     rec = {"enterprise_id": enterprise_id, "scope": scope, "ruleset": ruleset, "criterion": criterion,
            "confirmed": bool(confirmed), "assessor": assessor, "confirmed_at": at.isoformat(), "evidence": evidence,
            "comment": comment, "application_id": application_id}
-    from zhizao.portfolio.register import _transaction
+    from zhizao.portfolio.register import transaction
 
-    with _transaction(con):
+    with transaction(con):
         con.execute("INSERT INTO criterion_confirmations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [enterprise_id, scope, ruleset, criterion, bool(confirmed), assessor, at, evidence, comment,
                      application_id])

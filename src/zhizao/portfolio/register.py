@@ -51,7 +51,7 @@ import duckdb
 import pandas as pd
 
 from zhizao.errors import Conflict, InputError, NotFound
-from zhizao.ingest.load import IngestError, LoadReport, _sha256, read_sql
+from zhizao.ingest.load import IngestError, LoadReport, read_sql, sha256
 from zhizao.ingest.mapping import Mapping, default_mapping
 from zhizao.ingest.rules import NOT_FINITE, VALUE_OUT_OF_RANGE
 from zhizao.limits import current as current_limits
@@ -124,7 +124,7 @@ D_CONFLICT = define("register.conflict", "a stored record has the same key but o
                                          "with --update to change it")
 
 
-def _nfkc(text: str) -> str:
+def nfkc(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", str(text)).split()).casefold()
 
 
@@ -183,19 +183,19 @@ def ensure_register(con) -> None:
             con.execute("UPDATE designations SET designation_id = ? WHERE rowid = ?", [designation_id(r), r["_rid"]])
     if not con.execute("SELECT count(*) FROM audit_log").fetchone()[0]:
         # a store from before the audit log: its register is the baseline of the history
-        with _transaction(con):
+        with transaction(con):
             for name in REGISTER_TABLES:
-                for rec in _stored_records(con, name).values():
-                    audit.append(con, "system:baseline", "baseline", name, _key_of(name, rec), after=rec,
+                for rec in stored_records(con, name).values():
+                    audit.append(con, "system:baseline", "baseline", name, key_of(name, rec), after=rec,
                                  reason="register as found when the audit log was started")
     con.execute("INSERT INTO register_settings (key, value) VALUES ('register_schema', ?)", [REGISTER_SCHEMA])
 
 
-_OPEN: set[int] = set()  # connections in a transaction begun by _transaction
+_OPEN: set[int] = set()  # connections in a transaction begun by transaction
 
 
 @contextmanager
-def _transaction(con):
+def transaction(con):
     """A transaction of its own, or the enclosing one when this module (or its callers through it) began one
     on ``con`` (then the outermost commits or rolls back). A failed BEGIN would abort an open transaction in
     DuckDB, so nesting is tracked here rather than probed."""
@@ -231,16 +231,16 @@ def _cols(table: str) -> list[str]:
     return TABLES[table].names
 
 
-def _key_of(table: str, rec: dict):
+def key_of(table: str, rec: dict):
     key = TABLES[table].key
     return tuple(rec.get(k) for k in key) if len(key) > 1 else rec.get(key[0])
 
 
-def _key_text(table: str, key) -> str:
+def key_text(table: str, key) -> str:
     return audit.record_key(list(key) if isinstance(key, tuple) else [key])
 
 
-def _stored_records(con, table: str) -> dict:
+def stored_records(con, table: str) -> dict:
     """key -> record (plain Python values) of a register table."""
     cols = ", ".join(f'"{c}"' for c in _cols(table))
     df = con.execute(f'SELECT {cols} FROM "{table}"').df()
@@ -250,7 +250,7 @@ def _stored_records(con, table: str) -> dict:
         for c in TABLES[table].columns:
             if c.type == "date" and isinstance(rec[c.name], dt.datetime):
                 rec[c.name] = rec[c.name].date()
-        out[_key_of(table, rec)] = rec
+        out[key_of(table, rec)] = rec
     return out
 
 
@@ -318,7 +318,7 @@ def parse_value(table: str, column: str, text, zone: str):
             raise _Reject("unparseable", D_UNPARSEABLE(column=column, value=text, type=c.type))
         return int(v) if c.type == "int" else v
     if c.type == "bool":
-        t = _nfkc(text)
+        t = nfkc(text)
         if t in _TRUE:
             return True
         if t in _FALSE:
@@ -488,7 +488,7 @@ class RegisterReport(LoadReport):
     def to_dict(self) -> dict:
         return {"table": self.table, "source": self.source, "loaded": self.loaded, "updated": self.updated,
                 "quarantined": self.quarantined, "skipped": self.skipped, "already_loaded": False,
-                "changes": [{"record": k, "changes": {c: [audit._plain(b), audit._plain(a)] for c, (b, a) in
+                "changes": [{"record": k, "changes": {c: [audit.plain(b), audit.plain(a)] for c, (b, a) in
                                                       ch.items()}} for k, ch in self.changes],
                 "new_scopes": [{"scope": s, "enterprise_id": e} for s, e in self.new_scopes],
                 "rules": dict(self.rules)}
@@ -497,8 +497,8 @@ class RegisterReport(LoadReport):
 def _header_map(table: str, source_columns: list[str]) -> tuple[dict, dict]:
     """(canonical column -> source column, scaled alias -> source column) by name, label or 'label (name)'."""
     names = set(_cols(table)) | set(SCALED.get(table, {}))
-    by_label = {_nfkc(lbl): col for col, lbl in HEADERS[table].items()}
-    by_label.update({_nfkc(lbl): alias for alias, (lbl, _c, _f) in SCALED.get(table, {}).items()})
+    by_label = {nfkc(lbl): col for col, lbl in HEADERS[table].items()}
+    by_label.update({nfkc(lbl): alias for alias, (lbl, _c, _f) in SCALED.get(table, {}).items()})
     found: dict[str, str] = {}
     for sc in source_columns:
         t = unicodedata.normalize("NFKC", str(sc)).strip()
@@ -509,9 +509,9 @@ def _header_map(table: str, source_columns: list[str]) -> tuple[dict, dict]:
         elif t in names:
             target = t
         else:
-            target = by_label.get(_nfkc(t))
+            target = by_label.get(nfkc(t))
             if target is None and m:
-                target = by_label.get(_nfkc(t[: m.start()]))
+                target = by_label.get(nfkc(t[: m.start()]))
         if target is not None and target not in found:
             found[target] = sc
     scaled = {a: found.pop(a) for a in list(found) if a in SCALED.get(table, {})}
@@ -653,11 +653,11 @@ def load_register_file(con, table: str, path, mapping: Mapping | None = None, *,
     df, present, header = read_register_file(con, table, path, mapping)
     rows = df.to_dict("records")
     report = RegisterReport(table, source)
-    with _transaction(con):
+    with transaction(con):
         con.execute('DELETE FROM quarantine WHERE "table" = ? AND source = ?', [table, source])
         _apply(con, table, rows, present, report, update=update, actor=actor, reason=reason, source=source,
                header=header)
-        sha = _sha256(path)
+        sha = sha256(path)
         from zhizao.provenance import sidecar_provenance
 
         # where the records come from ("simulated"), as for every load (zhizao.provenance)
@@ -673,7 +673,7 @@ def _apply(con, table: str, rows: list[dict], present: set, report: RegisterRepo
     """Validate and store text records (inside the caller's transaction); fills ``report``; returns the
     records stored (created or updated)."""
     refs = _Refs.read(con)
-    stored = _stored_records(con, table)
+    stored = stored_records(con, table)
     seen: dict = {}
     stored_out = []
     inserts, updates, quarantine = [], [], []
@@ -683,13 +683,13 @@ def _apply(con, table: str, rows: list[dict], present: set, report: RegisterRepo
         raw = {c: row.get(c) for c in present}
         try:
             rec = _check(table, raw, refs, set(present))
-            key = _key_of(table, rec)
+            key = key_of(table, rec)
             if key in seen:
-                raise _Reject("duplicate", D_DUPLICATE(record=seen[key], key=_key_text(table, key)))
+                raise _Reject("duplicate", D_DUPLICATE(record=seen[key], key=key_text(table, key)))
             old = stored.get(key)
             if old is not None:
                 if mode == "create":
-                    raise _Reject("conflicts_with_stored", EXISTS(table=table, key=_key_text(table, key)))
+                    raise _Reject("conflicts_with_stored", EXISTS(table=table, key=key_text(table, key)))
                 cols = present | ({"designation_id"} if table == "designations" else set())
                 ch = _diff(table, old, rec, cols)
                 if not ch:
@@ -702,7 +702,7 @@ def _apply(con, table: str, rows: list[dict], present: set, report: RegisterRepo
                 updates.append((key, old, new, ch))
             else:
                 if mode == "update":
-                    raise _Reject("unknown_reference", NO_RECORD(table=table, key=_key_text(table, key)))
+                    raise _Reject("unknown_reference", NO_RECORD(table=table, key=key_text(table, key)))
                 new = {c: rec.get(c) for c in _cols(table)}
                 inserts.append((key, new, rid))
             seen[key] = rid
@@ -723,14 +723,14 @@ def _apply(con, table: str, rows: list[dict], present: set, report: RegisterRepo
     if inserts:
         _insert(con, table, [n for _k, n, _r in inserts], source, None, [r for _k, _n, r in inserts])
         for key, new, _rid in inserts:
-            audit.append(con, actor, "create", table, _key_text(table, key) if isinstance(key, tuple) else key,
+            audit.append(con, actor, "create", table, key_text(table, key) if isinstance(key, tuple) else key,
                          after=new, reason=reason, source=source)
             stored_out.append(new)
     for key, _old, new, ch in updates:
         _update(con, table, key, new)
-        audit.append(con, actor, "update", table, _key_text(table, key) if isinstance(key, tuple) else key,
+        audit.append(con, actor, "update", table, key_text(table, key) if isinstance(key, tuple) else key,
                      changes=ch, after=new, reason=reason, source=source)
-        report.changes.append((_key_text(table, key) if isinstance(key, tuple) else str(key), ch))
+        report.changes.append((key_text(table, key) if isinstance(key, tuple) else str(key), ch))
         stored_out.append(new)
     for rid, line, rule, detail, raw in quarantine:
         d = detail.to_dict("en")
@@ -819,7 +819,7 @@ def set_store_zone(con, zone: str, *, actor: str | None = None, reason: str | No
     zone = check_zone(zone)
     ensure_register(con)
     old = store_zone(con)
-    with _transaction(con):
+    with transaction(con):
         con.execute("INSERT INTO register_settings (key, value) VALUES ('timezone', ?)", [zone])
         audit.append(con, actor or audit.default_actor(), "setting", "register_settings", "timezone",
                      changes={"timezone": (old, zone)}, after={"timezone": zone}, reason=reason)
@@ -865,7 +865,7 @@ def get_record(con, table: str, key) -> dict:
     key = parse_key(table, key) if not isinstance(key, tuple) or len(TABLES[table].key) == 1 else key
     rec = _stored_records_where(con, table, key)
     if rec is None:
-        raise NotFound(NO_RECORD(table=table, key=_key_text(table, key)))
+        raise NotFound(NO_RECORD(table=table, key=key_text(table, key)))
     return rec
 
 
@@ -945,12 +945,12 @@ def update_record(con, table: str, key, values: dict, *, actor: str | None = Non
 def _one(con, table, row, present, actor, reason, source, mode) -> dict:
     report = RegisterReport(table, source)
     row = {**row, "_record": 1}
-    with _transaction(con):
+    with transaction(con):
         stored = _apply(con, table, [row], present, report, update=True, actor=actor or audit.default_actor(),
                         reason=reason, source=source, header=0, mode=mode)
         if report.quarantined:
             _rid, _line, rule, detail = report.rejected[0]
-            key = _key_text(table, tuple(row.get(k) for k in TABLES[table].key)) \
+            key = key_text(table, tuple(row.get(k) for k in TABLES[table].key)) \
                 if len(TABLES[table].key) > 1 else row.get(TABLES[table].key[0])
             con.execute('DELETE FROM quarantine WHERE "table" = ? AND source = ?', [table, source])
             if rule == "conflicts_with_stored" and mode == "create":
@@ -991,19 +991,19 @@ def withdraw_record(con, table: str, key, *, actor: str | None = None, reason: s
     ensure_register(con)
     key = parse_key(table, key) if not isinstance(key, tuple) else key
     if not reason or not str(reason).strip():
-        raise InputError(REASON_NEEDED(table=table, key=_key_text(table, key)))
+        raise InputError(REASON_NEEDED(table=table, key=key_text(table, key)))
     old = get_record(con, table, key)
-    deps = [d for d in dependents(con, table, key) if d != (table, _key_text(table, key))]
+    deps = [d for d in dependents(con, table, key) if d != (table, key_text(table, key))]
     if deps:
-        raise Conflict(HAS_DEPENDENTS(table=table, key=_key_text(table, key), n=len(deps),
+        raise Conflict(HAS_DEPENDENTS(table=table, key=key_text(table, key), n=len(deps),
                                       examples=[f"{t} {k}" for t, k in deps[:5]]))
     kcols = TABLES[table].key
     kvals = list(key) if isinstance(key, tuple) else [key]
-    with _transaction(con):
+    with transaction(con):
         con.execute(f'DELETE FROM "{table}" WHERE ' + " AND ".join(f'"{k}" IS NOT DISTINCT FROM ?' for k in kcols),
                     kvals)
         audit.append(con, actor or audit.default_actor(), "withdraw", table,
-                     _key_text(table, key) if isinstance(key, tuple) else key,
+                     key_text(table, key) if isinstance(key, tuple) else key,
                      changes={c: (v, None) for c, v in old.items() if not _is_null(v)}, after=None, reason=reason,
                      source=source)
     return old
@@ -1013,7 +1013,7 @@ def history(con, table: str, key) -> pd.DataFrame:
     """The audit entries of one record, oldest first."""
     _check_table(table)
     key = parse_key(table, key) if not isinstance(key, tuple) else key
-    return audit.entries(con, entity=table, record=_key_text(table, key) if isinstance(key, tuple) else str(key))
+    return audit.entries(con, entity=table, record=key_text(table, key) if isinstance(key, tuple) else str(key))
 
 
 def end_of_day(date, zone: str) -> pd.Timestamp:
@@ -1030,7 +1030,7 @@ def record_as_of(con, table: str, key, date) -> dict | None:
     _check_table(table)
     key = parse_key(table, key) if not isinstance(key, tuple) else key
     until = _until(con, date)
-    rec, _seq = audit.as_of(con, table, _key_text(table, key) if isinstance(key, tuple) else str(key), until)
+    rec, _seq = audit.as_of(con, table, key_text(table, key) if isinstance(key, tuple) else str(key), until)
     return _typed(table, rec) if rec is not None else None
 
 

@@ -214,9 +214,9 @@ def _check_state(app: dict, action: str) -> Step:
 
 
 def _tx(con):
-    from zhizao.portfolio.register import _transaction
+    from zhizao.portfolio.register import transaction
 
-    return _transaction(con)
+    return transaction(con)
 
 
 # -- the enterprise's application ------------------------------------------------------------------------

@@ -865,12 +865,12 @@ class TenantView:
 
     def register_record(self, table: str, key) -> dict:
         """One record the principal may see (404 otherwise, whether missing or foreign)."""
-        from zhizao.portfolio.register import _key_of, parse_key
+        from zhizao.portfolio.register import key_of, parse_key
 
         k = parse_key(table, key)
         df = self.register_rows(table)
         for rec in df.to_dict("records"):
-            if _key_of(table, rec) == k:
+            if key_of(table, rec) == k:
                 return {c: (None if not isinstance(v, (str, list, dict)) and pd.isna(v) else v)
                         for c, v in rec.items()}
         raise NotFound(NO_RECORD_VISIBLE, table=table, key=str(key))

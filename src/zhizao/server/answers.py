@@ -41,7 +41,7 @@ def jsonable(obj):
     return obj
 
 
-def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
+def table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
     """The body and media type of a table answer: CSV and xlsx through :func:`zhizao.export.to_bytes` (formula-
     like text neutralised), JSON as row objects."""
     from zhizao.export import media_type, to_bytes
@@ -53,7 +53,7 @@ def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
 
 
 def table_response(df: pd.DataFrame, fmt=None) -> Response:
-    text, media = _table_text(df, fmt)
+    text, media = table_text(df, fmt)
     headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(fmt) == "xlsx" else None
     return Response(text, media_type=media, headers=headers)
 

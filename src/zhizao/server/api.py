@@ -79,7 +79,7 @@ ERRORS = {s: {"description": d, "model": ErrorBody} for s, d in (
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 # the answers' JSON and CSV (shared with the programme's routes)
-from zhizao.server.answers import _table_text, json_response, jsonable, records, table_response  # noqa: E402
+from zhizao.server.answers import json_response, jsonable, records, table_response, table_text  # noqa: E402
 
 Text = Annotated[str | None, Query(max_length=200)]
 
@@ -191,7 +191,7 @@ def _q(view: TenantView, fn, level, period, start, end, id, enterprise, site, ar
     def compute():
         df = fn(_v(level), _v(period), start, end, ids=id or None,
                 within=_within(enterprise, site, area, work_center), **kw)
-        return _table_text(df, format)
+        return table_text(df, format)
     text, media = view.cached(key, compute, tenant=True)
     headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(format) == "xlsx" else None
     return Response(text, media_type=media, headers=headers)

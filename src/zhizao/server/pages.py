@@ -50,13 +50,13 @@ def lang_of(request: Request) -> tuple[str, bool]:
     return (c if c in LANGUAGES else "zh"), False
 
 
-def _url_with(request: Request, **params) -> str:
+def url_with(request: Request, **params) -> str:
     q = dict(request.query_params)
     q.update({k: v for k, v in params.items() if v is not None})
     return request.url.path + "?" + urlencode(q)
 
 
-def _query(request: Request) -> dict:
+def request_query(request: Request) -> dict:
     out = {}
     for k in QUERY_KEYS:
         v = request.query_params.get(k)
@@ -163,8 +163,8 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
     html = e.get_template("layout.html.j2").render(
         content=Markup(body), title=title, nav=nav, nav_items=items, principal=principal,
         role_label=pg._(views.ROLE_LABELS.get(principal.role, principal.role)) if principal else None,
-        lang=lang, html_lang="zh-CN" if lang == "zh" else "en", url_zh=_url_with(request, lang="zh"),
-        url_en=_url_with(request, lang="en"), version=zhizao.__version__, pg=pg)
+        lang=lang, html_lang="zh-CN" if lang == "zh" else "en", url_zh=url_with(request, lang="zh"),
+        url_en=url_with(request, lang="en"), version=zhizao.__version__, pg=pg)
     resp = HTMLResponse(html, status_code=status, headers=headers)
     if from_query:
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
@@ -183,17 +183,17 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
                   titles.get(status, str(status)), status=status, principal=principal)
 
 
-def _check_csrf(view: TenantView, token: str | None) -> None:
+def check_csrf(view: TenantView, token: str | None) -> None:
     p = view.access.principal
     if p.csrf is None or token != p.csrf:
         raise Forbidden(FORM_EXPIRED)
 
 
-def _remember(request: Request, view: TenantView) -> None:
+def remember(request: Request, view: TenantView) -> None:
     request.state.principal = view.access.principal
 
 
-def _safe_next(nxt: str | None) -> str:
+def safe_next(nxt: str | None) -> str:
     if not nxt or not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or len(nxt) > 500:
         return "/plant"
     u = urlparse(nxt)

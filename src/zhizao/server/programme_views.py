@@ -12,7 +12,7 @@ import pandas as pd
 
 from zhizao.i18n import N_, NULL
 from zhizao.schema import TABLES
-from zhizao.server.views import Page, _cell, _num_cell
+from zhizao.server.views import Page, cell, num_cell
 
 TABLE_LABELS = {"programmes": N_("Programmes"), "enterprises": N_("Enterprises"), "scopes": N_("Scopes"),
                 "projects": N_("Projects"), "designations": N_("Designations"),
@@ -107,9 +107,9 @@ def sort_head(pg: Page, label: str, column: str, path: str, q: dict, num: bool =
     cur = q.get("sort") or ""
     nxt = "-" + column if cur == column else column
     mark = " ▲" if cur == column else (" ▼" if cur == "-" + column else "")
-    cell = _num_cell(label + mark) if num else _cell(label + mark)
-    cell["href"] = _href(path, {**q, "sort": nxt, "page": 1})
-    return cell
+    head = num_cell(label + mark) if num else cell(label + mark)
+    head["href"] = _href(path, {**q, "sort": nxt, "page": 1})
+    return head
 
 
 # -- the register ---------------------------------------------------------------------------------------
@@ -118,8 +118,8 @@ def register_index(view, pg: Page) -> dict:
     rows = []
     for t, label in TABLE_LABELS.items():
         n = len(view.register_rows(t))
-        rows.append([_cell(pg._(label), f"/register/{t}"), _num_cell(pg.f.num(n))])
-    return {"table": {"head": [_cell(pg._("Table")), _num_cell(pg._("Records"))], "rows": rows, "foot": None},
+        rows.append([cell(pg._(label), f"/register/{t}"), num_cell(pg.f.num(n))])
+    return {"table": {"head": [cell(pg._("Table")), num_cell(pg._("Records"))], "rows": rows, "foot": None},
             "office": view.office}
 
 
@@ -136,7 +136,7 @@ def register_list(view, pg: Page, table: str, q: dict) -> dict:
     for rec in p["rows"].to_dict("records"):
         k = "|".join("" if rec[c] is None or rec[c] != rec[c] else str(rec[c]) for c in key)
         href = f"/register/{table}/{quote(k, safe='')}"
-        rows.append([_cell(show(pg, table, c, rec[c]), href if i == 0 else None) for i, c in enumerate(cols)])
+        rows.append([cell(show(pg, table, c, rec[c]), href if i == 0 else None) for i, c in enumerate(cols)])
     return {"table": {"head": head, "rows": rows, "foot": None}, "pager": pager(pg, p, path, q),
             "label": pg._(TABLE_LABELS[table]), "table_name": table, "office": view.office, "q": q,
             "n": p["total"]}
@@ -153,13 +153,13 @@ def history_table(pg: Page, h: pd.DataFrame) -> dict:
     rows = []
     for e in h.itertuples(index=False):
         ch = e.changes if isinstance(e.changes, dict) else {}
-        rows.append([_cell(pg.datetime(e.changed_at)), _cell(e.actor), _cell(pg._(ACTION_LABELS.get(e.action,
+        rows.append([cell(pg.datetime(e.changed_at)), cell(e.actor), cell(pg._(ACTION_LABELS.get(e.action,
                                                                                                   e.action))),
-                     _cell(e.entity), _cell(e.record),
-                     _cell(diff_text({k: tuple(v) for k, v in ch.items()}) if ch else ""),
-                     _cell(_text(e.reason)), _cell(_text(e.source))])
-    return {"head": [_cell(pg._("When")), _cell(pg._("Who")), _cell(pg._("What")), _cell(pg._("Table")),
-                     _cell(pg._("Record")), _cell(pg._("Changes")), _cell(pg._("Why")), _cell(pg._("Source"))],
+                     cell(e.entity), cell(e.record),
+                     cell(diff_text({k: tuple(v) for k, v in ch.items()}) if ch else ""),
+                     cell(_text(e.reason)), cell(_text(e.source))])
+    return {"head": [cell(pg._("When")), cell(pg._("Who")), cell(pg._("What")), cell(pg._("Table")),
+                     cell(pg._("Record")), cell(pg._("Changes")), cell(pg._("Why")), cell(pg._("Source"))],
             "rows": rows, "foot": None}
 
 
@@ -228,10 +228,10 @@ def _app_rows(pg: Page, df: pd.DataFrame) -> list:
     rows = []
     for a in df.to_dict("records"):
         dl = a.get("deadline")
-        rows.append([_cell(a["application_id"], f"/applications/{a['application_id']}"), _cell(a.get("name") or ""),
-                     _cell(a["enterprise_id"]), _cell(pg._(SOUGHT_LABELS.get(a["sought"], a["sought"]))),
-                     _cell(pg._(STATE_LABELS.get(a["state"], a["state"]))),
-                     {**_cell(pg.register_date(dl) if dl else NULL), "cls": "fail" if a.get("overdue") else None}])
+        rows.append([cell(a["application_id"], f"/applications/{a['application_id']}"), cell(a.get("name") or ""),
+                     cell(a["enterprise_id"]), cell(pg._(SOUGHT_LABELS.get(a["sought"], a["sought"]))),
+                     cell(pg._(STATE_LABELS.get(a["state"], a["state"]))),
+                     {**cell(pg.register_date(dl) if dl else NULL), "cls": "fail" if a.get("overdue") else None}])
     return rows
 
 
@@ -239,7 +239,7 @@ def _app_head(pg: Page, path: str | None = None, q: dict | None = None) -> list:
     cols = (("application_id", pg._("Application")), ("name", pg._("Name")), ("enterprise_id", pg._("Enterprise")),
             ("sought", pg._("Sought")), ("state", pg._("State")), ("deadline", pg._("Deadline")))
     if path is None:
-        return [_cell(label) for _c, label in cols]
+        return [cell(label) for _c, label in cols]
     return [sort_head(pg, label, c, path, q) for c, label in cols]
 
 
@@ -302,17 +302,17 @@ def application_detail(view, pg: Page, app_id: str) -> dict:
     elig = [{"text": r["text"].get(pg.lang) or r["text"].get("zh"), "passed": r["passed"],
              "basis": r["basis"].text(pg.lang)} for r in d["eligibility"]]
     sheet = [{"id": c["id"], "label": c.get(pg.lang) or c["zh"], "max": c["max"]} for c in d["sheet"]["criteria"]]
-    assessors = [[_cell(r.assessor), _cell({True: pg._("conflict of interest"), False: pg._("no conflict"),
+    assessors = [[cell(r.assessor), cell({True: pg._("conflict of interest"), False: pg._("no conflict"),
                                             None: pg._("not declared")}[_tri(r.conflict)]),
-                  _cell(r.conflict_note if isinstance(r.conflict_note, str) else "")]
+                  cell(r.conflict_note if isinstance(r.conflict_note, str) else "")]
                  for r in d["assessors"].itertuples(index=False) if r.active]
-    scores = [[_cell(r.assessor), _cell(r.criterion), _num_cell(pg.f.num(r.score, 1)),
-               _cell(r.comment if isinstance(r.comment, str) else "")] for r in d["scores"].itertuples(index=False)]
+    scores = [[cell(r.assessor), cell(r.criterion), num_cell(pg.f.num(r.score, 1)),
+               cell(r.comment if isinstance(r.comment, str) else "")] for r in d["scores"].itertuples(index=False)]
     objections = [{"id": r.objection_id, "text": r.text, "by": r.raised_by if isinstance(r.raised_by, str) else "",
                    "resolution": r.resolution if isinstance(r.resolution, str) else None}
                   for r in d["objections"].itertuples(index=False)]
-    evidence = [[_cell(r.name, f"/evidence/{r.file_id}"), _num_cell(pg.f.num(r.size)), _cell(r.sha256[:16] + "…"),
-                 _cell(r.uploaded_by)] for r in view.evidence_list(app_id).itertuples(index=False)]
+    evidence = [[cell(r.name, f"/evidence/{r.file_id}"), num_cell(pg.f.num(r.size)), cell(r.sha256[:16] + "…"),
+                 cell(r.uploaded_by)] for r in view.evidence_list(app_id).itertuples(index=False)]
     acceptance = None
     if app["state"] in ("acceptance", "accepted", "acceptance_failed", "approved"):
         acceptance = _acceptance(view, pg, app)
@@ -347,9 +347,9 @@ def _acceptance(view, pg: Page, app: dict) -> dict:
     rows = []
     for r in v["results"]:
         ci = f"{pg.f.pct(r['ci_low'])} … {pg.f.pct(r['ci_high'])}" if r["ci_low"] is not None else NULL
-        rows.append([_cell(pg._(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))),
-                     _num_cell(pg.f.pct(r["declared"]) if r["declared"] is not None else NULL),
-                     _num_cell(pg.f.pct(r["verified"]) if r["verified"] is not None else NULL), _num_cell(ci)])
+        rows.append([cell(pg._(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))),
+                     num_cell(pg.f.pct(r["declared"]) if r["declared"] is not None else NULL),
+                     num_cell(pg.f.pct(r["verified"]) if r["verified"] is not None else NULL), num_cell(ci)])
     from zhizao.portfolio.rulesets import ruleset as get_ruleset
 
     criteria, ruleset = [], None
@@ -371,8 +371,8 @@ def _acceptance(view, pg: Page, app: dict) -> dict:
                              (str(r["value"]) if r["value"] is not None else NULL)})
     except Exception:
         criteria = []
-    return {"results": {"head": [_cell(pg._("Indicator")), _num_cell(pg._("Declared")),
-                                 _num_cell(pg._("Verified from data")), _num_cell(pg._("Interval"))],
+    return {"results": {"head": [cell(pg._("Indicator")), num_cell(pg._("Declared")),
+                                 num_cell(pg._("Verified from data")), num_cell(pg._("Interval"))],
                         "rows": rows, "foot": None}, "criteria": criteria, "ruleset": ruleset}
 
 
@@ -385,10 +385,10 @@ def maturity_page(view, pg: Page, enterprise_id: str) -> dict:
     q = questionnaire(view.ws, enterprise_id)
     cur = current_level(view.ws, enterprise_id)
     hist = assessments(view.ws, enterprise_id)
-    rows = [[_cell(pg.register_date(r.assessed_on)), _cell(r.source), _num_cell(str(r.level)),
-             _num_cell(pg.f.num(r.score, 2) if r.score == r.score and r.score is not None else NULL),
-             _cell(pg._("report") if isinstance(r.report_file, str) else "",
-                   f"/evidence/{r.report_file}" if isinstance(r.report_file, str) else None), _cell(r.recorded_by)]
+    rows = [[cell(pg.register_date(r.assessed_on)), cell(r.source), num_cell(str(r.level)),
+             num_cell(pg.f.num(r.score, 2) if r.score == r.score and r.score is not None else NULL),
+             cell(pg._("report") if isinstance(r.report_file, str) else "",
+                   f"/evidence/{r.report_file}" if isinstance(r.report_file, str) else None), cell(r.recorded_by)]
             for r in hist.itertuples(index=False)]
     elig = []
     for d in ("demonstration_project", "demonstration_factory", "ladder_excellent"):
@@ -398,8 +398,8 @@ def maturity_page(view, pg: Page, enterprise_id: str) -> dict:
     return {"enterprise_id": enterprise_id,
             "current": None if cur is None else {**cur, "name": LEVEL_NAMES.get(cur["level"], ""),
                                                  "date": pg.register_date(cur["date"])},
-            "history": {"head": [_cell(pg._("Assessed on")), _cell(pg._("Source")), _num_cell(pg._("Level")),
-                                 _num_cell(pg._("Score")), _cell(pg._("Report")), _cell(pg._("Recorded by"))],
+            "history": {"head": [cell(pg._("Assessed on")), cell(pg._("Source")), num_cell(pg._("Level")),
+                                 num_cell(pg._("Score")), cell(pg._("Report")), cell(pg._("Recorded by"))],
                         "rows": rows, "foot": None} if rows else None,
             "facts": [m.text(pg.lang) for m in q["facts"].get("basis", [])],
             "systems": q["systems"], "requirements": q["requirements"], "has_requirements": q["has_requirements"],

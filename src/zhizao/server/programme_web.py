@@ -22,7 +22,7 @@ from zhizao.server import views
 from zhizao.server.access import TenantView
 from zhizao.server.deps import View, get_server
 from zhizao.server.errors import BadRequest, NotFound
-from zhizao.server.pages import TOO_LONG, _check_csrf, _remember, lang_of, render
+from zhizao.server.pages import TOO_LONG, check_csrf, lang_of, remember, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,7 +98,7 @@ async def _fields(request: Request, allowed, limit: int = 4000) -> dict:
 
 @router.get("/register", response_class=HTMLResponse)
 def register_index(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = _pg(request)
     return render(request, "register_index.html.j2", {"r": pv.register_index(view, pg),
                                                       "csrf": view.access.principal.csrf}, pg._("Register"),
@@ -112,7 +112,7 @@ def register_template(request: Request, view: View):
 
     from zhizao.portfolio.import_templates import write_template
 
-    _remember(request, view)
+    remember(request, view)
     with tempfile.TemporaryDirectory(prefix="zhizao-template-") as d:
         data = write_template(Path(d) / "t.xlsx").read_bytes()
     return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -121,7 +121,7 @@ def register_template(request: Request, view: View):
 
 @router.get("/register/{table}", response_class=HTMLResponse)
 def register_list(request: Request, table: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     t = _table(table)
     pg = _pg(request)
     q = _list_query(request)
@@ -131,7 +131,7 @@ def register_list(request: Request, table: str, view: View):
 
 @router.get("/register/{table}/new", response_class=HTMLResponse)
 def register_new(request: Request, table: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     t = _table(table)
     view.require_register_write(t)
     pg = _pg(request)
@@ -142,12 +142,12 @@ def register_new(request: Request, table: str, view: View):
 
 @router.post("/register/{table}/new")
 async def register_create(request: Request, table: str, view: View):
-    from zhizao.portfolio.register import _key_text, create_record
+    from zhizao.portfolio.register import create_record, key_text
 
-    _remember(request, view)
+    remember(request, view)
     t = _table(table)
     f = await _fields(request, ("csrf", "reason", *TABLES[t].names))
-    _check_csrf(view, f.pop("csrf", None))
+    check_csrf(view, f.pop("csrf", None))
     view.require_register_write(t)
     reason = f.pop("reason", None) or None
     values = {k: v for k, v in f.items() if v != ""}
@@ -159,7 +159,7 @@ async def register_create(request: Request, table: str, view: View):
         return render(request, "register_new.html.j2", {"r": pv.register_new(view, pg, t), "error": e.text(pg.lang),
                                                         "csrf": view.access.principal.csrf, "values": values},
                       pg._("New record"), "register", view=view, status=e.status)
-    key = _key_text(t, tuple(rec[c] for c in TABLES[t].key) if len(TABLES[t].key) > 1 else rec[TABLES[t].key[0]])
+    key = key_text(t, tuple(rec[c] for c in TABLES[t].key) if len(TABLES[t].key) > 1 else rec[TABLES[t].key[0]])
     return RedirectResponse(f"/register/{t}/{quote(key, safe='')}?saved=1", status_code=303)
 
 
@@ -177,7 +177,7 @@ def _record_page(request: Request, view: TenantView, t: str, key: str, error: st
 
 @router.get("/register/{table}/{key}", response_class=HTMLResponse)
 def register_record(request: Request, table: str, key: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     return _record_page(request, view, _table(table), _key(key))
 
 
@@ -185,11 +185,11 @@ def register_record(request: Request, table: str, key: str, view: View):
 async def register_update(request: Request, table: str, key: str, view: View):
     from zhizao.portfolio.register import update_record
 
-    _remember(request, view)
+    remember(request, view)
     t = _table(table)
     k = _key(key)
     f = await _fields(request, ("csrf", "reason", *[c for c in TABLES[t].names if c not in TABLES[t].key]))
-    _check_csrf(view, f.pop("csrf", None))
+    check_csrf(view, f.pop("csrf", None))
     view.require_register_write(t)
     view.register_record(t, k)
     reason = f.pop("reason", None) or None
@@ -206,10 +206,10 @@ def register_withdraw(request: Request, table: str, key: str, view: View, csrf: 
                       reason: str = Form("", max_length=2000)):
     from zhizao.portfolio.register import withdraw_record
 
-    _remember(request, view)
+    remember(request, view)
     t = _table(table)
     k = _key(key)
-    _check_csrf(view, csrf)
+    check_csrf(view, csrf)
     view.require_register_write(t)
     view.register_record(t, k)
     try:
@@ -226,7 +226,7 @@ def register_withdraw(request: Request, table: str, key: str, view: View, csrf: 
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     view.require_office()
     pg = _pg(request)
     q = _list_query(request, ("entity", "actor"))
@@ -238,7 +238,7 @@ def audit(request: Request, view: View):
 
 @router.get("/applications", response_class=HTMLResponse)
 def applications(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = _pg(request)
     q = _list_query(request)
     return render(request, "applications.html.j2", lambda: {"a": pv.applications_page(view, pg, q)},
@@ -248,7 +248,7 @@ def applications(request: Request, view: View):
 
 @router.get("/applications/new", response_class=HTMLResponse)
 def application_new(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     view.require_apply(None)
     pg = _pg(request)
     return render(request, "application_new.html.j2", {"a": pv.application_new(view, pg), "error": None,
@@ -260,9 +260,9 @@ def application_new(request: Request, view: View):
 async def application_create(request: Request, view: View):
     from zhizao.portfolio import workflow
 
-    _remember(request, view)
+    remember(request, view)
     f = await _fields(request, ("csrf", "sought", "programme", "project_id", *workflow.FIELDS))
-    _check_csrf(view, f.pop("csrf", None))
+    check_csrf(view, f.pop("csrf", None))
     ent = view.require_apply(None)
     sought = f.pop("sought", "") or "project"
     programme = f.pop("programme", "") or None
@@ -296,16 +296,16 @@ def _app_id(app_id: str) -> str:
 
 @router.get("/applications/{app_id}", response_class=HTMLResponse)
 def application(request: Request, app_id: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     return _app_page(request, view, _app_id(app_id))
 
 
 def _step(request: Request, view: TenantView, app_id: str, csrf: str, action: str, fn):
     """Take a step: the CSRF token, the principal's right to the step (403/404 as a page), then the workflow's
     own checks (a refusal shows the application again with the reason)."""
-    _remember(request, view)
+    remember(request, view)
     app_id = _app_id(app_id)
-    _check_csrf(view, csrf)
+    check_csrf(view, csrf)
     view.require_step(app_id, action)
     try:
         _write(request, fn)
@@ -487,8 +487,8 @@ async def application_evidence(request: Request, app_id: str, view: View, file: 
                                purpose: str = Form("", max_length=100), csrf: str = Form("", max_length=100)):
     from zhizao.portfolio import evidence
 
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     app = view.require_step(_app_id(app_id), "attach")
     content = await file.read(evidence.max_bytes() + 1)
     return _step(request, view, app_id, csrf, "attach",
@@ -498,7 +498,7 @@ async def application_evidence(request: Request, app_id: str, view: View, file: 
 
 @router.get("/evidence/{file_id}")
 def evidence_file(request: Request, file_id: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     if len(file_id) > 40:
         raise BadRequest(TOO_LONG, name="file id")
     rec = view.evidence(file_id, with_content=True)
@@ -520,7 +520,7 @@ def _maturity_page(request: Request, view: TenantView, enterprise_id: str, error
 
 @router.get("/maturity/{enterprise_id}", response_class=HTMLResponse)
 def maturity(request: Request, enterprise_id: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     if len(enterprise_id) > 200:
         raise BadRequest(TOO_LONG, name="enterprise id")
     return _maturity_page(request, view, enterprise_id)
@@ -530,12 +530,12 @@ def maturity(request: Request, enterprise_id: str, view: View):
 async def maturity_questionnaire(request: Request, enterprise_id: str, view: View):
     from zhizao.portfolio.maturity import SYSTEMS, model, submit_questionnaire
 
-    _remember(request, view)
+    remember(request, view)
     if len(enterprise_id) > 200:
         raise BadRequest(TOO_LONG, name="enterprise id")
     ids = [r["id"] for s in model().subdomains for reqs in s.requirements.values() for r in (reqs or [])]
     form = await request.form()
-    _check_csrf(view, form.get("csrf"))
+    check_csrf(view, form.get("csrf"))
     view.require_questionnaire(enterprise_id)
     answers = {i: form.get(f"a_{i}") for i in ids if form.get(f"a_{i}") not in (None, "")}
     systems = [s for s in form.getlist("system") if s in SYSTEMS]
@@ -557,8 +557,8 @@ async def maturity_import(request: Request, view: View, file: UploadFile = File(
     from zhizao.portfolio.maturity import import_results
     from zhizao.server.uploads import safe_name
 
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_maturity_import()
     pg = _pg(request)
     name = safe_name(file.filename, (".csv", ".xlsx"))

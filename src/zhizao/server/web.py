@@ -34,15 +34,15 @@ from zhizao.server.pages import (  # noqa: F401
     QUERY_KEYS,
     TEMPLATES,
     TOO_LONG,
-    _check_csrf,
-    _query,
-    _remember,
-    _safe_next,
-    _url_with,
+    check_csrf,
     env,
     error_page,
     lang_of,
+    remember,
     render,
+    request_query,
+    safe_next,
+    url_with,
 )
 from zhizao.server.uploads import bundled_mappings, ingest_upload
 
@@ -70,7 +70,7 @@ def _login_page(request: Request, nxt: str, error: str | None = None, status: in
     token = request.cookies.get(LOGIN_COOKIE)
     if not _token_like(token):
         token = secrets.token_urlsafe(24)
-    resp = render(request, "login.html.j2", {"next": _safe_next(nxt), "error": error, "login_csrf": token},
+    resp = render(request, "login.html.j2", {"next": safe_next(nxt), "error": error, "login_csrf": token},
                   pg._("Log in"), status=status)
     resp.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_COOKIE_SECONDS, httponly=True, samesite="strict",
                     secure=get_server(request).secure_cookies, path="/login")
@@ -100,7 +100,7 @@ def same_origin(request: Request) -> bool:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, p: MaybeWho, next: str = "/plant"):
     if p is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
+        return RedirectResponse(safe_next(next), status_code=303)
     return _login_page(request, next)
 
 
@@ -126,7 +126,7 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
     if res is None:
         return _login_page(request, next, pg._("Wrong user name or password."), 401)
     token, _session, user = res
-    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp = RedirectResponse(safe_next(next), status_code=303)
     resp.set_cookie(COOKIE, token, max_age=accounts.SESSION_HOURS * 3600, httponly=True, samesite="lax",
                     secure=s.secure_cookies, path="/")
     resp.set_cookie(DEVICE_COOKIE, s.auth.device_cookie(user.username), max_age=DEVICE_DAYS * 86400, httponly=True,
@@ -137,7 +137,7 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
 
 @router.post("/logout")
 def logout(request: Request, view: View, csrf: str = Form("", max_length=100)):
-    _check_csrf(view, csrf)
+    check_csrf(view, csrf)
     s = get_server(request)
     if view.access.principal.session_id:
         with s.store.accounts() as con:
@@ -151,9 +151,9 @@ def logout(request: Request, view: View, csrf: str = Form("", max_length=100)):
 # -- plant view
 @router.get("/plant", response_class=HTMLResponse)
 def plant(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
-    q = _query(request)
+    q = request_query(request)
     return render(request, "plant_home.html.j2", lambda: {"home": views.plant_home(view, pg, q), "q": q},
                   pg._("Plant"), "plant", view=view,
                   cache_key=("plant", tuple(sorted(q.items()))), tenant=True)
@@ -161,12 +161,12 @@ def plant(request: Request, view: View):
 
 @router.get("/plant/{level}/{eid}", response_class=HTMLResponse)
 def plant_entity(request: Request, level: str, eid: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     if level not in LEVELS:
         raise NotFound(NO_LEVEL, level=level)
     if len(eid) > 200:
         raise BadRequest(TOO_LONG, name="id")
-    q = _query(request)
+    q = request_query(request)
     lang = lang_of(request)[0]
     base = f"/plant/{quote(level)}/{quote(eid, safe='')}/chart/"
     suffix = "?" + urlencode({**q, "lang": lang})
@@ -182,13 +182,13 @@ def plant_entity(request: Request, level: str, eid: str, view: View):
 @router.get("/plant/{level}/{eid}/chart/{name}.svg")
 def plant_chart(request: Request, level: str, eid: str, name: str, view: View):
     """One chart of an entity's page, as SVG (drawn once per store version, language and query)."""
-    _remember(request, view)
+    remember(request, view)
     if level not in LEVELS:
         raise NotFound(NO_LEVEL, level=level)
     if len(eid) > 200 or len(name) > 40:
         raise BadRequest(TOO_LONG, name="id")
     lang = lang_of(request)[0]
-    q = _query(request)
+    q = request_query(request)
     svg = view.cached(("chart", lang, view.access.signature, level, eid, name, tuple(sorted(q.items()))),
                       lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name), tenant=True)
     if svg is None:
@@ -199,9 +199,9 @@ def plant_chart(request: Request, level: str, eid: str, name: str, view: View):
 # -- projects
 @router.get("/projects", response_class=HTMLResponse)
 def projects(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
-    q = _query(request)
+    q = request_query(request)
     return render(request, "projects.html.j2", lambda: {"list": views.project_list(view, pg, q), "q": q},
                   pg._("Projects"),
                   "projects", view=view, cache_key=("projects", tuple(sorted(q.items()))))
@@ -209,7 +209,7 @@ def projects(request: Request, view: View):
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
 def project(request: Request, project_id: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     if len(project_id) > 100:
         raise BadRequest(TOO_LONG, name="project id")
     pg = views.Page(lang_of(request)[0])
@@ -223,8 +223,8 @@ def project_verify(request: Request, project_id: str, view: View, csrf: str = Fo
                    indicator: list[str] = Form([], max_length=10)):
     from zhizao.verify import PROJECT_INDICATORS
 
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_store_verification(project_id)
     bad = [i for i in indicator if i not in PROJECT_INDICATORS]
     if bad:
@@ -236,10 +236,10 @@ def project_verify(request: Request, project_id: str, view: View, csrf: str = Fo
 # -- programme
 @router.get("/programme", response_class=HTMLResponse)
 def programme(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
     view.require("programme", "see programme statistics (analysts and administrators only)")
-    q = _query(request)
+    q = request_query(request)
     bq = urlencode({k: v for k, v in q.items() if k in ("park", "district", "from", "to")})
     return render(request, "programme.html.j2", lambda: {"p": views.programme(view, pg, q), "q": q, "bq": bq},
                   pg._("Programme"), "programme", view=view, cache_key=("programme", tuple(sorted(q.items()))))
@@ -247,9 +247,9 @@ def programme(request: Request, view: View):
 
 def _bulletin_request(request: Request, view) -> tuple[str, dict, int]:
     """The notice's language (``lang`` or the reader's), filters and bootstrap resamples (1 to 10,000)."""
-    _remember(request, view)
+    remember(request, view)
     lang = request.query_params.get("lang") if request.query_params.get("lang") in LANGUAGES else lang_of(request)[0]
-    q = _query(request)
+    q = request_query(request)
     try:
         n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
     except ValueError:
@@ -278,10 +278,10 @@ def programme_export(request: Request, view: View):
     """Every table of the programme page, one sheet each, as the page shows them."""
     from zhizao.export import XLSX_TYPE, display_frame, xlsx_bytes
 
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
     view.require("programme", "see programme statistics (analysts and administrators only)")
-    q = _query(request)
+    q = request_query(request)
     p = views.programme(view, pg, q)
     sheets, pct = {}, {}
     titles = {"averages": pg._("Average results"), "coverage": pg._("Coverage"), "by_type": pg._("By type"),
@@ -303,9 +303,9 @@ def programme_export(request: Request, view: View):
 
 @router.get("/recognition", response_class=HTMLResponse)
 def recognition(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
-    q = _query(request)
+    q = request_query(request)
     return render(request, "recognition.html.j2", lambda: {"r": views.recognition(view, pg, q), "q": q},
                   pg._("Recognition checks"), "programme", view=view,
                   cache_key=("recognition", tuple(sorted(q.items()))))
@@ -321,7 +321,7 @@ def _data_ctx(view: TenantView, pg: views.Page, error: str | None = None) -> dic
 
 @router.get("/data", response_class=HTMLResponse)
 def data(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
     return render(request, "data.html.j2", _data_ctx(view, pg), pg._("Data"), "data", view=view)
 
@@ -330,8 +330,8 @@ def data(request: Request, view: View):
 def data_upload(request: Request, view: View, table: str = Form(..., max_length=40),
                 file: UploadFile = File(...), mapping_name: str = Form("", max_length=100),
                 mapping: UploadFile | None = File(None), csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     pg = views.Page(lang_of(request)[0])
     s = get_server(request)
     if mapping is not None and not mapping.filename:
@@ -351,7 +351,7 @@ def data_upload(request: Request, view: View, table: str = Form(..., max_length=
 
 @router.get("/data/uploads/{upload_id}", response_class=HTMLResponse)
 def data_upload_page(request: Request, upload_id: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     if len(upload_id) > 40:
         raise BadRequest(TOO_LONG, name="upload id")
     pg = views.Page(lang_of(request)[0])
@@ -379,7 +379,7 @@ def _admin_ctx(view: TenantView, pg: views.Page, notice: str | None = None, new_
 
 @router.get("/admin", response_class=HTMLResponse)
 def admin(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
     return render(request, "admin.html.j2", _admin_ctx(view, pg), pg._("Accounts"), "admin", view=view)
 
@@ -405,8 +405,8 @@ def admin_add_user(request: Request, view: View, username: str = Form(..., max_l
                    password: str = Form(..., max_length=1024), role: str = Form(..., max_length=20),
                    enterprise_id: str = Form("", max_length=200), projects: str = Form("", max_length=5000),
                    district: str = Form("", max_length=100), csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_admin()
     pids = [x.strip() for x in projects.replace(",", " ").split() if x.strip()]
     return _admin_action(request, view, lambda con: accounts.add_user(
@@ -417,8 +417,8 @@ def admin_add_user(request: Request, view: View, username: str = Form(..., max_l
 @router.post("/admin/users/{username}/active")
 def admin_user_active(request: Request, username: str, view: View, active: str = Form(..., max_length=5),
                       csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_admin()
     return _admin_action(request, view, lambda con: accounts.set_active(con, username, active == "1"), "")
 
@@ -427,8 +427,8 @@ def admin_user_active(request: Request, username: str, view: View, active: str =
 def admin_add_key(request: Request, view: View, enterprise_id: str = Form("", max_length=200),
                   site: str = Form("", max_length=200), name: str = Form("", max_length=200),
                   csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     p = view.access.principal
     ent, site_ = view.key_scope(enterprise_id or None, site or None)
     return _admin_action(request, view, lambda con: accounts.create_key(
@@ -438,16 +438,16 @@ def admin_add_key(request: Request, view: View, enterprise_id: str = Form("", ma
 
 @router.post("/admin/keys/{key_id}/revoke")
 def admin_revoke_key(request: Request, key_id: str, view: View, csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_key(accounts.get_key(view.read.con, key_id), key_id)
     return _admin_action(request, view, lambda con: accounts.revoke_key(con, key_id) and None, "")
 
 
 @router.post("/admin/sessions/{session_id}/revoke")
 def admin_revoke_session(request: Request, session_id: str, view: View, csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_session(accounts.get_session(view.read.con, session_id), session_id)
     return _admin_action(request, view, lambda con: accounts.revoke_session(con, session_id) and None, "")
 
