@@ -341,6 +341,35 @@ def test_indicative_results_are_shown_apart_and_never_pass_a_criterion(tmp_path)
     ws.close()
 
 
+def test_one_verified_result_is_stated_with_its_method_and_interval_in_the_page_language(tmp_path):
+    # E1's only verified operating-cost result (P2's; P1's is left out): the basis names the project, the
+    # method (its message, translated) and the 90 % interval as a signed change, with no English in Chinese
+    from zhizao.verify.methods import METHODS
+
+    results = [r for r in RESULTS if not (r[1] == "operating_cost" and r[0] == "P1")]
+    ws = build_store(tmp_path / "one.duckdb", results=results)
+    r = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2023-01-01", "2024-01-01")))
+    basis = r.loc["operating_cost_change", "basis"]
+    assert basis.text("en") == "verified result of project P2 (hand-made; 90% interval -30.0% .. -10.0%)"
+    ws.con.execute("DELETE FROM verifications WHERE project_id = 'P2' AND indicator = 'operating_cost'")
+    method = METHODS["ratio_of_totals"](numerator="cost", denominator="output")
+    res = VerificationResult(
+        indicator="operating_cost", definition="test", scope="P2", baseline_period=("2021-01-01", "2022-01-01"),
+        reporting_period=("2023-01-01", "2024-01-01"), baseline=1.0, reporting=None, adjusted_baseline=1.0,
+        change=-0.2, improvement=0.2, ci_low=0.1, ci_high=0.3, confidence=0.9, method=method, project_id="P2"
+    ).judge()
+    ws.con.execute("INSERT INTO verifications (project_id, indicator, scope, result, computed_at) "
+                   "VALUES ('P2', 'operating_cost', 'P2', ?, '2024-01-01T00:00:00Z')", [res.to_json()])
+    basis = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2023-01-01", "2024-01-01"))
+                  ).loc["operating_cost_change", "basis"]
+    assert basis.text("en") == ("verified result of project P2 (ratio of totals cost / output; "
+                                "90% interval -30.0% .. -10.0%)")
+    zh = basis.text("zh")
+    assert zh.startswith("项目 P2 经数据核验的结果（") and "置信区间 -30.0% .. -10.0%" in zh
+    assert not re.search("[A-Za-z]{3,} [A-Za-z]{3,}", zh), zh
+    ws.close()
+
+
 # -- bulletin
 
 def _text(html: str) -> str:

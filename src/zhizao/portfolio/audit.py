@@ -47,6 +47,9 @@ COLUMNS = ["seq", "changed_at", "actor", "action", "entity", "record", "changes"
 NOT_AN_INSTANT = define("audit.not_an_instant", "not a date or time stamp: %(value)s")
 BROKEN = define("audit.broken", "the audit log was changed outside zhizao: entry %(seq)s does not match its "
                                 "hash (%(why)s)")
+WHY_SEQUENCE = define("audit.broken.sequence", "sequence number %(seq)s, expected %(expected)s")
+WHY_CHAIN = define("audit.broken.chain", "it does not follow the previous entry")
+WHY_CONTENT = define("audit.broken.content", "its content was altered")
 
 #: The actions of the register (workflow actions are named by their step).
 ACTIONS = ("create", "update", "withdraw", "baseline", "setting")
@@ -283,11 +286,11 @@ def check_chain(con) -> tuple[bool, int, object]:
         seq, at, actor, action, entity, record, changes, after, reason, source, p, h = row
         n += 1
         if seq != expected_seq:
-            return False, n, BROKEN(seq=seq, why=f"sequence number {seq}, expected {expected_seq}")
+            return False, n, BROKEN(seq=seq, why=WHY_SEQUENCE(seq=seq, expected=expected_seq))
         if p != prev:
-            return False, n, BROKEN(seq=seq, why="it does not follow the previous entry")
+            return False, n, BROKEN(seq=seq, why=WHY_CHAIN())
         if _digest(p, seq, _at_text(at), actor, action, entity, record, changes, after, reason, source) != h:
-            return False, n, BROKEN(seq=seq, why="its content was altered")
+            return False, n, BROKEN(seq=seq, why=WHY_CONTENT())
         prev = h
         expected_seq += 1
     return True, n, None

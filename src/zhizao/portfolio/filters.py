@@ -16,6 +16,8 @@ from zhizao.messages import define
 from zhizao.portfolio.vocabularies import vocabulary
 
 UNKNOWN = define("filter.unknown", "unknown %(what)s %(value)s; known: %(known)s")
+NONE_REGISTERED = define("filter.none_registered", "(none registered)")
+NONE_VISIBLE = define("filter.none_visible", "(none)")
 BAD_YEAR = define("filter.bad_year", "%(value)s is not a year")
 _SPLIT = re.compile(r"\s*[,，、;；]\s*")
 
@@ -92,7 +94,7 @@ def _registered(con, values, what: str, sql: str) -> tuple | None:
     bad = [x for x in vals if x not in known]
     if bad:
         raise InputError(UNKNOWN(what=what, value=bad[0], known=known[:20] + (["..."] if len(known) > 20 else [])
-                                 or ["(none registered)"]))
+                                 or [NONE_REGISTERED()]))
     return tuple(dict.fromkeys(vals))
 
 

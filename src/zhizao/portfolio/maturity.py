@@ -57,6 +57,7 @@ COLUMNS = ["assessment_id", "enterprise_id", "assessed_on", "source", "model", "
            "answers", "facts", "report_file", "note", "recorded_by", "recorded_at"]
 
 BAD_MODEL = define("maturity.bad_model", "maturity file %(file)s: %(error)s")
+NO_MODEL = define("maturity.no_model", "maturity file %(name)s.yaml not found")
 BAD_LEVEL = define("maturity.bad_level", "%(value)s is not a maturity level (1-5, 一级-五级, 规划级-引领级)")
 BAD_SCORE = define("maturity.bad_score", "%(column)s = %(value)s is not a score between 0 and %(max)s")
 BAD_ANSWER = define("maturity.bad_answer", "requirement %(requirement)s: %(value)s is not one of the scores %(scores)s")
@@ -136,7 +137,7 @@ def _path(name: str, kind: str) -> Path:
         p = Path(root) / f"{name}.yaml"
         if p.is_file():
             return p
-    raise NotFound(BAD_MODEL(file=f"{name}.yaml", error="not found"))
+    raise NotFound(NO_MODEL(name=name))
 
 
 @cache

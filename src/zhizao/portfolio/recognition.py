@@ -50,7 +50,7 @@ import json
 import pandas as pd
 
 from zhizao.errors import InputError, NotFound
-from zhizao.messages import define
+from zhizao.messages import Message, define
 from zhizao.portfolio import audit
 from zhizao.portfolio.dates import bound_date, store_zone, today
 from zhizao.portfolio.registry import (
@@ -101,7 +101,12 @@ B_UPLOAD_MISSING = define("recognition.basis.upload_missing", "%(reported)s of %
                                                               "in [%(start)s, %(end)s); without data: %(missing)s")
 B_WORKSHOPS = define("recognition.basis.workshops", "%(n)s digital-workshop designation(s) of %(enterprise)s "
                                                     "recognised by %(end)s and not revoked")
-B_VERIFIED_ONE = define("recognition.basis.verified_one", "verified result of project %(project)s (%(method)s%(ci)s)")
+B_VERIFIED_ONE = define("recognition.basis.verified_one", "verified result of project %(project)s (%(method)s)")
+B_VERIFIED_ONE_CI = define("recognition.basis.verified_one_ci", "verified result of project %(project)s (%(method)s; "
+                                                                "%(confidence)s interval %(low)s .. %(high)s)")
+B_VERIFIED_ONE_RANGE = define("recognition.basis.verified_one_range", "verified result of project %(project)s "
+                                                                      "(%(method)s; interval %(low)s .. %(high)s)")
+METHOD_NOT_STATED = define("recognition.basis.method_not_stated", "method not stated")
 B_VERIFIED_MEAN = define("recognition.basis.verified_mean", "unweighted mean of the verified results of %(n)s "
                                                             "projects: %(projects)s")
 B_DECLARED = define("recognition.basis.declared", "declared by the enterprise for %(projects)s, not verified from "
@@ -230,6 +235,15 @@ def _row(c: Criterion, rs: RuleSet, value=None, passed=None, basis=None, evidenc
             "evidence": list(evidence or []), "confirmation": confirmation, "ruleset": rs.name}
 
 
+def _method(r) -> Message | str:
+    """How a stored verification result was computed: its method message (translated with the page), the
+    stored English text of a result written before methods were messages, else 'method not stated'."""
+    m = (r["result"] or {}).get("method_message") if isinstance(r["result"], dict) else None
+    if isinstance(m, dict) and "code" in m:
+        return Message.from_dict(m)
+    return r["method"] or METHOD_NOT_STATED()
+
+
 def _change(ctx: _Context, enterprise_id: str, indicator: str, sign: float):
     """(value, basis, ids, declared?) of an efficiency or operating-cost change from the enterprise's verified
     (else declared) project results; ``sign`` turns an improvement into the signed change."""
@@ -244,13 +258,14 @@ def _change(ctx: _Context, enterprise_id: str, indicator: str, sign: float):
         value = sign * float(ver["improvement"].mean())
         if len(ver) == 1:
             r = ver.iloc[0]
-            ci = ""
+            basis = B_VERIFIED_ONE(project=ids[0], method=_method(r))
             if r["ci_low"] is not None and pd.notna(r["ci_low"]):
                 lo, hi = sorted((sign * r["ci_low"], sign * r["ci_high"]))
                 conf = r["confidence"] if pd.notna(r["confidence"]) else None
-                ci = f", {conf:.0%} interval {lo:+.1%} .. {hi:+.1%}" if conf else f", interval {lo:+.1%} .. {hi:+.1%}"
-            return (value, B_VERIFIED_ONE(project=ids[0], method=r["method"] or "method not stated", ci=ci), ids,
-                    "verified")
+                bounds = {"project": ids[0], "method": _method(r), "low": f"{lo:+.1%}", "high": f"{hi:+.1%}"}
+                basis = (B_VERIFIED_ONE_CI(confidence=f"{conf:.0%}", **bounds) if conf
+                         else B_VERIFIED_ONE_RANGE(**bounds))
+            return value, basis, ids, "verified"
         return value, B_VERIFIED_MEAN(n=len(ids), projects=ids), ids, "verified"
     if len(indicative):  # results with failed checks: shown, never counted as passing
         ids = indicative["project_id"].tolist()

@@ -109,6 +109,8 @@ REJECTED = define("register.rejected", "%(table)s %(key)s was not stored: %(rule
 EXISTS = define("register.exists", "%(table)s %(key)s exists already; update it instead")
 NOTHING_STORED = define("register.nothing_stored", "%(source)s: nothing was stored: all %(n)s records were "
                                                    "rejected (%(rules)s); see 'zhizao quarantine'")
+NOTHING_STORED_ANY = define("register.nothing_stored_any", "%(source)s: nothing was stored: all %(n)s records were "
+                                                           "rejected; see 'zhizao quarantine'")
 REASON_NEEDED = define("register.reason_needed", "give a reason for withdrawing %(table)s %(key)s")
 
 # details of rejected records (quarantine ``detail``; Messages rendered in English in the store)
@@ -118,6 +120,7 @@ D_INVALID = define("register.invalid", "%(column)s: %(problem)s")
 D_NEGATIVE = define("register.negative", "%(column)s = %(value)s < 0")
 D_ORDER = define("register.order", "%(later)s %(b)s is before %(earlier)s %(a)s")
 D_REFERENCE = define("register.reference", "%(column)s %(value)s is not in table %(table)s")
+D_NOT_OWN_PROJECT = define("register.not_own_project", "%(column)s %(value)s is not a project of %(enterprise)s")
 D_OTHER_SCOPE = define("register.other_scope", "scope %(scope)s belongs to %(owner)s, not to %(enterprise)s")
 D_DUPLICATE = define("register.duplicate", "same key as record %(record)s of this file: %(key)s")
 D_CONFLICT = define("register.conflict", "a stored record has the same key but other values (%(diff)s); load "
@@ -429,8 +432,8 @@ def _check(table: str, raw: dict, refs: _Refs, present: set) -> dict:
             raise _Reject("unknown_reference", D_REFERENCE(column="project_id", value=rec["project_id"],
                                                            table="projects"))
         if ent is not None and owner != ent:
-            raise _Reject("unknown_reference", D_REFERENCE(column="project_id", value=rec["project_id"],
-                                                           table=f"projects of {ent}"))
+            raise _Reject("unknown_reference", D_NOT_OWN_PROJECT(column="project_id", value=rec["project_id"],
+                                                                 enterprise=ent))
     if table == "scopes":
         par = rec.get("parent")
         if par is not None:
@@ -750,8 +753,10 @@ def _apply(con, table: str, rows: list[dict], present: set, report: RegisterRepo
 def nothing_stored(report):
     """The message of a load that stored nothing because every record was rejected (exit code 2)."""
     rules = dict(getattr(report, "rules", None) or {})
+    if not rules:
+        return NOTHING_STORED_ANY(source=report.source, n=report.quarantined)
     return NOTHING_STORED(source=report.source, n=report.quarantined,
-                          rules=[f"{k}: {v}" for k, v in sorted(rules.items())] or ["see the quarantine"])
+                          rules=[f"{k}: {v}" for k, v in sorted(rules.items())])
 
 
 def stored_nothing(report) -> bool:

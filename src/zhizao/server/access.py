@@ -580,12 +580,12 @@ class TenantView:
         start, end = parse_time(start, "start"), parse_time(end, "end")
         if park and self.access.enterprises is not None:
             # an unknown park is refused naming the parks this principal may see, not every tenant's
-            from zhizao.portfolio.filters import UNKNOWN, split
+            from zhizao.portfolio.filters import NONE_VISIBLE, UNKNOWN, split
 
             own = sorted({p for p in self.enterprises()["park"] if isinstance(p, str)})
             bad = [p for p in split(park) or () if p not in own]
             if bad:
-                raise BadRequest(UNKNOWN(what="park", value=bad[0], known=own or ["(none)"]))
+                raise BadRequest(UNKNOWN(what="park", value=bad[0], known=own or [NONE_VISIBLE()]))
         df = self._stage("projects", lambda *a: projects(self.ws, *a), park, district, start, end, deps=REGISTER)
         if len(df):
             df = df[[self.project_visible(r) for _i, r in df.iterrows()]]
