@@ -79,7 +79,9 @@ def test_quarantine_lists_rejections(store, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("equipment_id,start,state\nM1,2024-05-06T06:00:00Z,teleporting\n")
     r = runner.invoke(app, ["ingest", "states", str(bad), "--db", store])
-    assert r.exit_code == 0 and "1 quarantined" in r.output
+    # a load that stores nothing because every record was rejected exits 2 with a summary
+    assert r.exit_code == 2 and "1 quarantined" in r.output
+    assert "nothing was stored: all 1 records were rejected" in r.output
     r = runner.invoke(app, ["quarantine", "--db", store, "--format", "json"])
     q = json.loads(r.output)
     assert q[0]["rule"] == "unmapped_state" and q[0]["line"] == 2 and q[0]["source"] == "bad.csv"

@@ -34,9 +34,13 @@ RUNS = {
     "recognition": ["recognition", "--enterprise", "E1", "--designation", "digital_workshop"],
     "bulletin": ["bulletin", "-o", "{tmp}/bulletin"],
     "user": ["user", "list"],
+    "register": ["register", "template", "-o", "{tmp}/template.xlsx"],
+    "audit": ["audit", "--table", "projects"],
+    "rules": ["rules", "list"],
+    "maturity": ["maturity", "show", "E1"],
 }
 #: Commands that need no store.
-STORELESS = {"simulate"}
+STORELESS = {"simulate", "rules"}
 
 
 def readme_commands() -> list[str]:

@@ -1,6 +1,7 @@
 """The readings of the ISO 22400 time model that the specification leaves open (issue 16), each tested over
 its whole kind: ties of state records, silent machines under calendars, entities spanning time zones,
-holiday-only calendars, full breakdowns, failure events, scrap from good counts.
+holiday-only calendars, full breakdowns, failure events, scrap from good counts; then naive local times:
+flagged ones in the data-quality table, the zone label of a group's rows, calendars of scopes spanning zones.
 
 See docs/reference/iso22400.md, "Readings".
 """
@@ -324,3 +325,190 @@ def test_good_without_scrap_gives_scrap_as_the_rest(make_ws, tmp_path):
     assert ws.ingest("production", bad)[0].quarantined == 1
     assert ws.quarantine().iloc[-1]["rule"] == "counts_exceed_produced"
     assert ws.elements(period="all", start=_t("00:00"), end=_t("23:00")).iloc[0]["sq"] == 6.0
+
+
+# -- 5. flags of single records in the data-quality table ---------------------------------------------------------
+def test_ambiguous_local_times_are_counted_per_entity_in_the_data_quality_table(make_ws):
+    # Europe/Berlin, 2024-10-27: clocks go back at 03:00 CEST (01:00Z), so 02:00-03:00 local happens twice and
+    # a naive 02:xx is read as the earlier instant (CEST, +02:00) and flagged. The day is 25 h:
+    # 2024-10-26T22:00Z .. 2024-10-27T23:00Z. W = {M1, M2}, V = {M3}, site S = all.
+    #   M1 production 02:30 (fold, 00:30Z) .. 04:00 CET (03:00Z): 1 flag (start)
+    #   calendar break of W 02:15 (fold, 00:15Z) .. 02:45 (fold, 00:45Z): 2 flags, concerning M1, M2, W and S
+    #   M3 count stamped 02:40 (fold, 00:40Z): 1 flag
+    #   M2 production 2024-10-27T02:30:00+01:00 (an offset: an instant, no flag)
+    eq = [{"equipment_id": m, "work_center": wc, "site": "S", "timezone": "Europe/Berlin"}
+          for m, wc in (("M1", "W"), ("M2", "W"), ("M3", "V"))]
+    ws = make_ws({"equipment": eq,
+                  "calendar": [{"scope": "W", "start": "2024-10-27 02:15:00", "end": "2024-10-27 02:45:00",
+                                "kind": "break"}],
+                  "states": [{"equipment_id": "M1", "start": "2024-10-27 02:30:00", "end": "2024-10-27 04:00:00",
+                              "state": "production"},
+                             {"equipment_id": "M2", "start": "2024-10-27T02:30:00+01:00",
+                              "end": "2024-10-27T03:30:00+01:00", "state": "production"}],
+                  "production": [{"equipment_id": "M3", "end": "2024-10-27 02:40:00", "produced": 5}]})
+    kw = dict(period="day", start="2024-10-26T22:00:00Z", end="2024-10-27T23:00:00Z")
+    # the readings themselves, by hand: a break-only calendar schedules W's machines around the clock minus
+    # the break: pot = 25 h = 90,000 s, pdt = 1,800 s, pbt = 88,200 s. M1 produces 00:30Z-03:00Z = 9,000 s, of
+    # which 00:30-00:45Z lies in the break: apt = 8,100 s, outside_pbt = 900 s, unaccounted = 80,100 s.
+    # M2 produces 01:30Z-02:30Z = 3,600 s: apt 3,600 s, unaccounted 84,600 s
+    el = ws.elements("equipment", **kw).set_index("equipment_id")
+    assert el.loc["M1", ["ct", "pot", "pdt", "pbt", "apt", "outside_pbt", "unaccounted"]].tolist() == [
+        90000.0, 90000.0, 1800.0, 88200.0, 8100.0, 900.0, 80100.0]
+    assert el.loc["M2", ["pbt", "apt", "unaccounted"]].tolist() == [88200.0, 3600.0, 84600.0]
+
+    def flags(level):
+        dq = ws.data_quality(level, **kw)
+        dq = dq[dq["check"] == "ambiguous_local_time"]
+        return dict(zip(dq[level if level != "equipment" else "equipment_id"], dq["value"]))
+
+    assert flags("equipment") == {"M1": 3.0, "M2": 2.0, "M3": 1.0}
+    assert flags("work_center") == {"W": 3.0, "V": 1.0}
+    assert flags("site") == {"S": 4.0}
+    dq = ws.data_quality("equipment", **kw)
+    row = dq[(dq["equipment_id"] == "M1") & (dq["check"] == "ambiguous_local_time")].iloc[0]
+    assert row["period_start"] == "2024-10-27T00:00:00+02:00" and row["period_end"] == "2024-10-28T00:00:00+01:00"
+    # outside the period: no row; the whole range: the same counts
+    assert flags_outside(ws) == {}
+    all_ = ws.data_quality("equipment", period="all")
+    assert all_[all_["check"] == "ambiguous_local_time"]["value"].sum() == 6.0
+
+    # translated like the other checks, in the report's data-quality section
+    from zhizao.i18n import translations
+    from zhizao.report.html import _Report
+    from zhizao.report.summaries import check_label, dq_summary
+
+    zh = translations("zh").gettext
+    c = next(c for c in dq_summary(dq) if c.check == "ambiguous_local_time")
+    assert (c.rows, c.total, c.largest) == (3, 6.0, 3.0)
+    assert zh(check_label("ambiguous_local_time")) == "有歧义的本地时间"
+    assert zh(c.description).startswith("落在夏令时重复小时内")
+    text = str(_Report(ws, "zh", ("site",)).sec_data_quality())
+    assert "有歧义的本地时间" in text and "落在夏令时重复小时内" in text
+    assert "Ambiguous local times" in str(_Report(ws, "en", ("site",)).sec_data_quality())
+
+
+def flags_outside(ws):
+    dq = ws.data_quality("equipment", period="day", start="2024-10-28T00:00:00Z", end="2024-10-29T00:00:00Z")
+    dq = dq[dq["check"] == "ambiguous_local_time"]
+    return dict(zip(dq["equipment_id"], dq["value"]))
+
+
+# -- 6. the label of a group's rows that no zone cuts -------------------------------------------------------------
+@pytest.mark.parametrize("configured", [None, "Europe/Berlin"])
+def test_the_whole_range_row_of_a_group_spanning_zones_is_labelled_with_the_groups_zone(make_ws, configured):
+    # E: M1 in Berlin (+02:00 in May), M2 and M3 in Shanghai (+08:00). The first member by id is M1 (Berlin),
+    # the zone of most machines is Shanghai. M1 produces and M2 sets up, both 08:00-10:00Z; M3 is silent and
+    # has no calendar: null times. So pbt = 2 h + 2 h = 14,400 s, apt = 7,200 s, availability 0.5.
+    import zhizao
+
+    eq = [{"equipment_id": m, "work_center": w, "site": s, "enterprise": "E", "timezone": tz}
+          for m, w, s, tz in (("M1", "W1", "S1", "Europe/Berlin"), ("M2", "W2", "S2", "Asia/Shanghai"),
+                              ("M3", "W2", "S2", "Asia/Shanghai"))]
+    tables = {"equipment": eq,
+              "states": [{"equipment_id": "M1", "start": _t("08:00"), "end": _t("10:00"), "state": "production"},
+                         {"equipment_id": "M2", "start": _t("08:00"), "end": _t("10:00"), "state": "setup"}]}
+    kw = {} if configured is None else {"settings": zhizao.Settings(zones={"E": configured})}
+    ws = make_ws(tables, **kw)
+    offset = "+08:00" if configured is None else "+02:00"
+    local = {"+08:00": ("16:00", "18:00"), "+02:00": ("10:00", "12:00")}[offset]
+    for period in ("all", "day", "hour", "week", "month"):
+        k = ws.kpi("enterprise", period=period, start=_t("08:00"), end=_t("10:00"))
+        assert k["pbt"].sum() == 14400.0 and k["apt"].sum() == 7200.0
+        assert k["period_start"].str.endswith(offset).all() and k["period_end"].str.endswith(offset).all(), period
+    a = ws.kpi("enterprise", period="all", start=_t("08:00"), end=_t("10:00")).iloc[0]
+    assert (a["period_start"], a["period_end"]) == (f"2024-05-06T{local[0]}:00{offset}",
+                                                  f"2024-05-06T{local[1]}:00{offset}")
+    assert (a["pbt"], a["apt"], a["aust"], a["availability"]) == (14400.0, 7200.0, 7200.0, 0.5)
+    # a group in one zone keeps its members' zone: W1 (Berlin), W2 (Shanghai)
+    w = ws.kpi("work_center", period="all", start=_t("08:00"), end=_t("10:00")).set_index("work_center")
+    assert w.loc["W1", "period_start"] == "2024-05-06T10:00:00+02:00"
+    assert w.loc["W2", "period_start"] == "2024-05-06T16:00:00+08:00"
+    # shift rows of a shift booked to the enterprise: the enterprise's zone too
+    ws2 = make_ws({**tables, "calendar": [{"scope": "E", "start": _t("06:00"), "end": _t("12:00"), "kind": "shift"}]},
+                  **kw)
+    s = ws2.kpi("enterprise", period="shift", start=_t("00:00"), end="2024-05-07T00:00:00Z")
+    assert len(s) == 1 and s["period_start"].iloc[0].endswith(offset)
+    # 3 machines x 6 h = 64,800 s pbt; apt 7,200 s
+    assert (s["pbt"].iloc[0], s["apt"].iloc[0]) == (64800.0, 7200.0)
+
+
+# -- 7. naive calendar times of a scope spanning zones ------------------------------------------------------------
+def test_a_naive_calendar_time_of_a_scope_spanning_zones_is_quarantined_not_guessed(make_ws, tmp_path):
+    # W: MB in Berlin (+02:00 in May), MS in Shanghai (+08:00); both produce 00:00Z-12:00Z. A naive
+    # "08:00-16:00" booked to W has no one reading right for both machines (06:00-14:00Z in Berlin,
+    # 00:00-08:00Z in Shanghai): quarantined, never read in one member's zone. Booked to each machine (one
+    # zone each) it is read in that machine's zone; with an offset, or with the mapping's timezone, it is an
+    # instant for the whole group.
+    from canonical import load
+    from zhizao.ingest.mapping import Mapping
+    from zhizao.ingest.rules import detail_message
+
+    eq = [{"equipment_id": "MB", "work_center": "W", "timezone": "Europe/Berlin"},
+          {"equipment_id": "MS", "work_center": "W", "timezone": "Asia/Shanghai"}]
+    states = [{"equipment_id": m, "start": _t("00:00"), "end": _t("12:00"), "state": "production"}
+              for m in ("MB", "MS")]
+    ws = make_ws({"equipment": eq, "states": states,
+                  "calendar": [{"scope": m, "start": "2024-05-06 08:00:00", "end": "2024-05-06 16:00:00",
+                                "kind": "shift"} for m in ("MB", "MS")]})
+    r = load(ws, tmp_path, "calendar", """
+        scope,start,end,kind
+        W,2024-05-06 08:00:00,2024-05-06 16:00:00,shift
+        W,2024-05-06T18:00:00+02:00,2024-05-06T20:00:00+02:00,shift
+        """, name="w.csv")
+    assert (r.loaded, r.quarantined) == (1, 1)
+    q = ws.quarantine("zh").iloc[-1]
+    assert (q["table"], q["source"], q["record"], q["line"], q["rule"]) == ("calendar", "w.csv", 1, 2,
+                                                                            "ambiguous_time_zone")
+    en = ws.quarantine().iloc[-1]["detail"]
+    assert en == ("start = 2024-05-06 08:00:00 has no UTC offset and scope W has equipment in several time zones "
+                  "(Asia/Shanghai, Europe/Berlin): give the offset, the mapping's timezone, or one entry per zone")
+    assert q["detail"].startswith("start = 2024-05-06 08:00:00 未带 UTC 偏移，而范围 W 的设备分属多个时区"
+                                  "（Asia/Shanghai, Europe/Berlin）")
+    assert detail_message(q["code"], q["params"]).text("zh") == q["detail"]
+    # by hand: MB's own shift 06:00-14:00Z plus W's 16:00-18:00Z: pbt 10 h = 36,000 s, apt 06:00-12:00Z =
+    # 21,600 s; MS's own 00:00-08:00Z plus 16:00-18:00Z: pbt 36,000 s, apt 00:00-08:00Z = 28,800 s.
+    # W: pbt 72,000 s, apt 50,400 s, availability 0.7
+    kw = dict(period="all", start="2024-05-06T00:00:00Z", end="2024-05-07T00:00:00Z")
+    e = ws.kpi("equipment", **kw).set_index("equipment_id")
+    assert e.loc["MB", ["pbt", "apt"]].tolist() == [36000.0, 21600.0]
+    assert e.loc["MS", ["pbt", "apt"]].tolist() == [36000.0, 28800.0]
+    w = ws.kpi("work_center", **kw).iloc[0]
+    assert (w["pbt"], w["apt"], w["availability"]) == (72000.0, 50400.0, 0.7)
+    # the naive entry again with the mapping's timezone (Asia/Shanghai): 00:00-08:00Z for both machines.
+    # MB: 00:00-08:00Z u 06:00-14:00Z u 16:00-18:00Z = 16 h, apt 00:00-12:00Z = 12 h; MS: 00:00-08:00Z u
+    # 16:00-18:00Z = 10 h, apt 8 h. W: pbt 26 h = 93,600 s, apt 20 h = 72,000 s
+    r = load(ws, tmp_path, "calendar", """
+        scope,start,end,kind
+        W,2024-05-06 08:00:00,2024-05-06 16:00:00,shift
+        """, name="w2.csv", mapping=Mapping(table="calendar", timezone="Asia/Shanghai"))
+    assert (r.loaded, r.quarantined) == (1, 0)
+    e = ws.kpi("equipment", **kw).set_index("equipment_id")
+    assert e.loc["MB", ["pbt", "apt"]].tolist() == [57600.0, 43200.0]
+    assert e.loc["MS", ["pbt", "apt"]].tolist() == [36000.0, 28800.0]
+    w = ws.kpi("work_center", **kw).iloc[0]
+    assert (w["pbt"], w["apt"]) == (93600.0, 72000.0)
+
+
+def test_a_naive_calendar_time_of_a_scope_in_one_zone_is_read_in_that_zone(make_ws):
+    # S: M1 and M2 both in Asia/Kolkata (+05:30), M3 without a zone (UTC) in another site T. A naive shift of S
+    # 08:00-16:00 is 02:30-10:30Z for both: pbt 8 h each, apt (production 00:00-06:00Z) 02:30-06:00Z = 3.5 h
+    eq = [{"equipment_id": m, "site": s, "timezone": tz}
+          for m, s, tz in (("M1", "S", "Asia/Kolkata"), ("M2", "S", "Asia/Kolkata"), ("M3", "T", None))]
+    ws = make_ws({"equipment": eq,
+                  "calendar": [{"scope": "S", "start": "2024-05-06 08:00:00", "end": "2024-05-06 16:00:00",
+                                "kind": "shift"}],
+                  "states": [{"equipment_id": m, "start": _t("00:00"), "end": _t("06:00"), "state": "production"}
+                             for m in ("M1", "M2")]})
+    k = ws.kpi("site", period="all", start="2024-05-06T00:00:00Z", end="2024-05-07T00:00:00Z").set_index("site")
+    assert k.loc["S", ["pbt", "apt", "unaccounted"]].tolist() == [57600.0, 25200.0, 32400.0]
+
+
+def test_a_naive_labour_time_of_a_scope_spanning_zones_is_read_in_its_first_zone_by_name(make_ws):
+    # documented, not chosen: labour booked to W (Berlin and Shanghai) at a naive 08:00-16:00 is read in
+    # Asia/Shanghai (first by name): 00:00-08:00Z, so its 8 attendance hours fall on 2024-05-06 UTC before 08:00
+    eq = [{"equipment_id": "MB", "work_center": "W", "timezone": "Europe/Berlin"},
+          {"equipment_id": "MS", "work_center": "W", "timezone": "Asia/Shanghai"}]
+    ws = make_ws({"equipment": eq, "labour": [{"scope": "W", "start": "2024-05-06 08:00:00",
+                                               "end": "2024-05-06 16:00:00", "attendance_hours": 8}]})
+    start, end = ws.con.execute("SELECT start, \"end\" FROM labour").fetchall()[0]
+    assert (pd.Timestamp(start), pd.Timestamp(end)) == (pd.Timestamp(_t("00:00")), pd.Timestamp(_t("08:00")))

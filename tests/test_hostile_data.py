@@ -158,6 +158,7 @@ def _valid_record(table: str) -> dict:
         "development_cycles": {"enterprise_id": "ENT1", "product_id": "X", "design_start": "2024-01-01T00:00:00Z",
                                "release": "2024-02-01T00:00:00Z"},
         "adjustments": {"adjustment_id": "AD", "scope": "S1", "start": "2024-01-01T00:00:00Z", "reason": "new load"},
+        "programme_targets": {"programme_id": "PG1", "year": "2024", "measure": "n_projects", "target": "1"},
     }
     return dict(base[table])
 
@@ -166,6 +167,9 @@ def _valid_record(table: str) -> dict:
 def test_nan_and_infinity_are_refused_in_every_numeric_column(ws, tmp_path, table, column):
     (tmp_path / "ent.csv").write_text("enterprise_id\nENT1\n")
     ws.ingest("enterprises", tmp_path / "ent.csv")
+    if table == "programme_targets":
+        (tmp_path / "prog.csv").write_text("programme_id\nPG1\n")
+        ws.ingest("programmes", tmp_path / "prog.csv")
     bad = ["NaN", "nan", "inf", "-Infinity", "1e309", "-1e400", "1e16", "-2e15"]
     rows = []
     for i, v in enumerate(bad):
@@ -173,6 +177,8 @@ def test_nan_and_infinity_are_refused_in_every_numeric_column(ws, tmp_path, tabl
         for k in ("equipment_id", "product_id", "meter_id", "enterprise_id", "project_id", "name", "adjustment_id"):
             if k in rec and table in ("equipment", "products", "enterprises", "projects", "adjustments"):
                 rec[k] = f"{rec[k]}{i}"
+        if table == "programme_targets":
+            rec["year"] = str(2016 + i)  # one target per year: the key (programme, year, district, measure)
         if table in ("states", "production", "quality", "variables", "labour", "calendar", "costs", "energy"):
             for k in ("start", "end", "ts"):
                 if k in rec:

@@ -96,8 +96,13 @@ def test_loading_twice_changes_nothing(ws, tmp_path):
     r1 = load(ws, tmp_path, "states", text)
     r2 = load(ws, tmp_path, "states", text)
     assert (r1.loaded, r1.quarantined) == (1, 1)
-    assert r2.already_loaded
+    # a file with rejected records is read again (idempotent per record, not per file): nothing changes
+    assert not r2.already_loaded and (r2.loaded, r2.skipped, r2.quarantined) == (0, 1, 1)
     assert row_count(ws.con, "states") == 1 and row_count(ws.con, "quarantine") == 1
+    assert load(ws, tmp_path, "states", "equipment_id,start,state\nM1,2024-01-02T08:00:00+08:00,production\n",
+                name="ok.csv").loaded == 1
+    assert load(ws, tmp_path, "states", "equipment_id,start,state\nM1,2024-01-02T08:00:00+08:00,production\n",
+                name="ok.csv").already_loaded  # a file loaded whole is not read again
     # the same records under another file name: skipped as already stored, not quarantined again
     r3 = load(ws, tmp_path, "states", text + "        M1,2024-01-01T09:00:00+08:00,setup\n", name="g.csv")
     assert (r3.loaded, r3.skipped, r3.quarantined) == (1, 1, 1)  # the in-file duplicate is quarantined
@@ -106,6 +111,21 @@ def test_loading_twice_changes_nothing(ws, tmp_path):
     r5 = load(ws, tmp_path, "products", "product_id,pri\nP,2.0\n", name="p2.csv")
     assert r4.loaded == 1 and r5.quarantined == 1
     assert ws.quarantine().iloc[-1]["rule"] == "conflicts_with_stored"
+
+
+def test_a_fixed_rejection_loads_on_reload(ws, tmp_path):
+    """Idempotent per record, not per file: after the cause of a rejection is fixed (the equipment is
+    registered), the same file loads the records it could not load before, and its stale quarantine entries
+    are gone."""
+    text = "equipment_id,start,state\nNEW1,2024-03-01T08:00:00+08:00,production\nM1,2024-03-01T08:00:00+08:00,setup\n"
+    r1 = load(ws, tmp_path, "states", text, name="later.csv")
+    assert (r1.loaded, r1.quarantined) == (1, 1)
+    assert ws.quarantine().query("source == 'later.csv'")["rule"].tolist() == ["unknown_equipment"]
+    load(ws, tmp_path, "equipment", "equipment_id,timezone\nNEW1,Asia/Shanghai\n", name="eq-new.csv")
+    r2 = load(ws, tmp_path, "states", text, name="later.csv")
+    assert (r2.loaded, r2.skipped, r2.quarantined, r2.already_loaded) == (1, 1, 0, False)
+    assert ws.quarantine().query("source == 'later.csv'").empty
+    assert load(ws, tmp_path, "states", text, name="later.csv").already_loaded
 
 
 def test_a_failing_load_leaves_nothing_half_written(ws, tmp_path, monkeypatch):

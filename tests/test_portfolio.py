@@ -42,9 +42,9 @@ TABLES = {
         {"equipment_id": "N1", "work_center": "WN", "site": "S2", "enterprise": "E2", "timezone": SH, "digital": True},
     ],
     "enterprises": [
-        {"enterprise_id": "E1", "name": "Alpha", "industry": "automotive", "district": "Bishan", "park": "WSC"},
-        {"enterprise_id": "E2", "name": "Beta", "industry": "electronics", "district": "Bishan", "park": "WSC"},
-        {"enterprise_id": "E3", "name": "Gamma", "industry": "electronics", "district": "Jiulongpo",
+        {"enterprise_id": "E1", "name": "Alpha", "industry": "汽车制造业", "district": "Bishan", "park": "WSC"},
+        {"enterprise_id": "E2", "name": "Beta", "industry": "C39", "district": "Bishan", "park": "WSC"},
+        {"enterprise_id": "E3", "name": "Gamma", "industry": "C39", "district": "Jiulongpo",
          "park": "Other"},
     ],
     "projects": [
@@ -163,8 +163,8 @@ def test_counts_by_type_designation_district_industry_year(ws):
     assert _by(s["by_type"], "type") == {"digital_equipment": 2, "system_integration": 1,
                                          "industrial_internet": 1, "new_mode": 1}
     assert s["by_type"].set_index("type").loc["digital_equipment", "project_ids"] == ["P1", "P5"]
-    assert _by(s["by_district"], "district") == {"Bishan": 4, "Jiulongpo": 1}
-    assert _by(s["by_industry"], "industry") == {"automotive": 2, "electronics": 3}
+    assert _by(s["by_district"], "district") == {"bishan": 4, "jiulongpo": 1}  # codes of the district vocabulary
+    assert _by(s["by_industry"], "industry") == {"36": 2, "39": 3}  # GB/T 4754 divisions, given by name or C39
     assert _by(s["by_year"], "year") == {2021: 1, 2022: 3, 2023: 1}
     lvl = {(r.designation, r.level): r.n for r in s["by_designation_level"].itertuples()}
     assert lvl == {("demonstration_project", "municipal"): 2, ("demonstration_project", "district"): 1,
@@ -191,7 +191,16 @@ def test_filters_park_district_and_local_time_window(ws):
     assert programme_statistics(ws, start="2023-01-01", end="2023-02-01", n_boot=10)["totals"]["n_projects"] == 0
     assert programme_statistics(ws, start="2023-01-01", end="2023-02-01T00:00:00Z",
                                 n_boot=10)["totals"]["project_ids"] == ["P4"]
-    assert programme_statistics(ws, park="nowhere", n_boot=10)["totals"]["n_projects"] == 0
+    # an unknown value is an error naming the known ones, never a silent empty selection
+    with pytest.raises(InputError, match="unknown park nowhere; known: Other, WSC"):
+        programme_statistics(ws, park="nowhere", n_boot=10)
+    with pytest.raises(InputError, match="unknown district Atlantis"):
+        programme_statistics(ws, district="Bishan,Atlantis", n_boot=10)
+    # several values: a list or comma-separated, codes or labels
+    assert programme_statistics(ws, park="WSC,Other", n_boot=10)["totals"]["n_projects"] == 5
+    assert programme_statistics(ws, district=["璧山区", "jiulongpo"], n_boot=10)["totals"]["n_projects"] == 5
+    assert programme_statistics(ws, year="2022,2023", n_boot=10)["totals"]["project_ids"] == ["P2", "P3", "P4",
+                                                                                             "P5"]
 
 
 def test_verified_declared_and_neither(ws):
@@ -326,8 +335,38 @@ def test_indicative_results_are_shown_apart_and_never_pass_a_criterion(tmp_path)
     assert s["totals"]["indicative_project_ids"] == ["P1", "P2"]
     r = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2023-01-01", "2024-01-01")))
     eff = r.loc["production_efficiency_change"]
-    assert eff["passed"] is None and eff["value"] == pytest.approx(0.6) and "indicative" in eff["basis"]
-    assert "verify.check.extrapolation" in eff["basis"] and eff["evidence"] == ["P1", "P2"]
+    assert eff["passed"] is None and eff["value"] == pytest.approx(0.6) and "indicative" in eff["basis"].text("en")
+    assert eff["verdict"] == "indicative"  # shown, never a pass
+    assert "verify.check.extrapolation" in eff["basis"].text("en") and eff["evidence"] == ["P1", "P2"]
+    ws.close()
+
+
+def test_one_verified_result_is_stated_with_its_method_and_interval_in_the_page_language(tmp_path):
+    # E1's only verified operating-cost result (P2's; P1's is left out): the basis names the project, the
+    # method (its message, translated) and the 90 % interval as a signed change, with no English in Chinese
+    from zhizao.verify.methods import METHODS
+
+    results = [r for r in RESULTS if not (r[1] == "operating_cost" and r[0] == "P1")]
+    ws = build_store(tmp_path / "one.duckdb", results=results)
+    r = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2023-01-01", "2024-01-01")))
+    basis = r.loc["operating_cost_change", "basis"]
+    assert basis.text("en") == "verified result of project P2 (hand-made; 90% interval -30.0% .. -10.0%)"
+    ws.con.execute("DELETE FROM verifications WHERE project_id = 'P2' AND indicator = 'operating_cost'")
+    method = METHODS["ratio_of_totals"](numerator="cost", denominator="output")
+    res = VerificationResult(
+        indicator="operating_cost", definition="test", scope="P2", baseline_period=("2021-01-01", "2022-01-01"),
+        reporting_period=("2023-01-01", "2024-01-01"), baseline=1.0, reporting=None, adjusted_baseline=1.0,
+        change=-0.2, improvement=0.2, ci_low=0.1, ci_high=0.3, confidence=0.9, method=method, project_id="P2"
+    ).judge()
+    ws.con.execute("INSERT INTO verifications (project_id, indicator, scope, result, computed_at) "
+                   "VALUES ('P2', 'operating_cost', 'P2', ?, '2024-01-01T00:00:00Z')", [res.to_json()])
+    basis = _rows(recognition_checks(ws, "E1", "smart_factory", period=("2023-01-01", "2024-01-01"))
+                  ).loc["operating_cost_change", "basis"]
+    assert basis.text("en") == ("verified result of project P2 (ratio of totals cost / output; "
+                                "90% interval -30.0% .. -10.0%)")
+    zh = basis.text("zh")
+    assert zh.startswith("项目 P2 经数据核验的结果（") and "置信区间 -30.0% .. -10.0%" in zh
+    assert not re.search("[A-Za-z]{3,} [A-Za-z]{3,}", zh), zh
     ws.close()
 
 
@@ -359,7 +398,8 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     body = _body(html)
     # scope: cumulative, districts, period of the starts, total investment in 亿元 (105,000,000 CNY)
     assert "截至2026年12月3日，累计支持智能化改造项目5个，涉及企业3家，总投资1.05亿元" in body
-    assert "分布在Bishan、Jiulongpo2个区县，开工日期为2021年3月1日至2023年2月1日。" in body
+    # districts by their names (the district vocabulary), not the stored codes
+    assert "分布在璧山区、九龙坡区2个区县，开工日期为2021年3月1日至2023年2月1日。" in body
     # designations with their levels (a unit designated at two levels counts once)
     assert "累计认定智能化赋能示范项目3个（市级2个、区级1个）、数字化车间2个（市级2个、区级1个）、智能工厂1个（均为市级）。" \
         in body
@@ -519,7 +559,7 @@ def test_cli_commands(cli_db, tmp_path):
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "digital_workshop",
                   "--from", "2023-01-01", "--to", "2023-02-01", "--format", "json"])
     assert r.exit_code == 0, r.output
-    rows = {x["criterion"]: x for x in json.loads(r.output)}
+    rows = {x["criterion"]: x for x in json.loads(r.output)["criteria"]}
     assert rows["data_upload_rate"]["value"] == 0.75 and rows["mes_coverage"]["passed"] is None
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "smart_plant"])
     assert r.exit_code == 2

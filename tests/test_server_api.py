@@ -195,11 +195,15 @@ def test_injection_attempts_in_filters_match_nothing(srv, injection):
     for path, params in (("/api/v1/kpi", {"level": "site", "period": "all", "site": injection}),
                          ("/api/v1/kpi", {"level": "site", "period": "all", "id": injection}),
                          ("/api/v1/equipment", {"work_center": injection}),
-                         ("/api/v1/projects", {"park": injection, "district": injection}),
                          ("/api/v1/quarantine", {"upload_id": injection})):
         r = client.get(path, params=params, headers=h)
         assert r.status_code == 200, (path, r.text)
         assert r.json() == []
+    # a register filter with a value that is no district or park is refused, naming only what the user may see
+    for params in ({"park": injection}, {"district": injection}):
+        r = client.get("/api/v1/projects", params=params, headers=h)
+        e = err(r, 400)
+        assert "unknown" in e["message"] and "ENT002" not in r.text
     r = client.get("/api/v1/recognition", params={"enterprise": injection, "designation": "digital_workshop"},
                    headers=h)
     err(r, 404)
@@ -228,9 +232,10 @@ def test_upload_canonical_csv_answers_with_its_quarantine(fresh):
     assert {x["rule"] for x in q} == rules and all(x["source"] == "my states.csv" for x in q)
     s = client.get("/api/v1/quarantine/summary", headers=bearer(tokens["usera"])).json()
     assert {x["rule"]: x["records"] for x in s} == {"unmapped_state": 1, "end_not_after_start": 1}
-    # the same bytes again: nothing changes
+    # the same bytes again: read again (they had rejected records), nothing new stored, the rejections reported
     r2 = upload(client, tokens["usera"], "states", "again.csv", csv_bytes(STATES_A))
-    assert r2.status_code == 200 and r2.json()["already_loaded"]
+    assert r2.status_code == 201 and not r2.json()["already_loaded"]
+    assert (r2.json()["loaded"], r2.json()["skipped"], r2.json()["quarantined"]) == (0, 2, 2)
     assert store_counts(client)["states"] == after["states"]
     # other tenant sees neither the upload nor its quarantine
     err(client.get(f"/api/v1/uploads/{res['upload_id']}", headers=bearer(tokens["userb"])), 404)

@@ -2,6 +2,7 @@
 
 The store is a simulated programme (:func:`zhizao.simulate.simulate_programme`): enterprise ENT001 (site
 ENT001-S1, two work centres, projects P0002 and P0003) and enterprise ENT002 (site ENT002-S1, project P0001).
+ENT001 is in 九龙坡区, whose district reviewer is ``dist``.
 Every id of a tenant starts with its enterprise id, so a response that names the other tenant is found by a
 plain text search.
 """
@@ -34,7 +35,10 @@ USERS = {
     "ass": ("assessor", None, (PROJECT_B,)),
     "usera": ("enterprise", A, ()),
     "userb": ("enterprise", B, ()),
+    "dist": ("district", None, ()),
 }
+#: district reviewers: their district (ENT001 is in 九龙坡区, ENT002 in 江津区)
+DISTRICTS = {"dist": "jiulongpo"}
 
 # cheap hashes for tests (the parameters are stored in each hash; production uses the OWASP baseline)
 accounts.set_password_hasher(argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
@@ -67,7 +71,7 @@ def base_store() -> Base:
         con = ws.con
         accounts.ensure_tables(con)
         for name, (role, ent, projects) in USERS.items():
-            accounts.add_user(con, name, PASSWORD, role, ent, None, projects)
+            accounts.add_user(con, name, PASSWORD, role, ent, None, projects, DISTRICTS.get(name))
         keys = {}
         for name, kw in {"key_a": {"enterprise_id": A}, "key_site_b": {"site": SITE_B},
                          "key_revoked": {"enterprise_id": A}}.items():
@@ -124,7 +128,16 @@ def counts(db_or_con) -> dict:
 
     con = db_or_con
     names = list(TABLES) + ["quarantine", "loads", "server_uploads", "verifications"]
-    return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+    # the programme's tables, where they exist (made on first use)
+    names += [n for (n,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_name IN ('audit_log', 'applications', "
+        "'application_assessors', 'application_scores', 'application_objections', 'evidence_files', "
+        "'maturity_assessments', 'criterion_confirmations')").fetchall() if n not in names]
+    out = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+    if "applications" in names:  # a refused step changes no state
+        out["application_states"] = con.execute(
+            "SELECT list(application_id || state ORDER BY application_id) FROM applications").fetchone()[0]
+    return out
 
 
 def csv_bytes(rows: list[dict]) -> bytes:

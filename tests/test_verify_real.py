@@ -11,7 +11,7 @@ import zhizao
 from zhizao.demo import DATA
 from zhizao.errors import DataSufficiencyError, InputError, NotFound
 from zhizao.ingest.mapping import bundled_mapping as bm
-from zhizao.kpi.elements import _ms
+from zhizao.kpi.buckets import utc_ms
 from zhizao.kpi.variables import energy_by_level
 
 EE = DATA / "datasets/eemeter-samples"
@@ -85,7 +85,7 @@ def test_steel_energy_h1_vs_h2_normalised_for_load_class_weekday_and_hour(ws):
     assert r.simple_change == pytest.approx(second.mean() / first.mean() - 1)
     assert r.ci_low < r.improvement < r.ci_high
     # energy per load class (kWh per hour at each class), H1, by hand
-    by = energy_by_level(ws.con, ["DAEWOO-Gwangyang"], "load_class", _ms(H1[0]), _ms(H1[1])).set_index("level")
+    by = energy_by_level(ws.con, ["DAEWOO-Gwangyang"], "load_class", utc_ms(H1[0]), utc_ms(H1[1])).set_index("level")
     sel = start < pd.Timestamp(H1[1])
     exp = raw[sel].groupby("Load_Type")["Usage_kWh"].agg(["sum", "size"])
     for lv in exp.index:

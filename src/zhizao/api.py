@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -28,7 +29,8 @@ from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
 from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, group_zones
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
-from zhizao.kpi.quality import data_quality
+from zhizao.kpi.quality import data_quality, flag_entities
+from zhizao.kpi.rollup import label_zones
 from zhizao.limits import Limits
 from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
@@ -125,6 +127,10 @@ class Workspace:
         self.path = str(db)
         self.limits = limits or current_limits()
         self.con = open_db(db, read_only=read_only)
+        if not read_only:
+            from zhizao.portfolio.register import ensure_register
+
+            ensure_register(self.con)  # the audit log, settings, and an older store's register brought up to date
         self.settings = settings or Settings()
         self.cache: Cache = {} if cache is None else cache
         self._engine = engine
@@ -197,18 +203,23 @@ class Workspace:
 
     # -- ingest
     def ingest(self, table: str, *files: str | Path, mapping: str | Path | Mapping | None = None,
+               update: bool = False, actor: str | None = None, reason: str | None = None,
                timeout: float | None = None, source: str | None = None,
                provenance: str | None = None) -> list[LoadReport]:
         """Load files into canonical ``table`` (see :func:`zhizao.ingest.load.load_file`), each in one
         transaction, within :attr:`limits`; ``timeout`` [s] cancels a load that takes longer (nothing of it is
         stored), ``source`` names a single file in provenance and messages; ``provenance`` (``"simulated"``) is
-        recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`)."""
+        recorded with the load, by default the sidecar's (:mod:`zhizao.provenance`).
+
+        For the register tables (``zhizao.schema.REGISTER_TABLES``) ``update`` updates stored records by key,
+        and ``actor`` and ``reason`` go to the audit log (see :mod:`zhizao.portfolio.register`)."""
         if source is not None and len(files) != 1:
             raise InputError("source names one file; give one file with it")
         m = load_mapping(mapping, self.limits.max_mapping_bytes) if isinstance(mapping, (str, Path)) else mapping
         try:
-            return [load_file(self.con, table, f, m, limits=self.limits, timeout=timeout, source=source,
-                              provenance=provenance) for f in files]
+            return [load_file(self.con, table, f, m, update=update, actor=actor, reason=reason,
+                              limits=self.limits, timeout=timeout, source=source, provenance=provenance)
+                    for f in files]
         finally:
             self.invalidate()
 
@@ -263,14 +274,23 @@ class Workspace:
             out += [f for f in getattr(v, "failures", []) if f not in out]
         return out
 
+    def _equipment_zones(self) -> pd.DataFrame:
+        return self.cached(("equipment_zones",), lambda: self.con.execute(
+            "SELECT work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz FROM equipment").df())
+
+    def _group_zones(self, level: str) -> dict[str, str]:
+        """The zone of each group of ``level`` spanning zones or with a configured zone (:func:`group_zones`)."""
+        if level == "equipment":
+            return {}
+        return group_zones(self._equipment_zones(), level, self.settings.zones)
+
     def _zone_level(self, level: str, period: str) -> str | None:
         """``level`` if some group of it is bucketed in a zone other than its members' own (day, week, month and
         hour buckets of a group spanning zones, or with a configured zone), else None."""
         if level == "equipment" or period in ("all", "shift"):
             return None
-        eq = self.cached(("equipment_zones",), lambda: self.con.execute(
-            "SELECT work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz FROM equipment").df())
-        zones = group_zones(eq, level, self.settings.zones)
+        eq = self._equipment_zones()
+        zones = self._group_zones(level)
         return level if any((eq.loc[eq[level] == g, "tz"] != z).any() for g, z in zones.items()) else None
 
     def elements(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
@@ -279,7 +299,8 @@ class Workspace:
 
         Cached per arguments until the next ingest; treat the result as read-only."""
         return self.cached(("rollup", level, period, str(start), str(end)),
-                           lambda: self.engine.rollup(self, level, period, start, end))
+                           lambda: label_zones(self.engine.rollup(self, level, period, start, end), level,
+                                               self._group_zones(level)))
 
     def kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
             kpis: list[str] | None = None, as_arrow: bool = False):
@@ -328,10 +349,20 @@ class Workspace:
         return g.sort_values([col, "seconds"], ascending=[True, False], ignore_index=True)
 
     def data_quality(self, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
-        """The data-quality table (see :mod:`zhizao.kpi.quality`)."""
+        """The data-quality table (see :mod:`zhizao.kpi.quality`), with the flags of stored records (the
+        ``record_flags`` table) counted per entity and period."""
         el = self.elements(level, period, start, end)
         rows = pd.concat([el, compute_kpis(el, ["effectiveness"])], axis=1)
-        return _present(data_quality(rows, LEVEL_ID_COLUMN[level]))
+        col = LEVEL_ID_COLUMN[level]
+        try:
+            flags = self.con.execute('SELECT "table", _source, _record, flag, "column", entity, ts '
+                                     'FROM record_flags').df()
+        except duckdb.CatalogException:  # a store of a version before record_flags, opened read-only
+            flags = None
+        if flags is not None and len(flags):
+            eq = self.con.execute("SELECT equipment_id, work_center, area, site, enterprise FROM equipment").df()
+            flags = flag_entities(flags, eq, col)
+        return _present(data_quality(rows, col, flags))
 
     def capability(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
         """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per entity, characteristic and period

@@ -1,10 +1,11 @@
 """Message catalogues and locale formatting (Babel), shared by every front end.
 
-The catalogues are the ``.po`` files under ``locale/<lang>/LC_MESSAGES/zhizao.po``; msgids are English. They
-are compiled in memory when first used (``read_po`` -> ``write_mo`` -> :class:`babel.support.Translations`),
-so no compile step is needed. Numbers and dates are formatted with :mod:`babel.numbers` and
-:mod:`babel.dates` for the report's locale. Values are formatted for display only: the figures themselves
-are never rounded.
+The catalogues are the ``.po`` files under ``locale/<lang>/LC_MESSAGES/``: ``zhizao.po`` and, for parts of
+zhizao that keep their messages apart, further files merged into it (``programme.po``: the register,
+workflow, maturity and recognition rules); msgids are English. They are compiled in memory when first used
+(``read_po`` -> ``write_mo`` -> :class:`babel.support.Translations`), so no compile step is needed.
+Numbers and dates are formatted with :mod:`babel.numbers` and :mod:`babel.dates` for the report's locale.
+Values are formatted for display only: the figures themselves are never rounded.
 """
 
 from __future__ import annotations
@@ -71,13 +72,27 @@ def translations(lang: str) -> Translations:
         If the catalogue file is missing.
     """
     check_lang(lang)
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    po = folder / f"{DOMAIN}.po"
     with po.open("rb") as f:
         catalog = read_po(f, locale=LANGUAGES[lang], domain=DOMAIN)
+    for extra in catalogue_files(lang)[1:]:  # the other catalogues of the language (one per part of zhizao)
+        with extra.open("rb") as f:
+            for m in read_po(f, locale=LANGUAGES[lang], domain=DOMAIN):
+                if m.id and m.id not in catalog:
+                    catalog[m.id] = m
     buf = io.BytesIO()
     write_mo(buf, catalog)
     buf.seek(0)
     return Translations(buf, domain=DOMAIN)
+
+
+def catalogue_files(lang: str) -> list[Path]:
+    """The ``.po`` files of ``lang``: ``zhizao.po`` first, then the others of the folder by name (each part of
+    zhizao may keep its messages in a file of its own; a msgid of ``zhizao.po`` wins)."""
+    folder = LOCALE_DIR / check_lang(lang) / "LC_MESSAGES"
+    main = folder / f"{DOMAIN}.po"
+    return [main] + sorted(p for p in folder.glob("*.po") if p != main)
 
 
 #: Separator of the items of a list inside a message, per language.

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Logical column types -> DuckDB storage types.
+#: Logical column types -> DuckDB storage types. ``date`` is a calendar date of the register (a project's
+#: start, a designation's date): it never moves a day, whatever time zone the data are in (see
+#: :mod:`zhizao.portfolio.dates`).
 SQL_TYPES = {
     "text": "VARCHAR",
     "timestamp": "TIMESTAMPTZ",
     "float": "DOUBLE",
     "bool": "BOOLEAN",
+    "date": "DATE",
+    "int": "BIGINT",
 }
 
 
@@ -28,6 +32,9 @@ class Column:
     required: bool = False
     nonnegative: bool = False
     description: str = ""
+    #: controlled vocabulary of a coded column (``zhizao.portfolio.vocabularies``): files may give the code,
+    #: the Chinese or the English label; the code is stored
+    vocabulary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,9 @@ class Table:
         raise KeyError(name)
 
 
-def _c(name: str, type_: str, required: bool = False, nonnegative: bool = False, description: str = "") -> Column:
-    return Column(name, type_, required, nonnegative, description)
+def _c(name: str, type_: str, required: bool = False, nonnegative: bool = False, description: str = "",
+       vocabulary: str | None = None) -> Column:
+    return Column(name, type_, required, nonnegative, description, vocabulary)
 
 
 #: State categories, in precedence order: where records of different categories overlap, the first wins.
@@ -83,9 +91,15 @@ DEFAULT_STATE_MAP = {c: c for c in CATEGORY_PRECEDENCE}
 CALENDAR_KINDS = ("shift", "break", "planned_downtime", "holiday")
 ENERGY_READINGS = ("interval", "cumulative")
 QUALITY_RESULTS = ("pass", "fail")
-#: The four project types of the programme (reference/transformation.md, "Project recognition (2022)").
+#: The four project types of the programme (reference/transformation.md, "Project recognition (2022)"); the
+#: vocabulary file ``portfolio/data/vocabularies/project_type.yaml`` holds their labels.
 PROJECT_TYPES = ("digital_equipment", "system_integration", "industrial_internet", "new_mode")
+#: The designations counted in programme statistics, in bulletin order (the vocabulary ``designation`` holds
+#: these and the tiers of MIIT's factory ladder).
 DESIGNATIONS = ("demonstration_project", "digital_workshop", "smart_factory")
+#: The register of the programme: records with a history (audit log), loaded by
+#: :func:`zhizao.portfolio.register.load_register_file`, updated and withdrawn by key.
+REGISTER_TABLES = ("enterprises", "scopes", "projects", "designations", "programmes", "programme_targets")
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -227,11 +241,27 @@ TABLES: dict[str, Table] = {
             (
                 _c("enterprise_id", "text", True),
                 _c("name", "text"),
-                _c("industry", "text"),
-                _c("district", "text"),
+                _c("industry", "text", description="GB/T 4754-2017 section or division", vocabulary="industry"),
+                _c("district", "text", vocabulary="district"),
                 _c("park", "text"),
+                _c("credit_code", "text", description="unified social credit code"),
             ),
             key=("enterprise_id",),
+        ),
+        Table(
+            "scopes",
+            (
+                _c("scope_id", "text", True),
+                _c("enterprise_id", "text", True),
+                _c("name", "text"),
+                _c("kind", "text", description="site, workshop or line", vocabulary="scope_kind"),
+                _c("parent", "text", description="the scope this one lies in"),
+                _c("note", "text"),
+            ),
+            key=("scope_id",),
+            refs={"enterprise_id": ("enterprises", "enterprise_id")},
+            description="sites and workshops of an enterprise (实施范围); they may exist before any shop-floor "
+                        "data, whose equipment hierarchy later names them",
         ),
         Table(
             "projects",
@@ -239,12 +269,16 @@ TABLES: dict[str, Table] = {
                 _c("project_id", "text", True),
                 _c("enterprise_id", "text", True),
                 _c("name", "text"),
-                _c("type", "text", True, description=f"one of {', '.join(PROJECT_TYPES)}"),
-                _c("scope", "text", description="equipment, work_center, area, site or enterprise id"),
-                _c("start", "timestamp", True),
-                _c("commissioning_end", "timestamp", True),
-                _c("investment", "float", nonnegative=True, description="CNY"),
-                _c("status", "text"),
+                _c("type", "text", True, vocabulary="project_type"),
+                _c("scope", "text", description="a registered scope, or an equipment, work_center, area, site "
+                                                "or enterprise id"),
+                _c("programme", "text", description="the programme (batch) of table programmes"),
+                _c("level", "text", description="level of the approving authority", vocabulary="level"),
+                _c("start", "date", True, description="start of implementation (register date)"),
+                _c("commissioning_end", "date", True, description="end of commissioning (建成投产)"),
+                _c("investment", "float", nonnegative=True, description="total investment, CNY"),
+                _c("status", "text", vocabulary="project_status"),
+                _c("status_date", "date", description="date of the transition to status"),
                 _c("declared_efficiency", "float", description="declared change, fraction (+0.2 = +20 %)"),
                 _c("declared_defect_rate", "float", description="declared reduction, fraction"),
                 _c("declared_operating_cost", "float", description="declared reduction, fraction"),
@@ -252,20 +286,58 @@ TABLES: dict[str, Table] = {
                 _c("declared_development_cycle", "float", description="declared reduction, fraction"),
             ),
             key=("project_id",),
-            refs={"enterprise_id": ("enterprises", "enterprise_id")},
+            refs={"enterprise_id": ("enterprises", "enterprise_id"), "programme": ("programmes", "programme_id")},
         ),
         Table(
             "designations",
             (
+                _c("designation_id", "text", description="record id; derived from the record when not given"),
                 _c("enterprise_id", "text", True),
                 _c("project_id", "text"),
                 _c("scope", "text"),
-                _c("designation", "text", True, description=f"one of {', '.join(DESIGNATIONS)}"),
-                _c("level", "text", description="district, municipal, provincial or national"),
-                _c("date", "timestamp", True),
+                _c("name", "text", description="the designated workshop or factory"),
+                _c("designation", "text", True, vocabulary="designation"),
+                _c("level", "text", vocabulary="level"),
+                _c("programme", "text"),
+                _c("date", "date", True),
+                _c("revoked", "date", description="date the recognition was revoked"),
+                _c("note", "text"),
             ),
-            key=("enterprise_id", "project_id", "scope", "designation", "date"),
-            refs={"enterprise_id": ("enterprises", "enterprise_id"), "project_id": ("projects", "project_id")},
+            key=("designation_id",),
+            refs={"enterprise_id": ("enterprises", "enterprise_id"), "project_id": ("projects", "project_id"),
+                  "programme": ("programmes", "programme_id")},
+        ),
+        Table(
+            "programmes",
+            (
+                _c("programme_id", "text", True),
+                _c("name", "text"),
+                _c("name_en", "text"),
+                _c("year", "int"),
+                _c("level", "text", vocabulary="level"),
+                _c("authority", "text"),
+                _c("timezone", "text", description="IANA zone of the programme's register dates"),
+                _c("rules", "text", description="recognition rule sets, comma-separated"),
+                _c("start", "date"),
+                _c("end", "date"),
+                _c("description", "text"),
+            ),
+            key=("programme_id",),
+            description="programmes (batches) of the register",
+        ),
+        Table(
+            "programme_targets",
+            (
+                _c("programme_id", "text", True),
+                _c("year", "int", True),
+                _c("district", "text", vocabulary="district", description="empty: the whole programme"),
+                _c("measure", "text", True, vocabulary="target_measure"),
+                _c("target", "float", True),
+                _c("note", "text"),
+            ),
+            key=("programme_id", "year", "district", "measure"),
+            refs={"programme_id": ("programmes", "programme_id")},
+            description="targets per programme, year and district: counts and indicator means",
         ),
         Table(
             "costs",

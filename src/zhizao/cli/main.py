@@ -51,27 +51,40 @@ LEFT_OUT = define("cli.equipment_left_out", "warning: equipment %(equipment)s is
 
 @app.command()
 def ingest(table: str | None = typer.Argument(None, help=f"canonical table: {', '.join(TABLES)}"),
-           files: list[Path] | None = typer.Argument(None, help="CSV or Parquet files"),
+           files: list[Path] | None = typer.Argument(None, help="CSV (UTF-8, GBK, GB18030), Parquet or .xlsx "
+                                                                   "files"),
            mapping: Path | None = typer.Option(None, "--mapping", "-m", help="mapping file (YAML)"),
+           update: bool = typer.Option(False, "--update", help="register tables: update stored records by key "
+                                                               "and print the differences"),
+           reason: str | None = typer.Option(None, "--reason", help="why (register tables: the audit log)"),
            parquet: Path | None = typer.Option(None, "--parquet",
                                                   help="a Parquet dataset written by 'zhizao export --parquet' "
                                                        "(instead of TABLE FILE...)"),
            db: str = DB):
-    """Load files into a canonical table, or a whole Parquet dataset; rejected records go to the quarantine."""
+    """Load files into a canonical table, or a whole Parquet dataset; rejected records go to the quarantine.
+    Exits 2 with a summary when a file stores nothing because every record was rejected."""
     if parquet is not None:
         from zhizao.cli.scale import ingest_parquet
 
-        if table or files or mapping:
+        if table or files or mapping or update:
             fail(INGEST_ONE_WAY)
         ingest_parquet(parquet, db)
         return
     if not table or not files:
         fail(INGEST_ONE_WAY)
+    from zhizao.cli.portfolio import print_load_report
+
     choice(table, TABLES, "table")
+    failed = []
     with open_store(db, read_only=False, create=True) as ws:
         for f in files:
-            r = ws.ingest(table, f, mapping=mapping)[0]
-            console.print(str(r), markup=False, highlight=False)
+            r = ws.ingest(table, f, mapping=mapping, update=update, reason=reason)[0]
+            if print_load_report(r):
+                failed.append(r)
+    if failed:
+        from zhizao.portfolio.register import nothing_stored
+
+        fail(nothing_stored(failed[0]), 2)
 
 
 @app.command()

@@ -82,8 +82,10 @@ def serve(db: str = DB,
 
 
 def user_add(name: str = typer.Argument(..., help="user name"),
-             role: str = typer.Option(..., "--role", help="enterprise|analyst|assessor|admin"),
+             role: str = typer.Option(..., "--role", help="enterprise|analyst|assessor|district|admin"),
              enterprise: str | None = typer.Option(None, "--enterprise", help="enterprise id (enterprise users)"),
+             district: str | None = typer.Option(None, "--district", help="district (district reviewers; code "
+                                                                            "or name)"),
              project: list[str] | None = typer.Option(None, "--project", help="assigned project (assessors; "
                                                                                  "repeat)"),
              display_name: str | None = typer.Option(None, "--display-name"),
@@ -94,7 +96,8 @@ def user_add(name: str = typer.Argument(..., help="user name"),
 
     with _open(db, must_exist=False) as ws:
         pw = _password(password_stdin)
-        u = _account(lambda: accounts.add_user(ws.con, name, pw, role, enterprise, display_name, project or ()))
+        u = _account(lambda: accounts.add_user(ws.con, name, pw, role, enterprise, display_name, project or (),
+                                               district))
     console.print(f"user {u.username} ({u.role}{', ' + u.enterprise_id if u.enterprise_id else ''}) created",
                   markup=False, highlight=False)
 

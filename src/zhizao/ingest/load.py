@@ -14,6 +14,8 @@ time_out_of_range           a time stamp outside ``earliest_time .. latest_time`
                             energy, labour, quality) later than the load time + ``max_future_days``
 invalid_offset              a UTC offset beyond -14:00 .. +14:00
 nonexistent_local_time      a naive local time inside a daylight-saving gap of its zone
+ambiguous_time_zone         a naive time of a calendar entry booked to a scope whose equipment lie
+                            in several time zones (and no mapping ``timezone``)
 not_finite                  NaN, inf, -inf (also 1e309 and 1e400, which are infinite as doubles)
 value_out_of_range          a number larger in magnitude than ``max_abs_value`` (1e15)
 end_not_after_start         ``end <= start``
@@ -72,19 +74,12 @@ import pyarrow as pa
 from zhizao.errors import InputError, TooLarge
 from zhizao.ingest import rules as R
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping, sandbox
+from zhizao.ingest.reader import is_workbook, readable
 from zhizao.ingest.rules import Sql, sql_detail
 from zhizao.kpi.energy import UNIT_TO_BASE
 from zhizao.limits import MEASURED_TABLES, Limits, current
 from zhizao.messages import define
-from zhizao.schema import (
-    CALENDAR_KINDS,
-    DEFAULT_STATE_MAP,
-    DESIGNATIONS,
-    ENERGY_READINGS,
-    PROJECT_TYPES,
-    QUALITY_RESULTS,
-    TABLES,
-)
+from zhizao.schema import CALENDAR_KINDS, DEFAULT_STATE_MAP, ENERGY_READINGS, QUALITY_RESULTS, REGISTER_TABLES, TABLES
 
 TOO_MANY_COLUMNS = define("ingest.too_many_columns", "%(source)s has %(columns)s columns, more than the limit of "
                                                      "%(limit)s")
@@ -117,6 +112,9 @@ class LoadReport:
 
 
 #: an explicit UTC offset after a time of day (a date alone, 2024-02-01, has none)
+#: tables whose naive time stamps booked to a scope whose equipment lie in several zones are quarantined
+#: (``ambiguous_time_zone``): a calendar entry is read as instants, and no one zone is right for every machine
+ZONE_CHECKED = ("calendar",)
 _OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 #: the largest UTC offset in use anywhere [s] (+14:00, Line Islands)
 _MAX_OFFSET_S = 14 * 3600
@@ -124,12 +122,12 @@ _MAX_OFFSET_S = 14 * 3600
 #: tables whose equipment_id must exist in the equipment table
 _EQUIPMENT_REF = {"states", "production", "energy", "quality", "products"}
 #: tables whose scope must be an equipment, work_center, area, site or enterprise id
-_SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "projects", "designations", "costs"}
+_SCOPE_REF = {"calendar", "labour", "energy", "quality", "variables", "costs"}
 #: the loader's temporary tables
 _TEMP = ("_zz_raw", "_zz_mapped", "_zz_parsed", "_zz_checked")
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -155,22 +153,26 @@ def read_sql(path: str | Path, mapping: Mapping, limits: Limits | None = None) -
     Parameters
     ----------
     path : str or Path
-        CSV or Parquet file (Parquet by the mapping's ``read.format`` or a ``.parquet`` / ``.pq`` suffix).
+        CSV, Parquet or .xlsx file (by the mapping's ``read.format`` or the suffix).
     mapping : Mapping
-        Its ``read`` options apply (delimiter, quote, header, names, skip, strict, encoding). CSV columns
-        are read as text (``all_varchar``), with no type sniffing.
+        Its ``read`` options apply (delimiter, quote, header, names, skip, strict, encoding, sheet). CSV
+        columns are read as text (``all_varchar``), with no type sniffing.
     limits : Limits, optional
         ``max_line_bytes`` bounds the length of a CSV line (default: :func:`zhizao.limits.current`).
 
     Returns
     -------
     str
-        ``SELECT * FROM read_csv(...)`` or ``SELECT * FROM read_parquet(...)``; the file is not opened.
+        ``SELECT * FROM read_csv(...)`` or ``SELECT * FROM read_parquet(...)``. A CSV in GBK or GB18030 and a
+        workbook are first made a UTF-8 CSV by :func:`zhizao.ingest.reader.readable` (the one place of
+        encodings and workbooks); the query reads that file.
 
     Raises
     ------
     IngestError
-        The mapping names a format other than csv or parquet.
+        The mapping names a format other than csv, parquet or xlsx.
+    zhizao.errors.Unsupported
+        The file is neither UTF-8 nor GB18030 text, or an unreadable workbook.
 
     Notes
     -----
@@ -179,15 +181,17 @@ def read_sql(path: str | Path, mapping: Mapping, limits: Limits | None = None) -
     """
     path = Path(path)
     limits = limits or current()
-    fmt = _format(path, mapping)
+    if mapping.read.get("format") not in (None, "csv", "parquet", "xlsx"):
+        raise IngestError(f"{path}: unknown format {mapping.read['format']!r} in mapping (csv, parquet or xlsx)")
+    # the one place of encodings and workbooks: GBK/GB18030 text and .xlsx become a UTF-8 CSV
+    workbook = is_workbook(path, mapping.read.get("format"))
+    path, fmt = readable(path, mapping.read, mapping.table)
     if fmt == "parquet":
         return f"SELECT * FROM read_parquet({_lit(str(path))})"
-    if fmt != "csv":
-        raise IngestError(f"{path}: unknown format {fmt!r} in mapping (csv or parquet)")
     opts = ["all_varchar = true", f"max_line_size = {int(limits.max_line_bytes)}"]
-    if "delimiter" in mapping.read:
+    if "delimiter" in mapping.read and not workbook:
         opts.append(f"delim = {_lit(mapping.read['delimiter'])}")
-    if "quote" in mapping.read:
+    if "quote" in mapping.read and not workbook:
         opts.append(f"quote = {_lit(mapping.read['quote'])}")
     header = mapping.read.get("header", True)
     opts.append(f"header = {'true' if header else 'false'}")
@@ -200,8 +204,6 @@ def read_sql(path: str | Path, mapping: Mapping, limits: Limits | None = None) -
     if "strict" in mapping.read:
         # tolerate files that are not RFC 4180 (stray carriage returns, ...)
         opts.append(f"strict_mode = {'true' if mapping.read['strict'] else 'false'}")
-    if "encoding" in mapping.read:
-        opts.append(f"encoding = {_lit(mapping.read['encoding'])}")
     return f"SELECT * FROM read_csv({_lit(str(path))}, {', '.join(opts)})"
 
 
@@ -222,6 +224,8 @@ def check_file(path: str | Path, mapping: Mapping | None = None, limits: Limits 
     mapping = mapping or default_mapping("equipment")
     limits = limits or current()
     source = source or path.name
+    if is_workbook(path, mapping.read.get("format")):
+        return  # a workbook is made a CSV first (zhizao.ingest.reader), whose lines read_sql bounds
     if _format(path, mapping) == "parquet":
         import pyarrow.parquet as pq
 
@@ -382,10 +386,10 @@ _WATCH = threading.local()
 
 
 def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
-              mapping: Mapping | None = None, *, limits: Limits | None = None,
-              timeout: float | None = None, source: str | None = None,
-              provenance: str | None = None) -> LoadReport:
-    """Load one CSV or Parquet file into canonical table ``table``.
+              mapping: Mapping | None = None, provenance: str | None = None, *, update: bool = False,
+              actor: str | None = None, reason: str | None = None, limits: Limits | None = None,
+              timeout: float | None = None, source: str | None = None) -> LoadReport:
+    """Load one CSV, Parquet or .xlsx file into canonical table ``table``.
 
     Parameters
     ----------
@@ -397,6 +401,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         The file. Without ``mapping`` its columns must carry the canonical names.
     mapping : Mapping, optional
         How the file's format maps to the canonical table.
+    update, actor, reason
+        Register tables only (``zhizao.schema.REGISTER_TABLES``; loaded by
+        :func:`zhizao.portfolio.register.load_register_file`): update stored records by key, who loads, why.
     limits : Limits, optional
         Column count, line and field size, plausible times and values (default
         :func:`zhizao.limits.current`).
@@ -417,11 +424,26 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     ------
     IngestError
         The file cannot be read at all, or lacks a required column; nothing is stored.
+
+    Notes
+    -----
+    Reloading is idempotent per record: a record identical to a stored one is skipped. A file whose bytes were
+    loaded before with the same mapping and without any quarantined record is not read again; one that had
+    quarantined records is read again (after the cause was fixed, e.g. the missing equipment loaded, its
+    records load), and its earlier quarantine entries are replaced by this load's.
     zhizao.errors.TooLarge
         Too many columns, a line too long, or past ``timeout``; nothing is stored.
     """
     if table not in TABLES:
         raise IngestError(f"unknown table {table!r}; canonical tables are {', '.join(TABLES)}")
+    if table in REGISTER_TABLES:
+        from zhizao.portfolio.register import load_register_file
+
+        return load_register_file(con, table, path, mapping, update=update, actor=actor, reason=reason,
+                                  provenance=provenance)
+    if update:
+        raise IngestError(f"--update applies to the register tables ({', '.join(REGISTER_TABLES)}), "
+                          f"not to {table!r}")
     path = Path(path)
     mapping = mapping or default_mapping(table)
     limits = limits or current()
@@ -431,11 +453,11 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         raise IngestError(f"{path}: no such file")
     source = source or path.name
     check_file(path, mapping, limits, source)
-    sha = _sha256(path)
-    done = con.execute(
-        'SELECT count(*) FROM loads WHERE "table" = ? AND sha256 = ? AND mapping_sha256 IS NOT DISTINCT FROM ?',
-        [table, sha, mapping.sha256]).fetchall()[0][0]
-    if done:
+    sha = sha256(path)
+    earlier = con.execute(
+        'SELECT count(*), count(*) FILTER (WHERE coalesce(quarantined, 0) = 0) FROM loads WHERE "table" = ? '
+        'AND sha256 = ? AND mapping_sha256 IS NOT DISTINCT FROM ?', [table, sha, mapping.sha256]).fetchall()[0]
+    if earlier[1]:
         return LoadReport(table, source, already_loaded=True)
 
     dog = Watchdog(con, timeout).start()
@@ -454,6 +476,8 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
         con.execute("BEGIN TRANSACTION")
         began = True
         try:
+            if earlier[0]:  # loaded before with rejections: this load's quarantine replaces that one's
+                con.execute('DELETE FROM quarantine WHERE "table" = ? AND source = ?', [table, source])
             report = _load(con, table, path, source, sha, mapping, source_columns, limits,
                            provenance)
             dog.stop()
@@ -493,7 +517,7 @@ def _load(con, table, path, source, sha, mapping, source_columns, limits=None,
         raise
     except duckdb.Error as e:
         raise _read_error(path, source, e, limits) from None
-    header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) == "csv" else 0
+    header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) != "parquet" else 0
 
     # 1. map: every canonical column as text (SQL expressions outside the store, in the sandbox)
     exprs = _mapped_exprs(table, mapping, source_columns, str(path), "the file has")
@@ -661,9 +685,13 @@ def _tz_join(table: str, mapping: Mapping) -> tuple[str, str]:
         joins.append("LEFT JOIN (SELECT equipment_id AS _zz_key, any_value(timezone) AS _zz_zone FROM equipment "
                      "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.equipment_id")
     if "scope" in spec.names:
-        # the earliest zone name of the scope's equipment
+        # the earliest zone name of the scope's equipment; how many zones its equipment are in (no zone is
+        # UTC), and which (for the calendar's rule ambiguous_time_zone)
         zones.append("_zz_tzs._zz_zone")
-        joins.append("LEFT JOIN (SELECT _zz_key, min(timezone) AS _zz_zone FROM (SELECT unnest([equipment_id, "
+        joins.append("LEFT JOIN (SELECT _zz_key, min(timezone) AS _zz_zone, "
+                     "count(DISTINCT coalesce(timezone, 'UTC')) AS _zz_n, "
+                     "string_agg(DISTINCT coalesce(timezone, 'UTC'), ', ' ORDER BY coalesce(timezone, 'UTC')) "
+                     "AS _zz_list FROM (SELECT unnest([equipment_id, "
                      "work_center, area, site, enterprise]) AS _zz_key, timezone FROM equipment) "
                      "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tzs ON _zz_tzs._zz_key = m.scope")
     if not zones:
@@ -721,6 +749,9 @@ def _parse_select(table: str, mapping: Mapping, mapped: str, carried: str, dst: 
     tz_expr, tz_join = _tz_join(table, mapping)
     joins = [tz_join] if tz_join else []
     parsed = [f"{tz_expr} AS _zz_zone"]
+    if table in ZONE_CHECKED:  # the zones of the scope that a naive time would be local to
+        parsed.append("CAST(NULL AS BIGINT) AS _zz_nzones, CAST(NULL AS VARCHAR) AS _zz_zones" if mapping.timezone
+                      else "_zz_tzs._zz_n AS _zz_nzones, _zz_tzs._zz_list AS _zz_zones")
     for c in TABLES[table].columns:
         v = f'nullif(trim(m."{c.name}"), \'\')'
         if c.type == "timestamp":
@@ -1035,6 +1066,12 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
         out.append(("invalid_offset",
                     f'abs(epoch(try_cast("_raw_{name}" AS TIMESTAMP)) - epoch("{name}")) > {_MAX_OFFSET_S}',
                     (R.INVALID_OFFSET, {"column": name, "value": raw(name)})))
+    if table in ZONE_CHECKED:
+        for name in stamps:
+            out.append(("ambiguous_time_zone",
+                        f'_zz_nzones > 1 AND NOT regexp_matches("_raw_{name}", \'{_OFFSET_RE}\')',
+                        (R.AMBIGUOUS_ZONE, {"column": name, "value": raw(name), "scope": Sql("scope"),
+                                            "zones": Sql("_zz_zones")})))
     for name in stamps:
         out.append(("nonexistent_local_time", f'"_dst_{name}" = \'gap\'',
                     (R.NONEXISTENT_LOCAL, {"column": name, "value": raw(name), "zone": Sql("_zz_zone")})))
@@ -1081,16 +1118,6 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
         out.append(("unknown_reference",
                     f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{ref_col}" FROM "{ref_table}")',
                     (R.UNKNOWN_REFERENCE, {"column": col, "value": Sql(f'"{col}"'), "table": ref_table})))
-    if table == "projects":
-        out.append(("invalid_value", f"type NOT IN {_in(PROJECT_TYPES)}",
-                    (R.NOT_ALLOWED, {"column": "type", "value": Sql("type"), "allowed": list(PROJECT_TYPES)})))
-        out.append(("end_not_after_start", "commissioning_end < start",
-                    (R.END_BEFORE_START, {"end_column": "commissioning_end", "end": raw("commissioning_end"),
-                                          "start_column": "start", "start": raw("start")})))
-    if table == "designations":
-        out.append(("invalid_value", f"designation NOT IN {_in(DESIGNATIONS)}",
-                    (R.NOT_ALLOWED, {"column": "designation", "value": Sql("designation"),
-                                     "allowed": list(DESIGNATIONS)})))
     if table == "development_cycles":
         out.append(("end_not_after_start", "release <= design_start",
                     (R.END_NOT_AFTER_START, {"end_column": "release", "end": raw("release"),

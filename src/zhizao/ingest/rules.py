@@ -29,6 +29,7 @@ RULES = {
                          "plus its margin",
     "invalid_offset": "a UTC offset beyond -14:00 .. +14:00",
     "nonexistent_local_time": "a local time that does not exist in its zone (skipped by a daylight-saving change)",
+    "ambiguous_time_zone": "a naive time of a calendar entry whose scope's equipment lie in several time zones",
     "not_finite": "a number that is NaN or infinite",
     "value_out_of_range": "a number larger in magnitude than the plausible limit",
     "end_not_after_start": "end <= start",
@@ -42,6 +43,8 @@ RULES = {
                      "time zone, unit)",
     "duplicate": "the same record key occurs earlier in the same file or batch",
     "conflicts_with_stored": "a stored record has the same key but different values",
+    # register tables (enterprises, scopes, projects, designations, programmes; zhizao.portfolio.register)
+    "scope_of_other_enterprise": "the scope (or parent scope) of a register record belongs to another enterprise",
     # live sources (MQTT, OPC UA)
     "malformed_topic": "the topic is not <prefix>/<enterprise>/<site>/<area>/<work_center>/<equipment>/<table>",
     "unknown_table": "the topic's table is not a canonical table accepted live",
@@ -68,6 +71,9 @@ TIME_IN_FUTURE = define("ingest.time_in_future", "%(column)s = %(value)s is more
 INVALID_OFFSET = define("ingest.invalid_offset", "%(column)s = %(value)s has a UTC offset beyond -14:00 .. +14:00")
 NONEXISTENT_LOCAL = define("ingest.nonexistent_local_time", "%(column)s = %(value)s does not exist in time zone "
                                                             "%(zone)s (skipped by a daylight-saving change)")
+AMBIGUOUS_ZONE = define("ingest.ambiguous_time_zone", "%(column)s = %(value)s has no UTC offset and scope %(scope)s "
+                                                       "has equipment in several time zones (%(zones)s): give the "
+                                                       "offset, the mapping's timezone, or one entry per zone")
 NOT_FINITE = define("ingest.not_finite", "%(column)s = %(value)s is not a finite number")
 VALUE_OUT_OF_RANGE = define("ingest.value_out_of_range", "%(column)s = %(value)s is larger in magnitude than "
                                                          "%(limit)s")

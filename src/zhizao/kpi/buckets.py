@@ -19,6 +19,20 @@ UNKNOWN_PERIOD = define("kpi.unknown_period", "unknown period '%(period)s'; one 
 _FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
 
 
+def utc_ms(ts) -> int:
+    """Milliseconds since the Unix epoch of a time stamp; a naive one is read as UTC.
+
+    Examples
+    --------
+    >>> utc_ms("1970-01-01 00:00:01")
+    1000
+    >>> utc_ms(pd.Timestamp("1970-01-01 08:00", tz="Asia/Shanghai"))
+    0
+    """
+    t = pd.Timestamp(ts)
+    return int((t.tz_convert("UTC") if t.tzinfo else t.tz_localize("UTC")).value // 1_000_000)
+
+
 def floor_local(t: pd.Timestamp, period: str, tz: str) -> pd.Timestamp:
     """The start of the ``period`` bucket containing instant ``t``, in zone ``tz``.
 

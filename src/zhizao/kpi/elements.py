@@ -94,7 +94,6 @@ from zhizao.kpi.partitions import (  # noqa: F401 - EMPTY_RANGE*: the messages o
     kernel_budget_bytes,
     plan,
 )
-from zhizao.kpi.partitions import _ms as _to_ms
 from zhizao.kpi.production import production_elements, production_records
 from zhizao.kpi.states import empty_state_records, state_records
 from zhizao.messages import define
@@ -168,13 +167,9 @@ def _numpy_rows(con, filled: set[str], table: str, sql: str) -> dict:
     return con.execute(sql).fetchnumpy() if table in filled else {"key": np.empty(0, np.int64)}
 
 
-def _ms(ts) -> int:
-    return _to_ms(ts)
-
-
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
                      settings: Settings | None = None, zone_level: str | None = None,
-                     extent: dict | None = None) -> ElementsResult:
+                     extent: dict | None = None, context: EngineContext | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
 
     The store is worked through in partitions of whole equipment sized by ``settings.memory_mb``
@@ -198,6 +193,10 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
         Per site, the (earliest, latest) time stamp [ms] of its data, key None for all sites (as
         ``ElementsResult.extent`` gives it): default query ranges are derived from it instead of from this
         store's records. For a store that holds part of a larger one (:mod:`zhizao.scale`).
+    context : EngineContext, optional
+        The store-wide facts (:meth:`EngineContext.read` of ``con`` with ``settings`` and ``zone_level``, without
+        ``extent``) when the caller has them already: they do not depend on the period or the range, so a
+        caller computing several periods of one store reads them once.
 
     Returns
     -------
@@ -217,7 +216,7 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     """
     settings = settings or Settings()
     with duckdb_memory(con, settings):
-        ctx, ent = _prepared(con, period, start, end, settings, zone_level, extent)
+        ctx, ent = _prepared(con, period, start, end, settings, zone_level, extent, context)
         if ent is None:
             res = ElementsResult(_empty_elements(), _empty_reasons(), period)
             res.extent = ctx.extent if start is None or end is None else None
@@ -247,11 +246,12 @@ class PartitionedElements:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                 settings: Settings | None = None, zone_level: str | None = None):
+                 settings: Settings | None = None, zone_level: str | None = None,
+                 context: EngineContext | None = None):
         self.con, self.period = con, period
         self.settings = settings or Settings()
         with duckdb_memory(con, self.settings):
-            self.ctx, self.ent = _prepared(con, period, start, end, self.settings, zone_level, None)
+            self.ctx, self.ent = _prepared(con, period, start, end, self.settings, zone_level, None, context)
         self.parts = [] if self.ent is None else _parts(self.ctx, self.ent, period)
 
     def __len__(self) -> int:
@@ -263,12 +263,13 @@ class PartitionedElements:
                 yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period)
 
 
-def _prepared(con, period, start, end, settings, zone_level, extent):
-    """The store-wide context, and the entities with their query ranges (None if there is nothing to
-    compute)."""
+def _prepared(con, period, start, end, settings, zone_level, extent, context=None):
+    """The store-wide context (``context`` when given), and the entities with their query ranges (None if there
+    is nothing to compute)."""
     if period not in ("hour", "shift", "day", "week", "month", "all"):
         raise InputError(UNKNOWN_PERIOD, period=period)
-    ctx = EngineContext.read(con, settings, zone_level, extent)
+    ctx = context if context is not None and extent is None else EngineContext.read(con, settings, zone_level,
+                                                                                     extent)
     if ctx.ent.empty:
         return ctx, None
     if period == "shift" and not con.execute("""

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from zhizao.errors import InputError
-from zhizao.kpi.buckets import bucket_edges, default_range
+from zhizao.kpi.buckets import bucket_edges, default_range, utc_ms
 from zhizao.messages import define
 from zhizao.schema import LEVELS
 from zhizao.settings import Settings
@@ -99,11 +99,6 @@ def _bytes(text: str) -> float | None:
     num = "".join(ch for ch in parts if ch.isdigit() or ch == ".")
     unit = parts[len(num):] or "B"
     return float(num) * units[unit] if num and unit in units else None
-
-
-def _ms(ts) -> int:
-    t = pd.Timestamp(ts)
-    return int((t.tz_convert("UTC") if t.tzinfo else t.tz_localize("UTC")).value // 1_000_000)
 
 
 # -- entities -------------------------------------------------------------------------------------------------------
@@ -228,7 +223,7 @@ def scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, i
                     FROM equipment)
         SELECT site, min(t0), max(t1) FROM ({" UNION ALL ".join(q for t, q in _EXTENT_SQL.items() if t in filled)})
         x(site, t0, t1) WHERE t0 IS NOT NULL GROUP BY ALL""").fetchall()
-    return {site: (_ms(a), _ms(b)) for site, a, b in rows}
+    return {site: (utc_ms(a), utc_ms(b)) for site, a, b in rows}
 
 
 def widen(extent: dict, site, a: int, b: int) -> None:
@@ -357,7 +352,7 @@ class EngineContext:
         """
         ent = self.ent.copy()
         if start is not None and end is not None:
-            w0, w1 = _ms(start), _ms(end)
+            w0, w1 = utc_ms(start), utc_ms(end)
             if w1 <= w0:
                 raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
             ent["w0"], ent["w1"] = w0, w1
@@ -372,8 +367,8 @@ class EngineContext:
             if (site, tz) not in ranges:
                 ranges[site, tz] = default_range(*self.extent.get(site, self.extent[None]), period, tz)
             a, b = ranges[site, tz]
-            starts.append(a if start is None else _ms(start))
-            ends.append(b if end is None else _ms(end))
+            starts.append(a if start is None else utc_ms(start))
+            ends.append(b if end is None else utc_ms(end))
         ent["w0"], ent["w1"] = starts, ends
         if (ent["w1"] <= ent["w0"]).any():
             raise InputError(EMPTY_RANGE_SHORT)

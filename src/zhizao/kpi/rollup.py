@@ -36,7 +36,8 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
         ``period_end``, ``n_equipment``, ``no_calendar`` (any member without calendar), ``no_data`` (any member
         without state or production records) and every element, summed; an element is null when no member
         has data of that kind. One row per entity and period: members bucketed in different zones (see
-        ``zone_level`` of :func:`zhizao.kpi.elements.compute_elements`) are rows of different periods. Rows
+        ``zone_level`` of :func:`zhizao.kpi.elements.compute_elements`) are rows of different periods. A
+        group's ``tz`` is its first row's; :func:`label_zones` gives groups spanning zones their own. Rows
         whose member has no id at this level are left out; labour, energy and quality booked to a scope
         count from that scope's level up.
 
@@ -74,6 +75,50 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
     out["no_data"] = g["no_data"].any()
     out = out.reset_index()
     return out[keys + ["n_equipment", "no_calendar", "no_data", *ELEMENTS]]
+
+
+def label_zones(rows: pd.DataFrame, level: str, zones: dict[str, str]) -> pd.DataFrame:
+    """``rows`` (a roll-up to ``level``) with ``tz`` the group's own zone where it has one.
+
+    A row's ``tz`` is the zone its period bounds are shown in (ISO 8601 with that offset). Day, week, month and
+    hour rows of a group spanning zones are cut in the group's zone already (``zone_level`` of
+    :func:`zhizao.kpi.elements.compute_elements`); ``all`` and ``shift`` rows are absolute intervals that no
+    zone cuts, and the roll-up would label them with the zone of whichever member comes first. They get the
+    group's zone too (its configured zone, else that of most of its machines: :func:`zhizao.kpi.elements.
+    group_zones`), so every row of a group shows the same offset whatever the period and the members' order
+    (docs/reference/iso22400.md, "Time zones and buckets").
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Output of :func:`rollup` or :func:`rollup_stream`.
+    level : {'equipment', 'work_center', 'area', 'site', 'enterprise'}
+    zones : dict
+        Group id -> IANA zone (:func:`zhizao.kpi.elements.group_zones`); groups not in it keep their label
+        (their members share one zone).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rows`` itself when no label changes, else a copy.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"site": ["S", "T"], "tz": ["Europe/Berlin", "UTC"]})
+    >>> label_zones(r, "site", {"S": "Asia/Shanghai"})["tz"].tolist()
+    ['Asia/Shanghai', 'UTC']
+    """
+    if level == "equipment" or not zones or rows.empty:
+        return rows
+    col = LEVEL_ID_COLUMN[level]
+    want = rows[col].map(zones)
+    change = want.notna() & (want != rows["tz"])
+    if not change.any():
+        return rows
+    out = rows.copy()
+    out["tz"] = want.where(change, rows["tz"]).astype(rows["tz"].dtype)
+    return out
 
 
 def rollup_stream(parts, level: str = "equipment", period: str | None = None) -> pd.DataFrame:

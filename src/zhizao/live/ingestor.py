@@ -60,9 +60,9 @@ from zhizao.live.topics import (
     SUBJECT_TABLES,
     TOPIC_LEVELS,
     TopicError,
-    _raw_text,
     message_hash,
     parse_topic,
+    raw_text,
     topic_for,
 )
 from zhizao.schema import TABLES
@@ -325,7 +325,7 @@ class LiveIngestor:
                     table = parse_topic(t, self.prefix).table
                 except TopicError as te:
                     table = te.table
-                rej = [(table, t, None, "unloadable", T.UNLOADABLE(error=str(e).splitlines()[0][:500]), _raw_text(p))]
+                rej = [(table, t, None, "unloadable", T.UNLOADABLE(error=str(e).splitlines()[0][:500]), raw_text(p))]
                 return self._commit(_Batch(), rej, [message_hash(t, p)], 1, 0, [], [], time.perf_counter())
             half = len(msgs) // 2
             return _merge(self._ingest_isolating(msgs[:half]), self._ingest_isolating(msgs[half:]))
@@ -352,12 +352,12 @@ class LiveIngestor:
                 except TopicError as e:
                     i = index[t] = e
             if isinstance(i, TopicError):
-                rejected.append((i.table, t, None, i.rule, i.message, _raw_text(p)))
+                rejected.append((i.table, t, None, i.rule, i.message, raw_text(p)))
                 continue
             if len(p) > self.limits.max_payload_bytes:
                 rejected.append((batch.topics[i][1], t, None, "payload_too_large",
                                  T.PAYLOAD_TOO_LARGE(bytes=len(p), limit=self.limits.max_payload_bytes),
-                                 _raw_text(p)))
+                                 raw_text(p)))
                 continue
             batch.tix.append(i)
             batch.payloads.append(p)
@@ -372,7 +372,7 @@ class LiveIngestor:
                     tix.append(i)
                 except UnicodeDecodeError as e:
                     t = batch.topics[i]
-                    rejected.append((t[1], t[0], None, "malformed_payload", T.NOT_UTF8(error=str(e)), _raw_text(p)))
+                    rejected.append((t[1], t[0], None, "malformed_payload", T.NOT_UTF8(error=str(e)), raw_text(p)))
             batch.tix, batch.payloads = tix, texts
         return self._commit(batch, rejected, fresh_hashes, len(msgs), dup, [], [], t0)
 

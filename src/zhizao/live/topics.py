@@ -128,7 +128,7 @@ def message_hash(topic: str, payload: bytes) -> str:
                            digest_size=16).hexdigest()
 
 
-def _raw_text(payload: bytes, limit: int = 4096) -> str:
+def raw_text(payload: bytes, limit: int = 4096) -> str:
     """The payload as a JSON document for the quarantine's raw column (a JSON string if it is not JSON)."""
     text = payload[:limit].decode("utf-8", "replace")
     try:

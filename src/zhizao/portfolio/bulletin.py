@@ -227,9 +227,18 @@ class _Bulletin:
             return self.f.period(first, pd.Timestamp(fl["end"]), end_exclusive=True)
         return self.f.period(first, starts.max(), end_exclusive=False)
 
+    def district(self, code) -> str:
+        """A district's name in the notice's language (the district vocabulary), not its stored code; an unknown
+        one as stored."""
+        if code is None or (not isinstance(code, str) and pd.isna(code)) or code == "":
+            return self._("(not stated)")
+        from zhizao.portfolio.vocabularies import vocabulary
+
+        return vocabulary("district").label(code, self.lang)
+
     def districts(self) -> list[str]:
         d = self.s["by_district"]
-        return [str(k) for k in d["district"] if isinstance(k, str)]
+        return [self.district(k) for k in d["district"] if isinstance(k, str)]
 
     def scope_paragraph(self) -> str:
         _ = self._
@@ -383,7 +392,7 @@ class _Bulletin:
         rows = []
         for r in df.to_dict("records"):
             k = r[key]
-            text = vocab.label(kind, k, self.lang) if kind else (
+            text = self.district(k) if key == "district" else vocab.label(kind, k, self.lang) if kind else (
                 self._("(not stated)") if k is None or (not isinstance(k, str) and pd.isna(k)) else str(k))
             rows.append([_cell(text), _cell(self.f.count(r["n_projects"]), True),
                          _cell(self.f.pct(r["n_projects"] / total if total else None), True),
@@ -414,7 +423,7 @@ class _Bulletin:
         if not len(df):
             return None
         _ = self._
-        data = pd.DataFrame({"label": [str(k) if isinstance(k, str) else _("(not stated)") for k in df["district"]],
+        data = pd.DataFrame({"label": [self.district(k) for k in df["district"]],
                              "projects": df["n_projects"].astype(int),
                              "investment": [(x or 0) / (1e4 if self.lang == "zh" else 1e6)
                                             for x in df["investment"]]})
@@ -447,7 +456,7 @@ class _Bulletin:
         if len(d) > 1:
             top = d.sort_values("n_projects", ascending=False, kind="stable").iloc[0]
             parts.append(_("By district, %(district)s has the most projects (%(n)s)") % {
-                "district": top["district"] if isinstance(top["district"], str) else _("(not stated)"),
+                "district": self.district(top["district"]),
                 "n": self.f.count(top["n_projects"])})
         if len(i) > 1:
             ti = i.sort_values("n_projects", ascending=False, kind="stable").iloc[0]
@@ -548,7 +557,7 @@ class _Bulletin:
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
             row = [_cell(self.f.count(k), True), _cell(p["project_id"]),
                    _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
-                   _cell(p["district"] if isinstance(p["district"], str) else NULL),
+                   _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL),
                    _cell(self.f.wan(p["investment"], 1), True), _cell(vocab.label("status", p["status"], self.lang))]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
@@ -663,6 +672,15 @@ def _env(template_dir=None) -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                               extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
                               undefined=jinja2.StrictUndefined)
+
+
+def bulletin_charts(stats: dict, lang: str = "zh") -> dict[str, str | None]:
+    """The notice's charts as SVG text (None where there is nothing to draw), for pages that show them too:
+    ``district`` and ``year`` (projects and investment), ``indicators`` (declared against verified average
+    improvement)."""
+    check_lang(lang)
+    b = _Bulletin(stats, lang)
+    return {"district": b.district_chart(), "year": b.year_chart(), "indicators": b.averages_chart()}
 
 
 def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, letterhead: dict | None = None,

@@ -1,16 +1,20 @@
-"""The programme register: projects, enterprises, designations and the stored verification results.
+"""The programme register as the stages read it: projects, enterprises, designations and the stored
+verification results.
 
 Only reads the store. Verification results are read from the ``verifications`` table (written by the verify
 stage as :meth:`zhizao.verify.result.VerificationResult.to_json`); the latest row per ``(project_id,
 indicator)`` counts (by ``computed_at``, then insertion order).
 
-Time filters: a bound with a UTC offset is an instant; a naive bound (``"2022-01-01"``) is read in the local
-time zone of each project (the zone of its scope's equipment, else of its enterprise's equipment, else UTC),
-the same rule the ingest stage uses for naive time stamps. Ranges are half-open, ``[start, end)``.
+Register dates (a project's start, a designation's date) are calendar dates (:mod:`zhizao.portfolio.dates`):
+``year`` is the year of the start date, whatever zone the shop-floor data are in. Time filters select dates
+``d`` with ``start <= t(d) < end`` where ``t(d)`` is the start of ``d`` in the register's zone (of the
+project's programme, else of the store); naive bounds are local times of that zone, bounds with an offset
+instants. Ranges are half-open. The other filters take several values (:mod:`zhizao.portfolio.filters`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 
@@ -18,6 +22,9 @@ import pandas as pd
 
 from zhizao.errors import InputError
 from zhizao.messages import define
+from zhizao.portfolio.dates import bound_date, in_dates, programme_zones, store_zone
+from zhizao.portfolio.filters import Selection, select
+from zhizao.portfolio.vocabularies import vocabulary
 
 NOT_A_TIME = define("portfolio.not_a_time", "not a date or time stamp: '%(value)s'")
 
@@ -34,20 +41,26 @@ DECLARED_COLUMNS = {
 }
 
 PROJECT_COLUMNS = ["project_id", "enterprise_id", "enterprise", "industry", "district", "park", "name", "type",
-                   "scope", "start", "commissioning_end", "investment", "status", *DECLARED_COLUMNS.values(),
-                   "tz", "year"]
-
-_TZ_SQL = """coalesce(
-    (SELECT min(x.timezone) FROM equipment x
-      WHERE {scope} IN (x.equipment_id, x.work_center, x.area, x.site, x.enterprise)),
-    (SELECT min(x.timezone) FROM equipment x WHERE x.enterprise = {ent}),
-    'UTC')"""
+                   "scope", "programme", "level", "start", "commissioning_end", "investment", "status",
+                   "status_date", *DECLARED_COLUMNS.values(), "tz", "year"]
+DESIGNATION_COLUMNS = ["designation_id", "enterprise_id", "project_id", "scope", "name", "designation", "level",
+                       "programme", "date", "revoked", "tz"]
 
 
 def has_table(con, name: str) -> bool:
     """Whether the store holds table ``name`` (an old store opened read-only may lack the newer ones)."""
     return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                        [name]).fetchall()[0][0] > 0
+
+
+def _columns(con, table: str) -> set[str]:
+    return {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                      [table]).fetchall()}
+
+
+def _select_cols(con, table: str, alias: str, cols) -> str:
+    have = _columns(con, table)
+    return ", ".join(f'{alias}."{c}"' if c in have else f'NULL AS "{c}"' for c in cols)
 
 
 def parse_bound(value) -> pd.Timestamp | None:
@@ -66,97 +79,152 @@ def parse_bound(value) -> pd.Timestamp | None:
         raise InputError(NOT_A_TIME, value=str(value)) from e
 
 
-def in_window(ts: pd.Series, tz: pd.Series, start=None, end=None) -> pd.Series:
-    """Boolean mask: ``start <= ts < end`` with naive bounds read in each row's zone ``tz``.
+def _as_date(v):
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.date()
+    if isinstance(v, dt.datetime):
+        return v.date()
+    return v
 
-    Parameters
-    ----------
-    ts : pandas.Series of tz-aware timestamps (UTC)
-    tz : pandas.Series of str
-        IANA zone per row.
-    start, end : str, datetime or None
-        Bounds; None is unbounded.
-    """
-    start, end = parse_bound(start), parse_bound(end)
-    mask = pd.Series(True, index=ts.index)
+
+def dates_in(dates: pd.Series, zones: pd.Series, start=None, end=None) -> pd.Series:
+    """Boolean mask of register dates in ``[start, end)`` (see the module docstring), per row's zone."""
+    mask = pd.Series(True, index=dates.index)
     if start is None and end is None:
         return mask
-    ts = pd.to_datetime(ts, utc=True)
-    local = pd.Series([t.tz_convert(z).tz_localize(None) if pd.notna(t) else pd.NaT for t, z in zip(ts, tz)],
-                      index=ts.index, dtype="datetime64[ns]")
-    for bound, ge in ((start, True), (end, False)):
-        if bound is None:
-            continue
-        x = ts if bound.tzinfo is not None else local
-        b = bound.tz_convert("UTC") if bound.tzinfo is not None else bound
-        mask &= (x >= b) if ge else (x < b)
-    return mask.fillna(False).astype(bool)
+    for z in set(zones):
+        rows = (zones == z).to_numpy()
+        lo, hi = bound_date(start, z, "start"), bound_date(end, z, "end")
+        mask[rows] = in_dates(dates[rows], lo, hi).to_numpy()
+    return mask.astype(bool)
 
 
-def projects(ws, park: str | None = None, district: str | None = None, start=None, end=None,
-             project_ids=None) -> pd.DataFrame:
+def _code(vocab: str, values: pd.Series) -> pd.Series:
+    """Stored values as codes (an older store may hold labels)."""
+    v = vocabulary(vocab)
+    return values.map(lambda x: (v.match(x) or x) if isinstance(x, str) else x)
+
+
+def _selection(ws, sel: Selection | None, park, district, start, end, **more) -> Selection:
+    if sel is not None:
+        return sel
+    return select(ws.con, district=district, park=park, start=start, end=end, **more)
+
+
+def projects(ws, park=None, district=None, start=None, end=None, project_ids=None, *, level=None,
+             programme=None, year=None, selection: Selection | None = None) -> pd.DataFrame:
     """Projects with their enterprise's name, industry, district and park, selected by filters.
 
     Parameters
     ----------
     ws : zhizao.Workspace
-    park, district : str, optional
-        Keep projects of enterprises in this park / district.
+    park, district : str or list, optional
+        Keep projects of enterprises in these parks / districts (several: a list or comma-separated).
     start, end : optional
-        Keep projects whose ``start`` lies in ``[start, end)``.
+        Keep projects whose start date lies in ``[start, end)`` (see the module docstring).
     project_ids : iterable of str, optional
         Keep only these projects.
+    level, programme, year : str, int or list, optional
+        Keep projects of these approval levels, programmes (batches) and start years.
+    selection : Selection, optional
+        Already validated filters (instead of the arguments above).
 
     Returns
     -------
     pandas.DataFrame
-        :data:`PROJECT_COLUMNS`, one row per project, ordered by project_id; ``tz`` is the project's local
-        zone and ``year`` the local year of its start.
+        :data:`PROJECT_COLUMNS`, one row per project, ordered by project_id; ``start``, ``commissioning_end``
+        and ``status_date`` are ``datetime.date``; ``tz`` is the project's register zone and ``year`` the
+        year of its start date.
+
+    Raises
+    ------
+    zhizao.errors.InputError
+        For an unknown district, park, level, programme or a year that is none.
     """
     con = ws.con
     if not has_table(con, "projects"):
         return pd.DataFrame(columns=PROJECT_COLUMNS)
-    declared = ", ".join(f"p.{c}" for c in DECLARED_COLUMNS.values())
+    sel = _selection(ws, selection, park, district, start, end, level=level, programme=programme, year=year)
+    pcols = [c for c in PROJECT_COLUMNS if c not in ("enterprise", "industry", "district", "park", "tz", "year")]
     df = con.execute(f"""
-        SELECT p.project_id, p.enterprise_id, e.name AS enterprise, e.industry, e.district, e.park, p.name,
-               p.type, p.scope, p.start, p.commissioning_end, p.investment, p.status, {declared},
-               {_TZ_SQL.format(scope="p.scope", ent="p.enterprise_id")} AS tz
+        SELECT {_select_cols(con, "projects", "p", pcols)}, e.name AS enterprise, e.industry, e.district, e.park
         FROM projects p LEFT JOIN enterprises e ON e.enterprise_id = p.enterprise_id
-        WHERE (? IS NULL OR e.park = ?) AND (? IS NULL OR e.district = ?)
-        ORDER BY p.project_id""", [park, park, district, district]).df()
+        ORDER BY p.project_id""").df()
+    zones, default = programme_zones(con), store_zone(con)
+    df["tz"] = [zones.get(p, default) if isinstance(p, str) else default for p in df["programme"]]
+    for c in ("start", "commissioning_end", "status_date"):
+        df[c] = pd.Series([_as_date(v) for v in df[c]], index=df.index, dtype=object)
+    df["district"] = _code("district", df["district"])
+    df["level"] = _code("level", df["level"])
+    keep = pd.Series(True, index=df.index)
+    if sel.parks is not None:
+        keep &= df["park"].isin(sel.parks)
+    if sel.districts is not None:
+        keep &= df["district"].isin(sel.districts)
+    if sel.levels is not None:
+        keep &= df["level"].isin(sel.levels)
+    if sel.programmes is not None:
+        keep &= df["programme"].isin(sel.programmes)
     if project_ids is not None:
-        df = df[df["project_id"].isin(list(project_ids))]
-    df = df[in_window(df["start"], df["tz"], start, end)].reset_index(drop=True)
-    df["year"] = pd.Series([int(pd.Timestamp(t).tz_convert(z).year) for t, z in zip(df["start"], df["tz"])],
-                           index=df.index, dtype="Int64")
+        keep &= df["project_id"].isin(list(project_ids))
+    df = df[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+    df = df[dates_in(df["start"], df["tz"], sel.start, sel.end).to_numpy(dtype=bool)].reset_index(drop=True)
+    df["year"] = pd.Series([d.year if d is not None else None for d in df["start"]], index=df.index, dtype="Int64")
+    if sel.years is not None:
+        df = df[df["year"].isin(sel.years).fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
     return df[PROJECT_COLUMNS]
 
 
-def enterprises(ws, park: str | None = None, district: str | None = None) -> pd.DataFrame:
-    """Enterprises (enterprise_id, name, industry, district, park, tz) in ``park`` / ``district``."""
+def enterprises(ws, park=None, district=None) -> pd.DataFrame:
+    """Enterprises (enterprise_id, name, industry, district, park, tz) in these parks / districts."""
+    cols = ["enterprise_id", "name", "industry", "district", "park", "tz"]
     if not has_table(ws.con, "enterprises"):
-        return pd.DataFrame(columns=["enterprise_id", "name", "industry", "district", "park", "tz"])
-    return ws.con.execute(f"""
-        SELECT e.enterprise_id, e.name, e.industry, e.district, e.park,
-               {_TZ_SQL.format(scope="e.enterprise_id", ent="e.enterprise_id")} AS tz
-        FROM enterprises e
-        WHERE (? IS NULL OR e.park = ?) AND (? IS NULL OR e.district = ?)
-        ORDER BY e.enterprise_id""", [park, park, district, district]).df()
+        return pd.DataFrame(columns=cols)
+    sel = select(ws.con, district=district, park=park)
+    df = ws.con.execute("SELECT enterprise_id, name, industry, district, park FROM enterprises "
+                        "ORDER BY enterprise_id").df()
+    df["district"] = _code("district", df["district"])
+    df["tz"] = store_zone(ws.con)
+    keep = pd.Series(True, index=df.index)
+    if sel.parks is not None:
+        keep &= df["park"].isin(sel.parks)
+    if sel.districts is not None:
+        keep &= df["district"].isin(sel.districts)
+    return df[keep.to_numpy(dtype=bool)].reset_index(drop=True)[cols]
 
 
 def designations(ws, enterprise_ids=None) -> pd.DataFrame:
-    """Designation records (enterprise_id, project_id, scope, designation, level, date, tz), optionally of
-    some enterprises only, ordered by enterprise, designation and date."""
-    cols = ["enterprise_id", "project_id", "scope", "designation", "level", "date", "tz"]
+    """Designation records (:data:`DESIGNATION_COLUMNS`; dates as ``datetime.date``, ``tz`` the register
+    zone), optionally of some enterprises only, ordered by enterprise, designation and date."""
     if not has_table(ws.con, "designations"):
-        return pd.DataFrame(columns=cols)
-    df = ws.con.execute(f"""
-        SELECT d.enterprise_id, d.project_id, d.scope, d.designation, d.level, d.date,
-               {_TZ_SQL.format(scope="coalesce(d.scope, d.enterprise_id)", ent="d.enterprise_id")} AS tz
-        FROM designations d ORDER BY d.enterprise_id, d.designation, d.date, d.project_id, d.scope""").df()
+        return pd.DataFrame(columns=DESIGNATION_COLUMNS)
+    con = ws.con
+    cols = [c for c in DESIGNATION_COLUMNS if c != "tz"]
+    df = con.execute(f"""SELECT {_select_cols(con, "designations", "d", cols)} FROM designations d
+                         ORDER BY d.enterprise_id, d.designation, d.date, d.project_id, d.scope,
+                                  d.designation_id""").df()
+    zones, default = programme_zones(con), store_zone(con)
+    df["tz"] = [zones.get(p, default) if isinstance(p, str) else default for p in df["programme"]]
+    for c in ("date", "revoked"):
+        df[c] = pd.Series([_as_date(v) for v in df[c]], index=df.index, dtype=object)
+    df["level"] = _code("level", df["level"])
     if enterprise_ids is not None:
         df = df[df["enterprise_id"].isin(list(enterprise_ids))].reset_index(drop=True)
-    return df[cols]
+    return df[DESIGNATION_COLUMNS]
+
+
+def designation_unit(enterprise_id, scope, name, project_id, designation_id) -> str:
+    """The designated unit of a designation record: ``enterprise[/scope or name or id][#project]``.
+
+    The same unit designated several times (district, then municipal level) counts once; two workshops of one
+    enterprise with empty scopes are two units when they have names or ids of their own."""
+    part = scope if isinstance(scope, str) and scope else (name if isinstance(name, str) and name else None)
+    if part is None and not (isinstance(project_id, str) and project_id):
+        part = designation_id if isinstance(designation_id, str) and designation_id else None
+    return str(enterprise_id) + (f"/{part}" if part else "") + \
+        (f"#{project_id}" if isinstance(project_id, str) and project_id else "")
 
 
 def _num(v) -> float | None:

@@ -11,6 +11,7 @@ project ids behind it.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,16 @@ import pandas as pd
 
 from zhizao.errors import InputError
 from zhizao.messages import define
+from zhizao.portfolio.dates import bound_date, today
+from zhizao.portfolio.filters import Selection, select
+from zhizao.portfolio.programmes import targets
 from zhizao.portfolio.registry import (
     DECLARED_COLUMNS,
     PROGRAMME_INDICATORS,
+    dates_in,
+    designation_unit,
     designations,
     enterprises,
-    in_window,
     latest_verifications,
     projects,
 )
@@ -231,29 +236,43 @@ def _count(df: pd.DataFrame, key: str, order: tuple = ()) -> pd.DataFrame:
                         columns=[key, "n_projects", "investment", "project_ids"])
 
 
-def programme_designations(ws, prj: pd.DataFrame, park=None, district=None, start=None, end=None
-                           ) -> pd.DataFrame:
+def programme_designations(ws, prj: pd.DataFrame, park=None, district=None, start=None, end=None, *,
+                           selection: Selection | None = None, revoked: bool = False) -> pd.DataFrame:
     """The designation records that belong to the selection.
 
     A designation naming a project belongs to it when the project is selected; a designation of an
-    enterprise (no project) belongs to it when the enterprise is in ``park`` / ``district`` and the
-    designation's date lies in ``[start, end)``.
+    enterprise (no project) belongs to it when the enterprise is in the selected parks / districts, the
+    designation's date lies in ``[start, end)`` and its level, programme and year are selected. A recognition
+    revoked before the end of the range (before today without one) does not count; ``revoked=True`` gives
+    those instead.
 
     Returns
     -------
     pandas.DataFrame
-        enterprise_id, project_id, scope, designation, level, date, unit (``enterprise_id[/scope][#project]``:
-        one designated plant, workshop or project; the same unit designated at several levels counts once in
-        the totals).
+        designation_id, enterprise_id, project_id, scope, name, designation, level, programme, date, revoked,
+        unit (:func:`zhizao.portfolio.registry.designation_unit`: one designated plant, workshop or project;
+        the same unit designated at several levels counts once in the totals).
     """
+    sel = selection or select(ws.con, district=district, park=park, start=start, end=end)
     d = designations(ws)
-    ent_ids = set(enterprises(ws, park, district)["enterprise_id"])
+    ent_ids = set(enterprises(ws, list(sel.parks) if sel.parks else None,
+                              list(sel.districts) if sel.districts else None)["enterprise_id"])
     by_project = d["project_id"].notna() & d["project_id"].isin(set(prj["project_id"]))
     by_enterprise = d["project_id"].isna() & d["enterprise_id"].isin(ent_ids) \
-        & in_window(d["date"], d["tz"], start, end)
-    d = d[by_project | by_enterprise].reset_index(drop=True)
-    d["unit"] = [e + (f"/{s}" if isinstance(s, str) and s else "") + (f"#{p}" if isinstance(p, str) and p else "")
-                 for e, s, p in zip(d["enterprise_id"], d["scope"], d["project_id"])]
+        & dates_in(d["date"], d["tz"], sel.start, sel.end)
+    if sel.programmes is not None:
+        by_enterprise &= d["programme"].isin(sel.programmes)
+    if sel.years is not None:
+        by_enterprise &= d["date"].map(lambda x: x is not None and x.year in sel.years).astype(bool)
+    keep = by_project | by_enterprise
+    if sel.levels is not None:
+        keep &= d["level"].isin(sel.levels)
+    d = d[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+    cut = [bound_date(sel.end, z, "end") or (today(z) + dt.timedelta(days=1)) for z in d["tz"]]
+    gone = pd.Series([r is not None and r < c for r, c in zip(d["revoked"], cut)], index=d.index, dtype=bool)
+    d = d[gone.to_numpy() if revoked else ~gone.to_numpy()].reset_index(drop=True)
+    d["unit"] = [designation_unit(*t) for t in zip(d["enterprise_id"], d["scope"], d["name"], d["project_id"],
+                                                   d["designation_id"])]
     return d.drop(columns=["tz"])
 
 
@@ -315,15 +334,17 @@ def _rankings(pv: pd.DataFrame, top: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 
 
-def programme_statistics(ws, park: str | None = None, district: str | None = None, start=None, end=None,
-                         confidence: float = 0.9, n_boot: int = 2000, seed: int = 0, top: int = TOP_N) -> dict:
+def programme_statistics(ws, park=None, district=None, start=None, end=None, confidence: float = 0.9,
+                         n_boot: int = 2000, seed: int = 0, top: int = TOP_N, *, level=None, programme=None,
+                         year=None) -> dict:
     """Statistics of a programme: projects, designations and the average results, traceable to projects.
 
     Parameters
     ----------
     ws : zhizao.Workspace
-    park, district : str, optional
-        Keep projects (and enterprise designations) of enterprises in this park / district.
+    park, district : str or list, optional
+        Keep projects (and enterprise designations) of enterprises in these parks / districts (several: a list
+        or comma-separated).
     start, end : str or datetime, optional
         Keep projects whose start lies in ``[start, end)`` (naive bounds in the project's local time; see
         :mod:`zhizao.portfolio.registry`); enterprise designations are kept by their date.
@@ -335,6 +356,8 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
         Bootstrap seed: the same store and arguments give the same intervals.
     top : int, default 10
         Projects per indicator in the rankings.
+    level, programme, year : str, int or list, optional
+        Keep projects (and designations) of these levels, programmes (batches) and years.
 
     Returns
     -------
@@ -356,38 +379,48 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
         counts only results whose every check passed); ``averages_indicative`` (the same for the indicative
         results, shown apart);
         ``rankings`` (top projects by verified improvement per indicator);
-        ``project_values`` (one row per project and indicator: every value the averages are computed from).
+        ``project_values`` (one row per project and indicator: every value the averages are computed from);
+        ``revoked`` (recognitions revoked before the end of the range, not counted);
+        ``by_programme``, ``by_level`` (n_projects, project_ids);
+        ``targets`` (per target of table ``programme_targets`` in the selection: target, actual, completion =
+        actual / target, and the project ids or units behind the actual value; see :func:`targets`).
         Values are fractions (0.598 = +59.8 %), positive = better for every indicator.
 
     Raises
     ------
     ValueError
-        For an unparseable bound, a confidence outside (0, 1) or n_boot < 1.
+        For a confidence outside (0, 1) or n_boot < 1.
+    zhizao.errors.InputError
+        For an unknown district, park, level, programme, a year or a bound that is none.
     """
     if not 0 < confidence < 1:
         raise InputError(BAD_CONFIDENCE, value=confidence)
     if n_boot < 1:
         raise InputError(BAD_N_BOOT, value=n_boot)
-    prj = projects(ws, park, district, start, end)
+    sel = select(ws.con, district=district, park=park, level=level, programme=programme, year=year, start=start,
+                 end=end)
+    prj = projects(ws, selection=sel)
     ver = latest_verifications(ws, prj["project_id"])
     pv = project_values(prj, ver)
-    d = programme_designations(ws, prj, park, district, start, end)
+    d = programme_designations(ws, prj, selection=sel)
+    revoked = programme_designations(ws, prj, selection=sel, revoked=True)
     by_des = _designation_counts(d, by_level=False)
     n_des = dict(zip(by_des["designation"], by_des["n"]))
     verified_ids = sorted(set(pv.loc[pv["status"] == "verified", "project_id"]))
     indicative_ids = sorted(set(pv.loc[pv["status"] == "indicative", "project_id"]))
+    f = sel.to_dict()
+    filters = {k: (", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in f.items()}
     from zhizao.provenance import simulated_ids
 
     simulated = sorted(simulated_ids(ws.con, "projects", "project_id", prj["project_id"]))
     inv = pd.to_numeric(prj["investment"], errors="coerce")
-    filters = {"park": park, "district": district, "start": None if start is None else str(start),
-               "end": None if end is None else str(end)}
     totals = {
-        "n_projects": len(prj), "n_enterprises": int(prj["enterprise_id"].nunique()),
+        "n_projects": int(len(prj)), "n_enterprises": int(prj["enterprise_id"].nunique()),
         "n_demonstration_projects": int(n_des.get("demonstration_project", 0)),
         "n_smart_factories": int(n_des.get("smart_factory", 0)),
         "n_digital_workshops": int(n_des.get("digital_workshop", 0)),
         "n_verified_projects": len(verified_ids),
+        "n_revoked": int(revoked["unit"].nunique()) if len(revoked) else 0,
         "project_ids": prj["project_id"].tolist(), "verified_project_ids": verified_ids,
         "n_indicative_projects": len(indicative_ids), "indicative_project_ids": indicative_ids,
         "investment": float(inv.sum()) if inv.notna().any() else None,
@@ -396,14 +429,17 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
         "n_simulated_projects": len(simulated), "simulated_project_ids": simulated,
     }
     return {
-        "filters": filters, "confidence": confidence, "n_boot": n_boot, "seed": seed,
+        "filters": filters, "selection": f, "confidence": confidence, "n_boot": n_boot, "seed": seed,
         "totals": totals,
         "projects": prj,
         "by_type": _count(prj, "type", PROJECT_TYPES),
         "by_district": _count(prj, "district"),
         "by_industry": _count(prj, "industry"),
         "by_year": _count(prj, "year"),
+        "by_programme": _count(prj, "programme"),
+        "by_level": _count(prj, "level", ("district", "municipal", "national")),
         "designations": d,
+        "revoked": revoked,
         "by_designation": by_des,
         "by_designation_level": _designation_counts(d, by_level=True),
         "coverage": _coverage(pv, len(prj)),
@@ -411,4 +447,5 @@ def programme_statistics(ws, park: str | None = None, district: str | None = Non
         "averages_indicative": _averages(pv, confidence, n_boot, seed, (("indicative", "improvement"),)),
         "rankings": _rankings(pv, top),
         "project_values": pv,
+        "targets": targets(ws, sel, pv),
     }

@@ -14,6 +14,16 @@ from zhizao.portfolio import vocabulary as vocab
 from zhizao.portfolio.registry import PROGRAMME_INDICATORS
 
 
+def _day(f, v, tz):
+    """A register date as it is (it never moves a day); an instant as its date in zone ``tz``."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    t = pd.Timestamp(v)
+    if t.tzinfo is not None:
+        t = t.tz_convert(tz)
+    return f.day(t.to_pydatetime())
+
+
 def _ids(v) -> str:
     return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else str(v))
 
@@ -91,10 +101,8 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
                _("Enterprise"): p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"],
                _("District"): p["district"], _("Industry"): vocab.label("industry", p["industry"], lang),
                _("Project type"): vocab.label("type", p["type"], lang),
-               _("Start"): f.day(pd.Timestamp(p["start"]).tz_convert(p["tz"]).to_pydatetime())
-               if pd.notna(p["start"]) else None,
-               _("Commissioning end"): f.day(pd.Timestamp(p["commissioning_end"]).tz_convert(p["tz"])
-                                             .to_pydatetime()) if pd.notna(p["commissioning_end"]) else None,
+               _("Start"): _day(f, p["start"], p["tz"]),
+               _("Commissioning end"): _day(f, p["commissioning_end"], p["tz"]),
                inv_head: None if pd.isna(p["investment"]) else p["investment"] / money,
                _("Status"): vocab.label("status", p["status"], lang)}
         for i in PROGRAMME_INDICATORS:
@@ -113,16 +121,18 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
 def project_sheet(prj: pd.DataFrame, verified: pd.Series | None = None, lang: str = "zh") -> pd.DataFrame:
     """The project register as a labelled table (``zhizao project list --format xlsx``): headers in ``lang``,
     labels instead of codes, local dates, investment in 万元 (CNY million in English), the number of verified
-    indicators per project."""
+    indicators per project. Its Chinese headers are the register's, and it carries the enterprise code: edited in
+    Excel, it loads back with ``zhizao ingest projects FILE --update`` (:mod:`zhizao.portfolio.register`)."""
     _ = translations(lang).gettext
     f = Formatter(lang)
     money = 1e4 if lang == "zh" else 1e6
 
     def day(v, tz):
-        return f.day(pd.Timestamp(v).tz_convert(tz).to_pydatetime()) if pd.notna(v) else None
+        return _day(f, v, tz)
     return pd.DataFrame({
         _("Project code"): prj["project_id"], _("Project name"): prj["name"],
         _("Enterprise"): [e if isinstance(e, str) else i for e, i in zip(prj["enterprise"], prj["enterprise_id"])],
+        _("Enterprise code"): prj["enterprise_id"],  # the key the register reads back (zhizao ingest --update)
         _("District"): prj["district"], _("Industry"): [vocab.label("industry", x, lang) for x in prj["industry"]],
         _("Project type"): [vocab.label("type", x, lang) for x in prj["type"]], _("Scope"): prj["scope"],
         _("Start"): [day(v, z) for v, z in zip(prj["start"], prj["tz"])],

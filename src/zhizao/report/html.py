@@ -115,6 +115,7 @@ _DQ_DESCRIPTIONS = (
     N_("no data: equipment without any state or production record"),
     N_("seconds of production time without any count record (counter outage)"),
     N_("seconds of production time without any energy record (meter outage)"),
+    N_("naive local times in a repeated daylight-saving hour, read as the earlier instant"),
 )
 
 

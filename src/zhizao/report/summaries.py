@@ -63,6 +63,9 @@ DQ_CHECKS = {
     "missing_pri": (N_("Missing ideal cycle time (PRI)"), "units"),
     "no_calendar": (N_("No calendar"), "flag"),
     "no_data": (N_("No records"), "flag"),
+    "counter_outage": (N_("Counter outage"), "s"),
+    "meter_outage": (N_("Meter outage"), "s"),
+    "ambiguous_local_time": (N_("Ambiguous local times"), "count"),
 }
 
 

@@ -51,10 +51,12 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 #: Tables the KPI engine reads, in the order a dataset is loaded (references first).
 KPI_TABLES = ("equipment", "products", "states", "production", "calendar", "energy", "labour", "quality")
 #: The programme tables: not partitioned.
-PLAIN_TABLES = ("enterprises", "projects", "designations", "development_cycles")
+PLAIN_TABLES = ("enterprises", "programmes", "programme_targets", "scopes", "projects", "designations",
+                "development_cycles")
 #: Load order of every table of a dataset (a referenced table before the tables referring to it).
-LOAD_ORDER = ("equipment", "enterprises", "projects", "designations", "development_cycles", "products",
-              "states", "production", "calendar", "energy", "labour", "quality", "variables", "costs", "adjustments")
+LOAD_ORDER = ("equipment", "enterprises", "programmes", "programme_targets", "scopes", "projects", "designations",
+              "development_cycles", "products", "states", "production", "calendar", "energy", "labour", "quality",
+              "variables", "costs", "adjustments")
 assert set(LOAD_ORDER) == set(TABLES), "every canonical table has a place in the dataset"
 
 #: The time that decides a record's month.

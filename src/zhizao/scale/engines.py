@@ -26,6 +26,7 @@ import pandas as pd
 
 from zhizao.errors import InputError
 from zhizao.kpi.elements import ElementsResult, PartitionedElements, compute_elements
+from zhizao.kpi.partitions import EngineContext
 from zhizao.kpi.rollup import rollup, rollup_stream
 from zhizao.messages import define
 
@@ -40,7 +41,8 @@ class EmbeddedEngine:
 
     def elements(self, ws, period: str = "day", start=None, end=None, zone_level: str | None = None
                  ) -> ElementsResult:
-        return compute_elements(ws.con, period, start, end, ws.settings, zone_level)
+        return compute_elements(ws.con, period, start, end, ws.settings, zone_level,
+                                context=engine_context(ws, zone_level))
 
     def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
         zone_level = ws._zone_level(level, period)
@@ -50,10 +52,18 @@ class EmbeddedEngine:
         # (how many partitions: cached with the elements, so that a reader sharing them does not plan again)
         key = ("elements", period, str(start), str(end), zone_level, "partitions")
         if ws.cached(key, lambda: _n_partitions(ws, period, start, end, zone_level)) > 1:
-            parts = PartitionedElements(ws.con, period, start, end, ws.settings, zone_level)
+            parts = PartitionedElements(ws.con, period, start, end, ws.settings, zone_level,
+                                        engine_context(ws, zone_level))
             return rollup_stream((r.elements for r in parts), level, period)
         raw = ws.elements_raw(period, start, end, zone_level)
         return rollup(raw.elements, level, period)
+
+
+def engine_context(ws, zone_level: str | None = None) -> EngineContext:
+    """The store-wide facts of the engine (:meth:`EngineContext.read`) for ``ws``, kept in its cache with the
+    elements: they hold for every period and range, so the elements of several periods read them once."""
+    return ws.cached(("elements", "context", zone_level),
+                     lambda: EngineContext.read(ws.con, ws.settings, zone_level))
 
 
 def _n_partitions(ws, period, start, end, zone_level) -> int:
@@ -66,7 +76,8 @@ def _n_partitions(ws, period, start, end, zone_level) -> int:
     from zhizao.errors import InputError
 
     try:
-        return len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level))
+        return len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level,
+                                       engine_context(ws, zone_level)))
     except (InputError, OverflowError, pd.errors.OutOfBoundsDatetime):
         return 1
 

@@ -52,6 +52,7 @@ import pandas as pd
 import pyarrow as pa
 
 from zhizao.errors import InputError
+from zhizao.kpi.buckets import utc_ms
 from zhizao.kpi.elements import ELEMENTS, group_zones
 from zhizao.messages import define
 from zhizao.scale.dataset import read_manifest, table_files
@@ -76,19 +77,13 @@ NO_SHIFTS = define("spark.no_shifts", "period 'shift' needs calendar entries of 
 BOTH_TARGETS = define("spark.both_targets", "give --spark-master or --spark-remote, not both")
 
 
-def _ms(ts) -> int:
-    t = pd.Timestamp(ts)
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    return int(t.value // 1_000_000)
-
-
 def check_query(period: str, start, end, level: str = "equipment") -> None:
     """Raise :class:`InputError` for an unknown period or level or an empty range (before any Spark job)."""
     if period not in PERIODS:
         raise InputError(BAD_PERIOD, period=period, periods=", ".join(PERIODS))
     if level not in LEVELS:
         raise InputError(BAD_LEVEL, level=level, levels=", ".join(LEVELS))
-    if start is not None and end is not None and _ms(end) <= _ms(start):
+    if start is not None and end is not None and utc_ms(end) <= utc_ms(start):
         raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
 
 

@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from zhizao.ingest.load import IngestError, read_sql
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.kpis import KPI_NAMES
 from zhizao.messages import define
-from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, TABLES
+from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, REGISTER_TABLES, TABLES
 from zhizao.server.errors import BadRequest, Forbidden, NotFound
 from zhizao.server.store import ALL
 
@@ -53,10 +54,14 @@ if TYPE_CHECKING:  # zhizao.verify is imported when first used
 
 #: What cached results depend on (see zhizao.server.store).
 DATA, REGISTER, VERIFICATIONS = ("data",), ("register",), ("verifications", "register")
+#: What is derived from the equipment table alone (who sees what, the hierarchy): only a load of the equipment
+#: table changes it, not another tenant's records.
+EQUIPMENT = ("equipment",)
 DATA_REGISTER = ("data", "register")
 
 HIERARCHY = ("equipment_id", "work_center", "area", "site", "enterprise")
-REGISTRY_TABLES = frozenset({"enterprises", "projects", "designations"})
+#: The register (programmes, enterprises, scopes, projects, designations, targets): the programme office's.
+REGISTRY_TABLES = frozenset(REGISTER_TABLES)
 SHOPFLOOR_TABLES = frozenset(TABLES) - REGISTRY_TABLES
 #: Levels an analyst may query (aggregates of several machines' records).
 ANALYST_LEVELS = ("work_center", "area", "site", "enterprise")
@@ -120,6 +125,18 @@ P_FOREIGN_EQUIPMENT = define("server.upload_foreign_equipment", "equipment '%(id
 P_FOREIGN_SCOPE = define("server.upload_foreign_scope", "scope '%(id)s' belongs to another tenant")
 P_NOT_YOUR_ENTERPRISE_ID = define("server.upload_not_your_enterprise_id", "enterprise_id '%(id)s' is not yours")
 CANNOT_READ_FILE = define("server.cannot_read_file", "cannot read file: %(error)s")
+OFFICE_ONLY = define("server.office_only", "only the programme office (analysts and administrators) may do this")
+REGISTER_OFFICE_ONLY = define("server.register_office_only", "only the programme office (analysts and "
+                                                             "administrators) changes the register")
+NO_RECORD_VISIBLE = define("server.no_record", "no %(table)s record '%(key)s' that you may see")
+NO_APPLICATION = define("server.no_application", "no application '%(id)s' that you may see")
+STEP_NOT_YOURS = define("server.step_not_yours", "%(action)s is a step of the %(role)s")
+APPLY_ENTERPRISES_ONLY = define("server.apply_enterprises_only", "applications are made by enterprise users")
+NO_EVIDENCE = define("server.no_evidence", "no evidence file '%(id)s' that you may see")
+QUESTIONNAIRE_ENTERPRISE_ONLY = define("server.questionnaire_enterprise_only",
+                                       "an enterprise's users answer its questionnaire")
+CONFIRM_ASSESSORS_ONLY = define("server.confirm_assessors_only", "declared criteria are confirmed by the "
+                                                                 "assessors of the enterprise's application")
 CANNOT_READ_COLUMN = define("server.cannot_read_column", "cannot read column %(column)s: %(error)s")
 
 
@@ -136,10 +153,16 @@ class Principal:
     session_id: str | None = None
     csrf: str | None = None
     display_name: str | None = None
+    district: str | None = None  # a district reviewer's district (code of the vocabulary district)
 
     @property
     def label(self) -> str:
         return self.display_name or self.name
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this principal: ``user:NAME`` or ``key:ID``."""
+        return f"{self.kind}:{self.name}"
 
 
 @dataclass(frozen=True)
@@ -186,6 +209,22 @@ def role_sees_programme(role: str) -> bool:
     return role in PROGRAMME_ROLES
 
 
+def nav_items(principal: Principal, nav) -> list[dict]:
+    """The dashboard's navigation for ``principal`` from ``nav`` ((key, href, label), ...): the programme page
+    is the recognition checks for roles that do not see the programme, the audit log is the office's, the
+    applications are for users (API keys load data)."""
+    out = []
+    for key, href, label in nav:
+        if key == "programme" and not role_sees_programme(principal.role):
+            href = "/recognition"
+        if key == "audit" and not role_sees_programme(principal.role):
+            continue
+        if key == "applications" and principal.kind != "user":
+            continue
+        out.append({"key": key, "href": href, "label": label})
+    return out
+
+
 def derive_access(principal: Principal, con) -> Access:
     """The access of ``principal`` (``con``: a cursor of the store, to look up sites and projects)."""
     p = principal
@@ -195,11 +234,25 @@ def derive_access(principal: Principal, con) -> Access:
     if p.role == "analyst":
         return Access(p, None, None, None, False, ANALYST_LEVELS, REGISTRY_TABLES, True, True, False)
     if p.role == "assessor":
-        ids = sorted(p.projects)
+        # assigned projects, and the projects and enterprises of the applications they review
+        ids = set(p.projects)
+        app_ents: set = set()
+        if _has_table(con, "application_assessors"):
+            for pid, ent in con.execute("""SELECT a.project_id, a.enterprise_id FROM applications a
+                                           JOIN application_assessors s USING (application_id)
+                                           WHERE s.assessor = ? AND s.active""", [p.name]).fetchall():
+                app_ents.add(ent)
+                if pid is not None:
+                    ids.add(pid)
+        ids = sorted(ids)
         ents = frozenset(e for (e,) in con.execute(
             "SELECT DISTINCT enterprise_id FROM projects WHERE list_contains(?, project_id)", [ids]).fetchall()
-            if e is not None)
+            if e is not None) | frozenset(app_ents)
         return Access(p, ents, None, frozenset(ids), True, all_levels, frozenset(), False, True, False)
+    if p.role == "district":
+        # the district's enterprises: their register, applications and data as aggregates
+        return Access(p, district_enterprises(con, p.district), None, None, False, ANALYST_LEVELS, frozenset(),
+                      False, False, False)
     if p.role == "enterprise":
         if p.site:
             if p.enterprise_id:
@@ -216,9 +269,31 @@ def derive_access(principal: Principal, con) -> Access:
     raise Forbidden(UNKNOWN_ROLE, role=p.role)
 
 
+def _has_table(con, name: str) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+                       ).fetchone()[0] > 0
+
+
+def district_enterprises(con, district: str | None) -> frozenset:
+    """The enterprises registered in ``district`` (a code of the vocabulary; stored labels count too)."""
+    from zhizao.portfolio.vocabularies import vocabulary
+
+    if not district:
+        return frozenset()
+    v = vocabulary("district")
+    rows = con.execute("SELECT enterprise_id, district FROM enterprises").fetchall()
+    return frozenset(e for e, d in rows if isinstance(d, str) and (v.match(d) or d) == district)
+
+
 def admin_access(name: str = "admin") -> Access:
     """The access of an administrator (for the server's own work, such as warming the caches)."""
     return derive_access(Principal("user", name, "admin"), None)
+
+
+def enterprise_access(enterprise_id: str, name: str = "enterprise") -> Access:
+    """The access of a user of enterprise ``enterprise_id`` (for the server's own work on that enterprise's
+    results, such as warming them after its upload)."""
+    return derive_access(Principal("user", name, "enterprise", enterprise_id=enterprise_id), None)
 
 
 def _records(df: pd.DataFrame) -> pd.DataFrame:
@@ -292,7 +367,7 @@ class TenantView:
         def load():
             cols = ", ".join(f'"{c}"' for c in TABLES["equipment"].names)
             return self.read.con.execute(f"SELECT {cols} FROM equipment ORDER BY equipment_id").df()
-        return self.cached(("equipment",), load, DATA)
+        return self.cached(("equipment",), load, EQUIPMENT)
 
     def _mask(self, eq: pd.DataFrame) -> pd.Series:
         a = self.access
@@ -317,7 +392,7 @@ class TenantView:
                 g = pd.DataFrame({"id": eq[col], "ok": ok}).dropna(subset=["id"]).groupby("id")["ok"].all()
                 out[level] = frozenset(g.index[g.to_numpy(dtype=bool)])
             return out
-        return self.cached(("allowed", self.access.tenant), compute, DATA)
+        return self.cached(("allowed", self.access.tenant), compute, EQUIPMENT)
 
     def foreign_ids(self) -> frozenset:
         """Every hierarchy id of equipment this principal may not see."""
@@ -328,7 +403,7 @@ class TenantView:
             eq = self.equipment_table
             other = eq[~self._mask(eq)]
             return frozenset(v for c in HIERARCHY for v in other[c].dropna().tolist())
-        return self.cached(("foreign", self.access.tenant), compute, DATA)
+        return self.cached(("foreign", self.access.tenant), compute, EQUIPMENT)
 
     def visible_any(self) -> frozenset | None:
         """Ids visible at any level (None: unrestricted)."""
@@ -352,7 +427,7 @@ class TenantView:
 
     def equipment_ids(self) -> frozenset:
         """Every equipment id of the store."""
-        return self.cached(("equipment_ids",), lambda: frozenset(self.equipment_table["equipment_id"]), DATA)
+        return self.cached(("equipment_ids",), lambda: frozenset(self.equipment_table["equipment_id"]), EQUIPMENT)
 
     def require_level(self, level: str) -> str:
         if level not in LEVELS:
@@ -379,7 +454,7 @@ class TenantView:
                 ok &= (eq[pcol] == pid).fillna(False).astype(bool)
             g = pd.DataFrame({"id": eq[col], "ok": ok}).dropna(subset=["id"]).groupby("id")["ok"].all()
             return frozenset(g.index[g.to_numpy(dtype=bool)])
-        return self.cached(("within", level, tuple(sorted(within.items()))), compute, DATA)
+        return self.cached(("within", level, tuple(sorted(within.items()))), compute, EQUIPMENT)
 
     def filter(self, df: pd.DataFrame, level: str, ids=None, within: dict | None = None) -> pd.DataFrame:
         """Rows of ``df`` (with the level's id column) that the principal may see, optionally only ``ids`` and
@@ -403,18 +478,18 @@ class TenantView:
         A stage of shop-floor data (``deps=DATA``) of a principal bound to enterprises (enterprise users and
         keys, assessors) is computed on a workspace that sees only those enterprises' data
         (:meth:`zhizao.Workspace.scoped`) and cached under their counters only: another tenant's upload, or a
-        far date in another tenant's data, neither invalidates nor slows it. The entities the principal may see
-        are computed alike either way (their equipment is all the principal's)."""
+        far date in another tenant's data, neither invalidates nor slows it. The stages of one tenant share
+        what the workspace computes (the elements of each period: :meth:`zhizao.server.store.Read.scoped`). The
+        entities the principal may see are computed alike either way (their equipment is all the
+        principal's)."""
         ents = self.access.enterprises
         if deps is DATA and ents:
             def compute():
-                part = self.read.ws.scoped(sorted(ents))
-                self._part = part
+                self._part = self.read.scoped(ents)  # closed with the read
                 try:
                     return fn(*args)
                 finally:
                     self._part = None
-                    part.close()
             return self.cached((name, "tenant", *args), compute, DATA, tenant=True)
         return self.cached((name, *args), lambda: fn(*args), deps)
 
@@ -508,6 +583,14 @@ class TenantView:
         from zhizao.portfolio.registry import projects
 
         start, end = parse_time(start, "start"), parse_time(end, "end")
+        if park and self.access.enterprises is not None:
+            # an unknown park is refused naming the parks this principal may see, not every tenant's
+            from zhizao.portfolio.filters import NONE_VISIBLE, UNKNOWN, split
+
+            own = sorted({p for p in self.enterprises()["park"] if isinstance(p, str)})
+            bad = [p for p in split(park) or () if p not in own]
+            if bad:
+                raise BadRequest(UNKNOWN(what="park", value=bad[0], known=own or [NONE_VISIBLE()]))
         df = self._stage("projects", lambda *a: projects(self.ws, *a), park, district, start, end, deps=REGISTER)
         if len(df):
             df = df[[self.project_visible(r) for _i, r in df.iterrows()]]
@@ -727,6 +810,292 @@ class TenantView:
                 raise Forbidden(MAY_NOT_LOAD_BUT, table=table, tables=sorted(a.write_tables))
             raise Forbidden(MAY_NOT_LOAD, table=table)
 
+    # -- the programme: register, audit log, applications, evidence, maturity, confirmations (issue 12)
+    #
+    # Who may do what (the workflow's steps name their role, zhizao.portfolio.workflow.STEPS):
+    # - the programme office (administrators, analysts): the whole register (read, create, update, withdraw),
+    #   the audit log, every application and its office steps (assign, close the review, publicity, decide,
+    #   accept), maturity imports;
+    # - an enterprise user: its enterprise's register records (read), its applications (create, edit a draft,
+    #   submit, attach evidence, request acceptance), its maturity questionnaire; an API key reads its
+    #   enterprise's register records only (keys load data; applications and evidence are people's business);
+    # - a district reviewer: the register records and applications of the enterprises of its district (not
+    #   drafts), and the district pre-review of those;
+    # - an assessor: the applications assigned to it: the declaration of a conflict of interest, the score
+    #   sheet, the confirmations of declared criteria at acceptance;
+    # - evidence files: the enterprise, its reviewers (its district's reviewer, the assessors of its
+    #   applications) and administrators -- not analysts.
+    @property
+    def office(self) -> bool:
+        """Whether the principal is the programme office (administrators and analysts)."""
+        return self.access.principal.role in PROGRAMME_ROLES
+
+    @property
+    def actor(self) -> str:
+        return self.access.principal.actor
+
+    def require_office(self) -> None:
+        if not self.office:
+            raise Forbidden(OFFICE_ONLY)
+
+    def _register_frame(self, table: str) -> pd.DataFrame:
+        from zhizao.portfolio.register import ensure_table
+        from zhizao.schema import TABLES as _T
+
+        ensure_table(table)
+
+        def load():
+            cols = ", ".join(f'"{c}"' for c in _T[table].names)
+            if not _has_table(self.read.con, table):
+                return pd.DataFrame(columns=_T[table].names)
+            df = self.read.con.execute(f'SELECT {cols} FROM "{table}" ORDER BY 1').df()
+            for c in _T[table].columns:
+                if c.type == "date":
+                    df[c.name] = pd.Series([None if pd.isna(v) else pd.Timestamp(v).date() for v in df[c.name]],
+                                           index=df.index, dtype=object)
+            return df
+        return self.cached(("register_table", table), load, REGISTER)
+
+    def register_rows(self, table: str) -> pd.DataFrame:
+        """The records of a register table the principal may see (programmes and targets: everyone)."""
+        df = self._register_frame(table)
+        a = self.access
+        if a.enterprises is None or table in ("programmes", "programme_targets"):
+            return _records(df)
+        keep = df["enterprise_id"].isin(list(a.enterprises))
+        if table in ("projects", "designations") and a.projects is not None:
+            keep &= df["project_id"].isna() | df["project_id"].isin(list(a.projects)) if table == "designations" \
+                else df["project_id"].isin(list(a.projects))
+        return _records(df[keep.to_numpy(dtype=bool)])
+
+    def register_record(self, table: str, key) -> dict:
+        """One record the principal may see (404 otherwise, whether missing or foreign)."""
+        from zhizao.portfolio.register import key_of, parse_key
+
+        k = parse_key(table, key)
+        df = self.register_rows(table)
+        for rec in df.to_dict("records"):
+            if key_of(table, rec) == k:
+                return {c: (None if not isinstance(v, (str, list, dict)) and pd.isna(v) else v)
+                        for c, v in rec.items()}
+        raise NotFound(NO_RECORD_VISIBLE, table=table, key=str(key))
+
+    def register_history(self, table: str, key) -> pd.DataFrame:
+        from zhizao.portfolio.register import history
+
+        self.register_record(table, key) if not self.office else None
+        return history(self.read.con, table, key)
+
+    def register_as_of(self, table: str, key, date) -> dict | None:
+        from zhizao.portfolio.register import record_as_of
+
+        if not self.office:
+            self.register_record(table, key)
+        return record_as_of(self.read.con, table, key, date)
+
+    def require_register_write(self, table: str) -> None:
+        """Only the programme office changes the register."""
+        from zhizao.portfolio.register import ensure_table
+
+        ensure_table(table)
+        if not self.office:
+            raise Forbidden(REGISTER_OFFICE_ONLY)
+
+    def audit_entries(self, **filters) -> tuple[pd.DataFrame, int]:
+        """The audit log (office only): ``(entries, total)`` with the filters of
+        :func:`zhizao.portfolio.audit.entries`."""
+        from zhizao.portfolio import audit
+
+        self.require_office()
+        con = self.read.con
+        count_kw = {k: v for k, v in filters.items() if k not in ("limit", "offset", "descending")}
+        return audit.entries(con, **filters), audit.count(con, **count_kw)
+
+    def audit_check(self):
+        from zhizao.portfolio import audit
+
+        self.require_office()
+        return audit.check_chain(self.read.con)
+
+    # applications
+    def _app_visible(self, app: dict) -> bool:
+        a = self.access
+        p = a.principal
+        if self.office:
+            return True
+        if p.kind != "user":  # API keys load data; applications are people's business
+            return False
+        if p.role == "enterprise":
+            return a.enterprises is not None and app["enterprise_id"] in a.enterprises
+        if p.role == "district":
+            return app["state"] != "draft" and app["enterprise_id"] in (a.enterprises or ())
+        if p.role == "assessor":
+            from zhizao.portfolio.workflow import is_assessor
+
+            return is_assessor(self.read.con, app["application_id"], p.name)
+        return False
+
+    def applications(self) -> pd.DataFrame:
+        """The applications the principal may see."""
+        from zhizao.portfolio.workflow import applications
+
+        df = self.cached(("applications",), lambda: applications(self.read.con), REGISTER)
+        if self.office or df.empty:
+            return _records(df)
+        keep = [self._app_visible(r) for r in df.to_dict("records")]
+        return _records(df.loc[np.array(keep, dtype=bool)])
+
+    def application(self, app_id: str) -> dict:
+        """One application the principal may see (404 otherwise)."""
+        from zhizao.portfolio.workflow import get
+
+        try:
+            app = get(self.read.con, app_id)
+        except NotFound:
+            raise NotFound(NO_APPLICATION, id=app_id) from None
+        if not self._app_visible(app):
+            raise NotFound(NO_APPLICATION, id=app_id)
+        return app
+
+    def queue(self) -> pd.DataFrame:
+        """What waits for the principal: its role's states of the applications it may see."""
+        from zhizao.portfolio.workflow import QUEUES
+
+        p = self.access.principal
+        role = "office" if self.office else p.role
+        df = self.applications()
+        df = df[df["state"].isin(QUEUES.get(role, ()))]
+        if p.role == "assessor":
+            from zhizao.portfolio.workflow import assessors
+
+            def mine(app_id):
+                s = assessors(self.read.con, app_id)
+                s = s[(s["assessor"] == p.name) & s["active"].astype(bool)]
+                return bool(len(s)) and not any(x is True for x in s["conflict"])
+            df = df.loc[np.array([mine(x) for x in df["application_id"]], dtype=bool)]
+        return _records(df.sort_values(["deadline", "application_id"], na_position="last"))
+
+    def step_role(self, action: str) -> str:
+        from zhizao.portfolio.workflow import STEPS
+
+        return STEPS[action].role
+
+    def may_take(self, app: dict, action: str) -> bool:
+        """Whether the principal may take ``action`` on ``app`` (role and tenant; the state is the workflow's)."""
+        from zhizao.portfolio.workflow import STEPS, is_assessor
+
+        a = self.access
+        p = a.principal
+        role = STEPS[action].role
+        if role == "office":
+            return self.office
+        if p.kind != "user":
+            return False
+        if role == "enterprise":
+            return p.role == "enterprise" and app["enterprise_id"] == p.enterprise_id
+        if role == "district":
+            return p.role == "district" and app["enterprise_id"] in (a.enterprises or ())
+        if role == "assessor":
+            return p.role == "assessor" and is_assessor(self.read.con, app["application_id"], p.name)
+        return False
+
+    def require_step(self, app_id: str, action: str) -> dict:
+        """The application if the principal may take ``action`` on it (404 when it may not see it, 403 when its
+        role may not take the step)."""
+        app = self.application(app_id)
+        if not self.may_take(app, action):
+            raise Forbidden(STEP_NOT_YOURS, action=action, role=self.step_role(action))
+        return app
+
+    def require_apply(self, enterprise_id: str | None) -> str:
+        """The enterprise a new application is for: an enterprise user's own (403 for other roles and keys)."""
+        p = self.access.principal
+        if p.kind == "user" and p.role == "enterprise":
+            if enterprise_id and enterprise_id != p.enterprise_id:
+                raise NotFound(NO_ENTERPRISE, id=enterprise_id)
+            return p.enterprise_id
+        raise Forbidden(APPLY_ENTERPRISES_ONLY)
+
+    # evidence files
+    def evidence_visible(self, rec: dict) -> bool:
+        a = self.access
+        p = a.principal
+        if a.admin:
+            return True
+        if p.kind != "user":
+            return False
+        ent = rec["enterprise_id"]
+        if p.role == "enterprise":
+            return a.enterprises is not None and ent in a.enterprises and a.sites is None
+        if p.role == "district":
+            return ent in (a.enterprises or ())
+        if p.role == "assessor":
+            app_id = rec.get("application_id")
+            if app_id:
+                from zhizao.portfolio.workflow import is_assessor
+
+                return is_assessor(self.read.con, app_id, p.name)
+            return ent in (a.enterprises or ())
+        return False
+
+    def evidence(self, file_id: str, with_content: bool = False) -> dict:
+        """An evidence file the principal may read (404 otherwise)."""
+        from zhizao.portfolio import evidence
+
+        try:
+            rec = evidence.get(self.read.con, file_id, with_content)
+        except NotFound:
+            raise NotFound(NO_EVIDENCE, id=file_id) from None
+        if not self.evidence_visible(rec):
+            raise NotFound(NO_EVIDENCE, id=file_id)
+        return rec
+
+    def evidence_list(self, app_id: str) -> pd.DataFrame:
+        from zhizao.portfolio import evidence
+
+        app = self.application(app_id)
+        df = evidence.files(self.read.con, application_id=app_id)
+        if df.empty:
+            return df
+        return _records(df.loc[np.array([self.evidence_visible({**r, "enterprise_id": app["enterprise_id"]})
+                                         for r in df.to_dict("records")], dtype=bool)])
+
+    # capability maturity
+    def require_enterprise_visible(self, enterprise_id: str) -> None:
+        if self.access.enterprises is not None and enterprise_id not in self.access.enterprises:
+            raise NotFound(NO_ENTERPRISE, id=enterprise_id)
+        if not self.read.con.execute("SELECT count(*) FROM enterprises WHERE enterprise_id = ?",
+                                     [enterprise_id]).fetchone()[0]:
+            raise NotFound(NO_ENTERPRISE, id=enterprise_id)
+
+    def require_maturity_import(self) -> None:
+        self.require_office()
+
+    def require_questionnaire(self, enterprise_id: str) -> None:
+        """An enterprise user answers its enterprise's questionnaire."""
+        p = self.access.principal
+        self.require_enterprise_visible(enterprise_id)
+        if not (p.kind == "user" and p.role == "enterprise" and p.enterprise_id == enterprise_id):
+            raise Forbidden(QUESTIONNAIRE_ENTERPRISE_ONLY)
+
+    def require_confirm(self, enterprise_id: str, application_id: str | None) -> None:
+        """Confirmations of declared criteria: an assessor of an application of the enterprise (the application
+        named, when one is), or an administrator."""
+        from zhizao.portfolio.workflow import is_assessor
+
+        a = self.access
+        p = a.principal
+        if a.admin:
+            return
+        if p.role == "assessor" and p.kind == "user":
+            if application_id:
+                app = self.application(application_id)
+                if app["enterprise_id"] == enterprise_id and is_assessor(self.read.con, application_id, p.name):
+                    return
+            elif enterprise_id in (a.enterprises or ()):
+                return
+        raise Forbidden(CONFIRM_ASSESSORS_ONLY)
+
     # -- data: uploads and quarantine
     def _upload_filter_sql(self) -> tuple[str, list]:
         a = self.access
@@ -850,7 +1219,7 @@ def _all_ids(view: TenantView) -> frozenset:
     def compute():
         eq = view.equipment_table
         return frozenset(v for c in HIERARCHY for v in eq[c].dropna().tolist())
-    return view.cached(("all_ids",), compute, DATA)
+    return view.cached(("all_ids",), compute, EQUIPMENT)
 
 
 #: Columns of each table that name a tenant (equipment, scope or enterprise).

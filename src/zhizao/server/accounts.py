@@ -31,7 +31,7 @@ from zhizao.errors import InputError
 from zhizao.messages import define
 
 #: Roles, from the issue: enterprise user, programme analyst, assessor, administrator.
-ROLES = ("enterprise", "analyst", "assessor", "admin")
+ROLES = ("enterprise", "analyst", "assessor", "district", "admin")
 #: Browser sessions expire after this long (absolute, not sliding).
 SESSION_HOURS = 12
 SESSION_PREFIX = "zs_"
@@ -80,6 +80,9 @@ NEEDS_ENTERPRISE = define("accounts.needs_enterprise", "an enterprise user needs
 ONLY_ENTERPRISE_USERS = define("accounts.only_enterprise_users",
                                "only enterprise users belong to an enterprise, not role '%(role)s'")
 ONLY_ASSESSORS = define("accounts.only_assessors", "only assessors are assigned projects")
+NEEDS_DISTRICT = define("accounts.needs_district", "a district reviewer needs a district (--district)")
+ONLY_DISTRICT_REVIEWERS = define("accounts.only_district_reviewers", "only district reviewers have a district, not "
+                                                                     "%(role)s users")
 USER_EXISTS = define("accounts.user_exists", "user '%(name)s' exists already")
 NO_USER = define("accounts.no_user", "no user '%(name)s'")
 NOT_ASSESSOR = define("accounts.not_assessor", "user '%(name)s' is not an assessor")
@@ -110,9 +113,10 @@ def set_password_hasher(hasher: argon2.PasswordHasher) -> None:
 
 
 def ensure_tables(con) -> None:
-    """Create the account tables if missing."""
+    """Create the account tables if missing (and add the district of district reviewers to an older one)."""
     for ddl in DDL:
         con.execute(ddl)
+    con.execute("ALTER TABLE server_users ADD COLUMN IF NOT EXISTS district VARCHAR")
 
 
 def sha256(text: str) -> str:
@@ -214,15 +218,17 @@ class User:
     display_name: str | None
     active: bool
     projects: tuple[str, ...] = field(default_factory=tuple)
+    district: str | None = None
 
     def to_dict(self) -> dict:
         return {"username": self.username, "role": self.role, "enterprise_id": self.enterprise_id,
-                "display_name": self.display_name, "active": self.active, "projects": list(self.projects)}
+                "display_name": self.display_name, "active": self.active, "projects": list(self.projects),
+                "district": self.district}
 
 
 def _user_row(con, username: str):
-    return con.execute("SELECT username, password_hash, role, enterprise_id, display_name, active FROM server_users "
-                       "WHERE username = ?", [username]).fetchone()
+    return con.execute("SELECT username, password_hash, role, enterprise_id, display_name, active, district "
+                       "FROM server_users WHERE username = ?", [username]).fetchone()
 
 
 def get_user(con, username: str) -> User | None:
@@ -232,7 +238,7 @@ def get_user(con, username: str) -> User | None:
     projects = tuple(p for (p,) in con.execute(
         "SELECT DISTINCT project_id FROM server_assignments WHERE username = ? ORDER BY project_id",
         [username]).fetchall())
-    return User(r[0], r[2], r[3], r[4], bool(r[5]), projects)
+    return User(r[0], r[2], r[3], r[4], bool(r[5]), projects, r[6])
 
 
 def list_users(con) -> list[User]:
@@ -242,7 +248,7 @@ def list_users(con) -> list[User]:
 
 
 def add_user(con, username: str, password: str, role: str, enterprise_id: str | None = None,
-             display_name: str | None = None, projects=()) -> User:
+             display_name: str | None = None, projects=(), district: str | None = None) -> User:
     """Create a user.
 
     Raises
@@ -260,11 +266,22 @@ def add_user(con, username: str, password: str, role: str, enterprise_id: str | 
         raise AccountError(ONLY_ENTERPRISE_USERS, role=role)
     if projects and role != "assessor":
         raise AccountError(ONLY_ASSESSORS)
+    if role == "district":
+        from zhizao.portfolio.vocabularies import vocabulary
+
+        if not district:
+            raise AccountError(NEEDS_DISTRICT)
+        code = vocabulary("district").match(district)
+        if code is None:
+            raise AccountError(vocabulary("district").unknown(district))
+        district = code
+    elif district:
+        raise AccountError(ONLY_DISTRICT_REVIEWERS, role=role)
     if _user_row(con, username) is not None:
         raise UserExists(USER_EXISTS, name=username)
     h = hash_password(password, username, display_name)
-    con.execute("INSERT INTO server_users (username, password_hash, role, enterprise_id, display_name) "
-                "VALUES (?, ?, ?, ?, ?)", [username, h, role, enterprise_id, display_name])
+    con.execute("INSERT INTO server_users (username, password_hash, role, enterprise_id, display_name, district) "
+                "VALUES (?, ?, ?, ?, ?, ?)", [username, h, role, enterprise_id, display_name, district])
     for p in projects:
         assign(con, username, p)
     user = get_user(con, username)

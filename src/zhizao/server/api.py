@@ -6,11 +6,9 @@ percent; null when undefined) or as CSV with ``format=csv``.
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
@@ -80,6 +78,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {s: {"description": d, "model": ErrorB
     (429, "Too many attempts"), (503, "The store is busy"))}
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
+# the answers' JSON and CSV (shared with the programme's routes)
+from zhizao.server.answers import json_response, jsonable, records, table_response, table_text  # noqa: E402
 
 Text = Annotated[str | None, Query(max_length=200)]
 
@@ -95,54 +95,6 @@ OLD_PASSWORD_WRONG = define("server.old_password_wrong", "the current password (
 
 def _v(x):
     return x.value if isinstance(x, Enum) else x
-
-
-def records(df: pd.DataFrame) -> list[dict]:
-    """A frame as JSON-able row objects (time stamps ISO 8601, NaN -> null)."""
-    return json.loads(df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str))
-
-
-def jsonable(obj):
-    if isinstance(obj, pd.DataFrame):
-        return records(obj)
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        try:
-            return jsonable(obj.item())
-        except (ValueError, AttributeError):
-            return str(obj)
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return obj
-
-
-def _table_text(df: pd.DataFrame, fmt=None) -> tuple[str | bytes, str]:
-    """The body and media type of a table answer: CSV and xlsx through :func:`zhizao.export.to_bytes` (formula-
-    like text neutralised), JSON as row objects."""
-    from zhizao.export import media_type, to_bytes
-
-    if _v(fmt) in ("csv", "xlsx"):
-        return to_bytes(df, _v(fmt)), media_type(_v(fmt))
-    return df.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str), \
-        "application/json"
-
-
-def table_response(df: pd.DataFrame, fmt=None) -> Response:
-    text, media = _table_text(df, fmt)
-    headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(fmt) == "xlsx" else None
-    return Response(text, media_type=media, headers=headers)
-
-
-def json_response(obj, status: int = 200) -> Response:
-    return Response(json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False), status_code=status,
-                    media_type="application/json")
 
 
 def _within(enterprise, site, area, work_center) -> dict:
@@ -239,7 +191,7 @@ def _q(view: TenantView, fn, level, period, start, end, id, enterprise, site, ar
     def compute():
         df = fn(_v(level), _v(period), start, end, ids=id or None,
                 within=_within(enterprise, site, area, work_center), **kw)
-        return _table_text(df, format)
+        return table_text(df, format)
     text, media = view.cached(key, compute, tenant=True)
     headers = {"Content-Disposition": 'attachment; filename="zhizao.xlsx"'} if _v(format) == "xlsx" else None
     return Response(text, media_type=media, headers=headers)
@@ -429,14 +381,17 @@ def programme_statistics(view: View, park: Text = None, district: Text = None, s
 
 
 @router.get("/programme/bulletin", tags=["portfolio"], response_class=HTMLResponse,
-            responses=text_responses("text/html", "text/markdown"),
-            summary="The programme bulletin as HTML or Markdown")
-def bulletin(view: View, lang: Lang = Lang.zh, format: str = Query("html", pattern="^(html|md)$"),
+            responses=text_responses("text/html", "text/markdown", "application/pdf"),
+            summary="The programme bulletin as HTML, Markdown or PDF")
+def bulletin(view: View, lang: Lang = Lang.zh, format: str = Query("html", pattern="^(html|md|pdf)$"),
              park: Text = None, district: Text = None, start: Text = None, end: Text = None,
              n_boot: int = Query(2000, ge=1, le=10000)):
-    b = view.bulletin(_v(lang), park, district, start, end, n_boot)
+    b = view.bulletin(_v(lang), park, district, start, end, n_boot, pdf=format == "pdf")
     if format == "md":
         return Response(b["md"], media_type="text/markdown; charset=utf-8")
+    if format == "pdf":
+        return Response(b["pdf"], media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="bulletin.{_v(lang)}.pdf"'})
     return Response(b["html"], media_type="text/html; charset=utf-8")
 
 
@@ -474,7 +429,8 @@ def create_user(request: Request, view: View, body: UserBody):
     s = get_server(request)
     with s.store.accounts() as con:
         u = _account_call(lambda: accounts.add_user(con, body.username, body.password, _v(body.role),
-                                                    body.enterprise_id, body.display_name, body.projects))
+                                                    body.enterprise_id, body.display_name, body.projects,
+                                                    body.district))
     s.auth.invalidate()
     return u.to_dict()
 

@@ -19,8 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhizao.messages import define
-from zhizao.server import api, web
-from zhizao.server.access import TenantView, admin_access
+from zhizao.server import api, programme_api, programme_web, web
+from zhizao.server.access import TenantView, admin_access, enterprise_access
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
 from zhizao.server.errors import ApiError, body
@@ -32,6 +32,8 @@ INTERNAL_ERROR = define("server.internal_error", "internal error (%(error)s); th
 NO_SUCH_PAGE = define("server.no_such_page", "no such page or endpoint: %(path)s")
 #: Largest request body that is not a file upload [bytes].
 MAX_BODY = 1 << 20
+#: Paths that take files (bodies up to the upload limit): uploads, the maturity import, evidence (by suffix).
+UPLOAD_PATHS = ("/api/v1/ingest/", "/data/upload", "/api/v1/maturity/import", "/maturity/import")
 
 CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -51,43 +53,61 @@ class Server:
         self.secure_cookies = secure_cookies
         self.warm = warm
         self._warm_lock = threading.Lock()
-        self._warm_state = "idle"  # idle, running, again
+        self._warm_running = False
+        self._warm_pending: set = set()  # "*" (the whole store) and enterprise ids still to warm
 
     def after_write(self, touched=None) -> None:
-        """After a write: warm the shared stage results of the dashboard's landing pages again, in the
-        background (one warm-up at a time; writes during one ask for one more afterwards). ``touched``: the
-        domains the write changed (nothing to warm when it changed no data)."""
+        """After a write: warm again, in the background, the stage results the dashboard's pages start from,
+        for what the write changed: the touched enterprises' own results (what their users' pages read), or
+        the whole store's when the write touched all data (``touched`` None: at start, or ``data:*``). One
+        warm-up at a time; writes during one add to what the next one warms. Nothing to warm when the write
+        changed no data. A tenant's upload thus never makes the server recompute the whole store."""
         if not self.warm or (touched is not None and not any(d.startswith("data") for d in touched)):
             return
+        if touched is None or "data:*" in touched:
+            targets = {"*"}
+        else:
+            targets = {d.split(":", 1)[1] for d in touched if d.startswith("data:")}
         with self._warm_lock:
-            if self._warm_state != "idle":
-                self._warm_state = "again"
+            self._warm_pending |= targets
+            if self._warm_running:
                 return
-            self._warm_state = "running"
+            self._warm_running = True
         threading.Thread(target=self._warm_loop, daemon=True, name="zhizao-warm").start()
 
     def _warm_loop(self) -> None:
         while True:
-            self.warm_up()
             with self._warm_lock:
-                if self._warm_state == "again":
-                    self._warm_state = "running"
-                    continue
-                self._warm_state = "idle"
-                return
+                targets, self._warm_pending = self._warm_pending, set()
+                if not targets:
+                    self._warm_running = False
+                    return
+            self.warm_up(targets)
 
-    def warm_up(self) -> None:
+    def warm_up(self, targets=None) -> None:
+        """Compute the landing pages' stage results: of the whole store (``targets`` None or holding ``"*"``:
+        what administrators and analysts read) and of each enterprise id in ``targets`` (what its users and
+        keys read, on the enterprise's own data)."""
+        targets = {"*"} if targets is None else set(targets)
         try:
             with self.store.read() as rd:
-                view = TenantView(rd, admin_access("warm-up"))
-                view.kpi("site", "all")
-                view.kpi("site", "day")
-                view.losses("site", "all")
-                view.stop_reasons("site", "all")
-                view.data_quality("equipment", "day")
-            import gc
+                if "*" in targets:
+                    view = TenantView(rd, admin_access("warm-up"))
+                    view.kpi("site", "all")
+                    view.kpi("site", "day")
+                    view.losses("site", "all")
+                    view.stop_reasons("site", "all")
+                    view.data_quality("equipment", "day")
+                for ent in sorted(t for t in targets if t != "*"):
+                    view = TenantView(rd, enterprise_access(ent, "warm-up"))
+                    view.kpi("site", "all")
+                    view.kpi("site", "day")
+                    view.losses("site", "all")
+                    view.stop_reasons("site", "all")
+            if "*" in targets:
+                import gc
 
-            gc.freeze()  # what the warm-up cached is long-lived too
+                gc.freeze()  # what the warm-up cached is long-lived too
         except Exception as e:
             log.warning("warm-up failed: %s", e)
 
@@ -114,7 +134,8 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        limit = self.server.max_upload + MAX_BODY if path.startswith(("/api/v1/ingest/", "/data/upload")) \
+        limit = self.server.max_upload + MAX_BODY if path.startswith(UPLOAD_PATHS) or (
+            path.startswith(("/api/v1/applications/", "/applications/")) and path.endswith("/evidence")) \
             else MAX_BODY
         headers = dict(scope.get("headers") or [])
         cl = headers.get(b"content-length")
@@ -303,7 +324,9 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     app.add_middleware(BodyLimit, server=server)
     app.add_middleware(SecurityHeaders, hsts=secure_cookies)
     app.include_router(api.router)
+    app.include_router(programme_api.router)
     app.include_router(web.router)
+    app.include_router(programme_web.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     return app

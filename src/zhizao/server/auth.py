@@ -232,7 +232,7 @@ class Auth:
                 if u is None or not u.active:
                     return None
                 return Principal("user", u.username, u.role, u.enterprise_id, None, frozenset(u.projects),
-                                 s.session_id, s.csrf, u.display_name)
+                                 s.session_id, s.csrf, u.display_name, u.district)
             k = accounts.lookup_key(cur, token)
             if k is None:
                 return None

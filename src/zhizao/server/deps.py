@@ -92,7 +92,8 @@ async def tenant(request: Request, p: Principal = Depends(current_principal)) ->
     """
     server = get_server(request)
     with server.store.read() as rd:
-        access = rd.cached(("access", p), lambda: derive_access(p, rd.con))
+        # an access depends on the projects (an assessor's) and the equipment table (a site key's enterprise)
+        access = rd.cached(("access", p), lambda: derive_access(p, rd.con), deps=("register", "equipment"))
         request.state.principal = p
         yield TenantView(rd, access)
 

@@ -138,6 +138,7 @@ class UserOut(Answer):
     display_name: Text = None
     active: bool
     projects: list[str] = []
+    district: Text = None
 
 
 class LoginAnswer(Answer):
@@ -179,6 +180,7 @@ class UserBody(Body):
     enterprise_id: str | None = Field(None, max_length=200)
     display_name: str | None = Field(None, max_length=200)
     projects: list[str] = Field(default_factory=list, max_length=1000)
+    district: str | None = Field(None, max_length=100, description="district reviewers: their district")
 
 
 class UserPatch(Body):

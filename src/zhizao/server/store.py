@@ -13,7 +13,13 @@ DuckDB lets one process own a database file. The server opens it once (:class:`z
   touched domain's counter goes up after the write commits. A cached result's key carries the counters of the
   domains it depends on (:meth:`Read.cached` ``deps``), for a tenant's own results only the counters of the
   tenant's enterprises (``tenant=True``). So a tenant's upload recomputes that tenant's pages and the
-  whole-store stage results, never another tenant's pages; a stored verification leaves the KPIs alone.
+  whole-store stage results, never another tenant's pages nor what is derived from the equipment table (the
+  access checks); a stored verification leaves the KPIs alone.
+- shares a tenant's stage inputs between its requests: the stages of a principal bound to enterprises run on
+  a workspace that sees only those enterprises' data (:meth:`zhizao.Workspace.scoped`; one per request, in
+  one read transaction), whose computed elements of each period and roll-ups are kept in the result cache
+  under the tenant's counters (:meth:`Read.scoped`): a tenant's pages after its upload compute its elements
+  once, not once per table of the page.
   Counters only grow, so a key of an older counter is never asked for again; such entries are dropped.
 """
 
@@ -29,7 +35,7 @@ import zhizao
 from zhizao.server import accounts
 
 #: Dependency domains of cached results (see the module docstring).
-DOMAINS = ("data", "register", "verifications")
+DOMAINS = ("data", "register", "verifications", "equipment")
 #: The domains of a cached result that says nothing: everything.
 ALL = DOMAINS
 
@@ -164,6 +170,28 @@ class _ReaderCache(dict):
         return self[key]
 
 
+class _ScopedCache(dict):
+    """The cache of a tenant's scoped workspace (:meth:`Read.scoped`): the computed elements and roll-ups are
+    kept in the store's result cache under the counters of the tenant's data, so that the tenant's requests
+    share them until one of its enterprises' data changes; what the engine reads on the way (its store-wide
+    facts: key ``("elements", "context", ...)``) stays with this workspace, so that a shared result is always
+    computed from one snapshot."""
+
+    def __init__(self, read: Read, enterprises: frozenset):
+        super().__init__()
+        self.read = read
+        self.enterprises = enterprises
+        self.part = tuple(sorted(enterprises))
+
+    def get_or_compute(self, key, compute):
+        if key[:2] == ("elements", "context") or key[0] == "equipment_zones":
+            if key not in self:
+                self[key] = compute()
+            return self[key]
+        return self.read.cached(("scoped", self.part, *key), compute, deps=("data",),
+                                enterprises=self.enterprises)
+
+
 class Read:
     """One read of the store: ``con`` is a cursor in a read transaction and ``ws`` a Workspace over it, both
     opened on first use (a request answered from the cache never touches the store); ``counters`` are the
@@ -174,6 +202,7 @@ class Read:
         self.counters = counters
         self._cur = None
         self._ws = None
+        self._scoped: dict = {}
 
     @property
     def version(self) -> tuple:
@@ -194,6 +223,19 @@ class Read:
             self._ws = self.store.ws.reader(self.con, cache=_ReaderCache(self))
         return self._ws
 
+    def scoped(self, enterprises: frozenset):
+        """A workspace that sees only the data of ``enterprises`` (:meth:`zhizao.Workspace.scoped`), in one read
+        transaction of its own, opened on first use and closed with the read, with a cache shared by every
+        request on the same counters of those enterprises' data (see the module docstring)."""
+        key = frozenset(enterprises)
+        ws = self._scoped.get(key)
+        if ws is None:
+            ws = self.ws.scoped(sorted(key))  # counters were read before: its data is never older than them
+            ws.con.execute("BEGIN TRANSACTION")
+            ws.cache = _ScopedCache(self, key)
+            self._scoped[key] = ws
+        return ws
+
     def dependency(self, deps: Iterable[str] = ALL, enterprises: frozenset | None = None) -> tuple:
         """The counters of ``deps`` (``data`` restricted to ``enterprises`` when given) as ((name, n), ...)."""
         c = self.counters
@@ -212,6 +254,13 @@ class Read:
         return self.store.results.get((self.dependency(deps, enterprises), *key), compute)
 
     def close(self) -> None:
+        scoped, self._scoped = list(self._scoped.values()), {}
+        for ws in scoped:
+            try:
+                ws.con.execute("ROLLBACK")
+            except Exception:
+                pass
+            ws.close()
         cur, self._cur, self._ws = self._cur, None, None
         if cur is not None:
             try:
@@ -270,7 +319,7 @@ class Store:
 
     def _bump(self, touched: set | None) -> None:
         if touched is None:
-            touched = {"data:*", "register", "verifications"}
+            touched = {"data:*", "register", "verifications", "equipment"}
         version = self._read_version(self.ws.con)
         with self._counter_lock:
             c = self._counters

@@ -297,13 +297,15 @@ def ingest_upload(store, principal, table: str, upload, mapping_name: str | None
                     dog.stop()
             try:  # past the time limit: interrupted and rolled back (TooLarge); the lock is released on the way out
                 report = ws.ingest(table, path, mapping=mapping, timeout=max(0.001, deadline - time.monotonic()),
-                                   source=source)[0]
+                                   source=source, actor=f"{principal.kind}:{principal.name}",
+                                   reason=f"upload {upload_id}")[0]
             except ZhizaoError as e:
                 raise type(e)(_clean(e, repl)) from None
             except duckdb.Error as e:
                 raise BadRequest(_clean(BadRequest(CANNOT_LOAD, name=name, error=str(e).splitlines()[0]), repl)
                                  ) from None
-            touched = touched_by(view.access, table) if report.loaded else set()
+            changed = report.loaded or getattr(report, "updated", 0) or getattr(report, "new_scopes", None)
+            touched = touched_by(view.access, table) if changed else set()
             store.touch(*touched)
             a = view.access
             ent = sorted(a.enterprises)[0] if a.enterprises is not None and len(a.enterprises) == 1 else None

@@ -40,6 +40,7 @@ from zhizao.report.summaries import (
     stop_reason_items,
 )
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+from zhizao.server.access import EQUIPMENT
 from zhizao.server.errors import ApiError, NotFound
 from zhizao.server.store import LRU
 
@@ -81,10 +82,16 @@ METHOD_LABELS = {
                  "baseline: output, operating hours, weather)."),
     "development_cycle": N_("Ratio of the mean development cycles of the products of the two periods."),
 }
-#: Fit statistics shown on a Chinese page (the others only on the English one).
+#: Labels of a verification's fit figures (model statistics, ratio figures): shown on a Chinese page (the others
+#: only on the English one, by their key).
 FIT_LABELS = {"r2": N_("Coefficient of determination (R²)"), "cv_rmse": N_("CV(RMSE)"), "nmbe": N_("NMBE"),
               "f_p": N_("F-test p-value"), "phi": N_("Over-dispersion factor"), "n_baseline": N_("Baseline points"),
-              "n": N_("Points")}
+              "n": N_("Points"), "p": N_("Model terms"), "adj_r2": N_("Adjusted R2"),
+              "hac_lags": N_("Newey-West lags"), "bic": N_("BIC"), "passed": N_("Passes the model checks"),
+              "heating_base_c": N_("Heating balance point [°C]"), "cooling_base_c": N_("Cooling balance point [°C]"),
+              "cells": N_("Cells (equipment and product)"), "log_variance": N_("Variance of the log ratio"),
+              "df": N_("Degrees of freedom"), "simple_baseline": N_("Baseline, ratio of totals"),
+              "simple_reporting": N_("Reporting, ratio of totals")}
 #: Zone of the clock times shown (uploads, sessions).
 DISPLAY_TZ = "Asia/Shanghai"
 #: Validation rules of the ingest stage (quarantine), as readers name them.
@@ -116,7 +123,7 @@ TABLE_KPIS = (("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "p
               ("energy_kwh", N_("Energy [kWh]"), "num"),
               ("comprehensive_energy_consumption", N_("Energy per unit [kgce/unit]"), "sig"))
 ROLE_LABELS = {"admin": N_("Administrator"), "analyst": N_("Programme analyst"), "assessor": N_("Assessor"),
-               "enterprise": N_("Enterprise user")}
+               "enterprise": N_("Enterprise user"), "district": N_("District reviewer")}
 
 
 class Page:
@@ -168,10 +175,22 @@ class Page:
         except (ValueError, TypeError):
             return str(iso)
 
-    def local_date(self, v, tz) -> str:
-        """A time stamp (or ISO string) shown as the local date in zone ``tz``."""
+    def register_date(self, v) -> str:
+        """A register date (a project's start, a designation's date) as it is: no time zone moves it."""
         if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
             return NULL
+        if isinstance(v, pd.Timestamp):
+            v = v.date()
+        if isinstance(v, str):
+            v = dt.date.fromisoformat(v[:10])
+        return self.f.date(v)
+
+    def local_date(self, v, tz) -> str:
+        """A time stamp (or ISO string) shown as the local date in zone ``tz``; a date as it is."""
+        if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+            return NULL
+        if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+            return self.register_date(v)
         try:
             t = pd.Timestamp(v)
             t = t.tz_localize("UTC") if t.tzinfo is None else t
@@ -203,8 +222,11 @@ class Page:
         return self._(DEFINITION_LABELS[code]) if code in DEFINITION_LABELS else (str(code) if code else NULL)
 
     def method(self, r) -> str:
-        """How a result was verified: the method as the verify stage states it (English, exact) on an English
-        page; its standing description on a Chinese one (the exact text stays in the API and the English page)."""
+        """How a result was verified: the method as the verify stage states it, in this language (its structured
+        message); for a result without one, the exact English text on an English page and the indicator's
+        standing description on a Chinese one."""
+        if getattr(r, "method_message", None) is not None:
+            return r.method_text(self.lang)
         if self.lang == "en" or not r.indicator:
             return str(r.method)
         return self._(METHOD_LABELS.get(r.indicator, METHOD_LABELS["energy"]))
@@ -246,7 +268,7 @@ def simulated_equipment(view) -> set:
     from zhizao.provenance import simulated_ids
 
     return view.cached(("simulated", "equipment"), lambda: simulated_ids(view.read.con, "equipment",
-                                                                          "equipment_id"))
+                                                                          "equipment_id"), EQUIPMENT)
 
 
 def simulated_projects(view) -> set:
@@ -265,11 +287,11 @@ def _entity_simulated(view, level: str | None, ids) -> bool:
     return bool(set(eq.loc[eq[col].isin(list(ids)), "equipment_id"]) & sim)
 
 
-def _num_cell(text, title=None):
+def num_cell(text, title=None):
     return {"text": text, "num": True, "title": title}
 
 
-def _cell(text, href=None, title=None):
+def cell(text, href=None, title=None):
     return {"text": text, "href": href, "title": title, "num": False}
 
 
@@ -284,14 +306,14 @@ def entity_url(level: str, eid: str, q: dict | None = None) -> str:
 def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> dict:
     col = LEVEL_ID_COLUMN[level]
     _ = pg._
-    head = [_cell(pg.level(level))] + [_num_cell(_(h)) for _c, h, _k in TABLE_KPIS]
+    head = [cell(pg.level(level))] + [num_cell(_(h)) for _c, h, _k in TABLE_KPIS]
     rows = []
     for _i, r in df.sort_values(col, key=lambda s: s.astype(str)).head(MAX_ROWS).iterrows():
         reasons = null_reason_messages(r.get("null_reason_codes"))
-        row = [_cell(str(r[col]), entity_url(level, r[col], q) if link else None)]
+        row = [cell(str(r[col]), entity_url(level, r[col], q) if link else None)]
         for c, _h, kind in TABLE_KPIS:
             v = r.get(c)
-            row.append(_num_cell(pg.fmt(v, kind), null_reason_text(reasons.get(c), pg.lang) if pd.isna(v) else None))
+            row.append(num_cell(pg.fmt(v, kind), null_reason_text(reasons.get(c), pg.lang) if pd.isna(v) else None))
         rows.append(row)
     foot = None
     if len(df) > MAX_ROWS:
@@ -407,21 +429,21 @@ def _waterfall(view, pg: Page, level, eid, start, end) -> dict:
     steps = waterfall_steps(r, _, pg.f)
     svg = pg.chart("waterfall", lambda: charts.waterfall(pd.DataFrame(steps), _("Time model waterfall"), _("Hours"),
                                                          _("Category")))
-    rows = [[_cell(_(WATERFALL[c][0])), _num_cell(pg.f.hours(r[c])),
-             _num_cell(pg.f.pct(r[c] / r["calendar_time"]) if r["calendar_time"] else NULL)] for c in WATERFALL]
-    return {"svg": svg, "table": {"head": [_cell(_("Category")), _num_cell(_("Hours")),
-                                           _num_cell(_("Share of calendar time"))], "rows": rows, "foot": None}}
+    rows = [[cell(_(WATERFALL[c][0])), num_cell(pg.f.hours(r[c])),
+             num_cell(pg.f.pct(r[c] / r["calendar_time"]) if r["calendar_time"] else NULL)] for c in WATERFALL]
+    return {"svg": svg, "table": {"head": [cell(_("Category")), num_cell(_("Hours")),
+                                           num_cell(_("Share of calendar time"))], "rows": rows, "foot": None}}
 
 
 def _pareto_block(pg: Page, items, title, name) -> dict:
     _ = pg._
     bars = pareto(items)
     data = [{"label": b.label, "value": b.seconds / 3600.0, "cum": b.cumulative} for b in bars]
-    rows = [[_cell(b.label), _num_cell(pg.f.hours(b.seconds)), _num_cell(pg.f.pct(b.share)),
-             _num_cell(pg.f.pct(b.cumulative))] for b in bars]
+    rows = [[cell(b.label), num_cell(pg.f.hours(b.seconds)), num_cell(pg.f.pct(b.share)),
+             num_cell(pg.f.pct(b.cumulative))] for b in bars]
     svg = pg.chart(name, lambda: charts.pareto(pd.DataFrame(data), title, _("Hours"), _("Cumulative share")))
-    return {"svg": svg, "table": {"head": [_cell(_("Loss")), _num_cell(_("Hours")), _num_cell(_("Share")),
-                                           _num_cell(_("Cumulative share"))], "rows": rows, "foot": None}}
+    return {"svg": svg, "table": {"head": [cell(_("Loss")), num_cell(_("Hours")), num_cell(_("Share")),
+                                           num_cell(_("Cumulative share"))], "rows": rows, "foot": None}}
 
 
 def _pareto(view, pg: Page, level, eid, start, end) -> dict:
@@ -493,18 +515,18 @@ def _data_quality(view, pg: Page, level, eid, start, end) -> dict:
     rows = []
     for c in dq_summary(dq):
         total = NULL if c.total is None else dq_value(pg.f, _, c.unit, c.total)
-        rows.append([_cell(_(c.label)), _cell(_(c.description)), _num_cell(pg.f.num(c.rows)),
-                     _num_cell(total), _num_cell(dq_value(pg.f, _, c.unit, c.largest))])
-    summary = {"head": [_cell(_("Check")), _cell(_("Description")), _num_cell(_("Rows")), _num_cell(_("Total")),
-                        _num_cell(_("Largest"))], "rows": rows, "foot": None}
+        rows.append([cell(_(c.label)), cell(_(c.description)), num_cell(pg.f.num(c.rows)),
+                     num_cell(total), num_cell(dq_value(pg.f, _, c.unit, c.largest))])
+    summary = {"head": [cell(_("Check")), cell(_("Description")), num_cell(_("Rows")), num_cell(_("Total")),
+                        num_cell(_("Largest"))], "rows": rows, "foot": None}
     first = dq.head(20)
-    listing = [[_cell(str(x[dcol]), entity_url(dq_level, x[dcol]) if dq_level in view.access.levels else None),
-                _cell(pg.date(x["period_start"])),
-                _cell(_(check_label(x["check"]))),
-                _num_cell(dq_value(pg.f, _, check_unit(x["check"]), x["value"]))]
+    listing = [[cell(str(x[dcol]), entity_url(dq_level, x[dcol]) if dq_level in view.access.levels else None),
+                cell(pg.date(x["period_start"])),
+                cell(_(check_label(x["check"]))),
+                num_cell(dq_value(pg.f, _, check_unit(x["check"]), x["value"]))]
                for _i, x in first.iterrows()]
     return {"summary": summary, "rows": {
-        "head": [_cell(pg.level(dq_level)), _cell(_("Date")), _cell(_("Check")), _num_cell(_("Value"))],
+        "head": [cell(pg.level(dq_level)), cell(_("Date")), cell(_("Check")), num_cell(_("Value"))],
         "rows": listing, "foot": _("Rows shown: %(shown)s of %(total)s.") % {"shown": len(first), "total": len(dq)}}}
 
 
@@ -516,23 +538,26 @@ def project_list(view, pg: Page, q: dict) -> dict:
     nver = ver[ver["improvement"].notna()].groupby("project_id").size() if len(ver) else pd.Series(dtype=int)
     rows = []
     for _i, p in prj.iterrows():
-        rows.append([_cell(p["project_id"], f"/projects/{p['project_id']}"), _cell(str(p["enterprise"] or
+        rows.append([cell(p["project_id"], f"/projects/{p['project_id']}"), cell(str(p["enterprise"] or
                                                                                        p["enterprise_id"])),
-                     _cell(str(p["name"]) if isinstance(p["name"], str) else NULL),
-                     _cell(str(p["district"]) if isinstance(p["district"], str) else NULL),
-                     _cell(vocab.label("type", p["type"], pg.lang)),
-                     _cell(str(p["scope"]) if isinstance(p["scope"], str) else NULL),
-                     _cell(pg.local_date(p["start"], p["tz"])),
-                     _cell(pg.local_date(p["commissioning_end"], p["tz"])),
-                     _num_cell(pg.f.wan(p["investment"], 1)), _cell(vocab.label("status", p["status"], pg.lang)),
-                     _num_cell(pg.f.num(int(nver.get(p["project_id"], 0))))])
-    head = [_cell(_("Project code")), _cell(_("Enterprise")), _cell(_("Project name")), _cell(_("District")),
-            _cell(_("Project type")), _cell(_("Scope")), _cell(_("Start")), _cell(_("Commissioning end")),
-            _num_cell(_("Investment (10,000 CNY)")), _cell(_("Status")), _num_cell(_("Verified indicators"))]
+                     cell(str(p["name"]) if isinstance(p["name"], str) else NULL),
+                     cell(str(p["district"]) if isinstance(p["district"], str) else NULL),
+                     cell(vocab.label("type", p["type"], pg.lang)),
+                     cell(str(p["scope"]) if isinstance(p["scope"], str) else NULL),
+                     cell(pg.local_date(p["start"], p["tz"])),
+                     cell(pg.local_date(p["commissioning_end"], p["tz"])),
+                     num_cell(pg.f.wan(p["investment"], 1)), cell(vocab.label("status", p["status"], pg.lang)),
+                     num_cell(pg.f.num(int(nver.get(p["project_id"], 0))))])
+    head = [cell(_("Project code")), cell(_("Enterprise")), cell(_("Project name")), cell(_("District")),
+            cell(_("Project type")), cell(_("Scope")), cell(_("Start")), cell(_("Commissioning end")),
+            num_cell(_("Investment (10,000 CNY)")), cell(_("Status")), num_cell(_("Verified indicators"))]
     sim = simulated_projects(view)
     return {"table": {"head": head, "rows": rows, "foot": None}, "n": len(prj),
             "simulated": bool(sim & set(prj["project_id"]))}
 
+
+#: Labels of the verdicts (zhizao.verify.result.VERDICTS).
+VERDICT_LABELS = {"verified": N_("verified"), "indicative": N_("indicative"), "refused": N_("refused")}
 
 DECLARED = (("declared_efficiency", "production_efficiency"), ("declared_defect_rate", "defect_rate"),
             ("declared_operating_cost", "operating_cost"), ("declared_unit_energy", "unit_energy"),
@@ -553,38 +578,42 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
              (_("Commissioning end"), pg.local_date(p.get("commissioning_end"), tz)),
              (_("Investment (10,000 CNY)"), pg.f.wan(p.get("investment"), 1)),
              (_("Status"), vocab.label("status", p.get("status"), pg.lang))]
-    declared = [[_cell(vocab.label("gain", ind, pg.lang)), _num_cell(pg.f.pct(p.get(c)))] for c, ind in DECLARED]
+    declared = [[cell(vocab.label("gain", ind, pg.lang)), num_cell(pg.f.pct(p.get(c)))] for c, ind in DECLARED]
     rows, details = [], []
     for r in sorted(results, key=lambda x: x.indicator):
         label = _(INDICATOR_LABELS[r.indicator]) if r.indicator in INDICATOR_LABELS else r.indicator
         gain = vocab.label("gain", r.indicator, pg.lang) if r.indicator in vocab.INDICATOR_GAINS else label
         ci = NULL if r.ci_low is None else pg.f.pct_range(r.ci_low, r.ci_high)
         (b0, b1), (r0, r1) = r.baseline_period, r.reporting_period
-        rows.append([_cell(gain, title=pg.definition(r.definition)), _cell(pg.f.period(b0, b1, tz=tz)),
-                     _num_cell(pg.f.sig(r.baseline)), _cell(pg.f.period(r0, r1, tz=tz)),
-                     _num_cell(pg.f.sig(r.reporting)), _num_cell(pg.f.sig(r.adjusted_baseline)),
-                     _num_cell(pg.f.pct(r.improvement)), _num_cell(ci)])
+        rows.append([cell(gain, title=pg.definition(r.definition)), cell(pg.f.period(b0, b1, tz=tz)),
+                     num_cell(pg.f.sig(r.baseline)), cell(pg.f.period(r0, r1, tz=tz)),
+                     num_cell(pg.f.sig(r.reporting)), num_cell(pg.f.sig(r.adjusted_baseline)),
+                     num_cell(pg.f.pct(r.improvement)), num_cell(ci)])
         fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
-                pg.f.sig(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+                (_("yes") if v else _("no")) if isinstance(v, bool) else
+                pg.f.sig(v) if isinstance(v, (int, float)) else str(v))
                for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict)) and
                (k in FIT_LABELS or pg.lang == "en")]
         details.append({"label": label, "method": pg.method(r), "definition": pg.definition(r.definition),
+                        "estimand": r.estimand.text(pg.lang) if r.estimand is not None else None,
+                        "interval": r.interval_text(pg.lang),
+                        "verdict": _(VERDICT_LABELS[r.verdict]) if r.verdict in VERDICT_LABELS else r.verdict,
                         "fit": fit, "warnings": [pg.message(w) for w in (r.warnings or [])]})
-    head = [_cell(_("Indicator")), _cell(_("Baseline period")), _num_cell(_("Baseline")),
-            _cell(_("Reporting period")), _num_cell(_("Reporting")), _num_cell(_("Adjusted baseline")),
-            _num_cell(_("Improvement")),
-            _num_cell(_("%(conf)s confidence interval") % {"conf": pg.f.pct(results[0].confidence, 0)
+    head = [cell(_("Indicator")), cell(_("Baseline period")), num_cell(_("Baseline")),
+            cell(_("Reporting period")), num_cell(_("Reporting")), num_cell(_("Adjusted baseline")),
+            num_cell(_("Improvement")),
+            num_cell(_("%(conf)s confidence interval") % {"conf": pg.f.pct(results[0].confidence, 0)
                                                            if results and results[0].confidence else ""})]
     des = view.designations()
     des = des[des["project_id"] == project_id]
-    drows = [[_cell(_(DESIGNATION_LABELS.get(d["designation"], d["designation"]))),
-              _cell(_(DESIGNATION_LEVEL_LABELS[d["level"]]) if d["level"] in DESIGNATION_LEVEL_LABELS
-                    else str(d["level"])), _cell(pg.local_date(d["date"], d.get("tz") or tz))]
+    drows = [[cell(_(DESIGNATION_LABELS.get(d["designation"], d["designation"]))),
+              cell(_(DESIGNATION_LEVEL_LABELS[d["level"]]) if d["level"] in DESIGNATION_LEVEL_LABELS
+                    else str(d["level"])), cell(pg.local_date(d["date"], d.get("tz") or tz))]
              for _i, d in des.iterrows()]
-    return {"project": p, "facts": facts, "declared": {"head": [_cell(_("Indicator")), _num_cell(_("Declared"))],
+    return {"project": p, "facts": facts, "declared": {"head": [cell(_("Indicator")), num_cell(_("Declared"))],
                                                         "rows": declared, "foot": None},
             "results": {"head": head, "rows": rows, "foot": None} if rows else None, "details": details,
-            "designations": {"head": [_cell(_("Designation")), _cell(_("Level")), _cell(_("Date"))], "rows": drows,
+            "designations": {"head": [cell(_("Designation")), cell(_("Level")), cell(_("Date"))], "rows": drows,
                              "foot": None} if drows else None,
             "can_verify": view.access.store_verifications,
             "simulated": project_id in simulated_projects(view)}
@@ -604,23 +633,20 @@ def _count_table(pg: Page, df: pd.DataFrame, key: str, head: str, labels=None, k
         else:
             label = _(labels[label]) if labels and label in labels else str(label)
         share = r["n_projects"] / total if total else None
-        rows.append([_cell(label), _num_cell(pg.f.num(r["n_projects"])), _num_cell(pg.f.pct(share)),
-                     _num_cell(pg.f.wan(r.get("investment"), 1)) if "investment" in r else _num_cell(NULL)])
-    return {"head": [_cell(head), _num_cell(_("Number of projects")), _num_cell(_("Share")),
-                     _num_cell(_("Investment (10,000 CNY)"))], "rows": rows, "foot": None}
+        rows.append([cell(label), num_cell(pg.f.num(r["n_projects"])), num_cell(pg.f.pct(share)),
+                     num_cell(pg.f.wan(r.get("investment"), 1)) if "investment" in r else num_cell(NULL)])
+    return {"head": [cell(head), num_cell(_("Number of projects")), num_cell(_("Share")),
+                     num_cell(_("Investment (10,000 CNY)"))], "rows": rows, "foot": None}
 
 
 def _programme_charts(pg: Page, s: dict) -> dict:
     """The programme page's charts (inline SVG): projects and investment by district and by year, declared
     against verified per indicator."""
-    from zhizao.portfolio.bulletin import _Bulletin
+    from zhizao.portfolio.bulletin import bulletin_charts
 
-    b = _Bulletin(s, pg.lang)
-    out = {}
-    for name, make in (("district", b.district_chart), ("year", b.year_chart), ("indicators", b.averages_chart)):
-        svg = make() if s["totals"]["n_projects"] else None
-        out[name] = Markup(svg) if svg else None
-    return out
+    if not s["totals"]["n_projects"]:
+        return {"district": None, "year": None, "indicators": None}
+    return {name: Markup(svg) if svg else None for name, svg in bulletin_charts(s, pg.lang).items()}
 
 
 def programme(view, pg: Page, q: dict) -> dict:
@@ -637,29 +663,29 @@ def programme(view, pg: Page, q: dict) -> dict:
     arows = []
     for _i, r in av.iterrows():
         ci = pg.f.pct_range(r.get("ci_low"), r.get("ci_high"))
-        arows.append([_cell(vocab.label("gain", r["indicator"], pg.lang)),
-                      _cell(_(BASIS_LABELS.get(r["basis"], r["basis"]))), _num_cell(pg.f.num(r["n"])),
-                      _num_cell(pg.f.pct(r["mean"])), _num_cell(ci), _num_cell(pg.f.pct(r.get("weighted_mean"))),
-                      _num_cell(pg.f.pct(r.get("median"))),
-                      _num_cell(pg.f.pct_range(r.get("q1"), r.get("q3"))),
-                      _num_cell(pg.f.pct_range(r.get("min"), r.get("max")))])
-    ahead = [_cell(_("Indicator")), _cell(_("Basis")), _num_cell(_("Number of projects")), _num_cell(_("Mean")),
-             _num_cell(_("%(c)s interval") % {"c": pg.f.pct(s["confidence"], 0)}), _num_cell(_("Weighted mean")),
-             _num_cell(_("Median")), _num_cell(_("Quartiles")), _num_cell(_("Minimum to maximum"))]
+        arows.append([cell(vocab.label("gain", r["indicator"], pg.lang)),
+                      cell(_(BASIS_LABELS.get(r["basis"], r["basis"]))), num_cell(pg.f.num(r["n"])),
+                      num_cell(pg.f.pct(r["mean"])), num_cell(ci), num_cell(pg.f.pct(r.get("weighted_mean"))),
+                      num_cell(pg.f.pct(r.get("median"))),
+                      num_cell(pg.f.pct_range(r.get("q1"), r.get("q3"))),
+                      num_cell(pg.f.pct_range(r.get("min"), r.get("max")))])
+    ahead = [cell(_("Indicator")), cell(_("Basis")), num_cell(_("Number of projects")), num_cell(_("Mean")),
+             num_cell(_("%(c)s interval") % {"c": pg.f.pct(s["confidence"], 0)}), num_cell(_("Weighted mean")),
+             num_cell(_("Median")), num_cell(_("Quartiles")), num_cell(_("Minimum to maximum"))]
     des = s["by_designation"]
-    drows = [[_cell(_(DESIGNATION_LABELS.get(r["designation"], r["designation"]))), _num_cell(pg.f.num(r["n"]))]
+    drows = [[cell(_(DESIGNATION_LABELS.get(r["designation"], r["designation"]))), num_cell(pg.f.num(r["n"]))]
              for _i, r in des.iterrows()]
     dl = s["by_designation_level"]
-    dlrows = [[_cell(_(DESIGNATION_LABELS.get(r["designation"], r["designation"]))),
-               _cell(_(DESIGNATION_LEVEL_LABELS[r["level"]]) if r.get("level") in DESIGNATION_LEVEL_LABELS
-                     else str(r.get("level"))), _num_cell(pg.f.num(r["n"]))] for _i, r in dl.iterrows()]
+    dlrows = [[cell(_(DESIGNATION_LABELS.get(r["designation"], r["designation"]))),
+               cell(_(DESIGNATION_LEVEL_LABELS[r["level"]]) if r.get("level") in DESIGNATION_LEVEL_LABELS
+                     else str(r.get("level"))), num_cell(pg.f.num(r["n"]))] for _i, r in dl.iterrows()]
     cov = s["coverage"]
-    crows = [[_cell(_(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))), _num_cell(pg.f.num(r["n_verified"])),
-              _num_cell(pg.f.num(r["n_declared_only"])), _num_cell(pg.f.num(r["n_neither"]))]
+    crows = [[cell(_(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))), num_cell(pg.f.num(r["n_verified"])),
+              num_cell(pg.f.num(r["n_declared_only"])), num_cell(pg.f.num(r["n_neither"]))]
              for _i, r in cov.iterrows()]
     rk = s["rankings"]
-    rrows = [[_cell(_(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))), _num_cell(pg.f.num(r["rank"])),
-              _cell(r["project_id"], f"/projects/{r['project_id']}"), _num_cell(pg.f.pct(r["improvement"]))]
+    rrows = [[cell(_(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))), num_cell(pg.f.num(r["rank"])),
+              cell(r["project_id"], f"/projects/{r['project_id']}"), num_cell(pg.f.pct(r["improvement"]))]
              for _i, r in rk.iterrows()] if len(rk) else []
     pv = s["project_values"]
     dist = []
@@ -680,14 +706,14 @@ def programme(view, pg: Page, q: dict) -> dict:
         "by_district": _count_table(pg, s["by_district"], "district", _("District")),
         "by_industry": _count_table(pg, s["by_industry"], "industry", _("Industry"), kind="industry"),
         "by_year": _count_table(pg, s["by_year"], "year", _("Year")),
-        "designations": {"head": [_cell(_("Designation")), _num_cell(_("Designated units"))], "rows": drows,
+        "designations": {"head": [cell(_("Designation")), num_cell(_("Designated units"))], "rows": drows,
                          "foot": None},
-        "designation_levels": {"head": [_cell(_("Designation")), _cell(_("Level")), _num_cell(_("Designated units"))],
+        "designation_levels": {"head": [cell(_("Designation")), cell(_("Level")), num_cell(_("Designated units"))],
                                "rows": dlrows, "foot": None},
-        "coverage": {"head": [_cell(_("Indicator")), _num_cell(_("Verified")), _num_cell(_("Declared only")),
-                              _num_cell(_("Neither"))], "rows": crows, "foot": None},
-        "rankings": {"head": [_cell(_("Indicator")), _num_cell(_("Rank")), _cell(_("Project")),
-                              _num_cell(_("Improvement"))], "rows": rrows, "foot": None} if rrows else None,
+        "coverage": {"head": [cell(_("Indicator")), num_cell(_("Verified")), num_cell(_("Declared only")),
+                              num_cell(_("Neither"))], "rows": crows, "foot": None},
+        "rankings": {"head": [cell(_("Indicator")), num_cell(_("Rank")), cell(_("Project")),
+                              num_cell(_("Improvement"))], "rows": rrows, "foot": None} if rrows else None,
         "distributions": dist,
         "charts": _programme_charts(pg, s),
         "simulated": bool(s["totals"].get("n_simulated_projects")),
@@ -719,15 +745,15 @@ def recognition(view, pg: Page, q: dict) -> dict:
         passed = {True: "✓", False: "✗"}.get(r["passed"], NULL)
         ev = list(r["evidence"] or [])
         label = _(CRITERIA[r["criterion"]]) if r["criterion"] in CRITERIA else r["criterion"]
-        rows.append([_cell(label, title=r["description"]), _cell(r["description"]),
-                     _num_cell(f"{OPERATORS.get(op, op)} {fmt(thr)}" if thr is not None else NULL),
-                     _num_cell(fmt(val) if val is not None else NULL),
+        rows.append([cell(label, title=r["description"]), cell(r["description"]),
+                     num_cell(f"{OPERATORS.get(op, op)} {fmt(thr)}" if thr is not None else NULL),
+                     num_cell(fmt(val) if val is not None else NULL),
                      {"text": passed, "num": False, "cls": {True: "pass", False: "fail"}.get(r["passed"], "na")},
-                     _cell(_("data") if r["source"] == "data" else _("declaration to be confirmed")),
-                     _cell(r["basis"]), _cell(", ".join(map(str, ev[:8])) + (" …" if len(ev) > 8 else ""))])
-    ctx["result"] = {"head": [_cell(_("Criterion")), _cell(_("Description")), _num_cell(_("Threshold")),
-                              _num_cell(_("Value")), _cell(_("Passed")), _cell(_("Source")), _cell(_("Basis")),
-                              _cell(_("Evidence"))], "rows": rows, "foot": None}
+                     cell(_("data") if r["source"] == "data" else _("declaration to be confirmed")),
+                     cell(r["basis"]), cell(", ".join(map(str, ev[:8])) + (" …" if len(ev) > 8 else ""))])
+    ctx["result"] = {"head": [cell(_("Criterion")), cell(_("Description")), num_cell(_("Threshold")),
+                              num_cell(_("Value")), cell(_("Passed")), cell(_("Source")), cell(_("Basis")),
+                              cell(_("Evidence"))], "rows": rows, "foot": None}
     ctx["designation_label"] = _(DESIGNATION_LABELS.get(des, des))
     return ctx
 
@@ -754,17 +780,17 @@ OPERATORS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 def data_page(view, pg: Page) -> dict:
     _ = pg._
     ups = view.uploads(50)
-    urows = [[_cell(u["upload_id"], f"/data/uploads/{u['upload_id']}"), _cell(u["file_name"]),
-              _cell(pg.table_label(u["table"])),
-              _cell(u["principal"]), _num_cell(pg.f.num(u["loaded"])), _num_cell(pg.f.num(u["quarantined"])),
-              _num_cell(pg.f.num(u["skipped"])), _cell(pg.datetime(u["uploaded_at"]))] for _i, u in ups.iterrows()]
+    urows = [[cell(u["upload_id"], f"/data/uploads/{u['upload_id']}"), cell(u["file_name"]),
+              cell(pg.table_label(u["table"])),
+              cell(u["principal"]), num_cell(pg.f.num(u["loaded"])), num_cell(pg.f.num(u["quarantined"])),
+              num_cell(pg.f.num(u["skipped"])), cell(pg.datetime(u["uploaded_at"]))] for _i, u in ups.iterrows()]
     qs = view.quarantine_summary()
-    qrows = [[_cell(pg.table_label(r["table"])), _cell(pg.rule_label(r["rule"])), _num_cell(pg.f.num(r["records"])),
-              _cell(pg.detail(r["example"]))] for _i, r in qs.iterrows()]
-    return {"uploads": {"head": [_cell(_("Upload")), _cell(_("File")), _cell(_("Table")), _cell(_("By")),
-                                 _num_cell(_("Loaded")), _num_cell(_("Quarantined")), _num_cell(_("Already stored")),
-                                 _cell(_("Time"))], "rows": urows, "foot": None} if urows else None,
-            "summary": {"head": [_cell(_("Table")), _cell(_("Rule")), _num_cell(_("Records")), _cell(_("Example"))],
+    qrows = [[cell(pg.table_label(r["table"])), cell(pg.rule_label(r["rule"])), num_cell(pg.f.num(r["records"])),
+              cell(pg.detail(r["example"]))] for _i, r in qs.iterrows()]
+    return {"uploads": {"head": [cell(_("Upload")), cell(_("File")), cell(_("Table")), cell(_("By")),
+                                 num_cell(_("Loaded")), num_cell(_("Quarantined")), num_cell(_("Already stored")),
+                                 cell(_("Time"))], "rows": urows, "foot": None} if urows else None,
+            "summary": {"head": [cell(_("Table")), cell(_("Rule")), num_cell(_("Records")), cell(_("Example"))],
                         "rows": qrows, "foot": None} if qrows else None}
 
 
@@ -772,11 +798,11 @@ def quarantine_rows(pg: Page, q: pd.DataFrame) -> dict | None:
     _ = pg._
     if q.empty:
         return None
-    rows = [[_cell(pg.table_label(r["table"])), _num_cell(pg.f.num(r["line"])), _cell(pg.rule_label(r["rule"])),
-             _cell(pg.detail(r["detail"])),
+    rows = [[cell(pg.table_label(r["table"])), num_cell(pg.f.num(r["line"])), cell(pg.rule_label(r["rule"])),
+             cell(pg.detail(r["detail"])),
              {"text": (r["raw"] or "")[:300], "num": False, "cls": "raw"}] for _i, r in q.iterrows()]
-    return {"head": [_cell(_("Table")), _num_cell(_("Line")), _cell(_("Rule")), _cell(_("Reason")),
-                     _cell(_("Record"))], "rows": rows, "foot": None}
+    return {"head": [cell(_("Table")), num_cell(_("Line")), cell(_("Rule")), cell(_("Reason")),
+                     cell(_("Record"))], "rows": rows, "foot": None}
 
 
 def today() -> str:

@@ -14,211 +14,48 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from functools import cache
-from pathlib import Path
 from typing import TypeGuard
 from urllib.parse import quote, urlencode, urlparse
 
-import jinja2
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
 
-import zhizao
-from zhizao.i18n import LANGUAGES, N_, translations
+from zhizao.i18n import LANGUAGES
 from zhizao.messages import define
 from zhizao.schema import LEVELS, TABLES
 from zhizao.server import accounts, views
-from zhizao.server.access import Principal, TenantView, role_sees_programme
+from zhizao.server.access import TenantView
 from zhizao.server.auth import COOKIE, DEVICE_COOKIE, DEVICE_DAYS
 from zhizao.server.deps import MaybeWho, View, get_server
-from zhizao.server.errors import ApiError, BadRequest, Forbidden, NotFound
+from zhizao.server.errors import ApiError, BadRequest, NotFound
+from zhizao.server.pages import (  # noqa: F401
+    FORM_EXPIRED,
+    LANG_COOKIE,
+    NAV,
+    QUERY_KEYS,
+    TEMPLATES,
+    TOO_LONG,
+    check_csrf,
+    env,
+    error_page,
+    lang_of,
+    remember,
+    render,
+    request_query,
+    safe_next,
+    url_with,
+)
 from zhizao.server.uploads import bundled_mappings, ingest_upload
 
-TEMPLATES = Path(__file__).parent / "templates"
-LANG_COOKIE = "zhizao_lang"
 #: The pre-session cookie of the login form's CSRF token (path /login only).
 LOGIN_COOKIE = "zhizao_login"
 LOGIN_COOKIE_SECONDS = 2 * 3600
 router = APIRouter(include_in_schema=False)
-QUERY_KEYS = ("from", "to", "period", "park", "district", "enterprise", "designation", "scope")
-
-TOO_LONG = define("server.parameter_too_long", "%(name)s is too long")
-FORM_EXPIRED = define("server.form_expired",
-                      "the form has expired or was not sent by this site; reload the page and try again")
 NO_LEVEL = define("server.no_level", "unknown level '%(level)s'")
 NO_CHART = define("server.no_chart", "no chart '%(name)s' for %(level)s %(id)s")
 UNKNOWN_INDICATOR = define("server.unknown_indicator", "unknown indicator '%(name)s'")
 NOT_A_WHOLE_NUMBER = define("server.not_whole_number", "%(name)s is a whole number")
 UNKNOWN_TABLE = define("server.unknown_table_form", "unknown table '%(table)s'")
-
-
-@cache
-def env(lang: str) -> jinja2.Environment:
-    e = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                           extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
-                           undefined=jinja2.StrictUndefined)
-    e.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
-    return e
-
-
-def lang_of(request: Request) -> tuple[str, bool]:
-    q = request.query_params.get("lang")
-    if q in LANGUAGES:
-        return q, True
-    c = request.cookies.get(LANG_COOKIE)
-    return (c if c in LANGUAGES else "zh"), False
-
-
-def _url_with(request: Request, **params) -> str:
-    q = dict(request.query_params)
-    q.update({k: v for k, v in params.items() if v is not None})
-    return request.url.path + "?" + urlencode(q)
-
-
-def _query(request: Request) -> dict:
-    out = {}
-    for k in QUERY_KEYS:
-        v = request.query_params.get(k)
-        if v:
-            if len(v) > 200:
-                raise BadRequest(TOO_LONG, name=k)
-            out[k] = v
-    return out
-
-
-NAV = (("plant", "/plant", N_("Plant")), ("projects", "/projects", N_("Projects")),
-       ("programme", "/programme", N_("Programme")), ("data", "/data", N_("Data")), ("admin", "/admin", N_("Accounts")))
-
-
-EXPORT_FORMATS = ("xlsx", "csv")
-
-
-def _tables(obj, path: tuple = ()):
-    """(key, table) of every displayed table in a page's context, in a stable order (key: dotted path)."""
-    if isinstance(obj, dict):
-        if "head" in obj and "rows" in obj and isinstance(obj.get("rows"), list):
-            yield ".".join(path), obj
-            return
-        for k in obj:
-            yield from _tables(obj[k], path + (str(k),))
-    elif isinstance(obj, (list, tuple)):
-        for k, v in enumerate(obj):
-            yield from _tables(v, path + (str(k),))
-
-
-def _simulated(obj) -> bool:
-    """Whether a page's context says it shows simulated records (any ``"simulated": True``)."""
-    if isinstance(obj, dict):
-        return obj.get("simulated") is True or any(_simulated(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return any(_simulated(v) for v in obj)
-    return False
-
-
-def _export_links(request: Request, c: dict) -> None:
-    """Give every table of a page its download links (the same URL with ``export=<key>&format=xlsx|csv``)."""
-    base = {k: v for k, v in request.query_params.items() if k not in ("export", "format")}
-    for key, t in _tables(c):
-        t["export"] = {f: request.url.path + "?" + urlencode({**base, "export": key, "format": f})
-                       for f in EXPORT_FORMATS}
-
-
-def _export(request: Request, c: dict, title: str, lang: str) -> Response:
-    """One table of a page as .xlsx or CSV: the headers, labels and local dates the page shows."""
-    from zhizao.export import CSV_TYPE, XLSX_TYPE, csv_bytes, display_frame, xlsx_bytes
-
-    key, fmt = request.query_params.get("export", ""), request.query_params.get("format", "xlsx")
-    if fmt not in EXPORT_FORMATS:
-        raise BadRequest(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
-    tables = dict(_tables(c))
-    if key not in tables:
-        raise NotFound(f"no table {key!r} on this page")
-    df, pct = display_frame(tables[key])
-    pg = views.Page(lang)
-    name = title
-    if _simulated(c):
-        mark = pg._("SIMULATED DATA")
-        df.insert(0, pg._("Data source"), mark)
-        name = f"{mark} {title}"
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{name}-{key}").strip("_")[:80] or "table"
-    if fmt == "csv":
-        body, media = csv_bytes(df), CSV_TYPE
-    else:
-        body, media = xlsx_bytes({name: df}, {name: pct}), XLSX_TYPE
-    return Response(body, media_type=media, headers={
-        "Content-Disposition": f"attachment; filename=\"table.{fmt}\"; filename*=UTF-8''{quote(stem)}.{fmt}"})
-
-
-def render(request: Request, template: str, ctx, title: str, nav: str | None = None, status: int = 200,
-           view: TenantView | None = None, principal: Principal | None = None, cache_key: tuple | None = None,
-           headers: dict | None = None) -> Response:
-    """Render a page: its content (cached under ``cache_key`` when given) inside the frame.
-
-    With ``?export=<table key>&format=xlsx|csv`` the answer is that table of the page as a file instead."""
-    lang, from_query = lang_of(request)
-    pg = views.Page(lang)
-    e = env(lang)
-    if request.query_params.get("export") and status == 200:
-        c = ctx() if callable(ctx) else ctx
-        return _export(request, c, title, lang)
-
-    def content():
-        c = ctx() if callable(ctx) else ctx  # a callable is only called when the content is not cached
-        if isinstance(c, dict):
-            _export_links(request, c)
-        return e.get_template(template).render(**c, pg=pg, f=pg.f, lang=lang)
-    if cache_key is not None and view is not None:
-        body = view.cached(("page", lang, view.access.signature, *cache_key), content)
-    else:
-        body = content()
-    principal = principal or (view.access.principal if view is not None else None)
-    nav_items = []
-    if principal is not None:
-        for key, href, label in NAV:
-            if key == "programme" and not role_sees_programme(principal.role):
-                href = "/recognition"
-            nav_items.append({"key": key, "href": href, "label": label})
-    html = e.get_template("layout.html.j2").render(
-        content=Markup(body), title=title, nav=nav, nav_items=nav_items, principal=principal,
-        role_label=pg._(views.ROLE_LABELS.get(principal.role, principal.role)) if principal else None,
-        lang=lang, html_lang="zh-CN" if lang == "zh" else "en", url_zh=_url_with(request, lang="zh"),
-        url_en=_url_with(request, lang="en"), version=zhizao.__version__, pg=pg)
-    resp = HTMLResponse(html, status_code=status, headers=headers)
-    if from_query:
-        resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
-    return resp
-
-
-def error_page(request: Request, status: int, message: str) -> Response:
-    lang, _q = lang_of(request)
-    pg = views.Page(lang)
-    titles = {400: pg._("Bad request"), 403: pg._("Not allowed"), 404: pg._("Not found"),
-              413: pg._("File too large"), 415: pg._("Unsupported file type"), 422: pg._("Invalid input"),
-              500: pg._("Internal error")}
-    principal = getattr(request.state, "principal", None)
-    return render(request, "error.html.j2", {"status": status, "message": message,
-                                             "heading": titles.get(status, str(status))},
-                  titles.get(status, str(status)), status=status, principal=principal)
-
-
-def _check_csrf(view: TenantView, token: str | None) -> None:
-    p = view.access.principal
-    if p.csrf is None or token != p.csrf:
-        raise Forbidden(FORM_EXPIRED)
-
-
-def _remember(request: Request, view: TenantView) -> None:
-    request.state.principal = view.access.principal
-
-
-def _safe_next(nxt: str | None) -> str:
-    if not nxt or not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or len(nxt) > 500:
-        return "/plant"
-    u = urlparse(nxt)
-    if u.scheme or u.netloc:
-        return "/plant"
-    return nxt
 
 
 # -- login
@@ -234,7 +71,7 @@ def _login_page(request: Request, nxt: str, error: str | None = None, status: in
     token = request.cookies.get(LOGIN_COOKIE)
     if not _token_like(token):
         token = secrets.token_urlsafe(24)
-    resp = render(request, "login.html.j2", {"next": _safe_next(nxt), "error": error, "login_csrf": token},
+    resp = render(request, "login.html.j2", {"next": safe_next(nxt), "error": error, "login_csrf": token},
                   pg._("Log in"), status=status)
     resp.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_COOKIE_SECONDS, httponly=True, samesite="strict",
                     secure=get_server(request).secure_cookies, path="/login")
@@ -264,7 +101,7 @@ def same_origin(request: Request) -> bool:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, p: MaybeWho, next: str = "/plant"):
     if p is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
+        return RedirectResponse(safe_next(next), status_code=303)
     return _login_page(request, next)
 
 
@@ -290,7 +127,7 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
     if res is None:
         return _login_page(request, next, pg._("Wrong user name or password."), 401)
     token, _session, user = res
-    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp = RedirectResponse(safe_next(next), status_code=303)
     resp.set_cookie(COOKIE, token, max_age=accounts.SESSION_HOURS * 3600, httponly=True, samesite="lax",
                     secure=s.secure_cookies, path="/")
     resp.set_cookie(DEVICE_COOKIE, s.auth.device_cookie(user.username), max_age=DEVICE_DAYS * 86400, httponly=True,
@@ -301,7 +138,7 @@ def login(request: Request, username: str = Form(..., max_length=64), password: 
 
 @router.post("/logout")
 def logout(request: Request, view: View, csrf: str = Form("", max_length=100)):
-    _check_csrf(view, csrf)
+    check_csrf(view, csrf)
     s = get_server(request)
     if view.access.principal.session_id:
         with s.store.accounts() as con:
@@ -315,22 +152,22 @@ def logout(request: Request, view: View, csrf: str = Form("", max_length=100)):
 # -- plant view
 @router.get("/plant", response_class=HTMLResponse)
 def plant(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
-    q = _query(request)
+    q = request_query(request)
     return render(request, "plant_home.html.j2", lambda: {"home": views.plant_home(view, pg, q), "q": q},
                   pg._("Plant"), "plant", view=view,
-                  cache_key=("plant", tuple(sorted(q.items()))))
+                  cache_key=("plant", tuple(sorted(q.items()))), tenant=True)
 
 
 @router.get("/plant/{level}/{eid}", response_class=HTMLResponse)
 def plant_entity(request: Request, level: str, eid: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     if level not in LEVELS:
         raise NotFound(NO_LEVEL, level=level)
     if len(eid) > 200:
         raise BadRequest(TOO_LONG, name="id")
-    q = _query(request)
+    q = request_query(request)
     lang = lang_of(request)[0]
     base = f"/plant/{quote(level)}/{quote(eid, safe='')}/chart/"
     suffix = "?" + urlencode({**q, "lang": lang})
@@ -340,21 +177,21 @@ def plant_entity(request: Request, level: str, eid: str, view: View):
         return {"e": views.plant_entity(view, pg, level, eid, q), "q": q,
                 "periods": [("day", pg._("Day")), ("week", pg._("Week")), ("month", pg._("Month"))]}
     return render(request, "plant_entity.html.j2", build, f"{pg.level(level)} {eid}", "plant", view=view,
-                  cache_key=("plant", level, eid, tuple(sorted(q.items()))))
+                  cache_key=("plant", level, eid, tuple(sorted(q.items()))), tenant=True)
 
 
 @router.get("/plant/{level}/{eid}/chart/{name}.svg")
 def plant_chart(request: Request, level: str, eid: str, name: str, view: View):
     """One chart of an entity's page, as SVG (drawn once per store version, language and query)."""
-    _remember(request, view)
+    remember(request, view)
     if level not in LEVELS:
         raise NotFound(NO_LEVEL, level=level)
     if len(eid) > 200 or len(name) > 40:
         raise BadRequest(TOO_LONG, name="id")
     lang = lang_of(request)[0]
-    q = _query(request)
+    q = request_query(request)
     svg = view.cached(("chart", lang, view.access.signature, level, eid, name, tuple(sorted(q.items()))),
-                      lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name))
+                      lambda: views.plant_chart(view, views.Page(lang), level, eid, q, name), tenant=True)
     if svg is None:
         raise NotFound(NO_CHART, name=name, level=level, id=eid)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
@@ -363,9 +200,9 @@ def plant_chart(request: Request, level: str, eid: str, name: str, view: View):
 # -- projects
 @router.get("/projects", response_class=HTMLResponse)
 def projects(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
-    q = _query(request)
+    q = request_query(request)
     return render(request, "projects.html.j2", lambda: {"list": views.project_list(view, pg, q), "q": q},
                   pg._("Projects"),
                   "projects", view=view, cache_key=("projects", tuple(sorted(q.items()))))
@@ -373,7 +210,7 @@ def projects(request: Request, view: View):
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
 def project(request: Request, project_id: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     if len(project_id) > 100:
         raise BadRequest(TOO_LONG, name="project id")
     pg = views.Page(lang_of(request)[0])
@@ -387,8 +224,8 @@ def project_verify(request: Request, project_id: str, view: View, csrf: str = Fo
                    indicator: list[str] = Form([], max_length=10)):
     from zhizao.verify import PROJECT_INDICATORS
 
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_store_verification(project_id)
     bad = [i for i in indicator if i not in PROJECT_INDICATORS]
     if bad:
@@ -400,10 +237,10 @@ def project_verify(request: Request, project_id: str, view: View, csrf: str = Fo
 # -- programme
 @router.get("/programme", response_class=HTMLResponse)
 def programme(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
     view.require("programme", "see programme statistics (analysts and administrators only)")
-    q = _query(request)
+    q = request_query(request)
     bq = urlencode({k: v for k, v in q.items() if k in ("park", "district", "from", "to")})
     return render(request, "programme.html.j2", lambda: {"p": views.programme(view, pg, q), "q": q, "bq": bq},
                   pg._("Programme"), "programme", view=view, cache_key=("programme", tuple(sorted(q.items()))))
@@ -411,10 +248,10 @@ def programme(request: Request, view: View):
 
 def _bulletin_request(request: Request, view) -> tuple[str, dict, int]:
     """The notice's language (``lang`` or the reader's), filters and bootstrap resamples (1 to 10,000)."""
-    _remember(request, view)
+    remember(request, view)
     asked = request.query_params.get("lang")
     lang = asked if asked is not None and asked in LANGUAGES else lang_of(request)[0]
-    q = _query(request)
+    q = request_query(request)
     try:
         n_boot = min(max(int(request.query_params.get("n_boot", 2000)), 1), 10000)
     except ValueError:
@@ -443,10 +280,10 @@ def programme_export(request: Request, view: View):
     """Every table of the programme page, one sheet each, as the page shows them."""
     from zhizao.export import XLSX_TYPE, display_frame, xlsx_bytes
 
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
     view.require("programme", "see programme statistics (analysts and administrators only)")
-    q = _query(request)
+    q = request_query(request)
     p = views.programme(view, pg, q)
     sheets, pct = {}, {}
     titles = {"averages": pg._("Average results"), "coverage": pg._("Coverage"), "by_type": pg._("By type"),
@@ -468,9 +305,9 @@ def programme_export(request: Request, view: View):
 
 @router.get("/recognition", response_class=HTMLResponse)
 def recognition(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
-    q = _query(request)
+    q = request_query(request)
     return render(request, "recognition.html.j2", lambda: {"r": views.recognition(view, pg, q), "q": q},
                   pg._("Recognition checks"), "programme", view=view,
                   cache_key=("recognition", tuple(sorted(q.items()))))
@@ -486,7 +323,7 @@ def _data_ctx(view: TenantView, pg: views.Page, error: str | None = None) -> dic
 
 @router.get("/data", response_class=HTMLResponse)
 def data(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
     return render(request, "data.html.j2", _data_ctx(view, pg), pg._("Data"), "data", view=view)
 
@@ -495,8 +332,8 @@ def data(request: Request, view: View):
 def data_upload(request: Request, view: View, table: str = Form(..., max_length=40),
                 file: UploadFile = File(...), mapping_name: str = Form("", max_length=100),
                 mapping: UploadFile | None = File(None), csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     pg = views.Page(lang_of(request)[0])
     s = get_server(request)
     if mapping is not None and not mapping.filename:
@@ -516,7 +353,7 @@ def data_upload(request: Request, view: View, table: str = Form(..., max_length=
 
 @router.get("/data/uploads/{upload_id}", response_class=HTMLResponse)
 def data_upload_page(request: Request, upload_id: str, view: View):
-    _remember(request, view)
+    remember(request, view)
     if len(upload_id) > 40:
         raise BadRequest(TOO_LONG, name="upload id")
     pg = views.Page(lang_of(request)[0])
@@ -544,7 +381,7 @@ def _admin_ctx(view: TenantView, pg: views.Page, notice: str | None = None, new_
 
 @router.get("/admin", response_class=HTMLResponse)
 def admin(request: Request, view: View):
-    _remember(request, view)
+    remember(request, view)
     pg = views.Page(lang_of(request)[0])
     return render(request, "admin.html.j2", _admin_ctx(view, pg), pg._("Accounts"), "admin", view=view)
 
@@ -569,20 +406,21 @@ def _admin_action(request: Request, view: TenantView, fn, success: str):
 def admin_add_user(request: Request, view: View, username: str = Form(..., max_length=64),
                    password: str = Form(..., max_length=1024), role: str = Form(..., max_length=20),
                    enterprise_id: str = Form("", max_length=200), projects: str = Form("", max_length=5000),
-                   csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+                   district: str = Form("", max_length=100), csrf: str = Form("", max_length=100)):
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_admin()
     pids = [x.strip() for x in projects.replace(",", " ").split() if x.strip()]
     return _admin_action(request, view, lambda con: accounts.add_user(
-        con, username, password, role, enterprise_id or None, None, pids) and None, "User created.")
+        con, username, password, role, enterprise_id or None, None, pids, district or None) and None,
+        "User created.")
 
 
 @router.post("/admin/users/{username}/active")
 def admin_user_active(request: Request, username: str, view: View, active: str = Form(..., max_length=5),
                       csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_admin()
     return _admin_action(request, view, lambda con: accounts.set_active(con, username, active == "1"), "")
 
@@ -591,8 +429,8 @@ def admin_user_active(request: Request, username: str, view: View, active: str =
 def admin_add_key(request: Request, view: View, enterprise_id: str = Form("", max_length=200),
                   site: str = Form("", max_length=200), name: str = Form("", max_length=200),
                   csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     p = view.access.principal
     ent, site_ = view.key_scope(enterprise_id or None, site or None)
     return _admin_action(request, view, lambda con: accounts.create_key(
@@ -602,16 +440,16 @@ def admin_add_key(request: Request, view: View, enterprise_id: str = Form("", ma
 
 @router.post("/admin/keys/{key_id}/revoke")
 def admin_revoke_key(request: Request, key_id: str, view: View, csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_key(accounts.get_key(view.read.con, key_id), key_id)
     return _admin_action(request, view, lambda con: accounts.revoke_key(con, key_id) and None, "")
 
 
 @router.post("/admin/sessions/{session_id}/revoke")
 def admin_revoke_session(request: Request, session_id: str, view: View, csrf: str = Form("", max_length=100)):
-    _remember(request, view)
-    _check_csrf(view, csrf)
+    remember(request, view)
+    check_csrf(view, csrf)
     view.require_session(accounts.get_session(view.read.con, session_id), session_id)
     return _admin_action(request, view, lambda con: accounts.revoke_session(con, session_id) and None, "")
 

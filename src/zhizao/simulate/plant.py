@@ -105,7 +105,7 @@ def _hms(text: str) -> int:
     return int(h) * 3600 + int(m) * 60
 
 
-def _localize(dates: np.ndarray, seconds_of_day, tz: str) -> np.ndarray:
+def localize(dates: np.ndarray, seconds_of_day, tz: str) -> np.ndarray:
     """UTC epoch seconds of local wall-clock times ``dates + seconds_of_day`` in zone ``tz``.
 
     Nonexistent wall times (spring forward) move forward; ambiguous ones (fall back) take the first (DST)
@@ -149,14 +149,14 @@ def _runs(seg_s: np.ndarray, seg_e: np.ndarray, mask: np.ndarray) -> tuple[np.nd
     return s[new], e[last]
 
 
-def _to_timestamps(sec: np.ndarray, tz: str) -> pd.DatetimeIndex:
+def to_timestamps(sec: np.ndarray, tz: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.asarray(sec, dtype=np.int64).astype("datetime64[s]")).tz_localize(
         "UTC").tz_convert(tz)
 
 
 def _iso(sec: np.ndarray, tz: str) -> np.ndarray:
     """ISO 8601 strings with the UTC offset (``2025-03-03T06:00:00+01:00``) of epoch seconds."""
-    return _format_iso(_to_timestamps(sec, tz))
+    return _format_iso(to_timestamps(sec, tz))
 
 
 def _format_iso(idx) -> np.ndarray:
@@ -452,7 +452,7 @@ def _calendar(rng: np.random.Generator, d0: _dt.date, days: int, tz: str, holida
     """The site calendar: local days and their edges, shifts and breaks of working days, the plant holiday(s)
     and POT = shifts minus holidays (disjoint intervals) [s since the epoch]."""
     dates = np.datetime64(d0, "D") + np.arange(days + 1)
-    day_edges = _localize(dates, 0, tz)  # local midnights, days + 1 edges
+    day_edges = localize(dates, 0, tz)  # local midnights, days + 1 edges
     t0, t1 = int(day_edges[0]), int(day_edges[-1])
     dates = dates[:-1]
     weekday = (dates.astype(np.int64) + 3) % 7  # Monday = 0
@@ -470,13 +470,13 @@ def _calendar(rng: np.random.Generator, d0: _dt.date, days: int, tz: str, holida
     wd = dates[working]
     shift_s_parts, shift_e_parts, shift_name_parts, brk_s_parts, brk_e_parts = [], [], [], [], []
     for name, a, b, ba, bb in SHIFTS:
-        s = _localize(wd, _hms(a), tz)
-        e = _localize(wd, _hms(b), tz)
+        s = localize(wd, _hms(a), tz)
+        e = localize(wd, _hms(b), tz)
         shift_s_parts.append(s)
         shift_e_parts.append(e)
         shift_name_parts += [name] * len(s)
-        brk_s_parts.append(_localize(wd, _hms(ba), tz))
-        brk_e_parts.append(_localize(wd, _hms(bb), tz))
+        brk_s_parts.append(localize(wd, _hms(ba), tz))
+        brk_e_parts.append(localize(wd, _hms(bb), tz))
     shift_s, shift_e = np.concatenate(shift_s_parts), np.concatenate(shift_e_parts)
     brk_s, brk_e = np.concatenate(brk_s_parts), np.concatenate(brk_e_parts)
     shift_name = np.array(shift_name_parts, dtype=object)
@@ -546,8 +546,8 @@ def _maintenance(rng: np.random.Generator, cal: _Step, machines: int, tz: str) -
         pm_day, pm_slot, pm_machine = map(np.concatenate, (pm_day_parts, pm_slot_parts, pm_machine_parts))
     else:
         pm_day = pm_slot = pm_machine = np.zeros(0, dtype=np.int64)
-    pm_s = _localize(cal.dates[pm_day], pm_slot, tz)
-    pm_e = _localize(cal.dates[pm_day], pm_slot + MAINTENANCE_S, tz)
+    pm_s = localize(cal.dates[pm_day], pm_slot, tz)
+    pm_e = localize(cal.dates[pm_day], pm_slot + MAINTENANCE_S, tz)
     return _Step(pm_s=pm_s, pm_e=pm_e, pm_machine=pm_machine)
 
 
@@ -764,15 +764,15 @@ def _tables(cal: _Step, par: _Step, pm: _Step, tl: _Step, prod: _Step, qual: _St
     corder = np.lexsort((c["scope"].astype(str), c["start"]))
     calendar = pd.DataFrame({
         "scope": c["scope"][corder],
-        "start": _to_timestamps(c["start"][corder], tz),
-        "end": _to_timestamps(c["end"][corder], tz),
+        "start": to_timestamps(c["start"][corder], tz),
+        "end": to_timestamps(c["end"][corder], tz),
         "kind": c["kind"][corder],
         "name": c["name"][corder],
     })
     st = tl.st
     states = pd.DataFrame({
         "equipment_id": mids_a[tl.sm],
-        "start": _to_timestamps(st, tz),
+        "start": to_timestamps(st, tz),
         "end": pd.Series(pd.NaT, index=range(len(st)), dtype=f"datetime64[s, {tz}]"),
         "state": np.array(STATE_NAMES, dtype=object)[tl.sc],
         "category": np.array(_CATEGORY_BY_CODE, dtype=object)[tl.sc],
@@ -780,8 +780,8 @@ def _tables(cal: _Step, par: _Step, pm: _Step, tl: _Step, prod: _Step, qual: _St
     })
     production = pd.DataFrame({
         "equipment_id": mids_a[prod.p_m],
-        "start": _to_timestamps(prod.p_s, tz),
-        "end": _to_timestamps(prod.p_e, tz),
+        "start": to_timestamps(prod.p_s, tz),
+        "end": to_timestamps(prod.p_e, tz),
         "order_id": tl.order_ids[prod.p_o],
         "product_id": pid_a[prod.p_prod],
         "produced": prod.produced,
@@ -792,8 +792,8 @@ def _tables(cal: _Step, par: _Step, pm: _Step, tl: _Step, prod: _Step, qual: _St
     energy = pd.DataFrame({
         "meter_id": np.array([f"EM-{x}" for x in par.mids], dtype=object)[en.e_m],
         "equipment_id": mids_a[en.e_m],
-        "start": _to_timestamps(en.e_s, tz),
-        "end": _to_timestamps(en.e_e, tz),
+        "start": to_timestamps(en.e_s, tz),
+        "end": to_timestamps(en.e_e, tz),
         "carrier": "electricity",
         "quantity": en.e_qty,
         "unit": "kWh",
@@ -801,8 +801,8 @@ def _tables(cal: _Step, par: _Step, pm: _Step, tl: _Step, prod: _Step, qual: _St
     })
     labour = pd.DataFrame({
         "scope": np.array(par.line_ids, dtype=object)[lab.lab_line],
-        "start": _to_timestamps(lab.ls_s[lab.lab_sh], tz),
-        "end": _to_timestamps(lab.ls_e[lab.lab_sh], tz),
+        "start": to_timestamps(lab.ls_s[lab.lab_sh], tz),
+        "end": to_timestamps(lab.ls_e[lab.lab_sh], tz),
         "attendance_hours": lab.attendance,
         "work_hours": np.round(lab.work, 2),
         "headcount": lab.head.astype(np.int64),
@@ -810,7 +810,7 @@ def _tables(cal: _Step, par: _Step, pm: _Step, tl: _Step, prod: _Step, qual: _St
     })
     quality = pd.DataFrame({
         "equipment_id": mids_a[qual.q_m],
-        "ts": _to_timestamps(qual.q_ts, tz),
+        "ts": to_timestamps(qual.q_ts, tz),
         "product_id": pid_a[prod.p_prod[qual.qrep]],
         "unit_id": [f"{par.mids[m]}-{u + 1:07d}" for m, u in zip(qual.q_m.tolist(), qual.q_unit.tolist())],
         "result": np.where(qual.q_fail, "fail", "pass").astype(object),
@@ -939,7 +939,7 @@ def _cells(s: pd.Series) -> list[str]:
     return text[codes].tolist()
 
 
-def _write_csv(df: pd.DataFrame, path: Path, chunk: int = 500_000) -> None:
+def write_csv(df: pd.DataFrame, path: Path, chunk: int = 500_000) -> None:
     """Write ``df`` as CSV (header, comma separated, ``\n`` line ends) in chunks of rows."""
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(str(c) for c in df.columns) + "\n")
@@ -977,7 +977,7 @@ def write_plant(tables: dict, out_dir) -> dict[str, Path]:
     for name, df in tables.items():
         fname = "truth_elements.csv" if name == "truth" else f"{name}.csv"
         p = out / fname
-        _write_csv(df, p)
+        write_csv(df, p)
         paths[name] = p
         counts[fname] = len(df)
     meta: dict = {}

@@ -83,7 +83,7 @@ import pandas as pd
 
 from zhizao.kpi.energy import DEFAULT_KGCE
 from zhizao.schema import PROJECT_TYPES, TABLES
-from zhizao.simulate.plant import _localize, _to_timestamps, _write_csv
+from zhizao.simulate.plant import localize, to_timestamps, write_csv
 
 __all__ = [
     "INDICATORS",
@@ -138,15 +138,17 @@ STATE_CATEGORIES = ("production", "setup", "unplanned_downtime", "no_order", "pl
 FAIL_REASONS = ("spindle", "hydraulics", "electrical", "tooling", "conveyor")
 QUALITY_DEFECTS = ("dimension", "surface", "assembly", "material")
 
-INDUSTRIES = ("automotive_parts", "electronics", "machinery", "materials", "food")
+#: Industries as GB/T 4754-2017 divisions (the register's vocabulary ``industry``): 36 汽车制造业
+#: (automotive parts), 39 计算机、通信和其他电子设备制造业, 34 通用设备制造业, 32 有色金属冶炼和压延加工业
+#: (materials), 14 食品制造业.
+INDUSTRIES = ("36", "39", "34", "32", "14")
 INDUSTRY_WEIGHTS = (0.35, 0.25, 0.2, 0.12, 0.08)
-INDUSTRY_CN = {"automotive_parts": "汽车零部件", "electronics": "电子科技", "machinery": "机械制造",
-               "materials": "新材料", "food": "食品"}
-WORKSHOPS_CN = {"automotive_parts": ("冲压", "焊装", "机加工", "涂装", "总装"),
-                "electronics": ("SMT", "组装", "测试", "注塑", "包装"),
-                "machinery": ("机加工", "焊接", "装配", "热处理", "喷涂"),
-                "materials": ("熔炼", "轧制", "挤压", "分切", "涂布"),
-                "food": ("配料", "灌装", "包装", "杀菌", "成型")}
+INDUSTRY_CN = {"36": "汽车零部件", "39": "电子科技", "34": "机械制造", "32": "新材料", "14": "食品"}
+WORKSHOPS_CN = {"36": ("冲压", "焊装", "机加工", "涂装", "总装"),
+                "39": ("SMT", "组装", "测试", "注塑", "包装"),
+                "34": ("机加工", "焊接", "装配", "热处理", "喷涂"),
+                "32": ("熔炼", "轧制", "挤压", "分切", "涂布"),
+                "14": ("配料", "灌装", "包装", "杀菌", "成型")}
 DISTRICTS = {"沙坪坝区": "西部(重庆)科学城西永微电园", "九龙坡区": "西部(重庆)科学城九龙坡园区",
              "北碚区": "西部(重庆)科学城北碚园区", "璧山区": "西部(重庆)科学城璧山高新区",
              "江津区": "西部(重庆)科学城江津双福园区"}
@@ -242,6 +244,9 @@ class Scenario:
         between months of the cost noise (base 0: independent).
     no_effect : bool
         Every project's effects are exactly 0.
+    speed_noise : float
+        Standard deviation of the log of a machine-day's cycle time around its nominal value (base 0.02):
+        the day's speed moves its counts, while its energy follows its production time.
     months_before, months_after : int, optional
         Override the window lengths of :func:`simulate_programme`.
     """
@@ -256,6 +261,7 @@ class Scenario:
     weather: float = 0.0
     ar_noise: float = 0.0
     no_effect: bool = False
+    speed_noise: float = 0.02
     months_before: int | None = None
     months_after: int | None = None
 
@@ -370,11 +376,11 @@ def calendar_grid(m_first: np.datetime64, proj: SimpleNamespace, n_e: int, tz: s
     np.minimum.at(site_m0, proj.ent_of, proj.b0)
     np.maximum.at(site_m1, proj.ent_of, proj.r1)
     return SimpleNamespace(
-        n_months=n_months, months=months, month_edge=_localize(months, 0, tz), dates=dates, n_days=len(dates),
+        n_months=n_months, months=months, month_edge=localize(months, 0, tz), dates=dates, n_days=len(dates),
         month_of_day=np.searchsorted(months, dates, "right") - 1,
         day_of_month0=np.searchsorted(dates, months),  # index of each month's first day (n_months + 1)
-        weekday=weekday, working_day=weekday < 6, day_edge=_localize(np.append(dates, months[-1]), 0, tz),
-        wall={k: _localize(dates, v, tz) for k, v in WALL.items()}, site_m0=site_m0, site_m1=site_m1,
+        weekday=weekday, working_day=weekday < 6, day_edge=localize(np.append(dates, months[-1]), 0, tz),
+        wall={k: localize(dates, v, tz) for k, v in WALL.items()}, site_m0=site_m0, site_m1=site_m1,
         has_site=site_m1 >= 0, tz=tz)
 
 
@@ -583,7 +589,7 @@ def draw_production(r: np.random.Generator, mach: SimpleNamespace, md: SimpleNam
     j = np.where(second, mach.j2[wm], 1.0)
     ct_noise = _noise(r.normal(0.0, 1.0, n_w), sc.ar_noise, r_scn, wm, wd, mach.n, n_days)
     ct_day = np.where(second, np.where(after, mach.ct1[wm] * mach.k2[wm], mach.ct0_2[wm]),
-                      np.where(after, mach.ct1[wm], mach.ct0[wm]) * k) * np.exp(0.02 * ct_noise)
+                      np.where(after, mach.ct1[wm], mach.ct0[wm]) * k) * np.exp(sc.speed_noise * ct_noise)
     produced = np.rint(day.apt_sh / ct_day[:, None]).astype(np.int64)
     d_noise = _noise(r.normal(0.0, 1.0, n_w), sc.ar_noise, r_scn, wm, wd, mach.n, n_days)
     dfac = np.exp(-0.045 + 0.3 * d_noise)  # over-dispersion of the day's defect rates (mean 1)
@@ -831,7 +837,7 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
     """The canonical tables (exact canonical columns) from the drawn arrays."""
     tz, wall = grid.tz, grid.wall
     n_m, n_p, mpp = mach.n, proj.n, mach.mpp
-    ts = lambda x: _to_timestamps(np.asarray(x, dtype=np.int64), tz)  # noqa: E731
+    ts = lambda x: to_timestamps(np.asarray(x, dtype=np.int64), tz)  # noqa: E731
     m_ent = proj.ent_of[mach.proj_of]
     equipment = _frame("equipment", {
         "equipment_id": mach.ids,
@@ -957,7 +963,7 @@ def assemble_tables(ent, proj, mach, md, day, st, prod, qual, en, lab, cost, dev
         "scope": _obj([x[2] for x in des]), "designation": _obj([x[3] for x in des]),
         "level": _obj([x[4] for x in des]), "date": ts([x[5] for x in des]),
     })
-    to_midnight = lambda days: _localize(np.asarray(days, dtype="datetime64[D]"), 0, tz)  # noqa: E731
+    to_midnight = lambda days: localize(np.asarray(days, dtype="datetime64[D]"), 0, tz)  # noqa: E731
     development_cycles = _frame("development_cycles", {
         "enterprise_id": ent.ids[dev.e], "product_id": dev.ids,
         "design_start": ts(to_midnight(dev.design_start)), "release": ts(to_midnight(dev.release)),
@@ -1013,7 +1019,7 @@ def truth_table(ent, proj, mach, md, day, prod, qual, en, cost, dev, grid, keep_
             return num[0] / den[0], num[1] / den[1]
 
     def iso(x):
-        return _obj(pd.DatetimeIndex(_to_timestamps(np.asarray(x, dtype=np.int64), grid.tz)).map(
+        return _obj(pd.DatetimeIndex(to_timestamps(np.asarray(x, dtype=np.int64), grid.tz)).map(
             lambda t: t.isoformat()))
 
     # effects at the reporting period's conditions (what the adjusted-baseline indicators measure, IPMVP
@@ -1206,7 +1212,7 @@ def write_programme(tables: dict, out_dir) -> dict[str, Path]:
     counts = {}
     for name, df in tables.items():
         p = out / f"{name}.csv"
-        _write_csv(df, p)
+        write_csv(df, p)
         paths[name] = p
         counts[p.name] = len(df)
     meta = tables.get("truth_projects", pd.DataFrame()).attrs.get("zhizao_simulation", {})

@@ -194,11 +194,16 @@ def quarantine_implausible(con: duckdb.DuckDBPyConnection, limits: Limits | None
         return 0
     lo_sql, hi_sql = f"TIMESTAMPTZ '{lo.isoformat()}'", f"TIMESTAMPTZ '{hi.isoformat()}'"
     moved = 0
+    # an older store may lack columns that its register migration adds later (zhizao.portfolio.register)
+    present = {(tb, c) for tb, c in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main'").fetchall()}
     con.execute("BEGIN TRANSACTION")
     try:
         for name, t in TABLES.items():
             checks = []  # (condition, column, message kind)
             for c in t.columns:
+                if (name, c.name) not in present:
+                    continue
                 if c.type == "timestamp":
                     checks.append((f'"{c.name}" < {lo_sql} OR "{c.name}" >= {hi_sql}', c.name, TIME_OUT_OF_RANGE,
                                    "time_out_of_range"))
@@ -209,7 +214,8 @@ def quarantine_implausible(con: duckdb.DuckDBPyConnection, limits: Limits | None
             bad = " OR ".join(f"({cond})" for cond, *_ in checks)
             if not con.execute(f'SELECT count(*) FROM "{name}" WHERE {bad}').fetchall()[0][0]:
                 continue
-            raw = "to_json({" + ", ".join(f"'{c.name}': CAST(\"{c.name}\" AS VARCHAR)" for c in t.columns) + "})"
+            raw = "to_json({" + ", ".join(f"'{c.name}': CAST(\"{c.name}\" AS VARCHAR)" for c in t.columns
+                                          if (name, c.name) in present) + "})"
             rule, detail, code, params = [], [], [], []
             for cond, col, kind, rule_name in checks:
                 value = Sql(f'"{col}"')

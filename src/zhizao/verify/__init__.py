@@ -8,6 +8,7 @@ from zhizao.verify.project import (
                                    PROJECT_INDICATORS,
                                    default_windows,
                                    stored_results,
+                                   unverifiable,
                                    verify_all_projects,
                                    verify_project,
 )
@@ -23,6 +24,7 @@ __all__ = [
                                    "VerificationResult",
                                    "default_windows",
                                    "stored_results",
+                                   "unverifiable",
                                    "verify",
                                    "verify_all_projects",
                                    "verify_project",

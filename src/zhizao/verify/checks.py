@@ -126,10 +126,28 @@ NOTE_MODEL = define("verify.note.model",
                     "baseline model of %(y)s per %(bucket)s on %(terms)s")
 
 
-#: Words that enter messages as parameters (translated with them).
+#: Words that enter messages as parameters (translated with them). Every English text that a message takes as
+#: a parameter is one of these or another message, never a bare string (tests/test_verify_checks.py).
 WORDS = {w: define(f"verify.word.{w.replace(' ', '_')}", w) for w in (
     "baseline", "reporting", "counter", "meter", "time", "products", "months", "production hours",
-    "produced units")}
+    "produced units", "hour", "day", "week", "month", "a constant", "none", "cost", "development cycle",
+    "output and production time", "inspected or produced units", "baseline or reporting")}
+# -- why a baseline model fails the validity checks (zhizao.verify.model) ---------------------------------------
+FAIL_F_TEST = define("verify.model.f_test", "F-test p %(p)s >= %(limit)s")
+FAIL_F_UNDEFINED = define("verify.model.f_test_undefined", "F-test undefined")
+FAIL_VARIABLE_P = define("verify.model.variable_p", "a variable has p >= %(limit)s")
+FAIL_NO_VARIABLE_P = define("verify.model.no_variable_p", "no variable has p < %(limit)s")
+FAIL_R2 = define("verify.model.r2", "R2 %(r2)s < %(limit)s")
+FAIL_SUPPORT = define("verify.model.coefficient_support",
+                      "coefficients resting on fewer than %(minimum)s effective points: %(terms)s")
+NO_VALID_MODEL = define("verify.model.no_valid_model",
+                        "no model passed the validity checks (%(failed)s); the model with all candidate variables "
+                        "is used")
+ENERGY_OF = define("verify.word.energy_of", "energy (%(column)s)")
+ADJ_FEW_BUCKETS = define("verify.adjustment.few_buckets",
+                         "its date leaves fewer than %(minimum)s baseline buckets on one side")
+ADJ_ESTIMATED = define("verify.adjustment.estimated", "level shift estimated from the baseline")
+ADJ_STATED = define("verify.adjustment.stated", "%(amount)s per day stated")
 
 
 def word(w):

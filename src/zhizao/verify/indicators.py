@@ -47,8 +47,7 @@ import numpy as np
 import pandas as pd
 
 from zhizao.errors import DataSufficiencyError, InputError, NotFound
-from zhizao.kpi.buckets import bucket_edges, default_range
-from zhizao.kpi.elements import _ms
+from zhizao.kpi.buckets import bucket_edges, default_range, utc_ms
 from zhizao.kpi.intervals import split_over
 from zhizao.kpi.variables import variable_buckets
 from zhizao.messages import Message, define
@@ -56,6 +55,7 @@ from zhizao.verify import checks as C
 from zhizao.verify import model as M
 from zhizao.verify.estimands import estimand
 from zhizao.verify.inputs import VerificationInputs, as_inputs
+from zhizao.verify.methods import INTERVALS, METHODS
 from zhizao.verify.panel import cell_sums, split_hours
 from zhizao.verify.ratios import ratio_of_means, standardised_ratio
 from zhizao.verify.result import INDICATORS, VerificationResult
@@ -258,7 +258,7 @@ def _coverage_check(run: _Run, period: str, expected: int, present: int) -> None
 
 
 def _panels(inputs, scope, w):
-    return [inputs.panel(scope, _ms(a), _ms(b)) for a, b in w]
+    return [inputs.panel(scope, utc_ms(a), utc_ms(b)) for a, b in w]
 
 
 # -- production efficiency and defect rate: standardised ratios --------------------------------------------------
@@ -316,8 +316,7 @@ def _ratio_result(common, run, res, direction: str, method: str, coverage_extra:
         simple_change=simple,
         fit={"cells": len(res.cells), "log_variance": res.log_variance, "df": res.df, "phi": list(res.phi),
              "simple_baseline": res.simple_baseline, "simple_reporting": res.simple_reporting},
-        interval_method="t interval on the log of the ratio; variance of the daily linearised estimator "
-                        "(AR(1)-prewhitened long-run variance), Welch-Satterthwaite degrees of freedom",
+        interval_method=INTERVALS["log_ratio"](),
         coverage={"days": list(res.days), **coverage_extra})
 
 
@@ -331,8 +330,7 @@ def _efficiency(inputs, scope, w, b, definition, confidence, granularity, common
             st = pn.status
             _coverage_check(run, name, int((st["counts_expected"] | st["time_outage"]).sum()),
                             int((st["counts_expected"] & ~st["counter_outage"]).sum()))
-        method = ("good units per production hour at the baseline mix of equipment and products (direct "
-                  "standardisation)")
+        method = METHODS["standardised_efficiency"]()
     else:
         num, den, scale = {"good_units_per_production_hour": ("gq", "apt", 3600.0),
                            "standard_hours_per_labour_hour": ("earned_hours", "apat", 1.0),
@@ -342,10 +340,10 @@ def _efficiency(inputs, scope, w, b, definition, confidence, granularity, common
         for x, name in ((b, "baseline"), (r, "reporting")):
             has_den = np.nan_to_num(_num(x, den)) > 0
             _coverage_check(run, name, int(has_den.sum()), int((has_den & np.isfinite(_num(x, num))).sum()))
-        method = f"ratio of totals {num} / {den}"
+        method = METHODS["ratio_of_totals"](numerator=num, denominator=den)
     for x, name in zip(rows, ("baseline", "reporting")):
         if not len(x["num"]):
-            raise DataSufficiencyError(NO_DATA(what="output and production time", scope=common["scope"],
+            raise DataSufficiencyError(NO_DATA(what=C.word("output and production time"), scope=common["scope"],
                                                period=C.word(name)))
     res = standardised_ratio(rows[0]["cell"], rows[0]["day"], rows[0]["num"], rows[0]["den"],
                              rows[1]["cell"], rows[1]["day"], rows[1]["num"], rows[1]["den"], confidence)
@@ -363,7 +361,7 @@ def _defects(inputs, scope, w, b, definition, confidence, granularity, common, r
             st = pn.status
             _coverage_check(run, name, int(st["counts_expected"].sum()),
                             int((st["counts_expected"] & ~st["counter_outage"]).sum()))
-        method = "defect rate at the baseline mix of equipment and products (direct standardisation)"
+        method = METHODS["standardised_defect_rate"]()
     else:
         num, den = ("sq_rq", "pq") if definition == "scrap_rework_per_produced" else ("defects", "ip")
         r = cached_series(inputs, scope, granularity, *w[1])
@@ -373,10 +371,10 @@ def _defects(inputs, scope, w, b, definition, confidence, granularity, common, r
             rows.append(_scope_rows_series(x, num, den))
             has = np.nan_to_num(_num(x, den)) > 0
             _coverage_check(run, name, int(has.sum()), int(has.sum()))
-        method = f"ratio of totals {num} / {den}"
+        method = METHODS["ratio_of_totals"](numerator=num, denominator=den)
     for x, name in zip(rows, ("baseline", "reporting")):
         if not len(x["num"]):
-            raise DataSufficiencyError(NO_DATA(what="inspected or produced units", scope=common["scope"],
+            raise DataSufficiencyError(NO_DATA(what=C.word("inspected or produced units"), scope=common["scope"],
                                                period=C.word(name)))
     res = standardised_ratio(rows[0]["cell"], rows[0]["day"], rows[0]["num"], rows[0]["den"],
                              rows[1]["cell"], rows[1]["day"], rows[1]["num"], rows[1]["den"], confidence)
@@ -482,11 +480,16 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     noise of daily counts out of the slope; the baseline totals make ``rho_i`` precise, and its variance is
     carried into the interval.
 
+    The reporting hours carry noise of their own: a day's speed (cycle time) moves its counts and so ``H``,
+    while the energy follows the day's production time. The deviations of ``H`` from each (equipment,
+    product) cell's production hours at the cell's reporting ratio ``sum H / sum hours`` are that noise;
+    their long-run variance enters the interval too.
+
     Returns
     -------
-    (baseline frame, reporting frame) with columns ``run:<equipment>`` [h]; per equipment the relative
-    variance of its reporting hours from the ``rho`` estimates; the output basis; or None when the scope has
-    no production time or no counts.
+    (baseline frame, reporting frame) with columns ``run:<equipment>`` [h]; (per equipment the relative
+    variance of its reporting hours from the ``rho`` estimates, the reporting deviations per equipment and
+    bucket [h]); the output basis; or None when the scope has no production time or no counts.
     """
     pb, pr = panels
     if not pb.equipment.size or np.nansum(pb.el["apt"]) <= 0 or not pb.rec["e"].size:
@@ -534,6 +537,21 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
         Hm[i, csr["day"][j]] += h
     fr = pd.DataFrame(Hm.T, index=pd.to_datetime(pr.days, unit="ms", utc=True), columns=cols).reindex(
         r_idx).fillna(0.0)
+    # the reporting hours' own noise: H follows the day's counts, the energy the day's production time, and a
+    # day's speed (its cycle time) moves the counts around the hours the baseline plant would have needed on
+    # that day. Per (equipment, product) cell, the deviation of H from its production hours at the cell's
+    # reporting-window ratio sum H / sum hours (which holds the project's speed change); the long-run variance
+    # of these deviations, weighted by the run-hour coefficients, enters the adjusted baseline's (_energy)
+    hr, _ = split_hours(pr, csr)
+    okr = np.isfinite(H) & np.isfinite(hr) & (hr > 0)
+    dev = np.zeros_like(Hm)
+    cell_r = np.array([pos.get(k[0], -1) for k in keys], dtype=np.int64) * max(pr.products.size, 1) + csr["p"]
+    for c in np.unique(cell_r[okr & (cell_r >= 0)]):
+        m = okr & (cell_r == c)
+        k_c = H[m].sum() / hr[m].sum()
+        np.add.at(dev[c // max(pr.products.size, 1)], csr["day"][m], H[m] - k_c * hr[m])
+    fdev = pd.DataFrame(dev.T, index=pd.to_datetime(pr.days, unit="ms", utc=True), columns=cols).reindex(
+        r_idx).fillna(0.0)
     # relative variance of each equipment's reporting hours from its products' rho estimates
     per: dict = {}
     for j, k in enumerate(keys):
@@ -546,8 +564,8 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
             rel_num[i] += h * h * var.get((e, q), 0.0)
             rel_den[i] += h
     rel = {cols[i]: (rel_num[i] / rel_den[i] ** 2 if rel_den[i] > 0 else 0.0) for i in range(len(cols))}
-    fb.columns = fr.columns = [f"run:{e}" for e in cols]
-    return (fb, fr), rel, "planned run hours" if use_ideal else volume
+    fb.columns = fr.columns = fdev.columns = [f"run:{e}" for e in cols]
+    return (fb, fr), (rel, fdev), "planned run hours" if use_ideal else volume
 
 
 def _adjustment_terms(inputs, scope, indicator, project_id, b_idx, b_end, r_idx, r_end, unit_factor, run):
@@ -563,7 +581,7 @@ def _adjustment_terms(inputs, scope, indicator, project_id, b_idx, b_end, r_idx,
 
     def share(idx, end, s, e):
         a = idx.as_unit("ms").asi8
-        z = np.r_[a[1:], _ms(end)] if len(a) else a
+        z = np.r_[a[1:], utc_ms(end)] if len(a) else a
         e = np.iinfo(np.int64).max if pd.isna(e) else int(e)
         ov = np.clip(np.minimum(z, e) - np.maximum(a, int(s)), 0, None)
         return ov / np.maximum(z - a, 1), ov / 86_400_000
@@ -578,19 +596,19 @@ def _adjustment_terms(inputs, scope, indicator, project_id, b_idx, b_end, r_idx,
             on = (fb > 0.5).sum()
             if on < 10 or (fb <= 0.5).sum() < 10:
                 run.check(False, C.ADJUSTMENT(adjustment=row.adjustment_id, reason=row.reason,
-                                              why="its date leaves fewer than 10 baseline buckets on one side"))
+                                              why=C.ADJ_FEW_BUCKETS(minimum=10)))
                 continue
             name = f"adjustment:{row.adjustment_id}"
             steps_b[name], steps_r[name] = fb, fr
             rec.update(kind="estimated level shift", term=name)
-            how = "level shift estimated from the baseline"
+            how = C.ADJ_ESTIMATED()
         else:
             per_day = float(row.amount) * unit_factor(row)
             stated_b += per_day * days_b
             stated_r += per_day * days_r
             rec.update(kind="stated amount", amount_per_day=per_day,
                        reporting_total=float(per_day * days_r.sum()))
-            how = f"{per_day:.6g} per day stated"
+            how = C.ADJ_STATED(amount=f"{per_day:.6g}")
         run.adjustments.append(rec)
         run.notes.append(C.NOTE_ADJUSTMENT(adjustment=row.adjustment_id, start=rec["start"], reason=row.reason,
                                            how=how))
@@ -602,13 +620,15 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
     numcol = "energy_kwh" if definition == "kwh_per_day" else "energy_kgce"
     scope_name = common["scope"]
     if numcol not in b or not (b[numcol].fillna(0) != 0).any():  # nothing metered: no baseline to compare
-        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period=C.word("baseline")))
+        raise DataSufficiencyError(NO_DATA(what=C.ENERGY_OF(column=numcol), scope=scope_name,
+                                           period=C.word("baseline")))
     volume = {"kgce_per_unit": "pq", "kgce_per_good_unit": "gq", "kgce_per_10k_cny": "output_value"}.get(definition)
     r = cached_series(inputs, scope, granularity, *w[1])
     if indicator == "unit_energy" and not (_has(b, volume) and _has(r, volume)):
         raise DataSufficiencyError(NEEDS_OUTPUT(definition=definition, volume=volume, scope=scope_name))
     if numcol not in r or not r[numcol].notna().any():
-        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name, period=C.word("reporting")))
+        raise DataSufficiencyError(NO_DATA(what=C.ENERGY_OF(column=numcol), scope=scope_name,
+                                           period=C.word("reporting")))
     info = inputs.scope(scope)
     # equipment-level run hours at baseline speed, and outages (daily buckets)
     eq_out, bad_b, bad_r, kappa_var = None, np.zeros(len(b), bool), np.zeros(len(r), bool), None
@@ -675,11 +695,11 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
     Xb, yb, Xr, yr = Xb[okx_b], yb[okx_b], Xr[okx_r], yr[okx_r]
     stated_r = stated_r[okx_r]
     if len(yb) < 3 or not len(yr):
-        raise DataSufficiencyError(NO_DATA(what=f"energy ({numcol})", scope=scope_name,
+        raise DataSufficiencyError(NO_DATA(what=C.ENERGY_OF(column=numcol), scope=scope_name,
                                            period=C.word("baseline" if len(yb) < 3 else "reporting")))
     f, _w = M.choose(yb, Xb, groups, required=required)
     chosen = [t for t in f.terms if t != "const"]
-    run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or ["none"]))
+    run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or [C.word("none")]))
     for t, v in f.support.items():
         if v < C.LIMITS["coefficient_n_eff_min"] and f.n >= M.SUPPORT_MIN_N:
             run.check(False, C.SUPPORT(term=t, n_eff=C.fmt(v, 3), minimum=C.LIMITS["coefficient_n_eff_min"]))
@@ -698,7 +718,7 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
                                          high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
                                          sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
     if not outside:
-        run.check(True, C.EXTRAPOLATION(driver=cont or ["none"], mean="-", low="-", high="-", baseline_mean="-",
+        run.check(True, C.EXTRAPOLATION(driver=cont or [C.word("none")], mean="-", low="-", high="-", baseline_mean="-",
                                         sd="-", outside="0 %"))
     h_r, h_max = M.prediction_leverage(f, Xb, Xr)
     run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
@@ -712,22 +732,32 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
                                           cv_rmse=C.fmt_pct(oos["cv_rmse"]), cv_rmse_in=C.fmt_pct(f.stats["cv_rmse"]),
                                           p=C.fmt(oos["p_value"], 3)))
     var_kappa = 0.0
+    var_hours = 0.0
     if kappa_var is not None:  # the uncertainty of the baseline rates rho behind the reporting run hours
-        kvar, per_eq = kappa_var
+        (kvar, dev), per_eq = kappa_var
         per_eq = per_eq[ok_r][okx_r]
+        dev = dev[ok_r][okx_r]
         params = dict(zip(f.terms, f.params))
+        dev_sum = np.zeros(len(dev))
         for e in kvar:
             coef = params.get(f"run:{e}", params.get("run_hours"))
             if coef is not None:
                 var_kappa += (coef * float(per_eq[f"run:{e}"].sum())) ** 2 * kvar[e]
+                dev_sum += coef * dev[f"run:{e}"].to_numpy(float)
+        # and the reporting hours' daily noise (the day's speed moves the counts, not the energy): the error
+        # of the predicted sum is sum_t dev_t, its variance the long-run variance of the daily series
+        if len(dev_sum) >= 2 and np.any(dev_sum != 0):
+            var_hours = sum_variance(dev_sum)[0]
+        var_kappa += var_hours
     s = M.savings(f, Xr, yr, confidence, uncertainty, n_boot=min(n_boot, 999), seed=seed, Xb=Xb, yb=yb,
                   adjust=float(stated_r.sum()), adjust_var=var_kappa, inflation=inflation)
-    run.notes.append(C.NOTE_MODEL(y=numcol, bucket=granularity, terms=chosen or ["a constant"]))
+    run.notes.append(C.NOTE_MODEL(y=numcol, bucket=C.word(granularity), terms=chosen or [C.word("a constant")]))
     fit = {**{k: v for k, v in f.stats.items()}, "passed": f.passed, "failed": f.failed,
            **{k: v for k, v in dinfo.items() if k != "temperature"},
            "params": dict(zip(f.terms, f.params.tolist())), "out_of_sample": oos, "level_shift": shift,
-           "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details}}
-    drivers = ", ".join(chosen) or "a constant"
+           "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details,
+                           **({"var_hours": var_hours} if kappa_var is not None else {})}}
+    drivers = ", ".join(chosen) or C.word("a constant")
     common["estimand"] = estimand(indicator, drivers=drivers)
     if indicator == "unit_energy":
         out_b = float(np.nansum(_num(bb, volume)))
@@ -743,12 +773,10 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
     return VerificationResult(
         **common, baseline=float(base_v), reporting=float(rep_v), adjusted_baseline=float(adj_v),
         change=-s.fraction, improvement=s.fraction, ci_low=s.frac_low, ci_high=s.frac_high,
-        method=f"adjusted baseline: OLS of {numcol} per {granularity} on {drivers}",
-        interval_method={"exact_hac": "exact variance of the predicted reporting sum plus its noise, "
-                                      "AR(1)-prewhitened long-run variance, t with n_eff - p degrees of freedom",
-                         "ashrae14": "ASHRAE Guideline 14 fractional savings uncertainty (not calibrated)",
-                         "block_bootstrap": "circular block bootstrap, percentile interval (not calibrated)"
-                         }[uncertainty] + (" x out-of-sample inflation" if inflation > 1 else ""),
+        method=METHODS["adjusted_baseline"](y=numcol, bucket=C.word(granularity),
+                                            drivers=", ".join(chosen) or C.word("a constant")),
+        interval_method=(INTERVALS["inflated"](interval=INTERVALS[uncertainty]()) if inflation > 1
+                         else INTERVALS[uncertainty]()),
         simple_change=float(rep_v / simple_b - 1) if simple_b else None, fit=fit,
         coverage={"output": output})
 
@@ -842,7 +870,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
     recs = inputs.costs(scope)
     frames = []
     for (a, b), name in zip(w, ("baseline", "reporting")):
-        a_ms, b_ms = _ms(a), _ms(b)
+        a_ms, b_ms = utc_ms(a), utc_ms(b)
         # booking periods cut by the window: a cost record that overlaps it only in part
         s_, e_ = recs["s"].to_numpy(np.int64), recs["e"].to_numpy(np.int64)
         cut = ((s_ < a_ms) & (e_ > a_ms)) | ((s_ < b_ms) & (e_ > b_ms))
@@ -874,9 +902,9 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
     bmon, rmon = frames
     for f_, name in ((bmon, "baseline"), (rmon, "reporting")):
         if not np.isfinite(f_["cost"]).any():
-            raise DataSufficiencyError(NO_DATA(what="cost", scope=scope, period=C.word(name)))
+            raise DataSufficiencyError(NO_DATA(what=C.word("cost"), scope=scope, period=C.word(name)))
     if any(not c.passed and c.code == "verify.check.booking_periods_refused" for c in run.checks):
-        raise DataSufficiencyError(BOOKING_REFUSED(period="baseline or reporting", n=sum(
+        raise DataSufficiencyError(BOOKING_REFUSED(period=C.word("baseline or reporting"), n=sum(
             1 for c in run.checks if c.code == "verify.check.booking_periods_refused"), scope=scope))
     for f_, name in ((bmon, "baseline"), (rmon, "reporting")):
         ok = np.isfinite(f_["cost"]) & np.isfinite(f_["gq"]) & (f_["cost"] > 0)
@@ -893,7 +921,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         Xr = pd.DataFrame({"output": rmon["gq"].to_numpy(float)})
         yb = bmon["cost"].to_numpy(float)
         f = M.fit(yb, Xb)
-        run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or ["none"]))
+        run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or [C.word("none")]))
         outside = M.drivers_outside(Xb, Xr, ["output"])
         for d in outside:
             run.check(False, C.EXTRAPOLATION(driver="output", mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
@@ -906,10 +934,8 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
                       seed=seed, Xb=Xb, yb=yb)
         adj_v = s.adjusted / rmon["gq"].sum()
         improvement, lo, hi = s.fraction, s.frac_low, s.frac_high
-        method = "adjusted baseline: OLS of monthly cost at baseline prices on good output"
-        interval_method = ("exact variance of the predicted reporting sum plus its noise (classical OLS "
-                           "prediction interval of a sum below 16 months), t with n_eff - p degrees of freedom"
-                           if uncertainty == "exact_hac" else uncertainty)
+        method = METHODS["adjusted_baseline_cost"]()
+        interval_method = INTERVALS["exact_hac_cost" if uncertainty == "exact_hac" else uncertainty]()
         fit = {**f.stats, "passed": f.passed, "params": dict(zip(f.terms, f.params.tolist())), "level_shift": shift,
                "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details}}
         common["estimand"] = estimand("operating_cost")
@@ -919,8 +945,8 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
                                  confidence)
         adj_v = base_v
         improvement, lo, hi = 1 - res.ratio, 1 - res.ratio_high, 1 - res.ratio_low
-        method = "ratio of totals (cost per good unit at baseline prices) over the months"
-        interval_method = "t interval on the log of the ratio of totals over the months (the fallback's own)"
+        method = METHODS["cost_ratio_of_totals"]()
+        interval_method = INTERVALS["cost_ratio_of_totals"]()
         run.check(False, C.FALLBACK(n=len(bmon), unit=C.word("months"), minimum=n_min, method=method))
         fit = {"log_variance": res.log_variance, "df": res.df}
         common["estimand"] = estimand("operating_cost", "fallback")
@@ -940,14 +966,14 @@ def _development_cycle(inputs, scope, w, confidence, common, run) -> Verificatio
     common["estimand"] = estimand("development_cycle")
     if d.empty:
         raise DataSufficiencyError(NO_CYCLES(scope=scope))
-    (b0, b1), (r0, r1) = (tuple(_ms(x) for x in pair) for pair in w)
+    (b0, b1), (r0, r1) = (tuple(utc_ms(x) for x in pair) for pair in w)
     rel = pd.DatetimeIndex(d["release"]).as_unit("ms").asi8
     beg = pd.DatetimeIndex(d["design_start"]).as_unit("ms").asi8
     days = d["days"].to_numpy(float)
     xb = days[(rel >= b0) & (rel < b1)]
     xr = days[(beg >= r0) & (beg < r1)]
     if not len(xb) or not len(xr):
-        raise DataSufficiencyError(NO_DATA(what="development cycle", scope=scope,
+        raise DataSufficiencyError(NO_DATA(what=C.word("development cycle"), scope=scope,
                                            period=C.word("baseline" if not len(xb) else "reporting")))
     for n, name in ((len(xb), "baseline"), (len(xr), "reporting")):
         run.check(n >= C.LIMITS["products_min"], C.SAMPLE_SIZE(n=n, unit=C.word("products"), period=C.word(name),
@@ -956,8 +982,7 @@ def _development_cycle(inputs, scope, w, confidence, common, run) -> Verificatio
     return VerificationResult(
         **common, baseline=res.baseline, reporting=res.reporting, adjusted_baseline=res.baseline,
         change=res.ratio - 1, improvement=1 - res.ratio, ci_low=1 - res.ratio_high, ci_high=1 - res.ratio_low,
-        method="ratio of mean cycle times",
-        interval_method="t interval on the log of the ratio of means (delta method), Welch-Satterthwaite "
-                        "degrees of freedom",
+        method=METHODS["ratio_of_means"](),
+        interval_method=INTERVALS["log_ratio_of_means"](),
         simple_change=res.ratio - 1, fit={"log_variance": res.log_variance, "df": res.df},
         coverage={"baseline_products": len(xb), "reporting_products": len(xr)})

@@ -86,6 +86,22 @@ class VerificationInputs:
         self._memo[("bulk",)] = True
         p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects").df()
         self._memo[("projects",)] = {r["project_id"]: r for r in p.to_dict("records")}
+        # the elements first, while little else is held: the engine's working memory is the peak of the run;
+        # its whole-store frames are freed once the scopes' and the equipment's copies are built
+        levels = set()
+        for pid in project_ids or self._memo[("projects",)]:
+            row = self._memo[("projects",)].get(pid)
+            if row is not None and isinstance(row["scope"], str):
+                try:
+                    levels.add(self.scope(row["scope"]).level)
+                except LookupError:
+                    pass  # verify_project reports it
+        for level in sorted(levels):
+            for period in periods:
+                self.scope_elements(level, period)
+        if "day" in periods:
+            self.equipment_elements("day")
+        _drop_engine_results(ws)
         rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
                                  WHERE category IS DISTINCT FROM 'not_scheduled' GROUP BY equipment_id""").fetchall()
         self._memo[("state_extent_all",)] = {e: (a, b) for e, a, b in rows}
@@ -103,19 +119,6 @@ class VerificationInputs:
         self.production_records_all()
         self.cycles_all()
         self.adjustments_all()
-        levels = set()
-        for pid in project_ids or self._memo[("projects",)]:
-            row = self._memo[("projects",)].get(pid)
-            if row is not None and isinstance(row["scope"], str):
-                try:
-                    levels.add(self.scope(row["scope"]).level)
-                except LookupError:
-                    pass  # verify_project reports it
-        for level in sorted(levels):
-            for period in periods:
-                self.scope_elements(level, period)
-        if "day" in periods:
-            self.equipment_elements("day")
         return self
 
     # -- scopes ------------------------------------------------------------------------------------------------
@@ -403,3 +406,25 @@ class VerificationInputs:
 def as_inputs(ws_or_inputs) -> VerificationInputs:
     """``ws_or_inputs`` itself when it is a :class:`VerificationInputs`, else a fresh one over the workspace."""
     return ws_or_inputs if isinstance(ws_or_inputs, VerificationInputs) else VerificationInputs(ws_or_inputs)
+
+
+def _drop_engine_results(ws) -> None:
+    """Free the engine's whole-store elements once the verification's copies are built from them: at city scale
+    they are most of the memory, and the worker processes forked afterwards would otherwise share, and partly
+    copy, them; the freed heap goes back to the system (glibc keeps it otherwise)."""
+    import gc
+
+    cache = ws.cache
+    try:
+        keys = [k for k in list(cache.keys()) if isinstance(k, tuple) and k and k[0] in ("elements", "rollup")]
+    except AttributeError:  # a bounded cache without keys(): it evicts by itself
+        return
+    for k in keys:
+        cache.pop(k, None)
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

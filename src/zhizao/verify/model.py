@@ -48,7 +48,17 @@ import pandas as pd
 from scipy import special, stats
 
 from zhizao.errors import InputError
-from zhizao.verify.checks import LIMITS
+from zhizao.messages import Message
+from zhizao.verify.checks import (
+    FAIL_F_TEST,
+    FAIL_F_UNDEFINED,
+    FAIL_NO_VARIABLE_P,
+    FAIL_R2,
+    FAIL_SUPPORT,
+    FAIL_VARIABLE_P,
+    LIMITS,
+    NO_VALID_MODEL,
+)
 from zhizao.verify.uncertainty import MIN_POINTS_AR, effective_n, log_ratio_interval, long_run_variance
 
 UNCERTAINTY = ("exact_hac", "ashrae14", "block_bootstrap")
@@ -79,7 +89,7 @@ class Fit:
     p: int
     stats: dict = field(default_factory=dict)
     passed: bool = False
-    failed: list[str] = field(default_factory=list)
+    failed: list[Message] = field(default_factory=list)
     xtx_inv: np.ndarray | None = None  #: (X'X)^-1 of the design [p x p]
     support: dict = field(default_factory=dict)  #: term -> Kish effective points of its coefficient
 
@@ -146,7 +156,7 @@ def fit(y: np.ndarray, X: pd.DataFrame, engine: str = "numpy") -> Fit:
     -------
     Fit
         ``stats``: n, p, r2, adj_r2, cv_rmse, nmbe, f_p, pvalues (HAC), terms; ``passed`` by the DOE EnPI
-        criteria of :data:`ACCEPT`; ``failed`` lists the broken ones.
+        criteria of :data:`ACCEPT`; ``failed`` lists the broken ones (structured messages).
     """
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
@@ -267,21 +277,20 @@ def _finish(terms, y, params, resid, result, cov_hac, lags, pv, f_p, r2, r2_adj,
     var_p = [v for k, v in pv.items() if k != "const"]
     if p > 1:
         if not (st["f_p"] is not None and st["f_p"] < ACCEPT["f_p"]):
-            failed.append(f"F-test p {st['f_p']:.3g} >= {ACCEPT['f_p']}" if st["f_p"] is not None
-                          else "F-test undefined")
+            failed.append(FAIL_F_TEST(p=f"{st['f_p']:.3g}", limit=ACCEPT["f_p"]) if st["f_p"] is not None
+                          else FAIL_F_UNDEFINED())
         if any(v >= ACCEPT["var_p"] for v in var_p):
-            failed.append(f"a variable has p >= {ACCEPT['var_p']}")
+            failed.append(FAIL_VARIABLE_P(limit=ACCEPT["var_p"]))
         if not any(v < ACCEPT["any_var_p"] for v in var_p):
-            failed.append(f"no variable has p < {ACCEPT['any_var_p']}")
+            failed.append(FAIL_NO_VARIABLE_P(limit=ACCEPT["any_var_p"]))
         if st["r2"] < ACCEPT["r2"]:
-            failed.append(f"R2 {st['r2']:.3f} < {ACCEPT['r2']}")
+            failed.append(FAIL_R2(r2=f"{st['r2']:.3f}", limit=ACCEPT["r2"]))
     # a coefficient decided by a handful of points (one cool day for a heating term) is not accepted,
     # whatever its p-value: Kish's effective number of points of its weights row of pinv(X)
     support = {t: effective_n(pinv[j]) for j, t in enumerate(terms) if t != "const"}
     weak = [t for t, v in support.items() if v < LIMITS["coefficient_n_eff_min"]] if n >= SUPPORT_MIN_N else []
     if weak:
-        failed.append("coefficients resting on fewer than "
-                      f"{LIMITS['coefficient_n_eff_min']:g} effective points: {', '.join(weak)}")
+        failed.append(FAIL_SUPPORT(minimum=f"{LIMITS['coefficient_n_eff_min']:g}", terms=weak))
     st["support"] = support
     return Fit(list(terms), params, result, cov_hac, lags, n, p, st, passed=(p > 1 and not failed),
                failed=failed, xtx_inv=pinv @ pinv.T, support=support)
@@ -357,8 +366,7 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
                 break
             cols = [c for c in cols if c not in drop]
         if cols:
-            warnings.append("no model passed the validity checks (" + "; ".join(best.failed) +
-                            "); the model with all candidate variables is used")
+            warnings.append(NO_VALID_MODEL(failed=list(best.failed)))
     return best, warnings
 
 

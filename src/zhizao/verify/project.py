@@ -11,6 +11,7 @@ from zhizao.messages import define
 from zhizao.verify import checks as C
 from zhizao.verify.indicators import UNKNOWN_SCOPE, verify
 from zhizao.verify.inputs import VerificationInputs
+from zhizao.verify.methods import METHODS
 from zhizao.verify.result import VerificationResult
 
 #: Indicators verified for a project by default (the programme's headline indicators).
@@ -35,7 +36,7 @@ def not_verified(indicator: str, scope: str, baseline, reporting, confidence: fl
         baseline_period=(pd.Timestamp(baseline[0]).isoformat(), pd.Timestamp(baseline[1]).isoformat()),
         reporting_period=(pd.Timestamp(reporting[0]).isoformat(), pd.Timestamp(reporting[1]).isoformat()),
         baseline=None, reporting=None, adjusted_baseline=None, change=None, improvement=None, ci_low=None,
-        ci_high=None, confidence=confidence, method="not verified", project_id=project_id,
+        ci_high=None, confidence=confidence, method=METHODS["not_verified"](), project_id=project_id,
         checks=[C.Check(False, C.COMPUTABLE(reason=reason))], notes=list(notes))
     return res.judge()
 
@@ -79,7 +80,8 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
         raise NotFound(NO_PROJECT(project_id=project_id))
     scope = row["scope"] if isinstance(row["scope"], str) and row["scope"] else inputs.enterprise_site(
         row["enterprise_id"])
-    (b0, b1), (r0, r1) = default_windows(row["start"], row["commissioning_end"])
+    tz = _scope_zone(inputs, scope)
+    (b0, b1), (r0, r1) = default_windows(_instant(row["start"], tz), _instant(row["commissioning_end"], tz))
     notes = []
     if (baseline is None or reporting is None) and scope is not None:
         try:
@@ -114,6 +116,23 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
     return out
 
 
+def _scope_zone(inputs, scope) -> str | None:
+    """The plant's zone of a scope (None when no equipment names it)."""
+    try:
+        return inputs.scope(scope).tz if isinstance(scope, str) else None
+    except LookupError:
+        return None
+
+
+def _instant(v, tz: str | None) -> pd.Timestamp:
+    """A project's register date as the instant it begins in the plant's zone ``tz`` (register dates are
+    calendar dates, :mod:`zhizao.portfolio.dates`); a time stamp with a zone stays as it is."""
+    t = pd.Timestamp(v)
+    if t.tzinfo is not None:
+        return t
+    return t.tz_localize(tz or "UTC")
+
+
 def store_results(ws, results: list[VerificationResult]) -> None:
     """Append results to table ``verifications`` in one transaction."""
     ws.con.execute("BEGIN TRANSACTION")
@@ -142,10 +161,9 @@ def stored_results(ws, project_id: str | None = None) -> list[VerificationResult
 def _whole_months(inputs, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The whole local months of ``scope`` that contain the operating extent ``ext`` (start of the first, end
     of the last), so that clipped windows keep whole days and months."""
-    from zhizao.kpi.buckets import default_range
-    from zhizao.kpi.elements import _ms
+    from zhizao.kpi.buckets import default_range, utc_ms
 
-    a, b = default_range(_ms(ext[0]), _ms(ext[1]), "month", inputs.scope(scope).tz)
+    a, b = default_range(utc_ms(ext[0]), utc_ms(ext[1]), "month", inputs.scope(scope).tz)
     lo, hi = (pd.Timestamp(x, unit="ms", tz="UTC") for x in (a, b))
     return (lo.tz_convert(tz), hi.tz_convert(tz)) if tz is not None else (lo, hi)
 
@@ -190,6 +208,73 @@ def _verify_chunk(ids: list[str]) -> list:
     return out
 
 
+NO_SCOPE = define("verify.skip.no_scope", "not verified: project %(project)s names no scope and its enterprise "
+                                          "%(enterprise)s has no registered equipment")
+NO_EQUIPMENT = define("verify.skip.no_equipment", "not verified: no equipment is registered in scope %(scope)s yet")
+NO_RECORDS = define("verify.skip.no_records", "not verified: the equipment of scope %(scope)s has sent no "
+                                              "shop-floor records")
+NO_DATES = define("verify.skip.no_dates", "not verified: project %(project)s has no start or end of "
+                                          "commissioning")
+
+
+def unverifiable(ws, project_ids=None) -> dict:
+    """The projects that the data cannot verify at all, each with the reason (a Message): no scope and no
+    equipment of the enterprise, no equipment registered in the scope yet, or no shop-floor record of any kind
+    in the scope (and no development cycle of the enterprise). Read in a few queries for the whole register:
+    :func:`verify_all_projects` skips these projects instead of storing a "not verified" result per indicator.
+
+    Parameters
+    ----------
+    ws : zhizao.Workspace
+    project_ids : iterable of str, optional
+        Default every project.
+
+    Returns
+    -------
+    dict
+        project_id -> :class:`zhizao.messages.Message`.
+    """
+    con = ws.con
+    prj = con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects").df()
+    if project_ids is not None:
+        prj = prj[prj["project_id"].isin(list(project_ids))]
+    if prj.empty:
+        return {}
+    eq = con.execute("SELECT equipment_id, work_center, area, site, enterprise FROM equipment").df()
+    active = {e for (e,) in con.execute("""
+        SELECT DISTINCT equipment_id FROM states UNION SELECT DISTINCT equipment_id FROM production
+        UNION SELECT DISTINCT equipment_id FROM energy WHERE equipment_id IS NOT NULL
+        UNION SELECT DISTINCT scope FROM energy WHERE scope IS NOT NULL
+        UNION SELECT DISTINCT equipment_id FROM quality WHERE equipment_id IS NOT NULL""").fetchall()}
+    scoped = {x for (x,) in con.execute("""
+        SELECT DISTINCT scope FROM labour UNION SELECT DISTINCT scope FROM costs
+        UNION SELECT DISTINCT scope FROM quality WHERE scope IS NOT NULL""").fetchall()}
+    cycles = {e for (e,) in con.execute("SELECT DISTINCT enterprise_id FROM development_cycles").fetchall()}
+    known, with_data = set(), set(scoped)
+    cols = ["equipment_id", "work_center", "area", "site", "enterprise"]
+    for row in eq[cols].itertuples(index=False):
+        ids = [x for x in row if isinstance(x, str)]
+        known.update(ids)
+        if row[0] in active:
+            with_data.update(ids)
+    site_of = eq.dropna(subset=["enterprise"]).groupby("enterprise")["site"].min().to_dict()
+    out = {}
+    for r in prj.itertuples(index=False):
+        if r.start is None or r.commissioning_end is None or pd.isna(r.start) or pd.isna(r.commissioning_end):
+            out[r.project_id] = NO_DATES(project=r.project_id)
+            continue
+        scope = r.scope if isinstance(r.scope, str) and r.scope else site_of.get(r.enterprise_id)
+        if r.enterprise_id in cycles:
+            continue  # the development cycle may be verifiable without shop-floor data
+        if scope is None or (isinstance(scope, float) and scope != scope):
+            out[r.project_id] = NO_SCOPE(project=r.project_id, enterprise=r.enterprise_id)
+        elif scope not in known:
+            out[r.project_id] = NO_EQUIPMENT(scope=scope)
+        elif scope not in with_data:
+            out[r.project_id] = NO_RECORDS(scope=scope)
+    return out
+
+
 def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, inputs=None, **kw
                         ) -> list[VerificationResult]:
     """Verify every registered project (or ``project_ids``) and store the results.
@@ -216,11 +301,16 @@ def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, i
     Returns
     -------
     list of VerificationResult
-        In the order of ``project_ids``.
+        In the order of ``project_ids``. Projects the data cannot verify at all (:func:`unverifiable`: no
+        equipment in their scope yet, no records) are skipped: no result is stored for them, and
+        :func:`unverifiable` gives each one's reason.
     """
     import multiprocessing as mp
 
     ids = project_ids or [p for (p,) in ws.con.execute("SELECT project_id FROM projects ORDER BY 1").fetchall()]
+    skip = unverifiable(ws, ids)  # no data at all: skipped with the reason, nothing stored (costs next to nothing)
+    if skip:
+        ids = [p for p in ids if p not in skip]
     store = kw.pop("store", True)
     inputs = inputs if inputs is not None else prepare(ws, [kw.get("granularity", "day")], ids)
     out, pending = [], []

@@ -49,6 +49,10 @@ class VerificationResult:
     ``simple_change`` is the raw ratio change ``reporting / baseline - 1`` of the plain ratios of totals,
     shown beside it.
 
+    ``method`` and ``interval_method`` are English texts (stable; stored with the result); the same texts as
+    structured messages, translated where they are shown, are ``method_message`` and ``interval_message``
+    (:mod:`zhizao.verify.methods`). Either field may be given a message: the text is then its English text.
+
     ``estimand`` says what the figure estimates (a structured message); ``checks`` lists every check run,
     passed or not; ``verdict`` is ``verified`` when all passed, ``indicative`` (with ``flags``, the codes of
     the failed checks) otherwise, and ``refused`` (no improvement given) when the value would be wrong
@@ -80,6 +84,22 @@ class VerificationResult:
     notes: list[Message] = field(default_factory=list)
     adjustments: list[dict] = field(default_factory=list)
     verdict: str = "indicative"
+    method_message: Message | None = None
+    interval_message: Message | None = None
+
+    def __post_init__(self):
+        if isinstance(self.method, Message):
+            self.method_message, self.method = self.method, str(self.method)
+        if isinstance(self.interval_method, Message):
+            self.interval_message, self.interval_method = self.interval_method, str(self.interval_method)
+
+    def method_text(self, lang: str = "en") -> str:
+        """How the figure is computed, in ``lang`` (the stored English text where no message is kept)."""
+        return self.method_message.text(lang) if self.method_message is not None else self.method
+
+    def interval_text(self, lang: str = "en") -> str | None:
+        """How the interval is computed, in ``lang`` (the stored English text where no message is kept)."""
+        return self.interval_message.text(lang) if self.interval_message is not None else self.interval_method
 
     def judge(self) -> VerificationResult:
         """Set ``verdict`` from the checks; a refused result keeps no improvement or interval."""
@@ -109,6 +129,8 @@ class VerificationResult:
         d["checks"] = [c.to_dict(lang) for c in self.checks]
         d["notes"] = [m.to_dict(lang) for m in self.notes]
         d["estimand"] = self.estimand.to_dict(lang) if self.estimand is not None else None
+        for k in ("method_message", "interval_message"):
+            d[k] = getattr(self, k).to_dict(lang) if getattr(self, k) is not None else None
         d["flags"] = self.flags
         d["warnings"] = [m.text(lang) for m in self.warnings]
         return _clean(d)
@@ -133,6 +155,8 @@ class VerificationResult:
         else:
             d["notes"] = [Message.from_dict(m) for m in notes]
         d["estimand"] = Message.from_dict(d["estimand"]) if d.get("estimand") else None
+        for k in ("method_message", "interval_message"):
+            d[k] = Message.from_dict(d[k]) if d.get(k) else None
         d["verdict"] = d.get("verdict") or "indicative"
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zhizao.kpi.buckets import floor_local
-from zhizao.kpi.elements import _ms
+from zhizao.kpi.buckets import floor_local, utc_ms
 from zhizao.kpi.variables import variable_buckets
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.verify.inputs import WINDOWS_KEPT, as_inputs
@@ -49,7 +48,7 @@ def scope_series(inputs, scope: str, period: str, start, end, drivers_only: bool
     """
     inputs = as_inputs(inputs)
     level, chain, tz = scope_info(inputs, scope)
-    a, b = _ms(start), _ms(end)
+    a, b = utc_ms(start), utc_ms(end)
     edges = inputs.edges(a, b, period, tz)
     idx = pd.DatetimeIndex(pd.to_datetime(edges[:-1], unit="ms", utc=True), name="period_start")
     aligned = period != "all" and all(
@@ -75,7 +74,7 @@ def cached_series(inputs, scope: str, period: str, start, end) -> pd.DataFrame:
     combinations of ``inputs``: a project's indicators share two windows at two periods. The frame is shared:
     treat it as read-only."""
     inputs = as_inputs(inputs)
-    key = (scope, period, _ms(start), _ms(end))
+    key = (scope, period, utc_ms(start), utc_ms(end))
     kept = inputs.kept("series_windows")
     df = kept.get(key)
     if df is None:
@@ -104,14 +103,14 @@ def monthly_output(inputs, scope: str, start, end) -> pd.DataFrame:
     """
     inputs = as_inputs(inputs)
     _level, _chain, tz = scope_info(inputs, scope)
-    a, b = _ms(start), _ms(end)
+    a, b = utc_ms(start), utc_ms(end)
     aligned = all(floor_local(pd.Timestamp(t * 1_000_000, tz="UTC"), "month", tz).value // 1_000_000 == t
                   for t in (a, b))
     if aligned:
         day = cached_series(inputs, scope, "day", start, end)
         full = inputs.memo(("scope_series", scope, "day", "drivers"), lambda: None)
-        aligned = (full is not None and len(full) > 0 and _ms(full.index[0]) <= a
-                   and _ms(full["period_end"].iloc[-1]) >= b)
+        aligned = (full is not None and len(full) > 0 and utc_ms(full.index[0]) <= a
+                   and utc_ms(full["period_end"].iloc[-1]) >= b)
     if not aligned:  # (also when the window reaches beyond the daily data range, whose edges may differ)
         return cached_series(inputs, scope, "month", start, end)
     edges = inputs.edges(a, b, "month", tz)
@@ -136,7 +135,7 @@ def _frame(inputs, scope, level, chain, tz, period, start, end, drivers_only=Fal
     records = [inputs.driver_variables(sid) if drivers_only else inputs.variables(sid) for sid in chain]
     if all(rec.empty for rec in records):
         return el  # no variables anywhere up the chain: nothing to join
-    a, b = _ms(el.index.min()), _ms(el["period_end"].max())
+    a, b = utc_ms(el.index.min()), utc_ms(el["period_end"].max())
     vs = None
     for sid, rec in zip(chain, records):
         if rec.empty and vs is not None:
