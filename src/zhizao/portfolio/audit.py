@@ -92,11 +92,15 @@ def plain(v):
     return v
 
 
+def _canonical(obj) -> str:
+    return json.dumps(plain(obj), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def dumps(obj) -> str | None:
     """Canonical JSON text (sorted keys, no spaces) of a record or of changes; None stays None."""
     if obj is None:
         return None
-    return json.dumps(plain(obj), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _canonical(obj)
 
 
 def _at_text(at: dt.datetime) -> str:
@@ -115,7 +119,7 @@ def record_key(values) -> str:
     if isinstance(values, (list, tuple)):
         if len(values) == 1:
             return str(values[0])
-        return dumps(list(values))
+        return _canonical(list(values))
     return str(values)
 
 
