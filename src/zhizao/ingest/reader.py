@@ -92,7 +92,7 @@ def detect_encoding(path: str | Path) -> str:
         Neither UTF-8 nor GB18030.
     """
     path = Path(path)
-    dec = codecs.getincrementaldecoder("utf-8")("strict")
+    dec: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")("strict")
     offset = 0
     with _open_binary(path) as f:
         while True:
@@ -120,7 +120,7 @@ def detect_encoding(path: str | Path) -> str:
 def _transcode(path: Path, encoding: str, dest: Path) -> None:
     try:
         with _open_binary(path) as src, open(dest, "w", encoding="utf-8", newline="") as out:
-            reader = codecs.getreader(encoding)(src, errors="strict")
+            reader = codecs.getreader(encoding)(src, "strict")  # errors is positional-only in typeshed
             while True:
                 text = reader.read(_CHUNK)
                 if not text:
