@@ -297,7 +297,7 @@ def _finish(terms, y, params, resid, result, cov_hac, lags, pv, f_p, r2, r2_adj,
 
 
 def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: list[str] | None = None,
-           engine: str = "numpy") -> tuple[Fit, list[str]]:
+           engine: str = "numpy") -> tuple[Fit, list[Message]]:
     """The simplest adequate model: among the models that pass the validity checks, the lowest BIC.
 
     Candidate driver groups (a group enters or leaves whole, e.g. the dummies of one categorical variable)
@@ -320,8 +320,9 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
     Returns
     -------
     (Fit, warnings)
+        ``warnings`` are :class:`zhizao.messages.Message`.
     """
-    warnings = []
+    warnings: list[Message] = []
     required = list(required or [])
     candidates = [(len(required), required)] if required else []
     for k in range(1, len(groups) + 1):
