@@ -297,7 +297,7 @@ def _scope_rows_series(b: pd.DataFrame, num: str, den: str, scale: float = 1.0) 
     return {"cell": np.full(int(ok.sum()), "scope", object), "day": day[ok], "num": n[ok], "den": d[ok]}
 
 
-def _ratio_result(common, run, res, direction: str, method: str, coverage_extra: dict, what: str):
+def _ratio_result(common, run, res, direction: str, method: Message, coverage_extra: dict, what: str):
     """A VerificationResult from a StandardisedRatio (direction 'up': change of the rate; 'down': reduction)."""
     if direction == "up":
         improvement, lo, hi = res.ratio - 1, res.ratio_low - 1, res.ratio_high - 1

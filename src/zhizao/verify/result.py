@@ -73,13 +73,13 @@ class VerificationResult:
     ci_low: float | None
     ci_high: float | None
     confidence: float
-    method: str
+    method: str | Message  # a Message becomes its English text in __post_init__ (kept as method_message)
     simple_change: float | None = None
     fit: dict = field(default_factory=dict)
     coverage: dict = field(default_factory=dict)
     project_id: str | None = None
     estimand: Message | None = None
-    interval_method: str | None = None
+    interval_method: str | Message | None = None  # likewise (interval_message)
     checks: list[Check] = field(default_factory=list)
     notes: list[Message] = field(default_factory=list)
     adjustments: list[dict] = field(default_factory=list)
@@ -95,11 +95,13 @@ class VerificationResult:
 
     def method_text(self, lang: str = "en") -> str:
         """How the figure is computed, in ``lang`` (the stored English text where no message is kept)."""
-        return self.method_message.text(lang) if self.method_message is not None else self.method
+        return self.method_message.text(lang) if self.method_message is not None else str(self.method)
 
     def interval_text(self, lang: str = "en") -> str | None:
         """How the interval is computed, in ``lang`` (the stored English text where no message is kept)."""
-        return self.interval_message.text(lang) if self.interval_message is not None else self.interval_method
+        if self.interval_message is not None:
+            return self.interval_message.text(lang)
+        return None if self.interval_method is None else str(self.interval_method)
 
     def judge(self) -> VerificationResult:
         """Set ``verdict`` from the checks; a refused result keeps no improvement or interval."""
