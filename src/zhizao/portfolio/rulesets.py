@@ -184,9 +184,9 @@ def select(designation: str, *, name: str | None = None, programme_rules: str | 
     day = day or dt.date.today()
     if programme_rules:
         for n in (x.strip() for x in str(programme_rules).split(",")):
-            rs = all_rulesets().get(n)
-            if rs is not None and rs.designation == designation:
-                return rs
+            named = all_rulesets().get(n)
+            if named is not None and named.designation == designation:
+                return named
     cands = [rs for rs in all_rulesets().values() if rs.designation == designation and rs.valid_on(day)]
     if not cands:
         raise NotFound(NO_RULESET(designation=designation, date=day.isoformat(), known=sorted(all_rulesets())))
