@@ -83,6 +83,47 @@ def test_a_rule_set_of_another_year_is_selected_by_name_or_programme(ws, tmp_pat
         rulesets._all.cache_clear()
 
 
+def _custom_ladder(monkeypatch, folder: Path, criterion: dict) -> None:
+    """The ladder rule set as ``custom-ladder``, its tier-below criterion replaced by ``criterion``."""
+    from zhizao.portfolio import rulesets
+
+    doc = yaml.safe_load((rulesets.DATA / "miit-2024-factory-ladder.yaml").read_text("utf-8"))
+    doc["ruleset"] = "custom-ladder"
+    doc["criteria"][1] = {**doc["criteria"][1], **criterion}
+    doc["criteria"][1] = {k: v for k, v in doc["criteria"][1].items() if v is not None}
+    folder.mkdir()
+    (folder / "custom.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), "utf-8")
+    monkeypatch.setenv("ZHIZAO_RULESETS", str(folder))
+    rulesets._all.cache_clear()
+
+
+def test_a_rule_set_criterion_must_say_how_its_threshold_compares(ws, tmp_path, monkeypatch):
+    from zhizao.portfolio import rulesets
+
+    try:
+        # E1 does not hold the advanced tier (value 0): without an operator it was judged 0 <= 1, a pass
+        _custom_ladder(monkeypatch, tmp_path / "a", {"operator": None})
+        with pytest.raises(InputError, match="criterion advanced_tier_first: threshold 1 has no operator"):
+            recognition_checks(ws, "E1", "ladder_excellent", rules="custom-ladder")
+        # a designation_held measure that names no designation was judged against designation None
+        _custom_ladder(monkeypatch, tmp_path / "b", {"designation_held": None})
+        with pytest.raises(InputError, match="measure designation_held names no designation"):
+            recognition_checks(ws, "E1", "ladder_excellent", rules="custom-ladder")
+        # a threshold set by the caller for a criterion without one (nor an operator) is refused too
+        _custom_ladder(monkeypatch, tmp_path / "c", {"operator": None, "threshold": None})
+        r = rows(recognition_checks(ws, "E1", "ladder_excellent", rules="custom-ladder"))
+        assert (r.loc["advanced_tier_first", "value"], r.loc["advanced_tier_first", "verdict"]) == (0, "no_data")
+        with pytest.raises(InputError, match="criterion advanced_tier_first of rule set custom-ladder has no "
+                                             "operator"):
+            recognition_checks(ws, "E1", "ladder_excellent", rules="custom-ladder",
+                               thresholds={"advanced_tier_first": 1})
+        assert rows(recognition_checks(ws, "E1", "ladder_excellent", rules="custom-ladder",
+                                       thresholds={"maturity_level": 0}))["verdict"]["maturity_level"] == "no_data"
+    finally:
+        monkeypatch.delenv("ZHIZAO_RULESETS")
+        rulesets._all.cache_clear()
+
+
 def test_verdict_per_criterion_and_overall_with_confirmations(ws):
     r = recognition_checks(ws, "E1", "digital_workshop", ("2023-01-01", "2023-02-01"), scope="WC1")
     rr = rows(r)

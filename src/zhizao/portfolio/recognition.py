@@ -124,6 +124,8 @@ B_DECLARED_CRIT = define("recognition.basis.declared_criterion", "declared by th
 B_CONFIRMED = define("recognition.basis.confirmed", "confirmed by %(assessor)s on %(date)s: %(evidence)s")
 B_NOT_CONFIRMED = define("recognition.basis.not_confirmed", "not confirmed by %(assessor)s on %(date)s: %(comment)s")
 B_INFO = define("recognition.basis.info", "for information, not judged")
+NO_OPERATOR = define("recognition.no_operator", "criterion %(criterion)s of rule set %(ruleset)s has no operator "
+                                                "(>= or <=), so no threshold can be set for it")
 
 
 def ensure(con) -> None:
@@ -178,7 +180,7 @@ def equipment_activity(ws, scope: str, start=None, end=None) -> pd.DataFrame:
         FROM b ORDER BY b.equipment_id""", [scope, *lo_args, *hi_args]).df()
 
 
-def _compare(value, operator: str, threshold) -> bool | None:
+def _compare(value, operator: str, threshold: float) -> bool | None:
     """``value >= threshold`` or ``value <= threshold`` (within :data:`TOLERANCE`); None for no value."""
     if value is None or pd.isna(value):
         return None
@@ -295,6 +297,8 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
     rows = []
     conf = _confirmations(ws.con, enterprise_id, scope if scope != enterprise_id else None, rs.name)
     eq = None
+    basis: Message | None
+    evidence: list[str]
     for c in rs.criteria:
         if thresholds and c.id in thresholds:
             c = Criterion(c.id, c.kind, c.text, c.measure, c.operator, float(thresholds[c.id]), c.options)
@@ -354,7 +358,7 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
                 basis = B_MATURITY(level=cur["level"], source=cur["source"], date=str(cur["date"]))
                 evidence = [cur["assessment_id"]]
         elif m == "designation_held":
-            want = c.options.get("designation_held")
+            want = str(c.options["designation_held"])  # rulesets._parse refuses a criterion without it
             units = _held(ctx, enterprise_id, want, end)
             value, evidence = (1 if units else 0), units
             basis = B_HELD(designation=want, units=units) if units else \
@@ -362,8 +366,11 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
         if c.kind == "information":
             rows.append(_row(c, rs, value=value, basis=basis, evidence=evidence))
             continue
-        passed = None if kind in ("declared", "indicative") else (_compare(value, c.operator, c.threshold)
-                                                                  if c.threshold is not None else None)
+        passed = None
+        if kind not in ("declared", "indicative") and c.threshold is not None:
+            if c.operator is None:  # a threshold given in ``thresholds`` to a criterion without one
+                raise InputError(NO_OPERATOR(criterion=c.id, ruleset=rs.name))
+            passed = _compare(value, c.operator, c.threshold)
         row = _row(c, rs, value=value, passed=passed, basis=basis, evidence=evidence, kind=kind,
                    confirmation=conf.get(c.id) if kind == "declared" else None)
         rows.append(row)

@@ -127,6 +127,11 @@ def _parse(path: Path) -> RuleSet:
             if op not in (None, ">=", "<="):
                 raise ValueError(f"criterion {cid}: operator {op!r} is not >= or <=")
             th = c.pop("threshold", None)
+            if th is not None and op is None:  # no silent default: >= and <= give opposite verdicts
+                raise ValueError(f"criterion {cid}: threshold {th!r} has no operator (>= or <=)")
+            if measure == "designation_held" and not isinstance(c.get("designation_held"), str):
+                raise ValueError(f"criterion {cid}: measure designation_held names no designation "
+                                 "(key designation_held)")
             text = {k: " ".join(str(v).split()) for k, v in dict(c.pop("text")).items()}
             crits.append(Criterion(cid, kind, text, measure, op, None if th is None else float(th), c))
         return RuleSet(str(doc["ruleset"]), str(doc["designation"]), str(doc.get("version", "")),
