@@ -208,7 +208,7 @@ def answer_value(value, rule: dict | None = None) -> float:
     if isinstance(value, str):
         t = value.strip()
         if t in labels or t.casefold() in labels:
-            return labels.get(t, labels.get(t.casefold()))
+            return labels[t] if t in labels else labels[t.casefold()]
         try:
             value = float(t)
         except ValueError:
@@ -493,8 +493,9 @@ def facts(ws, enterprise_id: str, scope: str | None = None, days: int = 30) -> d
     last = ws.con.execute("""SELECT max(t) FROM (SELECT max(coalesce("end", start)) t FROM states
                              UNION ALL SELECT max("end") FROM production UNION ALL SELECT max("end") FROM energy)"""
                           ).fetchone()[0]
+    basis = [F_SHARE(digital=n_dig, n=n), F_CONNECTED(reported=n_rep, n=n)]
     out = {"n_equipment": n, "digital_equipment_share": n_dig / n, "equipment_connectivity": n_rep / n,
-           "basis": [F_SHARE(digital=n_dig, n=n), F_CONNECTED(reported=n_rep, n=n)]}
+           "basis": basis}
     if last is not None:
         end = pd.Timestamp(last)
         start = end - pd.Timedelta(days=days)
@@ -502,7 +503,7 @@ def facts(ws, enterprise_id: str, scope: str | None = None, days: int = 30) -> d
         k = int(recent["reported"].sum())
         out["data_upload_rate"] = k / n
         out["upload_window"] = [start.isoformat(), end.isoformat()]
-        out["basis"].append(F_UPLOAD(start=start.date().isoformat(), end=end.date().isoformat(), reported=k, n=n))
+        basis.append(F_UPLOAD(start=start.date().isoformat(), end=end.date().isoformat(), reported=k, n=n))
     return out
 
 
