@@ -303,10 +303,10 @@ def parse_value(table: str, column: str, text, zone: str):
     if not text:
         return None
     if c.vocabulary:
-        v = vocabulary(c.vocabulary)
-        code = v.match(text)
+        voc = vocabulary(c.vocabulary)
+        code = voc.match(text)
         if code is None:
-            raise _Reject("invalid_value", D_INVALID(column=column, problem=v.unknown(text)))
+            raise _Reject("invalid_value", D_INVALID(column=column, problem=voc.unknown(text)))
         return code
     if c.type == "text":
         return text
@@ -441,8 +441,10 @@ def _check(table: str, raw: dict, refs: _Refs, present: set) -> dict:
             ents = refs.hierarchy.get(par)
             if owner is None and ents is None:
                 raise _Reject("unknown_reference", D_REFERENCE(column="parent", value=par, table="scopes"))
-            if (owner is not None and owner != ent) or (ents and ent not in ents):
-                raise _Reject("scope_of_other_enterprise", D_OTHER_SCOPE(scope=par, owner=owner or sorted(ents),
+            if owner is not None and owner != ent:
+                raise _Reject("scope_of_other_enterprise", D_OTHER_SCOPE(scope=par, owner=owner, enterprise=ent))
+            if ents and ent not in ents:
+                raise _Reject("scope_of_other_enterprise", D_OTHER_SCOPE(scope=par, owner=sorted(ents),
                                                                          enterprise=ent))
         sid = rec.get("scope_id")
         ents = refs.hierarchy.get(sid)
