@@ -99,16 +99,16 @@ def write_template(path: str | Path, tables=REGISTER_TABLES, records: dict | Non
     col = 1
     used = sorted({c.vocabulary for t in tables for c in TABLES[t].columns if c.vocabulary})
     for name in used:
-        v = vocabulary(name)
+        voc = vocabulary(name)
         _letter_code, letter_zh, _letter_en = (get_column_letter(col + i) for i in range(3))
         vs.cell(1, col, f"{name} code")
-        vs.cell(1, col + 1, f"{v.title.get('zh', name)} (zh)")
-        vs.cell(1, col + 2, f"{v.title.get('en', name)} (en)")
-        for i, e in enumerate(v.entries, start=2):
+        vs.cell(1, col + 1, f"{voc.title.get('zh', name)} (zh)")
+        vs.cell(1, col + 2, f"{voc.title.get('en', name)} (en)")
+        for i, e in enumerate(voc.entries, start=2):
             vs.cell(i, col, e.code)
             vs.cell(i, col + 1, e.zh)
             vs.cell(i, col + 2, e.en or "")
-        ranges[name] = f"{VOCAB_SHEET}!${letter_zh}$2:${letter_zh}${len(v.entries) + 1}"
+        ranges[name] = f"{VOCAB_SHEET}!${letter_zh}$2:${letter_zh}${len(voc.entries) + 1}"
         for i in range(3):
             vs.column_dimensions[get_column_letter(col + i)].width = 22
         col += 4
