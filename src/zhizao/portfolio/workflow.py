@@ -61,6 +61,12 @@ class Step:
     sources: tuple
     target: str | None  # None: the state stays
 
+    def moves_to(self) -> str:
+        """The state a step that changes the state moves to (a step that keeps it is a fault of zhizao here)."""
+        if self.target is None:
+            raise ValueError(f"step {self.action} keeps the state; it moves to none")
+        return self.target
+
 
 #: Every step: who may take it, from which states, to which state.
 STEPS = {s.action: s for s in (
@@ -181,7 +187,8 @@ def _row(con, app_id: str) -> dict:
         raise NotFound(NO_APPLICATION(application=app_id))
     r = {k: (None if (not isinstance(v, (list, dict, str)) and pd.isna(v)) else v)
          for k, v in df.iloc[0].to_dict().items()}
-    r["data"] = json.loads(r["data"]) if r.get("data") else {}
+    data = r.get("data")
+    r["data"] = json.loads(data) if data else {}
     for c in ("deadline", "publicity_start", "publicity_end"):
         if r.get(c) is not None:
             r[c] = pd.Timestamp(r[c]).date()
@@ -329,7 +336,7 @@ def pre_review(con, app_id: str, verdict: str, *, actor: str, comment: str | Non
     if action != "pre_approve" and not (comment or "").strip():
         raise InputError(REASON(action=action))
     with _tx(con):
-        return _set_state(con, app, action, step.target, actor, comment)
+        return _set_state(con, app, action, step.moves_to(), actor, comment)
 
 
 # -- expert review ---------------------------------------------------------------------------------------
@@ -617,7 +624,7 @@ def accept(con, app_id: str, accepted: bool, *, actor: str, reason: str | None =
             update_record(con, "projects", app["project_id"],
                           {"status": "accepted", "status_date": today(store_zone(con)).isoformat()}, actor=actor,
                           reason=reason or f"application {app_id}", source=f"application {app_id}")
-        return _set_state(con, app, action, step.target, actor, reason)
+        return _set_state(con, app, action, step.moves_to(), actor, reason)
 
 
 def acceptance_view(ws, app_id: str) -> dict:
