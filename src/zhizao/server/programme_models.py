@@ -8,7 +8,7 @@ a ``Row`` a table row with its stable columns typed and further columns allowed.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -16,10 +16,15 @@ from zhizao.portfolio.workflow import SOUGHT
 from zhizao.schema import REGISTER_TABLES
 from zhizao.server.models import Answer, Body, Row, Text
 
-RegisterTable = Enum("RegisterTable", {t: t for t in REGISTER_TABLES}, type=str)
-Sought = Enum("Sought", {s: s for s in SOUGHT}, type=str)
-PreVerdict = Enum("PreVerdict", {x: x for x in ("approve", "return", "reject")}, type=str)
-Decision = Enum("Decision", {x: x for x in ("approved", "rejected")}, type=str)
+if TYPE_CHECKING:  # built from the schema and the workflow; no member is named in code (as models.TableName)
+    class RegisterTable(str, Enum): ...
+
+    class Sought(str, Enum): ...
+else:
+    RegisterTable = Enum("RegisterTable", {t: t for t in REGISTER_TABLES}, type=str)
+    Sought = Enum("Sought", {s: s for s in SOUGHT}, type=str)
+PreVerdict = Enum("PreVerdict", {"approve": "approve", "return": "return", "reject": "reject"}, type=str)
+Decision = Enum("Decision", {"approved": "approved", "rejected": "rejected"}, type=str)
 
 
 # -- lists
