@@ -244,9 +244,8 @@ def derive_access(principal: Principal, con) -> Access:
                 app_ents.add(ent)
                 if pid is not None:
                     ids.add(pid)
-        ids = sorted(ids)
         ents = frozenset(e for (e,) in con.execute(
-            "SELECT DISTINCT enterprise_id FROM projects WHERE list_contains(?, project_id)", [ids]).fetchall()
+            "SELECT DISTINCT enterprise_id FROM projects WHERE list_contains(?, project_id)", [sorted(ids)]).fetchall()
             if e is not None) | frozenset(app_ents)
         return Access(p, ents, None, frozenset(ids), True, all_levels, frozenset(), False, True, False)
     if p.role == "district":
@@ -1010,7 +1009,7 @@ class TenantView:
     def require_apply(self, enterprise_id: str | None) -> str:
         """The enterprise a new application is for: an enterprise user's own (403 for other roles and keys)."""
         p = self.access.principal
-        if p.kind == "user" and p.role == "enterprise":
+        if p.kind == "user" and p.role == "enterprise" and p.enterprise_id:  # accounts.add_user requires one
             if enterprise_id and enterprise_id != p.enterprise_id:
                 raise NotFound(NO_ENTERPRISE, id=enterprise_id)
             return p.enterprise_id
