@@ -180,7 +180,7 @@ def register_record(view, pg: Page, table: str, key: str, as_of: str | None) -> 
         form.append({"name": c.name, "label": column_label(pg, table, c.name), "options": options,
                      "value": "" if v is None else (v.isoformat() if isinstance(v, dt.date) else str(v)),
                      "type": "date" if c.type == "date" else "text"})
-    extra = {}
+    extra: dict[str, object] = {}
     if table == "projects":
         from zhizao.portfolio.register import status_history
         from zhizao.verify import unverifiable
@@ -240,7 +240,7 @@ def _app_head(pg: Page, path: str | None = None, q: dict | None = None) -> list:
             ("sought", pg._("Sought")), ("state", pg._("State")), ("deadline", pg._("Deadline")))
     if path is None:
         return [cell(label) for _c, label in cols]
-    return [sort_head(pg, label, c, path, q) for c, label in cols]
+    return [sort_head(pg, label, c, path, q or {}) for c, label in cols]
 
 
 def applications_page(view, pg: Page, q: dict) -> dict:
