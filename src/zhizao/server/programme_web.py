@@ -164,7 +164,7 @@ async def register_create(request: Request, table: str, view: View):
 
 
 def _record_page(request: Request, view: TenantView, t: str, key: str, error: str | None = None,
-                 status: int = 200) -> HTMLResponse:
+                 status: int = 200) -> Response:
     pg = _pg(request)
     as_of = request.query_params.get("as_of") or None
     if as_of:
