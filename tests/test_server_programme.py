@@ -242,6 +242,27 @@ def test_maturity_import_and_questionnaire(srv):
     post(ana, "/maturity/ENT001/questionnaire", {"system": "MES"}, expect=403)
 
 
+def test_questionnaire_answers_are_form_text_not_files(srv, tmp_path, monkeypatch):
+    """An answer posted as a file part is no answer (it was scored as float(UploadFile): HTTP 500)."""
+    from test_server_authz import _filled_model
+    from zhizao.portfolio import maturity
+
+    monkeypatch.setenv("ZHIZAO_MATURITY", str(_filled_model(tmp_path)))
+    ua = srv["usera"]
+
+    def answers():
+        with ua.app.state.server.store.read() as rd:
+            return maturity.assessments(rd.con, "ENT001").iloc[0]["answers"]
+
+    try:
+        post(ua, "/maturity/ENT001/questionnaire", {"system": "MES", "a_T-1-1": " 全部满足 "})
+        assert answers() == {"T-1-1": 1.0}
+        post(ua, "/maturity/ENT001/questionnaire", {"system": "MES"}, files={"a_T-1-1": ("a.txt", b"1", "text/plain")})
+        assert answers() == {}
+    finally:
+        maturity.model.cache_clear()
+
+
 def test_no_route_rewrites_the_audit_log(srv):
     """After every route of the application was called by the administrator (with whatever it takes),
     the entries written before are unchanged and the hash chain holds."""

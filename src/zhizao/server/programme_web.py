@@ -534,11 +534,11 @@ async def maturity_questionnaire(request: Request, enterprise_id: str, view: Vie
     if len(enterprise_id) > 200:
         raise BadRequest(TOO_LONG, name="enterprise id")
     ids = [r["id"] for s in model().subdomains for reqs in s.requirements.values() for r in (reqs or [])]
-    form = await request.form()
-    check_csrf(view, form.get("csrf"))
+    f = await _fields(request, ("csrf", *(f"a_{i}" for i in ids)))  # text fields only: a file part is no answer
+    check_csrf(view, f.pop("csrf", None))
     view.require_questionnaire(enterprise_id)
-    answers = {i: form.get(f"a_{i}") for i in ids if form.get(f"a_{i}") not in (None, "")}
-    systems = [s for s in form.getlist("system") if s in SYSTEMS]
+    answers = {i: f[f"a_{i}"] for i in ids if f.get(f"a_{i}")}
+    systems = [s for s in (await request.form()).getlist("system") if s in SYSTEMS]
     try:
         _write(request, lambda ws: submit_questionnaire(ws, enterprise_id, answers, systems=systems,
                                                         actor=view.actor))
