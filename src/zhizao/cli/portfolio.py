@@ -488,8 +488,8 @@ def audit(db: str = DB, table: str | None = typer.Option(None, "--table", help="
     _check_format(fmt)
     with _open(db) as ws:
         if check:
-            ok, n, problem = log.check_chain(ws.con)
-            if not ok:
+            _ok, n, problem = log.check_chain(ws.con)
+            if problem is not None:  # the first broken entry
                 raise Conflict(problem)
             _say(CHAIN_OK(n=n))
             return

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from zhizao.errors import InputError
-from zhizao.messages import define
+from zhizao.messages import Message, define
 
 DDL = """CREATE TABLE IF NOT EXISTS audit_log (
     seq BIGINT NOT NULL,
@@ -279,7 +279,7 @@ def snapshot(con, entity: str, until) -> dict[str, dict]:
     return {r: json.loads(a) for r, a in rows}
 
 
-def check_chain(con) -> tuple[bool, int, object]:
+def check_chain(con) -> tuple[bool, int, Message | None]:
     """Recompute every entry's hash: ``(ok, entries checked, None or the message of the first broken one)``."""
     if not has_log(con):
         return True, 0, None
