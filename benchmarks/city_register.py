@@ -25,6 +25,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -229,7 +230,10 @@ def pages(db: Path, repeats: int = 20, port: int = 8765) -> dict:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        r = c.post("/login", data={"username": "bench", "password": "bench-password-1", "next": "/plant"})
+        form = c.get("/login")  # the login form sets its pre-session cookie and carries the same token
+        token = re.search(r'name="login_csrf" value="([^"]+)"', form.text).group(1)
+        r = c.post("/login", data={"username": "bench", "password": "bench-password-1", "next": "/plant",
+                                   "login_csrf": token})
         assert r.status_code == 303, r.text[:300]
         load0 = os.getloadavg()
         out = {}

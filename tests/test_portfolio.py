@@ -278,6 +278,15 @@ def test_digital_workshop_checks(ws):
     # outside the period nobody reported
     later = _rows(recognition_checks(ws, "E1", "digital_workshop", ("2023-06-01", "2023-07-01")))
     assert later.loc["data_upload_rate", "value"] == 0.0
+    # the basis states the period, also an open one, in the page's language
+    basis = r.loc["data_upload_rate", "basis"]
+    assert "records in [2023-01-01, 2023-02-01); without data: M4" in basis.text("en")
+    assert "在 [2023-01-01, 2023-02-01) 内上传了" in basis.text("zh")
+    for period, en, zh in [((None, None), "records at any time", "在任何时间上传了"),
+                           (("2023-01-01", None), "records from 2023-01-01 on", "自 2023-01-01 起上传了"),
+                           ((None, "2023-02-01"), "records before 2023-02-01", "在 2023-02-01 之前上传了")]:
+        b = _rows(recognition_checks(ws, "E1", "digital_workshop", period)).loc["data_upload_rate", "basis"]
+        assert en in b.text("en") and zh in b.text("zh") and "inf" not in b.text("en")
 
 
 def test_smart_factory_checks(ws):

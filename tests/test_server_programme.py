@@ -108,6 +108,13 @@ def test_one_application_through_the_dashboard(srv):
                                                  "score_solution": "30", "score_results": "24", "score_basis": "15"})
     page = ana.get(f"/applications/{app_id}?lang=en").text
     assert "Mean total of 1 complete score sheets: 78.0" in page
+    # facts as the office reads them: a declared change as a percentage, the investment with separators; the
+    # score sheet's criteria by their labels, not their codes
+    assert re.search(r"Declared efficiency</dt>\s*<dd>25.0%</dd>", page) or ">25.0%<" in page
+    assert ">12,000,000<" in page
+    zh = ana.get(f"/applications/{app_id}?lang=zh").text
+    assert "<td>conditions</td>" not in zh and "<td>ass</td><td>符合申报条件</td>" in zh
+    ana.get(f"/applications/{app_id}?lang=en")  # the office reads on in English (the language is a cookie)
     post(ana, f"/applications/{app_id}/close-review", {"publicity_days": "0"})
     # publicity: an objection recorded and answered
     post(ana, f"/applications/{app_id}/objections", {"text": "车间建于2023年", "raised_by": "匿名"})

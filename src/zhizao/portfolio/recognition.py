@@ -95,10 +95,15 @@ B_SHARE_UNKNOWN = define("recognition.basis.share_unknown", "%(digital)s of %(n)
                                                             "counted as not digital")
 B_NO_EQUIPMENT = define("recognition.basis.no_equipment", "no registered equipment in scope %(scope)s")
 B_UPLOAD = define("recognition.basis.upload", "%(reported)s of %(n)s registered equipment of %(scope)s sent states, "
-                                              "production or energy records in [%(start)s, %(end)s)")
+                                              "production or energy records %(period)s")
 B_UPLOAD_MISSING = define("recognition.basis.upload_missing", "%(reported)s of %(n)s registered equipment of "
                                                               "%(scope)s sent states, production or energy records "
-                                                              "in [%(start)s, %(end)s); without data: %(missing)s")
+                                                              "%(period)s; without data: %(missing)s")
+#: the period of a data criterion: [start, end), either end open
+PERIOD = define("recognition.period", "in [%(start)s, %(end)s)")
+PERIOD_FROM = define("recognition.period_from", "from %(start)s on")
+PERIOD_UNTIL = define("recognition.period_until", "before %(end)s")
+PERIOD_ALL = define("recognition.period_all", "at any time")
 B_WORKSHOPS = define("recognition.basis.workshops", "%(n)s digital-workshop designation(s) of %(enterprise)s "
                                                     "recognised by %(end)s and not revoked")
 B_VERIFIED_ONE = define("recognition.basis.verified_one", "verified result of project %(project)s (%(method)s)")
@@ -237,6 +242,15 @@ def _row(c: Criterion, rs: RuleSet, value=None, passed=None, basis=None, evidenc
             "evidence": list(evidence or []), "confirmation": confirmation, "ruleset": rs.name}
 
 
+def _period(start, end):
+    """The message of a criterion's period [start, end), either end possibly open (None)."""
+    if start and end:
+        return PERIOD(start=str(start), end=str(end))
+    if start:
+        return PERIOD_FROM(start=str(start))
+    return PERIOD_UNTIL(end=str(end)) if end else PERIOD_ALL()
+
+
 def _method(r) -> Message | str:
     """How a stored verification result was computed: its method message (translated with the page), the
     stored English text of a result written before methods were messages, else 'method not stated'."""
@@ -331,7 +345,7 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
                 n_rep = int(eq["reported"].sum()) if n else 0
                 value = n_rep / n if n else None
                 missing = eq.loc[~eq["reported"].astype(bool), "equipment_id"].tolist() if n else []
-                kw = dict(reported=n_rep, n=n, scope=scope, start=str(start or "-inf"), end=str(end or "+inf"))
+                kw = dict(reported=n_rep, n=n, scope=scope, period=_period(start, end))
                 basis = (B_UPLOAD_MISSING(missing=missing, **kw) if missing else B_UPLOAD(**kw)) if n \
                     else B_NO_EQUIPMENT(scope=scope)
                 evidence = eq.loc[eq["reported"].astype(bool), "equipment_id"].tolist() if n else []

@@ -30,6 +30,10 @@ STATE_LABELS = {"draft": N_("Draft"), "submitted": N_("District pre-review"), "e
                 "publicity": N_("Publicity"), "decision": N_("Decision"), "approved": N_("Approved"),
                 "acceptance": N_("Acceptance"), "accepted": N_("Accepted"), "rejected": N_("Rejected"),
                 "acceptance_failed": N_("Acceptance failed")}
+#: the audit log's entities as a page names them (the register's tables and the workflow's records)
+ENTITY_LABELS = {**TABLE_LABELS, "application": N_("Application"), "criterion": N_("Criterion"),
+                 "maturity": N_("Capability maturity"), "evidence": N_("Evidence files"),
+                 "register_settings": N_("Register settings")}
 SOUGHT_LABELS = {"project": N_("Project"), "demonstration_project": N_("Demonstration project"),
                  "digital_workshop": N_("Digital workshop"), "smart_factory": N_("Smart factory")}
 ACTION_LABELS = {"create": N_("created"), "update": N_("updated"), "withdraw": N_("withdrawn"),
@@ -55,6 +59,8 @@ APP_FIELDS = (("name", N_("Name")), ("type", N_("Project type")), ("scope", N_("
               ("declared_unit_energy", N_("Declared unit energy reduction")),
               ("declared_development_cycle", N_("Declared development cycle reduction")),
               ("description", N_("Description")))
+#: the fields of an application's audit entries: its data, its state and its assessors
+APP_LABELS = {**dict(APP_FIELDS), "state": N_("State"), "assessor": N_("Assessor")}
 
 
 def column_label(pg: Page, table: str, column: str) -> str:
@@ -147,17 +153,28 @@ def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
-def history_table(pg: Page, h: pd.DataFrame) -> dict:
-    from zhizao.portfolio.register import diff_text
+def _changed(pg: Page, entity: str, column: str, v) -> str:
+    """One value of an audit entry's change as the page shows it: a workflow state or a register value by its
+    label, a missing value as ∅."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "∅"
+    if entity == "application" and column == "state" and v in STATE_LABELS:
+        return pg._(STATE_LABELS[v])
+    return show(pg, entity, column, v) if entity in TABLES else str(v)
 
+
+def history_table(pg: Page, h: pd.DataFrame) -> dict:
     rows = []
     for e in h.itertuples(index=False):
         ch = e.changes if isinstance(e.changes, dict) else {}
+        label = APP_LABELS if e.entity == "application" else {}
+        changes = "; ".join(
+            f"{pg._(label[k]) if k in label else column_label(pg, e.entity, k)}: "
+            f"{_changed(pg, e.entity, k, b)} → {_changed(pg, e.entity, k, a)}" for k, (b, a) in ch.items())
         rows.append([cell(pg.datetime(e.changed_at)), cell(e.actor), cell(pg._(ACTION_LABELS.get(e.action,
                                                                                                   e.action))),
-                     cell(e.entity), cell(e.record),
-                     cell(diff_text({k: tuple(v) for k, v in ch.items()}) if ch else ""),
-                     cell(_text(e.reason)), cell(_text(e.source))])
+                     cell(pg._(ENTITY_LABELS[e.entity]) if e.entity in ENTITY_LABELS else e.entity),
+                     cell(e.record), cell(changes), cell(_text(e.reason)), cell(_text(e.source))])
     return {"head": [cell(pg._("When")), cell(pg._("Who")), cell(pg._("What")), cell(pg._("Table")),
                      cell(pg._("Record")), cell(pg._("Changes")), cell(pg._("Why")), cell(pg._("Source"))],
             "rows": rows, "foot": None}
@@ -274,6 +291,17 @@ def application_new(view, pg: Page) -> dict:
             "fields": [(k, pg._(v)) for k, v in APP_FIELDS if k != "type"]}
 
 
+def _number(v) -> float | None:
+    """A form's number (text or number) as a float; None if it is not one."""
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if x == x and abs(x) != float("inf") else None
+
+
 def application_detail(view, pg: Page, app_id: str) -> dict:
     from zhizao.portfolio import workflow
     from zhizao.portfolio.maturity import LEVEL_NAMES
@@ -290,6 +318,9 @@ def application_detail(view, pg: Page, app_id: str) -> dict:
         v = data.get(k)
         if k == "type" and v:
             v = show(pg, "projects", "type", _type_code(v))
+        elif (k.startswith("declared_") or k == "investment") and _number(v) is not None:
+            # a declared change is a fraction (0.25 -> 25.0%); the investment a sum of yuan (12,000,000)
+            v = pg.f.pct(_number(v)) if k.startswith("declared_") else pg.f.num(_number(v))
         if v not in (None, ""):
             facts.append((pg._(label), str(v)))
     mat = d["maturity"]
@@ -306,7 +337,8 @@ def application_detail(view, pg: Page, app_id: str) -> dict:
                                             None: pg._("not declared")}[_tri(r.conflict)]),
                   cell(r.conflict_note if isinstance(r.conflict_note, str) else "")]
                  for r in d["assessors"].itertuples(index=False) if r.active]
-    scores = [[cell(r.assessor), cell(r.criterion), num_cell(pg.f.num(r.score, 1)),
+    labels = {c["id"]: c["label"] for c in sheet}
+    scores = [[cell(r.assessor), cell(labels.get(r.criterion, r.criterion)), num_cell(pg.f.num(r.score, 1)),
                cell(r.comment if isinstance(r.comment, str) else "")] for r in d["scores"].itertuples(index=False)]
     objections = [{"id": r.objection_id, "text": r.text, "by": r.raised_by if isinstance(r.raised_by, str) else "",
                    "resolution": r.resolution if isinstance(r.resolution, str) else None}
