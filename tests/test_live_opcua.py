@@ -149,7 +149,10 @@ def test_simulator_serves_opcua_and_the_listener_cli_stores_it(tmp_path):
     cli = [sys.executable, "-m", "zhizao.cli.live"]
     sim = subprocess.Popen(cli + ["simulate-live", "--to", "opcua", "--endpoint", endpoint, "--nodes-out",
                                   str(sim_nodes), "--machines", "2", "--speed", "1200", "--duration", "60",
-                                  "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                  # two days: the plays start at the present, so late in the plant's day one
+                                  # day's remainder (40 min at 23:20 = 2 s at speed 1200) ends before the listener
+                                  # has subscribed; two days leave at least 24 h (72 s) of simulated time
+                                  "--days", "2", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lst = subprocess.Popen(cli + ["listen", "opcua", "--endpoint", endpoint, "--nodes", str(nodes), "--db", str(db),
                                   "--status", str(status), "--quiet", "--batch-seconds", "0.2"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
