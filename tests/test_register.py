@@ -445,6 +445,14 @@ def test_programme_targets_actual_and_completion(ws, tmp_path):
     assert pe["ids"] == ["P1"] and pe["missing_ids"] == ["P2"]
     s = programme_statistics(ws, n_boot=5)
     assert s["totals"]["n_digital_workshops"] == 1 and s["totals"]["n_revoked"] == 1
+    # a count target of a year in which no designation of its kind was made: actual 0, not an error (an
+    # empty list used as a row mask selected no columns; the city register's programme page gave HTTP 500)
+    load(ws, "programme_targets", write(tmp_path / "t2.csv", "programme_id,year,district,measure,target\n"
+                                                             "2021A,2021,,n_smart_factories,1\n"
+                                                             "2021A,2022,,n_digital_workshops,3\n"))
+    t = programme_statistics(ws, programme="2021A", n_boot=5)["targets"].set_index(["measure", "year"])
+    assert (t.loc[("n_smart_factories", 2021), "actual"], t.loc[("n_smart_factories", 2021), "completion"]) == (0, 0)
+    assert t.loc[("n_digital_workshops", 2022), "actual"] == 0
 
 
 def test_an_older_store_is_brought_up_to_date(tmp_path):

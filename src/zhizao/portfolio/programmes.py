@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from zhizao.portfolio.registry import (
@@ -111,8 +112,9 @@ def targets(ws, selection=None, project_values: pd.DataFrame | None = None) -> p
             d = des[(des["designation"] == kind)
                     & ((des["programme"] == r.programme_id) | des["project_id"].isin(prj.loc[
                         prj["programme"] == r.programme_id, "project_id"]))]
-            d = d[[x is not None and x.year == y for x in d["date"]]]
-            d = d[[rv is None or rv >= end for rv in d["revoked"]]]
+            # row masks as bool arrays: an empty list would select no columns, not no rows
+            d = d[np.array([x is not None and x.year == y for x in d["date"]], dtype=bool)]
+            d = d[np.array([rv is None or rv >= end for rv in d["revoked"]], dtype=bool)]
             if dist is not None:
                 d = d[d["enterprise_id"].map(district_of) == dist]
             units = sorted({designation_unit(*u) for u in zip(d["enterprise_id"], d["scope"], d["name"],

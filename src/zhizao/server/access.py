@@ -592,7 +592,7 @@ class TenantView:
                 raise BadRequest(UNKNOWN(what="park", value=bad[0], known=own or [NONE_VISIBLE()]))
         df = self._stage("projects", lambda *a: projects(self.ws, *a), park, district, start, end, deps=REGISTER)
         if len(df):
-            df = df[[self.project_visible(r) for _i, r in df.iterrows()]]
+            df = df[np.array([self.project_visible(r) for _i, r in df.iterrows()], dtype=bool)]
         return _records(df)
 
     def project(self, project_id: str) -> dict:
@@ -645,9 +645,9 @@ class TenantView:
         if a.enterprises is not None:
             df = df[df["enterprise_id"].isin(list(a.enterprises))]
         if a.sites is not None:
-            df = df[[isinstance(s, str) and self.scope_visible(s) for s in df["scope"]]]
+            df = df[np.array([isinstance(s, str) and self.scope_visible(s) for s in df["scope"]], dtype=bool)]
         if a.projects is not None:
-            df = df[[(not isinstance(p, str)) or p in a.projects for p in df["project_id"]]]
+            df = df[np.array([(not isinstance(p, str)) or p in a.projects for p in df["project_id"]], dtype=bool)]
         return _records(df)
 
     def programme_statistics(self, park=None, district=None, start=None, end=None, confidence=0.9, n_boot=2000,
