@@ -306,7 +306,7 @@ def markdown(res: dict) -> str:
             lines.append(f"| {name} (`{p['url']}`) | {p['status']} | {p['cold_s']} | {p.get('p50_s')} | "
                          f"{p.get('p95_s')} |")
         lines += ["", f"Load average before / after: {pg['load_average_before']} / {pg['load_average_after']}.",
-                  f"Target (every page within 1 s at p95 and cold): {'met' if pg['target']['met'] else 'not met'}.",
+                  f"Target (every page within 1 s at p95 and cold; slowest {pg['target'].get('worst_s')} s): {'met' if pg['target']['met'] else 'not met'}.",
                   ""]
     return "\n".join(lines)
 
@@ -350,8 +350,11 @@ def main() -> None:
         _write(a.out, res)  # the verification's figures are kept even if the page timing fails
         if a.pages:
             res["pages"] = pages(db)
-            worst = max((p.get("p95_s", 0), p["cold_s"]) for p in res["pages"]["pages"].values())
-            res["pages"]["target"] = {"p95_s": 1.0, "met": max(worst) <= 1.0}
+            # the slowest answer of any page, cold or at the 95th percentile (and every page answered 200)
+            pages_ = res["pages"]["pages"].values()
+            worst = max(max(p.get("p95_s", 0), p["cold_s"]) for p in pages_)
+            res["pages"]["target"] = {"p95_s": 1.0, "worst_s": worst,
+                                      "met": worst <= 1.0 and all(p["status"] == 200 for p in pages_)}
     _write(a.out, res)
     print(json.dumps(res, indent=1, ensure_ascii=False))
 
