@@ -205,6 +205,13 @@ def test_bad_mapping_files_are_rejected_clearly(tmp_path, text, match):
         load_mapping(tmp_path / "m.yaml")
 
 
+def test_an_empty_read_section_is_no_read_options(tmp_path):
+    # "read:" with nothing under it is YAML null, as an empty columns: or states: is, and means no options
+    (tmp_path / "m.yaml").write_text("table: equipment\nread:\ncolumns:\n")
+    m = load_mapping(tmp_path / "m.yaml")
+    assert (m.read, m.columns) == ({}, {})
+
+
 def test_a_date_alone_is_local_midnight_not_an_offset(ws, tmp_path):
     # "2024-02-01" ends in "-01", which must not be read as a UTC offset of -01:00
     load(ws, tmp_path, "labour", """

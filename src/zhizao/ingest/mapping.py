@@ -376,7 +376,7 @@ def load_mapping(path: str | Path, max_bytes: int | None = None) -> Mapping:
         if doc.get(key) is not None and not isinstance(doc[key], kind):
             raise MappingError(f"{path}: {key!r} must be a {'mapping' if kind is dict else 'text'}")
     for key in ("delimiter", "quote", "encoding"):
-        if key in doc.get("read", {}) and not isinstance(doc["read"][key], str):
+        if key in (doc.get("read") or {}) and not isinstance(doc["read"][key], str):
             raise MappingError(f"{path}: read.{key} must be a text")
     names_opt = (doc.get("read") or {}).get("names")
     if names_opt is not None and (not isinstance(names_opt, list) or not all(isinstance(n, str) for n in names_opt)):
