@@ -378,6 +378,9 @@ def load_mapping(path: str | Path, max_bytes: int | None = None) -> Mapping:
     for key in ("delimiter", "quote", "encoding"):
         if key in (doc.get("read") or {}) and not isinstance(doc["read"][key], str):
             raise MappingError(f"{path}: read.{key} must be a text")
+    sheet = (doc.get("read") or {}).get("sheet")  # none: the table's sheet, else the first
+    if sheet is not None and not isinstance(sheet, str):
+        raise MappingError(f"{path}: read.sheet must be a text, the sheet's name (quote a name such as '2024')")
     names_opt = (doc.get("read") or {}).get("names")
     if names_opt is not None and (not isinstance(names_opt, list) or not all(isinstance(n, str) for n in names_opt)):
         raise MappingError(f"{path}: read.names must be a list of texts")
