@@ -198,11 +198,22 @@ def test_a_mapping_brings_a_new_format_without_code(ws, tmp_path):
     ("table: states\ncolumns: {colour: x}", "not a column"),
     ("table: states\nstates: {RUN: running}", "not a state category"),
     ("table: [", "cannot read"),
+    # YAML reads 2024 as a number: it used to be looked up as is and fail as "no sheet 2024 (it has 2024)"
+    ("table: equipment\nread: {sheet: 2024}", "read.sheet must be a text"),
 ])
 def test_bad_mapping_files_are_rejected_clearly(tmp_path, text, match):
     (tmp_path / "m.yaml").write_text(text)
     with pytest.raises(MappingError, match=match):
         load_mapping(tmp_path / "m.yaml")
+
+
+def test_an_empty_read_section_is_no_read_options(tmp_path):
+    # "read:" with nothing under it is YAML null, as an empty columns: or states: is, and means no options
+    (tmp_path / "m.yaml").write_text("table: equipment\nread:\ncolumns:\n")
+    m = load_mapping(tmp_path / "m.yaml")
+    assert (m.read, m.columns) == ({}, {})
+    (tmp_path / "m.yaml").write_text("table: equipment\nread: {sheet: null}\n")  # no sheet: the default one
+    assert load_mapping(tmp_path / "m.yaml").read == {"sheet": None}
 
 
 def test_a_date_alone_is_local_midnight_not_an_offset(ws, tmp_path):

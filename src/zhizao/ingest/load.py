@@ -62,6 +62,7 @@ import gzip
 import hashlib
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -78,7 +79,7 @@ from zhizao.ingest.reader import is_workbook, readable
 from zhizao.ingest.rules import Sql, sql_detail
 from zhizao.kpi.energy import UNIT_TO_BASE
 from zhizao.limits import MEASURED_TABLES, Limits, current
-from zhizao.messages import define
+from zhizao.messages import MessageKind, define
 from zhizao.schema import CALENDAR_KINDS, DEFAULT_STATE_MAP, ENERGY_READINGS, QUALITY_RESULTS, REGISTER_TABLES, TABLES
 
 TOO_MANY_COLUMNS = define("ingest.too_many_columns", "%(source)s has %(columns)s columns, more than the limit of "
@@ -296,7 +297,7 @@ def _special_hours(zone: str, first_year: int, last_year: int) -> np.ndarray:
     return np.array(sorted(hours), dtype="datetime64[h]").astype("datetime64[us]")
 
 
-def _zones(con, table: str, mapping: Mapping) -> list[str]:
+def _zones(con: duckdb.DuckDBPyConnection, table: str, mapping: Mapping) -> list[str]:
     """The zones naive time stamps of this load can be local to."""
     if mapping.timezone:
         return [str(mapping.timezone)]
@@ -307,7 +308,7 @@ def _zones(con, table: str, mapping: Mapping) -> list[str]:
     return []
 
 
-def _register_dst(con, table: str, mapping: Mapping, limits: Limits) -> bool:
+def _register_dst(con: duckdb.DuckDBPyConnection, table: str, mapping: Mapping, limits: Limits) -> bool:
     """Register ``_zz_dst`` (zone, hour): the special local hours of the load's zones. False if there are none
     (or the table has no time stamps): then the parse needs no join."""
     if not any(c.type == "timestamp" for c in TABLES[table].columns):
@@ -325,7 +326,7 @@ def _register_dst(con, table: str, mapping: Mapping, limits: Limits) -> bool:
     return True
 
 
-def _unregister_dst(con) -> None:
+def _unregister_dst(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.unregister("_zz_dst")
     except duckdb.Error:
@@ -339,7 +340,7 @@ class Watchdog:
     """Interrupts the connections of a load after ``timeout`` seconds (DuckDB's ``interrupt``); ``stop()``
     before the commit, after which nothing is interrupted."""
 
-    def __init__(self, con, timeout: float | None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, timeout: float | None):
         self.cons = [con]
         self.fired = False
         self._lock = threading.Lock()
@@ -359,13 +360,13 @@ class Watchdog:
                 except duckdb.Error:
                     pass
 
-    def watch(self, con) -> None:
+    def watch(self, con: duckdb.DuckDBPyConnection) -> None:
         with self._lock:
             self.cons.append(con)
             if self.fired:
                 con.interrupt()
 
-    def unwatch(self, con) -> None:
+    def unwatch(self, con: duckdb.DuckDBPyConnection) -> None:
         with self._lock:
             if con in self.cons:
                 self.cons.remove(con)
@@ -505,8 +506,8 @@ def _read_error(path: Path, source: str, e: duckdb.Error, limits: Limits) -> Exc
     return IngestError(f"{path}: cannot read file: {first}")
 
 
-def _load(con, table, path, source, sha, mapping, source_columns, limits=None,
-          provenance=None) -> LoadReport:
+def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, sha: str, mapping: Mapping,
+          source_columns: list[str], limits: Limits | None = None, provenance: str | None = None) -> LoadReport:
     limits = limits or current()
     spec = TABLES[table]
     now = pd.Timestamp.now(tz="UTC")
@@ -561,7 +562,8 @@ def _load(con, table, path, source, sha, mapping, source_columns, limits=None,
     return LoadReport(table, source, loaded, quarantined, skipped)
 
 
-def _store(con, table: str, checked: str, source_sql: str, record_sql: str, quarantine, dst: bool) -> tuple:
+def _store(con: duckdb.DuckDBPyConnection, table: str, checked: str, source_sql: str, record_sql: str,
+           quarantine: tuple[str, str, str, str], dst: bool) -> tuple[int, int]:
     """Insert the valid records of ``checked`` into ``table``, the rejected ones into ``quarantine``, and the
     flags of the stored ones (folded local times) into ``record_flags``. Returns (loaded, quarantined)."""
     spec = TABLES[table]
@@ -591,13 +593,14 @@ def _store(con, table: str, checked: str, source_sql: str, record_sql: str, quar
 # ---------------------------------------------------------------------------------------------------------
 # the steps' SQL, shared by the file loader (_load) and load_records: one definition of every rule
 
-def _mapped_exprs(table: str, mapping: Mapping, source_columns, what: str, has: str) -> dict[str, str | None]:
+def _mapped_exprs(table: str, mapping: Mapping, source_columns: list[str], what: str,
+                  has: str) -> dict[str, str | None]:
     """Canonical column -> SQL expression over the source columns (None: no column).
 
     Raises IngestError for a required column without a source, MappingError for a mapped column the source
     lacks."""
     spec = TABLES[table]
-    exprs = {}
+    exprs: dict[str, str | None] = {}
     for col in spec.names:
         e = mapping.expression(col, source_columns)
         if e is None and col in ALIASES.get(table, {}) and col not in mapping.columns:
@@ -613,12 +616,12 @@ def _mapped_exprs(table: str, mapping: Mapping, source_columns, what: str, has: 
     return exprs
 
 
-def _select_mapped(exprs: dict) -> str:
+def _select_mapped(exprs: dict[str, str | None]) -> str:
     return ", ".join(f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"' for c, e in exprs.items())
 
 
-def _map(con, relation: str, target: str, exprs: dict, mapping: Mapping, carried: dict[str, str],
-         source_columns, what: str) -> None:
+def _map(con: duckdb.DuckDBPyConnection, relation: str, target: str, exprs: dict[str, str | None],
+         mapping: Mapping, carried: dict[str, str], source_columns: list[str], what: str) -> None:
     """CREATE TEMP TABLE ``target``: the ``carried`` columns (name -> SQL over ``relation``) and every canonical
     column as text.
 
@@ -787,7 +790,7 @@ def _event_sql(table: str, alias: str | None = None) -> str:
     return " AND ".join(f'{pre}"{c}" IS NULL' for c in cols)
 
 
-def _rule_cases(table: str, limits: Limits | None, now) -> tuple[str, str, str, str, str]:
+def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None) -> tuple[str, str, str, str, str]:
     """(index, rule, detail, code, params): CASE parts numbering the first broken rule (``_ri``), then its name,
     English detail, message code and parameters by that number (each condition evaluated once)."""
     rules = _rules(table, "'UTC'", limits, now)
@@ -805,7 +808,7 @@ def _rule_cases(table: str, limits: Limits | None, now) -> tuple[str, str, str, 
 
 
 def _checked_sql(table: str, parsed: str, what: str, duplicates: bool = True, limits: Limits | None = None,
-                 now=None) -> str:
+                 now: pd.Timestamp | None = None) -> str:
     """SELECT over ``parsed`` adding ``_rule``, ``_detail``, ``_code``, ``_params`` (the first broken rule) and
     ``_occ`` (the occurrence number of an event), then (``duplicates``) ``duplicate`` for a later record with
     the key of an earlier valid one (by ``_record``; else see :func:`_duplicates_sql`)."""
@@ -1015,12 +1018,16 @@ def load_records(con: duckdb.DuckDBPyConnection, table: str, relation: str, colu
     return LoadReport(table, source, int(loaded), int(quarantined), int(n - loaded - quarantined))
 
 
-def _in(values) -> str:
+#: a validation rule: (rule, SQL condition, (message kind, its parameters for :func:`sql_detail`))
+_Rule = tuple[str, str, tuple[MessageKind, dict[str, object]]]
+
+
+def _in(values: Iterable[str]) -> str:
     return "(" + ", ".join(_lit(v) for v in values) + ")"
 
 
-def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now=None
-           ) -> list[tuple[str, str, tuple]]:
+def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now: pd.Timestamp | None = None
+           ) -> list[_Rule]:
     """(rule, SQL condition, (message kind, parameters)) triples in the order they are checked.
 
     Conditions and parameters are SQL over the parsed record (typed columns and ``_raw_<column>`` texts);
@@ -1033,9 +1040,9 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     horizon = now + pd.Timedelta(days=limits.max_future_days)
-    out: list[tuple[str, str, tuple]] = []
+    out: list[_Rule] = []
 
-    def raw(c):
+    def raw(c: str) -> Sql:
         return Sql(f'"_raw_{c}"')
 
     for c in spec.columns:

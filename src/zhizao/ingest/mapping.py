@@ -49,12 +49,13 @@ import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import yaml
 
 from zhizao.errors import InputError, TooLarge
-from zhizao.messages import define
+from zhizao.messages import Message, define
 from zhizao.schema import STATE_CATEGORIES, TABLES
 
 BAD_EXPRESSION = define("mapping.bad_expression", "%(source)s: column %(column)s: %(why)s")
@@ -119,18 +120,20 @@ def _parser() -> duckdb.DuckDBPyConnection:
 
 
 @functools.lru_cache(maxsize=1)
-def _skeleton() -> dict:
-    return _strip(json.loads(_serialized("SELECT NULL"))["statements"][0]["node"])
+def _skeleton() -> dict[str, Any]:
+    node: dict[str, Any] = _strip(json.loads(_serialized("SELECT NULL"))["statements"][0]["node"])
+    return node
 
 
 def _serialized(sql: str) -> str:
     """DuckDB's JSON serialisation of the statement ``sql`` (the query returns one row always)."""
     row = _parser().execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
     assert row is not None
-    return row[0]
+    text: str = row[0]
+    return text
 
 
-def _strip(node):
+def _strip(node: Any) -> Any:
     """The parse tree without source positions and without the select list (to compare the statement shape)."""
     if isinstance(node, dict):
         return {k: _strip(v) for k, v in node.items()
@@ -140,13 +143,13 @@ def _strip(node):
     return node
 
 
-def check_expression(sql, column: str = "?", source: str = "<mapping>") -> frozenset[str]:
+def check_expression(sql: object, column: str = "?", source: str = "<mapping>") -> frozenset[str]:
     """Check that ``sql`` is one allowed scalar expression; return the column names it references.
 
     Parameters
     ----------
     sql : str
-        A mapping's ``sql`` text.
+        A mapping's ``sql`` text (any other value, as YAML may give, is refused).
     column, source : str
         The canonical column and the mapping's name, for the message.
 
@@ -164,37 +167,37 @@ def check_expression(sql, column: str = "?", source: str = "<mapping>") -> froze
     """
     if not isinstance(sql, str):
         raise MappingSqlError(BAD_EXPRESSION, source=source, column=column, why=WHY_NOT_TEXT())
-    columns, why = _check(sql)
-    if why is not None:
-        raise MappingSqlError(BAD_EXPRESSION, source=source, column=column, why=why)
-    return columns
+    checked = _check(sql)
+    if isinstance(checked, Message):
+        raise MappingSqlError(BAD_EXPRESSION, source=source, column=column, why=checked)
+    return checked
 
 
 _PARSER_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1024)
-def _check(sql: str):
-    """(columns, None) for an allowed expression, else (None, the reason as a Message)."""
+def _check(sql: str) -> frozenset[str] | Message:
+    """The columns of an allowed expression, else the reason it is refused."""
     try:
         if any(t == duckdb.token_type.comment for _, t in duckdb.tokenize(sql)):
-            return None, WHY_COMMENT()
+            return WHY_COMMENT()
     except (RuntimeError, duckdb.Error) as e:  # the tokenizer's own complaints
-        return None, WHY_PARSE(error=str(e).splitlines()[0][:200])
+        return WHY_PARSE(error=str(e).splitlines()[0][:200])
     with _PARSER_LOCK:
         tree = json.loads(_serialized("SELECT " + sql))
         skeleton = _skeleton()
     if tree.get("error"):
-        return None, WHY_PARSE(error=str(tree.get("error_message", "")).splitlines()[0][:200])
+        return WHY_PARSE(error=str(tree.get("error_message", "")).splitlines()[0][:200])
     statements = tree.get("statements") or []
     if len(statements) != 1:
-        return None, WHY_STATEMENTS()
+        return WHY_STATEMENTS()
     node = statements[0]["node"]
     if node.get("type") != "SELECT_NODE" or len(node.get("select_list") or []) != 1 or _strip(node) != skeleton:
-        return None, WHY_STATEMENTS()
+        return WHY_STATEMENTS()
     columns: set[str] = set()
 
-    def walk(n):
+    def walk(n: Any) -> Message | None:  # a node of the JSON parse tree
         if isinstance(n, list):
             for v in n:
                 why = walk(v)
@@ -229,7 +232,7 @@ def _check(sql: str):
         return None
 
     why = walk(node["select_list"][0])
-    return (None, why) if why is not None else (frozenset(columns), None)
+    return why if why is not None else frozenset(columns)
 
 
 def sandbox() -> duckdb.DuckDBPyConnection:
@@ -244,10 +247,11 @@ def sandbox() -> duckdb.DuckDBPyConnection:
     return con
 
 
-class _NoAliasLoader(yaml.SafeLoader):
+# PyYAML ships no types and no stub package is pinned, so its SafeLoader is Any to mypy
+class _NoAliasLoader(yaml.SafeLoader):  # type: ignore[misc]
     """PyYAML's safe loader refusing aliases (``*name``): no document can expand beyond its own size."""
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise _AliasRefused(event.start_mark.line + 1)
@@ -265,8 +269,8 @@ class Mapping:
     """A parsed mapping file (see the module docstring for the format)."""
 
     table: str
-    columns: dict[str, dict] = field(default_factory=dict)
-    read: dict = field(default_factory=dict)
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    read: dict[str, Any] = field(default_factory=dict)
     timezone: str | None = None
     scale: dict[str, float] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
@@ -274,7 +278,7 @@ class Mapping:
     source: str = "<default>"
     sha256: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for col, spec in self.columns.items():
             if isinstance(spec, dict) and "sql" in spec:
                 check_expression(spec["sql"], col, self.source)
@@ -372,8 +376,11 @@ def load_mapping(path: str | Path, max_bytes: int | None = None) -> Mapping:
         if doc.get(key) is not None and not isinstance(doc[key], kind):
             raise MappingError(f"{path}: {key!r} must be a {'mapping' if kind is dict else 'text'}")
     for key in ("delimiter", "quote", "encoding"):
-        if key in doc.get("read", {}) and not isinstance(doc["read"][key], str):
+        if key in (doc.get("read") or {}) and not isinstance(doc["read"][key], str):
             raise MappingError(f"{path}: read.{key} must be a text")
+    sheet = (doc.get("read") or {}).get("sheet")  # none: the table's sheet, else the first
+    if sheet is not None and not isinstance(sheet, str):
+        raise MappingError(f"{path}: read.sheet must be a text, the sheet's name (quote a name such as '2024')")
     names_opt = (doc.get("read") or {}).get("names")
     if names_opt is not None and (not isinstance(names_opt, list) or not all(isinstance(n, str) for n in names_opt)):
         raise MappingError(f"{path}: read.names must be a list of texts")

@@ -33,13 +33,18 @@ import codecs
 import csv
 import datetime as dt
 import gzip
+import io
 import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from zhizao.errors import Unsupported
 from zhizao.messages import define
+
+if TYPE_CHECKING:  # openpyxl is imported where a workbook is read
+    from openpyxl import Workbook
 
 NOT_TEXT = define("ingest.not_text", "%(file)s is neither UTF-8 nor GBK/GB18030 text (undecodable bytes at "
                                      "offset %(offset)s); save it as CSV UTF-8 or give read.encoding in a mapping")
@@ -55,7 +60,8 @@ _CHUNK = 1 << 20
 
 _lock = threading.Lock()
 _folder: Path | None = None
-_cache: dict[tuple, Path] = {}
+#: a converted file per (resolved path, mtime_ns, size, workbook, encoding, sheet, table)
+_cache: dict[tuple[str, int, int, bool, str | None, str | None, str | None], Path] = {}
 
 
 def _tmp() -> Path:
@@ -79,7 +85,7 @@ def is_workbook(path: Path, fmt: str | None = None) -> bool:
     return fmt == "xlsx" or (fmt is None and path.suffix.lower() in XLSX_SUFFIXES)
 
 
-def _open_binary(path: Path):
+def _open_binary(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
@@ -131,7 +137,7 @@ def _transcode(path: Path, encoding: str, dest: Path) -> None:
         raise Unsupported(BAD_ENCODING, file=path.name, encoding=encoding, error=str(e)) from None
 
 
-def cell_text(v) -> str:
+def cell_text(v: object) -> str:
     """A workbook cell as the text the ingest stage parses (see the module docstring)."""
     if v is None:
         return ""
@@ -157,7 +163,7 @@ def sheet_names(path: str | Path) -> list[str]:
         wb.close()
 
 
-def _workbook(path: Path):
+def _workbook(path: Path) -> Workbook:
     import zipfile
 
     import openpyxl
@@ -202,7 +208,7 @@ def _xlsx_to_csv(path: Path, sheet: str | None, table: str | None, dest: Path) -
         wb.close()
 
 
-def readable(path: str | Path, read: dict | None = None, table: str | None = None) -> tuple[Path, str]:
+def readable(path: str | Path, read: dict[str, Any] | None = None, table: str | None = None) -> tuple[Path, str]:
     """What DuckDB reads for ``path``: ``(file, format)`` with format ``"csv"`` or ``"parquet"``.
 
     Parameters

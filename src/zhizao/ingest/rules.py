@@ -102,7 +102,7 @@ CONFLICT = define("ingest.conflicts_with_stored", "a stored record has the same 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
-def _lit(s: str) -> str:
+def _lit(s: object) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
@@ -129,7 +129,7 @@ def sql_detail(kind: MessageKind, **params: Any) -> tuple[str, str]:
     if missing:
         raise TypeError(f"message {kind.code} needs {', '.join(sorted(missing))}")
 
-    def value_sql(v) -> str:
+    def value_sql(v: object) -> str:
         if isinstance(v, Sql):
             return f"coalesce(CAST({v} AS VARCHAR), '')"
         if isinstance(v, (list, tuple)):
@@ -147,7 +147,7 @@ def sql_detail(kind: MessageKind, **params: Any) -> tuple[str, str]:
         pieces.append(_lit(kind.template[pos:].replace("%%", "%")))
     text = "concat(" + ", ".join(pieces) + ")" if len(pieces) > 1 else (pieces[0] if pieces else "''")
 
-    def json_sql(v) -> str:
+    def json_sql(v: object) -> str:
         if isinstance(v, Sql):
             return f"CAST({v} AS VARCHAR)"
         return f"CAST({_lit(json.dumps(v if not isinstance(v, tuple) else list(v), ensure_ascii=False))} AS JSON)"
