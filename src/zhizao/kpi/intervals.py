@@ -353,8 +353,8 @@ class Split:
         """Per segment, the sum of the records' values ``x`` (shape (n_records,)) in proportion to the shares;
         float64, shape (n_segments,)."""
         x = np.asarray(x, dtype=np.float64)
-        return np.bincount(self.seg, weights=x if self.rec is None else self.frac * x[self.rec],  # type: ignore[return-value]
-                           minlength=n_segments)  # numpy types bincount as intp; with weights it is float64
+        return np.bincount(self.seg, weights=x if self.rec is None else self.frac * x[self.rec],  # type: ignore[return-value]  # numpy types bincount as intp; with weights it is float64
+                           minlength=n_segments)
 
     def touched(self, n_segments: int) -> NDArray[np.bool_]:
         """Per segment, whether any record lies (partly) in it; bool, shape (n_segments,)."""
