@@ -27,8 +27,9 @@ from zhizao.errors import InputError
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.capability import capability
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, group_zones
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
+from zhizao.kpi.partitions import group_zones
 from zhizao.kpi.quality import data_quality, flag_entities
 from zhizao.kpi.rollup import label_zones
 from zhizao.limits import Limits

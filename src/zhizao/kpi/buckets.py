@@ -7,8 +7,12 @@ Shift buckets come from calendar entries and are built by the elements stage.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TypeAlias
+
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from zhizao.errors import InputError
 from zhizao.kpi.intervals import MS
@@ -17,9 +21,12 @@ from zhizao.messages import define
 UNKNOWN_PERIOD = define("kpi.unknown_period", "unknown period '%(period)s'; one of hour, shift, day, week, month, all")
 
 _FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
+#: A time stamp as :class:`pandas.Timestamp` reads it: ISO 8601 text, a datetime (a pandas.Timestamp is one) or a
+#: numpy.datetime64; without an offset it is UTC
+TimeStamp: TypeAlias = str | datetime | np.datetime64
 
 
-def utc_ms(ts) -> int:
+def utc_ms(ts: TimeStamp) -> int:
     """Milliseconds since the Unix epoch of a time stamp; a naive one is read as UTC.
 
     Examples
@@ -65,7 +72,7 @@ def floor_local(t: pd.Timestamp, period: str, tz: str) -> pd.Timestamp:
     return day.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
 
 
-def bucket_edges(start_ms: int, end_ms: int, period: str, tz: str) -> np.ndarray:
+def bucket_edges(start_ms: int, end_ms: int, period: str, tz: str) -> NDArray[np.int64]:
     """Edges of the ``period`` buckets that cover ``[start, end)``, clipped to it.
 
     Parameters

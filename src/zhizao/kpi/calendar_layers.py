@@ -17,14 +17,26 @@ would repeat the site's entries for every machine first).
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
+import duckdb
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from zhizao.kpi.intervals import Timeline, resolve
 from zhizao.schema import LEVELS
 
+#: Disjoint segments (start, end) in increasing order on the composite axis [ms]
+Segments: TypeAlias = tuple[NDArray[np.int64], NDArray[np.int64]]
+#: Disjoint segments (start, end, rank) in increasing order on the composite axis [ms]
+RankedSegments: TypeAlias = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+#: Per equipment, its id and the ids of its work_center, area, site and enterprise (None where it has none)
+Chain: TypeAlias = tuple[str | None, ...]
 
-def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, scopes: str | None = None):
+
+def calendar_layers(con: duckdb.DuckDBPyConnection, eq: pd.DataFrame, tl: Timeline, scopes: str | None = None
+                    ) -> tuple[Segments, RankedSegments, NDArray[np.bool_]]:
     """The pot and planned-downtime layers of every equipment on the composite axis.
 
     Parameters
@@ -57,7 +69,7 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, scopes: str | None = No
     es, ee = np.asarray(entries["s"], np.int64), np.asarray(entries["e"], np.int64)
     kind = np.asarray(entries["kind"], dtype=object)
     eq_key = eq["key"].to_numpy(np.int64)
-    chains = list(eq[["equipment_id", *LEVELS[1:]]].itertuples(index=False, name=None))
+    chains: list[Chain] = list(eq[["equipment_id", *LEVELS[1:]]].itertuples(index=False, name=None))
     scoped = set(scope.tolist())
     has_calendar = np.asarray([any(sc in scoped for sc in chain) for chain in chains], np.bool_).reshape(len(eq))
     # pot: shift time minus holidays (rank 0, a holiday, wins); equipment without any calendar entry has one
@@ -83,8 +95,8 @@ def calendar_layers(con, eq: pd.DataFrame, tl: Timeline, scopes: str | None = No
     return (pot_s[keep], pot_e[keep]), pdl, has_calendar
 
 
-def _layer(tl: Timeline, eq_key: np.ndarray, chains: list, scope: np.ndarray, s: np.ndarray, e: np.ndarray,
-           rank: np.ndarray):
+def _layer(tl: Timeline, eq_key: NDArray[np.int64], chains: list[Chain], scope: NDArray[np.object_],
+           s: NDArray[np.int64], e: NDArray[np.int64], rank: NDArray[np.int8]) -> RankedSegments:
     """One layer (two ranks) of entries ``[s, e)`` [ms] booked to ``scope`` (sorted), resolved on the
     timeline of each equipment ``eq_key`` whose scope ``chains`` hold them.
 
@@ -93,12 +105,14 @@ def _layer(tl: Timeline, eq_key: np.ndarray, chains: list, scope: np.ndarray, s:
     """
     first = np.flatnonzero(np.r_[True, scope[1:] != scope[:-1]]) if scope.size else np.empty(0, np.int64)
     rows_of = dict(zip(scope[first].tolist(), zip(first.tolist(), np.r_[first[1:], scope.size].tolist())))
-    groups: dict[tuple, list] = {}
+    groups: dict[Chain, list[int]] = {}
     for key, chain in zip(eq_key.tolist(), chains):
         sig = tuple(dict.fromkeys(sc for sc in chain if sc in rows_of))  # an entry booked twice counts once
         if sig:
             groups.setdefault(sig, []).append(key)
-    parts, one_key, one_idx = [], [], []
+    parts: list[RankedSegments] = []
+    one_key: list[NDArray[np.int64]] = []
+    one_idx: list[NDArray[np.int64]] = []
     for sig, keys in groups.items():
         idx = np.concatenate([np.arange(*rows_of[sc]) for sc in sig])
         if len(keys) > 1:
@@ -113,7 +127,8 @@ def _layer(tl: Timeline, eq_key: np.ndarray, chains: list, scope: np.ndarray, s:
     return _merge(parts)
 
 
-def _lay_out(tl: Timeline, keys: np.ndarray, s: np.ndarray, e: np.ndarray, r: np.ndarray):
+def _lay_out(tl: Timeline, keys: NDArray[np.int64], s: NDArray[np.int64], e: NDArray[np.int64], r: NDArray[np.int64]
+             ) -> RankedSegments:
     """Segments ``[s, e)`` [ms] with ranks ``r``, laid out on the timeline of each of ``keys`` (clipped to its
     band, as :meth:`Timeline.encode` clips; segments left empty are dropped)."""
     s, e = np.clip(s, tl.t0, tl.t1), np.clip(e, tl.t0, tl.t1)
@@ -122,7 +137,7 @@ def _lay_out(tl: Timeline, keys: np.ndarray, s: np.ndarray, e: np.ndarray, r: np
     return (base + s[m]).ravel(), (base + e[m]).ravel(), np.tile(r[m].astype(np.int64), keys.size)
 
 
-def _merge(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _merge(parts: list[RankedSegments]) -> RankedSegments:
     """(start, end, rank) parts on disjoint timelines as one set of segments in increasing order."""
     parts = [p for p in parts if p[0].size]
     if not parts:

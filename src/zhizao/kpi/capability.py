@@ -79,7 +79,7 @@ def capability(measurements: pd.DataFrame, buckets: pd.DataFrame, level: str) ->
     width = g["usl"] - g["lsl"]
     near = np.minimum(g["usl"] - g["mean"], g["mean"] - g["lsl"])
 
-    def idx(num, den, k):
+    def idx(num: pd.Series, den: pd.Series, k: int) -> pd.Series:
         return (num / (k * den)).where(ok_limits & (den > 0))
 
     g["cp"], g["cpk"] = idx(width, g["sigma"], 6), idx(near, g["sigma"], 3)

@@ -9,11 +9,15 @@ first call costs a noticeable fraction of a second per process.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
+from numpy.typing import NDArray
 
 
-def enum_sql(values) -> str:
+def enum_sql(values: Sequence[str]) -> str:
     """SQL type of an anonymous ENUM of ``values`` (str, in order; at least one): a cast of a text to it gives
     the text's position in ``values`` as the code of an Arrow dictionary column (see :func:`enum_codes`)."""
     if not values:
@@ -21,7 +25,7 @@ def enum_sql(values) -> str:
     return "ENUM(" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + ")"
 
 
-def enum_codes(col: pa.ChunkedArray, n: int) -> np.ndarray:
+def enum_codes(col: pa.ChunkedArray, n: int) -> NDArray[np.int64]:
     """Codes of a chunked Arrow dictionary column cast to an ENUM of ``n`` values.
 
     Returns
@@ -46,17 +50,19 @@ def enum_codes(col: pa.ChunkedArray, n: int) -> np.ndarray:
     return out
 
 
-def dictionary_codes(indices: pa.Array) -> np.ndarray:
+def dictionary_codes(indices: pa.Array) -> NDArray[np.int64]:
     """Dictionary indices as int64, with -1 for null."""
     if indices.null_count:
         codes = indices.to_numpy(zero_copy_only=False)  # float with NaN for null
         return np.where(np.isnan(codes), -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
-    return indices.to_numpy().astype(np.int64)
+    codes_int: NDArray[np.int64] = indices.to_numpy().astype(np.int64)
+    return codes_int
 
 
-def to_numpy(col: pa.ChunkedArray) -> np.ndarray:
+def to_numpy(col: pa.ChunkedArray) -> NDArray[Any]:
     """A chunked Arrow column without nulls as one numpy array."""
-    return col.combine_chunks().to_numpy(zero_copy_only=False)
+    out: NDArray[Any] = col.combine_chunks().to_numpy(zero_copy_only=False)
+    return out
 
 
 def _microseconds(ts: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -66,12 +72,13 @@ def _microseconds(ts: pa.ChunkedArray | pa.Array) -> pa.Array:
     return ts if ts.type.unit == "us" else ts.cast(pa.timestamp("us", tz=ts.type.tz))
 
 
-def epoch_ms(ts: pa.ChunkedArray) -> np.ndarray:
+def epoch_ms(ts: pa.ChunkedArray) -> NDArray[np.int64]:
     """Milliseconds since the epoch (floor, int64) of a chunked Arrow column of time stamps without nulls."""
-    return _microseconds(ts).view(pa.int64()).to_numpy() // 1000
+    ms: NDArray[np.int64] = _microseconds(ts).view(pa.int64()).to_numpy() // 1000
+    return ms
 
 
-def epoch_ms_or_null(ts: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def epoch_ms_or_null(ts: pa.ChunkedArray | pa.Array) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Milliseconds since the epoch (floor, int64; 0 where null) of an Arrow column of time stamps, and
     whether each is not null (bool), read from the validity bitmap (no ``pyarrow.compute`` call)."""
     ts = _microseconds(ts)
@@ -87,8 +94,8 @@ def epoch_ms_or_null(ts: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.nda
     return ms, valid
 
 
-def numbers(col: pa.ChunkedArray) -> np.ndarray:
+def numbers(col: pa.ChunkedArray) -> NDArray[np.integer[Any] | np.float64]:
     """A numeric Arrow column as numpy: integers without nulls as they are, anything else as float64 with
     NaN for null."""
-    x = col.to_numpy()
+    x: NDArray[np.integer[Any] | np.float64] = col.to_numpy()
     return x if pa.types.is_integer(col.type) and col.null_count == 0 else x.astype(np.float64, copy=False)

@@ -58,19 +58,22 @@ thread meanwhile. The loss-reason table is computed only when it is first asked 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
 from threading import Lock
+from typing import Any, Literal, TypeAlias, TypedDict, overload
 
 import duckdb
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
-from zhizao.kpi.buckets import UNKNOWN_PERIOD, bucket_edges
-from zhizao.kpi.calendar_layers import calendar_layers
+from zhizao.kpi.buckets import UNKNOWN_PERIOD, TimeStamp, bucket_edges
+from zhizao.kpi.calendar_layers import RankedSegments, Segments, calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
 from zhizao.kpi.intervals import (
     MS,
@@ -88,14 +91,15 @@ from zhizao.kpi.partitions import (  # noqa: F401 - EMPTY_RANGE*: the messages o
     EMPTY_RANGE_SHORT,
     EngineContext,
     Part,
+    SiteExtent,
     cost,
     duckdb_memory,
     group_zones,
     kernel_budget_bytes,
     plan,
 )
-from zhizao.kpi.production import production_elements, production_records
-from zhizao.kpi.states import empty_state_records, state_records
+from zhizao.kpi.production import Extent, production_elements, production_records
+from zhizao.kpi.states import StateRecords, empty_state_records, state_records
 from zhizao.messages import define
 from zhizao.schema import CATEGORY_PRECEDENCE
 from zhizao.settings import Settings
@@ -105,6 +109,9 @@ R_UNPLANNED, R_MINOR, R_SETUP, R_PRODUCTION, R_NO_ORDER, R_PLANNED, R_UNSCHED, R
 LOSS_RANKS = (R_UNPLANNED, R_MINOR, R_SETUP, R_NO_ORDER)
 IS_LOSS = np.isin(np.arange(len(CATEGORY_PRECEDENCE)), LOSS_RANKS)
 SHIFT_NEEDS_CALENDAR = define("kpi.shift_needs_calendar", "period 'shift' needs calendar entries of kind shift")
+#: The windows the calendar cuts the buckets into: cut points, and the start, end and bucket of the pieces of
+#: planned busy time by the calendar (composite axis)
+Windows: TypeAlias = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
 #: state records from which the engine splits the per-equipment work into parts done on two threads
 PARALLEL_STATES = 200_000
 #: parts of whole equipment the state work is split into (taken in turn by two threads, for balance)
@@ -145,13 +152,13 @@ class ElementsResult:
         Equipment left out by :func:`zhizao.api.isolate_failures`, with its error (empty: none left out).
     """
 
-    def __init__(self, elements: pd.DataFrame, reasons, period: str):
+    def __init__(self, elements: pd.DataFrame, reasons: pd.DataFrame | Callable[[], pd.DataFrame], period: str) -> None:
         self.elements = elements
         self._reasons = reasons  # a DataFrame, or a function computing it
         self.period = period
         #: per-site (earliest, latest) time stamp [ms] from which default query ranges were derived (key None:
         #: all sites); None when the query range was given or there were no data
-        self.extent: dict | None = None
+        self.extent: SiteExtent | None = None
         #: (entity id, error) of the equipment the embedded engine's fallback left out (zhizao.api)
         self.failures: list[tuple[str, str]] = []
 
@@ -162,14 +169,14 @@ class ElementsResult:
         return self._reasons
 
 
-def _numpy_rows(con, filled: set[str], table: str, sql: str) -> dict:
+def _numpy_rows(con: duckdb.DuckDBPyConnection, filled: set[str], table: str, sql: str) -> dict[str, NDArray[Any]]:
     """The columns of query ``sql`` on ``table`` as numpy arrays; only an empty ``key`` if ``table`` is empty."""
     return con.execute(sql).fetchnumpy() if table in filled else {"key": np.empty(0, np.int64)}
 
 
-def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                     settings: Settings | None = None, zone_level: str | None = None,
-                     extent: dict | None = None, context: EngineContext | None = None) -> ElementsResult:
+def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,
+                     end: TimeStamp | None = None, settings: Settings | None = None, zone_level: str | None = None,
+                     extent: SiteExtent | None = None, context: EngineContext | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
 
     The store is worked through in partitions of whole equipment sized by ``settings.memory_mb``
@@ -227,8 +234,9 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=
     return res
 
 
-def iter_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                  settings: Settings | None = None, zone_level: str | None = None):
+def iter_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,
+                  end: TimeStamp | None = None, settings: Settings | None = None, zone_level: str | None = None
+                  ) -> Iterator[ElementsResult]:
     """The elements of :func:`compute_elements`, one :class:`ElementsResult` per partition of whole entities (in
     key order: equipment by id, then the scope entities), so that a caller streaming them out holds one
     partition at a time."""
@@ -245,25 +253,28 @@ class PartitionedElements:
         As :func:`compute_elements` (when planned).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, period: str = "day", start=None, end=None,
-                 settings: Settings | None = None, zone_level: str | None = None,
-                 context: EngineContext | None = None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,
+                 end: TimeStamp | None = None, settings: Settings | None = None, zone_level: str | None = None,
+                 context: EngineContext | None = None) -> None:
         self.con, self.period = con, period
         self.settings = settings or Settings()
         with duckdb_memory(con, self.settings):
             self.ctx, self.ent = _prepared(con, period, start, end, self.settings, zone_level, None, context)
-        self.parts = [] if self.ent is None else _parts(self.ctx, self.ent, period)
+        self.parts: list[Part] = [] if self.ent is None else _parts(self.ctx, self.ent, period)
 
     def __len__(self) -> int:
         return len(self.parts)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ElementsResult]:
         with duckdb_memory(self.con, self.settings):
             for p in self.parts:
+                assert self.ent is not None  # there are parts only when there are entities
                 yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period)
 
 
-def _prepared(con, period, start, end, settings, zone_level, extent, context=None):
+def _prepared(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | None, end: TimeStamp | None,
+              settings: Settings, zone_level: str | None, extent: SiteExtent | None,
+              context: EngineContext | None = None) -> tuple[EngineContext, pd.DataFrame | None]:
     """The store-wide context (``context`` when given), and the entities with their query ranges (None if there
     is nothing to compute)."""
     if period not in ("hour", "shift", "day", "week", "month", "all"):
@@ -283,7 +294,7 @@ def _parts(ctx: EngineContext, ent: pd.DataFrame, period: str) -> list[Part]:
     return plan(cost(ent, ctx.n_buckets(ent, period)), kernel_budget_bytes(ctx.settings))
 
 
-def concat_results(results: list, period: str) -> ElementsResult:
+def concat_results(results: list[ElementsResult], period: str) -> ElementsResult:
     """One :class:`ElementsResult` of the results of disjoint partitions (rows in the partitions' order)."""
     results = [r for r in results if r is not None and len(r.elements)]
     if not results:
@@ -292,7 +303,7 @@ def concat_results(results: list, period: str) -> ElementsResult:
         return results[0]
     elements = pd.concat([r.elements for r in results], ignore_index=True)
 
-    def reasons():
+    def reasons() -> pd.DataFrame:
         frames = [r.reasons for r in results]
         frames = [f for f in frames if len(f)] or frames[:1]
         return pd.concat(frames, ignore_index=True)
@@ -300,8 +311,27 @@ def concat_results(results: list, period: str) -> ElementsResult:
     return ElementsResult(elements, reasons, period)
 
 
+@overload
 def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: pd.DataFrame, period: str,
-                       buckets: pd.DataFrame | None = None, raw: bool = False, window: ReadWindow | None = None):
+                       buckets: pd.DataFrame | None = None, raw: Literal[False] = False,
+                       window: ReadWindow | None = None) -> ElementsResult: ...
+
+
+@overload
+def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: pd.DataFrame, period: str,
+                       buckets: pd.DataFrame | None = None, *, raw: Literal[True],
+                       window: ReadWindow | None = None) -> RawElements | None: ...
+
+
+@overload
+def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: pd.DataFrame, period: str,
+                       buckets: pd.DataFrame | None = None, raw: bool = False,
+                       window: ReadWindow | None = None) -> ElementsResult | RawElements | None: ...
+
+
+def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: pd.DataFrame, period: str,
+                       buckets: pd.DataFrame | None = None, raw: bool = False, window: ReadWindow | None = None
+                       ) -> ElementsResult | RawElements | None:
     """The kernel: elements of one partition of whole entities, from that partition's records only.
 
     This is the per-partition entry point of every engine (the embedded one, partition by partition; the
@@ -354,7 +384,7 @@ def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: 
     cur.register("_zz_ent", view)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:  # production, and the second part of the states
-            p_records: Future[tuple[dict, dict]]
+            p_records: Future[tuple[dict[str, NDArray[Any]], Extent]]
             if not eq_ids:
                 p_records = pool.submit(lambda: ({"key": np.empty(0, np.int64)}, {}))
                 sr = empty_state_records()
@@ -417,15 +447,16 @@ class ReadWindow:
         Least ``L`` [ms].
     """
 
-    horizon: dict
-    last_start: dict
-    first_start: dict
+    horizon: dict[str, int]
+    last_start: dict[str, int]
+    first_start: dict[str, int]
     s_maxlen: int = 0
     o_maxlen: int = 0
-    cumulative: list = field(default_factory=list)
+    cumulative: list[str] = field(default_factory=list)
     margin: int = DAY_MS
 
-    def states_where(self, con, eq_ids: list, ids: str | None, x: int, y: int) -> list[str]:
+    def states_where(self, con: duckdb.DuckDBPyConnection, eq_ids: list[str], ids: str | None, x: int, y: int
+                     ) -> list[str]:
         """Conditions (one query each, disjoint) on the state records (alias ``s``) to read, for ranges from
         ``x`` (the lookback included) to ``y`` (see the class docstring)."""
         lead = max(self.margin, self.s_maxlen)
@@ -434,7 +465,8 @@ class ReadWindow:
         found = {e for (e,) in con.execute(f"""
             SELECT DISTINCT s.equipment_id FROM states s
             WHERE {rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(x)}""").fetchall()}
-        known, unknown = [], []
+        known: list[tuple[str, int]] = []  # (equipment, its last start before x) to read
+        unknown: list[str] = []
         for e in eq_ids:
             first, last = self.first_start.get(e), self.last_start.get(e)
             if e in found or first is None or first >= x:
@@ -457,10 +489,11 @@ class ReadWindow:
 
 def _ts(ms: int) -> str:
     """A TIMESTAMPTZ literal of ``ms`` [ms since the epoch]."""
-    return "'" + pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat() + "'::TIMESTAMPTZ"
+    stamp: str = pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat()
+    return "'" + stamp + "'::TIMESTAMPTZ"
 
 
-def _time_filter(window, ent, column: str, interval: bool) -> str:
+def _time_filter(window: ReadWindow | None, ent: pd.DataFrame, column: str, interval: bool) -> str:
     """``WHERE`` condition reading only the records near the ranges (``interval``: by their end)."""
     if window is None:
         return ""
@@ -477,7 +510,7 @@ def _lit(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def _failure_lookback(sr, lo: int) -> int:
+def _failure_lookback(sr: StateRecords, lo: int) -> int:
     """``lo`` moved back to the start of every failure run (unplanned_downtime records, which outrank every
     other category, chained where they overlap or touch) that runs across it, so a failure's first instant
     inside planned busy time is found wherever the run began (failure events are counted there)."""
@@ -490,7 +523,8 @@ def _failure_lookback(sr, lo: int) -> int:
         lo = int(us[across].min())
 
 
-def _bucket_segments(con, ent, tl, period, buckets=None):
+def _bucket_segments(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, period: str,
+                     buckets: pd.DataFrame | None = None) -> tuple[NDArray[np.int64], NDArray[np.int64], pd.DataFrame]:
     """Bucket segments of every entity on the composite axis, and their (key, start, end) table (``buckets``:
     explicit buckets by ``entity_id``, see :func:`partition_elements`)."""
     b = bucket_table(con, ent, period, buckets)
@@ -498,11 +532,14 @@ def _bucket_segments(con, ent, tl, period, buckets=None):
     return tl.encode(key, s), tl.encode(key, e), b
 
 
-def bucket_table(con, ent, period, buckets=None) -> pd.DataFrame:
+def bucket_table(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, period: str, buckets: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
     """The ``period`` buckets of every entity of ``ent`` (columns ``key``, ``tz``, ``w0``, ``w1`` and the
     level ids; for ``shift``, ``ent``'s keys and ids registered as ``_zz_ent`` on ``con``): columns ``key``,
     ``start_ms``, ``end_ms``, sorted by key and start. ``buckets``: explicit buckets by ``entity_id``."""
-    starts, ends, keys = [], [], []
+    starts: list[NDArray[Any]] = []
+    ends: list[NDArray[Any]] = []
+    keys: list[NDArray[Any]] = []
     if buckets is not None:
         key = pd.Series(ent["key"].to_numpy(), index=ent["entity_id"].to_numpy())
         keys = [key.reindex(buckets["entity_id"].to_numpy()).to_numpy()]
@@ -526,7 +563,7 @@ def bucket_table(con, ent, period, buckets=None) -> pd.DataFrame:
         df = df[df["e"] > df["s"]]
         keys, starts, ends = [df["key"].to_numpy()], [df["s"].to_numpy()], [df["e"].to_numpy()]
     else:
-        cache = {}
+        cache: dict[tuple[str, int, int], NDArray[np.int64]] = {}  # (zone, w0, w1) -> bucket edges
         for tz, w0, w1, grp in ((tz, w0, w1, g) for (tz, w0, w1), g in ent.groupby(["tz", "w0", "w1"])):
             if (tz, w0, w1) not in cache:
                 cache[(tz, w0, w1)] = bucket_edges(int(w0), int(w1), period, tz)
@@ -544,14 +581,17 @@ def bucket_table(con, ent, period, buckets=None) -> pd.DataFrame:
     return pd.DataFrame({"key": key, "start_ms": s, "end_ms": e})
 
 
-def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool, filled, whole=True,
-             explicit=None, raw=False, window=None):
+def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, period: str, lo: int, hi: int,
+             thr_ms: int, settings: Settings, sr: StateRecords,
+             p_records: Future[tuple[dict[str, NDArray[Any]], Extent]], pool: ThreadPoolExecutor, filled: set[str],
+             whole: bool = True, explicit: pd.DataFrame | None = None, raw: bool = False,
+             window: ReadWindow | None = None) -> ElementsResult | RawElements | None:
     n_eq = int((ent["level"] == "equipment").sum())
     bs, be, buckets = _bucket_segments(con, ent, tl, period, explicit)
     nb = len(buckets)
     if nb == 0:  # a partition without buckets (no shift entries of its scopes)
         return None if raw else ElementsResult(_empty_elements(), _empty_reasons(), period)
-    out = {name: np.zeros(nb) for name in ELEMENTS}
+    out: dict[str, NDArray[np.float64]] = {name: np.zeros(nb) for name in ELEMENTS}
     # production elements on the worker thread while this one does the states (numpy releases the GIL)
     p_elements = pool.submit(lambda: production_elements(p_records.result()[0], tl, bs, be, nb))
     bkey = buckets["key"].to_numpy()
@@ -565,17 +605,17 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     bounds = sorted({0, sr.key.size, *(int(np.searchsorted(sr.key, sr.key[sr.key.size * i // n_parts]))
                                         for i in range(1, n_parts))})
     parts = [(a, b) for a, b in pairwise(bounds) if b > a]
-    windows: Future = Future()
-    done: list = [None] * len(parts)
+    windows: Future[Windows] = Future()
+    slots: list[_StateTimes | None] = [None] * len(parts)
     todo, lock = iter(range(len(parts))), Lock()
 
-    def work(cut, sr=sr):
+    def work(cut: Windows | Callable[[], Windows], sr: StateRecords = sr) -> None:
         while True:
             with lock:
                 i = next(todo, None)
             if i is None:
                 return
-            done[i] = _state_times(sr, *parts[i], tl, lo, hi, thr_ms, cut, nb)
+            slots[i] = _state_times(sr, *parts[i], tl, lo, hi, thr_ms, cut, nb)
 
     helper = pool.submit(work, windows.result) if len(parts) > 1 else None
     try:
@@ -593,6 +633,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     work(windows.result())
     if helper is not None:
         helper.result()
+    done = [x for x in slots if x is not None]
+    assert len(done) == len(slots)  # work() took every part
     n_r = len(CATEGORY_PRECEDENCE)
     n_windows = max(cut.size - 1, 0)  # none when no bucket lies in the query range
     d, ov = np.zeros((n_windows, n_r)), np.zeros(n_windows)
@@ -608,26 +650,28 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     m = ib >= 0
     group = (ib * 4 + cls)[m]
 
-    def per_class(x):  # summed milliseconds per bucket and class (integers, exact in float64 below 2**53)
-        return np.bincount(group, weights=x[m], minlength=nb * 4).reshape(nb, 4)
+    def per_class(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        # summed milliseconds per bucket and class (integers, exact in float64 below 2**53)
+        return np.bincount(group, weights=x[m], minlength=nb * 4).reshape(nb, 4)  # type: ignore[return-value]  # numpy types bincount as intp; with weights it is float64
 
     length = per_class((pe - ps).astype(np.float64))
     ms = model.time_elements(length, [per_class(d[:, r]) for r in range(n_r)])
     del d
     ms["overlap"] = per_class(ov).sum(axis=1)
-    for name, x in ms.items():
-        out[name] = x if raw else x / MS
+    for name, v in ms.items():
+        out[name] = v if raw else v / MS
     out["fe"] = sum((x.fe for x in done), np.zeros(nb))
 
     # loss reasons inside pbt: computed when first asked for (the report and the dashboard need them, the
     # KPI tables do not) from the segments and records kept for it
-    reason_inputs = {"bs": bs, "be": be, "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e), "parts": done, "sr": sr}
+    reason_inputs: _ReasonInputs = {"bs": bs, "be": be, "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e), "parts": done,
+                                    "sr": sr}
     del sr
 
     # -- production (computed on the worker thread meanwhile). present: entities with any record of a kind;
     # in_bucket: buckets with any record of the kind
-    present = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
-    in_bucket = {g: np.zeros(nb, bool) for g in OPTIONAL_GROUPS}
+    present: dict[str, NDArray[np.bool_]] = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
+    in_bucket: dict[str, NDArray[np.bool_]] = {g: np.zeros(nb, bool) for g in OPTIONAL_GROUPS}
     p_out, p_keys, in_bucket["production"] = p_elements.result()
     out.update(p_out)
     present["production"][p_keys] = True
@@ -696,8 +740,8 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
         ok = qb >= 0
         out["ip"] = np.bincount(qb[ok], minlength=nb).astype(np.float64)
         in_bucket["quality"] = out["ip"] > 0
-        out["gp"] = np.bincount(qb[ok], weights=np.asarray(qu["gp"], np.float64)[ok], minlength=nb)
-        out["defects"] = np.bincount(qb[ok], weights=np.asarray(qu["bad"], np.float64)[ok], minlength=nb)
+        out["gp"] = np.bincount(qb[ok], weights=np.asarray(qu["gp"], np.float64)[ok], minlength=nb)  # type: ignore[assignment]  # numpy types bincount as intp; with weights it is float64
+        out["defects"] = np.bincount(qb[ok], weights=np.asarray(qu["bad"], np.float64)[ok], minlength=nb)  # type: ignore[assignment]  # the same
 
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
     out = {name: np.asarray(x, dtype=np.float64) for name, x in out.items()}
@@ -708,9 +752,9 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     if raw:
         for name in TIME_ELEMENTS + COUNT_ELEMENTS:
             out[name][no_time] = np.nan
-        for group, names in OPTIONAL_GROUPS.items():
+        for kind, names in OPTIONAL_GROUPS.items():
             for name in names:
-                out[name][~in_bucket[group]] = np.nan
+                out[name][~in_bucket[kind]] = np.nan
         return RawElements(ent, buckets, {n: out[n] for n in RAW_ELEMENTS}, has_cal,
                            lambda periods: _loss_reasons(**reason_inputs, periods=periods, in_ms=True))
     # -- capacity: epc [units/h] x pot [h]
@@ -718,14 +762,14 @@ def _compute(con, ent, tl, period, lo, hi, thr_ms, settings, sr, p_records, pool
     out["epc"] = epc * out["pot"] / 3600.0
     # outages: production time in buckets without counts (of equipment with a counter) or without energy
     # records (of equipment with a meter)
-    for name, group in (("counts_missing", "production"), ("energy_missing", "energy")):
-        out[name] = np.where(present[group][bkey] & ~in_bucket[group], out["apt"], 0.0)
+    for name, kind in (("counts_missing", "production"), ("energy_missing", "energy")):
+        out[name] = np.where(present[kind][bkey] & ~in_bucket[kind], out["apt"], 0.0)
     for name in TIME_ELEMENTS + COUNT_ELEMENTS + CAPACITY_ELEMENTS + OUTAGE_ELEMENTS:
         out[name][no_time] = np.nan
     # gaps are gaps: a bucket without any record of a kind has null elements of that kind, not zeros
-    for group, names in OPTIONAL_GROUPS.items():
+    for kind, names in OPTIONAL_GROUPS.items():
         for name in names:
-            out[name][~in_bucket[group]] = np.nan
+            out[name][~in_bucket[kind]] = np.nan
     info = ent.take(bkey)  # ent's row i has key i
     cols = {c: info[c].reset_index(drop=True) for c in ("level", "entity_id", "equipment_id", "work_center",
                                                         "area", "site", "enterprise", "tz")}
@@ -768,9 +812,9 @@ class RawElements:
 
     ent: pd.DataFrame
     buckets: pd.DataFrame
-    values: dict
-    has_calendar: np.ndarray
-    reasons: object
+    values: dict[str, NDArray[np.float64]]
+    has_calendar: NDArray[np.bool_]
+    reasons: Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass
@@ -778,22 +822,35 @@ class _StateTimes:
     """What one part of the state records gives (see :func:`_state_times`)."""
 
     windows: slice  # the windows between the cut points around the part's timelines
-    d: np.ndarray  # (windows, n_ranks) time of each category inside each window [ms]
-    ov: np.ndarray | None  # (windows,) double-covered time inside each window [ms], None if there is none
-    fe: np.ndarray  # (nb,) failure events per bucket
-    seg: tuple  # resolved segments (start, end, rank) on the composite axis
-    rec: tuple  # records in the query window: start on the composite axis, rank, rows in the StateRecords
+    d: NDArray[np.float64]  # (windows, n_ranks) time of each category inside each window [ms]
+    ov: NDArray[np.float64] | None  # (windows,) double-covered time inside each window [ms], None if there is none
+    fe: NDArray[np.float64]  # (nb,) failure events per bucket
+    seg: RankedSegments  # resolved segments (start, end, rank) on the composite axis
+    # records in the query window: start on the composite axis, rank, rows in the StateRecords
+    rec: tuple[NDArray[np.int64], NDArray[np.int8], slice | NDArray[np.int64]]
     # (an array, or a slice when all of the part's records are in the window)
 
 
-def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, windows, nb: int) -> _StateTimes:
+class _ReasonInputs(TypedDict):
+    """What :func:`_loss_reasons` needs besides the periods, kept with a result until its reasons are asked for."""
+
+    bs: NDArray[np.int64]
+    be: NDArray[np.int64]
+    pot: Segments
+    pdl: Segments
+    parts: list[_StateTimes]
+    sr: StateRecords
+
+
+def _state_times(sr: StateRecords, a: int, b: int, tl: Timeline, lo: int, hi: int, thr_ms: int,
+                 windows: Windows | Callable[[], Windows], nb: int) -> _StateTimes:
     """Time of each state category inside the windows between the cut points around the timelines of the
     state records ``a:b`` (whole equipment) of ``sr``, and failure events per bucket. ``windows``: (cut
     points, and the start, end and bucket of the pieces in planned busy time by the calendar), or a function
     returning them (called once the states are resolved)."""
     s0, e0 = sr.start[a:b], sr.end[a:b]
     win = (e0 > lo) & (s0 < hi)
-    rows: slice | np.ndarray
+    rows: slice | NDArray[np.int64]
     if win.all():  # the default range holds all data
         rows, skey, srank = slice(a, b), sr.key[a:b], sr.rank[a:b]
     else:
@@ -822,7 +879,7 @@ def _state_times(sr, a: int, b: int, tl, lo, hi, thr_ms, windows, nb: int) -> _S
     return _StateTimes(slice(k0, k1), d, ov, fe, (seg_s, seg_e, seg_r), (ss, srank, rows))
 
 
-def _overlap_segments(ss, se):
+def _overlap_segments(ss: NDArray[np.int64], se: NDArray[np.int64]) -> Segments:
     """Segments of the composite axis covered by two or more state records."""
     t = np.concatenate([ss, se])
     d = np.concatenate([np.ones(ss.size, np.int64), -np.ones(se.size, np.int64)])
@@ -834,7 +891,9 @@ def _overlap_segments(ss, se):
     return pts[:-1][m], pts[1:][m]
 
 
-def _loss_reasons(bs, be, pot, pdl, parts, sr, periods, in_ms: bool = False) -> pd.DataFrame:
+def _loss_reasons(bs: NDArray[np.int64], be: NDArray[np.int64], pot: Segments, pdl: Segments,
+                  parts: list[_StateTimes], sr: StateRecords, periods: pd.DataFrame, in_ms: bool = False
+                  ) -> pd.DataFrame:
     """Loss time inside pbt by bucket, category and reason.
 
     Each piece of loss time takes the reason of the latest record of its category that started at or
@@ -855,7 +914,7 @@ def _loss_reasons(bs, be, pot, pdl, parts, sr, periods, in_ms: bool = False) -> 
     cat = take(seg_r, ist, -1)
     m = (ib >= 0) & (cat >= 0) & (ipot >= 0) & (ipd < 0)  # loss time inside pbt
     ps, ib, cat, dur = ps[m], ib[m], cat[m], (pe - ps)[m]
-    frames = []
+    frames: list[pd.DataFrame] = []
     for r in LOSS_RANKS:
         pm = cat == r
         if not pm.any():

@@ -8,7 +8,7 @@ reference/transformation.md and can be overridden per call (a plant may use its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 #: (carrier, unit) -> factor to the carrier's base unit (electricity kWh, natural gas m3, solids and liquids
 #: kg, heat and steam MJ, water m3).
@@ -56,7 +56,7 @@ def _cases(pairs: Iterable[tuple[str, float]], key_sql: str) -> str:
     return f"CASE {key_sql} {parts} ELSE NULL END"
 
 
-def energy_intervals_sql(kgce: dict[str, float] | None = None, source: str = "energy") -> str:
+def energy_intervals_sql(kgce: Mapping[str, float] | None = None, source: str = "energy") -> str:
     """SQL (DuckDB) of all energy consumption as intervals, in base units, kWh and kgce.
 
     Interval readings are taken as they are. Cumulative register readings become the interval from the
@@ -68,7 +68,7 @@ def energy_intervals_sql(kgce: dict[str, float] | None = None, source: str = "en
 
     Parameters
     ----------
-    kgce : dict, optional
+    kgce : mapping of str to float, optional
         kgce per base unit per carrier; defaults to :data:`DEFAULT_KGCE`.
     source : str
         The energy records read (a table or a parenthesised query): all of them by default; a part must hold a

@@ -12,8 +12,10 @@ converted to seconds by the caller. Nothing here rounds, caps or drops time sile
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 MS = 1000  # milliseconds per second
 
@@ -39,7 +41,7 @@ class Timeline:
     t1: int
     n_keys: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.n_keys * self.span >= 2**62:
             raise OverflowError(f"{self.n_keys} timelines of {self.span} ms do not fit into int64; "
                                 "process the equipment in smaller batches")
@@ -49,22 +51,32 @@ class Timeline:
         # one spare millisecond keeps the end of one band from touching the start of the next
         return int(self.t1 - self.t0 + 2)
 
-    def encode(self, key: np.ndarray, t: np.ndarray, lo: int | None = None, hi: int | None = None) -> np.ndarray:
+    def encode(self, key: NDArray[np.int64], t: NDArray[np.int64], lo: int | None = None,
+               hi: int | None = None) -> NDArray[np.int64]:
         """Composite positions of times ``t`` [ms] on timelines ``key``, with ``t`` clipped to ``[lo, hi]``
         (default: the band, ``[t0, t1]``)."""
         lo = self.t0 if lo is None else max(lo, self.t0)
         hi = self.t1 if hi is None else min(hi, self.t1)
-        out = np.multiply(key, self.span, dtype=np.int64)
+        out: NDArray[np.int64] = np.multiply(key, self.span, dtype=np.int64)
         out += np.clip(t, lo, hi) - self.t0
         return out
 
-    def decode(self, ct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, ct: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Inverse of :meth:`encode`: ``(key, t [ms])``."""
         ct = np.asarray(ct, dtype=np.int64)
         return ct // self.span, ct % self.span + self.t0
 
 
-def unique_points(t: np.ndarray, return_inverse: bool = False):
+@overload
+def unique_points(t: ArrayLike, return_inverse: Literal[False] = False) -> NDArray[np.int64]: ...
+
+
+@overload
+def unique_points(t: ArrayLike, return_inverse: Literal[True]) -> tuple[NDArray[np.int64], NDArray[np.int64]]: ...
+
+
+def unique_points(t: ArrayLike, return_inverse: bool = False
+                  ) -> NDArray[np.int64] | tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Sorted distinct values of int64 ``t`` (and, optionally, each value's index among them).
 
     The same as ``numpy.unique`` but by sorting, which for millions of int64 time points is several times
@@ -84,12 +96,13 @@ def unique_points(t: np.ndarray, return_inverse: bool = False):
     return points, inv
 
 
-def is_sorted(t: np.ndarray) -> bool:
+def is_sorted(t: NDArray[Any]) -> bool:
     """True if ``t`` is non-decreasing (one linear pass; cheaper than sorting sorted data)."""
     return bool(t.size < 2 or np.all(t[1:] >= t[:-1]))
 
 
-def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
+def resolve(start: ArrayLike, end: ArrayLike, rank: ArrayLike, n_ranks: int
+            ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], int]:
     """Turn possibly overlapping ranked intervals into disjoint segments.
 
     Where intervals overlap, the lowest rank wins (rank 0 is the highest precedence); intervals of the same
@@ -164,7 +177,7 @@ def resolve(start: np.ndarray, end: np.ndarray, rank: np.ndarray, n_ranks: int):
     return rs[keep], re_[keep], rr[keep], overlap
 
 
-def locate(seg_start: np.ndarray, seg_end: np.ndarray, t: np.ndarray) -> np.ndarray:
+def locate(seg_start: NDArray[np.int64], seg_end: NDArray[np.int64], t: ArrayLike) -> NDArray[np.int64]:
     """Index of the segment containing each time ``t`` (half-open), or -1.
 
     Parameters
@@ -185,7 +198,7 @@ def locate(seg_start: np.ndarray, seg_end: np.ndarray, t: np.ndarray) -> np.ndar
     return np.where(inside, i, -1)
 
 
-def take(values: np.ndarray, idx: np.ndarray, fill) -> np.ndarray:
+def take(values: NDArray[Any], idx: ArrayLike, fill: ArrayLike) -> NDArray[Any]:
     """``values[idx]`` where ``idx >= 0``, else ``fill`` (also for an empty ``values``)."""
     idx = np.asarray(idx, dtype=np.int64)
     if values.size == 0:
@@ -193,7 +206,8 @@ def take(values: np.ndarray, idx: np.ndarray, fill) -> np.ndarray:
     return np.where(idx >= 0, values[np.clip(idx, 0, None)], fill)
 
 
-def overlay(bounds: list[np.ndarray], layers: list[tuple[np.ndarray, np.ndarray]]):
+def overlay(bounds: list[NDArray[np.int64]], layers: list[tuple[NDArray[np.int64], NDArray[np.int64]]]
+            ) -> tuple[NDArray[np.int64], NDArray[np.int64], list[NDArray[np.int64]]]:
     """Cut the time axis at every boundary of several segment layers and locate each piece in each layer.
 
     Parameters
@@ -215,8 +229,8 @@ def overlay(bounds: list[np.ndarray], layers: list[tuple[np.ndarray, np.ndarray]
     return ps, pe, [locate(s, e, ps) for s, e in layers]
 
 
-def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_end: np.ndarray,
-               length: np.ndarray | None = None):
+def split_over(start: ArrayLike, end: ArrayLike, seg_start: NDArray[np.int64], seg_end: NDArray[np.int64],
+               length: ArrayLike | None = None) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Split intervals over disjoint segments in proportion to the overlap.
 
     An interval that covers a segment partly contributes the overlapping fraction of its length; time of the
@@ -272,8 +286,8 @@ def split_over(start: np.ndarray, end: np.ndarray, seg_start: np.ndarray, seg_en
     return rec[keep], seg[keep], frac[keep]
 
 
-def time_between(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarray, n_ranks: int,
-                 cuts: np.ndarray) -> np.ndarray:
+def time_between(seg_start: NDArray[np.int64], seg_end: NDArray[np.int64], seg_rank: ArrayLike, n_ranks: int,
+                 cuts: ArrayLike) -> NDArray[np.float64]:
     """Time of each rank of disjoint ranked segments inside each window between consecutive cut points.
 
     With ``F_r(t)`` the time of rank ``r`` before ``t`` (a prefix sum over the segments), the time inside
@@ -319,7 +333,7 @@ def time_between(seg_start: np.ndarray, seg_end: np.ndarray, seg_rank: np.ndarra
     out[k[before] - 1, r[before]] -= beyond[before]
     inside = k < p  # window k exists
     out[k[inside], r[inside]] += beyond[inside]
-    return out
+    return out  # type: ignore[return-value]  # numpy types bincount as intp; with weights it is float64
 
 
 @dataclass(frozen=True)
@@ -331,24 +345,24 @@ class Split:
     ``i``'s (the usual case, which needs no gathers and no fractions).
     """
 
-    rec: np.ndarray | None
-    seg: np.ndarray
-    frac: np.ndarray | None
+    rec: NDArray[np.int64] | None
+    seg: NDArray[np.int64]
+    frac: NDArray[np.float64] | None
 
-    def sums(self, x: np.ndarray, n_segments: int) -> np.ndarray:
+    def sums(self, x: ArrayLike, n_segments: int) -> NDArray[np.float64]:
         """Per segment, the sum of the records' values ``x`` (shape (n_records,)) in proportion to the shares;
         float64, shape (n_segments,)."""
         x = np.asarray(x, dtype=np.float64)
-        return np.bincount(self.seg, weights=x if self.rec is None else self.frac * x[self.rec],
+        return np.bincount(self.seg, weights=x if self.rec is None else self.frac * x[self.rec],  # type: ignore[return-value]  # numpy types bincount as intp; with weights it is float64
                            minlength=n_segments)
 
-    def touched(self, n_segments: int) -> np.ndarray:
+    def touched(self, n_segments: int) -> NDArray[np.bool_]:
         """Per segment, whether any record lies (partly) in it; bool, shape (n_segments,)."""
         return np.bincount(self.seg, minlength=n_segments)[:n_segments] > 0
 
 
-def split_timelines(tl: Timeline, key: np.ndarray, start: np.ndarray, end: np.ndarray, seg_start: np.ndarray,
-                    seg_end: np.ndarray) -> Split:
+def split_timelines(tl: Timeline, key: NDArray[np.int64], start: ArrayLike, end: ArrayLike,
+                    seg_start: NDArray[np.int64], seg_end: NDArray[np.int64]) -> Split:
     """:func:`split_over` for records ``[start, end)`` [ms] of timelines ``key``: the records are laid out on
     ``tl`` (clipped to its band) and split over the segments ``seg_start, seg_end`` (on the composite axis) in
     proportion to their true, unclipped length. When every record lies whole inside one segment (a record at

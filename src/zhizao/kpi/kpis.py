@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from zhizao.errors import InputError
 from zhizao.kpi import model
@@ -46,7 +48,7 @@ class KPI:
         return self.numerator + self.denominator
 
 
-def _k(number, name, num, den, better, formula):
+def _k(number: int | None, name: str, num: Iterable[str], den: Iterable[str], better: str, formula: str) -> KPI:
     return KPI(number, name, tuple(num), tuple(den), better, formula)
 
 
@@ -110,9 +112,10 @@ DEPENDS = {"oee": ("availability", "effectiveness", "quality_ratio"), "nee": ("e
 ratio = model.ratio
 
 
-def formula(name: str):
+def formula(name: str) -> Callable[..., NDArray[np.float64]]:
     """The pure function of KPI ``name`` in :mod:`zhizao.kpi.model` (the formula, its clause and its test)."""
-    return getattr(model, name)
+    f: Callable[..., NDArray[np.float64]] = getattr(model, name)
+    return f
 
 
 def formula_args(name: str) -> tuple[str, ...]:
@@ -145,19 +148,19 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
         For an unknown KPI name.
     """
     wanted = list(kpis) if kpis else list(KPI_NAMES)
-    for k in wanted:
-        if k not in KPI_NAMES:
-            raise InputError(UNKNOWN_KPI, name=k, known=list(KPI_NAMES))
+    for name in wanted:
+        if name not in KPI_NAMES:
+            raise InputError(UNKNOWN_KPI, name=name, known=list(KPI_NAMES))
     needed = set(wanted).union(*(DEPENDS.get(k, ()) for k in wanted))
     n = len(elements)
     col = _Columns(elements)
-    out: dict[str, np.ndarray] = {}
-    notes: list[tuple[tuple[str, Message], np.ndarray]] = []  # ((kpi, reason), rows it applies to), in order
+    out: dict[str, NDArray[np.float64]] = {}
+    notes: list[tuple[tuple[str, Message], NDArray[np.bool_]]] = []  # ((kpi, reason), rows it applies to), in order
 
-    def note(name, mask, why: Message):
+    def note(name: str, mask: ArrayLike, why: Message) -> None:
         notes.append(((name, why), np.broadcast_to(np.asarray(mask, dtype=bool), (n,))))
 
-    def total(names):
+    def total(names: tuple[str, ...]) -> NDArray[np.float64]:
         t = np.zeros(n)
         for e in names:
             t = t - col[e[1:]] if e.startswith("-") else t + col[e]
@@ -199,21 +202,21 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     for name in ("oee", "nee", "teep"):
         if name in needed:
             note(name, np.isnan(out[name]), FACTOR_NULL())
-    columns: dict[str, np.ndarray | list[str | None]] = {k: out[k] for k in KPI_NAMES if k in wanted}
+    columns: dict[str, NDArray[np.float64] | list[str | None]] = {k: out[k] for k in KPI_NAMES if k in wanted}
     columns["null_reasons"] = _join_notes([(f"{k}: {m}", mask) for (k, m), mask in notes], n)
     columns["null_reason_codes"] = _join_notes([(_code_json(k, m), mask) for (k, m), mask in notes], n,
                                                ",", "[%s]")
     return pd.DataFrame(columns, index=elements.index)
 
 
-class _Columns(dict):
+class _Columns(dict[str, NDArray[np.float64]]):
     """Element columns as float arrays (NaN for null), converted when first used."""
 
     def __init__(self, elements: pd.DataFrame):
         super().__init__()
         self.elements = elements
 
-    def __missing__(self, name: str) -> np.ndarray:
+    def __missing__(self, name: str) -> NDArray[np.float64]:
         self[name] = self.elements[name].to_numpy(dtype=np.float64, na_value=np.nan)
         return self[name]
 
@@ -222,7 +225,7 @@ def _code_json(kpi: str, m: Message) -> str:
     return json.dumps({"kpi": kpi, "code": m.code, "params": m.args}, ensure_ascii=False)
 
 
-def _join_notes(notes: list[tuple[str, np.ndarray]], n: int, sep: str = "; ",
+def _join_notes(notes: list[tuple[str, NDArray[np.bool_]]], n: int, sep: str = "; ",
                 wrap: str = "%s") -> list[str | None]:
     """Per row, the texts of the notes whose mask holds there, joined by ``sep`` in order and put in ``wrap``
     (None if none). Rows share few distinct combinations, so each combination is joined once."""
@@ -243,7 +246,7 @@ def _join_notes(notes: list[tuple[str, np.ndarray]], n: int, sep: str = "; ",
     return [joined[i] for i in np.asarray(inverse).ravel()]
 
 
-def null_reason_messages(codes) -> dict[str, Message]:
+def null_reason_messages(codes: str | None) -> dict[str, Message]:
     """The ``null_reason_codes`` of a row of :func:`compute_kpis` as ``{kpi: Message}`` (the first reason per
     KPI; empty for None). Render a reason with ``message.text(lang)``; machines read ``code`` and ``args``.
 
@@ -259,7 +262,7 @@ def null_reason_messages(codes) -> dict[str, Message]:
     return out
 
 
-def parse_null_reasons(text) -> dict[str, str]:
+def parse_null_reasons(text: str | None) -> dict[str, str]:
     """The English ``null_reasons`` text of :func:`compute_kpis` as a dict: ``"kpi: reason; kpi2: reason2"`` ->
     ``{kpi: reason}`` (the first reason per KPI; empty for None). For display only: programs read
     :func:`null_reason_messages`."""

@@ -17,10 +17,13 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 
-def ratio(num, den):
+def ratio(num: ArrayLike, den: ArrayLike) -> NDArray[np.float64]:
     """``num / den`` with NaN where ``den`` is 0 or either side is NaN.
 
     Parameters
@@ -47,7 +50,7 @@ def ratio(num, den):
 CAL_OUTSIDE, CAL_MAINTENANCE, CAL_BREAK, CAL_BUSY = range(4)
 
 
-def time_elements(length, by_category):
+def time_elements(length: ArrayLike, by_category: Iterable[ArrayLike]) -> dict[str, NDArray[np.float64]]:
     """The time elements of ISO 22400-2 from the calendar and the resolved states, per bucket.
 
     The calendar cuts each bucket into four classes: outside POT (no shift, or a holiday), planned
@@ -121,7 +124,7 @@ def time_elements(length, by_category):
     return t
 
 
-def planned_busy_time(pot, pdt):
+def planned_busy_time(pot: ArrayLike, pdt: ArrayLike) -> NDArray[np.float64]:
     """Planned busy time PBT = POT - PDT [s] (ISO 22400-2, clause 5, time elements).
 
     Parameters
@@ -148,7 +151,7 @@ def planned_busy_time(pot, pdt):
     return np.asarray(pot, dtype=np.float64) - np.asarray(pdt, dtype=np.float64)
 
 
-def actual_unit_processing_time(apt, aust):
+def actual_unit_processing_time(apt: ArrayLike, aust: ArrayLike) -> NDArray[np.float64]:
     """AUPT = APT + AUST [s] (ISO 22400-2, clause 5, time elements).
 
     References
@@ -163,7 +166,7 @@ def actual_unit_processing_time(apt, aust):
     return np.asarray(apt, dtype=np.float64) + np.asarray(aust, dtype=np.float64)
 
 
-def actual_unit_delay_time(ttr, adet_minor):
+def actual_unit_delay_time(ttr: ArrayLike, adet_minor: ArrayLike) -> NDArray[np.float64]:
     """ADET = failure time + minor stops inside PBT [s] (ISO 22400-2, clause 5, time elements).
 
     Parameters
@@ -185,7 +188,7 @@ def actual_unit_delay_time(ttr, adet_minor):
     return np.asarray(ttr, dtype=np.float64) + np.asarray(adet_minor, dtype=np.float64)
 
 
-def actual_unit_busy_time(aupt, adet):
+def actual_unit_busy_time(aupt: ArrayLike, adet: ArrayLike) -> NDArray[np.float64]:
     """AUBT = AUPT + ADET [s] (ISO 22400-2, clause 5, time elements).
 
     References
@@ -200,7 +203,7 @@ def actual_unit_busy_time(aupt, adet):
     return np.asarray(aupt, dtype=np.float64) + np.asarray(adet, dtype=np.float64)
 
 
-def unaccounted_time(pbt, aubt, adot):
+def unaccounted_time(pbt: ArrayLike, aubt: ArrayLike, adot: ArrayLike) -> NDArray[np.float64]:
     """PBT without any state record: PBT - AUBT - ADOT [s] (a data-quality figure, never forced into an
     element; docs/reference/iso22400.md, "Time model").
 
@@ -218,7 +221,7 @@ def unaccounted_time(pbt, aubt, adot):
             - np.asarray(adot, dtype=np.float64))
 
 
-def is_minor_stop(run_length, threshold):
+def is_minor_stop(run_length: ArrayLike, threshold: float) -> NDArray[np.bool_]:
     """Whether an unplanned_downtime run is a minor stop: shorter than the threshold; a run of exactly the
     threshold is a failure (docs/reference/iso22400.md, "Minor stops").
 
@@ -245,7 +248,8 @@ def is_minor_stop(run_length, threshold):
     return np.asarray(run_length) < threshold
 
 
-def failure_events(fail_start, fail_end, pbt_start, pbt_end, pbt_bucket, n_buckets: int):
+def failure_events(fail_start: ArrayLike, fail_end: ArrayLike, pbt_start: ArrayLike, pbt_end: ArrayLike,
+                   pbt_bucket: ArrayLike, n_buckets: int) -> NDArray[np.float64]:
     """Failure events FE per bucket: each failure counts once, in the bucket of its first instant inside
     planned busy time; a failure that never overlaps planned busy time does not count (ISO 22400-2,
     clause 5, maintenance elements).
@@ -292,7 +296,7 @@ def failure_events(fail_start, fail_end, pbt_start, pbt_end, pbt_bucket, n_bucke
 
 
 # -- KPI formulas (ISO 22400-2, clause 6) ----------------------------------------------------------------------------
-def worker_efficiency(apwt, apat):
+def worker_efficiency(apwt: ArrayLike, apat: ArrayLike) -> NDArray[np.float64]:
     """KPI 1, worker efficiency = APWT / APAT [fraction] (ISO 22400-2, clause 6, KPI 1).
 
     Parameters
@@ -314,7 +318,7 @@ def worker_efficiency(apwt, apat):
     return ratio(apwt, apat)
 
 
-def allocation_efficiency(aubt, pbt):
+def allocation_efficiency(aubt: ArrayLike, pbt: ArrayLike) -> NDArray[np.float64]:
     """KPI 4, allocation efficiency = AUBT / PBT [fraction] (ISO 22400-2, clause 6, KPI 4).
 
     References
@@ -329,7 +333,7 @@ def allocation_efficiency(aubt, pbt):
     return ratio(aubt, pbt)
 
 
-def utilization_efficiency(apt, aubt):
+def utilization_efficiency(apt: ArrayLike, aubt: ArrayLike) -> NDArray[np.float64]:
     """KPI 5, utilization efficiency = APT / AUBT [fraction] (ISO 22400-2, clause 6, KPI 5).
 
     References
@@ -344,7 +348,7 @@ def utilization_efficiency(apt, aubt):
     return ratio(apt, aubt)
 
 
-def availability(apt, pbt):
+def availability(apt: ArrayLike, pbt: ArrayLike) -> NDArray[np.float64]:
     """KPI 8, availability = APT / PBT [fraction] (ISO 22400-2, clause 6, KPI 8; the final standard, not the draft's
     AUBT / PBT). A full breakdown (PBT > 0, APT = 0) gives 0.
 
@@ -360,7 +364,7 @@ def availability(apt, pbt):
     return ratio(apt, pbt)
 
 
-def effectiveness(ideal_time, apt):
+def effectiveness(ideal_time: ArrayLike, apt: ArrayLike) -> NDArray[np.float64]:
     """KPI 9, effectiveness = sum(PRI_i x PQ_i) / APT [fraction] (ISO 22400-2, clause 6, KPI 9). Not capped: above 1
     stays above 1 (flagged in the data-quality table).
 
@@ -383,7 +387,7 @@ def effectiveness(ideal_time, apt):
     return ratio(ideal_time, apt)
 
 
-def quality_ratio(gq, pq):
+def quality_ratio(gq: ArrayLike, pq: ArrayLike) -> NDArray[np.float64]:
     """KPI 10, quality ratio = GQ / PQ [fraction], count based (ISO 22400-2, clause 6, KPI 10).
 
     References
@@ -398,7 +402,7 @@ def quality_ratio(gq, pq):
     return ratio(gq, pq)
 
 
-def setup_ratio(aust, aupt):
+def setup_ratio(aust: ArrayLike, aupt: ArrayLike) -> NDArray[np.float64]:
     """KPI 11, setup ratio = AUST / AUPT [fraction] (ISO 22400-2, clause 6, KPI 11).
 
     References
@@ -413,7 +417,7 @@ def setup_ratio(aust, aupt):
     return ratio(aust, aupt)
 
 
-def technical_efficiency(apt, adet):
+def technical_efficiency(apt: ArrayLike, adet: ArrayLike) -> NDArray[np.float64]:
     """KPI 12, technical efficiency = APT / (APT + ADET) [fraction] (ISO 22400-2, clause 6, KPI 12).
 
     References
@@ -428,7 +432,7 @@ def technical_efficiency(apt, adet):
     return ratio(apt, np.asarray(apt, dtype=np.float64) + np.asarray(adet, dtype=np.float64))
 
 
-def first_pass_yield(gp, ip):
+def first_pass_yield(gp: ArrayLike, ip: ArrayLike) -> NDArray[np.float64]:
     """KPI 15, first pass yield = GP / IP [fraction] (ISO 22400-2, clause 6, KPI 15).
 
     References
@@ -443,7 +447,7 @@ def first_pass_yield(gp, ip):
     return ratio(gp, ip)
 
 
-def scrap_ratio(sq, pq):
+def scrap_ratio(sq: ArrayLike, pq: ArrayLike) -> NDArray[np.float64]:
     """KPI 16, scrap ratio = SQ / PQ [fraction] (ISO 22400-2, clause 6, KPI 16).
 
     References
@@ -458,7 +462,7 @@ def scrap_ratio(sq, pq):
     return ratio(sq, pq)
 
 
-def rework_ratio(rq, pq):
+def rework_ratio(rq: ArrayLike, pq: ArrayLike) -> NDArray[np.float64]:
     """KPI 17, rework ratio = RQ / PQ [fraction] (ISO 22400-2, clause 6, KPI 17).
 
     References
@@ -473,7 +477,7 @@ def rework_ratio(rq, pq):
     return ratio(rq, pq)
 
 
-def comprehensive_energy_consumption(energy_kgce, pq):
+def comprehensive_energy_consumption(energy_kgce: ArrayLike, pq: ArrayLike) -> NDArray[np.float64]:
     """KPI 23, comprehensive energy consumption = E / PQ [kgce/unit], E = sum M_i x R_i in kgce
     (ISO 22400-2, clause 6, KPI 23; GB/T 2589 conversion factors).
 
@@ -489,7 +493,7 @@ def comprehensive_energy_consumption(energy_kgce, pq):
     return ratio(energy_kgce, pq)
 
 
-def equipment_load_ratio(pq, epc):
+def equipment_load_ratio(pq: ArrayLike, epc: ArrayLike) -> NDArray[np.float64]:
     """KPI 30, equipment load ratio = PQ / EPC [fraction], EPC = capacity [units/h] x POT [h]
     (ISO 22400-2, clause 6, KPI 30).
 
@@ -505,7 +509,7 @@ def equipment_load_ratio(pq, epc):
     return ratio(pq, epc)
 
 
-def mean_operating_time_between_failures(pbt, fe):
+def mean_operating_time_between_failures(pbt: ArrayLike, fe: ArrayLike) -> NDArray[np.float64]:
     """KPI 31, MTBF = sum TBF / FE with sum TBF = PBT [s] (ISO 22400-2, clause 6, KPI 31; the roll-up-safe reading,
     FE rather than FE + 1).
 
@@ -521,7 +525,7 @@ def mean_operating_time_between_failures(pbt, fe):
     return ratio(pbt, fe)
 
 
-def mean_time_to_failure(pbt, ttr, fe):
+def mean_time_to_failure(pbt: ArrayLike, ttr: ArrayLike, fe: ArrayLike) -> NDArray[np.float64]:
     """KPI 32, MTTF = sum TTF / FE with TTF = TBF - TTR, i.e. (PBT - TTR) / FE [s] (ISO 22400-2, clause 6, KPI 32).
 
     References
@@ -536,7 +540,7 @@ def mean_time_to_failure(pbt, ttr, fe):
     return ratio(np.asarray(pbt, dtype=np.float64) - np.asarray(ttr, dtype=np.float64), fe)
 
 
-def mean_time_to_restoration(ttr, fe):
+def mean_time_to_restoration(ttr: ArrayLike, fe: ArrayLike) -> NDArray[np.float64]:
     """KPI 33, MTTR = sum TTR / FE [s] (ISO 22400-2, clause 6, KPI 33); never 0 for a counted failure.
 
     References
@@ -551,7 +555,7 @@ def mean_time_to_restoration(ttr, fe):
     return ratio(ttr, fe)
 
 
-def corrective_maintenance_ratio(ttr, pmt):
+def corrective_maintenance_ratio(ttr: ArrayLike, pmt: ArrayLike) -> NDArray[np.float64]:
     """KPI 34, corrective maintenance ratio = CMT / (CMT + PMT) with CMT = TTR [fraction]
     (ISO 22400-2, clause 6, KPI 34).
 
@@ -567,7 +571,7 @@ def corrective_maintenance_ratio(ttr, pmt):
     return ratio(ttr, np.asarray(ttr, dtype=np.float64) + np.asarray(pmt, dtype=np.float64))
 
 
-def quality_ratio_time(ideal_good_time, ideal_time):
+def quality_ratio_time(ideal_good_time: ArrayLike, ideal_time: ArrayLike) -> NDArray[np.float64]:
     """Time-based quality ratio = sum PRI_i x GQ_i / sum PRI_i x PQ_i [fraction] (not an ISO number; differs
     from KPI 10 when products have different PRI; docs/reference/iso22400.md, "KPI index").
 
@@ -579,7 +583,7 @@ def quality_ratio_time(ideal_good_time, ideal_time):
     return ratio(ideal_good_time, ideal_time)
 
 
-def defect_rate(defects, ip):
+def defect_rate(defects: ArrayLike, ip: ArrayLike) -> NDArray[np.float64]:
     """Defect rate = failed / inspected units [fraction] (programme indicator; docs/reference/iso22400.md).
 
     Examples
@@ -590,7 +594,7 @@ def defect_rate(defects, ip):
     return ratio(defects, ip)
 
 
-def energy_per_good_unit(energy_kwh, gq):
+def energy_per_good_unit(energy_kwh: ArrayLike, gq: ArrayLike) -> NDArray[np.float64]:
     """Energy per good unit [kWh/unit] (docs/reference/iso22400.md, "KPI index").
 
     Examples
@@ -601,7 +605,7 @@ def energy_per_good_unit(energy_kwh, gq):
     return ratio(energy_kwh, gq)
 
 
-def labour_productivity(earned_hours, apat):
+def labour_productivity(earned_hours: ArrayLike, apat: ArrayLike) -> NDArray[np.float64]:
     """Standard hours earned per attendance hour [fraction] (docs/reference/iso22400.md, "KPI index").
 
     Examples
@@ -612,7 +616,7 @@ def labour_productivity(earned_hours, apat):
     return ratio(earned_hours, apat)
 
 
-def utilization(pbt, ct):
+def utilization(pbt: ArrayLike, ct: ArrayLike) -> NDArray[np.float64]:
     """PBT / calendar time [fraction] (the loading factor of TEEP; docs/reference/iso22400.md).
 
     Examples
@@ -623,7 +627,8 @@ def utilization(pbt, ct):
     return ratio(pbt, ct)
 
 
-def oee(availability_, effectiveness_, quality_ratio_, apt, pbt):
+def oee(availability_: ArrayLike, effectiveness_: ArrayLike, quality_ratio_: ArrayLike, apt: ArrayLike,
+        pbt: ArrayLike) -> NDArray[np.float64]:
     """KPI 6, OEE index = availability x effectiveness x quality ratio [fraction] (ISO 22400-2, clause 6, KPI 6).
 
     A full breakdown (PBT > 0, APT = 0) gives 0 whether or not counts exist (effectiveness and quality ratio
@@ -645,7 +650,7 @@ def oee(availability_, effectiveness_, quality_ratio_, apt, pbt):
     return np.where((np.asarray(apt) == 0) & (np.asarray(pbt) > 0), 0.0, value)
 
 
-def nee(aupt, pbt, effectiveness_, quality_ratio_):
+def nee(aupt: ArrayLike, pbt: ArrayLike, effectiveness_: ArrayLike, quality_ratio_: ArrayLike) -> NDArray[np.float64]:
     """KPI 7, NEE = (AUPT / PBT) x effectiveness x quality ratio [fraction] (ISO 22400-2, clause 6, KPI 7).
 
     References
@@ -661,7 +666,7 @@ def nee(aupt, pbt, effectiveness_, quality_ratio_):
                                                                                          dtype=np.float64)
 
 
-def teep(oee_, pbt, ct):
+def teep(oee_: ArrayLike, pbt: ArrayLike, ct: ArrayLike) -> NDArray[np.float64]:
     """TEEP = OEE x PBT / calendar time [fraction] (not an ISO number; docs/reference/iso22400.md).
 
     Examples

@@ -33,21 +33,26 @@ partition (:meth:`EngineContext.part`), so a partition is computed the same wher
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
+import duckdb
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from zhizao.errors import InputError
-from zhizao.kpi.buckets import bucket_edges, default_range, utc_ms
+from zhizao.kpi.buckets import TimeStamp, bucket_edges, default_range, utc_ms
 from zhizao.messages import define
 from zhizao.schema import LEVELS
 from zhizao.settings import Settings
 
 EMPTY_RANGE = define("kpi.empty_range", "empty query range: end %(end)s is not after start %(start)s")
 EMPTY_RANGE_SHORT = define("kpi.empty_range_short", "empty query range")
+#: Per site (key None: all sites, or records without a site), the earliest and latest time stamp of its data [ms]
+SiteExtent: TypeAlias = dict[str | None, tuple[int, int]]
 
 #: Estimated peak bytes the kernel holds per state record, per count (production) record, per energy, labour or
 #: quality record, and per bucket of an entity (measured on simulated plants: benchmarks/results/kpi_engine.md).
@@ -69,7 +74,7 @@ def kernel_budget_bytes(settings: Settings) -> float:
 
 
 @contextmanager
-def duckdb_memory(con, settings: Settings):
+def duckdb_memory(con: duckdb.DuckDBPyConnection, settings: Settings) -> Iterator[None]:
     """Inside, DuckDB has its share of the memory budget as its memory limit (it spills beyond it, and drops
     cached blocks of the store): lowered if it is higher, restored afterwards. The limit holds for the whole
     database instance (every cursor of the store)."""
@@ -102,13 +107,13 @@ def _bytes(text: str) -> float | None:
 
 
 # -- entities -------------------------------------------------------------------------------------------------------
-def filled_tables(con) -> set[str]:
+def filled_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The optional tables (energy, labour, quality) that hold any record: the engine skips the others."""
     return {t for (t,) in con.execute(" UNION ALL ".join(
         f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM {t})" for t in ("energy", "labour", "quality"))).fetchall()}
 
 
-def entities(con, filled: set[str]) -> pd.DataFrame:
+def entities(con: duckdb.DuckDBPyConnection, filled: set[str]) -> pd.DataFrame:
     """Every equipment (keys 0 .. n_eq - 1, by id), then the scopes that carry labour, energy or quality records
     of their own (by id): columns key, level, entity_id, equipment_id, work_center, area, site, enterprise, tz,
     epc."""
@@ -123,7 +128,7 @@ def entities(con, filled: set[str]) -> pd.DataFrame:
         ORDER BY 1""").fetchall() if filled else []
     # each scope is an entity of the lowest level whose id it is (first match from work_center up), with the
     # ids of the levels above from its first equipment and the earliest time zone name of its equipment
-    rows = []
+    rows: list[dict[str, Any]] = []  # one row of the entity table each
     done = set(eq["equipment_id"])
     wanted = {scope for (scope,) in scopes} - done
     for lvl in LEVELS[1:]:
@@ -177,7 +182,7 @@ def group_zones(eq: pd.DataFrame, level: str, configured: Mapping[str, str] | No
     """
     configured = configured or {}
     m = eq[eq[level].notna()]
-    out = {}
+    out: dict[str, str] = {}
     for gid, tz in m.groupby(level)["tz"]:
         if gid in configured:
             out[gid] = configured[gid]
@@ -213,7 +218,7 @@ _EXTENT_SQL = {
 }
 
 
-def scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, int]]:
+def scope_records_extent(con: duckdb.DuckDBPyConnection, filled: set[str]) -> SiteExtent:
     """Earliest and latest time stamp [ms] of the energy, labour and quality records per site (key None: records
     without site; records booked to an enterprise count for each of its sites); empty if there are none."""
     if not filled:
@@ -226,14 +231,14 @@ def scope_records_extent(con, filled: set[str]) -> dict[str | None, tuple[int, i
     return {site: (utc_ms(a), utc_ms(b)) for site, a, b in rows}
 
 
-def widen(extent: dict, site, a: int, b: int) -> None:
+def widen(extent: SiteExtent, site: str | None, a: int, b: int) -> None:
     """Widen ``extent[site]`` (earliest, latest) to hold ``[a, b]``."""
     extent[site] = (min(a, extent[site][0]), max(b, extent[site][1])) if site in extent else (a, b)
 
 
-def merge_extents(*parts: dict) -> dict:
+def merge_extents(*parts: SiteExtent) -> SiteExtent:
     """Union of per-site extents, with key None for all sites (records without site count there too)."""
-    out: dict = {}
+    out: SiteExtent = {}
     for part in parts:
         for site, (a, b) in part.items():
             widen(out, site, a, b)
@@ -242,9 +247,9 @@ def merge_extents(*parts: dict) -> dict:
     return out
 
 
-def key_extent(ent: pd.DataFrame, keys, first, last) -> dict:
+def key_extent(ent: pd.DataFrame, keys: ArrayLike, first: ArrayLike, last: ArrayLike) -> SiteExtent:
     """Per site, earliest and latest of per-key time stamps [ms] (key None: equipment without site)."""
-    out: dict = {}
+    out: SiteExtent = {}
     sites = ent["site"].to_numpy()[np.asarray(keys, np.int64)].tolist()
     for site, a, b in zip(sites, np.asarray(first).tolist(), np.asarray(last).tolist()):
         widen(out, None if pd.isna(site) else site, a, b)
@@ -291,15 +296,16 @@ class EngineContext:
     """
 
     settings: Settings
-    filled: set
+    filled: set[str]
     ent: pd.DataFrame
-    extent: dict[str | None, tuple[int, int]]
+    extent: SiteExtent
     n_eq: int
-    _edges: dict = field(default_factory=dict, repr=False)
+    #: (period, zone, start, end) -> number of buckets
+    _edges: dict[tuple[str, str, int, int], int] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def read(cls, con, settings: Settings | None = None, zone_level: str | None = None,
-             extent: dict | None = None) -> EngineContext:
+    def read(cls, con: duckdb.DuckDBPyConnection, settings: Settings | None = None, zone_level: str | None = None,
+             extent: SiteExtent | None = None) -> EngineContext:
         """The context of the store on ``con`` (aggregate queries only).
 
         ``extent``: per-site extents to use instead of the store's (a store holding part of a larger one)."""
@@ -340,7 +346,7 @@ class EngineContext:
         return cls(settings, filled, ent, extent, n_eq)
 
     # -- ranges and buckets
-    def ranges(self, period: str, start=None, end=None) -> pd.DataFrame | None:
+    def ranges(self, period: str, start: TimeStamp | None = None, end: TimeStamp | None = None) -> pd.DataFrame | None:
         """The entities with their query range ``w0``, ``w1`` [ms]: ``[start, end)`` where given, else whole
         ``period`` buckets around the site's data (in each entity's bucket zone); None when no range can be
         derived (no data at all).
@@ -359,7 +365,7 @@ class EngineContext:
             return ent
         if not self.extent:
             return None
-        ranges: dict = {}
+        ranges: dict[tuple[str | None, str], tuple[int, int]] = {}  # (site, zone) -> range
         starts: list[int] = []
         ends: list[int] = []
         for site, tz in zip(ent["site"], ent["tz"]):
@@ -374,13 +380,14 @@ class EngineContext:
             raise InputError(EMPTY_RANGE_SHORT)
         return ent
 
-    def n_buckets(self, ent: pd.DataFrame, period: str) -> np.ndarray:
+    def n_buckets(self, ent: pd.DataFrame, period: str) -> NDArray[np.int64]:
         """Number of ``period`` buckets of each entity of ``ent`` (with ``w0``, ``w1``); shifts estimated (one per
         8 h)."""
         if period == "all":
             return np.ones(len(ent), np.int64)
         if period == "shift":
-            return np.maximum((ent["w1"] - ent["w0"]).to_numpy(np.int64) // (8 * 3600 * 1000), 1)
+            shifts: NDArray[np.int64] = np.maximum((ent["w1"] - ent["w0"]).to_numpy(np.int64) // (8 * 3600 * 1000), 1)
+            return shifts
         out = np.zeros(len(ent), np.int64)
         for (tz, a, b), idx in ent.groupby(["tz", "w0", "w1"]).indices.items():
             k = (period, tz, a, b)
@@ -395,22 +402,24 @@ class EngineContext:
 class Part:
     """A partition: keys of :attr:`EngineContext.ent` (sorted: equipment, then scope entities)."""
 
-    keys: np.ndarray
+    keys: NDArray[np.int64]
 
 
-def cost(ent: pd.DataFrame, n_buckets: np.ndarray) -> np.ndarray:
+def cost(ent: pd.DataFrame, n_buckets: ArrayLike) -> NDArray[np.float64]:
     """Estimated peak bytes of each entity's share of a partition (:data:`BYTES_PER`)."""
-    return (ent["n_states"].to_numpy(np.float64) * BYTES_PER["states"]
-            + ent["n_production"].to_numpy(np.float64) * BYTES_PER["production"]
-            + ent["n_other"].to_numpy(np.float64) * BYTES_PER["other"]
-            + np.asarray(n_buckets, np.float64) * BYTES_PER["bucket"])
+    out: NDArray[np.float64] = (ent["n_states"].to_numpy(np.float64) * BYTES_PER["states"]
+                                + ent["n_production"].to_numpy(np.float64) * BYTES_PER["production"]
+                                + ent["n_other"].to_numpy(np.float64) * BYTES_PER["other"]
+                                + np.asarray(n_buckets, np.float64) * BYTES_PER["bucket"])
+    return out
 
 
-def plan(costs: np.ndarray, budget: float) -> list[Part]:
+def plan(costs: ArrayLike, budget: float) -> list[Part]:
     """Consecutive runs of entities (in key order) whose costs add up to at most ``budget`` each (an entity
     costlier than the budget is a partition of its own)."""
     costs = np.asarray(costs, np.float64)
-    parts, start, acc = [], 0, 0.0
+    parts: list[Part] = []
+    start, acc = 0, 0.0
     for i, c in enumerate(costs.tolist()):
         if i > start and acc + c > budget:
             parts.append(Part(np.arange(start, i, dtype=np.int64)))

@@ -9,13 +9,23 @@ from the products table: the entry for the product on this equipment, else the p
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
+import duckdb
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from zhizao.kpi.columns import enum_codes, enum_sql, epoch_ms, numbers
 from zhizao.kpi.intervals import Timeline, is_sorted, split_timelines
 
+#: A row of the products table: product_id, equipment_id (None: the product's general entry), pri, unit_value
+ProductRow: TypeAlias = tuple[str, str | None, float | None, float | None]
+#: Per equipment key: (earliest time stamp, latest end, first instant after the records) [ms]
+Extent: TypeAlias = dict[int, tuple[int, int, int]]
 
-def production_records(con, equipment_ids: list, where: str | None = None) -> tuple[dict, dict]:
+
+def production_records(con: duckdb.DuckDBPyConnection, equipment_ids: list[str], where: str | None = None
+                       ) -> tuple[dict[str, NDArray[Any]], Extent]:
     """The production records of the equipment as numpy columns, and their extent per equipment.
 
     Parameters
@@ -39,7 +49,8 @@ def production_records(con, equipment_ids: list, where: str | None = None) -> tu
         Per equipment key with records: ``(earliest time stamp, latest end, first instant after the
         records)`` [ms]; a count at an instant needs 1 ms after its stamp inside a half-open range.
     """
-    products = con.execute("SELECT product_id, equipment_id, pri, unit_value FROM products").fetchall()
+    products: list[ProductRow] = con.execute(
+        "SELECT product_id, equipment_id, pri, unit_value FROM products").fetchall()
     names = sorted({p for p, *_ in products})
     product = f"TRY_CAST(p.product_id AS {enum_sql(names)})" if names else "NULL::UTINYINT"
     t = con.sql(f"""
@@ -52,7 +63,7 @@ def production_records(con, equipment_ids: list, where: str | None = None) -> tu
         FROM production p {"WHERE " + where if where else ""}""").to_arrow_table()
     key = enum_codes(t.column("key"), len(equipment_ids))
     code = enum_codes(t.column("product"), len(names)) if names else np.full(len(key), -1, np.int64)
-    pr = {"key": key, "s": epoch_ms(t.column("s")), "e": epoch_ms(t.column("e")),
+    pr: dict[str, NDArray[Any]] = {"key": key, "s": epoch_ms(t.column("s")), "e": epoch_ms(t.column("e")),
           **{c: numbers(t.column(c)) for c in ("produced", "good", "scrap", "rework")}}
     pr["pri"], pr["unit_value"] = _product_fields(products, names, equipment_ids, key, code)
     known = key >= 0
@@ -61,7 +72,8 @@ def production_records(con, equipment_ids: list, where: str | None = None) -> tu
     return pr, _extent(pr["key"], pr["s"], pr["e"])
 
 
-def _product_fields(products: list, names: list, equipment_ids: list, key: np.ndarray, code: np.ndarray):
+def _product_fields(products: list[ProductRow], names: list[str], equipment_ids: list[str], key: NDArray[np.int64],
+                    code: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``pri`` and ``unit_value`` of each record (float64, NaN for none) from its equipment key and product
     code (-1: none): the equipment's own entry of the product where it gives the field, else the general
     entry. ``products``: the products table's rows (product_id, equipment_id, pri, unit_value)."""
@@ -91,7 +103,7 @@ def _product_fields(products: list, names: list, equipment_ids: list, key: np.nd
     return fields[0], fields[1]
 
 
-def _extent(key: np.ndarray, s: np.ndarray, e: np.ndarray) -> dict:
+def _extent(key: NDArray[np.int64], s: NDArray[np.int64], e: NDArray[np.int64]) -> Extent:
     """Per key: (min s, max e, max of e, or e + 1 where s == e) [ms]."""
     if not key.size:
         return {}
@@ -104,8 +116,8 @@ def _extent(key: np.ndarray, s: np.ndarray, e: np.ndarray) -> dict:
     return {k: (a, b, c) for k, a, b, c in extent}
 
 
-def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, nb: int
-                        ) -> tuple[dict, np.ndarray, np.ndarray]:
+def production_elements(pr: dict[str, NDArray[Any]], tl: Timeline, bs: NDArray[np.int64], be: NDArray[np.int64],
+                        nb: int) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.int64], NDArray[np.bool_]]:
     """Production elements per bucket from the production records.
 
     Parameters
@@ -129,14 +141,14 @@ def production_elements(pr: dict, tl: Timeline, bs: np.ndarray, be: np.ndarray, 
     in_bucket : array of bool, shape (nb,)
         Whether any record lies (partly) in the bucket: where not, the bucket has no count data (null, not 0).
     """
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, NDArray[np.float64]] = {}
     if not len(pr["key"]):
         return out, np.empty(0, np.int64), np.zeros(nb, bool)
     pk = pr["key"].astype(np.int64)
     split = split_timelines(tl, pk, pr["s"], pr["e"], bs, be)
     pri, pq, good, val = pr["pri"], pr["produced"], pr["good"], pr["unit_value"]  # NaN where null
 
-    def addp(name, x):
+    def addp(name: str, x: ArrayLike) -> None:
         out[name] = split.sums(x, nb)
 
     addp("pq", pq)

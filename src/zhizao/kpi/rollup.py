@@ -6,6 +6,8 @@ machines at OEE 0.80 (PBT 100) and 0.45 (PBT 300) make a line at 0.5375, not 0.6
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -121,7 +123,7 @@ def label_zones(rows: pd.DataFrame, level: str, zones: dict[str, str]) -> pd.Dat
     return out
 
 
-def rollup_stream(parts, level: str = "equipment", period: str | None = None) -> pd.DataFrame:
+def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", period: str | None = None) -> pd.DataFrame:
     """:func:`rollup` of the concatenation of ``parts`` (element tables of disjoint sets of entities, as
     :func:`zhizao.kpi.elements.iter_elements` gives them), bit for bit, holding one part at a time besides the
     groups' running sums.
@@ -142,18 +144,19 @@ def rollup_stream(parts, level: str = "equipment", period: str | None = None) ->
         return rollup(pd.concat(frames, ignore_index=True), level, period) if frames \
             else pd.DataFrame(columns=columns)
     n_el = len(ELEMENTS)
-    index: dict = {}  # group key -> group number
+    index: dict[str | tuple[str, pd.Timestamp, pd.Timestamp], int] = {}  # group key -> group number
     gid: list[str] = []
     tz: list[str] = []
-    ps: list = []
-    pe: list = []
+    ps: list[pd.Timestamp] = []
+    pe: list[pd.Timestamp] = []
     n_eq: list[int] = []
     no_cal: list[bool] = []
     no_data: list[bool] = []
     cap = 0
     s = c = n = np.empty((0, n_el))
-    heads = []  # a row of each part (one with an id where there is one, none of an empty part): their
-    # concatenation has the dtypes of the concatenated parts (pandas leaves all-null columns out of that choice)
+    # a row of each part (one with an id where there is one, none of an empty part): their concatenation has the
+    # dtypes of the concatenated parts (pandas leaves all-null columns out of that choice)
+    heads: list[pd.DataFrame] = []
     for part in parts:
         if part.empty:  # left out, as compute_elements leaves out the partitions without rows
             continue

@@ -10,11 +10,13 @@ times faster, and the store's usual insertion order (by equipment and time) make
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pyarrow as pa
+from numpy.typing import NDArray
 
 from zhizao.kpi.columns import (
     dictionary_codes,
@@ -58,22 +60,23 @@ class StateRecords:
         [ms].
     """
 
-    key: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    rank: np.ndarray
+    key: NDArray[np.int64]
+    start: NDArray[np.int64]
+    end: NDArray[np.int64]
+    rank: NDArray[np.int8]
     reason_text: pa.Array
-    order: np.ndarray | None
-    keys_with_states: np.ndarray
-    first: np.ndarray
-    last: np.ndarray
+    order: NDArray[np.int64] | None
+    keys_with_states: NDArray[np.int64]
+    first: NDArray[np.int64]
+    last: NDArray[np.int64]
 
-    def reasons(self, rows: np.ndarray) -> tuple[np.ndarray, list]:
+    def reasons(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.int64], list[str]]:
         """Reasons of the records at positions ``rows`` (int64, into the sorted arrays) as codes (int64, one
         per row) into a list of distinct texts; no reason is the empty text."""
         src = rows if self.order is None else self.order[rows]
         enc = self.reason_text.take(pa.array(src, pa.int64())).dictionary_encode()
-        codes, texts = dictionary_codes(enc.indices), enc.dictionary.to_pylist()
+        codes = dictionary_codes(enc.indices)
+        texts: list[str] = enc.dictionary.to_pylist()
         none = codes < 0
         if none.any():
             if "" not in texts:
@@ -82,7 +85,9 @@ class StateRecords:
         return codes, texts
 
 
-def _fetch(con, equipment_ids: list, order: bool, where: str | list | None = None):
+def _fetch(con: duckdb.DuckDBPyConnection, equipment_ids: list[str], order: bool, where: str | list[str] | None = None
+           ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.int8],
+                      pa.Array]:
     # no join to the entity table: a join returns rows in no particular order, while a plain scan keeps
     # the store's insertion order (usually by equipment and time, which makes the sort below a check). The
     # equipment's key comes as the code of an ENUM of the ids in key order (null: not an equipment). Several
@@ -102,16 +107,17 @@ def _fetch(con, equipment_ids: list, order: bool, where: str | list | None = Non
     e, has_end = epoch_ms_or_null(t.column("e"))
     no_end = ~has_end
     e[no_end] = s[no_end]
-    cols: tuple[np.ndarray, ...] = (key, s, e, no_end, to_numpy(t.column("rank")))
+    rank: NDArray[np.int8] = to_numpy(t.column("rank"))
     reason = t.column("reason").combine_chunks()
     known = key >= 0  # every state's equipment is known after ingest; a foreign row is left out
     if not known.all():
-        cols = tuple(c[known] for c in cols)
+        key, s, e, no_end, rank = key[known], s[known], e[known], no_end[known], rank[known]
         reason = reason.filter(pa.array(known))
-    return (*cols, reason)
+    return key, s, e, no_end, rank, reason
 
 
-def next_later_start(key: np.ndarray, s: np.ndarray, same_next: np.ndarray, horizon: dict) -> np.ndarray:
+def next_later_start(key: NDArray[np.int64], s: NDArray[np.int64], same_next: NDArray[np.bool_],
+                     horizon: Mapping[int, int]) -> NDArray[np.int64]:
     """Per record, the first start of its equipment strictly after its own start, else the equipment's horizon.
 
     ``key`` and ``s`` are sorted by key, then start; ``same_next[i]``: record ``i + 1`` has the same key (the
@@ -144,8 +150,9 @@ def empty_state_records() -> StateRecords:
     return StateRecords(z, z, z, np.empty(0, np.int8), pa.array([], pa.string()), None, z, z, z)
 
 
-def state_records(con, production_end: dict | Callable[[], dict], equipment_ids: list,
-                  where: str | list[str] | None = None, horizon: dict | None = None) -> StateRecords:
+def state_records(con: duckdb.DuckDBPyConnection, production_end: Mapping[int, int] | Callable[[], Mapping[int, int]],
+                  equipment_ids: list[str], where: str | list[str] | None = None,
+                  horizon: dict[int, int] | None = None) -> StateRecords:
     """Every state record with its resolved end (see the module docstring).
 
     Parameters
@@ -183,7 +190,7 @@ def state_records(con, production_end: dict | Callable[[], dict], equipment_ids:
         if (int(key.max()) + 1) * span < 2**62:
             order_key = key * span + (s - t0)
             o = np.argsort(order_key, kind="stable")  # timsort: fast on presorted runs
-            key, s, e, no_end, rank = (x[o] for x in (key, s, e, no_end, rank))
+            key, s, e, no_end, rank = key[o], s[o], e[o], no_end[o], rank[o]
             order = o
             by_store = False
         if by_store:

@@ -8,14 +8,16 @@ Bucketing uses the same interval algebra as the elements (:mod:`zhizao.kpi.inter
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from zhizao.kpi.buckets import bucket_edges
 from zhizao.kpi.intervals import split_over
 
 
-def scope_variables(con, scope: str) -> pd.DataFrame:
+def scope_variables(con: duckdb.DuckDBPyConnection, scope: str) -> pd.DataFrame:
     """The variables booked to ``scope`` as intervals: columns name, s, e [ms], value, level.
 
     A reading without ``end`` holds until the next reading of the same variable (like a state)."""
@@ -26,7 +28,7 @@ def scope_variables(con, scope: str) -> pd.DataFrame:
         FROM variables WHERE scope = ?""", [scope]).df()
 
 
-def variable_buckets(con, scope: str, period: str, start_ms: int, end_ms: int, tz: str,
+def variable_buckets(con: duckdb.DuckDBPyConnection, scope: str, period: str, start_ms: int, end_ms: int, tz: str,
                      records: pd.DataFrame | None = None) -> pd.DataFrame:
     """Relevant variables of ``scope`` per ``period`` bucket of ``[start, end)`` in zone ``tz``.
 
@@ -78,8 +80,8 @@ def variable_buckets(con, scope: str, period: str, start_ms: int, end_ms: int, t
     return out
 
 
-def interval_sums(start_ms, end_ms, values, period: str, range_start_ms: int, range_end_ms: int, tz: str
-                  ) -> pd.Series:
+def interval_sums(start_ms: ArrayLike, end_ms: ArrayLike, values: ArrayLike, period: str, range_start_ms: int,
+                  range_end_ms: int, tz: str) -> pd.Series:
     """Sum quantities booked over intervals (costs, ...) into ``period`` buckets, split in proportion to overlap.
 
     Parameters
@@ -101,7 +103,8 @@ def interval_sums(start_ms, end_ms, values, period: str, range_start_ms: int, ra
     return pd.Series(sums, index=pd.to_datetime(edges[:-1], unit="ms", utc=True))
 
 
-def energy_by_level(con, scope_ids: list[str], name: str, start_ms: int, end_ms: int) -> pd.DataFrame:
+def energy_by_level(con: duckdb.DuckDBPyConnection, scope_ids: list[str], name: str, start_ms: int, end_ms: int
+                    ) -> pd.DataFrame:
     """Energy use split by the level of a categorical relevant variable (e.g. kWh per hour at each load class).
 
     Each energy interval of the scope's meters (booked to one of ``scope_ids`` or to equipment under them) is

@@ -53,7 +53,8 @@ import pyarrow as pa
 
 from zhizao.errors import InputError
 from zhizao.kpi.buckets import utc_ms
-from zhizao.kpi.elements import ELEMENTS, group_zones
+from zhizao.kpi.elements import ELEMENTS
+from zhizao.kpi.partitions import group_zones
 from zhizao.messages import define
 from zhizao.scale.dataset import read_manifest, table_files
 from zhizao.scale.kernel import ID_COLUMNS, TIME_COLUMNS, elements_schema, group_elements, tables_of, to_arrow
