@@ -14,7 +14,9 @@ Thresholds are module constants (:data:`LIMITS`); docs/reference/verification.md
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,11 +51,11 @@ class Check:
     def code(self) -> str:
         return self.message.code
 
-    def to_dict(self, lang: str = "en") -> dict:
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {"passed": bool(self.passed), **self.message.to_dict(lang)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Check:
+    def from_dict(cls, d: Mapping[str, Any]) -> Check:
         return cls(bool(d["passed"]), Message.from_dict(d))
 
 
@@ -150,22 +152,23 @@ ADJ_ESTIMATED = define("verify.adjustment.estimated", "level shift estimated fro
 ADJ_STATED = define("verify.adjustment.stated", "%(amount)s per day stated")
 
 
-def word(w):
+def word(w: str) -> Message | str:
     """The message of a word of :data:`WORDS` (``w`` itself if it is none)."""
     kind = WORDS.get(w)
     return kind() if kind is not None else w
 
 
-def fmt_pct(x) -> str:
+def fmt_pct(x: float | None) -> str:
     """A fraction as a percent text for a message parameter (``0.123`` -> ``"12.3 %"``)."""
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
 
 
-def fmt(x, digits: int = 4) -> str:
+def fmt(x: float | None, digits: int = 4) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
 
 
-def result_checks(value, low, high, adjusted, direction: str) -> list[Check]:
+def result_checks(value: float | None, low: float | None, high: float | None, adjusted: float | None,
+                  direction: str) -> list[Check]:
     """The checks every result gets: adjusted baseline positive, improvement inside (-1, 1) for a reduction
     indicator, an interval that is an interval around the estimate."""
     out = []

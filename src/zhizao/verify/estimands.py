@@ -7,6 +7,8 @@ that a verification can be scored against them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from zhizao.messages import Message, define
 
 ESTIMANDS = {
@@ -55,7 +57,7 @@ ESTIMANDS = {
 }
 
 
-def estimand(indicator: str, definition: str | None = None, **params) -> Message:
+def estimand(indicator: str, definition: str | None = None, **params: Any) -> Message:
     """The estimand message of ``indicator`` (and ``definition`` where the definitions differ)."""
     kind = ESTIMANDS.get((indicator, definition)) or ESTIMANDS[(indicator, None)]
     return kind(**params)

@@ -41,10 +41,13 @@ only the buckets where data were expected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from zhizao.errors import DataSufficiencyError, InputError, NotFound
 from zhizao.kpi.buckets import bucket_edges, default_range, utc_ms
@@ -54,13 +57,23 @@ from zhizao.messages import Message, define
 from zhizao.verify import checks as C
 from zhizao.verify import model as M
 from zhizao.verify.estimands import estimand
-from zhizao.verify.inputs import VerificationInputs, as_inputs
+from zhizao.verify.inputs import Instant, VerificationInputs, as_inputs
 from zhizao.verify.methods import INTERVALS, METHODS
-from zhizao.verify.panel import cell_sums, split_hours
-from zhizao.verify.ratios import ratio_of_means, standardised_ratio
+from zhizao.verify.panel import Panel, cell_sums, split_hours
+from zhizao.verify.ratios import StandardisedRatio, ratio_of_means, standardised_ratio
 from zhizao.verify.result import INDICATORS, VerificationResult
 from zhizao.verify.series import best_degree_days, cached_series, degree_days
 from zhizao.verify.uncertainty import level_shift, sum_variance
+
+if TYPE_CHECKING:
+    from zhizao.api import Workspace
+
+#: A window as :func:`verify` takes it: (start, end), half-open.
+Window: TypeAlias = tuple[Instant, Instant]
+#: The baseline and the reporting window, parsed (:func:`_window`).
+Windows: TypeAlias = tuple[tuple[pd.Timestamp, pd.Timestamp], tuple[pd.Timestamp, pd.Timestamp]]
+#: Rows of a standardised ratio: ``cell`` labels, ``day``, ``num`` and ``den`` arrays of one window.
+Rows: TypeAlias = dict[str, NDArray[Any]]
 
 DEFINITIONS = {
     "production_efficiency": ("good_units_per_production_hour", "standard_hours_per_labour_hour",
@@ -93,11 +106,12 @@ BOOKING_REFUSED = define("verify.error.booking_periods",
                          "windows of whole booking periods, or prorate")
 
 
-def _iso(t) -> str:
-    return pd.Timestamp(t).isoformat()
+def _iso(t: pd.Timestamp) -> str:
+    text: str = pd.Timestamp(t).isoformat()
+    return text
 
 
-def _window(w) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _window(w: Window) -> tuple[pd.Timestamp, pd.Timestamp]:
     try:
         a, b = (pd.Timestamp(x) for x in w)
     except (TypeError, ValueError) as e:
@@ -109,7 +123,7 @@ def _window(w) -> tuple[pd.Timestamp, pd.Timestamp]:
     return a, b
 
 
-def _has(df, col) -> bool:
+def _has(df: pd.DataFrame, col: str | None) -> bool:
     """Whether column ``col`` of ``df`` has a value other than null and 0."""
     if col not in df:
         return False
@@ -135,16 +149,17 @@ def _default_definition(indicator: str, b: pd.DataFrame) -> str:
 class _Run:
     """What one verification collects on its way: checks, notes, coverage, adjustments."""
 
-    checks: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-    coverage: dict = field(default_factory=dict)
-    adjustments: list = field(default_factory=list)
+    checks: list[C.Check] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
+    coverage: dict[str, Any] = field(default_factory=dict)  # as VerificationResult.coverage
+    adjustments: list[dict[str, Any]] = field(default_factory=list)  # as VerificationResult.adjustments
 
-    def check(self, passed, message: Message) -> None:
+    def check(self, passed: bool | np.bool_, message: Message) -> None:
         self.checks.append(C.Check(bool(passed), message))
 
 
-def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: str | None = None,
+def verify(ws: Workspace, indicator: str, scope: str, baseline: Window, reporting: Window, *,
+           definition: str | None = None,
            confidence: float = 0.9, uncertainty: str = "exact_hac", granularity: str = "day",
            project_id: str | None = None, n_boot: int = 999, seed: int = 0,
            inputs: VerificationInputs | None = None, partial_periods: str = "prorate") -> VerificationResult:
@@ -204,7 +219,8 @@ def verify(ws, indicator: str, scope: str, baseline, reporting, *, definition: s
         inputs.scope(scope)
     except LookupError:
         raise NotFound(UNKNOWN_SCOPE(scope=scope)) from None
-    common = dict(indicator=indicator, scope=scope, baseline_period=(_iso(b0), _iso(b1)),
+    # the fields every result of this call shares (VerificationResult keywords)
+    common: dict[str, Any] = dict(indicator=indicator, scope=scope, baseline_period=(_iso(b0), _iso(b1)),
                   reporting_period=(_iso(r0), _iso(r1)), confidence=confidence, project_id=project_id)
     run = _Run()
     w = ((b0, b1), (r0, r1))
@@ -237,7 +253,7 @@ def _num(df: pd.DataFrame, col: str) -> np.ndarray:
     return df[col].to_numpy(float) if col in df else np.full(len(df), np.nan)
 
 
-def _outage_checks(run: _Run, pn, period: str, kinds=("counter", "meter", "time")) -> None:
+def _outage_checks(run: _Run, pn: Panel, period: str, kinds: tuple[str, ...] = ("counter", "meter", "time")) -> None:
     """A failed check per kind of outage found in the panel ``pn`` (equipment-days where data were expected
     and are missing)."""
     for kind in kinds:
@@ -257,12 +273,12 @@ def _coverage_check(run: _Run, period: str, expected: int, present: int) -> None
                          minimum=C.fmt_pct(C.LIMITS["coverage_min"])))
 
 
-def _panels(inputs, scope, w):
+def _panels(inputs: VerificationInputs, scope: str, w: Windows) -> list[Panel]:
     return [inputs.panel(scope, utc_ms(a), utc_ms(b)) for a, b in w]
 
 
 # -- production efficiency and defect rate: standardised ratios --------------------------------------------------
-def _labels(pn, cs) -> np.ndarray:
+def _labels(pn: Panel, cs: dict[str, NDArray[Any]]) -> NDArray[np.object_]:
     """Cell labels ``equipment|product`` of the cell sums ``cs``."""
     np_ = max(pn.products.size, 1)
     code = cs["e"] * np_ + cs["p"]
@@ -271,7 +287,7 @@ def _labels(pn, cs) -> np.ndarray:
     return names[inv] if u.size else np.empty(0, object)
 
 
-def _efficiency_rows(pn, run: _Run) -> dict:
+def _efficiency_rows(pn: Panel, run: _Run) -> Rows:
     """Rows (cell, day, good units, hours) of one window: each equipment-day's production time split between
     its products by planned run time x units (by units where a product has no planned run time);
     equipment-days of a counter or time outage left out."""
@@ -283,13 +299,13 @@ def _efficiency_rows(pn, run: _Run) -> dict:
     return {"cell": _labels(pn, cs)[ok], "day": pn.days[cs["day"]][ok], "num": cs["good"][ok], "den": hours[ok]}
 
 
-def _defect_rows(pn) -> dict:
+def _defect_rows(pn: Panel) -> Rows:
     cs = cell_sums(pn)
     ok = cs["n"] > 0
     return {"cell": _labels(pn, cs)[ok], "day": pn.days[cs["day"]][ok], "num": cs["c"][ok], "den": cs["n"][ok]}
 
 
-def _scope_rows_series(b: pd.DataFrame, num: str, den: str, scale: float = 1.0) -> dict:
+def _scope_rows_series(b: pd.DataFrame, num: str, den: str, scale: float = 1.0) -> Rows:
     """One cell (the scope) per bucket of a scope series: rows (cell, day, num, den) where den > 0."""
     n, d = _num(b, num), _num(b, den) / scale
     ok = np.isfinite(n) & np.isfinite(d) & (d > 0)
@@ -297,7 +313,8 @@ def _scope_rows_series(b: pd.DataFrame, num: str, den: str, scale: float = 1.0) 
     return {"cell": np.full(int(ok.sum()), "scope", object), "day": day[ok], "num": n[ok], "den": d[ok]}
 
 
-def _ratio_result(common, run, res, direction: str, method: Message, coverage_extra: dict, what: str):
+def _ratio_result(common: dict[str, Any], run: _Run, res: StandardisedRatio, direction: str, method: Message,
+                  coverage_extra: dict[str, float], what: str) -> VerificationResult:
     """A VerificationResult from a StandardisedRatio (direction 'up': change of the rate; 'down': reduction)."""
     if direction == "up":
         improvement, lo, hi = res.ratio - 1, res.ratio_low - 1, res.ratio_high - 1
@@ -320,7 +337,8 @@ def _ratio_result(common, run, res, direction: str, method: Message, coverage_ex
         coverage={"days": list(res.days), **coverage_extra})
 
 
-def _efficiency(inputs, scope, w, b, definition, confidence, granularity, common, run) -> VerificationResult:
+def _efficiency(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame, definition: str,
+                confidence: float, granularity: str, common: dict[str, Any], run: _Run) -> VerificationResult:
     common["estimand"] = estimand("production_efficiency", definition)
     if definition == "good_units_per_production_hour" and granularity == "day":
         panels = _panels(inputs, scope, w)
@@ -351,7 +369,8 @@ def _efficiency(inputs, scope, w, b, definition, confidence, granularity, common
                          "production hours")
 
 
-def _defects(inputs, scope, w, b, definition, confidence, granularity, common, run) -> VerificationResult:
+def _defects(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame, definition: str,
+             confidence: float, granularity: str, common: dict[str, Any], run: _Run) -> VerificationResult:
     common["estimand"] = estimand("defect_rate", definition)
     if definition == "scrap_rework_per_produced" and granularity == "day":
         panels = _panels(inputs, scope, w)
@@ -395,19 +414,21 @@ def _is_continuous(col: str) -> bool:
     return col in CONTINUOUS or col.startswith("run:")
 
 
-def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str, volume: str | None,
-             eq_out: tuple | None):
+def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: NDArray[np.float64], granularity: str, volume: str | None,
+             eq_out: tuple[pd.DataFrame, pd.DataFrame] | None
+             ) -> tuple[pd.DataFrame, pd.DataFrame, list[list[str]], dict[str, Any]]:
     """Candidate relevant variables as groups of columns (for :func:`zhizao.verify.model.choose`).
 
     ``eq_out``: per-equipment output drivers (baseline frame, reporting frame) on the same buckets, or None
     for the scope's total output ``volume``."""
-    cb: dict = {}
-    cr: dict = {}
-    groups: list = []
-    info: dict = {}
+    cb: dict[str, NDArray[np.float64]] = {}
+    cr: dict[str, NDArray[np.float64]] = {}
+    groups: list[list[str]] = []
+    info: dict[str, Any] = {}  # degree-day bases and the temperatures
 
-    def col(df, c):
-        return df[c].to_numpy(float)
+    def col(df: pd.DataFrame, c: str) -> NDArray[np.float64]:
+        x: NDArray[np.float64] = df[c].to_numpy(float)
+        return x
 
     if eq_out is not None:
         ob, orr = eq_out
@@ -467,7 +488,13 @@ def _drivers(b: pd.DataFrame, r: pd.DataFrame, y_b: np.ndarray, granularity: str
     return Xb, Xr, groups, info
 
 
-def _run_hours(panels, b_idx, r_idx, volume: str):
+#: What :func:`_run_hours` returns: (baseline, reporting) run-hour frames, (relative variance per equipment,
+#: reporting deviations), and the output basis.
+RunHours: TypeAlias = tuple[tuple[pd.DataFrame, pd.DataFrame], tuple[dict[str, float], pd.DataFrame], str]
+
+
+def _run_hours(panels: list[Panel], b_idx: pd.DatetimeIndex, r_idx: pd.DatetimeIndex, volume: str
+               ) -> RunHours | None:
     """Per-equipment run hours per bucket as drivers of unit energy, at the baseline's speed.
 
     Energy follows production time (APT), not units; but the adjusted baseline must be the baseline plant
@@ -496,7 +523,7 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
         return None
     use_ideal = volume == "pq" and bool(np.isfinite(pb.rec["pri"]).all() and (pb.rec["pri"] > 0).all())
 
-    def basis(pn, cs):
+    def basis(pn: Panel, cs: dict[str, NDArray[Any]]) -> NDArray[np.float64]:
         return np.where(np.isfinite(cs["ideal"]), cs["ideal"], cs["n"]) if use_ideal else cs["n"]
 
     # baseline: production hours per unit of output of each (equipment, product)
@@ -553,7 +580,7 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     fdev = pd.DataFrame(dev.T, index=pd.to_datetime(pr.days, unit="ms", utc=True), columns=cols).reindex(
         r_idx).fillna(0.0)
     # relative variance of each equipment's reporting hours from its products' rho estimates
-    per: dict = {}
+    per: dict[tuple[str, str], float] = {}
     for j, k in enumerate(keys):
         if np.isfinite(H[j]):
             per.setdefault(k, 0.0)
@@ -568,18 +595,25 @@ def _run_hours(panels, b_idx, r_idx, volume: str):
     return (fb, fr), (rel, fdev), "planned run hours" if use_ideal else volume
 
 
-def _adjustment_terms(inputs, scope, indicator, project_id, b_idx, b_end, r_idx, r_end, unit_factor, run):
+def _adjustment_terms(inputs: VerificationInputs, scope: str, indicator: str, project_id: str | None,
+                      b_idx: pd.DatetimeIndex, b_end: pd.Timestamp, r_idx: pd.DatetimeIndex, r_end: pd.Timestamp,
+                      unit_factor: Callable[[Any], float], run: _Run
+                      ) -> tuple[dict[str, NDArray[np.float64]], dict[str, NDArray[np.float64]], NDArray[np.float64],
+                                 NDArray[np.float64]]:
     """Non-routine adjustments as model terms (estimated level shifts) and stated amounts.
 
     Returns (step columns baseline, step columns reporting, stated amount per baseline bucket, stated amount
-    per reporting bucket, records)."""
+    per reporting bucket); the records go to ``run.adjustments``. ``unit_factor`` takes an adjustment row."""
     adj = inputs.adjustments(scope, indicator, project_id)
-    steps_b, steps_r = {}, {}
+    steps_b: dict[str, NDArray[np.float64]] = {}
+    steps_r: dict[str, NDArray[np.float64]] = {}
     stated_b, stated_r = np.zeros(len(b_idx)), np.zeros(len(r_idx))
     if adj.empty:
         return steps_b, steps_r, stated_b, stated_r
 
-    def share(idx, end, s, e):
+    def share(idx: pd.DatetimeIndex, end: pd.Timestamp, s: float, e: float
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        # s, e: the adjustment's start and end [ms] (e NaN: open-ended)
         a = idx.as_unit("ms").asi8
         z = np.r_[a[1:], utc_ms(end)] if len(a) else a
         e = np.iinfo(np.int64).max if pd.isna(e) else int(e)
@@ -615,8 +649,9 @@ def _adjustment_terms(inputs, scope, indicator, project_id, b_idx, b_end, r_idx,
     return steps_b, steps_r, stated_b, stated_r
 
 
-def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty, granularity, n_boot, seed,
-            project_id, common, run):
+def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame, indicator: str, definition: str,
+            confidence: float, uncertainty: str, granularity: str, n_boot: int, seed: int, project_id: str | None,
+            common: dict[str, Any], run: _Run) -> VerificationResult:
     numcol = "energy_kwh" if definition == "kwh_per_day" else "energy_kgce"
     scope_name = common["scope"]
     if numcol not in b or not (b[numcol].fillna(0) != 0).any():  # nothing metered: no baseline to compare
@@ -644,7 +679,7 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
                 bad_r = mask
         rh = _run_hours(panels, b.index, r.index, volume or "pq") if indicator == "unit_energy" else None
         if rh is not None:
-            (fb, fr), kvar, basis = rh
+            (fb, fr), rho_var, basis = rh  # rho_var: (relative variance per equipment, deviations)
             k = fb.shape[1]
             if not (k <= MAX_EQUIPMENT_DRIVERS and len(b) >= 10 * (k + 8)):
                 fb = pd.DataFrame({"run_hours": fb.sum(axis=1)})
@@ -652,7 +687,7 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
             else:
                 fr_total = fr
             eq_out = (fb, fr_total)
-            kappa_var = (kvar, fr)
+            kappa_var = (rho_var, fr)
             run.coverage["output_driver"] = f"run hours per equipment at baseline speed ({basis})"
     # expected buckets: scheduled or producing ones (all buckets without a calendar), energy present and not
     # an outage
@@ -675,7 +710,7 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
 
     factor = kgce or DEFAULT_KGCE["electricity"]
 
-    def unit_factor(row):
+    def unit_factor(row: Any) -> float:  # an adjustments row (itertuples)
         unit = (row.unit if hasattr(row, "unit") else None) or ("kgce" if numcol == "energy_kgce" else "kWh")
         if numcol == "energy_kgce" and unit == "kWh":
             return factor
@@ -759,7 +794,9 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
                            **({"var_hours": var_hours} if kappa_var is not None else {})}}
     drivers = ", ".join(chosen) or C.word("a constant")
     common["estimand"] = estimand(indicator, drivers=drivers)
+    output: float | None
     if indicator == "unit_energy":
+        assert volume is not None  # every unit_energy definition names its output (checked above: NEEDS_OUTPUT)
         out_b = float(np.nansum(_num(bb, volume)))
         out_r = float(np.nansum(_num(rr, volume)[okx_r]))
         k = 10000.0 if volume == "output_value" else 1.0
@@ -781,7 +818,7 @@ def _energy(inputs, scope, w, b, indicator, definition, confidence, uncertainty,
         coverage={"output": output})
 
 
-def _level_shift_check(run: _Run, resid: np.ndarray, index) -> dict:
+def _level_shift_check(run: _Run, resid: np.ndarray, index: pd.Index) -> dict[str, Any]:
     ls = level_shift(resid)
     if ls["index"] is None:
         return ls
@@ -793,7 +830,7 @@ def _level_shift_check(run: _Run, resid: np.ndarray, index) -> dict:
 
 
 # -- operating cost --------------------------------------------------------------------------------------------
-def _price_indices(inputs, chain, a: int, b: int, tz: str) -> pd.DataFrame:
+def _price_indices(inputs: VerificationInputs, chain: list[str], a: int, b: int, tz: str) -> pd.DataFrame:
     """Monthly ``price_index*`` variables of the scope or its nearest ancestor that has them."""
     idx = pd.DataFrame()
     months = None
@@ -807,9 +844,9 @@ def _price_indices(inputs, chain, a: int, b: int, tz: str) -> pd.DataFrame:
     return idx
 
 
-def _sid_price_indices(inputs, sid: str, tz: str) -> pd.DataFrame:
+def _sid_price_indices(inputs: VerificationInputs, sid: str, tz: str) -> pd.DataFrame:
     """The ``price_index*`` variables of ``sid`` per month over the whole months around its records."""
-    def build():
+    def build() -> pd.DataFrame:
         rec = inputs.variables(sid)
         rec = rec[rec["name"].astype(str).str.startswith("price_index") & rec["e"].notna()]
         a, b = default_range(int(rec["s"].min()), int(rec["e"].max()), "month", tz)
@@ -818,18 +855,18 @@ def _sid_price_indices(inputs, sid: str, tz: str) -> pd.DataFrame:
     return inputs.memo(("price_indices", sid, tz), build)
 
 
-def _has_price_index(inputs, sid: str) -> bool:
-    def build():
+def _has_price_index(inputs: VerificationInputs, sid: str) -> bool:
+    def build() -> bool:
         rec = inputs.variables(sid)
         return (not rec.empty and bool((rec["name"].astype(str).str.startswith("price_index")
                                         & rec["e"].notna()).any()))
     return inputs.memo(("has_price_index", sid), build)
 
 
-def _monthly_costs(inputs, scope, tz) -> tuple[np.ndarray, np.ndarray]:
+def _monthly_costs(inputs: VerificationInputs, scope: str, tz: str) -> tuple[np.ndarray, np.ndarray]:
     """Month starts [ms] and the scope's operating cost per month at baseline prices (deflated by its price
     indices; each cost record split over months in proportion to time), over all its costs (built once)."""
-    def build():
+    def build() -> tuple[np.ndarray, np.ndarray]:
         c = inputs.costs(scope)
         if c.empty:
             return np.empty(0, np.int64), np.empty(0)
@@ -854,15 +891,16 @@ def _monthly_costs(inputs, scope, tz) -> tuple[np.ndarray, np.ndarray]:
     return inputs.memo(("monthly_costs", scope), build)
 
 
-def _month_edges(inputs, a_ms: int, b_ms: int, tz: str) -> np.ndarray:
+def _month_edges(inputs: VerificationInputs, a_ms: int, b_ms: int, tz: str) -> np.ndarray:
     """The edges of the whole local months around ``[a, b)`` (kept: the windows of many projects repeat)."""
-    def build():
+    def build() -> np.ndarray:
         lo, hi = default_range(a_ms, b_ms, "month", tz)
         return bucket_edges(lo, hi, "month", tz)
     return inputs.memo(("month_edges", a_ms, b_ms, tz), build)
 
 
-def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, common, run) -> VerificationResult:
+def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float, uncertainty: str, n_boot: int,
+          seed: int, partial: str, common: dict[str, Any], run: _Run) -> VerificationResult:
     info = inputs.scope(scope)
     tz = info.tz
     keys, values = _monthly_costs(inputs, scope, tz)
@@ -914,7 +952,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
     run.check(any(_has_price_index(inputs, sid) for sid in info.chain), C.PRICE_INDEX())
     base_v = bmon["cost"].sum() / bmon["gq"].sum()
     rep_v = rmon["cost"].sum() / rmon["gq"].sum()
-    fit: dict = {}
+    fit: dict[str, Any] = {}
     n_min = C.LIMITS["cost_months_min"]
     if len(bmon) >= n_min and bmon["gq"].nunique() > 1:
         Xb = pd.DataFrame({"output": bmon["gq"].to_numpy(float)})
@@ -960,7 +998,8 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
 
 
 # -- development cycle ------------------------------------------------------------------------------------------
-def _development_cycle(inputs, scope, w, confidence, common, run) -> VerificationResult:
+def _development_cycle(inputs: VerificationInputs, scope: str, w: Windows, confidence: float, common: dict[str, Any],
+                       run: _Run) -> VerificationResult:
     d = inputs.cycles(scope)
     common["definition"] = "days_design_to_release"
     common["estimand"] = estimand("development_cycle")

@@ -13,16 +13,36 @@ ingest.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import OrderedDict
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 
+if TYPE_CHECKING:
+    import duckdb
+
+    from zhizao.api import Workspace
+    from zhizao.verify.panel import Panel
+
 LEVEL_COLUMNS = ("equipment_id", "work_center", "area", "site", "enterprise")
 WINDOWS_KEPT = 8  #: (scope, period, window) series kept per inputs object
+
+#: An instant as the verification functions take it: ISO 8601 text or a time stamp (``pandas.Timestamp`` and
+#: ``datetime`` are dates); a naive one is UTC.
+Instant: TypeAlias = str | dt.date | np.datetime64
+#: Row positions of a frame per level column and id (``groupby(column).indices`` of each level column).
+LevelIndex: TypeAlias = dict[str, dict[str, NDArray[np.int64]]]
+#: A key of :meth:`VerificationInputs.memo` (its first item names what is kept).
+MemoKey: TypeAlias = tuple[Hashable, ...]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,11 +56,11 @@ class ScopeInfo:
     equipment: tuple[str, ...]
 
 
-def _by_level(df: pd.DataFrame) -> dict:
+def _by_level(df: pd.DataFrame) -> LevelIndex:
     return {c: df.groupby(c, sort=False).indices for c in LEVEL_COLUMNS if c in df}
 
 
-def scope_positions(index: dict, scope: str) -> np.ndarray:
+def scope_positions(index: LevelIndex, scope: str) -> NDArray[np.int64]:
     """Row positions (in order) of a frame with the level columns whose equipment lies in ``scope``."""
     pos = [index[c][scope] for c in LEVEL_COLUMNS if c in index and scope in index[c]]
     if not pos:
@@ -48,7 +68,7 @@ def scope_positions(index: dict, scope: str) -> np.ndarray:
     return np.unique(np.concatenate(pos)) if len(pos) > 1 else np.asarray(pos[0])
 
 
-def scope_rows(bulk: pd.DataFrame, index: dict, scope: str) -> pd.DataFrame:
+def scope_rows(bulk: pd.DataFrame, index: LevelIndex, scope: str) -> pd.DataFrame:
     """Rows of a frame with the level columns whose equipment lies in ``scope``, in the frame's order."""
     return bulk.iloc[scope_positions(index, scope)]
 
@@ -62,23 +82,24 @@ class VerificationInputs:
         The store (its connection and its elements).
     """
 
-    def __init__(self, ws):
+    def __init__(self, ws: Workspace):
         self.ws = ws
-        self._memo: dict = {}
+        self._memo: dict[MemoKey, Any] = {}  # frames, arrays, indices: each key's value has its builder's type
 
     @property
-    def con(self):
+    def con(self) -> duckdb.DuckDBPyConnection:
         return self.ws.con
 
-    def _get(self, key, build):
-        found = self._memo.get(key)
+    def _get(self, key: MemoKey, build: Callable[[], T]) -> T:
+        found: T | None = self._memo.get(key)  # built by ``build`` (one builder per key)
         if found is None:
             found = self._memo[key] = build()
         return found
 
     # -- bulk ---------------------------------------------------------------------------------------------------
     @classmethod
-    def prepare(cls, ws, project_ids=None, periods=("day",)) -> VerificationInputs:
+    def prepare(cls, ws: Workspace, project_ids: Collection[str] | None = None,
+                periods: Collection[str] = ("day",)) -> VerificationInputs:
         """Read in bulk what verifying ``project_ids`` (default: every project) needs: projects, state
         extents, variables, costs, production records, development cycles, adjustments, the scope index and
         the elements of the projects' levels at ``periods`` (and of equipment per day)."""
@@ -128,7 +149,7 @@ class VerificationInputs:
             "SELECT equipment_id, work_center, area, site, enterprise, coalesce(timezone, 'UTC') tz "
             "FROM equipment").df())
 
-    def equipment_index(self) -> dict:
+    def equipment_index(self) -> LevelIndex:
         return self._get(("equipment_index",), lambda: _by_level(self.equipment_table()))
 
     def scope(self, scope: str) -> ScopeInfo:
@@ -145,12 +166,12 @@ class VerificationInputs:
             raise LookupError(f"scope {scope!r} is no equipment, work_center, area, site or enterprise id")
         return found
 
-    def _scope_index(self) -> dict:
+    def _scope_index(self) -> dict[str, ScopeInfo]:
         """Every scope id -> ScopeInfo, in one pass (a scope id found at several levels counts at the lowest;
         the ancestors are those of its first equipment row, the zone the smallest name among its equipment)."""
         eq = self.equipment_table()
         eq_index = self.equipment_index()
-        out = {}
+        out: dict[str, ScopeInfo] = {}
         for level in LEVELS:
             col = LEVEL_ID_COLUMN[level]
             up_cols = [LEVEL_ID_COLUMN[L] for L in LEVELS[LEVELS.index(level) + 1:]]
@@ -169,19 +190,19 @@ class VerificationInputs:
         return out
 
     # -- elements ----------------------------------------------------------------------------------------------
-    def scope_elements(self, level: str, period: str) -> tuple[pd.DataFrame, dict]:
+    def scope_elements(self, level: str, period: str) -> tuple[pd.DataFrame, dict[str, NDArray[np.int64]]]:
         """The store's elements at ``level`` per ``period`` indexed by period_start, and the row positions of
         each scope (built once; a scope's rows are a slice)."""
-        def build():
+        def build() -> tuple[pd.DataFrame, dict[str, NDArray[np.int64]]]:
             el = self.ws.elements(level=level, period=period)
             col = LEVEL_ID_COLUMN[level]
             return el.set_index("period_start").drop(columns=[col, "tz"]), el.groupby(col, sort=False).indices
         return self._get(("scope_elements", level, period), build)
 
-    def equipment_elements(self, period: str = "day") -> tuple[pd.DataFrame, dict]:
+    def equipment_elements(self, period: str = "day") -> tuple[pd.DataFrame, LevelIndex]:
         """Elements of every equipment per ``period`` (rows with the hierarchy columns) and the row positions
         per level column (built once)."""
-        def build():
+        def build() -> tuple[pd.DataFrame, LevelIndex]:
             el = self.ws.elements_raw(period).elements
             el = el[el["level"] == "equipment"].reset_index(drop=True)
             return el, _by_level(el)
@@ -197,10 +218,10 @@ class VerificationInputs:
         out = rows[keep]
         return out.assign(t=t[keep])
 
-    def equipment_columns(self) -> tuple[dict, dict]:
+    def equipment_columns(self) -> tuple[dict[str, NDArray[Any]], LevelIndex]:
         """The daily equipment elements as numpy columns (``equipment_id``, ``t`` [ms] and
         :data:`zhizao.verify.panel.COLUMNS`) and the row positions per level column (built once)."""
-        def build():
+        def build() -> tuple[dict[str, NDArray[Any]], LevelIndex]:
             from zhizao.verify.panel import COLUMNS
 
             el, index = self.equipment_elements("day")
@@ -210,9 +231,9 @@ class VerificationInputs:
             return cols, index
         return self._get(("equipment_columns",), build)
 
-    def production_columns(self) -> tuple[dict, dict]:
+    def production_columns(self) -> tuple[dict[str, NDArray[Any]], LevelIndex]:
         """The production records as numpy columns and the row positions per level column (built once)."""
-        def build():
+        def build() -> tuple[dict[str, NDArray[Any]], LevelIndex]:
             d, index = self.production_records_all()
             cols = {c: d[c].to_numpy(object) for c in ("equipment_id", "product_id")}
             cols.update({c: d[c].to_numpy(np.int64) for c in ("s", "t")})
@@ -220,12 +241,12 @@ class VerificationInputs:
             return cols, index
         return self._get(("production_columns",), build)
 
-    def panel(self, scope: str, start_ms: int, end_ms: int):
+    def panel(self, scope: str, start_ms: int, end_ms: int) -> Panel:
         """The :class:`zhizao.verify.panel.Panel` of ``scope`` over ``[start, end)`` (kept for the scope's
         other indicators)."""
         from zhizao.verify.panel import build_panel
 
-        kept = self.kept("panels")
+        kept: OrderedDict[tuple[str, int, int], Panel] = self.kept("panels")
         key = (scope, start_ms, end_ms)
         found = kept.get(key)
         if found is None:
@@ -239,12 +260,12 @@ class VerificationInputs:
         return found
 
     # -- production records ------------------------------------------------------------------------------------
-    def production_records_all(self) -> tuple[pd.DataFrame, dict]:
+    def production_records_all(self) -> tuple[pd.DataFrame, LevelIndex]:
         """Every production record with the hierarchy of its equipment: s (start, else end [ms]), t (end [ms]),
         equipment_id,
         product_id, n (produced), good, c (scrap + rework), pri (the product's planned run time on the
         equipment, else its general one [s])."""
-        def build():
+        def build() -> tuple[pd.DataFrame, LevelIndex]:
             d = self.con.execute("""
                 SELECT epoch_ms(coalesce(p.start, p."end")) s, epoch_ms(p."end") t, p.equipment_id, p.product_id,
                        p.produced n,
@@ -268,7 +289,7 @@ class VerificationInputs:
     # -- variables ---------------------------------------------------------------------------------------------
     def variables(self, sid: str) -> pd.DataFrame:
         """The relevant-variable records booked to ``sid`` (name, s, e [ms], value, level)."""
-        def build():
+        def build() -> pd.DataFrame:
             bulk = self._memo.get(("variables_all",))
             if bulk is not None:
                 return bulk[0].get(sid, bulk[1])
@@ -279,7 +300,7 @@ class VerificationInputs:
 
     def driver_variables(self, sid: str) -> pd.DataFrame:
         """The variable records of ``sid`` that can be drivers: ``temperature_c`` and categorical ones."""
-        def build():
+        def build() -> pd.DataFrame:
             rec = self.variables(sid)
             if not rec.empty:
                 cat = set(rec.loc[rec["level"].notna(), "name"])
@@ -290,7 +311,7 @@ class VerificationInputs:
     # -- costs -------------------------------------------------------------------------------------------------
     def costs(self, scope: str) -> pd.DataFrame:
         """The cost records of ``scope`` (category, s, e [ms], amount)."""
-        def build():
+        def build() -> pd.DataFrame:
             bulk = self._memo.get(("costs_all",))
             if bulk is not None:
                 return bulk[0].get(scope, bulk[1])
@@ -299,14 +320,16 @@ class VerificationInputs:
         return self._get(("costs", scope), build)
 
     # -- development cycles ------------------------------------------------------------------------------------
-    def cycles_all(self) -> tuple:
-        def build():
+    def cycles_all(self) -> tuple[pd.DataFrame, dict[str, NDArray[np.int64]], dict[str, list[str]], set[str]]:
+        """Every development cycle, its row positions per enterprise, the products made on each equipment and
+        the products tied to any equipment (products table; built once)."""
+        def build() -> tuple[pd.DataFrame, dict[str, NDArray[np.int64]], dict[str, list[str]], set[str]]:
             cycles = self.con.execute("""SELECT enterprise_id, product_id, design_start, release,
                                                 date_diff('second', design_start, release) / 86400.0 AS days
                                          FROM development_cycles""").df()
             made_on = self.con.execute("SELECT product_id, equipment_id FROM products "
                                        "WHERE equipment_id IS NOT NULL").df()
-            on: dict = {}
+            on: dict[str, list[str]] = {}
             for prod, e in zip(made_on["product_id"], made_on["equipment_id"]):
                 on.setdefault(e, []).append(prod)
             return cycles, cycles.groupby("enterprise_id", sort=False).indices, on, set(made_on["product_id"])
@@ -330,9 +353,9 @@ class VerificationInputs:
         return pd.DataFrame({c: cols[c][rows] for c in ("product_id", "design_start", "release", "days")})
 
     # -- projects ----------------------------------------------------------------------------------------------
-    def project(self, project_id: str) -> dict | None:
+    def project(self, project_id: str) -> dict[str, Any] | None:
         """The project's row (project_id, enterprise_id, scope, start, commissioning_end) or None."""
-        bulk = self._memo.get(("projects",))
+        bulk: dict[str, dict[str, Any]] | None = self._memo.get(("projects",))  # set by prepare()
         if bulk is not None:
             return bulk.get(project_id)
         p = self.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects "
@@ -344,10 +367,10 @@ class VerificationInputs:
         sites = eq.loc[eq["enterprise"] == enterprise_id, "site"].dropna()
         return min(sites) if len(sites) else None
 
-    def state_extent(self, scope: str) -> tuple:
+    def state_extent(self, scope: str) -> tuple[dt.datetime | None, dt.datetime | None]:
         """First start and last end (or start) of the operating records of ``scope`` (states other than
         ``not_scheduled``); (None, None) without any."""
-        bulk = self._memo.get(("state_extent_all",))
+        bulk: dict[str, tuple[dt.datetime, dt.datetime]] | None = self._memo.get(("state_extent_all",))  # prepare()
         if bulk is None:
             return self.con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
                                        USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area,
@@ -361,7 +384,7 @@ class VerificationInputs:
     # -- non-routine adjustments -------------------------------------------------------------------------------
     def adjustments_all(self) -> pd.DataFrame:
         """Every recorded non-routine adjustment (table ``adjustments``), empty when the store has none."""
-        def build():
+        def build() -> pd.DataFrame:
             return self.con.execute("""SELECT adjustment_id, scope, project_id, indicator, epoch_ms(start) s,
                                               epoch_ms("end") e, amount, reason, recorded_by
                                        FROM adjustments ORDER BY start, adjustment_id""").df()
@@ -385,7 +408,7 @@ class VerificationInputs:
         """:func:`zhizao.kpi.buckets.bucket_edges`, kept for the last few arguments (read-only)."""
         from zhizao.kpi.buckets import bucket_edges
 
-        kept = self._memo.setdefault(("edges",), OrderedDict())
+        kept: OrderedDict[tuple[int, int, str, str], np.ndarray] = self._memo.setdefault(("edges",), OrderedDict())
         key = (start_ms, end_ms, period, tz)
         found = kept.get(key)
         if found is None:
@@ -394,27 +417,28 @@ class VerificationInputs:
                 kept.popitem(last=False)
         return found
 
-    def kept(self, name: str) -> OrderedDict:
-        """A small LRU store of this object (used by :mod:`zhizao.verify.series`)."""
-        return self._memo.setdefault((name,), OrderedDict())
+    def kept(self, name: str) -> OrderedDict[Any, Any]:
+        """A small LRU store of this object (used by :mod:`zhizao.verify.series`); its user says what it keeps."""
+        found: OrderedDict[Any, Any] = self._memo.setdefault((name,), OrderedDict())
+        return found
 
-    def memo(self, key, build):
+    def memo(self, key: MemoKey, build: Callable[[], T]) -> T:
         """The value built once per key (for the series module's per-scope frames)."""
         return self._get(key, build)
 
 
-def as_inputs(ws_or_inputs) -> VerificationInputs:
+def as_inputs(ws_or_inputs: Workspace | VerificationInputs) -> VerificationInputs:
     """``ws_or_inputs`` itself when it is a :class:`VerificationInputs`, else a fresh one over the workspace."""
     return ws_or_inputs if isinstance(ws_or_inputs, VerificationInputs) else VerificationInputs(ws_or_inputs)
 
 
-def _drop_engine_results(ws) -> None:
+def _drop_engine_results(ws: Workspace) -> None:
     """Free the engine's whole-store elements once the verification's copies are built from them: at city scale
     they are most of the memory, and the worker processes forked afterwards would otherwise share, and partly
     copy, them; the freed heap goes back to the system (glibc keeps it otherwise)."""
     import gc
 
-    cache = ws.cache
+    cache: Any = ws.cache  # a dict, or a bounded cache (api.Cache) that may lack keys() and pop()
     try:
         keys = [k for k in list(cache.keys()) if isinstance(k, tuple) and k and k[0] in ("elements", "rollup")]
     except AttributeError:  # a bounded cache without keys(): it evicts by itself

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy import special, stats
 
 from zhizao.errors import InputError
@@ -81,26 +82,26 @@ class Fit:
     """
 
     terms: list[str]
-    params: np.ndarray
+    params: NDArray[np.float64]
     result: Any  # OLSFigures, or a statsmodels results object (untyped)
     cov_hac: np.ndarray
     lags: int
     n: int
     p: int
-    stats: dict = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)  # figures of mixed types (see fit())
     passed: bool = False
     failed: list[Message] = field(default_factory=list)
     xtx_inv: np.ndarray | None = None  #: (X'X)^-1 of the design [p x p]
-    support: dict = field(default_factory=dict)  #: term -> Kish effective points of its coefficient
+    support: dict[str, float] = field(default_factory=dict)  #: term -> Kish effective points of its coefficient
 
-    def design(self, X: pd.DataFrame) -> np.ndarray:
+    def design(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """The design matrix of ``X`` for this model's terms (``const`` a column of ones)."""
         D = np.empty((len(X), len(self.terms)))
         for j, t in enumerate(self.terms):
             D[:, j] = 1.0 if t == "const" else X[t].to_numpy(float)
         return D
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Predictions of the model for the relevant variables ``X`` (one row per bucket)."""
         return self.design(X) @ self.params
 
@@ -257,12 +258,15 @@ def fit_arrays(y: np.ndarray, A: np.ndarray, names: list[str]) -> Fit:
     return _finish(list(names), y, params, resid, figures, cov, lags, pv, f_p, r2, r2_adj, bic, pinv)
 
 
-def _finish(terms, y, params, resid, result, cov_hac, lags, pv, f_p, r2, r2_adj, bic, pinv) -> Fit:
+def _finish(terms: list[str], y: NDArray[np.float64], params: NDArray[np.float64], resid: NDArray[np.float64],
+            result: Any, cov_hac: NDArray[np.float64], lags: int, pv: dict[str, float], f_p: float | None, r2: float,
+            r2_adj: float, bic: float, pinv: NDArray[np.float64]) -> Fit:
+    # result: OLSFigures, or a statsmodels results object (untyped), as Fit.result
     n, p = len(y), len(terms)
     dof = max(n - p, 1)
     ybar = float(np.mean(y))
     rmse = float(np.sqrt(resid @ resid / dof))
-    st = {
+    st: dict[str, Any] = {
         "n": int(n), "p": int(p), "terms": list(terms),
         "r2": r2 if p > 1 else 0.0,
         "adj_r2": r2_adj if p > 1 else 0.0,
@@ -338,10 +342,10 @@ def choose(y: np.ndarray, X: pd.DataFrame, groups: list[list[str]], required: li
         if pos:
             full[:, 1:] = X.to_numpy(float)
 
-        def fit_cols(cols):
+        def fit_cols(cols: list[str]) -> Fit:
             return fit_arrays(y, full[:, [0] + [pos[c] for c in cols]], ["const", *cols])
     else:
-        def fit_cols(cols):
+        def fit_cols(cols: list[str]) -> Fit:
             return fit(y, X[cols], engine=engine)
     best = None
     for _n_terms, cols in candidates:
@@ -405,7 +409,7 @@ class Savings:
     df: float
     method: str
     m: int
-    details: dict = field(default_factory=dict)
+    details: dict[str, float] = field(default_factory=dict)
 
 
 def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
@@ -517,7 +521,7 @@ def _fraction_interval(adjusted: float, reporting: float, var_adjusted: float, v
     return 1 - hi, 1 - lo
 
 
-def out_of_sample(f: Fit, yb: np.ndarray, Xb: pd.DataFrame, folds: int = 5) -> dict:
+def out_of_sample(f: Fit, yb: np.ndarray, Xb: pd.DataFrame, folds: int = 5) -> dict[str, Any]:
     """Out-of-sample error of the model's form on the baseline (the LBNL / EVO test of a baseline model [4]_).
 
     The baseline is cut into ``folds`` contiguous blocks; each is predicted by the same terms fitted on the
@@ -559,7 +563,7 @@ def out_of_sample(f: Fit, yb: np.ndarray, Xb: pd.DataFrame, folds: int = 5) -> d
 
 
 def drivers_outside(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str], share_max: float | None = None
-                    ) -> list[dict]:
+                    ) -> list[dict[str, Any]]:
     """Continuous drivers whose reporting mean lies outside the baseline range or beyond
     ``LIMITS['extrapolation_sd']`` baseline SD of its mean (every continuous candidate, chosen or not,
     near-constant ones included: a driver that is constant in the baseline has no range to extrapolate

@@ -9,8 +9,10 @@ built once per scope and window (:func:`panel`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 #: Daily equipment elements the panel keeps (``counts_missing`` and ``energy_missing``, production time in
 #: buckets without counts or without energy records of an equipment that has a counter or a meter, where the
@@ -41,12 +43,12 @@ class Panel:
 
     equipment: np.ndarray
     days: np.ndarray
-    el: dict
-    rec: dict
+    el: dict[str, NDArray[np.float64]]
+    rec: dict[str, NDArray[Any]]  # int64 indices e, p, day; float64 n, good, c, pri
     products: np.ndarray
-    status: dict
+    status: dict[str, NDArray[np.bool_]]
 
-    def bad(self, kinds=("counter", "meter", "time")) -> np.ndarray:
+    def bad(self, kinds: tuple[str, ...] = ("counter", "meter", "time")) -> np.ndarray:
         """Equipment-days (k x d) with an outage of any of ``kinds``."""
         out = np.zeros((self.equipment.size, self.days.size), bool)
         for k in kinds:
@@ -54,7 +56,8 @@ class Panel:
         return out
 
 
-def equipment_day_status(el: dict, present: np.ndarray) -> dict:
+def equipment_day_status(el: dict[str, NDArray[np.float64]], present: NDArray[np.bool_]
+                         ) -> dict[str, NDArray[np.bool_]]:
     """Whether counts and energy were expected on each equipment-day, and whether they are missing.
 
     - ``counts_expected``: production time (APT > 0) on the day, for an equipment with production records in
@@ -91,8 +94,8 @@ def equipment_day_status(el: dict, present: np.ndarray) -> dict:
             "energy_expected": energy_expected | meter_outage, "meter_outage": meter_outage}
 
 
-def build_panel(eq_cols: dict, eq_rows: np.ndarray, rec_cols: dict, rec_rows: np.ndarray, day_edges: np.ndarray
-                ) -> Panel:
+def build_panel(eq_cols: dict[str, NDArray[Any]], eq_rows: np.ndarray, rec_cols: dict[str, NDArray[Any]],
+                rec_rows: np.ndarray, day_edges: np.ndarray) -> Panel:
     """The panel of the equipment rows ``eq_rows`` and production records ``rec_rows`` over the days
     ``day_edges`` (local day starts [ms], and the window's end).
 
@@ -138,7 +141,7 @@ def build_panel(eq_cols: dict, eq_rows: np.ndarray, rec_cols: dict, rec_rows: np
     return Panel(eq_names.astype(object), days, el, rec, prod_names.astype(object), status)
 
 
-def cell_sums(pn: Panel, exclude: np.ndarray | None = None) -> dict:
+def cell_sums(pn: Panel, exclude: np.ndarray | None = None) -> dict[str, NDArray[Any]]:
     """Production records summed per (equipment, product, day): index arrays ``e``, ``p``, ``day`` and sums
     ``n``, ``good``, ``c`` and ``ideal`` (planned run time x units [h], NaN where a product has none); records
     of equipment-days in ``exclude`` (k x d bool) left out."""
@@ -158,7 +161,7 @@ def cell_sums(pn: Panel, exclude: np.ndarray | None = None) -> dict:
             "ideal": ideal / 3600.0}
 
 
-def split_hours(pn: Panel, cs: dict) -> tuple[np.ndarray, bool]:
+def split_hours(pn: Panel, cs: dict[str, NDArray[Any]]) -> tuple[np.ndarray, bool]:
     """Each (equipment, product, day) cell's share of its equipment-day's production time [h]: by planned run
     time x units, or by units where a product of that equipment-day has no planned run time. Returns the
     hours and whether any equipment-day fell back to units."""

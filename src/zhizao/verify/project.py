@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Callable, Collection, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pandas as pd
 
 from zhizao.errors import NotFound, ZhizaoError
-from zhizao.messages import define
+from zhizao.messages import Message, define
 from zhizao.verify import checks as C
-from zhizao.verify.indicators import UNKNOWN_SCOPE, verify
-from zhizao.verify.inputs import VerificationInputs
+from zhizao.verify.indicators import UNKNOWN_SCOPE, Window, Windows, verify
+from zhizao.verify.inputs import Instant, VerificationInputs
 from zhizao.verify.methods import METHODS
 from zhizao.verify.result import VerificationResult
+
+if TYPE_CHECKING:
+    from zhizao.api import Workspace
 
 #: Indicators verified for a project by default (the programme's headline indicators).
 PROJECT_INDICATORS = ("production_efficiency", "defect_rate", "operating_cost", "unit_energy", "development_cycle")
@@ -21,15 +27,15 @@ WINDOW_MONTHS = 12
 NO_PROJECT = define("verify.error.no_project", "no project %(project_id)s")
 
 
-def default_windows(start, commissioning_end, months: int = WINDOW_MONTHS):
+def default_windows(start: Instant, commissioning_end: Instant, months: int = WINDOW_MONTHS) -> Windows:
     """The project's default windows: ``months`` before its start, and ``months`` from the end of
     commissioning (steady state). reference/transformation.md, "Windows"."""
     s, c = pd.Timestamp(start), pd.Timestamp(commissioning_end)
     return (s - pd.DateOffset(months=months), s), (c, c + pd.DateOffset(months=months))
 
 
-def not_verified(indicator: str, scope: str, baseline, reporting, confidence: float, project_id, reason,
-                 notes=()) -> VerificationResult:
+def not_verified(indicator: str, scope: str, baseline: Window, reporting: Window, confidence: float,
+                 project_id: str | None, reason: Message | str, notes: Iterable[Message] = ()) -> VerificationResult:
     """A result without a value: the indicator could not be computed (``reason``: a message or text)."""
     res = VerificationResult(
         indicator=indicator, definition="", scope=scope,
@@ -41,8 +47,9 @@ def not_verified(indicator: str, scope: str, baseline, reporting, confidence: fl
     return res.judge()
 
 
-def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9, baseline=None, reporting=None,
-                   store: bool = True, inputs: VerificationInputs | None = None, **kw) -> list[VerificationResult]:
+def verify_project(ws: Workspace, project_id: str, indicators: Iterable[str] | None = None, confidence: float = 0.9,
+                   baseline: Window | None = None, reporting: Window | None = None, store: bool = True,
+                   inputs: VerificationInputs | None = None, **kw: Any) -> list[VerificationResult]:
     """Verify a project's indicators and store the results with it.
 
     Parameters
@@ -82,7 +89,7 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
         row["enterprise_id"])
     tz = _scope_zone(inputs, scope)
     (b0, b1), (r0, r1) = default_windows(_instant(row["start"], tz), _instant(row["commissioning_end"], tz))
-    notes = []
+    notes: list[Message] = []
     if (baseline is None or reporting is None) and scope is not None:
         try:
             ext = inputs.state_extent(scope)
@@ -116,7 +123,7 @@ def verify_project(ws, project_id: str, indicators=None, confidence: float = 0.9
     return out
 
 
-def _scope_zone(inputs, scope) -> str | None:
+def _scope_zone(inputs: VerificationInputs, scope: str | None) -> str | None:
     """The plant's zone of a scope (None when no equipment names it)."""
     try:
         return inputs.scope(scope).tz if isinstance(scope, str) else None
@@ -124,7 +131,7 @@ def _scope_zone(inputs, scope) -> str | None:
         return None
 
 
-def _instant(v, tz: str | None) -> pd.Timestamp:
+def _instant(v: Instant, tz: str | None) -> pd.Timestamp:
     """A project's register date as the instant it begins in the plant's zone ``tz`` (register dates are
     calendar dates, :mod:`zhizao.portfolio.dates`); a time stamp with a zone stays as it is."""
     t = pd.Timestamp(v)
@@ -133,7 +140,7 @@ def _instant(v, tz: str | None) -> pd.Timestamp:
     return t.tz_localize(tz or "UTC")
 
 
-def store_results(ws, results: list[VerificationResult]) -> None:
+def store_results(ws: Workspace, results: list[VerificationResult]) -> None:
     """Append results to table ``verifications`` in one transaction."""
     ws.con.execute("BEGIN TRANSACTION")
     try:
@@ -147,7 +154,7 @@ def store_results(ws, results: list[VerificationResult]) -> None:
         raise
 
 
-def stored_results(ws, project_id: str | None = None) -> list[VerificationResult]:
+def stored_results(ws: Workspace, project_id: str | None = None) -> list[VerificationResult]:
     """The latest stored result per project, indicator and scope (all projects when ``project_id`` is None;
     results without a project count per scope)."""
     q = """SELECT result FROM (
@@ -158,7 +165,8 @@ def stored_results(ws, project_id: str | None = None) -> list[VerificationResult
                                                                                   ).fetchall()]
 
 
-def _whole_months(inputs, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _whole_months(inputs: VerificationInputs, scope: str, ext: tuple[dt.datetime | None, dt.datetime | None],
+                  tz: dt.tzinfo | None) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The whole local months of ``scope`` that contain the operating extent ``ext`` (start of the first, end
     of the last), so that clipped windows keep whole days and months."""
     from zhizao.kpi.buckets import default_range, utc_ms
@@ -168,7 +176,8 @@ def _whole_months(inputs, scope: str, ext: tuple, tz) -> tuple[pd.Timestamp, pd.
     return (lo.tz_convert(tz), hi.tz_convert(tz)) if tz is not None else (lo, hi)
 
 
-def prepare(ws, periods=("day",), project_ids=None) -> VerificationInputs:
+def prepare(ws: Workspace, periods: Collection[str] = ("day",), project_ids: Collection[str] | None = None
+            ) -> VerificationInputs:
     """:meth:`VerificationInputs.prepare`: the inputs of verifying many projects, read in bulk."""
     return VerificationInputs.prepare(ws, project_ids, periods)
 
@@ -180,7 +189,7 @@ CHUNK = 10  #: projects per task of the process pool
 class _NoStore:
     """Stands in for the store connection in a forked worker: a worker computes from the prepared inputs only."""
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> NoReturn:
         raise _NeedsStore(name)
 
 
@@ -188,7 +197,7 @@ class _NeedsStore(Exception):
     pass
 
 
-_WORKER: dict = {}
+_WORKER: dict[str, Any] = {}  # the worker's inputs, keywords and the parent's connection
 
 
 def _worker_init() -> None:
@@ -197,7 +206,7 @@ def _worker_init() -> None:
     inputs.ws.con = _NoStore()
 
 
-def _verify_chunk(ids: list[str]) -> list:
+def _verify_chunk(ids: list[str]) -> list[tuple[str, list[VerificationResult] | None]]:
     inputs, kw = _WORKER["inputs"], _WORKER["kw"]
     out: list[tuple[str, list[VerificationResult] | None]] = []
     for pid in ids:
@@ -217,7 +226,7 @@ NO_DATES = define("verify.skip.no_dates", "not verified: project %(project)s has
                                           "commissioning")
 
 
-def unverifiable(ws, project_ids=None) -> dict:
+def unverifiable(ws: Workspace, project_ids: Iterable[str] | None = None) -> dict[str, Message]:
     """The projects that the data cannot verify at all, each with the reason (a Message): no scope and no
     equipment of the enterprise, no equipment registered in the scope yet, or no shop-floor record of any kind
     in the scope (and no development cycle of the enterprise). Read in a few queries for the whole register:
@@ -258,7 +267,7 @@ def unverifiable(ws, project_ids=None) -> dict:
         if row[0] in active:
             with_data.update(ids)
     site_of = eq.dropna(subset=["enterprise"]).groupby("enterprise")["site"].min().to_dict()
-    out = {}
+    out: dict[str, Message] = {}
     for r in prj.itertuples(index=False):
         if r.start is None or r.commissioning_end is None or pd.isna(r.start) or pd.isna(r.commissioning_end):
             out[r.project_id] = NO_DATES(project=r.project_id)
@@ -275,8 +284,9 @@ def unverifiable(ws, project_ids=None) -> dict:
     return out
 
 
-def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, inputs=None, **kw
-                        ) -> list[VerificationResult]:
+def verify_all_projects(ws: Workspace, project_ids: list[str] | None = None,
+                        progress: Callable[[int, int], object] | None = None, workers: int = 1,
+                        inputs: VerificationInputs | None = None, **kw: Any) -> list[VerificationResult]:
     """Verify every registered project (or ``project_ids``) and store the results.
 
     The store is read in bulk first (:meth:`VerificationInputs.prepare`), and results are stored in
@@ -313,10 +323,11 @@ def verify_all_projects(ws, project_ids=None, progress=None, workers: int = 1, i
         ids = [p for p in ids if p not in skip]
     store = kw.pop("store", True)
     inputs = inputs if inputs is not None else prepare(ws, [kw.get("granularity", "day")], ids)
-    out, pending = [], []
+    out: list[VerificationResult] = []
+    pending: list[VerificationResult] = []
     done = 0
 
-    def collect(pid, res):
+    def collect(pid: str, res: list[VerificationResult] | None) -> None:
         nonlocal done, pending
         if res is None:  # a worker could not verify it from the prepared inputs: here, with the store
             res = verify_project(ws, pid, store=False, inputs=inputs, **kw)

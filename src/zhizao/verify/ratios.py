@@ -25,8 +25,10 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from zhizao.verify.uncertainty import log_ratio_interval, sum_variance, welch_df
 
@@ -90,16 +92,17 @@ class StandardisedRatio:
     ratio_high: float
     log_variance: float
     df: float
-    cells: list = field(default_factory=list)
-    dropped: list = field(default_factory=list)
-    new: list = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
     missing_weight: float = 0.0
     new_share: float = 0.0
-    days: tuple = (0, 0)
-    phi: tuple = (0.0, 0.0)
+    days: tuple[int, int] = (0, 0)
+    phi: tuple[float, float] = (0.0, 0.0)
 
 
-def _cell_day_sums(cell: np.ndarray, day: np.ndarray, num: np.ndarray, den: np.ndarray, n_cells: int):
+def _cell_day_sums(cell: np.ndarray, day: np.ndarray, num: np.ndarray, den: np.ndarray, n_cells: int
+                   ) -> tuple[NDArray[Any], NDArray[np.float64], NDArray[np.float64]]:
     """Sums of num and den per (cell, day) as dense (days x cells) arrays over the days with data."""
     days, d = np.unique(day, return_inverse=True)
     G = np.zeros((days.size, n_cells))
@@ -109,7 +112,8 @@ def _cell_day_sums(cell: np.ndarray, day: np.ndarray, num: np.ndarray, den: np.n
     return days, G, A
 
 
-def standardised_ratio(cells_b, day_b, num_b, den_b, cells_r, day_r, num_r, den_r,
+def standardised_ratio(cells_b: ArrayLike, day_b: ArrayLike, num_b: ArrayLike, den_b: ArrayLike,
+                       cells_r: ArrayLike, day_r: ArrayLike, num_r: ArrayLike, den_r: ArrayLike,
                        confidence: float = 0.9) -> StandardisedRatio:
     """Reporting rate of ``num / den`` at the baseline mix of cells against the baseline rate.
 
@@ -202,10 +206,10 @@ class RatioOfMeans:
     ratio_high: float
     log_variance: float
     df: float
-    n: tuple = (0, 0)
+    n: tuple[int, int] = (0, 0)
 
 
-def ratio_of_means(xb, xr, confidence: float = 0.9) -> RatioOfMeans:
+def ratio_of_means(xb: ArrayLike, xr: ArrayLike, confidence: float = 0.9) -> RatioOfMeans:
     """Ratio of the means of two independent samples, with a t interval on its log.
 
     ``log(mean_r / mean_b) +- t_nu sqrt(s_r^2 / (n_r mean_r^2) + s_b^2 / (n_b mean_b^2))`` (the delta method

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from zhizao.messages import Message
 from zhizao.verify.checks import Check, verdict
@@ -23,11 +24,13 @@ INDICATORS = {
 VERDICTS = ("verified", "indicative", "refused")
 
 
-def _clean(v):
+def _clean(v: object) -> Any:
+    """``v`` as plain JSON values: NaN and infinities None, tuples lists, messages and checks their dicts, numpy
+    scalars Python ones."""
     if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
         return None
     if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
+        return _clean_dict(v)
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
     if isinstance(v, (Message, Check)):
@@ -35,6 +38,11 @@ def _clean(v):
     if hasattr(v, "item"):  # numpy scalars
         return _clean(v.item())
     return v
+
+
+def _clean_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_clean` of each value of ``d`` (same keys)."""
+    return {k: _clean(x) for k, x in d.items()}
 
 
 @dataclass
@@ -75,19 +83,19 @@ class VerificationResult:
     confidence: float
     method: str | Message  # a Message becomes its English text in __post_init__ (kept as method_message)
     simple_change: float | None = None
-    fit: dict = field(default_factory=dict)
-    coverage: dict = field(default_factory=dict)
+    fit: dict[str, Any] = field(default_factory=dict)  # the model's or the ratio's figures (mixed values)
+    coverage: dict[str, Any] = field(default_factory=dict)  # counts and shares of the data (mixed values)
     project_id: str | None = None
     estimand: Message | None = None
     interval_method: str | Message | None = None  # likewise (interval_message)
     checks: list[Check] = field(default_factory=list)
     notes: list[Message] = field(default_factory=list)
-    adjustments: list[dict] = field(default_factory=list)
+    adjustments: list[dict[str, Any]] = field(default_factory=list)  # one record per adjustment (mixed values)
     verdict: str = "indicative"
     method_message: Message | None = None
     interval_message: Message | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.method, Message):
             self.method_message, self.method = self.method, str(self.method)
         if isinstance(self.interval_method, Message):
@@ -124,7 +132,7 @@ class VerificationResult:
         """The failed checks' messages, then the notes (what a reader should see beside the figure)."""
         return [c.message for c in self.checks if not c.passed] + list(self.notes)
 
-    def to_dict(self, lang: str = "en") -> dict:
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
         """Plain JSON-able dict (NaN and infinities become None); messages as ``{code, params, message}``
         rendered in ``lang``, and ``warnings`` as their texts."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -135,13 +143,13 @@ class VerificationResult:
             d[k] = getattr(self, k).to_dict(lang) if getattr(self, k) is not None else None
         d["flags"] = self.flags
         d["warnings"] = [m.text(lang) for m in self.warnings]
-        return _clean(d)
+        return _clean_dict(d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, d: dict) -> VerificationResult:
+    def from_dict(cls, d: dict[str, Any]) -> VerificationResult:
         """The result of :meth:`to_dict` (also a stored result written before checks existed: it has no
         checks, and its verdict is ``indicative``)."""
         d = dict(d)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from zhizao.kpi.buckets import floor_local, utc_ms
 from zhizao.kpi.variables import variable_buckets
 from zhizao.schema import LEVEL_ID_COLUMN
-from zhizao.verify.inputs import WINDOWS_KEPT, as_inputs
+from zhizao.verify.inputs import WINDOWS_KEPT, Instant, VerificationInputs, as_inputs
+
+if TYPE_CHECKING:
+    from zhizao.api import Workspace
 
 #: Degree-day base temperatures searched [deg C] (CalTRACK searches balance points the same way).
 HEATING_BASES = np.arange(8.0, 21.0, 1.0)
 COOLING_BASES = np.arange(14.0, 27.0, 1.0)
 
 
-def scope_info(inputs, scope: str) -> tuple[str, list[str], str]:
+def scope_info(inputs: VerificationInputs | Workspace, scope: str) -> tuple[str, list[str], str]:
     """The ISA-95 level of ``scope``, the ids of the scope and its ancestors, and its time zone.
 
     Raises
@@ -27,7 +33,8 @@ def scope_info(inputs, scope: str) -> tuple[str, list[str], str]:
     return info.level, list(info.chain), info.tz
 
 
-def scope_series(inputs, scope: str, period: str, start, end, drivers_only: bool = False) -> pd.DataFrame:
+def scope_series(inputs: VerificationInputs | Workspace, scope: str, period: str, start: Instant, end: Instant,
+                 drivers_only: bool = False) -> pd.DataFrame:
     """Elements of ``scope`` and its relevant variables per ``period`` bucket over ``[start, end)``.
 
     Variables booked to the scope or to any of its ancestors count (the nearest wins per name): a site's
@@ -69,13 +76,14 @@ def scope_series(inputs, scope: str, period: str, start, end, drivers_only: bool
     return _features(df, tz)
 
 
-def cached_series(inputs, scope: str, period: str, start, end) -> pd.DataFrame:
+def cached_series(inputs: VerificationInputs | Workspace, scope: str, period: str, start: Instant, end: Instant
+                  ) -> pd.DataFrame:
     """:func:`scope_series` (driver variables only), kept for the last few (scope, period, window)
     combinations of ``inputs``: a project's indicators share two windows at two periods. The frame is shared:
     treat it as read-only."""
     inputs = as_inputs(inputs)
     key = (scope, period, utc_ms(start), utc_ms(end))
-    kept = inputs.kept("series_windows")
+    kept: OrderedDict[tuple[str, str, int, int], pd.DataFrame] = inputs.kept("series_windows")
     df = kept.get(key)
     if df is None:
         df = kept[key] = scope_series(inputs, scope, period, start, end, drivers_only=True)
@@ -86,7 +94,8 @@ def cached_series(inputs, scope: str, period: str, start, end) -> pd.DataFrame:
     return df
 
 
-def monthly_output(inputs, scope: str, start, end) -> pd.DataFrame:
+def monthly_output(inputs: VerificationInputs | Workspace, scope: str, start: Instant, end: Instant
+                   ) -> pd.DataFrame:
     """Good output ``gq`` [units] of ``scope`` per local calendar month of ``[start, end)``.
 
     For a window of whole months inside the scope's daily data range the months are summed from the scope's
@@ -108,7 +117,8 @@ def monthly_output(inputs, scope: str, start, end) -> pd.DataFrame:
                   for t in (a, b))
     if aligned:
         day = cached_series(inputs, scope, "day", start, end)
-        full = inputs.memo(("scope_series", scope, "day", "drivers"), lambda: None)
+        # the scope's whole daily series if scope_series built it (None otherwise)
+        full: pd.DataFrame | None = inputs.memo(("scope_series", scope, "day", "drivers"), lambda: None)
         aligned = (full is not None and len(full) > 0 and utc_ms(full.index[0]) <= a
                    and utc_ms(full["period_end"].iloc[-1]) >= b)
     if not aligned:  # (also when the window reaches beyond the daily data range, whose edges may differ)
@@ -122,7 +132,8 @@ def monthly_output(inputs, scope: str, start, end) -> pd.DataFrame:
     return pd.DataFrame({"gq": np.where(has, sums, np.nan)}, index=idx)
 
 
-def _frame(inputs, scope, level, chain, tz, period, start, end, drivers_only=False) -> pd.DataFrame:
+def _frame(inputs: VerificationInputs, scope: str, level: str, chain: list[str], tz: str, period: str,
+           start: Instant | None, end: Instant | None, drivers_only: bool = False) -> pd.DataFrame:
     col = LEVEL_ID_COLUMN[level]
     if start is None and end is None:
         full, pos = inputs.scope_elements(level, period)

@@ -31,6 +31,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
@@ -188,7 +189,7 @@ def log_ratio_interval(log_ratio: float, variance: float, df: float, confidence:
     return float(np.exp(log_ratio - h)), float(np.exp(log_ratio + h))
 
 
-def level_shift(resid: np.ndarray) -> dict:
+def level_shift(resid: np.ndarray) -> dict[str, Any]:
     """OLS-CUSUM test for a level shift in a series of regression residuals [4]_.
 
     ``B(k) = sum_{t <= k} e_t / (sigma_lr sqrt(n))`` with ``sigma_lr^2`` the prewhitened long-run variance
