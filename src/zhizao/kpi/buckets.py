@@ -7,7 +7,7 @@ Shift buckets come from calendar entries and are built by the elements stage.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from typing import TypeAlias
 
 import numpy as np
@@ -21,9 +21,9 @@ from zhizao.messages import define
 UNKNOWN_PERIOD = define("kpi.unknown_period", "unknown period '%(period)s'; one of hour, shift, day, week, month, all")
 
 _FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
-#: A time stamp as :class:`pandas.Timestamp` reads it: ISO 8601 text, a datetime (a pandas.Timestamp is one) or a
-#: numpy.datetime64; without an offset it is UTC
-TimeStamp: TypeAlias = str | datetime | np.datetime64
+#: A time stamp as :class:`pandas.Timestamp` reads it: ISO 8601 text, a datetime (a pandas.Timestamp is one), a
+#: date (its midnight) or a numpy.datetime64; without an offset it is UTC. ``date`` covers ``datetime``.
+TimeStamp: TypeAlias = str | date | np.datetime64
 
 
 def utc_ms(ts: TimeStamp) -> int:

@@ -95,8 +95,8 @@ def verify_project(ws: Workspace, project_id: str, indicators: Iterable[str] | N
             ext = inputs.state_extent(scope)
         except LookupError:
             ext = (None, None)
-        if ext[0] is not None:
-            lo, hi = _whole_months(inputs, scope, ext, b0.tz)
+        if ext[0] is not None and ext[1] is not None:
+            lo, hi = _whole_months(inputs, scope, (ext[0], ext[1]), b0.tz)
             if lo > b0:
                 notes.append(C.NOTE_WINDOW(period=C.word("baseline"), start=lo.isoformat(), end=b1.isoformat(),
                                            months=WINDOW_MONTHS))
@@ -165,7 +165,7 @@ def stored_results(ws: Workspace, project_id: str | None = None) -> list[Verific
                                                                                   ).fetchall()]
 
 
-def _whole_months(inputs: VerificationInputs, scope: str, ext: tuple[dt.datetime | None, dt.datetime | None],
+def _whole_months(inputs: VerificationInputs, scope: str, ext: tuple[dt.datetime, dt.datetime],
                   tz: dt.tzinfo | None) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The whole local months of ``scope`` that contain the operating extent ``ext`` (start of the first, end
     of the last), so that clipped windows keep whole days and months."""
