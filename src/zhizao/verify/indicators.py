@@ -60,7 +60,7 @@ from zhizao.verify.panel import cell_sums, split_hours
 from zhizao.verify.ratios import ratio_of_means, standardised_ratio
 from zhizao.verify.result import INDICATORS, VerificationResult
 from zhizao.verify.series import best_degree_days, cached_series, degree_days
-from zhizao.verify.uncertainty import level_shift, sum_variance
+from zhizao.verify.uncertainty import level_shift, serial_correlation, sum_variance
 
 DEFINITIONS = {
     "production_efficiency": ("good_units_per_production_hour", "standard_hours_per_labour_hour",
@@ -862,6 +862,23 @@ def _month_edges(inputs, a_ms: int, b_ms: int, tz: str) -> np.ndarray:
     return inputs.memo(("month_edges", a_ms, b_ms, tz), build)
 
 
+def _serial_correlation_check(run: _Run, bmon: pd.DataFrame, rmon: pd.DataFrame) -> dict:
+    """The monthly cost residuals of the baseline and the reporting window (each regressed on its output)
+    drift together: the cost interval, which takes months as independent, is too narrow
+    (:func:`zhizao.verify.uncertainty.serial_correlation`)."""
+    ys, Xs = [], []
+    for f_ in (bmon, rmon):
+        q = f_["gq"].to_numpy(float)
+        X = np.c_[np.ones(q.size), q] if q.size >= 3 and np.ptp(q) > 0 else np.ones((q.size, 1))
+        ys.append(f_["cost"].to_numpy(float))
+        Xs.append(X)
+    sc = serial_correlation(ys, Xs)
+    run.check(not sc["p_value"] < C.LIMITS["serial_correlation_p"],
+              C.SERIAL_CORRELATION(r=C.fmt(sc["r"], 2), p=C.fmt(sc["p_value"], 3), n=sc["n"],
+                                   limit=C.fmt(C.LIMITS["serial_correlation_p"], 2)))
+    return sc
+
+
 def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, common, run) -> VerificationResult:
     info = inputs.scope(scope)
     tz = info.tz
@@ -930,6 +947,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         h_r, h_max = M.prediction_leverage(f, Xb, Xr)
         run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
         shift = _level_shift_check(run, f.resid, bmon.index)
+        serial = _serial_correlation_check(run, bmon, rmon)
         s = M.savings(f, Xr, rmon["cost"].to_numpy(float), confidence, uncertainty, n_boot=min(n_boot, 999),
                       seed=seed, Xb=Xb, yb=yb)
         adj_v = s.adjusted / rmon["gq"].sum()
@@ -937,6 +955,7 @@ def _cost(inputs, scope, w, confidence, uncertainty, n_boot, seed, partial, comm
         method = METHODS["adjusted_baseline_cost"]()
         interval_method = INTERVALS["exact_hac_cost" if uncertainty == "exact_hac" else uncertainty]()
         fit = {**f.stats, "passed": f.passed, "params": dict(zip(f.terms, f.params.tolist())), "level_shift": shift,
+               "serial_correlation": serial,
                "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details}}
         common["estimand"] = estimand("operating_cost")
     else:
