@@ -154,6 +154,25 @@ def test_autocorrelated_noise_keeps_coverage(programmes):
     assert pooled_coverage(df, ["production_efficiency", "defect_rate", "unit_energy"]) >= 0.75
 
 
+def test_autocorrelated_monthly_costs_are_covered_or_flagged(programmes):
+    # persistent monthly cost noise (AR(1), phi 0.8) makes the cost interval, which takes a handful of months as
+    # independent, too narrow (benchmark: 72 % coverage); the serial-correlation check flags what it can see
+    _ws, truth, res = programmes("autocorrelated")
+    df = scored(res, truth)
+    oc = df[df["indicator"] == "operating_cost"]
+    assert ((oc["covered"]) | (oc["verdict"] != "verified")).all()
+    serial = flagged(df, "operating_cost", "serial_correlation")
+    assert serial.sum() >= 2
+    for r in res:
+        if r.indicator == "operating_cost" and "serial_correlation" in r.fit:
+            sc = r.fit["serial_correlation"]
+            assert 0.0 <= sc["p_value"] <= 1.0 and sc["n"] == r.coverage["baseline_months"] + r.coverage[
+                "reporting_months"]
+    # independent monthly noise: the check fails at about its level (10 %)
+    _wb, tb, rb = programmes("base")
+    assert flagged(scored(rb, tb), "operating_cost", "serial_correlation").sum() <= 3
+
+
 def test_short_reporting_windows_keep_coverage_with_wider_intervals(programmes):
     _ws, truth, res = programmes("short_reporting")
     df = scored(res, truth)

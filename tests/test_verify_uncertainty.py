@@ -8,11 +8,13 @@ from scipy import stats
 
 from zhizao.verify.ratios import circular_block_indices, ratio_of_means, standardised_ratio
 from zhizao.verify.uncertainty import (
+    _imhof_sf,
     ar1_coefficient,
     effective_n,
     level_shift,
     log_ratio_interval,
     long_run_variance,
+    serial_correlation,
     welch_df,
 )
 
@@ -154,6 +156,34 @@ def test_level_shift_is_found_and_dated_and_noise_is_not():
     x = ar1(rng, 150, 0.6, reps=600)
     rate = np.mean([level_shift(s)["p_value"] < 0.01 for s in x])
     assert rate < 0.04
+
+
+def test_imhof_gives_exact_probabilities_of_quadratic_forms():
+    # z1^2 - z2^2 is symmetric; 2 z1^2 > z2^2 + z3^2 is F(1, 2) > 1
+    assert _imhof_sf(np.array([1.0, -1.0])) == pytest.approx(0.5, abs=1e-6)
+    assert _imhof_sf(np.array([2.0, -1.0, -1.0])) == pytest.approx(stats.f.sf(1.0, 1, 2), abs=1e-6)
+    assert _imhof_sf(np.array([1.0, 2.0])) == 1.0 and _imhof_sf(np.array([-1.0])) == 0.0
+
+
+def test_serial_correlation_test_has_its_level_and_finds_persistent_monthly_noise():
+    # two windows of 6 monthly points, each regressed on its output: the exact Durbin-Watson p-value rejects
+    # independent errors at its level, AR(1) errors with phi 0.8 about half the time (all a test can do with
+    # 8 residual degrees of freedom)
+    rng = np.random.default_rng(11)
+
+    def rate(phi, reps=300):
+        ps = []
+        for _ in range(reps):
+            Xs = [np.c_[np.ones(6), rng.normal(size=6)] for _ in range(2)]
+            ys = [X @ [1.0, 1.0] + ar1(rng, 6, phi)[0] for X in Xs]
+            ps.append(serial_correlation(ys, Xs)["p_value"])
+        return float(np.mean(np.array(ps) < 0.10))
+
+    assert 0.05 <= rate(0.0) <= 0.15
+    assert rate(0.8) >= 0.35
+    # too few residual degrees of freedom: no test
+    out = serial_correlation([np.arange(3.0)], [np.c_[np.ones(3), np.arange(3.0)]])
+    assert out["p_value"] == 1.0 and out["df"] == 1
 
 
 def test_effective_n_of_weights():

@@ -34,6 +34,7 @@ LIMITS = {
     "products_min": 5,  # development cycle: products per window
     "cost_months_min": 4,  # operating cost: baseline months for the regression
     "out_of_sample_p": 0.01,  # out-of-sample bias test: p below which the model's own error is too small
+    "serial_correlation_p": 0.10,  # cost months: Durbin-Watson p below which the residuals drift together
 }
 
 REFUSALS = frozenset({"verify.check.adjusted_baseline_positive", "verify.check.improvement_range",
@@ -90,6 +91,10 @@ LEVEL_SHIFT = define("verify.check.level_shift",
 OUT_OF_SAMPLE = define("verify.check.out_of_sample",
                        "out of sample (%(folds)s blocks of the baseline) the model predicts with NMBE %(nmbe)s and "
                        "CV(RMSE) %(cv_rmse)s against %(cv_rmse_in)s in sample (p = %(p)s)")
+SERIAL_CORRELATION = define("verify.check.serial_correlation",
+                            "the monthly residuals drift together (lag-1 autocorrelation %(r)s over %(n)s months, "
+                            "Durbin-Watson p = %(p)s < %(limit)s): the interval, which takes months as "
+                            "independent, is too narrow")
 ADJ_POSITIVE = define("verify.check.adjusted_baseline_positive",
                       "the adjusted baseline is %(value)s: not positive, no improvement can be stated")
 IMPROVEMENT_RANGE = define("verify.check.improvement_range",

@@ -63,7 +63,7 @@ from zhizao.verify.panel import Panel, cell_sums, split_hours
 from zhizao.verify.ratios import StandardisedRatio, ratio_of_means, standardised_ratio
 from zhizao.verify.result import INDICATORS, VerificationResult
 from zhizao.verify.series import best_degree_days, cached_series, degree_days
-from zhizao.verify.uncertainty import level_shift, sum_variance
+from zhizao.verify.uncertainty import level_shift, serial_correlation, sum_variance
 
 if TYPE_CHECKING:
     from zhizao.api import Workspace
@@ -899,6 +899,24 @@ def _month_edges(inputs: VerificationInputs, a_ms: int, b_ms: int, tz: str) -> n
     return inputs.memo(("month_edges", a_ms, b_ms, tz), build)
 
 
+def _serial_correlation_check(run: _Run, bmon: pd.DataFrame, rmon: pd.DataFrame) -> dict[str, Any]:
+    """The monthly cost residuals of the baseline and the reporting window (each regressed on its output)
+    drift together: the cost interval, which takes months as independent, is too narrow
+    (:func:`zhizao.verify.uncertainty.serial_correlation`)."""
+    ys: list[NDArray[np.float64]] = []
+    Xs: list[NDArray[np.float64]] = []
+    for f_ in (bmon, rmon):
+        q = f_["gq"].to_numpy(float)
+        X = np.c_[np.ones(q.size), q] if q.size >= 3 and np.ptp(q) > 0 else np.ones((q.size, 1))
+        ys.append(f_["cost"].to_numpy(float))
+        Xs.append(X)
+    sc = serial_correlation(ys, Xs)
+    run.check(not sc["p_value"] < C.LIMITS["serial_correlation_p"],
+              C.SERIAL_CORRELATION(r=C.fmt(sc["r"], 2), p=C.fmt(sc["p_value"], 3), n=sc["n"],
+                                   limit=C.fmt(C.LIMITS["serial_correlation_p"], 2)))
+    return sc
+
+
 def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float, uncertainty: str, n_boot: int,
           seed: int, partial: str, common: dict[str, Any], run: _Run) -> VerificationResult:
     info = inputs.scope(scope)
@@ -968,6 +986,7 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
         h_r, h_max = M.prediction_leverage(f, Xb, Xr)
         run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
         shift = _level_shift_check(run, f.resid, bmon.index)
+        serial = _serial_correlation_check(run, bmon, rmon)
         s = M.savings(f, Xr, rmon["cost"].to_numpy(float), confidence, uncertainty, n_boot=min(n_boot, 999),
                       seed=seed, Xb=Xb, yb=yb)
         adj_v = s.adjusted / rmon["gq"].sum()
@@ -975,6 +994,7 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
         method = METHODS["adjusted_baseline_cost"]()
         interval_method = INTERVALS["exact_hac_cost" if uncertainty == "exact_hac" else uncertainty]()
         fit = {**f.stats, "passed": f.passed, "params": dict(zip(f.terms, f.params.tolist())), "level_shift": shift,
+               "serial_correlation": serial,
                "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details}}
         common["estimand"] = estimand("operating_cost")
     else:
