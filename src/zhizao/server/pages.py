@@ -37,7 +37,7 @@ def _cell_html(c: dict) -> str:
     """One table cell as the macro ``cell`` of ``_m.html.j2`` writes it."""
     bar = c.get("bar")
     if bar is not None:
-        return f'<td class="barcell"><span class="bar" style="width:{escape("%.1f" % bar)}%"></span></td>'
+        return f'<td class="barcell"><span class="bar" style="width:{escape(format(float(bar), ".1f"))}%"></span></td>'
     out = "<td"
     if c.get("num"):
         out += ' class="num"'
