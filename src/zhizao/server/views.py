@@ -732,7 +732,9 @@ def programme(view, pg: Page, q: dict) -> dict:
         "rankings": {"head": [cell(_("Indicator")), num_cell(_("Rank")), cell(_("Project")),
                               num_cell(_("Improvement"))], "rows": rrows, "foot": None} if rrows else None,
         "distributions": dist,
-        "charts": _programme_charts(pg, s),
+        # drawn once per store version, language and filters (the start-up warm-up draws the unfiltered ones)
+        "charts": view.cached(("programme_charts", pg.lang, *(q.get(k) for k in ("park", "district", "from", "to"))),
+                              lambda: _programme_charts(pg, s)),
         "simulated": bool(s["totals"].get("n_simulated_projects")),
     }
 
