@@ -79,6 +79,38 @@ def test_health_tells_anonymous_callers_nothing_about_the_store(client):
     assert "store_version" in r.json()
 
 
+def test_health_says_starting_until_the_start_up_warm_up_is_done(tmp_path, monkeypatch):
+    """Issue 12: ``zhizao serve`` reports ready (health 200) only once the pages' whole-store results are warm, so
+    that no page's first request after a restart computes them or races the warm-up for the cores."""
+    from fastapi.testclient import TestClient
+
+    from zhizao.server.app import create_app
+
+    app = create_app(clone(tmp_path / "w.duckdb"), warm=True)
+    server = app.state.server
+    gate = threading.Event()
+    warm_up = server.warm_up
+
+    def held(targets=None):
+        gate.wait(60)
+        warm_up(targets)
+    monkeypatch.setattr(server, "warm_up", held)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as c:
+            server.start()
+            r = c.get("/api/v1/health")
+            assert r.status_code == 503 and r.json()["status"] == "starting"
+            gate.set()
+            assert server.ready.wait(300)
+            r = c.get("/api/v1/health")
+            assert r.status_code == 200 and r.json()["status"] == "ok"
+            # what the project list and the programme page start from is in the result cache
+            names = {k[1] for k in list(server.store.results.lru._d) if isinstance(k, tuple) and len(k) > 1}
+            assert {"projects", "latest_verifications", "programme", "programme_charts"} <= names, names
+    finally:
+        server.close()
+
+
 def test_hsts_only_with_secure_cookies(tmp_path):
     for secure in (False, True):
         c = make_client(clone(tmp_path / f"h{secure}.duckdb"), secure_cookies=secure)

@@ -55,7 +55,8 @@ def programme_list(ws) -> pd.DataFrame:
     return df[[c for c in cols if c in df.columns]]
 
 
-def targets(ws, selection=None, project_values: pd.DataFrame | None = None) -> pd.DataFrame:
+def targets(ws, selection=None, project_values: pd.DataFrame | None = None, *,
+            verification_rows: list[dict] | None = None) -> pd.DataFrame:
     """Targets of the selection's programmes, years and districts with their actual values.
 
     Parameters
@@ -64,6 +65,9 @@ def targets(ws, selection=None, project_values: pd.DataFrame | None = None) -> p
     selection : zhizao.portfolio.filters.Selection, optional
         Keeps the targets of its programmes, years and districts (all targets without one).
     project_values : unused, kept for the call of :func:`zhizao.portfolio.stats.programme_statistics`.
+    verification_rows : list of dict, optional
+        :func:`zhizao.portfolio.registry.latest_verification_rows` of the store when the caller has read them
+        already (read here otherwise).
 
     Returns
     -------
@@ -87,7 +91,7 @@ def targets(ws, selection=None, project_values: pd.DataFrame | None = None) -> p
         return pd.DataFrame(columns=TARGET_COLUMNS)
     prj = projects(ws)
     des = designations(ws)
-    ver = latest_verifications(ws, prj["project_id"])
+    ver = latest_verifications(ws, prj["project_id"], rows=verification_rows)
     ver = ver[ver["improvement"].notna()]
     district_of = dict(zip(prj["enterprise_id"], prj["district"]))
     from zhizao.portfolio.registry import enterprises

@@ -243,7 +243,7 @@ VERIFICATION_COLUMNS = ["project_id", "indicator", "scope", "computed_at", "impr
                         "warnings", "result"]
 
 
-def latest_verifications(ws, project_ids=None) -> pd.DataFrame:
+def latest_verifications(ws, project_ids=None, *, rows: list[dict] | None = None) -> pd.DataFrame:
     """The latest stored verification result per (project, indicator).
 
     Parameters
@@ -251,6 +251,9 @@ def latest_verifications(ws, project_ids=None) -> pd.DataFrame:
     ws : zhizao.Workspace
     project_ids : iterable of str, optional
         Keep only these projects.
+    rows : list of dict, optional
+        :func:`latest_verification_rows` of the store, when the caller has read them already (parsing the
+        stored results is the costly part; a caller that needs several selections reads them once).
 
     Returns
     -------
@@ -260,8 +263,18 @@ def latest_verifications(ws, project_ids=None) -> pd.DataFrame:
         result gives it, else null; ``result`` is the whole result as a dict. A row whose latest result has a
         null improvement is kept (it is not a verified value).
     """
+    if rows is None:
+        rows = latest_verification_rows(ws, project_ids)
+    elif project_ids is not None:
+        wanted = set(project_ids)
+        rows = [r for r in rows if r["project_id"] in wanted]
+    return pd.DataFrame(rows, columns=VERIFICATION_COLUMNS)
+
+
+def latest_verification_rows(ws, project_ids=None) -> list[dict]:
+    """The rows of :func:`latest_verifications` (of ``project_ids``, default every project) as dicts."""
     if not has_table(ws.con, "verifications"):
-        return pd.DataFrame(columns=VERIFICATION_COLUMNS)
+        return []
     raw = ws.con.execute("""
         SELECT project_id, indicator, scope, result, computed_at FROM (
             SELECT coalesce(project_id, json_extract_string(result, '$.project_id')) AS project_id, indicator,
@@ -291,4 +304,4 @@ def latest_verifications(ws, project_ids=None) -> pd.DataFrame:
             "output": _num(cov.get("output")) if isinstance(cov, dict) else None,
             "warnings": list(r.get("warnings") or []), "result": r,
         })
-    return pd.DataFrame(rows, columns=VERIFICATION_COLUMNS)
+    return rows

@@ -29,6 +29,7 @@ from zhizao.portfolio.registry import (
     designation_unit,
     designations,
     enterprises,
+    latest_verification_rows,
     latest_verifications,
     projects,
 )
@@ -400,7 +401,8 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
     sel = select(ws.con, district=district, park=park, level=level, programme=programme, year=year, start=start,
                  end=end)
     prj = projects(ws, selection=sel)
-    ver = latest_verifications(ws, prj["project_id"])
+    ver_rows = latest_verification_rows(ws)  # parsed once: the targets read them too
+    ver = latest_verifications(ws, prj["project_id"], rows=ver_rows)
     pv = project_values(prj, ver)
     d = programme_designations(ws, prj, selection=sel)
     revoked = programme_designations(ws, prj, selection=sel, revoked=True)
@@ -447,5 +449,5 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         "averages_indicative": _averages(pv, confidence, n_boot, seed, (("indicative", "improvement"),)),
         "rankings": _rankings(pv, top),
         "project_values": pv,
-        "targets": targets(ws, sel, pv),
+        "targets": targets(ws, sel, pv, verification_rows=ver_rows),
     }

@@ -33,8 +33,7 @@ def serve(db="zhizao.duckdb", host: str = "127.0.0.1", port: int = 8000, max_upl
     # otherwise pause every request for ~0.1 s now and then)
     gc.collect()
     gc.freeze()
-    if warm:
-        server.after_write()
+    server.start()  # the warm-up: health answers 200 (ready) when it is done
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, proxy_headers=False,
                     server_header=False, date_header=False)

@@ -592,8 +592,22 @@ class TenantView:
                 raise BadRequest(UNKNOWN(what="park", value=bad[0], known=own or [NONE_VISIBLE()]))
         df = self._stage("projects", lambda *a: projects(self.ws, *a), park, district, start, end, deps=REGISTER)
         if len(df):
-            df = df[np.array([self.project_visible(r) for _i, r in df.iterrows()], dtype=bool)]
+            df = df[self._projects_visible(df)]
         return _records(df)
+
+    def _projects_visible(self, df: pd.DataFrame) -> np.ndarray:
+        """:meth:`project_visible` of every row of ``df``, by columns (a register of thousands of projects is
+        filtered in milliseconds, not a row at a time)."""
+        a = self.access
+        keep = np.ones(len(df), dtype=bool)
+        if a.projects is not None:
+            keep &= df["project_id"].isin(list(a.projects)).to_numpy(dtype=bool)
+        if a.enterprises is not None:
+            keep &= df["enterprise_id"].isin(list(a.enterprises)).to_numpy(dtype=bool)
+        if a.sites is not None:
+            vis = self.visible_any()  # scope_visible of every scope at once
+            keep &= np.array([isinstance(s, str) and (vis is None or s in vis) for s in df["scope"]], dtype=bool)
+        return keep
 
     def project(self, project_id: str) -> dict:
         df = self.projects()

@@ -109,9 +109,13 @@ def table(model):
 
 # -- public
 @router.get("/health", tags=["server"], response_model=Health, response_model_exclude_none=True,
-            summary="Liveness (no authentication); the store version for signed-in callers")
-def health(request: Request, who: AnyWho):
-    out: dict[str, Any] = {"status": "ok", "version": zhizao.__version__}
+            summary="Liveness and readiness (no authentication); the store version for signed-in callers",
+            responses={503: {"model": Health, "description": "starting: the start-up warm-up is not done yet"}})
+def health(request: Request, response: Response, who: AnyWho):
+    ready = get_server(request).ready.is_set()
+    out: dict[str, Any] = {"status": "ok" if ready else "starting", "version": zhizao.__version__}
+    if not ready:
+        response.status_code = 503
     if who is not None:
         out["store_version"] = [str(x) for x in get_server(request).store.version]
     return out

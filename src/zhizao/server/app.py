@@ -55,6 +55,17 @@ class Server:
         self._warm_lock = threading.Lock()
         self._warm_running = False
         self._warm_pending: set = set()  # "*" (the whole store) and enterprise ids still to warm
+        #: Set when the server is ready (:meth:`start`): health answers 503 "starting" before.
+        self.ready = threading.Event()
+        self.ready.set()
+
+    def start(self) -> None:
+        """Warm the pages' results of the whole store in the background (:meth:`warm_up`); the server reports
+        ready (``/api/v1/health`` answers 200) when that is done, so that no page's first request after a restart
+        waits for it (nor races it for the cores). Pages are answered meanwhile. Without ``warm``: ready now."""
+        if self.warm:
+            self.ready.clear()
+            self.after_write()
 
     def after_write(self, touched=None) -> None:
         """After a write: warm again, in the background, the stage results the dashboard's pages start from,
@@ -82,12 +93,16 @@ class Server:
                 if not targets:
                     self._warm_running = False
                     return
-            self.warm_up(targets)
+            try:
+                self.warm_up(targets)
+            finally:
+                self.ready.set()
 
     def warm_up(self, targets=None) -> None:
         """Compute the landing pages' stage results: of the whole store (``targets`` None or holding ``"*"``:
-        what administrators and analysts read) and of each enterprise id in ``targets`` (what its users and
-        keys read, on the enterprise's own data)."""
+        what administrators and analysts read, with the whole-register results of the project list and the
+        programme page, :meth:`warm_pages`) and of each enterprise id in ``targets`` (what its users and keys
+        read, on the enterprise's own data)."""
         targets = {"*"} if targets is None else set(targets)
         try:
             with self.store.read() as rd:
@@ -98,6 +113,10 @@ class Server:
                     view.losses("site", "all")
                     view.stop_reasons("site", "all")
                     view.data_quality("equipment", "day")
+                    try:
+                        self.warm_pages(view)
+                    except Exception as e:  # the KPIs stay warm; the page computes (and reports) it itself
+                        log.warning("warm-up of the register pages failed: %s", e)
                 for ent in sorted(t for t in targets if t != "*"):
                     view = TenantView(rd, enterprise_access(ent, "warm-up"))
                     view.kpi("site", "all")
@@ -110,6 +129,19 @@ class Server:
                 gc.freeze()  # what the warm-up cached is long-lived too
         except Exception as e:
             log.warning("warm-up failed: %s", e)
+
+    @staticmethod
+    def warm_pages(view: TenantView) -> None:
+        """The whole-register results of the project list and the programme page (unfiltered): the projects,
+        their latest verifications, the programme statistics and the page's charts in each language. They are
+        cached under the counters they depend on like any request's, so a change recomputes them as before."""
+        from zhizao.i18n import LANGUAGES
+        from zhizao.server import views
+
+        for lang in LANGUAGES:
+            pg = views.Page(lang)
+            views.project_list(view, pg, {})
+            views.programme(view, pg, {})
 
     def verify_project(self, project_id: str, indicators=None, confidence: float = 0.9) -> list:
         """Verify a registered project's indicators and store the results (under the write lock); the caller

@@ -121,7 +121,7 @@ class ErrorBody(BaseModel):
 
 # -- server and accounts
 class Health(Answer):
-    status: str = Field(description='"ok"')
+    status: str = Field(description='"ok", or "starting" (answered 503) while the start-up warm-up runs')
     version: str
     store_version: list[str] | None = Field(None, description="only for signed-in callers")
 

@@ -536,18 +536,35 @@ def project_list(view, pg: Page, q: dict) -> dict:
     prj = view.projects(q.get("park"), q.get("district"), q.get("from"), q.get("to"))
     ver = view.latest_verifications()
     nver = ver[ver["improvement"].notna()].groupby("project_id").size() if len(ver) else pd.Series(dtype=int)
+    counts = nver.to_dict()
+    # by columns, each distinct value formatted once: a register of thousands of projects repeats the same few
+    # dates, types, statuses and counts
+    memo: dict = {}
+
+    def once(kind: str, fn, *args):
+        key = (kind, *args)
+        try:
+            return memo[key]
+        except KeyError:
+            out = memo[key] = fn(*args)
+            return out
+        except TypeError:  # an unhashable value
+            return fn(*args)
+
     rows = []
-    for _i, p in prj.iterrows():
-        rows.append([cell(p["project_id"], f"/projects/{p['project_id']}"), cell(str(p["enterprise"] or
-                                                                                       p["enterprise_id"])),
-                     cell(str(p["name"]) if isinstance(p["name"], str) else NULL),
-                     cell(str(p["district"]) if isinstance(p["district"], str) else NULL),
-                     cell(vocab.label("type", p["type"], pg.lang)),
-                     cell(str(p["scope"]) if isinstance(p["scope"], str) else NULL),
-                     cell(pg.local_date(p["start"], p["tz"])),
-                     cell(pg.local_date(p["commissioning_end"], p["tz"])),
-                     num_cell(pg.f.wan(p["investment"], 1)), cell(vocab.label("status", p["status"], pg.lang)),
-                     num_cell(pg.f.num(int(nver.get(p["project_id"], 0))))])
+    for pid, ent, eid, name, district, typ, scope, start, end, tz, inv, status in zip(
+            prj["project_id"], prj["enterprise"], prj["enterprise_id"], prj["name"], prj["district"], prj["type"],
+            prj["scope"], prj["start"], prj["commissioning_end"], prj["tz"], prj["investment"], prj["status"]):
+        rows.append([cell(pid, f"/projects/{pid}"), cell(str(ent or eid)),
+                     cell(str(name) if isinstance(name, str) else NULL),
+                     cell(str(district) if isinstance(district, str) else NULL),
+                     cell(once("type", vocab.label, "type", typ, pg.lang)),
+                     cell(str(scope) if isinstance(scope, str) else NULL),
+                     cell(once("date", pg.local_date, start, tz)),
+                     cell(once("date", pg.local_date, end, tz)),
+                     num_cell(once("wan", pg.f.wan, inv, 1)), cell(once("status", vocab.label, "status", status,
+                                                                        pg.lang)),
+                     num_cell(once("num", pg.f.num, int(counts.get(pid, 0))))])
     head = [cell(_("Project code")), cell(_("Enterprise")), cell(_("Project name")), cell(_("District")),
             cell(_("Project type")), cell(_("Scope")), cell(_("Start")), cell(_("Commissioning end")),
             num_cell(_("Investment (10,000 CNY)")), cell(_("Status")), num_cell(_("Verified indicators"))]
@@ -715,7 +732,9 @@ def programme(view, pg: Page, q: dict) -> dict:
         "rankings": {"head": [cell(_("Indicator")), num_cell(_("Rank")), cell(_("Project")),
                               num_cell(_("Improvement"))], "rows": rrows, "foot": None} if rrows else None,
         "distributions": dist,
-        "charts": _programme_charts(pg, s),
+        # drawn once per store version, language and filters (the start-up warm-up draws the unfiltered ones)
+        "charts": view.cached(("programme_charts", pg.lang, *(q.get(k) for k in ("park", "district", "from", "to"))),
+                              lambda: _programme_charts(pg, s)),
         "simulated": bool(s["totals"].get("n_simulated_projects")),
     }
 
