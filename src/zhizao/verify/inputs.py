@@ -87,7 +87,10 @@ class VerificationInputs:
         p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects").df()
         self._memo[("projects",)] = {r["project_id"]: r for r in p.to_dict("records")}
         # the elements first, while little else is held: the engine's working memory is the peak of the run;
-        # its whole-store frames are freed once the scopes' and the equipment's copies are built
+        # its whole-store frames are freed once the scopes' and the equipment's copies are built. The equipment's
+        # daily elements come first: the scopes' daily roll-ups are summed from them (one pass of the engine)
+        if "day" in periods:
+            self.equipment_elements("day")
         levels = set()
         for pid in project_ids or self._memo[("projects",)]:
             row = self._memo[("projects",)].get(pid)
@@ -99,8 +102,6 @@ class VerificationInputs:
         for level in sorted(levels):
             for period in periods:
                 self.scope_elements(level, period)
-        if "day" in periods:
-            self.equipment_elements("day")
         _drop_engine_results(ws)
         rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
                                  WHERE category IS DISTINCT FROM 'not_scheduled' GROUP BY equipment_id""").fetchall()
