@@ -151,6 +151,7 @@ class VerificationInputs:
         the ancestors are those of its first equipment row, the zone the smallest name among its equipment)."""
         eq = self.equipment_table()
         eq_index = self.equipment_index()
+        eq_ids = eq["equipment_id"].to_numpy(object)  # a scope's equipment by row positions: no frame per scope
         out = {}
         for level in LEVELS:
             col = LEVEL_ID_COLUMN[level]
@@ -160,12 +161,12 @@ class VerificationInputs:
                 continue
             g = sub.groupby(col, sort=False)
             first = g.head(1).set_index(col)
-            tzmin = g["tz"].min()
+            tzmin = g["tz"].min().to_dict()
             for sid, row in zip(first.index, first[up_cols].itertuples(index=False)):
                 if sid in out:
                     continue
                 up = [sid] + list(row)
-                ids = tuple(scope_rows(eq, eq_index, sid)["equipment_id"])
+                ids = tuple(eq_ids[scope_positions(eq_index, sid)])
                 out[sid] = ScopeInfo(level, tuple(u for u in up if isinstance(u, str)), str(tzmin[sid]), ids)
         return out
 
