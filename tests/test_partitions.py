@@ -135,3 +135,21 @@ def test_the_workspace_streams_the_roll_up_of_a_partitioned_store(store, monkeyp
         got = zhizao.Workspace.over(store.con, TINY).kpi(level, period)
         pd.testing.assert_frame_equal(want, got, check_exact=True)
     assert len(streamed) == 4
+
+
+def test_elements_the_workspace_holds_are_rolled_up_not_computed_again(store, monkeypatch):
+    """The programme verification computes the equipment's daily elements first; a scope's roll-up of the same
+    period is then summed from them (no second pass of the engine), to the last bit of the streamed one."""
+    from zhizao.scale import engines
+
+    streamed = []
+    real = engines.rollup_stream
+    monkeypatch.setattr(engines, "rollup_stream", lambda *a, **k: streamed.append(1) or real(*a, **k))
+    for level, period in (("site", "day"), ("work_center", "all"), ("enterprise", "month")):
+        want = zhizao.Workspace.over(store.con, TINY).elements(level, period)
+        ws = zhizao.Workspace.over(store.con, TINY)
+        zl = ws._zone_level(level, period)
+        ws.elements_raw(period, zone_level=zl)
+        n = len(streamed)
+        pd.testing.assert_frame_equal(want, ws.elements(level, period), check_exact=True)
+        assert len(streamed) == n

@@ -251,7 +251,7 @@ class Workspace:
         entity that could be computed, and ``failures`` (also :attr:`failures`) names the equipment left out
         and why. When every part fails alike (an impossible query, say), the original error is raised.
         """
-        key = ("elements", period, str(start), str(end)) + ((zone_level,) if zone_level else ())
+        key = self._elements_key(period, start, end, zone_level)
 
         def compute():
             try:
@@ -264,6 +264,11 @@ class Workspace:
             res.failures = getattr(res, "failures", [])
             return res
         return self.cached(key, compute)
+
+    @staticmethod
+    def _elements_key(period: str, start, end, zone_level: str | None) -> tuple:
+        """The cache key of :meth:`elements_raw`'s result for these arguments."""
+        return ("elements", period, str(start), str(end)) + ((zone_level,) if zone_level else ())
 
     @property
     def failures(self) -> list[tuple[str, str]]:

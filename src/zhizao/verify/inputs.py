@@ -108,7 +108,10 @@ class VerificationInputs:
         p = ws.con.execute("SELECT project_id, enterprise_id, scope, start, commissioning_end FROM projects").df()
         self._memo[("projects",)] = {r["project_id"]: r for r in p.to_dict("records")}
         # the elements first, while little else is held: the engine's working memory is the peak of the run;
-        # its whole-store frames are freed once the scopes' and the equipment's copies are built
+        # its whole-store frames are freed once the scopes' and the equipment's copies are built. The equipment's
+        # daily elements come first: the scopes' daily roll-ups are summed from them (one pass of the engine)
+        if "day" in periods:
+            self.equipment_elements("day")
         levels = set()
         for pid in project_ids or self._memo[("projects",)]:
             row = self._memo[("projects",)].get(pid)
@@ -120,8 +123,6 @@ class VerificationInputs:
         for level in sorted(levels):
             for period in periods:
                 self.scope_elements(level, period)
-        if "day" in periods:
-            self.equipment_elements("day")
         _drop_engine_results(ws)
         rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
                                  WHERE category IS DISTINCT FROM 'not_scheduled' GROUP BY equipment_id""").fetchall()
@@ -171,6 +172,7 @@ class VerificationInputs:
         the ancestors are those of its first equipment row, the zone the smallest name among its equipment)."""
         eq = self.equipment_table()
         eq_index = self.equipment_index()
+        eq_ids = eq["equipment_id"].to_numpy(object)  # a scope's equipment by row positions: no frame per scope
         out: dict[str, ScopeInfo] = {}
         for level in LEVELS:
             col = LEVEL_ID_COLUMN[level]
@@ -180,12 +182,12 @@ class VerificationInputs:
                 continue
             g = sub.groupby(col, sort=False)
             first = g.head(1).set_index(col)
-            tzmin = g["tz"].min()
+            tzmin = g["tz"].min().to_dict()
             for sid, row in zip(first.index, first[up_cols].itertuples(index=False)):
                 if sid in out:
                     continue
                 up = [sid] + list(row)
-                ids = tuple(scope_rows(eq, eq_index, sid)["equipment_id"])
+                ids = tuple(eq_ids[scope_positions(eq_index, sid)])
                 out[sid] = ScopeInfo(level, tuple(u for u in up if isinstance(u, str)), str(tzmin[sid]), ids)
         return out
 
