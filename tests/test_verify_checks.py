@@ -75,6 +75,30 @@ def test_a_negative_adjusted_baseline_is_refused(tmp_path):
     ws.close()
 
 
+
+def test_no_output_on_the_metered_days_is_no_data_not_a_crash(tmp_path):
+    # in the reporting window every producing day's meter sent nothing (a meter outage on odd days) and the
+    # days with energy produced nothing: energy per unit is undefined there; it raised ZeroDivisionError
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2024-01-01", periods=120, freq="D", tz="UTC")
+    pq_b = rng.integers(100, 500, 60).astype(float)
+    prod, en = [], []
+    for i, d in enumerate(days):
+        q = pq_b[i] if i < 60 else (300.0 if i % 2 else 0.0)
+        prod.append({"equipment_id": "M1", "end": (d + pd.Timedelta(hours=12)).isoformat(), "produced": q,
+                     "order_id": str(i)})
+        if i < 60 or not i % 2:
+            en.append({"meter_id": "E", "equipment_id": "M1", "start": d.isoformat(),
+                       "end": (d + pd.Timedelta(days=1)).isoformat(), "carrier": "electricity",
+                       "quantity": 50 + 0.5 * q + rng.normal(0, 2) if i < 60 else 40.0, "unit": "kWh"})
+    ws = build(tmp_path, {"equipment": [{"equipment_id": "M1", "work_center": "L1", "site": "S1"}],
+                          "production": prod, "energy": en})
+    with pytest.raises(DataSufficiencyError) as e:
+        ws.verify("unit_energy", "L1", ("2024-01-01", "2024-03-01"), ("2024-03-01", "2024-04-30"))
+    assert e.value.message.code == "verify.error.no_data"
+    assert str(e.value) == "no produced units data for L1 in the reporting window"
+    ws.close()
+
 # -- drivers: extrapolation, a coefficient on one day -----------------------------------------------------------
 def _temperature_store(tmp_path, temp, kwh, days):
     return energy_store(tmp_path, np.full(days.size, 500.0), kwh, days, extra={

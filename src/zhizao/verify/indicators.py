@@ -799,6 +799,9 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
         assert volume is not None  # every unit_energy definition names its output (checked above: NEEDS_OUTPUT)
         out_b = float(np.nansum(_num(bb, volume)))
         out_r = float(np.nansum(_num(rr, volume)[okx_r]))
+        if not (out_b > 0 and out_r > 0):  # e.g. every producing day's meter silent: energy per unit undefined
+            raise DataSufficiencyError(NO_DATA(what=C.word("produced units"), scope=scope_name,
+                                               period=C.word("baseline" if not out_b > 0 else "reporting")))
         k = 10000.0 if volume == "output_value" else 1.0
         base_v, rep_v, adj_v = yb.sum() / out_b * k, yr.sum() / out_r * k, s.adjusted / out_r * k
         output = out_r
