@@ -334,8 +334,8 @@ def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: 
                        ) -> ElementsResult | RawElements | None:
     """The kernel: elements of one partition of whole entities, from that partition's records only.
 
-    This is the per-partition entry point of every engine (the embedded one, partition by partition; the
-    materialised elements of :mod:`zhizao.kpi.materialise`; Apache Spark, see :mod:`zhizao.scale`).
+    This is the per-partition entry point of every engine (the embedded one, partition by partition; Apache
+    Spark, see :mod:`zhizao.scale`).
 
     Parameters
     ----------
@@ -419,8 +419,8 @@ DAY_MS = 86_400_000
 
 @dataclass
 class ReadWindow:
-    """How the kernel reads only the records near its entities' ranges ``[w0, w1)`` (the materialised elements'
-    refresh, :mod:`zhizao.kpi.materialise`), with the facts that make such a read exact.
+    """How the kernel reads only the records near its entities' ranges ``[w0, w1)`` (what a refresh of stored
+    elements needs: only the buckets records touched are recomputed), with the facts that make such a read exact.
 
     The state records read are those starting in ``[x - L, y)`` where ``x`` is the ranges' start less the
     minor-stop threshold, moved back over failure runs that cross it, and ``L`` at least the longest closed
