@@ -227,15 +227,24 @@ def designation_unit(enterprise_id, scope, name, project_id, designation_id) -> 
         (f"#{project_id}" if isinstance(project_id, str) and project_id else "")
 
 
-def _num(v) -> float | None:
-    """A finite float or None."""
-    if isinstance(v, dict):
-        v = v.get("reporting", v.get("value"))
+def finite_float(v) -> float | None:
+    """``v`` (a number or its text) as a finite float; None where it is not one.
+
+    >>> finite_float("0.25"), finite_float("inf"), finite_float("n/a")
+    (0.25, None, None)
+    """
     try:
         f = float(v)
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def _num(v) -> float | None:
+    """A stored figure as a finite float or None (a dict figure: its reporting value, else its value)."""
+    if isinstance(v, dict):
+        v = v.get("reporting", v.get("value"))
+    return finite_float(v)
 
 
 VERIFICATION_COLUMNS = ["project_id", "indicator", "scope", "computed_at", "improvement", "ci_low", "ci_high",

@@ -11,6 +11,7 @@ from urllib.parse import quote, urlencode
 import pandas as pd
 
 from zhizao.i18n import N_, NULL
+from zhizao.portfolio.registry import finite_float
 from zhizao.schema import TABLES
 from zhizao.server.views import Page, cell, num_cell
 
@@ -291,17 +292,6 @@ def application_new(view, pg: Page) -> dict:
             "fields": [(k, pg._(v)) for k, v in APP_FIELDS if k != "type"]}
 
 
-def _number(v) -> float | None:
-    """A form's number (text or number) as a float; None if it is not one."""
-    if isinstance(v, bool) or v is None:
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if x == x and abs(x) != float("inf") else None
-
-
 def application_detail(view, pg: Page, app_id: str) -> dict:
     from zhizao.portfolio import workflow
     from zhizao.portfolio.maturity import LEVEL_NAMES
@@ -318,9 +308,10 @@ def application_detail(view, pg: Page, app_id: str) -> dict:
         v = data.get(k)
         if k == "type" and v:
             v = show(pg, "projects", "type", _type_code(v))
-        elif (k.startswith("declared_") or k == "investment") and _number(v) is not None:
+        elif (k.startswith("declared_") or k == "investment") and not isinstance(v, bool) and (
+                x := finite_float(v)) is not None:
             # a declared change is a fraction (0.25 -> 25.0%); the investment a sum of yuan (12,000,000)
-            v = pg.f.pct(_number(v)) if k.startswith("declared_") else pg.f.num(_number(v))
+            v = pg.f.pct(x) if k.startswith("declared_") else pg.f.num(x)
         if v not in (None, ""):
             facts.append((pg._(label), str(v)))
     mat = d["maturity"]
