@@ -611,9 +611,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def diff_text(changes: dict) -> str:
-    """``column: before -> after; ...`` of a dict of changes."""
-    return "; ".join(f"{c}: {_fmt(b)} → {_fmt(a)}" for c, (b, a) in changes.items())
+def diff_text(changes: dict, column=str, value=None) -> str:
+    """``column: before -> after; ...`` of a dict of changes; ``column(name)`` and ``value(name, v)`` give the
+    texts (default: the name, and the value as stored with ∅ for null), e.g. a page's labels."""
+    show = value or (lambda _c, v: _fmt(v))
+    return "; ".join(f"{column(c)}: {show(c, b)} → {show(c, a)}" for c, (b, a) in changes.items())
 
 
 def load_register_file(con, table: str, path, mapping: Mapping | None = None, *, update: bool = False,

@@ -165,13 +165,15 @@ def _changed(pg: Page, entity: str, column: str, v) -> str:
 
 
 def history_table(pg: Page, h: pd.DataFrame) -> dict:
+    from zhizao.portfolio.register import diff_text
+
     rows = []
     for e in h.itertuples(index=False):
         ch = e.changes if isinstance(e.changes, dict) else {}
         label = APP_LABELS if e.entity == "application" else {}
-        changes = "; ".join(
-            f"{pg._(label[k]) if k in label else column_label(pg, e.entity, k)}: "
-            f"{_changed(pg, e.entity, k, b)} → {_changed(pg, e.entity, k, a)}" for k, (b, a) in ch.items())
+        changes = diff_text({k: tuple(v) for k, v in ch.items()},
+                            lambda k, ent=e.entity, lab=label: pg._(lab[k]) if k in lab else column_label(pg, ent, k),
+                            lambda k, v, ent=e.entity: _changed(pg, ent, k, v))
         rows.append([cell(pg.datetime(e.changed_at)), cell(e.actor), cell(pg._(ACTION_LABELS.get(e.action,
                                                                                                   e.action))),
                      cell(pg._(ENTITY_LABELS[e.entity]) if e.entity in ENTITY_LABELS else e.entity),
