@@ -265,6 +265,20 @@ class Workspace:
             return res
         return self.cached(key, compute)
 
+    def held_elements(self, period: str = "day", start=None, end=None, zone_level: str | None = None
+                      ) -> ElementsResult | None:
+        """:meth:`elements_raw`'s result for these arguments if this workspace's own cache holds it already and
+        no equipment was left out of it, else None (nothing is computed). A shared cache (the server's) or a
+        bounded one that evicted it, or cannot tell, holds nothing here."""
+        key = self._elements_key(period, start, end, zone_level)
+        try:
+            if key not in self.cache:
+                return None
+            held = self.cache[key]
+        except (KeyError, TypeError):
+            return None
+        return held if isinstance(held, ElementsResult) and not held.failures else None
+
     @staticmethod
     def _elements_key(period: str, start, end, zone_level: str | None) -> tuple:
         """The cache key of :meth:`elements_raw`'s result for these arguments."""

@@ -50,8 +50,9 @@ class EmbeddedEngine:
         # and are dropped with what the partition kept for its loss reasons (bounded memory, the same sums to
         # the last bit); the elements of a store done in one pass are kept (cached) for the other tables
         # (how many partitions: cached with the elements, so that a reader sharing them does not plan again);
-        # elements the workspace holds already (computed for another table) are rolled up, not computed again
-        held = _held_elements(ws, period, start, end, zone_level)
+        # elements the workspace holds already (computed for another table) are rolled up, not computed again:
+        # the same partitions concatenated, so the same sums as rollup_stream to the last bit
+        held = ws.held_elements(period, start, end, zone_level)
         if held is not None:
             return rollup(held.elements, level, period)
         key = ("elements", period, str(start), str(end), zone_level, "partitions")
@@ -61,21 +62,6 @@ class EmbeddedEngine:
             return rollup_stream((r.elements for r in parts), level, period)
         raw = ws.elements_raw(period, start, end, zone_level)
         return rollup(raw.elements, level, period)
-
-
-def _held_elements(ws, period: str, start, end, zone_level: str | None) -> ElementsResult | None:
-    """The whole-store elements of these arguments if the workspace's own cache holds them already (and the engine
-    left no equipment out of them), else None. Their roll-up is the streamed one to the last bit (the same
-    partitions, concatenated: :func:`zhizao.kpi.rollup.rollup_stream`); the verification of a programme computes
-    the equipment's daily elements first and takes its scopes' roll-ups from them instead of a second pass."""
-    key = ws._elements_key(period, start, end, zone_level)
-    try:
-        if key not in ws.cache:  # a shared cache (the server's) holds the elements elsewhere: computed as before
-            return None
-        held = ws.cache[key]
-    except (KeyError, TypeError):  # a bounded cache that evicted it meanwhile, or one that cannot tell
-        return None
-    return held if isinstance(held, ElementsResult) and not held.failures else None
 
 
 def engine_context(ws, zone_level: str | None = None) -> EngineContext:
