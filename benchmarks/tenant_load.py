@@ -38,6 +38,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -51,11 +52,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from server_load import Conn, _stats, free_port, http, log, machine  # noqa: E402
+from zhizao.server import FRESH_WAIT  # noqa: E402
 
 PASSWORD = "benchmark password"
 ORDER = ["equipment", "enterprises", "products", "calendar", "states", "production", "energy", "labour", "quality",
          "variables", "costs", "projects", "designations", "development_cycles"]
 TARGETS = {"errors_5xx": 0, "lost": 0, "duplicated": 0, "upload_p95_ms": 2000.0, "dashboard_p95_ms": 500.0}
+#: the mark of a page showing earlier figures while the current ones are computed (``zhizao serve --fresh-wait``)
+STALE = re.compile(rb'data-stale="1" data-as-of="([0-9.]+)"')
 #: benchmark records start here (inside the simulated programme's range, on machines of their own)
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -114,6 +118,7 @@ async def run(port: int, meta: dict, tokens: dict, clients: int, duration: float
     kinds = ["upload", "upload (the same file again)", "site page", "landing page", "work-centre page",
              "API kpi site/day"]
     samples = {k: [] for k in kinds}
+    stale: dict[str, list[float]] = {k: [] for k in kinds}  # age [s] of the figures of each stale answer
     statuses = {k: {} for k in kinds}
     sent: dict[str, set] = {}  # equipment -> minutes of records in uploads answered 2xx
     unanswered = {"uploads": 0}
@@ -154,7 +159,10 @@ async def run(port: int, meta: dict, tokens: dict, clients: int, duration: float
                     kind, path = "API kpi site/day", "/api/v1/kpi?level=site&period=day"
                 t = time.perf_counter()
                 try:
-                    status, _data = await asyncio.wait_for(conn.request(method, path, body, ctype), timeout=300)
+                    status, data = await asyncio.wait_for(conn.request(method, path, body, ctype), timeout=300)
+                    m = STALE.search(data or b"")
+                    if m:  # an earlier page, marked with the time its figures are as of
+                        stale[kind].append(time.time() - float(m.group(1)))
                 except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                     status = 599
                     conn.close()
@@ -180,6 +188,10 @@ async def run(port: int, meta: dict, tokens: dict, clients: int, duration: float
     dash = [s for k in ("site page", "landing page", "work-centre page", "API kpi site/day") for s in samples[k]]
     ups = samples["upload"] + samples["upload (the same file again)"]
     out["dashboard"] = _stats(dash)
+    ages = [a for k in kinds for a in stale[k]]
+    out["stale"] = {"answers": len(ages), "share_of_dashboard": round(len(ages) / max(len(dash), 1), 3),
+                    "by_kind": {k: len(v) for k, v in stale.items() if v},
+                    "age_s": _stats(ages) if ages else None}
     out["uploads"] = _stats(ups)
     out["errors_5xx"] = sum(n for k in kinds for s, n in statuses[k].items() if s >= 500)
     out["errors_4xx"] = sum(n for k in kinds for s, n in statuses[k].items() if 400 <= s < 500)
@@ -226,8 +238,18 @@ def markdown(r: dict) -> str:
     lines += ["", f"Store after the run: {chk['records_acknowledged']:,} records in acknowledged uploads, "
               f"{chk['records_stored']:,} stored; lost {chk['lost']}, duplicated {chk['duplicated']}, unexpected "
               f"{chk['unexpected']}, quarantined {chk['quarantined']}. Answers 5xx: {run_['errors_5xx']}, 4xx: "
-              f"{run_['errors_4xx']}. {run_['requests_per_s']} requests/s.", "", "| target | value | met |",
-              "|---|---|---|"]
+              f"{run_['errors_4xx']}. {run_['requests_per_s']} requests/s.", ""]
+    st = run_.get("stale")
+    if r.get("always_fresh"):
+        lines += ["Server with `--always-fresh`: every page waited for the figures of the latest uploads.", ""]
+    elif st is not None:
+        age = st["age_s"] or {}
+        lines += [f"Server with `--fresh-wait` {r.get('fresh_wait')} s: {st['answers']} of the dashboard answers "
+                  f"({100 * st['share_of_dashboard']:.1f} %) showed the earlier figures, marked with their time, while "
+                  f"the current ones were computed ({st['by_kind']}); the age of those figures: p50 "
+                  f"{(age.get('p50_ms') or 0) / 1000:.1f} s, p95 {(age.get('p95_ms') or 0) / 1000:.1f} s, max "
+                  f"{(age.get('max_ms') or 0) / 1000:.1f} s.", ""]
+    lines += ["| target | value | met |", "|---|---|---|"]
     for k, (v, ok) in r["targets"].items():
         lines.append(f"| {k} {'<' if k.endswith('_ms') else '='} {TARGETS[k]:g} | {v} | {'yes' if ok else '**no**'} |")
     return "\n".join(lines) + "\n"
@@ -244,6 +266,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="4 enterprises, 20 s")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--always-fresh", action="store_true",
+                    help="run the server with --always-fresh (pages wait for the current figures: the baseline)")
     a = ap.parse_args(argv)
     if a.quick:
         a.enterprises, a.tenants, a.duration = 4, 2, 20.0
@@ -256,7 +280,8 @@ def main(argv=None) -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         proc = subprocess.Popen([sys.executable, "-m", "zhizao.server", "--db", str(db), "--port", str(port),
-                                 "--log-level", "warning"], cwd=ROOT)
+                                 "--log-level", "warning"] + (["--always-fresh"] if a.always_fresh else []),
+                                cwd=ROOT)
         t = time.perf_counter()
         while True:
             try:
@@ -305,7 +330,8 @@ def main(argv=None) -> int:
                   "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                   "data": {k: meta[k] for k in ("enterprises", "tenants", "records", "build_seconds")},
                   "server_peak_rss_mib": round(rss) if rss else None, "cold_site_page_s": cold,
-                  "run": res, "store_check": chk, "targets": targets}
+                  "run": res, "store_check": chk, "targets": targets, "always_fresh": a.always_fresh,
+                  "fresh_wait": None if a.always_fresh else FRESH_WAIT}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
         md = markdown(result)

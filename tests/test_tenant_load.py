@@ -162,3 +162,126 @@ def test_warm_up_after_a_tenants_upload_computes_that_tenants_results_only(tmp_p
     finally:
         server.warm = False
         server.close()
+
+
+# -- earlier figures while the current ones are computed (``zhizao serve --fresh-wait``)
+def test_result_cache_shows_the_latest_value_while_the_current_one_is_computed():
+    from zhizao.server.store import ResultCache
+
+    cache = ResultCache(8)
+    gate, calls, holds = threading.Event(), Counter(), []
+
+    def hold():
+        holds.append("held")
+        return lambda: holds.append("released")
+
+    def compute(v, block=False):
+        def f():
+            calls[v] += 1
+            if block:
+                assert gate.wait(60)
+            return v
+        return f
+    # nothing earlier to show: computed here, however long it takes
+    assert cache.get_or_stale(((("data", 1),), "page"), compute("v1"), ("page",), 1, 100.0, 0.0, hold) == ("v1", None)
+    assert cache.get_or_stale(((("data", 1),), "page"), compute("v1"), ("page",), 1, 100.0, 0.0, hold) == ("v1", None)
+    assert holds == []  # nothing computed in the background
+    # newer counters, a slow computation: the earlier value with the time it is as of, computed once
+    for _ in range(3):
+        assert cache.get_or_stale(((("data", 2),), "page"), compute("v2", block=True), ("page",), 2, 200.0, 0.01,
+                                  hold) == ("v1", 100.0)
+    assert calls["v2"] == 1 and holds == ["held"] and cache.stale == 3
+    gate.set()
+    value = cache.get_or_stale(((("data", 2),), "page"), compute("v2"), ("page",), 2, 200.0, 60.0, hold)
+    assert value in (("v2", None),)
+    deadline = time.monotonic() + 60
+    while holds != ["held", "released"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert holds == ["held", "released"]  # the read it computed from is let go once
+    assert calls["v2"] == 1
+    assert cache.latest[("page",)] == ("v2", 2, 200.0)
+    # a value of an older snapshot never replaces a newer one as the latest
+    cache._keep_latest(("page",), "v0", 0, 50.0)
+    assert cache.latest[("page",)] == ("v2", 2, 200.0)
+    # a failure reaches the caller that waits for it and is not kept
+    def boom():
+        raise ValueError("no")
+    with pytest.raises(ValueError):
+        cache.get_or_stale(((("data", 3),), "page"), boom, ("page",), 3, 300.0, 60.0, hold)
+    assert cache.latest[("page",)] == ("v2", 2, 200.0)
+    cache.close()
+
+
+def test_a_read_held_for_a_background_computation_closes_when_released(tenants):
+    client, _h = tenants
+    store = client.app.state.server.store
+    with store.read() as rd:
+        rd.con.execute("SELECT 1")
+        release = rd.hold()
+    assert rd._cur is not None  # the request ended; the computation still reads
+    assert rd.con.execute("SELECT count(*) FROM states").fetchone()[0] >= 0
+    release()
+    release()  # once only
+    assert rd._cur is None
+
+
+def _stale(r) -> bool:
+    return 'data-stale="1"' in r.text
+
+
+def test_a_plant_page_shows_its_earlier_figures_marked_while_the_current_ones_are_computed(tmp_path, monkeypatch):
+    from zhizao.server import views
+
+    client = make_client(clone(tmp_path / "s.duckdb"), fresh_wait=0.01)
+    try:
+        h = bearer(login(client, "usera"))
+        page = f"/plant/site/{SITE_A}?lang=zh"
+        first = client.get(page, headers=h)
+        assert first.status_code == 200 and not _stale(first)  # nothing earlier: waits, however long
+        gate, calls = threading.Event(), Counter()
+        real = views.plant_entity
+
+        def slow(*a, **kw):
+            calls["page"] += 1
+            assert gate.wait(60)
+            return real(*a, **kw)
+        monkeypatch.setattr(views, "plant_entity", slow)
+        assert post(client, h, "a.csv", states(f"{A}-WC1-M1", 0)).status_code == 201
+        try:
+            for _ in range(2):
+                r = client.get(page, headers=h)
+                assert r.status_code == 200 and _stale(r), r.text[:300]
+                assert "最新上传的数据仍在计算中" in r.text and 'http-equiv="refresh"' in r.text
+            assert calls["page"] == 1  # computed once in the background, whoever asks meanwhile
+        finally:
+            gate.set()
+        deadline = time.monotonic() + 60
+        while _stale(r := client.get(page, headers=h)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert r.status_code == 200 and not _stale(r) and 'http-equiv="refresh"' not in r.text
+        assert calls["page"] == 1
+        # another tenant never sees A's earlier page: its own pages are its own
+        hb = bearer(login(client, "userb"))
+        rb = client.get(f"/plant/site/{SITE_A}?lang=zh", headers=hb)
+        assert rb.status_code in (403, 404)
+        # register pages always wait for the current figures, whatever fresh_wait says
+        ha = bearer(login(client, "root"))
+        client.get("/projects", headers=ha)
+        assert post(client, ha, "b.csv", states(f"{A}-WC1-M1", 100)).status_code == 201
+        assert not _stale(client.get("/projects", headers=ha))
+    finally:
+        client.app.state.server.close()
+
+
+def test_pages_always_wait_for_the_current_figures_without_fresh_wait(tenants, monkeypatch):
+    from zhizao.server import views
+
+    client, h = tenants
+    assert client.app.state.server.fresh_wait is None  # create_app's default; `zhizao serve` sets FRESH_WAIT
+    page = f"/plant/site/{SITE_A}"
+    assert client.get(page, headers=h[A]).status_code == 200
+    real = views.plant_entity
+    monkeypatch.setattr(views, "plant_entity", lambda *a, **kw: time.sleep(0.2) or real(*a, **kw))
+    assert post(client, h[A], "a.csv", states(f"{A}-WC1-M1", 0)).status_code == 201
+    r = client.get(page, headers=h[A])
+    assert r.status_code == 200 and not _stale(r)

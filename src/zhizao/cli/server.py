@@ -17,6 +17,7 @@ from rich.table import Table
 
 from zhizao.cli import common as _main  # fail
 from zhizao.messages import define
+from zhizao.server import FRESH_WAIT
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
 console = Console()
@@ -70,7 +71,12 @@ def serve(db: str = DB,
           max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", min=0.001, help="largest upload [MB]"),
           no_warm: bool = typer.Option(False, "--no-warm", help="do not precompute the landing pages"),
           secure_cookies: bool = typer.Option(False, "--secure-cookies", help="session cookie only over HTTPS"),
-          log_level: str = typer.Option("info", "--log-level", help="uvicorn log level")):
+          log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
+          fresh_wait: float = typer.Option(FRESH_WAIT, "--fresh-wait", min=0.0,
+                                           help="seconds a dashboard page waits for figures with the latest "
+                                                "uploads before it shows the earlier ones, marked with their time"),
+          always_fresh: bool = typer.Option(False, "--always-fresh",
+                                            help="pages always wait for figures with the latest uploads")):
     """Run the REST API and the web dashboard (FastAPI; OpenAPI at /openapi.json)."""
     from zhizao.server import serve as run
 
@@ -78,7 +84,8 @@ def serve(db: str = DB,
     ws.close()
     console.print(f"zhizao server on http://{host}:{port}/ (store {db}); Ctrl-C to stop", markup=False,
                   highlight=False)
-    run(db, host, port, max_upload_mb, not no_warm, secure_cookies, log_level)
+    run(db, host, port, max_upload_mb, not no_warm, secure_cookies, log_level,
+        fresh_wait=None if always_fresh else fresh_wait)
 
 
 def user_add(name: str = typer.Argument(..., help="user name"),

@@ -12,6 +12,10 @@ See docs/server.md.
 
 from __future__ import annotations
 
+#: Seconds a dashboard page of ``zhizao serve`` waits for figures that include the latest writes before it shows
+#: the earlier ones, marked with the time they are as of (``--fresh-wait``; ``--always-fresh`` waits always)
+FRESH_WAIT = 0.3
+
 
 def create_app(db="zhizao.duckdb", **kw):
     """The FastAPI application over store ``db`` (see :func:`zhizao.server.app.create_app`)."""
@@ -21,13 +25,19 @@ def create_app(db="zhizao.duckdb", **kw):
 
 
 def serve(db="zhizao.duckdb", host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 200,
-          warm: bool = True, secure_cookies: bool = False, log_level: str = "info") -> None:
-    """Run the server until interrupted; the store is closed (and checkpointed) on the way out."""
+          warm: bool = True, secure_cookies: bool = False, log_level: str = "info",
+          fresh_wait: float | None = FRESH_WAIT) -> None:
+    """Run the server until interrupted; the store is closed (and checkpointed) on the way out.
+
+    ``fresh_wait`` [s]: how long a dashboard page waits for figures that include the latest writes before it
+    shows the earlier ones, marked with the time they are as of (None: always wait; see
+    :meth:`zhizao.server.store.ResultCache.get_or_stale`)."""
     import gc
 
     import uvicorn
 
-    app = create_app(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies)
+    app = create_app(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
+                     fresh_wait=fresh_wait)
     server = app.state.server
     # the libraries imported by now are long-lived: keep them out of the collector's full scans (which
     # otherwise pause every request for ~0.1 s now and then)
@@ -41,4 +51,4 @@ def serve(db="zhizao.duckdb", host: str = "127.0.0.1", port: int = 8000, max_upl
         server.close()
 
 
-__all__ = ["create_app", "serve"]
+__all__ = ["FRESH_WAIT", "create_app", "serve"]

@@ -2,7 +2,7 @@
 
 import argparse
 
-from zhizao.server import serve
+from zhizao.server import FRESH_WAIT, serve
 
 p = argparse.ArgumentParser(prog="python -m zhizao.server", description=__doc__)
 p.add_argument("--db", default="zhizao.duckdb")
@@ -11,5 +11,8 @@ p.add_argument("--port", type=int, default=8000)
 p.add_argument("--max-upload-mb", type=float, default=200)
 p.add_argument("--no-warm", action="store_true")
 p.add_argument("--log-level", default="info")
+p.add_argument("--fresh-wait", type=float, default=FRESH_WAIT)
+p.add_argument("--always-fresh", action="store_true")
 a = p.parse_args()
-serve(a.db, a.host, a.port, a.max_upload_mb, not a.no_warm, log_level=a.log_level)
+serve(a.db, a.host, a.port, a.max_upload_mb, not a.no_warm, log_level=a.log_level,
+      fresh_wait=None if a.always_fresh else a.fresh_wait)

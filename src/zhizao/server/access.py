@@ -361,6 +361,13 @@ class TenantView:
         data invalidate it."""
         return self.read.cached(key, compute, deps, self.access.enterprises if tenant else None)
 
+    def cached_or_stale(self, key: tuple, compute, wait: float, deps=ALL, tenant: bool = False):
+        """As :meth:`cached`, but ``(value, as_of)``: when computing the value takes longer than ``wait`` [s],
+        the latest earlier value of the same key and the time it is as of [s since the epoch]
+        (:meth:`zhizao.server.store.Read.cached_or_stale`); ``as_of`` is None for a current value. ``key`` must
+        name the access signature (an earlier value is then this principal's own)."""
+        return self.read.cached_or_stale(key, compute, wait, deps, self.access.enterprises if tenant else None)
+
     @property
     def equipment_table(self) -> pd.DataFrame:
         def load():

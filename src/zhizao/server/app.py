@@ -43,7 +43,7 @@ class Server:
     """What the application holds: the store, authentication, settings."""
 
     def __init__(self, db, max_upload_mb: float = 200, warm: bool = True, secure_cookies: bool = False,
-                 cache_size: int = 256, limits=None):
+                 cache_size: int = 256, limits=None, fresh_wait: float | None = None):
         from zhizao.server.uploads import clean_stale_folders
 
         clean_stale_folders()  # upload folders of a server that crashed
@@ -51,6 +51,8 @@ class Server:
         self.auth = Auth(self.store)
         self.max_upload = int(max_upload_mb * 10**6)
         self.secure_cookies = secure_cookies
+        #: seconds a cached page waits for its current value before the earlier one is shown (None: always)
+        self.fresh_wait = fresh_wait
         self.warm = warm
         self._warm_lock = threading.Lock()
         self._warm_running = False
@@ -288,7 +290,8 @@ def _wants_html(request: Request) -> bool:
 
 
 def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = True,
-               secure_cookies: bool = False, cache_size: int = 256, limits=None) -> FastAPI:
+               secure_cookies: bool = False, cache_size: int = 256, limits=None,
+               fresh_wait: float | None = None) -> FastAPI:
     """The zhizao server application over the store ``db``.
 
     Parameters
@@ -305,12 +308,17 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
         Entries of the per-version result cache.
     limits : zhizao.limits.Limits, optional
         Input limits of uploads (default :func:`zhizao.limits.current`: the defaults and ``ZHIZAO_LIMIT_*``).
+    fresh_wait : float, optional
+        Seconds a dashboard page whose figures changed waits for them to be computed before it shows the
+        earlier figures, marked with the time they are as of, and refreshes itself (the new ones are computed
+        on in the background). None (the default here; ``zhizao serve`` uses :data:`zhizao.server.FRESH_WAIT`): pages
+        always wait for the current figures.
     """
     import zhizao.portfolio
     import zhizao.verify
 
     server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
-                    cache_size=cache_size, limits=limits)
+                    cache_size=cache_size, limits=limits, fresh_wait=fresh_wait)
     app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None,
                   description="ISO 22400 KPIs, verified transformation results and programme statistics of a "
                               "zhizao store. Authenticate with an API key (X-API-Key: zk_...) or a session token "

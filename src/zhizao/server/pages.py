@@ -8,6 +8,7 @@ The content of a page is cached per store version, principal signature, language
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlparse
@@ -165,7 +166,9 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
 
     ``tenant=True`` for a page made only of the principal's own shop-floor data, the equipment table, the
     register and verifications (the plant pages): its cached content then outlives other tenants' uploads
-    (:meth:`zhizao.server.access.TenantView.cached`).
+    (:meth:`zhizao.server.access.TenantView.cached`), and when the server has a ``fresh_wait``, a page whose
+    figures take longer than that to compute shows the earlier ones, marked with their time, and refreshes
+    itself (:meth:`zhizao.server.access.TenantView.cached_or_stale`).
 
     With ``?export=<table key>&format=xlsx|csv`` the answer is that table of the page as a file instead."""
     lang, from_query = lang_of(request)
@@ -180,7 +183,15 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
         if isinstance(c, dict):
             _export_links(request, c)
         return e.get_template(template).render(**c, pg=pg, f=pg.f, lang=lang)
-    if cache_key is not None and view is not None:
+    # a plant page (shop-floor data, uploaded all the time) whose figures changed shows the earlier figures,
+    # marked with their time, when the current ones take longer than the server's fresh_wait; the register's
+    # pages always wait (a user who just changed the register expects to see the change)
+    as_of = None
+    wait = getattr(getattr(request.app.state, "server", None), "fresh_wait", None)
+    if cache_key is not None and view is not None and wait is not None and tenant:
+        body, as_of = view.cached_or_stale(("page", lang, view.access.signature, *cache_key), content, wait,
+                                           tenant=tenant)
+    elif cache_key is not None and view is not None:
         body = view.cached(("page", lang, view.access.signature, *cache_key), content, tenant=tenant)
     else:
         body = content()
@@ -190,7 +201,9 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
         content=Markup(body), title=title, nav=nav, nav_items=items, principal=principal,
         role_label=pg._(views.ROLE_LABELS.get(principal.role, principal.role)) if principal else None,
         lang=lang, html_lang="zh-CN" if lang == "zh" else "en", url_zh=url_with(request, lang="zh"),
-        url_en=url_with(request, lang="en"), version=zhizao.__version__, pg=pg)
+        url_en=url_with(request, lang="en"), version=zhizao.__version__, pg=pg,
+        stale_as_of=pg.datetime(dt.datetime.fromtimestamp(as_of, dt.UTC)) if as_of is not None else None,
+        stale_epoch=f"{as_of:.3f}" if as_of is not None else None, refresh_url=url_with(request))
     resp = HTMLResponse(html, status_code=status, headers=headers)
     if from_query:
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)

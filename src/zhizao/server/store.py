@@ -26,8 +26,10 @@ DuckDB lets one process own a database file. The server opens it once (:class:`z
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,6 +40,9 @@ from zhizao.server import accounts
 DOMAINS = ("data", "register", "verifications", "equipment")
 #: The domains of a cached result that says nothing: everything.
 ALL = DOMAINS
+#: Threads computing the values that stale answers wait for (:meth:`ResultCache.get_or_stale`): fewer than the
+#: cores, so that uploads and answers from the cache keep a share of them
+REFRESH_WORKERS = 1
 
 
 class LRU:
@@ -102,10 +107,15 @@ class ResultCache:
 
     def __init__(self, maxsize: int = 256):
         self.lru = LRU(maxsize)
+        #: the latest value of each logical key (a key without its counters): what :meth:`get_or_stale` may
+        #: show while the value of newer counters is computed; (value, seq, as_of)
+        self.latest = LRU(maxsize)
         self._lock = threading.Lock()
         self._flights: dict = {}
+        self._refresh = ThreadPoolExecutor(max_workers=REFRESH_WORKERS, thread_name_prefix="zhizao-refresh")
         self.hits = 0
         self.misses = 0
+        self.stale = 0
 
     def get(self, key, compute: Callable[[], Any]):
         with self._lock:
@@ -136,9 +146,64 @@ class ResultCache:
 
     get_or_compute = get
 
+    def get_or_stale(self, key, compute: Callable[[], Any], logical, seq: int, as_of: float, wait: float,
+                     hold: Callable[[], Callable[[], None]]) -> tuple[Any, float | None]:
+        """``(value, None)`` for ``key`` as :meth:`get`, unless computing it takes longer than ``wait`` [s] and an
+        earlier value of the same ``logical`` key exists: then ``(that value, its as_of)``, while the new value
+        is computed on in the background (once, however many ask; later requests get it when it is done).
+
+        ``seq`` orders the snapshots the values come from (a value of an older snapshot never replaces a newer
+        one as the latest); ``as_of`` is the time [s since the epoch] of the snapshot of the value computed
+        here. ``hold()`` keeps what ``compute`` reads open until the returned release is called (the
+        request's read transaction outlives the request while its value is computed in the background)."""
+        with self._lock:
+            if key in self.lru:
+                self.hits += 1
+                return self.lru[key], None
+            latest = self.latest.get(logical)
+            flight = self._flights.get(key)
+            owner = flight is None and latest is not None
+            if owner:
+                flight = self._flights[key] = _Flight()
+                self.misses += 1
+        if latest is None:  # nothing to show meanwhile: computed (or waited for) here, as get() does
+            value = self.get(key, compute)
+            self._keep_latest(logical, value, seq, as_of)
+            return value, None
+        assert flight is not None  # ours, or one under way
+        if owner:
+            release = hold()
+
+            def run():
+                try:
+                    flight.value = compute()
+                    self.lru[key] = flight.value
+                    self._keep_latest(logical, flight.value, seq, as_of)
+                except BaseException as e:
+                    flight.error = e
+                finally:
+                    with self._lock:
+                        self._flights.pop(key, None)
+                    flight.event.set()
+                    release()
+            self._refresh.submit(run)
+        if flight.event.wait(wait):
+            if flight.error is not None:
+                raise flight.error
+            return flight.value, None
+        with self._lock:
+            self.stale += 1
+        return latest[0], latest[2]
+
+    def _keep_latest(self, logical, value, seq: int, as_of: float) -> None:
+        with self._lock:
+            held = self.latest.get(logical)
+            if held is None or held[1] <= seq:
+                self.latest[logical] = (value, seq, as_of)
+
     def prune(self, current: dict) -> None:
         """Drop entries whose key carries an older counter of some domain than ``current`` (they can never be
-        asked for again)."""
+        asked for again; the latest value of each key stays, see :meth:`get_or_stale`)."""
         def fresh(k) -> bool:
             if not (isinstance(k, tuple) and k and isinstance(k[0], tuple)):
                 return True
@@ -147,6 +212,11 @@ class ResultCache:
 
     def clear(self) -> None:
         self.lru.clear()
+        self.latest.clear()
+
+    def close(self) -> None:
+        """Stop the background refreshes (those running finish)."""
+        self._refresh.shutdown(wait=True, cancel_futures=True)
 
 
 VERSION_SQL = """SELECT (SELECT count(*) FROM loads), (SELECT CAST(max(loaded_at) AS VARCHAR) FROM loads),
@@ -200,9 +270,14 @@ class Read:
     def __init__(self, store: Store, counters: dict):
         self.store = store
         self.counters = counters
+        #: when the read began [s since the epoch]: the time its answers are "as of"
+        self.began = time.time()
         self._cur = None
         self._ws = None
         self._scoped: dict = {}
+        self._holds = 0
+        self._closing = False
+        self._hold_lock = threading.Lock()
 
     @property
     def version(self) -> tuple:
@@ -253,7 +328,41 @@ class Read:
         """``compute()`` cached under the counters of ``deps`` (see :meth:`dependency`) and ``key``."""
         return self.store.results.get((self.dependency(deps, enterprises), *key), compute)
 
+    def cached_or_stale(self, key: tuple, compute: Callable[[], Any], wait: float, deps: Iterable[str] = ALL,
+                        enterprises: frozenset | None = None) -> tuple[Any, float | None]:
+        """As :meth:`cached`, but when the value is not cached and computing it takes longer than ``wait`` [s],
+        the latest earlier value of ``key`` (older counters) and the time it is as of, while this read computes
+        the new value on in the background (:meth:`ResultCache.get_or_stale`); ``(value, None)`` when fresh."""
+        return self.store.results.get_or_stale((self.dependency(deps, enterprises), *key), compute, key,
+                                               self.counters.get("seq", 0), self.began, wait, self.hold)
+
+    def hold(self) -> Callable[[], None]:
+        """Keep this read open past :meth:`close` until the returned release is called (for a value computed
+        in the background from this read's snapshot)."""
+        with self._hold_lock:
+            self._holds += 1
+        done = threading.Event()
+
+        def release() -> None:
+            if done.is_set():
+                return
+            done.set()
+            with self._hold_lock:
+                self._holds -= 1
+                closing = self._closing and self._holds == 0
+            if closing:
+                self._close()
+        return release
+
     def close(self) -> None:
+        """Close the read's transaction and cursors (when the last :meth:`hold` is released, if one is held)."""
+        with self._hold_lock:
+            if self._holds:
+                self._closing = True
+                return
+        self._close()
+
+    def _close(self) -> None:
         scoped, self._scoped = list(self._scoped.values()), {}
         for ws in scoped:
             try:
@@ -328,6 +437,7 @@ class Store:
                 if d.startswith("data:"):
                     c["data"] = c.get("data", 0) + 1
             c["version"] = version
+            c["seq"] = c.get("seq", 0) + 1  # orders the snapshots (ResultCache.get_or_stale)
             current = dict(c)
         if touched:
             self.results.prune(current)
@@ -378,4 +488,5 @@ class Store:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self.results.close()
             self.ws.close()
