@@ -33,6 +33,7 @@ analyst see it. Records that name an id of another tenant are refused with 403, 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -362,11 +363,23 @@ class TenantView:
         return self.read.cached(key, compute, deps, self.access.enterprises if tenant else None)
 
     def cached_or_stale(self, key: tuple, compute, wait: float, deps=ALL, tenant: bool = False):
-        """As :meth:`cached`, but ``(value, as_of)``: when computing the value takes longer than ``wait`` [s],
-        the latest earlier value of the same key and the time it is as of [s since the epoch]
+        """As :meth:`cached`, but ``(value, as_of)``: when the value is not cached and computing it takes longer
+        than ``wait`` [s], the latest earlier value of the same key and the time it is as of [s since the epoch],
+        while the current one is computed in the background on a snapshot of its own
         (:meth:`zhizao.server.store.Read.cached_or_stale`); ``as_of`` is None for a current value. ``key`` must
         name the access signature (an earlier value is then this principal's own)."""
-        return self.read.cached_or_stale(key, compute, wait, deps, self.access.enterprises if tenant else None)
+        return self.read.cached_or_stale(key, compute, wait, self._reading, deps,
+                                         self.access.enterprises if tenant else None)
+
+    @contextmanager
+    def _reading(self, read):
+        """This view reads through ``read`` inside the block (a background refresh of one of its pages, after
+        the request has its answer; see :meth:`cached_or_stale`)."""
+        own, self.read = self.read, read
+        try:
+            yield self
+        finally:
+            self.read = own
 
     @property
     def equipment_table(self) -> pd.DataFrame:

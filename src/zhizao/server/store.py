@@ -25,6 +25,7 @@ DuckDB lets one process own a database file. The server opens it once (:class:`z
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -38,6 +39,8 @@ from zhizao.server import accounts
 
 #: Dependency domains of cached results (see the module docstring).
 DOMAINS = ("data", "register", "verifications", "equipment")
+log = logging.getLogger("zhizao.server")
+
 #: The domains of a cached result that says nothing: everything.
 ALL = DOMAINS
 #: Threads computing the values that stale answers wait for (:meth:`ResultCache.get_or_stale`): fewer than the
@@ -112,6 +115,8 @@ class ResultCache:
         self.latest = LRU(maxsize)
         self._lock = threading.Lock()
         self._flights: dict = {}
+        self._queued: dict = {}  # logical key -> the refresh of it that has not started
+        self._failed: set = set()  # logical keys whose last refresh failed
         self._refresh = ThreadPoolExecutor(max_workers=REFRESH_WORKERS, thread_name_prefix="zhizao-refresh")
         self.hits = 0
         self.misses = 0
@@ -147,53 +152,61 @@ class ResultCache:
     get_or_compute = get
 
     def get_or_stale(self, key, compute: Callable[[], Any], logical, seq: int, as_of: float, wait: float,
-                     hold: Callable[[], Callable[[], None]]) -> tuple[Any, float | None]:
-        """``(value, None)`` for ``key`` as :meth:`get`, unless computing it takes longer than ``wait`` [s] and an
-        earlier value of the same ``logical`` key exists: then ``(that value, its as_of)``, while the new value
-        is computed on in the background (once, however many ask; later requests get it when it is done).
+                     refresh: Callable[[], tuple[Any, int, float]]) -> tuple[Any, float | None]:
+        """``(value, None)`` for ``key`` as :meth:`get`, unless the value is not cached, an earlier value of the
+        same ``logical`` key (the key without its counters) exists and a refresh does not finish within
+        ``wait`` [s]: then ``(the earlier value, the time it is as of)``.
 
-        ``seq`` orders the snapshots the values come from (a value of an older snapshot never replaces a newer
-        one as the latest); ``as_of`` is the time [s since the epoch] of the snapshot of the value computed
-        here. ``hold()`` keeps what ``compute`` reads open until the returned release is called (the
-        request's read transaction outlives the request while its value is computed in the background)."""
+        A refresh computes the value in the background from a snapshot taken when it starts (``refresh()``
+        returns ``(value, seq, as_of)`` of that snapshot, and keeps the value in the cache under its counters),
+        so it is never older than the request; a request joins the refresh of its logical key that has not
+        started yet, or queues one: at most one waits per key, however many ask, and the pages of one tenant
+        refreshed together share their computed elements. ``seq`` orders the snapshots (a value of an older
+        snapshot never replaces a newer one as the latest); ``as_of`` is the time [s since the epoch] of the
+        snapshot of ``key``. After a refresh failed, the next request computes here (and meets the error)."""
         with self._lock:
             if key in self.lru:
                 self.hits += 1
                 return self.lru[key], None
             latest = self.latest.get(logical)
-            flight = self._flights.get(key)
-            owner = flight is None and latest is not None
-            if owner:
-                flight = self._flights[key] = _Flight()
-                self.misses += 1
+            if logical in self._failed:
+                self._failed.discard(logical)
+                latest = None
+            job = None
+            if latest is not None:
+                job = self._queued.get(logical)
+                if job is None:
+                    job = self._queued[logical] = _Flight()
+                    self.misses += 1
+                    self._refresh.submit(self._run_refresh, logical, job, refresh)
         if latest is None:  # nothing to show meanwhile: computed (or waited for) here, as get() does
             value = self.get(key, compute)
             self._keep_latest(logical, value, seq, as_of)
             return value, None
-        assert flight is not None  # ours, or one under way
-        if owner:
-            release = hold()
-
-            def run():
-                try:
-                    flight.value = compute()
-                    self.lru[key] = flight.value
-                    self._keep_latest(logical, flight.value, seq, as_of)
-                except BaseException as e:
-                    flight.error = e
-                finally:
-                    with self._lock:
-                        self._flights.pop(key, None)
-                    flight.event.set()
-                    release()
-            self._refresh.submit(run)
-        if flight.event.wait(wait):
-            if flight.error is not None:
-                raise flight.error
-            return flight.value, None
+        assert job is not None
+        if job.event.wait(wait):
+            if job.error is not None:
+                raise job.error
+            return job.value, None
         with self._lock:
             self.stale += 1
         return latest[0], latest[2]
+
+    def _run_refresh(self, logical, job: _Flight, refresh: Callable[[], tuple[Any, int, float]]) -> None:
+        with self._lock:  # started: a later request queues a refresh of its own (from a later snapshot)
+            if self._queued.get(logical) is job:
+                del self._queued[logical]
+        try:
+            value, seq, as_of = refresh()
+            self._keep_latest(logical, value, seq, as_of)
+            job.value = value
+        except BaseException as e:
+            log.warning("background refresh of %r failed: %s", logical[:3], e)
+            job.error = e
+            with self._lock:
+                self._failed.add(logical)
+        finally:
+            job.event.set()
 
     def _keep_latest(self, logical, value, seq: int, as_of: float) -> None:
         with self._lock:
@@ -275,9 +288,6 @@ class Read:
         self._cur = None
         self._ws = None
         self._scoped: dict = {}
-        self._holds = 0
-        self._closing = False
-        self._hold_lock = threading.Lock()
 
     @property
     def version(self) -> tuple:
@@ -328,41 +338,23 @@ class Read:
         """``compute()`` cached under the counters of ``deps`` (see :meth:`dependency`) and ``key``."""
         return self.store.results.get((self.dependency(deps, enterprises), *key), compute)
 
-    def cached_or_stale(self, key: tuple, compute: Callable[[], Any], wait: float, deps: Iterable[str] = ALL,
+    def cached_or_stale(self, key: tuple, compute: Callable[[], Any], wait: float,
+                        rebind: Callable[[Read], Any], deps: Iterable[str] = ALL,
                         enterprises: frozenset | None = None) -> tuple[Any, float | None]:
-        """As :meth:`cached`, but when the value is not cached and computing it takes longer than ``wait`` [s],
-        the latest earlier value of ``key`` (older counters) and the time it is as of, while this read computes
-        the new value on in the background (:meth:`ResultCache.get_or_stale`); ``(value, None)`` when fresh."""
-        return self.store.results.get_or_stale((self.dependency(deps, enterprises), *key), compute, key,
-                                               self.counters.get("seq", 0), self.began, wait, self.hold)
+        """As :meth:`cached`, but ``(value, as_of)``: when the value is not cached and a refresh takes longer than
+        ``wait`` [s], the latest earlier value of ``key`` and the time it is as of [s since the epoch]
+        (:meth:`ResultCache.get_or_stale`); ``as_of`` is None for a current value. The refresh computes
+        ``compute`` on a read of its own: ``rebind(read)`` is a context manager that points what ``compute``
+        reads at that read while it runs."""
+        store = self.store
 
-    def hold(self) -> Callable[[], None]:
-        """Keep this read open past :meth:`close` until the returned release is called (for a value computed
-        in the background from this read's snapshot)."""
-        with self._hold_lock:
-            self._holds += 1
-        done = threading.Event()
-
-        def release() -> None:
-            if done.is_set():
-                return
-            done.set()
-            with self._hold_lock:
-                self._holds -= 1
-                closing = self._closing and self._holds == 0
-            if closing:
-                self._close()
-        return release
+        def refresh() -> tuple[Any, int, float]:
+            with store.read() as rd, rebind(rd):
+                return rd.cached(key, compute, deps, enterprises), rd.counters.get("seq", 0), rd.began
+        return store.results.get_or_stale((self.dependency(deps, enterprises), *key), compute, key,
+                                          self.counters.get("seq", 0), self.began, wait, refresh)
 
     def close(self) -> None:
-        """Close the read's transaction and cursors (when the last :meth:`hold` is released, if one is held)."""
-        with self._hold_lock:
-            if self._holds:
-                self._closing = True
-                return
-        self._close()
-
-    def _close(self) -> None:
         scoped, self._scoped = list(self._scoped.values()), {}
         for ws in scoped:
             try:
