@@ -256,6 +256,12 @@ def test_a_plant_page_shows_its_earlier_figures_marked_while_the_current_ones_ar
         hb = bearer(login(client, "userb"))
         rb = client.get(f"/plant/site/{SITE_A}?lang=zh", headers=hb)
         assert rb.status_code in (403, 404)
+        # a tenant's upload warms nothing in the background (its pages refresh themselves when asked for)
+        server = client.app.state.server
+        server.warm = True
+        assert post(client, h, "c.csv", states(f"{A}-WC1-M1", 200)).status_code == 201
+        assert not server._warm_running and not server._warm_pending
+        server.warm = False
         # register pages always wait for the current figures, whatever fresh_wait says
         ha = bearer(login(client, "root"))
         client.get("/projects", headers=ha)

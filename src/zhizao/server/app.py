@@ -74,11 +74,15 @@ class Server:
         for what the write changed: the touched enterprises' own results (what their users' pages read), or
         the whole store's when the write touched all data (``touched`` None: at start, or ``data:*``). One
         warm-up at a time; writes during one add to what the next one warms. Nothing to warm when the write
-        changed no data. A tenant's upload thus never makes the server recompute the whole store."""
+        changed no data. A tenant's upload thus never makes the server recompute the whole store. With
+        ``fresh_wait``, a tenant's upload warms nothing: its pages show their earlier figures while they refresh
+        themselves, and warming them too would compute them twice."""
         if not self.warm or (touched is not None and not any(d.startswith("data") for d in touched)):
             return
         if touched is None or "data:*" in touched:
             targets = {"*"}
+        elif self.fresh_wait is not None:
+            return
         else:
             targets = {d.split(":", 1)[1] for d in touched if d.startswith("data:")}
         with self._warm_lock:
