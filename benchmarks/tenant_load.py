@@ -20,7 +20,9 @@ Not a timed test. Steps:
 
 4. stops the server and checks the store: every record of every upload answered 2xx is stored exactly once,
    nothing of another (`lost`, `duplicated`, `unexpected`), no record of the benchmark machines quarantined;
-5. writes ``benchmarks/results/tenant_load.json`` and ``.md``.
+5. writes ``benchmarks/results/tenant_load.json`` and ``.md``, with how many dashboard answers were plant
+   pages showing their earlier figures (``zhizao serve --fresh-wait``, the default) and how old those figures
+   were (the page's ``data-as-of`` mark against the time of the answer).
 
 Targets (issue 14): 0 answers 5xx, 0 records lost or duplicated, upload p95 < 2 s, dashboard p95 < 500 ms.
 
@@ -28,6 +30,8 @@ Usage::
 
     .venv/bin/python benchmarks/tenant_load.py              # ~3-5 min on 2 cores
     .venv/bin/python benchmarks/tenant_load.py --quick      # 20 s, smaller programme
+    .venv/bin/python benchmarks/tenant_load.py --always-fresh --out benchmarks/results/tenant_load_always_fresh.json
+                                                            # the baseline: every page waits for current figures
 """
 
 from __future__ import annotations
