@@ -21,6 +21,9 @@ DuckDB lets one process own a database file. The server opens it once (:class:`z
   under the tenant's counters (:meth:`Read.scoped`): a tenant's pages after its upload compute its elements
   once, not once per table of the page.
   Counters only grow, so a key of an older counter is never asked for again; such entries are dropped.
+- keeps the latest value of each cached key whatever its counters, so that a page whose figures changed can
+  show its earlier figures, marked with their time, while one background worker refreshes it from a snapshot
+  of its own (:meth:`ResultCache.get_or_stale`, ``zhizao serve --fresh-wait``; docs/server.md).
 """
 
 from __future__ import annotations
@@ -37,10 +40,10 @@ from typing import Any
 import zhizao
 from zhizao.server import accounts
 
-#: Dependency domains of cached results (see the module docstring).
-DOMAINS = ("data", "register", "verifications", "equipment")
 log = logging.getLogger("zhizao.server")
 
+#: Dependency domains of cached results (see the module docstring).
+DOMAINS = ("data", "register", "verifications", "equipment")
 #: The domains of a cached result that says nothing: everything.
 ALL = DOMAINS
 #: Threads computing the values that stale answers wait for (:meth:`ResultCache.get_or_stale`): fewer than the
