@@ -503,12 +503,40 @@ def test_a_naive_calendar_time_of_a_scope_in_one_zone_is_read_in_that_zone(make_
     assert k.loc["S", ["pbt", "apt", "unaccounted"]].tolist() == [57600.0, 25200.0, 32400.0]
 
 
-def test_a_naive_labour_time_of_a_scope_spanning_zones_is_read_in_its_first_zone_by_name(make_ws):
-    # documented, not chosen: labour booked to W (Berlin and Shanghai) at a naive 08:00-16:00 is read in
-    # Asia/Shanghai (first by name): 00:00-08:00Z, so its 8 attendance hours fall on 2024-05-06 UTC before 08:00
+def test_a_naive_measurement_time_of_a_scope_spanning_zones_is_read_in_its_first_zone_and_flagged(make_ws):
+    # labour booked to W (Berlin and Shanghai) at a naive 08:00-16:00 has no one right zone: stored (a
+    # measurement to keep), read in Asia/Shanghai (first by name): 00:00-08:00Z, and both its time stamps
+    # flagged ambiguous_time_zone; the data-quality table counts them for W, its machines and nothing else.
+    # Not flagged: the same with an offset; an energy record booked to a machine (its own zone); labour of a
+    # scope in one zone (V: MV only)
     eq = [{"equipment_id": "MB", "work_center": "W", "timezone": "Europe/Berlin"},
-          {"equipment_id": "MS", "work_center": "W", "timezone": "Asia/Shanghai"}]
-    ws = make_ws({"equipment": eq, "labour": [{"scope": "W", "start": "2024-05-06 08:00:00",
-                                               "end": "2024-05-06 16:00:00", "attendance_hours": 8}]})
-    start, end = ws.con.execute("SELECT start, \"end\" FROM labour").fetchall()[0]
+          {"equipment_id": "MS", "work_center": "W", "timezone": "Asia/Shanghai"},
+          {"equipment_id": "MV", "work_center": "V", "timezone": "Europe/Berlin"}]
+    ws = make_ws({"equipment": eq,
+                  "labour": [{"scope": "W", "start": "2024-05-06 08:00:00", "end": "2024-05-06 16:00:00",
+                              "attendance_hours": 8},
+                             {"scope": "W", "start": "2024-05-06T16:00:00+08:00", "end": "2024-05-06T18:00:00+08:00",
+                              "attendance_hours": 2},
+                             {"scope": "V", "start": "2024-05-06 08:00:00", "end": "2024-05-06 16:00:00",
+                              "attendance_hours": 8}],
+                  "energy": [{"meter_id": "E1", "equipment_id": "MB", "scope": "W", "start": "2024-05-06 08:00:00",
+                              "end": "2024-05-06 09:00:00", "carrier": "electricity", "quantity": 5.0,
+                              "unit": "kWh"}]})
+    start, end = ws.con.execute("SELECT start, \"end\" FROM labour WHERE attendance_hours = 8 AND scope = 'W'"
+                                ).fetchall()[0]
     assert (pd.Timestamp(start), pd.Timestamp(end)) == (pd.Timestamp(_t("00:00")), pd.Timestamp(_t("08:00")))
+    flags = ws.con.execute('SELECT "table", flag, "column", entity, raw FROM record_flags ORDER BY "column"'
+                           ).fetchall()
+    assert flags == [("labour", "ambiguous_time_zone", "end", "W", "2024-05-06 16:00:00"),
+                     ("labour", "ambiguous_time_zone", "start", "W", "2024-05-06 08:00:00")]
+    kw = dict(period="all", start="2024-05-06T00:00:00Z", end="2024-05-07T00:00:00Z")
+    dq = ws.data_quality("equipment", **kw)
+    dq = dq[dq["check"] == "ambiguous_time_zone"]
+    assert dict(zip(dq["equipment_id"], dq["value"])) == {"MB": 2.0, "MS": 2.0}
+    dq = ws.data_quality("work_center", **kw)
+    assert dict(zip(*dq[dq["check"] == "ambiguous_time_zone"][["work_center", "value"]].T.values)) == {"W": 2.0}
+
+    from zhizao.i18n import translations
+    from zhizao.report.summaries import check_label
+
+    assert translations("zh").gettext(check_label("ambiguous_time_zone")) == "多时区范围内未带偏移的时间"

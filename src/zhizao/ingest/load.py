@@ -38,7 +38,10 @@ Local time: a naive time stamp is local to its zone (the mapping's ``timezone``,
 UTC). In a repeated hour (the fold when clocks go back) it is the *earlier* of the two instants, and the
 stored record is flagged ``ambiguous_local_time`` in the store's ``record_flags`` table (which the
 data-quality table reads); a local time that does not exist (the gap when clocks go forward) is
-quarantined as ``nonexistent_local_time``.
+quarantined as ``nonexistent_local_time``. A naive time of a record booked to a scope whose equipment lie in
+several zones has no one right zone: a calendar entry is quarantined (``ambiguous_time_zone``); an energy,
+labour, quality or process-variable record is stored, read in the scope's zone first by name, and flagged
+``ambiguous_time_zone`` in ``record_flags`` (give an offset, or the mapping's ``timezone``, to avoid both).
 
 Record identity: a record's key identifies it (:attr:`zhizao.schema.Table.key`), except for *events*: rows of
 tables whose key leaves them unnamed (quality results without ``unit_id``, counts at an instant without
@@ -116,6 +119,10 @@ class LoadReport:
 #: tables whose naive time stamps booked to a scope whose equipment lie in several zones are quarantined
 #: (``ambiguous_time_zone``): a calendar entry is read as instants, and no one zone is right for every machine
 ZONE_CHECKED = ("calendar",)
+#: tables whose naive time stamps of a record booked to a scope (not to an equipment) whose equipment lie in
+#: several zones are stored, read in the zone first by name, and flagged ``ambiguous_time_zone`` in
+#: ``record_flags`` (the data-quality table counts them): the records themselves are measurements to keep
+ZONE_FLAGGED = ("energy", "labour", "quality", "variables")
 _OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 #: the largest UTC offset in use anywhere [s] (+14:00, Line Islands)
 _MAX_OFFSET_S = 14 * 3600
@@ -587,6 +594,15 @@ def _store(con: duckdb.DuckDBPyConnection, table: str, checked: str, source_sql:
                  for c in spec.columns if c.type == "timestamp"]
         con.execute('INSERT INTO record_flags ("table", _source, _record, flag, "column", entity, ts, raw) '
                     + " UNION ALL ".join(parts))
+    if table in ZONE_FLAGGED:  # naive times of a record booked to a scope whose equipment lie in several zones
+        own = " AND equipment_id IS NULL" if "equipment_id" in spec.names else ""
+        parts = [f"""SELECT {_lit(table)}, {source_sql}, {record_sql}, 'ambiguous_time_zone', {_lit(c.name)},
+                            scope, "{c.name}", "_raw_{c.name}"
+                     FROM {checked} WHERE _rule IS NULL AND _zz_nzones > 1{own} AND "{c.name}" IS NOT NULL
+                       AND NOT regexp_matches("_raw_{c.name}", '{_OFFSET_RE}')"""
+                 for c in spec.columns if c.type == "timestamp"]
+        con.execute('INSERT INTO record_flags ("table", _source, _record, flag, "column", entity, ts, raw) '
+                    + " UNION ALL ".join(parts))
     return int(loaded), int(quarantined)
 
 
@@ -752,7 +768,7 @@ def _parse_select(table: str, mapping: Mapping, mapped: str, carried: str, dst: 
     tz_expr, tz_join = _tz_join(table, mapping)
     joins = [tz_join] if tz_join else []
     parsed = [f"{tz_expr} AS _zz_zone"]
-    if table in ZONE_CHECKED:  # the zones of the scope that a naive time would be local to
+    if table in ZONE_CHECKED or table in ZONE_FLAGGED:  # the zones of the scope a naive time would be local to
         parsed.append("CAST(NULL AS BIGINT) AS _zz_nzones, CAST(NULL AS VARCHAR) AS _zz_zones" if mapping.timezone
                       else "_zz_tzs._zz_n AS _zz_nzones, _zz_tzs._zz_list AS _zz_zones")
     for c in TABLES[table].columns:

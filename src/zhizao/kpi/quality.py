@@ -31,6 +31,8 @@ CHECKS = {
 #: time stamps of an entity in a period)
 RECORD_FLAGS = {
     "ambiguous_local_time": "naive local times in a repeated daylight-saving hour, read as the earlier instant",
+    "ambiguous_time_zone": "naive times of records booked to a scope whose equipment lie in several time zones, "
+                           "read in the zone first by name",
 }
 
 

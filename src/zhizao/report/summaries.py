@@ -66,6 +66,7 @@ DQ_CHECKS = {
     "counter_outage": (N_("Counter outage"), "s"),
     "meter_outage": (N_("Meter outage"), "s"),
     "ambiguous_local_time": (N_("Ambiguous local times"), "count"),
+    "ambiguous_time_zone": (N_("Times of a scope in several zones"), "count"),
 }
 
 

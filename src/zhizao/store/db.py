@@ -14,7 +14,8 @@ Beside the canonical tables:
   ``"table"``, ``_source`` and ``_record`` (the stored record), ``flag``, ``"column"``, ``entity`` (its
   equipment_id, else scope), ``ts`` (the instant stored) and ``raw`` (the value as given). Flags written by
   the loaders: ``ambiguous_local_time`` (a naive local time in a repeated hour, stored as the earlier of its
-  two instants);
+  two instants), ``ambiguous_time_zone`` (a naive time of an energy, labour, quality or variable record booked
+  to a scope whose equipment lie in several zones, read in the zone first by name);
 - ``loads`` (the file log), ``verifications`` (stored verification results), ``meta`` (store housekeeping).
 
 Opening a store that holds time stamps outside the plausible range, or NaN and infinite numbers (loaded by an
