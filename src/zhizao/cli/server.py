@@ -20,6 +20,8 @@ from zhizao.messages import define
 from zhizao.server import FRESH_WAIT
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
+OPCUA_NODES = define("cli.opcua_nodes", "%(opcua)s --opcua but %(nodes)s --nodes: give one nodes file per OPC UA "
+                                        "server, in the same order")
 console = Console()
 
 
@@ -76,16 +78,49 @@ def serve(db: str = DB,
                                            help="seconds a dashboard page waits for figures with the latest "
                                                 "uploads before it shows the earlier ones, marked with their time"),
           always_fresh: bool = typer.Option(False, "--always-fresh",
-                                            help="pages always wait for figures with the latest uploads")):
-    """Run the REST API and the web dashboard (FastAPI; OpenAPI at /openapi.json)."""
+                                            help="pages always wait for figures with the latest uploads"),
+          mqtt: list[str] = typer.Option([], "--mqtt", help="HOST:PORT of an MQTT broker to subscribe to and "
+                                                             "store from (repeatable; see docs/live.md)"),
+          mqtt_prefix: str = typer.Option("zhizao/v1", "--mqtt-prefix", help="topic prefix of --mqtt"),
+          mqtt_username: str | None = typer.Option(None, "--mqtt-username"),
+          mqtt_password: str | None = typer.Option(None, "--mqtt-password", envvar="ZHIZAO_MQTT_PASSWORD",
+                                                   help="password (or ZHIZAO_MQTT_PASSWORD)"),
+          opcua: list[str] = typer.Option([], "--opcua", help="opc.tcp://HOST:PORT/PATH of an OPC UA server to "
+                                                               "subscribe to (repeatable, each with --nodes)"),
+          nodes: list[Path] = typer.Option([], "--nodes", help="nodes file (YAML) of each --opcua, in order")):
+    """Run the REST API and the web dashboard (FastAPI; OpenAPI at /openapi.json), and with --mqtt or --opcua
+    the live sources, storing into the same store."""
     from zhizao.server import serve as run
+
+    live = _live_sources(mqtt, mqtt_prefix, mqtt_username, mqtt_password, opcua, nodes)
 
     ws = _open(db, must_exist=False)  # create the store and the account tables, check that no one holds it
     ws.close()
     console.print(f"zhizao server on http://{host}:{port}/ (store {db}); Ctrl-C to stop", markup=False,
                   highlight=False)
     run(db, host, port, max_upload_mb, not no_warm, secure_cookies, log_level,
-        fresh_wait=None if always_fresh else fresh_wait)
+        fresh_wait=None if always_fresh else fresh_wait, live=live)
+
+
+def _live_sources(mqtt: list[str], prefix: str, username: str | None, password: str | None, opcua: list[str],
+                  nodes: list[Path]) -> list:
+    """The live sources of ``serve`` (exit 2 with one line when an address or a nodes file is wrong)."""
+    from zhizao.cli.live import BAD_ENDPOINT, NO_SUCH_FILE, parse_broker_arg
+    from zhizao.server.live import MqttSource, OpcUaSource
+
+    if len(nodes) != len(opcua):
+        _main.fail(OPCUA_NODES, opcua=len(opcua), nodes=len(nodes))
+    out: list = []
+    for b in mqtt:
+        host, port = parse_broker_arg(b)
+        out.append(MqttSource(host, port, prefix=prefix, username=username, password=password))
+    for k, (endpoint, f) in enumerate(zip(opcua, nodes)):
+        if not endpoint.startswith("opc.tcp://"):
+            _main.fail(BAD_ENDPOINT, endpoint=endpoint)
+        if not f.is_file():
+            _main.fail(NO_SUCH_FILE, path=str(f))
+        out.append(OpcUaSource(endpoint, f, name="opcua" if len(opcua) == 1 else f"opcua{k + 1}"))
+    return out
 
 
 def user_add(name: str = typer.Argument(..., help="user name"),

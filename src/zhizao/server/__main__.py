@@ -13,6 +13,14 @@ p.add_argument("--no-warm", action="store_true")
 p.add_argument("--log-level", default="info")
 p.add_argument("--fresh-wait", type=float, default=FRESH_WAIT)
 p.add_argument("--always-fresh", action="store_true")
+p.add_argument("--mqtt", action="append", default=[], help="HOST:PORT of an MQTT broker (repeatable)")
+p.add_argument("--mqtt-prefix", default="zhizao/v1")
 a = p.parse_args()
+live = []
+for b in a.mqtt:
+    from zhizao.live import parse_broker
+    from zhizao.server.live import MqttSource
+
+    live.append(MqttSource(*parse_broker(b), prefix=a.mqtt_prefix))
 serve(a.db, a.host, a.port, a.max_upload_mb, not a.no_warm, log_level=a.log_level,
-      fresh_wait=None if a.always_fresh else a.fresh_wait)
+      fresh_wait=None if a.always_fresh else a.fresh_wait, live=live)

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,9 @@ from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
 from zhizao.server.errors import ApiError, body
 from zhizao.server.store import Store
+
+if TYPE_CHECKING:
+    from zhizao.server.live import LiveSources
 
 log = logging.getLogger("zhizao.server")
 HERE = Path(__file__).parent
@@ -43,7 +46,7 @@ class Server:
     """What the application holds: the store, authentication, settings."""
 
     def __init__(self, db, max_upload_mb: float = 200, warm: bool = True, secure_cookies: bool = False,
-                 cache_size: int = 256, limits=None, fresh_wait: float | None = None):
+                 cache_size: int = 256, limits=None, fresh_wait: float | None = None, live=()):
         from zhizao.server.uploads import clean_stale_folders
 
         clean_stale_folders()  # upload folders of a server that crashed
@@ -54,6 +57,12 @@ class Server:
         #: seconds a cached page waits for its current value before the earlier one is shown (None: always)
         self.fresh_wait = fresh_wait
         self.warm = warm
+        #: the live sources the server hosts (``zhizao serve --mqtt/--opcua``), started by :meth:`start`
+        self.live: LiveSources | None = None
+        if live:
+            from zhizao.server.live import LiveSources  # paho and asyncua only for a server with live sources
+
+            self.live = LiveSources(self, live)
         self._warm_lock = threading.Lock()
         self._warm_running = False
         self._warm_pending: set = set()  # "*" (the whole store) and enterprise ids still to warm
@@ -68,6 +77,8 @@ class Server:
         if self.warm:
             self.ready.clear()
             self.after_write()
+        if self.live is not None:
+            self.live.start()
 
     def after_write(self, touched=None) -> None:
         """After a write: warm again, in the background, the stage results the dashboard's pages start from,
@@ -157,6 +168,8 @@ class Server:
             return ws.verify_project(project_id, indicators=indicators, confidence=confidence)
 
     def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()  # their last batches commit before the store closes
         self.store.close()
 
 
@@ -295,7 +308,7 @@ def _wants_html(request: Request) -> bool:
 
 def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = True,
                secure_cookies: bool = False, cache_size: int = 256, limits=None,
-               fresh_wait: float | None = None) -> FastAPI:
+               fresh_wait: float | None = None, live=()) -> FastAPI:
     """The zhizao server application over the store ``db``.
 
     Parameters
@@ -317,12 +330,15 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
         earlier figures, marked with the time they are as of, and refreshes itself (the new ones are computed
         on in the background). None (the default here; ``zhizao serve`` uses :data:`zhizao.server.FRESH_WAIT`): pages
         always wait for the current figures.
+    live : sequence of zhizao.server.live.MqttSource or OpcUaSource
+        Live sources the server subscribes to when it starts (:meth:`Server.start`; ``zhizao serve`` starts
+        it), writing into the store it serves (:mod:`zhizao.server.live`).
     """
     import zhizao.portfolio
     import zhizao.verify
 
     server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
-                    cache_size=cache_size, limits=limits, fresh_wait=fresh_wait)
+                    cache_size=cache_size, limits=limits, fresh_wait=fresh_wait, live=live)
     app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None,
                   description="ISO 22400 KPIs, verified transformation results and programme statistics of a "
                               "zhizao store. Authenticate with an API key (X-API-Key: zk_...) or a session token "

@@ -1,0 +1,96 @@
+"""One store, many sources: ``zhizao serve --mqtt`` subscribes to a broker and stores into the store it serves
+(issue 15). Against a real Eclipse Mosquitto on a loopback port (skipped if mosquitto is missing)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from canonical import wait_for
+from test_server_support import A, B, bearer, clone, login, make_client
+from zhizao.live import MqttPublisher, topic_for
+from zhizao.live.broker import Mosquitto, mosquitto_binary
+
+pytest.importorskip("fastapi")
+
+
+def _hierarchy(db, eq: str) -> dict:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        r = con.execute("SELECT equipment_id, work_center, area, site, enterprise FROM equipment "
+                        "WHERE equipment_id = ?", [eq]).fetchone()
+    finally:
+        con.close()
+    return dict(zip(("equipment", "work_center", "area", "site", "enterprise"), r))
+
+
+@pytest.mark.skipif(mosquitto_binary() is None,
+                    reason="mosquitto is not installed (apt-get install mosquitto; .ci/run installs it)")
+def test_the_server_stores_live_mqtt_records_and_its_pages_show_them(tmp_path):
+    from zhizao.server.live import MqttSource
+
+    broker = Mosquitto(tmp_path / "mosquitto").start()
+    db = clone(tmp_path / "live.duckdb")
+    eq = f"{A}-WC1-M1"
+    h = _hierarchy(db, eq)
+    client = make_client(db, live=[MqttSource("127.0.0.1", broker.port, client_id="zhizao-test-server")])
+    server = client.app.state.server
+    pub = None
+    try:
+        ha, hb = bearer(login(client, "usera")), bearer(login(client, "userb"))
+        server.start()
+        assert server.live.listeners[0].wait_subscribed(30)
+        kpi = "/api/v1/kpi?level=equipment&period=all"
+        before = {r["equipment_id"]: r["pq"] for r in client.get(kpi, headers=ha).json()}
+        for path in ("/plant", kpi):  # B's results, cached before A's live records arrive
+            assert client.get(path, headers=hb).status_code == 200
+        misses = server.store.results.misses
+        rec = {"end": "2026-01-05T10:00:00+08:00", "produced": 7}
+        pub = MqttPublisher("127.0.0.1", broker.port)
+        assert pub.wait_connected(30)
+        t = topic_for("production", h["equipment"], h["work_center"], h["area"], h["site"], h["enterprise"])
+        pub.publish(t, json.dumps(rec))
+        pub.publish(t, json.dumps(rec))  # the same record again (a publisher's resend): stored once
+
+        def seen():
+            rows = {r["equipment_id"]: r["pq"] for r in client.get(kpi, headers=ha).json()}
+            return rows if rows.get(eq) == (before.get(eq) or 0) + 7 else None
+        wait_for(seen, 60, "the live record in tenant A's KPIs")
+        # B's cached results were not recomputed by A's live batch
+        misses_a = server.store.results.misses
+        for path in ("/plant", kpi):
+            assert client.get(path, headers=hb).status_code == 200
+        assert server.store.results.misses == misses_a and misses_a > misses
+        status = server.live.status()[0]
+        assert status["subscribed"] and status["error"] is None and status["loaded"] == 1
+    finally:
+        if pub is not None:
+            pub.close()
+        server.close()
+        broker.stop()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        n = con.execute("SELECT count(*) FROM production WHERE equipment_id = ? AND _source LIKE 'live:%'",
+                        [eq]).fetchone()[0]
+    finally:
+        con.close()
+    assert n == 1
+
+
+def test_serve_refuses_live_sources_it_cannot_use(tmp_path):
+    from typer.testing import CliRunner
+
+    from zhizao.cli.main import app
+
+    db = str(clone(tmp_path / "s.duckdb"))
+    for args, text in ((["--opcua", "opc.tcp://127.0.0.1:4840/x"], "--nodes"),
+                       (["--opcua", "http://x", "--nodes", db], "opc.tcp://"),
+                       (["--opcua", "opc.tcp://127.0.0.1:4840/x", "--nodes", str(tmp_path / "no.yaml")],
+                        "no such file"),
+                       (["--mqtt", "broker:port"], "--broker")):
+        r = CliRunner().invoke(app, ["serve", "--db", db, *args])
+        assert r.exit_code == 2, (args, r.output)
+        assert text in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert B  # the store's second tenant is untouched by the refusals
