@@ -143,6 +143,18 @@ def _programme_table(df: pd.DataFrame, size: int = 20, confidence: float = 0.9) 
     return rows
 
 
+def plan_runs(base_seeds: list[int], n_base: int, n_scn: int, n_noeff: int,
+              chosen: set[str] | None = None) -> list[tuple[str, int, int]]:
+    """The runs (scenario, seed, projects) in their order: the first base seed, the other scenarios (seeds
+    201 on, in the order of SCENARIOS, whether or not they are chosen), the other base seeds; only the
+    ``chosen`` scenarios if given."""
+    runs = [("base", base_seeds[0], n_base)]
+    runs += [(sc, 201 + i, n_noeff if sc == "no_effect" else n_scn)
+             for i, sc in enumerate(s for s in SCENARIOS if s != "base")]
+    runs += [("base", s, n_base) for s in base_seeds[1:]]
+    return runs if chosen is None else [r for r in runs if r[0] in chosen]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="one base seed of 60 projects, 20 per scenario")
@@ -178,13 +190,8 @@ def main() -> None:
                 done[tuple(run["key"])] = run
     elif checkpoint.exists():
         checkpoint.unlink()
-    runs = [("base", base_seeds[0], n_base)]
     n_noeff = a.no_effect or (20 if a.quick else 300)
-    runs += [(sc, 201 + i, n_noeff if sc == "no_effect" else n_scn)
-             for i, sc in enumerate(s for s in SCENARIOS if s != "base")]
-    runs += [("base", s, n_base) for s in base_seeds[1:]]
-    if chosen is not None:
-        runs = [r for r in runs if r[0] in chosen]
+    runs = plan_runs(base_seeds, n_base, n_scn, n_noeff, chosen)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for scenario, seed, n in runs:
