@@ -15,6 +15,7 @@ from zhizao.verify.uncertainty import (
     log_ratio_interval,
     long_run_variance,
     serial_correlation,
+    serial_correlation_panel,
     welch_df,
 )
 
@@ -184,6 +185,52 @@ def test_serial_correlation_test_has_its_level_and_finds_persistent_monthly_nois
     # too few residual degrees of freedom: no test
     out = serial_correlation([np.arange(3.0)], [np.c_[np.ones(3), np.arange(3.0)]])
     assert out["p_value"] == 1.0 and out["df"] == 1
+
+
+def test_serial_correlation_panel_statistic_by_hand():
+    # intercept only: residuals of 1..6 are -2.5 .. 2.5, lag-1 sum 8.75 over 17.5 -> r 0.5; the alternating
+    # series has r -5/6; the statistic is their mean, whatever each series' scale
+    one = np.ones((6, 1))
+    up, alt = np.arange(1.0, 7.0), np.array([1.0, -1.0] * 3)
+    out = serial_correlation_panel([up, alt], [one, one], n_sim=999)
+    assert out["r"] == pytest.approx((0.5 - 5 / 6) / 2)
+    assert out["series"] == 2 and out["df"] == 10
+    scaled = serial_correlation_panel([1e4 * up, 1e-3 * alt], [one, one], n_sim=999)
+    assert scaled["r"] == pytest.approx(out["r"]) and scaled["p_value"] == out["p_value"]
+    # a series without residual variation is left out; a steady rise is positive serial correlation
+    rise = serial_correlation_panel([up, np.full(6, 3.0), up + 0.1], [one, one, one], n_sim=999)
+    assert rise["series"] == 2 and rise["r"] == pytest.approx(0.5) and rise["p_value"] < 0.01
+    # Monte Carlo p-value (1 + hits) / (n_sim + 1): at least 1 / (n_sim + 1), and reproducible
+    assert rise["p_value"] >= 1 / 1000
+    assert serial_correlation_panel([up, alt], [one, one], n_sim=999) == out
+    assert serial_correlation_panel([np.arange(3.0)], [np.c_[np.ones(3), np.arange(3.0)]])["p_value"] == 1.0
+
+
+def test_serial_correlation_panel_has_its_level_and_sees_more_than_the_total():
+    # four cost categories of different size, 6 + 6 months, each regressed on the month's output: under
+    # independent noise the test rejects at its level (10 %), however unequal the categories' variances; with
+    # AR(1) noise phi 0.8 it rejects far more often than the exact test on the categories' total
+    rng = np.random.default_rng(12)
+    scales = [30.0, 9.0, 52.0, 9.0]
+
+    def rates(phi, reps=300):
+        hits_panel = hits_total = 0
+        for _ in range(reps):
+            ys, Xs, tot = [], [], []
+            for _w in range(2):
+                X = np.c_[np.ones(6), 1 + 0.05 * rng.standard_normal(6)]
+                parts = [s * X @ [0.5, 0.5] + 0.02 * s * ar1(rng, 6, phi)[0] for s in scales]
+                ys += parts
+                Xs += [X] * len(parts)
+                tot.append(np.sum(parts, axis=0))
+            hits_panel += serial_correlation_panel(ys, Xs, n_sim=999)["p_value"] < 0.10
+            hits_total += serial_correlation(tot, Xs[::len(scales)])["p_value"] < 0.10
+        return hits_panel / reps, hits_total / reps
+
+    panel0, total0 = rates(0.0)
+    assert 0.05 <= panel0 <= 0.15 and 0.05 <= total0 <= 0.15
+    panel8, total8 = rates(0.8)
+    assert panel8 >= 0.75 and panel8 >= total8 + 0.2
 
 
 def test_effective_n_of_weights():

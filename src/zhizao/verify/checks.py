@@ -92,9 +92,9 @@ OUT_OF_SAMPLE = define("verify.check.out_of_sample",
                        "out of sample (%(folds)s blocks of the baseline) the model predicts with NMBE %(nmbe)s and "
                        "CV(RMSE) %(cv_rmse)s against %(cv_rmse_in)s in sample (p = %(p)s)")
 SERIAL_CORRELATION = define("verify.check.serial_correlation",
-                            "the monthly residuals drift together (lag-1 autocorrelation %(r)s over %(n)s months, "
-                            "Durbin-Watson p = %(p)s < %(limit)s): the interval, which takes months as "
-                            "independent, is too narrow")
+                            "the monthly residuals of %(series)s drift together (lag-1 autocorrelation %(r)s over "
+                            "%(n)s months, Durbin-Watson p = %(p)s < %(limit)s): the interval, which takes months "
+                            "as independent, is too narrow")
 ADJ_POSITIVE = define("verify.check.adjusted_baseline_positive",
                       "the adjusted baseline is %(value)s: not positive, no improvement can be stated")
 IMPROVEMENT_RANGE = define("verify.check.improvement_range",
@@ -138,7 +138,8 @@ NOTE_MODEL = define("verify.note.model",
 WORDS = {w: define(f"verify.word.{w.replace(' ', '_')}", w) for w in (
     "baseline", "reporting", "counter", "meter", "time", "products", "months", "production hours",
     "produced units", "hour", "day", "week", "month", "a constant", "none", "cost", "development cycle",
-    "output and production time", "inspected or produced units", "baseline or reporting")}
+    "output and production time", "inspected or produced units", "baseline or reporting", "the total cost",
+    "each cost category")}
 # -- why a baseline model fails the validity checks (zhizao.verify.model) ---------------------------------------
 FAIL_F_TEST = define("verify.model.f_test", "F-test p %(p)s >= %(limit)s")
 FAIL_F_UNDEFINED = define("verify.model.f_test_undefined", "F-test undefined")

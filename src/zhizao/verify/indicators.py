@@ -63,7 +63,7 @@ from zhizao.verify.panel import Panel, cell_sums, split_hours
 from zhizao.verify.ratios import StandardisedRatio, ratio_of_means, standardised_ratio
 from zhizao.verify.result import INDICATORS, VerificationResult
 from zhizao.verify.series import best_degree_days, cached_series, degree_days
-from zhizao.verify.uncertainty import level_shift, serial_correlation, sum_variance
+from zhizao.verify.uncertainty import level_shift, serial_correlation, serial_correlation_panel, sum_variance
 
 if TYPE_CHECKING:
     from zhizao.api import Workspace
@@ -869,10 +869,18 @@ def _has_price_index(inputs: VerificationInputs, sid: str) -> bool:
 def _monthly_costs(inputs: VerificationInputs, scope: str, tz: str) -> tuple[np.ndarray, np.ndarray]:
     """Month starts [ms] and the scope's operating cost per month at baseline prices (deflated by its price
     indices; each cost record split over months in proportion to time), over all its costs (built once)."""
-    def build() -> tuple[np.ndarray, np.ndarray]:
+    keys, total, _by_category = _monthly_category_costs(inputs, scope, tz)
+    return keys, total
+
+
+def _monthly_category_costs(inputs: VerificationInputs, scope: str, tz: str
+                            ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """:func:`_monthly_costs` and, per cost category, its own monthly cost at baseline prices (NaN in the
+    months where the category has no booking): the series of the serial-correlation check."""
+    def build() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         c = inputs.costs(scope)
         if c.empty:
-            return np.empty(0, np.int64), np.empty(0)
+            return np.empty(0, np.int64), np.empty(0), {}
         a, b = default_range(int(c["s"].min()), int(c["e"].max()), "month", tz)
         idx = _price_indices(inputs, list(inputs.scope(scope).chain), a, b, tz)
         edges = bucket_edges(a, b, "month", tz)
@@ -881,16 +889,19 @@ def _monthly_costs(inputs: VerificationInputs, scope: str, tz: str) -> tuple[np.
         s_all, e_all, amount = c["s"].to_numpy(np.int64), c["e"].to_numpy(np.int64), c["amount"].to_numpy(float)
         total = np.zeros(edges.size - 1)
         booked = np.zeros(edges.size - 1, bool)
+        by_category = {}
         for cat in sorted({x for x in cats if not pd.isna(x)}):
             m = cats == cat
             rec, seg, frac = split_over(s_all[m], e_all[m], edges[:-1], edges[1:])
             sums = np.bincount(seg, weights=frac * amount[m][rec], minlength=edges.size - 1)
-            booked |= np.bincount(seg, minlength=edges.size - 1) > 0
+            has = np.bincount(seg, minlength=edges.size - 1) > 0
+            booked |= has
             col = f"price_index:{cat}" if f"price_index:{cat}" in idx else "price_index"
             if col in idx:
                 sums = sums / idx[col].reindex(months).to_numpy(float)
             total = total + sums
-        return edges[:-1].astype(np.int64), np.where(booked, total, np.nan)
+            by_category[str(cat)] = np.where(has, sums, np.nan)
+        return edges[:-1].astype(np.int64), np.where(booked, total, np.nan), by_category
     return inputs.memo(("monthly_costs", scope), build)
 
 
@@ -904,18 +915,29 @@ def _month_edges(inputs: VerificationInputs, a_ms: int, b_ms: int, tz: str) -> n
 
 def _serial_correlation_check(run: _Run, bmon: pd.DataFrame, rmon: pd.DataFrame) -> dict[str, Any]:
     """The monthly cost residuals of the baseline and the reporting window (each regressed on its output)
-    drift together: the cost interval, which takes months as independent, is too narrow
+    drift together: the cost interval, which takes months as independent, is too narrow.
+
+    Where the costs are booked in two or more categories, each with a cost in every month of both windows,
+    each category's series in each window is a series of the panel test
+    (:func:`zhizao.verify.uncertainty.serial_correlation_panel`): four categories hold four times the
+    residual degrees of freedom of their total. Otherwise the total's exact Durbin-Watson test
     (:func:`zhizao.verify.uncertainty.serial_correlation`)."""
-    ys: list[NDArray[np.float64]] = []
     Xs: list[NDArray[np.float64]] = []
     for f_ in (bmon, rmon):
         q = f_["gq"].to_numpy(float)
-        X = np.c_[np.ones(q.size), q] if q.size >= 3 and np.ptp(q) > 0 else np.ones((q.size, 1))
-        ys.append(f_["cost"].to_numpy(float))
-        Xs.append(X)
-    sc = serial_correlation(ys, Xs)
+        Xs.append(np.c_[np.ones(q.size), q] if q.size >= 3 and np.ptp(q) > 0 else np.ones((q.size, 1)))
+    cats = [c for c in bmon.columns if c.startswith("category:") and c in rmon.columns
+            and all(bool((np.isfinite(f_[c]) & (f_[c] > 0)).all()) for f_ in (bmon, rmon))]
+    if len(cats) >= 2:
+        sc = serial_correlation_panel([f_[c].to_numpy(float) for c in cats for f_ in (bmon, rmon)],
+                                      [X for _c in cats for X in Xs])
+        sc.update(n=len(bmon) + len(rmon), categories=[c.split(":", 1)[1] for c in cats])
+        series = C.word("each cost category")
+    else:
+        sc = serial_correlation([f_["cost"].to_numpy(float) for f_ in (bmon, rmon)], Xs)
+        series = C.word("the total cost")
     run.check(not sc["p_value"] < C.LIMITS["serial_correlation_p"],
-              C.SERIAL_CORRELATION(r=C.fmt(sc["r"], 2), p=C.fmt(sc["p_value"], 3), n=sc["n"],
+              C.SERIAL_CORRELATION(series=series, r=C.fmt(sc["r"], 2), p=C.fmt(sc["p_value"], 3), n=sc["n"],
                                    limit=C.fmt(C.LIMITS["serial_correlation_p"], 2)))
     return sc
 
@@ -924,7 +946,7 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
           seed: int, partial: str, common: dict[str, Any], run: _Run) -> VerificationResult:
     info = inputs.scope(scope)
     tz = info.tz
-    keys, values = _monthly_costs(inputs, scope, tz)
+    keys, values, by_category = _monthly_category_costs(inputs, scope, tz)
     common["definition"] = "cost_per_good_unit"
     recs = inputs.costs(scope)
     frames = []
@@ -949,13 +971,15 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
         hit = (pos < keys.size) & (keys[np.clip(pos, 0, max(keys.size - 1, 0))] == m0) if keys.size else \
             np.zeros(m0.size, bool)
         cost = np.where(hit, values[np.clip(pos, 0, max(keys.size - 1, 0))] if keys.size else np.nan, np.nan) * frac
+        cat_cost = {f"category:{k}": np.where(hit, v[np.clip(pos, 0, max(keys.size - 1, 0))], np.nan) * frac
+                    for k, v in by_category.items()}
         day = cached_series(inputs, scope, "day", a, b)
         gq = _num(day, "gq")
         t = day.index.as_unit("ms").asi8
         mo = np.searchsorted(m0, t, side="right") - 1
         has = np.bincount(mo, np.isfinite(gq), m0.size) > 0
         out = np.where(has, np.bincount(mo, np.nan_to_num(gq), m0.size), np.nan)
-        frames.append(pd.DataFrame({"cost": cost, "gq": out, "frac": frac}, index=m0)[frac > 0])
+        frames.append(pd.DataFrame({"cost": cost, "gq": out, "frac": frac, **cat_cost}, index=m0)[frac > 0])
         # output outages inside the window's months make their output short
         _outage_checks(run, inputs.panel(scope, a_ms, b_ms), name, ("counter",))
     bmon, rmon = frames
