@@ -286,8 +286,10 @@ class _Bulletin:
         for r in d.to_dict("records"):
             g = dl[dl["designation"] == r["designation"]]
             levels = sorted(g.to_dict("records"), key=lambda x: (rank.get(x["level"], 9), str(x["level"])))
-            one, many = DESIGNATION_COUNTS.get(r["designation"], ("%(n)s %(what)s", "%(n)s %(what)s"))
-            text = self.n_(one, many, r["n"]) % {"n": self.f.count(r["n"]), "what": r["designation"]}
+            one, many = DESIGNATION_COUNTS.get(r["designation"], ("", ""))
+            what = vocab.label("designation", r["designation"], self.lang)  # a ladder tier: its name, not code
+            text = (self.n_(one, many, r["n"]) if r["designation"] in DESIGNATION_COUNTS else
+                    _("%(n)s %(what)s")) % {"n": self.f.count(r["n"]), "what": what}
             if len(levels) == 1 and isinstance(levels[0]["level"], str):
                 text += _(" (all %(level)s)") % {"level": self.level_adj(levels[0]["level"])}
             elif levels:
