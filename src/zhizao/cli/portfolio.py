@@ -26,7 +26,7 @@ TO = typer.Option(None, "--to", help="end, exclusive (a date, or ISO 8601; naive
 PARK = typer.Option(None, "--park", help="only enterprises of these parks (comma-separated)")
 DISTRICT = typer.Option(None, "--district", help="only enterprises of these districts (codes or names, "
                                                  "comma-separated)")
-LEVEL = typer.Option(None, "--level", help="only these levels: district, municipal, national (or 区县级, 市级, ...)")
+LEVEL = typer.Option(None, "--level", help="only these levels: district, municipal, national (or 区级, 市级, ...)")
 PROGRAMME = typer.Option(None, "--programme", help="only these programmes (batches), comma-separated")
 YEAR = typer.Option(None, "--year", help="only projects starting in these years, comma-separated")
 OUTPUT = typer.Option(None, "-o", "--output", help="output file")
