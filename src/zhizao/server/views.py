@@ -109,6 +109,7 @@ TABLE_LABELS = {
     "quality": N_("Quality inspections"), "variables": N_("Relevant variables"), "enterprises": N_("Enterprises"),
     "projects": N_("Projects"), "designations": N_("Designations"), "costs": N_("Operating costs"),
     "development_cycles": N_("Development cycles"), "adjustments": N_("Non-routine adjustments"),
+    "scopes": N_("Scopes"), "programmes": N_("Programmes"), "programme_targets": N_("Programme targets"),
 }
 CARDS = (
     ("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "pct"),
@@ -237,8 +238,14 @@ class Page:
     def table_label(self, table) -> str:
         return self._(TABLE_LABELS[table]) if table in TABLE_LABELS else str(table)
 
-    def detail(self, detail) -> str:
-        """A quarantine detail: a stored message (JSON of code and parameters) in this language, else as stored."""
+    def detail(self, detail, code=None, params=None) -> str:
+        """A quarantine detail in this language: from its stored ``code`` and ``params`` (the quarantine table's
+        structured form), else a stored message (JSON of code and parameters), else as stored."""
+        if isinstance(code, str) and code:
+            from zhizao.ingest.rules import detail_message
+
+            return detail_message(code, params if isinstance(params, str) else None,
+                                  detail if isinstance(detail, str) else None).text(self.lang)
         if not isinstance(detail, str) or not detail:
             return NULL
         if detail.startswith(("{", "[")):
@@ -805,7 +812,8 @@ def data_page(view, pg: Page) -> dict:
               num_cell(pg.f.num(u["skipped"])), cell(pg.datetime(u["uploaded_at"]))] for _i, u in ups.iterrows()]
     qs = view.quarantine_summary()
     qrows = [[cell(pg.table_label(r["table"])), cell(pg.rule_label(r["rule"])), num_cell(pg.f.num(r["records"])),
-              cell(pg.detail(r["example"]))] for _i, r in qs.iterrows()]
+              cell(pg.detail(r["example"], r.get("example_code"), r.get("example_params")))]
+             for _i, r in qs.iterrows()]
     return {"uploads": {"head": [cell(_("Upload")), cell(_("File")), cell(_("Table")), cell(_("By")),
                                  num_cell(_("Loaded")), num_cell(_("Quarantined")), num_cell(_("Already stored")),
                                  cell(_("Time"))], "rows": urows, "foot": None} if urows else None,
@@ -818,7 +826,7 @@ def quarantine_rows(pg: Page, q: pd.DataFrame) -> dict | None:
     if q.empty:
         return None
     rows = [[cell(pg.table_label(r["table"])), num_cell(pg.f.num(r["line"])), cell(pg.rule_label(r["rule"])),
-             cell(pg.detail(r["detail"])),
+             cell(pg.detail(r["detail"], r.get("code"), r.get("params"))),
              {"text": (r["raw"] or "")[:300], "num": False, "cls": "raw"}] for _i, r in q.iterrows()]
     return {"head": [cell(_("Table")), num_cell(_("Line")), cell(_("Rule")), cell(_("Reason")),
                      cell(_("Record"))], "rows": rows, "foot": None}
