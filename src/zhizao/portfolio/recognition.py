@@ -286,7 +286,10 @@ def _change(ctx: _Context, enterprise_id: str, indicator: str, sign: float):
     if len(indicative):  # results with failed checks: shown, never counted as passing
         ids = indicative["project_id"].tolist()
         flags = sorted({f for r in indicative["result"] for f in ((r or {}).get("flags") or [])})
-        return (sign * float(indicative["improvement"].mean()), B_INDICATIVE(projects=ids, flags=flags or ["-"]),
+        from zhizao.verify.checks import check_name  # the failed checks by name, not by code
+
+        return (sign * float(indicative["improvement"].mean()),
+                B_INDICATIVE(projects=ids, flags=[check_name(f) for f in flags] or ["-"]),
                 ids, "indicative")
     col = DECLARED_COLUMNS[indicator]
     dec = prj[prj[col].notna()]

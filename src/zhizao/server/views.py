@@ -771,12 +771,14 @@ def recognition(view, pg: Page, q: dict) -> dict:
         passed = {True: "✓", False: "✗"}.get(r["passed"], NULL)
         ev = list(r["evidence"] or [])
         label = _(CRITERIA[r["criterion"]]) if r["criterion"] in CRITERIA else r["criterion"]
-        rows.append([cell(label, title=r["description"]), cell(r["description"]),
+        text = r.get(f"text_{pg.lang}") or r["description"]  # the rule set's own words in the page's language
+        basis = NULL if r["basis"] is None else pg.message(r["basis"])
+        rows.append([cell(label, title=text), cell(text),
                      num_cell(f"{OPERATORS.get(op, op)} {fmt(thr)}" if thr is not None else NULL),
                      num_cell(fmt(val) if val is not None else NULL),
                      {"text": passed, "num": False, "cls": {True: "pass", False: "fail"}.get(r["passed"], "na")},
                      cell(_("data") if r["source"] == "data" else _("declaration to be confirmed")),
-                     cell(r["basis"]), cell(", ".join(map(str, ev[:8])) + (" …" if len(ev) > 8 else ""))])
+                     cell(basis), cell(", ".join(map(str, ev[:8])) + (" …" if len(ev) > 8 else ""))])
     ctx["result"] = {"head": [cell(_("Criterion")), cell(_("Description")), num_cell(_("Threshold")),
                               num_cell(_("Value")), cell(_("Passed")), cell(_("Source")), cell(_("Basis")),
                               cell(_("Evidence"))], "rows": rows, "foot": None}

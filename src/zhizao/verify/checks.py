@@ -157,6 +157,38 @@ ADJ_ESTIMATED = define("verify.adjustment.estimated", "level shift estimated fro
 ADJ_STATED = define("verify.adjustment.stated", "%(amount)s per day stated")
 
 
+#: A check's name, for lists of failed checks (a result's flags are the codes of its failed checks).
+CHECK_NAMES = {f"verify.check.{code}": define(f"verify.check_name.{code}", name) for code, name in (
+    ("data_coverage", "data coverage"),
+    ("outage", "meter or counter outage"),
+    ("model_validity", "validity of the baseline model"),
+    ("extrapolation", "reporting conditions outside the baseline range"),
+    ("prediction_leverage", "prediction leverage"),
+    ("coefficient_support", "support of the model's coefficients"),
+    ("level_shift", "level shift in the baseline"),
+    ("out_of_sample", "out-of-sample error"),
+    ("serial_correlation", "serial correlation of the residuals"),
+    ("adjusted_baseline_positive", "positive adjusted baseline"),
+    ("improvement_range", "plausible improvement"),
+    ("interval", "confidence interval"),
+    ("booking_periods", "booking periods of the costs"),
+    ("booking_periods_refused", "booking periods of the costs (proration refused)"),
+    ("fallback_method", "fallback method"),
+    ("sample_size", "sample size"),
+    ("mix_coverage", "coverage of the equipment and product mix"),
+    ("price_index", "price index"),
+    ("computable", "computability"),
+    ("adjustment", "non-routine adjustment"),
+)}
+
+
+def check_name(code: str) -> Message | str:
+    """The name of the check ``code`` (a result flag, ``verify.check.extrapolation``) as a message; an unknown
+    code as it is."""
+    kind = CHECK_NAMES.get(code)
+    return kind() if kind is not None else code
+
+
 def word(w: str) -> Message | str:
     """The message of a word of :data:`WORDS` (``w`` itself if it is none)."""
     kind = WORDS.get(w)
