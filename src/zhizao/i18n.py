@@ -120,6 +120,13 @@ def render_message(message, lang: str = "en") -> str:
     >>> render_message(define("doc.n_rows", "%(n)s rows")(n=3), "en")
     '3 rows'
     """
+    if message.code in ("fmt.day", "fmt.period"):  # a date or period: written out in the reader's language
+        a = message.args
+        try:
+            f = Formatter(lang)
+            return f.day(a["date"]) if message.code == "fmt.day" else f.period(a["start"], a["end"])
+        except (KeyError, ValueError, TypeError):
+            pass
     template = translations(lang).gettext(message.template) if message.template else ""
     params = {k: _param(v, lang) for k, v in message.params}
     try:

@@ -79,8 +79,12 @@ class Message:
         from the declared kind if there is one, else from the stored English ``message``)."""
         kind = KINDS.get(d["code"])
         template = kind.template if kind else str(d.get("message", d["code"])).replace("%", "%%")
-        params = {k: (cls.from_dict(v) if isinstance(v, dict) and "code" in v else v)
-                  for k, v in (d.get("params") or {}).items()}
+        def value(v: Any) -> Any:  # a nested message, or a list that holds messages
+            if isinstance(v, dict) and "code" in v:
+                return cls.from_dict(v)
+            return [value(x) for x in v] if isinstance(v, list) else v
+
+        params = {k: value(v) for k, v in (d.get("params") or {}).items()}
         return cls(d["code"], template, tuple((k, _freeze(v)) for k, v in params.items()))
 
 
@@ -138,6 +142,13 @@ def define(code: str, template: str) -> MessageKind:
     return kind
 
 
+#: A date or a period as a message parameter: written out by the reader's language (2024年1月1日至2024年6月30日,
+#: 1 January 2024 to 30 June 2024; :class:`zhizao.i18n.Formatter`), never as an ISO 8601 time stamp. The values
+#: are ISO 8601 texts (a time stamp is the date it has at its own offset); a period's end is exclusive.
+DAY = define("fmt.day", "%(date)s")
+PERIOD = define("fmt.period", "%(start)s .. %(end)s")
+
+
 def text(code: str, message: str) -> Message:
     """A message without a declared kind: ``message`` (English, used as is) under ``code``.
 
@@ -157,4 +168,4 @@ def loads(data) -> list[Message]:
     return [Message.from_dict(d) for d in items]
 
 
-__all__ = ["KINDS", "Message", "MessageKind", "define", "dumps", "loads", "text"]
+__all__ = ["DAY", "KINDS", "PERIOD", "Message", "MessageKind", "define", "dumps", "loads", "text"]

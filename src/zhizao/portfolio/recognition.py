@@ -50,7 +50,7 @@ import json
 import pandas as pd
 
 from zhizao.errors import InputError, NotFound
-from zhizao.messages import Message, define
+from zhizao.messages import DAY, Message, define
 from zhizao.portfolio import audit
 from zhizao.portfolio.dates import bound_date, store_zone, today
 from zhizao.portfolio.registry import (
@@ -355,7 +355,7 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
         elif m == "digital_workshops":
             units = _held(ctx, enterprise_id, "digital_workshop", end)
             value, evidence = len(units), units
-            basis = B_WORKSHOPS(n=len(units), enterprise=enterprise_id, end=str(end or today(ctx.zone)))
+            basis = B_WORKSHOPS(n=len(units), enterprise=enterprise_id, end=DAY(date=str(end or today(ctx.zone))))
         elif m in ("production_efficiency_change", "operating_cost_change"):
             ind = "production_efficiency" if m == "production_efficiency_change" else "operating_cost"
             value, basis, evidence, mode = _change(ctx, enterprise_id, ind, +1.0 if ind ==
@@ -372,7 +372,7 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
                 basis = B_NO_MATURITY(enterprise=enterprise_id)
             else:
                 value = cur["level"]
-                basis = B_MATURITY(level=cur["level"], source=cur["source"], date=str(cur["date"]))
+                basis = B_MATURITY(level=cur["level"], source=cur["source"], date=DAY(date=str(cur["date"])))
                 evidence = [cur["assessment_id"]]
         elif m == "designation_held":
             want = str(c.options["designation_held"])  # rulesets._parse refuses a criterion without it

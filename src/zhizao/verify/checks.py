@@ -189,6 +189,31 @@ def check_name(code: str) -> Message | str:
     return kind() if kind is not None else code
 
 
+#: The model's variables by name (a model term is a column name: ``scheduled_hours``, ``run:<equipment>``).
+TERMS = {t: define(f"verify.term.{t}", name) for t, name in (
+    ("volume", "output"),
+    ("output", "good output"),
+    ("scheduled_hours", "scheduled hours"),
+    ("operating_hours", "operating hours"),
+    ("run_hours", "run hours"),
+    ("hdd", "heating degree days"),
+    ("cdd", "cooling degree days"),
+    ("temperature_c", "outdoor temperature"),
+    ("energy_kgce", "energy consumption (kgce)"),
+    ("energy_kwh", "energy consumption (kWh)"),
+)}
+RUN_HOURS = define("verify.term.run_hours_of", "run hours of %(equipment)s")
+
+
+def term(t: str) -> Message | str:
+    """A model variable (or the modelled quantity) by its name; a categorical level (``weekday=2``) or an
+    unknown column as it is."""
+    if t.startswith("run:"):
+        return RUN_HOURS(equipment=t[4:])
+    kind = TERMS.get(t)
+    return kind() if kind is not None else t
+
+
 def word(w: str) -> Message | str:
     """The message of a word of :data:`WORDS` (``w`` itself if it is none)."""
     kind = WORDS.get(w)
