@@ -92,6 +92,8 @@ FIT_LABELS = {"r2": N_("Coefficient of determination (R²)"), "cv_rmse": N_("CV(
               "cells": N_("Cells (equipment and product)"), "log_variance": N_("Variance of the log ratio"),
               "df": N_("Degrees of freedom"), "simple_baseline": N_("Baseline, ratio of totals"),
               "simple_reporting": N_("Reporting, ratio of totals")}
+#: Fit figures that are counts: shown as whole numbers (6, not 6.00).
+FIT_COUNTS = ("n", "n_baseline", "p", "hac_lags", "cells")
 #: Zone of the clock times shown (uploads, sessions).
 DISPLAY_TZ = "Asia/Shanghai"
 #: Validation rules of the ingest stage (quarantine), as readers name them.
@@ -615,6 +617,7 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
                      num_cell(pg.f.pct(r.improvement)), num_cell(ci)])
         fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
                 (_("yes") if v else _("no")) if isinstance(v, bool) else
+                pg.f.count(v) if k in FIT_COUNTS and isinstance(v, (int, float)) and float(v).is_integer() else
                 pg.f.sig(v) if isinstance(v, (int, float)) else str(v))
                for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict)) and
                (k in FIT_LABELS or pg.lang == "en")]

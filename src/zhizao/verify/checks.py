@@ -221,12 +221,19 @@ def word(w: str) -> Message | str:
 
 
 def fmt_pct(x: float | None) -> str:
-    """A fraction as a percent text for a message parameter (``0.123`` -> ``"12.3 %"``)."""
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
+    """A fraction as a percent text for a message parameter (``0.123`` -> ``"12.3%"``, as both languages write it
+    in running text)."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
+    """``digits`` significant figures, without an exponent for ordinary magnitudes (19010, not 1.901e+04)."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    text = f"{x:.{digits}g}"
+    if "e" in text and 1e-4 <= abs(x) < 1e15:
+        text = f"{float(text):f}".rstrip("0").rstrip(".")
+    return text
 
 
 def result_checks(value: float | None, low: float | None, high: float | None, adjusted: float | None,

@@ -755,7 +755,7 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
                                          sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
     if not outside:
         run.check(True, C.EXTRAPOLATION(driver=[C.term(c) for c in cont] or [C.word("none")], mean="-", low="-",
-                                        high="-", baseline_mean="-", sd="-", outside="0 %"))
+                                        high="-", baseline_mean="-", sd="-", outside="0%"))
     h_r, h_max = M.prediction_leverage(f, Xb, Xr)
     run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
     shift = _level_shift_check(run, f.resid, Xb.index)
