@@ -566,7 +566,8 @@ def project_list(view, pg: Page, q: dict) -> dict:
             prj["scope"], prj["start"], prj["commissioning_end"], prj["tz"], prj["investment"], prj["status"]):
         rows.append([cell(pid, f"/projects/{pid}"), cell(str(ent or eid)),
                      cell(str(name) if isinstance(name, str) else NULL),
-                     cell(str(district) if isinstance(district, str) else NULL),
+                     cell(once("district", vocab.label, "district", district, pg.lang) if isinstance(district, str)
+                          else NULL),
                      cell(once("type", vocab.label, "type", typ, pg.lang)),
                      cell(str(scope) if isinstance(scope, str) else NULL),
                      cell(once("date", pg.local_date, start, tz)),
@@ -730,9 +731,9 @@ def programme(view, pg: Page, q: dict) -> dict:
     return {
         "cards": cards, "averages": {"head": ahead, "rows": arows, "foot": None},
         "by_type": _count_table(pg, s["by_type"], "type", _("Project type"), kind="type"),
-        "by_district": _count_table(pg, s["by_district"], "district", _("District")),
+        "by_district": _count_table(pg, s["by_district"], "district", _("District"), kind="district"),
         "by_industry": _count_table(pg, s["by_industry"], "industry", _("Industry"), kind="industry"),
-        "by_year": _count_table(pg, s["by_year"], "year", _("Year")),
+        "by_year": _count_table(pg, s["by_year"], "year", _("Start year")),
         "designations": {"head": [cell(_("Designation")), num_cell(_("Designated units"))], "rows": drows,
                          "foot": None},
         "designation_levels": {"head": [cell(_("Designation")), cell(_("Level")), num_cell(_("Designated units"))],
