@@ -127,8 +127,17 @@ def render_message(message, lang: str = "en") -> str:
             return f.day(a["date"]) if message.code == "fmt.day" else f.period(a["start"], a["end"])
         except (KeyError, ValueError, TypeError):
             pass
+    from zhizao.messages import LABELS
+
     template = translations(lang).gettext(message.template) if message.template else ""
-    params = {k: _param(v, lang) for k, v in message.params}
+    labels = LABELS.get(message.code, {})
+
+    def shown(k, v):  # a labelled parameter (a column name) by its name
+        fn = labels.get(k)
+        if fn is None:
+            return v
+        return [fn(x) for x in v] if isinstance(v, (tuple, list)) else fn(v)
+    params = {k: _param(shown(k, v), lang) for k, v in message.params}
     try:
         return template % params
     except (KeyError, ValueError, TypeError):  # a broken translation: fall back to the English text

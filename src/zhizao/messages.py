@@ -32,6 +32,9 @@ from typing import Any
 
 #: Every message kind declared with :func:`define`, by code.
 KINDS: dict[str, MessageKind] = {}
+#: Parameters shown by a label (code -> parameter -> function of the stored value giving a message or text): the
+#: parameter keeps its machine value (a column name), the reader sees its name (see :func:`define`).
+LABELS: dict[str, dict[str, Any]] = {}
 
 
 def _freeze(value: Any) -> Any:
@@ -119,7 +122,7 @@ def _placeholders(template: str) -> set[str]:
     return set(re.findall(r"%\((\w+)\)", template))
 
 
-def define(code: str, template: str) -> MessageKind:
+def define(code: str, template: str, labels: Mapping[str, Any] | None = None) -> MessageKind:
     """Declare a kind of message (once, at module level) and return it.
 
     Parameters
@@ -128,6 +131,9 @@ def define(code: str, template: str) -> MessageKind:
         Stable dotted identifier, ``"<stage>.<what>"``.
     template : str
         English text with ``%(name)s`` placeholders; the msgid of its translations.
+    labels : mapping, optional
+        Parameter -> function of its value (each item of a list) giving what a reader sees (a message or a
+        text); the message keeps the value itself (a code or column name) for machines.
 
     Raises
     ------
@@ -139,6 +145,8 @@ def define(code: str, template: str) -> MessageKind:
         raise ValueError(f"message code {code} declared twice with different texts")
     kind = MessageKind(code, template)
     KINDS[code] = kind
+    if labels:
+        LABELS[code] = dict(labels)
     return kind
 
 

@@ -79,12 +79,14 @@ MODEL_VALIDITY = define("verify.check.model_validity",
                         "the baseline model fails the validity checks: %(failed)s")
 EXTRAPOLATION = define("verify.check.extrapolation",
                        "%(driver)s: reporting mean %(mean)s against the baseline range %(low)s .. %(high)s "
-                       "(mean %(baseline_mean)s, SD %(sd)s); %(outside)s of the reporting buckets outside it")
+                       "(mean %(baseline_mean)s, SD %(sd)s); %(outside)s of the reporting buckets outside it",
+                       labels={"driver": lambda t: term(t) if isinstance(t, str) else t})  # driver: column name
 LEVERAGE = define("verify.check.prediction_leverage",
                   "the reporting conditions lie outside the baseline data: leverage of their mean %(leverage)s, "
                   "largest in the baseline %(max_baseline)s")
 SUPPORT = define("verify.check.coefficient_support",
-                 "%(term)s rests on about %(n_eff)s effective points (at least %(minimum)s)")
+                 "%(term)s rests on about %(n_eff)s effective points (at least %(minimum)s)",
+                 labels={"term": lambda t: term(t) if isinstance(t, str) else t})
 LEVEL_SHIFT = define("verify.check.level_shift",
                      "the baseline shifts by %(size)s near %(date)s (CUSUM p = %(p)s); if the change is unrelated "
                      "to the project, record a non-routine adjustment")

@@ -738,7 +738,7 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
     run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or [C.word("none")]))
     for t, v in f.support.items():
         if v < C.LIMITS["coefficient_n_eff_min"] and f.n >= M.SUPPORT_MIN_N:
-            run.check(False, C.SUPPORT(term=C.term(t), n_eff=C.fmt(v, 3), minimum=C.LIMITS["coefficient_n_eff_min"]))
+            run.check(False, C.SUPPORT(term=t, n_eff=C.fmt(v, 3), minimum=C.LIMITS["coefficient_n_eff_min"]))
     # extrapolation: every continuous candidate, chosen or not, and the temperature itself
     cont = [c for c in Xb.columns if _is_continuous(c)]
     weather = [c for c in cont if c in WEATHER]
@@ -750,11 +750,11 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
                                      pd.DataFrame({"temperature_c": tr[okx_r]}), ["temperature_c"],
                                      share_max=C.LIMITS["extrapolation_share"])
     for d in outside:
-        run.check(False, C.EXTRAPOLATION(driver=C.term(d["driver"]), mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
+        run.check(False, C.EXTRAPOLATION(driver=d["driver"], mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
                                          high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
                                          sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
     if not outside:
-        run.check(True, C.EXTRAPOLATION(driver=[C.term(c) for c in cont] or [C.word("none")], mean="-", low="-",
+        run.check(True, C.EXTRAPOLATION(driver=cont or [C.word("none")], mean="-", low="-",
                                         high="-", baseline_mean="-", sd="-", outside="0%"))
     h_r, h_max = M.prediction_leverage(f, Xb, Xr)
     run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
@@ -989,7 +989,7 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
         run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or [C.word("none")]))
         outside = M.drivers_outside(Xb, Xr, ["output"])
         for d in outside:
-            run.check(False, C.EXTRAPOLATION(driver=C.term("output"), mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
+            run.check(False, C.EXTRAPOLATION(driver="output", mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
                                              high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
                                              sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
         h_r, h_max = M.prediction_leverage(f, Xb, Xr)
