@@ -374,7 +374,7 @@ def test_one_verified_result_is_stated_with_its_method_and_interval_in_the_page_
     assert basis.text("en") == ("verified result of project P2 (ratio of totals cost / output; "
                                 "90% interval -30.0% .. -10.0%)")
     zh = basis.text("zh")
-    assert zh.startswith("项目 P2 经数据核验的结果（") and "置信区间 -30.0% .. -10.0%" in zh
+    assert zh.startswith("项目 P2 经数据核验的结果（") and "置信区间为-30.0%至-10.0%" in zh  # glossary: a至b
     assert not re.search("[A-Za-z]{3,} [A-Za-z]{3,}", zh), zh
     ws.close()
 

@@ -136,7 +136,7 @@ def render_message(message, lang: str = "en") -> str:
         fn = labels.get(k)
         if fn is None:
             return v
-        return [fn(x) for x in v] if isinstance(v, (tuple, list)) else fn(v)
+        return [fn(x, lang) for x in v] if isinstance(v, (tuple, list)) else fn(v, lang)
     params = {k: _param(shown(k, v), lang) for k, v in message.params}
     try:
         return template % params

@@ -132,8 +132,9 @@ def define(code: str, template: str, labels: Mapping[str, Any] | None = None) ->
     template : str
         English text with ``%(name)s`` placeholders; the msgid of its translations.
     labels : mapping, optional
-        Parameter -> function of its value (each item of a list) giving what a reader sees (a message or a
-        text); the message keeps the value itself (a code or column name) for machines.
+        Parameter -> function ``(value, lang)`` of its value (each item of a list) giving what a reader of
+        ``lang`` sees (a message or a text); the message keeps the value itself (a code or column name) for
+        machines.
 
     Raises
     ------

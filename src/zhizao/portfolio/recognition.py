@@ -116,8 +116,15 @@ B_VERIFIED_MEAN = define("recognition.basis.verified_mean", "unweighted mean of 
                                                             "projects: %(projects)s")
 B_DECLARED = define("recognition.basis.declared", "declared by the enterprise for %(projects)s, not verified from "
                                                   "data (no stored verification result)")
+def _check_name(code, lang: str):
+    from zhizao.verify.checks import check_name
+
+    return check_name(code, lang) if isinstance(code, str) else code
+
+
 B_INDICATIVE = define("recognition.basis.indicative", "indicative results of %(projects)s, not verified (failed "
-                                                      "checks: %(flags)s)")
+                                                      "checks: %(flags)s)",
+                      labels={"flags": _check_name})  # flags: the codes of the failed checks, shown by name
 B_NEITHER = define("recognition.basis.neither", "no verified result and no declared value for the enterprise's "
                                                 "projects")
 B_MATURITY = define("recognition.basis.maturity", "capability maturity level %(level)s (%(source)s, %(date)s)")
@@ -286,10 +293,7 @@ def _change(ctx: _Context, enterprise_id: str, indicator: str, sign: float):
     if len(indicative):  # results with failed checks: shown, never counted as passing
         ids = indicative["project_id"].tolist()
         flags = sorted({f for r in indicative["result"] for f in ((r or {}).get("flags") or [])})
-        from zhizao.verify.checks import check_name  # the failed checks by name, not by code
-
-        return (sign * float(indicative["improvement"].mean()),
-                B_INDICATIVE(projects=ids, flags=[check_name(f) for f in flags] or ["-"]),
+        return (sign * float(indicative["improvement"].mean()), B_INDICATIVE(projects=ids, flags=flags or ["-"]),
                 ids, "indicative")
     col = DECLARED_COLUMNS[indicator]
     dec = prj[prj[col].notna()]

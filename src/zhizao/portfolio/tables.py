@@ -52,7 +52,7 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
     t = stats["totals"]
     if t.get("n_simulated_projects"):
         sheets[_("SIMULATED DATA")] = pd.DataFrame({_("Data source"): [_(
-            "This notice is made from SIMULATED data (%(n)s of %(total)s projects come from the programme "
+            "This workbook is made from SIMULATED data (%(n)s of %(total)s projects come from the programme "
             "simulator); it describes no real enterprise or project.") % {
             "n": t["n_simulated_projects"], "total": t["n_projects"]}]})
     rows = [(_("Number of projects"), t["n_projects"]), (_("Enterprises"), t["n_enterprises"]),

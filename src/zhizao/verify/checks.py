@@ -80,13 +80,13 @@ MODEL_VALIDITY = define("verify.check.model_validity",
 EXTRAPOLATION = define("verify.check.extrapolation",
                        "%(driver)s: reporting mean %(mean)s against the baseline range %(low)s .. %(high)s "
                        "(mean %(baseline_mean)s, SD %(sd)s); %(outside)s of the reporting buckets outside it",
-                       labels={"driver": lambda t: term(t) if isinstance(t, str) else t})  # driver: column name
+                       labels={"driver": lambda t, _lang: term(t) if isinstance(t, str) else t})  # driver: column name
 LEVERAGE = define("verify.check.prediction_leverage",
                   "the reporting conditions lie outside the baseline data: leverage of their mean %(leverage)s, "
                   "largest in the baseline %(max_baseline)s")
 SUPPORT = define("verify.check.coefficient_support",
                  "%(term)s rests on about %(n_eff)s effective points (at least %(minimum)s)",
-                 labels={"term": lambda t: term(t) if isinstance(t, str) else t})
+                 labels={"term": lambda t, _lang: term(t) if isinstance(t, str) else t})
 LEVEL_SHIFT = define("verify.check.level_shift",
                      "the baseline shifts by %(size)s near %(date)s (CUSUM p = %(p)s); if the change is unrelated "
                      "to the project, record a non-routine adjustment")
@@ -184,11 +184,17 @@ CHECK_NAMES = {f"verify.check.{code}": define(f"verify.check_name.{code}", name)
 )}
 
 
-def check_name(code: str) -> Message | str:
-    """The name of the check ``code`` (a result flag, ``verify.check.extrapolation``) as a message; an unknown
-    code as it is."""
+#: A failed check in a list of flags: its name, and in English its code too (the code is what programs read).
+CHECK_NAMED = define("verify.check_named", "%(name)s (%(code)s)")
+
+
+def check_name(code: str, lang: str = "zh") -> Message | str:
+    """The check ``code`` (a result flag, ``verify.check.extrapolation``) by its name, as a message (in English
+    with the code beside it, as English texts have always shown it); an unknown code as it is."""
     kind = CHECK_NAMES.get(code)
-    return kind() if kind is not None else code
+    if kind is None:
+        return code
+    return kind() if lang == "zh" else CHECK_NAMED(name=kind(), code=code)
 
 
 #: The model's variables by name (a model term is a column name: ``scheduled_hours``, ``run:<equipment>``).
