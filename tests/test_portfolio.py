@@ -281,10 +281,10 @@ def test_digital_workshop_checks(ws):
     # the basis states the period, also an open one, in the page's language
     basis = r.loc["data_upload_rate", "basis"]
     assert "records in [2023-01-01, 2023-02-01); without data: M4" in basis.text("en")
-    assert "在 [2023-01-01, 2023-02-01) 内上传了" in basis.text("zh")
+    assert "在2023年1月1日至2023年1月31日期间上传了" in basis.text("zh")  # glossary: dates written out
     for period, en, zh in [((None, None), "records at any time", "在任何时间上传了"),
-                           (("2023-01-01", None), "records from 2023-01-01 on", "自 2023-01-01 起上传了"),
-                           ((None, "2023-02-01"), "records before 2023-02-01", "在 2023-02-01 之前上传了")]:
+                           (("2023-01-01", None), "records from 2023-01-01 on", "自2023年1月1日起上传了"),
+                           ((None, "2023-02-01"), "records before 2023-02-01", "在2023年2月1日之前上传了")]:
         b = _rows(recognition_checks(ws, "E1", "digital_workshop", period)).loc["data_upload_rate", "basis"]
         assert en in b.text("en") and zh in b.text("zh") and "inf" not in b.text("en")
 

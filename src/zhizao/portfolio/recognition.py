@@ -99,10 +99,24 @@ B_UPLOAD = define("recognition.basis.upload", "%(reported)s of %(n)s registered 
 B_UPLOAD_MISSING = define("recognition.basis.upload_missing", "%(reported)s of %(n)s registered equipment of "
                                                               "%(scope)s sent states, production or energy records "
                                                               "%(period)s; without data: %(missing)s")
+def _zh_day(value, lang: str, last: bool = False):
+    """A period bound (ISO text) as a Chinese reader sees it: a date written out (``last``: the last day before
+    an exclusive end); as stored in English, where the bounds are given as the command line takes them."""
+    if lang != "zh" or not isinstance(value, str):
+        return value
+    if last:
+        try:
+            value = (pd.Timestamp(value) - pd.Timedelta(microseconds=1)).isoformat()
+        except ValueError:
+            return value
+    return DAY(date=value)
+
+
 #: the period of a data criterion: [start, end), either end open
-PERIOD = define("recognition.period", "in [%(start)s, %(end)s)")
-PERIOD_FROM = define("recognition.period_from", "from %(start)s on")
-PERIOD_UNTIL = define("recognition.period_until", "before %(end)s")
+PERIOD = define("recognition.period", "in [%(start)s, %(end)s)",
+                labels={"start": _zh_day, "end": lambda v, lang: _zh_day(v, lang, last=True)})
+PERIOD_FROM = define("recognition.period_from", "from %(start)s on", labels={"start": _zh_day})
+PERIOD_UNTIL = define("recognition.period_until", "before %(end)s", labels={"end": _zh_day})
 PERIOD_ALL = define("recognition.period_all", "at any time")
 B_WORKSHOPS = define("recognition.basis.workshops", "%(n)s digital-workshop designation(s) of %(enterprise)s "
                                                     "recognised by %(end)s and not revoked")
