@@ -565,6 +565,9 @@ def test_cli_commands(cli_db, tmp_path):
     assert pe["mean"] == pytest.approx(0.598) and pe["project_ids"] == ["P1", "P2", "P3"]
     r = run(app, ["programme", "--db", cli_db, "--n-boot", "100"])
     assert r.exit_code == 0 and "production_efficiency" in r.output
+    r = run(app, ["programme", "--db", cli_db, "--n-boot", "100", "--lang", "zh"])  # labelled, for the office
+    assert r.exit_code == 0 and "生产效率提升" in r.output and "59.8%" in r.output
+    assert "production_efficiency" not in r.output and "e+0" not in r.output
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "digital_workshop",
                   "--from", "2023-01-01", "--to", "2023-02-01", "--format", "json"])
     assert r.exit_code == 0, r.output
