@@ -173,6 +173,9 @@ def test_display_tables_become_typed_cells():
     assert list(df.columns) == ["指标", "平均值", "项目数", "区间"] and pct == ["平均值"]
     assert df.iloc[0].tolist() == ["生产效率提升", pytest.approx(0.479), 1246, "40.7%至55.1%"]
     assert pd.isna(df.iloc[1]["平均值"]) and df.iloc[1]["项目数"] == 12
+    # a shown percentage is written as the fraction it says, not a float division's neighbour
+    df, _pct = display_frame({"head": [{"text": "占比"}], "rows": [[{"text": "2.7%"}], [{"text": "79.1%"}]]})
+    assert df["占比"].tolist() == [0.027, 0.791] and "0.027\n" in df.to_csv(index=False)
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,8 @@ def test_bulletin_pdf_pages_contents_and_fonts(store, tmp_path):
     first = pages[0]
     assert "关于智能化改造项目实施成效的通报" in first and "目" in first and "录" in first
     # the contents give the page of the annex, and that page starts the annex, in landscape
-    m = re.search(r"附件1\s*智能化改造项目成效明细表[ .]*(\d+)", first)
+    # (one annex: 附件 without a sequence number, GB/T 9704-2012)
+    m = re.search(r"附件\s*智能化改造项目成效明细表[ .]*(\d+)", first)
     assert m, first
     annex_page = int(m.group(1))
     assert "智能化改造项目成效明细表" in pages[annex_page - 1] and "P5" in "".join(pages[annex_page - 1:])

@@ -281,10 +281,10 @@ def test_digital_workshop_checks(ws):
     # the basis states the period, also an open one, in the page's language
     basis = r.loc["data_upload_rate", "basis"]
     assert "records in [2023-01-01, 2023-02-01); without data: M4" in basis.text("en")
-    assert "在 [2023-01-01, 2023-02-01) 内上传了" in basis.text("zh")
+    assert "在2023年1月1日至2023年1月31日期间上传了" in basis.text("zh")  # glossary: dates written out
     for period, en, zh in [((None, None), "records at any time", "在任何时间上传了"),
-                           (("2023-01-01", None), "records from 2023-01-01 on", "自 2023-01-01 起上传了"),
-                           ((None, "2023-02-01"), "records before 2023-02-01", "在 2023-02-01 之前上传了")]:
+                           (("2023-01-01", None), "records from 2023-01-01 on", "自2023年1月1日起上传了"),
+                           ((None, "2023-02-01"), "records before 2023-02-01", "在2023年2月1日之前上传了")]:
         b = _rows(recognition_checks(ws, "E1", "digital_workshop", period)).loc["data_upload_rate", "basis"]
         assert en in b.text("en") and zh in b.text("zh") and "inf" not in b.text("en")
 
@@ -374,7 +374,7 @@ def test_one_verified_result_is_stated_with_its_method_and_interval_in_the_page_
     assert basis.text("en") == ("verified result of project P2 (ratio of totals cost / output; "
                                 "90% interval -30.0% .. -10.0%)")
     zh = basis.text("zh")
-    assert zh.startswith("项目 P2 经数据核验的结果（") and "置信区间 -30.0% .. -10.0%" in zh
+    assert zh.startswith("项目 P2 经数据核验的结果（") and "置信区间为-30.0%至-10.0%" in zh  # glossary: a至b
     assert not re.search("[A-Za-z]{3,} [A-Za-z]{3,}", zh), zh
     ws.close()
 
@@ -565,6 +565,9 @@ def test_cli_commands(cli_db, tmp_path):
     assert pe["mean"] == pytest.approx(0.598) and pe["project_ids"] == ["P1", "P2", "P3"]
     r = run(app, ["programme", "--db", cli_db, "--n-boot", "100"])
     assert r.exit_code == 0 and "production_efficiency" in r.output
+    r = run(app, ["programme", "--db", cli_db, "--n-boot", "100", "--lang", "zh"])  # labelled, for the office
+    assert r.exit_code == 0 and "生产效率提升" in r.output and "59.8%" in r.output
+    assert "production_efficiency" not in r.output and "e+0" not in r.output
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "digital_workshop",
                   "--from", "2023-01-01", "--to", "2023-02-01", "--format", "json"])
     assert r.exit_code == 0, r.output

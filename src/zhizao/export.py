@@ -46,6 +46,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
 
@@ -334,7 +335,8 @@ def display_frame(table: dict, null: str = "\u2014") -> tuple[pd.DataFrame, list
             if t in (null, ""):
                 out.append(None)
             elif _PCT.match(t):
-                out.append(float(t[:-1].replace(",", "")) / 100.0)
+                # 2.7% -> 0.027 exactly (a float division would write 0.027000000000000003 into the CSV)
+                out.append(float(Decimal(t[:-1].replace(",", "")) / 100))
                 pct.add(k)
             elif _NUM.match(t):
                 x = float(t.replace(",", ""))

@@ -120,8 +120,24 @@ def render_message(message, lang: str = "en") -> str:
     >>> render_message(define("doc.n_rows", "%(n)s rows")(n=3), "en")
     '3 rows'
     """
+    if message.code in ("fmt.day", "fmt.period"):  # a date or period: written out in the reader's language
+        a = message.args
+        try:
+            f = Formatter(lang)
+            return f.day(a["date"]) if message.code == "fmt.day" else f.period(a["start"], a["end"])
+        except (KeyError, ValueError, TypeError):
+            pass
+    from zhizao.messages import LABELS
+
     template = translations(lang).gettext(message.template) if message.template else ""
-    params = {k: _param(v, lang) for k, v in message.params}
+    labels = LABELS.get(message.code, {})
+
+    def shown(k, v):  # a labelled parameter (a column name) by its name
+        fn = labels.get(k)
+        if fn is None:
+            return v
+        return [fn(x, lang) for x in v] if isinstance(v, (tuple, list)) else fn(v, lang)
+    params = {k: _param(shown(k, v), lang) for k, v in message.params}
     try:
         return template % params
     except (KeyError, ValueError, TypeError):  # a broken translation: fall back to the English text

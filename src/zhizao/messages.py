@@ -32,6 +32,9 @@ from typing import Any
 
 #: Every message kind declared with :func:`define`, by code.
 KINDS: dict[str, MessageKind] = {}
+#: Parameters shown by a label (code -> parameter -> function of the stored value giving a message or text): the
+#: parameter keeps its machine value (a column name), the reader sees its name (see :func:`define`).
+LABELS: dict[str, dict[str, Any]] = {}
 
 
 def _freeze(value: Any) -> Any:
@@ -79,8 +82,12 @@ class Message:
         from the declared kind if there is one, else from the stored English ``message``)."""
         kind = KINDS.get(d["code"])
         template = kind.template if kind else str(d.get("message", d["code"])).replace("%", "%%")
-        params = {k: (cls.from_dict(v) if isinstance(v, dict) and "code" in v else v)
-                  for k, v in (d.get("params") or {}).items()}
+        def value(v: Any) -> Any:  # a nested message, or a list that holds messages
+            if isinstance(v, dict) and "code" in v:
+                return cls.from_dict(v)
+            return [value(x) for x in v] if isinstance(v, list) else v
+
+        params = {k: value(v) for k, v in (d.get("params") or {}).items()}
         return cls(d["code"], template, tuple((k, _freeze(v)) for k, v in params.items()))
 
 
@@ -115,7 +122,7 @@ def _placeholders(template: str) -> set[str]:
     return set(re.findall(r"%\((\w+)\)", template))
 
 
-def define(code: str, template: str) -> MessageKind:
+def define(code: str, template: str, labels: Mapping[str, Any] | None = None) -> MessageKind:
     """Declare a kind of message (once, at module level) and return it.
 
     Parameters
@@ -124,6 +131,10 @@ def define(code: str, template: str) -> MessageKind:
         Stable dotted identifier, ``"<stage>.<what>"``.
     template : str
         English text with ``%(name)s`` placeholders; the msgid of its translations.
+    labels : mapping, optional
+        Parameter -> function ``(value, lang)`` of its value (each item of a list) giving what a reader of
+        ``lang`` sees (a message or a text); the message keeps the value itself (a code or column name) for
+        machines.
 
     Raises
     ------
@@ -135,7 +146,16 @@ def define(code: str, template: str) -> MessageKind:
         raise ValueError(f"message code {code} declared twice with different texts")
     kind = MessageKind(code, template)
     KINDS[code] = kind
+    if labels:
+        LABELS[code] = dict(labels)
     return kind
+
+
+#: A date or a period as a message parameter: written out by the reader's language (2024年1月1日至2024年6月30日,
+#: 1 January 2024 to 30 June 2024; :class:`zhizao.i18n.Formatter`), never as an ISO 8601 time stamp. The values
+#: are ISO 8601 texts (a time stamp is the date it has at its own offset); a period's end is exclusive.
+DAY = define("fmt.day", "%(date)s")
+PERIOD = define("fmt.period", "%(start)s .. %(end)s")
 
 
 def text(code: str, message: str) -> Message:
@@ -157,4 +177,4 @@ def loads(data) -> list[Message]:
     return [Message.from_dict(d) for d in items]
 
 
-__all__ = ["KINDS", "Message", "MessageKind", "define", "dumps", "loads", "text"]
+__all__ = ["DAY", "KINDS", "PERIOD", "Message", "MessageKind", "define", "dumps", "loads", "text"]

@@ -26,7 +26,7 @@ TO = typer.Option(None, "--to", help="end, exclusive (a date, or ISO 8601; naive
 PARK = typer.Option(None, "--park", help="only enterprises of these parks (comma-separated)")
 DISTRICT = typer.Option(None, "--district", help="only enterprises of these districts (codes or names, "
                                                  "comma-separated)")
-LEVEL = typer.Option(None, "--level", help="only these levels: district, municipal, national (or 区县级, 市级, ...)")
+LEVEL = typer.Option(None, "--level", help="only these levels: district, municipal, national (or 区级, 市级, ...)")
 PROGRAMME = typer.Option(None, "--programme", help="only these programmes (batches), comma-separated")
 YEAR = typer.Option(None, "--year", help="only projects starting in these years, comma-separated")
 OUTPUT = typer.Option(None, "-o", "--output", help="output file")
@@ -525,16 +525,21 @@ def programme(db: str = DB, park: str | None = PARK, district: str | None = DIST
               seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
               fmt: str = typer.Option("table", "--format", help="table|json|xlsx (xlsx: one sheet per table, "
                                                                 "labelled in --lang)"),
-              lang: str = typer.Option("zh", "--lang", help="language of the xlsx sheets: zh or en"),
+              lang: str | None = typer.Option(None, "--lang", help="zh or en: the language of the xlsx sheets "
+                                                                      "(default zh) and, when given, of the "
+                                                                      "table (labelled sheets, not codes)"),
               output: Path | None = OUTPUT):
     """Programme statistics: counts, verified vs declared results, averages with intervals, rankings, targets
     with actual values and completion rates.
 
     Values are fractions (0.598 = +59.8 %), positive = better. ``--format json`` gives every table with the
-    project ids behind each number."""
+    project ids behind each number. With ``--lang zh`` the table shows the workbook's labelled sheets
+    (区县, 项目类型, 47.9%) instead of codes and fractions."""
     from zhizao.portfolio.stats import programme_statistics
 
     _check_format(fmt, ("table", "json", "xlsx"))
+    labelled = lang is not None and fmt == "table"
+    lang = lang or "zh"
     _main.choice(lang, ("zh", "en"), "language")
     if fmt == "xlsx" and output is None:
         _main.fail("--format xlsx needs -o FILE")
@@ -551,6 +556,23 @@ def programme(db: str = DB, park: str | None = PARK, district: str | None = DIST
         return
     if fmt == "json":
         _print_json(s, output)
+        return
+    if labelled:  # the reader's language: the workbook's sheets, percentages as such
+        from zhizao.i18n import Formatter
+        from zhizao.portfolio.tables import programme_sheets
+
+        sheets, pct = programme_sheets(s, lang)
+        f = Formatter(lang)
+        with _main.output_console(output) as con:
+            for name, df in sheets.items():
+                con.print(f"\n{name}", markup=False)
+                df = df.copy()
+                for c in df.columns:
+                    if c in pct.get(name, []):
+                        df[c] = [f.pct(v) for v in df[c]]
+                    elif df[c].dtype.kind == "f":  # amounts in 万元: one decimal at most, no exponent
+                        df[c] = [None if pd.isna(v) else f"{v:.1f}".rstrip("0").rstrip(".") for v in df[c]]
+                _main.write_frame(df, "table", None, con)
         return
     with _main.output_console(output) as con:
         t = s["totals"]

@@ -61,7 +61,25 @@ MISSING = define("ingest.missing_field", "%(column)s is empty")
 MISSING_ONE_OF = define("ingest.missing_one_of", "one of %(columns)s is needed")
 MISSING_INTERVAL = define("ingest.interval_needs_start", "an interval reading needs start and end (a cumulative "
                                                          "register needs reading: cumulative)")
-UNPARSEABLE = define("ingest.unparseable", "%(column)s = %(value)s is not a valid %(type)s")
+#: The value types of the schema (zhizao.schema.SQL_TYPES) as a reader names them.
+TYPE_WORDS = {t: define(f"ingest.type.{t}", w) for t, w in (
+    ("text", "text"),
+    ("timestamp", "time stamp"),
+    ("float", "number"),
+    ("bool", "yes/no value"),
+    ("date", "date"),
+    ("int", "whole number"),
+)}
+
+
+def type_word(t, lang: str | None = None):
+    """A schema type (``timestamp``) by its name (a message); another value as it is."""
+    kind = TYPE_WORDS.get(t) if isinstance(t, str) else None
+    return kind() if kind is not None else t
+
+
+UNPARSEABLE = define("ingest.unparseable", "%(column)s = %(value)s is not a valid %(type)s",
+                     labels={"type": type_word})  # the stored type stays the schema's code
 FIELD_TOO_LONG = define("ingest.field_too_long", "%(column)s is %(bytes)s bytes long, more than the limit of "
                                                  "%(limit)s bytes")
 TIME_OUT_OF_RANGE = define("ingest.time_out_of_range", "%(column)s = %(value)s is outside the plausible range "

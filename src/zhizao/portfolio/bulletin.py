@@ -286,8 +286,10 @@ class _Bulletin:
         for r in d.to_dict("records"):
             g = dl[dl["designation"] == r["designation"]]
             levels = sorted(g.to_dict("records"), key=lambda x: (rank.get(x["level"], 9), str(x["level"])))
-            one, many = DESIGNATION_COUNTS.get(r["designation"], ("%(n)s %(what)s", "%(n)s %(what)s"))
-            text = self.n_(one, many, r["n"]) % {"n": self.f.count(r["n"]), "what": r["designation"]}
+            one, many = DESIGNATION_COUNTS.get(r["designation"], ("", ""))
+            what = vocab.label("designation", r["designation"], self.lang)  # a ladder tier: its name, not code
+            text = (self.n_(one, many, r["n"]) if r["designation"] in DESIGNATION_COUNTS else
+                    _("%(n)s %(what)s")) % {"n": self.f.count(r["n"]), "what": what}
             if len(levels) == 1 and isinstance(levels[0]["level"], str):
                 text += _(" (all %(level)s)") % {"level": self.level_adj(levels[0]["level"])}
             elif levels:
@@ -592,7 +594,8 @@ class _Bulletin:
             "closing": [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else [],
             "annex_list": [self.annex_title()],
             "signature": _field(lh, "signature", self.lang), "date": self.f.day(self.date),
-            "notes": self.notes(), "annex": self.annex(), "annex_heading": _("Annex %(n)s") % {"n": 1},
+            # GB/T 9704-2012: a single annex carries no sequence number (附件, 附件：名称); several are numbered
+            "notes": self.notes(), "annex": self.annex(), "annex_heading": _("Annex"),
             "cc": _field(lh, "cc", self.lang),
         }
 
@@ -652,7 +655,8 @@ class _Bulletin:
                 elif b["type"] == "figure" and b.get("caption"):
                     lines += [f"*{b['caption']}*", ""]
         lines += [*[x + "" for x in doc["closing"]], ""] if doc["closing"] else []
-        annexes = "；".join(f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
+        annexes = doc["annex_list"][0] if len(doc["annex_list"]) == 1 else \
+            "；".join(f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
         lines += [_("Annex: %(list)s") % {"list": annexes}, ""]
         if doc["signature"]:
             lines += [doc["signature"], ""]

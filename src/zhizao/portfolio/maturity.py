@@ -38,7 +38,7 @@ import pandas as pd
 import yaml
 
 from zhizao.errors import InputError, NotFound
-from zhizao.messages import define
+from zhizao.messages import DAY, define
 from zhizao.portfolio import audit
 
 DATA = Path(__file__).parent / "data"
@@ -503,7 +503,8 @@ def facts(ws, enterprise_id: str, scope: str | None = None, days: int = 30) -> d
         k = int(recent["reported"].sum())
         out["data_upload_rate"] = k / n
         out["upload_window"] = [start.isoformat(), end.isoformat()]
-        basis.append(F_UPLOAD(start=start.date().isoformat(), end=end.date().isoformat(), reported=k, n=n))
+        basis.append(F_UPLOAD(start=DAY(date=start.date().isoformat()), end=DAY(date=end.date().isoformat()),
+                              reported=k, n=n))
     return out
 
 

@@ -50,7 +50,7 @@ import json
 import pandas as pd
 
 from zhizao.errors import InputError, NotFound
-from zhizao.messages import Message, define
+from zhizao.messages import DAY, Message, define
 from zhizao.portfolio import audit
 from zhizao.portfolio.dates import bound_date, store_zone, today
 from zhizao.portfolio.registry import (
@@ -99,10 +99,24 @@ B_UPLOAD = define("recognition.basis.upload", "%(reported)s of %(n)s registered 
 B_UPLOAD_MISSING = define("recognition.basis.upload_missing", "%(reported)s of %(n)s registered equipment of "
                                                               "%(scope)s sent states, production or energy records "
                                                               "%(period)s; without data: %(missing)s")
+def _zh_day(value, lang: str, last: bool = False):
+    """A period bound (ISO text) as a Chinese reader sees it: a date written out (``last``: the last day before
+    an exclusive end); as stored in English, where the bounds are given as the command line takes them."""
+    if lang != "zh" or not isinstance(value, str):
+        return value
+    if last:
+        try:
+            value = (pd.Timestamp(value) - pd.Timedelta(microseconds=1)).isoformat()
+        except ValueError:
+            return value
+    return DAY(date=value)
+
+
 #: the period of a data criterion: [start, end), either end open
-PERIOD = define("recognition.period", "in [%(start)s, %(end)s)")
-PERIOD_FROM = define("recognition.period_from", "from %(start)s on")
-PERIOD_UNTIL = define("recognition.period_until", "before %(end)s")
+PERIOD = define("recognition.period", "in [%(start)s, %(end)s)",
+                labels={"start": _zh_day, "end": lambda v, lang: _zh_day(v, lang, last=True)})
+PERIOD_FROM = define("recognition.period_from", "from %(start)s on", labels={"start": _zh_day})
+PERIOD_UNTIL = define("recognition.period_until", "before %(end)s", labels={"end": _zh_day})
 PERIOD_ALL = define("recognition.period_all", "at any time")
 B_WORKSHOPS = define("recognition.basis.workshops", "%(n)s digital-workshop designation(s) of %(enterprise)s "
                                                     "recognised by %(end)s and not revoked")
@@ -116,8 +130,15 @@ B_VERIFIED_MEAN = define("recognition.basis.verified_mean", "unweighted mean of 
                                                             "projects: %(projects)s")
 B_DECLARED = define("recognition.basis.declared", "declared by the enterprise for %(projects)s, not verified from "
                                                   "data (no stored verification result)")
+def _check_name(code, lang: str):
+    from zhizao.verify.checks import check_name
+
+    return check_name(code, lang) if isinstance(code, str) else code
+
+
 B_INDICATIVE = define("recognition.basis.indicative", "indicative results of %(projects)s, not verified (failed "
-                                                      "checks: %(flags)s)")
+                                                      "checks: %(flags)s)",
+                      labels={"flags": _check_name})  # flags: the codes of the failed checks, shown by name
 B_NEITHER = define("recognition.basis.neither", "no verified result and no declared value for the enterprise's "
                                                 "projects")
 B_MATURITY = define("recognition.basis.maturity", "capability maturity level %(level)s (%(source)s, %(date)s)")
@@ -352,7 +373,7 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
         elif m == "digital_workshops":
             units = _held(ctx, enterprise_id, "digital_workshop", end)
             value, evidence = len(units), units
-            basis = B_WORKSHOPS(n=len(units), enterprise=enterprise_id, end=str(end or today(ctx.zone)))
+            basis = B_WORKSHOPS(n=len(units), enterprise=enterprise_id, end=DAY(date=str(end or today(ctx.zone))))
         elif m in ("production_efficiency_change", "operating_cost_change"):
             ind = "production_efficiency" if m == "production_efficiency_change" else "operating_cost"
             value, basis, evidence, mode = _change(ctx, enterprise_id, ind, +1.0 if ind ==
@@ -369,7 +390,7 @@ def _check(ctx: _Context, rs: RuleSet, enterprise_id: str, scope: str, start, en
                 basis = B_NO_MATURITY(enterprise=enterprise_id)
             else:
                 value = cur["level"]
-                basis = B_MATURITY(level=cur["level"], source=cur["source"], date=str(cur["date"]))
+                basis = B_MATURITY(level=cur["level"], source=cur["source"], date=DAY(date=str(cur["date"])))
                 evidence = [cur["assessment_id"]]
         elif m == "designation_held":
             want = str(c.options["designation_held"])  # rulesets._parse refuses a criterion without it

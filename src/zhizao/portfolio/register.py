@@ -53,7 +53,7 @@ import pandas as pd
 from zhizao.errors import Conflict, InputError, NotFound
 from zhizao.ingest.load import IngestError, LoadReport, read_sql, sha256
 from zhizao.ingest.mapping import Mapping, default_mapping
-from zhizao.ingest.rules import NOT_FINITE, VALUE_OUT_OF_RANGE
+from zhizao.ingest.rules import NOT_FINITE, VALUE_OUT_OF_RANGE, type_word
 from zhizao.limits import current as current_limits
 from zhizao.messages import define
 from zhizao.portfolio import audit
@@ -115,7 +115,8 @@ REASON_NEEDED = define("register.reason_needed", "give a reason for withdrawing 
 
 # details of rejected records (quarantine ``detail``; Messages rendered in English in the store)
 D_MISSING = define("register.missing", "%(column)s is empty")
-D_UNPARSEABLE = define("register.unparseable", "%(column)s = %(value)s is not a valid %(type)s")
+D_UNPARSEABLE = define("register.unparseable", "%(column)s = %(value)s is not a valid %(type)s",
+                       labels={"type": type_word})
 D_INVALID = define("register.invalid", "%(column)s: %(problem)s")
 D_NEGATIVE = define("register.negative", "%(column)s = %(value)s < 0")
 D_ORDER = define("register.order", "%(later)s %(b)s is before %(earlier)s %(a)s")

@@ -24,6 +24,13 @@ def _day(f, v, tz):
     return f.day(t.to_pydatetime())
 
 
+def _district(code, lang: str) -> str | None:
+    """A district's name (as the register reads it back); an empty cell stays empty."""
+    if code is None or (not isinstance(code, str) and pd.isna(code)) or code == "":
+        return None
+    return vocab.label("district", code, lang)
+
+
 def _ids(v) -> str:
     return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else str(v))
 
@@ -45,7 +52,7 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
     t = stats["totals"]
     if t.get("n_simulated_projects"):
         sheets[_("SIMULATED DATA")] = pd.DataFrame({_("Data source"): [_(
-            "This notice is made from SIMULATED data (%(n)s of %(total)s projects come from the programme "
+            "This workbook is made from SIMULATED data (%(n)s of %(total)s projects come from the programme "
             "simulator); it describes no real enterprise or project.") % {
             "n": t["n_simulated_projects"], "total": t["n_projects"]}]})
     rows = [(_("Number of projects"), t["n_projects"]), (_("Enterprises"), t["n_enterprises"]),
@@ -65,7 +72,7 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
             _("Share"): df["n_projects"] / total if total else None,
             inv_head: [None if x is None or pd.isna(x) else x / money for x in df["investment"]],
             _("Project codes"): [_ids(v) for v in df["project_ids"]]})
-    for key, col, head, kind in (("by_district", "district", _("District"), None),
+    for key, col, head, kind in (("by_district", "district", _("District"), "district"),
                                  ("by_industry", "industry", _("Industry"), "industry"),
                                  ("by_year", "year", _("Start year"), None),
                                  ("by_type", "type", _("Project type"), "type")):
@@ -99,7 +106,8 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
     for p in prj.to_dict("records"):
         row = {_("Project code"): p["project_id"], _("Project name"): p["name"],
                _("Enterprise"): p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"],
-               _("District"): p["district"], _("Industry"): vocab.label("industry", p["industry"], lang),
+               _("District"): _district(p["district"], lang),
+               _("Industry"): vocab.label("industry", p["industry"], lang),
                _("Project type"): vocab.label("type", p["type"], lang),
                _("Start"): _day(f, p["start"], p["tz"]),
                _("Commissioning end"): _day(f, p["commissioning_end"], p["tz"]),
@@ -133,7 +141,8 @@ def project_sheet(prj: pd.DataFrame, verified: pd.Series | None = None, lang: st
         _("Project code"): prj["project_id"], _("Project name"): prj["name"],
         _("Enterprise"): [e if isinstance(e, str) else i for e, i in zip(prj["enterprise"], prj["enterprise_id"])],
         _("Enterprise code"): prj["enterprise_id"],  # the key the register reads back (zhizao ingest --update)
-        _("District"): prj["district"], _("Industry"): [vocab.label("industry", x, lang) for x in prj["industry"]],
+        _("District"): [_district(x, lang) for x in prj["district"]],
+        _("Industry"): [vocab.label("industry", x, lang) for x in prj["industry"]],
         _("Project type"): [vocab.label("type", x, lang) for x in prj["type"]], _("Scope"): prj["scope"],
         _("Start"): [day(v, z) for v, z in zip(prj["start"], prj["tz"])],
         _("Commissioning end"): [day(v, z) for v, z in zip(prj["commissioning_end"], prj["tz"])],

@@ -11,7 +11,7 @@ Each vocabulary is a YAML file in ``portfolio/data/vocabularies/`` (a programme 
     pad_digits: 2                  # optional: a bare number is a code with leading zeros (1 -> "01")
     match_stems: {zh: [区], en: [" District"]}   # optional: labels may be written without these endings
     entries:
-      - {code: district, zh: 区县级, en: District level, aliases: [区级]}
+      - {code: district, zh: 区级, en: District level, aliases: [区县级]}
 
 A value in a file may be the code, the Chinese or English label or an alias (compared after Unicode NFKC
 normalisation, so full-width and half-width forms are equal, ignoring case and surrounding spaces); the

@@ -83,17 +83,29 @@ def industry_code(value) -> str | None:
     return e["code"] if e else None
 
 
+#: Kinds whose codes the register's vocabulary files also hold (data/vocabularies): a code the fixed table lacks
+#: (the tiers of MIIT's factory ladder, a district) is labelled from the file, never shown as a raw code.
+REGISTER_VOCABULARIES = {"designation": "designation", "level": "level", "status": "project_status",
+                         "type": "project_type", "district": "district"}
+
+
 def label(kind: str, code, lang: str) -> str:
     """The label of ``code`` in vocabulary ``kind`` (type, designation, level, status, indicator, gain, basis,
-    industry) in ``lang``; an unknown code is shown as stored, a null one as "(not stated)"."""
+    industry, district) in ``lang``; an unknown code is shown as stored, a null one as "(not stated)"."""
     _ = translations(lang).gettext
     if code is None or (not isinstance(code, str) and pd.isna(code)) or code == "":
         return _("(not stated)")
     if kind == "industry":
         e = industries().get(str(code).strip().lower())
         return e[lang] if e else str(code)
-    table = FIXED[kind]
-    return _(table[code]) if code in table else str(code)
+    table = FIXED.get(kind, {})
+    if code in table:
+        return _(table[code])
+    if kind in REGISTER_VOCABULARIES:
+        from zhizao.portfolio.vocabularies import vocabulary
+
+        return vocabulary(REGISTER_VOCABULARIES[kind]).label(code, lang)
+    return str(code)
 
 
 __all__ = [

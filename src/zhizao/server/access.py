@@ -1170,11 +1170,13 @@ class TenantView:
         where, params = self._upload_filter_sql()
         if self.access.admin and upload_id is None:
             sql = """SELECT NULL AS upload_id, q."table", q.source, q.record, q.line, q.rule, q.detail,
-                            CAST(q.raw AS VARCHAR) AS raw, q.loaded_at FROM quarantine q"""
+                            CAST(q.raw AS VARCHAR) AS raw, q.loaded_at, q.code, CAST(q.params AS VARCHAR) AS params
+                     FROM quarantine q"""
             p2: list = []
         else:
             sql = f"""SELECT u.upload_id, q."table", u.file_name AS source, q.record, q.line, q.rule, q.detail,
-                             CAST(q.raw AS VARCHAR) AS raw, q.loaded_at
+                             CAST(q.raw AS VARCHAR) AS raw, q.loaded_at, q.code,
+                             CAST(q.params AS VARCHAR) AS params
                       FROM quarantine q JOIN server_uploads u ON u.source = q.source WHERE {where}"""
             p2 = list(params)
             if upload_id is not None:
@@ -1186,13 +1188,18 @@ class TenantView:
     def quarantine_summary(self) -> pd.DataFrame:
         """Counts of quarantined records per table and rule (aggregates: every role)."""
         if self.access.unrestricted:  # an analyst sees counts, not other tenants' values
-            example = "min(detail)" if self.access.raw else "CAST(NULL AS VARCHAR)"
+            example = ("min(detail) AS example, arg_min(code, detail) AS example_code, "
+                       "arg_min(CAST(params AS VARCHAR), detail) AS example_params" if self.access.raw else
+                       "CAST(NULL AS VARCHAR) AS example, CAST(NULL AS VARCHAR) AS example_code, "
+                       "CAST(NULL AS VARCHAR) AS example_params")
             return self.read.con.execute(
-                f"""SELECT "table", rule, count(*) AS records, {example} AS example FROM quarantine
+                f"""SELECT "table", rule, count(*) AS records, {example} FROM quarantine
                    GROUP BY ALL ORDER BY "table", rule""").df()
         where, params = self._upload_filter_sql()
         return self.read.con.execute(
-            f"""SELECT q."table", q.rule, count(*) AS records, min(q.detail) AS example
+            f"""SELECT q."table", q.rule, count(*) AS records, min(q.detail) AS example,
+                       arg_min(q.code, q.detail) AS example_code,
+                       arg_min(CAST(q.params AS VARCHAR), q.detail) AS example_params
                 FROM quarantine q JOIN server_uploads u ON u.source = q.source WHERE {where}
                 GROUP BY ALL ORDER BY 1, 2""", params).df()
 

@@ -300,6 +300,8 @@ class QuarantineRow(Row):
     detail: Text = None
     raw: Text = None
     loaded_at: Any = None
+    code: Text = None  # the detail's message code and parameters (JSON): the detail in any language
+    params: Text = None
 
 
 class UploadDetail(UploadRow):
@@ -311,6 +313,8 @@ class QuarantineSummaryRow(Row):
     rule: str
     records: int
     example: Text = None
+    example_code: Text = None
+    example_params: Text = None
 
 
 # -- KPI stage (row models built from the engine's element and KPI names)

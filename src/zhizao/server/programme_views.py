@@ -87,6 +87,8 @@ def show(pg: Page, table: str, column: str, v) -> str:
         return vocabulary(c.vocabulary).label(v, pg.lang)
     if c.type == "date":
         return pg.register_date(v)
+    if c.type == "float" and column.startswith("declared_"):  # a declared improvement (a fraction): 67.1%
+        return pg.f.pct(v)
     if c.type == "float":
         return pg.f.num(v, 2) if abs(float(v)) < 10 else pg.f.num(v)
     return str(v)

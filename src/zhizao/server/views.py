@@ -92,6 +92,8 @@ FIT_LABELS = {"r2": N_("Coefficient of determination (R²)"), "cv_rmse": N_("CV(
               "cells": N_("Cells (equipment and product)"), "log_variance": N_("Variance of the log ratio"),
               "df": N_("Degrees of freedom"), "simple_baseline": N_("Baseline, ratio of totals"),
               "simple_reporting": N_("Reporting, ratio of totals")}
+#: Fit figures that are counts: shown as whole numbers (6, not 6.00).
+FIT_COUNTS = ("n", "n_baseline", "p", "hac_lags", "cells")
 #: Zone of the clock times shown (uploads, sessions).
 DISPLAY_TZ = "Asia/Shanghai"
 #: Validation rules of the ingest stage (quarantine), as readers name them.
@@ -109,6 +111,7 @@ TABLE_LABELS = {
     "quality": N_("Quality inspections"), "variables": N_("Relevant variables"), "enterprises": N_("Enterprises"),
     "projects": N_("Projects"), "designations": N_("Designations"), "costs": N_("Operating costs"),
     "development_cycles": N_("Development cycles"), "adjustments": N_("Non-routine adjustments"),
+    "scopes": N_("Scopes"), "programmes": N_("Programmes"), "programme_targets": N_("Programme targets"),
 }
 CARDS = (
     ("oee", N_("OEE"), "pct"), ("availability", N_("Availability"), "pct"),
@@ -237,8 +240,14 @@ class Page:
     def table_label(self, table) -> str:
         return self._(TABLE_LABELS[table]) if table in TABLE_LABELS else str(table)
 
-    def detail(self, detail) -> str:
-        """A quarantine detail: a stored message (JSON of code and parameters) in this language, else as stored."""
+    def detail(self, detail, code=None, params=None) -> str:
+        """A quarantine detail in this language: from its stored ``code`` and ``params`` (the quarantine table's
+        structured form), else a stored message (JSON of code and parameters), else as stored."""
+        if isinstance(code, str) and code:
+            from zhizao.ingest.rules import detail_message
+
+            return detail_message(code, params if isinstance(params, str) else None,
+                                  detail if isinstance(detail, str) else None).text(self.lang)
         if not isinstance(detail, str) or not detail:
             return NULL
         if detail.startswith(("{", "[")):
@@ -557,7 +566,8 @@ def project_list(view, pg: Page, q: dict) -> dict:
             prj["scope"], prj["start"], prj["commissioning_end"], prj["tz"], prj["investment"], prj["status"]):
         rows.append([cell(pid, f"/projects/{pid}"), cell(str(ent or eid)),
                      cell(str(name) if isinstance(name, str) else NULL),
-                     cell(str(district) if isinstance(district, str) else NULL),
+                     cell(once("district", vocab.label, "district", district, pg.lang) if isinstance(district, str)
+                          else NULL),
                      cell(once("type", vocab.label, "type", typ, pg.lang)),
                      cell(str(scope) if isinstance(scope, str) else NULL),
                      cell(once("date", pg.local_date, start, tz)),
@@ -608,6 +618,7 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
                      num_cell(pg.f.pct(r.improvement)), num_cell(ci)])
         fit = [(_(FIT_LABELS[k]) if k in FIT_LABELS else k,
                 (_("yes") if v else _("no")) if isinstance(v, bool) else
+                pg.f.count(v) if k in FIT_COUNTS and isinstance(v, (int, float)) and float(v).is_integer() else
                 pg.f.sig(v) if isinstance(v, (int, float)) else str(v))
                for k, v in (r.fit or {}).items() if not isinstance(v, (list, dict)) and
                (k in FIT_LABELS or pg.lang == "en")]
@@ -720,9 +731,9 @@ def programme(view, pg: Page, q: dict) -> dict:
     return {
         "cards": cards, "averages": {"head": ahead, "rows": arows, "foot": None},
         "by_type": _count_table(pg, s["by_type"], "type", _("Project type"), kind="type"),
-        "by_district": _count_table(pg, s["by_district"], "district", _("District")),
+        "by_district": _count_table(pg, s["by_district"], "district", _("District"), kind="district"),
         "by_industry": _count_table(pg, s["by_industry"], "industry", _("Industry"), kind="industry"),
-        "by_year": _count_table(pg, s["by_year"], "year", _("Year")),
+        "by_year": _count_table(pg, s["by_year"], "year", _("Start year")),
         "designations": {"head": [cell(_("Designation")), num_cell(_("Designated units"))], "rows": drows,
                          "foot": None},
         "designation_levels": {"head": [cell(_("Designation")), cell(_("Level")), num_cell(_("Designated units"))],
@@ -764,12 +775,14 @@ def recognition(view, pg: Page, q: dict) -> dict:
         passed = {True: "✓", False: "✗"}.get(r["passed"], NULL)
         ev = list(r["evidence"] or [])
         label = _(CRITERIA[r["criterion"]]) if r["criterion"] in CRITERIA else r["criterion"]
-        rows.append([cell(label, title=r["description"]), cell(r["description"]),
+        text = r.get(f"text_{pg.lang}") or r["description"]  # the rule set's own words in the page's language
+        basis = NULL if r["basis"] is None else pg.message(r["basis"])
+        rows.append([cell(label, title=text), cell(text),
                      num_cell(f"{OPERATORS.get(op, op)} {fmt(thr)}" if thr is not None else NULL),
                      num_cell(fmt(val) if val is not None else NULL),
                      {"text": passed, "num": False, "cls": {True: "pass", False: "fail"}.get(r["passed"], "na")},
                      cell(_("data") if r["source"] == "data" else _("declaration to be confirmed")),
-                     cell(r["basis"]), cell(", ".join(map(str, ev[:8])) + (" …" if len(ev) > 8 else ""))])
+                     cell(basis), cell(", ".join(map(str, ev[:8])) + (" …" if len(ev) > 8 else ""))])
     ctx["result"] = {"head": [cell(_("Criterion")), cell(_("Description")), num_cell(_("Threshold")),
                               num_cell(_("Value")), cell(_("Passed")), cell(_("Source")), cell(_("Basis")),
                               cell(_("Evidence"))], "rows": rows, "foot": None}
@@ -805,7 +818,8 @@ def data_page(view, pg: Page) -> dict:
               num_cell(pg.f.num(u["skipped"])), cell(pg.datetime(u["uploaded_at"]))] for _i, u in ups.iterrows()]
     qs = view.quarantine_summary()
     qrows = [[cell(pg.table_label(r["table"])), cell(pg.rule_label(r["rule"])), num_cell(pg.f.num(r["records"])),
-              cell(pg.detail(r["example"]))] for _i, r in qs.iterrows()]
+              cell(pg.detail(r["example"], r.get("example_code"), r.get("example_params")))]
+             for _i, r in qs.iterrows()]
     return {"uploads": {"head": [cell(_("Upload")), cell(_("File")), cell(_("Table")), cell(_("By")),
                                  num_cell(_("Loaded")), num_cell(_("Quarantined")), num_cell(_("Already stored")),
                                  cell(_("Time"))], "rows": urows, "foot": None} if urows else None,
@@ -818,7 +832,7 @@ def quarantine_rows(pg: Page, q: pd.DataFrame) -> dict | None:
     if q.empty:
         return None
     rows = [[cell(pg.table_label(r["table"])), num_cell(pg.f.num(r["line"])), cell(pg.rule_label(r["rule"])),
-             cell(pg.detail(r["detail"])),
+             cell(pg.detail(r["detail"], r.get("code"), r.get("params"))),
              {"text": (r["raw"] or "")[:300], "num": False, "cls": "raw"}] for _i, r in q.iterrows()]
     return {"head": [cell(_("Table")), num_cell(_("Line")), cell(_("Rule")), cell(_("Reason")),
                      cell(_("Record"))], "rows": rows, "foot": None}

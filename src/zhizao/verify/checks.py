@@ -79,12 +79,14 @@ MODEL_VALIDITY = define("verify.check.model_validity",
                         "the baseline model fails the validity checks: %(failed)s")
 EXTRAPOLATION = define("verify.check.extrapolation",
                        "%(driver)s: reporting mean %(mean)s against the baseline range %(low)s .. %(high)s "
-                       "(mean %(baseline_mean)s, SD %(sd)s); %(outside)s of the reporting buckets outside it")
+                       "(mean %(baseline_mean)s, SD %(sd)s); %(outside)s of the reporting buckets outside it",
+                       labels={"driver": lambda t, _lang: term(t) if isinstance(t, str) else t})  # driver: column name
 LEVERAGE = define("verify.check.prediction_leverage",
                   "the reporting conditions lie outside the baseline data: leverage of their mean %(leverage)s, "
                   "largest in the baseline %(max_baseline)s")
 SUPPORT = define("verify.check.coefficient_support",
-                 "%(term)s rests on about %(n_eff)s effective points (at least %(minimum)s)")
+                 "%(term)s rests on about %(n_eff)s effective points (at least %(minimum)s)",
+                 labels={"term": lambda t, _lang: term(t) if isinstance(t, str) else t})
 LEVEL_SHIFT = define("verify.check.level_shift",
                      "the baseline shifts by %(size)s near %(date)s (CUSUM p = %(p)s); if the change is unrelated "
                      "to the project, record a non-routine adjustment")
@@ -158,6 +160,69 @@ ADJ_ESTIMATED = define("verify.adjustment.estimated", "level shift estimated fro
 ADJ_STATED = define("verify.adjustment.stated", "%(amount)s per day stated")
 
 
+#: A check's name, for lists of failed checks (a result's flags are the codes of its failed checks).
+CHECK_NAMES = {f"verify.check.{code}": define(f"verify.check_name.{code}", name) for code, name in (
+    ("data_coverage", "data coverage"),
+    ("outage", "meter or counter outage"),
+    ("model_validity", "validity of the baseline model"),
+    ("extrapolation", "reporting conditions outside the baseline range"),
+    ("prediction_leverage", "prediction leverage"),
+    ("coefficient_support", "support of the model's coefficients"),
+    ("level_shift", "level shift in the baseline"),
+    ("out_of_sample", "out-of-sample error"),
+    ("serial_correlation", "serial correlation of the residuals"),
+    ("adjusted_baseline_positive", "positive adjusted baseline"),
+    ("improvement_range", "plausible improvement"),
+    ("interval", "confidence interval"),
+    ("booking_periods", "booking periods of the costs"),
+    ("booking_periods_refused", "booking periods of the costs (proration refused)"),
+    ("fallback_method", "fallback method"),
+    ("sample_size", "sample size"),
+    ("mix_coverage", "coverage of the equipment and product mix"),
+    ("price_index", "price index"),
+    ("computable", "computability"),
+    ("adjustment", "non-routine adjustment"),
+)}
+
+
+#: A failed check in a list of flags: its name, and in English its code too (the code is what programs read).
+CHECK_NAMED = define("verify.check_named", "%(name)s (%(code)s)")
+
+
+def check_name(code: str, lang: str = "zh") -> Message | str:
+    """The check ``code`` (a result flag, ``verify.check.extrapolation``) by its name, as a message (in English
+    with the code beside it, as English texts have always shown it); an unknown code as it is."""
+    kind = CHECK_NAMES.get(code)
+    if kind is None:
+        return code
+    return kind() if lang == "zh" else CHECK_NAMED(name=kind(), code=code)
+
+
+#: The model's variables by name (a model term is a column name: ``scheduled_hours``, ``run:<equipment>``).
+TERMS = {t: define(f"verify.term.{t}", name) for t, name in (
+    ("volume", "output"),
+    ("output", "good output"),
+    ("scheduled_hours", "scheduled hours"),
+    ("operating_hours", "operating hours"),
+    ("run_hours", "run hours"),
+    ("hdd", "heating degree days"),
+    ("cdd", "cooling degree days"),
+    ("temperature_c", "outdoor temperature"),
+    ("energy_kgce", "energy consumption (kgce)"),
+    ("energy_kwh", "energy consumption (kWh)"),
+)}
+RUN_HOURS = define("verify.term.run_hours_of", "run hours of %(equipment)s")
+
+
+def term(t: str) -> Message | str:
+    """A model variable (or the modelled quantity) by its name; a categorical level (``weekday=2``) or an
+    unknown column as it is."""
+    if t.startswith("run:"):
+        return RUN_HOURS(equipment=t[4:])
+    kind = TERMS.get(t)
+    return kind() if kind is not None else t
+
+
 def word(w: str) -> Message | str:
     """The message of a word of :data:`WORDS` (``w`` itself if it is none)."""
     kind = WORDS.get(w)
@@ -165,12 +230,19 @@ def word(w: str) -> Message | str:
 
 
 def fmt_pct(x: float | None) -> str:
-    """A fraction as a percent text for a message parameter (``0.123`` -> ``"12.3 %"``)."""
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
+    """A fraction as a percent text for a message parameter (``0.123`` -> ``"12.3%"``, as both languages write it
+    in running text)."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
+    """``digits`` significant figures, without an exponent for ordinary magnitudes (19010, not 1.901e+04)."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    text = f"{x:.{digits}g}"
+    if "e" in text and 1e-4 <= abs(x) < 1e15:
+        text = f"{float(text):f}".rstrip("0").rstrip(".")
+    return text
 
 
 def result_checks(value: float | None, low: float | None, high: float | None, adjusted: float | None,

@@ -53,7 +53,7 @@ from zhizao.errors import DataSufficiencyError, InputError, NotFound
 from zhizao.kpi.buckets import bucket_edges, default_range, utc_ms
 from zhizao.kpi.intervals import split_over
 from zhizao.kpi.variables import variable_buckets
-from zhizao.messages import Message, define
+from zhizao.messages import DAY, Message, define
 from zhizao.verify import checks as C
 from zhizao.verify import model as M
 from zhizao.verify.estimands import estimand
@@ -153,6 +153,7 @@ class _Run:
     notes: list[Message] = field(default_factory=list)
     coverage: dict[str, Any] = field(default_factory=dict)  # as VerificationResult.coverage
     adjustments: list[dict[str, Any]] = field(default_factory=list)  # as VerificationResult.adjustments
+    tz: Any = None  # the baseline window's zone: dates in messages are the plant's local dates
 
     def check(self, passed: bool | np.bool_, message: Message) -> None:
         self.checks.append(C.Check(bool(passed), message))
@@ -222,7 +223,7 @@ def verify(ws: Workspace, indicator: str, scope: str, baseline: Window, reportin
     # the fields every result of this call shares (VerificationResult keywords)
     common: dict[str, Any] = dict(indicator=indicator, scope=scope, baseline_period=(_iso(b0), _iso(b1)),
                   reporting_period=(_iso(r0), _iso(r1)), confidence=confidence, project_id=project_id)
-    run = _Run()
+    run = _Run(tz=b0.tzinfo)
     w = ((b0, b1), (r0, r1))
     if indicator == "development_cycle":
         res = _development_cycle(inputs, scope, w, confidence, common, run)
@@ -753,8 +754,8 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
                                          high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
                                          sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
     if not outside:
-        run.check(True, C.EXTRAPOLATION(driver=cont or [C.word("none")], mean="-", low="-", high="-", baseline_mean="-",
-                                        sd="-", outside="0 %"))
+        run.check(True, C.EXTRAPOLATION(driver=cont or [C.word("none")], mean="-", low="-",
+                                        high="-", baseline_mean="-", sd="-", outside="0%"))
     h_r, h_max = M.prediction_leverage(f, Xb, Xr)
     run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
     shift = _level_shift_check(run, f.resid, Xb.index)
@@ -786,13 +787,14 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
         var_kappa += var_hours
     s = M.savings(f, Xr, yr, confidence, uncertainty, n_boot=min(n_boot, 999), seed=seed, Xb=Xb, yb=yb,
                   adjust=float(stated_r.sum()), adjust_var=var_kappa, inflation=inflation)
-    run.notes.append(C.NOTE_MODEL(y=numcol, bucket=C.word(granularity), terms=chosen or [C.word("a constant")]))
+    terms = [C.term(t) for t in chosen]  # the model's variables by name
+    run.notes.append(C.NOTE_MODEL(y=C.term(numcol), bucket=C.word(granularity), terms=terms or [C.word("a constant")]))
     fit = {**{k: v for k, v in f.stats.items()}, "passed": f.passed, "failed": f.failed,
            **{k: v for k, v in dinfo.items() if k != "temperature"},
            "params": dict(zip(f.terms, f.params.tolist())), "out_of_sample": oos, "level_shift": shift,
            "uncertainty": {"method": s.method, "se": s.se, "df": s.df, "m": s.m, **s.details,
                            **({"var_hours": var_hours} if kappa_var is not None else {})}}
-    drivers = ", ".join(chosen) or C.word("a constant")
+    drivers = terms or C.word("a constant")
     common["estimand"] = estimand(indicator, drivers=drivers)
     output: float | None
     if indicator == "unit_energy":
@@ -813,8 +815,8 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
     return VerificationResult(
         **common, baseline=float(base_v), reporting=float(rep_v), adjusted_baseline=float(adj_v),
         change=-s.fraction, improvement=s.fraction, ci_low=s.frac_low, ci_high=s.frac_high,
-        method=METHODS["adjusted_baseline"](y=numcol, bucket=C.word(granularity),
-                                            drivers=", ".join(chosen) or C.word("a constant")),
+        method=METHODS["adjusted_baseline"](y=C.term(numcol), bucket=C.word(granularity),
+                                            drivers=terms or C.word("a constant")),
         interval_method=(INTERVALS["inflated"](interval=INTERVALS[uncertainty]()) if inflation > 1
                          else INTERVALS[uncertainty]()),
         simple_change=float(rep_v / simple_b - 1) if simple_b else None, fit=fit,
@@ -825,10 +827,14 @@ def _level_shift_check(run: _Run, resid: np.ndarray, index: pd.Index) -> dict[st
     ls = level_shift(resid)
     if ls["index"] is None:
         return ls
-    date = pd.Timestamp(index[ls["index"]]).isoformat() if len(index) > ls["index"] else "?"
+    t = pd.Timestamp(index[ls["index"]]) if len(index) > ls["index"] else None
+    date = t.isoformat() if t is not None else "?"
     ls["date"] = date
+    if t is not None and t.tzinfo is not None and run.tz is not None:
+        t = t.tz_convert(run.tz)  # the message shows the bucket's local date, not its UTC instant
     run.check(ls["p_value"] >= C.LIMITS["level_shift_p"],
-              C.LEVEL_SHIFT(size=C.fmt(ls["size"]), date=date, p=C.fmt(ls["p_value"], 3)))
+              C.LEVEL_SHIFT(size=C.fmt(ls["size"]), date=DAY(date=t.isoformat()) if t is not None else date,
+                            p=C.fmt(ls["p_value"], 3)))
     return ls
 
 

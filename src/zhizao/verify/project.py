@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pandas as pd
 
 from zhizao.errors import NotFound, ZhizaoError
-from zhizao.messages import Message, define
+from zhizao.messages import DAY, Message, define
 from zhizao.verify import checks as C
 from zhizao.verify.indicators import UNKNOWN_SCOPE, Window, Windows, verify
 from zhizao.verify.inputs import Instant, VerificationInputs
@@ -98,11 +98,13 @@ def verify_project(ws: Workspace, project_id: str, indicators: Iterable[str] | N
         if ext[0] is not None and ext[1] is not None:
             lo, hi = _whole_months(inputs, scope, (ext[0], ext[1]), b0.tz)
             if lo > b0:
-                notes.append(C.NOTE_WINDOW(period=C.word("baseline"), start=lo.isoformat(), end=b1.isoformat(),
+                notes.append(C.NOTE_WINDOW(period=C.word("baseline"), start=DAY(date=lo.isoformat()),
+                                           end=DAY(date=(b1 - pd.Timedelta(microseconds=1)).isoformat()),
                                            months=WINDOW_MONTHS))
                 b0 = lo
             if hi < r1:
-                notes.append(C.NOTE_WINDOW(period=C.word("reporting"), start=r0.isoformat(), end=hi.isoformat(),
+                notes.append(C.NOTE_WINDOW(period=C.word("reporting"), start=DAY(date=r0.isoformat()),
+                                           end=DAY(date=(hi - pd.Timedelta(microseconds=1)).isoformat()),
                                            months=WINDOW_MONTHS))
                 r1 = hi
     baseline = baseline or (b0, b1)
