@@ -299,3 +299,18 @@ def test_no_route_rewrites_the_audit_log(srv):
     methods = {m for r in all_routes(root.app) if isinstance(r, APIRoute) and "/audit" in r.path
                for m in r.methods}
     assert methods <= {"GET", "HEAD"}
+
+
+def test_register_pages_show_the_investment_in_10k_yuan_on_chinese_pages(srv):
+    # the programme's documents write 总投资（万元）; the register stores yuan (and its forms and import
+    # templates keep yuan). P0001's investment, by hand from the store: shown / 10,000 on Chinese pages
+    ana = srv["ana"]
+    with ana.app.state.server.store.read() as rd:
+        inv = rd.con.execute("SELECT investment FROM projects WHERE project_id = 'P0001'").fetchone()[0]
+    assert inv and inv > 1e4
+    wan = f"{inv / 1e4:,.0f}" if inv % 1e4 == 0 else f"{inv / 1e4:,.2f}"
+    zh = ana.get("/register/projects/P0001?lang=zh").text
+    assert re.search(rf"总投资（万元）</dt>\s*<dd>{re.escape(wan)}</dd>", zh), zh[zh.find("总投资"):][:200]
+    assert "总投资（元）" not in zh.split("<form")[0]
+    en = ana.get("/register/projects/P0001?lang=en").text
+    assert f"{inv:,.0f}" in en  # English pages: yuan, as stored

@@ -72,7 +72,7 @@ TYPE_WORDS = {t: define(f"ingest.type.{t}", w) for t, w in (
 )}
 
 
-def type_word(t, lang: str | None = None):
+def type_word(t: Any, lang: str | None = None) -> Any:
     """A schema type (``timestamp``) by its name (a message); another value as it is."""
     kind = TYPE_WORDS.get(t) if isinstance(t, str) else None
     return kind() if kind is not None else t

@@ -73,10 +73,30 @@ def column_label(pg: Page, table: str, column: str) -> str:
     return column.replace("_", " ")
 
 
+def display_label(pg: Page, table: str, column: str) -> str:
+    """The label of a column whose values :func:`show` displays: as :func:`column_label`, except a column shown
+    in another unit on Chinese pages (the projects' investment in 万元, as the programme's documents write it;
+    forms keep the stored unit and :func:`column_label`)."""
+    if pg.lang == "zh":
+        from zhizao.portfolio.register import SCALED
+
+        for label, canonical, _factor in SCALED.get(table, {}).values():
+            if canonical == column:
+                return label
+    return column_label(pg, table, column)
+
+
 def show(pg: Page, table: str, column: str, v) -> str:
-    """A stored value for display: vocabulary labels, dates as dates, numbers formatted."""
+    """A stored value for display: vocabulary labels, dates as dates, numbers formatted (on Chinese pages the
+    projects' investment in 万元: :func:`display_label`)."""
     if v is None or (isinstance(v, float) and v != v):
         return NULL
+    if pg.lang == "zh":
+        from zhizao.portfolio.register import SCALED
+
+        for _label, canonical, factor in SCALED.get(table, {}).values():
+            if canonical == column:
+                return pg.f.num(float(v) / factor, 0 if float(v) % factor == 0 else 2)
     try:
         c = TABLES[table].column(column)
     except KeyError:
@@ -140,7 +160,7 @@ def register_list(view, pg: Page, table: str, q: dict) -> dict:
     cols = LIST_COLUMNS[table]
     p = page(df, search=q.get("q"), sort=q.get("sort") or None, number=int(q.get("page") or 1), size=50)
     path = f"/register/{table}"
-    head = [sort_head(pg, column_label(pg, table, c), c, path, q) for c in cols]
+    head = [sort_head(pg, display_label(pg, table, c), c, path, q) for c in cols]
     rows = []
     for rec in p["rows"].to_dict("records"):
         k = "|".join("" if rec[c] is None or rec[c] != rec[c] else str(rec[c]) for c in key)
@@ -174,7 +194,7 @@ def history_table(pg: Page, h: pd.DataFrame) -> dict:
         ch = e.changes if isinstance(e.changes, dict) else {}
         label = APP_LABELS if e.entity == "application" else {}
         changes = diff_text({k: tuple(v) for k, v in ch.items()},
-                            lambda k, ent=e.entity, lab=label: pg._(lab[k]) if k in lab else column_label(pg, ent, k),
+                            lambda k, ent=e.entity, lab=label: pg._(lab[k]) if k in lab else display_label(pg, ent, k),
                             lambda k, v, ent=e.entity: _changed(pg, ent, k, v))
         rows.append([cell(pg.datetime(e.changed_at)), cell(e.actor), cell(pg._(ACTION_LABELS.get(e.action,
                                                                                                   e.action))),
@@ -188,7 +208,7 @@ def history_table(pg: Page, h: pd.DataFrame) -> dict:
 def register_record(view, pg: Page, table: str, key: str, as_of: str | None) -> dict:
     rec = view.register_record(table, key)
     then = view.register_as_of(table, key, as_of) if as_of else None
-    facts = [(column_label(pg, table, c), show(pg, table, c, rec.get(c))) for c in TABLES[table].names]
+    facts = [(display_label(pg, table, c), show(pg, table, c, rec.get(c))) for c in TABLES[table].names]
     form = []
     for c in TABLES[table].columns:
         if c.name in TABLES[table].key:
@@ -213,7 +233,7 @@ def register_record(view, pg: Page, table: str, key: str, as_of: str | None) -> 
         why = unverifiable(view.ws, [key]).get(key)
         extra["unverifiable"] = why.text(pg.lang) if why is not None else None
     return {"table_name": table, "label": pg._(TABLE_LABELS[table]), "key": key, "facts": facts,
-            "then": [(column_label(pg, table, c), show(pg, table, c, then.get(c))) for c in TABLES[table].names]
+            "then": [(display_label(pg, table, c), show(pg, table, c, then.get(c))) for c in TABLES[table].names]
             if then else None, "as_of": as_of, "then_missing": bool(as_of) and then is None,
             "history": history_table(pg, view.register_history(table, key)), "office": view.office, "form": form,
             **extra}
