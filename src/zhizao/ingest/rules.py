@@ -147,6 +147,20 @@ def sql_detail(kind: MessageKind, **params: Any) -> tuple[str, str]:
     if missing:
         raise TypeError(f"message {kind.code} needs {', '.join(sorted(missing))}")
 
+    from zhizao.i18n import render_message
+    from zhizao.messages import LABELS, Message
+
+    labels = LABELS.get(kind.code, {})
+
+    def english(name: str, v: object) -> object:
+        """A constant parameter shown by its label (define(labels=)) as the English text shows it."""
+        fn = labels.get(name)
+        if fn is None or isinstance(v, Sql):
+            return v
+        items = [fn(x, "en") for x in v] if isinstance(v, (list, tuple)) else [fn(v, "en")]
+        texts = [render_message(x, "en") if isinstance(x, Message) else x for x in items]
+        return texts if isinstance(v, (list, tuple)) else texts[0]
+
     def value_sql(v: object) -> str:
         if isinstance(v, Sql):
             return f"coalesce(CAST({v} AS VARCHAR), '')"
@@ -159,7 +173,7 @@ def sql_detail(kind: MessageKind, **params: Any) -> tuple[str, str]:
     for m in _PLACEHOLDER.finditer(kind.template):
         if m.start() > pos:
             pieces.append(_lit(kind.template[pos:m.start()].replace("%%", "%")))
-        pieces.append(value_sql(params[m.group(1)]))
+        pieces.append(value_sql(english(m.group(1), params[m.group(1)])))
         pos = m.end()
     if pos < len(kind.template):
         pieces.append(_lit(kind.template[pos:].replace("%%", "%")))
