@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from canonical import wait_for
-from test_server_support import A, B, bearer, clone, login, make_client
+from test_server_support import PASSWORD, A, B, bearer, clone, login, make_client
 from zhizao.live import MqttPublisher, topic_for
 from zhizao.live.broker import Mosquitto, mosquitto_binary
 
@@ -94,3 +94,54 @@ def test_serve_refuses_live_sources_it_cannot_use(tmp_path):
         assert r.exit_code == 2, (args, r.output)
         assert text in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert B  # the store's second tenant is untouched by the refusals
+
+
+def test_the_server_stores_live_opcua_values(tmp_path):
+    """``zhizao serve --opcua ENDPOINT --nodes FILE``: value changes of an OPC UA server become states and
+    production in the store the server serves, and its KPIs show them."""
+    import datetime as dt
+
+    import yaml
+
+    pytest.importorskip("asyncua")
+    import zhizao
+    from test_live_opcua import Server
+    from zhizao.server import accounts
+    from zhizao.server.live import OpcUaSource
+
+    t0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+    srv = Server(["M1"], {"State": 4, "Parts": 100, "Scrap": 0, "Energy": 1000.0, "_ts": t0})
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text(yaml.safe_dump({
+        "publishing_interval_ms": 50, "timezone": "Asia/Shanghai",
+        "state_codes": {0: "RUN", 4: "IDLE"}, "states": {"RUN": "production", "IDLE": "no_order"},
+        "equipment": {"M1": {"state": f"ns={srv.ns};s=M1.State", "parts": f"ns={srv.ns};s=M1.Parts",
+                             "work_center": "L1", "site": "S1", "enterprise": "E1"}}}))
+    db = tmp_path / "opcua.duckdb"
+    with zhizao.connect(db) as ws:
+        accounts.ensure_tables(ws.con)
+        accounts.add_user(ws.con, "root", PASSWORD, "admin")
+    client = make_client(db, live=[OpcUaSource(srv.endpoint, nodes)])
+    server = client.app.state.server
+    try:
+        h = bearer(login(client, "root"))
+        server.start()
+        assert server.live.listeners[0].wait_subscribed(30)
+        srv.write("M1", "State", 0, t0 + dt.timedelta(seconds=10))
+        srv.write("M1", "Parts", 112, t0 + dt.timedelta(seconds=60))
+
+        def pq():
+            r = client.get("/api/v1/kpi?level=equipment&period=all", headers=h)
+            rows = r.json() if r.status_code == 200 else []
+            return next((x["pq"] for x in rows if x["equipment_id"] == "M1" and x["pq"] == 12), None)
+        wait_for(pq, 60, "the parts counted from the OPC UA server in the KPIs")
+        assert server.live.status()[0]["error"] is None
+    finally:
+        server.close()
+        srv.stop()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT state FROM states ORDER BY start").fetchall() == [("IDLE",), ("RUN",)]
+        assert con.execute("SELECT enterprise FROM equipment").fetchall() == [("E1",)]
+    finally:
+        con.close()
