@@ -65,6 +65,11 @@ def test_the_server_stores_live_mqtt_records_and_its_pages_show_them(tmp_path):
         assert server.store.results.misses == misses_a and misses_a > misses
         status = server.live.status()[0]
         assert status["subscribed"] and status["error"] is None and status["loaded"] == 1
+        # the administrator sees the sources in the health answer; a tenant does not
+        root = bearer(login(client, "root"))
+        live = client.get("/api/v1/health", headers=root).json()["live"]
+        assert live[0]["source"] == f"mqtt 127.0.0.1:{broker.port}" and live[0]["loaded"] == 1
+        assert "live" not in client.get("/api/v1/health", headers=ha).json()
     finally:
         if pub is not None:
             pub.close()

@@ -210,6 +210,12 @@ def role_sees_programme(role: str) -> bool:
     return role in PROGRAMME_ROLES
 
 
+def sees_server_status(principal: Principal | None) -> bool:
+    """Whether a caller sees the server's own state beyond ready or not (the live sources and their counters in
+    ``/api/v1/health``): administrators only."""
+    return principal is not None and principal.role == "admin"
+
+
 def nav_items(principal: Principal, nav) -> list[dict]:
     """The dashboard's navigation for ``principal`` from ``nav`` ((key, href, label), ...): the programme page
     is the recognition checks for roles that do not see the programme, the audit log is the office's, the

@@ -17,7 +17,7 @@ import zhizao
 from zhizao.ingest.mapping import load_mapping
 from zhizao.messages import define
 from zhizao.server import accounts
-from zhizao.server.access import TenantView
+from zhizao.server.access import TenantView, sees_server_status
 from zhizao.server.auth import DEVICE_COOKIE
 from zhizao.server.deps import AnyWho, View, Who, get_server
 from zhizao.server.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
@@ -118,6 +118,9 @@ def health(request: Request, response: Response, who: AnyWho):
         response.status_code = 503
     if who is not None:
         out["store_version"] = [str(x) for x in get_server(request).store.version]
+    live = get_server(request).live
+    if live is not None and sees_server_status(who):
+        out["live"] = live.status()
     return out
 
 

@@ -120,10 +120,26 @@ class ErrorBody(BaseModel):
 
 
 # -- server and accounts
+class LiveSourceStatus(Answer):
+    """A live source the server hosts (``zhizao serve --mqtt/--opcua``) and its counters since the start."""
+
+    model_config = ConfigDict(extra="allow")
+    source: str = Field(description='"mqtt HOST:PORT" or "opcua ENDPOINT"')
+    subscribed: bool
+    error: str | None = Field(None, description="the first line of the error that stopped the source")
+    batches: int = 0
+    messages: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    last_commit: float | None = Field(None, description="time of the last committed batch [s since the epoch]")
+
+
 class Health(Answer):
     status: str = Field(description='"ok", or "starting" (answered 503) while the start-up warm-up runs')
     version: str
     store_version: list[str] | None = Field(None, description="only for signed-in callers")
+    live: list[LiveSourceStatus] | None = Field(None, description="the live sources, only for administrators")
 
 
 class Login(Body):
