@@ -17,6 +17,9 @@ from browser_support import ARGS, CHROMIUM
 
 from test_server_support import PASSWORD, clone, csv_bytes
 
+#: the application behind each server URL's port (a test changes a setting of its server)
+APPS: dict = {}
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -40,6 +43,7 @@ def server(tmp_path_factory):
     while not srv.started:
         assert time.time() < deadline and t.is_alive(), "server did not start"
         time.sleep(0.1)
+    APPS[port] = app
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     t.join(timeout=30)
@@ -157,4 +161,51 @@ def test_project_programme_and_bulletin(server, browser, shots):
     page.wait_for_load_state()
     assert "notice on the results" in page.inner_text("body").lower()
     shots(page, "bulletin.en")
+    page.close()
+
+
+def test_a_plant_page_whose_figures_changed_shows_its_earlier_ones_marked(server, browser, shots, monkeypatch):
+    """``zhizao serve --fresh-wait``: after an upload, a site page whose figures take longer than the wait shows
+    the earlier figures with the notice of their time, visible at the top, and the current ones afterwards."""
+    import io
+
+    import httpx
+
+    from zhizao.server import views
+
+    app = APPS[int(server.rsplit(":", 1)[1])]
+    monkeypatch.setattr(app.state.server, "fresh_wait", 0.05)  # before the first view: it keeps the figures
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, server, "usera", lang="zh")
+    site = server + "/plant/site/ENT001-S1?lang=zh"
+    page.goto(site)
+    page.wait_for_selector("#entity-title")
+    assert page.locator("p.stale").count() == 0
+    gate = threading.Event()
+    real = views.plant_entity
+    monkeypatch.setattr(views, "plant_entity", lambda *a, **kw: gate.wait(60) and real(*a, **kw))
+    try:
+        token = httpx.post(server + "/api/v1/auth/login", json={"username": "usera", "password": PASSWORD}
+                           ).json()["token"]
+        r = httpx.post(server + "/api/v1/ingest/states", headers={"Authorization": f"Bearer {token}"},
+                       files={"file": ("more.csv", io.BytesIO(csv_bytes([
+                           {"equipment_id": "ENT001-WC1-M1", "start": "2026-01-09T06:00:00+08:00",
+                            "end": "2026-01-09T07:00:00+08:00", "state": "production"}])))})
+        assert r.status_code == 201, r.text
+        page.goto(site)
+        notice = page.locator("p.stale")
+        assert notice.count() == 1 and notice.is_visible()
+        assert "最新上传的数据仍在计算中" in notice.inner_text() and "立即刷新" in notice.inner_text()
+        box = notice.bounding_box()
+        assert box is not None and box["y"] < 300  # at the top, before the figures
+        shots(page, "plant-site-stale.zh")
+    finally:
+        gate.set()
+    deadline = time.time() + 60
+    while True:
+        page.goto(site)
+        if page.locator("p.stale").count() == 0:
+            break
+        assert time.time() < deadline, "the current figures never came"
+        time.sleep(0.2)
     page.close()
