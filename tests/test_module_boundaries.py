@@ -98,3 +98,16 @@ def test_the_check_finds_each_kind_of_private_import(tmp_path):
     found = sorted(f.split(": ", 1)[1] for f in private_imports(pkg))
     assert found == sorted(["from zhizao.a.b import _x", "zhizao.a.c._y", "from zhizao.a.b import _x",
                             "zhizao.a.b._x", "zhizao.a.c._y"])
+
+
+def test_every_rich_console_prints_data_as_it_is():
+    """Rich turns ``:abc:`` into an emoji by default: a broker ``127.0.0.1:abc:`` or an id ``:ok:`` would be
+    printed as something else. Every console of the package is made with ``emoji=False``."""
+    import re
+
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"\bConsole\(", line) and "emoji=False" not in line:
+                bad.append(f"{path.relative_to(SRC)}:{i}: {line.strip()}")
+    assert not bad, bad

@@ -94,7 +94,10 @@ def test_serve_refuses_live_sources_it_cannot_use(tmp_path):
                        (["--opcua", "http://x", "--nodes", db], "opc.tcp://"),
                        (["--opcua", "opc.tcp://127.0.0.1:4840/x", "--nodes", str(tmp_path / "no.yaml")],
                         "no such file"),
-                       (["--mqtt", "broker:port"], "--broker")):
+                       (["--mqtt", "broker:port"], "--mqtt broker:port"),
+                       # printed as given (":abc:" is an emoji code to Rich), naming the option used
+                       (["--mqtt", "127.0.0.1:abc"], "--mqtt 127.0.0.1:abc"),
+                       (["--mqtt", "ws://127.0.0.1:9001"], "is not supported")):
         r = CliRunner().invoke(app, ["serve", "--db", db, *args])
         assert r.exit_code == 2, (args, r.output)
         assert text in r.output and len(r.output.strip().splitlines()) == 1, r.output
@@ -150,3 +153,28 @@ def test_the_server_stores_live_opcua_values(tmp_path):
         assert con.execute("SELECT enterprise FROM equipment").fetchall() == [("E1",)]
     finally:
         con.close()
+
+
+def test_a_source_that_does_not_subscribe_is_reported_on_the_log(caplog):
+    import logging
+    import threading
+
+    from zhizao.server.live import LiveSources, MqttSource
+
+    class Listener:  # a listener whose broker never answers
+        subscribed = threading.Event()
+        error = None
+
+    with caplog.at_level(logging.WARNING, logger="zhizao.server"):
+        LiveSources._watch(MqttSource("127.0.0.1", 1), Listener(), after=0.05)
+    assert "live source mqtt 127.0.0.1:1: not subscribed" in caplog.text and "/api/v1/health" in caplog.text
+
+
+def test_mqtt_urls_are_read_as_host_and_port():
+    from zhizao.live import parse_broker
+
+    assert parse_broker("mqtt://127.0.0.1:18831") == ("127.0.0.1", 18831)
+    assert parse_broker("tcp://broker.local/") == ("broker.local", 1883)
+    for bad in ("mqtts://broker:8883", "mqtt://broker:1883/x", "127.0.0.1:abc"):
+        with pytest.raises(ValueError):
+            parse_broker(bad)

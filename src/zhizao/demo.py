@@ -136,7 +136,7 @@ def run_demo(out: str | Path = "zhizao-demo", db: str | Path | None = None, mach
     from zhizao.report import render_report
     from zhizao.simulate import simulate_plant, write_plant
 
-    console = console or Console()
+    console = console or Console(emoji=False)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     db = Path(db) if db else out / "zhizao.duckdb"
@@ -231,7 +231,7 @@ def _print_summary(console: Console, summary: pd.DataFrame, out: Path) -> None:
         t.add_row(label, f"{r.period_start[:10]}..{r.period_end[:10]}", _pct(r.oee), _pct(r.availability),
                   _pct(r.effectiveness), _pct(r.quality_ratio), _num(r.energy_kwh), _pct(r.first_pass_yield),
                   _pct(r.labour_productivity))
-    wide = console if console.is_terminal else Console(width=140)
+    wide = console if console.is_terminal else Console(width=140, emoji=False)
     wide.print(t)
     wide.print(f"Report: {out / 'report.html'} (English: {out / 'report.en.html'}); tables: {out}/*.csv")
 
@@ -244,7 +244,7 @@ def _print_verifications(console: Console, vt: pd.DataFrame) -> None:
     for r in vt.itertuples(index=False):
         t.add_row(r.case, r.indicator, f"{r.baseline:.4g}", f"{r.reporting:.4g}", f"{r.adjusted_baseline:.4g}",
                   _pct(r.improvement), f"{_pct(r.ci_low)} .. {_pct(r.ci_high)}")
-    (console if console.is_terminal else Console(width=140)).print(t)
+    (console if console.is_terminal else Console(width=140, emoji=False)).print(t)
 
 
 def _print_programme(console: Console, prog: dict, out: Path) -> None:
@@ -260,5 +260,5 @@ def _print_programme(console: Console, prog: dict, out: Path) -> None:
             r = av.loc[ind]
             t.add_row(ind, str(int(r["n"])), _pct(r["mean"]), f"{_pct(r['ci_low'])} .. {_pct(r['ci_high'])}",
                       _pct(truth[col].mean()))
-    (console if console.is_terminal else Console(width=140)).print(t)
+    (console if console.is_terminal else Console(width=140, emoji=False)).print(t)
     console.print(f"Bulletin: {out / 'bulletin' / 'bulletin.zh.html'} (English: bulletin.en.html, Markdown: *.md)")

@@ -38,8 +38,8 @@ USAGE_ERRORS = (_click_exceptions.ClickException, click.ClickException)
 NO_ARGS = tuple(c for c in (getattr(_click_exceptions, "NoArgsIsHelpError", None),
                             getattr(click.exceptions, "NoArgsIsHelpError", None)) if c is not None)
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
 
@@ -138,7 +138,7 @@ def _isna(v) -> bool:
 def output_console(output: Path | None, width: int = 200) -> Iterator[Console]:
     """A console that writes to the file ``output`` (closed at the end) or, without one, to standard output."""
     with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext() as fh:
-        yield Console(file=fh, width=width)
+        yield Console(file=fh, width=width, emoji=False)
 
 
 def write_frame(df, fmt: str, output: Path | None, console: Console | None = None) -> None:

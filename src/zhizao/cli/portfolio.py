@@ -48,6 +48,11 @@ WROTE = define("cli.wrote", "wrote %(path)s")
 UNKNOWN_PROJECT = define("cli.unknown_project", "unknown project '%(id)s'")
 
 
+
+def _plain() -> Console:
+    """A console that prints data as it is (no markup, no :emoji: codes)."""
+    return Console(emoji=False)
+
 def _open(db: str, read_only: bool = True):
     return _main.open_store(db, read_only=read_only)
 
@@ -78,7 +83,7 @@ def _print_json(obj, output: Path | None) -> None:
 
 
 def _say(msg) -> None:
-    Console().print(_main.say(msg), markup=False, highlight=False)
+    _plain().print(_main.say(msg), markup=False, highlight=False)
 
 
 def _check_format(fmt: str, allowed=("table", "csv", "json")) -> None:
@@ -120,7 +125,7 @@ def print_load_report(r) -> bool:
     returns True when it stored nothing because every record was rejected."""
     from zhizao.portfolio.register import diff_text, stored_nothing
 
-    con = Console()
+    con = Console(emoji=False)
     con.print(str(r), markup=False, highlight=False)
     for key, ch in getattr(r, "changes", []) or []:
         con.print(f"  {key}: {diff_text(ch)}", markup=False, highlight=False)
@@ -296,10 +301,10 @@ def project_verify(project_ids: list[str] | None = typer.Argument(None, help="pr
     for pid, m in skipped.items():
         counts.setdefault(m.code, []).append(pid)
         if reasons:
-            Console().print(f"  {pid}: {_main.say(m)}", markup=False, highlight=False)
+            _plain().print(f"  {pid}: {_main.say(m)}", markup=False, highlight=False)
     if not reasons:
         for code, ids_ in sorted(counts.items()):
-            Console().print(f"  {code}: {len(ids_)} ({', '.join(ids_[:5])}{', ...' if len(ids_) > 5 else ''})",
+            _plain().print(f"  {code}: {len(ids_)} ({', '.join(ids_[:5])}{', ...' if len(ids_) > 5 else ''})",
                             markup=False, highlight=False)
 
 
@@ -374,7 +379,7 @@ def register_show(table: str = typer.Argument(..., help="register table"),
         _print_json(rec, None)
         return
     for k, v in rec.items():
-        Console().print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
+        _plain().print(f"{k}: {'' if v is None else v}", markup=False, highlight=False)
 
 
 def register_create(table: str = typer.Argument(..., help="register table"), db: str = DB, sets: list[str] = SET,
@@ -462,7 +467,7 @@ def register_vocabularies(name: str | None = typer.Argument(None, help="a vocabu
     if fmt == "json":
         _print_json(v.to_dict(), None)
         return
-    Console().print(f"{v.name} ({v.version}): {v.source}", markup=False, highlight=False)
+    _plain().print(f"{v.name} ({v.version}): {v.source}", markup=False, highlight=False)
     _main.write_frame(pd.DataFrame([{"code": e.code, "zh": e.zh, "en": e.en or "", "aliases": ", ".join(e.aliases)}
                                     for e in v.entries]), fmt, None)
 
@@ -552,7 +557,7 @@ def programme(db: str = DB, park: str | None = PARK, district: str | None = DIST
 
         sheets, pct = programme_sheets(s, lang)
         write_xlsx(sheets, output, pct)
-        Console().print(f"wrote {output} ({len(sheets)} sheets)", markup=False, highlight=False)
+        _plain().print(f"wrote {output} ({len(sheets)} sheets)", markup=False, highlight=False)
         return
     if fmt == "json":
         _print_json(s, output)
@@ -628,11 +633,11 @@ def recognition(db: str = DB,
                      evidence=[",".join(map(str, e)) for e in df["evidence"]])
     show = show[["criterion", "kind", "text", "operator", "threshold", "value", "verdict", "basis", "evidence"]]
     if rs is not None and fmt == "table":
-        Console().print(f"{rs.name} ({rs.title.get(lang, rs.title.get('en'))}; {rs.source.get('url', '')})",
+        _plain().print(f"{rs.name} ({rs.title.get(lang, rs.title.get('en'))}; {rs.source.get('url', '')})",
                         markup=False, highlight=False)
     _main.write_frame(show, fmt, output)
     if fmt == "table":
-        Console().print(f"verdict: {v['verdict']}" + (f"; failed: {', '.join(v['failed'])}" if v["failed"] else "")
+        _plain().print(f"verdict: {v['verdict']}" + (f"; failed: {', '.join(v['failed'])}" if v["failed"] else "")
                         + (f"; pending: {', '.join(v['pending'])}" if v["pending"] else ""), markup=False,
                         highlight=False)
 
@@ -662,7 +667,7 @@ def rules_show(name: str = typer.Argument(..., help="rule set"),
     if fmt == "json":
         _print_json(rs.to_dict(), None)
         return
-    con = Console()
+    con = Console(emoji=False)
     for k in ("document", "url", "note"):
         if rs.source.get(k):
             con.print(f"{k}: {rs.source[k]}", markup=False, highlight=False)
@@ -687,7 +692,7 @@ def maturity_import(file: Path = typer.Argument(..., help="the self-diagnosis pl
 
     with _open(db, read_only=False) as ws:
         res = import_results(ws, file, report_folder=reports)
-    con = Console()
+    con = Console(emoji=False)
     for _line, msg in res["rejected"]:
         con.print(_main.say(msg), markup=False, highlight=False)
     _say(IMPORTED(n=len(res["imported"]), rejected=len(res["rejected"])))
@@ -717,7 +722,7 @@ def maturity_show(enterprise: str = typer.Argument(..., help="enterprise id"), d
                      "facts_basis": [m.text("en") for m in f.get("basis", [])],
                      "eligibility": [{**r, "basis": r["basis"].text("en")} for r in elig]}, None)
         return
-    con = Console()
+    con = Console(emoji=False)
     if cur is None:
         con.print("no assessment", markup=False)
     else:
@@ -763,7 +768,7 @@ def bulletin(db: str = DB,
         paths = render_bulletin(ws, out, lang=lang, title=title, park=park, district=district, start=from_,
                                 end=to, confidence=confidence, n_boot=n_boot, seed=seed, letterhead=letterhead,
                                 template_dir=template, date=date, formats=formats)
-    Console().print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False)
+    _plain().print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

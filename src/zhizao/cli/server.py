@@ -20,9 +20,10 @@ from zhizao.messages import define
 from zhizao.server import FRESH_WAIT
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
+BAD_MQTT = define("cli.bad_mqtt", "--mqtt %(broker)s: %(error)s")
 OPCUA_NODES = define("cli.opcua_nodes", "%(opcua)s --opcua but %(nodes)s --nodes: give one nodes file per OPC UA "
                                         "server, in the same order")
-console = Console()
+console = Console(emoji=False)
 
 
 HELD = define("cli.accounts_store_held",
@@ -105,14 +106,18 @@ def serve(db: str = DB,
 def _live_sources(mqtt: list[str], prefix: str, username: str | None, password: str | None, opcua: list[str],
                   nodes: list[Path]) -> list:
     """The live sources of ``serve`` (exit 2 with one line when an address or a nodes file is wrong)."""
-    from zhizao.cli.live import BAD_ENDPOINT, NO_SUCH_FILE, parse_broker_arg
+    from zhizao.cli.live import BAD_ENDPOINT, NO_SUCH_FILE
+    from zhizao.live import parse_broker
     from zhizao.server.live import MqttSource, OpcUaSource
 
     if len(nodes) != len(opcua):
         _main.fail(OPCUA_NODES, opcua=len(opcua), nodes=len(nodes))
     out: list = []
     for b in mqtt:
-        host, port = parse_broker_arg(b)
+        try:
+            host, port = parse_broker(b)
+        except ValueError as e:  # the parser's documented refusal of its one argument
+            _main.fail(BAD_MQTT, broker=b, error=str(e))
         out.append(MqttSource(host, port, prefix=prefix, username=username, password=password))
     for k, (endpoint, f) in enumerate(zip(opcua, nodes)):
         if not endpoint.startswith("opc.tcp://"):
@@ -217,9 +222,9 @@ def key_create(enterprise: str | None = typer.Option(None, "--enterprise", help=
     with _open(db, must_exist=False) as ws:
         key, rec = _account(lambda: accounts.create_key(ws.con, enterprise, site, name, "cli"))
     print(key)
-    Console(stderr=True).print(f"key {rec.key_id} for {f'site {site}' if site else f'enterprise {enterprise}'}: "
-                               f"send it as 'X-API-Key: <key>'; it is not shown again", markup=False,
-                               highlight=False)
+    whom = f"site {site}" if site else f"enterprise {enterprise}"
+    Console(stderr=True, emoji=False).print(f"key {rec.key_id} for {whom}: send it as 'X-API-Key: <key>'; it is "
+                                            "not shown again", markup=False, highlight=False)
 
 
 def key_list(db: str = DB, fmt: str = typer.Option("table", "--format", help="table|json")):

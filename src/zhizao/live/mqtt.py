@@ -46,14 +46,30 @@ log = logging.getLogger("zhizao.live.mqtt")
 
 
 def parse_broker(text: str, default_port: int = 1883) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``HOST``, or ``[v6]:PORT``) -> (host, port).
+    """``HOST:PORT`` (or ``HOST``, or ``[v6]:PORT``, or either after ``mqtt://`` or ``tcp://``) -> (host, port).
 
     Raises
     ------
     ValueError
-        For an empty host or a port that is not an integer in 1..65535.
+        For an empty host, a port that is not an integer in 1..65535, a path after the address, or another
+        scheme (``mqtts://``: use the TLS options; ``ws://``: not supported).
+
+    Examples
+    --------
+    >>> parse_broker("mqtt://broker.local:1884")
+    ('broker.local', 1884)
+    >>> parse_broker("[::1]")
+    ('::1', 1883)
     """
     text = text.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        if scheme.lower() not in ("mqtt", "tcp"):
+            raise ValueError(f"broker {text!r}: scheme {scheme + '://'!r} is not supported; give HOST:PORT "
+                             "(and the TLS options for mqtts)")
+        if "/" in rest.rstrip("/"):
+            raise ValueError(f"broker {text!r}: give HOST:PORT without a path")
+        text = rest.rstrip("/")
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         port_s = rest[1:] if rest.startswith(":") else ""

@@ -14,6 +14,7 @@ shows its earlier figures, marked, while it refreshes (``--fresh-wait``, docs/se
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from zhizao.live import LiveIngestor
 from zhizao.live.topics import DEFAULT_PREFIX, TopicError, parse_topic
 
 log = logging.getLogger("zhizao.server")
+#: seconds after the start when a source that is not subscribed is reported on the log
+SUBSCRIBE_WARNING_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,10 @@ def _enterprises(con, ids: set[str]) -> set[str] | None:
     return {ent for _i, ent in rows}
 
 
+def _what(s: MqttSource | OpcUaSource) -> str:
+    return f"mqtt {s.host}:{s.port}" if isinstance(s, MqttSource) else f"opcua {s.endpoint}"
+
+
 class LiveSources:
     """The live sources of a server: started with the server (:meth:`start`), stopped before it closes the
     store (:meth:`stop`). A listener that fails is logged and stays stopped; the server goes on."""
@@ -138,14 +145,25 @@ class LiveSources:
             lst.start()
             self.ingestors.append(ing)
             self.listeners.append(lst)
+            threading.Thread(target=self._watch, args=(s, lst), daemon=True, name="zhizao-live-watch").start()
+
+    @staticmethod
+    def _watch(source: MqttSource | OpcUaSource, listener, after: float = SUBSCRIBE_WARNING_S) -> None:
+        """Say on the server's log when a source is not subscribed ``after`` seconds after the start (a wrong
+        address, a broker down): the listener keeps trying; ``/api/v1/health`` shows its state."""
+        if not listener.subscribed.wait(after):
+            log.warning("live source %s: not subscribed %.0f s after the start (%s); still trying; see "
+                        "/api/v1/health", _what(source), after,
+                        "no error yet" if listener.error is None else str(listener.error).splitlines()[0])
+        else:
+            log.info("live source %s: subscribed", _what(source))
 
     def status(self) -> list[dict]:
         """Per source: its kind and address, whether it is subscribed, its error and the ingestor's counters."""
         out = []
         for s, lst, ing in zip(self.sources, self.listeners, self.ingestors):
-            what = f"mqtt {s.host}:{s.port}" if isinstance(s, MqttSource) else f"opcua {s.endpoint}"
             err = getattr(lst, "error", None)
-            out.append({"source": what, "subscribed": lst.subscribed.is_set(),
+            out.append({"source": _what(s), "subscribed": lst.subscribed.is_set(),
                         "error": None if err is None else str(err).splitlines()[0], **ing.status()})
         return out
 
