@@ -99,3 +99,19 @@ def test_the_project_page_shows_verifications_in_the_language(tmp_path):
         assert "Degrees of freedom" in en and "自由度" in zh and "Degrees of freedom" not in zh
     finally:
         client.app.state.server.close()
+
+
+def test_every_quarantine_rule_has_a_label_in_both_languages():
+    """The data page shows each rejected record's rule by its label; a rule without one showed its code
+    (``malformed_topic`` of a live source on a Chinese page, found by a new user)."""
+    from zhizao.i18n import translations
+    from zhizao.ingest.rules import RULES
+    from zhizao.server.views import RULE_LABELS, Page
+
+    missing = sorted(set(RULES) - set(RULE_LABELS))
+    assert not missing, missing
+    zh = Page("zh")
+    untranslated = [r for r in RULES if zh.rule_label(r) == RULE_LABELS[r] or not zh.rule_label(r)]
+    assert not untranslated, untranslated
+    assert zh.rule_label("malformed_topic") == "主题格式错误"
+    assert translations("en").gettext(RULE_LABELS["malformed_topic"]) == "Malformed topic"

@@ -243,7 +243,7 @@ def test_a_plant_page_shows_its_earlier_figures_marked_while_the_current_ones_ar
             for _ in range(2):
                 r = client.get(page, headers=h)
                 assert r.status_code == 200 and _stale(r), r.text[:300]
-                assert "最新上传的数据仍在计算中" in r.text and 'http-equiv="refresh"' in r.text
+                assert "最新接收的数据仍在计算中" in r.text and 'http-equiv="refresh"' in r.text
             assert calls["page"] == 1  # computed once in the background, whoever asks meanwhile
         finally:
             gate.set()

@@ -195,7 +195,7 @@ def test_a_plant_page_whose_figures_changed_shows_its_earlier_ones_marked(server
         page.goto(site)
         notice = page.locator("p.stale")
         assert notice.count() == 1 and notice.is_visible()
-        assert "最新上传的数据仍在计算中" in notice.inner_text() and "立即刷新" in notice.inner_text()
+        assert "最新接收的数据仍在计算中" in notice.inner_text() and "立即刷新" in notice.inner_text()
         box = notice.bounding_box()
         assert box is not None and box["y"] < 300  # at the top, before the figures
         shots(page, "plant-site-stale.zh")

@@ -570,7 +570,7 @@ class _Bulletin:
         t = self.s["totals"]
         total = [_cell(_("Total"), span=5), _cell(self.f.wan(t.get("investment"), 1), True), _cell("")] + \
             [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
-        head = [_cell(_("No."), True), _cell(_("Project code")), _cell(_("Project name")), _cell(_("Enterprise")),
+        head = [_cell(_("No."), True), _cell(_("Project code")), _cell(_("Project name")), _cell(_("Enterprise name")),
                 _cell(_("District")), _cell(self.money_head(), True), _cell(_("Status"))] + \
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
         head2 = [_cell(_("Declared"), True), _cell(_("Verified"), True)] * len(PROGRAMME_INDICATORS)

@@ -105,7 +105,7 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
     out = []
     for p in prj.to_dict("records"):
         row = {_("Project code"): p["project_id"], _("Project name"): p["name"],
-               _("Enterprise"): p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"],
+               _("Enterprise name"): p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"],
                _("District"): _district(p["district"], lang),
                _("Industry"): vocab.label("industry", p["industry"], lang),
                _("Project type"): vocab.label("type", p["type"], lang),
@@ -139,7 +139,7 @@ def project_sheet(prj: pd.DataFrame, verified: pd.Series | None = None, lang: st
         return _day(f, v, tz)
     return pd.DataFrame({
         _("Project code"): prj["project_id"], _("Project name"): prj["name"],
-        _("Enterprise"): [e if isinstance(e, str) else i for e, i in zip(prj["enterprise"], prj["enterprise_id"])],
+        _("Enterprise name"): [e if isinstance(e, str) else i for e, i in zip(prj["enterprise"], prj["enterprise_id"])],
         _("Enterprise code"): prj["enterprise_id"],  # the key the register reads back (zhizao ingest --update)
         _("District"): [_district(x, lang) for x in prj["district"]],
         _("Industry"): [vocab.label("industry", x, lang) for x in prj["industry"]],

@@ -104,6 +104,24 @@ RULE_LABELS = {
     "unknown_equipment": N_("Unknown equipment"), "unmapped_state": N_("State not in the mapping"),
     "invalid_value": N_("Invalid value"), "duplicate": N_("Duplicate record"),
     "conflicts_with_stored": N_("Conflicts with a stored record"),
+    "field_too_long": N_("Value too long"),
+    "time_out_of_range": N_("Time outside the plausible range"),
+    "invalid_offset": N_("Invalid UTC offset"),
+    "nonexistent_local_time": N_("Local time that does not exist"),
+    "ambiguous_time_zone": N_("Time without offset in a scope of several zones"),
+    "not_finite": N_("Number not finite"),
+    "value_out_of_range": N_("Number outside the plausible range"),
+    "lsl_above_usl": N_("Lower limit above the upper limit"),
+    "unknown_reference": N_("Unknown reference"),
+    "scope_of_other_enterprise": N_("Scope of another enterprise"),
+    "malformed_topic": N_("Malformed topic"),
+    "unknown_table": N_("Table not accepted live"),
+    "malformed_payload": N_("Malformed message"),
+    "payload_too_large": N_("Message too large"),
+    "too_many_keys": N_("Too many keys in a record"),
+    "topic_mismatch": N_("Record differs from its topic"),
+    "mapping_error": N_("Mapping cannot be applied"),
+    "unloadable": N_("Message cannot be stored"),
 }
 TABLE_LABELS = {
     "equipment": N_("Equipment"), "states": N_("States"), "production": N_("Production counts"),
@@ -575,7 +593,7 @@ def project_list(view, pg: Page, q: dict) -> dict:
                      num_cell(once("wan", pg.f.wan, inv, 1)), cell(once("status", vocab.label, "status", status,
                                                                         pg.lang)),
                      num_cell(once("num", pg.f.num, int(counts.get(pid, 0))))])
-    head = [cell(_("Project code")), cell(_("Enterprise")), cell(_("Project name")), cell(_("District")),
+    head = [cell(_("Project code")), cell(_("Enterprise name")), cell(_("Project name")), cell(_("District")),
             cell(_("Project type")), cell(_("Scope")), cell(_("Start")), cell(_("Commissioning end")),
             num_cell(_("Investment (10,000 CNY)")), cell(_("Status")), num_cell(_("Verified indicators"))]
     sim = simulated_projects(view)
