@@ -102,6 +102,9 @@ def test_serve_runs_the_server_and_holds_the_store(tmp_path):
         # while the server holds the store, the account commands say so
         r = CliRunner().invoke(_app(), ["user", "list", "--db", db])
         assert r.exit_code == 2 and "held by another process" in r.output
+        # a second server says which process holds it (not how to manage accounts)
+        r = CliRunner().invoke(_app(), ["serve", "--db", db, "--port", str(_free_port())])
+        assert r.exit_code == 2 and f"PID {proc.pid}" in r.output and "accounts" not in r.output, r.output
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -35,7 +35,9 @@ SESSION_OR_USER = define("cli.session_or_user", "give a session id or --user, no
 NO_LIVE_SESSION = define("cli.no_live_session", "no live session '%(id)s'")
 
 
-def _open(db: str, must_exist: bool = True):
+def _open(db: str, must_exist: bool = True, own_busy_message: bool = False):
+    """The store for an account command; when another process holds it, the account commands' message (how to
+    manage accounts meanwhile), or with ``own_busy_message`` the store's own (which process holds it)."""
     import zhizao
     from zhizao.errors import StoreBusy
     from zhizao.server import accounts
@@ -44,7 +46,9 @@ def _open(db: str, must_exist: bool = True):
         _main.fail(_main.NO_STORE, path=db)
     try:
         ws = zhizao.connect(db)
-    except StoreBusy:
+    except StoreBusy as e:
+        if own_busy_message:
+            _main.fail(e)
         _main.fail(HELD, path=db)
     accounts.ensure_tables(ws.con)
     return ws
@@ -95,7 +99,7 @@ def serve(db: str = DB,
 
     live = _live_sources(mqtt, mqtt_prefix, mqtt_username, mqtt_password, opcua, nodes)
 
-    ws = _open(db, must_exist=False)  # create the store and the account tables, check that no one holds it
+    ws = _open(db, must_exist=False, own_busy_message=True)  # create the store and its account tables
     ws.close()
     console.print(f"zhizao server on http://{host}:{port}/ (store {db}); Ctrl-C to stop", markup=False,
                   highlight=False)
