@@ -115,3 +115,29 @@ def test_every_quarantine_rule_has_a_label_in_both_languages():
     assert not untranslated, untranslated
     assert zh.rule_label("malformed_topic") == "主题格式错误"
     assert translations("en").gettext(RULE_LABELS["malformed_topic"]) == "Malformed topic"
+
+
+def test_an_unknown_plant_entity_is_not_found_not_without_data(tmp_path):
+    """A mistyped site id answered "no data in this range", which sends a user looking at the dates; it is
+    404 "no such entity" (the answer a tenant gets for another tenant's id); a known site is shown for any
+    range."""
+    from test_server_support import SITE_A, bearer, clone, login, make_client
+
+    client = make_client(clone(tmp_path / "s.duckdb"))
+    try:
+        root = bearer(login(client, "root"))
+        r = client.get("/plant/site/S9?lang=zh", headers=root)
+        assert r.status_code == 404 and "S9" in r.text and "没有数据" not in r.text
+        usera = bearer(login(client, "usera"))
+        other = client.get("/plant/site/ENT002-S1?lang=zh", headers=usera)
+        assert other.status_code == 404 and _main_text(other) == _main_text(r).replace("S9", "ENT002-S1")
+        r = client.get(f"/plant/site/{SITE_A}?from=2000-01-01&to=2000-01-02&lang=zh", headers=root)
+        assert r.status_code == 200  # a known site: its page, for a range without data
+    finally:
+        client.app.state.server.close()
+
+
+def _main_text(r) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", r.text.split("<main>")[1].split("</main>")[0])

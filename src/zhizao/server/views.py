@@ -386,7 +386,8 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     _ = pg._
     start, end = q.get("from"), q.get("to")
     view.require_level(level)
-    if not view.scope_visible(eid):
+    known = view.equipment_table[LEVEL_ID_COLUMN[level]]
+    if not view.scope_visible(eid) or not (known == eid).any():  # unknown and another's: the same answer
         raise NotFound(NO_ENTITY, id=eid)
     total = view.kpi(level, "all", start, end, ids=[eid])
     if total.empty:
