@@ -73,30 +73,34 @@ def column_label(pg: Page, table: str, column: str) -> str:
     return column.replace("_", " ")
 
 
-def display_label(pg: Page, table: str, column: str) -> str:
-    """The label of a column whose values :func:`show` displays: as :func:`column_label`, except a column shown
-    in another unit on Chinese pages (the projects' investment in 万元, as the programme's documents write it;
-    forms keep the stored unit and :func:`column_label`)."""
+def _shown_scaled(pg: Page, table: str, column: str) -> tuple[str, float] | None:
+    """(label, factor) of a column shown in another unit on this page (on Chinese pages the projects'
+    investment in 万元, as the programme's documents write it: :data:`zhizao.portfolio.register.SCALED`)."""
     if pg.lang == "zh":
         from zhizao.portfolio.register import SCALED
 
-        for label, canonical, _factor in SCALED.get(table, {}).values():
+        for label, canonical, factor in SCALED.get(table, {}).values():
             if canonical == column:
-                return label
-    return column_label(pg, table, column)
+                return label, factor
+    return None
+
+
+def display_label(pg: Page, table: str, column: str) -> str:
+    """The label of a column whose values :func:`show` displays: as :func:`column_label`, except a column shown
+    in another unit (:func:`_shown_scaled`; forms keep the stored unit and :func:`column_label`)."""
+    scaled = _shown_scaled(pg, table, column)
+    return scaled[0] if scaled else column_label(pg, table, column)
 
 
 def show(pg: Page, table: str, column: str, v) -> str:
-    """A stored value for display: vocabulary labels, dates as dates, numbers formatted (on Chinese pages the
-    projects' investment in 万元: :func:`display_label`)."""
+    """A stored value for display: vocabulary labels, dates as dates, numbers formatted (a column shown in
+    another unit in that unit: :func:`_shown_scaled`)."""
     if v is None or (isinstance(v, float) and v != v):
         return NULL
-    if pg.lang == "zh":
-        from zhizao.portfolio.register import SCALED
-
-        for _label, canonical, factor in SCALED.get(table, {}).values():
-            if canonical == column:
-                return pg.f.num(float(v) / factor, 0 if float(v) % factor == 0 else 2)
+    scaled = _shown_scaled(pg, table, column)
+    if scaled:
+        factor = scaled[1]
+        return pg.f.num(float(v) / factor, 0 if float(v) % factor == 0 else 2)
     try:
         c = TABLES[table].column(column)
     except KeyError:
