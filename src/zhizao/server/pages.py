@@ -188,13 +188,14 @@ def render(request: Request, template: str, ctx, title: str, nav: str | None = N
     # pages always wait (a user who just changed the register expects to see the change)
     as_of = None
     wait = getattr(getattr(request.app.state, "server", None), "fresh_wait", None)
-    if cache_key is not None and view is not None and wait is not None and tenant:
-        body, as_of = view.cached_or_stale(("page", lang, view.access.signature, *cache_key), content, wait,
-                                           tenant=tenant)
-    elif cache_key is not None and view is not None:
-        body = view.cached(("page", lang, view.access.signature, *cache_key), content, tenant=tenant)
-    else:
+    if cache_key is None or view is None:
         body = content()
+    else:
+        key = ("page", lang, view.access.signature, *cache_key)
+        if wait is not None and tenant:
+            body, as_of = view.cached_or_stale(key, content, wait, tenant=True)
+        else:
+            body = view.cached(key, content, tenant=tenant)
     principal = principal or (view.access.principal if view is not None else None)
     items = nav_items(principal, NAV) if principal is not None else []
     html = e.get_template("layout.html.j2").render(
