@@ -112,6 +112,18 @@ def _param(value, lang: str):
     return value
 
 
+def labelled(code: str, name: str, value, lang: str):
+    """Parameter ``name`` of a message of kind ``code`` as a reader of ``lang`` sees it: by its label where the
+    kind declares one (``define(labels=)``: a code or column name by its name; each item of a list), else the
+    value itself."""
+    from zhizao.messages import LABELS
+
+    fn = LABELS.get(code, {}).get(name)
+    if fn is None:
+        return value
+    return [fn(x, lang) for x in value] if isinstance(value, (tuple, list)) else fn(value, lang)
+
+
 def render_message(message, lang: str = "en") -> str:
     """The text of a :class:`zhizao.messages.Message` in ``lang``: its template looked up in the catalogue
     (the English template itself where there is no translation), filled with its parameters.
@@ -127,17 +139,8 @@ def render_message(message, lang: str = "en") -> str:
             return f.day(a["date"]) if message.code == "fmt.day" else f.period(a["start"], a["end"])
         except (KeyError, ValueError, TypeError):
             pass
-    from zhizao.messages import LABELS
-
     template = translations(lang).gettext(message.template) if message.template else ""
-    labels = LABELS.get(message.code, {})
-
-    def shown(k, v):  # a labelled parameter (a column name) by its name
-        fn = labels.get(k)
-        if fn is None:
-            return v
-        return [fn(x, lang) for x in v] if isinstance(v, (tuple, list)) else fn(v, lang)
-    params = {k: _param(shown(k, v), lang) for k, v in message.params}
+    params = {k: _param(labelled(message.code, k, v, lang), lang) for k, v in message.params}
     try:
         return template % params
     except (KeyError, ValueError, TypeError):  # a broken translation: fall back to the English text

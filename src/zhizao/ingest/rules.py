@@ -147,19 +147,16 @@ def sql_detail(kind: MessageKind, **params: Any) -> tuple[str, str]:
     if missing:
         raise TypeError(f"message {kind.code} needs {', '.join(sorted(missing))}")
 
-    from zhizao.i18n import render_message
-    from zhizao.messages import LABELS, Message
-
-    labels = LABELS.get(kind.code, {})
+    from zhizao.i18n import labelled, render_message
 
     def english(name: str, v: object) -> object:
         """A constant parameter shown by its label (define(labels=)) as the English text shows it."""
-        fn = labels.get(name)
-        if fn is None or isinstance(v, Sql):
+        if isinstance(v, Sql):
             return v
-        items = [fn(x, "en") for x in v] if isinstance(v, (list, tuple)) else [fn(v, "en")]
-        texts = [render_message(x, "en") if isinstance(x, Message) else x for x in items]
-        return texts if isinstance(v, (list, tuple)) else texts[0]
+        shown = labelled(kind.code, name, v, "en")
+        if isinstance(shown, list):
+            return [render_message(x, "en") if isinstance(x, Message) else x for x in shown]
+        return render_message(shown, "en") if isinstance(shown, Message) else shown
 
     def value_sql(v: object) -> str:
         if isinstance(v, Sql):
