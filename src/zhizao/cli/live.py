@@ -64,6 +64,12 @@ def parse_broker_arg(broker: str) -> tuple[str, int]:
         _fail(BAD_BROKER, broker=broker, error=str(e))
 
 
+def check_endpoint(endpoint: str) -> None:
+    """An OPC UA endpoint must be opc.tcp://HOST:PORT/PATH (exit 2 with one line otherwise)."""
+    if not endpoint.startswith("opc.tcp://"):
+        _fail(BAD_ENDPOINT, endpoint=endpoint)
+
+
 _write_lock = threading.Lock()
 
 
@@ -262,8 +268,7 @@ def listen_opcua(
     """Subscribe to configured OPC UA nodes and turn value changes into states, production and energy."""
     from zhizao.live import LiveIngestor, OpcUaListener, load_nodes
 
-    if not endpoint.startswith("opc.tcp://"):
-        _fail(BAD_ENDPOINT, endpoint=endpoint)
+    check_endpoint(endpoint)
     cfg = load_nodes(nodes)
     _check_timezone(cfg.timezone)
     if not quiet:
@@ -328,8 +333,7 @@ def simulate_live(
                 print(f"zhizao: published {res['records']} records in {res['messages']} messages",
                       file=sys.stderr)
         else:
-            if not endpoint.startswith("opc.tcp://"):
-                _fail(BAD_ENDPOINT, endpoint=endpoint)
+            check_endpoint(endpoint)
             logging.getLogger("asyncua").setLevel(logging.ERROR)
             server = SimOpcUaServer(tables, endpoint).start()
             try:

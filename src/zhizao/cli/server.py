@@ -110,7 +110,7 @@ def serve(db: str = DB,
 def _live_sources(mqtt: list[str], prefix: str, username: str | None, password: str | None, opcua: list[str],
                   nodes: list[Path]) -> list:
     """The live sources of ``serve`` (exit 2 with one line when an address or a nodes file is wrong)."""
-    from zhizao.cli.live import BAD_ENDPOINT, NO_SUCH_FILE
+    from zhizao.cli.live import NO_SUCH_FILE, check_endpoint
     from zhizao.live import parse_broker
     from zhizao.server.live import MqttSource, OpcUaSource
 
@@ -124,8 +124,7 @@ def _live_sources(mqtt: list[str], prefix: str, username: str | None, password: 
             _main.fail(BAD_MQTT, broker=b, error=str(e))
         out.append(MqttSource(host, port, prefix=prefix, username=username, password=password))
     for k, (endpoint, f) in enumerate(zip(opcua, nodes)):
-        if not endpoint.startswith("opc.tcp://"):
-            _main.fail(BAD_ENDPOINT, endpoint=endpoint)
+        check_endpoint(endpoint)
         if not f.is_file():
             _main.fail(NO_SUCH_FILE, path=str(f))
         out.append(OpcUaSource(endpoint, f, name="opcua" if len(opcua) == 1 else f"opcua{k + 1}"))
