@@ -26,6 +26,7 @@ import pyarrow as pa
 from zhizao.errors import InputError
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
+from zhizao.kpi.buckets import ReadingTime, utc_ms
 from zhizao.kpi.capability import capability
 from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
@@ -37,6 +38,25 @@ from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.settings import Settings
 from zhizao.store.db import open_db
+
+#: How far back from the reading time data must reach for the reading time to cut a default range [ms]: longer
+#: than the longest bucket (a month of 31 days, plus a DST hour).
+READING_REACH_MS = 32 * 86400 * 1000
+
+
+def reading_end(latest: int | None, now: ReadingTime | None = None) -> ReadingTime | None:
+    """``now`` (default :meth:`ReadingTime.now`) when data whose latest time stamp is ``latest`` [ms] reach within
+    :data:`READING_REACH_MS` of it, else None (see :meth:`Workspace.reading_time`).
+
+    Examples
+    --------
+    >>> from zhizao.kpi.buckets import utc_ms
+    >>> now = ReadingTime(utc_ms("2026-12-05T10:37Z"))
+    >>> reading_end(utc_ms("2026-12-05T10:30Z"), now) == now, reading_end(utc_ms("2024-06-30T00:00Z"), now)
+    (True, None)
+    """
+    now = now or ReadingTime.now()
+    return now if latest is not None and latest > now.ms - READING_REACH_MS else None
 
 
 class Cache(Protocol):
@@ -293,6 +313,27 @@ class Workspace:
         for v in (list(values()) if callable(values) else []):
             out += [f for f in getattr(v, "failures", []) if f not in out]
         return out
+
+    def latest_record(self) -> int | None:
+        """The latest time stamp [ms] of the records that give the data's extent (states, production, energy,
+        labour, quality), or None for a store without any; cached with the elements (it changes with the data
+        only)."""
+        def compute() -> int | None:
+            row = self.con.execute("""SELECT greatest(
+                (SELECT max(greatest(start, coalesce("end", start))) FROM states),
+                (SELECT max(greatest(start, coalesce("end", start))) FROM production),
+                (SELECT max("end") FROM energy), (SELECT max("end") FROM labour), (SELECT max(ts) FROM quality))
+                """).fetchone()
+            return None if row is None or row[0] is None else utc_ms(row[0])
+        value: int | None = self.cached(("elements", "latest_record"), compute)
+        return value
+
+    def reading_time(self, now: ReadingTime | None = None) -> ReadingTime | None:
+        """The ``end`` that reads the default range at ``now`` (default :meth:`ReadingTime.now`, to the minute):
+        ``now`` itself when the data reach within :data:`READING_REACH_MS` of it, else None. Only then can a bucket
+        of the default range reach beyond now (a bucket is at most a month long); for older data the default
+        range is the same at any reading time, and the results computed once stay right (and cached)."""
+        return reading_end(self.latest_record(), now)
 
     def _equipment_zones(self) -> pd.DataFrame:
         return self.cached(("equipment_zones",), lambda: self.con.execute(

@@ -92,7 +92,8 @@ def kpi(db: str = DB,
         level: str = typer.Option("equipment", help="|".join(LEVELS)),
         period: str = typer.Option("day", help="|".join(PERIODS)),
         from_: str | None = typer.Option(None, "--from", help="start (ISO 8601)"),
-        to: str | None = typer.Option(None, "--to", help="end, exclusive (ISO 8601)"),
+        to: str | None = typer.Option(None, "--to", help="end, exclusive (ISO 8601; default: the end of the "
+                                                         "last bucket with data, or now if that is earlier)"),
         kpi_names: str | None = typer.Option(None, "--kpi", help="comma-separated KPI names"),
         fmt: str = typer.Option("table", "--format", help="table|csv|json|parquet|xlsx"),
         output: Path | None = typer.Option(None, "-o", "--output", help="output file"),
@@ -108,7 +109,9 @@ def kpi(db: str = DB,
 
     names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
     with open_for_kpi(db, level, period, fmt, engine, spark_master, spark_remote, parquet) as ws:
-        df = ws.kpi(level=level, period=period, start=from_, end=to, kpis=names)
+        # without --to the default range is read now: today's bucket ends now, not at its end still to come
+        df = ws.kpi(level=level, period=period, start=from_, end=to if to is not None else ws.reading_time(),
+                    kpis=names)
         for eid, why in ws.failures:  # isolated by the engine's fallback: the others are complete
             err.print("zhizao: " + say(LEFT_OUT(equipment=eid, error=why)), markup=False, highlight=False,
                       soft_wrap=True)

@@ -7,6 +7,7 @@ Shift buckets come from calendar entries and are built by the elements stage.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import TypeAlias
 
@@ -24,6 +25,47 @@ _FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
 #: A time stamp as :class:`pandas.Timestamp` reads it: ISO 8601 text, a datetime (a pandas.Timestamp is one), a
 #: date (its midnight) or a numpy.datetime64; without an offset it is UTC. ``date`` covers ``datetime``.
 TimeStamp: TypeAlias = str | date | np.datetime64
+
+
+@dataclass(frozen=True)
+class ReadingTime:
+    """The ``end`` of a query over the default range read at instant ``ms`` [ms since the Unix epoch, UTC]:
+    whole buckets around the data as without an end, except that the last bucket, where the reading time falls
+    inside it after the latest record, ends at the reading time. The rest of that bucket has not happened yet:
+    counted, a calendar's shift after the reading time would be planned busy time nobody reported (unaccounted),
+    and a plant's OEE would fall through the day however well it ran (docs/reference/iso22400.md, "Query
+    range"). Pass it where a query has no range of its own and the figures are read now (the dashboard, the
+    API, ``zhizao kpi`` without ``--from``/``--to``).
+
+    Examples
+    --------
+    >>> str(ReadingTime(utc_ms("2026-12-05T10:37:00Z")))
+    'reading time 2026-12-05T10:37:00Z'
+    """
+
+    ms: int
+
+    def __str__(self) -> str:
+        t = pd.Timestamp(self.ms * 1_000_000, tz="UTC")
+        return "reading time " + str(t.strftime("%Y-%m-%dT%H:%M:%S")) + "Z"
+
+    @classmethod
+    def now(cls, resolution_s: int = 60) -> ReadingTime:
+        """The current instant floored to ``resolution_s`` seconds (a minute: results read within one minute are
+        the same and can be cached as one)."""
+        import time
+
+        step = resolution_s * 1000
+        return cls(int(time.time() * 1000) // step * step)
+
+
+#: The ``end`` of a query: an instant, or the reading time of a query over the default range.
+QueryEnd: TypeAlias = TimeStamp | ReadingTime
+
+
+def default_end(end: object) -> bool:
+    """Whether a query's ``end`` asks for the default range (None, or a :class:`ReadingTime`)."""
+    return end is None or isinstance(end, ReadingTime)
 
 
 def utc_ms(ts: TimeStamp) -> int:
@@ -114,8 +156,21 @@ def bucket_edges(start_ms: int, end_ms: int, period: str, tz: str) -> NDArray[np
     return np.concatenate([[start_ms], ms, [end_ms]]).astype(np.int64)
 
 
-def default_range(t_min_ms: int, t_max_ms: int, period: str, tz: str) -> tuple[int, int]:
-    """Whole buckets covering the data: ``[floor(t_min), ceil(t_max))`` for ``period`` in ``tz`` [ms]."""
+def default_range(t_min_ms: int, t_max_ms: int, period: str, tz: str, reading_ms: int | None = None
+                  ) -> tuple[int, int]:
+    """Whole buckets covering the data: ``[floor(t_min), ceil(t_max))`` for ``period`` in ``tz`` [ms], the last
+    one cut at ``reading_ms`` (:class:`ReadingTime`) when that falls inside it after ``t_max``.
+
+    Examples
+    --------
+    >>> d = default_range(utc_ms("2026-12-05T01:00Z"), utc_ms("2026-12-05T02:30Z"), "day", "Asia/Shanghai")
+    >>> [str(pd.Timestamp(x * 1_000_000, tz="UTC")) for x in d]
+    ['2026-12-04 16:00:00+00:00', '2026-12-05 16:00:00+00:00']
+    >>> c = default_range(utc_ms("2026-12-05T01:00Z"), utc_ms("2026-12-05T02:30Z"), "day", "Asia/Shanghai",
+    ...                   utc_ms("2026-12-05T02:37Z"))
+    >>> str(pd.Timestamp(c[1] * 1_000_000, tz="UTC"))
+    '2026-12-05 02:37:00+00:00'
+    """
     p = "day" if period in ("all", "shift") else period
     a = floor_local(pd.Timestamp(t_min_ms * 1_000_000, tz="UTC"), p, tz)
     b = floor_local(pd.Timestamp(t_max_ms * 1_000_000, tz="UTC"), p, tz)
@@ -126,4 +181,7 @@ def default_range(t_min_ms: int, t_max_ms: int, period: str, tz: str) -> tuple[i
         b_ms = int(e[1])
     else:
         b_ms = int(b.value // 1_000_000)
-    return int(a.value // 1_000_000), b_ms
+    a_ms = int(a.value // 1_000_000)
+    if reading_ms is not None and t_max_ms <= reading_ms < b_ms and reading_ms > a_ms:
+        b_ms = reading_ms
+    return a_ms, b_ms

@@ -72,7 +72,7 @@ from numpy.typing import NDArray
 
 from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
-from zhizao.kpi.buckets import UNKNOWN_PERIOD, TimeStamp, bucket_edges
+from zhizao.kpi.buckets import UNKNOWN_PERIOD, QueryEnd, TimeStamp, bucket_edges, default_end
 from zhizao.kpi.calendar_layers import RankedSegments, Segments, calendar_layers
 from zhizao.kpi.energy import energy_intervals_sql
 from zhizao.kpi.intervals import (
@@ -175,7 +175,7 @@ def _numpy_rows(con: duckdb.DuckDBPyConnection, filled: set[str], table: str, sq
 
 
 def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,
-                     end: TimeStamp | None = None, settings: Settings | None = None, zone_level: str | None = None,
+                     end: QueryEnd | None = None, settings: Settings | None = None, zone_level: str | None = None,
                      extent: SiteExtent | None = None, context: EngineContext | None = None) -> ElementsResult:
     """ISO 22400 elements of every entity per ``period`` bucket over ``[start, end)``.
 
@@ -190,7 +190,8 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start:
     period : {'hour', 'shift', 'day', 'week', 'month', 'all'}
         Buckets in each entity's IANA time zone; ``shift`` buckets are the calendar's shift entries.
     start, end : str, datetime or pandas.Timestamp, optional
-        Query range (time stamps without offset are UTC). Defaults to whole buckets around the data.
+        Query range (time stamps without offset are UTC). Defaults to whole buckets around the data; ``end`` a
+        :class:`zhizao.kpi.buckets.ReadingTime` cuts the last of them at the reading time.
     settings : Settings, optional
     zone_level : {'work_center', 'area', 'site', 'enterprise'}, optional
         Bucket every entity of a group of this level in the group's zone (:func:`group_zones`), so that
@@ -226,16 +227,16 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start:
         ctx, ent = _prepared(con, period, start, end, settings, zone_level, extent, context)
         if ent is None:
             res = ElementsResult(_empty_elements(), _empty_reasons(), period)
-            res.extent = ctx.extent if start is None or end is None else None
+            res.extent = ctx.extent if start is None or default_end(end) else None
             return res
         results = [partition_elements(con, ctx, ent.iloc[p.keys], period) for p in _parts(ctx, ent, period)]
     res = concat_results(results, period)
-    res.extent = ctx.extent if start is None or end is None else None
+    res.extent = ctx.extent if start is None or default_end(end) else None
     return res
 
 
 def iter_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,
-                  end: TimeStamp | None = None, settings: Settings | None = None, zone_level: str | None = None
+                  end: QueryEnd | None = None, settings: Settings | None = None, zone_level: str | None = None
                   ) -> Iterator[ElementsResult]:
     """The elements of :func:`compute_elements`, one :class:`ElementsResult` per partition of whole entities (in
     key order: equipment by id, then the scope entities), so that a caller streaming them out holds one
@@ -254,7 +255,7 @@ class PartitionedElements:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,
-                 end: TimeStamp | None = None, settings: Settings | None = None, zone_level: str | None = None,
+                 end: QueryEnd | None = None, settings: Settings | None = None, zone_level: str | None = None,
                  context: EngineContext | None = None) -> None:
         self.con, self.period = con, period
         self.settings = settings or Settings()
@@ -272,7 +273,7 @@ class PartitionedElements:
                 yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period)
 
 
-def _prepared(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | None, end: TimeStamp | None,
+def _prepared(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | None, end: QueryEnd | None,
               settings: Settings, zone_level: str | None, extent: SiteExtent | None,
               context: EngineContext | None = None) -> tuple[EngineContext, pd.DataFrame | None]:
     """The store-wide context (``context`` when given), and the entities with their query ranges (None if there

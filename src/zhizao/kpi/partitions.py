@@ -44,7 +44,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from zhizao.errors import InputError
-from zhizao.kpi.buckets import TimeStamp, bucket_edges, default_range, utc_ms
+from zhizao.kpi.buckets import QueryEnd, ReadingTime, TimeStamp, bucket_edges, default_end, default_range, utc_ms
 from zhizao.messages import define
 from zhizao.schema import LEVELS
 from zhizao.settings import Settings
@@ -346,10 +346,12 @@ class EngineContext:
         return cls(settings, filled, ent, extent, n_eq)
 
     # -- ranges and buckets
-    def ranges(self, period: str, start: TimeStamp | None = None, end: TimeStamp | None = None) -> pd.DataFrame | None:
+    def ranges(self, period: str, start: TimeStamp | None = None, end: QueryEnd | None = None
+               ) -> pd.DataFrame | None:
         """The entities with their query range ``w0``, ``w1`` [ms]: ``[start, end)`` where given, else whole
-        ``period`` buckets around the site's data (in each entity's bucket zone); None when no range can be
-        derived (no data at all).
+        ``period`` buckets around the site's data (in each entity's bucket zone), the last one cut at the
+        reading time when ``end`` is a :class:`ReadingTime` (:func:`zhizao.kpi.buckets.default_range`); None
+        when no range can be derived (no data at all).
 
         Raises
         ------
@@ -357,24 +359,25 @@ class EngineContext:
             An empty range.
         """
         ent = self.ent.copy()
-        if start is not None and end is not None:
-            w0, w1 = utc_ms(start), utc_ms(end)
+        if start is not None and not default_end(end):
+            w0, w1 = utc_ms(start), utc_ms(end)  # type: ignore[arg-type]
             if w1 <= w0:
                 raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
             ent["w0"], ent["w1"] = w0, w1
             return ent
         if not self.extent:
             return None
+        reading = end.ms if isinstance(end, ReadingTime) else None
         ranges: dict[tuple[str | None, str], tuple[int, int]] = {}  # (site, zone) -> range
         starts: list[int] = []
         ends: list[int] = []
         for site, tz in zip(ent["site"], ent["tz"]):
             site = None if pd.isna(site) else site
             if (site, tz) not in ranges:
-                ranges[site, tz] = default_range(*self.extent.get(site, self.extent[None]), period, tz)
+                ranges[site, tz] = default_range(*self.extent.get(site, self.extent[None]), period, tz, reading)
             a, b = ranges[site, tz]
             starts.append(a if start is None else utc_ms(start))
-            ends.append(b if end is None else utc_ms(end))
+            ends.append(b if default_end(end) else utc_ms(end))  # type: ignore[arg-type]
         ent["w0"], ent["w1"] = starts, ends
         if (ent["w1"] <= ent["w0"]).any():
             raise InputError(EMPTY_RANGE_SHORT)

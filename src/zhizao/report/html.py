@@ -200,11 +200,14 @@ class _Report:
         self._ = self.tr.gettext
         self.f = Formatter(lang)
         self.level_order = tuple(level_order)
+        #: the default range read now: today's bucket ends at the reading time (:meth:`zhizao.Workspace.
+        #: reading_time`), the same for every section
+        self.end = ws.reading_time()
 
     # -- data, fetched once
     @cached_property
     def kpi_all(self) -> dict[str, pd.DataFrame]:
-        return {lvl: self.ws.kpi(level=lvl, period="all") for lvl in
+        return {lvl: self.ws.kpi(level=lvl, period="all", end=self.end) for lvl in
                 dict.fromkeys(self.level_order + ("site", "area", "work_center", "equipment"))}
 
     @cached_property
@@ -227,11 +230,11 @@ class _Report:
         """KPIs of the top level per day (per week when a series would be longer than :data:`MAX_POINTS`)."""
         if self.top is None:
             return pd.DataFrame(), "day"
-        df = self.ws.kpi(level=self.top, period="day")
+        df = self.ws.kpi(level=self.top, period="day", end=self.end)
         col = LEVEL_ID_COLUMN[self.top]
         period = "day"
         if len(df) and df.groupby(col).size().max() > MAX_POINTS:
-            df, period = self.ws.kpi(level=self.top, period="week"), "week"
+            df, period = self.ws.kpi(level=self.top, period="week", end=self.end), "week"
         df = df.groupby(col, group_keys=False).tail(MAX_POINTS).copy()
         df["date"] = _day(df["period_start"])
         df["date_end"] = _day(df["period_end"])
@@ -365,7 +368,7 @@ class _Report:
         """``Workspace.losses`` of the top level, for the entities with time data."""
         if self.top is None:
             return pd.DataFrame()
-        df = self.ws.losses(level=self.top, period="all")
+        df = self.ws.losses(level=self.top, period="all", end=self.end)
         return df[df["calendar_time"].fillna(0) > 0]
 
     def sec_waterfall(self) -> list[dict]:
@@ -427,7 +430,7 @@ class _Report:
                 continue
             blocks += self.pareto_block(items, _("Pareto of losses"))
         blocks.append(_h3(_("Stop reasons")))
-        sr = self.ws.stop_reasons(level=self.top, period="all")
+        sr = self.ws.stop_reasons(level=self.top, period="all", end=self.end)
         if not len(sr):
             return blocks + [self.nodata(_("No stop reasons recorded."))]
         ents, notes = self.entities(sr, self.top_level)
@@ -544,7 +547,7 @@ class _Report:
     def sec_data_quality(self) -> list[dict]:
         _ = self._
         blocks = [_h3(_("Checks per equipment and day"))]
-        dq = self.ws.data_quality(level="equipment", period="day")
+        dq = self.ws.data_quality(level="equipment", period="day", end=self.end)
         if not len(dq):
             blocks.append(_p(_("No data-quality findings."), "nodata"))
         else:

@@ -52,7 +52,7 @@ import pandas as pd
 import pyarrow as pa
 
 from zhizao.errors import InputError
-from zhizao.kpi.buckets import utc_ms
+from zhizao.kpi.buckets import ReadingTime, default_end, utc_ms
 from zhizao.kpi.elements import ELEMENTS
 from zhizao.kpi.partitions import group_zones
 from zhizao.messages import define
@@ -84,7 +84,7 @@ def check_query(period: str, start, end, level: str = "equipment") -> None:
         raise InputError(BAD_PERIOD, period=period, periods=", ".join(PERIODS))
     if level not in LEVELS:
         raise InputError(BAD_LEVEL, level=level, levels=", ".join(LEVELS))
-    if start is not None and end is not None and utc_ms(end) <= utc_ms(start):
+    if start is not None and not default_end(end) and utc_ms(end) <= utc_ms(start):
         raise InputError(EMPTY_RANGE, start=str(start), end=str(end))
 
 
@@ -410,7 +410,8 @@ class SparkEngine:
         big, small = _routed(spark, dataset, plan)
         schema = elements_schema(OUT_EXTRA)
         ddl = _ddl(schema)
-        explicit = start is not None and end is not None
+        explicit = start is not None and not default_end(end)
+        reading = end.ms if isinstance(end, ReadingTime) else None
 
         def run(groups, extent):
             fn = _kernel(plan, products, period, start, end, settings, zone_level, extent, schema)
@@ -440,7 +441,7 @@ class SparkEngine:
 
         def differs(g):
             tzs = plan.tzs[g] + extra_zones
-            return _ranges(ext[g], period, tzs) != _ranges(extent[plan.site_of[g]], period, tzs)
+            return _ranges(ext[g], period, tzs, reading) != _ranges(extent[plan.site_of[g]], period, tzs, reading)
 
         redo = sorted(g for g in own if g == "n" or g not in ext or differs(g))
         out = first.where(~first["_g"].isin(redo)) if redo else first
@@ -489,11 +490,12 @@ class SparkEngine:
             self._spark = None
 
 
-def _ranges(extent: tuple, period: str, tzs: list) -> list:
-    """The default query range of each time zone for data of ``extent`` (as the engine derives them)."""
+def _ranges(extent: tuple, period: str, tzs: list, reading: int | None = None) -> list:
+    """The default query range of each time zone for data of ``extent`` read at ``reading`` [ms] (as the engine
+    derives them)."""
     from zhizao.kpi.buckets import default_range
 
-    return [default_range(extent[0], extent[1], period, tz) for tz in tzs]
+    return [default_range(extent[0], extent[1], period, tz, reading) for tz in tzs]
 
 
 def _ddl(schema: pa.Schema) -> str:

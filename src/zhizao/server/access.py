@@ -42,6 +42,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from zhizao.api import reading_end
 from zhizao.ingest.load import IngestError, read_sql
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.kpis import KPI_NAMES
@@ -519,10 +520,25 @@ class TenantView:
         return self.cached((name, *args), lambda: fn(*args), deps)
 
     # -- KPI stage
+    def _range(self, start, end, period: str) -> tuple:
+        """The validated range of a stage call (:func:`check_range`); without one, the default range read now
+        (:meth:`zhizao.Workspace.reading_time`: the current bucket ends now, not at its end still to come),
+        judged on the principal's own data, so another tenant's live data never change its results' keys."""
+        start, end = check_range(start, end, period)
+        if start is not None:
+            return start, end
+        ents = self.access.enterprises
+        if ents:
+            key = ("latest_record", tuple(sorted(ents)))
+            latest = self.cached(key, lambda: self.read.scoped(ents).latest_record(), DATA, tenant=True)
+        else:
+            latest = self.cached(("latest_record",), lambda: self.read.ws.latest_record(), DATA)
+        return None, reading_end(latest)
+
     def kpi(self, level="equipment", period="day", start=None, end=None, kpis=None, ids=None, within=None):
         """:meth:`zhizao.Workspace.kpi` rows the principal may see."""
         self.require_level(level)
-        start, end = check_range(start, end, period)
+        start, end = self._range(start, end, period)
         if kpis:
             bad = [k for k in kpis if k not in KPI_NAMES]
             if bad:
@@ -535,33 +551,33 @@ class TenantView:
 
     def elements(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
-        start, end = check_range(start, end, period)
+        start, end = self._range(start, end, period)
         df = self._stage("elements", lambda *a: self.ws.elements(*a), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
     def losses(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
-        start, end = check_range(start, end, period)
+        start, end = self._range(start, end, period)
         df = self._stage("losses", lambda *a: self.ws.losses(*a), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
     def stop_reasons(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
-        start, end = check_range(start, end, period)
+        start, end = self._range(start, end, period)
         df = self._stage("stop_reasons", lambda *a: self.ws.stop_reasons(*a), level, period, start, end,
                          deps=DATA)
         return self.filter(df, level, ids, within)
 
     def data_quality(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
-        start, end = check_range(start, end, period)
+        start, end = self._range(start, end, period)
         df = self._stage("data_quality", lambda *a: self.ws.data_quality(*a), level, period, start, end,
                          deps=DATA)
         return self.filter(df, level, ids, within)
 
     def capability(self, level="equipment", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
-        start, end = check_range(start, end, period)
+        start, end = self._range(start, end, period)
         df = self._stage("capability", lambda *a: self.ws.capability(*a), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
