@@ -47,6 +47,7 @@ def test_the_server_stores_live_mqtt_records_and_its_pages_show_them(tmp_path):
         for path in ("/plant", kpi):  # B's results, cached before A's live records arrive
             assert client.get(path, headers=hb).status_code == 200
         misses = server.store.results.misses
+        seq = server.store.counters.get("seq", 0)
         rec = {"end": "2026-01-05T10:00:00+08:00", "produced": 7}
         pub = MqttPublisher("127.0.0.1", broker.port)
         assert pub.wait_connected(30)
@@ -58,6 +59,8 @@ def test_the_server_stores_live_mqtt_records_and_its_pages_show_them(tmp_path):
             rows = {r["equipment_id"]: r["pq"] for r in client.get(kpi, headers=ha).json()}
             return rows if rows.get(eq) == (before.get(eq) or 0) + 7 else None
         wait_for(seen, 60, "the live record in tenant A's KPIs")
+        # the batches declared what they changed: production of that machine only (its elements are updated)
+        assert server.store.changed_since(seq, server.store.counters["seq"]) == {eq}
         # B's cached results were not recomputed by A's live batch
         misses_a = server.store.results.misses
         for path in ("/plant", kpi):

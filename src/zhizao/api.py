@@ -28,7 +28,7 @@ from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
 from zhizao.kpi.buckets import ReadingTime, utc_ms
 from zhizao.kpi.capability import capability
-from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements
+from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, update_elements
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
 from zhizao.kpi.partitions import group_zones
 from zhizao.kpi.quality import data_quality, flag_entities
@@ -274,6 +274,18 @@ class Workspace:
         key = self._elements_key(period, start, end, zone_level)
 
         def compute():
+            prior = getattr(self.cache, "prior", None)  # a cache that knows an earlier value (the server's)
+            held = prior(key) if prior is not None and getattr(self.engine, "name", None) == "embedded" else None
+            if held is not None:
+                from zhizao.scale.engines import engine_context
+
+                try:
+                    res = update_elements(self.con, held[0], held[1], period, start, end, self.settings,
+                                          zone_level, context=engine_context(self, zone_level))
+                except Exception:  # the whole computation below meets (and isolates) whatever failed here
+                    res = None
+                if res is not None:
+                    return res
             try:
                 res = self.engine.elements(self, period, start, end, zone_level)
             except Exception as e:
@@ -303,6 +315,18 @@ class Workspace:
     def _elements_key(period: str, start, end, zone_level: str | None) -> tuple:
         """The cache key of :meth:`elements_raw`'s result for these arguments."""
         return ("elements", period, str(start), str(end)) + ((zone_level,) if zone_level else ())
+
+    @staticmethod
+    def is_elements_key(key: tuple) -> bool:
+        """Whether ``key`` is that of an :meth:`elements_raw` result (not of what the engine reads on the way,
+        also kept under ``("elements", ...)``).
+
+        A cache with a ``prior(key)`` method returning ``(an earlier result of key, the equipment whose state and
+        production records alone changed since)``, or None, lets :meth:`elements_raw` recompute those equipment
+        only (:func:`zhizao.kpi.elements.update_elements`): the server's cache does
+        (:meth:`zhizao.server.store.Read.prior`)."""
+        return len(key) in (4, 5) and key[0] == "elements" and key[1] in ("hour", "shift", "day", "week", "month",
+                                                                           "all") and isinstance(key[2], str)
 
     @property
     def failures(self) -> list[tuple[str, str]]:

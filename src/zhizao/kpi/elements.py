@@ -161,6 +161,9 @@ class ElementsResult:
         self.extent: SiteExtent | None = None
         #: (entity id, error) of the equipment the embedded engine's fallback left out (zhizao.api)
         self.failures: list[tuple[str, str]] = []
+        #: the entities with their query ranges the result was computed for (:meth:`EngineContext.ranges`), when
+        #: computed in one part by :func:`compute_elements`: what :func:`update_elements` starts from
+        self.entities: pd.DataFrame | None = None
 
     @property
     def reasons(self) -> pd.DataFrame:
@@ -229,10 +232,130 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start:
             res = ElementsResult(_empty_elements(), _empty_reasons(), period)
             res.extent = ctx.extent if start is None or default_end(end) else None
             return res
-        results = [partition_elements(con, ctx, ent.iloc[p.keys], period) for p in _parts(ctx, ent, period)]
+        parts = _parts(ctx, ent, period)
+        results = [partition_elements(con, ctx, ent.iloc[p.keys], period) for p in parts]
     res = concat_results(results, period)
     res.extent = ctx.extent if start is None or default_end(end) else None
+    if len(parts) == 1:
+        res.entities = ent
     return res
+
+
+#: Columns of the entity table that change with an equipment's own records only (:class:`EngineContext`)
+_OWN_RECORD_COLUMNS = ["d0", "d1", "has_data", "n_states", "n_production", "n_other"]
+
+
+def update_elements(con: duckdb.DuckDBPyConnection, prior: ElementsResult, changed: set[str] | frozenset[str],
+                    period: str = "day", start: TimeStamp | None = None, end: QueryEnd | None = None,
+                    settings: Settings | None = None, zone_level: str | None = None,
+                    context: EngineContext | None = None) -> ElementsResult | None:
+    """:func:`compute_elements` of these arguments from ``prior``, its result on an earlier state of the store in
+    which only the state and production records of the equipment ``changed`` were different: ``prior``'s rows
+    with those equipment's recomputed, the same frame to the last bit; None where the store shows that this does
+    not hold, and the caller computes everything.
+
+    Each equipment's elements depend on its own records, the calendars of its scopes, the settings and its
+    query range only (the engine computes any partition of whole entities alone; :func:`partition_elements`).
+    So the other entities' rows stand as long as every entity, its zone and range, and the record counts and
+    data extent of every unchanged equipment are what ``prior`` was computed for; a new record that moves a
+    site's default range (a new day of data) changes the ranges, and everything is computed again. Both ``prior``
+    and this computation must be one part (the one-pass path: rows in key order); ``changed`` names equipment
+    whose records may have changed (an id not in the store is ignored).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The store now.
+    prior : ElementsResult
+        :func:`compute_elements` with the same arguments on the store before the change.
+    changed : set of str
+        Equipment ids whose state or production records were added since ``prior``.
+    period, start, end, settings, zone_level, context
+        As for :func:`compute_elements` (``context``: that of ``con`` now).
+
+    Returns
+    -------
+    ElementsResult or None
+    """
+    if prior.entities is None or prior.failures or prior.period != period:
+        return None
+    settings = settings or Settings()
+    with duckdb_memory(con, settings):
+        ctx, ent = _prepared(con, period, start, end, settings, zone_level, None, context)
+        if ent is None or len(_parts(ctx, ent, period)) != 1:
+            return None
+        old = prior.entities
+        if len(old) != len(ent) or list(old.columns) != list(ent.columns):
+            return None
+        fixed = [c for c in ent.columns if c not in _OWN_RECORD_COLUMNS]
+        if not old[fixed].reset_index(drop=True).equals(ent[fixed].reset_index(drop=True)):
+            return None  # other entities, zones or ranges
+        is_changed = ((ent["level"] == "equipment") & ent["entity_id"].isin(list(changed))).to_numpy()
+        own = [c for c in _OWN_RECORD_COLUMNS if c in ent.columns]
+        if not old.loc[~is_changed, own].reset_index(drop=True).equals(ent.loc[~is_changed, own]
+                                                                        .reset_index(drop=True)):
+            return None  # records of equipment not named changed
+        if not is_changed.any():
+            fresh = ElementsResult(prior.elements, lambda: prior.reasons, period)
+        else:
+            part = partition_elements(con, ctx, ent[is_changed], period)
+            fresh = _splice(prior, part, ent, set(ent.loc[is_changed, "entity_id"]), period)
+    fresh.extent = ctx.extent if start is None or default_end(end) else None
+    fresh.entities = ent
+    return fresh
+
+
+def _splice(prior: ElementsResult, part: ElementsResult, ent: pd.DataFrame, ids: set[str], period: str
+            ) -> ElementsResult:
+    """``prior``'s rows of the equipment ``ids`` replaced by ``part``'s, in the one-pass order: by entity key
+    (``ent``), each entity's rows as computed (by bucket)."""
+    eq_key = pd.Series(ent["key"].to_numpy(), index=ent["entity_id"].to_numpy())[(ent["level"] == "equipment")
+                                                                               .to_numpy()]
+    sc_key = pd.Series(ent["key"].to_numpy(), index=ent["entity_id"].to_numpy())[(ent["level"] != "equipment")
+                                                                               .to_numpy()]
+
+    def keys(df: pd.DataFrame, levels: pd.Series | None) -> NDArray[np.int64]:
+        if levels is None:  # loss reasons: equipment only
+            only: NDArray[np.int64] = eq_key.reindex(df["entity_id"].to_numpy()).to_numpy(np.int64)
+            return only
+        is_eq = (levels == "equipment").to_numpy()
+        out = np.empty(len(df), np.int64)
+        ids_ = df["entity_id"].to_numpy()
+        out[is_eq] = eq_key.reindex(ids_[is_eq]).to_numpy(np.int64)
+        out[~is_eq] = sc_key.reindex(ids_[~is_eq]).to_numpy(np.int64)
+        return out
+
+    def merged(old: pd.DataFrame, new: pd.DataFrame, by_level: bool) -> pd.DataFrame:
+        keep = ~old["entity_id"].isin(list(ids)).to_numpy()
+        if by_level:
+            keep |= (old["level"] != "equipment").to_numpy()
+        parts = [f for f in (old[keep], new) if len(f)] or [old.iloc[:0]]
+        df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+        k = keys(df, df["level"] if by_level else None)
+        return df.iloc[np.argsort(k, kind="stable")].reset_index(drop=True)
+
+    old = prior.elements
+    at = np.flatnonzero((old["level"] == "equipment").to_numpy() & old["entity_id"].isin(list(ids)).to_numpy())
+    new = part.elements
+    def values(x: pd.Series) -> NDArray[Any]:  # zone-aware times as datetime64 (to_numpy makes Timestamp objects)
+        out: NDArray[Any] = (x.dt.tz_convert(None) if isinstance(x.dtype, pd.DatetimeTZDtype) else x).to_numpy()
+        return out
+
+    def same(c: str) -> bool:
+        return bool(np.array_equal(values(old[c].iloc[at]), values(new[c])))
+
+    if len(at) == len(new) and same("entity_id") and same("period_start") and same("period_end"):
+        # the same buckets (the ranges did not change): the new values in place, in a copy (prior is shared)
+        elements = old.copy()
+        for c in new.columns:
+            if c not in ("level", "entity_id", "equipment_id", "work_center", "area", "site", "enterprise", "tz",
+                         "period_start", "period_end"):
+                col = elements[c].to_numpy(copy=True)
+                col[at] = new[c].to_numpy()
+                elements[c] = col
+    else:
+        elements = merged(old, new, True)
+    return ElementsResult(elements, lambda: merged(prior.reasons, part.reasons, False), period)
 
 
 def iter_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,

@@ -67,13 +67,30 @@ class StoreIngestor(LiveIngestor):
     def ingest_messages(self, messages):
         messages = list(messages)
         return self._written(lambda: super(StoreIngestor, self).ingest_messages(messages),
-                             self._topic_scopes(t for t, _p in messages))
+                             self._topic_scopes(t for t, _p in messages), self._topic_equipment(messages))
 
     def ingest_records(self, records: dict[str, list[dict]], *a, **kw):
         ids = {str(r[k]) for rows in records.values() for r in rows for k in ("equipment_id", "scope")
                if r.get(k) is not None}
+        only = set(records) <= EQUIPMENT_TABLES and all(r.get("equipment_id") is not None
+                                                        for rows in records.values() for r in rows)
+        equipment = {str(r["equipment_id"]) for rows in records.values() for r in rows} if only else None
         return self._written(lambda: super(StoreIngestor, self).ingest_records(records, *a, **kw),
-                             (ids, "equipment" in records))
+                             (ids, "equipment" in records), equipment)
+
+    def _topic_equipment(self, messages) -> set[str] | None:
+        """The equipment of a batch whose every topic writes state or production records of one equipment, else
+        None (the batch may change anything)."""
+        out = set()
+        for t, _p in messages:
+            try:
+                tp = parse_topic(t, self.prefix)
+            except TopicError:
+                continue  # quarantined; stores nothing
+            if tp.table not in EQUIPMENT_TABLES or not tp.equipment:
+                return None
+            out.add(tp.equipment)
+        return out
 
     def _topic_scopes(self, topics: Iterable[str]) -> tuple[set[str], bool]:
         """The lowest hierarchy id of each topic, and whether a topic writes the equipment table (or cannot be
@@ -90,16 +107,24 @@ class StoreIngestor(LiveIngestor):
                 ids.add(low)
         return ids, whole
 
-    def _written(self, ingest, scopes: tuple[set[str], bool]) -> Any:
+    def _written(self, ingest, scopes: tuple[set[str], bool], equipment: set[str] | None = None) -> Any:
+        """``ingest()`` under the store's write lock, declaring the enterprises it touches, and ``equipment``
+        when its records are state and production records of those equipment only."""
         ids, whole = scopes
         store = self.server.store
         with store.write():
             touched = None if whole or self.register_equipment else _enterprises(store.ws.con, ids)
             if touched is not None:
                 store.touch(*(f"data:{e}" for e in sorted(touched)))
+                if equipment is not None:
+                    store.touch_equipment(equipment)
             rep = ingest()
         self.server.after_write(None if touched is None else {f"data:{e}" for e in touched})
         return rep
+
+
+#: Tables whose records change the elements of their own equipment only (Store.touch_equipment)
+EQUIPMENT_TABLES = {"states", "production"}
 
 
 def _enterprises(con, ids: set[str]) -> set[str] | None:

@@ -31,13 +31,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import zhizao
+from zhizao.api import Workspace
 from zhizao.server import accounts
 
 log = logging.getLogger("zhizao.server")
@@ -49,6 +50,8 @@ ALL = DOMAINS
 #: Threads computing the values that stale answers wait for (:meth:`ResultCache.get_or_stale`): fewer than the
 #: cores, so that uploads and answers from the cache keep a share of them
 REFRESH_WORKERS = 1
+#: Writes the store remembers the changed equipment of (:meth:`Store.changed_since`)
+CHANGE_LOG = 256
 
 
 class LRU:
@@ -125,7 +128,10 @@ class ResultCache:
         self.misses = 0
         self.stale = 0
 
-    def get(self, key, compute: Callable[[], Any]):
+    def get(self, key, compute: Callable[[], Any], keep: tuple | None = None):
+        """The value of ``key``, computed by ``compute()`` once however many threads ask. ``keep``: ``(logical,
+        seq, as_of)`` to keep a computed value as the latest of ``logical`` too (what :meth:`get_or_stale` shows,
+        and what :meth:`Read.prior` starts an update from)."""
         with self._lock:
             if key in self.lru:
                 self.hits += 1
@@ -143,6 +149,8 @@ class ResultCache:
         try:
             flight.value = compute()
             self.lru[key] = flight.value
+            if keep is not None:
+                self._keep_latest(keep[0], flight.value, keep[1], keep[2])
             return flight.value
         except BaseException as e:
             flight.error = e
@@ -211,6 +219,11 @@ class ResultCache:
         finally:
             job.event.set()
 
+    def latest_of(self, logical) -> tuple | None:
+        """``(value, seq, as_of)`` of the latest value kept for ``logical``, or None."""
+        with self._lock:
+            return self.latest.get(logical)
+
     def _keep_latest(self, logical, value, seq: int, as_of: float) -> None:
         with self._lock:
             held = self.latest.get(logical)
@@ -250,10 +263,14 @@ class _ReaderCache(dict):
 
     def get_or_compute(self, key, compute):
         if key and key[0] == "elements":
-            return self.read.cached(key, compute, deps=("data",))
+            return self.read.cached(key, compute, deps=("data",), keep_latest=Workspace.is_elements_key(key))
         if key not in self:
             self[key] = compute()
         return self[key]
+
+    def prior(self, key):
+        """An earlier value of elements ``key`` and the equipment changed since (:meth:`Read.prior`)."""
+        return self.read.prior(key)
 
 
 class _ScopedCache(dict):
@@ -275,7 +292,11 @@ class _ScopedCache(dict):
                 self[key] = compute()
             return self[key]
         return self.read.cached(("scoped", self.part, *key), compute, deps=("data",),
-                                enterprises=self.enterprises)
+                                enterprises=self.enterprises, keep_latest=Workspace.is_elements_key(key))
+
+    def prior(self, key):
+        """An earlier value of the tenant's elements ``key`` and the equipment changed since (:meth:`Read.prior`)."""
+        return self.read.prior(("scoped", self.part, *key))
 
 
 class Read:
@@ -337,9 +358,22 @@ class Read:
         return tuple(out)
 
     def cached(self, key: tuple, compute: Callable[[], Any], deps: Iterable[str] = ALL,
-               enterprises: frozenset | None = None):
-        """``compute()`` cached under the counters of ``deps`` (see :meth:`dependency`) and ``key``."""
-        return self.store.results.get((self.dependency(deps, enterprises), *key), compute)
+               enterprises: frozenset | None = None, keep_latest: bool = False):
+        """``compute()`` cached under the counters of ``deps`` (see :meth:`dependency`) and ``key``;
+        ``keep_latest``: kept as the latest value of ``key`` too (see :meth:`prior`)."""
+        keep = (key, self.counters.get("seq", 0), self.began) if keep_latest else None
+        return self.store.results.get((self.dependency(deps, enterprises), *key), compute, keep)
+
+    def prior(self, key: tuple) -> tuple[Any, frozenset] | None:
+        """The latest value computed for ``key`` on an earlier state of the store, and the equipment whose state
+        and production records alone changed since (:meth:`Store.changed_since`): what
+        :func:`zhizao.kpi.elements.update_elements` brings up to date by recomputing those equipment only. None
+        when there is no such value or the writes since changed something else."""
+        held = self.store.results.latest_of(key)
+        if held is None:
+            return None
+        changed = self.store.changed_since(held[1], self.counters.get("seq", 0))
+        return None if changed is None else (held[0], changed)
 
     def cached_or_stale(self, key: tuple, compute: Callable[[], Any], wait: float,
                         rebind: Callable[[Read], Any], deps: Iterable[str] = ALL,
@@ -396,6 +430,9 @@ class Store:
         self._counter_lock = threading.Lock()
         self._counters: dict = {"version": self._read_version(self.ws.con)}
         self._touched: set | None = None
+        self._changed_equipment: set | None = None
+        #: (seq, equipment whose state and production records alone the write changed; None: anything else)
+        self._change_log: deque[tuple[int, frozenset | None]] = deque(maxlen=CHANGE_LOG)
         self._closed = False
 
     # -- versions and caches
@@ -421,9 +458,32 @@ class Store:
             self._touched = set()
         self._touched.update(domains)
 
-    def _bump(self, touched: set | None) -> None:
+    def touch_equipment(self, ids: Iterable[str]) -> None:
+        """Declare that the current write's change to the shop-floor data is state or production records of the
+        equipment ``ids`` only (besides :meth:`touch`, inside :meth:`write`): cached elements of an earlier state
+        are then brought up to date by recomputing those equipment alone (:meth:`Read.prior`). A write that
+        changes the data without saying so may have changed anything."""
+        if self._changed_equipment is None:
+            self._changed_equipment = set()
+        self._changed_equipment.update(ids)
+
+    def changed_since(self, seq: int, now: int) -> frozenset | None:
+        """The equipment whose state and production records alone the writes after ``seq`` up to ``now`` changed
+        (empty: none changed the data); None when one of them changed anything else or the log does not reach
+        back that far (:data:`CHANGE_LOG` writes)."""
+        if now <= seq:
+            return frozenset()
+        with self._counter_lock:
+            entries = [e for e in self._change_log if seq < e[0] <= now]
+        if len(entries) != now - seq or any(ids is None for _s, ids in entries):
+            return None
+        return frozenset().union(*(ids for _s, ids in entries if ids is not None))
+
+    def _bump(self, touched: set | None, changed_equipment: set | None = None) -> None:
         if touched is None:
             touched = {"data:*", "register", "verifications", "equipment"}
+        data = any(d.startswith("data") or d == "equipment" for d in touched)
+        entry = frozenset() if not data else None if changed_equipment is None else frozenset(changed_equipment)
         version = self._read_version(self.ws.con)
         with self._counter_lock:
             c = self._counters
@@ -433,6 +493,7 @@ class Store:
                     c["data"] = c.get("data", 0) + 1
             c["version"] = version
             c["seq"] = c.get("seq", 0) + 1  # orders the snapshots (ResultCache.get_or_stale)
+            self._change_log.append((c["seq"], entry))
             current = dict(c)
         if touched:
             self.results.prune(current)
@@ -457,13 +518,14 @@ class Store:
         """Exclusive write access to the data (the main Workspace). Inside, :meth:`touch` says what the write
         changes; the counters of those domains go up afterwards (all of them if nothing was said)."""
         with self.write_lock:
-            outer = self._touched
-            self._touched = None
+            outer, outer_eq = self._touched, self._changed_equipment
+            self._touched = self._changed_equipment = None
             try:
                 yield self.ws
             finally:
                 touched, self._touched = self._touched, outer
-                self._bump(touched)
+                changed, self._changed_equipment = self._changed_equipment, outer_eq
+                self._bump(touched, changed)
 
     @contextmanager
     def accounts(self):

@@ -307,6 +307,9 @@ def ingest_upload(store, principal, table: str, upload, mapping_name: str | None
             changed = report.loaded or getattr(report, "updated", 0) or getattr(report, "new_scopes", None)
             touched = touched_by(view.access, table) if changed else set()
             store.touch(*touched)
+            if changed and table in ("states", "production"):  # records added to these equipment, nothing else
+                store.touch_equipment(e for (e,) in ws.con.execute(
+                    f'SELECT DISTINCT equipment_id FROM "{table}" WHERE _source = ?', [source]).fetchall())
             a = view.access
             ent = sorted(a.enterprises)[0] if a.enterprises is not None and len(a.enterprises) == 1 else None
             site = sorted(a.sites)[0] if a.sites is not None and len(a.sites) == 1 else None

@@ -1,0 +1,250 @@
+"""Elements brought up to date by recomputing the changed equipment only (:func:`zhizao.kpi.elements.update_elements`,
+issues 14 and 15): after state or production records of some equipment are added, the earlier result with those
+equipment's rows recomputed is the whole computation to the last bit (elements and loss reasons), or the update
+declines (None) and the caller computes everything; the server uses it after an upload or a live batch declares
+the equipment it changed (:meth:`zhizao.server.store.Store.touch_equipment`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from canonical import build, write_tables
+from test_partitions_properties import CATS, HOURS, SLOW, WHOLE, _iso, _same, stores
+from zhizao.errors import DataSufficiencyError, InputError
+from zhizao.kpi import elements as engine
+from zhizao.kpi.partitions import EngineContext
+
+PERIODS = ["hour", "shift", "day", "week", "month", "all"]
+
+
+def _add(ws, tmp, table: str, rows: list[dict], name: str) -> None:
+    path = write_tables(tmp, {name: rows})[name]
+    assert ws.ingest(table, path)[0].quarantined == 0
+
+
+def _fixture_tables() -> dict:
+    """Two sites in two zones (one +05:30), calendars at equipment, work-centre and site level, labour of a work
+    centre, energy of an equipment and of a site, inspections: one day of data, 2024-05-06."""
+    eq = [{"equipment_id": f"M{i}", "work_center": f"W{i % 2}", "area": "A", "site": "S1" if i < 3 else "S2",
+           "enterprise": "E", "timezone": "Europe/Berlin" if i < 3 else "Asia/Kolkata", "epc": 60.0}
+          for i in range(5)]
+    states = []
+    for i in range(5):
+        for h in range(2, 20, 3):
+            states.append({"equipment_id": f"M{i}", "start": f"2024-05-06T{h:02d}:00:00Z",
+                           "end": f"2024-05-06T{h + 2:02d}:{10 * i:02d}:00Z", "state": CATS[(h + i) % len(CATS)]})
+    return {"equipment": eq, "products": [{"product_id": "P", "pri": 30.0}], "states": states,
+            "production": [{"equipment_id": f"M{i}", "start": "2024-05-06T02:00:00Z", "end": "2024-05-06T04:00:00Z",
+                            "order_id": f"o{i}", "product_id": "P", "produced": 100 + i, "scrap": i}
+                           for i in range(5)],
+            "calendar": [{"scope": "W0", "start": "2024-05-06T01:00:00Z", "end": "2024-05-06T13:00:00Z",
+                          "kind": "shift"},
+                         {"scope": "M4", "start": "2024-05-06T06:00:00Z", "end": "2024-05-06T14:00:00Z",
+                          "kind": "shift"},
+                         {"scope": "S1", "start": "2024-05-06T09:00:00Z", "end": "2024-05-06T09:30:00Z",
+                          "kind": "break"}],
+            "labour": [{"scope": "W1", "start": "2024-05-06T06:00:00Z", "end": "2024-05-06T14:00:00Z",
+                        "attendance_hours": 16.0, "work_hours": 12.0}],
+            "energy": [{"meter_id": "E1", "equipment_id": "M1", "scope": None, "start": "2024-05-06T02:00:00Z",
+                        "end": "2024-05-06T03:00:00Z", "carrier": "electricity", "quantity": 12.5, "unit": "kWh",
+                        "reading": "interval"},
+                       {"meter_id": "E2", "equipment_id": None, "scope": "S2", "start": "2024-05-06T02:00:00Z",
+                        "end": "2024-05-06T05:00:00Z", "carrier": "electricity", "quantity": 40.0, "unit": "kWh",
+                        "reading": "interval"}]}
+
+
+@pytest.fixture
+def ws(tmp_path):
+    w = build(tmp_path, _fixture_tables())
+    yield w
+    w.close()
+
+
+def _states(eq: str, hours: list[tuple[str, str]], cat: str = "unplanned_downtime") -> list[dict]:
+    return [{"equipment_id": eq, "start": a, "end": b, "state": cat} for a, b in hours]
+
+
+@pytest.mark.parametrize("period", PERIODS)
+@pytest.mark.parametrize("explicit", [False, True])
+def test_the_update_is_the_whole_computation(ws, tmp_path, period, explicit):
+    kw = {"start": "2024-05-05T22:00:00Z", "end": "2024-05-07T00:00:00Z"} if explicit else {}
+    prior = engine.compute_elements(ws.con, period, **kw)
+    # M0 and M2, not M1 between them (partitions are consecutive runs; an update need not be)
+    _add(ws, tmp_path, "states", _states("M0", [("2024-05-06T04:30:00Z", "2024-05-06T04:50:00Z")])
+         + _states("M2", [("2024-05-06T11:00:00Z", None)], "setup"), "states")
+    _add(ws, tmp_path, "production", [{"equipment_id": "M2", "start": "2024-05-06T11:00:00Z",
+                                       "end": "2024-05-06T12:00:00Z", "order_id": "x", "product_id": "P",
+                                       "produced": 7, "scrap": 1}], "production")
+    full = engine.compute_elements(ws.con, period, **kw)
+    upd = engine.update_elements(ws.con, prior, {"M0", "M2"}, period, **kw)
+    assert upd is not None
+    _same(upd, full)
+    assert upd.extent == full.extent
+    # the changed rows did change: the update is not the prior result by chance
+    m0 = (full.elements["entity_id"] == "M0").to_numpy()
+    assert not full.elements.loc[m0, "ttr"].equals(prior.elements.loc[m0, "ttr"])
+
+
+def test_unchanged_equipment_named_changed_are_recomputed_alike(ws):
+    prior = engine.compute_elements(ws.con, "day")
+    upd = engine.update_elements(ws.con, prior, {"M3", "M9-unknown"}, "day")
+    assert upd is not None
+    _same(upd, prior)
+
+
+def test_records_of_equipment_not_named_make_it_decline(ws, tmp_path):
+    prior = engine.compute_elements(ws.con, "day")
+    _add(ws, tmp_path, "states", _states("M1", [("2024-05-06T04:30:00Z", "2024-05-06T04:50:00Z")]), "states")
+    assert engine.update_elements(ws.con, prior, {"M0"}, "day") is None
+
+
+def test_a_record_that_moves_the_default_range_makes_it_decline(ws, tmp_path):
+    # a record on the next day: the site's default range grows by a day for every entity
+    prior = engine.compute_elements(ws.con, "day")
+    _add(ws, tmp_path, "states", _states("M0", [("2024-05-07T04:30:00Z", "2024-05-07T04:50:00Z")]), "states")
+    assert engine.update_elements(ws.con, prior, {"M0"}, "day") is None
+    # with an explicit range the same record changes M0's rows only
+    kw = {"start": "2024-05-06T00:00:00Z", "end": "2024-05-08T00:00:00Z"}
+    prior = engine.compute_elements(ws.con, "day", **kw)
+    _add(ws, tmp_path, "states", _states("M0", [("2024-05-07T06:00:00Z", "2024-05-07T07:00:00Z")]), "s2")
+    _same(engine.update_elements(ws.con, prior, {"M0"}, "day", **kw), engine.compute_elements(ws.con, "day", **kw))
+
+
+def test_new_equipment_or_another_period_make_it_decline(ws, tmp_path):
+    prior = engine.compute_elements(ws.con, "day")
+    assert engine.update_elements(ws.con, prior, {"M0"}, "week") is None
+    _add(ws, tmp_path, "equipment", [{"equipment_id": "M5", "site": "S1", "enterprise": "E",
+                                      "timezone": "Europe/Berlin"}], "equipment")
+    assert engine.update_elements(ws.con, prior, {"M5"}, "day") is None
+
+
+def test_a_result_computed_in_several_parts_is_not_updated(ws, tmp_path):
+    import zhizao
+
+    tiny = zhizao.Settings(memory_mb=1)  # one entity per partition: rows in the partitions' order
+    prior = engine.compute_elements(ws.con, "day", settings=tiny)
+    assert prior.entities is None
+    assert engine.update_elements(ws.con, prior, {"M0"}, "day", settings=tiny) is None
+
+
+@SLOW
+@given(stores(), st.sampled_from(PERIODS), st.sampled_from([None, "work_center", "site", "enterprise"]),
+       st.data())
+def test_the_update_is_the_whole_computation_for_random_stores(tmp_path_factory, store, period, zone_level, data):
+    t0, tables = store
+    tmp = tmp_path_factory.mktemp("inc")
+    ws = build(tmp, tables)
+    try:
+        if period in ("all", "shift"):
+            zone_level = None
+        try:
+            prior = engine.compute_elements(ws.con, period, settings=WHOLE, zone_level=zone_level)
+        except (DataSufficiencyError, InputError):
+            return
+        ids = sorted({r["equipment_id"] for r in tables["equipment"].to_dict("records")})
+        changed = data.draw(st.sets(st.sampled_from(ids), min_size=1, max_size=2))
+        rows = []
+        for eq in sorted(changed):
+            for _ in range(data.draw(st.integers(1, 3))):
+                t = data.draw(st.integers(0, (HOURS - 1) * 3600))
+                rows.append({"equipment_id": eq, "start": _iso(t0, t), "state": data.draw(st.sampled_from(CATS)),
+                             "end": data.draw(st.sampled_from([None, _iso(t0, t + 120), _iso(t0, t + 7200)]))})
+        path = write_tables(tmp, {"more": pd.DataFrame(rows, columns=["equipment_id", "start", "end", "state"])})
+        ws.ingest("states", path["more"])
+        try:
+            full = engine.compute_elements(ws.con, period, settings=WHOLE, zone_level=zone_level)
+        except (DataSufficiencyError, InputError):
+            return
+        ctx = EngineContext.read(ws.con, WHOLE, zone_level)
+        upd = engine.update_elements(ws.con, prior, changed, period, settings=WHOLE, zone_level=zone_level,
+                                     context=ctx)
+        if upd is not None:  # declining (the ranges moved) is always allowed; a wrong update never
+            _same(upd, full)
+    finally:
+        ws.close()
+
+
+# -- the server -------------------------------------------------------------------------------------------------
+API = ["/api/v1/kpi?level=site&period=day", "/api/v1/kpi?level=equipment&period=all",
+       "/api/v1/elements?level=work_center&period=week", "/api/v1/losses?level=site&period=all",
+       "/api/v1/stop-reasons?level=site&period=all", "/api/v1/data-quality?level=equipment&period=day"]
+
+
+def test_the_store_logs_the_equipment_each_write_changed(tmp_path):
+    from zhizao.server.store import Store
+
+    store = Store(tmp_path / "s.duckdb")
+    try:
+        seq = store.counters.get("seq", 0)
+        with store.write():
+            store.touch("data:E")
+            store.touch_equipment(["M1"])
+        with store.write():
+            store.touch("verifications")  # no data: nothing changed
+        with store.write():
+            store.touch("data:E")
+            store.touch_equipment(["M2", "M1"])
+        now = store.counters["seq"]
+        assert store.changed_since(seq, now) == {"M1", "M2"}
+        assert store.changed_since(seq + 1, seq + 2) == frozenset()
+        assert store.changed_since(now, now) == frozenset()
+        with store.write():
+            store.touch("data:E")  # data changed without saying what: anything
+        assert store.changed_since(seq, store.counters["seq"]) is None
+        assert store.changed_since(now, store.counters["seq"]) is None
+        assert store.changed_since(-1000, now) is None  # before what the log holds
+    finally:
+        store.close()
+
+
+def test_the_server_updates_a_tenants_elements_after_its_upload(tmp_path, monkeypatch):
+    import zhizao.api as api
+    from test_server_support import A, bearer, clone, login, make_client
+    from test_tenant_load import post, read_all, states
+
+    calls = []
+    real = api.update_elements
+
+    def spy(con, prior, changed, period, *a, **kw):
+        res = real(con, prior, changed, period, *a, **kw)
+        calls.append((period, sorted(changed), res is not None))
+        return res
+    monkeypatch.setattr(api, "update_elements", spy)
+    db = clone(tmp_path / "t.duckdb")
+    client = make_client(db)
+    h = bearer(login(client, "usera"))
+    read_all(client, h, A)
+    for path in API:
+        assert client.get(path, headers=h).status_code == 200
+    assert not calls  # nothing earlier to update
+    up = post(client, h, "a.csv", states(f"{A}-WC1-M1", 0))
+    assert up.status_code == 201 and up.json()["loaded"] == 5, up.text
+    read_all(client, h, A)
+    updated = {p: client.get(p, headers=h).json() for p in API}
+    assert calls and all(ok and changed == [f"{A}-WC1-M1"] for _p, changed, ok in calls), calls
+    assert {"day", "all", "week"} <= {p for p, _c, _ok in calls}
+    # a calendar upload changes what the log cannot tell: everything is computed again
+    calls.clear()
+    cal = client.post("/api/v1/ingest/calendar", headers=h, files={"file": ("c.csv", (
+        "scope,start,end,kind\n" f"{A}-WC1-M1,2025-02-19T00:00:00Z,2025-02-19T02:00:00Z,holiday\n").encode())})
+    assert cal.status_code == 201, cal.text
+    read_all(client, h, A)
+    assert not calls
+    client.app.state.server.close()
+    # what a server computing everything answers on the store after the states upload alone
+    db2 = clone(tmp_path / "t2.duckdb")
+    fresh = make_client(db2)
+    h2 = bearer(login(fresh, "usera"))
+    assert post(fresh, h2, "a.csv", states(f"{A}-WC1-M1", 0)).status_code == 201
+    fresh.app.state.server.close()
+    again = make_client(db2)  # a new server: an empty cache, nothing to update from
+    h3 = bearer(login(again, "usera"))
+    try:
+        for p in API:
+            assert again.get(p, headers=h3).json() == updated[p], p
+    finally:
+        again.app.state.server.close()
