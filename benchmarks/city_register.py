@@ -212,13 +212,18 @@ def verify(db: Path, workers: int) -> dict:
 
 # -- dashboard pages -------------------------------------------------------------------------------------
 
-def pages(db: Path, repeats: int = 20, port: int = 8765) -> dict:
-    """Start ``zhizao serve`` on the store, log in as the administrator, time every page cold then warm."""
+def pages(db: Path, repeats: int = 20, port: int = 8765, wait_ready: bool = True) -> dict:
+    """Start ``zhizao serve`` on the store, log in as the administrator, time every page cold then warm.
+
+    ``wait_ready``: the cold requests start when the server reports ready; else as soon as its port answers
+    (health says 503 "starting" while the start-up warm-up runs): what a user gets right after a restart."""
     import httpx
 
     exe = str(Path(sys.executable).parent / "zhizao")
-    subprocess.run([exe, "user", "add", "bench", "--role", "admin", "--db", str(db), "--password-stdin"],
-                   check=True, input="bench-password-1\n", text=True, capture_output=True)
+    add = subprocess.run([exe, "user", "add", "bench", "--role", "admin", "--db", str(db), "--password-stdin"],
+                         input="bench-password-1\n", text=True, capture_output=True)
+    if add.returncode != 0 and "exists" not in add.stdout + add.stderr:  # added by an earlier pass: fine
+        raise SystemExit(f"zhizao user add failed: {add.stdout} {add.stderr}")
     urls = page_urls(db)
     load_start = os.getloadavg()
     t_start = time.perf_counter()
@@ -229,7 +234,7 @@ def pages(db: Path, repeats: int = 20, port: int = 8765) -> dict:
         c = httpx.Client(base_url=base, timeout=120, follow_redirects=False)
         while True:  # ready: health answers 200 (503 "starting" while the start-up warm-up runs)
             try:
-                if c.get("/api/v1/health").status_code == 200:
+                if c.get("/api/v1/health").status_code == 200 or not wait_ready:  # any answer: the port is open
                     break
             except httpx.HTTPError:
                 pass
@@ -247,7 +252,10 @@ def pages(db: Path, repeats: int = 20, port: int = 8765) -> dict:
         for name, url in urls.items():  # cold: the first request of each page after the start
             t = time.perf_counter()
             r = c.get(url)
-            out[name] = {"url": url, "status": r.status_code, "cold_s": round(time.perf_counter() - t, 3)}
+            out[name] = {"url": url, "status": r.status_code, "cold_s": round(time.perf_counter() - t, 3),
+                         "since_start_s": round(t - t_start, 2)}
+        if not wait_ready:  # the rest only after the start-up warm-up, as with wait_ready
+            return {"pages": out, "port_s": ready_s, "load_average_start": [round(x, 2) for x in load_start]}
         for name, url in urls.items():
             times = []
             for _ in range(repeats):
@@ -308,6 +316,17 @@ def markdown(res: dict) -> str:
         lines += [f"Example reason: {v['example_reason']}", ""]
     if "pages" in res:
         pg = res["pages"]
+        fp = res.get("pages_from_port")
+        if fp:
+            lines += ["## Right after a restart (administrator; first request of each page from when the port "
+                      "answers, before the start-up warm-up is done)", "",
+                      f"The port answered {fp['port_s']} s after the start (load average at the start "
+                      f"{fp['load_average_start']}); the pages are then requested one after another.", "",
+                      "| page | status | cold s | requested at s after the start |", "|---|---|---|---|"]
+            for name, p in fp["pages"].items():
+                lines.append(f"| {name} (`{p['url']}`) | {p['status']} | {p['cold_s']} | {p['since_start_s']} |")
+            lines += ["", f"Target (every page within 1 s, cold, right after a restart; slowest "
+                          f"{fp['target']['worst_s']} s): {'met' if fp['target']['met'] else 'not met'}.", ""]
         lines += ["## Dashboard pages (administrator; cold = first request after a fresh start)", "",
                   f"The server reported ready (`/api/v1/health` 200, after its start-up warm-up) {pg.get('ready_s')} s "
                   f"after it was started (load average at the start {pg.get('load_average_start')}); the cold "
@@ -360,6 +379,10 @@ def main() -> None:
                                    "met": res["verify"]["seconds"] <= 60 and res["verify"]["peak_pss_mb"] <= 2048}
         _write(a.out, res)  # the verification's figures are kept even if the page timing fails
         if a.pages:
+            res["pages_from_port"] = pages(db, wait_ready=False)
+            worst_port = max(p["cold_s"] for p in res["pages_from_port"]["pages"].values())
+            res["pages_from_port"]["target"] = {"cold_s": 1.0, "worst_s": worst_port, "met": worst_port <= 1.0}
+            _write(a.out, res)
             res["pages"] = pages(db)
             # the slowest answer of any page, cold or at the 95th percentile (and every page answered 200)
             pages_ = res["pages"]["pages"].values()
