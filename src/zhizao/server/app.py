@@ -125,15 +125,15 @@ class Server:
             with self.store.read() as rd:
                 if "*" in targets:
                     view = TenantView(rd, admin_access("warm-up"))
+                    try:  # first: a few seconds, where the whole store's KPIs take minutes on a city's data
+                        self.warm_pages(view)
+                    except Exception as e:  # the page computes (and reports) it itself
+                        log.warning("warm-up of the register pages failed: %s", e)
                     view.kpi("site", "all")
                     view.kpi("site", "day")
                     view.losses("site", "all")
                     view.stop_reasons("site", "all")
                     view.data_quality("equipment", "day")
-                    try:
-                        self.warm_pages(view)
-                    except Exception as e:  # the KPIs stay warm; the page computes (and reports) it itself
-                        log.warning("warm-up of the register pages failed: %s", e)
                 for ent in sorted(t for t in targets if t != "*"):
                     view = TenantView(rd, enterprise_access(ent, "warm-up"))
                     view.kpi("site", "all")
