@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from canonical import build
-from zhizao.schema import CATEGORY_PRECEDENCE, LEVELS
+from zhizao.schema import CATEGORY_PRECEDENCE, LEVEL_ID_COLUMN, LEVELS
 
 H = 3600.0
 DAY = "2024-05-06"
@@ -251,25 +251,155 @@ def test_a_half_hour_zone_in_a_group_is_bucketed_in_the_groups_zone(make_ws):
         ["2024-05-06T13:00:00+05:30", 1800.0], ["2024-05-06T14:00:00+05:30", 1800.0]]
 
 
-def test_shift_rows_of_a_group_are_its_members_shift_entries(make_ws):
-    # W: MB in Berlin, MK in Kolkata, both producing 00:00-14:00Z. A shift booked to W is one row of W;
-    # each machine's own local 06:00-14:00 shift gives W one row per entry (they overlap), sums exact
-    eq = [{"equipment_id": "MB", "work_center": "W", "timezone": "Europe/Berlin"},
-          {"equipment_id": "MK", "work_center": "W", "timezone": "Asia/Kolkata"}]
-    states = [{"equipment_id": m, "start": _t("00:00"), "end": _t("14:00"), "state": "production"}
-              for m in ("MB", "MK")]
-    kw = dict(period="shift", start=_t("00:00"), end="2024-05-07T00:00:00Z")
-    shared = make_ws({"equipment": eq, "states": states,
-                      "calendar": [{"scope": "W", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"}]})
-    w = shared.kpi("work_center", **kw)
-    assert len(w) == 1 and (w["pbt"].iloc[0], w["availability"].iloc[0]) == (16 * H, 1.0)
-    own = make_ws({"equipment": eq, "states": states,
-                   "calendar": [{"scope": "MB", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"},
-                                {"scope": "MK", "start": _t("00:30"), "end": _t("08:30"), "kind": "shift"}]})
-    w = own.elements("work_center", **kw).sort_values("period_start")
-    assert [str(t) for t in w["period_start"]] == ["2024-05-06 00:30:00+00:00", "2024-05-06 04:00:00+00:00"]
-    assert w["pbt"].tolist() == [8 * H, 8 * H] and w["n_equipment"].tolist() == [1, 1]
-    assert w["pbt"].sum() == own.elements("equipment", **kw)["pbt"].sum()
+# MB (Berlin, +02:00 in May) and MK (Kolkata, +05:30) in work centre W, area A, site S; MD (Kolkata) in W2, A2, S2;
+# enterprise E = all three. Each day MB produces 04:00-10:00Z, MK 00:00-06:00Z, MD 02:00-04:00Z.
+SHIFT_EQ = [{"equipment_id": m, "work_center": w, "area": "A" + w[1:], "site": "S" + w[1:], "enterprise": "E",
+             "timezone": tz}
+            for m, w, tz in (("MB", "W", "Europe/Berlin"), ("MK", "W", "Asia/Kolkata"), ("MD", "W2", "Asia/Kolkata"))]
+SHIFT_DAYS = ("2024-05-06", "2024-05-07")
+SHIFT_STATES = [{"equipment_id": m, "start": _t(a, d), "end": _t(b, d), "state": "production"}
+                for d in SHIFT_DAYS for m, a, b in (("MB", "04:00", "10:00"), ("MK", "00:00", "06:00"),
+                                                    ("MD", "02:00", "04:00"))]
+SHIFT_KW = dict(period="shift", start="2024-05-06T00:00:00Z", end="2024-05-08T00:00:00Z")
+
+
+def _local_shifts(machines, hours=("06:00", "14:00")):
+    """Each machine's own shift entry at the local wall-clock ``hours`` (with its zone's offset) on each day."""
+    offset = {"Europe/Berlin": "+02:00", "Asia/Kolkata": "+05:30"}
+    zone = {e["equipment_id"]: e["timezone"] for e in SHIFT_EQ}
+    return [{"scope": m, "start": f"{d}T{hours[0]}:00{offset[zone[m]]}", "end": f"{d}T{hours[1]}:00{offset[zone[m]]}",
+             "kind": "shift"} for d in SHIFT_DAYS for m in machines]
+
+
+def test_members_local_shifts_of_the_same_label_are_one_row_of_their_group(make_ws):
+    # each machine's own local 06:00-14:00: MB 04:00-12:00Z, MK and MD 00:30-08:30Z, each day. By hand, per day:
+    # W and S (MB + MK): pbt 8 h + 8 h = 57,600 s; apt 6 h (MB) + 5.5 h (MK, 00:30-06:00Z) = 41,400 s,
+    # availability 0.71875; bounds MK's start 00:30Z to MB's end 12:00Z, shown in W's zone (one machine in each
+    # zone: the first by name, Asia/Kolkata): 06:00-17:30+05:30. E (+ MD): pbt 86,400 s, apt 41,400 + 7,200 =
+    # 48,600 s, availability 0.5625, the same bounds (E's zone: Kolkata, most of its machines)
+    ws = make_ws({"equipment": SHIFT_EQ, "states": SHIFT_STATES,
+                  "calendar": _local_shifts(("MB", "MK", "MD"))})
+    eq = ws.kpi("equipment", **SHIFT_KW)
+    assert len(eq) == 6  # one row per machine and entry, as before
+    bounds = [[f"{d}T06:00:00+05:30", f"{d}T17:30:00+05:30"] for d in SHIFT_DAYS]
+    for level in ("work_center", "area", "site"):
+        k = ws.kpi(level, **SHIFT_KW)
+        k = k[k[level] == level[0].upper()]
+        assert k[["period_start", "period_end"]].values.tolist() == bounds, level
+        assert k["pbt"].tolist() == [57600.0] * 2 and k["apt"].tolist() == [41400.0] * 2
+        assert k["availability"].tolist() == [0.71875] * 2 and k["n_equipment"].tolist() == [2, 2]
+    e = ws.kpi("enterprise", **SHIFT_KW)
+    assert e[["period_start", "period_end"]].values.tolist() == bounds
+    assert e["pbt"].tolist() == [86400.0] * 2 and e["apt"].tolist() == [48600.0] * 2
+    assert e["availability"].tolist() == [0.5625] * 2 and e["n_equipment"].tolist() == [3, 3]
+    assert e["pbt"].sum() == eq["pbt"].sum()
+
+
+def test_a_shift_booked_to_a_group_spanning_zones_is_one_row_of_it(make_ws):
+    # W's shift 04:00-12:00Z: MB's local 06:00-14:00, MK's local 09:30-17:30, two labels with the same bounds:
+    # one row. By hand: pbt 8 h x 2 = 57,600 s; apt MB 6 h + MK 04:00-06:00Z 2 h = 28,800 s, availability 0.5,
+    # on W, A, S and E (MD, in W2, has no shift). Shown in W's zone (Kolkata): 09:30-17:30+05:30
+    ws = make_ws({"equipment": SHIFT_EQ, "states": SHIFT_STATES,
+                  "calendar": [{"scope": "W", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"}]})
+    for level in ("work_center", "area", "site", "enterprise"):
+        k = ws.kpi(level, **SHIFT_KW)
+        assert k[["period_start", "period_end", "pbt", "apt", "availability", "n_equipment"]].values.tolist() == [
+            ["2024-05-06T09:30:00+05:30", "2024-05-06T17:30:00+05:30", 57600.0, 28800.0, 0.5, 2]], level
+    # and with MK's own local 09:30-17:30 on top (a second entry with W's instants): the same one row
+    both = make_ws({"equipment": SHIFT_EQ, "states": SHIFT_STATES,
+                    "calendar": [{"scope": "W", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"},
+                                 {"scope": "MK", "start": "2024-05-06T09:30:00+05:30",
+                                  "end": "2024-05-06T17:30:00+05:30", "kind": "shift"}]})
+    w = both.kpi("work_center", **SHIFT_KW)
+    assert w[["pbt", "apt", "n_equipment"]].values.tolist() == [[57600.0, 28800.0, 2]]
+
+
+def test_staggered_shifts_in_one_zone_are_two_rows(make_ws):
+    # M1 and M2 in Berlin, W: M1's shift 06:00-14:00 local (04:00-12:00Z), M2's 07:00-15:00 (05:00-13:00Z):
+    # two labels, two rows of W that overlap; each 8 h = 28,800 s of one machine; apt 08:00-10:00Z = 7,200 s each
+    eq = [{"equipment_id": m, "work_center": "W", "timezone": "Europe/Berlin"} for m in ("M1", "M2")]
+    ws = make_ws({"equipment": eq,
+                  "states": [{"equipment_id": m, "start": _t("08:00"), "end": _t("10:00"), "state": "production"}
+                             for m in ("M1", "M2")],
+                  "calendar": [{"scope": m, "start": f"2024-05-06T{a}:00+02:00", "end": f"2024-05-06T{b}:00+02:00",
+                                "kind": "shift"} for m, a, b in (("M1", "06:00", "14:00"), ("M2", "07:00", "15:00"))]})
+    w = ws.kpi("work_center", **SHIFT_KW)
+    assert w[["period_start", "period_end", "pbt", "apt", "n_equipment"]].values.tolist() == [
+        ["2024-05-06T06:00:00+02:00", "2024-05-06T14:00:00+02:00", 28800.0, 7200.0, 1],
+        ["2024-05-06T07:00:00+02:00", "2024-05-06T15:00:00+02:00", 28800.0, 7200.0, 1]]
+
+
+@pytest.mark.parametrize("calendar", ["own", "group", "both"])
+def test_shift_rows_of_groups_streamed_are_the_roll_up_to_the_last_bit(make_ws, calendar):
+    from zhizao import Settings
+    from zhizao.kpi.elements import compute_elements, iter_elements
+    from zhizao.kpi.rollup import rollup, rollup_stream
+
+    cal = {"own": _local_shifts(("MB", "MK", "MD")),
+           "group": [{"scope": "W", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"}]}
+    cal["both"] = cal["own"] + cal["group"] + _local_shifts(("MB",), ("07:00", "15:00"))
+    ws = make_ws({"equipment": SHIFT_EQ, "states": SHIFT_STATES, "calendar": cal[calendar]})
+    whole = compute_elements(ws.con, "shift").elements
+    parts = [p.elements for p in iter_elements(ws.con, "shift", settings=Settings(memory_mb=1))]
+    assert len(parts) > 1
+    for level in LEVELS:
+        r = rollup(whole, level, "shift")
+        pd.testing.assert_frame_equal(r, rollup_stream(iter(parts), level, "shift"), check_exact=True)
+        assert r["pbt"].sum() == whole.loc[whole["level"] == "equipment", "pbt"].sum()
+        # one row per entity and bounds
+        assert not r.duplicated([LEVEL_ID_COLUMN[level], "period_start", "period_end"]).any()
+
+
+def test_labels_with_the_same_bounds_are_summed_in_label_order(make_ws):
+    # W's shift 04:00-12:00Z: MB's label 06:00-14:00, MK's 09:30-17:30 (same bounds); a third machine MU (UTC)
+    # 04:00-12:00. apt set by hand to 1e16 (MU), 1.0 (MB), 1.0 (MK): the labels in order (MU's 04:00, MB's
+    # 06:00, MK's 09:30 local) are 1e16, 1.0, 1.0, compensated: 1e16 + 2 exactly (a plain sum left to right
+    # would lose both ones)
+    from zhizao import Settings
+    from zhizao.kpi.elements import compute_elements, iter_elements
+    from zhizao.kpi.rollup import rollup, rollup_stream
+
+    eq = SHIFT_EQ[:2] + [{"equipment_id": "MU", "work_center": "W", "area": "A", "site": "S", "enterprise": "E",
+                          "timezone": "UTC"}]
+    ws = make_ws({"equipment": eq, "states": SHIFT_STATES[:2],
+                  "calendar": [{"scope": "W", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"}]})
+    values = {"MU": 1e16, "MB": 1.0, "MK": 1.0}
+
+    def patched(el):
+        el = el.copy()
+        at = el["equipment_id"].notna()
+        el.loc[at, "apt"] = el.loc[at, "equipment_id"].map(values)
+        return el
+
+    whole = patched(compute_elements(ws.con, "shift").elements)
+    r = rollup(whole, "work_center", "shift")
+    assert len(r) == 1 and r["apt"].iloc[0] == 1e16 + 2.0 and 1e16 + 1.0 + 1.0 == 1e16
+    parts = [patched(p.elements) for p in iter_elements(ws.con, "shift", settings=Settings(memory_mb=1))]
+    pd.testing.assert_frame_equal(r, rollup_stream(iter(parts), "work_center", "shift"), check_exact=True)
+
+
+def test_a_machine_in_two_labels_with_the_same_bounds_counts_once(make_ws):
+    # elements by hand, W: A (UTC) 04:00-08:00Z (label 04:00-08:00) and 00:00-04:00Z (label 00:00-04:00); B
+    # (+04:00) 00:00-04:00Z (label 04:00-08:00); C (-04:00) 04:00-08:00Z (label 00:00-04:00). Both labels run
+    # 00:00-08:00Z: one row of W, three machines (A once), pbt 4 x 4 h = 57,600 s
+    from zhizao.kpi.elements import ELEMENTS
+    from zhizao.kpi.rollup import rollup, rollup_stream
+
+    rows = [("A", "UTC", "04:00", "08:00"), ("A", "UTC", "00:00", "04:00"), ("B", "Etc/GMT-4", "00:00", "04:00"),
+            ("C", "Etc/GMT+4", "04:00", "08:00")]
+    el = pd.DataFrame({"level": "equipment", "entity_id": [r[0] for r in rows], "equipment_id": [r[0] for r in rows],
+                       "work_center": "W", "area": None, "site": None, "enterprise": None,
+                       "tz": [r[1] for r in rows], "period_start": pd.to_datetime([_t(r[2]) for r in rows]),
+                       "period_end": pd.to_datetime([_t(r[3]) for r in rows]), "no_calendar": False,
+                       "no_data": [False, False, False, True], **{e: np.nan for e in ELEMENTS}})
+    el["pbt"] = 4 * H
+    r = rollup(el, "work_center", "shift")
+    assert r[["period_start", "period_end", "n_equipment", "no_data", "pbt"]].values.tolist() == [
+        [pd.Timestamp(_t("00:00")), pd.Timestamp(_t("08:00")), 3, True, 57600.0]]
+    assert np.isnan(r["apt"].iloc[0]) and r["tz"].iloc[0] == "UTC"
+    for cut in (2, 3):  # parts of whole machines
+        pd.testing.assert_frame_equal(r, rollup_stream(iter([el.iloc[:cut], el.iloc[cut:]]), "work_center",
+                                                       "shift"), check_exact=True)
 
 
 # -- 4. full breakdown, failure events, scrap ------------------------------------------------------------------

@@ -5,7 +5,8 @@ The stores mix what a cut between partitions must not lose: equipment in several
 across the Europe/Berlin DST changes of 2024 (spring and autumn), in two sites and two enterprises; state
 records without end (open until the next start or the data horizon), long records that cross bucket bounds and
 the query window's edges, ties; calendar entries of every kind booked at every level (equipment, work centre,
-area, site, enterprise); counts with and without start; energy booked to equipment and to scopes (interval and
+area, site, enterprise), and two machines' shifts at the same local clock (one shift label, other instants in
+other zones); counts with and without start; energy booked to equipment and to scopes (interval and
 cumulative registers); labour booked to work centres; inspections booked to equipment and to sites. The
 partitions are drawn at random (any cut of the entities into consecutive runs), besides the extreme of one
 entity per partition.
@@ -91,6 +92,14 @@ def stores(draw):
             continue
         seen.add((scope, a, d, kind))
         calendar.append({"scope": scope, "start": _iso(t0, a), "end": _iso(t0, a + d), "kind": kind})
+    if draw(st.booleans()):  # two machines' own shift at the same local clock: one label, instants by zone
+        a = pd.Timedelta(minutes=30 * draw(st.integers(0, 2 * HOURS - 24)))
+        d = pd.Timedelta(hours=draw(st.sampled_from([8, 12])))
+        for i in sorted({0, n_eq - 1}):
+            local = (t0 + a).tz_localize(None)
+            zone = equipment[i]["timezone"]
+            start, end = (x.tz_localize(zone, nonexistent="shift_forward", ambiguous=True) for x in (local, local + d))
+            calendar.append({"scope": f"M{i}", "start": start.isoformat(), "end": end.isoformat(), "kind": "shift"})
     energy, labour, quality = [], [], []
     if draw(st.booleans()):
         owners = ["M0", "M1", "S1", "E1", equipment[-1]["site"], equipment[-1]["enterprise"]]

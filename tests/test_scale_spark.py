@@ -125,10 +125,65 @@ def test_sites_in_parts_give_the_same_elements(city, spark):
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_city_rollup_is_identical(city, engine, level):
-    """Enterprise E1 spans Berlin and Shanghai: its members are bucketed in one zone (zone_level)."""
+    """Enterprise E1 spans Berlin and Shanghai: its members are bucketed in one zone (zone_level); its shift rows
+    are summed per local label."""
     ws, ds = city
-    for period in ("day", "all"):
-        assert_same(ws.elements(level, period), engine.rollup(ds, level, period))
+    from zhizao.kpi.rollup import label_zones
+
+    for period in ("day", "all", "shift"):
+        # the workspace shows a group's rows in the group's zone (all and shift rows of groups spanning zones)
+        got = label_zones(engine.rollup(ds, level, period), level, ws._group_zones(level))
+        assert_same(ws.elements(level, period), got)
+
+
+def test_shift_rows_of_groups_spanning_zones_are_identical(engine, tmp_path):
+    """Members' own local 06:00-14:00 (one label, other instants), a shift booked to a work centre spanning zones
+    (one instant, other labels), an overlapping later shift of one machine, and energy of awkward quantities
+    (0.1, 0.7, 0.2 kWh, 0.3 kWh booked to the work centre): Spark sums per label and then per bounds as pandas
+    does, to the last bit."""
+    from canonical import build
+    from test_engine_readings import SHIFT_EQ, SHIFT_STATES, _local_shifts, _t
+    from zhizao.kpi.rollup import rollup
+
+    cal = (_local_shifts(("MB", "MK", "MD")) + _local_shifts(("MB",), ("07:00", "15:00"))
+           + [{"scope": "W", "start": _t("04:00"), "end": _t("12:00"), "kind": "shift"}])
+    energy = [{"meter_id": f"E-{owner}", "equipment_id": owner if owner.startswith("M") else None,
+               "scope": None if owner.startswith("M") else owner, "start": _t("05:00"), "end": _t("06:00"),
+               "carrier": "electricity", "quantity": q, "unit": "kWh", "reading": "interval"}
+              for owner, q in (("MB", 0.1), ("MK", 0.7), ("MD", 0.2), ("W", 0.3))]
+    ws = build(tmp_path, {"equipment": SHIFT_EQ, "states": SHIFT_STATES, "calendar": cal, "energy": energy})
+    try:
+        export_dataset(ws.con, tmp_path / "ds")
+        el = ws.elements_raw("shift").elements
+        for level in LEVELS:
+            want = rollup(el, level, "shift")
+            assert not want.duplicated([want.columns[0], "period_start", "period_end"]).any()
+            assert_same(want, engine.rollup(tmp_path / "ds", level, "shift"))
+    finally:
+        ws.close()
+
+
+def test_a_machine_in_two_shift_labels_with_the_same_bounds_counts_once_on_spark(spark):
+    """Elements by hand (see test_engine_readings): two labels of W end 00:00-08:00Z, machine A in both."""
+    from zhizao.kpi.elements import ELEMENTS
+    from zhizao.kpi.rollup import rollup
+    from zhizao.scale.kernel import elements_schema, to_arrow
+    from zhizao.scale.spark import _frame, spark_rollup
+
+    rows = [("A", "UTC", "04:00", "08:00", 1e16), ("A", "UTC", "00:00", "04:00", 1.0),
+            ("B", "Etc/GMT-4", "00:00", "04:00", 1.0), ("C", "Etc/GMT+4", "04:00", "08:00", 0.1)]
+    el = pd.DataFrame({"level": "equipment", "entity_id": [r[0] for r in rows], "equipment_id": [r[0] for r in rows],
+                       "work_center": "W", "area": None, "site": None, "enterprise": None, "tz": [r[1] for r in rows],
+                       "period_start": pd.to_datetime([f"2024-05-06T{r[2]}:00Z" for r in rows]),
+                       "period_end": pd.to_datetime([f"2024-05-06T{r[3]}:00Z" for r in rows]),
+                       "no_calendar": False, "no_data": [False, False, False, True],
+                       **{e: np.nan for e in ELEMENTS}})
+    el["pbt"] = [r[4] for r in rows]
+    got = _frame(spark_rollup(spark.createDataFrame(to_arrow(el, elements_schema())), "work_center",
+                              "shift").toArrow())
+    want = rollup(el, "work_center", "shift")
+    assert got["n_equipment"].tolist() == [3]
+    assert_same(want, got)
 
 
 def test_real_datasets_are_identical(real, engine):

@@ -191,7 +191,8 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start:
     con : duckdb.DuckDBPyConnection
         An open zhizao store.
     period : {'hour', 'shift', 'day', 'week', 'month', 'all'}
-        Buckets in each entity's IANA time zone; ``shift`` buckets are the calendar's shift entries.
+        Buckets in each entity's IANA time zone; ``shift`` buckets are the calendar's shift entries (a
+        group's shift rows are its members' by local label: :func:`zhizao.kpi.rollup.rollup`).
     start, end : str, datetime or pandas.Timestamp, optional
         Query range (time stamps without offset are UTC). Defaults to whole buckets around the data; ``end`` a
         :class:`zhizao.kpi.buckets.ReadingTime` cuts the last of them at the reading time.

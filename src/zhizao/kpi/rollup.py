@@ -7,6 +7,7 @@ machines at OEE 0.80 (PBT 100) and 0.45 (PBT 300) make a line at 0.5375, not 0.6
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,13 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
         whose member has no id at this level are left out; labour, energy and quality booked to a scope
         count from that scope's level up.
 
+        ``shift`` rows of a group are its members' shift rows by local label (:func:`shift_labels`): the rows
+        whose local wall-clock start and end are the same are summed to one row, from their earliest start to
+        their latest end; labels that end with the same bounds (a shift booked to a group spanning zones: the
+        same instants, other clocks) are one row too, summed label by label in label order. So a group has one
+        row per shift label and never two rows with the same bounds (docs/reference/iso22400.md, "Time zones
+        and buckets").
+
     Raises
     ------
     ValueError
@@ -68,15 +76,56 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
     if period == "all":
         df = df.assign(period_start=df.groupby(col)["period_start"].transform("min"),
                        period_end=df.groupby(col)["period_end"].transform("max"))
+    elif period == "shift":  # one row per local shift label, from its earliest start to its latest end
+        ls, le = shift_labels(df)
+        df = df.assign(_ls=ls, _le=le)
+        by_label = df.groupby([col, "_ls", "_le"], sort=False, dropna=False)
+        df = df.assign(period_start=by_label["period_start"].transform("min"),
+                       period_end=by_label["period_end"].transform("max"))
     # one row per entity and period: the zone is not a key (a group's members share its bucket zone)
     g = df.groupby([col, "period_start", "period_end"], sort=True, dropna=False)
-    out = g[list(ELEMENTS)].sum(min_count=1)
+    if period == "shift":
+        # each label in row order, then the labels with the same bounds in label order
+        labels = df.groupby([col, "period_start", "period_end", "_ls", "_le"], sort=True, dropna=False)
+        out = _label_totals(labels[list(ELEMENTS)].sum(min_count=1))
+    else:
+        out = g[list(ELEMENTS)].sum(min_count=1)
     out["tz"] = g["tz"].first()
     out["n_equipment"] = g["equipment_id"].nunique()
     out["no_calendar"] = g["no_calendar"].any()
     out["no_data"] = g["no_data"].any()
     out = out.reset_index()
     return out[keys + ["n_equipment", "no_calendar", "no_data", *ELEMENTS]]
+
+
+def shift_labels(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The local label of each row: its start and end on the wall clock of its zone ``tz``, as integer
+    milliseconds (local date and time read as if it were UTC), so rows of members in different zones with the
+    same local shift (06:00-14:00 in Berlin and in Kolkata, on the same date) have the same label.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"tz": ["Europe/Berlin", "Asia/Kolkata"],
+    ...                   "period_start": pd.to_datetime(["2024-05-06T04:00Z", "2024-05-06T00:30Z"]),
+    ...                   "period_end": pd.to_datetime(["2024-05-06T12:00Z", "2024-05-06T08:30Z"])})
+    >>> [str(pd.Timestamp(x, unit="ms")) for x in shift_labels(r)[0]]
+    ['2024-05-06 06:00:00', '2024-05-06 06:00:00']
+    """
+    start = np.empty(len(rows), np.int64)
+    end = np.empty(len(rows), np.int64)
+    zones = rows["tz"].to_numpy()
+    for tz in pd.unique(zones):
+        at = np.flatnonzero(zones == tz)
+        for out, c in ((start, "period_start"), (end, "period_end")):
+            t = pd.DatetimeIndex(rows[c].iloc[at]).tz_convert(tz).tz_localize(None)
+            out[at] = t.as_unit("ms").asi8
+    return start, end
+
+
+def _label_totals(labels: pd.DataFrame) -> pd.DataFrame:
+    """Sums per label (indexed by id, bounds, label) summed per id and bounds, in label order."""
+    return labels.groupby(level=[0, 1, 2], sort=True, dropna=False).sum(min_count=1)
 
 
 def label_zones(rows: pd.DataFrame, level: str, zones: dict[str, str]) -> pd.DataFrame:
@@ -131,7 +180,9 @@ def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", perio
     pandas sums a group by compensated (Kahan) summation in the order of its rows; the running sum, its
     compensation and the count of values of every group and element are carried from one part to the next, so
     the sums are those of one pass over all rows. Equipment counts add up (the parts' equipment are disjoint),
-    flags are or-ed, a group's zone is that of its first row.
+    flags are or-ed, a group's zone is that of its first row. ``shift`` groups are carried per local label
+    (their bounds known only at the end): the labels' sums are then added per bounds in label order, as
+    :func:`rollup` adds them, and equipment are counted from the (label, equipment) pairs of each part.
     """
     if level not in LEVELS:
         raise InputError(UNKNOWN_LEVEL, level=level, known=list(LEVELS))
@@ -143,8 +194,11 @@ def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", perio
         frames = [f for f in frames if len(f)]
         return rollup(pd.concat(frames, ignore_index=True), level, period) if frames \
             else pd.DataFrame(columns=columns)
+    shift = period == "shift"
     n_el = len(ELEMENTS)
-    index: dict[str | tuple[str, pd.Timestamp, pd.Timestamp], int] = {}  # group key -> group number
+    # group key -> group number; a group is a bucket (id, start, end), an id for 'all', a label (id, local start,
+    # local end) for 'shift'
+    index: dict[str | tuple[str, pd.Timestamp, pd.Timestamp] | tuple[str, int, int], int] = {}
     gid: list[str] = []
     tz: list[str] = []
     ps: list[pd.Timestamp] = []
@@ -152,6 +206,10 @@ def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", perio
     n_eq: list[int] = []
     no_cal: list[bool] = []
     no_data: list[bool] = []
+    lab_s: list[int] = []  # a shift label's local start and end [ms]
+    lab_e: list[int] = []
+    pairs: list[np.ndarray] = []  # shift: (label, equipment) pairs of each part, equipment numbered across parts
+    n_seen = 0
     cap = 0
     s = c = n = np.empty((0, n_el))
     # a row of each part (one with an id where there is one, none of an empty part): their concatenation has the
@@ -170,8 +228,13 @@ def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", perio
         a = df["period_start"].to_numpy()
         b = df["period_end"].to_numpy()
         zones = df["tz"].tolist()
+        if shift:
+            ls, le = shift_labels(df)
+            row_keys: Iterable[Any] = zip(ids, ls.tolist(), le.tolist())
+        else:
+            row_keys = ids if period == "all" else zip(ids, a.tolist(), b.tolist())
         labels = np.empty(len(df), np.int64)
-        for i, k in enumerate(ids if period == "all" else zip(ids, a.tolist(), b.tolist())):
+        for i, k in enumerate(row_keys):
             g = index.get(k)
             if g is None:
                 g = index[k] = len(gid)
@@ -182,15 +245,24 @@ def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", perio
                 n_eq.append(0)
                 no_cal.append(False)
                 no_data.append(False)
-            elif period == "all":
+                if shift:
+                    lab_s.append(k[1])
+                    lab_e.append(k[2])
+            elif period in ("all", "shift"):
                 ps[g], pe[g] = min(ps[g], a[i]), max(pe[g], b[i])
             labels[i] = g
         if len(gid) > cap:  # room for the new groups
             cap = max(len(gid), 2 * cap)
             s, c, n = (np.concatenate([x, np.zeros((cap - x.shape[0], n_el))]) for x in (s, c, n))
         by = pd.Series(labels)
-        for g, k in df["equipment_id"].groupby(labels).nunique().items():
-            n_eq[g] += int(k)
+        if shift:
+            eq_codes, _ = pd.factorize(df["equipment_id"])  # -1: a scope's row
+            ok = eq_codes >= 0
+            pairs.append(np.unique(np.stack([labels[ok], eq_codes[ok] + n_seen], axis=1), axis=0))
+            n_seen += int(eq_codes.max(initial=-1)) + 1
+        else:
+            for g, k in df["equipment_id"].groupby(labels).nunique().items():
+                n_eq[g] += int(k)
         for g, f in df["no_calendar"].groupby(labels).any().items():
             no_cal[g] = no_cal[g] or bool(f)
         for g, f in df["no_data"].groupby(labels).any().items():
@@ -223,9 +295,27 @@ def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", perio
                           "_g": np.arange(m)})
     g = small.groupby([col, "period_start", "period_end"], sort=True, dropna=False)
     out = g[["_g"]].first()
-    out["tz"] = g["tz"].first()
+    # the zone of the first row: for shift that of the label met first (group numbers come in row order)
+    out["tz"] = g["tz"].first() if not shift else small["tz"].iloc[g["_g"].min().to_numpy()].set_axis(out.index)
+    if shift:
+        small["_ls"], small["_le"] = lab_s, lab_e
+        per_label = pd.DataFrame(sums, columns=list(ELEMENTS), index=pd.MultiIndex.from_frame(
+            small[[col, "period_start", "period_end", "_ls", "_le"]]))
+        totals = _label_totals(per_label.sort_index())
+        final = g.ngroup().to_numpy()  # each label's row of the result
+        both = np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
+        counted = np.unique(np.stack([final[both[:, 0]], both[:, 1]], axis=1), axis=0)[:, 0]
+        n_by_row = np.bincount(counted, minlength=len(out))
+        flags = pd.DataFrame({"no_calendar": no_cal, "no_data": no_data}).groupby(final).any()
     out = out.reset_index()
     at = out.pop("_g").to_numpy()
+    if shift:
+        out["n_equipment"] = n_by_row.astype(np.int64)
+        out["no_calendar"] = flags["no_calendar"].to_numpy(bool)
+        out["no_data"] = flags["no_data"].to_numpy(bool)
+        for name in ELEMENTS:
+            out[name] = totals[name].to_numpy()
+        return out[columns]
     out["n_equipment"] = np.asarray(n_eq, np.int64)[at]
     out["no_calendar"] = np.asarray(no_cal, bool)[at]
     out["no_data"] = np.asarray(no_data, bool)[at]

@@ -36,8 +36,9 @@ Roll-up
 Elements are summed per level id, time zone and bucket in Spark SQL, in the same way and order as
 :func:`zhizao.kpi.rollup.rollup` does with pandas (compensated summation over the members in the order of the
 engine's rows: equipment by id, then scopes by id), so that even the last bit agrees; ``n_equipment`` counts
-distinct equipment and the flags are any of the members'. KPIs are then computed from the summed elements
-with :func:`zhizao.kpi.kpis.compute_kpis`.
+distinct equipment and the flags are any of the members'. ``shift`` rows of a group are summed per local shift
+label first, then the labels with the same bounds in label order, as :func:`zhizao.kpi.rollup.rollup` does.
+KPIs are then computed from the summed elements with :func:`zhizao.kpi.kpis.compute_kpis`.
 """
 
 from __future__ import annotations
@@ -532,7 +533,8 @@ def _summed(members: str, n: int) -> str:
 
 def spark_rollup(elements, level: str, period: str | None = None):
     """:func:`zhizao.kpi.rollup.rollup` as a Spark aggregation of an elements DataFrame: one row per entity of
-    ``level`` and period, the members' elements summed as pandas sums them, ``tz`` the first member's."""
+    ``level`` and period, the members' elements summed as pandas sums them, ``tz`` the first member's; ``shift``
+    rows of a group per local shift label, the labels with the same bounds added in label order."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -543,18 +545,41 @@ def spark_rollup(elements, level: str, period: str | None = None):
     if level == "equipment":
         df = elements.where(F.col("level") == "equipment")
         return df.select(*keys, F.lit(1).cast("long").alias("n_equipment"), *flags, *ELEMENTS).orderBy(*keys)
-    df = elements.where(F.col(col).isNotNull())
+    df = elements.where(F.col(col).isNotNull()).withColumn("_p", F.col("period_start"))
     if period == "all":  # one row per group: from its members' earliest start to their latest end
         w = Window.partitionBy(col)
         df = df.withColumn("period_start", F.min("period_start").over(w)) \
                .withColumn("period_end", F.max("period_end").over(w))
-    # the members in the order of the engine's rows: equipment by id, then scopes by id
-    member = F.struct((F.col("level") != "equipment").cast("int").alias("o"), F.col("entity_id").alias("e"),
-                      F.col("tz").alias("tz"), F.array(*[F.col(e) for e in ELEMENTS]).alias("v"))
-    g = df.groupBy(col, "period_start", "period_end").agg(
-        F.array_sort(F.collect_list(member)).alias("_m"), F.countDistinct("equipment_id").alias("n_equipment"),
-        *[F.max(f).alias(f) for f in flags])
-    g = g.select(col, F.col("_m")[0]["tz"].alias("tz"), "period_start", "period_end", "n_equipment", *flags,
-                 F.expr(_summed("_m", len(ELEMENTS))).alias("_s"))
+    elif period == "shift":  # one row per local label (wall-clock start and end): earliest start to latest end
+        df = df.withColumn("_ls", F.from_utc_timestamp("period_start", F.col("tz"))) \
+               .withColumn("_le", F.from_utc_timestamp("period_end", F.col("tz")))
+        w = Window.partitionBy(col, "_ls", "_le")
+        df = df.withColumn("period_start", F.min("period_start").over(w)) \
+               .withColumn("period_end", F.max("period_end").over(w))
+    # the members in the order of the engine's rows: equipment by id, then scopes by id (an entity's buckets by
+    # start)
+    first = F.struct((F.col("level") != "equipment").cast("int").alias("o"), F.col("entity_id").alias("e"),
+                     F.col("_p").alias("p"), F.col("tz").alias("tz"))
+    member = F.struct(*[first[f].alias(f) for f in ("o", "e", "p", "tz")],
+                      F.array(*[F.col(e) for e in ELEMENTS]).alias("v"))
+    if period == "shift":
+        lab = df.groupBy(col, "period_start", "period_end", "_ls", "_le").agg(
+            F.array_sort(F.collect_list(member)).alias("_m"), F.collect_set("equipment_id").alias("_eq"),
+            F.min(first).alias("_first"), *[F.max(f).alias(f) for f in flags])
+        lab = lab.select(col, "period_start", "period_end", "_ls", "_le", "_eq", "_first", *flags,
+                         F.expr(_summed("_m", len(ELEMENTS))).alias("_v"))
+        # the labels with the same bounds, in label order
+        g = lab.groupBy(col, "period_start", "period_end").agg(
+            F.array_sort(F.collect_list(F.struct("_ls", "_le", F.col("_v").alias("v")))).alias("_m"),
+            F.size(F.array_distinct(F.flatten(F.collect_list("_eq")))).cast("long").alias("n_equipment"),
+            F.min("_first")["tz"].alias("tz"), *[F.max(f).alias(f) for f in flags])
+        g = g.select(col, "tz", "period_start", "period_end", "n_equipment", *flags,
+                     F.expr(_summed("_m", len(ELEMENTS))).alias("_s"))
+    else:
+        g = df.groupBy(col, "period_start", "period_end").agg(
+            F.array_sort(F.collect_list(member)).alias("_m"), F.countDistinct("equipment_id").alias("n_equipment"),
+            *[F.max(f).alias(f) for f in flags])
+        g = g.select(col, F.col("_m")[0]["tz"].alias("tz"), "period_start", "period_end", "n_equipment", *flags,
+                     F.expr(_summed("_m", len(ELEMENTS))).alias("_s"))
     return g.select(*keys, "n_equipment", *flags, *[F.col("_s")[i].alias(e) for i, e in enumerate(ELEMENTS)]
                     ).orderBy(col, "period_start", "period_end")
