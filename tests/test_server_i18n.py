@@ -141,3 +141,24 @@ def _main_text(r) -> str:
     import re
 
     return re.sub(r"\s+", " ", r.text.split("<main>")[1].split("</main>")[0])
+
+
+def test_no_page_of_the_dashboard_is_named_like_a_level_of_the_hierarchy():
+    """"工厂" named both the Plant page and the site level, so a breadcrumb "工厂 › 工厂 ENT001-S1" read as one
+    thing twice; the page is 生产看板 (docs/glossary.md), and no page's name is a level's name in either
+    language."""
+    from zhizao.i18n import translations
+    from zhizao.server.pages import NAV
+    from zhizao.server.views import LEVEL_LABELS, Page
+
+    for lang in ("zh", "en"):
+        pg = Page(lang)
+        levels = {pg.level(lv) for lv in LEVEL_LABELS}
+        pages = {translations(lang).gettext(label) for _k, _h, label in NAV}
+        pages |= {translations(lang).gettext(m) for m in ("Plant view", "Back to the plant view")}
+        assert not levels & pages, (lang, levels & pages)
+    zh = translations("zh").gettext
+    assert Page("zh").level("site") == "工厂"
+    assert zh("Plant") == zh("Plant view") == "生产看板" and zh("Back to the plant view") == "返回生产看板"
+    glossary = (Path(__file__).resolve().parent.parent / "docs" / "glossary.md").read_text(encoding="utf-8")
+    assert "| site | 工厂 |" in glossary and "| 生产看板 |" in glossary
