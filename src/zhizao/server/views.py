@@ -515,16 +515,17 @@ def _trends(view, pg: Page, level, eid, start, end, period=None) -> dict:
     if has.any():
         g = df[has.to_numpy()]
         out["oee"] = pg.chart("trend-oee", lambda: charts.lines(_series(pg, g, names), _("OEE and its factors"),
-                                                                _("Value"), _("KPI"), time_title=time_title))
+                                                                _("Value"), _("KPI"), time_title=time_title,
+                                                                period=period))
     if df["energy_kwh"].notna().any():
         g = df[df["energy_kwh"].notna().to_numpy()]
         parts = [charts.bars(g[["date", "date_end"]].assign(value=g["energy_kwh"]), _("Energy use"), _("kWh"),
-                             time_title)]
+                             time_title, period=period)]
         for k, unit in (("comprehensive_energy_consumption", _("kgce/unit")), ("energy_per_good_unit",
                                                                                _("kWh/unit"))):
             if g[k].notna().any():
                 parts.append(charts.lines(_series(pg, g, [k]), _(KPI_NAMES[k]), unit, _("KPI"), percent=False,
-                                          time_title=time_title))
+                                          time_title=time_title, period=period))
         out["energy"] = pg.chart("trend-energy", lambda: charts.stack(*parts))
     return out
 
