@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from zhizao.i18n import N_, NULL, Formatter, translations
 from zhizao.kpi.kpis import null_reason_messages
-from zhizao.messages import define
+from zhizao.messages import DAY, define
 from zhizao.portfolio import vocabulary as vocab
 from zhizao.portfolio.bulletin import (
     BASIS_LABELS,
@@ -41,7 +41,7 @@ from zhizao.report.summaries import (
 )
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 from zhizao.server.access import EQUIPMENT
-from zhizao.server.errors import ApiError, NotFound
+from zhizao.server.errors import ApiError, BadRequest, NotFound
 from zhizao.server.store import LRU
 
 log = logging.getLogger("zhizao.server")
@@ -49,6 +49,7 @@ NO_ENTITY = define("server.no_entity", "No such entity, or you may not see it: %
 NO_ENTITY_DATA = define("server.no_entity_data", "No data for %(level)s %(id)s in this range.")
 #: The level names as messages (parameters of other messages).
 LEVEL_MESSAGES = {lv: define(f"server.level_{lv}", label)() for lv, label in LEVEL_LABELS.items()}
+DAYS_ORDER = define("server.days_order", "the last day %(to)s is before the first day %(start)s")
 _SVG = LRU(512)
 
 #: Drill-down: the level shown below each level.
@@ -349,9 +350,55 @@ def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> di
 
 
 # -- plant view
+def _day(value) -> dt.date | None:
+    """The date of a form's ``YYYY-MM-DD`` field, else None (a time stamp, or text the KPI stage refuses)."""
+    if not isinstance(value, str) or len(value.strip()) != 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def _zone(view, level: str | None = None, eid: str | None = None) -> str:
+    """The time zone of an entity's equipment (of all the equipment the principal sees without ``eid``): the
+    most frequent one, UTC without equipment."""
+    eq = view.equipment()
+    if eid is not None and level is not None and len(eq):
+        eq = eq[(eq[LEVEL_ID_COLUMN[level]] == eid).fillna(False).astype(bool).to_numpy()]
+    if "timezone" not in eq or not eq["timezone"].notna().any():
+        return "UTC"
+    counts = eq["timezone"].dropna().astype(str).value_counts()
+    return str(sorted(counts.index, key=lambda z: (-counts[z], z))[0])
+
+
+def page_range(view, q: dict, level: str | None = None, eid: str | None = None) -> tuple:
+    """(start, end) of the KPI stage for a page's From and To fields: both days inclusive, in the entity's
+    time zone. "2026-12-05" to "2026-12-05" is that whole local day ``[2026-12-05T00:00+08:00,
+    2026-12-06T00:00+08:00)``, as the page's heading shows it ("2026年12月5日至2026年12月5日"). A field holding a
+    time stamp is passed as it is (an instant; To exclusive); an unreadable one too (the stage refuses it).
+
+    Raises
+    ------
+    BadRequest
+        When To is a day before From.
+    """
+    start, end = q.get("from"), q.get("to")
+    a, b = _day(start), _day(end)
+    if a is None and b is None:
+        return start, end
+    if a is not None and b is not None and b < a:
+        raise BadRequest(DAYS_ORDER, to=DAY(date=b.isoformat()), start=DAY(date=a.isoformat()))
+    tz = _zone(view, level, eid)
+
+    def midnight(d: dt.date) -> str:
+        return pd.Timestamp(d).tz_localize(tz, ambiguous=False, nonexistent="shift_forward").isoformat()
+    return (midnight(a) if a is not None else start), (midnight(b + dt.timedelta(days=1)) if b is not None else end)
+
+
 def plant_home(view, pg: Page, q: dict) -> dict:
     """The landing page: the highest level the principal may see, one row per entity."""
-    start, end = q.get("from"), q.get("to")
+    start, end = page_range(view, q)
     for level in ("site", "area", "work_center", "equipment"):
         if level not in view.access.levels:
             continue
@@ -384,11 +431,11 @@ def _hierarchy(view, level: str, eid: str) -> list[dict]:
 def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     """An entity's page: KPI cards, children, waterfall, Paretos, trends, energy, data quality."""
     _ = pg._
-    start, end = q.get("from"), q.get("to")
     view.require_level(level)
     known = view.equipment_table[LEVEL_ID_COLUMN[level]]
     if not view.scope_visible(eid) or not (known == eid).any():  # unknown and another's: the same answer
         raise NotFound(NO_ENTITY, id=eid)
+    start, end = page_range(view, q, level, eid)
     total = view.kpi(level, "all", start, end, ids=[eid])
     if total.empty:
         raise NotFound(NO_ENTITY_DATA, level=LEVEL_MESSAGES[level], id=eid)
@@ -436,7 +483,8 @@ def plant_chart(view, pg: Page, level: str, eid: str, q: dict, name: str) -> str
         return None
     pg.want = name
     section = globals()[CHART_SECTIONS[name]]
-    args = (view, pg, level, eid, q.get("from"), q.get("to"))
+    start, end = page_range(view, q, level, eid)
+    args = (view, pg, level, eid, start, end)
     section(*args, q.get("period")) if section is _trends else section(*args)
     if pg.found is None:
         return None

@@ -1,0 +1,110 @@
+"""Dates and times a user gives and reads on the dashboard and the API: the plant pages' day fields (both days
+inclusive, in the entity's zone) and the offsets of the API's time stamps (the row's zone, as /kpi)."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+import zhizao
+from test_server_support import SITE_A, SITE_B, base_store, bearer, clone, login, make_client
+from zhizao.i18n import Formatter, translations
+
+pytest.importorskip("fastapi")
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    client = make_client(clone(tmp_path_factory.mktemp("dates") / "store.duckdb"))
+    yield client, bearer(login(client, "root"))
+    client.app.state.server.close()
+
+
+@pytest.fixture
+def ranges(monkeypatch):
+    """The (level, period, start, end) of every KPI-stage query the pages make."""
+    from zhizao.server.access import TenantView
+
+    seen: list[tuple] = []
+    kpi = TenantView.kpi
+
+    def spy(self, level="equipment", period="day", start=None, end=None, *a, **kw):
+        seen.append((level, period, start, end))
+        return kpi(self, level, period, start, end, *a, **kw)
+    monkeypatch.setattr(TenantView, "kpi", spy)
+    return seen
+
+
+def _note(html: str) -> str:
+    """The entity page's heading note (its range, then the equipment count)."""
+    m = re.search(r'<p class="note">([^<]*)', html)
+    assert m, html[:500]
+    return m.group(1).split(" · ")[0].strip()
+
+
+def _cards(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<div class="label">([^<]*)</div><div class="value">([^<]*)</div>', html))
+
+
+def _local(day: str, days: int = 1) -> tuple[str, str]:
+    a = pd.Timestamp(day).tz_localize("Asia/Shanghai")
+    return a.isoformat(), (a + pd.Timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize("first,last,days,zh,en", [
+    ("2024-03-05", "2024-03-05", 1, "2024年3月5日至2024年3月5日", "5 March 2024 to 5 March 2024"),
+    ("2024-03-05", "2024-03-07", 3, "2024年3月5日至2024年3月7日", "5 March 2024 to 7 March 2024"),
+])
+def test_the_day_fields_are_inclusive_local_days_in_the_query_and_the_heading(srv, ranges, first, last, days, zh,
+                                                                              en):
+    """"5 Dec to 5 Dec" was refused and "5 Dec to 6 Dec" read "12月5日至12月5日" but covered 08:00 to 08:00 (the
+    days were UTC midnights, the end exclusive). Both days are inclusive local days of the entity's zone: the
+    KPIs are computed over exactly those days, and the heading shows them."""
+    client, root = srv
+    start, end = _local(first, days)
+    with zhizao.connect(base_store().path, read_only=True) as ws:
+        want = ws.kpi(level="site", period="all", start=start, end=end).set_index("site")
+    for lang, heading in (("zh", zh), ("en", en)):
+        r = client.get(f"/plant/site/{SITE_B}", params={"from": first, "to": last, "lang": lang}, headers=root)
+        assert r.status_code == 200, r.text[:300]
+        assert _note(r.text) == heading
+        assert ("site", "all", start, end) in ranges  # the page's range, as the KPI stage got it
+        assert all(q[2:] == (start, end) for q in ranges), ranges
+        cards = _cards(r.text)
+        teep = want.loc[SITE_B, "teep"]  # calendar time of exactly `days` days
+        assert cards[translations(lang).gettext("TEEP")] == Formatter(lang).pct(teep), cards
+        assert teep > 0
+        ranges.clear()
+    assert want.loc[SITE_B, "period_start"] == start and want.loc[SITE_B, "period_end"] == end
+    # the charts of the page are drawn over the same days
+    r = client.get(f"/plant/site/{SITE_B}/chart/trend-energy.svg", params={"from": first, "to": last},
+                   headers=root)
+    assert r.status_code == 200 and ("site", "day", start, end) in ranges
+    # and the landing page's table
+    ranges.clear()
+    r = client.get("/plant", params={"from": first, "to": last, "lang": "en"}, headers=root)
+    assert r.status_code == 200 and ranges and all(q[2:] == (start, end) for q in ranges), ranges
+
+
+def test_the_last_day_before_the_first_is_a_clear_error_in_both_languages(srv):
+    client, root = srv
+    for lang, text in (("zh", "截止日期2024年3月4日早于起始日期2024年3月6日"),
+                       ("en", "the last day 4 March 2024 is before the first day 6 March 2024")):
+        r = client.get(f"/plant/site/{SITE_A}", params={"from": "2024-03-06", "to": "2024-03-04", "lang": lang},
+                       headers={**root, "Accept": "text/html"})
+        assert r.status_code == 400 and text in r.text, r.text[:500]
+    r = client.get(f"/plant/site/{SITE_A}", params={"from": "2024-03-06", "to": "someday", "lang": "en"},
+                   headers=root)
+    assert r.status_code == 400 and "not an ISO 8601" in r.text
+    # a time stamp is an instant, taken as it is
+    r = client.get(f"/plant/site/{SITE_B}", params={"from": "2024-03-05T00:00:00+08:00",
+                                                   "to": "2024-03-06T00:00:00+08:00", "lang": "zh"}, headers=root)
+    assert r.status_code == 200 and _note(r.text) == "2024年3月5日至2024年3月5日"
+
+
+def test_the_day_fields_say_which_day_ends_the_range(srv):
+    client, root = srv
+    r = client.get(f"/plant/site/{SITE_B}", params={"lang": "zh"}, headers=root)
+    assert "起始日期" in r.text and "截止日期（含）" in r.text
