@@ -3,6 +3,7 @@ inclusive, in the entity's zone) and the offsets of the API's time stamps (the r
 
 from __future__ import annotations
 
+import io
 import re
 
 import pandas as pd
@@ -108,3 +109,51 @@ def test_the_day_fields_say_which_day_ends_the_range(srv):
     client, root = srv
     r = client.get(f"/plant/site/{SITE_B}", params={"lang": "zh"}, headers=root)
     assert "起始日期" in r.text and "截止日期（含）" in r.text
+
+
+OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
+
+
+@pytest.mark.parametrize("level,period", [("site", "hour"), ("equipment", "hour"), ("work_center", "day"),
+                                          ("site", "all")])
+def test_elements_and_kpi_give_the_same_times_with_the_rows_offset(srv, level, period):
+    """/elements answered ``2024-03-04T16:00:00.000Z`` where /kpi answered ``2024-03-05T00:00:00+08:00`` for the
+    same bucket: both give the row's zone offset, the same bounds for the same entity and period, in JSON and
+    CSV."""
+    client, root = srv
+    params = {"level": level, "period": period, "start": "2024-03-05T00:00:00+08:00",
+              "end": "2024-03-05T06:00:00+08:00" if period == "hour" else "2024-03-08T00:00:00+08:00"}
+    col = {"site": "site", "equipment": "equipment_id", "work_center": "work_center"}[level]
+    got = {}
+    for path in ("elements", "kpi"):
+        r = client.get(f"/api/v1/{path}", params=params, headers=root)
+        assert r.status_code == 200, r.text[:300]
+        rows = r.json()
+        assert rows and all(OFFSET.match(x["period_start"]) and OFFSET.match(x["period_end"]) for x in rows), \
+            rows[0]
+        got[path] = sorted((x[col], x["period_start"], x["period_end"]) for x in rows)
+        text = client.get(f"/api/v1/{path}", params={**params, "format": "csv"}, headers=root).text
+        csv = pd.read_csv(io.StringIO(text), dtype=str)
+        assert sorted(zip(csv[col], csv["period_start"], csv["period_end"], strict=True)) == got[path]
+    assert got["elements"] == got["kpi"]
+    assert all(s.endswith("+08:00") for _e, s, _x in got["kpi"])  # the plant's zone (Asia/Shanghai)
+    if period == "hour":
+        assert got["kpi"][0][1:] == ("2024-03-05T00:00:00+08:00", "2024-03-05T01:00:00+08:00")
+    # the elements are those of the KPI rows
+    el = {(x[col], x["period_start"]): x for x in client.get("/api/v1/elements", params=params, headers=root).json()}
+    for x in client.get("/api/v1/kpi", params=params, headers=root).json():
+        assert el[(x[col], x["period_start"])]["pbt"] == pytest.approx(x["pbt"], nan_ok=True)
+
+
+@pytest.mark.parametrize("path", ["kpi", "elements", "losses", "data-quality", "capability"])
+def test_every_kpi_stage_table_gives_times_with_the_rows_offset(srv, path):
+    """No table of the KPI stage answers UTC ``Z`` times: every period bound carries the row's offset."""
+    client, root = srv
+    r = client.get(f"/api/v1/{path}", params={"level": "equipment", "period": "day"}, headers=root)
+    assert r.status_code == 200, r.text[:300]
+    rows = r.json()
+    if path in ("kpi", "elements", "losses"):
+        assert rows
+    for x in rows:
+        for k in ("period_start", "period_end"):
+            assert OFFSET.match(str(x[k])) and str(x[k]).endswith("+08:00"), (path, k, x[k])

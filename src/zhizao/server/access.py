@@ -536,7 +536,11 @@ class TenantView:
     def elements(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = check_range(start, end, period)
-        df = self._stage("elements", lambda *a: self.ws.elements(*a), level, period, start, end, deps=DATA)
+        from zhizao.api import present
+
+        # time stamps with the row's offset, as every other table of the KPI stage (the engine's are UTC)
+        df = self._stage("elements", lambda *a: present(self.ws.elements(*a)), level, period, start, end,
+                         deps=DATA)
         return self.filter(df, level, ids, within)
 
     def losses(self, level="site", period="all", start=None, end=None, ids=None, within=None):
