@@ -157,3 +157,27 @@ def test_every_kpi_stage_table_gives_times_with_the_rows_offset(srv, path):
     for x in rows:
         for k in ("period_start", "period_end"):
             assert OFFSET.match(str(x[k])) and str(x[k]).endswith("+08:00"), (path, k, x[k])
+
+
+def test_the_recognition_pages_day_fields_are_inclusive_too(srv, monkeypatch):
+    """The other page with a From/To day form (recognition checks): the last day is inclusive there too; the
+    stage, whose bounds are naive local times, gets the day after it as the end."""
+    from test_server_support import A
+    from zhizao.server.access import TenantView
+
+    seen = []
+    recognition = TenantView.recognition
+
+    def spy(self, enterprise_id, designation, start=None, end=None, scope=None):
+        seen.append((start, end))
+        return recognition(self, enterprise_id, designation, start, end, scope)
+    monkeypatch.setattr(TenantView, "recognition", spy)
+    client, root = srv
+    r = client.get("/recognition", params={"enterprise": A, "from": "2024-03-05", "to": "2024-03-05", "lang": "zh"},
+                   headers=root)
+    assert r.status_code == 200, r.text[:300]
+    assert seen == [("2024-03-05", "2024-03-06")]
+    assert "起始日期" in r.text and "截止日期（含）" in r.text
+    r = client.get("/recognition", params={"enterprise": A, "from": "2024-03-05", "to": "2024-03-04", "lang": "en"},
+                   headers=root)
+    assert r.status_code == 400 and "the last day 4 March 2024 is before the first day 5 March 2024" in r.text

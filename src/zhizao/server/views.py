@@ -360,6 +360,21 @@ def _day(value) -> dt.date | None:
         return None
 
 
+def _days(q: dict) -> tuple[dt.date | None, dt.date | None]:
+    """The From and To days of a page's form (None where a field holds no plain date); To not before From."""
+    a, b = _day(q.get("from")), _day(q.get("to"))
+    if a is not None and b is not None and b < a:
+        raise BadRequest(DAYS_ORDER, to=DAY(date=b.isoformat()), start=DAY(date=a.isoformat()))
+    return a, b
+
+
+def local_days(q: dict) -> tuple:
+    """(start, end) for a stage whose bounds are naive local times (the register's, recognition's) from a page's
+    From and To fields: both days inclusive, so To is the day after the last (``[from, to + 1 day)``)."""
+    _a, b = _days(q)
+    return q.get("from"), (b + dt.timedelta(days=1)).isoformat() if b is not None else q.get("to")
+
+
 def _zone(view, level: str | None = None, eid: str | None = None) -> str:
     """The time zone of an entity's equipment (of all the equipment the principal sees without ``eid``): the
     most frequent one, UTC without equipment."""
@@ -384,11 +399,9 @@ def page_range(view, q: dict, level: str | None = None, eid: str | None = None) 
         When To is a day before From.
     """
     start, end = q.get("from"), q.get("to")
-    a, b = _day(start), _day(end)
+    a, b = _days(q)
     if a is None and b is None:
         return start, end
-    if a is not None and b is not None and b < a:
-        raise BadRequest(DAYS_ORDER, to=DAY(date=b.isoformat()), start=DAY(date=a.isoformat()))
     tz = _zone(view, level, eid)
 
     def midnight(d: dt.date) -> str:
@@ -830,7 +843,7 @@ def recognition(view, pg: Page, q: dict) -> dict:
     if not q.get("enterprise"):
         return ctx
     des = q.get("designation") or "digital_workshop"
-    df = view.recognition(q["enterprise"], des, q.get("from"), q.get("to"), q.get("scope") or None)
+    df = view.recognition(q["enterprise"], des, *local_days(q), q.get("scope") or None)
     rows = []
     for _i, r in df.iterrows():
         thr, val, op = r["threshold"], r["value"], r["operator"] or ""
