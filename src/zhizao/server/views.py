@@ -369,7 +369,7 @@ def _days(q: dict) -> tuple[dt.date | None, dt.date | None]:
 
 
 def local_days(q: dict) -> tuple:
-    """(start, end) for a stage whose bounds are naive local times (the register's, recognition's) from a page's
+    """(start, end) for a stage whose bounds are naive local times (recognition's) from a page's
     From and To fields: both days inclusive, so To is the day after the last (``[from, to + 1 day)``)."""
     _a, b = _days(q)
     return q.get("from"), (b + dt.timedelta(days=1)).isoformat() if b is not None else q.get("to")
