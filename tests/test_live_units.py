@@ -518,3 +518,55 @@ def mqtt_state_connected():
     from paho.mqtt.enums import _ConnectionState
 
     return _ConnectionState.MQTT_CS_CONNECTED
+
+
+def test_simulate_live_prints_progress_lines_unless_quiet(monkeypatch):
+    """``simulate --live`` promised progress lines (its --quiet turns them off) but printed only a first and a
+    last line: it prints one every PROGRESS_EVERY seconds with what was published since the previous one and
+    the simulated time in the plant's zone; the lines add up to the total; --quiet prints none."""
+    import re
+
+    import zhizao.cli.live as live_cli
+    import zhizao.live as live_pkg
+    from zhizao.cli.main import app
+
+    sent: list[str] = []
+
+    class Publisher:  # stands for the broker: counts what is published
+        def __init__(self, host, port):
+            pass
+
+        def wait_connected(self, timeout):
+            return True
+
+        def publish(self, topic, payload):
+            sent.append(payload)
+
+        def flush(self, timeout):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(live_pkg, "MqttPublisher", Publisher)
+    monkeypatch.setattr(live_cli, "PROGRESS_EVERY", 0.25)
+    start = (pd.Timestamp.now(tz="Asia/Shanghai") - pd.Timedelta(days=1)).date().isoformat()
+    args = ["simulate", "--live", "mqtt", "--machines", "2", "--speed", "7200", "--duration", "1.6",
+            "--start", start, "--days", "3", "--timezone", "Asia/Shanghai"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    line = re.compile(r"^zhizao: (\d+) messages, (\d+) records published in the last 0\.25 s; "
+                      r"simulated time (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\+0800$")
+    progress = [m for m in map(line.match, res.stderr.splitlines()) if m]
+    assert len(progress) >= 3, res.stderr
+    total = re.search(r"published (\d+) records in (\d+) messages", res.stderr)
+    assert total and int(total[2]) == len(sent) > 0
+    assert sum(int(m[1]) for m in progress) <= len(sent)
+    assert sum(int(m[2]) for m in progress) <= int(total[1])
+    assert sum(int(m[1]) for m in progress[1:]) > 0  # records fall due while it plays (2 simulated hours a second)
+    times = [pd.Timestamp(m[3]) for m in progress]
+    assert times == sorted(times) and times[-1] - times[0] >= pd.Timedelta(minutes=30)
+    assert not any(x.startswith("zhizao:") for x in res.stdout.splitlines())  # progress goes to stderr
+    sent.clear()
+    quiet = CliRunner().invoke(app, [*args, "--quiet"])
+    assert quiet.exit_code == 0 and sent and "zhizao:" not in quiet.output

@@ -175,3 +175,66 @@ def test_catalogues_cover_every_message():
             assert not untranslated, untranslated
             for m in ids:  # the same placeholders on both sides
                 assert set(re.findall(r"%\(\w+\)s", m)) == set(re.findall(r"%\(\w+\)s", cat[m].string)), m
+
+
+# -- time axes: explicit label formats per period (no locale's default multi-format such as "周六 05", "03 上午")
+TIME_LABEL = {"hour": r"\d\d-\d\d \d\d:\d\d", "day": r"\d{4}-\d\d-\d\d", "week": r"\d{4}-\d\d-\d\d",
+              "month": r"\d{4}-\d\d"}
+
+
+def _temporal_axes(spec) -> list[dict]:
+    """Every temporal encoding of a Vega-Lite spec (nested views included)."""
+    out = []
+    if isinstance(spec, dict):
+        for v in spec.values():
+            out += _temporal_axes(v)
+        if spec.get("type") == "temporal" and "field" in spec:
+            out.append(spec)
+    elif isinstance(spec, list):
+        for v in spec:
+            out += _temporal_axes(v)
+    return out
+
+
+def _svg_texts(svg: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", t).strip() for t in re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)]
+
+
+def test_every_period_has_a_time_axis_format():
+    from zhizao.report import charts
+    from zhizao.schema import PERIODS
+
+    assert set(PERIODS) <= set(charts.TIME_FORMATS) == set(charts.TIME_STEPS)
+    assert charts.TIME_FORMATS["hour"] == "%m-%d %H:%M" and charts.TIME_FORMATS["day"] == "%Y-%m-%d"
+    assert charts.TIME_FORMATS["month"] == "%Y-%m"
+    with pytest.raises(ValueError, match="fortnight"):
+        charts.time_axis("fortnight")
+
+
+@pytest.mark.parametrize("period,dates", [
+    ("hour", [f"2026-12-05T{h:02d}:00" for h in range(0, 24, 2)]),
+    ("day", [f"2026-12-{d:02d}" for d in range(1, 15)]),
+    ("month", [f"2026-{m:02d}-01" for m in range(1, 13)]),
+])
+def test_time_axes_of_lines_and_bars_read_the_same_in_both_languages(period, dates):
+    """The energy chart read "周六 05" and "03 上午" in Chinese: every chart with a time axis (lines, bars) has
+    the period's explicit format; the drawn labels are those digits in Chinese and English alike."""
+    from zhizao.report import charts
+
+    ends = dates[1:] + [(pd.Timestamp(dates[-1]) + (pd.Timestamp(dates[1]) - pd.Timestamp(dates[0])))
+                        .isoformat()[:len(dates[0])]]
+    values = [float(i % 5 + 1) for i in range(len(dates))]
+    made = [charts.lines(pd.DataFrame({"date": dates, "series": "OEE", "value": [v / 10 for v in values]}),
+                         "t", "y", "s", period=period),
+            charts.bars(pd.DataFrame({"date": dates, "date_end": ends, "value": values}), "t", "kWh", period=period)]
+    for chart in made:
+        axes = _temporal_axes(chart.to_dict(validate=False))
+        assert axes and all(a["axis"]["format"] == charts.TIME_FORMATS[period] for a in axes), axes
+        labels = {}
+        for lang in ("zh", "en"):
+            texts = _svg_texts(charts.to_svg(chart, lang))
+            assert not [t for t in texts if re.search(r"周[一二三四五六日]|上午|下午|Sat|Mon|AM|PM", t)], texts
+            labels[lang] = [t for t in texts if re.fullmatch(TIME_LABEL[period], t)]
+            assert len(labels[lang]) >= 3, (lang, texts)
+        assert labels["zh"] == labels["en"]
+        assert labels["zh"][0] == pd.Timestamp(dates[0]).strftime(charts.TIME_FORMATS[period])

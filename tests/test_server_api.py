@@ -4,6 +4,7 @@ path traversal, injection attempts): a clear 4xx, never a 500, nothing stored.""
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from urllib.parse import quote
@@ -513,3 +514,92 @@ def test_reads_during_ingestion_are_consistent_and_caches_follow_the_store(fresh
     pq1 = {r["site"]: r["pq"] for r in client.get("/api/v1/kpi", params={"level": "site", "period": "all"},
                                                    headers=h).json()}
     assert pq1[SITE_A] == pytest.approx(pq0[SITE_A] + n_new)  # the cache follows the store version
+
+
+# -- validation errors: the project's error shape, in the request's language
+@pytest.mark.parametrize("method,path,kw,field,code,en,zh", [
+    ("get", "/api/v1/kpi", {"params": {"level": "floor"}}, "level", "request.not_one_of",
+     "level = 'floor' is not one of equipment, work_center, area, site, enterprise",
+     "level = 'floor' 不是允许的值；允许的值：equipment、work_center、area、site、enterprise"),
+    ("get", "/api/v1/kpi", {"params": {"period": "fortnight"}}, "period", "request.not_one_of",
+     "period = 'fortnight' is not one of hour, shift, day, week, month, all",
+     "period = 'fortnight' 不是允许的值；允许的值：hour、shift、day、week、month、all"),
+    ("get", "/api/v1/uploads", {"params": {"limit": "abc"}}, "limit", "request.not_integer",
+     "limit = 'abc' is not a whole number", "limit = 'abc' 不是整数"),
+    ("get", "/api/v1/uploads", {"params": {"limit": "0"}}, "limit", "request.too_small",
+     "limit = 0 is below 1, the smallest allowed value", "limit = 0 小于允许的最小值 1"),
+    ("get", "/api/v1/quarantine", {"params": {"limit": "99999"}}, "limit", "request.too_large",
+     "limit = 99999 is above 10000, the largest allowed value", "limit = 99999 大于允许的最大值 10000"),
+    ("get", "/api/v1/kpi", {"params": {"site": "x" * 300}}, "site", "request.text_too_long",
+     "site is longer than 200 characters", "site 超过 200 个字符"),
+    ("get", "/api/v1/programme/bulletin", {"params": {"format": "doc"}}, "format", "request.no_match",
+     "format = 'doc' does not match ^(html|md|pdf)$", "format = 'doc' 不符合格式 ^(html|md|pdf)$"),
+    ("post", "/api/v1/verify", {"json": {"indicator": "energy", "scope": "ENT001-S1", "baseline": ["2024-01-01",
+                                                                                                   "2024-02-01"],
+                                         "reporting": ["2024-02-01", "2024-03-01"], "confidence": "high"}},
+     "confidence", "request.not_number", "confidence = 'high' is not a number", "confidence = 'high' 不是数字"),
+    ("post", "/api/v1/auth/login", {"json": {"username": "usera"}}, "password", "request.missing",
+     "password is required", "缺少参数 password"),
+    ("post", "/api/v1/auth/login", {"content": b"{not json", "headers": {"content-type": "application/json"}},
+     "body", "request.bad_json", "the request body is not valid JSON", "请求体不是有效的 JSON"),
+])
+def test_validation_errors_are_structured_and_translated(srv, method, path, kw, field, code, en, zh):
+    """FastAPI's 422 texts were pydantic's English whatever the request asked for: each kind of error (bad enum,
+    bad integer, a bound, a length, a pattern, a number, a missing field, bad JSON) has a code and a message
+    naming the parameter and the rule, in the language of ?lang= or Accept-Language."""
+    client, tokens = srv
+    h = {**bearer(tokens["root"]), **kw.pop("headers", {})}
+    for how, lang, text in ((("params", {"lang": "zh"}), "zh", zh), (("headers", {"Accept-Language": "zh-CN"}), "zh",
+                                                                     zh), (None, "en", en)):
+        args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in kw.items()}
+        hh = dict(h)
+        if how and how[0] == "params":
+            args["params"] = {**args.get("params", {}), **how[1]}
+        elif how:
+            hh.update(how[1])
+        r = getattr(client, method)(path, headers=hh, **args)
+        e = err(r, 422)
+        assert (e["code"], e["message"], e["params"]) == ("request.invalid", text, {"fields": [field]}), (lang, e)
+        assert [(x["field"], x["code"], x["message"]) for x in e["errors"]] == [(field, code, text)]
+        assert e["errors"][0]["params"]["name"] == field if code != "request.bad_json" else True
+
+
+def test_bad_dates_are_structured_and_translated(srv):
+    """A date or time parameter of the API is text read by the stage: a bad one is a 400 with its code and a
+    translated message naming it (a date-typed parameter of pydantic gets request.not_date alike)."""
+    import datetime as dt
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from zhizao.server import invalid
+
+    client, tokens = srv
+    h = bearer(tokens["root"])
+    for lang, text in (("en", "start = 'yesterday' is not an ISO 8601 date or time stamp"),
+                       ("zh", "start = 'yesterday' 不是 ISO 8601 日期或时间戳")):
+        e = err(client.get("/api/v1/kpi", params={"start": "yesterday", "end": "2024-01-01", "lang": lang},
+                           headers=h), 400)
+        assert (e["code"], e["params"]["name"]) == ("server.bad_time", "start")
+        assert e["message"] == text
+    with pytest.raises(ValidationError) as info:
+        TypeAdapter(dt.date).validate_python("2024-02-30")
+    errors = [{**x, "loc": ("query", "as_of")} for x in info.value.errors()]
+    for lang, text in (("en", "as_of = '2024-02-30' is not a date (YYYY-MM-DD)"),
+                       ("zh", "as_of = '2024-02-30' 不是日期（YYYY-MM-DD）")):
+        a = invalid.answer(errors, lang)
+        assert (a["code"], a["message"], a["errors"][0]["code"]) == ("request.invalid", text, "request.not_date")
+
+
+def test_every_validation_message_has_both_languages_and_an_unknown_kind_keeps_the_frame():
+    from zhizao.i18n import translations
+    from zhizao.server import invalid
+
+    for kind, _limit in invalid.KINDS.values():
+        zh = translations("zh").gettext(kind.template)
+        assert zh != kind.template, kind.code
+        assert sorted(re.findall(r"%\(\w+\)s", zh)) == sorted(re.findall(r"%\(\w+\)s", kind.template)), kind.code
+    a = invalid.answer([{"type": "uuid_parsing", "loc": ("path", "key_id"), "msg": "Input should be a valid UUID",
+                         "input": "x"}], "zh")
+    assert a["message"] == "key_id 无效：Input should be a valid UUID" and a["errors"][0]["code"] == \
+        "request.invalid_value"
+    assert invalid.field_name(("body", "baseline", 1)) == "baseline[1]" and invalid.field_name(("body",)) == "body"

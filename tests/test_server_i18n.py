@@ -141,3 +141,46 @@ def _main_text(r) -> str:
     import re
 
     return re.sub(r"\s+", " ", r.text.split("<main>")[1].split("</main>")[0])
+
+
+def test_no_page_of_the_dashboard_is_named_like_a_level_of_the_hierarchy():
+    """"工厂" named both the Plant page and the site level, so a breadcrumb "工厂 › 工厂 ENT001-S1" read as one
+    thing twice; the page is 生产看板 (docs/glossary.md), and no page's name is a level's name in either
+    language."""
+    from zhizao.i18n import translations
+    from zhizao.server.pages import NAV
+    from zhizao.server.views import LEVEL_LABELS, Page
+
+    for lang in ("zh", "en"):
+        pg = Page(lang)
+        levels = {pg.level(lv) for lv in LEVEL_LABELS}
+        pages = {translations(lang).gettext(label) for _k, _h, label in NAV}
+        pages |= {translations(lang).gettext(m) for m in ("Plant view", "Back to the plant view")}
+        assert not levels & pages, (lang, levels & pages)
+    zh = translations("zh").gettext
+    assert Page("zh").level("site") == "工厂"
+    assert zh("Plant") == zh("Plant view") == "生产看板" and zh("Back to the plant view") == "返回生产看板"
+    glossary = (Path(__file__).resolve().parent.parent / "docs" / "glossary.md").read_text(encoding="utf-8")
+    assert "| site | 工厂 |" in glossary and "| 生产看板 |" in glossary
+
+
+@pytest.mark.parametrize("period,label", [("day", r"\d{4}-\d\d-\d\d"), ("week", r"\d{4}-\d\d-\d\d"),
+                                          ("month", r"\d{4}-\d\d")])
+def test_the_entity_pages_time_axes_have_the_periods_format(tmp_path, period, label):
+    """Every chart of an entity's page with a time axis (OEE trend, energy) is labelled by the period's format
+    in Chinese, never Vega's default ("周六 05", "03 上午")."""
+    from test_server_support import SITE_A
+
+    client = make_client(clone(tmp_path / "s.duckdb"))
+    try:
+        root = bearer(login(client, "root"))
+        for name in ("trend-oee", "trend-energy"):
+            r = client.get(f"/plant/site/{SITE_A}/chart/{name}.svg?period={period}&lang=zh", headers=root)
+            assert r.status_code == 200, (name, r.text[:300])
+            texts = [re.sub(r"<[^>]+>", "", t).strip() for t in re.findall(r"<text[^>]*>(.*?)</text>", r.text, re.S)]
+            assert not [t for t in texts if re.search(r"周[一二三四五六日]|上午|下午", t)], (name, texts)
+            dates = [t for t in texts if re.fullmatch(label, t)]
+            other_times = [t for t in texts if re.fullmatch(r"[\d :-]*\d-\d[\d :-]*", t) and t not in dates]
+            assert len(set(dates)) >= 2 and not other_times, (name, period, texts)
+    finally:
+        client.app.state.server.close()

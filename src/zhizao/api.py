@@ -105,7 +105,7 @@ def _isoformat(t: pd.DatetimeIndex) -> list[str]:
     return [b + fmt[o] for b, o in zip(body.tolist(), offset.tolist())]
 
 
-def _present(df: pd.DataFrame) -> pd.DataFrame:
+def present(df: pd.DataFrame) -> pd.DataFrame:
     """Periods as ISO 8601 strings with the plant's offset (column ``tz`` dropped)."""
     tz = df["tz"]
     out = df.drop(columns=["tz"])  # a new frame; with copy-on-write its columns are not copied
@@ -411,7 +411,7 @@ class Workspace:
         """
         el = self.elements(level, period, start, end)
         k = compute_kpis(el, kpis)
-        out = _present(pd.concat([el, k], axis=1))
+        out = present(pd.concat([el, k], axis=1))
         return pa.Table.from_pandas(out, preserve_index=False) if as_arrow else out
 
     def losses(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
@@ -420,7 +420,7 @@ class Workspace:
         col = LEVEL_ID_COLUMN[level]
         w = loss_waterfall(el)
         six = six_big_losses(el).add_prefix("six_")
-        return _present(pd.concat([el[[col, "tz", "period_start", "period_end"]], w, six], axis=1))
+        return present(pd.concat([el[[col, "tz", "period_start", "period_end"]], w, six], axis=1))
 
     def stop_reasons(self, level: str = "site", period: str = "all", start=None, end=None) -> pd.DataFrame:
         """Loss seconds inside planned busy time by category and reason, largest first (for a Pareto)."""
@@ -447,7 +447,7 @@ class Workspace:
         if flags is not None and len(flags):
             eq = self.con.execute("SELECT equipment_id, work_center, area, site, enterprise FROM equipment").df()
             flags = flag_entities(flags, eq, col)
-        return _present(data_quality(rows, col, flags))
+        return present(data_quality(rows, col, flags))
 
     def capability(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
         """Cm, Cmk, Cp, Cpk (ISO 22400-2 KPIs 19-22) per entity, characteristic and period
@@ -459,7 +459,7 @@ class Workspace:
                                 WHERE value IS NOT NULL AND equipment_id IS NOT NULL""").df()
         if not m.empty:
             m["ts"] = pd.to_datetime(m["ts"], utc=True)
-        return _present(capability(m, buckets, level))
+        return present(capability(m, buckets, level))
 
     def catalogue(self) -> pd.DataFrame:
         """Every ISO 22400-2 KPI with its formula and whether this store's data can give it."""

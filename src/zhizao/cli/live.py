@@ -35,6 +35,8 @@ KPI_LEVEL = typer.Option("equipment", "--kpi-level", help="equipment|work_center
 STATUS = typer.Option(None, "--status", help="JSON file with the listener's counters, replaced after each batch")
 DURATION = typer.Option(0.0, "--duration", min=0.0, help="stop after N seconds (0: run until SIGTERM/Ctrl-C)")
 QUIET = typer.Option(False, "--quiet", "-q", help="no progress lines")
+#: Seconds between two progress lines of ``simulate-live`` (and of ``simulate --live``).
+PROGRESS_EVERY = 10.0
 THREADS = typer.Option(1, "--threads", min=1, help="DuckDB threads of the store (1: least CPU per record; "
                                                    "the broker and the publishers need the other cores)")
 
@@ -311,6 +313,21 @@ def simulate_live(
     _main.check_date(start, "--start")
     tables = simulate_plant(machines=machines, days=days, seed=seed, start=start or today(timezone),
                             timezone=timezone, holidays=[])
+    every = PROGRESS_EVERY
+
+    def say(line: str) -> None:
+        if not quiet:
+            _main.err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def when(p: dict) -> str:
+        return p["simulated"].tz_convert(timezone).strftime("%Y-%m-%d %H:%M:%S%z")
+
+    def mqtt_progress(p: dict) -> None:
+        say(f"zhizao: {p['messages']} messages, {p['records']} records published in the last {every:g} s; "
+            f"simulated time {when(p)}")
+
+    def opcua_progress(p: dict) -> None:
+        say(f"zhizao: {p['writes']} node writes in the last {every:g} s; simulated time {when(p)}")
     stop = threading.Event()
     old = {s: signal.signal(s, lambda *a: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -322,16 +339,13 @@ def simulate_live(
             if not pub.wait_connected(30):
                 pub.close()
                 _fail(NO_BROKER, host=host, port=port)
-            if not quiet:
-                print(f"zhizao: playing {machines} simulated machines to {host}:{port} at speed {speed:g}",
-                      file=sys.stderr, flush=True)
+            say(f"zhizao: playing {machines} simulated machines to {host}:{port} at speed {speed:g}")
             res = play_mqtt(tables, pub, speed=speed, prefix=prefix, records_per_message=records_per_message,
-                            backlog=backlog, duration=duration or None, stop=stop)
+                            backlog=backlog, duration=duration or None, stop=stop, on_progress=mqtt_progress,
+                            progress_every=every)
             pub.flush(60)
             pub.close()
-            if not quiet:
-                print(f"zhizao: published {res['records']} records in {res['messages']} messages",
-                      file=sys.stderr)
+            say(f"zhizao: published {res['records']} records in {res['messages']} messages")
         else:
             check_endpoint(endpoint)
             logging.getLogger("asyncua").setLevel(logging.ERROR)
@@ -342,14 +356,12 @@ def simulate_live(
 
                     nodes_out.write_text("# nodes of zhizao's plant simulator (SIMULATED data)\n" + yaml.safe_dump(
                         nodes_document(tables, server.ns), sort_keys=False, allow_unicode=True), encoding="utf-8")
-                if not quiet:
-                    print(f"zhizao: serving {machines} simulated machines at {endpoint} at speed {speed:g}",
-                          file=sys.stderr, flush=True)
-                res = play_opcua(tables, server, speed=speed, duration=duration or None, stop=stop)
+                say(f"zhizao: serving {machines} simulated machines at {endpoint} at speed {speed:g}")
+                res = play_opcua(tables, server, speed=speed, duration=duration or None, stop=stop,
+                                 on_progress=opcua_progress, progress_every=every)
             finally:
                 server.stop()
-            if not quiet:
-                print(f"zhizao: {res['writes']} node writes", file=sys.stderr)
+            say(f"zhizao: {res['writes']} node writes")
     finally:
         for s, h in old.items():
             signal.signal(s, h)

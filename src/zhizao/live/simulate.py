@@ -24,6 +24,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,6 +124,23 @@ def plan_mqtt(tables: dict[str, pd.DataFrame], prefix: str = DEFAULT_PREFIX) -> 
     return Plan(static, t[order], [topics[i] for i in order], [recs[i] for i in order], lo, hi)
 
 
+class _Progress:
+    """Calls ``fn`` every ``every`` wall-clock seconds with the counters' increase since its previous call."""
+
+    def __init__(self, fn: Callable[[dict], None] | None, every: float, clock: Clock):
+        self.fn, self.every, self.clock = fn, every, clock
+        self.next = time.time() + every
+        self.last: dict[str, int] = {}
+
+    def tick(self, **counters: int) -> None:
+        if self.fn is None or time.time() < self.next:
+            return
+        self.next = time.time() + self.every
+        d = {k: v - self.last.get(k, 0) for k, v in counters.items()}
+        self.last = dict(counters)
+        self.fn({**d, "simulated": pd.Timestamp(self.clock.now_ms(), unit="ms", tz="UTC")})
+
+
 class Clock:
     """Simulated time: ``speed`` times the wall clock, from ``sim0`` at wall time ``wall0``."""
 
@@ -146,7 +164,8 @@ def sim_start(plan_start_ms: int, now_ms: int | None = None) -> int:
 
 def play_mqtt(tables: dict[str, pd.DataFrame], publisher, *, speed: float = 1.0, prefix: str = DEFAULT_PREFIX,
               records_per_message: int = 50, backlog: bool = True, duration: float | None = None,
-              stop: threading.Event | None = None, tick: float = 0.05) -> dict:
+              stop: threading.Event | None = None, tick: float = 0.05,
+              on_progress: Callable[[dict], None] | None = None, progress_every: float = 10.0) -> dict:
     """Publish a simulated plant's records as they fall due.
 
     Parameters
@@ -162,6 +181,9 @@ def play_mqtt(tables: dict[str, pd.DataFrame], publisher, *, speed: float = 1.0,
         Send records due before the present at once (else skip them).
     duration : float, optional
         Stop after this many wall-clock seconds (default: at the end of the simulated range).
+    on_progress : callable, optional
+        Called every ``progress_every`` wall-clock seconds with ``{"messages", "records"}`` published since the
+        previous call and ``"simulated"``, the simulated time (a UTC :class:`pandas.Timestamp`).
 
     Returns
     -------
@@ -182,9 +204,11 @@ def play_mqtt(tables: dict[str, pd.DataFrame], publisher, *, speed: float = 1.0,
         i = int(np.searchsorted(plan.times, clock.sim0, "left"))
     t_end = time.time() + duration if duration else None
     n = len(plan.times)
+    progress = _Progress(on_progress, progress_every, clock)
     while i < n and not stop.is_set():
         if t_end and time.time() >= t_end:
             break
+        progress.tick(messages=n_msg, records=n_rec)
         now = clock.now_ms()
         j = int(np.searchsorted(plan.times, now, "right"))
         if j > i:
@@ -339,8 +363,10 @@ class SimOpcUaServer:
 
 
 def play_opcua(tables: dict[str, pd.DataFrame], server: SimOpcUaServer, *, speed: float = 1.0,
-               duration: float | None = None, stop: threading.Event | None = None, tick: float = 0.05) -> dict:
-    """Write the simulated machines' values to ``server`` as they fall due (see :func:`play_mqtt`).
+               duration: float | None = None, stop: threading.Event | None = None, tick: float = 0.05,
+               on_progress: Callable[[dict], None] | None = None, progress_every: float = 10.0) -> dict:
+    """Write the simulated machines' values to ``server`` as they fall due (see :func:`play_mqtt`;
+    ``on_progress`` is given ``{"writes", "simulated"}``).
 
     OPC UA has no history here: the nodes start from their values at the present (the latest value due
     before it), then change as the simulated time passes.
@@ -358,9 +384,12 @@ def play_opcua(tables: dict[str, pd.DataFrame], server: SimOpcUaServer, *, speed
     n = len(t)
     writes = len(latest)
     t_end = time.time() + duration if duration else None
+    progress = _Progress(on_progress, progress_every, clock)
+    progress.last = {"writes": writes}
     while i < n and not stop.is_set():
         if t_end and time.time() >= t_end:
             break
+        progress.tick(writes=writes)
         j = int(np.searchsorted(t, clock.now_ms(), "right"))
         if j > i:
             server.write([(int(t[k]), ev[k]) for k in range(i, j)])

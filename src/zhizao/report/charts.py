@@ -24,6 +24,30 @@ FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaH
 FLUID = 'style="max-width:100%;height:auto" '
 COLORS = {"total": "#4c78a8", "loss": "#e45756", "other": "#bab0ac", "line": "#f58518"}
 _ids = itertools.count(1)
+#: Label format of a time axis per period of its points (d3 time format; the axis' scale is UTC, so a point's
+#: ``date``, its local date or time written without offset, is labelled as written). Explicit, so no locale's
+#: default multi-format ("周六 05", "03 上午") appears: the same digits in every language. (Vega-Lite drops a
+#: format given with ``formatType="utc"``; the UTC scale alone makes it a UTC format.)
+TIME_FORMATS = {"hour": "%m-%d %H:%M", "shift": "%m-%d %H:%M", "day": "%Y-%m-%d", "week": "%Y-%m-%d",
+                "month": "%Y-%m", "all": "%Y-%m-%d"}
+#: Smallest step between two ticks of a time axis per period [ms]: no tick between two periods' starts.
+TIME_STEPS = {"hour": 3_600_000, "shift": 3_600_000, "day": 86_400_000, "week": 7 * 86_400_000,
+              "month": 28 * 86_400_000, "all": 86_400_000}
+
+
+def time_axis(period: str = "day") -> alt.Axis:
+    """The x axis of a time series of ``period`` points: labels in :data:`TIME_FORMATS`, ticks at least one
+    period apart (:data:`TIME_STEPS`).
+
+    Raises
+    ------
+    ValueError
+        For a period without a format.
+    """
+    if period not in TIME_FORMATS:
+        raise ValueError(f"no time format for period {period!r}; one of {', '.join(TIME_FORMATS)}")
+    return alt.Axis(labelAngle=0, tickCount=8, format=TIME_FORMATS[period],
+                    tickMinStep=TIME_STEPS[period])
 
 
 def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
@@ -104,8 +128,8 @@ def pareto(df: pd.DataFrame, title: str, y_title: str, cum_title: str) -> alt.La
 
 
 def lines(df: pd.DataFrame, title: str, y_title: str, series_title: str, percent: bool = True,
-          time_title: str | None = None) -> alt.Chart:
-    """Daily (or weekly) series as lines with points.
+          time_title: str | None = None, period: str = "day") -> alt.Chart:
+    """Series of one value per period (hour, day, week, month) as lines with points.
 
     Parameters
     ----------
@@ -117,28 +141,32 @@ def lines(df: pd.DataFrame, title: str, y_title: str, series_title: str, percent
         Format the y axis as percent.
     time_title : str, optional
         X axis title.
+    period : str
+        Period of the points: the time axis' label format (:func:`time_axis`). For hours, ``date`` is the local
+        ``YYYY-MM-DDTHH:MM`` without offset.
     """
     point = alt.OverlayMarkDef(size=16) if df["date"].nunique() <= 60 else False
     return alt.Chart(df, title=title).mark_line(point=point, strokeWidth=1.5).encode(
-        x=alt.X("date:T", title=time_title, scale=alt.Scale(type="utc"),
-                axis=alt.Axis(labelAngle=0, tickCount=8)),
+        x=alt.X("date:T", title=time_title, scale=alt.Scale(type="utc"), axis=time_axis(period)),
         y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=".1~%" if percent else ",~r"),
                 scale=alt.Scale(zero=False)),
         color=alt.Color("series:N", title=series_title, sort=None),
     ).properties(width=WIDTH, height=HEIGHT)
 
 
-def bars(df: pd.DataFrame, title: str, y_title: str, time_title: str | None = None) -> alt.Chart:
-    """Daily (or weekly) totals as bars, each spanning its period.
+def bars(df: pd.DataFrame, title: str, y_title: str, time_title: str | None = None, period: str = "day"
+         ) -> alt.Chart:
+    """Totals per period (hour, day, week, month) as bars, each spanning its period.
 
     Parameters
     ----------
     df : pandas.DataFrame
         ``date`` and ``date_end`` (``YYYY-MM-DD``, local start and end of the period) and ``value``.
+    period : str
+        Period of the bars: the time axis' label format (:func:`time_axis`).
     """
     return alt.Chart(df, title=title).mark_bar(color=COLORS["total"], stroke="white", strokeWidth=0.5).encode(
-        x=alt.X("date:T", title=time_title, scale=alt.Scale(type="utc"),
-                axis=alt.Axis(labelAngle=0, tickCount=8)),
+        x=alt.X("date:T", title=time_title, scale=alt.Scale(type="utc"), axis=time_axis(period)),
         x2="date_end:T",
         y=alt.Y("value:Q", title=y_title), y2=alt.datum(0),
     ).properties(width=WIDTH, height=HEIGHT * 0.8)

@@ -276,6 +276,10 @@ class _Report:
     def time_title(self) -> str:
         return self._("Week") if self.daily[1] == "week" else self._("Date")
 
+    def time_axis(self) -> dict:
+        """Keywords of a time series chart: its axis title and the period of its points."""
+        return {"time_title": self.time_title(), "period": self.daily[1]}
+
     def summary_table(self, level: str, df: pd.DataFrame, cols: list[tuple[str, str, str]]) -> dict:
         """One row per entity of ``df``; cols: (column, header, kind in pct/num/hours/sig)."""
         col = LEVEL_ID_COLUMN[level]
@@ -478,7 +482,7 @@ class _Report:
 
         def draw(g):
             return [charts.lines(self.series(g, names), _("OEE and its factors"), _("Value"), _("KPI"),
-                                 time_title=self.time_title())]
+                                 **self.time_axis())]
         return self.daily_section(lambda d: d[list(names)].notna().any(axis=1), draw)
 
     def sec_energy(self) -> list[dict]:
@@ -486,14 +490,14 @@ class _Report:
 
         def draw(g):
             dates = g[["date", "date_end"]]
-            parts = [charts.bars(dates.assign(value=g["energy_kwh"]), _("Energy use"), _("kWh"), self.time_title()),
+            parts = [charts.bars(dates.assign(value=g["energy_kwh"]), _("Energy use"), _("kWh"), **self.time_axis()),
                      charts.bars(dates.assign(value=g["energy_kgce"]), _("Energy use in coal equivalent"),
-                                 _("kgce"), self.time_title())]
+                                 _("kgce"), **self.time_axis())]
             for k, unit in (("comprehensive_energy_consumption", _("kgce/unit")),
                             ("energy_per_good_unit", _("kWh/unit"))):
                 if g[k].notna().any():
                     parts.append(charts.lines(self.series(g, [k]), _(KPI_NAMES[k]), unit, _("KPI"),
-                                              percent=False, time_title=self.time_title()))
+                                              percent=False, **self.time_axis()))
             return [charts.stack(*parts)]
         summary = [("energy_kwh", _("Energy [kWh]"), "num"), ("energy_kgce", _("Energy [kgce]"), "num"),
                    ("pq", _("PQ"), "num"),
@@ -508,9 +512,9 @@ class _Report:
         def draw(g):
             return [charts.stack(
                 charts.lines(self.series(g, ["first_pass_yield"]), _("First pass yield"), _("Value"), _("KPI"),
-                             time_title=self.time_title()),
+                             **self.time_axis()),
                 charts.lines(self.series(g, ["defect_rate"]), _("Defect rate"), _("Value"), _("KPI"),
-                             time_title=self.time_title()))]
+                             **self.time_axis()))]
         summary = [("ip", _("Inspected units (IP)"), "num"), ("gp", _("Passed first time (GP)"), "num"),
                    ("defects", _("Defective units"), "num"), ("first_pass_yield", _("First pass yield"), "pct"),
                    ("defect_rate", _("Defect rate"), "pct")]
@@ -521,7 +525,7 @@ class _Report:
 
         def draw(g):
             return [charts.lines(self.series(g, ["worker_efficiency", "labour_productivity"]),
-                                 _("Labour"), _("Value"), _("KPI"), time_title=self.time_title())]
+                                 _("Labour"), _("Value"), _("KPI"), **self.time_axis())]
         summary = [("apat", _("Attendance [h] (APAT)"), "num1"), ("apwt", _("Work [h] (APWT)"), "num1"),
                    ("earned_hours", _("Earned standard hours [h]"), "num1"),
                    ("worker_efficiency", _("Worker efficiency"), "pct"),

@@ -42,7 +42,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from zhizao.api import reading_end
+from zhizao.api import present, reading_end
 from zhizao.ingest.load import IngestError, read_sql
 from zhizao.ingest.mapping import ALIASES, Mapping, default_mapping
 from zhizao.kpi.kpis import KPI_NAMES
@@ -552,7 +552,9 @@ class TenantView:
     def elements(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
-        df = self._stage("elements", lambda *a: self.ws.elements(*a), level, period, start, end, deps=DATA)
+        # time stamps with the row's offset, as every other table of the KPI stage (the engine's are UTC)
+        df = self._stage("elements", lambda *a: present(self.ws.elements(*a)), level, period, start, end,
+                         deps=DATA)
         return self.filter(df, level, ids, within)
 
     def losses(self, level="site", period="all", start=None, end=None, ids=None, within=None):

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhizao.messages import define
-from zhizao.server import api, programme_api, programme_web, web
+from zhizao.server import api, invalid, programme_api, programme_web, web
 from zhizao.server.access import TenantView, admin_access, enterprise_access
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
@@ -357,15 +357,10 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        errors = []
-        for e in exc.errors():
-            loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
-            errors.append({"field": loc, "message": str(e.get("msg", ""))})
-        msg = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors) \
-            or "invalid request"
+        # pydantic's texts are English only: each kind of error has a message of its own (zhizao.server.invalid)
         if _wants_html(request):
-            return web.error_page(request, 422, msg)
-        return JSONResponse(body(422, "invalid_request", msg, errors=errors), status_code=422)
+            return web.error_page(request, 422, invalid.answer(exc.errors(), web.lang_of(request)[0])["message"])
+        return JSONResponse({"error": invalid.answer(exc.errors(), _api_lang(request))}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

@@ -18,8 +18,9 @@ import pandas as pd
 from markupsafe import Markup
 
 from zhizao.i18n import N_, NULL, Formatter, translations
+from zhizao.kpi.buckets import ReadingTime, utc_ms
 from zhizao.kpi.kpis import null_reason_messages
-from zhizao.messages import define
+from zhizao.messages import DAY, define
 from zhizao.portfolio import vocabulary as vocab
 from zhizao.portfolio.bulletin import (
     BASIS_LABELS,
@@ -41,7 +42,7 @@ from zhizao.report.summaries import (
 )
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 from zhizao.server.access import EQUIPMENT
-from zhizao.server.errors import ApiError, NotFound
+from zhizao.server.errors import ApiError, BadRequest, NotFound
 from zhizao.server.store import LRU
 
 log = logging.getLogger("zhizao.server")
@@ -49,6 +50,7 @@ NO_ENTITY = define("server.no_entity", "No such entity, or you may not see it: %
 NO_ENTITY_DATA = define("server.no_entity_data", "No data for %(level)s %(id)s in this range.")
 #: The level names as messages (parameters of other messages).
 LEVEL_MESSAGES = {lv: define(f"server.level_{lv}", label)() for lv, label in LEVEL_LABELS.items()}
+DAYS_ORDER = define("server.days_order", "the last day %(to)s is before the first day %(start)s")
 _SVG = LRU(512)
 
 #: Drill-down: the level shown below each level.
@@ -349,9 +351,77 @@ def kpi_table(pg: Page, df: pd.DataFrame, level: str, link: bool, q: dict) -> di
 
 
 # -- plant view
+def _day(value) -> dt.date | None:
+    """The date of a form's ``YYYY-MM-DD`` field, else None (a time stamp, or text the KPI stage refuses)."""
+    if not isinstance(value, str) or len(value.strip()) != 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def _days(q: dict) -> tuple[dt.date | None, dt.date | None]:
+    """The From and To days of a page's form (None where a field holds no plain date); To not before From."""
+    a, b = _day(q.get("from")), _day(q.get("to"))
+    if a is not None and b is not None and b < a:
+        raise BadRequest(DAYS_ORDER, to=DAY(date=b.isoformat()), start=DAY(date=a.isoformat()))
+    return a, b
+
+
+def local_days(q: dict) -> tuple:
+    """(start, end) for a stage whose bounds are naive local times (recognition's) from a page's
+    From and To fields: both days inclusive, so To is the day after the last (``[from, to + 1 day)``)."""
+    _a, b = _days(q)
+    return q.get("from"), (b + dt.timedelta(days=1)).isoformat() if b is not None else q.get("to")
+
+
+def _zone(view, level: str | None = None, eid: str | None = None) -> str:
+    """The time zone of an entity's equipment (of all the equipment the principal sees without ``eid``): the
+    most frequent one, UTC without equipment."""
+    eq = view.equipment()
+    if eid is not None and level is not None and len(eq):
+        eq = eq[(eq[LEVEL_ID_COLUMN[level]] == eid).fillna(False).astype(bool).to_numpy()]
+    if "timezone" not in eq or not eq["timezone"].notna().any():
+        return "UTC"
+    counts = eq["timezone"].dropna().astype(str).value_counts()
+    return str(sorted(counts.index, key=lambda z: (-counts[z], z))[0])
+
+
+def page_range(view, q: dict, level: str | None = None, eid: str | None = None) -> tuple:
+    """(start, end) of the KPI stage for a page's From and To fields: both days inclusive, in the entity's
+    time zone. "2026-12-05" to "2026-12-05" is that whole local day ``[2026-12-05T00:00+08:00,
+    2026-12-06T00:00+08:00)``, as the page's heading shows it ("2026年12月5日至2026年12月5日"); a last day still
+    running ends at the current minute (:class:`zhizao.kpi.buckets.ReadingTime`). A field holding a
+    time stamp is passed as it is (an instant; To exclusive); an unreadable one too (the stage refuses it).
+
+    Raises
+    ------
+    BadRequest
+        When To is a day before From.
+    """
+    start, end = q.get("from"), q.get("to")
+    a, b = _days(q)
+    if a is None and b is None:
+        return start, end
+    tz = _zone(view, level, eid)
+
+    def midnight(d: dt.date) -> str:
+        return pd.Timestamp(d).tz_localize(tz, ambiguous=False, nonexistent="shift_forward").isoformat()
+    first = midnight(a) if a is not None else None
+    start = first if first is not None else start
+    if b is not None:
+        end = midnight(b + dt.timedelta(days=1))
+        # a last day still running ends now: the rest of it has not happened (as the default range, read now)
+        now = ReadingTime.now()
+        if first is not None and utc_ms(first) < now.ms < utc_ms(end):
+            end = pd.Timestamp(now.ms * 1_000_000, tz="UTC").tz_convert(tz).isoformat()
+    return start, end
+
+
 def plant_home(view, pg: Page, q: dict) -> dict:
     """The landing page: the highest level the principal may see, one row per entity."""
-    start, end = q.get("from"), q.get("to")
+    start, end = page_range(view, q)
     for level in ("site", "area", "work_center", "equipment"):
         if level not in view.access.levels:
             continue
@@ -384,11 +454,11 @@ def _hierarchy(view, level: str, eid: str) -> list[dict]:
 def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     """An entity's page: KPI cards, children, waterfall, Paretos, trends, energy, data quality."""
     _ = pg._
-    start, end = q.get("from"), q.get("to")
     view.require_level(level)
     known = view.equipment_table[LEVEL_ID_COLUMN[level]]
     if not view.scope_visible(eid) or not (known == eid).any():  # unknown and another's: the same answer
         raise NotFound(NO_ENTITY, id=eid)
+    start, end = page_range(view, q, level, eid)
     total = view.kpi(level, "all", start, end, ids=[eid])
     if total.empty:
         raise NotFound(NO_ENTITY_DATA, level=LEVEL_MESSAGES[level], id=eid)
@@ -436,7 +506,8 @@ def plant_chart(view, pg: Page, level: str, eid: str, q: dict, name: str) -> str
         return None
     pg.want = name
     section = globals()[CHART_SECTIONS[name]]
-    args = (view, pg, level, eid, q.get("from"), q.get("to"))
+    start, end = page_range(view, q, level, eid)
+    args = (view, pg, level, eid, start, end)
     section(*args, q.get("period")) if section is _trends else section(*args)
     if pg.found is None:
         return None
@@ -515,16 +586,17 @@ def _trends(view, pg: Page, level, eid, start, end, period=None) -> dict:
     if has.any():
         g = df[has.to_numpy()]
         out["oee"] = pg.chart("trend-oee", lambda: charts.lines(_series(pg, g, names), _("OEE and its factors"),
-                                                                _("Value"), _("KPI"), time_title=time_title))
+                                                                _("Value"), _("KPI"), time_title=time_title,
+                                                                period=period))
     if df["energy_kwh"].notna().any():
         g = df[df["energy_kwh"].notna().to_numpy()]
         parts = [charts.bars(g[["date", "date_end"]].assign(value=g["energy_kwh"]), _("Energy use"), _("kWh"),
-                             time_title)]
+                             time_title, period=period)]
         for k, unit in (("comprehensive_energy_consumption", _("kgce/unit")), ("energy_per_good_unit",
                                                                                _("kWh/unit"))):
             if g[k].notna().any():
                 parts.append(charts.lines(_series(pg, g, [k]), _(KPI_NAMES[k]), unit, _("KPI"), percent=False,
-                                          time_title=time_title))
+                                          time_title=time_title, period=period))
         out["energy"] = pg.chart("trend-energy", lambda: charts.stack(*parts))
     return out
 
@@ -781,7 +853,7 @@ def recognition(view, pg: Page, q: dict) -> dict:
     if not q.get("enterprise"):
         return ctx
     des = q.get("designation") or "digital_workshop"
-    df = view.recognition(q["enterprise"], des, q.get("from"), q.get("to"), q.get("scope") or None)
+    df = view.recognition(q["enterprise"], des, *local_days(q), q.get("scope") or None)
     rows = []
     for _i, r in df.iterrows():
         thr, val, op = r["threshold"], r["value"], r["operator"] or ""
