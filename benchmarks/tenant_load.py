@@ -68,7 +68,8 @@ STALE = re.compile(rb'data-stale="1" data-as-of="([0-9.]+)"')
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
-def build_store(work: Path, enterprises: int, tenants: int, clients: int, seed: int) -> tuple[Path, dict]:
+def build_store(work: Path, enterprises: int, tenants: int, clients: int, seed: int, machines_per_project: int = 2
+                ) -> tuple[Path, dict]:
     import pandas as pd
 
     import zhizao
@@ -77,7 +78,7 @@ def build_store(work: Path, enterprises: int, tenants: int, clients: int, seed: 
 
     t = time.perf_counter()
     tabs = simulate_programme(n_projects=2 * enterprises, n_enterprises=enterprises, seed=seed, months_before=6,
-                              months_after=6, machines_per_project=2)
+                              months_after=6, machines_per_project=machines_per_project)
     paths = write_programme(tabs, work / "programme")
     db = work / "store.duckdb"
     records = {}
