@@ -11,7 +11,7 @@ import re
 import pytest
 
 import zhizao
-from test_server_support import PASSWORD, all_routes, clone, make_client
+from test_server_support import PASSWORD, A, all_routes, clone, make_client
 
 pytest.importorskip("fastapi")
 
@@ -314,3 +314,32 @@ def test_register_pages_show_the_investment_in_10k_yuan_on_chinese_pages(srv):
     assert "总投资（元）" not in zh.split("<form")[0]
     en = ana.get("/register/projects/P0001?lang=en").text
     assert f"{inv:,.0f}" in en  # English pages: yuan, as stored
+
+
+def test_the_maturity_page_says_in_words_why_it_cannot_score_yet(srv):
+    """The page showed the model file's note with its YAML keys ("在 requirements 中逐条填写（id、zh、en、clause、
+    weight）") to every reader; an enterprise reads why in words, the programme office also where to enter them."""
+    from zhizao.i18n import translations
+    from zhizao.server.programme_views import MODEL_FILE, REQUIREMENTS_MISSING, REQUIREMENTS_WHERE
+
+    for lang in ("zh", "en"):
+        tr = translations(lang)
+
+        def note(user, lang=lang):
+            html = srv[user].get(f"/maturity/{A}", params={"lang": lang}).text
+            m = re.search(r'<p class="note" id="requirements-note">(.*?)</p>', html, re.S)
+            assert m, html[:300]
+            return m.group(1)
+        enterprise, office = note("usera"), note("root")
+        assert enterprise == tr.gettext(REQUIREMENTS_MISSING)
+        assert office == tr.gettext(REQUIREMENTS_MISSING) + " " + tr.gettext(REQUIREMENTS_WHERE) % {"file": MODEL_FILE}
+        for text in (enterprise, office):
+            assert "requirements 中" not in text and "weight" not in text
+
+
+def test_actors_read_as_people_name_them():
+    from zhizao.server.views import Page
+
+    assert [Page("zh").who(a) for a in ("user:root", "key:k-1", "cli:ops", "system", None)] == [
+        "root", "API 密钥 k-1", "ops（命令行）", "system", ""]
+    assert Page("en").who("key:k-1") == "API key k-1"

@@ -200,7 +200,7 @@ def history_table(pg: Page, h: pd.DataFrame) -> dict:
         changes = diff_text({k: tuple(v) for k, v in ch.items()},
                             lambda k, ent=e.entity, lab=label: pg._(lab[k]) if k in lab else display_label(pg, ent, k),
                             lambda k, v, ent=e.entity: _changed(pg, ent, k, v))
-        rows.append([cell(pg.datetime(e.changed_at)), cell(e.actor), cell(pg._(ACTION_LABELS.get(e.action,
+        rows.append([cell(pg.datetime(e.changed_at)), cell(pg.who(e.actor)), cell(pg._(ACTION_LABELS.get(e.action,
                                                                                                   e.action))),
                      cell(pg._(ENTITY_LABELS[e.entity]) if e.entity in ENTITY_LABELS else e.entity),
                      cell(e.record), cell(changes), cell(_text(e.reason)), cell(_text(e.source))])
@@ -233,7 +233,7 @@ def register_record(view, pg: Page, table: str, key: str, as_of: str | None) -> 
 
         extra["status"] = [{"status": show(pg, "projects", "status", h["status"]),
                             "date": pg.register_date(h["date"]) if h["date"] else NULL,
-                            "actor": h["actor"]} for h in status_history(view.read.con, key)]
+                            "actor": pg.who(h["actor"])} for h in status_history(view.read.con, key)]
         why = unverifiable(view.ws, [key]).get(key)
         extra["unverifiable"] = why.text(pg.lang) if why is not None else None
     return {"table_name": table, "label": pg._(TABLE_LABELS[table]), "key": key, "facts": facts,
@@ -429,6 +429,15 @@ def _acceptance(view, pg: Page, app: dict) -> dict:
 
 # -- capability maturity --------------------------------------------------------------------------------
 
+#: The maturity page without the model's requirement clauses: what an enterprise reads, and (the programme office
+#: only) where the clauses are entered; the model file's own note names its keys, for whoever edits it
+REQUIREMENTS_MISSING = N_("The requirement clauses of the maturity model have not been entered yet: the text of "
+                          "GB/T 39116-2020 is copyrighted, and the programme office enters it from the standard. "
+                          "Until then the questionnaire shows what the data give and cannot score the requirements.")
+REQUIREMENTS_WHERE = N_("How to enter them: docs/programme.md, section 3 (the model file %(file)s).")
+MODEL_FILE = "src/zhizao/portfolio/data/maturity/gbt39116-2020.yaml"
+
+
 def maturity_page(view, pg: Page, enterprise_id: str) -> dict:
     from zhizao.portfolio.maturity import LEVEL_NAMES, assessments, current_level, eligibility, questionnaire
 
@@ -439,7 +448,8 @@ def maturity_page(view, pg: Page, enterprise_id: str) -> dict:
     rows = [[cell(pg.register_date(r.assessed_on)), cell(r.source), num_cell(str(r.level)),
              num_cell(pg.f.num(r.score, 2) if r.score == r.score and r.score is not None else NULL),
              cell(pg._("report") if isinstance(r.report_file, str) else "",
-                   f"/evidence/{r.report_file}" if isinstance(r.report_file, str) else None), cell(r.recorded_by)]
+                   f"/evidence/{r.report_file}" if isinstance(r.report_file, str) else None),
+             cell(pg.who(r.recorded_by))]
             for r in hist.itertuples(index=False)]
     elig = []
     for d in ("demonstration_project", "demonstration_factory", "ladder_excellent"):
@@ -454,7 +464,8 @@ def maturity_page(view, pg: Page, enterprise_id: str) -> dict:
                         "rows": rows, "foot": None} if rows else None,
             "facts": [m.text(pg.lang) for m in q["facts"].get("basis", [])],
             "systems": q["systems"], "requirements": q["requirements"], "has_requirements": q["has_requirements"],
-            "note": q["requirements_note"].get(pg.lang) or q["requirements_note"].get("zh"),
+            "note": pg._(REQUIREMENTS_MISSING) + (" " + pg._(REQUIREMENTS_WHERE) % {"file": MODEL_FILE}
+                                                 if view.office else ""),
             "scores": [(v["code"], v[pg.lang] if pg.lang in v else v["zh"]) for v in q["scores"]],
             "eligibility": elig, "can_answer": _answers(view, enterprise_id), "office": view.office}
 

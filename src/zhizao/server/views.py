@@ -149,6 +149,10 @@ ROLE_LABELS = {"admin": N_("Administrator"), "analyst": N_("Programme analyst"),
                "enterprise": N_("Enterprise user"), "district": N_("District reviewer")}
 
 
+#: How the audit log's actors read on a page (``zhizao.portfolio.audit``): a user by name, the others by kind
+ACTOR_KINDS = {"key": N_("API key %(name)s"), "cli": N_("%(name)s (command line)")}
+
+
 class Page:
     """Display helpers of one language."""
 
@@ -160,6 +164,25 @@ class Page:
         self.chart_url = chart_url  # name -> URL of a chart of this page
         self.want = want  # the one chart asked for (chart requests)
         self.found = None
+
+
+    def who(self, actor) -> str:
+        """An actor of the audit log as people read it: ``user:NAME`` is NAME, ``key:ID`` "API key ID",
+        ``cli:NAME`` "NAME (command line)"; anything else as it is.
+
+        Examples
+        --------
+        >>> Page("zh").who("user:root"), Page("en").who("key:k1"), Page("en").who("cli:ops")
+        ('root', 'API key k1', 'ops (command line)')
+        """
+        if not isinstance(actor, str):
+            return ""
+        kind, _sep, name = actor.partition(":")
+        if kind == "user" and name:
+            return name
+        if kind in ACTOR_KINDS and name:
+            return self._(ACTOR_KINDS[kind]) % {"name": name}
+        return actor
 
     def chart(self, name: str, make):
         """A chart of the page: its URL on a page (drawn by its own request), or, when this request asks for
