@@ -49,3 +49,15 @@ def test_worked_example_rolls_up_to_the_site_unchanged(make_ws):
     s = ws.kpi(level="site", period="all").iloc[0]
     for name in ("availability", "effectiveness", "quality_ratio", "oee"):
         assert s[name] == pytest.approx(e[name], rel=1e-12)
+
+
+def test_equipment_load_ratio_from_the_capacity_and_the_shift(make_ws):
+    # KPI 30 from canonical tables: EPC = capacity [units/h] x POT [h]. The machine's capacity is its ideal rate,
+    # 60 units/min = 3,600 units/h; POT is the 480 min shift (breaks are inside POT), so EPC = 3,600 x 8 =
+    # 28,800 units and the load ratio is PQ / EPC = 19,271 / 28,800 = 0.66913.
+    tables = dict(TABLES, equipment=[dict(TABLES["equipment"][0], epc=3600.0)])
+    ws = make_ws(tables)
+    k = ws.kpi(period="all", start="2024-05-06T06:00:00Z", end="2024-05-06T14:00:00Z").iloc[0]
+    assert k["pot"] == 480 * 60 and k["epc"] == pytest.approx(28800.0, rel=1e-12)
+    assert k["equipment_load_ratio"] == pytest.approx(19271 / 28800, rel=1e-12)
+    assert round(k["equipment_load_ratio"], 4) == 0.6691

@@ -9,6 +9,14 @@ Reading (the standard leaves the estimators open): sigma is the sample standard 
 measurements of the group and period; s is the pooled within-subgroup standard deviation, with rational
 subgroups of one equipment, one characteristic and one clock hour, sqrt(sum (n_g - 1) s_g^2 / sum (n_g - 1)).
 Both come from sums (n, sum x, sum x^2 per subgroup), so they roll up without averaging indices.
+
+Units: the indices are dimensionless (limits, mean and standard deviations in the characteristic's unit).
+
+References
+----------
+ISO 22400-2:2014, clause 6, KPIs 19 (Cm), 20 (Cmk), 21 (Cp), 22 (Cpk); NIST/SEMATECH e-Handbook of Statistical
+Methods, 6.1.6 "What is process capability?" (Cp, Cpk); docs/reference/iso22400.md, "KPI index" (rows 19-22, with
+their tests in tests/test_capability.py) and "Sources".
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from zhizao.schema import LEVEL_ID_COLUMN
 
 
 def capability(measurements: pd.DataFrame, buckets: pd.DataFrame, level: str) -> pd.DataFrame:
-    """Cm, Cmk, Cp and Cpk per entity of ``level``, characteristic and period bucket.
+    """Cm, Cmk, Cp and Cpk (ISO 22400-2, clause 6, KPIs 19-22) per entity of ``level``, characteristic and
+    period bucket; formulas and estimators in the module docstring.
 
     Parameters
     ----------

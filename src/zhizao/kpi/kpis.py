@@ -6,7 +6,8 @@ reason in column ``null_reasons``. Nothing is capped or rounded: an effectivenes
 is flagged by :mod:`zhizao.kpi.quality`.
 
 Source: ISO 22400-2:2014, clause 6 (KPI descriptions); each formula is one pure, cited function of
-:mod:`zhizao.kpi.model` (docs/reference/iso22400.md, "KPI index", lists formula, clause, function and test).
+:mod:`zhizao.kpi.model` (docs/reference/iso22400.md, "KPI index", lists each KPI's formula, unit, clause,
+function, reference and test; tests/test_kpi_index.py keeps it complete).
 """
 
 from __future__ import annotations
@@ -318,6 +319,14 @@ def six_big_losses(elements: pd.DataFrame) -> pd.DataFrame:
 
 
 CAPABILITY_KPIS = {19: "cm", 20: "cmk", 21: "cp", 22: "cpk"}
+#: Formulas of KPIs 19-22 (s: short-term, within-hour standard deviation; sigma: long-term), computed by
+#: :func:`zhizao.kpi.capability.capability`.
+CAPABILITY_FORMULAS = {
+    "cm": "(USL - LSL) / (6 s)",
+    "cmk": "min(USL - mean, mean - LSL) / (3 s)",
+    "cp": "(USL - LSL) / (6 sigma)",
+    "cpk": "min(USL - mean, mean - LSL) / (3 sigma)",
+}
 
 
 def catalogue(elements: pd.DataFrame, has_measurements: bool = False) -> pd.DataFrame:
@@ -345,7 +354,7 @@ def catalogue(elements: pd.DataFrame, has_measurements: bool = False) -> pd.Data
         rows.append((k.number, k.name, k.formula, k.better,
                      "available" if not missing else f"unavailable: no data for {', '.join(missing)}"))
     for n, name in CAPABILITY_KPIS.items():
-        rows.append((n, name, "see zhizao.kpi.capability", "up",
+        rows.append((n, name, CAPABILITY_FORMULAS[name], "up",
                      "available" if has_measurements else "unavailable: no measured values with limits in quality"))
     for n, (name, lacking) in UNAVAILABLE.items():
         rows.append((n, name, "", "", f"unavailable: no data for {lacking}"))

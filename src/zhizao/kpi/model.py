@@ -12,7 +12,10 @@ References
 ----------
 .. [1] ISO 22400-2:2014, Automation systems and integration — Key performance indicators (KPIs) for
    manufacturing operations management — Part 2: Definitions and descriptions.
-.. [2] docs/reference/iso22400.md (this repository): the time model and the readings.
+.. [2] docs/reference/iso22400.md (this repository): the time model, the readings and the "KPI index" (each KPI's
+   formula, unit, clause, function, reference and test); its "Sources" list where each source is found.
+.. [3] Vorne Industries, "Calculating OEE" (https://www.oee.com/calculating-oee/): the worked example of the
+   doctests of availability, effectiveness, quality_ratio, oee and teep; "TEEP" (https://www.oee.com/teep/).
 """
 
 from __future__ import annotations
@@ -354,7 +357,8 @@ def availability(apt: ArrayLike, pbt: ArrayLike) -> NDArray[np.float64]:
 
     References
     ----------
-    ISO 22400-2:2014, clause 6, KPI 8; docs/reference/iso22400.md, "Full breakdown".
+    ISO 22400-2:2014, clause 6, KPI 8; docs/reference/iso22400.md, "Full breakdown";
+    Vorne Industries, "Calculating OEE", the worked example (docs/reference/iso22400.md, "Sources").
 
     Examples
     --------
@@ -377,7 +381,8 @@ def effectiveness(ideal_time: ArrayLike, apt: ArrayLike) -> NDArray[np.float64]:
 
     References
     ----------
-    ISO 22400-2:2014, clause 6, KPI 9; docs/reference/iso22400.md, "KPI index".
+    ISO 22400-2:2014, clause 6, KPI 9; docs/reference/iso22400.md, "KPI index";
+    Vorne Industries, "Calculating OEE", the worked example (docs/reference/iso22400.md, "Sources").
 
     Examples
     --------
@@ -392,7 +397,8 @@ def quality_ratio(gq: ArrayLike, pq: ArrayLike) -> NDArray[np.float64]:
 
     References
     ----------
-    ISO 22400-2:2014, clause 6, KPI 10; docs/reference/iso22400.md, "KPI index".
+    ISO 22400-2:2014, clause 6, KPI 10; docs/reference/iso22400.md, "KPI index";
+    Vorne Industries, "Calculating OEE", the worked example (docs/reference/iso22400.md, "Sources").
 
     Examples
     --------
@@ -483,7 +489,8 @@ def comprehensive_energy_consumption(energy_kgce: ArrayLike, pq: ArrayLike) -> N
 
     References
     ----------
-    ISO 22400-2:2014, clause 6, KPI 23; docs/reference/iso22400.md, "KPI index".
+    ISO 22400-2:2014, clause 6, KPI 23; docs/reference/iso22400.md, "KPI index"; GB/T 2589-2020 reference
+    factors: docs/reference/transformation.md, "Energy conversion to standard coal".
 
     Examples
     --------
@@ -575,6 +582,10 @@ def quality_ratio_time(ideal_good_time: ArrayLike, ideal_time: ArrayLike) -> NDA
     """Time-based quality ratio = sum PRI_i x GQ_i / sum PRI_i x PQ_i [fraction] (not an ISO number; differs
     from KPI 10 when products have different PRI; docs/reference/iso22400.md, "KPI index").
 
+    References
+    ----------
+    zhizao's own figure; PRI per product: docs/reference/iso22400.md, "Quantities".
+
     Examples
     --------
     >>> quality_ratio_time(90.0, 120.0).item()
@@ -586,6 +597,11 @@ def quality_ratio_time(ideal_good_time: ArrayLike, ideal_time: ArrayLike) -> NDA
 def defect_rate(defects: ArrayLike, ip: ArrayLike) -> NDArray[np.float64]:
     """Defect rate = failed / inspected units [fraction] (programme indicator; docs/reference/iso22400.md).
 
+    References
+    ----------
+    docs/reference/transformation.md, "The indicators" (defect rate, its second definition);
+    docs/reference/iso22400.md, "KPI index".
+
     Examples
     --------
     >>> defect_rate(3.0, 60.0).item()
@@ -595,7 +611,11 @@ def defect_rate(defects: ArrayLike, ip: ArrayLike) -> NDArray[np.float64]:
 
 
 def energy_per_good_unit(energy_kwh: ArrayLike, gq: ArrayLike) -> NDArray[np.float64]:
-    """Energy per good unit [kWh/unit] (docs/reference/iso22400.md, "KPI index").
+    """Energy per good unit = kWh / GQ [kWh/unit] (docs/reference/iso22400.md, "KPI index").
+
+    References
+    ----------
+    docs/reference/transformation.md, "The indicators" (unit energy consumption per good unit, there in kgce).
 
     Examples
     --------
@@ -606,7 +626,13 @@ def energy_per_good_unit(energy_kwh: ArrayLike, gq: ArrayLike) -> NDArray[np.flo
 
 
 def labour_productivity(earned_hours: ArrayLike, apat: ArrayLike) -> NDArray[np.float64]:
-    """Standard hours earned per attendance hour [fraction] (docs/reference/iso22400.md, "KPI index").
+    """Standard hours earned per attendance hour = earned hours / APAT [h/h] (docs/reference/iso22400.md,
+    "KPI index").
+
+    References
+    ----------
+    docs/reference/transformation.md, "The indicators" (production efficiency: standard hours earned per labour
+    hour).
 
     Examples
     --------
@@ -618,6 +644,11 @@ def labour_productivity(earned_hours: ArrayLike, apat: ArrayLike) -> NDArray[np.
 
 def utilization(pbt: ArrayLike, ct: ArrayLike) -> NDArray[np.float64]:
     """PBT / calendar time [fraction] (the loading factor of TEEP; docs/reference/iso22400.md).
+
+    References
+    ----------
+    Vorne Industries, "TEEP": utilization = planned production time / all time (docs/reference/iso22400.md,
+    "Sources").
 
     Examples
     --------
@@ -636,7 +667,8 @@ def oee(availability_: ArrayLike, effectiveness_: ArrayLike, quality_ratio_: Arr
 
     References
     ----------
-    ISO 22400-2:2014, clause 6, KPI 6; docs/reference/iso22400.md, "Full breakdown".
+    ISO 22400-2:2014, clause 6, KPI 6; docs/reference/iso22400.md, "Full breakdown";
+    Vorne Industries, "Calculating OEE", the worked example (docs/reference/iso22400.md, "Sources").
 
     Examples
     --------
@@ -668,6 +700,11 @@ def nee(aupt: ArrayLike, pbt: ArrayLike, effectiveness_: ArrayLike, quality_rati
 
 def teep(oee_: ArrayLike, pbt: ArrayLike, ct: ArrayLike) -> NDArray[np.float64]:
     """TEEP = OEE x PBT / calendar time [fraction] (not an ISO number; docs/reference/iso22400.md).
+
+    References
+    ----------
+    Vorne Industries, "TEEP": TEEP = OEE x utilization (docs/reference/iso22400.md, "Sources"); the worked
+    example below is Vorne's "Calculating OEE".
 
     Examples
     --------
