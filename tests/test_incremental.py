@@ -89,6 +89,28 @@ def test_the_update_is_the_whole_computation(ws, tmp_path, period, explicit):
     assert not full.elements.loc[m0, "ttr"].equals(prior.elements.loc[m0, "ttr"])
 
 
+def _same_context(a: EngineContext, b: EngineContext) -> None:
+    pd.testing.assert_frame_equal(a.ent, b.ent, check_exact=True)
+    pd.testing.assert_frame_equal(a.own, b.own, check_exact=True)
+    assert a.extent == b.extent and a.filled == b.filled and a.n_eq == b.n_eq
+
+
+@pytest.mark.parametrize("zone_level", [None, "site", "enterprise"])
+def test_the_updated_context_is_the_context_read_again(ws, tmp_path, zone_level):
+    prior = EngineContext.read(ws.con, zone_level=zone_level)
+    # M0 gets states on the next day (its site's extent grows), M2 its first count of a new order, M4 an open state
+    _add(ws, tmp_path, "states", _states("M0", [("2024-05-07T04:30:00Z", "2024-05-07T04:50:00Z")])
+         + _states("M4", [("2024-05-06T23:00:00Z", None)], "setup"), "states")
+    _add(ws, tmp_path, "production", [{"equipment_id": "M2", "start": None, "end": "2024-05-06T21:00:00Z",
+                                       "order_id": "x", "product_id": "P", "produced": 7, "scrap": 1}], "production")
+    upd = prior.updated(ws.con, {"M0", "M2", "M4", "not-there"})
+    _same_context(upd, EngineContext.read(ws.con, zone_level=zone_level))
+    assert upd.extent != prior.extent
+    assert prior.updated(ws.con, set()) is prior
+    # a context of a partial store (an extent given) cannot be updated
+    assert EngineContext.read(ws.con, extent=prior.extent).updated(ws.con, {"M0"}) is None
+
+
 def test_unchanged_equipment_named_changed_are_recomputed_alike(ws):
     prior = engine.compute_elements(ws.con, "day")
     upd = engine.update_elements(ws.con, prior, {"M3", "M9-unknown"}, "day")
@@ -141,6 +163,7 @@ def test_the_update_is_the_whole_computation_for_random_stores(tmp_path_factory,
     try:
         if period in ("all", "shift"):
             zone_level = None
+        prior_ctx = EngineContext.read(ws.con, WHOLE, zone_level)
         try:
             prior = engine.compute_elements(ws.con, period, settings=WHOLE, zone_level=zone_level)
         except (DataSufficiencyError, InputError):
@@ -160,6 +183,7 @@ def test_the_update_is_the_whole_computation_for_random_stores(tmp_path_factory,
         except (DataSufficiencyError, InputError):
             return
         ctx = EngineContext.read(ws.con, WHOLE, zone_level)
+        _same_context(prior_ctx.updated(ws.con, changed), ctx)
         upd = engine.update_elements(ws.con, prior, changed, period, settings=WHOLE, zone_level=zone_level,
                                      context=ctx)
         if upd is not None:  # declining (the ranges moved) is always allowed; a wrong update never
@@ -223,8 +247,15 @@ def test_the_server_updates_a_tenants_elements_after_its_upload(tmp_path, monkey
     assert not calls  # nothing earlier to update
     up = post(client, h, "a.csv", states(f"{A}-WC1-M1", 0))
     assert up.status_code == 201 and up.json()["loaded"] == 5, up.text
+    reads = []
+    real_read = EngineContext.read.__func__
+    monkeypatch.setattr(EngineContext, "read", classmethod(lambda cls, *a, **kw: reads.append(1) or real_read(
+        cls, *a, **kw)))
     read_all(client, h, A)
     updated = {p: client.get(p, headers=h).json() for p in API}
+    assert not reads  # the tenant's store-wide facts were updated (one machine's statistics), not read again
+    monkeypatch.undo()
+    monkeypatch.setattr(api, "update_elements", spy)
     assert calls and all(ok and changed == [f"{A}-WC1-M1"] for _p, changed, ok in calls), calls
     assert {"day", "all", "week"} <= {p for p, _c, _ok in calls}
     # a calendar upload changes what the log cannot tell: everything is computed again

@@ -26,7 +26,7 @@ import pyarrow as pa
 from zhizao.errors import InputError
 from zhizao.ingest.load import LoadReport, load_file
 from zhizao.ingest.mapping import Mapping, load_mapping
-from zhizao.kpi.buckets import ReadingTime, utc_ms
+from zhizao.kpi.buckets import ReadingTime
 from zhizao.kpi.capability import capability
 from zhizao.kpi.elements import ELEMENTS, ElementsResult, compute_elements, update_elements
 from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_losses
@@ -318,13 +318,17 @@ class Workspace:
 
     @staticmethod
     def is_elements_key(key: tuple) -> bool:
-        """Whether ``key`` is that of an :meth:`elements_raw` result (not of what the engine reads on the way,
-        also kept under ``("elements", ...)``).
+        """Whether ``key`` is that of an :meth:`elements_raw` result or of the engine's store-wide facts
+        (:func:`zhizao.scale.engines.engine_context`): what the workspace can bring up to date from an earlier
+        value rather than compute again.
 
-        A cache with a ``prior(key)`` method returning ``(an earlier result of key, the equipment whose state and
+        A cache with a ``prior(key)`` method returning ``(an earlier value of key, the equipment whose state and
         production records alone changed since)``, or None, lets :meth:`elements_raw` recompute those equipment
-        only (:func:`zhizao.kpi.elements.update_elements`): the server's cache does
-        (:meth:`zhizao.server.store.Read.prior`)."""
+        only (:func:`zhizao.kpi.elements.update_elements`, :meth:`zhizao.kpi.partitions.EngineContext.updated`):
+        the server's cache does (:meth:`zhizao.server.store.Read.prior`); it keeps the latest value of these
+        keys for that."""
+        if len(key) == 3 and key[:2] == ("elements", "context"):
+            return True
         return len(key) in (4, 5) and key[0] == "elements" and key[1] in ("hour", "shift", "day", "week", "month",
                                                                            "all") and isinstance(key[2], str)
 
@@ -340,17 +344,12 @@ class Workspace:
 
     def latest_record(self) -> int | None:
         """The latest time stamp [ms] of the records that give the data's extent (states, production, energy,
-        labour, quality), or None for a store without any; cached with the elements (it changes with the data
-        only)."""
-        def compute() -> int | None:
-            row = self.con.execute("""SELECT greatest(
-                (SELECT max(greatest(start, coalesce("end", start))) FROM states),
-                (SELECT max(greatest(start, coalesce("end", start))) FROM production),
-                (SELECT max("end") FROM energy), (SELECT max("end") FROM labour), (SELECT max(ts) FROM quality))
-                """).fetchone()
-            return None if row is None or row[0] is None else utc_ms(row[0])
-        value: int | None = self.cached(("elements", "latest_record"), compute)
-        return value
+        labour, quality; a count or an inspection at an instant counts 1 ms after it), or None for a store without
+        any: from the engine's store-wide facts, cached with the elements."""
+        from zhizao.scale.engines import engine_context
+
+        whole = engine_context(self).extent.get(None)  # the engine's facts: the data's extent (1 ms past an instant)
+        return None if whole is None else int(whole[1])
 
     def reading_time(self, now: ReadingTime | None = None) -> ReadingTime | None:
         """The ``end`` that reads the default range at ``now`` (default :meth:`ReadingTime.now`, to the minute):

@@ -276,6 +276,60 @@ _OTHER_COUNTS = {
 }
 
 
+#: Columns of :attr:`EngineContext.own` (-1: no record; counts 0)
+_OWN = ("s_first", "s_last", "n_states", "p_first", "p_last", "p_after", "n_production")
+
+
+def _own_stats(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, n_eq: int, ids: list[str] | None = None
+               ) -> pd.DataFrame:
+    """Per equipment key 0 .. n_eq - 1, the statistics of its states and counts (:attr:`EngineContext.own`), of
+    every equipment or of equipment ``ids`` only (the others -1 and 0)."""
+    where = "" if ids is None else " WHERE equipment_id IN (SELECT unnest($ids))"
+    args = {} if ids is None else {"ids": ids}
+    st = con.execute(_STATES_STATS.replace("FROM states", "FROM states" + where), args).df()
+    pr = con.execute(_PRODUCTION_STATS.replace("FROM production)", "FROM production" + where + ")"), args).df()
+    eq_ids = ent["entity_id"].iloc[:n_eq]
+    pos = pd.Series(np.arange(n_eq, dtype=np.int64), index=eq_ids.to_numpy())
+    st = st[st["equipment_id"].isin(eq_ids)]
+    pr = pr[pr["equipment_id"].isin(eq_ids)]
+    out = {c: np.full(n_eq, -1 if not c.startswith("n_") else 0, np.int64) for c in _OWN}
+    sk = pos[st["equipment_id"]].to_numpy(np.int64)
+    pk = pos[pr["equipment_id"]].to_numpy(np.int64)
+    for c in ("s_first", "s_last", "n_states"):
+        out[c][sk] = st[c].to_numpy(np.int64)
+    for c in ("p_first", "p_last", "p_after", "n_production"):
+        out[c][pk] = pr[c].to_numpy(np.int64)
+    return pd.DataFrame(out)
+
+
+def _with_own(ent: pd.DataFrame, own: pd.DataFrame, n_eq: int) -> pd.DataFrame:
+    """``ent`` with each equipment's data extent ``d0``, ``d1``, ``has_data`` and record counts from ``own``."""
+    n = len(ent)
+    d0, d1 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    has = np.zeros(n, bool)
+    n_states, n_prod = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    hs = own["n_states"].to_numpy() > 0
+    hp = own["n_production"].to_numpy() > 0
+    sk, pk = np.flatnonzero(hs), np.flatnonzero(hp)
+    d0[sk], d1[sk], has[sk] = own["s_first"].to_numpy()[sk], own["s_last"].to_numpy()[sk], True
+    n_states[sk] = own["n_states"].to_numpy()[sk]
+    a, b = own["p_first"].to_numpy()[pk], own["p_last"].to_numpy()[pk]
+    d0[pk] = np.where(has[pk], np.minimum(d0[pk], a), a)
+    d1[pk] = np.where(has[pk], np.maximum(d1[pk], b), b)
+    has[pk] = True
+    n_prod[pk] = own["n_production"].to_numpy()[pk]
+    return ent.assign(d0=d0, d1=d1, has_data=has, n_states=n_states, n_production=n_prod)
+
+
+def _extent(ent: pd.DataFrame, own: pd.DataFrame, scope_extent: SiteExtent) -> SiteExtent:
+    """The per-site data extent of the equipment statistics ``own`` and the scope records' ``scope_extent``."""
+    sk = np.flatnonzero(own["n_states"].to_numpy() > 0)
+    pk = np.flatnonzero(own["n_production"].to_numpy() > 0)
+    return merge_extents(key_extent(ent, sk, own["s_first"].to_numpy()[sk], own["s_last"].to_numpy()[sk]),
+                         key_extent(ent, pk, own["p_first"].to_numpy()[pk], own["p_after"].to_numpy()[pk]),
+                         scope_extent)
+
+
 @dataclass
 class EngineContext:
     """What a KPI computation derives from the whole store before it works through the partitions.
@@ -303,6 +357,13 @@ class EngineContext:
     #: (period, zone, start, end) -> number of buckets
     _edges: dict[tuple[str, str, int, int], int] = field(default_factory=dict, repr=False)
 
+    #: per equipment key: its states' first start and latest time stamp, its counts' first and latest time stamp and
+    #: first instant after them [ms] and record counts (what :meth:`updated` rebuilds ``ent`` and ``extent`` from);
+    #: None for a context read with an extent given
+    own: pd.DataFrame | None = field(default=None, repr=False)
+    #: :func:`scope_records_extent` of the store (None with ``own``)
+    scope_extent: SiteExtent | None = field(default=None, repr=False)
+
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection, settings: Settings | None = None, zone_level: str | None = None,
              extent: SiteExtent | None = None) -> EngineContext:
@@ -313,37 +374,40 @@ class EngineContext:
         filled = filled_tables(con)
         ent = zoned(entities(con, filled), zone_level, settings)
         n_eq = int((ent["level"] == "equipment").sum())
-        st = con.execute(_STATES_STATS).df()
-        pr = con.execute(_PRODUCTION_STATS).df()
-        ids = ent["entity_id"]
-        pos = pd.Series(ent["key"].to_numpy(), index=ids.to_numpy())
-        n = len(ent)
-        d0, d1 = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        has = np.zeros(n, bool)
-        n_states, n_prod, n_other = (np.zeros(n, np.int64) for _ in range(3))
-        st = st[st["equipment_id"].isin(ent["equipment_id"].iloc[:n_eq])]
-        pr = pr[pr["equipment_id"].isin(ent["equipment_id"].iloc[:n_eq])]
-        sk = pos[st["equipment_id"]].to_numpy(np.int64)
-        pk = pos[pr["equipment_id"]].to_numpy(np.int64)
-        d0[sk], d1[sk], has[sk] = st["s_first"].to_numpy(np.int64), st["s_last"].to_numpy(np.int64), True
-        n_states[sk] = st["n_states"].to_numpy(np.int64)
-        a, b = pr["p_first"].to_numpy(np.int64), pr["p_last"].to_numpy(np.int64)
-        d0[pk] = np.where(has[pk], np.minimum(d0[pk], a), a)
-        d1[pk] = np.where(has[pk], np.maximum(d1[pk], b), b)
-        has[pk] = True
-        n_prod[pk] = pr["n_production"].to_numpy(np.int64)
+        own = _own_stats(con, ent, n_eq)
+        n_other = np.zeros(len(ent), np.int64)
+        pos = pd.Series(ent["key"].to_numpy(), index=ent["entity_id"].to_numpy())
         for t, q in _OTHER_COUNTS.items():
             if t in filled:
                 oc = con.execute(q).df()
                 oc = oc[oc["entity_id"].isin(pos.index)]
                 np.add.at(n_other, pos[oc["entity_id"]].to_numpy(np.int64), oc["n"].to_numpy(np.int64))
-        ent = ent.assign(d0=d0, d1=d1, has_data=has, n_states=n_states, n_production=n_prod, n_other=n_other)
+        ent = _with_own(ent, own, n_eq).assign(n_other=n_other)
+        scope_extent = None
         if extent is None:
-            extent = merge_extents(
-                key_extent(ent, sk, st["s_first"].to_numpy(np.int64), st["s_last"].to_numpy(np.int64)),
-                key_extent(ent, pk, a, pr["p_after"].to_numpy(np.int64)),
-                scope_records_extent(con, filled))
-        return cls(settings, filled, ent, extent, n_eq)
+            scope_extent = scope_records_extent(con, filled)
+            extent = _extent(ent, own, scope_extent)
+        return cls(settings, filled, ent, extent, n_eq, own=own if scope_extent is not None else None,
+                   scope_extent=scope_extent)
+
+    def updated(self, con: duckdb.DuckDBPyConnection, changed: set[str] | frozenset[str]) -> EngineContext | None:
+        """This context after state or production records of the equipment ``changed`` were added and nothing else
+        changed: the statistics of those equipment read again from ``con``, the rest kept; the same as
+        :meth:`read` on ``con`` (tested). None for a context read with an extent given."""
+        if self.own is None or self.scope_extent is None:
+            return None
+        eq_ids = self.ent["entity_id"].iloc[:self.n_eq]
+        keys = np.flatnonzero(eq_ids.isin(list(changed)).to_numpy())
+        if not len(keys):
+            return self
+        ids = eq_ids.iloc[keys].tolist()
+        own = self.own.copy()
+        fresh = _own_stats(con, self.ent, self.n_eq, ids)
+        own.iloc[keys] = fresh.iloc[keys]
+        ent = _with_own(self.ent.drop(columns=["n_other"]), own, self.n_eq).assign(n_other=self.ent["n_other"])
+        ent = ent[list(self.ent.columns)]
+        return EngineContext(self.settings, self.filled, ent, _extent(ent, own, self.scope_extent), self.n_eq,
+                             own=own, scope_extent=self.scope_extent)
 
     # -- ranges and buckets
     def ranges(self, period: str, start: TimeStamp | None = None, end: QueryEnd | None = None

@@ -66,9 +66,22 @@ class EmbeddedEngine:
 
 def engine_context(ws, zone_level: str | None = None) -> EngineContext:
     """The store-wide facts of the engine (:meth:`EngineContext.read`) for ``ws``, kept in its cache with the
-    elements: they hold for every period and range, so the elements of several periods read them once."""
-    return ws.cached(("elements", "context", zone_level),
-                     lambda: EngineContext.read(ws.con, ws.settings, zone_level))
+    elements: they hold for every period and range, so the elements of several periods read them once. A cache
+    that knows an earlier context and the equipment whose state and production records alone changed since
+    (``prior``, see :meth:`zhizao.Workspace.is_elements_key`) has it updated instead
+    (:meth:`EngineContext.updated`: those equipment's statistics read again)."""
+    key = ("elements", "context", zone_level)
+
+    def compute() -> EngineContext:
+        prior = getattr(ws.cache, "prior", None)
+        held = prior(key) if prior is not None else None
+        if held is not None:
+            ctx = held[0].updated(ws.con, held[1])
+            if ctx is not None:
+                return ctx
+        return EngineContext.read(ws.con, ws.settings, zone_level)
+    found: EngineContext = ws.cached(key, compute)
+    return found
 
 
 def _n_partitions(ws, period, start, end, zone_level) -> int:

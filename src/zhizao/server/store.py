@@ -274,11 +274,14 @@ class _ReaderCache(dict):
 
 
 class _ScopedCache(dict):
-    """The cache of a tenant's scoped workspace (:meth:`Read.scoped`): the computed elements and roll-ups are
-    kept in the store's result cache under the counters of the tenant's data, so that the tenant's requests
-    share them until one of its enterprises' data changes; what the engine reads on the way (its store-wide
-    facts: key ``("elements", "context", ...)``) stays with this workspace, so that a shared result is always
-    computed from one snapshot."""
+    """The cache of a tenant's scoped workspace (:meth:`Read.scoped`): the computed elements and roll-ups, and what
+    the engine reads on the way (its store-wide facts: key ``("elements", "context", ...)``), are kept in the
+    store's result cache under the counters of the tenant's data, so that the tenant's requests share them until
+    one of its enterprises' data changes, and are then brought up to date from their latest values where the
+    write said which equipment it changed (:meth:`prior`). Counters are read before a request's snapshot: a
+    write committing in between may put its records in the snapshot but not in the facts shared under the older
+    counters; its counters' bump then makes the next request update (or compute) what it changed, as the whole
+    store's cache (:class:`_ReaderCache`) has always shared the facts."""
 
     def __init__(self, read: Read, enterprises: frozenset):
         super().__init__()
@@ -287,7 +290,7 @@ class _ScopedCache(dict):
         self.part = tuple(sorted(enterprises))
 
     def get_or_compute(self, key, compute):
-        if key[:2] == ("elements", "context") or key[0] == "equipment_zones":
+        if key[0] == "equipment_zones":
             if key not in self:
                 self[key] = compute()
             return self[key]
