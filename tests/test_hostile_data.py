@@ -458,3 +458,28 @@ def test_a_scoped_workspace_computes_one_tenant_alone_and_equally(ws, tmp_path):
         assert len(mine) < 10 < len(whole)
     finally:
         part.close()
+
+
+def test_a_scoped_workspace_reads_only_its_tenants_record_flags(ws, tmp_path):
+    """The data-quality table reads the flags of stored records; a tenant's workspace read every tenant's (and
+    dropped the others' afterwards): another tenant's many flagged records cost it their reading."""
+    load(ws, tmp_path, "states", """
+        equipment_id,start,end,state
+        M1,2024-01-01T00:00:00Z,2024-01-01T08:00:00Z,production
+        B1,2024-01-01T00:00:00Z,2024-01-01T04:00:00Z,production
+    """)
+    ws.con.execute("""INSERT INTO record_flags ("table", _source, _record, flag, "column", entity, ts)
+                      SELECT 'states', 's', i + 10 * k, 'ambiguous_time_zone', 'start', e,
+                             TIMESTAMPTZ '2024-01-01 01:00:00+00'
+                      FROM range(3) t(i), (VALUES ('M1', 0), ('B1', 1), ('E2', 2), ('E1', 3)) v(e, k)""")
+    whole = ws.data_quality("equipment", "day")
+    part = ws.scoped(["E1"])
+    try:
+        assert sorted({e for (e,) in part.con.execute("SELECT entity FROM record_flags").fetchall()}) == ["E1", "M1"]
+        mine = part.data_quality("equipment", "day")
+        flagged = mine[(mine["check"] == "ambiguous_time_zone") & (mine["equipment_id"] == "M1")]
+        assert flagged["value"].tolist() == [6]  # M1's own three and E1's three; none of E2's or B1's
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True),
+                                      whole[whole["equipment_id"].isin(["M1", "M2"])].reset_index(drop=True))
+    finally:
+        part.close()

@@ -527,6 +527,8 @@ _PART_FILTERS = {
     "calendar": "scope IN (SELECT sid FROM _zz_part_scopes)",
     "labour": "scope IN (SELECT sid FROM _zz_part_scopes)",
     "variables": "scope IN (SELECT sid FROM _zz_part_scopes)",
+    # the flags of another tenant's records neither count for this one nor cost it anything to read
+    "record_flags": "entity IN (SELECT sid FROM _zz_part_scopes)",
 }
 
 
