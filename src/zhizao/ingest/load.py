@@ -333,6 +333,18 @@ def _register_dst(con: duckdb.DuckDBPyConnection, table: str, mapping: Mapping, 
     return True
 
 
+def _has_naive_times(con: duckdb.DuckDBPyConnection, table: str, mapped: str) -> bool:
+    """Whether a time stamp of the mapped text records ``mapped`` has no UTC offset (a local time, which the
+    daylight-saving checks of :func:`_timestamp_sql` concern); a record with offsets everywhere is read the same
+    with or without them."""
+    cols = [c.name for c in TABLES[table].columns if c.type == "timestamp"]
+    if not cols:
+        return False
+    naive = " OR ".join(f"""(nullif(trim("{c}"), '') IS NOT NULL
+                             AND NOT regexp_matches(trim("{c}"), '{_OFFSET_RE}'))""" for c in cols)
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {mapped} WHERE {naive})").fetchall()[0][0])
+
+
 def _unregister_dst(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.unregister("_zz_dst")
@@ -531,8 +543,9 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, s
     exprs = _mapped_exprs(table, mapping, source_columns, str(path), "the file has")
     _map(con, "_zz_raw", "_zz_mapped", exprs, mapping, {"_record": "_record"}, source_columns, path.name)
 
-    # 2. parse into types (null where unparseable; the raw text stays for the rules)
-    dst = _register_dst(con, table, mapping, limits)
+    # 2. parse into types (null where unparseable; the raw text stays for the rules); the daylight-saving checks
+    # only where some time stamp is local (most machine exports carry offsets: the parse is then far simpler)
+    dst = _has_naive_times(con, table, "_zz_mapped") and _register_dst(con, table, mapping, limits)
     con.execute(f"CREATE TEMP TABLE _zz_parsed AS {_parse_select(table, mapping, '_zz_mapped', 'm._record', dst)}")
 
     # 3. state categories from the mapping (a given category column wins)
