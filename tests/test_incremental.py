@@ -279,3 +279,18 @@ def test_the_server_updates_a_tenants_elements_after_its_upload(tmp_path, monkey
             assert again.get(p, headers=h3).json() == updated[p], p
     finally:
         again.app.state.server.close()
+
+
+def test_loss_reasons_that_all_go_give_the_kernels_empty_frame(ws):
+    """Found by the property test: when the changed machine's loss reasons all go and no other machine has any,
+    the update kept the earlier frame's column types (pandas' str) where the whole computation gives the
+    kernel's empty frame (object): the same frame, to the types."""
+    prior = engine.compute_elements(ws.con, "day")
+    m = prior.reasons["entity_id"].iloc[0]
+    only_m = engine.ElementsResult(prior.elements, prior.reasons[prior.reasons["entity_id"] == m], "day")
+    empty = engine._empty_reasons().assign(entity_id=pd.Series(dtype=object), period_start=pd.Series(dtype=object),
+                                           period_end=pd.Series(dtype=object))
+    part = engine.ElementsResult(prior.elements[prior.elements["entity_id"] == m], empty, "day")
+    ent = EngineContext.read(ws.con).ranges("day")
+    out = engine._splice(only_m, part, ent, {m}, "day")
+    pd.testing.assert_frame_equal(out.reasons, empty, check_exact=True)

@@ -330,7 +330,9 @@ def _splice(prior: ElementsResult, part: ElementsResult, ent: pd.DataFrame, ids:
         keep = ~old["entity_id"].isin(list(ids)).to_numpy()
         if by_level:
             keep |= (old["level"] != "equipment").to_numpy()
-        parts = [f for f in (old[keep], new) if len(f)] or [old.iloc[:0]]
+        parts = [f for f in (old[keep], new) if len(f)]
+        if not parts:  # nothing left: the empty frame the kernel gives (its columns and types)
+            return new.reset_index(drop=True)
         df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
         k = keys(df, df["level"] if by_level else None)
         return df.iloc[np.argsort(k, kind="stable")].reset_index(drop=True)
