@@ -50,6 +50,8 @@ ALL = DOMAINS
 #: Threads computing the values that stale answers wait for (:meth:`ResultCache.get_or_stale`): fewer than the
 #: cores, so that uploads and answers from the cache keep a share of them
 REFRESH_WORKERS = 1
+#: The share of its time the refresh worker computes (it rests as long as a refresh took, at 0.5)
+REFRESH_DUTY = 0.5
 #: Writes the store remembers the changed equipment of (:meth:`Store.changed_since`)
 CHANGE_LOG = 256
 
@@ -207,6 +209,7 @@ class ResultCache:
         with self._lock:  # started: a later request queues a refresh of its own (from a later snapshot)
             if self._queued.get(logical) is job:
                 del self._queued[logical]
+        began = time.monotonic()
         try:
             value, seq, as_of = refresh()
             self._keep_latest(logical, value, seq, as_of)
@@ -218,6 +221,10 @@ class ResultCache:
                 self._failed.add(logical)
         finally:
             job.event.set()
+        # rest before the next refresh: the worker computes at most REFRESH_DUTY of the time, the rest of the
+        # cores stay with the requests that wait (uploads, the API, pages without earlier figures)
+        if REFRESH_DUTY < 1:
+            time.sleep((time.monotonic() - began) * (1 / REFRESH_DUTY - 1))
 
     def latest_of(self, logical) -> tuple | None:
         """``(value, seq, as_of)`` of the latest value kept for ``logical``, or None."""
