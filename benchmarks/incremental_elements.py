@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--enterprises", type=int, default=10)
     ap.add_argument("--machines", type=int, default=2, help="machines per project")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--periods", default=",".join(PERIODS), help="comma-separated (hourly buckets of 1,000 machines "
+                                                                  "over a year take gigabytes in whole)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "incremental_elements.json")
     a = ap.parse_args()
     load0 = os.getloadavg()
@@ -56,7 +58,7 @@ def main() -> None:
         machine_id = f"{tenant}-BENCH-00"
         ws = zhizao.connect(db)
         rows = []
-        for k, period in enumerate(PERIODS):
+        for k, period in enumerate(a.periods.split(",")):
             s = ws.scoped([tenant])
             prior = compute_elements(s.con, period, settings=s.settings)
             s.close()

@@ -305,3 +305,38 @@ def test_a_tenants_stages_are_its_own_and_survive_another_tenants_upload(tmp_pat
         assert client.get(q, headers=ha).status_code == 200 and calls[-1] == (A,)
     finally:
         client.app.state.server.close()
+
+
+def test_a_query_of_too_many_machine_rows_is_refused_before_it_is_computed(tmp_path, monkeypatch):
+    """An hourly table of 1,000 machines over a year needs about 24 GB (measured: the process was killed); one
+    request of it must not take the server down for everybody. Machine-level queries, and those that hold every
+    entity's elements at once (stop reasons, capability), are refused past ``max_result_rows``, with a
+    translated message, before anything is computed; roll-ups to other levels stream and are not limited."""
+    import zhizao.kpi.elements as elements
+    from test_server_support import bearer, clone, login, make_client
+    from zhizao.limits import Limits
+
+    db = clone(tmp_path / "rows.duckdb")
+    client = make_client(db, limits=Limits(max_result_rows=1000))
+    computed = []
+    real = elements.partition_elements  # the kernel: every engine path computes through it
+    monkeypatch.setattr(elements, "partition_elements", lambda *a, **kw: computed.append(1) or real(*a, **kw))
+    try:
+        h = bearer(login(client, "usera"))
+        for path in ("/api/v1/kpi?level=equipment&period=hour", "/api/v1/stop-reasons?level=site&period=hour",
+                     "/api/v1/capability?level=site&period=hour", "/api/v1/elements?level=equipment&period=hour"):
+            r = client.get(path, headers=h)
+            assert r.status_code == 400, (path, r.text[:200])
+            assert r.json()["error"]["code"] == "server.too_many_rows"
+            assert "limit of 1000" in r.json()["error"]["message"]
+        zh = client.get("/api/v1/kpi?level=equipment&period=hour&lang=zh", headers=h).json()["error"]["message"]
+        assert "超过上限 1000" in zh
+        assert not computed
+        # a short range, a longer period (2 machines x some 120 days), or a level above the machines, is answered
+        assert client.get("/api/v1/elements?level=equipment&period=day", headers=h).status_code == 200
+        ok = client.get("/api/v1/kpi?level=equipment&period=hour&start=2025-02-19T00:00:00Z"
+                        "&end=2025-02-19T06:00:00Z", headers=h)
+        assert ok.status_code == 200 and len(ok.json()) > 0 and computed
+        assert client.get("/api/v1/kpi?level=site&period=hour", headers=h).status_code == 200
+    finally:
+        client.app.state.server.close()

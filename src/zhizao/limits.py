@@ -29,6 +29,10 @@ max_upload_seconds             300                an upload's load still running
                                                   reported (413), the store's write lock released
 max_record_keys                256                a live JSON record with more keys: ``too_many_keys``
 max_payload_bytes              4,194,304          a live message larger than this: ``payload_too_large``
+max_result_rows                2,000,000          a server query whose equipment rows (machines x buckets, the
+                                                  whole elements of a stop-reason or capability query) would
+                                                  be more: refused (400), before anything is computed (an
+                                                  hourly table of 1,000 machines over a year needs ~24 GB)
 =============================  =================  ==============================================================
 
 Times are UTC instants; ``earliest_time`` and ``latest_time`` must lie inside what pandas' nanosecond time
@@ -74,6 +78,7 @@ class Limits:
     max_upload_seconds: float = 300.0
     max_record_keys: int = 256
     max_payload_bytes: int = 4 << 20
+    max_result_rows: int = 2_000_000
 
     def __post_init__(self):
         for f in fields(self):

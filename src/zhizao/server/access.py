@@ -78,6 +78,10 @@ UNKNOWN_PERIOD = define("server.unknown_period", "unknown period '%(value)s'; on
 UNKNOWN_LEVEL = define("server.unknown_level", "unknown level '%(value)s'; one of %(allowed)s")
 RANGE_BOTH = define("server.range_both", "give both start and end, or neither (the whole data range)")
 RANGE_ORDER = define("server.range_order", "end %(end)s is not after start %(start)s")
+TOO_MANY_ROWS = define("server.too_many_rows",
+                       "this query would compute %(rows)s rows of machines and %(period)s buckets, more than the "
+                       "limit of %(limit)s: give a shorter range (start and end), a longer period or a level "
+                       "above the machines")
 RANGE_TOO_LONG = define("server.range_too_long",
                         "the range is %(days)s days; at most %(limit)s days for period '%(period)s'")
 NO_SCOPE = define("server.no_scope", "no scope '%(scope)s' (equipment, work centre, area, site or enterprise id) "
@@ -520,6 +524,27 @@ class TenantView:
         return self.cached((name, *args), lambda: fn(*args), deps)
 
     # -- KPI stage
+    def _check_rows(self, level: str, period: str, start, end, whole: bool = False) -> None:
+        """Refuse (:class:`BadRequest`) a query whose machine rows (equipment x buckets of the principal's data)
+        exceed ``max_result_rows``: one at the machine level, or (``whole``) one that holds every entity's
+        elements at once (stop reasons, capability); the roll-ups to other levels stream partitions in bounded
+        memory. Estimated from the engine's facts (shared and cheap) before anything is computed."""
+        if level != "equipment" and not whole:
+            return
+        from zhizao.scale.engines import engine_context
+
+        ents = self.access.enterprises
+
+        def count() -> int:
+            ctx = engine_context(self.read.scoped(ents) if ents else self.read.ws)
+            ent = ctx.ranges(period, start, end)
+            return 0 if ent is None else int(ctx.n_buckets(ent, period).sum())
+        key = ("result_rows", tuple(sorted(ents)) if ents else None, period, str(start), str(end))
+        rows = self.cached(key, count, DATA, tenant=bool(ents))  # a cached answer never opens the store
+        limit = self.read.store.ws.limits.max_result_rows
+        if rows > limit:
+            raise BadRequest(TOO_MANY_ROWS, rows=rows, period=period, limit=limit)
+
     def _range(self, start, end, period: str) -> tuple:
         """The validated range of a stage call (:func:`check_range`); without one, the default range read now
         (:meth:`zhizao.Workspace.reading_time`: the current bucket ends now, not at its end still to come),
@@ -539,6 +564,7 @@ class TenantView:
         """:meth:`zhizao.Workspace.kpi` rows the principal may see."""
         self.require_level(level)
         start, end = self._range(start, end, period)
+        self._check_rows(level, period, start, end)
         if kpis:
             bad = [k for k in kpis if k not in KPI_NAMES]
             if bad:
@@ -552,6 +578,7 @@ class TenantView:
     def elements(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
+        self._check_rows(level, period, start, end)
         # time stamps with the row's offset, as every other table of the KPI stage (the engine's are UTC)
         df = self._stage("elements", lambda *a: present(self.ws.elements(*a)), level, period, start, end,
                          deps=DATA)
@@ -560,12 +587,14 @@ class TenantView:
     def losses(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
+        self._check_rows(level, period, start, end)
         df = self._stage("losses", lambda *a: self.ws.losses(*a), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
     def stop_reasons(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
+        self._check_rows(level, period, start, end, whole=True)
         df = self._stage("stop_reasons", lambda *a: self.ws.stop_reasons(*a), level, period, start, end,
                          deps=DATA)
         return self.filter(df, level, ids, within)
@@ -573,6 +602,7 @@ class TenantView:
     def data_quality(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
+        self._check_rows(level, period, start, end)
         df = self._stage("data_quality", lambda *a: self.ws.data_quality(*a), level, period, start, end,
                          deps=DATA)
         return self.filter(df, level, ids, within)
@@ -580,6 +610,7 @@ class TenantView:
     def capability(self, level="equipment", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
+        self._check_rows(level, period, start, end, whole=True)
         df = self._stage("capability", lambda *a: self.ws.capability(*a), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
