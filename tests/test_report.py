@@ -238,3 +238,34 @@ def test_time_axes_of_lines_and_bars_read_the_same_in_both_languages(period, dat
             assert len(labels[lang]) >= 3, (lang, texts)
         assert labels["zh"] == labels["en"]
         assert labels["zh"][0] == pd.Timestamp(dates[0]).strftime(charts.TIME_FORMATS[period])
+
+
+def test_charts_drawn_in_a_worker_process_are_the_same_and_survive_its_death():
+    """A server draws in one worker process (vl-convert holds the interpreter while it draws): the same SVG as
+    drawn here; a worker that died is replaced; a spec vl-convert refuses is an error, not a hang."""
+    import re
+
+    import altair as alt
+    import pandas as pd
+
+    from zhizao.report import charts
+
+    chart = alt.Chart(pd.DataFrame({"x": ["甲", "乙"], "y": [1.5, 2.0]})).mark_bar().encode(x="x:N", y="y:Q")
+
+    def plain(svg: str) -> str:
+        return re.sub(r"zz\d+-", "", svg)  # ids are unique per chart
+    here = charts.to_svg(chart, "zh")
+    charts.draw_in_worker()
+    try:
+        assert plain(charts.to_svg(chart, "zh")) == plain(here)
+        w = charts._worker
+        assert w is not None and w.proc is not None
+        w.proc.kill()
+        w.proc.wait()
+        assert plain(charts.to_svg(chart, "zh")) == plain(here)  # a new worker
+        with pytest.raises(ValueError, match="could not be drawn"):
+            charts._svg({"mark": {"type": "no-such-mark"}, "data": {"values": [{}]}}, "en-US")
+        assert plain(charts.to_svg(chart, "zh")) == plain(here)  # and it goes on
+    finally:
+        charts.draw_in_worker(False)
+    assert charts._worker is None
