@@ -106,6 +106,7 @@ def _pages(client, h) -> dict[str, str]:
     upload_id = up.json().get("upload_id")
     urls = ["/plant", f"/plant/site/{SITE_A}", "/plant/work_center/ENT001-WC1", "/plant/equipment/ENT001-WC1-M1",
             "/projects", f"/projects/{PROJECT_A}", f"/projects/{PROJECT_B}", "/programme",
+            "/programme/chart/district.svg", "/programme/chart/year.svg", "/programme/chart/indicators.svg",
             f"/recognition?enterprise={A}&designation=digital_workshop",
             f"/recognition?enterprise={A}&designation=smart_factory", "/recognition", "/data", "/admin",
             "/projects/NO-SUCH-PROJECT", "/plant/nowhere/x", "/programme/bulletin?lang=zh"]

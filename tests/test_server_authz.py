@@ -270,6 +270,7 @@ CASES = [
     ("page-project-verify", "POST", f"/projects/{PROJECT_A}/verify", lambda m, p: {"data": {
         "csrf": m.csrf.get(p, ""), "indicator": "defect_rate"}}, PROGRAMME),
     ("page-programme", "GET", "/programme", None, PROGRAMME),
+    ("chart-programme", "GET", "/programme/chart/district.svg", None, PROGRAMME),
     ("page-bulletin", "GET", "/programme/bulletin?lang=zh&n_boot=20", None, PROGRAMME),
     ("page-bulletin-pdf", "GET", "/programme/bulletin.pdf?lang=zh&n_boot=20", None, PROGRAMME),
     ("page-programme-xlsx", "GET", "/programme/export.xlsx", None, PROGRAMME),

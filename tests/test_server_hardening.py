@@ -106,7 +106,7 @@ def test_health_says_starting_until_the_start_up_warm_up_is_done(tmp_path, monke
             assert r.status_code == 200 and r.json()["status"] == "ok"
             # what the project list and the programme page start from is in the result cache
             names = {k[1] for k in list(server.store.results.lru._d) if isinstance(k, tuple) and len(k) > 1}
-            assert {"projects", "latest_verifications", "programme", "programme_charts"} <= names, names
+            assert {"projects", "latest_verifications", "programme", "programme_chart"} <= names, names
     finally:
         server.close()
 

@@ -345,3 +345,33 @@ def test_actors_read_as_people_name_them():
     assert [Page("zh").who(a) for a in ("user:root", "key:k-1", "cli:ops", "system", None)] == [
         "root", "API 密钥 k-1", "ops（命令行）", "system", ""]
     assert Page("en").who("key:k-1") == "API key k-1"
+
+
+def test_programme_page_charts_are_requests_of_their_own(srv):
+    """The programme page links its charts (drawn apart, so its figures do not wait for the drawing); each is
+    the notice's chart of the same filters, in the reader's language; an unknown one is 404."""
+    from zhizao.portfolio.bulletin import bulletin_charts
+    from zhizao.portfolio.stats import programme_statistics
+
+    c = srv["ana"]
+    page = c.get("/programme").text
+    srcs = dict(re.findall(r'<img src="(/programme/chart/[a-z]+\.svg[^"]*)" alt="[^"]+" id="chart-([a-z]+)"',
+                           page))
+    srcs = {v: k for k, v in srcs.items()}
+    assert set(srcs) == {"district", "year", "indicators"}, srcs
+    assert "<svg" not in page
+    server = c.app.state.server
+    with server.store.read() as rd:
+        expected = bulletin_charts(programme_statistics(rd.ws), "en")
+    for name, url in srcs.items():
+        r = c.get(url)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+        assert r.text == expected[name]  # the notice's chart, in the reader's language (English here)
+    # the filters reach the chart: a district's page draws that district only
+    filtered = c.get("/programme?district=jiulongpo").text
+    url = re.search(r'<img src="([^"]+)" alt="[^"]+" id="chart-district"', filtered).group(1)
+    assert url == "/programme/chart/district.svg?district=jiulongpo"
+    svg = c.get(url.replace("&amp;", "&")).text
+    assert "Jiulongpo" in svg and "Jiangjin" not in svg and "Jiangjin" in expected["district"]
+    r = c.get("/programme/chart/nothing.svg")
+    assert r.status_code == 404 and "nothing" in r.text

@@ -678,13 +678,26 @@ def _env(template_dir=None) -> jinja2.Environment:
                               undefined=jinja2.StrictUndefined)
 
 
-def bulletin_charts(stats: dict, lang: str = "zh") -> dict[str, str | None]:
-    """The notice's charts as SVG text (None where there is nothing to draw), for pages that show them too:
-    ``district`` and ``year`` (projects and investment), ``indicators`` (declared against verified average
-    improvement)."""
+#: The notice's charts, by name: projects and investment by district and by start year, declared against
+#: verified average improvement per indicator.
+CHART_NAMES = ("district", "year", "indicators")
+
+
+def bulletin_charts(stats: dict, lang: str = "zh", names=CHART_NAMES) -> dict[str, str | None]:
+    """The notice's charts ``names`` (of :data:`CHART_NAMES`) as SVG text (None where there is nothing to
+    draw), for pages that show them too: ``district`` and ``year`` (projects and investment), ``indicators``
+    (declared against verified average improvement)."""
     check_lang(lang)
     b = _Bulletin(stats, lang)
-    return {"district": b.district_chart(), "year": b.year_chart(), "indicators": b.averages_chart()}
+    draw = {"district": b.district_chart, "year": b.year_chart, "indicators": b.averages_chart}
+    return {name: draw[name]() for name in names}
+
+
+def bulletin_chart_exists(stats: dict, name: str) -> bool:
+    """Whether :func:`bulletin_charts` draws chart ``name`` for ``stats`` (without drawing it)."""
+    if name == "indicators":
+        return bool((stats["averages"]["n"] > 0).any()) if len(stats["averages"]) else False
+    return bool(len(stats["by_district" if name == "district" else "by_year"]))
 
 
 def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, letterhead: dict | None = None,

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhizao.messages import define
+from zhizao.report import charts
 from zhizao.server import api, invalid, programme_api, programme_web, web
 from zhizao.server.access import TenantView, admin_access, enterprise_access
 from zhizao.server.auth import Auth
@@ -50,6 +51,7 @@ class Server:
         from zhizao.server.uploads import clean_stale_folders
 
         clean_stale_folders()  # upload folders of a server that crashed
+        charts.draw_in_worker()  # drawing holds the interpreter: the other requests would wait for it
         self.store = Store(db, cache_size=cache_size, limits=limits)
         self.auth = Auth(self.store)
         self.max_upload = int(max_upload_mb * 10**6)
@@ -76,6 +78,8 @@ class Server:
         waits for it (nor races it for the cores). Pages are answered meanwhile. Without ``warm``: ready now."""
         if self.warm:
             self.ready.clear()
+            # the chart worker starts beside the warm-up (a fresh interpreter and vl-convert's engine: ~1 s)
+            threading.Thread(target=charts.warm_worker, daemon=True, name="zhizao-charts").start()
             self.after_write()
         if self.live is not None:
             self.live.start()
@@ -153,12 +157,16 @@ class Server:
         their latest verifications, the programme statistics and the page's charts in each language. They are
         cached under the counters they depend on like any request's, so a change recomputes them as before."""
         from zhizao.i18n import LANGUAGES
+        from zhizao.portfolio.bulletin import CHART_NAMES
         from zhizao.server import views
 
         for lang in LANGUAGES:
             pg = views.Page(lang)
             views.project_list(view, pg, {})
             views.programme(view, pg, {})
+        for lang in LANGUAGES:  # the charts are requests of their own, after the page
+            for name in CHART_NAMES:
+                views.programme_chart(view, views.Page(lang), {}, name)
 
     def verify_project(self, project_id: str, indicators=None, confidence: float = 0.9) -> list:
         """Verify a registered project's indicators and store the results (under the write lock); the caller

@@ -53,6 +53,7 @@ LOGIN_COOKIE_SECONDS = 2 * 3600
 router = APIRouter(include_in_schema=False)
 NO_LEVEL = define("server.no_level", "unknown level '%(level)s'")
 NO_CHART = define("server.no_chart", "no chart '%(name)s' for %(level)s %(id)s")
+NO_PROGRAMME_CHART = define("server.no_programme_chart", "no chart '%(name)s' of the programme for these filters")
 UNKNOWN_INDICATOR = define("server.unknown_indicator", "unknown indicator '%(name)s'")
 NOT_A_WHOLE_NUMBER = define("server.not_whole_number", "%(name)s is a whole number")
 UNKNOWN_TABLE = define("server.unknown_table_form", "unknown table '%(table)s'")
@@ -244,6 +245,19 @@ def programme(request: Request, view: View):
     bq = urlencode({k: v for k, v in q.items() if k in ("park", "district", "from", "to")})
     return render(request, "programme.html.j2", lambda: {"p": views.programme(view, pg, q), "q": q, "bq": bq},
                   pg._("Programme"), "programme", view=view, cache_key=("programme", tuple(sorted(q.items()))))
+
+
+@router.get("/programme/chart/{name}.svg")
+def programme_chart(request: Request, name: str, view: View):
+    """One chart of the programme page, as SVG (drawn once per store version, language and filters)."""
+    remember(request, view)
+    view.require("programme", "see programme statistics (analysts and administrators only)")
+    if len(name) > 40:
+        raise BadRequest(TOO_LONG, name="name")
+    svg = views.programme_chart(view, views.Page(lang_of(request)[0]), request_query(request), name)
+    if svg is None:
+        raise NotFound(NO_PROGRAMME_CHART, name=name)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
 
 def _bulletin_request(request: Request, view) -> tuple[str, dict, int]:
