@@ -281,7 +281,8 @@ def page_urls(db: Path) -> dict[str, str]:
         ent = ws.con.execute("SELECT min(enterprise_id) FROM enterprises").fetchone()[0]
     return {"projects": "/projects", "projects-page-40": "/projects?page=40", "projects-search": "/projects?q=RP01",
             "project-with-data": f"/projects/{pid}", "project-register-only": f"/projects/{rid}",
-            "programme": "/programme", "register": "/register", "register-enterprises": "/register/enterprises",
+            "programme": "/programme", "programme-chart-district": "/programme/chart/district.svg",
+            "programme-chart-indicators": "/programme/chart/indicators.svg", "register": "/register", "register-enterprises": "/register/enterprises",
             "register-projects": "/register/projects?sort=-start", "register-projects-page-40":
                 "/register/projects?page=40", "register-projects-search": "/register/projects?q=RP01",
             "register-project": f"/register/projects/{rid}", "audit": "/audit",
