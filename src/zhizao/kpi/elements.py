@@ -713,6 +713,8 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
              p_records: Future[tuple[dict[str, NDArray[Any]], Extent]], pool: ThreadPoolExecutor, filled: set[str],
              whole: bool = True, explicit: pd.DataFrame | None = None, raw: bool = False,
              window: ReadWindow | None = None) -> ElementsResult | RawElements | None:
+    """The kernel on one partition: the buckets, then each kind of element per bucket (time from the states
+    and the calendar, production, energy, labour, quality), then the table (:func:`_elements_table`)."""
     n_eq = int((ent["level"] == "equipment").sum())
     bs, be, buckets = _bucket_segments(con, ent, tl, period, explicit)
     nb = len(buckets)
@@ -721,13 +723,46 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
     out: dict[str, NDArray[np.float64]] = {name: np.zeros(nb) for name in ELEMENTS}
     # production elements on the worker thread while this one does the states (numpy releases the GIL)
     p_elements = pool.submit(lambda: production_elements(p_records.result()[0], tl, bs, be, nb))
-    bkey = buckets["key"].to_numpy()
+    times = _time_section(con, ent, n_eq, tl, sr, pool, lo, hi, thr_ms, bs, be, nb, whole)
+    del sr
+    for name, v in times.ms.items():
+        out[name] = v if raw else v / MS
+    out["fe"] = times.fe
+    # present: entities with any record of a kind; in_bucket: buckets with any record of the kind
+    present: dict[str, NDArray[np.bool_]] = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
+    in_bucket: dict[str, NDArray[np.bool_]] = {g: np.zeros(nb, bool) for g in OPTIONAL_GROUPS}
+    p_out, p_keys, in_bucket["production"] = p_elements.result()
+    out.update(p_out)
+    present["production"][p_keys] = True
+    for kind, section in (("energy", _energy_section(con, filled, settings, ent, tl, bs, be, nb, whole, window)),
+                          ("labour", _labour_section(con, filled, ent, tl, bs, be, nb, window)),
+                          ("quality", _quality_section(con, filled, ent, tl, bs, be, nb, window))):
+        if section is not None:
+            out.update(section.values)
+            present[kind][section.keys] = True
+            in_bucket[kind] = section.in_bucket
+    return _elements_table(ent, buckets, out, present, in_bucket, times, period, raw)
 
-    # -- time elements: the calendar cuts each bucket into windows (in pot or not, in planned downtime or
-    # not); the time of each state category inside each window comes from prefix sums over the state
-    # segments, so the millions of segments are never cut (kpi.intervals.time_between). Large stores are
-    # done in parts of whole equipment, taken in turn by this thread and one of the worker pool (numpy releases
-    # the GIL); the worker starts at once (resolving states needs no calendar) and waits for the windows.
+
+@dataclass
+class _TimeSection:
+    """The time elements of a partition's buckets (:func:`_time_section`)."""
+
+    ms: dict[str, NDArray[np.float64]]  # model.time_elements per bucket and "overlap" [ms]
+    fe: NDArray[np.float64]  # failure events per bucket
+    has_calendar: NDArray[np.bool_]  # per entity: whether any calendar entry applies
+    reasons: _ReasonInputs  # what the loss reasons are computed from when asked for
+
+
+def _time_section(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, n_eq: int, tl: Timeline, sr: StateRecords,
+                  pool: ThreadPoolExecutor, lo: int, hi: int, thr_ms: int, bs: NDArray[np.int64],
+                  be: NDArray[np.int64], nb: int, whole: bool) -> _TimeSection:
+    """Time elements per bucket: the calendar cuts each bucket into windows (in pot or not, in planned downtime
+    or not); the time of each state category inside each window comes from prefix sums over the state segments,
+    so the millions of segments are never cut (kpi.intervals.time_between); :func:`zhizao.kpi.model.time_elements`
+    of the sums per bucket and calendar class. Large stores are done in parts of whole equipment, taken in turn
+    by this thread and one of the worker pool (numpy releases the GIL); the worker starts at once (resolving
+    states needs no calendar) and waits for the windows."""
     n_parts = STATE_PARTS if sr.key.size >= PARALLEL_STATES else 1
     bounds = sorted({0, sr.key.size, *(int(np.searchsorted(sr.key, sr.key[sr.key.size * i // n_parts]))
                                         for i in range(1, n_parts))})
@@ -785,25 +820,27 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
     ms = model.time_elements(length, [per_class(d[:, r]) for r in range(n_r)])
     del d
     ms["overlap"] = per_class(ov).sum(axis=1)
-    for name, v in ms.items():
-        out[name] = v if raw else v / MS
-    out["fe"] = sum((x.fe for x in done), np.zeros(nb))
-
     # loss reasons inside pbt: computed when first asked for (the report and the dashboard need them, the
     # KPI tables do not) from the segments and records kept for it
-    reason_inputs: _ReasonInputs = {"bs": bs, "be": be, "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e), "parts": done,
-                                    "sr": sr}
-    del sr
+    reasons: _ReasonInputs = {"bs": bs, "be": be, "pot": (pot_s, pot_e), "pdl": (pd_s, pd_e), "parts": done,
+                              "sr": sr}
+    return _TimeSection(ms, sum((x.fe for x in done), np.zeros(nb)), has_cal, reasons)
 
-    # -- production (computed on the worker thread meanwhile). present: entities with any record of a kind;
-    # in_bucket: buckets with any record of the kind
-    present: dict[str, NDArray[np.bool_]] = {g: np.zeros(len(ent), bool) for g in OPTIONAL_GROUPS}
-    in_bucket: dict[str, NDArray[np.bool_]] = {g: np.zeros(nb, bool) for g in OPTIONAL_GROUPS}
-    p_out, p_keys, in_bucket["production"] = p_elements.result()
-    out.update(p_out)
-    present["production"][p_keys] = True
 
-    # -- energy (interval readings and cumulative register steps)
+@dataclass
+class _RecordSection:
+    """The elements of one kind of record (energy, labour, quality) per bucket."""
+
+    values: dict[str, NDArray[np.float64]]  # element name -> per bucket
+    keys: NDArray[np.int64]  # the entities (keys) with any record of the kind
+    in_bucket: NDArray[np.bool_]  # per bucket: any record of the kind
+
+
+def _energy_section(con: duckdb.DuckDBPyConnection, filled: set[str], settings: Settings, ent: pd.DataFrame,
+                    tl: Timeline, bs: NDArray[np.int64], be: NDArray[np.int64], nb: int, whole: bool,
+                    window: ReadWindow | None) -> _RecordSection | None:
+    """energy_kwh and energy_kgce per bucket (interval readings and cumulative register steps, split at the
+    bucket bounds in proportion to time) and counter_resets; None without energy records."""
     if whole:
         source = "energy"
     elif window is None:
@@ -825,51 +862,70 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
         JOIN _zz_ent k ON k.entity_id = coalesce(i.equipment_id, i.scope)
              AND (k.level = 'equipment') = (i.equipment_id IS NOT NULL)
         ORDER BY k.key, s, e, i.meter_id, i.carrier""")  # sums in one order, whatever the query plan
-    if len(en["key"]):
-        ek = np.asarray(en["key"], np.int64)
-        present["energy"][ek] = True
-        split = split_timelines(tl, ek, en["s"], en["e"], bs, be)
-        in_bucket["energy"] = split.touched(nb)
-        out["energy_kwh"] = split.sums(en["kwh"], nb)
-        out["energy_kgce"] = split.sums(en["kgce"], nb)
-        fb = locate(bs, be, tl.encode(ek, en["e"]) - 1)
-        fl = np.asarray(en["flag"]) > 0
-        out["counter_resets"] = np.bincount(fb[fl & (fb >= 0)], minlength=nb).astype(np.float64)
+    if not len(en["key"]):
+        return None
+    ek = np.asarray(en["key"], np.int64)
+    split = split_timelines(tl, ek, en["s"], en["e"], bs, be)
+    fb = locate(bs, be, tl.encode(ek, en["e"]) - 1)
+    fl = np.asarray(en["flag"]) > 0
+    return _RecordSection({"energy_kwh": split.sums(en["kwh"], nb), "energy_kgce": split.sums(en["kgce"], nb),
+                           "counter_resets": np.bincount(fb[fl & (fb >= 0)], minlength=nb).astype(np.float64)},
+                          ek, split.touched(nb))
 
-    # -- labour
-    lb_filter = _time_filter(window, ent, 'l."end"', True)
+
+def _labour_section(con: duckdb.DuckDBPyConnection, filled: set[str], ent: pd.DataFrame, tl: Timeline,
+                    bs: NDArray[np.int64], be: NDArray[np.int64], nb: int,
+                    window: ReadWindow | None) -> _RecordSection | None:
+    """apat, apwt, apat_no_apwt and earned_hours per bucket (records split at the bucket bounds in proportion
+    to time); None without labour records."""
     lb = _numpy_rows(con, filled, "labour", f"""
         SELECT k.key, epoch_ms(l.start) s, epoch_ms(l."end") e, l.attendance_hours,
                coalesce(l.work_hours, 0) wh, (l.work_hours IS NULL)::INT AS no_wh, coalesce(l.earned_hours, 0) eh
-        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope {lb_filter}
+        FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope {_time_filter(window, ent, 'l."end"', True)}
         ORDER BY k.key, s, e""")
-    if len(lb["key"]):
-        lk = np.asarray(lb["key"], np.int64)
-        present["labour"][lk] = True
-        split = split_timelines(tl, lk, lb["s"], lb["e"], bs, be)
-        in_bucket["labour"] = split.touched(nb)
-        apat = np.asarray(lb["attendance_hours"], np.float64)
-        out["apat"] = split.sums(apat, nb)
-        out["apwt"] = split.sums(lb["wh"], nb)
-        out["apat_no_apwt"] = split.sums(apat * np.asarray(lb["no_wh"]), nb)
-        out["earned_hours"] = split.sums(lb["eh"], nb)
+    if not len(lb["key"]):
+        return None
+    lk = np.asarray(lb["key"], np.int64)
+    split = split_timelines(tl, lk, lb["s"], lb["e"], bs, be)
+    apat = np.asarray(lb["attendance_hours"], np.float64)
+    return _RecordSection({"apat": split.sums(apat, nb), "apwt": split.sums(lb["wh"], nb),
+                           "apat_no_apwt": split.sums(apat * np.asarray(lb["no_wh"]), nb),
+                           "earned_hours": split.sums(lb["eh"], nb)}, lk, split.touched(nb))
 
-    # -- quality
+
+def _quality_section(con: duckdb.DuckDBPyConnection, filled: set[str], ent: pd.DataFrame, tl: Timeline,
+                     bs: NDArray[np.int64], be: NDArray[np.int64], nb: int,
+                     window: ReadWindow | None) -> _RecordSection | None:
+    """ip (inspected), gp (passed at the first inspection) and defects per bucket, each inspection in the bucket
+    of its time stamp; None without quality records."""
     qu = _numpy_rows(con, filled, "quality", f"""
         SELECT k.key, epoch_ms(q.ts) t, (q.result = 'pass' AND coalesce(q.first_pass, true))::INT AS gp,
                (q.result = 'fail')::INT AS bad
         FROM quality q JOIN _zz_ent k ON k.entity_id = coalesce(q.equipment_id, q.scope)
              AND (k.level = 'equipment') = (q.equipment_id IS NOT NULL) {_time_filter(window, ent, "q.ts", False)}""")
-    if len(qu["key"]):
-        qk = np.asarray(qu["key"], np.int64)
-        present["quality"][qk] = True
-        qb = locate(bs, be, tl.encode(qk, qu["t"]))
-        ok = qb >= 0
-        out["ip"] = np.bincount(qb[ok], minlength=nb).astype(np.float64)
-        in_bucket["quality"] = out["ip"] > 0
-        out["gp"] = np.bincount(qb[ok], weights=np.asarray(qu["gp"], np.float64)[ok], minlength=nb)  # type: ignore[assignment]  # numpy types bincount as intp; with weights it is float64
-        out["defects"] = np.bincount(qb[ok], weights=np.asarray(qu["bad"], np.float64)[ok], minlength=nb)  # type: ignore[assignment]  # the same
+    if not len(qu["key"]):
+        return None
+    qk = np.asarray(qu["key"], np.int64)
+    qb = locate(bs, be, tl.encode(qk, qu["t"]))
+    ok = qb >= 0
+    ip = np.bincount(qb[ok], minlength=nb).astype(np.float64)
+    # numpy types bincount as intp; with weights it is float64
+    gp: NDArray[np.float64] = np.bincount(qb[ok], weights=np.asarray(qu["gp"], np.float64)[ok],  # type: ignore[assignment]
+                                          minlength=nb)
+    defects: NDArray[np.float64] = np.bincount(qb[ok], weights=np.asarray(qu["bad"], np.float64)[ok],  # type: ignore[assignment]
+                                               minlength=nb)
+    return _RecordSection({"ip": ip, "gp": gp, "defects": defects}, qk, ip > 0)
 
+
+def _elements_table(ent: pd.DataFrame, buckets: pd.DataFrame, out: dict[str, NDArray[np.float64]],
+                    present: dict[str, NDArray[np.bool_]], in_bucket: dict[str, NDArray[np.bool_]],
+                    times: _TimeSection, period: str, raw: bool) -> ElementsResult | RawElements:
+    """The partition's elements as a table (or, ``raw``, as :class:`RawElements`): nulls where there is no
+    time (scope entities; equipment without calendar and data) or no record of a kind in the bucket (gaps are
+    gaps, not zeros), capacity and outages derived."""
+    bkey = buckets["key"].to_numpy()
+    has_cal = times.has_calendar
+    reasons = times.reasons
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
     out = {name: np.asarray(x, dtype=np.float64) for name, x in out.items()}
     is_eq = (ent["level"] == "equipment").to_numpy()[bkey]
@@ -883,7 +939,7 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
             for name in names:
                 out[name][~in_bucket[kind]] = np.nan
         return RawElements(ent, buckets, {n: out[n] for n in RAW_ELEMENTS}, has_cal,
-                           lambda periods: _loss_reasons(**reason_inputs, periods=periods, in_ms=True))
+                           lambda periods: _loss_reasons(**reasons, periods=periods, in_ms=True))
     # -- capacity: epc [units/h] x pot [h]
     epc = ent["epc"].to_numpy(dtype=np.float64)[bkey]
     out["epc"] = epc * out["pot"] / 3600.0
@@ -906,8 +962,7 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
     cols["no_data"] = is_eq & ~has_data
     df = pd.DataFrame({**cols, **{name: out[name] for name in ELEMENTS}})
     periods = df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket")
-    return ElementsResult(df, lambda: _loss_reasons(**reason_inputs, periods=periods),
-                          period)
+    return ElementsResult(df, lambda: _loss_reasons(**reasons, periods=periods), period)
 
 
 #: The elements a :class:`RawElements` holds (capacity and outages are derived from them and the entity)
