@@ -74,6 +74,8 @@ def test_bulletin_pdf_pages_contents_and_fonts(store, tmp_path):
     assert fonts and all(fonts.values()), fonts  # every font embedded
     assert any("CJK" in name for name in fonts), fonts
     assert "模拟数据" not in "".join(pages)  # real (hand-made) data: no simulated mark
+    # the annex's total once, after its last row (not at the foot of every page of the annex)
+    assert "".join(pages[annex_page - 1:]).count("合计") == 1
 
 
 def test_simulated_programme_is_marked_on_every_page(tmp_path):

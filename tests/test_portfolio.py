@@ -458,6 +458,14 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
                  "各区县经济信息委：", "某市经济和信息化委员会", "2026年5月4日", "请认真组织实施。",
                  "截至2026年5月4日，某市累计支持智能化改造项目5个"):
         assert text in html, text
+    # a numbered official document (GB/T 9704-2012): no contents; the record (抄送) after the annex
+    assert 'class="toc"' not in html
+    lh.write_text(lh.read_text("utf-8") + "cc: 市发展改革委，市财政局\n", encoding="utf-8")
+    html = render_bulletin(ws, tmp_path / "e", lang="zh", letterhead=lh, n_boot=50)["html"].read_text("utf-8")
+    assert html.index('id="annex"') < html.index("抄送：市发展改革委，市财政局")
+    # without a number: the contents box
+    plain = render_bulletin(ws, tmp_path / "f", lang="zh", n_boot=50)["html"].read_text("utf-8")
+    assert 'class="toc"' in plain
     own = tmp_path / "tpl"
     own.mkdir()
     (own / "bulletin.css").write_text("body { color: #123456; }", encoding="utf-8")

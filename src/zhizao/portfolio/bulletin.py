@@ -152,8 +152,10 @@ def _table(head: list, rows: list[list[dict]], caption: str | None = None, foot:
 class _Bulletin:
     """The notice's content in one language, from one statistics dict."""
 
-    def __init__(self, stats: dict, lang: str, letterhead: dict | None = None, date=None):
+    def __init__(self, stats: dict, lang: str, letterhead: dict | None = None, date=None, chart_titles: bool = True):
         self.s = stats
+        #: charts carry their title (on a page); off in the notice, whose captions name them
+        self.chart_titles = chart_titles
         self.lang = lang
         self.tr = translations(lang)
         self._ = self.tr.gettext
@@ -340,10 +342,15 @@ class _Bulletin:
         subset = set(pv.loc[pv["status"] == "verified", "project_id"]) <= set(pv.loc[pv["declared"].notna(),
                                                                                      "project_id"])
         if d_text and v_text:
-            key = _("According to the declarations of %(nd)s projects, %(declared)s; %(nv)s of these projects "
-                    "were verified from data: %(verified)s.") if subset else \
-                _("According to the declarations of %(nd)s projects, %(declared)s; %(nv)s projects were verified "
-                  "from data: %(verified)s.")
+            if subset and nv == nd:
+                key = _("According to the declarations of %(nd)s projects, %(declared)s; all %(nv)s projects were "
+                        "verified from data: %(verified)s.")
+            elif subset:
+                key = _("According to the declarations of %(nd)s projects, %(declared)s; %(nv)s of these projects "
+                        "were verified from data: %(verified)s.")
+            else:
+                key = _("According to the declarations of %(nd)s projects, %(declared)s; %(nv)s projects were "
+                        "verified from data: %(verified)s.")
             return key % {"nd": self.f.count(nd), "declared": d_text, "nv": self.f.count(nv), "verified": v_text}
         if d_text:
             return _("According to the declarations of %(nd)s projects, %(declared)s; no result has been verified "
@@ -386,8 +393,11 @@ class _Bulletin:
                            "text": [self.f.pct(v) for v in av["mean"]]})
         order = [self.gain(i) for i in PROGRAMME_INDICATORS]
         return charts.to_svg(charts.paired_bars(
-            df, _("Declared and verified average improvement per indicator"), _("Average improvement"),
-            basis_order, order), self.lang)
+            df, self.chart_title(_("Declared and verified average improvement per indicator")),
+            _("Average improvement"), basis_order, order), self.lang)
+
+    def chart_title(self, title: str) -> str | None:
+        return title if self.chart_titles else None
 
     def count_rows(self, df: pd.DataFrame, key: str, kind: str | None) -> list[list[dict]]:
         total = int(df["n_projects"].sum()) if len(df) else 0
@@ -430,9 +440,8 @@ class _Bulletin:
                              "investment": [(x or 0) / (1e4 if self.lang == "zh" else 1e6)
                                             for x in df["investment"]]})
         return charts.to_svg(charts.count_and_amount(
-            data, _("Projects and investment by district"), _("Number of projects"), self.money_head(),
-            self.amount_format()),
-            self.lang)
+            data, self.chart_title(_("Projects and investment by district")), _("Number of projects"),
+            self.money_head(), self.amount_format()), self.lang)
 
     def year_chart(self) -> str | None:
         df = self.s["by_year"]
@@ -445,8 +454,8 @@ class _Bulletin:
                              "investment": [(x or 0) / (1e4 if self.lang == "zh" else 1e6)
                                             for x in df["investment"]]})
         return charts.to_svg(charts.count_and_amount(
-            data, _("Projects and investment by start year"), _("Number of projects"), self.money_head(),
-            self.amount_format()), self.lang)
+            data, self.chart_title(_("Projects and investment by start year")), _("Number of projects"),
+            self.money_head(), self.amount_format()), self.lang)
 
     def spread_paragraph(self) -> str | None:
         _ = self._
@@ -534,7 +543,7 @@ class _Bulletin:
             _("Positive values are improvements and negative values deteriorations, for every indicator. A unit "
               "designated at several levels counts once in the totals."),
             _("Percentages are rounded to one decimal for display; every average can be recomputed from the values "
-              "of the projects in Annex 1."),
+              "of the projects in the annex."),
         ]
         if self.simulated:
             n_sim, n_all = s["totals"]["n_simulated_projects"], s["totals"]["n_projects"]
@@ -573,10 +582,12 @@ class _Bulletin:
         head = [_cell(_("No."), True), _cell(_("Project code")), _cell(_("Project name")), _cell(_("Enterprise name")),
                 _cell(_("District")), _cell(self.money_head(), True), _cell(_("Status"))] + \
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
-        head2 = [_cell(_("Declared"), True), _cell(_("Verified"), True)] * len(PROGRAMME_INDICATORS)
+        head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
         return _table(head, rows, head2=head2, total=total, cls="annex",
-                      foot=_("Declared: the improvement stated by the enterprise; Verified: the improvement computed "
-                             "from data (positive = better; a dash: no value)."))
+                      foot=_("Declared value: the improvement stated by the enterprise; verified value: the "
+                             "improvement computed from data (positive = better). A dash: no value declared, or "
+                             "the indicator not verified (the data do not suffice or a check of the verification "
+                             "failed)."))
 
     # -- the whole document
     def document(self, title: str | None = None) -> dict:
@@ -662,11 +673,11 @@ class _Bulletin:
             lines += [doc["signature"], ""]
         lines += [doc["date"], ""]
         lines += [f"## {_('Notes')}", ""] + [f"{k}. {n}" for k, n in enumerate(doc["notes"], 1)] + [""]
-        if doc["cc"]:
-            lines += [_("Copied to: %(cc)s") % {"cc": doc["cc"]}, ""]
         lines += [f"## {doc['annex_heading']}　{self.annex_title()}" if self.lang == "zh"
                   else f"## {doc['annex_heading']}: {self.annex_title()}", ""]
         lines += table(doc["annex"])
+        if doc["cc"]:  # the record (版记) closes the document, after its annex (GB/T 9704-2012, 7.4)
+            lines += ["", _("Copied to: %(cc)s") % {"cc": doc["cc"]}]
         return "\n".join(lines).rstrip() + "\n"
 
 
@@ -709,7 +720,7 @@ def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, lette
     lh = dict(letterhead or {})
     if date is not None:
         lh["date"] = date
-    b = _Bulletin(stats, lang, lh)
+    b = _Bulletin(stats, lang, lh, chart_titles=False)  # its captions name the charts
     doc = b.document(title)
     env = _env(template_dir)
     env.install_gettext_translations(b.tr, newstyle=True)  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension

@@ -116,13 +116,13 @@ def programme_sheets(stats: dict, lang: str = "zh") -> tuple[dict[str, pd.DataFr
         for i in PROGRAMME_INDICATORS:
             r = values.get((p["project_id"], i)) or {}
             g = vocab.label("gain", i, lang)
-            row[f"{g}：{_('Declared')}" if lang == "zh" else f"{g}: {_('Declared')}"] = r.get("declared")
-            row[f"{g}：{_('Verified')}" if lang == "zh" else f"{g}: {_('Verified')}"] = \
+            row[f"{g}：{_('Declared value')}" if lang == "zh" else f"{g}: {_('Declared value')}"] = r.get("declared")
+            row[f"{g}：{_('Verified value')}" if lang == "zh" else f"{g}: {_('Verified value')}"] = \
                 r.get("improvement") if r.get("status") == "verified" else None
         out.append(row)
     name = _("Projects")
     sheets[name] = pd.DataFrame(out)
-    pct[name] = [c for c in sheets[name].columns if c.endswith((_("Declared"), _("Verified")))]
+    pct[name] = [c for c in sheets[name].columns if c.endswith((_("Declared value"), _("Verified value")))]
     return sheets, pct
 
 

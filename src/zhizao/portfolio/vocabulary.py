@@ -57,7 +57,7 @@ INDICATOR_GAINS = {
     "unit_energy": N_("Unit energy reduction"),
     "development_cycle": N_("Development cycle reduction"),
 }
-BASES = {"verified": N_("Verified from data"), "declared": N_("Declared")}
+BASES = {"verified": N_("Verified value"), "declared": N_("Declared value")}
 
 FIXED = {"type": PROJECT_TYPES, "designation": DESIGNATIONS, "level": LEVELS, "status": STATUSES,
          "indicator": INDICATORS, "gain": INDICATOR_GAINS, "basis": BASES}

@@ -278,7 +278,8 @@ def stack(*charts: alt.Chart | alt.LayerChart) -> alt.VConcatChart:
     return alt.vconcat(*charts, spacing=24)
 
 
-def paired_bars(df: pd.DataFrame, title: str, x_title: str, basis_order: list[str], order: list[str]) -> alt.Chart:
+def paired_bars(df: pd.DataFrame, title: str | None, x_title: str, basis_order: list[str], order: list[str]
+                ) -> alt.Chart:
     """Horizontal bars of two bases (e.g. declared and verified) side by side per category, with value labels.
 
     Parameters
@@ -286,7 +287,9 @@ def paired_bars(df: pd.DataFrame, title: str, x_title: str, basis_order: list[st
     df : pandas.DataFrame
         ``indicator`` (category label), ``basis`` (one of ``basis_order``), ``mean`` (fraction), ``text`` (the
         value label).
-    title, x_title : str
+    title : str or None
+        None: no title (a document's caption names the chart).
+    x_title : str
     basis_order : list of str
         The two bases, in legend order (the first is drawn grey, the second blue).
     order : list of str
@@ -296,14 +299,15 @@ def paired_bars(df: pd.DataFrame, title: str, x_title: str, basis_order: list[st
     color = alt.Color("basis:N", title=None, sort=basis_order,
                       scale=alt.Scale(domain=basis_order, range=[COLORS["other"], COLORS["total"]]),
                       legend=alt.Legend(orient="top", labelLimit=0, symbolType="square"))
-    base = alt.Chart(df, title=title).encode(y=y, yOffset=alt.YOffset("basis:N", sort=basis_order))
+    base = alt.Chart(df, title=alt.Undefined if title is None else title).encode(
+        y=y, yOffset=alt.YOffset("basis:N", sort=basis_order))
     bars = base.mark_bar(height=11).encode(
         x=alt.X("mean:Q", title=x_title, axis=alt.Axis(format=".0%", tickCount=6)), color=color)
     text = base.mark_text(align="left", dx=3, fontSize=10).encode(x="mean:Q", text="text:N")
     return (bars + text).properties(width=420, height=alt.Step(13))
 
 
-def count_and_amount(df: pd.DataFrame, title: str, count_title: str, amount_title: str,
+def count_and_amount(df: pd.DataFrame, title: str | None, count_title: str, amount_title: str,
                      amount_format: str = ",.0f") -> alt.HConcatChart:
     """Two bar charts side by side over the same categories: a count and an amount (e.g. projects and
     investment by district).
@@ -312,7 +316,9 @@ def count_and_amount(df: pd.DataFrame, title: str, count_title: str, amount_titl
     ----------
     df : pandas.DataFrame
         ``label`` (category, in display order), ``projects`` (count), ``investment`` (amount in display unit).
-    title, count_title, amount_title : str
+    title : str or None
+        None: no title (a document's caption names the chart).
+    count_title, amount_title : str
     amount_format : str
         d3 format of the amount labels (Chinese documents write amounts without grouping: ``".0f"``).
     """
@@ -330,4 +336,4 @@ def count_and_amount(df: pd.DataFrame, title: str, count_title: str, amount_titl
                                                                  text=alt.Text("investment:Q", format=amount_format))
     return alt.hconcat((a + at).properties(width=250, height=alt.Step(20)),
                        (b + bt).properties(width=250, height=alt.Step(20)), spacing=30,
-                       title=alt.TitleParams(title, anchor="start"))
+                       title=alt.Undefined if title is None else alt.TitleParams(title, anchor="start"))
