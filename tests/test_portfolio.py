@@ -408,9 +408,9 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     # scope: cumulative, districts, period of the starts, total investment in 亿元 (105,000,000 CNY)
     assert "截至2026年12月3日，累计支持智能化改造项目5个，涉及企业3家，总投资1.05亿元" in body
     # districts by their names (the district vocabulary), not the stored codes
-    assert "分布在璧山区、九龙坡区2个区县，开工日期为2021年3月1日至2023年2月1日。" in body
+    assert "分布在璧山区、九龙坡区2个区县，项目于2021年3月1日至2023年2月1日陆续开工。" in body
     # designations with their levels (a unit designated at two levels counts once)
-    assert "累计认定智能化赋能示范项目3个（市级2个、区级1个）、数字化车间2个（市级2个、区级1个）、智能工厂1个（均为市级）。" \
+    assert "项目企业累计获评智能化赋能示范项目3个（市级2个、区级1个）、数字化车间2个（市级2个、区级1个）、智能工厂1个（均为市级）。" \
         in body
     # declared and verified in one sentence; a count only where it differs from the sentence's
     assert "据4个项目申报，生产效率平均提升33.3%（3个项目），产品不良率平均降低40.0%（1个项目），" \
