@@ -37,6 +37,7 @@ from zhizao.limits import Limits
 from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.settings import Settings
+from zhizao.store import equipment as store_equipment
 from zhizao.store.db import open_db
 
 #: How far back from the reading time data must reach for the reading time to cut a default range [ms]: longer
@@ -204,9 +205,7 @@ class Workspace:
         their work centres, areas and sites): a tenant's computation then costs what its own data costs,
         whatever other tenants stored (a far but valid date of one tenant makes only that tenant's buckets).
         It reads through a cursor of its own (closed with the returned workspace)."""
-        ids = [e for (e,) in self.con.execute(
-            "SELECT equipment_id FROM equipment WHERE list_contains(?, enterprise) ORDER BY equipment_id",
-            [list(enterprises)]).fetchall()]
+        ids = store_equipment.equipment_of(self.con, enterprises)
         return Workspace.over(_part_connection(self.con, ids), self.settings, self.path)
 
     def invalidate(self) -> None:
@@ -359,8 +358,7 @@ class Workspace:
         return reading_end(self.latest_record(), now)
 
     def _equipment_zones(self) -> pd.DataFrame:
-        return self.cached(("equipment_zones",), lambda: self.con.execute(
-            "SELECT work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz FROM equipment").df())
+        return self.cached(("equipment_zones",), lambda: store_equipment.group_zones(self.con))
 
     def _group_zones(self, level: str) -> dict[str, str]:
         """The zone of each group of ``level`` spanning zones or with a configured zone (:func:`group_zones`)."""
@@ -444,8 +442,7 @@ class Workspace:
         except duckdb.CatalogException:  # a store of a version before record_flags, opened read-only
             flags = None
         if flags is not None and len(flags):
-            eq = self.con.execute("SELECT equipment_id, work_center, area, site, enterprise FROM equipment").df()
-            flags = flag_entities(flags, eq, col)
+            flags = flag_entities(flags, store_equipment.hierarchy(self.con), col)
         return present(data_quality(rows, col, flags))
 
     def capability(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
@@ -568,8 +565,7 @@ def isolate_failures(con, error: BaseException, compute) -> ElementsResult:
     """
     import logging
 
-    eq = con.execute("SELECT equipment_id, enterprise FROM equipment ORDER BY enterprise NULLS LAST, "
-                     "equipment_id").fetchall()
+    eq = store_equipment.owners(con)
     groups: dict = {}
     for eid, ent in eq:
         groups.setdefault(ent, []).append(eid)

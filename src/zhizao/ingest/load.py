@@ -84,6 +84,7 @@ from zhizao.kpi.energy import UNIT_TO_BASE
 from zhizao.limits import MEASURED_TABLES, Limits, current
 from zhizao.messages import MessageKind, define
 from zhizao.schema import CALENDAR_KINDS, DEFAULT_STATE_MAP, ENERGY_READINGS, QUALITY_RESULTS, REGISTER_TABLES, TABLES
+from zhizao.store import equipment as store_equipment
 
 TOO_MANY_COLUMNS = define("ingest.too_many_columns", "%(source)s has %(columns)s columns, more than the limit of "
                                                      "%(limit)s")
@@ -310,8 +311,7 @@ def _zones(con: duckdb.DuckDBPyConnection, table: str, mapping: Mapping) -> list
         return [str(mapping.timezone)]
     spec = TABLES[table]
     if ("equipment_id" in spec.names and table != "equipment") or "scope" in spec.names:
-        return [z for (z,) in con.execute("SELECT DISTINCT timezone FROM equipment WHERE timezone IS NOT NULL "
-                                          "ORDER BY 1").fetchall()]
+        return store_equipment.zones(con)
     return []
 
 

@@ -66,6 +66,7 @@ from zhizao.live.topics import (
     topic_for,
 )
 from zhizao.schema import TABLES
+from zhizao.store import equipment as store_equipment
 
 log = logging.getLogger("zhizao.live")
 
@@ -593,8 +594,7 @@ class LiveIngestor:
                  and (self.register_enterprises is None or h[4] in self.register_enterprises)]
         if not hints:
             return
-        known = {r[0] for r in con.execute("SELECT equipment_id FROM equipment WHERE list_contains(?, equipment_id)",
-                                           [[h[0] for h in hints]]).fetchall()}
+        known = store_equipment.known(con, [h[0] for h in hints])
         # remembered only once stored: a rolled-back batch registers again
         self._pending_known |= {h[0] for h in hints}
         new = [h for h in hints if h[0] not in known]
@@ -837,7 +837,7 @@ def current_shift(con: duckdb.DuckDBPyConnection, now=None) -> tuple[pd.Timestam
                             WHERE kind = 'shift' AND start <= ? AND "end" > ?""", [now, now]).fetchall()[0]
     if lo is not None:
         return _utc(lo), _utc(hi), "calendar"
-    tz = con.execute("SELECT coalesce(min(timezone), 'UTC') FROM equipment").fetchall()[0][0] or "UTC"
+    tz = store_equipment.first_zone(con)
     day = floor_local(now, "day", tz)
     nxt = floor_local(day + pd.Timedelta(hours=26), "day", tz)
     return day.tz_convert("UTC"), nxt.tz_convert("UTC"), "day"

@@ -60,6 +60,7 @@ from zhizao.portfolio import audit
 from zhizao.portfolio.dates import check_zone, ensure_settings, parse_date, programme_zones, store_zone
 from zhizao.portfolio.vocabularies import vocabulary
 from zhizao.schema import REGISTER_TABLES, SQL_TYPES, TABLES
+from zhizao.store import equipment as store_equipment
 
 #: Chinese column labels of the register tables (import templates, Chinese headers).
 HEADERS = {
@@ -360,7 +361,7 @@ class _Refs:
         def col(sql):
             return [r for r in con.execute(sql).fetchall()]
         hier: dict = {}
-        for eid, wc, area, site, ent in col("SELECT equipment_id, work_center, area, site, enterprise FROM equipment"):
+        for eid, wc, area, site, ent in store_equipment.hierarchy_rows(con):
             for x in (eid, wc, area, site, ent):
                 if x is not None:
                     s = hier.setdefault(x, set())

@@ -50,6 +50,7 @@ from zhizao.messages import define
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, REGISTER_TABLES, TABLES
 from zhizao.server.errors import BadRequest, Forbidden, NotFound
 from zhizao.server.store import ALL
+from zhizao.store import equipment as store_equipment
 
 if TYPE_CHECKING:  # zhizao.verify is imported when first used
     from zhizao.verify.result import VerificationResult
@@ -394,10 +395,7 @@ class TenantView:
 
     @property
     def equipment_table(self) -> pd.DataFrame:
-        def load():
-            cols = ", ".join(f'"{c}"' for c in TABLES["equipment"].names)
-            return self.read.con.execute(f"SELECT {cols} FROM equipment ORDER BY equipment_id").df()
-        return self.cached(("equipment",), load, EQUIPMENT)
+        return self.cached(("equipment",), lambda: store_equipment.equipment_table(self.read.con), EQUIPMENT)
 
     def _mask(self, eq: pd.DataFrame) -> pd.Series:
         a = self.access

@@ -29,6 +29,7 @@ import argon2
 
 from zhizao.errors import InputError
 from zhizao.messages import define
+from zhizao.store import equipment as store_equipment
 
 #: Roles, from the issue: enterprise user, programme analyst, assessor, administrator.
 ROLES = ("enterprise", "analyst", "assessor", "district", "admin")
@@ -451,8 +452,7 @@ def create_key(con, enterprise_id: str | None = None, site: str | None = None, n
 
 def site_enterprises(con, site: str) -> list[str]:
     """The enterprises whose equipment is at ``site``."""
-    return [e for (e,) in con.execute("SELECT DISTINCT enterprise FROM equipment WHERE site = ? AND enterprise IS "
-                                      "NOT NULL ORDER BY 1", [site]).fetchall()]
+    return store_equipment.enterprises_at(con, site)
 
 
 def get_key(con, key_id: str) -> ApiKey | None:

@@ -24,6 +24,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
+from zhizao.store import equipment as store_equipment
 
 if TYPE_CHECKING:
     import duckdb
@@ -146,9 +147,7 @@ class VerificationInputs:
     # -- scopes ------------------------------------------------------------------------------------------------
     def equipment_table(self) -> pd.DataFrame:
         """The equipment table's hierarchy columns and time zone (read once)."""
-        return self._get(("equipment",), lambda: self.con.execute(
-            "SELECT equipment_id, work_center, area, site, enterprise, coalesce(timezone, 'UTC') tz "
-            "FROM equipment").df())
+        return self._get(("equipment",), lambda: store_equipment.hierarchy(self.con, zone=True))
 
     def equipment_index(self) -> LevelIndex:
         return self._get(("equipment_index",), lambda: _by_level(self.equipment_table()))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from zhizao.errors import NotFound, ZhizaoError
 from zhizao.messages import DAY, Message, define
+from zhizao.store import equipment as store_equipment
 from zhizao.verify import checks as C
 from zhizao.verify.indicators import UNKNOWN_SCOPE, Window, Windows, verify
 from zhizao.verify.inputs import Instant, VerificationInputs
@@ -262,7 +263,7 @@ def unverifiable(ws: Workspace, project_ids: Iterable[str] | None = None) -> dic
         prj = prj[prj["project_id"].isin(list(project_ids))]
     if prj.empty:
         return {}
-    eq = con.execute("SELECT equipment_id, work_center, area, site, enterprise FROM equipment").df()
+    eq = store_equipment.hierarchy(con)
     active = {e for (e,) in con.execute("""
         SELECT DISTINCT equipment_id FROM states UNION SELECT DISTINCT equipment_id FROM production
         UNION SELECT DISTINCT equipment_id FROM energy WHERE equipment_id IS NOT NULL
