@@ -584,9 +584,11 @@ def test_cli_commands(cli_db, tmp_path):
     r = run(app, ["recognition", "--db", cli_db, "--enterprise", "E1", "--designation", "smart_plant"])
     assert r.exit_code == 2
     out = tmp_path / "bul"
-    r = run(app, ["bulletin", "--db", cli_db, "--lang", "en", "-o", str(out), "--park", "WSC"])
+    r = run(app, ["bulletin", "--db", cli_db, "--lang", "en", "-o", str(out), "--park", "WSC"],
+            env={"ZHIZAO_LANG": "en"})
     assert r.exit_code == 0, r.output
     assert (out / "bulletin.en.html").exists() and (out / "bulletin.en.md").exists()
+    assert "without --letterhead" in r.output  # an office learns where its header, number and signature go
     r = run(app, ["bulletin", "--db", cli_db, "--lang", "fr", "-o", str(out)])
     assert r.exit_code == 2
     r = run(app, ["programme", "--db", str(tmp_path / "missing.duckdb")])

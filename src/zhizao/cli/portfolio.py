@@ -679,6 +679,10 @@ def rules_show(name: str = typer.Argument(..., help="rule set"),
 
 # -- capability maturity ----------------------------------------------------------------------------------
 
+NO_LETTERHEAD = define("cli.bulletin.no_letterhead",
+                       "note: without --letterhead the notice has no issuing office's header, document number, "
+                       "addressees or signature; give them in a letterhead file to issue it (see "
+                       "portfolio/templates/letterhead.example.yaml)")
 IMPORTED = define("cli.maturity.imported", "%(n)s assessments imported, %(rejected)s rows rejected")
 
 
@@ -769,6 +773,8 @@ def bulletin(db: str = DB,
                                 end=to, confidence=confidence, n_boot=n_boot, seed=seed, letterhead=letterhead,
                                 template_dir=template, date=date, formats=formats)
     _plain().print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, highlight=False)
+    if letterhead is None:
+        _say(NO_LETTERHEAD())
 
 
 def register(app: typer.Typer) -> None:
