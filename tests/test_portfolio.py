@@ -610,3 +610,15 @@ def test_table_output_goes_whole_to_the_file(cli_db, tmp_path, args):
         assert "verification results" in text and "0.594" in text
     else:
         assert "projects: " in text and "by_type" in text
+
+
+def test_notice_lists_districts_and_industries_by_count():
+    """A notice lists the districts and industries with the most projects first (ties in the register's order),
+    "not stated" last; the statistics keep their own order."""
+    from zhizao.portfolio.bulletin import _ranked
+
+    df = pd.DataFrame({"district": ["a", "b", None, "c", "d"], "n_projects": [1, 3, 5, 3, 2]})
+    got = _ranked(df, "district")["district"].tolist()
+    assert got[:4] == ["b", "c", "d", "a"] and pd.isna(got[4])
+    assert df["district"].tolist()[:2] == ["a", "b"]
+    assert _ranked(df.iloc[:0], "district").empty

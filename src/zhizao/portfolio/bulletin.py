@@ -431,7 +431,7 @@ class _Bulletin:
         return self._("Investment (10,000 CNY)") if self.lang == "zh" else self._("Investment (CNY million)")
 
     def district_chart(self) -> str | None:
-        df = self.s["by_district"]
+        df = _ranked(self.s["by_district"], "district")
         if not len(df):
             return None
         _ = self._
@@ -509,8 +509,9 @@ class _Bulletin:
         if svg:
             spread.append({"type": "figure", "svg": Markup(svg),
                            "caption": _("Figure %(n)s. Projects and investment by district") % {"n": 2}})
-        spread.append(self.count_table(s["by_district"], "district", _("District"), None, 2))
-        spread.append(self.count_table(s["by_industry"], "industry", _("Industry"), "industry", 3))
+        spread.append(self.count_table(_ranked(s["by_district"], "district"), "district", _("District"), None, 2))
+        spread.append(self.count_table(_ranked(s["by_industry"], "industry"), "industry", _("Industry"), "industry",
+                                       3))
         svg = self.year_chart()
         if svg:
             spread.append({"type": "figure", "svg": Markup(svg),
@@ -692,6 +693,15 @@ def _env(template_dir=None) -> jinja2.Environment:
 #: The notice's charts, by name: projects and investment by district and by start year, declared against
 #: verified average improvement per indicator.
 CHART_NAMES = ("district", "year", "indicators")
+
+
+def _ranked(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Counts by ``key`` with the most projects first (ties in the given order), a group without a value
+    ("not stated") last: how a notice lists districts and industries."""
+    if not len(df):
+        return df
+    unknown = df[key].isna().to_numpy()
+    return pd.concat([df[~unknown].sort_values("n_projects", ascending=False, kind="stable"), df[unknown]])
 
 
 def bulletin_charts(stats: dict, lang: str = "zh", names=CHART_NAMES) -> dict[str, str | None]:
