@@ -268,15 +268,23 @@ class Formatter:
             return NULL
         return str(int(v)) if self.lang == "zh" else self.num(v)
 
-    def wan(self, yuan, digits: int = 0) -> str:
+    def wan(self, yuan, digits: int = 0, fixed: bool = False) -> str:
         """An amount in CNY shown in 万元 (10,000 CNY) in Chinese (no grouping: 12460000 -> "1246") and in
-        millions of CNY in English ("12.5"); ``digits`` decimals at most (trailing zeros dropped)."""
+        millions of CNY in English ("12.5"); ``digits`` decimals at most (trailing zeros dropped), or exactly
+        (``fixed``: a table column, "15.0" beside "6.6").
+
+        >>> Formatter("en").wan(15_000_000, 1), Formatter("en").wan(15_000_000, 1, fixed=True)
+        ('15', '15.0')
+        >>> Formatter("zh").wan(12_460_000, 1), Formatter("zh").wan(12_460_000, 1, fixed=True)
+        ('1246', '1246.0')
+        """
         if _isnull(yuan):
             return NULL
         x = float(yuan) / (1e4 if self.lang == "zh" else 1e6)
         d = digits if self.lang == "zh" else max(digits, 1)
-        text = f"{x:.{d}f}" if self.lang == "zh" else format_decimal(x, "#,##0." + "#" * d, locale=self.locale)
-        if "." in text and self.lang == "zh":
+        text = f"{x:.{d}f}" if self.lang == "zh" else format_decimal(
+            x, "#,##0." + ("0" if fixed else "#") * d, locale=self.locale)
+        if "." in text and self.lang == "zh" and not fixed:
             text = text.rstrip("0").rstrip(".")
         return "0" if text in ("-0", "") else text
 

@@ -570,7 +570,8 @@ class _Bulletin:
             row = [_cell(self.f.count(k), True), _cell(p["project_id"]),
                    _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
                    _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL),
-                   _cell(self.f.wan(p["investment"], 1), True), _cell(vocab.label("status", p["status"], self.lang))]
+                   _cell(self.f.wan(p["investment"], 1, fixed=True), True),
+                   _cell(vocab.label("status", p["status"], self.lang))]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
                 row.append(_cell(self.f.pct(r.get("declared")), True))
@@ -578,7 +579,7 @@ class _Bulletin:
                                  cls="verified"))
             rows.append(row)
         t = self.s["totals"]
-        total = [_cell(_("Total"), span=5), _cell(self.f.wan(t.get("investment"), 1), True), _cell("")] + \
+        total = [_cell(_("Total"), span=5), _cell(self.f.wan(t.get("investment"), 1, fixed=True), True), _cell("")] + \
             [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
         head = [_cell(_("No."), True), _cell(_("Project code")), _cell(_("Project name")), _cell(_("Enterprise name")),
                 _cell(_("District")), _cell(self.money_head(), True), _cell(_("Status"))] + \
