@@ -350,8 +350,11 @@ def test_actors_read_as_people_name_them():
 def test_programme_page_charts_are_requests_of_their_own(srv):
     """The programme page links its charts (drawn apart, so its figures do not wait for the drawing); each is
     the notice's chart of the same filters, in the reader's language; an unknown one is 404."""
+    from xml.etree import ElementTree
+
     from zhizao.portfolio.bulletin import bulletin_charts
     from zhizao.portfolio.stats import programme_statistics
+    from zhizao.server import views
 
     c = srv["ana"]
     page = c.get("/programme").text
@@ -366,7 +369,11 @@ def test_programme_page_charts_are_requests_of_their_own(srv):
     for name, url in srcs.items():
         r = c.get(url)
         assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
-        assert r.text == expected[name]  # the notice's chart, in the reader's language (English here)
+        # an SVG document of its own: a browser draws an <img> of image/svg+xml only with its namespace
+        root = ElementTree.fromstring(r.text)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
+        # the notice's chart, in the reader's language (English here)
+        assert r.text == views.standalone_svg(expected[name])
     # the filters reach the chart: a district's page draws that district only
     filtered = c.get("/programme?district=jiulongpo").text
     url = re.search(r'<img src="([^"]+)" alt="[^"]+" id="chart-district"', filtered).group(1)

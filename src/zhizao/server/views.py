@@ -536,9 +536,14 @@ def plant_chart(view, pg: Page, level: str, eid: str, q: dict, name: str) -> str
     section(*args, q.get("period")) if section is _trends else section(*args)
     if pg.found is None:
         return None
-    svg = str(pg.svg(pg.found()))
+    return standalone_svg(str(pg.svg(pg.found())))
+
+
+def standalone_svg(svg: str) -> str:
+    """An inline chart (:func:`zhizao.report.charts.to_svg`, namespaces left to the HTML parser) as an SVG
+    document of its own, served as ``image/svg+xml``: a browser draws one only with its namespaces."""
     head = svg[:svg.find(">")]
-    if "xmlns=" not in head:  # a standalone SVG document needs its namespaces (inline SVG does not)
+    if "xmlns=" not in head:
         ns = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
         svg = svg.replace("<svg ", "<svg " + ns, 1)
     return svg
@@ -754,7 +759,7 @@ def project_detail(view, pg: Page, project_id: str) -> dict:
               cell(_(DESIGNATION_LEVEL_LABELS[d["level"]]) if d["level"] in DESIGNATION_LEVEL_LABELS
                     else str(d["level"])), cell(pg.local_date(d["date"], d.get("tz") or tz))]
              for _i, d in des.iterrows()]
-    return {"project": p, "facts": facts, "declared": {"head": [cell(_("Indicator")), num_cell(_("Declared"))],
+    return {"project": p, "facts": facts, "declared": {"head": [cell(_("Indicator")), num_cell(_("Declared value"))],
                                                         "rows": declared, "foot": None},
             "results": {"head": head, "rows": rows, "foot": None} if rows else None, "details": details,
             "designations": {"head": [cell(_("Designation")), cell(_("Level")), cell(_("Date"))], "rows": drows,
@@ -808,7 +813,8 @@ def programme_chart(view, pg: Page, q: dict, name: str) -> str | None:
 
     def draw() -> str | None:
         s = _programme_statistics(view, q)
-        return bulletin_charts(s, pg.lang, (name,))[name] if s["totals"]["n_projects"] else None
+        svg = bulletin_charts(s, pg.lang, (name,))[name] if s["totals"]["n_projects"] else None
+        return standalone_svg(svg) if svg is not None else None
     return view.cached(("programme_chart", pg.lang, name, *(q.get(k) for k in PROGRAMME_FILTERS)), draw)
 
 
