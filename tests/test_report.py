@@ -266,6 +266,28 @@ def test_charts_drawn_in_a_worker_process_are_the_same_and_survive_its_death():
         with pytest.raises(ValueError, match="could not be drawn"):
             charts._svg({"mark": {"type": "no-such-mark"}, "data": {"values": [{}]}}, "en-US")
         assert plain(charts.to_svg(chart, "zh")) == plain(here)  # and it goes on
+        # a draw that takes too long stops the worker (no answer is left for the next caller) and says so
+        with pytest.raises(TimeoutError):
+            w.draw({"mark": "point", "data": {"values": [{}]}}, "en-US", timeout=0.0001)
+        assert w.proc is None
+        assert plain(charts.to_svg(chart, "zh")) == plain(here)
     finally:
         charts.draw_in_worker(False)
     assert charts._worker is None
+
+
+def test_the_chart_worker_imports_nothing_from_the_working_directory(tmp_path, monkeypatch):
+    """A file in the server's working directory named like a module the worker imports is not imported."""
+    import altair as alt
+    import pandas as pd
+
+    from zhizao.report import charts
+
+    (tmp_path / "vl_convert.py").write_text("raise SystemExit('imported from the working directory')\n")
+    monkeypatch.chdir(tmp_path)
+    chart = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_point().encode(x="x:Q")
+    charts.draw_in_worker()
+    try:
+        assert "<svg" in charts.to_svg(chart, "en")
+    finally:
+        charts.draw_in_worker(False)

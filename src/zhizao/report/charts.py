@@ -66,6 +66,8 @@ def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
         .configure_legend(labelFontSize=11, titleFontSize=11, orient="bottom", labelLimit=420)
 
 
+#: Longest wait for one chart from the worker process [s] (the largest charts take about 1 s).
+WORKER_TIMEOUT = 60.0
 #: The worker process: reads one JSON request a line (``spec``, ``locale``), writes one JSON answer a line
 #: (``svg``, or ``error``). It imports vl-convert only.
 _WORKER_CODE = """
@@ -84,40 +86,83 @@ for line in sys.stdin:
 
 
 class _Worker:
-    """One process that draws charts, one at a time (callers queue on its lock, without the interpreter)."""
+    """One process that draws charts, one at a time (callers queue on its lock, without the interpreter).
+
+    Started with ``-P``, so a file in the server's working directory cannot stand in for a module it imports,
+    and in a session of its own, so a Ctrl-C to the server does not kill a draw; its errors go to the server's
+    stderr. A request is one line and its answer one line: a draw that fails in any way (the worker dies, its
+    answer is cut, ``timeout`` passes) stops the worker, so no answer is left for the next caller."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.proc: subprocess.Popen | None = None
+        self.closed = False
 
-    def draw(self, spec: dict, locale: str) -> str:
+    def draw(self, spec: dict, locale: str, timeout: float = WORKER_TIMEOUT) -> str:
         request = (json.dumps({"spec": spec, "locale": locale}) + "\n").encode()
-        with self.lock:
+        if not self.lock.acquire(timeout=timeout):
+            raise TimeoutError(f"no chart drawn within {timeout:.0f} s: the chart worker is busy")
+        try:
             for _attempt in (1, 2):
+                if self.closed:
+                    raise RuntimeError("the chart worker is stopped (the process is exiting)")
                 if self.proc is None or self.proc.poll() is not None:
-                    self.proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE], stdin=subprocess.PIPE,
-                                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-                assert self.proc.stdin is not None and self.proc.stdout is not None
+                    self.proc = subprocess.Popen([sys.executable, "-P", "-c", _WORKER_CODE], stdin=subprocess.PIPE,
+                                                 stdout=subprocess.PIPE, start_new_session=True)
+                proc = self.proc
+                assert proc.stdin is not None and proc.stdout is not None
+                expired = threading.Event()
+
+                def expire(proc: subprocess.Popen = proc, expired: threading.Event = expired) -> None:
+                    expired.set()
+                    proc.kill()
+                timer = threading.Timer(timeout, expire)
+                timer.daemon = True
+                timer.start()
                 try:
-                    self.proc.stdin.write(request)
-                    self.proc.stdin.flush()
-                    line = self.proc.stdout.readline()
+                    proc.stdin.write(request)
+                    proc.stdin.flush()
+                    line = proc.stdout.readline()
                 except OSError:
                     line = b""
-                if line:
-                    answer = json.loads(line)
+                except BaseException:
+                    self.stop()
+                    raise
+                finally:
+                    timer.cancel()
+                if line.endswith(b"\n") and not expired.is_set():
+                    try:
+                        answer = json.loads(line)
+                    except ValueError:
+                        self.stop()
+                        raise RuntimeError("the chart worker answered with something else than JSON") from None
                     if "error" in answer:
                         raise ValueError(f"the chart could not be drawn: {answer['error']}")
                     return str(answer["svg"])
-                self.stop()  # the worker died (killed, out of memory): a new one, once
+                self.stop()  # died (killed, out of memory), cut its answer short or took too long
+                if expired.is_set():
+                    raise TimeoutError(f"no chart drawn within {timeout:.0f} s: the chart worker was stopped")
             raise RuntimeError("the chart worker process stopped twice while drawing this chart")
+        finally:
+            self.lock.release()
 
     def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait()
-            self.proc = None
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+    def close(self, wait: float = 5.0) -> None:
+        """Stop the worker for good (at exit): no new one is started, a draw under way gets its error."""
+        self.closed = True
+        if self.lock.acquire(timeout=wait):
+            try:
+                self.stop()
+            finally:
+                self.lock.release()
+        elif self.proc is not None:
+            self.proc.kill()
 
 
 _worker: _Worker | None = None
@@ -139,8 +184,7 @@ def draw_in_worker(on: bool = True) -> None:
         _worker = _Worker()
     elif not on and _worker is not None:
         w, _worker = _worker, None
-        with w.lock:
-            w.stop()
+        w.close()
 
 
 def warm_worker() -> None:
@@ -158,7 +202,7 @@ def _svg(spec: dict, locale: str) -> str:
 @atexit.register
 def _stop_worker() -> None:
     if _worker is not None:
-        _worker.stop()
+        _worker.close()
 
 
 def to_svg(chart: alt.TopLevelMixin, lang: str) -> str:
