@@ -277,6 +277,8 @@ class Formatter:
         ('15', '15.0')
         >>> Formatter("zh").wan(12_460_000, 1), Formatter("zh").wan(12_460_000, 1, fixed=True)
         ('1246', '1246.0')
+        >>> Formatter("zh").wan(-1, 1), Formatter("zh").wan(-1, 1, fixed=True), Formatter("en").wan(-1, 1, True)
+        ('0', '0.0', '0.0')
         """
         if _isnull(yuan):
             return NULL
@@ -286,7 +288,9 @@ class Formatter:
             x, "#,##0." + ("0" if fixed else "#") * d, locale=self.locale)
         if "." in text and self.lang == "zh" and not fixed:
             text = text.rstrip("0").rstrip(".")
-        return "0" if text in ("-0", "") else text
+        if text.startswith("-") and not text.strip("-0.,"):  # a tiny negative amount is no deficit: 0, 0.0
+            text = text[1:]
+        return text or "0"
 
     def datetime(self, value: dt.datetime) -> str:
         """A time stamp in the locale's long format (with its time zone)."""

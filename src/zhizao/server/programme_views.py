@@ -422,8 +422,8 @@ def _acceptance(view, pg: Page, app: dict) -> dict:
                              (str(r["value"]) if r["value"] is not None else NULL)})
     except Exception:
         criteria = []
-    return {"results": {"head": [cell(pg._("Indicator")), num_cell(pg._("Declared")),
-                                 num_cell(pg._("Verified from data")), num_cell(pg._("Interval"))],
+    return {"results": {"head": [cell(pg._("Indicator")), num_cell(pg._("Declared value")),
+                                 num_cell(pg._("Verified value")), num_cell(pg._("Interval"))],
                         "rows": rows, "foot": None}, "criteria": criteria, "ruleset": ruleset}
 
 
