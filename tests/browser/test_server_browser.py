@@ -156,6 +156,11 @@ def test_project_programme_and_bulletin(server, browser, shots):
     shots(page, "project.zh")
     page.goto(server + "/programme")
     assert "P0001" in page.content()
+    # its charts are images of their own: each one drawn by the browser (an SVG without its namespace is not)
+    page.wait_for_load_state("load")
+    drawn = page.evaluate("""[...document.querySelectorAll('img[id^="chart-"]')]
+                             .map(i => [i.id, i.complete && i.naturalWidth > 0])""")
+    assert sorted(drawn) == [["chart-district", True], ["chart-indicators", True], ["chart-year", True]], drawn
     shots(page, "programme.zh")
     page.click("#bulletin-en")
     page.wait_for_load_state()
