@@ -377,7 +377,7 @@ def test_programme_page_charts_are_requests_of_their_own(srv):
     # the filters reach the chart: a district's page draws that district only
     filtered = c.get("/programme?district=jiulongpo").text
     url = re.search(r'<img src="([^"]+)" alt="[^"]+" id="chart-district"', filtered).group(1)
-    assert url == "/programme/chart/district.svg?district=jiulongpo"
+    assert url == "/programme/chart/district.svg?district=jiulongpo&amp;lang=en"
     svg = c.get(url.replace("&amp;", "&")).text
     assert "Jiulongpo" in svg and "Jiangjin" not in svg and "Jiangjin" in expected["district"]
     r = c.get("/programme/chart/nothing.svg")

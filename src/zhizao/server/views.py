@@ -792,12 +792,13 @@ def _count_table(pg: Page, df: pd.DataFrame, key: str, head: str, labels=None, k
 PROGRAMME_FILTERS = ("park", "district", "from", "to")
 
 
-def _programme_charts(s: dict, q: dict) -> dict:
+def _programme_charts(s: dict, q: dict, lang: str) -> dict:
     """The addresses of the programme page's charts (None where there is nothing to draw): projects and
     investment by district and by year, declared against verified per indicator. Each is its own request
-    (:func:`programme_chart`), so the page's figures do not wait for the drawing (about 0.2-0.7 s a chart)."""
-    query = urlencode({k: q[k] for k in PROGRAMME_FILTERS if q.get(k)})
-    return {name: f"/programme/chart/{name}.svg" + (f"?{query}" if query else "")
+    (:func:`programme_chart`), so the page's figures do not wait for the drawing (about 0.2-0.7 s a chart);
+    the address names the page's language, so a browser never shows a chart kept from the other one."""
+    query = urlencode({**{k: q[k] for k in PROGRAMME_FILTERS if q.get(k)}, "lang": lang})
+    return {name: f"/programme/chart/{name}.svg?{query}"
             if s["totals"]["n_projects"] and bulletin_chart_exists(s, name) else None for name in CHART_NAMES}
 
 
@@ -884,7 +885,7 @@ def programme(view, pg: Page, q: dict) -> dict:
         "rankings": {"head": [cell(_("Indicator")), num_cell(_("Rank")), cell(_("Project")),
                               num_cell(_("Improvement"))], "rows": rrows, "foot": None} if rrows else None,
         "distributions": dist,
-        "charts": _programme_charts(s, q),
+        "charts": _programme_charts(s, q, pg.lang),
         "simulated": bool(s["totals"].get("n_simulated_projects")),
     }
 
