@@ -382,10 +382,10 @@ class _Bulletin:
 
     def averages_chart(self) -> str | None:
         _ = self._
+        if not bulletin_chart_exists(self.s, "indicators"):
+            return None
         av = self.s["averages"]
         av = av[av["n"] > 0]
-        if not len(av):
-            return None
         basis_order = [vocab.label("basis", b, self.lang) for b in ("declared", "verified")]
         df = pd.DataFrame({"indicator": [self.gain(i) for i in av["indicator"]],
                            "basis": [vocab.label("basis", b, self.lang) for b in av["basis"]],
@@ -431,9 +431,9 @@ class _Bulletin:
         return self._("Investment (10,000 CNY)") if self.lang == "zh" else self._("Investment (CNY million)")
 
     def district_chart(self) -> str | None:
-        df = _ranked(self.s["by_district"], "district")
-        if not len(df):
+        if not bulletin_chart_exists(self.s, "district"):
             return None
+        df = _ranked(self.s["by_district"], "district")
         _ = self._
         data = pd.DataFrame({"label": [self.district(k) for k in df["district"]],
                              "projects": df["n_projects"].astype(int),
@@ -444,9 +444,9 @@ class _Bulletin:
             self.money_head(), self.amount_format()), self.lang)
 
     def year_chart(self) -> str | None:
-        df = self.s["by_year"]
-        if not len(df):
+        if not bulletin_chart_exists(self.s, "year"):
             return None
+        df = self.s["by_year"]
         _ = self._
         data = pd.DataFrame({"label": [str(k) if k is not None and not pd.isna(k) else _("(not stated)")
                                        for k in df["year"]],
@@ -716,7 +716,8 @@ def bulletin_charts(stats: dict, lang: str = "zh", names=CHART_NAMES) -> dict[st
 
 
 def bulletin_chart_exists(stats: dict, name: str) -> bool:
-    """Whether :func:`bulletin_charts` draws chart ``name`` for ``stats`` (without drawing it)."""
+    """Whether :func:`bulletin_charts` draws chart ``name`` for ``stats`` (the charts' own test, without drawing
+    one): none for a selection without projects."""
     if name == "indicators":
         return bool((stats["averages"]["n"] > 0).any()) if len(stats["averages"]) else False
     return bool(len(stats["by_district" if name == "district" else "by_year"]))

@@ -798,8 +798,8 @@ def _programme_charts(s: dict, q: dict, lang: str) -> dict:
     (:func:`programme_chart`), so the page's figures do not wait for the drawing (about 0.2-0.7 s a chart);
     the address names the page's language, so a browser never shows a chart kept from the other one."""
     query = urlencode({**{k: q[k] for k in PROGRAMME_FILTERS if q.get(k)}, "lang": lang})
-    return {name: f"/programme/chart/{name}.svg?{query}"
-            if s["totals"]["n_projects"] and bulletin_chart_exists(s, name) else None for name in CHART_NAMES}
+    return {name: f"/programme/chart/{name}.svg?{query}" if bulletin_chart_exists(s, name) else None
+            for name in CHART_NAMES}
 
 
 def _programme_statistics(view, q: dict) -> dict:
@@ -813,8 +813,7 @@ def programme_chart(view, pg: Page, q: dict, name: str) -> str | None:
         return None
 
     def draw() -> str | None:
-        s = _programme_statistics(view, q)
-        svg = bulletin_charts(s, pg.lang, (name,))[name] if s["totals"]["n_projects"] else None
+        svg = bulletin_charts(_programme_statistics(view, q), pg.lang, (name,))[name]
         return standalone_svg(svg) if svg is not None else None
     return view.cached(("programme_chart", pg.lang, name, *(q.get(k) for k in PROGRAMME_FILTERS)), draw)
 
