@@ -41,8 +41,7 @@ def hierarchy_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None
 def group_zones(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """work_center, area, site, enterprise and ``tz`` (UTC where none is given) of every equipment row: what
     the zone of a group is chosen from."""
-    return con.execute("SELECT work_center, area, site, enterprise, coalesce(timezone, 'UTC') AS tz "
-                       "FROM equipment").df()
+    return hierarchy(con, zone=True).drop(columns="equipment_id")
 
 
 def equipment_of(con: duckdb.DuckDBPyConnection, enterprises: Iterable[str]) -> list[str]:
