@@ -266,9 +266,14 @@ def test_charts_drawn_in_a_worker_process_are_the_same_and_survive_its_death():
         with pytest.raises(ValueError, match="could not be drawn"):
             charts._svg({"mark": {"type": "no-such-mark"}, "data": {"values": [{}]}}, "en-US")
         assert plain(charts.to_svg(chart, "zh")) == plain(here)  # and it goes on
-        # a draw that takes too long stops the worker (no answer is left for the next caller) and says so
+        # a draw that takes too long stops the worker (no answer is left for the next caller) and says so; the
+        # worker is frozen (SIGSTOP) so that it cannot answer in time however the machine is loaded
+        import os
+        import signal
+        assert w.proc is not None
+        os.kill(w.proc.pid, signal.SIGSTOP)
         with pytest.raises(TimeoutError):
-            w.draw({"mark": "point", "data": {"values": [{}]}}, "en-US", timeout=0.0001)
+            w.draw({"mark": "point", "data": {"values": [{}]}}, "en-US", timeout=0.5)
         assert w.proc is None
         assert plain(charts.to_svg(chart, "zh")) == plain(here)
     finally:
