@@ -78,6 +78,45 @@ def test_bulletin_pdf_pages_contents_and_fonts(store, tmp_path):
     assert "".join(pages[annex_page - 1:]).count("合计") == 1
 
 
+def _runs(page) -> list[tuple[float, float, str]]:
+    """(x, y from the page's top, text) of every text run, in points, as a viewer places them."""
+    out: list[tuple[float, float, str]] = []
+    height = float(page.mediabox.height)
+
+    def visit(text, cm, tm, _fd, _fs):
+        x, y = cm[4] + tm[4] * cm[0], height - (cm[5] + tm[5] * cm[3])
+        if text.strip() and (x, y) != (0, height):  # the charts' text (form XObjects) is not placed by pypdf
+            out.append((x, y, text))
+    page.extract_text(visitor_text=visit)
+    return out
+
+
+def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
+    # GB/T 9704-2012: 版心 156 x 225 mm, 天头 37 mm, 订口 28 mm; the page number "— n —" below the 版心, odd
+    # pages on the right, even pages on the left
+    mm = 72 / 25.4
+    s = programme_statistics(store, n_boot=100)
+    pdf = render_bulletin(store, tmp_path, lang="zh", stats=s, formats=("pdf",), date="2026-12-03")["pdf"]
+    r = pypdf.PdfReader(pdf)
+    portrait = [p for p in r.pages if _size(p)[0] < _size(p)[1]]
+    assert len(portrait) >= 2
+    for k, page in enumerate(portrait, 1):
+        runs = _runs(page)
+        number = [(x, y) for x, y, t in runs if re.fullmatch(rf"—\s*{k}\s*—\s*", t)]
+        assert len(number) == 1, (k, [t for *_, t in runs][-5:])
+        x, y = number[0]
+        assert (37 + 225) * mm < y < 297 * mm - 10 * mm, (k, y / mm)  # below the type area
+        if k % 2:
+            assert x > 105 * mm, (k, x / mm)  # odd: right
+        else:
+            assert x < 105 * mm, (k, x / mm)  # even: left
+        text = [(x, y) for x, y, t in runs if not re.fullmatch(r"—\s*\d+\s*—\s*", t)]
+        assert min(x for x, _ in text) >= 28 * mm - 1, k
+        assert min(y for _, y in text) >= 37 * mm - 1, k
+        assert max(y for _, y in text) <= (37 + 225) * mm + 1, k
+    assert any("通报" in t for *_, t in _runs(portrait[0]))
+
+
 def test_simulated_programme_is_marked_on_every_page(tmp_path):
     from zhizao.demo import PROGRAMME_ORDER
     from zhizao.simulate import simulate_programme, write_programme
