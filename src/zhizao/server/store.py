@@ -39,7 +39,10 @@ from typing import Any
 
 import zhizao
 from zhizao.api import Workspace
+from zhizao.kpi.elements import ElementsResult
 from zhizao.server import accounts
+from zhizao.server.snapshots import Snapshots, persistent_key
+from zhizao.store.fingerprint import data_fingerprint
 
 log = logging.getLogger("zhizao.server")
 
@@ -95,6 +98,11 @@ class LRU:
     def clear(self) -> None:
         with self._lock:
             self._d.clear()
+
+    def items(self) -> list[tuple[Any, Any]]:
+        """A copy of the entries, least recently used first."""
+        with self._lock:
+            return list(self._d.items())
 
     def drop(self, keep: Callable[[Any], bool]) -> None:
         """Remove the entries whose key does not satisfy ``keep``."""
@@ -270,6 +278,8 @@ class _ReaderCache(dict):
 
     def get_or_compute(self, key, compute):
         if key and key[0] == "elements":
+            if persistent_key(key):
+                compute = self._kept_across_restarts(key, compute)
             return self.read.cached(key, compute, deps=("data",), keep_latest=Workspace.is_elements_key(key))
         if key not in self:
             self[key] = compute()
@@ -278,6 +288,24 @@ class _ReaderCache(dict):
     def prior(self, key):
         """An earlier value of elements ``key`` and the equipment changed since (:meth:`Read.prior`)."""
         return self.read.prior(key)
+
+    def _kept_across_restarts(self, key: tuple, compute: Callable[[], Any]) -> Callable[[], Any]:
+        """``compute`` of the whole store's elements ``key`` when the server holds no earlier value of it (its
+        first computation since the start, or one after a change it cannot bring them up to date from): first
+        the snapshot of this read's data, if one was kept; else computed, and a snapshot written
+        (:mod:`zhizao.server.snapshots`). With an earlier value, ``compute`` brings it up to date as before."""
+        def compute_or_load():
+            if self.read.prior(key) is not None:
+                return compute()
+            snapshots = self.read.store.snapshots
+            fingerprint = self.read.fingerprint()
+            held = snapshots.load(key, fingerprint)
+            if held is not None:
+                return held
+            res = compute()
+            snapshots.save_later(key, fingerprint, res)
+            return res
+        return compute_or_load
 
 
 class _ScopedCache(dict):
@@ -322,6 +350,7 @@ class Read:
         self._cur = None
         self._ws = None
         self._scoped: dict = {}
+        self._fingerprint: str | None = None
 
     @property
     def version(self) -> tuple:
@@ -341,6 +370,13 @@ class Read:
         if self._ws is None:
             self._ws = self.store.ws.reader(self.con, cache=_ReaderCache(self))
         return self._ws
+
+    def fingerprint(self) -> str:
+        """The fingerprint of the data this read sees (:func:`zhizao.store.fingerprint.data_fingerprint`),
+        computed once per read."""
+        if self._fingerprint is None:
+            self._fingerprint = data_fingerprint(self.con, self.store.ws.settings)
+        return self._fingerprint
 
     def scoped(self, enterprises: frozenset):
         """A workspace that sees only the data of ``enterprises`` (:meth:`zhizao.Workspace.scoped`), in one read
@@ -437,6 +473,8 @@ class Store:
         self.write_lock = threading.RLock()
         self.account_lock = threading.RLock()
         self.results = ResultCache(cache_size)
+        #: the whole store's elements kept across restarts (:mod:`zhizao.server.snapshots`)
+        self.snapshots = Snapshots.beside(self.path)
         self._counter_lock = threading.Lock()
         self._counters: dict = {"version": self._read_version(self.ws.con)}
         self._touched: set | None = None
@@ -552,8 +590,24 @@ class Store:
             finally:
                 cur.close()
 
+    def keep_snapshots(self) -> None:
+        """Write the snapshots of the whole store's elements that the server brought up to date since it last
+        wrote them (after uploads, say), so that the next start finds them: each latest value that is of the
+        store as it is now (no write since its read). Under the write lock, so no write runs meanwhile."""
+        with self.write_lock, self.read() as rd:
+            seq = rd.counters.get("seq", 0)
+            for logical, (value, at, _as_of) in self.results.latest.items():
+                if persistent_key(logical) and at == seq and isinstance(value, ElementsResult):
+                    self.snapshots.save_later(logical, rd.fingerprint(), value)
+            self.snapshots.wait()
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            try:
+                self.keep_snapshots()
+            except Exception as e:  # a snapshot saves time at the next start; closing goes on without it
+                log.warning("snapshots not kept at close: %s", e)
+            self.snapshots.close()
             self.results.close()
             self.ws.close()
