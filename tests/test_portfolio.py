@@ -244,6 +244,55 @@ def test_means_weighted_means_and_intervals(ws):
     assert v["improvement"].mean() == pytest.approx(pe["mean"])
 
 
+def test_project_values_one_row_per_project_and_indicator_with_its_status():
+    from zhizao.portfolio.registry import DECLARED_COLUMNS
+    from zhizao.portfolio.stats import PROGRAMME_INDICATORS, project_values
+
+    prj = pd.DataFrame({"project_id": ["A", "B"], "enterprise_id": ["E1", "E2"], "enterprise": ["甲", None],
+                        "type": ["smart_factory", "digital_workshop"], "investment": [1.5e6, None],
+                        **{c: [None] * 2 for c in DECLARED_COLUMNS.values()}})
+    prj.loc[0, "declared_efficiency"] = 0.2
+    prj.loc[1, "declared_unit_energy"] = 0.1
+    at = pd.Timestamp("2026-12-01T00:00:00Z")
+    ver = pd.DataFrame([
+        # verified: a value and every check passed
+        {"project_id": "A", "indicator": "production_efficiency", "improvement": 0.25, "ci_low": 0.2,
+         "ci_high": 0.3, "confidence": 0.9, "method": "m", "output": 100.0, "computed_at": at, "warnings": ["w"],
+         "result": {"verdict": "verified", "flags": []}},
+        # indicative: a value, a check failed
+        {"project_id": "A", "indicator": "unit_energy", "improvement": 0.1, "ci_low": 0.0, "ci_high": 0.2,
+         "confidence": 0.9, "method": "m", "output": None, "computed_at": at, "warnings": [],
+         "result": {"verdict": "indicative", "flags": ["verify.check.level_shift"]}},
+        # a stored result without a value (refused): not shown; B declared unit energy
+        {"project_id": "B", "indicator": "unit_energy", "improvement": None, "ci_low": None, "ci_high": None,
+         "confidence": None, "method": None, "output": None, "computed_at": at, "warnings": [],
+         "result": {"verdict": "refused", "flags": ["verify.check.interval"]}},
+        # a project not in the selection: left out
+        {"project_id": "Z", "indicator": "unit_energy", "improvement": 0.5, "ci_low": 0.4, "ci_high": 0.6,
+         "confidence": 0.9, "method": "m", "output": None, "computed_at": at, "warnings": [],
+         "result": {"verdict": "verified", "flags": []}}])
+    pv = project_values(prj, ver)
+    assert len(pv) == 2 * len(PROGRAMME_INDICATORS)
+    assert pv["project_id"].tolist() == ["A"] * 5 + ["B"] * 5
+    assert pv["indicator"].tolist() == list(PROGRAMME_INDICATORS) * 2
+    got = pv.set_index(["project_id", "indicator"])
+    assert got.loc[("A", "production_efficiency"), "status"] == "verified"
+    assert got.loc[("A", "production_efficiency"), "improvement"] == 0.25
+    assert got.loc[("A", "production_efficiency"), "declared"] == 0.2
+    assert got.loc[("A", "production_efficiency"), "warnings"] == ["w"]
+    assert got.loc[("A", "unit_energy"), "status"] == "indicative"
+    assert got.loc[("A", "unit_energy"), "flags"] == ["verify.check.level_shift"]
+    assert got.loc[("B", "unit_energy"), "status"] == "declared"
+    assert got.loc[("B", "unit_energy"), "verdict"] == "refused"
+    assert pd.isna(got.loc[("B", "unit_energy"), "improvement"])
+    assert got.loc[("B", "unit_energy"), "flags"] == ["verify.check.interval"]
+    assert got.loc[("A", "defect_rate"), "status"] == "neither" and got.loc[("A", "defect_rate"), "flags"] == []
+    assert got.loc[("A", "defect_rate"), "investment"] == 1.5e6 and pd.isna(got.loc[("B", "defect_rate"),
+                                                                                     "investment"])
+    # every row has a list of its own (a change to one row's flags changes no other row)
+    assert len({id(x) for x in pv["flags"]}) == len(pv)
+
+
 def test_weights_and_bootstrap_edge_cases():
     idx = ["a", "b"]
     w, basis = choose_weights(pd.Series([1.0, None], idx), pd.Series([5.0, 6.0], idx))

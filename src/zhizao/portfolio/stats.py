@@ -180,37 +180,48 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
         improvement, ci_low, ci_high, confidence, method, output, investment, declared, computed_at, warnings.
         ``improvement`` and its interval are given for verified and indicative results.
     """
-    rows = []
-    by_key = {(r.project_id, r.indicator): r for r in ver.itertuples(index=False)}
-    for p in prj.itertuples(index=False):
-        for ind in PROGRAMME_INDICATORS:
-            r = by_key.get((p.project_id, ind))
-            declared = getattr(p, DECLARED_COLUMNS[ind])
-            declared = None if pd.isna(declared) else float(declared)
-            result = r.result if r is not None and isinstance(r.result, dict) else {}
-            verdict = result.get("verdict") or ("indicative" if r is not None else None)
-            shown = r if r is not None and pd.notna(r.improvement) else None  # the stored result with a value
-            has_value = shown is not None
-            status = ("verified" if has_value and verdict == "verified" else "indicative" if has_value
-                      else "declared" if declared is not None else "neither")
-            rows.append({
-                "project_id": p.project_id, "enterprise_id": p.enterprise_id, "enterprise": p.enterprise,
-                "type": p.type, "indicator": ind, "status": status, "verdict": verdict,
-                "flags": list(result.get("flags") or []),
-                "improvement": shown.improvement if shown is not None else None,
-                "ci_low": shown.ci_low if shown is not None else None,
-                "ci_high": shown.ci_high if shown is not None else None,
-                "confidence": shown.confidence if shown is not None else None,
-                "method": shown.method if shown is not None else None,
-                "output": r.output if r is not None else None,
-                "investment": None if pd.isna(p.investment) else float(p.investment),
-                "declared": declared, "computed_at": r.computed_at if r is not None else None,
-                "warnings": r.warnings if r is not None else [],
-            })
+    # built column by column from plain Python lists: iterating the frames' Arrow-backed columns row by row, pd.isna
+    # per cell and a dict per row cost 0.5 s on a 4,000-project register; most rows have no stored result
     cols = ["project_id", "enterprise_id", "enterprise", "type", "indicator", "status", "verdict", "flags",
             "improvement", "ci_low", "ci_high", "confidence", "method", "output", "investment", "declared",
             "computed_at", "warnings"]
-    df = pd.DataFrame(rows, columns=cols)
+
+    def floats(col: str) -> list[float | None]:
+        x = pd.to_numeric(prj[col], errors="coerce").to_numpy(float)
+        return [None if v != v else v for v in x.tolist()]
+    k = len(PROGRAMME_INDICATORS)
+    n = len(prj) * k
+
+    def each_indicator(values: list) -> list:  # one value per project -> one per (project, indicator)
+        return [v for v in values for _i in range(k)]
+    out: dict[str, list] = {c: [None] * n for c in cols}
+    for c in ("project_id", "enterprise_id", "enterprise", "type"):
+        out[c] = each_indicator(prj[c].tolist())
+    out["investment"] = each_indicator(floats("investment"))
+    out["indicator"] = list(PROGRAMME_INDICATORS) * len(prj)
+    declared_of = [floats(DECLARED_COLUMNS[ind]) for ind in PROGRAMME_INDICATORS]
+    out["declared"] = [d for row in zip(*declared_of) for d in row]
+    out["status"] = ["neither" if d is None else "declared" for d in out["declared"]]
+    out["flags"] = [[] for _ in range(n)]
+    out["warnings"] = [[] for _ in range(n)]
+    at = {(p, ind): j * k + i for j, p in enumerate(out["project_id"][::k])
+          for i, ind in enumerate(PROGRAMME_INDICATORS)}
+    for r in ver.itertuples(index=False):
+        pos = at.get((r.project_id, r.indicator))
+        if pos is None:
+            continue
+        result = r.result if isinstance(r.result, dict) else {}
+        verdict = result.get("verdict") or "indicative"
+        out["verdict"][pos] = verdict
+        out["flags"][pos] = list(result.get("flags") or [])
+        out["output"][pos] = r.output
+        out["computed_at"][pos] = r.computed_at
+        out["warnings"][pos] = r.warnings
+        if pd.notna(r.improvement):  # the stored result with a value
+            out["status"][pos] = "verified" if verdict == "verified" else "indicative"
+            for c in ("improvement", "ci_low", "ci_high", "confidence", "method"):
+                out[c][pos] = getattr(r, c)
+    df = pd.DataFrame(out, columns=cols)
     for c in ("improvement", "ci_low", "ci_high", "confidence", "output", "investment", "declared"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     return df
