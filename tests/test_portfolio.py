@@ -516,6 +516,18 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     # without a number: the contents box
     plain = render_bulletin(ws, tmp_path / "f", lang="zh", n_boot=50)["html"].read_text("utf-8")
     assert 'class="toc"' in plain
+    # the annex shows the register's project codes unless the office's letterhead leaves them out
+    annex = plain[plain.index('id="annex"'):]
+    assert ">项目编号</th>" in annex and "<td>P1</td>" in annex
+    lh.write_text(lh.read_text("utf-8") + "annex_project_code: false\n", encoding="utf-8")
+    html = render_bulletin(ws, tmp_path / "g", lang="zh", letterhead=lh, n_boot=50)["html"].read_text("utf-8")
+    annex = html[html.index('id="annex"'):]
+    assert "项目编号" not in annex and "<td>P1</td>" not in annex and "序号" in annex
+    assert '<td colspan="4">合计</td>' in annex
+    lh.write_text(lh.read_text("utf-8").replace("annex_project_code: false", "annex_project_code: maybe"),
+                  encoding="utf-8")
+    with pytest.raises(InputError, match="annex_project_code"):
+        render_bulletin(ws, tmp_path / "h", lang="zh", letterhead=lh, n_boot=50)
     own = tmp_path / "tpl"
     own.mkdir()
     (own / "bulletin.css").write_text("body { color: #123456; }", encoding="utf-8")

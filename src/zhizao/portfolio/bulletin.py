@@ -42,7 +42,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 #: The zone of the document date (成文日期).
 DOCUMENT_TZ = "Asia/Shanghai"
 #: Fields of a letterhead file (each a text, or a mapping ``{zh: ..., en: ...}``).
-LETTERHEAD_FIELDS = ("header", "number", "title", "addressee", "programme", "closing", "signature", "date", "cc")
+LETTERHEAD_FIELDS = ("header", "number", "title", "addressee", "programme", "closing", "signature", "date", "cc",
+                     "annex_project_code")
 
 BAD_LETTERHEAD = define("bulletin.bad_letterhead", "cannot read the letterhead file %(path)s: %(error)s")
 UNKNOWN_LETTERHEAD_FIELD = define("bulletin.unknown_letterhead_field",
@@ -101,6 +102,8 @@ def load_letterhead(path) -> dict:
     bad = sorted(set(data) - set(LETTERHEAD_FIELDS))
     if bad:
         raise InputError(UNKNOWN_LETTERHEAD_FIELD, field=bad[0], path=str(path), allowed=list(LETTERHEAD_FIELDS))
+    if not isinstance(data.get("annex_project_code", True), bool):
+        raise InputError(BAD_LETTERHEAD, path=str(path), error="annex_project_code is true or false")
     return data
 
 
@@ -564,10 +567,12 @@ class _Bulletin:
         pv = self.s["project_values"]
         prj = self.s["projects"]
         values = {(r["project_id"], r["indicator"]): r for r in pv.to_dict("records")}
+        # the register's project code: the letterhead may leave it out (an office whose codes are internal)
+        code = self.lh.get("annex_project_code", True) is not False
         rows = []
         for k, p in enumerate(prj.to_dict("records"), 1):
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
-            row = [_cell(self.f.count(k), True), _cell(p["project_id"]),
+            row = [_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
                    _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
                    _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL),
                    _cell(self.f.wan(p["investment"], 1, fixed=True), True),
@@ -579,9 +584,10 @@ class _Bulletin:
                                  cls="verified"))
             rows.append(row)
         t = self.s["totals"]
-        total = [_cell(_("Total"), span=5), _cell(self.f.wan(t.get("investment"), 1, fixed=True), True), _cell("")] + \
-            [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
-        head = [_cell(_("No."), True), _cell(_("Project code")), _cell(_("Project name")), _cell(_("Enterprise name")),
+        total = [_cell(_("Total"), span=5 if code else 4), _cell(self.f.wan(t.get("investment"), 1, fixed=True), True),
+                 _cell("")] + [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
+        head = [_cell(_("No."), True)] + ([_cell(_("Project code"))] if code else []) + [
+                _cell(_("Project name")), _cell(_("Enterprise name")),
                 _cell(_("District")), _cell(self.money_head(), True), _cell(_("Status"))] + \
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
         head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
