@@ -650,6 +650,106 @@ def _adjustment_terms(inputs: VerificationInputs, scope: str, indicator: str, pr
     return steps_b, steps_r, stated_b, stated_r
 
 
+def _equipment_drivers(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame, r: pd.DataFrame,
+                       indicator: str, volume: str | None, granularity: str, run: _Run
+                       ) -> tuple[tuple[pd.DataFrame, pd.DataFrame] | None, np.ndarray, np.ndarray, Any]:
+    """Outages and equipment-level drivers of an energy model on daily buckets of a scope with equipment: the
+    outage checks and the baseline and reporting days to leave out (``bad_b``, ``bad_r``), and for unit energy
+    the run hours at baseline speed per equipment (``eq_out``: baseline and reporting driver frames, one
+    column per equipment, or their total when the baseline is too short for one coefficient each) with what
+    their variance needs (``kappa_var``: the baseline rates' relative variances and deviations, and the
+    reporting frame per equipment). Other granularities, or a scope without equipment: nothing."""
+    eq_out, bad_b, bad_r, kappa_var = None, np.zeros(len(b), bool), np.zeros(len(r), bool), None
+    if granularity != "day" or not inputs.scope(scope).equipment:
+        return eq_out, bad_b, bad_r, kappa_var
+    panels = _panels(inputs, scope, w)
+    for pn, name, frame in zip(panels, ("baseline", "reporting"), (b, r)):
+        _outage_checks(run, pn, name)
+        day_bad = pd.to_datetime(pn.days[pn.bad().any(axis=0)], unit="ms", utc=True)
+        mask = frame.index.isin(day_bad)
+        if name == "baseline":
+            bad_b = mask
+        else:
+            bad_r = mask
+    rh = _run_hours(panels, b.index, r.index, volume or "pq") if indicator == "unit_energy" else None
+    if rh is not None:
+        (fb, fr), rho_var, basis = rh  # rho_var: (relative variance per equipment, deviations)
+        k = fb.shape[1]
+        if not (k <= MAX_EQUIPMENT_DRIVERS and len(b) >= 10 * (k + 8)):
+            fb = pd.DataFrame({"run_hours": fb.sum(axis=1)})
+            fr_total = pd.DataFrame({"run_hours": fr.sum(axis=1)})
+        else:
+            fr_total = fr
+        eq_out = (fb, fr_total)
+        kappa_var = (rho_var, fr)
+        run.coverage["output_driver"] = f"run hours per equipment at baseline speed ({basis})"
+    return eq_out, bad_b, bad_r, kappa_var
+
+
+def _baseline_model_checks(run: _Run, f: M.Fit, Xb: pd.DataFrame, Xr: pd.DataFrame, yb: np.ndarray,
+                           temperature: tuple[np.ndarray, np.ndarray] | None) -> tuple[dict[str, Any], Any, float]:
+    """The checks of a fitted baseline model (docs/reference/verification.md, "Checks and verdicts"): validity,
+    each coefficient's support, extrapolation of every continuous candidate (chosen or not; weather drivers
+    also by the share of reporting buckets outside the range, and the temperature itself when given as
+    baseline and reporting values), the prediction leverage, a level shift and the out-of-sample error.
+    Returns the level-shift figures, the out-of-sample figures (None when there are too few points) and the
+    interval's inflation factor (1: none)."""
+    run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or [C.word("none")]))
+    for t, v in f.support.items():
+        if v < C.LIMITS["coefficient_n_eff_min"] and f.n >= M.SUPPORT_MIN_N:
+            run.check(False, C.SUPPORT(term=t, n_eff=C.fmt(v, 3), minimum=C.LIMITS["coefficient_n_eff_min"]))
+    cont = [c for c in Xb.columns if _is_continuous(c)]
+    weather = [c for c in cont if c in WEATHER]
+    outside = M.drivers_outside(Xb, Xr, [c for c in cont if c not in WEATHER])
+    outside += M.drivers_outside(Xb, Xr, weather, share_max=C.LIMITS["extrapolation_share"])
+    if temperature is not None:
+        outside += M.drivers_outside(pd.DataFrame({"temperature_c": temperature[0]}),
+                                     pd.DataFrame({"temperature_c": temperature[1]}), ["temperature_c"],
+                                     share_max=C.LIMITS["extrapolation_share"])
+    for d in outside:
+        run.check(False, C.EXTRAPOLATION(driver=d["driver"], mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
+                                         high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
+                                         sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
+    if not outside:
+        run.check(True, C.EXTRAPOLATION(driver=cont or [C.word("none")], mean="-", low="-",
+                                        high="-", baseline_mean="-", sd="-", outside="0%"))
+    h_r, h_max = M.prediction_leverage(f, Xb, Xr)
+    run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
+    shift = _level_shift_check(run, f.resid, Xb.index)
+    oos = M.out_of_sample(f, yb, Xb)
+    inflation = 1.0
+    if oos:
+        passed = oos["p_value"] >= C.LIMITS["out_of_sample_p"]
+        inflation = 1.0 if passed else oos["inflation"]
+        run.check(passed, C.OUT_OF_SAMPLE(folds=oos["folds"], nmbe=C.fmt_pct(oos["nmbe"]),
+                                          cv_rmse=C.fmt_pct(oos["cv_rmse"]), cv_rmse_in=C.fmt_pct(f.stats["cv_rmse"]),
+                                          p=C.fmt(oos["p_value"], 3)))
+    return shift, oos, inflation
+
+
+def _run_hours_variance(f: M.Fit, kappa_var: Any, ok_r: np.ndarray, okx_r: np.ndarray) -> tuple[float, float]:
+    """The variance the run-hours drivers add to the predicted reporting sum [(unit of y)^2]: that of the
+    baseline rates behind the reporting run hours (per equipment, its coefficient times its reporting hours,
+    squared, times the rate's relative variance), plus that of the reporting hours' daily noise (the day's
+    speed moves the counts, not the energy: the predicted sum's error is sum_t dev_t, whose variance is the
+    long-run variance of the daily series). Returns (total, the daily noise's part)."""
+    (kvar, dev), per_eq = kappa_var
+    per_eq = per_eq[ok_r][okx_r]
+    dev = dev[ok_r][okx_r]
+    params = dict(zip(f.terms, f.params))
+    dev_sum = np.zeros(len(dev))
+    var_kappa = 0.0
+    for e in kvar:
+        coef = params.get(f"run:{e}", params.get("run_hours"))
+        if coef is not None:
+            var_kappa += (coef * float(per_eq[f"run:{e}"].sum())) ** 2 * kvar[e]
+            dev_sum += coef * dev[f"run:{e}"].to_numpy(float)
+    var_hours = 0.0
+    if len(dev_sum) >= 2 and np.any(dev_sum != 0):
+        var_hours = sum_variance(dev_sum)[0]
+    return var_kappa + var_hours, var_hours
+
+
 def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame, indicator: str, definition: str,
             confidence: float, uncertainty: str, granularity: str, n_boot: int, seed: int, project_id: str | None,
             common: dict[str, Any], run: _Run) -> VerificationResult:
@@ -665,31 +765,8 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
     if numcol not in r or not r[numcol].notna().any():
         raise DataSufficiencyError(NO_DATA(what=C.ENERGY_OF(column=numcol), scope=scope_name,
                                            period=C.word("reporting")))
-    info = inputs.scope(scope)
-    # equipment-level run hours at baseline speed, and outages (daily buckets)
-    eq_out, bad_b, bad_r, kappa_var = None, np.zeros(len(b), bool), np.zeros(len(r), bool), None
-    if granularity == "day" and info.equipment:
-        panels = _panels(inputs, scope, w)
-        for pn, name, frame in zip(panels, ("baseline", "reporting"), (b, r)):
-            _outage_checks(run, pn, name)
-            day_bad = pd.to_datetime(pn.days[pn.bad().any(axis=0)], unit="ms", utc=True)
-            mask = frame.index.isin(day_bad)
-            if name == "baseline":
-                bad_b = mask
-            else:
-                bad_r = mask
-        rh = _run_hours(panels, b.index, r.index, volume or "pq") if indicator == "unit_energy" else None
-        if rh is not None:
-            (fb, fr), rho_var, basis = rh  # rho_var: (relative variance per equipment, deviations)
-            k = fb.shape[1]
-            if not (k <= MAX_EQUIPMENT_DRIVERS and len(b) >= 10 * (k + 8)):
-                fb = pd.DataFrame({"run_hours": fb.sum(axis=1)})
-                fr_total = pd.DataFrame({"run_hours": fr.sum(axis=1)})
-            else:
-                fr_total = fr
-            eq_out = (fb, fr_total)
-            kappa_var = (rho_var, fr)
-            run.coverage["output_driver"] = f"run hours per equipment at baseline speed ({basis})"
+    eq_out, bad_b, bad_r, kappa_var = _equipment_drivers(inputs, scope, w, b, r, indicator, volume, granularity,
+                                                         run)
     # expected buckets: scheduled or producing ones (all buckets without a calendar), energy present and not
     # an outage
     for frame, bad, name in ((b, bad_b, "baseline"), (r, bad_r, "reporting")):
@@ -735,56 +812,14 @@ def _energy(inputs: VerificationInputs, scope: str, w: Windows, b: pd.DataFrame,
                                            period=C.word("baseline" if len(yb) < 3 else "reporting")))
     f, _w = M.choose(yb, Xb, groups, required=required)
     chosen = [t for t in f.terms if t != "const"]
-    run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or [C.word("none")]))
-    for t, v in f.support.items():
-        if v < C.LIMITS["coefficient_n_eff_min"] and f.n >= M.SUPPORT_MIN_N:
-            run.check(False, C.SUPPORT(term=t, n_eff=C.fmt(v, 3), minimum=C.LIMITS["coefficient_n_eff_min"]))
-    # extrapolation: every continuous candidate, chosen or not, and the temperature itself
-    cont = [c for c in Xb.columns if _is_continuous(c)]
-    weather = [c for c in cont if c in WEATHER]
-    outside = M.drivers_outside(Xb, Xr, [c for c in cont if c not in WEATHER])
-    outside += M.drivers_outside(Xb, Xr, weather, share_max=C.LIMITS["extrapolation_share"])
+    temperature = None
     if "temperature" in dinfo:
         tb, tr = dinfo["temperature"]
-        outside += M.drivers_outside(pd.DataFrame({"temperature_c": tb[okx_b]}),
-                                     pd.DataFrame({"temperature_c": tr[okx_r]}), ["temperature_c"],
-                                     share_max=C.LIMITS["extrapolation_share"])
-    for d in outside:
-        run.check(False, C.EXTRAPOLATION(driver=d["driver"], mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
-                                         high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
-                                         sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
-    if not outside:
-        run.check(True, C.EXTRAPOLATION(driver=cont or [C.word("none")], mean="-", low="-",
-                                        high="-", baseline_mean="-", sd="-", outside="0%"))
-    h_r, h_max = M.prediction_leverage(f, Xb, Xr)
-    run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
-    shift = _level_shift_check(run, f.resid, Xb.index)
-    oos = M.out_of_sample(f, yb, Xb)
-    inflation = 1.0
-    if oos:
-        passed = oos["p_value"] >= C.LIMITS["out_of_sample_p"]
-        inflation = 1.0 if passed else oos["inflation"]
-        run.check(passed, C.OUT_OF_SAMPLE(folds=oos["folds"], nmbe=C.fmt_pct(oos["nmbe"]),
-                                          cv_rmse=C.fmt_pct(oos["cv_rmse"]), cv_rmse_in=C.fmt_pct(f.stats["cv_rmse"]),
-                                          p=C.fmt(oos["p_value"], 3)))
-    var_kappa = 0.0
-    var_hours = 0.0
-    if kappa_var is not None:  # the uncertainty of the baseline rates rho behind the reporting run hours
-        (kvar, dev), per_eq = kappa_var
-        per_eq = per_eq[ok_r][okx_r]
-        dev = dev[ok_r][okx_r]
-        params = dict(zip(f.terms, f.params))
-        dev_sum = np.zeros(len(dev))
-        for e in kvar:
-            coef = params.get(f"run:{e}", params.get("run_hours"))
-            if coef is not None:
-                var_kappa += (coef * float(per_eq[f"run:{e}"].sum())) ** 2 * kvar[e]
-                dev_sum += coef * dev[f"run:{e}"].to_numpy(float)
-        # and the reporting hours' daily noise (the day's speed moves the counts, not the energy): the error
-        # of the predicted sum is sum_t dev_t, its variance the long-run variance of the daily series
-        if len(dev_sum) >= 2 and np.any(dev_sum != 0):
-            var_hours = sum_variance(dev_sum)[0]
-        var_kappa += var_hours
+        temperature = (tb[okx_b], tr[okx_r])
+    shift, oos, inflation = _baseline_model_checks(run, f, Xb, Xr, yb, temperature)
+    var_kappa, var_hours = 0.0, 0.0
+    if kappa_var is not None:
+        var_kappa, var_hours = _run_hours_variance(f, kappa_var, ok_r, okx_r)
     s = M.savings(f, Xr, yr, confidence, uncertainty, n_boot=min(n_boot, 999), seed=seed, Xb=Xb, yb=yb,
                   adjust=float(stated_r.sum()), adjust_var=var_kappa, inflation=inflation)
     terms = [C.term(t) for t in chosen]  # the model's variables by name
