@@ -38,6 +38,7 @@ from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.settings import Settings
 from zhizao.store import equipment as store_equipment
+from zhizao.store import records as store_records
 from zhizao.store.db import open_db
 
 #: How far back from the reading time data must reach for the reading time to cut a default range [ms]: longer
@@ -460,9 +461,7 @@ class Workspace:
     def catalogue(self) -> pd.DataFrame:
         """Every ISO 22400-2 KPI with its formula and whether this store's data can give it."""
         el = self.elements_raw("all").elements
-        has_meas = self.con.execute("SELECT count(*) FROM quality WHERE value IS NOT NULL AND usl IS NOT NULL"
-                                    ).fetchall()[0][0] > 0
-        return catalogue(el, has_meas)
+        return catalogue(el, store_records.has_measurements(self.con))
 
     # -- verify
     def verification_inputs(self, project_ids=None, periods=("day",)):

@@ -40,6 +40,7 @@ import yaml
 from zhizao.errors import InputError, NotFound
 from zhizao.messages import DAY, define
 from zhizao.portfolio import audit
+from zhizao.store import records as store_records
 
 DATA = Path(__file__).parent / "data"
 MODEL = "gbt39116-2020"
@@ -490,9 +491,7 @@ def facts(ws, enterprise_id: str, scope: str | None = None, days: int = 30) -> d
         return {"n_equipment": 0, "basis": [F_NONE(enterprise=enterprise_id)]}
     n_dig = int((eq["digital"] == True).sum())  # noqa: E712
     n_rep = int(eq["reported"].sum())
-    last = ws.con.execute("""SELECT max(t) FROM (SELECT max(coalesce("end", start)) t FROM states
-                             UNION ALL SELECT max("end") FROM production UNION ALL SELECT max("end") FROM energy)"""
-                          ).fetchone()[0]
+    last = store_records.latest_record_time(ws.con)
     basis = [F_SHARE(digital=n_dig, n=n), F_CONNECTED(reported=n_rep, n=n)]
     out = {"n_equipment": n, "digital_equipment_share": n_dig / n, "equipment_connectivity": n_rep / n,
            "basis": basis}

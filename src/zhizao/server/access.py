@@ -51,6 +51,7 @@ from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, REGISTER_TABLES, TAB
 from zhizao.server.errors import BadRequest, Forbidden, NotFound
 from zhizao.server.store import ALL
 from zhizao.store import equipment as store_equipment
+from zhizao.store import records as store_records
 
 if TYPE_CHECKING:  # zhizao.verify is imported when first used
     from zhizao.verify.result import VerificationResult
@@ -625,12 +626,7 @@ class TenantView:
                 keep |= (el["level"] == level) & el["entity_id"].isin(list(al[level]))
             el = el[keep.to_numpy(dtype=bool)]
         any_vis = self.visible_any()  # None exactly when al is None
-        vis = None if any_vis is None else sorted(any_vis)
-        has = self.read.con.execute(
-            """SELECT count(*) FROM quality WHERE value IS NOT NULL AND usl IS NOT NULL
-               AND (? IS NULL OR list_contains(?, equipment_id) OR list_contains(?, scope))""",
-            [None if vis is None else 1, vis, vis]).fetchone()[0] > 0
-        return catalogue(el.reset_index(drop=True), has)
+        return catalogue(el.reset_index(drop=True), store_records.has_measurements(self.read.con, any_vis))
 
     def equipment(self, within: dict | None = None) -> pd.DataFrame:
         eq = self.equipment_table

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS
 from zhizao.store import equipment as store_equipment
+from zhizao.store import records as store_records
 
 if TYPE_CHECKING:
     import duckdb
@@ -125,9 +126,7 @@ class VerificationInputs:
             for period in periods:
                 self.scope_elements(level, period)
         _drop_engine_results(ws)
-        rows = ws.con.execute("""SELECT equipment_id, min(start), max(coalesce("end", start)) FROM states
-                                 WHERE category IS DISTINCT FROM 'not_scheduled' GROUP BY equipment_id""").fetchall()
-        self._memo[("state_extent_all",)] = {e: (a, b) for e, a, b in rows}
+        self._memo[("state_extent_all",)] = store_records.operating_extents(ws.con)
         v = ws.con.execute("""
             SELECT scope, name, epoch_ms(start) s,
                    epoch_ms(coalesce("end", lead(start) OVER (PARTITION BY scope, name ORDER BY start))) e,

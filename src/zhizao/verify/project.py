@@ -12,6 +12,7 @@ import pandas as pd
 from zhizao.errors import NotFound, ZhizaoError
 from zhizao.messages import DAY, Message, define
 from zhizao.store import equipment as store_equipment
+from zhizao.store import records as store_records
 from zhizao.verify import checks as C
 from zhizao.verify.indicators import UNKNOWN_SCOPE, Window, Windows, verify
 from zhizao.verify.inputs import Instant, VerificationInputs
@@ -264,14 +265,7 @@ def unverifiable(ws: Workspace, project_ids: Iterable[str] | None = None) -> dic
     if prj.empty:
         return {}
     eq = store_equipment.hierarchy(con)
-    active = {e for (e,) in con.execute("""
-        SELECT DISTINCT equipment_id FROM states UNION SELECT DISTINCT equipment_id FROM production
-        UNION SELECT DISTINCT equipment_id FROM energy WHERE equipment_id IS NOT NULL
-        UNION SELECT DISTINCT scope FROM energy WHERE scope IS NOT NULL
-        UNION SELECT DISTINCT equipment_id FROM quality WHERE equipment_id IS NOT NULL""").fetchall()}
-    scoped = {x for (x,) in con.execute("""
-        SELECT DISTINCT scope FROM labour UNION SELECT DISTINCT scope FROM costs
-        UNION SELECT DISTINCT scope FROM quality WHERE scope IS NOT NULL""").fetchall()}
+    active, scoped = store_records.entities_with_records(con)
     cycles = {e for (e,) in con.execute("SELECT DISTINCT enterprise_id FROM development_cycles").fetchall()}
     known, with_data = set(), set(scoped)
     cols = ["equipment_id", "work_center", "area", "site", "enterprise"]
