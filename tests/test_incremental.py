@@ -288,9 +288,38 @@ def test_loss_reasons_that_all_go_give_the_kernels_empty_frame(ws):
     prior = engine.compute_elements(ws.con, "day")
     m = prior.reasons["entity_id"].iloc[0]
     only_m = engine.ElementsResult(prior.elements, prior.reasons[prior.reasons["entity_id"] == m], "day")
-    empty = engine._empty_reasons().assign(entity_id=pd.Series(dtype=object), period_start=pd.Series(dtype=object),
-                                           period_end=pd.Series(dtype=object))
+    empty = engine._empty_reasons()
     part = engine.ElementsResult(prior.elements[prior.elements["entity_id"] == m], empty, "day")
     ent = EngineContext.read(ws.con).ranges("day")
     out = engine._splice(only_m, part, ent, {m}, "day")
     pd.testing.assert_frame_equal(out.reasons, empty, check_exact=True)
+
+
+def test_every_empty_loss_reason_table_of_the_engine_is_the_same_frame(tmp_path, ws):
+    """Found by the property test (CI, a random store): the changed machine's partition had no buckets, and its
+    empty loss-reason table had three columns where the whole computation's had six. Every path that gives no
+    loss reasons gives the kernel's one empty frame: an empty store, no partitions, a partition without buckets
+    and data without losses."""
+    import zhizao
+
+    frames = {"kernel": engine._empty_reasons()}
+    empty_store = zhizao.connect(tmp_path / "empty.duckdb")
+    try:
+        frames["empty store"] = engine.compute_elements(empty_store.con, "day").reasons
+    finally:
+        empty_store.close()
+    frames["no partitions"] = engine.concat_results([], "day").reasons
+    (tmp_path / "p").mkdir()
+    no_losses = build(tmp_path / "p", {"equipment": [{"equipment_id": "M", "site": "S", "enterprise": "E"}],
+                                       "states": [{"equipment_id": "M", "start": "2024-05-06T02:00:00Z",
+                                                   "end": "2024-05-06T04:00:00Z", "state": "production"}]})
+    try:
+        frames["no losses"] = engine.compute_elements(no_losses.con, "day").reasons
+    finally:
+        no_losses.close()
+    # (a partition without buckets returns the kernel's frame itself: elements._compute)
+    prior = engine.compute_elements(ws.con, "day")
+    assert len(prior.reasons)  # the fixture has losses: its frame has the same columns
+    for name, f in frames.items():
+        assert list(f.columns) == list(prior.reasons.columns), name
+        pd.testing.assert_frame_equal(f, frames["kernel"], check_exact=True, obj=name)

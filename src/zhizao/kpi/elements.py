@@ -1108,8 +1108,7 @@ def _loss_reasons(bs: NDArray[np.int64], be: NDArray[np.int64], pot: Segments, p
         i = np.searchsorted(rs, ps[pm], side="right") - 1
         frames.append(pd.DataFrame({"bucket": ib[pm], "category": r, "reason": take(rr, i, -1), "ms": dur[pm]}))
     if not frames:
-        return _empty_reasons().assign(entity_id=pd.Series(dtype=object), period_start=pd.Series(dtype=object),
-                                       period_end=pd.Series(dtype=object))
+        return _empty_reasons()
     df = pd.concat(frames, ignore_index=True).groupby(["bucket", "category", "reason"], as_index=False)["ms"].sum()
     df["reason"] = np.asarray([*codes, ""], dtype=object)[df["reason"].to_numpy()]  # -1: none
     df = df.sort_values(["bucket", "category", "reason"], ignore_index=True)  # reason codes follow no order
@@ -1126,5 +1125,9 @@ def _empty_elements() -> pd.DataFrame:
 
 
 def _empty_reasons() -> pd.DataFrame:
+    """The loss-reason table without rows, with the columns and types of one with rows; every path of the
+    engine that has no loss reasons (no data, a partition without buckets, no losses) gives this frame, so an
+    update, a partitioned and a one-pass computation give the same one."""
     return pd.DataFrame({"category": pd.Series(dtype=object), "reason": pd.Series(dtype=object),
-                         "seconds": pd.Series(dtype=np.float64)})
+                         "seconds": pd.Series(dtype=np.float64), "entity_id": pd.Series(dtype=object),
+                         "period_start": pd.Series(dtype=object), "period_end": pd.Series(dtype=object)})
