@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,8 +36,11 @@ from zhizao.kpi.elements import ElementsResult
 
 log = logging.getLogger("zhizao.server")
 
-#: Snapshots kept at most (the oldest go first): each default-range elements key of the pages is one.
+#: Snapshots kept at most (the least recently written or read go first): each default-range elements key of the
+#: pages is one.
 MAX_SNAPSHOTS = 16
+#: A temporary folder older than this [s] is what a stopped writer left: removed when the snapshots are opened.
+STALE_TMP_S = 600
 
 
 def persistent_key(key: tuple) -> bool:
@@ -69,6 +73,13 @@ class Snapshots:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhizao-snapshot")
         self.loaded = 0
         self.saved = 0
+        if folder is not None and folder.is_dir():  # what a process that stopped while writing left behind
+            for tmp in folder.glob(".tmp-*"):
+                try:
+                    if time.time() - tmp.stat().st_mtime > STALE_TMP_S:
+                        shutil.rmtree(tmp, ignore_errors=True)
+                except OSError:
+                    pass
 
     @classmethod
     def beside(cls, db: str | os.PathLike | None) -> Snapshots:
@@ -106,6 +117,10 @@ class Snapshots:
             log.warning("snapshot %s could not be read (%s): removed", path.name, e)
             shutil.rmtree(path, ignore_errors=True)
             return None
+        try:
+            os.utime(path)  # read: kept before the snapshots nobody reads (MAX_SNAPSHOTS)
+        except OSError:
+            pass
         self.loaded += 1
         return res
 

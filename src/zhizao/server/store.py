@@ -303,7 +303,12 @@ class _ReaderCache(dict):
             if held is not None:
                 return held
             res = compute()
-            snapshots.save_later(key, fingerprint, res)
+            # kept only if no write committed since this read's counters were taken: a read whose snapshot
+            # began after a commit, but before its counters' bump, may have mixed facts of the older data
+            # (shared under those counters) with the newer records; and the engine reads production on a
+            # connection of its own. Both hold exactly when no write ran meanwhile.
+            if self.read.store.unchanged_since(self.read.counters):
+                snapshots.save_later(key, fingerprint, res)
             return res
         return compute_or_load
 
@@ -375,7 +380,7 @@ class Read:
         """The fingerprint of the data this read sees (:func:`zhizao.store.fingerprint.data_fingerprint`),
         computed once per read."""
         if self._fingerprint is None:
-            self._fingerprint = data_fingerprint(self.con, self.store.ws.settings)
+            self._fingerprint = data_fingerprint(self.con, self.ws.settings)
         return self._fingerprint
 
     def scoped(self, enterprises: frozenset):
@@ -482,6 +487,7 @@ class Store:
         #: (seq, equipment whose state and production records alone the write changed; None: anything else)
         self._change_log: deque[tuple[int, frozenset | None]] = deque(maxlen=CHANGE_LOG)
         self._closed = False
+        self._writing = 0  # writes under way (Store.write), of any thread
 
     # -- versions and caches
     @staticmethod
@@ -568,12 +574,26 @@ class Store:
         with self.write_lock:
             outer, outer_eq = self._touched, self._changed_equipment
             self._touched = self._changed_equipment = None
+            self._writing += 1
             try:
                 yield self.ws
             finally:
                 touched, self._touched = self._touched, outer
                 changed, self._changed_equipment = self._changed_equipment, outer_eq
-                self._bump(touched, changed)
+                try:
+                    self._bump(touched, changed)
+                finally:
+                    self._writing -= 1
+
+    def unchanged_since(self, counters: dict) -> bool:
+        """Whether no write ran since ``counters`` were taken: none is running now (the write lock is free and
+        held by no write of this thread) and none bumped the counters since."""
+        if not self.write_lock.acquire(blocking=False):
+            return False
+        try:
+            return self._writing == 0 and self.counters.get("seq", 0) == counters.get("seq", 0)
+        finally:
+            self.write_lock.release()
 
     @contextmanager
     def accounts(self):

@@ -25,14 +25,38 @@ ELEMENT_TABLES = ("equipment", "states", "production", "products", "calendar", "
                   "variables")
 
 
+#: Libraries whose versions can change the elements (arithmetic, parsing, time-zone rules).
+LIBRARIES = ("duckdb", "pandas", "numpy", "pyarrow", "tzdata")
+
+
 @cache
 def code_digest() -> str:
-    """SHA-256 of zhizao's version and of the source of the packages the elements depend on (the engine, the
-    schema, the settings, the store's queries): a changed engine never reads an older engine's results."""
+    """SHA-256 of zhizao's version, of the source of the modules the elements depend on (the engine, its
+    drivers in :mod:`zhizao.scale`, the workspace, the schema, the settings, the store's queries) and of the
+    versions of :data:`LIBRARIES` and the system's time-zone data: a changed engine never reads an older
+    engine's results."""
+    from importlib import metadata
+
     root = Path(zhizao.__file__).parent
     h = hashlib.sha256(str(getattr(zhizao, "__version__", "")).encode())
+    for lib in LIBRARIES:
+        try:
+            h.update(f"{lib}={metadata.version(lib)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{lib}=-".encode())
+    try:
+        import zoneinfo
+
+        h.update(str(sorted(zoneinfo.TZPATH)).encode())
+        for base in zoneinfo.TZPATH:
+            version = Path(base) / "tzdata.zi"
+            if version.exists():
+                h.update(version.read_bytes()[:64])  # "# version 2025b"
+    except OSError:
+        pass
     files = sorted([*root.joinpath("kpi").glob("*.py"), *root.joinpath("store").glob("*.py"),
-                    root / "schema.py", root / "settings.py"])
+                    *root.joinpath("scale").glob("*.py"), root / "api.py", root / "schema.py",
+                    root / "settings.py"])
     for f in files:
         if f.exists():
             h.update(f.name.encode())
