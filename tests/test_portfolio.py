@@ -291,6 +291,10 @@ def test_project_values_one_row_per_project_and_indicator_with_its_status():
                                                                                      "investment"])
     # every row has a list of its own (a change to one row's flags changes no other row)
     assert len({id(x) for x in pv["flags"]}) == len(pv)
+    # no project: the same columns, text columns of objects and numbers of floats
+    empty = project_values(prj.iloc[:0], ver)
+    assert list(empty.columns) == list(pv.columns) and empty.empty
+    assert empty["project_id"].dtype == object and empty["improvement"].dtype == float
 
 
 def test_weights_and_bootstrap_edge_cases():
@@ -528,6 +532,8 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
                   encoding="utf-8")
     with pytest.raises(InputError, match="annex_project_code"):
         render_bulletin(ws, tmp_path / "h", lang="zh", letterhead=lh, n_boot=50)
+    with pytest.raises(InputError, match="annex_project_code"):  # a letterhead given as a mapping
+        render_bulletin(ws, tmp_path / "i", lang="zh", letterhead={"annex_project_code": "false"}, n_boot=50)
     own = tmp_path / "tpl"
     own.mkdir()
     (own / "bulletin.css").write_text("body { color: #123456; }", encoding="utf-8")

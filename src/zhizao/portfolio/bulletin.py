@@ -102,9 +102,14 @@ def load_letterhead(path) -> dict:
     bad = sorted(set(data) - set(LETTERHEAD_FIELDS))
     if bad:
         raise InputError(UNKNOWN_LETTERHEAD_FIELD, field=bad[0], path=str(path), allowed=list(LETTERHEAD_FIELDS))
-    if not isinstance(data.get("annex_project_code", True), bool):
-        raise InputError(BAD_LETTERHEAD, path=str(path), error="annex_project_code is true or false")
+    _check_letterhead(data, str(path))
     return data
+
+
+def _check_letterhead(data: dict, path: str) -> None:
+    """The fields of a letterhead that are not texts have their own type: ``annex_project_code`` a yes or no."""
+    if not isinstance(data.get("annex_project_code", True), bool):
+        raise InputError(BAD_LETTERHEAD, path=path, error="annex_project_code is true or false")
 
 
 def _field(letterhead: dict, name: str, lang: str):
@@ -165,6 +170,7 @@ class _Bulletin:
         self.n_ = self.tr.ngettext
         self.f = Formatter(lang)
         self.lh = letterhead or {}
+        _check_letterhead(self.lh, "letterhead")
         self.date = document_date(_field(self.lh, "date", lang))
         t = stats["totals"]
         self.simulated = bool(t.get("n_simulated_projects"))

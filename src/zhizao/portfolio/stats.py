@@ -221,7 +221,7 @@ def project_values(prj: pd.DataFrame, ver: pd.DataFrame) -> pd.DataFrame:
             out["status"][pos] = "verified" if verdict == "verified" else "indicative"
             for c in ("improvement", "ci_low", "ci_high", "confidence", "method"):
                 out[c][pos] = getattr(r, c)
-    df = pd.DataFrame(out, columns=cols)
+    df = pd.DataFrame(out, columns=cols) if n else pd.DataFrame([], columns=cols)  # empty: object columns
     for c in ("improvement", "ci_low", "ci_high", "confidence", "output", "investment", "declared"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     return df
