@@ -1,6 +1,7 @@
-"""Named queries of the shop-floor record tables (states, production, energy, labour, quality, costs) that the
-stages after the KPI engine ask on their own: which entities have data, how far the data reach, whether there
-are measurements to compute capability from.
+"""Named queries of the shop-floor record tables (states, production, energy, labour, quality, costs, variables,
+development cycles, adjustments) that the stages after the KPI engine ask on their own: which entities have
+data, how far the data reach, whether there are measurements to compute capability from, and the records a
+verification reads (:class:`zhizao.verify.inputs.VerificationInputs`).
 
 The KPI engine's own reads of these tables (its record streams, :mod:`zhizao.kpi.states`,
 :mod:`zhizao.kpi.production`, :mod:`zhizao.kpi.partitions`) stay beside the kernel: they are its inner loop and
@@ -13,6 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 import duckdb
+import pandas as pd
 
 
 def entities_with_records(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
@@ -72,3 +74,70 @@ def has_measurements(con: duckdb.DuckDBPyConnection, within: Iterable[str] | Non
                           AND (? IS NULL OR list_contains(?, equipment_id) OR list_contains(?, scope))""",
                        [None if ids is None else 1, ids, ids]).fetchall()[0]
     return int(n) > 0
+
+
+def operating_extent(con: duckdb.DuckDBPyConnection, scope: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The first start and the last end (or start) of the operating state records of the equipment in ``scope``
+    (an equipment, work centre, area, site or enterprise id); (None, None) without any."""
+    a, b = con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
+                          USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area, e.site,
+                          e.enterprise) AND s.category IS DISTINCT FROM 'not_scheduled'""", [scope]).fetchall()[0]
+    return a, b
+
+
+def variable_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every relevant-variable record: scope, name, s and e [ms] (a record without end lasts until the next
+    record of its scope and name), value, level."""
+    return con.execute("""
+        SELECT scope, name, epoch_ms(start) s,
+               epoch_ms(coalesce("end", lead(start) OVER (PARTITION BY scope, name ORDER BY start))) e,
+               value, level
+        FROM variables""").df()
+
+
+def cost_records(con: duckdb.DuckDBPyConnection, scope: str | None = None) -> pd.DataFrame:
+    """The cost records (of ``scope``; None: every scope, with a ``scope`` column): category, s and e [ms] of
+    the booking period, amount."""
+    if scope is None:
+        return con.execute('SELECT scope, category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs').df()
+    return con.execute('SELECT category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs WHERE scope = ?',
+                       [scope]).df()
+
+
+def production_with_hierarchy(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every production record with its equipment's hierarchy, by end: s (start, else end [ms]), t (end [ms]),
+    equipment_id, product_id, n (produced), good, c (scrap + rework), pri (the product's planned run time on the
+    equipment, else its general one [s]), work_center, area, site, enterprise."""
+    return con.execute("""
+        SELECT epoch_ms(coalesce(p.start, p."end")) s, epoch_ms(p."end") t, p.equipment_id, p.product_id,
+               p.produced n,
+               coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) good,
+               coalesce(p.scrap, 0) + coalesce(p.rework, 0) c,
+               coalesce(own.pri, gen.pri) pri,
+               e.work_center, e.area, e.site, e.enterprise
+        FROM production p JOIN equipment e USING (equipment_id)
+        LEFT JOIN products own ON own.product_id = p.product_id AND own.equipment_id = p.equipment_id
+        LEFT JOIN (SELECT product_id, min(pri) pri FROM products WHERE equipment_id IS NULL
+                   GROUP BY product_id) gen ON gen.product_id = p.product_id
+        ORDER BY t""").df()
+
+
+def development_cycles(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every development cycle: enterprise_id, product_id, design_start, release, days (release - design start
+    [d])."""
+    return con.execute("""SELECT enterprise_id, product_id, design_start, release,
+                                 date_diff('second', design_start, release) / 86400.0 AS days
+                          FROM development_cycles""").df()
+
+
+def products_on_equipment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The products tied to an equipment (product_id, equipment_id) in the products table."""
+    return con.execute("SELECT product_id, equipment_id FROM products WHERE equipment_id IS NOT NULL").df()
+
+
+def adjustment_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every recorded non-routine adjustment: adjustment_id, scope, project_id, indicator, s and e [ms], amount,
+    reason, recorded_by; by start."""
+    return con.execute("""SELECT adjustment_id, scope, project_id, indicator, epoch_ms(start) s,
+                                 epoch_ms("end") e, amount, reason, recorded_by
+                          FROM adjustments ORDER BY start, adjustment_id""").df()

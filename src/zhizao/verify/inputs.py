@@ -127,15 +127,11 @@ class VerificationInputs:
                 self.scope_elements(level, period)
         _drop_engine_results(ws)
         self._memo[("state_extent_all",)] = store_records.operating_extents(ws.con)
-        v = ws.con.execute("""
-            SELECT scope, name, epoch_ms(start) s,
-                   epoch_ms(coalesce("end", lead(start) OVER (PARTITION BY scope, name ORDER BY start))) e,
-                   value, level
-            FROM variables""").df()
+        v = store_records.variable_records(ws.con)
         self._memo[("variables_all",)] = ({k: g.drop(columns="scope").reset_index(drop=True)
                                            for k, g in v.groupby("scope", sort=False)},
                                           v.drop(columns="scope").iloc[:0])
-        c = ws.con.execute("SELECT scope, category, epoch_ms(start) s, epoch_ms(\"end\") e, amount FROM costs").df()
+        c = store_records.cost_records(ws.con)
         self._memo[("costs_all",)] = ({k: g.drop(columns="scope") for k, g in c.groupby("scope", sort=False)},
                                       c.drop(columns="scope").iloc[:0])
         self.production_records_all()
@@ -266,18 +262,7 @@ class VerificationInputs:
         product_id, n (produced), good, c (scrap + rework), pri (the product's planned run time on the
         equipment, else its general one [s])."""
         def build() -> tuple[pd.DataFrame, LevelIndex]:
-            d = self.con.execute("""
-                SELECT epoch_ms(coalesce(p.start, p."end")) s, epoch_ms(p."end") t, p.equipment_id, p.product_id,
-                       p.produced n,
-                       coalesce(p.good, p.produced - coalesce(p.scrap, 0) - coalesce(p.rework, 0)) good,
-                       coalesce(p.scrap, 0) + coalesce(p.rework, 0) c,
-                       coalesce(own.pri, gen.pri) pri,
-                       e.work_center, e.area, e.site, e.enterprise
-                FROM production p JOIN equipment e USING (equipment_id)
-                LEFT JOIN products own ON own.product_id = p.product_id AND own.equipment_id = p.equipment_id
-                LEFT JOIN (SELECT product_id, min(pri) pri FROM products WHERE equipment_id IS NULL
-                           GROUP BY product_id) gen ON gen.product_id = p.product_id
-                ORDER BY t""").df()
+            d = store_records.production_with_hierarchy(self.con)
             return d, _by_level(d)
         return self._get(("production_all",), build)
 
@@ -315,8 +300,7 @@ class VerificationInputs:
             bulk = self._memo.get(("costs_all",))
             if bulk is not None:
                 return bulk[0].get(scope, bulk[1])
-            return self.con.execute("""SELECT category, epoch_ms(start) s, epoch_ms("end") e, amount FROM costs
-                                       WHERE scope = ?""", [scope]).df()
+            return store_records.cost_records(self.con, scope)
         return self._get(("costs", scope), build)
 
     # -- development cycles ------------------------------------------------------------------------------------
@@ -324,11 +308,8 @@ class VerificationInputs:
         """Every development cycle, its row positions per enterprise, the products made on each equipment and
         the products tied to any equipment (products table; built once)."""
         def build() -> tuple[pd.DataFrame, dict[str, NDArray[np.int64]], dict[str, list[str]], set[str]]:
-            cycles = self.con.execute("""SELECT enterprise_id, product_id, design_start, release,
-                                                date_diff('second', design_start, release) / 86400.0 AS days
-                                         FROM development_cycles""").df()
-            made_on = self.con.execute("SELECT product_id, equipment_id FROM products "
-                                       "WHERE equipment_id IS NOT NULL").df()
+            cycles = store_records.development_cycles(self.con)
+            made_on = store_records.products_on_equipment(self.con)
             on: dict[str, list[str]] = {}
             for prod, e in zip(made_on["product_id"], made_on["equipment_id"]):
                 on.setdefault(e, []).append(prod)
@@ -372,10 +353,7 @@ class VerificationInputs:
         ``not_scheduled``); (None, None) without any."""
         bulk: dict[str, tuple[dt.datetime, dt.datetime]] | None = self._memo.get(("state_extent_all",))  # prepare()
         if bulk is None:
-            return self.con.execute("""SELECT min(start), max(coalesce("end", start)) FROM states s JOIN equipment e
-                                       USING (equipment_id) WHERE ? IN (e.equipment_id, e.work_center, e.area,
-                                       e.site, e.enterprise) AND s.category IS DISTINCT FROM 'not_scheduled'""",
-                                    [scope]).fetchall()[0]
+            return store_records.operating_extent(self.con, scope)
         mine = [bulk[e] for e in self.scope(scope).equipment if e in bulk]
         if not mine:
             return None, None
@@ -385,9 +363,7 @@ class VerificationInputs:
     def adjustments_all(self) -> pd.DataFrame:
         """Every recorded non-routine adjustment (table ``adjustments``), empty when the store has none."""
         def build() -> pd.DataFrame:
-            return self.con.execute("""SELECT adjustment_id, scope, project_id, indicator, epoch_ms(start) s,
-                                              epoch_ms("end") e, amount, reason, recorded_by
-                                       FROM adjustments ORDER BY start, adjustment_id""").df()
+            return store_records.adjustment_records(self.con)
         return self._get(("adjustments_all",), build)
 
     def adjustments(self, scope: str, indicator: str, project_id: str | None = None) -> pd.DataFrame:
