@@ -452,11 +452,7 @@ class Workspace:
         el = self.elements_raw(period, start, end).elements
         buckets = el[el["level"] == "equipment"][["equipment_id", "work_center", "area", "site", "enterprise", "tz",
                                                   "period_start", "period_end"]]
-        m = self.con.execute("""SELECT equipment_id, ts, characteristic, value, lsl, usl FROM quality
-                                WHERE value IS NOT NULL AND equipment_id IS NOT NULL""").df()
-        if not m.empty:
-            m["ts"] = pd.to_datetime(m["ts"], utc=True)
-        return present(capability(m, buckets, level))
+        return present(capability(store_records.measurements(self.con), buckets, level))
 
     def catalogue(self) -> pd.DataFrame:
         """Every ISO 22400-2 KPI with its formula and whether this store's data can give it."""

@@ -67,6 +67,7 @@ from zhizao.live.topics import (
 )
 from zhizao.schema import TABLES
 from zhizao.store import equipment as store_equipment
+from zhizao.store import records as store_records
 
 log = logging.getLogger("zhizao.live")
 
@@ -833,8 +834,7 @@ def current_shift(con: duckdb.DuckDBPyConnection, now=None) -> tuple[pd.Timestam
     source : {'calendar', 'day'}
     """
     now = _utc(now)
-    lo, hi = con.execute("""SELECT min(start), max("end") FROM calendar
-                            WHERE kind = 'shift' AND start <= ? AND "end" > ?""", [now, now]).fetchall()[0]
+    lo, hi = store_records.shifts_at(con, now)
     if lo is not None:
         return _utc(lo), _utc(hi), "calendar"
     tz = store_equipment.first_zone(con)

@@ -141,3 +141,21 @@ def adjustment_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("""SELECT adjustment_id, scope, project_id, indicator, epoch_ms(start) s,
                                  epoch_ms("end") e, amount, reason, recorded_by
                           FROM adjustments ORDER BY start, adjustment_id""").df()
+
+
+def measurements(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The measured values of quality records booked to an equipment: equipment_id, ts (UTC), characteristic,
+    value, lsl, usl (what process capability is computed from, :mod:`zhizao.kpi.capability`)."""
+    m = con.execute("""SELECT equipment_id, ts, characteristic, value, lsl, usl FROM quality
+                       WHERE value IS NOT NULL AND equipment_id IS NOT NULL""").df()
+    if not m.empty:
+        m["ts"] = pd.to_datetime(m["ts"], utc=True)
+    return m
+
+
+def shifts_at(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The earliest start and the latest end of the calendar's ``shift`` entries (of any scope) that contain
+    ``now``; (None, None) without one."""
+    lo, hi = con.execute("""SELECT min(start), max("end") FROM calendar
+                            WHERE kind = 'shift' AND start <= ? AND "end" > ?""", [now, now]).fetchall()[0]
+    return lo, hi
