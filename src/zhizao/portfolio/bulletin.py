@@ -352,11 +352,11 @@ class _Bulletin:
                                                                                      "project_id"])
         if d_text and v_text:
             if subset and nv == nd:
-                key = _("According to the declarations of %(nd)s projects, %(declared)s; all %(nv)s projects were "
-                        "verified from data: %(verified)s.")
+                key = _("According to the declarations of %(nd)s projects, %(declared)s; each of these %(nv)s "
+                        "projects has results verified from data: %(verified)s.")
             elif subset:
                 key = _("According to the declarations of %(nd)s projects, %(declared)s; %(nv)s of these projects "
-                        "were verified from data: %(verified)s.")
+                        "have results verified from data: %(verified)s.")
             else:
                 key = _("According to the declarations of %(nd)s projects, %(declared)s; %(nv)s projects were "
                         "verified from data: %(verified)s.")
