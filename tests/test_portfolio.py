@@ -690,3 +690,23 @@ def test_notice_lists_districts_and_industries_by_count():
     assert got[:4] == ["b", "c", "d", "a"] and pd.isna(got[4])
     assert df["district"].tolist()[:2] == ["a", "b"]
     assert _ranked(df.iloc[:0], "district").empty
+
+
+def test_the_results_sentence_says_projects_have_verified_indicators(ws):
+    """A native reader read "上述40个项目均经数据核验" next to "运营成本……（10个项目）" as a contradiction: a
+    project counts as verified when one of its indicators is. The sentence says so, in both variants."""
+    s = programme_statistics(ws, n_boot=50)
+    pv = s["project_values"].copy()
+    ids = sorted(set(pv.loc[pv["status"] == "verified", "project_id"]))
+    pv.loc[pv["project_id"].isin(ids) & pv["declared"].isna() & (pv["indicator"] == "production_efficiency"),
+           "declared"] = 0.1  # every verified project declared something
+    pv.loc[~pv["project_id"].isin(ids), "declared"] = None  # and only they did
+    every = {**s, "project_values": pv, "totals": {**s["totals"], "n_declared_projects": len(ids),
+                                                   "n_verified_projects": len(ids)}}
+    zh = bulletin_module._Bulletin(every, "zh").results_paragraph()
+    assert f"上述{len(ids)}个项目均有指标经数据核验，" in zh, zh
+    en = bulletin_module._Bulletin(every, "en").results_paragraph()
+    assert f"each of these {len(ids)} projects has results verified from data:" in en, en
+    some = {**every, "totals": {**every["totals"], "n_declared_projects": len(ids) + 1}}
+    zh = bulletin_module._Bulletin(some, "zh").results_paragraph()
+    assert f"其中{len(ids)}个项目有指标经数据核验，" in zh, zh
