@@ -517,6 +517,14 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     lh.write_text(lh.read_text("utf-8") + "cc: 市发展改革委，市财政局\n", encoding="utf-8")
     html = render_bulletin(ws, tmp_path / "e", lang="zh", letterhead=lh, n_boot=50)["html"].read_text("utf-8")
     assert html.index('id="annex"') < html.index("抄送：市发展改革委，市财政局")
+    # the printing office and date close the record (版记, GB/T 9704-2012 7.4.3); the date defaults to the
+    # document's
+    lh.write_text(lh.read_text("utf-8") + "printed_by: 某市经济和信息化委员会办公室\n", encoding="utf-8")
+    out = render_bulletin(ws, tmp_path / "p", lang="zh", letterhead=lh, n_boot=50, formats=("html", "md"))
+    html = out["html"].read_text("utf-8")
+    record = html[html.index("抄送：市发展改革委，市财政局"):]
+    assert '<p class="printed">' in record and "某市经济和信息化委员会办公室" in record and "2026年5月4日印发" in record
+    assert "某市经济和信息化委员会办公室　　2026年5月4日印发" in out["md"].read_text("utf-8")
     # without a number: the contents box
     plain = render_bulletin(ws, tmp_path / "f", lang="zh", n_boot=50)["html"].read_text("utf-8")
     assert 'class="toc"' in plain

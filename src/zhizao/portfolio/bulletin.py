@@ -43,7 +43,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 DOCUMENT_TZ = "Asia/Shanghai"
 #: Fields of a letterhead file (each a text, or a mapping ``{zh: ..., en: ...}``).
 LETTERHEAD_FIELDS = ("header", "number", "title", "addressee", "programme", "closing", "signature", "date", "cc",
-                     "annex_project_code")
+                     "printed_by", "printed_on", "annex_project_code")
 
 BAD_LETTERHEAD = define("bulletin.bad_letterhead", "cannot read the letterhead file %(path)s: %(error)s")
 UNKNOWN_LETTERHEAD_FIELD = define("bulletin.unknown_letterhead_field",
@@ -622,6 +622,9 @@ class _Bulletin:
             # GB/T 9704-2012: a single annex carries no sequence number (附件, 附件：名称); several are numbered
             "notes": self.notes(), "annex": self.annex(), "annex_heading": _("Annex"),
             "cc": _field(lh, "cc", self.lang),
+            # 版记: the printing office and date (GB/T 9704-2012, 7.4.3); the date defaults to the document's
+            "printed_by": _field(lh, "printed_by", self.lang),
+            "printed_on": self.f.day(document_date(_field(lh, "printed_on", self.lang) or self.date)),
         }
 
     # -- markdown
@@ -692,6 +695,8 @@ class _Bulletin:
         lines += table(doc["annex"])
         if doc["cc"]:  # the record (版记) closes the document, after its annex (GB/T 9704-2012, 7.4)
             lines += ["", _("Copied to: %(cc)s") % {"cc": doc["cc"]}]
+        if doc["printed_by"]:
+            lines += ["", f"{doc['printed_by']}　　{_('Printed on %(date)s') % {'date': doc['printed_on']}}"]
         return "\n".join(lines).rstrip() + "\n"
 
 
