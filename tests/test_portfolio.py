@@ -516,7 +516,7 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     assert 'class="toc"' not in html
     lh.write_text(lh.read_text("utf-8") + "cc: 市发展改革委，市财政局\n", encoding="utf-8")
     html = render_bulletin(ws, tmp_path / "e", lang="zh", letterhead=lh, n_boot=50)["html"].read_text("utf-8")
-    assert html.index('id="annex"') < html.index("抄送：市发展改革委，市财政局")
+    assert html.index('id="annex"') < html.index("抄送：市发展改革委，市财政局。")  # one full stop (7.4.2)
     # the printing office and date close the record (版记, GB/T 9704-2012 7.4.3); the date defaults to the
     # document's
     lh.write_text(lh.read_text("utf-8") + "printed_by: 某市经济和信息化委员会办公室\n", encoding="utf-8")
