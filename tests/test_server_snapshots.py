@@ -58,6 +58,17 @@ def _elements(store: Store, period: str = "day", **kw):
         return rd.ws.elements_raw(period, **kw)
 
 
+def _direct(db, period: str = "day", settings=None):
+    """The elements as a workspace of its own computes them on the store (what a server must answer)."""
+    import zhizao
+
+    ws = zhizao.connect(db, settings=settings)
+    try:
+        return ws.elements_raw(period)
+    finally:
+        ws.close()
+
+
 @pytest.mark.parametrize("period", PERIODS)
 def test_a_snapshot_reads_back_the_same_result(tmp_path, db, period):
     import zhizao
@@ -107,9 +118,11 @@ def test_a_snapshot_of_other_data_or_settings_is_never_read(tmp_path, db, comput
     # another process adds a state (no server running): the next server computes, and sees it
     ws = zhizao.connect(db)
     path = write_tables(tmp_path, {"more": _states("M1", [("2024-05-06T20:00:00Z", "2024-05-06T21:00:00Z")])})
-    assert ws.ingest("states", path["more"])[0].loaded == 1
-    expected = ws.elements_raw("day")
-    ws.close()
+    try:
+        assert ws.ingest("states", path["more"])[0].loaded == 1
+    finally:
+        ws.close()
+    expected = _direct(db)
     store = Store(db)
     try:
         _same(expected, _elements(store))
@@ -132,15 +145,10 @@ def test_a_snapshot_of_other_data_or_settings_is_never_read(tmp_path, db, comput
         assert store.snapshots.loaded == 0 and len(computed) == 4
     finally:
         store.close()
-    ws = zhizao.connect(db, settings=Settings(minor_stop_threshold=60))
-    try:
-        _same(ws.elements_raw("day"), other)
-    finally:
-        ws.close()
+    _same(_direct(db, settings=Settings(minor_stop_threshold=60)), other)
 
 
 def test_close_keeps_what_uploads_brought_up_to_date(tmp_path, db, computed):
-    import zhizao
 
     store = Store(db)
     try:
@@ -154,9 +162,7 @@ def test_close_keeps_what_uploads_brought_up_to_date(tmp_path, db, computed):
         assert computed == ["day"]
     finally:
         store.close()  # keeps the updated value's snapshot
-    ws = zhizao.connect(db)
-    expected = ws.elements_raw("day")
-    ws.close()
+    expected = _direct(db)
     _same(expected, updated)
     store = Store(db)
     try:
@@ -206,7 +212,6 @@ def test_a_result_computed_while_a_write_committed_is_not_kept(tmp_path, db):
     new records but may reuse facts shared under its older counters: its result is not kept, and a restarted
     server answers as a computation on the store does (found in review: the snapshot of such a mixed result
     was served after the restart)."""
-    import zhizao
 
     store = Store(db)
     try:
@@ -228,9 +233,7 @@ def test_a_result_computed_while_a_write_committed_is_not_kept(tmp_path, db):
             assert not store.unchanged_since(store.counters)  # a write under way, even of this thread
     finally:
         store.close()
-    ws = zhizao.connect(db)
-    truth = ws.elements_raw("hour")
-    ws.close()
+    truth = _direct(db, "hour")
     store = Store(db)
     try:
         _same(truth, _elements(store, "hour"))
@@ -263,12 +266,9 @@ def test_snapshots_read_are_kept_first_and_left_over_writes_are_cleared(tmp_path
     import os
     import time
 
-    import zhizao
     from zhizao.server import snapshots as snap_module
 
-    ws = zhizao.connect(db)
-    res = ws.elements_raw("all")
-    ws.close()
+    res = _direct(db, "all")
     monkeypatch.setattr(snap_module, "MAX_SNAPSHOTS", 2)
     snaps = Snapshots(tmp_path / "s")
     keys = [("elements", p, "None", "None") for p in ("a", "b", "c")]
