@@ -28,7 +28,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -173,6 +172,3 @@ class Snapshots:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
-
-    def stats(self) -> dict[str, Any]:
-        return {"loaded": self.loaded, "saved": self.saved}

@@ -295,9 +295,9 @@ class _ReaderCache(dict):
         the snapshot of this read's data, if one was kept; else computed, and a snapshot written
         (:mod:`zhizao.server.snapshots`). With an earlier value, ``compute`` brings it up to date as before."""
         def compute_or_load():
-            if self.read.prior(key) is not None:
-                return compute()
             snapshots = self.read.store.snapshots
+            if snapshots.folder is None or self.read.prior(key) is not None:  # none kept (in memory), or an update
+                return compute()
             fingerprint = self.read.fingerprint()
             held = snapshots.load(key, fingerprint)
             if held is not None:
