@@ -39,6 +39,10 @@ def store(tmp_path_factory):
                                               "end": "2025-03-04T11:30:00Z", "kind": "planned_downtime"}])],
                               ignore_index=True)
     site = t["equipment"]["site"].iloc[0]
+    # a machine that reports states and counts only (no meter, no inspections): its partition reads no energy,
+    # labour or quality records at all
+    t["energy"] = t["energy"][t["energy"]["equipment_id"] != "M006"]
+    t["quality"] = t["quality"][t["quality"]["equipment_id"] != "M006"]
     t["energy"] = pd.concat([t["energy"], pd.DataFrame([
         {"meter_id": "SITE", "scope": site, "start": "2025-03-03T00:00:00Z", "end": "2025-03-03T06:00:00Z",
          "carrier": "natural_gas", "quantity": 12.5, "unit": "m3", "reading": "interval"},
@@ -66,6 +70,16 @@ def test_partitions_give_what_one_pass_gives(store, period, zone_level):
     pd.testing.assert_frame_equal(one.elements, many.elements, check_exact=True)
     pd.testing.assert_frame_equal(one.reasons, many.reasons, check_exact=True)
     assert one.extent == many.extent and one.extent is not None
+
+
+def test_the_store_has_partitions_with_and_without_other_records(store):
+    """The comparisons above cover a partition whose entities have no energy, labour or quality records (the kernel
+    skips those reads), beside partitions with each kind."""
+    ctx = partitions.EngineContext.read(store.con, TINY)
+    n_other = ctx.ent.set_index("entity_id")["n_other"]
+    assert n_other["M006"] == 0 and ctx.ent.set_index("entity_id").loc["M006", "n_states"] > 0
+    assert (n_other[["M001", "M002", "M003", "M004", "M005"]] > 0).all()
+    assert n_other["L01"] > 0  # labour booked to a work centre
 
 
 def test_partitions_of_an_explicit_window(store):

@@ -734,6 +734,10 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
     p_out, p_keys, in_bucket["production"] = p_elements.result()
     out.update(p_out)
     present["production"][p_keys] = True
+    if "n_other" in ent.columns and not (ent["n_other"].to_numpy() > 0).any():
+        # the context counts each entity's energy, labour and quality records by the key the sections join on: a
+        # partition whose entities have none (a machine that reports states and counts only) reads none of them
+        filled = set()
     for kind, section in (("energy", _energy_section(con, filled, settings, ent, tl, bs, be, nb, whole, window)),
                           ("labour", _labour_section(con, filled, ent, tl, bs, be, nb, window)),
                           ("quality", _quality_section(con, filled, ent, tl, bs, be, nb, window))):
