@@ -501,6 +501,23 @@ def test_bulletin_en_follows_the_same_structure(ws, tmp_path):
     assert "P1" not in body and "Manufacture of automobiles" in _text(html)
 
 
+def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):
+    """Nothing of the body follows the date (GB/T 9704-2012): the notes on method (说明) are the body's last part,
+    after the sections and before the closing, the annex list (附件说明), the signature and the date."""
+    lh = {"signature": "某市经济和信息化委员会", "closing": "请认真组织实施。", "printed_by": "某办公室"}
+    for lang, words in (("zh", ("三、", "说明", "自助法", "请认真组织实施。", "附件：", "某市经济和信息化委员会",
+                                "2026年12月3日", "成效明细表", "某办公室")),
+                        ("en", ("3. ", "Notes", "bootstrap", "请认真组织实施。", "Annex:", "某市经济和信息化委员会",
+                                "3 December 2026", "Results of the intelligent", "某办公室"))):
+        out = render_bulletin(ws, tmp_path / lang, lang=lang, letterhead=lh, date="2026-12-03", n_boot=50)
+        for text in (_text(out["html"].read_text("utf-8")), out["md"].read_text("utf-8")):
+            at = [text.find(words[0])]
+            for w in words[1:]:  # each after the one before
+                at.append(text.find(w, at[-1] + 1))
+                assert at[-1] > at[-2], (lang, w, list(zip(words, at)))
+            assert text.rfind(words[2]) < at[6], lang  # no note after the date
+
+
 def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     lh = tmp_path / "lh.yaml"
     lh.write_text("header: 某市经济和信息化委员会文件\nnumber: 某经信发〔2026〕7号\nprogramme: 某市\n"

@@ -8,10 +8,10 @@ English. It computes nothing itself: every figure comes from
 
 The notice follows the parts of a Chinese official document (GB/T 9704-2012): an optional header (版头) and
 document number (文号) of the issuing office, the title, the addressees (主送), the body (scope, results, how the
-projects are spread), the list of annexes, the signature and the document date (成文日期: the date only, Beijing
-time), and the notes on method (说明). Declared and verified results are stated in one sentence ("据N个项目申报……；
-其中M个项目经数据核验，……"). Running text carries no ids and no codes; the annex lists every project with its
-name, enterprise, district, investment, status and every indicator declared and verified.
+projects are spread, and the notes on method, 说明, as the body's last part), the list of annexes, the signature and
+the document date (成文日期: the date only, Beijing time). Declared and verified results are stated in one sentence
+("据N个项目申报……；其中M个项目经数据核验，……"). Running text carries no ids and no codes; the annex lists every
+project with its name, enterprise, district, investment, status and every indicator declared and verified.
 
 An office adapts the notice without touching code: a *letterhead* file (YAML; see
 ``templates/letterhead.example.yaml``) gives its header, document number, addressees, the programme's name,
@@ -535,7 +535,7 @@ class _Bulletin:
         return out
 
     def notes(self) -> list[str]:
-        """The notes on method (说明), at the end of the notice."""
+        """The notes on method (说明): the body's last part, before the annex list and the signature."""
         _ = self._
         s = self.s
         notes = [
@@ -682,14 +682,15 @@ class _Bulletin:
                     lines += table(b)
                 elif b["type"] == "figure" and b.get("caption"):
                     lines += [f"*{b['caption']}*", ""]
-        lines += [*[x + "" for x in doc["closing"]], ""] if doc["closing"] else []
+        # the notes close the body, before the closing, the annex list and the signature (nothing follows the date)
+        lines += [f"## {_('Notes')}", ""] + [f"{k}. {n}" for k, n in enumerate(doc["notes"], 1)] + [""]
+        lines += [*doc["closing"], ""] if doc["closing"] else []
         annexes = doc["annex_list"][0] if len(doc["annex_list"]) == 1 else \
             "；".join(f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
         lines += [_("Annex: %(list)s") % {"list": annexes}, ""]
         if doc["signature"]:
             lines += [doc["signature"], ""]
         lines += [doc["date"], ""]
-        lines += [f"## {_('Notes')}", ""] + [f"{k}. {n}" for k, n in enumerate(doc["notes"], 1)] + [""]
         lines += [f"## {doc['annex_heading']}　{self.annex_title()}" if self.lang == "zh"
                   else f"## {doc['annex_heading']}: {self.annex_title()}", ""]
         lines += table(doc["annex"])
