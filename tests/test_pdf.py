@@ -3,6 +3,7 @@ embedded; read back with pypdf (text and page sizes), as a reader's viewer would
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -78,17 +79,73 @@ def test_bulletin_pdf_pages_contents_and_fonts(store, tmp_path):
     assert "".join(pages[annex_page - 1:]).count("合计") == 1
 
 
-def _runs(page) -> list[tuple[float, float, str]]:
-    """(x, y from the page's top, text) of every text run, in points, as a viewer places them."""
-    out: list[tuple[float, float, str]] = []
+def _origin(cm, tm, height: float) -> tuple[float, float]:
+    """Where text starts on the page (x, y from the top): the text matrix times the transformation matrix."""
+    return tm[4] * cm[0] + tm[5] * cm[2] + cm[4], height - (tm[4] * cm[1] + tm[5] * cm[3] + cm[5])
+
+
+def _shows(page) -> list[tuple[float, float]]:
+    """(x, y from the top) of every text-showing operation, in the page's order: the pieces of text that
+    :func:`_runs` joins into one line when they are near one baseline, each at its own place."""
+    out = []
+    height = float(page.mediabox.height)
+
+    def before(op, _args, cm, tm):
+        if op in (b"Tj", b"TJ", b"'", b'"'):
+            out.append(_origin(cm, tm, height))
+    page.extract_text(visitor_operand_before=before)
+    return out
+
+
+def _runs(page, angle: bool = False) -> list:
+    """(x, y from the page's top, text) of every text run, in points, as a viewer places them; with ``angle``,
+    (x, y, text, degrees) where degrees is the run's direction (0: left to right, 90: top to bottom)."""
+    out: list = []
     height = float(page.mediabox.height)
 
     def visit(text, cm, tm, _fd, _fs):
-        x, y = cm[4] + tm[4] * cm[0], height - (cm[5] + tm[5] * cm[3])
+        x, y = _origin(cm, tm, height)
         if text.strip() and (x, y) != (0, height):  # the charts' text (form XObjects) is not placed by pypdf
-            out.append((x, y, text))
+            a, b = tm[0] * cm[0] + tm[1] * cm[2], tm[0] * cm[1] + tm[1] * cm[3]  # the run's x axis on the page
+            out.append((x, y, text, round(math.degrees(math.atan2(-b, a))) % 360) if angle else (x, y, text))
     page.extract_text(visitor_text=visit)
     return out
+
+
+MM = 72 / 25.4
+#: A Chinese notice with every part of a letterhead, the record (版记) included.
+OFFICIAL = {"header": "某市经济和信息化委员会文件", "number": "某经信发〔2026〕7号", "programme": "西部（重庆）科学城",
+            "addressee": "各区县经济信息委", "closing": "请认真组织实施。", "signature": "某市经济和信息化委员会",
+            "cc": "市发展改革委，市财政局", "printed_by": "某市经济和信息化委员会办公室"}
+
+
+@pytest.fixture(scope="module")
+def official(store, tmp_path_factory):
+    """The Chinese notice with :data:`OFFICIAL` as its letterhead, as a PDF reader."""
+    s = programme_statistics(store, n_boot=100)
+    pdf = render_bulletin(store, tmp_path_factory.mktemp("official"), lang="zh", stats=s, letterhead=OFFICIAL,
+                          formats=("pdf",), date="2026-12-03")["pdf"]
+    return pypdf.PdfReader(pdf)
+
+
+def test_the_record_sits_at_the_foot_of_the_last_page(official):
+    # GB/T 9704-2012 7.4: the record (版记) on the last page, its last rule on the type area's bottom edge; the
+    # printing office one character in from the left and the printing date one character in from the right, on
+    # one line
+    page = official.pages[-1]
+    assert _size(page)[0] < _size(page)[1]  # a portrait page after the landscape annex
+    runs = _runs(page)
+    assert [t.strip() for *_, t in runs] == ["抄送：市发展改革委，市财政局。",
+                                             "某市经济和信息化委员会办公室 2026年12月3日印发", "— 7 —"]
+    (_cx, cy, _t), (_ox, oy, _t) = runs[:2]
+    # the last line's two pieces (office, date), each where it starts
+    office, date = [(x, y) for x, y in _shows(page) if abs(y - oy) < 5]
+    assert office[1] == pytest.approx(date[1], abs=0.1)  # one baseline
+    assert office[0] == pytest.approx(28 * MM + 14, abs=1)  # one 4号 character in from the type area's left
+    assert date[0] > 105 * MM
+    assert cy < oy
+    bottom = (37 + 225) * MM  # the type area's bottom edge: the last rule; the last line just above it
+    assert bottom - 8 * MM < oy < bottom, oy / MM
 
 
 def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
