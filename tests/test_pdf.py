@@ -16,7 +16,9 @@ import zhizao  # noqa: E402
 from test_portfolio import build_store  # noqa: E402
 from test_worked_example import TABLES  # noqa: E402
 from zhizao.portfolio import programme_statistics, render_bulletin  # noqa: E402
+from zhizao.portfolio.bulletin import bulletin_html  # noqa: E402
 from zhizao.report import render_report  # noqa: E402
+from zhizao.report.pdf import html_to_pdf  # noqa: E402
 
 A4 = (595.3, 841.9)  # points
 
@@ -172,6 +174,41 @@ def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
         assert min(y for _, y in text) >= 37 * mm - 1, k
         assert max(y for _, y in text) <= (37 + 225) * mm + 1, k
     assert any("通报" in t for *_, t in _runs(portrait[0]))
+
+
+def test_annex_pages_number_where_the_portrait_pages_do(store, tmp_path):
+    # GB/T 9704-2012 10.1 (横排表格): on a landscape table page the page number is where the portrait pages have
+    # it, the table head on the binding side of an odd page and on the outer side of an even one - the sheet's left
+    # edge both times. Turned a quarter left onto the portrait sheet, the landscape page's point (x, y) is the
+    # sheet's (y, page width - x): there the number stands upright (it runs down the landscape page), below the
+    # type area, right on odd and left on even pages, as on the portrait pages; the table keeps the type area.
+    s = programme_statistics(store, n_boot=50)
+    html, _md = bulletin_html(s, "zh", date="2026-12-03", for_print=True)
+    at = html.index('<section id="annex"')
+    rows = re.search(r"<tbody>(.*?)</tbody>", html[at:], flags=re.S).group(1)
+    html = html[:at] + html[at:].replace("</tbody>", rows * 12 + "</tbody>", 1)  # an annex of several pages
+    r = pypdf.PdfReader(html_to_pdf(html, tmp_path / "annex.pdf"))
+    portrait: dict[int, tuple[float, float]] = {}
+    turned = []
+    for k, page in enumerate(r.pages, 1):
+        w, h = _size(page)
+        runs = _runs(page, angle=True)
+        number = [(x, y, a) for x, y, t, a in runs if re.fullmatch(rf"—\s*{k}\s*—\s*", t)]
+        assert len(number) == 1, (k, [t for _x, _y, t, _a in runs][-5:])
+        x, y, a = number[0]
+        if w < h:
+            assert a == 0
+            portrait.setdefault(k % 2, (x, y))
+            continue
+        assert a == 90, k  # runs down the landscape page: upright on the turned sheet
+        turned.append((k, (y, w - x)))
+        table = [(x, y) for x, y, t, _a in runs if not re.fullmatch(r"—\s*\d+\s*—\s*", t)]
+        assert min(x for x, _ in table) >= 35 * MM - 1, k  # the turned type area: left 35 mm (the sheet's foot)
+        assert min(y for _, y in table) >= 28 * MM - 1, k  # top 28 mm (the binding side)
+        assert max(y for _, y in table) <= (28 + 156) * MM + 1, k
+    assert len(r.pages) < 10 and {k % 2 for k, _ in turned} == {0, 1}, turned  # odd and even annex pages
+    for k, place in turned:
+        assert place == pytest.approx(portrait[k % 2], abs=1 * MM), (k, place, portrait)
 
 
 def test_simulated_programme_is_marked_on_every_page(tmp_path):
