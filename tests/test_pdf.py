@@ -176,6 +176,16 @@ def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
     assert any("通报" in t for *_, t in _runs(portrait[0]))
 
 
+def test_the_title_breaks_by_meaning(official):
+    # GB/T 9704-2012 7.3.1: a title of several lines breaks where the meaning allows, the lines even: the default
+    # title of 25 characters broke after its 20th ("……实施成" / "效的通报"); it breaks after the programme's name
+    lines = [(x, y, t.strip()) for x, y, t in _runs(official.pages[0]) if y < 160 * MM]
+    title = [line for line in lines if line[2] in ("关于西部（重庆）科学城", "智能化改造项目实施成效的通报")]
+    assert [t for *_, t in title] == ["关于西部（重庆）科学城", "智能化改造项目实施成效的通报"], lines
+    (x1, y1, _t1), (x2, y2, _t2) = title
+    assert y1 < y2 and x1 > x2  # two lines, each centred: the shorter one starts further in
+
+
 def test_annex_pages_number_where_the_portrait_pages_do(store, tmp_path):
     # GB/T 9704-2012 10.1 (横排表格): on a landscape table page the page number is where the portrait pages have
     # it, the table head on the binding side of an odd page and on the outer side of an even one - the sheet's left

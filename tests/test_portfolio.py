@@ -518,6 +518,28 @@ def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):
             assert text.rfind(words[2]) < at[6], lang  # no note after the date
 
 
+def test_title_lines_break_by_meaning():
+    """GB/T 9704-2012 7.3.1: a long title breaks where its meaning allows (after 关于, around the programme's name,
+    before 的通报, after a noun closing a phrase), into the fewest lines of 20 characters, as even as they can be;
+    never before a closing mark, inside brackets or a number."""
+    lines = bulletin_module.title_lines
+    prog = "西部（重庆）科学城"
+    assert lines(f"关于{prog}智能化改造项目实施成效的通报", names=[prog]) == [
+        f"关于{prog}", "智能化改造项目实施成效的通报"]
+    assert lines("关于智能化改造项目实施成效的通报") == ["关于智能化改造项目实施成效的通报"]  # one line of 16
+    assert lines(f"关于表扬2025年度{prog}智能化改造示范项目和数字化车间建设成效突出企业的通报", names=[prog]) == [
+        f"关于表扬2025年度{prog}", "智能化改造示范项目和数字化车间", "建设成效突出企业的通报"]
+    assert lines("关于2026年度全市智能化改造项目、数字化车间和智能工厂建设情况及下一步工作安排的通报") == [
+        "关于2026年度全市智能化改造项目、", "数字化车间和智能工厂建设情况", "及下一步工作安排的通报"]
+    assert lines(f"{prog}管理委员会经济发展局关于公布第三批智能制造示范工厂揭榜单位名单的通知", names=[prog]) == [
+        f"{prog}管理委员会经济发展局", "关于公布第三批智能制造示范工厂", "揭榜单位名单的通知"]
+    # no break by meaning fits: the evenest break elsewhere
+    assert lines("关于" + "某" * 25 + "的通报") == ["关于" + "某" * 13, "某" * 12 + "的通报"]
+    assert lines("关于第一行\n第二行的通报") == ["关于第一行", "第二行的通报"]  # the office's own lines
+    assert lines("Notice on the results of the intelligent transformation projects", "en") == [
+        "Notice on the results of the intelligent transformation projects"]
+
+
 def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     lh = tmp_path / "lh.yaml"
     lh.write_text("header: 某市经济和信息化委员会文件\nnumber: 某经信发〔2026〕7号\nprogramme: 某市\n"

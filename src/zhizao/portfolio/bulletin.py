@@ -22,6 +22,9 @@ closing paragraphs, signature and date, per language; a template folder may repl
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
+import unicodedata
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -80,6 +83,63 @@ PHRASES = {
 }
 #: Section numbers of the body (一、二、…) per language.
 ORDINALS = {"zh": "一二三四五六七八九十", "en": None}
+
+
+#: Characters in one line of the Chinese title in print: 2号 (22 pt) in the 156 mm type area (GB/T 9704-2012).
+TITLE_LINE = 20
+#: Where a Chinese title may break by meaning (GB/T 9704-2012 7.3.1: 回行时要做到词意完整、排列对称、长短适宜、间距
+#: 恰当): before and after 关于, before the closing "的" + kind of document and any other 的, after a pause mark, after
+#: a noun that closes a phrase of these notices (项目, 车间, 企业, 年度, ...).
+_TITLE_BREAKS = (re.compile(r"(?=关于)|(?<=关于)"), re.compile(r"(?=的)"), re.compile(r"(?<=[、，；：])"),
+                 re.compile(r"(?<=项目|车间|工厂|企业|单位|名单|情况|工作|成效|年度)"))
+
+
+def _width(text: str) -> float:
+    """The width of ``text`` in full-width characters (a Latin letter or digit is half of one)."""
+    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.5 for c in text)
+
+
+def title_lines(title: str, lang: str = "zh", names=(), limit: float = TITLE_LINE) -> list[str]:
+    """The title's lines: a Chinese title longer than a line breaks by meaning, in lines as even as it allows.
+
+    A title with line breaks of its own keeps them. Otherwise the title breaks only where the meaning allows
+    (:data:`_TITLE_BREAKS`, and before or after one of ``names``, e.g. the programme's name), into the fewest
+    lines of at most ``limit`` characters and, among those, the evenest (a trapezoid or a diamond, not a long line
+    and a stub); only a title that cannot break there breaks between other characters (never inside brackets, a
+    number or a Latin word). An English title is one line (the browser wraps it between words).
+    """
+    if "\n" in title:
+        return [x.strip() for x in title.splitlines() if x.strip()]
+    if lang != "zh" or _width(title) <= limit:
+        return [title]
+    natural = {m.start() for rx in _TITLE_BREAKS for m in rx.finditer(title)}
+    for name in names:
+        for m in re.finditer(re.escape(name), title):
+            natural |= {m.start(), m.end()}
+    depth, inside = 0, set()
+    for i, c in enumerate(title):
+        depth += (c in "（(《“") - (c in "）)》”")
+        if depth > 0 or (i and re.match(r"[0-9A-Za-z.%]{2}", title[i - 1:i + 1])):
+            inside.add(i + 1 if depth > 0 else i)
+        if c in "、，；：。！？）》”":  # no line starts with a closing mark
+            inside.add(i)
+    n = len(title)
+    # best[i]: (lines, breaks not by meaning, squared slack of the lines) of title[:i] with a break at i
+    best: dict[int, tuple[tuple[int, int, float], list[int]]] = {0: ((0, 0, 0.0), [])}
+    for i in range(1, n + 1):
+        if i < n and (i in inside or i == n - 1):  # nor a last line of one character
+            continue
+        for j, ((lines, forced, slack), cuts) in list(best.items()):
+            w = _width(title[j:i])
+            if j >= i or w > limit:
+                continue
+            cost = (lines + 1, forced + (0 < i < n and i not in natural), slack + (limit - w) ** 2)
+            if i not in best or cost < best[i][0]:
+                best[i] = (cost, cuts + [i])
+    if n not in best:
+        return [title]
+    cuts = [0, *best[n][1]]
+    return [title[a:b] for a, b in itertools.pairwise(cuts)]
 
 
 def load_letterhead(path) -> dict:
@@ -614,7 +674,9 @@ class _Bulletin:
             "simulated_banner": _("SIMULATED DATA: this notice is made from simulated data and describes no real "
                                   "enterprise or project."),
             "header": _field(lh, "header", self.lang), "number": _field(lh, "number", self.lang),
-            "title": self.title(title), "addressee": _field(lh, "addressee", self.lang),
+            "title": self.title(title).replace("\n", ""),
+            "title_lines": title_lines(self.title(title), self.lang, [p for p in [self.programme()] if p]),
+            "addressee": _field(lh, "addressee", self.lang),
             "sections": self.sections(),
             "closing": [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else [],
             "annex_list": [self.annex_title()],
