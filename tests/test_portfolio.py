@@ -23,6 +23,7 @@ from canonical import write_tables
 from zhizao.errors import InputError, NotFound
 from zhizao.portfolio import bulletin as bulletin_module
 from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
+from zhizao.portfolio import stats as stats_module
 from zhizao.portfolio.stats import bootstrap_mean_ci, choose_weights
 from zhizao.verify.result import VerificationResult
 
@@ -757,3 +758,36 @@ def test_the_results_sentence_says_projects_have_verified_indicators(ws):
     some = {**every, "totals": {**every["totals"], "n_declared_projects": len(ids) + 1}}
     zh = bulletin_module._Bulletin(some, "zh").results_paragraph()
     assert f"其中{len(ids)}个项目有指标经数据核验，" in zh, zh
+
+
+def test_the_results_sentence_compares_declared_and_verified_over_the_same_projects(ws):
+    """A native reader compared "据40个项目申报，运营成本平均降低……" with "其中10个项目经数据核验，运营成本平均降低
+    28.8%": the 10 projects had declared 31.7 %, not the 40's mean. Where results are verified the sentence says
+    what the same projects declared (and, where only some of them declared, their verified mean too)."""
+    s = programme_statistics(ws, n_boot=50)
+    # the hand-made store: efficiency verified for P1 70 %, P2 50 %, P3 59.4 %; declared by P1 50 %, P2 30 %
+    row = _avg(s, "production_efficiency", "verified")
+    assert row["paired_n"] == 2 and row["paired_mean"] == pytest.approx(0.6)
+    assert row["paired_declared_mean"] == pytest.approx(0.4)
+    zh = bulletin_module._Bulletin(s, "zh").results_paragraph()
+    assert re.search(r"生产效率平均提升59\.8%（3个项目，90%置信区间为[^）]*；其中2个项目申报40\.0%、核验60\.0%），", zh), zh
+    en = bulletin_module._Bulletin(s, "en").results_paragraph()
+    assert re.search(r"rose by 59\.8% on average \(3 projects, 90% confidence interval [^)]*; 2 of them declared "
+                     r"40\.0% and were verified at 60\.0%\)", en), en
+    assert "; 1 of them declared 20.0% and was verified at 20.0%)" in en
+    # every verified project declared: 4 verified (20, 30, 25, 40 %: 28.8 %) that declared 30, 35, 30, 31.8 %
+    # (31.7 %), and 2 more that only declared 50 % (the 6: 37.8 %)
+    ids = ["A", "B", "C", "D", "E", "F"]
+    pv = pd.DataFrame({"project_id": ids, "indicator": "operating_cost",
+                       "status": ["verified"] * 4 + ["declared"] * 2,
+                       "improvement": [0.2, 0.3, 0.25, 0.4, None, None],
+                       "declared": [0.30, 0.35, 0.30, 0.318, 0.5, 0.5], "output": None, "investment": None})
+    av = stats_module._averages(pv, 0.9, 50, 0)
+    pair = {**s, "averages": av, "project_values": pv,
+            "totals": {**s["totals"], "n_declared_projects": 6, "n_verified_projects": 4}}
+    zh = bulletin_module._Bulletin(pair, "zh").results_paragraph()
+    assert zh.startswith("据6个项目申报，运营成本平均降低37.8%；其中4个项目有指标经数据核验，运营成本平均降低28.8%（90%置信"
+                         "区间为"), zh
+    assert zh.endswith("；这些项目申报31.7%）。"), zh
+    en = bulletin_module._Bulletin(pair, "en").results_paragraph()
+    assert en.endswith("; the same projects declared 31.7%).") and "fell by 28.8% on average (90%" in en, en

@@ -391,9 +391,27 @@ class _Bulletin:
             lo, hi = (lo, hi) if up else (-hi, -lo)
             extra.append(_("%(conf)s confidence interval %(range)s") % {"conf": self.conf(),
                                                                           "range": self.f.pct_range(lo, hi)})
-        if extra:
-            text += _(" (%(what)s)") % {"what": ("，" if self.lang == "zh" else ", ").join(extra)}
+        what = ("，" if self.lang == "zh" else ", ").join(extra)
+        paired = self.paired(a, up) if verified else None
+        if paired:  # what the same projects declared: a declared and a verified mean over one set of projects
+            what += ("；" if self.lang == "zh" else "; ") + paired if what else paired
+        if what:
+            text += _(" (%(what)s)") % {"what": what}
         return text
+
+    def paired(self, a: dict, up: bool) -> str | None:
+        """What the verified projects of ``a`` (an average) declared, in the sense of the clause's verb: "这些项目
+        申报31.7%", or, where only some of them declared a value, their declared and verified means."""
+        k = a.get("paired_n") or 0
+        if not k or pd.isna(a.get("paired_declared_mean")):
+            return None
+        sense = 1 if up else -1
+        values = {"declared": self.f.pct(sense * a["paired_declared_mean"]), "k": self.f.count(k),
+                  "verified": self.f.pct(sense * a["paired_mean"])}
+        if k == a["n"]:
+            return self._("the same projects declared %(declared)s") % values
+        return self.n_("%(k)s of them declared %(declared)s and was verified at %(verified)s",
+                       "%(k)s of them declared %(declared)s and were verified at %(verified)s", k) % values
 
     def results_paragraph(self) -> str:
         """One sentence: the declared averages, then those verified from data."""
