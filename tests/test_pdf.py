@@ -176,6 +176,26 @@ def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
     assert any("通报" in t for *_, t in _runs(portrait[0]))
 
 
+def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
+    # a district's name in a table cell on one line: 九龙坡区, not 九龙坡 / 区 (the body's district table and the
+    # annex), and the body tables' headers whole
+    rows = []
+    for page in official.pages:
+        for _x, _y, t in _runs(page):
+            if "九龙坡" in t and not re.search("[、，。；]", t):  # a table's row (the running text wraps anywhere)
+                assert "九龙坡区" in t, t
+                rows.append(t)
+    assert any(re.match(r"九龙坡区 1 20\.0% 3000\b", t) for t in rows), rows  # 表2, by district
+    assert any("Gamma 九龙坡区 3000.0" in t for t in rows), rows  # the annex
+    text = "".join(page.extract_text() for page in official.pages)
+    assert "区县 项目数 占比 总投资（万元）" in text and "指标 申报项目数 申报平均值" in text
+    # the English annex's narrow columns: a district and a status on one line too
+    s = programme_statistics(store, n_boot=50)
+    en = pypdf.PdfReader(render_bulletin(store, tmp_path, lang="en", stats=s, formats=("pdf",))["pdf"])
+    annex = [t for page in en.pages if _size(page)[0] > _size(page)[1] for _x, _y, t in _runs(page)]
+    assert any("Gamma Jiulongpo District 30.0 (not stated)" in t for t in annex), annex
+
+
 def test_the_title_breaks_by_meaning(official):
     # GB/T 9704-2012 7.3.1: a title of several lines breaks where the meaning allows, the lines even: the default
     # title of 25 characters broke after its 20th ("……实施成" / "效的通报"); it breaks after the programme's name

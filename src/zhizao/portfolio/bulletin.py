@@ -206,6 +206,11 @@ def _h3(text: str) -> dict:
     return {"type": "h3", "text": text}
 
 
+#: The class of a table cell holding a short label (a district, a status, an indicator, a year): kept on one line
+#: (bulletin.css), never broken inside a word such as 九龙坡区. (A code such as P0001 is one word already.)
+LABEL = "label"
+
+
 def _cell(text, num: bool = False, cls: str | None = None, span: int | None = None) -> dict:
     return {"text": str(text), "num": num, "cls": cls, "span": span}
 
@@ -454,7 +459,7 @@ class _Bulletin:
         for ind in PROGRAMME_INDICATORS:
             g = {r["basis"]: r for r in av[av["indicator"] == ind].to_dict("records")}
             d, v = g.get("declared", {}), g.get("verified", {})
-            rows.append([_cell(self.gain(ind)), _cell(self.f.count(d.get("n", 0)), True),
+            rows.append([_cell(self.gain(ind), cls=LABEL), _cell(self.f.count(d.get("n", 0)), True),
                          _cell(self.f.pct(d.get("mean")), True), _cell(self.f.count(v.get("n", 0)), True),
                          _cell(self.f.pct(v.get("mean")), True),
                          _cell(self.f.pct_range(v.get("ci_low"), v.get("ci_high")), True),
@@ -493,7 +498,9 @@ class _Bulletin:
             k = r[key]
             text = self.district(k) if key == "district" else vocab.label(kind, k, self.lang) if kind else (
                 self._("(not stated)") if k is None or (not isinstance(k, str) and pd.isna(k)) else str(k))
-            rows.append([_cell(text), _cell(self.f.count(r["n_projects"]), True),
+            # a district or a year is a short label, kept on one line; an industry or a type may wrap
+            rows.append([_cell(text, cls=LABEL if key in ("district", "year") else None),
+                         _cell(self.f.count(r["n_projects"]), True),
                          _cell(self.f.pct(r["n_projects"] / total if total else None), True),
                          _cell(self.f.wan(r.get("investment")), True)])
         return rows
@@ -658,9 +665,9 @@ class _Bulletin:
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
             row = [_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
                    _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
-                   _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL),
+                   _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL, cls=LABEL),
                    _cell(self.f.wan(p["investment"], 1, fixed=True), True),
-                   _cell(vocab.label("status", p["status"], self.lang))]
+                   _cell(vocab.label("status", p["status"], self.lang), cls=LABEL)]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
                 row.append(_cell(self.f.pct(r.get("declared")), True))
@@ -672,7 +679,7 @@ class _Bulletin:
                  _cell("")] + [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
         head = [_cell(_("No."), True)] + ([_cell(_("Project code"))] if code else []) + [
                 _cell(_("Project name")), _cell(_("Enterprise name")),
-                _cell(_("District")), _cell(self.money_head(), True), _cell(_("Status"))] + \
+                _cell(_("District"), cls=LABEL), _cell(self.money_head(), True), _cell(_("Status"), cls=LABEL)] + \
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
         head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
         return _table(head, rows, head2=head2, total=total, cls="annex",
