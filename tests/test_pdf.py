@@ -176,6 +176,19 @@ def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
     assert any("通报" in t for *_, t in _runs(portrait[0]))
 
 
+def test_the_notes_close_the_body_before_the_date(official):
+    # nothing of the body follows the date (GB/T 9704-2012): the notes (说明) come before the closing, the annex
+    # list, the signature and the date, and the annex and the record after them
+    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in official.pages))
+    words = ["三、项目分布", "说明", "自助法", "请认真组织实施。", "附件：智能化改造项目成效明细表", "某市经济和信息化委员会",
+             "2026年12月3日", "附件智能化改造项目成效明细表", "抄送："]
+    at = [text.find(words[0])]
+    for w in words[1:]:
+        at.append(text.find(w, at[-1] + 1))
+        assert at[-1] > at[-2], (w, list(zip(words, at)))
+    assert text.rfind("自助法") < at[6]
+
+
 def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
     # a district's name in a table cell on one line: 九龙坡区, not 九龙坡 / 区 (the body's district table and the
     # annex), and the body tables' headers whole
