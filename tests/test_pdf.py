@@ -187,6 +187,9 @@ def test_the_notes_close_the_body_before_the_date(official):
         at.append(text.find(w, at[-1] + 1))
         assert at[-1] > at[-2], (w, list(zip(words, at)))
     assert text.rfind("自助法") < at[6]
+    # the annex list, the signature and the date on one page, after a line of the body: no page holds them alone
+    page = next(re.sub(r"\s+", "", p.extract_text()) for p in official.pages if "附件：" in p.extract_text())
+    assert re.search("。附件：智能化改造项目成效明细表某市经济和信息化委员会2026年12月3日", page), page
 
 
 def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
