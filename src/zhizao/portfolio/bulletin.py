@@ -119,10 +119,10 @@ def title_lines(title: str, lang: str = "zh", names=(), limit: float = TITLE_LIN
     depth, inside = 0, set()
     for i, c in enumerate(title):
         depth += (c in "（(《“") - (c in "）)》”")
-        if depth > 0 or (i and re.match(r"[0-9A-Za-z.%]{2}", title[i - 1:i + 1])):
-            inside.add(i + 1 if depth > 0 else i)
-        if c in "、，；：。！？）》”":  # no line starts with a closing mark
-            inside.add(i)
+        if depth > 0:  # inside brackets
+            inside.add(i + 1)
+        if (i and re.match(r"[0-9A-Za-z.%]{2}", title[i - 1:i + 1])) or c in "、，；：。！？）》”":
+            inside.add(i)  # inside a number or a Latin word, or a closing mark that no line starts with
     n = len(title)
     # best[i]: (lines, breaks not by meaning, squared slack of the lines) of title[:i] with a break at i
     best: dict[int, tuple[tuple[int, int, float], list[int]]] = {0: ((0, 0, 0.0), [])}
