@@ -3,6 +3,7 @@ embedded; read back with pypdf (text and page sizes), as a reader's viewer would
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -15,7 +16,9 @@ import zhizao  # noqa: E402
 from test_portfolio import build_store  # noqa: E402
 from test_worked_example import TABLES  # noqa: E402
 from zhizao.portfolio import programme_statistics, render_bulletin  # noqa: E402
+from zhizao.portfolio.bulletin import bulletin_html  # noqa: E402
 from zhizao.report import render_report  # noqa: E402
+from zhizao.report.pdf import html_to_pdf  # noqa: E402
 
 A4 = (595.3, 841.9)  # points
 
@@ -78,17 +81,73 @@ def test_bulletin_pdf_pages_contents_and_fonts(store, tmp_path):
     assert "".join(pages[annex_page - 1:]).count("合计") == 1
 
 
-def _runs(page) -> list[tuple[float, float, str]]:
-    """(x, y from the page's top, text) of every text run, in points, as a viewer places them."""
-    out: list[tuple[float, float, str]] = []
+def _origin(cm, tm, height: float) -> tuple[float, float]:
+    """Where text starts on the page (x, y from the top): the text matrix times the transformation matrix."""
+    return tm[4] * cm[0] + tm[5] * cm[2] + cm[4], height - (tm[4] * cm[1] + tm[5] * cm[3] + cm[5])
+
+
+def _shows(page) -> list[tuple[float, float]]:
+    """(x, y from the top) of every text-showing operation, in the page's order: the pieces of text that
+    :func:`_runs` joins into one line when they are near one baseline, each at its own place."""
+    out = []
+    height = float(page.mediabox.height)
+
+    def before(op, _args, cm, tm):
+        if op in (b"Tj", b"TJ", b"'", b'"'):
+            out.append(_origin(cm, tm, height))
+    page.extract_text(visitor_operand_before=before)
+    return out
+
+
+def _runs(page, angle: bool = False) -> list:
+    """(x, y from the page's top, text) of every text run, in points, as a viewer places them; with ``angle``,
+    (x, y, text, degrees) where degrees is the run's direction (0: left to right, 90: top to bottom)."""
+    out: list = []
     height = float(page.mediabox.height)
 
     def visit(text, cm, tm, _fd, _fs):
-        x, y = cm[4] + tm[4] * cm[0], height - (cm[5] + tm[5] * cm[3])
+        x, y = _origin(cm, tm, height)
         if text.strip() and (x, y) != (0, height):  # the charts' text (form XObjects) is not placed by pypdf
-            out.append((x, y, text))
+            a, b = tm[0] * cm[0] + tm[1] * cm[2], tm[0] * cm[1] + tm[1] * cm[3]  # the run's x axis on the page
+            out.append((x, y, text, round(math.degrees(math.atan2(-b, a))) % 360) if angle else (x, y, text))
     page.extract_text(visitor_text=visit)
     return out
+
+
+MM = 72 / 25.4
+#: A Chinese notice with every part of a letterhead, the record (版记) included.
+OFFICIAL = {"header": "某市经济和信息化委员会文件", "number": "某经信发〔2026〕7号", "programme": "西部（重庆）科学城",
+            "addressee": "各区县经济信息委", "closing": "请认真组织实施。", "signature": "某市经济和信息化委员会",
+            "cc": "市发展改革委，市财政局", "printed_by": "某市经济和信息化委员会办公室"}
+
+
+@pytest.fixture(scope="module")
+def official(store, tmp_path_factory):
+    """The Chinese notice with :data:`OFFICIAL` as its letterhead, as a PDF reader."""
+    s = programme_statistics(store, n_boot=100)
+    pdf = render_bulletin(store, tmp_path_factory.mktemp("official"), lang="zh", stats=s, letterhead=OFFICIAL,
+                          formats=("pdf",), date="2026-12-03")["pdf"]
+    return pypdf.PdfReader(pdf)
+
+
+def test_the_record_sits_at_the_foot_of_the_last_page(official):
+    # GB/T 9704-2012 7.4: the record (版记) on the last page, its last rule on the type area's bottom edge; the
+    # printing office one character in from the left and the printing date one character in from the right, on
+    # one line
+    page = official.pages[-1]
+    assert _size(page)[0] < _size(page)[1]  # a portrait page after the landscape annex
+    runs = _runs(page)
+    assert [t.strip() for *_, t in runs] == ["抄送：市发展改革委，市财政局。",
+                                             "某市经济和信息化委员会办公室 2026年12月3日印发", "— 7 —"]
+    (_cx, cy, _t), (_ox, oy, _t) = runs[:2]
+    # the last line's two pieces (office, date), each where it starts
+    office, date = [(x, y) for x, y in _shows(page) if abs(y - oy) < 5]
+    assert office[1] == pytest.approx(date[1], abs=0.1)  # one baseline
+    assert office[0] == pytest.approx(28 * MM + 14, abs=1)  # one 4号 character in from the type area's left
+    assert date[0] > 105 * MM
+    assert cy < oy
+    bottom = (37 + 225) * MM  # the type area's bottom edge: the last rule; the last line just above it
+    assert bottom - 8 * MM < oy < bottom, oy / MM
 
 
 def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
@@ -115,6 +174,87 @@ def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
         assert min(y for _, y in text) >= 37 * mm - 1, k
         assert max(y for _, y in text) <= (37 + 225) * mm + 1, k
     assert any("通报" in t for *_, t in _runs(portrait[0]))
+
+
+def test_the_notes_close_the_body_before_the_date(official):
+    # nothing of the body follows the date (GB/T 9704-2012): the notes (说明) come before the closing, the annex
+    # list, the signature and the date, and the annex and the record after them
+    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in official.pages))
+    words = ["三、项目分布", "说明", "自助法", "请认真组织实施。", "附件：智能化改造项目成效明细表", "某市经济和信息化委员会",
+             "2026年12月3日", "附件智能化改造项目成效明细表", "抄送："]
+    at = [text.find(words[0])]
+    for w in words[1:]:
+        at.append(text.find(w, at[-1] + 1))
+        assert at[-1] > at[-2], (w, list(zip(words, at)))
+    assert text.rfind("自助法") < at[6]
+    # the annex list, the signature and the date on one page, after a line of the body: no page holds them alone
+    page = next(re.sub(r"\s+", "", p.extract_text()) for p in official.pages if "附件：" in p.extract_text())
+    assert re.search("。附件：智能化改造项目成效明细表某市经济和信息化委员会2026年12月3日", page), page
+
+
+def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
+    # a district's name in a table cell on one line: 九龙坡区, not 九龙坡 / 区 (the body's district table and the
+    # annex), and the body tables' headers whole
+    rows = []
+    for page in official.pages:
+        for _x, _y, t in _runs(page):
+            if "九龙坡" in t and not re.search("[、，。；]", t):  # a table's row (the running text wraps anywhere)
+                assert "九龙坡区" in t, t
+                rows.append(t)
+    assert any(re.match(r"九龙坡区 1 20\.0% 3000\b", t) for t in rows), rows  # 表2, by district
+    assert any("Gamma 九龙坡区 3000.0" in t for t in rows), rows  # the annex
+    text = "".join(page.extract_text() for page in official.pages)
+    assert "区县 项目数 占比 总投资（万元）" in text and "指标 申报项目数 申报平均值" in text
+    # the English annex's narrow columns: a district and a status on one line too
+    s = programme_statistics(store, n_boot=50)
+    en = pypdf.PdfReader(render_bulletin(store, tmp_path, lang="en", stats=s, formats=("pdf",))["pdf"])
+    annex = [t for page in en.pages if _size(page)[0] > _size(page)[1] for _x, _y, t in _runs(page)]
+    assert any("Gamma Jiulongpo District 30.0 (not stated)" in t for t in annex), annex
+
+
+def test_the_title_breaks_by_meaning(official):
+    # GB/T 9704-2012 7.3.1: a title of several lines breaks where the meaning allows, the lines even: the default
+    # title of 25 characters broke after its 20th ("……实施成" / "效的通报"); it breaks after the programme's name
+    lines = [(x, y, t.strip()) for x, y, t in _runs(official.pages[0]) if y < 160 * MM]
+    title = [line for line in lines if line[2] in ("关于西部（重庆）科学城", "智能化改造项目实施成效的通报")]
+    assert [t for *_, t in title] == ["关于西部（重庆）科学城", "智能化改造项目实施成效的通报"], lines
+    (x1, y1, _t1), (x2, y2, _t2) = title
+    assert y1 < y2 and x1 > x2  # two lines, each centred: the shorter one starts further in
+
+
+def test_annex_pages_number_where_the_portrait_pages_do(store, tmp_path):
+    # GB/T 9704-2012 10.1 (横排表格): on a landscape table page the page number is where the portrait pages have
+    # it, the table head on the binding side of an odd page and on the outer side of an even one - the sheet's left
+    # edge both times. Turned a quarter left onto the portrait sheet, the landscape page's point (x, y) is the
+    # sheet's (y, page width - x): there the number stands upright (it runs down the landscape page), below the
+    # type area, right on odd and left on even pages, as on the portrait pages; the table keeps the type area.
+    s = programme_statistics(store, n_boot=50)
+    html, _md = bulletin_html(s, "zh", date="2026-12-03", for_print=True)
+    at = html.index('<section id="annex"')
+    rows = re.search(r"<tbody>(.*?)</tbody>", html[at:], flags=re.S).group(1)
+    html = html[:at] + html[at:].replace("</tbody>", rows * 12 + "</tbody>", 1)  # an annex of several pages
+    r = pypdf.PdfReader(html_to_pdf(html, tmp_path / "annex.pdf"))
+    portrait: dict[int, tuple[float, float]] = {}
+    turned = []
+    for k, page in enumerate(r.pages, 1):
+        w, h = _size(page)
+        runs = _runs(page, angle=True)
+        number = [(x, y, a) for x, y, t, a in runs if re.fullmatch(rf"—\s*{k}\s*—\s*", t)]
+        assert len(number) == 1, (k, [t for _x, _y, t, _a in runs][-5:])
+        x, y, a = number[0]
+        if w < h:
+            assert a == 0
+            portrait.setdefault(k % 2, (x, y))
+            continue
+        assert a == 90, k  # runs down the landscape page: upright on the turned sheet
+        turned.append((k, (y, w - x)))
+        table = [(x, y) for x, y, t, _a in runs if not re.fullmatch(r"—\s*\d+\s*—\s*", t)]
+        assert min(x for x, _ in table) >= 35 * MM - 1, k  # the turned type area: left 35 mm (the sheet's foot)
+        assert min(y for _, y in table) >= 28 * MM - 1, k  # top 28 mm (the binding side)
+        assert max(y for _, y in table) <= (28 + 156) * MM + 1, k
+    assert len(r.pages) < 10 and {k % 2 for k, _ in turned} == {0, 1}, turned  # odd and even annex pages
+    for k, place in turned:
+        assert place == pytest.approx(portrait[k % 2], abs=1 * MM), (k, place, portrait)
 
 
 def test_simulated_programme_is_marked_on_every_page(tmp_path):

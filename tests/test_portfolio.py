@@ -23,6 +23,7 @@ from canonical import write_tables
 from zhizao.errors import InputError, NotFound
 from zhizao.portfolio import bulletin as bulletin_module
 from zhizao.portfolio import programme_statistics, recognition_checks, render_bulletin
+from zhizao.portfolio import stats as stats_module
 from zhizao.portfolio.stats import bootstrap_mean_ci, choose_weights
 from zhizao.verify.result import VerificationResult
 
@@ -501,6 +502,45 @@ def test_bulletin_en_follows_the_same_structure(ws, tmp_path):
     assert "P1" not in body and "Manufacture of automobiles" in _text(html)
 
 
+def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):
+    """Nothing of the body follows the date (GB/T 9704-2012): the notes on method (说明) are the body's last part,
+    after the sections and before the closing, the annex list (附件说明), the signature and the date."""
+    lh = {"signature": "某市经济和信息化委员会", "closing": "请认真组织实施。", "printed_by": "某办公室"}
+    for lang, words in (("zh", ("三、", "说明", "自助法", "请认真组织实施。", "附件：", "某市经济和信息化委员会",
+                                "2026年12月3日", "成效明细表", "某办公室")),
+                        ("en", ("3. ", "Notes", "bootstrap", "请认真组织实施。", "Annex:", "某市经济和信息化委员会",
+                                "3 December 2026", "Results of the intelligent", "某办公室"))):
+        out = render_bulletin(ws, tmp_path / lang, lang=lang, letterhead=lh, date="2026-12-03", n_boot=50)
+        for text in (_text(out["html"].read_text("utf-8")), out["md"].read_text("utf-8")):
+            at = [text.find(words[0])]
+            for w in words[1:]:  # each after the one before
+                at.append(text.find(w, at[-1] + 1))
+                assert at[-1] > at[-2], (lang, w, list(zip(words, at)))
+            assert text.rfind(words[2]) < at[6], lang  # no note after the date
+
+
+def test_title_lines_break_by_meaning():
+    """GB/T 9704-2012 7.3.1: a long title breaks where its meaning allows (after 关于, around the programme's name,
+    before 的通报, after a noun closing a phrase), into the fewest lines of 20 characters, as even as they can be;
+    never before a closing mark, inside brackets or a number."""
+    lines = bulletin_module.title_lines
+    prog = "西部（重庆）科学城"
+    assert lines(f"关于{prog}智能化改造项目实施成效的通报", names=[prog]) == [
+        f"关于{prog}", "智能化改造项目实施成效的通报"]
+    assert lines("关于智能化改造项目实施成效的通报") == ["关于智能化改造项目实施成效的通报"]  # one line of 16
+    assert lines(f"关于表扬2025年度{prog}智能化改造示范项目和数字化车间建设成效突出企业的通报", names=[prog]) == [
+        f"关于表扬2025年度{prog}", "智能化改造示范项目和数字化车间", "建设成效突出企业的通报"]
+    assert lines("关于2026年度全市智能化改造项目、数字化车间和智能工厂建设情况及下一步工作安排的通报") == [
+        "关于2026年度全市智能化改造项目、", "数字化车间和智能工厂建设情况", "及下一步工作安排的通报"]
+    assert lines(f"{prog}管理委员会经济发展局关于公布第三批智能制造示范工厂揭榜单位名单的通知", names=[prog]) == [
+        f"{prog}管理委员会经济发展局", "关于公布第三批智能制造示范工厂", "揭榜单位名单的通知"]
+    # no break by meaning fits: the evenest break elsewhere
+    assert lines("关于" + "某" * 25 + "的通报") == ["关于" + "某" * 13, "某" * 12 + "的通报"]
+    assert lines("关于第一行\n第二行的通报") == ["关于第一行", "第二行的通报"]  # the office's own lines
+    assert lines("Notice on the results of the intelligent transformation projects", "en") == [
+        "Notice on the results of the intelligent transformation projects"]
+
+
 def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     lh = tmp_path / "lh.yaml"
     lh.write_text("header: 某市经济和信息化委员会文件\nnumber: 某经信发〔2026〕7号\nprogramme: 某市\n"
@@ -718,3 +758,36 @@ def test_the_results_sentence_says_projects_have_verified_indicators(ws):
     some = {**every, "totals": {**every["totals"], "n_declared_projects": len(ids) + 1}}
     zh = bulletin_module._Bulletin(some, "zh").results_paragraph()
     assert f"其中{len(ids)}个项目有指标经数据核验，" in zh, zh
+
+
+def test_the_results_sentence_compares_declared_and_verified_over_the_same_projects(ws):
+    """A native reader compared "据40个项目申报，运营成本平均降低……" with "其中10个项目经数据核验，运营成本平均降低
+    28.8%": the 10 projects had declared 31.7 %, not the 40's mean. Where results are verified the sentence says
+    what the same projects declared (and, where only some of them declared, their verified mean too)."""
+    s = programme_statistics(ws, n_boot=50)
+    # the hand-made store: efficiency verified for P1 70 %, P2 50 %, P3 59.4 %; declared by P1 50 %, P2 30 %
+    row = _avg(s, "production_efficiency", "verified")
+    assert row["paired_n"] == 2 and row["paired_mean"] == pytest.approx(0.6)
+    assert row["paired_declared_mean"] == pytest.approx(0.4)
+    zh = bulletin_module._Bulletin(s, "zh").results_paragraph()
+    assert re.search(r"生产效率平均提升59\.8%（3个项目，90%置信区间为[^）]*；其中2个项目申报40\.0%、核验60\.0%），", zh), zh
+    en = bulletin_module._Bulletin(s, "en").results_paragraph()
+    assert re.search(r"rose by 59\.8% on average \(3 projects, 90% confidence interval [^)]*; 2 of them declared "
+                     r"40\.0% and were verified at 60\.0%\)", en), en
+    assert "; 1 of them declared 20.0% and was verified at 20.0%)" in en
+    # every verified project declared: 4 verified (20, 30, 25, 40 %: 28.8 %) that declared 30, 35, 30, 31.8 %
+    # (31.7 %), and 2 more that only declared 50 % (the 6: 37.8 %)
+    ids = ["A", "B", "C", "D", "E", "F"]
+    pv = pd.DataFrame({"project_id": ids, "indicator": "operating_cost",
+                       "status": ["verified"] * 4 + ["declared"] * 2,
+                       "improvement": [0.2, 0.3, 0.25, 0.4, None, None],
+                       "declared": [0.30, 0.35, 0.30, 0.318, 0.5, 0.5], "output": None, "investment": None})
+    av = stats_module._averages(pv, 0.9, 50, 0)
+    pair = {**s, "averages": av, "project_values": pv,
+            "totals": {**s["totals"], "n_declared_projects": 6, "n_verified_projects": 4}}
+    zh = bulletin_module._Bulletin(pair, "zh").results_paragraph()
+    assert zh.startswith("据6个项目申报，运营成本平均降低37.8%；其中4个项目有指标经数据核验，运营成本平均降低28.8%（90%置信"
+                         "区间为"), zh
+    assert zh.endswith("；这些项目申报31.7%）。"), zh
+    en = bulletin_module._Bulletin(pair, "en").results_paragraph()
+    assert en.endswith("; the same projects declared 31.7%).") and "fell by 28.8% on average (90%" in en, en

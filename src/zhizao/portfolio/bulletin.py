@@ -8,10 +8,10 @@ English. It computes nothing itself: every figure comes from
 
 The notice follows the parts of a Chinese official document (GB/T 9704-2012): an optional header (版头) and
 document number (文号) of the issuing office, the title, the addressees (主送), the body (scope, results, how the
-projects are spread), the list of annexes, the signature and the document date (成文日期: the date only, Beijing
-time), and the notes on method (说明). Declared and verified results are stated in one sentence ("据N个项目申报……；
-其中M个项目经数据核验，……"). Running text carries no ids and no codes; the annex lists every project with its
-name, enterprise, district, investment, status and every indicator declared and verified.
+projects are spread, and the notes on method, 说明, as the body's last part), the list of annexes, the signature and
+the document date (成文日期: the date only, Beijing time). Declared and verified results are stated in one sentence
+("据N个项目申报……；其中M个项目经数据核验，……"). Running text carries no ids and no codes; the annex lists every
+project with its name, enterprise, district, investment, status and every indicator declared and verified.
 
 An office adapts the notice without touching code: a *letterhead* file (YAML; see
 ``templates/letterhead.example.yaml``) gives its header, document number, addressees, the programme's name,
@@ -22,6 +22,9 @@ closing paragraphs, signature and date, per language; a template folder may repl
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
+import unicodedata
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -80,6 +83,63 @@ PHRASES = {
 }
 #: Section numbers of the body (一、二、…) per language.
 ORDINALS = {"zh": "一二三四五六七八九十", "en": None}
+
+
+#: Characters in one line of the Chinese title in print: 2号 (22 pt) in the 156 mm type area (GB/T 9704-2012).
+TITLE_LINE = 20
+#: Where a Chinese title may break by meaning (GB/T 9704-2012 7.3.1: 回行时要做到词意完整、排列对称、长短适宜、间距
+#: 恰当): before and after 关于, before the closing "的" + kind of document and any other 的, after a pause mark, after
+#: a noun that closes a phrase of these notices (项目, 车间, 企业, 年度, ...).
+_TITLE_BREAKS = (re.compile(r"(?=关于)|(?<=关于)"), re.compile(r"(?=的)"), re.compile(r"(?<=[、，；：])"),
+                 re.compile(r"(?<=项目|车间|工厂|企业|单位|名单|情况|工作|成效|年度)"))
+
+
+def _width(text: str) -> float:
+    """The width of ``text`` in full-width characters (a Latin letter or digit is half of one)."""
+    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.5 for c in text)
+
+
+def title_lines(title: str, lang: str = "zh", names=(), limit: float = TITLE_LINE) -> list[str]:
+    """The title's lines: a Chinese title longer than a line breaks by meaning, in lines as even as it allows.
+
+    A title with line breaks of its own keeps them. Otherwise the title breaks only where the meaning allows
+    (:data:`_TITLE_BREAKS`, and before or after one of ``names``, e.g. the programme's name), into the fewest
+    lines of at most ``limit`` characters and, among those, the evenest (a trapezoid or a diamond, not a long line
+    and a stub); only a title that cannot break there breaks between other characters (never inside brackets, a
+    number or a Latin word). An English title is one line (the browser wraps it between words).
+    """
+    if "\n" in title:
+        return [x.strip() for x in title.splitlines() if x.strip()]
+    if lang != "zh" or _width(title) <= limit:
+        return [title]
+    natural = {m.start() for rx in _TITLE_BREAKS for m in rx.finditer(title)}
+    for name in names:
+        for m in re.finditer(re.escape(name), title):
+            natural |= {m.start(), m.end()}
+    depth, inside = 0, set()
+    for i, c in enumerate(title):
+        depth += (c in "（(《“") - (c in "）)》”")
+        if depth > 0:  # inside brackets
+            inside.add(i + 1)
+        if (i and re.match(r"[0-9A-Za-z.%]{2}", title[i - 1:i + 1])) or c in "、，；：。！？）》”":
+            inside.add(i)  # inside a number or a Latin word, or a closing mark that no line starts with
+    n = len(title)
+    # best[i]: (lines, breaks not by meaning, squared slack of the lines) of title[:i] with a break at i
+    best: dict[int, tuple[tuple[int, int, float], list[int]]] = {0: ((0, 0, 0.0), [])}
+    for i in range(1, n + 1):
+        if i < n and (i in inside or i == n - 1):  # nor a last line of one character
+            continue
+        for j, ((lines, forced, slack), cuts) in list(best.items()):
+            w = _width(title[j:i])
+            if j >= i or w > limit:
+                continue
+            cost = (lines + 1, forced + (0 < i < n and i not in natural), slack + (limit - w) ** 2)
+            if i not in best or cost < best[i][0]:
+                best[i] = (cost, cuts + [i])
+    if n not in best:
+        return [title]
+    cuts = [0, *best[n][1]]
+    return [title[a:b] for a, b in itertools.pairwise(cuts)]
 
 
 def load_letterhead(path) -> dict:
@@ -144,6 +204,11 @@ def _p(text: str, cls: str | None = None) -> dict:
 
 def _h3(text: str) -> dict:
     return {"type": "h3", "text": text}
+
+
+#: The class of a table cell holding a short label (a district, a status, an indicator, a year): kept on one line
+#: (bulletin.css), never broken inside a word such as 九龙坡区. (A code such as P0001 is one word already.)
+LABEL = "label"
 
 
 def _cell(text, num: bool = False, cls: str | None = None, span: int | None = None) -> dict:
@@ -331,9 +396,27 @@ class _Bulletin:
             lo, hi = (lo, hi) if up else (-hi, -lo)
             extra.append(_("%(conf)s confidence interval %(range)s") % {"conf": self.conf(),
                                                                           "range": self.f.pct_range(lo, hi)})
-        if extra:
-            text += _(" (%(what)s)") % {"what": ("，" if self.lang == "zh" else ", ").join(extra)}
+        what = ("，" if self.lang == "zh" else ", ").join(extra)
+        paired = self.paired(a, up) if verified else None
+        if paired:  # what the same projects declared: a declared and a verified mean over one set of projects
+            what += ("；" if self.lang == "zh" else "; ") + paired if what else paired
+        if what:
+            text += _(" (%(what)s)") % {"what": what}
         return text
+
+    def paired(self, a: dict, up: bool) -> str | None:
+        """What the verified projects of ``a`` (an average) declared, in the sense of the clause's verb: "这些项目
+        申报31.7%", or, where only some of them declared a value, their declared and verified means."""
+        k = a.get("paired_n") or 0
+        if not k or pd.isna(a.get("paired_declared_mean")):
+            return None
+        sense = 1 if up else -1
+        values = {"declared": self.f.pct(sense * a["paired_declared_mean"]), "k": self.f.count(k),
+                  "verified": self.f.pct(sense * a["paired_mean"])}
+        if k == a["n"]:
+            return self._("the same projects declared %(declared)s") % values
+        return self.n_("%(k)s of them declared %(declared)s and was verified at %(verified)s",
+                       "%(k)s of them declared %(declared)s and were verified at %(verified)s", k) % values
 
     def results_paragraph(self) -> str:
         """One sentence: the declared averages, then those verified from data."""
@@ -376,7 +459,7 @@ class _Bulletin:
         for ind in PROGRAMME_INDICATORS:
             g = {r["basis"]: r for r in av[av["indicator"] == ind].to_dict("records")}
             d, v = g.get("declared", {}), g.get("verified", {})
-            rows.append([_cell(self.gain(ind)), _cell(self.f.count(d.get("n", 0)), True),
+            rows.append([_cell(self.gain(ind), cls=LABEL), _cell(self.f.count(d.get("n", 0)), True),
                          _cell(self.f.pct(d.get("mean")), True), _cell(self.f.count(v.get("n", 0)), True),
                          _cell(self.f.pct(v.get("mean")), True),
                          _cell(self.f.pct_range(v.get("ci_low"), v.get("ci_high")), True),
@@ -415,7 +498,9 @@ class _Bulletin:
             k = r[key]
             text = self.district(k) if key == "district" else vocab.label(kind, k, self.lang) if kind else (
                 self._("(not stated)") if k is None or (not isinstance(k, str) and pd.isna(k)) else str(k))
-            rows.append([_cell(text), _cell(self.f.count(r["n_projects"]), True),
+            # a district or a year is a short label, kept on one line; an industry or a type may wrap
+            rows.append([_cell(text, cls=LABEL if key in ("district", "year") else None),
+                         _cell(self.f.count(r["n_projects"]), True),
                          _cell(self.f.pct(r["n_projects"] / total if total else None), True),
                          _cell(self.f.wan(r.get("investment")), True)])
         return rows
@@ -535,7 +620,7 @@ class _Bulletin:
         return out
 
     def notes(self) -> list[str]:
-        """The notes on method (说明), at the end of the notice."""
+        """The notes on method (说明): the body's last part, before the annex list and the signature."""
         _ = self._
         s = self.s
         notes = [
@@ -580,9 +665,9 @@ class _Bulletin:
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
             row = [_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
                    _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
-                   _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL),
+                   _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL, cls=LABEL),
                    _cell(self.f.wan(p["investment"], 1, fixed=True), True),
-                   _cell(vocab.label("status", p["status"], self.lang))]
+                   _cell(vocab.label("status", p["status"], self.lang), cls=LABEL)]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
                 row.append(_cell(self.f.pct(r.get("declared")), True))
@@ -594,7 +679,7 @@ class _Bulletin:
                  _cell("")] + [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
         head = [_cell(_("No."), True)] + ([_cell(_("Project code"))] if code else []) + [
                 _cell(_("Project name")), _cell(_("Enterprise name")),
-                _cell(_("District")), _cell(self.money_head(), True), _cell(_("Status"))] + \
+                _cell(_("District"), cls=LABEL), _cell(self.money_head(), True), _cell(_("Status"), cls=LABEL)] + \
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
         head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
         return _table(head, rows, head2=head2, total=total, cls="annex",
@@ -614,7 +699,9 @@ class _Bulletin:
             "simulated_banner": _("SIMULATED DATA: this notice is made from simulated data and describes no real "
                                   "enterprise or project."),
             "header": _field(lh, "header", self.lang), "number": _field(lh, "number", self.lang),
-            "title": self.title(title), "addressee": _field(lh, "addressee", self.lang),
+            "title": self.title(title).replace("\n", ""),
+            "title_lines": title_lines(self.title(title), self.lang, [p for p in [self.programme()] if p]),
+            "addressee": _field(lh, "addressee", self.lang),
             "sections": self.sections(),
             "closing": [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else [],
             "annex_list": [self.annex_title()],
@@ -682,14 +769,15 @@ class _Bulletin:
                     lines += table(b)
                 elif b["type"] == "figure" and b.get("caption"):
                     lines += [f"*{b['caption']}*", ""]
-        lines += [*[x + "" for x in doc["closing"]], ""] if doc["closing"] else []
+        # the notes close the body, before the closing, the annex list and the signature (nothing follows the date)
+        lines += [f"## {_('Notes')}", ""] + [f"{k}. {n}" for k, n in enumerate(doc["notes"], 1)] + [""]
+        lines += [*doc["closing"], ""] if doc["closing"] else []
         annexes = doc["annex_list"][0] if len(doc["annex_list"]) == 1 else \
             "；".join(f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
         lines += [_("Annex: %(list)s") % {"list": annexes}, ""]
         if doc["signature"]:
             lines += [doc["signature"], ""]
         lines += [doc["date"], ""]
-        lines += [f"## {_('Notes')}", ""] + [f"{k}. {n}" for k, n in enumerate(doc["notes"], 1)] + [""]
         lines += [f"## {doc['annex_heading']}　{self.annex_title()}" if self.lang == "zh"
                   else f"## {doc['annex_heading']}: {self.annex_title()}", ""]
         lines += table(doc["annex"])

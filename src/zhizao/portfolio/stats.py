@@ -330,7 +330,13 @@ def _averages(pv: pd.DataFrame, confidence, n_boot, seed, bases=(("verified", "i
         for basis, col in bases:
             values = g[col].where(g["status"] == basis) if basis in ("verified", "indicative") else g[col]
             s = summarize(values, g["output"], g["investment"], confidence, n_boot, seed)
-            rows.append({"indicator": ind, "basis": basis, **s})
+            # the projects with a declared value too: a declared and a verified mean compare over one set of projects
+            paired = g.loc[values.dropna().index, "declared"].dropna().index
+            both = len(paired) > 0
+            rows.append({"indicator": ind, "basis": basis, **s, "paired_n": len(paired),
+                         "paired_mean": float(values[paired].astype(float).mean()) if both else None,
+                         "paired_declared_mean": float(g.loc[paired, "declared"].astype(float).mean()) if both
+                         else None})
     return pd.DataFrame(rows)
 
 
@@ -388,7 +394,9 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         ``averages`` (per indicator and basis "verified" / "declared": n, mean (unweighted), ci_low, ci_high,
         weighted_mean, weight_basis ("output" = reporting-period output from the result's coverage,
         "investment" otherwise), weight_project_ids, median, q1, q3, iqr, min, max, project_ids; "verified"
-        counts only results whose every check passed); ``averages_indicative`` (the same for the indicative
+        counts only results whose every check passed; paired_n, paired_mean, paired_declared_mean: the row's
+        projects that declared a value too, how many, their mean and the mean of what they declared: a declared
+        and a verified mean over the same projects); ``averages_indicative`` (the same for the indicative
         results, shown apart);
         ``rankings`` (top projects by verified improvement per indicator);
         ``project_values`` (one row per project and indicator: every value the averages are computed from);
