@@ -5,7 +5,9 @@ Not a timed test. Steps:
 1. simulates a programme (``simulate_programme``: ``--enterprises`` tenants, default 10, two machines per
    project, 12 months) into a fresh store, and gives each of the first ``--tenants`` tenants (default 5) an
    enterprise user and one benchmark machine per client (``<ENT>-BENCH-<k>``, its own work centre at the
-   tenant's site, so the tenant's site page includes what is uploaded);
+   tenant's site, so the tenant's site page includes what is uploaded; in the site's time zone as every machine
+   of the programme, or in UTC with ``--bench-utc``: sites spanning two zones, the setup of the runs before
+   2026-12-06);
 2. starts ``python -m zhizao.server`` on 127.0.0.1 (one process, as ``zhizao serve`` runs) and waits until it
    answers;
 3. runs ``--clients`` clients (default 20, spread over the tenants) for ``--duration`` seconds (default 60),
