@@ -21,7 +21,8 @@ never used while the methods were developed (development used seeds 1-3), so the
 
 Run on demand: ``flock /tmp/zhizao-bench.lock .venv/bin/python benchmarks/verify_coverage.py [--quick]``.
 Writes benchmarks/results/verify_coverage.json and .md (``--quick``: verify_coverage_quick.*; ``--out DIR``: into
-DIR). ``--scenarios base,autocorrelated`` runs only those scenarios (the report's tables hold only them).
+DIR). ``--scenarios base,autocorrelated`` runs only those scenarios (the report's tables hold only them);
+``--scenario-projects 500`` gives each scenario's row a standard error of about 1.3 points instead of 3.
 
 Order of the runs: the first base seed (with the other conventions), the scenarios, then the other base seeds,
 so a run cut short still has every part. Each finished run is appended to a checkpoint
@@ -164,6 +165,9 @@ def main() -> None:
     ap.add_argument("--no-effect", type=int, default=None,
                     help="projects of the no_effect scenario (default 300; --quick 20): its target (at most 7 %% "
                          "wholly above zero) needs a standard error well under the 2 points between 5 %% and 7 %%")
+    ap.add_argument("--scenario-projects", type=int, default=None,
+                    help="projects of each scenario but base and no_effect (default 100; --quick 20): a row's "
+                         "binomial SE is 3 points at 100, 1.3 at 500")
     ap.add_argument("--scenarios", default=None,
                     help="comma-separated scenarios to run (default: all; 'base' is the base programmes)")
     ap.add_argument("--out", type=Path, default=RESULTS,
@@ -174,7 +178,7 @@ def main() -> None:
         ap.error(f"unknown scenarios: {', '.join(sorted(chosen - set(SCENARIOS)))}")
     base_seeds = [101] if a.quick else list(range(101, 101 + a.seeds))
     n_base = 60 if a.quick else 200
-    n_scn = 20 if a.quick else 100
+    n_scn = a.scenario_projects or (20 if a.quick else 100)
     n_conv = 60 if a.quick else 200
     rows, timing = [], []
     load0 = os.getloadavg()
