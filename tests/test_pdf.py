@@ -114,6 +114,28 @@ def _runs(page, angle: bool = False) -> list:
     return out
 
 
+
+def _coloured(page) -> list[tuple[tuple[float, ...], str]]:
+    """(fill colour, text) of every text run: the colour as its operands (rg: r, g, b; g: grey; k: c, m, y, k),
+    following the graphics state's saves and restores."""
+    out: list = []
+    state: dict = {"fill": (0.0,), "saved": []}
+
+    def before(op, args, _cm, _tm):
+        if op == b"q":
+            state["saved"].append(state["fill"])
+        elif op == b"Q":
+            state["fill"] = state["saved"].pop() if state["saved"] else (0.0,)
+        elif op in (b"rg", b"g", b"k", b"sc", b"scn"):
+            state["fill"] = tuple(round(float(a), 3) for a in args if isinstance(a, (int, float)))
+
+    def visit(text, _cm, _tm, _fd, _fs):
+        if text.strip():
+            out.append((state["fill"], text))
+    page.extract_text(visitor_operand_before=before, visitor_text=visit)
+    return out
+
+
 MM = 72 / 25.4
 #: A Chinese notice with every part of a letterhead, the record (版记) included.
 OFFICIAL = {"header": "某市经济和信息化委员会文件", "number": "某经信发〔2026〕7号", "programme": "西部（重庆）科学城",
@@ -306,3 +328,21 @@ def test_cli_writes_pdf(tmp_path):
     r = run(app, ["report", "--db", str(db), "--format", "pdf", "-o", str(tmp_path / "r.pdf")])
     assert r.exit_code == 0, r.output
     assert pypdf.PdfReader(tmp_path / "r.pdf").pages[0].extract_text().startswith("制造")
+
+
+def test_every_text_is_black_but_the_issuers_mark(official):
+    # GB/T 9704-2012 5.2.4: the text is black; only the issuer's mark (and the red line) is red - not the grey
+    # of the screen's captions and table notes. A table's note starts with 注：, at the left.
+    black = {(0.0,), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0)}
+    seen = []
+    for page in official.pages:
+        for colour, text in _coloured(page):
+            seen.append(text)
+            if "某市经济和信息化委员会文件" in text:
+                assert colour[0] > 0.5 and colour[1:] == (0.0, 0.0), colour  # red
+            else:
+                assert colour in black, (colour, text)
+    assert any(t.startswith("注：正值表示改善") for t in seen), seen
+    assert any(t.startswith("注：申报值") for t in seen), seen
+    runs = [(x, t) for page in official.pages for x, _y, t in _runs(page) if t.startswith("注：正值表示改善")]
+    assert runs and runs[0][0] == pytest.approx(28 * MM, abs=1)  # at the type area's left edge, no indent

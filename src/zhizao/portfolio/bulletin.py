@@ -469,8 +469,9 @@ class _Bulletin:
                 _cell(_("%(conf)s confidence interval") % {"conf": self.conf()}, True),
                 _cell(_("Verified: median"), True)]
         return _table(head, rows, caption=_("Table %(n)s. Average improvement per indicator") % {"n": 1},
-                      foot=_("Positive values are improvements (a rise in efficiency, a reduction of the "
-                             "others); negative values are deteriorations."))
+                      foot=_("Note: %(text)s") % {"text": _(
+                          "Positive values are improvements (a rise in efficiency, a reduction of the others); "
+                          "negative values are deteriorations.")})
 
     def averages_chart(self) -> str | None:
         _ = self._
@@ -683,10 +684,11 @@ class _Bulletin:
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
         head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
         return _table(head, rows, head2=head2, total=total, cls="annex",
-                      foot=_("Declared value: the improvement stated by the enterprise; verified value: the "
-                             "improvement computed from data (positive = better). A dash: no value declared, or "
-                             "the indicator not verified (the data do not suffice or a check of the verification "
-                             "failed)."))
+                      foot=_("Note: %(text)s") % {"text": _(
+                          "Declared value: the improvement stated by the enterprise; verified value: the "
+                          "improvement computed from data (positive = better). A dash: no value declared, or the "
+                          "indicator not verified (the data do not suffice or a check of the verification "
+                          "failed).")})
 
     # -- the whole document
     def document(self, title: str | None = None) -> dict:
