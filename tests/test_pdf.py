@@ -136,6 +136,54 @@ def _coloured(page) -> list[tuple[tuple[float, ...], str]]:
     return out
 
 
+
+def _lines(page) -> list[tuple[float, float, float, float]]:
+    """(y from the top, x where the line starts, x where its last glyph ends, font size) of every line of text,
+    in points: the end from each TJ's glyph widths (the fonts' /W arrays) and its positioning numbers."""
+    fonts = (page.get("/Resources") or {}).get("/Font") or {}
+    widths: dict = {}
+    for name, ref in fonts.items():
+        f = ref.get_object()
+        desc = f["/DescendantFonts"][0].get_object() if "/DescendantFonts" in f else None
+        w: dict[int, float] = {}
+        spec = list(desc.get("/W", [])) if desc is not None else []
+        k = 0
+        while k < len(spec):
+            first = int(spec[k])
+            if isinstance(spec[k + 1], list):
+                w.update({first + j: float(v) for j, v in enumerate(spec[k + 1])})
+                k += 2
+            else:
+                w.update({g: float(spec[k + 2]) for g in range(first, int(spec[k + 1]) + 1)})
+                k += 3
+        widths[name] = (w, float(desc.get("/DW", 1000)) if desc is not None else 1000.0)
+    height = float(page.mediabox.height)
+    state: dict = {"font": None, "size": 0.0}
+    found: dict = {}
+
+    def before(op, args, cm, tm):
+        if op == b"Tf":
+            state["font"], state["size"] = args[0], float(args[1])
+        elif op == b"TJ" and state["font"] in widths:
+            w, dw = widths[state["font"]]
+            advance = 0.0
+            for item in args[0]:
+                if isinstance(item, bytes):
+                    advance += sum(w.get(int.from_bytes(item[j:j + 2], "big"), dw)
+                                   for j in range(0, len(item), 2)) * state["size"] / 1000
+                else:
+                    advance -= float(item) * state["size"] / 1000
+            x0, y = _origin(cm, tm, height)
+            end = tm[0] * advance
+            x1 = x0 + end * cm[0]
+            size = state["size"] * abs(cm[0] * tm[0])
+            key = round(y, 1)
+            a, b, s = found.get(key, (x0, x1, size))
+            found[key] = (min(a, x0), max(b, x1), max(s, size))
+    page.extract_text(visitor_operand_before=before)
+    return sorted((y, a, b, s) for y, (a, b, s) in found.items())
+
+
 MM = 72 / 25.4
 #: A Chinese notice with every part of a letterhead, the record (版记) included.
 OFFICIAL = {"header": "某市经济和信息化委员会文件", "number": "某经信发〔2026〕7号", "programme": "西部（重庆）科学城",
@@ -346,3 +394,19 @@ def test_every_text_is_black_but_the_issuers_mark(official):
     assert any(t.startswith("注：申报值") for t in seen), seen
     runs = [(x, t) for page in official.pages for x, _y, t in _runs(page) if t.startswith("注：正值表示改善")]
     assert runs and runs[0][0] == pytest.approx(28 * MM, abs=1)  # at the type area's left edge, no indent
+
+
+def test_body_lines_fill_the_type_area(official):
+    # GB/T 9704-2012 5.2.3: 每行排28个字，并撑满版心 - a full line of a paragraph (one the paragraph goes on after)
+    # ends at the type area's right edge (28 + 156 mm), half-width figures (59.8%, 2026年) or not
+    full = []
+    for page in official.pages:
+        if _size(page)[0] > _size(page)[1]:
+            break  # the annex
+        lines = [line for line in _lines(page) if line[3] == pytest.approx(16, abs=0.1)]
+        for (y1, _a1, end, _s1), (y2, start, _b2, _s2) in zip(lines, lines[1:]):
+            if start == pytest.approx(28 * MM, abs=0.5) and y2 - y1 == pytest.approx(28.95, abs=0.5):
+                full.append(end)
+    assert len(full) >= 5, full
+    for end in full:
+        assert end == pytest.approx((28 + 156) * MM, abs=1 * MM), end / MM
