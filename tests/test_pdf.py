@@ -410,3 +410,42 @@ def test_body_lines_fill_the_type_area(official):
     assert len(full) >= 5, full
     for end in full:
         assert end == pytest.approx((28 + 156) * MM, abs=1 * MM), end / MM
+
+
+def _red_rules(page) -> list[tuple[float, float]]:
+    """(y from the top of the rule's top edge, width) of every red filled rectangle (a red border), in points."""
+    height = float(page.mediabox.height)
+    state: dict = {"fill": (0.0,), "saved": []}
+    out = []
+
+    def before(op, args, cm, _tm):
+        if op == b"q":
+            state["saved"].append(state["fill"])
+        elif op == b"Q":
+            state["fill"] = state["saved"].pop() if state["saved"] else (0.0,)
+        elif op in (b"rg", b"sc", b"scn"):
+            state["fill"] = tuple(round(float(a), 3) for a in args if isinstance(a, (int, float)))
+        elif op == b"re" and len(state["fill"]) == 3 and state["fill"][0] > 0.5 and state["fill"][1:] == (0, 0):
+            x, y, w, h = (float(a) for a in args)
+            top = min(height - (cm[3] * y + cm[5]), height - (cm[3] * (y + h) + cm[5]))
+            out.append((top, abs(w * cm[0])))
+    page.extract_text(visitor_operand_before=before)
+    return out
+
+
+def test_the_number_and_the_title_keep_two_blank_lines(official):
+    # GB/T 9704-2012 7.2.5: the document number two blank lines below the issuer's mark; 7.3.1: the title two
+    # blank lines below the red line. A line is the body's pitch (28.95 pt: 225 mm / 22 lines); a line's glyphs
+    # stand about its font size above its baseline.
+    line = 28.95
+    page = official.pages[0]
+    runs = {t.strip(): (x, y) for x, y, t in _runs(page)}
+    _x, issuer = runs["某市经济和信息化委员会文件"]
+    _x, number = runs["某经信发〔2026〕7号"]
+    _x, title = next(v for t, v in runs.items() if t.startswith("关于"))
+    assert 2 * line <= (number - 16) - issuer <= 3 * line, ((number - issuer) / line)
+    rules = [top for top, width in _red_rules(page) if width > 150 * MM]  # the border: its clip and its fill
+    assert rules and max(rules) - min(rules) < 2, rules
+    rule = min(rules)
+    assert number < rule <= number + 4 * MM + line, ((rule - number) / MM)
+    assert 2 * line <= (title - 22) - rule <= 3 * line, ((title - rule) / line)
