@@ -519,6 +519,31 @@ def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):
             assert text.rfind(words[2]) < at[6], lang  # no note after the date
 
 
+
+def test_the_notes_are_the_bodys_last_numbered_section(ws, tmp_path):
+    """GB/T 9704-2012 7.3.3 (一、（一）1.（1）): the notes are not an unnumbered "说明" with items "1. ..." between
+    the body and its closing paragraph, but the body's last section, "四、有关说明" with items "（一）……" (English:
+    "4. Notes on method", "(1) ..."), the closing paragraph after them; no space after a number in Chinese."""
+    lh = {"closing": "请认真组织实施。"}
+    for lang, heading, first, second in (("zh", "四、有关说明", "（一）申报值为企业", "（二）核验值"),
+                                         ("en", "4. Notes on method", "(1) Declared values", "(2) Verified values")):
+        out = render_bulletin(ws, tmp_path / lang, lang=lang, letterhead=lh, date="2026-12-03", n_boot=50)
+        html = out["html"].read_text("utf-8")
+        notes = html[html.index('<section id="notes"'):html.index("</section>", html.index('<section id="notes"'))]
+        assert f"<h2>{heading}</h2>" in notes, notes[:200]
+        items = re.findall(r'<p class="note">([^<]*)</p>', notes)
+        assert len(items) == 5 and items[0].startswith(first) and items[1].startswith(second), items
+        if lang == "zh":
+            assert [x[:3] for x in items] == ["（一）", "（二）", "（三）", "（四）", "（五）"]
+        assert "<ol>" not in notes and "<h2>说明</h2>" not in html
+        assert html.index("</section>", html.index('<section id="notes"')) < html.index('class="closing"')
+        md = out["md"].read_text("utf-8")
+        assert f"## {heading}\n\n{first}" in md, md
+        assert md.index(second) < md.index("请认真组织实施。")
+        if lang == "zh":
+            assert not re.search(r"(?m)^\d\. ", md) and "## 说明" not in md
+
+
 def test_title_lines_break_by_meaning():
     """GB/T 9704-2012 7.3.1: a long title breaks where its meaning allows (after 关于, around the programme's name,
     before 的通报, after a noun closing a phrase), into the fewest lines of 20 characters, as even as they can be;

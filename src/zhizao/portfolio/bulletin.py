@@ -574,10 +574,21 @@ class _Bulletin:
         return _("%(text)s.") % {"text": text[0].upper() + text[1:] if self.lang == "en" else text}
 
     def sections(self) -> list[dict]:
-        """The body's sections (computed once)."""
+        """The body's sections (computed once), the notes on method the last of them."""
         if getattr(self, "_sections", None) is None:
-            self._sections = self._build_sections()
+            out = self._build_sections()
+            out.append(self.notes_section(len(out)))
+            self._sections = out
         return self._sections
+
+    def notes_section(self, k: int) -> dict:
+        """The notes on method (说明) as the body's last numbered section (GB/T 9704-2012 7.3.3: 一、（一）1.（1）):
+        "四、有关说明" with items "（一）……", "4. Notes on method" with items "(1) ..."; the closing paragraph, the
+        annex list and the signature follow it."""
+        numbers = ORDINALS[self.lang]
+        items = [(f"（{numbers[j]}）" if numbers else f"({j + 1}) ") + text for j, text in enumerate(self.notes())]
+        return {"id": "notes", "title": self._("Notes on method"), "number": (numbers[k] + "、") if numbers
+                else f"{k + 1}. ", "blocks": [_p(text, "note") for text in items]}
 
     def _build_sections(self) -> list[dict]:
         _ = self._
@@ -771,11 +782,11 @@ class _Bulletin:
                     lines += table(b)
                 elif b["type"] == "figure" and b.get("caption"):
                     lines += [f"*{b['caption']}*", ""]
-        # the notes close the body, before the closing, the annex list and the signature (nothing follows the date)
-        lines += [f"## {_('Notes')}", ""] + [f"{k}. {n}" for k, n in enumerate(doc["notes"], 1)] + [""]
+        # the notes on method are the body's last section (in doc["sections"]); the closing, the annex list and the
+        # signature follow them (nothing of the body follows the date)
         lines += [*doc["closing"], ""] if doc["closing"] else []
         annexes = doc["annex_list"][0] if len(doc["annex_list"]) == 1 else \
-            "；".join(f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
+            "；".join(f"{k}.{a}" if self.lang == "zh" else f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
         lines += [_("Annex: %(list)s") % {"list": annexes}, ""]
         if doc["signature"]:
             lines += [doc["signature"], ""]
