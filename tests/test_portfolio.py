@@ -813,6 +813,24 @@ def test_the_results_sentence_compares_declared_and_verified_over_the_same_proje
     zh = bulletin_module._Bulletin(pair, "zh").results_paragraph()
     assert zh.startswith("据6个项目申报，运营成本平均降低37.8%；其中4个项目有指标经数据核验，运营成本平均降低28.8%（90%置信"
                          "区间为"), zh
-    assert zh.endswith("；这些项目申报31.7%）。"), zh
+    assert zh.endswith("；同口径申报平均值31.7%）。"), zh
     en = bulletin_module._Bulletin(pair, "en").results_paragraph()
-    assert en.endswith("; the same projects declared 31.7%).") and "fell by 28.8% on average (90%" in en, en
+    assert en.endswith("; declared by the same projects: 31.7%).") and "fell by 28.8% on average (90%" in en, en
+    # Table 1 sets the same projects' declared mean (31.7 %) beside the verified mean (28.8 %), keeping the mean
+    # of all 6 declaring projects (37.8 %) and the counts; Figure 1's declared bar is the same projects' 31.7 %
+    for lang, group, sub, legend in (
+            ("zh", "经核验项目（同口径）", ["项目数", "申报平均值", "核验平均值"], "申报（同口径）"),
+            ("en", "Verified projects (same projects)", ["Projects", "Declared mean", "Verified mean"],
+             "Declared (same projects)")):
+        b = bulletin_module._Bulletin(pair, lang)
+        table = b.averages_table()
+        assert [(h["text"], h["span"]) for h in table["head"][1:]] == [(b._("All declaring projects"), 2),
+                                                                       (group, 5)], table["head"]
+        assert [h["text"] for h in table["head2"]][2:5] == sub, table["head2"]
+        row = next(r for r in table["rows"] if r[0]["text"] == b.gain("operating_cost"))
+        assert [c["text"] for c in row[1:6]] == ["6", "37.8%", "4", "31.7%", "28.8%"], row
+        svg = b.averages_chart()
+        assert legend in svg and "31.7%" in svg and "28.8%" in svg and "37.8%" not in svg
+    figure = next(blk for sec in bulletin_module._Bulletin(pair, "zh").sections() for blk in sec["blocks"]
+                  if blk["type"] == "figure")
+    assert "（同口径" in figure["caption"], figure["caption"]

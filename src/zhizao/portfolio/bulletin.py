@@ -405,8 +405,8 @@ class _Bulletin:
         return text
 
     def paired(self, a: dict, up: bool) -> str | None:
-        """What the verified projects of ``a`` (an average) declared, in the sense of the clause's verb: "这些项目
-        申报31.7%", or, where only some of them declared a value, their declared and verified means."""
+        """What the verified projects of ``a`` (an average) declared, in the sense of the clause's verb: "同口径申报
+        平均值31.7%", or, where only some of them declared a value, their declared and verified means."""
         k = a.get("paired_n") or 0
         if not k or pd.isna(a.get("paired_declared_mean")):
             return None
@@ -414,7 +414,7 @@ class _Bulletin:
         values = {"declared": self.f.pct(sense * a["paired_declared_mean"]), "k": self.f.count(k),
                   "verified": self.f.pct(sense * a["paired_mean"])}
         if k == a["n"]:
-            return self._("the same projects declared %(declared)s") % values
+            return self._("declared by the same projects: %(declared)s") % values
         return self.n_("%(k)s of them declared %(declared)s and was verified at %(verified)s",
                        "%(k)s of them declared %(declared)s and were verified at %(verified)s", k) % values
 
@@ -453,41 +453,71 @@ class _Bulletin:
         return _("No project has a declared or verified result yet.")
 
     def averages_table(self) -> dict:
+        """Table 1: per indicator the declared mean of all declaring projects, and beside the verified mean the
+        declared mean of the same (verified) projects, so that the two compare over one set of projects."""
         _ = self._
         av = self.s["averages"]
         rows = []
         for ind in PROGRAMME_INDICATORS:
             g = {r["basis"]: r for r in av[av["indicator"] == ind].to_dict("records")}
             d, v = g.get("declared", {}), g.get("verified", {})
+            same = v.get("paired_declared_mean") if v.get("paired_n") else None
             rows.append([_cell(self.gain(ind), cls=LABEL), _cell(self.f.count(d.get("n", 0)), True),
                          _cell(self.f.pct(d.get("mean")), True), _cell(self.f.count(v.get("n", 0)), True),
-                         _cell(self.f.pct(v.get("mean")), True),
+                         _cell(self.f.pct(same), True), _cell(self.f.pct(v.get("mean")), True),
                          _cell(self.f.pct_range(v.get("ci_low"), v.get("ci_high")), True),
                          _cell(self.f.pct(v.get("median")), True)])
-        head = [_cell(_("Indicator")), _cell(_("Declared: projects"), True), _cell(_("Declared: mean"), True),
-                _cell(_("Verified: projects"), True), _cell(_("Verified: mean"), True),
-                _cell(_("%(conf)s confidence interval") % {"conf": self.conf()}, True),
-                _cell(_("Verified: median"), True)]
-        return _table(head, rows, caption=_("Table %(n)s. Average improvement per indicator") % {"n": 1},
+        # two header rows: the set of projects over each group of columns (all declaring projects; the verified
+        # ones, whose declared and verified means compare), each column's name under it - short enough that no
+        # header breaks inside a word in the type area
+        head = [_cell(_("Indicator"), cls=LABEL), _cell(_("All declaring projects"), cls="group", span=2),
+                _cell(_("Verified projects (same projects)"), cls="group", span=5)]
+        head2 = [_cell(_("Averages: projects"), True), _cell(_("Averages: mean"), True),
+                 _cell(_("Averages: projects"), True), _cell(_("Averages: declared mean"), True),
+                 _cell(_("Averages: verified mean"), True),
+                 _cell(_("%(conf)s confidence interval") % {"conf": self.conf()}, True),
+                 _cell(_("Averages: verified median"), True)]
+        return _table(head, rows, head2=head2,
+                      caption=_("Table %(n)s. Average improvement per indicator") % {"n": 1},
                       foot=_("Note: %(text)s") % {"text": _(
                           "Positive values are improvements (a rise in efficiency, a reduction of the others); "
-                          "negative values are deteriorations.")})
+                          "negative values are deteriorations. The verified projects' declared mean is the mean of "
+                          "what they declared (those of them that declared the indicator).")})
+
+    def averages_paired(self) -> bool:
+        """Whether Figure 1 compares verified means with the same projects' declared means (some indicator is
+        verified); else it shows the declared means alone."""
+        av = self.s["averages"]
+        return bool(((av["basis"] == "verified") & (av["n"] > 0)).any())
 
     def averages_chart(self) -> str | None:
+        """Figure 1: per verified indicator the declared mean of the verified projects (the same projects) beside
+        their verified mean; without any verified indicator, the declared means of all declaring projects."""
         _ = self._
         if not bulletin_chart_exists(self.s, "indicators"):
             return None
         av = self.s["averages"]
         av = av[av["n"] > 0]
-        basis_order = [vocab.label("basis", b, self.lang) for b in ("declared", "verified")]
-        df = pd.DataFrame({"indicator": [self.gain(i) for i in av["indicator"]],
-                           "basis": [vocab.label("basis", b, self.lang) for b in av["basis"]],
-                           "mean": av["mean"].astype(float),
-                           "text": [self.f.pct(v) for v in av["mean"]]})
+        if self.averages_paired():
+            declared = _("Declared (same projects)")
+            verified = vocab.label("basis", "verified", self.lang)
+            rows = []
+            for r in av[av["basis"] == "verified"].to_dict("records"):
+                if r.get("paired_n") and pd.notna(r.get("paired_declared_mean")):
+                    rows.append((r["indicator"], declared, float(r["paired_declared_mean"])))
+                rows.append((r["indicator"], verified, float(r["mean"])))
+            basis_order = [declared, verified]
+            title = _("Declared and verified average improvement per indicator, same projects")
+        else:
+            rows = [(r["indicator"], vocab.label("basis", r["basis"], self.lang), float(r["mean"]))
+                    for r in av.to_dict("records")]
+            basis_order = [vocab.label("basis", b, self.lang) for b in ("declared", "verified")]
+            title = _("Declared and verified average improvement per indicator")
+        df = pd.DataFrame({"indicator": [self.gain(i) for i, _b, _m in rows], "basis": [b for _i, b, _m in rows],
+                           "mean": [m for _i, _b, m in rows], "text": [self.f.pct(m) for _i, _b, m in rows]})
         order = [self.gain(i) for i in PROGRAMME_INDICATORS]
         return charts.to_svg(charts.paired_bars(
-            df, self.chart_title(_("Declared and verified average improvement per indicator")),
-            _("Average improvement"), basis_order, order), self.lang)
+            df, self.chart_title(title), _("Average improvement"), basis_order, order), self.lang)
 
     def chart_title(self, title: str) -> str | None:
         return title if self.chart_titles else None
@@ -604,9 +634,10 @@ class _Bulletin:
         results = [_p(self.results_paragraph()), self.averages_table()]
         svg = self.averages_chart()
         if svg:
-            results.append({"type": "figure", "svg": Markup(svg), "caption": _(
+            caption = _("Figure %(n)s. Declared and verified average improvement per indicator, same projects "
+                        "(positive = better)") if self.averages_paired() else _(
                 "Figure %(n)s. Declared and verified average improvement per indicator (positive = better)")
-                % {"n": 1}})
+            results.append({"type": "figure", "svg": Markup(svg), "caption": caption % {"n": 1}})
         spread = []
         sp = self.spread_paragraph()
         if sp:
