@@ -452,3 +452,33 @@ def test_the_number_and_the_title_keep_two_blank_lines(official):
     rule = min(rules)
     assert number < rule <= number + 4 * MM + line, ((rule - number) / MM)
     assert 2 * line <= (title - 22) - rule <= 3 * line, ((title - rule) / line)
+
+
+def test_a_long_printing_office_stays_on_one_line_with_the_date(store, tmp_path):
+    # GB/T 9704-2012 7.4.3: the printing office and the printing date on one line, the office's name never
+    # broken: a 22-character office at 4号 wrapped as "……办" / "公室"; its name is tightened just enough (at most
+    # -10 %), and beyond that the line's font shrinks just enough
+    from zhizao.portfolio.bulletin import record_line_style
+
+    office = "西部（重庆）科学城管理委员会经济发展局办公室"
+    assert record_line_style("某市经济和信息化委员会办公室", "2026年12月3日印发") == (None, None)
+    line, name = record_line_style(office, "2026年12月3日印发")
+    assert line is None and name is not None
+    spacing = float(re.search(r"letter-spacing: (-[\d.]+)em", name).group(1))
+    assert -0.1 <= spacing < -0.08  # (22 + 8.5 + 3 - 156 mm / 14 pt) / 22 characters: -0.087 em
+    line, name = record_line_style(office, "2026年12月13日印发")
+    assert line == "font-size: 13.9pt" and name == "letter-spacing: -0.1em"
+    s = programme_statistics(store, n_boot=50)
+    for day in ("2026-12-03", "2026-12-13"):
+        pdf = render_bulletin(store, tmp_path / day, lang="zh", stats=s, letterhead={**OFFICIAL, "printed_by": office},
+                              formats=("pdf",), date=day)["pdf"]
+        page = pypdf.PdfReader(pdf).pages[-1]
+        runs = [(x, y, t.strip()) for x, y, t in _runs(page)]
+        printed = [r for r in runs if office in r[2]]
+        assert len(printed) == 1 and printed[0][2].endswith("日印发"), runs  # office and date: one line, one run
+        assert not any(t in ("公室", "办公室") or t.endswith(office[:-1]) for *_, t in runs if t != printed[0][2])
+        office_at, date_at = [(x, y) for x, y in _shows(page) if abs(y - printed[0][1]) < 5][:2]
+        assert office_at[1] == pytest.approx(date_at[1], abs=0.1)  # one baseline
+        assert office_at[0] == pytest.approx(28 * MM + 14, abs=1.5)  # about one character in
+        sizes = [size for y, _a, _b, size in _lines(page) if abs(y - printed[0][1]) < 1]
+        assert sizes and min(sizes) >= 13.85, sizes  # 4号, or as little below as needed
