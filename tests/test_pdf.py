@@ -482,3 +482,21 @@ def test_a_long_printing_office_stays_on_one_line_with_the_date(store, tmp_path)
         assert office_at[0] == pytest.approx(28 * MM + 14, abs=1.5)  # about one character in
         sizes = [size for y, _a, _b, size in _lines(page) if abs(y - printed[0][1]) < 1]
         assert sizes and min(sizes) >= 13.85, sizes  # 4号, or as little below as needed
+
+
+def test_the_annex_label_and_title_on_its_first_page(official):
+    # GB/T 9704-2012 7.3.7: 附件 flush left (顶格) in 3号 on the type area's first line; the annex's title centred on
+    # the type area in 2号 on its third line, one blank line below. The landscape type area: 35 mm from the left,
+    # 28 mm from the top, 225 mm wide (test_annex_pages_number_where_the_portrait_pages_do).
+    line = 28.95
+    page = next(p for p in official.pages if _size(p)[0] > _size(p)[1])
+    at = {t.strip(): y for _x, y, t in _runs(page)}
+    assert "附件" in at and "智能化改造项目成效明细表" in at, at
+    label = next(x for x in _lines(page) if abs(x[0] - at["附件"]) < 0.5)
+    title = next(x for x in _lines(page) if abs(x[0] - at["智能化改造项目成效明细表"]) < 0.5)
+    top = 28 * MM
+    assert label[1] == pytest.approx(35 * MM, abs=0.5)  # flush left
+    assert label[3] == pytest.approx(16, abs=0.1) and top < label[0] <= top + line
+    assert title[3] == pytest.approx(22, abs=0.1)
+    assert (title[1] + title[2]) / 2 == pytest.approx((35 + 225 / 2) * MM, abs=1 * MM)  # centred
+    assert top + 2 * line < title[0] <= top + 3 * line + 1, (title[0] - top) / line  # the third line
