@@ -272,7 +272,7 @@ def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
                 assert "九龙坡区" in t, t
                 rows.append(t)
     assert any(re.match(r"九龙坡区 1 20\.0% 3000\b", t) for t in rows), rows  # 表2, by district
-    assert any("Gamma 九龙坡区 3000.0" in t for t in rows), rows  # the annex
+    assert any("Gamma 九龙坡区 3000 " in t for t in rows), rows  # the annex (whole 万元)
     text = "".join(page.extract_text() for page in official.pages)
     assert "区县 项目数 占比 总投资（万元）" in text
     # Table 1's two header rows: the sets of projects, then the columns (经核验项目 compare over one set)
@@ -500,3 +500,17 @@ def test_the_annex_label_and_title_on_its_first_page(official):
     assert title[3] == pytest.approx(22, abs=0.1)
     assert (title[1] + title[2]) / 2 == pytest.approx((35 + 225 / 2) * MM, abs=1 * MM)  # centred
     assert top + 2 * line < title[0] <= top + 3 * line + 1, (title[0] - top) / line  # the third line
+
+
+def test_the_annex_list_and_the_annex_note(official):
+    # GB/T 9704-2012 7.3.4: 附件：名称, nothing between the colon and the name; the annex's note (注：) at the type
+    # area's left and on one line (no stub such as 检查）。 centred on a second line); its amounts in whole 万元
+    runs = [(x, y, t.strip()) for page in official.pages for x, y, t in _runs(page)]
+    assert any(t == "附件：智能化改造项目成效明细表" for *_, t in runs), [t for *_, t in runs if "附件" in t]
+    page = next(p for p in official.pages if _size(p)[0] > _size(p)[1])
+    note = [(x, y, t.strip()) for x, y, t in _runs(page) if y > 0]
+    at = next(k for k, (*_, t) in enumerate(note) if t.startswith("注：申报值"))
+    assert note[at][0] == pytest.approx(35 * MM, abs=0.5)
+    assert note[at][2].endswith("（数据不足或未通过核验检查）。"), note[at:]  # the whole note on its line
+    table = " ".join(t for *_, t in note[:at])
+    assert "合计 10500" in table and not re.search(r"\d\.0\b(?!%)", table.replace("%", "% ")), table

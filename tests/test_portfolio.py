@@ -478,10 +478,10 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     notes = _text(html[html.index('<section id="notes"'):html.index('<section id="annex"')])
     assert "自助法" in notes and "申报值为企业" in notes
     annex = _text(html[html.index('<section id="annex"'):])
-    # the investment column with one decimal on every row (a column of "1000" beside "1245.5" does not align)
-    for pid, ent, inv in (("P1", "Alpha", "1000.0"), ("P2", "Alpha", "4000.0"), ("P5", "Gamma", "3000.0")):
+    # the investment column in whole 万元 on every row, as in the body's tables (not 1000.0)
+    for pid, ent, inv in (("P1", "Alpha", "1000"), ("P2", "Alpha", "4000"), ("P5", "Gamma", "3000")):
         assert re.search(rf"{pid} .*? {ent} .*? {inv} ", annex), pid
-    assert "合计 10500.0" in annex  # total investment, 万元
+    assert re.search(r"合计 10500 ", annex) and "10500.0" not in annex  # total investment, 万元
     assert "汽车制造业" in _text(html) and "计算机、通信和其他电子设备制造业" in _text(html)  # GB/T 4754 names
     assert 'id="document-date">2026年12月3日<' in html
     md = zh["md"].read_text("utf-8")

@@ -729,6 +729,11 @@ class _Bulletin:
     def annex_title(self) -> str:
         return self._("Results of the intelligent transformation projects, project by project")
 
+    def annex_money(self, yuan) -> str:
+        """An investment in the annex: whole 万元 as in the body's tables (658, not 658.0); CNY million with one
+        decimal, every row alike."""
+        return self.f.wan(yuan) if self.lang == "zh" else self.f.wan(yuan, 1, fixed=True)
+
     def annex(self) -> dict:
         _ = self._
         pv = self.s["project_values"]
@@ -742,7 +747,7 @@ class _Bulletin:
             row = [_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
                    _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
                    _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL, cls=LABEL),
-                   _cell(self.f.wan(p["investment"], 1, fixed=True), True),
+                   _cell(self.annex_money(p["investment"]), True),
                    _cell(vocab.label("status", p["status"], self.lang), cls=LABEL)]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
@@ -751,7 +756,7 @@ class _Bulletin:
                                  cls="verified"))
             rows.append(row)
         t = self.s["totals"]
-        total = [_cell(_("Total"), span=5 if code else 4), _cell(self.f.wan(t.get("investment"), 1, fixed=True), True),
+        total = [_cell(_("Total"), span=5 if code else 4), _cell(self.annex_money(t.get("investment")), True),
                  _cell("")] + [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
         head = [_cell(_("No."), True)] + ([_cell(_("Project code"))] if code else []) + [
                 _cell(_("Project name")), _cell(_("Enterprise name")),
@@ -760,10 +765,9 @@ class _Bulletin:
         head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
         return _table(head, rows, head2=head2, total=total, cls="annex",
                       foot=_("Note: %(text)s") % {"text": _(
-                          "Declared value: the improvement stated by the enterprise; verified value: the "
-                          "improvement computed from data (positive = better). A dash: no value declared, or the "
-                          "indicator not verified (the data do not suffice or a check of the verification "
-                          "failed).")})
+                          "the declared value is the improvement stated by the enterprise, the verified value the "
+                          "improvement computed from data (positive = better); a dash: not declared, or not verified "
+                          "(the data do not suffice or a check failed).")})
 
     # -- the whole document
     def document(self, title: str | None = None) -> dict:
