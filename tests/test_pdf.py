@@ -3,6 +3,7 @@ embedded; read back with pypdf (text and page sizes), as a reader's viewer would
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -407,7 +408,7 @@ def test_body_lines_fill_the_type_area(official):
         if _size(page)[0] > _size(page)[1]:
             break  # the annex
         lines = [line for line in _lines(page) if line[3] == pytest.approx(16, abs=0.1)]
-        for (y1, _a1, end, _s1), (y2, start, _b2, _s2) in zip(lines, lines[1:]):
+        for (y1, _a1, end, _s1), (y2, start, _b2, _s2) in itertools.pairwise(lines):
             if start == pytest.approx(28 * MM, abs=0.5) and y2 - y1 == pytest.approx(28.95, abs=0.5):
                 full.append(end)
     assert len(full) >= 5, full
@@ -429,7 +430,7 @@ def _red_rules(page) -> list[tuple[float, float]]:
         elif op in (b"rg", b"sc", b"scn"):
             state["fill"] = tuple(round(float(a), 3) for a in args if isinstance(a, (int, float)))
         elif op == b"re" and len(state["fill"]) == 3 and state["fill"][0] > 0.5 and state["fill"][1:] == (0, 0):
-            x, y, w, h = (float(a) for a in args)
+            _x, y, w, h = (float(a) for a in args)
             top = min(height - (cm[3] * y + cm[5]), height - (cm[3] * (y + h) + cm[5]))
             out.append((top, abs(w * cm[0])))
     page.extract_text(visitor_operand_before=before)

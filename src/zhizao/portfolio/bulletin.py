@@ -157,10 +157,10 @@ def record_line_style(office: str, date: str, font_pt: float = RECORD_FONT_PT,
 
     The line holds the office, the date, a character before, after and between them; widths are counted in
     characters (a full-width character 1 em, a half-width one 0.5 em; the body's slightly negative letter-spacing,
-    which the line inherits, leaves room for the fonts' slightly wider figures). Where it does not fit at 4号 the office's name is tightened just enough (letter-spacing, at
-    most :data:`RECORD_MIN_SPACING`); where even that is not enough, the line's font size is reduced just enough
-    (an office had better use a short form of its name, 规范化简称; see letterhead.example.yaml). (None, None)
-    when the line fits as it is.
+    which the line inherits, leaves room for the fonts' slightly wider figures). Where it does not fit at 4号 the
+    office's name is tightened just enough (letter-spacing, at most :data:`RECORD_MIN_SPACING`); where even that
+    is not enough, the line's font size is reduced just enough (an office had better use a short form of its
+    name, 规范化简称; see letterhead.example.yaml). (None, None) when the line fits as it is.
     """
     n = len(office)
     need = _width(office) + _width(date) + 3  # ems: the texts, a character each side and between
