@@ -820,7 +820,7 @@ def test_the_results_sentence_compares_declared_and_verified_over_the_same_proje
     # of all 6 declaring projects (37.8 %) and the counts; Figure 1's declared bar is the same projects' 31.7 %
     for lang, group, sub, legend in (
             ("zh", "经核验项目（同口径）", ["项目数", "申报平均值", "核验平均值"], "申报（同口径）"),
-            ("en", "Verified projects (same projects)", ["Projects", "Declared mean", "Verified mean"],
+            ("en", "Verified projects (like for like)", ["Projects", "Declared mean", "Verified mean"],
              "Declared (same projects)")):
         b = bulletin_module._Bulletin(pair, lang)
         table = b.averages_table()
