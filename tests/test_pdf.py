@@ -3,6 +3,7 @@ embedded; read back with pypdf (text and page sizes), as a reader's viewer would
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -114,6 +115,76 @@ def _runs(page, angle: bool = False) -> list:
     return out
 
 
+
+def _coloured(page) -> list[tuple[tuple[float, ...], str]]:
+    """(fill colour, text) of every text run: the colour as its operands (rg: r, g, b; g: grey; k: c, m, y, k),
+    following the graphics state's saves and restores."""
+    out: list = []
+    state: dict = {"fill": (0.0,), "saved": []}
+
+    def before(op, args, _cm, _tm):
+        if op == b"q":
+            state["saved"].append(state["fill"])
+        elif op == b"Q":
+            state["fill"] = state["saved"].pop() if state["saved"] else (0.0,)
+        elif op in (b"rg", b"g", b"k", b"sc", b"scn"):
+            state["fill"] = tuple(round(float(a), 3) for a in args if isinstance(a, (int, float)))
+
+    def visit(text, _cm, _tm, _fd, _fs):
+        if text.strip():
+            out.append((state["fill"], text))
+    page.extract_text(visitor_operand_before=before, visitor_text=visit)
+    return out
+
+
+
+def _lines(page) -> list[tuple[float, float, float, float]]:
+    """(y from the top, x where the line starts, x where its last glyph ends, font size) of every line of text,
+    in points: the end from each TJ's glyph widths (the fonts' /W arrays) and its positioning numbers."""
+    fonts = (page.get("/Resources") or {}).get("/Font") or {}
+    widths: dict = {}
+    for name, ref in fonts.items():
+        f = ref.get_object()
+        desc = f["/DescendantFonts"][0].get_object() if "/DescendantFonts" in f else None
+        w: dict[int, float] = {}
+        spec = list(desc.get("/W", [])) if desc is not None else []
+        k = 0
+        while k < len(spec):
+            first = int(spec[k])
+            if isinstance(spec[k + 1], list):
+                w.update({first + j: float(v) for j, v in enumerate(spec[k + 1])})
+                k += 2
+            else:
+                w.update({g: float(spec[k + 2]) for g in range(first, int(spec[k + 1]) + 1)})
+                k += 3
+        widths[name] = (w, float(desc.get("/DW", 1000)) if desc is not None else 1000.0)
+    height = float(page.mediabox.height)
+    state: dict = {"font": None, "size": 0.0}
+    found: dict = {}
+
+    def before(op, args, cm, tm):
+        if op == b"Tf":
+            state["font"], state["size"] = args[0], float(args[1])
+        elif op == b"TJ" and state["font"] in widths:
+            w, dw = widths[state["font"]]
+            advance = 0.0
+            for item in args[0]:
+                if isinstance(item, bytes):
+                    advance += sum(w.get(int.from_bytes(item[j:j + 2], "big"), dw)
+                                   for j in range(0, len(item), 2)) * state["size"] / 1000
+                else:
+                    advance -= float(item) * state["size"] / 1000
+            x0, y = _origin(cm, tm, height)
+            end = tm[0] * advance
+            x1 = x0 + end * cm[0]
+            size = state["size"] * abs(cm[0] * tm[0])
+            key = round(y, 1)
+            a, b, s = found.get(key, (x0, x1, size))
+            found[key] = (min(a, x0), max(b, x1), max(s, size))
+    page.extract_text(visitor_operand_before=before)
+    return sorted((y, a, b, s) for y, (a, b, s) in found.items())
+
+
 MM = 72 / 25.4
 #: A Chinese notice with every part of a letterhead, the record (版记) included.
 OFFICIAL = {"header": "某市经济和信息化委员会文件", "number": "某经信发〔2026〕7号", "programme": "西部（重庆）科学城",
@@ -202,9 +273,12 @@ def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
                 assert "九龙坡区" in t, t
                 rows.append(t)
     assert any(re.match(r"九龙坡区 1 20\.0% 3000\b", t) for t in rows), rows  # 表2, by district
-    assert any("Gamma 九龙坡区 3000.0" in t for t in rows), rows  # the annex
+    assert any("Gamma 九龙坡区 3000 " in t for t in rows), rows  # the annex (whole 万元)
     text = "".join(page.extract_text() for page in official.pages)
-    assert "区县 项目数 占比 总投资（万元）" in text and "指标 申报项目数 申报平均值" in text
+    assert "区县 项目数 占比 总投资（万元）" in text
+    # Table 1's two header rows: the sets of projects, then the columns (经核验项目 compare over one set)
+    assert "指标 全部申报项目 经核验项目（同口径）" in text
+    assert "项目数 平均值 项目数 申报平均值 核验平均值 90%置信区间 核验中位数" in text
     # the English annex's narrow columns: a district and a status on one line too
     s = programme_statistics(store, n_boot=50)
     en = pypdf.PdfReader(render_bulletin(store, tmp_path, lang="en", stats=s, formats=("pdf",))["pdf"])
@@ -306,3 +380,138 @@ def test_cli_writes_pdf(tmp_path):
     r = run(app, ["report", "--db", str(db), "--format", "pdf", "-o", str(tmp_path / "r.pdf")])
     assert r.exit_code == 0, r.output
     assert pypdf.PdfReader(tmp_path / "r.pdf").pages[0].extract_text().startswith("制造")
+
+
+def test_every_text_is_black_but_the_issuers_mark(official):
+    # GB/T 9704-2012 5.2.4: the text is black; only the issuer's mark (and the red line) is red - not the grey
+    # of the screen's captions and table notes. A table's note starts with 注：, at the left.
+    black = {(0.0,), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0)}
+    seen = []
+    for page in official.pages:
+        for colour, text in _coloured(page):
+            seen.append(text)
+            if "某市经济和信息化委员会文件" in text:
+                assert colour[0] > 0.5 and colour[1:] == (0.0, 0.0), colour  # red
+            else:
+                assert colour in black, (colour, text)
+    assert any(t.startswith("注：正值表示改善") for t in seen), seen
+    assert any(t.startswith("注：申报值") for t in seen), seen
+    runs = [(x, t) for page in official.pages for x, _y, t in _runs(page) if t.startswith("注：正值表示改善")]
+    assert runs and runs[0][0] == pytest.approx(28 * MM, abs=1)  # at the type area's left edge, no indent
+
+
+def test_body_lines_fill_the_type_area(official):
+    # GB/T 9704-2012 5.2.3: 每行排28个字，并撑满版心 - a full line of a paragraph (one the paragraph goes on after)
+    # ends at the type area's right edge (28 + 156 mm), half-width figures (59.8%, 2026年) or not
+    full = []
+    for page in official.pages:
+        if _size(page)[0] > _size(page)[1]:
+            break  # the annex
+        lines = [line for line in _lines(page) if line[3] == pytest.approx(16, abs=0.1)]
+        for (y1, _a1, end, _s1), (y2, start, _b2, _s2) in itertools.pairwise(lines):
+            if start == pytest.approx(28 * MM, abs=0.5) and y2 - y1 == pytest.approx(28.95, abs=0.5):
+                full.append(end)
+    assert len(full) >= 5, full
+    for end in full:
+        assert end == pytest.approx((28 + 156) * MM, abs=1 * MM), end / MM
+
+
+def _red_rules(page) -> list[tuple[float, float]]:
+    """(y from the top of the rule's top edge, width) of every red filled rectangle (a red border), in points."""
+    height = float(page.mediabox.height)
+    state: dict = {"fill": (0.0,), "saved": []}
+    out = []
+
+    def before(op, args, cm, _tm):
+        if op == b"q":
+            state["saved"].append(state["fill"])
+        elif op == b"Q":
+            state["fill"] = state["saved"].pop() if state["saved"] else (0.0,)
+        elif op in (b"rg", b"sc", b"scn"):
+            state["fill"] = tuple(round(float(a), 3) for a in args if isinstance(a, (int, float)))
+        elif op == b"re" and len(state["fill"]) == 3 and state["fill"][0] > 0.5 and state["fill"][1:] == (0, 0):
+            _x, y, w, h = (float(a) for a in args)
+            top = min(height - (cm[3] * y + cm[5]), height - (cm[3] * (y + h) + cm[5]))
+            out.append((top, abs(w * cm[0])))
+    page.extract_text(visitor_operand_before=before)
+    return out
+
+
+def test_the_number_and_the_title_keep_two_blank_lines(official):
+    # GB/T 9704-2012 7.2.5: the document number two blank lines below the issuer's mark; 7.3.1: the title two
+    # blank lines below the red line. A line is the body's pitch (28.95 pt: 225 mm / 22 lines); a line's glyphs
+    # stand about its font size above its baseline.
+    line = 28.95
+    page = official.pages[0]
+    runs = {t.strip(): (x, y) for x, y, t in _runs(page)}
+    _x, issuer = runs["某市经济和信息化委员会文件"]
+    _x, number = runs["某经信发〔2026〕7号"]
+    _x, title = next(v for t, v in runs.items() if t.startswith("关于"))
+    assert 2 * line <= (number - 16) - issuer <= 3 * line, ((number - issuer) / line)
+    rules = [top for top, width in _red_rules(page) if width > 150 * MM]  # the border: its clip and its fill
+    assert rules and max(rules) - min(rules) < 2, rules
+    rule = min(rules)
+    assert number < rule <= number + 4 * MM + line, ((rule - number) / MM)
+    assert 2 * line <= (title - 22) - rule <= 3 * line, ((title - rule) / line)
+
+
+def test_a_long_printing_office_stays_on_one_line_with_the_date(store, tmp_path):
+    # GB/T 9704-2012 7.4.3: the printing office and the printing date on one line, the office's name never
+    # broken: a 22-character office at 4号 wrapped as "……办" / "公室"; its name is tightened just enough (at most
+    # -10 %), and beyond that the line's font shrinks just enough
+    from zhizao.portfolio.bulletin import record_line_style
+
+    office = "西部（重庆）科学城管理委员会经济发展局办公室"
+    assert record_line_style("某市经济和信息化委员会办公室", "2026年12月3日印发") == (None, None)
+    line, name = record_line_style(office, "2026年12月3日印发")
+    assert line is None and name is not None
+    spacing = float(re.search(r"letter-spacing: (-[\d.]+)em", name).group(1))
+    assert -0.1 <= spacing < -0.08  # (22 + 8.5 + 3 - 156 mm / 14 pt) / 22 characters: -0.087 em
+    line, name = record_line_style(office, "2026年12月13日印发")
+    assert line == "font-size: 13.9pt" and name == "letter-spacing: -0.1em"
+    s = programme_statistics(store, n_boot=50)
+    for day in ("2026-12-03", "2026-12-13"):
+        pdf = render_bulletin(store, tmp_path / day, lang="zh", stats=s, letterhead={**OFFICIAL, "printed_by": office},
+                              formats=("pdf",), date=day)["pdf"]
+        page = pypdf.PdfReader(pdf).pages[-1]
+        runs = [(x, y, t.strip()) for x, y, t in _runs(page)]
+        printed = [r for r in runs if office in r[2]]
+        assert len(printed) == 1 and printed[0][2].endswith("日印发"), runs  # office and date: one line, one run
+        assert not any(t in ("公室", "办公室") or t.endswith(office[:-1]) for *_, t in runs if t != printed[0][2])
+        office_at, date_at = [(x, y) for x, y in _shows(page) if abs(y - printed[0][1]) < 5][:2]
+        assert office_at[1] == pytest.approx(date_at[1], abs=0.1)  # one baseline
+        assert office_at[0] == pytest.approx(28 * MM + 14, abs=1.5)  # about one character in
+        sizes = [size for y, _a, _b, size in _lines(page) if abs(y - printed[0][1]) < 1]
+        assert sizes and min(sizes) >= 13.85, sizes  # 4号, or as little below as needed
+
+
+def test_the_annex_label_and_title_on_its_first_page(official):
+    # GB/T 9704-2012 7.3.7: 附件 flush left (顶格) in 3号 on the type area's first line; the annex's title centred on
+    # the type area in 2号 on its third line, one blank line below. The landscape type area: 35 mm from the left,
+    # 28 mm from the top, 225 mm wide (test_annex_pages_number_where_the_portrait_pages_do).
+    line = 28.95
+    page = next(p for p in official.pages if _size(p)[0] > _size(p)[1])
+    at = {t.strip(): y for _x, y, t in _runs(page)}
+    assert "附件" in at and "智能化改造项目成效明细表" in at, at
+    label = next(x for x in _lines(page) if abs(x[0] - at["附件"]) < 0.5)
+    title = next(x for x in _lines(page) if abs(x[0] - at["智能化改造项目成效明细表"]) < 0.5)
+    top = 28 * MM
+    assert label[1] == pytest.approx(35 * MM, abs=0.5)  # flush left
+    assert label[3] == pytest.approx(16, abs=0.1) and top < label[0] <= top + line
+    assert title[3] == pytest.approx(22, abs=0.1)
+    assert (title[1] + title[2]) / 2 == pytest.approx((35 + 225 / 2) * MM, abs=1 * MM)  # centred
+    assert top + 2 * line < title[0] <= top + 3 * line + 1, (title[0] - top) / line  # the third line
+
+
+def test_the_annex_list_and_the_annex_note(official):
+    # GB/T 9704-2012 7.3.4: 附件：名称, nothing between the colon and the name; the annex's note (注：) at the type
+    # area's left and on one line (no stub such as 检查）。 centred on a second line); its amounts in whole 万元
+    runs = [(x, y, t.strip()) for page in official.pages for x, y, t in _runs(page)]
+    assert any(t == "附件：智能化改造项目成效明细表" for *_, t in runs), [t for *_, t in runs if "附件" in t]
+    page = next(p for p in official.pages if _size(p)[0] > _size(p)[1])
+    note = [(x, y, t.strip()) for x, y, t in _runs(page) if y > 0]
+    at = next(k for k, (*_, t) in enumerate(note) if t.startswith("注：申报值"))
+    assert note[at][0] == pytest.approx(35 * MM, abs=0.5)
+    assert note[at][2].endswith("（数据不足或未通过核验检查）。"), note[at:]  # the whole note on its line
+    table = " ".join(t for *_, t in note[:at])
+    assert "合计 10500" in table and not re.search(r"\d\.0\b(?!%)", table.replace("%", "% ")), table

@@ -478,10 +478,10 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     notes = _text(html[html.index('<section id="notes"'):html.index('<section id="annex"')])
     assert "自助法" in notes and "申报值为企业" in notes
     annex = _text(html[html.index('<section id="annex"'):])
-    # the investment column with one decimal on every row (a column of "1000" beside "1245.5" does not align)
-    for pid, ent, inv in (("P1", "Alpha", "1000.0"), ("P2", "Alpha", "4000.0"), ("P5", "Gamma", "3000.0")):
+    # the investment column in whole 万元 on every row, as in the body's tables (not 1000.0)
+    for pid, ent, inv in (("P1", "Alpha", "1000"), ("P2", "Alpha", "4000"), ("P5", "Gamma", "3000")):
         assert re.search(rf"{pid} .*? {ent} .*? {inv} ", annex), pid
-    assert "合计 10500.0" in annex  # total investment, 万元
+    assert re.search(r"合计 10500 ", annex) and "10500.0" not in annex  # total investment, 万元
     assert "汽车制造业" in _text(html) and "计算机、通信和其他电子设备制造业" in _text(html)  # GB/T 4754 names
     assert 'id="document-date">2026年12月3日<' in html
     md = zh["md"].read_text("utf-8")
@@ -517,6 +517,31 @@ def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):
                 at.append(text.find(w, at[-1] + 1))
                 assert at[-1] > at[-2], (lang, w, list(zip(words, at)))
             assert text.rfind(words[2]) < at[6], lang  # no note after the date
+
+
+
+def test_the_notes_are_the_bodys_last_numbered_section(ws, tmp_path):
+    """GB/T 9704-2012 7.3.3 (一、（一）1.（1）): the notes are not an unnumbered "说明" with items "1. ..." between
+    the body and its closing paragraph, but the body's last section, "四、有关说明" with items "（一）……" (English:
+    "4. Notes on method", "(1) ..."), the closing paragraph after them; no space after a number in Chinese."""
+    lh = {"closing": "请认真组织实施。"}
+    for lang, heading, first, second in (("zh", "四、有关说明", "（一）申报值为企业", "（二）核验值"),
+                                         ("en", "4. Notes on method", "(1) Declared values", "(2) Verified values")):
+        out = render_bulletin(ws, tmp_path / lang, lang=lang, letterhead=lh, date="2026-12-03", n_boot=50)
+        html = out["html"].read_text("utf-8")
+        notes = html[html.index('<section id="notes"'):html.index("</section>", html.index('<section id="notes"'))]
+        assert f"<h2>{heading}</h2>" in notes, notes[:200]
+        items = re.findall(r'<p class="note">([^<]*)</p>', notes)
+        assert len(items) == 5 and items[0].startswith(first) and items[1].startswith(second), items
+        if lang == "zh":
+            assert [x[:3] for x in items] == ["（一）", "（二）", "（三）", "（四）", "（五）"]
+        assert "<ol>" not in notes and "<h2>说明</h2>" not in html
+        assert html.index("</section>", html.index('<section id="notes"')) < html.index('class="closing"')
+        md = out["md"].read_text("utf-8")
+        assert f"## {heading}\n\n{first}" in md, md
+        assert md.index(second) < md.index("请认真组织实施。")
+        if lang == "zh":
+            assert not re.search(r"(?m)^\d\. ", md) and "## 说明" not in md
 
 
 def test_title_lines_break_by_meaning():
@@ -788,6 +813,24 @@ def test_the_results_sentence_compares_declared_and_verified_over_the_same_proje
     zh = bulletin_module._Bulletin(pair, "zh").results_paragraph()
     assert zh.startswith("据6个项目申报，运营成本平均降低37.8%；其中4个项目有指标经数据核验，运营成本平均降低28.8%（90%置信"
                          "区间为"), zh
-    assert zh.endswith("；这些项目申报31.7%）。"), zh
+    assert zh.endswith("；同口径申报平均值31.7%）。"), zh
     en = bulletin_module._Bulletin(pair, "en").results_paragraph()
-    assert en.endswith("; the same projects declared 31.7%).") and "fell by 28.8% on average (90%" in en, en
+    assert en.endswith("; declared by the same projects: 31.7%).") and "fell by 28.8% on average (90%" in en, en
+    # Table 1 sets the same projects' declared mean (31.7 %) beside the verified mean (28.8 %), keeping the mean
+    # of all 6 declaring projects (37.8 %) and the counts; Figure 1's declared bar is the same projects' 31.7 %
+    for lang, group, sub, legend in (
+            ("zh", "经核验项目（同口径）", ["项目数", "申报平均值", "核验平均值"], "申报（同口径）"),
+            ("en", "Verified projects (like for like)", ["Projects", "Declared mean", "Verified mean"],
+             "Declared (same projects)")):
+        b = bulletin_module._Bulletin(pair, lang)
+        table = b.averages_table()
+        assert [(h["text"], h["span"]) for h in table["head"][1:]] == [(b._("All declaring projects"), 2),
+                                                                       (group, 5)], table["head"]
+        assert [h["text"] for h in table["head2"]][2:5] == sub, table["head2"]
+        row = next(r for r in table["rows"] if r[0]["text"] == b.gain("operating_cost"))
+        assert [c["text"] for c in row[1:6]] == ["6", "37.8%", "4", "31.7%", "28.8%"], row
+        svg = b.averages_chart()
+        assert legend in svg and "31.7%" in svg and "28.8%" in svg and "37.8%" not in svg
+    figure = next(blk for sec in bulletin_module._Bulletin(pair, "zh").sections() for blk in sec["blocks"]
+                  if blk["type"] == "figure")
+    assert "（同口径" in figure["caption"], figure["caption"]

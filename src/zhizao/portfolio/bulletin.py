@@ -142,6 +142,39 @@ def title_lines(title: str, lang: str = "zh", names=(), limit: float = TITLE_LIN
     return [title[a:b] for a, b in itertools.pairwise(cuts)]
 
 
+#: The record's (版记) last line in print: 4号 (14 pt) in the 156 mm type area, the printing office one character
+#: in from the left, the date one character in from the right, a character at least between them (bulletin.css).
+RECORD_FONT_PT = 14.0
+RECORD_LINE_PT = 156 / 25.4 * 72
+#: The most an office's name is tightened (letter-spacing, in em) before the line's font shrinks instead.
+RECORD_MIN_SPACING = -0.1
+
+
+def record_line_style(office: str, date: str, font_pt: float = RECORD_FONT_PT,
+                      line_pt: float = RECORD_LINE_PT) -> tuple[str | None, str | None]:
+    """(style of the printing line, style of the office's name) that keep the printing office and the printing
+    date on one line of the record (GB/T 9704-2012 7.4.3), the office's name never broken.
+
+    The line holds the office, the date, a character before, after and between them; widths are counted in
+    characters (a full-width character 1 em, a half-width one 0.5 em; the body's slightly negative letter-spacing,
+    which the line inherits, leaves room for the fonts' slightly wider figures). Where it does not fit at 4号 the
+    office's name is tightened just enough (letter-spacing, at most :data:`RECORD_MIN_SPACING`); where even that
+    is not enough, the line's font size is reduced just enough (an office had better use a short form of its
+    name, 规范化简称; see letterhead.example.yaml). (None, None) when the line fits as it is.
+    """
+    n = len(office)
+    need = _width(office) + _width(date) + 3  # ems: the texts, a character each side and between
+    room = line_pt / font_pt
+    if need <= room or not n:
+        return None, None
+    spacing = (room - need) / n
+    if spacing >= RECORD_MIN_SPACING:
+        return None, f"letter-spacing: {spacing - 0.0005:.3f}em"
+    # not enough: the office at the tightest spacing, the line's font as large as still fits
+    size = int(line_pt / (need + RECORD_MIN_SPACING * n) * 10) / 10
+    return f"font-size: {size}pt", f"letter-spacing: {RECORD_MIN_SPACING}em"
+
+
 def load_letterhead(path) -> dict:
     """Read a letterhead file: ``{field: text or {zh: text, en: text}}`` (see :data:`LETTERHEAD_FIELDS`).
 
@@ -405,8 +438,8 @@ class _Bulletin:
         return text
 
     def paired(self, a: dict, up: bool) -> str | None:
-        """What the verified projects of ``a`` (an average) declared, in the sense of the clause's verb: "这些项目
-        申报31.7%", or, where only some of them declared a value, their declared and verified means."""
+        """What the verified projects of ``a`` (an average) declared, in the sense of the clause's verb: "同口径申报
+        平均值31.7%", or, where only some of them declared a value, their declared and verified means."""
         k = a.get("paired_n") or 0
         if not k or pd.isna(a.get("paired_declared_mean")):
             return None
@@ -414,7 +447,7 @@ class _Bulletin:
         values = {"declared": self.f.pct(sense * a["paired_declared_mean"]), "k": self.f.count(k),
                   "verified": self.f.pct(sense * a["paired_mean"])}
         if k == a["n"]:
-            return self._("the same projects declared %(declared)s") % values
+            return self._("declared by the same projects: %(declared)s") % values
         return self.n_("%(k)s of them declared %(declared)s and was verified at %(verified)s",
                        "%(k)s of them declared %(declared)s and were verified at %(verified)s", k) % values
 
@@ -453,40 +486,71 @@ class _Bulletin:
         return _("No project has a declared or verified result yet.")
 
     def averages_table(self) -> dict:
+        """Table 1: per indicator the declared mean of all declaring projects, and beside the verified mean the
+        declared mean of the same (verified) projects, so that the two compare over one set of projects."""
         _ = self._
         av = self.s["averages"]
         rows = []
         for ind in PROGRAMME_INDICATORS:
             g = {r["basis"]: r for r in av[av["indicator"] == ind].to_dict("records")}
             d, v = g.get("declared", {}), g.get("verified", {})
+            same = v.get("paired_declared_mean") if v.get("paired_n") else None
             rows.append([_cell(self.gain(ind), cls=LABEL), _cell(self.f.count(d.get("n", 0)), True),
                          _cell(self.f.pct(d.get("mean")), True), _cell(self.f.count(v.get("n", 0)), True),
-                         _cell(self.f.pct(v.get("mean")), True),
+                         _cell(self.f.pct(same), True), _cell(self.f.pct(v.get("mean")), True),
                          _cell(self.f.pct_range(v.get("ci_low"), v.get("ci_high")), True),
                          _cell(self.f.pct(v.get("median")), True)])
-        head = [_cell(_("Indicator")), _cell(_("Declared: projects"), True), _cell(_("Declared: mean"), True),
-                _cell(_("Verified: projects"), True), _cell(_("Verified: mean"), True),
-                _cell(_("%(conf)s confidence interval") % {"conf": self.conf()}, True),
-                _cell(_("Verified: median"), True)]
-        return _table(head, rows, caption=_("Table %(n)s. Average improvement per indicator") % {"n": 1},
-                      foot=_("Positive values are improvements (a rise in efficiency, a reduction of the "
-                             "others); negative values are deteriorations."))
+        # two header rows: the set of projects over each group of columns (all declaring projects; the verified
+        # ones, whose declared and verified means compare), each column's name under it - short enough that no
+        # header breaks inside a word in the type area
+        head = [_cell(_("Indicator"), cls=LABEL), _cell(_("All declaring projects"), cls="group", span=2),
+                _cell(_("Verified projects (same projects)"), cls="group", span=5)]
+        head2 = [_cell(_("Averages: projects"), True), _cell(_("Averages: mean"), True),
+                 _cell(_("Averages: projects"), True), _cell(_("Averages: declared mean"), True),
+                 _cell(_("Averages: verified mean"), True),
+                 _cell(_("%(conf)s confidence interval") % {"conf": self.conf()}, True),
+                 _cell(_("Averages: verified median"), True)]
+        return _table(head, rows, head2=head2,
+                      caption=_("Table %(n)s. Average improvement per indicator") % {"n": 1},
+                      foot=_("Note: %(text)s") % {"text": _(
+                          "Positive values are improvements (a rise in efficiency, a reduction of the others); "
+                          "negative values are deteriorations. The verified projects' declared mean is the mean of "
+                          "what they declared (those of them that declared the indicator).")})
+
+    def averages_paired(self) -> bool:
+        """Whether Figure 1 compares verified means with the same projects' declared means (some indicator is
+        verified); else it shows the declared means alone."""
+        av = self.s["averages"]
+        return bool(((av["basis"] == "verified") & (av["n"] > 0)).any())
 
     def averages_chart(self) -> str | None:
+        """Figure 1: per verified indicator the declared mean of the verified projects (the same projects) beside
+        their verified mean; without any verified indicator, the declared means of all declaring projects."""
         _ = self._
         if not bulletin_chart_exists(self.s, "indicators"):
             return None
         av = self.s["averages"]
         av = av[av["n"] > 0]
-        basis_order = [vocab.label("basis", b, self.lang) for b in ("declared", "verified")]
-        df = pd.DataFrame({"indicator": [self.gain(i) for i in av["indicator"]],
-                           "basis": [vocab.label("basis", b, self.lang) for b in av["basis"]],
-                           "mean": av["mean"].astype(float),
-                           "text": [self.f.pct(v) for v in av["mean"]]})
+        if self.averages_paired():
+            declared = _("Declared (same projects)")
+            verified = vocab.label("basis", "verified", self.lang)
+            rows = []
+            for r in av[av["basis"] == "verified"].to_dict("records"):
+                if r.get("paired_n") and pd.notna(r.get("paired_declared_mean")):
+                    rows.append((r["indicator"], declared, float(r["paired_declared_mean"])))
+                rows.append((r["indicator"], verified, float(r["mean"])))
+            basis_order = [declared, verified]
+            title = _("Declared and verified average improvement per indicator, same projects")
+        else:
+            rows = [(r["indicator"], vocab.label("basis", r["basis"], self.lang), float(r["mean"]))
+                    for r in av.to_dict("records")]
+            basis_order = [vocab.label("basis", b, self.lang) for b in ("declared", "verified")]
+            title = _("Declared and verified average improvement per indicator")
+        df = pd.DataFrame({"indicator": [self.gain(i) for i, _b, _m in rows], "basis": [b for _i, b, _m in rows],
+                           "mean": [m for _i, _b, m in rows], "text": [self.f.pct(m) for _i, _b, m in rows]})
         order = [self.gain(i) for i in PROGRAMME_INDICATORS]
         return charts.to_svg(charts.paired_bars(
-            df, self.chart_title(_("Declared and verified average improvement per indicator")),
-            _("Average improvement"), basis_order, order), self.lang)
+            df, self.chart_title(title), _("Average improvement"), basis_order, order), self.lang)
 
     def chart_title(self, title: str) -> str | None:
         return title if self.chart_titles else None
@@ -573,10 +637,21 @@ class _Bulletin:
         return _("%(text)s.") % {"text": text[0].upper() + text[1:] if self.lang == "en" else text}
 
     def sections(self) -> list[dict]:
-        """The body's sections (computed once)."""
+        """The body's sections (computed once), the notes on method the last of them."""
         if getattr(self, "_sections", None) is None:
-            self._sections = self._build_sections()
+            out = self._build_sections()
+            out.append(self.notes_section(len(out)))
+            self._sections = out
         return self._sections
+
+    def notes_section(self, k: int) -> dict:
+        """The notes on method (说明) as the body's last numbered section (GB/T 9704-2012 7.3.3: 一、（一）1.（1）):
+        "四、有关说明" with items "（一）……", "4. Notes on method" with items "(1) ..."; the closing paragraph, the
+        annex list and the signature follow it."""
+        numbers = ORDINALS[self.lang]
+        items = [(f"（{numbers[j]}）" if numbers else f"({j + 1}) ") + text for j, text in enumerate(self.notes())]
+        return {"id": "notes", "title": self._("Notes on method"), "number": (numbers[k] + "、") if numbers
+                else f"{k + 1}. ", "blocks": [_p(text, "note") for text in items]}
 
     def _build_sections(self) -> list[dict]:
         _ = self._
@@ -592,9 +667,10 @@ class _Bulletin:
         results = [_p(self.results_paragraph()), self.averages_table()]
         svg = self.averages_chart()
         if svg:
-            results.append({"type": "figure", "svg": Markup(svg), "caption": _(
+            caption = _("Figure %(n)s. Declared and verified average improvement per indicator, same projects "
+                        "(positive = better)") if self.averages_paired() else _(
                 "Figure %(n)s. Declared and verified average improvement per indicator (positive = better)")
-                % {"n": 1}})
+            results.append({"type": "figure", "svg": Markup(svg), "caption": caption % {"n": 1}})
         spread = []
         sp = self.spread_paragraph()
         if sp:
@@ -653,6 +729,11 @@ class _Bulletin:
     def annex_title(self) -> str:
         return self._("Results of the intelligent transformation projects, project by project")
 
+    def annex_money(self, yuan) -> str:
+        """An investment in the annex: whole 万元 as in the body's tables (658, not 658.0); CNY million with one
+        decimal, every row alike."""
+        return self.f.wan(yuan) if self.lang == "zh" else self.f.wan(yuan, 1, fixed=True)
+
     def annex(self) -> dict:
         _ = self._
         pv = self.s["project_values"]
@@ -666,7 +747,7 @@ class _Bulletin:
             row = [_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
                    _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
                    _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL, cls=LABEL),
-                   _cell(self.f.wan(p["investment"], 1, fixed=True), True),
+                   _cell(self.annex_money(p["investment"]), True),
                    _cell(vocab.label("status", p["status"], self.lang), cls=LABEL)]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
@@ -675,7 +756,7 @@ class _Bulletin:
                                  cls="verified"))
             rows.append(row)
         t = self.s["totals"]
-        total = [_cell(_("Total"), span=5 if code else 4), _cell(self.f.wan(t.get("investment"), 1, fixed=True), True),
+        total = [_cell(_("Total"), span=5 if code else 4), _cell(self.annex_money(t.get("investment")), True),
                  _cell("")] + [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
         head = [_cell(_("No."), True)] + ([_cell(_("Project code"))] if code else []) + [
                 _cell(_("Project name")), _cell(_("Enterprise name")),
@@ -683,17 +764,17 @@ class _Bulletin:
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
         head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
         return _table(head, rows, head2=head2, total=total, cls="annex",
-                      foot=_("Declared value: the improvement stated by the enterprise; verified value: the "
-                             "improvement computed from data (positive = better). A dash: no value declared, or "
-                             "the indicator not verified (the data do not suffice or a check of the verification "
-                             "failed)."))
+                      foot=_("Note: %(text)s") % {"text": _(
+                          "the declared value is the improvement stated by the enterprise, the verified value the "
+                          "improvement computed from data (positive = better); a dash: not declared, or not verified "
+                          "(the data do not suffice or a check failed).")})
 
     # -- the whole document
     def document(self, title: str | None = None) -> dict:
         _ = self._
         lh = self.lh
         closing = _field(lh, "closing", self.lang)
-        return {
+        doc = {
             "lang": self.lang, "html_lang": "zh-CN" if self.lang == "zh" else "en",
             "simulated": self.simulated,
             "simulated_banner": _("SIMULATED DATA: this notice is made from simulated data and describes no real "
@@ -713,6 +794,11 @@ class _Bulletin:
             "printed_by": _field(lh, "printed_by", self.lang),
             "printed_on": self.f.day(document_date(_field(lh, "printed_on", self.lang) or self.date)),
         }
+        # the printing office and date on one line, the office's name whole (a Chinese notice in print)
+        doc["printed_style"], doc["printed_by_style"] = record_line_style(
+            doc["printed_by"], _("Printed on %(date)s") % {"date": doc["printed_on"]}) \
+            if doc["printed_by"] and self.lang == "zh" else (None, None)
+        return doc
 
     # -- markdown
     def markdown(self, doc: dict) -> str:
@@ -769,11 +855,11 @@ class _Bulletin:
                     lines += table(b)
                 elif b["type"] == "figure" and b.get("caption"):
                     lines += [f"*{b['caption']}*", ""]
-        # the notes close the body, before the closing, the annex list and the signature (nothing follows the date)
-        lines += [f"## {_('Notes')}", ""] + [f"{k}. {n}" for k, n in enumerate(doc["notes"], 1)] + [""]
+        # the notes on method are the body's last section (in doc["sections"]); the closing, the annex list and the
+        # signature follow them (nothing of the body follows the date)
         lines += [*doc["closing"], ""] if doc["closing"] else []
         annexes = doc["annex_list"][0] if len(doc["annex_list"]) == 1 else \
-            "；".join(f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
+            "；".join(f"{k}.{a}" if self.lang == "zh" else f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
         lines += [_("Annex: %(list)s") % {"list": annexes}, ""]
         if doc["signature"]:
             lines += [doc["signature"], ""]
