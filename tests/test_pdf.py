@@ -515,3 +515,22 @@ def test_the_annex_list_and_the_annex_note(official):
     assert note[at][2].endswith("（数据不足或未通过核验检查）。"), note[at:]  # the whole note on its line
     table = " ".join(t for *_, t in note[:at])
     assert "合计 10500" in table and not re.search(r"\d\.0\b(?!%)", table.replace("%", "% ")), table
+
+
+def test_the_justification_patch_is_installed_only_on_the_weasyprint_it_was_tested_with(monkeypatch, caplog):
+    """On another WeasyPrint release the patch of its layout internals is not installed (Chinese lines then end
+    short of the type area instead of the PDF failing); on the pinned one it is, once."""
+    from zhizao.report import pdf
+
+    calls = []
+    monkeypatch.setattr(pdf, "_inter_character_justification", lambda: calls.append(1))
+    with caplog.at_level("WARNING", logger="zhizao.report.pdf"):
+        pdf._install_justification("71.0")
+    assert calls == [] and "not justified" in caplog.text
+    pdf._install_justification(pdf.JUSTIFICATION_TESTED + "0")
+    assert calls == [1]
+
+    def moved():
+        raise AttributeError("module 'weasyprint.layout.inline' has no attribute 'justify_line'")
+    monkeypatch.setattr(pdf, "_inter_character_justification", moved)
+    pdf._install_justification(pdf.JUSTIFICATION_TESTED + "0")  # a warning, no failure
