@@ -418,6 +418,13 @@ def test_body_lines_fill_the_type_area(official):
 
 def _red_rules(page) -> list[tuple[float, float]]:
     """(y from the top of the rule's top edge, width) of every red filled rectangle (a red border), in points."""
+    return [(top, width) for top, width, fill in _filled_rules(page)
+            if len(fill) == 3 and fill[0] > 0.5 and fill[1:] == (0, 0)]
+
+
+def _filled_rules(page) -> list[tuple[float, float, tuple]]:
+    """(y from the top of the rectangle's top edge, width, fill colour) of every filled rectangle (a border is
+    drawn as one), in points."""
     height = float(page.mediabox.height)
     state: dict = {"fill": (0.0,), "saved": []}
     out = []
@@ -429,12 +436,21 @@ def _red_rules(page) -> list[tuple[float, float]]:
             state["fill"] = state["saved"].pop() if state["saved"] else (0.0,)
         elif op in (b"rg", b"sc", b"scn"):
             state["fill"] = tuple(round(float(a), 3) for a in args if isinstance(a, (int, float)))
-        elif op == b"re" and len(state["fill"]) == 3 and state["fill"][0] > 0.5 and state["fill"][1:] == (0, 0):
+        elif op == b"re":
             _x, y, w, h = (float(a) for a in args)
             top = min(height - (cm[3] * y + cm[5]), height - (cm[3] * (y + h) + cm[5]))
-            out.append((top, abs(w * cm[0])))
+            out.append((top, abs(w * cm[0]), state["fill"]))
     page.extract_text(visitor_operand_before=before)
     return out
+
+
+def test_the_records_rules_are_black(official):
+    # GB/T 9704-2012 7.4.1 and 5.2.4: the record's (版记) rules are black like its text, not the screen's dark grey
+    # (a grey rule prints screened)
+    last = official.pages[-1]
+    rules = [(top, fill) for top, width, fill in _filled_rules(last) if width > 150 * MM]
+    assert len(rules) >= 3, rules  # thick, thin, thick
+    assert all(fill in {(0.0,), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0)} for _top, fill in rules), rules
 
 
 def test_the_number_and_the_title_keep_two_blank_lines(official):
