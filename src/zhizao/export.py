@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from zhizao.errors import InputError
+from zhizao.i18n import display_width
 from zhizao.messages import define
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -171,11 +172,6 @@ def _cell_value(v):
     return str(v)
 
 
-def _width(text: str) -> int:
-    """Display width: CJK characters count twice."""
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-
 def _write_sheet(wb, name: str, df: pd.DataFrame, pct: set) -> None:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -199,7 +195,7 @@ def _write_sheet(wb, name: str, df: pd.DataFrame, pct: set) -> None:
     head_rows = [[_cell_value(v) for v in row] for row in df.head(200).itertuples(index=False, name=None)]
     for k, h in enumerate(heads):
         texts = [h] + [str(r[k]) for r in head_rows if r[k] is not None]
-        ws.column_dimensions[get_column_letter(k + 1)].width = min(max(8, max(map(_width, texts)) + 2), 60)
+        ws.column_dimensions[get_column_letter(k + 1)].width = min(max(8, max(map(display_width, texts)) + 2), 60)
     ws.freeze_panes = "A2"
     is_pct = [c in pct or str(c) in pct for c in df.columns]
     ws.append([cell(h, font=bold) for h in heads])

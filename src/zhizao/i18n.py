@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -152,6 +153,12 @@ def _as_date(value) -> dt.date:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.date() if isinstance(value, dt.datetime) else value
+
+
+def display_width(text: str) -> int:
+    """The width of ``text`` in half-width cells: 2 for an East Asian wide or full-width character (汉字, the
+    full-width marks ，。（）), 1 for any other (Unicode UAX #11). ``display_width("九龙坡区 2024") == 13``."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _isnull(v) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-import unicodedata
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -34,7 +33,7 @@ import yaml
 from markupsafe import Markup
 
 from zhizao.errors import InputError
-from zhizao.i18n import N_, NULL, Formatter, check_lang, translations
+from zhizao.i18n import N_, NULL, Formatter, check_lang, display_width, translations
 from zhizao.messages import define
 from zhizao.portfolio import vocabulary as vocab
 from zhizao.portfolio.registry import PROGRAMME_INDICATORS
@@ -96,7 +95,7 @@ _TITLE_BREAKS = (re.compile(r"(?=关于)|(?<=关于)"), re.compile(r"(?=的)"), 
 
 def _width(text: str) -> float:
     """The width of ``text`` in full-width characters (a Latin letter or digit is half of one)."""
-    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.5 for c in text)
+    return display_width(text) / 2
 
 
 def title_lines(title: str, lang: str = "zh", names=(), limit: float = TITLE_LINE) -> list[str]:
