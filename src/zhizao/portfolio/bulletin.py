@@ -773,14 +773,15 @@ class _Bulletin:
         _ = self._
         lh = self.lh
         closing = _field(lh, "closing", self.lang)
+        title = self.title(title)
         doc = {
             "lang": self.lang, "html_lang": "zh-CN" if self.lang == "zh" else "en",
             "simulated": self.simulated,
             "simulated_banner": _("SIMULATED DATA: this notice is made from simulated data and describes no real "
                                   "enterprise or project."),
             "header": _field(lh, "header", self.lang), "number": _field(lh, "number", self.lang),
-            "title": self.title(title).replace("\n", ""),
-            "title_lines": title_lines(self.title(title), self.lang, [p for p in [self.programme()] if p]),
+            "title": title.replace("\n", ""),
+            "title_lines": title_lines(title, self.lang, [p for p in [self.programme()] if p]),
             "addressee": _field(lh, "addressee", self.lang),
             "sections": self.sections(),
             "closing": [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else [],
