@@ -8,8 +8,13 @@ from scipy import stats
 
 from zhizao.verify.ratios import circular_block_indices, ratio_of_means, standardised_ratio
 from zhizao.verify.uncertainty import (
+    Persistence,
     _imhof_sf,
     ar1_coefficient,
+    ar1_correlation,
+    ar1_persistence,
+    ar1_restricted_loglik,
+    ar1_sum_variance,
     effective_n,
     level_shift,
     log_ratio_interval,
@@ -231,6 +236,74 @@ def test_serial_correlation_panel_has_its_level_and_sees_more_than_the_total():
     assert 0.05 <= panel0 <= 0.15 and 0.05 <= total0 <= 0.15
     panel8, total8 = rates(0.8)
     assert panel8 >= 0.75 and panel8 >= total8 + 0.2
+
+
+def test_ar1_restricted_loglik_equals_its_definition():
+    # one series at rho 0.4, by the definition with dense matrices: -1/2 [log|R| + log|X'R^-1 X| +
+    # (n - p) log(e'R^-1 e / (n - p))], e the GLS residuals
+    rng = np.random.default_rng(5)
+    X = np.c_[np.ones(7), rng.uniform(1, 2, 7)]
+    y = X @ [3.0, 1.0] + rng.standard_normal(7)
+    rho = 0.4
+    R = ar1_correlation(7, rho)
+    Ri = np.linalg.inv(R)
+    b = np.linalg.solve(X.T @ Ri @ X, X.T @ Ri @ y)
+    e = y - X @ b
+    ll = -0.5 * (np.linalg.slogdet(R)[1] + np.linalg.slogdet(X.T @ Ri @ X)[1] + 5 * np.log(e @ Ri @ e / 5))
+    assert ar1_restricted_loglik([y], [X], np.array([0.0, rho]))[1] == pytest.approx(ll, rel=1e-10)
+    assert ar1_correlation(7, np.array([0.0, rho]))[1] == pytest.approx(R)
+    # two series add; a series without residual degrees of freedom adds nothing
+    two = ar1_restricted_loglik([y, y[:2]], [X, X[:2]], np.array([rho]))
+    assert two[0] == pytest.approx(ll, rel=1e-10)
+
+
+def test_ar1_persistence_finds_the_coefficient_of_many_short_series():
+    # 200 series of six months (intercept and output): the restricted likelihood's weights centre near the
+    # true coefficient, where the mean lag-1 autocorrelation of the OLS residuals is far below it
+    rng = np.random.default_rng(8)
+    for phi in (0.0, 0.6):
+        X = np.c_[np.ones(6), rng.uniform(0.9, 1.1, 6)]
+        ys = [X @ [1.0, 1.0] + 0.02 * ar1(rng, 6, phi)[0] for _ in range(200)]
+        p = ar1_persistence(ys, [X] * 200)
+        assert p.weight.sum() == pytest.approx(1.0) and p.series == 200 and p.df == 800
+        assert p.mean == pytest.approx(phi, abs=0.06)
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.8])
+def test_cost_savings_intervals_with_persistence_cover_at_their_level(phi):
+    # the cost model of a project: four categories, six baseline and six reporting months, each regressed on
+    # the month's output; 90 % intervals of the reporting sum's saving against the baseline model's prediction.
+    # Taking the months as independent covers 61-65 % under AR(1) noise at 0.8; plugging in the persistence the
+    # categories show (restricted ML) covers at the level with independent noise and near it at 0.8 (measured at
+    # 1,500 draws: 90.7 % at 0, 87.3 % at 0.8; here 600 draws, a standard error of 1.3 points)
+    rng = np.random.default_rng(21 + int(10 * phi))
+    scales, fixed = [0.5, 0.08, 0.34, 0.08], [0.0, 0.8, 0.3, 0.6]
+    hits = hits_iid = 0
+    reps = 600
+    t_iid = stats.t.ppf(0.95, 4)
+    for _ in range(reps):
+        qb = rng.uniform(0.85, 1.15) * (1 + 0.05 * rng.standard_normal(6))
+        qr = rng.uniform(0.85, 1.2) * (1 + 0.05 * rng.standard_normal(6))
+        Xb, Xr = np.c_[np.ones(6), qb], np.c_[np.ones(6), qr]
+        ys, yb, yr, mean_r = [], np.zeros(6), np.zeros(6), 0.0
+        for s, f in zip(scales, fixed):
+            cb = (f * s + (1 - f) * s * qb) * (1 + 0.02 * ar1(rng, 6, phi)[0])
+            cr = (f * s + (1 - f) * s * qr) * (1 + 0.02 * ar1(rng, 6, phi)[0])
+            mean_r += float(np.sum(f * s + (1 - f) * s * qr))
+            ys += [cb, cr]
+            yb, yr = yb + cb, yr + cr
+        beta, *_ = np.linalg.lstsq(Xb, yb, rcond=None)
+        e = yb - Xb @ beta
+        c = Xr.sum(axis=0)
+        # the saving's error: prediction minus its truth, and the reporting sum minus its expectation
+        err = (c @ beta - mean_r) - (yr.sum() - mean_r)
+        v = ar1_sum_variance(Xb, e, c, 6, ar1_persistence(ys, [Xb, Xr] * 4))
+        hits += abs(err) <= stats.t.ppf(0.95, v["df"]) * np.sqrt(v["var_prediction"] + v["var_noise"])
+        iid = ar1_sum_variance(Xb, e, c, 6, Persistence(np.zeros(1), np.ones(1), 1, 4))
+        hits_iid += abs(err) <= t_iid * np.sqrt(iid["var_prediction"] + iid["var_noise"])
+    assert 0.86 <= hits / reps <= 0.94
+    if phi:
+        assert hits_iid / reps < 0.75
 
 
 def test_effective_n_of_weights():

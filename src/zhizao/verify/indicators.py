@@ -63,7 +63,13 @@ from zhizao.verify.panel import Panel, cell_sums, split_hours
 from zhizao.verify.ratios import StandardisedRatio, ratio_of_means, standardised_ratio
 from zhizao.verify.result import INDICATORS, VerificationResult
 from zhizao.verify.series import best_degree_days, cached_series, degree_days
-from zhizao.verify.uncertainty import level_shift, serial_correlation, serial_correlation_panel, sum_variance
+from zhizao.verify.uncertainty import (
+    ar1_persistence,
+    level_shift,
+    serial_correlation,
+    serial_correlation_panel,
+    sum_variance,
+)
 
 if TYPE_CHECKING:
     from zhizao.api import Workspace
@@ -954,15 +960,14 @@ def _month_edges(inputs: VerificationInputs, a_ms: int, b_ms: int, tz: str) -> n
     return inputs.memo(("month_edges", a_ms, b_ms, tz), build)
 
 
-def _serial_correlation_check(run: _Run, bmon: pd.DataFrame, rmon: pd.DataFrame) -> dict[str, Any]:
-    """The monthly cost residuals of the baseline and the reporting window (each regressed on its output)
-    drift together: the cost interval, which takes months as independent, is too narrow.
+def _cost_series(bmon: pd.DataFrame, rmon: pd.DataFrame
+                 ) -> tuple[list[NDArray[np.float64]], list[NDArray[np.float64]], list[str]]:
+    """The monthly cost series whose residuals show how persistent the cost's noise is, with their designs
+    (each window regressed on its output), and the categories they are (empty: the total).
 
     Where the costs are booked in two or more categories, each with a cost in every month of both windows,
-    each category's series in each window is a series of the panel test
-    (:func:`zhizao.verify.uncertainty.serial_correlation_panel`): four categories hold four times the
-    residual degrees of freedom of their total. Otherwise the total's exact Durbin-Watson test
-    (:func:`zhizao.verify.uncertainty.serial_correlation`)."""
+    each category's series in each window: four categories hold four times the residual degrees of freedom of
+    their total. Otherwise the total's series in the two windows."""
     Xs: list[NDArray[np.float64]] = []
     for f_ in (bmon, rmon):
         q = f_["gq"].to_numpy(float)
@@ -970,12 +975,23 @@ def _serial_correlation_check(run: _Run, bmon: pd.DataFrame, rmon: pd.DataFrame)
     cats = [c for c in bmon.columns if c.startswith("category:") and c in rmon.columns
             and all(bool((np.isfinite(f_[c]) & (f_[c] > 0)).all()) for f_ in (bmon, rmon))]
     if len(cats) >= 2:
-        sc = serial_correlation_panel([f_[c].to_numpy(float) for c in cats for f_ in (bmon, rmon)],
-                                      [X for _c in cats for X in Xs])
-        sc.update(n=len(bmon) + len(rmon), categories=[c.split(":", 1)[1] for c in cats])
+        return ([f_[c].to_numpy(float) for c in cats for f_ in (bmon, rmon)], [X for _c in cats for X in Xs],
+                [c.split(":", 1)[1] for c in cats])
+    return [f_["cost"].to_numpy(float) for f_ in (bmon, rmon)], Xs, []
+
+
+def _serial_correlation_check(run: _Run, ys: list[NDArray[np.float64]], Xs: list[NDArray[np.float64]],
+                              categories: list[str]) -> dict[str, Any]:
+    """The monthly cost residuals of the baseline and the reporting window (:func:`_cost_series`) drift
+    together: the panel test of the categories' series
+    (:func:`zhizao.verify.uncertainty.serial_correlation_panel`), or the total's exact Durbin-Watson test
+    (:func:`zhizao.verify.uncertainty.serial_correlation`)."""
+    if categories:
+        sc = serial_correlation_panel(ys, Xs)
+        sc.update(n=sum(len(y) for y in ys[:2]), categories=categories)
         series = C.word("each cost category")
     else:
-        sc = serial_correlation([f_["cost"].to_numpy(float) for f_ in (bmon, rmon)], Xs)
+        sc = serial_correlation(ys, Xs)
         series = C.word("the total cost")
     run.check(not sc["p_value"] < C.LIMITS["serial_correlation_p"],
               C.SERIAL_CORRELATION(series=series, r=C.fmt(sc["r"], 2), p=C.fmt(sc["p_value"], 3), n=sc["n"],
@@ -1054,9 +1070,11 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
         h_r, h_max = M.prediction_leverage(f, Xb, Xr)
         run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
         shift = _level_shift_check(run, f.resid, bmon.index)
-        serial = _serial_correlation_check(run, bmon, rmon)
+        ys, Xs, cats = _cost_series(bmon, rmon)
+        serial = _serial_correlation_check(run, ys, Xs, cats)
+        persistence = ar1_persistence(ys, Xs)
         s = M.savings(f, Xr, rmon["cost"].to_numpy(float), confidence, uncertainty, n_boot=min(n_boot, 999),
-                      seed=seed, Xb=Xb, yb=yb)
+                      seed=seed, Xb=Xb, yb=yb, persistence=persistence)
         adj_v = s.adjusted / rmon["gq"].sum()
         improvement, lo, hi = s.fraction, s.frac_low, s.frac_high
         method = METHODS["adjusted_baseline_cost"]()

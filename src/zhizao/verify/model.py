@@ -60,7 +60,14 @@ from zhizao.verify.checks import (
     LIMITS,
     NO_VALID_MODEL,
 )
-from zhizao.verify.uncertainty import MIN_POINTS_AR, effective_n, log_ratio_interval, long_run_variance
+from zhizao.verify.uncertainty import (
+    MIN_POINTS_AR,
+    Persistence,
+    ar1_sum_variance,
+    effective_n,
+    log_ratio_interval,
+    long_run_variance,
+)
 
 UNCERTAINTY = ("exact_hac", "ashrae14", "block_bootstrap")
 
@@ -415,7 +422,7 @@ class Savings:
 def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
             method: str = "exact_hac", n_boot: int = 999, block: int | None = None, seed: int = 0,
             Xb: pd.DataFrame | None = None, yb: np.ndarray | None = None, adjust: float = 0.0,
-            adjust_var: float = 0.0, inflation: float = 1.0) -> Savings:
+            adjust_var: float = 0.0, inflation: float = 1.0, persistence: Persistence | None = None) -> Savings:
     """Savings ``S = sum(adjusted baseline) - sum(reporting)`` with its interval.
 
     Parameters
@@ -437,6 +444,11 @@ def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
     inflation : float
         Factor (>= 1) on the model's error variance when its out-of-sample error is larger than its own
         figures say (:func:`out_of_sample`).
+    persistence : Persistence, optional
+        What related short series say about the AR(1) coefficient of the errors
+        (:func:`zhizao.verify.uncertainty.ar1_persistence`). With fewer than ``MIN_POINTS_AR`` baseline points
+        (which cannot estimate it themselves) the ``exact_hac`` variances are averaged over it
+        (:func:`zhizao.verify.uncertainty.ar1_sum_variance`) instead of taking the points as independent.
 
     Returns
     -------
@@ -472,13 +484,19 @@ def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
             var_pred = lr.variance * float(c @ f.xtx_inv @ c) * inflation
         var_noise = m * lr.variance * inflation
         df = max(lr.n_eff - f.p, 1.0)
+        ar: dict[str, float] = {}
+        if persistence is not None and f.n < MIN_POINTS_AR and Xb is not None:
+            ar = ar1_sum_variance(f.design(Xb), resid, c, m, persistence)
+            var_pred, var_noise = ar["var_prediction"] * inflation, ar["var_noise"] * inflation
+            df = max(ar["df"], 1.0)
+            ar = {"ar1_rho": ar["rho"], "ar1_df": ar["df"]}
         se = float(np.sqrt(var_pred + var_noise + adjust_var))
         # the fraction is 1 - R / A: an error of the adjusted baseline A moves it by (R / A) dA / A, the
         # reporting noise by dR / A; the interval is taken on log(R / A) (t on logs)
         lo, hi = _fraction_interval(adjusted, reporting, var_pred + adjust_var, var_noise, df, confidence)
         return Savings(adjusted, reporting, s, frac, lo, hi, se, df,
                        method, m, {"var_prediction": var_pred, "var_noise": var_noise, "var_adjustment": adjust_var,
-                               "lrv": lr.variance, "phi": lr.phi, "n_eff": lr.n_eff, "inflation": inflation})
+                               "lrv": lr.variance, "phi": lr.phi, "n_eff": lr.n_eff, "inflation": inflation, **ar})
     if method == "ashrae14":
         n = f.n
         dof = max(f.n - f.p, 1)

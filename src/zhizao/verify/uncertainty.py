@@ -36,6 +36,9 @@ References
    inference and nonstandard asymptotics. Journal of Econometrics 133(2), 443-477 (exact Monte Carlo tests
    of pivotal statistics; Hope, A. C. A. (1968), A simplified Monte Carlo significance test procedure,
    Journal of the Royal Statistical Society B 30(3), 582-598).
+.. [10] Harville, D. A. (1974). Bayesian inference for variance components using only error contrasts.
+   Biometrika 61(2), 383-385 (the restricted likelihood); Cooper, D. M. and Thompson, R. (1977). A note on
+   the estimation of the parameters of the autoregressive-moving average process. Biometrika 64(3), 625-628.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import integrate, special, stats
 
 #: Largest AR(1) coefficient used for prewhitening (a unit root has no long-run variance).
@@ -283,9 +287,9 @@ def serial_correlation(ys: list[np.ndarray], Xs: list[np.ndarray]) -> dict[str, 
     eigenvalues by Imhof's integral [7]_ (the exact p-value of the Durbin-Watson test, for any design and
     however few points; ``d = 2 (1 - r)`` up to end terms).
 
-    A handful of months cannot estimate how persistent the noise is, so the long-run variance of the
-    regression intervals (:func:`long_run_variance`) takes monthly points as independent; this test is what
-    such data can say about it: the residuals drift together within the windows.
+    A handful of months estimate how persistent the noise is only roughly (the cost interval plugs in the
+    restricted ML estimate of several such series, :func:`ar1_persistence`); this test says whether the
+    residuals drift together within the windows at all.
 
     Parameters
     ----------
@@ -387,3 +391,177 @@ def serial_correlation_panel(ys: list[np.ndarray], Xs: list[np.ndarray], n_sim: 
     sim /= len(used)
     out.update(r=r, p_value=float((1 + np.count_nonzero(sim >= r - 1e-12)) / (n_sim + 1)))
     return out
+
+
+#: The AR(1) coefficients at which :func:`ar1_persistence` evaluates the restricted likelihood.
+AR1_GRID = np.round(np.arange(-0.90, 0.9701, 0.01), 2)
+
+
+def ar1_correlation(n: int, rho: np.ndarray | float) -> np.ndarray:
+    """Correlation matrices of ``n`` consecutive points of stationary AR(1) series, ``R_ij = rho^|i - j|``;
+    shape ``(n, n)`` for a scalar ``rho``, ``(g, n, n)`` for ``g`` coefficients.
+
+    >>> ar1_correlation(3, 0.5).tolist()
+    [[1.0, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 1.0]]
+    """
+    k = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    r = np.asarray(rho, float)
+    return np.power.outer(r, k) if r.ndim else np.power(float(r), k).astype(float)
+
+
+def ar1_restricted_loglik(ys: list[np.ndarray], Xs: list[np.ndarray], grid: np.ndarray = AR1_GRID
+                          ) -> np.ndarray:
+    """Restricted (REML) log-likelihood of one AR(1) coefficient shared by several short regressions, each
+    with its own coefficients and error variance [10]_, at every coefficient of ``grid``.
+
+    Series ``k``: ``y_k = X_k b_k + u_k``, ``u_k ~ N(0, s_k^2 R(rho))``. With ``S = R(rho)^-1`` (tridiagonal,
+    ``|R| = (1 - rho^2)^(n - 1)``), ``A = X' S X``, ``e`` the GLS residuals and ``s_k^2`` profiled out:
+    ``l(rho) = -1/2 sum_k [(n_k - 1) log(1 - rho^2) + log |A_k| + (n_k - p_k) log(e_k' S e_k / (n_k - p_k))]``.
+    It is the likelihood of the residuals, free of the ``b_k`` (flat prior on them), so unlike the
+    likelihood of the data it is not biased towards 0 by the coefficients fitted in each short series.
+    Series without residual degrees of freedom add nothing.
+
+    Returns
+    -------
+    array, shape (len(grid),)
+        The log-likelihood (up to a constant) at each coefficient.
+    """
+    rho = np.asarray(grid, float)
+    out = np.zeros(rho.size)
+    groups: dict[tuple[int, int, bytes], tuple[NDArray[np.float64], list[NDArray[np.float64]]]] = {}
+    for y, X in zip(ys, Xs):  # series of one design share its matrices
+        y = np.asarray(y, float)
+        X = np.asarray(X, float).reshape(y.size, -1)
+        if X.shape[0] - X.shape[1] >= 1:
+            groups.setdefault((*X.shape, X.tobytes()), (X, []))[1].append(y)
+    for X, yl in groups.values():
+        n, p = X.shape
+        Y = np.array(yl).T  # (n, k)
+        S = np.zeros((rho.size, n, n))
+        i = np.arange(n)
+        S[:, i, i] = (1 + rho ** 2)[:, None]
+        S[:, 0, 0] = S[:, n - 1, n - 1] = 1.0
+        S[:, i[1:], i[:-1]] = S[:, i[:-1], i[1:]] = -rho[:, None]
+        S /= (1 - rho ** 2)[:, None, None]
+        XS = np.einsum("ji,gjk->gik", X, S)  # X' S, (g, p, n)
+        A = XS @ X
+        E = Y[None] - X @ np.linalg.solve(A, XS @ Y)  # GLS residuals, (g, n, k)
+        q = np.einsum("gik,gij,gjk->gk", E, S, E)
+        ok = (q > 0).all(axis=0)
+        if not ok.any():
+            continue
+        k = int(ok.sum())
+        out -= 0.5 * (k * ((n - 1) * np.log(1 - rho ** 2) + np.linalg.slogdet(A)[1])
+                      + (n - p) * np.log(q[:, ok] / (n - p)).sum(axis=1))
+    return out
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """What a few short series say about the AR(1) coefficient of their errors: coefficients and weights (one
+    coefficient of weight 1 for an estimate).
+
+    Attributes
+    ----------
+    rho : array
+        AR(1) coefficients.
+    weight : array
+        Their weights (sum 1).
+    series, df : int
+        Series used and their summed residual degrees of freedom.
+    """
+
+    rho: np.ndarray
+    weight: np.ndarray
+    series: int
+    df: int
+
+    @property
+    def mean(self) -> float:
+        """The weighted mean coefficient."""
+        return float(self.rho @ self.weight)
+
+
+def ar1_persistence(ys: list[np.ndarray], Xs: list[np.ndarray], grid: np.ndarray = AR1_GRID) -> Persistence:
+    """The AR(1) coefficient shared by several short regressions: its restricted maximum likelihood estimate
+    (:func:`ar1_restricted_loglik` on ``grid``, refined by a parabola through the best point and its
+    neighbours), clipped to ``[-0.9, 0.97]``.
+
+    On eight series of six months (four cost categories in two windows, each regressed on its output) the
+    estimate is 0.71 +- 0.27 at 0.8 and 0.00 +- 0.30 at 0: unlike the lag-1 autocorrelation of the OLS
+    residuals it is not dragged towards 0 (or below) by the coefficients fitted in each short series. Plugged
+    into a sum's variance (:func:`ar1_sum_variance`), 90 % intervals of such a cost model cover 87-90 % under
+    AR(1) errors at 0.8 and at their level under independent errors, where taking the months as independent
+    covers 65 % and 89 %. Averaging the variance over the restricted likelihood instead (a flat prior on the
+    coefficient) covered 91 % at 0.8 but 94 % on the benchmark's projects with independent errors: too wide.
+    """
+    rho = np.asarray(grid, float)
+    ll = ar1_restricted_loglik(ys, Xs, rho)
+    j = int(np.argmax(ll))
+    r = float(rho[j])
+    if 0 < j < rho.size - 1:
+        y0, y1, y2 = ll[j - 1], ll[j], ll[j + 1]
+        den = y0 - 2 * y1 + y2
+        if den < 0:
+            r += 0.5 * (y0 - y2) / den * float(rho[j + 1] - rho[j])
+    used = [(np.asarray(y).size, np.asarray(X).reshape(np.asarray(y).size, -1).shape[1]) for y, X in zip(ys, Xs)]
+    df = int(sum(n - p for n, p in used if n - p >= 1))
+    return Persistence(np.array([r]), np.ones(1), sum(1 for n, p in used if n - p >= 1), df)
+
+
+def ar1_sum_variance(D: np.ndarray, resid: np.ndarray, c: np.ndarray, m: int, persistence: Persistence
+                     ) -> dict[str, float]:
+    """Variances of a regression's prediction of a reporting period's sum and of that period's measured sum
+    under AR(1) errors whose coefficient is known only as weights (:func:`ar1_persistence`).
+
+    For each coefficient ``rho``: the baseline's error variance ``s^2 = e'e / tr(M R_b)`` (unbiased under
+    ``R_b = R(rho)``, ``M`` the residual maker of ``D``); the prediction ``c' b`` errs by ``w' u`` with
+    ``w = D (D'D)^-1 c``, variance ``s^2 w' R_b w``; the reporting sum of ``m`` months varies by ``s^2 1' R_m 1``;
+    degrees of freedom of ``s^2`` by Satterthwaite [3]_, ``tr(M R_b)^2 / tr((M R_b)^2)``. The variances and
+    degrees of freedom are averaged over the weights. The baseline's and the reporting period's errors are
+    taken as independent (a gap of months between them, and the conservative side when they persist).
+
+    Parameters
+    ----------
+    D : array, shape (n, p)
+        Baseline design.
+    resid : array, shape (n,)
+        Its OLS residuals.
+    c : array, shape (p,)
+        The reporting period's summed design row.
+    m : int
+        Reporting points.
+    persistence : Persistence
+
+    Returns
+    -------
+    dict
+        var_prediction, var_noise, df, rho (the weighted mean coefficient).
+
+    Examples
+    --------
+    Independent errors (all weight at 0) give the classical figures, ``s^2 = 0.04 / 2``, ``c' (D'D)^-1 c = 1``:
+
+    >>> D = np.c_[np.ones(4), [1.0, 2.0, 3.0, 4.0]]
+    >>> v = ar1_sum_variance(D, np.array([0.1, -0.1, -0.1, 0.1]), np.array([2.0, 5.0]), 2,
+    ...                      Persistence(np.array([0.0]), np.array([1.0]), 1, 2))
+    >>> round(v["var_prediction"], 4), round(v["var_noise"], 4), v["df"]
+    (0.02, 0.04, 2.0)
+    """
+    D = np.asarray(D, float)
+    n = D.shape[0]
+    M = np.eye(n) - D @ np.linalg.pinv(D)
+    w = D @ (np.linalg.pinv(D.T @ D) @ np.asarray(c, float))
+    ee = float(resid @ resid)
+    Rb = ar1_correlation(n, persistence.rho)
+    Rm = ar1_correlation(m, persistence.rho)
+    MR = M @ Rb
+    tr = np.einsum("gii->g", MR)
+    tr2 = np.einsum("gij,gji->g", MR, MR)
+    s2 = ee / tr
+    vp = s2 * np.einsum("i,gij,j->g", w, Rb, w)
+    vn = s2 * Rm.sum(axis=(1, 2))
+    df = tr ** 2 / tr2
+    p = persistence.weight
+    return {"var_prediction": float(p @ vp), "var_noise": float(p @ vn), "df": float(p @ df),
+            "rho": persistence.mean}
