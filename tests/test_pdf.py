@@ -64,14 +64,20 @@ def test_bulletin_pdf_pages_contents_and_fonts(store, tmp_path):
         assert re.search(rf"—\s*{k}\s*—", text), (k, text[-80:])
     first = pages[0]
     assert "关于智能化改造项目实施成效的通报" in first and "目" in first and "录" in first
-    # the contents give the page of the annex, and that page starts the annex, in landscape
-    # (one annex: 附件 without a sequence number, GB/T 9704-2012)
-    m = re.search(r"附件\s*智能化改造项目成效明细表[ .]*(\d+)", first)
-    assert m, first
-    annex_page = int(m.group(1))
-    assert "智能化改造项目成效明细表" in pages[annex_page - 1] and "P5" in "".join(pages[annex_page - 1:])
-    w, h = _size(r.pages[annex_page - 1])
-    assert w > h  # landscape annex
+    # the contents give the page of each annex (附件1, 附件2: numbered, GB/T 9704-2012 7.3.7), and that page
+    # starts the annex, in landscape
+    m = re.search(r"附件1\s*智能化改造项目基本情况表[ .]*(\d+)", first)
+    m2 = re.search(r"附件2\s*智能化改造项目成效指标表[ .]*(\d+)", first)
+    assert m and m2, first
+    annex_page, second = int(m.group(1)), int(m2.group(1))
+    assert "智能化改造项目基本情况表" in pages[annex_page - 1] and "P5" in "".join(pages[annex_page - 1:second - 1])
+    assert second > annex_page and re.sub(r"\s+", "", pages[second - 1]).startswith("附件2智能化改造项目成效指标表")
+    for k in (annex_page, second):
+        w, h = _size(r.pages[k - 1])
+        assert w > h  # landscape annexes
+    # the bookmarks: the body's sections, then each annex by its number and title
+    marks = [(o.title, r.get_destination_page_number(o) + 1) for o in r.outline[1]]
+    assert marks[-2:] == [("附件1　智能化改造项目基本情况表", annex_page), ("附件2　智能化改造项目成效指标表", second)]
     body = "".join(pages[:annex_page - 1])
     assert "据4个项目申报" in body and "2026年12月3日" in body and "P1" not in body
     fonts = _fonts(r)
@@ -209,7 +215,7 @@ def test_the_record_sits_at_the_foot_of_the_last_page(official):
     assert _size(page)[0] < _size(page)[1]  # a portrait page after the landscape annex
     runs = _runs(page)
     assert [t.strip() for *_, t in runs] == ["抄送：市发展改革委，市财政局。",
-                                             "某市经济和信息化委员会办公室 2026年12月3日印发", "— 7 —"]
+                                             "某市经济和信息化委员会办公室 2026年12月3日印发", "— 8 —"]
     (_cx, cy, _t), (_ox, oy, _t) = runs[:2]
     # the last line's two pieces (office, date), each where it starts
     office, date = [(x, y) for x, y in _shows(page) if abs(y - oy) < 5]
@@ -251,8 +257,9 @@ def test_the_notes_close_the_body_before_the_date(official):
     # nothing of the body follows the date (GB/T 9704-2012): the notes (说明) come before the closing, the annex
     # list, the signature and the date, and the annex and the record after them
     text = re.sub(r"\s+", "", "".join(page.extract_text() for page in official.pages))
-    words = ["三、项目分布", "说明", "自助法", "请认真组织实施。", "附件：智能化改造项目成效明细表", "某市经济和信息化委员会",
-             "2026年12月3日", "附件智能化改造项目成效明细表", "抄送："]
+    words = ["三、项目分布", "说明", "自助法", "请认真组织实施。", "附件：1.智能化改造项目基本情况表2.智能化改造项目成效指标表",
+             "某市经济和信息化委员会", "2026年12月3日", "附件1智能化改造项目基本情况表", "附件2智能化改造项目成效指标表",
+             "抄送："]
     at = [text.find(words[0])]
     for w in words[1:]:
         at.append(text.find(w, at[-1] + 1))
@@ -260,7 +267,8 @@ def test_the_notes_close_the_body_before_the_date(official):
     assert text.rfind("自助法") < at[6]
     # the annex list, the signature and the date on one page, after a line of the body: no page holds them alone
     page = next(re.sub(r"\s+", "", p.extract_text()) for p in official.pages if "附件：" in p.extract_text())
-    assert re.search("。附件：智能化改造项目成效明细表某市经济和信息化委员会2026年12月3日", page), page
+    assert re.search("。附件：1.智能化改造项目基本情况表2.智能化改造项目成效指标表某市经济和信息化委员会2026年12月3日",
+                     page), page
 
 
 def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
@@ -304,7 +312,7 @@ def test_annex_pages_number_where_the_portrait_pages_do(store, tmp_path):
     # type area, right on odd and left on even pages, as on the portrait pages; the table keeps the type area.
     s = programme_statistics(store, n_boot=50)
     html, _md = bulletin_html(s, "zh", date="2026-12-03", for_print=True)
-    at = html.index('<section id="annex"')
+    at = html.index('<section id="annex-1"')
     rows = re.search(r"<tbody>(.*?)</tbody>", html[at:], flags=re.S).group(1)
     html = html[:at] + html[at:].replace("</tbody>", rows * 12 + "</tbody>", 1)  # an annex of several pages
     r = pypdf.PdfReader(html_to_pdf(html, tmp_path / "annex.pdf"))
@@ -326,7 +334,7 @@ def test_annex_pages_number_where_the_portrait_pages_do(store, tmp_path):
         assert min(x for x, _ in table) >= 35 * MM - 1, k  # the turned type area: left 35 mm (the sheet's foot)
         assert min(y for _, y in table) >= 28 * MM - 1, k  # top 28 mm (the binding side)
         assert max(y for _, y in table) <= (28 + 156) * MM + 1, k
-    assert len(r.pages) < 10 and {k % 2 for k, _ in turned} == {0, 1}, turned  # odd and even annex pages
+    assert len(r.pages) < 14 and {k % 2 for k, _ in turned} == {0, 1}, turned  # odd and even annex pages
     for k, place in turned:
         assert place == pytest.approx(portrait[k % 2], abs=1 * MM), (k, place, portrait)
 
@@ -503,35 +511,50 @@ def test_a_long_printing_office_stays_on_one_line_with_the_date(store, tmp_path)
 
 
 def test_the_annex_label_and_title_on_its_first_page(official):
-    # GB/T 9704-2012 7.3.7: 附件 flush left (顶格) in 3号 on the type area's first line; the annex's title centred on
-    # the type area in 2号 on its third line, one blank line below. The landscape type area: 35 mm from the left,
-    # 28 mm from the top, 225 mm wide (test_annex_pages_number_where_the_portrait_pages_do).
+    # GB/T 9704-2012 7.3.7: 附件 and its number flush left (顶格) in 3号 on the type area's first line; the annex's
+    # title centred on the type area in 2号 on its third line, one blank line below - for each annex, on a page of
+    # its own. The landscape type area: 35 mm from the left, 28 mm from the top, 225 mm wide
+    # (test_annex_pages_number_where_the_portrait_pages_do).
     line = 28.95
-    page = next(p for p in official.pages if _size(p)[0] > _size(p)[1])
-    at = {t.strip(): y for _x, y, t in _runs(page)}
-    assert "附件" in at and "智能化改造项目成效明细表" in at, at
-    label = next(x for x in _lines(page) if abs(x[0] - at["附件"]) < 0.5)
-    title = next(x for x in _lines(page) if abs(x[0] - at["智能化改造项目成效明细表"]) < 0.5)
-    top = 28 * MM
-    assert label[1] == pytest.approx(35 * MM, abs=0.5)  # flush left
-    assert label[3] == pytest.approx(16, abs=0.1) and top < label[0] <= top + line
-    assert title[3] == pytest.approx(22, abs=0.1)
-    assert (title[1] + title[2]) / 2 == pytest.approx((35 + 225 / 2) * MM, abs=1 * MM)  # centred
-    assert top + 2 * line < title[0] <= top + 3 * line + 1, (title[0] - top) / line  # the third line
+    landscape = [p for p in official.pages if _size(p)[0] > _size(p)[1]]
+    firsts = {}
+    for page in landscape:
+        at = {t.strip(): y for _x, y, t in _runs(page)}
+        for label, name in (("附件1", "智能化改造项目基本情况表"), ("附件2", "智能化改造项目成效指标表")):
+            if label in at:
+                firsts[label] = page, at[label], at[name]
+    assert set(firsts) == {"附件1", "附件2"}, firsts
+    assert firsts["附件1"][0] is not firsts["附件2"][0]  # each annex starts a page
+    for page, label_y, title_y in firsts.values():
+        label = next(x for x in _lines(page) if abs(x[0] - label_y) < 0.5)
+        title = next(x for x in _lines(page) if abs(x[0] - title_y) < 0.5)
+        top = 28 * MM
+        assert label[1] == pytest.approx(35 * MM, abs=0.5)  # flush left
+        assert label[3] == pytest.approx(16, abs=0.1) and top < label[0] <= top + line
+        assert title[3] == pytest.approx(22, abs=0.1)
+        assert (title[1] + title[2]) / 2 == pytest.approx((35 + 225 / 2) * MM, abs=1 * MM)  # centred
+        assert top + 2 * line < title[0] <= top + 3 * line + 1, (title[0] - top) / line  # the third line
 
 
 def test_the_annex_list_and_the_annex_note(official):
-    # GB/T 9704-2012 7.3.4: 附件：名称, nothing between the colon and the name; the annex's note (注：) at the type
-    # area's left and on one line (no stub such as 检查）。 centred on a second line); its amounts in whole 万元
+    # GB/T 9704-2012 7.3.4: 附件：1.名称, nothing between the colon and the number; several annexes numbered, the
+    # second on a line of its own, its number under the first one's; the annex's note (注：) at the type area's
+    # left and on one line (no stub such as 检查）。 centred on a second line); its amounts in whole 万元
     runs = [(x, y, t.strip()) for page in official.pages for x, y, t in _runs(page)]
-    assert any(t == "附件：智能化改造项目成效明细表" for *_, t in runs), [t for *_, t in runs if "附件" in t]
-    page = next(p for p in official.pages if _size(p)[0] > _size(p)[1])
+    lead = next((x, y) for x, y, t in runs if t == "附件：")
+    one = next((x, y) for x, y, t in runs if t == "1.智能化改造项目基本情况表")
+    two = next((x, y) for x, y, t in runs if t == "2.智能化改造项目成效指标表")
+    assert lead[0] == pytest.approx(28 * MM + 2 * 16, abs=1)  # two characters in (7.3.4)
+    assert one[1] == pytest.approx(lead[1], abs=0.5) and one[0] == pytest.approx(lead[0] + 3 * 16, abs=1.5)
+    assert two[0] == pytest.approx(one[0], abs=0.5) and two[1] == pytest.approx(one[1] + 28.95, abs=0.5)
+    landscape = [p for p in official.pages if _size(p)[0] > _size(p)[1]]
+    table = " ".join(t for page in landscape for _x, _y, t in _runs(page))
+    assert "合计 10500" in table and not re.search(r"\d\.0\b(?!%)", table.replace("%", "% ")), table
+    page = next(p for p in landscape if "注：申报值" in p.extract_text())
     note = [(x, y, t.strip()) for x, y, t in _runs(page) if y > 0]
     at = next(k for k, (*_, t) in enumerate(note) if t.startswith("注：申报值"))
     assert note[at][0] == pytest.approx(35 * MM, abs=0.5)
     assert note[at][2].endswith("（数据不足或未通过核验检查）。"), note[at:]  # the whole note on its line
-    table = " ".join(t for *_, t in note[:at])
-    assert "合计 10500" in table and not re.search(r"\d\.0\b(?!%)", table.replace("%", "% ")), table
 
 
 def test_the_justification_patch_is_installed_only_on_the_weasyprint_it_was_tested_with(monkeypatch, caplog):

@@ -475,9 +475,9 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
         assert bad not in body, bad
     assert not re.search(r"\d,\d{3}", body)
     # the method is a note at the end; the annex has every project with its name, district and investment
-    notes = _text(html[html.index('<section id="notes"'):html.index('<section id="annex"')])
+    notes = _text(html[html.index('<section id="notes"'):html.index('<section id="annex-1"')])
     assert "自助法" in notes and "申报值为企业" in notes
-    annex = _text(html[html.index('<section id="annex"'):])
+    annex = _text(html[html.index('<section id="annex-1"'):])
     # the investment column in whole 万元 on every row, as in the body's tables (not 1000.0)
     for pid, ent, inv in (("P1", "Alpha", "1000"), ("P2", "Alpha", "4000"), ("P5", "Gamma", "3000")):
         assert re.search(rf"{pid} .*? {ent} .*? {inv} ", annex), pid
@@ -507,9 +507,10 @@ def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):
     after the sections and before the closing, the annex list (附件说明), the signature and the date."""
     lh = {"signature": "某市经济和信息化委员会", "closing": "请认真组织实施。", "printed_by": "某办公室"}
     for lang, words in (("zh", ("三、", "说明", "自助法", "请认真组织实施。", "附件：", "某市经济和信息化委员会",
-                                "2026年12月3日", "成效明细表", "某办公室")),
+                                "2026年12月3日", "基本情况表", "成效指标表", "某办公室")),
                         ("en", ("3. ", "Notes", "bootstrap", "请认真组织实施。", "Annex:", "某市经济和信息化委员会",
-                                "3 December 2026", "Results of the intelligent", "某办公室"))):
+                                "3 December 2026", "projects: general information",
+                                "projects: declared and verified results", "某办公室"))):
         out = render_bulletin(ws, tmp_path / lang, lang=lang, letterhead=lh, date="2026-12-03", n_boot=50)
         for text in (_text(out["html"].read_text("utf-8")), out["md"].read_text("utf-8")):
             at = [text.find(words[0])]
@@ -581,7 +582,7 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     assert 'class="toc"' not in html
     lh.write_text(lh.read_text("utf-8") + "cc: 市发展改革委，市财政局\n", encoding="utf-8")
     html = render_bulletin(ws, tmp_path / "e", lang="zh", letterhead=lh, n_boot=50)["html"].read_text("utf-8")
-    assert html.index('id="annex"') < html.index("抄送：市发展改革委，市财政局。")  # one full stop (7.4.2)
+    assert html.index('id="annex-1"') < html.index("抄送：市发展改革委，市财政局。")  # one full stop (7.4.2)
     # the printing office and date close the record (版记, GB/T 9704-2012 7.4.3); the date defaults to the
     # document's
     lh.write_text(lh.read_text("utf-8") + "printed_by: 某市经济和信息化委员会办公室\n", encoding="utf-8")
@@ -594,11 +595,11 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     plain = render_bulletin(ws, tmp_path / "f", lang="zh", n_boot=50)["html"].read_text("utf-8")
     assert 'class="toc"' in plain
     # the annex shows the register's project codes unless the office's letterhead leaves them out
-    annex = plain[plain.index('id="annex"'):]
+    annex = plain[plain.index('id="annex-1"'):]
     assert ">项目编号</th>" in annex and "<td>P1</td>" in annex
     lh.write_text(lh.read_text("utf-8") + "annex_project_code: false\n", encoding="utf-8")
     html = render_bulletin(ws, tmp_path / "g", lang="zh", letterhead=lh, n_boot=50)["html"].read_text("utf-8")
-    annex = html[html.index('id="annex"'):]
+    annex = html[html.index('id="annex-1"'):]
     assert "项目编号" not in annex and "<td>P1</td>" not in annex and "序号" in annex
     assert '<td colspan="4">合计</td>' in annex
     lh.write_text(lh.read_text("utf-8").replace("annex_project_code: false", "annex_project_code: maybe"),

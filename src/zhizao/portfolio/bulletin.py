@@ -10,8 +10,9 @@ The notice follows the parts of a Chinese official document (GB/T 9704-2012): an
 document number (文号) of the issuing office, the title, the addressees (主送), the body (scope, results, how the
 projects are spread, and the notes on method, 说明, as the body's last part), the list of annexes, the signature and
 the document date (成文日期: the date only, Beijing time). Declared and verified results are stated in one sentence
-("据N个项目申报……；其中M个项目经数据核验，……"). Running text carries no ids and no codes; the annex lists every
-project with its name, enterprise, district, investment, status and every indicator declared and verified.
+("据N个项目申报……；其中M个项目经数据核验，……"). Running text carries no ids and no codes; two annexes, keyed by
+the same No. (序号), list every project: 附件1 its name, enterprise, district, investment, status and type, 附件2
+every indicator declared and verified (one table of all was too wide to print at a readable size).
 
 An office adapts the notice without touching code: a *letterhead* file (YAML; see
 ``templates/letterhead.example.yaml``) gives its header, document number, addressees, the programme's name,
@@ -381,7 +382,10 @@ class _Bulletin:
         period = self.period_text()
         if period:
             text += _("; their start dates run from %(period)s") % {"period": period}
-        return _("%(text)s.") % {"text": text}
+        # where the reader finds each project: the annexes' numbers as the annex list gives them (附件1、附件2)
+        return _("%(text)s.") % {"text": text} + self.sep() + _(
+            "Annex %(projects)s lists every project; Annex %(results)s gives each project's declared and verified "
+            "value for every indicator.") % {"projects": 1, "results": 2}
 
     def designation_paragraph(self) -> str | None:
         _ = self._
@@ -713,7 +717,7 @@ class _Bulletin:
             _("Positive values are improvements and negative values deteriorations, for every indicator. A unit "
               "designated at several levels counts once in the totals."),
             _("Percentages are rounded to one decimal for display; every average can be recomputed from the values "
-              "of the projects in the annex."),
+              "of the projects in Annex 2."),
         ]
         if self.simulated:
             n_sim, n_all = s["totals"]["n_simulated_projects"], s["totals"]["n_projects"]
@@ -724,45 +728,76 @@ class _Bulletin:
             notes.insert(0, key % {"n": self.f.count(n_sim), "total": self.f.count(n_all)})
         return notes
 
-    # -- the annex
-    def annex_title(self) -> str:
-        return self._("Results of the intelligent transformation projects, project by project")
+    # -- the annexes
+    def annex_titles(self) -> list[str]:
+        """The annexes' titles, in their order: the projects (附件1), their results per indicator (附件2)."""
+        _ = self._
+        return [_("Intelligent transformation projects: general information"),
+                _("Intelligent transformation projects: declared and verified results")]
 
     def annex_money(self, yuan) -> str:
         """An investment in the annex: whole 万元 as in the body's tables (658, not 658.0); CNY million with one
         decimal, every row alike."""
         return self.f.wan(yuan) if self.lang == "zh" else self.f.wan(yuan, 1, fixed=True)
 
-    def annex(self) -> dict:
+    def annexes(self) -> list[dict]:
+        """The annexes (GB/T 9704-2012 7.3.7), each ``{id, label, title, table}``: every project's general
+        information (附件1) and every indicator's declared and verified value (附件2), keyed by the same 序号.
+
+        One table of all would need 17 columns: on a landscape A4 page at 6.6 pt, too small to read; split in two,
+        each is set in 5号 (10.5 pt, bulletin.css), the size of the tables of official documents."""
         _ = self._
-        pv = self.s["project_values"]
-        prj = self.s["projects"]
-        values = {(r["project_id"], r["indicator"]): r for r in pv.to_dict("records")}
+        tables = [self.projects_annex(), self.indicators_annex()]
+        return [{"id": f"annex-{k}", "label": _("Annex %(n)s") % {"n": k}, "title": title, "table": table}
+                for k, (title, table) in enumerate(zip(self.annex_titles(), tables, strict=True), 1)]
+
+    def _annex_projects(self) -> list[dict]:
+        return self.s["projects"].to_dict("records")
+
+    def projects_annex(self) -> dict:
+        """附件1: every project's No., code (unless the letterhead leaves it out), name, enterprise, district,
+        investment, status and type, with the total investment."""
+        _ = self._
         # the register's project code: the letterhead may leave it out (an office whose codes are internal)
         code = self.lh.get("annex_project_code", True) is not False
         rows = []
-        for k, p in enumerate(prj.to_dict("records"), 1):
+        for k, p in enumerate(self._annex_projects(), 1):
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
-            row = [_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
-                   _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
-                   _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL, cls=LABEL),
-                   _cell(self.annex_money(p["investment"]), True),
-                   _cell(vocab.label("status", p["status"], self.lang), cls=LABEL)]
+            rows.append([_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
+                _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
+                _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL, cls=LABEL),
+                _cell(self.annex_money(p["investment"]), True),
+                _cell(vocab.label("status", p["status"], self.lang), cls=LABEL),
+                _cell(vocab.label("type", p.get("type"), self.lang))])
+        t = self.s["totals"]
+        total = [_cell(_("Total"), span=5 if code else 4), _cell(self.annex_money(t.get("investment")), True),
+                 _cell(""), _cell("")]
+        # every head on one line (序号, 企业名称, not 序 / 号, 企业名 / 称), the investment's unit on a line of its own
+        money = self.money_head().replace("（", "\n（").replace(" (", "\n(")
+        head = [_cell(_("No."), True, cls=LABEL)] + ([_cell(_("Project code"), cls=LABEL)] if code else []) + [
+                _cell(_("Project name"), cls=f"{LABEL} name"), _cell(_("Enterprise name"), cls=LABEL),
+                _cell(_("District"), cls=LABEL), _cell(money, True, cls=LABEL), _cell(_("Status"), cls=LABEL),
+                _cell(_("Project type"), cls=LABEL)]
+        return _table(head, rows, total=total, cls="annex projects")
+
+    def indicators_annex(self) -> dict:
+        """附件2: every project's No. and name (as in 附件1) and, per indicator, the improvement declared and the
+        one verified."""
+        _ = self._
+        values = {(r["project_id"], r["indicator"]): r for r in self.s["project_values"].to_dict("records")}
+        rows = []
+        for k, p in enumerate(self._annex_projects(), 1):
+            row = [_cell(self.f.count(k), True), _cell(p["name"] if isinstance(p["name"], str) else NULL)]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
                 row.append(_cell(self.f.pct(r.get("declared")), True))
                 row.append(_cell(self.f.pct(r.get("improvement")) if r.get("status") == "verified" else NULL, True,
                                  cls="verified"))
             rows.append(row)
-        t = self.s["totals"]
-        total = [_cell(_("Total"), span=5 if code else 4), _cell(self.annex_money(t.get("investment")), True),
-                 _cell("")] + [_cell("") for _i in range(2 * len(PROGRAMME_INDICATORS))]
-        head = [_cell(_("No."), True)] + ([_cell(_("Project code"))] if code else []) + [
-                _cell(_("Project name")), _cell(_("Enterprise name")),
-                _cell(_("District"), cls=LABEL), _cell(self.money_head(), True), _cell(_("Status"), cls=LABEL)] + \
+        head = [_cell(_("No."), True, cls=LABEL), _cell(_("Project name"))] + \
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
         head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
-        return _table(head, rows, head2=head2, total=total, cls="annex",
+        return _table(head, rows, head2=head2, cls="annex indicators",
                       foot=_("Note: %(text)s") % {"text": _(
                           "the declared value is the improvement stated by the enterprise, the verified value the "
                           "improvement computed from data (positive = better); a dash: not declared, or not verified "
@@ -785,10 +820,10 @@ class _Bulletin:
             "addressee": _field(lh, "addressee", self.lang),
             "sections": self.sections(),
             "closing": [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else [],
-            "annex_list": [self.annex_title()],
+            "annex_list": self.annex_titles(),
             "signature": _field(lh, "signature", self.lang), "date": self.f.day(self.date),
-            # GB/T 9704-2012: a single annex carries no sequence number (附件, 附件：名称); several are numbered
-            "notes": self.notes(), "annex": self.annex(), "annex_heading": _("Annex"),
+            # GB/T 9704-2012 7.3.4, 7.3.7: several annexes are numbered (附件：1.名称 / 附件1), one is not
+            "notes": self.notes(), "annexes": self.annexes(),
             "cc": _field(lh, "cc", self.lang),
             # 版记: the printing office and date (GB/T 9704-2012, 7.4.3); the date defaults to the document's
             "printed_by": _field(lh, "printed_by", self.lang),
@@ -804,8 +839,8 @@ class _Bulletin:
     def markdown(self, doc: dict) -> str:
         _ = self._
 
-        def esc(x) -> str:
-            return str(x).replace("|", "\\|").replace("\n", " ")
+        def esc(x) -> str:  # a head of two lines (总投资 / （万元）) on one
+            return str(x).replace("|", "\\|").replace("\n（", "（").replace("\n", " ")
 
         def table(b) -> list[str]:
             head = b["head"]
@@ -858,15 +893,18 @@ class _Bulletin:
         # the notes on method are the body's last section (in doc["sections"]); the closing, the annex list and the
         # signature follow them (nothing of the body follows the date)
         lines += [*doc["closing"], ""] if doc["closing"] else []
+        # 附件：1.名称, each further annex on a line of its own under the first (a hard break), no punctuation
+        # after a name (GB/T 9704-2012 7.3.4)
         annexes = doc["annex_list"][0] if len(doc["annex_list"]) == 1 else \
-            "；".join(f"{k}.{a}" if self.lang == "zh" else f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
+            ("  \n" + ("　　　" if self.lang == "zh" else "")).join(
+                f"{k}.{a}" if self.lang == "zh" else f"{k}. {a}" for k, a in enumerate(doc["annex_list"], 1))
         lines += [_("Annex: %(list)s") % {"list": annexes}, ""]
         if doc["signature"]:
             lines += [doc["signature"], ""]
         lines += [doc["date"], ""]
-        lines += [f"## {doc['annex_heading']}　{self.annex_title()}" if self.lang == "zh"
-                  else f"## {doc['annex_heading']}: {self.annex_title()}", ""]
-        lines += table(doc["annex"])
+        for a in doc["annexes"]:
+            lines += [f"## {a['label']}　{a['title']}" if self.lang == "zh" else f"## {a['label']}: {a['title']}", ""]
+            lines += table(a["table"])
         if doc["cc"]:  # the record (版记) closes the document, after its annex (GB/T 9704-2012, 7.4)
             lines += ["", _("Copied to: %(cc)s") % {"cc": doc["cc"]}]
         if doc["printed_by"]:
