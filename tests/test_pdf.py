@@ -557,6 +557,62 @@ def test_the_annex_list_and_the_annex_note(official):
     assert note[at][2].endswith("（数据不足或未通过核验检查）。"), note[at:]  # the whole note on its line
 
 
+def _sizes(page) -> list[tuple[float, str]]:
+    """(font size in points as printed, text) of every text run: the size its font is set in (Tf) times the scale
+    of the text and the transformation matrices, whatever their rotation (the turned page numbers too)."""
+    out = []
+
+    def visit(text, cm, tm, _fd, size):
+        if text.strip():
+            scale = math.sqrt(abs((tm[0] * tm[3] - tm[1] * tm[2]) * (cm[0] * cm[3] - cm[1] * cm[2])))
+            out.append((round(size * scale, 2), text.strip()))
+    page.extract_text(visitor_text=visit)
+    return out
+
+
+def test_every_text_of_the_annexes_is_at_least_9_pt(official, store, tmp_path):
+    # a reader found the one annex table (17 columns) at 6.6 pt: unreadable. Split in 附件1 and 附件2, every text
+    # of the annexes' pages prints at 9 pt at least - the tables in 5号 (10.5 pt), their note, 附件1/附件2 (16 pt),
+    # the titles (22 pt), the page numbers (14 pt) - in Chinese and in English
+    s = programme_statistics(store, n_boot=50)
+    en = pypdf.PdfReader(render_bulletin(store, tmp_path, lang="en", stats=s, formats=("pdf",))["pdf"])
+    for reader in (official, en):
+        sizes = [x for page in reader.pages if _size(page)[0] > _size(page)[1] for x in _sizes(page)]
+        assert len(sizes) > 20, sizes
+        small = [(size, text) for size, text in sizes if size < 9]
+        assert not small, small
+        table = [size for size, text in sizes if re.match(r"\d+ P\d", text)]  # the rows of 附件1
+        assert table and set(table) == {10.5}, table
+
+
+def test_the_pdfs_annexes_show_every_project_and_every_value(official, store):
+    # nothing of the one annex table is lost in the two: every project's row (序号, code, enterprise, district,
+    # whole 万元, status, type) in 附件1 and every indicator's declared and verified value, in order, in the row of
+    # the same 序号 in 附件2
+    from zhizao.i18n import NULL, Formatter
+    from zhizao.portfolio import vocabulary as vocab
+    from zhizao.portfolio.registry import PROGRAMME_INDICATORS
+
+    s = programme_statistics(store, n_boot=50)
+    f = Formatter("zh")
+    values = {(r["project_id"], r["indicator"]): r for r in s["project_values"].to_dict("records")}
+    # without spaces: a long type wraps in its cell (数字化车间和智能工厂 / 信息系统集成)
+    pages = [re.sub(r"\s+", "", p.extract_text()) for p in official.pages if _size(p)[0] > _size(p)[1]]
+    first = next(k for k, text in enumerate(pages) if "附件2" in text)
+    one, two = "".join(pages[:first]), "".join(pages[first:])
+    for k, p in enumerate(s["projects"].to_dict("records"), 1):
+        row = [str(k), p["project_id"], NULL, p["enterprise"], vocab.label("district", p["district"], "zh"),
+               f.wan(p["investment"]), vocab.label("status", p["status"], "zh"), vocab.label("type", p["type"], "zh")]
+        assert "".join(row) in one, (row, one)
+        row = [str(k), NULL]
+        for i in PROGRAMME_INDICATORS:
+            r = values[(p["project_id"], i)]
+            row += [f.pct(r["declared"]), f.pct(r["improvement"]) if r["status"] == "verified" else NULL]
+        assert "".join(row) in two, (row, two)
+    for i in PROGRAMME_INDICATORS:
+        assert vocab.label("gain", i, "zh") in two, i
+
+
 def test_the_justification_patch_is_installed_only_on_the_weasyprint_it_was_tested_with(monkeypatch, caplog):
     """On another WeasyPrint release the patch of its layout internals is not installed (Chinese lines then end
     short of the type area instead of the PDF failing); on the pinned one it is, once."""

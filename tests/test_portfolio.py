@@ -502,6 +502,64 @@ def test_bulletin_en_follows_the_same_structure(ws, tmp_path):
     assert "P1" not in body and "Manufacture of automobiles" in _text(html)
 
 
+def _annex_rows(html: str, annex: str) -> list[list[str]]:
+    """The cells' texts of each body row of annex ``annex`` (its section's id), the total row last if any."""
+    import html as markup
+
+    start = html.index(f'<section id="{annex}"')
+    section = html[start:html.index("</section>", start)]
+    rows = re.findall(r"<tr>(.*?)</tr>", section[section.index("<tbody>"):], flags=re.S)
+    return [[markup.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)] for r in rows]
+
+
+def test_the_annexes_keep_every_project_and_every_value(ws, tmp_path):
+    """The annex in two tables (附件1 the projects, 附件2 their indicators, keyed by one 序号) keeps everything of
+    the one table it replaced: every project's code, name, enterprise, district, investment and status (and now its
+    type), every indicator's declared and verified value, each in the row of the project's 序号, in both
+    languages and in the Markdown too."""
+    from zhizao.i18n import NULL, Formatter
+    from zhizao.portfolio import vocabulary as vocab
+    from zhizao.portfolio.registry import PROGRAMME_INDICATORS
+
+    s = programme_statistics(ws, n_boot=50)
+    # the store's projects have no names: give them some (the long ones of a real register)
+    s["projects"] = s["projects"].assign(name=["嘉陵熔炼车间数字化装备升级项目", "缙云冲压车间数字化车间系统集成项目",
+                                               "西永冲压车间工业互联网平台上云项目", "歇马机加工车间智能制造新模式应用项目",
+                                               "Gamma assembly line upgrade"])
+    projects = s["projects"].to_dict("records")
+    values = {(r["project_id"], r["indicator"]): r for r in s["project_values"].to_dict("records")}
+    assert len(projects) == 5 and len(values) == 5 * len(PROGRAMME_INDICATORS)
+    for lang in ("zh", "en"):
+        f = Formatter(lang)
+        out = render_bulletin(ws, tmp_path / lang, lang=lang, stats=s, date="2026-12-03")
+        html, md = out["html"].read_text("utf-8"), out["md"].read_text("utf-8")
+        one, two = _annex_rows(html, "annex-1"), _annex_rows(html, "annex-2")
+        assert len(one) == len(projects) + 1 and len(two) == len(projects)  # 附件1 has the total row
+        money = f.wan(s["totals"]["investment"]) if lang == "zh" else f.wan(s["totals"]["investment"], 1, fixed=True)
+        assert one[-1][0] == ("合计" if lang == "zh" else "Total") and money in one[-1]
+        for k, p in enumerate(projects, 1):
+            inv = f.wan(p["investment"]) if lang == "zh" else f.wan(p["investment"], 1, fixed=True)
+            expect = [f.count(k), p["project_id"], p["name"], p["enterprise"], vocab.label("district", p["district"], lang),
+                      inv, vocab.label("status", p["status"], lang), vocab.label("type", p["type"], lang)]
+            assert one[k - 1] == expect, (lang, k, one[k - 1], expect)
+            row = [f.count(k), p["name"]]
+            for i in PROGRAMME_INDICATORS:
+                r = values[(p["project_id"], i)]
+                row += [f.pct(r["declared"]), f.pct(r["improvement"]) if r["status"] == "verified" else NULL]
+            assert two[k - 1] == row, (lang, k, two[k - 1], row)
+            # the Markdown's rows alike
+            assert "| " + " | ".join(expect) + " |" in md, (lang, k)
+            assert "| " + " | ".join(row) + " |" in md, (lang, k)
+        # something to check: values declared and verified, and a dash where an indicator was not verified
+        cells = [c for r in two for c in r[2:]]
+        assert sum(c != NULL for c in cells) >= 10 and NULL in cells
+        # every indicator heads two columns, declared then verified
+        head = html[html.index('<section id="annex-2"'):]
+        head = head[:head.index("</thead>")]
+        for i in PROGRAMME_INDICATORS:
+            assert f'colspan="2">{vocab.label("gain", i, lang)}</th>' in head, (lang, i)
+
+
 def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):
     """Nothing of the body follows the date (GB/T 9704-2012): the notes on method (说明) are the body's last part,
     after the sections and before the closing, the annex list (附件说明), the signature and the date."""
