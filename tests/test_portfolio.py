@@ -463,6 +463,10 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     assert "截至2026年12月3日，累计支持智能化改造项目5个，涉及企业3家，总投资1.05亿元" in body
     # districts by their names (the district vocabulary), not the stored codes
     assert "分布在璧山区、九龙坡区2个区县，项目于2021年3月1日至2023年2月1日陆续开工。" in body
+    # where the reader finds each project (the annexes' numbers as the annex list and the annexes give them)
+    assert "陆续开工。各项目基本情况详见附件1，各项指标申报值和核验值详见附件2。" in body
+    assert re.search(r'<a href="#annex-1">附件1　智能化改造项目基本情况表</a>.*'
+                     r'<a href="#annex-2">附件2　智能化改造项目成效指标表</a>', html, flags=re.S)  # the contents
     # designations with their levels (a unit designated at two levels counts once)
     assert "项目企业累计获评智能化赋能示范项目3个（市级2个、区级1个）、数字化车间2个（市级2个、区级1个）、智能工厂1个（均为市级）。" \
         in body
@@ -500,6 +504,14 @@ def test_bulletin_en_follows_the_same_structure(ws, tmp_path):
     assert "4 projects were verified from data: production efficiency rose by 59.8% on average (3 projects, " \
            "90% confidence interval" in body
     assert "P1" not in body and "Manufacture of automobiles" in _text(html)
+    assert "Annex 1 lists every project; Annex 2 gives each project&#39;s declared and verified value for every " \
+           "indicator." in body
+    assert "Annex: 1. Intelligent transformation projects: general information 2. Intelligent transformation " \
+           "projects: declared and verified results" in _text(html)
+    for k in (1, 2):
+        at = html.index(f'<section id="annex-{k}"')
+        assert html[at:].startswith(f'<section id="annex-{k}" class="annex" data-bookmark="Annex {k}: ')
+        assert f'<p class="annex-label">Annex {k}</p>' in html[at:at + 300]
 
 
 def _annex_rows(html: str, annex: str) -> list[list[str]]:
