@@ -15,7 +15,7 @@ The overall verdict (:func:`verdict`) is ``pass`` when every computed criterion 
 is confirmed, ``fail`` when any computed criterion fails or any declared one is not confirmed, ``pending``
 otherwise (a declaration to confirm, no data, or only indicative results). A recognised workshop or factory
 whose data now fail a computed criterion is a conflict (:func:`recognition_conflicts`; shown on the programme
-page and in the bulletin's annex).
+page, not in the bulletin).
 
 Computed measures
 -----------------
