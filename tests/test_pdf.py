@@ -570,6 +570,24 @@ def _sizes(page) -> list[tuple[float, str]]:
     return out
 
 
+def test_table_titles_are_centred_above_their_tables(official):
+    # a Chinese document centres a table's title (表题) above the table, as it does a figure's below it: each
+    # title's run stands as far from the type area's left edge (28 mm) as its end from the right edge (184 mm)
+    seen = 0
+    for page in official.pages:
+        if _size(page)[0] > _size(page)[1]:
+            continue  # the annexes: their titles are the pages' headings
+        sizes = dict((t, s) for s, t in _sizes(page))
+        for x, _y, t in _runs(page):
+            t = t.strip()
+            if re.match(r"表\d", t):
+                # full-width characters are one em wide, digits and Latin letters half
+                width = sizes[t] * sum(1.0 if ord(ch) > 0x2E7F else 0.5 for ch in t)
+                assert x - 28 * MM == pytest.approx(184 * MM - (x + width), abs=2 * MM), t
+                seen += 1
+    assert seen >= 3
+
+
 def test_every_text_of_the_annexes_is_at_least_9_pt(official, store, tmp_path):
     # a reader found the one annex table (17 columns) at 6.6 pt: unreadable. Split in 附件1 and 附件2, every text
     # of the annexes' pages prints at 9 pt at least - the tables in 5号 (10.5 pt), their note, 附件1/附件2 (16 pt),
