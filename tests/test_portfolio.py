@@ -683,6 +683,15 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     (own / "bulletin.css").write_text("body { color: #123456; }", encoding="utf-8")
     html = render_bulletin(ws, tmp_path / "c", lang="zh", template_dir=own, n_boot=50)["html"].read_text("utf-8")
     assert "#123456" in html
+    # an office's template that reads a field the notice does not give (one copied before the annex was split
+    # reads doc.annex_heading): a clear error naming the folder, the field and what the notice gives, not an
+    # internal error; and the office's stylesheet was not written half-way into a file
+    (own / "bulletin.html.j2").write_text("<h2>{{ doc.annex_heading }}</h2>", encoding="utf-8")
+    with pytest.raises(InputError, match="annex_heading") as e:
+        render_bulletin(ws, tmp_path / "t", lang="zh", template_dir=own, n_boot=50)
+    assert e.value.code == "bulletin.bad_template" and str(own) in str(e.value) and "annexes" in str(e.value)
+    assert "通报模板" in e.value.message.text("zh")
+    assert not (tmp_path / "t" / "bulletin.zh.html").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("heading: x\n", encoding="utf-8")
     with pytest.raises(InputError, match="heading"):

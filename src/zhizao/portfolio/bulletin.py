@@ -49,6 +49,9 @@ LETTERHEAD_FIELDS = ("header", "number", "title", "addressee", "programme", "clo
                      "printed_by", "printed_on", "annex_project_code")
 
 BAD_LETTERHEAD = define("bulletin.bad_letterhead", "cannot read the letterhead file %(path)s: %(error)s")
+BAD_TEMPLATE = define("bulletin.bad_template",
+                      "the notice template in %(path)s cannot be rendered: %(error)s (the notice gives the template "
+                      "doc with the fields %(fields)s; see the shipped bulletin.html.j2)")
 UNKNOWN_LETTERHEAD_FIELD = define("bulletin.unknown_letterhead_field",
                                   "unknown field %(field)s in the letterhead file %(path)s; allowed: %(allowed)s")
 
@@ -965,9 +968,15 @@ def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, lette
     doc = b.document(title)
     env = _env(template_dir)
     env.install_gettext_translations(b.tr, newstyle=True)  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
-    css = env.get_template("bulletin.css").render()
-    html = env.get_template("bulletin.html.j2").render(doc=doc, css=Markup(css), version=__version__,
-                                                      for_print=for_print)
+    try:
+        css = env.get_template("bulletin.css").render()
+        html = env.get_template("bulletin.html.j2").render(doc=doc, css=Markup(css), version=__version__,
+                                                          for_print=for_print)
+    except jinja2.TemplateError as e:
+        if template_dir is None:  # the shipped templates: a bug of ours, not the office's input
+            raise
+        # an office's own template (copied from an earlier version, or edited): name it and what it may use
+        raise InputError(BAD_TEMPLATE, path=str(template_dir), error=str(e), fields=sorted(doc)) from None
     if for_print:  # charts at their own size on paper (a fluid height leaves blank space in WeasyPrint)
         html = html.replace(charts.FLUID, "")
     return html, b.markdown(doc)
