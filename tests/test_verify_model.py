@@ -7,6 +7,7 @@ from scipy import stats
 from statsmodels.regression.linear_model import OLS
 
 from zhizao.verify.model import choose, drivers_outside, fit, out_of_sample, prediction_leverage, savings
+from zhizao.verify.uncertainty import Persistence
 
 
 def data(n=200, seed=0):
@@ -74,6 +75,35 @@ def test_exact_savings_is_the_classical_prediction_interval_of_a_sum_for_few_poi
     assert s.adjusted == pytest.approx(A) and s.fraction == pytest.approx(1 - R / A)
     assert (s.frac_low, s.frac_high) == pytest.approx((1 - R / A * np.exp(h), 1 - R / A * np.exp(-h)))
     assert s.details["var_prediction"] == pytest.approx(var_a) and s.details["var_noise"] == pytest.approx(var_r)
+
+
+def test_exact_savings_under_a_persistence_estimate():
+    # with an AR(1) coefficient of 0 from related series the classical figures above; with one of 0.6, the
+    # variances by the AR(1) correlation of the months, computed here from their definitions: s^2 = e'e /
+    # tr(M R), Var(A) = s^2 w' R w (w = X (X'X)^-1 c), Var(R) = s^2 1' R_m 1, Satterthwaite df
+    x, y, rng = data(n=12, seed=3)
+    f = fit(y, pd.DataFrame({"x": x}))
+    xr = rng.uniform(0, 10, 6)
+    Xr, Xb, yr = pd.DataFrame({"x": xr}), pd.DataFrame({"x": x}), 0.8 * (10 + 3 * xr)
+    plain = savings(f, Xr, yr, 0.9, "exact_hac")
+    zero = savings(f, Xr, yr, 0.9, "exact_hac", Xb=Xb, yb=y, persistence=Persistence(0.0, 8, 40))
+    assert (zero.frac_low, zero.frac_high, zero.df) == pytest.approx((plain.frac_low, plain.frac_high, plain.df))
+    s = savings(f, Xr, yr, 0.9, "exact_hac", Xb=Xb, yb=y, persistence=Persistence(0.6, 8, 40))
+    D = np.c_[np.ones(12), x]
+    M = np.eye(12) - D @ np.linalg.pinv(D)
+    k = np.arange(12)
+    R = 0.6 ** np.abs(k[:, None] - k[None, :])
+    s2 = float(f.resid @ f.resid) / np.trace(M @ R)
+    w = D @ np.linalg.inv(D.T @ D) @ np.array([6.0, xr.sum()])
+    j = np.arange(6)
+    assert s.details["var_prediction"] == pytest.approx(s2 * w @ R @ w)
+    assert s.details["var_noise"] == pytest.approx(s2 * (0.6 ** np.abs(j[:, None] - j[None, :])).sum())
+    assert s.df == pytest.approx(np.trace(M @ R) ** 2 / np.trace(M @ R @ M @ R))
+    assert s.details["phi"] == 0.6 and s.details["lrv"] == pytest.approx(s2) and s.details["ar1_series"] == 8
+    assert s.frac_high - s.frac_low > 1.5 * (plain.frac_high - plain.frac_low)
+    # a reporting window of one month: finite
+    one = savings(f, Xr.iloc[:1], yr[:1], 0.9, "exact_hac", Xb=Xb, yb=y, persistence=Persistence(0.6, 8, 40))
+    assert np.isfinite([one.frac_low, one.frac_high]).all() and one.frac_low < one.fraction < one.frac_high
 
 
 @pytest.mark.parametrize("n,m,phi", [(12, 12, 0.0), (150, 26, 0.0), (150, 150, 0.6)])

@@ -177,8 +177,8 @@ def test_autocorrelated_monthly_costs_are_covered_or_flagged(programmes):
     assert flagged(scored(rb, tb), "operating_cost", "serial_correlation").sum() <= 3
 
     def persistence(results):
-        return [r.fit["uncertainty"]["ar1_rho"] for r in results if r.indicator == "operating_cost"
-                and "uncertainty" in r.fit]
+        return [r.fit["uncertainty"]["phi"] for r in results if r.indicator == "operating_cost"
+                and "ar1_series" in r.fit.get("uncertainty", {})]
 
     ar, iid = persistence(res), persistence(rb)
     assert len(ar) == len(iid) == N

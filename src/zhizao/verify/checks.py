@@ -95,8 +95,8 @@ OUT_OF_SAMPLE = define("verify.check.out_of_sample",
                        "CV(RMSE) %(cv_rmse)s against %(cv_rmse_in)s in sample (p = %(p)s)")
 SERIAL_CORRELATION = define("verify.check.serial_correlation",
                             "the monthly residuals of %(series)s drift together (lag-1 autocorrelation %(r)s over "
-                            "%(n)s months, Durbin-Watson p = %(p)s < %(limit)s): the interval allows for the "
-                            "persistence they show, but so few months estimate it poorly")
+                            "%(n)s months, Durbin-Watson p = %(p)s < %(limit)s): the default interval allows for "
+                            "the persistence they show, but so few months estimate it poorly")
 ADJ_POSITIVE = define("verify.check.adjusted_baseline_positive",
                       "the adjusted baseline is %(value)s: not positive, no improvement can be stated")
 IMPROVEMENT_RANGE = define("verify.check.improvement_range",

@@ -980,6 +980,12 @@ def _cost_series(bmon: pd.DataFrame, rmon: pd.DataFrame
     return [f_["cost"].to_numpy(float) for f_ in (bmon, rmon)], Xs, []
 
 
+def _with_trend(X: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The design ``X`` with a centred linear time column, where that leaves a residual degree of freedom."""
+    n = X.shape[0]
+    return np.c_[X, np.arange(n) - (n - 1) / 2] if n - X.shape[1] >= 2 else X
+
+
 def _serial_correlation_check(run: _Run, ys: list[NDArray[np.float64]], Xs: list[NDArray[np.float64]],
                               categories: list[str]) -> dict[str, Any]:
     """The monthly cost residuals of the baseline and the reporting window (:func:`_cost_series`) drift
@@ -1072,7 +1078,9 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
         shift = _level_shift_check(run, f.resid, bmon.index)
         ys, Xs, cats = _cost_series(bmon, rmon)
         serial = _serial_correlation_check(run, ys, Xs, cats)
-        persistence = ar1_persistence(ys, Xs)
+        # the reporting window's series also carry the project's ramp-up, which is not persistence of the
+        # noise: their designs get a time trend for the estimate (the baseline's model has none)
+        persistence = ar1_persistence(ys, [_with_trend(X) if k % 2 else X for k, X in enumerate(Xs)])
         s = M.savings(f, Xr, rmon["cost"].to_numpy(float), confidence, uncertainty, n_boot=min(n_boot, 999),
                       seed=seed, Xb=Xb, yb=yb, persistence=persistence)
         adj_v = s.adjusted / rmon["gq"].sum()

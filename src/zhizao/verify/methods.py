@@ -45,8 +45,9 @@ INTERVALS = {
     "inflated": define("verify.interval.inflated", "%(interval)s x out-of-sample inflation"),
     "exact_hac_cost": define(
         "verify.interval.exact_hac_cost",
-        "exact variance of the predicted reporting sum plus its noise (classical OLS prediction interval of a "
-        "sum below 16 months), t with n_eff - p degrees of freedom"),
+        "exact variance of the predicted reporting sum plus its noise under AR(1) monthly errors, the "
+        "coefficient estimated from the cost categories' monthly series together (restricted maximum "
+        "likelihood), t with Satterthwaite degrees of freedom"),
     "cost_ratio_of_totals": define(
         "verify.interval.cost_ratio_of_totals",
         "t interval on the log of the ratio of totals over the months (the fallback's own)"),

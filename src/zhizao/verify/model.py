@@ -445,10 +445,13 @@ def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
         Factor (>= 1) on the model's error variance when its out-of-sample error is larger than its own
         figures say (:func:`out_of_sample`).
     persistence : Persistence, optional
-        What related short series say about the AR(1) coefficient of the errors
+        The AR(1) coefficient of the errors as related short series estimate it
         (:func:`zhizao.verify.uncertainty.ar1_persistence`). With fewer than ``MIN_POINTS_AR`` baseline points
-        (which cannot estimate it themselves) the ``exact_hac`` variances are averaged over it
-        (:func:`zhizao.verify.uncertainty.ar1_sum_variance`) instead of taking the points as independent.
+        (which cannot estimate it themselves) the ``exact_hac`` variances are computed under it
+        (:func:`zhizao.verify.uncertainty.ar1_sum_variance`) instead of taking the points as independent; the
+        details then give ``phi`` (the coefficient), ``lrv`` (the error variance under it), ``n_eff`` (the
+        Satterthwaite degrees of freedom plus ``p``), ``ar1_series`` and ``ar1_df`` (the series and their
+        residual degrees of freedom it rests on).
 
     Returns
     -------
@@ -484,19 +487,22 @@ def savings(f: Fit, Xr: pd.DataFrame, yr: np.ndarray, confidence: float = 0.9,
             var_pred = lr.variance * float(c @ f.xtx_inv @ c) * inflation
         var_noise = m * lr.variance * inflation
         df = max(lr.n_eff - f.p, 1.0)
-        ar: dict[str, float] = {}
+        figures = {"lrv": lr.variance, "phi": lr.phi, "n_eff": lr.n_eff}
         if persistence is not None and f.n < MIN_POINTS_AR and Xb is not None:
-            ar = ar1_sum_variance(f.design(Xb), resid, c, m, persistence)
+            ar = ar1_sum_variance(f.design(Xb), resid, c, m, persistence.rho)
             var_pred, var_noise = ar["var_prediction"] * inflation, ar["var_noise"] * inflation
             df = max(ar["df"], 1.0)
-            ar = {"ar1_rho": ar["rho"], "ar1_df": ar["df"]}
+            # what the interval rests on: the error variance under the coefficient, the coefficient, and the
+            # effective points whose n_eff - p are the Satterthwaite degrees of freedom
+            figures = {"lrv": ar["s2"], "phi": persistence.rho, "n_eff": ar["df"] + f.p,
+                       "ar1_series": persistence.series, "ar1_df": persistence.df}
         se = float(np.sqrt(var_pred + var_noise + adjust_var))
         # the fraction is 1 - R / A: an error of the adjusted baseline A moves it by (R / A) dA / A, the
         # reporting noise by dR / A; the interval is taken on log(R / A) (t on logs)
         lo, hi = _fraction_interval(adjusted, reporting, var_pred + adjust_var, var_noise, df, confidence)
         return Savings(adjusted, reporting, s, frac, lo, hi, se, df,
                        method, m, {"var_prediction": var_pred, "var_noise": var_noise, "var_adjustment": adjust_var,
-                               "lrv": lr.variance, "phi": lr.phi, "n_eff": lr.n_eff, "inflation": inflation, **ar})
+                               "inflation": inflation, **figures})
     if method == "ashrae14":
         n = f.n
         dof = max(f.n - f.p, 1)
