@@ -6,7 +6,16 @@ import pytest
 from scipy import stats
 from statsmodels.regression.linear_model import OLS
 
-from zhizao.verify.model import choose, drivers_outside, fit, out_of_sample, prediction_leverage, savings
+from zhizao.errors import InputError
+from zhizao.verify.model import (
+    choose,
+    drivers_outside,
+    fit,
+    leverage_sd,
+    out_of_sample,
+    prediction_leverage,
+    savings,
+)
 from zhizao.verify.uncertainty import Persistence
 
 
@@ -165,6 +174,33 @@ def test_extrapolation_is_checked_on_every_continuous_driver_even_near_constant_
     Xr = pd.DataFrame({"t": np.r_[np.full(20, 25.0), np.full(40, 12.0)]})
     assert not drivers_outside(Xb, Xr, ["t"])
     assert drivers_outside(Xb, Xr, ["t"], share_max=0.1)[0]["outside"] == pytest.approx(1 / 3)
+
+
+def test_doe_rule_flags_a_driver_only_outside_its_range_and_beyond_3_sd():
+    # DOE EnPI: a reporting mean inside the baseline range OR within 3 SD is valid. Six baseline months of
+    # output 95..105 (SD 3.74, 3 SD 11.2 around 100)
+    Xb = pd.DataFrame({"q": np.linspace(95.0, 105.0, 6)})
+    cases = {104.0: (False, False),  # inside, within 3 SD
+             106.0: (True, False),  # outside the range, within 3 SD
+             112.0: (True, True)}  # outside and beyond
+    for mean, (strict, doe) in cases.items():
+        Xr = pd.DataFrame({"q": np.full(6, mean)})
+        assert bool(drivers_outside(Xb, Xr, ["q"])) is strict, mean
+        assert bool(drivers_outside(Xb, Xr, ["q"], rule="doe")) is doe, mean
+    # inside the range but beyond 3 SD: a wide range with most months together
+    Xb = pd.DataFrame({"q": np.r_[np.full(99, 100.0), 60.0]})
+    Xr = pd.DataFrame({"q": np.full(6, 65.0)})
+    assert drivers_outside(Xb, Xr, ["q"]) and not drivers_outside(Xb, Xr, ["q"], rule="doe")
+    # a near-constant driver leaves both its range and its SD at once: flagged by either rule
+    assert drivers_outside(pd.DataFrame({"c": np.ones(10)}), pd.DataFrame({"c": np.full(5, 1.5)}), ["c"],
+                           rule="doe")
+    with pytest.raises(InputError):
+        drivers_outside(Xb, Xr, ["q"], rule="loose")
+    # the Mahalanobis distance of a leverage (intercept models): h = 1 / n + D^2 / (n - 1); one driver: |x - m| / SD
+    f = fit(np.linspace(95.0, 105.0, 6) * 2 + 1, pd.DataFrame({"q": np.linspace(95.0, 105.0, 6)}))
+    h, _hmax = prediction_leverage(f, pd.DataFrame({"q": np.linspace(95.0, 105.0, 6)}),
+                                   pd.DataFrame({"q": np.full(6, 112.0)}))
+    assert leverage_sd(h, 6) == pytest.approx(12.0 / np.std(np.linspace(95.0, 105.0, 6), ddof=1))
 
 
 def test_prediction_leverage_of_reporting_conditions():

@@ -160,8 +160,10 @@ def test_autocorrelated_monthly_costs_are_covered_or_flagged(programmes):
     # benchmark 90.8 %), and the serial-correlation check flags what it can see
     _ws, truth, res = programmes("autocorrelated")
     df = scored(res, truth)
-    oc = df[df["indicator"] == "operating_cost"]
-    assert ((oc["covered"]) | (oc["verdict"] != "verified")).all()
+    # covered within the module's tolerance, as a calibrated interval is (benchmark, 500 projects: 90.4 %); with
+    # months taken as independent it was not, and the test asked instead that every miss be flagged (the strict
+    # extrapolation rule, which flagged 80 % of all cost results, did that; DOE's rule verifies more)
+    assert pooled_coverage(df, ["operating_cost"]) >= 0.75
     serial = flagged(df, "operating_cost", "serial_correlation")
     assert serial.sum() >= 4
     for r in res:

@@ -1068,13 +1068,17 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
         yb = bmon["cost"].to_numpy(float)
         f = M.fit(yb, Xb)
         run.check(f.passed, C.MODEL_VALIDITY(failed=f.failed or [C.word("none")]))
-        outside = M.drivers_outside(Xb, Xr, ["output"])
+        # DOE's rule for the monthly output (inside the baseline range or within 3 SD is valid): a project that
+        # raises output leaves six months' SD behind at once; the interval widens with the distance (w' R w)
+        outside = M.drivers_outside(Xb, Xr, ["output"], rule="doe")
         for d in outside:
             run.check(False, C.EXTRAPOLATION(driver="output", mean=C.fmt(d["mean"]), low=C.fmt(d["low"]),
                                              high=C.fmt(d["high"]), baseline_mean=C.fmt(d["baseline_mean"]),
                                              sd=C.fmt(d["sd"]), outside=C.fmt_pct(d["outside"])))
         h_r, h_max = M.prediction_leverage(f, Xb, Xr)
-        run.check(not h_r > h_max * (1 + 1e-9), C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
+        far = M.leverage_sd(h_r, f.n) > C.LIMITS["extrapolation_sd"]  # DOE: beyond the data and beyond 3 SD
+        run.check(not (h_r > h_max * (1 + 1e-9) and far),
+                  C.LEVERAGE(leverage=C.fmt(h_r, 3), max_baseline=C.fmt(h_max, 3)))
         shift = _level_shift_check(run, f.resid, bmon.index)
         ys, Xs, cats = _cost_series(bmon, rmon)
         serial = _serial_correlation_check(run, ys, Xs, cats)

@@ -586,12 +586,15 @@ def out_of_sample(f: Fit, yb: np.ndarray, Xb: pd.DataFrame, folds: int = 5) -> d
             "p_value": float(stats.chi2.sf(q, k)), "inflation": float(max(1.0, q / k))}
 
 
-def drivers_outside(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str], share_max: float | None = None
-                    ) -> list[dict[str, Any]]:
+def drivers_outside(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str], share_max: float | None = None,
+                    rule: str = "strict") -> list[dict[str, Any]]:
     """Continuous drivers whose reporting mean lies outside the baseline range or beyond
     ``LIMITS['extrapolation_sd']`` baseline SD of its mean (every continuous candidate, chosen or not,
     near-constant ones included: a driver that is constant in the baseline has no range to extrapolate
     into), or, with ``share_max``, with more than that share of the reporting buckets outside the range.
+
+    ``rule="doe"``: the US DOE EnPI rule instead, outside the range *and* beyond the SD limit (a reporting mean
+    inside the range or within 3 SD is valid); https://enpilite.lbl.gov/valid-model-requirements.
 
     Returns
     -------
@@ -615,7 +618,11 @@ def drivers_outside(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str], share_m
         tol = 1e-9 * max(abs(lo), abs(hi), 1.0)
         beyond = abs(rmean - mu) > LIMITS["extrapolation_sd"] * sd + tol
         share = float(((xr < lo - tol) | (xr > hi + tol)).mean())
-        if rmean < lo - tol or rmean > hi + tol or beyond or (share_max is not None and share > share_max):
+        outside = rmean < lo - tol or rmean > hi + tol
+        if rule not in ("strict", "doe"):
+            raise InputError(f"unknown extrapolation rule {rule!r}; one of strict, doe")
+        flagged = (outside and beyond) if rule == "doe" else (outside or beyond)
+        if flagged or (share_max is not None and share > share_max):
             out.append({"driver": col, "mean": rmean, "low": lo, "high": hi, "baseline_mean": mu, "sd": sd,
                         "outside": share})
     return out
@@ -630,3 +637,13 @@ def prediction_leverage(f: Fit, Xb: pd.DataFrame, Xr: pd.DataFrame) -> tuple[flo
     Db = f.design(Xb)
     h_b = np.einsum("ij,jk,ik->i", Db, f.xtx_inv, Db)
     return float(xr @ f.xtx_inv @ xr), float(h_b.max()) if h_b.size else float("nan")
+
+
+def leverage_sd(h: float, n: int) -> float:
+    """The Mahalanobis distance, in baseline SD, of conditions with leverage ``h`` in a model with an intercept
+    fitted on ``n`` points: ``h = 1 / n + D^2 / (n - 1)`` (the sample covariance with ``n - 1``).
+
+    >>> round(leverage_sd(1 / 6 + 9 / 5, 6), 6)
+    3.0
+    """
+    return float(np.sqrt(max(h - 1.0 / n, 0.0) * (n - 1)))
