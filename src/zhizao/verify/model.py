@@ -602,6 +602,8 @@ def drivers_outside(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str], share_m
         driver, mean (reporting), low, high, baseline_mean, sd, outside (share of reporting buckets outside
         the baseline range).
     """
+    if rule not in ("strict", "doe"):
+        raise InputError(f"unknown extrapolation rule {rule!r}; one of strict, doe")
     out = []
     for col in cols:
         if col not in Xb or col not in Xr:
@@ -619,8 +621,6 @@ def drivers_outside(Xb: pd.DataFrame, Xr: pd.DataFrame, cols: list[str], share_m
         beyond = abs(rmean - mu) > LIMITS["extrapolation_sd"] * sd + tol
         share = float(((xr < lo - tol) | (xr > hi + tol)).mean())
         outside = rmean < lo - tol or rmean > hi + tol
-        if rule not in ("strict", "doe"):
-            raise InputError(f"unknown extrapolation rule {rule!r}; one of strict, doe")
         flagged = (outside and beyond) if rule == "doe" else (outside or beyond)
         if flagged or (share_max is not None and share > share_max):
             out.append({"driver": col, "mean": rmean, "low": lo, "high": hi, "baseline_mean": mu, "sd": sd,
