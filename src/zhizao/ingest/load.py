@@ -525,10 +525,17 @@ def _read_error(path: Path, source: str, e: duckdb.Error, limits: Limits) -> Exc
     return IngestError(f"{path}: cannot read file: {first}")
 
 
+#: Whether :func:`load_file` takes the bulk path (:func:`_load_bulk`) where it applies; the tests switch it off
+#: to compare both paths on the same files.
+BULK = True
+
+
 def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, sha: str, mapping: Mapping,
           source_columns: list[str], limits: Limits | None = None, provenance: str | None = None) -> LoadReport:
     limits = limits or current()
     now = pd.Timestamp.now(tz="UTC")
+    if BULK and _load_bulk(con, table, path, source, mapping, source_columns, limits, now):
+        return _log_load(con, table, path, source, sha, mapping, provenance)
     try:
         con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM "
                     f"({read_sql(path, mapping, limits)})")
@@ -560,6 +567,12 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, s
 
     _store(con, table, "_zz_checked", _lit(source), "_record",
            quarantine=(_lit(table), _lit(source), "_record", f"_record + {header_offset}"), dst=dst)
+    return _log_load(con, table, path, source, sha, mapping, provenance)
+
+
+def _log_load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, sha: str, mapping: Mapping,
+              provenance: str | None) -> LoadReport:
+    """Count what the load of ``_zz_checked`` did and write it to ``loads`` (the file log)."""
     loaded, quarantined, skipped = con.execute("""
         SELECT count(*) FILTER (WHERE _rule IS NULL), count(*) FILTER (WHERE _rule IS NOT NULL AND _rule <> 'skip'),
                count(*) FILTER (WHERE _rule = 'skip') FROM _zz_checked""").fetchall()[0]
@@ -572,20 +585,140 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, s
     return LoadReport(table, source, loaded, quarantined, skipped)
 
 
+def _typed_columns(table: str, exprs: dict[str, str | None], types: dict[str, str], mapping: Mapping
+                   ) -> frozenset[str]:
+    """Canonical columns read as they are from a typed source column (Parquet): a time stamp from a TIMESTAMP WITH
+    TIME ZONE column, a number from a DOUBLE column (not scaled by the mapping), each named plainly (``"col"``).
+
+    Their values are those the text path gets by casting them to VARCHAR and parsing the text back (an instant's
+    text carries its offset, +00; a double's text is its shortest round-trip form), without the round trip."""
+    out = set()
+    for c in TABLES[table].columns:
+        e = exprs.get(c.name)
+        if e is None or not e.startswith('"'):
+            continue
+        src = types.get(e[1:-1].replace('""', '"'))
+        if (c.type == "timestamp" and src == "TIMESTAMP WITH TIME ZONE") or \
+                (c.type == "float" and src == "DOUBLE" and c.name not in mapping.scale):
+            out.add(c.name)
+    return frozenset(out)
+
+
+def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, mapping: Mapping,
+               source_columns: list[str], limits: Limits, now: pd.Timestamp) -> bool:
+    """The load of a file whose mapping names columns plainly (no SQL expressions; every file without a
+    mapping), with the rules and outcome of the step-by-step path below, in fewer passes over the records.
+
+    One statement reads the file, numbers, maps, parses and checks its records into ``_zz_checked`` (instead
+    of four temporary tables, and of a separate pass looking for local times); a Parquet file's TIMESTAMPTZ
+    and DOUBLE columns are taken as they are, not cast to text and parsed back (:func:`_typed_columns`).
+    ``duplicate`` is found by an aggregate over the keys (:func:`_duplicates_sql`, as :func:`load_records`)
+    instead of a window over every record, and the valid records, already in file order, are inserted without
+    a sort. The check against the store and the writes are those of the other path.
+
+    Returns False, having stored nothing, where it does not apply: a mapping with SQL expressions or
+    expressions beyond column names; or a naive local time stamp (no UTC offset) in a zone with
+    daylight-saving changes, whose exact checks (gap, fold) are the other path's. The caller then takes the
+    step-by-step path.
+    """
+    if mapping.has_sql:
+        return False
+    exprs = _mapped_exprs(table, mapping, source_columns, str(path), "the file has")
+    if not all(e is None or _PLAIN_EXPR.match(e) for e in exprs.values()):
+        return False
+    spec = TABLES[table]
+    read = read_sql(path, mapping, limits)
+    try:
+        rel = con.sql(read)
+        types = dict(zip(rel.columns, (str(t) for t in rel.types)))
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as e:
+        raise _read_error(path, source, e, limits) from None
+    typed = _typed_columns(table, exprs, types, mapping)
+    # 1. map: typed columns as they are, the others as text
+    mapped = ", ".join(f'{e} AS "{c}"' if c in typed else f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"'
+                       for c, e in exprs.items())
+    mapped = f"(SELECT row_number() OVER () AS _record, {mapped} FROM ({read}))"
+    # 2. parse (as _parse_select without the daylight-saving join): texts trimmed once, offsets matched once
+    stamps = [c.name for c in spec.columns if c.type == "timestamp" and c.name not in typed]
+    raws = "".join(f', nullif(trim(m."{c.name}"), \'\') AS "_raw_{c.name}"' for c in spec.columns
+                   if c.name not in typed)
+    offs = "".join(f', regexp_matches("_raw_{n}", \'{_OFFSET_RE}\') AS "_zz_off_{n}"' for n in stamps)
+    inner = f"(SELECT *{offs} FROM (SELECT m.*{raws} FROM {mapped} m))"
+    tz_expr, tz_join = _tz_join(table, mapping)
+    parsed = ["m._record", f"{tz_expr} AS _zz_zone"]
+    if table in ZONE_CHECKED or table in ZONE_FLAGGED:
+        parsed.append("CAST(NULL AS BIGINT) AS _zz_nzones, CAST(NULL AS VARCHAR) AS _zz_zones" if mapping.timezone
+                      else "_zz_tzs._zz_n AS _zz_nzones, _zz_tzs._zz_list AS _zz_zones")
+    for c in spec.columns:
+        if c.name in typed:
+            parsed.append(f'm."{c.name}" AS "{c.name}"')
+            continue
+        v = f'm."_raw_{c.name}"'
+        if c.type == "timestamp":
+            p = (f'CASE WHEN m."_zz_off_{c.name}" THEN try_cast({v} AS TIMESTAMPTZ) '
+                 f"ELSE try_cast(timezone({tz_expr}, try_cast({v} AS TIMESTAMP)) AS TIMESTAMPTZ) END")
+            parsed.append(f'CAST(NULL AS VARCHAR) AS "_dst_{c.name}"')
+        elif c.type == "float":
+            p = f"try_cast({v} AS DOUBLE)"
+            if c.name in mapping.scale:
+                p = f"({p} * {mapping.scale[c.name]!r})"
+        elif c.type == "bool":
+            p = f"try_cast({v} AS BOOLEAN)"
+        else:
+            p = v
+        parsed.append(f'{p} AS "{c.name}", {v} AS "_raw_{c.name}"')
+    naive = " OR ".join(f'(m."_raw_{n}" IS NOT NULL AND NOT m."_zz_off_{n}")' for n in stamps) or "false"
+    parsed.append(f"coalesce({naive}, false) AS _zz_naive")
+    sql = f"(SELECT {', '.join(parsed)} FROM {inner} m {tz_join})"
+    if table == "states":
+        sql = f"(SELECT * REPLACE (coalesce(category, {_state_case(mapping)}) AS category) FROM {sql})"
+    # 3. rules, first broken one wins
+    try:
+        con.execute(f"CREATE TEMP TABLE _zz_checked AS "
+                    f"{_checked_sql(table, sql, 'file', duplicates=False, limits=limits, now=now, typed=typed)}")
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as e:
+        raise _read_error(path, source, e, limits) from None
+    # a naive local time where the clocks change: the exact gap and fold checks of the other path
+    lo, hi = limits.time_range()
+    if stamps and any(len(_special_hours(z, lo.year, hi.year)) for z in _zones(con, table, mapping)) and \
+            con.execute("SELECT bool_or(_zz_naive) FROM _zz_checked").fetchall()[0][0]:
+        con.execute("DROP TABLE _zz_checked")
+        return False
+    # 4. duplicates within the file; occurrences of identical events
+    for stmt in _duplicates_sql(table, "_zz_checked", "file"):
+        con.execute(stmt)
+    # 5. against what is stored, then store
+    _against_stored(con, table, "_zz_checked")
+    header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) != "parquet" else 0
+    _store(con, table, "_zz_checked", _lit(source), "_record",
+           quarantine=(_lit(table), _lit(source), "_record", f"_record + {header_offset}"), dst=False, typed=typed,
+           in_order=True)
+    return True
+
+
 def _store(con: duckdb.DuckDBPyConnection, table: str, checked: str, source_sql: str, record_sql: str,
-           quarantine: tuple[str, str, str, str], dst: bool) -> tuple[int, int]:
+           quarantine: tuple[str, str, str, str], dst: bool, typed: frozenset[str] = frozenset(),
+           in_order: bool = False) -> tuple[int, int]:
     """Insert the valid records of ``checked`` into ``table``, the rejected ones into ``quarantine``, and the
-    flags of the stored ones (folded local times) into ``record_flags``. Returns (loaded, quarantined)."""
+    flags of the stored ones (folded local times) into ``record_flags``. Returns (loaded, quarantined).
+
+    ``typed``: columns of ``checked`` without ``_raw_<column>`` text (see :func:`_rules`). ``in_order``:
+    ``checked`` holds its records in the order of ``record_sql`` already (a table created from the file in
+    file order; DuckDB keeps the insertion order), so the valid ones are inserted without sorting them."""
     spec = TABLES[table]
     cols = ", ".join(f'"{n}"' for n in spec.names)
     loaded = con.execute(
         f'INSERT INTO "{table}" ({cols}, _source, _record, _occurrence) '
-        f'SELECT {cols}, {source_sql}, {record_sql}, _occ FROM {checked} WHERE _rule IS NULL '
-        f'ORDER BY {record_sql}').fetchall()[0][0]
+        f'SELECT {cols}, {source_sql}, {record_sql}, _occ FROM {checked} WHERE _rule IS NULL'
+        + ("" if in_order else f' ORDER BY {record_sql}')).fetchall()[0][0]
     q_table, q_source, q_record, q_line = quarantine
     quarantined = con.execute(f"""
         INSERT INTO quarantine ("table", source, record, line, rule, detail, code, params, raw)
-        SELECT {q_table}, {q_source}, {q_record}, {q_line}, _rule, _detail, _code, _params, {_raw_json(table)}
+        SELECT {q_table}, {q_source}, {q_record}, {q_line}, _rule, _detail, _code, _params, {_raw_json(table, typed)}
         FROM {checked} WHERE _rule IS NOT NULL AND _rule <> 'skip' ORDER BY {record_sql}""").fetchall()[0][0]
     if dst:
         entity = ("coalesce(equipment_id, scope)" if {"equipment_id", "scope"} <= set(spec.names)
@@ -594,18 +727,20 @@ def _store(con: duckdb.DuckDBPyConnection, table: str, checked: str, source_sql:
         parts = [f"""SELECT {_lit(table)}, {source_sql}, {record_sql}, 'ambiguous_local_time', {_lit(c.name)},
                             {entity}, "{c.name}", "_raw_{c.name}"
                      FROM {checked} WHERE _rule IS NULL AND "_dst_{c.name}" = 'fold'"""
-                 for c in spec.columns if c.type == "timestamp"]
-        con.execute('INSERT INTO record_flags ("table", _source, _record, flag, "column", entity, ts, raw) '
-                    + " UNION ALL ".join(parts))
+                 for c in spec.columns if c.type == "timestamp" and c.name not in typed]
+        if parts:
+            con.execute('INSERT INTO record_flags ("table", _source, _record, flag, "column", entity, ts, raw) '
+                        + " UNION ALL ".join(parts))
     if table in ZONE_FLAGGED:  # naive times of a record booked to a scope whose equipment lie in several zones
         own = " AND equipment_id IS NULL" if "equipment_id" in spec.names else ""
         parts = [f"""SELECT {_lit(table)}, {source_sql}, {record_sql}, 'ambiguous_time_zone', {_lit(c.name)},
                             scope, "{c.name}", "_raw_{c.name}"
                      FROM {checked} WHERE _rule IS NULL AND _zz_nzones > 1{own} AND "{c.name}" IS NOT NULL
                        AND NOT regexp_matches("_raw_{c.name}", '{_OFFSET_RE}')"""
-                 for c in spec.columns if c.type == "timestamp"]
-        con.execute('INSERT INTO record_flags ("table", _source, _record, flag, "column", entity, ts, raw) '
-                    + " UNION ALL ".join(parts))
+                 for c in spec.columns if c.type == "timestamp" and c.name not in typed]
+        if parts:
+            con.execute('INSERT INTO record_flags ("table", _source, _record, flag, "column", entity, ts, raw) '
+                        + " UNION ALL ".join(parts))
     return int(loaded), int(quarantined)
 
 
@@ -809,10 +944,11 @@ def _event_sql(table: str, alias: str | None = None) -> str:
     return " AND ".join(f'{pre}"{c}" IS NULL' for c in cols)
 
 
-def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None) -> tuple[str, str, str, str, str]:
+def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None, typed: frozenset[str] = frozenset()
+                ) -> tuple[str, str, str, str, str]:
     """(index, rule, detail, code, params): CASE parts numbering the first broken rule (``_ri``), then its name,
     English detail, message code and parameters by that number (each condition evaluated once)."""
-    rules = _rules(table, "'UTC'", limits, now)
+    rules = _rules(table, "'UTC'", limits, now, typed)
     index = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(rules, 1))
     name = " ".join(f"WHEN {i} THEN {_lit(rule)}" for i, (rule, _, _) in enumerate(rules, 1))
     texts, codes, params = [], [], []
@@ -827,12 +963,12 @@ def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None) -> 
 
 
 def _checked_sql(table: str, parsed: str, what: str, duplicates: bool = True, limits: Limits | None = None,
-                 now: pd.Timestamp | None = None) -> str:
+                 now: pd.Timestamp | None = None, typed: frozenset[str] = frozenset()) -> str:
     """SELECT over ``parsed`` adding ``_rule``, ``_detail``, ``_code``, ``_params`` (the first broken rule) and
     ``_occ`` (the occurrence number of an event), then (``duplicates``) ``duplicate`` for a later record with
     the key of an earlier valid one (by ``_record``; else see :func:`_duplicates_sql`)."""
     spec = TABLES[table]
-    index, name, detail, code, params = _rule_cases(table, limits, now)
+    index, name, detail, code, params = _rule_cases(table, limits, now, typed)
     checked = (f"SELECT * EXCLUDE (_ri), {name} AS _rule, {detail} AS _detail, {code} AS _code, "
                f"CAST({params} AS JSON) AS _params, 1 AS _occ FROM (SELECT *, {index} AS _ri FROM {parsed} m)")
     if not duplicates:
@@ -925,9 +1061,22 @@ def _conflict_detail(table: str) -> tuple[str, str, str]:
     return text, _lit(R.CONFLICT.code), f"CAST({obj} AS JSON)"
 
 
-def _raw_json(table: str) -> str:
+def _raw_json(table: str, typed: frozenset[str] = frozenset()) -> str:
     """The quarantine's ``raw``: the record's canonical columns as text, a JSON object."""
-    return "to_json({" + ", ".join(f"'{n}': \"_raw_{n}\"" for n in TABLES[table].names) + "})"
+    return "to_json({" + ", ".join(f"'{n}': {_raw_sql(n, typed)}" for n in TABLES[table].names) + "})"
+
+
+#: More bytes than the text of any TIMESTAMPTZ or DOUBLE value (``294247-01-10 04:00:54.775807+00``, 31;
+#: ``-1.7976931348623157e+308``, 24): a typed column cannot break a ``field_too_long`` limit this large.
+_TYPED_TEXT_MAX = 64
+
+
+def _raw_sql(column: str, typed: frozenset[str] = frozenset()) -> str:
+    """SQL of a parsed record's column as text: ``_raw_<column>``, or for a typed column (read typed from the
+    source) its value cast to VARCHAR, the text the text path would have read (session time zone UTC)."""
+    if column in typed:
+        return f"nullif(trim(CAST(\"{column}\" AS VARCHAR)), '')"
+    return f'"_raw_{column}"'
 
 
 _PLAIN_EXPR = re.compile(r'^(NULL|"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\')$')
@@ -1053,16 +1202,25 @@ def _in(values: Iterable[str]) -> str:
     return "(" + ", ".join(_lit(v) for v in values) + ")"
 
 
-def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now: pd.Timestamp | None = None
-           ) -> list[_Rule]:
+def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now: pd.Timestamp | None = None,
+           typed: frozenset[str] = frozenset()) -> list[_Rule]:
     """(rule, SQL condition, (message kind, parameters)) triples in the order they are checked.
 
     Conditions and parameters are SQL over the parsed record (typed columns and ``_raw_<column>`` texts);
     parameters that are :class:`zhizao.ingest.rules.Sql` are expressions, the others constants. ``now`` is the
     load time (default: the present), from which measurements may not lie more than ``max_future_days`` ahead.
+
+    ``typed`` names columns read from a typed source column (a Parquet TIMESTAMPTZ or DOUBLE, see
+    :func:`_typed_columns`) that have no ``_raw_<column>`` text: their text is the value cast to VARCHAR, as
+    the text path reads it (:func:`_raw_sql`), built only for a rejected record's detail. The rules that such a
+    value cannot break are left out, and only those: ``unparseable`` (the text of a value always parses back to
+    it), ``invalid_offset``, ``ambiguous_time_zone`` and ``nonexistent_local_time`` (the text of a TIMESTAMPTZ
+    carries the offset +00) and ``field_too_long`` where the limit is at least :data:`_TYPED_TEXT_MAX` bytes
+    (longer than any such text); ``missing_field`` reads the value itself (null exactly when its text is).
     """
     spec = TABLES[table]
     limits = limits or current()
+    short_limit = int(limits.max_field_bytes) < _TYPED_TEXT_MAX
     lo, hi = limits.time_range()
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
@@ -1070,17 +1228,20 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
     out: list[_Rule] = []
 
     def raw(c: str) -> Sql:
-        return Sql(f'"_raw_{c}"')
+        return Sql(_raw_sql(c, typed))
 
     for c in spec.columns:
         if c.required:
-            out.append(("missing_field", f'"_raw_{c.name}" IS NULL', (R.MISSING, {"column": c.name})))
+            out.append(("missing_field", f'"{c.name}" IS NULL' if c.name in typed else f'"_raw_{c.name}" IS NULL',
+                        (R.MISSING, {"column": c.name})))
     for c in spec.columns:
-        out.append(("field_too_long", f'strlen("_raw_{c.name}") > {int(limits.max_field_bytes)}',
-                    (R.FIELD_TOO_LONG, {"column": c.name, "bytes": Sql(f'strlen("_raw_{c.name}")'),
+        if c.name in typed and not short_limit:
+            continue
+        out.append(("field_too_long", f'strlen({raw(c.name)}) > {int(limits.max_field_bytes)}',
+                    (R.FIELD_TOO_LONG, {"column": c.name, "bytes": Sql(f'strlen({raw(c.name)})'),
                                         "limit": int(limits.max_field_bytes)})))
     for c in spec.columns:
-        if c.type != "text":
+        if c.type != "text" and c.name not in typed:
             out.append(("unparseable", f'"_raw_{c.name}" IS NOT NULL AND "{c.name}" IS NULL',
                         (R.UNPARSEABLE, {"column": c.name, "value": raw(c.name), "type": c.type})))
     for group in spec.one_of:
@@ -1097,16 +1258,22 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
                         (R.TIME_IN_FUTURE, {"column": name, "value": raw(name), "days": f"{limits.max_future_days:g}",
                                             "today": now.date().isoformat()})))
     for name in stamps:
+        if name in typed:
+            continue
         out.append(("invalid_offset",
                     f'abs(epoch(try_cast("_raw_{name}" AS TIMESTAMP)) - epoch("{name}")) > {_MAX_OFFSET_S}',
                     (R.INVALID_OFFSET, {"column": name, "value": raw(name)})))
     if table in ZONE_CHECKED:
         for name in stamps:
+            if name in typed:
+                continue
             out.append(("ambiguous_time_zone",
                         f'_zz_nzones > 1 AND NOT regexp_matches("_raw_{name}", \'{_OFFSET_RE}\')',
                         (R.AMBIGUOUS_ZONE, {"column": name, "value": raw(name), "scope": Sql("scope"),
                                             "zones": Sql("_zz_zones")})))
     for name in stamps:
+        if name in typed:
+            continue
         out.append(("nonexistent_local_time", f'"_dst_{name}" = \'gap\'',
                     (R.NONEXISTENT_LOCAL, {"column": name, "value": raw(name), "zone": Sql("_zz_zone")})))
     for c in spec.columns:
