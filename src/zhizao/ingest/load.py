@@ -636,20 +636,29 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
     except duckdb.Error as e:
         raise _read_error(path, source, e, limits) from None
     typed = _typed_columns(table, exprs, types, mapping)
+    # a text column is its own text (no _raw_ copy), except the states' category, which the mapping fills in
+    texts = frozenset(c.name for c in spec.columns if c.type == "text" and c.name not in typed
+                      and not (table == "states" and c.name == "category"))
     # 1. map: typed columns as they are, the others as text
     mapped = ", ".join(f'{e} AS "{c}"' if c in typed else f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"'
                        for c, e in exprs.items())
     mapped = f"(SELECT row_number() OVER () AS _record, {mapped} FROM ({read}))"
-    # 2. parse (as _parse_select without the daylight-saving join): texts trimmed once, offsets matched once
+    # 2. parse (as _parse_select without the daylight-saving join): each text trimmed once, each time stamp's
+    # offset matched and naive parse done once (for its value and the rule invalid_offset)
     stamps = [c.name for c in spec.columns if c.type == "timestamp" and c.name not in typed]
     raws = "".join(f', nullif(trim(m."{c.name}"), \'\') AS "_raw_{c.name}"' for c in spec.columns
                    if c.name not in typed)
-    offs = "".join(f', regexp_matches("_raw_{n}", \'{_OFFSET_RE}\') AS "_zz_off_{n}"' for n in stamps)
+    offs = "".join(f', regexp_matches("_raw_{n}", \'{_OFFSET_RE}\') AS "_zz_off_{n}", '
+                   f'try_cast("_raw_{n}" AS TIMESTAMP) AS "_zz_n_{n}"' for n in stamps)
     inner = f"(SELECT *{offs} FROM (SELECT m.*{raws} FROM {mapped} m))"
-    tz_expr, tz_join = _tz_join(table, mapping)
+    if stamps:
+        tz_expr, tz_join = _tz_join(table, mapping)
+    else:  # no time stamp is read from text: no zone is needed
+        tz_expr, tz_join = "CAST(NULL AS VARCHAR)", ""
     parsed = ["m._record", f"{tz_expr} AS _zz_zone"]
     if table in ZONE_CHECKED or table in ZONE_FLAGGED:
-        parsed.append("CAST(NULL AS BIGINT) AS _zz_nzones, CAST(NULL AS VARCHAR) AS _zz_zones" if mapping.timezone
+        parsed.append("CAST(NULL AS BIGINT) AS _zz_nzones, CAST(NULL AS VARCHAR) AS _zz_zones"
+                      if mapping.timezone or not stamps
                       else "_zz_tzs._zz_n AS _zz_nzones, _zz_tzs._zz_list AS _zz_zones")
     for c in spec.columns:
         if c.name in typed:
@@ -658,8 +667,8 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
         v = f'm."_raw_{c.name}"'
         if c.type == "timestamp":
             p = (f'CASE WHEN m."_zz_off_{c.name}" THEN try_cast({v} AS TIMESTAMPTZ) '
-                 f"ELSE try_cast(timezone({tz_expr}, try_cast({v} AS TIMESTAMP)) AS TIMESTAMPTZ) END")
-            parsed.append(f'CAST(NULL AS VARCHAR) AS "_dst_{c.name}"')
+                 f'ELSE try_cast(timezone({tz_expr}, m."_zz_n_{c.name}") AS TIMESTAMPTZ) END')
+            parsed.append(f'CAST(NULL AS VARCHAR) AS "_dst_{c.name}", m."_zz_n_{c.name}"')
         elif c.type == "float":
             p = f"try_cast({v} AS DOUBLE)"
             if c.name in mapping.scale:
@@ -668,16 +677,20 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
             p = f"try_cast({v} AS BOOLEAN)"
         else:
             p = v
-        parsed.append(f'{p} AS "{c.name}", {v} AS "_raw_{c.name}"')
+        parsed.append(f'{p} AS "{c.name}"' if c.name in texts else f'{p} AS "{c.name}", {v} AS "_raw_{c.name}"')
     naive = " OR ".join(f'(m."_raw_{n}" IS NOT NULL AND NOT m."_zz_off_{n}")' for n in stamps) or "false"
     parsed.append(f"coalesce({naive}, false) AS _zz_naive")
     sql = f"(SELECT {', '.join(parsed)} FROM {inner} m {tz_join})"
     if table == "states":
         sql = f"(SELECT * REPLACE (coalesce(category, {_state_case(mapping)}) AS category) FROM {sql})"
-    # 3. rules, first broken one wins
+    # 3. rules, first broken one wins; the key's hash, for the duplicates
+    key_hash = "hash(" + ", ".join(f'"{k}"' for k in spec.key) + ")"
+    helpers = "".join(f', "_zz_n_{n}"' for n in stamps)
+    checked = _checked_sql(table, sql, "file", duplicates=False, limits=limits, now=now, typed=typed | texts,
+                           naive=True)
     try:
-        con.execute(f"CREATE TEMP TABLE _zz_checked AS "
-                    f"{_checked_sql(table, sql, 'file', duplicates=False, limits=limits, now=now, typed=typed)}")
+        con.execute(f"CREATE TEMP TABLE _zz_checked AS SELECT * EXCLUDE (_zz_naive{helpers}), _zz_naive, "
+                    f"{key_hash} AS _zz_h FROM ({checked})")
     except duckdb.InterruptException:
         raise
     except duckdb.Error as e:
@@ -688,15 +701,20 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
             con.execute("SELECT bool_or(_zz_naive) FROM _zz_checked").fetchall()[0][0]:
         con.execute("DROP TABLE _zz_checked")
         return False
-    # 4. duplicates within the file; occurrences of identical events
-    for stmt in _duplicates_sql(table, "_zz_checked", "file"):
+    # 4. duplicates within the file (the exact check only where two valid records share a key's hash);
+    # occurrences of identical events
+    first, *events = _duplicates_sql(table, "_zz_checked", "file")
+    if con.execute(f"SELECT EXISTS (SELECT 1 FROM _zz_checked WHERE _rule IS NULL AND NOT ({_event_sql(table)}) "
+                   "GROUP BY _zz_h HAVING count(*) > 1)").fetchall()[0][0]:
+        con.execute(first)
+    for stmt in events:
         con.execute(stmt)
     # 5. against what is stored, then store
     _against_stored(con, table, "_zz_checked")
     header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) != "parquet" else 0
     _store(con, table, "_zz_checked", _lit(source), "_record",
-           quarantine=(_lit(table), _lit(source), "_record", f"_record + {header_offset}"), dst=False, typed=typed,
-           in_order=True)
+           quarantine=(_lit(table), _lit(source), "_record", f"_record + {header_offset}"), dst=False,
+           typed=typed | texts, in_order=True)
     return True
 
 
@@ -944,11 +962,11 @@ def _event_sql(table: str, alias: str | None = None) -> str:
     return " AND ".join(f'{pre}"{c}" IS NULL' for c in cols)
 
 
-def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None, typed: frozenset[str] = frozenset()
-                ) -> tuple[str, str, str, str, str]:
+def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None, typed: frozenset[str] = frozenset(),
+                naive: bool = False) -> tuple[str, str, str, str, str]:
     """(index, rule, detail, code, params): CASE parts numbering the first broken rule (``_ri``), then its name,
     English detail, message code and parameters by that number (each condition evaluated once)."""
-    rules = _rules(table, "'UTC'", limits, now, typed)
+    rules = _rules(table, "'UTC'", limits, now, typed, naive)
     index = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(rules, 1))
     name = " ".join(f"WHEN {i} THEN {_lit(rule)}" for i, (rule, _, _) in enumerate(rules, 1))
     texts, codes, params = [], [], []
@@ -963,12 +981,12 @@ def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None, typ
 
 
 def _checked_sql(table: str, parsed: str, what: str, duplicates: bool = True, limits: Limits | None = None,
-                 now: pd.Timestamp | None = None, typed: frozenset[str] = frozenset()) -> str:
+                 now: pd.Timestamp | None = None, typed: frozenset[str] = frozenset(), naive: bool = False) -> str:
     """SELECT over ``parsed`` adding ``_rule``, ``_detail``, ``_code``, ``_params`` (the first broken rule) and
     ``_occ`` (the occurrence number of an event), then (``duplicates``) ``duplicate`` for a later record with
     the key of an earlier valid one (by ``_record``; else see :func:`_duplicates_sql`)."""
     spec = TABLES[table]
-    index, name, detail, code, params = _rule_cases(table, limits, now, typed)
+    index, name, detail, code, params = _rule_cases(table, limits, now, typed, naive)
     checked = (f"SELECT * EXCLUDE (_ri), {name} AS _rule, {detail} AS _detail, {code} AS _code, "
                f"CAST({params} AS JSON) AS _params, 1 AS _occ FROM (SELECT *, {index} AS _ri FROM {parsed} m)")
     if not duplicates:
@@ -1063,7 +1081,7 @@ def _conflict_detail(table: str) -> tuple[str, str, str]:
 
 def _raw_json(table: str, typed: frozenset[str] = frozenset()) -> str:
     """The quarantine's ``raw``: the record's canonical columns as text, a JSON object."""
-    return "to_json({" + ", ".join(f"'{n}': {_raw_sql(n, typed)}" for n in TABLES[table].names) + "})"
+    return "to_json({" + ", ".join(f"'{n}': {_raw_sql(table, n, typed)}" for n in TABLES[table].names) + "})"
 
 
 #: More bytes than the text of any TIMESTAMPTZ or DOUBLE value (``294247-01-10 04:00:54.775807+00``, 31;
@@ -1071,10 +1089,13 @@ def _raw_json(table: str, typed: frozenset[str] = frozenset()) -> str:
 _TYPED_TEXT_MAX = 64
 
 
-def _raw_sql(column: str, typed: frozenset[str] = frozenset()) -> str:
-    """SQL of a parsed record's column as text: ``_raw_<column>``, or for a typed column (read typed from the
-    source) its value cast to VARCHAR, the text the text path would have read (session time zone UTC)."""
+def _raw_sql(table: str, column: str, typed: frozenset[str] = frozenset()) -> str:
+    """SQL of a parsed record's column as text: ``_raw_<column>``; for a column of ``typed`` (see
+    :func:`_rules`) the column itself if it is text, else its value cast to VARCHAR, the text the text path
+    would have read (session time zone UTC)."""
     if column in typed:
+        if TABLES[table].column(column).type == "text":
+            return f'"{column}"'
         return f"nullif(trim(CAST(\"{column}\" AS VARCHAR)), '')"
     return f'"_raw_{column}"'
 
@@ -1203,20 +1224,22 @@ def _in(values: Iterable[str]) -> str:
 
 
 def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now: pd.Timestamp | None = None,
-           typed: frozenset[str] = frozenset()) -> list[_Rule]:
+           typed: frozenset[str] = frozenset(), naive: bool = False) -> list[_Rule]:
     """(rule, SQL condition, (message kind, parameters)) triples in the order they are checked.
 
     Conditions and parameters are SQL over the parsed record (typed columns and ``_raw_<column>`` texts);
     parameters that are :class:`zhizao.ingest.rules.Sql` are expressions, the others constants. ``now`` is the
     load time (default: the present), from which measurements may not lie more than ``max_future_days`` ahead.
 
-    ``typed`` names columns read from a typed source column (a Parquet TIMESTAMPTZ or DOUBLE, see
-    :func:`_typed_columns`) that have no ``_raw_<column>`` text: their text is the value cast to VARCHAR, as
-    the text path reads it (:func:`_raw_sql`), built only for a rejected record's detail. The rules that such a
-    value cannot break are left out, and only those: ``unparseable`` (the text of a value always parses back to
-    it), ``invalid_offset``, ``ambiguous_time_zone`` and ``nonexistent_local_time`` (the text of a TIMESTAMPTZ
-    carries the offset +00) and ``field_too_long`` where the limit is at least :data:`_TYPED_TEXT_MAX` bytes
-    (longer than any such text); ``missing_field`` reads the value itself (null exactly when its text is).
+    ``typed`` names columns without a ``_raw_<column>`` text (see :func:`_typed_columns`): a text column
+    whose value is its text, or a value read from a typed source column (a Parquet TIMESTAMPTZ or DOUBLE) whose
+    text is the value cast to VARCHAR, as the text path reads it (:func:`_raw_sql`), built only for a rejected
+    record's detail. For the latter the rules that such a value cannot break are left out, and only those:
+    ``unparseable`` (the text of a value always parses back to it), ``invalid_offset``, ``ambiguous_time_zone``
+    and ``nonexistent_local_time`` (the text of a TIMESTAMPTZ carries the offset +00) and ``field_too_long``
+    where the limit is at least :data:`_TYPED_TEXT_MAX` bytes (longer than any such text); ``missing_field``
+    reads the value itself (null exactly when its text is). With ``naive``, ``invalid_offset`` reads the text
+    parsed as a naive time stamp from ``_zz_n_<column>`` (computed once by :func:`_load_bulk`).
     """
     spec = TABLES[table]
     limits = limits or current()
@@ -1228,14 +1251,14 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
     out: list[_Rule] = []
 
     def raw(c: str) -> Sql:
-        return Sql(_raw_sql(c, typed))
+        return Sql(_raw_sql(table, c, typed))
 
     for c in spec.columns:
         if c.required:
             out.append(("missing_field", f'"{c.name}" IS NULL' if c.name in typed else f'"_raw_{c.name}" IS NULL',
                         (R.MISSING, {"column": c.name})))
     for c in spec.columns:
-        if c.name in typed and not short_limit:
+        if c.name in typed and c.type != "text" and not short_limit:
             continue
         out.append(("field_too_long", f'strlen({raw(c.name)}) > {int(limits.max_field_bytes)}',
                     (R.FIELD_TOO_LONG, {"column": c.name, "bytes": Sql(f'strlen({raw(c.name)})'),
@@ -1260,8 +1283,9 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
     for name in stamps:
         if name in typed:
             continue
+        n = f'"_zz_n_{name}"' if naive else f'try_cast("_raw_{name}" AS TIMESTAMP)'
         out.append(("invalid_offset",
-                    f'abs(epoch(try_cast("_raw_{name}" AS TIMESTAMP)) - epoch("{name}")) > {_MAX_OFFSET_S}',
+                    f'abs(epoch({n}) - epoch("{name}")) > {_MAX_OFFSET_S}',
                     (R.INVALID_OFFSET, {"column": name, "value": raw(name)})))
     if table in ZONE_CHECKED:
         for name in stamps:
