@@ -678,29 +678,37 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
         else:
             p = v
         parsed.append(f'{p} AS "{c.name}"' if c.name in texts else f'{p} AS "{c.name}", {v} AS "_raw_{c.name}"')
-    naive = " OR ".join(f'(m."_raw_{n}" IS NOT NULL AND NOT m."_zz_off_{n}")' for n in stamps) or "false"
-    parsed.append(f"coalesce({naive}, false) AS _zz_naive")
+    # the hour of a naive local time (no offset, parsed as a time of day): where the daylight-saving checks apply
+    parsed += [f'CASE WHEN NOT m."_zz_off_{n}" THEN date_trunc(\'hour\', m."_zz_n_{n}") END AS "_zz_h_{n}"'
+               for n in stamps]
     sql = f"(SELECT {', '.join(parsed)} FROM {inner} m {tz_join})"
     if table == "states":
         sql = f"(SELECT * REPLACE (coalesce(category, {_state_case(mapping)}) AS category) FROM {sql})"
     # 3. rules, first broken one wins; the key's hash, for the duplicates
     key_hash = "hash(" + ", ".join(f'"{k}"' for k in spec.key) + ")"
-    helpers = "".join(f', "_zz_n_{n}"' for n in stamps)
+    helpers = ", ".join(f'"_zz_n_{n}"' for n in stamps)
     checked = _checked_sql(table, sql, "file", duplicates=False, limits=limits, now=now, typed=typed | texts,
                            naive=True)
     try:
-        con.execute(f"CREATE TEMP TABLE _zz_checked AS SELECT * EXCLUDE (_zz_naive{helpers}), _zz_naive, "
+        con.execute(f"CREATE TEMP TABLE _zz_checked AS SELECT *{f' EXCLUDE ({helpers})' if helpers else ''}, "
                     f"{key_hash} AS _zz_h FROM ({checked})")
     except duckdb.InterruptException:
         raise
     except duckdb.Error as e:
         raise _read_error(path, source, e, limits) from None
-    # a naive local time where the clocks change: the exact gap and fold checks of the other path
-    lo, hi = limits.time_range()
-    if stamps and any(len(_special_hours(z, lo.year, hi.year)) for z in _zones(con, table, mapping)) and \
-            con.execute("SELECT bool_or(_zz_naive) FROM _zz_checked").fetchall()[0][0]:
-        con.execute("DROP TABLE _zz_checked")
-        return False
+    # a naive local time in an hour around a change of its zone's offset: the exact gap and fold checks of the
+    # other path (elsewhere they change nothing: no record there is in a gap or a fold)
+    if stamps and _register_dst(con, table, mapping, limits):
+        try:
+            hours = " UNION ALL ".join(f'SELECT _zz_zone AS z, "_zz_h_{n}" AS h FROM _zz_checked '
+                                       f'WHERE "_zz_h_{n}" IS NOT NULL' for n in stamps)
+            special = con.execute(f"SELECT EXISTS (SELECT 1 FROM ({hours}) c JOIN _zz_dst d ON d.zone = c.z "
+                                  "AND d.hour = c.h)").fetchall()[0][0]
+        finally:
+            _unregister_dst(con)
+        if special:
+            con.execute("DROP TABLE _zz_checked")
+            return False
     # 4. duplicates within the file (the exact check only where two valid records share a key's hash);
     # occurrences of identical events
     first, *events = _duplicates_sql(table, "_zz_checked", "file")
