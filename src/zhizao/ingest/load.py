@@ -983,9 +983,11 @@ def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None, typ
         texts.append(f"WHEN {i} THEN {text}")
         codes.append(f"WHEN {i} THEN {_lit(kind.code)}")
         params.append(f"WHEN {i} THEN {obj}")
-    return (f"CASE {index} ELSE NULL END", f"CASE _ri {name} ELSE NULL END",
-            f"CASE _ri {' '.join(texts)} ELSE NULL END", f"CASE _ri {' '.join(codes)} ELSE NULL END",
-            f"CASE _ri {' '.join(params)} ELSE NULL END")
+    # a valid record (no rule broken) leaves each CASE at its first WHEN, not after one comparison per rule
+    return (f"CASE {index} ELSE NULL END", f"CASE WHEN _ri IS NULL THEN NULL ELSE CASE _ri {name} END END",
+            f"CASE WHEN _ri IS NULL THEN NULL ELSE CASE _ri {' '.join(texts)} END END",
+            f"CASE WHEN _ri IS NULL THEN NULL ELSE CASE _ri {' '.join(codes)} END END",
+            f"CASE WHEN _ri IS NULL THEN NULL ELSE CASE _ri {' '.join(params)} END END")
 
 
 def _checked_sql(table: str, parsed: str, what: str, duplicates: bool = True, limits: Limits | None = None,
