@@ -56,6 +56,14 @@ an error, an interrupt (Ctrl-C) or the ``timeout`` leaves the store as it was.
 
 Mapping expressions (``sql``) are evaluated outside the store, in a locked-down connection
 (:func:`zhizao.ingest.mapping.sandbox`).
+
+Two paths, one outcome: a file whose mapping names its columns plainly (every canonical file without a
+mapping) is loaded by the bulk path (:func:`_load_bulk`): read, numbering, mapping, parsing and every rule in
+one ``CREATE TABLE AS`` straight from ``read_csv`` / ``read_parquet``, a Parquet file's TIMESTAMPTZ and DOUBLE
+columns taken as they are, duplicates found through the key's hash, the valid records inserted in file order
+without a sort. Mappings with SQL expressions, and naive local times in an hour around a daylight-saving
+change, take the step-by-step path (:func:`_load`). Both store the same rows and quarantine the same records
+with the same rules and details (``tests/test_ingest_bulk.py``); ``benchmarks/ingest_bulk.py`` measures them.
 """
 
 from __future__ import annotations
@@ -709,12 +717,16 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
         if special:
             con.execute("DROP TABLE _zz_checked")
             return False
-    # 4. duplicates within the file (the exact check only where two valid records share a key's hash);
-    # occurrences of identical events
+    # 4. duplicates within the file: the exact check only if two valid records share their key's hash (the
+    # hashes sorted by numpy: a few times faster than DuckDB's aggregate over as many distinct keys); occurrences
+    # of identical events
     first, *events = _duplicates_sql(table, "_zz_checked", "file")
-    if con.execute(f"SELECT EXISTS (SELECT 1 FROM _zz_checked WHERE _rule IS NULL AND NOT ({_event_sql(table)}) "
-                   "GROUP BY _zz_h HAVING count(*) > 1)").fetchall()[0][0]:
+    hashes = np.asarray(con.execute(f"SELECT _zz_h FROM _zz_checked WHERE _rule IS NULL AND NOT "
+                                    f"({_event_sql(table)})").fetchnumpy()["_zz_h"])
+    hashes.sort()
+    if len(hashes) > 1 and bool((hashes[1:] == hashes[:-1]).any()):
         con.execute(first)
+    del hashes
     for stmt in events:
         con.execute(stmt)
     # 5. against what is stored, then store
