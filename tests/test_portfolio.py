@@ -914,3 +914,50 @@ def test_the_results_sentence_compares_declared_and_verified_over_the_same_proje
     figure = next(blk for sec in bulletin_module._Bulletin(pair, "zh").sections() for blk in sec["blocks"]
                   if blk["type"] == "figure")
     assert "（同口径" in figure["caption"], figure["caption"]
+
+
+def test_the_method_note_states_what_the_results_rest_on():
+    """A native reader found "12 months each by default ... (output, operating hours, weather, prices)" in a
+    notice whose results used six months, no weather and no price index: the note now says what the stored
+    results did (zhizao.portfolio.basis), in both languages."""
+    from zhizao.portfolio.basis import verification_basis
+
+    def result(indicator, b, r, terms=(), price=None):
+        checks = [] if price is None else [{"code": "verify.check.price_index", "passed": price}]
+        return {"indicator": indicator, "improvement": 0.1, "result": {
+            "baseline_period": b, "reporting_period": r, "fit": {"terms": list(terms)}, "checks": checks}}
+
+    six = (["2024-01-01T00:00:00+08:00", "2024-07-01T00:00:00+08:00"],
+           ["2024-08-01T00:00:00+08:00", "2025-02-01T00:00:00+08:00"])
+    twelve = (["2023-01-01T00:00:00+08:00", "2024-01-01T00:00:00+08:00"],
+              ["2024-03-01T00:00:00+08:00", "2025-03-01T00:00:00+08:00"])
+    rows = [result("unit_energy", *six, ("const", "run:M1", "run:M2", "scheduled_hours")),
+            result("unit_energy", *twelve, ("const", "hdd", "weekday_2")),
+            result("operating_cost", *six, ("const", "output"), price=True),
+            result("operating_cost", *twelve, ("const", "output"), price=False),
+            result("defect_rate", *six)]
+    rows.append({**result("operating_cost", *six, ("const", "output"), price=False), "improvement": None})
+    basis = verification_basis(pd.DataFrame(rows))
+    assert basis == {"n_results": 5, "baseline_months": (6, 12), "reporting_months": (6, 12),
+                     "drivers": {"unit_energy": {"run_hours": 1, "scheduled_hours": 1, "weather": 1, "day_type": 1},
+                                 "operating_cost": {"output": 2}},
+                     "cost_deflated": 1, "cost_not_deflated": 1}
+    stats = {"basis": basis, "n_boot": 100, "totals": {}}
+    zh = bulletin_module._Bulletin(stats, "zh", {}).method_note()
+    assert "基期为6至12个月，报告期为6至12个月" in zh
+    assert "按报告期设备运行时间、计划工时、气象条件、星期和时段调整" in zh
+    assert "运营成本与按报告期合格品产量调整后的基期值比较，其中1个项目（共2个）按价格指数折算为基期价格" in zh
+    assert "默认" not in zh and zh.endswith("平均天数。")
+    en = bulletin_module._Bulletin(stats, "en", {}).method_note()
+    assert "the baseline periods are 6 to 12 months" in en and "by default" not in en
+    # one window length, no weather, no price index: said as it is
+    only = {**basis, "baseline_months": (6, 6), "reporting_months": (6, 6),
+            "drivers": {"unit_energy": {"run_hours": 3}, "operating_cost": {"output": 3}},
+            "cost_deflated": 0, "cost_not_deflated": 3}
+    zh = bulletin_module._Bulletin({**stats, "basis": only}, "zh", {}).method_note()
+    assert "基期为6个月，报告期为6个月" in zh and "气象" not in zh and "未作价格调整（无价格指数）" in zh
+    # no result with a value: the rule alone, no figures
+    none = verification_basis(pd.DataFrame(columns=["indicator", "improvement", "result"]))
+    assert none["n_results"] == 0 and none["baseline_months"] is None
+    zh = bulletin_module._Bulletin({**stats, "basis": none}, "zh", {}).method_note()
+    assert "本次通报中" not in zh and "单位产品能耗" not in zh and zh.startswith("核验值由本平台")

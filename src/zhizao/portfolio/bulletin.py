@@ -708,12 +708,7 @@ class _Bulletin:
         notes = [
             _("Declared values are the improvements the enterprises stated in their applications; they have not "
               "been checked against data."),
-            _("Verified values are computed by this platform from the shop-floor data each enterprise connected: "
-              "the baseline period is the whole months before the project start and the reporting period the "
-              "whole months after commissioning (12 months each by default, limited to the months with production "
-              "data). Energy and operating cost are compared with the baseline adjusted to the reporting period's "
-              "conditions (output, operating hours, weather, prices); efficiency is good output per production "
-              "hour; the defect rate reduction is relative (1.0% to 0.6% is a reduction of 40%)."),
+            self.method_note(),
             _("Averages are unweighted means of the project values. The confidence interval (%(conf)s) is obtained "
               "by resampling the projects %(n)s times (bootstrap); it shows how much the average depends on which "
               "projects are included.") % {"conf": self.conf(), "n": self.f.count(s.get("n_boot", 2000))},
@@ -730,6 +725,56 @@ class _Bulletin:
                   "simulator); it describes no real enterprise or project.")
             notes.insert(0, key % {"n": self.f.count(n_sim), "total": self.f.count(n_all)})
         return notes
+
+    def method_note(self) -> str:
+        """How the verified values were computed, as the stored results did it (:mod:`zhizao.portfolio.basis`):
+        the windows' months, the conditions the energy and cost baselines were adjusted for, deflated or not."""
+        _ = self._
+        b = self.s.get("basis") or {}
+        text = _("Verified values are computed by this platform from the shop-floor data each enterprise "
+                 "connected: the baseline period is the whole months before the project start and the reporting "
+                 "period the whole months after commissioning, at most 12 months each and as far as there are "
+                 "production data")
+        if b.get("baseline_months") and b.get("reporting_months"):
+            text += _("; in this notice the baseline periods are %(baseline)s and the reporting periods "
+                      "%(reporting)s") % {"baseline": self.months(b["baseline_months"]),
+                                          "reporting": self.months(b["reporting_months"])}
+        clauses = []
+        kinds = {"output": _("good output"), "run_hours": _("equipment run hours"),
+                 "scheduled_hours": _("scheduled working hours"), "weather": _("weather"),
+                 "day_type": _("day of the week and hour"), "other": _("other recorded conditions")}
+        drivers = b.get("drivers") or {}
+        if drivers.get("unit_energy"):
+            clauses.append(_("unit energy consumption is compared with the baseline adjusted for the reporting "
+                             "period's %(drivers)s") % {"drivers": self.listing([kinds[k] for k in drivers[
+                                 "unit_energy"]])})
+        if drivers.get("operating_cost"):
+            yes, no = b.get("cost_deflated", 0), b.get("cost_not_deflated", 0)
+            prices = (_("at baseline prices (deflated by a price index)") if yes and not no else
+                      _("not deflated (no price index)") if no and not yes else
+                      _("deflated to baseline prices for %(n)s of %(total)s projects") % {
+                          "n": self.f.count(yes), "total": self.f.count(yes + no)})
+            clauses.append(_("operating cost with the baseline adjusted for the reporting period's %(drivers)s, "
+                             "%(prices)s") % {"drivers": self.listing([kinds[k] for k in drivers[
+                                 "operating_cost"]]), "prices": prices})
+        clauses.append(_("efficiency is good output per production hour; the defect rate reduction is relative "
+                         "(1.0% to 0.6% is a reduction of 40%); the development cycle is the mean number of days "
+                         "from design start to release"))
+        sep = "；" if self.lang == "zh" else "; "
+        return _("%(text)s.") % {"text": text + ("。" if self.lang == "zh" else ". ")
+                                 + self.capital(sep.join(clauses))}
+
+    def months(self, span) -> str:
+        """A number of months or a range of them: 6个月, 3至12个月; 6 months, 3 to 12 months."""
+        lo, hi = span
+        _ = self._
+        if lo == hi:
+            return _("%(n)s months") % {"n": self.f.count(lo)}
+        return _("%(low)s to %(high)s months") % {"low": self.f.count(lo), "high": self.f.count(hi)}
+
+    def capital(self, text: str) -> str:
+        """A sentence's first letter upper case (English; Chinese has none)."""
+        return text[:1].upper() + text[1:] if self.lang == "en" else text
 
     # -- the annexes
     def annex_titles(self) -> list[str]:

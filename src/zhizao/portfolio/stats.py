@@ -19,6 +19,7 @@ import pandas as pd
 
 from zhizao.errors import InputError
 from zhizao.messages import define
+from zhizao.portfolio.basis import verification_basis
 from zhizao.portfolio.dates import bound_date, today
 from zhizao.portfolio.filters import Selection, select
 from zhizao.portfolio.programmes import targets
@@ -400,6 +401,8 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         results, shown apart);
         ``rankings`` (top projects by verified improvement per indicator);
         ``project_values`` (one row per project and indicator: every value the averages are computed from);
+        ``basis`` (what the stored results with a value rest on: windows' months, the conditions the baselines
+        were adjusted for, deflated costs; :func:`zhizao.portfolio.basis.verification_basis`);
         ``revoked`` (recognitions revoked before the end of the range, not counted);
         ``by_programme``, ``by_level`` (n_projects, project_ids);
         ``targets`` (per target of table ``programme_targets`` in the selection: target, actual, completion =
@@ -468,5 +471,6 @@ def programme_statistics(ws, park=None, district=None, start=None, end=None, con
         "averages_indicative": _averages(pv, confidence, n_boot, seed, (("indicative", "improvement"),)),
         "rankings": _rankings(pv, top),
         "project_values": pv,
+        "basis": verification_basis(ver),
         "targets": targets(ws, sel, pv, verification_rows=ver_rows),
     }
