@@ -17,7 +17,7 @@ import zhizao  # noqa: E402
 from test_portfolio import build_store  # noqa: E402
 from test_worked_example import TABLES  # noqa: E402
 from zhizao.portfolio import programme_statistics, render_bulletin  # noqa: E402
-from zhizao.portfolio.bulletin import bulletin_html  # noqa: E402
+from zhizao.portfolio.bulletin import INDICATIVE_MARK, bulletin_html  # noqa: E402
 from zhizao.report import render_report  # noqa: E402
 from zhizao.report.pdf import html_to_pdf  # noqa: E402
 
@@ -554,7 +554,7 @@ def test_the_annex_list_and_the_annex_note(official):
     note = [(x, y, t.strip()) for x, y, t in _runs(page) if y > 0]
     at = next(k for k, (*_, t) in enumerate(note) if t.startswith("注：申报值"))
     assert note[at][0] == pytest.approx(35 * MM, abs=0.5)
-    assert note[at][2].endswith("（数据不足或未通过核验检查）。"), note[at:]  # the whole note on its line
+    assert note[at][2].endswith("“△”表示已测算但未通过核验检查。"), note[at:]  # the whole note on its line
 
 
 def _sizes(page) -> list[tuple[float, str]]:
@@ -625,7 +625,8 @@ def test_the_pdfs_annexes_show_every_project_and_every_value(official, store):
         row = [str(k), NULL]
         for i in PROGRAMME_INDICATORS:
             r = values[(p["project_id"], i)]
-            row += [f.pct(r["declared"]), f.pct(r["improvement"]) if r["status"] == "verified" else NULL]
+            row += [f.pct(r["declared"]), f.pct(r["improvement"]) if r["status"] == "verified" else
+                    INDICATIVE_MARK if r["status"] == "indicative" else NULL]
         assert "".join(row) in two, (row, two)
     for i in PROGRAMME_INDICATORS:
         assert vocab.label("gain", i, "zh") in two, i

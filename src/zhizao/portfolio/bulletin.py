@@ -55,6 +55,9 @@ BAD_TEMPLATE = define("bulletin.bad_template",
 UNKNOWN_LETTERHEAD_FIELD = define("bulletin.unknown_letterhead_field",
                                   "unknown field %(field)s in the letterhead file %(path)s; allowed: %(allowed)s")
 
+#: 附件2's mark of a value computed from data whose checks did not all pass (indicative: not a verified value).
+INDICATIVE_MARK = "△"
+
 # Labels kept for the dashboard and the command line (the vocabulary module holds them).
 INDICATOR_LABELS = vocab.INDICATORS
 TYPE_LABELS = vocab.PROJECT_TYPES
@@ -839,8 +842,11 @@ class _Bulletin:
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
                 row.append(_cell(self.f.pct(r.get("declared")), True))
-                row.append(_cell(self.f.pct(r.get("improvement")) if r.get("status") == "verified" else NULL, True,
-                                 cls="verified"))
+                # a verified value; a triangle where a value was computed but a check failed (indicative), a dash
+                # where nothing was (not declared, no data): a district must know which it has to act on
+                status = r.get("status")
+                row.append(_cell(self.f.pct(r.get("improvement")) if status == "verified" else
+                                 INDICATIVE_MARK if status == "indicative" else NULL, True, cls="verified"))
             rows.append(row)
         head = [_cell(_("No."), True, cls=LABEL), _cell(_("Project name"))] + \
             [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
@@ -848,8 +854,8 @@ class _Bulletin:
         return _table(head, rows, head2=head2, cls="annex indicators",
                       foot=_("Note: %(text)s") % {"text": _(
                           "the declared value is the improvement stated by the enterprise, the verified value the "
-                          "improvement computed from data (positive = better); a dash: not declared, or not verified "
-                          "(the data do not suffice or a check failed).")})
+                          "improvement computed from data (positive = better); a dash: not declared, or no data to "
+                          "verify; a triangle: computed, but a check failed.")})
 
     # -- the whole document
     def document(self, title: str | None = None) -> dict:
