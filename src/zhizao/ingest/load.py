@@ -612,6 +612,17 @@ def _typed_columns(table: str, exprs: dict[str, str | None], types: dict[str, st
     return frozenset(out)
 
 
+def _value_sql(name: str, kind: str, text: str, mapping: Mapping) -> str:
+    """SQL parsing the text ``text`` of a column that is not a time stamp: a number (scaled by the mapping), a
+    boolean, or the text itself; null where it does not parse (the rule ``unparseable`` then names it)."""
+    if kind == "float":
+        p = f"try_cast({text} AS DOUBLE)"
+        return f"({p} * {mapping.scale[name]!r})" if name in mapping.scale else p
+    if kind == "bool":
+        return f"try_cast({text} AS BOOLEAN)"
+    return text
+
+
 def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, mapping: Mapping,
                source_columns: list[str], limits: Limits, now: pd.Timestamp) -> bool:
     """The load of a file whose mapping names columns plainly (no SQL expressions; every file without a
@@ -677,14 +688,8 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
             p = (f'CASE WHEN m."_zz_off_{c.name}" THEN try_cast({v} AS TIMESTAMPTZ) '
                  f'ELSE try_cast(timezone({tz_expr}, m."_zz_n_{c.name}") AS TIMESTAMPTZ) END')
             parsed.append(f'CAST(NULL AS VARCHAR) AS "_dst_{c.name}", m."_zz_n_{c.name}"')
-        elif c.type == "float":
-            p = f"try_cast({v} AS DOUBLE)"
-            if c.name in mapping.scale:
-                p = f"({p} * {mapping.scale[c.name]!r})"
-        elif c.type == "bool":
-            p = f"try_cast({v} AS BOOLEAN)"
         else:
-            p = v
+            p = _value_sql(c.name, c.type, v, mapping)
         parsed.append(f'{p} AS "{c.name}"' if c.name in texts else f'{p} AS "{c.name}", {v} AS "_raw_{c.name}"')
     # the hour of a naive local time (no offset, parsed as a time of day): where the daylight-saving checks apply
     parsed += [f'CASE WHEN NOT m."_zz_off_{n}" THEN date_trunc(\'hour\', m."_zz_n_{n}") END AS "_zz_h_{n}"'
@@ -954,14 +959,8 @@ def _parse_select(table: str, mapping: Mapping, mapped: str, carried: str, dst: 
             parsed.append(f'{flag} AS "_dst_{c.name}"')
             if join:
                 joins.append(join)
-        elif c.type == "float":
-            p = f"try_cast({v} AS DOUBLE)"
-            if c.name in mapping.scale:
-                p = f"({p} * {mapping.scale[c.name]!r})"
-        elif c.type == "bool":
-            p = f"try_cast({v} AS BOOLEAN)"
         else:
-            p = v
+            p = _value_sql(c.name, c.type, v, mapping)
         parsed.append(f'{p} AS "{c.name}", {v} AS "_raw_{c.name}"')
     return f"SELECT {carried}, {', '.join(parsed)} FROM {mapped} m {' '.join(joins)}"
 
