@@ -73,7 +73,8 @@ import gzip
 import hashlib
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -533,6 +534,23 @@ def _read_error(path: Path, source: str, e: duckdb.Error, limits: Limits) -> Exc
     return IngestError(f"{path}: cannot read file: {first}")
 
 
+@contextmanager
+def _reading(path: Path, source: str, limits: Limits) -> Iterator[None]:
+    """Statements that read the file: DuckDB's error becomes the input error of :func:`_read_error`; an
+    interrupt (Ctrl-C, the watchdog) passes as it is."""
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as e:
+        raise _read_error(path, source, e, limits) from None
+
+
+def _header_offset(path: Path, mapping: Mapping) -> int:
+    """Lines before a file's first record (its header line; none in Parquet): record n is on line n + offset."""
+    return 1 if mapping.read.get("header", True) and _format(path, mapping) != "parquet" else 0
+
+
 #: Whether :func:`load_file` takes the bulk path (:func:`_load_bulk`) where it applies; the tests switch it off
 #: to compare both paths on the same files.
 BULK = True
@@ -544,14 +562,10 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, s
     now = pd.Timestamp.now(tz="UTC")
     if BULK and _load_bulk(con, table, path, source, mapping, source_columns, limits, now):
         return _log_load(con, table, path, source, sha, mapping, provenance)
-    try:
+    with _reading(path, source, limits):
         con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM "
                     f"({read_sql(path, mapping, limits)})")
-    except duckdb.InterruptException:
-        raise
-    except duckdb.Error as e:
-        raise _read_error(path, source, e, limits) from None
-    header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) != "parquet" else 0
+    header_offset = _header_offset(path, mapping)
 
     # 1. map: every canonical column as text (SQL expressions outside the store, in the sandbox)
     exprs = _mapped_exprs(table, mapping, source_columns, str(path), "the file has")
@@ -647,13 +661,9 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
         return False
     spec = TABLES[table]
     read = read_sql(path, mapping, limits)
-    try:
+    with _reading(path, source, limits):
         rel = con.sql(read)
         types = dict(zip(rel.columns, (str(t) for t in rel.types)))
-    except duckdb.InterruptException:
-        raise
-    except duckdb.Error as e:
-        raise _read_error(path, source, e, limits) from None
     typed = _typed_columns(table, exprs, types, mapping)
     # a text column is its own text (no _raw_ copy), except the states' category, which the mapping fills in
     texts = frozenset(c.name for c in spec.columns if c.type == "text" and c.name not in typed
@@ -702,13 +712,9 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
     helpers = ", ".join(f'"_zz_n_{n}"' for n in stamps)
     checked = _checked_sql(table, sql, "file", duplicates=False, limits=limits, now=now, typed=typed | texts,
                            naive=True)
-    try:
+    with _reading(path, source, limits):
         con.execute(f"CREATE TEMP TABLE _zz_checked AS SELECT *{f' EXCLUDE ({helpers})' if helpers else ''}, "
                     f"{key_hash} AS _zz_h FROM ({checked})")
-    except duckdb.InterruptException:
-        raise
-    except duckdb.Error as e:
-        raise _read_error(path, source, e, limits) from None
     # a naive local time in an hour around a change of its zone's offset: the exact gap and fold checks of the
     # other path (elsewhere they change nothing: no record there is in a gap or a fold)
     if stamps and _register_dst(con, table, mapping, limits):
@@ -736,7 +742,7 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
         con.execute(stmt)
     # 5. against what is stored, then store
     _against_stored(con, table, "_zz_checked")
-    header_offset = 1 if mapping.read.get("header", True) and _format(path, mapping) != "parquet" else 0
+    header_offset = _header_offset(path, mapping)
     _store(con, table, "_zz_checked", _lit(source), "_record",
            quarantine=(_lit(table), _lit(source), "_record", f"_record + {header_offset}"), dst=False,
            typed=typed | texts, in_order=True)
