@@ -798,21 +798,19 @@ class _Bulletin:
         One table of all would need 17 columns: on a landscape A4 page at 6.6 pt, too small to read; split in two,
         each is set in 5号 (10.5 pt, bulletin.css), the size of the tables of official documents."""
         _ = self._
-        tables = [self.projects_annex(), self.indicators_annex()]
+        projects = self.s["projects"].to_dict("records")  # both annexes list them, in this order
+        tables = [self.projects_annex(projects), self.indicators_annex(projects)]
         return [{"id": f"annex-{k}", "label": _("Annex %(n)s") % {"n": k}, "title": title, "table": table}
                 for k, (title, table) in enumerate(zip(self.annex_titles(), tables, strict=True), 1)]
 
-    def _annex_projects(self) -> list[dict]:
-        return self.s["projects"].to_dict("records")
-
-    def projects_annex(self) -> dict:
+    def projects_annex(self, projects: list[dict]) -> dict:
         """附件1: every project's No., code (unless the letterhead leaves it out), name, enterprise, district,
         investment, status and type, with the total investment."""
         _ = self._
         # the register's project code: the letterhead may leave it out (an office whose codes are internal)
         code = self.lh.get("annex_project_code", True) is not False
         rows = []
-        for k, p in enumerate(self._annex_projects(), 1):
+        for k, p in enumerate(projects, 1):
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
             rows.append([_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
                 _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
@@ -831,13 +829,13 @@ class _Bulletin:
                 _cell(_("Project type"), cls=LABEL)]
         return _table(head, rows, total=total, cls="annex projects")
 
-    def indicators_annex(self) -> dict:
+    def indicators_annex(self, projects: list[dict]) -> dict:
         """附件2: every project's No. and name (as in 附件1) and, per indicator, the improvement declared and the
         one verified."""
         _ = self._
         values = {(r["project_id"], r["indicator"]): r for r in self.s["project_values"].to_dict("records")}
         rows = []
-        for k, p in enumerate(self._annex_projects(), 1):
+        for k, p in enumerate(projects, 1):
             row = [_cell(self.f.count(k), True), _cell(p["name"] if isinstance(p["name"], str) else NULL)]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
