@@ -70,7 +70,9 @@ def test_bulletin_pdf_pages_contents_and_fonts(store, tmp_path):
     m2 = re.search(r"附件2\s*智能化改造项目成效指标表[ .]*(\d+)", first)
     assert m and m2, first
     annex_page, second = int(m.group(1)), int(m2.group(1))
-    assert "智能化改造项目基本情况表" in pages[annex_page - 1] and "P5" in "".join(pages[annex_page - 1:second - 1])
+    annex = "".join(pages[annex_page - 1:second - 1])
+    assert "智能化改造项目基本情况表" in pages[annex_page - 1] and "Gamma" in annex
+    assert "P5" not in annex and "项目编号" not in annex  # the register's internal code: not by default
     assert second > annex_page and re.sub(r"\s+", "", pages[second - 1]).startswith("附件2智能化改造项目成效指标表")
     for k in (annex_page, second):
         w, h = _size(r.pages[k - 1])
@@ -599,12 +601,12 @@ def test_every_text_of_the_annexes_is_at_least_9_pt(official, store, tmp_path):
         assert len(sizes) > 20, sizes
         small = [(size, text) for size, text in sizes if size < 9]
         assert not small, small
-        table = [size for size, text in sizes if re.match(r"\d+ P\d", text)]  # the rows of 附件1
+        table = [size for size, text in sizes if re.match(r"\d+ — (Alpha|Beta|Gamma) ", text)]  # 附件1's rows
         assert table and set(table) == {10.5}, table
 
 
 def test_the_pdfs_annexes_show_every_project_and_every_value(official, store):
-    # nothing of the one annex table is lost in the two: every project's row (序号, code, enterprise, district,
+    # nothing of the one annex table is lost in the two: every project's row (序号, name, enterprise, district,
     # whole 万元, status, type) in 附件1 and every indicator's declared and verified value, in order, in the row of
     # the same 序号 in 附件2
     from zhizao.i18n import NULL, Formatter
@@ -619,7 +621,7 @@ def test_the_pdfs_annexes_show_every_project_and_every_value(official, store):
     first = next(k for k, text in enumerate(pages) if "附件2" in text)
     one, two = "".join(pages[:first]), "".join(pages[first:])
     for k, p in enumerate(s["projects"].to_dict("records"), 1):
-        row = [str(k), p["project_id"], NULL, p["enterprise"], vocab.label("district", p["district"], "zh"),
+        row = [str(k), NULL, p["enterprise"], vocab.label("district", p["district"], "zh"),
                f.wan(p["investment"]), vocab.label("status", p["status"], "zh"), vocab.label("type", p["type"], "zh")]
         assert "".join(row) in one, (row, one)
         row = [str(k), NULL]

@@ -483,13 +483,15 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     assert "自助法" in notes and "申报值为企业" in notes
     annex = _text(html[html.index('<section id="annex-1"'):])
     # the investment column in whole 万元 on every row, as in the body's tables (not 1000.0)
-    for pid, ent, inv in (("P1", "Alpha", "1000"), ("P2", "Alpha", "4000"), ("P5", "Gamma", "3000")):
-        assert re.search(rf"{pid} .*? {ent} .*? {inv} ", annex), pid
+    # (序号, name, enterprise, district, investment: the register's code only where the letterhead asks for it)
+    for k, ent, inv in ((1, "Alpha", "1000"), (2, "Alpha", "4000"), (5, "Gamma", "3000")):
+        assert re.search(rf"\b{k} \S+ {ent} \S+ {inv} ", annex), k
+    assert "P1" not in annex and "项目编号" not in annex
     assert re.search(r"合计 10500 ", annex) and "10500.0" not in annex  # total investment, 万元
     assert "汽车制造业" in _text(html) and "计算机、通信和其他电子设备制造业" in _text(html)  # GB/T 4754 names
     assert 'id="document-date">2026年12月3日<' in html
     md = zh["md"].read_text("utf-8")
-    assert "据4个项目申报" in md and "| P3 |" in md
+    assert "据4个项目申报" in md and "| 3 | — | Beta |" in md and "P3" not in md
 
 
 def test_bulletin_en_follows_the_same_structure(ws, tmp_path):
@@ -543,7 +545,9 @@ def test_the_annexes_keep_every_project_and_every_value(ws, tmp_path):
     assert len(projects) == 5 and len(values) == 5 * len(PROGRAMME_INDICATORS)
     for lang in ("zh", "en"):
         f = Formatter(lang)
-        out = render_bulletin(ws, tmp_path / lang, lang=lang, stats=s, date="2026-12-03")
+        # the register's codes asked for (annex_project_code): every column of the one table kept
+        out = render_bulletin(ws, tmp_path / lang, lang=lang, stats=s, date="2026-12-03",
+                              letterhead={"annex_project_code": True})
         html, md = out["html"].read_text("utf-8"), out["md"].read_text("utf-8")
         one, two = _annex_rows(html, "annex-1"), _annex_rows(html, "annex-2")
         assert len(one) == len(projects) + 1 and len(two) == len(projects)  # 附件1 has the total row
@@ -666,15 +670,17 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
     # without a number: the contents box
     plain = render_bulletin(ws, tmp_path / "f", lang="zh", n_boot=50)["html"].read_text("utf-8")
     assert 'class="toc"' in plain
-    # the annex shows the register's project codes unless the office's letterhead leaves them out
+    # a reader: the register's project code (P0001) is an internal code; the annex leaves it out unless the
+    # office's letterhead asks for it (annex_project_code: true)
     annex = plain[plain.index('id="annex-1"'):]
-    assert ">项目编号</th>" in annex and "<td>P1</td>" in annex
-    lh.write_text(lh.read_text("utf-8") + "annex_project_code: false\n", encoding="utf-8")
-    html = render_bulletin(ws, tmp_path / "g", lang="zh", letterhead=lh, n_boot=50)["html"].read_text("utf-8")
-    annex = html[html.index('id="annex-1"'):]
     assert "项目编号" not in annex and "<td>P1</td>" not in annex and "序号" in annex
     assert '<td colspan="4">合计</td>' in annex
-    lh.write_text(lh.read_text("utf-8").replace("annex_project_code: false", "annex_project_code: maybe"),
+    lh.write_text(lh.read_text("utf-8") + "annex_project_code: true\n", encoding="utf-8")
+    html = render_bulletin(ws, tmp_path / "g", lang="zh", letterhead=lh, n_boot=50)["html"].read_text("utf-8")
+    annex = html[html.index('id="annex-1"'):]
+    assert ">项目编号</th>" in annex and "<td>P1</td>" in annex
+    assert '<td colspan="5">合计</td>' in annex
+    lh.write_text(lh.read_text("utf-8").replace("annex_project_code: true", "annex_project_code: maybe"),
                   encoding="utf-8")
     with pytest.raises(InputError, match="annex_project_code"):
         render_bulletin(ws, tmp_path / "h", lang="zh", letterhead=lh, n_boot=50)

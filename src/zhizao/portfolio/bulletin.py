@@ -207,7 +207,7 @@ def load_letterhead(path) -> dict:
 
 def _check_letterhead(data: dict, path: str) -> None:
     """The fields of a letterhead that are not texts have their own type: ``annex_project_code`` a yes or no."""
-    if not isinstance(data.get("annex_project_code", True), bool):
+    if not isinstance(data.get("annex_project_code", False), bool):
         raise InputError(BAD_LETTERHEAD, path=path, error="annex_project_code is true or false")
 
 
@@ -804,11 +804,11 @@ class _Bulletin:
                 for k, (title, table) in enumerate(zip(self.annex_titles(), tables, strict=True), 1)]
 
     def projects_annex(self, projects: list[dict]) -> dict:
-        """附件1: every project's No., code (unless the letterhead leaves it out), name, enterprise, district,
+        """附件1: every project's No., code (where the letterhead asks for it), name, enterprise, district,
         investment, status and type, with the total investment."""
         _ = self._
-        # the register's project code: the letterhead may leave it out (an office whose codes are internal)
-        code = self.lh.get("annex_project_code", True) is not False
+        # the register's project code (P0001) is an internal code: shown only where the letterhead asks for it
+        code = self.lh.get("annex_project_code", False) is True
         rows = []
         for k, p in enumerate(projects, 1):
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
