@@ -471,9 +471,13 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     assert "项目企业累计获评智能化赋能示范项目3个（市级2个、区级1个）、数字化车间2个（市级2个、区级1个）、智能工厂1个（均为市级）。" \
         in body
     # declared and verified in one sentence; a count only where it differs from the sentence's
+    # the conclusions only: the intervals and the same projects' declared means are Table 1's (a reader found five
+    # bracketed groups too dense)
     assert "据4个项目申报，生产效率平均提升33.3%（3个项目），产品不良率平均降低40.0%（1个项目），" \
-           "运营成本平均降低20.0%（1个项目）；经数据核验的4个项目，生产效率平均提升59.8%（3个项目，90%置信区间为" in body
-    assert "运营成本平均降低15.0%（2个项目，90%置信区间为" in body and "单位产品能耗平均降低25.0%（1个项目）。" in body
+           "运营成本平均降低20.0%（1个项目）；经数据核验的4个项目，生产效率平均提升59.8%（3个项目），" \
+           "运营成本平均降低15.0%（2个项目），单位产品能耗平均降低25.0%（1个项目）。" \
+           "各项核验平均值的置信区间及同口径申报平均值见表1。" in body
+    assert "置信区间为" not in body and "同口径申报平均值3" not in body
     # no ids, codes, interval brackets, thousands separators or negative zeros in the running text
     for bad in ("P1", "P3", "E1", "automotive", "[", "bootstrap", "自助法", "-0.0%", "UTC", "duckdb"):
         assert bad not in body, bad
@@ -503,8 +507,10 @@ def test_bulletin_en_follows_the_same_structure(ws, tmp_path):
            "(cumulative), in 3 enterprises, with a total investment of CNY 105 million" in body
     assert "According to the declarations of 4 projects, production efficiency rose by 33.3% on average " \
            "(3 projects)" in body
-    assert "4 projects were verified from data: production efficiency rose by 59.8% on average (3 projects, " \
-           "90% confidence interval" in body
+    assert "4 projects were verified from data: production efficiency rose by 59.8% on average (3 projects), " \
+           "operating cost fell by 15.0% on average (2 projects)" in body
+    assert "Table 1 gives each verified mean's confidence interval".replace("'", "&#39;") in body
+    assert "confidence interval 5" not in body and "declared by the same projects" not in body
     assert "P1" not in body and "Manufacture of automobiles" in _text(html)
     assert "Annex 1 lists every project; Annex 2 gives each project&#39;s declared and verified value for every " \
            "indicator." in body
@@ -875,19 +881,24 @@ def test_the_results_sentence_says_projects_have_verified_indicators(ws):
 
 def test_the_results_sentence_compares_declared_and_verified_over_the_same_projects(ws):
     """A native reader compared "据40个项目申报，运营成本平均降低……" with "其中10个项目经数据核验，运营成本平均降低
-    28.8%": the 10 projects had declared 31.7 %, not the 40's mean. Where results are verified the sentence says
-    what the same projects declared (and, where only some of them declared, their verified mean too)."""
+    28.8%": the 10 projects had declared 31.7 %, not the 40's mean. Table 1 sets what the same projects declared
+    beside their verified mean. A later reading found the sentence that also said so (five bracketed groups, two
+    declared means of one indicator) too dense: the running text keeps the conclusions (the declared mean of the
+    declaring projects, the verified mean of the verified ones) and refers to Table 1; no interval, no second
+    declared mean in it."""
     s = programme_statistics(ws, n_boot=50)
     # the hand-made store: efficiency verified for P1 70 %, P2 50 %, P3 59.4 %; declared by P1 50 %, P2 30 %
     row = _avg(s, "production_efficiency", "verified")
     assert row["paired_n"] == 2 and row["paired_mean"] == pytest.approx(0.6)
     assert row["paired_declared_mean"] == pytest.approx(0.4)
     zh = bulletin_module._Bulletin(s, "zh").results_paragraph()
-    assert re.search(r"生产效率平均提升59\.8%（3个项目，90%置信区间为[^）]*；其中2个项目申报40\.0%、核验60\.0%），", zh), zh
+    assert "生产效率平均提升59.8%（3个项目），" in zh and zh.endswith("。各项核验平均值的置信区间及同口径申报平均值见表1。"), zh
+    assert not re.search(r"置信区间为|其中2个项目申报|同口径申报平均值\d", zh), zh
     en = bulletin_module._Bulletin(s, "en").results_paragraph()
-    assert re.search(r"rose by 59\.8% on average \(3 projects, 90% confidence interval [^)]*; 2 of them declared "
-                     r"40\.0% and were verified at 60\.0%\)", en), en
-    assert "; 1 of them declared 20.0% and was verified at 20.0%)" in en
+    assert "production efficiency rose by 59.8% on average (3 projects)," in en, en
+    assert en.endswith(". Table 1 gives each verified mean's confidence interval and what the same projects "
+                       "declared."), en
+    assert not re.search(r"confidence interval \d|of them declared|declared by the same", en), en
     # every verified project declared: 4 verified (20, 30, 25, 40 %: 28.8 %) that declared 30, 35, 30, 31.8 %
     # (31.7 %), and 2 more that only declared 50 % (the 6: 37.8 %)
     ids = ["A", "B", "C", "D", "E", "F"]
@@ -899,11 +910,10 @@ def test_the_results_sentence_compares_declared_and_verified_over_the_same_proje
     pair = {**s, "averages": av, "project_values": pv,
             "totals": {**s["totals"], "n_declared_projects": 6, "n_verified_projects": 4}}
     zh = bulletin_module._Bulletin(pair, "zh").results_paragraph()
-    assert zh.startswith("据6个项目申报，运营成本平均降低37.8%；其中4个项目有指标经数据核验，运营成本平均降低28.8%（90%置信"
-                         "区间为"), zh
-    assert zh.endswith("；同口径申报平均值31.7%）。"), zh
+    assert zh == ("据6个项目申报，运营成本平均降低37.8%；其中4个项目有指标经数据核验，运营成本平均降低28.8%。"
+                  "各项核验平均值的置信区间及同口径申报平均值见表1。"), zh
     en = bulletin_module._Bulletin(pair, "en").results_paragraph()
-    assert en.endswith("; declared by the same projects: 31.7%).") and "fell by 28.8% on average (90%" in en, en
+    assert "fell by 28.8% on average." in en and "31.7%" not in en and "(90%" not in en, en
     # Table 1 sets the same projects' declared mean (31.7 %) beside the verified mean (28.8 %), keeping the mean
     # of all 6 declaring projects (37.8 %) and the counts; Figure 1's declared bar is the same projects' 31.7 %
     for lang, group, sub, legend in (
@@ -917,6 +927,9 @@ def test_the_results_sentence_compares_declared_and_verified_over_the_same_proje
         assert [h["text"] for h in table["head2"]][2:5] == sub, table["head2"]
         row = next(r for r in table["rows"] if r[0]["text"] == b.gain("operating_cost"))
         assert [c["text"] for c in row[1:6]] == ["6", "37.8%", "4", "31.7%", "28.8%"], row
+        # the interval the running text no longer gives: Table 1's column beside the verified mean
+        assert table["head2"][5]["text"] == b._("%(conf)s confidence interval") % {"conf": "90%"}
+        assert re.fullmatch(r"\d+\.\d%\D+\d+\.\d%", row[6]["text"]), row[6]
         svg = b.averages_chart()
         assert legend in svg and "31.7%" in svg and "28.8%" in svg and "37.8%" not in svg
     figure = next(blk for sec in bulletin_module._Bulletin(pair, "zh").sections() for blk in sec["blocks"]
