@@ -627,6 +627,41 @@ def test_the_notes_are_the_bodys_last_numbered_section(ws, tmp_path):
             assert not re.search(r"(?m)^\d\. ", md) and "## 说明" not in md
 
 
+def test_the_notice_opens_with_its_reason(ws, tmp_path):
+    """A native reader: a 通报 states its reason (发文缘由) after the addressees and before its first section, and
+    ends it with 现将有关情况通报如下：. By default the opening is made from the notice's own data: the programme,
+    the issuing office, the last day of data the stored results used (截至……) and the number of projects; a
+    letterhead's ``opening`` replaces it."""
+    lh = {"programme": "某市", "addressee": "各区县经济信息委", "signature": "某市经济和信息化委员会"}
+    opening = ("为全面掌握某市智能化改造项目实施成效，某市经济和信息化委员会依据项目申报材料和企业生产运行数据，"
+               "对截至2023年12月31日的5个项目进行了统计和核验。现将有关情况通报如下：")
+    out = render_bulletin(ws, tmp_path / "zh", lang="zh", letterhead=lh, date="2026-12-03", n_boot=50)
+    html, md = out["html"].read_text("utf-8"), out["md"].read_text("utf-8")
+    assert f'<p class="opening">{opening}</p>' in html
+    assert html.index("各区县经济信息委：") < html.index(opening) < html.index("<h2>一、总体情况")
+    assert f"各区县经济信息委：\n\n{opening}\n\n## 一、总体情况" in md
+    # the data's last day is the stored results' (their latest reporting window ends on 1 January 2024), not the
+    # document date
+    # without an office, no subject (无主句); the header's name where there is no signature
+    s = programme_statistics(ws, n_boot=50)
+    assert bulletin_module._Bulletin(s, "zh", {}).opening() == [
+        "为全面掌握智能化改造项目实施成效，依据项目申报材料和企业生产运行数据，对截至2023年12月31日的5个项目进行了统计和"
+        "核验。现将有关情况通报如下："]
+    assert "，某市经济和信息化委员会依据" in bulletin_module._Bulletin(
+        s, "zh", {"header": "某市经济和信息化委员会文件"}).opening()[0]
+    # no date of data (no stored result): the 截至 clause left out
+    bare = {**s, "basis": {**s["basis"], "data_until": None}}
+    assert "对5个项目进行了统计和核验。" in bulletin_module._Bulletin(bare, "zh", {}).opening()[0]
+    en = bulletin_module._Bulletin(s, "en", {"programme": {"en": "the City"}}).opening()
+    assert en == ["To take full stock of the outcomes of the intelligent transformation projects of the City, the "
+                  "results of 5 projects have been compiled and verified from their applications and the "
+                  "enterprises' production data up to 31 December 2023. The results are set out below:"], en
+    # the office's own opening (paragraphs split at blank lines), per language
+    own = {"opening": {"zh": "根据工作安排，对项目实施成效进行了评估。\n\n现将有关情况通报如下：", "en": "As agreed."}}
+    assert bulletin_module._Bulletin(s, "zh", own).opening() == ["根据工作安排，对项目实施成效进行了评估。", "现将有关情况通报如下："]
+    assert bulletin_module._Bulletin(s, "en", own).opening() == ["As agreed."]
+
+
 def test_title_lines_break_by_meaning():
     """GB/T 9704-2012 7.3.1: a long title breaks where its meaning allows (after 关于, around the programme's name,
     before 的通报, after a noun closing a phrase), into the fewest lines of 20 characters, as even as they can be;
@@ -962,7 +997,8 @@ def test_the_method_note_states_what_the_results_rest_on():
     assert basis == {"n_results": 5, "baseline_months": (6, 12), "reporting_months": (6, 12),
                      "drivers": {"unit_energy": {"run_hours": 1, "scheduled_hours": 1, "weather": 1, "day_type": 1},
                                  "operating_cost": {"output": 2}},
-                     "cost_deflated": 1, "cost_not_deflated": 1}
+                     "cost_deflated": 1, "cost_not_deflated": 1,
+                     "data_until": "2025-02-28"}  # the latest reporting window ends (exclusive) on 1 March 2025
     stats = {"basis": basis, "n_boot": 100, "totals": {}}
     zh = bulletin_module._Bulletin(stats, "zh", {}).method_note()
     assert "基期为6至12个月，报告期为6至12个月" in zh

@@ -51,6 +51,19 @@ def _months(period: Any) -> int | None:
     return int(round((b - a).total_seconds() / 86400 / (365.2425 / 12)))
 
 
+def _end(period: Any) -> pd.Timestamp | None:
+    """The end of a result's ``[start, end)`` window (an ISO string, its offset kept); None without one."""
+    if not isinstance(period, (list, tuple)) or len(period) != 2:
+        return None
+    try:
+        end = pd.Timestamp(period[1])
+    except (TypeError, ValueError):
+        return None
+    if pd.isna(end):
+        return None
+    return end.tz_localize("UTC") if end.tzinfo is None else end  # comparable with the others
+
+
 def verification_basis(ver: pd.DataFrame) -> dict[str, Any]:
     """What the stored results with a value (verified or indicative) rest on.
 
@@ -72,9 +85,13 @@ def verification_basis(ver: pd.DataFrame) -> dict[str, Any]:
     months: dict[str, list[int]] = {"baseline": [], "reporting": []}
     drivers: dict[str, Counter[str]] = {"unit_energy": Counter(), "operating_cost": Counter()}
     deflated = not_deflated = 0
+    until: pd.Timestamp | None = None
     for indicator, res in zip(rows["indicator"], rows["result"]):
         if not isinstance(res, dict):
             continue
+        end = _end(res.get("reporting_period"))
+        if end is not None and (until is None or end > until):
+            until = end
         for k in months:
             m = _months(res.get(f"{k}_period"))
             if m is not None:
@@ -94,4 +111,6 @@ def verification_basis(ver: pd.DataFrame) -> dict[str, Any]:
         "reporting_months": (min(months["reporting"]), max(months["reporting"])) if months["reporting"] else None,
         "drivers": {i: {k: c[k] for k in DRIVER_KINDS if c[k]} for i, c in drivers.items()},
         "cost_deflated": deflated, "cost_not_deflated": not_deflated,
+        # the window ends before its end: its last day is the day of the instant just before
+        "data_until": (until - pd.Timedelta(1, "ns")).date().isoformat() if until is not None else None,
     }

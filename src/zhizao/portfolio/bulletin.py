@@ -7,7 +7,8 @@ English. It computes nothing itself: every figure comes from
 :func:`zhizao.portfolio.stats.programme_statistics`.
 
 The notice follows the parts of a Chinese official document (GB/T 9704-2012): an optional header (版头) and
-document number (文号) of the issuing office, the title, the addressees (主送), the body (scope, results, how the
+document number (文号) of the issuing office, the title, the addressees (主送), the opening (发文缘由, ending
+现将有关情况通报如下：), the body (scope, results, how the
 projects are spread, and the notes on method, 说明, as the body's last part), the list of annexes, the signature and
 the document date (成文日期: the date only, Beijing time). Declared and verified results are stated in one sentence
 ("据N个项目申报……；其中M个项目经数据核验，……"). Running text carries no ids and no codes; two annexes, keyed by
@@ -45,8 +46,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 #: The zone of the document date (成文日期).
 DOCUMENT_TZ = "Asia/Shanghai"
 #: Fields of a letterhead file (each a text, or a mapping ``{zh: ..., en: ...}``).
-LETTERHEAD_FIELDS = ("header", "number", "title", "addressee", "programme", "closing", "signature", "date", "cc",
-                     "printed_by", "printed_on", "annex_project_code")
+LETTERHEAD_FIELDS = ("header", "number", "title", "addressee", "programme", "opening", "closing", "signature",
+                     "date", "cc", "printed_by", "printed_on", "annex_project_code")
 
 BAD_LETTERHEAD = define("bulletin.bad_letterhead", "cannot read the letterhead file %(path)s: %(error)s")
 BAD_TEMPLATE = define("bulletin.bad_template",
@@ -354,6 +355,46 @@ class _Bulletin:
     def districts(self) -> list[str]:
         d = self.s["by_district"]
         return [self.district(k) for k in d["district"] if isinstance(k, str)]
+
+    def issuer(self) -> str | None:
+        """The issuing office's name for running text: the signature (发文机关署名), else the header (发文机关标志)
+        without its closing 文件; None without either."""
+        name = _field(self.lh, "signature", self.lang)
+        if not name:
+            header = _field(self.lh, "header", self.lang)
+            name = re.sub(r"文件$", "", header) if header else None
+        return name or None
+
+    def opening(self) -> list[str]:
+        """The opening (发文缘由, then 现将有关情况通报如下：): the letterhead's paragraphs, else one made from the
+        notice's data: why, who, from what, up to when (the last day of data the stored results used) and how many
+        projects. A notice (通报) states its reason after the addressees and before its first section."""
+        _ = self._
+        own = _field(self.lh, "opening", self.lang)
+        if own:
+            return [x.strip() for x in own.split("\n\n") if x.strip()]
+        t = self.s["totals"]
+        if not t["n_projects"]:
+            return []
+        prog = self.programme()
+        purpose = (_("To take full stock of the outcomes of the intelligent transformation projects of "
+                     "%(programme)s") % {"programme": prog} if prog else
+                   _("To take full stock of the outcomes of the intelligent transformation projects"))
+        until = (self.s.get("basis") or {}).get("data_until")
+        values = {"purpose": purpose, "n": self.f.count(t["n_projects"]),
+                  "until": _(" up to %(date)s") % {"date": self.f.day(until)} if until else ""}
+        # the office by its name in Chinese (依据……进行了统计和核验 with its subject); an English notice says it in
+        # the passive, which reads better than an office's long name as a subject
+        issuer = self.issuer() if self.lang == "zh" else None
+        if issuer:
+            text = _("%(purpose)s, %(issuer)s has compiled and verified the results of %(n)s projects from their "
+                     "applications and the enterprises' production data%(until)s.") % {**values, "issuer": issuer}
+        else:
+            text = self.n_("%(purpose)s, the results of %(n)s project have been compiled and verified from its "
+                           "application and the enterprise's production data%(until)s.",
+                           "%(purpose)s, the results of %(n)s projects have been compiled and verified from their "
+                           "applications and the enterprises' production data%(until)s.", t["n_projects"]) % values
+        return [text + self.sep() + _("The results are set out below:")]
 
     def scope_paragraph(self) -> str:
         _ = self._
@@ -854,6 +895,7 @@ class _Bulletin:
             "title": title.replace("\n", ""),
             "title_lines": title_lines(title, self.lang, [p for p in [self.programme()] if p]),
             "addressee": _field(lh, "addressee", self.lang),
+            "opening": self.opening(),
             "sections": self.sections(),
             "closing": [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else [],
             "annex_list": self.annex_titles(),
@@ -913,6 +955,8 @@ class _Bulletin:
         lines += [f"# {doc['title']}", ""]
         if doc["addressee"]:
             lines += [doc["addressee"] + ("：" if self.lang == "zh" else ":"), ""]
+        for text in doc["opening"]:
+            lines += [text, ""]
         for sec in doc["sections"]:
             lines += [f"## {sec['number']}{sec['title']}", ""]
             for b in sec["blocks"]:
