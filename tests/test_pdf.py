@@ -273,6 +273,21 @@ def test_the_notes_close_the_body_before_the_date(official):
                      page), page
 
 
+def test_the_requests_and_the_closing_line_before_the_annex_list(official):
+    # a native reader: the closing request read as part of 四、有关说明, and no 特此通报。: the request is 五、有关要求
+    # (its heading two characters in, in 黑体 like the others), and 特此通报。 a paragraph of its own, two characters
+    # in, the body's last line before the annex list
+    runs = [(x, y, t.strip()) for page in official.pages if _size(page)[0] < _size(page)[1]
+            for x, y, t in _runs(page)]
+    texts = [t for *_, t in runs]
+    heading = texts.index("五、有关要求")
+    assert texts[heading + 1] == "请认真组织实施。" and texts[heading + 2] == "特此通报。", texts[heading:]
+    assert texts.index("四、有关说明") < heading
+    x, _y, _t = runs[heading + 2]
+    assert x == pytest.approx(28 * MM + 2 * 16, abs=1)  # two characters in
+    assert texts[heading + 3] == "附件："
+
+
 def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
     # a district's name in a table cell on one line: 九龙坡区, not 九龙坡 / 区 (the body's district table and the
     # annex), and the body tables' headers whole

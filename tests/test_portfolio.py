@@ -606,7 +606,8 @@ def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):
 def test_the_notes_are_the_bodys_last_numbered_section(ws, tmp_path):
     """GB/T 9704-2012 7.3.3 (一、（一）1.（1）): the notes are not an unnumbered "说明" with items "1. ..." between
     the body and its closing paragraph, but the body's last section, "四、有关说明" with items "（一）……" (English:
-    "4. Notes on method", "(1) ..."), the closing paragraph after them; no space after a number in Chinese."""
+    "4. Notes on method", "(1) ..."), the closing requests after them (a section of their own since a later reading,
+    test_the_requests_are_a_section_of_their_own); no space after a number in Chinese."""
     lh = {"closing": "请认真组织实施。"}
     for lang, heading, first, second in (("zh", "四、有关说明", "（一）申报值为企业", "（二）核验值"),
                                          ("en", "4. Notes on method", "(1) Declared values", "(2) Verified values")):
@@ -619,12 +620,41 @@ def test_the_notes_are_the_bodys_last_numbered_section(ws, tmp_path):
         if lang == "zh":
             assert [x[:3] for x in items] == ["（一）", "（二）", "（三）", "（四）", "（五）"]
         assert "<ol>" not in notes and "<h2>说明</h2>" not in html
-        assert html.index("</section>", html.index('<section id="notes"')) < html.index('class="closing"')
+        assert html.index("</section>", html.index('<section id="notes"')) < html.index('<section id="requests"')
         md = out["md"].read_text("utf-8")
         assert f"## {heading}\n\n{first}" in md, md
         assert md.index(second) < md.index("请认真组织实施。")
         if lang == "zh":
             assert not re.search(r"(?m)^\d\. ", md) and "## 说明" not in md
+
+
+def test_the_requests_are_a_section_of_their_own(ws, tmp_path):
+    """A native reader: the closing request read as part of "四、有关说明", and the notice had no 特此通报。. The
+    letterhead's closing is now the last numbered section, "五、有关要求" ("5. Requests"), present only where the
+    closing has a text; the Chinese body ends with 特此通报。 in a paragraph of its own, before the annex list."""
+    lh = {"closing": "请认真组织实施。\n\n请于12月底前报送整改情况。", "signature": "某市经济和信息化委员会"}
+    out = render_bulletin(ws, tmp_path / "zh", lang="zh", letterhead=lh, date="2026-12-03", n_boot=50)
+    html, md = out["html"].read_text("utf-8"), out["md"].read_text("utf-8")
+    at = html.index('<section id="requests"')
+    requests = html[at:html.index("</section>", at)]
+    assert "<h2>五、有关要求</h2>" in requests
+    assert re.findall(r"<p>([^<]*)</p>", requests) == ["请认真组织实施。", "请于12月底前报送整改情况。"]
+    notes = html.index('<section id="notes"')
+    assert "请认真组织实施" not in html[notes:html.index("</section>", notes)]
+    assert html.index("</section>", notes) < at < html.index('<p class="closing">特此通报。</p>') \
+        < html.index('class="annexes"') < html.index('id="document-date"')
+    assert html.count("特此通报") == 1
+    assert "## 五、有关要求\n\n请认真组织实施。\n\n请于12月底前报送整改情况。\n\n特此通报。\n\n附件：" in md, md
+    # no closing, no section; 特此通报。 all the same
+    for lh in ({}, {"closing": "  "}):
+        html = render_bulletin(ws, tmp_path / "none", lang="zh", letterhead=lh, date="2026-12-03",
+                               n_boot=50)["html"].read_text("utf-8")
+        assert 'id="requests"' not in html and "有关要求" not in html and '<p class="closing">特此通报。</p>' in html
+    # English: "5. Requests", and no closing formula
+    html = render_bulletin(ws, tmp_path / "en", lang="en", letterhead={"closing": {"en": "Please act on it."}},
+                           date="2026-12-03", n_boot=50)["html"].read_text("utf-8")
+    assert "<h2>5. Requests</h2>" in html and '<p class="closing">' not in html
+    assert html.index('<section id="requests"') < html.index("Please act on it.") < html.index('class="annexes"')
 
 
 def test_the_notice_opens_with_its_reason(ws, tmp_path):

@@ -671,12 +671,32 @@ class _Bulletin:
         return _("%(text)s.") % {"text": text[0].upper() + text[1:] if self.lang == "en" else text}
 
     def sections(self) -> list[dict]:
-        """The body's sections (computed once), the notes on method the last of them."""
+        """The body's sections (computed once): the notes on method, then the letterhead's requests (closing) as a
+        section of their own where it gives any."""
         if getattr(self, "_sections", None) is None:
             out = self._build_sections()
             out.append(self.notes_section(len(out)))
+            requests = self.requests_section(len(out))
+            if requests:
+                out.append(requests)
             self._sections = out
         return self._sections
+
+    def requests_section(self, k: int) -> dict | None:
+        """The letterhead's closing paragraphs as the body's last numbered section, "五、有关要求" ("5. Requests"):
+        a reader found them read as part of "四、有关说明". None without a closing."""
+        closing = _field(self.lh, "closing", self.lang)
+        paragraphs = [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else []
+        if not paragraphs:
+            return None
+        numbers = ORDINALS[self.lang]
+        return {"id": "requests", "title": self._("Requests"),
+                "number": (numbers[k] + "、") if numbers else f"{k + 1}. ", "blocks": [_p(x) for x in paragraphs]}
+
+    def closing_formula(self) -> list[str]:
+        """The body's last line, after its sections: 特此通报。 (a paragraph of its own, two characters in); an
+        English notice has none."""
+        return [self._("This notice is hereby issued.")] if self.lang == "zh" else []
 
     def notes_section(self, k: int) -> dict:
         """The notes on method (说明) as the body's last numbered section (GB/T 9704-2012 7.3.3: 一、（一）1.（1）):
@@ -884,7 +904,6 @@ class _Bulletin:
     def document(self, title: str | None = None) -> dict:
         _ = self._
         lh = self.lh
-        closing = _field(lh, "closing", self.lang)
         title = self.title(title)
         doc = {
             "lang": self.lang, "html_lang": "zh-CN" if self.lang == "zh" else "en",
@@ -897,7 +916,8 @@ class _Bulletin:
             "addressee": _field(lh, "addressee", self.lang),
             "opening": self.opening(),
             "sections": self.sections(),
-            "closing": [x.strip() for x in closing.split("\n\n") if x.strip()] if closing else [],
+            # the letterhead's closing is the section 有关要求 (in sections); the closing line is 特此通报。
+            "closing": self.closing_formula(),
             "annex_list": self.annex_titles(),
             "signature": _field(lh, "signature", self.lang), "date": self.f.day(self.date),
             # GB/T 9704-2012 7.3.4, 7.3.7: several annexes are numbered (附件：1.名称 / 附件1), one is not
