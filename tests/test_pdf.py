@@ -497,6 +497,47 @@ def test_the_number_and_the_title_keep_two_blank_lines(official):
     assert 2 * line <= (title - 22) - rule <= 3 * line, ((title - rule) / line)
 
 
+def _heights(page) -> list[tuple[float, float, str]]:
+    """(font size in points as printed, measured upright, y from the top, text) of every text run: the size its
+    font is set in times the length of the run's vertical axis on the page (a text compressed horizontally, 长体,
+    keeps its height)."""
+    out = []
+    height = float(page.mediabox.height)
+
+    def visit(text, cm, tm, _fd, size):
+        if text.strip():
+            up = math.hypot(tm[2] * cm[0] + tm[3] * cm[2], tm[2] * cm[1] + tm[3] * cm[3])
+            out.append((round(size * up, 2), _origin(cm, tm, height)[1], text.strip()))
+    page.extract_text(visitor_text=visit)
+    return out
+
+
+@pytest.mark.parametrize("header", ["某市经济和信息化委员会文件", "西部（重庆）科学城管理委员会经济发展局",
+                                    "某市经信委"])
+def test_the_issuers_mark_is_the_largest_text_within_the_type_area(store, tmp_path, header):
+    # GB/T 9704-2012 7.2.3: the issuer's mark is the page's most prominent text - red, 小标宋, centred, larger than
+    # the title (it was 20 pt under a 22 pt title) - and a long name is compressed horizontally (长体) to the type
+    # area's width (156 mm), on one line, not wrapped
+    s = programme_statistics(store, n_boot=50)
+    pdf = render_bulletin(store, tmp_path, lang="zh", stats=s, letterhead={**OFFICIAL, "header": header},
+                          formats=("pdf",), date="2026-12-03")["pdf"]
+    page = pypdf.PdfReader(pdf).pages[0]
+    sizes = _heights(page)
+    mark = [(size, y) for size, y, t in sizes if t == header]
+    assert len(mark) == 1, sizes  # one line, the name whole
+    (size, y), = mark
+    others = [x for x, _y, t in sizes if t != header]
+    assert size >= 26 and size > max(others) + 3, (size, sorted(others)[-3:])
+    line = next(x for x in _lines(page) if abs(x[0] - y) < 0.5)
+    left, right = line[1], line[2]
+    assert left >= 28 * MM - 1 and right <= (28 + 156) * MM + 1, (left / MM, right / MM)  # in the type area
+    assert (left + right) / 2 == pytest.approx((28 + 156 / 2) * MM, abs=1)  # centred
+    if len(header) > 12:  # compressed to the type area's width, not wrapped nor shrunk below 26 pt
+        assert right - left == pytest.approx(156 * MM, abs=2 * MM), (right - left) / MM
+    else:
+        assert size == 36
+
+
 def test_a_long_printing_office_stays_on_one_line_with_the_date(store, tmp_path):
     # GB/T 9704-2012 7.4.3: the printing office and the printing date on one line, the office's name never
     # broken: a 22-character office at 4号 wrapped as "……办" / "公室"; its name is tightened just enough (at most

@@ -182,6 +182,35 @@ def record_line_style(office: str, date: str, font_pt: float = RECORD_FONT_PT,
     return f"font-size: {size}pt", f"letter-spacing: {RECORD_MIN_SPACING}em"
 
 
+#: The issuer's mark (发文机关标志, GB/T 9704-2012 7.2.3) in print: the page's largest text, from 36 pt for a name of
+#: up to 12 characters, a point less for each further character, to 26 pt at the least; a name wider than the type
+#: area at its size is compressed horizontally (长体) to the type area's width (156 mm), never wrapped.
+ISSUER_MAX_PT = 36.0
+ISSUER_MIN_PT = 26.0
+ISSUER_FULL_SIZE_CHARS = 12
+#: The width the mark may take: the type area's, less a hair so that rounding never wraps it.
+ISSUER_LINE_PT = 156 / 25.4 * 72 - 2
+
+
+def issuer_style(name: str, line_pt: float = ISSUER_LINE_PT) -> tuple[str, str | None]:
+    """(style of the issuer's mark, style of its name) in print: its size (:data:`ISSUER_MAX_PT` down to
+    :data:`ISSUER_MIN_PT` by length) and, where the name at that size is wider than ``line_pt``, a horizontal
+    compression (``transform: scaleX``) to that width, on one line, centred: the name's box is as wide as the
+    name (one em a full-width character, half one a half-width one) and its margins take back what the
+    compression saves, so that the line centres the compressed name. (…, None): no compression needed."""
+    n = _width(name)
+    size = max(ISSUER_MIN_PT, min(ISSUER_MAX_PT, ISSUER_MAX_PT - (n - ISSUER_FULL_SIZE_CHARS)))
+    size = round(size * 2) / 2
+    natural = n * size
+    outer = f"font-size: {size:g}pt"
+    if natural <= line_pt or not n:
+        return outer, None
+    scale = line_pt / natural
+    margin = (natural - line_pt) / 2
+    return outer, (f"width: {natural:.2f}pt; margin: 0 -{margin:.2f}pt; transform: scaleX({scale:.4f}); "
+                   "transform-origin: 50% 50%")
+
+
 def load_letterhead(path) -> dict:
     """Read a letterhead file: ``{field: text or {zh: text, en: text}}`` (see :data:`LETTERHEAD_FIELDS`).
 
@@ -911,6 +940,7 @@ class _Bulletin:
             "simulated_banner": _("SIMULATED DATA: this notice is made from simulated data and describes no real "
                                   "enterprise or project."),
             "header": _field(lh, "header", self.lang), "number": _field(lh, "number", self.lang),
+            "header_style": (None, None),
             "title": title.replace("\n", ""),
             "title_lines": title_lines(title, self.lang, [p for p in [self.programme()] if p]),
             "addressee": _field(lh, "addressee", self.lang),
@@ -927,6 +957,9 @@ class _Bulletin:
             "printed_by": _field(lh, "printed_by", self.lang),
             "printed_on": self.f.day(document_date(_field(lh, "printed_on", self.lang) or self.date)),
         }
+        # the issuer's mark the page's largest text, on one line of the type area (a Chinese notice in print)
+        if doc["header"] and self.lang == "zh":
+            doc["header_style"] = issuer_style(doc["header"])
         # the printing office and date on one line, the office's name whole (a Chinese notice in print)
         doc["printed_style"], doc["printed_by_style"] = record_line_style(
             doc["printed_by"], _("Printed on %(date)s") % {"date": doc["printed_on"]}) \
