@@ -288,6 +288,44 @@ def test_the_requests_and_the_closing_line_before_the_annex_list(official):
     assert texts[heading + 3] == "附件："
 
 
+def _signature(reader, signer: str, date: str = "2026年12月3日") -> tuple[tuple, tuple]:
+    """(y, start, end) of the signature's line and of the date's, in points, from the page that has both."""
+    for page in reader.pages:
+        at = {t.strip(): y for _x, y, t in _runs(page)}
+        if signer in at and date in at:
+            lines = {round(y, 1): (y, a, b) for y, a, b, _s in _lines(page)}
+            return lines[round(at[signer], 1)], lines[round(at[date], 1)]
+    raise AssertionError("no page with the signature and the date")
+
+
+def test_the_signature_block_is_laid_out_for_a_seal(official, store, tmp_path):
+    # GB/T 9704-2012 7.3.5.1 (加盖印章的公文), the default: the 成文日期 four characters in from the type area's
+    # right edge (右空四字), the 发文机关署名 centred over it, room above them for the seal (two blank lines after
+    # the annex list); it was laid out as the unsealed form (7.3.5.2), which the letterhead keeps as sealed: false
+    right = (28 + 156) * MM
+    (sy, s0, s1), (dy, d0, d1) = _signature(official, OFFICIAL["signature"])
+    assert d1 == pytest.approx(right - 4 * 16, abs=2), (right - d1) / 16
+    assert (s0 + s1) / 2 == pytest.approx((d0 + d1) / 2, abs=1)  # the name centred on the date
+    assert dy - sy == pytest.approx(28.95, abs=0.5)  # the date on the next line
+    annexes = max(y for page in official.pages for _x, y, t in _runs(page) if t.strip() == "2.智能化改造项目成效指标表")
+    assert sy - annexes == pytest.approx(3 * 28.95, abs=1)  # two blank lines between: the seal's room
+    s = programme_statistics(store, n_boot=50)
+    # without a seal (7.3.5.2): one blank line, the name two characters in from the right, the date's first
+    # character two characters right of the name's
+    pdf = render_bulletin(store, tmp_path / "unsealed", lang="zh", stats=s, letterhead={**OFFICIAL, "sealed": False},
+                          formats=("pdf",), date="2026-12-03")["pdf"]
+    (sy, s0, s1), (dy, d0, d1) = _signature(pypdf.PdfReader(pdf), OFFICIAL["signature"])
+    assert s1 == pytest.approx(right - 2 * 16, abs=2) and d0 == pytest.approx(s0 + 2 * 16, abs=1)
+    # a name much longer than the date: centred on the date all the same, and inside the type area (the block
+    # moves left just enough)
+    long = "西部（重庆）科学城管理委员会经济发展局"
+    pdf = render_bulletin(store, tmp_path / "long", lang="zh", stats=s, letterhead={**OFFICIAL, "signature": long},
+                          formats=("pdf",), date="2026-12-03")["pdf"]
+    (sy, s0, s1), (dy, d0, d1) = _signature(pypdf.PdfReader(pdf), long)
+    assert (s0 + s1) / 2 == pytest.approx((d0 + d1) / 2, abs=1)
+    assert right - 2 * 16 < s1 <= right + 0.5 and s0 > 28 * MM
+
+
 def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
     # a district's name in a table cell on one line: 九龙坡区, not 九龙坡 / 区 (the body's district table and the
     # annex), and the body tables' headers whole

@@ -757,6 +757,12 @@ def test_bulletin_letterhead_and_template_without_code(ws, tmp_path):
         render_bulletin(ws, tmp_path / "h", lang="zh", letterhead=lh, n_boot=50)
     with pytest.raises(InputError, match="annex_project_code"):  # a letterhead given as a mapping
         render_bulletin(ws, tmp_path / "i", lang="zh", letterhead={"annex_project_code": "false"}, n_boot=50)
+    with pytest.raises(InputError, match="sealed"):  # the signature block's form: a yes or no as well
+        render_bulletin(ws, tmp_path / "j", lang="zh", letterhead={"sealed": "no"}, n_boot=50)
+    # sealed by default (GB/T 9704-2012 7.3.5.1); sealed: false lays it out without a seal (7.3.5.2)
+    assert '<div class="signature sealed">' in html
+    html = render_bulletin(ws, tmp_path / "k", lang="zh", letterhead={"sealed": False}, n_boot=50)["html"]
+    assert '<div class="signature unsealed">' in html.read_text("utf-8")
     own = tmp_path / "tpl"
     own.mkdir()
     (own / "bulletin.css").write_text("body { color: #123456; }", encoding="utf-8")

@@ -47,7 +47,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 DOCUMENT_TZ = "Asia/Shanghai"
 #: Fields of a letterhead file (each a text, or a mapping ``{zh: ..., en: ...}``).
 LETTERHEAD_FIELDS = ("header", "number", "title", "addressee", "programme", "opening", "closing", "signature",
-                     "date", "cc", "printed_by", "printed_on", "annex_project_code")
+                     "date", "sealed", "cc", "printed_by", "printed_on", "annex_project_code")
 
 BAD_LETTERHEAD = define("bulletin.bad_letterhead", "cannot read the letterhead file %(path)s: %(error)s")
 BAD_TEMPLATE = define("bulletin.bad_template",
@@ -211,6 +211,24 @@ def issuer_style(name: str, line_pt: float = ISSUER_LINE_PT) -> tuple[str, str |
                    "transform-origin: 50% 50%")
 
 
+#: The sealed form's signature block (GB/T 9704-2012 7.3.5.1, 加盖印章的公文): the 成文日期 four characters in
+#: from the right (右空四字), the 发文机关署名 centred over it (以成文日期为准居中编排).
+SEALED_DATE_INDENT = 4
+
+
+def sealed_signature_style(signature: str | None, date: str) -> str | None:
+    """The style of the sealed form's signature block where the 发文机关署名 is so much longer than the date that,
+    centred over a date four characters in, it would run past the type area: the block (date and name on one
+    centre) moves left just enough for the name to end at the type area's right edge. None: the date four
+    characters in (bulletin.css). Widths in characters (a half-width character half of one)."""
+    if not signature:
+        return None
+    overhang = (_width(signature) - _width(date)) / 2  # how far the name reaches right of the date's end
+    if overhang <= SEALED_DATE_INDENT:
+        return None
+    return f"margin-right: {overhang:.2f}em"
+
+
 def load_letterhead(path) -> dict:
     """Read a letterhead file: ``{field: text or {zh: text, en: text}}`` (see :data:`LETTERHEAD_FIELDS`).
 
@@ -236,9 +254,11 @@ def load_letterhead(path) -> dict:
 
 
 def _check_letterhead(data: dict, path: str) -> None:
-    """The fields of a letterhead that are not texts have their own type: ``annex_project_code`` a yes or no."""
-    if not isinstance(data.get("annex_project_code", False), bool):
-        raise InputError(BAD_LETTERHEAD, path=path, error="annex_project_code is true or false")
+    """The fields of a letterhead that are not texts have their own type: ``annex_project_code`` and ``sealed``
+    a yes or no."""
+    for name, default in (("annex_project_code", False), ("sealed", True)):
+        if not isinstance(data.get(name, default), bool):
+            raise InputError(BAD_LETTERHEAD, path=path, error=f"{name} is true or false")
 
 
 def _field(letterhead: dict, name: str, lang: str):
@@ -950,6 +970,9 @@ class _Bulletin:
             "closing": self.closing_formula(),
             "annex_list": self.annex_titles(),
             "signature": _field(lh, "signature", self.lang), "date": self.f.day(self.date),
+            # the signature block for a seal (GB/T 9704-2012 7.3.5.1) unless the letterhead says sealed: false
+            # (7.3.5.2, 不加盖印章的公文)
+            "sealed": lh.get("sealed", True) is not False, "signature_style": None,
             # GB/T 9704-2012 7.3.4, 7.3.7: several annexes are numbered (附件：1.名称 / 附件1), one is not
             "notes": self.notes(), "annexes": self.annexes(),
             "cc": _field(lh, "cc", self.lang),
@@ -957,6 +980,8 @@ class _Bulletin:
             "printed_by": _field(lh, "printed_by", self.lang),
             "printed_on": self.f.day(document_date(_field(lh, "printed_on", self.lang) or self.date)),
         }
+        if doc["sealed"] and self.lang == "zh":
+            doc["signature_style"] = sealed_signature_style(doc["signature"], doc["date"])
         # the issuer's mark the page's largest text, on one line of the type area (a Chinese notice in print)
         if doc["header"] and self.lang == "zh":
             doc["header_style"] = issuer_style(doc["header"])
