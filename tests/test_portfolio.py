@@ -462,7 +462,8 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     # scope: cumulative, districts, period of the starts, total investment in 亿元 (105,000,000 CNY)
     assert "截至2026年12月3日，累计支持智能化改造项目5个，涉及企业3家，总投资1.05亿元" in body
     # districts by their names (the district vocabulary), not the stored codes
-    assert "分布在璧山区、九龙坡区2个区县，项目于2021年3月1日至2023年2月1日陆续开工。" in body
+    # the starts all on a month's first day: the period in months (a reader)
+    assert "分布在璧山区、九龙坡区2个区县，项目于2021年3月至2023年2月陆续开工。" in body
     # where the reader finds each project (the annexes' numbers as the annex list and the annexes give them)
     assert "陆续开工。各项目基本情况详见附件1，各项指标申报值和核验值详见附件2。" in body
     assert re.search(r'<a href="#annex-1">附件1　智能化改造项目基本情况表</a>.*'
@@ -690,6 +691,17 @@ def test_the_notice_opens_with_its_reason(ws, tmp_path):
     own = {"opening": {"zh": "根据工作安排，对项目实施成效进行了评估。\n\n现将有关情况通报如下：", "en": "As agreed."}}
     assert bulletin_module._Bulletin(s, "zh", own).opening() == ["根据工作安排，对项目实施成效进行了评估。", "现将有关情况通报如下："]
     assert bulletin_module._Bulletin(s, "en", own).opening() == ["As agreed."]
+
+
+def test_the_start_period_in_months_where_the_starts_are(ws):
+    """A reader: the start period in months where every start is a month's first day (a register that records
+    the month: 2021年3月1日 reads as if the day were known), in days otherwise."""
+    s = programme_statistics(ws, n_boot=50)
+    b = bulletin_module._Bulletin(s, "zh")
+    assert b.period_text() == "2021年3月至2023年2月"
+    assert bulletin_module._Bulletin(s, "en").period_text() == "March 2021 to February 2023"
+    days = s["projects"].assign(start=["2021-03-01", "2021-03-15", "2022-01-01", "2023-02-01", "2022-06-01"])
+    assert bulletin_module._Bulletin({**s, "projects": days}, "zh").period_text() == "2021年3月1日至2023年2月1日"
 
 
 def test_title_lines_break_by_meaning():

@@ -232,6 +232,16 @@ class Formatter:
             return f"{value.year}年{value.month}月{value.day}日"
         return format_date(value, "d MMMM y", locale=self.locale)
 
+    def month(self, value) -> str:
+        """A month written out: "2024年1月", "January 2024" (a date or an ISO 8601 string; its own offset is
+        kept); null -> "—"."""
+        if _isnull(value):
+            return NULL
+        value = _as_date(value)
+        if self.lang == "zh":
+            return f"{value.year}年{value.month}月"
+        return format_date(value, "MMMM y", locale=self.locale)
+
     def period(self, start, end, end_exclusive: bool = True, tz: str | None = None) -> str:
         """A period of local dates shown inclusive: ``[2024-01-01, 2024-07-01)`` ->
         "2024年1月1日至2024年6月30日" ("1 January 2024 to 30 June 2024").

@@ -380,7 +380,9 @@ class _Bulletin:
 
     # -- the body
     def period_text(self) -> str | None:
-        """The projects' start dates as an inclusive period (the filter's bounds where given)."""
+        """The projects' start dates as an inclusive period (the filter's bounds where given): in months where
+        every start is a month's first day (a register that records the month a project starts: "2021年3月至
+        2023年2月", not "2021年3月1日至2023年2月1日", which reads as if the days were known), else in days."""
         prj = self.s["projects"]
         fl = self.s["filters"]
         if not len(prj):
@@ -388,6 +390,10 @@ class _Bulletin:
         tz = prj["tz"].iloc[0] if isinstance(prj["tz"].iloc[0], str) else DOCUMENT_TZ
         starts = pd.to_datetime(prj["start"], utc=True).dt.tz_convert(tz)
         first = pd.Timestamp(fl["start"]) if fl.get("start") else starts.min()
+        last = pd.Timestamp(fl["end"]) - pd.Timedelta(1, "ns") if fl.get("end") else starts.max()
+        ends_month = fl.get("end") is None or pd.Timestamp(fl["end"]).day == 1  # a bound after a whole month
+        if first.day == 1 and ends_month and all(t.day == 1 for t in starts.dropna()):
+            return self.f.to(self.f.month(first), self.f.month(last))
         if fl.get("end"):
             return self.f.period(first, pd.Timestamp(fl["end"]), end_exclusive=True)
         return self.f.period(first, starts.max(), end_exclusive=False)
