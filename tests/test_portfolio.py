@@ -462,8 +462,8 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     # scope: cumulative, districts, period of the starts, total investment in 亿元 (105,000,000 CNY)
     assert "截至2026年12月3日，累计支持智能化改造项目5个，涉及企业3家，总投资1.05亿元" in body
     # districts by their names (the district vocabulary), not the stored codes
-    # the starts all on a month's first day: the period in months (a reader)
-    assert "分布在璧山区、九龙坡区2个区县，项目于2021年3月至2023年2月陆续开工。" in body
+    # every district a 区: N个区, not 区县; the starts all on a month's first day: the period in months (a reader)
+    assert "分布在璧山区、九龙坡区2个区，项目于2021年3月至2023年2月陆续开工。" in body
     # where the reader finds each project (the annexes' numbers as the annex list and the annexes give them)
     assert "陆续开工。各项目基本情况详见附件1，各项指标申报值和核验值详见附件2。" in body
     assert re.search(r'<a href="#annex-1">附件1　智能化改造项目基本情况表</a>.*'
@@ -691,6 +691,17 @@ def test_the_notice_opens_with_its_reason(ws, tmp_path):
     own = {"opening": {"zh": "根据工作安排，对项目实施成效进行了评估。\n\n现将有关情况通报如下：", "en": "As agreed."}}
     assert bulletin_module._Bulletin(s, "zh", own).opening() == ["根据工作安排，对项目实施成效进行了评估。", "现将有关情况通报如下："]
     assert bulletin_module._Bulletin(s, "en", own).opening() == ["As agreed."]
+
+
+def test_the_notice_counts_districts_as_qu_where_every_one_is(ws):
+    """A reader: N个区县 (districts and counties) only where some district is a county; every one a 区: N个区."""
+    s = programme_statistics(ws, n_boot=50)
+    b = bulletin_module._Bulletin(s, "zh")
+    assert "2个区，" in b.scope_paragraph() and "个区县" not in b.scope_paragraph()
+    county = s["by_district"].assign(district=["Bishan", "Jiulongpo"][:len(s["by_district"])])
+    mixed = bulletin_module._Bulletin({**s, "by_district": county}, "zh")
+    mixed.district = lambda code: {"Bishan": "璧山区", "Jiulongpo": "城口县"}.get(code, code)
+    assert "璧山区、城口县2个区县" in mixed.scope_paragraph()
 
 
 def test_the_start_period_in_months_where_the_starts_are(ws):

@@ -479,8 +479,10 @@ class _Bulletin:
         if len(ds) == 1:
             text += _("; all projects are in %(district)s") % {"district": ds[0]}
         elif ds:
-            text += _("; the projects are in %(k)s districts: %(districts)s") % {
-                "k": self.f.count(len(ds)), "districts": self.listing(ds)}
+            # 区县 (districts and counties) unless every one is a 区: then N个区
+            key = _("; the projects are in %(k)s urban districts: %(districts)s") if self.lang == "zh" and all(
+                d.endswith("区") for d in ds) else _("; the projects are in %(k)s districts: %(districts)s")
+            text += key % {"k": self.f.count(len(ds)), "districts": self.listing(ds)}
         period = self.period_text()
         if period:
             text += _("; their start dates run from %(period)s") % {"period": period}
