@@ -693,6 +693,21 @@ def test_the_notice_opens_with_its_reason(ws, tmp_path):
     assert bulletin_module._Bulletin(s, "en", own).opening() == ["As agreed."]
 
 
+def test_the_notice_writes_a_negative_number_with_the_minus_sign(ws):
+    """A reader: a negative number with the minus sign (U+2212), not a hyphen, in the notice's text and tables."""
+    s = programme_statistics(ws, n_boot=50)
+    b = bulletin_module._Bulletin(s, "zh")
+    assert b.f.pct(-0.125) == "\u221212.5%" and b.f.pct(0.125) == "12.5%" and b.f.pct(-0.00001) == "0.0%"
+    assert b.f.pct_range(-0.3, -0.1) == "\u221230.0%至\u221210.0%"
+    assert bulletin_module._Bulletin(s, "en").f.pct(-0.5) == "\u221250.0%"
+    # a deterioration in Table 1 and Annex 2: the minus sign, no hyphen-minus before a figure
+    pv = s["project_values"].copy()
+    pv.loc[pv["status"] == "verified", "improvement"] *= -1
+    worse = bulletin_module._Bulletin({**s, "project_values": pv}, "zh")
+    cells = [c["text"] for row in worse.indicators_annex(s["projects"].to_dict("records"))["rows"] for c in row]
+    assert any(c.startswith("\u2212") for c in cells) and not any(re.match(r"-\d", c) for c in cells), cells
+
+
 def test_the_notice_counts_districts_as_qu_where_every_one_is(ws):
     """A reader: N个区县 (districts and counties) only where some district is a county; every one a 区: N个区."""
     s = programme_statistics(ws, n_boot=50)

@@ -311,6 +311,18 @@ def _table(head: list, rows: list[list[dict]], caption: str | None = None, foot:
             "cls": cls, "total": total}
 
 
+#: The minus sign of a negative number in the notice's text and tables (U+2212), not the hyphen-minus.
+MINUS = "\u2212"
+
+
+class _NoticeFormatter(Formatter):
+    """The notice's formatting: a negative percentage with the minus sign (−12.5%, :data:`MINUS`), as a typeset
+    document writes it; a hyphen is shorter and may break a line after it."""
+
+    def pct(self, v, digits: int = 1) -> str:
+        return super().pct(v, digits).replace("-", MINUS)
+
+
 class _Bulletin:
     """The notice's content in one language, from one statistics dict."""
 
@@ -322,7 +334,7 @@ class _Bulletin:
         self.tr = translations(lang)
         self._ = self.tr.gettext
         self.n_ = self.tr.ngettext
-        self.f = Formatter(lang)
+        self.f = _NoticeFormatter(lang)
         self.lh = letterhead or {}
         _check_letterhead(self.lh, "letterhead")
         self.date = document_date(_field(self.lh, "date", lang))
