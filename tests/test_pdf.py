@@ -326,6 +326,17 @@ def test_the_signature_block_is_laid_out_for_a_seal(official, store, tmp_path):
     assert right - 2 * 16 < s1 <= right + 0.5 and s0 > 28 * MM
 
 
+def test_a_reference_keeps_its_number_on_its_line(official, store):
+    # the notice's PDF broke "见表" / "1。" over two lines: in print a word joiner (U+2060) binds 表, 图 and 附件 to
+    # their numbers in the running text; the PDF's text has no trace of it
+    s = programme_statistics(store, n_boot=50)
+    html, md = bulletin_html(s, "zh", date="2026-12-03", for_print=True)
+    assert "见表\u20601。" in html and "详见附件\u20601" in html and "\u2060" not in md
+    assert "\u2060" not in bulletin_html(s, "zh", date="2026-12-03")[0]  # the screen's HTML as it was
+    text = "".join(page.extract_text() for page in official.pages)
+    assert "见表1。" in re.sub(r"\s+", "", text) and "\u2060" not in text
+
+
 def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
     # a district's name in a table cell on one line: 九龙坡区, not 九龙坡 / 区 (the body's district table and the
     # annex), and the body tables' headers whole

@@ -1090,6 +1090,11 @@ class _Bulletin:
         return "\n".join(lines).rstrip() + "\n"
 
 
+#: No break between a table's, figure's or annex's word and its number in print (表1, 图2, 附件1).
+WORD_JOINER = "\u2060"
+_REFERENCE = re.compile(r"(?<=[表图件])(?=\d)")
+
+
 def _env(template_dir=None) -> jinja2.Environment:
     loaders = [jinja2.FileSystemLoader(str(template_dir))] if template_dir else []
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
@@ -1154,6 +1159,10 @@ def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, lette
         raise InputError(BAD_TEMPLATE, path=str(template_dir), error=str(e), fields=sorted(doc)) from None
     if for_print:  # charts at their own size on paper (a fluid height leaves blank space in WeasyPrint)
         html = html.replace(charts.FLUID, "")
+        # a reference to a table, figure or annex kept on one line (表1, not 表 / 1 with "1。" alone on the next):
+        # a word joiner (U+2060, no width, not extracted as text) between the word and its number, in paragraphs
+        html = re.sub(r"(<p\b[^>]*>)([^<]*)(</p>)",
+                      lambda m: m[1] + _REFERENCE.sub(WORD_JOINER, m[2]) + m[3], html)
     return html, b.markdown(doc)
 
 
