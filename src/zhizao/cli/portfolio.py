@@ -752,8 +752,8 @@ def bulletin(db: str = DB,
              title: str | None = typer.Option(None, "--title", help="the notice's title"),
              letterhead: Path | None = typer.Option(
                  None, "--letterhead", help="YAML file of the office's header, document number, addressees, "
-                                            "programme name, closing, signature and date (see "
-                                            "portfolio/templates/letterhead.example.yaml)"),
+                                            "programme name, opening, closing, signature, date and seal "
+                                            "(see portfolio/templates/letterhead.example.yaml)"),
              template: Path | None = typer.Option(
                  None, "--template", help="folder with an own bulletin.html.j2 and/or bulletin.css"),
              date: str | None = typer.Option(None, "--date", help="document date YYYY-MM-DD [default: today, "

@@ -8,16 +8,19 @@ English. It computes nothing itself: every figure comes from
 
 The notice follows the parts of a Chinese official document (GB/T 9704-2012): an optional header (版头) and
 document number (文号) of the issuing office, the title, the addressees (主送), the opening (发文缘由, ending
-现将有关情况通报如下：), the body (scope, results, how the
-projects are spread, and the notes on method, 说明, as the body's last part), the list of annexes, the signature and
-the document date (成文日期: the date only, Beijing time). Declared and verified results are stated in one sentence
-("据N个项目申报……；其中M个项目经数据核验，……"). Running text carries no ids and no codes; two annexes, keyed by
-the same No. (序号), list every project: 附件1 its name, enterprise, district, investment, status and type, 附件2
-every indicator declared and verified (one table of all was too wide to print at a readable size).
+现将有关情况通报如下：), the body (scope, results, how the projects are spread, the notes on method, 有关说明, and
+the letterhead's requests, 有关要求, as its last parts), 特此通报。, the list of annexes, the signature and the
+document date (成文日期: the date only, Beijing time), laid out for a seal unless the letterhead says otherwise.
+Declared and verified results are stated in one sentence ("据N个项目申报……；其中M个项目经数据核验，……"), their
+intervals and the same projects' declared means in Table 1. Running text carries no ids and no codes; two
+annexes, keyed by the same No. (序号), list every project: 附件1 its name, enterprise, district, investment,
+status and type, 附件2 every indicator declared and verified (one table of all was too wide to print at a readable
+size).
 
 An office adapts the notice without touching code: a *letterhead* file (YAML; see
 ``templates/letterhead.example.yaml``) gives its header, document number, addressees, the programme's name,
-closing paragraphs, signature and date, per language; a template folder may replace ``bulletin.html.j2`` (and
+opening and closing paragraphs, signature and date, per language, whether the notice is sealed and whether 附件1
+shows the register's project codes; a template folder may replace ``bulletin.html.j2`` (and
 ``bulletin.css``) altogether. Every text comes from the message catalogues (docs/glossary.md is the terminology).
 """
 
@@ -1183,7 +1186,8 @@ def render_bulletin(ws, out_dir, lang: str = "zh", title: str | None = None, sta
         A result of :func:`~zhizao.portfolio.stats.programme_statistics` (else computed here with
         ``statistics_filters``).
     letterhead : dict or path-like, optional
-        The office's header, document number, addressees, programme name, closing, signature and date
+        The office's header, document number, addressees, programme name, opening, closing, signature, date,
+        seal (``sealed``) and the annex's code column (``annex_project_code``)
         (:func:`load_letterhead`).
     template_dir : path-like, optional
         A folder whose ``bulletin.html.j2`` / ``bulletin.css`` replace the built-in ones.
