@@ -193,6 +193,11 @@ def test_short_reporting_windows_keep_coverage_with_wider_intervals(programmes):
     assert pooled_coverage(df, ["production_efficiency", "defect_rate", "unit_energy"]) >= 0.75
     _wb, tb, rb = programmes("base")
     base = scored(rb, tb)
+    # operating cost on one reporting month: its noise is half the variance and its level unknown (the interval
+    # takes it at the baseline's level, 94-95 % where it falls with the costs): never verified
+    cost = [r for r in res if r.indicator == "operating_cost"]
+    assert cost and all("verify.check.sample_size" in r.flags and r.verdict != "verified" for r in cost)
+    assert not any("verify.check.sample_size" in r.flags for r in rb if r.indicator == "operating_cost")
     for ind in ("production_efficiency", "defect_rate"):
         w = (df.loc[df["indicator"] == ind, "hi"] - df.loc[df["indicator"] == ind, "lo"]).median()
         wb = (base.loc[base["indicator"] == ind, "hi"] - base.loc[base["indicator"] == ind, "lo"]).median()

@@ -33,6 +33,7 @@ LIMITS = {
     "mix_new_max": 0.10,  # reporting share of cells without baseline data
     "products_min": 5,  # development cycle: products per window
     "cost_months_min": 4,  # operating cost: baseline months for the regression
+    "cost_reporting_months_min": 3,  # operating cost: reporting months (a quarter) for a verified result
     "out_of_sample_p": 0.01,  # out-of-sample bias test: p below which the model's own error is too small
     "serial_correlation_p": 0.10,  # cost months: Durbin-Watson p below which the residuals drift together
 }

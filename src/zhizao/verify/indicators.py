@@ -1058,6 +1058,12 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
     bmon = bmon[np.isfinite(bmon["cost"]) & np.isfinite(bmon["gq"]) & (bmon["cost"] > 0)]
     rmon = rmon[np.isfinite(rmon["cost"]) & np.isfinite(rmon["gq"]) & (rmon["cost"] > 0)]
     run.check(any(_has_price_index(inputs, sid) for sid in info.chain), C.PRICE_INDEX())
+    # a reporting window of one or two months: the noise of its few months is half the interval's variance, and
+    # nothing in them says whether it fell with the project's costs (relative noise: the interval is too wide)
+    # or stayed (absolute noise: right); taken as absolute, the safe side, and not verified
+    r_min = C.LIMITS["cost_reporting_months_min"]
+    run.check(len(rmon) >= r_min, C.SAMPLE_SIZE(n=len(rmon), unit=C.word("months"), period=C.word("reporting"),
+                                                minimum=r_min))
     base_v = bmon["cost"].sum() / bmon["gq"].sum()
     rep_v = rmon["cost"].sum() / rmon["gq"].sum()
     fit: dict[str, Any] = {}
