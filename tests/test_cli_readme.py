@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Per command of the README (its first word, or two for command groups): arguments of a real run on a plant
 #: store ({tmp}: a scratch folder). None: not run against a store here (long-running or a store of its own).
 RUNS = {
-    "demo": None,  # builds its own stores (minutes); `make demo` and test_cli.py run it
+    "demo": None,  # builds its own stores (about 30 s): tests/test_demo.py runs it end to end
     "serve": None,  # runs until stopped; the server tests start it
     "ingest": ["ingest", "states", "{tmp}/s.csv"],
     "kpi": ["kpi", "--period", "all"],
