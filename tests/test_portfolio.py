@@ -664,8 +664,8 @@ def test_the_notice_opens_with_its_reason(ws, tmp_path):
     the issuing office, the last day of data the stored results used (截至……) and the number of projects; a
     letterhead's ``opening`` replaces it."""
     lh = {"programme": "某市", "addressee": "各区县经济信息委", "signature": "某市经济和信息化委员会"}
-    opening = ("为全面掌握某市智能化改造项目实施成效，某市经济和信息化委员会依据项目申报材料和企业生产运行数据，"
-               "对截至2023年12月31日的5个项目进行了统计和核验。现将有关情况通报如下：")
+    opening = ("为全面掌握某市智能化改造项目实施成效，某市经济和信息化委员会依据项目申报材料和企业截至2023年12月31日的"
+               "生产运行数据，对5个项目进行了统计和核验。现将有关情况通报如下：")
     out = render_bulletin(ws, tmp_path / "zh", lang="zh", letterhead=lh, date="2026-12-03", n_boot=50)
     html, md = out["html"].read_text("utf-8"), out["md"].read_text("utf-8")
     assert f'<p class="opening">{opening}</p>' in html
@@ -676,13 +676,17 @@ def test_the_notice_opens_with_its_reason(ws, tmp_path):
     # without an office, no subject (无主句); the header's name where there is no signature
     s = programme_statistics(ws, n_boot=50)
     assert bulletin_module._Bulletin(s, "zh", {}).opening() == [
-        "为全面掌握智能化改造项目实施成效，依据项目申报材料和企业生产运行数据，对截至2023年12月31日的5个项目进行了统计和"
+        "为全面掌握智能化改造项目实施成效，依据项目申报材料和企业截至2023年12月31日的生产运行数据，对5个项目进行了统计和"
         "核验。现将有关情况通报如下："]
     assert "，某市经济和信息化委员会依据" in bulletin_module._Bulletin(
         s, "zh", {"header": "某市经济和信息化委员会文件"}).opening()[0]
+    # the 截至 date belongs to the data, not to the projects: "对截至……的5个项目" read as a register date that
+    # contradicted 一、总体情况's 截至<document date>……累计支持……项目 (a sixth reading)
+    assert "的5个项目" not in bulletin_module._Bulletin(s, "zh", {}).opening()[0]
     # no date of data (no stored result): the 截至 clause left out
     bare = {**s, "basis": {**s["basis"], "data_until": None}}
-    assert "对5个项目进行了统计和核验。" in bulletin_module._Bulletin(bare, "zh", {}).opening()[0]
+    assert "依据项目申报材料和企业生产运行数据，对5个项目进行了统计和核验。" in bulletin_module._Bulletin(
+        bare, "zh", {}).opening()[0]
     en = bulletin_module._Bulletin(s, "en", {"programme": {"en": "the City"}}).opening()
     assert en == ["To take full stock of the outcomes of the intelligent transformation projects of the City, the "
                   "results of 5 projects have been compiled and verified from their applications and the "

@@ -437,8 +437,10 @@ class _Bulletin:
 
     def opening(self) -> list[str]:
         """The opening (发文缘由, then 现将有关情况通报如下：): the letterhead's paragraphs, else one made from the
-        notice's data: why, who, from what, up to when (the last day of data the stored results used) and how many
-        projects. A notice (通报) states its reason after the addressees and before its first section."""
+        notice's data: why, who, from what data up to when (the last day of data the stored results used: the
+        date qualifies the data, 企业截至……的生产运行数据, not the projects, whose count is the register's as of the
+        document date in 一、总体情况) and how many projects. A notice (通报) states its reason after the addressees
+        and before its first section."""
         _ = self._
         own = _field(self.lh, "opening", self.lang)
         if own:
