@@ -1095,4 +1095,24 @@ def test_the_method_note_states_what_the_results_rest_on():
     none = verification_basis(pd.DataFrame(columns=["indicator", "improvement", "result"]))
     assert none["n_results"] == 0 and none["baseline_months"] is None
     zh = bulletin_module._Bulletin({**stats, "basis": none}, "zh", {}).method_note()
-    assert "本次通报中" not in zh and "单位产品能耗" not in zh and zh.startswith("核验值由本平台")
+    assert "本次通报中" not in zh and "单位产品能耗" not in zh and zh.startswith("核验值根据各企业接入的生产现场数据测算")
+
+
+def test_the_notes_speak_as_an_office_not_as_software():
+    """A sixth reading: 有关说明 is the issuing office's, not a program's: no 本平台 (the issuer is an office, not a
+    platform), the projects 模拟生成 rather than 来自项目模拟器, and the development cycle ends at the release of the
+    finalised product (到产品定型发布), not at a bare 发布."""
+    from zhizao.portfolio.basis import verification_basis
+
+    basis = verification_basis(pd.DataFrame(columns=["indicator", "improvement", "result"]))
+    for n_sim, zh_sim, en_sim in ((117, "（全部117个项目均为模拟生成）", "(all 117 projects are simulated)"),
+                                  (3, "（117个项目中有3个为模拟生成）", "(3 of 117 projects are simulated)")):
+        stats = {"basis": basis, "n_boot": 2000, "confidence": 0.95,
+                 "totals": {"n_simulated_projects": n_sim, "n_projects": 117}}
+        zh = "".join(bulletin_module._Bulletin(stats, "zh", {}).notes())
+        en = " ".join(bulletin_module._Bulletin(stats, "en", {}).notes())
+        assert zh_sim in zh and en_sim in en
+        assert "本平台" not in zh and "模拟器" not in zh and "this platform" not in en and "simulator" not in en
+        assert "产品研制周期为从设计开始到产品定型发布的平均天数" in zh
+        assert "from design start to the release of the finalised product" in en
+        assert "核验值根据各企业接入的生产现场数据测算" in zh and "Verified values are computed from the shop-floor" in en

@@ -841,10 +841,11 @@ class _Bulletin:
         ]
         if self.simulated:
             n_sim, n_all = s["totals"]["n_simulated_projects"], s["totals"]["n_projects"]
-            key = _("This notice is made from SIMULATED data (all %(total)s projects come from the programme "
-                    "simulator); it describes no real enterprise or project.") if n_sim == n_all else \
-                _("This notice is made from SIMULATED data (%(n)s of %(total)s projects come from the programme "
-                  "simulator); it describes no real enterprise or project.")
+            # "simulated", not where from (项目模拟器 read as software in an office's notice)
+            key = _("This notice is made from SIMULATED data (all %(total)s projects are simulated); it describes "
+                    "no real enterprise or project.") if n_sim == n_all else \
+                _("This notice is made from SIMULATED data (%(n)s of %(total)s projects are simulated); it "
+                  "describes no real enterprise or project.")
             notes.insert(0, key % {"n": self.f.count(n_sim), "total": self.f.count(n_all)})
         return notes
 
@@ -853,10 +854,10 @@ class _Bulletin:
         the windows' months, the conditions the energy and cost baselines were adjusted for, deflated or not."""
         _ = self._
         b = self.s.get("basis") or {}
-        text = _("Verified values are computed by this platform from the shop-floor data each enterprise "
-                 "connected: the baseline period is the whole months before the project start and the reporting "
-                 "period the whole months after commissioning, at most 12 months each and as far as there are "
-                 "production data")
+        # no "this platform" (本平台): the notice's issuer is an office
+        text = _("Verified values are computed from the shop-floor data each enterprise connected: the baseline "
+                 "period is the whole months before the project start and the reporting period the whole months "
+                 "after commissioning, at most 12 months each and as far as there are production data")
         if b.get("baseline_months") and b.get("reporting_months"):
             text += _("; in this notice the baseline periods are %(baseline)s and the reporting periods "
                       "%(reporting)s") % {"baseline": self.months(b["baseline_months"]),
@@ -881,7 +882,7 @@ class _Bulletin:
                                  "operating_cost"]]), "prices": prices})
         clauses.append(_("efficiency is good output per production hour; the defect rate reduction is relative "
                          "(1.0% to 0.6% is a reduction of 40%); the development cycle is the mean number of days "
-                         "from design start to release"))
+                         "from design start to the release of the finalised product"))
         sep = "；" if self.lang == "zh" else "; "
         return _("%(text)s.") % {"text": text + ("。" if self.lang == "zh" else ". ")
                                  + self.capital(sep.join(clauses))}
