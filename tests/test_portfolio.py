@@ -474,7 +474,7 @@ def test_bulletin_zh_reads_as_a_notice(ws, tmp_path):
     # declared and verified in one sentence; a count only where it differs from the sentence's
     # the conclusions only: the intervals and the same projects' declared means are Table 1's (a reader found five
     # bracketed groups too dense)
-    assert "据4个项目申报，生产效率平均提升33.3%（3个项目），产品不良率平均降低40.0%（1个项目），" \
+    assert "据4个项目申报，生产效率平均提升33.3%（3个项目），产品不良品率平均降低40.0%（1个项目），" \
            "运营成本平均降低20.0%（1个项目）；经数据核验的4个项目，生产效率平均提升59.8%（3个项目），" \
            "运营成本平均降低15.0%（2个项目），单位产品能耗平均降低25.0%（1个项目）。" \
            "各项核验平均值的置信区间及同口径申报平均值见表1。" in body

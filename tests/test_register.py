@@ -177,6 +177,23 @@ def test_import_template_has_drop_downs_and_loads_back(ws, tmp_path):
         w.close()
 
 
+def test_the_defect_rate_column_is_headed_in_miits_word_and_the_old_heading_still_loads(ws, tmp_path):
+    """产品不良品率, not 产品不良率 (docs/glossary.md): the import template's heading; a sheet filled in with the
+    earlier heading 申报产品不良率降低 loads the same column."""
+    from zhizao.portfolio.register import HEADERS
+
+    assert HEADERS["projects"]["declared_defect_rate"] == "申报产品不良品率降低"
+    load(ws, "enterprises", write(tmp_path / "ent.csv", ENT))
+    for k, heading in enumerate(("申报产品不良品率降低", "申报产品不良率降低")):
+        p = write(tmp_path / f"p{k}.csv", f"{PRJ.splitlines()[0]},{heading}\n"
+                                          f"Q{k},E1,改造{k},数字化装备应用,E1-WS1,市级,2021-01-01,2021-06-30,1200,"
+                                          "已立项,2020-12-15,0.25\n")
+        r = load(ws, "projects", p)
+        assert (r.loaded, r.quarantined) == (1, 0), r.rejected
+        assert ws.con.execute("SELECT declared_defect_rate FROM projects WHERE project_id = ?",
+                              [f"Q{k}"]).fetchone() == (0.25,)
+
+
 # -- vocabularies ----------------------------------------------------------------------------------------
 
 def test_coded_fields_take_codes_or_labels_and_refuse_the_rest(ws, tmp_path):

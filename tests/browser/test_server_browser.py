@@ -152,7 +152,7 @@ def test_project_programme_and_bulletin(server, browser, shots):
     page.click("text=P0001")
     page.wait_for_selector("#project-title")
     body = page.inner_text("body")
-    assert "生产效率" in body and "产品不良率" in body  # the verified indicators, in Chinese
+    assert "生产效率" in body and "产品不良品率" in body  # the verified indicators, in Chinese
     shots(page, "project.zh")
     page.goto(server + "/programme")
     assert "P0001" in page.content()

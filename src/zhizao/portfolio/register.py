@@ -72,7 +72,7 @@ HEADERS = {
                  "scope": "实施范围", "programme": "批次", "level": "级别", "start": "开工日期",
                  "commissioning_end": "建成投产日期", "investment": "总投资（元）", "status": "项目状态",
                  "status_date": "状态日期", "declared_efficiency": "申报生产效率提升",
-                 "declared_defect_rate": "申报产品不良率降低", "declared_operating_cost": "申报运营成本降低",
+                 "declared_defect_rate": "申报产品不良品率降低", "declared_operating_cost": "申报运营成本降低",
                  "declared_unit_energy": "申报单位产品能耗降低", "declared_development_cycle": "申报研制周期缩短"},
     "designations": {"designation_id": "认定编号", "enterprise_id": "企业编号", "project_id": "项目编号",
                      "scope": "实施范围", "name": "名称", "designation": "认定类别", "level": "级别",
@@ -83,6 +83,9 @@ HEADERS = {
     "programme_targets": {"programme_id": "批次编号", "year": "年度", "district": "区县", "measure": "目标指标",
                           "target": "目标值", "note": "备注"},
 }
+#: Earlier Chinese column labels still read (table -> {label: column}): 产品不良率 became 产品不良品率, MIIT's word
+#: (docs/glossary.md), and a template filled in before still loads.
+LEGACY_HEADERS = {"projects": {"申报产品不良率降低": "declared_defect_rate"}}
 #: Columns read in another unit: table -> {alias column: (Chinese label, canonical column, factor)}.
 SCALED = {"projects": {"investment_10k": ("总投资（万元）", "investment", 1e4)}}
 
@@ -504,7 +507,8 @@ class RegisterReport(LoadReport):
 def _header_map(table: str, source_columns: list[str]) -> tuple[dict, dict]:
     """(canonical column -> source column, scaled alias -> source column) by name, label or 'label (name)'."""
     names = set(_cols(table)) | set(SCALED.get(table, {}))
-    by_label = {nfkc(lbl): col for col, lbl in HEADERS[table].items()}
+    by_label = {nfkc(lbl): col for lbl, col in LEGACY_HEADERS.get(table, {}).items()}
+    by_label.update({nfkc(lbl): col for col, lbl in HEADERS[table].items()})
     by_label.update({nfkc(lbl): alias for alias, (lbl, _c, _f) in SCALED.get(table, {}).items()})
     found: dict[str, str] = {}
     for sc in source_columns:
