@@ -316,14 +316,20 @@ def test_the_signature_block_is_laid_out_for_a_seal(official, store, tmp_path):
                           formats=("pdf",), date="2026-12-03")["pdf"]
     (sy, s0, s1), (dy, d0, d1) = _signature(pypdf.PdfReader(pdf), OFFICIAL["signature"])
     assert s1 == pytest.approx(right - 2 * 16, abs=2) and d0 == pytest.approx(s0 + 2 * 16, abs=1)
-    # a name much longer than the date: centred on the date all the same, and inside the type area (the block
-    # moves left just enough)
+    # a name much longer than the date (19 characters): the date stays four characters in (右空四字, always; the
+    # whole block moved left, the date ending 6.3 characters in), the name on two lines broken after the body it
+    # belongs to, each centred on the date and inside the type area
     long = "西部（重庆）科学城管理委员会经济发展局"
     pdf = render_bulletin(store, tmp_path / "long", lang="zh", stats=s, letterhead={**OFFICIAL, "signature": long},
                           formats=("pdf",), date="2026-12-03")["pdf"]
-    (sy, s0, s1), (dy, d0, d1) = _signature(pypdf.PdfReader(pdf), long)
-    assert (s0 + s1) / 2 == pytest.approx((d0 + d1) / 2, abs=1)
-    assert right - 2 * 16 < s1 <= right + 0.5 and s0 > 28 * MM
+    reader = pypdf.PdfReader(pdf)
+    (_y1, a0, a1), (dy, d0, d1) = _signature(reader, "西部（重庆）科学城管理委员会")
+    (y2, b0, b1), _date = _signature(reader, "经济发展局")
+    assert d1 == pytest.approx(right - 4 * 16, abs=2), (right - d1) / 16
+    for x0, x1 in ((a0, a1), (b0, b1)):
+        assert (x0 + x1) / 2 == pytest.approx((d0 + d1) / 2, abs=1)
+        assert x0 >= 28 * MM and x1 <= right + 0.5
+    assert dy - y2 == pytest.approx(28.95, abs=0.5) and y2 - _y1 == pytest.approx(28.95, abs=0.5)
 
 
 def test_a_reference_keeps_its_number_on_its_line(official, store):

@@ -1116,3 +1116,17 @@ def test_the_notes_speak_as_an_office_not_as_software():
         assert "产品研制周期为从设计开始到产品定型发布的平均天数" in zh
         assert "from design start to the release of the finalised product" in en
         assert "核验值根据各企业接入的生产现场数据测算" in zh and "Verified values are computed from the shop-floor" in en
+
+
+def test_a_long_signature_breaks_by_meaning_around_a_date_four_characters_in():
+    """GB/T 9704-2012 7.3.5.1: the 成文日期 is always four characters in; a 发文机关署名 too long to centre on it inside
+    the type area goes on two lines, broken where the meaning allows (after the body the office belongs to, else
+    after a bracket or a kind of office), the most balanced break whose lines fit; else in the middle."""
+    lines = bulletin_module.sealed_signature_lines
+    date = "2026年12月3日"  # 6.5 characters: a line centred on it has room for 14.5
+    assert lines("某市经济和信息化委员会", date) == ["某市经济和信息化委员会"]
+    assert lines("西部（重庆）科学城管理委员会经济发展局", date) == ["西部（重庆）科学城管理委员会", "经济发展局"]
+    assert lines("西部（重庆）科学城管委会经济发展局", date) == ["西部（重庆）科学城管委会", "经济发展局"]
+    assert lines("重庆市两江新区（自贸区）产业发展促进中心", date) == ["重庆市两江新区（自贸区）", "产业发展促进中心"]
+    assert lines("一二三四五六七八九十一二三四五六七八九十", date) == ["一二三四五六七八九十", "一二三四五六七八九十"]
+    assert lines(None, date) == [] and lines("", date) == []

@@ -217,19 +217,41 @@ def issuer_style(name: str, line_pt: float = ISSUER_LINE_PT) -> tuple[str, str |
 #: The sealed form's signature block (GB/T 9704-2012 7.3.5.1, 加盖印章的公文): the 成文日期 four characters in
 #: from the right (右空四字), the 发文机关署名 centred over it (以成文日期为准居中编排).
 SEALED_DATE_INDENT = 4
+#: Characters in one line of the type area at 3号 (GB/T 9704-2012 5.2.4).
+LINE_CHARS = 28
+#: Where an office's name breaks by meaning: after the body it belongs to (委员会, 管委会, 人民政府, 局, 办公室, ...),
+#: the strongest boundary; else after a closing bracket or a department's or an office's kind (厅, 委, 部, 处,
+#: 中心, ...).
+_NAME_BREAKS = tuple(re.compile("|".join(f"(?<={re.escape(w)})" for w in words)) for words in (
+    ("委员会", "管委会", "人民政府", "政府", "局", "办公室", "办公厅"),
+    ("）", ")", "厅", "委", "部", "处", "科", "中心", "院", "所", "会", "办")))
 
 
-def sealed_signature_style(signature: str | None, date: str) -> str | None:
-    """The style of the sealed form's signature block where the 发文机关署名 is so much longer than the date that,
-    centred over a date four characters in, it would run past the type area: the block (date and name on one
-    centre) moves left just enough for the name to end at the type area's right edge. None: the date four
-    characters in (bulletin.css). Widths in characters (a half-width character half of one)."""
+def sealed_signature_lines(signature: str | None, date: str, indent: float = SEALED_DATE_INDENT,
+                           line: float = LINE_CHARS) -> list[str]:
+    """The 发文机关署名's lines in the sealed form: one where, centred on a date ``indent`` characters in from the
+    right, it stays inside the type area; else two, each centred on the date (the date stays four characters in,
+    右空四字), broken where the meaning allows (:data:`_NAME_BREAKS`: the first kind of boundary where one fits,
+    then the second), the most balanced break whose lines both fit; a name with no such break breaks in the
+    middle. Widths in characters (a half-width character half of one); [] without a name."""
     if not signature:
-        return None
-    overhang = (_width(signature) - _width(date)) / 2  # how far the name reaches right of the date's end
-    if overhang <= SEALED_DATE_INDENT:
-        return None
-    return f"margin-right: {overhang:.2f}em"
+        return []
+    room = 2 * min(indent + _width(date) / 2, line - indent - _width(date) / 2)  # a line centred on the date
+
+    def fits(text: str) -> bool:
+        return _width(text) <= room
+
+    if fits(signature):
+        return [signature]
+    n = len(signature)
+    for rx in _NAME_BREAKS:
+        cuts = sorted({m.start() for m in rx.finditer(signature) if 0 < m.start() < n},
+                      key=lambda i: (abs(_width(signature[:i]) - _width(signature[i:])), i))
+        for i in cuts:
+            if fits(signature[:i]) and fits(signature[i:]):
+                return [signature[:i], signature[i:]]
+    middle = (n + 1) // 2
+    return [signature[:middle], signature[middle:]]
 
 
 def load_letterhead(path) -> dict:
@@ -998,7 +1020,8 @@ class _Bulletin:
             "signature": _field(lh, "signature", self.lang), "date": self.f.day(self.date),
             # the signature block for a seal (GB/T 9704-2012 7.3.5.1) unless the letterhead says sealed: false
             # (7.3.5.2, 不加盖印章的公文)
-            "sealed": lh.get("sealed", True) is not False, "signature_style": None,
+            # signature_style: kept (always None) for an office's template copied from an earlier version
+            "sealed": lh.get("sealed", True) is not False, "signature_lines": [], "signature_style": None,
             # GB/T 9704-2012 7.3.4, 7.3.7: several annexes are numbered (附件：1.名称 / 附件1), one is not
             "notes": self.notes(), "annexes": self.annexes(),
             "cc": _field(lh, "cc", self.lang),
@@ -1006,8 +1029,9 @@ class _Bulletin:
             "printed_by": _field(lh, "printed_by", self.lang),
             "printed_on": self.f.day(document_date(_field(lh, "printed_on", self.lang) or self.date)),
         }
-        if doc["sealed"] and self.lang == "zh":
-            doc["signature_style"] = sealed_signature_style(doc["signature"], doc["date"])
+        # in print, a name too long to centre on the date in the type area on two lines, each centred on it
+        doc["signature_lines"] = sealed_signature_lines(doc["signature"], doc["date"]) \
+            if doc["sealed"] and self.lang == "zh" else [doc["signature"]] if doc["signature"] else []
         # the issuer's mark the page's largest text, on one line of the type area (a Chinese notice in print)
         if doc["header"] and self.lang == "zh":
             doc["header_style"] = issuer_style(doc["header"])
