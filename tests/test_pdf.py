@@ -229,6 +229,35 @@ def test_the_record_sits_at_the_foot_of_the_last_page(official):
     assert bottom - 8 * MM < oy < bottom, oy / MM
 
 
+def _record_pages(reader) -> tuple[int, list[str]]:
+    """(the record's page number, 1-based, and the texts of the page before it and of the record's page)."""
+    pages = [page.extract_text() for page in reader.pages]
+    at = next(k for k, text in enumerate(pages, 1) if "抄送：" in text)
+    return at, pages[at - 2:at]
+
+
+def test_the_record_is_on_an_even_page(official, store, tmp_path):
+    # printed on both sides, the record (版记) is the last side of a sheet: an even page. Where the body and the
+    # annexes end on an even page, a blank page before it, and neither the blank page nor the record's page
+    # carries a page number (GB/T 9704-2012 7.5); where they end on an odd page, the record follows, numbered
+    at, (before, record) = _record_pages(official)
+    assert at == len(official.pages) and at % 2 == 0
+    assert "附件2" in before or "△" in before  # no blank page: the annex's last page before it, numbered
+    assert re.search(rf"—\s*{at}\s*—", record)
+    # the body a page longer (the requests of many paragraphs): the annexes end on an even page
+    s = programme_statistics(store, n_boot=50)
+    closing = "\n\n".join(["请各区县经济信息委认真组织实施，及时将有关情况报送我委。"] * 11)
+    pdf = render_bulletin(store, tmp_path, lang="zh", stats=s, letterhead={**OFFICIAL, "closing": closing},
+                          formats=("pdf",), date="2026-12-03")["pdf"]
+    r = pypdf.PdfReader(pdf)
+    at, (blank, record) = _record_pages(r)
+    assert at == len(r.pages) and at % 2 == 0, at
+    assert blank.strip() == "", blank  # a blank page: no text, no page number
+    assert "抄送：" in record and not re.search(r"—\s*\d+\s*—", record), record
+    assert re.search(rf"—\s*{at - 2}\s*—", r.pages[at - 3].extract_text())  # the annex's last page, numbered
+    assert _size(r.pages[at - 2])[0] < _size(r.pages[at - 2])[1]  # the blank page in portrait, like the record's
+
+
 def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
     # GB/T 9704-2012: 版心 156 x 225 mm, 天头 37 mm, 订口 28 mm; the page number "— n —" below the 版心, odd
     # pages on the right, even pages on the left

@@ -1166,8 +1166,10 @@ def bulletin_chart_exists(stats: dict, name: str) -> bool:
 
 
 def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, letterhead: dict | None = None,
-                  template_dir=None, date=None, for_print: bool = False) -> tuple[str, str]:
-    """The notice as (HTML, Markdown) text (see :func:`render_bulletin`)."""
+                  template_dir=None, date=None, for_print: bool = False,
+                  blank_before_record: bool = False) -> tuple[str, str]:
+    """The notice as (HTML, Markdown) text (see :func:`render_bulletin`); with ``blank_before_record`` (in print),
+    a blank page before the record (版记), both without a page number (GB/T 9704-2012 7.5)."""
     check_lang(lang)
     from zhizao import __version__
 
@@ -1176,6 +1178,7 @@ def bulletin_html(stats: dict, lang: str = "zh", title: str | None = None, lette
         lh["date"] = date
     b = _Bulletin(stats, lang, lh, chart_titles=False)  # its captions name the charts
     doc = b.document(title)
+    doc["blank_before_record"] = bool(blank_before_record and for_print and (doc["cc"] or doc["printed_by"]))
     env = _env(template_dir)
     env.install_gettext_translations(b.tr, newstyle=True)  # type: ignore[attr-defined]  # added by the jinja2.ext.i18n extension
     try:
@@ -1259,5 +1262,13 @@ def render_bulletin(ws, out_dir, lang: str = "zh", title: str | None = None, sta
         from zhizao.report.pdf import html_to_pdf
 
         printed, _md = bulletin_html(s, lang, title, lh, template_dir, date, for_print=True)
-        paths["pdf"] = html_to_pdf(printed, out / f"bulletin.{lang}.pdf")
+
+        def record_on_an_even_page(pages: int) -> str | None:
+            # the record (版记) on the last side of a sheet printed on both sides, an even page (GB/T 9704-2012
+            # 7.4, 7.5): where the body and the annexes end on an even page, a blank page before it
+            if lang != "zh" or not pages % 2 or not (_field(lh, "cc", lang) or _field(lh, "printed_by", lang)):
+                return None
+            return bulletin_html(s, lang, title, lh, template_dir, date, for_print=True, blank_before_record=True)[0]
+
+        paths["pdf"] = html_to_pdf(printed, out / f"bulletin.{lang}.pdf", relayout=record_on_an_even_page)
     return paths

@@ -156,7 +156,7 @@ def _install_justification(version: str) -> None:
         logging.getLogger(__name__).warning("Chinese lines are not justified between characters: %s", e)
 
 
-def html_to_pdf(html: str, path, extra_css: str | None = None) -> Path:
+def html_to_pdf(html: str, path, extra_css: str | None = None, relayout=None) -> Path:
     """Write ``html`` (a self-contained page) as a PDF file.
 
     Parameters
@@ -167,6 +167,10 @@ def html_to_pdf(html: str, path, extra_css: str | None = None) -> Path:
         Output file (parent folders are created).
     extra_css : str, optional
         Style sheet added after the page's own (e.g. :data:`PRINT_CSS`).
+    relayout : callable, optional
+        Called with the number of pages of the laid-out page; where it returns a page (HTML), that page is laid
+        out and written instead (the notice's record on an even page: a blank page before it where it would fall
+        on an odd one).
 
     Returns
     -------
@@ -191,8 +195,11 @@ def html_to_pdf(html: str, path, extra_css: str | None = None) -> Path:
         raise ValueError(f"zhizao pages load nothing: {url}")
 
     stylesheets = [weasyprint.CSS(string=extra_css)] if extra_css else None
-    doc = weasyprint.HTML(string=html, url_fetcher=no_fetch, base_url=None)
-    doc.write_pdf(out, stylesheets=stylesheets)
+    doc = weasyprint.HTML(string=html, url_fetcher=no_fetch, base_url=None).render(stylesheets=stylesheets)
+    again = relayout(len(doc.pages)) if relayout is not None else None
+    if again is not None:
+        doc = weasyprint.HTML(string=again, url_fetcher=no_fetch, base_url=None).render(stylesheets=stylesheets)
+    doc.write_pdf(out)
     return out
 
 
