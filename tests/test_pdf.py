@@ -435,7 +435,10 @@ def test_annex_pages_number_where_the_portrait_pages_do(store, tmp_path):
         assert min(x for x, _ in table) >= 35 * MM - 1, k  # the turned type area: left 35 mm (the sheet's foot)
         assert min(y for _, y in table) >= 28 * MM - 1, k  # top 28 mm (the binding side)
         assert max(y for _, y in table) <= (28 + 156) * MM + 1, k
-    assert len(r.pages) < 14 and {k % 2 for k, _ in turned} == {0, 1}, turned  # odd and even annex pages
+    # where the number starts, on pages whose number has as many digits as the portrait pages' (a right-aligned
+    # "— 11 —" starts a digit before "— 9 —"): odd and even annex pages
+    turned = [(k, place) for k, place in turned if k < 10]
+    assert len(r.pages) < 16 and {k % 2 for k, _ in turned} == {0, 1}, turned
     for k, place in turned:
         assert place == pytest.approx(portrait[k % 2], abs=1 * MM), (k, place, portrait)
 
@@ -791,3 +794,38 @@ def test_the_justification_patch_is_installed_only_on_the_weasyprint_it_was_test
         raise AttributeError("module 'weasyprint.layout.inline' has no attribute 'justify_line'")
     monkeypatch.setattr(pdf, "_inter_character_justification", moved)
     pdf._install_justification(pdf.JUSTIFICATION_TESTED + "0")  # a warning, no failure
+
+
+def test_the_annexes_heads_and_names_are_not_broken_inside_a_word(store, tmp_path):
+    # a sixth reading: 附件2's heads broke "产品不良率降 / 低" and "申报 / 值", 附件1 left one character alone on a line
+    # ("有限公 / 司", "上云项 / 目", "智能工 / 厂"). Each indicator's head is its name over its direction, the
+    # columns' 申报值 and 核验值 whole; a project's and an enterprise's name of a real programme's length whole on
+    # its line, the status and the type broken at a meaning boundary
+    s = programme_statistics(store, n_boot=50)
+    prj = s["projects"].copy()
+    prj["name"] = ["白市驿2机加工车间工业互联网平台上云项目", "蔡家配料车间数字化车间系统集成项目",
+                   "恒通冲压车间智能制造新模式应用项目", "瑞丰SMT车间数字化车间系统集成项目",
+                   "西彭冲压车间数字化装备升级项目"][:len(prj)]
+    prj["enterprise"] = "重庆大学城汽车零部件有限公司"
+    prj["type"], prj["status"] = "system_integration", "completed"
+    pdf = render_bulletin(store, tmp_path, lang="zh", stats={**s, "projects": prj}, letterhead=OFFICIAL,
+                          formats=("pdf",), date="2026-12-03")["pdf"]
+    annex = [page for page in pypdf.PdfReader(pdf).pages if _size(page)[0] > _size(page)[1]]
+    first = {k: [t.strip() for _x, _y, t in _runs(page)] for k, page in enumerate(annex)}
+    one, two = (next(k for k, texts in first.items() if texts and texts[0] == f"附件{n}") for n in (1, 2))
+    # 附件2's heads: the lines above its first row
+    heads = list(itertools.takewhile(lambda t: not t.startswith("1 "), first[two][2:]))
+    words = " ".join(heads).split()
+    for name, direction in (("生产效率", "提升"), ("产品不良品率", "降低"), ("运营成本", "降低"),
+                            ("单位产品能耗", "降低"), ("产品研制周期", "缩短")):
+        assert name in words and direction in words, heads
+    assert words.count("申报值") == 5 and words.count("核验值") == 5, heads
+    assert not {"申报", "核验", "值", "降", "低", "短"} & set(words), heads
+    # 附件1: every name and the enterprise's on one line; no line of its cells a single character
+    rows = [t for k in range(one, two) for t in first[k]]
+    for name in prj["name"]:
+        assert any(name in t for t in rows), (name, rows)
+    assert sum("重庆大学城汽车零部件有限公司" in t for t in rows) == len(prj), rows
+    assert all(len(re.sub(r"\s+", "", t)) > 1 for t in rows), rows
+    # the type at its meaning boundary: 数字化车间和智能工厂 / 信息系统集成
+    assert any(t.endswith("数字化车间和智能工厂") for t in rows) and "信息系统集成" in rows, rows

@@ -578,11 +578,15 @@ def test_the_annexes_keep_every_project_and_every_value(ws, tmp_path):
         # something to check: values declared and verified, and a dash where an indicator was not verified
         cells = [c for r in two for c in r[2:]]
         assert sum(c != NULL for c in cells) >= 10 and NULL in cells
-        # every indicator heads two columns, declared then verified
+        # every indicator heads two columns, declared then verified; in Chinese its name over its direction
+        # (产品不良品率 / 降低: a head broken inside a word read badly)
         head = html[html.index('<section id="annex-2"'):]
         head = head[:head.index("</thead>")]
         for i in PROGRAMME_INDICATORS:
-            assert f'colspan="2">{vocab.label("gain", i, lang)}</th>' in head, (lang, i)
+            gain, name = vocab.label("gain", i, lang), vocab.label("indicator", i, lang)
+            text = f"{name}<br>{gain[len(name):]}" if lang == "zh" else gain
+            assert f'colspan="2">{text}</th>' in head, (lang, i, head)
+            assert (f"| {gain}：申报值 | {gain}：核验值 |" if lang == "zh" else f"| {gain}: ") in md  # one line
 
 
 def test_bulletin_notes_close_the_body_before_the_signature(ws, tmp_path):

@@ -325,8 +325,33 @@ def _h3(text: str) -> dict:
 LABEL = "label"
 
 
-def _cell(text, num: bool = False, cls: str | None = None, span: int | None = None) -> dict:
-    return {"text": str(text), "num": num, "cls": cls, "span": span}
+def _cell(text, num: bool = False, cls: str | None = None, span: int | None = None, parts=None) -> dict:
+    """A table cell; ``parts``: its text as pieces ``(text, whole)``, a whole piece never broken inside (print:
+    a line breaks between pieces or inside a piece that is not whole)."""
+    return {"text": str(text), "num": num, "cls": cls, "span": span, "parts": parts}
+
+
+#: A Chinese label of the annex broken where its meaning allows, its pieces each whole (附件1's status and type
+#: columns take two short lines, so that the project's and the enterprise's names have the room): 已建成 / 投产,
+#: 数字化车间和智能工厂 / 信息系统集成, 工业互联网平台 / 与企业上云.
+_LABEL_PIECES = re.compile(r"(?<=已建成)(?=投产)|(?<=智能工厂)(?=信息系统)|(?<=平台)(?=与企业)|(?<=智能制造)(?=新模式)")
+#: The word that ends a Chinese enterprise's or project's name, kept whole at the end of its line (有限公司, not
+#: 有限公 / 司; 上云项目, not 上云项 / 目).
+_NAME_TAIL = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团公司|公司|..项目|..工程)$")
+
+
+def _pieces(text: str, lang: str, kind: str) -> list[tuple[str, bool]] | None:
+    """A Chinese annex cell's text as pieces (:func:`_cell`): a label (``kind`` "label") in whole pieces broken
+    by meaning; a name (``kind`` "name") free to break but for its last word. None: as it is (English, or
+    nothing to keep whole)."""
+    if lang != "zh" or not text:
+        return None
+    if kind == "label":
+        return [(x, True) for x in _LABEL_PIECES.split(text)]
+    m = _NAME_TAIL.search(text)
+    if not m or m.start() == 0:
+        return None
+    return [(text[:m.start()], False), (m.group(0), True)]
 
 
 def _table(head: list, rows: list[list[dict]], caption: str | None = None, foot: str | None = None,
@@ -954,22 +979,36 @@ class _Bulletin:
         rows = []
         for k, p in enumerate(projects, 1):
             ent = p["enterprise"] if isinstance(p["enterprise"], str) else p["enterprise_id"]
+            name = p["name"] if isinstance(p["name"], str) else NULL
+            status, kind = vocab.label("status", p["status"], self.lang), vocab.label("type", p.get("type"), self.lang)
             rows.append([_cell(self.f.count(k), True)] + ([_cell(p["project_id"])] if code else []) + [
-                _cell(p["name"] if isinstance(p["name"], str) else NULL), _cell(ent),
+                _cell(name, parts=_pieces(name, self.lang, "name")),
+                _cell(ent, parts=_pieces(ent, self.lang, "name")),
                 _cell(self.district(p["district"]) if isinstance(p["district"], str) else NULL, cls=LABEL),
                 _cell(self.annex_money(p["investment"]), True),
-                _cell(vocab.label("status", p["status"], self.lang), cls=LABEL),
-                _cell(vocab.label("type", p.get("type"), self.lang))])
+                # a Chinese status at its meaning boundary (已建成 / 投产), an English one on one line
+                _cell(status, cls="status" if self.lang == "zh" else LABEL, parts=_pieces(status, self.lang, "label")),
+                _cell(kind, cls="type", parts=_pieces(kind, self.lang, "label"))])
         t = self.s["totals"]
         total = [_cell(_("Total"), span=5 if code else 4), _cell(self.annex_money(t.get("investment")), True),
                  _cell(""), _cell("")]
         # every head on one line (序号, 企业名称, not 序 / 号, 企业名 / 称), the investment's unit on a line of its own
         money = self.money_head().replace("（", "\n（").replace(" (", "\n(")
-        head = [_cell(_("No."), True, cls=LABEL)] + ([_cell(_("Project code"), cls=LABEL)] if code else []) + [
-                _cell(_("Project name"), cls=f"{LABEL} name"), _cell(_("Enterprise name"), cls=LABEL),
-                _cell(_("District"), cls=LABEL), _cell(money, True, cls=LABEL), _cell(_("Status"), cls=LABEL),
-                _cell(_("Project type"), cls=LABEL)]
-        return _table(head, rows, total=total, cls="annex projects")
+        # each head's class names its column: the Chinese print sets the columns' widths (bulletin.css)
+        head = [_cell(_("No."), True, cls=f"{LABEL} no")] + (
+            [_cell(_("Project code"), cls=f"{LABEL} code")] if code else []) + [
+                _cell(_("Project name"), cls=f"{LABEL} name"), _cell(_("Enterprise name"), cls=f"{LABEL} enterprise"),
+                _cell(_("District"), cls=f"{LABEL} district"), _cell(money, True, cls=f"{LABEL} money"),
+                _cell(_("Status"), cls=f"{LABEL} status"), _cell(_("Project type"), cls=f"{LABEL} type")]
+        return _table(head, rows, total=total, cls="annex projects coded" if code else "annex projects")
+
+    def indicator_head(self, key: str) -> str:
+        """An indicator's head in 附件2: its name, then its direction on a line of its own (产品不良品率\n降低); in
+        English the label as it is."""
+        gain, name = self.gain(key), self.ind(key)
+        if self.lang == "zh" and gain.startswith(name) and len(gain) > len(name):
+            return f"{name}\n{gain[len(name):]}"
+        return gain
 
     def indicators_annex(self, projects: list[dict]) -> dict:
         """附件2: every project's No. and name (as in 附件1) and, per indicator, the improvement declared and the
@@ -978,7 +1017,8 @@ class _Bulletin:
         values = {(r["project_id"], r["indicator"]): r for r in self.s["project_values"].to_dict("records")}
         rows = []
         for k, p in enumerate(projects, 1):
-            row = [_cell(self.f.count(k), True), _cell(p["name"] if isinstance(p["name"], str) else NULL)]
+            name = p["name"] if isinstance(p["name"], str) else NULL
+            row = [_cell(self.f.count(k), True), _cell(name, parts=_pieces(name, self.lang, "name"))]
             for i in PROGRAMME_INDICATORS:
                 r = values.get((p["project_id"], i)) or {}
                 row.append(_cell(self.f.pct(r.get("declared")), True))
@@ -988,8 +1028,10 @@ class _Bulletin:
                 row.append(_cell(self.f.pct(r.get("improvement")) if status == "verified" else
                                  INDICATIVE_MARK if status == "indicative" else NULL, True, cls="verified"))
             rows.append(row)
-        head = [_cell(_("No."), True, cls=LABEL), _cell(_("Project name"))] + \
-            [_cell(self.gain(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
+        # each indicator's head in two lines, its name and its direction (产品不良品率 / 降低), neither broken; the
+        # columns' 申报值 and 核验值 whole (bulletin.css): no head broken inside a word
+        head = [_cell(_("No."), True, cls=LABEL), _cell(_("Project name"), cls="name")] + \
+            [_cell(self.indicator_head(i), cls="group", span=2) for i in PROGRAMME_INDICATORS]
         head2 = [_cell(_("Declared value"), True), _cell(_("Verified value"), True)] * len(PROGRAMME_INDICATORS)
         return _table(head, rows, head2=head2, cls="annex indicators",
                       foot=_("Note: %(text)s") % {"text": _(
@@ -1057,7 +1099,9 @@ class _Bulletin:
                 for h in head:
                     if h.get("span") and h.get("cls") == "group":
                         for _k in range(h["span"]):
-                            flat.append(_cell(f"{h['text']}：{next(sub)['text']}" if self.lang == "zh"
+                            # a Chinese head of two lines (产品不良品率 / 降低) on one, without a space
+                            flat.append(_cell(f"{h['text'].replace(chr(10), '')}：{next(sub)['text']}"
+                                              if self.lang == "zh"
                                               else f"{h['text']}: {next(sub)['text']}", True))
                     else:
                         flat.append(h)
