@@ -384,7 +384,8 @@ def test_table_labels_are_not_broken_inside_a_word(official, store, tmp_path):
     assert any(re.match(r"九龙坡区 1 20\.0% 3000\b", t) for t in rows), rows  # 表2, by district
     assert any("Gamma 九龙坡区 3000 " in t for t in rows), rows  # the annex (whole 万元)
     text = "".join(page.extract_text() for page in official.pages)
-    assert "区县 项目数 占比 总投资（万元）" in text
+    # every district a 区: the column is 区, as the text says N个区 (区县 where one is not)
+    assert "\n区 项目数 占比 总投资（万元）" in text and "区县 项目数" not in text
     # Table 1's two header rows: the sets of projects, then the columns (经核验项目 compare over one set)
     assert "指标 全部申报项目 经核验项目（同口径）" in text
     assert "项目数 平均值 项目数 申报平均值 核验平均值 90%置信区间 核验中位数" in text

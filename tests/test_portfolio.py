@@ -725,6 +725,33 @@ def test_the_notice_counts_districts_as_qu_where_every_one_is(ws):
     mixed = bulletin_module._Bulletin({**s, "by_district": county}, "zh")
     mixed.district = lambda code: {"Bishan": "璧山区", "Jiulongpo": "城口县"}.get(code, code)
     assert "璧山区、城口县2个区县" in mixed.scope_paragraph()
+    # the tables and the figure say it alike: 区 where every one is a 区, else 区县 (a sixth reading)
+    table = next(x for x in b.sections()[2]["blocks"] if x["type"] == "table")
+    figure = next(x for x in b.sections()[2]["blocks"] if x["type"] == "figure")
+    assert table["head"][0]["text"] == "区" and table["caption"] == "表2　按区分布的项目"
+    assert figure["caption"].startswith("图2　各区项目数")
+    assert b.annexes()[0]["table"]["head"][3]["text"] == "区"
+    assert mixed.district_word("区县") == "区县" and bulletin_module._Bulletin(s, "en").district_word("区县") == "区县"
+
+
+def test_the_notice_tables_years_in_chinese_and_a_rounding_note(ws):
+    """A sixth reading: a year in a Chinese table or chart is 2024年, not 2024; where a table's shares or amounts
+    as shown do not add up to its total, a note says why (因四舍五入……); none where they do."""
+    s = programme_statistics(ws, n_boot=50)
+    zh, en = bulletin_module._Bulletin(s, "zh"), bulletin_module._Bulletin(s, "en")
+    years = zh.count_table(s["by_year"], "year", "开工年度", None, 4)
+    assert [r[0]["text"] for r in years["rows"]] == [f"{y}年" for y in s["by_year"]["year"]]
+    assert [r[0]["text"] for r in en.count_table(s["by_year"], "year", "Start year", None, 4)["rows"]] == [
+        str(y) for y in s["by_year"]["year"]]
+    assert "2021年" in zh.year_chart() and years["foot"] is None  # 1 of 5 projects a year: 20.0% each
+    # three equal parts: 33.3% thrice, 99.9% against 100.0% (the amounts add up: 1 + 1 + 1 = 3万元)
+    thirds = pd.DataFrame({"industry": ["C34", "C36", "C39"], "n_projects": [1, 1, 1], "investment": [1e4] * 3})
+    s3 = {**s, "totals": {**s["totals"], "investment": 3e4}}
+    zh, en = bulletin_module._Bulletin(s3, "zh"), bulletin_module._Bulletin(s3, "en")
+    t = zh.count_table(thirds, "industry", "所属行业", "industry", 3)
+    assert [r[2]["text"] for r in t["rows"]] == ["33.3%"] * 3 and t["foot"] == "注：因四舍五入，分项之和可能不等于合计。"
+    assert en.count_table(thirds, "industry", "Industry", "industry", 3)["foot"] == (
+        "Note: Because of rounding, the parts may not add up to the total.")
 
 
 def test_the_start_period_in_months_where_the_starts_are(ws):

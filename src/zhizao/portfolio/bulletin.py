@@ -710,12 +710,31 @@ class _Bulletin:
     def chart_title(self, title: str) -> str | None:
         return title if self.chart_titles else None
 
+    def urban_districts(self) -> bool:
+        """Whether every district of the notice is a 区 (a Chinese notice then says 区, not 区县: "分布在……5个区"
+        in the text, the tables' and the figure's 区 too)."""
+        ds = self.districts()
+        return self.lang == "zh" and bool(ds) and len(ds) == len(self.s["by_district"]) and all(
+            d.endswith("区") for d in ds)
+
+    def district_word(self, text: str) -> str:
+        """``text`` with 区县 said as 区 where every district is one (:meth:`urban_districts`)."""
+        return text.replace("区县", "区") if self.urban_districts() else text
+
+    def year(self, k) -> str:
+        """A start year as a label: 2024年 in Chinese, 2024 in English."""
+        if k is None or (not isinstance(k, str) and pd.isna(k)):
+            return self._("(not stated)")
+        text = str(int(k)) if isinstance(k, float) and float(k).is_integer() else str(k)
+        return f"{text}年" if self.lang == "zh" and text.isdigit() else text
+
     def count_rows(self, df: pd.DataFrame, key: str, kind: str | None) -> list[list[dict]]:
         total = int(df["n_projects"].sum()) if len(df) else 0
         rows = []
         for r in df.to_dict("records"):
             k = r[key]
-            text = self.district(k) if key == "district" else vocab.label(kind, k, self.lang) if kind else (
+            text = self.district(k) if key == "district" else vocab.label(kind, k, self.lang) if kind else \
+                self.year(k) if key == "year" else (
                 self._("(not stated)") if k is None or (not isinstance(k, str) and pd.isna(k)) else str(k))
             # a district or a year is a short label, kept on one line; an industry or a type may wrap
             rows.append([_cell(text, cls=LABEL if key in ("district", "year") else None),
@@ -731,11 +750,22 @@ class _Bulletin:
         inv = self.s["totals"].get("investment")
         total = [_cell(_("Total")), _cell(self.f.count(df["n_projects"].sum()), True), _cell(self.f.pct(1.0), True),
                  _cell(self.f.wan(inv), True)]
+        rows = self.count_rows(df, key, kind)
+        # the shares and amounts as shown, each rounded: where they do not add up to the total shown, a note says
+        # why (a reader added them up)
+        def shown(text: str) -> float:
+            try:
+                return float(text.replace(",", "").replace("%", "").replace(MINUS, "-"))
+            except ValueError:
+                return 0.0
+
+        off = any(abs(sum(shown(r[c]["text"]) for r in rows) - shown(total[c]["text"])) > 1e-6 for c in (2, 3))
         return _table([_cell(head), _cell(_("Number of projects"), True), _cell(_("Share"), True),
-                       _cell(self.money_head(), True)], self.count_rows(df, key, kind),
+                       _cell(self.money_head(), True)], rows,
                       caption=_("Table %(n)s. Projects by %(what)s") % {"n": number, "what": head.lower()
                                                                         if self.lang == "en" else head},
-                      total=total)
+                      total=total, foot=_("Note: %(text)s") % {
+                          "text": _("Because of rounding, the parts may not add up to the total.")} if off else None)
 
     def amount_format(self) -> str:
         return ".0f" if self.lang == "zh" else ",.1f"
@@ -761,8 +791,7 @@ class _Bulletin:
             return None
         df = self.s["by_year"]
         _ = self._
-        data = pd.DataFrame({"label": [str(k) if k is not None and not pd.isna(k) else _("(not stated)")
-                                       for k in df["year"]],
+        data = pd.DataFrame({"label": [self.year(k) for k in df["year"]],
                              "projects": df["n_projects"].astype(int),
                              "investment": [(x or 0) / (1e4 if self.lang == "zh" else 1e6)
                                             for x in df["investment"]]})
@@ -853,8 +882,10 @@ class _Bulletin:
         svg = self.district_chart()
         if svg:
             spread.append({"type": "figure", "svg": Markup(svg),
-                           "caption": _("Figure %(n)s. Projects and investment by district") % {"n": 2}})
-        spread.append(self.count_table(_ranked(s["by_district"], "district"), "district", _("District"), None, 2))
+                           "caption": self.district_word(_("Figure %(n)s. Projects and investment by district")) % {
+                               "n": 2}})
+        spread.append(self.count_table(_ranked(s["by_district"], "district"), "district",
+                                       self.district_word(_("District")), None, 2))
         spread.append(self.count_table(_ranked(s["by_industry"], "industry"), "industry", _("Industry"), "industry",
                                        3))
         svg = self.year_chart()
@@ -998,7 +1029,8 @@ class _Bulletin:
         head = [_cell(_("No."), True, cls=f"{LABEL} no")] + (
             [_cell(_("Project code"), cls=f"{LABEL} code")] if code else []) + [
                 _cell(_("Project name"), cls=f"{LABEL} name"), _cell(_("Enterprise name"), cls=f"{LABEL} enterprise"),
-                _cell(_("District"), cls=f"{LABEL} district"), _cell(money, True, cls=f"{LABEL} money"),
+                _cell(self.district_word(_("District")), cls=f"{LABEL} district"),
+                _cell(money, True, cls=f"{LABEL} money"),
                 _cell(_("Status"), cls=f"{LABEL} status"), _cell(_("Project type"), cls=f"{LABEL} type")]
         return _table(head, rows, total=total, cls="annex projects coded" if code else "annex projects")
 
