@@ -1161,3 +1161,16 @@ def test_a_long_signature_breaks_by_meaning_around_a_date_four_characters_in():
     assert lines("重庆市两江新区（自贸区）产业发展促进中心", date) == ["重庆市两江新区（自贸区）", "产业发展促进中心"]
     assert lines("一二三四五六七八九十一二三四五六七八九十", date) == ["一二三四五六七八九十", "一二三四五六七八九十"]
     assert lines(None, date) == [] and lines("", date) == []
+
+
+def test_an_annex_name_keeps_its_last_word_in_either_language():
+    """附件1 left 有限公 / 司 and 上云项 / 目: a name's last word is one piece, in an English notice too (it lists the
+    register's Chinese names); a Chinese label breaks at its meaning boundary, an English one is left as it is."""
+    pieces = bulletin_module._pieces
+    for lang in ("zh", "en"):
+        assert pieces("重庆大学城汽车零部件有限公司", lang, "name") == [("重庆大学城汽车零部件", False), ("有限公司", True)]
+        assert pieces("白市驿2机加工车间工业互联网平台上云项目", lang, "name")[-1] == ("上云项目", True)
+    assert pieces("Gamma assembly line upgrade", "en", "name") is None
+    assert pieces("已建成投产", "zh", "label") == [("已建成", True), ("投产", True)]
+    assert pieces("数字化车间和智能工厂信息系统集成", "zh", "label") == [("数字化车间和智能工厂", True), ("信息系统集成", True)]
+    assert pieces("Completed", "en", "label") is None

@@ -342,12 +342,13 @@ _NAME_TAIL = re.compile(r"(股份有限公司|有限责任公司|有限公司|�
 
 def _pieces(text: str, lang: str, kind: str) -> list[tuple[str, bool]] | None:
     """A Chinese annex cell's text as pieces (:func:`_cell`): a label (``kind`` "label") in whole pieces broken
-    by meaning; a name (``kind`` "name") free to break but for its last word. None: as it is (English, or
-    nothing to keep whole)."""
-    if lang != "zh" or not text:
+    by meaning; a name (``kind`` "name") free to break but for its last word, in either language (an English
+    notice lists the register's Chinese names as they are). None: as it is (an English label, or nothing to keep
+    whole)."""
+    if not text:
         return None
     if kind == "label":
-        return [(x, True) for x in _LABEL_PIECES.split(text)]
+        return [(x, True) for x in _LABEL_PIECES.split(text)] if lang == "zh" else None
     m = _NAME_TAIL.search(text)
     if not m or m.start() == 0:
         return None
