@@ -284,6 +284,45 @@ def test_chinese_notice_prints_in_the_gbt_9704_type_area(store, tmp_path):
     assert any("通报" in t for *_, t in _runs(portrait[0]))
 
 
+def _placed_forms(page) -> list[tuple[float, float]]:
+    """(left, right) on the page, in points, of every form XObject drawn on it (the charts' pieces: WeasyPrint
+    draws an SVG's texts as forms, which :func:`_runs` cannot place): each form's box, a text's without its
+    padding, through its matrix and the transformation in force where it is drawn."""
+    def mul(a, b):  # the affine map a, then b
+        return [a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2],
+                a[2] * b[1] + a[3] * b[3], a[4] * b[0] + a[5] * b[2] + b[4], a[4] * b[1] + a[5] * b[3] + b[5]]
+    xobjects = page["/Resources"].get_object().get("/XObject")
+    xobjects = xobjects.get_object() if xobjects else {}
+    out, ctm, stack = [], [1.0, 0.0, 0.0, 1.0, 0.0, 0.0], []
+    for operands, op in pypdf.generic.ContentStream(page.get_contents(), page.pdf).operations:
+        if op == b"q":
+            stack.append(ctm)
+        elif op == b"Q":
+            ctm = stack.pop()
+        elif op == b"cm":
+            ctm = mul([float(v) for v in operands], ctm)
+        elif op == b"Do" and xobjects[operands[0]].get_object().get("/Subtype") == "/Form":
+            form = xobjects[operands[0]].get_object()
+            m = mul([float(v) for v in form.get("/Matrix", [1, 0, 0, 1, 0, 0])], ctm)
+            x0, y0, x1, y1 = (float(v) for v in form["/BBox"])
+            if x0 < 0:  # a text's form: WeasyPrint pads its box by the font size on either side of the text
+                x0, x1 = 0.0, x1 + x0
+            xs = [m[0] * px + m[2] * py + m[4] for px in (x0, x1) for py in (y0, y1)]
+            out.append((min(xs), max(xs)))
+    return out
+
+
+def test_the_charts_lie_inside_the_type_area(official):
+    # a reader found the figures' value labels and axis ticks up to 7 mm right of the 版心 (and 1 mm left of it):
+    # the charts were allowed 165 mm of a 156 mm type area
+    placed = [(k, box) for k, page in enumerate(official.pages, 1) if _size(page)[0] < _size(page)[1]
+              for box in _placed_forms(page)]
+    assert len(placed) > 10  # the figures are there
+    outside = [(k, round(a / MM, 1), round(b / MM, 1)) for k, (a, b) in placed
+               if a < 28 * MM - 0.5 or b > (28 + 156) * MM + 0.5]
+    assert not outside, outside
+
+
 def test_the_notes_close_the_body_before_the_date(official):
     # nothing of the body follows the date (GB/T 9704-2012): the notes (说明) come before the closing, the annex
     # list, the signature and the date, and the annex and the record after them
