@@ -1149,6 +1149,32 @@ def test_the_notes_speak_as_an_office_not_as_software():
         assert "核验值根据各企业接入的生产现场数据测算" in zh and "Verified values are computed from the shop-floor" in en
 
 
+def test_the_notes_say_why_fewer_projects_enter_a_verified_average():
+    """A seventh reading: the body gave operating cost's verified average over 69 of 117 projects without saying
+    why; only 附件2's note explained △. 有关说明 says how many values of each indicator were computed but failed a
+    check (indicative) and are left out of the verified averages; nothing where every value passed."""
+    from zhizao.portfolio.basis import verification_basis
+
+    basis = verification_basis(pd.DataFrame(columns=["indicator", "improvement", "result"]))
+    rows = ([("operating_cost", "indicative")] * 48 + [("operating_cost", "verified")] * 69
+            + [("unit_energy", "indicative")] * 5 + [("unit_energy", "verified")] * 112
+            + [("defect_rate", "verified")] * 117 + [("operating_cost", "declared")] * 3)
+    pv = pd.DataFrame(rows, columns=["indicator", "status"])
+    stats = {"basis": basis, "n_boot": 2000, "confidence": 0.9, "project_values": pv,
+             "totals": {"n_simulated_projects": 0, "n_projects": 117}}
+    zh = bulletin_module._Bulletin(stats, "zh", {}).notes()
+    en = bulletin_module._Bulletin(stats, "en", {}).notes()
+    assert ("运营成本有48个项目、单位产品能耗有5个项目的测算结果未通过核验检查（附件2中以“△”标示），不计入核验平均值。"
+            in zh)
+    assert ("The values of 48 projects for operating cost and 5 projects for unit product energy consumption were "
+            "computed but did not pass a verification check (marked △ in Annex 2); they are not in the verified "
+            "averages." in en)
+    for lang in ("zh", "en"):  # every value verified: no such note
+        notes = bulletin_module._Bulletin({**stats, "project_values": pv[pv["status"] != "indicative"]}, lang,
+                                          {}).notes()
+        assert not any("△" in n for n in notes)
+
+
 def test_a_long_signature_breaks_by_meaning_around_a_date_four_characters_in():
     """GB/T 9704-2012 7.3.5.1: the 成文日期 is always four characters in; a 发文机关署名 too long to centre on it inside
     the type area goes on two lines, broken where the meaning allows (after the body the office belongs to, else
