@@ -906,7 +906,7 @@ class _Bulletin:
         """The notes on method (说明): the body's last part, before the annex list and the signature."""
         _ = self._
         s = self.s
-        notes = [
+        candidates = [
             _("Declared values are the improvements the enterprises stated in their applications; they have not "
               "been checked against data."),
             self.method_note(),
@@ -919,7 +919,7 @@ class _Bulletin:
             _("Percentages are rounded to one decimal for display; every average can be recomputed from the values "
               "of the projects in Annex 2."),
         ]
-        notes = [n for n in notes if n]
+        notes = [n for n in candidates if n]
         if self.simulated:
             n_sim, n_all = s["totals"]["n_simulated_projects"], s["totals"]["n_projects"]
             # "simulated", not where from (项目模拟器 read as software in an office's notice)
