@@ -232,8 +232,9 @@ def test_every_quarantine_detail_is_a_structured_message_in_both_languages(ws, t
         assert m.text("en") == detail
         assert m.text("zh") != detail
     zh = ws.quarantine(lang="zh")["detail"].tolist()
-    # the schema's type by its name, not its code (the publishing review: "不是有效的 timestamp")
-    assert zh == ["start = yesterday 不是有效的时间（ISO 8601）", "设备 M9 不在设备表中"]
+    # the schema's type by its name, not its code (the publishing review: "不是有效的 timestamp"); the column by
+    # its label, not its canonical name (start: the Chinese pages' Latin-word test)
+    assert zh == ["开始时间 = yesterday 不是有效的时间（ISO 8601）", "设备 M9 不在设备表中"]
     assert q["detail"].iloc[0] == "start = yesterday is not a valid time stamp"
 
 

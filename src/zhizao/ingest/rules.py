@@ -18,6 +18,7 @@ import json
 import re
 from typing import Any
 
+from zhizao.i18n import N_
 from zhizao.messages import KINDS, Message, MessageKind, define
 
 #: Every quarantine rule and what it means (files, uploads and live records; see also the live rules).
@@ -56,9 +57,47 @@ RULES = {
     "unloadable": "the message makes its batch fail in the store (found by halving the batch); the store error",
 }
 
+#: The canonical tables' columns as a reader of Chinese names them in a quarantine detail and a rejected record
+#: (an English reader sees the column's own name, as the files and the mappings write it).
+COLUMN_LABELS = {
+    "equipment_id": N_("column equipment_id"), "name": N_("column name"), "work_center": N_("column work_center"),
+    "area": N_("column area"), "site": N_("column site"), "enterprise": N_("column enterprise"),
+    "timezone": N_("column timezone"), "digital": N_("column digital"), "epc": N_("column epc"),
+    "start": N_("column start"), "end": N_("column end"), "state": N_("column state"),
+    "category": N_("column category"), "reason": N_("column reason"), "order_id": N_("column order_id"),
+    "product_id": N_("column product_id"), "produced": N_("column produced"), "good": N_("column good"),
+    "scrap": N_("column scrap"), "rework": N_("column rework"), "pri": N_("column pri"),
+    "standard_minutes": N_("column standard_minutes"), "unit_value": N_("column unit_value"),
+    "scope": N_("column scope"), "kind": N_("column kind"), "meter_id": N_("column meter_id"),
+    "carrier": N_("column carrier"), "quantity": N_("column quantity"), "unit": N_("column unit"),
+    "reading": N_("column reading"), "attendance_hours": N_("column attendance_hours"),
+    "work_hours": N_("column work_hours"), "headcount": N_("column headcount"),
+    "earned_hours": N_("column earned_hours"), "ts": N_("column ts"), "unit_id": N_("column unit_id"),
+    "result": N_("column result"), "first_pass": N_("column first_pass"), "defect": N_("column defect"),
+    "characteristic": N_("column characteristic"), "value": N_("column value"), "lsl": N_("column lsl"),
+    "usl": N_("column usl"), "level": N_("column level"), "amount": N_("column amount"),
+    "currency": N_("column currency"), "design_start": N_("column design_start"), "release": N_("column release"),
+    "enterprise_id": N_("column enterprise_id"), "project_id": N_("column project_id"),
+    "adjustment_id": N_("column adjustment_id"), "indicator": N_("column indicator"),
+    "recorded_by": N_("column recorded_by"),
+}
+
+
+def column_word(name: Any, lang: str | None = None) -> Any:
+    """A canonical column by its label in Chinese (``start`` -> 开始时间); its own name in English, and any other
+    value as it is."""
+    if lang == "zh" and isinstance(name, str) and name in COLUMN_LABELS:
+        from zhizao.i18n import translations
+
+        return translations("zh").gettext(COLUMN_LABELS[name])
+    return name
+
+
+COLUMN = {"column": column_word, "columns": column_word, "start_column": column_word, "end_column": column_word}
+
 # -- details of the file and record rules (English templates; zh in locale/zh/LC_MESSAGES/zhizao.po)
-MISSING = define("ingest.missing_field", "%(column)s is empty")
-MISSING_ONE_OF = define("ingest.missing_one_of", "one of %(columns)s is needed")
+MISSING = define("ingest.missing_field", "%(column)s is empty", labels=COLUMN)
+MISSING_ONE_OF = define("ingest.missing_one_of", "one of %(columns)s is needed", labels=COLUMN)
 MISSING_INTERVAL = define("ingest.interval_needs_start", "an interval reading needs start and end (a cumulative "
                                                          "register needs reading: cumulative)")
 #: The value types of the schema (zhizao.schema.SQL_TYPES) as a reader names them.
@@ -79,35 +118,39 @@ def type_word(t: Any, lang: str | None = None) -> Any:
 
 
 UNPARSEABLE = define("ingest.unparseable", "%(column)s = %(value)s is not a valid %(type)s",
-                     labels={"type": type_word})  # the stored type stays the schema's code
+                     labels={"type": type_word, **COLUMN})  # the stored type stays the schema's code
 FIELD_TOO_LONG = define("ingest.field_too_long", "%(column)s is %(bytes)s bytes long, more than the limit of "
-                                                 "%(limit)s bytes")
+                                                 "%(limit)s bytes", labels=COLUMN)
 TIME_OUT_OF_RANGE = define("ingest.time_out_of_range", "%(column)s = %(value)s is outside the plausible range "
-                                                       "%(earliest)s .. %(latest)s")
+                                                       "%(earliest)s .. %(latest)s", labels=COLUMN)
 TIME_IN_FUTURE = define("ingest.time_in_future", "%(column)s = %(value)s is more than %(days)s days after the "
-                                                 "day of loading (%(today)s, UTC)")
-INVALID_OFFSET = define("ingest.invalid_offset", "%(column)s = %(value)s has a UTC offset beyond -14:00 .. +14:00")
+                                                 "day of loading (%(today)s, UTC)", labels=COLUMN)
+INVALID_OFFSET = define("ingest.invalid_offset", "%(column)s = %(value)s has a UTC offset beyond -14:00 .. +14:00",
+                        labels=COLUMN)
 NONEXISTENT_LOCAL = define("ingest.nonexistent_local_time", "%(column)s = %(value)s does not exist in time zone "
-                                                            "%(zone)s (skipped by a daylight-saving change)")
+                                                            "%(zone)s (skipped by a daylight-saving change)",
+                           labels=COLUMN)
 AMBIGUOUS_ZONE = define("ingest.ambiguous_time_zone", "%(column)s = %(value)s has no UTC offset and scope %(scope)s "
                                                        "has equipment in several time zones (%(zones)s): give the "
-                                                       "offset, the mapping's timezone, or one entry per zone")
-NOT_FINITE = define("ingest.not_finite", "%(column)s = %(value)s is not a finite number")
+                                                       "offset, the mapping's timezone, or one entry per zone",
+                        labels=COLUMN)
+NOT_FINITE = define("ingest.not_finite", "%(column)s = %(value)s is not a finite number", labels=COLUMN)
 VALUE_OUT_OF_RANGE = define("ingest.value_out_of_range", "%(column)s = %(value)s is larger in magnitude than "
-                                                         "%(limit)s")
+                                                         "%(limit)s", labels=COLUMN)
 BAD_ZONE = define("ingest.bad_timezone", "timezone %(value)s is not an IANA time zone")
 END_NOT_AFTER_START = define("ingest.end_not_after_start", "%(end_column)s %(end)s is not after %(start_column)s "
-                                                           "%(start)s")
-END_BEFORE_START = define("ingest.end_before_start", "%(end_column)s %(end)s is before %(start_column)s %(start)s")
-NEGATIVE = define("ingest.negative", "%(column)s = %(value)s < 0")
+                                                           "%(start)s", labels=COLUMN)
+END_BEFORE_START = define("ingest.end_before_start", "%(end_column)s %(end)s is before %(start_column)s %(start)s",
+                          labels=COLUMN)
+NEGATIVE = define("ingest.negative", "%(column)s = %(value)s < 0", labels=COLUMN)
 NEGATIVE_INTERVAL = define("ingest.negative_interval_quantity", "interval quantity %(value)s < 0")
 COUNTS_EXCEED = define("ingest.counts_exceed_produced", "good + scrap + rework = %(sum)s > produced = %(produced)s")
 LSL_ABOVE_USL = define("ingest.lsl_above_usl", "lsl %(lsl)s is above usl %(usl)s")
 UNKNOWN_EQUIPMENT = define("ingest.unknown_equipment", "equipment %(id)s is not in the equipment table")
 UNKNOWN_SCOPE = define("ingest.unknown_scope", "scope %(id)s is no equipment, work_center, area, site or "
                                                "enterprise")
-UNKNOWN_REFERENCE = define("ingest.unknown_reference", "%(column)s %(value)s is not in table %(table)s")
-NOT_ALLOWED = define("ingest.not_allowed", "%(column)s %(value)s is not one of %(allowed)s")
+UNKNOWN_REFERENCE = define("ingest.unknown_reference", "%(column)s %(value)s is not in table %(table)s", labels=COLUMN)
+NOT_ALLOWED = define("ingest.not_allowed", "%(column)s %(value)s is not one of %(allowed)s", labels=COLUMN)
 UNMAPPED_STATE = define("ingest.unmapped_state", "state %(state)s has no category in the mapping")
 NO_CONVERSION = define("ingest.no_conversion", "no conversion for carrier %(carrier)s in unit %(unit)s")
 DUPLICATE = {

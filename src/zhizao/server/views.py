@@ -966,13 +966,31 @@ def data_page(view, pg: Page) -> dict:
                         "rows": qrows, "foot": None} if qrows else None}
 
 
+def raw_record(raw, lang: str) -> str:
+    """A rejected record as stored (JSON of its columns) as a reader of ``lang`` sees it: on a Chinese page each
+    canonical column by its label ("开始时间": "not a time"), the values as they came; other text as it is."""
+    if not isinstance(raw, str) or not raw:
+        return ""
+    if lang != "zh":
+        return raw
+    from zhizao.ingest.rules import column_word
+
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(record, dict):
+        return raw
+    return json.dumps({column_word(k, lang): v for k, v in record.items()}, ensure_ascii=False)
+
+
 def quarantine_rows(pg: Page, q: pd.DataFrame) -> dict | None:
     _ = pg._
     if q.empty:
         return None
     rows = [[cell(pg.table_label(r["table"])), num_cell(pg.f.num(r["line"])), cell(pg.rule_label(r["rule"])),
              cell(pg.detail(r["detail"], r.get("code"), r.get("params"))),
-             {"text": (r["raw"] or "")[:300], "num": False, "cls": "raw"}] for _i, r in q.iterrows()]
+             {"text": raw_record(r["raw"], pg.lang)[:300], "num": False, "cls": "raw"}] for _i, r in q.iterrows()]
     return {"head": [cell(_("Table")), num_cell(_("Line")), cell(_("Rule")), cell(_("Reason")),
                      cell(_("Record"))], "rows": rows, "foot": None}
 
