@@ -3,6 +3,7 @@ confined mapping SQL, YAML bombs, and the engine isolating what it fails on."""
 
 import json
 import os
+import re
 
 import duckdb
 import pandas as pd
@@ -236,6 +237,28 @@ def test_every_quarantine_detail_is_a_structured_message_in_both_languages(ws, t
     # its label, not its canonical name (start: the Chinese pages' Latin-word test)
     assert zh == ["开始时间 = yesterday 不是有效的时间（ISO 8601）", "设备 M9 不在设备表中"]
     assert q["detail"].iloc[0] == "start = yesterday is not a valid time stamp"
+
+
+def test_a_quarantine_detail_names_every_column_by_its_label_in_chinese():
+    # the canonical tables' columns by their catalogue labels, a register table's own by its import template's
+    # heading; English keeps the names the files use; a name that is no column stays as it is
+    from zhizao.ingest.rules import COLUMN_LABELS, END_NOT_AFTER_START, MISSING_ONE_OF, UNPARSEABLE, column_word
+    from zhizao.portfolio.register import HEADERS
+
+    register = {c for h in HEADERS.values() for c in h}
+    for table, spec in TABLES.items():
+        for c in spec.columns:
+            assert c.name in COLUMN_LABELS or c.name in register, (table, c.name)
+            zh = column_word(c.name, "zh")
+            assert zh != c.name and not re.search(r"[A-Za-z]", zh), (table, c.name, zh)
+            assert column_word(c.name, "en") == c.name
+    assert column_word("no_such_column", "zh") == "no_such_column"
+    assert UNPARSEABLE(column="declared_efficiency", value="abc", type="float").text("zh") == \
+        "申报生产效率提升 = abc 不是有效的数值"
+    assert END_NOT_AFTER_START(end_column="end", end="9", start_column="start", start="10").text("zh") == \
+        "结束时间 9 不晚于 开始时间 10"
+    assert MISSING_ONE_OF(columns=["quantity", "reading"]).text("zh") == "数量、读数方式中至少需要一项"
+    assert MISSING_ONE_OF(columns=["quantity", "reading"]).text("en") == "one of quantity, reading is needed"
 
 
 # -------------------------------------------------------------------------------------- records in stores

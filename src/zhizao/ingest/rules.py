@@ -84,13 +84,18 @@ COLUMN_LABELS = {
 
 
 def column_word(name: Any, lang: str | None = None) -> Any:
-    """A canonical column by its label in Chinese (``start`` -> 开始时间); its own name in English, and any other
+    """A canonical column by its label in Chinese (``start`` -> 开始时间; a register table's own column by its
+    import template's heading, ``declared_efficiency`` -> 申报生产效率提升); its own name in English, and any other
     value as it is."""
-    if lang == "zh" and isinstance(name, str) and name in COLUMN_LABELS:
+    if lang != "zh" or not isinstance(name, str):
+        return name
+    if name in COLUMN_LABELS:
         from zhizao.i18n import translations
 
         return translations("zh").gettext(COLUMN_LABELS[name])
-    return name
+    from zhizao.portfolio.register import HEADERS  # the register's templates (it imports this module)
+
+    return next((h[name] for h in HEADERS.values() if name in h), name)
 
 
 COLUMN = {"column": column_word, "columns": column_word, "start_column": column_word, "end_column": column_word}
