@@ -592,7 +592,7 @@ def test_a_naive_calendar_time_of_a_scope_spanning_zones_is_quarantined_not_gues
     en = ws.quarantine().iloc[-1]["detail"]
     assert en == ("start = 2024-05-06 08:00:00 has no UTC offset and scope W has equipment in several time zones "
                   "(Asia/Shanghai, Europe/Berlin): give the offset, the mapping's timezone, or one entry per zone")
-    assert q["detail"].startswith("start = 2024-05-06 08:00:00 未带 UTC 偏移，而范围 W 的设备分属多个时区"
+    assert q["detail"].startswith("开始时间 = 2024-05-06 08:00:00 未带 UTC 偏移，而范围 W 的设备分属多个时区"
                                   "（Asia/Shanghai, Europe/Berlin）")
     assert detail_message(q["code"], q["params"]).text("zh") == q["detail"]
     # by hand: MB's own shift 06:00-14:00Z plus W's 16:00-18:00Z: pbt 10 h = 36,000 s, apt 06:00-12:00Z =
