@@ -1096,13 +1096,19 @@ class _Bulletin:
         _ = self._
         lh = self.lh
         title = self.title(title)
+        header, signature = _field(lh, "header", self.lang), _field(lh, "signature", self.lang)
+        date = self.f.day(self.date)
+        # the signature block for a seal (GB/T 9704-2012 7.3.5.1) unless the letterhead says sealed: false
+        # (7.3.5.2, 不加盖印章的公文)
+        sealed = lh.get("sealed", True) is not False
         doc = {
             "lang": self.lang, "html_lang": "zh-CN" if self.lang == "zh" else "en",
             "simulated": self.simulated,
             "simulated_banner": _("SIMULATED DATA: this notice is made from simulated data and describes no real "
                                   "enterprise or project."),
-            "header": _field(lh, "header", self.lang), "number": _field(lh, "number", self.lang),
-            "header_style": (None, None),
+            "header": header, "number": _field(lh, "number", self.lang),
+            # the issuer's mark the page's largest text, on one line of the type area (a Chinese notice in print)
+            "header_style": issuer_style(header) if header and self.lang == "zh" else (None, None),
             "title": title.replace("\n", ""),
             "title_lines": title_lines(title, self.lang, [p for p in [self.programme()] if p]),
             "addressee": _field(lh, "addressee", self.lang),
@@ -1111,11 +1117,10 @@ class _Bulletin:
             # the letterhead's closing is the section 有关要求 (in sections); the closing line is 特此通报。
             "closing": self.closing_formula(),
             "annex_list": self.annex_titles(),
-            "signature": _field(lh, "signature", self.lang), "date": self.f.day(self.date),
-            # the signature block for a seal (GB/T 9704-2012 7.3.5.1) unless the letterhead says sealed: false
-            # (7.3.5.2, 不加盖印章的公文)
-            # signature_style: kept (always None) for an office's template copied from an earlier version
-            "sealed": lh.get("sealed", True) is not False, "signature_lines": [], "signature_style": None,
+            "signature": signature, "date": date, "sealed": sealed,
+            # in print, a name too long to centre on the date in the type area on two lines, each centred on it
+            "signature_lines": sealed_signature_lines(signature, date) if sealed and self.lang == "zh"
+            else [signature] if signature else [],
             # GB/T 9704-2012 7.3.4, 7.3.7: several annexes are numbered (附件：1.名称 / 附件1), one is not
             "notes": self.notes(), "annexes": self.annexes(),
             "cc": _field(lh, "cc", self.lang),
@@ -1123,12 +1128,6 @@ class _Bulletin:
             "printed_by": _field(lh, "printed_by", self.lang),
             "printed_on": self.f.day(document_date(_field(lh, "printed_on", self.lang) or self.date)),
         }
-        # in print, a name too long to centre on the date in the type area on two lines, each centred on it
-        doc["signature_lines"] = sealed_signature_lines(doc["signature"], doc["date"]) \
-            if doc["sealed"] and self.lang == "zh" else [doc["signature"]] if doc["signature"] else []
-        # the issuer's mark the page's largest text, on one line of the type area (a Chinese notice in print)
-        if doc["header"] and self.lang == "zh":
-            doc["header_style"] = issuer_style(doc["header"])
         # the printing office and date on one line, the office's name whole (a Chinese notice in print)
         doc["printed_style"], doc["printed_by_style"] = record_line_style(
             doc["printed_by"], _("Printed on %(date)s") % {"date": doc["printed_on"]}) \
