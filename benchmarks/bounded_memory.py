@@ -24,6 +24,9 @@ What it does:
    - ``kpi``: ``ws.kpi(level='equipment', period='day')`` with the default settings (``memory_mb`` 1536), the
      call of ``benchmarks/kpi_engine.py`` and of the issue's 3.8 GB figure (it returns one row per
      equipment-day, so the answer itself grows with the store);
+   - ``kpi_file``: ``zhizao kpi --level equipment --period day --format parquet -o FILE`` (run in the child
+     through the command line's own entry point, default settings): the same table written one engine partition
+     at a time (``Workspace.iter_kpi``, ``zhizao.export.write_tables``), so the answer is never whole in memory;
    - ``baseline``: the same call in one partition (``Settings(memory_mb=1e6)``: the engine as it was before the
      partitions, all records at once; only at the sizes of ``--baseline-max`` state records or less);
    - ``bare``: the bare DuckDB aggregation of ``benchmarks/kpi_engine.py`` (``BARE_SQL``), the lower bound;
@@ -109,6 +112,26 @@ def child_kpi(db: str, memory_mb: float, level: str = "equipment") -> dict:
            "result_mb": float(df.memory_usage(deep=True).sum() / 2**20)}
     ws.close()
     return out
+
+
+def child_kpi_file(db: str) -> dict:
+    from zhizao.cli.main import app
+
+    out = Path(db).with_suffix(".kpi.parquet")
+    gc.collect()
+    base_rss = _rss_now_mb()
+    c0, t0 = _cpu_s(), time.perf_counter()
+    app(["kpi", "--db", db, "--level", "equipment", "--period", "day", "--format", "parquet", "-o", str(out)],
+        standalone_mode=False)
+    wall = time.perf_counter() - t0
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(out).metadata
+    res = {"wall_s": wall, "cpu_s": _cpu_s() - c0, "rows": meta.num_rows, "row_groups": meta.num_row_groups,
+           "file_mib": round(out.stat().st_size / 2**20, 1), "baseline_rss_mb": base_rss,
+           "peak_rss_mb": _peak_rss_mb()}
+    out.unlink()
+    return res
 
 
 def child_bare(db: str) -> dict:
@@ -228,8 +251,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", required=False, default="/tmp/zhizao-bm")
     ap.add_argument("--out", default=str(RESULTS / "bounded_memory.json"))
     ap.add_argument("--steps", default="stream,kpi,baseline,bare",
-                    help="steps to run (of stream, kpi, kpi_site, baseline, bare)")
-    ap.add_argument("--child", choices=["stream", "kpi", "kpi_site", "bare"], help=argparse.SUPPRESS)
+                    help="steps to run (of stream, kpi, kpi_site, kpi_file, baseline, bare)")
+    ap.add_argument("--child", choices=["stream", "kpi", "kpi_site", "kpi_file", "bare"], help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--child-memory", type=float, default=1536.0, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -241,6 +264,9 @@ def main(argv=None) -> int:
         return 0
     if a.child == "kpi_site":
         print(json.dumps(child_kpi(a.db, a.child_memory, "site")))
+        return 0
+    if a.child == "kpi_file":
+        print(json.dumps(child_kpi_file(a.db)))
         return 0
     if a.child == "bare":
         print(json.dumps(child_bare(a.db)))
@@ -279,6 +305,8 @@ def main(argv=None) -> int:
         runs = [(s, mem) for s in ("stream", "kpi_site") if s in steps]
         if n <= a.kpi_max and "kpi" in steps:
             runs.append(("kpi", mem))
+        if "kpi_file" in steps:
+            runs.append(("kpi_file", []))
         if "bare" in steps:
             runs.append(("bare", []))
         if n <= a.baseline_max and "baseline" in steps:
@@ -310,7 +338,7 @@ def markdown(r: dict) -> str:
              "", "| state records | machines | store | step | wall s | CPU s | peak RSS MiB | rows | load |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in r["sizes"]:
-        for step in ("stream", "kpi_site", "kpi", "baseline", "bare"):
+        for step in ("stream", "kpi_site", "kpi", "kpi_file", "baseline", "bare"):
             x = s.get(step)
             if not x:
                 continue

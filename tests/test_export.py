@@ -25,6 +25,7 @@ from zhizao.export import (
     neutralise,
     to_bytes,
     write_table,
+    write_tables,
     xlsx_bytes,
 )
 
@@ -74,6 +75,26 @@ def test_json_and_parquet_keep_values(tmp_path):
     assert [r["equipment_id"] for r in json.loads(to_bytes(_frame(), "json"))] == EVIL + ["M1"]
     write_table(_frame(), "parquet", tmp_path / "t.parquet")
     assert pd.read_parquet(tmp_path / "t.parquet")["equipment_id"].tolist() == EVIL + ["M1"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json", "xlsx"])
+def test_a_table_written_in_pieces_is_the_table(tmp_path, fmt):
+    """``write_tables``: pieces of one table give the file of the whole, also where the first piece has no value
+    of a text column (Parquet would type it null) and the pieces' texts are formula-like (neutralised alike)."""
+    whole = pd.DataFrame({"equipment_id": EVIL + ["M1", "M2"], "reason": [None] * 4 + ["jam", "=x", None, None, "a,b", "c"],
+                          "oee": [0.5, float("nan"), 1.25, 0.0, -0.1, 2.0, 0.3, 0.4, 0.9, 0.75]})
+    pieces = [whole.iloc[:4], whole.iloc[4:4], whole.iloc[4:7], whole.iloc[7:]]
+    write_table(whole, fmt, tmp_path / f"whole.{fmt}", bom=True)
+    assert write_tables(iter(pieces), fmt, tmp_path / f"pieces.{fmt}", bom=True) == len(whole)
+    if fmt == "parquet":
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "whole.parquet"),
+                                      pd.read_parquet(tmp_path / "pieces.parquet"), check_exact=True)
+    elif fmt == "xlsx":
+        def cells(name):
+            return [[c.value for c in row] for row in openpyxl.load_workbook(tmp_path / name).active.iter_rows()]
+        assert cells("pieces.xlsx") == cells("whole.xlsx")
+    else:
+        assert (tmp_path / f"pieces.{fmt}").read_bytes() == (tmp_path / f"whole.{fmt}").read_bytes()
 
 
 def test_unknown_format_is_an_input_error():

@@ -167,3 +167,69 @@ def test_elements_the_workspace_holds_are_rolled_up_not_computed_again(store, mo
         n = len(streamed)
         pd.testing.assert_frame_equal(want, ws.elements(level, period), check_exact=True)
         assert len(streamed) == n
+
+
+@pytest.mark.parametrize("period", ["hour", "shift", "day", "all"])
+@pytest.mark.parametrize("level", ["equipment", "site"])
+def test_the_kpi_table_in_pieces_is_the_kpi_table(store, level, period):
+    """``iter_kpi``: an equipment table comes one partition at a time (here one piece per machine), a group's
+    table whole; joined, the pieces are ``kpi``'s table to the last bit."""
+    want = zhizao.Workspace.over(store.con, WHOLE).kpi(level, period)
+    pieces = list(zhizao.Workspace.over(store.con, TINY).iter_kpi(level, period))
+    if level == "equipment":
+        assert len(pieces) == want["equipment_id"].nunique() > 1
+        assert all(p["equipment_id"].nunique() == 1 for p in pieces)
+    else:
+        assert len(pieces) == 1
+    pd.testing.assert_frame_equal(want, pd.concat(pieces, ignore_index=True), check_exact=True)
+
+
+def test_an_empty_window_in_pieces_is_the_empty_table(store):
+    want = zhizao.Workspace.over(store.con, WHOLE).kpi("equipment", "day", "2030-01-01", "2030-01-02")
+    pieces = list(zhizao.Workspace.over(store.con, TINY).iter_kpi("equipment", "day", "2030-01-01", "2030-01-02"))
+    assert len(pieces) >= 1
+    got = pd.concat(pieces, ignore_index=True)
+    assert list(got.columns) == list(want.columns) and len(got) == len(want)
+
+
+@pytest.fixture(scope="module")
+def store_file(tmp_path_factory):
+    """A store on disk that no connection of this process holds (the command opens it itself)."""
+    d = tmp_path_factory.mktemp("parts_cli")
+    paths = write_plant({k: v for k, v in simulate_plant(machines=4, days=3, seed=8).items() if k != "truth"},
+                        d / "plant")
+    ws = zhizao.connect(d / "s.duckdb")
+    for name in ("equipment", "products", "calendar", "states", "production", "energy", "quality"):
+        ws.ingest(name, paths[name])
+    ws.close()
+    return d / "s.duckdb"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_zhizao_kpi_writes_a_partitioned_store_piece_by_piece(store_file, tmp_path, monkeypatch, fmt):
+    """``zhizao kpi --level equipment`` writes the table one partition at a time (never whole in memory): the
+    file is the one the whole table gives, CSV byte for byte, Parquet value for value."""
+    from typer.testing import CliRunner
+
+    from zhizao import export
+    from zhizao.cli.main import app
+
+    ws = zhizao.connect(store_file, read_only=True, settings=WHOLE)
+    whole = tmp_path / f"whole.{fmt}"
+    table = ws.kpi("equipment", "day", end="2025-03-06")
+    export.write_table(table, fmt, whole)
+    ws.close()
+    pieces: list[int] = []
+    real_write, real_connect = export.write_tables, zhizao.connect
+    monkeypatch.setattr(export, "write_tables", lambda frames, *a, **k: real_write(
+        (pieces.append(len(f)) or f for f in frames), *a, **k))
+    monkeypatch.setattr(zhizao, "connect", lambda *a, **k: real_connect(*a, **{**k, "settings": TINY}))
+    out = tmp_path / f"streamed.{fmt}"
+    r = CliRunner().invoke(app, ["kpi", "--db", str(store_file), "--level", "equipment", "--to", "2025-03-06",
+                                 "--format", fmt, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert len(pieces) == table["equipment_id"].nunique() > 1 and all(pieces)  # one piece per machine
+    if fmt == "csv":
+        assert out.read_bytes() == whole.read_bytes()
+    else:
+        pd.testing.assert_frame_equal(pd.read_parquet(whole), pd.read_parquet(out), check_exact=True)

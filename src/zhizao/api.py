@@ -14,7 +14,9 @@ The command line, the report and the demo only call these methods.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -115,6 +117,12 @@ def present(df: pd.DataFrame) -> pd.DataFrame:
         out["period_start"] = _local(df["period_start"], tz)
         out["period_end"] = _local(df["period_end"], tz)
     return out
+
+
+def _kpi_table(el: pd.DataFrame, kpis: list[str] | None, with_data: set[str] | None = None) -> pd.DataFrame:
+    """Rows of summed elements with their KPIs, periods as local ISO 8601 (:meth:`Workspace.kpi`;
+    ``with_data``: see :func:`zhizao.kpi.kpis.compute_kpis`)."""
+    return present(pd.concat([el, compute_kpis(el, kpis, with_data)], axis=1))
 
 
 class Workspace:
@@ -407,10 +415,40 @@ class Workspace:
             n_equipment, no_calendar, every element (s, units, kWh, kgce, h) and every KPI (fractions, or
             null), and null_reasons.
         """
-        el = self.elements(level, period, start, end)
-        k = compute_kpis(el, kpis)
-        out = present(pd.concat([el, k], axis=1))
+        out = _kpi_table(self.elements(level, period, start, end), kpis)
         return pa.Table.from_pandas(out, preserve_index=False) if as_arrow else out
+
+    def iter_kpi(self, level: str = "equipment", period: str = "day", start=None, end=None,
+                 kpis: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """:meth:`kpi`'s table in consecutive pieces whose concatenation is that table, row for row, value for
+        value: for equipment, one piece per partition of the engine, so that a caller writing them out
+        (``zhizao kpi --level equipment --format parquet|csv``) holds one at a time and memory stays bounded
+        whatever the store's size; one piece otherwise (a group's rows are sums over every partition). Nothing
+        is cached.
+
+        Whether a KPI is *unavailable* (no data of a kind in the whole table) or has *no data in this period*
+        (:func:`zhizao.kpi.kpis.compute_kpis`) depends on every piece: the pieces' elements are kept in a
+        temporary directory (about 0.5 kB per row) until the last is known, then read back one at a time."""
+        zones = self._group_zones(level)
+        pieces = self.engine.iter_rollup(self, level, period, start, end)
+        first = next(pieces)
+        following = next(pieces, None)
+        if following is None:
+            yield _kpi_table(label_zones(first, level, zones), kpis)
+            return
+        with tempfile.TemporaryDirectory(prefix="zhizao-kpi-") as tmp:
+            paths: list[Path] = []
+            with_data: set[str] = set()
+            for k, rows in enumerate(itertools.chain([first, following], pieces)):
+                with_data.update(c for c in ELEMENTS if rows[c].notna().any())
+                paths.append(Path(tmp) / f"{k}.pkl")
+                rows.to_pickle(paths[-1])  # our own file, read back below: every dtype exactly as it was
+                del rows
+            del first, following
+            for path in paths:
+                rows = pd.read_pickle(path)
+                path.unlink()
+                yield _kpi_table(label_zones(rows, level, zones), kpis, with_data)
 
     def losses(self, level: str = "equipment", period: str = "all", start=None, end=None) -> pd.DataFrame:
         """The ten-category loss waterfall and the six big losses [s] per entity and period."""

@@ -45,7 +45,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
@@ -281,6 +281,63 @@ def write_table(df: pd.DataFrame, fmt: str, dest: str | Path | BinaryIO, *, shee
         _json(df, dest)
     else:
         df.to_parquet(dest, index=False)
+
+
+def write_tables(frames: Iterable[pd.DataFrame], fmt: str, dest: str | Path | BinaryIO, *, bom: bool = False
+                 ) -> int:
+    """Write the concatenation of ``frames`` (pieces of one table: the same columns, in order) as ``fmt`` to
+    ``dest``, one piece at a time, so that a table larger than memory never is whole in it (the pieces of
+    :meth:`zhizao.Workspace.iter_kpi`). The file is the one :func:`write_table` writes of the whole table: CSV
+    byte for byte; Parquet read back as the same table (one row group per piece, the schema fixed by the first
+    piece, a text column without any value in it written as text). xlsx and JSON are whole documents: their
+    pieces are joined first. Returns the number of rows written.
+
+    Raises
+    ------
+    zhizao.errors.InputError
+        An unknown format.
+    """
+    if fmt not in FORMATS:
+        raise InputError(UNKNOWN_FORMAT, format=repr(fmt), formats=list(FORMATS))
+    if fmt not in ("csv", "parquet"):
+        frames = list(frames)
+        whole = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        write_table(whole, fmt, dest, bom=bom)
+        return len(whole)
+    pieces = _csv_pieces if fmt == "csv" else _parquet_pieces
+    if isinstance(dest, (str, Path)):
+        with open(dest, "wb") as f:
+            return pieces(frames, f, bom)
+    return pieces(frames, dest, bom)
+
+
+def _csv_pieces(frames: Iterable[pd.DataFrame], out: BinaryIO, bom: bool) -> int:
+    n = 0
+    for k, df in enumerate(frames):
+        text = neutralised(_zoned_to_text(df)).to_csv(index=False, header=k == 0, lineterminator="\r\n")
+        out.write((("\ufeff" if bom and k == 0 else "") + text).encode("utf-8"))
+        n += len(df)
+    return n
+
+
+def _parquet_pieces(frames: Iterable[pd.DataFrame], out: BinaryIO, bom: bool = False) -> int:
+    """(``bom``: for the signature of :func:`_csv_pieces`; Parquet has none.)"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer, n = None, 0
+    for df in frames:
+        t = pa.Table.from_pandas(df, preserve_index=False)
+        if writer is None:
+            # a text column the first piece has no value of has no type yet (null); it is text
+            schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in t.schema],
+                               metadata=t.schema.metadata)
+            writer = pq.ParquetWriter(out, schema)
+        writer.write_table(t.cast(writer.schema))
+        n += len(df)
+    if writer is not None:
+        writer.close()
+    return n
 
 
 def to_bytes(df: pd.DataFrame, fmt: str, **kw) -> bytes:

@@ -105,16 +105,25 @@ def kpi(db: str = DB,
                                               help="with --engine spark: the Parquet dataset to read (a directory "
                                                    "or a URI the cluster reads) instead of the store")):
     """ISO 22400 elements and KPIs per level and period."""
+    from zhizao import export
     from zhizao.cli.scale import open_for_kpi
 
     names = [k.strip() for k in kpi_names.split(",")] if kpi_names else None
     with open_for_kpi(db, level, period, fmt, engine, spark_master, spark_remote, parquet) as ws:
         # without --to the default range is read now: today's bucket ends now, not at its end still to come
-        df = ws.kpi(level=level, period=period, start=from_, end=to if to is not None else ws.reading_time(),
-                    kpis=names)
+        query = dict(level=level, period=period, start=from_, end=to if to is not None else ws.reading_time(),
+                     kpis=names)
+        if fmt in ("csv", "parquet") and (output is not None or fmt == "csv"):
+            # a file of rows: written one engine partition at a time (an equipment table grows with the store)
+            export.write_tables(ws.iter_kpi(**query), fmt, output if output is not None else sys.stdout.buffer)
+            df = None
+        else:
+            df = ws.kpi(**query)
         for eid, why in ws.failures:  # isolated by the engine's fallback: the others are complete
             err.print("zhizao: " + say(LEFT_OUT(equipment=eid, error=why)), markup=False, highlight=False,
                       soft_wrap=True)
+    if df is None:
+        return
     if fmt == "table":
         from zhizao.schema import LEVEL_ID_COLUMN
         show = [LEVEL_ID_COLUMN[level], "period_start", "pbt", "apt", "pq", "gq"]

@@ -124,7 +124,8 @@ def formula_args(name: str) -> tuple[str, ...]:
     return tuple(inspect.signature(formula(name)).parameters)
 
 
-def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.DataFrame:
+def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None, with_data: Iterable[str] | None = None
+                 ) -> pd.DataFrame:
     """KPIs of each row of an elements table.
 
     Parameters
@@ -134,6 +135,11 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     kpis : list of str, optional
         Names to return (default all of :data:`KPI_NAMES`). Only these and the KPIs they are made of are
         computed; ``null_reasons`` covers those.
+    with_data : iterable of str, optional
+        Where ``elements`` are a piece of a larger table: the elements with a value in some row of that table.
+        A KPI is *unavailable* when an element it needs has no value in the whole table (the data have no
+        records of that kind), else *no data in this period* where a row lacks it. Default: the elements with
+        a value in ``elements``.
 
     Returns
     -------
@@ -155,6 +161,7 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
     needed = set(wanted).union(*(DEPENDS.get(k, ()) for k in wanted))
     n = len(elements)
     col = _Columns(elements)
+    has = set(with_data) if with_data is not None else None
     out: dict[str, NDArray[np.float64]] = {}
     notes: list[tuple[tuple[str, Message], NDArray[np.bool_]]] = []  # ((kpi, reason), rows it applies to), in order
 
@@ -172,7 +179,8 @@ def compute_kpis(elements: pd.DataFrame, kpis: list[str] | None = None) -> pd.Da
             continue
         num, den = total(k.numerator), total(k.denominator)
         out[k.name] = formula(k.name)(*(col[a] for a in formula_args(k.name)))
-        missing = [e.lstrip("-") for e in k.elements if np.isnan(col[e.lstrip("-")]).all()]
+        missing = [e.lstrip("-") for e in k.elements
+                   if (e.lstrip("-") not in has if has is not None else np.isnan(col[e.lstrip("-")]).all())]
         # a zero denominator makes the KPI undefined whether or not the numerator has data (a full breakdown
         # leaves effectiveness undefined, with or without count records)
         zero = den == 0
