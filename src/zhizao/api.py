@@ -428,7 +428,8 @@ class Workspace:
 
         Whether a KPI is *unavailable* (no data of a kind in the whole table) or has *no data in this period*
         (:func:`zhizao.kpi.kpis.compute_kpis`) depends on every piece: the pieces' elements are kept in a
-        temporary directory (about 375 bytes per equipment-day row) until the last is known, then read back one at a time."""
+        temporary directory (about 375 bytes per equipment-day row) until the last is known, then read back one
+        at a time."""
         zones = self._group_zones(level)
         pieces = self.engine.iter_rollup(self, level, period, start, end)
         first = next(pieces)
