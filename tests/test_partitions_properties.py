@@ -207,3 +207,45 @@ def test_partitioned_is_whole_for_random_stores(tmp_path_factory, store, period,
                                               check_exact=True)
     finally:
         ws.close()
+
+
+@SLOW
+@given(stores(), st.sampled_from(["hour", "shift", "day", "week", "month", "all"]),
+       st.sampled_from([None, "site"]),
+       st.tuples(st.integers(-6, HOURS), st.integers(1, HOURS + 6)),
+       st.sampled_from([WHOLE, TINY]))
+def test_a_window_of_time_reads_what_every_record_gives(tmp_path_factory, store, period, zone_level, window,
+                                                        memory):
+    """A query range read as a window of time (only the records near it: ``ReadWindow``) gives the elements and
+    loss reasons of a read of every record, to the last bit: open records whose end is the next start or the
+    horizon beyond the window, closed records reaching in from far before it, failure runs across its start,
+    counts and energy intervals across its edges, cumulative registers, the outage elements of equipment with
+    a counter or meter but no record near the window."""
+    t0, tables = store
+    ws = build(tmp_path_factory.mktemp("pw"), tables)
+    try:
+        if period == "shift" and not any(r["kind"] == "shift" for r in tables.get("calendar", pd.DataFrame(
+                columns=["kind"])).to_dict("records")):
+            period = "day"
+        if period in ("all", "shift"):
+            zone_level = None
+        a = t0 + pd.Timedelta(minutes=30 * window[0])
+        kw = {"start": a, "end": a + pd.Timedelta(minutes=30 * window[1])}
+        mp = pytest.MonkeyPatch()
+        try:
+            mp.setattr(engine, "WINDOW_SHARE", 0.0)  # never a window
+            every = engine.compute_elements(ws.con, period, settings=memory, zone_level=zone_level, **kw)
+            mp.setattr(engine, "WINDOW_SHARE", float("inf"))  # always
+            read = []
+            real = engine.partition_elements
+            mp.setattr(engine, "partition_elements",
+                       lambda *a, **k: read.append(k.get("window")) or real(*a, **k))
+            near = engine.compute_elements(ws.con, period, settings=memory, zone_level=zone_level, **kw)
+        except (DataSufficiencyError, InputError):
+            return  # shift buckets without shift entries: both fail alike (tested above)
+        finally:
+            mp.undo()
+        assert read and all(w is not None for w in read)
+        _same(every, near)
+    finally:
+        ws.close()

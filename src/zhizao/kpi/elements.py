@@ -234,7 +234,8 @@ def compute_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start:
             res.extent = ctx.extent if start is None or default_end(end) else None
             return res
         parts = _parts(ctx, ent, period)
-        results = [partition_elements(con, ctx, ent.iloc[p.keys], period) for p in parts]
+        window = _read_window(con, ctx, ent, start, end)
+        results = [partition_elements(con, ctx, ent.iloc[p.keys], period, window=window) for p in parts]
     res = concat_results(results, period)
     res.extent = ctx.extent if start is None or default_end(end) else None
     if len(parts) == 1:
@@ -387,6 +388,7 @@ class PartitionedElements:
         self.settings = settings or Settings()
         with duckdb_memory(con, self.settings):
             self.ctx, self.ent = _prepared(con, period, start, end, self.settings, zone_level, None, context)
+            self.window = None if self.ent is None else _read_window(con, self.ctx, self.ent, start, end)
         self.parts: list[Part] = [] if self.ent is None else _parts(self.ctx, self.ent, period)
 
     def __len__(self) -> int:
@@ -396,7 +398,7 @@ class PartitionedElements:
         with duckdb_memory(self.con, self.settings):
             for p in self.parts:
                 assert self.ent is not None  # there are parts only when there are entities
-                yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period)
+                yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period, window=self.window)
 
 
 def _prepared(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | None, end: QueryEnd | None,
@@ -415,6 +417,26 @@ def _prepared(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | No
             (SELECT unnest([equipment_id, work_center, area, site, enterprise]) FROM equipment)""").fetchall()[0][0]:
         raise DataSufficiencyError(SHIFT_NEEDS_CALENDAR)
     return ctx, ctx.ranges(period, start, end)
+
+
+#: An explicit query range shorter than this share of the data's extent is read as a window of time
+WINDOW_SHARE = 0.5
+
+
+def _read_window(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: pd.DataFrame, start: TimeStamp | None,
+                 end: QueryEnd | None) -> ReadWindow | None:
+    """How to read the records for an explicit query range much shorter than the data (a day, a shift, the
+    current hour of a live view): only those near it (:class:`ReadWindow`), the same elements to the last bit,
+    without reading each equipment's whole history; None otherwise (every record of a partition's entities)."""
+    if start is None or default_end(end):
+        return None
+    has = ent["has_data"].to_numpy(bool)
+    if not has.any():
+        return None
+    span = int(ent["d1"].to_numpy()[has].max()) - int(ent["d0"].to_numpy()[has].min())
+    if int(ent["w1"].max()) - int(ent["w0"].min()) >= WINDOW_SHARE * span:
+        return None
+    return ReadWindow.read(con, ctx)
 
 
 def _parts(ctx: EngineContext, ent: pd.DataFrame, period: str) -> list[Part]:
@@ -570,6 +592,9 @@ class ReadWindow:
         Longest count, energy or labour interval of the partition's entities [ms].
     cumulative : list of str
         Entities with cumulative energy registers.
+    interval_energy : frozenset of str
+        Entities with interval energy readings (whether or not one is read): an entity with a meter is one
+        whatever the window (the outage element energy_missing counts only equipment with a meter).
     margin : int
         Least ``L`` [ms].
     """
@@ -580,7 +605,40 @@ class ReadWindow:
     s_maxlen: int = 0
     o_maxlen: int = 0
     cumulative: list[str] = field(default_factory=list)
+    interval_energy: frozenset[str] = frozenset()
     margin: int = DAY_MS
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, ctx: EngineContext) -> ReadWindow | None:
+        """The window facts of the store on ``con`` from its context ``ctx`` (its per-equipment statistics) and
+        two aggregates of the energy and labour records; None for a context without statistics (read with an
+        extent given: a part of a larger store)."""
+        own = ctx.own
+        if own is None:
+            return None
+        ids = ctx.ent["entity_id"].iloc[:ctx.n_eq].tolist()
+        with_states = own["n_states"].to_numpy() > 0
+        d1 = ctx.ent["d1"].iloc[:ctx.n_eq].to_numpy(np.int64)  # latest time stamp of states and counts
+        eq = [i for i in range(ctx.n_eq) if with_states[i]]
+        o_maxlen = int(max(0, own["p_maxlen"].max())) if len(own) else 0
+        cumulative: list[str] = []
+        interval_energy: frozenset[str] = frozenset()
+        if "energy" in ctx.filled:
+            for (n,) in con.execute("""SELECT max(epoch_ms("end") - epoch_ms(start)) FROM energy
+                                       WHERE coalesce(reading, 'interval') = 'interval'""").fetchall():
+                o_maxlen = max(o_maxlen, int(n or 0))
+            booked = con.execute("""SELECT DISTINCT coalesce(equipment_id, scope),
+                                           coalesce(reading, 'interval') = 'cumulative' FROM energy""").fetchall()
+            cumulative = sorted(e for e, cum in booked if cum)
+            interval_energy = frozenset(e for e, cum in booked if not cum)
+        if "labour" in ctx.filled:
+            for (n,) in con.execute('SELECT max(epoch_ms("end") - epoch_ms(start)) FROM labour').fetchall():
+                o_maxlen = max(o_maxlen, int(n or 0))
+        return cls(horizon={ids[i]: int(d1[i]) for i in eq},
+                   last_start={ids[i]: int(own["s_last_start"].iat[i]) for i in eq},
+                   first_start={ids[i]: int(own["s_first"].iat[i]) for i in eq},
+                   s_maxlen=int(max(0, own["s_maxlen"].max())) if len(own) else 0, o_maxlen=o_maxlen,
+                   cumulative=cumulative, interval_energy=interval_energy)
 
     def states_where(self, con: duckdb.DuckDBPyConnection, eq_ids: list[str], ids: str | None, x: int, y: int
                      ) -> list[str]:
@@ -745,6 +803,11 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
             out.update(section.values)
             present[kind][section.keys] = True
             in_bucket[kind] = section.in_bucket
+    if window is not None:
+        # a window reads the records near it only; whether an equipment has a counter or a meter is a fact of
+        # all its records (the outage elements count only those that have one)
+        present["production"] = ent["n_production"].to_numpy() > 0
+        present["energy"] |= ent["entity_id"].isin(window.interval_energy).to_numpy()
     return _elements_table(ent, buckets, out, present, in_bucket, times, period, raw)
 
 

@@ -256,16 +256,19 @@ def key_extent(ent: pd.DataFrame, keys: ArrayLike, first: ArrayLike, last: Array
     return out
 
 
-#: Per equipment: first start and latest time stamp (start or end) of its states, and how many
+#: Per equipment: first start and latest time stamp (start or end) of its states, and how many; its latest start
+#: and its longest closed record (0: none), which a read of a window of time needs (ReadWindow)
 _STATES_STATS = """
     SELECT equipment_id, epoch_ms(min(start)) AS s_first,
-           epoch_ms(max(greatest(start, coalesce("end", start)))) AS s_last, count(*) AS n_states
+           epoch_ms(max(greatest(start, coalesce("end", start)))) AS s_last, count(*) AS n_states,
+           epoch_ms(max(start)) AS s_last_start,
+           coalesce(max(epoch_ms("end") - epoch_ms(start)), 0) AS s_maxlen
     FROM states GROUP BY ALL"""
 #: Per equipment: first time stamp, latest end and first instant after its counts (a count at an instant needs
-#: 1 ms after its stamp inside a half-open range), and how many
+#: 1 ms after its stamp inside a half-open range), and how many; the longest of its count intervals
 _PRODUCTION_STATS = """
     SELECT equipment_id, min(s) AS p_first, max(e) AS p_last, max(e + (e <= s)::BIGINT) AS p_after,
-           count(*) AS n_production
+           count(*) AS n_production, max(e - s) AS p_maxlen
     FROM (SELECT equipment_id, epoch_ms(coalesce(start, "end")) AS s, epoch_ms("end") AS e FROM production)
     GROUP BY ALL"""
 #: Per entity: energy, labour and quality records booked to it
@@ -277,7 +280,8 @@ _OTHER_COUNTS = {
 
 
 #: Columns of :attr:`EngineContext.own` (-1: no record; counts 0)
-_OWN = ("s_first", "s_last", "n_states", "p_first", "p_last", "p_after", "n_production")
+_OWN = ("s_first", "s_last", "n_states", "s_last_start", "s_maxlen", "p_first", "p_last", "p_after",
+        "n_production", "p_maxlen")
 
 
 def _own_stats(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, n_eq: int, ids: list[str] | None = None
@@ -295,9 +299,9 @@ def _own_stats(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, n_eq: int, ids
     out = {c: np.full(n_eq, -1 if not c.startswith("n_") else 0, np.int64) for c in _OWN}
     sk = pos[st["equipment_id"]].to_numpy(np.int64)
     pk = pos[pr["equipment_id"]].to_numpy(np.int64)
-    for c in ("s_first", "s_last", "n_states"):
+    for c in ("s_first", "s_last", "n_states", "s_last_start", "s_maxlen"):
         out[c][sk] = st[c].to_numpy(np.int64)
-    for c in ("p_first", "p_last", "p_after", "n_production"):
+    for c in ("p_first", "p_last", "p_after", "n_production", "p_maxlen"):
         out[c][pk] = pr[c].to_numpy(np.int64)
     return pd.DataFrame(out)
 
