@@ -616,10 +616,12 @@ class ReadWindow:
         own = ctx.own
         if own is None:
             return None
-        ids = ctx.ent["entity_id"].iloc[:ctx.n_eq].tolist()
-        with_states = own["n_states"].to_numpy() > 0
-        d1 = ctx.ent["d1"].iloc[:ctx.n_eq].to_numpy(np.int64)  # latest time stamp of states and counts
-        eq = [i for i in range(ctx.n_eq) if with_states[i]]
+        eq = np.flatnonzero(own["n_states"].to_numpy() > 0)  # equipment with states
+        ids = ctx.ent["entity_id"].iloc[:ctx.n_eq].to_numpy(object)[eq].tolist()
+
+        def per_equipment(values: pd.Series) -> dict[str, int]:
+            return dict(zip(ids, values.to_numpy(np.int64)[eq].tolist()))
+
         o_maxlen = int(max(0, own["p_maxlen"].max())) if len(own) else 0
         cumulative: list[str] = []
         interval_energy: frozenset[str] = frozenset()
@@ -634,9 +636,9 @@ class ReadWindow:
         if "labour" in ctx.filled:
             for (n,) in con.execute('SELECT max(epoch_ms("end") - epoch_ms(start)) FROM labour').fetchall():
                 o_maxlen = max(o_maxlen, int(n or 0))
-        return cls(horizon={ids[i]: int(d1[i]) for i in eq},
-                   last_start={ids[i]: int(own["s_last_start"].iat[i]) for i in eq},
-                   first_start={ids[i]: int(own["s_first"].iat[i]) for i in eq},
+        # the horizon: the latest time stamp of an equipment's states and counts (its data extent's end)
+        return cls(horizon=per_equipment(ctx.ent["d1"].iloc[:ctx.n_eq]), last_start=per_equipment(own["s_last_start"]),
+                   first_start=per_equipment(own["s_first"]),
                    s_maxlen=int(max(0, own["s_maxlen"].max())) if len(own) else 0, o_maxlen=o_maxlen,
                    cumulative=cumulative, interval_energy=interval_energy)
 
