@@ -494,7 +494,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     began = False
     try:
         try:
-            rel = con.sql(read_sql(path, mapping, limits))
+            # the query once: read_sql decodes a whole CSV file to tell its encoding
+            read = read_sql(path, mapping, limits)
+            rel = con.sql(read)
             source_columns = list(rel.columns)
         except duckdb.Error as e:
             if dog.fired:
@@ -508,7 +510,7 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
             if earlier[0]:  # loaded before with rejections: this load's quarantine replaces that one's
                 con.execute('DELETE FROM quarantine WHERE "table" = ? AND source = ?', [table, source])
             report = _load(con, table, path, source, sha, mapping, source_columns, limits,
-                           provenance)
+                           provenance, read=read)
             dog.stop()
             con.execute("COMMIT")
         except BaseException:
@@ -557,14 +559,16 @@ BULK = True
 
 
 def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, sha: str, mapping: Mapping,
-          source_columns: list[str], limits: Limits | None = None, provenance: str | None = None) -> LoadReport:
+          source_columns: list[str], limits: Limits | None = None, provenance: str | None = None, *,
+          read: str | None = None) -> LoadReport:
+    """Load the file (see :func:`load_file`) in the caller's transaction; ``read``: its :func:`read_sql`."""
     limits = limits or current()
     now = pd.Timestamp.now(tz="UTC")
-    if BULK and _load_bulk(con, table, path, source, mapping, source_columns, limits, now):
+    read = read or read_sql(path, mapping, limits)
+    if BULK and _load_bulk(con, table, path, source, mapping, source_columns, limits, now, read=read):
         return _log_load(con, table, path, source, sha, mapping, provenance)
     with _reading(path, source, limits):
-        con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM "
-                    f"({read_sql(path, mapping, limits)})")
+        con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM ({read})")
     header_offset = _header_offset(path, mapping)
 
     # 1. map: every canonical column as text (SQL expressions outside the store, in the sandbox)
@@ -638,7 +642,7 @@ def _value_sql(name: str, kind: str, text: str, mapping: Mapping) -> str:
 
 
 def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, mapping: Mapping,
-               source_columns: list[str], limits: Limits, now: pd.Timestamp) -> bool:
+               source_columns: list[str], limits: Limits, now: pd.Timestamp, *, read: str | None = None) -> bool:
     """The load of a file whose mapping names columns plainly (no SQL expressions; every file without a
     mapping), with the rules and outcome of the step-by-step path below, in fewer passes over the records.
 
@@ -663,7 +667,7 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
     if not all(e is None or _PLAIN_EXPR.match(e) for e in exprs.values()):
         return False
     spec = TABLES[table]
-    read = read_sql(path, mapping, limits)
+    read = read or read_sql(path, mapping, limits)
     with _reading(path, source, limits):
         rel = con.sql(read)
         types = dict(zip(rel.columns, (str(t) for t in rel.types)))
