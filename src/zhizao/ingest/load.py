@@ -58,12 +58,15 @@ Mapping expressions (``sql``) are evaluated outside the store, in a locked-down 
 (:func:`zhizao.ingest.mapping.sandbox`).
 
 Two paths, one outcome: a file whose mapping names its columns plainly (every canonical file without a
-mapping) is loaded by the bulk path (:func:`_load_bulk`): read, numbering, mapping, parsing and every rule in
-one ``CREATE TABLE AS`` straight from ``read_csv`` / ``read_parquet``, a Parquet file's TIMESTAMPTZ and DOUBLE
-columns taken as they are, duplicates found through the key's hash, the valid records inserted in file order
-without a sort. Mappings with SQL expressions, and naive local times in an hour around a daylight-saving
-change, take the step-by-step path (:func:`_load`). Both store the same rows and quarantine the same records
-with the same rules and details (``tests/test_ingest_bulk.py``); ``benchmarks/ingest_bulk.py`` measures them.
+mapping) is loaded by the bulk path (:func:`_load_bulk`): read, mapping, parsing and every rule in one
+``CREATE TABLE AS`` straight from ``read_csv`` / ``read_parquet`` on every core (for states, production and
+products it reads the equipment through an ENUM type, not a join, so it keeps the file's order, and the
+records are numbered from their row ids; elsewhere a window numbers them in the statement), a Parquet file's
+TIMESTAMPTZ and DOUBLE columns taken as they are, duplicates found through the key's hash, the valid records
+inserted in file order without a sort. Mappings with SQL expressions, and naive local times in an hour
+around a daylight-saving change, take the step-by-step path (:func:`_load`). Both store the same rows and
+quarantine the same records with the same rules and details (``tests/test_ingest_bulk.py``);
+``benchmarks/ingest_bulk.py`` measures them.
 """
 
 from __future__ import annotations
