@@ -289,10 +289,10 @@ def test_csv_record_numbers_are_the_file_order_on_every_core(tmp_path):
     assert {rec for rec, _, ru, _ in q if ru == "duplicate"} | set(quarantined) | {rec for rec, _ in stored} \
         == set(range(1, n + 1))
     assert r.loaded == len(stored) and r.quarantined == len(q)
-    # a naive time is local to the equipment (M1: Shanghai); " M2 " is looked up as mapped (untrimmed): UTC
+    # a naive time is local to the equipment (M1, M2: Shanghai), " M2 " being M2 as stored (trimmed)
     naive = con.execute("""SELECT equipment_id, start, reason FROM states WHERE reason IN ('r3', 'r6')
                            ORDER BY _record""").fetchall()
-    assert [(e, s.isoformat()) for e, s, _ in naive] == [("M2", "2024-02-01T00:00:03+00:00"),
+    assert [(e, s.isoformat()) for e, s, _ in naive] == [("M2", "2024-01-31T16:00:03+00:00"),
                                                           ("M1", "2024-01-31T16:00:06+00:00")]
     ws.close()
 
@@ -330,4 +330,26 @@ def test_the_ordered_checking_statement_joins_nothing_and_has_no_window(tmp_path
     L.load_file(spy, table, tmp_path / "f.csv")
     assert set(spy.plan) == {"Projection", "Read Csv"}, spy.plan
     assert any(s.startswith("UPDATE _zz_checked SET _record") for s in spy.statements)
+    ws.close()
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_padded_id_reads_naive_times_in_its_own_zone(tmp_path, monkeypatch, bulk):
+    # " M2 " is stored as M2, a Shanghai machine, and " L2 " is the work centre of a Berlin one: their naive times
+    # are in those zones on both paths (they were read as UTC, the zone looked up by the untrimmed text)
+    monkeypatch.setattr(L, "BULK", bulk)
+    (tmp_path / "eq.csv").write_text(EQ)
+    ws = zhizao.connect(tmp_path / "z.duckdb")
+    ws.ingest("equipment", tmp_path / "eq.csv")
+    (tmp_path / "s.csv").write_text('equipment_id,start,state\n" M2 ",2024-01-02 08:00:00,production\n'
+                                    '"M2  ",2024-01-02 09:00:00,setup\n')
+    (tmp_path / "c.csv").write_text('scope,start,end,kind\n" L2 ",2024-01-02 08:00:00,2024-01-02 16:00:00,shift\n')
+    assert ws.ingest("states", tmp_path / "s.csv")[0].loaded == 2
+    assert ws.ingest("calendar", tmp_path / "c.csv")[0].loaded == 1
+    states = ws.con.execute("SELECT equipment_id, start FROM states ORDER BY start").fetchall()
+    assert [(e, s.isoformat()) for e, s in states] == [("M2", "2024-01-02T00:00:00+00:00"),
+                                                       ("M2", "2024-01-02T01:00:00+00:00")]
+    cal = ws.con.execute("SELECT scope, start, \"end\" FROM calendar").fetchall()
+    assert [(c, s.isoformat(), e.isoformat()) for c, s, e in cal] == [("L2", "2024-01-02T07:00:00+00:00",
+                                                                      "2024-01-02T15:00:00+00:00")]
     ws.close()

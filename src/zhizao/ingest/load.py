@@ -815,11 +815,9 @@ def _equipment_zones(con: duckdb.DuckDBPyConnection) -> list[str | None]:
 
 def _tz_enum(known: str) -> str:
     """SQL of the zone of naive time stamps by the equipment (as :func:`_tz_join` without a mapping zone):
-    the zones of :func:`_equipment_zones` (the statement's parameter) at the code of the mapped id, which
-    :func:`_tz_join` joins untrimmed; the trimmed id's ENUM ``known`` where both are the same text."""
-    code = (f'CASE WHEN m."equipment_id" IS NOT DISTINCT FROM m."_raw_equipment_id" THEN m.{known} '
-            f'ELSE try_cast(m."equipment_id" AS {_EQ_ENUM}) END')
-    return f"coalesce(CAST($1 AS VARCHAR[])[enum_code({code}) + 1], 'UTC')"
+    the zones of :func:`_equipment_zones` (the statement's parameter) at the code of the id as stored (trimmed),
+    the ENUM ``known``."""
+    return f"coalesce(CAST($1 AS VARCHAR[])[enum_code(m.{known}) + 1], 'UTC')"
 
 
 def _drop_equipment_enum(con: duckdb.DuckDBPyConnection) -> None:
@@ -983,8 +981,9 @@ def _tz_join(table: str, mapping: Mapping) -> tuple[str, str]:
     if "equipment_id" in spec.names and table != "equipment":
         # the zone of the equipment (ids are unique in the equipment table)
         zones.append("_zz_tz._zz_zone")
+        # by the id as it is stored (trimmed): " M2 " is M2, whose naive times are in M2's zone
         joins.append("LEFT JOIN (SELECT equipment_id AS _zz_key, any_value(timezone) AS _zz_zone FROM equipment "
-                     "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.equipment_id")
+                     "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = trim(CAST(m.equipment_id AS VARCHAR))")
     if "scope" in spec.names:
         # the earliest zone name of the scope's equipment; how many zones its equipment are in (no zone is
         # UTC), and which (for the calendar's rule ambiguous_time_zone)
@@ -994,7 +993,8 @@ def _tz_join(table: str, mapping: Mapping) -> tuple[str, str]:
                      "string_agg(DISTINCT coalesce(timezone, 'UTC'), ', ' ORDER BY coalesce(timezone, 'UTC')) "
                      "AS _zz_list FROM (SELECT unnest([equipment_id, "
                      "work_center, area, site, enterprise]) AS _zz_key, timezone FROM equipment) "
-                     "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tzs ON _zz_tzs._zz_key = m.scope")
+                     "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tzs ON _zz_tzs._zz_key = "
+                     "trim(CAST(m.scope AS VARCHAR))")
     if not zones:
         return "'UTC'", ""
     return f"coalesce({', '.join(zones)}, 'UTC')", " ".join(joins)
