@@ -3,6 +3,7 @@ same records quarantined with the same rules and details, the same flags and loa
 invalid, duplicate, identical-to-stored and conflicting records, from CSV and from Parquet; and a failure in the
 middle of a bulk load leaves the store as it was."""
 
+import re
 import textwrap
 
 import numpy as np
@@ -248,4 +249,107 @@ def test_bulk_path_stores_records_in_file_order(tmp_path):
     records = [r for (r,) in ws.con.execute("SELECT _record FROM states ORDER BY rowid").fetchall()]
     assert records == list(range(1, n + 1))
     assert row_count(ws.con, "loads") == 2
+    ws.close()
+
+
+def test_csv_record_numbers_are_the_file_order_on_every_core(tmp_path):
+    # a file read in parallel (several of DuckDB's CSV buffers, more threads than cores) whose records carry their
+    # own number: stored and quarantined records keep exactly the number and line of their place in the file,
+    # rejected ones (unknown equipment, unparseable, missing, duplicate) anywhere among them
+    (tmp_path / "eq.csv").write_text(EQ)
+    n = 300_000
+    i = np.arange(1, n + 1)
+    eq = np.where(i % 997 == 0, "X9", np.where(i % 2 == 0, "M1", " M2 "))
+    start = (pd.Timestamp("2024-02-01", tz="UTC") + pd.to_timedelta(i, "s")).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    start = np.where(i % 1009 == 0, "soon", start)
+    start = np.where(i % 1013 == 0, "", start)
+    start = np.where(i % 3 == 0, pd.Series(start).str[:19].str.replace("T", " "), start)  # naive: the zone's
+    dup = i % 1019 == 0
+    start[dup] = start[np.flatnonzero(dup) - 2]
+    eq[dup] = eq[np.flatnonzero(dup) - 2]
+    df = pd.DataFrame({"equipment_id": eq, "start": start, "state": "production", "reason": [f"r{k}" for k in i]})
+    df.to_csv(tmp_path / "s.csv", index=False)
+    ws = zhizao.connect(tmp_path / "z.duckdb")
+    ws.con.execute("SET threads = 8")
+    ws.ingest("equipment", tmp_path / "eq.csv")
+    r = ws.ingest("states", tmp_path / "s.csv")[0]
+    missing = start == ""  # the first broken rule wins
+    unparseable = (start == "soon") & ~missing
+    bad = {"missing_field": missing, "unparseable": unparseable, "unknown_equipment": (eq == "X9") & ~missing
+           & ~unparseable}
+    quarantined = sorted(int(k) for k in i[bad["unknown_equipment"] | bad["unparseable"] | bad["missing_field"]])
+    con = ws.con
+    stored = con.execute("SELECT _record, reason FROM states ORDER BY rowid").fetchall()
+    assert [rec for rec, _ in stored] == sorted(rec for rec, _ in stored)
+    assert all(reason == f"r{rec}" for rec, reason in stored)
+    q = con.execute("SELECT record, line, rule, raw->>'reason' FROM quarantine ORDER BY record").fetchall()
+    assert all(line == rec + 1 and reason == f"r{rec}" for rec, line, _, reason in q)
+    for rule, mask in bad.items():
+        assert sorted(rec for rec, _, ru, _ in q if ru == rule) == [int(k) for k in i[mask]], rule
+    assert {rec for rec, _, ru, _ in q if ru == "duplicate"} | set(quarantined) | {rec for rec, _ in stored} \
+        == set(range(1, n + 1))
+    assert r.loaded == len(stored) and r.quarantined == len(q)
+    # a naive time is local to the equipment (M1, M2: Shanghai), " M2 " being M2 as stored (trimmed)
+    naive = con.execute("""SELECT equipment_id, start, reason FROM states WHERE reason IN ('r3', 'r6')
+                           ORDER BY _record""").fetchall()
+    assert [(e, s.isoformat()) for e, s, _ in naive] == [("M2", "2024-01-31T16:00:03+00:00"),
+                                                          ("M1", "2024-01-31T16:00:06+00:00")]
+    ws.close()
+
+
+class _Spy:
+    """A store connection that keeps the statements run on it, and the plan of the bulk path's checking one."""
+
+    def __init__(self, con):
+        self.con, self.statements, self.plan = con, [], None
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        if sql.startswith("CREATE TEMP TABLE _zz_checked AS "):
+            plan = self.con.execute("EXPLAIN " + sql[len("CREATE TEMP TABLE _zz_checked AS "):], *args).fetchall()
+            self.plan = re.findall(r"\u256d\u2500 (.+?) \u2500", "\n".join(r[1] for r in plan))  # the operators
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+@pytest.mark.parametrize(("table", "text"), [
+    ("states", "equipment_id,start,end,state\nM1,2024-01-01 08:00:00,,production\nM9,2024-01-01T08:00:00Z,,setup\n"),
+    ("production", "equipment_id,end,produced\nM1,2024-01-01T09:00:00+08:00,10\nM1,2024-01-01 10:00:00,5\n"),
+    ("products", "product_id,equipment_id,pri\nP1,M1,30\nP2,M9,30\n"),
+])
+def test_the_ordered_checking_statement_joins_nothing_and_has_no_window(tmp_path, table, text):
+    # record numbers come from the row ids only if the statement keeps the file's order: no join, no IN subquery
+    # (DuckDB keeps no order across them), and no window (which would run on one core)
+    (tmp_path / "eq.csv").write_text(EQ)
+    ws = zhizao.connect(tmp_path / "z.duckdb")
+    ws.ingest("equipment", tmp_path / "eq.csv")
+    (tmp_path / "f.csv").write_text(text)
+    spy = _Spy(ws.con)
+    L.load_file(spy, table, tmp_path / "f.csv")
+    assert set(spy.plan) == {"Projection", "Read Csv"}, spy.plan
+    assert any(s.startswith("UPDATE _zz_checked SET _record") for s in spy.statements)
+    ws.close()
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_padded_id_reads_naive_times_in_its_own_zone(tmp_path, monkeypatch, bulk):
+    # " M2 " is stored as M2, a Shanghai machine, and " L2 " is the work centre of a Berlin one: their naive times
+    # are in those zones on both paths (they were read as UTC, the zone looked up by the untrimmed text)
+    monkeypatch.setattr(L, "BULK", bulk)
+    (tmp_path / "eq.csv").write_text(EQ)
+    ws = zhizao.connect(tmp_path / "z.duckdb")
+    ws.ingest("equipment", tmp_path / "eq.csv")
+    (tmp_path / "s.csv").write_text('equipment_id,start,state\n" M2 ",2024-01-02 08:00:00,production\n'
+                                    '"M2  ",2024-01-02 09:00:00,setup\n')
+    (tmp_path / "c.csv").write_text('scope,start,end,kind\n" L2 ",2024-01-02 08:00:00,2024-01-02 16:00:00,shift\n')
+    assert ws.ingest("states", tmp_path / "s.csv")[0].loaded == 2
+    assert ws.ingest("calendar", tmp_path / "c.csv")[0].loaded == 1
+    states = ws.con.execute("SELECT equipment_id, start FROM states ORDER BY start").fetchall()
+    assert [(e, s.isoformat()) for e, s in states] == [("M2", "2024-01-02T00:00:00+00:00"),
+                                                       ("M2", "2024-01-02T01:00:00+00:00")]
+    cal = ws.con.execute("SELECT scope, start, \"end\" FROM calendar").fetchall()
+    assert [(c, s.isoformat(), e.isoformat()) for c, s, e in cal] == [("L2", "2024-01-02T07:00:00+00:00",
+                                                                      "2024-01-02T15:00:00+00:00")]
     ws.close()

@@ -58,12 +58,15 @@ Mapping expressions (``sql``) are evaluated outside the store, in a locked-down 
 (:func:`zhizao.ingest.mapping.sandbox`).
 
 Two paths, one outcome: a file whose mapping names its columns plainly (every canonical file without a
-mapping) is loaded by the bulk path (:func:`_load_bulk`): read, numbering, mapping, parsing and every rule in
-one ``CREATE TABLE AS`` straight from ``read_csv`` / ``read_parquet``, a Parquet file's TIMESTAMPTZ and DOUBLE
-columns taken as they are, duplicates found through the key's hash, the valid records inserted in file order
-without a sort. Mappings with SQL expressions, and naive local times in an hour around a daylight-saving
-change, take the step-by-step path (:func:`_load`). Both store the same rows and quarantine the same records
-with the same rules and details (``tests/test_ingest_bulk.py``); ``benchmarks/ingest_bulk.py`` measures them.
+mapping) is loaded by the bulk path (:func:`_load_bulk`): read, mapping, parsing and every rule in one
+``CREATE TABLE AS`` straight from ``read_csv`` / ``read_parquet`` on every core (for states, production and
+products it reads the equipment through an ENUM type, not a join, so it keeps the file's order, and the
+records are numbered from their row ids; elsewhere a window numbers them in the statement), a Parquet file's
+TIMESTAMPTZ and DOUBLE columns taken as they are, duplicates found through the key's hash, the valid records
+inserted in file order without a sort. Mappings with SQL expressions, and naive local times in an hour
+around a daylight-saving change, take the step-by-step path (:func:`_load`). Both store the same rows and
+quarantine the same records with the same rules and details (``tests/test_ingest_bulk.py``);
+``benchmarks/ingest_bulk.py`` measures them.
 """
 
 from __future__ import annotations
@@ -494,7 +497,9 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
     began = False
     try:
         try:
-            rel = con.sql(read_sql(path, mapping, limits))
+            # the query once: read_sql decodes a whole CSV file to tell its encoding
+            read = read_sql(path, mapping, limits)
+            rel = con.sql(read)
             source_columns = list(rel.columns)
         except duckdb.Error as e:
             if dog.fired:
@@ -508,7 +513,7 @@ def load_file(con: duckdb.DuckDBPyConnection, table: str, path: str | Path,
             if earlier[0]:  # loaded before with rejections: this load's quarantine replaces that one's
                 con.execute('DELETE FROM quarantine WHERE "table" = ? AND source = ?', [table, source])
             report = _load(con, table, path, source, sha, mapping, source_columns, limits,
-                           provenance)
+                           provenance, read=read)
             dog.stop()
             con.execute("COMMIT")
         except BaseException:
@@ -557,14 +562,16 @@ BULK = True
 
 
 def _load(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, sha: str, mapping: Mapping,
-          source_columns: list[str], limits: Limits | None = None, provenance: str | None = None) -> LoadReport:
+          source_columns: list[str], limits: Limits | None = None, provenance: str | None = None, *,
+          read: str | None = None) -> LoadReport:
+    """Load the file (see :func:`load_file`) in the caller's transaction; ``read``: its :func:`read_sql`."""
     limits = limits or current()
     now = pd.Timestamp.now(tz="UTC")
-    if BULK and _load_bulk(con, table, path, source, mapping, source_columns, limits, now):
+    read = read or read_sql(path, mapping, limits)
+    if BULK and _load_bulk(con, table, path, source, mapping, source_columns, limits, now, read=read):
         return _log_load(con, table, path, source, sha, mapping, provenance)
     with _reading(path, source, limits):
-        con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM "
-                    f"({read_sql(path, mapping, limits)})")
+        con.execute(f"CREATE TEMP TABLE _zz_raw AS SELECT row_number() OVER () AS _record, * FROM ({read})")
     header_offset = _header_offset(path, mapping)
 
     # 1. map: every canonical column as text (SQL expressions outside the store, in the sandbox)
@@ -638,13 +645,16 @@ def _value_sql(name: str, kind: str, text: str, mapping: Mapping) -> str:
 
 
 def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: str, mapping: Mapping,
-               source_columns: list[str], limits: Limits, now: pd.Timestamp) -> bool:
+               source_columns: list[str], limits: Limits, now: pd.Timestamp, *, read: str | None = None) -> bool:
     """The load of a file whose mapping names columns plainly (no SQL expressions; every file without a
     mapping), with the rules and outcome of the step-by-step path below, in fewer passes over the records.
 
     One statement reads the file, numbers, maps, parses and checks its records into ``_zz_checked`` (instead
     of four temporary tables, and of a separate pass looking for local times); a Parquet file's TIMESTAMPTZ
     and DOUBLE columns are taken as they are, not cast to text and parsed back (:func:`_typed_columns`).
+    Where that statement reads no other table than the file, or only ``equipment`` through an ENUM type
+    (:func:`_ordered`), it keeps the file's order on all cores, and the records are numbered afterwards from
+    their row ids (:func:`_number`) instead of by a window, which runs on one core.
     ``duplicate`` is found by an aggregate over the keys (:func:`_duplicates_sql`, as :func:`load_records`)
     instead of a window over every record, and the valid records, already in file order, are inserted without
     a sort. The check against the store and the writes are those of the other path.
@@ -660,7 +670,7 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
     if not all(e is None or _PLAIN_EXPR.match(e) for e in exprs.values()):
         return False
     spec = TABLES[table]
-    read = read_sql(path, mapping, limits)
+    read = read or read_sql(path, mapping, limits)
     with _reading(path, source, limits):
         rel = con.sql(read)
         types = dict(zip(rel.columns, (str(t) for t in rel.types)))
@@ -671,7 +681,10 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
     # 1. map: typed columns as they are, the others as text
     mapped = ", ".join(f'{e} AS "{c}"' if c in typed else f'CAST({e if e is not None else "NULL"} AS VARCHAR) AS "{c}"'
                        for c, e in exprs.items())
-    mapped = f"(SELECT row_number() OVER () AS _record, {mapped} FROM ({read}))"
+    ordered = _ordered(con, table)
+    known = "_zz_eq" if ordered and table in _EQUIPMENT_REF else None
+    number = "CAST(NULL AS BIGINT)" if ordered else "row_number() OVER ()"
+    mapped = f"(SELECT {number} AS _record, {mapped} FROM ({read}))"
     # 2. parse (as _parse_select without the daylight-saving join): each text trimmed once, each time stamp's
     # offset matched and naive parse done once (for its value and the rule invalid_offset)
     stamps = [c.name for c in spec.columns if c.type == "timestamp" and c.name not in typed]
@@ -679,12 +692,21 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
                    if c.name not in typed)
     offs = "".join(f', regexp_matches("_raw_{n}", \'{_OFFSET_RE}\') AS "_zz_off_{n}", '
                    f'try_cast("_raw_{n}" AS TIMESTAMP) AS "_zz_n_{n}"' for n in stamps)
+    if known:  # the id (trimmed) as the ENUM of the stored ids: null where it is not stored
+        offs += f', try_cast("_raw_equipment_id" AS {_EQ_ENUM}) AS {known}'
+    params: list[object] = []
     inner = f"(SELECT *{offs} FROM (SELECT m.*{raws} FROM {mapped} m))"
-    if stamps:
+    if stamps and known and not mapping.timezone:
+        # the zone of the equipment as _tz_join's LEFT JOIN (by the id as mapped, untrimmed), by its ENUM code
+        tz_expr, tz_join = _tz_enum(known), ""
+        params.append(_equipment_zones(con))
+    elif stamps:
         tz_expr, tz_join = _tz_join(table, mapping)
     else:  # no time stamp is read from text: no zone is needed
         tz_expr, tz_join = "CAST(NULL AS VARCHAR)", ""
     parsed = ["m._record", f"{tz_expr} AS _zz_zone"]
+    if known:
+        parsed.append(f"m.{known}")
     if table in ZONE_CHECKED or table in ZONE_FLAGGED:
         parsed.append("CAST(NULL AS BIGINT) AS _zz_nzones, CAST(NULL AS VARCHAR) AS _zz_zones"
                       if mapping.timezone or not stamps
@@ -709,12 +731,18 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
         sql = f"(SELECT * REPLACE (coalesce(category, {_state_case(mapping)}) AS category) FROM {sql})"
     # 3. rules, first broken one wins; the key's hash, for the duplicates
     key_hash = "hash(" + ", ".join(f'"{k}"' for k in spec.key) + ")"
-    helpers = ", ".join(f'"_zz_n_{n}"' for n in stamps)
+    helpers = ", ".join([f'"_zz_n_{n}"' for n in stamps] + ([known] if known else []))
     checked = _checked_sql(table, sql, "file", duplicates=False, limits=limits, now=now, typed=typed | texts,
-                           naive=True)
-    with _reading(path, source, limits):
-        con.execute(f"CREATE TEMP TABLE _zz_checked AS SELECT *{f' EXCLUDE ({helpers})' if helpers else ''}, "
-                    f"{key_hash} AS _zz_h FROM ({checked})")
+                           naive=True, known=known)
+    try:
+        with _reading(path, source, limits):
+            con.execute(f"CREATE TEMP TABLE _zz_checked AS SELECT *{f' EXCLUDE ({helpers})' if helpers else ''}, "
+                        f"{key_hash} AS _zz_h FROM ({checked})", params or None)
+    finally:
+        if known:
+            _drop_equipment_enum(con)
+    if ordered:
+        _number(con, "_zz_checked")
     # a naive local time in an hour around a change of its zone's offset: the exact gap and fold checks of the
     # other path (elsewhere they change nothing: no record there is in a gap or a fold)
     if stamps and _register_dst(con, table, mapping, limits):
@@ -747,6 +775,71 @@ def _load_bulk(con: duckdb.DuckDBPyConnection, table: str, path: Path, source: s
            quarantine=(_lit(table), _lit(source), "_record", f"_record + {header_offset}"), dst=False,
            typed=typed | texts, in_order=True)
     return True
+
+
+#: the ENUM type of the stored equipment ids (a temporary type of the bulk path's checking statement)
+_EQ_ENUM = "_zz_eq_ids"
+
+
+def _ordered(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the bulk path's checking statement of ``table`` keeps the file's order without numbering it by a
+    window: it reads no table but the file (a join or ``IN`` subquery does not keep the order, DuckDB's
+    "Order Preservation"), the equipment's ids and zones read through the ENUM type :data:`_EQ_ENUM` of the
+    stored ids (created here: a hash lookup in place of both joins), and the session keeps the insertion
+    order (``preserve_insertion_order``, DuckDB's default).
+
+    Not for tables whose rules or zones read other tables (a scope's, a foreign key, the time zone names), nor
+    for a store whose equipment table holds a null id (``NOT IN`` a list with a null is never true, a rule an
+    ENUM does not express): those keep the window."""
+    spec = TABLES[table]
+    if table in _SCOPE_REF or "scope" in spec.names or spec.refs or "timezone" in spec.names or \
+            ("equipment_id" in spec.names and table not in _EQUIPMENT_REF):
+        return False
+    if not con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]:
+        return False
+    if table not in _EQUIPMENT_REF:
+        return True
+    if con.execute("SELECT EXISTS (SELECT 1 FROM equipment WHERE equipment_id IS NULL)").fetchall()[0][0]:
+        return False
+    con.execute(f"CREATE OR REPLACE TEMP TYPE {_EQ_ENUM} AS ENUM (SELECT DISTINCT equipment_id FROM equipment)")
+    return True
+
+
+def _equipment_zones(con: duckdb.DuckDBPyConnection) -> list[str | None]:
+    """The zone of each stored equipment id, by the id's code in the ENUM :data:`_EQ_ENUM` (the zone of
+    :func:`_tz_join`'s join: ``any_value`` of the id's zones)."""
+    zones = con.execute(f"SELECT list(z ORDER BY c) FROM (SELECT enum_code(CAST(equipment_id AS {_EQ_ENUM})) AS c, "
+                        "any_value(timezone) AS z FROM equipment GROUP BY ALL)").fetchall()[0][0]
+    return list(zones or [])
+
+
+def _tz_enum(known: str) -> str:
+    """SQL of the zone of naive time stamps by the equipment (as :func:`_tz_join` without a mapping zone):
+    the zones of :func:`_equipment_zones` (the statement's parameter) at the code of the id as stored (trimmed),
+    the ENUM ``known``."""
+    return f"coalesce(CAST($1 AS VARCHAR[])[enum_code(m.{known}) + 1], 'UTC')"
+
+
+def _drop_equipment_enum(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute(f"DROP TYPE IF EXISTS {_EQ_ENUM}")
+    except duckdb.Error:  # an aborted transaction: its rollback removes the type
+        pass
+
+
+def _number(con: duckdb.DuckDBPyConnection, checked: str) -> None:
+    """Number the records of ``checked`` (``_record``: 1, 2, ... in file order), a table created in file order:
+    DuckDB keeps the insertion order, so the order of the row ids is the file's. Row ids of a table created in
+    the open transaction start at a large offset (DuckDB's transaction-local storage); where they are
+    consecutive the number is the row id less the first one, else (never seen) their rank."""
+    lo, hi, n = con.execute(f"SELECT min(rowid), max(rowid), count(*) FROM {checked}").fetchall()[0]
+    if not n:
+        return
+    if hi - lo + 1 == n:
+        con.execute(f"UPDATE {checked} SET _record = rowid - {int(lo)} + 1")
+    else:
+        con.execute(f"UPDATE {checked} SET _record = r._n FROM (SELECT rowid AS _id, row_number() OVER "
+                    f"(ORDER BY rowid) AS _n FROM {checked}) r WHERE {checked}.rowid = r._id")
 
 
 def _store(con: duckdb.DuckDBPyConnection, table: str, checked: str, source_sql: str, record_sql: str,
@@ -888,8 +981,9 @@ def _tz_join(table: str, mapping: Mapping) -> tuple[str, str]:
     if "equipment_id" in spec.names and table != "equipment":
         # the zone of the equipment (ids are unique in the equipment table)
         zones.append("_zz_tz._zz_zone")
+        # by the id as it is stored (trimmed): " M2 " is M2, whose naive times are in M2's zone
         joins.append("LEFT JOIN (SELECT equipment_id AS _zz_key, any_value(timezone) AS _zz_zone FROM equipment "
-                     "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = m.equipment_id")
+                     "GROUP BY ALL) _zz_tz ON _zz_tz._zz_key = trim(CAST(m.equipment_id AS VARCHAR))")
     if "scope" in spec.names:
         # the earliest zone name of the scope's equipment; how many zones its equipment are in (no zone is
         # UTC), and which (for the calendar's rule ambiguous_time_zone)
@@ -899,7 +993,8 @@ def _tz_join(table: str, mapping: Mapping) -> tuple[str, str]:
                      "string_agg(DISTINCT coalesce(timezone, 'UTC'), ', ' ORDER BY coalesce(timezone, 'UTC')) "
                      "AS _zz_list FROM (SELECT unnest([equipment_id, "
                      "work_center, area, site, enterprise]) AS _zz_key, timezone FROM equipment) "
-                     "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tzs ON _zz_tzs._zz_key = m.scope")
+                     "WHERE _zz_key IS NOT NULL GROUP BY ALL) _zz_tzs ON _zz_tzs._zz_key = "
+                     "trim(CAST(m.scope AS VARCHAR))")
     if not zones:
         return "'UTC'", ""
     return f"coalesce({', '.join(zones)}, 'UTC')", " ".join(joins)
@@ -988,10 +1083,10 @@ def _event_sql(table: str, alias: str | None = None) -> str:
 
 
 def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None, typed: frozenset[str] = frozenset(),
-                naive: bool = False) -> tuple[str, str, str, str, str]:
+                naive: bool = False, known: str | None = None) -> tuple[str, str, str, str, str]:
     """(index, rule, detail, code, params): CASE parts numbering the first broken rule (``_ri``), then its name,
     English detail, message code and parameters by that number (each condition evaluated once)."""
-    rules = _rules(table, "'UTC'", limits, now, typed, naive)
+    rules = _rules(table, "'UTC'", limits, now, typed, naive, known)
     index = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(rules, 1))
     name = " ".join(f"WHEN {i} THEN {_lit(rule)}" for i, (rule, _, _) in enumerate(rules, 1))
     texts, codes, params = [], [], []
@@ -1008,12 +1103,13 @@ def _rule_cases(table: str, limits: Limits | None, now: pd.Timestamp | None, typ
 
 
 def _checked_sql(table: str, parsed: str, what: str, duplicates: bool = True, limits: Limits | None = None,
-                 now: pd.Timestamp | None = None, typed: frozenset[str] = frozenset(), naive: bool = False) -> str:
+                 now: pd.Timestamp | None = None, typed: frozenset[str] = frozenset(), naive: bool = False,
+                 known: str | None = None) -> str:
     """SELECT over ``parsed`` adding ``_rule``, ``_detail``, ``_code``, ``_params`` (the first broken rule) and
     ``_occ`` (the occurrence number of an event), then (``duplicates``) ``duplicate`` for a later record with
     the key of an earlier valid one (by ``_record``; else see :func:`_duplicates_sql`)."""
     spec = TABLES[table]
-    index, name, detail, code, params = _rule_cases(table, limits, now, typed, naive)
+    index, name, detail, code, params = _rule_cases(table, limits, now, typed, naive, known)
     checked = (f"SELECT * EXCLUDE (_ri), {name} AS _rule, {detail} AS _detail, {code} AS _code, "
                f"CAST({params} AS JSON) AS _params, 1 AS _occ FROM (SELECT *, {index} AS _ri FROM {parsed} m)")
     if not duplicates:
@@ -1251,7 +1347,7 @@ def _in(values: Iterable[str]) -> str:
 
 
 def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now: pd.Timestamp | None = None,
-           typed: frozenset[str] = frozenset(), naive: bool = False) -> list[_Rule]:
+           typed: frozenset[str] = frozenset(), naive: bool = False, known: str | None = None) -> list[_Rule]:
     """(rule, SQL condition, (message kind, parameters)) triples in the order they are checked.
 
     Conditions and parameters are SQL over the parsed record (typed columns and ``_raw_<column>`` texts);
@@ -1266,7 +1362,9 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
     and ``nonexistent_local_time`` (the text of a TIMESTAMPTZ carries the offset +00) and ``field_too_long``
     where the limit is at least :data:`_TYPED_TEXT_MAX` bytes (longer than any such text); ``missing_field``
     reads the value itself (null exactly when its text is). With ``naive``, ``invalid_offset`` reads the text
-    parsed as a naive time stamp from ``_zz_n_<column>`` (computed once by :func:`_load_bulk`).
+    parsed as a naive time stamp from ``_zz_n_<column>`` (computed once by :func:`_load_bulk`). ``known``: a
+    column holding ``equipment_id`` cast to the ENUM of the stored equipment ids (:data:`_EQ_ENUM`), null
+    exactly where the id is not stored: ``unknown_equipment`` reads it instead of a subquery over ``equipment``.
     """
     spec = TABLES[table]
     limits = limits or current()
@@ -1359,7 +1457,8 @@ def _rules(table: str, tz_expr: str = "'UTC'", limits: Limits | None = None, now
         out.append(("lsl_above_usl", "lsl > usl", (R.LSL_ABOVE_USL, {"lsl": raw("lsl"), "usl": raw("usl")})))
     if table in _EQUIPMENT_REF:
         out.append(("unknown_equipment",
-                    "equipment_id IS NOT NULL AND equipment_id NOT IN (SELECT equipment_id FROM equipment)",
+                    "equipment_id IS NOT NULL AND equipment_id NOT IN (SELECT equipment_id FROM equipment)"
+                    if known is None else f"equipment_id IS NOT NULL AND {known} IS NULL",
                     (R.UNKNOWN_EQUIPMENT, {"id": Sql("equipment_id")})))
     if table in _SCOPE_REF:
         out.append(("unknown_equipment",
