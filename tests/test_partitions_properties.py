@@ -70,7 +70,10 @@ def stores(draw):
                 if (t, cat) in seen:
                     continue
                 seen.add((t, cat))
-                rec = {"equipment_id": eid, "start": _iso(t0, t), "state": cat, "end": None}
+                # a start finer than the kernel's millisecond now and then (fine clocks: OPC UA, MQTT)
+                us = draw(st.sampled_from([0, 0, 0, 500, 999]))
+                rec = {"equipment_id": eid, "start": (t0 + pd.Timedelta(seconds=t, microseconds=us)).isoformat(),
+                       "state": cat, "end": None}
                 if draw(st.booleans()):  # closed (sometimes far beyond the next start), else open
                     rec["end"] = _iso(t0, t + draw(st.sampled_from([1, 120, 300, 7200, 30 * 3600])))
                 states.append(rec)
@@ -102,9 +105,11 @@ def stores(draw):
             calendar.append({"scope": f"M{i}", "start": start.isoformat(), "end": end.isoformat(), "kind": "shift"})
     energy, labour, quality = [], [], []
     if draw(st.booleans()):
-        owners = ["M0", "M1", "S1", "E1", equipment[-1]["site"], equipment[-1]["enterprise"]]
+        # an equipment id as a scope ("M1 as scope": the ingest takes it; the engine books it to no entity)
+        owners = ["M0", "M1", "S1", "E1", equipment[-1]["site"], equipment[-1]["enterprise"], "M1 as scope"]
         for k, owner in enumerate(draw(st.lists(st.sampled_from(owners), max_size=3, unique=True))):
-            is_eq = owner.startswith("M")
+            is_eq = owner.startswith("M") and not owner.endswith(" as scope")
+            owner = owner.removesuffix(" as scope")
             for h in draw(st.lists(st.integers(0, HOURS - 2), min_size=1, max_size=4, unique=True)):
                 energy.append({"meter_id": f"E{k}", "equipment_id": owner if is_eq else None,
                                "scope": None if is_eq else owner, "start": _iso(t0, h * 3600),

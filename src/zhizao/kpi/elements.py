@@ -94,6 +94,7 @@ from zhizao.kpi.partitions import (  # noqa: F401 - EMPTY_RANGE*: the messages o
     SiteExtent,
     cost,
     duckdb_memory,
+    floor_ms,
     group_zones,
     kernel_budget_bytes,
     plan,
@@ -592,9 +593,10 @@ class ReadWindow:
         Longest count, energy or labour interval of the partition's entities [ms].
     cumulative : list of str
         Entities with cumulative energy registers.
-    interval_energy : frozenset of str
-        Entities with interval energy readings (whether or not one is read): an entity with a meter is one
-        whatever the window (the outage element energy_missing counts only equipment with a meter).
+    interval_energy, interval_energy_scopes : frozenset of str
+        Equipment with interval energy readings booked to it (``equipment_id``), and scopes with readings booked
+        to them (``scope``, no equipment), whether or not one is read: an entity with a meter is one whatever the
+        window (the outage element energy_missing counts only equipment with a meter).
     margin : int
         Least ``L`` [ms].
     """
@@ -606,6 +608,7 @@ class ReadWindow:
     o_maxlen: int = 0
     cumulative: list[str] = field(default_factory=list)
     interval_energy: frozenset[str] = frozenset()
+    interval_energy_scopes: frozenset[str] = frozenset()
     margin: int = DAY_MS
 
     @classmethod
@@ -625,14 +628,17 @@ class ReadWindow:
         o_maxlen = int(max(0, own["p_maxlen"].max())) if len(own) else 0
         cumulative: list[str] = []
         interval_energy: frozenset[str] = frozenset()
+        interval_energy_scopes: frozenset[str] = frozenset()
         if "energy" in ctx.filled:
             for (n,) in con.execute("""SELECT max(epoch_ms("end") - epoch_ms(start)) FROM energy
                                        WHERE coalesce(reading, 'interval') = 'interval'""").fetchall():
                 o_maxlen = max(o_maxlen, int(n or 0))
-            booked = con.execute("""SELECT DISTINCT coalesce(equipment_id, scope),
+            # booked as the energy section joins them: to an equipment by equipment_id, to a scope by scope alone
+            booked = con.execute("""SELECT DISTINCT equipment_id, scope,
                                            coalesce(reading, 'interval') = 'cumulative' FROM energy""").fetchall()
-            cumulative = sorted(e for e, cum in booked if cum)
-            interval_energy = frozenset(e for e, cum in booked if not cum)
+            cumulative = sorted({e if e is not None else sc for e, sc, cum in booked if cum} - {None})
+            interval_energy = frozenset(e for e, _sc, cum in booked if not cum and e is not None)
+            interval_energy_scopes = frozenset(sc for e, sc, cum in booked if not cum and e is None and sc is not None)
         if "labour" in ctx.filled:
             for (n,) in con.execute('SELECT max(epoch_ms("end") - epoch_ms(start)) FROM labour').fetchall():
                 o_maxlen = max(o_maxlen, int(n or 0))
@@ -640,7 +646,8 @@ class ReadWindow:
         return cls(horizon=per_equipment(ctx.ent["d1"].iloc[:ctx.n_eq]), last_start=per_equipment(own["s_last_start"]),
                    first_start=per_equipment(own["s_first"]),
                    s_maxlen=int(max(0, own["s_maxlen"].max())) if len(own) else 0, o_maxlen=o_maxlen,
-                   cumulative=cumulative, interval_energy=interval_energy)
+                   cumulative=cumulative, interval_energy=interval_energy,
+                   interval_energy_scopes=interval_energy_scopes)
 
     def states_where(self, con: duckdb.DuckDBPyConnection, eq_ids: list[str], ids: str | None, x: int, y: int
                      ) -> list[str]:
@@ -665,12 +672,15 @@ class ReadWindow:
                 unknown.append(e)  # silent for a while before x: look its last start before x up
         if unknown:
             known += con.execute(f"""
-                SELECT s.equipment_id, epoch_ms(max(s.start)) FROM states s
+                SELECT s.equipment_id, {floor_ms("max(s.start)")} FROM states s
                 WHERE s.equipment_id IN ({", ".join(_lit(e) for e in unknown)}) AND s.start < {_ts(xr)}
                 GROUP BY ALL""").fetchall()
         out = [f"{rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(y)}"]
         if known:
-            out.append(" OR ".join(f"(s.equipment_id = {_lit(e)} AND s.start = {_ts(t)})" for e, t in known))
+            # the records at that millisecond (the kernel's unit): a store keeps microseconds, so an equality to
+            # the millisecond would miss a start at 00:00:00.000500
+            out.append(" OR ".join(f"(s.equipment_id = {_lit(e)} AND s.start >= {_ts(t)} AND s.start < {_ts(t + 1)})"
+                                   for e, t in known))
         return out
 
 
@@ -809,7 +819,9 @@ def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, pe
         # a window reads the records near it only; whether an equipment has a counter or a meter is a fact of
         # all its records (the outage elements count only those that have one)
         present["production"] = ent["n_production"].to_numpy() > 0
-        present["energy"] |= ent["entity_id"].isin(window.interval_energy).to_numpy()
+        is_eq = (ent["level"] == "equipment").to_numpy()
+        present["energy"] |= np.where(is_eq, ent["entity_id"].isin(window.interval_energy).to_numpy(),
+                                      ent["entity_id"].isin(window.interval_energy_scopes).to_numpy())
     return _elements_table(ent, buckets, out, present, in_bucket, times, period, raw)
 
 

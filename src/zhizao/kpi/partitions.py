@@ -256,20 +256,27 @@ def key_extent(ent: pd.DataFrame, keys: ArrayLike, first: ArrayLike, last: Array
     return out
 
 
+def floor_ms(x: str) -> str:
+    """SQL of time stamp ``x`` in milliseconds since the epoch, rounded down as the kernel reads its state and
+    count records (:func:`zhizao.kpi.columns.epoch_ms`); DuckDB's ``epoch_ms`` rounds to the nearest, so a
+    start at 00:00:00.000500 would be a millisecond later in a statistic than in the kernel."""
+    return f"CAST(floor(epoch_us({x}) / 1000) AS BIGINT)"
+
+
 #: Per equipment: first start and latest time stamp (start or end) of its states, and how many; its latest start
-#: and its longest closed record (0: none), which a read of a window of time needs (ReadWindow)
-_STATES_STATS = """
-    SELECT equipment_id, epoch_ms(min(start)) AS s_first,
-           epoch_ms(max(greatest(start, coalesce("end", start)))) AS s_last, count(*) AS n_states,
-           epoch_ms(max(start)) AS s_last_start,
-           coalesce(max(epoch_ms("end") - epoch_ms(start)), 0) AS s_maxlen
+#: and a bound of its longest closed record (0: none), which a read of a window of time needs (ReadWindow)
+_STATES_STATS = f"""
+    SELECT equipment_id, {floor_ms("min(start)")} AS s_first,
+           {floor_ms('max(greatest(start, coalesce("end", start)))')} AS s_last, count(*) AS n_states,
+           {floor_ms("max(start)")} AS s_last_start,
+           coalesce(CAST(floor(max(epoch_us("end") - epoch_us(start)) / 1000) AS BIGINT) + 1, 0) AS s_maxlen
     FROM states GROUP BY ALL"""
 #: Per equipment: first time stamp, latest end and first instant after its counts (a count at an instant needs
 #: 1 ms after its stamp inside a half-open range), and how many; the longest of its count intervals
-_PRODUCTION_STATS = """
+_PRODUCTION_STATS = f"""
     SELECT equipment_id, min(s) AS p_first, max(e) AS p_last, max(e + (e <= s)::BIGINT) AS p_after,
            count(*) AS n_production, max(e - s) AS p_maxlen
-    FROM (SELECT equipment_id, epoch_ms(coalesce(start, "end")) AS s, epoch_ms("end") AS e FROM production)
+    FROM (SELECT equipment_id, {floor_ms('coalesce(start, "end")')} AS s, {floor_ms('"end"')} AS e FROM production)
     GROUP BY ALL"""
 #: Per entity: energy, labour and quality records booked to it
 _OTHER_COUNTS = {
