@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 
 import openpyxl
@@ -95,6 +96,31 @@ def test_a_table_written_in_pieces_is_the_table(tmp_path, fmt):
         assert cells("pieces.xlsx") == cells("whole.xlsx")
     else:
         assert (tmp_path / f"pieces.{fmt}").read_bytes() == (tmp_path / f"whole.{fmt}").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx"])
+def test_a_table_that_fails_half_way_leaves_the_file_as_it_was(tmp_path, fmt):
+    """A table written piece by piece whose query fails after the first piece: the file it would replace keeps
+    its content (no empty or cut file), and no temporary file is left."""
+    dest = tmp_path / f"out.{fmt}"
+    dest.write_bytes(b"earlier result")
+    dest.chmod(0o640)
+
+    def pieces():
+        yield _frame()
+        raise RuntimeError("the engine failed on the second partition")
+
+    with pytest.raises(RuntimeError):
+        write_tables(pieces(), fmt, dest)
+    assert dest.read_bytes() == b"earlier result"
+    assert [p.name for p in tmp_path.iterdir()] == [dest.name]
+    write_tables(iter([_frame()]), fmt, dest)  # and a table that succeeds replaces it, with the file's mode
+    assert dest.read_bytes() != b"earlier result" and dest.stat().st_mode & 0o777 == 0o640
+    fresh = tmp_path / f"new.{fmt}"
+    write_tables(iter([_frame()]), fmt, fresh)  # a new file: the mode open() would give, not mkstemp's 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_unknown_format_is_an_input_error():

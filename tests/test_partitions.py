@@ -233,3 +233,19 @@ def test_zhizao_kpi_writes_a_partitioned_store_piece_by_piece(store_file, tmp_pa
         assert out.read_bytes() == whole.read_bytes()
     else:
         pd.testing.assert_frame_equal(pd.read_parquet(whole), pd.read_parquet(out), check_exact=True)
+
+
+def test_zhizao_kpi_that_fails_leaves_the_earlier_file(store_file, tmp_path):
+    """An impossible query (an empty range) fails with one line, and the file it would have replaced is as it was
+    (the table is written to a file of its own first, which takes the place of the old one when complete)."""
+    from typer.testing import CliRunner
+
+    from zhizao.cli.main import app
+
+    out = tmp_path / "kpi.csv"
+    out.write_text("an earlier table\n")
+    r = CliRunner().invoke(app, ["kpi", "--db", str(store_file), "--level", "equipment", "--from", "2025-03-06",
+                                 "--to", "2025-03-06", "--format", "csv", "-o", str(out)])
+    assert r.exit_code == 2, r.output
+    assert out.read_text() == "an earlier table\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["kpi.csv"]

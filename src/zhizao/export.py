@@ -41,11 +41,14 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
+import os
 import re
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
@@ -270,7 +273,7 @@ def write_table(df: pd.DataFrame, fmt: str, dest: str | Path | BinaryIO, *, shee
     if fmt not in FORMATS:
         raise InputError(UNKNOWN_FORMAT, format=repr(fmt), formats=list(FORMATS))
     if isinstance(dest, (str, Path)):
-        with open(dest, "wb") as f:
+        with _replacing(dest) as f:
             write_table(df, fmt, f, sheet=sheet, bom=bom)
         return
     if fmt == "csv":
@@ -306,9 +309,28 @@ def write_tables(frames: Iterable[pd.DataFrame], fmt: str, dest: str | Path | Bi
         return len(whole)
     pieces = _csv_pieces if fmt == "csv" else _parquet_pieces
     if isinstance(dest, (str, Path)):
-        with open(dest, "wb") as f:
+        with _replacing(dest) as f:
             return pieces(frames, f, bom)
     return pieces(frames, dest, bom)
+
+
+@contextlib.contextmanager
+def _replacing(dest: str | Path) -> Iterator[BinaryIO]:
+    """A file to write that takes the place of ``dest`` when the writing ends, not before: a table that fails
+    half-way (its query, written piece by piece, raises) leaves ``dest`` as it was, never empty or cut."""
+    dest = Path(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        umask = os.umask(0)
+        os.umask(umask)
+        # the mode a plain open() would give (mkstemp's is 0600), or the replaced file's
+        os.chmod(tmp, dest.stat().st_mode & 0o777 if dest.exists() else 0o666 & ~umask)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _csv_pieces(frames: Iterable[pd.DataFrame], out: BinaryIO, bom: bool) -> int:
