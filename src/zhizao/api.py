@@ -41,6 +41,7 @@ from zhizao.schema import LEVEL_ID_COLUMN
 from zhizao.settings import Settings
 from zhizao.store import equipment as store_equipment
 from zhizao.store import records as store_records
+from zhizao.store.compact import Compacted, compact
 from zhizao.store.db import open_db
 
 #: How far back from the reading time data must reach for the reading time to cut a default range [ms]: longer
@@ -249,6 +250,15 @@ class Workspace:
             return [load_file(self.con, table, f, m, update=update, actor=actor, reason=reason,
                               limits=self.limits, timeout=timeout, source=source, provenance=provenance)
                     for f in files]
+        finally:
+            self.invalidate()
+
+    def compact(self) -> list[Compacted]:
+        """Rewrite the states and counts in equipment order, the same records (:func:`zhizao.store.compact.
+        compact`): what a store that took in live or daily data needs for whole-range queries to read each
+        partition of equipment from its own row groups."""
+        try:  # DuckDB's sort within three quarters of the memory budget (it spills beyond)
+            return compact(self.con, memory_mb=0.75 * self.settings.memory_mb)
         finally:
             self.invalidate()
 

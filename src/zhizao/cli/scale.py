@@ -1,5 +1,5 @@
-"""Commands for scale-out: ``zhizao export --parquet DIR``, ``zhizao ingest --parquet DIR`` and the Spark
-engine of ``zhizao kpi --engine spark`` (see docs/scale.md)."""
+"""Commands for scale-out: ``zhizao export --parquet DIR``, ``zhizao ingest --parquet DIR``, the Spark engine of
+``zhizao kpi --engine spark``, and ``zhizao compact`` (see docs/scale.md)."""
 
 from __future__ import annotations
 
@@ -65,5 +65,13 @@ def open_for_kpi(db: str, level: str, period: str, fmt: str, engine: str, master
     return zhizao.connect(db, read_only=True, engine=eng)
 
 
+def compact(db: str = DB):
+    """Rewrite the store's states and counts in equipment order (after a while of live or daily data)."""
+    with open_store(db, read_only=False) as ws:
+        for c in ws.compact():
+            console.print(say(c.message()), markup=False, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("export")(export)
+    app.command("compact")(compact)
