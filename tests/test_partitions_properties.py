@@ -157,6 +157,15 @@ def _same(one, many):
     pd.testing.assert_frame_equal(one.reasons, many.reasons, check_exact=True)
 
 
+def _query(tables, period, zone_level):
+    """The drawn period and zone level as a store can be asked them: shift buckets need shift entries (else
+    day), and all and shift rows are not cut in a group's zone."""
+    if period == "shift" and not any(r["kind"] == "shift" for r in tables.get("calendar", pd.DataFrame(
+            columns=["kind"])).to_dict("records")):
+        period = "day"
+    return period, None if period in ("all", "shift") else zone_level
+
+
 SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                          HealthCheck.too_slow])
 
@@ -170,11 +179,7 @@ def test_partitioned_is_whole_for_random_stores(tmp_path_factory, store, period,
     t0, tables = store
     ws = build(tmp_path_factory.mktemp("pp"), tables)
     try:
-        if period == "shift" and not any(r["kind"] == "shift" for r in tables.get("calendar", pd.DataFrame(
-                columns=["kind"])).to_dict("records")):
-            period = "day"
-        if period in ("all", "shift"):
-            zone_level = None
+        period, zone_level = _query(tables, period, zone_level)
         kw = {}
         if window is not None:  # an explicit window, cut anywhere (half hours, across records and DST)
             a = t0 + pd.Timedelta(minutes=30 * window[0])
@@ -229,11 +234,7 @@ def test_a_window_of_time_reads_what_every_record_gives(tmp_path_factory, store,
     t0, tables = store
     ws = build(tmp_path_factory.mktemp("pw"), tables)
     try:
-        if period == "shift" and not any(r["kind"] == "shift" for r in tables.get("calendar", pd.DataFrame(
-                columns=["kind"])).to_dict("records")):
-            period = "day"
-        if period in ("all", "shift"):
-            zone_level = None
+        period, zone_level = _query(tables, period, zone_level)
         a = t0 + pd.Timedelta(minutes=30 * window[0])
         kw = {"start": a, "end": a + pd.Timedelta(minutes=30 * window[1])}
         mp = pytest.MonkeyPatch()

@@ -94,7 +94,6 @@ from zhizao.kpi.partitions import (  # noqa: F401 - EMPTY_RANGE*: the messages o
     SiteExtent,
     cost,
     duckdb_memory,
-    floor_ms,
     group_zones,
     kernel_budget_bytes,
     plan,
@@ -585,8 +584,8 @@ class ReadWindow:
     ----------
     horizon : dict
         Equipment id -> data horizon [ms] (latest time stamp of its states and counts).
-    last_start, first_start : dict
-        Equipment id -> latest and earliest start of its state records [ms] (missing: none).
+    last_start_us, first_start : dict
+        Equipment id -> latest start of its state records [us, exact], earliest start [ms] (missing: none).
     s_maxlen : int
         Longest closed state record of the partition's equipment [ms].
     o_maxlen : int
@@ -602,7 +601,7 @@ class ReadWindow:
     """
 
     horizon: dict[str, int]
-    last_start: dict[str, int]
+    last_start_us: dict[str, int]
     first_start: dict[str, int]
     s_maxlen: int = 0
     o_maxlen: int = 0
@@ -643,8 +642,8 @@ class ReadWindow:
             for (n,) in con.execute('SELECT max(epoch_ms("end") - epoch_ms(start)) FROM labour').fetchall():
                 o_maxlen = max(o_maxlen, int(n or 0))
         # the horizon: the latest time stamp of an equipment's states and counts (its data extent's end)
-        return cls(horizon=per_equipment(ctx.ent["d1"].iloc[:ctx.n_eq]), last_start=per_equipment(own["s_last_start"]),
-                   first_start=per_equipment(own["s_first"]),
+        return cls(horizon=per_equipment(ctx.ent["d1"].iloc[:ctx.n_eq]),
+                   last_start_us=per_equipment(own["s_last_start_us"]), first_start=per_equipment(own["s_first"]),
                    s_maxlen=int(max(0, own["s_maxlen"].max())) if len(own) else 0, o_maxlen=o_maxlen,
                    cumulative=cumulative, interval_energy=interval_energy,
                    interval_energy_scopes=interval_energy_scopes)
@@ -659,34 +658,44 @@ class ReadWindow:
         found = {e for (e,) in con.execute(f"""
             SELECT DISTINCT s.equipment_id FROM states s
             WHERE {rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(x)}""").fetchall()}
-        known: list[tuple[str, int]] = []  # (equipment, its last start before x) to read
+        known: list[tuple[str, int]] = []  # (equipment, its last start before x [us]) to read
         unknown: list[str] = []
         for e in eq_ids:
-            first, last = self.first_start.get(e), self.last_start.get(e)
+            first, last_us = self.first_start.get(e), self.last_start_us.get(e)
             if e in found or first is None or first >= x:
                 continue  # its last start before x is read (or it has none)
-            assert last is not None  # first_start and last_start hold the same equipment
+            assert last_us is not None  # first_start and last_start_us hold the same equipment
+            last = last_us // 1000  # the millisecond the kernel reads it at
             if last < xr:
-                known.append((e, last))  # its last records of all
+                known.append((e, last_us))  # its last records of all
             elif last >= x:
                 unknown.append(e)  # silent for a while before x: look its last start before x up
         if unknown:
             known += con.execute(f"""
-                SELECT s.equipment_id, {floor_ms("max(s.start)")} FROM states s
+                SELECT s.equipment_id, epoch_us(max(s.start)) FROM states s
                 WHERE s.equipment_id IN ({", ".join(_lit(e) for e in unknown)}) AND s.start < {_ts(xr)}
                 GROUP BY ALL""").fetchall()
         out = [f"{rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(y)}"]
         if known:
-            # the records at that millisecond (the kernel's unit): a store keeps microseconds, so an equality to
-            # the millisecond would miss a start at 00:00:00.000500
-            out.append(" OR ".join(f"(s.equipment_id = {_lit(e)} AND s.start >= {_ts(t)} AND s.start < {_ts(t + 1)})"
-                                   for e, t in known))
+            # the records of that millisecond (the kernel's unit, ties there resolved by category): the last start
+            # itself where it is a whole millisecond (an equality, which DuckDB filters fast), else from the
+            # millisecond to it (a store keeps microseconds: 00:00:00.000100 and .000500 are one start)
+            out.append(" OR ".join(
+                f"(s.equipment_id = {_lit(e)} AND s.start = {_ts_us(us)})" if us % 1000 == 0 else
+                f"(s.equipment_id = {_lit(e)} AND s.start >= {_ts(us // 1000)} AND s.start <= {_ts_us(us)})"
+                for e, us in known))
         return out
 
 
 def _ts(ms: int) -> str:
     """A TIMESTAMPTZ literal of ``ms`` [ms since the epoch]."""
     stamp: str = pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat()
+    return "'" + stamp + "'::TIMESTAMPTZ"
+
+
+def _ts_us(us: int) -> str:
+    """A TIMESTAMPTZ literal of ``us`` [us since the epoch], exact."""
+    stamp: str = pd.Timestamp(int(us), unit="us", tz="UTC").isoformat()
     return "'" + stamp + "'::TIMESTAMPTZ"
 
 

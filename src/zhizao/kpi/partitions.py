@@ -264,11 +264,12 @@ def floor_ms(x: str) -> str:
 
 
 #: Per equipment: first start and latest time stamp (start or end) of its states, and how many; its latest start
-#: and a bound of its longest closed record (0: none), which a read of a window of time needs (ReadWindow)
+#: (exact, in microseconds) and a bound of its longest closed record (0: none), which a read of a window of time
+#: needs (ReadWindow)
 _STATES_STATS = f"""
     SELECT equipment_id, {floor_ms("min(start)")} AS s_first,
            {floor_ms('max(greatest(start, coalesce("end", start)))')} AS s_last, count(*) AS n_states,
-           {floor_ms("max(start)")} AS s_last_start,
+           epoch_us(max(start)) AS s_last_start_us,
            coalesce(CAST(floor(max(epoch_us("end") - epoch_us(start)) / 1000) AS BIGINT) + 1, 0) AS s_maxlen
     FROM states GROUP BY ALL"""
 #: Per equipment: first time stamp, latest end and first instant after its counts (a count at an instant needs
@@ -287,7 +288,7 @@ _OTHER_COUNTS = {
 
 
 #: Columns of :attr:`EngineContext.own` (-1: no record; counts 0)
-_OWN = ("s_first", "s_last", "n_states", "s_last_start", "s_maxlen", "p_first", "p_last", "p_after",
+_OWN = ("s_first", "s_last", "n_states", "s_last_start_us", "s_maxlen", "p_first", "p_last", "p_after",
         "n_production", "p_maxlen")
 
 
@@ -306,7 +307,7 @@ def _own_stats(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, n_eq: int, ids
     out = {c: np.full(n_eq, -1 if not c.startswith("n_") else 0, np.int64) for c in _OWN}
     sk = pos[st["equipment_id"]].to_numpy(np.int64)
     pk = pos[pr["equipment_id"]].to_numpy(np.int64)
-    for c in ("s_first", "s_last", "n_states", "s_last_start", "s_maxlen"):
+    for c in ("s_first", "s_last", "n_states", "s_last_start_us", "s_maxlen"):
         out[c][sk] = st[c].to_numpy(np.int64)
     for c in ("p_first", "p_last", "p_after", "n_production", "p_maxlen"):
         out[c][pk] = pr[c].to_numpy(np.int64)

@@ -14,7 +14,8 @@ of records that share both (the engine reads ties in that order), in one transac
 as they were. The rows, their values and their provenance columns are the same, so every result is the same
 (``tests/test_compact.py``). Run it when a live store has taken in a while of data (nightly, say); it holds the
 store's write lock meanwhile: 26 s and 1.4 GiB for those 15.9 M state records and 11.1 M counts on the 2-core
-development machine, DuckDB's sort held to three quarters of the memory budget (``Workspace.compact``). Queries of a short range read the time-ordered store fast already (:class:`zhizao.kpi.elements.ReadWindow`).
+development machine, DuckDB's sort held to three quarters of the memory budget (``Workspace.compact``).
+Queries of a short range read a time-ordered store fast already (:class:`zhizao.kpi.elements.ReadWindow`).
 """
 
 from __future__ import annotations
