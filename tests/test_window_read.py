@@ -76,3 +76,20 @@ def test_energy_booked_to_the_equipment_makes_it_one_with_a_meter_in_any_window(
                           monkeypatch=monkeypatch)
     assert every.elements["energy_missing"].tolist() == [3600.0, 3600.0]
     _same(every, window)
+
+
+@pytest.mark.parametrize("us", [-600, -500, -400, -1, 0, 1, 999])
+def test_an_inspection_a_fraction_of_a_millisecond_from_the_window(tmp_path, monkeypatch, us):
+    """An inspection microseconds before or at the window's start: the kernel reads quality, energy, labour and
+    calendar records to the millisecond rounded down, as states and counts (DuckDB's epoch_ms rounds to the
+    nearest: .999600 was read a millisecond later, inside the window, by a read of every record only)."""
+    states = pd.DataFrame([{"equipment_id": "M0", "start": (T0 + pd.Timedelta(hours=h)).isoformat(), "end": None,
+                            "state": "production"} for h in range(200)])
+    a = T0 + pd.Timedelta(hours=100)
+    quality = pd.DataFrame([{"equipment_id": "M0", "scope": None, "ts": (a + pd.Timedelta(microseconds=us)).isoformat(),
+                             "result": "pass", "unit_id": "u1"}])
+    every, window = _both(tmp_path, {"equipment": EQ, "states": states, "calendar": CAL, "quality": quality}, 100, 102,
+                          monkeypatch=monkeypatch)
+    ip = every.elements["ip"].iloc[0]  # the window's first hour: inspected once if the stamp is inside it
+    assert ip == 1.0 if us >= 0 else pd.isna(ip)
+    _same(every, window)

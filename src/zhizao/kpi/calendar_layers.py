@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from zhizao.kpi.columns import floor_ms
 from zhizao.kpi.intervals import Timeline, resolve
 from zhizao.schema import LEVELS
 
@@ -63,8 +64,8 @@ def calendar_layers(con: duckdb.DuckDBPyConnection, eq: pd.DataFrame, tl: Timeli
     """
     where = "" if scopes is None else f"""WHERE scope IN (SELECT unnest([entity_id, equipment_id, work_center, area,
                                                                        site, enterprise]) FROM {scopes})"""
-    entries = con.execute(f"""SELECT scope, epoch_ms(start) AS s, epoch_ms("end") AS e, kind FROM calendar {where}
-                              ORDER BY scope""").fetchnumpy()
+    entries = con.execute(f"""SELECT scope, {floor_ms("start")} AS s, {floor_ms('"end"')} AS e, kind
+                              FROM calendar {where} ORDER BY scope""").fetchnumpy()
     scope = np.asarray(entries["scope"], dtype=object)
     es, ee = np.asarray(entries["s"], np.int64), np.asarray(entries["e"], np.int64)
     kind = np.asarray(entries["kind"], dtype=object)

@@ -99,3 +99,17 @@ def numbers(col: pa.ChunkedArray) -> NDArray[np.integer[Any] | np.float64]:
     NaN for null."""
     x: NDArray[np.integer[Any] | np.float64] = col.to_numpy()
     return x if pa.types.is_integer(col.type) and col.null_count == 0 else x.astype(np.float64, copy=False)
+
+
+def floor_ms(x: str) -> str:
+    """SQL of time stamp ``x`` in milliseconds since the epoch, rounded down as :func:`epoch_ms` reads the state
+    and count records. DuckDB's own ``epoch_ms`` rounds to the nearest: a record at 00:00:00.000500 would be a
+    millisecond later in one reading than in another, and the engine's reads and statistics must agree to the
+    millisecond (a window of time reads exactly what a read of every record does).
+
+    >>> import duckdb
+    >>> duckdb.sql("SELECT " + floor_ms("TIMESTAMPTZ '1970-01-01 00:00:00.000999+00'")
+    ...            + ", epoch_ms(TIMESTAMPTZ '1970-01-01 00:00:00.000999+00')").fetchall()
+    [(0, 1)]
+    """
+    return f"CAST(floor(epoch_us({x}) / 1000) AS BIGINT)"

@@ -74,6 +74,7 @@ from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
 from zhizao.kpi.buckets import UNKNOWN_PERIOD, QueryEnd, TimeStamp, bucket_edges, default_end
 from zhizao.kpi.calendar_layers import RankedSegments, Segments, calendar_layers
+from zhizao.kpi.columns import floor_ms
 from zhizao.kpi.energy import energy_intervals_sql
 from zhizao.kpi.intervals import (
     MS,
@@ -629,7 +630,7 @@ class ReadWindow:
         interval_energy: frozenset[str] = frozenset()
         interval_energy_scopes: frozenset[str] = frozenset()
         if "energy" in ctx.filled:
-            for (n,) in con.execute("""SELECT max(epoch_ms("end") - epoch_ms(start)) FROM energy
+            for (n,) in con.execute(f"""SELECT max({floor_ms('"end"')} - {floor_ms("start")}) FROM energy
                                        WHERE coalesce(reading, 'interval') = 'interval'""").fetchall():
                 o_maxlen = max(o_maxlen, int(n or 0))
             # booked as the energy section joins them: to an equipment by equipment_id, to a scope by scope alone
@@ -639,7 +640,8 @@ class ReadWindow:
             interval_energy = frozenset(e for e, _sc, cum in booked if not cum and e is not None)
             interval_energy_scopes = frozenset(sc for e, sc, cum in booked if not cum and e is None and sc is not None)
         if "labour" in ctx.filled:
-            for (n,) in con.execute('SELECT max(epoch_ms("end") - epoch_ms(start)) FROM labour').fetchall():
+            for (n,) in con.execute(f"""SELECT max({floor_ms('"end"')} - {floor_ms("start")})
+                                        FROM labour""").fetchall():
                 o_maxlen = max(o_maxlen, int(n or 0))
         # the horizon: the latest time stamp of an equipment's states and counts (its data extent's end)
         return cls(horizon=per_equipment(ctx.ent["d1"].iloc[:ctx.n_eq]),
@@ -753,8 +755,8 @@ def bucket_table(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, period: str,
             raise ValueError("buckets of entities outside the partition")
         starts, ends = [buckets["start_ms"].to_numpy()], [buckets["end_ms"].to_numpy()]
     elif period == "shift":
-        cal = con.execute("""
-            SELECT k.key, epoch_ms(c.start) s, epoch_ms(c."end") e FROM calendar c
+        cal = con.execute(f"""
+            SELECT k.key, {floor_ms("c.start")} s, {floor_ms('c."end"')} e FROM calendar c
             JOIN (SELECT key, unnest([entity_id, equipment_id, work_center, area, site, enterprise]) AS sid
                   FROM _zz_ent) k ON c.scope = k.sid
             WHERE c.kind = 'shift' ORDER BY k.key, s""").fetchnumpy()
@@ -946,7 +948,7 @@ def _energy_section(con: duckdb.DuckDBPyConnection, filled: set[str], settings: 
                          AND coalesce(equipment_id, scope) IN ({", ".join(_lit(e) for e in window.cumulative)})"""
         source += ")"
     en = _numpy_rows(con, filled, "energy", f"""
-        SELECT k.key, epoch_ms(i.start) s, epoch_ms(i."end") e, i.kwh, coalesce(i.kgce, 0) kgce,
+        SELECT k.key, {floor_ms("i.start")} s, {floor_ms('i."end"')} e, i.kwh, coalesce(i.kgce, 0) kgce,
                (i.flag IS NOT NULL)::INT AS flag
         FROM ({energy_intervals_sql(settings.kgce, source)}) i
         JOIN _zz_ent k ON k.entity_id = coalesce(i.equipment_id, i.scope)
@@ -969,7 +971,7 @@ def _labour_section(con: duckdb.DuckDBPyConnection, filled: set[str], ent: pd.Da
     """apat, apwt, apat_no_apwt and earned_hours per bucket (records split at the bucket bounds in proportion
     to time); None without labour records."""
     lb = _numpy_rows(con, filled, "labour", f"""
-        SELECT k.key, epoch_ms(l.start) s, epoch_ms(l."end") e, l.attendance_hours,
+        SELECT k.key, {floor_ms("l.start")} s, {floor_ms('l."end"')} e, l.attendance_hours,
                coalesce(l.work_hours, 0) wh, (l.work_hours IS NULL)::INT AS no_wh, coalesce(l.earned_hours, 0) eh
         FROM labour l JOIN _zz_ent k ON k.entity_id = l.scope {_time_filter(window, ent, 'l."end"', True)}
         ORDER BY k.key, s, e""")
@@ -989,7 +991,7 @@ def _quality_section(con: duckdb.DuckDBPyConnection, filled: set[str], ent: pd.D
     """ip (inspected), gp (passed at the first inspection) and defects per bucket, each inspection in the bucket
     of its time stamp; None without quality records."""
     qu = _numpy_rows(con, filled, "quality", f"""
-        SELECT k.key, epoch_ms(q.ts) t, (q.result = 'pass' AND coalesce(q.first_pass, true))::INT AS gp,
+        SELECT k.key, {floor_ms("q.ts")} t, (q.result = 'pass' AND coalesce(q.first_pass, true))::INT AS gp,
                (q.result = 'fail')::INT AS bad
         FROM quality q JOIN _zz_ent k ON k.entity_id = coalesce(q.equipment_id, q.scope)
              AND (k.level = 'equipment') = (q.equipment_id IS NOT NULL) {_time_filter(window, ent, "q.ts", False)}""")
