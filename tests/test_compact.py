@@ -105,3 +105,70 @@ def test_zhizao_compact_says_what_it_did(tmp_path):
     assert r.exit_code == 0, r.output
     assert f"states: {n:,} records rewritten in equipment order" in r.output
     assert "production:" in r.output
+
+
+def _store_of(tmp_path, files):
+    """A store of one machine M0 from ``files``: (table, rows) loaded in turn, one file each."""
+    ws = zhizao.connect(tmp_path / "one.duckdb")
+    eq = pd.DataFrame([{"equipment_id": "M0", "work_center": "W", "area": "A", "site": "S", "enterprise": "E",
+                        "timezone": "UTC", "epc": 60.0}])
+    for k, (table, rows) in enumerate([("equipment", eq), *files]):
+        f = tmp_path / f"{k}-{table}.csv"
+        pd.DataFrame(rows).to_csv(f, index=False)
+        assert ws.ingest(table, f)[0].quarantined == 0
+    return ws
+
+
+T0 = pd.Timestamp("2024-05-01T00:00:00Z")
+
+
+def test_records_in_one_millisecond_keep_their_stored_order(tmp_path):
+    """Two failures in one millisecond (00:00:00.000900 loaded first, .000100 later): the kernel reads both at the
+    millisecond and keeps the last stored one's reason; a compaction by time would swap them and the loss reason
+    with them. Compaction keeps each machine's stored order."""
+    def rec(t, state, reason):
+        return {"equipment_id": "M0", "start": t.isoformat(), "end": None, "state": state, "reason": reason}
+
+    h1 = T0 + pd.Timedelta(hours=1)
+    ws = _store_of(tmp_path, [
+        ("states", [rec(T0, "production", None), rec(h1 + pd.Timedelta(microseconds=900), "unplanned_downtime",
+                                                      "motor")]),
+        ("states", [rec(h1 + pd.Timedelta(microseconds=100), "unplanned_downtime", "belt"),
+                    rec(T0 + pd.Timedelta(hours=3), "production", None)])])
+    before = compute_elements(ws.con, "day")
+    ws.compact()
+    after = compute_elements(ws.con, "day")
+    pd.testing.assert_frame_equal(before.reasons, after.reasons, check_exact=True)
+    pd.testing.assert_frame_equal(before.elements, after.elements, check_exact=True)
+    ws.close()
+
+
+def test_counts_are_summed_in_their_stored_order_after_a_compaction(tmp_path):
+    """A late file of earlier counts (0.1 and 0.7, then 0.3 before them): the day's pq is summed in stored order,
+    (0.1 + 0.7) + 0.3 = 1.0999999999999999; in time order it would be 1.1. The same after a compaction."""
+    def count(h, q):
+        return {"equipment_id": "M0", "end": (T0 + pd.Timedelta(hours=h)).isoformat(), "produced": q, "good": q}
+
+    ws = _store_of(tmp_path, [
+        ("states", [{"equipment_id": "M0", "start": T0.isoformat(), "state": "production"}]),
+        ("production", [count(10, 0.1), count(11, 0.7)]), ("production", [count(9, 0.3)])])
+    before = compute_elements(ws.con, "day").elements
+    assert before["pq"].iloc[0] == (0.1 + 0.7) + 0.3 != 1.1
+    ws.compact()
+    pd.testing.assert_frame_equal(before, compute_elements(ws.con, "day").elements, check_exact=True)
+    ws.close()
+
+
+@pytest.mark.parametrize("memory_mb", [1.0, 768.0])
+def test_compact_restores_duckdbs_memory_limit_exactly(tmp_path, memory_mb):
+    """However small the budget (DuckDB gets at least 64 MB for the sort), and however often it runs, DuckDB's
+    memory limit is what it was (its text is rounded: set back from the text it would drift)."""
+    ws = _store_of(tmp_path, [("states", [{"equipment_id": "M0", "start": T0.isoformat(), "state": "production"}])])
+    limit = ws.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    for _ in range(3):
+        store_compact.compact(ws.con, memory_mb=memory_mb)
+    assert ws.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit
+    ws.con.execute("SET memory_limit = '3GB'")
+    store_compact.compact(ws.con, memory_mb=memory_mb)
+    assert ws.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "2.7 GiB"  # 3 GB shown
+    ws.close()

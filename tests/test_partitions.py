@@ -16,6 +16,7 @@ import zhizao
 from zhizao.kpi import partitions
 from zhizao.kpi.elements import compute_elements, iter_elements
 from zhizao.simulate import simulate_plant, write_plant
+from zhizao.store.memory import limit_bytes
 
 TINY = zhizao.Settings(memory_mb=1)  # every entity a partition of its own
 WHOLE = zhizao.Settings(memory_mb=1e6)  # one partition
@@ -121,8 +122,24 @@ def test_the_engine_lowers_duckdbs_memory_limit_and_restores_it(store):
         compute_elements(store.con, "day", settings=zhizao.Settings(memory_mb=1024))
     finally:
         mp.undo()
-    assert seen and partitions._bytes(seen[0]) <= 256 * 2**20 * 1.01
+    assert seen and limit_bytes(seen[0]) <= 256 * 2**20 * 1.01
     assert store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
+
+
+@pytest.mark.parametrize("limit", [None, "3GB", "18.8 GiB", "700MB"])
+def test_the_memory_limit_does_not_drift_over_many_computations(store, limit):
+    """DuckDB shows its limit rounded down ("18.8 GiB"); set back from that text it read 0.1 GiB less each time,
+    so a server's limit fell with every request until it was the engine's share. Restored exactly now: DuckDB's
+    default by RESET, any other within its shown digit."""
+    if limit is not None:
+        store.con.execute(f"SET memory_limit = '{limit}'")
+    before = store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    try:
+        for _ in range(6):
+            compute_elements(store.con, "all", settings=zhizao.Settings(memory_mb=1024))
+        assert store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
+    finally:
+        store.con.execute("RESET memory_limit")
 
 
 @pytest.mark.parametrize("period", ["hour", "shift", "day", "month", "all"])

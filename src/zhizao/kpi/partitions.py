@@ -45,9 +45,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from zhizao.errors import InputError
 from zhizao.kpi.buckets import QueryEnd, ReadingTime, TimeStamp, bucket_edges, default_end, default_range, utc_ms
+from zhizao.kpi.columns import floor_ms
 from zhizao.messages import define
 from zhizao.schema import LEVELS
 from zhizao.settings import Settings
+from zhizao.store.memory import lowered
 
 EMPTY_RANGE = define("kpi.empty_range", "empty query range: end %(end)s is not after start %(start)s")
 EMPTY_RANGE_SHORT = define("kpi.empty_range_short", "empty query range")
@@ -76,34 +78,11 @@ def kernel_budget_bytes(settings: Settings) -> float:
 @contextmanager
 def duckdb_memory(con: duckdb.DuckDBPyConnection, settings: Settings) -> Iterator[None]:
     """Inside, DuckDB has its share of the memory budget as its memory limit (it spills beyond it, and drops
-    cached blocks of the store): lowered if it is higher, restored afterwards. The limit holds for the whole
-    database instance (every cursor of the store)."""
-    want = duckdb_memory_mb(settings) * 2**20
-    try:
-        before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-        have = _bytes(before)
-    except Exception:
-        before, have = None, None
-    lower = have is None or have > want
-    if lower:
-        con.execute(f"SET memory_limit = '{int(want // 2**20)}MB'")
-    try:
+    cached blocks of the store): lowered if it is higher, restored exactly afterwards
+    (:func:`zhizao.store.memory.lowered`). The limit holds for the whole database instance (every cursor of the
+    store)."""
+    with lowered(con, duckdb_memory_mb(settings)):
         yield
-    finally:
-        if lower and before is not None:
-            try:
-                con.execute(f"SET memory_limit = '{before}'")
-            except Exception:
-                pass
-
-
-def _bytes(text: str) -> float | None:
-    units = {"B": 1, "KB": 1e3, "KIB": 2**10, "MB": 1e6, "MIB": 2**20, "GB": 1e9, "GIB": 2**30, "TB": 1e12,
-             "TIB": 2**40}
-    parts = str(text).strip().upper().replace(" ", "")
-    num = "".join(ch for ch in parts if ch.isdigit() or ch == ".")
-    unit = parts[len(num):] or "B"
-    return float(num) * units[unit] if num and unit in units else None
 
 
 # -- entities -------------------------------------------------------------------------------------------------------
@@ -254,13 +233,6 @@ def key_extent(ent: pd.DataFrame, keys: ArrayLike, first: ArrayLike, last: Array
     for site, a, b in zip(sites, np.asarray(first).tolist(), np.asarray(last).tolist()):
         widen(out, None if pd.isna(site) else site, a, b)
     return out
-
-
-def floor_ms(x: str) -> str:
-    """SQL of time stamp ``x`` in milliseconds since the epoch, rounded down as the kernel reads its state and
-    count records (:func:`zhizao.kpi.columns.epoch_ms`); DuckDB's ``epoch_ms`` rounds to the nearest, so a
-    start at 00:00:00.000500 would be a millisecond later in a statistic than in the kernel."""
-    return f"CAST(floor(epoch_us({x}) / 1000) AS BIGINT)"
 
 
 #: Per equipment: first start and latest time stamp (start or end) of its states, and how many; its latest start

@@ -9,10 +9,13 @@ appends the rows in time order instead: every row group then holds every machine
 whole table. On the 1,000-machine year (15.9 M state records) the elements per equipment and day over the whole
 range take 13.5 s instead of 5.0 s, and 4.4 s once compacted (``benchmarks/compact_store.py``; docs/scale.md).
 
-:func:`compact` rewrites ``states`` and ``production`` ordered by equipment, then time, keeping the stored order
-of records that share both (the engine reads ties in that order), in one transaction: a failure leaves the tables
-as they were. The rows, their values and their provenance columns are the same, so every result is the same
-(``tests/test_compact.py``). Run it when a live store has taken in a while of data (nightly, say); it holds the
+:func:`compact` rewrites ``states`` and ``production`` grouped by equipment, each equipment's records in their
+stored order, in one transaction: a failure leaves the tables as they were. The rows, their values and their
+provenance columns are the same, and so is every equipment's sequence of records, which is all the engine reads
+(it settles records sharing a millisecond in stored order, and sums counts in it), so every result is the same to
+the last bit (``tests/test_compact.py``). A live store's records are in time order within each equipment already.
+
+Run it when a live store has taken in a while of data (weekly, say); it holds the
 store's write lock meanwhile: 26 s and 1.4 GiB for those 15.9 M state records and 11.1 M counts on the 2-core
 development machine, DuckDB's sort held to three quarters of the memory budget (``Workspace.compact``).
 Queries of a short range read a time-ordered store fast already (:class:`zhizao.kpi.elements.ReadWindow`).
@@ -21,14 +24,18 @@ Queries of a short range read a time-ordered store fast already (:class:`zhizao.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import duckdb
 
 from zhizao.messages import Message, define
+from zhizao.store.memory import lowered
 
-#: The tables rewritten, with their time column (counts at an instant have no start)
-TABLES = {"states": "start", "production": 'coalesce(start, "end")'}
+#: The tables rewritten
+TABLES = ("states", "production")
+#: DuckDB's least memory limit for the sort [MiB] (it spills beyond it)
+MIN_MEMORY_MB = 64
 
 COMPACTED = define("store.compacted", "%(table)s: %(records)s records rewritten in equipment order in %(seconds)s s")
 
@@ -61,6 +68,12 @@ def compact(con: duckdb.DuckDBPyConnection, memory_mb: float | None = None) -> l
     list of Compacted
         One per table, in the order of :data:`TABLES`.
 
+    Notes
+    -----
+    The store must be this connection's alone meanwhile: DuckDB aborts another transaction of the process that
+    writes to a table being replaced (the command line opens the store alone; a running server holds it, so stop
+    it first, docs/deployment.md).
+
     Examples
     --------
     >>> con = duckdb.connect()
@@ -71,30 +84,32 @@ def compact(con: duckdb.DuckDBPyConnection, memory_mb: float | None = None) -> l
     >>> [c.records for c in compact(con)]
     [3, 0]
     >>> con.execute("SELECT equipment_id, _record FROM states").fetchall()
-    [('M1', 3), ('M1', 2), ('M2', 1)]
+    [('M1', 2), ('M1', 3), ('M2', 1)]
     """
     out = []
-    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] if memory_mb else None
-    if memory_mb:
-        con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
-    con.execute("BEGIN TRANSACTION")
+    with lowered(con, max(MIN_MEMORY_MB, memory_mb), only_if_higher=False) if memory_mb else nullcontext():
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in TABLES:
+                t = time.perf_counter()
+                # the new table under a temporary name, each equipment's records in stored order; then it takes
+                # the old one's place (the record tables have no constraints or indexes: the loader keeps keys)
+                con.execute(f'CREATE TABLE "_zz_compact_{table}" AS SELECT * FROM "{table}" '
+                            "ORDER BY equipment_id, rowid")
+                n = con.execute(f'SELECT count(*) FROM "_zz_compact_{table}"').fetchall()[0][0]
+                con.execute(f'DROP TABLE "{table}"')
+                con.execute(f'ALTER TABLE "_zz_compact_{table}" RENAME TO "{table}"')
+                out.append(Compacted(table, int(n), time.perf_counter() - t))
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:  # the COMMIT itself failed: nothing is open; the original error counts
+                pass
+            raise
     try:
-        for table, at in TABLES.items():
-            t = time.perf_counter()
-            # the new table under a temporary name, in order; then it takes the old one's place (the record tables
-            # have no constraints or indexes: the loader keeps their keys)
-            con.execute(f'CREATE TABLE "_zz_compact_{table}" AS SELECT * FROM "{table}" '
-                        f"ORDER BY equipment_id, {at}, rowid")
-            n = con.execute(f'SELECT count(*) FROM "_zz_compact_{table}"').fetchall()[0][0]
-            con.execute(f'DROP TABLE "{table}"')
-            con.execute(f'ALTER TABLE "_zz_compact_{table}" RENAME TO "{table}"')
-            out.append(Compacted(table, int(n), time.perf_counter() - t))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        if before is not None:
-            con.execute(f"SET memory_limit = '{before}'")
-    con.execute("CHECKPOINT")
+        con.execute("CHECKPOINT")  # the rewrite is committed: a checkpoint now only saves the log's replay
+    except duckdb.Error:  # another transaction of this process is open: DuckDB checkpoints later
+        pass
     return out
+
