@@ -7,7 +7,7 @@ records of one partition of whole equipment at a time, by a range of equipment i
 equipment order and each partition reads only its own row groups. A live listener, or one day's file per day,
 appends the rows in time order instead: every row group then holds every machine, and every partition scans the
 whole table. On the 1,000-machine year (15.9 M state records) the elements per equipment and day over the whole
-range take 13.5 s instead of 5.0 s, and 4.4 s once compacted (``benchmarks/compact_store.py``; docs/scale.md).
+range take 11.4 s instead of 4.2 s, and 4.0 s once compacted (``benchmarks/compact_store.py``; docs/scale.md).
 
 :func:`compact` rewrites ``states`` and ``production`` grouped by equipment, each equipment's records in their
 stored order, in one transaction: a failure leaves the tables as they were. The rows, their values and their
@@ -16,7 +16,7 @@ provenance columns are the same, and so is every equipment's sequence of records
 the last bit (``tests/test_compact.py``). A live store's records are in time order within each equipment already.
 
 Run it when a live store has taken in a while of data (weekly, say); it holds the
-store's write lock meanwhile: 26 s and 1.4 GiB for those 15.9 M state records and 11.1 M counts on the 2-core
+store's write lock meanwhile: 23 s and 1.4 GiB for those 15.9 M state records and 11.1 M counts on the 2-core
 development machine, DuckDB's sort held to three quarters of the memory budget (``Workspace.compact``).
 Queries of a short range read a time-ordered store fast already (:class:`zhizao.kpi.elements.ReadWindow`).
 """
