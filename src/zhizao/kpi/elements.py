@@ -385,21 +385,25 @@ class PartitionedElements:
     def __init__(self, con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,
                  end: QueryEnd | None = None, settings: Settings | None = None, zone_level: str | None = None,
                  context: EngineContext | None = None) -> None:
-        self.con, self.period = con, period
+        self.con, self.period, self.start, self.end = con, period, start, end
         self.settings = settings or Settings()
         with duckdb_memory(con, self.settings):
             self.ctx, self.ent = _prepared(con, period, start, end, self.settings, zone_level, None, context)
-            self.window = None if self.ent is None else _read_window(con, self.ctx, self.ent, start, end)
         self.parts: list[Part] = [] if self.ent is None else _parts(self.ctx, self.ent, period)
 
     def __len__(self) -> int:
         return len(self.parts)
 
     def __iter__(self) -> Iterator[ElementsResult]:
+        if not self.parts:
+            return
+        assert self.ent is not None  # there are parts only when there are entities
         with duckdb_memory(self.con, self.settings):
+            # the window's facts (energy and labour aggregates) when the partitions are computed, not when they
+            # are only counted (len, as the workspace plans)
+            window = _read_window(self.con, self.ctx, self.ent, self.start, self.end)
             for p in self.parts:
-                assert self.ent is not None  # there are parts only when there are entities
-                yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period, window=self.window)
+                yield partition_elements(self.con, self.ctx, self.ent.iloc[p.keys], self.period, window=window)
 
 
 def _prepared(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | None, end: QueryEnd | None,
