@@ -28,6 +28,7 @@ RUNS = {
     "simulate": ["simulate", "--machines", "1", "--days", "1", "--seed", "1", "-o", "{tmp}/sim"],
     "export": ["export", "--parquet", "{tmp}/pq"],
     "compact": ["compact"],  # rewrites the store's record tables: the same records (tests/test_compact.py)
+    "materialise": ["materialise"],  # the stored hours (tests/test_stored_elements.py)
     "verify": ["verify", "energy", "--scope", "L01", "--baseline", "2025-01-01..2025-01-02", "--reporting",
                "2025-01-02..2025-01-03"],
     "project": ["project", "list"],

@@ -35,6 +35,8 @@ from zhizao.kpi.kpis import catalogue, compute_kpis, loss_waterfall, six_big_los
 from zhizao.kpi.partitions import group_zones
 from zhizao.kpi.quality import data_quality, flag_entities
 from zhizao.kpi.rollup import label_zones
+from zhizao.kpi.stored import refresh_stored
+from zhizao.kpi.stored import rewritten as stored_rewritten
 from zhizao.limits import Limits
 from zhizao.limits import current as current_limits
 from zhizao.schema import LEVEL_ID_COLUMN
@@ -251,6 +253,7 @@ class Workspace:
                               limits=self.limits, timeout=timeout, source=source, provenance=provenance)
                     for f in files]
         finally:
+            refresh_stored(self.con, self.settings.memory_mb)
             self.invalidate()
 
     def compact(self) -> list[Compacted]:
@@ -258,7 +261,9 @@ class Workspace:
         compact`): what a store that took in live or daily data needs for whole-range queries to read each
         partition of equipment from its own row groups."""
         try:  # DuckDB's sort within three quarters of the memory budget (it spills beyond)
-            return compact(self.con, memory_mb=0.75 * self.settings.memory_mb)
+            done = compact(self.con, memory_mb=0.75 * self.settings.memory_mb)
+            stored_rewritten(self.con)  # the same records: stored elements stay current
+            return done
         finally:
             self.invalidate()
 

@@ -72,6 +72,39 @@ def compact(db: str = DB):
             console.print(say(c.message()), markup=False, highlight=False)
 
 
+def materialise(db: str = DB,
+                drop: bool = typer.Option(False, "--drop", help="remove the stored elements from the store"),
+                status: bool = typer.Option(False, "--status", help="say what is stored and whether it is current")):
+    """Keep the elements per entity and hour in the store (built now, then brought up to date by every load and
+    live batch): KPIs of hours, days, weeks and months read their sums."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zhizao.kpi import stored
+
+    with open_store(db, read_only=status) as ws:
+        if status:
+            console.print(say(stored.status(ws.con)), markup=False, highlight=False)
+            return
+        if drop:
+            stored.drop(ws.con)
+            console.print(say(stored.DROPPED()), markup=False, highlight=False)
+            return
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("elements", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            if stored.exists(ws.con):
+                rep = stored.refresh(ws.con, ws.settings, progress=progress)
+            else:
+                rep = stored.build(ws.con, ws.settings, progress=progress)
+        ws.invalidate()
+        console.print(say(rep.message()), markup=False, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("export")(export)
     app.command("compact")(compact)
+    app.command("materialise")(materialise)

@@ -569,6 +569,8 @@ def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: 
 
 
 DAY_MS = 86_400_000
+#: How far before the new records :func:`affected_from` reads first [ms]
+AFFECTED_READ_MS = 3 * DAY_MS
 
 
 @dataclass
@@ -693,6 +695,79 @@ class ReadWindow:
         return out
 
 
+def affected_from(con: duckdb.DuckDBPyConnection, ctx: EngineContext, window: ReadWindow, times: dict[str, int]
+                  ) -> dict[str, int]:
+    """Per equipment of ``times`` (id -> the earliest time stamp [ms] of state or count records just added), the
+    earliest instant whose elements those records can change: the start of its last state record that starts
+    before that time (whose end may change: an open record lasts until the next start or the horizon), moved
+    back over every failure run across it (a run is classified on its full length and its failure counted at
+    its first instant), or the time itself where that is earlier. Read from the store as it is now, with the
+    window's facts (:class:`ReadWindow`); the state records before that instant keep their ends.
+
+    Examples: a machine whose latest record (running since 08:00) was open gets counts at 10:00: 08:00. One
+    whose failure began at 07:50 with a record of 07:55 that was still open gets a record at 08:00: 07:50."""
+    out = dict(times)
+    thr_ms = round(ctx.settings.minor_stop_threshold * MS)
+    # equipment with states before the new records (the others: from their own time)
+    need = {e: times[e] - thr_ms for e in times if window.first_start.get(e, times[e]) < times[e]}
+    if need:  # first the last days of them all in one read, which settles most (a day's file, a live batch)
+        eq_ids = sorted(need)
+        lead = min(need.values()) - AFFECTED_READ_MS
+        y = max(times[e] for e in eq_ids) + 1
+        ids = f"{_lit(eq_ids[0])} <= s.equipment_id AND s.equipment_id <= {_lit(eq_ids[-1])}"
+        horizon = {k: window.horizon[e] for k, e in enumerate(eq_ids) if e in window.horizon}
+        sr = state_records(con, {}, eq_ids, f"{ids} AND s.start >= {_ts(lead)} AND s.start < {_ts(y)}", horizon)
+        # settled where the lookback ends after every record that could reach it unread: a closed one starting
+        # before ``lead`` ends before lead + the longest closed record; an open one at the first start read
+        safe = lead + window.s_maxlen
+        rest: dict[str, int] = {}
+        for k, e in enumerate(eq_ids):
+            a, b = np.searchsorted(sr.key, [k, k + 1])
+            s, en, r = sr.start[a:b], sr.end[a:b], sr.rank[a:b]
+            i = int(np.searchsorted(s, times[e], side="left")) - 1
+            if i >= 0:
+                u = r == R_UNPLANNED
+                lo = _failure_lookback_of(s[u], en[u], int(s[i]))
+                if lo > safe and lo > int(s[0]):
+                    out[e] = min(times[e], lo)
+                    continue
+            rest[e] = need[e]
+        need = rest
+    # the others (a backfill, a machine silent for days): from each one's time less the threshold; an equipment
+    # whose lookback reaches before what was read is read again from there, alone with the others that need it
+    while need:
+        eq_ids = sorted(need)
+        x, y = min(need.values()), max(times[e] for e in eq_ids) + 1
+        ids = (f"{_lit(eq_ids[0])} <= {{c}} AND {{c}} <= {_lit(eq_ids[-1])}" if len(eq_ids) > 50 else
+               f"{{c}} IN ({', '.join(_lit(e) for e in eq_ids)})")
+        horizon = {k: window.horizon[e] for k, e in enumerate(eq_ids) if e in window.horizon}
+        sr = state_records(con, {}, eq_ids, window.states_where(con, eq_ids, ids, x, y), horizon)
+        again: dict[str, int] = {}
+        for k, e in enumerate(eq_ids):
+            a, b = np.searchsorted(sr.key, [k, k + 1])
+            s, en, r = sr.start[a:b], sr.end[a:b], sr.rank[a:b]
+            i = int(np.searchsorted(s, times[e], side="left")) - 1
+            if i < 0:
+                continue
+            u = r == R_UNPLANNED
+            lo = _failure_lookback_of(s[u], en[u], int(s[i]))
+            if lo < x:
+                again[e] = lo  # the run may begin before what was read
+            else:
+                out[e] = min(times[e], lo)
+        need = again
+    return out
+
+
+def _failure_lookback_of(us: NDArray[np.int64], ue: NDArray[np.int64], lo: int) -> int:
+    """``lo`` moved back to the start of every failure run (records ``us``, ``ue``) across it."""
+    while True:
+        across = (us < lo) & (ue >= lo)
+        if not across.any():
+            return lo
+        lo = int(us[across].min())
+
+
 def _ts(ms: int) -> str:
     """A TIMESTAMPTZ literal of ``ms`` [ms since the epoch]."""
     stamp: str = pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat()
@@ -727,12 +802,7 @@ def _failure_lookback(sr: StateRecords, lo: int) -> int:
     other category, chained where they overlap or touch) that runs across it, so a failure's first instant
     inside planned busy time is found wherever the run began (failure events are counted there)."""
     u = sr.rank == R_UNPLANNED
-    us, ue = sr.start[u], sr.end[u]
-    while True:
-        across = (us < lo) & (ue >= lo)
-        if not across.any():
-            return lo
-        lo = int(us[across].min())
+    return _failure_lookback_of(sr.start[u], sr.end[u], lo)
 
 
 def _bucket_segments(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, period: str,
@@ -1016,26 +1086,43 @@ def _quality_section(con: duckdb.DuckDBPyConnection, filled: set[str], ent: pd.D
 def _elements_table(ent: pd.DataFrame, buckets: pd.DataFrame, out: dict[str, NDArray[np.float64]],
                     present: dict[str, NDArray[np.bool_]], in_bucket: dict[str, NDArray[np.bool_]],
                     times: _TimeSection, period: str, raw: bool) -> ElementsResult | RawElements:
-    """The partition's elements as a table (or, ``raw``, as :class:`RawElements`): nulls where there is no
-    time (scope entities; equipment without calendar and data) or no record of a kind in the bucket (gaps are
-    gaps, not zeros), capacity and outages derived."""
-    bkey = buckets["key"].to_numpy()
-    has_cal = times.has_calendar
+    """The partition's elements as a table (:func:`elements_table`) or, ``raw``, as :class:`RawElements`."""
     reasons = times.reasons
+    if not raw:
+        return elements_table(ent, buckets, out, present, in_bucket, times.has_calendar,
+                              lambda periods: _loss_reasons(**reasons, periods=periods), period)
+    bkey = buckets["key"].to_numpy()
+    out = {name: np.asarray(x, dtype=np.float64) for name, x in out.items()}
+    is_eq = (ent["level"] == "equipment").to_numpy()[bkey]
+    has_data = ent["has_data"].to_numpy(bool)[bkey]
+    no_time = ~is_eq | ~(times.has_calendar[bkey] | has_data)
+    for name in TIME_ELEMENTS + COUNT_ELEMENTS:
+        out[name][no_time] = np.nan
+    for kind, names in OPTIONAL_GROUPS.items():
+        for name in names:
+            out[name][~in_bucket[kind]] = np.nan
+    return RawElements(ent, buckets, {n: out[n] for n in RAW_ELEMENTS}, times.has_calendar,
+                       lambda periods: _loss_reasons(**reasons, periods=periods, in_ms=True))
+
+
+def elements_table(ent: pd.DataFrame, buckets: pd.DataFrame, out: dict[str, NDArray[np.float64]],
+                   present: dict[str, NDArray[np.bool_]], in_bucket: dict[str, NDArray[np.bool_]],
+                   has_cal: NDArray[np.bool_], loss_reasons: Callable[[pd.DataFrame], pd.DataFrame], period: str
+                   ) -> ElementsResult:
+    """The elements of entities ``ent`` (``key`` 0 .. n - 1) per bucket (``buckets``: ``key``, ``start_ms``,
+    ``end_ms``) as a table, from the sums ``out`` per bucket (time elements in seconds): nulls where there is no
+    time (scope entities; equipment without calendar and data) or no record of a kind in the bucket (gaps are
+    gaps, not zeros), capacity and outages derived. ``present``: per entity and optional kind, whether it has
+    any record of the kind; ``in_bucket``: per bucket; ``has_cal``: per entity, whether a calendar applies;
+    ``loss_reasons(periods)``: the loss-reason table of the buckets ``periods`` (bucket, entity_id, period_start,
+    period_end), computed when first asked for."""
+    bkey = buckets["key"].to_numpy()
     # scope entities carry no machine time; entities without records of a kind carry nulls, not zeros
     out = {name: np.asarray(x, dtype=np.float64) for name, x in out.items()}
     is_eq = (ent["level"] == "equipment").to_numpy()[bkey]
     has_data = ent["has_data"].to_numpy(bool)[bkey]
     # equipment under a calendar is scheduled whether it reports or not; without one, over its data extent
     no_time = ~is_eq | ~(has_cal[bkey] | has_data)
-    if raw:
-        for name in TIME_ELEMENTS + COUNT_ELEMENTS:
-            out[name][no_time] = np.nan
-        for kind, names in OPTIONAL_GROUPS.items():
-            for name in names:
-                out[name][~in_bucket[kind]] = np.nan
-        return RawElements(ent, buckets, {n: out[n] for n in RAW_ELEMENTS}, has_cal,
-                           lambda periods: _loss_reasons(**reasons, periods=periods, in_ms=True))
     # -- capacity: epc [units/h] x pot [h]
     epc = ent["epc"].to_numpy(dtype=np.float64)[bkey]
     out["epc"] = epc * out["pot"] / 3600.0
@@ -1058,7 +1145,7 @@ def _elements_table(ent: pd.DataFrame, buckets: pd.DataFrame, out: dict[str, NDA
     cols["no_data"] = is_eq & ~has_data
     df = pd.DataFrame({**cols, **{name: out[name] for name in ELEMENTS}})
     periods = df[["entity_id", "period_start", "period_end"]].reset_index(names="bucket")
-    return ElementsResult(df, lambda: _loss_reasons(**reasons, periods=periods), period)
+    return ElementsResult(df, lambda: loss_reasons(periods), period)
 
 
 #: The elements a :class:`RawElements` holds (capacity and outages are derived from them and the entity)

@@ -264,14 +264,22 @@ _OWN = ("s_first", "s_last", "n_states", "s_last_start_us", "s_maxlen", "p_first
         "n_production", "p_maxlen")
 
 
-def _own_stats(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, n_eq: int, ids: list[str] | None = None
-               ) -> pd.DataFrame:
+def _own_stats(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, n_eq: int, ids: list[str] | None = None,
+               since: dict[str, int] | None = None) -> pd.DataFrame:
     """Per equipment key 0 .. n_eq - 1, the statistics of its states and counts (:attr:`EngineContext.own`), of
-    every equipment or of equipment ``ids`` only (the others -1 and 0)."""
+    every equipment or of equipment ``ids`` only (the others -1 and 0), of all records or, with ``since``, of
+    the records from a row id on (per table; a table not named: none)."""
     where = "" if ids is None else " WHERE equipment_id IN (SELECT unnest($ids))"
     args = {} if ids is None else {"ids": ids}
-    st = con.execute(_STATES_STATS.replace("FROM states", "FROM states" + where), args).df()
-    pr = con.execute(_PRODUCTION_STATS.replace("FROM production)", "FROM production" + where + ")"), args).df()
+    tw = {}
+    for t in ("states", "production"):
+        tw[t] = where
+        if since is not None:
+            cond = f"rowid >= {int(since[t])}" if t in since else "FALSE"
+            tw[t] = f"{where} AND {cond}" if where else f" WHERE {cond}"
+    st = con.execute(_STATES_STATS.replace("FROM states", "FROM states" + tw["states"]), args).df()
+    pr = con.execute(_PRODUCTION_STATS.replace("FROM production)", "FROM production" + tw["production"] + ")"),
+                     args).df()
     eq_ids = ent["entity_id"].iloc[:n_eq]
     pos = pd.Series(np.arange(n_eq, dtype=np.int64), index=eq_ids.to_numpy())
     st = st[st["equipment_id"].isin(eq_ids)]
@@ -373,6 +381,58 @@ class EngineContext:
             extent = _extent(ent, own, scope_extent)
         return cls(settings, filled, ent, extent, n_eq, own=own if scope_extent is not None else None,
                    scope_extent=scope_extent)
+
+    def parts(self) -> tuple[pd.DataFrame, pd.Series, SiteExtent] | None:
+        """What :meth:`resumed` rebuilds this context from: :attr:`own` with the equipment ids (column
+        ``equipment_id``), the energy, labour and quality record counts by entity id, :attr:`scope_extent`; None
+        for a context read with an extent given or in groups' zones."""
+        if self.own is None or self.scope_extent is None:
+            return None
+        own = self.own.assign(equipment_id=self.ent["entity_id"].iloc[:self.n_eq].to_numpy(object))
+        return own, pd.Series(self.ent["n_other"].to_numpy(np.int64), index=self.ent["entity_id"].to_numpy(object)), \
+            dict(self.scope_extent)
+
+    @classmethod
+    def resumed(cls, con: duckdb.DuckDBPyConnection, settings: Settings, own: pd.DataFrame, n_other: pd.Series,
+                scope_extent: SiteExtent, since: dict[str, int]) -> EngineContext | None:
+        """:meth:`read` of the store on ``con`` (each entity in its own zone) from the parts of an earlier
+        context of it (:attr:`own` with column ``equipment_id``, ``n_other`` by entity id, :attr:`scope_extent`)
+        after state and count records were appended (``since``, as for :meth:`added`: only those records are
+        read). None where the equipment are not those of the parts."""
+        filled = filled_tables(con)
+        ent = zoned(entities(con, filled), None, settings)
+        n_eq = int((ent["level"] == "equipment").sum())
+        if own["equipment_id"].tolist() != ent["entity_id"].iloc[:n_eq].tolist():
+            return None
+        own = own[list(_OWN)].reset_index(drop=True)
+        other = n_other.reindex(ent["entity_id"].to_numpy()).fillna(0).to_numpy(np.int64)
+        ent = _with_own(ent, own, n_eq).assign(n_other=other)
+        ctx = cls(settings, filled, ent, _extent(ent, own, scope_extent), n_eq, own=own, scope_extent=scope_extent)
+        return ctx.added(con, since) if since else ctx
+
+    def added(self, con: duckdb.DuckDBPyConnection, since: dict[str, int]) -> EngineContext | None:
+        """This context after state and count records were appended (``since``: per table, the row id from which
+        they are new) and nothing else changed: each equipment's statistics merged with those of its new records
+        (first and latest times, counts and longest records are minima, maxima and sums), reading those records
+        only; the same as :meth:`read` (tested). None for a context read with an extent given."""
+        if self.own is None or self.scope_extent is None:
+            return None
+        new = _own_stats(con, self.ent, self.n_eq, since=since)
+        old = self.own
+        merged = {}
+        for c in _OWN:
+            a, b = old[c].to_numpy(np.int64), new[c].to_numpy(np.int64)
+            if c.startswith("n_"):
+                merged[c] = a + b
+            elif c in ("s_first", "p_first"):  # -1: no record
+                merged[c] = np.where(a < 0, b, np.where(b < 0, a, np.minimum(a, b)))
+            else:
+                merged[c] = np.maximum(a, b)
+        own = pd.DataFrame(merged)
+        ent = _with_own(self.ent.drop(columns=["n_other"]), own, self.n_eq).assign(n_other=self.ent["n_other"])
+        ent = ent[list(self.ent.columns)]
+        return EngineContext(self.settings, self.filled, ent, _extent(ent, own, self.scope_extent), self.n_eq,
+                             own=own, scope_extent=self.scope_extent)
 
     def updated(self, con: duckdb.DuckDBPyConnection, changed: set[str] | frozenset[str]) -> EngineContext | None:
         """This context after state or production records of the equipment ``changed`` were added and nothing else

@@ -52,6 +52,7 @@ from zhizao.ingest.load import IngestError
 from zhizao.ingest.mapping import ALIASES, Mapping, MappingError, default_mapping
 from zhizao.ingest.rules import Sql, sql_detail
 from zhizao.kpi.buckets import floor_local
+from zhizao.kpi.stored import refresh_stored
 from zhizao.limits import Limits
 from zhizao.limits import current as current_limits
 from zhizao.live import topics as T
@@ -486,6 +487,7 @@ class LiveIngestor:
                 self._prune(con)
             con.execute("COMMIT")
             ok = True
+            refresh_stored(con)  # the store's stored hours, where it keeps them (zhizao.kpi.stored)
         except BaseException:
             try:
                 con.execute("ROLLBACK")

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 import pandas as pd
 
 from zhizao.errors import InputError
+from zhizao.kpi import stored
 from zhizao.kpi.elements import ElementsResult, PartitionedElements, compute_elements
 from zhizao.kpi.partitions import EngineContext
 from zhizao.kpi.rollup import rollup, rollup_stream
@@ -42,8 +43,11 @@ class EmbeddedEngine:
 
     def elements(self, ws, period: str = "day", start=None, end=None, zone_level: str | None = None
                  ) -> ElementsResult:
-        return compute_elements(ws.con, period, start, end, ws.settings, zone_level,
-                                context=engine_context(ws, zone_level))
+        ctx = engine_context(ws, zone_level)
+        # the store's stored hours where they answer (current, whole hours; zhizao.kpi.stored), else the kernel
+        found = stored.stored_elements(ws.con, period, start, end, ws.settings, zone_level, context=ctx)
+        return found if found is not None else compute_elements(ws.con, period, start, end, ws.settings,
+                                                                 zone_level, context=ctx)
 
     def rollup(self, ws, level: str = "equipment", period: str = "day", start=None, end=None) -> pd.DataFrame:
         zone_level = ws._zone_level(level, period)
@@ -110,7 +114,8 @@ def engine_context(ws, zone_level: str | None = None) -> EngineContext:
 
 
 def _n_partitions(ws, period, start, end, zone_level) -> int:
-    """How many partitions the engine would use; 1 (the one-pass path) when the store cannot be planned.
+    """How many partitions the engine would use; 1 (the one-pass path) when the store cannot be planned or the
+    stored hours answer.
 
     Planning reads the store's data extent; a store whose records are out of any plausible range (or empty)
     is left to the one-pass path, which cleans implausible records and isolates an entity it fails on."""
@@ -119,8 +124,10 @@ def _n_partitions(ws, period, start, end, zone_level) -> int:
     from zhizao.errors import InputError
 
     try:
-        return len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level,
-                                       engine_context(ws, zone_level)))
+        ctx = engine_context(ws, zone_level)
+        if stored.answers(ws.con, period, start, end, ws.settings, zone_level, ctx):
+            return 1  # read from the stored hours in one piece (within the memory budget)
+        return len(PartitionedElements(ws.con, period, start, end, ws.settings, zone_level, ctx))
     except (InputError, OverflowError, pd.errors.OutOfBoundsDatetime):
         return 1
 

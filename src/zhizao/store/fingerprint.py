@@ -87,10 +87,14 @@ def data_fingerprint(con: duckdb.DuckDBPyConnection, settings: object | None = N
     parts = [f"""SELECT '{t}', count(*), CAST(sum(hash(r)) AS VARCHAR), CAST(bit_xor(hash(r)) AS VARCHAR)
                  FROM (SELECT "{t}" AS r FROM "{t}")""" for t in ELEMENT_TABLES if t in have and t in TABLES]
     rows = sorted(con.execute(" UNION ALL ".join(parts)).fetchall()) if parts else []
-    if settings is not None and hasattr(settings, "__dataclass_fields__"):
-        fields = {k: repr(getattr(settings, k)) for k in sorted(settings.__dataclass_fields__) if k != "memory_mb"}
-    else:
-        fields = {"settings": repr(settings)}
     h = hashlib.sha256(code_digest().encode())
-    h.update(json.dumps([rows, fields], default=str, sort_keys=True).encode())
+    h.update(json.dumps([rows, settings_fields(settings)], default=str, sort_keys=True).encode())
     return h.hexdigest()
+
+
+def settings_fields(settings: object | None) -> dict[str, str]:
+    """The settings a result depends on, as texts: each field's ``repr`` less the memory budget, which changes
+    no result (a non-dataclass object: its ``repr``)."""
+    if settings is not None and hasattr(settings, "__dataclass_fields__"):
+        return {k: repr(getattr(settings, k)) for k in sorted(settings.__dataclass_fields__) if k != "memory_mb"}
+    return {"settings": repr(settings)}

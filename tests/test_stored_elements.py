@@ -1,0 +1,381 @@
+"""Stored elements (:mod:`zhizao.kpi.stored`): the hours kept in the store give what the kernel computes for
+hours, days, weeks and months (time elements to the last bit, sums of counts and energy to the last bits), and
+bringing them up to date load by load gives what building them from all the records gives, to the last bit, for
+any split of the loads (random stores of tests/test_partitions_properties.py: zones with DST and +05:30, open
+and long records, failure runs, counts with and without start, energy booked to equipment and scopes, interval
+and cumulative, labour and quality)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import zhizao
+from canonical import ORDER, build, write_tables
+from test_partitions_properties import HOURS, STARTS, stores
+from zhizao.errors import InputError
+from zhizao.ingest.load import load_file
+from zhizao.kpi import stored
+from zhizao.kpi.buckets import ReadingTime
+from zhizao.kpi.elements import ELEMENTS, TIME_ELEMENTS, compute_elements
+from zhizao.kpi.partitions import EngineContext
+
+SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                         HealthCheck.too_slow])
+#: the tables whose records a plant loads day by day or a listener batch by batch
+LOCAL = ["states", "production", "energy", "labour", "quality"]
+
+
+def assert_same_elements(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """The kernel's table: every column equal, time elements and failure events to the last bit (sums of
+    integer milliseconds), the other elements (sums of split counts and energy) to 1e-9 relative."""
+    assert list(got.columns) == list(want.columns)
+    assert len(got) == len(want)
+    for c in got.columns:
+        if c not in ELEMENTS:
+            pd.testing.assert_series_equal(got[c], want[c], check_exact=True)
+            continue
+        x, y = got[c].to_numpy(np.float64), want[c].to_numpy(np.float64)
+        if c in TIME_ELEMENTS or c == "fe":
+            assert np.array_equal(x, y, equal_nan=True), c
+        else:
+            assert np.array_equal(np.isnan(x), np.isnan(y)), c
+            assert np.allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True), c
+
+
+def _hours(con) -> pd.DataFrame:
+    return con.execute(f"SELECT * FROM {stored.TABLE} ORDER BY entity_id, start_ms").df()
+
+
+def _assert_same_hours(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """The same stored rows to the last bit; else which column, entity and hour differ, and how."""
+    assert len(got) == len(want) and got[["entity_id", "start_ms"]].equals(want[["entity_id", "start_ms"]]), \
+        got.merge(want, on=["entity_id", "start_ms"], how="outer", indicator=True).query("_merge != 'both'")[
+            ["entity_id", "start_ms", "_merge"]].head().to_dict("records")
+    for c in got.columns:
+        x, y = got[c].to_numpy(), want[c].to_numpy()
+        bad = ~((x == y) | (pd.isna(x) & pd.isna(y)))
+        assert not bad.any(), (c, got.loc[bad, ["entity_id", "start_ms"]].head(3).to_dict("records"),
+                               x[bad][:3], y[bad][:3])
+
+
+def _entities(con) -> pd.DataFrame:
+    return con.execute(f"SELECT * FROM {stored.ENTITIES} ORDER BY entity_id").df()
+
+
+@SLOW
+@given(stores(), st.sampled_from(["hour", "day", "week", "month"]),
+       st.one_of(st.none(), st.tuples(st.integers(-4, HOURS // 2), st.integers(1, HOURS // 2 + 4))),
+       st.one_of(st.none(), st.integers(0, 60 * (HOURS + 4))))
+def test_stored_hours_give_the_kernels_elements(tmp_path_factory, store, period, window, reading):
+    """Built from a random store, the stored hours give the kernel's table for the default range, for one cut at
+    a reading time (a live view: the kernel's rest of the last hour added), and for explicit ranges from a whole
+    hour to anywhere; a range that starts inside an hour is left to the kernel (None)."""
+    t0, tables = store
+    ws = build(tmp_path_factory.mktemp("se"), tables)
+    try:
+        stored.build(ws.con)
+        kw = {}
+        if window is not None:
+            a = t0 + pd.Timedelta(hours=window[0])
+            kw = {"start": a, "end": a + pd.Timedelta(hours=window[1], minutes=reading or 0)}
+        elif reading is not None:
+            kw = {"end": ReadingTime(int((t0 + pd.Timedelta(minutes=reading)).value // 10**6))}
+        try:
+            want = compute_elements(ws.con, period, **kw)
+        except InputError:
+            return  # an empty default range: nothing to compare
+        got = stored.stored_elements(ws.con, period, **kw)
+        if window is not None and got is None and "Asia/Kolkata" in set(tables["equipment"]["timezone"]):
+            return  # +05:30: a UTC whole hour is no local hour there, and the stored hours cannot answer it
+        assert got is not None
+        assert_same_elements(got.elements, want.elements)
+        if window is None and reading is None:
+            pd.testing.assert_frame_equal(got.reasons, want.reasons, check_exact=True)
+            # a tenant's workspace (views of its own records shadowing the tables) reads its own entities' rows
+            tenant = ws.scoped(["E1"])
+            try:
+                mine = compute_elements(tenant.con, period)
+                read = stored.stored_elements(tenant.con, period)
+                assert read is not None
+                assert set(read.elements["enterprise"].dropna()) <= {"E1"}
+                assert_same_elements(read.elements, mine.elements)
+            finally:
+                tenant.close()
+        if window is not None:
+            half = {"start": kw["start"] + pd.Timedelta(minutes=30), "end": kw["end"] + pd.Timedelta(hours=1)}
+            assert stored.stored_elements(ws.con, period, **half) is None
+    finally:
+        ws.close()
+
+
+def _split(tables: dict, draw_group) -> list[dict]:
+    """The local tables' records dealt into loads (each record to a drawn load; a load keeps file order)."""
+    loads: dict[int, dict] = {}
+    for name in LOCAL:
+        if name not in tables:
+            continue
+        df = tables[name]
+        groups = np.asarray([draw_group() for _ in range(len(df))])
+        for g in sorted(set(groups.tolist())):
+            loads.setdefault(g, {})[name] = df[groups == g]
+    return [loads[g] for g in sorted(loads)]
+
+
+@SLOW
+@given(stores(), st.lists(st.integers(0, 3), min_size=1, max_size=200), st.booleans())
+def test_brought_up_to_date_load_by_load_is_built_from_all(tmp_path_factory, store, groups, calendar_late):
+    """The store's records loaded in up to four loads in any order (records of a later time first, a failure run
+    completed by a later load, counts that move a horizon), the stored hours brought up to date after each: the
+    same rows, to the last bit, as building them from all the records, and the kernel's table from them. (The
+    loads go through ``load_file`` and the test brings the hours up to date, to see each update's report.)"""
+    _t0, tables = store
+    if "calendar" in tables:  # one entry per key (a file repeating one is quarantined)
+        tables = {**tables, "calendar": tables["calendar"].drop_duplicates(["scope", "start", "end", "kind"])}
+    tmp = tmp_path_factory.mktemp("si")
+    draws = iter(groups * (1 + 2000 // len(groups)))
+    loads = _split(tables, lambda: next(draws))
+    first = {k: v for k, v in tables.items() if k not in LOCAL and not (calendar_late and k == "calendar")}
+    ws = build(tmp, first, db="inc.duckdb")
+    try:
+        stored.build(ws.con)
+        for i, load in enumerate(loads):
+            folder = tmp / f"l{i}"
+            folder.mkdir()
+            paths = write_tables(folder, load)
+            for name in ORDER:
+                if name in paths:
+                    assert load_file(ws.con, name, paths[name]).quarantined == 0
+            rep = stored.refresh(ws.con)
+            assert rep.action in ("refreshed", "built", "current")
+            # the engine's facts kept with the hours are those of the store (what the next update resumes from)
+            kept = stored._resumed_context(ws.con, zhizao.Settings(), {})
+            if kept is not None:
+                read = EngineContext.read(ws.con, zhizao.Settings())
+                pd.testing.assert_frame_equal(kept.ent, read.ent, check_exact=True)
+                assert kept.extent == read.extent
+            if rep.action == "built":
+                assert rep.reason  # says why
+        if calendar_late and "calendar" in tables:
+            paths = write_tables(tmp, {"calendar": tables["calendar"]})
+            load_file(ws.con, "calendar", paths["calendar"])
+            rep = stored.refresh(ws.con)
+            assert rep.action == "built" and "calendar" in rep.reason
+        assert stored.is_current(ws.con, zhizao.Settings())
+        # against a build from all the records of the same store (the kernel sums a bucket's counts in the order
+        # the store holds them, which a store loaded otherwise may hold otherwise: the last bit may differ there)
+        hours, entities = _hours(ws.con), _entities(ws.con)
+        stored.build(ws.con)
+        _assert_same_hours(hours, _hours(ws.con))
+        pd.testing.assert_frame_equal(entities, _entities(ws.con), check_exact=True)
+        try:
+            want = compute_elements(ws.con, "day")
+        except InputError:
+            return
+        got = stored.stored_elements(ws.con, "day")
+        assert got is not None
+        assert_same_elements(got.elements, want.elements)
+    finally:
+        ws.close()
+
+
+T0 = STARTS[0]
+EQ = [{"equipment_id": "M0", "work_center": "W", "area": "A", "site": "S", "enterprise": "E", "timezone": "UTC",
+       "epc": 60.0}]
+CAL = [{"scope": "S", "start": T0.isoformat(), "end": (T0 + pd.Timedelta(days=3)).isoformat(), "kind": "shift"}]
+
+
+def _at(minutes: float) -> str:
+    return (T0 + pd.Timedelta(minutes=minutes)).isoformat()
+
+
+def test_a_failure_run_completed_by_a_later_load_is_recomputed_from_its_start(tmp_path):
+    """A failure begins at 07:50 and is logged again at 07:52 (open, the machine's latest record): until more
+    data come it lasts to the horizon, 2 min, a minor stop (threshold 5 min). The next load brings production at
+    08:10: the run is 20 min, a failure, and its first hour (07:00-08:00) is recomputed though the new record lies
+    in the next: ttr 600 s in 07:00 and 600 s in 08:00, no minor stop left."""
+    states = [{"equipment_id": "M0", "start": _at(7 * 60), "end": None, "state": "production"},
+              {"equipment_id": "M0", "start": _at(7 * 60 + 50), "end": None, "state": "unplanned_downtime"},
+              {"equipment_id": "M0", "start": _at(7 * 60 + 52), "end": None, "state": "unplanned_downtime"}]
+    ws = build(tmp_path, {"equipment": EQ, "calendar": CAL, "states": states})
+    try:
+        stored.build(ws.con)
+        before = stored.stored_elements(ws.con, "hour", T0, T0 + pd.Timedelta(hours=9)).elements
+        assert before["adet_minor"].iloc[7] == 120.0 and before["ttr"].iloc[7] == 0.0  # 2 min: a minor stop
+        later = tmp_path / "later"
+        later.mkdir()
+        p = write_tables(later, {"states": [{"equipment_id": "M0", "start": _at(8 * 60 + 10), "end": None,
+                                             "state": "production"}]})
+        load_file(ws.con, "states", p["states"])  # a load alone (ws.ingest brings them up to date by itself)
+        assert stored.stored_elements(ws.con, "hour") is None  # not current: the kernel answers
+        rep = stored.refresh(ws.con)
+        # from the run's first hour to the hour of the new horizon (08:10), no further: nothing changed after it
+        assert rep.action == "refreshed" and rep.ranges["M0"] == (int((T0 + pd.Timedelta(hours=7)).value // 10**6),
+                                                                  int((T0 + pd.Timedelta(hours=9)).value // 10**6))
+        after = stored.stored_elements(ws.con, "hour", T0, T0 + pd.Timedelta(hours=9)).elements
+        assert after["ttr"].iloc[7] == 600.0 and after["ttr"].iloc[8] == 600.0 and after["adet_minor"].iloc[7] == 0
+        assert_same_elements(after, compute_elements(ws.con, "hour", T0, T0 + pd.Timedelta(hours=9)).elements)
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("minutes", [0, 37])
+def test_a_live_view_cut_at_the_reading_time_adds_the_kernels_rest(tmp_path, minutes):
+    """The default range of a live view ends at the reading time (20:37, or 20:00 on the hour), after the latest
+    record (19:00) and inside an hour stored whole: the day is the stored hours to 20:00 and the kernel's
+    20:00-20:37 (the rest of the day has not happened), as the kernel computes it all; hours and days alike."""
+    states = [{"equipment_id": "M0", "start": _at(60 * h + 7), "end": None,
+               "state": "production" if h % 3 else "unplanned_downtime"} for h in range(20)]
+    ws = build(tmp_path, {"equipment": EQ, "calendar": CAL, "states": states})
+    try:
+        stored.build(ws.con)
+        reading = ReadingTime(int((T0 + pd.Timedelta(hours=20, minutes=minutes)).value // 10**6))
+        for period in ("hour", "day", "week", "month"):
+            got = stored.stored_elements(ws.con, period, end=reading)
+            assert got is not None
+            want = compute_elements(ws.con, period, end=reading)
+            assert_same_elements(got.elements, want.elements)
+            if period != "hour":  # (hours end with the latest record's: 20:00)
+                assert got.elements["period_end"].max() == pd.Timestamp(reading.ms * 10**6, tz="UTC")
+    finally:
+        ws.close()
+
+
+def test_what_the_stored_hours_leave_to_the_kernel(tmp_path):
+    """Periods that are no sums of hours (shift, all), a range that starts inside an hour, a store without stored
+    elements, and settings other than those they were computed with."""
+    states = [{"equipment_id": "M0", "start": _at(60 * h), "end": None, "state": "production"} for h in range(30)]
+    ws = build(tmp_path, {"equipment": EQ, "calendar": CAL, "states": states})
+    try:
+        assert stored.stored_elements(ws.con, "day") is None and not stored.exists(ws.con)
+        assert stored.refresh(ws.con).action == "absent"
+        stored.build(ws.con)
+        assert stored.refresh(ws.con).action == "current"
+        assert stored.stored_elements(ws.con, "day") is not None
+        for period in ("shift", "all"):
+            assert stored.stored_elements(ws.con, period) is None
+        start = T0 + pd.Timedelta(hours=3, minutes=30)
+        assert stored.stored_elements(ws.con, "day", start, start + pd.Timedelta(hours=5)) is None  # inside an hour
+        assert stored.stored_elements(ws.con, "day", settings=zhizao.Settings(minor_stop_threshold=60)) is None
+        rep = stored.refresh(ws.con, zhizao.Settings(minor_stop_threshold=60))
+        assert rep.action == "built" and "settings" in rep.reason
+        stored.drop(ws.con)
+        assert not stored.exists(ws.con)
+    finally:
+        ws.close()
+
+
+def _plant(tmp_path, days=3):
+    from zhizao.simulate import simulate_plant, write_plant
+
+    t = simulate_plant(machines=3, days=days, seed=5)
+    return write_plant({k: v for k, v in t.items() if k != "truth"}, tmp_path / "plant")
+
+
+def _split_file(path, out, at):
+    """The rows of CSV ``path`` before and from time ``at`` (column start, else end), as two files."""
+    df = pd.read_csv(path)
+    t = pd.to_datetime(df["start"].fillna(df["end"]) if "start" in df else df["end"], utc=True, format="ISO8601")
+    out.mkdir(exist_ok=True)
+    a, b = out / f"a_{path.name}", out / f"b_{path.name}"
+    df[t < at].to_csv(a, index=False)
+    df[t >= at].to_csv(b, index=False)
+    return a, b
+
+
+def test_zhizao_materialise_and_a_later_load_through_the_workspace(tmp_path):
+    """`zhizao materialise` builds the stored hours of a simulated plant and says so; `ws.kpi` then reads them
+    (the same site and equipment KPIs as the kernel's, to 1e-9); the next day's files loaded with `ws.ingest`
+    bring them up to date by themselves; --status and --drop say what they did, in Chinese too."""
+    from typer.testing import CliRunner
+
+    from zhizao.cli.main import app
+
+    paths = _plant(tmp_path)
+    db = tmp_path / "s.duckdb"
+    states = pd.read_csv(paths["states"])
+    at = pd.to_datetime(states["start"], utc=True, format="ISO8601").min().normalize() + pd.Timedelta(days=2)
+    later = {t: _split_file(paths[t], tmp_path / "split", at) for t in ("states", "production")}
+    with zhizao.connect(db) as ws:
+        for name in ("equipment", "products", "calendar"):
+            if name in paths:
+                ws.ingest(name, paths[name])
+        for t, (a, _b) in later.items():
+            ws.ingest(t, a)
+    r = CliRunner().invoke(app, ["materialise", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "stored elements built:" in r.output and "entity-hours of" in r.output
+    r = CliRunner().invoke(app, ["materialise", "--db", str(db)])
+    assert r.exit_code == 0 and "stored elements are current" in r.output, r.output
+    with zhizao.connect(db) as ws:
+        for t, (_a, b) in later.items():
+            ws.ingest(t, b)
+        assert stored.is_current(ws.con, ws.settings)  # brought up to date by the loads themselves
+        calls = []
+        real = stored.stored_elements
+        try:
+            stored.stored_elements = lambda *a, **k: calls.append(1) or real(*a, **k)
+            got = {level: ws.kpi(level=level, period="day") for level in ("equipment", "site")}
+        finally:
+            stored.stored_elements = real
+        assert calls
+    with zhizao.connect(db) as ws:
+        stored.drop(ws.con)
+        want = {level: ws.kpi(level=level, period="day") for level in ("equipment", "site")}
+    for level in got:
+        g, w = got[level], want[level]
+        assert list(g.columns) == list(w.columns) and len(g) == len(w) and len(g) > 0
+        for c in g.columns:
+            if pd.api.types.is_float_dtype(w[c]):
+                assert np.allclose(g[c].to_numpy(float), w[c].to_numpy(float), rtol=1e-9, atol=1e-12,
+                                   equal_nan=True), (level, c)
+            else:
+                pd.testing.assert_series_equal(g[c], w[c], check_exact=True)
+    r = CliRunner().invoke(app, ["materialise", "--db", str(db), "--status"])
+    assert "this store keeps no stored elements" in r.output, r.output
+    CliRunner().invoke(app, ["materialise", "--db", str(db)])
+    r = CliRunner().invoke(app, ["materialise", "--db", str(db), "--status"], env={"ZHIZAO_LANG": "zh"})
+    assert "为最新" in r.output, r.output
+    r = CliRunner().invoke(app, ["materialise", "--db", str(db), "--drop"])
+    assert r.exit_code == 0 and "stored elements removed" in r.output
+
+
+def test_compaction_keeps_them_current_and_the_next_load_updates_them(tmp_path):
+    """`ws.compact()` rewrites the record tables with the same records: the stored hours stay current, and the
+    next day's records update them (new records are told by row id, which the rewrite changed) to what a build
+    gives; so after a rewrite behind the workspace's back (the store function alone). A record removed builds
+    them again."""
+    from zhizao.store.compact import compact
+
+    paths = _plant(tmp_path, days=3)
+    states = pd.read_csv(paths["states"])
+    at = pd.to_datetime(states["start"], utc=True, format="ISO8601").min().normalize() + pd.Timedelta(days=2)
+    later = {t: _split_file(paths[t], tmp_path / "split", at) for t in ("states", "production")}
+    with zhizao.connect(tmp_path / "c.duckdb") as ws:
+        for name in ("equipment", "products", "calendar"):
+            if name in paths:
+                ws.ingest(name, paths[name])
+        for t, (a, _b) in later.items():
+            ws.ingest(t, a)
+        stored.build(ws.con)
+        ws.compact()
+        assert stored.is_current(ws.con, ws.settings)
+        load_file(ws.con, "states", later["states"][1])
+        rep = stored.refresh(ws.con)
+        assert rep.action == "refreshed", rep
+        hours = _hours(ws.con)
+        stored.build(ws.con)
+        _assert_same_hours(hours, _hours(ws.con))
+        compact(ws.con)  # behind the workspace's back: DuckDB numbers the rewritten rows from 0 again, so the
+        load_file(ws.con, "production", later["production"][1])  # new ones are told apart still (else: built)
+        rep = stored.refresh(ws.con)
+        assert rep.action in ("refreshed", "built"), rep
+        hours = _hours(ws.con)
+        stored.build(ws.con)
+        _assert_same_hours(hours, _hours(ws.con))
+        ws.con.execute("DELETE FROM production WHERE rowid = 0")  # a record removed: built again
+        rep = stored.refresh(ws.con)
+        assert rep.action == "built" and "removed" in rep.reason, rep
