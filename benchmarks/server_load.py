@@ -101,6 +101,34 @@ def build_store(work: Path, machines: int, days: int, seed: int) -> tuple[Path, 
     return db, meta
 
 
+def copy_store(work: Path, src: Path, materialise: bool) -> tuple[Path, dict]:
+    """A copy of an existing store (``--store``), with its stored elements built when ``materialise``."""
+    import duckdb
+
+    db = work / "plant.duckdb"
+    db.unlink(missing_ok=True)
+    shutil.copy(src, db)
+    con = duckdb.connect(str(db))
+    eq = con.execute("SELECT equipment_id, work_center, site, enterprise FROM equipment ORDER BY equipment_id").df()
+    records = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("states", "production")}
+    con.close()
+    meta = {"machines": len(eq), "days": None, "seed": None, "records": records, "store": str(src),
+            "site": str(eq["site"].iloc[0]), "enterprise": str(eq["enterprise"].iloc[0]),
+            "work_centers": sorted(eq["work_center"].unique().tolist()),
+            "equipment": sorted(eq["equipment_id"].tolist())}
+    if materialise:
+        import zhizao
+        from zhizao.kpi import stored
+
+        t = time.perf_counter()
+        with zhizao.connect(db) as ws:
+            rep = stored.build(ws.con)
+        meta["materialise_seconds"] = round(time.perf_counter() - t, 1)
+        log(f"stored elements: {rep.hours:,} entity-hours in {meta['materialise_seconds']} s")
+    meta["materialised"] = materialise
+    return db, meta
+
+
 def add_accounts(db: Path, enterprise: str) -> str:
     """An administrator, an enterprise user and an enterprise API key (returned)."""
     import zhizao
@@ -291,7 +319,9 @@ def markdown(r: dict) -> str:
     d = r["data"]
     lines = [
         f"Run {r['date'][:10]} on {r['machine']['nproc']} cores ({r['machine']['cpu_model']}), load average at "
-        f"start {r['loadavg_start'][0]:.1f}: {d['machines']} machines x {d['days']} days "
+        f"start {r['loadavg_start'][0]:.1f}: {d['machines']} machines x "
+        f"{d['days'] if d.get('days') else 'the days of ' + str(d.get('store'))} "
+        f"{'(stored elements built first) ' if d.get('materialised') else ''}"
         f"({', '.join(f'{k} {v:,}' for k, v in d['records'].items())} records), one server process "
         f"(`python -m zhizao.server`), {r['phases'][0]['users']} virtual users on loopback.",
         "",
@@ -330,6 +360,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the work dir (its store is reused next time)")
     ap.add_argument("--out", default=None, help="JSON output (default benchmarks/results/server_load.json)")
+    ap.add_argument("--store", default=None, help="an existing store (copied) instead of a simulated plant")
+    ap.add_argument("--materialise", action="store_true", help="with --store: build its stored elements first")
     a = ap.parse_args(argv)
     if a.quick:
         a.machines, a.days, a.duration = 20, 30, 20.0
@@ -339,7 +371,8 @@ def main(argv=None) -> int:
     load_start = os.getloadavg()
     proc = None
     try:
-        db, meta = build_store(work, a.machines, a.days, a.seed)
+        db, meta = (copy_store(work, Path(a.store), a.materialise) if a.store
+                    else build_store(work, a.machines, a.days, a.seed))
         key = add_accounts(db, meta["enterprise"])
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -403,7 +436,8 @@ def main(argv=None) -> int:
             "benchmark": "server_load", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": "python benchmarks/server_load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": machine(), "loadavg_start": list(load_start), "loadavg_end": list(os.getloadavg()),
-            "data": {k: meta[k] for k in ("machines", "days", "records", "simulate_seconds", "ingest_seconds")},
+            "data": {k: meta.get(k) for k in ("machines", "days", "records", "simulate_seconds", "ingest_seconds",
+                                              "store", "materialised", "materialise_seconds")},
             "server_peak_rss_mib": round(rss) if rss else None,
             "cold": cold, "phases": phases,
             "target": {"p95_ms": TARGET_P95_MS, "users": a.users, "phases": {

@@ -379,3 +379,25 @@ def test_compaction_keeps_them_current_and_the_next_load_updates_them(tmp_path):
         ws.con.execute("DELETE FROM production WHERE rowid = 0")  # a record removed: built again
         rep = stored.refresh(ws.con)
         assert rep.action == "built" and "removed" in rep.reason, rep
+
+
+def test_records_removed_before_the_build_do_not_make_the_next_load_a_rewrite(tmp_path):
+    """Rows removed at the end of a table before the hours were built leave DuckDB's next row ids beyond the last
+    row that remains: the next load's records are told apart still (by how many rows lie from the mark on), and
+    brought in as an update, the same as a build."""
+    states = [{"equipment_id": "M0", "start": _at(60 * h + 7), "end": None, "state": "production"} for h in range(30)]
+    ws = build(tmp_path, {"equipment": EQ, "calendar": CAL, "states": states})
+    try:
+        ws.con.execute(f"DELETE FROM states WHERE start >= TIMESTAMPTZ '{_at(60 * 20)}'")
+        stored.build(ws.con)
+        later = tmp_path / "later"
+        later.mkdir()
+        p = write_tables(later, {"states": states[20:]})
+        load_file(ws.con, "states", p["states"])
+        rep = stored.refresh(ws.con)
+        assert rep.action == "refreshed", rep
+        hours = _hours(ws.con)
+        stored.build(ws.con)
+        _assert_same_hours(hours, _hours(ws.con))
+    finally:
+        ws.close()

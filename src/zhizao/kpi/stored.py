@@ -68,7 +68,7 @@ from zhizao.kpi.elements import (
     partition_elements,
 )
 from zhizao.kpi.intervals import MS
-from zhizao.kpi.partitions import EngineContext, cost, duckdb_memory, kernel_budget_bytes, plan
+from zhizao.kpi.partitions import EngineContext, Part, cost, duckdb_memory, kernel_budget_bytes, plan
 from zhizao.messages import Message, define
 from zhizao.settings import Settings
 from zhizao.store.fingerprint import ELEMENT_TABLES, code_digest, settings_fields
@@ -502,9 +502,10 @@ def _changes(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], version: dict
         added = new[t] - old.get(t, 0)
         if t not in marks:
             return None, f"records of {t} of unknown rows", {}
-        # appended: as many rows more, numbered on from the mark (a removal with appends, or a rewrite, is not)
-        top = con.execute(f'SELECT coalesce(max(rowid) + 1, 0) FROM "{t}"').fetchall()[0][0]
-        if top != marks[t] + added:
+        # appended: the rows from the mark on are as many as the table has more (a removal with appends, or a
+        # rewrite that numbers its rows on, is not)
+        n = con.execute(f'SELECT count(*) FROM "{t}" WHERE rowid >= ?', [marks[t]]).fetchall()[0][0]
+        if n != added:
             return None, f"records of {t} rewritten", {}
         if added:
             since[t] = int(marks[t])
@@ -592,7 +593,13 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
                 finally:
                     con.unregister("_zz_refresh")
             with duckdb_memory(con, settings):
-                parts = plan(cost(ent, ctx.n_buckets(ent, "hour")), kernel_budget_bytes(settings))
+                n_hours = ctx.n_buckets(ent, "hour")
+                if window is not None and int(n_hours.sum()) * ROW_BYTES < kernel_budget_bytes(settings) / 4:
+                    # a window of a few hours: its records are few whatever the entities' history (which the
+                    # plan's cost counts), so one part, one read
+                    parts = [Part(np.arange(len(ent), dtype=np.int64))]
+                else:
+                    parts = plan(cost(ent, n_hours), kernel_budget_bytes(settings))
                 flags: list[pd.DataFrame] = []
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _zz_stage AS SELECT * FROM {TABLE} LIMIT 0")
                 for i, p in enumerate(parts):
@@ -695,11 +702,12 @@ def _ranges(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | None
     ent = ent.merge(facts, on="entity_id", how="left", suffixes=("", "_stored"))
     if ent["c0"].isna().any() or (ent["tz_stored"] != ent["tz"]).any() or (ent["w0"] < ent["c0"]).any():
         return None
-    ends = {(tz, w1): _hour_floor(int(w1), tz) for tz, w1 in zip(ent["tz"], ent["w1"])}
-    for tz, w0 in set(zip(ent["tz"], ent["w0"])):
-        if _hour_floor(int(w0), tz) != int(w0):
+    w0, w1 = ent["w0"].to_numpy(np.int64), ent["w1"].to_numpy(np.int64)
+    t = np.empty(len(ent), np.int64)
+    for tz, idx in ent.groupby("tz").indices.items():
+        if not np.array_equal(hour_floors(w0[idx], tz), w0[idx]):
             return None  # a range that starts inside an hour
-    t = np.array([ends[(tz, w1)] for tz, w1 in zip(ent["tz"], ent["w1"])], np.int64)
+        t[idx] = hour_floors(w1[idx], tz)
     ent["t"] = np.maximum(np.minimum(t, ent["c1"].to_numpy(np.int64)), ent["w0"].to_numpy(np.int64))
     if int(ctx.n_buckets(ent, period).sum()) * ROW_BYTES > kernel_budget_bytes(settings):
         return None  # more rows than the engine's memory budget holds: the kernel streams them in partitions
