@@ -401,3 +401,30 @@ def test_records_removed_before_the_build_do_not_make_the_next_load_a_rewrite(tm
         _assert_same_hours(hours, _hours(ws.con))
     finally:
         ws.close()
+
+
+def test_a_calendar_upload_leaves_them_not_current_until_materialise(tmp_path):
+    """A write that would need every hour built again (a calendar) does not wait for it: the stored hours are left
+    not current (reads compute with the kernel, the status says so), and `zhizao materialise` builds them."""
+    from typer.testing import CliRunner
+
+    from zhizao.cli.main import app
+
+    states = [{"equipment_id": "M0", "start": _at(60 * h + 7), "end": None, "state": "production"} for h in range(30)]
+    db = tmp_path / "cal.duckdb"
+    ws = build(tmp_path, {"equipment": EQ, "states": states}, db="cal.duckdb")
+    try:
+        stored.build(ws.con)
+        p = write_tables(tmp_path, {"calendar": CAL})
+        ws.ingest("calendar", p["calendar"])
+        assert not stored.is_current(ws.con, ws.settings)
+        assert stored.stored_elements(ws.con, "day") is None
+        assert "not current" in stored.status(ws.con).text("en")
+    finally:
+        ws.close()
+    r = CliRunner().invoke(app, ["materialise", "--db", str(db)])
+    assert r.exit_code == 0 and "stored elements built" in r.output, r.output
+    with zhizao.connect(db) as ws:
+        got = stored.stored_elements(ws.con, "day")
+        assert got is not None
+        assert_same_elements(got.elements, compute_elements(ws.con, "day").elements)

@@ -82,6 +82,7 @@ REFRESHED = define("stored.refreshed", "stored elements brought up to date: %(ho
 CURRENT = define("stored.current", "stored elements are current")
 ABSENT = define("stored.absent", "this store keeps no stored elements; 'zhizao materialise' builds them")
 DROPPED = define("stored.dropped", "stored elements removed")
+STALE = define("stored.stale", "stored elements left not current (%(reason)s); 'zhizao materialise' builds them")
 STATUS_CURRENT = define("stored.status_current", "%(hours)s entity-hours of %(entities)s entities stored, current")
 STATUS_STALE = define("stored.status_stale", "%(hours)s entity-hours of %(entities)s entities stored, not current: "
                                              "queries compute from the records until 'zhizao materialise' or the "
@@ -114,8 +115,9 @@ class StoredReport:
 
     Attributes
     ----------
-    action : {'built', 'refreshed', 'current', 'absent'}
-        Built whole; brought up to date entity by entity; already current; no stored elements in this store.
+    action : {'built', 'refreshed', 'current', 'stale', 'absent'}
+        Built whole; brought up to date entity by entity; already current; left not current (a write that
+        would build them again, :func:`refresh_stored`); no stored elements in this store.
     entities : int
         Entities whose hours were computed.
     hours : int
@@ -135,6 +137,8 @@ class StoredReport:
         if self.action in ("built", "refreshed"):
             return (BUILT if self.action == "built" else REFRESHED)(
                 hours=f"{self.hours:,}", entities=f"{self.entities:,}", seconds=f"{self.seconds:.1f}")
+        if self.action == "stale":
+            return STALE(reason=self.reason)
         return CURRENT() if self.action == "current" else ABSENT()
 
 
@@ -263,14 +267,16 @@ def build(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
 
 
 def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
-            progress: Callable[[int, int], None] | None = None, memory_mb: float | None = None) -> StoredReport:
+            progress: Callable[[int, int], None] | None = None, memory_mb: float | None = None,
+            rebuild: bool = True) -> StoredReport:
     """Bring the stored elements up to date with the store (see the module docstring): nothing where they are
     current, the hours the new records change where the loads and live batches since say which, else all of them
     (:func:`build`). A store without stored elements is left alone (``action`` 'absent').
 
     ``settings``: default the settings they were built with (what every writer uses: a load or a live batch
     keeps them as they are); other settings build them again with those. ``memory_mb``: the engine's memory
-    budget for this (default the settings')."""
+    budget for this (default the settings'). ``rebuild`` False: where they would be built again, leave them as
+    they are (``action`` 'stale', with the reason): a write is not held up for a minute of a city's hours."""
     meta = _meta(con)
     if meta is None:
         return StoredReport("absent")
@@ -286,7 +292,7 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
     if not why:
         changed, why, since = _changes(con, meta, version)
     if why:
-        return build(con, settings, progress, reason=why)
+        return build(con, settings, progress, reason=why) if rebuild else StoredReport("stale", reason=why)
     assert changed is not None
     ctx = None
     if all(version["counts"].get(t) == meta["counts"].get(t) for t in ("energy", "labour", "quality")):
@@ -331,7 +337,8 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
             continue
         s0, s1 = old[1], old[2]
         if c0 > s0 or c1 < s1:
-            return build(con, settings, progress, reason="the data's extent shrank")
+            why = "the data's extent shrank"
+            return build(con, settings, progress, reason=why) if rebuild else StoredReport("stale", reason=why)
         ranges = [r for r in ((c0, s0), (s1, c1)) if r[1] > r[0]]  # hours a wider extent adds
         if e in lo:  # hours the new records change
             since_hour = max(c0, int(first[i]))
@@ -345,13 +352,18 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
 
 
 def refresh_stored(con: duckdb.DuckDBPyConnection, memory_mb: float | None = None) -> StoredReport | None:
-    """:func:`refresh` after a write (a load, a live batch) where the store keeps stored elements; a failure
-    is logged and leaves them as they were (not current: every read computes with the kernel until the next
-    write or ``zhizao materialise`` brings them up to date), never the write's failure."""
+    """:func:`refresh` after a write (a load, a live batch) where the store keeps stored elements, without
+    building them again: a write that would need that (a calendar, the equipment, products) leaves them not
+    current, and every read computes with the kernel until ``zhizao materialise`` builds them. A failure is
+    logged and leaves them as they were, never the write's failure."""
     try:
         if not exists(con):
             return None
-        return refresh(con, memory_mb=memory_mb)
+        rep = refresh(con, memory_mb=memory_mb, rebuild=False)
+        if rep.action == "stale":
+            log.warning("stored elements not current after this write (%s): 'zhizao materialise' builds them",
+                        rep.reason)
+        return rep
     except Exception:  # the write is committed; the stored hours are only not current
         log.warning("stored elements not brought up to date", exc_info=True)
         return None
