@@ -257,6 +257,7 @@ def build(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
 
     ``progress(done, total)``: called after each partition of entities."""
     settings = settings or Settings()
+    _whole_store(con)
     for ddl in _DDL:
         con.execute(ddl)
     version = store_version(con, settings)
@@ -280,6 +281,7 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
     meta = _meta(con)
     if meta is None:
         return StoredReport("absent")
+    _whole_store(con)
     settings = settings or stored_settings(con) or Settings()
     if memory_mb is not None:
         settings = replace(settings, memory_mb=memory_mb)
@@ -409,13 +411,31 @@ def _affected_until(changed: dict[str, tuple[int, int | None]], cov: pd.DataFram
     return out
 
 
+def _whole_store(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse a connection on which views shadow the record tables (a tenant's workspace, ``ws.scoped``): the stored
+    hours are the whole store's, computed and kept from its own tables."""
+    if con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal AND view_name IN ('equipment', 'states')"
+                   ).fetchall()[0][0]:
+        raise ValueError("stored elements are built and brought up to date on the whole store, not a tenant's view")
+
+
 def _save_marks(con: duckdb.DuckDBPyConnection) -> None:
     """Keep, per table of records brought in entity by entity, the row id from which records are new."""
     have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
                                       "AND database_name = current_database()").fetchall()}
     marks = {t: int(con.execute(f'SELECT coalesce(max(rowid) + 1, 0) FROM "{t}"').fetchall()[0][0])
              for t in LOCAL_TABLES if t in have}
+    # and the last row's content: DuckDB hands out the row ids of rows removed before a checkpoint again, so a
+    # table emptied and loaded anew could pass for one appended to
+    last = {t: _row_hash(con, t, m - 1) for t, m in marks.items() if m > 0}
     con.execute(f"INSERT OR REPLACE INTO {META} VALUES ('marks', ?)", [json.dumps(marks, sort_keys=True)])
+    con.execute(f"INSERT OR REPLACE INTO {META} VALUES ('last_rows', ?)", [json.dumps(last, sort_keys=True)])
+
+
+def _row_hash(con: duckdb.DuckDBPyConnection, table: str, rowid: int) -> str | None:
+    """DuckDB's hash of the row ``rowid`` of ``table`` (None: no such row)."""
+    rows = con.execute(f'SELECT CAST(hash("{table}") AS VARCHAR) FROM "{table}" WHERE rowid = ?', [rowid]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def rewritten(con: duckdb.DuckDBPyConnection) -> None:
@@ -507,6 +527,8 @@ def _changes(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], version: dict
                 return None, f"records of {t}", {}
     value = _kept(con, "marks")
     marks = json.loads(value) if value is not None else {}
+    value = _kept(con, "last_rows")
+    last = json.loads(value) if value is not None else {}
     since: dict[str, int] = {}
     for t in LOCAL_TABLES:
         if t not in new:
@@ -517,7 +539,7 @@ def _changes(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], version: dict
         # appended: the rows from the mark on are as many as the table has more (a removal with appends, or a
         # rewrite that numbers its rows on, is not)
         n = con.execute(f'SELECT count(*) FROM "{t}" WHERE rowid >= ?', [marks[t]]).fetchall()[0][0]
-        if n != added:
+        if n != added or (marks[t] > 0 and _row_hash(con, t, marks[t] - 1) != last.get(t)):
             return None, f"records of {t} rewritten", {}
         if added:
             since[t] = int(marks[t])
@@ -549,10 +571,13 @@ def _changes(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], version: dict
                             FROM energy WHERE {src('energy')} AND coalesce(reading, 'interval') = 'interval'
                             GROUP BY ALL""").fetchall())
         # a register's steps and median step are the meter's: every entity it books to, all its hours
-        add(con.execute(f"""SELECT coalesce(equipment_id, scope), min({floor_ms('"end"')}) - 1, NULL FROM energy
-                            WHERE meter_id IN (SELECT meter_id FROM energy WHERE {src('energy')}
-                                               AND reading = 'cumulative')
-                            GROUP BY ALL""").fetchall())
+        # (from the meter's first reading, whatever the entity: a step is booked to the entity of its later
+        # reading over the time since the earlier one, which may be another's)
+        add(con.execute(f"""SELECT DISTINCT coalesce(e.equipment_id, e.scope), f.first - 1, NULL FROM energy e
+                            JOIN (SELECT meter_id, min({floor_ms('"end"')}) AS first FROM energy
+                                  WHERE meter_id IN (SELECT meter_id FROM energy WHERE {src('energy')}
+                                                     AND reading = 'cumulative')
+                                  GROUP BY ALL) f USING (meter_id)""").fetchall())
     if "labour" in since:
         add(con.execute(f"""SELECT scope, min({floor_ms('start')}), max({floor_ms('"end"')}) FROM labour
                             WHERE {src('labour')} GROUP BY ALL""").fetchall())
