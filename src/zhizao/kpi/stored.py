@@ -9,30 +9,34 @@ time elements exactly (integer milliseconds), counts and energy to the last bits
 the kernel derives it: "no record of a kind in the bucket" is null where no hour of the bucket has one (gaps are
 gaps), the outages count production time in buckets without counts or energy, capacity is epc x pot.
 
-Tables (all in the store, written in one transaction with the change that makes them current):
+Tables (all in the store, each update written in one transaction):
 
 ``elements_hour``
-    one row per entity and hour: ``entity_id``, ``start_ms``, ``end_ms`` (UTC [ms]), ``local_start`` (the hour's
-    wall-clock start in the entity's zone, which the day, week and month are cut from) and the kernel's raw
-    elements (:data:`zhizao.kpi.elements.RAW_ELEMENTS`; time elements in integer milliseconds; null where the
-    entity has no time or the hour no record of the kind).
+    one row per entity and hour, in time order: ``entity_id``, ``start_ms``, ``end_ms`` (UTC [ms]), ``local_start``
+    (the hour's wall-clock start in the entity's zone, which the day, week and month are cut from) and the
+    kernel's raw elements (:data:`zhizao.kpi.elements.RAW_ELEMENTS`; time elements in integer milliseconds; null
+    where the entity has no time or the hour no record of the kind).
 ``elements_hour_entities``
-    per entity: its zone, the hours stored ``[c0, c1)`` (whole weeks and months around its site's data, so
-    every default range of these periods is inside), whether a calendar applies, whether it has any record of
-    each optional kind.
-``elements_hour_meta``
-    the store's version the table is current for (:func:`store_version`: loads, live batches, row counts, the
-    settings and the engine's code).
+    per entity: its zone, the hours stored ``[c0, c1)`` (from the first week or month of its site's data to the
+    end of the hour of the site's latest record: :func:`coverage`), whether a calendar applies, whether it has
+    data, whether it has any record of each optional kind.
+``elements_hour_context``, ``elements_hour_meta``
+    the engine's facts of the store they were computed from (:meth:`EngineContext.parts`), the store's version
+    (:func:`store_version`: loads, live batches, row counts, the settings and the engine's code), the settings,
+    and per record table the row id from which records are new with the last old row's hash.
 
-Bringing it up to date (:func:`refresh`) reads what the loads and live batches since added: state and count
-records of an equipment change its hours from the start of its last state record before them (whose end may
-change), moved back over a failure run across it (:func:`zhizao.kpi.elements.affected_from`); interval energy,
-labour and quality records change their entity's hours from their own time; a cumulative energy register is
-recomputed whole (its steps and median step are per meter). Those hours are recomputed to the end of the stored
-range with the kernel's window read, and hours a wider data extent adds are computed for every entity of the
-site. Anything else (a calendar, the equipment, products, other settings or engine code, records removed) builds
-the table again. A read (:func:`stored_elements`) answers only when the table is current for the store it reads
-and the query is whole stored hours; otherwise it returns None and the kernel computes.
+Bringing it up to date (:func:`refresh`) reads the records added since (by row id): state and count records of
+an equipment change its hours from the start of its last state record before them (whose end may change), moved
+back over a failure run across it (:func:`zhizao.kpi.elements.affected_from`), or from its horizon before them,
+to its new horizon where they are its latest records (else to the end); interval energy, labour and quality
+records change their own hours; a cumulative register every hour of its entities from its first reading (its
+steps and median step are per meter); hours a wider data extent adds are computed for every entity of the site,
+and an entity's first records recompute all of its hours. The kernel computes them with its window read.
+Anything else (a calendar, the equipment, products, other settings or engine code, records removed or
+rewritten) needs them built again (:func:`build`), which a write leaves to ``zhizao materialise``
+(:func:`refresh_stored`). A read (:func:`stored_elements`) answers only when they are current for the store it
+reads and the range starts at a stored hour; the hours after the last stored whole hour of the range are the
+kernel's; otherwise it returns None and the kernel computes.
 """
 
 from __future__ import annotations
