@@ -96,7 +96,12 @@ def main() -> None:
             con.execute(f"COPY (SELECT {cols[t]} FROM {t} WHERE {where} ORDER BY equipment_id, {at[t]}) "
                         f"TO '{path}' (FORMAT parquet)")
             counts[f"{t}_{part}"] = con.execute(f"SELECT count(*) FROM '{path}'").fetchall()[0][0]
-        con.execute(f"DELETE FROM {t} WHERE {at[t]} >= TIMESTAMPTZ '{day0.isoformat()}'")
+        # the table rewritten without them, not deleted from: DuckDB may renumber the rows of a table with removed
+        # rows at any later checkpoint, which the stored elements then take for a rewrite (and build again)
+        con.execute(f"CREATE TABLE _zz_kept AS SELECT * FROM {t} WHERE {at[t]} < TIMESTAMPTZ '{day0.isoformat()}' "
+                    "ORDER BY rowid")
+        con.execute(f"DROP TABLE {t}")
+        con.execute(f"ALTER TABLE _zz_kept RENAME TO {t}")
     con.execute("CHECKPOINT")
     result["records"] = counts
     size0 = db.stat().st_size

@@ -446,6 +446,7 @@ def rewritten(con: duckdb.DuckDBPyConnection) -> None:
     """After the record tables were rewritten with the same records (``zhizao compact``): stored elements that were
     current stay so, from the rows as they are now (their row ids changed)."""
     if exists(con) and is_current(con, stored_settings(con) or Settings()):
+        con.execute("CHECKPOINT")  # the rewrite's removed rows gone first: a later checkpoint would renumber them
         _save_marks(con)
 
 
