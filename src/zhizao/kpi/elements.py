@@ -435,13 +435,18 @@ def _read_window(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: pd.Dat
     without reading each equipment's whole history; None otherwise (every record of a partition's entities)."""
     if start is None or default_end(end):
         return None
-    has = ent["has_data"].to_numpy(bool)
-    if not has.any():
+    if not ent["has_data"].to_numpy(bool).any():
         return None
-    span = int(ent["d1"].to_numpy()[has].max()) - int(ent["d0"].to_numpy()[has].min())
-    if int(ent["w1"].max()) - int(ent["w0"].min()) >= WINDOW_SHARE * span:
+    if int(ent["w1"].max()) - int(ent["w0"].min()) >= WINDOW_SHARE * data_span(ent):
         return None
     return ReadWindow.read(con, ctx)
+
+
+def data_span(ent: pd.DataFrame) -> int:
+    """The extent of the data of the equipment in ``ent`` (with ``d0``, ``d1``, ``has_data``) [ms]: what a window
+    of time is judged against (:data:`WINDOW_SHARE`); 0 without data."""
+    has = ent["has_data"].to_numpy(bool)
+    return int(ent["d1"].to_numpy()[has].max()) - int(ent["d0"].to_numpy()[has].min()) if has.any() else 0
 
 
 def _parts(ctx: EngineContext, ent: pd.DataFrame, period: str) -> list[Part]:
@@ -722,16 +727,11 @@ def affected_from(con: duckdb.DuckDBPyConnection, ctx: EngineContext, window: Re
         safe = lead + window.s_maxlen
         rest: dict[str, int] = {}
         for k, e in enumerate(eq_ids):
-            a, b = np.searchsorted(sr.key, [k, k + 1])
-            s, en, r = sr.start[a:b], sr.end[a:b], sr.rank[a:b]
-            i = int(np.searchsorted(s, times[e], side="left")) - 1
-            if i >= 0:
-                u = r == R_UNPLANNED
-                lo = _failure_lookback_of(s[u], en[u], int(s[i]))
-                if lo > safe and lo > int(s[0]):
-                    out[e] = min(times[e], lo)
-                    continue
-            rest[e] = need[e]
+            found = _lookback(sr, k, times[e])
+            if found is not None and found[0] > safe and found[0] > found[1]:
+                out[e] = min(times[e], found[0])
+            else:
+                rest[e] = need[e]
         need = rest
     # the others (a backfill, a machine silent for days): from each one's time less the threshold; an equipment
     # whose lookback reaches before what was read is read again from there, alone with the others that need it
@@ -744,19 +744,28 @@ def affected_from(con: duckdb.DuckDBPyConnection, ctx: EngineContext, window: Re
         sr = state_records(con, {}, eq_ids, window.states_where(con, eq_ids, ids, x, y), horizon)
         again: dict[str, int] = {}
         for k, e in enumerate(eq_ids):
-            a, b = np.searchsorted(sr.key, [k, k + 1])
-            s, en, r = sr.start[a:b], sr.end[a:b], sr.rank[a:b]
-            i = int(np.searchsorted(s, times[e], side="left")) - 1
-            if i < 0:
+            found = _lookback(sr, k, times[e])
+            if found is None:
                 continue
-            u = r == R_UNPLANNED
-            lo = _failure_lookback_of(s[u], en[u], int(s[i]))
+            lo = found[0]
             if lo < x:
                 again[e] = lo  # the run may begin before what was read
             else:
                 out[e] = min(times[e], lo)
         need = again
     return out
+
+
+def _lookback(sr: StateRecords, k: int, t: int) -> tuple[int, int] | None:
+    """For equipment key ``k`` of the records read ``sr``: the start of its last record starting before ``t``,
+    moved back over every failure run across it, and the first start read; None without such a record."""
+    a, b = np.searchsorted(sr.key, [k, k + 1])
+    s, en, r = sr.start[a:b], sr.end[a:b], sr.rank[a:b]
+    i = int(np.searchsorted(s, t, side="left")) - 1
+    if i < 0:
+        return None
+    u = r == R_UNPLANNED
+    return _failure_lookback_of(s[u], en[u], int(s[i])), int(s[0])
 
 
 def _failure_lookback_of(us: NDArray[np.int64], ue: NDArray[np.int64], lo: int) -> int:

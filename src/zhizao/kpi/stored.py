@@ -68,6 +68,7 @@ from zhizao.kpi.elements import (
     affected_from,
     bucket_table,
     compute_elements,
+    data_span,
     elements_table,
     partition_elements,
 )
@@ -592,12 +593,6 @@ def _changes(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], version: dict
     return times, "", since
 
 
-def _span(ctx: EngineContext) -> int:
-    """The data's extent [ms] (what a window of time is judged against: :data:`WINDOW_SHARE`)."""
-    has = ctx.ent["has_data"].to_numpy(bool)
-    return int(ctx.ent["d1"].to_numpy()[has].max()) - int(ctx.ent["d0"].to_numpy()[has].min()) if has.any() else 0
-
-
 def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame, todo: dict[str, tuple[int, int]],
            version: dict[str, Any], whole: bool, progress: Callable[[int, int], None] | None = None,
            gone: list[str] | None = None, reason: str = "", window: ReadWindow | None = None) -> StoredReport:
@@ -613,7 +608,7 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
     report = StoredReport("built" if whole else "refreshed", entities=len(ent), reason=reason if whole else "",
                           ranges=dict(todo))
     if not whole and len(ent) and window is None and int(ent["w1"].max()) - int(ent["w0"].min()) < \
-            WINDOW_SHARE * _span(ctx):
+            WINDOW_SHARE * data_span(ctx.ent):
         window = ReadWindow.read(con, ctx)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -870,8 +865,8 @@ def _kernel_rest(con: duckdb.DuckDBPyConnection, ctx: EngineContext, rest: pd.Da
     ent = part.drop(columns=["w0"]).rename(columns={"t": "w0"})[[c for c in ctx.ent.columns] + ["w0", "w1"]]
     eq = (ent["level"] == "equipment").to_numpy()
     ent = pd.concat([ent[eq], ent[~eq]])  # a partition lists its equipment first
-    window = ReadWindow.read(con, ctx) if int(ent["w1"].max()) - int(ent["w0"].min()) < WINDOW_SHARE * _span(ctx) \
-        else None
+    short = int(ent["w1"].max()) - int(ent["w0"].min()) < WINDOW_SHARE * data_span(ctx.ent)
+    window = ReadWindow.read(con, ctx) if short else None
     with duckdb_memory(con, ctx.settings):
         raw = partition_elements(con, ctx, ent, "hour", buckets=explicit, raw=True, window=window)
     if raw is None:
