@@ -456,6 +456,42 @@ def test_a_register_read_for_two_scopes_is_recomputed_from_its_first_reading(tmp
         ws.close()
 
 
+def test_a_sites_first_records_narrow_its_entities_hours_without_a_rebuild(tmp_path):
+    """A site S2 without records: the hours of its equipment (M2 under a calendar) follow every site's extent,
+    44 hours. A load brings S2's first records, M1's at 02:00-03:10: S2's extent is its own
+    now, to 04:00, and its entities' hours are replaced whole (a CI run found this case rebuilding the store as
+    if records had been removed). The update gives the build's rows; S's entities keep their hours."""
+    eq = EQ + [{**EQ[0], "equipment_id": m, "work_center": "W2", "area": "A2", "site": "S2"} for m in ("M1", "M2")]
+    cal = CAL + [{**CAL[0], "scope": "S2"}]
+    states = [{"equipment_id": "M0", "start": _at(60 * h), "end": None, "state": "production"} for h in range(44)]
+    ws = build(tmp_path, {"equipment": eq, "calendar": cal, "states": states})
+    try:
+        stored.build(ws.con)
+        span = {e: (c0, c1) for e, c0, c1 in ws.con.execute(f"SELECT entity_id, c0, c1 FROM {stored.ENTITIES}")
+                .fetchall()}
+        assert span["M2"] == span["M0"] and (span["M0"][1] - span["M0"][0]) // 3_600_000 >= 44
+        (tmp_path / "s2").mkdir()
+        p = write_tables(tmp_path / "s2", {"states": [
+            {"equipment_id": "M1", "start": _at(120), "end": None, "state": "production"},
+            {"equipment_id": "M1", "start": _at(190), "end": None, "state": "unplanned_downtime"}]})
+        load_file(ws.con, "states", p["states"])
+        rep = stored.refresh(ws.con)
+        assert rep.action == "refreshed", rep
+        assert set(rep.ranges) == {"M1", "M2"}
+        after = {e: (c0, c1) for e, c0, c1 in ws.con.execute(f"SELECT entity_id, c0, c1 FROM {stored.ENTITIES}")
+                 .fetchall()}
+        assert after["M2"] == (span["M2"][0], int((T0 + pd.Timedelta(hours=4)).value // 10**6))
+        assert after["M0"] == span["M0"]
+        hours, entities = _hours(ws.con), _entities(ws.con)
+        assert hours[hours["entity_id"] == "M2"]["start_ms"].max() < after["M2"][1]
+        stored.build(ws.con)
+        _assert_same_hours(hours, _hours(ws.con))
+        pd.testing.assert_frame_equal(entities, _entities(ws.con), check_exact=True)
+        assert_same_elements(stored.stored_elements(ws.con, "day").elements, compute_elements(ws.con, "day").elements)
+    finally:
+        ws.close()
+
+
 def test_a_table_emptied_and_loaded_anew_is_not_taken_for_an_append(tmp_path):
     """Every state record removed with SQL and the store checkpointed: DuckDB gives the next rows the same row ids
     again, so as many new records look like none added (a reviewer's case). The last row's content, kept with the

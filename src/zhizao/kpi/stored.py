@@ -335,17 +335,16 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
         if c1 <= c0:
             continue
         old = stored.get(e)
-        if old is None or old[0] != tz or old[3] != bool(has):
+        if old is None or old[0] != tz or old[3] != bool(has) or c0 > old[1] or c1 < old[2]:
             # a new entity (energy booked to a new scope, say), or equipment with its first records: without
-            # calendar it had no time at all, now it has (a fact of the entity, not of an hour); and its site's
-            # extent may be its own now (its hours stored before followed all sites'): every hour replaced
+            # calendar it had no time at all, now it has (a fact of the entity, not of an hour); or an entity whose
+            # site has its first records: its hours followed all sites' extent, now its site's own, which only
+            # appends cannot narrow otherwise (a removal is told by the counts and the last row's hash): every
+            # hour replaced
             todo[e] = (c0, c1)
             whole_entities.add(e)
             continue
         s0, s1 = old[1], old[2]
-        if c0 > s0 or c1 < s1:
-            why = "the data's extent shrank"
-            return build(con, settings, progress, reason=why) if rebuild else StoredReport("stale", reason=why)
         ranges = [r for r in ((c0, s0), (s1, c1)) if r[1] > r[0]]  # hours a wider extent adds
         if e in lo:  # hours the new records change
             since_hour = max(c0, int(first[i]))
