@@ -18,6 +18,7 @@ from zhizao.demo import PROGRAMME_INDICATOR_TRUTH, PROGRAMME_ORDER
 from zhizao.simulate import write_programme
 from zhizao.simulate.programme import simulate_programme
 from zhizao.verify import verify_all_projects
+from zhizao.verify.checks import fmt
 
 N = 12
 SEEDS = {"base": 31, "mix_change": 32, "level_shift": 33, "meter_outage": 34, "counter_outage": 35,
@@ -154,18 +155,23 @@ def test_autocorrelated_noise_keeps_coverage(programmes):
     assert pooled_coverage(df, ["production_efficiency", "defect_rate", "unit_energy"]) >= 0.75
 
 
-def test_autocorrelated_monthly_costs_are_covered_or_flagged(programmes):
+def test_autocorrelated_monthly_costs_are_covered_and_the_test_is_a_note(programmes):
     # persistent monthly cost noise (AR(1), phi 0.8): an interval that took the months as independent covered 72 %
-    # (benchmark); the interval plugs in the persistence the cost categories' residuals show (restricted ML,
-    # benchmark 90.8 %), and the serial-correlation check flags what it can see
+    # (benchmark); the interval plugs in the persistence the cost categories' residuals show (restricted ML)
     _ws, truth, res = programmes("autocorrelated")
     df = scored(res, truth)
-    # covered within the module's tolerance, as a calibrated interval is (benchmark, 500 projects: 90.4 %); with
-    # months taken as independent it was not, and the test asked instead that every miss be flagged (the strict
-    # extrapolation rule, which flagged 80 % of all cost results, did that; DOE's rule verifies more)
+    # covered within the module's tolerance, as a calibrated interval is (benchmark, 2,000 projects: 89.3 %)
     assert pooled_coverage(df, ["operating_cost"]) >= 0.75
-    serial = flagged(df, "operating_cost", "serial_correlation")
-    assert serial.sum() >= 4
+    # the serial-correlation test is a note, never a flag: as a check it passed where the months happened to show
+    # little persistence, where the estimate reads low too, and its verified results covered 74.7 % (benchmark,
+    # 2,000 projects; 87.8 % without the gate)
+    assert not flagged(df, "operating_cost", "serial_correlation").any()
+
+    def noted(results):
+        return [r for r in results if r.indicator == "operating_cost"
+                and any(m.code == "verify.note.serial_correlation" for m in r.notes)]
+
+    assert len(noted(res)) >= 4
     for r in res:
         if r.indicator == "operating_cost" and "serial_correlation" in r.fit:
             sc = r.fit["serial_correlation"]
@@ -174,9 +180,14 @@ def test_autocorrelated_monthly_costs_are_covered_or_flagged(programmes):
             # the four cost categories are booked apart: each one's series in each window is tested
             assert sc["series"] == 8
             assert sc["categories"] == ["energy", "labour", "maintenance", "material"]
-    # independent monthly noise: the check fails at about its level (10 %)
-    _wb, tb, rb = programmes("base")
-    assert flagged(scored(rb, tb), "operating_cost", "serial_correlation").sum() <= 3
+            # a note where the test finds persistence, with the coefficient the interval used
+            note = [m for m in r.notes if m.code == "verify.note.serial_correlation"]
+            assert bool(note) == (sc["p_value"] < 0.10)
+            if note:
+                assert note[0].args["phi"] == fmt(r.fit["uncertainty"]["phi"], 2)
+    # independent monthly noise: the test finds it about at its level (10 %)
+    _wb, _tb, rb = programmes("base")
+    assert len(noted(rb)) <= 3
 
     def persistence(results):
         return [r.fit["uncertainty"]["phi"] for r in results if r.indicator == "operating_cost"

@@ -94,6 +94,8 @@ LEVEL_SHIFT = define("verify.check.level_shift",
 OUT_OF_SAMPLE = define("verify.check.out_of_sample",
                        "out of sample (%(folds)s blocks of the baseline) the model predicts with NMBE %(nmbe)s and "
                        "CV(RMSE) %(cv_rmse)s against %(cv_rmse_in)s in sample (p = %(p)s)")
+#: No longer emitted (the persistence the months show is in the interval; a note says what the test found): kept
+#: so that results stored with it still read.
 SERIAL_CORRELATION = define("verify.check.serial_correlation",
                             "the monthly residuals of %(series)s drift together (lag-1 autocorrelation %(r)s over "
                             "%(n)s months, Durbin-Watson p = %(p)s < %(limit)s): the default interval allows for "
@@ -134,6 +136,10 @@ NOTE_NO_PRI = define("verify.note.no_pri",
                      "products without a planned run time on %(equipment)s: production time split by units")
 NOTE_MODEL = define("verify.note.model",
                     "baseline model of %(y)s per %(bucket)s on %(terms)s")
+NOTE_SERIAL_CORRELATION = define("verify.note.serial_correlation",
+                                 "the monthly residuals of %(series)s drift together (lag-1 autocorrelation %(r)s "
+                                 "over %(n)s months, Durbin-Watson p = %(p)s): the interval allows for it with the "
+                                 "AR(1) coefficient %(phi)s they show together")
 
 
 #: Words that enter messages as parameters (translated with them). Every English text that a message takes as
