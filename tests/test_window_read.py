@@ -93,3 +93,30 @@ def test_an_inspection_a_fraction_of_a_millisecond_from_the_window(tmp_path, mon
     ip = every.elements["ip"].iloc[0]  # the window's first hour: inspected once if the stamp is inside it
     assert ip == 1.0 if us >= 0 else pd.isna(ip)
     _same(every, window)
+
+
+@pytest.mark.parametrize("kind, pbt", [("shift", 0.0), ("planned_downtime", 3600.0), ("holiday", 3600.0)])
+def test_a_calendar_whose_entries_all_lie_outside_the_window(tmp_path, monkeypatch, kind, pbt):
+    """The window reads only the calendar entries that reach into it; whether an equipment is under a calendar,
+    and whether its scopes give shifts, is a fact of all its entries. M0's only entry lies on day 1, the window
+    on day 10: with a shift entry it is under a calendar that schedules nothing then (no PBT, no longer
+    scheduled over its data extent); with only a planned downtime or a holiday it is scheduled around the clock,
+    as a read of every entry says. Two entries on the day of the window cut it as the whole calendar does."""
+    states = pd.DataFrame([{"equipment_id": "M0", "start": (T0 + pd.Timedelta(hours=h)).isoformat(), "end": None,
+                            "state": "production"} for h in range(0, 400, 5)])
+    cal = pd.DataFrame([{"scope": "M0", "start": (T0 + pd.Timedelta(hours=8)).isoformat(),
+                         "end": (T0 + pd.Timedelta(hours=16)).isoformat(), "kind": kind}])
+    every, window = _both(tmp_path, {"equipment": EQ, "states": states, "calendar": cal}, 240, 243,
+                          monkeypatch=monkeypatch)
+    assert every.elements["pbt"].tolist() == [pbt] * 3
+    _same(every, window)
+    day = pd.DataFrame([{"scope": "S", "start": (T0 + pd.Timedelta(hours=h)).isoformat(),
+                         "end": (T0 + pd.Timedelta(hours=h + 1, minutes=30)).isoformat(), "kind": "shift"}
+                        for h in (100, 241)] + [{"scope": "M0", "start": (T0 + pd.Timedelta(hours=241)).isoformat(),
+                                                 "end": (T0 + pd.Timedelta(hours=241, minutes=20)).isoformat(),
+                                                 "kind": "break"}])
+    (tmp_path / "b").mkdir()
+    every, window = _both(tmp_path / "b", {"equipment": EQ, "states": states, "calendar": pd.concat([cal, day])},
+                          240, 243, monkeypatch=monkeypatch)
+    assert every.elements["pbt"].tolist() == [0.0, 2400.0, 1800.0]
+    _same(every, window)

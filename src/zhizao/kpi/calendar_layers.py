@@ -62,23 +62,33 @@ def calendar_layers(con: duckdb.DuckDBPyConnection, eq: pd.DataFrame, tl: Timeli
     has_calendar : array of bool, shape (len(eq),)
         Per row of ``eq``: whether any calendar entry applies.
     """
-    where = "" if scopes is None else f"""WHERE scope IN (SELECT unnest([entity_id, equipment_id, work_center, area,
-                                                                       site, enterprise]) FROM {scopes})"""
+    where = "TRUE" if scopes is None else f"""scope IN (SELECT unnest([entity_id, equipment_id, work_center, area,
+                                                                   site, enterprise]) FROM {scopes})"""
+    # whether a scope has entries, and shift entries, at all (not only inside the band: a scope with entries
+    # elsewhere is under a calendar, not scheduled over its data extent)
+    scoped: set[str] = set()
+    shift_scopes: set[str] = set()
+    for sc, has_shift in con.execute(f"SELECT scope, bool_or(kind = 'shift') FROM calendar WHERE {where} "
+                                     "GROUP BY scope").fetchall():
+        scoped.add(sc)
+        if has_shift:
+            shift_scopes.add(sc)
+    # the entries that reach into the band (the others are clipped to nothing, and an entry's precedence acts
+    # instant by instant): a window of days reads its days' entries, not a year's
     entries = con.execute(f"""SELECT scope, {floor_ms("start")} AS s, {floor_ms('"end"')} AS e, kind
-                              FROM calendar {where} ORDER BY scope""").fetchnumpy()
+                              FROM calendar WHERE {where} AND {floor_ms('"end"')} > {int(tl.t0)}
+                              AND {floor_ms("start")} < {int(tl.t1)} ORDER BY scope""").fetchnumpy()
     scope = np.asarray(entries["scope"], dtype=object)
     es, ee = np.asarray(entries["s"], np.int64), np.asarray(entries["e"], np.int64)
     kind = np.asarray(entries["kind"], dtype=object)
     eq_key = eq["key"].to_numpy(np.int64)
     chains: list[Chain] = list(eq[["equipment_id", *LEVELS[1:]]].itertuples(index=False, name=None))
-    scoped = set(scope.tolist())
     has_calendar = np.asarray([any(sc in scoped for sc in chain) for chain in chains], np.bool_).reshape(len(eq))
     # pot: shift time minus holidays (rank 0, a holiday, wins); equipment without any calendar entry has one
     # shift over its data extent, and so has equipment whose scopes give no shift entry (around the clock
     # minus the holidays)
     m = (kind == "shift") | (kind == "holiday")
     pot = _layer(tl, eq_key, chains, scope[m], es[m], ee[m], (kind[m] == "shift").astype(np.int8))
-    shift_scopes = set(scope[kind == "shift"].tolist())
     no_shift = np.asarray([has and not any(sc in shift_scopes for sc in chain)
                            for has, chain in zip(has_calendar.tolist(), chains)], np.bool_).reshape(len(eq))
     nc_key, ns_key = eq_key[~has_calendar], eq_key[no_shift]
