@@ -138,8 +138,8 @@ NOTE_MODEL = define("verify.note.model",
                     "baseline model of %(y)s per %(bucket)s on %(terms)s")
 NOTE_SERIAL_CORRELATION = define("verify.note.serial_correlation",
                                  "the monthly residuals of %(series)s drift together (lag-1 autocorrelation %(r)s "
-                                 "over %(n)s months, Durbin-Watson p = %(p)s): the interval allows for it with the "
-                                 "AR(1) coefficient %(phi)s they show together")
+                                 "over %(n)s months, Durbin-Watson p = %(p)s): the interval takes an AR(1) "
+                                 "coefficient of %(phi)s")
 
 
 #: Words that enter messages as parameters (translated with them). Every English text that a message takes as

@@ -64,7 +64,6 @@ from zhizao.verify.ratios import StandardisedRatio, ratio_of_means, standardised
 from zhizao.verify.result import INDICATORS, VerificationResult
 from zhizao.verify.series import best_degree_days, cached_series, degree_days
 from zhizao.verify.uncertainty import (
-    Persistence,
     ar1_persistence,
     level_shift,
     serial_correlation,
@@ -988,12 +987,13 @@ def _with_trend(X: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _serial_correlation_note(run: _Run, ys: list[NDArray[np.float64]], Xs: list[NDArray[np.float64]],
-                             categories: list[str], persistence: Persistence | None) -> dict[str, Any]:
+                             categories: list[str], phi: float | None) -> dict[str, Any]:
     """Whether the monthly cost residuals of the baseline and the reporting window (:func:`_cost_series`) drift
     together: the panel test of the categories' series
     (:func:`zhizao.verify.uncertainty.serial_correlation_panel`), or the total's exact Durbin-Watson test
-    (:func:`zhizao.verify.uncertainty.serial_correlation`). A note, not a check: the interval allows for the
-    persistence with the coefficient ``persistence`` the same series show, and a verdict gated on the test
+    (:func:`zhizao.verify.uncertainty.serial_correlation`). A note, with ``phi``, the AR(1) coefficient the
+    interval took (None: none), not a check: the default interval allows for the persistence the same series
+    show (:func:`zhizao.verify.uncertainty.ar1_persistence`), and a verdict gated on the test
     would verify exactly the projects whose months happen to show little persistence, where that coefficient
     reads low and the interval is too narrow (simulated AR(1) noise at 0.8: 78 % of the intervals the test
     passes cover, 90 % of all; docs/reference/verification.md)."""
@@ -1007,7 +1007,7 @@ def _serial_correlation_note(run: _Run, ys: list[NDArray[np.float64]], Xs: list[
     if sc["p_value"] < C.LIMITS["serial_correlation_p"]:
         run.notes.append(C.NOTE_SERIAL_CORRELATION(
             series=series, r=C.fmt(sc["r"], 2), p=C.fmt(sc["p_value"], 3), n=sc["n"],
-            phi=C.fmt(persistence.rho, 2) if persistence is not None else C.word("none")))
+            phi=C.fmt(phi, 2) if phi is not None else C.word("none")))
     return sc
 
 
@@ -1096,9 +1096,11 @@ def _cost(inputs: VerificationInputs, scope: str, w: Windows, confidence: float,
         # the reporting window's series also carry the project's ramp-up, which is not persistence of the
         # noise: their designs get a time trend for the estimate (the baseline's model has none)
         persistence = ar1_persistence(ys, [_with_trend(X) if k % 2 else X for k, X in enumerate(Xs)])
-        serial = _serial_correlation_note(run, ys, Xs, cats, persistence)
         s = M.savings(f, Xr, rmon["cost"].to_numpy(float), confidence, uncertainty, n_boot=min(n_boot, 999),
                       seed=seed, Xb=Xb, yb=yb, persistence=persistence)
+        # (the coefficient the interval took: the persistence under 16 baseline months, else the long-run
+        # variance's; ashrae14's lag-1 autocorrelation; none for the block bootstrap)
+        serial = _serial_correlation_note(run, ys, Xs, cats, s.details.get("phi", s.details.get("rho")))
         adj_v = s.adjusted / rmon["gq"].sum()
         improvement, lo, hi = s.fraction, s.frac_low, s.frac_high
         method = METHODS["adjusted_baseline_cost"]()
