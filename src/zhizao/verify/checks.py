@@ -94,12 +94,12 @@ LEVEL_SHIFT = define("verify.check.level_shift",
 OUT_OF_SAMPLE = define("verify.check.out_of_sample",
                        "out of sample (%(folds)s blocks of the baseline) the model predicts with NMBE %(nmbe)s and "
                        "CV(RMSE) %(cv_rmse)s against %(cv_rmse_in)s in sample (p = %(p)s)")
-#: No longer emitted (the persistence the months show is in the interval; a note says what the test found): kept
-#: so that results stored with it still read.
+#: Where the interval does not rest on the persistence the months show (16 or more baseline months, the other
+#: conventions); else a note (NOTE_SERIAL_CORRELATION).
 SERIAL_CORRELATION = define("verify.check.serial_correlation",
                             "the monthly residuals of %(series)s drift together (lag-1 autocorrelation %(r)s over "
-                            "%(n)s months, Durbin-Watson p = %(p)s < %(limit)s): the default interval allows for "
-                            "the persistence they show, but so few months estimate it poorly")
+                            "%(n)s months, Durbin-Watson p = %(p)s < %(limit)s): this interval does not rest on "
+                            "the persistence they show")
 ADJ_POSITIVE = define("verify.check.adjusted_baseline_positive",
                       "the adjusted baseline is %(value)s: not positive, no improvement can be stated")
 IMPROVEMENT_RANGE = define("verify.check.improvement_range",
@@ -139,7 +139,7 @@ NOTE_MODEL = define("verify.note.model",
 NOTE_SERIAL_CORRELATION = define("verify.note.serial_correlation",
                                  "the monthly residuals of %(series)s drift together (lag-1 autocorrelation %(r)s "
                                  "over %(n)s months, Durbin-Watson p = %(p)s): the interval takes an AR(1) "
-                                 "coefficient of %(phi)s")
+                                 "coefficient of %(phi)s, which these series show together")
 
 
 #: Words that enter messages as parameters (translated with them). Every English text that a message takes as
