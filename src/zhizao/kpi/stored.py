@@ -56,6 +56,7 @@ import pyarrow as pa
 
 from zhizao.errors import InputError
 from zhizao.kpi.buckets import QueryEnd, TimeStamp, default_end, floor_local
+from zhizao.kpi.columns import floor_ms
 from zhizao.kpi.elements import (
     ELEMENTS,
     OPTIONAL_GROUPS,
@@ -104,6 +105,8 @@ PERIODS = ("hour", "day", "week", "month")
 PRESENCE = {"production": "pq", "energy": "energy_kwh", "labour": "apat", "quality": "ip"}
 #: Tables whose new records are brought in entity by entity; a load of any other element table builds again
 LOCAL_TABLES = ("states", "production", "energy", "labour", "quality")
+#: A state record's latest time stamp [ms]: its end, or its start where that is later or it has none
+_STATE_LATEST = "greatest({}, coalesce({}, 0))".format(floor_ms("start"), floor_ms('"end"'))
 
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (entity_id VARCHAR, start_ms BIGINT, end_ms BIGINT,
@@ -167,8 +170,7 @@ def store_version(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
     # the store's own tables, not a tenant's views shadowing them (zhizao.api.Workspace.scoped): stored hours are
     # the whole store's, and a tenant's read of them takes its own entities' rows
     db = con.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
-    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                                      "AND database_name = current_database()").fetchall()}
+    have = _tables(con)
     counts = [t for t in (*ELEMENT_TABLES, "loads", "live_batches") if t in have]
     row = con.execute("SELECT " + ", ".join(f'(SELECT count(*) FROM "{db}".main."{t}")' for t in counts)
                       ).fetchall()[0]
@@ -180,11 +182,16 @@ def store_version(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
             "digest": digest.hexdigest()}
 
 
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The store's own tables (schema main of the current database: not a tenant's views shadowing them). Asked of
+    the catalogue: a query of a missing table would abort the caller's transaction (a server's read)."""
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                                      "AND database_name = current_database()").fetchall()}
+
+
 def _kept(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    """The value of ``key`` in the stored elements' meta table (None: none, or no such table). Asked of the
-    catalogue first: a failed query would abort the caller's transaction (a server's read)."""
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ? "
-                       "AND database_name = current_database()", [META]).fetchall()[0][0]:
+    """The value of ``key`` in the stored elements' meta table (None: none, or no such table)."""
+    if META not in _tables(con):
         return None
     rows = con.execute(f"SELECT value FROM {META} WHERE key = ?", [key]).fetchall()
     return rows[0][0] if rows else None
@@ -248,10 +255,16 @@ def hour_floors(ms: np.ndarray, tz: str) -> np.ndarray:
     [1800000]
     """
     ms = np.asarray(ms, np.int64)
-    utc = pd.DatetimeIndex(pd.to_datetime(ms, unit="ms", utc=True))
-    offset = (utc.tz_convert(tz).tz_localize(None) - utc.tz_localize(None)).to_numpy("timedelta64[ms]").astype(
-        np.int64)
+    offset = _wall_clock(ms, tz).astype(np.int64) - ms
     out: np.ndarray = (ms + offset) // HOUR_MS * HOUR_MS - offset
+    return out
+
+
+def _wall_clock(ms: np.ndarray, tz: str) -> np.ndarray:
+    """The local wall-clock time (``datetime64[ms]``, no zone) of each instant ``ms`` [ms since the epoch] in
+    ``tz``."""
+    utc = pd.DatetimeIndex(pd.to_datetime(np.asarray(ms, np.int64), unit="ms", utc=True))
+    out: np.ndarray = utc.tz_convert(tz).tz_localize(None).to_numpy("datetime64[ms]")
     return out
 
 
@@ -378,8 +391,6 @@ def refresh_stored(con: duckdb.DuckDBPyConnection, memory_mb: float | None = Non
 def _horizons_before(con: duckdb.DuckDBPyConnection, since: dict[str, int], ids: list[str]) -> dict[str, int]:
     """Per equipment of ``ids``, its horizon (latest time stamp of its states and counts [ms]) among the records
     before the new ones (``since``: per table, the row id from which records are new); none: not listed."""
-    from zhizao.kpi.columns import floor_ms
-
     if not ids or not ({"states", "production"} & set(since)):
         return {}
     if _kept(con, "scope_extent") is not None:  # the engine's facts kept with the hours: those before the records
@@ -387,8 +398,7 @@ def _horizons_before(con: duckdb.DuckDBPyConnection, since: dict[str, int], ids:
             SELECT entity_id, greatest(s_last, p_last) FROM {CONTEXT}
             WHERE entity_id IN (SELECT unnest($ids)) AND greatest(s_last, p_last) >= 0""", {"ids": ids}).fetchall()}
     parts = []
-    for t, stamp in (("states", f'greatest({floor_ms("start")}, coalesce({floor_ms(chr(34) + "end" + chr(34))}, 0))'),
-                     ("production", floor_ms('"end"'))):
+    for t, stamp in (("states", _STATE_LATEST), ("production", floor_ms('"end"'))):
         old = f"rowid < {since[t]}" if t in since else "TRUE"
         parts.append(f"SELECT equipment_id, {stamp} AS t FROM {t} WHERE {old} "
                      f"AND equipment_id IN (SELECT unnest($ids))")
@@ -425,8 +435,7 @@ def _whole_store(con: duckdb.DuckDBPyConnection) -> None:
 
 def _save_marks(con: duckdb.DuckDBPyConnection) -> None:
     """Keep, per table of records brought in entity by entity, the row id from which records are new."""
-    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                                      "AND database_name = current_database()").fetchall()}
+    have = _tables(con)
     marks = {t: int(con.execute(f'SELECT coalesce(max(rowid) + 1, 0) FROM "{t}"').fetchall()[0][0])
              for t in LOCAL_TABLES if t in have}
     # and the last row's content: DuckDB hands out the row ids of rows removed before a checkpoint again, so a
@@ -560,11 +569,8 @@ def _changes(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], version: dict
     def src(t: str) -> str:
         return f"rowid >= {since[t]}"
 
-    from zhizao.kpi.columns import floor_ms
-
     if "states" in since:
-        add(con.execute(f"""SELECT equipment_id, min({floor_ms('start')}),
-                                   max(greatest({floor_ms('start')}, coalesce({floor_ms('"end"')}, 0)))
+        add(con.execute(f"""SELECT equipment_id, min({floor_ms('start')}), max({_STATE_LATEST})
                             FROM states WHERE {src('states')} GROUP BY ALL""").fetchall())
     if "production" in since:
         add(con.execute(f"""SELECT equipment_id, min(least({floor_ms('start')}, {floor_ms('"end"')})),
@@ -699,8 +705,7 @@ def _hour_rows(raw: RawElements) -> pa.Table:
     local = np.empty(len(b), "datetime64[ms]")
     for zone in pd.unique(tz):
         m = tz == zone
-        local[m] = (pd.DatetimeIndex(pd.to_datetime(start[m], unit="ms", utc=True)).tz_convert(zone)
-                    .tz_localize(None).to_numpy("datetime64[ms]"))
+        local[m] = _wall_clock(start[m], zone)
     cols: dict[str, pa.Array] = {
         "entity_id": pa.array(ids, pa.string()), "start_ms": pa.array(start, pa.int64()),
         "end_ms": pa.array(b["end_ms"].to_numpy(np.int64), pa.int64()), "local_start": pa.array(local)}
