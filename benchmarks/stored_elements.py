@@ -162,21 +162,33 @@ def main() -> None:
     con.execute("CHECKPOINT")
 
     # 4. equal to a build from scratch, and to the kernel
-    inc = con.execute(f"SELECT * FROM {stored.TABLE} ORDER BY entity_id, start_ms").df()
+    def stored_rows() -> list[pd.DataFrame]:
+        return [con.execute(f"SELECT * FROM {stored.TABLE} ORDER BY entity_id, start_ms").df(),
+                con.execute(f"SELECT * FROM {stored.REASONS} ORDER BY entity_id, start_ms, category, reason").df()]
+
+    inc = stored_rows()
     stored.build(con)
-    whole = con.execute(f"SELECT * FROM {stored.TABLE} ORDER BY entity_id, start_ms").df()
-    result["identical_to_build"] = bool(len(inc) == len(whole) and all(
-        ((inc[c] == whole[c]) | (inc[c].isna() & whole[c].isna())).all() for c in inc.columns))
+    whole = stored_rows()
+    result["identical_to_build"] = all(bool(len(x) == len(y) and all(
+        ((x[c] == y[c]) | (x[c].isna() & y[c].isna())).all() for c in x.columns)) for x, y in zip(inc, whole))
     del inc, whole
     con.close()
 
     end = (day0 + pd.Timedelta(days=1)).tz_convert("UTC")
-    queries = [("hour", day0.tz_convert("UTC"), end, "the last day, hourly"),
-               ("day", day0.tz_convert("UTC"), end, "the last day"),
-               ("day", None, None, "the whole range, daily")]
+    def site_kpis(ws, period, start, stop):
+        return ws.kpi(level="site", period=period, start=start, end=stop)
+
+    def stop_reasons(ws, period, start, stop):  # the stops Pareto of a plant page
+        return ws.stop_reasons(level="site", period=period, start=start, end=stop)
+
+    queries = [("hour", day0.tz_convert("UTC"), end, "the last day, hourly", site_kpis),
+               ("day", day0.tz_convert("UTC"), end, "the last day", site_kpis),
+               ("day", None, None, "the whole range, daily", site_kpis),
+               ("all", None, None, "the whole range", site_kpis),
+               ("all", None, None, "stop reasons, the whole range", stop_reasons)]
     result["reads"] = []
     real, real_answers = stored.stored_elements, stored.answers
-    for period, start, stop, label in queries:
+    for period, start, stop, label, table in queries:
         times: dict[str, list[float]] = {k: [] for k in ("stored", "kernel", "stored_warm", "kernel_warm")}
         tables = {}
         for _ in range(a.repeats):
@@ -187,13 +199,13 @@ def main() -> None:
                 ws = zhizao.connect(db, read_only=True)
                 try:
                     t0 = time.perf_counter()
-                    tables[how] = ws.kpi(level="site", period=period, start=start, end=stop)
+                    tables[how] = table(ws, period, start, stop)
                     times[how].append(time.perf_counter() - t0)
                     # again with the store's facts kept (a server keeps them, and updates them after a write)
                     for k in [k for k in ws.cache if "context" not in str(k)]:
                         del ws.cache[k]
                     t0 = time.perf_counter()
-                    ws.kpi(level="site", period=period, start=start, end=stop)
+                    table(ws, period, start, stop)
                     times[how + "_warm"].append(time.perf_counter() - t0)
                 finally:
                     stored.stored_elements, stored.answers = real, real_answers
@@ -211,6 +223,7 @@ def main() -> None:
                 ok = np.array_equal(x, y, equal_nan=True) if c in TIME_ELEMENTS or c == "fe" else \
                     np.allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True)
                 same &= bool(ok)
+            same &= got.reasons.equals(want.reasons)
         row = {"query": label, "period": period, "rows": len(want.elements),
                **{f"{k}_s": statistics.median(v) for k, v in times.items()},
                **{f"{k}_runs": v for k, v in times.items()}, "same_elements": same,
@@ -240,12 +253,13 @@ def markdown(r: dict) -> str:
         runs = ", ".join(f"{x:.2f}" for x in u.get("refresh_runs", [u["refresh_s"]]))
         lines.append(f"| {u['update']} | {u['records']:,} | {u['load_s']:.2f} | {u['refresh_s']:.2f} | {runs} | "
                      f"{u['entities']:,} | {u['hours']:,} |")
-    lines += ["", f"Stored hours after both updates identical to a build from scratch: "
+    lines += ["", f"Stored hours and loss reasons after both updates identical to a build from scratch: "
               f"{'yes' if r['identical_to_build'] else '**no**'}.", "",
-              "The plant's table (`ws.kpi(level='site')`, median of the repeats): in a fresh workspace (which reads "
-              "the store's facts first), and again in it with those facts kept (as a server keeps them):", "",
+              "The plant's table (`ws.kpi(level='site')`; its stops Pareto `ws.stop_reasons(level='site')`; median "
+              "of the repeats): in a fresh workspace (which reads the store's facts first), and again in it with "
+              "those facts kept (as a server keeps them):", "",
               "| query | element rows | stored hours s | kernel s | stored, facts kept s | kernel, facts kept s | "
-              "same elements |", "|---|---|---|---|---|---|---|"]
+              "same elements and loss reasons |", "|---|---|---|---|---|---|---|"]
     for q in r["reads"]:
         lines.append(f"| {q['query']} | {q['rows']:,} | {q['stored_s']:.2f} | {q['kernel_s']:.2f} | "
                      f"{q['stored_warm_s']:.2f} | {q['kernel_warm_s']:.2f} | "

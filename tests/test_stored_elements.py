@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import zhizao
 from canonical import ORDER, build, write_tables
 from test_partitions_properties import HOURS, STARTS, stores
-from zhizao.errors import InputError
+from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.ingest.load import load_file
 from zhizao.kpi import stored
 from zhizao.kpi.buckets import ReadingTime
@@ -46,12 +46,17 @@ def assert_same_elements(got: pd.DataFrame, want: pd.DataFrame) -> None:
             assert np.allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True), c
 
 
-def _hours(con) -> pd.DataFrame:
-    return con.execute(f"SELECT * FROM {stored.TABLE} ORDER BY entity_id, start_ms").df()
+def _hours(con) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored hours and their loss reasons."""
+    return (con.execute(f"SELECT * FROM {stored.TABLE} ORDER BY entity_id, start_ms").df(),
+            con.execute(f"SELECT * FROM {stored.REASONS} ORDER BY entity_id, start_ms, category, reason").df())
 
 
-def _assert_same_hours(got: pd.DataFrame, want: pd.DataFrame) -> None:
-    """The same stored rows to the last bit; else which column, entity and hour differ, and how."""
+def _assert_same_hours(got_both: tuple[pd.DataFrame, pd.DataFrame], want_both: tuple[pd.DataFrame, pd.DataFrame]
+                       ) -> None:
+    """The same stored rows and loss reasons to the last bit; else which column, entity and hour differ, and how."""
+    pd.testing.assert_frame_equal(got_both[1], want_both[1], check_exact=True)
+    got, want = got_both[0], want_both[0]
     assert len(got) == len(want) and got[["entity_id", "start_ms"]].equals(want[["entity_id", "start_ms"]]), \
         got.merge(want, on=["entity_id", "start_ms"], how="outer", indicator=True).query("_merge != 'both'")[
             ["entity_id", "start_ms", "_merge"]].head().to_dict("records")
@@ -67,13 +72,14 @@ def _entities(con) -> pd.DataFrame:
 
 
 @SLOW
-@given(stores(), st.sampled_from(["hour", "day", "week", "month"]),
+@given(stores(), st.sampled_from(["hour", "shift", "day", "week", "month", "all"]),
        st.one_of(st.none(), st.tuples(st.integers(-4, HOURS // 2), st.integers(1, HOURS // 2 + 4))),
        st.one_of(st.none(), st.integers(0, 60 * (HOURS + 4))))
 def test_stored_hours_give_the_kernels_elements(tmp_path_factory, store, period, window, reading):
-    """Built from a random store, the stored hours give the kernel's table for the default range, for one cut at
-    a reading time (a live view: the kernel's rest of the last hour added), and for explicit ranges from a whole
-    hour to anywhere; a range that starts inside an hour is left to the kernel (None)."""
+    """Built from a random store, the stored hours give the kernel's table and loss reasons for the default range
+    of every period (the whole range too), for one cut at a reading time (a live view: the kernel's rest of the
+    last hour added), and for explicit ranges from a whole hour to anywhere and from inside an hour (the kernel's
+    rest of the first hour added)."""
     t0, tables = store
     ws = build(tmp_path_factory.mktemp("se"), tables)
     try:
@@ -86,15 +92,21 @@ def test_stored_hours_give_the_kernels_elements(tmp_path_factory, store, period,
             kw = {"end": ReadingTime(int((t0 + pd.Timedelta(minutes=reading)).value // 10**6))}
         try:
             want = compute_elements(ws.con, period, **kw)
-        except InputError:
-            return  # an empty default range: nothing to compare
+        except (InputError, DataSufficiencyError):
+            return  # an empty default range, or shifts of a store without any: nothing to compare
         got = stored.stored_elements(ws.con, period, **kw)
         if window is not None and got is None and "Asia/Kolkata" in set(tables["equipment"]["timezone"]):
             return  # +05:30: a UTC whole hour is no local hour there, and the stored hours cannot answer it
+        if period == "shift" and got is None:  # only where no shift lies in the range or one starts or ends
+            el = want.elements  # inside a local hour
+            assert not len(el) or any(
+                (ts.tz_convert(tz).minute, ts.tz_convert(tz).second, ts.tz_convert(tz).microsecond) != (0, 0, 0)
+                for c in ("period_start", "period_end") for ts, tz in zip(el[c], el["tz"]))
+            return
         assert got is not None
         assert_same_elements(got.elements, want.elements)
+        pd.testing.assert_frame_equal(got.reasons, want.reasons, check_exact=True)
         if window is None and reading is None:
-            pd.testing.assert_frame_equal(got.reasons, want.reasons, check_exact=True)
             # a tenant's workspace (views of its own records shadowing the tables) reads its own entities' rows
             tenant = ws.scoped(["E1"])
             try:
@@ -105,9 +117,13 @@ def test_stored_hours_give_the_kernels_elements(tmp_path_factory, store, period,
                 assert_same_elements(read.elements, mine.elements)
             finally:
                 tenant.close()
-        if window is not None:
+        if window is not None:  # a range that starts inside an hour: the kernel computes that hour's rest
             half = {"start": kw["start"] + pd.Timedelta(minutes=30), "end": kw["end"] + pd.Timedelta(hours=1)}
-            assert stored.stored_elements(ws.con, period, **half) is None
+            want = compute_elements(ws.con, period, **half)
+            got = stored.stored_elements(ws.con, period, **half)
+            assert got is not None
+            assert_same_elements(got.elements, want.elements)
+            pd.testing.assert_frame_equal(got.reasons, want.reasons, check_exact=True)
     finally:
         ws.close()
 
@@ -243,8 +259,9 @@ def test_a_live_view_cut_at_the_reading_time_adds_the_kernels_rest(tmp_path, min
 
 
 def test_what_the_stored_hours_leave_to_the_kernel(tmp_path):
-    """Periods that are no sums of hours (shift, all), a range that starts inside an hour, a store without stored
-    elements, and settings other than those they were computed with."""
+    """A store without stored elements, and settings other than those they were computed with; the whole range,
+    shifts of whole hours and a range that starts inside an hour are answered (with the kernel's rest of that
+    hour), as the kernel does."""
     states = [{"equipment_id": "M0", "start": _at(60 * h), "end": None, "state": "production"} for h in range(30)]
     ws = build(tmp_path, {"equipment": EQ, "calendar": CAL, "states": states})
     try:
@@ -253,15 +270,49 @@ def test_what_the_stored_hours_leave_to_the_kernel(tmp_path):
         stored.build(ws.con)
         assert stored.refresh(ws.con).action == "current"
         assert stored.stored_elements(ws.con, "day") is not None
-        for period in ("shift", "all"):
-            assert stored.stored_elements(ws.con, period) is None
         start = T0 + pd.Timedelta(hours=3, minutes=30)
-        assert stored.stored_elements(ws.con, "day", start, start + pd.Timedelta(hours=5)) is None  # inside an hour
+        for args in (("all",), ("shift",), ("day", start, start + pd.Timedelta(hours=5)),
+                     ("hour", start, start + pd.Timedelta(minutes=20))):
+            got, want = stored.stored_elements(ws.con, *args), compute_elements(ws.con, *args)
+            assert_same_elements(got.elements, want.elements)
+            pd.testing.assert_frame_equal(got.reasons, want.reasons, check_exact=True)
         assert stored.stored_elements(ws.con, "day", settings=zhizao.Settings(minor_stop_threshold=60)) is None
         rep = stored.refresh(ws.con, zhizao.Settings(minor_stop_threshold=60))
         assert rep.action == "built" and "settings" in rep.reason
         stored.drop(ws.con)
         assert not stored.exists(ws.con)
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("minute", [0, 30])
+def test_shift_buckets_are_sums_of_hours_where_shifts_start_and_end_on_whole_hours(tmp_path, minute):
+    """Two shifts a day (06:00-14:00, 14:00-22:00 local, nothing at night) are sums of the stored hours, the
+    nights between them left out: the kernel's table and loss reasons. A shift starting at 06:30 cuts an hour
+    the store keeps whole: the kernel computes (None)."""
+    eq = [{**EQ[0], "timezone": "Asia/Shanghai"}]
+    days = pd.date_range("2024-03-04", periods=4, freq="D", tz="Asia/Shanghai")
+    cal = [{"scope": "S", "start": (d + pd.Timedelta(hours=h, minutes=minute if h == 6 else 0)).isoformat(),
+            "end": (d + pd.Timedelta(hours=h + 8)).isoformat(), "kind": "shift"} for d in days for h in (6, 14)]
+    t = days[0]
+    kinds = ["production", "unplanned_downtime", "production", "setup", "production", "no_order"]
+    states = [{"equipment_id": "M0", "start": (t + pd.Timedelta(minutes=37 * i)).isoformat(), "end": None,
+               "state": kinds[i % len(kinds)], "reason": f"R{i % 3}"} for i in range(4 * 24 * 60 // 37)]
+    # counts in one hour of some shifts only (a shift has them where any of its hours has; several hours sum)
+    counts = [{"equipment_id": "M0", "start": None, "end": (d + pd.Timedelta(hours=h, minutes=10)).isoformat(),
+               "order_id": "o", "product_id": "P", "produced": 7, "scrap": 1} for d in days[:2] for h in (7, 9)]
+    ws = build(tmp_path, {"equipment": eq, "calendar": cal, "states": states, "production": counts})
+    try:
+        stored.build(ws.con)
+        got, want = stored.stored_elements(ws.con, "shift"), compute_elements(ws.con, "shift")
+        if minute:
+            assert got is None
+            return
+        assert len(want.elements) == 8 and len(want.reasons)
+        pq = want.elements["pq"]
+        assert pq.isna().tolist() == [False, True] * 2 + [True] * 4 and pq.dropna().tolist() == [14.0, 14.0]
+        assert_same_elements(got.elements, want.elements)
+        pd.testing.assert_frame_equal(got.reasons, want.reasons, check_exact=True)
     finally:
         ws.close()
 
@@ -447,7 +498,7 @@ def test_a_register_read_for_two_scopes_is_recomputed_from_its_first_reading(tmp
             load_file(ws.con, "energy", p)
             assert stored.refresh(ws.con).action in ("refreshed", "built")
         hours = _hours(ws.con)
-        s = hours[(hours["entity_id"] == "S") & hours["energy_kwh"].notna()]
+        s = hours[0][(hours[0]["entity_id"] == "S") & hours[0]["energy_kwh"].notna()]
         assert s["energy_kwh"].iloc[:5].tolist() == [1.0] * 5
         stored.build(ws.con)
         _assert_same_hours(hours, _hours(ws.con))
@@ -483,7 +534,7 @@ def test_a_sites_first_records_narrow_its_entities_hours_without_a_rebuild(tmp_p
         assert after["M2"] == (span["M2"][0], int((T0 + pd.Timedelta(hours=4)).value // 10**6))
         assert after["M0"] == span["M0"]
         hours, entities = _hours(ws.con), _entities(ws.con)
-        assert hours[hours["entity_id"] == "M2"]["start_ms"].max() < after["M2"][1]
+        assert hours[0][hours[0]["entity_id"] == "M2"]["start_ms"].max() < after["M2"][1]
         stored.build(ws.con)
         _assert_same_hours(hours, _hours(ws.con))
         pd.testing.assert_frame_equal(entities, _entities(ws.con), check_exact=True)

@@ -1303,6 +1303,17 @@ def _loss_reasons(bs: NDArray[np.int64], be: NDArray[np.int64], pot: Segments, p
         return _empty_reasons()
     df = pd.concat(frames, ignore_index=True).groupby(["bucket", "category", "reason"], as_index=False)["ms"].sum()
     df["reason"] = np.asarray([*codes, ""], dtype=object)[df["reason"].to_numpy()]  # -1: none
+    return reasons_table(df, periods, in_ms)
+
+
+def reasons_table(df: pd.DataFrame, periods: pd.DataFrame, in_ms: bool = False) -> pd.DataFrame:
+    """The loss-reason table of :class:`ElementsResult` from loss time summed per ``bucket``, ``category`` (its
+    rank in :data:`CATEGORY_PRECEDENCE`) and ``reason`` (its code, '' for none) in integer milliseconds ``ms``:
+    sorted by bucket, category and reason, the category named, ``seconds`` (``in_ms``: ``ms`` kept), and
+    ``periods``' columns of each bucket (``bucket`` dropped). Every path that gives loss reasons (the kernel, the
+    stored hours) makes its table here, so that they give the same one."""
+    if not len(df):
+        return _empty_reasons()
     df = df.sort_values(["bucket", "category", "reason"], ignore_index=True)  # reason codes follow no order
     df["category"] = np.asarray(CATEGORY_PRECEDENCE, dtype=object)[df["category"].to_numpy()]
     if not in_ms:

@@ -16,6 +16,11 @@ Tables (all in the store, each update written in one transaction):
     (the hour's wall-clock start in the entity's zone, which the day, week and month are cut from) and the
     kernel's raw elements (:data:`zhizao.kpi.elements.RAW_ELEMENTS`; time elements in integer milliseconds; null
     where the entity has no time or the hour no record of the kind).
+``elements_hour_reasons``
+    the loss time inside planned busy time per equipment, hour, category and reason [integer ms] (the kernel's
+    loss-reason table of the hours: a piece of loss time takes the reason of the latest record of its category
+    started at or before it, and the kernel cuts the pieces at each such start, so the hours' rows add up to a
+    day's); written and removed with the hours.
 ``elements_hour_entities``
     per entity: its zone, the hours stored ``[c0, c1)`` (from the first week or month of its site's data to the
     end of the hour of the site's latest record: :func:`coverage`), whether a calendar applies, whether it has
@@ -35,8 +40,9 @@ and an entity's first records recompute all of its hours. The kernel computes th
 Anything else (a calendar, the equipment, products, other settings or engine code, records removed or
 rewritten) needs them built again (:func:`build`), which a write leaves to ``zhizao materialise``
 (:func:`refresh_stored`). A read (:func:`stored_elements`) answers only when they are current for the store it
-reads and the range starts at a stored hour; the hours after the last stored whole hour of the range are the
-kernel's; otherwise it returns None and the kernel computes.
+reads and the range starts within the stored hours; the instants before the range's first whole hour and after
+its last stored whole hour are the kernel's (a window of time); buckets of hours, days, weeks, months, the whole
+range and shifts that start and end on whole hours; otherwise it returns None and the kernel computes.
 """
 
 from __future__ import annotations
@@ -68,14 +74,15 @@ from zhizao.kpi.elements import (
     ReadWindow,
     affected_from,
     bucket_table,
-    compute_elements,
     data_span,
     elements_table,
     partition_elements,
+    reasons_table,
 )
 from zhizao.kpi.intervals import MS
 from zhizao.kpi.partitions import EngineContext, Part, cost, duckdb_memory, kernel_budget_bytes, plan
 from zhizao.messages import Message, define
+from zhizao.schema import CATEGORY_PRECEDENCE
 from zhizao.settings import Settings
 from zhizao.store.fingerprint import ELEMENT_TABLES, code_digest, settings_fields
 
@@ -95,12 +102,13 @@ STATUS_STALE = define("stored.status_stale", "%(hours)s entity-hours of %(entiti
                                              "next load brings them up to date")
 
 TABLE = "elements_hour"
+REASONS = "elements_hour_reasons"
 ENTITIES = "elements_hour_entities"
 META = "elements_hour_meta"
 CONTEXT = "elements_hour_context"
 HOUR_MS = 3_600_000
 #: Periods read from the stored hours
-PERIODS = ("hour", "day", "week", "month")
+PERIODS = ("hour", "shift", "day", "week", "month", "all")
 #: The column of each optional kind that is null exactly where an hour has no record of the kind
 PRESENCE = {"production": "pq", "energy": "energy_kwh", "labour": "apat", "quality": "ip"}
 #: Tables whose new records are brought in entity by entity; a load of any other element table builds again
@@ -111,6 +119,8 @@ _STATE_LATEST = "greatest({}, coalesce({}, 0))".format(floor_ms("start"), floor_
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (entity_id VARCHAR, start_ms BIGINT, end_ms BIGINT,
         local_start TIMESTAMP, {", ".join(f'"{c}" DOUBLE' for c in RAW_ELEMENTS)})""",
+    f"""CREATE TABLE IF NOT EXISTS {REASONS} (entity_id VARCHAR, start_ms BIGINT, local_start TIMESTAMP,
+        category VARCHAR, reason VARCHAR, ms BIGINT)""",
     f"""CREATE TABLE IF NOT EXISTS {ENTITIES} (entity_id VARCHAR PRIMARY KEY, tz VARCHAR, c0 BIGINT, c1 BIGINT,
         has_calendar BOOLEAN, has_data BOOLEAN, {", ".join(f"has_{k} BOOLEAN" for k in PRESENCE)})""",
     f"CREATE TABLE IF NOT EXISTS {META} (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -618,20 +628,21 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
     con.execute("BEGIN TRANSACTION")
     try:
         if whole:
-            con.execute(f"DELETE FROM {TABLE}")
-            con.execute(f"DELETE FROM {ENTITIES}")
+            for t in (TABLE, REASONS, ENTITIES):
+                con.execute(f"DELETE FROM {t}")
         elif gone:
-            con.execute(f"DELETE FROM {TABLE} WHERE entity_id IN (SELECT unnest(?))", [gone])
-            con.execute(f"DELETE FROM {ENTITIES} WHERE entity_id IN (SELECT unnest(?))", [gone])
+            for t in (TABLE, REASONS, ENTITIES):
+                con.execute(f"DELETE FROM {t} WHERE entity_id IN (SELECT unnest(?))", [gone])
         if len(ent):
             if not whole:
                 ranges = pd.DataFrame({"entity_id": ent["entity_id"].to_numpy(object),
                                        "a": ent["w0"].to_numpy(np.int64), "b": ent["w1"].to_numpy(np.int64)})
                 con.register("_zz_refresh", ranges)
                 try:  # (the literal bound lets DuckDB skip the row groups of earlier hours)
-                    con.execute(f"""DELETE FROM {TABLE} h USING _zz_refresh r WHERE h.entity_id = r.entity_id
-                                    AND h.start_ms >= r.a AND h.start_ms < r.b
-                                    AND h.start_ms >= {int(ranges["a"].min())}""")
+                    for t in (TABLE, REASONS):
+                        con.execute(f"""DELETE FROM {t} h USING _zz_refresh r WHERE h.entity_id = r.entity_id
+                                        AND h.start_ms >= r.a AND h.start_ms < r.b
+                                        AND h.start_ms >= {int(ranges["a"].min())}""")
                 finally:
                     con.unregister("_zz_refresh")
             with duckdb_memory(con, settings):
@@ -643,17 +654,20 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
                 else:
                     parts = plan(cost(ent, n_hours), kernel_budget_bytes(settings))
                 flags: list[pd.DataFrame] = []
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _zz_stage AS SELECT * FROM {TABLE} LIMIT 0")
+                stages = {TABLE: "_zz_stage", REASONS: "_zz_stage_reasons"}
+                for t, st in stages.items():
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE {st} AS SELECT * FROM {t} LIMIT 0")
                 for i, p in enumerate(parts):
                     raw = partition_elements(con, ctx, ent.iloc[p.keys], "hour", raw=True, window=window)
                     if raw is not None:
-                        rows = _hour_rows(raw)
+                        rows, reasons = _hour_rows(raw)
                         report.hours += rows.num_rows
-                        con.register("_zz_hours", rows)
-                        try:
-                            con.execute("INSERT INTO _zz_stage SELECT * FROM _zz_hours")
-                        finally:
-                            con.unregister("_zz_hours")
+                        for st, tab in ((stages[TABLE], rows), (stages[REASONS], reasons)):
+                            con.register("_zz_hours", tab)
+                            try:
+                                con.execute(f"INSERT INTO {st} SELECT * FROM _zz_hours")
+                            finally:
+                                con.unregister("_zz_hours")
                         # per entity: whether a calendar applies; whether its new hours hold records of each kind
                         # (records are only added: a kind an entity had stays)
                         key = raw.buckets["key"].to_numpy()
@@ -665,8 +679,9 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
                         flags.append(fl)
                     if progress is not None:
                         progress(i + 1, len(parts))
-                con.execute(f"INSERT INTO {TABLE} SELECT * FROM _zz_stage ORDER BY start_ms, entity_id")
-                con.execute("DROP TABLE _zz_stage")
+                for t, st in stages.items():
+                    con.execute(f"INSERT INTO {t} SELECT * FROM {st} ORDER BY start_ms, entity_id")
+                    con.execute(f"DROP TABLE {st}")
             cal = pd.concat(flags, ignore_index=True) if flags else pd.DataFrame(
                 {"entity_id": pd.Series(dtype=object), "has_calendar": pd.Series(dtype=bool),
                  **{f"has_{k}": pd.Series(dtype=bool) for k in PRESENCE}})
@@ -695,8 +710,8 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
     return report
 
 
-def _hour_rows(raw: RawElements) -> pa.Table:
-    """The rows of ``elements_hour`` of one partition's raw hourly elements."""
+def _hour_rows(raw: RawElements) -> tuple[pa.Table, pd.DataFrame]:
+    """The rows of ``elements_hour`` and of ``elements_hour_reasons`` of one partition's raw hourly elements."""
     b = raw.buckets
     key = b["key"].to_numpy()
     ids = raw.ent["entity_id"].to_numpy(object)[key]
@@ -712,12 +727,16 @@ def _hour_rows(raw: RawElements) -> pa.Table:
     for c in RAW_ELEMENTS:
         v = np.asarray(raw.values[c], np.float64)
         cols[c] = pa.array(v, pa.float64(), mask=np.isnan(v))
-    return pa.table(cols)
+    periods = pd.DataFrame({"bucket": np.arange(len(b)), "entity_id": ids, "start_ms": start, "local_start": local})
+    reasons = raw.reasons(periods)
+    if not len(reasons):  # (the kernel's table without rows has the columns of a query's)
+        reasons = periods.iloc[:0].assign(category="", reason="", ms=np.int64(0))
+    return pa.table(cols), reasons[["entity_id", "start_ms", "local_start", "category", "reason", "ms"]]
 
 
 def drop(con: duckdb.DuckDBPyConnection) -> None:
     """Remove the stored elements from the store."""
-    for t in (TABLE, ENTITIES, META, CONTEXT):
+    for t in (TABLE, REASONS, ENTITIES, META, CONTEXT):
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
@@ -728,9 +747,10 @@ ROW_BYTES = 600
 
 def _ranges(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | None, end: QueryEnd | None,
             settings: Settings, ctx: EngineContext) -> pd.DataFrame | None:
-    """The entities of ``ctx`` with their query ranges ``w0``, ``w1``, the stored facts, and ``t``: the end of
-    the stored hours read (from ``w0``; the kernel computes ``[t, w1)``), where the stored hours answer the query
-    (see :func:`stored_elements`), else None."""
+    """The entities of ``ctx`` with their query ranges ``w0``, ``w1``, the stored facts, ``h`` and ``t``: the
+    stored hours read are ``[h, t)`` (the first whole hour from ``w0`` to the end of the last whole stored hour
+    before ``w1``; the kernel computes ``[w0, h)`` and ``[t, w1)``), where the stored hours answer the query (see
+    :func:`stored_elements`), else None."""
     if period not in PERIODS or not is_current(con, settings):
         return None
     try:
@@ -744,12 +764,14 @@ def _ranges(con: duckdb.DuckDBPyConnection, period: str, start: TimeStamp | None
     if ent["c0"].isna().any() or (ent["tz_stored"] != ent["tz"]).any() or (ent["w0"] < ent["c0"]).any():
         return None
     w0, w1 = ent["w0"].to_numpy(np.int64), ent["w1"].to_numpy(np.int64)
-    t = np.empty(len(ent), np.int64)
+    h, t = np.empty(len(ent), np.int64), np.empty(len(ent), np.int64)
     for tz, idx in ent.groupby("tz").indices.items():
-        if not np.array_equal(hour_floors(w0[idx], tz), w0[idx]):
-            return None  # a range that starts inside an hour
+        f0 = hour_floors(w0[idx], tz)
+        nxt = hour_floors(f0 + HOUR_MS + HOUR_MS // 2, tz)  # the next local hour's start (hours of 30 min to 2 h)
+        h[idx] = np.minimum(np.where(f0 == w0[idx], f0, nxt), w1[idx])
         t[idx] = hour_floors(w1[idx], tz)
-    ent["t"] = np.maximum(np.minimum(t, ent["c1"].to_numpy(np.int64)), ent["w0"].to_numpy(np.int64))
+    ent["h"] = h
+    ent["t"] = np.maximum(np.minimum(t, ent["c1"].to_numpy(np.int64)), h)
     if int(ctx.n_buckets(ent, period).sum()) * ROW_BYTES > kernel_budget_bytes(settings):
         return None  # more rows than the engine's memory budget holds: the kernel streams them in partitions
     return ent
@@ -770,16 +792,16 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
                     end: QueryEnd | None = None, settings: Settings | None = None, zone_level: str | None = None,
                     context: EngineContext | None = None) -> ElementsResult | None:
     """:func:`zhizao.kpi.elements.compute_elements` of these arguments from the stored hours: the same table
-    (time elements to the last bit, the others to the last bits of their sums), the loss reasons computed by the
-    kernel when first asked for.
+    (time elements and loss reasons to the last bit, the others to the last bits of their sums).
 
-    The buckets are sums of the stored hours from the range's start to the last whole hour before its end that
-    is stored; the rest (the current hour up to the reading time, the rest of a month after the latest record,
-    the end of an explicit range inside an hour) is computed by the kernel for those instants alone (a window of
-    time) and added. None where the stored hours cannot answer: none stored, not current for the store ``con``
-    reads or for ``settings``, a period other than hour, day, week or month, a range that starts inside an hour
-    or before the stored hours, a group bucketed in a zone other than its members' own (``zone_level``), or more
-    rows than the engine's memory budget."""
+    The buckets are sums of the stored hours from the first whole hour of the range to the last whole hour before
+    its end that is stored; the rest (the start of an explicit range inside an hour; the current hour up to the
+    reading time, the rest of a month after the latest record, the end of an explicit range inside an hour) is
+    computed by the kernel for those instants alone (a window of time) and added. The loss reasons are read so
+    when first asked for. None where the stored hours cannot answer: none stored, not current for the store
+    ``con`` reads or for ``settings``, a period other than hour, day, week, month or the whole range, a range
+    that starts before the stored hours, a group bucketed in a zone other than its members' own (``zone_level``),
+    or more rows than the engine's memory budget."""
     settings = settings or Settings()
     if not exists(con):
         return None
@@ -788,51 +810,69 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
     if ent is None:
         return None
     ent["key"] = np.arange(len(ent), dtype=np.int64)
-    buckets = bucket_table(con, ent, period)
+    buckets = _buckets(con, ent, period)
+    if buckets is None:
+        return None
     bkey, bs, be = (buckets[c].to_numpy(np.int64) for c in ("key", "start_ms", "end_ms"))
     nb = len(buckets)
-    if not nb:
-        return None
     base, span = int(bs.min()), int(be.max() - bs.min()) + 1
     sums = {c: np.full(nb, np.nan) for c in RAW_ELEMENTS}
     seen = {k: np.zeros(nb, bool) for k in PRESENCE}
     length = np.zeros(nb, np.int64)
 
+    def bucket_of(rows: pd.DataFrame) -> np.ndarray:
+        """The bucket of each part (key, start_ms): the last one of its key starting at or before it (buckets
+        sorted by key, start), -1 where it is in none (an hour between two shifts)."""
+        k, s0 = rows["key"].to_numpy(np.int64), rows["start_ms"].to_numpy(np.int64)
+        i = np.searchsorted(bkey * span + (bs - base), k * span + (s0 - base), side="right") - 1
+        j = np.maximum(i, 0)
+        return np.where((i >= 0) & (bkey[j] == k) & (s0 < be[j]), i, -1)
+
     def add(rows: pd.DataFrame) -> None:
         """Add per-bucket rows (key, start_ms of a part of the bucket, length, the elements, n_<kind>)."""
         if not len(rows):
             return
-        k, s0 = rows["key"].to_numpy(np.int64), rows["start_ms"].to_numpy(np.int64)
-        # the bucket of each part: the last one of its key starting at or before it (buckets sorted by key, start)
-        i = np.searchsorted(bkey * span + (bs - base), k * span + (s0 - base), side="right") - 1
+        i = bucket_of(rows)
+        rows, i = rows[i >= 0], i[i >= 0]
         np.add.at(length, i, rows["length"].to_numpy(np.int64))
         for c in RAW_ELEMENTS:
             v = rows[c].to_numpy(np.float64, na_value=np.nan)
             m = ~np.isnan(v)
-            cur = sums[c][i[m]]
-            sums[c][i[m]] = np.where(np.isnan(cur), 0.0, cur) + v[m]
+            touched = np.zeros(nb, bool)
+            touched[i[m]] = True
+            part = np.zeros(nb)
+            np.add.at(part, i[m], v[m])  # (several parts of a bucket: the hours of a shift)
+            sums[c] = np.where(touched, np.where(np.isnan(sums[c]), 0.0, sums[c]) + part, sums[c])
         for kind in PRESENCE:
-            seen[kind][i] |= rows[f"n_{kind}"].to_numpy(np.int64) > 0
+            seen[kind] |= np.bincount(i, weights=rows[f"n_{kind}"].to_numpy(np.int64), minlength=nb) > 0
 
-    grp = "start_ms" if period == "hour" else f"date_trunc('{period}', local_start)"
+    grp = {"hour": ", h.start_ms", "shift": ", h.start_ms", "all": ""}.get(
+        period, f", date_trunc('{period}', h.local_start)")
     agg_sums = ", ".join(f'sum("{c}") AS "{c}"' if c in TIME_ELEMENTS or c == "fe" else f'fsum("{c}") AS "{c}"'
                          for c in RAW_ELEMENTS)
     counts = ", ".join(f'count("{c}") AS "n_{k}"' for k, c in PRESENCE.items())
-    read = ent[ent["t"] > ent["w0"]][["key", "entity_id", "w0", "t"]]
-    if len(read):
+    read = ent[ent["t"] > ent["h"]][["key", "entity_id", "h", "t"]]
+
+    def stored_rows(table: str, what: str, by: str = "") -> pd.DataFrame:
+        """Per key and bucket (and ``by``): ``what`` of the stored rows of ``table`` in ``[h, t)``."""
+        if not len(read):
+            return pd.DataFrame()
         con.register("_zz_ranges", read)
-        try:
-            add(con.execute(f"""
-                SELECT r.key, min(h.start_ms) AS start_ms, sum(h.end_ms - h.start_ms) AS length, {agg_sums}, {counts}
-                FROM {TABLE} h JOIN _zz_ranges r ON h.entity_id = r.entity_id
-                WHERE h.start_ms >= r.w0 AND h.end_ms <= r.t
-                  AND h.start_ms >= {int(read["w0"].min())} AND h.start_ms < {int(read["t"].max())}
-                GROUP BY r.key, {grp}""").df())
+        try:  # (the literal bounds let DuckDB skip the row groups of other hours)
+            return con.execute(f"""
+                SELECT r.key, min(h.start_ms) AS start_ms, {what}
+                FROM {table} h JOIN _zz_ranges r ON h.entity_id = r.entity_id
+                WHERE h.start_ms >= r.h AND h.start_ms < r.t
+                  AND h.start_ms >= {int(read["h"].min())} AND h.start_ms < {int(read["t"].max())}
+                GROUP BY r.key{grp}{by}""").df()
         finally:
             con.unregister("_zz_ranges")
-    rest = ent[ent["w1"] > ent["t"]]
-    if len(rest):
-        add(_kernel_rest(con, ctx, rest, bkey, bs, be))
+
+    add(stored_rows(TABLE, f"sum(h.end_ms - h.start_ms) AS length, {agg_sums}, {counts}"))
+    rests = [_KernelRest(con, ctx, ent[ent["h"] > ent["w0"]], "w0", "h"),  # the start inside an hour
+             _KernelRest(con, ctx, ent[ent["w1"] > ent["t"]], "t", "w1")]  # after the last stored whole hour
+    for rest in rests:
+        add(rest.rows(bkey, bs, be))
     if not np.array_equal(length, be - bs):
         return None  # hours missing from the store (never for a current one; the kernel answers)
     out: dict[str, np.ndarray] = {c: (sums[c] / MS if c in TIME_ELEMENTS else sums[c]) for c in RAW_ELEMENTS}
@@ -842,7 +882,17 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
     has_cal = ent["has_calendar"].to_numpy(bool)
 
     def reasons(periods: pd.DataFrame) -> pd.DataFrame:
-        return compute_elements(con, period, start, end, settings, zone_level, context=ctx).reasons
+        """Loss time per bucket, category and reason: the stored hours' and the kernel's rests' summed."""
+        parts = [stored_rows(REASONS, "h.category, h.reason, sum(h.ms) AS ms", ", h.category, h.reason")]
+        parts += [rest.reasons() for rest in rests]
+        df = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
+        if df is None:
+            return reasons_table(pd.DataFrame(), periods)
+        rank = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
+        df = pd.DataFrame({"bucket": bucket_of(df), "category": df["category"].map(rank).to_numpy(np.int64),
+                           "reason": df["reason"].to_numpy(object), "ms": df["ms"].to_numpy(np.int64)})
+        df = df[df["bucket"] >= 0]
+        return reasons_table(df.groupby(["bucket", "category", "reason"], as_index=False)["ms"].sum(), periods)
 
     cols = [c for c in ctx.ent.columns] + ["w0", "w1", "key"]
     res = elements_table(ent[[c for c in cols if c in ent.columns]], buckets, out, present, seen, has_cal,
@@ -851,38 +901,85 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
     return res
 
 
-def _kernel_rest(con: duckdb.DuckDBPyConnection, ctx: EngineContext, rest: pd.DataFrame, bkey: np.ndarray,
-                 bs: np.ndarray, be: np.ndarray) -> pd.DataFrame:
-    """The kernel's raw elements of ``[t, w1)`` of the entities ``rest``, cut at the buckets' bounds: rows as
-    :func:`stored_elements` adds them."""
-    part = rest.sort_values("key")
-    ks = part["key"].to_numpy(np.int64)
-    t = dict(zip(ks, part["t"].to_numpy(np.int64)))
-    w1 = dict(zip(ks, part["w1"].to_numpy(np.int64)))
-    m = np.isin(bkey, ks)
-    k, s0, e0 = bkey[m], bs[m], be[m]
-    lo = np.maximum(s0, np.array([t[x] for x in k], np.int64))
-    hi = np.minimum(e0, np.array([w1[x] for x in k], np.int64))
-    keep = hi > lo
-    ids = dict(zip(ks, part["entity_id"]))
-    explicit = pd.DataFrame({"entity_id": [ids[x] for x in k[keep]], "start_ms": lo[keep], "end_ms": hi[keep]})
-    ent = part.drop(columns=["w0"]).rename(columns={"t": "w0"})[[c for c in ctx.ent.columns] + ["w0", "w1"]]
-    eq = (ent["level"] == "equipment").to_numpy()
-    ent = pd.concat([ent[eq], ent[~eq]])  # a partition lists its equipment first
-    short = int(ent["w1"].max()) - int(ent["w0"].min()) < WINDOW_SHARE * data_span(ctx.ent)
-    window = ReadWindow.read(con, ctx) if short else None
-    with duckdb_memory(con, ctx.settings):
-        raw = partition_elements(con, ctx, ent, "hour", buckets=explicit, raw=True, window=window)
-    if raw is None:
-        return pd.DataFrame()
-    rb = raw.buckets
-    key_of = dict(zip(raw.ent["key"].to_numpy(np.int64), part.set_index("entity_id").loc[
-        raw.ent["entity_id"], "key"].to_numpy(np.int64)))
-    rows = pd.DataFrame({"key": [key_of[x] for x in rb["key"].to_numpy(np.int64)],
-                         "start_ms": rb["start_ms"].to_numpy(np.int64),
-                         "length": (rb["end_ms"] - rb["start_ms"]).to_numpy(np.int64)})
-    for c in RAW_ELEMENTS:
-        rows[c] = raw.values[c]
-    for kind, c in PRESENCE.items():
-        rows[f"n_{kind}"] = (~np.isnan(raw.values[c])).astype(np.int64)
-    return rows
+def _buckets(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, period: str) -> pd.DataFrame | None:
+    """The query's buckets (:func:`zhizao.kpi.elements.bucket_table`) where the stored hours can give them: None
+    without any, or where a shift starts or ends inside a stored hour read (``[h, t)`` of :func:`_ranges`; the
+    stored hours are cut at whole local hours only)."""
+    if period != "shift":
+        buckets = bucket_table(con, ent, period)
+        return buckets if len(buckets) else None
+    con.register("_zz_ent", ent)
+    try:
+        buckets = bucket_table(con, ent, period)
+    finally:
+        con.unregister("_zz_ent")
+    if not len(buckets):
+        return None
+    info = ent.set_index("key").loc[buckets["key"].to_numpy(), ["tz", "h", "t"]]
+    for tz, idx in info.groupby("tz").indices.items():
+        h, t = info["h"].to_numpy(np.int64)[idx], info["t"].to_numpy(np.int64)[idx]
+        for c in ("start_ms", "end_ms"):
+            x = buckets[c].to_numpy(np.int64)[idx]
+            inside = (x > h) & (x < t)
+            if not np.array_equal(hour_floors(x[inside], tz), x[inside]):
+                return None
+    return buckets
+
+
+class _KernelRest:
+    """The kernel's raw elements of ``[ent[a], ent[b])`` of the entities ``ent`` (a window of time: the instants
+    of a range that the stored hours do not hold), cut at the query's buckets' bounds, as rows that
+    :func:`stored_elements` adds; their loss reasons when asked for."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: pd.DataFrame, a: str, b: str
+                 ) -> None:
+        self.con, self.ctx = con, ctx
+        self.part = ent.sort_values("key").assign(ra=ent[a], rb=ent[b])
+        self.raw: RawElements | None = None
+        self.key_of: np.ndarray = np.empty(0, np.int64)
+
+    def rows(self, bkey: np.ndarray, bs: np.ndarray, be: np.ndarray) -> pd.DataFrame:
+        """Per part of a bucket: key, start_ms, length, the raw elements and ``n_<kind>`` (empty: nothing to
+        compute)."""
+        part, ctx = self.part, self.ctx
+        if not len(part):
+            return pd.DataFrame()
+        ks = part["key"].to_numpy(np.int64)
+        ra = dict(zip(ks, part["ra"].to_numpy(np.int64)))
+        rb = dict(zip(ks, part["rb"].to_numpy(np.int64)))
+        m = np.isin(bkey, ks)
+        k, s0, e0 = bkey[m], bs[m], be[m]
+        lo = np.maximum(s0, np.array([ra[x] for x in k], np.int64))
+        hi = np.minimum(e0, np.array([rb[x] for x in k], np.int64))
+        keep = hi > lo
+        ids = dict(zip(ks, part["entity_id"]))
+        explicit = pd.DataFrame({"entity_id": [ids[x] for x in k[keep]], "start_ms": lo[keep], "end_ms": hi[keep]})
+        ent = part.drop(columns=["w0", "w1"]).rename(columns={"ra": "w0", "rb": "w1"})[
+            [c for c in ctx.ent.columns] + ["w0", "w1"]]
+        eq = (ent["level"] == "equipment").to_numpy()
+        ent = pd.concat([ent[eq], ent[~eq]])  # a partition lists its equipment first
+        short = int(ent["w1"].max()) - int(ent["w0"].min()) < WINDOW_SHARE * data_span(ctx.ent)
+        window = ReadWindow.read(self.con, ctx) if short else None
+        with duckdb_memory(self.con, ctx.settings):
+            raw = partition_elements(self.con, ctx, ent, "hour", buckets=explicit, raw=True, window=window)
+        if raw is None:
+            return pd.DataFrame()
+        self.raw = raw
+        rbk = raw.buckets
+        self.key_of = part.set_index("entity_id").loc[raw.ent["entity_id"], "key"].to_numpy(np.int64)[
+            rbk["key"].to_numpy(np.int64)]
+        rows = pd.DataFrame({"key": self.key_of, "start_ms": rbk["start_ms"].to_numpy(np.int64),
+                             "length": (rbk["end_ms"] - rbk["start_ms"]).to_numpy(np.int64)})
+        for c in RAW_ELEMENTS:
+            rows[c] = raw.values[c]
+        for kind, c in PRESENCE.items():
+            rows[f"n_{kind}"] = (~np.isnan(raw.values[c])).astype(np.int64)
+        return rows
+
+    def reasons(self) -> pd.DataFrame:
+        """Loss time per part of a bucket (key, start_ms), category and reason [ms] (after :meth:`rows`)."""
+        if self.raw is None:
+            return pd.DataFrame()
+        periods = pd.DataFrame({"bucket": np.arange(len(self.key_of)), "key": self.key_of,
+                                "start_ms": self.raw.buckets["start_ms"].to_numpy(np.int64)})
+        return self.raw.reasons(periods)
