@@ -58,6 +58,9 @@ def main() -> None:
     ap.add_argument("--order", choices=("equipment", "time"), default="equipment",
                     help="the store's records in equipment order (one bulk load of a year per machine) or day by day "
                          "(a store that received a file a day: window_read.py's copy)")
+    ap.add_argument("--keep-built", action="store_true",
+                    help="keep the built store before the updates (stored_elements.built.duckdb) and the day's "
+                         "files, to profile an update on")
     ap.add_argument("--out", type=Path, default=None,
                     help="default results/stored_elements.json (--order time: stored_elements_time_order.json)")
     a = ap.parse_args()
@@ -154,7 +157,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         if r < a.update_repeats - 1:
             con.close()
-    snapshot.unlink()
+    if not a.keep_built:
+        snapshot.unlink()
     result["updates"] = [{**rows[-1], "load_s": statistics.median(x["load_s"] for x in rows),
                           "refresh_s": statistics.median(x["refresh_s"] for x in rows),
                           "refresh_runs": [x["refresh_s"] for x in rows], "actions": sorted({x["action"] for x in rows})}
@@ -214,16 +218,16 @@ def main() -> None:
         try:
             got = stored.stored_elements(ws.con, period, start, stop)
             want = compute_elements(ws.con, period, start, stop)
+            same = got is not None and len(got.elements) == len(want.elements)
+            if same:
+                for c in ELEMENTS:
+                    x, y = got.elements[c].to_numpy(np.float64), want.elements[c].to_numpy(np.float64)
+                    ok = np.array_equal(x, y, equal_nan=True) if c in TIME_ELEMENTS or c == "fe" else \
+                        np.allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True)
+                    same &= bool(ok)
+                same &= got.reasons.equals(want.reasons)  # (read when asked for: before the store is closed)
         finally:
             ws.close()
-        same = got is not None and len(got.elements) == len(want.elements)
-        if same:
-            for c in ELEMENTS:
-                x, y = got.elements[c].to_numpy(np.float64), want.elements[c].to_numpy(np.float64)
-                ok = np.array_equal(x, y, equal_nan=True) if c in TIME_ELEMENTS or c == "fe" else \
-                    np.allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True)
-                same &= bool(ok)
-            same &= got.reasons.equals(want.reasons)
         row = {"query": label, "period": period, "rows": len(want.elements),
                **{f"{k}_s": statistics.median(v) for k, v in times.items()},
                **{f"{k}_runs": v for k, v in times.items()}, "same_elements": same,

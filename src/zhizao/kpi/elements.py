@@ -58,7 +58,7 @@ thread meanwhile. The loss-reason table is computed only when it is first asked 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -100,7 +100,7 @@ from zhizao.kpi.partitions import (  # noqa: F401 - EMPTY_RANGE*: the messages o
     plan,
 )
 from zhizao.kpi.production import Extent, production_elements, production_records
-from zhizao.kpi.states import StateRecords, empty_state_records, state_records
+from zhizao.kpi.states import Condition, StateRecords, empty_state_records, state_records
 from zhizao.messages import define
 from zhizao.schema import CATEGORY_PRECEDENCE
 from zhizao.settings import Settings
@@ -576,6 +576,8 @@ def partition_elements(con: duckdb.DuckDBPyConnection, ctx: EngineContext, ent: 
 DAY_MS = 86_400_000
 #: How far before the new records :func:`affected_from` reads first [ms]
 AFFECTED_READ_MS = 3 * DAY_MS
+#: The temporary table of the state records a refresh reads several times (:meth:`ReadWindow.keep_recent`)
+RECENT_STATES = "_zz_recent_states"
 
 
 @dataclass
@@ -610,6 +612,11 @@ class ReadWindow:
         window (the outage element energy_missing counts only equipment with a meter).
     margin : int
         Least ``L`` [ms].
+    recent : int or None
+        Where set (:meth:`keep_recent`), the connection's temporary table :data:`RECENT_STATES` holds every state
+        record starting at or after it [ms]: the reads that lie wholly after it read that table (a refresh reads
+        the days before a load's records three times, which in a store in equipment order scans every row group
+        each time).
     """
 
     horizon: dict[str, int]
@@ -621,6 +628,24 @@ class ReadWindow:
     interval_energy: frozenset[str] = frozenset()
     interval_energy_scopes: frozenset[str] = frozenset()
     margin: int = DAY_MS
+    recent: int | None = None
+
+    def keep_recent(self, con: duckdb.DuckDBPyConnection, since: int) -> None:
+        """Read the state records starting at or after ``since`` [ms] once, into :data:`RECENT_STATES` on ``con``
+        (in the store's order), for the reads after it (:meth:`source`); :meth:`drop_recent` removes it."""
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {RECENT_STATES} AS
+                        SELECT equipment_id, start, "end", state, category, reason FROM states
+                        WHERE start >= {_ts(since)}""")
+        self.recent = since
+
+    def drop_recent(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self.recent is not None:
+            con.execute(f"DROP TABLE IF EXISTS {RECENT_STATES}")
+            self.recent = None
+
+    def source(self, since: int) -> str:
+        """The table to read the state records starting at or after ``since`` [ms] from."""
+        return RECENT_STATES if self.recent is not None and since >= self.recent else "states"
 
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection, ctx: EngineContext) -> ReadWindow | None:
@@ -662,14 +687,14 @@ class ReadWindow:
                    interval_energy_scopes=interval_energy_scopes)
 
     def states_where(self, con: duckdb.DuckDBPyConnection, eq_ids: list[str], ids: str | None, x: int, y: int
-                     ) -> list[str]:
-        """Conditions (one query each, disjoint) on the state records (alias ``s``) to read, for ranges from
-        ``x`` (the lookback included) to ``y`` (see the class docstring)."""
+                     ) -> list[Condition]:
+        """Conditions (one query each, disjoint) on the state records (alias ``s``) to read, with the table to
+        read each from, for ranges from ``x`` (the lookback included) to ``y`` (see the class docstring)."""
         lead = max(self.margin, self.s_maxlen)
         xr = x - lead
         rng = "TRUE" if ids is None else ids.format(c="s.equipment_id")
         found = {e for (e,) in con.execute(f"""
-            SELECT DISTINCT s.equipment_id FROM states s
+            SELECT DISTINCT s.equipment_id FROM {self.source(xr)} s
             WHERE {rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(x)}""").fetchall()}
         known: list[tuple[str, int]] = []  # (equipment, its last start before x [us]) to read
         unknown: list[str] = []
@@ -688,7 +713,7 @@ class ReadWindow:
                 SELECT s.equipment_id, epoch_us(max(s.start)) FROM states s
                 WHERE s.equipment_id IN ({", ".join(_lit(e) for e in unknown)}) AND s.start < {_ts(xr)}
                 GROUP BY ALL""").fetchall()
-        out = [f"{rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(y)}"]
+        out: list[Condition] = [(self.source(xr), f"{rng} AND s.start >= {_ts(xr)} AND s.start < {_ts(y)}")]
         if known:
             # the records of that millisecond (the kernel's unit, ties there resolved by category): the last start
             # itself where it is a whole millisecond (an equality, which DuckDB filters fast), else from the
@@ -717,11 +742,12 @@ def affected_from(con: duckdb.DuckDBPyConnection, ctx: EngineContext, window: Re
     need = {e: times[e] - thr_ms for e in times if window.first_start.get(e, times[e]) < times[e]}
     if need:  # first the last days of them all in one read, which settles most (a day's file, a live batch)
         eq_ids = sorted(need)
-        lead = min(need.values()) - AFFECTED_READ_MS
+        lead = affected_reads_from(ctx, need.values(), thr_ms=0)
         y = max(times[e] for e in eq_ids) + 1
         ids = f"{_lit(eq_ids[0])} <= s.equipment_id AND s.equipment_id <= {_lit(eq_ids[-1])}"
         horizon = {k: window.horizon[e] for k, e in enumerate(eq_ids) if e in window.horizon}
-        sr = state_records(con, {}, eq_ids, f"{ids} AND s.start >= {_ts(lead)} AND s.start < {_ts(y)}", horizon)
+        sr = state_records(con, {}, eq_ids, (window.source(lead), f"{ids} AND s.start >= {_ts(lead)} AND "
+                                                                   f"s.start < {_ts(y)}"), horizon)
         # settled where the lookback ends after every record that could reach it unread: a closed one starting
         # before ``lead`` ends before lead + the longest closed record; an open one at the first start read
         safe = lead + window.s_maxlen
@@ -754,6 +780,13 @@ def affected_from(con: duckdb.DuckDBPyConnection, ctx: EngineContext, window: Re
                 out[e] = min(times[e], lo)
         need = again
     return out
+
+
+def affected_reads_from(ctx: EngineContext, times: Iterable[int], thr_ms: int | None = None) -> int:
+    """The earliest state record start [ms] that :func:`affected_from` reads first for new records from ``times``
+    [ms]: the days before them, less the minor-stop threshold (``thr_ms``, default the settings')."""
+    thr = round(ctx.settings.minor_stop_threshold * MS) if thr_ms is None else thr_ms
+    return min(times) - thr - AFFECTED_READ_MS
 
 
 def _lookback(sr: StateRecords, k: int, t: int) -> tuple[int, int] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import duckdb
 import numpy as np
@@ -85,7 +86,14 @@ class StateRecords:
         return codes, texts
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, equipment_ids: list[str], order: bool, where: str | list[str] | None = None
+#: A condition on the state records (alias ``s``), or (the table to read them from, the condition): a table with
+#: the columns of ``states`` holding every record the condition selects (``ReadWindow.keep_recent`` of
+#: :mod:`zhizao.kpi.elements`)
+Condition: TypeAlias = str | tuple[str, str]
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, equipment_ids: list[str], order: bool,
+           where: Condition | list[Condition] | None = None
            ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.int8],
                       pa.Array]:
     # no join to the entity table: a join returns rows in no particular order, while a plain scan keeps
@@ -96,9 +104,9 @@ def _fetch(con: duckdb.DuckDBPyConnection, equipment_ids: list[str], order: bool
         SELECT TRY_CAST(s.equipment_id AS {enum_sql(equipment_ids)}) AS key, s.start AS s, s."end" AS e,
                ({rank_sql("s.category")})::TINYINT AS rank, s.reason{", s.equipment_id AS _id, s.state AS _st"
                                                                     if order else ""}
-        FROM states s"""
-    conds = where if isinstance(where, list) else [where]
-    sql = " UNION ALL ".join(select + (f" WHERE {w}" if w else "") for w in conds)
+        FROM {{}} s"""
+    conds = [(w if isinstance(w, tuple) else ("states", w)) for w in (where if isinstance(where, list) else [where])]
+    sql = " UNION ALL ".join(select.format(table) + (f" WHERE {w}" if w else "") for table, w in conds)
     if order:
         sql = f"SELECT * EXCLUDE (_id, _st) FROM ({sql}) ORDER BY _id, s, _st"
     t = con.sql(sql).to_arrow_table()
@@ -151,7 +159,7 @@ def empty_state_records() -> StateRecords:
 
 
 def state_records(con: duckdb.DuckDBPyConnection, production_end: Mapping[int, int] | Callable[[], Mapping[int, int]],
-                  equipment_ids: list[str], where: str | list[str] | None = None,
+                  equipment_ids: list[str], where: Condition | list[Condition] | None = None,
                   horizon: dict[int, int] | None = None) -> StateRecords:
     """Every state record with its resolved end (see the module docstring).
 
@@ -168,7 +176,8 @@ def state_records(con: duckdb.DuckDBPyConnection, production_end: Mapping[int, i
         A condition on the records (table alias ``s``), or several (one query each): only those are read,
         e.g. a range of equipment ids, so that DuckDB reads only the row groups that can hold them (records of
         other equipment are left out anyway), or a window of time around the buckets with every record that
-        reaches into it.
+        reaches into it. A condition may name the table to read from (``(table, condition)``; default
+        ``states``): one holding every record it selects.
     horizon : dict, optional
         The data horizon [ms] per key, instead of the one derived from the records read and ``production_end``
         (a read of a window of time does not see the equipment's last records).

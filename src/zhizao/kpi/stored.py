@@ -73,6 +73,7 @@ from zhizao.kpi.elements import (
     RawElements,
     ReadWindow,
     affected_from,
+    affected_reads_from,
     bucket_table,
     data_span,
     elements_table,
@@ -329,13 +330,30 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
         ctx = _resumed_context(con, settings, since)  # the store's facts from the new records alone
     if ctx is None:
         ctx = EngineContext.read(con, settings)
-    cov = coverage(ctx)
-    stored = {e: (tz, int(c0), int(c1), bool(h)) for e, tz, c0, c1, h in con.execute(
-        f"SELECT entity_id, tz, c0, c1, has_data FROM {ENTITIES}").fetchall()}
     window = ReadWindow.read(con, ctx)
     eq = set(ctx.ent["entity_id"].iloc[:ctx.n_eq])
     times = {e: a for e, (a, _b) in changed.items() if e in eq}
-    lo = affected_from(con, ctx, window, times) if window is not None and times else dict(times)
+    if window is None or not times:
+        return _refresh(con, ctx, changed, times, dict(times), since, version, progress, window)
+    # the days before the new records are read three times (their effect, the window's lookback and records):
+    # once from the store
+    window.keep_recent(con, affected_reads_from(ctx, times.values()))
+    try:
+        return _refresh(con, ctx, changed, times, affected_from(con, ctx, window, times), since, version, progress,
+                        window)
+    finally:
+        window.drop_recent(con)
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, ctx: EngineContext, changed: dict[str, tuple[int, int | None]],
+             times: dict[str, int], lo: dict[str, int], since: dict[str, int], version: dict[str, Any],
+             progress: Callable[[int, int], None] | None, window: ReadWindow | None) -> StoredReport:
+    """:func:`refresh`'s update: the hours of each entity the new records change (``changed``; ``times``: the
+    earliest new state or count record per equipment, ``lo``: the earliest instant they change) written."""
+    cov = coverage(ctx)
+    stored = {e: (tz, int(c0), int(c1), bool(h)) for e, tz, c0, c1, h in con.execute(
+        f"SELECT entity_id, tz, c0, c1, has_data FROM {ENTITIES}").fetchall()}
+    eq = set(ctx.ent["entity_id"].iloc[:ctx.n_eq])
     # and from each equipment's horizon before them: the records set a later one, and the time between (the data
     # extent, where an equipment without calendar is scheduled) changed with it
     for e, h in _horizons_before(con, since, sorted(times)).items():
@@ -654,7 +672,8 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
                 else:
                     parts = plan(cost(ent, n_hours), kernel_budget_bytes(settings))
                 flags: list[pd.DataFrame] = []
-                stages = {TABLE: "_zz_stage", REASONS: "_zz_stage_reasons"}
+                # several parts are staged, to go in in time order together; one goes in at once
+                stages = {TABLE: "_zz_stage", REASONS: "_zz_stage_reasons"} if len(parts) > 1 else {}
                 for t, st in stages.items():
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {st} AS SELECT * FROM {t} LIMIT 0")
                 for i, p in enumerate(parts):
@@ -662,10 +681,10 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
                     if raw is not None:
                         rows, reasons = _hour_rows(raw)
                         report.hours += rows.num_rows
-                        for st, tab in ((stages[TABLE], rows), (stages[REASONS], reasons)):
+                        for t, tab in ((TABLE, rows), (REASONS, reasons)):
                             con.register("_zz_hours", tab)
                             try:
-                                con.execute(f"INSERT INTO {st} SELECT * FROM _zz_hours")
+                                con.execute(f"INSERT INTO {stages[t] if stages else t} SELECT * FROM _zz_hours")
                             finally:
                                 con.unregister("_zz_hours")
                         # per entity: whether a calendar applies; whether its new hours hold records of each kind
@@ -711,7 +730,8 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
 
 
 def _hour_rows(raw: RawElements) -> tuple[pa.Table, pd.DataFrame]:
-    """The rows of ``elements_hour`` and of ``elements_hour_reasons`` of one partition's raw hourly elements."""
+    """The rows of ``elements_hour`` and of ``elements_hour_reasons`` of one partition's raw hourly elements, in
+    time order (start, entity)."""
     b = raw.buckets
     key = b["key"].to_numpy()
     ids = raw.ent["entity_id"].to_numpy(object)[key]
@@ -727,11 +747,19 @@ def _hour_rows(raw: RawElements) -> tuple[pa.Table, pd.DataFrame]:
     for c in RAW_ELEMENTS:
         v = np.asarray(raw.values[c], np.float64)
         cols[c] = pa.array(v, pa.float64(), mask=np.isnan(v))
-    periods = pd.DataFrame({"bucket": np.arange(len(b)), "entity_id": ids, "start_ms": start, "local_start": local})
+    # in time order: by start, then entity id
+    rank = np.empty(len(raw.ent), np.int64)
+    rank[np.argsort(raw.ent["entity_id"].to_numpy(object), kind="stable")] = np.arange(len(raw.ent))
+    order = np.lexsort((rank[key], start))
+    place = np.empty(len(b), np.int64)
+    place[order] = np.arange(len(b))  # each bucket's place in that order
+    periods = pd.DataFrame({"bucket": np.arange(len(b)), "entity_id": ids, "start_ms": start, "local_start": local,
+                            "place": place})
     reasons = raw.reasons(periods)
     if not len(reasons):  # (the kernel's table without rows has the columns of a query's)
         reasons = periods.iloc[:0].assign(category="", reason="", ms=np.int64(0))
-    return pa.table(cols), reasons[["entity_id", "start_ms", "local_start", "category", "reason", "ms"]]
+    reasons = reasons.sort_values("place", kind="stable")  # (a bucket's rows in the kernel's order)
+    return pa.table(cols).take(order), reasons[["entity_id", "start_ms", "local_start", "category", "reason", "ms"]]
 
 
 def drop(con: duckdb.DuckDBPyConnection) -> None:
