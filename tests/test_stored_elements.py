@@ -285,6 +285,26 @@ def test_what_the_stored_hours_leave_to_the_kernel(tmp_path):
         ws.close()
 
 
+def test_a_result_from_stored_hours_gives_its_loss_reasons_after_the_store_is_closed(tmp_path):
+    """A result is used after the connection that read it is closed (the server's snapshot writer asks for the
+    loss reasons after the request's connection is gone): the stored hours' reasons, and the kernel's rest of a
+    live view's last hour, are the kernel's then too."""
+    kinds = ["production", "unplanned_downtime", "production", "setup", "no_order"]
+    states = [{"equipment_id": "M0", "start": _at(25 * i), "end": None, "state": kinds[i % len(kinds)],
+               "reason": f"R{i % 2}"} for i in range(60)]
+    ws = build(tmp_path, {"equipment": EQ, "calendar": CAL, "states": states})
+    stored.build(ws.con)
+    reading = ReadingTime(int((T0 + pd.Timedelta(hours=24, minutes=40)).value // 10**6))
+    try:
+        got = [stored.stored_elements(ws.con, p, end=reading) for p in ("hour", "day", "all")]
+        want = [compute_elements(ws.con, p, end=reading).reasons for p in ("hour", "day", "all")]
+    finally:
+        ws.close()
+    for g, w in zip(got, want):
+        assert g is not None and len(w)
+        pd.testing.assert_frame_equal(g.reasons, w, check_exact=True)
+
+
 @pytest.mark.parametrize("minute", [0, 30])
 def test_shift_buckets_are_sums_of_hours_where_shifts_start_and_end_on_whole_hours(tmp_path, minute):
     """Two shifts a day (06:00-14:00, 14:00-22:00 local, nothing at night) are sums of the stored hours, the

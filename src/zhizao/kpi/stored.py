@@ -909,10 +909,14 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
     present = {k: ent[f"has_{k}"].to_numpy(bool) for k in OPTIONAL_GROUPS}
     has_cal = ent["has_calendar"].to_numpy(bool)
 
+    # the stored loss time per bucket, category and reason is read now, with the elements (a result is used after
+    # the connection that read it is closed, and stands for the store as it was read); the kernel's rests' are
+    # computed from the arrays they keep, when first asked for
+    held = stored_rows(REASONS, "h.category, h.reason, sum(h.ms) AS ms", ", h.category, h.reason")
+
     def reasons(periods: pd.DataFrame) -> pd.DataFrame:
         """Loss time per bucket, category and reason: the stored hours' and the kernel's rests' summed."""
-        parts = [stored_rows(REASONS, "h.category, h.reason, sum(h.ms) AS ms", ", h.category, h.reason")]
-        parts += [rest.reasons() for rest in rests]
+        parts = [held] + [rest.reasons() for rest in rests]
         df = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
         if df is None:
             return reasons_table(pd.DataFrame(), periods)
