@@ -856,12 +856,17 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
         j = np.maximum(i, 0)
         return np.where((i >= 0) & (bkey[j] == k) & (s0 < be[j]), i, -1)
 
+    outside: list[bool] = []
+
     def add(rows: pd.DataFrame) -> None:
-        """Add per-bucket rows (key, start_ms of a part of the bucket, length, the elements, n_<kind>)."""
+        """Add per-bucket rows (key, start_ms of a part of the bucket, length, the elements, n_<kind>; end_ms: the
+        latest end of the part's hours, where it is stored hours)."""
         if not len(rows):
             return
         i = bucket_of(rows)
         rows, i = rows[i >= 0], i[i >= 0]
+        if "end_ms" in rows.columns and (rows["end_ms"].to_numpy(np.int64) > be[i]).any():
+            outside.append(True)  # an hour across a bucket's end (a zone whose hours are not bucket_edges' hours)
         np.add.at(length, i, rows["length"].to_numpy(np.int64))
         for c in RAW_ELEMENTS:
             v = rows[c].to_numpy(np.float64, na_value=np.nan)
@@ -890,19 +895,21 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
             return con.execute(f"""
                 SELECT r.key, min(h.start_ms) AS start_ms, {what}
                 FROM {table} h JOIN _zz_ranges r ON h.entity_id = r.entity_id
-                WHERE h.start_ms >= r.h AND h.start_ms < r.t
+                WHERE h.start_ms >= r.h AND h.start_ms < r.t{" AND h.end_ms <= r.t" if table == TABLE else ""}
                   AND h.start_ms >= {int(read["h"].min())} AND h.start_ms < {int(read["t"].max())}
                 GROUP BY r.key{grp}{by}""").df()
         finally:
             con.unregister("_zz_ranges")
 
-    add(stored_rows(TABLE, f"sum(h.end_ms - h.start_ms) AS length, {agg_sums}, {counts}"))
+    # (the hours read lie whole in [h, t) and in their buckets, or the lengths or the ends below say not: then the
+    # reasons' hours, those starting in [h, t), are the same)
+    add(stored_rows(TABLE, f"max(h.end_ms) AS end_ms, sum(h.end_ms - h.start_ms) AS length, {agg_sums}, {counts}"))
     rests = [_KernelRest(con, ctx, ent[ent["h"] > ent["w0"]], "w0", "h"),  # the start inside an hour
              _KernelRest(con, ctx, ent[ent["w1"] > ent["t"]], "t", "w1")]  # after the last stored whole hour
     for rest in rests:
         add(rest.rows(bkey, bs, be))
-    if not np.array_equal(length, be - bs):
-        return None  # hours missing from the store (never for a current one; the kernel answers)
+    if outside or not np.array_equal(length, be - bs):
+        return None  # hours missing from the store, or not cut at the buckets' bounds: the kernel answers
     out: dict[str, np.ndarray] = {c: (sums[c] / MS if c in TIME_ELEMENTS else sums[c]) for c in RAW_ELEMENTS}
     for c in ELEMENTS:
         out.setdefault(c, np.zeros(nb))
