@@ -103,6 +103,16 @@ def stores(draw):
             zone = equipment[i]["timezone"]
             start, end = (x.tz_localize(zone, nonexistent="shift_forward", ambiguous=True) for x in (local, local + d))
             calendar.append({"scope": f"M{i}", "start": start.isoformat(), "end": end.isoformat(), "kind": "shift"})
+    # one entry per key (scope, start and end as instants, kind): the ingest quarantines a repeated key, and the
+    # machines' own shifts above may repeat one drawn before (a CI run drew M3's 12:00-20:00 twice)
+    keys: set[tuple] = set()
+    unique = []
+    for c in calendar:
+        k = (c["scope"], pd.Timestamp(c["start"]).value, pd.Timestamp(c["end"]).value, c["kind"])
+        if k not in keys:
+            keys.add(k)
+            unique.append(c)
+    calendar = unique
     energy, labour, quality = [], [], []
     if draw(st.booleans()):
         # an equipment id as a scope ("M1 as scope": the ingest takes it; the engine books it to no entity)
