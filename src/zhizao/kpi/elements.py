@@ -742,7 +742,7 @@ def affected_from(con: duckdb.DuckDBPyConnection, ctx: EngineContext, window: Re
     need = {e: times[e] - thr_ms for e in times if window.first_start.get(e, times[e]) < times[e]}
     if need:  # first the last days of them all in one read, which settles most (a day's file, a live batch)
         eq_ids = sorted(need)
-        lead = affected_reads_from(ctx, need.values(), thr_ms=0)
+        lead = affected_reads_from(ctx, [times[e] for e in eq_ids])
         y = max(times[e] for e in eq_ids) + 1
         ids = f"{_lit(eq_ids[0])} <= s.equipment_id AND s.equipment_id <= {_lit(eq_ids[-1])}"
         horizon = {k: window.horizon[e] for k, e in enumerate(eq_ids) if e in window.horizon}
@@ -782,11 +782,10 @@ def affected_from(con: duckdb.DuckDBPyConnection, ctx: EngineContext, window: Re
     return out
 
 
-def affected_reads_from(ctx: EngineContext, times: Iterable[int], thr_ms: int | None = None) -> int:
+def affected_reads_from(ctx: EngineContext, times: Iterable[int]) -> int:
     """The earliest state record start [ms] that :func:`affected_from` reads first for new records from ``times``
-    [ms]: the days before them, less the minor-stop threshold (``thr_ms``, default the settings')."""
-    thr = round(ctx.settings.minor_stop_threshold * MS) if thr_ms is None else thr_ms
-    return min(times) - thr - AFFECTED_READ_MS
+    [ms]: the days before them, less the minor-stop threshold."""
+    return min(times) - round(ctx.settings.minor_stop_threshold * MS) - AFFECTED_READ_MS
 
 
 def _lookback(sr: StateRecords, k: int, t: int) -> tuple[int, int] | None:

@@ -334,26 +334,27 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
     eq = set(ctx.ent["entity_id"].iloc[:ctx.n_eq])
     times = {e: a for e, (a, _b) in changed.items() if e in eq}
     if window is None or not times:
-        return _refresh(con, ctx, changed, times, dict(times), since, version, progress, window)
+        return _refresh(con, ctx, changed, eq, times, dict(times), since, version, progress, window)
     # the days before the new records are read three times (their effect, the window's lookback and records):
     # once from the store
     window.keep_recent(con, affected_reads_from(ctx, times.values()))
     try:
-        return _refresh(con, ctx, changed, times, affected_from(con, ctx, window, times), since, version, progress,
-                        window)
+        return _refresh(con, ctx, changed, eq, times, affected_from(con, ctx, window, times), since, version,
+                        progress, window)
     finally:
         window.drop_recent(con)
 
 
 def _refresh(con: duckdb.DuckDBPyConnection, ctx: EngineContext, changed: dict[str, tuple[int, int | None]],
-             times: dict[str, int], lo: dict[str, int], since: dict[str, int], version: dict[str, Any],
-             progress: Callable[[int, int], None] | None, window: ReadWindow | None) -> StoredReport:
-    """:func:`refresh`'s update: the hours of each entity the new records change (``changed``; ``times``: the
-    earliest new state or count record per equipment, ``lo``: the earliest instant they change) written."""
+             eq: set[str], times: dict[str, int], lo: dict[str, int], since: dict[str, int],
+             version: dict[str, Any], progress: Callable[[int, int], None] | None, window: ReadWindow | None
+             ) -> StoredReport:
+    """:func:`refresh`'s update: the hours of each entity the new records change (``changed``; ``eq``: the
+    equipment's ids; ``times``: the earliest new state or count record per equipment, ``lo``: the earliest instant
+    they change) written."""
     cov = coverage(ctx)
     stored = {e: (tz, int(c0), int(c1), bool(h)) for e, tz, c0, c1, h in con.execute(
         f"SELECT entity_id, tz, c0, c1, has_data FROM {ENTITIES}").fetchall()}
-    eq = set(ctx.ent["entity_id"].iloc[:ctx.n_eq])
     # and from each equipment's horizon before them: the records set a later one, and the time between (the data
     # extent, where an equipment without calendar is scheduled) changed with it
     for e, h in _horizons_before(con, since, sorted(times)).items():
@@ -820,16 +821,18 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
                     end: QueryEnd | None = None, settings: Settings | None = None, zone_level: str | None = None,
                     context: EngineContext | None = None) -> ElementsResult | None:
     """:func:`zhizao.kpi.elements.compute_elements` of these arguments from the stored hours: the same table
-    (time elements and loss reasons to the last bit, the others to the last bits of their sums).
+    (time elements and loss reasons to the last bit, the others to the last bits of their sums; loss reasons not
+    where records of one category overlap: the kernel's own reasons then depend on the range it reads, issue 15).
 
     The buckets are sums of the stored hours from the first whole hour of the range to the last whole hour before
     its end that is stored; the rest (the start of an explicit range inside an hour; the current hour up to the
     reading time, the rest of a month after the latest record, the end of an explicit range inside an hour) is
-    computed by the kernel for those instants alone (a window of time) and added. The loss reasons are read so
-    when first asked for. None where the stored hours cannot answer: none stored, not current for the store
-    ``con`` reads or for ``settings``, a period other than hour, day, week, month or the whole range, a range
-    that starts before the stored hours, a group bucketed in a zone other than its members' own (``zone_level``),
-    or more rows than the engine's memory budget."""
+    computed by the kernel for those instants alone (a window of time) and added. The stored loss reasons are read
+    with the elements, the kernel's rests' computed when first asked for. None where the stored hours cannot
+    answer: none stored, not current for the store ``con`` reads or for ``settings``, a period other than hour,
+    shift, day, week, month or the whole range, a shift that starts or ends inside a stored hour read, an hour
+    across a bucket's bound, a range that starts before the stored hours, a group bucketed in a zone other than its
+    members' own (``zone_level``), or more rows than the engine's memory budget."""
     settings = settings or Settings()
     if not exists(con):
         return None
@@ -923,10 +926,10 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
 
     def reasons(periods: pd.DataFrame) -> pd.DataFrame:
         """Loss time per bucket, category and reason: the stored hours' and the kernel's rests' summed."""
-        parts = [held] + [rest.reasons() for rest in rests]
-        df = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
-        if df is None:
+        parts = [p for p in (held, *(rest.reasons() for rest in rests)) if len(p)]
+        if not parts:
             return reasons_table(pd.DataFrame(), periods)
+        df = pd.concat(parts, ignore_index=True)
         rank = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
         df = pd.DataFrame({"bucket": bucket_of(df), "category": df["category"].map(rank).to_numpy(np.int64),
                            "reason": df["reason"].to_numpy(object), "ms": df["ms"].to_numpy(np.int64)})
