@@ -76,7 +76,19 @@ def stores(draw):
                        "state": cat, "end": None}
                 if draw(st.booleans()):  # closed (sometimes far beyond the next start), else open
                     rec["end"] = _iso(t0, t + draw(st.sampled_from([1, 120, 300, 7200, 30 * 3600])))
+                # reason codes, so that loss reasons are compared by code too (records of one category that
+                # overlap: the one covering a piece gives its reason, whatever range is read)
+                reason = draw(st.sampled_from([None, "r1", "r2"]))
+                if reason:
+                    rec["reason"] = reason
                 states.append(rec)
+                if rec["end"] and draw(st.integers(0, 2)) == 0:  # a record of one category inside this one
+                    a = t + draw(st.sampled_from([60, 1800]))
+                    if (a, cat) not in seen:
+                        seen.add((a, cat))
+                        states.append({"equipment_id": eid, "start": _iso(t0, a), "state": cat,
+                                       "end": _iso(t0, a + draw(st.sampled_from([60, 600, 3600]))),
+                                       "reason": draw(st.sampled_from(["r1", "r3"]))})
         for j in range(draw(st.integers(0, 3))):
             a = draw(st.integers(0, (HOURS - 3) * 3600))
             d = draw(st.sampled_from([0, 900, 2 * 3600]))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import zhizao
 from canonical import ORDER, write_tables
-from zhizao.kpi.intervals import resolve, split_over
+from zhizao.kpi.intervals import last_covering, resolve, split_over
 from zhizao.schema import CATEGORY_PRECEDENCE
 
 T0 = pd.Timestamp("2024-03-30T00:00:00Z")  # spans the Europe/Berlin DST change of 2024-03-31
@@ -49,6 +49,19 @@ def test_resolve_is_order_free_and_disjoint(ivs, rnd):
             assert len(i) == 1 and sr[i[0]] == min(cover)
         else:
             assert len(i) == 0
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 80)), max_size=40),
+       st.lists(st.integers(-5, 150), max_size=40))
+def test_last_covering_is_the_last_interval_that_covers_a_time(ivs, t):
+    """Nested, overlapping, empty and equal intervals: the answer is the brute-force one (the segment tree of the
+    times the last started interval does not cover included)."""
+    ivs = sorted(ivs, key=lambda x: x[0])  # sorted by start; the order among equal starts is the priority
+    s = np.array([a for a, d in ivs], np.int64)
+    e = np.array([a + d for a, d in ivs], np.int64)
+    want = [max((i for i in range(len(ivs)) if s[i] <= x < e[i]), default=-1) for x in t]
+    assert last_covering(s, e, np.array(t, np.int64)).tolist() == want
 
 
 @given(st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 300)), max_size=20),

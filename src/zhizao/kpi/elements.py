@@ -79,6 +79,7 @@ from zhizao.kpi.energy import energy_intervals_sql
 from zhizao.kpi.intervals import (
     MS,
     Timeline,
+    last_covering,
     locate,
     overlay,
     resolve,
@@ -1232,8 +1233,8 @@ class _StateTimes:
     ov: NDArray[np.float64] | None  # (windows,) double-covered time inside each window [ms], None if there is none
     fe: NDArray[np.float64]  # (nb,) failure events per bucket
     seg: RankedSegments  # resolved segments (start, end, rank) on the composite axis
-    # records in the query window: start on the composite axis, rank, rows in the StateRecords
-    rec: tuple[NDArray[np.int64], NDArray[np.int8], slice | NDArray[np.int64]]
+    # records in the query window: start and end on the composite axis, rank, rows in the StateRecords
+    rec: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int8], slice | NDArray[np.int64]]
     # (an array, or a slice when all of the part's records are in the window)
 
 
@@ -1282,7 +1283,7 @@ def _state_times(sr: StateRecords, a: int, b: int, tl: Timeline, lo: int, hi: in
         ov = time_between(ov_s, ov_e, np.zeros(ov_s.size, np.int64), 1, cut)[:, 0]
     failure = seg_r == R_UNPLANNED
     fe = model.failure_events(seg_s[failure], seg_e[failure], pbt_s, pbt_e, pbt_b, nb)
-    return _StateTimes(slice(k0, k1), d, ov, fe, (seg_s, seg_e, seg_r), (ss, srank, rows))
+    return _StateTimes(slice(k0, k1), d, ov, fe, (seg_s, seg_e, seg_r), (ss, se, srank, rows))
 
 
 def _overlap_segments(ss: NDArray[np.int64], se: NDArray[np.int64]) -> Segments:
@@ -1302,21 +1303,28 @@ def _loss_reasons(bs: NDArray[np.int64], be: NDArray[np.int64], pot: Segments, p
                   ) -> pd.DataFrame:
     """Loss time inside pbt by bucket, category and reason.
 
-    Each piece of loss time takes the reason of the latest record of its category that started at or
-    before it (the records behind a minor stop may be logged as unplanned downtime). ``parts``: the
-    :class:`_StateTimes` of the parts of the state records ``sr``, in order; ``periods``: entity_id,
-    period_start, period_end per bucket. ``in_ms``: column ``ms`` (integer milliseconds) instead of ``seconds``.
+    Each piece of loss time takes the reason of the record of its category that covers it (the records behind a
+    minor stop may be logged as unplanned downtime); where several do (records of one category that overlap), of
+    the one that started last (ties: the later end, then the larger reason text). The rule looks at the records
+    covering the piece only, so a piece has the same reason whatever range is read (the stored hours' sums equal
+    the kernel's). ``parts``: the :class:`_StateTimes` of the parts of the state records ``sr``, in order;
+    ``periods``: entity_id, period_start, period_end per bucket. ``in_ms``: column ``ms`` (integer milliseconds)
+    instead of ``seconds``.
     """
     seg = [np.concatenate(x) for x in zip(*(p.seg for p in parts))] if parts else [np.empty(0, np.int64)] * 3
     rec = [np.concatenate([np.arange(r.start, r.stop) if isinstance(r, slice) else r for r in x])
-           for x in zip(*(p.rec for p in parts))] if parts else [np.empty(0, np.int64)] * 3
+           for x in zip(*(p.rec for p in parts))] if parts else [np.empty(0, np.int64)] * 4
     loss_seg = IS_LOSS[seg[2]]
     seg_s, seg_e, seg_r = (x[loss_seg] for x in seg)
-    ss, srank, rows = rec
+    ss, se, srank, rows = rec
     loss_rec = IS_LOSS[srank]
-    rs_all, rrank = ss[loss_rec], srank[loss_rec]
-    rcode, codes = sr.reasons(rows[loss_rec])
-    ps, pe, (ib, ist, ipot, ipd) = overlay([rs_all], [(bs, be), (seg_s, seg_e), pot, pdl])
+    rs_all, re_all, rrank, rrows = ss[loss_rec], se[loss_rec], srank[loss_rec], rows[loss_rec]
+    rcode, codes = sr.reasons(rrows)
+    # the order among records of one start on the composite axis (clipped to the read range): the true start, the
+    # true end, the reason text; none depends on the range read or on the order of the rows
+    text_rank = np.argsort(np.argsort(np.asarray(codes, dtype=object), kind="stable"), kind="stable")
+    order_all = np.lexsort((text_rank[rcode] if len(codes) else rcode, sr.end[rrows], sr.start[rrows], rs_all))
+    ps, pe, (ib, ist, ipot, ipd) = overlay([rs_all, re_all], [(bs, be), (seg_s, seg_e), pot, pdl])
     cat = take(seg_r, ist, -1)
     m = (ib >= 0) & (cat >= 0) & (ipot >= 0) & (ipd < 0)  # loss time inside pbt
     ps, ib, cat, dur = ps[m], ib[m], cat[m], (pe - ps)[m]
@@ -1326,11 +1334,10 @@ def _loss_reasons(bs: NDArray[np.int64], be: NDArray[np.int64], pot: Segments, p
         if not pm.any():
             continue
         src = (rrank == r) | ((rrank == R_UNPLANNED) if r == R_MINOR else False)
-        rs = rs_all[src]
-        order = np.argsort(rs, kind="stable")
-        rs, rr = rs[order], rcode[src][order]
-        i = np.searchsorted(rs, ps[pm], side="right") - 1
-        frames.append(pd.DataFrame({"bucket": ib[pm], "category": r, "reason": take(rr, i, -1), "ms": dur[pm]}))
+        order = order_all[src[order_all]]
+        i = last_covering(rs_all[order], re_all[order], ps[pm])
+        frames.append(pd.DataFrame({"bucket": ib[pm], "category": r, "reason": take(rcode[order], i, -1),
+                                    "ms": dur[pm]}))
     if not frames:
         return _empty_reasons()
     df = pd.concat(frames, ignore_index=True).groupby(["bucket", "category", "reason"], as_index=False)["ms"].sum()

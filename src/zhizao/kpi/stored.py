@@ -18,9 +18,10 @@ Tables (all in the store, each update written in one transaction):
     where the entity has no time or the hour no record of the kind).
 ``elements_hour_reasons``
     the loss time inside planned busy time per equipment, hour, category and reason [integer ms] (the kernel's
-    loss-reason table of the hours: a piece of loss time takes the reason of the latest record of its category
-    started at or before it, and the kernel cuts the pieces at each such start, so the hours' rows add up to a
-    day's); written and removed with the hours.
+    loss-reason table of the hours: a piece of loss time takes the reason of the record of its category that
+    covers it, the latest started where several do, whatever range is read, and the kernel cuts the pieces at
+    every start and end of a loss record, so the hours' rows add up to a day's); written and removed with the
+    hours.
 ``elements_hour_entities``
     per entity: its zone, the hours stored ``[c0, c1)`` (from the first week or month of its site's data to the
     end of the hour of the site's latest record: :func:`coverage`), whether a calendar applies, whether it has
@@ -821,8 +822,7 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
                     end: QueryEnd | None = None, settings: Settings | None = None, zone_level: str | None = None,
                     context: EngineContext | None = None) -> ElementsResult | None:
     """:func:`zhizao.kpi.elements.compute_elements` of these arguments from the stored hours: the same table
-    (time elements and loss reasons to the last bit, the others to the last bits of their sums; loss reasons not
-    where records of one category overlap: the kernel's own reasons then depend on the range it reads, issue 15).
+    (time elements and loss reasons to the last bit, the others to the last bits of their sums).
 
     The buckets are sums of the stored hours from the first whole hour of the range to the last whole hour before
     its end that is stored; the rest (the start of an explicit range inside an hour; the current hour up to the
