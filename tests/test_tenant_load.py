@@ -173,6 +173,65 @@ def test_warm_up_after_a_tenants_upload_computes_that_tenants_results_only(tmp_p
         server.close()
 
 
+# -- the result cache is bounded by memory
+def test_the_result_cache_is_bounded_by_memory_and_keeps_what_every_page_reads():
+    """Found by benchmarks/server_load.py: a cache of 256 entries filled with the pages of 300 machines pushed
+    out the work-centre and machine tables every page is cut from (a work-centre page revisited: 3 s instead of
+    2 ms) while its memory had no bound. Entries are weighed (:func:`approx_bytes`): pages come and go, the
+    tables read by each page stay, and the total never exceeds the budget."""
+    import numpy as np
+    import pandas as pd
+
+    from zhizao.server.store import LRU, approx_bytes
+
+    table = pd.DataFrame({"oee": np.zeros(500)})  # 4,000 bytes of values and a small index
+    w = approx_bytes(table)
+    assert 4000 <= w < 4300
+    cache = LRU(maxsize=10_000, maxbytes=3 * w)
+    cache["table"] = table
+    for i in range(1000):  # pages of a thousand machines, each cut from the table
+        assert cache.get("table") is table
+        cache[("page", i)] = "x" * 100
+    assert "table" in cache and cache.nbytes <= 3 * w
+    assert len(cache) == 1 + (2 * w) // 100  # the latest pages that fit beside it
+    for k in ("a", "b", "c"):  # tables beyond the budget: the least recently used go first
+        cache[k] = table.copy()
+    assert "table" not in cache and all(k in cache for k in "abc") and cache.nbytes <= 3 * w
+    cache["huge"] = pd.DataFrame({"oee": np.zeros(5000)})  # larger than the budget alone: not kept
+    assert "huge" not in cache and all(k in cache for k in "abc")
+    cache["a"] = "small"  # replacing an entry re-weighs it
+    assert cache.nbytes == 2 * w + 5
+    cache.drop(lambda k: k != "b")
+    assert cache.nbytes == w + 5
+    cache.clear()
+    assert cache.nbytes == 0 and len(cache) == 0
+
+
+def test_a_cached_stage_table_holds_each_repeated_text_once_and_hands_out_texts():
+    """The machine table by day of a 1,000-machine plant-year held 500 MiB of repeated null-reason texts: cached,
+    they are categories (a fraction of the memory); the rows a page takes are the stage's own texts, nulls and
+    all, equal to the rows of the table as computed."""
+    import numpy as np
+    import pandas as pd
+
+    from zhizao.server.access import _expanded, compact
+    from zhizao.server.store import approx_bytes
+
+    n = 3000
+    table = pd.DataFrame({"equipment_id": pd.array([f"M{i % 30}" for i in range(n)], dtype="str"),
+                          "null_reasons": pd.array([None if i % 3 else "availability: undefined, pbt = 0" * 5
+                                                    for i in range(n)], dtype="str"),
+                          "note": pd.array([f"unique {i}" for i in range(n)], dtype="str"),  # stays text
+                          "oee": np.linspace(0, 1, n)})
+    cached = compact(table)
+    assert [str(cached[c].dtype) for c in table.columns] == ["category", "category", "str", "float64"]
+    assert approx_bytes(cached) < approx_bytes(table) / 2
+    for rows in (cached["equipment_id"] == "M7", cached["oee"] > 2, slice(None)):
+        got = _expanded(cached, cached[rows]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, table[rows].reset_index(drop=True), check_exact=True)
+    assert compact(table.head(10)) is not None and str(compact(table.head(10))["equipment_id"].dtype) == "str"
+
+
 # -- earlier figures while the current ones are computed (``zhizao serve --fresh-wait``)
 def test_result_cache_shows_the_latest_value_while_the_current_one_is_computed():
     from zhizao.server.store import ResultCache

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from zhizao.cli import common as _main  # fail
 from zhizao.messages import define
-from zhizao.server import FRESH_WAIT
+from zhizao.server import CACHE_MB, FRESH_WAIT
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
 BAD_MQTT = define("cli.bad_mqtt", "--mqtt %(broker)s: %(error)s")
@@ -84,6 +84,8 @@ def serve(db: str = DB,
                                                 "uploads before it shows the earlier ones, marked with their time"),
           always_fresh: bool = typer.Option(False, "--always-fresh",
                                             help="pages always wait for figures with the latest uploads"),
+          cache_mb: float = typer.Option(CACHE_MB, "--cache-mb", min=1.0,
+                                         help="memory of the result cache [MiB]: computed tables, pages, charts"),
           mqtt: list[str] = typer.Option([], "--mqtt", help="HOST:PORT of an MQTT broker to subscribe to and "
                                                              "store from (repeatable; see docs/live.md)"),
           mqtt_prefix: str = typer.Option("zhizao/v1", "--mqtt-prefix", help="topic prefix of --mqtt"),
@@ -104,7 +106,7 @@ def serve(db: str = DB,
     console.print(f"zhizao server on http://{host}:{port}/ (store {db}); Ctrl-C to stop", markup=False,
                   highlight=False)
     run(db, host, port, max_upload_mb, not no_warm, secure_cookies, log_level,
-        fresh_wait=None if always_fresh else fresh_wait, live=live)
+        fresh_wait=None if always_fresh else fresh_wait, live=live, cache_mb=cache_mb)
 
 
 def _live_sources(mqtt: list[str], prefix: str, username: str | None, password: str | None, opcua: list[str],

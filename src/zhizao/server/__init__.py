@@ -15,6 +15,11 @@ from __future__ import annotations
 #: Seconds a dashboard page of ``zhizao serve`` waits for figures that include the latest writes before it shows
 #: the earlier ones, marked with the time they are as of (``--fresh-wait``; ``--always-fresh`` waits always)
 FRESH_WAIT = 0.3
+#: Entries and memory [MiB] of the server's result cache (:class:`zhizao.server.store.Store`; ``--cache-mb``):
+#: the pages of a thousand machines in two languages, and the stage results they are cut from (a 1,000-machine
+#: plant-year's tables of the levels by day and by the whole range: 385 MiB; docs/server.md)
+CACHE_SIZE = 65536
+CACHE_MB = 1024.0
 
 
 def create_app(db="zhizao.duckdb", **kw):
@@ -26,19 +31,20 @@ def create_app(db="zhizao.duckdb", **kw):
 
 def serve(db="zhizao.duckdb", host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 200,
           warm: bool = True, secure_cookies: bool = False, log_level: str = "info",
-          fresh_wait: float | None = FRESH_WAIT, live=()) -> None:
+          fresh_wait: float | None = FRESH_WAIT, live=(), cache_mb: float | None = CACHE_MB) -> None:
     """Run the server until interrupted; the store is closed (and checkpointed) on the way out.
 
     ``fresh_wait`` [s]: how long a dashboard page waits for figures that include the latest writes before it
     shows the earlier ones, marked with the time they are as of (None: always wait; see
     :meth:`zhizao.server.store.ResultCache.get_or_stale`). ``live``: MQTT and OPC UA sources the server
-    subscribes to, writing into its store (:mod:`zhizao.server.live`)."""
+    subscribes to, writing into its store (:mod:`zhizao.server.live`). ``cache_mb``: memory of the result cache
+    [MiB] (:class:`zhizao.server.store.Store`)."""
     import gc
 
     import uvicorn
 
     app = create_app(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
-                     fresh_wait=fresh_wait, live=live)
+                     fresh_wait=fresh_wait, live=live, cache_mb=cache_mb)
     server = app.state.server
     # the libraries imported by now are long-lived: keep them out of the collector's full scans (which
     # otherwise pause every request for ~0.1 s now and then)
@@ -52,4 +58,4 @@ def serve(db="zhizao.duckdb", host: str = "127.0.0.1", port: int = 8000, max_upl
         server.close()
 
 
-__all__ = ["FRESH_WAIT", "create_app", "serve"]
+__all__ = ["CACHE_MB", "CACHE_SIZE", "FRESH_WAIT", "create_app", "serve"]

@@ -2,7 +2,7 @@
 
 import argparse
 
-from zhizao.server import FRESH_WAIT, serve
+from zhizao.server import CACHE_MB, FRESH_WAIT, serve
 
 p = argparse.ArgumentParser(prog="python -m zhizao.server", description=__doc__)
 p.add_argument("--db", default="zhizao.duckdb")
@@ -13,6 +13,7 @@ p.add_argument("--no-warm", action="store_true")
 p.add_argument("--log-level", default="info")
 p.add_argument("--fresh-wait", type=float, default=FRESH_WAIT)
 p.add_argument("--always-fresh", action="store_true")
+p.add_argument("--cache-mb", type=float, default=CACHE_MB)
 p.add_argument("--mqtt", action="append", default=[], help="HOST:PORT of an MQTT broker (repeatable)")
 p.add_argument("--mqtt-prefix", default="zhizao/v1")
 a = p.parse_args()
@@ -23,4 +24,4 @@ for b in a.mqtt:
 
     live.append(MqttSource(*parse_broker(b), prefix=a.mqtt_prefix))
 serve(a.db, a.host, a.port, a.max_upload_mb, not a.no_warm, log_level=a.log_level,
-      fresh_wait=None if a.always_fresh else a.fresh_wait, live=live)
+      fresh_wait=None if a.always_fresh else a.fresh_wait, live=live, cache_mb=a.cache_mb)

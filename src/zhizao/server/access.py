@@ -313,6 +313,54 @@ def _records(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+#: A text column of a cached stage table is kept as a category when it has at most one distinct value in this
+#: many rows (:func:`compact`)
+COMPACT_RATIO = 8
+#: ... and the table at least this many rows
+COMPACT_ROWS = 1000
+
+
+def compact(df):
+    """A stage table as the server caches it: text columns that repeat a few values (the null reasons of every
+    day of every machine, the period bounds, the ids) held as categories, each text once. A 1,000-machine
+    plant-year's machine table by day holds 500 MiB of repeated null-reason texts otherwise (of 715 MiB), and the
+    cache's memory bound (:class:`zhizao.server.store.LRU`) would push the other tables out for it. The columns
+    are named in ``attrs["compact"]``; :meth:`TenantView.filter` gives them back as texts, so callers see the
+    stage's own table. Anything but a table is returned as it is.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"id": ["M1", "M2"] * 1000, "oee": 0.5})
+    >>> c = compact(t)
+    >>> str(c["id"].dtype), c.attrs["compact"], _expanded(c, c).equals(t)
+    ('category', ('id',), True)
+    """
+    if not isinstance(df, pd.DataFrame) or len(df) < COMPACT_ROWS:
+        return df
+    cols = []
+    for c in df.columns:
+        col = df[c]
+        # texts of pandas' string type only: their nulls come back as they were (an object column's None would
+        # come back as NaN)
+        if isinstance(col.dtype, pd.StringDtype) and col.nunique(dropna=True) * COMPACT_RATIO <= len(df):
+            cols.append(c)
+    if not cols:
+        return df
+    out = df.assign(**{c: df[c].astype("category") for c in cols})
+    out.attrs["compact"] = tuple(cols)  # (pandas copies attrs into every frame derived: texts only)
+    return out
+
+
+def _expanded(cached: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """Rows ``df`` of a table :func:`compact` made, with its text columns back in their own type."""
+    cols = cached.attrs.get("compact")
+    if not cols:
+        return df
+    out = df.assign(**{c: df[c].astype(df[c].cat.categories.dtype) for c in cols})
+    out.attrs = {}
+    return out
+
+
 def parse_time(value, name: str):
     """A time bound as given (str), or None; 400 when pandas cannot read it."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -487,18 +535,20 @@ class TenantView:
 
     def filter(self, df: pd.DataFrame, level: str, ids=None, within: dict | None = None) -> pd.DataFrame:
         """Rows of ``df`` (with the level's id column) that the principal may see, optionally only ``ids`` and
-        only entities inside ``within``."""
+        only entities inside ``within``. The rows of ``ids`` are taken first (an entity's page reads one
+        machine's days of a table of every machine's), the other conditions judged on them."""
         col = LEVEL_ID_COLUMN[level]
-        keep = pd.Series(True, index=df.index)
+        rows = df
+        if ids:
+            rows = df[df[col].isin(list(ids)).fillna(False).to_numpy(dtype=bool)]
+        keep = np.ones(len(rows), dtype=bool)
         al = self.allowed()
         if al is not None:
-            keep &= df[col].isin(list(al[level])).fillna(False).astype(bool)
-        if ids:
-            keep &= df[col].isin(list(ids)).fillna(False).astype(bool)
+            keep &= rows[col].isin(list(al[level])).fillna(False).to_numpy(dtype=bool)
         w = self.within_ids(level, within)
         if w is not None:
-            keep &= df[col].isin(list(w)).fillna(False).astype(bool)
-        return _records(df[keep.to_numpy(dtype=bool)])
+            keep &= rows[col].isin(list(w)).fillna(False).to_numpy(dtype=bool)
+        return _records(_expanded(df, rows if keep.all() else rows[keep]))
 
     def _stage(self, name: str, fn, *args, deps=ALL):
         """A stage call, cached under the counters of ``deps``. The stage's own errors
@@ -568,7 +618,7 @@ class TenantView:
             bad = [k for k in kpis if k not in KPI_NAMES]
             if bad:
                 raise BadRequest(UNKNOWN_KPI, names=bad, known=list(KPI_NAMES))
-        df = self._stage("kpi", lambda *a: self.ws.kpi(*a), level, period, start, end, deps=DATA)
+        df = self._stage("kpi", lambda *a: compact(self.ws.kpi(*a)), level, period, start, end, deps=DATA)
         df = self.filter(df, level, ids, within)
         if kpis:
             df = df.drop(columns=[k for k in KPI_NAMES if k not in kpis and k in df.columns])
@@ -579,7 +629,7 @@ class TenantView:
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end)
         # time stamps with the row's offset, as every other table of the KPI stage (the engine's are UTC)
-        df = self._stage("elements", lambda *a: present(self.ws.elements(*a)), level, period, start, end,
+        df = self._stage("elements", lambda *a: compact(present(self.ws.elements(*a))), level, period, start, end,
                          deps=DATA)
         return self.filter(df, level, ids, within)
 
@@ -587,14 +637,14 @@ class TenantView:
         self.require_level(level)
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end)
-        df = self._stage("losses", lambda *a: self.ws.losses(*a), level, period, start, end, deps=DATA)
+        df = self._stage("losses", lambda *a: compact(self.ws.losses(*a)), level, period, start, end, deps=DATA)
         return self.filter(df, level, ids, within)
 
     def stop_reasons(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end, whole=True)
-        df = self._stage("stop_reasons", lambda *a: self.ws.stop_reasons(*a), level, period, start, end,
+        df = self._stage("stop_reasons", lambda *a: compact(self.ws.stop_reasons(*a)), level, period, start, end,
                          deps=DATA)
         return self.filter(df, level, ids, within)
 
@@ -602,7 +652,7 @@ class TenantView:
         self.require_level(level)
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end)
-        df = self._stage("data_quality", lambda *a: self.ws.data_quality(*a), level, period, start, end,
+        df = self._stage("data_quality", lambda *a: compact(self.ws.data_quality(*a)), level, period, start, end,
                          deps=DATA)
         return self.filter(df, level, ids, within)
 
@@ -610,7 +660,8 @@ class TenantView:
         self.require_level(level)
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end, whole=True)
-        df = self._stage("capability", lambda *a: self.ws.capability(*a), level, period, start, end, deps=DATA)
+        df = self._stage("capability", lambda *a: compact(self.ws.capability(*a)), level, period, start, end,
+                         deps=DATA)
         return self.filter(df, level, ids, within)
 
     def catalogue(self) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhizao.messages import define
 from zhizao.report import charts
-from zhizao.server import api, invalid, programme_api, programme_web, web
+from zhizao.server import CACHE_MB, CACHE_SIZE, api, invalid, programme_api, programme_web, web
 from zhizao.server.access import TenantView, admin_access, enterprise_access
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
@@ -47,12 +47,13 @@ class Server:
     """What the application holds: the store, authentication, settings."""
 
     def __init__(self, db, max_upload_mb: float = 200, warm: bool = True, secure_cookies: bool = False,
-                 cache_size: int = 256, limits=None, fresh_wait: float | None = None, live=()):
+                 cache_size: int = CACHE_SIZE, limits=None, fresh_wait: float | None = None, live=(),
+                 cache_mb: float | None = CACHE_MB):
         from zhizao.server.uploads import clean_stale_folders
 
         clean_stale_folders()  # upload folders of a server that crashed
         charts.draw_in_worker()  # drawing holds the interpreter: the other requests would wait for it
-        self.store = Store(db, cache_size=cache_size, limits=limits)
+        self.store = Store(db, cache_size=cache_size, limits=limits, cache_mb=cache_mb)
         self.auth = Auth(self.store)
         self.max_upload = int(max_upload_mb * 10**6)
         self.secure_cookies = secure_cookies
@@ -315,8 +316,8 @@ def _wants_html(request: Request) -> bool:
 
 
 def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = True,
-               secure_cookies: bool = False, cache_size: int = 256, limits=None,
-               fresh_wait: float | None = None, live=()) -> FastAPI:
+               secure_cookies: bool = False, cache_size: int = CACHE_SIZE, limits=None,
+               fresh_wait: float | None = None, live=(), cache_mb: float | None = CACHE_MB) -> FastAPI:
     """The zhizao server application over the store ``db``.
 
     Parameters
@@ -331,6 +332,8 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
         Mark the session cookie ``Secure`` (behind HTTPS).
     cache_size : int
         Entries of the per-version result cache.
+    cache_mb : float or None
+        Memory of the result cache [MiB] (None: bounded by entries only; :class:`zhizao.server.store.Store`).
     limits : zhizao.limits.Limits, optional
         Input limits of uploads (default :func:`zhizao.limits.current`: the defaults and ``ZHIZAO_LIMIT_*``).
     fresh_wait : float, optional
@@ -346,7 +349,7 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     import zhizao.verify
 
     server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
-                    cache_size=cache_size, limits=limits, fresh_wait=fresh_wait, live=live)
+                    cache_size=cache_size, limits=limits, fresh_wait=fresh_wait, live=live, cache_mb=cache_mb)
     app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None,
                   description="ISO 22400 KPIs, verified transformation results and programme statistics of a "
                               "zhizao store. Authenticate with an API key (X-API-Key: zk_...) or a session token "

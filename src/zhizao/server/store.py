@@ -28,7 +28,9 @@ DuckDB lets one process own a database file. The server opens it once (:class:`z
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -37,10 +39,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 import zhizao
 from zhizao.api import Workspace
 from zhizao.kpi.elements import ElementsResult
-from zhizao.server import accounts
+from zhizao.server import CACHE_MB, CACHE_SIZE, accounts
 from zhizao.server.snapshots import Snapshots, persistent_key
 from zhizao.store.fingerprint import data_fingerprint
 
@@ -59,14 +64,50 @@ REFRESH_DUTY = 0.5
 CHANGE_LOG = 256
 
 
-class LRU:
-    """A thread-safe mapping that keeps the ``maxsize`` most recently used entries.
+def approx_bytes(value: Any, depth: int = 3) -> int:
+    """The memory a cached value holds, roughly [bytes]: a DataFrame's columns and index (object columns as
+    their pointers: the texts they point to are mostly shared ids), arrays' buffers, texts' lengths, the fields
+    of a dataclass (:class:`zhizao.kpi.elements.ElementsResult`) and the items of a tuple, list or dict summed
+    ``depth`` levels down; anything else its ``sys.getsizeof``.
 
+    Examples
+    --------
+    >>> approx_bytes("x" * 1000), approx_bytes(pd.DataFrame({"a": np.zeros(1000)})) >= 8000
+    (1000, True)
+    """
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=False).sum())
+    if isinstance(value, (pd.Series, pd.Index)):
+        return int(value.memory_usage(deep=False))
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value)
+    if depth > 0:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return 64 + sum(approx_bytes(getattr(value, f.name), depth - 1) for f in dataclasses.fields(value))
+        if isinstance(value, (tuple, list, set, frozenset)):
+            return 64 + sum(approx_bytes(v, depth - 1) for v in value)
+        if isinstance(value, dict):
+            return 64 + sum(approx_bytes(k, depth - 1) + approx_bytes(v, depth - 1) for k, v in value.items())
+    return sys.getsizeof(value)
+
+
+class LRU:
+    """A thread-safe mapping that keeps the most recently used entries: at most ``maxsize`` of them, and (with
+    ``maxbytes``) at most that much memory by :func:`approx_bytes` of their values, weighed once when stored.
+
+    The byte bound is what bounds a server's memory: a count alone lets a few whole-plant tables of a year fill
+    it, or lets many small entries (pages of a thousand machines) push out the large ones every page is made
+    from. An entry larger than ``maxbytes`` on its own is not kept.
     """
 
-    def __init__(self, maxsize: int = 64):
+    def __init__(self, maxsize: int = 64, maxbytes: int | None = None):
         self.maxsize = maxsize
+        self.maxbytes = maxbytes
         self._d: OrderedDict = OrderedDict()
+        self._w: dict = {}  # key -> weight [bytes] (with maxbytes)
+        self.nbytes = 0
         self._lock = threading.Lock()
 
     def __contains__(self, key) -> bool:
@@ -86,11 +127,21 @@ class LRU:
             return default
 
     def __setitem__(self, key, value) -> None:
+        w = approx_bytes(value) if self.maxbytes is not None else 0
         with self._lock:
+            self._pop(key)
+            if self.maxbytes is not None and w > self.maxbytes:
+                return
             self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.maxsize:
-                self._d.popitem(last=False)
+            self._w[key] = w
+            self.nbytes += w
+            while len(self._d) > self.maxsize or (self.maxbytes is not None and self.nbytes > self.maxbytes):
+                self._pop(next(iter(self._d)))
+
+    def _pop(self, key) -> None:
+        if key in self._d:
+            del self._d[key]
+            self.nbytes -= self._w.pop(key)
 
     def __len__(self) -> int:
         return len(self._d)
@@ -98,6 +149,8 @@ class LRU:
     def clear(self) -> None:
         with self._lock:
             self._d.clear()
+            self._w.clear()
+            self.nbytes = 0
 
     def items(self) -> list[tuple[Any, Any]]:
         """A copy of the entries, least recently used first."""
@@ -108,7 +161,7 @@ class LRU:
         """Remove the entries whose key does not satisfy ``keep``."""
         with self._lock:
             for k in [k for k in self._d if not keep(k)]:
-                del self._d[k]
+                self._pop(k)
 
 
 class _Flight:
@@ -124,11 +177,12 @@ class ResultCache:
     Keys start with the store version. Exceptions are passed to every waiting caller and not cached.
     """
 
-    def __init__(self, maxsize: int = 256):
-        self.lru = LRU(maxsize)
+    def __init__(self, maxsize: int = CACHE_SIZE, maxbytes: int | None = None):
+        self.lru = LRU(maxsize, maxbytes)
         #: the latest value of each logical key (a key without its counters): what :meth:`get_or_stale` may
-        #: show while the value of newer counters is computed; (value, seq, as_of)
-        self.latest = LRU(maxsize)
+        #: show while the value of newer counters is computed; (value, seq, as_of) (mostly the values the lru
+        #: holds too: the same objects, weighed in each)
+        self.latest = LRU(maxsize, maxbytes)
         self._lock = threading.Lock()
         self._flights: dict = {}
         self._queued: dict = {}  # logical key -> the refresh of it that has not started
@@ -468,16 +522,19 @@ class Store:
         The DuckDB file (created if missing).
     cache_size : int
         Entries of the result cache (whole stage results: KPI frames, rendered charts and pages).
+    cache_mb : float or None
+        Memory of the result cache [MiB] (:func:`approx_bytes` of its values; None: entries only). The least
+        recently used go first, so the stage results every page is cut from stay while pages come and go.
     """
 
-    def __init__(self, db, cache_size: int = 256, limits=None):
+    def __init__(self, db, cache_size: int = CACHE_SIZE, limits=None, cache_mb: float | None = CACHE_MB):
         # the writer's own cache (the inputs of stored verifications) is bounded
         self.ws = zhizao.connect(db, cache=LRU(8), limits=limits)
         self.path = self.ws.path
         accounts.ensure_tables(self.ws.con)
         self.write_lock = threading.RLock()
         self.account_lock = threading.RLock()
-        self.results = ResultCache(cache_size)
+        self.results = ResultCache(cache_size, None if cache_mb is None else int(cache_mb * 2**20))
         #: the whole store's elements kept across restarts (:mod:`zhizao.server.snapshots`)
         self.snapshots = Snapshots.beside(self.path)
         self._counter_lock = threading.Lock()
