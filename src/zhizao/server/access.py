@@ -535,20 +535,22 @@ class TenantView:
 
     def filter(self, df: pd.DataFrame, level: str, ids=None, within: dict | None = None) -> pd.DataFrame:
         """Rows of ``df`` (with the level's id column) that the principal may see, optionally only ``ids`` and
-        only entities inside ``within``. The rows of ``ids`` are taken first (an entity's page reads one
-        machine's days of a table of every machine's), the other conditions judged on them."""
+        only entities inside ``within``. With ``ids`` (an entity's page reads one machine's days of a table of
+        every machine's) the ids are judged first and the rows of those that pass taken at once."""
         col = LEVEL_ID_COLUMN[level]
-        rows = df
-        if ids:
-            rows = df[df[col].isin(list(ids)).fillna(False).to_numpy(dtype=bool)]
-        keep = np.ones(len(rows), dtype=bool)
         al = self.allowed()
-        if al is not None:
-            keep &= rows[col].isin(list(al[level])).fillna(False).to_numpy(dtype=bool)
         w = self.within_ids(level, within)
-        if w is not None:
-            keep &= rows[col].isin(list(w)).fillna(False).to_numpy(dtype=bool)
-        return _records(_expanded(df, rows if keep.all() else rows[keep]))
+        if ids:
+            ok = [i for i in ids if (al is None or i in al[level]) and (w is None or i in w)]
+            rows = df[df[col].isin(ok).fillna(False).to_numpy(dtype=bool)]
+        else:
+            keep = np.ones(len(df), dtype=bool)
+            if al is not None:
+                keep &= df[col].isin(list(al[level])).fillna(False).to_numpy(dtype=bool)
+            if w is not None:
+                keep &= df[col].isin(list(w)).fillna(False).to_numpy(dtype=bool)
+            rows = df if keep.all() else df[keep]
+        return _records(_expanded(df, rows))
 
     def _stage(self, name: str, fn, *args, deps=ALL):
         """A stage call, cached under the counters of ``deps``. The stage's own errors
