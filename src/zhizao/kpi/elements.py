@@ -1305,9 +1305,9 @@ def _loss_reasons(bs: NDArray[np.int64], be: NDArray[np.int64], pot: Segments, p
 
     Each piece of loss time takes the reason of the record of its category that covers it (the records behind a
     minor stop may be logged as unplanned downtime); where several do (records of one category that overlap), of
-    the one that started last (ties: the later end, then the larger reason text). The rule looks at the records
-    covering the piece only, so a piece has the same reason whatever range is read (the stored hours' sums equal
-    the kernel's). ``parts``: the :class:`_StateTimes` of the parts of the state records ``sr``, in order;
+    the one that started last (ties: the larger reason text; not the later end, which a window read may place at
+    the horizon for an open record). The rule looks at the records covering the piece only, so a piece has the
+    same reason whatever range is read (the stored hours' sums equal the kernel's). ``parts``: the :class:`_StateTimes` of the parts of the state records ``sr``, in order;
     ``periods``: entity_id, period_start, period_end per bucket. ``in_ms``: column ``ms`` (integer milliseconds)
     instead of ``seconds``.
     """
@@ -1320,10 +1320,11 @@ def _loss_reasons(bs: NDArray[np.int64], be: NDArray[np.int64], pot: Segments, p
     loss_rec = IS_LOSS[srank]
     rs_all, re_all, rrank, rrows = ss[loss_rec], se[loss_rec], srank[loss_rec], rows[loss_rec]
     rcode, codes = sr.reasons(rrows)
-    # the order among records of one start on the composite axis (clipped to the read range): the true start, the
-    # true end, the reason text; none depends on the range read or on the order of the rows
+    # the order among records of one start on the composite axis (clipped to the read range): the true start, then
+    # the reason text; neither depends on the range read or on the order of the rows (an open record's end does:
+    # a window read that did not read the next start ends it at the horizon)
     text_rank = np.argsort(np.argsort(np.asarray(codes, dtype=object), kind="stable"), kind="stable")
-    order_all = np.lexsort((text_rank[rcode] if len(codes) else rcode, sr.end[rrows], sr.start[rrows], rs_all))
+    order_all = np.lexsort((text_rank[rcode] if len(codes) else rcode, sr.start[rrows], rs_all))
     ps, pe, (ib, ist, ipot, ipd) = overlay([rs_all, re_all], [(bs, be), (seg_s, seg_e), pot, pdl])
     cat = take(seg_r, ist, -1)
     m = (ib >= 0) & (cat >= 0) & (ipot >= 0) & (ipd < 0)  # loss time inside pbt
