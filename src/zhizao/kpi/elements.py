@@ -1307,9 +1307,9 @@ def _loss_reasons(bs: NDArray[np.int64], be: NDArray[np.int64], pot: Segments, p
     minor stop may be logged as unplanned downtime); where several do (records of one category that overlap), of
     the one that started last (ties: the larger reason text; not the later end, which a window read may place at
     the horizon for an open record). The rule looks at the records covering the piece only, so a piece has the
-    same reason whatever range is read (the stored hours' sums equal the kernel's). ``parts``: the :class:`_StateTimes` of the parts of the state records ``sr``, in order;
-    ``periods``: entity_id, period_start, period_end per bucket. ``in_ms``: column ``ms`` (integer milliseconds)
-    instead of ``seconds``.
+    same reason whatever range is read (the stored hours' sums equal the kernel's). ``parts``: the
+    :class:`_StateTimes` of the parts of the state records ``sr``, in order; ``periods``: entity_id, period_start,
+    period_end per bucket. ``in_ms``: column ``ms`` (integer milliseconds) instead of ``seconds``.
     """
     seg = [np.concatenate(x) for x in zip(*(p.seg for p in parts))] if parts else [np.empty(0, np.int64)] * 3
     rec = [np.concatenate([np.arange(r.start, r.stop) if isinstance(r, slice) else r for r in x])
