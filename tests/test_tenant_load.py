@@ -207,6 +207,52 @@ def test_the_result_cache_is_bounded_by_memory_and_keeps_what_every_page_reads()
     assert cache.nbytes == 0 and len(cache) == 0
 
 
+def test_a_computed_elements_result_is_weighed_with_its_tables_and_what_its_reasons_need():
+    """Found by a reviewer: an ElementsResult (no dataclass) weighed 56 bytes, its tables and the state records
+    its loss reasons are computed from (a function) not at all, so the memory bound let the heaviest entries
+    grow without bound. Objects' attributes and what functions hold are weighed, each object once."""
+    import numpy as np
+    import pandas as pd
+
+    from zhizao.kpi.elements import ElementsResult
+    from zhizao.server.store import approx_bytes
+
+    elements = pd.DataFrame({"apt": np.zeros(10_000)})  # 80,000 bytes
+    records = {"start": np.zeros(50_000, np.int64)}  # 400,000 bytes the reasons need
+    res = ElementsResult(elements, lambda: pd.DataFrame({"n": records["start"][:1]}), "day")
+    w = approx_bytes(res)
+    assert 480_000 <= w < 500_000
+    assert approx_bytes((res, 1, 2.0)) < w + 1000  # as ResultCache keeps the latest value: once
+
+
+def test_the_result_cache_answers_while_other_threads_fill_and_evict_it():
+    """Found by a reviewer: a hit was checked and then read in two steps while other threads' inserts evict
+    (many entries per insert under a memory bound), so a hit could raise KeyError (a 500). Sixteen threads ask
+    for and insert entries of a cache that holds a few: every answer is the value asked for."""
+    import numpy as np
+
+    from zhizao.server.store import ResultCache
+
+    cache = ResultCache(maxsize=1000, maxbytes=40_000)
+    errors = []
+
+    def work(t):
+        try:
+            for i in range(400):
+                k = (t * 7 + i) % 23
+                v = cache.get(k, lambda k=k: np.full(1000, k, np.float64))  # 8,000 bytes: five fit
+                assert v[0] == k
+        except BaseException as e:  # any error is the failure
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[:3]
+    assert cache.lru.nbytes <= 40_000
+
+
 def test_a_cached_stage_table_holds_each_repeated_text_once_and_hands_out_texts():
     """The machine table by day of a 1,000-machine plant-year held 500 MiB of repeated null-reason texts: cached,
     they are categories (a fraction of the memory); the rows a page takes are the stage's own texts, nulls and

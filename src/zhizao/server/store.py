@@ -33,6 +33,7 @@ import logging
 import sys
 import threading
 import time
+import types
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,17 +65,26 @@ REFRESH_DUTY = 0.5
 CHANGE_LOG = 256
 
 
-def approx_bytes(value: Any, depth: int = 3) -> int:
+def approx_bytes(value: Any, depth: int = 8, _seen: set | None = None) -> int:
     """The memory a cached value holds, roughly [bytes]: a DataFrame's columns and index (object columns as
-    their pointers: the texts they point to are mostly shared ids), arrays' buffers, texts' lengths, the fields
-    of a dataclass (:class:`zhizao.kpi.elements.ElementsResult`) and the items of a tuple, list or dict summed
-    ``depth`` levels down; anything else its ``sys.getsizeof``.
+    their pointers: the texts they point to are mostly shared ids), arrays' buffers, texts' lengths, and down to
+    ``depth`` levels the items of tuples, lists, sets and dicts, the attributes of the engine's result objects (an
+    :class:`zhizao.kpi.elements.ElementsResult`'s tables) and what a function holds (the inputs of an
+    ElementsResult's loss reasons, computed when first asked for), each object once; anything else its
+    ``sys.getsizeof``. Weighed when stored: what an object computes later is not counted.
 
     Examples
     --------
     >>> approx_bytes("x" * 1000), approx_bytes(pd.DataFrame({"a": np.zeros(1000)})) >= 8000
     (1000, True)
+    >>> a = np.zeros(1000)
+    >>> approx_bytes([a, a, lambda: a.sum()]) - approx_bytes(a) < 1000  # one array, held three times
+    True
     """
+    seen = set() if _seen is None else _seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
     if isinstance(value, pd.DataFrame):
         return int(value.memory_usage(index=True, deep=False).sum())
     if isinstance(value, (pd.Series, pd.Index)):
@@ -83,14 +93,35 @@ def approx_bytes(value: Any, depth: int = 3) -> int:
         return int(value.nbytes)
     if isinstance(value, (str, bytes, bytearray)):
         return len(value)
-    if depth > 0:
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return 64 + sum(approx_bytes(getattr(value, f.name), depth - 1) for f in dataclasses.fields(value))
+    items: Iterable[Any] = ()
+    if depth > 0 and not isinstance(value, (type, types.ModuleType)):  # a module a function uses is not held
         if isinstance(value, (tuple, list, set, frozenset)):
-            return 64 + sum(approx_bytes(v, depth - 1) for v in value)
-        if isinstance(value, dict):
-            return 64 + sum(approx_bytes(k, depth - 1) + approx_bytes(v, depth - 1) for k, v in value.items())
-    return sys.getsizeof(value)
+            items = value
+        elif isinstance(value, dict):
+            items = (x for kv in value.items() for x in kv)
+        elif callable(value) and hasattr(value, "__code__"):
+            items = (c.cell_contents for c in (value.__closure__ or ()) if _has_contents(c))
+        elif dataclasses.is_dataclass(value):
+            items = (getattr(value, f.name) for f in dataclasses.fields(value))
+        elif hasattr(value, "__dict__") and type(value).__module__.startswith(_RESULTS):
+            items = vars(value).values()  # a result's own attributes (not a workspace's, a view's, a cache's)
+    try:
+        inner = sum(approx_bytes(v, depth - 1, seen) for v in items)
+    except RuntimeError:  # a dict or set another thread changes meanwhile (a shared context's memo): not counted
+        inner = 0
+    return sys.getsizeof(value) + inner
+
+
+#: the modules whose objects :func:`approx_bytes` weighs by their attributes: the engine's results
+_RESULTS = ("zhizao.kpi.", "zhizao.verify.")
+
+
+def _has_contents(cell) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # a cell not yet bound
+        return False
+    return True
 
 
 class LRU:
@@ -164,6 +195,9 @@ class LRU:
                 self._pop(k)
 
 
+_MISSING = object()
+
+
 class _Flight:
     def __init__(self):
         self.event = threading.Event()
@@ -197,9 +231,10 @@ class ResultCache:
         seq, as_of)`` to keep a computed value as the latest of ``logical`` too (what :meth:`get_or_stale` shows,
         and what :meth:`Read.prior` starts an update from)."""
         with self._lock:
-            if key in self.lru:
+            hit = self.lru.get(key, _MISSING)  # one step: another thread's insert may evict between two
+            if hit is not _MISSING:
                 self.hits += 1
-                return self.lru[key]
+                return hit
             flight = self._flights.get(key)
             owner = flight is None
             if flight is None:
@@ -240,9 +275,10 @@ class ResultCache:
         snapshot never replaces a newer one as the latest); ``as_of`` is the time [s since the epoch] of the
         snapshot of ``key``. After a refresh failed, the next request computes here (and meets the error)."""
         with self._lock:
-            if key in self.lru:
+            hit = self.lru.get(key, _MISSING)
+            if hit is not _MISSING:
                 self.hits += 1
-                return self.lru[key], None
+                return hit, None
             latest = self.latest.get(logical)
             if logical in self._failed:
                 self._failed.discard(logical)
