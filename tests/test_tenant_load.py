@@ -225,6 +225,33 @@ def test_a_computed_elements_result_is_weighed_with_its_tables_and_what_its_reas
     assert approx_bytes((res, 1, 2.0)) < w + 1000  # as ResultCache keeps the latest value: once
 
 
+def test_an_entry_weighed_before_its_loss_reasons_is_weighed_again_when_read():
+    """The whole range's elements of a 1,000-machine plant-year weighed 660 MiB when stored (the state records its
+    loss reasons are computed from) and 1 MiB once the stops Pareto had asked for them: weighed once, the cache
+    counted memory long freed and pushed out tables for it. An entry with work to do is weighed again when read,
+    until it has none; as the latest value of a key too."""
+    import numpy as np
+    import pandas as pd
+
+    from zhizao.kpi.elements import ElementsResult
+    from zhizao.server.store import LRU, approx_bytes
+
+    def result():
+        records = np.zeros(100_000, np.int64)  # 800,000 bytes, until the reasons are computed
+        return ElementsResult(pd.DataFrame({"apt": np.zeros(10)}),
+                              lambda: pd.DataFrame({"n": records[:1]}), "day")
+    for wrap in (lambda r: r, lambda r: (r, 3, 100.0)):
+        cache = LRU(maxsize=100, maxbytes=10_000_000)
+        res = result()
+        cache["all"] = wrap(res)
+        assert cache.nbytes > 800_000
+        cache.get("all")  # not yet asked for: the same weight
+        assert cache.nbytes > 800_000
+        _ = res.reasons  # the stops Pareto asks
+        assert cache["all"] is not None and cache.nbytes < 10_000
+        assert cache.nbytes == approx_bytes(wrap(res))
+
+
 def test_the_result_cache_answers_while_other_threads_fill_and_evict_it():
     """Found by a reviewer: a hit was checked and then read in two steps while other threads' inserts evict
     (many entries per insert under a memory bound), so a hit could raise KeyError (a 500). Sixteen threads ask

@@ -124,13 +124,29 @@ def _has_contents(cell) -> bool:
     return True
 
 
+_MISSING = object()
+
+
+def _pending(value: Any) -> bool:
+    """Whether a cached value still has work to do that changes its weight: an engine result whose loss reasons
+    are a function until first asked for (it holds the state records they are computed from, then only the
+    table), alone or as the first item of a tuple (:meth:`ResultCache._keep_latest`'s)."""
+    if isinstance(value, tuple) and value:
+        value = value[0]
+    if not type(value).__module__.startswith(_RESULTS) or not hasattr(value, "__dict__"):
+        return False
+    return any(callable(v) and not isinstance(v, type) for v in vars(value).values())
+
+
 class LRU:
     """A thread-safe mapping that keeps the most recently used entries: at most ``maxsize`` of them, and (with
     ``maxbytes``) at most that much memory by :func:`approx_bytes` of their values, weighed once when stored.
 
     The byte bound is what bounds a server's memory: a count alone lets a few whole-plant tables of a year fill
     it, or lets many small entries (pages of a thousand machines) push out the large ones every page is made
-    from. An entry larger than ``maxbytes`` on its own is not kept.
+    from. An entry larger than ``maxbytes`` on its own is not kept. An entry weighed while it still had work to do
+    (:func:`_pending`) is weighed again when read, until it has none: an engine result holds the state records
+    of its loss reasons (hundreds of MiB on a city's data) only until they are computed.
     """
 
     def __init__(self, maxsize: int = 64, maxbytes: int | None = None):
@@ -138,6 +154,7 @@ class LRU:
         self.maxbytes = maxbytes
         self._d: OrderedDict = OrderedDict()
         self._w: dict = {}  # key -> weight [bytes] (with maxbytes)
+        self._pending: set = set()  # keys whose value had work to do when weighed (:func:`_pending`)
         self.nbytes = 0
         self._lock = threading.Lock()
 
@@ -146,25 +163,43 @@ class LRU:
             return key in self._d
 
     def __getitem__(self, key):
-        with self._lock:
-            self._d.move_to_end(key)
-            return self._d[key]
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
 
     def get(self, key, default=None):
         with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-            return default
+            if key not in self._d:
+                return default
+            self._d.move_to_end(key)
+            value = self._d[key]
+            pending = key in self._pending
+        if pending:  # weighed while it still had work to do (loss reasons to compute): weighed again
+            self._reweigh(key, value)
+        return value
+
+    def _reweigh(self, key, value) -> None:
+        w, still = approx_bytes(value), _pending(value)
+        with self._lock:
+            if self._d.get(key, _MISSING) is not value:
+                return  # replaced or evicted meanwhile
+            self.nbytes += w - self._w[key]
+            self._w[key] = w
+            if not still:
+                self._pending.discard(key)
 
     def __setitem__(self, key, value) -> None:
         w = approx_bytes(value) if self.maxbytes is not None else 0
+        pending = self.maxbytes is not None and _pending(value)
         with self._lock:
             self._pop(key)
             if self.maxbytes is not None and w > self.maxbytes:
                 return
             self._d[key] = value
             self._w[key] = w
+            if pending:
+                self._pending.add(key)
             self.nbytes += w
             while len(self._d) > self.maxsize or (self.maxbytes is not None and self.nbytes > self.maxbytes):
                 self._pop(next(iter(self._d)))
@@ -173,6 +208,7 @@ class LRU:
         if key in self._d:
             del self._d[key]
             self.nbytes -= self._w.pop(key)
+            self._pending.discard(key)
 
     def __len__(self) -> int:
         return len(self._d)
@@ -181,6 +217,7 @@ class LRU:
         with self._lock:
             self._d.clear()
             self._w.clear()
+            self._pending.clear()
             self.nbytes = 0
 
     def items(self) -> list[tuple[Any, Any]]:
@@ -193,9 +230,6 @@ class LRU:
         with self._lock:
             for k in [k for k in self._d if not keep(k)]:
                 self._pop(k)
-
-
-_MISSING = object()
 
 
 class _Flight:
