@@ -252,6 +252,60 @@ def test_an_entry_weighed_before_its_loss_reasons_is_weighed_again_when_read():
         assert cache.nbytes == approx_bytes(wrap(res))
 
 
+def test_the_memory_the_cache_counts_is_what_it_holds_whatever_is_done_to_it():
+    """Random inserts (texts, tables, results whose loss reasons are still to compute), reads, replacements,
+    reasons computed, drops and clears: the cache never counts more than its budget, and what it counts is the
+    weight of what it holds now, once every entry with work to do has been read."""
+    import numpy as np
+    import pandas as pd
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from zhizao.kpi.elements import ElementsResult
+    from zhizao.server.store import LRU, approx_bytes
+
+    ops = st.lists(st.tuples(st.sampled_from(["text", "table", "result", "get", "reasons", "drop", "clear"]),
+                             st.integers(0, 5), st.integers(1, 40)), max_size=40)
+
+    @settings(max_examples=200, deadline=None)
+    @given(ops, st.integers(2, 6))
+    def run(steps, maxsize):
+        cache = LRU(maxsize=maxsize, maxbytes=200_000)
+        made = {}
+        for op, k, n in steps:
+            if op == "text":
+                cache[k] = "x" * (n * 1000)
+            elif op == "table":
+                cache[k] = pd.DataFrame({"v": np.zeros(n * 500)})
+            elif op == "result":
+                records = np.zeros(n * 1000, np.int64)
+                # its reasons smaller than the records they are computed from, or larger
+                made[k] = ElementsResult(pd.DataFrame({"apt": np.zeros(n)}),
+                                         lambda r=records, m=(n % 3) * n * 700: pd.DataFrame({"n": np.zeros(m)}),
+                                         "day")
+                cache[k] = made[k]
+            elif op == "get":
+                cache.get(k)
+            elif op == "reasons" and k in made:
+                _ = made[k].reasons
+            elif op == "drop":
+                cache.drop(lambda key, k=k: key != k)
+            elif op == "clear":
+                cache.clear()
+            assert cache.nbytes <= 200_000 and len(cache) <= maxsize
+        for k, _v in cache.items():
+            cache.get(k)  # entries with work to do are weighed again
+        assert cache.nbytes == sum(approx_bytes(v) for _k, v in cache.items()) and cache.nbytes <= 200_000
+    run()
+    # a result whose reasons outgrow the budget: weighed again when read, and then not kept
+    cache = LRU(maxsize=5, maxbytes=200_000)
+    res = ElementsResult(pd.DataFrame({"apt": np.zeros(3)}), lambda: pd.DataFrame({"n": np.zeros(50_000)}), "day")
+    cache["small"] = "x"
+    cache["res"] = res
+    _ = res.reasons
+    assert cache.get("res") is res and cache.nbytes <= 200_000 and "res" not in cache and "small" in cache
+
+
 def test_the_result_cache_answers_while_other_threads_fill_and_evict_it():
     """Found by a reviewer: a hit was checked and then read in two steps while other threads' inserts evict
     (many entries per insert under a memory bound), so a hit could raise KeyError (a 500). Sixteen threads ask

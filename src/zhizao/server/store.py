@@ -99,8 +99,9 @@ def approx_bytes(value: Any, depth: int = 8, _seen: set | None = None) -> int:
             items = value
         elif isinstance(value, dict):
             items = (x for kv in value.items() for x in kv)
-        elif callable(value) and hasattr(value, "__code__"):
-            items = (c.cell_contents for c in (value.__closure__ or ()) if _has_contents(c))
+        elif callable(value) and hasattr(value, "__code__"):  # what it closes over, and its defaults
+            items = [*(c.cell_contents for c in (value.__closure__ or ()) if _has_contents(c)),
+                     *(value.__defaults__ or ())]
         elif dataclasses.is_dataclass(value):
             items = (getattr(value, f.name) for f in dataclasses.fields(value))
         elif hasattr(value, "__dict__") and type(value).__module__.startswith(_RESULTS):
@@ -188,6 +189,13 @@ class LRU:
             self._w[key] = w
             if not still:
                 self._pending.discard(key)
+            if self.maxbytes is not None and w > self.maxbytes:
+                self._pop(key)  # grown larger than the budget on its own: not kept (as when stored)
+            self._evict()  # grown: the least recently used go
+
+    def _evict(self) -> None:
+        while len(self._d) > self.maxsize or (self.maxbytes is not None and self.nbytes > self.maxbytes):
+            self._pop(next(iter(self._d)))
 
     def __setitem__(self, key, value) -> None:
         w = approx_bytes(value) if self.maxbytes is not None else 0
@@ -201,8 +209,7 @@ class LRU:
             if pending:
                 self._pending.add(key)
             self.nbytes += w
-            while len(self._d) > self.maxsize or (self.maxbytes is not None and self.nbytes > self.maxbytes):
-                self._pop(next(iter(self._d)))
+            self._evict()
 
     def _pop(self, key) -> None:
         if key in self._d:
