@@ -110,14 +110,15 @@ def test_serve_runs_the_server_and_holds_the_store(tmp_path):
         proc.wait(timeout=30)
 
 
-@pytest.mark.parametrize("mb", ["0", "0.5", "nan"])
+@pytest.mark.parametrize("mb", ["0", "0.5", "nan", "inf", "1e300"])
 def test_a_result_cache_below_one_mib_is_refused_by_both_commands(tmp_path, mb):
-    """A cache smaller than 1 MiB keeps nothing (every value weighs more): ``zhizao serve`` and ``python -m
-    zhizao.server`` refuse it with one line naming the option, before opening the store."""
+    """A cache smaller than 1 MiB keeps nothing (every value weighs more), an infinite one is no bound (and failed
+    with a traceback, found by a reviewer): ``zhizao serve`` and ``python -m zhizao.server`` refuse them with one
+    line naming the option, before opening the store."""
     db = str(tmp_path / "s.duckdb")
     r = CliRunner().invoke(_app(), ["serve", "--db", db, "--cache-mb", mb])
     assert r.exit_code != 0 and "--cache-mb" in r.output
     p = subprocess.run([sys.executable, "-m", "zhizao.server", "--db", db, "--cache-mb", mb], capture_output=True,
                        text=True, timeout=60)
-    assert p.returncode == 2 and "--cache-mb must be at least 1" in p.stderr
+    assert p.returncode == 2 and "--cache-mb must be at least 1 and at most" in p.stderr
     assert not (tmp_path / "s.duckdb").exists()

@@ -306,6 +306,46 @@ def test_the_memory_the_cache_counts_is_what_it_holds_whatever_is_done_to_it():
     assert cache.get("res") is res and cache.nbytes <= 200_000 and "res" not in cache and "small" in cache
 
 
+def test_a_hit_on_a_result_still_to_finish_does_not_weigh_it_again(monkeypatch):
+    """Found by a reviewer: every hit on a result whose loss reasons were never asked for (API-only traffic; a
+    Spark result, whose reasons never come) walked it again, inside the cache's lock (372 ms a hit for a result of
+    300 partitions). It is weighed again once, when its reasons are done; and a result whose reasons finish while
+    it is being weighed is weighed again at the next read, not frozen at its old weight."""
+    import numpy as np
+    import pandas as pd
+
+    from zhizao.kpi.elements import ElementsResult
+    from zhizao.server import store
+
+    walks = []
+    real = store.approx_bytes
+    monkeypatch.setattr(store, "approx_bytes",  # (a walk: a call from outside, not its own recursion)
+                        lambda v, depth=48, _seen=None: (_seen is None and walks.append(1)) or real(v, depth, _seen))
+    records = np.zeros(100_000, np.int64)
+    res = ElementsResult(pd.DataFrame({"apt": np.zeros(3)}), lambda: pd.DataFrame({"n": records[:1]}), "day")
+    cache = store.LRU(maxsize=10, maxbytes=10_000_000)
+    cache["r"] = res
+    n = len(walks)
+    for _ in range(100):
+        assert cache.get("r") is res
+    assert len(walks) == n and cache.nbytes > 800_000  # no walk while the reasons are still to compute
+    _ = res.reasons
+    cache.get("r")
+    cache.get("r")
+    assert len(walks) == n + 1 and cache.nbytes < 10_000  # one walk once they are done
+
+    class Finisher:  # finishes the result's reasons while the cache weighs it (another thread, in the server)
+        def __sizeof__(self):
+            _ = late.reasons
+            return 16
+    finisher = Finisher()
+    late = ElementsResult(pd.DataFrame({"apt": np.zeros(3)}),
+                          lambda: finisher and pd.DataFrame({"n": records[:1]}), "day")
+    cache["late"] = late
+    cache.get("late")
+    assert cache.nbytes < 20_000
+
+
 def test_the_result_cache_answers_while_other_threads_fill_and_evict_it():
     """Found by a reviewer: a hit was checked and then read in two steps while other threads' inserts evict
     (many entries per insert under a memory bound), so a hit could raise KeyError (a 500). Sixteen threads ask

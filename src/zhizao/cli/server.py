@@ -84,7 +84,7 @@ def serve(db: str = DB,
                                                 "uploads before it shows the earlier ones, marked with their time"),
           always_fresh: bool = typer.Option(False, "--always-fresh",
                                             help="pages always wait for figures with the latest uploads"),
-          cache_mb: float = typer.Option(CACHE_MB, "--cache-mb", min=1.0,
+          cache_mb: float = typer.Option(CACHE_MB, "--cache-mb", min=1.0, max=float(2**20),
                                          help="memory of the result cache [MiB]: computed tables, pages, charts"),
           mqtt: list[str] = typer.Option([], "--mqtt", help="HOST:PORT of an MQTT broker to subscribe to and "
                                                              "store from (repeatable; see docs/live.md)"),

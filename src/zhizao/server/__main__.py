@@ -17,8 +17,8 @@ p.add_argument("--cache-mb", type=float, default=CACHE_MB)
 p.add_argument("--mqtt", action="append", default=[], help="HOST:PORT of an MQTT broker (repeatable)")
 p.add_argument("--mqtt-prefix", default="zhizao/v1")
 a = p.parse_args()
-if not a.cache_mb >= 1:  # as zhizao serve's --cache-mb (min 1): a smaller cache keeps nothing
-    p.error(f"--cache-mb must be at least 1 (MiB), not {a.cache_mb}")
+if not 1 <= a.cache_mb <= 2**20:  # as zhizao serve's --cache-mb (min 1): a smaller cache keeps nothing
+    p.error(f"--cache-mb must be at least 1 and at most 1048576 (MiB), not {a.cache_mb}")
 live = []
 for b in a.mqtt:
     from zhizao.live import parse_broker

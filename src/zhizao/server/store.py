@@ -65,7 +65,7 @@ REFRESH_DUTY = 0.5
 CHANGE_LOG = 256
 
 
-def approx_bytes(value: Any, depth: int = 8, _seen: set | None = None) -> int:
+def approx_bytes(value: Any, depth: int = 48, _seen: set | None = None) -> int:
     """The memory a cached value holds, roughly [bytes]: a DataFrame's columns and index (object columns as
     their pointers: the texts they point to are mostly shared ids), arrays' buffers, texts' lengths, and down to
     ``depth`` levels the items of tuples, lists, sets and dicts, the attributes of the engine's result objects (an
@@ -176,19 +176,20 @@ class LRU:
             self._d.move_to_end(key)
             value = self._d[key]
             pending = key in self._pending
-        if pending:  # weighed while it still had work to do (loss reasons to compute): weighed again
+        # weighed while it still had work to do (loss reasons to compute): weighed again once that is done (a
+        # cheap check until then; the work done, the value no longer changes)
+        if pending and not _pending(value):
             self._reweigh(key, value)
         return value
 
     def _reweigh(self, key, value) -> None:
-        w, still = approx_bytes(value), _pending(value)
+        w = approx_bytes(value)
         with self._lock:
-            if self._d.get(key, _MISSING) is not value:
-                return  # replaced or evicted meanwhile
+            if self._d.get(key, _MISSING) is not value or key not in self._pending:
+                return  # replaced, evicted or weighed again meanwhile
             self.nbytes += w - self._w[key]
             self._w[key] = w
-            if not still:
-                self._pending.discard(key)
+            self._pending.discard(key)
             if self.maxbytes is not None and w > self.maxbytes:
                 self._pop(key)  # grown larger than the budget on its own: not kept (as when stored)
             self._evict()  # grown: the least recently used go
@@ -198,8 +199,9 @@ class LRU:
             self._pop(next(iter(self._d)))
 
     def __setitem__(self, key, value) -> None:
-        w = approx_bytes(value) if self.maxbytes is not None else 0
+        # (pending judged first: work finished during the weighing is weighed again at the next read)
         pending = self.maxbytes is not None and _pending(value)
+        w = approx_bytes(value) if self.maxbytes is not None else 0
         with self._lock:
             self._pop(key)
             if self.maxbytes is not None and w > self.maxbytes:
