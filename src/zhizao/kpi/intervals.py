@@ -271,7 +271,7 @@ def last_covering(start: NDArray[np.int64], end: NDArray[np.int64], t: ArrayLike
         return out
     s, e = start[cand], end[cand]
     pts = unique_points(np.concatenate([s, e]))
-    size = 1 << max(int(pts.size - 1).bit_length(), 0)
+    size = 1 << int(pts.size - 1).bit_length()  # leaves: one per cell, and more
     tree = np.full(2 * size, -1, np.int64)
     lo = np.searchsorted(pts, s) + size
     hi = np.searchsorted(pts, e) + size

@@ -575,6 +575,15 @@ class TenantView:
         return self.cached((name, *args), lambda: fn(*args), deps)
 
     # -- KPI stage
+    def _table(self, name: str, *args, then=None) -> pd.DataFrame:
+        """The KPI-stage table of :class:`zhizao.Workspace` method ``name`` (``then`` applied to it) of the
+        principal's data (:meth:`_stage`: the method is looked up when it computes, on the tenant's workspace),
+        cached with its repeated texts held once (:func:`compact`; :meth:`filter` hands them out as texts)."""
+        def compute(*a):
+            df = getattr(self.ws, name)(*a)
+            return compact(then(df) if then is not None else df)
+        return self._stage(name, compute, *args, deps=DATA)
+
     def _check_rows(self, level: str, period: str, start, end, whole: bool = False) -> None:
         """Refuse (:class:`BadRequest`) a query whose machine rows (equipment x buckets of the principal's data)
         exceed ``max_result_rows``: one at the machine level, or (``whole``) one that holds every entity's
@@ -620,7 +629,7 @@ class TenantView:
             bad = [k for k in kpis if k not in KPI_NAMES]
             if bad:
                 raise BadRequest(UNKNOWN_KPI, names=bad, known=list(KPI_NAMES))
-        df = self._stage("kpi", lambda *a: compact(self.ws.kpi(*a)), level, period, start, end, deps=DATA)
+        df = self._table("kpi", level, period, start, end)
         df = self.filter(df, level, ids, within)
         if kpis:
             df = df.drop(columns=[k for k in KPI_NAMES if k not in kpis and k in df.columns])
@@ -631,39 +640,35 @@ class TenantView:
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end)
         # time stamps with the row's offset, as every other table of the KPI stage (the engine's are UTC)
-        df = self._stage("elements", lambda *a: compact(present(self.ws.elements(*a))), level, period, start, end,
-                         deps=DATA)
+        df = self._table("elements", level, period, start, end, then=present)
         return self.filter(df, level, ids, within)
 
     def losses(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end)
-        df = self._stage("losses", lambda *a: compact(self.ws.losses(*a)), level, period, start, end, deps=DATA)
+        df = self._table("losses", level, period, start, end)
         return self.filter(df, level, ids, within)
 
     def stop_reasons(self, level="site", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end, whole=True)
-        df = self._stage("stop_reasons", lambda *a: compact(self.ws.stop_reasons(*a)), level, period, start, end,
-                         deps=DATA)
+        df = self._table("stop_reasons", level, period, start, end)
         return self.filter(df, level, ids, within)
 
     def data_quality(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end)
-        df = self._stage("data_quality", lambda *a: compact(self.ws.data_quality(*a)), level, period, start, end,
-                         deps=DATA)
+        df = self._table("data_quality", level, period, start, end)
         return self.filter(df, level, ids, within)
 
     def capability(self, level="equipment", period="all", start=None, end=None, ids=None, within=None):
         self.require_level(level)
         start, end = self._range(start, end, period)
         self._check_rows(level, period, start, end, whole=True)
-        df = self._stage("capability", lambda *a: compact(self.ws.capability(*a)), level, period, start, end,
-                         deps=DATA)
+        df = self._table("capability", level, period, start, end)
         return self.filter(df, level, ids, within)
 
     def catalogue(self) -> pd.DataFrame:

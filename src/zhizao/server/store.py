@@ -65,13 +65,17 @@ REFRESH_DUTY = 0.5
 CHANGE_LOG = 256
 
 
+#: the modules whose objects :func:`approx_bytes` weighs by their attributes: the engine's results
+_RESULTS = ("zhizao.kpi.", "zhizao.verify.")
+
+
 def approx_bytes(value: Any, depth: int = 48, _seen: set | None = None) -> int:
     """The memory a cached value holds, roughly [bytes]: a DataFrame's columns and index (object columns as
     their pointers: the texts they point to are mostly shared ids), arrays' buffers, texts' lengths, and down to
     ``depth`` levels the items of tuples, lists, sets and dicts, the attributes of the engine's result objects (an
     :class:`zhizao.kpi.elements.ElementsResult`'s tables) and what a function holds (the inputs of an
     ElementsResult's loss reasons, computed when first asked for), each object once; anything else its
-    ``sys.getsizeof``. Weighed when stored: what an object computes later is not counted.
+    ``sys.getsizeof``. What an object computes later is counted only when it is weighed again (:class:`LRU`).
 
     Examples
     --------
@@ -113,10 +117,6 @@ def approx_bytes(value: Any, depth: int = 48, _seen: set | None = None) -> int:
     return sys.getsizeof(value) + inner
 
 
-#: the modules whose objects :func:`approx_bytes` weighs by their attributes: the engine's results
-_RESULTS = ("zhizao.kpi.", "zhizao.verify.")
-
-
 def _has_contents(cell) -> bool:
     try:
         _ = cell.cell_contents
@@ -141,7 +141,7 @@ def _pending(value: Any) -> bool:
 
 class LRU:
     """A thread-safe mapping that keeps the most recently used entries: at most ``maxsize`` of them, and (with
-    ``maxbytes``) at most that much memory by :func:`approx_bytes` of their values, weighed once when stored.
+    ``maxbytes``) at most that much memory by :func:`approx_bytes` of their values, weighed when stored.
 
     The byte bound is what bounds a server's memory: a count alone lets a few whole-plant tables of a year fill
     it, or lets many small entries (pages of a thousand machines) push out the large ones every page is made
