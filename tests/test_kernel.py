@@ -20,6 +20,8 @@
 - the joining of null reasons (``zhizao.kpi.kpis._join_notes``) against a per-row join.
 """
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -216,6 +218,59 @@ def test_shift_buckets_of_a_range_without_shifts_are_none(tmp_path):
     assert ws.kpi(level="site", period="shift", **window).empty
     assert len(ws.elements(period="day", **window)) == 1  # the same range has a day bucket
     ws.close()
+
+
+# -- shift buckets and the stored hours' parts ---------------------------------------------------------------
+_shifts = st.lists(st.tuples(st.integers(0, 40), st.integers(1, 20)), max_size=8)
+
+
+def _spans_of(entries, w0, w1):
+    """:func:`zhizao.kpi.elements.shift_spans` and the hour parts (:data:`HOUR_PARTS`, hours of 6 units here: the
+    zone UTC, a unit 10 minutes) of one entity with shift ``entries`` [(start, length)] over [w0, w1) units."""
+    import duckdb
+
+    from zhizao.kpi.elements import HOUR_PARTS, bucket_table, shift_spans
+
+    unit = 600_000
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE calendar (scope VARCHAR, kind VARCHAR, start TIMESTAMPTZ, \"end\" TIMESTAMPTZ)")
+    for a, d in entries:
+        con.execute("INSERT INTO calendar VALUES ('S', 'shift', make_timestamp(?), make_timestamp(?))",
+                    [a * unit * 1000, (a + d) * unit * 1000])
+    ent = pd.DataFrame({"key": [0], "entity_id": ["M1"], "equipment_id": ["M1"], "work_center": ["L"],
+                        "area": ["A"], "site": ["S"], "enterprise": ["E"], "tz": ["UTC"],
+                        "w0": [w0 * unit], "w1": [w1 * unit]})
+    con.register("_zz_ent", ent)
+    spans = shift_spans(con, ent)
+    parts = bucket_table(con, ent, HOUR_PARTS)
+    con.close()
+    return ([(int(s) // unit, int(e) // unit) for s, e in zip(spans["s"], spans["e"])],
+            [(int(s) // unit, int(e) // unit) for s, e in zip(parts["start_ms"], parts["end_ms"])])
+
+
+@settings(max_examples=200, deadline=None)
+@given(_shifts, st.integers(0, 30), st.integers(1, 30))
+def test_shift_buckets_inside_a_range_do_not_depend_on_the_range(entries, a, n):
+    """The shift buckets of a range ``[a, a + n)`` are those of a wider range clipped to it, however the shift
+    entries overlap (a later one starts where the earlier ones end, in the entries' own order: a range that
+    clips an entry's start never reorders them); and the stored hours' parts of the range are its whole hours
+    cut at exactly those buckets' bounds."""
+    wide, _ = _spans_of(entries, -10, 80)
+    spans, parts = _spans_of(entries, a, a + n)
+    clipped = [(max(s, a), min(e, a + n)) for s, e in wide if min(e, a + n) > max(s, a)]
+    assert spans == clipped
+    edges = sorted({a, a + n, *(h for h in range(0, 90, 6) if a < h < a + n),
+                    *(x for s, e in spans for x in (s, e))})
+    assert parts == list(pairwise(edges))
+
+
+def test_an_entry_inside_an_earlier_one_that_the_range_clips_stays_inside_it():
+    """Shift A 00:00-05:00 (units of 10 min) and B 01:00-03:00 inside it: B is no bucket of its own, whether the
+    range starts before A or inside it (sorting after clipping made B the first of the range 02:00-...)."""
+    entries = [(0, 30), (6, 12)]
+    assert _spans_of(entries, -6, 60)[0] == [(0, 30)]
+    assert _spans_of(entries, 12, 60)[0] == [(12, 30)]
 
 
 # -- the calendar booked at every level ----------------------------------------------------------------------

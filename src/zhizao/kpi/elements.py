@@ -68,7 +68,7 @@ from typing import Any, Literal, TypeAlias, TypedDict, overload
 import duckdb
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from zhizao.errors import DataSufficiencyError, InputError
 from zhizao.kpi import model
@@ -856,53 +856,94 @@ def _bucket_segments(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Time
     return tl.encode(key, s), tl.encode(key, e), b
 
 
+#: The stored hours' buckets (:mod:`zhizao.kpi.stored`): each local hour, cut where a shift of the entity starts or
+#: ends inside it, so that the shift buckets are sums of whole rows
+HOUR_PARTS = "hour_parts"
+
+
 def bucket_table(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, period: str, buckets: pd.DataFrame | None = None
                  ) -> pd.DataFrame:
     """The ``period`` buckets of every entity of ``ent`` (columns ``key``, ``tz``, ``w0``, ``w1`` and the
-    level ids; for ``shift``, ``ent``'s keys and ids registered as ``_zz_ent`` on ``con``): columns ``key``,
-    ``start_ms``, ``end_ms``, sorted by key and start. ``buckets``: explicit buckets by ``entity_id``."""
-    starts: list[NDArray[Any]] = []
-    ends: list[NDArray[Any]] = []
-    keys: list[NDArray[Any]] = []
+    level ids; for ``shift`` and :data:`HOUR_PARTS`, ``ent``'s keys and ids registered as ``_zz_ent`` on ``con``):
+    columns ``key``, ``start_ms``, ``end_ms``, sorted by key and start. ``buckets``: explicit buckets by
+    ``entity_id``."""
     if buckets is not None:
         key = pd.Series(ent["key"].to_numpy(), index=ent["entity_id"].to_numpy())
-        keys = [key.reindex(buckets["entity_id"].to_numpy()).to_numpy()]
-        if pd.isna(keys[0]).any():
+        k = key.reindex(buckets["entity_id"].to_numpy()).to_numpy()
+        if pd.isna(k).any():
             raise ValueError("buckets of entities outside the partition")
-        starts, ends = [buckets["start_ms"].to_numpy()], [buckets["end_ms"].to_numpy()]
-    elif period == "shift":
-        cal = con.execute(f"""
-            SELECT k.key, {floor_ms("c.start")} s, {floor_ms('c."end"')} e FROM calendar c
-            JOIN (SELECT key, unnest([entity_id, equipment_id, work_center, area, site, enterprise]) AS sid
-                  FROM _zz_ent) k ON c.scope = k.sid
-            WHERE c.kind = 'shift' ORDER BY k.key, s""").fetchnumpy()
-        df = pd.DataFrame({"key": cal["key"], "s": cal["s"], "e": cal["e"]}).drop_duplicates()
-        df = df.merge(ent[["key", "w0", "w1"]], on="key")
-        df["s"] = np.maximum(df["s"], df["w0"])
-        df["e"] = np.minimum(df["e"], df["w1"])
-        df = df.sort_values(["key", "s", "e"])
-        # overlapping shift entries: a later shift starts where the earlier one ended
-        prev_end = df.groupby("key")["e"].transform(lambda x: x.cummax().shift(1)).fillna(-np.inf)
-        df["s"] = np.maximum(df["s"], prev_end).astype(np.int64)
-        df = df[df["e"] > df["s"]]
-        keys, starts, ends = [df["key"].to_numpy()], [df["s"].to_numpy()], [df["e"].to_numpy()]
-    else:
-        cache: dict[tuple[str, int, int], NDArray[np.int64]] = {}  # (zone, w0, w1) -> bucket edges
-        for tz, w0, w1, grp in ((tz, w0, w1, g) for (tz, w0, w1), g in ent.groupby(["tz", "w0", "w1"])):
-            if (tz, w0, w1) not in cache:
-                cache[(tz, w0, w1)] = bucket_edges(int(w0), int(w1), period, tz)
-            edges = cache[(tz, w0, w1)]
-            n = edges.size - 1
-            k = grp["key"].to_numpy()
-            keys.append(np.repeat(k, n))
-            starts.append(np.tile(edges[:-1], k.size))
-            ends.append(np.tile(edges[1:], k.size))
-    key = np.concatenate(keys).astype(np.int64) if keys else np.empty(0, np.int64)
-    s = np.concatenate(starts).astype(np.int64) if keys else np.empty(0, np.int64)
-    e = np.concatenate(ends).astype(np.int64) if keys else np.empty(0, np.int64)
+        return _sorted_buckets(k, buckets["start_ms"].to_numpy(), buckets["end_ms"].to_numpy())
+    if period == "shift":
+        df = shift_spans(con, ent)
+        return _sorted_buckets(df["key"].to_numpy(), df["s"].to_numpy(), df["e"].to_numpy())
+    keys: list[NDArray[Any]] = []
+    starts: list[NDArray[Any]] = []
+    ends: list[NDArray[Any]] = []
+    cache: dict[tuple[str, int, int], NDArray[np.int64]] = {}  # (zone, w0, w1) -> bucket edges
+    for tz, w0, w1, grp in ((tz, w0, w1, g) for (tz, w0, w1), g in ent.groupby(["tz", "w0", "w1"])):
+        if (tz, w0, w1) not in cache:
+            cache[(tz, w0, w1)] = bucket_edges(int(w0), int(w1), "hour" if period == HOUR_PARTS else period, tz)
+        edges = cache[(tz, w0, w1)]
+        n = edges.size - 1
+        k = grp["key"].to_numpy()
+        keys.append(np.repeat(k, n))
+        starts.append(np.tile(edges[:-1], k.size))
+        ends.append(np.tile(edges[1:], k.size))
+    if period != HOUR_PARTS or not keys:
+        return _sorted_buckets(*(np.concatenate(x) if x else np.empty(0, np.int64) for x in (keys, starts, ends)))
+    return _cut_at_shift_bounds(_sorted_buckets(np.concatenate(keys), np.concatenate(starts), np.concatenate(ends)),
+                                shift_spans(con, ent))
+
+
+def _sorted_buckets(key: ArrayLike, s: ArrayLike, e: ArrayLike) -> pd.DataFrame:
+    """Buckets ``key``, ``start_ms``, ``end_ms`` (int64) sorted by key and start."""
+    key, s, e = (np.asarray(x).astype(np.int64) for x in (key, s, e))
     order = np.lexsort((s, key))
-    key, s, e = key[order], s[order], e[order]
-    return pd.DataFrame({"key": key, "start_ms": s, "end_ms": e})
+    return pd.DataFrame({"key": key[order], "start_ms": s[order], "end_ms": e[order]})
+
+
+def shift_spans(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame) -> pd.DataFrame:
+    """The shift buckets of every entity of ``ent`` (``key``, ``w0``, ``w1``; its keys and ids registered as
+    ``_zz_ent``): columns ``key``, ``s``, ``e`` [ms], the shift entries of its scopes (the entity, its equipment,
+    work centre, area, site, enterprise) clipped to ``[w0, w1)``; where entries overlap, a later one (by its own
+    start, then end) starts where the earlier ones end. Taken in the entries' own order, so a bucket's bounds
+    inside a range are the same whatever the range (a narrower range clips, never reorders)."""
+    cal = con.execute(f"""
+        SELECT k.key, {floor_ms("c.start")} s, {floor_ms('c."end"')} e FROM calendar c
+        JOIN (SELECT key, unnest([entity_id, equipment_id, work_center, area, site, enterprise]) AS sid
+              FROM _zz_ent) k ON c.scope = k.sid
+        WHERE c.kind = 'shift' ORDER BY k.key, s""").fetchnumpy()
+    df = pd.DataFrame({"key": cal["key"], "s": cal["s"], "e": cal["e"]}).drop_duplicates()
+    df = df.merge(ent[["key", "w0", "w1"]], on="key")
+    df = df.sort_values(["key", "s", "e"])
+    df["s"] = np.maximum(df["s"], df["w0"])
+    df["e"] = np.minimum(df["e"], df["w1"])
+    # overlapping shift entries: a later shift starts where the earlier one ended
+    prev_end = df.groupby("key")["e"].transform(lambda x: x.cummax().shift(1)).fillna(-np.inf)
+    df["s"] = np.maximum(df["s"], prev_end).astype(np.int64)
+    df = df[df["e"] > df["s"]]
+    return df[["key", "s", "e"]].reset_index(drop=True)
+
+
+def _cut_at_shift_bounds(hours: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
+    """``hours`` (consecutive buckets per key, sorted) cut at every bound of ``spans`` (key, s, e) inside them.
+
+    >>> h = pd.DataFrame({"key": [0, 0], "start_ms": [0, 60], "end_ms": [60, 120]})
+    >>> _cut_at_shift_bounds(h, pd.DataFrame({"key": [0], "s": [30], "e": [60]}))["start_ms"].tolist()
+    [0, 30, 60]
+    """
+    if not len(spans):
+        return hours
+    key, s, e = (hours[c].to_numpy(np.int64) for c in ("key", "start_ms", "end_ms"))
+    last = np.r_[key[1:] != key[:-1], True]  # each key's last hour: its end is the key's last edge
+    pk = np.concatenate([key, key[last], spans["key"].to_numpy(np.int64), spans["key"].to_numpy(np.int64)])
+    px = np.concatenate([s, e[last], spans["s"].to_numpy(np.int64), spans["e"].to_numpy(np.int64)])
+    order = np.lexsort((px, pk))
+    pk, px = pk[order], px[order]
+    new = np.r_[True, (pk[1:] != pk[:-1]) | (px[1:] != px[:-1])]
+    pk, px = pk[new], px[new]
+    pair = pk[1:] == pk[:-1]  # (spans lie inside their key's range: clipped to [w0, w1))
+    return pd.DataFrame({"key": pk[:-1][pair], "start_ms": px[:-1][pair], "end_ms": px[1:][pair]})
 
 
 def _compute(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, tl: Timeline, period: str, lo: int, hi: int,

@@ -12,8 +12,10 @@ gaps), the outages count production time in buckets without counts or energy, ca
 Tables (all in the store, each update written in one transaction):
 
 ``elements_hour``
-    one row per entity and hour, in time order: ``entity_id``, ``start_ms``, ``end_ms`` (UTC [ms]), ``local_start``
-    (the hour's wall-clock start in the entity's zone, which the day, week and month are cut from) and the
+    one row per entity and hour, in time order, an hour in which a shift of the entity starts or ends in two or
+    more rows cut there (:data:`zhizao.kpi.elements.HOUR_PARTS`: a shift bucket is a sum of whole rows):
+    ``entity_id``, ``start_ms``, ``end_ms`` (UTC [ms]), ``local_start`` (the row's wall-clock start in the entity's
+    zone, which the hour, day, week and month are cut from) and the
     kernel's raw elements (:data:`zhizao.kpi.elements.RAW_ELEMENTS`; time elements in integer milliseconds; null
     where the entity has no time or the hour no record of the kind).
 ``elements_hour_reasons``
@@ -42,8 +44,8 @@ Anything else (a calendar, the equipment, products, other settings or engine cod
 rewritten) needs them built again (:func:`build`), which a write leaves to ``zhizao materialise``
 (:func:`refresh_stored`). A read (:func:`stored_elements`) answers only when they are current for the store it
 reads and the range starts within the stored hours; the instants before the range's first whole hour and after
-its last stored whole hour are the kernel's (a window of time); buckets of hours, days, weeks, months, the whole
-range and shifts that start and end on whole hours; otherwise it returns None and the kernel computes.
+its last stored whole hour are the kernel's (a window of time); buckets of hours, days, weeks, months, shifts and
+the whole range; otherwise it returns None and the kernel computes.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from zhizao.kpi.buckets import QueryEnd, TimeStamp, default_end, floor_local
 from zhizao.kpi.columns import floor_ms
 from zhizao.kpi.elements import (
     ELEMENTS,
+    HOUR_PARTS,
     OPTIONAL_GROUPS,
     RAW_ELEMENTS,
     TIME_ELEMENTS,
@@ -679,7 +682,7 @@ def _write(con: duckdb.DuckDBPyConnection, ctx: EngineContext, cov: pd.DataFrame
                 for t, st in stages.items():
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {st} AS SELECT * FROM {t} LIMIT 0")
                 for i, p in enumerate(parts):
-                    raw = partition_elements(con, ctx, ent.iloc[p.keys], "hour", raw=True, window=window)
+                    raw = partition_elements(con, ctx, ent.iloc[p.keys], HOUR_PARTS, raw=True, window=window)
                     if raw is not None:
                         rows, reasons = _hour_rows(raw)
                         report.hours += rows.num_rows
@@ -830,9 +833,9 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
     computed by the kernel for those instants alone (a window of time) and added. The stored loss reasons are read
     with the elements, the kernel's rests' computed when first asked for. None where the stored hours cannot
     answer: none stored, not current for the store ``con`` reads or for ``settings``, a period other than hour,
-    shift, day, week, month or the whole range, a shift that starts or ends inside a stored hour read, an hour
-    across a bucket's bound, a range that starts before the stored hours, a group bucketed in a zone other than its
-    members' own (``zone_level``), or more rows than the engine's memory budget."""
+    shift, day, week, month or the whole range, a stored row across a bucket's bound (a zone whose clock moves by
+    half an hour), a range that starts before the stored hours, a group bucketed in a zone other than its members'
+    own (``zone_level``), or more rows than the engine's memory budget."""
     settings = settings or Settings()
     if not exists(con):
         return None
@@ -882,8 +885,10 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
         for kind in PRESENCE:
             seen[kind] |= np.bincount(i, weights=rows[f"n_{kind}"].to_numpy(np.int64), minlength=nb) > 0
 
-    grp = {"hour": ", h.start_ms", "shift": ", h.start_ms", "all": ""}.get(
-        period, f", date_trunc('{period}', h.local_start)")
+    # (an hour's parts, cut at shift bounds, are one hour bucket: the hour's start is the part's start less the
+    # minutes of its local wall clock past the hour)
+    grp = {"hour": f", h.start_ms - ((epoch_ms(h.local_start) % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS}",
+           "shift": ", h.start_ms", "all": ""}.get(period, f", date_trunc('{period}', h.local_start)")
     agg_sums = ", ".join(f'sum("{c}") AS "{c}"' if c in TIME_ELEMENTS or c == "fe" else f'fsum("{c}") AS "{c}"'
                          for c in RAW_ELEMENTS)
     counts = ", ".join(f'count("{c}") AS "n_{k}"' for k, c in PRESENCE.items())
@@ -944,28 +949,17 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
 
 
 def _buckets(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, period: str) -> pd.DataFrame | None:
-    """The query's buckets (:func:`zhizao.kpi.elements.bucket_table`) where the stored hours can give them: None
-    without any, or where a shift starts or ends inside a stored hour read (``[h, t)`` of :func:`_ranges`; the
-    stored hours are cut at whole local hours only)."""
+    """The query's buckets (:func:`zhizao.kpi.elements.bucket_table`), None without any. (The stored hours are cut
+    at the entities' shift bounds: a shift bucket is a sum of whole rows, which :func:`stored_elements` checks.)"""
     if period != "shift":
         buckets = bucket_table(con, ent, period)
-        return buckets if len(buckets) else None
-    con.register("_zz_ent", ent)
-    try:
-        buckets = bucket_table(con, ent, period)
-    finally:
-        con.unregister("_zz_ent")
-    if not len(buckets):
-        return None
-    info = ent.set_index("key").loc[buckets["key"].to_numpy(), ["tz", "h", "t"]]
-    for tz, idx in info.groupby("tz").indices.items():
-        h, t = info["h"].to_numpy(np.int64)[idx], info["t"].to_numpy(np.int64)[idx]
-        for c in ("start_ms", "end_ms"):
-            x = buckets[c].to_numpy(np.int64)[idx]
-            inside = (x > h) & (x < t)
-            if not np.array_equal(hour_floors(x[inside], tz), x[inside]):
-                return None
-    return buckets
+    else:
+        con.register("_zz_ent", ent)
+        try:
+            buckets = bucket_table(con, ent, period)
+        finally:
+            con.unregister("_zz_ent")
+    return buckets if len(buckets) else None
 
 
 class _KernelRest:

@@ -44,7 +44,7 @@ class EmbeddedEngine:
     def elements(self, ws, period: str = "day", start=None, end=None, zone_level: str | None = None
                  ) -> ElementsResult:
         ctx = engine_context(ws, zone_level)
-        # the store's stored hours where they answer (current, whole hours; zhizao.kpi.stored), else the kernel
+        # the store's stored hours where they answer (current; zhizao.kpi.stored), else the kernel
         found = stored.stored_elements(ws.con, period, start, end, ws.settings, zone_level, context=ctx)
         return found if found is not None else compute_elements(ws.con, period, start, end, ws.settings,
                                                                  zone_level, context=ctx)
