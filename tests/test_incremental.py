@@ -118,6 +118,39 @@ def test_unchanged_equipment_named_changed_are_recomputed_alike(ws):
     _same(upd, prior)
 
 
+def test_loss_reasons_of_many_updates_nobody_asked_for_are_computed_without_deep_recursion(ws, tmp_path):
+    """Each update's loss reasons are its prior's with the changed equipment's replaced, computed when first
+    asked for. A server's upload after upload (or a listener's batches) that nobody asks the stops Pareto of
+    chained them one inside the other: after about 500 of them, asking recursed past Python's limit (a 500 on the
+    stops Pareto) and every earlier result stayed in memory. Now the oldest are computed every
+    MAX_CHAIN updates: a chain of MAX_CHAIN at most, the results before it freed, the same reasons."""
+    import gc
+    import sys
+    import weakref
+
+    first = engine.compute_elements(ws.con, "day")
+    oldest = weakref.ref(first)
+    result, chains = first, []
+    for i in range(3 * engine.MAX_CHAIN):
+        if i == engine.MAX_CHAIN:  # records of M0 in the middle of the run: its rows and reasons recomputed
+            _add(ws, tmp_path, "states", _states("M0", [("2024-05-06T20:30:00Z", "2024-05-06T21:50:00Z")],
+                                                 "setup"), "states")
+        result = engine.update_elements(ws.con, result, {"M0"}, "day")
+        assert result is not None
+        chains.append(result.chain)
+    del first
+    gc.collect()
+    assert max(chains) == engine.MAX_CHAIN and oldest() is None
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200 + 6 * engine.MAX_CHAIN)  # (pytest's frames and a chain of MAX_CHAIN at most)
+    try:
+        reasons = result.reasons
+    finally:
+        sys.setrecursionlimit(limit)
+    assert len(reasons) and reasons is result.reasons
+    _same(result, engine.compute_elements(ws.con, "day"))
+
+
 def test_records_of_equipment_not_named_make_it_decline(ws, tmp_path):
     prior = engine.compute_elements(ws.con, "day")
     _add(ws, tmp_path, "states", _states("M1", [("2024-05-06T04:30:00Z", "2024-05-06T04:50:00Z")]), "states")

@@ -166,12 +166,20 @@ class ElementsResult:
         #: the entities with their query ranges the result was computed for (:meth:`EngineContext.ranges`), when
         #: computed in one part by :func:`compute_elements`: what :func:`update_elements` starts from
         self.entities: pd.DataFrame | None = None
+        #: results of :func:`update_elements` whose loss reasons this result's wait on, one inside the other
+        self.chain = 0
 
     @property
     def reasons(self) -> pd.DataFrame:
         if callable(self._reasons):
             self._reasons = self._reasons()
+            self.chain = 0
         return self._reasons
+
+    @property
+    def reasons_pending(self) -> bool:
+        """Whether the loss reasons are still to be computed (on first access to :attr:`reasons`)."""
+        return callable(self._reasons)
 
 
 def _numpy_rows(con: duckdb.DuckDBPyConnection, filled: set[str], table: str, sql: str) -> dict[str, NDArray[Any]]:
@@ -283,6 +291,11 @@ def update_elements(con: duckdb.DuckDBPyConnection, prior: ElementsResult, chang
     """
     if prior.entities is None or prior.failures or prior.period != period:
         return None
+    if prior.reasons_pending and prior.chain >= MAX_CHAIN:
+        # each update's reasons are computed from its prior's when asked for: after many updates that nobody
+        # asked the reasons of (API traffic, a listener's batches), the prior's are computed now, so asking
+        # recurses MAX_CHAIN deep at most and the older results are freed
+        prior.reasons  # noqa: B018 (computed and kept)
     settings = settings or Settings()
     with duckdb_memory(con, settings):
         ctx, ent = _prepared(con, period, start, end, settings, zone_level, None, context)
@@ -306,7 +319,12 @@ def update_elements(con: duckdb.DuckDBPyConnection, prior: ElementsResult, chang
             fresh = _splice(prior, part, ent, set(ent.loc[is_changed, "entity_id"]), period)
     fresh.extent = ctx.extent if start is None or default_end(end) else None
     fresh.entities = ent
+    fresh.chain = prior.chain + 1 if prior.reasons_pending else 1
     return fresh
+
+
+#: Updates (:func:`update_elements`) whose loss reasons may wait on one another's before the oldest are computed
+MAX_CHAIN = 32
 
 
 def _splice(prior: ElementsResult, part: ElementsResult, ent: pd.DataFrame, ids: set[str], period: str
