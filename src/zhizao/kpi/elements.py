@@ -926,18 +926,22 @@ def shift_spans(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame) -> pd.DataFra
     work centre, area, site, enterprise) clipped to ``[w0, w1)``; where entries overlap, a later one (by its own
     start, then end) starts where the earlier ones end. Taken in the entries' own order, so a bucket's bounds
     inside a range are the same whatever the range (a narrower range clips, never reorders)."""
+    if not len(ent):
+        return pd.DataFrame({c: np.empty(0, np.int64) for c in ("key", "s", "e")})
+    # (entries that end before every range or start after it change no bucket inside one: an earlier entry
+    # pushes a later one's start only to its own end)
     cal = con.execute(f"""
         SELECT k.key, {floor_ms("c.start")} s, {floor_ms('c."end"')} e FROM calendar c
         JOIN (SELECT key, unnest([entity_id, equipment_id, work_center, area, site, enterprise]) AS sid
               FROM _zz_ent) k ON c.scope = k.sid
-        WHERE c.kind = 'shift' ORDER BY k.key, s""").fetchnumpy()
+        WHERE c.kind = 'shift' AND c."end" > {_ts(int(ent["w0"].min()))} AND c.start < {_ts(int(ent["w1"].max()))}
+        ORDER BY k.key, s, e""").fetchnumpy()
     df = pd.DataFrame({"key": cal["key"], "s": cal["s"], "e": cal["e"]}).drop_duplicates()
-    df = df.merge(ent[["key", "w0", "w1"]], on="key")
-    df = df.sort_values(["key", "s", "e"])
+    df = df.merge(ent[["key", "w0", "w1"]], on="key").sort_values(["key", "s", "e"], kind="stable")
     df["s"] = np.maximum(df["s"], df["w0"])
     df["e"] = np.minimum(df["e"], df["w1"])
     # overlapping shift entries: a later shift starts where the earlier one ended
-    prev_end = df.groupby("key")["e"].transform(lambda x: x.cummax().shift(1)).fillna(-np.inf)
+    prev_end = df.groupby("key")["e"].cummax().groupby(df["key"]).shift(1).fillna(-np.inf)
     df["s"] = np.maximum(df["s"], prev_end).astype(np.int64)
     df = df[df["e"] > df["s"]]
     return df[["key", "s", "e"]].reset_index(drop=True)
