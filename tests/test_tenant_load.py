@@ -13,6 +13,8 @@ import time
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_server_support import SITE_A, SITE_B, A, B, bearer, clone, csv_bytes, login, make_client
 
@@ -397,6 +399,32 @@ def test_a_cached_stage_table_holds_each_repeated_text_once_and_hands_out_texts(
         got = _expanded(cached, cached[rows]).reset_index(drop=True)
         pd.testing.assert_frame_equal(got, table[rows].reset_index(drop=True), check_exact=True)
     assert compact(table.head(10)) is not None and str(compact(table.head(10))["equipment_id"].dtype) == "str"
+
+
+@given(st.lists(st.sampled_from(["M0", "M1", "M2", "M3", None]), min_size=1, max_size=40),
+       st.lists(st.sampled_from(["M0", "M1", "M2", "M3", "M9", ""]), max_size=4), st.integers(0, 3))
+@settings(max_examples=60, deadline=None)
+def test_the_rows_of_some_ids_of_a_cached_table_are_those_the_ids_select(ids, asked, cut):
+    """A page takes an entity's rows from a level's cached table by an index of its rows by id (made once per
+    table): the same rows, in the same order, as selecting them by value, with null ids, unknown ids, repeated
+    ids and none asked; a frame cut from the cached one has no index of its own."""
+    import numpy as np
+    import pandas as pd
+
+    from zhizao.server.access import _expanded, _rows_of, compact
+
+    ids = ids * (1000 // len(ids) + 1)  # (a table of 1,000 rows or more is compacted)
+    table = pd.DataFrame({"equipment_id": pd.array(ids, dtype="str"), "v": np.arange(len(ids), dtype=float)})
+    cached = compact(table)
+    assert str(cached["equipment_id"].dtype) == "category"
+    for _ in range(2):  # the index made, then used
+        at = _rows_of(cached, "equipment_id", asked)
+        got = _expanded(cached, cached.iloc[at]).reset_index(drop=True)
+        want = table[table["equipment_id"].isin(asked).fillna(False).to_numpy(bool)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert _rows_of(cached.iloc[cut:], "equipment_id", asked) is not None
+    assert "_zz_rows_by_id" not in cached.iloc[cut:].__dict__
+    assert _rows_of(table, "equipment_id", asked) is None  # texts, not categories: the caller selects by value
 
 
 # -- earlier figures while the current ones are computed (``zhizao serve --fresh-wait``)

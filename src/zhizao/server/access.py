@@ -352,13 +352,40 @@ def compact(df):
 
 
 def _expanded(cached: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
-    """Rows ``df`` of a table :func:`compact` made, with its text columns back in their own type."""
+    """Rows ``df`` of a table :func:`compact` made, with its text columns back in their own type (each category's
+    text taken by its code: nulls are code -1)."""
     cols = cached.attrs.get("compact")
     if not cols:
         return df
-    out = df.assign(**{c: df[c].astype(df[c].cat.categories.dtype) for c in cols})
+    out = df.assign(**{c: pd.Series(df[c].cat.categories.array.take(df[c].cat.codes.to_numpy(), allow_fill=True),
+                                    index=df.index, name=c) for c in cols})
     out.attrs = {}
     return out
+
+
+def _rows_of(df: pd.DataFrame, col: str, ids: list) -> np.ndarray | None:
+    """The positions of the rows of ``df`` whose ``col`` is one of ``ids``, in the table's order, from an index of
+    the rows by id made once per cached table (a machine's page takes its rows from the plant's tables by day:
+    hundreds of thousands of rows, judged once, not at every page); None where ``col`` is not a category
+    (:func:`compact`: a table of a few rows, or of as many ids as rows)."""
+    column = df[col]
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    index = df.__dict__.get("_zz_rows_by_id")
+    if index is None or index[0] != col:
+        codes = column.cat.codes.to_numpy()
+        order = np.argsort(codes, kind="stable").astype(np.int32 if len(df) < 2**31 else np.int64)
+        bounds = np.searchsorted(codes[order], np.arange(len(column.cat.categories) + 1))
+        index = (col, order, bounds)
+        # (a plain attribute of this frame, not attrs: pandas copies those into every frame derived from it; a
+        # table is cached under one level's key, so one column is asked; the index takes 4 bytes a row)
+        object.__setattr__(df, "_zz_rows_by_id", index)
+    _col, order, bounds = index
+    found = column.cat.categories.get_indexer(ids)
+    parts = [order[bounds[i]:bounds[i + 1]] for i in np.unique(found[found >= 0])]  # (an id asked twice: once)
+    if not parts:
+        return np.empty(0, np.int64)
+    return np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
 
 
 def parse_time(value, name: str):
@@ -542,7 +569,8 @@ class TenantView:
         w = self.within_ids(level, within)
         if ids:
             ok = [i for i in ids if (al is None or i in al[level]) and (w is None or i in w)]
-            rows = df[df[col].isin(ok).fillna(False).to_numpy(dtype=bool)]
+            at = _rows_of(df, col, ok)
+            rows = df.iloc[at] if at is not None else df[df[col].isin(ok).fillna(False).to_numpy(dtype=bool)]
         else:
             keep = np.ones(len(df), dtype=bool)
             if al is not None:
