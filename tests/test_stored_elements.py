@@ -308,7 +308,8 @@ def test_a_result_from_stored_hours_gives_its_loss_reasons_after_the_store_is_cl
         pd.testing.assert_frame_equal(g.reasons, w, check_exact=True)
 
 
-def test_a_zone_that_moves_its_clock_by_half_an_hour_is_never_answered_wrong(tmp_path):
+@pytest.mark.parametrize("shifts", ["one long", "06:00-14:00 local"])
+def test_a_zone_that_moves_its_clock_by_half_an_hour_is_never_answered_wrong(tmp_path, shifts):
     """Australia/Lord_Howe moves its clock by 30 minutes (2024-10-05T15:30Z): the stored hours, 3600 s each, lie at
     :30 UTC after the change while the query's hours and days are cut at other instants. What the stored hours
     answer is the kernel's; where they cannot (an hour across a bucket's bound), None: never a bucket filled with
@@ -317,6 +318,10 @@ def test_a_zone_that_moves_its_clock_by_half_an_hour_is_never_answered_wrong(tmp
     eq = [{**EQ[0], "timezone": "Australia/Lord_Howe"}]
     cal = [{"scope": "S", "start": (t0 - pd.Timedelta(days=1)).isoformat(),
             "end": (t0 + pd.Timedelta(days=3)).isoformat(), "kind": "shift"}]
+    if shifts != "one long":  # bounds on the wall clock's hours: half-way through the stored hours after the change
+        days = pd.date_range("2024-10-04", periods=4, freq="D", tz="Australia/Lord_Howe")
+        cal = [{"scope": "S", "start": (d + pd.Timedelta(hours=6)).isoformat(),
+                "end": (d + pd.Timedelta(hours=14)).isoformat(), "kind": "shift"} for d in days]
     kinds = ["production", "setup", "unplanned_downtime", "no_order"]
     states = [{"equipment_id": "M0", "start": (t0 + pd.Timedelta(minutes=17 * i)).isoformat(), "end": None,
                "state": kinds[i % 4]} for i in range(48 * 60 // 17)]
@@ -325,7 +330,10 @@ def test_a_zone_that_moves_its_clock_by_half_an_hour_is_never_answered_wrong(tmp
         stored.build(ws.con)
         ranges = [{}, {"start": t0 + pd.Timedelta(hours=17), "end": t0 + pd.Timedelta(hours=20, minutes=5)},
                   {"start": t0 + pd.Timedelta(hours=10), "end": t0 + pd.Timedelta(hours=40)}]
-        for period in ("hour", "day", "all"):
+        # the hours of the default range are answered: an hour bucket sums its rows, cut at shift bounds or not
+        # (grouping them by the wall clock's hour put a part into the next hour's bucket: None)
+        assert stored.stored_elements(ws.con, "hour") is not None
+        for period in ("hour", "shift", "day", "all"):
             for kw in ranges:
                 got = stored.stored_elements(ws.con, period, **kw)
                 if got is not None:

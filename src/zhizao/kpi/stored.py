@@ -144,7 +144,7 @@ class StoredReport:
     entities : int
         Entities whose hours were computed.
     hours : int
-        Hour rows written.
+        Rows written (hours, and parts of hours cut at shift bounds).
     reason : str
         Why the table was built whole (empty otherwise).
     """
@@ -885,10 +885,10 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
         for kind in PRESENCE:
             seen[kind] |= np.bincount(i, weights=rows[f"n_{kind}"].to_numpy(np.int64), minlength=nb) > 0
 
-    # (an hour's parts, cut at shift bounds, are one hour bucket: the hour's start is the part's start less the
-    # minutes of its local wall clock past the hour)
-    grp = {"hour": f", h.start_ms - ((epoch_ms(h.local_start) % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS}",
-           "shift": ", h.start_ms", "all": ""}.get(period, f", date_trunc('{period}', h.local_start)")
+    # (hours and shifts: row by row, each row added to the bucket it starts in: an hour's rows cut at shift bounds
+    # to its hour, wherever the stored hours lie on the wall clock)
+    grp = {"hour": ", h.start_ms", "shift": ", h.start_ms", "all": ""}.get(
+        period, f", date_trunc('{period}', h.local_start)")
     agg_sums = ", ".join(f'sum("{c}") AS "{c}"' if c in TIME_ELEMENTS or c == "fe" else f'fsum("{c}") AS "{c}"'
                          for c in RAW_ELEMENTS)
     counts = ", ".join(f'count("{c}") AS "n_{k}"' for k, c in PRESENCE.items())
