@@ -181,6 +181,33 @@ class ElementsResult:
         """Whether the loss reasons are still to be computed (on first access to :attr:`reasons`)."""
         return callable(self._reasons)
 
+    def reasons_source(self) -> Callable[[], pd.DataFrame]:
+        """A function giving :attr:`reasons`, holding what they are computed from but not this result (its
+        elements): what a result derived from this one computes its own from. Computed once, whichever asks
+        first."""
+        if not callable(self._reasons):
+            done = self._reasons
+            return lambda: done
+        if not isinstance(self._reasons, _Once):
+            self._reasons = _Once(self._reasons)
+        return self._reasons
+
+
+class _Once:
+    """A function's value, computed at the first call and kept (the function then let go)."""
+
+    def __init__(self, fn: Callable[[], pd.DataFrame]) -> None:
+        self._fn: Callable[[], pd.DataFrame] | None = fn
+        self._value: pd.DataFrame | None = None
+
+    def __call__(self) -> pd.DataFrame:
+        fn = self._fn
+        if fn is not None:  # (two threads at once may both compute it: the same value)
+            self._value = fn()
+            self._fn = None
+        assert self._value is not None
+        return self._value
+
 
 def _numpy_rows(con: duckdb.DuckDBPyConnection, filled: set[str], table: str, sql: str) -> dict[str, NDArray[Any]]:
     """The columns of query ``sql`` on ``table`` as numpy arrays; only an empty ``key`` if ``table`` is empty."""
@@ -313,7 +340,7 @@ def update_elements(con: duckdb.DuckDBPyConnection, prior: ElementsResult, chang
                                                                         .reset_index(drop=True)):
             return None  # records of equipment not named changed
         if not is_changed.any():
-            fresh = ElementsResult(prior.elements, lambda: prior.reasons, period)
+            fresh = ElementsResult(prior.elements, prior.reasons_source(), period)
         else:
             part = partition_elements(con, ctx, ent[is_changed], period)
             fresh = _splice(prior, part, ent, set(ent.loc[is_changed, "entity_id"]), period)
@@ -379,7 +406,10 @@ def _splice(prior: ElementsResult, part: ElementsResult, ent: pd.DataFrame, ids:
                 elements[c] = col
     else:
         elements = merged(old, new, True)
-    return ElementsResult(elements, lambda: merged(prior.reasons, part.reasons, False), period)
+    # (the reasons hold what they are computed from, not the prior's or the part's elements: a chain of updates
+    # nobody asked the reasons of holds one elements table, not one per update)
+    old_reasons, new_reasons = prior.reasons_source(), part.reasons_source()
+    return ElementsResult(elements, lambda: merged(old_reasons(), new_reasons(), False), period)
 
 
 def iter_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: TimeStamp | None = None,
