@@ -412,17 +412,19 @@ def test_the_rows_of_some_ids_of_a_cached_table_are_those_the_ids_select(ids, as
     import pandas as pd
 
     from zhizao.server.access import _expanded, _rows_of, compact
+    from zhizao.server.store import approx_bytes
 
     ids = ids * (1000 // len(ids) + 1)  # (a table of 1,000 rows or more is compacted)
     table = pd.DataFrame({"equipment_id": pd.array(ids, dtype="str"), "v": np.arange(len(ids), dtype=float)})
-    cached = compact(table)
+    cached = compact(table, "equipment_id")  # indexed as it is cached, and weighed with its index
     assert str(cached["equipment_id"].dtype) == "category"
+    assert approx_bytes(cached) >= approx_bytes(compact(table)) + 4 * len(table)
     for _ in range(2):  # the index made, then used
         at = _rows_of(cached, "equipment_id", asked)
         got = _expanded(cached, cached.iloc[at]).reset_index(drop=True)
         want = table[table["equipment_id"].isin(asked).fillna(False).to_numpy(bool)].reset_index(drop=True)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
-    assert _rows_of(cached.iloc[cut:], "equipment_id", asked) is not None
+    assert _rows_of(cached.iloc[cut:], "equipment_id", asked) is not None  # (indexed when first asked)
     assert "_zz_rows_by_id" not in cached.iloc[cut:].__dict__
     assert _rows_of(table, "equipment_id", asked) is None  # texts, not categories: the caller selects by value
 

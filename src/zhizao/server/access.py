@@ -49,7 +49,7 @@ from zhizao.kpi.kpis import KPI_NAMES
 from zhizao.messages import define
 from zhizao.schema import LEVEL_ID_COLUMN, LEVELS, PERIODS, REGISTER_TABLES, TABLES
 from zhizao.server.errors import BadRequest, Forbidden, NotFound
-from zhizao.server.store import ALL
+from zhizao.server.store import ALL, ROWS_BY_ID
 from zhizao.store import equipment as store_equipment
 from zhizao.store import records as store_records
 
@@ -320,9 +320,11 @@ COMPACT_RATIO = 8
 COMPACT_ROWS = 1000
 
 
-def compact(df):
+def compact(df, id_column: str | None = None):
     """A stage table as the server caches it: text columns that repeat a few values (the null reasons of every
-    day of every machine, the period bounds, the ids) held as categories, each text once. A 1,000-machine
+    day of every machine, the period bounds, the ids) held as categories, each text once, and the rows indexed by
+    ``id_column`` where that is such a column (:func:`_rows_of`; made before the table is cached, so the cache
+    weighs it with the table). A 1,000-machine
     plant-year's machine table by day holds 500 MiB of repeated null-reason texts otherwise (of 715 MiB), and the
     cache's memory bound (:class:`zhizao.server.store.LRU`) would push the other tables out for it. The columns
     are named in ``attrs["compact"]``; :meth:`TenantView.filter` gives them back as texts, so callers see the
@@ -348,6 +350,8 @@ def compact(df):
         return df
     out = df.assign(**{c: df[c].astype("category") for c in cols})
     out.attrs["compact"] = tuple(cols)  # (pandas copies attrs into every frame derived: texts only)
+    if id_column is not None and id_column in cols:
+        _rows_of(out, id_column, [])
     return out
 
 
@@ -371,15 +375,17 @@ def _rows_of(df: pd.DataFrame, col: str, ids: list) -> np.ndarray | None:
     column = df[col]
     if not isinstance(column.dtype, pd.CategoricalDtype):
         return None
-    index = df.__dict__.get("_zz_rows_by_id")
+    index = df.__dict__.get(ROWS_BY_ID)
     if index is None or index[0] != col:
         codes = column.cat.codes.to_numpy()
         order = np.argsort(codes, kind="stable").astype(np.int32 if len(df) < 2**31 else np.int64)
         bounds = np.searchsorted(codes[order], np.arange(len(column.cat.categories) + 1))
+        order.setflags(write=False)  # (shared by every request's rows)
         index = (col, order, bounds)
         # (a plain attribute of this frame, not attrs: pandas copies those into every frame derived from it; a
-        # table is cached under one level's key, so one column is asked; the index takes 4 bytes a row)
-        object.__setattr__(df, "_zz_rows_by_id", index)
+        # table is cached under one level's key, so one column is asked; made by compact() before it is cached,
+        # and weighed with it: 4 bytes a row)
+        object.__setattr__(df, ROWS_BY_ID, index)
     _col, order, bounds = index
     found = column.cat.categories.get_indexer(ids)
     parts = [order[bounds[i]:bounds[i + 1]] for i in np.unique(found[found >= 0])]  # (an id asked twice: once)
@@ -603,14 +609,15 @@ class TenantView:
         return self.cached((name, *args), lambda: fn(*args), deps)
 
     # -- KPI stage
-    def _table(self, name: str, *args, then=None) -> pd.DataFrame:
-        """The KPI-stage table of :class:`zhizao.Workspace` method ``name`` (``then`` applied to it) of the
-        principal's data (:meth:`_stage`: the method is looked up when it computes, on the tenant's workspace),
-        cached with its repeated texts held once (:func:`compact`; :meth:`filter` hands them out as texts)."""
+    def _table(self, name: str, level: str, *args, then=None) -> pd.DataFrame:
+        """The KPI-stage table of :class:`zhizao.Workspace` method ``name`` at ``level`` (``then`` applied to it) of
+        the principal's data (:meth:`_stage`: the method is looked up when it computes, on the tenant's
+        workspace), cached with its repeated texts held once and its rows indexed by the level's id
+        (:func:`compact`; :meth:`filter` hands them out as texts)."""
         def compute(*a):
             df = getattr(self.ws, name)(*a)
-            return compact(then(df) if then is not None else df)
-        return self._stage(name, compute, *args, deps=DATA)
+            return compact(then(df) if then is not None else df, LEVEL_ID_COLUMN[level])
+        return self._stage(name, compute, level, *args, deps=DATA)
 
     def _check_rows(self, level: str, period: str, start, end, whole: bool = False) -> None:
         """Refuse (:class:`BadRequest`) a query whose machine rows (equipment x buckets of the principal's data)

@@ -89,8 +89,10 @@ def approx_bytes(value: Any, depth: int = 48, _seen: set | None = None) -> int:
     if id(value) in seen:
         return 0
     seen.add(id(value))
-    if isinstance(value, pd.DataFrame):
-        return int(value.memory_usage(index=True, deep=False).sum())
+    if isinstance(value, pd.DataFrame):  # (and the index of its rows by id a cached stage table carries)
+        index = value.__dict__.get(ROWS_BY_ID)
+        return int(value.memory_usage(index=True, deep=False).sum()) + (
+            sum(x.nbytes for x in index if isinstance(x, np.ndarray)) if index is not None else 0)
     if isinstance(value, (pd.Series, pd.Index)):
         return int(value.memory_usage(deep=False))
     if isinstance(value, np.ndarray):
@@ -126,6 +128,9 @@ def _has_contents(cell) -> bool:
 
 
 _MISSING = object()
+#: The attribute of a cached stage table holding the index of its rows by id (:func:`zhizao.server.access.compact`):
+#: weighed with the table
+ROWS_BY_ID = "_zz_rows_by_id"
 
 
 def _pending(value: Any) -> bool:
