@@ -655,56 +655,44 @@ class TenantView:
             latest = self.cached(("latest_record",), lambda: self.read.ws.latest_record(), DATA)
         return None, reading_end(latest)
 
-    def kpi(self, level="equipment", period="day", start=None, end=None, kpis=None, ids=None, within=None):
-        """:meth:`zhizao.Workspace.kpi` rows the principal may see."""
+    def _rows(self, name: str, level: str, period: str, start, end, ids, within, whole: bool = False, then=None,
+              check=None) -> pd.DataFrame:
+        """The rows the principal may see (``ids``, ``within``: :meth:`filter`) of the KPI-stage table ``name``
+        (:meth:`_table`) at ``level`` over the validated range (:meth:`_range`), after the level's right and the
+        size of the answer are checked (:meth:`_check_rows`, ``whole``) and ``check()``, if any."""
         self.require_level(level)
         start, end = self._range(start, end, period)
-        self._check_rows(level, period, start, end)
-        if kpis:
-            bad = [k for k in kpis if k not in KPI_NAMES]
+        self._check_rows(level, period, start, end, whole)
+        if check is not None:
+            check()
+        return self.filter(self._table(name, level, period, start, end, then=then), level, ids, within)
+
+    def kpi(self, level="equipment", period="day", start=None, end=None, kpis=None, ids=None, within=None):
+        """:meth:`zhizao.Workspace.kpi` rows the principal may see."""
+        def known():
+            bad = [k for k in kpis or () if k not in KPI_NAMES]
             if bad:
                 raise BadRequest(UNKNOWN_KPI, names=bad, known=list(KPI_NAMES))
-        df = self._table("kpi", level, period, start, end)
-        df = self.filter(df, level, ids, within)
+        df = self._rows("kpi", level, period, start, end, ids, within, check=known)
         if kpis:
             df = df.drop(columns=[k for k in KPI_NAMES if k not in kpis and k in df.columns])
         return df
 
     def elements(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
-        self.require_level(level)
-        start, end = self._range(start, end, period)
-        self._check_rows(level, period, start, end)
         # time stamps with the row's offset, as every other table of the KPI stage (the engine's are UTC)
-        df = self._table("elements", level, period, start, end, then=present)
-        return self.filter(df, level, ids, within)
+        return self._rows("elements", level, period, start, end, ids, within, then=present)
 
     def losses(self, level="site", period="all", start=None, end=None, ids=None, within=None):
-        self.require_level(level)
-        start, end = self._range(start, end, period)
-        self._check_rows(level, period, start, end)
-        df = self._table("losses", level, period, start, end)
-        return self.filter(df, level, ids, within)
+        return self._rows("losses", level, period, start, end, ids, within)
 
     def stop_reasons(self, level="site", period="all", start=None, end=None, ids=None, within=None):
-        self.require_level(level)
-        start, end = self._range(start, end, period)
-        self._check_rows(level, period, start, end, whole=True)
-        df = self._table("stop_reasons", level, period, start, end)
-        return self.filter(df, level, ids, within)
+        return self._rows("stop_reasons", level, period, start, end, ids, within, whole=True)
 
     def data_quality(self, level="equipment", period="day", start=None, end=None, ids=None, within=None):
-        self.require_level(level)
-        start, end = self._range(start, end, period)
-        self._check_rows(level, period, start, end)
-        df = self._table("data_quality", level, period, start, end)
-        return self.filter(df, level, ids, within)
+        return self._rows("data_quality", level, period, start, end, ids, within)
 
     def capability(self, level="equipment", period="all", start=None, end=None, ids=None, within=None):
-        self.require_level(level)
-        start, end = self._range(start, end, period)
-        self._check_rows(level, period, start, end, whole=True)
-        df = self._table("capability", level, period, start, end)
-        return self.filter(df, level, ids, within)
+        return self._rows("capability", level, period, start, end, ids, within, whole=True)
 
     def catalogue(self) -> pd.DataFrame:
         """The KPI catalogue, with availability judged on the principal's own data only."""
