@@ -88,9 +88,9 @@ def rollup(elements: pd.DataFrame, level: str = "equipment", period: str | None 
     if period == "shift":
         # each label in row order, then the labels with the same bounds in label order
         labels = df.groupby([col, "period_start", "period_end", "_ls", "_le"], sort=True, dropna=False)
-        out = _label_totals(labels[list(ELEMENTS)].sum(min_count=1))
+        out = _label_totals(group_sums(df[list(ELEMENTS)], labels))
     else:
-        out = g[list(ELEMENTS)].sum(min_count=1)
+        out = group_sums(df[list(ELEMENTS)], g)
     out["tz"] = g["tz"].first()
     out["n_equipment"] = g["equipment_id"].nunique()
     out["no_calendar"] = g["no_calendar"].any()
@@ -126,7 +126,55 @@ def shift_labels(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def _label_totals(labels: pd.DataFrame) -> pd.DataFrame:
     """Sums per label (indexed by id, bounds, label) summed per id and bounds, in label order."""
-    return labels.groupby(level=[0, 1, 2], sort=True, dropna=False).sum(min_count=1)
+    return group_sums(labels, labels.groupby(level=[0, 1, 2], sort=True, dropna=False))
+
+
+def kahan_add(s: NDArray[np.float64], c: NDArray[np.float64], n: NDArray[np.float64], labels: NDArray[np.int64],
+              v: NDArray[np.float64]) -> None:
+    """Add the rows ``v`` (n_rows x k, NaN: no value) to the running sums ``s`` of their groups ``labels``, in row
+    order, by compensated (Kahan) summation with compensation ``c``, counting the values in ``n``: pandas' own
+    ``groupby.sum`` step for step (``group_sum`` of pandas/_libs/groupby.pyx: a NaN compensation, from an
+    infinite value, is reset to 0), vectorised over the groups: the r-th row of every group at once.
+
+    >>> s, c, n = np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1))
+    >>> kahan_add(s, c, n, np.zeros(3, np.int64), np.array([[0.1], [0.2], [np.nan]]))
+    >>> float(s[0, 0]), int(n[0, 0])
+    (0.30000000000000004, 2)
+    """
+    if not len(labels):
+        return
+    rank = pd.Series(labels).groupby(labels).cumcount().to_numpy()
+    order = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[order], np.arange(rank.max() + 2))
+    for r in range(rank.max() + 1):  # the r-th row of every group: distinct groups, one Kahan step each
+        rows = order[bounds[r]:bounds[r + 1]]
+        L = labels[rows]
+        x = v[rows]
+        ok = ~np.isnan(x)
+        y = x - c[L]
+        t = s[L] + y
+        comp = t - s[L] - y
+        comp[np.isnan(comp)] = 0.0
+        s[L] = np.where(ok, t, s[L])
+        c[L] = np.where(ok, comp, c[L])
+        n[L] += ok
+
+
+def group_sums(values: pd.DataFrame, groups: Any) -> pd.DataFrame:
+    """``groups.sum(min_count=1)`` of the float columns ``values`` (``groups``: a groupby of ``values``' rows),
+    always by compensated summation in row order, as the streamed roll-up sums (:func:`kahan_add`). pandas 3 sums
+    by compensated summation where the block has a null (nearly every element table: pandas' own, fast path),
+    but groups that come in order from a block without one by ``np.add.reduceat``, which may differ in the last
+    bit (a reviewer found 203.3 against the streamed 203.29999999999998): those are summed here."""
+    arr = values.to_numpy(np.float64)
+    if np.isnan(arr).any():
+        out: pd.DataFrame = groups[list(values.columns)].sum(min_count=1)
+        return out
+    labels = groups.ngroup().to_numpy(np.int64)
+    m, k = int(groups.ngroups), values.shape[1]
+    s, c, n = np.zeros((m, k)), np.zeros((m, k)), np.zeros((m, k))
+    kahan_add(s, c, n, labels, arr)
+    return pd.DataFrame(np.where(n > 0, s, np.nan), index=groups.size().index, columns=values.columns)
 
 
 def label_zones(rows: pd.DataFrame, level: str, zones: dict[str, str]) -> pd.DataFrame:
@@ -276,7 +324,6 @@ def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", perio
         if len(gid) > cap:  # room for the new groups
             cap = max(len(gid), 2 * cap)
             s, c, n = (np.concatenate([x, np.zeros((cap - x.shape[0], n_el))]) for x in (s, c, n))
-        by = pd.Series(labels)
         if shift:
             eq_codes, _ = pd.factorize(df["equipment_id"])  # -1: a scope's row
             ok = eq_codes >= 0
@@ -289,22 +336,7 @@ def rollup_stream(parts: Iterable[pd.DataFrame], level: str = "equipment", perio
             no_cal[g] = no_cal[g] or bool(f)
         for g, f in df["no_data"].groupby(labels).any().items():
             no_data[g] = no_data[g] or bool(f)
-        v = df[list(ELEMENTS)].to_numpy(np.float64)
-        rank = by.groupby(labels).cumcount().to_numpy()
-        order = np.argsort(rank, kind="stable")
-        bounds = np.searchsorted(rank[order], np.arange(rank.max() + 2))
-        for r in range(rank.max() + 1):  # the r-th row of every group: distinct groups, one Kahan step each
-            rows = order[bounds[r]:bounds[r + 1]]
-            L = labels[rows]
-            x = v[rows]
-            ok = ~np.isnan(x)
-            y = x - c[L]
-            t = s[L] + y
-            comp = t - s[L] - y
-            comp[np.isnan(comp)] = 0.0
-            s[L] = np.where(ok, t, s[L])
-            c[L] = np.where(ok, comp, c[L])
-            n[L] += ok
+        kahan_add(s, c, n, labels, df[list(ELEMENTS)].to_numpy(np.float64))
     if not gid:
         return pd.DataFrame(columns=columns)
     m = len(gid)
