@@ -153,6 +153,29 @@ def test_loss_reasons_of_many_updates_nobody_asked_for_are_computed_without_deep
     _same(result, engine.compute_elements(ws.con, "day"))
 
 
+def test_reasons_computed_through_a_later_result_leave_no_result_pending(ws, tmp_path):
+    """An update without changes shares its prior's pending reasons; asked through the newer result, they are
+    computed for both, and neither (nor the one before, whose reasons they were computed from) stays pending: the
+    server's cache weighs a pending result again at every read, and kept the weight it had while pending (a
+    reviewer found it)."""
+    from zhizao.server.store import LRU, _pending, approx_bytes
+
+    r1 = engine.compute_elements(ws.con, "day")
+    _add(ws, tmp_path, "states", _states("M0", [("2024-05-06T20:30:00Z", "2024-05-06T21:50:00Z")], "setup"), "s1")
+    r2 = engine.update_elements(ws.con, r1, {"M0"}, "day")  # spliced: computed from r1's reasons
+    r3 = engine.update_elements(ws.con, r2, set(), "day")  # nothing changed: r2's reasons
+    cache = LRU(10, maxbytes=10**9)
+    for k, r in (("r1", r1), ("r2", r2), ("r3", r3)):
+        cache[k] = r
+    assert all(r.reasons_pending and _pending(r) for r in (r1, r2, r3))
+    assert len(r3.reasons)
+    assert not any(r.reasons_pending or _pending(r) for r in (r1, r2, r3))
+    for k, r in (("r1", r1), ("r2", r2), ("r3", r3)):
+        assert cache.get(k) is r
+        assert cache._w[k] == approx_bytes(r)  # weighed again, now that nothing is pending
+    assert r2.reasons is r3.reasons
+
+
 def test_records_of_equipment_not_named_make_it_decline(ws, tmp_path):
     prior = engine.compute_elements(ws.con, "day")
     _add(ws, tmp_path, "states", _states("M1", [("2024-05-06T04:30:00Z", "2024-05-06T04:50:00Z")]), "states")

@@ -178,8 +178,9 @@ class ElementsResult:
 
     @property
     def reasons_pending(self) -> bool:
-        """Whether the loss reasons are still to be computed (on first access to :attr:`reasons`)."""
-        return callable(self._reasons)
+        """Whether the loss reasons are still to be computed (on first access to :attr:`reasons`; not where
+        another result sharing them has computed them)."""
+        return callable(self._reasons) and not (isinstance(self._reasons, _Once) and self._reasons.done)
 
     def reasons_source(self) -> Callable[[], pd.DataFrame]:
         """A function giving :attr:`reasons`, holding what they are computed from but not this result (its
@@ -199,6 +200,10 @@ class _Once:
     def __init__(self, fn: Callable[[], pd.DataFrame]) -> None:
         self._fn: Callable[[], pd.DataFrame] | None = fn
         self._value: pd.DataFrame | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._fn is None
 
     def __call__(self) -> pd.DataFrame:
         fn = self._fn

@@ -141,6 +141,8 @@ def _pending(value: Any) -> bool:
         value = value[0]
     if not type(value).__module__.startswith(_RESULTS) or not hasattr(value, "__dict__"):
         return False
+    if hasattr(type(value), "reasons_pending"):  # (its reasons may be computed through another result's)
+        return bool(value.reasons_pending)
     return any(callable(v) and not isinstance(v, type) for v in vars(value).values())
 
 
