@@ -11,7 +11,8 @@ Not a timed test. Steps:
 3. runs ``--users`` virtual users for ``--duration`` seconds, each on its own keep-alive connection, in two
    phases: *closed loop* (every user sends its next request as soon as the last one is answered: the server
    is saturated) and *think time* (a pause of ``--think`` seconds, uniform 0.5x-1.5x, between requests, as
-   people clicking through a dashboard). The request mix:
+   people clicking through a dashboard; ``--think-first``: this phase first, so that its machine pages are mostly
+   first visits, not pages the closed loop computed). The request mix:
 
    - 40 % plant view of the site (``/plant/site/S1``, the HTML page),
    - 10 % one chart of that page (SVG, as the browser loads it),
@@ -362,6 +363,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="JSON output (default benchmarks/results/server_load.json)")
     ap.add_argument("--store", default=None, help="an existing store (copied) instead of a simulated plant")
     ap.add_argument("--materialise", action="store_true", help="with --store: build its stored elements first")
+    ap.add_argument("--think-first", action="store_true",
+                    help="the think-time phase first, on a server that has computed no machine page yet (each "
+                         "machine page of that phase mostly a first visit), then the closed loop")
     a = ap.parse_args(argv)
     if a.quick:
         a.machines, a.days, a.duration = 20, 30, 20.0
@@ -418,7 +422,8 @@ def main(argv=None) -> int:
                 "work_centers_s": round(wc_s, 1)}
         log(f"cold: {cold}")
         phases = []
-        for name, think in (("closed loop (no think time)", 0.0), (f"think time {a.think:g} s", a.think)):
+        order = [("closed loop (no think time)", 0.0), (f"think time {a.think:g} s", a.think)]
+        for name, think in (order[::-1] if a.think_first else order):
             log(f"phase {name}: {a.users} users, {a.duration:.0f} s")
             res = asyncio.run(run_phase(port, a.users, a.duration, think, meta, charts, auth, a.seed))
             res["name"] = name
