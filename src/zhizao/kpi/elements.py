@@ -942,10 +942,8 @@ def bucket_table(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, period: str,
         keys.append(np.repeat(k, n))
         starts.append(np.tile(edges[:-1], k.size))
         ends.append(np.tile(edges[1:], k.size))
-    if period != HOUR_PARTS or not keys:
-        return _sorted_buckets(*(np.concatenate(x) if x else np.empty(0, np.int64) for x in (keys, starts, ends)))
-    return _cut_at_shift_bounds(_sorted_buckets(np.concatenate(keys), np.concatenate(starts), np.concatenate(ends)),
-                                shift_spans(con, ent))
+    b = _sorted_buckets(*(np.concatenate(x) if x else np.empty(0, np.int64) for x in (keys, starts, ends)))
+    return _cut_at_shift_bounds(b, shift_spans(con, ent)) if period == HOUR_PARTS and len(b) else b
 
 
 def _sorted_buckets(key: ArrayLike, s: ArrayLike, e: ArrayLike) -> pd.DataFrame:
@@ -970,7 +968,7 @@ def shift_spans(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame) -> pd.DataFra
         JOIN (SELECT key, unnest([entity_id, equipment_id, work_center, area, site, enterprise]) AS sid
               FROM _zz_ent) k ON c.scope = k.sid
         WHERE c.kind = 'shift' AND c."end" > {_ts(int(ent["w0"].min()))} AND c.start < {_ts(int(ent["w1"].max()))}
-        ORDER BY k.key, s, e""").fetchnumpy()
+        """).fetchnumpy()
     df = pd.DataFrame({"key": cal["key"], "s": cal["s"], "e": cal["e"]}).drop_duplicates()
     df = df.merge(ent[["key", "w0", "w1"]], on="key").sort_values(["key", "s", "e"], kind="stable")
     df["s"] = np.maximum(df["s"], df["w0"])

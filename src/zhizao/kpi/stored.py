@@ -951,14 +951,11 @@ def stored_elements(con: duckdb.DuckDBPyConnection, period: str = "day", start: 
 def _buckets(con: duckdb.DuckDBPyConnection, ent: pd.DataFrame, period: str) -> pd.DataFrame | None:
     """The query's buckets (:func:`zhizao.kpi.elements.bucket_table`), None without any. (The stored hours are cut
     at the entities' shift bounds: a shift bucket is a sum of whole rows, which :func:`stored_elements` checks.)"""
-    if period != "shift":
+    con.register("_zz_ent", ent)  # (shift buckets read the calendar of the entities' scopes)
+    try:
         buckets = bucket_table(con, ent, period)
-    else:
-        con.register("_zz_ent", ent)
-        try:
-            buckets = bucket_table(con, ent, period)
-        finally:
-            con.unregister("_zz_ent")
+    finally:
+        con.unregister("_zz_ent")
     return buckets if len(buckets) else None
 
 

@@ -324,11 +324,11 @@ def compact(df, id_column: str | None = None):
     """A stage table as the server caches it: text columns that repeat a few values (the null reasons of every
     day of every machine, the period bounds, the ids) held as categories, each text once, and the rows indexed by
     ``id_column`` where that is such a column (:func:`_rows_of`; made before the table is cached, so the cache
-    weighs it with the table). A 1,000-machine
-    plant-year's machine table by day holds 500 MiB of repeated null-reason texts otherwise (of 715 MiB), and the
-    cache's memory bound (:class:`zhizao.server.store.LRU`) would push the other tables out for it. The columns
-    are named in ``attrs["compact"]``; :meth:`TenantView.filter` gives them back as texts, so callers see the
-    stage's own table. Anything but a table is returned as it is.
+    weighs it with the table). A 1,000-machine plant-year's machine table by day holds 500 MiB of repeated
+    null-reason texts otherwise (of 715 MiB), and the cache's memory bound (:class:`zhizao.server.store.LRU`)
+    would push the other tables out for it. The columns are named in ``attrs["compact"]``;
+    :meth:`TenantView.filter` gives them back as texts, so callers see the stage's own table. Anything but a
+    table is returned as it is.
 
     Examples
     --------

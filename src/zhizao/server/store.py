@@ -67,6 +67,9 @@ CHANGE_LOG = 256
 
 #: the modules whose objects :func:`approx_bytes` weighs by their attributes: the engine's results
 _RESULTS = ("zhizao.kpi.", "zhizao.verify.")
+#: The attribute of a cached stage table holding the index of its rows by id (:func:`zhizao.server.access.compact`):
+#: weighed with the table
+ROWS_BY_ID = "_zz_rows_by_id"
 
 
 def approx_bytes(value: Any, depth: int = 48, _seen: set | None = None) -> int:
@@ -128,9 +131,6 @@ def _has_contents(cell) -> bool:
 
 
 _MISSING = object()
-#: The attribute of a cached stage table holding the index of its rows by id (:func:`zhizao.server.access.compact`):
-#: weighed with the table
-ROWS_BY_ID = "_zz_rows_by_id"
 
 
 def _pending(value: Any) -> bool:
