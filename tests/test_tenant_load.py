@@ -383,7 +383,7 @@ def test_a_cached_stage_table_holds_each_repeated_text_once_and_hands_out_texts(
     import numpy as np
     import pandas as pd
 
-    from zhizao.server.access import _expanded, compact
+    from zhizao.server.access import compact, take_rows
     from zhizao.server.store import approx_bytes
 
     n = 3000
@@ -395,10 +395,15 @@ def test_a_cached_stage_table_holds_each_repeated_text_once_and_hands_out_texts(
     cached = compact(table)
     assert [str(cached[c].dtype) for c in table.columns] == ["category", "category", "str", "float64"]
     assert approx_bytes(cached) < approx_bytes(table) / 2
-    for rows in (cached["equipment_id"] == "M7", cached["oee"] > 2, slice(None)):
-        got = _expanded(cached, cached[rows]).reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, table[rows].reset_index(drop=True), check_exact=True)
-    assert compact(table.head(10)) is not None and str(compact(table.head(10))["equipment_id"].dtype) == "str"
+    for rows in (cached["equipment_id"] == "M7", cached["oee"] > 2, slice(None), [2999, 5, 5, 0]):
+        at = np.arange(n)[rows]
+        for got in (take_rows(cached, at), take_rows(cached, None if len(at) == n else at)):
+            pd.testing.assert_frame_equal(got, table.iloc[at].reset_index(drop=True), check_exact=True)
+            assert not got.attrs
+    assert str(compact(table.head(10))["equipment_id"].dtype) == "str"
+    pd.testing.assert_frame_equal(take_rows(compact(table.head(10)), np.array([3, 1])),
+                                  table.iloc[[3, 1]].reset_index(drop=True), check_exact=True)
+    assert cached["null_reasons"].cat.categories.size == 1 and table["null_reasons"].notna().sum() == n // 3
 
 
 @given(st.lists(st.sampled_from(["M0", "M1", "M2", "M3", None]), min_size=1, max_size=40),
@@ -406,27 +411,32 @@ def test_a_cached_stage_table_holds_each_repeated_text_once_and_hands_out_texts(
 @settings(max_examples=60, deadline=None)
 def test_the_rows_of_some_ids_of_a_cached_table_are_those_the_ids_select(ids, asked, cut):
     """A page takes an entity's rows from a level's cached table by an index of its rows by id (made once per
-    table): the same rows, in the same order, as selecting them by value, with null ids, unknown ids, repeated
-    ids and none asked; a frame cut from the cached one has no index of its own."""
+    table, as it is cached): the same rows, in the same order, as selecting them by value, with null ids, unknown
+    ids, repeated ids and none asked; in a table compacted (its ids categories) and in a small one (its ids
+    texts); a frame cut from the cached one has no index of its own, and is indexed when first asked."""
     import numpy as np
     import pandas as pd
 
-    from zhizao.server.access import _expanded, _rows_of, compact
+    from zhizao.server.access import compact, row_index, take_rows
     from zhizao.server.store import approx_bytes
 
-    ids = ids * (1000 // len(ids) + 1)  # (a table of 1,000 rows or more is compacted)
-    table = pd.DataFrame({"equipment_id": pd.array(ids, dtype="str"), "v": np.arange(len(ids), dtype=float)})
-    cached = compact(table, "equipment_id")  # indexed as it is cached, and weighed with its index
-    assert str(cached["equipment_id"].dtype) == "category"
-    assert approx_bytes(cached) >= approx_bytes(compact(table)) + 4 * len(table)
-    for _ in range(2):  # the index made, then used
-        at = _rows_of(cached, "equipment_id", asked)
-        got = _expanded(cached, cached.iloc[at]).reset_index(drop=True)
+    for n in (1000, len(ids)):  # (a table of 1,000 rows or more is compacted)
+        many = ids * (n // len(ids) + 1)
+        table = pd.DataFrame({"equipment_id": pd.array(many, dtype="str"), "v": np.arange(len(many), dtype=float)})
+        cached = compact(table, "equipment_id")  # indexed as it is cached, and weighed with its index
+        assert str(cached["equipment_id"].dtype) == ("category" if len(table) >= 1000 else "str")
+        assert approx_bytes(cached) >= approx_bytes(compact(table)) + 4 * len(table)
         want = table[table["equipment_id"].isin(asked).fillna(False).to_numpy(bool)].reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, want, check_exact=True)
-    assert _rows_of(cached.iloc[cut:], "equipment_id", asked) is not None  # (indexed when first asked)
-    assert "_zz_rows_by_id" not in cached.iloc[cut:].__dict__
-    assert _rows_of(table, "equipment_id", asked) is None  # texts, not categories: the caller selects by value
+        for frame in (cached, cached.iloc[cut:]):
+            assert "_zz_rows_by_id" in frame.__dict__ or frame is not cached
+            for _ in range(2):  # (indexed when first asked, then the index used)
+                got = take_rows(frame, row_index(frame, "equipment_id").positions(asked))
+                if frame is cached:
+                    pd.testing.assert_frame_equal(got, want, check_exact=True)
+                else:  # (the rows of the frame cut: its categories stay categories; the cache cuts none)
+                    exp = table.iloc[cut:].reset_index(drop=True)
+                    exp = exp[exp["equipment_id"].isin(asked).fillna(False).to_numpy(bool)]
+                    assert got["v"].tolist() == exp["v"].tolist()
 
 
 # -- earlier figures while the current ones are computed (``zhizao serve --fresh-wait``)

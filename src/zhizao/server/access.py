@@ -322,76 +322,111 @@ COMPACT_ROWS = 1000
 
 def compact(df, id_column: str | None = None):
     """A stage table as the server caches it: text columns that repeat a few values (the null reasons of every
-    day of every machine, the period bounds, the ids) held as categories, each text once, and the rows indexed by
-    ``id_column`` where that is such a column (:func:`_rows_of`; made before the table is cached, so the cache
-    weighs it with the table). A 1,000-machine plant-year's machine table by day holds 500 MiB of repeated
-    null-reason texts otherwise (of 715 MiB), and the cache's memory bound (:class:`zhizao.server.store.LRU`)
-    would push the other tables out for it. The columns are named in ``attrs["compact"]``;
-    :meth:`TenantView.filter` gives them back as texts, so callers see the stage's own table. Anything but a
-    table is returned as it is.
+    day of every machine, the period bounds, the ids) held as categories, each text once, with a
+    :class:`RowIndex` of its rows by ``id_column`` (made before the table is cached, so the cache weighs it with
+    the table). A 1,000-machine plant-year's machine table by day holds 500 MiB of repeated null-reason texts
+    otherwise (of 715 MiB), and the cache's memory bound (:class:`zhizao.server.store.LRU`) would push the other
+    tables out for it. :func:`take_rows` (:meth:`TenantView.filter`) gives the columns back as texts, so callers
+    see the stage's own table. Anything but a table is returned as it is.
 
     Examples
     --------
     >>> t = pd.DataFrame({"id": ["M1", "M2"] * 1000, "oee": 0.5})
-    >>> c = compact(t)
-    >>> str(c["id"].dtype), c.attrs["compact"], _expanded(c, c).equals(t)
-    ('category', ('id',), True)
+    >>> c = compact(t, "id")
+    >>> str(c["id"].dtype), take_rows(c).equals(t), take_rows(c, row_index(c, "id").positions(["M2"]))["id"][0]
+    ('category', True, 'M2')
     """
-    if not isinstance(df, pd.DataFrame) or len(df) < COMPACT_ROWS:
+    if not isinstance(df, pd.DataFrame):
         return df
     cols = []
-    for c in df.columns:
-        col = df[c]
-        # texts of pandas' string type only: their nulls come back as they were (an object column's None would
-        # come back as NaN)
-        if isinstance(col.dtype, pd.StringDtype) and col.nunique(dropna=True) * COMPACT_RATIO <= len(df):
-            cols.append(c)
-    if not cols:
-        return df
-    out = df.assign(**{c: df[c].astype("category") for c in cols})
-    out.attrs["compact"] = tuple(cols)  # (pandas copies attrs into every frame derived: texts only)
-    if id_column is not None and id_column in cols:
-        _rows_of(out, id_column, [])
+    if len(df) >= COMPACT_ROWS:
+        for c in df.columns:
+            col = df[c]
+            # texts of pandas' string type only: their nulls come back as they were (an object column's None
+            # would come back as NaN)
+            if isinstance(col.dtype, pd.StringDtype) and col.nunique(dropna=True) * COMPACT_RATIO <= len(df):
+                cols.append(c)
+    out = df.assign(**{c: df[c].astype("category") for c in cols}) if cols else df
+    texts = tuple((i, out[c].array.categories.array, np.asarray(out[c].array.codes))
+                  for i, c in enumerate(out.columns) if c in cols)
+    # (a plain attribute of this frame, not attrs: pandas deep-copies those into every frame derived from it)
+    object.__setattr__(out, ROWS_BY_ID, RowIndex.of(out, id_column, texts))
     return out
 
 
-def _expanded(cached: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
-    """Rows ``df`` of a table :func:`compact` made, with its text columns back in their own type (each category's
-    text taken by its code: nulls are code -1)."""
-    cols = cached.attrs.get("compact")
-    if not cols:
-        return df
-    out = df.assign(**{c: pd.Series(df[c].cat.categories.array.take(df[c].cat.codes.to_numpy(), allow_fill=True),
-                                    index=df.index, name=c) for c in cols})
-    out.attrs = {}
-    return out
+@dataclass(frozen=True, eq=False)
+class RowIndex:
+    """What a cached stage table carries to hand its rows out fast (:func:`compact`; the frame's attribute
+    :data:`zhizao.server.store.ROWS_BY_ID`, weighed with it): its rows by the level's id, and the columns it holds
+    as categories. A machine's page takes its rows from the plant's tables by day: hundreds of thousands of
+    rows, judged once, not at every page.
 
+    ``texts``: (position, categories, codes) of each column :func:`compact` made a category (the table's own
+    arrays); ``column``: the id column the rows are indexed by (None: none); ``ids``: its distinct values (id k's
+    rows are ``order[bounds[k]:bounds[k + 1]]``, in the table's order); ``nbytes``: what it holds beyond the
+    table's arrays [bytes]."""
 
-def _rows_of(df: pd.DataFrame, col: str, ids: list) -> np.ndarray | None:
-    """The positions of the rows of ``df`` whose ``col`` is one of ``ids``, in the table's order, from an index of
-    the rows by id made once per cached table (a machine's page takes its rows from the plant's tables by day:
-    hundreds of thousands of rows, judged once, not at every page); None where ``col`` is not a category
-    (:func:`compact`: a table of a few rows, or of as many ids as rows)."""
-    column = df[col]
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        return None
-    index = df.__dict__.get(ROWS_BY_ID)
-    if index is None or index[0] != col:
-        codes = column.cat.codes.to_numpy()
+    texts: tuple = ()
+    column: str | None = None
+    ids: pd.Index | None = None
+    order: np.ndarray | None = None
+    bounds: np.ndarray | None = None
+    nbytes: int = 0
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, column: str | None, texts: tuple = ()) -> RowIndex:
+        if column is None or column not in df.columns:
+            return cls(texts)
+        col = df[column]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes, ids, own = np.asarray(col.array.codes), col.cat.categories, 0
+        else:  # (a small table, or one of as many ids as rows: its distinct ids are held here)
+            codes, uniques = pd.factorize(col)
+            ids = pd.Index(uniques)
+            own = int(ids.memory_usage(deep=False))
         order = np.argsort(codes, kind="stable").astype(np.int32 if len(df) < 2**31 else np.int64)
-        bounds = np.searchsorted(codes[order], np.arange(len(column.cat.categories) + 1))
+        bounds = np.searchsorted(codes[order], np.arange(len(ids) + 1))  # (null ids, code -1, first)
         order.setflags(write=False)  # (shared by every request's rows)
-        index = (col, order, bounds)
-        # (a plain attribute of this frame, not attrs: pandas copies those into every frame derived from it; a
-        # table is cached under one level's key, so one column is asked; made by compact() before it is cached,
-        # and weighed with it: 4 bytes a row)
+        return cls(texts, column, ids, order, bounds, own + order.nbytes + bounds.nbytes)
+
+    def positions(self, ids) -> np.ndarray:
+        """The positions of the rows whose id is one of ``ids``, in the table's order (an id asked twice:
+        once; unknown ids: none)."""
+        if self.ids is None or self.order is None or self.bounds is None:
+            raise ValueError("this index holds no rows by id (compact() was given no id column)")
+        found = set()
+        for i in ids:  # (a page asks one id: the ids' hash table, not an array of them)
+            try:
+                k = self.ids.get_loc(i)
+            except (KeyError, TypeError, pd.errors.InvalidIndexError):
+                continue
+            if isinstance(k, (int, np.integer)):
+                found.add(int(k))
+        parts = [self.order[self.bounds[k]:self.bounds[k + 1]] for k in sorted(found)]
+        if not parts:
+            return np.empty(0, np.int64)
+        return np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+
+
+def row_index(df: pd.DataFrame, column: str) -> RowIndex:
+    """The :class:`RowIndex` of ``df`` by ``column``: the one :func:`compact` made, else made now and kept with
+    the frame (a table the cache did not make)."""
+    index = df.__dict__.get(ROWS_BY_ID)
+    if index is None or index.column != column:
+        index = RowIndex.of(df, column, index.texts if index is not None else ())
         object.__setattr__(df, ROWS_BY_ID, index)
-    _col, order, bounds = index
-    found = column.cat.categories.get_indexer(ids)
-    parts = [order[bounds[i]:bounds[i + 1]] for i in np.unique(found[found >= 0])]  # (an id asked twice: once)
-    if not parts:
-        return np.empty(0, np.int64)
-    return np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+    return index
+
+
+def take_rows(df: pd.DataFrame, at: np.ndarray | None = None) -> pd.DataFrame:
+    """Rows ``at`` (positions; None: all) of a table :func:`compact` made, numbered from 0, with the columns it
+    holds as categories back in their own type (each category's text taken by its code: nulls are code -1)."""
+    index = df.__dict__.get(ROWS_BY_ID)
+    out = df.take(at) if at is not None else df.copy(deep=False)
+    out.index = pd.RangeIndex(len(out))
+    for i, categories, codes in index.texts if index is not None else ():
+        out.isetitem(i, categories.take(codes if at is None else codes[at], allow_fill=True))
+    return out
 
 
 def parse_time(value, name: str):
@@ -575,16 +610,13 @@ class TenantView:
         w = self.within_ids(level, within)
         if ids:
             ok = [i for i in ids if (al is None or i in al[level]) and (w is None or i in w)]
-            at = _rows_of(df, col, ok)
-            rows = df.iloc[at] if at is not None else df[df[col].isin(ok).fillna(False).to_numpy(dtype=bool)]
-        else:
-            keep = np.ones(len(df), dtype=bool)
-            if al is not None:
-                keep &= df[col].isin(list(al[level])).fillna(False).to_numpy(dtype=bool)
-            if w is not None:
-                keep &= df[col].isin(list(w)).fillna(False).to_numpy(dtype=bool)
-            rows = df if keep.all() else df[keep]
-        return _records(_expanded(df, rows))
+            return take_rows(df, row_index(df, col).positions(ok))
+        keep = np.ones(len(df), dtype=bool)
+        if al is not None:
+            keep &= df[col].isin(list(al[level])).fillna(False).to_numpy(dtype=bool)
+        if w is not None:
+            keep &= df[col].isin(list(w)).fillna(False).to_numpy(dtype=bool)
+        return take_rows(df, None if keep.all() else np.flatnonzero(keep))
 
     def _stage(self, name: str, fn, *args, deps=ALL):
         """A stage call, cached under the counters of ``deps``. The stage's own errors
@@ -708,6 +740,14 @@ class TenantView:
             el = el[keep.to_numpy(dtype=bool)]
         any_vis = self.visible_any()  # None exactly when al is None
         return catalogue(el.reset_index(drop=True), store_records.has_measurements(self.read.con, any_vis))
+
+    def equipment_rows(self, level: str, eid: str) -> pd.DataFrame:
+        """The equipment of entity ``eid`` of ``level`` that the principal may see (an entity's page: its parents
+        and its existence), by an index of the equipment table's rows made once per version of the table."""
+        eq = self.equipment_table
+        index = self.cached(("equipment_rows", level), lambda: RowIndex.of(eq, LEVEL_ID_COLUMN[level]), EQUIPMENT)
+        rows = eq.take(index.positions([eid]))
+        return _records(rows if self.access.unrestricted else rows[self._mask(rows).to_numpy(dtype=bool)])
 
     def equipment(self, within: dict | None = None) -> pd.DataFrame:
         eq = self.equipment_table

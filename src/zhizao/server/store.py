@@ -67,8 +67,8 @@ CHANGE_LOG = 256
 
 #: the modules whose objects :func:`approx_bytes` weighs by their attributes: the engine's results
 _RESULTS = ("zhizao.kpi.", "zhizao.verify.")
-#: The attribute of a cached stage table holding the index of its rows by id (:func:`zhizao.server.access.compact`):
-#: weighed with the table
+#: The attribute of a cached stage table holding the index of its rows by id and of its texts held as categories
+#: (:class:`zhizao.server.access.RowIndex`, ``nbytes``: what it holds beyond the table): weighed with the table
 ROWS_BY_ID = "_zz_rows_by_id"
 
 
@@ -94,8 +94,7 @@ def approx_bytes(value: Any, depth: int = 48, _seen: set | None = None) -> int:
     seen.add(id(value))
     if isinstance(value, pd.DataFrame):  # (and the index of its rows by id a cached stage table carries)
         index = value.__dict__.get(ROWS_BY_ID)
-        return int(value.memory_usage(index=True, deep=False).sum()) + (
-            sum(x.nbytes for x in index if isinstance(x, np.ndarray)) if index is not None else 0)
+        return int(value.memory_usage(index=True, deep=False).sum()) + (index.nbytes if index is not None else 0)
     if isinstance(value, (pd.Series, pd.Index)):
         return int(value.memory_usage(deep=False))
     if isinstance(value, np.ndarray):
