@@ -606,28 +606,32 @@ def _trends(view, pg: Page, level, eid, start, end, period=None) -> dict:
         df = view.kpi(level, period, start, end, ids=[eid])
     if df.empty:
         return {"period": period, "oee": None, "energy": None}
-    df = df.tail(MAX_POINTS).copy()
-    df["date"] = df["period_start"].astype(str).str[:10]
-    df["date_end"] = df["period_end"].astype(str).str[:10]
+    df = df.tail(MAX_POINTS)
     time_title = {"day": _("Date"), "week": _("Week"), "month": _("Month")}[period]
     names = ["oee", "availability", "effectiveness", "quality_ratio"]
     out = {"period": period, "oee": None, "energy": None}
+
+    def rows(keep: pd.Series) -> pd.DataFrame:  # (a chart's own request draws it: a page needs only its URL)
+        g = df[keep.to_numpy(dtype=bool)]
+        return g.assign(date=g["period_start"].astype(str).str[:10], date_end=g["period_end"].astype(str).str[:10])
     has = df[names].notna().any(axis=1)
     if has.any():
-        g = df[has.to_numpy()]
-        out["oee"] = pg.chart("trend-oee", lambda: charts.lines(_series(pg, g, names), _("OEE and its factors"),
-                                                                _("Value"), _("KPI"), time_title=time_title,
-                                                                period=period))
-    if df["energy_kwh"].notna().any():
-        g = df[df["energy_kwh"].notna().to_numpy()]
-        parts = [charts.bars(g[["date", "date_end"]].assign(value=g["energy_kwh"]), _("Energy use"), _("kWh"),
-                             time_title, period=period)]
-        for k, unit in (("comprehensive_energy_consumption", _("kgce/unit")), ("energy_per_good_unit",
-                                                                               _("kWh/unit"))):
-            if g[k].notna().any():
-                parts.append(charts.lines(_series(pg, g, [k]), _(KPI_NAMES[k]), unit, _("KPI"), percent=False,
-                                          time_title=time_title, period=period))
-        out["energy"] = pg.chart("trend-energy", lambda: charts.stack(*parts))
+        out["oee"] = pg.chart("trend-oee", lambda: charts.lines(_series(pg, rows(has), names),
+                                                                _("OEE and its factors"), _("Value"), _("KPI"),
+                                                                time_title=time_title, period=period))
+    energy = df["energy_kwh"].notna()
+    if energy.any():
+        def energy_chart():
+            g = rows(energy)
+            parts = [charts.bars(g[["date", "date_end"]].assign(value=g["energy_kwh"]), _("Energy use"), _("kWh"),
+                                 time_title, period=period)]
+            for k, unit in (("comprehensive_energy_consumption", _("kgce/unit")), ("energy_per_good_unit",
+                                                                                   _("kWh/unit"))):
+                if g[k].notna().any():
+                    parts.append(charts.lines(_series(pg, g, [k]), _(KPI_NAMES[k]), unit, _("KPI"), percent=False,
+                                              time_title=time_title, period=period))
+            return charts.stack(*parts)
+        out["energy"] = pg.chart("trend-energy", energy_chart)
     return out
 
 
