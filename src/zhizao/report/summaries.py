@@ -116,10 +116,10 @@ def stop_reason_items(reasons: pd.DataFrame, _: Callable[[str], str]) -> list[tu
     """
     g = reasons[reasons["seconds"] > 0].sort_values("seconds", ascending=False)
     items = []
-    for _i, r in g.head(MAX_REASONS).iterrows():
-        reason = r["reason"] if isinstance(r["reason"], str) and r["reason"] else _("(no reason)")
-        cat = _(STATE_CATEGORIES.get(r["category"], r["category"]))
-        items.append((f"{reason} ({cat})", float(r["seconds"])))
+    top = g.head(MAX_REASONS)
+    for reason, category, seconds in zip(top["reason"], top["category"], top["seconds"]):
+        reason = reason if isinstance(reason, str) and reason else _("(no reason)")
+        items.append((f"{reason} ({_(STATE_CATEGORIES.get(category, category))})", float(seconds)))
     rest = g["seconds"].iloc[MAX_REASONS:]
     if len(rest):
         items.append((_("Other reasons (%(n)s)") % {"n": len(rest)}, float(rest.sum())))

@@ -459,17 +459,15 @@ def plant_home(view, pg: Page, q: dict) -> dict:
 
 def _hierarchy(view, level: str, eid: str) -> list[dict]:
     """Breadcrumb: the parents of an entity (from the equipment table), linked where visible."""
-    eq = view.equipment()
-    col = LEVEL_ID_COLUMN[level]
-    rows = eq[eq[col] == eid]
+    rows = view.equipment_rows(level, eid)
     crumbs = []
     if len(rows):
-        r = rows.iloc[0]
         for p in PARENTS:
             if LEVELS.index(p) <= LEVELS.index(level):
                 continue
-            pid = r[LEVEL_ID_COLUMN[p]]
-            if isinstance(pid, str) and (rows[LEVEL_ID_COLUMN[p]] == pid).all():
+            ids = rows[LEVEL_ID_COLUMN[p]].tolist()
+            pid = ids[0]
+            if isinstance(pid, str) and all(i == pid for i in ids):
                 ok = p in view.access.levels and view.scope_visible(pid)
                 crumbs.append({"level": p, "id": pid, "href": entity_url(p, pid) if ok else None})
     order = {lv: i for i, lv in enumerate(("enterprise", "site", "area", "work_center", "equipment"))}
@@ -480,8 +478,7 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     """An entity's page: KPI cards, children, waterfall, Paretos, trends, energy, data quality."""
     _ = pg._
     view.require_level(level)
-    known = view.equipment_table[LEVEL_ID_COLUMN[level]]
-    if not view.scope_visible(eid) or not (known == eid).any():  # unknown and another's: the same answer
+    if not view.scope_visible(eid) or view.equipment_rows(level, eid).empty:  # unknown, another's: the same
         raise NotFound(NO_ENTITY, id=eid)
     start, end = page_range(view, q, level, eid)
     total = view.kpi(level, "all", start, end, ids=[eid])
@@ -555,9 +552,8 @@ def _waterfall(view, pg: Page, level, eid, start, end) -> dict:
     if df.empty or not (df["calendar_time"].fillna(0) > 0).any():
         return {"svg": None, "table": None}
     r = df.iloc[0]
-    steps = waterfall_steps(r, _, pg.f)
-    svg = pg.chart("waterfall", lambda: charts.waterfall(pd.DataFrame(steps), _("Time model waterfall"), _("Hours"),
-                                                         _("Category")))
+    svg = pg.chart("waterfall", lambda: charts.waterfall(pd.DataFrame(waterfall_steps(r, _, pg.f)),
+                                                         _("Time model waterfall"), _("Hours"), _("Category")))
     rows = [[cell(_(WATERFALL[c][0])), num_cell(pg.f.hours(r[c])),
              num_cell(pg.f.pct(r[c] / r["calendar_time"]) if r["calendar_time"] else NULL)] for c in WATERFALL]
     return {"svg": svg, "table": {"head": [cell(_("Category")), num_cell(_("Hours")),
@@ -654,11 +650,10 @@ def _data_quality(view, pg: Page, level, eid, start, end) -> dict:
     summary = {"head": [cell(_("Check")), cell(_("Description")), num_cell(_("Rows")), num_cell(_("Total")),
                         num_cell(_("Largest"))], "rows": rows, "foot": None}
     first = dq.head(20)
-    listing = [[cell(str(x[dcol]), entity_url(dq_level, x[dcol]) if dq_level in view.access.levels else None),
-                cell(pg.date(x["period_start"])),
-                cell(_(check_label(x["check"]))),
-                num_cell(dq_value(pg.f, _, check_unit(x["check"]), x["value"]))]
-               for _i, x in first.iterrows()]
+    link = dq_level in view.access.levels
+    listing = [[cell(str(e), entity_url(dq_level, e) if link else None), cell(pg.date(day)),
+                cell(_(check_label(check))), num_cell(dq_value(pg.f, _, check_unit(check), value))]
+               for e, day, check, value in zip(first[dcol], first["period_start"], first["check"], first["value"])]
     return {"summary": summary, "rows": {
         "head": [cell(pg.level(dq_level)), cell(_("Date")), cell(_("Check")), num_cell(_("Value"))],
         "rows": listing, "foot": _("Rows shown: %(shown)s of %(total)s.") % {"shown": len(first), "total": len(dq)}}}
