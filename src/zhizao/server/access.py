@@ -744,8 +744,10 @@ class TenantView:
     def equipment_rows(self, level: str, eid: str) -> pd.DataFrame:
         """The equipment of entity ``eid`` of ``level`` that the principal may see (an entity's page: its parents
         and its existence), by an index of the equipment table's rows made once per version of the table."""
-        eq = self.equipment_table
-        index = self.cached(("equipment_rows", level), lambda: RowIndex.of(eq, LEVEL_ID_COLUMN[level]), EQUIPMENT)
+        def compute():  # (the table with its index: positions of one table are never read in another)
+            eq = self.equipment_table
+            return eq, RowIndex.of(eq, LEVEL_ID_COLUMN[level])
+        eq, index = self.cached(("equipment_rows", level), compute, EQUIPMENT)
         rows = eq.take(index.positions([eid]))
         return _records(rows if self.access.unrestricted else rows[self._mask(rows).to_numpy(dtype=bool)])
 
