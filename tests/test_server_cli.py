@@ -122,3 +122,17 @@ def test_a_result_cache_below_one_mib_is_refused_by_both_commands(tmp_path, mb):
                        text=True, timeout=60)
     assert p.returncode == 2 and "--cache-mb must be at least 1 and at most" in p.stderr
     assert not (tmp_path / "s.duckdb").exists()
+
+
+@pytest.mark.parametrize("option,value", [("--slots", "-1"), ("--slots", "2000"), ("--slot-patience", "0"),
+                                          ("--slot-patience", "nan"), ("--slot-patience", "inf")])
+def test_a_bad_admission_setting_is_refused_by_both_commands(tmp_path, option, value):
+    """``--slots`` (requests computed at once) and ``--slot-patience``: refused with one line naming the option,
+    before the store is opened, by ``zhizao serve`` and ``python -m zhizao.server`` alike."""
+    db = str(tmp_path / "s.duckdb")
+    r = CliRunner().invoke(_app(), ["serve", "--db", db, option, value])
+    assert r.exit_code == 2 and option in r.output, r.output
+    p = subprocess.run([sys.executable, "-m", "zhizao.server", "--db", db, option, value], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and f"{option} must be at least" in p.stderr, p.stderr
+    assert not (tmp_path / "s.duckdb").exists()

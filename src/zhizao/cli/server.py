@@ -18,6 +18,7 @@ from rich.table import Table
 from zhizao.cli import common as _main  # fail
 from zhizao.messages import define
 from zhizao.server import CACHE_MB, FRESH_WAIT
+from zhizao.server.admission import PATIENCE, SLOTS
 
 DB = typer.Option("zhizao.duckdb", "--db", help="DuckDB store file")
 BAD_MQTT = define("cli.bad_mqtt", "--mqtt %(broker)s: %(error)s")
@@ -86,6 +87,10 @@ def serve(db: str = DB,
                                             help="pages always wait for figures with the latest uploads"),
           cache_mb: float = typer.Option(CACHE_MB, "--cache-mb", min=1.0, max=float(2**20),
                                          help="memory of the result cache [MiB]: computed tables, pages, charts"),
+          slots: int = typer.Option(SLOTS, "--slots", min=0, max=1024,
+                                    help="requests computed at once, the others waiting their turn (0: all)"),
+          slot_patience: float = typer.Option(PATIENCE, "--slot-patience", min=0.001, max=3600.0,
+                                              help="seconds a request holds its slot at most, then runs on"),
           mqtt: list[str] = typer.Option([], "--mqtt", help="HOST:PORT of an MQTT broker to subscribe to and "
                                                              "store from (repeatable; see docs/live.md)"),
           mqtt_prefix: str = typer.Option("zhizao/v1", "--mqtt-prefix", help="topic prefix of --mqtt"),
@@ -106,7 +111,8 @@ def serve(db: str = DB,
     console.print(f"zhizao server on http://{host}:{port}/ (store {db}); Ctrl-C to stop", markup=False,
                   highlight=False)
     run(db, host, port, max_upload_mb, not no_warm, secure_cookies, log_level,
-        fresh_wait=None if always_fresh else fresh_wait, live=live, cache_mb=cache_mb)
+        fresh_wait=None if always_fresh else fresh_wait, live=live, cache_mb=cache_mb, slots=slots,
+        slot_patience=slot_patience)
 
 
 def _live_sources(mqtt: list[str], prefix: str, username: str | None, password: str | None, opcua: list[str],

@@ -31,20 +31,26 @@ def create_app(db="zhizao.duckdb", **kw):
 
 def serve(db="zhizao.duckdb", host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 200,
           warm: bool = True, secure_cookies: bool = False, log_level: str = "info",
-          fresh_wait: float | None = FRESH_WAIT, live=(), cache_mb: float | None = CACHE_MB) -> None:
+          fresh_wait: float | None = FRESH_WAIT, live=(), cache_mb: float | None = CACHE_MB,
+          slots: int | None = None, slot_patience: float | None = None) -> None:
     """Run the server until interrupted; the store is closed (and checkpointed) on the way out.
 
     ``fresh_wait`` [s]: how long a dashboard page waits for figures that include the latest writes before it
     shows the earlier ones, marked with the time they are as of (None: always wait; see
     :meth:`zhizao.server.store.ResultCache.get_or_stale`). ``live``: MQTT and OPC UA sources the server
     subscribes to, writing into its store (:mod:`zhizao.server.live`). ``cache_mb``: memory of the result cache
-    [MiB] (:class:`zhizao.server.store.Store`)."""
+    [MiB] (:class:`zhizao.server.store.Store`). ``slots``: requests computed at once, the others waiting their
+    turn (default :data:`zhizao.server.admission.SLOTS`; 0: every request at once), each for at most
+    ``slot_patience`` seconds (:class:`zhizao.server.admission.Admission`)."""
     import gc
 
     import uvicorn
 
+    from zhizao.server.admission import PATIENCE, SLOTS
+
     app = create_app(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
-                     fresh_wait=fresh_wait, live=live, cache_mb=cache_mb)
+                     fresh_wait=fresh_wait, live=live, cache_mb=cache_mb, slots=SLOTS if slots is None else slots,
+                     slot_patience=PATIENCE if slot_patience is None else slot_patience)
     server = app.state.server
     # the libraries imported by now are long-lived: keep them out of the collector's full scans (which
     # otherwise pause every request for ~0.1 s now and then)

@@ -22,6 +22,7 @@ from zhizao.messages import define
 from zhizao.report import charts
 from zhizao.server import CACHE_MB, CACHE_SIZE, api, invalid, programme_api, programme_web, web
 from zhizao.server.access import TenantView, admin_access, enterprise_access
+from zhizao.server.admission import PATIENCE, Admission
 from zhizao.server.auth import Auth
 from zhizao.server.deps import current_principal, get_server, optional_principal, tenant
 from zhizao.server.errors import ApiError, body
@@ -317,7 +318,8 @@ def _wants_html(request: Request) -> bool:
 
 def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = True,
                secure_cookies: bool = False, cache_size: int = CACHE_SIZE, limits=None,
-               fresh_wait: float | None = None, live=(), cache_mb: float | None = CACHE_MB) -> FastAPI:
+               fresh_wait: float | None = None, live=(), cache_mb: float | None = CACHE_MB,
+               slots: int | None = None, slot_patience: float = PATIENCE) -> FastAPI:
     """The zhizao server application over the store ``db``.
 
     Parameters
@@ -344,10 +346,16 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     live : sequence of zhizao.server.live.MqttSource or OpcUaSource
         Live sources the server subscribes to when it starts (:meth:`Server.start`; ``zhizao serve`` starts
         it), writing into the store it serves (:mod:`zhizao.server.live`).
+    slots : int, optional
+        Requests computed at once, the others waiting in their order of arrival; one admitted ``slot_patience``
+        seconds ago runs on outside the bound (:class:`zhizao.server.admission.Admission`). None (the default
+        here; ``zhizao serve`` uses :data:`zhizao.server.admission.SLOTS`): every request at once.
     """
     import zhizao.portfolio
     import zhizao.verify
 
+    if (slots is not None and slots < 0) or not slot_patience > 0:  # (Starlette builds its middleware later)
+        raise ValueError(f"slots must be 0 or more and slot_patience positive, not {slots} and {slot_patience}")
     server = Server(db, max_upload_mb=max_upload_mb, warm=warm, secure_cookies=secure_cookies,
                     cache_size=cache_size, limits=limits, fresh_wait=fresh_wait, live=live, cache_mb=cache_mb)
     app = FastAPI(title="zhizao", version=zhizao.__version__, docs_url=None, redoc_url=None,
@@ -389,6 +397,8 @@ def create_app(db="zhizao.duckdb", *, max_upload_mb: float = 200, warm: bool = T
     app.add_middleware(InternalErrors, lang_of=web.lang_of, error_page=web.error_page)
     app.add_middleware(BodyLimit, server=server)
     app.add_middleware(SecurityHeaders, hsts=secure_cookies)
+    if slots:  # (outermost: a request waits for its turn before anything is done for it)
+        app.add_middleware(Admission, slots=slots, patience=slot_patience)
     app.include_router(api.router)
     app.include_router(programme_api.router)
     app.include_router(web.router)
