@@ -11,7 +11,7 @@ waits for those ahead of it and then runs nearly alone: the machine pages 118 ms
 
 A request that has been admitted for ``patience`` seconds gives its slot to the next one and runs on outside the
 bound: a long computation (a plant-year never computed, an upload, a report) never holds the door for longer than
-that, and the server never answers fewer requests at once than before.
+that. At most ``slots`` requests admitted less than ``patience`` ago run at once, besides those running longer.
 """
 
 from __future__ import annotations
