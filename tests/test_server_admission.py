@@ -21,6 +21,10 @@ class _App:
         self.release: dict[int, asyncio.Event] = {}
         self.most = 0
 
+    def finish(self, n: int) -> None:
+        """Let request ``n`` end (now, or as soon as it enters)."""
+        self.release.setdefault(n, asyncio.Event()).set()
+
     async def __call__(self, scope, receive, send):
         n = scope["n"]
         self.entered.append(n)
@@ -41,6 +45,15 @@ async def _settle():
         await asyncio.sleep(0)
 
 
+async def _one_inside(patience: float = 60):
+    """An app behind one slot, and request 0 inside it."""
+    app = _App()
+    gate = Admission(app, slots=1, patience=patience)
+    first = _request(gate, 0)
+    await _settle()
+    return app, gate, first
+
+
 def test_requests_beyond_the_slots_wait_and_enter_in_their_order_of_arrival():
     async def run():
         app = _App()
@@ -49,7 +62,7 @@ def test_requests_beyond_the_slots_wait_and_enter_in_their_order_of_arrival():
         await _settle()
         assert app.entered == [0, 1]  # two inside, three waiting
         for n in (1, 0, 2, 3, 4):
-            app.release.setdefault(n, asyncio.Event()).set()
+            app.finish(n)
             await _settle()
         assert app.entered == [0, 1, 2, 3, 4] and app.most == 2
         await asyncio.gather(*tasks)
@@ -61,18 +74,15 @@ def test_a_request_admitted_longer_than_the_patience_no_longer_holds_its_slot():
     """A long computation (a plant-year never computed, an upload) runs on outside the bound after ``patience``
     seconds: the next request enters then, not when the long one ends."""
     async def run():
-        app = _App()
-        gate = Admission(app, slots=1, patience=0.05)
-        long = _request(gate, 0)
-        await _settle()
+        app, gate, long = await _one_inside(patience=0.05)
         short = _request(gate, 1)
         await _settle()
         assert app.entered == [0]
         await asyncio.sleep(0.12)
         assert app.entered == [0, 1] and app.inside == [0, 1]  # the long one runs on beside it
-        app.release.setdefault(1, asyncio.Event()).set()
+        app.finish(1)
         await short
-        app.release[0].set()
+        app.finish(0)
         await long
         assert gate.free == 1 and not gate.waiting  # its slot was given up once, not twice
     asyncio.run(run())
@@ -80,19 +90,16 @@ def test_a_request_admitted_longer_than_the_patience_no_longer_holds_its_slot():
 
 def test_a_client_that_leaves_while_waiting_takes_no_slot_with_it():
     async def run():
-        app = _App()
-        gate = Admission(app, slots=1, patience=60)
-        first = _request(gate, 0)
-        await _settle()
+        app, gate, first = await _one_inside()
         gone, after = _request(gate, 1), _request(gate, 2)
         await _settle()
         gone.cancel()
         await _settle()
-        app.release.setdefault(0, asyncio.Event()).set()
+        app.finish(0)
         await first
         await _settle()
         assert app.entered == [0, 2]
-        app.release.setdefault(2, asyncio.Event()).set()
+        app.finish(2)
         await after
         assert gate.free == 1 and not gate.waiting
         with pytest.raises(asyncio.CancelledError):
@@ -108,7 +115,7 @@ def test_other_scopes_and_errors_pass_through():
         life = _request(gate, 1, "lifespan")  # not an HTTP request: never waits
         await _settle()
         assert app.entered == [0, 1]
-        app.release.setdefault(1, asyncio.Event()).set()
+        app.finish(1)
         await life
 
         async def boom(scope, receive, send):
@@ -117,7 +124,7 @@ def test_other_scopes_and_errors_pass_through():
         with pytest.raises(RuntimeError):
             await failing({"type": "http"}, None, None)
         assert failing.free == 1  # an error gives its slot back
-        app.release[0].set()
+        app.finish(0)
         await first
     asyncio.run(run())
     with pytest.raises(ValueError):
@@ -130,20 +137,17 @@ def test_a_request_whose_event_loop_is_gone_does_not_take_the_slot_with_it():
     """A request waiting on an event loop that was closed (a test client's, torn down) is passed over: the slot
     goes to the next one, or is free; nobody waits forever and no other request fails for it."""
     async def run():
-        app = _App()
-        gate = Admission(app, slots=1, patience=60)
-        first = _request(gate, 0)
-        await _settle()
+        app, gate, first = await _one_inside()
         dead = asyncio.new_event_loop()
         gate.waiting.append((dead, dead.create_future()))
         dead.close()
         after = _request(gate, 1)
         await _settle()
-        app.release.setdefault(0, asyncio.Event()).set()
+        app.finish(0)
         await first  # (its slot goes past the dead one to the next)
         await _settle()
         assert app.entered == [0, 1]
-        app.release.setdefault(1, asyncio.Event()).set()
+        app.finish(1)
         await after
         assert gate.free == 1 and not gate.waiting
     asyncio.run(run())
@@ -163,7 +167,7 @@ def test_never_more_than_the_slots_inside_and_always_in_order(slots, plan, rnd: 
         for n, (gap, leave) in enumerate(plan):
             for _ in range(gap):
                 if app.inside:
-                    app.release.setdefault(rnd.choice(app.inside), asyncio.Event()).set()
+                    app.finish(rnd.choice(app.inside))
                 await _settle()
             tasks.append(_request(gate, n))
             await _settle()
@@ -172,7 +176,7 @@ def test_never_more_than_the_slots_inside_and_always_in_order(slots, plan, rnd: 
                 leaves.append(n)
         while not all(t.done() for t in tasks):
             for n in list(app.inside):
-                app.release.setdefault(n, asyncio.Event()).set()
+                app.finish(n)
             await _settle()
         assert app.most <= slots
         assert app.entered == [n for n in range(len(plan)) if n not in leaves]
