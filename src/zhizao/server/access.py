@@ -749,7 +749,10 @@ class TenantView:
             return eq, RowIndex.of(eq, LEVEL_ID_COLUMN[level])
         eq, index = self.cached(("equipment_rows", level), compute, EQUIPMENT)
         rows = eq.take(index.positions([eid]))
-        return _records(rows if self.access.unrestricted else rows[self._mask(rows).to_numpy(dtype=bool)])
+        al = self.allowed()  # (the ids of the equipment the mask passes: a set, not a comparison of columns)
+        if al is not None:
+            rows = rows[np.fromiter((e in al["equipment"] for e in rows["equipment_id"]), bool, len(rows))]
+        return _records(rows)
 
     def equipment(self, within: dict | None = None) -> pd.DataFrame:
         eq = self.equipment_table

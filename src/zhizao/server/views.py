@@ -457,9 +457,9 @@ def plant_home(view, pg: Page, q: dict) -> dict:
     return {"level": None, "table": None, "n": 0}
 
 
-def _hierarchy(view, level: str, eid: str) -> list[dict]:
-    """Breadcrumb: the parents of an entity (from the equipment table), linked where visible."""
-    rows = view.equipment_rows(level, eid)
+def _hierarchy(view, level: str, rows: pd.DataFrame) -> list[dict]:
+    """Breadcrumb: the parents of an entity of ``level`` from its equipment ``rows``
+    (:meth:`zhizao.server.access.TenantView.equipment_rows`), linked where visible."""
     crumbs = []
     if len(rows):
         for p in PARENTS:
@@ -478,7 +478,8 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
     """An entity's page: KPI cards, children, waterfall, Paretos, trends, energy, data quality."""
     _ = pg._
     view.require_level(level)
-    if not view.scope_visible(eid) or view.equipment_rows(level, eid).empty:  # unknown, another's: the same
+    rows = view.equipment_rows(level, eid) if view.scope_visible(eid) else None
+    if rows is None or rows.empty:  # unknown and another's: the same answer
         raise NotFound(NO_ENTITY, id=eid)
     start, end = page_range(view, q, level, eid)
     total = view.kpi(level, "all", start, end, ids=[eid])
@@ -490,7 +491,7 @@ def plant_entity(view, pg: Page, level: str, eid: str, q: dict) -> dict:
               "title": null_reason_text(reasons.get(c), pg.lang) if pd.isna(r.get(c)) else None}
              for c, label, kind in CARDS]
     ctx = {"level": level, "level_label": pg.level(level), "id": eid, "cards": cards,
-           "crumbs": [{**c, "label": pg.level(c["level"])} for c in _hierarchy(view, level, eid)],
+           "crumbs": [{**c, "label": pg.level(c["level"])} for c in _hierarchy(view, level, rows)],
            "range": pg.f.period(r["period_start"], r["period_end"]),
            "simulated": _entity_simulated(view, level, [eid]),
            "n_equipment": int(r["n_equipment"]) if pd.notna(r["n_equipment"]) else 0,
