@@ -11,7 +11,9 @@ Values are formatted for display only: the figures themselves are never rounded.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import io
+import math
 import unicodedata
 from functools import cache
 from pathlib import Path
@@ -21,7 +23,13 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import (
+    format_decimal,
+    format_percent,
+    get_decimal_symbol,
+    get_group_symbol,
+    get_minus_sign_symbol,
+)
 from babel.support import Translations
 
 #: Report language -> Babel locale used for numbers and dates.
@@ -168,6 +176,32 @@ def _isnull(v) -> bool:
         return False
 
 
+_STEPS = {d: decimal.Decimal(1).scaleb(-d) for d in range(10)}
+_HALF_EVEN = decimal.Context(prec=40, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
+
+
+def grouped(x: float, digits: int, scale: int = 0) -> str | None:
+    """``x`` times ``10**scale`` with ``digits`` decimals and "," between thousands, "-" before a negative value
+    (-0 included), rounded half to even from the shortest decimal form of ``x``: what Babel writes for the pattern
+    ``#,##0.0...`` (``#,##0.0...%`` with ``scale=2``) in a locale with the symbols "." "," "-" "%", five times
+    faster (a dashboard page formats hundreds of numbers). None when ``x`` is not finite, too large for 40 digits
+    or ``digits`` is above 9 (Babel then).
+
+    Examples
+    --------
+    >>> grouped(1234567.25, 1), grouped(-0.04, 0), grouped(0.7479, 1, scale=2), grouped(2.675, 2)
+    ('1,234,567.2', '-0', '74.8', '2.68')
+    """
+    if digits not in _STEPS or not math.isfinite(x):
+        return None
+    d = decimal.Decimal(repr(x))  # (Babel reads a float by its shortest repr, as str() writes it)
+    try:
+        r = abs(d.scaleb(scale) if scale else d).quantize(_STEPS[digits], context=_HALF_EVEN)
+    except decimal.InvalidOperation:
+        return None
+    return ("-" if d.is_signed() else "") + format(r, ",f")
+
+
 class Formatter:
     """Locale-aware display formatting of one report language.
 
@@ -179,21 +213,30 @@ class Formatter:
     def __init__(self, lang: str):
         self.lang = check_lang(lang)
         self.locale = Locale.parse(LANGUAGES[lang])
+        symbols = (get_decimal_symbol(self.locale), get_group_symbol(self.locale),
+                   get_minus_sign_symbol(self.locale), self.locale.number_symbols["latn"]["percentSign"])
+        self._grouped = symbols == (".", ",", "-", "%")  # (zh and en: :func:`grouped` writes what Babel does)
 
     def pct(self, v, digits: int = 1) -> str:
         """A fraction as a percentage with ``digits`` decimals (0.7479 -> "74.8%"); null -> "—"."""
         if _isnull(v):
             return NULL
-        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
         x = float(v)
         if round(abs(x) * 100, digits) == 0:  # never "-0.0%"
             x = 0.0
+        fast = grouped(x, digits, scale=2) if self._grouped else None
+        if fast is not None:
+            return fast + "%"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
         return format_percent(x, pattern, locale=self.locale)
 
     def num(self, v, digits: int = 0) -> str:
         """A number with grouping and ``digits`` decimals; null -> "—"."""
         if _isnull(v):
             return NULL
+        fast = grouped(float(v), digits) if self._grouped else None
+        if fast is not None:
+            return fast
         pattern = "#,##0" + ("." + "0" * digits if digits else "")
         return format_decimal(float(v), pattern, locale=self.locale)
 
