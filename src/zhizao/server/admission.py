@@ -11,7 +11,12 @@ waits for those ahead of it and then runs nearly alone: the machine pages 118 ms
 
 A request that has been admitted for ``patience`` seconds gives its slot to the next one and runs on outside the
 bound: a long computation (a plant-year never computed, an upload, a report) never holds the door for longer than
-that. At most ``slots`` requests admitted less than ``patience`` ago run at once, besides those running longer.
+that. So does a request that starts waiting on something else than its own computing (:func:`waiting`: figures
+computed in the background, another request's identical computation, the store's write lock): a slot held by a
+request that waits would leave the interpreter idle while others queue (with every plant page of 20 clients
+waiting up to ``--fresh-wait`` for its figures, the dashboard's p95 rose from 0.32 to 0.94 s in
+``benchmarks/tenant_load.py``). At most ``slots`` requests admitted less than ``patience`` ago and not waiting
+run at once, besides the others.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar
 
 #: Requests admitted at once by ``zhizao serve`` (``--slots``; 0: all, as uvicorn's thread pool takes them):
 #: enough to keep both of a small machine's cores busy while one waits on the store, few enough that a request
@@ -26,6 +33,19 @@ from collections import deque
 SLOTS = 4
 #: Seconds a request holds its slot at most (``--slot-patience``) before it runs on outside the bound
 PATIENCE = 0.25
+
+
+#: The admitted request of this context: how it gives its slot up (copied into the thread that runs its handler)
+_LEAVE: ContextVar[Callable[[], None] | None] = ContextVar("zhizao_admission_leave", default=None)
+
+
+def waiting() -> None:
+    """The request running in this context starts waiting on something else than its own computing: it gives its
+    slot to the next request and runs on outside the bound (see the module's text). Nothing outside an admitted
+    request; safe from any thread, and more than once."""
+    leave = _LEAVE.get()
+    if leave is not None:
+        leave()
 
 
 class Admission:
@@ -58,17 +78,17 @@ class Admission:
             await self.app(scope, receive, send)
             return
         await self._enter()
-        held = True
+        once = threading.Lock()  # (the timer, the request's own thread and its end may each give the slot up)
 
         def leave():
-            nonlocal held
-            if held:
-                held = False
+            if once.acquire(blocking=False):
                 self._hand_on()
         timer = asyncio.get_running_loop().call_later(self.patience, leave)
+        token = _LEAVE.set(leave)
         try:
             await self.app(scope, receive, send)
         finally:
+            _LEAVE.reset(token)
             timer.cancel()
             leave()
 
@@ -113,4 +133,4 @@ def _admit(turn: asyncio.Future) -> None:
         turn.set_result(None)
 
 
-__all__ = ["PATIENCE", "SLOTS", "Admission"]
+__all__ = ["PATIENCE", "SLOTS", "Admission", "waiting"]

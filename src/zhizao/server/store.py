@@ -47,6 +47,7 @@ import zhizao
 from zhizao.api import Workspace
 from zhizao.kpi.elements import ElementsResult
 from zhizao.server import CACHE_MB, CACHE_SIZE, accounts
+from zhizao.server.admission import waiting
 from zhizao.server.snapshots import Snapshots, persistent_key
 from zhizao.store.fingerprint import data_fingerprint
 
@@ -290,6 +291,7 @@ class ResultCache:
                 flight = self._flights[key] = _Flight()
                 self.misses += 1
         if not owner:
+            waiting()  # (another request computes it: this one's slot to the next)
             flight.event.wait()
             if flight.error is not None:
                 raise flight.error
@@ -344,6 +346,7 @@ class ResultCache:
             self._keep_latest(logical, value, seq, as_of)
             return value, None
         assert job is not None
+        waiting()  # (computed in the background meanwhile)
         if job.event.wait(wait):
             if job.error is not None:
                 raise job.error
@@ -713,7 +716,10 @@ class Store:
     def write(self):
         """Exclusive write access to the data (the main Workspace). Inside, :meth:`touch` says what the write
         changes; the counters of those domains go up afterwards (all of them if nothing was said)."""
-        with self.write_lock:
+        if not self.write_lock.acquire(blocking=False):
+            waiting()  # (behind another write)
+            self.write_lock.acquire()
+        try:
             outer, outer_eq = self._touched, self._changed_equipment
             self._touched = self._changed_equipment = None
             self._writing += 1
@@ -726,6 +732,8 @@ class Store:
                     self._bump(touched, changed)
                 finally:
                     self._writing -= 1
+        finally:
+            self.write_lock.release()
 
     def unchanged_since(self, counters: dict) -> bool:
         """Whether no write ran since ``counters`` were taken: none is running now (the write lock is free and
