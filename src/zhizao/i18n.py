@@ -222,13 +222,14 @@ class Formatter:
         if _isnull(v):
             return NULL
         x = float(v)
-        if round(abs(x) * 100, digits) == 0:  # never "-0.0%"
-            x = 0.0
         fast = grouped(x, digits, scale=2) if self._grouped else None
         if fast is not None:
-            return fast + "%"
-        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
-        return format_percent(x, pattern, locale=self.locale)
+            text = fast + "%"
+        else:
+            text = format_percent(x, "#,##0" + ("." + "0" * digits if digits else "") + "%", locale=self.locale)
+        if text.startswith("-") and not any(c in "123456789" for c in text):  # never "-0.0%" (-0.0005, 1 digit)
+            text = text[1:]
+        return text
 
     def num(self, v, digits: int = 0) -> str:
         """A number with grouping and ``digits`` decimals; null -> "—"."""
