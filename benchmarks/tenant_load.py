@@ -242,7 +242,8 @@ def markdown(r: dict) -> str:
              f"states, {r['data']['records']['production']:,} production, {r['data']['records']['energy']:,} energy "
              f"records; the benchmark machines in {', '.join(r['data'].get('bench_timezone', ['UTC']))}); "
              f"{run_['clients']} clients over {len(r['data']['tenants'])} tenants for "
-             f"{run_['duration_s']} s, think time {run_['think_s']} s; one server process.", "",
+             f"{run_['duration_s']} s, think time {run_['think_s']} s; one server process"
+             + (f" (`--slots {r['server_slots']}`)" if r.get("server_slots") is not None else "") + ".", "",
              "| requests | n | p50 ms | p95 ms | p99 ms | max ms | statuses |", "|---|---|---|---|---|---|---|"]
     for k, v in run_["kinds"].items():
         lines.append(f"| {k} | {v['n']} | {v['p50_ms']} | {v['p95_ms']} | {v['p99_ms']} | {v['max_ms']} | "
@@ -283,6 +284,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None)
     ap.add_argument("--always-fresh", action="store_true",
                     help="run the server with --always-fresh (pages wait for the current figures: the baseline)")
+    ap.add_argument("--slots", type=int, default=None,
+                    help="the server's --slots (requests computed at once; 0: all; default: the server's own)")
     ap.add_argument("--bench-utc", action="store_true",
                     help="the benchmark machines in UTC, their sites in Asia/Shanghai (the setup of earlier runs)")
     a = ap.parse_args(argv)
@@ -296,9 +299,12 @@ def main(argv=None) -> int:
         db, meta = build_store(work, a.enterprises, a.tenants, a.clients, a.seed, bench_utc=a.bench_utc)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        from zhizao.server.admission import SLOTS
+
+        slots = SLOTS if a.slots is None else a.slots
         proc = subprocess.Popen([sys.executable, "-m", "zhizao.server", "--db", str(db), "--port", str(port),
-                                 "--log-level", "warning"] + (["--always-fresh"] if a.always_fresh else []),
-                                cwd=ROOT)
+                                 "--log-level", "warning", "--slots", str(slots)]
+                                + (["--always-fresh"] if a.always_fresh else []), cwd=ROOT)
         t = time.perf_counter()
         while True:
             try:
@@ -347,7 +353,7 @@ def main(argv=None) -> int:
                   "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                   "data": {k: meta[k] for k in ("enterprises", "tenants", "records", "build_seconds", "bench_timezone")},
                   "server_peak_rss_mib": round(rss) if rss else None, "cold_site_page_s": cold,
-                  "run": res, "store_check": chk, "targets": targets, "always_fresh": a.always_fresh,
+                  "run": res, "store_check": chk, "targets": targets, "always_fresh": a.always_fresh, "server_slots": slots,
                   "fresh_wait": None if a.always_fresh else FRESH_WAIT}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
