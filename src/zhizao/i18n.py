@@ -221,12 +221,7 @@ class Formatter:
         """A fraction as a percentage with ``digits`` decimals (0.7479 -> "74.8%"); null -> "—"."""
         if _isnull(v):
             return NULL
-        x = float(v)
-        fast = grouped(x, digits, scale=2) if self._grouped else None
-        if fast is not None:
-            text = fast + "%"
-        else:
-            text = format_percent(x, "#,##0" + ("." + "0" * digits if digits else "") + "%", locale=self.locale)
+        text = self._number(float(v), digits, percent=True)
         if text.startswith("-") and not any(c in "123456789" for c in text):  # never "-0.0%" (-0.0005, 1 digit)
             text = text[1:]
         return text
@@ -235,11 +230,16 @@ class Formatter:
         """A number with grouping and ``digits`` decimals; null -> "—"."""
         if _isnull(v):
             return NULL
-        fast = grouped(float(v), digits) if self._grouped else None
+        return self._number(float(v), digits)
+
+    def _number(self, x: float, digits: int, percent: bool = False) -> str:
+        """``x`` in the pattern ``#,##0.0...`` (``...%``): :func:`grouped` where it writes Babel's text, else
+        Babel."""
+        fast = grouped(x, digits, scale=2 if percent else 0) if self._grouped else None
         if fast is not None:
-            return fast
-        pattern = "#,##0" + ("." + "0" * digits if digits else "")
-        return format_decimal(float(v), pattern, locale=self.locale)
+            return fast + "%" if percent else fast
+        pattern = "#,##0" + ("." + "0" * digits if digits else "") + ("%" if percent else "")
+        return (format_percent if percent else format_decimal)(x, pattern, locale=self.locale)
 
     def sig(self, v) -> str:
         """A number with 3 significant figures at least, up to 4 decimals (for small ratios); null -> "—"."""
