@@ -346,7 +346,8 @@ class ResultCache:
             self._keep_latest(logical, value, seq, as_of)
             return value, None
         assert job is not None
-        waiting()  # (computed in the background meanwhile)
+        if not job.event.is_set():
+            waiting()  # (computed in the background meanwhile)
         if job.event.wait(wait):
             if job.error is not None:
                 raise job.error
