@@ -6,7 +6,7 @@ flight share that interpreter evenly, so a request is stretched by all the other
 users clicking without pause through the dashboard of a 1,000-machine plant, a page served from the cache took
 53 ms at the 95th percentile and a machine page seen for the first time (10 ms of computing) 233 ms
 (``benchmarks/server_load.py``). Admitting :data:`SLOTS` requests at a time, in their order of arrival, a request
-waits for those ahead of it and then runs nearly alone: the machine pages 112-121 ms, the cached pages 63-70 ms
+waits for those ahead of it and then runs nearly alone: the machine pages 110-112 ms, the cached pages 63-64 ms
 (docs/server.md, "Requests at once").
 
 A request that has been admitted for ``patience`` seconds gives its slot to the next one and runs on outside the
